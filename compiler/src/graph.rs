@@ -1,0 +1,198 @@
+//! The physical job graph: vertices that run chains of operators at a
+//! parallelism, connected by FORWARD, HASH or REBALANCE edges.
+//!
+//! Chaining follows Flink's rule: an operator joins its input's task when
+//! chaining is on, the edge is FORWARD, both have the same parallelism, and
+//! neither side fans out or in. Where a FORWARD edge joins different
+//! parallelisms it becomes REBALANCE, as in Flink.
+
+use crate::ids::{operator_id_from_name, operator_id_from_uid, OperatorId, VertexId};
+use crate::ir::{OperatorKind, Schema};
+use crate::logical::{JobSettings, LogicalPlan, Partitioning};
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobGraph {
+    pub name: String,
+    pub settings: JobSettings,
+    pub graph: DiGraph<JobVertex, JobEdge>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobVertex {
+    pub id: VertexId,
+    /// The chain's names joined by " -> ", as Flink shows them.
+    pub name: String,
+    pub parallelism: u32,
+    pub max_parallelism: u32,
+    /// The operators of the chain, first to last.
+    pub operators: Vec<ChainedOperator>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainedOperator {
+    pub id: OperatorId,
+    pub uid: Option<String>,
+    pub name: String,
+    pub kind: OperatorKind,
+    pub input: Option<Schema>,
+    pub output: Schema,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobEdge {
+    pub ship: ShipStrategy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShipStrategy {
+    /// Subtask i sends to subtask i.
+    Forward,
+    /// By key group of the hash of these fields of the sender's output.
+    Hash { key: Vec<usize> },
+    /// Round robin over the receivers.
+    Rebalance,
+}
+
+impl fmt::Display for ShipStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ShipStrategy::Forward => "FORWARD",
+            ShipStrategy::Hash { .. } => "HASH",
+            ShipStrategy::Rebalance => "REBALANCE",
+        })
+    }
+}
+
+impl JobGraph {
+    pub fn vertex_count(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    /// Vertices in topological order (sources first).
+    pub fn topological(&self) -> Vec<NodeIndex> {
+        petgraph::algo::toposort(&self.graph, None).unwrap_or_else(|_| self.graph.node_indices().collect())
+    }
+
+    /// The inputs of a vertex, with their edges.
+    pub fn inputs(&self, v: NodeIndex) -> Vec<(NodeIndex, &JobEdge)> {
+        let mut ins: Vec<_> = self.graph.edges_directed(v, Direction::Incoming).map(|e| (e.source(), e.weight())).collect();
+        ins.sort_by_key(|(n, _)| n.index());
+        ins
+    }
+
+    pub fn outputs(&self, v: NodeIndex) -> Vec<(NodeIndex, &JobEdge)> {
+        let mut outs: Vec<_> = self.graph.edges_directed(v, Direction::Outgoing).map(|e| (e.target(), e.weight())).collect();
+        outs.sort_by_key(|(n, _)| n.index());
+        outs
+    }
+
+    pub fn vertex_by_id(&self, id: VertexId) -> Option<NodeIndex> {
+        self.graph.node_indices().find(|n| self.graph[*n].id == id)
+    }
+
+    /// Sets every vertex's parallelism that was not fixed by the job to `p`.
+    pub fn total_parallelism(&self) -> u32 {
+        self.graph.node_weights().map(|v| v.parallelism).max().unwrap_or(0)
+    }
+}
+
+/// Builds the job graph of a checked plan.
+pub fn build(plan: &LogicalPlan) -> JobGraph {
+    let settings = &plan.settings;
+    let n = plan.operators.len();
+    let parallelism: Vec<u32> = plan.operators.iter().map(|o| o.parallelism.unwrap_or(settings.parallelism)).collect();
+    let mut outs = vec![0usize; n];
+    let mut ins = vec![0usize; n];
+    for e in &plan.edges {
+        outs[e.from] += 1;
+        ins[e.to] += 1;
+    }
+    // Operator ids: by uid, or by name and occurrence.
+    let mut seen_names: HashMap<&str, u32> = HashMap::new();
+    let ids: Vec<OperatorId> = plan
+        .operators
+        .iter()
+        .map(|o| match &o.uid {
+            Some(u) => operator_id_from_uid(u),
+            None => {
+                let nth = seen_names.entry(o.name.as_str()).or_insert(0);
+                let id = operator_id_from_name(&o.name, *nth);
+                *nth += 1;
+                id
+            }
+        })
+        .collect();
+
+    // Operators were added after their inputs, so index order is topological.
+    let mut vertex_of: Vec<usize> = vec![usize::MAX; n];
+    let mut chains: Vec<Vec<usize>> = Vec::new();
+    for op in 0..n {
+        let input = plan.edges.iter().find(|e| e.to == op);
+        let chained_to = input.filter(|e| {
+            settings.chaining
+                && e.partitioning == Partitioning::Forward
+                && parallelism[e.from] == parallelism[op]
+                && outs[e.from] == 1
+                && ins[op] == 1
+        });
+        match chained_to {
+            Some(e) => {
+                let v = vertex_of[e.from];
+                chains[v].push(op);
+                vertex_of[op] = v;
+            }
+            None => {
+                chains.push(vec![op]);
+                vertex_of[op] = chains.len() - 1;
+            }
+        }
+    }
+    let mut graph = DiGraph::new();
+    let nodes: Vec<NodeIndex> = chains
+        .iter()
+        .map(|chain| {
+            let head = chain[0];
+            let operators: Vec<ChainedOperator> = chain
+                .iter()
+                .map(|&i| {
+                    let o = &plan.operators[i];
+                    ChainedOperator {
+                        id: ids[i],
+                        uid: o.uid.clone(),
+                        name: o.name.clone(),
+                        kind: o.kind.clone(),
+                        input: o.input.clone(),
+                        output: o.output.clone(),
+                    }
+                })
+                .collect();
+            let name = operators.iter().map(|o| o.name.as_str()).collect::<Vec<_>>().join(" -> ");
+            graph.add_node(JobVertex {
+                id: ids[head],
+                name,
+                parallelism: parallelism[head],
+                max_parallelism: settings.max_parallelism,
+                operators,
+            })
+        })
+        .collect();
+    for e in &plan.edges {
+        let (a, b) = (vertex_of[e.from], vertex_of[e.to]);
+        if a == b {
+            continue;
+        }
+        let ship = match &e.partitioning {
+            Partitioning::Hash { key } => ShipStrategy::Hash { key: key.clone() },
+            Partitioning::Forward if parallelism[e.from] == parallelism[e.to] => ShipStrategy::Forward,
+            Partitioning::Forward => ShipStrategy::Rebalance,
+        };
+        graph.add_edge(nodes[a], nodes[b], JobEdge { ship });
+    }
+    JobGraph { name: plan.name.clone(), settings: settings.clone(), graph }
+}

@@ -1,0 +1,486 @@
+//! The typed intermediate form shared by the logical plan, the job graph and
+//! the runtime: data types, schemas, values, resolved expressions and the
+//! operators with their settings.
+//!
+//! Everything here is resolved: fields are indices into the input schema,
+//! parameters are bound, settings are checked. The runtime executes these
+//! types as they are and never sees the source language.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DataType {
+    String,
+    /// A 32-bit integer in the data; computed on in 64 bits.
+    Int,
+    Long,
+    Double,
+    Bool,
+    /// Milliseconds since the Unix epoch, UTC.
+    Timestamp,
+}
+
+impl DataType {
+    pub fn is_numeric(self) -> bool {
+        matches!(self, DataType::Int | DataType::Long | DataType::Double)
+    }
+    pub fn is_integral(self) -> bool {
+        matches!(self, DataType::Int | DataType::Long)
+    }
+}
+
+impl fmt::Display for DataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DataType::String => "string",
+            DataType::Int => "int",
+            DataType::Long => "long",
+            DataType::Double => "double",
+            DataType::Bool => "bool",
+            DataType::Timestamp => "timestamp",
+        })
+    }
+}
+
+/// How a timestamp is written in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimestampFormat {
+    /// Text in a Java-style pattern such as `yyyy-MM-dd'T'HH:mm:ss.SSSX`.
+    Pattern(String),
+    /// A number of milliseconds since the epoch.
+    EpochMillis,
+}
+
+/// The pattern used when a schema gives none, and for computed timestamps
+/// such as window bounds: ISO-8601, UTC, milliseconds.
+pub const DEFAULT_TIMESTAMP_PATTERN: &str = "yyyy-MM-dd'T'HH:mm:ss.SSSX";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    pub ty: DataType,
+    /// For timestamps: how they are read and written as JSON.
+    pub timestamp_format: Option<TimestampFormat>,
+}
+
+impl Field {
+    pub fn new(name: impl Into<String>, ty: DataType) -> Field {
+        let timestamp_format =
+            (ty == DataType::Timestamp).then(|| TimestampFormat::Pattern(DEFAULT_TIMESTAMP_PATTERN.to_string()));
+        Field { name: name.into(), ty, timestamp_format }
+    }
+}
+
+/// The fields of the records on a stream, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Schema {
+    /// The declared schema's name, for messages; computed records have none.
+    pub name: Option<String>,
+    pub fields: Vec<Field>,
+}
+
+impl Schema {
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+}
+
+impl fmt::Display for Schema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(n) = &self.name {
+            write!(f, "{n} ")?;
+        }
+        f.write_str("{")?;
+        for (i, field) in self.fields.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}: {}", field.name, field.ty)?;
+        }
+        f.write_str("}")
+    }
+}
+
+/// A value in a record or a constant in an expression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    Str(String),
+    Int(i64),
+    Double(f64),
+    Bool(bool),
+    Timestamp(i64),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => write!(f, "{}", flowc_dsl::format::string(s)),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Double(d) => write!(f, "{d:?}"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Timestamp(t) => write!(f, "timestamp({t})"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Gt => ">",
+            BinOp::Ge => ">=",
+            BinOp::And => "and",
+            BinOp::Or => "or",
+        }
+    }
+}
+
+/// Scalar functions of record expressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Function {
+    Upper,
+    Lower,
+    Trim,
+    Length,
+    Concat,
+    Substring,
+    Contains,
+    StartsWith,
+    EndsWith,
+    Replace,
+    ToString,
+    Abs,
+    /// Epoch milliseconds of a timestamp.
+    Millis,
+    /// A timestamp from epoch milliseconds.
+    ToTimestamp,
+}
+
+impl Function {
+    pub const ALL: &'static [Function] = &[
+        Function::Upper,
+        Function::Lower,
+        Function::Trim,
+        Function::Length,
+        Function::Concat,
+        Function::Substring,
+        Function::Contains,
+        Function::StartsWith,
+        Function::EndsWith,
+        Function::Replace,
+        Function::ToString,
+        Function::Abs,
+        Function::Millis,
+        Function::ToTimestamp,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Upper => "upper",
+            Function::Lower => "lower",
+            Function::Trim => "trim",
+            Function::Length => "length",
+            Function::Concat => "concat",
+            Function::Substring => "substring",
+            Function::Contains => "contains",
+            Function::StartsWith => "starts_with",
+            Function::EndsWith => "ends_with",
+            Function::Replace => "replace",
+            Function::ToString => "to_string",
+            Function::Abs => "abs",
+            Function::Millis => "millis",
+            Function::ToTimestamp => "to_timestamp",
+        }
+    }
+
+    pub fn by_name(name: &str) -> Option<Function> {
+        Function::ALL.iter().copied().find(|f| f.name() == name)
+    }
+}
+
+/// A resolved, typed expression over one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Expr {
+    Literal(Value),
+    /// The input field at this index.
+    Field(usize),
+    /// Converts an `int`/`long` to `double`, or between timestamps and longs.
+    Cast(DataType, Box<Expr>),
+    Neg(Box<Expr>),
+    Not(Box<Expr>),
+    /// Both operands have the same type, except timestamp ± long.
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    If(Box<Expr>, Box<Expr>, Box<Expr>),
+    Call(Function, Vec<Expr>),
+    /// In an aggregate's output: the key field at this index of the key.
+    Key(usize),
+    /// In an aggregate's output: the result of the aggregate at this index.
+    Aggregate(usize),
+    /// In an aggregate's output: the window's start (inclusive).
+    WindowStart,
+    /// In an aggregate's output: the window's end (exclusive).
+    WindowEnd,
+}
+
+/// The operators of a job, with their checked settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum OperatorKind {
+    KafkaSource(KafkaSource),
+    DatagenSource(DatagenSource),
+    Watermark(WatermarkSpec),
+    Filter(Expr),
+    /// `map` and `select`: one expression per output field.
+    Project(Vec<Expr>),
+    WindowAggregate(WindowAggregate),
+    KafkaSink(KafkaSink),
+    PrintSink,
+    FileSink(FileSink),
+    DiscardSink,
+}
+
+impl OperatorKind {
+    pub fn is_source(&self) -> bool {
+        matches!(self, OperatorKind::KafkaSource(_) | OperatorKind::DatagenSource(_))
+    }
+    pub fn is_sink(&self) -> bool {
+        matches!(
+            self,
+            OperatorKind::KafkaSink(_) | OperatorKind::PrintSink | OperatorKind::FileSink(_) | OperatorKind::DiscardSink
+        )
+    }
+    /// A short description for explain output.
+    pub fn describe(&self) -> String {
+        match self {
+            OperatorKind::KafkaSource(k) => format!(
+                "KafkaSource(topic={}, servers={}, group={}, offsets={}, format=json)",
+                k.topic, k.servers, k.group, k.offsets
+            ),
+            OperatorKind::DatagenSource(d) => format!(
+                "DatagenSource(count={}, rate={}{})",
+                d.count.map_or("unbounded".to_string(), |c| c.to_string()),
+                d.rate.map_or("unpaced".to_string(), |r| format!("{r}/s")),
+                if d.json { ", format=json" } else { "" }
+            ),
+            OperatorKind::Watermark(w) => format!(
+                "Watermark(field=#{}, out_of_orderness={}ms, idleness={})",
+                w.field,
+                w.out_of_orderness_ms,
+                w.idleness_ms.map_or("none".to_string(), |i| format!("{i}ms"))
+            ),
+            OperatorKind::Filter(_) => "Filter".to_string(),
+            OperatorKind::Project(e) => format!("Project({} fields)", e.len()),
+            OperatorKind::WindowAggregate(w) => format!("{}", w.window),
+            OperatorKind::KafkaSink(k) => {
+                format!("KafkaSink(topic={}, servers={}, delivery={}, format=json)", k.topic, k.servers, k.delivery)
+            }
+            OperatorKind::PrintSink => "PrintSink".to_string(),
+            OperatorKind::FileSink(f) => format!("FileSink(path={})", f.path),
+            OperatorKind::DiscardSink => "DiscardSink".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StartingOffsets {
+    Earliest,
+    Latest,
+    /// The group's committed offsets, or earliest where it has none.
+    Committed,
+}
+
+impl fmt::Display for StartingOffsets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StartingOffsets::Earliest => "earliest",
+            StartingOffsets::Latest => "latest",
+            StartingOffsets::Committed => "committed",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KafkaSource {
+    pub servers: String,
+    pub topic: String,
+    pub group: String,
+    pub offsets: StartingOffsets,
+    /// The records' schema; the format is JSON.
+    pub schema: Schema,
+}
+
+/// How the datagen source makes one field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Generator {
+    /// `start + i * step`
+    Sequence { start: i64, step: i64 },
+    /// The i-th record takes `values[i % len]`.
+    Cycle(Vec<Value>),
+    /// `start + (i / per_tick) * step`: timestamps that advance by `step`
+    /// every `per_tick` records, as the click-event generator's do.
+    Ticks { start: i64, step: i64, per_tick: i64 },
+    /// A pseudo-random integer in `min..=max`, the same for the same i.
+    Random { min: i64, max: i64 },
+    Constant(Value),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatagenSource {
+    pub schema: Schema,
+    /// One generator per schema field.
+    pub generators: Vec<Generator>,
+    /// Records in total over all subtasks; `None` runs forever.
+    pub count: Option<u64>,
+    /// Records per second over all subtasks; `None` is as fast as possible.
+    pub rate: Option<u64>,
+    /// Encode each record to JSON and decode it again, as a Kafka source would.
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatermarkSpec {
+    /// The timestamp field that gives each record its event time.
+    pub field: usize,
+    pub out_of_orderness_ms: u64,
+    /// An input with no records for this long stops holding back the watermark.
+    pub idleness_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TimeDomain {
+    EventTime,
+    ProcessingTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WindowKind {
+    Tumbling { size_ms: u64 },
+    Sliding { size_ms: u64, slide_ms: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowSpec {
+    pub kind: WindowKind,
+    pub time: TimeDomain,
+}
+
+impl fmt::Display for WindowSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let time = match self.time {
+            TimeDomain::EventTime => "EventTime",
+            TimeDomain::ProcessingTime => "ProcessingTime",
+        };
+        match self.kind {
+            WindowKind::Tumbling { size_ms } => write!(f, "Window(Tumbling{time}Windows({size_ms}))"),
+            WindowKind::Sliding { size_ms, slide_ms } => {
+                write!(f, "Window(Sliding{time}Windows({size_ms}, {slide_ms}))")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AggFunc {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+}
+
+impl AggFunc {
+    pub fn by_name(name: &str) -> Option<AggFunc> {
+        Some(match name {
+            "count" => AggFunc::Count,
+            "sum" => AggFunc::Sum,
+            "min" => AggFunc::Min,
+            "max" => AggFunc::Max,
+            "avg" => AggFunc::Avg,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            AggFunc::Count => "count",
+            AggFunc::Sum => "sum",
+            AggFunc::Min => "min",
+            AggFunc::Max => "max",
+            AggFunc::Avg => "avg",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AggCall {
+    pub func: AggFunc,
+    /// The argument over the input record; `None` for `count()`.
+    pub arg: Option<Expr>,
+    /// The type of the argument (for `count()`, `long`).
+    pub arg_type: DataType,
+    pub result_type: DataType,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowAggregate {
+    /// Indices of the key fields in the input.
+    pub key: Vec<usize>,
+    pub window: WindowSpec,
+    pub aggregates: Vec<AggCall>,
+    /// One expression per output field, over keys, aggregates and bounds.
+    pub output: Vec<Expr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Delivery {
+    AtLeastOnce,
+    ExactlyOnce,
+}
+
+impl fmt::Display for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Delivery::AtLeastOnce => "at_least_once",
+            Delivery::ExactlyOnce => "exactly_once",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KafkaSink {
+    pub servers: String,
+    pub topic: String,
+    pub delivery: Delivery,
+    /// Prefix of the transactional ids for exactly-once delivery.
+    pub transactional_id_prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSink {
+    /// A directory; each subtask writes `part-<subtask>.jsonl` in it.
+    pub path: String,
+}

@@ -1,0 +1,220 @@
+//! The compiled plan on the wire and on disk.
+//!
+//! Binary (for `POST /jobs` and `flowc compile -o`): the 8 bytes `FLOWCPLN`,
+//! the format version as a little-endian `u32`, then the [`JobGraph`] in
+//! bincode. JSON (for people): `{"format_version": 1, "job": …}`. Readers
+//! check the magic and the version before anything else, and validate the
+//! graph after decoding, so that a plan from an older or newer flowc, or
+//! garbage, is refused with a reason instead of half-loaded.
+
+use crate::graph::{JobGraph, ShipStrategy};
+use crate::ir::{Expr, OperatorKind};
+use serde::{Deserialize, Serialize};
+
+pub const MAGIC: &[u8; 8] = b"FLOWCPLN";
+/// Bump on any change to the plan types.
+pub const FORMAT_VERSION: u32 = 1;
+/// Plans larger than this are refused (a real plan is a few kilobytes).
+pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFileError {
+    #[error("not a flowc plan: it does not start with `FLOWCPLN`")]
+    BadMagic,
+    #[error("the plan is in format version {found}; this flowc reads version {supported}")]
+    UnsupportedVersion { found: u32, supported: u32 },
+    #[error("the plan is {0} bytes, more than the {MAX_PLAN_BYTES} allowed")]
+    TooLarge(usize),
+    #[error("the plan is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the plan is inconsistent: {0}")]
+    Invalid(String),
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_PLAN_BYTES>()
+}
+
+/// The binary form of a plan.
+pub fn to_bytes(graph: &JobGraph) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    // Encoding our own types into a Vec cannot fail.
+    if let Ok(body) = bincode::serde::encode_to_vec(graph, config()) {
+        out.extend_from_slice(&body);
+    }
+    out
+}
+
+/// Reads and validates the binary form.
+pub fn from_bytes(bytes: &[u8]) -> Result<JobGraph, PlanFileError> {
+    if bytes.len() > MAX_PLAN_BYTES {
+        return Err(PlanFileError::TooLarge(bytes.len()));
+    }
+    if bytes.len() < 12 || &bytes[..8] != MAGIC {
+        return Err(PlanFileError::BadMagic);
+    }
+    let mut v = [0u8; 4];
+    v.copy_from_slice(&bytes[8..12]);
+    let version = u32::from_le_bytes(v);
+    if version != FORMAT_VERSION {
+        return Err(PlanFileError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+    }
+    let (graph, used): (JobGraph, usize) =
+        bincode::serde::decode_from_slice(&bytes[12..], config()).map_err(|e| PlanFileError::Corrupt(e.to_string()))?;
+    if used != bytes.len() - 12 {
+        return Err(PlanFileError::Corrupt(format!("{} unexpected bytes after the plan", bytes.len() - 12 - used)));
+    }
+    validate(&graph)?;
+    Ok(graph)
+}
+
+#[derive(Serialize)]
+struct JsonOut<'a> {
+    format_version: u32,
+    job: &'a JobGraph,
+}
+
+#[derive(Deserialize)]
+struct JsonIn {
+    format_version: u32,
+    job: serde_json::Value,
+}
+
+/// The JSON form of a plan, for people and tools.
+pub fn to_json(graph: &JobGraph) -> String {
+    serde_json::to_string_pretty(&JsonOut { format_version: FORMAT_VERSION, job: graph }).unwrap_or_default()
+}
+
+pub fn from_json(text: &str) -> Result<JobGraph, PlanFileError> {
+    let v: JsonIn = serde_json::from_str(text).map_err(|e| PlanFileError::Corrupt(e.to_string()))?;
+    if v.format_version != FORMAT_VERSION {
+        return Err(PlanFileError::UnsupportedVersion { found: v.format_version, supported: FORMAT_VERSION });
+    }
+    let graph: JobGraph = serde_json::from_value(v.job).map_err(|e| PlanFileError::Corrupt(e.to_string()))?;
+    validate(&graph)?;
+    Ok(graph)
+}
+
+/// Checks what decoding cannot: every index points at something, every
+/// parallelism is possible, sources and sinks are where they must be. The
+/// runtime relies on this and indexes without further checks.
+pub fn validate(g: &JobGraph) -> Result<(), PlanFileError> {
+    let bad = |m: String| Err(PlanFileError::Invalid(m));
+    if g.graph.node_count() == 0 {
+        return bad("the job has no vertices".into());
+    }
+    if petgraph::algo::is_cyclic_directed(&g.graph) {
+        return bad("the job graph has a cycle".into());
+    }
+    let maxp = g.settings.max_parallelism;
+    if maxp == 0 || maxp > 32768 {
+        return bad(format!("max parallelism {maxp} is outside 1..=32768"));
+    }
+    for n in g.graph.node_indices() {
+        let v = &g.graph[n];
+        if v.parallelism == 0 || v.parallelism > v.max_parallelism || v.max_parallelism != maxp {
+            return bad(format!("vertex `{}` has parallelism {} of {}", v.name, v.parallelism, v.max_parallelism));
+        }
+        let Some(first) = v.operators.first() else {
+            return bad(format!("vertex `{}` has no operators", v.name));
+        };
+        let inputs = g.inputs(n);
+        if first.kind.is_source() != inputs.is_empty() {
+            return bad(format!("vertex `{}`: sources, and only sources, have no inputs", v.name));
+        }
+        for (i, op) in v.operators.iter().enumerate() {
+            if i > 0 && op.kind.is_source() {
+                return bad(format!("source `{}` is not at the head of its chain", op.name));
+            }
+            if op.kind.is_sink() && i + 1 != v.operators.len() {
+                return bad(format!("sink `{}` is not at the end of its chain", op.name));
+            }
+            let input_len = op.input.as_ref().map_or(0, |s| s.fields.len());
+            check_operator(&op.kind, input_len, op.output.fields.len()).map_err(|m| PlanFileError::Invalid(format!("operator `{}`: {m}", op.name)))?;
+        }
+        for (src, e) in inputs {
+            let out_len = g.graph[src].operators.last().map_or(0, |o| o.output.fields.len());
+            if let ShipStrategy::Hash { key } = &e.ship {
+                if key.is_empty() || key.iter().any(|k| *k >= out_len) {
+                    return bad(format!("a HASH edge into `{}` has a bad key", v.name));
+                }
+            }
+            if e.ship == ShipStrategy::Forward && g.graph[src].parallelism != v.parallelism {
+                return bad(format!("a FORWARD edge into `{}` joins different parallelisms", v.name));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_operator(kind: &OperatorKind, input: usize, output: usize) -> Result<(), String> {
+    match kind {
+        OperatorKind::KafkaSource(k) => {
+            if k.schema.fields.len() != output {
+                return Err("schema and output differ".into());
+            }
+        }
+        OperatorKind::DatagenSource(d) => {
+            if d.generators.len() != d.schema.fields.len() || d.schema.fields.len() != output {
+                return Err("one generator per field".into());
+            }
+        }
+        OperatorKind::Watermark(w) => {
+            if w.field >= input {
+                return Err("watermark field out of range".into());
+            }
+        }
+        OperatorKind::Filter(e) => check_expr(e, input, 0, 0, false)?,
+        OperatorKind::Project(es) => {
+            if es.len() != output {
+                return Err("one expression per output field".into());
+            }
+            for e in es {
+                check_expr(e, input, 0, 0, false)?;
+            }
+        }
+        OperatorKind::WindowAggregate(w) => {
+            if w.key.is_empty() || w.key.iter().any(|k| *k >= input) {
+                return Err("key out of range".into());
+            }
+            if w.output.len() != output {
+                return Err("one expression per output field".into());
+            }
+            for a in &w.aggregates {
+                if let Some(arg) = &a.arg {
+                    check_expr(arg, input, 0, 0, false)?;
+                }
+            }
+            for e in &w.output {
+                check_expr(e, 0, w.key.len(), w.aggregates.len(), true)?;
+            }
+        }
+        OperatorKind::KafkaSink(_) | OperatorKind::PrintSink | OperatorKind::FileSink(_) | OperatorKind::DiscardSink => {}
+    }
+    Ok(())
+}
+
+fn check_expr(e: &Expr, fields: usize, keys: usize, aggs: usize, window: bool) -> Result<(), String> {
+    let rec = |x: &Expr| check_expr(x, fields, keys, aggs, window);
+    match e {
+        Expr::Literal(_) => Ok(()),
+        Expr::Field(i) if *i < fields => Ok(()),
+        Expr::Key(i) if *i < keys => Ok(()),
+        Expr::Aggregate(i) if *i < aggs => Ok(()),
+        Expr::WindowStart | Expr::WindowEnd if window => Ok(()),
+        Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) => rec(x),
+        Expr::Binary(_, a, b) => {
+            rec(a)?;
+            rec(b)
+        }
+        Expr::If(a, b, c) => {
+            rec(a)?;
+            rec(b)?;
+            rec(c)
+        }
+        Expr::Call(_, args) => args.iter().try_for_each(rec),
+        other => Err(format!("expression {other:?} refers to something that does not exist")),
+    }
+}

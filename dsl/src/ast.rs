@@ -1,0 +1,400 @@
+//! The syntax tree of a job file, every node carrying its source [`Span`].
+//!
+//! The tree says what the file says and nothing more: names are not
+//! resolved and types are not checked here (that is `flowc-compiler`'s job).
+//! Spans never take part in equality, so two trees are equal when they say
+//! the same thing, wherever it was written.
+
+use crate::span::Span;
+
+/// A whole job file: its statements in source order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobFile {
+    pub items: Vec<Item>,
+}
+
+/// One top-level statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// `job "Click Event Count"`
+    Job(StrLit),
+    /// `param bootstrap.servers: string = "localhost:9092"`
+    Param(ParamDecl),
+    /// `flag checkpointing`
+    Flag(Name),
+    /// `set execution.checkpointing.interval = 1s`
+    Set(SetStmt),
+    /// `schema ClickEvent { … }`
+    Schema(SchemaDecl),
+    /// `let clicks = source kafka { … }`
+    Let(LetStmt),
+    /// A pipeline that is not bound to a name; it ends in a sink.
+    Pipeline(Pipeline),
+}
+
+impl Item {
+    pub fn span(&self) -> Span {
+        match self {
+            Item::Job(s) => s.span,
+            Item::Param(p) => p.span,
+            Item::Flag(n) => n.span,
+            Item::Set(s) => s.span,
+            Item::Schema(s) => s.span,
+            Item::Let(l) => l.span,
+            Item::Pipeline(p) => p.span,
+        }
+    }
+}
+
+/// An identifier or parameter name with where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Name {
+    pub text: String,
+    pub span: Span,
+}
+
+/// A string literal, already unescaped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrLit {
+    pub value: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    String,
+    Int,
+    Long,
+    Double,
+    Bool,
+    Duration,
+}
+
+impl ParamType {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            ParamType::String => "string",
+            ParamType::Int => "int",
+            ParamType::Long => "long",
+            ParamType::Double => "double",
+            ParamType::Bool => "bool",
+            ParamType::Duration => "duration",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamDecl {
+    pub name: Name,
+    pub ty: ParamType,
+    pub ty_span: Span,
+    pub default: Option<Expr>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetStmt {
+    pub key: Name,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaDecl {
+    pub name: Name,
+    pub fields: Vec<SchemaField>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaField {
+    pub name: Name,
+    pub ty: FieldType,
+    pub ty_span: Span,
+    pub span: Span,
+}
+
+/// The type of a record field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldType {
+    String,
+    Int,
+    Long,
+    Double,
+    Bool,
+    /// A point in time; in JSON either text in the given pattern or epoch
+    /// milliseconds. `None` means the default ISO-8601 pattern.
+    Timestamp(Option<TimestampFormat>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TimestampFormat {
+    /// A Java-style pattern such as `yyyy-MM-dd'T'HH:mm:ss.SSSX`.
+    Pattern(StrLit),
+    /// A JSON number of milliseconds since the Unix epoch.
+    EpochMillis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LetStmt {
+    pub name: Name,
+    pub pipeline: Pipeline,
+    pub span: Span,
+}
+
+/// `head | stage | stage …`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    pub head: PipeHead,
+    pub stages: Vec<Stage>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PipeHead {
+    /// `source kafka { … }`
+    Source(Connector),
+    /// `from clicks`: continue a stream bound with `let`.
+    From(Name),
+}
+
+/// A connector or window: a kind, its settings, and operator attributes.
+/// `source kafka { topic: "input" } name "ClickEvent Source"`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connector {
+    pub kind: Name,
+    pub props: Option<Props>,
+    pub attrs: Attrs,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub kind: StageKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StageKind {
+    /// `watermark timestamp { out_of_orderness: 200ms, idleness: 5s }`
+    Watermark { field: Name, props: Option<Props>, attrs: Attrs },
+    /// `filter page != "/help"`
+    Filter { predicate: Expr, attrs: Attrs },
+    /// `map { page: upper(page) }`: keeps every field, adds or replaces these.
+    Map { fields: Vec<RecordField>, attrs: Attrs },
+    /// `select { page, n: 1 }`: exactly these fields.
+    Select { fields: Vec<RecordField>, attrs: Attrs },
+    /// `key_by page`
+    KeyBy { fields: Vec<Name> },
+    /// `window tumbling { size: 15s }`
+    Window(Connector),
+    /// `aggregate { page, count: count() }`
+    Aggregate { fields: Vec<RecordField>, attrs: Attrs },
+    /// `sink kafka { topic: "output" }`
+    Sink(Connector),
+}
+
+/// `{ key: value, … }` settings of a connector, watermark or window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Props {
+    pub entries: Vec<Prop>,
+    pub span: Span,
+}
+
+impl Props {
+    pub fn get(&self, key: &str) -> Option<&Prop> {
+        self.entries.iter().find(|p| p.key.text == key)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prop {
+    pub key: Name,
+    pub value: Expr,
+    pub span: Span,
+}
+
+/// `name: expr`, or just `name` for `name: name`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordField {
+    pub name: Name,
+    pub value: Option<Expr>,
+    pub span: Span,
+}
+
+/// `name "…" uid "…" parallelism N`, in the order written.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Attrs {
+    pub items: Vec<Attr>,
+}
+
+impl Attrs {
+    pub fn name(&self) -> Option<&StrLit> {
+        self.items.iter().find_map(|a| match a {
+            Attr::Name(s) => Some(s),
+            _ => None,
+        })
+    }
+    pub fn uid(&self) -> Option<&StrLit> {
+        self.items.iter().find_map(|a| match a {
+            Attr::Uid(s) => Some(s),
+            _ => None,
+        })
+    }
+    pub fn parallelism(&self) -> Option<&Expr> {
+        self.items.iter().find_map(|a| match a {
+            Attr::Parallelism(e) => Some(e),
+            _ => None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attr {
+    Name(StrLit),
+    Uid(StrLit),
+    Parallelism(Expr),
+}
+
+impl Attr {
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Attr::Name(_) => "name",
+            Attr::Uid(_) => "uid",
+            Attr::Parallelism(_) => "parallelism",
+        }
+    }
+    pub fn span(&self) -> Span {
+        match self {
+            Attr::Name(s) | Attr::Uid(s) => s.span,
+            Attr::Parallelism(e) => e.span,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Duration(Duration),
+    /// `none`: a setting that is switched off.
+    None,
+    /// A field of the record (or, in settings, a symbol such as `earliest`).
+    Ident(String),
+    /// `$bootstrap.servers`
+    Param(String),
+    Unary(UnaryOp, Box<Expr>),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    If(Box<Expr>, Box<Expr>, Box<Expr>),
+    Call(Name, Vec<Expr>),
+}
+
+/// A duration literal as written: `200ms`, `15s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duration {
+    pub value: u64,
+    pub unit: DurationUnit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationUnit {
+    Millis,
+    Seconds,
+    Minutes,
+    Hours,
+    Days,
+}
+
+impl DurationUnit {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            DurationUnit::Millis => "ms",
+            DurationUnit::Seconds => "s",
+            DurationUnit::Minutes => "m",
+            DurationUnit::Hours => "h",
+            DurationUnit::Days => "d",
+        }
+    }
+    pub fn millis(self) -> u64 {
+        match self {
+            DurationUnit::Millis => 1,
+            DurationUnit::Seconds => 1_000,
+            DurationUnit::Minutes => 60_000,
+            DurationUnit::Hours => 3_600_000,
+            DurationUnit::Days => 86_400_000,
+        }
+    }
+}
+
+impl Duration {
+    /// The duration in milliseconds, or `None` if it overflows.
+    pub fn as_millis(self) -> Option<u64> {
+        self.value.checked_mul(self.unit.millis())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    Neg,
+    Not,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+impl BinaryOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Or => "or",
+            BinaryOp::And => "and",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Rem => "%",
+        }
+    }
+
+    /// Binding strength: higher binds tighter. `if` is 0, unary ops 6.
+    pub fn precedence(self) -> u8 {
+        match self {
+            BinaryOp::Or => 1,
+            BinaryOp::And => 2,
+            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => 3,
+            BinaryOp::Add | BinaryOp::Sub => 4,
+            BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => 5,
+        }
+    }
+
+    pub fn is_comparison(self) -> bool {
+        self.precedence() == 3
+    }
+}

@@ -1,0 +1,79 @@
+//! Reading a job file from disk, refusing what is not a job file.
+
+use crate::diagnostic::SourceFile;
+use std::path::Path;
+
+/// The largest job file flowc reads. Real jobs are a few kilobytes; this is
+/// a guard against pointing flowc at a data file by mistake.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read `{path}`: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("`{path}` is {size} bytes; job files are at most {max} bytes (is this the right file?)")]
+    TooLarge { path: String, size: u64, max: u64 },
+    #[error("`{path}` is not a text file (it contains a NUL byte at offset {offset})")]
+    Binary { path: String, offset: usize },
+    #[error("`{path}` is not valid UTF-8 (invalid byte at line {line}, column {col})")]
+    NotUtf8 { path: String, line: usize, col: usize },
+    #[error("`{path}` is empty: a job file needs at least a source and a sink")]
+    Empty { path: String },
+}
+
+/// Reads a job file as source text, with `name` being the path as given.
+pub fn load(path: &Path) -> Result<SourceFile, LoadError> {
+    let name = path.display().to_string();
+    let io = |source| LoadError::Io { path: name.clone(), source };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.is_dir() {
+        return Err(LoadError::Io {
+            path: name.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is a directory"),
+        });
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(LoadError::TooLarge { path: name, size: meta.len(), max: MAX_FILE_BYTES });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    from_bytes(name, bytes)
+}
+
+/// The checks of [`load`] on bytes already read.
+pub fn from_bytes(name: String, bytes: Vec<u8>) -> Result<SourceFile, LoadError> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(LoadError::TooLarge { path: name, size: bytes.len() as u64, max: MAX_FILE_BYTES });
+    }
+    if let Some(offset) = bytes.iter().position(|b| *b == 0) {
+        return Err(LoadError::Binary { path: name, offset });
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let good = e.utf8_error().valid_up_to();
+            let prefix = String::from_utf8_lossy(&e.as_bytes()[..good]).into_owned();
+            let line = prefix.matches('\n').count() + 1;
+            let col = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            return Err(LoadError::NotUtf8 { path: name, line, col });
+        }
+    };
+    if text.trim().is_empty() {
+        return Err(LoadError::Empty { path: name });
+    }
+    Ok(SourceFile::new(name, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_binary_and_bad_utf8() {
+        assert!(matches!(from_bytes("a".into(), vec![b'x', 0, 1]), Err(LoadError::Binary { offset: 1, .. })));
+        assert!(matches!(
+            from_bytes("a".into(), b"ok\nab\xff".to_vec()),
+            Err(LoadError::NotUtf8 { line: 2, col: 3, .. })
+        ));
+        assert!(matches!(from_bytes("a".into(), b"  \n".to_vec()), Err(LoadError::Empty { .. })));
+    }
+}

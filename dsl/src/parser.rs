@@ -1,0 +1,755 @@
+//! From text to [`JobFile`]: the pest grammar (`flow.pest`), a driver that
+//! parses one statement at a time so that it can resume after an error, and
+//! the builder that turns pest's pairs into the syntax tree.
+//!
+//! Parsing never gives up on the first error: a statement that does not
+//! parse is reported, the driver skips to the next line that starts a
+//! statement, and carries on. The tree holds every statement that parsed.
+
+use crate::ast::*;
+use crate::diagnostic::{suggest, Diagnostic};
+use crate::span::{floor_char_boundary, Span};
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "flow.pest"]
+struct FlowParser;
+
+/// The keywords a statement starts with; the parser resumes at them.
+pub const STATEMENT_KEYWORDS: &[&str] = &["job", "param", "flag", "set", "schema", "let", "source", "from"];
+
+/// What [`parse`] returns: the statements that parsed and what went wrong.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub file: JobFile,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Parsed {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Parses a whole job file, collecting every syntax error it can find.
+///
+/// ```
+/// let parsed = flowc_dsl::parse("job \"Hello\"\nflag verbose\n");
+/// assert!(!parsed.has_errors());
+/// assert_eq!(parsed.file.items.len(), 2);
+/// ```
+pub fn parse(text: &str) -> Parsed {
+    let mut items = Vec::new();
+    let mut diagnostics = Vec::new();
+    let mut cx = Cx { base: 0, trivia: trivia_map(text) };
+    let mut pos = skip_trivia(text, 0);
+    while pos < text.len() {
+        match FlowParser::parse(Rule::statement_only, &text[pos..]) {
+            Ok(mut pairs) => {
+                let Some(stmt) = pairs.next().and_then(|p| p.into_inner().next()) else { break };
+                let consumed = stmt.as_span().end();
+                cx.base = pos;
+                match build_statement(stmt, &cx) {
+                    Ok(item) => items.push(item),
+                    Err(d) => diagnostics.push(d),
+                }
+                let next = skip_trivia(text, pos + consumed);
+                if next == pos {
+                    break;
+                }
+                pos = next;
+            }
+            Err(e) => {
+                let (diag, err_at) = syntax_error(text, pos, &e);
+                diagnostics.push(diag);
+                match next_statement_line(text, err_at.max(pos + 1)) {
+                    Some(next) => pos = next,
+                    None => break,
+                }
+            }
+        }
+    }
+    Parsed { file: JobFile { items }, diagnostics }
+}
+
+/// Skips whitespace and comments from `pos`; an unterminated block comment
+/// runs to the end of the file.
+fn skip_trivia(text: &str, mut pos: usize) -> usize {
+    let bytes = text.as_bytes();
+    loop {
+        while pos < bytes.len() && matches!(bytes[pos], b' ' | b'\t' | b'\r' | b'\n') {
+            pos += 1;
+        }
+        if text[pos..].starts_with("//") {
+            pos = text[pos..].find('\n').map_or(text.len(), |i| pos + i + 1);
+        } else if text[pos..].starts_with("/*") {
+            pos = text[pos + 2..].find("*/").map_or(text.len(), |i| pos + 2 + i + 2);
+        } else {
+            return pos;
+        }
+    }
+}
+
+/// The start of the first line after `from` whose first word is a
+/// statement keyword.
+fn next_statement_line(text: &str, from: usize) -> Option<usize> {
+    let from = floor_char_boundary(text, from.min(text.len()));
+    let mut line_start = text[from..].find('\n').map(|i| from + i + 1)?;
+    loop {
+        let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
+        let line = &text[line_start..line_end];
+        let trimmed = line.trim_start();
+        let word: String = trimmed.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if STATEMENT_KEYWORDS.contains(&word.as_str()) {
+            return Some(line_start + (line.len() - trimmed.len()));
+        }
+        if line_end >= text.len() {
+            return None;
+        }
+        line_start = line_end + 1;
+    }
+}
+
+// ------------------------------------------------------------------ errors
+
+/// A readable name for every rule, for "expected …" messages. The match is
+/// exhaustive on purpose: a new rule needs a name.
+fn rule_name(rule: Rule) -> &'static str {
+    match rule {
+        Rule::EOI => "end of file",
+        Rule::WHITESPACE | Rule::COMMENT | Rule::line_comment | Rule::block_comment => "whitespace",
+        Rule::ident_char => "a letter, digit or `_`",
+        Rule::reserved => "a keyword",
+        Rule::ident => "a name",
+        Rule::param_name => "a parameter name",
+        Rule::param_ref => "a parameter reference like `$name`",
+        Rule::setting_key => "a setting key like `pipeline.max-parallelism`",
+        Rule::string | Rule::string_body => "a string",
+        Rule::escape => "an escape sequence (`\\\"`, `\\\\`, `\\n`, `\\t`, `\\r`, `\\u{…}`)",
+        Rule::duration => "a duration like `15s`",
+        Rule::duration_unit => "a duration unit (`ms`, `s`, `m`, `h`, `d`)",
+        Rule::float => "a number",
+        Rule::integer => "an integer",
+        Rule::boolean => "`true` or `false`",
+        Rule::none => "`none`",
+        Rule::file | Rule::statement | Rule::statement_only => {
+            "a statement (`job`, `param`, `flag`, `set`, `schema`, `let`, `source`, `from`)"
+        }
+        Rule::job_decl => "`job \"name\"`",
+        Rule::param_decl => "a parameter declaration",
+        Rule::param_type => "a parameter type (`string`, `int`, `long`, `double`, `bool`, `duration`)",
+        Rule::flag_decl => "a flag declaration",
+        Rule::set_stmt => "a setting",
+        Rule::schema_decl => "a schema",
+        Rule::schema_field => "a field like `page: string`",
+        Rule::field_type | Rule::scalar_type | Rule::timestamp_type => {
+            "a field type (`string`, `int`, `long`, `double`, `bool`, `timestamp`)"
+        }
+        Rule::timestamp_format => "a timestamp pattern string or `epoch_millis`",
+        Rule::epoch_millis => "`epoch_millis`",
+        Rule::let_stmt => "`let name = …`",
+        Rule::pipeline => "a pipeline",
+        Rule::pipe_head => "`source …` or `from name`",
+        Rule::from_stream => "`from name`",
+        Rule::source_stage => "`source kind { … }`",
+        Rule::stage => {
+            "a stage (`watermark`, `filter`, `map`, `select`, `key_by`, `window`, `aggregate`, `sink`)"
+        }
+        Rule::watermark_stage => "`watermark field { … }`",
+        Rule::filter_stage => "`filter condition`",
+        Rule::map_stage => "`map { … }`",
+        Rule::select_stage => "`select { … }`",
+        Rule::key_by_stage => "`key_by field`",
+        Rule::window_stage => "`window kind { … }`",
+        Rule::aggregate_stage => "`aggregate { … }`",
+        Rule::sink_stage => "`sink kind { … }`",
+        Rule::props => "`{ key: value, … }`",
+        Rule::prop => "a setting like `key: value`",
+        Rule::record => "`{ field: expression, … }`",
+        Rule::record_field => "a field like `name: expression`",
+        Rule::attrs | Rule::attr => "an operator attribute (`name`, `uid`, `parallelism`)",
+        Rule::attr_name => "`name \"…\"`",
+        Rule::attr_uid => "`uid \"…\"`",
+        Rule::attr_parallelism => "`parallelism N`",
+        Rule::expr
+        | Rule::if_expr
+        | Rule::or_expr
+        | Rule::and_expr
+        | Rule::not_expr
+        | Rule::cmp_expr
+        | Rule::add_expr
+        | Rule::mul_expr
+        | Rule::unary_expr
+        | Rule::primary
+        | Rule::call => "an expression",
+        Rule::or_op => "`or`",
+        Rule::and_op => "`and`",
+        Rule::not_op => "`not`",
+        Rule::cmp_op => "a comparison",
+        Rule::add_op | Rule::mul_op | Rule::neg_op => "an operator",
+    }
+}
+
+/// Turns a pest error at statement offset `base` into a diagnostic; also
+/// returns the absolute offset of the error.
+fn syntax_error(text: &str, base: usize, e: &pest::error::Error<Rule>) -> (Diagnostic, usize) {
+    let at = base
+        + match e.location {
+            pest::error::InputLocation::Pos(p) => p,
+            pest::error::InputLocation::Span((s, _)) => s,
+        };
+    let found = describe_token(text, at);
+    let mut expected: Vec<&'static str> = match &e.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => {
+            positives.iter().map(|r| rule_name(*r)).collect()
+        }
+        pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    expected.sort_unstable();
+    expected.dedup();
+    // "whitespace" is never what the user is missing.
+    expected.retain(|e| *e != "whitespace");
+    let token_len = token_at(text, at).len().max(1);
+    let span = Span::new(at, (at + token_len).min(text.len()).max(at));
+    let message = match expected.as_slice() {
+        [] => format!("unexpected {found}"),
+        [one] => format!("expected {one}, found {found}"),
+        many => {
+            let (last, rest) = many.split_last().map_or((&"", &[][..]), |(l, r)| (l, r));
+            format!("expected {} or {last}, found {found}", rest.join(", "))
+        }
+    };
+    let mut d = Diagnostic::error("flow::parse::syntax", message, span).with_label("unexpected here");
+    if let Some(help) = syntax_hint(text, at, &expected) {
+        d = d.with_help(help);
+    }
+    (d, at)
+}
+
+fn token_at(text: &str, at: usize) -> &str {
+    let rest = &text[floor_char_boundary(text, at.min(text.len()))..];
+    let first = match rest.chars().next() {
+        None => return "",
+        Some(c) => c,
+    };
+    if first.is_ascii_alphanumeric() || first == '_' {
+        let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+        &rest[..end]
+    } else {
+        &rest[..first.len_utf8()]
+    }
+}
+
+fn describe_token(text: &str, at: usize) -> String {
+    match token_at(text, at) {
+        "" => "end of file".to_string(),
+        "\n" => "end of line".to_string(),
+        t if t.starts_with('"') => "a string".to_string(),
+        t => format!("`{}`", t.escape_debug()),
+    }
+}
+
+/// Targeted advice for the mistakes people make most.
+fn syntax_hint(text: &str, at: usize, expected: &[&str]) -> Option<String> {
+    let token = token_at(text, at);
+    let line_start = text[..floor_char_boundary(text, at.min(text.len()))].rfind('\n').map_or(0, |i| i + 1);
+    let before = text[line_start..floor_char_boundary(text, at.min(text.len()))].trim();
+    if token == "=" && expected.contains(&":") {
+        return Some("settings and fields are written `key: value`".to_string());
+    }
+    if token == "=" && expected.iter().any(|e| e.contains("`key: value`") || e.contains("`name: expression`")) {
+        return Some("settings and fields are written `key: value`, not `key = value`".to_string());
+    }
+    if token == ":" && before.starts_with("set ") {
+        return Some("settings are written `set key = value`".to_string());
+    }
+    if before.is_empty() && expected.iter().any(|e| e.starts_with("a statement")) {
+        if let Some(kw) = suggest(token, STATEMENT_KEYWORDS.iter().copied()) {
+            return Some(format!("did you mean `{kw}`?"));
+        }
+        if token == "|" {
+            return Some("a `|` continues the pipeline above it; is a stage before it broken?".to_string());
+        }
+    }
+    if expected.iter().any(|e| e.starts_with("a stage")) {
+        const STAGES: &[&str] = &["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "sink"];
+        if let Some(kw) = suggest(token, STAGES.iter().copied()) {
+            return Some(format!("did you mean `{kw}`?"));
+        }
+    }
+    if token == "\"" || text[floor_char_boundary(text, at.min(text.len()))..].starts_with('"') {
+        let line_end = text[at.min(text.len())..].find('\n').map_or(text.len(), |i| at + i);
+        if !text[(at + 1).min(line_end)..line_end].contains('"') {
+            return Some("strings end with `\"` on the same line".to_string());
+        }
+    }
+    if token == "==" || token == "=" {
+        return None;
+    }
+    None
+}
+
+// ------------------------------------------------------------------ builder
+
+type Build<T> = Result<T, Diagnostic>;
+
+/// What the builder needs besides the pairs: where the statement starts in
+/// the file, and which bytes of the file are whitespace or comments.
+struct Cx {
+    base: usize,
+    trivia: Vec<bool>,
+}
+
+/// The span of a pair, without the trailing whitespace and comments pest
+/// includes when a rule ends in an optional or repeated part.
+fn span_of(pair: &Pair<Rule>, cx: &Cx) -> Span {
+    let s = pair.as_span();
+    let start = cx.base + s.start();
+    let mut end = cx.base + s.end();
+    while end > start && cx.trivia.get(end - 1).copied().unwrap_or(false) {
+        end -= 1;
+    }
+    Span::new(start, end)
+}
+
+/// Marks the bytes of `text` that are whitespace or inside comments.
+fn trivia_map(text: &str) -> Vec<bool> {
+    let bytes = text.as_bytes();
+    let mut map = vec![false; bytes.len()];
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b' ' | b'\t' | b'\r' | b'\n' => {
+                map[i] = true;
+                i += 1;
+            }
+            b'/' if matches!(bytes.get(i + 1), Some(b'/') | Some(b'*')) => {
+                let end = if bytes[i + 1] == b'/' {
+                    text[i..].find('\n').map_or(text.len(), |n| i + n)
+                } else {
+                    text[i + 2..].find("*/").map_or(text.len(), |n| i + 2 + n + 2)
+                };
+                map[i..end].iter_mut().for_each(|b| *b = true);
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    map
+}
+
+fn name(pair: Pair<Rule>, cx: &Cx) -> Name {
+    Name { text: pair.as_str().to_string(), span: span_of(&pair, cx) }
+}
+
+/// A child that the grammar guarantees; its absence is a bug in this file.
+fn child<'i>(it: &mut impl Iterator<Item = Pair<'i, Rule>>, what: &str, span: Span) -> Build<Pair<'i, Rule>> {
+    it.next().ok_or_else(|| {
+        Diagnostic::error("flow::parse::internal", format!("internal parser error: missing {what} (this is a bug)"), span)
+    })
+}
+
+fn build_statement(pair: Pair<Rule>, cx: &Cx) -> Build<Item> {
+    let span = span_of(&pair, cx);
+    let inner = child(&mut pair.into_inner(), "statement", span)?;
+    let span = span_of(&inner, cx);
+    let rule = inner.as_rule();
+    let mut it = inner.into_inner();
+    Ok(match rule {
+        Rule::job_decl => Item::Job(string_lit(child(&mut it, "job name", span)?, cx)?),
+        Rule::param_decl => {
+            let name = name(child(&mut it, "parameter name", span)?, cx);
+            let ty_pair = child(&mut it, "parameter type", span)?;
+            let ty_span = span_of(&ty_pair, cx);
+            let ty = match ty_pair.as_str() {
+                "string" => ParamType::String,
+                "int" => ParamType::Int,
+                "long" => ParamType::Long,
+                "double" => ParamType::Double,
+                "bool" => ParamType::Bool,
+                _ => ParamType::Duration,
+            };
+            let default = it.next().map(|p| expr(p, cx)).transpose()?;
+            Item::Param(ParamDecl { name, ty, ty_span, default, span })
+        }
+        Rule::flag_decl => Item::Flag(name(child(&mut it, "flag name", span)?, cx)),
+        Rule::set_stmt => {
+            let key = name(child(&mut it, "setting key", span)?, cx);
+            let value = expr(child(&mut it, "setting value", span)?, cx)?;
+            Item::Set(SetStmt { key, value, span })
+        }
+        Rule::schema_decl => {
+            let name = name(child(&mut it, "schema name", span)?, cx);
+            let fields = it.map(|f| schema_field(f, cx)).collect::<Build<Vec<_>>>()?;
+            Item::Schema(SchemaDecl { name, fields, span })
+        }
+        Rule::let_stmt => {
+            let name = name(child(&mut it, "stream name", span)?, cx);
+            let pipeline = pipeline(child(&mut it, "pipeline", span)?, cx)?;
+            Item::Let(LetStmt { name, pipeline, span })
+        }
+        Rule::pipeline => {
+            let pair_span = span;
+            let rebuilt = pipeline_from_parts(it, cx, pair_span)?;
+            Item::Pipeline(rebuilt)
+        }
+        other => {
+            return Err(Diagnostic::error(
+                "flow::parse::internal",
+                format!("internal parser error: unexpected {other:?} (this is a bug)"),
+                span,
+            ))
+        }
+    })
+}
+
+fn schema_field(pair: Pair<Rule>, cx: &Cx) -> Build<SchemaField> {
+    let span = span_of(&pair, cx);
+    let mut it = pair.into_inner();
+    let name = name(child(&mut it, "field name", span)?, cx);
+    let ty_pair = child(&mut it, "field type", span)?;
+    let ty_span = span_of(&ty_pair, cx);
+    let inner = child(&mut ty_pair.into_inner(), "field type", ty_span)?;
+    let ty = match inner.as_rule() {
+        Rule::timestamp_type => match inner.into_inner().next() {
+            None => FieldType::Timestamp(None),
+            Some(fmt) => {
+                let f = child(&mut fmt.into_inner(), "timestamp format", ty_span)?;
+                match f.as_rule() {
+                    Rule::string => FieldType::Timestamp(Some(TimestampFormat::Pattern(string_lit(f, cx)?))),
+                    _ => FieldType::Timestamp(Some(TimestampFormat::EpochMillis)),
+                }
+            }
+        },
+        _ => match inner.as_str() {
+            "string" => FieldType::String,
+            "int" => FieldType::Int,
+            "long" => FieldType::Long,
+            "double" => FieldType::Double,
+            _ => FieldType::Bool,
+        },
+    };
+    Ok(SchemaField { name, ty, ty_span, span })
+}
+
+fn pipeline(pair: Pair<Rule>, cx: &Cx) -> Build<Pipeline> {
+    let span = span_of(&pair, cx);
+    pipeline_from_parts(pair.into_inner(), cx, span)
+}
+
+fn pipeline_from_parts<'i>(mut it: impl Iterator<Item = Pair<'i, Rule>>, cx: &Cx, span: Span) -> Build<Pipeline> {
+    let head_pair = child(&mut it, "pipeline head", span)?;
+    let head_span = span_of(&head_pair, cx);
+    let head_inner = child(&mut head_pair.into_inner(), "pipeline head", head_span)?;
+    let head = match head_inner.as_rule() {
+        Rule::source_stage => PipeHead::Source(connector(head_inner, cx)?),
+        _ => PipeHead::From(name(child(&mut head_inner.into_inner(), "stream name", head_span)?, cx)),
+    };
+    let stages = it.map(|s| stage(s, cx)).collect::<Build<Vec<_>>>()?;
+    Ok(Pipeline { head, stages, span })
+}
+
+fn connector(pair: Pair<Rule>, cx: &Cx) -> Build<Connector> {
+    let span = span_of(&pair, cx);
+    let mut it = pair.into_inner().peekable();
+    let kind = name(child(&mut it, "kind", span)?, cx);
+    let props = match it.peek().map(|p| p.as_rule()) {
+        Some(Rule::props) => Some(props(child(&mut it, "settings", span)?, cx)?),
+        _ => None,
+    };
+    let attrs = match it.next() {
+        Some(a) => attrs(a, cx)?,
+        None => Attrs::default(),
+    };
+    Ok(Connector { kind, props, attrs, span })
+}
+
+fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
+    let span = span_of(&pair, cx);
+    let inner = child(&mut pair.into_inner(), "stage", span)?;
+    let rule = inner.as_rule();
+    let kind = match rule {
+        Rule::window_stage => StageKind::Window(connector(inner, cx)?),
+        Rule::sink_stage => StageKind::Sink(connector(inner, cx)?),
+        Rule::watermark_stage => {
+            let c = connector(inner, cx)?;
+            StageKind::Watermark { field: c.kind, props: c.props, attrs: c.attrs }
+        }
+        Rule::key_by_stage => StageKind::KeyBy { fields: inner.into_inner().map(|p| name(p, cx)).collect() },
+        Rule::filter_stage => {
+            let mut it = inner.into_inner();
+            let predicate = expr(child(&mut it, "condition", span)?, cx)?;
+            let attrs = attrs(child(&mut it, "attributes", span)?, cx)?;
+            StageKind::Filter { predicate, attrs }
+        }
+        Rule::map_stage | Rule::select_stage | Rule::aggregate_stage => {
+            let mut it = inner.into_inner();
+            let fields = record(child(&mut it, "record", span)?, cx)?;
+            let attrs = attrs(child(&mut it, "attributes", span)?, cx)?;
+            match rule {
+                Rule::map_stage => StageKind::Map { fields, attrs },
+                Rule::select_stage => StageKind::Select { fields, attrs },
+                _ => StageKind::Aggregate { fields, attrs },
+            }
+        }
+        other => {
+            return Err(Diagnostic::error(
+                "flow::parse::internal",
+                format!("internal parser error: unexpected stage {other:?} (this is a bug)"),
+                span,
+            ))
+        }
+    };
+    Ok(Stage { kind, span })
+}
+
+fn props(pair: Pair<Rule>, cx: &Cx) -> Build<Props> {
+    let span = span_of(&pair, cx);
+    let entries = pair
+        .into_inner()
+        .map(|p| {
+            let pspan = span_of(&p, cx);
+            let mut it = p.into_inner();
+            let key = name(child(&mut it, "setting key", pspan)?, cx);
+            let value = expr(child(&mut it, "setting value", pspan)?, cx)?;
+            Ok(Prop { key, value, span: pspan })
+        })
+        .collect::<Build<Vec<_>>>()?;
+    Ok(Props { entries, span })
+}
+
+fn record(pair: Pair<Rule>, cx: &Cx) -> Build<Vec<RecordField>> {
+    pair.into_inner()
+        .map(|p| {
+            let span = span_of(&p, cx);
+            let mut it = p.into_inner();
+            let name = name(child(&mut it, "field name", span)?, cx);
+            let value = it.next().map(|e| expr(e, cx)).transpose()?;
+            Ok(RecordField { name, value, span })
+        })
+        .collect()
+}
+
+fn attrs(pair: Pair<Rule>, cx: &Cx) -> Build<Attrs> {
+    let items = pair
+        .into_inner()
+        .map(|a| {
+            let aspan = span_of(&a, cx);
+            let inner = child(&mut a.into_inner(), "attribute", aspan)?;
+            let rule = inner.as_rule();
+            let value = child(&mut inner.into_inner(), "attribute value", aspan)?;
+            Ok(match rule {
+                Rule::attr_name => Attr::Name(string_lit(value, cx)?),
+                Rule::attr_uid => Attr::Uid(string_lit(value, cx)?),
+                _ => Attr::Parallelism(expr(value, cx)?),
+            })
+        })
+        .collect::<Build<Vec<_>>>()?;
+    Ok(Attrs { items })
+}
+
+fn string_lit(pair: Pair<Rule>, cx: &Cx) -> Build<StrLit> {
+    let span = span_of(&pair, cx);
+    let body = pair.into_inner().next().map_or("", |b| b.as_str());
+    Ok(StrLit { value: unescape(body, span)?, span })
+}
+
+fn unescape(body: &str, span: Span) -> Build<String> {
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('u') => {
+                let hex: String = chars.by_ref().skip(1).take_while(|c| *c != '}').collect();
+                let ch = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32).ok_or_else(|| {
+                    Diagnostic::error("flow::parse::escape", format!("`\\u{{{hex}}}` is not a character"), span)
+                        .with_label("in this string")
+                        .with_help("use a Unicode scalar value between 0 and 10FFFF, not a surrogate")
+                })?;
+                out.push(ch);
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+fn expr(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
+    let span = span_of(&pair, cx);
+    let rule = pair.as_rule();
+    match rule {
+        Rule::expr | Rule::primary => {
+            let inner = child(&mut pair.into_inner(), "expression", span)?;
+            expr(inner, cx)
+        }
+        Rule::if_expr => {
+            let mut it = pair.into_inner();
+            let c = expr(child(&mut it, "condition", span)?, cx)?;
+            let t = expr(child(&mut it, "then branch", span)?, cx)?;
+            let e = expr(child(&mut it, "else branch", span)?, cx)?;
+            Ok(Expr { kind: ExprKind::If(Box::new(c), Box::new(t), Box::new(e)), span })
+        }
+        Rule::or_expr | Rule::and_expr | Rule::add_expr | Rule::mul_expr | Rule::cmp_expr => {
+            let mut it = pair.into_inner();
+            let mut lhs = expr(child(&mut it, "operand", span)?, cx)?;
+            while let Some(op) = it.next() {
+                let op = match op.as_str() {
+                    "or" => BinaryOp::Or,
+                    "and" => BinaryOp::And,
+                    "==" => BinaryOp::Eq,
+                    "!=" => BinaryOp::Ne,
+                    "<" => BinaryOp::Lt,
+                    "<=" => BinaryOp::Le,
+                    ">" => BinaryOp::Gt,
+                    ">=" => BinaryOp::Ge,
+                    "+" => BinaryOp::Add,
+                    "-" => BinaryOp::Sub,
+                    "*" => BinaryOp::Mul,
+                    "/" => BinaryOp::Div,
+                    _ => BinaryOp::Rem,
+                };
+                let rhs = expr(child(&mut it, "operand", span)?, cx)?;
+                let s = lhs.span.to(rhs.span);
+                lhs = Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span: s };
+            }
+            Ok(lhs)
+        }
+        Rule::not_expr | Rule::unary_expr => {
+            let parts: Vec<Pair<Rule>> = pair.into_inner().collect();
+            let Some((operand, ops)) = parts.split_last() else {
+                return Err(Diagnostic::error("flow::parse::internal", "internal parser error: empty unary (this is a bug)", span));
+            };
+            let mut e = expr(operand.clone(), cx)?;
+            for op in ops.iter().rev() {
+                let op_kind = if op.as_rule() == Rule::not_op { UnaryOp::Not } else { UnaryOp::Neg };
+                let s = span_of(op, cx).to(e.span);
+                e = Expr { kind: ExprKind::Unary(op_kind, Box::new(e)), span: s };
+            }
+            Ok(e)
+        }
+        Rule::duration => {
+            let text = pair.as_str();
+            let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+            let value: u64 = text[..digits_end].parse().map_err(|_| too_large(span, "duration"))?;
+            let unit = match &text[digits_end..] {
+                "ms" => DurationUnit::Millis,
+                "s" => DurationUnit::Seconds,
+                "m" => DurationUnit::Minutes,
+                "h" => DurationUnit::Hours,
+                _ => DurationUnit::Days,
+            };
+            let d = Duration { value, unit };
+            if d.as_millis().is_none() {
+                return Err(too_large(span, "duration"));
+            }
+            Ok(Expr { kind: ExprKind::Duration(d), span })
+        }
+        Rule::float => {
+            let v: f64 = pair.as_str().parse().map_err(|_| too_large(span, "number"))?;
+            if !v.is_finite() {
+                return Err(too_large(span, "number"));
+            }
+            Ok(Expr { kind: ExprKind::Float(v), span })
+        }
+        Rule::integer => {
+            let v: i64 = pair.as_str().parse().map_err(|_| too_large(span, "integer"))?;
+            Ok(Expr { kind: ExprKind::Int(v), span })
+        }
+        Rule::boolean => Ok(Expr { kind: ExprKind::Bool(pair.as_str() == "true"), span }),
+        Rule::none => Ok(Expr { kind: ExprKind::None, span }),
+        Rule::string => Ok(Expr { kind: ExprKind::Str(string_lit(pair, cx)?.value), span }),
+        Rule::param_ref => {
+            let n = pair.into_inner().next().map_or("", |p| p.as_str()).to_string();
+            Ok(Expr { kind: ExprKind::Param(n), span })
+        }
+        Rule::ident => Ok(Expr { kind: ExprKind::Ident(pair.as_str().to_string()), span }),
+        Rule::call => {
+            let mut it = pair.into_inner();
+            let f = name(child(&mut it, "function name", span)?, cx);
+            let args = it.map(|a| expr(a, cx)).collect::<Build<Vec<_>>>()?;
+            Ok(Expr { kind: ExprKind::Call(f, args), span })
+        }
+        other => Err(Diagnostic::error(
+            "flow::parse::internal",
+            format!("internal parser error: unexpected {other:?} in an expression (this is a bug)"),
+            span,
+        )),
+    }
+}
+
+fn too_large(span: Span, what: &str) -> Diagnostic {
+    Diagnostic::error("flow::parse::literal", format!("this {what} is too large"), span)
+        .with_label("does not fit in 64 bits")
+        .with_help("integers and durations must fit in a signed 64-bit number of units (milliseconds for durations)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_ok(src: &str) -> JobFile {
+        let p = parse(src);
+        assert!(p.diagnostics.is_empty(), "unexpected diagnostics: {:#?}", p.diagnostics);
+        p.file
+    }
+
+    #[test]
+    fn statements_and_pipelines() {
+        let f = check_ok(
+            r#"job "x"
+            param servers: string = "localhost:9092"
+            flag event-time
+            set pipeline.max-parallelism = 128
+            schema E { timestamp: timestamp("yyyy-MM-dd"), page: string }
+            let s = source kafka { topic: "input" } name "Source" uid "src"
+            from s | key_by page | window tumbling { size: 15s } | aggregate { page, count: count() } | sink print
+            "#,
+        );
+        assert_eq!(f.items.len(), 7);
+    }
+
+    #[test]
+    fn operator_precedence() {
+        let f = check_ok("set a = 1 + 2 * 3 == 7 and not false or $x");
+        let Item::Set(s) = &f.items[0] else { panic!() };
+        let ExprKind::Binary(BinaryOp::Or, lhs, _) = &s.value.kind else { panic!("{:?}", s.value) };
+        let ExprKind::Binary(BinaryOp::And, cmp, _) = &lhs.kind else { panic!() };
+        assert!(matches!(cmp.kind, ExprKind::Binary(BinaryOp::Eq, _, _)));
+    }
+
+    #[test]
+    fn recovers_and_reports_several_errors() {
+        let p = parse("job \"x\"\nparam a: strng\nflag ok\nschema S { a: }\nflag fine\n");
+        assert_eq!(p.diagnostics.len(), 2, "{:#?}", p.diagnostics);
+        assert_eq!(p.file.items.len(), 3);
+    }
+
+    #[test]
+    fn integer_overflow_is_an_error_not_a_panic() {
+        let p = parse("set a = 99999999999999999999999");
+        assert_eq!(p.diagnostics[0].code, "flow::parse::literal");
+    }
+
+    #[test]
+    fn param_names_with_dots_and_dashes() {
+        let f = check_ok("set a = $bootstrap.servers\nset b = $event-time - 1");
+        let Item::Set(s) = &f.items[1] else { panic!() };
+        assert!(matches!(&s.value.kind, ExprKind::Binary(BinaryOp::Sub, l, _) if l.kind == ExprKind::Param("event-time".into())));
+    }
+}

@@ -1,0 +1,1 @@
+//! flowc runtime (placeholder until the runtime lands).

@@ -2,6 +2,7 @@
 //! the compiler's front (`check`, `explain`, `fmt`, `compile`), the cluster
 //! processes and the client.
 
+mod client;
 mod cmd;
 
 use clap::{Parser, Subcommand};
@@ -25,15 +26,39 @@ enum Command {
     Fmt(cmd::fmt::FmtArgs),
     /// Compiles a job into a plan file for `POST /jobs`.
     Compile(cmd::compile::CompileArgs),
+    /// Compiles a job and runs it on a cluster (or on a mini cluster in this process).
+    Run(cmd::run::RunArgs),
+    /// Lists the jobs of a cluster.
+    List(cmd::list::ListArgs),
+    /// Cancels a job.
+    Cancel(cmd::cancel::CancelArgs),
+    /// Runs a JobManager: REST API, web UI, scheduling, checkpoint coordination.
+    Jobmanager(cmd::cluster::JobManagerArgs),
+    /// Runs a TaskManager that offers its slots to a JobManager.
+    Taskmanager(cmd::cluster::TaskManagerArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FLOWC_LOG").unwrap_or_else(
+            |_| match cli.command {
+                Command::Jobmanager(_) | Command::Taskmanager(_) => "info".into(),
+                _ => "warn".into(),
+            },
+        ))
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command {
         Command::Check(a) => cmd::check::run(a),
         Command::Explain(a) => cmd::explain::run(a),
         Command::Fmt(a) => cmd::fmt::run(a),
         Command::Compile(a) => cmd::compile::run(a),
+        Command::Run(a) => cmd::run::run(a),
+        Command::List(a) => cmd::list::run(a),
+        Command::Cancel(a) => cmd::cancel::run(a),
+        Command::Jobmanager(a) => cmd::cluster::jobmanager(a),
+        Command::Taskmanager(a) => cmd::cluster::taskmanager(a),
     };
     match result {
         Ok(code) => code,

@@ -96,7 +96,7 @@ impl JobGraph {
         self.graph.node_indices().find(|n| self.graph[*n].id == id)
     }
 
-    /// Sets every vertex's parallelism that was not fixed by the job to `p`.
+    /// The largest parallelism of any vertex: the slots the job needs.
     pub fn total_parallelism(&self) -> u32 {
         self.graph.node_weights().map(|v| v.parallelism).max().unwrap_or(0)
     }

@@ -1,1 +1,29 @@
-//! flowc runtime (placeholder until the runtime lands).
+//! The flowc runtime: everything that runs a compiled job.
+//!
+//! ```text
+//!  flowc run ──REST──▶ JobManager ──RPC (TCP)──▶ TaskManager ×N
+//!                       scheduler, checkpoint     tasks: operator chains
+//!                       coordinator, REST          ▲        │
+//!                                                  └─ TCP ──┘ data exchange (FORWARD / HASH)
+//!  Kafka ──▶ source tasks ──▶ … operators … ──▶ sink tasks ──▶ Kafka
+//! ```
+//!
+//! Only this crate touches the network, the disk or Kafka. It executes the
+//! `JobGraph` of `flowc-compiler` as it is and never sees the source language.
+
+pub mod cluster;
+pub mod codec;
+pub mod config;
+pub mod connectors;
+pub mod eval;
+pub mod ids;
+pub mod jobmanager;
+pub mod keygroup;
+pub mod metrics;
+pub mod network;
+pub mod operators;
+pub mod record;
+pub mod rest;
+pub mod rpc;
+pub mod task;
+pub mod taskmanager;

@@ -1,0 +1,77 @@
+//! Starting the processes of a cluster: a JobManager (REST + RPC) and
+//! TaskManagers, as separate processes (`flowc jobmanager`, `flowc
+//! taskmanager`) or together in one process as a mini cluster. Both use the
+//! same code and talk over loopback TCP, so a mini cluster tests the real
+//! paths.
+
+use crate::config::{Config, ConfigError};
+use crate::jobmanager::{self, JobManager};
+use crate::taskmanager::{self, TaskManagerOptions};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot bind {what} on {addr}: {source} (is another JobManager running?)")]
+    Bind { what: &'static str, addr: String, source: std::io::Error },
+    #[error("the TaskManager cannot start: {0}")]
+    TaskManager(std::io::Error),
+}
+
+/// A running JobManager's addresses.
+pub struct JobManagerHandle {
+    pub jm: Arc<JobManager>,
+    pub rest: SocketAddr,
+    pub rpc: SocketAddr,
+}
+
+async fn bind(what: &'static str, host: &str, port: u16) -> Result<TcpListener, ClusterError> {
+    let addr = format!("{host}:{port}");
+    TcpListener::bind(&addr).await.map_err(|source| ClusterError::Bind { what, addr, source })
+}
+
+/// Binds the REST and RPC ports and serves them in the background of the
+/// current tokio runtime. Port 0 picks a free port; the handle tells which.
+pub async fn start_jobmanager(mut config: Config) -> Result<JobManagerHandle, ClusterError> {
+    let rest = bind("the REST API", &config.get("rest.bind-address"), config.get_u16("rest.port")?).await?;
+    let rpc = bind("the RPC port", &config.get("rest.bind-address"), config.get_u16("jobmanager.rpc.port")?).await?;
+    let (rest_addr, rpc_addr) = (
+        rest.local_addr().map_err(|source| ClusterError::Bind { what: "the REST API", addr: "?".into(), source })?,
+        rpc.local_addr().map_err(|source| ClusterError::Bind { what: "the RPC port", addr: "?".into(), source })?,
+    );
+    config.set("rest.port", rest_addr.port().to_string());
+    config.set("jobmanager.rpc.port", rpc_addr.port().to_string());
+    let jm = JobManager::new(config)?;
+    tokio::spawn(jobmanager::serve_rpc(jm.clone(), rpc));
+    let app = crate::rest::router(jm.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(rest, app).await {
+            tracing::error!(error = %e, "The REST server stopped.");
+        }
+    });
+    tracing::info!(rest = %rest_addr, rpc = %rpc_addr, "JobManager started; web UI at http://{rest_addr}/");
+    Ok(JobManagerHandle { jm, rest: rest_addr, rpc: rpc_addr })
+}
+
+/// The TaskManager options a configuration gives.
+pub fn taskmanager_options(config: &Config) -> Result<TaskManagerOptions, ConfigError> {
+    let slots = config.get_u64("taskmanager.numberOfTaskSlots")?.clamp(1, 1024) as u32;
+    let resource_id = config.get("taskmanager.resource-id");
+    Ok(TaskManagerOptions {
+        jobmanager: format!("{}:{}", config.get("jobmanager.rpc.address"), config.get_u16("jobmanager.rpc.port")?),
+        slots,
+        bind: config.get("taskmanager.bind-address"),
+        data_port: config.get_u16("taskmanager.data.port")?,
+        resource_id: (!resource_id.is_empty()).then_some(resource_id),
+        heartbeat_interval: Duration::from_millis(config.get_u64("heartbeat.interval")?),
+    })
+}
+
+/// Runs a TaskManager until the process ends.
+pub async fn run_taskmanager(opts: TaskManagerOptions) -> Result<(), ClusterError> {
+    taskmanager::run(opts).await.map_err(ClusterError::TaskManager)
+}

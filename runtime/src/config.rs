@@ -1,0 +1,194 @@
+//! Cluster configuration: one YAML file with Flink's keys (flat `a.b: v` or
+//! nested), overridden by `-D key=value`. Unknown keys are warned about by
+//! name, never silently ignored.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Every key flowc reads, with its default and what it means.
+pub const KEYS: &[(&str, &str, &str)] = &[
+    ("jobmanager.rpc.address", "127.0.0.1", "where TaskManagers reach the JobManager"),
+    ("jobmanager.rpc.port", "6123", "the JobManager's RPC port"),
+    ("rest.address", "127.0.0.1", "where clients reach the REST API"),
+    ("rest.bind-address", "127.0.0.1", "the address the REST server binds"),
+    ("rest.port", "8081", "the REST port"),
+    ("taskmanager.numberOfTaskSlots", "2", "slots per TaskManager"),
+    ("taskmanager.data.port", "0", "the TaskManager's data port (0: any free port)"),
+    ("taskmanager.bind-address", "127.0.0.1", "the address TaskManagers bind"),
+    ("taskmanager.resource-id", "", "the TaskManager's id (default: host:port-random)"),
+    ("state.checkpoints.dir", "/tmp/flowc-checkpoints", "where checkpoints are written"),
+    ("state.savepoints.dir", "/tmp/flowc-savepoints", "where savepoints are written by default"),
+    ("heartbeat.interval", "1000", "ms between heartbeats"),
+    ("heartbeat.timeout", "5000", "ms without a heartbeat before a TaskManager is lost"),
+    ("restart-strategy.type", "fixed-delay", "none | fixed-delay | exponential-delay"),
+    ("restart-strategy.fixed-delay.attempts", "2147483647", "restarts before the job fails"),
+    ("restart-strategy.fixed-delay.delay", "1000", "ms between restarts"),
+    ("restart-strategy.exponential-delay.initial-backoff", "1000", "ms before the first restart"),
+    ("restart-strategy.exponential-delay.max-backoff", "60000", "the longest delay in ms"),
+    ("restart-strategy.exponential-delay.backoff-multiplier", "2.0", "growth of the delay"),
+    ("parallelism.default", "1", "parallelism of jobs that do not set one"),
+    ("execution.checkpointing.interval", "", "default checkpoint interval of jobs that set none"),
+    ("web.upload.dir", "/tmp/flowc-web-upload", "where uploaded job files are kept"),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file `{path}`: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config file `{path}` is not valid YAML: {message}")]
+    Yaml { path: String, message: String },
+    #[error("`-D {0}` is not of the form key=value")]
+    BadOverride(String),
+    #[error("config key `{key}` = `{value}`: {expected}")]
+    BadValue { key: String, value: String, expected: &'static str },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    values: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Reads the file (if it exists, or fails if it was named explicitly),
+    /// then applies `-D` overrides. Returns the warnings about unknown keys.
+    pub fn load(
+        path: Option<&Path>,
+        explicit: bool,
+        overrides: &[String],
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        let mut values = BTreeMap::new();
+        if let Some(path) = path {
+            match std::fs::read_to_string(path) {
+                Ok(text) => flatten_yaml(&text, &path.display().to_string(), &mut values)?,
+                Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(ConfigError::Read { path: path.display().to_string(), source }),
+            }
+        }
+        for o in overrides {
+            let (k, v) = o.split_once('=').ok_or_else(|| ConfigError::BadOverride(o.clone()))?;
+            values.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        let warnings = values
+            .keys()
+            .filter(|k| !KEYS.iter().any(|(known, _, _)| known == k))
+            .map(|k| format!("unknown configuration key `{k}` is ignored"))
+            .collect();
+        Ok((Config { values }, warnings))
+    }
+
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.values.insert(key.to_string(), value.into());
+    }
+
+    /// The value of a key, or its default.
+    pub fn get(&self, key: &str) -> String {
+        self.values
+            .get(key)
+            .cloned()
+            .or_else(|| KEYS.iter().find(|(k, _, _)| *k == key).map(|(_, d, _)| d.to_string()))
+            .unwrap_or_default()
+    }
+
+    pub fn is_set(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
+
+    pub fn get_u64(&self, key: &str) -> Result<u64, ConfigError> {
+        let v = self.get(key);
+        parse_millis_or_number(&v).ok_or(ConfigError::BadValue {
+            key: key.into(),
+            value: v,
+            expected: "a number (durations may say ms, s, min)",
+        })
+    }
+
+    pub fn get_u16(&self, key: &str) -> Result<u16, ConfigError> {
+        let v = self.get(key);
+        v.trim().parse().map_err(|_| ConfigError::BadValue { key: key.into(), value: v, expected: "a port number" })
+    }
+
+    pub fn get_f64(&self, key: &str) -> Result<f64, ConfigError> {
+        let v = self.get(key);
+        v.trim().parse().map_err(|_| ConfigError::BadValue { key: key.into(), value: v, expected: "a number" })
+    }
+
+    /// All keys with their values, defaults included (for `/jobmanager/config`).
+    pub fn entries(&self) -> Vec<(String, String)> {
+        let mut out: BTreeMap<String, String> =
+            KEYS.iter().filter(|(_, d, _)| !d.is_empty()).map(|(k, d, _)| (k.to_string(), d.to_string())).collect();
+        out.extend(self.values.clone());
+        out.into_iter().collect()
+    }
+}
+
+/// `1000`, `1000 ms`, `5 s`, `5s`, `1 min` → milliseconds (Flink's duration syntax).
+pub fn parse_millis_or_number(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let digits = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let n: u64 = v[..digits].parse().ok()?;
+    let mult = match v[digits..].trim() {
+        "" | "ms" => 1,
+        "s" => 1000,
+        "min" | "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn flatten_yaml(text: &str, path: &str, out: &mut BTreeMap<String, String>) -> Result<(), ConfigError> {
+    use yaml_rust2::{Yaml, YamlLoader};
+    let docs =
+        YamlLoader::load_from_str(text).map_err(|e| ConfigError::Yaml { path: path.into(), message: e.to_string() })?;
+    fn walk(prefix: &str, y: &Yaml, out: &mut BTreeMap<String, String>) {
+        match y {
+            Yaml::Hash(h) => {
+                for (k, v) in h {
+                    let key = match k {
+                        Yaml::String(s) => s.clone(),
+                        Yaml::Integer(i) => i.to_string(),
+                        other => format!("{other:?}"),
+                    };
+                    let full = if prefix.is_empty() { key } else { format!("{prefix}.{key}") };
+                    walk(&full, v, out);
+                }
+            }
+            Yaml::String(s) => {
+                out.insert(prefix.to_string(), s.clone());
+            }
+            Yaml::Integer(i) => {
+                out.insert(prefix.to_string(), i.to_string());
+            }
+            Yaml::Real(r) => {
+                out.insert(prefix.to_string(), r.clone());
+            }
+            Yaml::Boolean(b) => {
+                out.insert(prefix.to_string(), b.to_string());
+            }
+            _ => {}
+        }
+    }
+    for d in &docs {
+        walk("", d, out);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flat_and_nested_keys_and_overrides() {
+        let dir = std::env::temp_dir().join(format!("flowc-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let f = dir.join("flowc.yaml");
+        std::fs::write(&f, "rest.port: 9000\nheartbeat:\n  interval: 500\nbogus.key: 1\n").expect("write");
+        let (c, warnings) = Config::load(Some(&f), true, &["rest.port=9001".into()]).expect("loads");
+        assert_eq!(c.get("rest.port"), "9001");
+        assert_eq!(c.get_u64("heartbeat.interval").expect("number"), 500);
+        assert_eq!(c.get_u64("heartbeat.timeout").expect("default"), 5000);
+        assert_eq!(warnings, vec!["unknown configuration key `bogus.key` is ignored".to_string()]);
+        assert_eq!(parse_millis_or_number("5 s"), Some(5000));
+    }
+}

@@ -1,0 +1,317 @@
+//! Apache Kafka, through librdkafka.
+//!
+//! Source: the JobManager assigns partitions to source subtasks (no
+//! consumer-group rebalancing); each subtask reads its partitions from the
+//! starting offsets and decodes JSON by the job's schema. An undecodable
+//! record is counted and skipped. When the job puts a watermark stage right
+//! after the source, watermarks are generated per partition here (as
+//! Flink's KafkaSource does): the source's watermark is the minimum over its
+//! partitions that are not idle, so a partition read ahead during catch-up
+//! cannot make another partition's records late.
+//!
+//! Sink (at-least-once): idempotent producer, `acks=all`; `flush` returns
+//! only when every record handed to it is acknowledged.
+
+use super::{ConnectorError, SinkWriter, SourcePoll, SourceReader};
+use crate::codec::json::{JsonDecoder, JsonEncoder};
+use crate::metrics::TaskCounters;
+use crate::record::{Record, Signal, Value};
+use flowc_compiler::ir::{KafkaSink, KafkaSource, StartingOffsets, WatermarkSpec};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BATCH: usize = 1024;
+/// How often watermarks are emitted (Flink's `pipeline.auto-watermark-interval`).
+const WATERMARK_INTERVAL: Duration = Duration::from_millis(200);
+
+fn kafka_err(servers: &str, e: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::Kafka { servers: servers.to_string(), message: e.to_string() }
+}
+
+/// The number of partitions of `topic`, asking the brokers within `timeout`.
+pub fn partition_count(servers: &str, topic: &str, timeout: Duration) -> Result<i32, ConnectorError> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("socket.timeout.ms", "5000")
+        .create()
+        .map_err(|e| kafka_err(servers, e))?;
+    let md = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| kafka_err(servers, format!("cannot reach the brokers: {e}")))?;
+    let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+        return Err(kafka_err(servers, format!("topic `{topic}` does not exist")));
+    };
+    if let Some(err) = t.error() {
+        return Err(kafka_err(servers, format!("topic `{topic}`: {:?}", RDKafkaErrorCode::from(err))));
+    }
+    Ok(t.partitions().len() as i32)
+}
+
+struct PartitionClock {
+    max_ts: i64,
+    last_record: Instant,
+}
+
+pub struct KafkaSourceReader {
+    servers: String,
+    consumer: BaseConsumer,
+    decoder: JsonDecoder,
+    watermark: Option<WatermarkSpec>,
+    partitions: Vec<(i32, PartitionClock)>,
+    last_watermark: i64,
+    idle: bool,
+    last_emit: Instant,
+    counters: Arc<TaskCounters>,
+    last_error_log: Option<Instant>,
+}
+
+impl KafkaSourceReader {
+    pub fn new(
+        spec: &KafkaSource,
+        partitions: &[i32],
+        watermark: Option<WatermarkSpec>,
+        counters: Arc<TaskCounters>,
+    ) -> Result<KafkaSourceReader, ConnectorError> {
+        let reset = match spec.offsets {
+            StartingOffsets::Latest => "latest",
+            _ => "earliest",
+        };
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &spec.servers)
+            .set("group.id", &spec.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", reset)
+            .set("isolation.level", "read_committed")
+            .set("fetch.wait.max.ms", "50")
+            .create()
+            .map_err(|e| kafka_err(&spec.servers, e))?;
+        let mut tpl = TopicPartitionList::new();
+        let start = match spec.offsets {
+            StartingOffsets::Earliest => Offset::Beginning,
+            StartingOffsets::Latest => Offset::End,
+            StartingOffsets::Committed => Offset::Stored,
+        };
+        for p in partitions {
+            tpl.add_partition_offset(&spec.topic, *p, start).map_err(|e| kafka_err(&spec.servers, e))?;
+        }
+        consumer.assign(&tpl).map_err(|e| kafka_err(&spec.servers, e))?;
+        let now = Instant::now();
+        Ok(KafkaSourceReader {
+            servers: spec.servers.clone(),
+            consumer,
+            decoder: JsonDecoder::new(&spec.schema),
+            watermark,
+            partitions: partitions
+                .iter()
+                .map(|p| (*p, PartitionClock { max_ts: i64::MIN, last_record: now }))
+                .collect(),
+            last_watermark: i64::MIN,
+            idle: false,
+            last_emit: now,
+            counters,
+            last_error_log: None,
+        })
+    }
+
+    /// The watermark over the partitions that are not idle, or `None` if all are.
+    fn current_watermark(&self, spec: &WatermarkSpec) -> Option<i64> {
+        let now = Instant::now();
+        let active = self.partitions.iter().filter(|(_, c)| match spec.idleness_ms {
+            Some(idle) => now.duration_since(c.last_record) < Duration::from_millis(idle),
+            None => true,
+        });
+        let mut min: Option<i64> = None;
+        for (_, c) in active {
+            let wm = if c.max_ts == i64::MIN {
+                i64::MIN
+            } else {
+                c.max_ts.saturating_sub(spec.out_of_orderness_ms as i64).saturating_sub(1)
+            };
+            min = Some(min.map_or(wm, |m: i64| m.min(wm)));
+        }
+        min
+    }
+
+    fn watermark_signal(&mut self) -> Option<Signal> {
+        let spec = self.watermark.clone()?;
+        if self.last_emit.elapsed() < WATERMARK_INTERVAL {
+            return None;
+        }
+        self.last_emit = Instant::now();
+        match self.current_watermark(&spec) {
+            None if !self.idle => {
+                self.idle = true;
+                Some(Signal::Idle)
+            }
+            None => None,
+            Some(_) if self.idle => {
+                self.idle = false;
+                Some(Signal::Active)
+            }
+            Some(wm) if wm > self.last_watermark => {
+                self.last_watermark = wm;
+                Some(Signal::Watermark(wm))
+            }
+            Some(_) => None,
+        }
+    }
+}
+
+impl SourceReader for KafkaSourceReader {
+    fn poll(&mut self, timeout: Duration) -> Result<SourcePoll, ConnectorError> {
+        if let Some(s) = self.watermark_signal() {
+            return Ok(SourcePoll::Signal(s));
+        }
+        if self.partitions.is_empty() {
+            // A subtask without partitions is idle for good.
+            if !self.idle {
+                self.idle = true;
+                return Ok(SourcePoll::Signal(Signal::Idle));
+            }
+            std::thread::sleep(timeout);
+            return Ok(SourcePoll::Nothing);
+        }
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut wait = timeout.min(WATERMARK_INTERVAL);
+        let mut bytes = 0u64;
+        let ts_field = self.watermark.as_ref().map(|w| w.field);
+        while batch.len() < BATCH {
+            let Some(result) = self.consumer.poll(wait) else { break };
+            wait = Duration::ZERO;
+            match result {
+                Ok(msg) => {
+                    let payload = msg.payload().unwrap_or(&[]);
+                    bytes += payload.len() as u64;
+                    match self.decoder.decode(payload) {
+                        Ok(row) => {
+                            if let Some(f) = ts_field {
+                                if let Some(Value::Timestamp(ts)) = row.get(f) {
+                                    let p = msg.partition();
+                                    if let Some((_, c)) = self.partitions.iter_mut().find(|(id, _)| *id == p) {
+                                        c.max_ts = c.max_ts.max(*ts);
+                                        c.last_record = Instant::now();
+                                    }
+                                }
+                            }
+                            batch.push(Record::new(row));
+                        }
+                        Err(e) => {
+                            self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                            if self.last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                                self.last_error_log = Some(Instant::now());
+                                tracing::warn!(partition = msg.partition(), offset = msg.offset(), error = %e, "Skipping an undecodable record (counted in numRecordsDecodeErrors).");
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    if self.last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                        self.last_error_log = Some(Instant::now());
+                        tracing::warn!(servers = %self.servers, error = %e, "Kafka consumer error; librdkafka retries.");
+                    }
+                    break;
+                }
+            }
+        }
+        TaskCounters::add(&self.counters.bytes_in, bytes);
+        if batch.is_empty() {
+            return Ok(SourcePoll::Nothing);
+        }
+        Ok(SourcePoll::Records(batch))
+    }
+}
+
+/// Collects the first delivery failure, which fails the task.
+#[derive(Default, Clone)]
+pub struct DeliveryErrors(Arc<Mutex<Option<String>>>);
+
+impl ClientContext for DeliveryErrors {}
+
+impl ProducerContext for DeliveryErrors {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            let mut first = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if first.is_none() {
+                *first = Some(e.to_string());
+            }
+        }
+    }
+}
+
+pub struct KafkaSinkWriter {
+    servers: String,
+    topic: String,
+    producer: ThreadedProducer<DeliveryErrors>,
+    errors: DeliveryErrors,
+    encoder: JsonEncoder,
+    buf: Vec<u8>,
+}
+
+impl KafkaSinkWriter {
+    pub fn new(spec: &KafkaSink, schema: &flowc_compiler::ir::Schema) -> Result<KafkaSinkWriter, ConnectorError> {
+        let errors = DeliveryErrors::default();
+        let producer: ThreadedProducer<DeliveryErrors> = ClientConfig::new()
+            .set("bootstrap.servers", &spec.servers)
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "120000")
+            .create_with_context(errors.clone())
+            .map_err(|e| kafka_err(&spec.servers, e))?;
+        Ok(KafkaSinkWriter {
+            servers: spec.servers.clone(),
+            topic: spec.topic.clone(),
+            producer,
+            errors,
+            encoder: JsonEncoder::new(schema),
+            buf: Vec::with_capacity(256),
+        })
+    }
+
+    fn check(&self) -> Result<(), ConnectorError> {
+        match self.errors.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(kafka_err(&self.servers, format!("delivery to `{}` failed: {e}", self.topic))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl SinkWriter for KafkaSinkWriter {
+    fn write(&mut self, batch: &[Record]) -> Result<(), ConnectorError> {
+        self.check()?;
+        for r in batch {
+            self.buf.clear();
+            self.encoder.encode(&r.row, &mut self.buf);
+            let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to(&self.topic).payload(&self.buf[..]);
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err((e, _)) => {
+                        return Err(kafka_err(&self.servers, format!("cannot produce to `{}`: {e}", self.topic)))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ConnectorError> {
+        self.producer
+            .flush(Duration::from_secs(120))
+            .map_err(|e| kafka_err(&self.servers, format!("flushing `{}`: {e}", self.topic)))?;
+        self.check()
+    }
+}

@@ -1,0 +1,42 @@
+//! Sources and sinks: where records enter and leave a job.
+//!
+//! A source MUST hand out records in batches through [`SourceReader::poll`]
+//! and MUST NOT block longer than the timeout it is given, so that the task
+//! can run timers and notice cancellation. A sink MUST have written every
+//! record it was given once `flush` returns (at-least-once).
+
+pub mod datagen;
+pub mod files;
+pub mod kafka;
+
+use crate::record::{Record, Signal};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("Kafka ({servers}): {message}")]
+    Kafka { servers: String, message: String },
+    #[error("{0}")]
+    Io(String),
+}
+
+/// What a source has for the task.
+#[derive(Debug)]
+pub enum SourcePoll {
+    Records(Vec<Record>),
+    Signal(Signal),
+    /// Nothing within the timeout.
+    Nothing,
+    /// A bounded source is done.
+    End,
+}
+
+pub trait SourceReader: Send {
+    fn poll(&mut self, timeout: Duration) -> Result<SourcePoll, ConnectorError>;
+}
+
+pub trait SinkWriter: Send {
+    fn write(&mut self, batch: &[Record]) -> Result<(), ConnectorError>;
+    /// Everything written so far is delivered when this returns.
+    fn flush(&mut self) -> Result<(), ConnectorError>;
+}

@@ -1,0 +1,259 @@
+//! Evaluates the compiler's resolved expressions over one record.
+//!
+//! The compiler has checked every type, so a mismatch here is a bug in
+//! flowc, reported as such; what data can still get wrong (a division by
+//! zero) is an [`EvalError`] naming the operation.
+
+use crate::record::Value;
+use flowc_compiler::ir::{BinOp, DataType, Expr, Function};
+use std::cmp::Ordering;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvalError {
+    #[error("division by zero")]
+    DivisionByZero,
+    #[error("internal error: {0} (this is a bug in flowc)")]
+    Internal(String),
+}
+
+/// What an expression can see besides the record's fields: in an
+/// aggregate's output, the key, the aggregate results and the window.
+#[derive(Default)]
+pub struct Scope<'a> {
+    pub key: &'a [Value],
+    pub aggregates: &'a [Value],
+    pub window: Option<(i64, i64)>,
+}
+
+fn bug(what: &str) -> EvalError {
+    EvalError::Internal(what.to_string())
+}
+
+/// Evaluates `e` over `row`.
+pub fn eval(e: &Expr, row: &[Value], scope: &Scope<'_>) -> Result<Value, EvalError> {
+    Ok(match e {
+        Expr::Literal(v) => v.clone(),
+        Expr::Field(i) => row.get(*i).cloned().ok_or_else(|| bug("field index out of range"))?,
+        Expr::Key(i) => scope.key.get(*i).cloned().ok_or_else(|| bug("key index out of range"))?,
+        Expr::Aggregate(i) => scope.aggregates.get(*i).cloned().ok_or_else(|| bug("aggregate index out of range"))?,
+        Expr::WindowStart => Value::Timestamp(scope.window.ok_or_else(|| bug("window_start() outside a window"))?.0),
+        Expr::WindowEnd => Value::Timestamp(scope.window.ok_or_else(|| bug("window_end() outside a window"))?.1),
+        Expr::Cast(ty, inner) => cast(*ty, eval(inner, row, scope)?)?,
+        Expr::Neg(inner) => match eval(inner, row, scope)? {
+            Value::Int(i) => Value::Int(i.wrapping_neg()),
+            Value::Double(d) => Value::Double(-d),
+            _ => return Err(bug("negating a non-number")),
+        },
+        Expr::Not(inner) => Value::Bool(!truth(&eval(inner, row, scope)?)?),
+        Expr::Binary(BinOp::And, a, b) => Value::Bool(truth(&eval(a, row, scope)?)? && truth(&eval(b, row, scope)?)?),
+        Expr::Binary(BinOp::Or, a, b) => Value::Bool(truth(&eval(a, row, scope)?)? || truth(&eval(b, row, scope)?)?),
+        Expr::Binary(op, a, b) => binary(*op, eval(a, row, scope)?, eval(b, row, scope)?)?,
+        Expr::If(c, t, f) => {
+            if truth(&eval(c, row, scope)?)? {
+                eval(t, row, scope)?
+            } else {
+                eval(f, row, scope)?
+            }
+        }
+        Expr::Call(f, args) => {
+            let vals = args.iter().map(|a| eval(a, row, scope)).collect::<Result<Vec<_>, _>>()?;
+            call(*f, vals)?
+        }
+    })
+}
+
+/// A filter's condition.
+pub fn truth(v: &Value) -> Result<bool, EvalError> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        _ => Err(bug("a condition that is not a bool")),
+    }
+}
+
+fn cast(ty: DataType, v: Value) -> Result<Value, EvalError> {
+    Ok(match (ty, v) {
+        (DataType::Double, Value::Int(i)) => Value::Double(i as f64),
+        (DataType::Double, Value::Double(d)) => Value::Double(d),
+        (DataType::Long | DataType::Int, Value::Int(i)) => Value::Int(i),
+        (DataType::Long | DataType::Int, Value::Timestamp(t)) => Value::Int(t),
+        (DataType::Timestamp, Value::Int(i) | Value::Timestamp(i)) => Value::Timestamp(i),
+        (DataType::String, Value::Str(s)) => Value::Str(s),
+        (DataType::Bool, Value::Bool(b)) => Value::Bool(b),
+        (ty, v) => return Err(EvalError::Internal(format!("cannot cast {v} to {ty}"))),
+    })
+}
+
+/// Orders two values of one type (doubles by IEEE total order).
+pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    Some(match (a, b) {
+        (Value::Int(x), Value::Int(y)) | (Value::Timestamp(x), Value::Timestamp(y)) => x.cmp(y),
+        (Value::Double(x), Value::Double(y)) => x.total_cmp(y),
+        (Value::Str(x), Value::Str(y)) => x.cmp(y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => return None,
+    })
+}
+
+fn binary(op: BinOp, a: Value, b: Value) -> Result<Value, EvalError> {
+    use BinOp::*;
+    if matches!(op, Eq | Ne | Lt | Le | Gt | Ge) {
+        let ord = compare(&a, &b).ok_or_else(|| bug("comparing values of different types"))?;
+        // NaN is unequal to everything, as in SQL and Java.
+        let nan =
+            matches!((&a, &b), (Value::Double(x), _) if x.is_nan()) || matches!(&b, Value::Double(y) if y.is_nan());
+        return Ok(Value::Bool(match op {
+            Eq => !nan && ord == Ordering::Equal,
+            Ne => nan || ord != Ordering::Equal,
+            Lt => !nan && ord == Ordering::Less,
+            Le => !nan && ord != Ordering::Greater,
+            Gt => !nan && ord == Ordering::Greater,
+            _ => !nan && ord != Ordering::Less,
+        }));
+    }
+    Ok(match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Value::Int(int_op(op, x, y)?),
+        (Value::Timestamp(x), Value::Int(y)) => Value::Timestamp(int_op(op, x, y)?),
+        (Value::Double(x), Value::Double(y)) => Value::Double(match op {
+            Add => x + y,
+            Sub => x - y,
+            Mul => x * y,
+            Div => x / y,
+            Rem => x % y,
+            _ => return Err(bug("a non-arithmetic operator on doubles")),
+        }),
+        _ => return Err(bug("arithmetic on values of different types")),
+    })
+}
+
+fn int_op(op: BinOp, x: i64, y: i64) -> Result<i64, EvalError> {
+    Ok(match op {
+        BinOp::Add => x.wrapping_add(y),
+        BinOp::Sub => x.wrapping_sub(y),
+        BinOp::Mul => x.wrapping_mul(y),
+        BinOp::Div if y == 0 => return Err(EvalError::DivisionByZero),
+        BinOp::Div => x.wrapping_div(y),
+        BinOp::Rem if y == 0 => return Err(EvalError::DivisionByZero),
+        BinOp::Rem => x.wrapping_rem(y),
+        _ => return Err(bug("a non-arithmetic operator on integers")),
+    })
+}
+
+fn str_arg(v: &[Value], i: usize) -> Result<&str, EvalError> {
+    match v.get(i) {
+        Some(Value::Str(s)) => Ok(s),
+        _ => Err(bug("a string argument that is not a string")),
+    }
+}
+
+fn int_arg(v: &[Value], i: usize) -> Result<i64, EvalError> {
+    match v.get(i) {
+        Some(Value::Int(n)) => Ok(*n),
+        _ => Err(bug("an integer argument that is not an integer")),
+    }
+}
+
+fn call(f: Function, args: Vec<Value>) -> Result<Value, EvalError> {
+    Ok(match f {
+        Function::Upper => Value::Str(str_arg(&args, 0)?.to_uppercase()),
+        Function::Lower => Value::Str(str_arg(&args, 0)?.to_lowercase()),
+        Function::Trim => Value::Str(str_arg(&args, 0)?.trim().to_string()),
+        Function::Length => Value::Int(str_arg(&args, 0)?.chars().count() as i64),
+        Function::Concat => {
+            let mut s = String::new();
+            for i in 0..args.len() {
+                s.push_str(str_arg(&args, i)?);
+            }
+            Value::Str(s)
+        }
+        Function::Substring => {
+            // substring(s, start, length), in characters, clamped to the string.
+            let s = str_arg(&args, 0)?;
+            let start = int_arg(&args, 1)?.max(0) as usize;
+            let len = int_arg(&args, 2)?.max(0) as usize;
+            Value::Str(s.chars().skip(start).take(len).collect())
+        }
+        Function::Contains => Value::Bool(str_arg(&args, 0)?.contains(str_arg(&args, 1)?)),
+        Function::StartsWith => Value::Bool(str_arg(&args, 0)?.starts_with(str_arg(&args, 1)?)),
+        Function::EndsWith => Value::Bool(str_arg(&args, 0)?.ends_with(str_arg(&args, 1)?)),
+        Function::Replace => {
+            let (s, from, to) = (str_arg(&args, 0)?, str_arg(&args, 1)?, str_arg(&args, 2)?);
+            Value::Str(if from.is_empty() { s.to_string() } else { s.replace(from, to) })
+        }
+        Function::ToString => match args.into_iter().next() {
+            Some(Value::Str(s)) => Value::Str(s),
+            Some(Value::Timestamp(t)) => {
+                let fmt = flowc_compiler::timefmt::TimeFormat::new(flowc_compiler::ir::DEFAULT_TIMESTAMP_PATTERN)
+                    .map_err(|_| bug("the default timestamp pattern does not parse"))?;
+                Value::Str(fmt.format(t))
+            }
+            Some(Value::Double(d)) => Value::Str(format!("{d:?}")),
+            Some(v) => Value::Str(v.to_string()),
+            None => return Err(bug("to_string() without an argument")),
+        },
+        Function::Abs => match args.first() {
+            Some(Value::Int(i)) => Value::Int(i.wrapping_abs()),
+            Some(Value::Double(d)) => Value::Double(d.abs()),
+            _ => return Err(bug("abs() of a non-number")),
+        },
+        Function::Millis => match args.first() {
+            Some(Value::Timestamp(t)) => Value::Int(*t),
+            _ => return Err(bug("millis() of a non-timestamp")),
+        },
+        Function::ToTimestamp => Value::Timestamp(int_arg(&args, 0)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(v: Value) -> Box<Expr> {
+        Box::new(Expr::Literal(v))
+    }
+
+    fn check(e: Expr, expect: Value) {
+        assert_eq!(eval(&e, &[], &Scope::default()).unwrap(), expect);
+    }
+
+    #[test]
+    fn arithmetic_and_comparison() {
+        check(Expr::Binary(BinOp::Add, lit(Value::Int(2)), lit(Value::Int(3))), Value::Int(5));
+        check(Expr::Binary(BinOp::Rem, lit(Value::Int(7)), lit(Value::Int(3))), Value::Int(1));
+        check(Expr::Binary(BinOp::Div, lit(Value::Double(1.0)), lit(Value::Double(4.0))), Value::Double(0.25));
+        check(Expr::Binary(BinOp::Lt, lit(Value::Str("a".into())), lit(Value::Str("b".into()))), Value::Bool(true));
+        check(Expr::Binary(BinOp::Eq, lit(Value::Double(f64::NAN)), lit(Value::Double(f64::NAN))), Value::Bool(false));
+        check(Expr::Binary(BinOp::Add, lit(Value::Timestamp(1000)), lit(Value::Int(5))), Value::Timestamp(1005));
+        assert_eq!(
+            eval(&Expr::Binary(BinOp::Div, lit(Value::Int(1)), lit(Value::Int(0))), &[], &Scope::default()),
+            Err(EvalError::DivisionByZero)
+        );
+    }
+
+    #[test]
+    fn functions() {
+        let s = |x: &str| Value::Str(x.into());
+        check(Expr::Call(Function::Upper, vec![Expr::Literal(s("/shop"))]), s("/SHOP"));
+        check(
+            Expr::Call(
+                Function::Substring,
+                vec![Expr::Literal(s("héllo")), Expr::Literal(Value::Int(1)), Expr::Literal(Value::Int(3))],
+            ),
+            s("éll"),
+        );
+        check(Expr::Call(Function::Concat, vec![Expr::Literal(s("a")), Expr::Literal(s("b"))]), s("ab"));
+        check(
+            Expr::Call(Function::ToString, vec![Expr::Literal(Value::Timestamp(15_000))]),
+            s("1970-01-01T00:00:15.000Z"),
+        );
+        check(Expr::If(lit(Value::Bool(false)), lit(Value::Int(1)), lit(Value::Int(2))), Value::Int(2));
+    }
+
+    #[test]
+    fn window_scope() {
+        let scope =
+            Scope { key: &[Value::Str("/a".into())], aggregates: &[Value::Int(1000)], window: Some((0, 15_000)) };
+        assert_eq!(eval(&Expr::Key(0), &[], &scope).unwrap(), Value::Str("/a".into()));
+        assert_eq!(eval(&Expr::Aggregate(0), &[], &scope).unwrap(), Value::Int(1000));
+        assert_eq!(eval(&Expr::WindowEnd, &[], &scope).unwrap(), Value::Timestamp(15_000));
+    }
+}

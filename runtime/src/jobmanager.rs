@@ -1,0 +1,587 @@
+//! The JobManager: accepts jobs, keeps the registry of TaskManagers and
+//! their slots, schedules subtasks into slots, follows task states, and
+//! notices lost TaskManagers by heartbeat timeout or closed connection.
+//!
+//! Scheduling uses slot sharing as Flink does: slot i of a job holds
+//! subtask i of every vertex, so a job needs as many slots as its largest
+//! parallelism. A job that lacks slots reports RUNNING with its tasks
+//! SCHEDULED and starts when TaskManagers with free slots join.
+
+use crate::config::Config;
+use crate::connectors::kafka::partition_count;
+use crate::ids::{Attempt, JobId, JobStatus, SubtaskId, TaskStatus};
+use crate::rpc::{self, Deployment, TaskMetrics, ToJobManager, ToTaskManager};
+use crate::task::now_ms;
+use flowc_compiler::graph::JobGraph;
+use flowc_compiler::ir::OperatorKind;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+pub struct TaskManagerEntry {
+    pub id: String,
+    pub data_addr: String,
+    pub slots: u32,
+    pub cpu_cores: u32,
+    pub physical_memory: u64,
+    pub pid: u32,
+    pub last_heartbeat: Instant,
+    pub last_heartbeat_ms: i64,
+    pub registered_ms: i64,
+    tx: mpsc::UnboundedSender<ToTaskManager>,
+    /// Slots in use: (job, slot index within the job).
+    pub used: Vec<(JobId, u32)>,
+    pub metrics: Vec<TaskMetrics>,
+}
+
+impl TaskManagerEntry {
+    pub fn free_slots(&self) -> u32 {
+        self.slots.saturating_sub(self.used.len() as u32)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskEntry {
+    pub status: TaskStatus,
+    pub tm: Option<String>,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub metrics: TaskMetrics,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExceptionEntry {
+    pub timestamp: i64,
+    pub message: String,
+    pub task: Option<String>,
+    pub location: Option<String>,
+}
+
+pub struct Job {
+    pub id: JobId,
+    pub name: String,
+    pub graph: Arc<JobGraph>,
+    pub plan: Arc<Vec<u8>>,
+    pub status: JobStatus,
+    pub timestamps: HashMap<JobStatus, i64>,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub last_modification: i64,
+    pub attempt: Attempt,
+    /// `tasks[vertex][subtask]`
+    pub tasks: Vec<Vec<TaskEntry>>,
+    /// Kafka partitions per source subtask.
+    pub splits: Vec<(SubtaskId, Vec<i32>)>,
+    /// The job is waiting for its Kafka metadata before it can be scheduled.
+    pub preparing: bool,
+    pub exceptions: Vec<ExceptionEntry>,
+}
+
+impl Job {
+    fn set_status(&mut self, s: JobStatus) {
+        if self.status == s {
+            return;
+        }
+        let now = now_ms();
+        tracing::info!(job_id = %self.id, from = %self.status, to = %s, "Job \"{}\" switched state.", self.name);
+        self.status = s;
+        self.timestamps.insert(s, now);
+        self.last_modification = now;
+        if s.is_terminal() {
+            self.end_time = now;
+        }
+    }
+
+    pub fn all_tasks(&self) -> impl Iterator<Item = &TaskEntry> + Clone {
+        self.tasks.iter().flatten()
+    }
+
+    fn needed_slots(&self) -> u32 {
+        self.graph.graph.node_weights().map(|v| v.parallelism).max().unwrap_or(0)
+    }
+}
+
+#[derive(Default)]
+pub struct JmState {
+    pub tms: BTreeMap<String, TaskManagerEntry>,
+    pub jobs: BTreeMap<JobId, Job>,
+}
+
+/// The JobManager's shared state and configuration.
+pub struct JobManager {
+    pub state: Mutex<JmState>,
+    pub config: Config,
+    pub heartbeat_timeout: Duration,
+    pub started_ms: i64,
+}
+
+fn lock(jm: &JobManager) -> MutexGuard<'_, JmState> {
+    jm.state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the plan is not valid: {0}")]
+    BadPlan(String),
+    #[error("job {0} already exists")]
+    Duplicate(JobId),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    #[error("job {0} not found")]
+    NotFound(JobId),
+    #[error("job {0} is already {1}")]
+    Terminal(JobId, JobStatus),
+}
+
+impl JobManager {
+    pub fn new(config: Config) -> Result<Arc<JobManager>, crate::config::ConfigError> {
+        let heartbeat_timeout = Duration::from_millis(config.get_u64("heartbeat.timeout")?);
+        Ok(Arc::new(JobManager {
+            state: Mutex::new(JmState::default()),
+            config,
+            heartbeat_timeout,
+            started_ms: now_ms(),
+        }))
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, JmState> {
+        lock(self)
+    }
+
+    /// Accepts a compiled plan; returns the new job's id at once. Kafka
+    /// metadata is fetched in the background before the job is scheduled.
+    pub fn submit(self: &Arc<Self>, plan: Vec<u8>) -> Result<JobId, SubmitError> {
+        let graph = flowc_compiler::plan_file::from_bytes(&plan).map_err(|e| SubmitError::BadPlan(e.to_string()))?;
+        let id = JobId::random();
+        let now = now_ms();
+        let tasks = graph
+            .graph
+            .node_weights()
+            .map(|v| {
+                (0..v.parallelism)
+                    .map(|_| TaskEntry {
+                        status: TaskStatus::CREATED,
+                        tm: None,
+                        start_time: -1,
+                        end_time: -1,
+                        metrics: TaskMetrics::default(),
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut job = Job {
+            id,
+            name: graph.name.clone(),
+            graph: Arc::new(graph),
+            plan: Arc::new(plan),
+            status: JobStatus::INITIALIZING,
+            timestamps: HashMap::from([(JobStatus::INITIALIZING, now)]),
+            start_time: now,
+            end_time: -1,
+            last_modification: now,
+            attempt: 0,
+            tasks,
+            splits: Vec::new(),
+            preparing: true,
+            exceptions: Vec::new(),
+        };
+        job.set_status(JobStatus::CREATED);
+        job.set_status(JobStatus::RUNNING);
+        for t in job.tasks.iter_mut().flatten() {
+            t.status = TaskStatus::SCHEDULED;
+        }
+        tracing::info!(job_id = %id, name = %job.name, "Job submitted.");
+        let graph = job.graph.clone();
+        lock(self).jobs.insert(id, job);
+        let jm = self.clone();
+        tokio::spawn(async move {
+            let splits = tokio::task::spawn_blocking(move || assign_partitions(&graph))
+                .await
+                .unwrap_or_else(|_| Err(message_of_panic()));
+            let mut st = lock(&jm);
+            let Some(job) = st.jobs.get_mut(&id) else { return };
+            match splits {
+                Ok(s) => {
+                    job.splits = s;
+                    job.preparing = false;
+                }
+                Err(message) => {
+                    if job.status == JobStatus::RUNNING {
+                        fail_job(job, &message, None);
+                    }
+                    return;
+                }
+            }
+            drop(st);
+            jm.schedule();
+        });
+        Ok(id)
+    }
+
+    /// Cancels a job (`PATCH /jobs/:jid?mode=cancel`, `flowc cancel`).
+    pub fn cancel(&self, id: JobId) -> Result<(), CancelError> {
+        let mut st = lock(self);
+        let st = &mut *st;
+        let job = st.jobs.get_mut(&id).ok_or(CancelError::NotFound(id))?;
+        if job.status.is_terminal() {
+            return Err(CancelError::Terminal(id, job.status));
+        }
+        if job.status == JobStatus::CANCELLING {
+            return Ok(());
+        }
+        job.set_status(JobStatus::CANCELLING);
+        cancel_tasks(job, &st.tms, TaskStatus::CANCELED);
+        finish_if_done(job, &mut st.tms);
+        Ok(())
+    }
+
+    /// Places waiting jobs into free slots.
+    pub fn schedule(&self) {
+        let mut st = lock(self);
+        let st = &mut *st;
+        let ids: Vec<JobId> = st.jobs.keys().copied().collect();
+        for id in ids {
+            let Some(job) = st.jobs.get_mut(&id) else { continue };
+            if job.status != JobStatus::RUNNING
+                || job.preparing
+                || job.all_tasks().any(|t| t.status != TaskStatus::SCHEDULED)
+            {
+                continue;
+            }
+            let needed = job.needed_slots();
+            let free: u32 = st.tms.values().map(|t| t.free_slots()).sum();
+            if free < needed {
+                continue;
+            }
+            // Slot i of the job: the i-th free slot, filling TaskManagers in order.
+            let mut slot_tm: Vec<String> = Vec::new();
+            for tm in st.tms.values_mut() {
+                while tm.free_slots() > 0 && (slot_tm.len() as u32) < needed {
+                    tm.used.push((id, slot_tm.len() as u32));
+                    slot_tm.push(tm.id.clone());
+                }
+            }
+            let job = match st.jobs.get_mut(&id) {
+                Some(j) => j,
+                None => continue,
+            };
+            job.attempt += 1;
+            let graph = job.graph.clone();
+            let placement: Vec<Vec<String>> = graph
+                .graph
+                .node_weights()
+                .map(|v| (0..v.parallelism).map(|s| st.tms[&slot_tm[s as usize]].data_addr.clone()).collect())
+                .collect();
+            let mut per_tm: BTreeMap<String, Vec<SubtaskId>> = BTreeMap::new();
+            let now = now_ms();
+            for (vi, tasks) in job.tasks.iter_mut().enumerate() {
+                for (si, t) in tasks.iter_mut().enumerate() {
+                    let tm = slot_tm[si].clone();
+                    per_tm.entry(tm.clone()).or_default().push(SubtaskId { vertex: vi as u32, subtask: si as u32 });
+                    t.status = TaskStatus::DEPLOYING;
+                    t.tm = Some(tm);
+                    t.start_time = now;
+                    t.end_time = -1;
+                }
+            }
+            tracing::info!(job_id = %id, attempt = job.attempt, slots = needed, taskmanagers = per_tm.len(), "Deploying job.");
+            for (tm, local) in per_tm {
+                let d = Deployment {
+                    job_id: id,
+                    attempt: job.attempt,
+                    plan: job.plan.to_vec(),
+                    placement: placement.clone(),
+                    local,
+                    splits: job.splits.clone(),
+                };
+                if let Some(t) = st.tms.get(&tm) {
+                    let _ = t.tx.send(ToTaskManager::Deploy(Box::new(d)));
+                }
+            }
+        }
+    }
+
+    fn on_task_update(&self, u: rpc::TaskUpdate) {
+        let mut st = lock(self);
+        let st = &mut *st;
+        let Some(job) = st.jobs.get_mut(&u.job_id) else { return };
+        if u.attempt != job.attempt {
+            return;
+        }
+        let Some(task) =
+            job.tasks.get_mut(u.subtask.vertex as usize).and_then(|v| v.get_mut(u.subtask.subtask as usize))
+        else {
+            return;
+        };
+        if task.status.is_terminal() {
+            return;
+        }
+        task.status = u.status;
+        if u.status.is_terminal() {
+            task.end_time = now_ms();
+        }
+        let location = task.tm.clone();
+        job.last_modification = now_ms();
+        if u.status == TaskStatus::FAILED && !job.status.is_terminal() && job.status != JobStatus::CANCELLING {
+            let message = u.failure.unwrap_or_else(|| "task failed".into());
+            fail_job_with_tms(job, &message, location, &st.tms);
+        }
+        finish_if_done(job, &mut st.tms);
+    }
+
+    /// A TaskManager is gone: its jobs fail with the reason.
+    fn on_tm_lost(&self, tm_id: &str, reason: &str) {
+        let mut st = lock(self);
+        let st = &mut *st;
+        let Some(tm) = st.tms.remove(tm_id) else { return };
+        tracing::warn!(tm_id = %tm_id, reason = %reason, "TaskManager lost.");
+        let message = format!("TaskManager {tm_id} ({}) is lost: {reason}", tm.data_addr);
+        for job in st.jobs.values_mut() {
+            let affected = job.all_tasks().any(|t| t.tm.as_deref() == Some(tm_id) && !t.status.is_terminal());
+            if !affected {
+                continue;
+            }
+            for t in job.tasks.iter_mut().flatten() {
+                if t.tm.as_deref() == Some(tm_id) && !t.status.is_terminal() {
+                    t.status = TaskStatus::FAILED;
+                    t.end_time = now_ms();
+                }
+            }
+            if !job.status.is_terminal() && job.status != JobStatus::CANCELLING {
+                fail_job_with_tms(job, &message, Some(tm_id.to_string()), &st.tms);
+            }
+            finish_if_done(job, &mut st.tms);
+        }
+    }
+}
+
+fn message_of_panic() -> String {
+    "internal error while reading Kafka metadata (this is a bug)".to_string()
+}
+
+/// Partitions of each Kafka source's topic, spread over its subtasks.
+fn assign_partitions(graph: &JobGraph) -> Result<Vec<(SubtaskId, Vec<i32>)>, String> {
+    let mut out = Vec::new();
+    for n in graph.graph.node_indices() {
+        let v = &graph.graph[n];
+        let Some(OperatorKind::KafkaSource(k)) = v.operators.first().map(|o| &o.kind) else { continue };
+        let count = partition_count(&k.servers, &k.topic, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        for s in 0..v.parallelism {
+            let parts: Vec<i32> = (0..count).filter(|p| (*p as u32) % v.parallelism == s).collect();
+            out.push((SubtaskId { vertex: n.index() as u32, subtask: s }, parts));
+        }
+    }
+    Ok(out)
+}
+
+fn fail_job(job: &mut Job, message: &str, location: Option<String>) {
+    tracing::warn!(job_id = %job.id, cause = %message, "Job failed.");
+    job.exceptions.push(ExceptionEntry { timestamp: now_ms(), message: message.to_string(), task: None, location });
+    job.set_status(JobStatus::FAILING);
+    for t in job.tasks.iter_mut().flatten() {
+        if !t.status.is_terminal() && matches!(t.status, TaskStatus::CREATED | TaskStatus::SCHEDULED) {
+            t.status = TaskStatus::CANCELED;
+        }
+    }
+    if job.all_tasks().all(|t| t.status.is_terminal()) {
+        job.set_status(JobStatus::FAILED);
+    }
+}
+
+fn fail_job_with_tms(job: &mut Job, message: &str, location: Option<String>, tms: &BTreeMap<String, TaskManagerEntry>) {
+    fail_job(job, message, location);
+    cancel_tasks(job, tms, TaskStatus::CANCELED);
+}
+
+/// Asks the TaskManagers to cancel the job's running tasks; tasks not yet
+/// deployed end at once with `undeployed`.
+fn cancel_tasks(job: &mut Job, tms: &BTreeMap<String, TaskManagerEntry>, undeployed: TaskStatus) {
+    let mut asked: Vec<String> = Vec::new();
+    for t in job.tasks.iter_mut().flatten() {
+        if t.status.is_terminal() {
+            continue;
+        }
+        match (&t.tm, t.status) {
+            (_, TaskStatus::CREATED | TaskStatus::SCHEDULED) | (None, _) => {
+                t.status = undeployed;
+                t.end_time = now_ms();
+            }
+            (Some(tm), _) => {
+                t.status = TaskStatus::CANCELING;
+                if !asked.contains(tm) {
+                    asked.push(tm.clone());
+                }
+            }
+        }
+    }
+    for tm in asked {
+        match tms.get(&tm) {
+            Some(entry) => {
+                let _ = entry.tx.send(ToTaskManager::Cancel { job_id: job.id, attempt: job.attempt });
+            }
+            None => {
+                // The TaskManager is gone, and its tasks with it.
+                for t in job.tasks.iter_mut().flatten() {
+                    if t.tm.as_deref() == Some(&tm) && !t.status.is_terminal() {
+                        t.status = TaskStatus::CANCELED;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Moves a job to its final state once every task has ended, and frees its slots.
+fn finish_if_done(job: &mut Job, tms: &mut BTreeMap<String, TaskManagerEntry>) {
+    if !job.all_tasks().all(|t| t.status.is_terminal()) {
+        return;
+    }
+    let next = match job.status {
+        JobStatus::CANCELLING => JobStatus::CANCELED,
+        JobStatus::FAILING => JobStatus::FAILED,
+        JobStatus::RUNNING if job.all_tasks().all(|t| t.status == TaskStatus::FINISHED) => JobStatus::FINISHED,
+        JobStatus::RUNNING => JobStatus::FAILED,
+        other => other,
+    };
+    job.set_status(next);
+    if job.status.is_terminal() {
+        for tm in tms.values_mut() {
+            tm.used.retain(|(j, _)| *j != job.id);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- RPC server
+
+/// Accepts TaskManagers on the RPC port.
+pub async fn serve_rpc(jm: Arc<JobManager>, listener: TcpListener) {
+    let monitor = jm.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let lost: Vec<String> = {
+                let st = lock(&monitor);
+                st.tms
+                    .values()
+                    .filter(|t| t.last_heartbeat.elapsed() > monitor.heartbeat_timeout)
+                    .map(|t| t.id.clone())
+                    .collect()
+            };
+            for id in lost {
+                let reason = format!("no heartbeat for {} ms", monitor.heartbeat_timeout.as_millis());
+                monitor.on_tm_lost(&id, &reason);
+            }
+        }
+    });
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let jm = jm.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve_tm(jm, stream).await {
+                        tracing::debug!(peer = %peer, error = %e, "RPC connection ended.");
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "Accepting an RPC connection failed."),
+        }
+    }
+}
+
+async fn serve_tm(jm: Arc<JobManager>, stream: TcpStream) -> Result<(), rpc::RpcError> {
+    stream.set_nodelay(true)?;
+    let (mut r, mut w) = stream.into_split();
+    let reg = match rpc::read_frame::<_, ToJobManager>(&mut r).await? {
+        ToJobManager::Register(reg) => reg,
+        _ => return Err(rpc::RpcError::Malformed("expected a registration".into())),
+    };
+    if reg.protocol != rpc::PROTOCOL_VERSION {
+        let reason = format!("protocol version {} is not {}", reg.protocol, rpc::PROTOCOL_VERSION);
+        rpc::write_frame(&mut w, &ToTaskManager::Refused { reason }).await?;
+        return Ok(());
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<ToTaskManager>();
+    let tm_id = reg.tm_id.clone();
+    {
+        let mut st = lock(&jm);
+        let now = now_ms();
+        st.tms.insert(
+            tm_id.clone(),
+            TaskManagerEntry {
+                id: tm_id.clone(),
+                data_addr: reg.data_addr.clone(),
+                slots: reg.slots,
+                cpu_cores: reg.cpu_cores,
+                physical_memory: reg.physical_memory,
+                pid: reg.pid,
+                last_heartbeat: Instant::now(),
+                last_heartbeat_ms: now,
+                registered_ms: now,
+                tx: tx.clone(),
+                used: Vec::new(),
+                metrics: Vec::new(),
+            },
+        );
+    }
+    tracing::info!(tm_id = %tm_id, data = %reg.data_addr, slots = reg.slots, "TaskManager registered.");
+    rpc::write_frame(&mut w, &ToTaskManager::Registered { tm_id: tm_id.clone() }).await?;
+    let writer = tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            if rpc::write_frame(&mut w, &m).await.is_err() {
+                break;
+            }
+        }
+    });
+    jm.schedule();
+    let result = loop {
+        match rpc::read_frame::<_, ToJobManager>(&mut r).await {
+            Ok(ToJobManager::Heartbeat { metrics }) => {
+                let mut st = lock(&jm);
+                let st = &mut *st;
+                if let Some(tm) = st.tms.get_mut(&tm_id) {
+                    tm.last_heartbeat = Instant::now();
+                    tm.last_heartbeat_ms = now_ms();
+                    for m in &metrics {
+                        let (Some(job_id), Some(sub)) = (m.job_id, m.subtask) else { continue };
+                        if let Some(job) = st.jobs.get_mut(&job_id) {
+                            if job.attempt == m.attempt {
+                                if let Some(t) =
+                                    job.tasks.get_mut(sub.vertex as usize).and_then(|v| v.get_mut(sub.subtask as usize))
+                                {
+                                    t.metrics = m.clone();
+                                }
+                            }
+                        }
+                    }
+                    tm.metrics = metrics;
+                } else {
+                    break Ok(());
+                }
+            }
+            Ok(ToJobManager::TaskUpdate(u)) => {
+                jm.on_task_update(u);
+                jm.schedule();
+            }
+            Ok(ToJobManager::Register(_)) => {}
+            Err(e) => break Err(e),
+        }
+    };
+    writer.abort();
+    let reason = match &result {
+        Err(rpc::RpcError::Closed) => "its connection closed".to_string(),
+        Err(e) => format!("its connection failed: {e}"),
+        Ok(()) => "it was removed".to_string(),
+    };
+    jm.on_tm_lost(&tm_id, &reason);
+    jm.schedule();
+    result
+}
+
+/// Whether the TaskManager sent `attempt` messages are for is still known.
+pub fn has_taskmanager(jm: &JobManager, id: &str) -> bool {
+    lock(jm).tms.contains_key(id)
+}

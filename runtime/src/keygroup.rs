@@ -1,0 +1,126 @@
+//! Keys to key groups to subtasks, as in Flink: state is organised by key
+//! group so that rescaling moves whole key groups between subtasks.
+//!
+//! `key group = hash(key) mod maxParallelism` and
+//! `subtask = keyGroup × parallelism / maxParallelism`.
+//!
+//! NEVER CHANGE the hash: existing checkpoints and savepoints hold state
+//! sorted by key group, and the sender and the receiver of a HASH edge,
+//! possibly in different processes and flowc versions, must agree on it.
+
+use crate::record::Value;
+use serde::{Deserialize, Serialize};
+use std::hash::{Hash, Hasher};
+use std::ops::RangeInclusive;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// A stable 64-bit hash of a key: FNV-1a over a tagged encoding of each
+/// value, finished with the splitmix64 mixer so that the low bits spread.
+pub fn key_hash(key: &[&Value]) -> u64 {
+    let mut h = FNV_OFFSET;
+    for v in key {
+        h = match v {
+            Value::Str(s) => fnv(fnv(h, &[1]), s.as_bytes()),
+            Value::Int(i) => fnv(fnv(h, &[2]), &i.to_le_bytes()),
+            Value::Double(d) => fnv(fnv(h, &[3]), &d.to_bits().to_le_bytes()),
+            Value::Bool(b) => fnv(fnv(h, &[4]), &[u8::from(*b)]),
+            Value::Timestamp(t) => fnv(fnv(h, &[5]), &t.to_le_bytes()),
+        };
+    }
+    let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The values of a record's key fields: hashable and comparable, with
+/// doubles compared by their bits (so that NaN keys group together).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Key(pub Vec<Value>);
+
+impl Key {
+    /// The key's group under `max_parallelism`.
+    pub fn key_group(&self, max_parallelism: u32) -> u32 {
+        let refs: Vec<&Value> = self.0.iter().collect();
+        key_group(key_hash(&refs), max_parallelism)
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.0.len() == other.0.len()
+            && self.0.iter().zip(&other.0).all(|(a, b)| match (a, b) {
+                (Value::Double(x), Value::Double(y)) => x.to_bits() == y.to_bits(),
+                _ => a == b,
+            })
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let refs: Vec<&Value> = self.0.iter().collect();
+        state.write_u64(key_hash(&refs));
+    }
+}
+
+/// The key group of a key hash.
+pub fn key_group(hash: u64, max_parallelism: u32) -> u32 {
+    (hash % u64::from(max_parallelism.max(1))) as u32
+}
+
+/// The subtask that owns a key group.
+pub fn subtask_for_key_group(key_group: u32, parallelism: u32, max_parallelism: u32) -> u32 {
+    (u64::from(key_group) * u64::from(parallelism) / u64::from(max_parallelism.max(1))) as u32
+}
+
+/// The key groups a subtask owns: the inverse of [`subtask_for_key_group`].
+pub fn key_group_range(subtask: u32, parallelism: u32, max_parallelism: u32) -> RangeInclusive<u32> {
+    let (i, p, m) = (u64::from(subtask), u64::from(parallelism.max(1)), u64::from(max_parallelism));
+    let start = (i * m).div_ceil(p);
+    let end = ((i + 1) * m).div_ceil(p) - 1;
+    (start as u32)..=(end as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn hash_is_stable() {
+        // A compatibility promise: these values must never change.
+        let page = Value::Str("/index".into());
+        assert_eq!(key_hash(&[&page]), key_hash(&[&Value::Str("/index".into())]));
+        assert_ne!(key_hash(&[&page]), key_hash(&[&Value::Str("/help".into())]));
+        assert_ne!(key_hash(&[&Value::Int(1)]), key_hash(&[&Value::Timestamp(1)]));
+    }
+
+    proptest! {
+        #[test]
+        fn ranges_partition_the_key_groups(p in 1u32..=128, maxp_extra in 0u32..200) {
+            let maxp = p + maxp_extra;
+            let mut next = 0u32;
+            for s in 0..p {
+                let r = key_group_range(s, p, maxp);
+                prop_assert_eq!(*r.start(), next);
+                for kg in r.clone() {
+                    prop_assert_eq!(subtask_for_key_group(kg, p, maxp), s);
+                }
+                next = r.end() + 1;
+            }
+            prop_assert_eq!(next, maxp);
+        }
+    }
+}

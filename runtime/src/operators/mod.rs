@@ -1,0 +1,69 @@
+//! The operators a task runs, one per file, all behind [`Operator`].
+//!
+//! A task runs a chain of operators: a batch of records passes through each
+//! in turn; signals (watermarks, idleness) too. Operators do no I/O: sources
+//! and sinks live in `connectors`, and the task loop (`task`) feeds them.
+
+pub mod build;
+pub mod filter;
+pub mod project;
+pub mod watermark;
+pub mod window;
+
+use crate::record::{Record, Signal};
+
+/// Why an operator could not go on. Errors end the task and, through the
+/// JobManager, the job (or restart it from a checkpoint).
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// Evaluating an expression failed on a record (e.g. division by zero).
+    #[error("{operator}: {message}")]
+    Eval { operator: String, message: String },
+    /// The operator could not be set up.
+    #[error("{operator}: {message}")]
+    Setup { operator: String, message: String },
+    /// State could not be restored.
+    #[error("{operator}: cannot restore state: {message}")]
+    Restore { operator: String, message: String },
+}
+
+/// Keyed state of one operator, per key group: what a checkpoint stores and
+/// what rescaling redistributes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyedSnapshot {
+    /// (key group, serialized entries of that key group), sorted by key group.
+    pub key_groups: Vec<(u32, Vec<u8>)>,
+}
+
+/// One operator of a chain.
+pub trait Operator: Send {
+    /// Processes a batch, appending what it emits to `out`.
+    fn process(&mut self, input: Vec<Record>, out: &mut Vec<Record>) -> Result<(), OperatorError>;
+
+    /// An event-time signal from upstream (already the minimum over the
+    /// task's inputs). Returns what to forward downstream.
+    fn on_signal(&mut self, signal: Signal, _out: &mut Vec<Record>) -> Result<Option<Signal>, OperatorError> {
+        Ok(Some(signal))
+    }
+
+    /// Called about every 200 ms with the wall clock (epoch ms): for
+    /// processing-time windows and for watermark generation and idleness.
+    fn on_timer(&mut self, _now_ms: i64, _out: &mut Vec<Record>) -> Result<Option<Signal>, OperatorError> {
+        Ok(None)
+    }
+
+    /// No more input, ever: emit everything still held (e.g. fire windows).
+    fn on_end_of_input(&mut self, _out: &mut Vec<Record>) -> Result<(), OperatorError> {
+        Ok(())
+    }
+
+    /// The operator's keyed state, for a checkpoint. Stateless: empty.
+    fn snapshot(&self) -> KeyedSnapshot {
+        KeyedSnapshot::default()
+    }
+
+    /// Restores the key groups this subtask owns (already filtered).
+    fn restore(&mut self, _state: KeyedSnapshot) -> Result<(), OperatorError> {
+        Ok(())
+    }
+}

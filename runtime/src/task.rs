@@ -1,0 +1,424 @@
+//! One subtask at run time: a thread that reads its inputs (or its source),
+//! runs its chain of operators and writes to its outputs (or its sink).
+//!
+//! ```text
+//!  channels ─┐                                 ┌─▶ channels (FORWARD / HASH / REBALANCE)
+//!  channels ─┼─▶ min watermark ─▶ op → op → op ┤
+//!  source ───┘   (idle inputs excluded)        └─▶ sink
+//! ```
+//!
+//! Records move in batches; an output buffer is sent when it is full, when
+//! the task has no input ready, or before a signal. Every 200 ms the
+//! operators get a timer tick. Cancellation is noticed within 200 ms.
+
+use crate::connectors::{SinkWriter, SourcePoll, SourceReader};
+use crate::ids::{Attempt, JobId, SubtaskId};
+use crate::keygroup::{key_group, key_hash, subtask_for_key_group};
+use crate::metrics::TaskCounters;
+use crate::network::{ChannelRx, ChannelTx};
+use crate::operators::{Operator, OperatorError};
+use crate::record::{Element, Record, Signal};
+use crossbeam_channel::{RecvTimeoutError, Select, SendTimeoutError, TryRecvError};
+use flowc_compiler::ShipStrategy;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Records per batch on a channel.
+pub const BATCH_SIZE: usize = 1024;
+const TICK: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    #[error(transparent)]
+    Operator(#[from] OperatorError),
+    #[error(transparent)]
+    Connector(#[from] crate::connectors::ConnectorError),
+    #[error("the input from subtask {from} closed before its end (its task or TaskManager is gone)")]
+    InputLost { from: String },
+    #[error("the output to subtask {to} closed (its task or TaskManager is gone)")]
+    OutputLost { to: String },
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// How a task ended without error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskOutcome {
+    Finished,
+    Canceled,
+}
+
+/// One upstream channel of a task.
+pub struct InputChannel {
+    pub rx: ChannelRx,
+    /// For messages: "ClickEvent Source#1".
+    pub from: String,
+    watermark: i64,
+    idle: bool,
+    ended: bool,
+}
+
+impl InputChannel {
+    pub fn new(rx: ChannelRx, from: String) -> InputChannel {
+        InputChannel { rx, from, watermark: i64::MIN, idle: false, ended: false }
+    }
+}
+
+/// One outgoing edge: a partitioner over the downstream subtasks' channels.
+pub struct OutputEdge {
+    ship: ShipStrategy,
+    channels: Vec<ChannelTx>,
+    names: Vec<String>,
+    buffers: Vec<Vec<Record>>,
+    next: usize,
+    max_parallelism: u32,
+}
+
+impl OutputEdge {
+    pub fn new(
+        ship: ShipStrategy,
+        channels: Vec<ChannelTx>,
+        names: Vec<String>,
+        max_parallelism: u32,
+        subtask: u32,
+    ) -> OutputEdge {
+        let n = channels.len();
+        OutputEdge {
+            ship,
+            channels,
+            names,
+            buffers: (0..n).map(|_| Vec::with_capacity(BATCH_SIZE)).collect(),
+            next: subtask as usize,
+            max_parallelism,
+        }
+    }
+}
+
+pub enum Head {
+    Source(Box<dyn SourceReader>),
+    Inputs(Vec<InputChannel>),
+}
+
+pub struct Task {
+    pub job_id: JobId,
+    pub attempt: Attempt,
+    pub id: SubtaskId,
+    pub name: String,
+    pub head: Head,
+    pub chain: Vec<Box<dyn Operator>>,
+    pub sink: Option<Box<dyn SinkWriter>>,
+    pub outputs: Vec<OutputEdge>,
+    pub cancel: Arc<AtomicBool>,
+    pub counters: Arc<TaskCounters>,
+}
+
+impl Task {
+    /// Runs the task to its end on the calling thread.
+    pub fn run(mut self) -> Result<TaskOutcome, TaskError> {
+        let result = match std::mem::replace(&mut self.head, Head::Inputs(Vec::new())) {
+            Head::Source(source) => self.run_source(source),
+            Head::Inputs(inputs) => self.run_inputs(inputs),
+        };
+        match result {
+            Err(TaskError::Cancelled) => Ok(TaskOutcome::Canceled),
+            Err(e) if self.cancelled() => {
+                tracing::debug!(job_id = %self.job_id, subtask = %self.id, error = %e, "Error while cancelling.");
+                Ok(TaskOutcome::Canceled)
+            }
+            other => other,
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    fn run_source(&mut self, mut source: Box<dyn SourceReader>) -> Result<TaskOutcome, TaskError> {
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            if self.cancelled() {
+                return Err(TaskError::Cancelled);
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.tick()?;
+                next_tick = now + TICK;
+            }
+            match source.poll(next_tick.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)))? {
+                SourcePoll::Records(batch) => {
+                    TaskCounters::add(&self.counters.records_in, batch.len() as u64);
+                    self.push_records(0, batch)?;
+                }
+                SourcePoll::Signal(s) => self.push_signal(0, s)?,
+                SourcePoll::Nothing => self.flush_outputs()?,
+                SourcePoll::End => return self.finish(),
+            }
+        }
+    }
+
+    fn run_inputs(&mut self, mut inputs: Vec<InputChannel>) -> Result<TaskOutcome, TaskError> {
+        if inputs.is_empty() {
+            return Err(TaskError::Setup("a task without a source has no inputs".into()));
+        }
+        let mut next_tick = Instant::now() + TICK;
+        let mut last_wm = i64::MIN;
+        let mut all_idle = false;
+        let mut rr = 0usize;
+        loop {
+            if self.cancelled() {
+                return Err(TaskError::Cancelled);
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.tick()?;
+                next_tick = now + TICK;
+            }
+            // Take what is ready, round robin; block only when nothing is.
+            let mut got = None;
+            let n = inputs.len();
+            for k in 0..n {
+                let i = (rr + k) % n;
+                if inputs[i].ended {
+                    continue;
+                }
+                match inputs[i].rx.try_recv() {
+                    Ok(e) => {
+                        got = Some((i, e));
+                        rr = i + 1;
+                        break;
+                    }
+                    Err(TryRecvError::Empty) => {}
+                    Err(TryRecvError::Disconnected) => {
+                        return Err(TaskError::InputLost { from: inputs[i].from.clone() })
+                    }
+                }
+            }
+            let (i, element) = match got {
+                Some(x) => x,
+                None => {
+                    self.flush_outputs()?;
+                    let mut sel = Select::new();
+                    let open: Vec<usize> = (0..n).filter(|i| !inputs[*i].ended).collect();
+                    for i in &open {
+                        sel.recv(&inputs[*i].rx);
+                    }
+                    let wait = next_tick.saturating_duration_since(Instant::now());
+                    match sel.select_timeout(wait) {
+                        Ok(op) => {
+                            let i = open[op.index()];
+                            match op.recv(&inputs[i].rx) {
+                                Ok(e) => (i, e),
+                                Err(_) => return Err(TaskError::InputLost { from: inputs[i].from.clone() }),
+                            }
+                        }
+                        Err(_) => continue,
+                    }
+                }
+            };
+            match element {
+                Element::Records(batch) => {
+                    TaskCounters::add(&self.counters.records_in, batch.len() as u64);
+                    if inputs[i].idle {
+                        inputs[i].idle = false;
+                    }
+                    self.push_records(0, batch)?;
+                    continue;
+                }
+                Element::Signal(Signal::Watermark(w)) => {
+                    inputs[i].watermark = inputs[i].watermark.max(w);
+                    inputs[i].idle = false;
+                }
+                Element::Signal(Signal::Idle) => inputs[i].idle = true,
+                Element::Signal(Signal::Active) => inputs[i].idle = false,
+                // Aligned checkpoints pass barriers here (checkpointing is not wired yet).
+                Element::Barrier { .. } => continue,
+                Element::EndOfInput => {
+                    inputs[i].ended = true;
+                    if inputs.iter().all(|c| c.ended) {
+                        return self.finish();
+                    }
+                }
+            }
+            // The task's watermark: the minimum over inputs that are neither idle nor ended.
+            let live: Vec<&InputChannel> = inputs.iter().filter(|c| !c.ended && !c.idle).collect();
+            if live.is_empty() {
+                if !all_idle {
+                    all_idle = true;
+                    self.push_signal(0, Signal::Idle)?;
+                }
+                continue;
+            }
+            if all_idle {
+                all_idle = false;
+                self.push_signal(0, Signal::Active)?;
+            }
+            let wm = live.iter().map(|c| c.watermark).min().unwrap_or(i64::MIN);
+            if wm > last_wm {
+                last_wm = wm;
+                self.counters.watermark.store(wm, Ordering::Relaxed);
+                self.push_signal(0, Signal::Watermark(wm))?;
+            }
+        }
+    }
+
+    /// End of all input: a final watermark, then every operator flushes.
+    fn finish(&mut self) -> Result<TaskOutcome, TaskError> {
+        self.push_signal(0, Signal::Watermark(i64::MAX))?;
+        for k in 0..self.chain.len() {
+            let mut out = Vec::new();
+            self.chain[k].on_end_of_input(&mut out)?;
+            self.push_records(k + 1, out)?;
+        }
+        self.flush_outputs()?;
+        if let Some(sink) = &mut self.sink {
+            sink.flush()?;
+        }
+        for e in 0..self.outputs.len() {
+            for c in 0..self.outputs[e].channels.len() {
+                self.send(e, c, Element::EndOfInput)?;
+            }
+        }
+        Ok(TaskOutcome::Finished)
+    }
+
+    fn tick(&mut self) -> Result<(), TaskError> {
+        let now = now_ms();
+        for k in 0..self.chain.len() {
+            let mut out = Vec::new();
+            let sig = self.chain[k].on_timer(now, &mut out)?;
+            self.push_records(k + 1, out)?;
+            if let Some(s) = sig {
+                self.push_signal(k + 1, s)?;
+            }
+        }
+        self.flush_outputs()
+    }
+
+    /// Runs a batch through the chain from operator `k` on.
+    fn push_records(&mut self, k: usize, batch: Vec<Record>) -> Result<(), TaskError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if k < self.chain.len() {
+            let mut out = Vec::with_capacity(batch.len());
+            self.chain[k].process(batch, &mut out)?;
+            return self.push_records(k + 1, out);
+        }
+        TaskCounters::add(&self.counters.records_out, batch.len() as u64);
+        if let Some(sink) = &mut self.sink {
+            sink.write(&batch)?;
+            return Ok(());
+        }
+        self.emit(batch)
+    }
+
+    fn push_signal(&mut self, k: usize, signal: Signal) -> Result<(), TaskError> {
+        if k < self.chain.len() {
+            let mut out = Vec::new();
+            let fwd = self.chain[k].on_signal(signal, &mut out)?;
+            self.push_records(k + 1, out)?;
+            if let Some(s) = fwd {
+                self.push_signal(k + 1, s)?;
+            }
+            return Ok(());
+        }
+        if self.sink.is_some() {
+            return Ok(());
+        }
+        self.flush_outputs()?;
+        for e in 0..self.outputs.len() {
+            for c in 0..self.outputs[e].channels.len() {
+                self.send(e, c, Element::Signal(signal))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Partitions a batch over every output edge.
+    fn emit(&mut self, batch: Vec<Record>) -> Result<(), TaskError> {
+        let edges = self.outputs.len();
+        let mut batch = Some(batch);
+        for e in 0..edges {
+            let records =
+                if e + 1 == edges { batch.take().unwrap_or_default() } else { batch.clone().unwrap_or_default() };
+            let mut full = Vec::new();
+            {
+                let out = &mut self.outputs[e];
+                let n = out.channels.len();
+                for r in records {
+                    let c = match &out.ship {
+                        ShipStrategy::Forward => 0,
+                        ShipStrategy::Rebalance => {
+                            out.next = (out.next + 1) % n;
+                            out.next
+                        }
+                        ShipStrategy::Hash { key } => {
+                            let vals: Vec<&crate::record::Value> = key.iter().filter_map(|k| r.row.get(*k)).collect();
+                            let kg = key_group(key_hash(&vals), out.max_parallelism);
+                            subtask_for_key_group(kg, n as u32, out.max_parallelism) as usize
+                        }
+                    };
+                    let c = c.min(n.saturating_sub(1));
+                    out.buffers[c].push(r);
+                    if out.buffers[c].len() >= BATCH_SIZE {
+                        full.push(c);
+                    }
+                }
+            }
+            for c in full {
+                let b = std::mem::replace(&mut self.outputs[e].buffers[c], Vec::with_capacity(BATCH_SIZE));
+                if !b.is_empty() {
+                    self.send(e, c, Element::Records(b))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_outputs(&mut self) -> Result<(), TaskError> {
+        for e in 0..self.outputs.len() {
+            for c in 0..self.outputs[e].channels.len() {
+                if !self.outputs[e].buffers[c].is_empty() {
+                    let b = std::mem::replace(&mut self.outputs[e].buffers[c], Vec::with_capacity(BATCH_SIZE));
+                    self.send(e, c, Element::Records(b))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends with backpressure: waits while the channel is full, noticing
+    /// cancellation.
+    fn send(&self, e: usize, c: usize, mut element: Element) -> Result<(), TaskError> {
+        let tx = &self.outputs[e].channels[c];
+        loop {
+            match tx.send_timeout(element, TICK) {
+                Ok(()) => return Ok(()),
+                Err(SendTimeoutError::Timeout(back)) => {
+                    if self.cancelled() {
+                        return Err(TaskError::Cancelled);
+                    }
+                    element = back;
+                }
+                Err(SendTimeoutError::Disconnected(_)) => {
+                    return Err(TaskError::OutputLost { to: self.outputs[e].names[c].clone() })
+                }
+            }
+        }
+    }
+}
+
+/// Wall-clock milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[allow(dead_code)]
+fn _assert_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Task>();
+    let _ = RecvTimeoutError::Timeout;
+}

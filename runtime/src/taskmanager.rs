@@ -1,0 +1,438 @@
+//! The TaskManager process: registers its slots with the JobManager,
+//! heartbeats, runs the subtasks it is given, and exchanges records with
+//! other TaskManagers over its data port.
+//!
+//! If the JobManager cannot be reached the TaskManager says so and retries;
+//! if the connection is lost, it cancels its tasks and registers again.
+
+use crate::connectors::datagen::DatagenReader;
+use crate::connectors::files::{DiscardSink, FileSink, PrintSink};
+use crate::connectors::kafka::{KafkaSinkWriter, KafkaSourceReader};
+use crate::connectors::{SinkWriter, SourceReader};
+use crate::ids::{Attempt, JobId, SubtaskId, TaskStatus};
+use crate::metrics::TaskCounters;
+use crate::network::{self, ChannelKey, ChannelTx, Exchange};
+use crate::operators::build::{build_operator, BuildContext};
+use crate::operators::Operator;
+use crate::rpc::{self, Deployment, Registration, TaskMetrics, TaskUpdate, ToJobManager, ToTaskManager};
+use crate::task::{Head, InputChannel, OutputEdge, Task, TaskError, TaskOutcome};
+use flowc_compiler::graph::JobGraph;
+use flowc_compiler::ir::{OperatorKind, WatermarkSpec};
+use flowc_compiler::ShipStrategy;
+use petgraph::graph::NodeIndex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone)]
+pub struct TaskManagerOptions {
+    /// `host:port` of the JobManager's RPC endpoint.
+    pub jobmanager: String,
+    pub slots: u32,
+    pub bind: String,
+    pub data_port: u16,
+    pub resource_id: Option<String>,
+    pub heartbeat_interval: Duration,
+}
+
+struct RunningTask {
+    cancel: Arc<AtomicBool>,
+    counters: Arc<TaskCounters>,
+}
+
+type Registry = Arc<Mutex<HashMap<(JobId, Attempt), HashMap<SubtaskId, RunningTask>>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs a TaskManager until the process is stopped.
+pub async fn run(opts: TaskManagerOptions) -> std::io::Result<()> {
+    let exchange = Exchange::start(&opts.bind, opts.data_port)?;
+    let tm_id = opts.resource_id.clone().unwrap_or_else(|| {
+        let suffix: String = (0..6).map(|_| format!("{:x}", rand::random::<u8>() % 16)).collect();
+        format!("{}-{suffix}", exchange.addr())
+    });
+    tracing::info!(tm_id = %tm_id, data = %exchange.addr(), slots = opts.slots, "TaskManager started.");
+    let registry: Registry = Arc::new(Mutex::new(HashMap::new()));
+    let mut attempt_log = 0u32;
+    loop {
+        match TcpStream::connect(&opts.jobmanager).await {
+            Ok(stream) => {
+                attempt_log = 0;
+                if let Err(e) = session(stream, &opts, &tm_id, &exchange, &registry).await {
+                    tracing::warn!(jobmanager = %opts.jobmanager, error = %e, "Lost the JobManager; cancelling tasks and registering again.");
+                }
+                cancel_all(&registry);
+            }
+            Err(e) => {
+                if attempt_log.is_multiple_of(10) {
+                    tracing::warn!(jobmanager = %opts.jobmanager, error = %e, "Cannot reach the JobManager; retrying every second.");
+                }
+                attempt_log += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn cancel_all(registry: &Registry) {
+    for tasks in lock(registry).values() {
+        for t in tasks.values() {
+            t.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn session(
+    stream: TcpStream,
+    opts: &TaskManagerOptions,
+    tm_id: &str,
+    exchange: &Arc<Exchange>,
+    registry: &Registry,
+) -> Result<(), rpc::RpcError> {
+    stream.set_nodelay(true)?;
+    let (mut r, mut w) = stream.into_split();
+    let reg = Registration {
+        protocol: rpc::PROTOCOL_VERSION,
+        tm_id: tm_id.to_string(),
+        data_addr: exchange.addr().to_string(),
+        slots: opts.slots,
+        cpu_cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        physical_memory: physical_memory(),
+        pid: std::process::id(),
+    };
+    rpc::write_frame(&mut w, &ToJobManager::Register(reg)).await?;
+    match rpc::read_frame::<_, ToTaskManager>(&mut r).await? {
+        ToTaskManager::Registered { .. } => {
+            tracing::info!(tm_id = %tm_id, jobmanager = %opts.jobmanager, "Registered at the JobManager.");
+        }
+        ToTaskManager::Refused { reason } => {
+            return Err(rpc::RpcError::Malformed(format!("the JobManager refused this TaskManager: {reason}")));
+        }
+        _ => return Err(rpc::RpcError::Malformed("expected a registration answer".into())),
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<ToJobManager>();
+    let writer = tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            if rpc::write_frame(&mut w, &m).await.is_err() {
+                break;
+            }
+        }
+    });
+    let hb_tx = tx.clone();
+    let hb_registry = registry.clone();
+    let interval = opts.heartbeat_interval;
+    let heartbeat = tokio::spawn(async move {
+        loop {
+            let metrics = collect_metrics(&hb_registry);
+            if hb_tx.send(ToJobManager::Heartbeat { metrics }).is_err() {
+                break;
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
+    let result = loop {
+        let msg = match rpc::read_frame::<_, ToTaskManager>(&mut r).await {
+            Ok(m) => m,
+            Err(e) => break Err(e),
+        };
+        match msg {
+            ToTaskManager::Deploy(d) => deploy(*d, exchange.clone(), registry.clone(), tx.clone()),
+            ToTaskManager::Cancel { job_id, attempt } => {
+                if let Some(tasks) = lock(registry).get(&(job_id, attempt)) {
+                    tracing::info!(job_id = %job_id, attempt, tasks = tasks.len(), "Cancelling tasks.");
+                    for t in tasks.values() {
+                        t.cancel.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+            ToTaskManager::Registered { .. } | ToTaskManager::Refused { .. } => {}
+        }
+    };
+    heartbeat.abort();
+    writer.abort();
+    result
+}
+
+fn collect_metrics(registry: &Registry) -> Vec<TaskMetrics> {
+    let mut out = Vec::new();
+    for ((job_id, attempt), tasks) in lock(registry).iter() {
+        for (id, t) in tasks {
+            let c = &t.counters;
+            let wm = c.watermark.load(Ordering::Relaxed);
+            out.push(TaskMetrics {
+                job_id: Some(*job_id),
+                attempt: *attempt,
+                subtask: Some(*id),
+                records_in: TaskCounters::get(&c.records_in),
+                records_out: TaskCounters::get(&c.records_out),
+                bytes_in: TaskCounters::get(&c.bytes_in),
+                bytes_out: TaskCounters::get(&c.bytes_out),
+                decode_errors: TaskCounters::get(&c.decode_errors),
+                late_records: TaskCounters::get(&c.late_records),
+                watermark: (wm != i64::MIN).then_some(wm),
+            });
+        }
+    }
+    out
+}
+
+fn physical_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn report(
+    tx: &mpsc::UnboundedSender<ToJobManager>,
+    d: (JobId, Attempt),
+    id: SubtaskId,
+    status: TaskStatus,
+    failure: Option<String>,
+) {
+    let _ = tx.send(ToJobManager::TaskUpdate(TaskUpdate { job_id: d.0, attempt: d.1, subtask: id, status, failure }));
+}
+
+/// Wires and starts this TaskManager's share of a deployment.
+fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::UnboundedSender<ToJobManager>) {
+    let key = (d.job_id, d.attempt);
+    let graph = match flowc_compiler::plan_file::from_bytes(&d.plan) {
+        Ok(g) => Arc::new(g),
+        Err(e) => {
+            for id in &d.local {
+                report(&tx, key, *id, TaskStatus::FAILED, Some(format!("cannot read the plan: {e}")));
+            }
+            return;
+        }
+    };
+    tracing::info!(job_id = %d.job_id, attempt = d.attempt, tasks = d.local.len(), "Deploying tasks.");
+    // Input channels first, so that senders find their receivers.
+    let mut local_senders: HashMap<ChannelKey, ChannelTx> = HashMap::new();
+    let mut inputs: HashMap<SubtaskId, Vec<InputChannel>> = HashMap::new();
+    for id in &d.local {
+        let v = NodeIndex::new(id.vertex as usize);
+        let mut chans = Vec::new();
+        for (input_idx, (src, edge)) in graph.inputs(v).into_iter().enumerate() {
+            let src_p = graph.graph[src].parallelism;
+            let senders: Vec<u32> = match edge.ship {
+                ShipStrategy::Forward => vec![id.subtask],
+                _ => (0..src_p).collect(),
+            };
+            for s in senders {
+                let ck = ChannelKey {
+                    job_id: d.job_id,
+                    attempt: d.attempt,
+                    target: *id,
+                    input: input_idx as u32,
+                    source_subtask: s,
+                };
+                let (ctx, crx) = network::channel();
+                let src_id = SubtaskId { vertex: src.index() as u32, subtask: s };
+                if d.local.contains(&src_id) {
+                    local_senders.insert(ck, ctx);
+                } else {
+                    exchange.register(ck, ctx);
+                }
+                chans.push(InputChannel::new(crx, format!("{}#{}", graph.graph[src].name, s)));
+            }
+        }
+        inputs.insert(*id, chans);
+    }
+    let local_senders = Arc::new(Mutex::new(local_senders));
+    // Register every task before any starts, so that a task that ends at
+    // once still finds its entry to remove.
+    let handles: Vec<(SubtaskId, Arc<AtomicBool>, Arc<TaskCounters>)> =
+        d.local.iter().map(|id| (*id, Arc::new(AtomicBool::new(false)), Arc::new(TaskCounters::new()))).collect();
+    lock(&registry).insert(
+        key,
+        handles.iter().map(|(id, c, m)| (*id, RunningTask { cancel: c.clone(), counters: m.clone() })).collect(),
+    );
+    for (id, cancel, counters) in handles {
+        let graph = graph.clone();
+        let chans = inputs.remove(&id).unwrap_or_default();
+        let placement = d.placement.clone();
+        let splits = d.splits.iter().find(|(s, _)| *s == id).map(|(_, p)| p.clone()).unwrap_or_default();
+        let local = d.local.clone();
+        let senders = local_senders.clone();
+        let task_tx = tx.clone();
+        let registry = registry.clone();
+        let name = format!("{}#{}", graph.graph[NodeIndex::new(id.vertex as usize)].name, id.subtask);
+        let spawned = std::thread::Builder::new().name(format!("task-{id}")).spawn(move || {
+            let tx = task_tx;
+            report(&tx, key, id, TaskStatus::INITIALIZING, None);
+            let built = build_task(key, id, &graph, chans, &placement, &local, &senders, splits, cancel, counters);
+            let outcome = match built {
+                Ok(task) => {
+                    report(&tx, key, id, TaskStatus::RUNNING, None);
+                    tracing::info!(job_id = %key.0, task = %name, "Task running.");
+                    task.run()
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(TaskOutcome::Finished) => report(&tx, key, id, TaskStatus::FINISHED, None),
+                Ok(TaskOutcome::Canceled) => report(&tx, key, id, TaskStatus::CANCELED, None),
+                Err(e) => {
+                    tracing::warn!(job_id = %key.0, task = %name, error = %e, "Task failed.");
+                    report(&tx, key, id, TaskStatus::FAILED, Some(format!("{name}: {e}")));
+                }
+            }
+            let mut reg = lock(&registry);
+            if let Some(ts) = reg.get_mut(&key) {
+                ts.remove(&id);
+                if ts.is_empty() {
+                    reg.remove(&key);
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            report(&tx, key, id, TaskStatus::FAILED, Some(format!("cannot start a thread: {e}")));
+        }
+    }
+    drop(exchange);
+}
+
+/// The watermark spec a Kafka source vertex generates per partition: the
+/// watermark stage right after it, chained or over a FORWARD edge.
+fn source_watermark(graph: &JobGraph, v: NodeIndex, op_index: usize) -> Option<WatermarkSpec> {
+    let ops = &graph.graph[v].operators;
+    if let Some(next) = ops.get(op_index + 1) {
+        return match &next.kind {
+            OperatorKind::Watermark(w) => Some(w.clone()),
+            _ => None,
+        };
+    }
+    let outs = graph.outputs(v);
+    let [(dst, e)] = outs.as_slice() else { return None };
+    if e.ship != ShipStrategy::Forward || graph.inputs(*dst).len() != 1 {
+        return None;
+    }
+    match &graph.graph[*dst].operators.first()?.kind {
+        OperatorKind::Watermark(w) => Some(w.clone()),
+        _ => None,
+    }
+}
+
+/// Whether the watermark operator at `op_index` of `v` gets its watermarks
+/// from a Kafka source (see [`source_watermark`]).
+fn watermarks_from_source(graph: &JobGraph, v: NodeIndex, op_index: usize) -> bool {
+    let ops = &graph.graph[v].operators;
+    if op_index > 0 {
+        return op_index == 1 && matches!(ops[0].kind, OperatorKind::KafkaSource(_));
+    }
+    let ins = graph.inputs(v);
+    let [(src, e)] = ins.as_slice() else { return false };
+    e.ship == ShipStrategy::Forward
+        && graph.outputs(*src).len() == 1
+        && matches!(graph.graph[*src].operators.last().map(|o| &o.kind), Some(OperatorKind::KafkaSource(_)))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_task(
+    key: (JobId, Attempt),
+    id: SubtaskId,
+    graph: &JobGraph,
+    inputs: Vec<InputChannel>,
+    placement: &[Vec<String>],
+    local: &[SubtaskId],
+    local_senders: &Mutex<HashMap<ChannelKey, ChannelTx>>,
+    splits: Vec<i32>,
+    cancel: Arc<AtomicBool>,
+    counters: Arc<TaskCounters>,
+) -> Result<Task, TaskError> {
+    let v = NodeIndex::new(id.vertex as usize);
+    let vertex = &graph.graph[v];
+    let setup = |m: String| TaskError::Setup(m);
+    let mut head: Option<Head> = None;
+    let mut chain: Vec<Box<dyn Operator>> = Vec::new();
+    let mut sink: Option<Box<dyn SinkWriter>> = None;
+    for (i, op) in vertex.operators.iter().enumerate() {
+        match &op.kind {
+            OperatorKind::KafkaSource(k) => {
+                let wm = source_watermark(graph, v, i);
+                let reader = KafkaSourceReader::new(k, &splits, wm, counters.clone())?;
+                head = Some(Head::Source(Box::new(reader) as Box<dyn SourceReader>));
+            }
+            OperatorKind::DatagenSource(g) => {
+                head = Some(Head::Source(Box::new(DatagenReader::new(g.clone(), id.subtask, vertex.parallelism))));
+            }
+            OperatorKind::KafkaSink(k) => sink = Some(Box::new(KafkaSinkWriter::new(k, &op.output)?)),
+            OperatorKind::PrintSink => {
+                sink = Some(Box::new(PrintSink::new(&op.output, id.subtask, vertex.parallelism)))
+            }
+            OperatorKind::FileSink(f) => sink = Some(Box::new(FileSink::new(&f.path, &op.output, id.subtask)?)),
+            OperatorKind::DiscardSink => sink = Some(Box::new(DiscardSink)),
+            _ => {
+                let ctx = BuildContext {
+                    subtask: id.subtask,
+                    parallelism: vertex.parallelism,
+                    max_parallelism: vertex.max_parallelism,
+                    watermarks_from_source: watermarks_from_source(graph, v, i),
+                    counters: counters.clone(),
+                };
+                chain.push(build_operator(op, &ctx)?);
+            }
+        }
+    }
+    let head = match head {
+        Some(h) => h,
+        None => Head::Inputs(inputs),
+    };
+    // Outputs: one edge per downstream vertex, one channel per receiving subtask.
+    let mut outputs = Vec::new();
+    for (dst, edge) in graph.outputs(v) {
+        let dst_in = graph.inputs(dst);
+        let input_idx =
+            dst_in.iter().position(|(s, _)| *s == v).ok_or_else(|| setup("edge not found at its target".into()))?;
+        let dst_p = graph.graph[dst].parallelism;
+        let targets: Vec<u32> = match edge.ship {
+            ShipStrategy::Forward => vec![id.subtask],
+            _ => (0..dst_p).collect(),
+        };
+        let mut channels = Vec::new();
+        let mut names = Vec::new();
+        for t in targets {
+            let target = SubtaskId { vertex: dst.index() as u32, subtask: t };
+            let ck = ChannelKey {
+                job_id: key.0,
+                attempt: key.1,
+                target,
+                input: input_idx as u32,
+                source_subtask: id.subtask,
+            };
+            let tx = if local.contains(&target) {
+                lock(local_senders).remove(&ck).ok_or_else(|| setup(format!("no local channel to {target}")))?
+            } else {
+                let addr = placement
+                    .get(dst.index())
+                    .and_then(|p| p.get(t as usize))
+                    .ok_or_else(|| setup(format!("no placement for {target}")))?;
+                network::connect(addr, ck).map_err(|e| setup(format!("cannot connect to {addr} for {target}: {e}")))?
+            };
+            channels.push(tx);
+            names.push(format!("{}#{}", graph.graph[dst].name, t));
+        }
+        outputs.push(OutputEdge::new(edge.ship.clone(), channels, names, vertex.max_parallelism, id.subtask));
+    }
+    Ok(Task {
+        job_id: key.0,
+        attempt: key.1,
+        id,
+        name: vertex.name.clone(),
+        head,
+        chain,
+        sink,
+        outputs,
+        cancel,
+        counters,
+    })
+}

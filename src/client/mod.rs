@@ -1,0 +1,4 @@
+//! The client side of the command line: talks to a JobManager's REST API.
+
+pub mod http;
+pub mod rest;

@@ -1,0 +1,66 @@
+//! Typed calls of the JobManager's REST API for the command line.
+
+use super::http::{self, HttpError};
+use serde_json::Value;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// The JobManager answered with an error status and its reasons.
+    #[error("{}", .errors.join("\n"))]
+    Status { status: u16, errors: Vec<String> },
+    #[error("the JobManager sent an answer that is not the expected JSON: {0}")]
+    Json(String),
+}
+
+/// A JobManager's REST endpoint.
+pub struct Rest {
+    pub addr: String,
+}
+
+impl Rest {
+    pub fn new(addr: impl Into<String>) -> Rest {
+        Rest { addr: addr.into() }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> Result<Value, RestError> {
+        let r = http::request(method, &self.addr, path, body, TIMEOUT)?;
+        let v: Value = if r.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&r.body).map_err(|e| RestError::Json(format!("{e}: {}", r.text())))?
+        };
+        if r.status >= 400 {
+            let errors = v
+                .get("errors")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_string)).collect())
+                .unwrap_or_else(|| vec![format!("HTTP {}: {}", r.status, r.text())]);
+            return Err(RestError::Status { status: r.status, errors });
+        }
+        Ok(v)
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value, RestError> {
+        self.call("GET", path, None)
+    }
+
+    pub fn post_bytes(&self, path: &str, body: &[u8]) -> Result<Value, RestError> {
+        self.call("POST", path, Some(("application/octet-stream", body)))
+    }
+
+    pub fn patch(&self, path: &str) -> Result<Value, RestError> {
+        self.call("PATCH", path, None)
+    }
+
+    /// Submits a compiled plan; returns the job id.
+    pub fn submit(&self, plan: &[u8], query: &str) -> Result<String, RestError> {
+        let path = if query.is_empty() { "/v1/jobs".to_string() } else { format!("/v1/jobs?{query}") };
+        let v = self.post_bytes(&path, plan)?;
+        v.get("jobid").and_then(Value::as_str).map(str::to_string).ok_or_else(|| RestError::Json(v.to_string()))
+    }
+}

@@ -1,0 +1,121 @@
+//! `flowc run [-d] [-p N] [-m HOST:PORT] JOB.flow [program args…]`: compiles
+//! the job locally and submits the plan to a JobManager over REST. With no
+//! JobManager given (`-m`) or configured (a config file), it starts a mini
+//! cluster in this process — a JobManager and a TaskManager on loopback,
+//! the same code and protocols as a real cluster — and runs the job there
+//! until it ends.
+
+use super::cluster::shutdown_signal;
+use super::config_args::ConfigArgs;
+use super::job_args::JobArgs;
+use crate::client::rest::Rest;
+use anyhow::{bail, Context};
+use flowc_compiler::plan_file;
+use flowc_runtime::cluster;
+use serde_json::Value;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Submits the job and returns without waiting for its end.
+    #[arg(short = 'd', long = "detached")]
+    pub detached: bool,
+    /// The JobManager's REST address, `host:port`.
+    #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
+    pub jobmanager: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub job: JobArgs,
+}
+
+/// The REST address of the JobManager to talk to, if one is given or configured.
+pub fn jobmanager_address(explicit: Option<&str>, config: &ConfigArgs) -> anyhow::Result<Option<String>> {
+    if let Some(m) = explicit {
+        let m = m.trim_start_matches("http://").trim_end_matches('/');
+        return Ok(Some(m.to_string()));
+    }
+    let (c, found) = config.load()?;
+    Ok(found.then(|| format!("{}:{}", c.get("rest.address"), c.get("rest.port"))))
+}
+
+pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let Some((_src, compiled, _)) = a.job.compile(&[])? else { return Ok(ExitCode::FAILURE) };
+    let plan = plan_file::to_bytes(&compiled.graph);
+    println!("Starting execution of program");
+    match jobmanager_address(a.jobmanager.as_deref(), &a.config)? {
+        Some(addr) => {
+            let rest = Rest::new(addr.clone());
+            let id = rest.submit(&plan, "").with_context(|| format!("submitting to the JobManager at {addr}"))?;
+            println!("Job has been submitted with JobID {id}");
+            if a.detached {
+                return Ok(ExitCode::SUCCESS);
+            }
+            wait_for_end(&rest, &id)
+        }
+        None => mini_cluster(&a, plan, compiled.graph.total_parallelism()),
+    }
+}
+
+fn mini_cluster(a: &RunArgs, plan: Vec<u8>, slots: u32) -> anyhow::Result<ExitCode> {
+    let (mut config, _) = a.config.load()?;
+    config.set("rest.port", "0");
+    config.set("jobmanager.rpc.port", "0");
+    config.set("taskmanager.numberOfTaskSlots", slots.max(1).to_string());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async move {
+        let h = cluster::start_jobmanager(config.clone()).await?;
+        let mut tm_config = config;
+        tm_config.set("jobmanager.rpc.address", h.rpc.ip().to_string());
+        tm_config.set("jobmanager.rpc.port", h.rpc.port().to_string());
+        let opts = cluster::taskmanager_options(&tm_config)?;
+        tokio::spawn(async move {
+            if let Err(e) = cluster::run_taskmanager(opts).await {
+                tracing::error!(error = %e, "The mini cluster's TaskManager stopped.");
+            }
+        });
+        eprintln!("Mini cluster: web UI at http://{}/", h.rest);
+        let addr = h.rest.to_string();
+        let id = {
+            let addr = addr.clone();
+            tokio::task::spawn_blocking(move || Rest::new(addr).submit(&plan, "")).await??
+        };
+        println!("Job has been submitted with JobID {id}");
+        let waiter = tokio::task::spawn_blocking(move || wait_for_end(&Rest::new(addr), &id));
+        tokio::select! {
+            r = waiter => r?,
+            _ = shutdown_signal() => {
+                eprintln!("Interrupted: stopping the mini cluster.");
+                Ok(ExitCode::from(130))
+            }
+        }
+    })
+}
+
+/// Polls the job until it ends; prints the outcome as Flink's client does.
+fn wait_for_end(rest: &Rest, id: &str) -> anyhow::Result<ExitCode> {
+    loop {
+        let job = rest.get(&format!("/v1/jobs/{id}"))?;
+        let state = job.get("state").and_then(Value::as_str).unwrap_or("UNKNOWN").to_string();
+        match state.as_str() {
+            "FINISHED" => {
+                println!("Program execution finished");
+                println!("Job with JobID {id} has finished.");
+                println!("Job Runtime: {} ms", job.get("duration").and_then(Value::as_i64).unwrap_or(0));
+                return Ok(ExitCode::SUCCESS);
+            }
+            "FAILED" | "CANCELED" | "SUSPENDED" => {
+                let cause = rest
+                    .get(&format!("/v1/jobs/{id}/exceptions"))
+                    .ok()
+                    .and_then(|e| e.get("root-exception").and_then(Value::as_str).map(str::to_string));
+                match cause {
+                    Some(c) => bail!("job {id} is {state}: {c}"),
+                    None => bail!("job {id} is {state}"),
+                }
+            }
+            _ => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}

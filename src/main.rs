@@ -2,7 +2,6 @@
 //! the compiler's front (`check`, `explain`, `fmt`, `compile`), the cluster
 //! processes and the client.
 
-mod client;
 mod cmd;
 
 use clap::{Parser, Subcommand};

@@ -11,6 +11,7 @@
 //! Only this crate touches the network, the disk or Kafka. It executes the
 //! `JobGraph` of `flowc-compiler` as it is and never sees the source language.
 
+pub mod client;
 pub mod cluster;
 pub mod codec;
 pub mod config;

@@ -28,6 +28,12 @@ pub fn run(a: CompileArgs) -> anyhow::Result<ExitCode> {
     let json = output.extension().is_some_and(|e| e == "json");
     let bytes = if json { plan_file::to_json(&c.graph).into_bytes() } else { plan_file::to_bytes(&c.graph) };
     std::fs::write(&output, &bytes).with_context(|| format!("cannot write `{}`", output.display()))?;
-    println!("{}: wrote {} ({} bytes, plan format {})", src.name, output.display(), bytes.len(), plan_file::FORMAT_VERSION);
+    println!(
+        "{}: wrote {} ({} bytes, plan format {})",
+        src.name,
+        output.display(),
+        bytes.len(),
+        plan_file::FORMAT_VERSION
+    );
     Ok(ExitCode::SUCCESS)
 }

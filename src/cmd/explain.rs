@@ -16,7 +16,8 @@ pub struct ExplainArgs {
 
 pub fn run(a: ExplainArgs) -> anyhow::Result<ExitCode> {
     let Some((_, c, trailing)) = a.job.compile(&["format"])? else { return Ok(ExitCode::FAILURE) };
-    let format = trailing.values.iter().rev().find(|(k, _)| k == "format").map_or(a.format.as_str(), |(_, v)| v.as_str());
+    let format =
+        trailing.values.iter().rev().find(|(k, _)| k == "format").map_or(a.format.as_str(), |(_, v)| v.as_str());
     match format {
         "text" => print!("{}", explain::text(&c.graph)),
         "json" => println!("{}", serde_json::to_string_pretty(&explain::flink_plan(&c.graph, None))?),

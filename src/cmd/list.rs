@@ -3,7 +3,7 @@
 
 use super::config_args::ConfigArgs;
 use super::run::jobmanager_address;
-use crate::client::rest::Rest;
+use flowc_runtime::client::rest::Rest;
 use serde_json::Value;
 use std::process::ExitCode;
 

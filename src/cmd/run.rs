@@ -8,7 +8,7 @@
 use super::cluster::shutdown_signal;
 use super::config_args::ConfigArgs;
 use super::job_args::JobArgs;
-use crate::client::rest::Rest;
+use flowc_runtime::client::rest::Rest;
 use anyhow::{bail, Context};
 use flowc_compiler::plan_file;
 use flowc_runtime::cluster;

@@ -1,0 +1,215 @@
+//! A flowc cluster of real processes for end-to-end tests: a JobManager and
+//! TaskManagers started from the built `flowc` binary, on free loopback
+//! ports, with their logs in a scratch directory. Every process is killed
+//! when the [`Cluster`] is dropped, on success and on panic alike.
+
+use flowc_runtime::client::rest::Rest;
+use serde_json::Value;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `flowc` binary under test.
+pub fn flowc_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_flowc"))
+}
+
+/// A scratch directory for one test, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("flowc-e2e-{name}-{}-{}", std::process::id(), rand_suffix()));
+        std::fs::create_dir_all(&dir).expect("creating a scratch directory");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos() as u64)
+}
+
+pub struct Cluster {
+    pub scratch: Scratch,
+    pub config: PathBuf,
+    pub rest_addr: String,
+    pub rpc_port: u16,
+    jobmanager: Option<Child>,
+    taskmanagers: Vec<Child>,
+}
+
+impl Cluster {
+    /// A JobManager alone; add TaskManagers with [`Cluster::add_taskmanager`].
+    pub fn jobmanager_only(name: &str) -> Cluster {
+        let scratch = Scratch::new(name);
+        let ports = super::free_ports(2);
+        let config = scratch.0.join("flowc.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "jobmanager.rpc.address: 127.0.0.1\njobmanager.rpc.port: {}\nrest.address: 127.0.0.1\nrest.port: {}\n\
+                 heartbeat.interval: 1000\nheartbeat.timeout: 5000\nstate.checkpoints.dir: {}\nstate.savepoints.dir: {}\n\
+                 web.upload.dir: {}\n",
+                ports[1],
+                ports[0],
+                scratch.0.join("checkpoints").display(),
+                scratch.0.join("savepoints").display(),
+                scratch.0.join("uploads").display(),
+            ),
+        )
+        .expect("writing the cluster config");
+        let mut c = Cluster {
+            rest_addr: format!("127.0.0.1:{}", ports[0]),
+            rpc_port: ports[1],
+            config,
+            scratch,
+            jobmanager: None,
+            taskmanagers: Vec::new(),
+        };
+        let jm = c.spawn("jobmanager", &["jobmanager"], &[]);
+        c.jobmanager = Some(jm);
+        c.wait_for("the REST API", Duration::from_secs(30), |c| c.rest().get("/overview").ok());
+        c
+    }
+
+    /// A JobManager and `n` TaskManagers with `slots` slots each, all registered.
+    pub fn start(name: &str, n: usize, slots: u32) -> Cluster {
+        let mut c = Cluster::jobmanager_only(name);
+        for _ in 0..n {
+            c.add_taskmanager(slots);
+        }
+        c.wait_for_taskmanagers(n);
+        c
+    }
+
+    pub fn rest(&self) -> Rest {
+        Rest::new(self.rest_addr.clone())
+    }
+
+    fn spawn(&self, log: &str, args: &[&str], extra: &[String]) -> Child {
+        let out = File::create(self.scratch.0.join(format!("{log}.log"))).expect("creating a log file");
+        let err = out.try_clone().expect("cloning a log file handle");
+        let mut cmd = Command::new(flowc_bin());
+        cmd.args(args).arg("--config").arg(&self.config);
+        for e in extra {
+            cmd.arg("-D").arg(e);
+        }
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err).env("FLOWC_LOG", "info");
+        cmd.spawn().expect("starting flowc")
+    }
+
+    /// Starts one more TaskManager; returns its index.
+    pub fn add_taskmanager(&mut self, slots: u32) -> usize {
+        let i = self.taskmanagers.len();
+        let tm = self.spawn(&format!("taskmanager-{i}"), &["taskmanager"], &[format!("taskmanager.numberOfTaskSlots={slots}")]);
+        self.taskmanagers.push(tm);
+        i
+    }
+
+    /// SIGKILLs TaskManager `i`.
+    pub fn kill_taskmanager(&mut self, i: usize) {
+        let tm = &mut self.taskmanagers[i];
+        let _ = tm.kill();
+        let _ = tm.wait();
+    }
+
+    pub fn wait_for_taskmanagers(&self, n: usize) {
+        self.wait_for(&format!("{n} TaskManagers"), Duration::from_secs(30), |c| {
+            let o = c.rest().get("/overview").ok()?;
+            (o.get("taskmanagers")?.as_u64()? as usize >= n).then_some(())
+        });
+    }
+
+    /// Polls `f` every 100 ms until it gives a value; panics with the logs on timeout.
+    pub fn wait_for<T>(&self, what: &str, timeout: Duration, mut f: impl FnMut(&Cluster) -> Option<T>) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = f(self) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out after {timeout:?} waiting for {what}\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `flowc run -d -m <rest> JOB args…`; returns the job id.
+    pub fn submit(&self, job: &Path, args: &[&str]) -> String {
+        let out = Command::new(flowc_bin())
+            .arg("run")
+            .arg("-d")
+            .arg("-m")
+            .arg(&self.rest_addr)
+            .arg(job)
+            .args(args)
+            .output()
+            .expect("running flowc run");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "flowc run failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("Job has been submitted with JobID ").map(str::to_string))
+            .unwrap_or_else(|| panic!("no job id in: {stdout}"))
+    }
+
+    pub fn job(&self, id: &str) -> Value {
+        self.rest().get(&format!("/jobs/{id}")).expect("GET /jobs/:id")
+    }
+
+    /// Waits until the job and every one of its tasks report `state`.
+    pub fn wait_all_tasks(&self, id: &str, state: &str, timeout: Duration) {
+        self.wait_for(&format!("job {id} with all tasks {state}"), timeout, |c| {
+            let j = c.job(id);
+            let total: u64 = j["status-counts"].as_object()?.values().filter_map(Value::as_u64).sum();
+            (j["state"] == "RUNNING" && j["status-counts"][state].as_u64()? == total && total > 0).then_some(())
+        });
+    }
+
+    pub fn wait_job_state(&self, id: &str, state: &str, timeout: Duration) -> Value {
+        self.wait_for(&format!("job {id} in state {state}"), timeout, |c| {
+            let j = c.job(id);
+            (j["state"] == state).then_some(j)
+        })
+    }
+
+    /// The tails of every process log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        let mut names: Vec<_> = std::fs::read_dir(&self.scratch.0)
+            .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "log")).collect())
+            .unwrap_or_default();
+        names.sort();
+        for p in names {
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            out.push_str(&format!("==== {} ====\n", p.display()));
+            for l in tail.into_iter().rev() {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in self.taskmanagers.iter_mut().chain(self.jobmanager.as_mut()) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("{}", self.logs());
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Shared helpers for the end-to-end tests in `tests/`: each test file
+//! includes them with `mod support;`.
+//!
+//! - [`kafka`]: a real Apache Kafka broker for the test process (or the one
+//!   named by `FLOWC_TEST_KAFKA`), unique topic names, topic creation.
+//! - [`free_port`] / [`free_ports`]: loopback ports nobody listens on.
+
+// Each test binary compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
+
+pub mod cluster;
+pub mod kafka;
+pub mod playground;
+
+use std::net::TcpListener;
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it).
+/// Another process may still take it before the caller binds it.
+pub fn free_port() -> u16 {
+    free_ports(1)[0]
+}
+
+/// `n` distinct free ports on 127.0.0.1: all are held until every one is
+/// chosen, so they differ from each other.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> =
+        (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0 for a free port")).collect();
+    listeners.iter().map(|l| l.local_addr().expect("local address of a bound listener").port()).collect()
+}

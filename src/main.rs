@@ -31,6 +31,10 @@ enum Command {
     List(cmd::list::ListArgs),
     /// Cancels a job.
     Cancel(cmd::cancel::CancelArgs),
+    /// Stops a job with a savepoint.
+    Stop(cmd::savepoint::StopArgs),
+    /// Takes a savepoint of a running job.
+    Savepoint(cmd::savepoint::SavepointArgs),
     /// Runs a JobManager: REST API, web UI, scheduling, checkpoint coordination.
     Jobmanager(cmd::cluster::JobManagerArgs),
     /// Runs a TaskManager that offers its slots to a JobManager.
@@ -56,6 +60,8 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd::run::run(a),
         Command::List(a) => cmd::list::run(a),
         Command::Cancel(a) => cmd::cancel::run(a),
+        Command::Stop(a) => cmd::savepoint::stop(a),
+        Command::Savepoint(a) => cmd::savepoint::savepoint(a),
         Command::Jobmanager(a) => cmd::cluster::jobmanager(a),
         Command::Taskmanager(a) => cmd::cluster::taskmanager(a),
     };

@@ -7,10 +7,15 @@
 //! parallelism. A job that lacks slots reports RUNNING with its tasks
 //! SCHEDULED and starts when TaskManagers with free slots join.
 
+use crate::checkpoint::coordinator::{AckOutcome, Coordinator, SavepointRequest};
+use crate::checkpoint::format::checkpoint_dir;
+use crate::checkpoint::restore::{check_restore, source_positions};
+use crate::checkpoint::StopMode;
 use crate::config::Config;
+use crate::restart::RestartStrategy;
 use crate::connectors::kafka::partition_count;
 use crate::ids::{Attempt, JobId, JobStatus, SubtaskId, TaskStatus};
-use crate::rpc::{self, Deployment, TaskMetrics, ToJobManager, ToTaskManager};
+use crate::rpc::{self, CheckpointAck, Deployment, TaskMetrics, ToJobManager, ToTaskManager};
 use crate::task::now_ms;
 use flowc_compiler::graph::JobGraph;
 use flowc_compiler::ir::OperatorKind;
@@ -77,6 +82,23 @@ pub struct Job {
     /// The job is waiting for its Kafka metadata before it can be scheduled.
     pub preparing: bool,
     pub exceptions: Vec<ExceptionEntry>,
+    pub checkpoints: Coordinator,
+    pub restart_strategy: RestartStrategy,
+    pub num_restarts: u64,
+    /// When a RESTARTING job redeploys.
+    restart_at: Option<Instant>,
+    /// Savepoints asked for, by trigger id.
+    pub savepoints: HashMap<String, SavepointStatus>,
+    /// A stop-with-savepoint is under way (its trigger id).
+    pub stopping: Option<String>,
+}
+
+/// Where a savepoint request stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SavepointStatus {
+    InProgress,
+    Completed { location: String },
+    Failed { reason: String },
 }
 
 impl Job {
@@ -125,8 +147,35 @@ fn lock(jm: &JobManager) -> MutexGuard<'_, JmState> {
 pub enum SubmitError {
     #[error("the plan is not valid: {0}")]
     BadPlan(String),
+    #[error("cannot restore from `{path}`: {reason}")]
+    BadSavepoint { path: String, reason: String },
+    #[error("{0}")]
+    Unsupported(String),
     #[error("job {0} already exists")]
     Duplicate(JobId),
+}
+
+/// How a submitted job starts: from scratch or from a savepoint.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreRequest {
+    pub savepoint_path: Option<String>,
+    pub allow_non_restored_state: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SavepointError {
+    #[error("job {0} not found")]
+    NotFound(JobId),
+    #[error("job {0} is {1}, not RUNNING: no savepoint can be taken")]
+    NotRunning(JobId, JobStatus),
+    #[error("job {0} is not fully running yet ({1} of {2} tasks RUNNING); try again shortly")]
+    NotAllRunning(JobId, usize, usize),
+    #[error("job {0} is already being stopped with a savepoint")]
+    Stopping(JobId),
+    #[error("no savepoint directory: give one, or set state.savepoints.dir")]
+    NoDirectory,
+    #[error("trigger {0} not found")]
+    UnknownTrigger(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,9 +203,49 @@ impl JobManager {
 
     /// Accepts a compiled plan; returns the new job's id at once. Kafka
     /// metadata is fetched in the background before the job is scheduled.
-    pub fn submit(self: &Arc<Self>, plan: Vec<u8>) -> Result<JobId, SubmitError> {
+    pub fn submit(self: &Arc<Self>, plan: Vec<u8>, restore: RestoreRequest) -> Result<JobId, SubmitError> {
         let graph = flowc_compiler::plan_file::from_bytes(&plan).map_err(|e| SubmitError::BadPlan(e.to_string()))?;
+        for v in graph.graph.node_weights() {
+            for o in &v.operators {
+                if let OperatorKind::KafkaSink(k) = &o.kind {
+                    if k.delivery == flowc_compiler::ir::Delivery::ExactlyOnce {
+                        return Err(SubmitError::Unsupported(format!(
+                            "{}: exactly_once delivery is not implemented by this runtime yet; use at_least_once",
+                            o.name
+                        )));
+                    }
+                }
+            }
+        }
+        let initial = match &restore.savepoint_path {
+            None => None,
+            Some(path) => {
+                let dir = checkpoint_dir(path);
+                let metadata = check_restore(&graph, &dir, restore.allow_non_restored_state)
+                    .map_err(|e| SubmitError::BadSavepoint { path: path.clone(), reason: e.to_string() })?;
+                Some(crate::checkpoint::coordinator::Completed {
+                    id: metadata.checkpoint_id,
+                    dir,
+                    savepoint: metadata.savepoint,
+                    metadata,
+                })
+            }
+        };
+        let checkpointing = graph.settings.checkpoint_interval_ms.is_some();
+        let restart_strategy = RestartStrategy::from_config(&self.config, checkpointing)
+            .map_err(|e| SubmitError::BadPlan(format!("restart strategy: {e}")))?;
         let id = JobId::random();
+        let mut checkpoints = Coordinator::new(
+            id,
+            &graph.name,
+            graph.settings.max_parallelism,
+            std::path::Path::new(&self.config.get("state.checkpoints.dir")),
+        );
+        if let Some(c) = initial {
+            tracing::info!(job_id = %id, path = %c.dir.display(), checkpoint_id = c.id, "Restoring the job from a savepoint.");
+            checkpoints.continue_after(c.id);
+            checkpoints.initial = Some(c);
+        }
         let now = now_ms();
         let tasks = graph
             .graph
@@ -188,6 +277,12 @@ impl JobManager {
             splits: Vec::new(),
             preparing: true,
             exceptions: Vec::new(),
+            checkpoints,
+            restart_strategy,
+            num_restarts: 0,
+            restart_at: None,
+            savepoints: HashMap::new(),
+            stopping: None,
         };
         job.set_status(JobStatus::CREATED);
         job.set_status(JobStatus::RUNNING);
@@ -202,7 +297,8 @@ impl JobManager {
             let splits = tokio::task::spawn_blocking(move || assign_partitions(&graph))
                 .await
                 .unwrap_or_else(|_| Err(message_of_panic()));
-            let mut st = lock(&jm);
+            let mut guard = lock(&jm);
+            let st = &mut *guard;
             let Some(job) = st.jobs.get_mut(&id) else { return };
             match splits {
                 Ok(s) => {
@@ -212,11 +308,12 @@ impl JobManager {
                 Err(message) => {
                     if job.status == JobStatus::RUNNING {
                         fail_job(job, &message, None);
+                        finish_if_done(job, &mut st.tms);
                     }
                     return;
                 }
             }
-            drop(st);
+            drop(guard);
             jm.schedule();
         });
         Ok(id)
@@ -289,6 +386,15 @@ impl JobManager {
                 }
             }
             tracing::info!(job_id = %id, attempt = job.attempt, slots = needed, taskmanagers = per_tm.len(), "Deploying job.");
+            let latest = job.checkpoints.latest();
+            let restore = latest.map(|c| c.dir.display().to_string());
+            let positions = latest.map(|c| source_positions(&graph, &job.splits, &c.metadata)).unwrap_or_default();
+            if let Some(c) = latest {
+                tracing::info!(job_id = %id, checkpoint_id = c.id, path = %c.dir.display(), "Restoring the job's state.");
+            }
+            if restore.is_some() {
+                job.checkpoints.counts.restored += 1;
+            }
             for (tm, local) in per_tm {
                 let d = Deployment {
                     job_id: id,
@@ -297,6 +403,8 @@ impl JobManager {
                     placement: placement.clone(),
                     local,
                     splits: job.splits.clone(),
+                    restore: restore.clone(),
+                    positions: positions.clone(),
                 };
                 if let Some(t) = st.tms.get(&tm) {
                     let _ = t.tx.send(ToTaskManager::Deploy(Box::new(d)));
@@ -326,11 +434,115 @@ impl JobManager {
         }
         let location = task.tm.clone();
         job.last_modification = now_ms();
-        if u.status == TaskStatus::FAILED && !job.status.is_terminal() && job.status != JobStatus::CANCELLING {
+        if u.status == TaskStatus::FAILED {
             let message = u.failure.unwrap_or_else(|| "task failed".into());
-            fail_job_with_tms(job, &message, location, &st.tms);
+            failover(job, &message, location, &st.tms);
         }
         finish_if_done(job, &mut st.tms);
+    }
+
+    /// Restarts jobs whose restart delay has passed, triggers due
+    /// checkpoints and times out stuck ones. Called every 100 ms.
+    pub fn tick(&self) {
+        let mut st = lock(self);
+        let st = &mut *st;
+        let now = now_ms();
+        for job in st.jobs.values_mut() {
+            if job.status == JobStatus::RESTARTING
+                && job.all_tasks().all(|t| t.status.is_terminal())
+                && job.restart_at.is_some_and(|t| Instant::now() >= t)
+            {
+                job.restart_at = None;
+                for tm in st.tms.values_mut() {
+                    tm.used.retain(|(j, _)| *j != job.id);
+                }
+                for t in job.tasks.iter_mut().flatten() {
+                    *t = TaskEntry { status: TaskStatus::SCHEDULED, tm: None, start_time: -1, end_time: -1, metrics: TaskMetrics::default() };
+                }
+                tracing::info!(job_id = %job.id, restarts = job.num_restarts, "Restarting the job.");
+                job.set_status(JobStatus::RUNNING);
+            }
+            if job.status != JobStatus::RUNNING {
+                continue;
+            }
+            if let Some(p) = &job.checkpoints.pending {
+                if p.age() > CHECKPOINT_TIMEOUT {
+                    let out = job.checkpoints.fail_pending(now, format!("timed out after {} s", CHECKPOINT_TIMEOUT.as_secs()));
+                    on_checkpoint_outcome(job, out, &st.tms);
+                }
+                continue;
+            }
+            let Some(interval) = job.graph.settings.checkpoint_interval_ms else { continue };
+            let due = job.checkpoints.last_trigger.is_none_or(|t| t.elapsed() >= Duration::from_millis(interval));
+            if due && job.stopping.is_none() && job.all_tasks().all(|t| t.status == TaskStatus::RUNNING) {
+                trigger_checkpoint(job, &st.tms, None);
+            }
+        }
+    }
+
+    fn on_checkpoint_ack(&self, ack: CheckpointAck) {
+        let mut st = lock(self);
+        let st = &mut *st;
+        let Some(job) = st.jobs.get_mut(&ack.job_id) else { return };
+        if ack.attempt != job.attempt || job.status != JobStatus::RUNNING {
+            return;
+        }
+        let out = job.checkpoints.ack(now_ms(), ack.checkpoint_id, ack.subtask, ack.result);
+        on_checkpoint_outcome(job, out, &st.tms);
+    }
+
+    /// Triggers a savepoint (`POST /jobs/:jid/savepoints`), or, with `stop`,
+    /// a stop-with-savepoint (`POST /jobs/:jid/stop`). Returns the trigger id;
+    /// a repeated `trigger_id` returns the same one without a second savepoint.
+    pub fn trigger_savepoint(
+        &self,
+        id: JobId,
+        target: Option<String>,
+        stop: Option<StopMode>,
+        trigger_id: Option<String>,
+    ) -> Result<String, SavepointError> {
+        let mut st = lock(self);
+        let st = &mut *st;
+        let job = st.jobs.get_mut(&id).ok_or(SavepointError::NotFound(id))?;
+        if let Some(t) = &trigger_id {
+            if job.savepoints.contains_key(t) {
+                return Ok(t.clone());
+            }
+        }
+        if job.status != JobStatus::RUNNING {
+            return Err(SavepointError::NotRunning(id, job.status));
+        }
+        if job.stopping.is_some() {
+            return Err(SavepointError::Stopping(id));
+        }
+        let total = job.all_tasks().count();
+        let running = job.all_tasks().filter(|t| t.status == TaskStatus::RUNNING).count();
+        if running < total {
+            return Err(SavepointError::NotAllRunning(id, running, total));
+        }
+        let base = target.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| self.config.get("state.savepoints.dir"));
+        if base.trim().is_empty() {
+            return Err(SavepointError::NoDirectory);
+        }
+        let trigger_id = trigger_id.unwrap_or_else(|| JobId::random().to_string());
+        let dir = checkpoint_dir(&base).join(format!("savepoint-{}-{}", &id.to_string()[..6], &JobId::random().to_string()[..12]));
+        if job.checkpoints.pending.is_some() {
+            let out = job.checkpoints.fail_pending(now_ms(), "superseded by a savepoint".into());
+            on_checkpoint_outcome(job, out, &st.tms);
+        }
+        job.savepoints.insert(trigger_id.clone(), SavepointStatus::InProgress);
+        if stop.is_some() {
+            job.stopping = Some(trigger_id.clone());
+        }
+        tracing::info!(job_id = %id, trigger_id = %trigger_id, path = %dir.display(), stop = stop.is_some(), "Triggering a savepoint.");
+        trigger_checkpoint(job, &st.tms, Some((dir, SavepointRequest { trigger_id: trigger_id.clone(), stop })));
+        Ok(trigger_id)
+    }
+
+    pub fn savepoint_status(&self, id: JobId, trigger_id: &str) -> Result<SavepointStatus, SavepointError> {
+        let st = lock(self);
+        let job = st.jobs.get(&id).ok_or(SavepointError::NotFound(id))?;
+        job.savepoints.get(trigger_id).cloned().ok_or_else(|| SavepointError::UnknownTrigger(trigger_id.to_string()))
     }
 
     /// A TaskManager is gone: its jobs fail with the reason.
@@ -351,11 +563,93 @@ impl JobManager {
                     t.end_time = now_ms();
                 }
             }
-            if !job.status.is_terminal() && job.status != JobStatus::CANCELLING {
-                fail_job_with_tms(job, &message, Some(tm_id.to_string()), &st.tms);
-            }
+            failover(job, &message, Some(tm_id.to_string()), &st.tms);
             finish_if_done(job, &mut st.tms);
         }
+    }
+}
+
+/// A checkpoint that is not complete after this long is abandoned.
+const CHECKPOINT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Starts a checkpoint or savepoint: its barrier goes to every source subtask.
+fn trigger_checkpoint(job: &mut Job, tms: &BTreeMap<String, TaskManagerEntry>, savepoint: Option<(std::path::PathBuf, SavepointRequest)>) {
+    let expected = job.all_tasks().count();
+    let barrier = job.checkpoints.trigger(now_ms(), expected, savepoint);
+    let mut sent: Vec<&str> = Vec::new();
+    for n in job.graph.graph.node_indices() {
+        if !job.graph.inputs(n).is_empty() {
+            continue;
+        }
+        for t in &job.tasks[n.index()] {
+            let Some(tm) = t.tm.as_deref() else { continue };
+            if sent.contains(&tm) {
+                continue;
+            }
+            sent.push(tm);
+            if let Some(entry) = tms.get(tm) {
+                let _ = entry.tx.send(ToTaskManager::TriggerCheckpoint { job_id: job.id, attempt: job.attempt, barrier: barrier.clone() });
+            }
+        }
+    }
+    tracing::debug!(job_id = %job.id, checkpoint_id = barrier.id, "Triggered a checkpoint.");
+}
+
+fn on_checkpoint_outcome(job: &mut Job, out: AckOutcome, tms: &BTreeMap<String, TaskManagerEntry>) {
+    match out {
+        AckOutcome::Pending => {}
+        AckOutcome::Completed(c, request) => {
+            let stats = job.checkpoints.last_completed_stats().cloned();
+            let (size, duration) = stats.map_or((0, 0), |s| (s.state_size, s.duration_ms));
+            tracing::info!(
+                job_id = %job.id, checkpoint_id = c.id, size, duration_ms = duration,
+                "Completed {} {} for job {} ({size} bytes, checkpointDuration={duration} ms).",
+                if c.savepoint { "savepoint" } else { "checkpoint" }, c.id, job.id
+            );
+            if let Some(r) = request {
+                let location = format!("file:{}", c.dir.display());
+                job.savepoints.insert(r.trigger_id, SavepointStatus::Completed { location });
+            }
+        }
+        AckOutcome::Failed { id, reason, savepoint } => {
+            tracing::warn!(job_id = %job.id, checkpoint_id = id, reason = %reason, "Checkpoint {id} failed; the job keeps running on its latest completed checkpoint.");
+            if let Some(r) = savepoint {
+                job.savepoints.insert(r.trigger_id.clone(), SavepointStatus::Failed { reason: reason.clone() });
+                if r.stop.is_some() {
+                    // The sources stopped at the barrier: go back to the latest checkpoint.
+                    job.stopping = None;
+                    failover(job, &format!("stop-with-savepoint failed: {reason}"), None, tms);
+                }
+            }
+        }
+    }
+}
+
+/// A task or TaskManager failed: restart from the latest checkpoint if the
+/// restart strategy allows, else fail the job. Only the first failure of an
+/// attempt counts; the others are its consequences.
+fn failover(job: &mut Job, message: &str, location: Option<String>, tms: &BTreeMap<String, TaskManagerEntry>) {
+    if job.status != JobStatus::RUNNING {
+        return;
+    }
+    let now = now_ms();
+    if job.checkpoints.pending.is_some() {
+        let out = job.checkpoints.fail_pending(now, "the job failed over".into());
+        if let AckOutcome::Failed { savepoint: Some(r), .. } = out {
+            job.savepoints.insert(r.trigger_id, SavepointStatus::Failed { reason: format!("the job failed: {message}") });
+        }
+    }
+    job.stopping = None;
+    match job.restart_strategy.delay(job.num_restarts) {
+        Some(delay) => {
+            tracing::warn!(job_id = %job.id, cause = %message, delay_ms = delay.as_millis() as u64, "Job failed; restarting from the latest checkpoint.");
+            job.exceptions.push(ExceptionEntry { timestamp: now, message: message.to_string(), task: None, location });
+            job.num_restarts += 1;
+            job.set_status(JobStatus::RESTARTING);
+            job.restart_at = Some(Instant::now() + delay);
+            cancel_tasks(job, tms, TaskStatus::CANCELED);
+        }
+        None => fail_job_with_tms(job, message, location, tms),
     }
 }
 
@@ -448,9 +742,16 @@ fn finish_if_done(job: &mut Job, tms: &mut BTreeMap<String, TaskManagerEntry>) {
         other => other,
     };
     job.set_status(next);
-    if job.status.is_terminal() {
+    if job.status.is_terminal() || job.status == JobStatus::RESTARTING {
         for tm in tms.values_mut() {
             tm.used.retain(|(j, _)| *j != job.id);
+        }
+    }
+    if job.status.is_terminal() {
+        for s in job.savepoints.values_mut() {
+            if *s == SavepointStatus::InProgress {
+                *s = SavepointStatus::Failed { reason: format!("the job ended ({})", job.status) };
+            }
         }
     }
 }
@@ -462,7 +763,9 @@ pub async fn serve_rpc(jm: Arc<JobManager>, listener: TcpListener) {
     let monitor = jm.clone();
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            monitor.tick();
+            monitor.schedule();
             let lost: Vec<String> = {
                 let st = lock(&monitor);
                 st.tms
@@ -566,6 +869,7 @@ async fn serve_tm(jm: Arc<JobManager>, stream: TcpStream) -> Result<(), rpc::Rpc
                 jm.on_task_update(u);
                 jm.schedule();
             }
+            Ok(ToJobManager::Checkpoint(ack)) => jm.on_checkpoint_ack(ack),
             Ok(ToJobManager::Register(_)) => {}
             Err(e) => break Err(e),
         }

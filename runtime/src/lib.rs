@@ -11,6 +11,7 @@
 //! Only this crate touches the network, the disk or Kafka. It executes the
 //! `JobGraph` of `flowc-compiler` as it is and never sees the source language.
 
+pub mod checkpoint;
 pub mod client;
 pub mod cluster;
 pub mod codec;
@@ -24,6 +25,7 @@ pub mod metrics;
 pub mod network;
 pub mod operators;
 pub mod record;
+pub mod restart;
 pub mod rest;
 pub mod rpc;
 pub mod task;

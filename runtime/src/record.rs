@@ -44,10 +44,8 @@ pub enum Element {
     /// A batch of records; records always travel in batches.
     Records(Vec<Record>),
     Signal(Signal),
-    /// A checkpoint barrier: everything before it belongs to checkpoint `id`.
-    Barrier {
-        checkpoint_id: u64,
-    },
+    /// A checkpoint barrier: everything before it belongs to its checkpoint.
+    Barrier(crate::checkpoint::Barrier),
     /// The sender has no more data, ever.
     EndOfInput,
 }

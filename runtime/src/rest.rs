@@ -6,7 +6,9 @@
 #![allow(clippy::result_large_err)]
 
 use crate::ids::{JobId, JobStatus, TaskStatus};
-use crate::jobmanager::{CancelError, Job, JobManager, SubmitError};
+use crate::checkpoint::coordinator::Stats;
+use crate::checkpoint::StopMode;
+use crate::jobmanager::{CancelError, Job, JobManager, RestoreRequest, SavepointError, SavepointStatus, SubmitError};
 use crate::task::now_ms;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
@@ -36,6 +38,10 @@ pub fn router(jm: Arc<JobManager>) -> Router {
         .route("/jobs/{jid}/config", get(job_config))
         .route("/jobs/{jid}/exceptions", get(job_exceptions))
         .route("/jobs/{jid}/metrics", get(job_metrics))
+        .route("/jobs/{jid}/checkpoints", get(job_checkpoints))
+        .route("/jobs/{jid}/savepoints", post(trigger_savepoint))
+        .route("/jobs/{jid}/savepoints/{tid}", get(savepoint_status))
+        .route("/jobs/{jid}/stop", post(stop_job))
         .route("/jobs/{jid}/vertices/{vid}", get(vertex_detail))
         .route("/taskmanagers", get(taskmanagers))
         .route("/taskmanagers/{tmid}", get(taskmanager_detail))
@@ -326,11 +332,27 @@ async fn job_exceptions(State(jm): Jm, Path(jid): Path<String>) -> Response {
 /// Job-scoped metrics: `GET /jobs/:jid/metrics` lists them, `?get=a,b` gives values.
 async fn job_metrics(State(jm): Jm, Path(jid): Path<String>, Query(q): Query<HashMap<String, String>>) -> Response {
     let r = with_job(&jm, &jid, |j| {
+        let c = &j.checkpoints;
+        let last = c.last_completed_stats();
+        let last_v = |f: fn(&Stats) -> i64| last.map_or("-1".to_string(), |s| f(s).to_string());
         let mut values: Vec<(&str, String)> = vec![
-            ("numRestarts", j.attempt.saturating_sub(1).to_string()),
+            ("numRestarts", j.num_restarts.to_string()),
             ("uptime", if j.status == JobStatus::RUNNING { (now_ms() - j.start_time).to_string() } else { "0".into() }),
             ("downtime", "0".into()),
-            ("fullRestarts", j.attempt.saturating_sub(1).to_string()),
+            ("fullRestarts", j.num_restarts.to_string()),
+            ("lastCheckpointSize", last_v(|s| s.state_size as i64)),
+            ("lastCheckpointFullSize", last_v(|s| s.state_size as i64)),
+            ("lastCheckpointDuration", last_v(|s| s.duration_ms)),
+            ("lastCompletedCheckpointId", last_v(|s| s.id as i64)),
+            ("lastCheckpointCompletedTimestamp", last_v(|s| s.latest_ack_ms)),
+            (
+                "lastCheckpointExternalPath",
+                last.and_then(|s| s.external_path.clone()).unwrap_or_else(|| "n/a".into()),
+            ),
+            ("numberOfCompletedCheckpoints", c.counts.completed.to_string()),
+            ("numberOfFailedCheckpoints", c.counts.failed.to_string()),
+            ("numberOfInProgressCheckpoints", usize::from(c.pending.is_some()).to_string()),
+            ("totalNumberOfCheckpoints", (c.counts.completed + c.counts.failed + u64::from(c.pending.is_some())).to_string()),
             ("numRecordsDecodeErrors", j.all_tasks().map(|t| t.metrics.decode_errors).sum::<u64>().to_string()),
             ("numLateRecordsDropped", j.all_tasks().map(|t| t.metrics.late_records).sum::<u64>().to_string()),
         ];
@@ -405,7 +427,7 @@ async fn cancel_job(State(jm): Jm, Path(jid): Path<String>, Query(q): Query<Hash
 }
 
 /// `POST /jobs`: the body is a compiled plan (`flowc compile`), binary or JSON.
-async fn submit_plan(State(jm): Jm, body: Bytes) -> Response {
+async fn submit_plan(State(jm): Jm, Query(q): Query<HashMap<String, String>>, body: Bytes) -> Response {
     let bytes = if body.first() == Some(&b'{') {
         match flowc_compiler::plan_file::from_json(&String::from_utf8_lossy(&body)) {
             Ok(g) => flowc_compiler::plan_file::to_bytes(&g),
@@ -414,15 +436,203 @@ async fn submit_plan(State(jm): Jm, body: Bytes) -> Response {
     } else {
         body.to_vec()
     };
-    submit_bytes(&jm, bytes)
+    submit_bytes(&jm, bytes, restore_from_query(&q))
 }
 
-fn submit_bytes(jm: &Arc<JobManager>, bytes: Vec<u8>) -> Response {
-    match jm.submit(bytes) {
+fn submit_bytes(jm: &Arc<JobManager>, bytes: Vec<u8>, restore: RestoreRequest) -> Response {
+    match jm.submit(bytes, restore) {
         Ok(id) => (StatusCode::ACCEPTED, Json(json!({ "jobid": id.to_string(), "jobUrl": format!("/jobs/{id}") })))
             .into_response(),
-        Err(e @ SubmitError::BadPlan(_)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e @ (SubmitError::BadPlan(_) | SubmitError::BadSavepoint { .. } | SubmitError::Unsupported(_))) => {
+            error(StatusCode::BAD_REQUEST, e.to_string())
+        }
         Err(e @ SubmitError::Duplicate(_)) => error(StatusCode::CONFLICT, e.to_string()),
+    }
+}
+
+/// `savepointPath` and `allowNonRestoredState` from a query string.
+fn restore_from_query(q: &HashMap<String, String>) -> RestoreRequest {
+    RestoreRequest {
+        savepoint_path: q.get("savepointPath").filter(|p| !p.is_empty()).cloned(),
+        allow_non_restored_state: q.get("allowNonRestoredState").is_some_and(|v| v == "true"),
+    }
+}
+
+fn savepoint_error(e: SavepointError) -> Response {
+    let status = match &e {
+        SavepointError::NotFound(_) | SavepointError::UnknownTrigger(_) => StatusCode::NOT_FOUND,
+        SavepointError::NotRunning(..) | SavepointError::Stopping(_) | SavepointError::NotAllRunning(..) => {
+            StatusCode::CONFLICT
+        }
+        SavepointError::NoDirectory => StatusCode::BAD_REQUEST,
+    };
+    error(status, e.to_string())
+}
+
+fn json_body<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| error(StatusCode::BAD_REQUEST, format!("malformed request body: {e}")))
+}
+
+#[derive(Deserialize, Default)]
+struct SavepointRequestBody {
+    #[serde(rename = "target-directory", alias = "targetDirectory")]
+    target_directory: Option<String>,
+    #[serde(rename = "cancel-job", alias = "cancelJob", default)]
+    cancel_job: bool,
+    #[serde(rename = "triggerId")]
+    trigger_id: Option<String>,
+    #[serde(rename = "formatType")]
+    #[allow(dead_code)]
+    format_type: Option<String>,
+}
+
+/// `POST /jobs/:jid/savepoints` → 202 `{"request-id": …}`.
+async fn trigger_savepoint(State(jm): Jm, Path(jid): Path<String>, body: Bytes) -> Response {
+    let id = match parse_job_id(&jid) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let req: SavepointRequestBody = match json_body(&body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let stop = req.cancel_job.then_some(StopMode { drain: false });
+    match jm.trigger_savepoint(id, req.target_directory, stop, req.trigger_id) {
+        Ok(t) => (StatusCode::ACCEPTED, Json(json!({ "request-id": t }))).into_response(),
+        Err(e) => savepoint_error(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct StopRequestBody {
+    #[serde(rename = "targetDirectory", alias = "target-directory")]
+    target_directory: Option<String>,
+    #[serde(default)]
+    drain: bool,
+    #[serde(rename = "triggerId")]
+    trigger_id: Option<String>,
+    #[serde(rename = "formatType")]
+    #[allow(dead_code)]
+    format_type: Option<String>,
+}
+
+/// `POST /jobs/:jid/stop`: stop-with-savepoint → 202 `{"request-id": …}`.
+async fn stop_job(State(jm): Jm, Path(jid): Path<String>, body: Bytes) -> Response {
+    let id = match parse_job_id(&jid) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let req: StopRequestBody = match json_body(&body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    match jm.trigger_savepoint(id, req.target_directory, Some(StopMode { drain: req.drain }), req.trigger_id) {
+        Ok(t) => (StatusCode::ACCEPTED, Json(json!({ "request-id": t }))).into_response(),
+        Err(e) => savepoint_error(e),
+    }
+}
+
+/// `GET /jobs/:jid/savepoints/:triggerid`, in Flink's asynchronous-operation shape.
+async fn savepoint_status(State(jm): Jm, Path((jid, tid)): Path<(String, String)>) -> Response {
+    let id = match parse_job_id(&jid) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match jm.savepoint_status(id, &tid) {
+        Ok(SavepointStatus::InProgress) => Json(json!({ "status": { "id": "IN_PROGRESS" }, "operation": null })).into_response(),
+        Ok(SavepointStatus::Completed { location }) => {
+            Json(json!({ "status": { "id": "COMPLETED" }, "operation": { "location": location } })).into_response()
+        }
+        Ok(SavepointStatus::Failed { reason }) => Json(json!({
+            "status": { "id": "COMPLETED" },
+            "operation": { "failure-cause": { "class": "org.flowc.SavepointFailure", "stack-trace": reason, "serialized-throwable": null } }
+        }))
+        .into_response(),
+        Err(e) => savepoint_error(e),
+    }
+}
+
+fn stats_json(s: &Stats) -> Value {
+    json!({
+        "className": match s.status { crate::checkpoint::coordinator::Status::Completed => "completed", crate::checkpoint::coordinator::Status::Failed => "failed", crate::checkpoint::coordinator::Status::InProgress => "in_progress" },
+        "id": s.id,
+        "status": s.status.name(),
+        "is_savepoint": s.savepoint,
+        "savepointFormat": if s.savepoint { json!("CANONICAL") } else { Value::Null },
+        "trigger_timestamp": s.trigger_ms,
+        "latest_ack_timestamp": s.latest_ack_ms,
+        "checkpointed_size": s.state_size,
+        "state_size": s.state_size,
+        "end_to_end_duration": s.duration_ms,
+        "alignment_buffered": 0,
+        "processed_data": 0,
+        "persisted_data": 0,
+        "num_subtasks": s.num_subtasks,
+        "num_acknowledged_subtasks": s.num_acknowledged,
+        "checkpoint_type": if s.savepoint { "SAVEPOINT" } else { "CHECKPOINT" },
+        "tasks": {},
+        "external_path": s.external_path,
+        "discarded": false,
+        "failure_message": s.failure,
+    })
+}
+
+fn summary(values: &[i64]) -> Value {
+    if values.is_empty() {
+        return json!({ "min": 0, "max": 0, "avg": 0, "p50": 0.0, "p90": 0.0, "p95": 0.0, "p99": 0.0, "p999": 0.0 });
+    }
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    let q = |p: f64| v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1] as f64;
+    json!({
+        "min": v[0], "max": v[v.len() - 1], "avg": v.iter().sum::<i64>() / v.len() as i64,
+        "p50": q(0.5), "p90": q(0.9), "p95": q(0.95), "p99": q(0.99), "p999": q(0.999),
+    })
+}
+
+/// `GET /jobs/:jid/checkpoints`: counts, summary, latest and history.
+async fn job_checkpoints(State(jm): Jm, Path(jid): Path<String>) -> Response {
+    use crate::checkpoint::coordinator::Status;
+    let r = with_job(&jm, &jid, |j| {
+        let c = &j.checkpoints;
+        let done: Vec<&Stats> = c.history.iter().filter(|s| s.status == Status::Completed).collect();
+        let sizes: Vec<i64> = done.iter().map(|s| s.state_size as i64).collect();
+        let durations: Vec<i64> = done.iter().map(|s| s.duration_ms).collect();
+        let latest = |f: &dyn Fn(&Stats) -> bool| c.history.iter().find(|s| f(s)).map_or(Value::Null, stats_json);
+        let restored = c.initial.as_ref().map_or(Value::Null, |i| {
+            json!({ "id": i.id, "restore_timestamp": j.start_time, "is_savepoint": i.savepoint, "external_path": format!("file:{}", i.dir.display()) })
+        });
+        json!({
+            "counts": {
+                "restored": c.counts.restored,
+                "total": c.counts.completed + c.counts.failed + u64::from(c.pending.is_some()),
+                "in_progress": u64::from(c.pending.is_some()),
+                "completed": c.counts.completed,
+                "failed": c.counts.failed,
+            },
+            "summary": {
+                "checkpointed_size": summary(&sizes),
+                "state_size": summary(&sizes),
+                "end_to_end_duration": summary(&durations),
+                "alignment_buffered": summary(&[]),
+                "processed_data": summary(&[]),
+                "persisted_data": summary(&[]),
+            },
+            "latest": {
+                "completed": latest(&|s| s.status == Status::Completed && !s.savepoint),
+                "savepoint": latest(&|s| s.status == Status::Completed && s.savepoint),
+                "failed": latest(&|s| s.status == Status::Failed),
+                "restored": restored,
+            },
+            "history": c.history.iter().map(stats_json).collect::<Vec<_>>(),
+        })
+    });
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(r) => r,
     }
 }
 
@@ -493,7 +703,6 @@ struct RunRequest {
     program_args_list: Option<Vec<String>>,
     parallelism: Option<u32>,
     savepoint_path: Option<String>,
-    #[allow(dead_code)]
     allow_non_restored_state: Option<bool>,
 }
 
@@ -519,9 +728,11 @@ async fn run_jar(
     if req.program_args.is_none() {
         req.program_args = q.get("programArgs").or_else(|| q.get("program-args")).cloned();
     }
-    if req.savepoint_path.is_some() {
-        return error(StatusCode::BAD_REQUEST, "restoring from a savepoint is not supported by this JobManager yet");
-    }
+    let restore = RestoreRequest {
+        savepoint_path: req.savepoint_path.clone().filter(|p| !p.is_empty()).or_else(|| q.get("savepointPath").cloned()),
+        allow_non_restored_state: req.allow_non_restored_state.unwrap_or(false)
+            || q.get("allowNonRestoredState").is_some_and(|v| v == "true"),
+    };
     if jarid.contains('/') || jarid.contains("..") {
         return error(StatusCode::BAD_REQUEST, "bad jar id");
     }
@@ -536,7 +747,7 @@ async fn run_jar(
         }
     };
     if data.starts_with(flowc_compiler::plan_file::MAGIC) {
-        return submit_bytes(&jm, data);
+        return submit_bytes(&jm, data, restore);
     }
     let name = jarid.split_once('_').map_or(jarid.clone(), |(_, n)| n.to_string());
     let src = match flowc_dsl::load::from_bytes(name, data) {
@@ -553,7 +764,7 @@ async fn run_jar(
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     match flowc_compiler::compile(&src, &CheckOptions { args, parallelism: req.parallelism }) {
-        Ok(c) => submit_bytes(&jm, flowc_compiler::plan_file::to_bytes(&c.graph)),
+        Ok(c) => submit_bytes(&jm, flowc_compiler::plan_file::to_bytes(&c.graph), restore),
         Err(diags) => {
             let msgs: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| src.render(d)).collect();
             (StatusCode::BAD_REQUEST, Json(json!({ "errors": msgs }))).into_response()

@@ -6,6 +6,8 @@
 //! tasks over the same connection. Either side treats a closed connection
 //! as the loss of the other.
 
+use crate::checkpoint::format::TaskEntry;
+use crate::checkpoint::{Barrier, SourceState};
 use crate::ids::{Attempt, JobId, SubtaskId, TaskStatus};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,6 +22,18 @@ pub enum ToJobManager {
     Register(Registration),
     Heartbeat { metrics: Vec<TaskMetrics> },
     TaskUpdate(TaskUpdate),
+    Checkpoint(CheckpointAck),
+}
+
+/// A subtask's part of a checkpoint is written (its `_metadata` entry), or
+/// it declined the checkpoint with a reason.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointAck {
+    pub job_id: JobId,
+    pub attempt: Attempt,
+    pub subtask: SubtaskId,
+    pub checkpoint_id: u64,
+    pub result: Result<TaskEntry, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +82,8 @@ pub enum ToTaskManager {
     Refused { reason: String },
     Deploy(Box<Deployment>),
     Cancel { job_id: JobId, attempt: Attempt },
+    /// Sources of the attempt inject this barrier.
+    TriggerCheckpoint { job_id: JobId, attempt: Attempt, barrier: Barrier },
 }
 
 /// Everything a TaskManager needs to run its share of one attempt of a job.
@@ -84,6 +100,10 @@ pub struct Deployment {
     pub local: Vec<SubtaskId>,
     /// Kafka partitions of each source subtask: (subtask, partitions).
     pub splits: Vec<(SubtaskId, Vec<i32>)>,
+    /// The checkpoint or savepoint directory to restore keyed state from.
+    pub restore: Option<String>,
+    /// Restored source positions per source subtask.
+    pub positions: Vec<(SubtaskId, SourceState)>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,10 @@
 //! the task has no input ready, or before a signal. Every 200 ms the
 //! operators get a timer tick. Cancellation is noticed within 200 ms.
 
+use crate::checkpoint::format::{
+    encode, state_file_name, write_atomic, OperatorEntry, OperatorState, TaskEntry, TaskState, STATE_MAGIC,
+};
+use crate::checkpoint::{Barrier, SourceState};
 use crate::connectors::{SinkWriter, SourcePoll, SourceReader};
 use crate::ids::{Attempt, JobId, SubtaskId};
 use crate::keygroup::{key_group, key_hash, subtask_for_key_group};
@@ -18,7 +22,8 @@ use crate::metrics::TaskCounters;
 use crate::network::{ChannelRx, ChannelTx};
 use crate::operators::{Operator, OperatorError};
 use crate::record::{Element, Record, Signal};
-use crossbeam_channel::{RecvTimeoutError, Select, SendTimeoutError, TryRecvError};
+use crossbeam_channel::{Select, SendTimeoutError, TryRecvError};
+use flowc_compiler::ids::{OperatorId, VertexId};
 use flowc_compiler::ShipStrategy;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -59,11 +64,13 @@ pub struct InputChannel {
     watermark: i64,
     idle: bool,
     ended: bool,
+    /// Delivered the barrier being aligned: not read until alignment ends.
+    blocked: bool,
 }
 
 impl InputChannel {
     pub fn new(rx: ChannelRx, from: String) -> InputChannel {
-        InputChannel { rx, from, watermark: i64::MIN, idle: false, ended: false }
+        InputChannel { rx, from, watermark: i64::MIN, idle: false, ended: false, blocked: false }
     }
 }
 
@@ -102,6 +109,39 @@ pub enum Head {
     Inputs(Vec<InputChannel>),
 }
 
+/// A subtask's result for one checkpoint: its entry for `_metadata`, or why
+/// it declined.
+#[derive(Debug, Clone)]
+pub struct CheckpointReport {
+    pub checkpoint_id: u64,
+    pub result: Result<TaskEntry, String>,
+}
+
+/// One operator of the task's vertex, for its state.
+#[derive(Debug, Clone)]
+pub struct OperatorInfo {
+    pub id: OperatorId,
+    pub uid: Option<String>,
+    pub name: String,
+}
+
+/// What a task needs to take part in checkpoints.
+pub struct CheckpointCtx {
+    pub vertex: VertexId,
+    pub vertex_name: String,
+    pub parallelism: u32,
+    /// The source's operator, if the task starts with one.
+    pub source: Option<OperatorInfo>,
+    /// The operators of `Task::chain`, in order.
+    pub chain: Vec<OperatorInfo>,
+    /// The sink's operator, if the task ends with one.
+    pub sink: Option<OperatorInfo>,
+    /// Checkpoint triggers, for a source task.
+    pub triggers: Option<crossbeam_channel::Receiver<Barrier>>,
+    /// Where reports go (to the JobManager).
+    pub report: Box<dyn Fn(CheckpointReport) + Send>,
+}
+
 pub struct Task {
     pub job_id: JobId,
     pub attempt: Attempt,
@@ -113,6 +153,10 @@ pub struct Task {
     pub outputs: Vec<OutputEdge>,
     pub cancel: Arc<AtomicBool>,
     pub counters: Arc<TaskCounters>,
+    pub checkpoints: CheckpointCtx,
+    /// A stop-with-savepoint barrier has passed: emit nothing more, and end
+    /// without firing what is left once the inputs end.
+    pub stopped: bool,
 }
 
 impl Task {
@@ -147,6 +191,19 @@ impl Task {
                 self.tick()?;
                 next_tick = now + TICK;
             }
+            if let Some(b) = self.checkpoints.triggers.as_ref().and_then(|t| t.try_recv().ok()) {
+                let state = source.snapshot();
+                if b.stop.is_some_and(|s| s.drain) {
+                    // Drain: every window fires before the savepoint.
+                    self.push_signal(0, Signal::Watermark(i64::MAX))?;
+                }
+                self.on_barrier(b.clone(), state)?;
+                if b.stop.is_some() {
+                    self.stopped = true;
+                    return self.finish();
+                }
+                continue;
+            }
             match source.poll(next_tick.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)))? {
                 SourcePoll::Records(batch) => {
                     TaskCounters::add(&self.counters.records_in, batch.len() as u64);
@@ -167,6 +224,8 @@ impl Task {
         let mut last_wm = i64::MIN;
         let mut all_idle = false;
         let mut rr = 0usize;
+        // The barrier being aligned, and which inputs have delivered it.
+        let mut aligning: Option<Barrier> = None;
         loop {
             if self.cancelled() {
                 return Err(TaskError::Cancelled);
@@ -181,7 +240,7 @@ impl Task {
             let n = inputs.len();
             for k in 0..n {
                 let i = (rr + k) % n;
-                if inputs[i].ended {
+                if inputs[i].ended || inputs[i].blocked {
                     continue;
                 }
                 match inputs[i].rx.try_recv() {
@@ -201,7 +260,7 @@ impl Task {
                 None => {
                     self.flush_outputs()?;
                     let mut sel = Select::new();
-                    let open: Vec<usize> = (0..n).filter(|i| !inputs[*i].ended).collect();
+                    let open: Vec<usize> = (0..n).filter(|i| !inputs[*i].ended && !inputs[*i].blocked).collect();
                     for i in &open {
                         sel.recv(&inputs[*i].rx);
                     }
@@ -233,10 +292,23 @@ impl Task {
                 }
                 Element::Signal(Signal::Idle) => inputs[i].idle = true,
                 Element::Signal(Signal::Active) => inputs[i].idle = false,
-                // Aligned checkpoints pass barriers here (checkpointing is not wired yet).
-                Element::Barrier { .. } => continue,
+                Element::Barrier(b) => {
+                    match &aligning {
+                        Some(a) if b.id < a.id => continue, // a stale barrier of an abandoned checkpoint
+                        Some(a) if b.id == a.id => {}
+                        _ => {
+                            // A newer checkpoint supersedes one that never aligned.
+                            inputs.iter_mut().for_each(|c| c.blocked = false);
+                            aligning = Some(b);
+                        }
+                    }
+                    inputs[i].blocked = true;
+                    self.try_complete_alignment(&mut inputs, &mut aligning)?;
+                    continue;
+                }
                 Element::EndOfInput => {
                     inputs[i].ended = true;
+                    self.try_complete_alignment(&mut inputs, &mut aligning)?;
                     if inputs.iter().all(|c| c.ended) {
                         return self.finish();
                     }
@@ -265,12 +337,16 @@ impl Task {
     }
 
     /// End of all input: a final watermark, then every operator flushes.
+    /// After a stop-with-savepoint nothing fires: what is left is in the
+    /// savepoint and fires after the resume.
     fn finish(&mut self) -> Result<TaskOutcome, TaskError> {
-        self.push_signal(0, Signal::Watermark(i64::MAX))?;
-        for k in 0..self.chain.len() {
-            let mut out = Vec::new();
-            self.chain[k].on_end_of_input(&mut out)?;
-            self.push_records(k + 1, out)?;
+        if !self.stopped {
+            self.push_signal(0, Signal::Watermark(i64::MAX))?;
+            for k in 0..self.chain.len() {
+                let mut out = Vec::new();
+                self.chain[k].on_end_of_input(&mut out)?;
+                self.push_records(k + 1, out)?;
+            }
         }
         self.flush_outputs()?;
         if let Some(sink) = &mut self.sink {
@@ -284,7 +360,102 @@ impl Task {
         Ok(TaskOutcome::Finished)
     }
 
+    /// Completes the alignment once every input that has not ended has
+    /// delivered the barrier.
+    fn try_complete_alignment(&mut self, inputs: &mut [InputChannel], aligning: &mut Option<Barrier>) -> Result<(), TaskError> {
+        let Some(b) = aligning.as_ref() else { return Ok(()) };
+        if !inputs.iter().all(|c| c.ended || c.blocked) {
+            return Ok(());
+        }
+        let b = b.clone();
+        *aligning = None;
+        inputs.iter_mut().for_each(|c| c.blocked = false);
+        let stop = b.stop.is_some();
+        self.on_barrier(b, SourceState::None)?;
+        if stop {
+            self.stopped = true;
+        }
+        Ok(())
+    }
+
+    /// Takes this subtask's part of a checkpoint: flushes what came before
+    /// the barrier, snapshots every operator, writes the state file, reports
+    /// and passes the barrier on. A failure to write declines the
+    /// checkpoint; the job goes on.
+    fn on_barrier(&mut self, b: Barrier, source: SourceState) -> Result<(), TaskError> {
+        self.flush_outputs()?;
+        if let Some(sink) = &mut self.sink {
+            // At-least-once: everything before the barrier is delivered.
+            sink.flush()?;
+        }
+        let result = self.write_state(&b, source);
+        if let Err(e) = &result {
+            tracing::warn!(job_id = %self.job_id, subtask = %self.id, checkpoint_id = b.id, error = %e, "Declining a checkpoint.");
+        }
+        (self.checkpoints.report)(CheckpointReport { checkpoint_id: b.id, result });
+        for e in 0..self.outputs.len() {
+            for c in 0..self.outputs[e].channels.len() {
+                self.send(e, c, Element::Barrier(b.clone()))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_state(&self, b: &Barrier, source: SourceState) -> Result<TaskEntry, String> {
+        let ctx = &self.checkpoints;
+        let mut operators = Vec::new();
+        let mut states = Vec::new();
+        if let Some(op) = &ctx.source {
+            operators.push(OperatorEntry { operator: op.id, uid: op.uid.clone(), name: op.name.clone(), keyed: false, source });
+        }
+        for (op, info) in self.chain.iter().zip(&ctx.chain) {
+            let snap = op.snapshot();
+            let keyed = !snap.key_groups.is_empty();
+            if keyed {
+                states.push(OperatorState { operator: info.id, keyed: snap.key_groups });
+            }
+            operators.push(OperatorEntry {
+                operator: info.id,
+                uid: info.uid.clone(),
+                name: info.name.clone(),
+                keyed,
+                source: SourceState::None,
+            });
+        }
+        if let Some(op) = &ctx.sink {
+            operators.push(OperatorEntry {
+                operator: op.id,
+                uid: op.uid.clone(),
+                name: op.name.clone(),
+                keyed: false,
+                source: SourceState::None,
+            });
+        }
+        let (file, size) = if states.is_empty() {
+            (None, 0)
+        } else {
+            let name = state_file_name(ctx.vertex, self.id.subtask);
+            let bytes = encode(STATE_MAGIC, &TaskState { vertex: ctx.vertex, subtask: self.id.subtask, operators: states });
+            let dir = std::path::Path::new(&b.dir);
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+            write_atomic(&dir.join(&name), &bytes).map_err(|e| e.to_string())?;
+            (Some(name), bytes.len() as u64)
+        };
+        Ok(TaskEntry {
+            vertex: ctx.vertex,
+            vertex_name: ctx.vertex_name.clone(),
+            subtask: self.id.subtask,
+            parallelism: ctx.parallelism,
+            operators,
+            file,
+            size,
+        })
+    }
+
     fn tick(&mut self) -> Result<(), TaskError> {
+        if self.stopped {
+            return Ok(());
+        }
         let now = now_ms();
         for k in 0..self.chain.len() {
             let mut out = Vec::new();
@@ -416,9 +587,3 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-#[allow(dead_code)]
-fn _assert_send() {
-    fn is_send<T: Send>() {}
-    is_send::<Task>();
-    let _ = RecvTimeoutError::Timeout;
-}

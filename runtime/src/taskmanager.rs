@@ -5,6 +5,9 @@
 //! If the JobManager cannot be reached the TaskManager says so and retries;
 //! if the connection is lost, it cancels its tasks and registers again.
 
+use crate::checkpoint::format::checkpoint_dir;
+use crate::checkpoint::restore::Restorer;
+use crate::checkpoint::{Barrier, SourceState};
 use crate::connectors::datagen::DatagenReader;
 use crate::connectors::files::{DiscardSink, FileSink, PrintSink};
 use crate::connectors::kafka::{KafkaSinkWriter, KafkaSourceReader};
@@ -14,9 +17,10 @@ use crate::metrics::TaskCounters;
 use crate::network::{self, ChannelKey, ChannelTx, Exchange};
 use crate::operators::build::{build_operator, BuildContext};
 use crate::operators::Operator;
-use crate::rpc::{self, Deployment, Registration, TaskMetrics, TaskUpdate, ToJobManager, ToTaskManager};
-use crate::task::{Head, InputChannel, OutputEdge, Task, TaskError, TaskOutcome};
-use flowc_compiler::graph::JobGraph;
+use crate::keygroup::key_group_range;
+use crate::rpc::{self, CheckpointAck, Deployment, Registration, TaskMetrics, TaskUpdate, ToJobManager, ToTaskManager};
+use crate::task::{CheckpointCtx, CheckpointReport, Head, InputChannel, OperatorInfo, OutputEdge, Task, TaskError, TaskOutcome};
+use flowc_compiler::graph::{ChainedOperator, JobGraph};
 use flowc_compiler::ir::{OperatorKind, WatermarkSpec};
 use flowc_compiler::ShipStrategy;
 use petgraph::graph::NodeIndex;
@@ -41,6 +45,8 @@ pub struct TaskManagerOptions {
 struct RunningTask {
     cancel: Arc<AtomicBool>,
     counters: Arc<TaskCounters>,
+    /// Checkpoint triggers, for a task that starts with a source.
+    trigger: Option<crossbeam_channel::Sender<Barrier>>,
 }
 
 type Registry = Arc<Mutex<HashMap<(JobId, Attempt), HashMap<SubtaskId, RunningTask>>>>;
@@ -142,6 +148,15 @@ async fn session(
         };
         match msg {
             ToTaskManager::Deploy(d) => deploy(*d, exchange.clone(), registry.clone(), tx.clone()),
+            ToTaskManager::TriggerCheckpoint { job_id, attempt, barrier } => {
+                if let Some(tasks) = lock(registry).get(&(job_id, attempt)) {
+                    for t in tasks.values() {
+                        if let Some(tr) = &t.trigger {
+                            let _ = tr.send(barrier.clone());
+                        }
+                    }
+                }
+            }
             ToTaskManager::Cancel { job_id, attempt } => {
                 if let Some(tasks) = lock(registry).get(&(job_id, attempt)) {
                     tracing::info!(job_id = %job_id, attempt, tasks = tasks.len(), "Cancelling tasks.");
@@ -248,16 +263,40 @@ fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::
         inputs.insert(*id, chans);
     }
     let local_senders = Arc::new(Mutex::new(local_senders));
+    // The checkpoint to restore from, opened once for all local subtasks.
+    let restorer = match &d.restore {
+        None => None,
+        Some(dir) => match Restorer::open(&checkpoint_dir(dir)) {
+            Ok(r) => Some(Arc::new(Mutex::new(r))),
+            Err(e) => {
+                for id in &d.local {
+                    report(&tx, key, *id, TaskStatus::FAILED, Some(format!("cannot restore from {dir}: {e}")));
+                }
+                return;
+            }
+        },
+    };
     // Register every task before any starts, so that a task that ends at
     // once still finds its entry to remove.
-    let handles: Vec<(SubtaskId, Arc<AtomicBool>, Arc<TaskCounters>)> =
-        d.local.iter().map(|id| (*id, Arc::new(AtomicBool::new(false)), Arc::new(TaskCounters::new()))).collect();
-    lock(&registry).insert(
-        key,
-        handles.iter().map(|(id, c, m)| (*id, RunningTask { cancel: c.clone(), counters: m.clone() })).collect(),
-    );
-    for (id, cancel, counters) in handles {
+    let mut handles = Vec::new();
+    let mut running = HashMap::new();
+    for id in &d.local {
+        let (cancel, counters) = (Arc::new(AtomicBool::new(false)), Arc::new(TaskCounters::new()));
+        let is_source = graph.inputs(NodeIndex::new(id.vertex as usize)).is_empty();
+        let (trigger, triggers) = if is_source {
+            let (t, r) = crossbeam_channel::unbounded();
+            (Some(t), Some(r))
+        } else {
+            (None, None)
+        };
+        running.insert(*id, RunningTask { cancel: cancel.clone(), counters: counters.clone(), trigger });
+        handles.push((*id, cancel, counters, triggers));
+    }
+    lock(&registry).insert(key, running);
+    for (id, cancel, counters, triggers) in handles {
         let graph = graph.clone();
+        let restorer = restorer.clone();
+        let position = d.positions.iter().find(|(s, _)| *s == id).map(|(_, p)| p.clone()).unwrap_or_default();
         let chans = inputs.remove(&id).unwrap_or_default();
         let placement = d.placement.clone();
         let splits = d.splits.iter().find(|(s, _)| *s == id).map(|(_, p)| p.clone()).unwrap_or_default();
@@ -269,7 +308,19 @@ fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::
         let spawned = std::thread::Builder::new().name(format!("task-{id}")).spawn(move || {
             let tx = task_tx;
             report(&tx, key, id, TaskStatus::INITIALIZING, None);
-            let built = build_task(key, id, &graph, chans, &placement, &local, &senders, splits, cancel, counters);
+            let ack_tx = tx.clone();
+            let report_ack = Box::new(move |r: CheckpointReport| {
+                let _ = ack_tx.send(ToJobManager::Checkpoint(CheckpointAck {
+                    job_id: key.0,
+                    attempt: key.1,
+                    subtask: id,
+                    checkpoint_id: r.checkpoint_id,
+                    result: r.result,
+                }));
+            });
+            let wiring = Wiring { inputs: chans, placement: &placement, local: &local, local_senders: &senders };
+            let start = StartState { splits, position, restorer, triggers, report: report_ack };
+            let built = build_task(key, id, &graph, wiring, start, cancel, counters);
             let outcome = match built {
                 Ok(task) => {
                     report(&tx, key, id, TaskStatus::RUNNING, None);
@@ -336,34 +387,69 @@ fn watermarks_from_source(graph: &JobGraph, v: NodeIndex, op_index: usize) -> bo
         && matches!(graph.graph[*src].operators.last().map(|o| &o.kind), Some(OperatorKind::KafkaSource(_)))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// How a subtask is connected: its input channels and where its outputs go.
+struct Wiring<'a> {
+    inputs: Vec<InputChannel>,
+    placement: &'a [Vec<String>],
+    local: &'a [SubtaskId],
+    local_senders: &'a Mutex<HashMap<ChannelKey, ChannelTx>>,
+}
+
+/// Where a subtask starts: its partitions, restored positions and state,
+/// and its checkpoint plumbing.
+struct StartState {
+    splits: Vec<i32>,
+    position: SourceState,
+    restorer: Option<Arc<Mutex<Restorer>>>,
+    triggers: Option<crossbeam_channel::Receiver<Barrier>>,
+    report: Box<dyn Fn(CheckpointReport) + Send>,
+}
+
+fn info(op: &ChainedOperator) -> OperatorInfo {
+    OperatorInfo { id: op.id, uid: op.uid.clone(), name: op.name.clone() }
+}
+
 fn build_task(
     key: (JobId, Attempt),
     id: SubtaskId,
     graph: &JobGraph,
-    inputs: Vec<InputChannel>,
-    placement: &[Vec<String>],
-    local: &[SubtaskId],
-    local_senders: &Mutex<HashMap<ChannelKey, ChannelTx>>,
-    splits: Vec<i32>,
+    wiring: Wiring<'_>,
+    start: StartState,
     cancel: Arc<AtomicBool>,
     counters: Arc<TaskCounters>,
 ) -> Result<Task, TaskError> {
+    let Wiring { inputs, placement, local, local_senders } = wiring;
+    let StartState { splits, position, restorer, triggers, report } = start;
     let v = NodeIndex::new(id.vertex as usize);
     let vertex = &graph.graph[v];
     let setup = |m: String| TaskError::Setup(m);
     let mut head: Option<Head> = None;
     let mut chain: Vec<Box<dyn Operator>> = Vec::new();
     let mut sink: Option<Box<dyn SinkWriter>> = None;
+    let (mut source_info, mut chain_info, mut sink_info) = (None, Vec::new(), None);
+    let range = key_group_range(id.subtask, vertex.parallelism, vertex.max_parallelism);
     for (i, op) in vertex.operators.iter().enumerate() {
+        if op.kind.is_source() {
+            source_info = Some(info(op));
+        } else if op.kind.is_sink() {
+            sink_info = Some(info(op));
+        }
         match &op.kind {
             OperatorKind::KafkaSource(k) => {
                 let wm = source_watermark(graph, v, i);
-                let reader = KafkaSourceReader::new(k, &splits, wm, counters.clone())?;
+                let restored = match &position {
+                    SourceState::Kafka { topic, offsets } if *topic == k.topic => offsets.clone(),
+                    _ => Vec::new(),
+                };
+                let reader = KafkaSourceReader::new(k, &splits, &restored, wm, counters.clone())?;
                 head = Some(Head::Source(Box::new(reader) as Box<dyn SourceReader>));
             }
             OperatorKind::DatagenSource(g) => {
-                head = Some(Head::Source(Box::new(DatagenReader::new(g.clone(), id.subtask, vertex.parallelism))));
+                let resume = match position {
+                    SourceState::Datagen { next } => Some(next),
+                    _ => None,
+                };
+                head = Some(Head::Source(Box::new(DatagenReader::new(g.clone(), id.subtask, vertex.parallelism, resume))));
             }
             OperatorKind::KafkaSink(k) => sink = Some(Box::new(KafkaSinkWriter::new(k, &op.output)?)),
             OperatorKind::PrintSink => {
@@ -379,7 +465,17 @@ fn build_task(
                     watermarks_from_source: watermarks_from_source(graph, v, i),
                     counters: counters.clone(),
                 };
-                chain.push(build_operator(op, &ctx)?);
+                let mut built = build_operator(op, &ctx)?;
+                if let Some(r) = &restorer {
+                    let state = lock(r)
+                        .keyed_state(op.id, &range)
+                        .map_err(|e| setup(format!("{}: cannot restore state: {e}", op.name)))?;
+                    if !state.key_groups.is_empty() {
+                        built.restore(state)?;
+                    }
+                }
+                chain.push(built);
+                chain_info.push(info(op));
             }
         }
     }
@@ -434,5 +530,16 @@ fn build_task(
         outputs,
         cancel,
         counters,
+        checkpoints: CheckpointCtx {
+            vertex: vertex.id,
+            vertex_name: vertex.name.clone(),
+            parallelism: vertex.parallelism,
+            source: source_info,
+            chain: chain_info,
+            sink: sink_info,
+            triggers,
+            report,
+        },
+        stopped: false,
     })
 }

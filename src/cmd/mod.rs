@@ -10,3 +10,4 @@ pub mod fmt;
 pub mod job_args;
 pub mod list;
 pub mod run;
+pub mod savepoint;

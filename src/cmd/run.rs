@@ -24,10 +24,42 @@ pub struct RunArgs {
     /// The JobManager's REST address, `host:port`.
     #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
     pub jobmanager: Option<String>,
+    /// Restores the job's state from this savepoint (or retained checkpoint).
+    #[arg(short = 's', long = "fromSavepoint", alias = "from-savepoint", value_name = "PATH")]
+    pub savepoint: Option<String>,
+    /// Drops savepoint state that belongs to no operator of the job.
+    #[arg(short = 'n', long = "allowNonRestoredState", alias = "allow-non-restored-state")]
+    pub allow_non_restored_state: bool,
     #[command(flatten)]
     pub config: ConfigArgs,
     #[command(flatten)]
     pub job: JobArgs,
+}
+
+impl RunArgs {
+    /// The query string of `POST /jobs` that asks for a restore.
+    fn restore_query(&self) -> String {
+        let mut q = Vec::new();
+        if let Some(s) = &self.savepoint {
+            let abs = std::path::Path::new(s.strip_prefix("file:").unwrap_or(s));
+            let abs = std::fs::canonicalize(abs).map_or_else(|_| s.clone(), |p| p.display().to_string());
+            q.push(format!("savepointPath={}", encode(&abs)));
+        }
+        if self.allow_non_restored_state {
+            q.push("allowNonRestoredState=true".to_string());
+        }
+        q.join("&")
+    }
+}
+
+/// Percent-encodes a query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b':' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The REST address of the JobManager to talk to, if one is given or configured.
@@ -47,7 +79,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     match jobmanager_address(a.jobmanager.as_deref(), &a.config)? {
         Some(addr) => {
             let rest = Rest::new(addr.clone());
-            let id = rest.submit(&plan, "").with_context(|| format!("submitting to the JobManager at {addr}"))?;
+            let id = rest
+                .submit(&plan, &a.restore_query())
+                .with_context(|| format!("submitting to the JobManager at {addr}"))?;
             println!("Job has been submitted with JobID {id}");
             if a.detached {
                 return Ok(ExitCode::SUCCESS);
@@ -78,8 +112,8 @@ fn mini_cluster(a: &RunArgs, plan: Vec<u8>, slots: u32) -> anyhow::Result<ExitCo
         eprintln!("Mini cluster: web UI at http://{}/", h.rest);
         let addr = h.rest.to_string();
         let id = {
-            let addr = addr.clone();
-            tokio::task::spawn_blocking(move || Rest::new(addr).submit(&plan, "")).await??
+            let (addr, query) = (addr.clone(), a.restore_query());
+            tokio::task::spawn_blocking(move || Rest::new(addr).submit(&plan, &query)).await??
         };
         println!("Job has been submitted with JobID {id}");
         let waiter = tokio::task::spawn_blocking(move || wait_for_end(&Rest::new(addr), &id));

@@ -49,6 +49,32 @@ impl Rest {
         self.call("GET", path, None)
     }
 
+    pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, RestError> {
+        self.call("POST", path, Some(("application/json", body.to_string().as_bytes())))
+    }
+
+    /// Polls a savepoint operation until it ends; returns its location.
+    pub fn wait_for_savepoint(&self, job_id: &str, trigger_id: &str, timeout: Duration) -> Result<String, RestError> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let v = self.get(&format!("/v1/jobs/{job_id}/savepoints/{trigger_id}"))?;
+            if v["status"]["id"] == "COMPLETED" {
+                if let Some(loc) = v["operation"]["location"].as_str() {
+                    return Ok(loc.to_string());
+                }
+                let cause = v["operation"]["failure-cause"]["stack-trace"].as_str().unwrap_or("unknown cause");
+                return Err(RestError::Status { status: 500, errors: vec![format!("the savepoint failed: {cause}")] });
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(RestError::Status {
+                    status: 504,
+                    errors: vec![format!("the savepoint did not complete within {} s", timeout.as_secs())],
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn post_bytes(&self, path: &str, body: &[u8]) -> Result<Value, RestError> {
         self.call("POST", path, Some(("application/octet-stream", body)))
     }

@@ -3,6 +3,7 @@
 //! subtasks together make exactly records 0..count.
 
 use super::{ConnectorError, SourcePoll, SourceReader};
+use crate::checkpoint::SourceState;
 use crate::codec::json::{JsonDecoder, JsonEncoder};
 use crate::record::{Record, Row, Value};
 use flowc_compiler::ir::{DataType, DatagenSource, Generator};
@@ -22,13 +23,15 @@ pub struct DatagenReader {
 const BATCH: u64 = 1024;
 
 impl DatagenReader {
-    pub fn new(spec: DatagenSource, subtask: u32, parallelism: u32) -> DatagenReader {
+    /// Subtask `subtask` of `parallelism`; `resume_at` is a restored position
+    /// (a record index of this subtask's sequence).
+    pub fn new(spec: DatagenSource, subtask: u32, parallelism: u32, resume_at: Option<u64>) -> DatagenReader {
         let rate = spec.rate.map(|r| r as f64 / f64::from(parallelism.max(1)));
         let json = spec
             .json
             .then(|| (JsonEncoder::new(&spec.schema), JsonDecoder::new(&spec.schema), Vec::with_capacity(256)));
         DatagenReader {
-            next: u64::from(subtask),
+            next: resume_at.unwrap_or(u64::from(subtask)),
             step: u64::from(parallelism.max(1)),
             rate,
             started: Instant::now(),
@@ -105,5 +108,9 @@ impl SourceReader for DatagenReader {
         }
         self.emitted += batch.len() as u64;
         Ok(SourcePoll::Records(batch))
+    }
+
+    fn snapshot(&self) -> SourceState {
+        SourceState::Datagen { next: self.next }
     }
 }

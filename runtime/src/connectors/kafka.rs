@@ -13,6 +13,7 @@
 //! only when every record handed to it is acknowledged.
 
 use super::{ConnectorError, SinkWriter, SourcePoll, SourceReader};
+use crate::checkpoint::SourceState;
 use crate::codec::json::{JsonDecoder, JsonEncoder};
 use crate::metrics::TaskCounters;
 use crate::record::{Record, Signal, Value};
@@ -56,11 +57,14 @@ pub fn partition_count(servers: &str, topic: &str, timeout: Duration) -> Result<
 
 struct PartitionClock {
     max_ts: i64,
+    /// The offset of the next record to hand out, once known.
+    next: Option<i64>,
     last_record: Instant,
 }
 
 pub struct KafkaSourceReader {
     servers: String,
+    topic: String,
     consumer: BaseConsumer,
     decoder: JsonDecoder,
     watermark: Option<WatermarkSpec>,
@@ -73,9 +77,12 @@ pub struct KafkaSourceReader {
 }
 
 impl KafkaSourceReader {
+    /// Reads `partitions` of the topic, each from its restored offset where
+    /// `restored` has one, else from the job's starting offsets.
     pub fn new(
         spec: &KafkaSource,
         partitions: &[i32],
+        restored: &[(i32, i64)],
         watermark: Option<WatermarkSpec>,
         counters: Arc<TaskCounters>,
     ) -> Result<KafkaSourceReader, ConnectorError> {
@@ -100,7 +107,8 @@ impl KafkaSourceReader {
             StartingOffsets::Committed => Offset::Stored,
         };
         for p in partitions {
-            tpl.add_partition_offset(&spec.topic, *p, start).map_err(|e| kafka_err(&spec.servers, e))?;
+            let from = restored.iter().find(|(q, _)| q == p).map_or(start, |(_, o)| Offset::Offset(*o));
+            tpl.add_partition_offset(&spec.topic, *p, from).map_err(|e| kafka_err(&spec.servers, e))?;
         }
         consumer.assign(&tpl).map_err(|e| kafka_err(&spec.servers, e))?;
         let now = Instant::now();
@@ -111,8 +119,12 @@ impl KafkaSourceReader {
             watermark,
             partitions: partitions
                 .iter()
-                .map(|p| (*p, PartitionClock { max_ts: i64::MIN, last_record: now }))
+                .map(|p| {
+                    let next = restored.iter().find(|(q, _)| q == p).map(|(_, o)| *o);
+                    (*p, PartitionClock { max_ts: i64::MIN, last_record: now, next })
+                })
                 .collect(),
+            topic: spec.topic.clone(),
             last_watermark: i64::MIN,
             idle: false,
             last_emit: now,
@@ -166,6 +178,25 @@ impl KafkaSourceReader {
 }
 
 impl SourceReader for KafkaSourceReader {
+    fn snapshot(&self) -> SourceState {
+        let mut offsets: Vec<(i32, i64)> = self.partitions.iter().filter_map(|(p, c)| c.next.map(|n| (*p, n))).collect();
+        // A partition nothing was read from yet: where the consumer stands,
+        // if it knows (a restored or committed offset), else its start rule.
+        if offsets.len() < self.partitions.len() {
+            if let Ok(pos) = self.consumer.position() {
+                for e in pos.elements() {
+                    if let Offset::Offset(o) = e.offset() {
+                        if !offsets.iter().any(|(p, _)| *p == e.partition()) {
+                            offsets.push((e.partition(), o));
+                        }
+                    }
+                }
+            }
+        }
+        offsets.sort_unstable();
+        SourceState::Kafka { topic: self.topic.clone(), offsets }
+    }
+
     fn poll(&mut self, timeout: Duration) -> Result<SourcePoll, ConnectorError> {
         if let Some(s) = self.watermark_signal() {
             return Ok(SourcePoll::Signal(s));
@@ -190,6 +221,10 @@ impl SourceReader for KafkaSourceReader {
                 Ok(msg) => {
                     let payload = msg.payload().unwrap_or(&[]);
                     bytes += payload.len() as u64;
+                    let p = msg.partition();
+                    if let Some((_, c)) = self.partitions.iter_mut().find(|(id, _)| *id == p) {
+                        c.next = Some(msg.offset() + 1);
+                    }
                     match self.decoder.decode(payload) {
                         Ok(row) => {
                             if let Some(f) = ts_field {

@@ -9,6 +9,7 @@ pub mod datagen;
 pub mod files;
 pub mod kafka;
 
+use crate::checkpoint::SourceState;
 use crate::record::{Record, Signal};
 use std::time::Duration;
 
@@ -33,6 +34,12 @@ pub enum SourcePoll {
 
 pub trait SourceReader: Send {
     fn poll(&mut self, timeout: Duration) -> Result<SourcePoll, ConnectorError>;
+
+    /// Where the source would continue after a restore, for a checkpoint:
+    /// it covers exactly the records handed out so far.
+    fn snapshot(&self) -> SourceState {
+        SourceState::None
+    }
 }
 
 pub trait SinkWriter: Send {

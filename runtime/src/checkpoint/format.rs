@@ -1,0 +1,240 @@
+//! The files of a checkpoint: one state file per subtask and a `_metadata`
+//! file that lists them.
+//!
+//! Every file is `MAGIC (8 bytes) | format version (u32 LE) | body length
+//! (u64 LE) | body (bincode) | FNV-1a 64 checksum of the body (u64 LE)`.
+//! A reader checks all four before it decodes anything, so a truncated,
+//! corrupt or foreign file is refused with a reason and never half-loaded.
+//! Files are written to a temporary name, synced and renamed, so a crash
+//! leaves either the whole file or none.
+
+use super::SourceState;
+use flowc_compiler::ids::{OperatorId, VertexId};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const STATE_MAGIC: &[u8; 8] = b"FLOWCSTA";
+pub const METADATA_MAGIC: &[u8; 8] = b"FLOWCCHK";
+/// Bump on any change to the types below.
+pub const FORMAT_VERSION: u32 = 1;
+pub const METADATA_FILE: &str = "_metadata";
+/// Larger state files are refused as corrupt rather than allocated.
+const MAX_FILE: u64 = 1 << 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read `{path}`: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("cannot write `{path}`: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("`{path}` is not a flowc {what} file")]
+    BadMagic { path: String, what: &'static str },
+    #[error("`{path}` is in state format version {found}; this flowc reads version {supported}")]
+    Version { path: String, found: u32, supported: u32 },
+    #[error("`{path}` is truncated or corrupt: {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error("{0}")]
+    Incompatible(String),
+}
+
+/// One operator's state in a subtask's state file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatorState {
+    pub operator: OperatorId,
+    /// (key group, that key group's entries), sorted by key group.
+    pub keyed: Vec<(u32, Vec<u8>)>,
+}
+
+/// A subtask's state file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskState {
+    pub vertex: VertexId,
+    pub subtask: u32,
+    pub operators: Vec<OperatorState>,
+}
+
+/// What `_metadata` says of one operator of one subtask.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatorEntry {
+    pub operator: OperatorId,
+    pub uid: Option<String>,
+    pub name: String,
+    /// Whether the state file holds keyed state of this operator.
+    pub keyed: bool,
+    pub source: SourceState,
+}
+
+/// What `_metadata` says of one subtask.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskEntry {
+    pub vertex: VertexId,
+    pub vertex_name: String,
+    pub subtask: u32,
+    pub parallelism: u32,
+    pub operators: Vec<OperatorEntry>,
+    /// The state file, relative to the checkpoint directory; `None` when
+    /// the subtask has no keyed state.
+    pub file: Option<String>,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMetadata {
+    pub job_id: String,
+    pub job_name: String,
+    pub checkpoint_id: u64,
+    pub savepoint: bool,
+    pub timestamp: i64,
+    pub max_parallelism: u32,
+    pub tasks: Vec<TaskEntry>,
+}
+
+impl CheckpointMetadata {
+    /// Operators with state (keyed or source), each once: (id, uid, name).
+    pub fn stateful_operators(&self) -> Vec<(OperatorId, Option<String>, String)> {
+        let mut out: Vec<(OperatorId, Option<String>, String)> = Vec::new();
+        for t in &self.tasks {
+            for o in &t.operators {
+                if (o.keyed || o.source != SourceState::None) && !out.iter().any(|(id, _, _)| *id == o.operator) {
+                    out.push((o.operator, o.uid.clone(), o.name.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The total size of the state files.
+    pub fn state_size(&self) -> u64 {
+        self.tasks.iter().map(|t| t.size).sum()
+    }
+}
+
+fn checksum(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard()
+}
+
+/// Encodes a value into the framed file format.
+pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
+    let body = bincode::serde::encode_to_vec(value, config()).unwrap_or_default();
+    let mut out = Vec::with_capacity(body.len() + 28);
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&checksum(&body).to_le_bytes());
+    out
+}
+
+/// Decodes the framed file format, checking everything first.
+pub fn decode<T: DeserializeOwned>(magic: &[u8; 8], what: &'static str, path: &str, bytes: &[u8]) -> Result<T, StateError> {
+    let corrupt = |reason: String| StateError::Corrupt { path: path.to_string(), reason };
+    if bytes.len() < 8 || &bytes[..8] != magic {
+        return Err(StateError::BadMagic { path: path.to_string(), what });
+    }
+    if bytes.len() < 20 {
+        return Err(corrupt(format!("only {} bytes", bytes.len())));
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version != FORMAT_VERSION {
+        return Err(StateError::Version { path: path.to_string(), found: version, supported: FORMAT_VERSION });
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[12..20]);
+    let len = u64::from_le_bytes(len);
+    if len > MAX_FILE || bytes.len() as u64 != 20 + len + 8 {
+        return Err(corrupt(format!("the header says {len} bytes of state, the file has {}", bytes.len().saturating_sub(28))));
+    }
+    let body = &bytes[20..20 + len as usize];
+    let mut sum = [0u8; 8];
+    sum.copy_from_slice(&bytes[20 + len as usize..]);
+    if u64::from_le_bytes(sum) != checksum(body) {
+        return Err(corrupt("checksum mismatch".into()));
+    }
+    let (value, used) = bincode::serde::decode_from_slice(body, config()).map_err(|e| corrupt(e.to_string()))?;
+    if used != body.len() {
+        return Err(corrupt("unexpected bytes after the state".into()));
+    }
+    Ok(value)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let err = |source| StateError::Write { path: path.display().to_string(), source };
+    let tmp = path.with_extension("inprogress");
+    let mut f = std::fs::File::create(&tmp).map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+pub fn read_file<T: DeserializeOwned>(magic: &[u8; 8], what: &'static str, path: &Path) -> Result<T, StateError> {
+    let bytes = std::fs::read(path).map_err(|source| StateError::Read { path: path.display().to_string(), source })?;
+    decode(magic, what, &path.display().to_string(), &bytes)
+}
+
+/// A checkpoint or savepoint directory, from a path as users write it
+/// (`file:` prefixes allowed, as Flink prints them).
+pub fn checkpoint_dir(location: &str) -> PathBuf {
+    PathBuf::from(location.strip_prefix("file://").or_else(|| location.strip_prefix("file:")).unwrap_or(location))
+}
+
+/// Reads and validates `<dir>/_metadata`.
+pub fn read_metadata(dir: &Path) -> Result<CheckpointMetadata, StateError> {
+    let path = dir.join(METADATA_FILE);
+    if !path.exists() {
+        return Err(StateError::Read {
+            path: path.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no _metadata: not a completed checkpoint or savepoint"),
+        });
+    }
+    read_file(METADATA_MAGIC, "checkpoint metadata", &path)
+}
+
+/// The file name of a subtask's state file.
+pub fn state_file_name(vertex: VertexId, subtask: u32) -> String {
+    format!("{}-{subtask}.state", vertex.to_hex())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_truncated_corrupt_and_foreign_files() {
+        let value = vec![(1u32, vec![1u8, 2, 3])];
+        let bytes = encode(STATE_MAGIC, &value);
+        let back: Vec<(u32, Vec<u8>)> = decode(STATE_MAGIC, "state", "f", &bytes).unwrap();
+        assert_eq!(back, value);
+        for cut in [0, 5, 19, 25, bytes.len() - 1] {
+            assert!(decode::<Vec<(u32, Vec<u8>)>>(STATE_MAGIC, "state", "f", &bytes[..cut]).is_err(), "cut {cut}");
+        }
+        let mut flipped = bytes.clone();
+        flipped[22] ^= 0x40;
+        let e = decode::<Vec<(u32, Vec<u8>)>>(STATE_MAGIC, "state", "f", &flipped).unwrap_err();
+        assert!(e.to_string().contains("checksum"), "{e}");
+        let mut v2 = bytes.clone();
+        v2[8] = 2;
+        let e = decode::<Vec<(u32, Vec<u8>)>>(STATE_MAGIC, "state", "f", &v2).unwrap_err();
+        assert!(e.to_string().contains("version 2"), "{e}");
+        assert!(matches!(decode::<Vec<(u32, Vec<u8>)>>(METADATA_MAGIC, "m", "f", &bytes), Err(StateError::BadMagic { .. })));
+    }
+
+    #[test]
+    fn locations() {
+        assert_eq!(checkpoint_dir("file:/tmp/sp"), PathBuf::from("/tmp/sp"));
+        assert_eq!(checkpoint_dir("file:///tmp/sp"), PathBuf::from("/tmp/sp"));
+        assert_eq!(checkpoint_dir("/tmp/sp"), PathBuf::from("/tmp/sp"));
+    }
+}

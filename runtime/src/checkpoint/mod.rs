@@ -1,0 +1,51 @@
+//! Checkpoints and savepoints: barriers, the on-disk formats, the
+//! JobManager's coordinator and the TaskManager's restore.
+//!
+//! ```text
+//!  coordinator ──trigger──▶ sources: snapshot offsets, emit barrier n
+//!                             │ (in band, after every record before it)
+//!                             ▼
+//!                   each task aligns barrier n over its inputs, snapshots
+//!                   its operators per key group into one state file, acks
+//!  coordinator ◀──ack── every task ── all acked: write `_metadata`, complete,
+//!                                     notify sinks, keep the last 3
+//! ```
+//!
+//! Layout: `<state.checkpoints.dir>/<job-id>/chk-<n>/` and
+//! `<state.savepoints.dir>/savepoint-<6 hex of job id>-<12 hex>/`, each
+//! with a `_metadata` file and one state file per subtask that has state.
+
+pub mod coordinator;
+pub mod format;
+pub mod restore;
+
+use serde::{Deserialize, Serialize};
+
+/// A checkpoint barrier: everything a channel carried before it belongs to
+/// checkpoint `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Barrier {
+    pub id: u64,
+    /// Where every task writes its state file for this checkpoint.
+    pub dir: String,
+    pub savepoint: bool,
+    /// Stop-with-savepoint: sources emit nothing after this barrier. With
+    /// `drain`, they first emit the final watermark so that every window fires.
+    pub stop: Option<StopMode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopMode {
+    pub drain: bool,
+}
+
+/// What a source's state is: where it continues after a restore.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SourceState {
+    #[default]
+    None,
+    /// Next offset to read per partition of `topic`.
+    Kafka { topic: String, offsets: Vec<(i32, i64)> },
+    /// The next record index of a datagen subtask.
+    Datagen { next: u64 },
+}

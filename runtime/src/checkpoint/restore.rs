@@ -1,0 +1,238 @@
+//! Restoring a subtask from a checkpoint or savepoint, at any parallelism.
+//!
+//! Keyed state is matched by operator id (derived from the uid) and
+//! redistributed by key group: the new subtask `i` of `p` takes exactly the
+//! key groups `key_group_range(i, p, maxParallelism)` from whichever old
+//! subtasks held them. Source positions are redistributed by the
+//! JobManager, which assigns partitions with their offsets.
+
+use super::format::{read_file, CheckpointMetadata, OperatorState, StateError, TaskEntry, TaskState, STATE_MAGIC};
+use super::SourceState;
+use crate::ids::SubtaskId;
+use flowc_compiler::graph::JobGraph;
+use flowc_compiler::ir::OperatorKind;
+use crate::operators::KeyedSnapshot;
+use flowc_compiler::ids::OperatorId;
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+/// The key groups in `range` of one operator, from the old subtasks' states.
+pub fn select_key_groups<'a>(
+    states: impl IntoIterator<Item = &'a OperatorState>,
+    range: &RangeInclusive<u32>,
+) -> KeyedSnapshot {
+    let mut key_groups: Vec<(u32, Vec<u8>)> =
+        states.into_iter().flat_map(|s| s.keyed.iter()).filter(|(kg, _)| range.contains(kg)).cloned().collect();
+    key_groups.sort_by_key(|(kg, _)| *kg);
+    KeyedSnapshot { key_groups }
+}
+
+/// A checkpoint opened for restoring the subtasks of one deployment: reads
+/// each state file at most once.
+pub struct Restorer {
+    dir: PathBuf,
+    pub metadata: CheckpointMetadata,
+    files: HashMap<String, TaskState>,
+}
+
+impl Restorer {
+    pub fn open(dir: &Path) -> Result<Restorer, StateError> {
+        let metadata = super::format::read_metadata(dir)?;
+        Ok(Restorer { dir: dir.to_path_buf(), metadata, files: HashMap::new() })
+    }
+
+    /// The keyed state of `operator` in the key groups of `range`.
+    pub fn keyed_state(&mut self, operator: OperatorId, range: &RangeInclusive<u32>) -> Result<KeyedSnapshot, StateError> {
+        let files: Vec<String> = self
+            .metadata
+            .tasks
+            .iter()
+            .filter(|t| t.operators.iter().any(|o| o.operator == operator && o.keyed))
+            .filter_map(|t| t.file.clone())
+            .collect();
+        for f in &files {
+            if !self.files.contains_key(f) {
+                let state: TaskState = read_file(STATE_MAGIC, "state", &self.dir.join(f))?;
+                self.files.insert(f.clone(), state);
+            }
+        }
+        let states = files
+            .iter()
+            .filter_map(|f| self.files.get(f))
+            .flat_map(|t| t.operators.iter().filter(|o| o.operator == operator));
+        Ok(select_key_groups(states, range))
+    }
+}
+
+/// Checks, before a job starts, that it can restore from `dir`: the
+/// metadata and every state file are intact, the key groups match, and
+/// every operator with state finds its operator in the job (by uid) unless
+/// `allow_non_restored` says to drop the state of those that do not.
+pub fn check_restore(graph: &JobGraph, dir: &Path, allow_non_restored: bool) -> Result<CheckpointMetadata, StateError> {
+    let metadata = super::format::read_metadata(dir)?;
+    for t in &metadata.tasks {
+        if let Some(f) = &t.file {
+            let _: TaskState = read_file(STATE_MAGIC, "state", &dir.join(f))?;
+        }
+    }
+    let ops: Vec<&flowc_compiler::graph::ChainedOperator> =
+        graph.graph.node_weights().flat_map(|v| v.operators.iter()).collect();
+    let mut missing = Vec::new();
+    for (id, uid, name) in metadata.stateful_operators() {
+        if !ops.iter().any(|o| o.id == id) {
+            missing.push(match uid {
+                Some(u) => format!("`{name}` (uid `{u}`)"),
+                None => format!("`{name}` (no uid)"),
+            });
+        }
+    }
+    if !missing.is_empty() && !allow_non_restored {
+        return Err(StateError::Incompatible(format!(
+            "the savepoint has state for operators the job does not have: {}; give them the same uid in the job, or pass --allow-non-restored-state (REST: allowNonRestoredState) to drop that state",
+            missing.join(", ")
+        )));
+    }
+    let keyed_here = metadata.tasks.iter().any(|t| t.operators.iter().any(|o| o.keyed && ops.iter().any(|j| j.id == o.operator)));
+    let maxp = graph.graph.node_weights().map(|v| v.max_parallelism).max().unwrap_or(metadata.max_parallelism);
+    if keyed_here && maxp != metadata.max_parallelism {
+        return Err(StateError::Incompatible(format!(
+            "the savepoint's keyed state is in {} key groups (max parallelism), the job has {maxp}: keep pipeline.max-parallelism at {}",
+            metadata.max_parallelism, metadata.max_parallelism
+        )));
+    }
+    Ok(metadata)
+}
+
+/// Where each source subtask of `graph` continues: Kafka partitions take
+/// the offsets the checkpoint recorded for them, whichever old subtask read
+/// them; datagen subtasks resume only at the same parallelism.
+pub fn source_positions(
+    graph: &JobGraph,
+    splits: &[(SubtaskId, Vec<i32>)],
+    metadata: &CheckpointMetadata,
+) -> Vec<(SubtaskId, SourceState)> {
+    let mut out = Vec::new();
+    for n in graph.graph.node_indices() {
+        let v = &graph.graph[n];
+        let Some(op) = v.operators.first().filter(|o| o.kind.is_source()) else { continue };
+        let entries: Vec<(&TaskEntry, &SourceState)> = metadata
+            .tasks
+            .iter()
+            .flat_map(|t| t.operators.iter().filter(|o| o.operator == op.id).map(move |o| (t, &o.source)))
+            .collect();
+        for s in 0..v.parallelism {
+            let id = SubtaskId { vertex: n.index() as u32, subtask: s };
+            let state = match &op.kind {
+                OperatorKind::KafkaSource(k) => {
+                    let parts = splits.iter().find(|(x, _)| *x == id).map(|(_, p)| p.as_slice()).unwrap_or(&[]);
+                    let mut offsets: Vec<(i32, i64)> = entries
+                        .iter()
+                        .filter_map(|(_, st)| match st {
+                            SourceState::Kafka { topic, offsets } if *topic == k.topic => Some(offsets),
+                            _ => None,
+                        })
+                        .flatten()
+                        .filter(|(p, _)| parts.contains(p))
+                        .copied()
+                        .collect();
+                    offsets.sort_unstable();
+                    SourceState::Kafka { topic: k.topic.clone(), offsets }
+                }
+                OperatorKind::DatagenSource(_) => entries
+                    .iter()
+                    .find(|(t, _)| t.subtask == s && t.parallelism == v.parallelism)
+                    .map_or(SourceState::None, |(_, st)| (*st).clone()),
+                _ => SourceState::None,
+            };
+            out.push((id, state));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keygroup::{key_group_range, Key};
+    use crate::metrics::TaskCounters;
+    use crate::operators::window::WindowOperator;
+    use crate::operators::Operator;
+    use crate::record::{Record, Signal, Value};
+    use flowc_compiler::ir::{AggCall, AggFunc, DataType, Expr, TimeDomain, WindowAggregate, WindowKind, WindowSpec};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    fn window_op() -> WindowOperator {
+        let spec = WindowAggregate {
+            key: vec![1],
+            window: WindowSpec { kind: WindowKind::Tumbling { size_ms: 1000 }, time: TimeDomain::EventTime },
+            aggregates: vec![AggCall {
+                func: AggFunc::Sum,
+                arg: Some(Expr::Field(2)),
+                arg_type: DataType::Long,
+                result_type: DataType::Long,
+            }],
+            output: vec![Expr::WindowStart, Expr::Key(0), Expr::Aggregate(0)],
+        };
+        WindowOperator::new("w".into(), spec, 128, Arc::new(TaskCounters::new()))
+    }
+
+    /// Runs `events` (time, key, value) through `p` subtasks routed by key
+    /// group, snapshots each, restores into `p2` subtasks, and fires all
+    /// windows: the results are a model of the state.
+    fn rescale(events: &[(i64, u32, i64)], p: u32, p2: u32) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
+        let maxp = 128;
+        let mut ops: Vec<WindowOperator> = (0..p).map(|_| window_op()).collect();
+        let mut model: BTreeMap<String, i64> = BTreeMap::new();
+        for &(t, k, v) in events {
+            let key = Key(vec![Value::Int(i64::from(k))]);
+            let kg = key.key_group(maxp);
+            let sub = crate::keygroup::subtask_for_key_group(kg, p, maxp) as usize;
+            let rec = Record::with_timestamp(t, vec![Value::Timestamp(t), Value::Int(i64::from(k)), Value::Int(v)]);
+            ops[sub].process(vec![rec], &mut Vec::new()).unwrap();
+            *model.entry(format!("{}/{k}", t - t.rem_euclid(1000))).or_default() += v;
+        }
+        let states: Vec<OperatorState> =
+            ops.iter().map(|o| OperatorState { operator: Default::default(), keyed: o.snapshot().key_groups }).collect();
+        let mut restored = BTreeMap::new();
+        for i in 0..p2 {
+            let mut op = window_op();
+            op.restore(select_key_groups(&states, &key_group_range(i, p2, maxp))).unwrap();
+            let mut out = Vec::new();
+            op.on_signal(Signal::Watermark(i64::MAX), &mut out).unwrap();
+            for r in out {
+                let (Value::Timestamp(w), Value::Int(k), Value::Int(sum)) = (&r.row[0], &r.row[1], &r.row[2]) else {
+                    panic!("unexpected output {r:?}")
+                };
+                // Every key lands in the subtask that owns its key group.
+                let kg = Key(vec![Value::Int(*k)]).key_group(maxp);
+                assert!(key_group_range(i, p2, maxp).contains(&kg));
+                assert!(restored.insert(format!("{w}/{k}"), *sum).is_none(), "a window fired twice");
+            }
+        }
+        (model, restored)
+    }
+
+    proptest! {
+        #[test]
+        fn state_restored_at_another_parallelism_equals_the_snapshot(
+            events in proptest::collection::vec((0i64..10_000, 0u32..50, -100i64..100), 0..300),
+            p in 1u32..=8,
+            p2 in 1u32..=8,
+        ) {
+            let (model, restored) = rescale(&events, p, p2);
+            prop_assert_eq!(model, restored);
+        }
+    }
+
+    #[test]
+    fn rescale_to_max_parallelism_and_back() {
+        let events: Vec<(i64, u32, i64)> = (0..1000).map(|i| (i * 7, (i % 97) as u32, i)).collect();
+        let (model, restored) = rescale(&events, 3, 128);
+        assert_eq!(model, restored);
+        let (model, restored) = rescale(&events, 128, 1);
+        assert_eq!(model, restored);
+    }
+}

@@ -1,0 +1,69 @@
+//! `flowc savepoint JOBID [DIR]` and `flowc stop [--drain] [-p DIR] JOBID`:
+//! savepoints over REST, with the output of Flink's client.
+
+use super::config_args::ConfigArgs;
+use super::list::rest_for;
+use serde_json::{json, Value};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// How long the client waits for a savepoint.
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+#[derive(clap::Args, Debug)]
+pub struct SavepointArgs {
+    /// The job to take a savepoint of.
+    pub job_id: String,
+    /// Where the savepoint goes (default: state.savepoints.dir).
+    pub target_directory: Option<String>,
+    /// The JobManager's REST address, `host:port`.
+    #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
+    pub jobmanager: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StopArgs {
+    /// The job to stop.
+    pub job_id: String,
+    /// Emit the final watermark first, so that every window fires before the savepoint.
+    #[arg(short = 'd', long = "drain")]
+    pub drain: bool,
+    /// Where the savepoint goes (default: state.savepoints.dir).
+    #[arg(short = 'p', long = "savepointPath", alias = "savepoint-path", value_name = "DIR")]
+    pub savepoint_path: Option<String>,
+    /// The JobManager's REST address, `host:port`.
+    #[arg(short = 'm', long = "jobmanager", value_name = "HOST:PORT")]
+    pub jobmanager: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+fn request_id(v: &Value) -> anyhow::Result<String> {
+    v.get("request-id").and_then(Value::as_str).map(str::to_string).ok_or_else(|| anyhow::anyhow!("no request-id in {v}"))
+}
+
+pub fn savepoint(a: SavepointArgs) -> anyhow::Result<ExitCode> {
+    let rest = rest_for(a.jobmanager.as_deref(), &a.config)?;
+    println!("Triggering savepoint for job {}.", a.job_id);
+    println!("Waiting for response...");
+    let body = json!({ "target-directory": a.target_directory, "cancel-job": false });
+    let trigger = request_id(&rest.post_json(&format!("/v1/jobs/{}/savepoints", a.job_id), &body)?)?;
+    let location = rest.wait_for_savepoint(&a.job_id, &trigger, TIMEOUT)?;
+    println!("Savepoint completed. Path: {location}");
+    println!("You can resume your program from this savepoint with the run command.");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn stop(a: StopArgs) -> anyhow::Result<ExitCode> {
+    let rest = rest_for(a.jobmanager.as_deref(), &a.config)?;
+    let drain = if a.drain { " drain" } else { "" };
+    println!("Suspending job \"{}\" with a{drain} savepoint.", a.job_id);
+    let body = json!({ "targetDirectory": a.savepoint_path, "drain": a.drain, "formatType": "CANONICAL", "triggerId": null });
+    let trigger = request_id(&rest.post_json(&format!("/v1/jobs/{}/stop", a.job_id), &body)?)?;
+    let location = rest.wait_for_savepoint(&a.job_id, &trigger, TIMEOUT)?;
+    println!("Suspended job \"{}\" with a{drain} savepoint.", a.job_id);
+    println!("Savepoint completed. Path: {location}");
+    Ok(ExitCode::SUCCESS)
+}

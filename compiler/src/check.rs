@@ -72,6 +72,7 @@ impl Checker {
         if let Some(p) = options.parallelism {
             settings.parallelism = p;
         }
+        self.check_default_parallelism(file, &settings, options.parallelism.is_some());
         for item in &file.items {
             if let Item::Schema(s) = item {
                 self.schema(s);
@@ -381,6 +382,27 @@ impl Checker {
             }
         }
         s
+    }
+
+    /// The job's default parallelism (`-p` or `parallelism.default`) must
+    /// be possible: from 1 to the max parallelism.
+    fn check_default_parallelism(&mut self, file: &JobFile, settings: &JobSettings, from_cli: bool) {
+        let (p, max) = (settings.parallelism, settings.max_parallelism);
+        if (1..=max).contains(&p) {
+            return;
+        }
+        let message = format!("parallelism {p} is not possible: it must be from 1 to {max} (the max parallelism)");
+        let set = file.items.iter().find_map(|i| match i {
+            Item::Set(s) if s.key.text == "parallelism.default" => Some(s.value.span),
+            _ => None,
+        });
+        let d = match set {
+            Some(span) if !from_cli => Diagnostic::error("flow::check::parallelism", message, span)
+                .with_label("the default parallelism")
+                .with_help("lower it, or raise `pipeline.max-parallelism`"),
+            _ => Diagnostic::unlocated("flow::args::parallelism", format!("`-p {p}`: {message}")),
+        };
+        self.err(d);
     }
 
     fn schema(&mut self, s: &ast::SchemaDecl) {
@@ -915,8 +937,10 @@ impl Checker {
         }
         let schema = Schema { name: None, fields: out_fields };
         let agg_names: Vec<&str> = aggs.iter().map(|a| a.func.name()).collect();
-        let default_name = format!("{}, {}", window, if agg_names.is_empty() { "project".to_string() } else { agg_names.join(", ") });
-        let default_name = format!("{})", default_name.trim_end_matches(')'));
+        // As Flink names it: `Window(TumblingEventTimeWindows(15000), count)`.
+        let window_text = window.to_string();
+        let window_text = window_text.strip_suffix(')').unwrap_or(&window_text);
+        let default_name = format!("{window_text}, {})", if agg_names.is_empty() { "project".to_string() } else { agg_names.join(", ") });
         let kind = OperatorKind::WindowAggregate(WindowAggregate { key: key.clone(), window, aggregates: aggs, output });
         let op = self.add_op(kind, default_name, attrs, Some(input), Partitioning::Hash { key }, schema.clone(), wc.span.to(span), settings);
         Some(StreamEnd { op, schema, has_watermark: input.has_watermark, span })
@@ -930,7 +954,7 @@ impl Checker {
         let Some(props) = props else { return out };
         for p in &props.entries {
             if !allowed.contains(&p.key.text.as_str()) {
-                let mut d = Diagnostic::error("flow::check::unknown-setting", format!("unknown {what} setting `{}`", p.key.text), p.key.span)
+                let mut d = Diagnostic::error("flow::check::unknown-setting", format!("unknown {} setting `{}`", what.trim_start_matches("a "), p.key.text), p.key.span)
                     .with_label(format!("not a setting of {what}"));
                 d = match suggest(&p.key.text, allowed.iter().copied()) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),

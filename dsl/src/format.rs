@@ -24,7 +24,12 @@ pub fn format(file: &JobFile, text: &str) -> String {
                 p.blank_line();
             }
         }
-        p.leading(item.span().start, 0);
+        // A comment inside a setting's or parameter's value moves before it.
+        let upto = match item {
+            Item::Set(_) | Item::Param(_) => item.span().end,
+            _ => item.span().start,
+        };
+        p.leading(upto, 0);
         p.item(item);
         prev = Some(item);
     }
@@ -178,7 +183,7 @@ impl<'a> Printer<'a> {
                 self.trailing(s.name.span.end + 1);
                 self.newline();
                 for f in &s.fields {
-                    self.leading(f.span.start, 1);
+                    self.leading(f.span.end, 1);
                     self.out.push_str(&format!("{INDENT}{}: {}", f.name.text, field_type(&f.ty)));
                     self.trailing(f.span.end);
                     self.newline();
@@ -204,10 +209,21 @@ impl<'a> Printer<'a> {
             }
             PipeHead::From(n) => self.out.push_str(&format!("from {}", n.text)),
         }
+        // A comment at the end of a line belongs to what ends on that line.
+        let mut prev_end = match &pl.head {
+            PipeHead::Source(c) => c.span.end,
+            PipeHead::From(n) => n.span.end,
+        };
         for stage in &pl.stages {
-            self.trailing(stage.span.start);
+            self.trailing(prev_end);
+            prev_end = stage.span.end;
             self.newline();
-            self.leading(stage.span.start, 1);
+            // A comment inside a filter's condition moves before the stage.
+            let upto = match &stage.kind {
+                StageKind::Filter { .. } | StageKind::KeyBy { .. } => stage.span.end,
+                _ => stage.span.start,
+            };
+            self.leading(upto, 1);
             self.out.push_str(INDENT);
             self.out.push_str("| ");
             self.stage(stage);
@@ -279,7 +295,7 @@ impl<'a> Printer<'a> {
             self.trailing(props.span.start + 1);
             self.newline();
             for (p, text) in props.entries.iter().zip(inline) {
-                self.leading(p.span.start, indent + 1);
+                self.leading(p.span.end, indent + 1);
                 self.out.push_str(&INDENT.repeat(indent + 1));
                 self.out.push_str(&text);
                 self.trailing(p.span.end);
@@ -302,24 +318,48 @@ impl<'a> Printer<'a> {
         let one_line = format!("{{ {} }}", inline.join(", "));
         let first = fields.first().map_or(start, |f| f.span.start);
         let last = fields.last().map_or(end, |f| f.span.end);
+        // Just after the `{`, and at the `}`.
+        let open = self.text.get(start..first).and_then(|t| t.rfind('{')).map_or(first, |i| start + i + 1);
+        let close = self.closing_brace(last);
         if fields.is_empty() {
             self.out.push_str("{}");
-        } else if self.fits(&one_line) && !self.has_comment_within(first, last + 1) {
+        } else if self.fits(&one_line) && !self.has_comment_within(open, close) {
             self.out.push_str(&one_line);
         } else {
             self.out.push('{');
-            self.trailing(first);
+            // The comment at the end of the line of the `{`.
+            self.trailing(open);
             self.newline();
             for (f, text) in fields.iter().zip(inline) {
-                self.leading(f.span.start, indent + 1);
+                self.leading(f.span.end, indent + 1);
                 self.out.push_str(&INDENT.repeat(indent + 1));
                 self.out.push_str(&text);
                 self.trailing(f.span.end);
                 self.newline();
             }
+            self.leading(close, indent + 1);
             self.out.push_str(&INDENT.repeat(indent));
             self.out.push('}');
         }
+    }
+
+    /// The offset of the first `}` at or after `from` that is not inside a
+    /// comment (after a record's last field there are only commas, spaces
+    /// and comments before it).
+    fn closing_brace(&self, from: usize) -> usize {
+        let mut i = from;
+        let bytes = self.text.as_bytes();
+        while i < bytes.len() {
+            if let Some(c) = self.comments.iter().find(|c| c.start == i) {
+                i = c.end;
+                continue;
+            }
+            if bytes[i] == b'}' {
+                return i;
+            }
+            i += 1;
+        }
+        self.text.len()
     }
 
     /// Operator attributes after a stage; on a line of their own, one level
@@ -333,7 +373,7 @@ impl<'a> Printer<'a> {
                 Attr::Parallelism(e) => text.push_str(&format!(" parallelism {}", expr(e))),
             }
         }
-        if self.fits(&text) {
+        if text.is_empty() || self.fits(&text) {
             self.out.push_str(&text);
         } else {
             self.out.push('\n');

@@ -42,7 +42,7 @@ impl Parsed {
 pub fn parse(text: &str) -> Parsed {
     let mut items = Vec::new();
     let mut diagnostics = Vec::new();
-    let mut cx = Cx { base: 0, trivia: trivia_map(text) };
+    let mut cx = Cx { base: 0, trivia: trivia_map(text), depth: std::cell::Cell::new(0) };
     let mut pos = skip_trivia(text, 0);
     while pos < text.len() {
         match FlowParser::parse(Rule::statement_only, &text[pos..]) {
@@ -250,6 +250,21 @@ fn describe_token(text: &str, at: usize) -> String {
     }
 }
 
+/// How each statement is written, for the hint when one does not parse.
+fn statement_form(keyword: &str) -> Option<&'static str> {
+    Some(match keyword {
+        "job" => "`job \"Name\"`",
+        "param" => "`param name: type` or `param name: type = default`",
+        "flag" => "`flag name`",
+        "set" => "`set key = value`",
+        "schema" => "`schema Name { field: type, … }`",
+        "let" => "`let name = source … | …`",
+        "source" => "`source kind { key: value, … } | stage | …`",
+        "from" => "`from name | stage | …`",
+        _ => return None,
+    })
+}
+
 /// Targeted advice for the mistakes people make most.
 fn syntax_hint(text: &str, at: usize, expected: &[&str]) -> Option<String> {
     let token = token_at(text, at);
@@ -265,6 +280,10 @@ fn syntax_hint(text: &str, at: usize, expected: &[&str]) -> Option<String> {
         return Some("settings are written `set key = value`".to_string());
     }
     if before.is_empty() && expected.iter().any(|e| e.starts_with("a statement")) {
+        // The statement starts well but does not parse further on.
+        if let Some(form) = statement_form(token) {
+            return Some(format!("this `{token}` statement does not parse: it is written {form}"));
+        }
         if let Some(kw) = suggest(token, STATEMENT_KEYWORDS.iter().copied()) {
             return Some(format!("did you mean `{kw}`?"));
         }
@@ -299,6 +318,8 @@ type Build<T> = Result<T, Diagnostic>;
 struct Cx {
     base: usize,
     trivia: Vec<bool>,
+    /// How deeply the expression being built nests so far.
+    depth: std::cell::Cell<usize>,
 }
 
 /// The span of a pair, without the trailing whitespace and comments pest
@@ -590,7 +611,53 @@ fn unescape(body: &str, span: Span) -> Build<String> {
     Ok(out)
 }
 
-fn expr(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
+/// How deeply an expression may nest. Every pass over expressions (checker,
+/// formatter, explain) recurses, so a deeper one is refused here rather
+/// than overflow the stack later; real expressions nest a few levels.
+pub const MAX_EXPR_DEPTH: usize = 100;
+
+/// Builds an expression. The grammar's levels that hold a single operand,
+/// and parentheses, add no node: they are stepped through without
+/// recursing, so that `((((1))))` costs no stack.
+fn expr(mut pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
+    loop {
+        let single = match pair.as_rule() {
+            Rule::expr | Rule::primary => true,
+            Rule::or_expr
+            | Rule::and_expr
+            | Rule::not_expr
+            | Rule::cmp_expr
+            | Rule::add_expr
+            | Rule::mul_expr
+            | Rule::unary_expr => pair.clone().into_inner().count() == 1,
+            _ => false,
+        };
+        match pair.clone().into_inner().next() {
+            Some(inner) if single => pair = inner,
+            _ => break,
+        }
+    }
+    // Operator chains (`1 + 2 + 3`, `- - 1`) nest in the tree too.
+    let chain = match pair.as_rule() {
+        Rule::or_expr | Rule::and_expr | Rule::cmp_expr | Rule::add_expr | Rule::mul_expr => {
+            pair.clone().into_inner().count() / 2
+        }
+        Rule::not_expr | Rule::unary_expr => pair.clone().into_inner().count().saturating_sub(1),
+        _ => 0,
+    };
+    let depth = cx.depth.get() + chain.max(1);
+    if depth > MAX_EXPR_DEPTH {
+        return Err(Diagnostic::error("flow::parse::too-deep", "this expression nests too deeply", span_of(&pair, cx))
+            .with_label(format!("more than {MAX_EXPR_DEPTH} levels"))
+            .with_help("split it up, e.g. into several `filter` or `map` stages"));
+    }
+    let saved = cx.depth.replace(depth);
+    let built = expr_node(pair, cx);
+    cx.depth.set(saved);
+    built
+}
+
+fn expr_node(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
     let span = span_of(&pair, cx);
     let rule = pair.as_rule();
     match rule {

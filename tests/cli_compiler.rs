@@ -1,0 +1,460 @@
+//! The compiler's command line, end to end: `flowc check|explain|fmt|compile`
+//! run as a real process on `jobs/click_count.flow` and on bad input.
+//!
+//! Every bad input must give a clear error that names the problem, exit with
+//! code 1, and never panic or hang.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const FLOWC: &str = env!("CARGO_BIN_EXE_flowc");
+const PLAYGROUND_ARGS: &[&str] = &["--bootstrap.servers", "localhost:9092", "--checkpointing", "--event-time"];
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn click_count() -> String {
+    repo().join("jobs/click_count.flow").display().to_string()
+}
+
+/// Runs flowc with a deadline; a hang fails the test instead of blocking it.
+fn flowc(args: &[&str]) -> Output {
+    let mut child = Command::new(FLOWC)
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start flowc");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("wait for flowc").is_some() {
+            return child.wait_with_output().expect("flowc output");
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("flowc {args:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A failure the way a user should see it: exit code 1, a message that
+/// contains `needle`, and no panic.
+fn assert_fails_with(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "exit code; stderr:\n{err}\nstdout:\n{}", stdout(o));
+    assert!(err.contains(needle), "stderr does not mention {needle:?}:\n{err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "flowc panicked:\n{err}");
+}
+
+/// A fresh path under the system temp dir, unique to this process and call.
+fn temp_path(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("flowc-cli-test-{}-{n}-{name}", std::process::id()))
+}
+
+/// A temp file that is removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, bytes: &[u8]) -> TempFile {
+        let path = temp_path(name);
+        std::fs::write(&path, bytes).expect("write temp file");
+        TempFile(path)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().expect("UTF-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+// ------------------------------------------------------------------ click_count
+
+#[test]
+fn check_accepts_click_count() {
+    let job = click_count();
+    let mut args = vec!["check", job.as_str()];
+    args.extend(PLAYGROUND_ARGS);
+    let o = flowc(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("{job}: job \"Click Event Count\" is valid: 4 vertices, 4 operators\n"));
+    assert_eq!(stderr(&o), "", "no warnings expected");
+}
+
+#[test]
+fn explain_shows_the_four_playground_vertices() {
+    let job = click_count();
+    let mut args = vec!["explain", job.as_str(), "-p", "2"];
+    args.extend(PLAYGROUND_ARGS);
+    let o = flowc(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let vertices: Vec<&str> = out.lines().filter(|l| l.starts_with("Vertex ")).collect();
+    let names: Vec<String> = vertices
+        .iter()
+        .map(|l| {
+            let (_, rest) = l.split_once(" \"").expect("a quoted name");
+            rest.to_string()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ClickEvent Source\"  parallelism 2",
+            "Timestamps/Watermarks\"  parallelism 2",
+            "ClickEvent Counter\"  parallelism 2",
+            "ClickEventStatistics Sink\"  parallelism 2",
+        ]
+    );
+    let edges: Vec<&str> = out.lines().filter(|l| l.trim_start().starts_with("<- ")).map(str::trim).collect();
+    assert_eq!(
+        edges,
+        [
+            "<- FORWARD from \"ClickEvent Source\"",
+            "<- HASH from \"Timestamps/Watermarks\" by page",
+            "<- FORWARD from \"ClickEvent Counter\"",
+        ]
+    );
+    assert!(
+        out.starts_with("Job \"Click Event Count\"\n  max parallelism 128, chaining off, checkpoints every 1s\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Window(TumblingEventTimeWindows(15000)) \"ClickEvent Counter\" uid \"click-event-counter\""),
+        "{out}"
+    );
+}
+
+#[test]
+fn explain_without_flags_uses_processing_time_and_no_checkpoints() {
+    let job = click_count();
+    let o = flowc(&["explain", &job, "--bootstrap.servers", "localhost:9092"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("chaining off, checkpoints off"), "{out}");
+    assert!(out.contains("Window(TumblingProcessingTimeWindows(15000))"), "{out}");
+    assert!(out.contains("\"ClickEvent Source\"  parallelism 1"), "{out}");
+}
+
+#[test]
+fn explain_json_is_flinks_plan_shape() {
+    let job = click_count();
+    let mut args = vec!["explain", job.as_str(), "--format", "json", "-p", "2"];
+    args.extend(PLAYGROUND_ARGS);
+    let o = flowc(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    assert_eq!(v["name"], "Click Event Count");
+    assert_eq!(v["type"], "STREAMING");
+    let nodes = v["nodes"].as_array().expect("nodes");
+    let described: Vec<(&str, u64, Vec<&str>)> = nodes
+        .iter()
+        .map(|n| {
+            let inputs = n["inputs"].as_array().map_or(Vec::new(), |i| {
+                i.iter().map(|x| x["ship_strategy"].as_str().expect("ship_strategy")).collect()
+            });
+            (n["description"].as_str().expect("description"), n["parallelism"].as_u64().expect("parallelism"), inputs)
+        })
+        .collect();
+    assert_eq!(
+        described,
+        vec![
+            ("ClickEventStatistics Sink", 2, vec!["FORWARD"]),
+            ("ClickEvent Counter", 2, vec!["HASH"]),
+            ("Timestamps/Watermarks", 2, vec!["FORWARD"]),
+            ("ClickEvent Source", 2, vec![]),
+        ]
+    );
+    for n in nodes {
+        assert_eq!(n["id"].as_str().expect("id").len(), 32, "Flink's 32-hex-digit ids");
+        assert_eq!(n["operator"], "");
+        assert_eq!(n["operator_strategy"], "");
+        assert!(n["optimizer_properties"].is_object());
+        for i in n["inputs"].as_array().into_iter().flatten() {
+            assert_eq!(i["exchange"], "pipelined_bounded");
+        }
+    }
+}
+
+#[test]
+fn explain_dot_draws_the_graph() {
+    let job = click_count();
+    let mut args = vec!["explain", job.as_str(), "-p", "2", "--format", "dot"];
+    args.extend(PLAYGROUND_ARGS);
+    let o = flowc(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("digraph \"Click Event Count\" {\n  rankdir=LR;\n"), "{out}");
+    assert!(out.ends_with("}\n"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.contains("parallelism 2\"]")).count(), 4, "{out}");
+    let edges: Vec<&str> = out.lines().filter(|l| l.contains(" -> ")).collect();
+    assert_eq!(edges.len(), 3, "{out}");
+    assert!(edges[0].ends_with("[label=\"FORWARD\"];") && edges[1].ends_with("[label=\"HASH\"];"), "{out}");
+    assert!(out.contains("label=\"ClickEvent Source\\nparallelism 2\""), "{out}");
+}
+
+#[test]
+fn explain_refuses_an_unknown_format() {
+    let job = click_count();
+    let o = flowc(&["explain", &job, "--format", "yaml", "--bootstrap.servers", "x:1"]);
+    assert_fails_with(&o, "unknown format `yaml`: use text, json or dot");
+}
+
+#[test]
+fn fmt_check_accepts_click_count() {
+    let job = click_count();
+    let o = flowc(&["fmt", "--check", &job]);
+    assert_eq!(o.status.code(), Some(0), "stdout:\n{}\nstderr:\n{}", stdout(&o), stderr(&o));
+    assert_eq!(stdout(&o), "");
+}
+
+#[test]
+fn fmt_check_reports_and_fmt_rewrites_a_messy_file() {
+    let f = TempFile::new("messy.flow", b"job   \"x\"\nschema S{n:long}\nsource datagen{schema:S}|sink print\n");
+    let o = flowc(&["fmt", "--check", f.path()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), format!("{}: not formatted\n", f.path()));
+    let o = flowc(&["fmt", "--stdout", f.path()]);
+    assert_eq!(o.status.code(), Some(0));
+    let formatted = "job \"x\"\n\nschema S {\n    n: long\n}\n\nsource datagen { schema: S }\n    | sink print\n";
+    assert_eq!(stdout(&o), formatted);
+    let o = flowc(&["fmt", f.path()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("{}: formatted\n", f.path()));
+    assert_eq!(std::fs::read_to_string(&f.0).expect("read back"), formatted);
+    let o = flowc(&["fmt", "--check", f.path()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn compile_writes_a_plan_that_reads_back() {
+    let job = click_count();
+    let out = temp_path("plan.bin");
+    let out_s = out.to_str().expect("UTF-8");
+    let mut args = vec!["compile", job.as_str(), "-p", "2", "-o", out_s];
+    args.extend(PLAYGROUND_ARGS);
+    let o = flowc(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let bytes = std::fs::read(&out).expect("plan written");
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "{job}: wrote {out_s} ({} bytes, plan format {})\n",
+            bytes.len(),
+            flowc_compiler::plan_file::FORMAT_VERSION
+        )
+    );
+    let graph = flowc_compiler::plan_file::from_bytes(&bytes).expect("the plan reads back");
+    assert_eq!(graph.name, "Click Event Count");
+    assert_eq!(graph.vertex_count(), 4);
+    assert!(graph.graph.node_weights().all(|v| v.parallelism == 2));
+    assert_eq!(graph.settings.checkpoint_interval_ms, Some(1000));
+    // The same plan as explain shows.
+    let mut args = vec!["explain", job.as_str(), "-p", "2"];
+    args.extend(PLAYGROUND_ARGS);
+    assert_eq!(flowc_compiler::explain::text(&graph), stdout(&flowc(&args)));
+}
+
+#[test]
+fn compile_to_json() {
+    let job = click_count();
+    let out = temp_path("plan.json");
+    let out_s = out.to_str().expect("UTF-8");
+    let o = flowc(&["compile", &job, "-o", out_s, "--bootstrap.servers", "localhost:9092"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).expect("plan written");
+    let _ = std::fs::remove_file(&out);
+    let graph = flowc_compiler::plan_file::from_json(&text).expect("the JSON plan reads back");
+    assert_eq!(graph.vertex_count(), 4);
+}
+
+// ------------------------------------------------------------------ bad input
+
+#[test]
+fn missing_file() {
+    let missing = temp_path("does-not-exist.flow");
+    let m = missing.to_str().expect("UTF-8");
+    for cmd in ["check", "explain", "compile"] {
+        let o = flowc(&[cmd, m]);
+        assert_fails_with(&o, &format!("error: cannot read `{m}`: No such file or directory"));
+    }
+    let o = flowc(&["fmt", m]);
+    assert_fails_with(&o, &format!("error: cannot read `{m}`"));
+}
+
+#[test]
+fn a_directory() {
+    let dir = repo().join("jobs");
+    let o = flowc(&["check", dir.to_str().expect("UTF-8")]);
+    assert_fails_with(&o, "it is a directory");
+}
+
+#[test]
+fn empty_file() {
+    for content in [&b""[..], b"  \n\t\n"] {
+        let f = TempFile::new("empty.flow", content);
+        let o = flowc(&["check", f.path()]);
+        assert_fails_with(
+            &o,
+            &format!("error: `{}` is empty: a job file needs at least a source and a sink", f.path()),
+        );
+    }
+}
+
+#[test]
+fn file_with_only_comments() {
+    let f = TempFile::new("comments.flow", b"// nothing here\n/* at all */\n");
+    let o = flowc(&["check", f.path()]);
+    assert_fails_with(&o, "error[flow::check::no-job-name]: the job has no name");
+}
+
+#[test]
+fn non_utf8_file() {
+    let f = TempFile::new("latin1.flow", b"job \"Caf\xe9\"\nflag x\n");
+    let o = flowc(&["check", f.path()]);
+    assert_fails_with(&o, &format!("error: `{}` is not valid UTF-8 (invalid byte at line 1, column 9)", f.path()));
+    let o = flowc(&["fmt", "--check", f.path()]);
+    assert_fails_with(&o, "is not valid UTF-8");
+}
+
+#[test]
+fn binary_file() {
+    let f = TempFile::new("binary.flow", &[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0xff]);
+    let o = flowc(&["check", f.path()]);
+    assert_fails_with(&o, &format!("error: `{}` is not a text file (it contains a NUL byte at offset 7)", f.path()));
+    // A compiled plan is not a job file either.
+    let plan = TempFile::new("plan.flow", b"FLOWCPLN\x01\x00\x00\x00");
+    let o = flowc(&["explain", plan.path()]);
+    assert_fails_with(&o, "is not a text file");
+}
+
+#[test]
+fn ten_megabyte_file() {
+    let mut big = b"job \"big\"\n".to_vec();
+    big.resize(10 * 1024 * 1024, b'/');
+    let f = TempFile::new("big.flow", &big);
+    let start = Instant::now();
+    let o = flowc(&["check", f.path()]);
+    assert_fails_with(
+        &o,
+        &format!(
+            "error: `{}` is 10485760 bytes; job files are at most 1048576 bytes (is this the right file?)",
+            f.path()
+        ),
+    );
+    assert!(start.elapsed() < Duration::from_secs(20), "took {:?}", start.elapsed());
+}
+
+#[test]
+fn a_file_just_under_the_limit_is_read_and_checked() {
+    // A long comment: about 1 MB that the parser must skip quickly.
+    let mut text = b"job \"long\"\nschema E { n: long }\nsource datagen { schema: E } | sink print\n// ".to_vec();
+    text.resize(1024 * 1024 - 1, b'x');
+    text.push(b'\n');
+    let f = TempFile::new("long.flow", &text);
+    let o = flowc(&["check", f.path()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn unknown_program_argument() {
+    let job = click_count();
+    let o = flowc(&["check", &job, "--bootstrap.servers", "localhost:9092", "--event-tme"]);
+    assert_fails_with(
+        &o,
+        "error[flow::args::unknown]: unknown program argument `--event-tme`\n  = help: did you mean `--event-time`?",
+    );
+    let o = flowc(&["check", &job, "--bootstrap.servers", "localhost:9092", "stray"]);
+    assert_fails_with(&o, "error: program argument `stray` does not start with `--`");
+    let o = flowc(&["check", &job, "-x"]);
+    assert_fails_with(&o, "error: unknown option `-x` (program arguments are written `--name value`)");
+    let o = flowc(&["explain", &job, "-p", "0", "--bootstrap.servers", "x:1"]);
+    assert_fails_with(
+        &o,
+        "error[flow::args::parallelism]: `-p 0`: parallelism 0 is not possible: it must be from 1 to 128",
+    );
+    let o = flowc(&["check", &job, "--checkpointing", "--checkpointing"]);
+    assert_fails_with(&o, "error: program argument `--checkpointing` is given twice");
+}
+
+#[test]
+fn missing_parameter_value() {
+    let job = click_count();
+    let o = flowc(&["check", &job, "--bootstrap.servers"]);
+    assert_fails_with(&o, "error[flow::args::missing-value]: `--bootstrap.servers` needs a value");
+}
+
+#[test]
+fn malformed_file() {
+    let f = TempFile::new(
+        "malformed.flow",
+        b"job \"Broken\"\nschema E { ts: timestamp, page: }\nsource kafka { servers: \"x:1\", topic: \"in\", schema: E }\n    | key_by pgae\n    | sink print\n",
+    );
+    let o = flowc(&["check", f.path()]);
+    let err = stderr(&o);
+    assert_fails_with(&o, "error[flow::parse::syntax]: expected a field type");
+    let p = f.path();
+    assert_eq!(
+        err,
+        format!(
+            "error[flow::parse::syntax]: expected a field type (`string`, `int`, `long`, `double`, `bool`, `timestamp`), found `}}`\n \
+             --> {p}:2:33\n  |\n2 | schema E {{ ts: timestamp, page: }}\n  |                                 ^ unexpected here\n\n\
+             error: could not compile `{p}` due to 1 previous error\n"
+        )
+    );
+    // The same file with the schema fixed gets to the checker.
+    let fixed = TempFile::new(
+        "malformed2.flow",
+        b"job \"Broken\"\nschema E { ts: timestamp, page: string }\nsource kafka { servers: \"x:1\", topic: \"in\", schema: E }\n    | key_by pgae\n    | sink print\n",
+    );
+    let o = flowc(&["explain", fixed.path()]);
+    assert_fails_with(&o, "error[flow::check::unknown-field]: cannot key by `pgae`: no such field");
+    assert!(stderr(&o).contains(&format!("--> {}:4:14", fixed.path())), "{}", stderr(&o));
+    assert!(stderr(&o).contains("= help: did you mean `page`?"), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "", "nothing is explained");
+    // fmt refuses to rewrite a file that does not parse, and leaves it alone.
+    let before = std::fs::read(&f.0).expect("read");
+    let o = flowc(&["fmt", f.path()]);
+    assert_fails_with(&o, "expected a field type");
+    assert_eq!(std::fs::read(&f.0).expect("read"), before);
+}
+
+#[test]
+fn deeply_nested_expression() {
+    let text = format!("job \"deep\"\nset a = {}1{}\n", "(".repeat(3000), ")".repeat(3000));
+    let f = TempFile::new("deep.flow", text.as_bytes());
+    let o = flowc(&["check", f.path()]);
+    assert_fails_with(&o, "error[flow::parse::");
+    let text = format!("job \"deep\"\nset a = 1{}\n", " + 1".repeat(5000));
+    let f = TempFile::new("chain.flow", text.as_bytes());
+    let o = flowc(&["check", f.path()]);
+    assert_fails_with(&o, "error[flow::parse::too-deep]: this expression nests too deeply");
+}
+
+#[test]
+fn compile_to_an_unwritable_path() {
+    let job = click_count();
+    let out = temp_path("no-such-dir").join("plan.bin");
+    let o = flowc(&["compile", &job, "-o", out.to_str().expect("UTF-8"), "--bootstrap.servers", "x:1"]);
+    assert_fails_with(&o, &format!("error: cannot write `{}`", out.display()));
+}

@@ -16,11 +16,14 @@
 //! - [`check`]: verifies window counts (used by end-to-end tests, the
 //!   tutorial and `clickevent-check`).
 //! - [`kafka`]: the Kafka side of both tools (rdkafka).
+//! - [`launcher`]: the `playground` command, which runs Kafka, the flowc
+//!   processes, the generator and the client with docker-compose's verbs.
 
 pub mod check;
 pub mod clickevent;
 pub mod generator;
 pub mod kafka;
+pub mod launcher;
 
 pub use check::{check_counts, check_counts_with, CheckOptions, Problem, Summary};
 pub use clickevent::{events, ClickEvent, Page};

@@ -110,7 +110,11 @@ impl Cluster {
     /// Starts one more TaskManager; returns its index.
     pub fn add_taskmanager(&mut self, slots: u32) -> usize {
         let i = self.taskmanagers.len();
-        let tm = self.spawn(&format!("taskmanager-{i}"), &["taskmanager"], &[format!("taskmanager.numberOfTaskSlots={slots}")]);
+        let tm = self.spawn(
+            &format!("taskmanager-{i}"),
+            &["taskmanager"],
+            &[format!("taskmanager.numberOfTaskSlots={slots}")],
+        );
         self.taskmanagers.push(tm);
         i
     }

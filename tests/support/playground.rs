@@ -34,10 +34,9 @@ pub fn load_events(bootstrap: &str, topic: &str, start_ms: i64, events: u64) {
 pub fn click_count_job(dir: &Path, input: &str, output: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(root.join("jobs/click_count.flow")).expect("reading jobs/click_count.flow");
-    let text = text.replace("topic: \"input\"", &format!("topic: \"{input}\"")).replace(
-        "topic: \"output\"",
-        &format!("topic: \"{output}\""),
-    );
+    let text = text
+        .replace("topic: \"input\"", &format!("topic: \"{input}\""))
+        .replace("topic: \"output\"", &format!("topic: \"{output}\""));
     assert!(text.contains(input) && text.contains(output), "the job's topics were not renamed");
     let path = dir.join("click_count.flow");
     std::fs::write(&path, text).expect("writing the test job");

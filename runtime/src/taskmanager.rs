@@ -441,7 +441,8 @@ fn build_task(
                     SourceState::Kafka { topic, offsets } if *topic == k.topic => offsets.clone(),
                     _ => Vec::new(),
                 };
-                let reader = KafkaSourceReader::new(k, &splits, &restored, wm, counters.clone())?;
+                let checkpointing = graph.settings.checkpoint_interval_ms.is_some();
+                let reader = KafkaSourceReader::new(k, &splits, &restored, wm, counters.clone(), checkpointing)?;
                 head = Some(Head::Source(Box::new(reader) as Box<dyn SourceReader>));
             }
             OperatorKind::DatagenSource(g) => {

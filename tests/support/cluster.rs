@@ -50,6 +50,11 @@ pub struct Cluster {
 impl Cluster {
     /// A JobManager alone; add TaskManagers with [`Cluster::add_taskmanager`].
     pub fn jobmanager_only(name: &str) -> Cluster {
+        Cluster::jobmanager_with(name, "")
+    }
+
+    /// A JobManager with extra configuration lines (YAML, `key: value`).
+    pub fn jobmanager_with(name: &str, extra_config: &str) -> Cluster {
         let scratch = Scratch::new(name);
         let ports = super::free_ports(2);
         let config = scratch.0.join("flowc.yaml");
@@ -64,7 +69,7 @@ impl Cluster {
                 scratch.0.join("checkpoints").display(),
                 scratch.0.join("savepoints").display(),
                 scratch.0.join("uploads").display(),
-            ),
+            ) + extra_config,
         )
         .expect("writing the cluster config");
         let mut c = Cluster {
@@ -83,7 +88,11 @@ impl Cluster {
 
     /// A JobManager and `n` TaskManagers with `slots` slots each, all registered.
     pub fn start(name: &str, n: usize, slots: u32) -> Cluster {
-        let mut c = Cluster::jobmanager_only(name);
+        Cluster::start_with(name, n, slots, "")
+    }
+
+    pub fn start_with(name: &str, n: usize, slots: u32, extra_config: &str) -> Cluster {
+        let mut c = Cluster::jobmanager_with(name, extra_config);
         for _ in 0..n {
             c.add_taskmanager(slots);
         }
@@ -145,6 +154,23 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Runs a flowc client command against this cluster (`-m` is added).
+    pub fn flowc(&self, args: &[&str]) -> std::process::Output {
+        Command::new(flowc_bin())
+            .args(args)
+            .arg("-m")
+            .arg(&self.rest_addr)
+            .env("FLOWC_CONF_DIR", &self.scratch.0.join("no-conf"))
+            .output()
+            .expect("running flowc")
+    }
+
+    /// A job's metric from `/jobs/:jid/metrics?get=…`.
+    pub fn metric(&self, id: &str, name: &str) -> Option<i64> {
+        let v = self.rest().get(&format!("/jobs/{id}/metrics?get={name}")).ok()?;
+        v[0]["value"].as_str()?.parse().ok()
     }
 
     /// `flowc run -d -m <rest> JOB args…`; returns the job id.

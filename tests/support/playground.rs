@@ -43,14 +43,11 @@ pub fn click_count_job(dir: &Path, input: &str, output: &str) -> PathBuf {
     path
 }
 
-/// Reads `topic` from the beginning until at least `windows` complete
-/// windows are there (or `timeout`), and checks every window: 1000 per page,
-/// none missing. Repeated identical records are allowed with `allow_repeats`
-/// (an at-least-once sink).
-pub fn expect_windows(bootstrap: &str, topic: &str, windows: usize, allow_repeats: bool, timeout: Duration) -> Summary {
+/// Reads `topic` from the beginning until at least `windows` windows have
+/// a record for each page (or `timeout`): (window start, page, count).
+pub fn read_output(bootstrap: &str, topic: &str, windows: usize, timeout: Duration) -> Vec<(i64, String, u64)> {
     let records: RefCell<Vec<(i64, String, u64)>> = RefCell::new(Vec::new());
     let mut bad: Vec<String> = Vec::new();
-    let opts = CheckOptions { allow_repeats, max_pending: 1, ..CheckOptions::default() };
     read_topic(
         bootstrap,
         topic,
@@ -65,13 +62,22 @@ pub fn expect_windows(bootstrap: &str, topic: &str, windows: usize, allow_repeat
         || complete_windows(&records.borrow()) >= windows,
     )
     .expect("reading the output topic");
-    let records = records.into_inner();
     assert!(bad.is_empty(), "undecodable output records: {bad:?}");
+    records.into_inner()
+}
+
+/// Reads `topic` until at least `windows` complete windows are there (or
+/// `timeout`), and checks every window: 1000 per page, none missing.
+/// Repeated identical records are allowed with `allow_repeats` (an
+/// at-least-once sink).
+pub fn expect_windows(bootstrap: &str, topic: &str, windows: usize, allow_repeats: bool, timeout: Duration) -> Summary {
+    let records = read_output(bootstrap, topic, windows, timeout);
     assert!(
         complete_windows(&records) >= windows,
         "expected at least {windows} complete windows in `{topic}`, got {}: {records:?}",
         complete_windows(&records)
     );
+    let opts = CheckOptions { allow_repeats, max_pending: 1, ..CheckOptions::default() };
     match check_counts_with(&records, &opts) {
         Ok(s) => s,
         Err(problems) => panic!("window check failed: {problems:?}\nrecords: {records:?}"),
@@ -79,7 +85,7 @@ pub fn expect_windows(bootstrap: &str, topic: &str, windows: usize, allow_repeat
 }
 
 /// Windows with a record for each of the six pages.
-fn complete_windows(records: &[(i64, String, u64)]) -> usize {
+pub fn complete_windows(records: &[(i64, String, u64)]) -> usize {
     let mut by_window: BTreeMap<i64, BTreeSet<&str>> = BTreeMap::new();
     for (w, p, _) in records {
         by_window.entry(*w).or_default().insert(p.as_str());

@@ -29,6 +29,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const BATCH: usize = 1024;
+/// How often a job without checkpoints commits its read offsets to the
+/// consumer group (Kafka's `auto.commit.interval.ms` default).
+const AUTO_COMMIT_INTERVAL: Duration = Duration::from_secs(5);
 /// How often watermarks are emitted (Flink's `pipeline.auto-watermark-interval`).
 const WATERMARK_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -74,6 +77,8 @@ pub struct KafkaSourceReader {
     last_emit: Instant,
     counters: Arc<TaskCounters>,
     last_error_log: Option<Instant>,
+    /// Without checkpoints: commit offsets every [`AUTO_COMMIT_INTERVAL`].
+    auto_commit: Option<Instant>,
 }
 
 impl KafkaSourceReader {
@@ -85,6 +90,7 @@ impl KafkaSourceReader {
         restored: &[(i32, i64)],
         watermark: Option<WatermarkSpec>,
         counters: Arc<TaskCounters>,
+        checkpointing: bool,
     ) -> Result<KafkaSourceReader, ConnectorError> {
         let reset = match spec.offsets {
             StartingOffsets::Latest => "latest",
@@ -130,7 +136,29 @@ impl KafkaSourceReader {
             last_emit: now,
             counters,
             last_error_log: None,
+            auto_commit: (!checkpointing).then(Instant::now),
         })
+    }
+
+    /// Commits the offsets read so far to the consumer group, in the
+    /// background: where a restart without a checkpoint, or a new job with
+    /// `offsets: committed`, continues.
+    fn commit(&self, offsets: &[(i32, i64)]) {
+        let mut tpl = TopicPartitionList::new();
+        for (p, o) in offsets {
+            if tpl.add_partition_offset(&self.topic, *p, Offset::Offset(*o)).is_err() {
+                return;
+            }
+        }
+        if tpl.count() > 0 {
+            if let Err(e) = self.consumer.commit(&tpl, rdkafka::consumer::CommitMode::Async) {
+                tracing::debug!(servers = %self.servers, error = %e, "Committing offsets failed; the next commit retries.");
+            }
+        }
+    }
+
+    fn read_offsets(&self) -> Vec<(i32, i64)> {
+        self.partitions.iter().filter_map(|(p, c)| c.next.map(|n| (*p, n))).collect()
     }
 
     /// The watermark over the partitions that are not idle, or `None` if all are.
@@ -179,7 +207,9 @@ impl KafkaSourceReader {
 
 impl SourceReader for KafkaSourceReader {
     fn snapshot(&self) -> SourceState {
-        let mut offsets: Vec<(i32, i64)> = self.partitions.iter().filter_map(|(p, c)| c.next.map(|n| (*p, n))).collect();
+        let mut offsets = self.read_offsets();
+        // The group's offsets follow the checkpoints (Flink commits them on completion).
+        self.commit(&offsets);
         // A partition nothing was read from yet: where the consumer stands,
         // if it knows (a restored or committed offset), else its start rule.
         if offsets.len() < self.partitions.len() {
@@ -198,6 +228,10 @@ impl SourceReader for KafkaSourceReader {
     }
 
     fn poll(&mut self, timeout: Duration) -> Result<SourcePoll, ConnectorError> {
+        if self.auto_commit.is_some_and(|t| t.elapsed() >= AUTO_COMMIT_INTERVAL) {
+            self.auto_commit = Some(Instant::now());
+            self.commit(&self.read_offsets());
+        }
         if let Some(s) = self.watermark_signal() {
             return Ok(SourcePoll::Signal(s));
         }

@@ -58,19 +58,25 @@ impl Cluster {
         let scratch = Scratch::new(name);
         let ports = super::free_ports(2);
         let config = scratch.0.join("flowc.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                "jobmanager.rpc.address: 127.0.0.1\njobmanager.rpc.port: {}\nrest.address: 127.0.0.1\nrest.port: {}\n\
-                 heartbeat.interval: 1000\nheartbeat.timeout: 5000\nstate.checkpoints.dir: {}\nstate.savepoints.dir: {}\n\
-                 web.upload.dir: {}\n",
-                ports[1],
-                ports[0],
-                scratch.0.join("checkpoints").display(),
-                scratch.0.join("savepoints").display(),
-                scratch.0.join("uploads").display(),
-            ) + extra_config,
-        )
+        let base = [
+            ("jobmanager.rpc.address", "127.0.0.1".to_string()),
+            ("jobmanager.rpc.port", ports[1].to_string()),
+            ("rest.address", "127.0.0.1".to_string()),
+            ("rest.port", ports[0].to_string()),
+            ("heartbeat.interval", "1000".to_string()),
+            ("heartbeat.timeout", "5000".to_string()),
+            ("state.checkpoints.dir", scratch.0.join("checkpoints").display().to_string()),
+            ("state.savepoints.dir", scratch.0.join("savepoints").display().to_string()),
+            ("web.upload.dir", scratch.0.join("uploads").display().to_string()),
+        ];
+        // Lines of `extra_config` replace the defaults of the same key.
+        let mut text: String = base
+            .iter()
+            .filter(|(k, _)| !extra_config.lines().any(|l| l.trim_start().starts_with(&format!("{k}:"))))
+            .map(|(k, v)| format!("{k}: {v}\n"))
+            .collect();
+        text.push_str(extra_config);
+        std::fs::write(&config, text)
         .expect("writing the cluster config");
         let mut c = Cluster {
             rest_addr: format!("127.0.0.1:{}", ports[0]),

@@ -81,7 +81,8 @@ fn mini_cluster_at_parallelism_1() {
         .stderr(log)
         .spawn()
         .expect("starting flowc run");
-    let result = std::panic::catch_unwind(|| expect_windows(kafka.bootstrap(), &output, WINDOWS, true, Duration::from_secs(90)));
+    let result =
+        std::panic::catch_unwind(|| expect_windows(kafka.bootstrap(), &output, WINDOWS, true, Duration::from_secs(90)));
     let _ = child.kill();
     let _ = child.wait();
     let out = std::fs::read_to_string(scratch.0.join("mini.log")).unwrap_or_default();

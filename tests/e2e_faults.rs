@@ -11,8 +11,14 @@ use support::kafka::{create_topic, unique_topic, Kafka};
 use support::playground::{click_count_job, load_events, START_MS};
 
 fn post(cluster: &Cluster, path: &str, body: &[u8]) -> (u16, String) {
-    let r = http::request("POST", &cluster.rest_addr, path, Some(("application/octet-stream", body)), Duration::from_secs(10))
-        .expect("POST");
+    let r = http::request(
+        "POST",
+        &cluster.rest_addr,
+        path,
+        Some(("application/octet-stream", body)),
+        Duration::from_secs(10),
+    )
+    .expect("POST");
     (r.status, r.text())
 }
 

@@ -47,7 +47,8 @@ fn a_killed_taskmanager_is_replaced_and_every_window_still_counts_1000() {
     let (input, output) = topics(kafka, "recover");
     let mut cluster = Cluster::start("recover", 1, 2);
     let job = click_count_job(&cluster.scratch.0, &input, &output);
-    let id = cluster.submit(&job, &["-p", "2", "--bootstrap.servers", kafka.bootstrap(), "--checkpointing", "--event-time"]);
+    let id =
+        cluster.submit(&job, &["-p", "2", "--bootstrap.servers", kafka.bootstrap(), "--checkpointing", "--event-time"]);
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
     wait_for_first_windows_and_a_checkpoint(&cluster, kafka, &id, &output);
 
@@ -59,7 +60,10 @@ fn a_killed_taskmanager_is_replaced_and_every_window_still_counts_1000() {
     let started = Instant::now();
     cluster.add_taskmanager(2);
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
-    eprintln!("recovery: loss noticed after {noticed:?}; all tasks RUNNING {:?} after the new TaskManager started", started.elapsed());
+    eprintln!(
+        "recovery: loss noticed after {noticed:?}; all tasks RUNNING {:?} after the new TaskManager started",
+        started.elapsed()
+    );
 
     load_more(kafka, &input);
     let summary = expect_windows(kafka.bootstrap(), &output, 7, true, Duration::from_secs(60));

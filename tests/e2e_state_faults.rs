@@ -97,15 +97,23 @@ fn stop_and_cancel_race_and_one_wins() {
     let stop = {
         let (rest, id, body) = (rest.clone(), id.clone(), body.clone());
         std::thread::spawn(move || {
-            http::request("POST", &rest, &format!("/jobs/{id}/stop"), Some(("application/json", body.as_bytes())), Duration::from_secs(10))
-                .expect("stop")
-                .status
+            http::request(
+                "POST",
+                &rest,
+                &format!("/jobs/{id}/stop"),
+                Some(("application/json", body.as_bytes())),
+                Duration::from_secs(10),
+            )
+            .expect("stop")
+            .status
         })
     };
     let cancel = {
         let (rest, id) = (rest.clone(), id.clone());
         std::thread::spawn(move || {
-            http::request("PATCH", &rest, &format!("/jobs/{id}?mode=cancel"), None, Duration::from_secs(10)).expect("cancel").status
+            http::request("PATCH", &rest, &format!("/jobs/{id}?mode=cancel"), None, Duration::from_secs(10))
+                .expect("cancel")
+                .status
         })
     };
     let (s, c) = (stop.join().expect("stop thread"), cancel.join().expect("cancel thread"));
@@ -116,12 +124,21 @@ fn stop_and_cancel_race_and_one_wins() {
         ["FINISHED", "CANCELED"].contains(&j["state"].as_str().unwrap_or("")).then_some(j)
     });
     // A second stop or cancel of an ended job is refused.
-    let again = http::request("PATCH", &rest, &format!("/jobs/{id}?mode=cancel"), None, Duration::from_secs(10)).expect("cancel");
+    let again = http::request("PATCH", &rest, &format!("/jobs/{id}?mode=cancel"), None, Duration::from_secs(10))
+        .expect("cancel");
     assert_eq!(again.status, 409, "{}: {}", j["state"], again.text());
-    let again = http::request("POST", &rest, &format!("/jobs/{id}/stop"), Some(("application/json", body.as_bytes())), Duration::from_secs(10))
-        .expect("stop");
+    let again = http::request(
+        "POST",
+        &rest,
+        &format!("/jobs/{id}/stop"),
+        Some(("application/json", body.as_bytes())),
+        Duration::from_secs(10),
+    )
+    .expect("stop");
     assert_eq!(again.status, 409, "{}", again.text());
-    let unknown = http::request("POST", &rest, "/jobs/00000000000000000000000000000000/stop", None, Duration::from_secs(10)).expect("stop");
+    let unknown =
+        http::request("POST", &rest, "/jobs/00000000000000000000000000000000/stop", None, Duration::from_secs(10))
+            .expect("stop");
     assert_eq!(unknown.status, 404);
 }
 
@@ -134,7 +151,10 @@ fn a_savepoint_trigger_with_a_trigger_id_is_idempotent() {
     let second = cluster.rest().post_json(&format!("/jobs/{id}/savepoints"), &body).expect("trigger again");
     assert_eq!(first["request-id"], "0123456789abcdef0123456789abcdef");
     assert_eq!(first, second);
-    let loc = cluster.rest().wait_for_savepoint(&id, "0123456789abcdef0123456789abcdef", Duration::from_secs(30)).expect("savepoint");
+    let loc = cluster
+        .rest()
+        .wait_for_savepoint(&id, "0123456789abcdef0123456789abcdef", Duration::from_secs(30))
+        .expect("savepoint");
     assert!(loc.starts_with("file:"), "{loc}");
     let savepoints: Vec<_> = std::fs::read_dir(cluster.scratch.0.join("savepoints")).expect("savepoints dir").collect();
     assert_eq!(savepoints.len(), 1, "the repeated trigger took a second savepoint");
@@ -145,7 +165,8 @@ fn checkpoints_that_cannot_be_written_are_declined_and_the_job_keeps_running() {
     // A file where the checkpoint directory should be: nothing can be written under it.
     let blocker = std::env::temp_dir().join(format!("flowc-blocked-{}", std::process::id()));
     std::fs::write(&blocker, b"not a directory").expect("write");
-    let cluster = Cluster::start_with("blocked", 1, 2, &format!("state.checkpoints.dir: {}\n", blocker.join("sub").display()));
+    let cluster =
+        Cluster::start_with("blocked", 1, 2, &format!("state.checkpoints.dir: {}\n", blocker.join("sub").display()));
     let id = running_job(&cluster);
     cluster.wait_for("failed checkpoints", Duration::from_secs(20), |c| {
         (c.metric(&id, "numberOfFailedCheckpoints").unwrap_or(0) >= 2).then_some(())

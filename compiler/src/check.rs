@@ -122,7 +122,12 @@ impl Checker {
                     .with_help("end a pipeline with `| sink kafka { … }`, `| sink print` or `| sink file { … }`"),
             );
         }
-        Some(LogicalPlan { name: name?, settings, operators: std::mem::take(&mut self.ops), edges: std::mem::take(&mut self.edges) })
+        Some(LogicalPlan {
+            name: name?,
+            settings,
+            operators: std::mem::take(&mut self.ops),
+            edges: std::mem::take(&mut self.edges),
+        })
     }
 
     fn job_name(&mut self, file: &JobFile) -> Option<String> {
@@ -152,7 +157,9 @@ impl Checker {
                 self.err(
                     Diagnostic::error("flow::check::no-job-name", "the job has no name", Span::new(0, 0))
                         .with_label("expected `job \"…\"` in this file")
-                        .with_help("start the file with `job \"My Job\"`: the name shows in `flowc list`, REST and the web UI"),
+                        .with_help(
+                            "start the file with `job \"My Job\"`: the name shows in `flowc list`, REST and the web UI",
+                        ),
                 );
                 None
             }
@@ -250,10 +257,8 @@ impl Checker {
         }
         for given in args.values.keys() {
             if !declared.contains_key(given) {
-                let mut d = Diagnostic::unlocated(
-                    "flow::args::unknown",
-                    format!("unknown program argument `--{given}`"),
-                );
+                let mut d =
+                    Diagnostic::unlocated("flow::args::unknown", format!("unknown program argument `--{given}`"));
                 let all: Vec<String> = declared.keys().map(|k| format!("--{k}")).collect();
                 d = match suggest(given, declared.keys().map(String::as_str)) {
                     Some(s) => d.with_help(format!("did you mean `--{s}`?")),
@@ -344,8 +349,9 @@ impl Checker {
                 continue;
             }
             let Some((_, takes)) = SETTINGS.iter().find(|(k, _)| *k == key) else {
-                let mut d = Diagnostic::error("flow::check::unknown-setting", format!("unknown setting `{key}`"), set.key.span)
-                    .with_label("not a setting flowc knows");
+                let mut d =
+                    Diagnostic::error("flow::check::unknown-setting", format!("unknown setting `{key}`"), set.key.span)
+                        .with_label("not a setting flowc knows");
                 d = match suggest(key, SETTINGS.iter().map(|(k, _)| *k)) {
                     Some(k) => d.with_help(format!("did you mean `{k}`?")),
                     None => {
@@ -364,14 +370,22 @@ impl Checker {
                 }
             };
             let bad = |v: &Const| {
-                Diagnostic::error("flow::check::setting-value", format!("`{key}` takes {takes}, not {}", v.kind()), set.value.span)
-                    .with_label(format!("this is {v}"))
+                Diagnostic::error(
+                    "flow::check::setting-value",
+                    format!("`{key}` takes {takes}, not {}", v.kind()),
+                    set.value.span,
+                )
+                .with_label(format!("this is {v}"))
             };
             match (key, &v) {
                 ("execution.checkpointing.interval", Const::Duration(0)) => self.err(
-                    Diagnostic::error("flow::check::setting-value", "a checkpoint interval of 0 is not allowed", set.value.span)
-                        .with_label("zero")
-                        .with_help("use `none` to switch checkpoints off"),
+                    Diagnostic::error(
+                        "flow::check::setting-value",
+                        "a checkpoint interval of 0 is not allowed",
+                        set.value.span,
+                    )
+                    .with_label("zero")
+                    .with_help("use `none` to switch checkpoints off"),
                 ),
                 ("execution.checkpointing.interval", Const::Duration(ms)) => s.checkpoint_interval_ms = Some(*ms),
                 ("execution.checkpointing.interval", Const::None) => s.checkpoint_interval_ms = None,
@@ -409,9 +423,13 @@ impl Checker {
         if let Some((_, first)) = self.schemas.get(&s.name.text) {
             let first = *first;
             self.err(
-                Diagnostic::error("flow::check::duplicate-schema", format!("schema `{}` is declared twice", s.name.text), s.name.span)
-                    .with_label("declared again here")
-                    .with_secondary(first, "first declared here"),
+                Diagnostic::error(
+                    "flow::check::duplicate-schema",
+                    format!("schema `{}` is declared twice", s.name.text),
+                    s.name.span,
+                )
+                .with_label("declared again here")
+                .with_secondary(first, "first declared here"),
             );
             return;
         }
@@ -420,9 +438,13 @@ impl Checker {
         for f in &s.fields {
             if let Some(first) = spans.insert(f.name.text.as_str(), f.name.span) {
                 self.err(
-                    Diagnostic::error("flow::check::duplicate-field", format!("field `{}` appears twice", f.name.text), f.name.span)
-                        .with_label("again here")
-                        .with_secondary(first, "first here"),
+                    Diagnostic::error(
+                        "flow::check::duplicate-field",
+                        format!("field `{}` appears twice", f.name.text),
+                        f.name.span,
+                    )
+                    .with_label("again here")
+                    .with_secondary(first, "first here"),
                 );
                 continue;
             }
@@ -441,9 +463,13 @@ impl Checker {
                 ast::FieldType::Timestamp(Some(ast::TimestampFormat::Pattern(p))) => {
                     if let Err(problem) = crate::timefmt::check_pattern(&p.value) {
                         self.err(
-                            Diagnostic::error("flow::check::timestamp-pattern", format!("bad timestamp pattern: {}", problem.message), p.span)
-                                .with_label(problem.label)
-                                .with_help(problem.help),
+                            Diagnostic::error(
+                                "flow::check::timestamp-pattern",
+                                format!("bad timestamp pattern: {}", problem.message),
+                                p.span,
+                            )
+                            .with_label(problem.label)
+                            .with_help(problem.help),
                         );
                     }
                     (DataType::Timestamp, Some(TimestampFormat::Pattern(p.value.clone())))
@@ -453,8 +479,12 @@ impl Checker {
         }
         if fields.is_empty() {
             self.err(
-                Diagnostic::error("flow::check::empty-schema", format!("schema `{}` has no fields", s.name.text), s.span)
-                    .with_label("empty"),
+                Diagnostic::error(
+                    "flow::check::empty-schema",
+                    format!("schema `{}` has no fields", s.name.text),
+                    s.span,
+                )
+                .with_label("empty"),
             );
         }
         self.schemas.insert(s.name.text.clone(), (Schema { name: Some(s.name.text.clone()), fields }, s.name.span));
@@ -462,6 +492,7 @@ impl Checker {
 
     // ------------------------------------------------------------ pipelines
 
+    #[allow(clippy::too_many_arguments)] // one call site per operator kind; a struct would only rename them
     fn add_op(
         &mut self,
         kind: OperatorKind,
@@ -494,7 +525,10 @@ impl Checker {
                 self.err(
                     Diagnostic::error(
                         "flow::check::parallelism",
-                        format!("parallelism must be an integer from 1 to {} (the max parallelism)", settings.max_parallelism),
+                        format!(
+                            "parallelism must be an integer from 1 to {} (the max parallelism)",
+                            settings.max_parallelism
+                        ),
                         e.span,
                     )
                     .with_label(format!("this is {v}")),
@@ -527,9 +561,13 @@ impl Checker {
         for a in &attrs.items {
             if let Some(first) = seen.insert(a.keyword(), a.span()) {
                 self.err(
-                    Diagnostic::error("flow::check::duplicate-attribute", format!("`{}` is given twice", a.keyword()), a.span())
-                        .with_label("again here")
-                        .with_secondary(first, "first here"),
+                    Diagnostic::error(
+                        "flow::check::duplicate-attribute",
+                        format!("`{}` is given twice", a.keyword()),
+                        a.span(),
+                    )
+                    .with_label("again here")
+                    .with_secondary(first, "first here"),
                 );
             }
         }
@@ -544,8 +582,12 @@ impl Checker {
                     end.clone()
                 }
                 None => {
-                    let mut d = Diagnostic::error("flow::check::unknown-stream", format!("unknown stream `{}`", n.text), n.span)
-                        .with_label("no `let` defines it above");
+                    let mut d = Diagnostic::error(
+                        "flow::check::unknown-stream",
+                        format!("unknown stream `{}`", n.text),
+                        n.span,
+                    )
+                    .with_label("no `let` defines it above");
                     if let Some(s) = suggest(&n.text, self.streams.keys().map(String::as_str)) {
                         d = d.with_help(format!("did you mean `{s}`?"));
                     }
@@ -569,9 +611,13 @@ impl Checker {
             if let Some((w, wc)) = window.take() {
                 let StageKind::Aggregate { fields, attrs } = &stage.kind else {
                     self.err(
-                        Diagnostic::error("flow::check::window-without-aggregate", "a window must be followed by `aggregate`", stage.span)
-                            .with_label("expected `| aggregate { … }` here")
-                            .with_secondary(wc.span, "the window"),
+                        Diagnostic::error(
+                            "flow::check::window-without-aggregate",
+                            "a window must be followed by `aggregate`",
+                            stage.span,
+                        )
+                        .with_label("expected `| aggregate { … }` here")
+                        .with_secondary(wc.span, "the window"),
                     );
                     return None;
                 };
@@ -638,25 +684,57 @@ impl Checker {
                             None
                         }
                     };
-                    let kind = OperatorKind::Watermark(WatermarkSpec { field: idx, out_of_orderness_ms: ooo, idleness_ms: idle });
+                    let kind = OperatorKind::Watermark(WatermarkSpec {
+                        field: idx,
+                        out_of_orderness_ms: ooo,
+                        idleness_ms: idle,
+                    });
                     let schema = end.schema.clone();
-                    let op = self.add_op(kind, "Timestamps/Watermarks".into(), attrs, Some(&end), Partitioning::Forward, schema.clone(), stage.span, settings);
+                    let op = self.add_op(
+                        kind,
+                        "Timestamps/Watermarks".into(),
+                        attrs,
+                        Some(&end),
+                        Partitioning::Forward,
+                        schema.clone(),
+                        stage.span,
+                        settings,
+                    );
                     end = StreamEnd { op, schema, has_watermark: true, span: stage.span };
                 }
                 StageKind::Filter { predicate, attrs } => {
                     let mut typer = Typer::new(&self.params);
-                    let pred = typer.expect(predicate, &mut Scope::Record(&end.schema), DataType::Bool, "a filter condition");
+                    let pred =
+                        typer.expect(predicate, &mut Scope::Record(&end.schema), DataType::Bool, "a filter condition");
                     self.diags.extend(typer.diagnostics);
                     let pred = pred.ok()?;
                     let schema = end.schema.clone();
-                    let op = self.add_op(OperatorKind::Filter(pred), "Filter".into(), attrs, Some(&end), Partitioning::Forward, schema.clone(), stage.span, settings);
+                    let op = self.add_op(
+                        OperatorKind::Filter(pred),
+                        "Filter".into(),
+                        attrs,
+                        Some(&end),
+                        Partitioning::Forward,
+                        schema.clone(),
+                        stage.span,
+                        settings,
+                    );
                     end = StreamEnd { op, schema, has_watermark: end.has_watermark, span: stage.span };
                 }
                 StageKind::Map { fields, attrs } | StageKind::Select { fields, attrs } => {
                     let is_map = matches!(stage.kind, StageKind::Map { .. });
                     let (exprs, schema) = self.project(&end.schema, fields, is_map)?;
                     let default = if is_map { "Map" } else { "Select" };
-                    let op = self.add_op(OperatorKind::Project(exprs), default.into(), attrs, Some(&end), Partitioning::Forward, schema.clone(), stage.span, settings);
+                    let op = self.add_op(
+                        OperatorKind::Project(exprs),
+                        default.into(),
+                        attrs,
+                        Some(&end),
+                        Partitioning::Forward,
+                        schema.clone(),
+                        stage.span,
+                        settings,
+                    );
                     end = StreamEnd { op, schema, has_watermark: end.has_watermark, span: stage.span };
                 }
                 StageKind::KeyBy { fields } => {
@@ -664,17 +742,29 @@ impl Checker {
                     for f in fields {
                         match end.schema.index_of(&f.text) {
                             Some(i) if idx.contains(&i) => self.err(
-                                Diagnostic::error("flow::check::duplicate-key", format!("`{}` is in the key twice", f.text), f.span)
-                                    .with_label("again here"),
+                                Diagnostic::error(
+                                    "flow::check::duplicate-key",
+                                    format!("`{}` is in the key twice", f.text),
+                                    f.span,
+                                )
+                                .with_label("again here"),
                             ),
                             Some(i) => idx.push(i),
                             None => {
-                                let d = Diagnostic::error("flow::check::unknown-field", format!("cannot key by `{}`: no such field", f.text), f.span);
+                                let d = Diagnostic::error(
+                                    "flow::check::unknown-field",
+                                    format!("cannot key by `{}`: no such field", f.text),
+                                    f.span,
+                                );
                                 let d = match suggest(&f.text, end.schema.fields.iter().map(|x| x.name.as_str())) {
-                                    Some(s) => d.with_label("not a field of the input").with_help(format!("did you mean `{s}`?")),
+                                    Some(s) => d
+                                        .with_label("not a field of the input")
+                                        .with_help(format!("did you mean `{s}`?")),
                                     None => {
-                                        let names: Vec<&str> = end.schema.fields.iter().map(|x| x.name.as_str()).collect();
-                                        d.with_label("not a field of the input").with_help(format!("the fields are: {}", names.join(", ")))
+                                        let names: Vec<&str> =
+                                            end.schema.fields.iter().map(|x| x.name.as_str()).collect();
+                                        d.with_label("not a field of the input")
+                                            .with_help(format!("the fields are: {}", names.join(", ")))
                                     }
                                 };
                                 self.err(d);
@@ -687,9 +777,13 @@ impl Checker {
                 StageKind::Window(c) => {
                     if key.is_none() {
                         self.err(
-                            Diagnostic::error("flow::check::window-without-key", "a keyed window needs `key_by` before it", c.kind.span.to(stage.span))
-                                .with_label("the stream is not keyed here")
-                                .with_help("add `| key_by <field>` before the window"),
+                            Diagnostic::error(
+                                "flow::check::window-without-key",
+                                "a keyed window needs `key_by` before it",
+                                c.kind.span.to(stage.span),
+                            )
+                            .with_label("the stream is not keyed here")
+                            .with_help("add `| key_by <field>` before the window"),
                         );
                         return None;
                     }
@@ -712,15 +806,23 @@ impl Checker {
         }
         if let Some((_, kspan)) = key {
             self.err(
-                Diagnostic::error("flow::check::key-by-without-window", "`key_by` must be followed by a `window`", kspan)
-                    .with_label("the pipeline ends here"),
+                Diagnostic::error(
+                    "flow::check::key-by-without-window",
+                    "`key_by` must be followed by a `window`",
+                    kspan,
+                )
+                .with_label("the pipeline ends here"),
             );
             return None;
         }
         if let Some((_, wc)) = window {
             self.err(
-                Diagnostic::error("flow::check::window-without-aggregate", "a window must be followed by `aggregate`", wc.span)
-                    .with_label("the pipeline ends after this window"),
+                Diagnostic::error(
+                    "flow::check::window-without-aggregate",
+                    "a window must be followed by `aggregate`",
+                    wc.span,
+                )
+                .with_label("the pipeline ends after this window"),
             );
             return None;
         }
@@ -737,7 +839,9 @@ impl Checker {
                 self.err(
                     Diagnostic::error("flow::check::no-sink", "this pipeline's records go nowhere", end.span)
                         .with_label("the pipeline ends here")
-                        .with_help("end it with `| sink …`, or bind it with `let name = …` and continue it with `from name`"),
+                        .with_help(
+                            "end it with `| sink …`, or bind it with `let name = …` and continue it with `from name`",
+                        ),
                 );
                 None
             }
@@ -760,14 +864,21 @@ impl Checker {
         for rf in fields {
             if let Some(first) = seen.insert(rf.name.text.as_str(), rf.name.span) {
                 typer.diagnostics.push(
-                    Diagnostic::error("flow::check::duplicate-field", format!("field `{}` is given twice", rf.name.text), rf.name.span)
-                        .with_label("again here")
-                        .with_secondary(first, "first here"),
+                    Diagnostic::error(
+                        "flow::check::duplicate-field",
+                        format!("field `{}` is given twice", rf.name.text),
+                        rf.name.span,
+                    )
+                    .with_label("again here")
+                    .with_secondary(first, "first here"),
                 );
                 ok = false;
                 continue;
             }
-            let value = rf.value.clone().unwrap_or(ast::Expr { kind: ast::ExprKind::Ident(rf.name.text.clone()), span: rf.name.span });
+            let value = rf
+                .value
+                .clone()
+                .unwrap_or(ast::Expr { kind: ast::ExprKind::Ident(rf.name.text.clone()), span: rf.name.span });
             let Ok((e, ty)) = typer.expr(&value, &mut Scope::Record(input)) else {
                 ok = false;
                 continue;
@@ -803,8 +914,9 @@ impl Checker {
             "tumbling" => &["size", "time"],
             "sliding" => &["size", "slide", "time"],
             other => {
-                let mut d = Diagnostic::error("flow::check::window-kind", format!("unknown window `{other}`"), c.kind.span)
-                    .with_label("not a window kind");
+                let mut d =
+                    Diagnostic::error("flow::check::window-kind", format!("unknown window `{other}`"), c.kind.span)
+                        .with_label("not a window kind");
                 d = match suggest(other, ["tumbling", "sliding"]) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
                     None => d.with_help("windows are `tumbling { size: … }` and `sliding { size: …, slide: … }`"),
@@ -815,8 +927,12 @@ impl Checker {
         };
         if let Some(a) = c.attrs.items.first() {
             self.err(
-                Diagnostic::error("flow::check::window-attribute", "put `name`, `uid` and `parallelism` on the `aggregate`", a.span())
-                    .with_label("a window and its aggregate are one operator"),
+                Diagnostic::error(
+                    "flow::check::window-attribute",
+                    "put `name`, `uid` and `parallelism` on the `aggregate`",
+                    a.span(),
+                )
+                .with_label("a window and its aggregate are one operator"),
             );
         }
         let props = self.props(c.props.as_ref(), allowed, "window");
@@ -872,9 +988,13 @@ impl Checker {
             if slide > size || size % slide != 0 {
                 let s = props.get("slide").map_or(whole, |(_, s)| *s);
                 self.err(
-                    Diagnostic::error("flow::check::window-slide", format!("the slide ({slide}ms) must divide the size ({size}ms)"), s)
-                        .with_label("does not divide the size")
-                        .with_help("each record then belongs to exactly size/slide windows"),
+                    Diagnostic::error(
+                        "flow::check::window-slide",
+                        format!("the slide ({slide}ms) must divide the size ({size}ms)"),
+                        s,
+                    )
+                    .with_label("does not divide the size")
+                    .with_help("each record then belongs to exactly size/slide windows"),
                 );
                 return None;
             }
@@ -906,14 +1026,21 @@ impl Checker {
         for rf in fields {
             if let Some(first) = seen.insert(rf.name.text.as_str(), rf.name.span) {
                 typer.diagnostics.push(
-                    Diagnostic::error("flow::check::duplicate-field", format!("field `{}` is given twice", rf.name.text), rf.name.span)
-                        .with_label("again here")
-                        .with_secondary(first, "first here"),
+                    Diagnostic::error(
+                        "flow::check::duplicate-field",
+                        format!("field `{}` is given twice", rf.name.text),
+                        rf.name.span,
+                    )
+                    .with_label("again here")
+                    .with_secondary(first, "first here"),
                 );
                 ok = false;
                 continue;
             }
-            let value = rf.value.clone().unwrap_or(ast::Expr { kind: ast::ExprKind::Ident(rf.name.text.clone()), span: rf.name.span });
+            let value = rf
+                .value
+                .clone()
+                .unwrap_or(ast::Expr { kind: ast::ExprKind::Ident(rf.name.text.clone()), span: rf.name.span });
             let mut scope = Scope::Aggregate { input: &input.schema, key: &key, aggs: &mut aggs };
             match typer.expr(&value, &mut scope) {
                 Ok((e, ty)) => {
@@ -932,7 +1059,10 @@ impl Checker {
             return None;
         }
         if out_fields.is_empty() {
-            self.err(Diagnostic::error("flow::check::empty-aggregate", "`aggregate` needs at least one field", span).with_label("empty"));
+            self.err(
+                Diagnostic::error("flow::check::empty-aggregate", "`aggregate` needs at least one field", span)
+                    .with_label("empty"),
+            );
             return None;
         }
         let schema = Schema { name: None, fields: out_fields };
@@ -940,9 +1070,22 @@ impl Checker {
         // As Flink names it: `Window(TumblingEventTimeWindows(15000), count)`.
         let window_text = window.to_string();
         let window_text = window_text.strip_suffix(')').unwrap_or(&window_text);
-        let default_name = format!("{window_text}, {})", if agg_names.is_empty() { "project".to_string() } else { agg_names.join(", ") });
-        let kind = OperatorKind::WindowAggregate(WindowAggregate { key: key.clone(), window, aggregates: aggs, output });
-        let op = self.add_op(kind, default_name, attrs, Some(input), Partitioning::Hash { key }, schema.clone(), wc.span.to(span), settings);
+        let default_name = format!(
+            "{window_text}, {})",
+            if agg_names.is_empty() { "project".to_string() } else { agg_names.join(", ") }
+        );
+        let kind =
+            OperatorKind::WindowAggregate(WindowAggregate { key: key.clone(), window, aggregates: aggs, output });
+        let op = self.add_op(
+            kind,
+            default_name,
+            attrs,
+            Some(input),
+            Partitioning::Hash { key },
+            schema.clone(),
+            wc.span.to(span),
+            settings,
+        );
         Some(StreamEnd { op, schema, has_watermark: input.has_watermark, span })
     }
 
@@ -954,8 +1097,12 @@ impl Checker {
         let Some(props) = props else { return out };
         for p in &props.entries {
             if !allowed.contains(&p.key.text.as_str()) {
-                let mut d = Diagnostic::error("flow::check::unknown-setting", format!("unknown {} setting `{}`", what.trim_start_matches("a "), p.key.text), p.key.span)
-                    .with_label(format!("not a setting of {what}"));
+                let mut d = Diagnostic::error(
+                    "flow::check::unknown-setting",
+                    format!("unknown {} setting `{}`", what.trim_start_matches("a "), p.key.text),
+                    p.key.span,
+                )
+                .with_label(format!("not a setting of {what}"));
                 d = match suggest(&p.key.text, allowed.iter().copied()) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
                     None => d.with_help(format!("{what} takes: {}", allowed.join(", "))),
@@ -965,8 +1112,12 @@ impl Checker {
             }
             if out.contains_key(&p.key.text) {
                 self.err(
-                    Diagnostic::error("flow::check::duplicate-setting", format!("`{}` is set twice", p.key.text), p.key.span)
-                        .with_label("set again here"),
+                    Diagnostic::error(
+                        "flow::check::duplicate-setting",
+                        format!("`{}` is set twice", p.key.text),
+                        p.key.span,
+                    )
+                    .with_label("set again here"),
                 );
                 continue;
             }
@@ -987,10 +1138,19 @@ impl Checker {
         );
     }
 
-    fn string_prop(&mut self, props: &HashMap<String, (Const, Span)>, key: &str, default: Option<&str>, whole: Span) -> Option<String> {
+    fn string_prop(
+        &mut self,
+        props: &HashMap<String, (Const, Span)>,
+        key: &str,
+        default: Option<&str>,
+        whole: Span,
+    ) -> Option<String> {
         match props.get(key) {
             Some((Const::Str(s), sp)) if s.trim().is_empty() => {
-                self.err(Diagnostic::error("flow::check::setting-value", format!("`{key}` cannot be empty"), *sp).with_label("empty"));
+                self.err(
+                    Diagnostic::error("flow::check::setting-value", format!("`{key}` cannot be empty"), *sp)
+                        .with_label("empty"),
+                );
                 None
             }
             Some((Const::Str(s), _)) => Some(s.clone()),
@@ -1011,14 +1171,24 @@ impl Checker {
         }
     }
 
-    fn symbol_prop(&mut self, props: &HashMap<String, (Const, Span)>, key: &str, options: &[&str], default: &str) -> Option<String> {
+    fn symbol_prop(
+        &mut self,
+        props: &HashMap<String, (Const, Span)>,
+        key: &str,
+        options: &[&str],
+        default: &str,
+    ) -> Option<String> {
         match props.get(key) {
             None => Some(default.to_string()),
             Some((Const::Symbol(s), _)) if options.contains(&s.as_str()) => Some(s.clone()),
             Some((v, sp)) => {
                 let opts: Vec<String> = options.iter().map(|o| format!("`{o}`")).collect();
-                let mut d = Diagnostic::error("flow::check::setting-value", format!("`{key}` takes {}, not {v}", opts.join(" or ")), *sp)
-                    .with_label("not one of the options");
+                let mut d = Diagnostic::error(
+                    "flow::check::setting-value",
+                    format!("`{key}` takes {}, not {v}", opts.join(" or ")),
+                    *sp,
+                )
+                .with_label("not one of the options");
                 if let Const::Symbol(s) = v {
                     if let Some(sug) = suggest(s, options.iter().copied()) {
                         d = d.with_help(format!("did you mean `{sug}`?"));
@@ -1065,7 +1235,11 @@ impl Checker {
         let whole = c.props.as_ref().map_or(c.span, |p| p.span);
         let (kind, schema, name) = match c.kind.text.as_str() {
             "kafka" => {
-                let props = self.props(c.props.as_ref(), &["servers", "topic", "group", "offsets", "format", "schema"], "a kafka source");
+                let props = self.props(
+                    c.props.as_ref(),
+                    &["servers", "topic", "group", "offsets", "format", "schema"],
+                    "a kafka source",
+                );
                 let servers = self.string_prop(&props, "servers", None, whole);
                 let topic = self.string_prop(&props, "topic", None, whole);
                 let group = self.string_prop(&props, "group", Some("flowc"), whole);
@@ -1079,13 +1253,20 @@ impl Checker {
                 };
                 let schema = schema?;
                 let topic = topic?;
-                let spec = KafkaSource { servers: servers?, topic: topic.clone(), group: group?, offsets, schema: schema.clone() };
+                let spec = KafkaSource {
+                    servers: servers?,
+                    topic: topic.clone(),
+                    group: group?,
+                    offsets,
+                    schema: schema.clone(),
+                };
                 (OperatorKind::KafkaSource(spec), schema, format!("Source: Kafka({topic})"))
             }
             "datagen" => self.datagen(c, whole)?,
             other => {
-                let mut d = Diagnostic::error("flow::check::source-kind", format!("unknown source `{other}`"), c.kind.span)
-                    .with_label("not a source");
+                let mut d =
+                    Diagnostic::error("flow::check::source-kind", format!("unknown source `{other}`"), c.kind.span)
+                        .with_label("not a source");
                 d = match suggest(other, ["kafka", "datagen"]) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
                     None => d.with_help("sources are `kafka { … }` and `datagen { … }`"),
@@ -1143,8 +1324,12 @@ impl Checker {
                 continue;
             }
             let Some(i) = schema.index_of(&p.key.text) else {
-                let mut d = Diagnostic::error("flow::check::unknown-setting", format!("`{}` is neither a datagen setting nor a field", p.key.text), p.key.span)
-                    .with_label("unknown");
+                let mut d = Diagnostic::error(
+                    "flow::check::unknown-setting",
+                    format!("`{}` is neither a datagen setting nor a field", p.key.text),
+                    p.key.span,
+                )
+                .with_label("unknown");
                 let mut names: Vec<&str> = vec!["schema", "count", "rate", "format"];
                 names.extend(schema.fields.iter().map(|f| f.name.as_str()));
                 if let Some(s) = suggest(&p.key.text, names.iter().copied()) {
@@ -1160,11 +1345,15 @@ impl Checker {
         let generators: Vec<Generator> = generators
             .into_iter()
             .zip(&schema.fields)
-            .map(|(g, f)| g.unwrap_or(match f.ty {
-                DataType::String => Generator::Cycle(vec![Value::Str(format!("{}-a", f.name)), Value::Str(format!("{}-b", f.name))]),
-                DataType::Bool => Generator::Cycle(vec![Value::Bool(true), Value::Bool(false)]),
-                _ => Generator::Sequence { start: 0, step: 1 },
-            }))
+            .map(|(g, f)| {
+                g.unwrap_or(match f.ty {
+                    DataType::String => {
+                        Generator::Cycle(vec![Value::Str(format!("{}-a", f.name)), Value::Str(format!("{}-b", f.name))])
+                    }
+                    DataType::Bool => Generator::Cycle(vec![Value::Bool(true), Value::Bool(false)]),
+                    _ => Generator::Sequence { start: 0, step: 1 },
+                })
+            })
             .collect();
         let spec = DatagenSource { schema: schema.clone(), generators, count, rate, json };
         Some((OperatorKind::DatagenSource(spec), schema, "Source: Datagen".to_string()))
@@ -1180,7 +1369,14 @@ impl Checker {
                     Ok(Const::Int(i)) => out.push(i),
                     Ok(Const::Duration(ms)) => out.push(ms as i64),
                     Ok(v) => {
-                        this.err(Diagnostic::error("flow::check::generator", format!("expected an integer or a duration, not {}", v.kind()), a.span).with_label("here"));
+                        this.err(
+                            Diagnostic::error(
+                                "flow::check::generator",
+                                format!("expected an integer or a duration, not {}", v.kind()),
+                                a.span,
+                            )
+                            .with_label("here"),
+                        );
                         return None;
                     }
                     Err(d) => {
@@ -1207,7 +1403,14 @@ impl Checker {
                 (DataType::Bool, Const::Bool(b)) => Value::Bool(b),
                 (DataType::Timestamp, Const::Int(i)) => Value::Timestamp(i),
                 (_, v) => {
-                    this.err(Diagnostic::error("flow::check::generator", format!("a {ty} field cannot take {}", v.kind()), a.span).with_label("wrong type"));
+                    this.err(
+                        Diagnostic::error(
+                            "flow::check::generator",
+                            format!("a {ty} field cannot take {}", v.kind()),
+                            a.span,
+                        )
+                        .with_label("wrong type"),
+                    );
                     return None;
                 }
             };
@@ -1222,7 +1425,10 @@ impl Checker {
                 ("ticks", 3) if ty == DataType::Timestamp || ty.is_integral() => {
                     let v = ints(self, args)?;
                     if v[2] <= 0 {
-                        self.err(Diagnostic::error("flow::check::generator", "`per_tick` must be positive", args[2].span).with_label("here"));
+                        self.err(
+                            Diagnostic::error("flow::check::generator", "`per_tick` must be positive", args[2].span)
+                                .with_label("here"),
+                        );
                         return None;
                     }
                     Some(Generator::Ticks { start: v[0], step: v[1], per_tick: v[2] })
@@ -1230,7 +1436,10 @@ impl Checker {
                 ("random", 2) if ty.is_numeric() => {
                     let v = ints(self, args)?;
                     if v[0] > v[1] {
-                        self.err(Diagnostic::error("flow::check::generator", "`random(min, max)` needs min ≤ max", e.span).with_label("here"));
+                        self.err(
+                            Diagnostic::error("flow::check::generator", "`random(min, max)` needs min ≤ max", e.span)
+                                .with_label("here"),
+                        );
                         return None;
                     }
                     Some(Generator::Random { min: v[0], max: v[1] })
@@ -1259,25 +1468,43 @@ impl Checker {
         let whole = c.props.as_ref().map_or(c.span, |p| p.span);
         let (kind, name) = match c.kind.text.as_str() {
             "kafka" => {
-                let props = self.props(c.props.as_ref(), &["servers", "topic", "format", "delivery", "transactional_id_prefix"], "a kafka sink");
+                let props = self.props(
+                    c.props.as_ref(),
+                    &["servers", "topic", "format", "delivery", "transactional_id_prefix"],
+                    "a kafka sink",
+                );
                 let servers = self.string_prop(&props, "servers", None, whole);
                 let topic = self.string_prop(&props, "topic", None, whole);
                 let _format = self.symbol_prop(&props, "format", &["json"], "json");
-                let delivery = self.symbol_prop(&props, "delivery", &["at_least_once", "exactly_once"], "at_least_once");
+                let delivery =
+                    self.symbol_prop(&props, "delivery", &["at_least_once", "exactly_once"], "at_least_once");
                 let delivery = match delivery?.as_str() {
                     "exactly_once" => Delivery::ExactlyOnce,
                     _ => Delivery::AtLeastOnce,
                 };
                 if delivery == Delivery::ExactlyOnce && settings.checkpoint_interval_ms.is_none() {
                     self.err(
-                        Diagnostic::warning("flow::check::exactly-once-without-checkpoints", "exactly-once delivery commits on checkpoints, and checkpointing is off", c.span)
-                            .with_label("records are committed only when the job ends")
-                            .with_help("set `execution.checkpointing.interval`"),
+                        Diagnostic::warning(
+                            "flow::check::exactly-once-without-checkpoints",
+                            "exactly-once delivery commits on checkpoints, and checkpointing is off",
+                            c.span,
+                        )
+                        .with_label("records are committed only when the job ends")
+                        .with_help("set `execution.checkpointing.interval`"),
                     );
                 }
                 let topic = topic?;
-                let prefix = self.string_prop(&props, "transactional_id_prefix", Some(&format!("flowc-{topic}")), whole)?;
-                (OperatorKind::KafkaSink(KafkaSink { servers: servers?, topic: topic.clone(), delivery, transactional_id_prefix: prefix }), format!("Sink: Kafka({topic})"))
+                let prefix =
+                    self.string_prop(&props, "transactional_id_prefix", Some(&format!("flowc-{topic}")), whole)?;
+                (
+                    OperatorKind::KafkaSink(KafkaSink {
+                        servers: servers?,
+                        topic: topic.clone(),
+                        delivery,
+                        transactional_id_prefix: prefix,
+                    }),
+                    format!("Sink: Kafka({topic})"),
+                )
             }
             "print" => {
                 self.props(c.props.as_ref(), &[], "a print sink");

@@ -68,8 +68,9 @@ pub fn eval(e: &Expr, params: &Params) -> Result<Const, Diagnostic> {
         ExprKind::Param(p) => match params.get(p) {
             Some(v) => v.clone(),
             None => {
-                let mut d = Diagnostic::error("flow::check::unknown-param", format!("unknown parameter `${p}`"), e.span)
-                    .with_label("not declared (or declared further down)");
+                let mut d =
+                    Diagnostic::error("flow::check::unknown-param", format!("unknown parameter `${p}`"), e.span)
+                        .with_label("not declared (or declared further down)");
                 d = match suggest(p, params.keys().map(String::as_str)) {
                     Some(s) => d.with_help(format!("did you mean `${s}`?")),
                     None => d.with_help(format!("declare it first: `param {p}: string` or `flag {p}`")),

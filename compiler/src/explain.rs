@@ -142,7 +142,9 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
             let aggs: Vec<String> = w
                 .aggregates
                 .iter()
-                .map(|a| format!("{}({})", a.func.name(), a.arg.as_ref().map_or(String::new(), |e| show(e, input, &[], &[]))))
+                .map(|a| {
+                    format!("{}({})", a.func.name(), a.arg.as_ref().map_or(String::new(), |e| show(e, input, &[], &[])))
+                })
                 .collect();
             let outs: Vec<String> = w.output.iter().map(|e| show(e, input, &keys, &aggs)).collect();
             let _ = writeln!(out, "    key [{}] aggregates [{}]", keys.join(", "), aggs.join(", "));

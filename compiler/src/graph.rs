@@ -81,13 +81,15 @@ impl JobGraph {
 
     /// The inputs of a vertex, with their edges.
     pub fn inputs(&self, v: NodeIndex) -> Vec<(NodeIndex, &JobEdge)> {
-        let mut ins: Vec<_> = self.graph.edges_directed(v, Direction::Incoming).map(|e| (e.source(), e.weight())).collect();
+        let mut ins: Vec<_> =
+            self.graph.edges_directed(v, Direction::Incoming).map(|e| (e.source(), e.weight())).collect();
         ins.sort_by_key(|(n, _)| n.index());
         ins
     }
 
     pub fn outputs(&self, v: NodeIndex) -> Vec<(NodeIndex, &JobEdge)> {
-        let mut outs: Vec<_> = self.graph.edges_directed(v, Direction::Outgoing).map(|e| (e.target(), e.weight())).collect();
+        let mut outs: Vec<_> =
+            self.graph.edges_directed(v, Direction::Outgoing).map(|e| (e.target(), e.weight())).collect();
         outs.sort_by_key(|(n, _)| n.index());
         outs
     }

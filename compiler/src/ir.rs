@@ -271,7 +271,10 @@ impl OperatorKind {
     pub fn is_sink(&self) -> bool {
         matches!(
             self,
-            OperatorKind::KafkaSink(_) | OperatorKind::PrintSink | OperatorKind::FileSink(_) | OperatorKind::DiscardSink
+            OperatorKind::KafkaSink(_)
+                | OperatorKind::PrintSink
+                | OperatorKind::FileSink(_)
+                | OperatorKind::DiscardSink
         )
     }
     /// A short description for explain output.
@@ -338,14 +341,24 @@ pub struct KafkaSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Generator {
     /// `start + i * step`
-    Sequence { start: i64, step: i64 },
+    Sequence {
+        start: i64,
+        step: i64,
+    },
     /// The i-th record takes `values[i % len]`.
     Cycle(Vec<Value>),
     /// `start + (i / per_tick) * step`: timestamps that advance by `step`
     /// every `per_tick` records, as the click-event generator's do.
-    Ticks { start: i64, step: i64, per_tick: i64 },
+    Ticks {
+        start: i64,
+        step: i64,
+        per_tick: i64,
+    },
     /// A pseudo-random integer in `min..=max`, the same for the same i.
-    Random { min: i64, max: i64 },
+    Random {
+        min: i64,
+        max: i64,
+    },
     Constant(Value),
 }
 

@@ -132,7 +132,8 @@ pub fn validate(g: &JobGraph) -> Result<(), PlanFileError> {
                 return bad(format!("sink `{}` is not at the end of its chain", op.name));
             }
             let input_len = op.input.as_ref().map_or(0, |s| s.fields.len());
-            check_operator(&op.kind, input_len, op.output.fields.len()).map_err(|m| PlanFileError::Invalid(format!("operator `{}`: {m}", op.name)))?;
+            check_operator(&op.kind, input_len, op.output.fields.len())
+                .map_err(|m| PlanFileError::Invalid(format!("operator `{}`: {m}", op.name)))?;
         }
         for (src, e) in inputs {
             let out_len = g.graph[src].operators.last().map_or(0, |o| o.output.fields.len());
@@ -191,7 +192,10 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize) -> Result<()
                 check_expr(e, 0, w.key.len(), w.aggregates.len(), true)?;
             }
         }
-        OperatorKind::KafkaSink(_) | OperatorKind::PrintSink | OperatorKind::FileSink(_) | OperatorKind::DiscardSink => {}
+        OperatorKind::KafkaSink(_)
+        | OperatorKind::PrintSink
+        | OperatorKind::FileSink(_)
+        | OperatorKind::DiscardSink => {}
     }
     Ok(())
 }

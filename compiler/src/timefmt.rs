@@ -90,7 +90,8 @@ fn tokenize(pattern: &str) -> Result<Vec<Token>, PatternProblem> {
                 return Err(PatternProblem {
                     message: format!("`{letters}` is not a supported pattern field"),
                     label: format!("`{letters}` here"),
-                    help: "use yyyy, MM, dd, HH (or hh with a), mm, ss, SSS, X/XX/XXX or Z; quote literal text: 'T'".into(),
+                    help: "use yyyy, MM, dd, HH (or hh with a), mm, ss, SSS, X/XX/XXX or Z; quote literal text: 'T'"
+                        .into(),
                 });
             }
         };

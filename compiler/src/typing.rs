@@ -149,10 +149,7 @@ impl<'p> Typer<'p> {
                                 span,
                             )
                             .with_label("one window has many values of this field")
-                            .with_help(format!(
-                                "use a key ({}) or aggregate it, e.g. `max({name})`",
-                                keys.join(", ")
-                            )),
+                            .with_help(format!("use a key ({}) or aggregate it, e.g. `max({name})`", keys.join(", "))),
                         ))
                     }
                     None => Err(self.fail(unknown_field(name, span, input))),
@@ -206,11 +203,7 @@ impl<'p> Typer<'p> {
                 Ok((bin(o, le, re), DataType::Timestamp))
             }
             BinaryOp::Sub if lt == DataType::Timestamp && rt == DataType::Timestamp => Ok((
-                bin(
-                    BinOp::Sub,
-                    Expr::Cast(DataType::Long, Box::new(le)),
-                    Expr::Cast(DataType::Long, Box::new(re)),
-                ),
+                bin(BinOp::Sub, Expr::Cast(DataType::Long, Box::new(le)), Expr::Cast(DataType::Long, Box::new(re))),
                 DataType::Long,
             )),
             BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => {
@@ -252,8 +245,9 @@ impl<'p> Typer<'p> {
         let Some(func) = Function::by_name(name) else {
             let mut known: Vec<&str> = Function::ALL.iter().map(|f| f.name()).collect();
             known.extend(["count", "sum", "min", "max", "avg", "window_start", "window_end"]);
-            let mut d = Diagnostic::error("flow::check::unknown-function", format!("unknown function `{name}`"), f.span)
-                .with_label("not a function");
+            let mut d =
+                Diagnostic::error("flow::check::unknown-function", format!("unknown function `{name}`"), f.span)
+                    .with_label("not a function");
             d = match suggest(name, known.iter().copied()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help(format!("the functions are: {}", known.join(", "))),
@@ -282,9 +276,13 @@ impl<'p> Typer<'p> {
                 }
                 if let Some((i, t)) = types.iter().enumerate().find(|(_, t)| **t != T::String) {
                     return Err(self.fail(
-                        Diagnostic::error("flow::check::type", format!("`concat` takes strings, not {t}"), args[i].span)
-                            .with_label(format!("this is {t}"))
-                            .with_help("convert it with `to_string(…)`"),
+                        Diagnostic::error(
+                            "flow::check::type",
+                            format!("`concat` takes strings, not {t}"),
+                            args[i].span,
+                        )
+                        .with_label(format!("this is {t}"))
+                        .with_help("convert it with `to_string(…)`"),
                     ));
                 }
                 return Ok((Expr::Call(func, typed.into_iter().map(|(e, _)| e).collect()), T::String));
@@ -310,12 +308,23 @@ impl<'p> Typer<'p> {
         Ok((Expr::Call(func, typed.into_iter().map(|(e, _)| e).collect()), result))
     }
 
-    fn aggregate_call(&mut self, agg: AggFunc, f: &ast::Name, args: &[ast::Expr], span: Span, scope: &mut Scope) -> Typed {
+    fn aggregate_call(
+        &mut self,
+        agg: AggFunc,
+        f: &ast::Name,
+        args: &[ast::Expr],
+        span: Span,
+        scope: &mut Scope,
+    ) -> Typed {
         let Scope::Aggregate { input, aggs, .. } = scope else {
             return Err(self.fail(
-                Diagnostic::error("flow::check::aggregate-outside", format!("`{}()` outside `aggregate`", f.text), span)
-                    .with_label("aggregates need a window")
-                    .with_help("aggregates are computed per key and window: `| key_by … | window … | aggregate { … }`"),
+                Diagnostic::error(
+                    "flow::check::aggregate-outside",
+                    format!("`{}()` outside `aggregate`", f.text),
+                    span,
+                )
+                .with_label("aggregates need a window")
+                .with_help("aggregates are computed per key and window: `| key_by … | window … | aggregate { … }`"),
             ));
         };
         let input: &Schema = input;
@@ -384,10 +393,6 @@ fn unknown_field(name: &str, span: Span, schema: &Schema) -> Diagnostic {
 
 fn arity(name: &str, want: usize, got: usize, span: Span) -> Diagnostic {
     let s = |n: usize| if n == 1 { "" } else { "s" };
-    Diagnostic::error(
-        "flow::check::arity",
-        format!("`{name}` takes {want} argument{}, not {got}", s(want)),
-        span,
-    )
-    .with_label(format!("{got} argument{} given", s(got)))
+    Diagnostic::error("flow::check::arity", format!("`{name}` takes {want} argument{}, not {got}", s(want)), span)
+        .with_label(format!("{got} argument{} given", s(got)))
 }

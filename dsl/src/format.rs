@@ -133,7 +133,7 @@ impl<'a> Printer<'a> {
 
     /// Appends the comment that ends the source line where `end` is, if any.
     fn trailing(&mut self, end: usize) {
-        let line = self.lines.line_col(self.text, end.saturating_sub(1).max(0)).line;
+        let line = self.lines.line_col(self.text, end.saturating_sub(1)).line;
         while let Some(c) = self.comments.get(self.next_comment) {
             if c.own_line || c.start < end || self.lines.line_col(self.text, c.start).line != line {
                 break;

@@ -153,9 +153,7 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::pipe_head => "`source …` or `from name`",
         Rule::from_stream => "`from name`",
         Rule::source_stage => "`source kind { … }`",
-        Rule::stage => {
-            "a stage (`watermark`, `filter`, `map`, `select`, `key_by`, `window`, `aggregate`, `sink`)"
-        }
+        Rule::stage => "a stage (`watermark`, `filter`, `map`, `select`, `key_by`, `window`, `aggregate`, `sink`)",
         Rule::watermark_stage => "`watermark field { … }`",
         Rule::filter_stage => "`filter condition`",
         Rule::map_stage => "`map { … }`",
@@ -201,9 +199,7 @@ fn syntax_error(text: &str, base: usize, e: &pest::error::Error<Rule>) -> (Diagn
         };
     let found = describe_token(text, at);
     let mut expected: Vec<&'static str> = match &e.variant {
-        pest::error::ErrorVariant::ParsingError { positives, .. } => {
-            positives.iter().map(|r| rule_name(*r)).collect()
-        }
+        pest::error::ErrorVariant::ParsingError { positives, .. } => positives.iter().map(|r| rule_name(*r)).collect(),
         pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
     };
     expected.sort_unstable();
@@ -374,7 +370,11 @@ fn name(pair: Pair<Rule>, cx: &Cx) -> Name {
 /// A child that the grammar guarantees; its absence is a bug in this file.
 fn child<'i>(it: &mut impl Iterator<Item = Pair<'i, Rule>>, what: &str, span: Span) -> Build<Pair<'i, Rule>> {
     it.next().ok_or_else(|| {
-        Diagnostic::error("flow::parse::internal", format!("internal parser error: missing {what} (this is a bug)"), span)
+        Diagnostic::error(
+            "flow::parse::internal",
+            format!("internal parser error: missing {what} (this is a bug)"),
+            span,
+        )
     })
 }
 
@@ -700,7 +700,11 @@ fn expr_node(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
         Rule::not_expr | Rule::unary_expr => {
             let parts: Vec<Pair<Rule>> = pair.into_inner().collect();
             let Some((operand, ops)) = parts.split_last() else {
-                return Err(Diagnostic::error("flow::parse::internal", "internal parser error: empty unary (this is a bug)", span));
+                return Err(Diagnostic::error(
+                    "flow::parse::internal",
+                    "internal parser error: empty unary (this is a bug)",
+                    span,
+                ));
             };
             let mut e = expr(operand.clone(), cx)?;
             for op in ops.iter().rev() {
@@ -817,6 +821,8 @@ mod tests {
     fn param_names_with_dots_and_dashes() {
         let f = check_ok("set a = $bootstrap.servers\nset b = $event-time - 1");
         let Item::Set(s) = &f.items[1] else { panic!() };
-        assert!(matches!(&s.value.kind, ExprKind::Binary(BinaryOp::Sub, l, _) if l.kind == ExprKind::Param("event-time".into())));
+        assert!(
+            matches!(&s.value.kind, ExprKind::Binary(BinaryOp::Sub, l, _) if l.kind == ExprKind::Param("event-time".into()))
+        );
     }
 }

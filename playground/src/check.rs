@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use crate::clickevent::{
-    format_timestamp, parse_timestamp, window_start, ClickEvent, ClickEventError, Page,
-    EVENTS_PER_PAGE_PER_WINDOW, WINDOW_MS,
+    format_timestamp, parse_timestamp, window_start, ClickEvent, ClickEventError, Page, EVENTS_PER_PAGE_PER_WINDOW,
+    WINDOW_MS,
 };
 
 /// How strict [`check_counts_with`] is. The default is the strict contract for
@@ -38,12 +38,7 @@ pub struct CheckOptions {
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        CheckOptions {
-            allow_repeats: false,
-            partial_first: false,
-            partial_last: false,
-            max_pending: 2,
-        }
+        CheckOptions { allow_repeats: false, partial_first: false, partial_last: false, max_pending: 2 }
     }
 }
 
@@ -77,11 +72,7 @@ impl fmt::Display for Summary {
             EVENTS_PER_PAGE_PER_WINDOW
         )?;
         if self.pending_windows > 0 {
-            write!(
-                f,
-                "; {} pending window(s) still being written",
-                self.pending_windows
-            )?;
+            write!(f, "; {} pending window(s) still being written", self.pending_windows)?;
         }
         if self.partial_first {
             write!(f, "; partial first window skipped")?;
@@ -107,28 +98,16 @@ pub enum Problem {
     /// A window that has other pages but not this one.
     MissingPage { window_start_ms: i64, page: Page },
     /// A count other than 1000.
-    WrongCount {
-        window_start_ms: i64,
-        page: Page,
-        count: u64,
-    },
+    WrongCount { window_start_ms: i64, page: Page, count: u64 },
     /// The same window and page reported more than once.
-    Duplicate {
-        window_start_ms: i64,
-        page: Page,
-        counts: Vec<u64>,
-    },
+    Duplicate { window_start_ms: i64, page: Page, counts: Vec<u64> },
     /// More pending windows than [`CheckOptions::max_pending`].
     TooManyPending { pending: usize, max: usize },
     /// A record that could not be read (from [`OutputRecord::parse`] or
     /// [`EventTally`]).
     BadRecord { at: String, error: String },
     /// Event time went backwards within a partition or a page.
-    Backwards {
-        at: String,
-        previous_ms: i64,
-        timestamp_ms: i64,
-    },
+    Backwards { at: String, previous_ms: i64, timestamp_ms: i64 },
 }
 
 impl fmt::Display for Problem {
@@ -136,11 +115,9 @@ impl fmt::Display for Problem {
         let w = |ms: &i64| format_timestamp(*ms);
         match self {
             Problem::NoWindows => write!(f, "no window records at all"),
-            Problem::Misaligned { window_start_ms } => write!(
-                f,
-                "window {} does not start on a 15 s boundary",
-                w(window_start_ms)
-            ),
+            Problem::Misaligned { window_start_ms } => {
+                write!(f, "window {} does not start on a 15 s boundary", w(window_start_ms))
+            }
             Problem::UnknownPage { window_start_ms, page } => {
                 write!(f, "window {}: unknown page {page:?}", w(window_start_ms))
             }
@@ -156,23 +133,17 @@ impl fmt::Display for Problem {
                 w(window_start_ms),
                 EVENTS_PER_PAGE_PER_WINDOW
             ),
-            Problem::Duplicate { window_start_ms, page, counts } => write!(
-                f,
-                "window {}: {page} reported {} times (counts {counts:?})",
-                w(window_start_ms),
-                counts.len()
-            ),
+            Problem::Duplicate { window_start_ms, page, counts } => {
+                write!(f, "window {}: {page} reported {} times (counts {counts:?})", w(window_start_ms), counts.len())
+            }
             Problem::TooManyPending { pending, max } => write!(
                 f,
                 "{pending} windows after the last complete one are missing pages (at most {max} may be pending)"
             ),
             Problem::BadRecord { at, error } => write!(f, "{at}: {error}"),
-            Problem::Backwards { at, previous_ms, timestamp_ms } => write!(
-                f,
-                "{at}: event time went backwards from {} to {}",
-                w(previous_ms),
-                w(timestamp_ms)
-            ),
+            Problem::Backwards { at, previous_ms, timestamp_ms } => {
+                write!(f, "{at}: event time went backwards from {} to {}", w(previous_ms), w(timestamp_ms))
+            }
         }
     }
 }
@@ -214,30 +185,16 @@ pub fn check_counts_with<S: AsRef<str>>(
     let mut ws = first;
     while ws < last {
         if !table.rows.contains_key(&ws) {
-            problems.push(Problem::MissingWindow {
-                window_start_ms: ws,
-            });
+            problems.push(Problem::MissingWindow { window_start_ms: ws });
         }
         ws += WINDOW_MS;
     }
 
     let full = |row: &Row| row.counts.iter().all(|c| !c.is_empty());
-    let last_full = table
-        .rows
-        .iter()
-        .rev()
-        .find(|(_, r)| full(r))
-        .map(|(w, _)| *w);
-    let pending = table
-        .rows
-        .keys()
-        .filter(|w| last_full.is_none_or(|lf| **w > lf))
-        .count();
+    let last_full = table.rows.iter().rev().find(|(_, r)| full(r)).map(|(w, _)| *w);
+    let pending = table.rows.keys().filter(|w| last_full.is_none_or(|lf| **w > lf)).count();
     if pending > opts.max_pending {
-        problems.push(Problem::TooManyPending {
-            pending,
-            max: opts.max_pending,
-        });
+        problems.push(Problem::TooManyPending { pending, max: opts.max_pending });
     }
 
     let mut summary = Summary {
@@ -258,38 +215,23 @@ pub fn check_counts_with<S: AsRef<str>>(
             let counts = &row.counts[page.index()];
             match counts.as_slice() {
                 [] if is_pending || (is_first && opts.partial_first) => {}
-                [] => problems.push(Problem::MissingPage {
-                    window_start_ms: w,
-                    page,
-                }),
+                [] => problems.push(Problem::MissingPage { window_start_ms: w, page }),
                 [c, rest @ ..] => {
                     if !rest.is_empty() {
                         if opts.allow_repeats && rest.iter().all(|r| r == c) {
                             summary.repeats += rest.len();
                         } else {
-                            problems.push(Problem::Duplicate {
-                                window_start_ms: w,
-                                page,
-                                counts: counts.clone(),
-                            });
+                            problems.push(Problem::Duplicate { window_start_ms: w, page, counts: counts.clone() });
                         }
                     }
-                    let ok = *c == EVENTS_PER_PAGE_PER_WINDOW
-                        || (lenient_low && *c < EVENTS_PER_PAGE_PER_WINDOW);
+                    let ok = *c == EVENTS_PER_PAGE_PER_WINDOW || (lenient_low && *c < EVENTS_PER_PAGE_PER_WINDOW);
                     if !ok {
-                        problems.push(Problem::WrongCount {
-                            window_start_ms: w,
-                            page,
-                            count: *c,
-                        });
+                        problems.push(Problem::WrongCount { window_start_ms: w, page, count: *c });
                     }
                 }
             }
         }
-        let exact = row
-            .counts
-            .iter()
-            .all(|c| c.first() == Some(&EVENTS_PER_PAGE_PER_WINDOW));
+        let exact = row.counts.iter().all(|c| c.first() == Some(&EVENTS_PER_PAGE_PER_WINDOW));
         if is_first && opts.partial_first && !exact {
             summary.partial_first = true;
             if let Some(next) = table.rows.keys().find(|k| **k > w) {
@@ -329,9 +271,7 @@ impl Table {
         let mut table = Table::default();
         for (w, page, count) in records {
             if window_start(*w) != *w {
-                let p = Problem::Misaligned {
-                    window_start_ms: *w,
-                };
+                let p = Problem::Misaligned { window_start_ms: *w };
                 if !table.problems.contains(&p) {
                     table.problems.push(p);
                 }
@@ -339,10 +279,9 @@ impl Table {
             }
             match page.as_ref().parse::<Page>() {
                 Ok(page) => table.rows.entry(*w).or_default().counts[page.index()].push(*count),
-                Err(_) => table.problems.push(Problem::UnknownPage {
-                    window_start_ms: *w,
-                    page: page.as_ref().to_owned(),
-                }),
+                Err(_) => {
+                    table.problems.push(Problem::UnknownPage { window_start_ms: *w, page: page.as_ref().to_owned() })
+                }
             }
         }
         table
@@ -376,11 +315,7 @@ impl fmt::Display for Table {
                     [c, rest @ ..] if rest.iter().all(|r| r == c) => {
                         format!("{c}×{}", counts.len())
                     }
-                    many => many
-                        .iter()
-                        .map(u64::to_string)
-                        .collect::<Vec<_>>()
-                        .join("/"),
+                    many => many.iter().map(u64::to_string).collect::<Vec<_>>().join("/"),
                 };
                 write!(f, "{cell:>9}")?;
             }
@@ -412,9 +347,7 @@ struct OutputJson {
 
 fn time_value(v: &serde_json::Value) -> Result<i64, ClickEventError> {
     match v {
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .ok_or_else(|| ClickEventError::Timestamp(n.to_string())),
+        serde_json::Value::Number(n) => n.as_i64().ok_or_else(|| ClickEventError::Timestamp(n.to_string())),
         serde_json::Value::String(s) => parse_timestamp(s),
         other => Err(ClickEventError::Timestamp(other.to_string())),
     }
@@ -430,10 +363,8 @@ impl OutputRecord {
     /// assert_eq!(a, b);
     /// ```
     pub fn parse(text: &str) -> Result<OutputRecord, String> {
-        let raw: OutputJson =
-            serde_json::from_str(text).map_err(|e| format!("not an output record: {e}"))?;
-        let window_start_ms =
-            time_value(&raw.window_start).map_err(|e| format!("windowStart: {e}"))?;
+        let raw: OutputJson = serde_json::from_str(text).map_err(|e| format!("not an output record: {e}"))?;
+        let window_start_ms = time_value(&raw.window_start).map_err(|e| format!("windowStart: {e}"))?;
         let window_end_ms = time_value(&raw.window_end).map_err(|e| format!("windowEnd: {e}"))?;
         // Flink prints windowEnd either as the exclusive end or as the last
         // millisecond of the window (maxTimestamp); accept both.
@@ -445,12 +376,7 @@ impl OutputRecord {
                 format_timestamp(window_end_ms)
             ));
         }
-        Ok(OutputRecord {
-            window_start_ms,
-            window_end_ms,
-            page: raw.page,
-            count: raw.count,
-        })
+        Ok(OutputRecord { window_start_ms, window_end_ms, page: raw.page, count: raw.count })
     }
 
     pub fn as_tuple(&self) -> (i64, String, u64) {
@@ -490,10 +416,7 @@ impl EventTally {
     /// Adds one event from `partition` at `offset`.
     pub fn push(&mut self, partition: i32, offset: i64, ev: ClickEvent) {
         self.events += 1;
-        self.max_timestamp_ms = Some(
-            self.max_timestamp_ms
-                .map_or(ev.timestamp_ms, |m| m.max(ev.timestamp_ms)),
-        );
+        self.max_timestamp_ms = Some(self.max_timestamp_ms.map_or(ev.timestamp_ms, |m| m.max(ev.timestamp_ms)));
         *self.counts.entry((ev.window_start(), ev.page)).or_default() += 1;
         if let Some(prev) = self.last_in_partition.insert(partition, ev.timestamp_ms) {
             if ev.timestamp_ms < prev {
@@ -517,21 +440,14 @@ impl EventTally {
 
     /// The tallied `(window_start_ms, page, count)` records.
     pub fn records(&self) -> Vec<(i64, &'static str, u64)> {
-        self.counts
-            .iter()
-            .map(|((w, p), c)| (*w, p.as_str(), *c))
-            .collect()
+        self.counts.iter().map(|((w, p), c)| (*w, p.as_str(), *c)).collect()
     }
 
     /// Checks the tally: the ordering problems seen so far plus
     /// [`check_counts_with`] on the counts, with the last window allowed to
     /// be in progress.
     pub fn check(&self, partial_first: bool) -> Result<Summary, Vec<Problem>> {
-        let opts = CheckOptions {
-            partial_first,
-            partial_last: true,
-            ..CheckOptions::default()
-        };
+        let opts = CheckOptions { partial_first, partial_last: true, ..CheckOptions::default() };
         let result = check_counts_with(&self.records(), &opts);
         match (result, self.problems.is_empty()) {
             (Ok(s), true) => Ok(s),
@@ -553,28 +469,17 @@ mod tests {
     const PAGES: [&str; 6] = ["/help", "/index", "/shop", "/jobs", "/about", "/news"];
 
     fn windows(starts: &[i64]) -> Vec<(i64, String, u64)> {
-        starts
-            .iter()
-            .flat_map(|w| PAGES.iter().map(move |p| (*w, p.to_string(), 1000)))
-            .collect()
+        starts.iter().flat_map(|w| PAGES.iter().map(move |p| (*w, p.to_string(), 1000))).collect()
     }
 
-    fn check(
-        records: &[(i64, String, u64)],
-        opts: CheckOptions,
-        expect: Result<usize, Vec<Problem>>,
-    ) {
+    fn check(records: &[(i64, String, u64)], opts: CheckOptions, expect: Result<usize, Vec<Problem>>) {
         let got = check_counts_with(records, &opts).map(|s| s.complete_windows);
         assert_eq!(got, expect);
     }
 
     #[test]
     fn all_good() {
-        check(
-            &windows(&[0, 15_000, 30_000]),
-            CheckOptions::default(),
-            Ok(3),
-        );
+        check(&windows(&[0, 15_000, 30_000]), CheckOptions::default(), Ok(3));
     }
 
     #[test]
@@ -588,12 +493,8 @@ mod tests {
             &windows(&[0, 45_000, 60_000]),
             CheckOptions::default(),
             Err(vec![
-                Problem::MissingWindow {
-                    window_start_ms: 15_000,
-                },
-                Problem::MissingWindow {
-                    window_start_ms: 30_000,
-                },
+                Problem::MissingWindow { window_start_ms: 15_000 },
+                Problem::MissingWindow { window_start_ms: 30_000 },
             ]),
         );
     }
@@ -607,16 +508,8 @@ mod tests {
             &r,
             CheckOptions::default(),
             Err(vec![
-                Problem::WrongCount {
-                    window_start_ms: 0,
-                    page: Page::Help,
-                    count: 1001,
-                },
-                Problem::WrongCount {
-                    window_start_ms: 15_000,
-                    page: Page::Index,
-                    count: 999,
-                },
+                Problem::WrongCount { window_start_ms: 0, page: Page::Help, count: 1001 },
+                Problem::WrongCount { window_start_ms: 15_000, page: Page::Index, count: 999 },
             ]),
         );
     }
@@ -628,27 +521,16 @@ mod tests {
         check(
             &r,
             CheckOptions::default(),
-            Err(vec![Problem::Duplicate {
-                window_start_ms: 0,
-                page: Page::Shop,
-                counts: vec![1000, 1000],
-            }]),
+            Err(vec![Problem::Duplicate { window_start_ms: 0, page: Page::Shop, counts: vec![1000, 1000] }]),
         );
-        let at_least_once = CheckOptions {
-            allow_repeats: true,
-            ..CheckOptions::default()
-        };
+        let at_least_once = CheckOptions { allow_repeats: true, ..CheckOptions::default() };
         check(&r, at_least_once.clone(), Ok(2));
         // A repeat with another count is never fine.
         r.push((0, "/shop".into(), 2000));
         check(
             &r,
             at_least_once,
-            Err(vec![Problem::Duplicate {
-                window_start_ms: 0,
-                page: Page::Shop,
-                counts: vec![1000, 1000, 2000],
-            }]),
+            Err(vec![Problem::Duplicate { window_start_ms: 0, page: Page::Shop, counts: vec![1000, 1000, 2000] }]),
         );
     }
 
@@ -664,10 +546,7 @@ mod tests {
         check(
             &r,
             CheckOptions::default(),
-            Err(vec![Problem::MissingPage {
-                window_start_ms: 15_000,
-                page: Page::Jobs,
-            }]),
+            Err(vec![Problem::MissingPage { window_start_ms: 15_000, page: Page::Jobs }]),
         );
     }
 
@@ -678,21 +557,13 @@ mod tests {
         check(
             &r,
             CheckOptions::default(),
-            Err(vec![Problem::WrongCount {
-                window_start_ms: 15_000,
-                page: Page::Help,
-                count: 500,
-            }]),
+            Err(vec![Problem::WrongCount { window_start_ms: 15_000, page: Page::Help, count: 500 }]),
         );
         let mut r = windows(&[0]);
         for w in [15_000, 30_000, 45_000] {
             r.push((w, "/help".into(), 1000));
         }
-        check(
-            &r,
-            CheckOptions::default(),
-            Err(vec![Problem::TooManyPending { pending: 3, max: 2 }]),
-        );
+        check(&r, CheckOptions::default(), Err(vec![Problem::TooManyPending { pending: 3, max: 2 }]));
     }
 
     #[test]
@@ -704,16 +575,9 @@ mod tests {
         for rec in r.iter_mut().filter(|r| r.0 == 30_000) {
             rec.2 = 10;
         }
-        let opts = CheckOptions {
-            partial_first: true,
-            partial_last: true,
-            ..CheckOptions::default()
-        };
+        let opts = CheckOptions { partial_first: true, partial_last: true, ..CheckOptions::default() };
         let s = check_counts_with(&r, &opts).expect("lenient check passes");
-        assert_eq!(
-            (s.complete_windows, s.partial_first, s.first_window_ms),
-            (1, true, 15_000)
-        );
+        assert_eq!((s.complete_windows, s.partial_first, s.first_window_ms), (1, true, 15_000));
         assert!(check_counts(&r).is_err());
     }
 
@@ -727,10 +591,7 @@ mod tests {
             CheckOptions::default(),
             Err(vec![
                 Problem::Misaligned { window_start_ms: 7 },
-                Problem::UnknownPage {
-                    window_start_ms: 0,
-                    page: "/admin".into(),
-                },
+                Problem::UnknownPage { window_start_ms: 0, page: "/admin".into() },
             ]),
         );
     }
@@ -740,10 +601,7 @@ mod tests {
         let mut r = windows(&[0, 30_000]);
         r.push((0, "/news".into(), 1000));
         let text = Table::from_records(&r).to_string();
-        assert!(
-            text.contains("1970-01-01T00:00:15.000Z  (missing)"),
-            "{text}"
-        );
+        assert!(text.contains("1970-01-01T00:00:15.000Z  (missing)"), "{text}");
         assert!(text.contains("1000×2"), "{text}");
     }
 
@@ -752,18 +610,10 @@ mod tests {
         let iso = OutputRecord::parse(
             r#"{"windowStart":"1970-01-01T00:00:15.000Z","windowEnd":"1970-01-01T00:00:30.000Z","page":"/help","count":1000}"#,
         );
-        let ms = OutputRecord::parse(
-            r#"{"windowStart":15000,"windowEnd":30000,"page":"/help","count":1000}"#,
-        );
+        let ms = OutputRecord::parse(r#"{"windowStart":15000,"windowEnd":30000,"page":"/help","count":1000}"#);
         assert_eq!(iso, ms);
-        assert_eq!(
-            ms.map(|r| r.as_tuple()),
-            Ok((15_000, "/help".to_owned(), 1000))
-        );
-        assert!(OutputRecord::parse(
-            r#"{"windowStart":0,"windowEnd":10000,"page":"/help","count":1}"#
-        )
-        .is_err());
+        assert_eq!(ms.map(|r| r.as_tuple()), Ok((15_000, "/help".to_owned(), 1000)));
+        assert!(OutputRecord::parse(r#"{"windowStart":0,"windowEnd":10000,"page":"/help","count":1}"#).is_err());
         assert!(OutputRecord::parse(r#"{"windowStart":0,"page":"/help","count":1}"#).is_err());
     }
 
@@ -789,18 +639,9 @@ mod tests {
         // goes backwards.
         tally.push(0, 99_999, evs[evs.len() - 6]);
         let problems = tally.check(false).expect_err("replay is caught");
+        assert!(problems.iter().any(|p| matches!(p, Problem::Backwards { .. })), "{problems:?}");
         assert!(
-            problems
-                .iter()
-                .any(|p| matches!(p, Problem::Backwards { .. })),
-            "{problems:?}"
-        );
-        assert!(
-            problems.contains(&Problem::WrongCount {
-                window_start_ms: 15_000,
-                page: Page::Help,
-                count: 1001
-            }),
+            problems.contains(&Problem::WrongCount { window_start_ms: 15_000, page: Page::Help, count: 1001 }),
             "{problems:?}"
         );
     }

@@ -36,14 +36,7 @@ pub enum Page {
 
 impl Page {
     /// All pages, in the order a tick emits them.
-    pub const ALL: [Page; 6] = [
-        Page::Help,
-        Page::Index,
-        Page::Shop,
-        Page::Jobs,
-        Page::About,
-        Page::News,
-    ];
+    pub const ALL: [Page; 6] = [Page::Help, Page::Index, Page::Shop, Page::Jobs, Page::About, Page::News];
 
     /// The page's path, e.g. `/index`; also the Kafka message key.
     pub fn as_str(self) -> &'static str {
@@ -73,10 +66,7 @@ impl FromStr for Page {
     type Err = ClickEventError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Page::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| ClickEventError::UnknownPage(s.to_owned()))
+        Page::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| ClickEventError::UnknownPage(s.to_owned()))
     }
 }
 
@@ -119,22 +109,14 @@ impl ClickEvent {
     /// assert_eq!(ClickEvent::from_json(&ev.to_json()), Ok(ev));
     /// ```
     pub fn to_json(&self) -> String {
-        format!(
-            r#"{{"timestamp":"{}","page":"{}"}}"#,
-            format_timestamp(self.timestamp_ms),
-            self.page
-        )
+        format!(r#"{{"timestamp":"{}","page":"{}"}}"#, format_timestamp(self.timestamp_ms), self.page)
     }
 
     /// Reads a record written by [`ClickEvent::to_json`] (any RFC 3339
     /// timestamp is accepted).
     pub fn from_json(text: &str) -> Result<ClickEvent, ClickEventError> {
-        let raw: ClickEventJson<'_> =
-            serde_json::from_str(text).map_err(|e| ClickEventError::Json(e.to_string()))?;
-        Ok(ClickEvent {
-            timestamp_ms: parse_timestamp(&raw.timestamp)?,
-            page: raw.page.parse()?,
-        })
+        let raw: ClickEventJson<'_> = serde_json::from_str(text).map_err(|e| ClickEventError::Json(e.to_string()))?;
+        Ok(ClickEvent { timestamp_ms: parse_timestamp(&raw.timestamp)?, page: raw.page.parse()? })
     }
 
     /// Start of the 15 s window holding this event.
@@ -162,15 +144,8 @@ pub fn format_timestamp(ms: i64) -> String {
 /// to milliseconds) or a plain integer of epoch milliseconds.
 pub fn parse_timestamp(text: &str) -> Result<i64, ClickEventError> {
     let text = text.trim();
-    if !text.is_empty()
-        && text
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-'))
-    {
-        return text
-            .parse::<i64>()
-            .map_err(|_| ClickEventError::Timestamp(text.to_owned()));
+    if !text.is_empty() && text.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || (i == 0 && b == b'-')) {
+        return text.parse::<i64>().map_err(|_| ClickEventError::Timestamp(text.to_owned()));
     }
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.timestamp_millis())
@@ -184,10 +159,7 @@ pub fn tick_time(start_ms: i64, tick: u64) -> i64 {
 
 /// The six events of the tick at `tick_ms`, in page order.
 pub fn tick_events(tick_ms: i64) -> impl Iterator<Item = ClickEvent> {
-    Page::ALL.into_iter().map(move |page| ClickEvent {
-        timestamp_ms: tick_ms,
-        page,
-    })
+    Page::ALL.into_iter().map(move |page| ClickEvent { timestamp_ms: tick_ms, page })
 }
 
 /// The first `n` events of the stream whose first tick is at `start_ms`:
@@ -222,21 +194,14 @@ mod tests {
 
     #[test]
     fn timestamp_format_has_three_fraction_digits_and_z() {
-        assert_eq!(
-            format_timestamp(NOV_24_2026_22_15 + 15),
-            "2026-11-24T22:15:00.015Z"
-        );
-        assert_eq!(
-            format_timestamp(NOV_24_2026_22_15),
-            "2026-11-24T22:15:00.000Z"
-        );
+        assert_eq!(format_timestamp(NOV_24_2026_22_15 + 15), "2026-11-24T22:15:00.015Z");
+        assert_eq!(format_timestamp(NOV_24_2026_22_15), "2026-11-24T22:15:00.000Z");
         assert_eq!(format_timestamp(0), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]
     fn parse_timestamp_accepts_rfc3339_and_epoch_millis() {
-        let check =
-            |text: &str, expect: i64| assert_eq!(parse_timestamp(text), Ok(expect), "{text}");
+        let check = |text: &str, expect: i64| assert_eq!(parse_timestamp(text), Ok(expect), "{text}");
         check("2026-11-24T22:15:00.015Z", NOV_24_2026_22_15 + 15);
         check("2026-11-24T22:15:00Z", NOV_24_2026_22_15);
         check("2026-11-24T23:15:00.015+01:00", NOV_24_2026_22_15 + 15);
@@ -248,14 +213,8 @@ mod tests {
 
     #[test]
     fn json_is_exactly_the_flink_format() {
-        let ev = ClickEvent {
-            timestamp_ms: NOV_24_2026_22_15 + 15,
-            page: Page::Index,
-        };
-        assert_eq!(
-            ev.to_json(),
-            r#"{"timestamp":"2026-11-24T22:15:00.015Z","page":"/index"}"#
-        );
+        let ev = ClickEvent { timestamp_ms: NOV_24_2026_22_15 + 15, page: Page::Index };
+        assert_eq!(ev.to_json(), r#"{"timestamp":"2026-11-24T22:15:00.015Z","page":"/index"}"#);
     }
 
     #[test]
@@ -264,10 +223,7 @@ mod tests {
             ClickEvent::from_json(r#"{"timestamp":"2026-11-24T22:15:00.015Z","page":"/nope"}"#),
             Err(ClickEventError::UnknownPage("/nope".into()))
         );
-        assert!(matches!(
-            ClickEvent::from_json(r#"{"page":"/help"}"#),
-            Err(ClickEventError::Json(_))
-        ));
+        assert!(matches!(ClickEvent::from_json(r#"{"page":"/help"}"#), Err(ClickEventError::Json(_))));
     }
 
     #[test]
@@ -284,40 +240,17 @@ mod tests {
         assert_eq!(window_start(15_000), 15_000);
         assert_eq!(window_start(-1), -15_000);
         let evs: Vec<_> = events(30_000, 13).collect();
-        assert_eq!(
-            evs[0],
-            ClickEvent {
-                timestamp_ms: 30_000,
-                page: Page::Help
-            }
-        );
-        assert_eq!(
-            evs[11],
-            ClickEvent {
-                timestamp_ms: 30_015,
-                page: Page::News
-            }
-        );
-        assert_eq!(
-            evs[12],
-            ClickEvent {
-                timestamp_ms: 30_030,
-                page: Page::Help
-            }
-        );
-        assert_eq!(
-            tick_events(7).map(|e| e.page).collect::<Vec<_>>(),
-            Page::ALL
-        );
+        assert_eq!(evs[0], ClickEvent { timestamp_ms: 30_000, page: Page::Help });
+        assert_eq!(evs[11], ClickEvent { timestamp_ms: 30_015, page: Page::News });
+        assert_eq!(evs[12], ClickEvent { timestamp_ms: 30_030, page: Page::Help });
+        assert_eq!(tick_events(7).map(|e| e.page).collect::<Vec<_>>(), Page::ALL);
     }
 
     #[test]
     fn window_boundary_ticks() {
         // Window [15000, 30000) holds ticks 15000, 15015, …, 29985.
-        let ticks: Vec<i64> = events(15_000, 6 * 1001)
-            .filter(|e| e.page == Page::Shop)
-            .map(|e| e.timestamp_ms)
-            .collect();
+        let ticks: Vec<i64> =
+            events(15_000, 6 * 1001).filter(|e| e.page == Page::Shop).map(|e| e.timestamp_ms).collect();
         assert_eq!(ticks[999], 29_985);
         assert_eq!(window_start(ticks[999]), 15_000);
         assert_eq!(window_start(ticks[1000]), 30_000);

@@ -32,9 +32,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::clickevent::{
-    format_timestamp, tick_events, tick_time, window_start, ClickEvent, EVENTS_PER_TICK, TICK_MS,
-};
+use crate::clickevent::{format_timestamp, tick_events, tick_time, window_start, ClickEvent, EVENTS_PER_TICK, TICK_MS};
 
 /// How fast ticks are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +58,8 @@ impl Pacing {
         match self {
             Pacing::Unpaced => None,
             Pacing::EventsPerSecond(rate) => {
-                let nanos = u128::from(tick) * u128::from(EVENTS_PER_TICK) * 1_000_000_000
-                    / u128::from(rate);
-                Some(Duration::from_nanos(
-                    u64::try_from(nanos).unwrap_or(u64::MAX),
-                ))
+                let nanos = u128::from(tick) * u128::from(EVENTS_PER_TICK) * 1_000_000_000 / u128::from(rate);
+                Some(Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)))
             }
         }
     }
@@ -120,10 +115,7 @@ pub struct SinkError {
 
 impl SinkError {
     pub fn new(kind: SinkErrorKind, message: impl Into<String>) -> SinkError {
-        SinkError {
-            kind,
-            message: message.into(),
-        }
+        SinkError { kind, message: message.into() }
     }
 }
 
@@ -176,10 +168,7 @@ pub struct Generator {
 
 impl Generator {
     pub fn new(plan: Plan) -> Generator {
-        Generator {
-            plan,
-            progress: Progress::default(),
-        }
+        Generator { plan, progress: Progress::default() }
     }
 
     pub fn plan(&self) -> &Plan {
@@ -250,8 +239,7 @@ impl Generator {
                     consecutive_aborts = 0;
                     self.progress.ticks += n;
                     self.progress.transactions += 1;
-                    self.progress.last_ms =
-                        Some(tick_time(self.plan.start_ms, self.progress.ticks - 1));
+                    self.progress.last_ms = Some(tick_time(self.plan.start_ms, self.progress.ticks - 1));
                     tracing::trace!(ticks = n, last = ?self.progress.last_ms, "Committed.");
                 }
                 Err(GenerateError::Sink(e)) if e.kind == SinkErrorKind::Abortable => {
@@ -263,19 +251,11 @@ impl Generator {
         }
     }
 
-    fn abort(
-        &mut self,
-        sink: &mut dyn TickSink,
-        consecutive: &mut u32,
-        cause: SinkError,
-    ) -> Result<(), GenerateError> {
+    fn abort(&mut self, sink: &mut dyn TickSink, consecutive: &mut u32, cause: SinkError) -> Result<(), GenerateError> {
         *consecutive += 1;
         self.progress.aborted_transactions += 1;
         if *consecutive > MAX_ATTEMPTS {
-            return Err(GenerateError::RetriesExhausted {
-                attempts: *consecutive,
-                last: cause,
-            });
+            return Err(GenerateError::RetriesExhausted { attempts: *consecutive, last: cause });
         }
         retry(self.plan.retry_backoff, || sink.abort())?;
         std::thread::sleep(self.plan.retry_backoff);
@@ -284,10 +264,7 @@ impl Generator {
 }
 
 /// Calls `op` until it succeeds, retrying [`SinkErrorKind::Retriable`] errors.
-fn retry(
-    backoff: Duration,
-    mut op: impl FnMut() -> Result<(), SinkError>,
-) -> Result<(), GenerateError> {
+fn retry(backoff: Duration, mut op: impl FnMut() -> Result<(), SinkError>) -> Result<(), GenerateError> {
     let mut attempts = 0;
     loop {
         match op() {
@@ -340,26 +317,17 @@ pub struct StartDecision {
 
 impl std::fmt::Display for StartDecision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} ({} ms, ",
-            format_timestamp(self.start_ms),
-            self.start_ms
-        )?;
+        write!(f, "{} ({} ms, ", format_timestamp(self.start_ms), self.start_ms)?;
         match self.reason {
             StartReason::Fresh => write!(f, "no events in the topic yet: the 15 s window boundary at or before now)"),
-            StartReason::Resumed { last_ms } => write!(
-                f,
-                "resuming after the last committed event at {}",
-                format_timestamp(last_ms)
-            )
-            .and_then(|_| f.write_str(")")),
+            StartReason::Resumed { last_ms } => {
+                write!(f, "resuming after the last committed event at {}", format_timestamp(last_ms))
+                    .and_then(|_| f.write_str(")"))
+            }
             StartReason::Requested { last_ms: None } => write!(f, "--start-time; the topic is empty)"),
-            StartReason::Requested { last_ms: Some(l) } => write!(
-                f,
-                "--start-time; the topic's last event is at {})",
-                format_timestamp(l)
-            ),
+            StartReason::Requested { last_ms: Some(l) } => {
+                write!(f, "--start-time; the topic's last event is at {})", format_timestamp(l))
+            }
             StartReason::Forced { last_ms } => write!(
                 f,
                 "--start-time --force-start, BEHIND the topic's last event at {}: windows will be over-counted)",
@@ -400,10 +368,7 @@ pub fn choose_start(
     let (start_ms, reason) = match (requested, last_in_topic, next) {
         (Some(r), Some(last_ms), Some(next_ms)) if r < next_ms => {
             if !force {
-                return Err(StartError::Backwards {
-                    requested_ms: r,
-                    next_ms,
-                });
+                return Err(StartError::Backwards { requested_ms: r, next_ms });
             }
             (r, StartReason::Forced { last_ms })
         }
@@ -428,10 +393,7 @@ mod tests {
         assert_eq!(p.due(0), Some(Duration::ZERO));
         assert_eq!(p.due(1), Some(Duration::from_millis(15)));
         assert_eq!(p.due(1000), Some(Duration::from_secs(15)));
-        assert_eq!(
-            Pacing::from_rate(4000).due(10),
-            Some(Duration::from_millis(15))
-        );
+        assert_eq!(Pacing::from_rate(4000).due(10), Some(Duration::from_millis(15)));
         assert_eq!(Pacing::from_rate(0).due(10), None);
         // 7 events/s: a tick every 6/7 s.
         assert_eq!(Pacing::from_rate(7).due(7), Some(Duration::from_secs(6)));
@@ -445,52 +407,14 @@ mod tests {
             assert_eq!(got, expect, "last {last:?} requested {req:?} force {force}");
         };
         check(None, None, false, Ok((100 * WINDOW_MS, StartReason::Fresh)));
-        check(
-            Some(5_000),
-            None,
-            false,
-            Ok((5_015, StartReason::Resumed { last_ms: 5_000 })),
-        );
+        check(Some(5_000), None, false, Ok((5_015, StartReason::Resumed { last_ms: 5_000 })));
         // Resuming ahead of wall time keeps going from the topic.
         let ahead = now + 3_600_000;
-        check(
-            Some(ahead),
-            None,
-            false,
-            Ok((ahead + 15, StartReason::Resumed { last_ms: ahead })),
-        );
-        check(
-            Some(5_000),
-            Some(5_015),
-            false,
-            Ok((
-                5_015,
-                StartReason::Requested {
-                    last_ms: Some(5_000),
-                },
-            )),
-        );
-        check(
-            None,
-            Some(42),
-            false,
-            Ok((42, StartReason::Requested { last_ms: None })),
-        );
-        check(
-            Some(5_000),
-            Some(5_000),
-            false,
-            Err(StartError::Backwards {
-                requested_ms: 5_000,
-                next_ms: 5_015,
-            }),
-        );
-        check(
-            Some(5_000),
-            Some(0),
-            true,
-            Ok((0, StartReason::Forced { last_ms: 5_000 })),
-        );
+        check(Some(ahead), None, false, Ok((ahead + 15, StartReason::Resumed { last_ms: ahead })));
+        check(Some(5_000), Some(5_015), false, Ok((5_015, StartReason::Requested { last_ms: Some(5_000) })));
+        check(None, Some(42), false, Ok((42, StartReason::Requested { last_ms: None })));
+        check(Some(5_000), Some(5_000), false, Err(StartError::Backwards { requested_ms: 5_000, next_ms: 5_015 }));
+        check(Some(5_000), Some(0), true, Ok((0, StartReason::Forced { last_ms: 5_000 })));
     }
 
     /// An in-memory transactional log that can crash like `kill -9`: at the
@@ -549,10 +473,7 @@ mod tests {
         fn commit(&mut self) -> Result<(), SinkError> {
             self.tick()?;
             self.commits += 1;
-            if self
-                .abortable_every
-                .is_some_and(|n| self.commits.is_multiple_of(n))
-            {
+            if self.abortable_every.is_some_and(|n| self.commits.is_multiple_of(n)) {
                 return Err(SinkError::new(SinkErrorKind::Abortable, "injected"));
             }
             // A transaction boundary never splits a tick.
@@ -583,30 +504,19 @@ mod tests {
     fn a_run_writes_whole_ticks_and_stops_at_the_count() {
         let mut log = MemLog::default();
         let mut g = Generator::new(unpaced(0, 2_000, 7));
-        g.run(&mut log, &AtomicBool::new(false))
-            .expect("no failures");
+        g.run(&mut log, &AtomicBool::new(false)).expect("no failures");
         assert_eq!(g.progress().events(), 12_000);
         assert_eq!(g.progress().last_ms, Some(1_999 * 15));
         assert_eq!(log.committed.len(), 12_000);
-        assert_eq!(
-            log.committed,
-            crate::clickevent::events(0, 12_000).collect::<Vec<_>>()
-        );
+        assert_eq!(log.committed, crate::clickevent::events(0, 12_000).collect::<Vec<_>>());
     }
 
     #[test]
     fn abortable_commit_failures_rewrite_the_same_ticks() {
-        let mut log = MemLog {
-            abortable_every: Some(3),
-            ..MemLog::default()
-        };
+        let mut log = MemLog { abortable_every: Some(3), ..MemLog::default() };
         let mut g = Generator::new(unpaced(0, 100, 10));
-        g.run(&mut log, &AtomicBool::new(false))
-            .expect("aborts are handled");
-        assert_eq!(
-            log.committed,
-            crate::clickevent::events(0, 600).collect::<Vec<_>>()
-        );
+        g.run(&mut log, &AtomicBool::new(false)).expect("aborts are handled");
+        assert_eq!(log.committed, crate::clickevent::events(0, 600).collect::<Vec<_>>());
         assert!(g.progress().aborted_transactions > 0);
     }
 
@@ -625,8 +535,7 @@ mod tests {
         let t = Instant::now();
         // 20 ticks at 4000 events/s: a tick every 1.5 ms, the last due at 28.5 ms.
         let mut g = Generator::new(Plan::new(0, Some(20), Pacing::from_rate(4000)));
-        g.run(&mut log, &AtomicBool::new(false))
-            .expect("no failures");
+        g.run(&mut log, &AtomicBool::new(false)).expect("no failures");
         assert!(t.elapsed() >= Duration::from_micros(28_500));
         assert_eq!(log.committed.len(), 120);
     }

@@ -28,24 +28,13 @@ pub enum KafkaToolError {
         source: Box<KafkaError>,
     },
     #[error("{what}: timed out after {secs} s (external; check that Kafka runs at {bootstrap})")]
-    Timeout {
-        what: String,
-        bootstrap: String,
-        secs: u64,
-    },
+    Timeout { what: String, bootstrap: String, secs: u64 },
 }
 
-fn kafka_err(
-    what: impl Into<String>,
-    bootstrap: &str,
-) -> impl FnOnce(KafkaError) -> KafkaToolError {
+fn kafka_err(what: impl Into<String>, bootstrap: &str) -> impl FnOnce(KafkaError) -> KafkaToolError {
     let what = what.into();
     let bootstrap = bootstrap.to_owned();
-    move |source| KafkaToolError::Kafka {
-        what,
-        bootstrap,
-        source: Box::new(source),
-    }
+    move |source| KafkaToolError::Kafka { what, bootstrap, source: Box::new(source) }
 }
 
 /// The `transactional.id` the generator uses for `topic`. A restarted
@@ -86,10 +75,7 @@ impl KafkaSink {
             .set("bootstrap.servers", &s.bootstrap)
             .set("client.id", "clickevent-generator")
             .set("transactional.id", &s.transactional_id)
-            .set(
-                "transaction.timeout.ms",
-                s.transaction_timeout.as_millis().to_string(),
-            )
+            .set("transaction.timeout.ms", s.transaction_timeout.as_millis().to_string())
             // The Java client's partitioner, so a page lands where a Java
             // producer would put it.
             .set("partitioner", "murmur2_random")
@@ -170,15 +156,11 @@ impl TickSink for KafkaSink {
     }
 
     fn commit(&mut self) -> Result<(), SinkError> {
-        self.producer
-            .commit_transaction(self.op_timeout)
-            .map_err(classify)
+        self.producer.commit_transaction(self.op_timeout).map_err(classify)
     }
 
     fn abort(&mut self) -> Result<(), SinkError> {
-        self.producer
-            .abort_transaction(self.op_timeout)
-            .map_err(classify)
+        self.producer.abort_transaction(self.op_timeout).map_err(classify)
     }
 }
 
@@ -190,10 +172,7 @@ pub struct ReaderContext;
 
 impl ClientContext for ReaderContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        let eof = matches!(
-            error,
-            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
-        );
+        let eof = matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF));
         if !eof {
             tracing::warn!(error = %error, reason, "Kafka client error.");
         }
@@ -229,10 +208,7 @@ fn partitions(
 ) -> Result<Option<Vec<i32>>, KafkaToolError> {
     let md = consumer
         .fetch_metadata(Some(topic), timeout)
-        .map_err(kafka_err(
-            format!("reading metadata of topic {topic:?}"),
-            bootstrap,
-        ))?;
+        .map_err(kafka_err(format!("reading metadata of topic {topic:?}"), bootstrap))?;
     let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
         return Ok(None);
     };
@@ -272,19 +248,9 @@ pub fn last_committed_timestamp(
     for p in parts {
         let (low, high) = consumer
             .fetch_watermarks(topic, p, timeout)
-            .map_err(kafka_err(
-                format!("reading offsets of {topic}/{p}"),
-                bootstrap,
-            ))?;
+            .map_err(kafka_err(format!("reading offsets of {topic}/{p}"), bootstrap))?;
         if high > low {
-            tails.push(Tail {
-                partition: p,
-                low,
-                high,
-                back: 64,
-                found: None,
-                at_end: false,
-            });
+            tails.push(Tail { partition: p, low, high, back: 64, found: None, at_end: false });
         }
     }
     let mut best: Option<i64> = None;
@@ -296,9 +262,7 @@ pub fn last_committed_timestamp(
             tpl.add_partition_offset(topic, t.partition, Offset::Offset(from(t)))
                 .map_err(kafka_err("assigning", bootstrap))?;
         }
-        consumer
-            .assign(&tpl)
-            .map_err(kafka_err(format!("assigning {topic}"), bootstrap))?;
+        consumer.assign(&tpl).map_err(kafka_err(format!("assigning {topic}"), bootstrap))?;
         while tails.iter().any(|t| !t.at_end) {
             if Instant::now() >= deadline {
                 return Err(KafkaToolError::Timeout {
@@ -326,10 +290,7 @@ pub fn last_committed_timestamp(
                         .map_err(|e| e.to_string())
                         .and_then(|s| ClickEvent::from_json(s).map_err(|e| e.to_string()))
                     {
-                        Ok(ev) => {
-                            t.found =
-                                Some(t.found.map_or(ev.timestamp_ms, |f| f.max(ev.timestamp_ms)))
-                        }
+                        Ok(ev) => t.found = Some(t.found.map_or(ev.timestamp_ms, |f| f.max(ev.timestamp_ms))),
                         Err(e) => tracing::warn!(
                             partition = m.partition(),
                             offset = m.offset(),
@@ -369,9 +330,7 @@ pub async fn ensure_topic(
         .create()
         .map_err(kafka_err("creating an admin client", bootstrap))?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let opts = AdminOptions::new()
-        .operation_timeout(Some(timeout))
-        .request_timeout(Some(timeout));
+    let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
     let results = tokio::time::timeout(timeout, admin.create_topics([&new], &opts))
         .await
         .map_err(|_| KafkaToolError::Timeout {
@@ -385,9 +344,7 @@ pub async fn ensure_topic(
             Ok(_) => tracing::info!(topic, partitions, "Created topic."),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => {
-                return Err(kafka_err(format!("creating topic {name:?}"), bootstrap)(
-                    KafkaError::AdminOp(code),
-                ))
+                return Err(kafka_err(format!("creating topic {name:?}"), bootstrap)(KafkaError::AdminOp(code)))
             }
         }
     }
@@ -427,13 +384,7 @@ pub fn read_topic(
     let mut stats = ReadStats::default();
     let parts = loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        match partitions(
-            &consumer,
-            bootstrap,
-            topic,
-            left.max(Duration::from_secs(1))
-                .min(Duration::from_secs(10)),
-        )? {
+        match partitions(&consumer, bootstrap, topic, left.max(Duration::from_secs(1)).min(Duration::from_secs(10)))? {
             Some(p) => break p,
             None if Instant::now() < deadline => {
                 tracing::info!(topic, "Topic does not exist yet; waiting.");
@@ -447,12 +398,9 @@ pub fn read_topic(
     };
     let mut tpl = TopicPartitionList::new();
     for p in &parts {
-        tpl.add_partition_offset(topic, *p, Offset::Beginning)
-            .map_err(kafka_err("assigning", bootstrap))?;
+        tpl.add_partition_offset(topic, *p, Offset::Beginning).map_err(kafka_err("assigning", bootstrap))?;
     }
-    consumer
-        .assign(&tpl)
-        .map_err(kafka_err(format!("assigning {topic}"), bootstrap))?;
+    consumer.assign(&tpl).map_err(kafka_err(format!("assigning {topic}"), bootstrap))?;
     let mut at_end: BTreeSet<i32> = BTreeSet::new();
     let mut last_asked: Option<Instant> = None;
     loop {

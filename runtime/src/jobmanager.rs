@@ -12,9 +12,9 @@ use crate::checkpoint::format::checkpoint_dir;
 use crate::checkpoint::restore::{check_restore, source_positions};
 use crate::checkpoint::StopMode;
 use crate::config::Config;
-use crate::restart::RestartStrategy;
 use crate::connectors::kafka::partition_count;
 use crate::ids::{Attempt, JobId, JobStatus, SubtaskId, TaskStatus};
+use crate::restart::RestartStrategy;
 use crate::rpc::{self, CheckpointAck, Deployment, TaskMetrics, ToJobManager, ToTaskManager};
 use crate::task::now_ms;
 use flowc_compiler::graph::JobGraph;
@@ -457,7 +457,13 @@ impl JobManager {
                     tm.used.retain(|(j, _)| *j != job.id);
                 }
                 for t in job.tasks.iter_mut().flatten() {
-                    *t = TaskEntry { status: TaskStatus::SCHEDULED, tm: None, start_time: -1, end_time: -1, metrics: TaskMetrics::default() };
+                    *t = TaskEntry {
+                        status: TaskStatus::SCHEDULED,
+                        tm: None,
+                        start_time: -1,
+                        end_time: -1,
+                        metrics: TaskMetrics::default(),
+                    };
                 }
                 tracing::info!(job_id = %job.id, restarts = job.num_restarts, "Restarting the job.");
                 job.set_status(JobStatus::RUNNING);
@@ -467,7 +473,9 @@ impl JobManager {
             }
             if let Some(p) = &job.checkpoints.pending {
                 if p.age() > CHECKPOINT_TIMEOUT {
-                    let out = job.checkpoints.fail_pending(now, format!("timed out after {} s", CHECKPOINT_TIMEOUT.as_secs()));
+                    let out = job
+                        .checkpoints
+                        .fail_pending(now, format!("timed out after {} s", CHECKPOINT_TIMEOUT.as_secs()));
                     on_checkpoint_outcome(job, out, &st.tms);
                 }
                 continue;
@@ -525,7 +533,11 @@ impl JobManager {
             return Err(SavepointError::NoDirectory);
         }
         let trigger_id = trigger_id.unwrap_or_else(|| JobId::random().to_string());
-        let dir = checkpoint_dir(&base).join(format!("savepoint-{}-{}", &id.to_string()[..6], &JobId::random().to_string()[..12]));
+        let dir = checkpoint_dir(&base).join(format!(
+            "savepoint-{}-{}",
+            &id.to_string()[..6],
+            &JobId::random().to_string()[..12]
+        ));
         if job.checkpoints.pending.is_some() {
             let out = job.checkpoints.fail_pending(now_ms(), "superseded by a savepoint".into());
             on_checkpoint_outcome(job, out, &st.tms);
@@ -573,7 +585,11 @@ impl JobManager {
 const CHECKPOINT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Starts a checkpoint or savepoint: its barrier goes to every source subtask.
-fn trigger_checkpoint(job: &mut Job, tms: &BTreeMap<String, TaskManagerEntry>, savepoint: Option<(std::path::PathBuf, SavepointRequest)>) {
+fn trigger_checkpoint(
+    job: &mut Job,
+    tms: &BTreeMap<String, TaskManagerEntry>,
+    savepoint: Option<(std::path::PathBuf, SavepointRequest)>,
+) {
     let expected = job.all_tasks().count();
     let barrier = job.checkpoints.trigger(now_ms(), expected, savepoint);
     let mut sent: Vec<&str> = Vec::new();
@@ -588,7 +604,11 @@ fn trigger_checkpoint(job: &mut Job, tms: &BTreeMap<String, TaskManagerEntry>, s
             }
             sent.push(tm);
             if let Some(entry) = tms.get(tm) {
-                let _ = entry.tx.send(ToTaskManager::TriggerCheckpoint { job_id: job.id, attempt: job.attempt, barrier: barrier.clone() });
+                let _ = entry.tx.send(ToTaskManager::TriggerCheckpoint {
+                    job_id: job.id,
+                    attempt: job.attempt,
+                    barrier: barrier.clone(),
+                });
             }
         }
     }
@@ -636,7 +656,8 @@ fn failover(job: &mut Job, message: &str, location: Option<String>, tms: &BTreeM
     if job.checkpoints.pending.is_some() {
         let out = job.checkpoints.fail_pending(now, "the job failed over".into());
         if let AckOutcome::Failed { savepoint: Some(r), .. } = out {
-            job.savepoints.insert(r.trigger_id, SavepointStatus::Failed { reason: format!("the job failed: {message}") });
+            job.savepoints
+                .insert(r.trigger_id, SavepointStatus::Failed { reason: format!("the job failed: {message}") });
         }
     }
     job.stopping = None;

@@ -5,9 +5,9 @@
 // built once per failed request, never on a hot path.
 #![allow(clippy::result_large_err)]
 
-use crate::ids::{JobId, JobStatus, TaskStatus};
 use crate::checkpoint::coordinator::Stats;
 use crate::checkpoint::StopMode;
+use crate::ids::{JobId, JobStatus, TaskStatus};
 use crate::jobmanager::{CancelError, Job, JobManager, RestoreRequest, SavepointError, SavepointStatus, SubmitError};
 use crate::task::now_ms;
 use axum::body::Bytes;
@@ -345,14 +345,14 @@ async fn job_metrics(State(jm): Jm, Path(jid): Path<String>, Query(q): Query<Has
             ("lastCheckpointDuration", last_v(|s| s.duration_ms)),
             ("lastCompletedCheckpointId", last_v(|s| s.id as i64)),
             ("lastCheckpointCompletedTimestamp", last_v(|s| s.latest_ack_ms)),
-            (
-                "lastCheckpointExternalPath",
-                last.and_then(|s| s.external_path.clone()).unwrap_or_else(|| "n/a".into()),
-            ),
+            ("lastCheckpointExternalPath", last.and_then(|s| s.external_path.clone()).unwrap_or_else(|| "n/a".into())),
             ("numberOfCompletedCheckpoints", c.counts.completed.to_string()),
             ("numberOfFailedCheckpoints", c.counts.failed.to_string()),
             ("numberOfInProgressCheckpoints", usize::from(c.pending.is_some()).to_string()),
-            ("totalNumberOfCheckpoints", (c.counts.completed + c.counts.failed + u64::from(c.pending.is_some())).to_string()),
+            (
+                "totalNumberOfCheckpoints",
+                (c.counts.completed + c.counts.failed + u64::from(c.pending.is_some())).to_string(),
+            ),
             ("numRecordsDecodeErrors", j.all_tasks().map(|t| t.metrics.decode_errors).sum::<u64>().to_string()),
             ("numLateRecordsDropped", j.all_tasks().map(|t| t.metrics.late_records).sum::<u64>().to_string()),
         ];
@@ -729,7 +729,11 @@ async fn run_jar(
         req.program_args = q.get("programArgs").or_else(|| q.get("program-args")).cloned();
     }
     let restore = RestoreRequest {
-        savepoint_path: req.savepoint_path.clone().filter(|p| !p.is_empty()).or_else(|| q.get("savepointPath").cloned()),
+        savepoint_path: req
+            .savepoint_path
+            .clone()
+            .filter(|p| !p.is_empty())
+            .or_else(|| q.get("savepointPath").cloned()),
         allow_non_restored_state: req.allow_non_restored_state.unwrap_or(false)
             || q.get("allowNonRestoredState").is_some_and(|v| v == "true"),
     };

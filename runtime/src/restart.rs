@@ -62,11 +62,9 @@ impl RestartStrategy {
             RestartStrategy::FixedDelay { attempts, delay } => {
                 format!("fixed delay of {} ms, {attempts} attempts", delay.as_millis())
             }
-            RestartStrategy::ExponentialDelay { initial, max, multiplier } => format!(
-                "exponential delay from {} ms to {} ms, ×{multiplier}",
-                initial.as_millis(),
-                max.as_millis()
-            ),
+            RestartStrategy::ExponentialDelay { initial, max, multiplier } => {
+                format!("exponential delay from {} ms to {} ms, ×{multiplier}", initial.as_millis(), max.as_millis())
+            }
         }
     }
 }

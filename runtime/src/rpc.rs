@@ -78,12 +78,23 @@ pub struct TaskMetrics {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ToTaskManager {
-    Registered { tm_id: String },
-    Refused { reason: String },
+    Registered {
+        tm_id: String,
+    },
+    Refused {
+        reason: String,
+    },
     Deploy(Box<Deployment>),
-    Cancel { job_id: JobId, attempt: Attempt },
+    Cancel {
+        job_id: JobId,
+        attempt: Attempt,
+    },
     /// Sources of the attempt inject this barrier.
-    TriggerCheckpoint { job_id: JobId, attempt: Attempt, barrier: Barrier },
+    TriggerCheckpoint {
+        job_id: JobId,
+        attempt: Attempt,
+        barrier: Barrier,
+    },
 }
 
 /// Everything a TaskManager needs to run its share of one attempt of a job.

@@ -362,7 +362,11 @@ impl Task {
 
     /// Completes the alignment once every input that has not ended has
     /// delivered the barrier.
-    fn try_complete_alignment(&mut self, inputs: &mut [InputChannel], aligning: &mut Option<Barrier>) -> Result<(), TaskError> {
+    fn try_complete_alignment(
+        &mut self,
+        inputs: &mut [InputChannel],
+        aligning: &mut Option<Barrier>,
+    ) -> Result<(), TaskError> {
         let Some(b) = aligning.as_ref() else { return Ok(()) };
         if !inputs.iter().all(|c| c.ended || c.blocked) {
             return Ok(());
@@ -406,7 +410,13 @@ impl Task {
         let mut operators = Vec::new();
         let mut states = Vec::new();
         if let Some(op) = &ctx.source {
-            operators.push(OperatorEntry { operator: op.id, uid: op.uid.clone(), name: op.name.clone(), keyed: false, source });
+            operators.push(OperatorEntry {
+                operator: op.id,
+                uid: op.uid.clone(),
+                name: op.name.clone(),
+                keyed: false,
+                source,
+            });
         }
         for (op, info) in self.chain.iter().zip(&ctx.chain) {
             let snap = op.snapshot();
@@ -435,7 +445,8 @@ impl Task {
             (None, 0)
         } else {
             let name = state_file_name(ctx.vertex, self.id.subtask);
-            let bytes = encode(STATE_MAGIC, &TaskState { vertex: ctx.vertex, subtask: self.id.subtask, operators: states });
+            let bytes =
+                encode(STATE_MAGIC, &TaskState { vertex: ctx.vertex, subtask: self.id.subtask, operators: states });
             let dir = std::path::Path::new(&b.dir);
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
             write_atomic(&dir.join(&name), &bytes).map_err(|e| e.to_string())?;
@@ -586,4 +597,3 @@ impl Task {
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
-

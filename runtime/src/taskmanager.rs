@@ -13,13 +13,15 @@ use crate::connectors::files::{DiscardSink, FileSink, PrintSink};
 use crate::connectors::kafka::{KafkaSinkWriter, KafkaSourceReader};
 use crate::connectors::{SinkWriter, SourceReader};
 use crate::ids::{Attempt, JobId, SubtaskId, TaskStatus};
+use crate::keygroup::key_group_range;
 use crate::metrics::TaskCounters;
 use crate::network::{self, ChannelKey, ChannelTx, Exchange};
 use crate::operators::build::{build_operator, BuildContext};
 use crate::operators::Operator;
-use crate::keygroup::key_group_range;
 use crate::rpc::{self, CheckpointAck, Deployment, Registration, TaskMetrics, TaskUpdate, ToJobManager, ToTaskManager};
-use crate::task::{CheckpointCtx, CheckpointReport, Head, InputChannel, OperatorInfo, OutputEdge, Task, TaskError, TaskOutcome};
+use crate::task::{
+    CheckpointCtx, CheckpointReport, Head, InputChannel, OperatorInfo, OutputEdge, Task, TaskError, TaskOutcome,
+};
 use flowc_compiler::graph::{ChainedOperator, JobGraph};
 use flowc_compiler::ir::{OperatorKind, WatermarkSpec};
 use flowc_compiler::ShipStrategy;
@@ -450,7 +452,8 @@ fn build_task(
                     SourceState::Datagen { next } => Some(next),
                     _ => None,
                 };
-                head = Some(Head::Source(Box::new(DatagenReader::new(g.clone(), id.subtask, vertex.parallelism, resume))));
+                head =
+                    Some(Head::Source(Box::new(DatagenReader::new(g.clone(), id.subtask, vertex.parallelism, resume))));
             }
             OperatorKind::KafkaSink(k) => sink = Some(Box::new(KafkaSinkWriter::new(k, &op.output)?)),
             OperatorKind::PrintSink => {

@@ -8,9 +8,9 @@
 use super::cluster::shutdown_signal;
 use super::config_args::ConfigArgs;
 use super::job_args::JobArgs;
-use flowc_runtime::client::rest::Rest;
 use anyhow::{bail, Context};
 use flowc_compiler::plan_file;
+use flowc_runtime::client::rest::Rest;
 use flowc_runtime::cluster;
 use serde_json::Value;
 use std::process::ExitCode;
@@ -56,7 +56,9 @@ impl RunArgs {
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b':' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b':' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -41,7 +41,10 @@ pub struct StopArgs {
 }
 
 fn request_id(v: &Value) -> anyhow::Result<String> {
-    v.get("request-id").and_then(Value::as_str).map(str::to_string).ok_or_else(|| anyhow::anyhow!("no request-id in {v}"))
+    v.get("request-id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("no request-id in {v}"))
 }
 
 pub fn savepoint(a: SavepointArgs) -> anyhow::Result<ExitCode> {
@@ -60,7 +63,8 @@ pub fn stop(a: StopArgs) -> anyhow::Result<ExitCode> {
     let rest = rest_for(a.jobmanager.as_deref(), &a.config)?;
     let drain = if a.drain { " drain" } else { "" };
     println!("Suspending job \"{}\" with a{drain} savepoint.", a.job_id);
-    let body = json!({ "targetDirectory": a.savepoint_path, "drain": a.drain, "formatType": "CANONICAL", "triggerId": null });
+    let body =
+        json!({ "targetDirectory": a.savepoint_path, "drain": a.drain, "formatType": "CANONICAL", "triggerId": null });
     let trigger = request_id(&rest.post_json(&format!("/v1/jobs/{}/stop", a.job_id), &body)?)?;
     let location = rest.wait_for_savepoint(&a.job_id, &trigger, TIMEOUT)?;
     println!("Suspended job \"{}\" with a{drain} savepoint.", a.job_id);

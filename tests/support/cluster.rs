@@ -76,8 +76,7 @@ impl Cluster {
             .map(|(k, v)| format!("{k}: {v}\n"))
             .collect();
         text.push_str(extra_config);
-        std::fs::write(&config, text)
-        .expect("writing the cluster config");
+        std::fs::write(&config, text).expect("writing the cluster config");
         let mut c = Cluster {
             rest_addr: format!("127.0.0.1:{}", ports[0]),
             rpc_port: ports[1],
@@ -168,7 +167,7 @@ impl Cluster {
             .args(args)
             .arg("-m")
             .arg(&self.rest_addr)
-            .env("FLOWC_CONF_DIR", &self.scratch.0.join("no-conf"))
+            .env("FLOWC_CONF_DIR", self.scratch.0.join("no-conf"))
             .output()
             .expect("running flowc")
     }

@@ -7,9 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use flowc_playground::check::{
-    check_counts_with, CheckOptions, EventTally, OutputRecord, Problem, Summary, Table,
-};
+use flowc_playground::check::{check_counts_with, CheckOptions, EventTally, OutputRecord, Problem, Summary, Table};
 use flowc_playground::clickevent::{format_timestamp, EVENTS_PER_PAGE_PER_WINDOW};
 use flowc_playground::kafka::{self, ReadStats};
 
@@ -83,11 +81,7 @@ impl Collected {
             table.rows.len().saturating_sub(1)
         } else {
             let table = Table::from_records(&self.records);
-            table
-                .rows
-                .values()
-                .filter(|r| r.counts.iter().all(|c| !c.is_empty()))
-                .count()
+            table.rows.values().filter(|r| r.counts.iter().all(|c| !c.is_empty())).count()
         }
     }
 }
@@ -102,10 +96,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let topic = args
-        .topic
-        .clone()
-        .unwrap_or_else(|| if args.events { "input" } else { "output" }.to_owned());
+    let topic = args.topic.clone().unwrap_or_else(|| if args.events { "input" } else { "output" }.to_owned());
 
     let collected = RefCell::new(Collected::default());
     let read = kafka::read_topic(
@@ -145,10 +136,7 @@ fn main() -> ExitCode {
     };
     let (result, table) = if args.events {
         let records = c.tally.records();
-        (
-            c.tally.check(args.partial_first),
-            Table::from_records(&records),
-        )
+        (c.tally.check(args.partial_first), Table::from_records(&records))
     } else {
         let mut result = check_counts_with(&c.records, &opts);
         if !c.bad.is_empty() {
@@ -168,19 +156,13 @@ fn main() -> ExitCode {
 }
 
 fn print_stats(topic: &str, stats: &ReadStats, c: &Collected, events: bool) {
-    let how = if stats.timed_out && !stats.caught_up {
-        "timed out before reaching its end"
-    } else {
-        "read to its end"
-    };
+    let how = if stats.timed_out && !stats.caught_up { "timed out before reaching its end" } else { "read to its end" };
     if events {
         println!(
             "topic {topic:?}: {} records ({} click events, last event time {}), {how}",
             stats.records,
             c.tally.events,
-            c.tally
-                .max_timestamp_ms
-                .map_or_else(|| "-".to_owned(), format_timestamp)
+            c.tally.max_timestamp_ms.map_or_else(|| "-".to_owned(), format_timestamp)
         );
     } else {
         println!("topic {topic:?}: {} records, {how}", stats.records);
@@ -194,10 +176,7 @@ fn verdict(result: Result<Summary, Vec<Problem>>, min_windows: usize) -> ExitCod
             ExitCode::SUCCESS
         }
         Ok(s) => {
-            println!(
-                "FAIL: only {} complete window(s), wanted at least {min_windows} ({s})",
-                s.complete_windows
-            );
+            println!("FAIL: only {} complete window(s), wanted at least {min_windows} ({s})", s.complete_windows);
             ExitCode::FAILURE
         }
         Err(problems) => {

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use flowc_playground::clickevent::{
-    format_timestamp, parse_timestamp, ticks_for_events, EVENTS_PER_TICK,
-};
+use flowc_playground::clickevent::{format_timestamp, parse_timestamp, ticks_for_events, EVENTS_PER_TICK};
 use flowc_playground::generator::{choose_start, Generator, Pacing, Plan};
 use flowc_playground::kafka::{self, KafkaSink, ProducerSettings};
 
@@ -118,14 +116,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let startup = Duration::from_secs(args.startup_timeout);
     let deadline = Instant::now() + startup;
     loop {
-        match kafka::ensure_topic(
-            &args.bootstrap_servers,
-            &args.topic,
-            args.partitions,
-            Duration::from_secs(5),
-        )
-        .await
-        {
+        match kafka::ensure_topic(&args.bootstrap_servers, &args.topic, args.partitions, Duration::from_secs(5)).await {
             Ok(()) => break,
             Err(e) if Instant::now() < deadline && !stop.load(Ordering::Relaxed) => {
                 tracing::info!(error = %e, "Kafka not ready yet; retrying.");
@@ -144,10 +135,7 @@ fn generate(args: Args, stop: &AtomicBool) -> anyhow::Result<()> {
     let settings = ProducerSettings {
         bootstrap: args.bootstrap_servers.clone(),
         topic: args.topic.clone(),
-        transactional_id: args
-            .transactional_id
-            .clone()
-            .unwrap_or_else(|| kafka::transactional_id(&args.topic)),
+        transactional_id: args.transactional_id.clone().unwrap_or_else(|| kafka::transactional_id(&args.topic)),
         transaction_timeout: Duration::from_millis(args.transaction_timeout_ms),
         startup_timeout: Duration::from_secs(args.startup_timeout),
     };
@@ -166,15 +154,15 @@ fn generate(args: Args, stop: &AtomicBool) -> anyhow::Result<()> {
     let now_ms = chrono::Utc::now().timestamp_millis();
     let decision = choose_start(now_ms, last, args.start_time, args.force_start)?;
 
-    let pacing = if args.no_pacing {
-        Pacing::Unpaced
-    } else {
-        Pacing::from_rate(args.rate)
-    };
+    let pacing = if args.no_pacing { Pacing::Unpaced } else { Pacing::from_rate(args.rate) };
     let ticks = args.count.map(ticks_for_events);
     if let Some(n) = args.count {
         if n % EVENTS_PER_TICK != 0 {
-            tracing::warn!(count = n, writing = ticks_for_events(n) * EVENTS_PER_TICK, "--count is not a multiple of 6; rounding up to whole ticks so every tick has all six pages.");
+            tracing::warn!(
+                count = n,
+                writing = ticks_for_events(n) * EVENTS_PER_TICK,
+                "--count is not a multiple of 6; rounding up to whole ticks so every tick has all six pages."
+            );
         }
     }
     let plan = Plan {
@@ -216,13 +204,8 @@ fn generate(args: Args, stop: &AtomicBool) -> anyhow::Result<()> {
 /// the broker's transaction timeout).
 async fn watch_signals(stop: Arc<AtomicBool>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        tracing::warn!(
-            "Cannot install signal handlers; SIGINT/SIGTERM will kill without a final commit."
-        );
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        tracing::warn!("Cannot install signal handlers; SIGINT/SIGTERM will kill without a final commit.");
         return;
     };
     for n in 0.. {
@@ -231,9 +214,7 @@ async fn watch_signals(stop: Arc<AtomicBool>) {
             _ = term.recv() => {}
         }
         if n == 0 {
-            tracing::info!(
-                "Stopping after the current transaction (signal again to exit at once)."
-            );
+            tracing::info!("Stopping after the current transaction (signal again to exit at once).");
             stop.store(true, Ordering::Relaxed);
         } else {
             std::process::exit(130);

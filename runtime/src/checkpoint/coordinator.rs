@@ -91,7 +91,11 @@ pub enum AckOutcome {
     Pending,
     Completed(Completed, Option<SavepointRequest>),
     /// A subtask declined or `_metadata` could not be written.
-    Failed { id: u64, reason: String, savepoint: Option<SavepointRequest> },
+    Failed {
+        id: u64,
+        reason: String,
+        savepoint: Option<SavepointRequest>,
+    },
 }
 
 pub struct Coordinator {
@@ -137,12 +141,7 @@ impl Coordinator {
 
     /// Starts a checkpoint (or a savepoint into `savepoint_dir`) that
     /// `expected` subtasks must acknowledge; returns its barrier.
-    pub fn trigger(
-        &mut self,
-        now_ms: i64,
-        expected: usize,
-        savepoint: Option<(PathBuf, SavepointRequest)>,
-    ) -> Barrier {
+    pub fn trigger(&mut self, now_ms: i64, expected: usize, savepoint: Option<(PathBuf, SavepointRequest)>) -> Barrier {
         let id = self.next_id;
         self.next_id += 1;
         self.last_trigger = Some(Instant::now());
@@ -327,7 +326,10 @@ mod tests {
         assert_eq!(c.last_completed_stats().map(|s| s.state_size), Some(20));
         // A decline fails the checkpoint and leaves the latest one in place.
         let b = c.trigger(9, 2, None);
-        assert!(matches!(c.ack(10, b.id, SubtaskId { vertex: 0, subtask: 0 }, Err("disk full".into())), AckOutcome::Failed { .. }));
+        assert!(matches!(
+            c.ack(10, b.id, SubtaskId { vertex: 0, subtask: 0 }, Err("disk full".into())),
+            AckOutcome::Failed { .. }
+        ));
         assert_eq!(c.latest().map(|l| l.id), Some(5));
         assert_eq!(c.counts.failed, 1);
         let _ = std::fs::remove_dir_all(&dir);

@@ -137,7 +137,12 @@ pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
 }
 
 /// Decodes the framed file format, checking everything first.
-pub fn decode<T: DeserializeOwned>(magic: &[u8; 8], what: &'static str, path: &str, bytes: &[u8]) -> Result<T, StateError> {
+pub fn decode<T: DeserializeOwned>(
+    magic: &[u8; 8],
+    what: &'static str,
+    path: &str,
+    bytes: &[u8],
+) -> Result<T, StateError> {
     let corrupt = |reason: String| StateError::Corrupt { path: path.to_string(), reason };
     if bytes.len() < 8 || &bytes[..8] != magic {
         return Err(StateError::BadMagic { path: path.to_string(), what });
@@ -153,7 +158,10 @@ pub fn decode<T: DeserializeOwned>(magic: &[u8; 8], what: &'static str, path: &s
     len.copy_from_slice(&bytes[12..20]);
     let len = u64::from_le_bytes(len);
     if len > MAX_FILE || bytes.len() as u64 != 20 + len + 8 {
-        return Err(corrupt(format!("the header says {len} bytes of state, the file has {}", bytes.len().saturating_sub(28))));
+        return Err(corrupt(format!(
+            "the header says {len} bytes of state, the file has {}",
+            bytes.len().saturating_sub(28)
+        )));
     }
     let body = &bytes[20..20 + len as usize];
     let mut sum = [0u8; 8];
@@ -196,7 +204,10 @@ pub fn read_metadata(dir: &Path) -> Result<CheckpointMetadata, StateError> {
     if !path.exists() {
         return Err(StateError::Read {
             path: path.display().to_string(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no _metadata: not a completed checkpoint or savepoint"),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no _metadata: not a completed checkpoint or savepoint",
+            ),
         });
     }
     read_file(METADATA_MAGIC, "checkpoint metadata", &path)
@@ -228,7 +239,10 @@ mod tests {
         v2[8] = 2;
         let e = decode::<Vec<(u32, Vec<u8>)>>(STATE_MAGIC, "state", "f", &v2).unwrap_err();
         assert!(e.to_string().contains("version 2"), "{e}");
-        assert!(matches!(decode::<Vec<(u32, Vec<u8>)>>(METADATA_MAGIC, "m", "f", &bytes), Err(StateError::BadMagic { .. })));
+        assert!(matches!(
+            decode::<Vec<(u32, Vec<u8>)>>(METADATA_MAGIC, "m", "f", &bytes),
+            Err(StateError::BadMagic { .. })
+        ));
     }
 
     #[test]

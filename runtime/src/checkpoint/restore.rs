@@ -9,10 +9,10 @@
 use super::format::{read_file, CheckpointMetadata, OperatorState, StateError, TaskEntry, TaskState, STATE_MAGIC};
 use super::SourceState;
 use crate::ids::SubtaskId;
-use flowc_compiler::graph::JobGraph;
-use flowc_compiler::ir::OperatorKind;
 use crate::operators::KeyedSnapshot;
+use flowc_compiler::graph::JobGraph;
 use flowc_compiler::ids::OperatorId;
+use flowc_compiler::ir::OperatorKind;
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -43,7 +43,11 @@ impl Restorer {
     }
 
     /// The keyed state of `operator` in the key groups of `range`.
-    pub fn keyed_state(&mut self, operator: OperatorId, range: &RangeInclusive<u32>) -> Result<KeyedSnapshot, StateError> {
+    pub fn keyed_state(
+        &mut self,
+        operator: OperatorId,
+        range: &RangeInclusive<u32>,
+    ) -> Result<KeyedSnapshot, StateError> {
         let files: Vec<String> = self
             .metadata
             .tasks
@@ -93,7 +97,8 @@ pub fn check_restore(graph: &JobGraph, dir: &Path, allow_non_restored: bool) -> 
             missing.join(", ")
         )));
     }
-    let keyed_here = metadata.tasks.iter().any(|t| t.operators.iter().any(|o| o.keyed && ops.iter().any(|j| j.id == o.operator)));
+    let keyed_here =
+        metadata.tasks.iter().any(|t| t.operators.iter().any(|o| o.keyed && ops.iter().any(|j| j.id == o.operator)));
     let maxp = graph.graph.node_weights().map(|v| v.max_parallelism).max().unwrap_or(metadata.max_parallelism);
     if keyed_here && maxp != metadata.max_parallelism {
         return Err(StateError::Incompatible(format!(
@@ -194,8 +199,10 @@ mod tests {
             ops[sub].process(vec![rec], &mut Vec::new()).unwrap();
             *model.entry(format!("{}/{k}", t - t.rem_euclid(1000))).or_default() += v;
         }
-        let states: Vec<OperatorState> =
-            ops.iter().map(|o| OperatorState { operator: Default::default(), keyed: o.snapshot().key_groups }).collect();
+        let states: Vec<OperatorState> = ops
+            .iter()
+            .map(|o| OperatorState { operator: Default::default(), keyed: o.snapshot().key_groups })
+            .collect();
         let mut restored = BTreeMap::new();
         for i in 0..p2 {
             let mut op = window_op();

@@ -208,9 +208,11 @@ impl JobManager {
         for v in graph.graph.node_weights() {
             for o in &v.operators {
                 if let OperatorKind::KafkaSink(k) = &o.kind {
-                    if k.delivery == flowc_compiler::ir::Delivery::ExactlyOnce {
+                    if k.delivery == flowc_compiler::ir::Delivery::ExactlyOnce
+                        && graph.settings.checkpoint_interval_ms.is_none()
+                    {
                         return Err(SubmitError::Unsupported(format!(
-                            "{}: exactly_once delivery is not implemented by this runtime yet; use at_least_once",
+                            "{}: exactly_once delivery commits on checkpoints; enable checkpointing (execution.checkpointing.interval)",
                             o.name
                         )));
                     }
@@ -629,6 +631,22 @@ fn on_checkpoint_outcome(job: &mut Job, out: AckOutcome, tms: &BTreeMap<String, 
             if let Some(r) = request {
                 let location = format!("file:{}", c.dir.display());
                 job.savepoints.insert(r.trigger_id, SavepointStatus::Completed { location });
+            }
+            // Sinks commit what they wrote up to this checkpoint.
+            let mut told: Vec<&str> = Vec::new();
+            for t in job.all_tasks() {
+                let Some(tm) = t.tm.as_deref() else { continue };
+                if told.contains(&tm) {
+                    continue;
+                }
+                told.push(tm);
+                if let Some(entry) = tms.get(tm) {
+                    let _ = entry.tx.send(ToTaskManager::CheckpointComplete {
+                        job_id: job.id,
+                        attempt: job.attempt,
+                        checkpoint_id: c.id,
+                    });
+                }
             }
         }
         AckOutcome::Failed { id, reason, savepoint } => {

@@ -89,6 +89,12 @@ pub enum ToTaskManager {
         job_id: JobId,
         attempt: Attempt,
     },
+    /// Checkpoint `checkpoint_id` is complete: exactly-once sinks commit.
+    CheckpointComplete {
+        job_id: JobId,
+        attempt: Attempt,
+        checkpoint_id: u64,
+    },
     /// Sources of the attempt inject this barrier.
     TriggerCheckpoint {
         job_id: JobId,

@@ -138,6 +138,8 @@ pub struct CheckpointCtx {
     pub sink: Option<OperatorInfo>,
     /// Checkpoint triggers, for a source task.
     pub triggers: Option<crossbeam_channel::Receiver<Barrier>>,
+    /// Completed checkpoint ids, for a task with a sink.
+    pub completions: Option<crossbeam_channel::Receiver<u64>>,
     /// Where reports go (to the JobManager).
     pub report: Box<dyn Fn(CheckpointReport) + Send>,
 }
@@ -157,7 +159,13 @@ pub struct Task {
     /// A stop-with-savepoint barrier has passed: emit nothing more, and end
     /// without firing what is left once the inputs end.
     pub stopped: bool,
+    /// The id of that stop-with-savepoint.
+    pub stop_checkpoint: Option<u64>,
 }
+
+/// How long a stopping sink waits for its savepoint to complete before it
+/// ends without committing (the savepoint still holds its output).
+const STOP_COMMIT_WAIT: Duration = Duration::from_secs(120);
 
 impl Task {
     /// Runs the task to its end on the calling thread.
@@ -191,6 +199,7 @@ impl Task {
                 self.tick()?;
                 next_tick = now + TICK;
             }
+            self.poll_completions()?;
             if let Some(b) = self.checkpoints.triggers.as_ref().and_then(|t| t.try_recv().ok()) {
                 let state = source.snapshot();
                 if b.stop.is_some_and(|s| s.drain) {
@@ -200,6 +209,7 @@ impl Task {
                 self.on_barrier(b.clone(), state)?;
                 if b.stop.is_some() {
                     self.stopped = true;
+                    self.stop_checkpoint = Some(b.id);
                     return self.finish();
                 }
                 continue;
@@ -230,6 +240,7 @@ impl Task {
             if self.cancelled() {
                 return Err(TaskError::Cancelled);
             }
+            self.poll_completions()?;
             let now = Instant::now();
             if now >= next_tick {
                 self.tick()?;
@@ -349,7 +360,10 @@ impl Task {
             }
         }
         self.flush_outputs()?;
-        if let Some(sink) = &mut self.sink {
+        if self.stopped {
+            // Flushed at the barrier; an exactly-once sink commits when the savepoint completes.
+            self.await_stop_commit()?;
+        } else if let Some(sink) = &mut self.sink {
             sink.flush()?;
         }
         for e in 0..self.outputs.len() {
@@ -374,11 +388,46 @@ impl Task {
         let b = b.clone();
         *aligning = None;
         inputs.iter_mut().for_each(|c| c.blocked = false);
-        let stop = b.stop.is_some();
+        let (stop, id) = (b.stop.is_some(), b.id);
         self.on_barrier(b, SourceState::None)?;
         if stop {
             self.stopped = true;
+            self.stop_checkpoint = Some(id);
         }
+        Ok(())
+    }
+
+    /// Tells the sink of every checkpoint completed since the last look.
+    fn poll_completions(&mut self) -> Result<(), TaskError> {
+        let Some(rx) = &self.checkpoints.completions else { return Ok(()) };
+        while let Ok(id) = rx.try_recv() {
+            if let Some(sink) = &mut self.sink {
+                sink.checkpoint_complete(id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A stopped sink ends once its savepoint completed and it committed.
+    fn await_stop_commit(&mut self) -> Result<(), TaskError> {
+        let (Some(stop_id), Some(rx)) = (self.stop_checkpoint, self.checkpoints.completions.clone()) else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + STOP_COMMIT_WAIT;
+        while Instant::now() < deadline {
+            if self.cancelled() {
+                return Err(TaskError::Cancelled);
+            }
+            if let Ok(id) = rx.recv_timeout(TICK) {
+                if let Some(sink) = &mut self.sink {
+                    sink.checkpoint_complete(id)?;
+                }
+                if id >= stop_id {
+                    return Ok(());
+                }
+            }
+        }
+        tracing::warn!(job_id = %self.job_id, subtask = %self.id, "The stop-with-savepoint did not complete; its output stays in the savepoint.");
         Ok(())
     }
 
@@ -388,11 +437,13 @@ impl Task {
     /// checkpoint; the job goes on.
     fn on_barrier(&mut self, b: Barrier, source: SourceState) -> Result<(), TaskError> {
         self.flush_outputs()?;
-        if let Some(sink) = &mut self.sink {
-            // At-least-once: everything before the barrier is delivered.
-            sink.flush()?;
-        }
-        let result = self.write_state(&b, source);
+        // At-least-once: everything before the barrier is delivered;
+        // exactly-once: what is not committed goes into the checkpoint.
+        let sink_state = match &mut self.sink {
+            Some(sink) => sink.snapshot(b.id)?,
+            None => Vec::new(),
+        };
+        let result = self.write_state(&b, source, sink_state);
         if let Err(e) = &result {
             tracing::warn!(job_id = %self.job_id, subtask = %self.id, checkpoint_id = b.id, error = %e, "Declining a checkpoint.");
         }
@@ -405,7 +456,7 @@ impl Task {
         Ok(())
     }
 
-    fn write_state(&self, b: &Barrier, source: SourceState) -> Result<TaskEntry, String> {
+    fn write_state(&self, b: &Barrier, source: SourceState, sink_state: Vec<u8>) -> Result<TaskEntry, String> {
         let ctx = &self.checkpoints;
         let mut operators = Vec::new();
         let mut states = Vec::new();
@@ -415,6 +466,7 @@ impl Task {
                 uid: op.uid.clone(),
                 name: op.name.clone(),
                 keyed: false,
+                raw: false,
                 source,
             });
         }
@@ -422,22 +474,28 @@ impl Task {
             let snap = op.snapshot();
             let keyed = !snap.key_groups.is_empty();
             if keyed {
-                states.push(OperatorState { operator: info.id, keyed: snap.key_groups });
+                states.push(OperatorState { operator: info.id, keyed: snap.key_groups, raw: Vec::new() });
             }
             operators.push(OperatorEntry {
                 operator: info.id,
                 uid: info.uid.clone(),
                 name: info.name.clone(),
                 keyed,
+                raw: false,
                 source: SourceState::None,
             });
         }
         if let Some(op) = &ctx.sink {
+            let raw = !sink_state.is_empty();
+            if raw {
+                states.push(OperatorState { operator: op.id, keyed: Vec::new(), raw: sink_state });
+            }
             operators.push(OperatorEntry {
                 operator: op.id,
                 uid: op.uid.clone(),
                 name: op.name.clone(),
                 keyed: false,
+                raw,
                 source: SourceState::None,
             });
         }

@@ -11,6 +11,7 @@ use crate::checkpoint::{Barrier, SourceState};
 use crate::connectors::datagen::DatagenReader;
 use crate::connectors::files::{DiscardSink, FileSink, PrintSink};
 use crate::connectors::kafka::{KafkaSinkWriter, KafkaSourceReader};
+use crate::connectors::kafka_exactly_once::ExactlyOnceKafkaSink;
 use crate::connectors::{SinkWriter, SourceReader};
 use crate::ids::{Attempt, JobId, SubtaskId, TaskStatus};
 use crate::keygroup::key_group_range;
@@ -23,7 +24,7 @@ use crate::task::{
     CheckpointCtx, CheckpointReport, Head, InputChannel, OperatorInfo, OutputEdge, Task, TaskError, TaskOutcome,
 };
 use flowc_compiler::graph::{ChainedOperator, JobGraph};
-use flowc_compiler::ir::{OperatorKind, WatermarkSpec};
+use flowc_compiler::ir::{Delivery, OperatorKind, WatermarkSpec};
 use flowc_compiler::ShipStrategy;
 use petgraph::graph::NodeIndex;
 use std::collections::HashMap;
@@ -49,6 +50,8 @@ struct RunningTask {
     counters: Arc<TaskCounters>,
     /// Checkpoint triggers, for a task that starts with a source.
     trigger: Option<crossbeam_channel::Sender<Barrier>>,
+    /// Completed checkpoints, for a task that ends with a sink.
+    completions: Option<crossbeam_channel::Sender<u64>>,
 }
 
 type Registry = Arc<Mutex<HashMap<(JobId, Attempt), HashMap<SubtaskId, RunningTask>>>>;
@@ -155,6 +158,15 @@ async fn session(
                     for t in tasks.values() {
                         if let Some(tr) = &t.trigger {
                             let _ = tr.send(barrier.clone());
+                        }
+                    }
+                }
+            }
+            ToTaskManager::CheckpointComplete { job_id, attempt, checkpoint_id } => {
+                if let Some(tasks) = lock(registry).get(&(job_id, attempt)) {
+                    for t in tasks.values() {
+                        if let Some(c) = &t.completions {
+                            let _ = c.send(checkpoint_id);
                         }
                     }
                 }
@@ -284,18 +296,27 @@ fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::
     let mut running = HashMap::new();
     for id in &d.local {
         let (cancel, counters) = (Arc::new(AtomicBool::new(false)), Arc::new(TaskCounters::new()));
-        let is_source = graph.inputs(NodeIndex::new(id.vertex as usize)).is_empty();
-        let (trigger, triggers) = if is_source {
+        let v = NodeIndex::new(id.vertex as usize);
+        let (trigger, triggers) = if graph.inputs(v).is_empty() {
             let (t, r) = crossbeam_channel::unbounded();
             (Some(t), Some(r))
         } else {
             (None, None)
         };
-        running.insert(*id, RunningTask { cancel: cancel.clone(), counters: counters.clone(), trigger });
-        handles.push((*id, cancel, counters, triggers));
+        let (completion, completions) = if graph.graph[v].operators.last().is_some_and(|o| o.kind.is_sink()) {
+            let (t, r) = crossbeam_channel::unbounded();
+            (Some(t), Some(r))
+        } else {
+            (None, None)
+        };
+        running.insert(
+            *id,
+            RunningTask { cancel: cancel.clone(), counters: counters.clone(), trigger, completions: completion },
+        );
+        handles.push((*id, cancel, counters, triggers, completions));
     }
     lock(&registry).insert(key, running);
-    for (id, cancel, counters, triggers) in handles {
+    for (id, cancel, counters, triggers, completions) in handles {
         let graph = graph.clone();
         let restorer = restorer.clone();
         let position = d.positions.iter().find(|(s, _)| *s == id).map(|(_, p)| p.clone()).unwrap_or_default();
@@ -321,7 +342,7 @@ fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::
                 }));
             });
             let wiring = Wiring { inputs: chans, placement: &placement, local: &local, local_senders: &senders };
-            let start = StartState { splits, position, restorer, triggers, report: report_ack };
+            let start = StartState { splits, position, restorer, triggers, completions, report: report_ack };
             let built = build_task(key, id, &graph, wiring, start, cancel, counters);
             let outcome = match built {
                 Ok(task) => {
@@ -404,6 +425,7 @@ struct StartState {
     position: SourceState,
     restorer: Option<Arc<Mutex<Restorer>>>,
     triggers: Option<crossbeam_channel::Receiver<Barrier>>,
+    completions: Option<crossbeam_channel::Receiver<u64>>,
     report: Box<dyn Fn(CheckpointReport) + Send>,
 }
 
@@ -421,7 +443,7 @@ fn build_task(
     counters: Arc<TaskCounters>,
 ) -> Result<Task, TaskError> {
     let Wiring { inputs, placement, local, local_senders } = wiring;
-    let StartState { splits, position, restorer, triggers, report } = start;
+    let StartState { splits, position, restorer, triggers, completions, report } = start;
     let v = NodeIndex::new(id.vertex as usize);
     let vertex = &graph.graph[v];
     let setup = |m: String| TaskError::Setup(m);
@@ -454,6 +476,17 @@ fn build_task(
                 };
                 head =
                     Some(Head::Source(Box::new(DatagenReader::new(g.clone(), id.subtask, vertex.parallelism, resume))));
+            }
+            OperatorKind::KafkaSink(k) if k.delivery == Delivery::ExactlyOnce => {
+                let txid = format!("{}-{}-{}", k.transactional_id_prefix, &op.id.to_hex()[..8], id.subtask);
+                let mut s = ExactlyOnceKafkaSink::new(k, &op.output, txid)?;
+                if let Some(r) = &restorer {
+                    let states = lock(r)
+                        .raw_states(op.id, id.subtask, vertex.parallelism)
+                        .map_err(|e| setup(format!("{}: cannot restore state: {e}", op.name)))?;
+                    s.restore(states)?;
+                }
+                sink = Some(Box::new(s));
             }
             OperatorKind::KafkaSink(k) => sink = Some(Box::new(KafkaSinkWriter::new(k, &op.output)?)),
             OperatorKind::PrintSink => {
@@ -542,8 +575,10 @@ fn build_task(
             chain: chain_info,
             sink: sink_info,
             triggers,
+            completions,
             report,
         },
         stopped: false,
+        stop_checkpoint: None,
     })
 }

@@ -110,6 +110,10 @@ impl Cluster {
     }
 
     fn spawn(&self, log: &str, args: &[&str], extra: &[String]) -> Child {
+        self.spawn_env(log, args, extra, &[])
+    }
+
+    fn spawn_env(&self, log: &str, args: &[&str], extra: &[String], env: &[(&str, &str)]) -> Child {
         let out = File::create(self.scratch.0.join(format!("{log}.log"))).expect("creating a log file");
         let err = out.try_clone().expect("cloning a log file handle");
         let mut cmd = Command::new(flowc_bin());
@@ -118,6 +122,9 @@ impl Cluster {
             cmd.arg("-D").arg(e);
         }
         cmd.stdin(Stdio::null()).stdout(out).stderr(err).env("FLOWC_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.spawn().expect("starting flowc")
     }
 
@@ -131,6 +138,24 @@ impl Cluster {
         );
         self.taskmanagers.push(tm);
         i
+    }
+
+    /// Starts a TaskManager with extra environment variables (fault injection).
+    pub fn add_taskmanager_env(&mut self, slots: u32, env: &[(&str, &str)]) -> usize {
+        let i = self.taskmanagers.len();
+        let tm = self.spawn_env(
+            &format!("taskmanager-{i}"),
+            &["taskmanager"],
+            &[format!("taskmanager.numberOfTaskSlots={slots}")],
+            env,
+        );
+        self.taskmanagers.push(tm);
+        i
+    }
+
+    /// Whether TaskManager `i` has exited (and how).
+    pub fn taskmanager_exited(&mut self, i: usize) -> Option<std::process::ExitStatus> {
+        self.taskmanagers[i].try_wait().ok().flatten()
     }
 
     /// SIGKILLs TaskManager `i`.

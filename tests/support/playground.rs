@@ -32,12 +32,18 @@ pub fn load_events(bootstrap: &str, topic: &str, start_ms: i64, events: u64) {
 
 /// `jobs/click_count.flow` with its topics renamed, written into `dir`.
 pub fn click_count_job(dir: &Path, input: &str, output: &str) -> PathBuf {
+    click_count_job_with(dir, input, output, "at_least_once")
+}
+
+/// The same with another delivery guarantee for the sink.
+pub fn click_count_job_with(dir: &Path, input: &str, output: &str, delivery: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(root.join("jobs/click_count.flow")).expect("reading jobs/click_count.flow");
     let text = text
         .replace("topic: \"input\"", &format!("topic: \"{input}\""))
         .replace("topic: \"output\"", &format!("topic: \"{output}\""));
     assert!(text.contains(input) && text.contains(output), "the job's topics were not renamed");
+    let text = text.replace("delivery: at_least_once", &format!("delivery: {delivery}"));
     let path = dir.join("click_count.flow");
     std::fs::write(&path, text).expect("writing the test job");
     path

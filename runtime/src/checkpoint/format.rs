@@ -45,6 +45,9 @@ pub struct OperatorState {
     pub operator: OperatorId,
     /// (key group, that key group's entries), sorted by key group.
     pub keyed: Vec<(u32, Vec<u8>)>,
+    /// State of the subtask as a whole (an exactly-once sink's output not
+    /// yet committed); on rescaling it goes to one new subtask whole.
+    pub raw: Vec<u8>,
 }
 
 /// A subtask's state file.
@@ -63,6 +66,8 @@ pub struct OperatorEntry {
     pub name: String,
     /// Whether the state file holds keyed state of this operator.
     pub keyed: bool,
+    /// Whether the state file holds subtask (raw) state of this operator.
+    pub raw: bool,
     pub source: SourceState,
 }
 
@@ -97,7 +102,9 @@ impl CheckpointMetadata {
         let mut out: Vec<(OperatorId, Option<String>, String)> = Vec::new();
         for t in &self.tasks {
             for o in &t.operators {
-                if (o.keyed || o.source != SourceState::None) && !out.iter().any(|(id, _, _)| *id == o.operator) {
+                if (o.keyed || o.raw || o.source != SourceState::None)
+                    && !out.iter().any(|(id, _, _)| *id == o.operator)
+                {
                     out.push((o.operator, o.uid.clone(), o.name.clone()));
                 }
             }

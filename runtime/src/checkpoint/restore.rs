@@ -42,6 +42,42 @@ impl Restorer {
         Ok(Restorer { dir: dir.to_path_buf(), metadata, files: HashMap::new() })
     }
 
+    fn load(&mut self, files: &[String]) -> Result<(), StateError> {
+        for f in files {
+            if !self.files.contains_key(f) {
+                let state: TaskState = read_file(STATE_MAGIC, "state", &self.dir.join(f))?;
+                self.files.insert(f.clone(), state);
+            }
+        }
+        Ok(())
+    }
+
+    /// The subtask states of `operator` that go to new subtask `subtask` of
+    /// `parallelism`: those of the old subtasks `j` with `j % parallelism == subtask`.
+    pub fn raw_states(
+        &mut self,
+        operator: OperatorId,
+        subtask: u32,
+        parallelism: u32,
+    ) -> Result<Vec<Vec<u8>>, StateError> {
+        let files: Vec<(u32, String)> = self
+            .metadata
+            .tasks
+            .iter()
+            .filter(|t| t.subtask % parallelism.max(1) == subtask)
+            .filter(|t| t.operators.iter().any(|o| o.operator == operator && o.raw))
+            .filter_map(|t| t.file.clone().map(|f| (t.subtask, f)))
+            .collect();
+        let names: Vec<String> = files.iter().map(|(_, f)| f.clone()).collect();
+        self.load(&names)?;
+        Ok(names
+            .iter()
+            .filter_map(|f| self.files.get(f))
+            .flat_map(|t| t.operators.iter().filter(|o| o.operator == operator).map(|o| o.raw.clone()))
+            .filter(|r| !r.is_empty())
+            .collect())
+    }
+
     /// The keyed state of `operator` in the key groups of `range`.
     pub fn keyed_state(
         &mut self,
@@ -55,12 +91,7 @@ impl Restorer {
             .filter(|t| t.operators.iter().any(|o| o.operator == operator && o.keyed))
             .filter_map(|t| t.file.clone())
             .collect();
-        for f in &files {
-            if !self.files.contains_key(f) {
-                let state: TaskState = read_file(STATE_MAGIC, "state", &self.dir.join(f))?;
-                self.files.insert(f.clone(), state);
-            }
-        }
+        self.load(&files)?;
         let states = files
             .iter()
             .filter_map(|f| self.files.get(f))
@@ -201,7 +232,7 @@ mod tests {
         }
         let states: Vec<OperatorState> = ops
             .iter()
-            .map(|o| OperatorState { operator: Default::default(), keyed: o.snapshot().key_groups })
+            .map(|o| OperatorState { operator: Default::default(), keyed: o.snapshot().key_groups, raw: Vec::new() })
             .collect();
         let mut restored = BTreeMap::new();
         for i in 0..p2 {

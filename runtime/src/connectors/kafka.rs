@@ -300,7 +300,7 @@ impl SourceReader for KafkaSourceReader {
 
 /// Collects the first delivery failure, which fails the task.
 #[derive(Default, Clone)]
-pub struct DeliveryErrors(Arc<Mutex<Option<String>>>);
+pub struct DeliveryErrors(pub Arc<Mutex<Option<String>>>);
 
 impl ClientContext for DeliveryErrors {}
 

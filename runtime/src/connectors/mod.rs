@@ -8,6 +8,7 @@
 pub mod datagen;
 pub mod files;
 pub mod kafka;
+pub mod kafka_exactly_once;
 
 use crate::checkpoint::SourceState;
 use crate::record::{Record, Signal};
@@ -46,4 +47,24 @@ pub trait SinkWriter: Send {
     fn write(&mut self, batch: &[Record]) -> Result<(), ConnectorError>;
     /// Everything written so far is delivered when this returns.
     fn flush(&mut self) -> Result<(), ConnectorError>;
+
+    /// At checkpoint barrier `checkpoint_id`: an at-least-once sink MUST
+    /// have delivered everything written so far; an exactly-once sink MUST
+    /// return every record written but not yet committed, for the checkpoint.
+    fn snapshot(&mut self, _checkpoint_id: u64) -> Result<Vec<u8>, ConnectorError> {
+        self.flush()?;
+        Ok(Vec::new())
+    }
+
+    /// Checkpoint `checkpoint_id` is complete: an exactly-once sink MUST
+    /// now commit what it snapshotted up to it.
+    fn checkpoint_complete(&mut self, _checkpoint_id: u64) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
+    /// Before any write: the states [`SinkWriter::snapshot`] returned, of the
+    /// old subtasks that map to this one, from a completed checkpoint.
+    fn restore(&mut self, _states: Vec<Vec<u8>>) -> Result<(), ConnectorError> {
+        Ok(())
+    }
 }

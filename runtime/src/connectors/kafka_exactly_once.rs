@@ -1,0 +1,269 @@
+//! Exactly-once delivery to Kafka, through transactions committed only for
+//! completed checkpoints.
+//!
+//! librdkafka cannot resume a transaction that another producer prepared,
+//! so this sink does not keep a transaction open across a checkpoint the way
+//! Flink's Java sink does. Instead:
+//!
+//! 1. Records written between two barriers are kept, encoded, in memory;
+//!    at barrier `n` they become epoch `n`, and every epoch not yet
+//!    committed goes into the checkpoint with the subtask's state.
+//! 2. When checkpoint `n` completes, one short transaction writes the
+//!    epochs up to `n` and, atomically with them, a *marker*: the offset
+//!    `n` committed for the consumer group `<transactional id>-marker` on
+//!    partition 0 of the topic (`send_offsets_to_transaction`).
+//! 3. On restore from a completed checkpoint, the restored epochs above the
+//!    marker are the ones whose commit never happened — a crash after the
+//!    checkpoint completed but before (or during) the commit — and are
+//!    committed then; those at or below it are dropped.
+//!
+//! Transactional ids are `<prefix>-<sink operator id>-<subtask>`: unique
+//! per job (the operator id comes from the sink's uid) and stable per
+//! subtask. `init_transactions` fences a zombie with the same id and aborts
+//! its open transaction; ids of old subtasks that no new subtask takes
+//! (after scaling down) are fenced the same way on restore. A transaction
+//! lasts only as long as one commit, so `transaction.timeout.ms` (120 s) is
+//! far above it. The cost: one checkpoint interval of output is held in
+//! memory and in the checkpoint.
+
+use super::kafka::DeliveryErrors;
+use super::{ConnectorError, SinkWriter};
+use crate::codec::json::JsonEncoder;
+use crate::record::Record;
+use flowc_compiler::ir::{KafkaSink, Schema};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+const TRANSACTION_TIMEOUT_MS: &str = "120000";
+/// Fault injection for tests: the process aborts instead of the N-th commit.
+pub const CRASH_BEFORE_COMMIT_ENV: &str = "FLOWC_TEST_CRASH_BEFORE_COMMIT";
+
+/// What the sink keeps in a checkpoint.
+#[derive(Debug, Serialize, Deserialize)]
+struct SinkState {
+    transactional_id: String,
+    /// (checkpoint id, encoded records), oldest first.
+    epochs: Vec<(u64, Vec<Vec<u8>>)>,
+}
+
+pub struct ExactlyOnceKafkaSink {
+    servers: String,
+    topic: String,
+    transactional_id: String,
+    producer: ThreadedProducer<DeliveryErrors>,
+    errors: DeliveryErrors,
+    encoder: JsonEncoder,
+    /// Records since the last barrier.
+    current: Vec<Vec<u8>>,
+    /// Epochs snapshotted but not committed.
+    pending: BTreeMap<u64, Vec<Vec<u8>>>,
+    commits: u64,
+    crash_before_commit: Option<u64>,
+}
+
+fn kafka_err(servers: &str, what: &str, e: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::Kafka { servers: servers.to_string(), message: format!("{what}: {e}") }
+}
+
+fn marker_group(transactional_id: &str) -> String {
+    format!("{transactional_id}-marker")
+}
+
+fn transactional_producer(
+    servers: &str,
+    id: &str,
+    errors: DeliveryErrors,
+) -> Result<ThreadedProducer<DeliveryErrors>, ConnectorError> {
+    let p: ThreadedProducer<DeliveryErrors> = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("transactional.id", id)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS)
+        .create_with_context(errors)
+        .map_err(|e| kafka_err(servers, "cannot create a transactional producer", e))?;
+    // Fences an older producer with this id and aborts its open transaction.
+    p.init_transactions(TIMEOUT)
+        .map_err(|e| kafka_err(servers, &format!("initialising transactions for `{id}`"), e))?;
+    Ok(p)
+}
+
+impl ExactlyOnceKafkaSink {
+    pub fn new(
+        spec: &KafkaSink,
+        schema: &Schema,
+        transactional_id: String,
+    ) -> Result<ExactlyOnceKafkaSink, ConnectorError> {
+        let errors = DeliveryErrors::default();
+        let producer = transactional_producer(&spec.servers, &transactional_id, errors.clone())?;
+        let crash_before_commit = std::env::var(CRASH_BEFORE_COMMIT_ENV).ok().and_then(|v| v.parse().ok());
+        Ok(ExactlyOnceKafkaSink {
+            servers: spec.servers.clone(),
+            topic: spec.topic.clone(),
+            transactional_id,
+            producer,
+            errors,
+            encoder: JsonEncoder::new(schema),
+            current: Vec::new(),
+            pending: BTreeMap::new(),
+            commits: 0,
+            crash_before_commit,
+        })
+    }
+
+    /// The highest epoch committed under `transactional_id`, from its marker.
+    fn marker(&self, transactional_id: &str) -> Result<Option<u64>, ConnectorError> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.servers)
+            .set("group.id", marker_group(transactional_id))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .create()
+            .map_err(|e| kafka_err(&self.servers, "cannot create a consumer", e))?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.topic, 0);
+        let got = consumer
+            .committed_offsets(tpl, TIMEOUT)
+            .map_err(|e| kafka_err(&self.servers, &format!("reading the commit marker of `{transactional_id}`"), e))?;
+        Ok(got.elements().first().and_then(|e| match e.offset() {
+            Offset::Offset(o) if o >= 0 => Some(o as u64),
+            _ => None,
+        }))
+    }
+
+    /// Writes `records` and the markers in one transaction.
+    fn commit(&mut self, records: &[Vec<u8>], markers: &[(String, u64)]) -> Result<(), ConnectorError> {
+        let servers = self.servers.clone();
+        let fail = |what: &str, e: KafkaError| kafka_err(&servers, what, e);
+        self.producer.begin_transaction().map_err(|e| fail("beginning a transaction", e))?;
+        let result = (|| {
+            for payload in records {
+                let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to(&self.topic).payload(&payload[..]);
+                loop {
+                    match self.producer.send(record) {
+                        Ok(()) => break,
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                            record = back;
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        Err((e, _)) => return Err(fail(&format!("producing to `{}`", self.topic), e)),
+                    }
+                }
+            }
+            for (group, epoch) in markers {
+                let consumer: BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", &self.servers)
+                    .set("group.id", group)
+                    .create()
+                    .map_err(|e| fail("cannot create a consumer", e))?;
+                let Some(cgm) = consumer.group_metadata() else {
+                    return Err(kafka_err(&self.servers, "commit marker", "no consumer group metadata"));
+                };
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition_offset(&self.topic, 0, Offset::Offset(*epoch as i64))
+                    .map_err(|e| fail("commit marker", e))?;
+                self.producer
+                    .send_offsets_to_transaction(&tpl, &cgm, TIMEOUT)
+                    .map_err(|e| fail("writing the commit marker", e))?;
+            }
+            self.producer.commit_transaction(TIMEOUT).map_err(|e| fail("committing the transaction", e))
+        })();
+        if let Err(e) = result {
+            let _ = self.producer.abort_transaction(TIMEOUT);
+            return Err(e);
+        }
+        match self.errors.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(kafka_err(&self.servers, &format!("delivery to `{}` failed", self.topic), e)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl SinkWriter for ExactlyOnceKafkaSink {
+    fn write(&mut self, batch: &[Record]) -> Result<(), ConnectorError> {
+        for r in batch {
+            let mut buf = Vec::with_capacity(96);
+            self.encoder.encode(&r.row, &mut buf);
+            self.current.push(buf);
+        }
+        Ok(())
+    }
+
+    /// At the end of a bounded input: commit everything, with a marker
+    /// above every epoch.
+    fn flush(&mut self) -> Result<(), ConnectorError> {
+        let mut records: Vec<Vec<u8>> = std::mem::take(&mut self.pending).into_values().flatten().collect();
+        records.append(&mut self.current);
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.commit(&records, &[])
+    }
+
+    fn snapshot(&mut self, checkpoint_id: u64) -> Result<Vec<u8>, ConnectorError> {
+        let epoch = std::mem::take(&mut self.current);
+        self.pending.insert(checkpoint_id, epoch);
+        let state = SinkState {
+            transactional_id: self.transactional_id.clone(),
+            epochs: self.pending.iter().map(|(k, v)| (*k, v.clone())).collect(),
+        };
+        bincode::serde::encode_to_vec(&state, bincode::config::standard())
+            .map_err(|e| ConnectorError::Io(format!("encoding the sink's state: {e}")))
+    }
+
+    fn checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<(), ConnectorError> {
+        let due: Vec<u64> = self.pending.range(..=checkpoint_id).map(|(k, _)| *k).collect();
+        let Some(&last) = due.last() else { return Ok(()) };
+        if due.iter().all(|k| self.pending.get(k).is_none_or(Vec::is_empty)) {
+            // Nothing to write: no transaction (the marker may stay behind; those epochs are empty).
+            due.iter().for_each(|k| {
+                self.pending.remove(k);
+            });
+            return Ok(());
+        }
+        self.commits += 1;
+        if self.crash_before_commit == Some(self.commits) {
+            tracing::error!(checkpoint_id, "{CRASH_BEFORE_COMMIT_ENV}: aborting the process before the commit.");
+            std::process::abort();
+        }
+        let records: Vec<Vec<u8>> = due.iter().filter_map(|k| self.pending.remove(k)).flatten().collect();
+        let marker = vec![(marker_group(&self.transactional_id), last)];
+        self.commit(&records, &marker)
+    }
+
+    fn restore(&mut self, states: Vec<Vec<u8>>) -> Result<(), ConnectorError> {
+        let mut records = Vec::new();
+        let mut markers = Vec::new();
+        for bytes in states {
+            let (state, _): (SinkState, usize) = bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
+                .map_err(|e| ConnectorError::Io(format!("the sink's restored state is corrupt: {e}")))?;
+            if state.transactional_id != self.transactional_id {
+                // An old subtask's id no new subtask uses: fence it and abort its open transaction.
+                drop(transactional_producer(&self.servers, &state.transactional_id, DeliveryErrors::default())?);
+            }
+            let committed = self.marker(&state.transactional_id)?;
+            let open: Vec<(u64, Vec<Vec<u8>>)> =
+                state.epochs.into_iter().filter(|(id, _)| committed.is_none_or(|m| *id > m)).collect();
+            if let Some((last, _)) = open.last() {
+                tracing::info!(
+                    transactional_id = %state.transactional_id, epochs = open.len(), up_to = *last,
+                    "Committing output of completed checkpoints that was never committed."
+                );
+                markers.push((marker_group(&state.transactional_id), *last));
+                records.extend(open.into_iter().flat_map(|(_, r)| r));
+            }
+        }
+        if markers.is_empty() {
+            return Ok(());
+        }
+        self.commit(&records, &markers)
+    }
+}

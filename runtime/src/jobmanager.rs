@@ -434,6 +434,9 @@ impl JobManager {
         if u.status.is_terminal() {
             task.end_time = now_ms();
         }
+        if let Some(m) = u.metrics {
+            task.metrics = m;
+        }
         let location = task.tm.clone();
         job.last_modification = now_ms();
         if u.status == TaskStatus::FAILED {

@@ -56,6 +56,28 @@ pub struct TaskUpdate {
     pub status: TaskStatus,
     /// Why the task failed.
     pub failure: Option<String>,
+    /// The task's final counters, when it has ended.
+    pub metrics: Option<TaskMetrics>,
+}
+
+impl TaskMetrics {
+    /// A snapshot of a subtask's counters.
+    pub fn of(job_id: JobId, attempt: Attempt, subtask: SubtaskId, c: &crate::metrics::TaskCounters) -> TaskMetrics {
+        use crate::metrics::TaskCounters as C;
+        let wm = c.watermark.load(std::sync::atomic::Ordering::Relaxed);
+        TaskMetrics {
+            job_id: Some(job_id),
+            attempt,
+            subtask: Some(subtask),
+            records_in: C::get(&c.records_in),
+            records_out: C::get(&c.records_out),
+            bytes_in: C::get(&c.bytes_in),
+            bytes_out: C::get(&c.bytes_out),
+            decode_errors: C::get(&c.decode_errors),
+            late_records: C::get(&c.late_records),
+            watermark: (wm != i64::MIN).then_some(wm),
+        }
+    }
 }
 
 /// Counters of one running subtask, sent with heartbeats.

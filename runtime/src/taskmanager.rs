@@ -191,20 +191,7 @@ fn collect_metrics(registry: &Registry) -> Vec<TaskMetrics> {
     let mut out = Vec::new();
     for ((job_id, attempt), tasks) in lock(registry).iter() {
         for (id, t) in tasks {
-            let c = &t.counters;
-            let wm = c.watermark.load(Ordering::Relaxed);
-            out.push(TaskMetrics {
-                job_id: Some(*job_id),
-                attempt: *attempt,
-                subtask: Some(*id),
-                records_in: TaskCounters::get(&c.records_in),
-                records_out: TaskCounters::get(&c.records_out),
-                bytes_in: TaskCounters::get(&c.bytes_in),
-                bytes_out: TaskCounters::get(&c.bytes_out),
-                decode_errors: TaskCounters::get(&c.decode_errors),
-                late_records: TaskCounters::get(&c.late_records),
-                watermark: (wm != i64::MIN).then_some(wm),
-            });
+            out.push(TaskMetrics::of(*job_id, *attempt, *id, &t.counters));
         }
     }
     out
@@ -228,7 +215,28 @@ fn report(
     status: TaskStatus,
     failure: Option<String>,
 ) {
-    let _ = tx.send(ToJobManager::TaskUpdate(TaskUpdate { job_id: d.0, attempt: d.1, subtask: id, status, failure }));
+    report_final(tx, d, id, status, failure, None);
+}
+
+/// A state change with the task's final counters, so that nothing counted
+/// after the last heartbeat is lost.
+fn report_final(
+    tx: &mpsc::UnboundedSender<ToJobManager>,
+    d: (JobId, Attempt),
+    id: SubtaskId,
+    status: TaskStatus,
+    failure: Option<String>,
+    metrics: Option<TaskMetrics>,
+) {
+    let _ = tx.send(ToJobManager::TaskUpdate(TaskUpdate { job_id: d.0, attempt: d.1, subtask: id, status, failure, metrics }));
+}
+
+/// The message of a caught panic.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
 }
 
 /// Wires and starts this TaskManager's share of a deployment.
@@ -343,21 +351,23 @@ fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::
             });
             let wiring = Wiring { inputs: chans, placement: &placement, local: &local, local_senders: &senders };
             let start = StartState { splits, position, restorer, triggers, completions, report: report_ack };
-            let built = build_task(key, id, &graph, wiring, start, cancel, counters);
-            let outcome = match built {
-                Ok(task) => {
-                    report(&tx, key, id, TaskStatus::RUNNING, None);
-                    tracing::info!(job_id = %key.0, task = %name, "Task running.");
-                    task.run()
-                }
-                Err(e) => Err(e),
-            };
+            let final_counters = counters.clone();
+            // A panic is a bug in flowc; it fails the task (and so restarts
+            // the job) instead of leaving it RUNNING forever.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let task = build_task(key, id, &graph, wiring, start, cancel, counters)?;
+                report(&tx, key, id, TaskStatus::RUNNING, None);
+                tracing::info!(job_id = %key.0, task = %name, "Task running.");
+                task.run()
+            }))
+            .unwrap_or_else(|p| Err(TaskError::Setup(format!("internal error (a bug in flowc): {}", panic_message(&*p)))));
+            let metrics = Some(TaskMetrics::of(key.0, key.1, id, &final_counters));
             match outcome {
-                Ok(TaskOutcome::Finished) => report(&tx, key, id, TaskStatus::FINISHED, None),
-                Ok(TaskOutcome::Canceled) => report(&tx, key, id, TaskStatus::CANCELED, None),
+                Ok(TaskOutcome::Finished) => report_final(&tx, key, id, TaskStatus::FINISHED, None, metrics),
+                Ok(TaskOutcome::Canceled) => report_final(&tx, key, id, TaskStatus::CANCELED, None, metrics),
                 Err(e) => {
                     tracing::warn!(job_id = %key.0, task = %name, error = %e, "Task failed.");
-                    report(&tx, key, id, TaskStatus::FAILED, Some(format!("{name}: {e}")));
+                    report_final(&tx, key, id, TaskStatus::FAILED, Some(format!("{name}: {e}")), metrics);
                 }
             }
             let mut reg = lock(&registry);

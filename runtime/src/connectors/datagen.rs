@@ -85,8 +85,8 @@ impl SourceReader for DatagenReader {
             // Emit what the schedule allows by now; wait (within the timeout) otherwise.
             let due = (self.started.elapsed().as_secs_f64() * rate) as u64;
             if due <= self.emitted {
-                let wait =
-                    Duration::from_secs_f64(((self.emitted + 1) as f64 / rate) - self.started.elapsed().as_secs_f64());
+                let ahead = ((self.emitted + 1) as f64 / rate) - self.started.elapsed().as_secs_f64();
+                let wait = Duration::from_secs_f64(ahead.max(0.0));
                 std::thread::sleep(wait.min(timeout));
                 return Ok(SourcePoll::Nothing);
             }

@@ -133,3 +133,28 @@ fn two_taskmanagers_with_one_slot_each_exchange_over_tcp() {
     let summary = expect_windows(kafka.bootstrap(), &output, WINDOWS, true, Duration::from_secs(90));
     assert_eq!(summary.complete_windows, WINDOWS);
 }
+
+#[test]
+fn a_bounded_kafka_source_finishes_and_fires_every_window() {
+    let kafka = Kafka::shared();
+    let (input, output) = topics(kafka, "bounded");
+    let scratch = Scratch::new("bounded");
+    let job = click_count_job(&scratch.0, &input, &output);
+    let text = std::fs::read_to_string(&job).expect("job");
+    std::fs::write(&job, text.replace("offsets: committed", "offsets: earliest\n        bounded: latest"))
+        .expect("write");
+    let out = Command::new(flowc_bin())
+        .current_dir(&scratch.0)
+        .env("FLOWC_CONF_DIR", &scratch.0)
+        .args(["run", "-p", "2"])
+        .arg(&job)
+        .args(["--bootstrap.servers", kafka.bootstrap(), "--event-time"])
+        .output()
+        .expect("flowc run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("has finished."), "{stdout}");
+    // At the end of input the last window fires too: all 6.
+    let summary = expect_windows(kafka.bootstrap(), &output, 6, true, Duration::from_secs(30));
+    assert_eq!(summary.complete_windows, 6);
+}

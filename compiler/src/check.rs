@@ -1237,13 +1237,14 @@ impl Checker {
             "kafka" => {
                 let props = self.props(
                     c.props.as_ref(),
-                    &["servers", "topic", "group", "offsets", "format", "schema"],
+                    &["servers", "topic", "group", "offsets", "bounded", "format", "schema"],
                     "a kafka source",
                 );
                 let servers = self.string_prop(&props, "servers", None, whole);
                 let topic = self.string_prop(&props, "topic", None, whole);
                 let group = self.string_prop(&props, "group", Some("flowc"), whole);
                 let offsets = self.symbol_prop(&props, "offsets", &["earliest", "latest", "committed"], "committed");
+                let bounded = self.symbol_prop(&props, "bounded", &["none", "latest"], "none");
                 let _format = self.symbol_prop(&props, "format", &["json"], "json");
                 let schema = self.schema_prop(&props, whole);
                 let offsets = match offsets?.as_str() {
@@ -1258,6 +1259,7 @@ impl Checker {
                     topic: topic.clone(),
                     group: group?,
                     offsets,
+                    bounded: bounded?.as_str() == "latest",
                     schema: schema.clone(),
                 };
                 (OperatorKind::KafkaSource(spec), schema, format!("Source: Kafka({topic})"))

@@ -281,8 +281,12 @@ impl OperatorKind {
     pub fn describe(&self) -> String {
         match self {
             OperatorKind::KafkaSource(k) => format!(
-                "KafkaSource(topic={}, servers={}, group={}, offsets={}, format=json)",
-                k.topic, k.servers, k.group, k.offsets
+                "KafkaSource(topic={}, servers={}, group={}, offsets={}{}, format=json)",
+                k.topic,
+                k.servers,
+                k.group,
+                k.offsets,
+                if k.bounded { ", bounded=latest" } else { "" }
             ),
             OperatorKind::DatagenSource(d) => format!(
                 "DatagenSource(count={}, rate={}{})",
@@ -333,6 +337,9 @@ pub struct KafkaSource {
     pub topic: String,
     pub group: String,
     pub offsets: StartingOffsets,
+    /// Stop at the offsets that are the latest when the source starts
+    /// (`bounded: latest`), as Flink's `KafkaSource.setBounded(latest())`.
+    pub bounded: bool,
     /// The records' schema; the format is JSON.
     pub schema: Schema,
 }

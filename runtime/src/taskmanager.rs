@@ -228,7 +228,14 @@ fn report_final(
     failure: Option<String>,
     metrics: Option<TaskMetrics>,
 ) {
-    let _ = tx.send(ToJobManager::TaskUpdate(TaskUpdate { job_id: d.0, attempt: d.1, subtask: id, status, failure, metrics }));
+    let _ = tx.send(ToJobManager::TaskUpdate(TaskUpdate {
+        job_id: d.0,
+        attempt: d.1,
+        subtask: id,
+        status,
+        failure,
+        metrics,
+    }));
 }
 
 /// The message of a caught panic.
@@ -360,7 +367,9 @@ fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::
                 tracing::info!(job_id = %key.0, task = %name, "Task running.");
                 task.run()
             }))
-            .unwrap_or_else(|p| Err(TaskError::Setup(format!("internal error (a bug in flowc): {}", panic_message(&*p)))));
+            .unwrap_or_else(|p| {
+                Err(TaskError::Setup(format!("internal error (a bug in flowc): {}", panic_message(&*p))))
+            });
             let metrics = Some(TaskMetrics::of(key.0, key.1, id, &final_counters));
             match outcome {
                 Ok(TaskOutcome::Finished) => report_final(&tx, key, id, TaskStatus::FINISHED, None, metrics),

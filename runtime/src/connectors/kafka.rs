@@ -79,6 +79,9 @@ pub struct KafkaSourceReader {
     last_error_log: Option<Instant>,
     /// Without checkpoints: commit offsets every [`AUTO_COMMIT_INTERVAL`].
     auto_commit: Option<Instant>,
+    /// `bounded: latest`: the end offset of each partition.
+    ends: Vec<(i32, i64)>,
+    bounded: bool,
 }
 
 impl KafkaSourceReader {
@@ -117,16 +120,50 @@ impl KafkaSourceReader {
             tpl.add_partition_offset(&spec.topic, *p, from).map_err(|e| kafka_err(&spec.servers, e))?;
         }
         consumer.assign(&tpl).map_err(|e| kafka_err(&spec.servers, e))?;
+        // Bounded: where each partition ends, and where reading starts if
+        // it is not known yet (so that an empty range ends at once).
+        let mut ends = Vec::new();
+        let mut starts: Vec<(i32, i64)> = restored.to_vec();
+        if spec.bounded {
+            let committed = match spec.offsets {
+                StartingOffsets::Committed => consumer.committed(Duration::from_secs(10)).ok(),
+                _ => None,
+            };
+            for p in partitions {
+                let (low, high) = consumer
+                    .fetch_watermarks(&spec.topic, *p, Duration::from_secs(10))
+                    .map_err(|e| kafka_err(&spec.servers, format!("reading the end of partition {p}: {e}")))?;
+                ends.push((*p, high));
+                if starts.iter().any(|(q, _)| q == p) {
+                    continue;
+                }
+                let from = match spec.offsets {
+                    StartingOffsets::Latest => high,
+                    StartingOffsets::Earliest => low,
+                    StartingOffsets::Committed => committed
+                        .as_ref()
+                        .and_then(|c| c.find_partition(&spec.topic, *p))
+                        .and_then(|e| match e.offset() {
+                            Offset::Offset(o) => Some(o),
+                            _ => None,
+                        })
+                        .unwrap_or(low),
+                };
+                starts.push((*p, from));
+            }
+        }
         let now = Instant::now();
         Ok(KafkaSourceReader {
             servers: spec.servers.clone(),
             consumer,
             decoder: JsonDecoder::new(&spec.schema),
             watermark,
+            ends,
+            bounded: spec.bounded,
             partitions: partitions
                 .iter()
                 .map(|p| {
-                    let next = restored.iter().find(|(q, _)| q == p).map(|(_, o)| *o);
+                    let next = starts.iter().find(|(q, _)| q == p).map(|(_, o)| *o);
                     (*p, PartitionClock { max_ts: i64::MIN, last_record: now, next })
                 })
                 .collect(),
@@ -155,6 +192,23 @@ impl KafkaSourceReader {
                 tracing::debug!(servers = %self.servers, error = %e, "Committing offsets failed; the next commit retries.");
             }
         }
+    }
+
+    /// `bounded`: every partition is read up to its end offset. The
+    /// consumer's position counts too: it moves past the transaction
+    /// markers at the end of a partition, which are never handed out.
+    fn at_end(&self) -> bool {
+        let position =
+            if self.partitions.iter().any(|(_, c)| c.next.is_some()) { self.consumer.position().ok() } else { None };
+        self.partitions.iter().all(|(p, c)| {
+            let Some((_, end)) = self.ends.iter().find(|(q, _)| q == p) else { return true };
+            let pos =
+                position.as_ref().and_then(|t| t.find_partition(&self.topic, *p)).and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+            c.next.is_some_and(|n| n >= *end) || pos.is_some_and(|o| o >= *end)
+        })
     }
 
     fn read_offsets(&self) -> Vec<(i32, i64)> {
@@ -234,6 +288,10 @@ impl SourceReader for KafkaSourceReader {
         }
         if let Some(s) = self.watermark_signal() {
             return Ok(SourcePoll::Signal(s));
+        }
+        if self.bounded && self.at_end() {
+            self.commit(&self.read_offsets());
+            return Ok(SourcePoll::End);
         }
         if self.partitions.is_empty() {
             // A subtask without partitions is idle for good.

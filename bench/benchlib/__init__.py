@@ -1,0 +1,1 @@
+"""The flowc ↔ Apache Flink benchmark harness (bench/run.sh)."""

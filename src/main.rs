@@ -5,6 +5,9 @@
 mod cmd;
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 /// flowc: a dataflow language and a stream-processing runtime that speaks Flink.

@@ -596,8 +596,7 @@ impl Task {
                             out.next
                         }
                         ShipStrategy::Hash { key } => {
-                            let vals: Vec<&crate::record::Value> = key.iter().filter_map(|k| r.row.get(*k)).collect();
-                            let kg = key_group(key_hash(&vals), out.max_parallelism);
+                            let kg = key_group(key_hash(key.iter().filter_map(|k| r.row.get(*k))), out.max_parallelism);
                             subtask_for_key_group(kg, n as u32, out.max_parallelism) as usize
                         }
                     };

@@ -11,13 +11,13 @@
 
 use super::{KeyedSnapshot, Operator, OperatorError};
 use crate::eval::{compare, eval, Scope};
-use crate::keygroup::Key;
+use crate::keygroup::{Key, KeyMap};
 use crate::metrics::TaskCounters;
 use crate::record::{Record, Signal, Value, NO_TIMESTAMP};
 use flowc_compiler::ir::{AggCall, AggFunc, TimeDomain, WindowAggregate, WindowKind};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// The running state of one aggregate in one window.
@@ -107,7 +107,7 @@ pub struct WindowOperator {
     size: i64,
     slide: i64,
     max_parallelism: u32,
-    state: HashMap<Key, KeyWindows>,
+    state: KeyMap<KeyWindows>,
     /// (window end, key): the windows waiting to fire, in firing order.
     timers: BTreeSet<(i64, KeyRef)>,
     watermark: i64,
@@ -139,7 +139,7 @@ impl WindowOperator {
             size: size.max(1),
             slide: slide.max(1),
             max_parallelism,
-            state: HashMap::new(),
+            state: KeyMap::default(),
             timers: BTreeSet::new(),
             watermark: i64::MIN,
             counters,
@@ -187,47 +187,56 @@ impl WindowOperator {
         }
         Ok(())
     }
-
-    fn time_of(&self, r: &Record) -> i64 {
-        match self.spec.window.time {
-            TimeDomain::EventTime => r.timestamp,
-            TimeDomain::ProcessingTime => crate::task::now_ms(),
-        }
-    }
 }
 
 impl Operator for WindowOperator {
     fn process(&mut self, input: Vec<Record>, _out: &mut Vec<Record>) -> Result<(), OperatorError> {
         let mut late = 0u64;
         let proc_now = (self.spec.window.time == TimeDomain::ProcessingTime).then(crate::task::now_ms);
-        for r in input {
-            let t = proc_now.unwrap_or_else(|| self.time_of(&r));
+        let has_args = self.spec.aggregates.iter().any(|c| c.arg.is_some());
+        let mut starts: Vec<i64> = Vec::with_capacity(4);
+        for mut r in input {
+            let t = proc_now.unwrap_or(r.timestamp);
             if t == NO_TIMESTAMP {
                 late += 1;
                 continue;
             }
-            let key = Key(self.spec.key.iter().map(|i| r.row.get(*i).cloned().unwrap_or(Value::Int(0))).collect());
-            let args: Vec<Option<Value>> = self
+            let args: Vec<Option<Value>> = if has_args {
+                self.spec
+                    .aggregates
+                    .iter()
+                    .map(|c| c.arg.as_ref().map(|e| eval(e, &r.row, &Scope::default())).transpose())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| self.eval_error(e))?
+            } else {
+                Vec::new()
+            };
+            // The record is ours: move its key fields out instead of cloning them.
+            let key = Key(self
                 .spec
-                .aggregates
+                .key
                 .iter()
-                .map(|c| c.arg.as_ref().map(|e| eval(e, &r.row, &Scope::default())).transpose())
-                .collect::<Result<_, _>>()
-                .map_err(|e| self.eval_error(e))?;
-            let starts: Vec<i64> = self.window_starts(t).collect();
-            for start in starts {
+                .map(|i| r.row.get_mut(*i).map_or(Value::Int(0), |v| std::mem::replace(v, Value::Int(0))))
+                .collect());
+            starts.clear();
+            starts.extend(self.window_starts(t));
+            let event_time = self.spec.window.time == TimeDomain::EventTime;
+            for &start in &starts {
                 let end = start + self.size;
-                if self.spec.window.time == TimeDomain::EventTime && end - 1 <= self.watermark {
+                if event_time && end - 1 <= self.watermark {
                     late += 1;
                     continue;
                 }
-                let windows = self.state.entry(key.clone()).or_default();
+                if !self.state.contains_key(&key) {
+                    self.state.insert(key.clone(), KeyWindows::new());
+                }
+                let Some(windows) = self.state.get_mut(&key) else { continue };
                 let accs = windows.entry(start).or_insert_with(|| {
                     self.timers.insert((end, key_ref(&key)));
                     self.spec.aggregates.iter().map(|c| Acc::new(c.func)).collect()
                 });
-                for (acc, arg) in accs.iter_mut().zip(&args) {
-                    acc.add(arg.clone());
+                for (i, acc) in accs.iter_mut().enumerate() {
+                    acc.add(args.get(i).cloned().flatten());
                 }
             }
         }

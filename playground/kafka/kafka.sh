@@ -247,6 +247,19 @@ run_tool() {
         -cp "$LIBS/*" "$class" "$@"
 }
 
+# The same, replacing this shell: a console consumer or producer then is
+# the process a signal reaches (`kill PID` of a backgrounded consumer would
+# otherwise stop only the shell and leave the JVM running).
+exec_tool() {
+    local class=$1
+    shift
+    require_fetched
+    exec "$(java_bin)" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+        -Djava.awt.headless=true \
+        -Dlog4j2.configurationFile="$CONF/log4j2-tools.properties" \
+        -cp "$LIBS/*" "$class" "$@"
+}
+
 # ------------------------------------------------------------- helpers --
 
 port_open() {
@@ -599,7 +612,7 @@ cmd_consume() {
     done
     [[ -n "$port" && -n "$topic" ]] || die "consume needs --port PORT --topic TOPIC"
     check_port --port "$port"
-    run_tool "$CONSUMER_CLASS" --bootstrap-server "127.0.0.1:$port" --topic "$topic" "${rest[@]}"
+    exec_tool "$CONSUMER_CLASS" --bootstrap-server "127.0.0.1:$port" --topic "$topic" "${rest[@]}"
 }
 
 cmd_produce() {
@@ -613,7 +626,7 @@ cmd_produce() {
     done
     [[ -n "$port" && -n "$topic" ]] || die "produce needs --port PORT --topic TOPIC"
     check_port --port "$port"
-    run_tool "$PRODUCER_CLASS" --bootstrap-server "127.0.0.1:$port" --topic "$topic" "${rest[@]}"
+    exec_tool "$PRODUCER_CLASS" --bootstrap-server "127.0.0.1:$port" --topic "$topic" "${rest[@]}"
 }
 
 main() {

@@ -188,8 +188,11 @@ fn run(args: Args) -> anyhow::Result<()> {
                 sources.extend(pg.log_sources(Some(t))?);
             }
             let stop = if follow { interrupted() } else { Arc::new(AtomicBool::new(true)) };
-            print_logs(&sources, follow, !no_log_prefix, &stop, &mut std::io::stdout().lock())
-                .context("printing logs")?;
+            match print_logs(&sources, follow, !no_log_prefix, &stop, &mut std::io::stdout().lock()) {
+                // The reader went away (`playground logs jobmanager | head`): done.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                r => r.context("printing logs")?,
+            }
         }
         Cmd::Kill { signal, services } => {
             for t in services {

@@ -111,6 +111,9 @@ pub fn spawn_detached(
     let err = out.try_clone().map_err(LaunchError::io(format!("opening {}", log.display())))?;
     let child = Command::new(program)
         .args(args)
+        // The output goes to a log file, not a terminal: no ANSI colour
+        // codes in it (tracing-subscriber honours NO_COLOR).
+        .env("NO_COLOR", "1")
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(out)

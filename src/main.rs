@@ -54,6 +54,7 @@ fn main() -> ExitCode {
             },
         ))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
         .init();
     let result = match cli.command {
         Command::Check(a) => cmd::check::run(a),

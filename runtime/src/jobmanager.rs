@@ -91,6 +91,10 @@ pub struct Job {
     pub savepoints: HashMap<String, SavepointStatus>,
     /// A stop-with-savepoint is under way (its trigger id).
     pub stopping: Option<String>,
+    /// Its savepoint, once complete: reported when the job has ended.
+    stop_location: Option<String>,
+    /// The free slots when the scheduler last said the job waits for slots.
+    slot_wait_logged: Option<u32>,
 }
 
 /// Where a savepoint request stands.
@@ -285,6 +289,8 @@ impl JobManager {
             restart_at: None,
             savepoints: HashMap::new(),
             stopping: None,
+            stop_location: None,
+            slot_wait_logged: None,
         };
         job.set_status(JobStatus::CREATED);
         job.set_status(JobStatus::RUNNING);
@@ -354,8 +360,13 @@ impl JobManager {
             let needed = job.needed_slots();
             let free: u32 = st.tms.values().map(|t| t.free_slots()).sum();
             if free < needed {
+                if job.slot_wait_logged != Some(free) {
+                    job.slot_wait_logged = Some(free);
+                    tracing::info!(job_id = %id, needed, free, "Job waits for slots: it needs {needed}, {free} are free; its tasks stay SCHEDULED.");
+                }
                 continue;
             }
+            job.slot_wait_logged = None;
             // Slot i of the job: the i-th free slot, filling TaskManagers in order.
             let mut slot_tm: Vec<String> = Vec::new();
             for tm in st.tms.values_mut() {
@@ -633,7 +644,12 @@ fn on_checkpoint_outcome(job: &mut Job, out: AckOutcome, tms: &BTreeMap<String, 
             );
             if let Some(r) = request {
                 let location = format!("file:{}", c.dir.display());
-                job.savepoints.insert(r.trigger_id, SavepointStatus::Completed { location });
+                if r.stop.is_some() {
+                    // As Flink: a stop is complete once the job has finished too.
+                    job.stop_location = Some(location);
+                } else {
+                    job.savepoints.insert(r.trigger_id, SavepointStatus::Completed { location });
+                }
             }
             // Sinks commit what they wrote up to this checkpoint.
             let mut told: Vec<&str> = Vec::new();
@@ -682,6 +698,7 @@ fn failover(job: &mut Job, message: &str, location: Option<String>, tms: &BTreeM
         }
     }
     job.stopping = None;
+    job.stop_location = None;
     match job.restart_strategy.delay(job.num_restarts) {
         Some(delay) => {
             tracing::warn!(job_id = %job.id, cause = %message, delay_ms = delay.as_millis() as u64, "Job failed; restarting from the latest checkpoint.");
@@ -790,6 +807,9 @@ fn finish_if_done(job: &mut Job, tms: &mut BTreeMap<String, TaskManagerEntry>) {
         }
     }
     if job.status.is_terminal() {
+        if let (Some(t), Some(location)) = (job.stopping.take(), job.stop_location.take()) {
+            job.savepoints.insert(t, SavepointStatus::Completed { location });
+        }
         for s in job.savepoints.values_mut() {
             if *s == SavepointStatus::InProgress {
                 *s = SavepointStatus::Failed { reason: format!("the job ended ({})", job.status) };

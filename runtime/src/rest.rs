@@ -767,7 +767,23 @@ async fn run_jar(
         Ok(a) => a,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    match flowc_compiler::compile(&src, &CheckOptions { args, parallelism: req.parallelism }) {
+    // Without a parallelism in the request or the job, the cluster's default applies.
+    let sets_own = flowc_dsl::parse(&src.text)
+        .file
+        .items
+        .iter()
+        .any(|i| matches!(i, flowc_dsl::ast::Item::Set(s) if s.key.text == "parallelism.default"));
+    let parallelism =
+        req.parallelism.or_else(
+            || {
+                if sets_own {
+                    None
+                } else {
+                    jm.config.get("parallelism.default").trim().parse().ok()
+                }
+            },
+        );
+    match flowc_compiler::compile(&src, &CheckOptions { args, parallelism }) {
         Ok(c) => submit_bytes(&jm, flowc_compiler::plan_file::to_bytes(&c.graph), restore),
         Err(diags) => {
             let msgs: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| src.render(d)).collect();

@@ -163,6 +163,7 @@ async fn session(
                 }
             }
             ToTaskManager::CheckpointComplete { job_id, attempt, checkpoint_id } => {
+                tracing::info!(job_id = %job_id, checkpoint_id, "Checkpoint {checkpoint_id} of job {job_id} is complete.");
                 if let Some(tasks) = lock(registry).get(&(job_id, attempt)) {
                     for t in tasks.values() {
                         if let Some(c) = &t.completions {

@@ -1,7 +1,7 @@
 //! `flowc cancel JOBID`: cancels a job (`PATCH /jobs/:jid?mode=cancel`).
 
 use super::config_args::ConfigArgs;
-use super::list::rest_for;
+use super::list::{job_id, rest_for};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -16,6 +16,7 @@ pub struct CancelArgs {
 }
 
 pub fn run(a: CancelArgs) -> anyhow::Result<ExitCode> {
+    job_id(&a.job_id)?;
     let rest = rest_for(a.jobmanager.as_deref(), &a.config)?;
     println!("Cancelling job {}.", a.job_id);
     rest.patch(&format!("/v1/jobs/{}?mode=cancel", a.job_id))?;

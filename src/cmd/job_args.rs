@@ -65,9 +65,22 @@ impl JobArgs {
     /// Loads, splits and compiles; on failure prints the diagnostics and
     /// returns `None`. Warnings are printed either way.
     pub fn compile(&self, extra: &[&str]) -> anyhow::Result<Option<(SourceFile, Compiled, Trailing)>> {
+        self.compile_with_default(extra, || None)
+    }
+
+    /// As [`JobArgs::compile`]; where neither `-p` nor the job sets a
+    /// parallelism, `cluster_default` gives it (the cluster's
+    /// `parallelism.default`, as Flink's client applies it).
+    pub fn compile_with_default(
+        &self,
+        extra: &[&str],
+        cluster_default: impl FnOnce() -> Option<u32>,
+    ) -> anyhow::Result<Option<(SourceFile, Compiled, Trailing)>> {
         let src = self.load()?;
         let (args, trailing) = self.split(&src, extra)?;
-        let options = CheckOptions { args, parallelism: trailing.parallelism };
+        let parallelism =
+            trailing.parallelism.or_else(|| if sets_parallelism(&src) { None } else { cluster_default() });
+        let options = CheckOptions { args, parallelism };
         match compile(&src, &options) {
             Ok(c) => {
                 if !c.warnings.is_empty() {
@@ -88,6 +101,15 @@ fn parse_parallelism(v: &str) -> anyhow::Result<u32> {
         Ok(p) if p >= 1 => Ok(p),
         _ => bail!("parallelism must be a positive integer, not `{v}`"),
     }
+}
+
+/// Whether the job file sets `parallelism.default` itself.
+fn sets_parallelism(src: &SourceFile) -> bool {
+    flowc_dsl::parse(&src.text)
+        .file
+        .items
+        .iter()
+        .any(|i| matches!(i, flowc_dsl::ast::Item::Set(s) if s.key.text == "parallelism.default"))
 }
 
 fn declared_params(src: &SourceFile) -> Vec<String> {

@@ -30,6 +30,14 @@ pub fn rest_for(m: Option<&str>, config: &ConfigArgs) -> anyhow::Result<Rest> {
     Ok(Rest::new(jobmanager_address(m, config)?.unwrap_or_else(|| "127.0.0.1:8081".to_string())))
 }
 
+/// A job id as the user typed it, checked: 32 hex digits.
+pub fn job_id(s: &str) -> anyhow::Result<&str> {
+    match flowc_runtime::ids::JobId::parse(s) {
+        Some(_) => Ok(s),
+        None => anyhow::bail!("`{s}` is not a job id (32 hex digits, as `flowc list` shows them)"),
+    }
+}
+
 const RULE: &str = "--------------------------------------------------------------";
 
 fn line(job: &Value) -> String {

@@ -75,10 +75,18 @@ pub fn jobmanager_address(explicit: Option<&str>, config: &ConfigArgs) -> anyhow
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
-    let Some((_src, compiled, _)) = a.job.compile(&[])? else { return Ok(ExitCode::FAILURE) };
+    let jobmanager = jobmanager_address(a.jobmanager.as_deref(), &a.config)?;
+    let cluster_default = || {
+        let rest = Rest::new(jobmanager.clone()?);
+        let config = rest.get("/v1/jobmanager/config").ok()?;
+        config.as_array()?.iter().find(|e| e["key"] == "parallelism.default")?["value"].as_str()?.parse().ok()
+    };
+    let Some((_src, compiled, _)) = a.job.compile_with_default(&[], cluster_default)? else {
+        return Ok(ExitCode::FAILURE);
+    };
     let plan = plan_file::to_bytes(&compiled.graph);
     println!("Starting execution of program");
-    match jobmanager_address(a.jobmanager.as_deref(), &a.config)? {
+    match jobmanager {
         Some(addr) => {
             let rest = Rest::new(addr.clone());
             let id = rest

@@ -2,7 +2,7 @@
 //! savepoints over REST, with the output of Flink's client.
 
 use super::config_args::ConfigArgs;
-use super::list::rest_for;
+use super::list::{job_id, rest_for};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -48,6 +48,7 @@ fn request_id(v: &Value) -> anyhow::Result<String> {
 }
 
 pub fn savepoint(a: SavepointArgs) -> anyhow::Result<ExitCode> {
+    job_id(&a.job_id)?;
     let rest = rest_for(a.jobmanager.as_deref(), &a.config)?;
     println!("Triggering savepoint for job {}.", a.job_id);
     println!("Waiting for response...");
@@ -60,6 +61,7 @@ pub fn savepoint(a: SavepointArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn stop(a: StopArgs) -> anyhow::Result<ExitCode> {
+    job_id(&a.job_id)?;
     let rest = rest_for(a.jobmanager.as_deref(), &a.config)?;
     let drain = if a.drain { " drain" } else { "" };
     println!("Suspending job \"{}\" with a{drain} savepoint.", a.job_id);

@@ -543,6 +543,7 @@ impl Playground {
             let mut dirs = vec![self.state.root().to_path_buf()];
             dirs.extend(self.config.checkpoints_dir.clone());
             dirs.extend(self.config.savepoints_dir.clone());
+            dirs.extend(self.config.upload_dir.clone());
             for dir in dirs {
                 remove_dir(&dir)?;
             }

@@ -17,6 +17,8 @@ pub struct PlaygroundConfig {
     pub rest_port: u16,
     pub checkpoints_dir: Option<PathBuf>,
     pub savepoints_dir: Option<PathBuf>,
+    /// `web.upload.dir`: job files uploaded over REST.
+    pub upload_dir: Option<PathBuf>,
 }
 
 impl Default for PlaygroundConfig {
@@ -27,6 +29,7 @@ impl Default for PlaygroundConfig {
             rest_port: 8081,
             checkpoints_dir: None,
             savepoints_dir: None,
+            upload_dir: None,
         }
     }
 }
@@ -60,6 +63,7 @@ impl PlaygroundConfig {
         let dir = |key: &str| keys.get(key).map(|v| PathBuf::from(strip_file_scheme(v)));
         c.checkpoints_dir = dir("state.checkpoints.dir");
         c.savepoints_dir = dir("state.savepoints.dir");
+        c.upload_dir = dir("web.upload.dir");
         Ok(c)
     }
 

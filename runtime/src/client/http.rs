@@ -9,9 +9,9 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("cannot reach the JobManager at {addr}: {source}")]
+    #[error("cannot reach the JobManager at {addr} (is it running? `-m HOST:PORT` names another)")]
     Connect { addr: String, source: std::io::Error },
-    #[error("the JobManager at {addr} did not answer: {source}")]
+    #[error("the JobManager at {addr} did not answer")]
     Io { addr: String, source: std::io::Error },
     #[error("the JobManager at {addr} sent a malformed HTTP response: {what}")]
     Malformed { addr: String, what: String },

@@ -101,3 +101,31 @@ fn a_taskmanager_that_dies_fails_a_job_without_checkpoints_and_says_why() {
     assert!(text.contains(&id) && text.contains("(FAILED)") && text.contains("cause: TaskManager"), "{text}");
     assert!(cluster.rest().get("/overview").is_ok());
 }
+
+#[test]
+fn undecodable_records_are_counted_and_skipped() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let kafka = Kafka::shared();
+    let (input, output) = (unique_topic("garbage-input"), unique_topic("garbage-output"));
+    create_topic(kafka.bootstrap(), &input, 2).expect("topic");
+    create_topic(kafka.bootstrap(), &output, 2).expect("topic");
+    let producer: BaseProducer =
+        ClientConfig::new().set("bootstrap.servers", kafka.bootstrap()).create().expect("producer");
+    let garbage: [&[u8]; 4] = [b"not json", b"{}", br#"{"timestamp": "yesterday", "page": "/index"}"#, b"\xff\xfe\x00"];
+    for g in garbage {
+        producer.send(BaseRecord::<(), [u8]>::to(&input).payload(g).partition(0)).expect("send");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+    load_events(kafka.bootstrap(), &input, START_MS, 36_000);
+    let cluster = Cluster::start("garbage", 1, 2);
+    let job = click_count_job(&cluster.scratch.0, &input, &output);
+    let id = cluster.submit(&job, &["-p", "2", "--bootstrap.servers", kafka.bootstrap(), "--event-time"]);
+    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
+    let summary = support::playground::expect_windows(kafka.bootstrap(), &output, 5, true, Duration::from_secs(60));
+    assert_eq!(summary.complete_windows, 5);
+    cluster.wait_for("4 decode errors in the metrics", Duration::from_secs(10), |c| {
+        (c.metric(&id, "numRecordsDecodeErrors") == Some(4)).then_some(())
+    });
+    assert_eq!(cluster.job(&id)["state"], "RUNNING");
+}

@@ -153,6 +153,11 @@ impl Cluster {
         i
     }
 
+    /// The process id of TaskManager `i`.
+    pub fn taskmanager_pid(&self, i: usize) -> u32 {
+        self.taskmanagers[i].id()
+    }
+
     /// Whether TaskManager `i` has exited (and how).
     pub fn taskmanager_exited(&mut self, i: usize) -> Option<std::process::ExitStatus> {
         self.taskmanagers[i].try_wait().ok().flatten()

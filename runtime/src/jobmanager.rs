@@ -245,7 +245,7 @@ impl JobManager {
             id,
             &graph.name,
             graph.settings.max_parallelism,
-            std::path::Path::new(&self.config.get("state.checkpoints.dir")),
+            &checkpoint_dir(&self.config.get("state.checkpoints.dir")),
         );
         if let Some(c) = initial {
             tracing::info!(job_id = %id, path = %c.dir.display(), checkpoint_id = c.id, "Restoring the job from a savepoint.");
@@ -404,9 +404,14 @@ impl JobManager {
             let positions = latest.map(|c| source_positions(&graph, &job.splits, &c.metadata)).unwrap_or_default();
             if let Some(c) = latest {
                 tracing::info!(job_id = %id, checkpoint_id = c.id, path = %c.dir.display(), "Restoring the job's state.");
-            }
-            if restore.is_some() {
+                let restored = crate::checkpoint::coordinator::Restored {
+                    id: c.id,
+                    dir: c.dir.clone(),
+                    savepoint: c.savepoint,
+                    timestamp: now_ms(),
+                };
                 job.checkpoints.counts.restored += 1;
+                job.checkpoints.last_restore = Some(restored);
             }
             for (tm, local) in per_tm {
                 let d = Deployment {

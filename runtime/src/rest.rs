@@ -378,6 +378,7 @@ async fn vertex_detail(State(jm): Jm, Path((jid, vid)): Path<(String, String)>) 
     let r = with_job(&jm, &jid, |j| {
         let n = j.graph.graph.node_indices().find(|n| j.graph.graph[*n].id.to_hex() == vid)?;
         let v = &j.graph.graph[n];
+        let has_inputs = !j.graph.inputs(n).is_empty();
         let subtasks: Vec<Value> = j.tasks[n.index()]
             .iter()
             .enumerate()
@@ -392,8 +393,11 @@ async fn vertex_detail(State(jm): Jm, Path((jid, vid)): Path<(String, String)>) 
                     "end-time": t.end_time,
                     "duration": if t.start_time > 0 { (if t.end_time > 0 { t.end_time } else { now_ms() }) - t.start_time } else { -1 },
                     "metrics": {
-                        "read-records": t.metrics.records_in, "write-records": t.metrics.records_out,
-                        "read-bytes": t.metrics.bytes_in, "write-bytes": t.metrics.bytes_out
+                        // As for the vertex: a source reads nothing from another task.
+                        "read-records": if has_inputs { t.metrics.records_in } else { 0 },
+                        "write-records": t.metrics.records_out,
+                        "read-bytes": if has_inputs { t.metrics.bytes_in } else { 0 },
+                        "write-bytes": t.metrics.bytes_out
                     }
                 })
             })
@@ -602,8 +606,8 @@ async fn job_checkpoints(State(jm): Jm, Path(jid): Path<String>) -> Response {
         let sizes: Vec<i64> = done.iter().map(|s| s.state_size as i64).collect();
         let durations: Vec<i64> = done.iter().map(|s| s.duration_ms).collect();
         let latest = |f: &dyn Fn(&Stats) -> bool| c.history.iter().find(|s| f(s)).map_or(Value::Null, stats_json);
-        let restored = c.initial.as_ref().map_or(Value::Null, |i| {
-            json!({ "id": i.id, "restore_timestamp": j.start_time, "is_savepoint": i.savepoint, "external_path": format!("file:{}", i.dir.display()) })
+        let restored = c.last_restore.as_ref().map_or(Value::Null, |r| {
+            json!({ "id": r.id, "restore_timestamp": r.timestamp, "is_savepoint": r.savepoint, "external_path": format!("file:{}", r.dir.display()) })
         });
         json!({
             "counts": {

@@ -51,6 +51,15 @@ pub struct Completed {
     pub metadata: CheckpointMetadata,
 }
 
+/// The checkpoint or savepoint the job's current attempt started from.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    pub id: u64,
+    pub dir: PathBuf,
+    pub savepoint: bool,
+    pub timestamp: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     InProgress,
@@ -113,6 +122,7 @@ pub struct Coordinator {
     pub history: VecDeque<Stats>,
     pub counts: Counts,
     pub last_trigger: Option<Instant>,
+    pub last_restore: Option<Restored>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -136,6 +146,7 @@ impl Coordinator {
             history: VecDeque::new(),
             counts: Counts::default(),
             last_trigger: None,
+            last_restore: None,
         }
     }
 

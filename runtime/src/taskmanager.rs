@@ -70,10 +70,14 @@ pub async fn run(opts: TaskManagerOptions) -> std::io::Result<()> {
     tracing::info!(tm_id = %tm_id, data = %exchange.addr(), slots = opts.slots, "TaskManager started.");
     let registry: Registry = Arc::new(Mutex::new(HashMap::new()));
     let mut attempt_log = 0u32;
+    // Retries start fast (a JobManager starting alongside is up in
+    // milliseconds) and back off to once a second.
+    let mut backoff = Duration::from_millis(50);
     loop {
         match TcpStream::connect(&opts.jobmanager).await {
             Ok(stream) => {
                 attempt_log = 0;
+                backoff = Duration::from_millis(50);
                 if let Err(e) = session(stream, &opts, &tm_id, &exchange, &registry).await {
                     tracing::warn!(jobmanager = %opts.jobmanager, error = %e, "Lost the JobManager; cancelling tasks and registering again.");
                 }
@@ -81,12 +85,13 @@ pub async fn run(opts: TaskManagerOptions) -> std::io::Result<()> {
             }
             Err(e) => {
                 if attempt_log.is_multiple_of(10) {
-                    tracing::warn!(jobmanager = %opts.jobmanager, error = %e, "Cannot reach the JobManager; retrying every second.");
+                    tracing::warn!(jobmanager = %opts.jobmanager, error = %e, "Cannot reach the JobManager; retrying.");
                 }
                 attempt_log += 1;
             }
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(1));
     }
 }
 

@@ -110,9 +110,10 @@ impl KafkaSourceReader {
             .set("isolation.level", "read_committed")
             .set("fetch.wait.max.ms", "50")
             // librdkafka pauses fetching for fetch.queue.backoff.ms (1 s) whenever
-            // its queue holds queued.min.messages: a fast reader would idle.
+            // its prefetch queue is full: a fast reader would idle. The queue
+            // stays small (4 MiB per partition) to keep memory flat.
             .set("fetch.queue.backoff.ms", "5")
-            .set("queued.min.messages", "1000000")
+            .set("queued.max.messages.kbytes", "4096")
             .create()
             .map_err(|e| kafka_err(&spec.servers, e))?;
         let mut tpl = TopicPartitionList::new();

@@ -11,19 +11,15 @@ use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use support::cluster::{flowc_bin, Cluster, Scratch};
-use support::kafka::{create_topic, unique_topic, Kafka};
-use support::playground::{click_count_job, expect_windows, load_events, START_MS};
+use support::kafka::Kafka;
+use support::playground::{click_count_job, click_topics, expect_windows};
 
 const EVENTS: u64 = 36_000;
 const WINDOWS: usize = 5;
 
 /// Fresh `input` and `output` topics of 2 partitions, `input` loaded.
 fn topics(kafka: &Kafka, name: &str) -> (String, String) {
-    let (input, output) = (unique_topic(&format!("{name}-input")), unique_topic(&format!("{name}-output")));
-    create_topic(kafka.bootstrap(), &input, 2).expect("creating the input topic");
-    create_topic(kafka.bootstrap(), &output, 2).expect("creating the output topic");
-    load_events(kafka.bootstrap(), &input, START_MS, EVENTS);
-    (input, output)
+    click_topics(kafka, name, EVENTS)
 }
 
 fn vertices(job: &Value) -> Vec<(String, u64)> {

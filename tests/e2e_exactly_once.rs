@@ -7,18 +7,14 @@ mod support;
 
 use std::time::{Duration, Instant};
 use support::cluster::Cluster;
-use support::kafka::{create_topic, unique_topic, Kafka};
-use support::playground::{click_count_job_with, expect_windows, load_events, START_MS};
+use support::kafka::Kafka;
+use support::playground::{click_count_job_with, click_topics, expect_windows, load_events, START_MS};
 
 const FIRST: u64 = 36_000;
 const MORE: u64 = 12_000;
 
 fn topics(kafka: &Kafka, name: &str) -> (String, String) {
-    let (input, output) = (unique_topic(&format!("{name}-input")), unique_topic(&format!("{name}-output")));
-    create_topic(kafka.bootstrap(), &input, 2).expect("creating the input topic");
-    create_topic(kafka.bootstrap(), &output, 2).expect("creating the output topic");
-    load_events(kafka.bootstrap(), &input, START_MS, FIRST);
-    (input, output)
+    click_topics(kafka, name, FIRST)
 }
 
 const ARGS: [&str; 4] = ["-p", "2", "--checkpointing", "--event-time"];
@@ -31,7 +27,7 @@ fn exactly_once_through_a_killed_taskmanager() {
     let job = click_count_job_with(&cluster.scratch.0, &input, &output, "exactly_once");
     let id = cluster.submit(&job, &[&ARGS[..], &["--bootstrap.servers", kafka.bootstrap()]].concat());
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
-    expect_windows(kafka.bootstrap(), &output, 5, false, Duration::from_secs(60));
+    expect_windows(kafka.bootstrap(), &output, 5, false, Duration::from_secs(120));
     let done = cluster.metric(&id, "numberOfCompletedCheckpoints").unwrap_or(0);
     cluster.wait_for("two more checkpoints", Duration::from_secs(20), |c| {
         (c.metric(&id, "numberOfCompletedCheckpoints").unwrap_or(0) >= done + 2).then_some(())
@@ -41,7 +37,7 @@ fn exactly_once_through_a_killed_taskmanager() {
     cluster.add_taskmanager(2);
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
     load_events(kafka.bootstrap(), &input, START_MS + 90_000, MORE);
-    let summary = expect_windows(kafka.bootstrap(), &output, 7, false, Duration::from_secs(60));
+    let summary = expect_windows(kafka.bootstrap(), &output, 7, false, Duration::from_secs(120));
     assert_eq!(summary.complete_windows, 7);
 }
 
@@ -77,6 +73,6 @@ fn a_crash_between_checkpoint_completion_and_commit_loses_and_repeats_nothing() 
     let log = std::fs::read_to_string(cluster.scratch.0.join(format!("taskmanager-{healthy}.log"))).unwrap_or_default();
     assert!(log.contains("Committing output of completed checkpoints that was never committed"), "{log}");
     load_events(kafka.bootstrap(), &input, START_MS + 90_000, MORE);
-    let summary = expect_windows(kafka.bootstrap(), &output, 7, false, Duration::from_secs(60));
+    let summary = expect_windows(kafka.bootstrap(), &output, 7, false, Duration::from_secs(120));
     assert_eq!(summary.complete_windows, 7);
 }

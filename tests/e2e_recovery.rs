@@ -12,19 +12,17 @@ mod support;
 
 use std::time::{Duration, Instant};
 use support::cluster::Cluster;
-use support::kafka::{create_topic, unique_topic, Kafka};
-use support::playground::{click_count_job, complete_windows, expect_windows, load_events, read_output, START_MS};
+use support::kafka::Kafka;
+use support::playground::{
+    click_count_job, click_topics, complete_windows, expect_windows, load_events, read_output, START_MS,
+};
 
 const FIRST: u64 = 36_000; // 6 windows
 const MORE: u64 = 12_000; // 2 more
 const WINDOW_EVENTS_MS: i64 = 15_000;
 
 fn topics(kafka: &Kafka, name: &str) -> (String, String) {
-    let (input, output) = (unique_topic(&format!("{name}-input")), unique_topic(&format!("{name}-output")));
-    create_topic(kafka.bootstrap(), &input, 2).expect("creating the input topic");
-    create_topic(kafka.bootstrap(), &output, 2).expect("creating the output topic");
-    load_events(kafka.bootstrap(), &input, START_MS, FIRST);
-    (input, output)
+    click_topics(kafka, name, FIRST)
 }
 
 fn load_more(kafka: &Kafka, input: &str) {

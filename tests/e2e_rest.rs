@@ -1,5 +1,5 @@
 //! End to end: the REST API in Flink's shapes. Every field of the real
-//! Apache Flink 2.3 responses in `shared/reference/flink-2.3-rest/` must be
+//! Apache Flink 2.3 responses in `tests/reference/flink-2.3-rest/` must be
 //! in flowc's answer to the same request (flowc may add fields); job files
 //! are uploaded and run through `/jars` as the seed does; errors answer
 //! `{"errors": [...]}` with a 4xx.
@@ -13,7 +13,7 @@ use std::time::Duration;
 use support::cluster::Cluster;
 
 fn reference(name: &str) -> Value {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/flink-2.3-rest");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/flink-2.3-rest");
     let text = std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("reading reference {name}: {e}"));
     serde_json::from_str(&text).expect("reference JSON")
 }

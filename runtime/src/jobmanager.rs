@@ -613,27 +613,36 @@ fn trigger_checkpoint(
 ) {
     let expected = job.all_tasks().count();
     let barrier = job.checkpoints.trigger(now_ms(), expected, savepoint);
+    let sources: Vec<usize> =
+        job.graph.graph.node_indices().filter(|n| job.graph.inputs(*n).is_empty()).map(|n| n.index()).collect();
+    let msg = ToTaskManager::TriggerCheckpoint { job_id: job.id, attempt: job.attempt, barrier: barrier.clone() };
+    send_to_taskmanagers(job, tms, Some(&sources), &msg);
+    tracing::debug!(job_id = %job.id, checkpoint_id = barrier.id, "Triggered a checkpoint.");
+}
+
+/// Sends `msg` once to every TaskManager that runs a task of the job (of
+/// the given vertices only, if any are given).
+fn send_to_taskmanagers(
+    job: &Job,
+    tms: &BTreeMap<String, TaskManagerEntry>,
+    vertices: Option<&[usize]>,
+    msg: &ToTaskManager,
+) {
     let mut sent: Vec<&str> = Vec::new();
-    for n in job.graph.graph.node_indices() {
-        if !job.graph.inputs(n).is_empty() {
+    for (v, tasks) in job.tasks.iter().enumerate() {
+        if vertices.is_some_and(|vs| !vs.contains(&v)) {
             continue;
         }
-        for t in &job.tasks[n.index()] {
-            let Some(tm) = t.tm.as_deref() else { continue };
+        for tm in tasks.iter().filter_map(|t| t.tm.as_deref()) {
             if sent.contains(&tm) {
                 continue;
             }
             sent.push(tm);
             if let Some(entry) = tms.get(tm) {
-                let _ = entry.tx.send(ToTaskManager::TriggerCheckpoint {
-                    job_id: job.id,
-                    attempt: job.attempt,
-                    barrier: barrier.clone(),
-                });
+                let _ = entry.tx.send(msg.clone());
             }
         }
     }
-    tracing::debug!(job_id = %job.id, checkpoint_id = barrier.id, "Triggered a checkpoint.");
 }
 
 fn on_checkpoint_outcome(job: &mut Job, out: AckOutcome, tms: &BTreeMap<String, TaskManagerEntry>) {
@@ -657,21 +666,8 @@ fn on_checkpoint_outcome(job: &mut Job, out: AckOutcome, tms: &BTreeMap<String, 
                 }
             }
             // Sinks commit what they wrote up to this checkpoint.
-            let mut told: Vec<&str> = Vec::new();
-            for t in job.all_tasks() {
-                let Some(tm) = t.tm.as_deref() else { continue };
-                if told.contains(&tm) {
-                    continue;
-                }
-                told.push(tm);
-                if let Some(entry) = tms.get(tm) {
-                    let _ = entry.tx.send(ToTaskManager::CheckpointComplete {
-                        job_id: job.id,
-                        attempt: job.attempt,
-                        checkpoint_id: c.id,
-                    });
-                }
-            }
+            let msg = ToTaskManager::CheckpointComplete { job_id: job.id, attempt: job.attempt, checkpoint_id: c.id };
+            send_to_taskmanagers(job, tms, None, &msg);
         }
         AckOutcome::Failed { id, reason, savepoint } => {
             tracing::warn!(job_id = %job.id, checkpoint_id = id, reason = %reason, "Checkpoint {id} failed; the job keeps running on its latest completed checkpoint.");

@@ -30,6 +30,17 @@ pub fn load_events(bootstrap: &str, topic: &str, start_ms: i64, events: u64) {
     Generator::new(plan).run(&mut sink, &AtomicBool::new(false)).expect("generating click events");
 }
 
+/// Fresh `input` and `output` topics of 2 partitions for one test, with
+/// `events` click events loaded into `input` from [`START_MS`].
+pub fn click_topics(kafka: &super::kafka::Kafka, name: &str, events: u64) -> (String, String) {
+    use super::kafka::{create_topic, unique_topic};
+    let (input, output) = (unique_topic(&format!("{name}-input")), unique_topic(&format!("{name}-output")));
+    create_topic(kafka.bootstrap(), &input, 2).expect("creating the input topic");
+    create_topic(kafka.bootstrap(), &output, 2).expect("creating the output topic");
+    load_events(kafka.bootstrap(), &input, START_MS, events);
+    (input, output)
+}
+
 /// `jobs/click_count.flow` with its topics renamed, written into `dir`.
 pub fn click_count_job(dir: &Path, input: &str, output: &str) -> PathBuf {
     click_count_job_with(dir, input, output, "at_least_once")

@@ -369,6 +369,26 @@ impl SourceReader for KafkaSourceReader {
     }
 }
 
+/// Hands one record to the producer, waiting while its queue is full:
+/// backpressure from the brokers reaches the task.
+pub fn send_waiting(
+    producer: &ThreadedProducer<DeliveryErrors>,
+    topic: &str,
+    payload: &[u8],
+) -> Result<(), KafkaError> {
+    let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to(topic).payload(payload);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
 /// Collects the first delivery failure, which fails the task.
 #[derive(Default, Clone)]
 pub struct DeliveryErrors(pub Arc<Mutex<Option<String>>>);
@@ -431,19 +451,8 @@ impl SinkWriter for KafkaSinkWriter {
         for r in batch {
             self.buf.clear();
             self.encoder.encode(&r.row, &mut self.buf);
-            let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to(&self.topic).payload(&self.buf[..]);
-            loop {
-                match self.producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err((e, _)) => {
-                        return Err(kafka_err(&self.servers, format!("cannot produce to `{}`: {e}", self.topic)))
-                    }
-                }
-            }
+            send_waiting(&self.producer, &self.topic, &self.buf)
+                .map_err(|e| kafka_err(&self.servers, format!("cannot produce to `{}`: {e}", self.topic)))?;
         }
         Ok(())
     }

@@ -26,15 +26,15 @@
 //! far above it. The cost: one checkpoint interval of output is held in
 //! memory and in the checkpoint.
 
-use super::kafka::DeliveryErrors;
+use super::kafka::{send_waiting, DeliveryErrors};
 use super::{ConnectorError, SinkWriter};
 use crate::codec::json::JsonEncoder;
 use crate::record::Record;
 use flowc_compiler::ir::{KafkaSink, Schema};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -146,17 +146,8 @@ impl ExactlyOnceKafkaSink {
         self.producer.begin_transaction().map_err(|e| fail("beginning a transaction", e))?;
         let result = (|| {
             for payload in records {
-                let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to(&self.topic).payload(&payload[..]);
-                loop {
-                    match self.producer.send(record) {
-                        Ok(()) => break,
-                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                            record = back;
-                            std::thread::sleep(Duration::from_millis(5));
-                        }
-                        Err((e, _)) => return Err(fail(&format!("producing to `{}`", self.topic), e)),
-                    }
-                }
+                send_waiting(&self.producer, &self.topic, payload)
+                    .map_err(|e| fail(&format!("producing to `{}`", self.topic), e))?;
             }
             for (group, epoch) in markers {
                 let consumer: BaseConsumer = ClientConfig::new()

@@ -168,3 +168,38 @@ fn stop_with_a_savepoint_and_resume_at_parallelism_3() {
     let j = cluster.job(&id2);
     assert!(j["vertices"].as_array().expect("vertices").iter().all(|v| v["parallelism"] == 3), "{j}");
 }
+
+#[test]
+fn a_hung_taskmanager_is_noticed_by_heartbeat_timeout() {
+    let kafka = Kafka::shared();
+    let (input, output) = topics(kafka, "hung");
+    let mut cluster = Cluster::start("hung", 1, 2);
+    let job = click_count_job(&cluster.scratch.0, &input, &output);
+    let id =
+        cluster.submit(&job, &["-p", "2", "--bootstrap.servers", kafka.bootstrap(), "--checkpointing", "--event-time"]);
+    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
+    wait_for_first_windows_and_a_checkpoint(&cluster, kafka, &id, &output);
+
+    // SIGSTOP: the connection stays open, only the heartbeats stop.
+    let pid = cluster.taskmanager_pid(0).to_string();
+    let signal = |s: &str| {
+        let ok = std::process::Command::new("kill").args([s, &pid]).status().is_ok_and(|st| st.success());
+        assert!(ok, "kill {s} {pid}");
+    };
+    signal("-STOP");
+    let stopped = Instant::now();
+    cluster.wait_all_tasks(&id, "SCHEDULED", Duration::from_secs(20));
+    let noticed = stopped.elapsed();
+    assert!(noticed >= Duration::from_secs(4), "noticed after {noticed:?}, before the 5 s heartbeat timeout");
+    cluster.add_taskmanager(2);
+    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
+    // The hung TaskManager wakes up: it finds itself removed, cancels its
+    // stale tasks and registers again, without disturbing the job.
+    signal("-CONT");
+    cluster.wait_for_taskmanagers(2);
+    load_more(kafka, &input);
+    let summary = expect_windows(kafka.bootstrap(), &output, 7, true, Duration::from_secs(60));
+    assert_eq!(summary.complete_windows, 7);
+    assert_eq!(cluster.job(&id)["state"], "RUNNING");
+    assert_eq!(cluster.metric(&id, "numRestarts"), Some(1));
+}

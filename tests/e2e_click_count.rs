@@ -55,7 +55,10 @@ fn jobmanager_and_one_taskmanager_at_parallelism_2() {
     cluster.wait_for("metrics of all events", Duration::from_secs(10), |c| {
         let j = c.job(&id);
         let m = |v: usize, k: &str| j["vertices"][v]["metrics"][k].as_u64();
-        (m(0, "write-records") == Some(EVENTS) && m(2, "write-records") == Some(6 * WINDOWS as u64)).then_some(())
+        let bytes_flow =
+            m(0, "write-bytes") == m(1, "read-bytes") && m(1, "read-bytes").is_some_and(|b| b > EVENTS * 16);
+        (m(0, "write-records") == Some(EVENTS) && m(2, "write-records") == Some(6 * WINDOWS as u64) && bytes_flow)
+            .then_some(())
     });
 }
 

@@ -21,7 +21,7 @@ use crate::keygroup::{key_group, key_hash, subtask_for_key_group};
 use crate::metrics::TaskCounters;
 use crate::network::{ChannelRx, ChannelTx};
 use crate::operators::{Operator, OperatorError};
-use crate::record::{Element, Record, Signal};
+use crate::record::{wire_size, Element, Record, Signal};
 use crossbeam_channel::{Select, SendTimeoutError, TryRecvError};
 use flowc_compiler::ids::{OperatorId, VertexId};
 use flowc_compiler::ShipStrategy;
@@ -291,6 +291,7 @@ impl Task {
             match element {
                 Element::Records(batch) => {
                     TaskCounters::add(&self.counters.records_in, batch.len() as u64);
+                    TaskCounters::add(&self.counters.bytes_in, wire_size(&batch));
                     if inputs[i].idle {
                         inputs[i].idle = false;
                     }
@@ -632,6 +633,9 @@ impl Task {
     /// Sends with backpressure: waits while the channel is full, noticing
     /// cancellation.
     fn send(&self, e: usize, c: usize, mut element: Element) -> Result<(), TaskError> {
+        if let Element::Records(batch) = &element {
+            TaskCounters::add(&self.counters.bytes_out, wire_size(batch));
+        }
         let tx = &self.outputs[e].channels[c];
         loop {
             match tx.send_timeout(element, TICK) {

@@ -114,6 +114,9 @@ impl KafkaSourceReader {
             // stays small (4 MiB per partition) to keep memory flat.
             .set("fetch.queue.backoff.ms", "5")
             .set("queued.max.messages.kbytes", "4096")
+            // One fetch response is at most 4 MiB (librdkafka's default is
+            // 50 MiB), which bounds the receive buffers too.
+            .set("fetch.max.bytes", "4194304")
             .create()
             .map_err(|e| kafka_err(&spec.servers, e))?;
         let mut tpl = TopicPartitionList::new();

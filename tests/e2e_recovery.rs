@@ -39,16 +39,23 @@ fn wait_for_first_windows_and_a_checkpoint(cluster: &Cluster, kafka: &Kafka, id:
     });
 }
 
-#[test]
-fn a_killed_taskmanager_is_replaced_and_every_window_still_counts_1000() {
-    let kafka = Kafka::shared();
-    let (input, output) = topics(kafka, "recover");
-    let mut cluster = Cluster::start("recover", 1, 2);
+/// A cluster of one TaskManager running the click job at p=2 with
+/// checkpoints, past its first 5 windows and 2 more checkpoints.
+fn checkpointed_job(kafka: &Kafka, name: &str) -> (Cluster, String, String, String) {
+    let (input, output) = topics(kafka, name);
+    let cluster = Cluster::start(name, 1, 2);
     let job = click_count_job(&cluster.scratch.0, &input, &output);
     let id =
         cluster.submit(&job, &["-p", "2", "--bootstrap.servers", kafka.bootstrap(), "--checkpointing", "--event-time"]);
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
     wait_for_first_windows_and_a_checkpoint(&cluster, kafka, &id, &output);
+    (cluster, input, output, id)
+}
+
+#[test]
+fn a_killed_taskmanager_is_replaced_and_every_window_still_counts_1000() {
+    let kafka = Kafka::shared();
+    let (mut cluster, input, output, id) = checkpointed_job(kafka, "recover");
 
     let killed = Instant::now();
     cluster.kill_taskmanager(0);
@@ -172,13 +179,7 @@ fn stop_with_a_savepoint_and_resume_at_parallelism_3() {
 #[test]
 fn a_hung_taskmanager_is_noticed_by_heartbeat_timeout() {
     let kafka = Kafka::shared();
-    let (input, output) = topics(kafka, "hung");
-    let mut cluster = Cluster::start("hung", 1, 2);
-    let job = click_count_job(&cluster.scratch.0, &input, &output);
-    let id =
-        cluster.submit(&job, &["-p", "2", "--bootstrap.servers", kafka.bootstrap(), "--checkpointing", "--event-time"]);
-    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
-    wait_for_first_windows_and_a_checkpoint(&cluster, kafka, &id, &output);
+    let (mut cluster, input, output, id) = checkpointed_job(kafka, "hung");
 
     // SIGSTOP: the connection stays open, only the heartbeats stop.
     let pid = cluster.taskmanager_pid(0).to_string();

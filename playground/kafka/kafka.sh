@@ -601,8 +601,10 @@ cmd_topics() {
     done
 }
 
-cmd_consume() {
-    local port="" topic="" rest=()
+# consume|produce --port PORT --topic TOPIC [tool options…]: Kafka's console tools.
+run_console() {
+    local verb=$1 class=$2 port="" topic="" rest=()
+    shift 2
     while [[ $# -gt 0 ]]; do
         case $1 in
         --port) port=${2:?--port needs a value}; shift 2 ;;
@@ -610,24 +612,14 @@ cmd_consume() {
         *) rest+=("$1"); shift ;;
         esac
     done
-    [[ -n "$port" && -n "$topic" ]] || die "consume needs --port PORT --topic TOPIC"
+    [[ -n "$port" && -n "$topic" ]] || die "$verb needs --port PORT --topic TOPIC"
     check_port --port "$port"
-    exec_tool "$CONSUMER_CLASS" --bootstrap-server "127.0.0.1:$port" --topic "$topic" "${rest[@]}"
+    exec_tool "$class" --bootstrap-server "127.0.0.1:$port" --topic "$topic" "${rest[@]}"
 }
 
-cmd_produce() {
-    local port="" topic="" rest=()
-    while [[ $# -gt 0 ]]; do
-        case $1 in
-        --port) port=${2:?--port needs a value}; shift 2 ;;
-        --topic) topic=${2:?--topic needs a value}; shift 2 ;;
-        *) rest+=("$1"); shift ;;
-        esac
-    done
-    [[ -n "$port" && -n "$topic" ]] || die "produce needs --port PORT --topic TOPIC"
-    check_port --port "$port"
-    exec_tool "$PRODUCER_CLASS" --bootstrap-server "127.0.0.1:$port" --topic "$topic" "${rest[@]}"
-}
+cmd_consume() { run_console consume "$CONSUMER_CLASS" "$@"; }
+
+cmd_produce() { run_console produce "$PRODUCER_CLASS" "$@"; }
 
 main() {
     local cmd=${1:-help}

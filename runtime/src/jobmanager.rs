@@ -123,10 +123,6 @@ impl Job {
     pub fn all_tasks(&self) -> impl Iterator<Item = &TaskEntry> + Clone {
         self.tasks.iter().flatten()
     }
-
-    fn needed_slots(&self) -> u32 {
-        self.graph.graph.node_weights().map(|v| v.parallelism).max().unwrap_or(0)
-    }
 }
 
 #[derive(Default)]
@@ -155,8 +151,6 @@ pub enum SubmitError {
     BadSavepoint { path: String, reason: String },
     #[error("{0}")]
     Unsupported(String),
-    #[error("job {0} already exists")]
-    Duplicate(JobId),
 }
 
 /// How a submitted job starts: from scratch or from a savepoint.
@@ -357,7 +351,7 @@ impl JobManager {
             {
                 continue;
             }
-            let needed = job.needed_slots();
+            let needed = job.graph.total_parallelism();
             let free: u32 = st.tms.values().map(|t| t.free_slots()).sum();
             if free < needed {
                 if job.slot_wait_logged != Some(free) {
@@ -946,9 +940,4 @@ async fn serve_tm(jm: Arc<JobManager>, stream: TcpStream) -> Result<(), rpc::Rpc
     jm.on_tm_lost(&tm_id, &reason);
     jm.schedule();
     result
-}
-
-/// Whether the TaskManager sent `attempt` messages are for is still known.
-pub fn has_taskmanager(jm: &JobManager, id: &str) -> bool {
-    lock(jm).tms.contains_key(id)
 }

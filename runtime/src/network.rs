@@ -218,3 +218,31 @@ fn connect_with_retry(addr: &str, within: Duration) -> std::io::Result<TcpStream
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(job_id: JobId, attempt: Attempt, subtask: u32) -> ChannelKey {
+        ChannelKey { job_id, attempt, target: SubtaskId { vertex: 1, subtask }, input: 0, source_subtask: 0 }
+    }
+
+    #[test]
+    fn a_remote_channel_carries_elements_in_order_and_an_ended_attempt_leaves_nothing_registered() {
+        let ex = Exchange::start("127.0.0.1", 0).expect("binds");
+        let job = JobId::random();
+        // Attempt 1 registers a receiver nobody connects to (it failed), attempt 2 a live one.
+        let (stale_tx, _stale_rx) = channel();
+        ex.register(key(job, 1, 0), stale_tx);
+        let (tx, rx) = channel();
+        ex.register(key(job, 2, 0), tx);
+        let sender = connect(ex.addr(), key(job, 2, 0)).expect("connects");
+        sender.send(Element::Signal(crate::record::Signal::Watermark(7))).expect("send");
+        sender.send(Element::EndOfInput).expect("send");
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(Element::Signal(crate::record::Signal::Watermark(7))));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(Element::EndOfInput));
+        ex.unregister(job, 1);
+        let left = ex.receivers.lock().map(|m| m.len()).unwrap_or(usize::MAX);
+        assert_eq!(left, 0, "the live channel was taken, the stale one unregistered");
+    }
+}

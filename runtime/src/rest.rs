@@ -450,7 +450,6 @@ fn submit_bytes(jm: &Arc<JobManager>, bytes: Vec<u8>, restore: RestoreRequest) -
         Err(e @ (SubmitError::BadPlan(_) | SubmitError::BadSavepoint { .. } | SubmitError::Unsupported(_))) => {
             error(StatusCode::BAD_REQUEST, e.to_string())
         }
-        Err(e @ SubmitError::Duplicate(_)) => error(StatusCode::CONFLICT, e.to_string()),
     }
 }
 

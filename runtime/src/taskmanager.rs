@@ -347,6 +347,7 @@ fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::
         let local = d.local.clone();
         let senders = local_senders.clone();
         let task_tx = tx.clone();
+        let task_exchange = exchange.clone();
         let registry = registry.clone();
         let name = format!("{}#{}", graph.graph[NodeIndex::new(id.vertex as usize)].name, id.subtask);
         let spawned = std::thread::Builder::new().name(format!("task-{id}")).spawn(move || {
@@ -390,6 +391,9 @@ fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::
                 ts.remove(&id);
                 if ts.is_empty() {
                     reg.remove(&key);
+                    // The attempt is over here: receivers that no sender
+                    // reached (a failed or cancelled attempt) go with it.
+                    task_exchange.unregister(key.0, key.1);
                 }
             }
         });
@@ -397,7 +401,6 @@ fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::
             report(&tx, key, id, TaskStatus::FAILED, Some(format!("cannot start a thread: {e}")));
         }
     }
-    drop(exchange);
 }
 
 /// The watermark spec a Kafka source vertex generates per partition: the

@@ -41,6 +41,15 @@ class RestCluster:
             out["taskmanager"] = live[-1].pid
         return out
 
+    def kill_taskmanager(self):
+        """SIGKILLs the newest TaskManager (subclasses start them)."""
+        p = self.tms[-1]
+        self.procs.kill(p)
+        p.wait(10)
+        self.tms.remove(p)
+        if p in self.procs.live:
+            self.procs.live.remove(p)
+
     def wait_slots(self, want_tms=1, timeout=120, since=None):
         """Polls /overview until want_tms TaskManagers are registered and all
         their slots are free; returns the seconds since `since`."""

@@ -162,14 +162,6 @@ class FlinkCluster(RestCluster):
         self.tms.append(p)
         return p
 
-    def kill_taskmanager(self):
-        p = self.tms[-1]
-        self.procs.kill(p)
-        p.wait(10)
-        self.tms.remove(p)
-        if p in self.procs.live:
-            self.procs.live.remove(p)
-
     def _upload(self):
         if self.jar_id is None:
             body, headers = multipart_file("jarfile", peer_jar())

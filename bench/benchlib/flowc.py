@@ -105,14 +105,6 @@ class FlowcCluster(RestCluster):
         self.tms.append(p)
         return p
 
-    def kill_taskmanager(self):
-        p = self.tms[-1]
-        self.procs.kill(p)
-        p.wait(10)
-        self.tms.remove(p)
-        if p in self.procs.live:
-            self.procs.live.remove(p)
-
     def submit(self, job_file, args, parallelism=2):
         argv = [self.bin, "run", "-d", "-p", str(parallelism), "-m", f"127.0.0.1:{self.rest_port}",
                 os.path.join(JOBS, job_file), *args]

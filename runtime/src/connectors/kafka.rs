@@ -119,14 +119,26 @@ impl KafkaSourceReader {
             .set("fetch.max.bytes", "4194304")
             .create()
             .map_err(|e| kafka_err(&spec.servers, e))?;
-        let mut tpl = TopicPartitionList::new();
-        let start = match spec.offsets {
-            StartingOffsets::Earliest => Offset::Beginning,
-            StartingOffsets::Latest => Offset::End,
-            StartingOffsets::Committed => Offset::Stored,
+        // `committed`: the group's offsets, read here with retries rather
+        // than left to librdkafka (`Offset::Stored`), which gives up on a
+        // partition for good when the group coordinator is not ready.
+        let unrestored: Vec<i32> =
+            partitions.iter().copied().filter(|p| !restored.iter().any(|(q, _)| q == p)).collect();
+        let committed = match spec.offsets {
+            StartingOffsets::Committed if !unrestored.is_empty() => {
+                committed_offsets(&consumer, &spec.servers, &spec.group, &spec.topic, &unrestored)?
+            }
+            _ => Vec::new(),
         };
+        let start = match spec.offsets {
+            StartingOffsets::Latest => Offset::End,
+            // Committed falls back to the earliest where the group has no offset.
+            StartingOffsets::Earliest | StartingOffsets::Committed => Offset::Beginning,
+        };
+        let mut tpl = TopicPartitionList::new();
         for p in partitions {
-            let from = restored.iter().find(|(q, _)| q == p).map_or(start, |(_, o)| Offset::Offset(*o));
+            let known = restored.iter().chain(&committed).find(|(q, _)| q == p);
+            let from = known.map_or(start, |(_, o)| Offset::Offset(*o));
             tpl.add_partition_offset(&spec.topic, *p, from).map_err(|e| kafka_err(&spec.servers, e))?;
         }
         consumer.assign(&tpl).map_err(|e| kafka_err(&spec.servers, e))?;
@@ -135,10 +147,6 @@ impl KafkaSourceReader {
         let mut ends = Vec::new();
         let mut starts: Vec<(i32, i64)> = restored.to_vec();
         if spec.bounded {
-            let committed = match spec.offsets {
-                StartingOffsets::Committed => consumer.committed(Duration::from_secs(10)).ok(),
-                _ => None,
-            };
             for p in partitions {
                 let (low, high) = consumer
                     .fetch_watermarks(&spec.topic, *p, Duration::from_secs(10))
@@ -150,14 +158,7 @@ impl KafkaSourceReader {
                 let from = match spec.offsets {
                     StartingOffsets::Latest => high,
                     StartingOffsets::Earliest => low,
-                    StartingOffsets::Committed => committed
-                        .as_ref()
-                        .and_then(|c| c.find_partition(&spec.topic, *p))
-                        .and_then(|e| match e.offset() {
-                            Offset::Offset(o) => Some(o),
-                            _ => None,
-                        })
-                        .unwrap_or(low),
+                    StartingOffsets::Committed => committed.iter().find(|(q, _)| q == p).map_or(low, |(_, o)| *o),
                 };
                 starts.push((*p, from));
             }
@@ -370,6 +371,47 @@ impl SourceReader for KafkaSourceReader {
         }
         Ok(SourcePoll::Records(batch))
     }
+}
+
+/// The offsets `group` has committed for `partitions` of `topic` (those it
+/// has none for are left out). Retries while the group coordinator is
+/// moving or loading; fails, naming the servers, if it stays unreachable.
+fn committed_offsets(
+    consumer: &BaseConsumer,
+    servers: &str,
+    group: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> Result<Vec<(i32, i64)>, ConnectorError> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last_error = String::new();
+    while Instant::now() < deadline {
+        let mut tpl = TopicPartitionList::new();
+        for p in partitions {
+            tpl.add_partition(topic, *p);
+        }
+        match consumer.committed_offsets(tpl, Duration::from_secs(10)) {
+            Ok(list) => {
+                let failed: Vec<String> =
+                    list.elements().iter().filter_map(|e| e.error().err().map(|err| err.to_string())).collect();
+                if failed.is_empty() {
+                    return Ok(list
+                        .elements()
+                        .iter()
+                        .filter_map(|e| match e.offset() {
+                            Offset::Offset(o) if o >= 0 => Some((e.partition(), o)),
+                            _ => None,
+                        })
+                        .collect());
+                }
+                last_error = failed.join("; ");
+            }
+            Err(e) => last_error = e.to_string(),
+        }
+        tracing::info!(group, error = %last_error, "The group's committed offsets are not readable yet; retrying.");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(kafka_err(servers, format!("cannot read the committed offsets of group `{group}` for `{topic}`: {last_error}")))
 }
 
 /// Hands one record to the producer, waiting while its queue is full:

@@ -127,19 +127,28 @@ fn stop_with_savepoint(cluster: &Cluster, id: &str) -> String {
     path
 }
 
-#[test]
-fn stop_with_a_savepoint_and_resume_unchanged() {
-    let kafka = Kafka::shared();
-    let (input, output) = topics(kafka, "resume");
-    let cluster = Cluster::start("resume", 1, 2);
+/// The click job at p=2 past its first 5 windows, stopped with a savepoint
+/// (checked as the seed shows it); then 2 more windows of events are
+/// loaded. Returns the cluster, the output topic, the job file and the
+/// savepoint path.
+fn stopped_with_savepoint(kafka: &Kafka, name: &str) -> (Cluster, String, std::path::PathBuf, String) {
+    let (input, output) = topics(kafka, name);
+    let cluster = Cluster::start(name, 1, 2);
     let job = click_count_job(&cluster.scratch.0, &input, &output);
     let args = ["--bootstrap.servers", kafka.bootstrap(), "--checkpointing", "--event-time"];
     let id = cluster.submit(&job, &[&["-p", "2"], &args[..]].concat());
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
     expect_windows(kafka.bootstrap(), &output, 5, true, Duration::from_secs(60));
     let savepoint = stop_with_savepoint(&cluster, &id);
-
     load_more(kafka, &input);
+    (cluster, output, job, savepoint)
+}
+
+#[test]
+fn stop_with_a_savepoint_and_resume_unchanged() {
+    let kafka = Kafka::shared();
+    let (cluster, output, job, savepoint) = stopped_with_savepoint(kafka, "resume");
+    let args = ["--bootstrap.servers", kafka.bootstrap(), "--checkpointing", "--event-time"];
     let id2 = cluster.submit(&job, &[&["-s", savepoint.as_str(), "-p", "2"], &args[..]].concat());
     cluster.wait_all_tasks(&id2, "RUNNING", Duration::from_secs(30));
     let summary = expect_windows(kafka.bootstrap(), &output, 7, true, Duration::from_secs(60));
@@ -151,16 +160,8 @@ fn stop_with_a_savepoint_and_resume_unchanged() {
 #[test]
 fn stop_with_a_savepoint_and_resume_at_parallelism_3() {
     let kafka = Kafka::shared();
-    let (input, output) = topics(kafka, "rescale");
-    let mut cluster = Cluster::start("rescale", 1, 2);
-    let job = click_count_job(&cluster.scratch.0, &input, &output);
+    let (mut cluster, output, job, savepoint) = stopped_with_savepoint(kafka, "rescale");
     let args = ["--bootstrap.servers", kafka.bootstrap(), "--checkpointing", "--event-time"];
-    let id = cluster.submit(&job, &[&["-p", "2"], &args[..]].concat());
-    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
-    expect_windows(kafka.bootstrap(), &output, 5, true, Duration::from_secs(60));
-    let savepoint = stop_with_savepoint(&cluster, &id);
-
-    load_more(kafka, &input);
     let id2 = cluster.submit(&job, &[&["-p", "3", "-s", savepoint.as_str()], &args[..]].concat());
     // 3 slots needed, 2 offered: SCHEDULED until a second TaskManager joins.
     cluster.wait_all_tasks(&id2, "SCHEDULED", Duration::from_secs(15));

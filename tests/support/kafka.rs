@@ -212,6 +212,24 @@ pub fn topic_partitions(bootstrap: &str, topic: &str) -> anyhow::Result<Option<i
     Ok(Some(i32::try_from(led).unwrap_or(i32::MAX)))
 }
 
+/// The end offset (high watermark) of each partition of `topic`, for
+/// failure messages: how much was written, whatever a reader saw.
+pub fn end_offsets(bootstrap: &str, topic: &str) -> Vec<(i32, Result<i64, String>)> {
+    let Ok(consumer) = ClientConfig::new().set("bootstrap.servers", bootstrap).create::<BaseConsumer>() else {
+        return Vec::new();
+    };
+    let parts = topic_partitions(bootstrap, topic).ok().flatten().unwrap_or(0);
+    (0..parts)
+        .map(|p| {
+            let end = consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(5))
+                .map(|(_, hi)| hi)
+                .map_err(|e| e.to_string());
+            (p, end)
+        })
+        .collect()
+}
+
 /// Runs a future to completion on this thread. rdkafka's admin futures are
 /// completed by its own background thread, so no async runtime is needed.
 fn block_on<F: Future>(fut: F) -> F::Output {

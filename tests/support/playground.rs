@@ -63,13 +63,28 @@ pub fn click_count_job_with(dir: &Path, input: &str, output: &str, delivery: &st
 /// Reads `topic` from the beginning until at least `windows` windows have
 /// a record for each page (or `timeout`): (window start, page, count).
 pub fn read_output(bootstrap: &str, topic: &str, windows: usize, timeout: Duration) -> Vec<(i64, String, u64)> {
+    read_output_by_partition(bootstrap, topic, windows, timeout).0
+}
+
+/// Output records: (window start, page, count).
+pub type OutputRows = Vec<(i64, String, u64)>;
+
+/// As [`read_output`], with the records read from each partition.
+fn read_output_by_partition(
+    bootstrap: &str,
+    topic: &str,
+    windows: usize,
+    timeout: Duration,
+) -> (OutputRows, BTreeMap<i32, u64>) {
     let records: RefCell<Vec<(i64, String, u64)>> = RefCell::new(Vec::new());
+    let mut per_partition: BTreeMap<i32, u64> = BTreeMap::new();
     let mut bad: Vec<String> = Vec::new();
     read_topic(
         bootstrap,
         topic,
         timeout,
         |r| {
+            *per_partition.entry(r.partition).or_default() += 1;
             let text = String::from_utf8_lossy(r.payload);
             match OutputRecord::parse(&text) {
                 Ok(o) => records.borrow_mut().push(o.as_tuple()),
@@ -80,7 +95,7 @@ pub fn read_output(bootstrap: &str, topic: &str, windows: usize, timeout: Durati
     )
     .expect("reading the output topic");
     assert!(bad.is_empty(), "undecodable output records: {bad:?}");
-    records.into_inner()
+    (records.into_inner(), per_partition)
 }
 
 /// Reads `topic` until at least `windows` complete windows are there (or
@@ -88,12 +103,20 @@ pub fn read_output(bootstrap: &str, topic: &str, windows: usize, timeout: Durati
 /// Repeated identical records are allowed with `allow_repeats` (an
 /// at-least-once sink).
 pub fn expect_windows(bootstrap: &str, topic: &str, windows: usize, allow_repeats: bool, timeout: Duration) -> Summary {
-    let records = read_output(bootstrap, topic, windows, timeout);
-    assert!(
-        complete_windows(&records) >= windows,
-        "expected at least {windows} complete windows in `{topic}`, got {}: {records:?}",
-        complete_windows(&records)
-    );
+    let (records, per_partition) = read_output_by_partition(bootstrap, topic, windows, timeout);
+    if complete_windows(&records) < windows {
+        // Tell a reader that missed records from records never written:
+        // what each partition holds, and what a second, fresh reader sees.
+        let ends = super::kafka::end_offsets(bootstrap, topic);
+        let again = read_output(bootstrap, topic, windows, Duration::from_secs(10));
+        panic!(
+            "expected at least {windows} complete windows in `{topic}`, got {}: {records:?}\n\
+             records read per partition: {per_partition:?}; end offsets: {ends:?}; \
+             a second reader then saw {} complete windows",
+            complete_windows(&records),
+            complete_windows(&again)
+        );
+    }
     let opts = CheckOptions { allow_repeats, max_pending: 1, ..CheckOptions::default() };
     match check_counts_with(&records, &opts) {
         Ok(s) => s,

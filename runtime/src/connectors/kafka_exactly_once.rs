@@ -32,12 +32,12 @@ use crate::codec::json::JsonEncoder;
 use crate::record::Record;
 use flowc_compiler::ir::{KafkaSink, Schema};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,6 +66,8 @@ pub struct ExactlyOnceKafkaSink {
     pending: BTreeMap<u64, Vec<Vec<u8>>>,
     commits: u64,
     crash_before_commit: Option<u64>,
+    /// The consumer-group metadata of each marker group written to.
+    group_metadata: HashMap<String, ConsumerGroupMetadata>,
 }
 
 fn kafka_err(servers: &str, what: &str, e: impl std::fmt::Display) -> ConnectorError {
@@ -116,6 +118,7 @@ impl ExactlyOnceKafkaSink {
             pending: BTreeMap::new(),
             commits: 0,
             crash_before_commit,
+            group_metadata: HashMap::new(),
         })
     }
 
@@ -150,19 +153,24 @@ impl ExactlyOnceKafkaSink {
                     .map_err(|e| fail(&format!("producing to `{}`", self.topic), e))?;
             }
             for (group, epoch) in markers {
-                let consumer: BaseConsumer = ClientConfig::new()
-                    .set("bootstrap.servers", &self.servers)
-                    .set("group.id", group)
-                    .create()
-                    .map_err(|e| fail("cannot create a consumer", e))?;
-                let Some(cgm) = consumer.group_metadata() else {
-                    return Err(kafka_err(&self.servers, "commit marker", "no consumer group metadata"));
-                };
+                if !self.group_metadata.contains_key(group) {
+                    // Made once per group: a consumer (with its threads) per commit would be waste.
+                    let consumer: BaseConsumer = ClientConfig::new()
+                        .set("bootstrap.servers", &self.servers)
+                        .set("group.id", group)
+                        .create()
+                        .map_err(|e| fail("cannot create a consumer", e))?;
+                    let Some(cgm) = consumer.group_metadata() else {
+                        return Err(kafka_err(&self.servers, "commit marker", "no consumer group metadata"));
+                    };
+                    self.group_metadata.insert(group.clone(), cgm);
+                }
+                let Some(cgm) = self.group_metadata.get(group) else { continue };
                 let mut tpl = TopicPartitionList::new();
                 tpl.add_partition_offset(&self.topic, 0, Offset::Offset(*epoch as i64))
                     .map_err(|e| fail("commit marker", e))?;
                 self.producer
-                    .send_offsets_to_transaction(&tpl, &cgm, TIMEOUT)
+                    .send_offsets_to_transaction(&tpl, cgm, TIMEOUT)
                     .map_err(|e| fail("writing the commit marker", e))?;
             }
             self.producer.commit_transaction(TIMEOUT).map_err(|e| fail("committing the transaction", e))

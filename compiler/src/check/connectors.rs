@@ -1,0 +1,319 @@
+//! Sources and sinks: their kinds, their settings, and the datagen
+//! source's generators.
+
+use super::{Checker, StreamEnd};
+use crate::consts::{self, Const};
+use crate::ir::*;
+use crate::logical::{JobSettings, Partitioning};
+use flowc_dsl::ast::{self, Connector};
+use flowc_dsl::diagnostic::suggest;
+use flowc_dsl::{Diagnostic, Span};
+use std::collections::HashMap;
+
+impl Checker {
+    pub(super) fn source(&mut self, c: &Connector, settings: &JobSettings) -> Option<StreamEnd> {
+        let whole = c.props.as_ref().map_or(c.span, |p| p.span);
+        let (kind, schema, name) = match c.kind.text.as_str() {
+            "kafka" => {
+                let props = self.props(
+                    c.props.as_ref(),
+                    &["servers", "topic", "group", "offsets", "bounded", "format", "schema"],
+                    "a kafka source",
+                );
+                let servers = self.string_prop(&props, "servers", None, whole);
+                let topic = self.string_prop(&props, "topic", None, whole);
+                let group = self.string_prop(&props, "group", Some("flowc"), whole);
+                let offsets = self.symbol_prop(&props, "offsets", &["earliest", "latest", "committed"], "committed");
+                let bounded = self.symbol_prop(&props, "bounded", &["none", "latest"], "none");
+                let _format = self.symbol_prop(&props, "format", &["json"], "json");
+                let schema = self.schema_prop(&props, whole);
+                let offsets = match offsets?.as_str() {
+                    "earliest" => StartingOffsets::Earliest,
+                    "latest" => StartingOffsets::Latest,
+                    _ => StartingOffsets::Committed,
+                };
+                let schema = schema?;
+                let topic = topic?;
+                let spec = KafkaSource {
+                    servers: servers?,
+                    topic: topic.clone(),
+                    group: group?,
+                    offsets,
+                    bounded: bounded?.as_str() == "latest",
+                    schema: schema.clone(),
+                };
+                (OperatorKind::KafkaSource(spec), schema, format!("Source: Kafka({topic})"))
+            }
+            "datagen" => self.datagen(c, whole)?,
+            other => {
+                let mut d =
+                    Diagnostic::error("flow::check::source-kind", format!("unknown source `{other}`"), c.kind.span)
+                        .with_label("not a source");
+                d = match suggest(other, ["kafka", "datagen"]) {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d.with_help("sources are `kafka { … }` and `datagen { … }`"),
+                };
+                self.err(d);
+                return None;
+            }
+        };
+        let op = self.add_op(kind, name, &c.attrs, None, Partitioning::Forward, schema.clone(), c.span, settings);
+        Some(StreamEnd { op, schema, has_watermark: false, span: c.span })
+    }
+
+    pub(super) fn datagen(&mut self, c: &Connector, whole: Span) -> Option<(OperatorKind, Schema, String)> {
+        // Settings first, to find the schema; every other key names a field.
+        let entries = c.props.as_ref().map_or(&[][..], |p| &p.entries[..]);
+        let mut fixed = HashMap::new();
+        for p in entries {
+            if matches!(p.key.text.as_str(), "schema" | "count" | "rate" | "format") {
+                match consts::eval(&p.value, &self.params) {
+                    Ok(v) => {
+                        fixed.insert(p.key.text.clone(), (v, p.value.span));
+                    }
+                    Err(d) => self.err(d),
+                }
+            }
+        }
+        let schema = self.schema_prop(&fixed, whole)?;
+        let count = match fixed.get("count") {
+            None | Some((Const::None, _)) => None,
+            Some((Const::Int(n), _)) if *n >= 0 => Some(*n as u64),
+            Some((v, s)) => {
+                self.bad_prop("count", "a non-negative integer or `none`", v, *s);
+                return None;
+            }
+        };
+        let rate = match fixed.get("rate") {
+            None | Some((Const::None, _)) | Some((Const::Int(0), _)) => None,
+            Some((Const::Int(n), _)) if *n > 0 => Some(*n as u64),
+            Some((v, s)) => {
+                self.bad_prop("rate", "records per second, or `none` for as fast as possible", v, *s);
+                return None;
+            }
+        };
+        let json = match fixed.get("format") {
+            None => false,
+            Some((Const::Symbol(s), _)) if s == "json" => true,
+            Some((v, s)) => {
+                self.bad_prop("format", "`json`", v, *s);
+                return None;
+            }
+        };
+        let mut generators: Vec<Option<Generator>> = vec![None; schema.fields.len()];
+        for p in entries {
+            if matches!(p.key.text.as_str(), "schema" | "count" | "rate" | "format") {
+                continue;
+            }
+            let Some(i) = schema.index_of(&p.key.text) else {
+                let mut d = Diagnostic::error(
+                    "flow::check::unknown-setting",
+                    format!("`{}` is neither a datagen setting nor a field", p.key.text),
+                    p.key.span,
+                )
+                .with_label("unknown");
+                let mut names: Vec<&str> = vec!["schema", "count", "rate", "format"];
+                names.extend(schema.fields.iter().map(|f| f.name.as_str()));
+                if let Some(s) = suggest(&p.key.text, names.iter().copied()) {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                }
+                self.err(d);
+                continue;
+            };
+            if let Some(g) = self.generator(&p.value, schema.fields[i].ty) {
+                generators[i] = Some(g);
+            }
+        }
+        let generators: Vec<Generator> = generators
+            .into_iter()
+            .zip(&schema.fields)
+            .map(|(g, f)| {
+                g.unwrap_or(match f.ty {
+                    DataType::String => {
+                        Generator::Cycle(vec![Value::Str(format!("{}-a", f.name)), Value::Str(format!("{}-b", f.name))])
+                    }
+                    DataType::Bool => Generator::Cycle(vec![Value::Bool(true), Value::Bool(false)]),
+                    _ => Generator::Sequence { start: 0, step: 1 },
+                })
+            })
+            .collect();
+        let spec = DatagenSource { schema: schema.clone(), generators, count, rate, json };
+        Some((OperatorKind::DatagenSource(spec), schema, "Source: Datagen".to_string()))
+    }
+
+    /// `sequence(start, step)`, `cycle(v, …)`, `ticks(start, step, per_tick)`,
+    /// `random(min, max)` or a constant.
+    pub(super) fn generator(&mut self, e: &ast::Expr, ty: DataType) -> Option<Generator> {
+        let ints = |this: &mut Self, args: &[ast::Expr]| -> Option<Vec<i64>> {
+            let mut out = Vec::new();
+            for a in args {
+                match consts::eval(a, &this.params) {
+                    Ok(Const::Int(i)) => out.push(i),
+                    Ok(Const::Duration(ms)) => out.push(ms as i64),
+                    Ok(v) => {
+                        this.err(
+                            Diagnostic::error(
+                                "flow::check::generator",
+                                format!("expected an integer or a duration, not {}", v.kind()),
+                                a.span,
+                            )
+                            .with_label("here"),
+                        );
+                        return None;
+                    }
+                    Err(d) => {
+                        this.err(d);
+                        return None;
+                    }
+                }
+            }
+            Some(out)
+        };
+        let value_of = |this: &mut Self, a: &ast::Expr| -> Option<Value> {
+            let v = match consts::eval(a, &this.params) {
+                Ok(v) => v,
+                Err(d) => {
+                    this.err(d);
+                    return None;
+                }
+            };
+            let value = match (ty, v) {
+                (DataType::String, Const::Str(s)) => Value::Str(s),
+                (DataType::Int | DataType::Long, Const::Int(i)) => Value::Int(i),
+                (DataType::Double, Const::Float(x)) => Value::Double(x),
+                (DataType::Double, Const::Int(i)) => Value::Double(i as f64),
+                (DataType::Bool, Const::Bool(b)) => Value::Bool(b),
+                (DataType::Timestamp, Const::Int(i)) => Value::Timestamp(i),
+                (_, v) => {
+                    this.err(
+                        Diagnostic::error(
+                            "flow::check::generator",
+                            format!("a {ty} field cannot take {}", v.kind()),
+                            a.span,
+                        )
+                        .with_label("wrong type"),
+                    );
+                    return None;
+                }
+            };
+            Some(value)
+        };
+        match &e.kind {
+            ast::ExprKind::Call(f, args) => match (f.text.as_str(), args.len()) {
+                ("sequence", 2) if ty.is_integral() || ty == DataType::Timestamp => {
+                    let v = ints(self, args)?;
+                    Some(Generator::Sequence { start: v[0], step: v[1] })
+                }
+                ("ticks", 3) if ty == DataType::Timestamp || ty.is_integral() => {
+                    let v = ints(self, args)?;
+                    if v[2] <= 0 {
+                        self.err(
+                            Diagnostic::error("flow::check::generator", "`per_tick` must be positive", args[2].span)
+                                .with_label("here"),
+                        );
+                        return None;
+                    }
+                    Some(Generator::Ticks { start: v[0], step: v[1], per_tick: v[2] })
+                }
+                ("random", 2) if ty.is_numeric() => {
+                    let v = ints(self, args)?;
+                    if v[0] > v[1] {
+                        self.err(
+                            Diagnostic::error("flow::check::generator", "`random(min, max)` needs min ≤ max", e.span)
+                                .with_label("here"),
+                        );
+                        return None;
+                    }
+                    Some(Generator::Random { min: v[0], max: v[1] })
+                }
+                ("cycle", n) if n > 0 => {
+                    let mut vals = Vec::new();
+                    for a in args {
+                        vals.push(value_of(self, a)?);
+                    }
+                    Some(Generator::Cycle(vals))
+                }
+                (name, n) => {
+                    self.err(
+                        Diagnostic::error("flow::check::generator", format!("`{name}` with {n} arguments is not a generator for a {ty} field"), e.span)
+                            .with_label("not a generator")
+                            .with_help("generators: `sequence(start, step)`, `ticks(start, step, per_tick)`, `random(min, max)`, `cycle(v, …)`, or a constant"),
+                    );
+                    None
+                }
+            },
+            _ => Some(Generator::Constant(value_of(self, e)?)),
+        }
+    }
+
+    pub(super) fn sink(&mut self, c: &Connector, input: &StreamEnd, settings: &JobSettings) -> Option<usize> {
+        let whole = c.props.as_ref().map_or(c.span, |p| p.span);
+        let (kind, name) = match c.kind.text.as_str() {
+            "kafka" => {
+                let props = self.props(
+                    c.props.as_ref(),
+                    &["servers", "topic", "format", "delivery", "transactional_id_prefix"],
+                    "a kafka sink",
+                );
+                let servers = self.string_prop(&props, "servers", None, whole);
+                let topic = self.string_prop(&props, "topic", None, whole);
+                let _format = self.symbol_prop(&props, "format", &["json"], "json");
+                let delivery =
+                    self.symbol_prop(&props, "delivery", &["at_least_once", "exactly_once"], "at_least_once");
+                let delivery = match delivery?.as_str() {
+                    "exactly_once" => Delivery::ExactlyOnce,
+                    _ => Delivery::AtLeastOnce,
+                };
+                if delivery == Delivery::ExactlyOnce && settings.checkpoint_interval_ms.is_none() {
+                    self.err(
+                        Diagnostic::warning(
+                            "flow::check::exactly-once-without-checkpoints",
+                            "exactly-once delivery commits on checkpoints, and checkpointing is off",
+                            c.span,
+                        )
+                        .with_label("records are committed only when the job ends")
+                        .with_help("set `execution.checkpointing.interval`"),
+                    );
+                }
+                let topic = topic?;
+                let prefix =
+                    self.string_prop(&props, "transactional_id_prefix", Some(&format!("flowc-{topic}")), whole)?;
+                (
+                    OperatorKind::KafkaSink(KafkaSink {
+                        servers: servers?,
+                        topic: topic.clone(),
+                        delivery,
+                        transactional_id_prefix: prefix,
+                    }),
+                    format!("Sink: Kafka({topic})"),
+                )
+            }
+            "print" => {
+                self.props(c.props.as_ref(), &[], "a print sink");
+                (OperatorKind::PrintSink, "Sink: Print".to_string())
+            }
+            "discard" => {
+                self.props(c.props.as_ref(), &[], "a discard sink");
+                (OperatorKind::DiscardSink, "Sink: Discard".to_string())
+            }
+            "file" => {
+                let props = self.props(c.props.as_ref(), &["path", "format"], "a file sink");
+                let path = self.string_prop(&props, "path", None, whole);
+                let _format = self.symbol_prop(&props, "format", &["json"], "json");
+                (OperatorKind::FileSink(FileSink { path: path? }), "Sink: File".to_string())
+            }
+            other => {
+                let mut d = Diagnostic::error("flow::check::sink-kind", format!("unknown sink `{other}`"), c.kind.span)
+                    .with_label("not a sink");
+                d = match suggest(other, ["kafka", "print", "file", "discard"]) {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d.with_help("sinks are `kafka { … }`, `print`, `file { path: … }` and `discard`"),
+                };
+                self.err(d);
+                return None;
+            }
+        };
+        let schema = input.schema.clone();
+        Some(self.add_op(kind, name, &c.attrs, Some(input), Partitioning::Forward, schema, c.span, settings))
+    }
+}

@@ -6,9 +6,12 @@
 //! parse is reported, the driver skips to the next line that starts a
 //! statement, and carries on. The tree holds every statement that parsed.
 
+mod errors;
+
 use crate::ast::*;
 use crate::diagnostic::{suggest, Diagnostic};
 use crate::span::{floor_char_boundary, Span};
+use errors::syntax_error;
 use pest::iterators::Pair;
 use pest::Parser as _;
 
@@ -18,6 +21,9 @@ struct FlowParser;
 
 /// The keywords a statement starts with; the parser resumes at them.
 pub const STATEMENT_KEYWORDS: &[&str] = &["job", "param", "flag", "set", "schema", "let", "source", "from"];
+
+/// The stages a pipeline is made of, after its head.
+pub const STAGES: &[&str] = &["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "sink"];
 
 /// What [`parse`] returns: the statements that parsed and what went wrong.
 #[derive(Debug, Clone)]
@@ -61,6 +67,7 @@ pub fn parse(text: &str) -> Parsed {
                 pos = next;
             }
             Err(e) => {
+                let e = with_error_detail(&text[pos..]).unwrap_or(e);
                 let (diag, err_at) = syntax_error(text, pos, &e);
                 diagnostics.push(diag);
                 match next_statement_line(text, err_at.max(pos + 1)) {
@@ -71,6 +78,20 @@ pub fn parse(text: &str) -> Parsed {
         }
     }
     Parsed { file: JobFile { items }, diagnostics }
+}
+
+/// Parses a statement that failed again, with pest's error detail on: where
+/// it got furthest and which tokens would have fit there (see `errors`).
+/// The detail is process-wide and slows parsing down, so it is on only for
+/// this, one thread at a time; a parse on another thread meanwhile pays for
+/// it but gives the same result.
+fn with_error_detail(statement: &str) -> Option<pest::error::Error<Rule>> {
+    static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = DETAIL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    pest::set_error_detail(true);
+    let result = FlowParser::parse(Rule::statement_only, statement);
+    pest::set_error_detail(false);
+    result.err()
 }
 
 /// Skips whitespace and comments from `pos`; an unterminated block comment
@@ -92,7 +113,8 @@ fn skip_trivia(text: &str, mut pos: usize) -> usize {
 }
 
 /// The start of the first line after `from` whose first word is a
-/// statement keyword.
+/// statement keyword, or a word close to one at the start of the line
+/// (`sorce`): that is a statement too, misspelt, and gets its own error.
 fn next_statement_line(text: &str, from: usize) -> Option<usize> {
     let from = floor_char_boundary(text, from.min(text.len()));
     let mut line_start = text[from..].find('\n').map(|i| from + i + 1)?;
@@ -101,7 +123,8 @@ fn next_statement_line(text: &str, from: usize) -> Option<usize> {
         let line = &text[line_start..line_end];
         let trimmed = line.trim_start();
         let word: String = trimmed.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-        if STATEMENT_KEYWORDS.contains(&word.as_str()) {
+        let misspelt = trimmed.len() == line.len() && suggest(&word, STATEMENT_KEYWORDS.iter().copied()).is_some();
+        if STATEMENT_KEYWORDS.contains(&word.as_str()) || misspelt {
             return Some(line_start + (line.len() - trimmed.len()));
         }
         if line_end >= text.len() {
@@ -109,200 +132,6 @@ fn next_statement_line(text: &str, from: usize) -> Option<usize> {
         }
         line_start = line_end + 1;
     }
-}
-
-// ------------------------------------------------------------------ errors
-
-/// A readable name for every rule, for "expected …" messages. The match is
-/// exhaustive on purpose: a new rule needs a name.
-fn rule_name(rule: Rule) -> &'static str {
-    match rule {
-        Rule::EOI => "end of file",
-        Rule::WHITESPACE | Rule::COMMENT | Rule::line_comment | Rule::block_comment => "whitespace",
-        Rule::ident_char => "a letter, digit or `_`",
-        Rule::reserved => "a keyword",
-        Rule::ident => "a name",
-        Rule::param_name => "a parameter name",
-        Rule::param_ref => "a parameter reference like `$name`",
-        Rule::setting_key => "a setting key like `pipeline.max-parallelism`",
-        Rule::string | Rule::string_body => "a string",
-        Rule::escape => "an escape sequence (`\\\"`, `\\\\`, `\\n`, `\\t`, `\\r`, `\\u{…}`)",
-        Rule::duration => "a duration like `15s`",
-        Rule::duration_unit => "a duration unit (`ms`, `s`, `m`, `h`, `d`)",
-        Rule::float => "a number",
-        Rule::integer => "an integer",
-        Rule::boolean => "`true` or `false`",
-        Rule::none => "`none`",
-        Rule::file | Rule::statement | Rule::statement_only => {
-            "a statement (`job`, `param`, `flag`, `set`, `schema`, `let`, `source`, `from`)"
-        }
-        Rule::job_decl => "`job \"name\"`",
-        Rule::param_decl => "a parameter declaration",
-        Rule::param_type => "a parameter type (`string`, `int`, `long`, `double`, `bool`, `duration`)",
-        Rule::flag_decl => "a flag declaration",
-        Rule::set_stmt => "a setting",
-        Rule::schema_decl => "a schema",
-        Rule::schema_field => "a field like `page: string`",
-        Rule::field_type | Rule::scalar_type | Rule::timestamp_type => {
-            "a field type (`string`, `int`, `long`, `double`, `bool`, `timestamp`)"
-        }
-        Rule::timestamp_format => "a timestamp pattern string or `epoch_millis`",
-        Rule::epoch_millis => "`epoch_millis`",
-        Rule::let_stmt => "`let name = …`",
-        Rule::pipeline => "a pipeline",
-        Rule::pipe_head => "`source …` or `from name`",
-        Rule::from_stream => "`from name`",
-        Rule::source_stage => "`source kind { … }`",
-        Rule::stage => "a stage (`watermark`, `filter`, `map`, `select`, `key_by`, `window`, `aggregate`, `sink`)",
-        Rule::watermark_stage => "`watermark field { … }`",
-        Rule::filter_stage => "`filter condition`",
-        Rule::map_stage => "`map { … }`",
-        Rule::select_stage => "`select { … }`",
-        Rule::key_by_stage => "`key_by field`",
-        Rule::window_stage => "`window kind { … }`",
-        Rule::aggregate_stage => "`aggregate { … }`",
-        Rule::sink_stage => "`sink kind { … }`",
-        Rule::props => "`{ key: value, … }`",
-        Rule::prop => "a setting like `key: value`",
-        Rule::record => "`{ field: expression, … }`",
-        Rule::record_field => "a field like `name: expression`",
-        Rule::attrs | Rule::attr => "an operator attribute (`name`, `uid`, `parallelism`)",
-        Rule::attr_name => "`name \"…\"`",
-        Rule::attr_uid => "`uid \"…\"`",
-        Rule::attr_parallelism => "`parallelism N`",
-        Rule::expr
-        | Rule::if_expr
-        | Rule::or_expr
-        | Rule::and_expr
-        | Rule::not_expr
-        | Rule::cmp_expr
-        | Rule::add_expr
-        | Rule::mul_expr
-        | Rule::unary_expr
-        | Rule::primary
-        | Rule::call => "an expression",
-        Rule::or_op => "`or`",
-        Rule::and_op => "`and`",
-        Rule::not_op => "`not`",
-        Rule::cmp_op => "a comparison",
-        Rule::add_op | Rule::mul_op | Rule::neg_op => "an operator",
-    }
-}
-
-/// Turns a pest error at statement offset `base` into a diagnostic; also
-/// returns the absolute offset of the error.
-fn syntax_error(text: &str, base: usize, e: &pest::error::Error<Rule>) -> (Diagnostic, usize) {
-    let at = base
-        + match e.location {
-            pest::error::InputLocation::Pos(p) => p,
-            pest::error::InputLocation::Span((s, _)) => s,
-        };
-    let found = describe_token(text, at);
-    let mut expected: Vec<&'static str> = match &e.variant {
-        pest::error::ErrorVariant::ParsingError { positives, .. } => positives.iter().map(|r| rule_name(*r)).collect(),
-        pest::error::ErrorVariant::CustomError { .. } => Vec::new(),
-    };
-    expected.sort_unstable();
-    expected.dedup();
-    // "whitespace" is never what the user is missing.
-    expected.retain(|e| *e != "whitespace");
-    let token_len = token_at(text, at).len().max(1);
-    let span = Span::new(at, (at + token_len).min(text.len()).max(at));
-    let message = match expected.as_slice() {
-        [] => format!("unexpected {found}"),
-        [one] => format!("expected {one}, found {found}"),
-        many => {
-            let (last, rest) = many.split_last().map_or((&"", &[][..]), |(l, r)| (l, r));
-            format!("expected {} or {last}, found {found}", rest.join(", "))
-        }
-    };
-    let mut d = Diagnostic::error("flow::parse::syntax", message, span).with_label("unexpected here");
-    if let Some(help) = syntax_hint(text, at, &expected) {
-        d = d.with_help(help);
-    }
-    (d, at)
-}
-
-fn token_at(text: &str, at: usize) -> &str {
-    let rest = &text[floor_char_boundary(text, at.min(text.len()))..];
-    let first = match rest.chars().next() {
-        None => return "",
-        Some(c) => c,
-    };
-    if first.is_ascii_alphanumeric() || first == '_' {
-        let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
-        &rest[..end]
-    } else {
-        &rest[..first.len_utf8()]
-    }
-}
-
-fn describe_token(text: &str, at: usize) -> String {
-    match token_at(text, at) {
-        "" => "end of file".to_string(),
-        "\n" => "end of line".to_string(),
-        t if t.starts_with('"') => "a string".to_string(),
-        t => format!("`{}`", t.escape_debug()),
-    }
-}
-
-/// How each statement is written, for the hint when one does not parse.
-fn statement_form(keyword: &str) -> Option<&'static str> {
-    Some(match keyword {
-        "job" => "`job \"Name\"`",
-        "param" => "`param name: type` or `param name: type = default`",
-        "flag" => "`flag name`",
-        "set" => "`set key = value`",
-        "schema" => "`schema Name { field: type, … }`",
-        "let" => "`let name = source … | …`",
-        "source" => "`source kind { key: value, … } | stage | …`",
-        "from" => "`from name | stage | …`",
-        _ => return None,
-    })
-}
-
-/// Targeted advice for the mistakes people make most.
-fn syntax_hint(text: &str, at: usize, expected: &[&str]) -> Option<String> {
-    let token = token_at(text, at);
-    let line_start = text[..floor_char_boundary(text, at.min(text.len()))].rfind('\n').map_or(0, |i| i + 1);
-    let before = text[line_start..floor_char_boundary(text, at.min(text.len()))].trim();
-    if token == "=" && expected.contains(&":") {
-        return Some("settings and fields are written `key: value`".to_string());
-    }
-    if token == "=" && expected.iter().any(|e| e.contains("`key: value`") || e.contains("`name: expression`")) {
-        return Some("settings and fields are written `key: value`, not `key = value`".to_string());
-    }
-    if token == ":" && before.starts_with("set ") {
-        return Some("settings are written `set key = value`".to_string());
-    }
-    if before.is_empty() && expected.iter().any(|e| e.starts_with("a statement")) {
-        // The statement starts well but does not parse further on.
-        if let Some(form) = statement_form(token) {
-            return Some(format!("this `{token}` statement does not parse: it is written {form}"));
-        }
-        if let Some(kw) = suggest(token, STATEMENT_KEYWORDS.iter().copied()) {
-            return Some(format!("did you mean `{kw}`?"));
-        }
-        if token == "|" {
-            return Some("a `|` continues the pipeline above it; is a stage before it broken?".to_string());
-        }
-    }
-    if expected.iter().any(|e| e.starts_with("a stage")) {
-        const STAGES: &[&str] = &["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "sink"];
-        if let Some(kw) = suggest(token, STAGES.iter().copied()) {
-            return Some(format!("did you mean `{kw}`?"));
-        }
-    }
-    if token == "\"" || text[floor_char_boundary(text, at.min(text.len()))..].starts_with('"') {
-        let line_end = text[at.min(text.len())..].find('\n').map_or(text.len(), |i| at + i);
-        if !text[(at + 1).min(line_end)..line_end].contains('"') {
-            return Some("strings end with `\"` on the same line".to_string());
-        }
-    }
-    if token == "==" || token == "=" {
-        return None;
-    }
-    None
 }
 
 // ------------------------------------------------------------------ builder

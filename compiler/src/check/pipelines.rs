@@ -2,6 +2,7 @@
 //! stream) through its stages, each checked against the records it
 //! receives, into operators and edges of the logical plan.
 
+use super::windows::{key_by_without_window, window_without_aggregate};
 use super::{Checker, StreamEnd};
 use crate::consts::{self, Const};
 use crate::ir::*;
@@ -131,15 +132,7 @@ impl Checker {
             }
             if let Some((w, wc)) = window.take() {
                 let StageKind::Aggregate { fields, attrs } = &stage.kind else {
-                    self.err(
-                        Diagnostic::error(
-                            "flow::check::window-without-aggregate",
-                            "a window must be followed by `aggregate`",
-                            stage.span,
-                        )
-                        .with_label("expected `| aggregate { … }` here")
-                        .with_secondary(wc.span, "the window"),
-                    );
+                    self.err(window_without_aggregate(wc.span, Some(stage.span)));
                     return None;
                 };
                 let (k, _) = key.take()?;
@@ -148,12 +141,7 @@ impl Checker {
             }
             if let Some((_, kspan)) = &key {
                 if !matches!(stage.kind, StageKind::Window(_)) {
-                    self.err(
-                        Diagnostic::error("flow::check::key-by-without-window", "`key_by` must be followed by a `window`", stage.span)
-                            .with_label("expected `| window …` here")
-                            .with_secondary(*kspan, "keyed here")
-                            .with_help("flowc computes keyed state in windows: `| key_by f | window tumbling { size: 1m } | aggregate { … }`"),
-                    );
+                    self.err(key_by_without_window(*kspan, Some(stage.span)));
                     return None;
                 }
             }
@@ -326,25 +314,11 @@ impl Checker {
             }
         }
         if let Some((_, kspan)) = key {
-            self.err(
-                Diagnostic::error(
-                    "flow::check::key-by-without-window",
-                    "`key_by` must be followed by a `window`",
-                    kspan,
-                )
-                .with_label("the pipeline ends here"),
-            );
+            self.err(key_by_without_window(kspan, None));
             return None;
         }
         if let Some((_, wc)) = window {
-            self.err(
-                Diagnostic::error(
-                    "flow::check::window-without-aggregate",
-                    "a window must be followed by `aggregate`",
-                    wc.span,
-                )
-                .with_label("the pipeline ends after this window"),
-            );
+            self.err(window_without_aggregate(wc.span, None));
             return None;
         }
         match (bound, sunk) {

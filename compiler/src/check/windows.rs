@@ -193,3 +193,29 @@ impl Checker {
         Some(StreamEnd { op, schema, has_watermark: input.has_watermark, span })
     }
 }
+
+/// `key_by` not followed by a `window`: at the stage that came instead, or
+/// at the `key_by` when the pipeline ends there.
+pub(super) fn key_by_without_window(key_by: Span, instead: Option<Span>) -> Diagnostic {
+    let (code, message) = ("flow::check::key-by-without-window", "`key_by` must be followed by a `window`");
+    let d = match instead {
+        Some(stage) => Diagnostic::error(code, message, stage)
+            .with_label("expected `| window …` here")
+            .with_secondary(key_by, "keyed here"),
+        None => Diagnostic::error(code, message, key_by).with_label("the pipeline ends after this `key_by`"),
+    };
+    d.with_help("flowc computes keyed state in windows: `| key_by f | window tumbling { size: 1m } | aggregate { … }`")
+}
+
+/// A `window` not followed by `aggregate`: at the stage that came instead,
+/// or at the window when the pipeline ends there.
+pub(super) fn window_without_aggregate(window: Span, instead: Option<Span>) -> Diagnostic {
+    let (code, message) = ("flow::check::window-without-aggregate", "a window must be followed by `aggregate`");
+    let d = match instead {
+        Some(stage) => Diagnostic::error(code, message, stage)
+            .with_label("expected `| aggregate { … }` here")
+            .with_secondary(window, "the window"),
+        None => Diagnostic::error(code, message, window).with_label("the pipeline ends after this window"),
+    };
+    d.with_help("a window groups records for the `aggregate` that follows it: `| window … | aggregate { n: count() }`")
+}

@@ -56,7 +56,9 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::pipe_head => "`source …` or `from name`",
         Rule::from_stream => "`from name`",
         Rule::source_stage => "`source kind { … }`",
-        Rule::stage => "a stage (`watermark`, `filter`, `map`, `select`, `key_by`, `window`, `aggregate`, `sink`)",
+        Rule::stage | Rule::stage_keyword => {
+            "a stage (`watermark`, `filter`, `map`, `select`, `key_by`, `window`, `aggregate`, `sink`)"
+        }
         Rule::watermark_stage => "`watermark field { … }`",
         Rule::filter_stage => "`filter condition`",
         Rule::map_stage => "`map { … }`",
@@ -84,6 +86,9 @@ fn rule_name(rule: Rule) -> &'static str {
         | Rule::unary_expr
         | Rule::primary
         | Rule::call => "an expression",
+        Rule::kw_if => "`if`",
+        Rule::kw_then => "`then`",
+        Rule::kw_else => "`else`",
         Rule::or_op => "`or`",
         Rule::and_op => "`and`",
         Rule::not_op => "`not`",
@@ -144,7 +149,15 @@ pub(super) fn syntax_error(text: &str, base: usize, e: &Error<Rule>) -> (Diagnos
         }
         _ => (rule_at, Vec::new()),
     };
-    let at = floor_char_boundary(text, at.min(text.len()));
+    let mut at = floor_char_boundary(text, at.min(text.len()));
+    let mut tokens = tokens;
+    // A keyword that runs on into a name (`filters`) fails after the
+    // keyword: the word as a whole is what does not fit. (What would fit
+    // after the keyword says nothing about the word.)
+    while at > base && text[at..].starts_with(is_word_char) && text[..at].ends_with(is_word_char) {
+        at -= 1;
+        tokens.clear();
+    }
     let stuck = Stuck { text, base, at, tokens };
     if let Some(d) = in_string(&stuck).or_else(|| operator(&stuck)).or_else(|| stage(&stuck)) {
         return (d, at);
@@ -317,7 +330,9 @@ fn stage(s: &Stuck) -> Option<Diagnostic> {
         return None;
     }
     let span = span_at(s.text, s.at, word.len());
-    if s.fits("filter") && s.fits("sink") {
+    let before = s.text[s.base..s.at].trim_end();
+    let after_pipe = before.ends_with('|') && !before.ends_with("||");
+    if after_pipe || (s.fits("filter") && s.fits("sink")) {
         let mut d = Diagnostic::error("flow::parse::unknown-stage", format!("unknown stage `{word}`"), span)
             .with_label("not a stage");
         d = match (not_yet::explain(word), suggest(&word.to_ascii_lowercase(), STAGES.iter().copied())) {
@@ -491,6 +506,16 @@ mod tests {
         check("source k | filtr a | sink print", "flow::parse::unknown-stage", "filtr", "not a stage");
         check("param servers string", "flow::parse::syntax", "string", "unexpected here");
         check("source k { topic \"in\" } | sink print", "flow::parse::syntax", "\"in\"", "unexpected here");
+    }
+
+    #[test]
+    fn keywords_end_where_a_name_would_not_go_on() {
+        // Each of these once parsed as something else: `if` + `a()`,
+        // `filter` + `s > 1`, `from` + `age`.
+        let ok = parse("set a = (if ifa() then 0 else 0)\n");
+        assert!(ok.diagnostics.is_empty(), "{:#?}", ok.diagnostics);
+        check("source k | filters > 1 | sink print", "flow::parse::unknown-stage", "filters", "not a stage");
+        check("fromage | sink print", "flow::parse::syntax", "fromage", "unexpected here");
     }
 
     #[test]

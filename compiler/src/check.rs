@@ -11,6 +11,8 @@
 //! - `pipelines`: the stage walk, from a pipeline's head to its sink;
 //! - `windows`: `window` and the windowed `aggregate`;
 //! - `connectors`: sources and sinks;
+//! - `stream`: what is known of a stream at a point of a pipeline, after
+//!   an error too, so that checking goes on after the first one;
 //! - `props`: the `{ key: value }` settings blocks they all take.
 
 mod connectors;
@@ -19,6 +21,7 @@ mod pipelines;
 mod props;
 mod schemas;
 mod settings;
+mod stream;
 mod windows;
 
 pub use params::parse_duration;
@@ -31,6 +34,7 @@ use crate::logical::{LogicalEdge, LogicalOperator, LogicalPlan};
 use flowc_dsl::ast::{self, Item, JobFile};
 use flowc_dsl::{Diagnostic, Span};
 use std::collections::HashMap;
+use stream::StreamEnd;
 
 /// What the checker needs besides the file.
 #[derive(Debug, Clone, Default)]
@@ -46,16 +50,6 @@ pub fn check(file: &JobFile, options: &CheckOptions) -> (Option<LogicalPlan>, Ve
     let plan = c.run(file, options);
     let has_errors = c.diags.iter().any(Diagnostic::is_error);
     (if has_errors { None } else { plan }, c.diags)
-}
-
-/// A stream bound with `let`, or the current end of a pipeline.
-#[derive(Clone)]
-struct StreamEnd {
-    op: usize,
-    schema: Schema,
-    /// Some watermark stage is upstream.
-    has_watermark: bool,
-    span: Span,
 }
 
 #[derive(Default)]
@@ -90,21 +84,22 @@ impl Checker {
         for item in &file.items {
             match item {
                 Item::Let(l) => {
-                    if let Some(end) = self.pipeline(&l.pipeline, &settings, true) {
-                        if let Some((_, first, _)) = self.streams.get(&l.name.text) {
-                            let first = *first;
-                            self.err(
-                                Diagnostic::error(
-                                    "flow::check::duplicate-stream",
-                                    format!("stream `{}` is defined twice", l.name.text),
-                                    l.name.span,
-                                )
-                                .with_label("defined again here")
-                                .with_secondary(first, "first defined here"),
-                            );
-                        } else {
-                            self.streams.insert(l.name.text.clone(), (end, l.name.span, false));
-                        }
+                    // Bound even when its pipeline failed, so that a `from`
+                    // of it is checked against what is known, not reported.
+                    let end = self.pipeline(&l.pipeline, &settings, true);
+                    if let Some((_, first, _)) = self.streams.get(&l.name.text) {
+                        let first = *first;
+                        self.err(
+                            Diagnostic::error(
+                                "flow::check::duplicate-stream",
+                                format!("stream `{}` is defined twice", l.name.text),
+                                l.name.span,
+                            )
+                            .with_label("defined again here")
+                            .with_secondary(first, "first defined here"),
+                        );
+                    } else {
+                        self.streams.insert(l.name.text.clone(), (end, l.name.span, false));
                     }
                 }
                 Item::Pipeline(p) => {
@@ -113,7 +108,9 @@ impl Checker {
                 _ => {}
             }
         }
-        let mut unused: Vec<_> = self.streams.iter().filter(|(_, (_, _, used))| !used).collect();
+        // A stream whose pipeline failed has its errors; that nothing uses
+        // it yet is not news.
+        let mut unused: Vec<_> = self.streams.iter().filter(|(_, (end, _, used))| !used && end.op.is_some()).collect();
         unused.sort_by_key(|(_, (_, s, _))| s.start);
         let warnings: Vec<Diagnostic> = unused
             .into_iter()

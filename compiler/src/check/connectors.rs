@@ -1,7 +1,8 @@
 //! Sources and sinks: their kinds, their settings, and the datagen
 //! source's generators.
 
-use super::{Checker, StreamEnd};
+use super::stream::StreamEnd;
+use super::Checker;
 use crate::consts::{self, Const};
 use crate::ir::*;
 use crate::logical::{JobSettings, Partitioning};
@@ -11,7 +12,9 @@ use flowc_dsl::{Diagnostic, Span};
 use std::collections::HashMap;
 
 impl Checker {
-    pub(super) fn source(&mut self, c: &Connector, settings: &JobSettings) -> Option<StreamEnd> {
+    /// A pipeline's source. When it fails, what is known goes on: the
+    /// records' schema if the source names one, else nothing.
+    pub(super) fn source(&mut self, c: &Connector, settings: &JobSettings) -> StreamEnd {
         let whole = c.props.as_ref().map_or(c.span, |p| p.span);
         let (kind, schema, name) = match c.kind.text.as_str() {
             "kafka" => {
@@ -25,26 +28,30 @@ impl Checker {
                 let group = self.string_prop(&props, "group", Some("flowc"), whole);
                 let offsets = self.symbol_prop(&props, "offsets", &["earliest", "latest", "committed"], "committed");
                 let bounded = self.symbol_prop(&props, "bounded", &["none", "latest"], "none");
-                let _format = self.symbol_prop(&props, "format", &["json"], "json");
+                let format = self.symbol_prop(&props, "format", &["json"], "json");
                 let schema = self.schema_prop(&props, whole);
-                let offsets = match offsets?.as_str() {
-                    "earliest" => StartingOffsets::Earliest,
-                    "latest" => StartingOffsets::Latest,
-                    _ => StartingOffsets::Committed,
+                let name = format!("Source: Kafka({})", topic.as_deref().unwrap_or_default());
+                let spec = || -> Option<KafkaSource> {
+                    format.as_ref()?;
+                    Some(KafkaSource {
+                        servers: servers?,
+                        topic: topic?,
+                        group: group?,
+                        offsets: match offsets?.as_str() {
+                            "earliest" => StartingOffsets::Earliest,
+                            "latest" => StartingOffsets::Latest,
+                            _ => StartingOffsets::Committed,
+                        },
+                        bounded: bounded?.as_str() == "latest",
+                        schema: schema.clone()?,
+                    })
                 };
-                let schema = schema?;
-                let topic = topic?;
-                let spec = KafkaSource {
-                    servers: servers?,
-                    topic: topic.clone(),
-                    group: group?,
-                    offsets,
-                    bounded: bounded?.as_str() == "latest",
-                    schema: schema.clone(),
-                };
-                (OperatorKind::KafkaSource(spec), schema, format!("Source: Kafka({topic})"))
+                (spec().map(OperatorKind::KafkaSource), schema, name)
             }
-            "datagen" => self.datagen(c, whole)?,
+            "datagen" => {
+                let (kind, schema) = self.datagen(c, whole);
+                (kind, schema, "Source: Datagen".to_string())
+            }
             other => {
                 let mut d =
                     Diagnostic::error("flow::check::source-kind", format!("unknown source `{other}`"), c.kind.span)
@@ -54,14 +61,26 @@ impl Checker {
                     None => d.with_help("sources are `kafka { … }` and `datagen { … }`"),
                 };
                 self.err(d);
-                return None;
+                // Its records are still those of the schema it names.
+                let named = c.props.as_ref().and_then(|p| p.entries.iter().find(|e| e.key.text == "schema"));
+                let schema = named.and_then(|e| {
+                    let value = consts::eval(&e.value, &self.params).ok()?;
+                    self.schema_prop(&HashMap::from([("schema".to_string(), (value, e.value.span))]), whole)
+                });
+                (None, schema, String::new())
             }
         };
+        let Some(schema) = schema else {
+            self.check_attrs(&c.attrs);
+            return StreamEnd::unknown(c.span);
+        };
         let op = self.add_op(kind, name, &c.attrs, None, Partitioning::Forward, schema.clone(), c.span, settings);
-        Some(StreamEnd { op, schema, has_watermark: false, span: c.span })
+        StreamEnd::new(op, schema, false, c.span)
     }
 
-    pub(super) fn datagen(&mut self, c: &Connector, whole: Span) -> Option<(OperatorKind, Schema, String)> {
+    /// A datagen source: the operator if everything checked, and the schema
+    /// it names if that resolved.
+    pub(super) fn datagen(&mut self, c: &Connector, whole: Span) -> (Option<OperatorKind>, Option<Schema>) {
         // Settings first, to find the schema; every other key names a field.
         let entries = c.props.as_ref().map_or(&[][..], |p| &p.entries[..]);
         let mut fixed = HashMap::new();
@@ -75,13 +94,15 @@ impl Checker {
                 }
             }
         }
-        let schema = self.schema_prop(&fixed, whole)?;
+        let Some(schema) = self.schema_prop(&fixed, whole) else { return (None, None) };
+        let mut ok = true;
         let count = match fixed.get("count") {
             None | Some((Const::None, _)) => None,
             Some((Const::Int(n), _)) if *n >= 0 => Some(*n as u64),
             Some((v, s)) => {
                 self.bad_prop("count", "a non-negative integer or `none`", v, *s);
-                return None;
+                ok = false;
+                None
             }
         };
         let rate = match fixed.get("rate") {
@@ -89,7 +110,8 @@ impl Checker {
             Some((Const::Int(n), _)) if *n > 0 => Some(*n as u64),
             Some((v, s)) => {
                 self.bad_prop("rate", "records per second, or `none` for as fast as possible", v, *s);
-                return None;
+                ok = false;
+                None
             }
         };
         let json = match fixed.get("format") {
@@ -97,7 +119,8 @@ impl Checker {
             Some((Const::Symbol(s), _)) if s == "json" => true,
             Some((v, s)) => {
                 self.bad_prop("format", "`json`", v, *s);
-                return None;
+                ok = false;
+                false
             }
         };
         let mut generators: Vec<Option<Generator>> = vec![None; schema.fields.len()];
@@ -120,8 +143,9 @@ impl Checker {
                 self.err(d);
                 continue;
             };
-            if let Some(g) = self.generator(&p.value, schema.fields[i].ty) {
-                generators[i] = Some(g);
+            match self.generator(&p.value, schema.fields[i].ty) {
+                Some(g) => generators[i] = Some(g),
+                None => ok = false,
             }
         }
         let generators: Vec<Generator> = generators
@@ -138,7 +162,7 @@ impl Checker {
             })
             .collect();
         let spec = DatagenSource { schema: schema.clone(), generators, count, rate, json };
-        Some((OperatorKind::DatagenSource(spec), schema, "Source: Datagen".to_string()))
+        (ok.then_some(OperatorKind::DatagenSource(spec)), Some(schema))
     }
 
     /// `sequence(start, step)`, `cycle(v, …)`, `ticks(start, step, per_tick)`,
@@ -246,7 +270,8 @@ impl Checker {
         }
     }
 
-    pub(super) fn sink(&mut self, c: &Connector, input: &StreamEnd, settings: &JobSettings) -> Option<usize> {
+    /// A pipeline's sink; its settings are checked whatever came before.
+    pub(super) fn sink(&mut self, c: &Connector, input: &StreamEnd, settings: &JobSettings) {
         let whole = c.props.as_ref().map_or(c.span, |p| p.span);
         let (kind, name) = match c.kind.text.as_str() {
             "kafka" => {
@@ -260,11 +285,11 @@ impl Checker {
                 let _format = self.symbol_prop(&props, "format", &["json"], "json");
                 let delivery =
                     self.symbol_prop(&props, "delivery", &["at_least_once", "exactly_once"], "at_least_once");
-                let delivery = match delivery?.as_str() {
+                let delivery = delivery.map(|d| match d.as_str() {
                     "exactly_once" => Delivery::ExactlyOnce,
                     _ => Delivery::AtLeastOnce,
-                };
-                if delivery == Delivery::ExactlyOnce && settings.checkpoint_interval_ms.is_none() {
+                });
+                if delivery == Some(Delivery::ExactlyOnce) && settings.checkpoint_interval_ms.is_none() {
                     self.err(
                         Diagnostic::warning(
                             "flow::check::exactly-once-without-checkpoints",
@@ -275,32 +300,32 @@ impl Checker {
                         .with_help("set `execution.checkpointing.interval`"),
                     );
                 }
-                let topic = topic?;
+                let shown = topic.clone().unwrap_or_default();
                 let prefix =
-                    self.string_prop(&props, "transactional_id_prefix", Some(&format!("flowc-{topic}")), whole)?;
-                (
-                    OperatorKind::KafkaSink(KafkaSink {
+                    self.string_prop(&props, "transactional_id_prefix", Some(&format!("flowc-{shown}")), whole);
+                let spec = || -> Option<KafkaSink> {
+                    Some(KafkaSink {
                         servers: servers?,
-                        topic: topic.clone(),
-                        delivery,
-                        transactional_id_prefix: prefix,
-                    }),
-                    format!("Sink: Kafka({topic})"),
-                )
+                        topic: topic?,
+                        delivery: delivery?,
+                        transactional_id_prefix: prefix?,
+                    })
+                };
+                (spec().map(OperatorKind::KafkaSink), format!("Sink: Kafka({shown})"))
             }
             "print" => {
                 self.props(c.props.as_ref(), &[], "a print sink");
-                (OperatorKind::PrintSink, "Sink: Print".to_string())
+                (Some(OperatorKind::PrintSink), "Sink: Print".to_string())
             }
             "discard" => {
                 self.props(c.props.as_ref(), &[], "a discard sink");
-                (OperatorKind::DiscardSink, "Sink: Discard".to_string())
+                (Some(OperatorKind::DiscardSink), "Sink: Discard".to_string())
             }
             "file" => {
                 let props = self.props(c.props.as_ref(), &["path", "format"], "a file sink");
                 let path = self.string_prop(&props, "path", None, whole);
                 let _format = self.symbol_prop(&props, "format", &["json"], "json");
-                (OperatorKind::FileSink(FileSink { path: path? }), "Sink: File".to_string())
+                (path.map(|path| OperatorKind::FileSink(FileSink { path })), "Sink: File".to_string())
             }
             other => {
                 let mut d = Diagnostic::error("flow::check::sink-kind", format!("unknown sink `{other}`"), c.kind.span)
@@ -310,10 +335,10 @@ impl Checker {
                     None => d.with_help("sinks are `kafka { … }`, `print`, `file { path: … }` and `discard`"),
                 };
                 self.err(d);
-                return None;
+                (None, String::new())
             }
         };
         let schema = input.schema.clone();
-        Some(self.add_op(kind, name, &c.attrs, Some(input), Partitioning::Forward, schema, c.span, settings))
+        self.add_op(kind, name, &c.attrs, Some(input), Partitioning::Forward, schema, c.span, settings);
     }
 }

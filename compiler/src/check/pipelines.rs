@@ -1,9 +1,14 @@
 //! The stage walk: each pipeline from its head (a source or a `let`
 //! stream) through its stages, each checked against the records it
 //! receives, into operators and edges of the logical plan.
+//!
+//! A stage that does not check does not end the walk: the stages after it
+//! are checked against what is still known (see `stream`), so that one run
+//! reports every independent mistake of a pipeline.
 
+use super::stream::{StreamEnd, Unknown};
 use super::windows::{key_by_without_window, window_without_aggregate};
-use super::{Checker, StreamEnd};
+use super::Checker;
 use crate::consts::{self, Const};
 use crate::ir::*;
 use crate::logical::{JobSettings, LogicalEdge, LogicalOperator, Partitioning};
@@ -13,11 +18,35 @@ use flowc_dsl::diagnostic::suggest;
 use flowc_dsl::{Diagnostic, Span};
 use std::collections::HashMap;
 
+/// The key of a keyed stream: `key_by`'s fields as indices into its input.
+pub(super) struct Key {
+    pub fields: Vec<usize>,
+    /// The `key_by` stage.
+    pub span: Span,
+    /// Every field of the key resolved. When not, an `aggregate`'s reads
+    /// of plain fields (which must be keys) cannot be judged.
+    pub known: bool,
+}
+
+/// A record field's value: its expression, or its own name (`{ page }`).
+pub(super) fn field_value(rf: &ast::RecordField) -> ast::Expr {
+    rf.value.clone().unwrap_or(ast::Expr { kind: ast::ExprKind::Ident(rf.name.text.clone()), span: rf.name.span })
+}
+
+/// `field \`x\` is given twice` in a record.
+pub(super) fn duplicate_field(rf: &ast::RecordField, first: Span) -> Diagnostic {
+    Diagnostic::error("flow::check::duplicate-field", format!("field `{}` is given twice", rf.name.text), rf.name.span)
+        .with_label("again here")
+        .with_secondary(first, "first here")
+}
+
 impl Checker {
+    /// Checks an operator's attributes, and adds the operator to the plan
+    /// when it checked (`kind`) and its input did (a source has none).
     #[allow(clippy::too_many_arguments)] // one call site per operator kind; a struct would only rename them
     pub(super) fn add_op(
         &mut self,
-        kind: OperatorKind,
+        kind: Option<OperatorKind>,
         default_name: String,
         attrs: &Attrs,
         input: Option<&StreamEnd>,
@@ -25,10 +54,10 @@ impl Checker {
         output: Schema,
         span: Span,
         settings: &JobSettings,
-    ) -> usize {
+    ) -> Option<usize> {
         let name = attrs.name().map_or(default_name, |n| n.value.clone());
         let uid = attrs.uid().map(|u| u.value.clone());
-        self.check_attrs(attrs, settings);
+        self.check_attrs(attrs);
         if let Some(u) = attrs.uid() {
             if u.value.is_empty() {
                 self.err(Diagnostic::error("flow::check::uid", "a uid cannot be empty", u.span).with_label("empty"));
@@ -62,6 +91,11 @@ impl Checker {
                 None
             }
         });
+        let kind = kind?;
+        let from = match input {
+            Some(i) => Some(i.op?),
+            None => None,
+        };
         self.ops.push(LogicalOperator {
             uid,
             name,
@@ -72,13 +106,13 @@ impl Checker {
             span,
         });
         let id = self.ops.len() - 1;
-        if let Some(i) = input {
-            self.edges.push(LogicalEdge { from: i.op, to: id, partitioning });
+        if let Some(from) = from {
+            self.edges.push(LogicalEdge { from, to: id, partitioning });
         }
-        id
+        Some(id)
     }
 
-    pub(super) fn check_attrs(&mut self, attrs: &Attrs, _settings: &JobSettings) {
+    pub(super) fn check_attrs(&mut self, attrs: &Attrs) {
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for a in &attrs.items {
             if let Some(first) = seen.insert(a.keyword(), a.span()) {
@@ -95,9 +129,11 @@ impl Checker {
         }
     }
 
-    pub(super) fn pipeline(&mut self, p: &ast::Pipeline, settings: &JobSettings, bound: bool) -> Option<StreamEnd> {
+    /// Checks a pipeline; returns its end, to bind with `let` (it has no
+    /// operator if anything in it failed).
+    pub(super) fn pipeline(&mut self, p: &ast::Pipeline, settings: &JobSettings, bound: bool) -> StreamEnd {
         let mut end = match &p.head {
-            PipeHead::Source(c) => self.source(c, settings)?,
+            PipeHead::Source(c) => self.source(c, settings),
             PipeHead::From(n) => match self.streams.get_mut(&n.text) {
                 Some((end, _, used)) => {
                     *used = true;
@@ -114,12 +150,12 @@ impl Checker {
                         d = d.with_help(format!("did you mean `{s}`?"));
                     }
                     self.err(d);
-                    return None;
+                    StreamEnd::unknown(n.span)
                 }
             },
         };
-        let mut key: Option<(Vec<usize>, Span)> = None;
-        let mut window: Option<(WindowSpec, &Connector)> = None;
+        let mut key: Option<Key> = None;
+        let mut window: Option<(Option<WindowSpec>, &Connector)> = None;
         let mut sunk: Option<Span> = None;
         for stage in &p.stages {
             if let Some(sink_span) = sunk {
@@ -128,114 +164,70 @@ impl Checker {
                         .with_label("this stage gets no records")
                         .with_secondary(sink_span, "the sink"),
                 );
-                return None;
+                end.op = None;
+                return end;
             }
-            if let Some((w, wc)) = window.take() {
-                let StageKind::Aggregate { fields, attrs } = &stage.kind else {
-                    self.err(window_without_aggregate(wc.span, Some(stage.span)));
-                    return None;
-                };
-                let (k, _) = key.take()?;
-                end = self.window_aggregate(&end, k, w, wc, fields, attrs, stage.span, settings)?;
-                continue;
+            // What a `key_by` and a `window` must be followed by.
+            if let Some((spec, wc)) = window.take() {
+                if let StageKind::Aggregate { fields, attrs } = &stage.kind {
+                    end = self.window_aggregate(&end, key.take(), spec, Some(wc), fields, attrs, stage.span, settings);
+                    continue;
+                }
+                self.err(window_without_aggregate(wc.span, Some(stage.span)));
+                key = None;
+                end.op = None;
             }
-            if let Some((_, kspan)) = &key {
+            if let Some(k) = &key {
                 if !matches!(stage.kind, StageKind::Window(_)) {
-                    self.err(key_by_without_window(*kspan, Some(stage.span)));
-                    return None;
+                    self.err(key_by_without_window(k.span, Some(stage.span)));
+                    end.op = None;
+                    if let StageKind::Aggregate { fields, attrs } = &stage.kind {
+                        // Keyed, but no window: the aggregate is checked all the same.
+                        end = self.window_aggregate(&end, key.take(), None, None, fields, attrs, stage.span, settings);
+                        continue;
+                    }
+                    key = None;
                 }
             }
             match &stage.kind {
                 StageKind::Watermark { field, props, attrs } => {
-                    let idx = match end.schema.index_of(&field.text) {
-                        Some(i) => i,
-                        None => {
-                            let mut typer = Typer::new(&self.params);
-                            let _ = typer.expr(
-                                &ast::Expr { kind: ast::ExprKind::Ident(field.text.clone()), span: field.span },
-                                &mut Scope::Record(&end.schema),
-                            );
-                            self.diags.extend(typer.diagnostics);
-                            return None;
-                        }
-                    };
-                    let ty = end.schema.fields[idx].ty;
-                    if ty != DataType::Timestamp {
-                        self.err(
-                            Diagnostic::error(
-                                "flow::check::watermark-field",
-                                format!("watermarks need a timestamp field, and `{}` is {ty}", field.text),
-                                field.span,
-                            )
-                            .with_label(format!("this is {ty}"))
-                            .with_help("declare the field as `timestamp(\"pattern\")` or `timestamp(epoch_millis)` in the schema"),
-                        );
-                        return None;
-                    }
-                    let props = self.props(props.as_ref(), &["out_of_orderness", "idleness"], "watermark");
-                    let ooo = match props.get("out_of_orderness") {
-                        None => 0,
-                        Some((Const::Duration(ms), _)) => *ms,
-                        Some((v, s)) => {
-                            self.bad_prop("out_of_orderness", "a duration", v, *s);
-                            0
-                        }
-                    };
-                    let idle = match props.get("idleness") {
-                        None | Some((Const::None, _)) => None,
-                        Some((Const::Duration(0), s)) => {
-                            self.bad_prop("idleness", "a positive duration or `none`", &Const::Duration(0), *s);
-                            None
-                        }
-                        Some((Const::Duration(ms), _)) => Some(*ms),
-                        Some((v, s)) => {
-                            self.bad_prop("idleness", "a duration or `none`", v, *s);
-                            None
-                        }
-                    };
-                    let kind = OperatorKind::Watermark(WatermarkSpec {
-                        field: idx,
-                        out_of_orderness_ms: ooo,
-                        idleness_ms: idle,
-                    });
-                    let schema = end.schema.clone();
-                    let op = self.add_op(
-                        kind,
-                        "Timestamps/Watermarks".into(),
-                        attrs,
-                        Some(&end),
-                        Partitioning::Forward,
-                        schema.clone(),
-                        stage.span,
-                        settings,
-                    );
-                    end = StreamEnd { op, schema, has_watermark: true, span: stage.span };
+                    end = self.watermark(&end, field, props.as_ref(), attrs, stage.span, settings);
                 }
                 StageKind::Filter { predicate, attrs } => {
-                    let mut typer = Typer::new(&self.params);
-                    let pred =
-                        typer.expect(predicate, &mut Scope::Record(&end.schema), DataType::Bool, "a filter condition");
-                    self.diags.extend(typer.diagnostics);
-                    let pred = pred.ok()?;
+                    let pred = if end.can_check(predicate) {
+                        let mut typer = Typer::new(&self.params);
+                        let pred = typer.expect(
+                            predicate,
+                            &mut Scope::Record(&end.schema),
+                            DataType::Bool,
+                            "a filter condition",
+                        );
+                        self.diags.extend(typer.diagnostics);
+                        pred.ok()
+                    } else {
+                        None
+                    };
                     let schema = end.schema.clone();
+                    let kind = pred.map(OperatorKind::Filter);
                     let op = self.add_op(
-                        OperatorKind::Filter(pred),
+                        kind,
                         "Filter".into(),
                         attrs,
                         Some(&end),
                         Partitioning::Forward,
-                        schema.clone(),
+                        schema,
                         stage.span,
                         settings,
                     );
-                    end = StreamEnd { op, schema, has_watermark: end.has_watermark, span: stage.span };
+                    end.op = op;
+                    end.span = stage.span;
                 }
                 StageKind::Map { fields, attrs } | StageKind::Select { fields, attrs } => {
                     let is_map = matches!(stage.kind, StageKind::Map { .. });
-                    let (exprs, schema) = self.project(&end.schema, fields, is_map)?;
+                    let (exprs, schema, unknown) = self.project(&end, fields, is_map, stage.span);
                     let default = if is_map { "Map" } else { "Select" };
                     let op = self.add_op(
-                        OperatorKind::Project(exprs),
+                        exprs.map(OperatorKind::Project),
                         default.into(),
                         attrs,
                         Some(&end),
@@ -244,45 +236,9 @@ impl Checker {
                         stage.span,
                         settings,
                     );
-                    end = StreamEnd { op, schema, has_watermark: end.has_watermark, span: stage.span };
+                    end = StreamEnd { op, schema, unknown, has_watermark: end.has_watermark, span: stage.span };
                 }
-                StageKind::KeyBy { fields } => {
-                    let mut idx = Vec::new();
-                    for f in fields {
-                        match end.schema.index_of(&f.text) {
-                            Some(i) if idx.contains(&i) => self.err(
-                                Diagnostic::error(
-                                    "flow::check::duplicate-key",
-                                    format!("`{}` is in the key twice", f.text),
-                                    f.span,
-                                )
-                                .with_label("again here"),
-                            ),
-                            Some(i) => idx.push(i),
-                            None => {
-                                let d = Diagnostic::error(
-                                    "flow::check::unknown-field",
-                                    format!("cannot key by `{}`: no such field", f.text),
-                                    f.span,
-                                );
-                                let d = match suggest(&f.text, end.schema.fields.iter().map(|x| x.name.as_str())) {
-                                    Some(s) => d
-                                        .with_label("not a field of the input")
-                                        .with_help(format!("did you mean `{s}`?")),
-                                    None => {
-                                        let names: Vec<&str> =
-                                            end.schema.fields.iter().map(|x| x.name.as_str()).collect();
-                                        d.with_label("not a field of the input")
-                                            .with_help(format!("the fields are: {}", names.join(", ")))
-                                    }
-                                };
-                                self.err(d);
-                                return None;
-                            }
-                        }
-                    }
-                    key = Some((idx, stage.span));
-                }
+                StageKind::KeyBy { fields } => key = Some(self.key_by(&end, fields, stage.span)),
                 StageKind::Window(c) => {
                     if key.is_none() {
                         self.err(
@@ -294,32 +250,36 @@ impl Checker {
                             .with_label("the stream is not keyed here")
                             .with_help("add `| key_by <field>` before the window"),
                         );
-                        return None;
+                        end.op = None;
+                        key = Some(Key { fields: Vec::new(), span: stage.span, known: false });
                     }
-                    let w = self.window_spec(c, &end)?;
-                    window = Some((w, c));
+                    window = Some((self.window_spec(c, &end), c));
                 }
-                StageKind::Aggregate { .. } => {
+                StageKind::Aggregate { fields, attrs } => {
                     self.err(
                         Diagnostic::error("flow::check::aggregate-without-window", "`aggregate` needs a window before it", stage.span)
                             .with_label("no window here")
                             .with_help("aggregate per key and window: `| key_by f | window tumbling { size: 15s } | aggregate { … }`"),
                     );
-                    return None;
+                    end.op = None;
+                    end = self.window_aggregate(&end, None, None, None, fields, attrs, stage.span, settings);
                 }
                 StageKind::Sink(c) => {
-                    self.sink(c, &end, settings)?;
+                    self.sink(c, &end, settings);
                     sunk = Some(stage.span);
                 }
             }
         }
-        if let Some((_, kspan)) = key {
-            self.err(key_by_without_window(kspan, None));
-            return None;
+        // A pipeline that ends after a `key_by` or a `window` is told so;
+        // that it has no sink then goes without saying.
+        let unfinished = key.is_some() || window.is_some();
+        if let Some(k) = key {
+            self.err(key_by_without_window(k.span, None));
+            end.op = None;
         }
         if let Some((_, wc)) = window {
             self.err(window_without_aggregate(wc.span, None));
-            return None;
+            end.op = None;
         }
         match (bound, sunk) {
             (true, Some(s)) => {
@@ -328,9 +288,9 @@ impl Checker {
                         .with_label("this sink leaves nothing to continue")
                         .with_help("write the pipeline without `let name =`"),
                 );
-                None
+                end.op = None;
             }
-            (false, None) => {
+            (false, None) if !unfinished => {
                 self.err(
                     Diagnostic::error("flow::check::no-sink", "this pipeline's records go nowhere", end.span)
                         .with_label("the pipeline ends here")
@@ -338,55 +298,93 @@ impl Checker {
                             "end it with `| sink …`, or bind it with `let name = …` and continue it with `from name`",
                         ),
                 );
-                None
             }
-            _ => Some(end),
+            _ => {}
         }
+        end
     }
 
+    /// `key_by f, …`: the key's fields, each of which must exist once.
+    fn key_by(&mut self, input: &StreamEnd, fields: &[ast::Name], span: Span) -> Key {
+        let mut key = Key { fields: Vec::new(), span, known: true };
+        for f in fields {
+            if input.is_unknown_field(&f.text) {
+                key.known = false;
+                continue;
+            }
+            match input.schema.index_of(&f.text) {
+                Some(i) if key.fields.contains(&i) => self.err(
+                    Diagnostic::error(
+                        "flow::check::duplicate-key",
+                        format!("`{}` is in the key twice", f.text),
+                        f.span,
+                    )
+                    .with_label("again here"),
+                ),
+                Some(i) => key.fields.push(i),
+                None => {
+                    let names: Vec<&str> = input.schema.fields.iter().map(|x| x.name.as_str()).collect();
+                    let d = Diagnostic::error(
+                        "flow::check::unknown-field",
+                        format!("cannot key by `{}`: no such field", f.text),
+                        f.span,
+                    )
+                    .with_label("not a field of the input");
+                    let d = match suggest(&f.text, names.iter().copied()) {
+                        Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                        None => d.with_help(format!("the fields are: {}", names.join(", "))),
+                    };
+                    self.err(d);
+                    key.known = false;
+                }
+            }
+        }
+        key
+    }
+
+    /// `map { … }` (the input's fields, some added or replaced) or `select
+    /// { … }` (only the listed fields): the expressions if every field
+    /// checked, the output schema, and the fields whose type is unknown.
     pub(super) fn project(
         &mut self,
-        input: &Schema,
+        input: &StreamEnd,
         fields: &[ast::RecordField],
         is_map: bool,
-    ) -> Option<(Vec<Expr>, Schema)> {
+        span: Span,
+    ) -> (Option<Vec<Expr>>, Schema, Unknown) {
         let mut typer = Typer::new(&self.params);
         let mut out_fields: Vec<Field> = Vec::new();
         let mut exprs: Vec<Expr> = Vec::new();
+        let mut unknown = Unknown::None;
         if is_map {
-            for (i, f) in input.fields.iter().enumerate() {
+            for (i, f) in input.schema.fields.iter().enumerate() {
                 out_fields.push(f.clone());
                 exprs.push(Expr::Field(i));
             }
+            unknown = input.unknown.clone();
         }
         let mut seen: HashMap<&str, Span> = HashMap::new();
         let mut ok = true;
         for rf in fields {
             if let Some(first) = seen.insert(rf.name.text.as_str(), rf.name.span) {
-                typer.diagnostics.push(
-                    Diagnostic::error(
-                        "flow::check::duplicate-field",
-                        format!("field `{}` is given twice", rf.name.text),
-                        rf.name.span,
-                    )
-                    .with_label("again here")
-                    .with_secondary(first, "first here"),
-                );
+                typer.diagnostics.push(duplicate_field(rf, first));
                 ok = false;
                 continue;
             }
-            let value = rf
-                .value
-                .clone()
-                .unwrap_or(ast::Expr { kind: ast::ExprKind::Ident(rf.name.text.clone()), span: rf.name.span });
-            let Ok((e, ty)) = typer.expr(&value, &mut Scope::Record(input)) else {
+            let value = field_value(rf);
+            let typed =
+                if input.can_check(&value) { typer.expr(&value, &mut Scope::Record(&input.schema)).ok() } else { None };
+            let Some((e, ty)) = typed else {
                 ok = false;
+                out_fields.retain(|f| f.name != rf.name.text);
+                unknown.add([rf.name.text.clone()]);
                 continue;
             };
             let mut field = Field::new(rf.name.text.clone(), ty);
             if let Expr::Field(i) = e {
-                field.timestamp_format = input.fields[i].timestamp_format.clone();
+                field.timestamp_format = input.schema.fields[i].timestamp_format.clone();
             }
+            unknown.remove(&rf.name.text);
             match out_fields.iter().position(|f| f.name == rf.name.text) {
                 Some(i) => {
                     out_fields[i] = field;
@@ -399,12 +397,15 @@ impl Checker {
             }
         }
         self.diags.extend(typer.diagnostics);
-        if !ok {
-            return None;
+        if fields.is_empty() && !is_map {
+            self.err(
+                Diagnostic::error("flow::check::empty-select", "`select` needs at least one field", span)
+                    .with_label("empty")
+                    .with_help("list the fields to keep: `select { page, ts }`"),
+            );
+            ok = false;
         }
-        if out_fields.is_empty() {
-            return None;
-        }
-        Some((exprs, Schema { name: None, fields: out_fields }))
+        let exprs = (ok && out_fields.len() == exprs.len()).then_some(exprs);
+        (exprs, Schema { name: None, fields: out_fields }, unknown)
     }
 }

@@ -56,8 +56,10 @@ impl Checker {
     }
 
     pub(super) fn bad_prop(&mut self, key: &str, takes: &str, v: &Const, span: Span) {
+        // "takes a positive duration, not a duration" would say nothing.
+        let given = if *v == Const::Duration(0) { "zero" } else { v.kind() };
         self.err(
-            Diagnostic::error("flow::check::setting-value", format!("`{key}` takes {takes}, not {}", v.kind()), span)
+            Diagnostic::error("flow::check::setting-value", format!("`{key}` takes {takes}, not {given}"), span)
                 .with_label(format!("this is {v}")),
         );
     }

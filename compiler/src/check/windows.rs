@@ -1,17 +1,105 @@
-//! Windows: the `window` stage's kind and settings, and the windowed
-//! `aggregate` that follows it.
+//! Event time and windows: the `watermark` stage, the `window` stage's
+//! kind and settings, and the windowed `aggregate` that follows it.
 
-use super::{Checker, StreamEnd};
+use super::pipelines::{duplicate_field, field_value, Key};
+use super::stream::{field_refs, StreamEnd, Unknown};
+use super::Checker;
 use crate::consts::Const;
 use crate::ir::*;
 use crate::logical::{JobSettings, Partitioning};
 use crate::typing::{Scope, Typer};
-use flowc_dsl::ast::{self, Attrs, Connector};
+use flowc_dsl::ast::{self, Attrs, Connector, Props};
 use flowc_dsl::diagnostic::suggest;
-use flowc_dsl::{Diagnostic, Span};
+use flowc_dsl::{not_yet, Diagnostic, Span};
 use std::collections::HashMap;
 
 impl Checker {
+    /// `watermark field { out_of_orderness: …, idleness: … }`. A watermark
+    /// stage that fails still counts as one downstream, so that the
+    /// event-time windows after it are not reported too.
+    pub(super) fn watermark(
+        &mut self,
+        input: &StreamEnd,
+        field: &ast::Name,
+        props: Option<&Props>,
+        attrs: &Attrs,
+        span: Span,
+        settings: &JobSettings,
+    ) -> StreamEnd {
+        let idx = if input.is_unknown_field(&field.text) {
+            None
+        } else {
+            match input.schema.index_of(&field.text) {
+                None => {
+                    let mut typer = Typer::new(&self.params);
+                    let _ = typer.expr(
+                        &ast::Expr { kind: ast::ExprKind::Ident(field.text.clone()), span: field.span },
+                        &mut Scope::Record(&input.schema),
+                    );
+                    self.diags.extend(typer.diagnostics);
+                    None
+                }
+                Some(i) if input.schema.fields[i].ty != DataType::Timestamp => {
+                    let ty = input.schema.fields[i].ty;
+                    self.err(
+                        Diagnostic::error(
+                            "flow::check::watermark-field",
+                            format!("watermarks need a timestamp field, and `{}` is {ty}", field.text),
+                            field.span,
+                        )
+                        .with_label(format!("this is {ty}"))
+                        .with_help(
+                            "declare the field as `timestamp(\"pattern\")` or `timestamp(epoch_millis)` in the schema",
+                        ),
+                    );
+                    None
+                }
+                Some(i) => Some(i),
+            }
+        };
+        let props = self.props(props, &["out_of_orderness", "idleness"], "watermark");
+        let ooo = match props.get("out_of_orderness") {
+            None => Some(0),
+            Some((Const::Duration(ms), _)) => Some(*ms),
+            Some((v, s)) => {
+                self.bad_prop("out_of_orderness", "a duration", v, *s);
+                None
+            }
+        };
+        let idle = match props.get("idleness") {
+            None | Some((Const::None, _)) => Some(None),
+            Some((Const::Duration(0), s)) => {
+                self.bad_prop("idleness", "a positive duration or `none`", &Const::Duration(0), *s);
+                None
+            }
+            Some((Const::Duration(ms), _)) => Some(Some(*ms)),
+            Some((v, s)) => {
+                self.bad_prop("idleness", "a duration or `none`", v, *s);
+                None
+            }
+        };
+        let kind = match (idx, ooo, idle) {
+            (Some(field), Some(out_of_orderness_ms), Some(idleness_ms)) => {
+                Some(OperatorKind::Watermark(WatermarkSpec { field, out_of_orderness_ms, idleness_ms }))
+            }
+            _ => None,
+        };
+        let schema = input.schema.clone();
+        let op = self.add_op(
+            kind,
+            "Timestamps/Watermarks".into(),
+            attrs,
+            Some(input),
+            Partitioning::Forward,
+            schema.clone(),
+            span,
+            settings,
+        );
+        StreamEnd { op, schema, unknown: input.unknown.clone(), has_watermark: true, span }
+    }
+
+    /// `window tumbling { … }` or `window sliding { … }`; every setting is
+    /// checked even when one is wrong.
     pub(super) fn window_spec(&mut self, c: &Connector, input: &StreamEnd) -> Option<WindowSpec> {
         let kind = c.kind.text.as_str();
         let allowed: &[&str] = match kind {
@@ -21,9 +109,12 @@ impl Checker {
                 let mut d =
                     Diagnostic::error("flow::check::window-kind", format!("unknown window `{other}`"), c.kind.span)
                         .with_label("not a window kind");
-                d = match suggest(other, ["tumbling", "sliding"]) {
-                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                    None => d.with_help("windows are `tumbling { size: … }` and `sliding { size: …, slide: … }`"),
+                d = match (not_yet::explain_window(other), suggest(other, ["tumbling", "sliding"])) {
+                    (Some(help), _) => d.with_help(help),
+                    (None, Some(s)) => d.with_help(format!("did you mean `{s}`?")),
+                    (None, None) => {
+                        d.with_help("windows are `tumbling { size: … }` and `sliding { size: …, slide: … }`")
+                    }
                 };
                 self.err(d);
                 return None;
@@ -42,10 +133,10 @@ impl Checker {
         let props = self.props(c.props.as_ref(), allowed, "window");
         let whole = c.props.as_ref().map_or(c.span, |p| p.span);
         let size = match props.get("size") {
-            Some((Const::Duration(ms), _)) if *ms > 0 => *ms,
+            Some((Const::Duration(ms), _)) if *ms > 0 => Some(*ms),
             Some((v, s)) => {
                 self.bad_prop("size", "a positive duration", v, *s);
-                return None;
+                None
             }
             None => {
                 self.err(
@@ -53,32 +144,33 @@ impl Checker {
                         .with_label("`size` missing")
                         .with_help("for example `{ size: 15s }`"),
                 );
-                return None;
+                None
             }
         };
         let time = match props.get("time") {
-            None => TimeDomain::EventTime,
-            Some((Const::Symbol(s), _)) if s == "event" => TimeDomain::EventTime,
-            Some((Const::Symbol(s), _)) if s == "processing" => TimeDomain::ProcessingTime,
+            None => Some(TimeDomain::EventTime),
+            Some((Const::Symbol(s), _)) if s == "event" => Some(TimeDomain::EventTime),
+            Some((Const::Symbol(s), _)) if s == "processing" => Some(TimeDomain::ProcessingTime),
             Some((v, s)) => {
                 self.bad_prop("time", "`event` or `processing`", v, *s);
-                return None;
+                None
             }
         };
-        if time == TimeDomain::EventTime && !input.has_watermark {
+        let mut ok = size.is_some() && time.is_some();
+        if time == Some(TimeDomain::EventTime) && !input.has_watermark {
             self.err(
                 Diagnostic::error("flow::check::no-watermark", "an event-time window needs watermarks", c.span)
                     .with_label("no `watermark` stage before this window")
                     .with_help("add `| watermark <timestamp field> { out_of_orderness: 200ms }` after the source, or use `time: processing`"),
             );
-            return None;
+            ok = false;
         }
         let kind = if kind == "sliding" {
             let slide = match props.get("slide") {
-                Some((Const::Duration(ms), _)) if *ms > 0 => *ms,
+                Some((Const::Duration(ms), _)) if *ms > 0 => Some(*ms),
                 Some((v, s)) => {
                     self.bad_prop("slide", "a positive duration", v, *s);
-                    return None;
+                    None
                 }
                 None => {
                     self.err(
@@ -86,111 +178,134 @@ impl Checker {
                             .with_label("`slide` missing")
                             .with_help("for example `{ size: 1m, slide: 10s }`"),
                     );
-                    return None;
+                    None
                 }
             };
-            if slide > size || size % slide != 0 {
-                let s = props.get("slide").map_or(whole, |(_, s)| *s);
-                self.err(
-                    Diagnostic::error(
-                        "flow::check::window-slide",
-                        format!("the slide ({slide}ms) must divide the size ({size}ms)"),
-                        s,
-                    )
-                    .with_label("does not divide the size")
-                    .with_help("each record then belongs to exactly size/slide windows"),
-                );
-                return None;
+            match (size, slide) {
+                (Some(size), Some(slide)) if slide > size || size % slide != 0 => {
+                    let s = props.get("slide").map_or(whole, |(_, s)| *s);
+                    self.err(
+                        Diagnostic::error(
+                            "flow::check::window-slide",
+                            format!("the slide ({slide}ms) must divide the size ({size}ms)"),
+                            s,
+                        )
+                        .with_label("does not divide the size")
+                        .with_help("each record then belongs to exactly size/slide windows"),
+                    );
+                    None
+                }
+                (Some(size_ms), Some(slide_ms)) => Some(WindowKind::Sliding { size_ms, slide_ms }),
+                _ => None,
             }
-            WindowKind::Sliding { size_ms: size, slide_ms: slide }
         } else {
-            WindowKind::Tumbling { size_ms: size }
+            size.map(|size_ms| WindowKind::Tumbling { size_ms })
         };
-        Some(WindowSpec { kind, time })
+        match (kind, time) {
+            (Some(kind), Some(time)) if ok => Some(WindowSpec { kind, time }),
+            _ => None,
+        }
     }
 
+    /// The `aggregate` after a window: each output field is a key, an
+    /// aggregate over the window's records, a window bound, or an
+    /// expression of these. Checked even when the key or the window before
+    /// it failed (`key` or `window` is `None` then); no operator is made.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn window_aggregate(
         &mut self,
         input: &StreamEnd,
-        key: Vec<usize>,
-        window: WindowSpec,
-        wc: &Connector,
+        key: Option<Key>,
+        window: Option<WindowSpec>,
+        wc: Option<&Connector>,
         fields: &[ast::RecordField],
         attrs: &Attrs,
         span: Span,
         settings: &JobSettings,
-    ) -> Option<StreamEnd> {
+    ) -> StreamEnd {
+        let key = key.unwrap_or(Key { fields: Vec::new(), span, known: false });
         let mut typer = Typer::new(&self.params);
         let mut aggs = Vec::new();
         let mut out_fields = Vec::new();
         let mut output = Vec::new();
+        let mut unknown = Unknown::None;
         let mut seen: HashMap<&str, Span> = HashMap::new();
         let mut ok = true;
         for rf in fields {
             if let Some(first) = seen.insert(rf.name.text.as_str(), rf.name.span) {
-                typer.diagnostics.push(
-                    Diagnostic::error(
-                        "flow::check::duplicate-field",
-                        format!("field `{}` is given twice", rf.name.text),
-                        rf.name.span,
-                    )
-                    .with_label("again here")
-                    .with_secondary(first, "first here"),
-                );
+                typer.diagnostics.push(duplicate_field(rf, first));
                 ok = false;
                 continue;
             }
-            let value = rf
-                .value
-                .clone()
-                .unwrap_or(ast::Expr { kind: ast::ExprKind::Ident(rf.name.text.clone()), span: rf.name.span });
-            let mut scope = Scope::Aggregate { input: &input.schema, key: &key, aggs: &mut aggs };
-            match typer.expr(&value, &mut scope) {
-                Ok((e, ty)) => {
+            let value = field_value(rf);
+            // Without a known key, a plain field may or may not be one of
+            // its fields: such an output is not judged.
+            let mut plain = Vec::new();
+            field_refs(&value, true, &mut plain);
+            let typed = if input.can_check(&value) && (key.known || plain.is_empty()) {
+                let mut scope = Scope::Aggregate { input: &input.schema, key: &key.fields, aggs: &mut aggs };
+                typer.expr(&value, &mut scope).ok()
+            } else {
+                None
+            };
+            match typed {
+                Some((e, ty)) => {
                     let mut field = Field::new(rf.name.text.clone(), ty);
                     if let Expr::Key(k) = e {
-                        field.timestamp_format = input.schema.fields[key[k]].timestamp_format.clone();
+                        field.timestamp_format = input.schema.fields[key.fields[k]].timestamp_format.clone();
                     }
                     out_fields.push(field);
                     output.push(e);
                 }
-                Err(_) => ok = false,
+                None => {
+                    ok = false;
+                    unknown.add([rf.name.text.clone()]);
+                }
             }
         }
         self.diags.extend(typer.diagnostics);
-        if !ok {
-            return None;
-        }
-        if out_fields.is_empty() {
+        if fields.is_empty() {
             self.err(
                 Diagnostic::error("flow::check::empty-aggregate", "`aggregate` needs at least one field", span)
                     .with_label("empty"),
             );
-            return None;
         }
         let schema = Schema { name: None, fields: out_fields };
-        let agg_names: Vec<&str> = aggs.iter().map(|a| a.func.name()).collect();
-        // As Flink names it: `Window(TumblingEventTimeWindows(15000), count)`.
-        let window_text = window.to_string();
-        let window_text = window_text.strip_suffix(')').unwrap_or(&window_text);
-        let default_name = format!(
-            "{window_text}, {})",
-            if agg_names.is_empty() { "project".to_string() } else { agg_names.join(", ") }
-        );
-        let kind =
-            OperatorKind::WindowAggregate(WindowAggregate { key: key.clone(), window, aggregates: aggs, output });
+        let kind = match window {
+            Some(window) if ok && key.known && !fields.is_empty() => {
+                let agg_names: Vec<&str> = aggs.iter().map(|a| a.func.name()).collect();
+                // As Flink names it: `Window(TumblingEventTimeWindows(15000), count)`.
+                let window_text = window.to_string();
+                let window_text = window_text.strip_suffix(')').unwrap_or(&window_text);
+                let default_name = format!(
+                    "{window_text}, {})",
+                    if agg_names.is_empty() { "project".to_string() } else { agg_names.join(", ") }
+                );
+                let kind = OperatorKind::WindowAggregate(WindowAggregate {
+                    key: key.fields.clone(),
+                    window,
+                    aggregates: aggs,
+                    output,
+                });
+                Some((kind, default_name))
+            }
+            _ => None,
+        };
+        let (kind, name) = match kind {
+            Some((k, n)) => (Some(k), n),
+            None => (None, String::new()),
+        };
         let op = self.add_op(
             kind,
-            default_name,
+            name,
             attrs,
             Some(input),
-            Partitioning::Hash { key },
+            Partitioning::Hash { key: key.fields },
             schema.clone(),
-            wc.span.to(span),
+            wc.map_or(span, |w| w.span.to(span)),
             settings,
         );
-        Some(StreamEnd { op, schema, has_watermark: input.has_watermark, span })
+        StreamEnd { op, schema, unknown, has_watermark: input.has_watermark, span }
     }
 }
 

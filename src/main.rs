@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Checks a job file and its program arguments; exits 1 on any error.
-    Check(cmd::job_args::JobArgs),
+    Check(cmd::check::CheckArgs),
     /// Shows the job graph: vertices, operator chains, edges.
     Explain(cmd::explain::ExplainArgs),
     /// Rewrites job files in the canonical layout.

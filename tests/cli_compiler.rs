@@ -100,6 +100,136 @@ fn check_accepts_click_count() {
     assert_eq!(stderr(&o), "", "no warnings expected");
 }
 
+// ------------------------------------------------------------------ check --format json
+
+/// What `flowc check --format json` printed: one JSON object per line.
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line: {e}: {l}"))).collect()
+}
+
+/// The span object of `needle`'s first occurrence in a one-line-per-line text.
+fn span_of(text: &str, needle: &str) -> serde_json::Value {
+    let start = text.find(needle).expect("needle in text");
+    let line = text[..start].matches('\n').count() + 1;
+    let column = start - text[..start].rfind('\n').map_or(0, |i| i + 1) + 1;
+    serde_json::json!({
+        "start": start,
+        "end": start + needle.len(),
+        "line_start": line,
+        "column_start": column,
+        "line_end": line,
+        "column_end": column + needle.len(),
+    })
+}
+
+#[test]
+fn check_json_prints_each_error_and_warning_as_one_object() {
+    let text = "job \"J\"\nschema E { page: string }\nlet spare = source datagen { schema: E }\n\
+                source datagen { schema: E }\n    | filter pgae != \"/help\"\n    | sink print\n";
+    let f = TempFile::new("json.flow", text.as_bytes());
+    let o = flowc(&["check", "--format", "json", f.path()]);
+    assert_eq!(o.status.code(), Some(1), "an error: exit 1; stderr:\n{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "JSON goes to stdout, nothing else is printed");
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    let (warning, error) = (&lines[0], &lines[1]);
+
+    assert_eq!(error["code"], "flow::check::unknown-field");
+    assert_eq!(error["severity"], "error");
+    assert_eq!(error["file"], f.path());
+    assert_eq!(error["message"], "unknown field `pgae`");
+    assert_eq!(error["span"], span_of(text, "pgae"));
+    assert_eq!(error["span"]["line_start"], 5);
+    assert_eq!(error["span"]["column_start"], 14);
+    assert_eq!(
+        error["labels"],
+        serde_json::json!([{ "primary": true, "span": span_of(text, "pgae"), "text": "no field `pgae` in E" }])
+    );
+    assert_eq!(error["help"], "did you mean `page`?");
+
+    assert_eq!(warning["code"], "flow::check::unused-stream");
+    assert_eq!(warning["severity"], "warning");
+    assert_eq!(warning["message"], "stream `spare` is never used");
+    assert_eq!(warning["span"], span_of(text, "spare"));
+    assert_eq!(warning["labels"][0]["text"], "defined here");
+    assert_eq!(warning["help"], "continue it with `from spare | …`, or remove it");
+
+    // `rendered` is what the text format shows, word for word.
+    let human = flowc(&["check", f.path()]);
+    assert_eq!(human.status.code(), Some(1));
+    let shown = stderr(&human);
+    for d in &lines {
+        let rendered = d["rendered"].as_str().expect("rendered is a string");
+        assert!(rendered.starts_with(&format!(
+            "{}[{}]: ",
+            d["severity"].as_str().expect("severity"),
+            d["code"].as_str().expect("code")
+        )));
+        assert!(shown.contains(rendered), "{rendered}\nnot in\n{shown}");
+    }
+}
+
+#[test]
+fn check_json_labels_warnings_only_and_options_after_the_file() {
+    // A secondary label ("keyed here") next to the primary one.
+    let text = "job \"J\"\nschema E { page: string }\nsource datagen { schema: E } | key_by page | sink print\n";
+    let f = TempFile::new("labels.flow", text.as_bytes());
+    let o = flowc(&["check", f.path(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let labels = lines[0]["labels"].as_array().expect("labels");
+    assert_eq!(labels.len(), 2);
+    assert_eq!((&labels[0]["primary"], &labels[0]["span"]), (&serde_json::json!(true), &span_of(text, "sink print")));
+    assert_eq!(
+        labels[1],
+        serde_json::json!({ "primary": false, "span": span_of(text, "key_by page"), "text": "keyed here" })
+    );
+
+    // Warnings only: exit 0, the warning on stdout, nothing else.
+    let text = "job \"J\"\nschema E { n: long }\nlet spare = source datagen { schema: E }\n\
+                source datagen { schema: E } | sink print\n";
+    let f = TempFile::new("warning.flow", text.as_bytes());
+    let o = flowc(&["check", "--format", "json", f.path()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["severity"], "warning");
+    assert_eq!(stderr(&o), "");
+
+    // A valid job prints nothing at all.
+    let job = click_count();
+    let mut args = vec!["check", job.as_str(), "--format", "json"];
+    args.extend(PLAYGROUND_ARGS);
+    let o = flowc(&args);
+    assert_eq!((o.status.code(), stdout(&o), stderr(&o)), (Some(0), String::new(), String::new()));
+
+    // A problem outside the file: no span.
+    let o = flowc(&["check", "--format", "json", &job, "--bootstrap.servers", "x:1", "--event-tme"]);
+    assert_eq!(o.status.code(), Some(1));
+    let lines = json_lines(&o);
+    assert_eq!(
+        (&lines[0]["code"], &lines[0]["span"]),
+        (&serde_json::json!("flow::args::unknown"), &serde_json::Value::Null)
+    );
+}
+
+#[test]
+fn check_json_for_a_file_that_cannot_be_read_and_an_unknown_format() {
+    let missing = temp_path("missing.flow");
+    let m = missing.to_str().expect("UTF-8");
+    let o = flowc(&["check", "--format", "json", m]);
+    assert_eq!(o.status.code(), Some(1));
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(lines[0]["code"], "flow::load::file");
+    assert_eq!(lines[0]["severity"], "error");
+    assert_eq!(lines[0]["span"], serde_json::Value::Null);
+    assert_eq!(lines[0]["message"], format!("cannot read `{m}`: No such file or directory (os error 2)"));
+    let o = flowc(&["check", &click_count(), "--format", "yaml"]);
+    assert_fails_with(&o, "error: unknown format `yaml`: use text or json");
+}
+
 #[test]
 fn explain_shows_the_four_playground_vertices() {
     let job = click_count();
@@ -296,7 +426,9 @@ fn missing_file() {
     let m = missing.to_str().expect("UTF-8");
     for cmd in ["check", "explain", "compile"] {
         let o = flowc(&[cmd, m]);
-        assert_fails_with(&o, &format!("error: cannot read `{m}`: No such file or directory"));
+        // The reason once, not twice.
+        assert_fails_with(&o, &format!("error: cannot read `{m}`: No such file or directory (os error 2)\n"));
+        assert_eq!(stderr(&o).matches("No such file").count(), 1, "{}", stderr(&o));
     }
     let o = flowc(&["fmt", m]);
     assert_fails_with(&o, &format!("error: cannot read `{m}`"));

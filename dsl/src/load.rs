@@ -9,8 +9,10 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read `{path}`: {source}")]
-    Io { path: String, source: std::io::Error },
+    // The reason is part of the message, and so not also a `source`: an
+    // error chain printed with `{:#}` would say it twice.
+    #[error("cannot read `{path}`: {reason}")]
+    Io { path: String, reason: std::io::Error },
     #[error("`{path}` is {size} bytes; job files are at most {max} bytes (is this the right file?)")]
     TooLarge { path: String, size: u64, max: u64 },
     #[error("`{path}` is not a text file (it contains a NUL byte at offset {offset})")]
@@ -24,12 +26,12 @@ pub enum LoadError {
 /// Reads a job file as source text, with `name` being the path as given.
 pub fn load(path: &Path) -> Result<SourceFile, LoadError> {
     let name = path.display().to_string();
-    let io = |source| LoadError::Io { path: name.clone(), source };
+    let io = |reason| LoadError::Io { path: name.clone(), reason };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.is_dir() {
         return Err(LoadError::Io {
             path: name.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is a directory"),
+            reason: std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is a directory"),
         });
     }
     if meta.len() > MAX_FILE_BYTES {

@@ -159,7 +159,9 @@ pub(super) fn syntax_error(text: &str, base: usize, e: &Error<Rule>) -> (Diagnos
         tokens.clear();
     }
     let stuck = Stuck { text, base, at, tokens };
-    if let Some(d) = in_string(&stuck).or_else(|| operator(&stuck)).or_else(|| stage(&stuck)) {
+    if let Some(d) =
+        in_string(&stuck).or_else(|| operator(&stuck)).or_else(|| stage(&stuck)).or_else(|| unclosed(&stuck))
+    {
         return (d, at);
     }
     (generic(&stuck, rule_at, &positives), at)
@@ -352,6 +354,62 @@ fn stage(s: &Stuck) -> Option<Diagnostic> {
     None
 }
 
+/// A `(` or `{` still open where the text goes on with something that
+/// cannot be inside it: a `|`, the next statement, the end of the file.
+fn unclosed(s: &Stuck) -> Option<Diagnostic> {
+    // A line of the statement but its first that starts like a statement
+    // is one: the error is that the statement above did not end.
+    let line_start = s.text[..s.at].rfind('\n').map_or(0, |i| i + 1);
+    let indent = s.text[line_start..].len() - s.text[line_start..].trim_start().len();
+    let first_word = token_at(s.text, line_start + indent);
+    let next_statement = line_start > s.base && STATEMENT_KEYWORDS.contains(&first_word);
+    let (before, token) =
+        if next_statement { (line_start + indent, first_word) } else { (s.at, token_at(s.text, s.at)) };
+    if !(token == "|" || token.is_empty() || next_statement) {
+        return None;
+    }
+    let (open, at) = innermost_open(&s.text[..before], s.base)?;
+    let close = if open == '(' { ')' } else { '}' };
+    let found = describe_token(s.text, before);
+    Some(
+        Diagnostic::error("flow::parse::syntax", format!("this `{open}` is never closed"), Span::new(at, at + 1))
+            .with_label("unclosed")
+            .with_secondary(span_at(s.text, before, token.len()), format!("expected `{close}` before {found}")),
+    )
+}
+
+/// The innermost `(` or `{` of `text[from..]` that is not closed, outside
+/// strings and comments.
+fn innermost_open(text: &str, from: usize) -> Option<(char, usize)> {
+    let bytes = text.as_bytes();
+    let mut stack: Vec<(char, usize)> = Vec::new();
+    let mut i = from;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = text[i + 2..].find("*/").map_or(bytes.len(), |n| i + 2 + n + 1);
+            }
+            b'(' => stack.push(('(', i)),
+            b'{' => stack.push(('{', i)),
+            b')' | b'}' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    stack.pop()
+}
+
 // ------------------------------------------------------------------ generic
 
 /// "expected …, found …" with a hint where one helps.
@@ -452,6 +510,14 @@ fn hint(s: &Stuck, at: usize, expected: &[String]) -> Option<String> {
         let word = text[..at].trim_end().rsplit(|c: char| !is_word_char(c)).next().unwrap_or("");
         return Some(format!("a computed field is written `name: expression`; is a `:` missing before `{word}`?"));
     }
+    if token == ";" {
+        return Some("flowc needs no `;`: a statement ends where the next one starts".to_string());
+    }
+    if expected.iter().any(|e| e.contains("`{ key: value, … }`"))
+        && text[at..].trim_start_matches(is_word_char).starts_with(':')
+    {
+        return Some(format!("settings go in braces: `{{ {token}: … }}`"));
+    }
     if RESERVED.contains(&token) && expected.iter().any(|e| e == "a name") {
         return Some(format!("`{token}` is a reserved word and cannot be a name"));
     }
@@ -516,6 +582,14 @@ mod tests {
         assert!(ok.diagnostics.is_empty(), "{:#?}", ok.diagnostics);
         check("source k | filters > 1 | sink print", "flow::parse::unknown-stage", "filters", "not a stage");
         check("fromage | sink print", "flow::parse::syntax", "fromage", "unexpected here");
+    }
+
+    #[test]
+    fn unclosed_brackets() {
+        check("source k | filter (a == 1 | sink print", "flow::parse::syntax", "(", "unclosed");
+        check("schema E { a: string\nsource k | sink print", "flow::parse::syntax", "{", "unclosed");
+        // Inside a bracket, an error that is not about the bracket.
+        check("source k | map { a = 1 } | sink print", "flow::parse::syntax", "=", "unexpected here");
     }
 
     #[test]

@@ -214,6 +214,25 @@ fn check_json_labels_warnings_only_and_options_after_the_file() {
     );
 }
 
+/// A reader that stops reading (`flowc check --format json … | head -1`)
+/// ends the output quietly; flowc panicked on the broken pipe.
+#[test]
+fn check_json_into_a_closed_pipe_does_not_panic() {
+    let mut child = Command::new(FLOWC)
+        .args(["check", "--format", "json", "compiler/tests/golden/err/unknown_field_did_you_mean.flow"])
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start flowc");
+    // Close the reading end before flowc writes anything.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("flowc output");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
+
 #[test]
 fn check_json_for_a_file_that_cannot_be_read_and_an_unknown_format() {
     let missing = temp_path("missing.flow");

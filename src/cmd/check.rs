@@ -6,9 +6,9 @@
 //! `--message-format=json`, for editors and CI:
 //!
 //! ```text
-//! {"code":"flow::check::unknown-field","severity":"error","file":"job.flow",
+//! {"code":"flow::check::unknown-field","severity":"error","file":"unknown_field_did_you_mean.flow",
 //!  "message":"unknown field `pgae`",
-//!  "span":{"start":118,"end":122,"line_start":6,"column_start":14,"line_end":6,"column_end":18},
+//!  "span":{"start":168,"end":172,"line_start":6,"column_start":14,"line_end":6,"column_end":18},
 //!  "labels":[{"primary":true,"span":{…},"text":"no field `pgae` in ClickEvent"}],
 //!  "help":"did you mean `page`?","rendered":"error[flow::check::unknown-field]: …"}
 //! ```
@@ -23,6 +23,7 @@ use anyhow::bail;
 use flowc_compiler::{compile, CheckOptions};
 use flowc_dsl::{Diagnostic, Severity, SourceFile, Span};
 use serde_json::{json, Value};
+use std::io::Write as _;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -68,16 +69,22 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
             );
         }
         ("text", Err(diags)) => eprint!("{}", src.render_all(&diags)),
-        ("json", Ok(c)) => print_json(&src, &c.warnings),
-        ("json", Err(diags)) => print_json(&src, &diags),
+        ("json", Ok(c)) => print_json(&src, &c.warnings)?,
+        ("json", Err(diags)) => print_json(&src, &diags)?,
         (other, _) => bail!("unknown format `{other}`: use text or json"),
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn print_json(src: &SourceFile, diags: &[Diagnostic]) {
-    for d in diags {
-        println!("{}", diagnostic_json(src, d));
+/// Prints the diagnostics as JSON lines. A reader that stops reading
+/// (`| head -1`) ends the output, as it would for any Unix tool.
+fn print_json(src: &SourceFile, diags: &[Diagnostic]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let written =
+        diags.iter().try_for_each(|d| writeln!(out, "{}", diagnostic_json(src, d))).and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 
@@ -128,6 +135,8 @@ fn json_failure(file: &str, code: &str, e: &anyhow::Error) -> ExitCode {
         "help": null,
         "rendered": format!("error: {message}\n"),
     });
-    println!("{object}");
+    let mut out = std::io::stdout().lock();
+    // Nothing more can be said if stdout is gone; the exit status says it.
+    let _ = writeln!(out, "{object}").and_then(|()| out.flush());
     ExitCode::FAILURE
 }

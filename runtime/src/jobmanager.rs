@@ -14,7 +14,7 @@ use crate::checkpoint::StopMode;
 use crate::config::Config;
 use crate::connectors::kafka::partition_count;
 use crate::ids::{Attempt, JobId, JobStatus, SubtaskId, TaskStatus};
-use crate::restart::RestartStrategy;
+use crate::restart::{RestartStrategy, RestartTracker};
 use crate::rpc::{self, CheckpointAck, Deployment, TaskMetrics, ToJobManager, ToTaskManager};
 use crate::task::now_ms;
 use flowc_compiler::graph::JobGraph;
@@ -83,7 +83,7 @@ pub struct Job {
     pub preparing: bool,
     pub exceptions: Vec<ExceptionEntry>,
     pub checkpoints: Coordinator,
-    pub restart_strategy: RestartStrategy,
+    pub restarts: RestartTracker,
     pub num_restarts: u64,
     /// When a RESTARTING job redeploys.
     restart_at: Option<Instant>,
@@ -278,7 +278,7 @@ impl JobManager {
             preparing: true,
             exceptions: Vec::new(),
             checkpoints,
-            restart_strategy,
+            restarts: RestartTracker::new(restart_strategy),
             num_restarts: 0,
             restart_at: None,
             savepoints: HashMap::new(),
@@ -694,7 +694,7 @@ fn failover(job: &mut Job, message: &str, location: Option<String>, tms: &BTreeM
     }
     job.stopping = None;
     job.stop_location = None;
-    match job.restart_strategy.delay(job.num_restarts) {
+    match job.restarts.on_failure(Instant::now(), rand::random::<f64>()) {
         Some(delay) => {
             tracing::warn!(job_id = %job.id, cause = %message, delay_ms = delay.as_millis() as u64, "Job failed; restarting from the latest checkpoint.");
             job.exceptions.push(ExceptionEntry { timestamp: now, message: message.to_string(), task: None, location });

@@ -47,6 +47,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("parallelism.default", "1", "parallelism of jobs that do not set one"),
     ("execution.checkpointing.interval", "", "default checkpoint interval of jobs that set none"),
     ("web.upload.dir", "/tmp/flowc-web-upload", "where uploaded job files are kept"),
+    (
+        "flowc.security.allowed-directories",
+        "",
+        "directories (`,` or `;` separated) that savepoint targets, restore paths and file sinks may name, besides state.savepoints.dir and state.checkpoints.dir",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,9 @@
 //! subtask i of every vertex, so a job needs as many slots as its largest
 //! parallelism. A job that lacks slots reports RUNNING with its tasks
 //! SCHEDULED and starts when TaskManagers with free slots join.
+//!
+//! Paths that a REST caller or a job names — savepoint targets, restore
+//! paths, file sinks — must lie under the allowed roots (`paths.rs`).
 
 use crate::checkpoint::coordinator::{AckOutcome, Coordinator, SavepointRequest};
 use crate::checkpoint::format::checkpoint_dir;
@@ -14,6 +17,7 @@ use crate::checkpoint::StopMode;
 use crate::config::Config;
 use crate::connectors::kafka::partition_count;
 use crate::ids::{Attempt, JobId, JobStatus, SubtaskId, TaskStatus};
+use crate::paths::{AllowedRoots, PathError};
 use crate::restart::{RestartStrategy, RestartTracker};
 use crate::rpc::{self, CheckpointAck, Deployment, TaskMetrics, ToJobManager, ToTaskManager};
 use crate::task::now_ms;
@@ -137,6 +141,8 @@ pub struct JobManager {
     pub config: Config,
     pub heartbeat_timeout: Duration,
     pub started_ms: i64,
+    /// Where savepoints, restores and file sinks may go.
+    pub allowed: AllowedRoots,
 }
 
 fn lock(jm: &JobManager) -> MutexGuard<'_, JmState> {
@@ -174,6 +180,8 @@ pub enum SavepointError {
     NoDirectory,
     #[error("trigger {0} not found")]
     UnknownTrigger(String),
+    #[error("the savepoint directory is refused: {0}")]
+    PathNotAllowed(PathError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +197,7 @@ impl JobManager {
         let heartbeat_timeout = Duration::from_millis(config.get_u64("heartbeat.timeout")?);
         Ok(Arc::new(JobManager {
             state: Mutex::new(JmState::default()),
+            allowed: AllowedRoots::from_config(&config),
             config,
             heartbeat_timeout,
             started_ms: now_ms(),
@@ -205,6 +214,12 @@ impl JobManager {
         let graph = flowc_compiler::plan_file::from_bytes(&plan).map_err(|e| SubmitError::BadPlan(e.to_string()))?;
         for v in graph.graph.node_weights() {
             for o in &v.operators {
+                if let OperatorKind::FileSink(f) = &o.kind {
+                    // The TaskManager checks again before it opens the file.
+                    self.allowed.check(&f.path).map_err(|e| {
+                        SubmitError::Unsupported(format!("{}: the file sink's path is refused: {e}", o.name))
+                    })?;
+                }
                 if let OperatorKind::KafkaSink(k) = &o.kind {
                     if k.delivery == flowc_compiler::ir::Delivery::ExactlyOnce
                         && graph.settings.checkpoint_interval_ms.is_none()
@@ -220,9 +235,10 @@ impl JobManager {
         let initial = match &restore.savepoint_path {
             None => None,
             Some(path) => {
-                let dir = checkpoint_dir(path);
-                let metadata = check_restore(&graph, &dir, restore.allow_non_restored_state)
-                    .map_err(|e| SubmitError::BadSavepoint { path: path.clone(), reason: e.to_string() })?;
+                let bad = |reason: String| SubmitError::BadSavepoint { path: path.clone(), reason };
+                let dir = self.allowed.check(path).map_err(|e| bad(e.to_string()))?;
+                let metadata =
+                    check_restore(&graph, &dir, restore.allow_non_restored_state).map_err(|e| bad(e.to_string()))?;
                 Some(crate::checkpoint::coordinator::Completed {
                     id: metadata.checkpoint_id,
                     dir,
@@ -532,6 +548,11 @@ impl JobManager {
                 return Ok(t.clone());
             }
         }
+        let base = target.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| self.config.get("state.savepoints.dir"));
+        if base.trim().is_empty() {
+            return Err(SavepointError::NoDirectory);
+        }
+        let base = self.allowed.check(&base).map_err(SavepointError::PathNotAllowed)?;
         if job.status != JobStatus::RUNNING {
             return Err(SavepointError::NotRunning(id, job.status));
         }
@@ -543,16 +564,8 @@ impl JobManager {
         if running < total {
             return Err(SavepointError::NotAllRunning(id, running, total));
         }
-        let base = target.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| self.config.get("state.savepoints.dir"));
-        if base.trim().is_empty() {
-            return Err(SavepointError::NoDirectory);
-        }
         let trigger_id = trigger_id.unwrap_or_else(|| JobId::random().to_string());
-        let dir = checkpoint_dir(&base).join(format!(
-            "savepoint-{}-{}",
-            &id.to_string()[..6],
-            &JobId::random().to_string()[..12]
-        ));
+        let dir = base.join(format!("savepoint-{}-{}", &id.to_string()[..6], &JobId::random().to_string()[..12]));
         if job.checkpoints.pending.is_some() {
             let out = job.checkpoints.fail_pending(now_ms(), "superseded by a savepoint".into());
             on_checkpoint_outcome(job, out, &st.tms);

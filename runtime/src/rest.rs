@@ -467,7 +467,7 @@ fn savepoint_error(e: SavepointError) -> Response {
         SavepointError::NotRunning(..) | SavepointError::Stopping(_) | SavepointError::NotAllRunning(..) => {
             StatusCode::CONFLICT
         }
-        SavepointError::NoDirectory => StatusCode::BAD_REQUEST,
+        SavepointError::NoDirectory | SavepointError::PathNotAllowed(_) => StatusCode::BAD_REQUEST,
     };
     error(status, e.to_string())
 }

@@ -19,6 +19,7 @@ use crate::metrics::TaskCounters;
 use crate::network::{self, ChannelKey, ChannelTx, Exchange};
 use crate::operators::build::{build_operator, BuildContext};
 use crate::operators::Operator;
+use crate::paths::AllowedRoots;
 use crate::rpc::{self, CheckpointAck, Deployment, Registration, TaskMetrics, TaskUpdate, ToJobManager, ToTaskManager};
 use crate::task::{
     CheckpointCtx, CheckpointReport, Head, InputChannel, OperatorInfo, OutputEdge, Task, TaskError, TaskOutcome,
@@ -43,6 +44,8 @@ pub struct TaskManagerOptions {
     pub data_port: u16,
     pub resource_id: Option<String>,
     pub heartbeat_interval: Duration,
+    /// Where file sinks may write (checked again here, whatever the JobManager checked).
+    pub allowed: AllowedRoots,
 }
 
 struct RunningTask {
@@ -157,7 +160,7 @@ async fn session(
             Err(e) => break Err(e),
         };
         match msg {
-            ToTaskManager::Deploy(d) => deploy(*d, exchange.clone(), registry.clone(), tx.clone()),
+            ToTaskManager::Deploy(d) => deploy(*d, exchange.clone(), registry.clone(), tx.clone(), &opts.allowed),
             ToTaskManager::TriggerCheckpoint { job_id, attempt, barrier } => {
                 if let Some(tasks) = lock(registry).get(&(job_id, attempt)) {
                     for t in tasks.values() {
@@ -253,7 +256,13 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Wires and starts this TaskManager's share of a deployment.
-fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::UnboundedSender<ToJobManager>) {
+fn deploy(
+    d: Deployment,
+    exchange: Arc<Exchange>,
+    registry: Registry,
+    tx: mpsc::UnboundedSender<ToJobManager>,
+    allowed: &AllowedRoots,
+) {
     let key = (d.job_id, d.attempt);
     let graph = match flowc_compiler::plan_file::from_bytes(&d.plan) {
         Ok(g) => Arc::new(g),
@@ -349,6 +358,7 @@ fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::
         let task_tx = tx.clone();
         let task_exchange = exchange.clone();
         let registry = registry.clone();
+        let allowed = allowed.clone();
         let name = format!("{}#{}", graph.graph[NodeIndex::new(id.vertex as usize)].name, id.subtask);
         let spawned = std::thread::Builder::new().name(format!("task-{id}")).spawn(move || {
             let tx = task_tx;
@@ -364,7 +374,7 @@ fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::
                 }));
             });
             let wiring = Wiring { inputs: chans, placement: &placement, local: &local, local_senders: &senders };
-            let start = StartState { splits, position, restorer, triggers, completions, report: report_ack };
+            let start = StartState { splits, position, restorer, triggers, completions, report: report_ack, allowed };
             let final_counters = counters.clone();
             // A panic is a bug in flowc; it fails the task (and so restarts
             // the job) instead of leaving it RUNNING forever.
@@ -455,6 +465,7 @@ struct StartState {
     triggers: Option<crossbeam_channel::Receiver<Barrier>>,
     completions: Option<crossbeam_channel::Receiver<u64>>,
     report: Box<dyn Fn(CheckpointReport) + Send>,
+    allowed: AllowedRoots,
 }
 
 fn info(op: &ChainedOperator) -> OperatorInfo {
@@ -471,7 +482,7 @@ fn build_task(
     counters: Arc<TaskCounters>,
 ) -> Result<Task, TaskError> {
     let Wiring { inputs, placement, local, local_senders } = wiring;
-    let StartState { splits, position, restorer, triggers, completions, report } = start;
+    let StartState { splits, position, restorer, triggers, completions, report, allowed } = start;
     let v = NodeIndex::new(id.vertex as usize);
     let vertex = &graph.graph[v];
     let setup = |m: String| TaskError::Setup(m);
@@ -520,7 +531,9 @@ fn build_task(
             OperatorKind::PrintSink => {
                 sink = Some(Box::new(PrintSink::new(&op.output, id.subtask, vertex.parallelism)))
             }
-            OperatorKind::FileSink(f) => sink = Some(Box::new(FileSink::new(&f.path, &op.output, id.subtask)?)),
+            OperatorKind::FileSink(f) => {
+                sink = Some(Box::new(FileSink::new(&f.path, &allowed, &op.output, id.subtask)?))
+            }
             OperatorKind::DiscardSink => sink = Some(Box::new(DiscardSink)),
             _ => {
                 let ctx = BuildContext {

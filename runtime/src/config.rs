@@ -52,6 +52,13 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "",
         "directories (`,` or `;` separated) that savepoint targets, restore paths and file sinks may name, besides state.savepoints.dir and state.checkpoints.dir",
     ),
+    (
+        "execution.checkpointing.externalized-checkpoint-retention",
+        "DELETE_ON_CANCELLATION",
+        "what happens to a job's checkpoints when it ends: DELETE_ON_CANCELLATION (deleted when cancelled or finished), RETAIN_ON_CANCELLATION (deleted when finished), NO_EXTERNALIZED_CHECKPOINTS (deleted when it ends, failed too); a FAILED job's are kept by the first two",
+    ),
+    ("jobstore.expiration-time", "3600", "seconds a finished, cancelled or failed job stays listed"),
+    ("jobstore.max-capacity", "2147483647", "finished, cancelled or failed jobs listed at most (the oldest go first)"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -9,12 +9,14 @@
 //!
 //! Paths that a REST caller or a job names — savepoint targets, restore
 //! paths, file sinks — must lie under the allowed roots (`paths.rs`).
+//! Ended jobs leave the job list after `jobstore.expiration-time`, or when
+//! more than `jobstore.max-capacity` have ended.
 
-use crate::checkpoint::coordinator::{AckOutcome, Coordinator, SavepointRequest};
+use crate::checkpoint::coordinator::{AckOutcome, Coordinator, Retention, SavepointRequest};
 use crate::checkpoint::format::checkpoint_dir;
 use crate::checkpoint::restore::{check_restore, source_positions};
 use crate::checkpoint::StopMode;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::connectors::kafka::partition_count;
 use crate::ids::{Attempt, JobId, JobStatus, SubtaskId, TaskStatus};
 use crate::paths::{AllowedRoots, PathError};
@@ -121,6 +123,9 @@ impl Job {
         self.last_modification = now;
         if s.is_terminal() {
             self.end_time = now;
+            if let Some(dir) = self.checkpoints.on_job_end(now, s) {
+                tracing::info!(job_id = %self.id, path = %dir.display(), status = %s, "Deleted the job's checkpoints.");
+            }
         }
     }
 
@@ -143,6 +148,10 @@ pub struct JobManager {
     pub started_ms: i64,
     /// Where savepoints, restores and file sinks may go.
     pub allowed: AllowedRoots,
+    retention: Retention,
+    /// How long an ended job stays listed, and how many at most.
+    jobstore_expiration: Duration,
+    jobstore_capacity: usize,
 }
 
 fn lock(jm: &JobManager) -> MutexGuard<'_, JmState> {
@@ -193,11 +202,21 @@ pub enum CancelError {
 }
 
 impl JobManager {
-    pub fn new(config: Config) -> Result<Arc<JobManager>, crate::config::ConfigError> {
+    pub fn new(config: Config) -> Result<Arc<JobManager>, ConfigError> {
         let heartbeat_timeout = Duration::from_millis(config.get_u64("heartbeat.timeout")?);
+        let key = "execution.checkpointing.externalized-checkpoint-retention";
+        let retention = Retention::parse(&config.get(key)).ok_or_else(|| ConfigError::BadValue {
+            key: key.into(),
+            value: config.get(key),
+            expected: "DELETE_ON_CANCELLATION, RETAIN_ON_CANCELLATION or NO_EXTERNALIZED_CHECKPOINTS",
+        })?;
+        let capacity = config.get_u64("jobstore.max-capacity")?;
         Ok(Arc::new(JobManager {
             state: Mutex::new(JmState::default()),
             allowed: AllowedRoots::from_config(&config),
+            retention,
+            jobstore_expiration: seconds(&config, "jobstore.expiration-time")?,
+            jobstore_capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
             config,
             heartbeat_timeout,
             started_ms: now_ms(),
@@ -256,7 +275,8 @@ impl JobManager {
             &graph.name,
             graph.settings.max_parallelism,
             &checkpoint_dir(&self.config.get("state.checkpoints.dir")),
-        );
+        )
+        .with_retention(self.retention);
         if let Some(c) = initial {
             tracing::info!(job_id = %id, path = %c.dir.display(), checkpoint_id = c.id, "Restoring the job from a savepoint.");
             checkpoints.continue_after(c.id);
@@ -473,11 +493,13 @@ impl JobManager {
     }
 
     /// Restarts jobs whose restart delay has passed, triggers due
-    /// checkpoints and times out stuck ones. Called every 100 ms.
+    /// checkpoints, times out stuck ones and forgets ended jobs that
+    /// expired. Called every 100 ms.
     pub fn tick(&self) {
         let mut st = lock(self);
         let st = &mut *st;
         let now = now_ms();
+        self.expire_ended_jobs(st, now);
         for job in st.jobs.values_mut() {
             if job.status == JobStatus::RESTARTING
                 && job.all_tasks().all(|t| t.status.is_terminal())
@@ -515,6 +537,23 @@ impl JobManager {
             let due = job.checkpoints.last_trigger.is_none_or(|t| t.elapsed() >= Duration::from_millis(interval));
             if due && job.stopping.is_none() && job.all_tasks().all(|t| t.status == TaskStatus::RUNNING) {
                 trigger_checkpoint(job, &st.tms, None);
+            }
+        }
+    }
+
+    /// Ended jobs leave the job store after `jobstore.expiration-time`, and
+    /// the oldest go when more than `jobstore.max-capacity` have ended.
+    fn expire_ended_jobs(&self, st: &mut JmState, now: i64) {
+        let expiration = i64::try_from(self.jobstore_expiration.as_millis()).unwrap_or(i64::MAX);
+        let mut ended: Vec<(i64, JobId)> =
+            st.jobs.values().filter(|j| j.status.is_terminal()).map(|j| (j.end_time, j.id)).collect();
+        ended.sort_unstable();
+        let over = ended.len().saturating_sub(self.jobstore_capacity);
+        for (i, (end, id)) in ended.into_iter().enumerate() {
+            if i < over || now.saturating_sub(end) > expiration {
+                if let Some(j) = st.jobs.remove(&id) {
+                    tracing::info!(job_id = %id, status = %j.status, "Job \"{}\" expired from the job store.", j.name);
+                }
             }
         }
     }
@@ -566,6 +605,14 @@ impl JobManager {
         }
         let trigger_id = trigger_id.unwrap_or_else(|| JobId::random().to_string());
         let dir = base.join(format!("savepoint-{}-{}", &id.to_string()[..6], &JobId::random().to_string()[..12]));
+        // Made here, so that tasks only write into it and a failure to make
+        // it fails the savepoint before any barrier (or stop) is sent.
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            let reason = format!("cannot create `{}`: {e}", dir.display());
+            tracing::warn!(job_id = %id, trigger_id = %trigger_id, reason = %reason, "Savepoint failed.");
+            job.savepoints.insert(trigger_id.clone(), SavepointStatus::Failed { reason });
+            return Ok(trigger_id);
+        }
         if job.checkpoints.pending.is_some() {
             let out = job.checkpoints.fail_pending(now_ms(), "superseded by a savepoint".into());
             on_checkpoint_outcome(job, out, &st.tms);
@@ -620,6 +667,13 @@ fn trigger_checkpoint(
 ) {
     let expected = job.all_tasks().count();
     let barrier = job.checkpoints.trigger(now_ms(), expected, savepoint);
+    // Tasks write into this directory and never create it: once a failed
+    // checkpoint's directory is removed, a late writer cannot bring it back.
+    if let Err(e) = std::fs::create_dir_all(&barrier.dir) {
+        let out = job.checkpoints.fail_pending(now_ms(), format!("cannot create `{}`: {e}", barrier.dir));
+        on_checkpoint_outcome(job, out, tms);
+        return;
+    }
     let sources: Vec<usize> =
         job.graph.graph.node_indices().filter(|n| job.graph.inputs(*n).is_empty()).map(|n| n.index()).collect();
     let msg = ToTaskManager::TriggerCheckpoint { job_id: job.id, attempt: job.attempt, barrier: barrier.clone() };
@@ -718,6 +772,16 @@ fn failover(job: &mut Job, message: &str, location: Option<String>, tms: &BTreeM
         }
         None => fail_job_with_tms(job, message, location, tms),
     }
+}
+
+/// A duration in seconds, as Flink's `jobstore.expiration-time` is (a plain
+/// number), or with a unit (`1 h`, `90 s`).
+fn seconds(config: &Config, key: &str) -> Result<Duration, ConfigError> {
+    let v = config.get(key);
+    if let Ok(n) = v.trim().parse::<u64>() {
+        return Ok(Duration::from_secs(n));
+    }
+    config.get_u64(key).map(Duration::from_millis)
 }
 
 fn message_of_panic() -> String {

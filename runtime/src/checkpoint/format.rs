@@ -184,14 +184,26 @@ pub fn decode<T: DeserializeOwned>(
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename.
+/// The directory must exist (it is never created here). On failure the
+/// temporary file is removed: a full disk leaves nothing behind.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let err = |source| StateError::Write { path: path.display().to_string(), source };
-    let tmp = path.with_extension("inprogress");
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
-    f.write_all(bytes).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(err)
+    let tmp = temporary_name(path);
+    let written = std::fs::File::create_new(&tmp).and_then(|mut f| {
+        let result = f.write_all(bytes).and_then(|()| f.sync_all());
+        drop(f);
+        result.and_then(|()| std::fs::rename(&tmp, path)).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    });
+    written.map_err(err)
+}
+
+/// The temporary name a file is written under before its rename.
+pub fn temporary_name(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".inprogress");
+    path.with_file_name(name)
 }
 
 pub fn read_file<T: DeserializeOwned>(magic: &[u8; 8], what: &'static str, path: &Path) -> Result<T, StateError> {
@@ -250,6 +262,30 @@ mod tests {
             decode::<Vec<(u32, Vec<u8>)>>(METADATA_MAGIC, "m", "f", &bytes),
             Err(StateError::BadMagic { .. })
         ));
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file_and_creates_no_directory() {
+        let dir = std::env::temp_dir().join(format!("flowc-write-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // The rename fails: a directory holds the file's name.
+        std::fs::create_dir_all(dir.join("a.state")).unwrap();
+        assert!(write_atomic(&dir.join("a.state"), b"state").is_err());
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("a.state")], "only the blocking directory is left");
+        // A missing directory is not created: a late writer of an abandoned
+        // checkpoint cannot bring its directory back.
+        let gone = dir.join("chk-7");
+        assert!(write_atomic(&gone.join("b.state"), b"state").is_err());
+        assert!(!gone.exists());
+        // A file planted at the temporary name (a symbolic link, say) is not written through.
+        std::os::unix::fs::symlink(dir.join("elsewhere"), dir.join("c.state.inprogress")).unwrap();
+        assert!(write_atomic(&dir.join("c.state"), b"state").is_err());
+        assert!(!dir.join("elsewhere").exists());
+        write_atomic(&dir.join("d.state"), b"state").unwrap();
+        assert_eq!(std::fs::read(dir.join("d.state")).unwrap(), b"state");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ),
     ("jobstore.expiration-time", "3600", "seconds a finished, cancelled or failed job stays listed"),
     ("jobstore.max-capacity", "2147483647", "finished, cancelled or failed jobs listed at most (the oldest go first)"),
+    ("web.exception-history-size", "16", "failures kept per job for /jobs/:jid/exceptions"),
 ];
 
 #[derive(Debug, thiserror::Error)]

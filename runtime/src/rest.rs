@@ -316,7 +316,7 @@ async fn job_exceptions(State(jm): Jm, Path(jid): Path<String>) -> Response {
                 })
             })
             .collect();
-        let mut v = json!({ "exceptionHistory": { "entries": entries, "truncated": false } });
+        let mut v = json!({ "exceptionHistory": { "entries": entries, "truncated": j.exceptions_truncated } });
         if let Some(last) = j.exceptions.last() {
             v["root-exception"] = json!(last.message);
             v["timestamp"] = json!(last.timestamp);

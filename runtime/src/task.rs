@@ -47,6 +47,16 @@ pub enum TaskError {
     Cancelled,
     #[error("{0}")]
     Setup(String),
+    #[error("{operator}: cannot restore state: {source}")]
+    Restore { operator: String, source: crate::checkpoint::format::StateError },
+}
+
+impl TaskError {
+    /// Whether the task failed because the state it restores is corrupt
+    /// or incomplete (not because it could not be read just now).
+    pub fn is_corrupt_state(&self) -> bool {
+        matches!(self, TaskError::Restore { source, .. } if source.is_corruption())
+    }
 }
 
 /// Test hook: `<subtask>:<ms>` makes every subtask with that index wait

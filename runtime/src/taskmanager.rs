@@ -20,7 +20,9 @@ use crate::network::{self, ChannelKey, ChannelTx, Exchange};
 use crate::operators::build::{build_operator, BuildContext};
 use crate::operators::Operator;
 use crate::paths::AllowedRoots;
-use crate::rpc::{self, CheckpointAck, Deployment, Registration, TaskMetrics, TaskUpdate, ToJobManager, ToTaskManager};
+use crate::rpc::{
+    self, CheckpointAck, Deployment, FailureKind, Registration, TaskMetrics, TaskUpdate, ToJobManager, ToTaskManager,
+};
 use crate::task::{
     CheckpointCtx, CheckpointReport, Head, InputChannel, OperatorInfo, OutputEdge, Task, TaskError, TaskOutcome,
 };
@@ -227,6 +229,26 @@ fn report(
     report_final(tx, d, id, status, failure, None);
 }
 
+/// A task failed; `kind` says whether its restored state was corrupt.
+fn report_failure(
+    tx: &mpsc::UnboundedSender<ToJobManager>,
+    d: (JobId, Attempt),
+    id: SubtaskId,
+    failure: String,
+    kind: FailureKind,
+    metrics: Option<TaskMetrics>,
+) {
+    let _ = tx.send(ToJobManager::TaskUpdate(TaskUpdate {
+        job_id: d.0,
+        attempt: d.1,
+        subtask: id,
+        status: TaskStatus::FAILED,
+        failure: Some(failure),
+        kind,
+        metrics,
+    }));
+}
+
 /// A state change with the task's final counters, so that nothing counted
 /// after the last heartbeat is lost.
 fn report_final(
@@ -243,6 +265,7 @@ fn report_final(
         subtask: id,
         status,
         failure,
+        kind: FailureKind::Other,
         metrics,
     }));
 }
@@ -313,8 +336,9 @@ fn deploy(
         Some(dir) => match Restorer::open(&checkpoint_dir(dir)) {
             Ok(r) => Some(Arc::new(Mutex::new(r))),
             Err(e) => {
+                let kind = if e.is_corruption() { FailureKind::CorruptState } else { FailureKind::Other };
                 for id in &d.local {
-                    report(&tx, key, *id, TaskStatus::FAILED, Some(format!("cannot restore from {dir}: {e}")));
+                    report_failure(&tx, key, *id, format!("cannot restore from {dir}: {e}"), kind, None);
                 }
                 return;
             }
@@ -393,7 +417,8 @@ fn deploy(
                 Ok(TaskOutcome::Canceled) => report_final(&tx, key, id, TaskStatus::CANCELED, None, metrics),
                 Err(e) => {
                     tracing::warn!(job_id = %key.0, task = %name, error = %e, "Task failed.");
-                    report_final(&tx, key, id, TaskStatus::FAILED, Some(format!("{name}: {e}")), metrics);
+                    let kind = if e.is_corrupt_state() { FailureKind::CorruptState } else { FailureKind::Other };
+                    report_failure(&tx, key, id, format!("{name}: {e}"), kind, metrics);
                 }
             }
             let mut reg = lock(&registry);
@@ -522,7 +547,7 @@ fn build_task(
                 if let Some(r) = &restorer {
                     let states = lock(r)
                         .raw_states(op.id, id.subtask, vertex.parallelism)
-                        .map_err(|e| setup(format!("{}: cannot restore state: {e}", op.name)))?;
+                        .map_err(|source| TaskError::Restore { operator: op.name.clone(), source })?;
                     s.restore(states)?;
                 }
                 sink = Some(Box::new(s));
@@ -547,7 +572,7 @@ fn build_task(
                 if let Some(r) = &restorer {
                     let state = lock(r)
                         .keyed_state(op.id, &range)
-                        .map_err(|e| setup(format!("{}: cannot restore state: {e}", op.name)))?;
+                        .map_err(|source| TaskError::Restore { operator: op.name.clone(), source })?;
                     if !state.key_groups.is_empty() {
                         built.restore(state)?;
                     }

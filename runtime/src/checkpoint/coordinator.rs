@@ -16,6 +16,11 @@
 //! When the job ends, its retention ([`Retention`]) decides whether its
 //! checkpoint directory goes too. Savepoints are never deleted once
 //! complete.
+//!
+//! Restore: [`Coordinator::restore_candidates`] lists the retained
+//! checkpoints newest first, then the savepoint the job started from; the
+//! JobManager validates them in that order and [`Coordinator::mark_bad`]s
+//! each that fails, so that it is never tried again.
 
 use super::format::{encode, write_atomic, CheckpointMetadata, TaskEntry, METADATA_FILE, METADATA_MAGIC};
 use super::{Barrier, StopMode};
@@ -171,6 +176,8 @@ pub struct Coordinator {
     pub counts: Counts,
     pub last_trigger: Option<Instant>,
     pub last_restore: Option<Restored>,
+    /// Checkpoints found corrupt, with the reason, newest last.
+    pub bad: Vec<(u64, String)>,
     /// Directories of failed checkpoints and savepoints that may still hold
     /// files of late writers: removed again after the next completion.
     abandoned: Vec<PathBuf>,
@@ -199,6 +206,7 @@ impl Coordinator {
             counts: Counts::default(),
             last_trigger: None,
             last_restore: None,
+            bad: Vec::new(),
             abandoned: Vec::new(),
             retention: Retention::default(),
         }
@@ -369,6 +377,29 @@ impl Coordinator {
         self.completed.back().or(self.initial.as_ref())
     }
 
+    /// What a restart may restore from, in the order to try: the retained
+    /// checkpoints newest first, then the savepoint (or checkpoint) the job
+    /// was started from. Those found bad are not among them.
+    pub fn restore_candidates(&self) -> Vec<Completed> {
+        self.completed.iter().rev().chain(self.initial.as_ref()).cloned().collect()
+    }
+
+    /// Checkpoint `id` failed validation: it is never restored again. Its
+    /// directory, if it is one of the job's own checkpoints, goes with the
+    /// next sweep; a savepoint is left where it is. Returns whether it was
+    /// not known to be bad yet.
+    pub fn mark_bad(&mut self, id: u64, reason: &str) -> bool {
+        if self.bad.iter().any(|(b, _)| *b == id) {
+            return false;
+        }
+        self.completed.retain(|c| c.id != id);
+        if self.initial.as_ref().is_some_and(|c| c.id == id) {
+            self.initial = None;
+        }
+        self.bad.push((id, reason.to_string()));
+        true
+    }
+
     /// The job ended in `status`: an unfinished checkpoint is abandoned,
     /// and the job's checkpoint directory is deleted if its retention says
     /// so. Returns the deleted directory.
@@ -514,6 +545,40 @@ mod tests {
         assert!(!dir.join(job.to_string()).join("chk-0").exists());
         assert!(Path::new(&first.dir).join(METADATA_FILE).exists());
         assert!(Path::new(&next.dir).join(METADATA_FILE).exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn restore_candidates_come_newest_first_and_bad_ones_never_again() {
+        let dir = scratch("candidates");
+        let mut c = Coordinator::new(JobId::random(), "j", 128, &dir);
+        let metadata = CheckpointMetadata {
+            job_id: "old".into(),
+            job_name: "j".into(),
+            checkpoint_id: 40,
+            savepoint: true,
+            timestamp: 0,
+            max_parallelism: 128,
+            tasks: Vec::new(),
+        };
+        c.initial = Some(Completed { id: 40, dir: dir.join("savepoint-x"), savepoint: true, metadata });
+        c.continue_after(40);
+        for round in 0..4 {
+            let b = trigger(&mut c, round);
+            complete(&mut c, &b);
+        }
+        let ids = |c: &Coordinator| c.restore_candidates().iter().map(|x| x.id).collect::<Vec<_>>();
+        assert_eq!(ids(&c), vec![44, 43, 42, 40]);
+        assert!(c.mark_bad(44, "checksum mismatch"));
+        assert!(!c.mark_bad(44, "checksum mismatch"), "once");
+        assert_eq!(ids(&c), vec![43, 42, 40]);
+        assert!(c.mark_bad(40, "gone"));
+        assert_eq!(ids(&c), vec![43, 42]);
+        assert_eq!(c.bad.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![44, 40]);
+        // The bad checkpoint's directory goes with the next sweep.
+        let b = trigger(&mut c, 9);
+        complete(&mut c, &b);
+        assert!(!c.base().join("chk-44").exists() && c.base().join("chk-43").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

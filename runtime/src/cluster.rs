@@ -68,6 +68,7 @@ pub fn taskmanager_options(config: &Config) -> Result<TaskManagerOptions, Config
         data_port: config.get_u16("taskmanager.data.port")?,
         resource_id: (!resource_id.is_empty()).then_some(resource_id),
         heartbeat_interval: Duration::from_millis(config.get_u64("heartbeat.interval")?),
+        allowed: crate::paths::AllowedRoots::from_config(config),
     })
 }
 

@@ -6,16 +6,29 @@
 //! subtask i of every vertex, so a job needs as many slots as its largest
 //! parallelism. A job that lacks slots reports RUNNING with its tasks
 //! SCHEDULED and starts when TaskManagers with free slots join.
+//!
+//! Before a job is deployed from a checkpoint, the checkpoint is validated
+//! off the lock (`_metadata` and every state file's frame and checksum); one
+//! that fails is skipped, recorded in the job's exceptions and never tried
+//! again, and the next older one is used. A TaskManager that finds the
+//! state corrupt while restoring it says so (a typed failure) and the
+//! checkpoint is skipped the same way. With none left, the job fails.
+//!
+//! Paths that a REST caller or a job names — savepoint targets, restore
+//! paths, file sinks — must lie under the allowed roots (`paths.rs`).
+//! Ended jobs leave the job list after `jobstore.expiration-time`, or when
+//! more than `jobstore.max-capacity` have ended.
 
-use crate::checkpoint::coordinator::{AckOutcome, Coordinator, SavepointRequest};
-use crate::checkpoint::format::checkpoint_dir;
+use crate::checkpoint::coordinator::{AckOutcome, Completed, Coordinator, Retention, SavepointRequest};
+use crate::checkpoint::fallback::{choose_restore, describe_checkpoint, RestoreChoice, RestoreOutcome};
 use crate::checkpoint::restore::{check_restore, source_positions};
 use crate::checkpoint::StopMode;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::connectors::kafka::partition_count;
 use crate::ids::{Attempt, JobId, JobStatus, SubtaskId, TaskStatus};
-use crate::restart::RestartStrategy;
-use crate::rpc::{self, CheckpointAck, Deployment, TaskMetrics, ToJobManager, ToTaskManager};
+use crate::paths::{AllowedRoots, PathError};
+use crate::restart::{RestartStrategy, RestartTracker};
+use crate::rpc::{self, CheckpointAck, Deployment, FailureKind, TaskMetrics, ToJobManager, ToTaskManager};
 use crate::task::now_ms;
 use flowc_compiler::graph::JobGraph;
 use flowc_compiler::ir::OperatorKind;
@@ -82,9 +95,19 @@ pub struct Job {
     /// The job is waiting for its Kafka metadata before it can be scheduled.
     pub preparing: bool,
     pub exceptions: Vec<ExceptionEntry>,
+    /// Older exceptions were dropped (`web.exception-history-size`).
+    pub exceptions_truncated: bool,
+    exception_history_size: usize,
     pub checkpoints: Coordinator,
-    pub restart_strategy: RestartStrategy,
+    pub restarts: RestartTracker,
     pub num_restarts: u64,
+    /// What the next deployment restores, once validated: `Some(None)` is
+    /// "from scratch". `None`: not decided yet.
+    restore_ready: Option<Option<Completed>>,
+    /// The restore candidates are being validated.
+    validating: bool,
+    /// The checkpoint the current attempt restored from.
+    deployed_restore: Option<u64>,
     /// When a RESTARTING job redeploys.
     restart_at: Option<Instant>,
     /// Savepoints asked for, by trigger id.
@@ -117,6 +140,25 @@ impl Job {
         self.last_modification = now;
         if s.is_terminal() {
             self.end_time = now;
+            if let Some(dir) = self.checkpoints.on_job_end(now, s) {
+                tracing::info!(job_id = %self.id, path = %dir.display(), status = %s, "Deleted the job's checkpoints.");
+            }
+        }
+    }
+
+    /// Records a failure for `/jobs/:jid/exceptions`, keeping the newest
+    /// `web.exception-history-size`.
+    fn record_exception(&mut self, message: &str, location: Option<String>) {
+        self.exceptions.push(ExceptionEntry {
+            timestamp: now_ms(),
+            message: message.to_string(),
+            task: None,
+            location,
+        });
+        if self.exceptions.len() > self.exception_history_size {
+            let excess = self.exceptions.len() - self.exception_history_size;
+            self.exceptions.drain(..excess);
+            self.exceptions_truncated = true;
         }
     }
 
@@ -137,6 +179,13 @@ pub struct JobManager {
     pub config: Config,
     pub heartbeat_timeout: Duration,
     pub started_ms: i64,
+    /// Where savepoints, restores and file sinks may go.
+    pub allowed: AllowedRoots,
+    retention: Retention,
+    /// How long an ended job stays listed, and how many at most.
+    jobstore_expiration: Duration,
+    jobstore_capacity: usize,
+    exception_history_size: usize,
 }
 
 fn lock(jm: &JobManager) -> MutexGuard<'_, JmState> {
@@ -174,6 +223,8 @@ pub enum SavepointError {
     NoDirectory,
     #[error("trigger {0} not found")]
     UnknownTrigger(String),
+    #[error("the savepoint directory is refused: {0}")]
+    PathNotAllowed(PathError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,10 +236,23 @@ pub enum CancelError {
 }
 
 impl JobManager {
-    pub fn new(config: Config) -> Result<Arc<JobManager>, crate::config::ConfigError> {
+    pub fn new(config: Config) -> Result<Arc<JobManager>, ConfigError> {
         let heartbeat_timeout = Duration::from_millis(config.get_u64("heartbeat.timeout")?);
+        let key = "execution.checkpointing.externalized-checkpoint-retention";
+        let retention = Retention::parse(&config.get(key)).ok_or_else(|| ConfigError::BadValue {
+            key: key.into(),
+            value: config.get(key),
+            expected: "DELETE_ON_CANCELLATION, RETAIN_ON_CANCELLATION or NO_EXTERNALIZED_CHECKPOINTS",
+        })?;
+        let capacity = config.get_u64("jobstore.max-capacity")?;
+        let history = config.get_u64("web.exception-history-size")?;
         Ok(Arc::new(JobManager {
             state: Mutex::new(JmState::default()),
+            allowed: AllowedRoots::from_config(&config),
+            retention,
+            jobstore_expiration: seconds(&config, "jobstore.expiration-time")?,
+            jobstore_capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
+            exception_history_size: usize::try_from(history).unwrap_or(usize::MAX).max(1),
             config,
             heartbeat_timeout,
             started_ms: now_ms(),
@@ -205,6 +269,12 @@ impl JobManager {
         let graph = flowc_compiler::plan_file::from_bytes(&plan).map_err(|e| SubmitError::BadPlan(e.to_string()))?;
         for v in graph.graph.node_weights() {
             for o in &v.operators {
+                if let OperatorKind::FileSink(f) = &o.kind {
+                    // The TaskManager checks again before it opens the file.
+                    self.allowed.check(&f.path).map_err(|e| {
+                        SubmitError::Unsupported(format!("{}: the file sink's path is refused: {e}", o.name))
+                    })?;
+                }
                 if let OperatorKind::KafkaSink(k) = &o.kind {
                     if k.delivery == flowc_compiler::ir::Delivery::ExactlyOnce
                         && graph.settings.checkpoint_interval_ms.is_none()
@@ -220,9 +290,10 @@ impl JobManager {
         let initial = match &restore.savepoint_path {
             None => None,
             Some(path) => {
-                let dir = checkpoint_dir(path);
-                let metadata = check_restore(&graph, &dir, restore.allow_non_restored_state)
-                    .map_err(|e| SubmitError::BadSavepoint { path: path.clone(), reason: e.to_string() })?;
+                let bad = |reason: String| SubmitError::BadSavepoint { path: path.clone(), reason };
+                let dir = self.allowed.check(path).map_err(|e| bad(e.to_string()))?;
+                let metadata =
+                    check_restore(&graph, &dir, restore.allow_non_restored_state).map_err(|e| bad(e.to_string()))?;
                 Some(crate::checkpoint::coordinator::Completed {
                     id: metadata.checkpoint_id,
                     dir,
@@ -239,8 +310,11 @@ impl JobManager {
             id,
             &graph.name,
             graph.settings.max_parallelism,
-            &checkpoint_dir(&self.config.get("state.checkpoints.dir")),
-        );
+            &crate::checkpoint::format::checkpoint_dir(&self.config.get("state.checkpoints.dir")),
+        )
+        .with_retention(self.retention);
+        // Just validated: the first deployment restores it without a second look.
+        let restore_ready = initial.clone().map(Some);
         if let Some(c) = initial {
             tracing::info!(job_id = %id, path = %c.dir.display(), checkpoint_id = c.id, "Restoring the job from a savepoint.");
             checkpoints.continue_after(c.id);
@@ -277,9 +351,14 @@ impl JobManager {
             splits: Vec::new(),
             preparing: true,
             exceptions: Vec::new(),
+            exceptions_truncated: false,
+            exception_history_size: self.exception_history_size,
             checkpoints,
-            restart_strategy,
+            restarts: RestartTracker::new(restart_strategy),
             num_restarts: 0,
+            restore_ready,
+            validating: false,
+            deployed_restore: None,
             restart_at: None,
             savepoints: HashMap::new(),
             stopping: None,
@@ -338,91 +417,83 @@ impl JobManager {
         Ok(())
     }
 
-    /// Places waiting jobs into free slots.
-    pub fn schedule(&self) {
-        let mut st = lock(self);
-        let st = &mut *st;
-        let ids: Vec<JobId> = st.jobs.keys().copied().collect();
-        for id in ids {
-            let Some(job) = st.jobs.get_mut(&id) else { continue };
-            if job.status != JobStatus::RUNNING
-                || job.preparing
-                || job.all_tasks().any(|t| t.status != TaskStatus::SCHEDULED)
-            {
-                continue;
-            }
-            let needed = job.graph.total_parallelism();
-            let free: u32 = st.tms.values().map(|t| t.free_slots()).sum();
-            if free < needed {
-                if job.slot_wait_logged != Some(free) {
-                    job.slot_wait_logged = Some(free);
-                    tracing::info!(job_id = %id, needed, free, "Job waits for slots: it needs {needed}, {free} are free; its tasks stay SCHEDULED.");
+    /// Places waiting jobs into free slots. A job that restores state is
+    /// deployed once its checkpoint has been validated (in the background).
+    pub fn schedule(self: &Arc<Self>) {
+        let mut validations = Vec::new();
+        {
+            let mut st = lock(self);
+            let st = &mut *st;
+            let ids: Vec<JobId> = st.jobs.keys().copied().collect();
+            for id in ids {
+                let Some(job) = st.jobs.get_mut(&id) else { continue };
+                if job.status != JobStatus::RUNNING
+                    || job.preparing
+                    || job.validating
+                    || job.all_tasks().any(|t| t.status != TaskStatus::SCHEDULED)
+                {
+                    continue;
                 }
-                continue;
-            }
-            job.slot_wait_logged = None;
-            // Slot i of the job: the i-th free slot, filling TaskManagers in order.
-            let mut slot_tm: Vec<String> = Vec::new();
-            for tm in st.tms.values_mut() {
-                while tm.free_slots() > 0 && (slot_tm.len() as u32) < needed {
-                    tm.used.push((id, slot_tm.len() as u32));
-                    slot_tm.push(tm.id.clone());
+                let needed = job.graph.total_parallelism();
+                let free: u32 = st.tms.values().map(|t| t.free_slots()).sum();
+                if free < needed {
+                    if job.slot_wait_logged != Some(free) {
+                        job.slot_wait_logged = Some(free);
+                        tracing::info!(job_id = %id, needed, free, "Job waits for slots: it needs {needed}, {free} are free; its tasks stay SCHEDULED.");
+                    }
+                    continue;
                 }
-            }
-            let job = match st.jobs.get_mut(&id) {
-                Some(j) => j,
-                None => continue,
-            };
-            job.attempt += 1;
-            let graph = job.graph.clone();
-            let placement: Vec<Vec<String>> = graph
-                .graph
-                .node_weights()
-                .map(|v| (0..v.parallelism).map(|s| st.tms[&slot_tm[s as usize]].data_addr.clone()).collect())
-                .collect();
-            let mut per_tm: BTreeMap<String, Vec<SubtaskId>> = BTreeMap::new();
-            let now = now_ms();
-            for (vi, tasks) in job.tasks.iter_mut().enumerate() {
-                for (si, t) in tasks.iter_mut().enumerate() {
-                    let tm = slot_tm[si].clone();
-                    per_tm.entry(tm.clone()).or_default().push(SubtaskId { vertex: vi as u32, subtask: si as u32 });
-                    t.status = TaskStatus::DEPLOYING;
-                    t.tm = Some(tm);
-                    t.start_time = now;
-                    t.end_time = -1;
-                }
-            }
-            tracing::info!(job_id = %id, attempt = job.attempt, slots = needed, taskmanagers = per_tm.len(), "Deploying job.");
-            let latest = job.checkpoints.latest();
-            let restore = latest.map(|c| c.dir.display().to_string());
-            let positions = latest.map(|c| source_positions(&graph, &job.splits, &c.metadata)).unwrap_or_default();
-            if let Some(c) = latest {
-                tracing::info!(job_id = %id, checkpoint_id = c.id, path = %c.dir.display(), "Restoring the job's state.");
-                let restored = crate::checkpoint::coordinator::Restored {
-                    id: c.id,
-                    dir: c.dir.clone(),
-                    savepoint: c.savepoint,
-                    timestamp: now_ms(),
+                job.slot_wait_logged = None;
+                let restore = match job.restore_ready.take() {
+                    Some(r) => r,
+                    None => {
+                        let candidates = job.checkpoints.restore_candidates();
+                        if candidates.is_empty() && job.checkpoints.bad.is_empty() {
+                            None
+                        } else {
+                            job.validating = true;
+                            validations.push((id, job.attempt, candidates));
+                            continue;
+                        }
+                    }
                 };
-                job.checkpoints.counts.restored += 1;
-                job.checkpoints.last_restore = Some(restored);
-            }
-            for (tm, local) in per_tm {
-                let d = Deployment {
-                    job_id: id,
-                    attempt: job.attempt,
-                    plan: job.plan.to_vec(),
-                    placement: placement.clone(),
-                    local,
-                    splits: job.splits.clone(),
-                    restore: restore.clone(),
-                    positions: positions.clone(),
-                };
-                if let Some(t) = st.tms.get(&tm) {
-                    let _ = t.tx.send(ToTaskManager::Deploy(Box::new(d)));
-                }
+                deploy(st, id, needed, restore);
             }
         }
+        for (id, attempt, candidates) in validations {
+            let jm = self.clone();
+            let work = move || {
+                let started = Instant::now();
+                let choice = choose_restore(candidates);
+                tracing::debug!(job_id = %id, elapsed_ms = started.elapsed().as_millis() as u64, "Validated the checkpoints to restore from.");
+                jm.on_validated(id, attempt, choice);
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(h) => {
+                    h.spawn_blocking(work);
+                }
+                Err(_) => work(),
+            }
+        }
+    }
+
+    /// The checkpoints of a job about to be deployed have been validated.
+    fn on_validated(self: &Arc<Self>, id: JobId, attempt: Attempt, choice: RestoreChoice) {
+        {
+            let mut st = lock(self);
+            let st = &mut *st;
+            let Some(job) = st.jobs.get_mut(&id) else { return };
+            if job.attempt != attempt || !job.validating {
+                return;
+            }
+            job.validating = false;
+            if job.status != JobStatus::RUNNING {
+                return;
+            }
+            apply_restore_choice(job, choice, &st.tms);
+            finish_if_done(job, &mut st.tms);
+        }
+        self.schedule();
     }
 
     fn on_task_update(&self, u: rpc::TaskUpdate) {
@@ -451,17 +522,29 @@ impl JobManager {
         job.last_modification = now_ms();
         if u.status == TaskStatus::FAILED {
             let message = u.failure.unwrap_or_else(|| "task failed".into());
+            if u.kind == FailureKind::CorruptState {
+                // Validated before the deployment, corrupt now: never again.
+                if let Some(c) = job.deployed_restore {
+                    if job.checkpoints.mark_bad(c, &message) {
+                        let entry = format!("Skipped checkpoint {c}: restoring it failed on a TaskManager: {message}");
+                        tracing::warn!(job_id = %job.id, checkpoint_id = c, "{entry}");
+                        job.record_exception(&entry, location.clone());
+                    }
+                }
+            }
             failover(job, &message, location, &st.tms);
         }
         finish_if_done(job, &mut st.tms);
     }
 
     /// Restarts jobs whose restart delay has passed, triggers due
-    /// checkpoints and times out stuck ones. Called every 100 ms.
+    /// checkpoints, times out stuck ones and forgets ended jobs that
+    /// expired. Called every 100 ms.
     pub fn tick(&self) {
         let mut st = lock(self);
         let st = &mut *st;
         let now = now_ms();
+        self.expire_ended_jobs(st, now);
         for job in st.jobs.values_mut() {
             if job.status == JobStatus::RESTARTING
                 && job.all_tasks().all(|t| t.status.is_terminal())
@@ -481,6 +564,7 @@ impl JobManager {
                     };
                 }
                 tracing::info!(job_id = %job.id, restarts = job.num_restarts, "Restarting the job.");
+                job.restore_ready = None;
                 job.set_status(JobStatus::RUNNING);
             }
             if job.status != JobStatus::RUNNING {
@@ -499,6 +583,23 @@ impl JobManager {
             let due = job.checkpoints.last_trigger.is_none_or(|t| t.elapsed() >= Duration::from_millis(interval));
             if due && job.stopping.is_none() && job.all_tasks().all(|t| t.status == TaskStatus::RUNNING) {
                 trigger_checkpoint(job, &st.tms, None);
+            }
+        }
+    }
+
+    /// Ended jobs leave the job store after `jobstore.expiration-time`, and
+    /// the oldest go when more than `jobstore.max-capacity` have ended.
+    fn expire_ended_jobs(&self, st: &mut JmState, now: i64) {
+        let expiration = i64::try_from(self.jobstore_expiration.as_millis()).unwrap_or(i64::MAX);
+        let mut ended: Vec<(i64, JobId)> =
+            st.jobs.values().filter(|j| j.status.is_terminal()).map(|j| (j.end_time, j.id)).collect();
+        ended.sort_unstable();
+        let over = ended.len().saturating_sub(self.jobstore_capacity);
+        for (i, (end, id)) in ended.into_iter().enumerate() {
+            if i < over || now.saturating_sub(end) > expiration {
+                if let Some(j) = st.jobs.remove(&id) {
+                    tracing::info!(job_id = %id, status = %j.status, "Job \"{}\" expired from the job store.", j.name);
+                }
             }
         }
     }
@@ -532,6 +633,11 @@ impl JobManager {
                 return Ok(t.clone());
             }
         }
+        let base = target.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| self.config.get("state.savepoints.dir"));
+        if base.trim().is_empty() {
+            return Err(SavepointError::NoDirectory);
+        }
+        let base = self.allowed.check(&base).map_err(SavepointError::PathNotAllowed)?;
         if job.status != JobStatus::RUNNING {
             return Err(SavepointError::NotRunning(id, job.status));
         }
@@ -543,16 +649,16 @@ impl JobManager {
         if running < total {
             return Err(SavepointError::NotAllRunning(id, running, total));
         }
-        let base = target.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| self.config.get("state.savepoints.dir"));
-        if base.trim().is_empty() {
-            return Err(SavepointError::NoDirectory);
-        }
         let trigger_id = trigger_id.unwrap_or_else(|| JobId::random().to_string());
-        let dir = checkpoint_dir(&base).join(format!(
-            "savepoint-{}-{}",
-            &id.to_string()[..6],
-            &JobId::random().to_string()[..12]
-        ));
+        let dir = base.join(format!("savepoint-{}-{}", &id.to_string()[..6], &JobId::random().to_string()[..12]));
+        // Made here, so that tasks only write into it and a failure to make
+        // it fails the savepoint before any barrier (or stop) is sent.
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            let reason = format!("cannot create `{}`: {e}", dir.display());
+            tracing::warn!(job_id = %id, trigger_id = %trigger_id, reason = %reason, "Savepoint failed.");
+            job.savepoints.insert(trigger_id.clone(), SavepointStatus::Failed { reason });
+            return Ok(trigger_id);
+        }
         if job.checkpoints.pending.is_some() {
             let out = job.checkpoints.fail_pending(now_ms(), "superseded by a savepoint".into());
             on_checkpoint_outcome(job, out, &st.tms);
@@ -607,6 +713,13 @@ fn trigger_checkpoint(
 ) {
     let expected = job.all_tasks().count();
     let barrier = job.checkpoints.trigger(now_ms(), expected, savepoint);
+    // Tasks write into this directory and never create it: once a failed
+    // checkpoint's directory is removed, a late writer cannot bring it back.
+    if let Err(e) = std::fs::create_dir_all(&barrier.dir) {
+        let out = job.checkpoints.fail_pending(now_ms(), format!("cannot create `{}`: {e}", barrier.dir));
+        on_checkpoint_outcome(job, out, tms);
+        return;
+    }
     let sources: Vec<usize> =
         job.graph.graph.node_indices().filter(|n| job.graph.inputs(*n).is_empty()).map(|n| n.index()).collect();
     let msg = ToTaskManager::TriggerCheckpoint { job_id: job.id, attempt: job.attempt, barrier: barrier.clone() };
@@ -694,10 +807,11 @@ fn failover(job: &mut Job, message: &str, location: Option<String>, tms: &BTreeM
     }
     job.stopping = None;
     job.stop_location = None;
-    match job.restart_strategy.delay(job.num_restarts) {
+    job.restore_ready = None;
+    match job.restarts.on_failure(Instant::now(), rand::random::<f64>()) {
         Some(delay) => {
             tracing::warn!(job_id = %job.id, cause = %message, delay_ms = delay.as_millis() as u64, "Job failed; restarting from the latest checkpoint.");
-            job.exceptions.push(ExceptionEntry { timestamp: now, message: message.to_string(), task: None, location });
+            job.record_exception(message, location);
             job.num_restarts += 1;
             job.set_status(JobStatus::RESTARTING);
             job.restart_at = Some(Instant::now() + delay);
@@ -705,6 +819,111 @@ fn failover(job: &mut Job, message: &str, location: Option<String>, tms: &BTreeM
         }
         None => fail_job_with_tms(job, message, location, tms),
     }
+}
+
+/// Deploys job `id` into free slots, restoring `restore` if given.
+fn deploy(st: &mut JmState, id: JobId, needed: u32, restore: Option<Completed>) {
+    // Slot i of the job: the i-th free slot, filling TaskManagers in order.
+    let mut slot_tm: Vec<String> = Vec::new();
+    for tm in st.tms.values_mut() {
+        while tm.free_slots() > 0 && (slot_tm.len() as u32) < needed {
+            tm.used.push((id, slot_tm.len() as u32));
+            slot_tm.push(tm.id.clone());
+        }
+    }
+    let Some(job) = st.jobs.get_mut(&id) else { return };
+    job.attempt += 1;
+    let graph = job.graph.clone();
+    let placement: Vec<Vec<String>> = graph
+        .graph
+        .node_weights()
+        .map(|v| (0..v.parallelism).map(|s| st.tms[&slot_tm[s as usize]].data_addr.clone()).collect())
+        .collect();
+    let mut per_tm: BTreeMap<String, Vec<SubtaskId>> = BTreeMap::new();
+    let now = now_ms();
+    for (vi, tasks) in job.tasks.iter_mut().enumerate() {
+        for (si, t) in tasks.iter_mut().enumerate() {
+            let tm = slot_tm[si].clone();
+            per_tm.entry(tm.clone()).or_default().push(SubtaskId { vertex: vi as u32, subtask: si as u32 });
+            t.status = TaskStatus::DEPLOYING;
+            t.tm = Some(tm);
+            t.start_time = now;
+            t.end_time = -1;
+        }
+    }
+    tracing::info!(job_id = %id, attempt = job.attempt, slots = needed, taskmanagers = per_tm.len(), "Deploying job.");
+    let restore_dir = restore.as_ref().map(|c| c.dir.display().to_string());
+    let positions = restore.as_ref().map(|c| source_positions(&graph, &job.splits, &c.metadata)).unwrap_or_default();
+    job.deployed_restore = restore.as_ref().map(|c| c.id);
+    if let Some(c) = &restore {
+        tracing::info!(job_id = %id, checkpoint_id = c.id, path = %c.dir.display(), "Restoring the job's state.");
+        let restored = crate::checkpoint::coordinator::Restored {
+            id: c.id,
+            dir: c.dir.clone(),
+            savepoint: c.savepoint,
+            timestamp: now,
+        };
+        job.checkpoints.counts.restored += 1;
+        job.checkpoints.last_restore = Some(restored);
+    }
+    for (tm, local) in per_tm {
+        let d = Deployment {
+            job_id: id,
+            attempt: job.attempt,
+            plan: job.plan.to_vec(),
+            placement: placement.clone(),
+            local,
+            splits: job.splits.clone(),
+            restore: restore_dir.clone(),
+            positions: positions.clone(),
+        };
+        if let Some(t) = st.tms.get(&tm) {
+            let _ = t.tx.send(ToTaskManager::Deploy(Box::new(d)));
+        }
+    }
+}
+
+/// Acts on a validation: skipped checkpoints are marked bad and recorded;
+/// the job then restores the chosen one, retries later, or fails.
+fn apply_restore_choice(job: &mut Job, choice: RestoreChoice, tms: &BTreeMap<String, TaskManagerEntry>) {
+    let instead = match &choice.outcome {
+        RestoreOutcome::Chosen(c) => format!("restoring {} instead", describe_checkpoint(c)),
+        RestoreOutcome::Unreadable(c, _) => format!("{} cannot be read now", describe_checkpoint(c)),
+        RestoreOutcome::NoneValid => "no valid checkpoint is left".to_string(),
+    };
+    for (c, e) in &choice.skipped {
+        let message = format!("Skipped {} on restore: {e}; {instead}.", describe_checkpoint(c));
+        tracing::warn!(job_id = %job.id, checkpoint_id = c.id, reason = %e, "{message}");
+        if job.checkpoints.mark_bad(c.id, &e.to_string()) {
+            job.record_exception(&message, None);
+        }
+    }
+    match choice.outcome {
+        RestoreOutcome::Chosen(c) => job.restore_ready = Some(Some(c)),
+        RestoreOutcome::Unreadable(c, e) => {
+            let message = format!("Cannot read {} to restore the job: {e}; trying again", describe_checkpoint(&c));
+            failover(job, &message, None, tms);
+        }
+        RestoreOutcome::NoneValid => {
+            let reasons: Vec<String> =
+                job.checkpoints.bad.iter().rev().map(|(id, reason)| format!("{id}: {reason}")).collect();
+            let message = format!(
+                "No valid checkpoint or savepoint is left to restore the job from; every one failed validation ({}). Resume it from an older savepoint with `flowc run -s`.",
+                reasons.join("; ")
+            );
+            fail_job_with_tms(job, &message, None, tms);
+        }
+    }
+}
+
+/// A duration in seconds, as Flink's `jobstore.expiration-time` is (a plain
+/// number), or with a unit (`1 h`, `90 s`).
+fn seconds(config: &Config, key: &str) -> Result<Duration, ConfigError> {
+    let v = config.get(key);
+    if let Ok(n) = v.trim().parse::<u64>() {
+        return Ok(Duration::from_secs(n));
+    }
+    config.get_u64(key).map(Duration::from_millis)
 }
 
 fn message_of_panic() -> String {
@@ -728,7 +947,7 @@ fn assign_partitions(graph: &JobGraph) -> Result<Vec<(SubtaskId, Vec<i32>)>, Str
 
 fn fail_job(job: &mut Job, message: &str, location: Option<String>) {
     tracing::warn!(job_id = %job.id, cause = %message, "Job failed.");
-    job.exceptions.push(ExceptionEntry { timestamp: now_ms(), message: message.to_string(), task: None, location });
+    job.record_exception(message, location);
     job.set_status(JobStatus::FAILING);
     for t in job.tasks.iter_mut().flatten() {
         if !t.status.is_terminal() && matches!(t.status, TaskStatus::CREATED | TaskStatus::SCHEDULED) {

@@ -24,6 +24,7 @@ pub mod keygroup;
 pub mod metrics;
 pub mod network;
 pub mod operators;
+pub mod paths;
 pub mod record;
 pub mod rest;
 pub mod restart;

@@ -316,7 +316,7 @@ async fn job_exceptions(State(jm): Jm, Path(jid): Path<String>) -> Response {
                 })
             })
             .collect();
-        let mut v = json!({ "exceptionHistory": { "entries": entries, "truncated": false } });
+        let mut v = json!({ "exceptionHistory": { "entries": entries, "truncated": j.exceptions_truncated } });
         if let Some(last) = j.exceptions.last() {
             v["root-exception"] = json!(last.message);
             v["timestamp"] = json!(last.timestamp);
@@ -467,7 +467,7 @@ fn savepoint_error(e: SavepointError) -> Response {
         SavepointError::NotRunning(..) | SavepointError::Stopping(_) | SavepointError::NotAllRunning(..) => {
             StatusCode::CONFLICT
         }
-        SavepointError::NoDirectory => StatusCode::BAD_REQUEST,
+        SavepointError::NoDirectory | SavepointError::PathNotAllowed(_) => StatusCode::BAD_REQUEST,
     };
     error(status, e.to_string())
 }

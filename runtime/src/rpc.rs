@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Bumped whenever a message changes; peers of another version are refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// No control message is this large; a bigger length means a confused peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 
@@ -56,8 +56,20 @@ pub struct TaskUpdate {
     pub status: TaskStatus,
     /// Why the task failed.
     pub failure: Option<String>,
+    /// What kind of failure, where the JobManager acts on it.
+    pub kind: FailureKind,
     /// The task's final counters, when it has ended.
     pub metrics: Option<TaskMetrics>,
+}
+
+/// A task failure the JobManager treats specially.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailureKind {
+    #[default]
+    Other,
+    /// The checkpoint or savepoint it restored from is corrupt or lacks a
+    /// file: the JobManager skips it from then on.
+    CorruptState,
 }
 
 impl TaskMetrics {

@@ -47,6 +47,31 @@ pub enum TaskError {
     Cancelled,
     #[error("{0}")]
     Setup(String),
+    #[error("{operator}: cannot restore state: {source}")]
+    Restore { operator: String, source: crate::checkpoint::format::StateError },
+}
+
+impl TaskError {
+    /// Whether the task failed because the state it restores is corrupt
+    /// or incomplete (not because it could not be read just now).
+    pub fn is_corrupt_state(&self) -> bool {
+        matches!(self, TaskError::Restore { source, .. } if source.is_corruption())
+    }
+}
+
+/// Test hook: `<subtask>:<ms>` makes every subtask with that index wait
+/// that long before it writes its state file — a late writer, for the
+/// tests of checkpoint cleanup. Read once per process.
+pub const SLOW_STATE_WRITE_ENV: &str = "FLOWC_TEST_SLOW_STATE_WRITE";
+
+fn slow_state_write(subtask: u32) -> Option<Duration> {
+    static HOOK: std::sync::OnceLock<Option<(u32, u64)>> = std::sync::OnceLock::new();
+    let hook = HOOK.get_or_init(|| {
+        let v = std::env::var(SLOW_STATE_WRITE_ENV).ok()?;
+        let (s, ms) = v.split_once(':')?;
+        Some((s.trim().parse().ok()?, ms.trim().parse().ok()?))
+    });
+    hook.filter(|(s, _)| *s == subtask).map(|(_, ms)| Duration::from_millis(ms))
 }
 
 /// How a task ended without error.
@@ -506,8 +531,13 @@ impl Task {
             let name = state_file_name(ctx.vertex, self.id.subtask);
             let bytes =
                 encode(STATE_MAGIC, &TaskState { vertex: ctx.vertex, subtask: self.id.subtask, operators: states });
+            if let Some(wait) = slow_state_write(self.id.subtask) {
+                std::thread::sleep(wait);
+            }
+            // The JobManager made the directory when it triggered the
+            // checkpoint; if it is gone, the checkpoint was abandoned and
+            // nothing is written (never created again here).
             let dir = std::path::Path::new(&b.dir);
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
             write_atomic(&dir.join(&name), &bytes).map_err(|e| e.to_string())?;
             (Some(name), bytes.len() as u64)
         };

@@ -19,7 +19,10 @@ use crate::metrics::TaskCounters;
 use crate::network::{self, ChannelKey, ChannelTx, Exchange};
 use crate::operators::build::{build_operator, BuildContext};
 use crate::operators::Operator;
-use crate::rpc::{self, CheckpointAck, Deployment, Registration, TaskMetrics, TaskUpdate, ToJobManager, ToTaskManager};
+use crate::paths::AllowedRoots;
+use crate::rpc::{
+    self, CheckpointAck, Deployment, FailureKind, Registration, TaskMetrics, TaskUpdate, ToJobManager, ToTaskManager,
+};
 use crate::task::{
     CheckpointCtx, CheckpointReport, Head, InputChannel, OperatorInfo, OutputEdge, Task, TaskError, TaskOutcome,
 };
@@ -43,6 +46,8 @@ pub struct TaskManagerOptions {
     pub data_port: u16,
     pub resource_id: Option<String>,
     pub heartbeat_interval: Duration,
+    /// Where file sinks may write (checked again here, whatever the JobManager checked).
+    pub allowed: AllowedRoots,
 }
 
 struct RunningTask {
@@ -157,7 +162,7 @@ async fn session(
             Err(e) => break Err(e),
         };
         match msg {
-            ToTaskManager::Deploy(d) => deploy(*d, exchange.clone(), registry.clone(), tx.clone()),
+            ToTaskManager::Deploy(d) => deploy(*d, exchange.clone(), registry.clone(), tx.clone(), &opts.allowed),
             ToTaskManager::TriggerCheckpoint { job_id, attempt, barrier } => {
                 if let Some(tasks) = lock(registry).get(&(job_id, attempt)) {
                     for t in tasks.values() {
@@ -224,6 +229,26 @@ fn report(
     report_final(tx, d, id, status, failure, None);
 }
 
+/// A task failed; `kind` says whether its restored state was corrupt.
+fn report_failure(
+    tx: &mpsc::UnboundedSender<ToJobManager>,
+    d: (JobId, Attempt),
+    id: SubtaskId,
+    failure: String,
+    kind: FailureKind,
+    metrics: Option<TaskMetrics>,
+) {
+    let _ = tx.send(ToJobManager::TaskUpdate(TaskUpdate {
+        job_id: d.0,
+        attempt: d.1,
+        subtask: id,
+        status: TaskStatus::FAILED,
+        failure: Some(failure),
+        kind,
+        metrics,
+    }));
+}
+
 /// A state change with the task's final counters, so that nothing counted
 /// after the last heartbeat is lost.
 fn report_final(
@@ -240,6 +265,7 @@ fn report_final(
         subtask: id,
         status,
         failure,
+        kind: FailureKind::Other,
         metrics,
     }));
 }
@@ -253,7 +279,13 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Wires and starts this TaskManager's share of a deployment.
-fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::UnboundedSender<ToJobManager>) {
+fn deploy(
+    d: Deployment,
+    exchange: Arc<Exchange>,
+    registry: Registry,
+    tx: mpsc::UnboundedSender<ToJobManager>,
+    allowed: &AllowedRoots,
+) {
     let key = (d.job_id, d.attempt);
     let graph = match flowc_compiler::plan_file::from_bytes(&d.plan) {
         Ok(g) => Arc::new(g),
@@ -304,8 +336,9 @@ fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::
         Some(dir) => match Restorer::open(&checkpoint_dir(dir)) {
             Ok(r) => Some(Arc::new(Mutex::new(r))),
             Err(e) => {
+                let kind = if e.is_corruption() { FailureKind::CorruptState } else { FailureKind::Other };
                 for id in &d.local {
-                    report(&tx, key, *id, TaskStatus::FAILED, Some(format!("cannot restore from {dir}: {e}")));
+                    report_failure(&tx, key, *id, format!("cannot restore from {dir}: {e}"), kind, None);
                 }
                 return;
             }
@@ -349,6 +382,7 @@ fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::
         let task_tx = tx.clone();
         let task_exchange = exchange.clone();
         let registry = registry.clone();
+        let allowed = allowed.clone();
         let name = format!("{}#{}", graph.graph[NodeIndex::new(id.vertex as usize)].name, id.subtask);
         let spawned = std::thread::Builder::new().name(format!("task-{id}")).spawn(move || {
             let tx = task_tx;
@@ -364,7 +398,7 @@ fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::
                 }));
             });
             let wiring = Wiring { inputs: chans, placement: &placement, local: &local, local_senders: &senders };
-            let start = StartState { splits, position, restorer, triggers, completions, report: report_ack };
+            let start = StartState { splits, position, restorer, triggers, completions, report: report_ack, allowed };
             let final_counters = counters.clone();
             // A panic is a bug in flowc; it fails the task (and so restarts
             // the job) instead of leaving it RUNNING forever.
@@ -383,7 +417,8 @@ fn deploy(d: Deployment, exchange: Arc<Exchange>, registry: Registry, tx: mpsc::
                 Ok(TaskOutcome::Canceled) => report_final(&tx, key, id, TaskStatus::CANCELED, None, metrics),
                 Err(e) => {
                     tracing::warn!(job_id = %key.0, task = %name, error = %e, "Task failed.");
-                    report_final(&tx, key, id, TaskStatus::FAILED, Some(format!("{name}: {e}")), metrics);
+                    let kind = if e.is_corrupt_state() { FailureKind::CorruptState } else { FailureKind::Other };
+                    report_failure(&tx, key, id, format!("{name}: {e}"), kind, metrics);
                 }
             }
             let mut reg = lock(&registry);
@@ -455,6 +490,7 @@ struct StartState {
     triggers: Option<crossbeam_channel::Receiver<Barrier>>,
     completions: Option<crossbeam_channel::Receiver<u64>>,
     report: Box<dyn Fn(CheckpointReport) + Send>,
+    allowed: AllowedRoots,
 }
 
 fn info(op: &ChainedOperator) -> OperatorInfo {
@@ -471,7 +507,7 @@ fn build_task(
     counters: Arc<TaskCounters>,
 ) -> Result<Task, TaskError> {
     let Wiring { inputs, placement, local, local_senders } = wiring;
-    let StartState { splits, position, restorer, triggers, completions, report } = start;
+    let StartState { splits, position, restorer, triggers, completions, report, allowed } = start;
     let v = NodeIndex::new(id.vertex as usize);
     let vertex = &graph.graph[v];
     let setup = |m: String| TaskError::Setup(m);
@@ -511,7 +547,7 @@ fn build_task(
                 if let Some(r) = &restorer {
                     let states = lock(r)
                         .raw_states(op.id, id.subtask, vertex.parallelism)
-                        .map_err(|e| setup(format!("{}: cannot restore state: {e}", op.name)))?;
+                        .map_err(|source| TaskError::Restore { operator: op.name.clone(), source })?;
                     s.restore(states)?;
                 }
                 sink = Some(Box::new(s));
@@ -520,7 +556,9 @@ fn build_task(
             OperatorKind::PrintSink => {
                 sink = Some(Box::new(PrintSink::new(&op.output, id.subtask, vertex.parallelism)))
             }
-            OperatorKind::FileSink(f) => sink = Some(Box::new(FileSink::new(&f.path, &op.output, id.subtask)?)),
+            OperatorKind::FileSink(f) => {
+                sink = Some(Box::new(FileSink::new(&f.path, &allowed, &op.output, id.subtask)?))
+            }
             OperatorKind::DiscardSink => sink = Some(Box::new(DiscardSink)),
             _ => {
                 let ctx = BuildContext {
@@ -534,7 +572,7 @@ fn build_task(
                 if let Some(r) = &restorer {
                     let state = lock(r)
                         .keyed_state(op.id, &range)
-                        .map_err(|e| setup(format!("{}: cannot restore state: {e}", op.name)))?;
+                        .map_err(|source| TaskError::Restore { operator: op.name.clone(), source })?;
                     if !state.key_groups.is_empty() {
                         built.restore(state)?;
                     }

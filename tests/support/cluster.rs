@@ -68,6 +68,7 @@ impl Cluster {
             ("state.checkpoints.dir", scratch.0.join("checkpoints").display().to_string()),
             ("state.savepoints.dir", scratch.0.join("savepoints").display().to_string()),
             ("web.upload.dir", scratch.0.join("uploads").display().to_string()),
+            ("flowc.security.allowed-directories", scratch.0.display().to_string()),
         ];
         // Lines of `extra_config` replace the defaults of the same key.
         let mut text: String = base

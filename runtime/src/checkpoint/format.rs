@@ -39,6 +39,23 @@ pub enum StateError {
     Incompatible(String),
 }
 
+impl StateError {
+    /// Whether the files themselves are bad — corrupt, truncated, foreign,
+    /// of another format version, or missing — so that reading them again
+    /// cannot help; as opposed to a failure to read them (permissions, too
+    /// many open files), which may pass.
+    pub fn is_corruption(&self) -> bool {
+        match self {
+            StateError::BadMagic { .. }
+            | StateError::Version { .. }
+            | StateError::Corrupt { .. }
+            | StateError::Incompatible(_) => true,
+            StateError::Read { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            StateError::Write { .. } => false,
+        }
+    }
+}
+
 /// One operator's state in a subtask's state file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OperatorState {
@@ -143,13 +160,14 @@ pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
     out
 }
 
-/// Decodes the framed file format, checking everything first.
-pub fn decode<T: DeserializeOwned>(
+/// Checks the frame of a file — magic, version, length, checksum — and
+/// returns its body, not yet decoded.
+pub fn verify_frame<'a>(
     magic: &[u8; 8],
     what: &'static str,
     path: &str,
-    bytes: &[u8],
-) -> Result<T, StateError> {
+    bytes: &'a [u8],
+) -> Result<&'a [u8], StateError> {
     let corrupt = |reason: String| StateError::Corrupt { path: path.to_string(), reason };
     if bytes.len() < 8 || &bytes[..8] != magic {
         return Err(StateError::BadMagic { path: path.to_string(), what });
@@ -176,6 +194,18 @@ pub fn decode<T: DeserializeOwned>(
     if u64::from_le_bytes(sum) != checksum(body) {
         return Err(corrupt("checksum mismatch".into()));
     }
+    Ok(body)
+}
+
+/// Decodes the framed file format, checking everything first.
+pub fn decode<T: DeserializeOwned>(
+    magic: &[u8; 8],
+    what: &'static str,
+    path: &str,
+    bytes: &[u8],
+) -> Result<T, StateError> {
+    let corrupt = |reason: String| StateError::Corrupt { path: path.to_string(), reason };
+    let body = verify_frame(magic, what, path, bytes)?;
     let (value, used) = bincode::serde::decode_from_slice(body, config()).map_err(|e| corrupt(e.to_string()))?;
     if used != body.len() {
         return Err(corrupt("unexpected bytes after the state".into()));
@@ -184,14 +214,26 @@ pub fn decode<T: DeserializeOwned>(
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file, fsync, rename.
+/// The directory must exist (it is never created here). On failure the
+/// temporary file is removed: a full disk leaves nothing behind.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let err = |source| StateError::Write { path: path.display().to_string(), source };
-    let tmp = path.with_extension("inprogress");
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
-    f.write_all(bytes).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(err)
+    let tmp = temporary_name(path);
+    let written = std::fs::File::create_new(&tmp).and_then(|mut f| {
+        let result = f.write_all(bytes).and_then(|()| f.sync_all());
+        drop(f);
+        result.and_then(|()| std::fs::rename(&tmp, path)).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    });
+    written.map_err(err)
+}
+
+/// The temporary name a file is written under before its rename.
+pub fn temporary_name(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".inprogress");
+    path.with_file_name(name)
 }
 
 pub fn read_file<T: DeserializeOwned>(magic: &[u8; 8], what: &'static str, path: &Path) -> Result<T, StateError> {
@@ -218,6 +260,21 @@ pub fn read_metadata(dir: &Path) -> Result<CheckpointMetadata, StateError> {
         });
     }
     read_file(METADATA_MAGIC, "checkpoint metadata", &path)
+}
+
+/// Validates a checkpoint or savepoint without loading it: `_metadata` is
+/// read and decoded, and every state file it lists is read and its frame
+/// and checksum checked. Returns the metadata.
+pub fn validate(dir: &Path) -> Result<CheckpointMetadata, StateError> {
+    let metadata = read_metadata(dir)?;
+    for t in &metadata.tasks {
+        let Some(f) = &t.file else { continue };
+        let path = dir.join(f);
+        let bytes =
+            std::fs::read(&path).map_err(|source| StateError::Read { path: path.display().to_string(), source })?;
+        verify_frame(STATE_MAGIC, "state", &path.display().to_string(), &bytes)?;
+    }
+    Ok(metadata)
 }
 
 /// The file name of a subtask's state file.
@@ -250,6 +307,72 @@ mod tests {
             decode::<Vec<(u32, Vec<u8>)>>(METADATA_MAGIC, "m", "f", &bytes),
             Err(StateError::BadMagic { .. })
         ));
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file_and_creates_no_directory() {
+        let dir = std::env::temp_dir().join(format!("flowc-write-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // The rename fails: a directory holds the file's name.
+        std::fs::create_dir_all(dir.join("a.state")).unwrap();
+        assert!(write_atomic(&dir.join("a.state"), b"state").is_err());
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("a.state")], "only the blocking directory is left");
+        // A missing directory is not created: a late writer of an abandoned
+        // checkpoint cannot bring its directory back.
+        let gone = dir.join("chk-7");
+        assert!(write_atomic(&gone.join("b.state"), b"state").is_err());
+        assert!(!gone.exists());
+        // A file planted at the temporary name (a symbolic link, say) is not written through.
+        std::os::unix::fs::symlink(dir.join("elsewhere"), dir.join("c.state.inprogress")).unwrap();
+        assert!(write_atomic(&dir.join("c.state"), b"state").is_err());
+        assert!(!dir.join("elsewhere").exists());
+        write_atomic(&dir.join("d.state"), b"state").unwrap();
+        assert_eq!(std::fs::read(dir.join("d.state")).unwrap(), b"state");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn validate_checks_every_state_file_and_classifies_the_failure() {
+        let dir = std::env::temp_dir().join(format!("flowc-validate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = TaskState { vertex: VertexId::default(), subtask: 0, operators: Vec::new() };
+        write_atomic(&dir.join("v-0.state"), &encode(STATE_MAGIC, &state)).unwrap();
+        let metadata = CheckpointMetadata {
+            job_id: "j".into(),
+            job_name: "j".into(),
+            checkpoint_id: 3,
+            savepoint: false,
+            timestamp: 0,
+            max_parallelism: 128,
+            tasks: vec![TaskEntry {
+                vertex: VertexId::default(),
+                vertex_name: "v".into(),
+                subtask: 0,
+                parallelism: 1,
+                operators: Vec::new(),
+                file: Some("v-0.state".into()),
+                size: 1,
+            }],
+        };
+        write_atomic(&dir.join(METADATA_FILE), &encode(METADATA_MAGIC, &metadata)).unwrap();
+        assert_eq!(validate(&dir).unwrap().checkpoint_id, 3);
+        let mut bytes = std::fs::read(dir.join("v-0.state")).unwrap();
+        let at = bytes.len() - 9;
+        bytes[at] ^= 0xff;
+        std::fs::write(dir.join("v-0.state"), &bytes).unwrap();
+        let e = validate(&dir).unwrap_err();
+        assert!(e.is_corruption() && e.to_string().contains("checksum mismatch"), "{e}");
+        std::fs::remove_file(dir.join("v-0.state")).unwrap();
+        assert!(validate(&dir).unwrap_err().is_corruption(), "a missing state file");
+        let e = StateError::Read {
+            path: "x".into(),
+            source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+        };
+        assert!(!e.is_corruption(), "a failure to read may pass");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

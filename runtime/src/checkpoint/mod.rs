@@ -16,6 +16,7 @@
 //! with a `_metadata` file and one state file per subtask that has state.
 
 pub mod coordinator;
+pub mod fallback;
 pub mod format;
 pub mod restore;
 

@@ -1,8 +1,14 @@
 //! Sinks that stay on the TaskManager: print (stdout, Flink's `N> record`),
 //! file (JSON lines, one file per subtask) and discard (for benchmarks).
+//!
+//! A file sink writes only under the allowed roots (`paths.rs`): the
+//! JobManager refuses a job whose file sink points elsewhere, and the
+//! TaskManager checks again, against its own configuration, before it
+//! creates anything — a plan can reach it by other ways than `flowc run`.
 
 use super::{ConnectorError, SinkWriter};
 use crate::codec::json::JsonEncoder;
+use crate::paths::AllowedRoots;
 use crate::record::Record;
 use flowc_compiler::ir::Schema;
 use std::io::Write;
@@ -43,8 +49,10 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    pub fn new(dir: &str, schema: &Schema, subtask: u32) -> Result<FileSink, ConnectorError> {
-        let dir = std::path::Path::new(dir);
+    pub fn new(dir: &str, allowed: &AllowedRoots, schema: &Schema, subtask: u32) -> Result<FileSink, ConnectorError> {
+        let dir =
+            allowed.check(dir).map_err(|e| ConnectorError::Io(format!("the file sink's path is refused: {e}")))?;
+        let dir = dir.as_path();
         std::fs::create_dir_all(dir)
             .map_err(|e| ConnectorError::Io(format!("cannot create `{}`: {e}", dir.display())))?;
         let path = dir.join(format!("part-{subtask}.jsonl"));
@@ -86,5 +94,30 @@ impl SinkWriter for DiscardSink {
     }
     fn flush(&mut self) -> Result<(), ConnectorError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowc_compiler::ir::Schema;
+
+    #[test]
+    fn a_file_sink_outside_the_allowed_roots_is_refused_before_anything_is_created() {
+        let base = std::env::temp_dir().join(format!("flowc-filesink-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let allowed = AllowedRoots::new([base.join("out").display().to_string()]);
+        let schema = Schema::default();
+        let outside = base.join("elsewhere");
+        let e = FileSink::new(&outside.display().to_string(), &allowed, &schema, 0).err().expect("refused");
+        assert!(e.to_string().contains("outside the allowed directories"), "{e}");
+        assert!(!outside.exists());
+        let climbing = format!("{}/out/../elsewhere", base.display());
+        assert!(FileSink::new(&climbing, &allowed, &schema, 0).is_err());
+        assert!(!outside.exists());
+        let inside = base.join("out/job");
+        assert!(FileSink::new(&inside.display().to_string(), &allowed, &schema, 1).is_ok());
+        assert!(inside.join("part-1.jsonl").exists());
+        let _ = std::fs::remove_dir_all(&base);
     }
 }

@@ -20,7 +20,7 @@ pub enum HttpError {
     Malformed { addr: String, what: String },
     #[error("TLS with the JobManager at {addr} failed: {reason}")]
     Tls { addr: String, reason: String },
-    #[error("the JobManager at {addr} closed the connection without an answer (does it expect TLS? then set security.ssl.rest.enabled and a truststore)")]
+    #[error("the JobManager at {addr} gave no HTTP answer (does it expect TLS? then set security.ssl.rest.enabled and a truststore)")]
     NoAnswer { addr: String },
 }
 
@@ -112,7 +112,8 @@ impl Client {
                 exchange(addr, &mut stream, head.as_bytes(), body.map(|(_, b)| b))?
             }
         };
-        if raw.is_empty() {
+        // Nothing, or a TLS record (an alert: the port speaks TLS).
+        if raw.is_empty() || (self.tls.is_none() && matches!(raw[0], 0x15 | 0x16)) {
             return Err(HttpError::NoAnswer { addr: addr.to_string() });
         }
         parse(addr, &raw)

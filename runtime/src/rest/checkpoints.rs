@@ -32,7 +32,7 @@ pub(super) async fn json_body<T: for<'de> Deserialize<'de> + Default>(
 ) -> Result<T, Response> {
     let max = body::MAX_JSON_BODY.min(usize::try_from(s.limits.max_content_length).unwrap_or(usize::MAX));
     let body = body::read(request, max, "The JSON request body").await?;
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
         return Ok(T::default());
     }
     serde_json::from_slice(&body).map_err(|e| error(StatusCode::BAD_REQUEST, format!("malformed request body: {e}")))

@@ -68,7 +68,7 @@ impl ProgramArgs {
         // Where the current word began in `line`, for the error.
         let mut word_start = 0;
         for (i, c) in line.char_indices() {
-            if !any && !(c.is_whitespace() && !quoted) {
+            if !any && (quoted || !c.is_whitespace()) {
                 word_start = i;
             }
             match c {

@@ -103,7 +103,7 @@ pub struct ConnStats {
     pub timed_out: AtomicU64,
 }
 
-const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 75\r\n\r\n{\"errors\":[\"The REST server has too many connections open; try again later\"]}";
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 77\r\n\r\n{\"errors\":[\"The REST server has too many connections open; try again later\"]}";
 
 /// Accepts connections until the listener fails for good; each is served
 /// on its own task within the limits.
@@ -115,14 +115,18 @@ pub async fn serve(
     stats: Arc<ConnStats>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.min(Semaphore::MAX_PERMITS)));
-    let mut last_refusal_log: Option<Instant> = None;
+    let (mut last_refusal_log, mut last_accept_error_log): (Option<Instant>, Option<Instant>) = (None, None);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 // Out of descriptors (EMFILE/ENFILE) or a connection reset
-                // before it was accepted: wait a moment rather than spin.
-                tracing::warn!(error = %e, "The REST server cannot accept a connection.");
+                // before it was accepted: wait a moment rather than spin,
+                // and say so once in a while rather than twenty times a second.
+                if last_accept_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                    last_accept_error_log = Some(Instant::now());
+                    tracing::warn!(error = %e, "The REST server cannot accept a connection.");
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }

@@ -158,3 +158,61 @@ pub fn client_config(config: &Config) -> Result<Option<Arc<ClientConfig>>, TlsCo
         .with_no_client_auth();
     Ok(Some(Arc::new(tls)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed certificate for 127.0.0.1 as PEM files and a PKCS12 keystore.
+    fn material(dir: &Path) -> (String, String, String) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("certificate");
+        let (c, k, p) = (dir.join("c.pem"), dir.join("k.pem"), dir.join("s.p12"));
+        std::fs::write(&c, cert.pem()).expect("write");
+        std::fs::write(&k, key.serialize_pem()).expect("write");
+        let mut ks = p12_keystore::KeyStore::new();
+        let chain = p12_keystore::PrivateKeyChain::new(
+            b"id".as_slice(),
+            p12_keystore::PrivateKey::from_der(&key.serialize_der()).expect("key"),
+            [p12_keystore::Certificate::from_der(cert.der()).expect("cert")],
+        );
+        ks.add_entry("flowc", p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
+        std::fs::write(&p, ks.writer("pw").write().expect("p12")).expect("write");
+        let s = |p: std::path::PathBuf| p.display().to_string();
+        (s(c), s(k), s(p))
+    }
+
+    #[test]
+    fn pem_and_pkcs12_serve_and_errors_name_the_key() {
+        let dir = std::env::temp_dir().join(format!("flowc-rest-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (cert, key, p12) = material(&dir);
+        let mut c = Config::default();
+        assert!(server_config(&c).expect("off").is_none());
+        c.set("security.ssl.rest.enabled", "true");
+        let err = |c: &Config| server_config(c).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err(&c).contains("security.ssl.rest.enabled"), "{}", err(&c));
+        c.set("security.ssl.rest.cert", &cert);
+        c.set("security.ssl.rest.key", &key);
+        assert!(server_config(&c).expect("PEM").is_some());
+        c.set("security.ssl.rest.ca", &cert);
+        assert!(client_config(&c).expect("PEM CA").is_some());
+        c.set("security.ssl.rest.key", &cert);
+        assert!(err(&c).contains("security.ssl.rest.key"), "{}", err(&c));
+
+        let mut c = Config::default();
+        c.set("security.ssl.rest.enabled", "true");
+        c.set("security.ssl.rest.keystore", &p12);
+        c.set("security.ssl.rest.keystore-password", "pw");
+        assert!(server_config(&c).expect("PKCS12").is_some());
+        c.set("security.ssl.rest.keystore-password", "wrong");
+        assert!(err(&c).contains("security.ssl.rest.keystore"), "{}", err(&c));
+        c.set("security.ssl.rest.keystore-password", "pw");
+        c.set("security.ssl.rest.keystore-type", "JKS");
+        assert!(err(&c).contains("security.ssl.rest.keystore-type"), "{}", err(&c));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

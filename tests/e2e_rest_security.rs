@@ -154,6 +154,15 @@ fn rest_limits_connections_and_closes_idle_and_slow_ones() {
     let (got, ended) = read_until_closed(&mut ka, Duration::from_secs(5));
     assert!(got.starts_with(b"HTTP/1.1 200") && ended, "keep-alive: {}", String::from_utf8_lossy(&got));
 
+    // A body that stalls half way is cut off by the idleness timeout (3 s).
+    let mut stalled = TcpStream::connect(&cluster.rest_addr).expect("connect");
+    stalled
+        .write_all(b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\nFLOWCPLN")
+        .expect("request");
+    let t0 = Instant::now();
+    let (_, ended) = read_until_closed(&mut stalled, Duration::from_secs(8));
+    assert!(ended && t0.elapsed() >= Duration::from_secs(2), "a stalled body: closed {ended} after {:?}", t0.elapsed());
+
     // And the API answers normally afterwards.
     let o = cluster.rest().get("/overview").expect("GET /overview after the flood");
     assert!(o["flink-version"].is_string(), "{o}");

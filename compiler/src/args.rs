@@ -21,6 +21,8 @@ pub enum ArgsError {
     Repeated(String),
     #[error("`--` must be followed by a parameter name")]
     EmptyName,
+    #[error("program argument `{0}` has an unterminated quote: close it with `\"`")]
+    UnterminatedQuote(String),
 }
 
 impl ProgramArgs {
@@ -56,13 +58,19 @@ impl ProgramArgs {
     }
 
     /// Splits a single string the way a shell would on spaces, as Flink's
-    /// REST `programArgs` field is given. Double quotes group words.
+    /// REST `programArgs` field is given. Double quotes group words; a quote
+    /// left open is refused, naming the argument it began in.
     pub fn parse_line(line: &str) -> Result<ProgramArgs, ArgsError> {
         let mut words = Vec::new();
         let mut cur = String::new();
         let mut quoted = false;
         let mut any = false;
-        for c in line.chars() {
+        // Where the current word began in `line`, for the error.
+        let mut word_start = 0;
+        for (i, c) in line.char_indices() {
+            if !any && (quoted || !c.is_whitespace()) {
+                word_start = i;
+            }
             match c {
                 '"' => {
                     quoted = !quoted;
@@ -79,6 +87,9 @@ impl ProgramArgs {
                     any = true;
                 }
             }
+        }
+        if quoted {
+            return Err(ArgsError::UnterminatedQuote(line[word_start..].trim_end().to_string()));
         }
         if any {
             words.push(cur);
@@ -103,5 +114,21 @@ mod tests {
         assert_eq!(ProgramArgs::parse(&["--a", "--a"]), Err(ArgsError::Repeated("a".into())));
         let l = ProgramArgs::parse_line("--bootstrap.servers kafka:9092 --checkpointing  --event-time").expect("valid");
         assert_eq!(l.values.len(), 3);
+        let q = ProgramArgs::parse_line(r#"--name "two words" --n 1"#).expect("valid");
+        assert_eq!(q.values["name"].as_deref(), Some("two words"));
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_refused_naming_the_argument() {
+        assert_eq!(
+            ProgramArgs::parse_line(r#"--bootstrap.servers "kafka:9092 --checkpointing"#),
+            Err(ArgsError::UnterminatedQuote(r#""kafka:9092 --checkpointing"#.into()))
+        );
+        assert_eq!(
+            ProgramArgs::parse_line(r#"--checkpointing --name=a"b "#),
+            Err(ArgsError::UnterminatedQuote(r#"--name=a"b"#.into()))
+        );
+        let e = ProgramArgs::parse_line(r#"--x ""#).expect_err("open quote");
+        assert!(e.to_string().contains("unterminated quote"), "{e}");
     }
 }

@@ -18,6 +18,8 @@ pub enum ClusterError {
     Config(#[from] ConfigError),
     #[error("cannot bind {what} on {addr}: {source} (is another JobManager running?)")]
     Bind { what: &'static str, addr: String, source: std::io::Error },
+    #[error(transparent)]
+    Rest(#[from] crate::rest::RestConfigError),
     #[error("the TaskManager cannot start: {0}")]
     TaskManager(std::io::Error),
 }
@@ -37,6 +39,8 @@ async fn bind(what: &'static str, host: &str, port: u16) -> Result<TcpListener, 
 /// Binds the REST and RPC ports and serves them in the background of the
 /// current tokio runtime. Port 0 picks a free port; the handle tells which.
 pub async fn start_jobmanager(mut config: Config) -> Result<JobManagerHandle, ClusterError> {
+    // Checked before anything binds: a bad security or limit value stops the start.
+    let rest_options = crate::rest::RestOptions::from_config(&config)?;
     let rest = bind("the REST API", &config.get("rest.bind-address"), config.get_u16("rest.port")?).await?;
     let rpc = bind("the RPC port", &config.get("rest.bind-address"), config.get_u16("jobmanager.rpc.port")?).await?;
     let (rest_addr, rpc_addr) = (
@@ -47,12 +51,7 @@ pub async fn start_jobmanager(mut config: Config) -> Result<JobManagerHandle, Cl
     config.set("jobmanager.rpc.port", rpc_addr.port().to_string());
     let jm = JobManager::new(config)?;
     tokio::spawn(jobmanager::serve_rpc(jm.clone(), rpc));
-    let app = crate::rest::router(jm.clone());
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(rest, app).await {
-            tracing::error!(error = %e, "The REST server stopped.");
-        }
-    });
+    crate::rest::spawn(rest, jm.clone(), rest_options);
     tracing::info!(rest = %rest_addr, rpc = %rpc_addr, "JobManager started; web UI at http://{rest_addr}/");
     Ok(JobManagerHandle { jm, rest: rest_addr, rpc: rpc_addr })
 }

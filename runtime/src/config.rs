@@ -60,7 +60,49 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("jobstore.expiration-time", "3600", "seconds a finished, cancelled or failed job stays listed"),
     ("jobstore.max-capacity", "2147483647", "finished, cancelled or failed jobs listed at most (the oldest go first)"),
     ("web.exception-history-size", "16", "failures kept per job for /jobs/:jid/exceptions"),
+    // REST resource limits (docs/SECURITY.md).
+    ("rest.server.max-content-length", "104857600", "the largest REST request body in bytes; larger ones get 413"),
+    (
+        "rest.server.max-connections",
+        "",
+        "REST connections at once; more are closed at once (default: a quarter of the open-file limit, at most 4096)",
+    ),
+    (
+        "rest.server.header-timeout",
+        "10000",
+        "ms a REST connection may take to send a request's headers (idle keep-alive included)",
+    ),
+    ("rest.idleness-timeout", "300000", "ms a REST connection may move no byte before it is closed"),
+    ("rest.server.request-timeout", "300000", "ms a REST request may take, its body included; then 503"),
+    ("rest.connection-timeout", "15000", "ms the flowc client waits to connect to the REST API"),
+    // REST security switches (docs/SECURITY.md).
+    ("web.submit.enable", "true", "false: REST refuses job uploads and submissions (403)"),
+    ("web.cancel.enable", "true", "false: REST refuses to cancel jobs (403)"),
+    ("flowc.security.rest.token", "", "a shared secret every REST request must send as `Authorization: Bearer …`"),
+    ("security.ssl.rest.enabled", "false", "REST over TLS"),
+    ("security.ssl.rest.keystore", "", "the REST server's PKCS12 keystore: its key and certificate chain"),
+    ("security.ssl.rest.keystore-password", "", "the keystore's password"),
+    ("security.ssl.rest.key-password", "", "the key's password (PKCS12: the keystore's)"),
+    ("security.ssl.rest.keystore-type", "PKCS12", "PKCS12 (the only type flowc reads)"),
+    ("security.ssl.rest.cert", "", "instead of a keystore: the REST server's certificate chain, PEM"),
+    ("security.ssl.rest.key", "", "instead of a keystore: the REST server's private key, PEM"),
+    ("security.ssl.rest.truststore", "", "PKCS12 truststore a REST client trusts"),
+    ("security.ssl.rest.truststore-password", "", "the truststore's password"),
+    ("security.ssl.rest.truststore-type", "PKCS12", "PKCS12 (the only type flowc reads)"),
+    ("security.ssl.rest.ca", "", "instead of a truststore: the CA certificates a REST client trusts, PEM"),
+    (
+        "security.ssl.rest.authentication-enabled",
+        "false",
+        "mutual TLS for REST: not supported (use flowc.security.rest.token)",
+    ),
 ];
+
+/// Whether a key's value is a secret, shown as `******` by `/jobmanager/config`
+/// (Flink's rule: the key names a password, secret or token).
+pub fn is_sensitive(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "secret", "token", "apikey", "api-key"].iter().any(|w| k.contains(w))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -136,6 +178,15 @@ impl Config {
     pub fn get_u16(&self, key: &str) -> Result<u16, ConfigError> {
         let v = self.get(key);
         v.trim().parse().map_err(|_| ConfigError::BadValue { key: key.into(), value: v, expected: "a port number" })
+    }
+
+    pub fn get_bool(&self, key: &str) -> Result<bool, ConfigError> {
+        let v = self.get(key);
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" | "" => Ok(false),
+            _ => Err(ConfigError::BadValue { key: key.into(), value: v, expected: "true or false" }),
+        }
     }
 
     pub fn get_f64(&self, key: &str) -> Result<f64, ConfigError> {

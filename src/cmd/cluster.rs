@@ -26,8 +26,16 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// Raises the open-file limit first thing: idle REST clients must not take
+/// the descriptors that RPC, checkpoints and the data exchange need.
+fn raise_open_file_limit() {
+    let limit = flowc_runtime::rest::server::raise_open_file_limit();
+    tracing::info!(limit, "Open-file limit.");
+}
+
 pub fn jobmanager(a: JobManagerArgs) -> anyhow::Result<ExitCode> {
     let (config, _) = a.config.load()?;
+    raise_open_file_limit();
     runtime()?.block_on(async move {
         let h = cluster::start_jobmanager(config).await?;
         println!("JobManager running: REST and web UI at http://{}/, RPC at {}", h.rest, h.rpc);
@@ -40,6 +48,7 @@ pub fn jobmanager(a: JobManagerArgs) -> anyhow::Result<ExitCode> {
 pub fn taskmanager(a: TaskManagerArgs) -> anyhow::Result<ExitCode> {
     let (config, _) = a.config.load()?;
     let opts = cluster::taskmanager_options(&config)?;
+    raise_open_file_limit();
     runtime()?.block_on(async move {
         tokio::select! {
             r = cluster::run_taskmanager(opts) => r?,

@@ -3,6 +3,8 @@
 //! where it exists) and `-D key=value` overrides.
 
 use anyhow::Context;
+use flowc_runtime::client::http::Client;
+use flowc_runtime::client::rest::Rest;
 use flowc_runtime::config::Config;
 use std::path::PathBuf;
 
@@ -32,5 +34,21 @@ impl ConfigArgs {
             tracing::warn!("{w}");
         }
         Ok((config, found))
+    }
+
+    /// A REST client for `addr` as the configuration sets it up (TLS, token).
+    /// The token: `-D flowc.security.rest.token=…`, else `FLOWC_REST_TOKEN`,
+    /// else the configuration file's.
+    pub fn rest(&self, addr: String) -> anyhow::Result<Rest> {
+        let (config, _) = self.load()?;
+        self.rest_with(addr, &config)
+    }
+
+    /// As [`ConfigArgs::rest`], with the configuration already loaded.
+    pub fn rest_with(&self, addr: String, config: &Config) -> anyhow::Result<Rest> {
+        let on_command_line = self.dynamic.iter().any(|d| d.trim_start().starts_with("flowc.security.rest.token="));
+        let env = std::env::var("FLOWC_REST_TOKEN").ok().filter(|_| !on_command_line);
+        let client = Client::from_config(config, env).context("the REST client's configuration")?;
+        Ok(Rest::with_client(addr, client))
     }
 }

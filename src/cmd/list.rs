@@ -27,7 +27,7 @@ pub struct ListArgs {
 
 /// The REST address for commands that need a running cluster.
 pub fn rest_for(m: Option<&str>, config: &ConfigArgs) -> anyhow::Result<Rest> {
-    Ok(Rest::new(jobmanager_address(m, config)?.unwrap_or_else(|| "127.0.0.1:8081".to_string())))
+    config.rest(jobmanager_address(m, config)?.unwrap_or_else(|| "127.0.0.1:8081".to_string()))
 }
 
 /// A job id as the user typed it, checked: 32 hex digits.

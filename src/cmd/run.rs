@@ -67,7 +67,7 @@ fn encode(s: &str) -> String {
 /// The REST address of the JobManager to talk to, if one is given or configured.
 pub fn jobmanager_address(explicit: Option<&str>, config: &ConfigArgs) -> anyhow::Result<Option<String>> {
     if let Some(m) = explicit {
-        let m = m.trim_start_matches("http://").trim_end_matches('/');
+        let m = m.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/');
         return Ok(Some(m.to_string()));
     }
     let (c, found) = config.load()?;
@@ -77,7 +77,7 @@ pub fn jobmanager_address(explicit: Option<&str>, config: &ConfigArgs) -> anyhow
 pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let jobmanager = jobmanager_address(a.jobmanager.as_deref(), &a.config)?;
     let cluster_default = || {
-        let rest = Rest::new(jobmanager.clone()?);
+        let rest = a.config.rest(jobmanager.clone()?).ok()?;
         let config = rest.get("/v1/jobmanager/config").ok()?;
         config.as_array()?.iter().find(|e| e["key"] == "parallelism.default")?["value"].as_str()?.parse().ok()
     };
@@ -88,7 +88,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     println!("Starting execution of program");
     match jobmanager {
         Some(addr) => {
-            let rest = Rest::new(addr.clone());
+            let rest = a.config.rest(addr.clone())?;
             let id = rest
                 .submit(&plan, &a.restore_query())
                 .with_context(|| format!("submitting to the JobManager at {addr}"))?;
@@ -105,6 +105,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
 fn mini_cluster(a: &RunArgs, plan: Vec<u8>, slots: u32) -> anyhow::Result<ExitCode> {
     let (mut config, _) = a.config.load()?;
     config.set("rest.port", "0");
+    // The mini cluster's REST is on loopback; its own client talks to it
+    // with the configuration's TLS and token, if any.
+    let client = a.config.rest_with(String::new(), &config)?.client;
     config.set("jobmanager.rpc.port", "0");
     config.set("taskmanager.numberOfTaskSlots", slots.max(1).to_string());
     // A local run may also write next to its job file and in the working
@@ -131,10 +134,11 @@ fn mini_cluster(a: &RunArgs, plan: Vec<u8>, slots: u32) -> anyhow::Result<ExitCo
         let addr = h.rest.to_string();
         let id = {
             let (addr, query) = (addr.clone(), a.restore_query());
-            tokio::task::spawn_blocking(move || Rest::new(addr).submit(&plan, &query)).await??
+            let client = client.clone();
+            tokio::task::spawn_blocking(move || Rest::with_client(addr, client).submit(&plan, &query)).await??
         };
         println!("Job has been submitted with JobID {id}");
-        let waiter = tokio::task::spawn_blocking(move || wait_for_end(&Rest::new(addr), &id));
+        let waiter = tokio::task::spawn_blocking(move || wait_for_end(&Rest::with_client(addr, client), &id));
         tokio::select! {
             r = waiter => r?,
             _ = shutdown_signal() => {

@@ -3,7 +3,9 @@
 //! ports, with their logs in a scratch directory. Every process is killed
 //! when the [`Cluster`] is dropped, on success and on panic alike.
 
+use flowc_runtime::client::http::Client;
 use flowc_runtime::client::rest::Rest;
+use flowc_runtime::config::Config;
 use serde_json::Value;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -43,6 +45,8 @@ pub struct Cluster {
     pub config: PathBuf,
     pub rest_addr: String,
     pub rpc_port: u16,
+    /// How to reach REST as the config says (TLS, token).
+    pub client: Client,
     jobmanager: Option<Child>,
     taskmanagers: Vec<Child>,
 }
@@ -78,7 +82,10 @@ impl Cluster {
             .collect();
         text.push_str(extra_config);
         std::fs::write(&config, text).expect("writing the cluster config");
+        let (loaded, _) = Config::load(Some(&config), true, &[]).expect("the cluster config");
+        let client = Client::from_config(&loaded, None).expect("the REST client's config");
         let mut c = Cluster {
+            client,
             rest_addr: format!("127.0.0.1:{}", ports[0]),
             rpc_port: ports[1],
             config,
@@ -107,7 +114,12 @@ impl Cluster {
     }
 
     pub fn rest(&self) -> Rest {
-        Rest::new(self.rest_addr.clone())
+        Rest::with_client(self.rest_addr.clone(), self.client.clone())
+    }
+
+    /// The JobManager's process id.
+    pub fn jobmanager_pid(&self) -> u32 {
+        self.jobmanager.as_ref().map_or(0, Child::id)
     }
 
     fn spawn(&self, log: &str, args: &[&str], extra: &[String]) -> Child {
@@ -218,6 +230,25 @@ impl Cluster {
             .arg(&self.rest_addr)
             .arg(job)
             .args(args)
+            .output()
+            .expect("running flowc run");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "flowc run failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("Job has been submitted with JobID ").map(str::to_string))
+            .unwrap_or_else(|| panic!("no job id in: {stdout}"))
+    }
+
+    /// `flowc run -d --config <the cluster's config> JOB args…`: the client
+    /// finds the JobManager, its TLS and its token in the config file.
+    pub fn submit_with_config(&self, job: &Path, args: &[&str]) -> String {
+        let out = Command::new(flowc_bin())
+            .args(["run", "-d", "--config"])
+            .arg(&self.config)
+            .arg(job)
+            .args(args)
+            .env_remove("FLOWC_REST_TOKEN")
             .output()
             .expect("running flowc run");
         let stdout = String::from_utf8_lossy(&out.stdout);

@@ -96,6 +96,25 @@ impl Checker {
                 },
                 _ => None,
             };
+            // A value given wrong (missing, or not of the declared type) was
+            // reported above and fails the compile. Checking goes on with the
+            // declared default, if any, so that the argument's error is the
+            // only one, not followed by errors at every use of the parameter.
+            let value = match (value, item, given) {
+                (None, Item::Param(p), Some(_)) => {
+                    p.default.as_ref().and_then(|d| consts::eval(d, &self.params).ok()).filter(|v| {
+                        matches!(
+                            (p.ty, v),
+                            (ParamType::String, Const::Str(_))
+                                | (ParamType::Int | ParamType::Long, Const::Int(_))
+                                | (ParamType::Double, Const::Float(_) | Const::Int(_))
+                                | (ParamType::Bool, Const::Bool(_))
+                                | (ParamType::Duration, Const::Duration(_))
+                        )
+                    })
+                }
+                (v, _, _) => v,
+            };
             if let Some(v) = value {
                 self.params.insert(name.text.clone(), v);
             }

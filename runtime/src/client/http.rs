@@ -1,10 +1,13 @@
-//! A minimal blocking HTTP/1.1 client for the JobManager's REST API on
-//! loopback: one request per connection (`Connection: close`), bodies with
-//! `Content-Length` or chunked. No TLS, no redirects: the REST port binds to
-//! 127.0.0.1 by default.
+//! A minimal blocking HTTP/1.1 client for the JobManager's REST API: one
+//! request per connection (`Connection: close`), bodies with
+//! `Content-Length` or chunked, no redirects. Over TLS (rustls) when the
+//! [`Client`] has a TLS configuration, trusting only what it names; with a
+//! bearer token when it has one (`flowc.security.rest.token`).
 
+use rustls::pki_types::ServerName;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +18,10 @@ pub enum HttpError {
     Io { addr: String, source: std::io::Error },
     #[error("the JobManager at {addr} sent a malformed HTTP response: {what}")]
     Malformed { addr: String, what: String },
+    #[error("TLS with the JobManager at {addr} failed: {reason}")]
+    Tls { addr: String, reason: String },
+    #[error("the JobManager at {addr} gave no HTTP answer (does it expect TLS? then set security.ssl.rest.enabled and a truststore)")]
+    NoAnswer { addr: String },
 }
 
 pub struct Response {
@@ -28,7 +35,18 @@ impl Response {
     }
 }
 
-/// Sends one request; `addr` is `host:port`.
+/// How to reach a JobManager's REST API.
+#[derive(Clone, Default)]
+pub struct Client {
+    /// TLS, trusting what this configuration trusts; `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Sent as `Authorization: Bearer …`.
+    pub token: Option<String>,
+    /// How long to wait for the TCP connection (default 5 s).
+    pub connect_timeout: Option<Duration>,
+}
+
+/// Sends one plain-HTTP request without a token; `addr` is `host:port`.
 pub fn request(
     method: &str,
     addr: &str,
@@ -36,34 +54,87 @@ pub fn request(
     body: Option<(&str, &[u8])>,
     timeout: Duration,
 ) -> Result<Response, HttpError> {
+    Client::default().request(method, addr, path, body, timeout)
+}
+
+/// The host part of `host:port` (without IPv6 brackets).
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+impl Client {
+    /// Sends one request; `addr` is `host:port`.
+    pub fn request(
+        &self,
+        method: &str,
+        addr: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+        timeout: Duration,
+    ) -> Result<Response, HttpError> {
+        let io = |source| HttpError::Io { addr: addr.to_string(), source };
+        let sock = addr
+            .to_socket_addrs()
+            .map_err(|source| HttpError::Connect { addr: addr.to_string(), source })?
+            .next()
+            .ok_or_else(|| HttpError::Connect {
+                addr: addr.to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+            })?;
+        let mut tcp = TcpStream::connect_timeout(&sock, self.connect_timeout.unwrap_or(Duration::from_secs(5)))
+            .map_err(|source| HttpError::Connect { addr: addr.to_string(), source })?;
+        tcp.set_read_timeout(Some(timeout)).map_err(io)?;
+        tcp.set_write_timeout(Some(timeout)).map_err(io)?;
+        let mut head =
+            format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\n");
+        if let Some(token) = &self.token {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        if let Some((ctype, b)) = body {
+            head.push_str(&format!("Content-Type: {ctype}\r\nContent-Length: {}\r\n", b.len()));
+        } else if method != "GET" {
+            head.push_str("Content-Length: 0\r\n");
+        }
+        head.push_str("\r\n");
+        let raw = match &self.tls {
+            None => exchange(addr, &mut tcp, head.as_bytes(), body.map(|(_, b)| b))?,
+            Some(config) => {
+                let tls_err = |reason: String| HttpError::Tls { addr: addr.to_string(), reason };
+                let name = ServerName::try_from(host_of(addr).to_string())
+                    .map_err(|e| tls_err(format!("`{}` is not a host name: {e}", host_of(addr))))?;
+                let mut conn =
+                    rustls::ClientConnection::new(config.clone(), name).map_err(|e| tls_err(e.to_string()))?;
+                while conn.is_handshaking() {
+                    conn.complete_io(&mut tcp).map_err(|e| tls_err(e.to_string()))?;
+                }
+                let mut stream = rustls::StreamOwned::new(conn, tcp);
+                exchange(addr, &mut stream, head.as_bytes(), body.map(|(_, b)| b))?
+            }
+        };
+        // Nothing, or a TLS record (an alert: the port speaks TLS).
+        if raw.is_empty() || (self.tls.is_none() && matches!(raw[0], 0x15 | 0x16)) {
+            return Err(HttpError::NoAnswer { addr: addr.to_string() });
+        }
+        parse(addr, &raw)
+    }
+}
+
+/// Writes the request and reads the answer to the end. A server may answer
+/// before it has read the whole body (413) and close: the answer is still
+/// read after a failed write.
+fn exchange(addr: &str, s: &mut (impl Read + Write), head: &[u8], body: Option<&[u8]>) -> Result<Vec<u8>, HttpError> {
     let io = |source| HttpError::Io { addr: addr.to_string(), source };
-    let sock = addr
-        .to_socket_addrs()
-        .map_err(|source| HttpError::Connect { addr: addr.to_string(), source })?
-        .next()
-        .ok_or_else(|| HttpError::Connect {
-        addr: addr.to_string(),
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
-    })?;
-    let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(5))
-        .map_err(|source| HttpError::Connect { addr: addr.to_string(), source })?;
-    s.set_read_timeout(Some(timeout)).map_err(io)?;
-    s.set_write_timeout(Some(timeout)).map_err(io)?;
-    let mut head =
-        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\n");
-    if let Some((ctype, b)) = body {
-        head.push_str(&format!("Content-Type: {ctype}\r\nContent-Length: {}\r\n", b.len()));
-    } else if method != "GET" {
-        head.push_str("Content-Length: 0\r\n");
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).map_err(io)?;
-    if let Some((_, b)) = body {
-        s.write_all(b).map_err(io)?;
-    }
+    let written = s.write_all(head).and_then(|()| body.map_or(Ok(()), |b| s.write_all(b))).and_then(|()| s.flush());
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(io)?;
-    parse(addr, &raw)
+    let read = s.read_to_end(&mut raw);
+    match (written, read) {
+        (_, Ok(_)) => Ok(raw),
+        // A peer that closes without TLS's close_notify, or resets after its answer.
+        (_, Err(_)) if raw.windows(4).any(|w| w == b"\r\n\r\n") => Ok(raw),
+        (Err(e), Err(_)) => Err(io(e)),
+        (Ok(()), Err(e)) => Err(io(e)),
+    }
 }
 
 fn parse(addr: &str, raw: &[u8]) -> Result<Response, HttpError> {

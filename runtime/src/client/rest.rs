@@ -1,6 +1,8 @@
 //! Typed calls of the JobManager's REST API for the command line.
 
-use super::http::{self, HttpError};
+use super::http::{Client, HttpError};
+use crate::config::Config;
+use crate::security::rest_tls::{self, TlsConfigError};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -20,15 +22,41 @@ pub enum RestError {
 /// A JobManager's REST endpoint.
 pub struct Rest {
     pub addr: String,
+    pub client: Client,
+}
+
+impl Client {
+    /// A client as a configuration sets it up: TLS when
+    /// `security.ssl.rest.enabled` (trusting `security.ssl.rest.truststore`
+    /// or `security.ssl.rest.ca`), the token `token` (else the
+    /// configuration's `flowc.security.rest.token`), and
+    /// `rest.connection-timeout`.
+    pub fn from_config(config: &Config, token: Option<String>) -> Result<Client, TlsConfigError> {
+        let configured = config.get("flowc.security.rest.token");
+        let token = token.filter(|t| !t.trim().is_empty()).or_else(|| {
+            let t = configured.trim();
+            (!t.is_empty()).then(|| t.to_string())
+        });
+        Ok(Client {
+            tls: rest_tls::client_config(config)?,
+            token,
+            connect_timeout: Some(Duration::from_millis(config.get_u64("rest.connection-timeout")?.max(1))),
+        })
+    }
 }
 
 impl Rest {
+    /// Plain HTTP, no token.
     pub fn new(addr: impl Into<String>) -> Rest {
-        Rest { addr: addr.into() }
+        Rest { addr: addr.into(), client: Client::default() }
+    }
+
+    pub fn with_client(addr: impl Into<String>, client: Client) -> Rest {
+        Rest { addr: addr.into(), client }
     }
 
     fn call(&self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> Result<Value, RestError> {
-        let r = http::request(method, &self.addr, path, body, TIMEOUT)?;
+        let r = self.client.request(method, &self.addr, path, body, TIMEOUT)?;
         let v: Value = if r.body.is_empty() {
             Value::Null
         } else {

@@ -1,0 +1,145 @@
+//! The cluster-wide views of the REST API: `/overview`, `/config` (the web
+//! UI's features), `/taskmanagers`, `/jobmanager/config`, Prometheus text at
+//! `/metrics`, and the web UI itself at `/`.
+
+use super::{error, Jm, RestState, VERSION};
+use crate::ids::JobStatus;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+
+pub(super) async fn overview(State(jm): Jm) -> Json<Value> {
+    let st = jm.lock();
+    let count = |s: JobStatus| st.jobs.values().filter(|j| j.status == s).count();
+    let running = st.jobs.values().filter(|j| !j.status.is_terminal()).count();
+    Json(json!({
+        "taskmanagers": st.tms.len(),
+        "slots-total": st.tms.values().map(|t| t.slots).sum::<u32>(),
+        "slots-available": st.tms.values().map(|t| t.free_slots()).sum::<u32>(),
+        "jobs-running": running,
+        "jobs-finished": count(JobStatus::FINISHED),
+        "jobs-cancelled": count(JobStatus::CANCELED),
+        "jobs-failed": count(JobStatus::FAILED),
+        "flink-version": VERSION,
+        "flink-commit": "flowc",
+    }))
+}
+
+/// The web UI's settings; `features` tells it what the switches allow.
+pub(super) async fn dashboard_config(State(s): State<RestState>) -> Json<Value> {
+    Json(json!({
+        "refresh-interval": 3000,
+        "timezone-name": "Coordinated Universal Time",
+        "timezone-offset": 0,
+        "flink-version": VERSION,
+        "flink-revision": "flowc",
+        "features": {"web-submit": s.access.submit, "web-cancel": s.access.cancel, "web-rescale": false, "web-history": false}
+    }))
+}
+
+fn tm_json(t: &crate::jobmanager::TaskManagerEntry, detail: bool) -> Value {
+    let assigned: usize = t.metrics.len();
+    let mut v = json!({
+        "id": t.id,
+        "path": format!("flowc.tcp://{}/taskmanager", t.data_addr),
+        "dataPort": t.data_addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0),
+        "jmxPort": -1,
+        "timeSinceLastHeartbeat": t.last_heartbeat_ms,
+        "slotsNumber": t.slots,
+        "freeSlots": t.free_slots(),
+        "assignedTasks": assigned,
+        "totalResource": {"cpuCores": t.cpu_cores as f64, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
+        "freeResource": {"cpuCores": 0.0, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
+        "hardware": {"cpuCores": t.cpu_cores, "physicalMemory": t.physical_memory, "freeMemory": 0, "managedMemory": 0},
+        "memoryConfiguration": {"frameworkHeap": 0, "taskHeap": 0, "frameworkOffHeap": 0, "taskOffHeap": 0, "networkMemory": 0, "managedMemory": 0, "jvmMetaspace": 0, "jvmOverhead": 0, "totalFlinkMemory": 0, "totalProcessMemory": 0}
+    });
+    if detail {
+        v["pid"] = json!(t.pid);
+        v["registered"] = json!(t.registered_ms);
+    }
+    v
+}
+
+pub(super) async fn taskmanagers(State(jm): Jm) -> Json<Value> {
+    let st = jm.lock();
+    Json(json!({ "taskmanagers": st.tms.values().map(|t| tm_json(t, false)).collect::<Vec<_>>() }))
+}
+
+pub(super) async fn taskmanager_detail(State(jm): Jm, Path(tmid): Path<String>) -> Response {
+    let st = jm.lock();
+    match st.tms.get(&tmid) {
+        Some(t) => Json(tm_json(t, true)).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("TaskManager {tmid} not found")),
+    }
+}
+
+/// The configuration in force; secrets (passwords, tokens) show as `******`, as in Flink.
+pub(super) async fn jobmanager_config(State(jm): Jm) -> Json<Value> {
+    Json(Value::Array(
+        jm.config
+            .entries()
+            .into_iter()
+            .map(|(k, v)| {
+                let v = if crate::config::is_sensitive(&k) && !v.is_empty() { "******".to_string() } else { v };
+                json!({ "key": k, "value": v })
+            })
+            .collect(),
+    ))
+}
+
+/// Prometheus text format.
+pub(super) async fn prometheus(State(s): State<RestState>) -> Response {
+    let st = s.jm.lock();
+    let mut out = String::new();
+    for (name, kind, v) in [
+        ("flowc_rest_connections_open", "gauge", &s.stats.open),
+        ("flowc_rest_connections_accepted_total", "counter", &s.stats.accepted),
+        ("flowc_rest_connections_refused_total", "counter", &s.stats.refused),
+        ("flowc_rest_requests_total", "counter", &s.stats.requests),
+        ("flowc_rest_requests_timed_out_total", "counter", &s.stats.timed_out),
+    ] {
+        out.push_str(&format!("# TYPE {name} {kind}\n{name} {}\n", v.load(Ordering::Relaxed)));
+    }
+    out.push_str("# TYPE flowc_jobmanager_numRegisteredTaskManagers gauge\n");
+    out.push_str(&format!("flowc_jobmanager_numRegisteredTaskManagers {}\n", st.tms.len()));
+    out.push_str("# TYPE flowc_jobmanager_taskSlotsTotal gauge\n");
+    out.push_str(&format!("flowc_jobmanager_taskSlotsTotal {}\n", st.tms.values().map(|t| t.slots).sum::<u32>()));
+    out.push_str("# TYPE flowc_jobmanager_taskSlotsAvailable gauge\n");
+    out.push_str(&format!(
+        "flowc_jobmanager_taskSlotsAvailable {}\n",
+        st.tms.values().map(|t| t.free_slots()).sum::<u32>()
+    ));
+    out.push_str("# TYPE flowc_jobmanager_numRunningJobs gauge\n");
+    out.push_str(&format!(
+        "flowc_jobmanager_numRunningJobs {}\n",
+        st.jobs.values().filter(|j| j.status == JobStatus::RUNNING).count()
+    ));
+    out.push_str("# TYPE flowc_job_numRestarts gauge\n");
+    for j in st.jobs.values() {
+        out.push_str(&format!(
+            "flowc_job_numRestarts{{job_id=\"{}\",job_name=\"{}\"}} {}\n",
+            j.id,
+            j.name.replace('"', "'"),
+            j.attempt.saturating_sub(1)
+        ));
+    }
+    out.push_str("# TYPE flowc_task_numRecordsIn counter\n");
+    for j in st.jobs.values() {
+        for (vi, tasks) in j.tasks.iter().enumerate() {
+            for (si, t) in tasks.iter().enumerate() {
+                out.push_str(&format!(
+                    "flowc_task_numRecordsIn{{job_id=\"{}\",vertex=\"{}\",subtask=\"{si}\"}} {}\n",
+                    j.id, vi, t.metrics.records_in
+                ));
+            }
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+pub(super) async fn web_ui() -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], include_str!("../web/index.html")).into_response()
+}

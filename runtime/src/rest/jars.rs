@@ -1,0 +1,324 @@
+//! Job files through `/jars`, as the seed does with Flink's jars: `GET
+//! /jars`, `POST /jars/upload` (multipart field `jarfile`, a job file or a
+//! compiled plan) and `POST /jars/:id/run`.
+//!
+//! An upload streams to disk chunk by chunk (memory stays flat whatever its
+//! size), into a hidden `.part` file that becomes `<random id>_<name>` only
+//! once complete and valid; a body over `rest.server.max-content-length`
+//! gets 413 and its partial file is removed, as is that of any upload cut
+//! off (a dropped connection, a timeout).
+
+use super::checkpoints::json_body;
+use super::jobs::submit_bytes;
+use super::{body, error, Jm, RestState};
+use crate::ids::JobId;
+use crate::jobmanager::{JobManager, RestoreRequest};
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use flowc_compiler::{CheckOptions, ProgramArgs};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use tokio::io::AsyncWriteExt;
+
+/// The longest original file name kept in a stored upload's name (bytes,
+/// after sanitising); the stored name stays far below the file system's 255.
+const MAX_NAME: usize = 100;
+
+fn upload_dir(jm: &JobManager) -> PathBuf {
+    PathBuf::from(jm.config.get("web.upload.dir"))
+}
+
+pub(super) async fn list_jars(State(jm): Jm) -> Json<Value> {
+    let dir = upload_dir(&jm);
+    let mut files = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') {
+                continue; // an upload still streaming in
+            }
+            let uploaded = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_millis() as i64);
+            let original = name.split_once('_').map_or(name.clone(), |(_, n)| n.to_string());
+            files.push(json!({ "id": name, "name": original, "uploaded": uploaded, "entry": [] }));
+        }
+    }
+    let scheme = if crate::security::rest_tls::enabled(&jm.config).unwrap_or(false) { "https" } else { "http" };
+    Json(json!({
+        "address": format!("{scheme}://{}:{}", jm.config.get("rest.address"), jm.config.get("rest.port")),
+        "files": files
+    }))
+}
+
+/// A file name as the client gave it, made safe to store: ASCII letters,
+/// digits, `.`, `-` and `_` kept, anything else `_`, no leading dot, at
+/// most [`MAX_NAME`] bytes.
+fn stored_name(original: Option<&str>) -> String {
+    let clean: String = original
+        .unwrap_or("")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .collect();
+    let clean = clean.trim_start_matches('.');
+    let clean = if clean.is_empty() { "job.flow" } else { clean };
+    if clean.len() <= MAX_NAME {
+        return clean.to_string();
+    }
+    // Keep the extension: `<head>…<ext>` within MAX_NAME bytes (all ASCII).
+    let ext = clean.rfind('.').map_or("", |i| &clean[i..]);
+    let ext = if ext.len() > 16 { "" } else { ext };
+    format!("{}{ext}", &clean[..MAX_NAME - ext.len()])
+}
+
+/// Removes a file when dropped, unless kept: a partial upload never stays.
+struct PartFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError, max: u64) -> Response {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE || body::is_too_large(&e) {
+        body::too_large(max, "The upload (rest.server.max-content-length)")
+    } else {
+        error(StatusCode::BAD_REQUEST, format!("malformed multipart body: {}", e.body_text()))
+    }
+}
+
+/// `POST /jars/upload`: multipart field `jarfile` holding a job file or a compiled plan.
+pub(super) async fn upload_jar(State(s): State<RestState>, request: Request) -> Response {
+    if let Err(r) = s.access.check_submit() {
+        return r;
+    }
+    let max = s.limits.max_content_length;
+    let mut multipart = match Multipart::from_request(request, &()).await {
+        Ok(m) => m,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("an upload is a multipart/form-data body: {}", e.body_text()),
+            )
+        }
+    };
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => return error(StatusCode::BAD_REQUEST, "no `jarfile` field in the upload"),
+            Err(e) => return multipart_error(e, max),
+        };
+        if field.name() != Some("jarfile") {
+            continue;
+        }
+        let id = format!("{}_{}", JobId::random(), stored_name(field.file_name()));
+        let dir = upload_dir(&s.jm);
+        if let Err(e) = tokio::fs::create_dir_all(&dir).await {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot create {}: {e}", dir.display()));
+        }
+        let mut part = PartFile { path: dir.join(format!(".{id}.part")), keep: false };
+        let mut file = match tokio::fs::File::create(&part.path).await {
+            Ok(f) => f,
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot store the upload: {e}")),
+        };
+        let (mut size, mut head) = (0u64, Vec::with_capacity(8));
+        loop {
+            let chunk = match field.chunk().await {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) => return multipart_error(e, max),
+            };
+            size += chunk.len() as u64;
+            if head.len() < 8 {
+                head.extend(chunk.iter().take(8 - head.len()));
+            }
+            if let Err(e) = file.write_all(&chunk).await {
+                return error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot store the upload: {e}"));
+            }
+        }
+        if let Err(e) = file.flush().await {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot store the upload: {e}"));
+        }
+        drop(file);
+        if !head.starts_with(flowc_compiler::plan_file::MAGIC) {
+            // A job file: small by definition, so checking it reads little.
+            if size > flowc_dsl::load::MAX_FILE_BYTES {
+                return body::too_large(flowc_dsl::load::MAX_FILE_BYTES, "A job file");
+            }
+            let text = match tokio::fs::read(&part.path).await {
+                Ok(t) => t,
+                Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the upload back: {e}")),
+            };
+            if let Err(e) = flowc_dsl::load::from_bytes(id.clone(), text) {
+                return error(StatusCode::BAD_REQUEST, format!("not a job file or a compiled plan: {e}"));
+            }
+        }
+        let path = dir.join(&id);
+        if let Err(e) = tokio::fs::rename(&part.path, &path).await {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot store the upload: {e}"));
+        }
+        part.keep = true;
+        tracing::info!(jar_id = %id, bytes = size, "A job file was uploaded.");
+        return Json(json!({ "filename": path.display().to_string(), "status": "success" })).into_response();
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RunRequest {
+    program_args: Option<String>,
+    program_args_list: Option<Vec<String>>,
+    /// A number or a numeric string; checked by [`parallelism`].
+    parallelism: Option<Value>,
+    savepoint_path: Option<String>,
+    allow_non_restored_state: Option<bool>,
+}
+
+/// A requested parallelism: a positive integer, or 400 naming the parameter.
+fn parallelism(v: &Value, source: &str) -> Result<Option<u32>, Response> {
+    let n = match v {
+        Value::Null => return Ok(None),
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) if s.trim().is_empty() => return Ok(None),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    match n.and_then(|n| u32::try_from(n).ok()).filter(|n| *n >= 1) {
+        Some(n) => Ok(Some(n)),
+        None => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`parallelism` ({source}) must be a positive integer, not `{}`",
+                v.as_str().map_or_else(|| v.to_string(), str::to_string)
+            ),
+        )),
+    }
+}
+
+/// `POST /jars/:id/run`: compiles an uploaded job file with the given
+/// program arguments and parallelism, and submits it.
+pub(super) async fn run_jar(
+    State(s): State<RestState>,
+    Path(jarid): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    request: Body,
+) -> Response {
+    if let Err(r) = s.access.check_submit() {
+        return r;
+    }
+    let mut req: RunRequest = match json_body(&s, request).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let jm = s.jm;
+    let mut requested = match req.parallelism.as_ref().map(|v| parallelism(v, "in the request body")).transpose() {
+        Ok(p) => p.flatten(),
+        Err(r) => return r,
+    };
+    if requested.is_none() {
+        if let Some(p) = q.get("parallelism") {
+            requested = match parallelism(&Value::String(p.clone()), "in the query") {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
+        }
+    }
+    if req.program_args.is_none() {
+        req.program_args = q.get("programArgs").or_else(|| q.get("program-args")).cloned();
+    }
+    let restore = RestoreRequest {
+        savepoint_path: req
+            .savepoint_path
+            .clone()
+            .filter(|p| !p.is_empty())
+            .or_else(|| q.get("savepointPath").cloned()),
+        allow_non_restored_state: req.allow_non_restored_state.unwrap_or(false)
+            || q.get("allowNonRestoredState").is_some_and(|v| v == "true"),
+    };
+    if jarid.contains('/') || jarid.contains("..") || jarid.starts_with('.') {
+        return error(StatusCode::BAD_REQUEST, "bad jar id");
+    }
+    let path = upload_dir(&jm).join(&jarid);
+    let data = match std::fs::read(&path) {
+        Ok(d) => d,
+        Err(_) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("Jar file {jarid} not found; upload it with POST /jars/upload"),
+            )
+        }
+    };
+    if data.starts_with(flowc_compiler::plan_file::MAGIC) {
+        return submit_bytes(&jm, data, restore);
+    }
+    let name = jarid.split_once('_').map_or(jarid.clone(), |(_, n)| n.to_string());
+    let src = match flowc_dsl::load::from_bytes(name, data) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let args = match (&req.program_args_list, &req.program_args) {
+        (Some(list), _) => ProgramArgs::parse(list),
+        (None, Some(line)) => ProgramArgs::parse_line(line),
+        (None, None) => Ok(ProgramArgs::default()),
+    };
+    let args = match args {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    // Without a parallelism in the request or the job, the cluster's default applies.
+    let sets_own = flowc_dsl::parse(&src.text)
+        .file
+        .items
+        .iter()
+        .any(|i| matches!(i, flowc_dsl::ast::Item::Set(s) if s.key.text == "parallelism.default"));
+    let parallelism =
+        requested.or_else(|| if sets_own { None } else { jm.config.get("parallelism.default").trim().parse().ok() });
+    match flowc_compiler::compile(&src, &CheckOptions { args, parallelism }) {
+        Ok(c) => submit_bytes(&jm, flowc_compiler::plan_file::to_bytes(&c.graph), restore),
+        Err(diags) => {
+            let msgs: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| src.render(d)).collect();
+            (StatusCode::BAD_REQUEST, Json(json!({ "errors": msgs }))).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_names_are_safe_and_short() {
+        assert_eq!(stored_name(Some("steady_clicks.flow")), "steady_clicks.flow");
+        assert_eq!(stored_name(Some("../../etc/passwd")), "_.._etc_passwd");
+        assert_eq!(stored_name(Some("..")), "job.flow");
+        assert_eq!(stored_name(None), "job.flow");
+        assert_eq!(stored_name(Some("é t.flow")), "__t.flow");
+        let long = stored_name(Some(&format!("{}.flow", "a".repeat(300))));
+        assert_eq!(long.len(), MAX_NAME);
+        assert!(long.ends_with(".flow"), "{long}");
+    }
+
+    #[test]
+    fn parallelism_must_be_a_positive_integer() {
+        assert_eq!(parallelism(&json!(3), "q").ok(), Some(Some(3)));
+        assert_eq!(parallelism(&json!("4"), "q").ok(), Some(Some(4)));
+        assert_eq!(parallelism(&Value::Null, "q").ok(), Some(None));
+        for bad in [json!(-5), json!(0), json!("abc"), json!(1.5), json!("-5"), json!(5_000_000_000u64)] {
+            assert!(parallelism(&bad, "q").is_err(), "{bad}");
+        }
+    }
+}

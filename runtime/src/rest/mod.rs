@@ -1,0 +1,164 @@
+//! The REST API, in Flink's paths, methods, status codes and field names,
+//! with and without the `/v1` prefix. Errors answer `{"errors": ["…"]}`.
+//!
+//! ```text
+//!  socket ─▶ server (connection limit, timeouts, TLS)
+//!          ─▶ auth (bearer token) ─▶ body (max-content-length)
+//!          ─▶ router ─▶ jobs | checkpoints | jars | cluster handlers ─▶ JobManager
+//! ```
+//!
+//! REST reads and drives the JobManager through its public methods only.
+//! The security switches (`web.submit.enable`, `web.cancel.enable`,
+//! `flowc.security.rest.token`, `security.ssl.rest.*`) and the resource
+//! limits are read and checked once, by [`RestOptions::from_config`], before
+//! the JobManager starts: a bad value stops the start, naming its key.
+
+// Handlers return a ready error `Response` as their `Err`: it is large, but
+// built once per failed request, never on a hot path.
+#![allow(clippy::result_large_err)]
+
+pub mod auth;
+pub mod body;
+mod checkpoints;
+mod cluster;
+mod jars;
+mod jobs;
+pub mod server;
+
+use crate::config::{Config, ConfigError};
+use crate::ids::JobId;
+use crate::jobmanager::{Job, JobManager};
+use crate::security::rest_tls::{self, TlsConfigError};
+use auth::Access;
+use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use server::{ConnStats, Limits};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// What flowc reports where Flink reports its version.
+pub const VERSION: &str = concat!("flowc-", env!("CARGO_PKG_VERSION"));
+
+type Jm = State<Arc<JobManager>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestConfigError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] TlsConfigError),
+}
+
+/// The REST server's options, read and checked from the configuration.
+pub struct RestOptions {
+    pub limits: Limits,
+    pub access: Access,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl RestOptions {
+    pub fn from_config(config: &Config) -> Result<RestOptions, RestConfigError> {
+        Ok(RestOptions {
+            limits: Limits::from_config(config)?,
+            access: Access::from_config(config)?,
+            tls: rest_tls::server_config(config)?,
+        })
+    }
+}
+
+/// What every handler may reach.
+#[derive(Clone)]
+pub struct RestState {
+    pub jm: Arc<JobManager>,
+    pub access: Arc<Access>,
+    pub limits: Limits,
+    pub stats: Arc<ConnStats>,
+}
+
+impl FromRef<RestState> for Arc<JobManager> {
+    fn from_ref(s: &RestState) -> Arc<JobManager> {
+        s.jm.clone()
+    }
+}
+
+/// Serves the REST API on `listener` in the background of the current
+/// tokio runtime.
+pub fn spawn(listener: TcpListener, jm: Arc<JobManager>, options: RestOptions) {
+    let stats = Arc::new(ConnStats::default());
+    let token = options.access.token.is_some();
+    let state = RestState { jm, access: Arc::new(options.access), limits: options.limits, stats: stats.clone() };
+    let app = router(state);
+    let tls = options.tls.map(tokio_rustls::TlsAcceptor::from);
+    tracing::info!(
+        max_connections = options.limits.max_connections,
+        tls = tls.is_some(),
+        token,
+        "REST limits: at most {} connections, header timeout {} ms, idleness timeout {} ms, bodies up to {} bytes.",
+        options.limits.max_connections,
+        options.limits.header_timeout.as_millis(),
+        options.limits.idle_timeout.as_millis(),
+        options.limits.max_content_length,
+    );
+    tokio::spawn(server::serve(listener, app, options.limits, tls, stats));
+}
+
+fn router(state: RestState) -> Router {
+    let api = Router::new()
+        .route("/overview", get(cluster::overview))
+        .route("/config", get(cluster::dashboard_config))
+        .route("/jobs", get(jobs::jobs).post(jobs::submit_plan))
+        .route("/jobs/overview", get(jobs::jobs_overview))
+        .route("/jobs/{jid}", get(jobs::job_detail).patch(jobs::cancel_job))
+        .route("/jobs/{jid}/plan", get(jobs::job_plan))
+        .route("/jobs/{jid}/config", get(jobs::job_config))
+        .route("/jobs/{jid}/exceptions", get(jobs::job_exceptions))
+        .route("/jobs/{jid}/metrics", get(jobs::job_metrics))
+        .route("/jobs/{jid}/checkpoints", get(checkpoints::job_checkpoints))
+        .route("/jobs/{jid}/savepoints", post(checkpoints::trigger_savepoint))
+        .route("/jobs/{jid}/savepoints/{tid}", get(checkpoints::savepoint_status))
+        .route("/jobs/{jid}/stop", post(checkpoints::stop_job))
+        .route("/jobs/{jid}/vertices/{vid}", get(jobs::vertex_detail))
+        .route("/taskmanagers", get(cluster::taskmanagers))
+        .route("/taskmanagers/{tmid}", get(cluster::taskmanager_detail))
+        .route("/jobmanager/config", get(cluster::jobmanager_config))
+        .route("/jars", get(jars::list_jars))
+        .route("/jars/upload", post(jars::upload_jar))
+        .route("/jars/{jarid}/run", post(jars::run_jar))
+        .route("/metrics", get(cluster::prometheus));
+    Router::new()
+        .merge(api.clone())
+        .nest("/v1", api)
+        .route("/", get(cluster::web_ui))
+        .fallback(not_found)
+        // Layers run bottom-up: the token is checked first, then the body's
+        // length; axum's own body limit is off, `body::limit` replaces it.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(state.limits, body::limit))
+        .layer(axum::middleware::from_fn_with_state(state.access.clone(), auth::require_token))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "errors": [message.into()] }))).into_response()
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    error(StatusCode::NOT_FOUND, format!("Not found: {}", uri.path()))
+}
+
+fn parse_job_id(s: &str) -> Result<JobId, Response> {
+    JobId::parse(s).ok_or_else(|| error(StatusCode::BAD_REQUEST, format!("`{s}` is not a job id (32 hex digits)")))
+}
+
+fn with_job<T>(jm: &JobManager, jid: &str, f: impl FnOnce(&Job) -> T) -> Result<T, Response> {
+    let id = parse_job_id(jid)?;
+    let st = jm.lock();
+    match st.jobs.get(&id) {
+        Some(job) => Ok(f(job)),
+        None => Err(error(StatusCode::NOT_FOUND, format!("Job {id} not found"))),
+    }
+}

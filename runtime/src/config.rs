@@ -18,8 +18,8 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("taskmanager.resource-id", "", "the TaskManager's id (default: host:port-random)"),
     ("state.checkpoints.dir", "/tmp/flowc-checkpoints", "where checkpoints are written"),
     ("state.savepoints.dir", "/tmp/flowc-savepoints", "where savepoints are written by default"),
-    ("heartbeat.interval", "1000", "ms between heartbeats"),
-    ("heartbeat.timeout", "5000", "ms without a heartbeat before a TaskManager is lost"),
+    ("heartbeat.interval", "10000", "ms between heartbeats (Flink's default)"),
+    ("heartbeat.timeout", "50000", "ms without a heartbeat before a TaskManager is lost (Flink's default)"),
     ("restart-strategy.type", "fixed-delay", "none | fixed-delay | exponential-delay"),
     ("restart-strategy.fixed-delay.attempts", "2147483647", "restarts before the job fails"),
     ("restart-strategy.fixed-delay.delay", "1000", "ms between restarts"),
@@ -187,7 +187,7 @@ mod tests {
         let (c, warnings) = Config::load(Some(&f), true, &["rest.port=9001".into()]).expect("loads");
         assert_eq!(c.get("rest.port"), "9001");
         assert_eq!(c.get_u64("heartbeat.interval").expect("number"), 500);
-        assert_eq!(c.get_u64("heartbeat.timeout").expect("default"), 5000);
+        assert_eq!(c.get_u64("heartbeat.timeout").expect("default"), 50000);
         assert_eq!(warnings, vec!["unknown configuration key `bogus.key` is ignored".to_string()]);
         assert_eq!(parse_millis_or_number("5 s"), Some(5000));
     }

@@ -20,6 +20,19 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("state.savepoints.dir", "/tmp/flowc-savepoints", "where savepoints are written by default"),
     ("heartbeat.interval", "10000", "ms between heartbeats (Flink's default)"),
     ("heartbeat.timeout", "50000", "ms without a heartbeat before a TaskManager is lost (Flink's default)"),
+    // Cluster-internal security (docs/SECURITY.md): off by default, as in Flink.
+    ("flowc.security.cluster.secret", "", "a secret TaskManagers must prove they know (beyond Flink)"),
+    ("flowc.security.cluster.secret-file", "", "a file holding the cluster secret"),
+    ("security.ssl.internal.enabled", "false", "mutual TLS on the RPC and data ports"),
+    ("security.ssl.internal.keystore", "", "PKCS12 keystore: this process's certificate and key"),
+    ("security.ssl.internal.keystore-password", "", "the keystore's password"),
+    ("security.ssl.internal.key-password", "", "the key's password (PKCS12: as the keystore's)"),
+    ("security.ssl.internal.truststore", "", "PKCS12 truststore: the certificates peers must be signed by"),
+    ("security.ssl.internal.truststore-password", "", "the truststore's password"),
+    ("security.ssl.internal.cert", "", "PEM certificate chain of this process (instead of a keystore)"),
+    ("security.ssl.internal.key", "", "PEM private key of this process"),
+    ("security.ssl.internal.ca", "", "PEM certificates peers must be signed by (instead of a truststore)"),
+    ("security.ssl.verify-hostname", "true", "a server's certificate must name the host it is reached at"),
     ("restart-strategy.type", "fixed-delay", "none | fixed-delay | exponential-delay"),
     ("restart-strategy.fixed-delay.attempts", "2147483647", "restarts before the job fails"),
     ("restart-strategy.fixed-delay.delay", "1000", "ms between restarts"),
@@ -112,13 +125,25 @@ impl Config {
         v.trim().parse().map_err(|_| ConfigError::BadValue { key: key.into(), value: v, expected: "a number" })
     }
 
-    /// All keys with their values, defaults included (for `/jobmanager/config`).
+    /// All keys with their values, defaults included (for `/jobmanager/config`);
+    /// secrets and passwords show as `******`, as Flink shows them.
     pub fn entries(&self) -> Vec<(String, String)> {
         let mut out: BTreeMap<String, String> =
             KEYS.iter().filter(|(_, d, _)| !d.is_empty()).map(|(k, d, _)| (k.to_string(), d.to_string())).collect();
         out.extend(self.values.clone());
+        for (k, v) in out.iter_mut() {
+            if is_sensitive(k) {
+                *v = "******".to_string();
+            }
+        }
         out.into_iter().collect()
     }
+}
+
+/// Keys whose values must not be shown (Flink: "password", "secret", "token", …).
+pub fn is_sensitive(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    !k.ends_with("-file") && ["password", "secret", "token"].iter().any(|s| k.contains(s))
 }
 
 /// `1000`, `1000 ms`, `5 s`, `5s`, `1 min` → milliseconds (Flink's duration syntax).
@@ -190,5 +215,18 @@ mod tests {
         assert_eq!(c.get_u64("heartbeat.timeout").expect("default"), 50000);
         assert_eq!(warnings, vec!["unknown configuration key `bogus.key` is ignored".to_string()]);
         assert_eq!(parse_millis_or_number("5 s"), Some(5000));
+    }
+
+    #[test]
+    fn secrets_and_passwords_are_not_shown() {
+        let mut c = Config::default();
+        c.set("flowc.security.cluster.secret", "do-not-show-this-secret");
+        c.set("security.ssl.internal.keystore-password", "do-not-show");
+        c.set("flowc.security.cluster.secret-file", "/etc/flowc/secret");
+        let shown: BTreeMap<String, String> = c.entries().into_iter().collect();
+        assert_eq!(shown["flowc.security.cluster.secret"], "******");
+        assert_eq!(shown["security.ssl.internal.keystore-password"], "******");
+        assert_eq!(shown["flowc.security.cluster.secret-file"], "/etc/flowc/secret", "a path is not a secret");
+        assert_eq!(c.get("flowc.security.cluster.secret"), "do-not-show-this-secret");
     }
 }

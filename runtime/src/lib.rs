@@ -28,5 +28,6 @@ pub mod record;
 pub mod rest;
 pub mod restart;
 pub mod rpc;
+pub mod security;
 pub mod task;
 pub mod taskmanager;

@@ -72,7 +72,7 @@ async fn serve_connection(
     connection: u64,
 ) -> Result<(), RpcError> {
     stream.set_nodelay(true)?;
-    let registered = tokio::time::timeout(REGISTRATION_TIMEOUT, async {
+    let authenticated = tokio::time::timeout(REGISTRATION_TIMEOUT, async {
         let stream: Box<dyn AsyncStream> = match &security.tls {
             Some(tls) => match tokio_rustls::TlsAcceptor::from(tls.server.clone()).accept(stream).await {
                 Ok(s) => Box::new(s),
@@ -84,12 +84,12 @@ async fn serve_connection(
             None => Box::new(stream),
         };
         let (mut r, mut w) = tokio::io::split(stream);
-        let registered = register(&jm, security, &mut r, &mut w, peer, connection).await?;
-        Ok::<_, RpcError>(registered.map(|(session, rx)| (session, r, w, rx)))
+        let answer = authenticate(security, &mut r, &mut w, peer).await?;
+        Ok::<_, RpcError>(answer.map(|(reg, proof)| (reg, proof, r, w)))
     })
     .await;
-    let (session, r, w, rx) = match registered {
-        Ok(Ok(Some(s))) => s,
+    let (reg, proof, r, mut w) = match authenticated {
+        Ok(Ok(Some(a))) => a,
         Ok(Ok(None)) => return Ok(()),
         Ok(Err(e)) => return Err(e),
         Err(_) => {
@@ -97,6 +97,19 @@ async fn serve_connection(
             return Ok(());
         }
     };
+    let (tx, rx) = mpsc::unbounded_channel::<ToTaskManager>();
+    let session = Session { tm_id: reg.tm_id.clone(), instance: reg.instance.clone(), connection };
+    if let Err(reason) = add_to_registry(&jm, &reg, &session, tx) {
+        return refuse(security, &mut w, peer, reason).await;
+    }
+    tracing::info!(
+        tm_id = %reg.tm_id, instance = %reg.instance, peer = %peer, data = %reg.data_addr, slots = reg.slots,
+        "TaskManager registered."
+    );
+    if let Err(e) = rpc::write_frame(&mut w, &ToTaskManager::Registered { tm_id: reg.tm_id.clone(), proof }).await {
+        jm.on_tm_lost(&session, &format!("its connection failed while it registered: {e}"));
+        return Err(e);
+    }
     serve_tm(jm, session, r, w, rx).await
 }
 
@@ -106,17 +119,24 @@ async fn refuse(security: &InternalSecurity, w: &mut Writer, peer: SocketAddr, r
     rpc::write_frame(w, &ToTaskManager::Refused { reason }).await
 }
 
-/// Runs the registration of one connection: the registered session and
-/// the queue of its outgoing messages, or `None` when it was refused.
-async fn register(
-    jm: &Arc<JobManager>,
+/// Reads a registration and checks its protocol version and, with a
+/// cluster secret, the TaskManager's proof: the registration and the
+/// JobManager's own proof for the answer, or `None` when it was refused.
+async fn authenticate(
     security: &InternalSecurity,
     r: &mut Reader,
     w: &mut Writer,
     peer: SocketAddr,
-    connection: u64,
-) -> Result<Option<(Session, mpsc::UnboundedReceiver<ToTaskManager>)>, RpcError> {
-    let body = rpc::read_body(r).await?;
+) -> Result<Option<(Registration, Option<secret::Proof>)>, RpcError> {
+    let body = match rpc::read_body(r).await {
+        Ok(b) => b,
+        Err(RpcError::Closed) => return Ok(None),
+        Err(e) => {
+            let hint = if security.tls.is_none() { " (a TLS client? see security.ssl.internal.enabled)" } else { "" };
+            security.log_refusal("RPC", Some(peer), &format!("not a flowc registration: {e}{hint}"));
+            return Ok(None);
+        }
+    };
     match rpc::registration_protocol(&body) {
         Some(rpc::PROTOCOL_VERSION) => {}
         Some(p) => {
@@ -136,47 +156,29 @@ async fn register(
         ToJobManager::Register(reg) => reg,
         _ => return Err(RpcError::Malformed("expected a registration".into())),
     };
-    let proof = match &security.secret {
-        None => None,
-        Some(secret) => {
-            let nonce = secret::nonce();
-            rpc::write_frame(w, &ToTaskManager::Challenge { nonce }).await?;
-            let answer = match rpc::read_frame::<_, ToJobManager>(r).await {
-                Ok(ToJobManager::Proof { proof }) => Some(proof),
-                Ok(_) => None,
-                Err(RpcError::Closed) => {
-                    security.log_refusal(
-                        "RPC",
-                        Some(peer),
-                        "the peer closed the connection instead of proving it knows the cluster secret",
-                    );
-                    return Ok(None);
-                }
-                Err(e) => return Err(e),
-            };
-            if !answer.is_some_and(|p| secret.verify(Purpose::Registration, &nonce, &body, &p)) {
-                let reason = format!(
-                    "TaskManager `{}` did not prove it knows the cluster secret (flowc.security.cluster.secret)",
-                    reg.tm_id
-                );
-                refuse(security, w, peer, reason).await?;
-                return Ok(None);
-            }
-            Some(secret.prove(Purpose::JobManager, &reg.nonce, &nonce))
+    let Some(secret) = &security.secret else { return Ok(Some((reg, None))) };
+    let nonce = secret::nonce();
+    rpc::write_frame(w, &ToTaskManager::Challenge { nonce }).await?;
+    let answer = match rpc::read_frame::<_, ToJobManager>(r).await {
+        Ok(ToJobManager::Proof { proof }) => Some(proof),
+        Ok(_) => None,
+        Err(RpcError::Closed) => {
+            let reason = "the peer closed the connection instead of proving it knows the cluster secret";
+            security.log_refusal("RPC", Some(peer), reason);
+            return Ok(None);
         }
+        Err(e) => return Err(e),
     };
-    let (tx, rx) = mpsc::unbounded_channel::<ToTaskManager>();
-    let session = Session { tm_id: reg.tm_id.clone(), instance: reg.instance.clone(), connection };
-    if let Err(reason) = add_to_registry(jm, &reg, &session, tx) {
+    if !answer.is_some_and(|p| secret.verify(Purpose::Registration, &nonce, &body, &p)) {
+        let reason = format!(
+            "TaskManager `{}` did not prove it knows the cluster secret (flowc.security.cluster.secret)",
+            reg.tm_id
+        );
         refuse(security, w, peer, reason).await?;
         return Ok(None);
     }
-    tracing::info!(
-        tm_id = %reg.tm_id, instance = %reg.instance, peer = %peer, data = %reg.data_addr, slots = reg.slots,
-        "TaskManager registered."
-    );
-    rpc::write_frame(w, &ToTaskManager::Registered { tm_id: reg.tm_id.clone(), proof }).await?;
-    Ok(Some((session, rx)))
+    let proof = secret.prove(Purpose::JobManager, &reg.nonce, &nonce);
+    Ok(Some((reg, Some(proof))))
 }
 
 /// Adds the registration under the registry's rules; the reason when refused.

@@ -1,6 +1,8 @@
 //! The JobManager: accepts jobs, keeps the registry of TaskManagers and
 //! their slots, schedules subtasks into slots, follows task states, and
-//! notices lost TaskManagers by heartbeat timeout or closed connection.
+//! fails over the jobs of lost TaskManagers. The RPC server that registers
+//! TaskManagers and notices their loss (heartbeat timeout, closed
+//! connection) is `jm_rpc.rs`; the registry's rules are `registry.rs`.
 //!
 //! Scheduling uses slot sharing as Flink does: slot i of a job holds
 //! subtask i of every vertex, so a job needs as many slots as its largest

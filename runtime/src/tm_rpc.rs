@@ -12,6 +12,7 @@ use crate::rpc::{self, Registration, RpcError, ToJobManager, ToTaskManager};
 use crate::security::internal::{AsyncStream, InternalSecurity};
 use crate::security::internal_tls::{is_certificate_refusal, InternalTls};
 use crate::security::secret::Purpose;
+use std::time::Duration;
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 
@@ -40,9 +41,23 @@ impl From<RpcError> for RegisterError {
     }
 }
 
+/// The JobManager must have answered a registration within this time.
+const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Connects to `jobmanager` and registers `reg`; the connection's halves
 /// once the JobManager has accepted.
 pub async fn register(
+    stream: TcpStream,
+    jobmanager: &str,
+    security: &InternalSecurity,
+    reg: &Registration,
+) -> Result<(Reader, Writer), RegisterError> {
+    tokio::time::timeout(REGISTRATION_TIMEOUT, exchange(stream, jobmanager, security, reg)).await.unwrap_or_else(|_| {
+        Err(RegisterError::Failed(format!("no answer to the registration within {} s", REGISTRATION_TIMEOUT.as_secs())))
+    })
+}
+
+async fn exchange(
     stream: TcpStream,
     jobmanager: &str,
     security: &InternalSecurity,

@@ -117,6 +117,14 @@ impl InternalTls {
         let verify_hostname = flag(config, VERIFY_HOSTNAME, true)?;
         let key_name = if set(KEY) { KEY } else { KEYSTORE };
         let provider = provider();
+        if let Err(e) = provider.key_provider.load_private_key(key.clone_key()) {
+            let hint = if key_name == KEYSTORE {
+                " (ring needs an EC key's public key inside it, which keytool leaves out: use an RSA key, or a store made with openssl)"
+            } else {
+                ""
+            };
+            return Err(SecurityError::key(key_name, format!("the private key cannot be used: {e}{hint}")));
+        }
         let client_verifier = WebPkiClientVerifier::builder_with_provider(store.clone(), provider.clone())
             .build()
             .map_err(|e| SecurityError::key(trust_key, e.to_string()))?;

@@ -9,17 +9,32 @@ use std::path::Path;
 pub const KEYS: &[(&str, &str, &str)] = &[
     ("jobmanager.rpc.address", "127.0.0.1", "where TaskManagers reach the JobManager"),
     ("jobmanager.rpc.port", "6123", "the JobManager's RPC port"),
+    ("jobmanager.bind-host", "127.0.0.1", "the address the JobManager's RPC port binds (not rest.bind-address)"),
     ("rest.address", "127.0.0.1", "where clients reach the REST API"),
     ("rest.bind-address", "127.0.0.1", "the address the REST server binds"),
     ("rest.port", "8081", "the REST port"),
     ("taskmanager.numberOfTaskSlots", "2", "slots per TaskManager"),
     ("taskmanager.data.port", "0", "the TaskManager's data port (0: any free port)"),
-    ("taskmanager.bind-address", "127.0.0.1", "the address TaskManagers bind"),
+    ("taskmanager.bind-host", "127.0.0.1", "the address a TaskManager's data port binds"),
+    ("taskmanager.bind-address", "", "the earlier name of taskmanager.bind-host"),
     ("taskmanager.resource-id", "", "the TaskManager's id (default: host:port-random)"),
     ("state.checkpoints.dir", "/tmp/flowc-checkpoints", "where checkpoints are written"),
     ("state.savepoints.dir", "/tmp/flowc-savepoints", "where savepoints are written by default"),
-    ("heartbeat.interval", "1000", "ms between heartbeats"),
-    ("heartbeat.timeout", "5000", "ms without a heartbeat before a TaskManager is lost"),
+    ("heartbeat.interval", "10000", "ms between heartbeats (Flink's default)"),
+    ("heartbeat.timeout", "50000", "ms without a heartbeat before a TaskManager is lost (Flink's default)"),
+    // Cluster-internal security (docs/SECURITY.md): off by default, as in Flink.
+    ("flowc.security.cluster.secret", "", "a secret TaskManagers must prove they know (beyond Flink)"),
+    ("flowc.security.cluster.secret-file", "", "a file holding the cluster secret"),
+    ("security.ssl.internal.enabled", "false", "mutual TLS on the RPC and data ports"),
+    ("security.ssl.internal.keystore", "", "PKCS12 keystore: this process's certificate and key"),
+    ("security.ssl.internal.keystore-password", "", "the keystore's password"),
+    ("security.ssl.internal.key-password", "", "the key's password (PKCS12: as the keystore's)"),
+    ("security.ssl.internal.truststore", "", "PKCS12 truststore: the certificates peers must be signed by"),
+    ("security.ssl.internal.truststore-password", "", "the truststore's password"),
+    ("security.ssl.internal.cert", "", "PEM certificate chain of this process (instead of a keystore)"),
+    ("security.ssl.internal.key", "", "PEM private key of this process"),
+    ("security.ssl.internal.ca", "", "PEM certificates peers must be signed by (instead of a truststore)"),
+    ("security.ssl.verify-hostname", "true", "a server's certificate must name the host it is reached at"),
     (
         "restart-strategy.type",
         "",
@@ -98,10 +113,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
 ];
 
 /// Whether a key's value is a secret, shown as `******` by `/jobmanager/config`
-/// (Flink's rule: the key names a password, secret or token).
+/// (Flink's rule: the key names a password, secret or token); a key naming
+/// the file that holds a secret (`…secret-file`) is shown.
 pub fn is_sensitive(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["password", "secret", "token", "apikey", "api-key"].iter().any(|w| k.contains(w))
+    !k.ends_with("-file") && ["password", "secret", "token", "apikey", "api-key"].iter().any(|w| k.contains(w))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -194,11 +210,17 @@ impl Config {
         v.trim().parse().map_err(|_| ConfigError::BadValue { key: key.into(), value: v, expected: "a number" })
     }
 
-    /// All keys with their values, defaults included (for `/jobmanager/config`).
+    /// All keys with their values, defaults included (for `/jobmanager/config`);
+    /// secrets and passwords show as `******`, as Flink shows them.
     pub fn entries(&self) -> Vec<(String, String)> {
         let mut out: BTreeMap<String, String> =
             KEYS.iter().filter(|(_, d, _)| !d.is_empty()).map(|(k, d, _)| (k.to_string(), d.to_string())).collect();
         out.extend(self.values.clone());
+        for (k, v) in out.iter_mut() {
+            if is_sensitive(k) && !v.is_empty() {
+                *v = "******".to_string();
+            }
+        }
         out.into_iter().collect()
     }
 }
@@ -269,8 +291,21 @@ mod tests {
         let (c, warnings) = Config::load(Some(&f), true, &["rest.port=9001".into()]).expect("loads");
         assert_eq!(c.get("rest.port"), "9001");
         assert_eq!(c.get_u64("heartbeat.interval").expect("number"), 500);
-        assert_eq!(c.get_u64("heartbeat.timeout").expect("default"), 5000);
+        assert_eq!(c.get_u64("heartbeat.timeout").expect("default"), 50000);
         assert_eq!(warnings, vec!["unknown configuration key `bogus.key` is ignored".to_string()]);
         assert_eq!(parse_millis_or_number("5 s"), Some(5000));
+    }
+
+    #[test]
+    fn secrets_and_passwords_are_not_shown() {
+        let mut c = Config::default();
+        c.set("flowc.security.cluster.secret", "do-not-show-this-secret");
+        c.set("security.ssl.internal.keystore-password", "do-not-show");
+        c.set("flowc.security.cluster.secret-file", "/etc/flowc/secret");
+        let shown: BTreeMap<String, String> = c.entries().into_iter().collect();
+        assert_eq!(shown["flowc.security.cluster.secret"], "******");
+        assert_eq!(shown["security.ssl.internal.keystore-password"], "******");
+        assert_eq!(shown["flowc.security.cluster.secret-file"], "/etc/flowc/secret", "a path is not a secret");
+        assert_eq!(c.get("flowc.security.cluster.secret"), "do-not-show-this-secret");
     }
 }

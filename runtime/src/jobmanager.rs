@@ -1,6 +1,8 @@
 //! The JobManager: accepts jobs, keeps the registry of TaskManagers and
 //! their slots, schedules subtasks into slots, follows task states, and
-//! notices lost TaskManagers by heartbeat timeout or closed connection.
+//! fails over the jobs of lost TaskManagers. The RPC server that registers
+//! TaskManagers and notices their loss (heartbeat timeout, closed
+//! connection) is `jm_rpc.rs`; the registry's rules are `registry.rs`.
 //!
 //! Scheduling uses slot sharing as Flink does: slot i of a job holds
 //! subtask i of every vertex, so a job needs as many slots as its largest
@@ -15,7 +17,7 @@
 //! checkpoint is skipped the same way. With none left, the job fails.
 //!
 //! Paths that a REST caller or a job names — savepoint targets, restore
-//! paths, file sinks — must lie under the allowed roots (`paths.rs`).
+//! paths, file sinks — must lie under the allowed roots (`security/paths.rs`).
 //! Ended jobs leave the job list after `jobstore.expiration-time`, or when
 //! more than `jobstore.max-capacity` have ended.
 
@@ -26,39 +28,18 @@ use crate::checkpoint::StopMode;
 use crate::config::{Config, ConfigError};
 use crate::connectors::kafka::partition_count;
 use crate::ids::{Attempt, JobId, JobStatus, SubtaskId, TaskStatus};
-use crate::paths::{AllowedRoots, PathError};
+use crate::registry::Session;
 use crate::restart::{RestartStrategy, RestartTracker};
-use crate::rpc::{self, CheckpointAck, Deployment, FailureKind, TaskMetrics, ToJobManager, ToTaskManager};
+use crate::rpc::{self, CheckpointAck, Deployment, FailureKind, TaskMetrics, ToTaskManager};
+use crate::security::paths::{AllowedRoots, PathError};
 use crate::task::now_ms;
 use flowc_compiler::graph::JobGraph;
 use flowc_compiler::ir::OperatorKind;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 
-pub struct TaskManagerEntry {
-    pub id: String,
-    pub data_addr: String,
-    pub slots: u32,
-    pub cpu_cores: u32,
-    pub physical_memory: u64,
-    pub pid: u32,
-    pub last_heartbeat: Instant,
-    pub last_heartbeat_ms: i64,
-    pub registered_ms: i64,
-    tx: mpsc::UnboundedSender<ToTaskManager>,
-    /// Slots in use: (job, slot index within the job).
-    pub used: Vec<(JobId, u32)>,
-    pub metrics: Vec<TaskMetrics>,
-}
-
-impl TaskManagerEntry {
-    pub fn free_slots(&self) -> u32 {
-        self.slots.saturating_sub(self.used.len() as u32)
-    }
-}
+pub use crate::registry::TaskManagerEntry;
 
 #[derive(Debug, Clone)]
 pub struct TaskEntry {
@@ -496,7 +477,7 @@ impl JobManager {
         self.schedule();
     }
 
-    fn on_task_update(&self, u: rpc::TaskUpdate) {
+    pub(crate) fn on_task_update(&self, u: rpc::TaskUpdate) {
         let mut st = lock(self);
         let st = &mut *st;
         let Some(job) = st.jobs.get_mut(&u.job_id) else { return };
@@ -604,7 +585,7 @@ impl JobManager {
         }
     }
 
-    fn on_checkpoint_ack(&self, ack: CheckpointAck) {
+    pub(crate) fn on_checkpoint_ack(&self, ack: CheckpointAck) {
         let mut st = lock(self);
         let st = &mut *st;
         let Some(job) = st.jobs.get_mut(&ack.job_id) else { return };
@@ -678,27 +659,36 @@ impl JobManager {
         job.savepoints.get(trigger_id).cloned().ok_or_else(|| SavepointError::UnknownTrigger(trigger_id.to_string()))
     }
 
-    /// A TaskManager is gone: its jobs fail with the reason.
-    fn on_tm_lost(&self, tm_id: &str, reason: &str) {
-        let mut st = lock(self);
-        let st = &mut *st;
-        let Some(tm) = st.tms.remove(tm_id) else { return };
-        tracing::warn!(tm_id = %tm_id, reason = %reason, "TaskManager lost.");
-        let message = format!("TaskManager {tm_id} ({}) is lost: {reason}", tm.data_addr);
-        for job in st.jobs.values_mut() {
-            let affected = job.all_tasks().any(|t| t.tm.as_deref() == Some(tm_id) && !t.status.is_terminal());
-            if !affected {
-                continue;
-            }
-            for t in job.tasks.iter_mut().flatten() {
-                if t.tm.as_deref() == Some(tm_id) && !t.status.is_terminal() {
-                    t.status = TaskStatus::FAILED;
-                    t.end_time = now_ms();
-                }
-            }
-            failover(job, &message, Some(tm_id.to_string()), &st.tms);
-            finish_if_done(job, &mut st.tms);
+    /// A TaskManager's registration is gone: its jobs fail with the reason.
+    pub(crate) fn on_tm_lost(&self, session: &Session, reason: &str) {
+        lose_taskmanager(&mut lock(self), session, reason);
+    }
+}
+
+/// Removes `session`'s registration, if it is still its id's, and fails
+/// over the jobs that had tasks there. A later registration under the same
+/// id is left alone.
+pub(crate) fn lose_taskmanager(st: &mut JmState, session: &Session, reason: &str) {
+    if !crate::registry::is_current(&st.tms, session) {
+        return;
+    }
+    let tm_id = session.tm_id.as_str();
+    let Some(tm) = st.tms.remove(tm_id) else { return };
+    tracing::warn!(tm_id = %tm_id, reason = %reason, "TaskManager lost.");
+    let message = format!("TaskManager {tm_id} ({}) is lost: {reason}", tm.data_addr);
+    for job in st.jobs.values_mut() {
+        let affected = job.all_tasks().any(|t| t.tm.as_deref() == Some(tm_id) && !t.status.is_terminal());
+        if !affected {
+            continue;
         }
+        for t in job.tasks.iter_mut().flatten() {
+            if t.tm.as_deref() == Some(tm_id) && !t.status.is_terminal() {
+                t.status = TaskStatus::FAILED;
+                t.end_time = now_ms();
+            }
+        }
+        failover(job, &message, Some(tm_id.to_string()), &st.tms);
+        finish_if_done(job, &mut st.tms);
     }
 }
 
@@ -1030,133 +1020,4 @@ fn finish_if_done(job: &mut Job, tms: &mut BTreeMap<String, TaskManagerEntry>) {
             }
         }
     }
-}
-
-// ---------------------------------------------------------------- RPC server
-
-/// Accepts TaskManagers on the RPC port.
-pub async fn serve_rpc(jm: Arc<JobManager>, listener: TcpListener) {
-    let monitor = jm.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            monitor.tick();
-            monitor.schedule();
-            let lost: Vec<String> = {
-                let st = lock(&monitor);
-                st.tms
-                    .values()
-                    .filter(|t| t.last_heartbeat.elapsed() > monitor.heartbeat_timeout)
-                    .map(|t| t.id.clone())
-                    .collect()
-            };
-            for id in lost {
-                let reason = format!("no heartbeat for {} ms", monitor.heartbeat_timeout.as_millis());
-                monitor.on_tm_lost(&id, &reason);
-            }
-        }
-    });
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let jm = jm.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = serve_tm(jm, stream).await {
-                        tracing::debug!(peer = %peer, error = %e, "RPC connection ended.");
-                    }
-                });
-            }
-            Err(e) => tracing::warn!(error = %e, "Accepting an RPC connection failed."),
-        }
-    }
-}
-
-async fn serve_tm(jm: Arc<JobManager>, stream: TcpStream) -> Result<(), rpc::RpcError> {
-    stream.set_nodelay(true)?;
-    let (mut r, mut w) = stream.into_split();
-    let reg = match rpc::read_frame::<_, ToJobManager>(&mut r).await? {
-        ToJobManager::Register(reg) => reg,
-        _ => return Err(rpc::RpcError::Malformed("expected a registration".into())),
-    };
-    if reg.protocol != rpc::PROTOCOL_VERSION {
-        let reason = format!("protocol version {} is not {}", reg.protocol, rpc::PROTOCOL_VERSION);
-        rpc::write_frame(&mut w, &ToTaskManager::Refused { reason }).await?;
-        return Ok(());
-    }
-    let (tx, mut rx) = mpsc::unbounded_channel::<ToTaskManager>();
-    let tm_id = reg.tm_id.clone();
-    {
-        let mut st = lock(&jm);
-        let now = now_ms();
-        st.tms.insert(
-            tm_id.clone(),
-            TaskManagerEntry {
-                id: tm_id.clone(),
-                data_addr: reg.data_addr.clone(),
-                slots: reg.slots,
-                cpu_cores: reg.cpu_cores,
-                physical_memory: reg.physical_memory,
-                pid: reg.pid,
-                last_heartbeat: Instant::now(),
-                last_heartbeat_ms: now,
-                registered_ms: now,
-                tx: tx.clone(),
-                used: Vec::new(),
-                metrics: Vec::new(),
-            },
-        );
-    }
-    tracing::info!(tm_id = %tm_id, data = %reg.data_addr, slots = reg.slots, "TaskManager registered.");
-    rpc::write_frame(&mut w, &ToTaskManager::Registered { tm_id: tm_id.clone() }).await?;
-    let writer = tokio::spawn(async move {
-        while let Some(m) = rx.recv().await {
-            if rpc::write_frame(&mut w, &m).await.is_err() {
-                break;
-            }
-        }
-    });
-    jm.schedule();
-    let result = loop {
-        match rpc::read_frame::<_, ToJobManager>(&mut r).await {
-            Ok(ToJobManager::Heartbeat { metrics }) => {
-                let mut st = lock(&jm);
-                let st = &mut *st;
-                if let Some(tm) = st.tms.get_mut(&tm_id) {
-                    tm.last_heartbeat = Instant::now();
-                    tm.last_heartbeat_ms = now_ms();
-                    for m in &metrics {
-                        let (Some(job_id), Some(sub)) = (m.job_id, m.subtask) else { continue };
-                        if let Some(job) = st.jobs.get_mut(&job_id) {
-                            if job.attempt == m.attempt {
-                                if let Some(t) =
-                                    job.tasks.get_mut(sub.vertex as usize).and_then(|v| v.get_mut(sub.subtask as usize))
-                                {
-                                    t.metrics = m.clone();
-                                }
-                            }
-                        }
-                    }
-                    tm.metrics = metrics;
-                } else {
-                    break Ok(());
-                }
-            }
-            Ok(ToJobManager::TaskUpdate(u)) => {
-                jm.on_task_update(u);
-                jm.schedule();
-            }
-            Ok(ToJobManager::Checkpoint(ack)) => jm.on_checkpoint_ack(ack),
-            Ok(ToJobManager::Register(_)) => {}
-            Err(e) => break Err(e),
-        }
-    };
-    writer.abort();
-    let reason = match &result {
-        Err(rpc::RpcError::Closed) => "its connection closed".to_string(),
-        Err(e) => format!("its connection failed: {e}"),
-        Ok(()) => "it was removed".to_string(),
-    };
-    jm.on_tm_lost(&tm_id, &reason);
-    jm.schedule();
-    result
 }

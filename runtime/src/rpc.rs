@@ -1,10 +1,28 @@
 //! The control protocol between the JobManager and the TaskManagers:
 //! length-prefixed bincode frames over TCP.
 //!
-//! A TaskManager connects to `jobmanager.rpc.port`, sends `Register`, then
-//! heartbeats every `heartbeat.interval`; the JobManager deploys and cancels
-//! tasks over the same connection. Either side treats a closed connection
-//! as the loss of the other.
+//! A TaskManager connects to `jobmanager.rpc.port` (over mutual TLS when
+//! `security.ssl.internal.enabled`), sends `Register`, then heartbeats every
+//! `heartbeat.interval`; the JobManager deploys and cancels tasks over the
+//! same connection. Either side treats a closed connection as the loss of
+//! the other.
+//!
+//! Registration, step by step:
+//!
+//! ```text
+//!  TaskManager                                   JobManager
+//!   Register { protocol, tm_id, instance, nonce_tm, … } ──▶  protocol checked first
+//!                                   ◀── Challenge { nonce_jm }   (only with a cluster secret)
+//!   Proof { HMAC(secret, nonce_jm ‖ Register) } ──▶  checked in constant time
+//!          ◀── Registered { proof: HMAC(secret, nonce_tm ‖ nonce_jm) }  or  Refused { reason }
+//! ```
+//!
+//! A refused TaskManager logs the reason and exits: the protocol version,
+//! the secret and a live TaskManager holding its id do not change by
+//! retrying. The frame layout keeps `Register` first among the messages to
+//! the JobManager and `protocol` first in it, and `Refused` second among the
+//! messages to a TaskManager, so that peers of any version tell each other
+//! the versions differ.
 
 use crate::checkpoint::format::TaskEntry;
 use crate::checkpoint::{Barrier, SourceState};
@@ -13,6 +31,9 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Bumped whenever a message changes; peers of another version are refused.
+/// Version 2: registration carries the process's instance id and a nonce,
+/// and the cluster secret is proven by challenge–response; a task's
+/// failure carries its kind (a corrupt checkpoint is told apart).
 pub const PROTOCOL_VERSION: u32 = 2;
 /// No control message is this large; a bigger length means a confused peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
@@ -20,9 +41,16 @@ pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ToJobManager {
     Register(Registration),
-    Heartbeat { metrics: Vec<TaskMetrics> },
+    Heartbeat {
+        metrics: Vec<TaskMetrics>,
+    },
     TaskUpdate(TaskUpdate),
     Checkpoint(CheckpointAck),
+    /// The answer to a `Challenge`: HMAC-SHA256(secret, the JobManager's
+    /// nonce ‖ the bytes of the `Register` message).
+    Proof {
+        proof: crate::security::secret::Proof,
+    },
 }
 
 /// A subtask's part of a checkpoint is written (its `_metadata` entry), or
@@ -46,6 +74,12 @@ pub struct Registration {
     pub cpu_cores: u32,
     pub physical_memory: u64,
     pub pid: u32,
+    /// Made at random when the process starts: tells a TaskManager that
+    /// registers again after losing its connection (the same instance)
+    /// from another process that uses the same `tm_id`.
+    pub instance: String,
+    /// The TaskManager's challenge to the JobManager (with a cluster secret).
+    pub nonce: crate::security::secret::Nonce,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,7 +148,12 @@ pub struct TaskMetrics {
 pub enum ToTaskManager {
     Registered {
         tm_id: String,
+        /// With a cluster secret: HMAC-SHA256(secret, the TaskManager's
+        /// nonce ‖ the JobManager's nonce), so the TaskManager knows it
+        /// talks to its cluster's JobManager.
+        proof: Option<crate::security::secret::Proof>,
     },
+    /// Stays the second message: TaskManagers of other versions read it.
     Refused {
         reason: String,
     },
@@ -134,6 +173,10 @@ pub enum ToTaskManager {
         job_id: JobId,
         attempt: Attempt,
         barrier: Barrier,
+    },
+    /// The TaskManager must prove it knows the cluster secret.
+    Challenge {
+        nonce: crate::security::secret::Nonce,
     },
 }
 
@@ -173,23 +216,54 @@ fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_FRAME>()
 }
 
+/// The bincode body of one message.
+pub fn encode_body<T: Serialize>(msg: &T) -> Result<Vec<u8>, RpcError> {
+    bincode::serde::encode_to_vec(msg, config()).map_err(|e| RpcError::Malformed(e.to_string()))
+}
+
 /// Encodes one message as a frame: u32 length (big endian) + bincode.
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, RpcError> {
-    let body = bincode::serde::encode_to_vec(msg, config()).map_err(|e| RpcError::Malformed(e.to_string()))?;
+    Ok(frame(&encode_body(msg)?))
+}
+
+/// A frame around an encoded body.
+pub fn frame(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 4);
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    out.extend_from_slice(&body);
-    Ok(out)
+    out.extend_from_slice(body);
+    out
+}
+
+pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, RpcError> {
+    let (msg, _) = bincode::serde::decode_from_slice(body, config()).map_err(|e| RpcError::Malformed(e.to_string()))?;
+    Ok(msg)
+}
+
+/// The protocol version of a `Register` message of any version: the
+/// message's variant (0) and its first field, read without decoding the rest.
+pub fn registration_protocol(body: &[u8]) -> Option<u32> {
+    match bincode::serde::decode_from_slice::<(u32, u32), _>(body, config()) {
+        Ok(((0, protocol), _)) => Some(protocol),
+        _ => None,
+    }
 }
 
 pub async fn write_frame<W: AsyncWriteExt + Unpin, T: Serialize>(w: &mut W, msg: &T) -> Result<(), RpcError> {
-    let frame = encode(msg)?;
-    w.write_all(&frame).await?;
+    write_body(w, &encode_body(msg)?).await
+}
+
+pub async fn write_body<W: AsyncWriteExt + Unpin>(w: &mut W, body: &[u8]) -> Result<(), RpcError> {
+    w.write_all(&frame(body)).await?;
     w.flush().await?;
     Ok(())
 }
 
 pub async fn read_frame<R: AsyncReadExt + Unpin, T: for<'de> Deserialize<'de>>(r: &mut R) -> Result<T, RpcError> {
+    decode(&read_body(r).await?)
+}
+
+/// The body of the next frame.
+pub async fn read_body<R: AsyncReadExt + Unpin>(r: &mut R) -> Result<Vec<u8>, RpcError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
         Ok(_) => {}
@@ -202,7 +276,5 @@ pub async fn read_frame<R: AsyncReadExt + Unpin, T: for<'de> Deserialize<'de>>(r
     }
     let mut body = vec![0u8; len];
     r.read_exact(&mut body).await?;
-    let (msg, _) =
-        bincode::serde::decode_from_slice(&body, config()).map_err(|e| RpcError::Malformed(e.to_string()))?;
-    Ok(msg)
+    Ok(body)
 }

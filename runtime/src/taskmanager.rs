@@ -3,7 +3,9 @@
 //! other TaskManagers over its data port.
 //!
 //! If the JobManager cannot be reached the TaskManager says so and retries;
-//! if the connection is lost, it cancels its tasks and registers again.
+//! if the connection is lost, it cancels its tasks and registers again
+//! (as the same instance: a random id made at process start). If the
+//! JobManager refuses it (see [`crate::tm_rpc`]), it says why and exits.
 
 use crate::checkpoint::format::checkpoint_dir;
 use crate::checkpoint::restore::Restorer;
@@ -19,13 +21,15 @@ use crate::metrics::TaskCounters;
 use crate::network::{self, ChannelKey, ChannelTx, Exchange};
 use crate::operators::build::{build_operator, BuildContext};
 use crate::operators::Operator;
-use crate::paths::AllowedRoots;
 use crate::rpc::{
     self, CheckpointAck, Deployment, FailureKind, Registration, TaskMetrics, TaskUpdate, ToJobManager, ToTaskManager,
 };
+use crate::security::internal::InternalSecurity;
+use crate::security::paths::AllowedRoots;
 use crate::task::{
     CheckpointCtx, CheckpointReport, Head, InputChannel, OperatorInfo, OutputEdge, Task, TaskError, TaskOutcome,
 };
+use crate::tm_rpc::{self, RegisterError};
 use flowc_compiler::graph::{ChainedOperator, JobGraph};
 use flowc_compiler::ir::{Delivery, OperatorKind, WatermarkSpec};
 use flowc_compiler::ShipStrategy;
@@ -48,6 +52,17 @@ pub struct TaskManagerOptions {
     pub heartbeat_interval: Duration,
     /// Where file sinks may write (checked again here, whatever the JobManager checked).
     pub allowed: AllowedRoots,
+    /// Mutual TLS and the cluster secret, for the RPC and the data port.
+    pub security: InternalSecurity,
+}
+
+/// Why a TaskManager stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskManagerError {
+    #[error("the TaskManager cannot start: {0}")]
+    Start(#[from] std::io::Error),
+    #[error("the JobManager at {jobmanager} refused this TaskManager: {reason}")]
+    Refused { jobmanager: String, reason: String },
 }
 
 struct RunningTask {
@@ -65,14 +80,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Runs a TaskManager until the process is stopped.
-pub async fn run(opts: TaskManagerOptions) -> std::io::Result<()> {
-    let exchange = Exchange::start(&opts.bind, opts.data_port)?;
+/// Runs a TaskManager until the process is stopped, or until the
+/// JobManager refuses it.
+pub async fn run(opts: TaskManagerOptions) -> Result<(), TaskManagerError> {
+    let exchange = Exchange::start(&opts.bind, opts.data_port, opts.security.clone())?;
     let tm_id = opts.resource_id.clone().unwrap_or_else(|| {
         let suffix: String = (0..6).map(|_| format!("{:x}", rand::random::<u8>() % 16)).collect();
         format!("{}-{suffix}", exchange.addr())
     });
-    tracing::info!(tm_id = %tm_id, data = %exchange.addr(), slots = opts.slots, "TaskManager started.");
+    let instance: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
+    tracing::info!(tm_id = %tm_id, instance = %instance, data = %exchange.addr(), slots = opts.slots, "TaskManager started.");
     let registry: Registry = Arc::new(Mutex::new(HashMap::new()));
     let mut attempt_log = 0u32;
     // Retries start fast (a JobManager starting alongside is up in
@@ -81,10 +98,24 @@ pub async fn run(opts: TaskManagerOptions) -> std::io::Result<()> {
     loop {
         match TcpStream::connect(&opts.jobmanager).await {
             Ok(stream) => {
-                attempt_log = 0;
                 backoff = Duration::from_millis(50);
-                if let Err(e) = session(stream, &opts, &tm_id, &exchange, &registry).await {
-                    tracing::warn!(jobmanager = %opts.jobmanager, error = %e, "Lost the JobManager; cancelling tasks and registering again.");
+                match session(stream, &opts, (&tm_id, &instance), &exchange, &registry).await {
+                    Err(SessionEnd::Refused(reason)) => {
+                        cancel_all(&registry);
+                        tracing::error!(jobmanager = %opts.jobmanager, tm_id = %tm_id, reason = %reason, "The JobManager refused this TaskManager; exiting.");
+                        return Err(TaskManagerError::Refused { jobmanager: opts.jobmanager.clone(), reason });
+                    }
+                    Err(SessionEnd::NotRegistered(e)) => {
+                        if attempt_log.is_multiple_of(10) {
+                            tracing::warn!(jobmanager = %opts.jobmanager, error = %e, "Cannot register at the JobManager; retrying.");
+                        }
+                        attempt_log += 1;
+                    }
+                    Err(SessionEnd::Lost(e)) => {
+                        attempt_log = 0;
+                        tracing::warn!(jobmanager = %opts.jobmanager, error = %e, "Lost the JobManager; cancelling tasks and registering again.");
+                    }
+                    Ok(()) => attempt_log = 0,
                 }
                 cancel_all(&registry);
             }
@@ -100,6 +131,16 @@ pub async fn run(opts: TaskManagerOptions) -> std::io::Result<()> {
     }
 }
 
+/// How a session with the JobManager ended.
+enum SessionEnd {
+    /// The JobManager refused this TaskManager.
+    Refused(String),
+    /// The registration did not happen (network, an untrusted JobManager).
+    NotRegistered(String),
+    /// A registered session's connection ended.
+    Lost(rpc::RpcError),
+}
+
 fn cancel_all(registry: &Registry) {
     for tasks in lock(registry).values() {
         for t in tasks.values() {
@@ -111,12 +152,10 @@ fn cancel_all(registry: &Registry) {
 async fn session(
     stream: TcpStream,
     opts: &TaskManagerOptions,
-    tm_id: &str,
+    (tm_id, instance): (&str, &str),
     exchange: &Arc<Exchange>,
     registry: &Registry,
-) -> Result<(), rpc::RpcError> {
-    stream.set_nodelay(true)?;
-    let (mut r, mut w) = stream.into_split();
+) -> Result<(), SessionEnd> {
     let reg = Registration {
         protocol: rpc::PROTOCOL_VERSION,
         tm_id: tm_id.to_string(),
@@ -125,17 +164,15 @@ async fn session(
         cpu_cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
         physical_memory: physical_memory(),
         pid: std::process::id(),
+        instance: instance.to_string(),
+        nonce: crate::security::secret::nonce(),
     };
-    rpc::write_frame(&mut w, &ToJobManager::Register(reg)).await?;
-    match rpc::read_frame::<_, ToTaskManager>(&mut r).await? {
-        ToTaskManager::Registered { .. } => {
-            tracing::info!(tm_id = %tm_id, jobmanager = %opts.jobmanager, "Registered at the JobManager.");
-        }
-        ToTaskManager::Refused { reason } => {
-            return Err(rpc::RpcError::Malformed(format!("the JobManager refused this TaskManager: {reason}")));
-        }
-        _ => return Err(rpc::RpcError::Malformed("expected a registration answer".into())),
-    }
+    let (mut r, mut w) = match tm_rpc::register(stream, &opts.jobmanager, &opts.security, &reg).await {
+        Ok(halves) => halves,
+        Err(RegisterError::Refused(reason)) => return Err(SessionEnd::Refused(reason)),
+        Err(RegisterError::Failed(e)) => return Err(SessionEnd::NotRegistered(e)),
+    };
+    tracing::info!(tm_id = %tm_id, jobmanager = %opts.jobmanager, "Registered at the JobManager.");
     let (tx, mut rx) = mpsc::unbounded_channel::<ToJobManager>();
     let writer = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
@@ -190,12 +227,12 @@ async fn session(
                     }
                 }
             }
-            ToTaskManager::Registered { .. } | ToTaskManager::Refused { .. } => {}
+            ToTaskManager::Registered { .. } | ToTaskManager::Refused { .. } | ToTaskManager::Challenge { .. } => {}
         }
     };
     heartbeat.abort();
     writer.abort();
-    result
+    result.map_err(SessionEnd::Lost)
 }
 
 fn collect_metrics(registry: &Registry) -> Vec<TaskMetrics> {
@@ -397,7 +434,13 @@ fn deploy(
                     result: r.result,
                 }));
             });
-            let wiring = Wiring { inputs: chans, placement: &placement, local: &local, local_senders: &senders };
+            let wiring = Wiring {
+                inputs: chans,
+                placement: &placement,
+                local: &local,
+                local_senders: &senders,
+                exchange: &task_exchange,
+            };
             let start = StartState { splits, position, restorer, triggers, completions, report: report_ack, allowed };
             let final_counters = counters.clone();
             // A panic is a bug in flowc; it fails the task (and so restarts
@@ -479,6 +522,8 @@ struct Wiring<'a> {
     placement: &'a [Vec<String>],
     local: &'a [SubtaskId],
     local_senders: &'a Mutex<HashMap<ChannelKey, ChannelTx>>,
+    /// Where channels to other TaskManagers are opened.
+    exchange: &'a Exchange,
 }
 
 /// Where a subtask starts: its partitions, restored positions and state,
@@ -506,7 +551,7 @@ fn build_task(
     cancel: Arc<AtomicBool>,
     counters: Arc<TaskCounters>,
 ) -> Result<Task, TaskError> {
-    let Wiring { inputs, placement, local, local_senders } = wiring;
+    let Wiring { inputs, placement, local, local_senders, exchange } = wiring;
     let StartState { splits, position, restorer, triggers, completions, report, allowed } = start;
     let v = NodeIndex::new(id.vertex as usize);
     let vertex = &graph.graph[v];
@@ -615,7 +660,7 @@ fn build_task(
                     .get(dst.index())
                     .and_then(|p| p.get(t as usize))
                     .ok_or_else(|| setup(format!("no placement for {target}")))?;
-                network::connect(addr, ck).map_err(|e| setup(format!("cannot connect to {addr} for {target}: {e}")))?
+                exchange.connect(addr, ck).map_err(|e| setup(format!("cannot connect to {addr} for {target}: {e}")))?
             };
             channels.push(tx);
             names.push(format!("{}#{}", graph.graph[dst].name, t));

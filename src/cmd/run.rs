@@ -112,12 +112,12 @@ fn mini_cluster(a: &RunArgs, plan: Vec<u8>, slots: u32) -> anyhow::Result<ExitCo
     config.set("taskmanager.numberOfTaskSlots", slots.max(1).to_string());
     // A local run may also write next to its job file and in the working
     // directory (`sink file { path: "out" }`).
-    let mut allowed = vec![config.get(flowc_runtime::paths::ALLOWED_DIRECTORIES)];
+    let mut allowed = vec![config.get(flowc_runtime::security::paths::ALLOWED_DIRECTORIES)];
     allowed.extend(
         a.job.job.parent().map(|d| if d.as_os_str().is_empty() { ".".into() } else { d.display().to_string() }),
     );
     allowed.push(std::env::current_dir()?.display().to_string());
-    config.set(flowc_runtime::paths::ALLOWED_DIRECTORIES, allowed.join(";"));
+    config.set(flowc_runtime::security::paths::ALLOWED_DIRECTORIES, allowed.join(";"));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let h = cluster::start_jobmanager(config.clone()).await?;

@@ -153,6 +153,38 @@ impl Cluster {
         i
     }
 
+    /// Starts one more TaskManager with `-D` settings of its own; returns its index.
+    pub fn add_taskmanager_with(&mut self, slots: u32, settings: &[String]) -> usize {
+        let i = self.taskmanagers.len();
+        let mut extra = vec![format!("taskmanager.numberOfTaskSlots={slots}")];
+        extra.extend_from_slice(settings);
+        let tm = self.spawn(&format!("taskmanager-{i}"), &["taskmanager"], &extra);
+        self.taskmanagers.push(tm);
+        i
+    }
+
+    /// Waits until TaskManager `i` exits; its exit status, or `None` after `timeout`.
+    pub fn wait_taskmanager_exit(&mut self, i: usize, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(s) = self.taskmanager_exited(i) {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    /// The log of TaskManager `i` so far.
+    pub fn taskmanager_log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.scratch.0.join(format!("taskmanager-{i}.log"))).unwrap_or_default()
+    }
+
+    /// The JobManager's log so far.
+    pub fn jobmanager_log(&self) -> String {
+        std::fs::read_to_string(self.scratch.0.join("jobmanager.log")).unwrap_or_default()
+    }
+
     /// Starts a TaskManager with extra environment variables (fault injection).
     pub fn add_taskmanager_env(&mut self, slots: u32, env: &[(&str, &str)]) -> usize {
         let i = self.taskmanagers.len();

@@ -1,15 +1,15 @@
 //! Sinks that stay on the TaskManager: print (stdout, Flink's `N> record`),
 //! file (JSON lines, one file per subtask) and discard (for benchmarks).
 //!
-//! A file sink writes only under the allowed roots (`paths.rs`): the
+//! A file sink writes only under the allowed roots (`security/paths.rs`): the
 //! JobManager refuses a job whose file sink points elsewhere, and the
 //! TaskManager checks again, against its own configuration, before it
 //! creates anything — a plan can reach it by other ways than `flowc run`.
 
 use super::{ConnectorError, SinkWriter};
 use crate::codec::json::JsonEncoder;
-use crate::paths::AllowedRoots;
 use crate::record::Record;
+use crate::security::paths::AllowedRoots;
 use flowc_compiler::ir::Schema;
 use std::io::Write;
 

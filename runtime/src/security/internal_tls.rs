@@ -19,7 +19,6 @@ use p12_keystore::{KeyStore, KeyStoreEntry, Pkcs12ImportPolicy};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
@@ -294,21 +293,14 @@ fn read(key: &str, path: &str) -> Result<Vec<u8>, SecurityError> {
     std::fs::read(path).map_err(|e| SecurityError::key(key, format!("cannot read `{path}`: {e}")))
 }
 
+/// The certificates of a PEM file (`security::pem`), the error naming `key`.
 fn pem_certs(key: &str, path: &str) -> Result<Vec<CertificateDer<'static>>, SecurityError> {
-    let bytes = read(key, path)?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<_, _>>()
-        .map_err(|e| SecurityError::key(key, format!("`{path}` is not PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(SecurityError::key(key, format!("`{path}` holds no certificate")));
-    }
-    Ok(certs)
+    super::pem::certificates(std::path::Path::new(path)).map_err(|e| SecurityError::key(key, e.to_string()))
 }
 
+/// The private key of a PEM file (`security::pem`), the error naming `key`.
 fn pem_key(key: &str, path: &str) -> Result<PrivateKeyDer<'static>, SecurityError> {
-    let bytes = read(key, path)?;
-    PrivateKeyDer::from_pem_slice(&bytes)
-        .map_err(|e| SecurityError::key(key, format!("`{path}` holds no private key: {e}")))
+    super::pem::private_key(std::path::Path::new(path)).map_err(|e| SecurityError::key(key, e.to_string()))
 }
 
 fn open_p12(
@@ -548,7 +540,7 @@ mod tests {
         check(c, KEYSTORE, "/nonexistent/keystore.p12");
         let mut c = pki.pem_node("n");
         c.set(KEY, pki.dir.join("ca.pem").display().to_string());
-        check(c, KEY, "no private key");
+        check(c, KEY, "no PEM private key");
         let mut c = pki.pem_node("n");
         c.set(CA, "");
         check(c, CA, "is needed");

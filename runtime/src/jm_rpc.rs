@@ -12,7 +12,7 @@ use crate::registry::{self, Admission, Session, TaskManagerEntry};
 use crate::rpc::{self, Registration, RpcError, ToJobManager, ToTaskManager};
 use crate::security::internal::{AsyncStream, InternalSecurity};
 use crate::security::secret::{self, Purpose};
-use crate::task::now_ms;
+use crate::clock::now_ms;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

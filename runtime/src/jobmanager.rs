@@ -32,7 +32,7 @@ use crate::registry::Session;
 use crate::restart::{RestartStrategy, RestartTracker};
 use crate::rpc::{self, CheckpointAck, Deployment, FailureKind, TaskMetrics, ToTaskManager};
 use crate::security::paths::{AllowedRoots, PathError};
-use crate::task::now_ms;
+use crate::clock::now_ms;
 use flowc_compiler::graph::JobGraph;
 use flowc_compiler::ir::OperatorKind;
 use std::collections::{BTreeMap, HashMap};

@@ -13,6 +13,7 @@
 
 pub mod checkpoint;
 pub mod client;
+pub mod clock;
 pub mod cluster;
 pub mod codec;
 pub mod config;
@@ -31,6 +32,7 @@ pub mod rest;
 pub mod restart;
 pub mod rpc;
 pub mod security;
+pub mod state;
 pub mod task;
 pub mod taskmanager;
 pub mod tm_rpc;

@@ -192,7 +192,7 @@ impl WindowOperator {
 impl Operator for WindowOperator {
     fn process(&mut self, input: Vec<Record>, _out: &mut Vec<Record>) -> Result<(), OperatorError> {
         let mut late = 0u64;
-        let proc_now = (self.spec.window.time == TimeDomain::ProcessingTime).then(crate::task::now_ms);
+        let proc_now = (self.spec.window.time == TimeDomain::ProcessingTime).then(crate::clock::now_ms);
         let has_args = self.spec.aggregates.iter().any(|c| c.arg.is_some());
         let mut starts: Vec<i64> = Vec::with_capacity(4);
         for mut r in input {

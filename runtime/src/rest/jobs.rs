@@ -6,7 +6,7 @@ use super::{body, error, parse_job_id, with_job, Jm, RestState};
 use crate::checkpoint::coordinator::Stats;
 use crate::ids::{JobStatus, TaskStatus};
 use crate::jobmanager::{CancelError, Job, JobManager, RestoreRequest, SubmitError};
-use crate::task::now_ms;
+use crate::clock::now_ms;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

@@ -19,6 +19,7 @@ pub mod codec;
 pub mod config;
 pub mod connectors;
 pub mod eval;
+pub mod fault;
 pub mod ids;
 pub mod jm_rpc;
 pub mod jobmanager;

@@ -1,5 +1,5 @@
 //! The playground tutorial, run as written: for each page
-//! (`playground/README.md`, `playground/README.zh.md` when it exists) the
+//! (`playground/README.md` and its Chinese version `README.zh.md`) the
 //! test reads the fenced command blocks in order, runs each against a live
 //! playground, and checks what the page promises. A page that drifts from
 //! the product fails.
@@ -22,14 +22,15 @@
 //!   as `<job-id>` matches one word and binds it: later commands use the
 //!   value. Output blocks without a mark illustrate and are not checked.
 //!
-//! The one playground runs on free ports with its own Kafka (the shared
-//! broker would mix the fixed topics `input` and `output` of concurrent
-//! runs) and its own directories; the commands are rewritten accordingly
-//! before they run, the page is not: `9092`, `9093`, `8081`, `6123` become
-//! the test's ports, `/tmp/flowc-…` its directories, `target/release/`
-//! the binaries under test (`target/debug/`), and `bash playground/play.sh`
-//! (build, then `playground up -d`) is `playground up -d`, the build being
-//! done already.
+//! Each page gets a fresh playground on free ports, with its own Kafka
+//! (the shared broker would mix the fixed topics `input` and `output` of
+//! concurrent runs) and its own directories, in a scratch copy of the
+//! repository's job, config and `kafka.sh` (so that paths show as on the
+//! page). The commands are rewritten before they run, the page is not:
+//! `9092`, `9093`, `8081`, `6123` become the test's ports, `/tmp/flowc-…`
+//! its directories, `target/release/` the binaries under test
+//! (`target/debug/`), and `bash playground/play.sh` (build, then
+//! `playground up -d`) is `playground up -d`, the build being done.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -99,14 +100,18 @@ fn free_pair() -> u16 {
 
 struct Playground {
     scratch: PathBuf,
-    bin: PathBuf,
+    /// A copy of the parts of the repository the commands read (the job,
+    /// the config with the test's ports, `kafka.sh`): the commands run
+    /// there, and the launcher takes it for the repository (`FLOWC_ROOT`),
+    /// so that it shows the same relative paths as on the page.
+    root: PathBuf,
     /// Rewrites from the page's world to the test's.
     rewrites: Vec<(String, String)>,
     env: Vec<(String, String)>,
 }
 
 impl Playground {
-    fn new() -> Playground {
+    fn new(name: &str) -> Playground {
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_flowc")).parent().expect("bin dir").to_path_buf();
         for b in ["flowc", "playground", "clickevent-check", "clickevent-generator"] {
             assert!(
@@ -115,14 +120,19 @@ impl Playground {
                 bin.join(b).display()
             );
         }
-        let scratch = std::env::temp_dir().join(format!("flowc-tutorial-{}", std::process::id()));
+        let scratch = std::env::temp_dir().join(format!("flowc-tutorial-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&scratch);
-        std::fs::create_dir_all(scratch.join("conf")).expect("scratch");
+        let root_copy = scratch.join("repo");
+        for d in ["jobs", "playground/conf", "playground/kafka"] {
+            std::fs::create_dir_all(root_copy.join(d)).expect("scratch");
+        }
+        for f in ["jobs/click_count.flow", "playground/kafka/kafka.sh"] {
+            std::fs::copy(root().join(f), root_copy.join(f)).expect("copying into the scratch repository");
+        }
         let kafka = free_pair();
         let ports = free_ports(2);
         let (rest, rpc) = (ports[0], ports[1]);
         let dir = |name: &str| scratch.join(name).display().to_string();
-        let config = std::fs::read_to_string(root().join("playground/conf/flowc.yaml")).expect("config");
         let mut rewrites: Vec<(String, String)> = vec![
             ("/tmp/flowc-checkpoints-directory".into(), dir("checkpoints")),
             ("/tmp/flowc-savepoints-directory".into(), dir("savepoints")),
@@ -136,27 +146,24 @@ impl Playground {
             ("rest.port: 8081".into(), format!("rest.port: {rest}")),
             ("jobmanager.rpc.port: 6123".into(), format!("jobmanager.rpc.port: {rpc}")),
         ];
-        let mut conf = config;
+        let mut conf = std::fs::read_to_string(root().join("playground/conf/flowc.yaml")).expect("config");
         for (from, to) in &rewrites {
             conf = conf.replace(from, to);
         }
-        std::fs::write(scratch.join("conf/flowc.yaml"), conf).expect("writing the config");
-        let conf_file = scratch.join("conf/flowc.yaml").display().to_string();
-        let pg = format!(
-            "{} --config {conf_file} --state-dir {} --kafka-port {kafka}",
-            bin.join("playground").display(),
-            dir("state")
-        );
+        std::fs::write(root_copy.join("playground/conf/flowc.yaml"), conf).expect("writing the config");
+        let pg = format!("{} --kafka-port {kafka}", bin.join("playground").display());
         rewrites.extend([
             ("bash playground/play.sh".to_string(), format!("{pg} up -d")),
             ("target/release/playground".to_string(), pg),
             ("target/release/".to_string(), format!("{}/", bin.display())),
         ]);
         let env = vec![
-            ("FLOWC_CONF_DIR".to_string(), scratch.join("conf").display().to_string()),
+            ("FLOWC_ROOT".to_string(), root_copy.display().to_string()),
+            ("FLOWC_PLAYGROUND_DIR".to_string(), dir("state")),
+            ("FLOWC_CONF_DIR".to_string(), root_copy.join("playground/conf").display().to_string()),
             ("FLOWC_BIN".to_string(), bin.join("flowc").display().to_string()),
         ];
-        Playground { scratch, bin, rewrites, env }
+        Playground { scratch, root: root_copy, rewrites, env }
     }
 
     fn rewrite(&self, text: &str) -> String {
@@ -175,7 +182,7 @@ impl Playground {
         let mut cmd = Command::new("bash");
         cmd.arg("-c")
             .arg(format!("set -e\n{script}"))
-            .current_dir(root())
+            .current_dir(&self.root)
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("out"))
             .stderr(out)
@@ -213,7 +220,6 @@ impl Drop for Playground {
         let pg = self.rewrite("target/release/playground down -v");
         let _ = self.run(&pg, Some(Duration::from_secs(120)));
         let _ = std::fs::remove_dir_all(&self.scratch);
-        let _ = &self.bin;
     }
 }
 
@@ -375,13 +381,10 @@ fn walk(page_path: &str, pg: &Playground, vars: &mut BTreeMap<String, String>) {
 #[test]
 #[ignore = "run by .ci/run after `cargo build -p flowc -p flowc-playground`: cargo test --test tutorial -- --ignored"]
 fn the_tutorials_do_what_they_say() {
-    let pg = Playground::new();
-    let mut vars = BTreeMap::new();
-    walk("playground/README.md", &pg, &mut vars);
-    if root().join("playground/README.zh.md").is_file() {
-        // The same playground: the Chinese page starts where the English
-        // one left it (its start-up step finds everything up).
-        walk("playground/README.zh.md", &pg, &mut vars);
+    // A fresh playground for each page: each starts one, as a reader does.
+    for (name, page) in [("en", "playground/README.md"), ("zh", "playground/README.zh.md")] {
+        let pg = Playground::new(name);
+        walk(page, &pg, &mut BTreeMap::new());
     }
 }
 

@@ -223,8 +223,13 @@ impl Drop for Playground {
     }
 }
 
+/// Runs of spaces count as one, and a ruler (`-----`) of any length as one
+/// of three: both depend on the width of the columns.
 fn squash(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    s.split_whitespace()
+        .map(|w| if w.len() >= 3 && w.bytes().all(|b| b == b'-') { "---" } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn numbers_free(s: &str) -> String {

@@ -116,3 +116,34 @@ mod tests {
         println!("of which parsing: {:?}", started.elapsed() / runs);
     }
 }
+
+#[cfg(test)]
+mod same_as_check {
+    use super::*;
+    use flowc_compiler::compile;
+    use flowc_dsl::SourceFile;
+
+    /// For every golden job (good and bad), the server's diagnostics are
+    /// `flowc check`'s: the same codes, spans, messages, labels and hints.
+    #[test]
+    fn diagnostics_are_those_of_flowc_check() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../compiler/tests/golden");
+        let mut files = Vec::new();
+        for sub in ["ok", "err"] {
+            for e in std::fs::read_dir(dir.join(sub)).expect("golden dir").flatten() {
+                if e.path().extension().is_some_and(|x| x == "flow") {
+                    files.push(e.path());
+                }
+            }
+        }
+        assert!(files.len() > 20, "{files:?}");
+        for path in files {
+            let text = std::fs::read_to_string(&path).expect("golden job");
+            let want = match compile(&SourceFile::new("x.flow", text.clone()), &CheckOptions::default()) {
+                Ok(c) => c.warnings,
+                Err(d) => d,
+            };
+            assert_eq!(Analysis::new(text).diagnostics, want, "{}", path.display());
+        }
+    }
+}

@@ -87,11 +87,16 @@ fn free_ports(n: usize) -> Vec<u16> {
     held.iter().map(|l| l.local_addr().expect("addr").port()).collect()
 }
 
-/// Two free consecutive ports (Kafka's client and controller ports).
+/// Two free consecutive ports (Kafka's client and controller ports) of
+/// four digits, as the page's 9092 and 9093: `playground ps` cuts its
+/// command column at a fixed width, so a longer port would cut it elsewhere.
 fn free_pair() -> u16 {
-    for _ in 0..50 {
-        let p = free_ports(1)[0];
-        if p < 65535 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+    let mut seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    for _ in 0..500 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let p = 2000 + (seed >> 33) as u16 % 7998;
+        if TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
             return p;
         }
     }

@@ -46,10 +46,55 @@ pub struct CheckOptions {
 
 /// Checks a job; on success the plan, and warnings either way.
 pub fn check(file: &JobFile, options: &CheckOptions) -> (Option<LogicalPlan>, Vec<Diagnostic>) {
+    let (plan, diags, _) = check_with_info(file, options);
+    (plan, diags)
+}
+
+/// What the checker learnt about a job besides the plan, for editors: the
+/// schema of the stream at every stage of every pipeline, as far as it is
+/// known (after an error too).
+#[derive(Debug, Clone, Default)]
+pub struct CheckInfo {
+    /// In source order.
+    pub pipelines: Vec<PipelineInfo>,
+}
+
+/// One pipeline, a `let`'s or one that ends in a sink.
+#[derive(Debug, Clone)]
+pub struct PipelineInfo {
+    pub span: Span,
+    /// The records its head (a source, or `from` a stream) makes.
+    pub head_output: Option<Schema>,
+    pub stages: Vec<StageInfo>,
+    /// The records at its end (a `let` stream's schema).
+    pub output: Option<Schema>,
+}
+
+/// A stage and the records it receives (`None`: unknown after an error).
+#[derive(Debug, Clone)]
+pub struct StageInfo {
+    pub span: Span,
+    pub input: Option<Schema>,
+}
+
+impl PipelineInfo {
+    /// The records stage `i` emits: those the next stage receives, or the
+    /// pipeline's output. `key_by` and `window` pass their input on to the
+    /// `aggregate` that follows them.
+    pub fn stage_output(&self, i: usize) -> Option<&Schema> {
+        match self.stages.get(i + 1) {
+            Some(next) => next.input.as_ref(),
+            None => self.output.as_ref(),
+        }
+    }
+}
+
+/// [`check`], and what it learnt on the way.
+pub fn check_with_info(file: &JobFile, options: &CheckOptions) -> (Option<LogicalPlan>, Vec<Diagnostic>, CheckInfo) {
     let mut c = Checker::default();
     let plan = c.run(file, options);
     let has_errors = c.diags.iter().any(Diagnostic::is_error);
-    (if has_errors { None } else { plan }, c.diags)
+    (if has_errors { None } else { plan }, c.diags, c.info)
 }
 
 #[derive(Default)]
@@ -61,6 +106,7 @@ struct Checker {
     ops: Vec<LogicalOperator>,
     edges: Vec<LogicalEdge>,
     uids: HashMap<String, Span>,
+    info: CheckInfo,
 }
 
 impl Checker {

@@ -222,6 +222,34 @@ impl Function {
     pub fn by_name(name: &str) -> Option<Function> {
         Function::ALL.iter().copied().find(|f| f.name() == name)
     }
+
+    /// Its signature and one line of documentation, for editors and docs
+    /// (see `catalog`).
+    pub fn doc(self) -> (&'static str, &'static str) {
+        match self {
+            Function::Upper => ("upper(s: string) -> string", "The string in upper case."),
+            Function::Lower => ("lower(s: string) -> string", "The string in lower case."),
+            Function::Trim => ("trim(s: string) -> string", "The string without leading and trailing whitespace."),
+            Function::Length => ("length(s: string) -> int", "The number of characters."),
+            Function::Concat => {
+                ("concat(s: string, …) -> string", "The strings joined, one or more; `a + b` is the same.")
+            }
+            Function::Substring => (
+                "substring(s: string, start: int|long, length: int|long) -> string",
+                "`length` characters from `start` (0-based), clamped to the string.",
+            ),
+            Function::Contains => ("contains(s: string, t: string) -> bool", "Whether `t` occurs in `s`."),
+            Function::StartsWith => ("starts_with(s: string, t: string) -> bool", "Whether `s` starts with `t`."),
+            Function::EndsWith => ("ends_with(s: string, t: string) -> bool", "Whether `s` ends with `t`."),
+            Function::Replace => {
+                ("replace(s: string, from: string, to: string) -> string", "`s` with every `from` replaced by `to`.")
+            }
+            Function::ToString => ("to_string(x: any) -> string", "The value as text; timestamps in ISO-8601."),
+            Function::Abs => ("abs(x: int|long|double) -> the same type", "The absolute value."),
+            Function::Millis => ("millis(t: timestamp) -> long", "The timestamp as epoch milliseconds."),
+            Function::ToTimestamp => ("to_timestamp(n: int|long) -> timestamp", "A timestamp from epoch milliseconds."),
+        }
+    }
 }
 
 /// A resolved, typed expression over one record.
@@ -434,6 +462,22 @@ pub enum AggFunc {
 }
 
 impl AggFunc {
+    pub const ALL: &'static [AggFunc] = &[AggFunc::Count, AggFunc::Sum, AggFunc::Min, AggFunc::Max, AggFunc::Avg];
+
+    /// Its signature and one line of documentation (see `catalog`).
+    pub fn doc(self) -> (&'static str, &'static str) {
+        match self {
+            AggFunc::Count => ("count() -> long", "The number of records in the window."),
+            AggFunc::Sum => (
+                "sum(x: int|long|double) -> long|double",
+                "The sum over the window: long for integers, double for doubles.",
+            ),
+            AggFunc::Min => ("min(x: any but bool) -> the same type", "The smallest value in the window."),
+            AggFunc::Max => ("max(x: any but bool) -> the same type", "The largest value in the window."),
+            AggFunc::Avg => ("avg(x: int|long|double) -> double", "The mean over the window."),
+        }
+    }
+
     pub fn by_name(name: &str) -> Option<AggFunc> {
         Some(match name {
             "count" => AggFunc::Count,

@@ -243,8 +243,7 @@ impl<'p> Typer<'p> {
             return Ok((e, DataType::Timestamp));
         }
         let Some(func) = Function::by_name(name) else {
-            let mut known: Vec<&str> = Function::ALL.iter().map(|f| f.name()).collect();
-            known.extend(["count", "sum", "min", "max", "avg", "window_start", "window_end"]);
+            let known: Vec<&str> = crate::catalog::functions().iter().map(|f| f.name).collect();
             let mut d =
                 Diagnostic::error("flow::check::unknown-function", format!("unknown function `{name}`"), f.span)
                     .with_label("not a function");

@@ -21,6 +21,8 @@ pub struct JobGraph {
     pub name: String,
     pub settings: JobSettings,
     pub graph: DiGraph<JobVertex, JobEdge>,
+    /// The Rust files the job's expressions call ([`Expr::Udf`](crate::ir::Expr::Udf)).
+    pub udfs: Vec<crate::ir::UdfLibrary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -196,5 +198,5 @@ pub fn build(plan: &LogicalPlan) -> JobGraph {
         };
         graph.add_edge(nodes[a], nodes[b], JobEdge { ship });
     }
-    JobGraph { name: plan.name.clone(), settings: settings.clone(), graph }
+    JobGraph { name: plan.name.clone(), settings: settings.clone(), graph, udfs: plan.udfs.clone() }
 }

@@ -12,8 +12,9 @@ use crate::ir::{Expr, OperatorKind};
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: &[u8; 8] = b"FLOWCPLN";
-/// Bump on any change to the plan types.
-pub const FORMAT_VERSION: u32 = 2;
+/// Bump on any change to the plan types. 3: Rust UDFs (`JobGraph::udfs`,
+/// `Expr::Udf`).
+pub const FORMAT_VERSION: u32 = 3;
 /// Plans larger than this are refused (a real plan is a few kilobytes).
 pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
 
@@ -133,6 +134,7 @@ pub fn validate(g: &JobGraph) -> Result<(), PlanFileError> {
             }
             let input_len = op.input.as_ref().map_or(0, |s| s.fields.len());
             check_operator(&op.kind, input_len, op.output.fields.len())
+                .and_then(|()| check_udf_calls(&op.kind, &g.udfs))
                 .map_err(|m| PlanFileError::Invalid(format!("operator `{}`: {m}", op.name)))?;
         }
         for (src, e) in inputs {
@@ -200,6 +202,37 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize) -> Result<()
     Ok(())
 }
 
+/// Every UDF call names a function of the plan with as many arguments.
+fn check_udf_calls(kind: &OperatorKind, udfs: &[crate::ir::UdfLibrary]) -> Result<(), String> {
+    fn walk(e: &Expr, udfs: &[crate::ir::UdfLibrary]) -> Result<(), String> {
+        let rec = |x: &Expr| walk(x, udfs);
+        match e {
+            Expr::Udf(r, args) => {
+                let f = udfs.get(r.library as usize).and_then(|l| l.functions.get(r.function as usize)).ok_or_else(
+                    || format!("a call of UDF #{}.{}, which the plan does not have", r.library, r.function),
+                )?;
+                if f.params.len() != args.len() {
+                    return Err(format!("`{}` called with {} arguments", f.name, args.len()));
+                }
+                args.iter().try_for_each(rec)
+            }
+            Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) => rec(x),
+            Expr::Binary(_, a, b) => rec(a).and_then(|()| rec(b)),
+            Expr::If(a, b, c) => rec(a).and_then(|()| rec(b)).and_then(|()| rec(c)),
+            Expr::Call(_, args) => args.iter().try_for_each(rec),
+            _ => Ok(()),
+        }
+    }
+    match kind {
+        OperatorKind::Filter(e) => walk(e, udfs),
+        OperatorKind::Project(es) => es.iter().try_for_each(|e| walk(e, udfs)),
+        OperatorKind::WindowAggregate(w) => {
+            w.aggregates.iter().filter_map(|a| a.arg.as_ref()).chain(&w.output).try_for_each(|e| walk(e, udfs))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn check_expr(e: &Expr, fields: usize, keys: usize, aggs: usize, window: bool) -> Result<(), String> {
     let rec = |x: &Expr| check_expr(x, fields, keys, aggs, window);
     match e {
@@ -218,7 +251,7 @@ fn check_expr(e: &Expr, fields: usize, keys: usize, aggs: usize, window: bool) -
             rec(b)?;
             rec(c)
         }
-        Expr::Call(_, args) => args.iter().try_for_each(rec),
+        Expr::Call(_, args) | Expr::Udf(_, args) => args.iter().try_for_each(rec),
         other => Err(format!("expression {other:?} refers to something that does not exist")),
     }
 }

@@ -55,6 +55,7 @@ pub fn eval(e: &Expr, row: &[Value], scope: &Scope<'_>) -> Result<Value, EvalErr
                 eval(f, row, scope)?
             }
         }
+        Expr::Udf(..) => return Err(bug("a UDF call in the interpreter, which cannot call UDFs")),
         Expr::Call(f, args) => {
             let vals = args.iter().map(|a| eval(a, row, scope)).collect::<Result<Vec<_>, _>>()?;
             call(*f, vals)?

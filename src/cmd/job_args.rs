@@ -80,7 +80,8 @@ impl JobArgs {
         let (args, trailing) = self.split(&src, extra)?;
         let parallelism =
             trailing.parallelism.or_else(|| if sets_parallelism(&src) { None } else { cluster_default() });
-        let options = CheckOptions { args, parallelism };
+        let rust_files = flowc_dsl::load::rust_imports(&self.job, &flowc_dsl::parse(&src.text).file);
+        let options = CheckOptions { args, parallelism, rust_files };
         match compile(&src, &options) {
             Ok(c) => {
                 if !c.warnings.is_empty() {

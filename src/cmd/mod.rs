@@ -11,3 +11,4 @@ pub mod job_args;
 pub mod list;
 pub mod run;
 pub mod savepoint;
+pub mod udf_build;

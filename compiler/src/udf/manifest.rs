@@ -104,20 +104,31 @@ impl Manifest {
         Ok(Manifest { dependencies: deps })
     }
 
-    /// The `[dependencies]` section for the generated crate's `Cargo.toml`.
+    /// The `[dependencies]` section for the generated crate's `Cargo.toml`,
+    /// one line per dependency (a table is written inline).
     pub fn dependencies_toml(&self) -> String {
-        let mut t = toml::Table::new();
-        for (k, v) in &self.dependencies {
-            t.insert(k.clone(), v.clone());
-        }
         let mut out = String::from("[dependencies]\n");
-        out.push_str(&toml::to_string(&t).unwrap_or_default());
+        for (name, spec) in &self.dependencies {
+            out.push_str(&format!("{name} = {}\n", inline(spec)));
+        }
         out
     }
 
     pub fn depends_on(&self, name: &str) -> bool {
         self.dependencies.contains_key(name)
             || self.dependencies.values().any(|v| v.get("package").and_then(|p| p.as_str()) == Some(name))
+    }
+}
+
+/// A TOML value on one line.
+fn inline(v: &toml::Value) -> String {
+    match v {
+        toml::Value::Table(t) => {
+            let parts: Vec<String> = t.iter().map(|(k, v)| format!("{k} = {}", inline(v))).collect();
+            format!("{{ {} }}", parts.join(", "))
+        }
+        toml::Value::Array(a) => format!("[{}]", a.iter().map(inline).collect::<Vec<_>>().join(", ")),
+        other => other.to_string(),
     }
 }
 
@@ -211,7 +222,7 @@ mod tests {
         assert_eq!(m.dependencies.keys().collect::<Vec<_>>(), ["chrono", "itoa"]);
         assert!(m.depends_on("chrono"));
         let toml = m.dependencies_toml();
-        assert!(toml.starts_with("[dependencies]\n") && toml.contains("itoa = \"1\""), "{toml}");
+        assert_eq!(toml, "[dependencies]\nchrono = { default-features = false, version = \"0.4\" }\nitoa = \"1\"\n");
         assert_eq!(Manifest::read("pub fn f() -> i64 { 0 }\n").expect("none"), Manifest::default());
         // A block after the header is not the manifest.
         assert_eq!(

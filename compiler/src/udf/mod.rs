@@ -10,6 +10,7 @@
 //! The compiler only reads and generates text; the `flowc` binary builds
 //! the crate with cargo, and the runtime loads what was built.
 
+pub mod artifact;
 pub mod codegen;
 pub mod manifest;
 pub mod scope;

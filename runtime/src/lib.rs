@@ -11,6 +11,7 @@
 //! Only this crate touches the network, the disk or Kafka. It executes the
 //! `JobGraph` of `flowc-compiler` as it is and never sees the source language.
 
+pub mod blob;
 pub mod checkpoint;
 pub mod client;
 pub mod cluster;
@@ -34,3 +35,4 @@ pub mod security;
 pub mod task;
 pub mod taskmanager;
 pub mod tm_rpc;
+pub mod udf;

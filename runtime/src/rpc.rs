@@ -51,6 +51,10 @@ pub enum ToJobManager {
     Proof {
         proof: crate::security::secret::Proof,
     },
+    /// The UDF artifact with this digest, for a deployment that needs it.
+    FetchBlob {
+        digest: String,
+    },
 }
 
 /// A subtask's part of a checkpoint is written (its `_metadata` entry), or
@@ -177,6 +181,12 @@ pub enum ToTaskManager {
     /// The TaskManager must prove it knows the cluster secret.
     Challenge {
         nonce: crate::security::secret::Nonce,
+    },
+    /// The answer to `FetchBlob`: the artifact, or why the JobManager
+    /// cannot give it.
+    Blob {
+        digest: String,
+        result: Result<Vec<u8>, String>,
     },
 }
 

@@ -54,6 +54,8 @@ pub struct TaskManagerOptions {
     pub allowed: AllowedRoots,
     /// Mutual TLS and the cluster secret, for the RPC and the data port.
     pub security: InternalSecurity,
+    /// How Rust UDFs run, and where their artifacts are cached.
+    pub udf: crate::udf::UdfSettings,
 }
 
 /// Why a TaskManager stopped.
@@ -193,13 +195,28 @@ async fn session(
             tokio::time::sleep(interval).await;
         }
     });
+    // Messages that arrived while a deployment's UDF artifacts were fetched,
+    // handled after it, in the order they came.
+    let mut pending: std::collections::VecDeque<ToTaskManager> = std::collections::VecDeque::new();
     let result = loop {
-        let msg = match rpc::read_frame::<_, ToTaskManager>(&mut r).await {
-            Ok(m) => m,
-            Err(e) => break Err(e),
+        let msg = match pending.pop_front() {
+            Some(m) => m,
+            None => match rpc::read_frame::<_, ToTaskManager>(&mut r).await {
+                Ok(m) => m,
+                Err(e) => break Err(e),
+            },
         };
         match msg {
-            ToTaskManager::Deploy(d) => deploy(*d, exchange.clone(), registry.clone(), tx.clone(), &opts.allowed),
+            ToTaskManager::Deploy(d) => {
+                let fetched = match fetch_artifacts(&d, &opts.udf, &tx, &mut r, &mut pending).await {
+                    Ok(f) => f,
+                    Err(e) => break Err(e),
+                };
+                deploy(*d, exchange.clone(), registry.clone(), tx.clone(), &opts.allowed, &opts.udf, fetched)
+            }
+            ToTaskManager::Blob { digest, .. } => {
+                tracing::debug!(digest = %digest, "An artifact no deployment waits for.");
+            }
             ToTaskManager::TriggerCheckpoint { job_id, attempt, barrier } => {
                 if let Some(tasks) = lock(registry).get(&(job_id, attempt)) {
                     for t in tasks.values() {
@@ -254,6 +271,21 @@ fn physical_memory() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// The plan's UDF libraries, checked and ready.
+fn prepare_udfs(
+    graph: &flowc_compiler::JobGraph,
+    udf: &crate::udf::UdfSettings,
+    fetch_failures: &HashMap<String, String>,
+) -> Result<Vec<Arc<crate::udf::Prepared>>, crate::udf::UdfError> {
+    for lib in &graph.udfs {
+        if let Some(reason) = lib.artifact.as_ref().and_then(|a| fetch_failures.get(&a.digest)) {
+            let digest = lib.artifact.as_ref().map_or(String::new(), |a| a.digest.clone());
+            return Err(crate::udf::UdfError::Missing { digest, path: lib.path.clone(), reason: reason.clone() });
+        }
+    }
+    crate::udf::ArtifactCache::new(&udf.cache_dir).prepare(graph, udf.isolation)
 }
 
 fn report(
@@ -316,12 +348,47 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Wires and starts this TaskManager's share of a deployment.
+/// Fetches the UDF artifacts a deployment needs and the cache lacks from
+/// the JobManager (`FetchBlob`), reading frames until every answer is in;
+/// other messages wait in `pending`. What could not be fetched, by digest.
+async fn fetch_artifacts<R: tokio::io::AsyncReadExt + Unpin>(
+    d: &Deployment,
+    udf: &crate::udf::UdfSettings,
+    tx: &mpsc::UnboundedSender<ToJobManager>,
+    r: &mut R,
+    pending: &mut std::collections::VecDeque<ToTaskManager>,
+) -> Result<HashMap<String, String>, rpc::RpcError> {
+    let mut failed = HashMap::new();
+    let Ok(graph) = flowc_compiler::plan_file::from_bytes(&d.plan) else { return Ok(failed) };
+    let cache = crate::udf::ArtifactCache::new(&udf.cache_dir);
+    let Ok(mut missing) = cache.missing(&graph) else { return Ok(failed) };
+    for digest in &missing {
+        tracing::info!(job_id = %d.job_id, digest = %digest, "Fetching a UDF artifact from the JobManager.");
+        let _ = tx.send(ToJobManager::FetchBlob { digest: digest.clone() });
+    }
+    while !missing.is_empty() {
+        match rpc::read_frame::<_, ToTaskManager>(r).await? {
+            ToTaskManager::Blob { digest, result } => {
+                let Some(i) = missing.iter().position(|m| *m == digest) else { continue };
+                missing.swap_remove(i);
+                if let Err(reason) = result.and_then(|bytes| cache.store(&digest, &bytes)) {
+                    failed.insert(digest, reason);
+                }
+            }
+            other => pending.push_back(other),
+        }
+    }
+    Ok(failed)
+}
+
 fn deploy(
     d: Deployment,
     exchange: Arc<Exchange>,
     registry: Registry,
     tx: mpsc::UnboundedSender<ToJobManager>,
     allowed: &AllowedRoots,
+    udf: &crate::udf::UdfSettings,
+    fetch_failures: HashMap<String, String>,
 ) {
     let key = (d.job_id, d.attempt);
     let graph = match flowc_compiler::plan_file::from_bytes(&d.plan) {
@@ -329,6 +396,18 @@ fn deploy(
         Err(e) => {
             for id in &d.local {
                 report(&tx, key, *id, TaskStatus::FAILED, Some(format!("cannot read the plan: {e}")));
+            }
+            return;
+        }
+    };
+    // The UDF artifacts are checked (and loaded) before any task starts: a
+    // missing, corrupt or mismatched one fails the deployment with the reason.
+    let _udfs = match prepare_udfs(&graph, udf, &fetch_failures) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(job_id = %d.job_id, attempt = d.attempt, error = %e, "The deployment's UDFs cannot run.");
+            for id in &d.local {
+                report(&tx, key, *id, TaskStatus::FAILED, Some(e.to_string()));
             }
             return;
         }

@@ -178,6 +178,7 @@ pub fn show(e: &Expr, input: Option<&Schema>, keys: &[String], aggs: &[String]) 
         Expr::Aggregate(i) => aggs.get(*i).cloned().unwrap_or(format!("agg#{i}")),
         Expr::WindowStart => "window_start()".into(),
         Expr::WindowEnd => "window_end()".into(),
+        Expr::At(_, x) => rec(x),
     }
 }
 

@@ -6,7 +6,7 @@
 //! implicit conversion made explicit.
 
 use crate::consts::{Const, Params};
-use crate::ir::{AggCall, AggFunc, BinOp, DataType, Expr, Function, Schema, Value};
+use crate::ir::{AggCall, AggFunc, BinOp, DataType, Expr, Function, Schema, SourceSpan, Value};
 use flowc_dsl::ast::{self, BinaryOp, ExprKind, UnaryOp};
 use flowc_dsl::diagnostic::suggest;
 use flowc_dsl::{Diagnostic, Span};
@@ -218,7 +218,12 @@ impl<'p> Typer<'p> {
                     BinaryOp::Div => BinOp::Div,
                     _ => BinOp::Rem,
                 };
-                Ok((bin(o, le, re), ty))
+                let e = bin(o, le, re);
+                // An integer division fails on a zero divisor: the error names this place.
+                if ty.is_integral() && matches!(o, BinOp::Div | BinOp::Rem) {
+                    return Ok((Expr::At(SourceSpan::new(span.start, span.end), Box::new(e)), ty));
+                }
+                Ok((e, ty))
             }
         }
     }

@@ -38,6 +38,7 @@ pub fn eval(e: &Expr, row: &[Value], scope: &Scope<'_>) -> Result<Value, EvalErr
         Expr::Aggregate(i) => scope.aggregates.get(*i).cloned().ok_or_else(|| bug("aggregate index out of range"))?,
         Expr::WindowStart => Value::Timestamp(scope.window.ok_or_else(|| bug("window_start() outside a window"))?.0),
         Expr::WindowEnd => Value::Timestamp(scope.window.ok_or_else(|| bug("window_end() outside a window"))?.1),
+        Expr::At(_, inner) => eval(inner, row, scope)?,
         Expr::Cast(ty, inner) => cast(*ty, eval(inner, row, scope)?)?,
         Expr::Neg(inner) => match eval(inner, row, scope)? {
             Value::Int(i) => Value::Int(i.wrapping_neg()),

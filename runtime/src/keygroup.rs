@@ -65,8 +65,8 @@ pub fn key_hashes(columns: &[Column], key: &[usize], rows: usize, out: &mut Vec<
         let Some(c) = columns.get(*k) else { continue };
         match (&c.data, c.ty) {
             (Data::Str(s), _) => {
-                for (h, v) in out.iter_mut().zip(s.iter()) {
-                    *h = fnv(fnv(*h, &[1]), v.as_bytes());
+                for (h, v) in out.iter_mut().zip(s.iter_bytes()) {
+                    *h = fnv(fnv(*h, &[1]), v);
                 }
             }
             (Data::I64(v), ty) => {

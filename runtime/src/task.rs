@@ -178,9 +178,11 @@ impl OutputEdge {
             if self.routes[c].is_empty() {
                 continue;
             }
-            self.buffers[c].extend_rows(&batch, &self.routes[c]);
+            // The hashes go along: the receiver keyed by the same fields need not hash again.
+            self.buffers[c].extend_rows_hashed(&batch, &self.routes[c], Some((key, &self.hashes)));
             if self.buffers[c].len() >= BATCH_SIZE {
-                ready.push((c, self.take(c)));
+                let full = std::mem::replace(&mut self.buffers[c], Batch::empty(&self.types, BATCH_SIZE));
+                ready.push((c, full));
             }
         }
     }

@@ -6,7 +6,7 @@
 use super::{ConnectorError, SourcePoll, SourceReader};
 use crate::checkpoint::SourceState;
 use crate::codec::json::{JsonDecoder, JsonEncoder};
-use crate::data::{Batch, Column, Data};
+use crate::data::{Batch, Column, Data, StrColumn};
 use crate::record::Value;
 use flowc_compiler::ir::{DataType, DatagenSource, Generator};
 use std::time::{Duration, Instant};
@@ -61,15 +61,14 @@ impl DatagenReader {
 
     /// Records `first, first + step, …` (`n` of them), column by column.
     fn generate(&self, first: u64, n: usize) -> Batch {
-        let indices = (0..n as u64).map(|j| first + j * self.step);
         let columns = self
             .spec
             .generators
             .iter()
             .zip(&self.types)
-            .map(|(g, ty)| Column { ty: *ty, data: generate(g, *ty, indices.clone()) })
+            .map(|(g, ty)| Column { ty: *ty, data: generate(g, *ty, first, self.step, n) })
             .collect();
-        Batch { timestamps: vec![crate::record::NO_TIMESTAMP; n], columns }
+        Batch::new(vec![crate::record::NO_TIMESTAMP; n], columns)
     }
 }
 
@@ -101,37 +100,64 @@ fn splitmix(i: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The values of generator `g` for record indices `indices`, as a column
-/// of `ty` (which [`fits`] `g`).
-fn generate(g: &Generator, ty: DataType, indices: impl Iterator<Item = u64> + Clone) -> Data {
-    let ints = |f: &dyn Fn(i64) -> i64| -> Data {
-        match ty {
-            DataType::Double => Data::F64(indices.clone().map(|i| f(i as i64) as f64).collect()),
-            _ => Data::I64(indices.clone().map(|i| f(i as i64)).collect()),
-        }
-    };
+/// `f(i)` for the record indices `first, first + step, …` (`n` of them), as
+/// `i64`s or, for a double field, `f64`s: one monomorphic loop per generator.
+fn ints(ty: DataType, first: u64, step: u64, n: usize, f: impl Fn(u64) -> i64) -> Data {
+    let indices = (0..n as u64).map(|j| first + j * step);
+    match ty {
+        DataType::Double => Data::F64(indices.map(|i| f(i) as f64).collect()),
+        _ => Data::I64(indices.map(f).collect()),
+    }
+}
+
+/// The values of generator `g` for record indices `first, first + step,
+/// …` (`n` of them), as a column of `ty` (which [`fits`] `g`).
+fn generate(g: &Generator, ty: DataType, first: u64, step: u64, n: usize) -> Data {
     match g {
-        Generator::Sequence { start, step } => ints(&|i| start.wrapping_add(i.wrapping_mul(*step))),
-        Generator::Ticks { start, step, per_tick } => {
-            ints(&|i| start.wrapping_add((i / (*per_tick).max(1)).wrapping_mul(*step)))
+        Generator::Sequence { start, step: by } => {
+            ints(ty, first, step, n, |i| start.wrapping_add((i as i64).wrapping_mul(*by)))
+        }
+        Generator::Ticks { start, step: by, per_tick } => {
+            let per = (*per_tick).max(1);
+            ints(ty, first, step, n, |i| start.wrapping_add((i as i64 / per).wrapping_mul(*by)))
         }
         Generator::Random { min, max } => {
             let span = (*max as i128 - *min as i128 + 1) as u128;
-            ints(&|i| (*min as i128 + (u128::from(splitmix(i as u64)) % span) as i128) as i64)
+            match u64::try_from(span) {
+                // The same values as the 128-bit form below, by 64-bit division.
+                Ok(span) if span > 0 => {
+                    ints(ty, first, step, n, |i| (*min as i128 + (splitmix(i) % span) as i128) as i64)
+                }
+                _ => ints(ty, first, step, n, |i| (*min as i128 + (u128::from(splitmix(i)) % span) as i128) as i64),
+            }
         }
         Generator::Cycle(values) => {
-            let len = values.len().max(1);
-            let pick = |i: u64| &values[(i as usize) % len];
-            let mut column = Column::empty(ty, 0);
-            for i in indices {
+            let len = values.len().max(1) as u64;
+            let strings: Vec<&str> = values
+                .iter()
+                .filter_map(|v| match v {
+                    Value::Str(s) => Some(s.as_str()),
+                    _ => None,
+                })
+                .collect();
+            if strings.len() == values.len() && !strings.is_empty() {
                 // A string is appended to the column's bytes, never cloned.
-                column.push_value(pick(i).into());
+                let longest = strings.iter().map(|s| s.len()).max().unwrap_or(0);
+                let mut column = StrColumn::with_capacity(n, n * longest);
+                for j in 0..n as u64 {
+                    column.push(strings[((first + j * step) % len) as usize]);
+                }
+                return Data::Str(column);
+            }
+            let mut column = Column::empty(ty, n);
+            for j in 0..n as u64 {
+                column.push_value((&values[((first + j * step) % len) as usize]).into());
             }
             column.data
         }
         Generator::Constant(v) => {
-            let mut column = Column::empty(ty, 0);
-            for _ in indices {
+            let mut column = Column::empty(ty, n);
+            for _ in 0..n {
                 column.push_value(v.into());
             }
             column.data

@@ -13,20 +13,38 @@ pub struct Batch {
     pub timestamps: Vec<i64>,
     /// One column per field of the schema, in order.
     pub columns: Vec<Column>,
+    /// The key hashes of the records, when a HASH edge computed them on
+    /// the way here: an operator keyed by the same fields uses them
+    /// instead of hashing again. Kept in step by every operation here, or
+    /// dropped.
+    pub hashes: Option<KeyHashes>,
+}
+
+/// `key_hash` of each record's `key` fields, one per record.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KeyHashes {
+    pub key: Vec<usize>,
+    pub values: Vec<u64>,
 }
 
 impl Batch {
+    pub fn new(timestamps: Vec<i64>, columns: Vec<Column>) -> Batch {
+        Batch { timestamps, columns, hashes: None }
+    }
+
     /// An empty batch of records of these field types.
     pub fn empty(types: &[DataType], rows: usize) -> Batch {
-        Batch { timestamps: Vec::with_capacity(rows), columns: types.iter().map(|t| Column::empty(*t, rows)).collect() }
+        Batch::new(Vec::with_capacity(rows), types.iter().map(|t| Column::empty(*t, rows)).collect())
     }
 
     /// A batch of the same layout as `self`, empty.
     pub fn empty_like(&self, rows: usize) -> Batch {
-        Batch {
-            timestamps: Vec::with_capacity(rows),
-            columns: self.columns.iter().map(|c| Column::empty(c.ty, rows)).collect(),
-        }
+        Batch::new(Vec::with_capacity(rows), self.columns.iter().map(|c| Column::empty(c.ty, rows)).collect())
+    }
+
+    /// The key hashes of `key`, if the batch carries them.
+    pub fn hashes_of(&self, key: &[usize]) -> Option<&[u64]> {
+        self.hashes.as_ref().filter(|h| h.key == key && h.values.len() == self.len()).map(|h| h.values.as_slice())
     }
 
     pub fn len(&self) -> usize {
@@ -49,6 +67,9 @@ impl Batch {
         if self.columns.len() != types.len() {
             return Err(format!("{} columns, expected {}", self.columns.len(), types.len()));
         }
+        if self.hashes.as_ref().is_some_and(|h| h.values.len() != self.len()) {
+            return Err("key hashes out of step with the records".into());
+        }
         for (i, (c, t)) in self.columns.iter().zip(types).enumerate() {
             if c.ty != *t || !stores(*t, &c.data) {
                 return Err(format!("column {i} is {}, expected {t}", c.ty));
@@ -65,23 +86,53 @@ impl Batch {
         Batch {
             timestamps: rows.iter().map(|&r| self.timestamps[r as usize]).collect(),
             columns: self.columns.iter().map(|c| c.gather(rows)).collect(),
+            hashes: self.hashes.as_ref().map(|h| KeyHashes {
+                key: h.key.clone(),
+                values: rows.iter().filter_map(|&r| h.values.get(r as usize).copied()).collect(),
+            }),
         }
     }
 
     /// Appends the records at `rows` of `src` (of the same layout).
     pub fn extend_rows(&mut self, src: &Batch, rows: &[u32]) {
+        let src_hashes = src.hashes.as_ref().map(|h| (h.key.as_slice(), h.values.as_slice()));
+        self.extend_rows_hashed(src, rows, src_hashes);
+    }
+
+    /// Appends the records at `rows` of `src`, whose key hashes of `key`
+    /// are `hashes` (one per record of `src`), if known.
+    pub fn extend_rows_hashed(&mut self, src: &Batch, rows: &[u32], hashes: Option<(&[usize], &[u64])>) {
+        let before = self.len();
         self.timestamps.extend(rows.iter().map(|&r| src.timestamps[r as usize]));
         for (d, s) in self.columns.iter_mut().zip(&src.columns) {
             d.extend_rows(s, rows);
         }
+        let picked = |values: &[u64]| rows.iter().filter_map(|&r| values.get(r as usize).copied()).collect::<Vec<_>>();
+        self.hashes = match (self.hashes.take(), hashes) {
+            (None, Some((key, values))) if before == 0 => Some(KeyHashes { key: key.to_vec(), values: picked(values) }),
+            (Some(mut h), Some((key, values))) if h.key == key => {
+                h.values.extend(rows.iter().filter_map(|&r| values.get(r as usize).copied()));
+                Some(h)
+            }
+            _ => None,
+        };
     }
 
     /// Appends every record of `src` (of the same layout).
     pub fn extend(&mut self, src: &Batch) {
+        let before = self.len();
         self.timestamps.extend_from_slice(&src.timestamps);
         for (d, s) in self.columns.iter_mut().zip(&src.columns) {
             d.extend(s);
         }
+        self.hashes = match (self.hashes.take(), &src.hashes) {
+            (None, Some(h)) if before == 0 => Some(h.clone()),
+            (Some(mut h), Some(s)) if h.key == s.key => {
+                h.values.extend_from_slice(&s.values);
+                Some(h)
+            }
+            _ => None,
+        };
     }
 
     /// Keeps the first `rows` records.
@@ -89,6 +140,9 @@ impl Batch {
         self.timestamps.truncate(rows);
         for c in &mut self.columns {
             c.truncate(rows);
+        }
+        if let Some(h) = &mut self.hashes {
+            h.values.truncate(rows);
         }
     }
 
@@ -179,6 +233,27 @@ mod tests {
         let mut bad = e.clone();
         bad.columns[1].pop();
         assert!(bad.check_layout(&[DataType::String, DataType::Long]).is_err());
+    }
+
+    #[test]
+    fn key_hashes_follow_the_records_or_are_dropped() {
+        let mut b = sample();
+        b.hashes = Some(KeyHashes { key: vec![0], values: vec![10, 20, 30] });
+        assert_eq!(b.hashes_of(&[0]), Some(&[10, 20, 30][..]));
+        assert_eq!(b.hashes_of(&[1]), None);
+        assert_eq!(b.gather(&[2, 0]).hashes_of(&[0]), Some(&[30, 10][..]));
+        let mut e = b.empty_like(4);
+        e.extend_rows(&b, &[1, 2]);
+        e.extend(&b.gather(&[0]));
+        assert_eq!(e.hashes_of(&[0]), Some(&[20, 30, 10][..]));
+        e.truncate(2);
+        assert_eq!(e.hashes_of(&[0]), Some(&[20, 30][..]));
+        // Records without hashes make the batch's hashes unknown.
+        e.extend(&sample());
+        assert_eq!(e.hashes, None);
+        let mut f = b.empty_like(2);
+        f.extend_rows_hashed(&sample(), &[0], Some((&[1], &[7, 8, 9])));
+        assert_eq!(f.hashes_of(&[1]), Some(&[7][..]));
     }
 
     #[test]

@@ -64,11 +64,28 @@ impl StrColumn {
     }
 
     /// The string of row `i`; empty past the end (callers check lengths).
+    #[inline]
     pub fn get(&self, i: usize) -> &str {
         match (self.offsets.get(i), self.offsets.get(i + 1)) {
             (Some(&a), Some(&b)) => self.data.get(a..b).unwrap_or(""),
             _ => "",
         }
+    }
+
+    /// The bytes of row `i` (for hashing and comparing: no char boundary
+    /// checks); empty past the end.
+    #[inline]
+    pub fn bytes(&self, i: usize) -> &[u8] {
+        match (self.offsets.get(i), self.offsets.get(i + 1)) {
+            (Some(&a), Some(&b)) => self.data.as_bytes().get(a..b).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+
+    /// The bytes of every row, in order.
+    pub fn iter_bytes(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        let bytes = self.data.as_bytes();
+        self.offsets.windows(2).map(move |w| bytes.get(w[0]..w[1]).unwrap_or(&[]))
     }
 
     pub fn push(&mut self, s: &str) {
@@ -129,11 +146,15 @@ impl StrColumn {
 
     /// Appends the rows at `rows` of `src`.
     pub fn extend_rows(&mut self, src: &StrColumn, rows: &[u32]) {
-        let bytes: usize = rows.iter().map(|&r| src.get(r as usize).len()).sum();
-        self.data.reserve(bytes);
+        // Room for strings of the source's average length; more grows as needed.
+        self.data.reserve((src.data.len() / src.len().max(1) + 1) * rows.len());
         self.offsets.reserve(rows.len());
         for &r in rows {
-            self.push(src.get(r as usize));
+            let r = r as usize;
+            if let (Some(&a), Some(&b)) = (src.offsets.get(r), src.offsets.get(r + 1)) {
+                self.data.push_str(src.data.get(a..b).unwrap_or(""));
+            }
+            self.offsets.push(self.data.len());
         }
     }
 

@@ -251,7 +251,7 @@ fn decode_batch(body: &[u8]) -> Result<Batch, WireError> {
     if !r.bytes.is_empty() {
         return bad(format!("{} bytes after the last column", r.bytes.len()));
     }
-    Ok(Batch { timestamps, columns })
+    Ok(Batch::new(timestamps, columns))
 }
 
 #[cfg(test)]

@@ -151,6 +151,12 @@ impl CompiledExpr {
         }
     }
 
+    /// Whether evaluating it can fail (an integer division by something
+    /// not a non-zero constant, a fallible function).
+    pub fn fallible(&self) -> bool {
+        self.node.fallible()
+    }
+
     /// Its values on the selected rows of `batch`.
     pub fn eval<'a>(&'a self, batch: &'a Batch, sel: Sel<'_>) -> Result<Vals<'a>, EvalError> {
         self.node.eval(batch, sel)
@@ -383,6 +389,23 @@ fn split(b: &Bools<'_>, sel: Sel<'_>, want: bool) -> (Vec<u32>, Vec<u32>) {
 }
 
 impl Node {
+    fn fallible(&self) -> bool {
+        match self {
+            Node::Const(_) | Node::Field(_) => false,
+            Node::Relabel(x) | Node::IntToDouble(x) | Node::NegI(x) | Node::NegF(x) | Node::Not(x) => x.fallible(),
+            Node::ArithI { op, a, b, .. } => {
+                let divides = matches!(op, BinOp::Div | BinOp::Rem);
+                let safe_divisor = matches!(**b, Node::Const(Value::Int(d) | Value::Timestamp(d)) if d != 0);
+                (divides && !safe_divisor) || a.fallible() || b.fallible()
+            }
+            Node::ArithF { a, b, .. } | Node::Cmp { a, b, .. } | Node::And(a, b) | Node::Or(a, b) => {
+                a.fallible() || b.fallible()
+            }
+            Node::If { c, t, f, .. } => c.fallible() || t.fallible() || f.fallible(),
+            Node::Call { f, args, .. } => f.fallible() || args.iter().any(|(a, _)| a.fallible()),
+        }
+    }
+
     fn eval<'a>(&'a self, batch: &'a Batch, sel: Sel<'_>) -> Result<Vals<'a>, EvalError> {
         let n = sel.len();
         Ok(match self {
@@ -439,6 +462,24 @@ impl Node {
                 let and = matches!(self, Node::And(..));
                 let va = a.eval(batch, sel)?;
                 let ba = va.bools(sel)?;
+                if !b.fallible() {
+                    // Nothing to guard: where most rows need the right side,
+                    // evaluating it on all of them beats narrowing the selection.
+                    let needed = (0..n).filter(|k| ba.get(*k) == and).count();
+                    if needed == 0 {
+                        return Ok(dense(DataType::Bool, Data::Bool((0..n).map(|k| ba.get(k)).collect())));
+                    }
+                    if needed * 2 >= n {
+                        let vb = b.eval(batch, sel)?;
+                        let bb = vb.bools(sel)?;
+                        let out = if and {
+                            (0..n).map(|k| ba.get(k) && bb.get(k)).collect()
+                        } else {
+                            (0..n).map(|k| ba.get(k) || bb.get(k)).collect()
+                        };
+                        return Ok(dense(DataType::Bool, Data::Bool(out)));
+                    }
+                }
                 let (rows, pos) = split(&ba, sel, and);
                 if pos.len() == n {
                     return b.eval(batch, sel);

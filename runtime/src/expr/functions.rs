@@ -37,6 +37,11 @@ pub trait ColumnFunction: Send + Sync + std::fmt::Debug {
     /// Its values for `n` rows; `args` are of the types the call was
     /// checked with.
     fn invoke(&self, args: &[Arg<'_>], n: usize) -> Result<Column, FnError>;
+    /// Whether it can fail on some arguments (then a call is evaluated
+    /// only on the rows that reach it, never speculatively).
+    fn fallible(&self) -> bool {
+        true
+    }
 }
 
 /// A built-in function, with the argument types of its call.
@@ -110,6 +115,10 @@ impl ColumnFunction for Builtin {
         self.f.name()
     }
 
+    fn fallible(&self) -> bool {
+        false
+    }
+
     fn return_type(&self) -> DataType {
         self.ret
     }
@@ -141,8 +150,9 @@ impl ColumnFunction for Builtin {
                 strings(n, |k, buf| buf.push_str(s.get(k).trim()))
             }
             Function::Length => {
+                // Characters of UTF-8: the bytes that do not continue a character.
                 let s = strs(args, 0)?;
-                Data::I64((0..n).map(|k| s.get(k).chars().count() as i64).collect())
+                Data::I64(s.map_bytes(n, |b| b.iter().filter(|c| (**c as i8) >= -0x40).count() as i64))
             }
             Function::Concat => {
                 let parts = (0..args.len()).map(|i| strs(args, i)).collect::<Result<Vec<_>, _>>()?;
@@ -158,12 +168,20 @@ impl ColumnFunction for Builtin {
                     buf.push_str(&rest[..char_offset(rest, len.get(k).max(0) as usize)]);
                 })
             }
+            // On bytes: for UTF-8, a byte match is a character match.
             Function::Contains | Function::StartsWith | Function::EndsWith => {
                 let (s, p) = (strs(args, 0)?, strs(args, 1)?);
-                Data::Bool(match self.f {
-                    Function::Contains => (0..n).map(|k| s.get(k).contains(p.get(k))).collect(),
-                    Function::StartsWith => (0..n).map(|k| s.get(k).starts_with(p.get(k))).collect(),
-                    _ => (0..n).map(|k| s.get(k).ends_with(p.get(k))).collect(),
+                Data::Bool(match (self.f, p) {
+                    (Function::Contains, Strs::Scalar(needle)) => {
+                        // The searcher is built once per batch, not per record.
+                        let finder = memchr::memmem::Finder::new(needle.as_bytes());
+                        s.map_bytes(n, |b| finder.find(b).is_some())
+                    }
+                    (Function::Contains, _) => {
+                        (0..n).map(|k| memchr::memmem::find(s.bytes(k), p.bytes(k)).is_some()).collect()
+                    }
+                    (Function::StartsWith, _) => (0..n).map(|k| s.bytes(k).starts_with(p.bytes(k))).collect(),
+                    _ => (0..n).map(|k| s.bytes(k).ends_with(p.bytes(k))).collect(),
                 })
             }
             Function::Replace => {

@@ -54,6 +54,17 @@ pub fn arith_i64(op: BinOp, a: I64s<'_>, b: I64s<'_>, n: usize) -> Result<Vec<i6
         BinOp::Mul => map2!(I64s, a, b, n, |x, y| x.wrapping_mul(y)),
         BinOp::Div | BinOp::Rem => {
             let div = op == BinOp::Div;
+            if let I64s::Scalar(y) = b {
+                // A constant divisor is checked once.
+                if y == 0 {
+                    return if n == 0 { Ok(Vec::new()) } else { Err(DivByZero(0)) };
+                }
+                return Ok(if div {
+                    map1!(I64s, a, n, |x| x.wrapping_div(y))
+                } else {
+                    map1!(I64s, a, n, |x| x.wrapping_rem(y))
+                });
+            }
             let mut out = Vec::with_capacity(n);
             for k in 0..n {
                 let (x, y) = (a.get(k), b.get(k));
@@ -113,11 +124,13 @@ pub fn cmp_bool(op: BinOp, a: Bools<'_>, b: Bools<'_>, n: usize) -> Vec<bool> {
     map2!(Bools, a, b, n, |x, y| holds(op, x.cmp(&y)))
 }
 
+/// Strings compare by their bytes: for UTF-8 that is their order by
+/// characters.
 pub fn cmp_str(op: BinOp, a: Strs<'_>, b: Strs<'_>, n: usize) -> Vec<bool> {
     match (op, b) {
         // The common filter: a string field against a literal.
-        (BinOp::Eq, Strs::Scalar(s)) => (0..n).map(|k| a.get(k) == s).collect(),
-        (BinOp::Ne, Strs::Scalar(s)) => (0..n).map(|k| a.get(k) != s).collect(),
-        _ => (0..n).map(|k| holds(op, a.get(k).cmp(b.get(k)))).collect(),
+        (BinOp::Eq, Strs::Scalar(s)) => a.map_bytes(n, |x| x == s.as_bytes()),
+        (BinOp::Ne, Strs::Scalar(s)) => a.map_bytes(n, |x| x != s.as_bytes()),
+        _ => (0..n).map(|k| holds(op, a.bytes(k).cmp(b.bytes(k)))).collect(),
     }
 }

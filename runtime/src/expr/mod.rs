@@ -22,9 +22,9 @@ pub mod kernels;
 pub mod vals;
 
 #[cfg(test)]
-mod reference;
+pub(crate) mod reference;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use compile::{AggregateScope, CompiledExpr};
 pub use error::{ErrorKind, EvalError, Location, SourceMap};

@@ -24,7 +24,7 @@ fn eval_all(e: &Expr, batch: &Batch) -> Result<Vec<Value>, EvalError> {
 
 /// Evaluates a record-free expression (one row, no fields).
 fn check(e: Expr, expect: Value) {
-    let batch = Batch { timestamps: vec![0], columns: Vec::new() };
+    let batch = Batch::new(vec![0], Vec::new());
     assert_eq!(eval_all(&e, &batch).expect("evaluates"), vec![expect]);
 }
 
@@ -36,7 +36,7 @@ fn arithmetic_and_comparison() {
     check(Expr::Binary(BinOp::Lt, lit(Value::Str("a".into())), lit(Value::Str("b".into()))), Value::Bool(true));
     check(Expr::Binary(BinOp::Eq, lit(Value::Double(f64::NAN)), lit(Value::Double(f64::NAN))), Value::Bool(false));
     check(Expr::Binary(BinOp::Add, lit(Value::Timestamp(1000)), lit(Value::Int(5))), Value::Timestamp(1005));
-    let batch = Batch { timestamps: vec![0], columns: Vec::new() };
+    let batch = Batch::new(vec![0], Vec::new());
     let e = eval_all(&Expr::Binary(BinOp::Div, lit(Value::Int(1)), lit(Value::Int(0))), &batch);
     assert_eq!(e.map_err(|e| e.kind), Err(ErrorKind::DivisionByZero));
 }
@@ -175,20 +175,24 @@ fn constants_fold_and_fields_are_borrowed() {
 // ---- The property test: compiled evaluator against the interpreter. ----
 
 /// The schema of the random records.
-const TYPES: [DataType; 6] =
+pub(crate) const TYPES: [DataType; 6] =
     [DataType::Timestamp, DataType::String, DataType::Int, DataType::Long, DataType::Double, DataType::Bool];
 
-fn field_of(ty: DataType, rng: &mut StdRng) -> Expr {
-    let candidates: Vec<usize> = TYPES
+/// A field of type `ty` of records of `types`, or a literal if there is none.
+fn field_of(ty: DataType, types: &[DataType], rng: &mut StdRng) -> Expr {
+    let candidates: Vec<usize> = types
         .iter()
         .enumerate()
         .filter(|(_, t)| **t == ty || (ty == DataType::Long && **t == DataType::Int))
         .map(|(i, _)| i)
         .collect();
+    if candidates.is_empty() {
+        return Expr::Literal(literal(ty, rng));
+    }
     Expr::Field(candidates[rng.random_range(0..candidates.len())])
 }
 
-fn literal(ty: DataType, rng: &mut StdRng) -> Value {
+pub(crate) fn literal(ty: DataType, rng: &mut StdRng) -> Value {
     match ty {
         DataType::String => Value::Str(["", "a", "/shop", "héllo", "A b", "ab"][rng.random_range(0..6)].into()),
         DataType::Int | DataType::Long => Value::Int([0, 1, -1, 2, 7, i64::MIN, i64::MAX][rng.random_range(0..7)]),
@@ -202,11 +206,17 @@ fn b(e: Expr) -> Box<Expr> {
     Box::new(e)
 }
 
-/// A random, well-typed expression of type `ty`.
+/// A random, well-typed expression of type `ty` over records of [`TYPES`].
 fn gen(ty: DataType, depth: u32, rng: &mut StdRng) -> Expr {
+    gen_over(&TYPES, ty, depth, rng)
+}
+
+/// A random, well-typed expression of type `ty` over records of `types`.
+pub(crate) fn gen_over(types: &[DataType], ty: DataType, depth: u32, rng: &mut StdRng) -> Expr {
     use DataType as T;
+    let gen = |t: DataType, d: u32, rng: &mut StdRng| gen_over(types, t, d, rng);
     if depth == 0 || rng.random_range(0..4) == 0 {
-        return if rng.random() { field_of(ty, rng) } else { Expr::Literal(literal(ty, rng)) };
+        return if rng.random() { field_of(ty, types, rng) } else { Expr::Literal(literal(ty, rng)) };
     }
     let d = depth - 1;
     if rng.random_range(0..6) == 0 {
@@ -288,12 +298,12 @@ fn gen(ty: DataType, depth: u32, rng: &mut StdRng) -> Expr {
     }
 }
 
-fn row(rng: &mut StdRng) -> Vec<Value> {
+pub(crate) fn row(rng: &mut StdRng) -> Vec<Value> {
     TYPES.iter().map(|t| literal(*t, rng)).collect()
 }
 
 /// Equal, with every NaN equal to every NaN.
-fn same(a: &Value, b: &Value) -> bool {
+pub(crate) fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Double(x), Value::Double(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
         _ => a == b,

@@ -90,6 +90,31 @@ impl Strs<'_> {
             Strs::Scalar(s) => s,
         }
     }
+
+    /// The bytes of the k-th string: for comparing and searching, where
+    /// bytes and characters agree (UTF-8) and char boundaries need no check.
+    #[inline]
+    pub fn bytes(&self, k: usize) -> &[u8] {
+        match self {
+            Strs::Column(c) => c.bytes(k),
+            Strs::Gather(c, r) => c.bytes(r[k] as usize),
+            Strs::Scalar(s) => s.as_bytes(),
+        }
+    }
+
+    /// `f(k, bytes of the k-th string)` for k in 0..n, with a loop per
+    /// shape of the input.
+    #[inline]
+    pub fn map_bytes<T>(&self, n: usize, mut f: impl FnMut(&[u8]) -> T) -> Vec<T> {
+        match self {
+            Strs::Column(c) => c.iter_bytes().take(n).map(f).collect(),
+            Strs::Gather(c, r) => r[..n].iter().map(|&i| f(c.bytes(i as usize))).collect(),
+            Strs::Scalar(s) => {
+                let v = s.as_bytes();
+                (0..n).map(|_| f(v)).collect()
+            }
+        }
+    }
 }
 
 macro_rules! getter {

@@ -11,7 +11,7 @@
 use super::{Operator, OperatorError};
 use crate::data::{Batch, Column};
 use crate::expr::{CompiledExpr, EvalError, Sel, SourceMap};
-use flowc_compiler::ir::{DataType, Schema};
+use flowc_compiler::ir::{DataType, Expr, Schema};
 
 /// One fused operator: what it does and what it reads, for messages.
 struct Step {
@@ -37,12 +37,116 @@ pub enum CalcOp<'a> {
     Project(&'a [flowc_compiler::ir::Expr]),
 }
 
+/// `e` with each field `i` replaced by `inner[i]`.
+fn substitute(e: &Expr, inner: &[Expr]) -> Expr {
+    let s = |x: &Expr| Box::new(substitute(x, inner));
+    match e {
+        Expr::Field(i) => inner.get(*i).cloned().unwrap_or_else(|| e.clone()),
+        Expr::Cast(t, x) => Expr::Cast(*t, s(x)),
+        Expr::Neg(x) => Expr::Neg(s(x)),
+        Expr::Not(x) => Expr::Not(s(x)),
+        Expr::At(span, x) => Expr::At(*span, s(x)),
+        Expr::Binary(op, a, b) => Expr::Binary(*op, s(a), s(b)),
+        Expr::If(c, t, f) => Expr::If(s(c), s(t), s(f)),
+        Expr::Call(f, args) => Expr::Call(*f, args.iter().map(|a| substitute(a, inner)).collect()),
+        Expr::Literal(_) | Expr::Key(_) | Expr::Aggregate(_) | Expr::WindowStart | Expr::WindowEnd => e.clone(),
+    }
+}
+
+/// How often each field is read by `e`.
+fn count_fields(e: &Expr, counts: &mut [usize]) {
+    match e {
+        Expr::Field(i) => {
+            if let Some(c) = counts.get_mut(*i) {
+                *c += 1;
+            }
+        }
+        Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) | Expr::At(_, x) => count_fields(x, counts),
+        Expr::Binary(_, a, b) => {
+            count_fields(a, counts);
+            count_fields(b, counts);
+        }
+        Expr::If(c, t, f) => {
+            count_fields(c, counts);
+            count_fields(t, counts);
+            count_fields(f, counts);
+        }
+        Expr::Call(_, args) => args.iter().for_each(|a| count_fields(a, counts)),
+        Expr::Literal(_) | Expr::Key(_) | Expr::Aggregate(_) | Expr::WindowStart | Expr::WindowEnd => {}
+    }
+}
+
+/// The projection `second ∘ first` as one, when that changes nothing one
+/// can observe: neither can fail (an error names its operator and record),
+/// and no computed field of `first` is read twice by `second` (it would be
+/// computed twice). Then a field that `first` computes and `second` drops
+/// is never computed, and `first`'s pass-through fields are not copied.
+fn merge_projections(
+    first: &[Expr],
+    second: &[Expr],
+    input: &[DataType],
+    mid: &[DataType],
+    sources: &SourceMap,
+) -> Option<Vec<Expr>> {
+    let infallible = |es: &[Expr], types: &[DataType]| {
+        es.iter().all(|e| CompiledExpr::compile(e, types, sources).is_ok_and(|c| !c.fallible()))
+    };
+    if !infallible(first, input) || !infallible(second, mid) {
+        return None;
+    }
+    let mut counts = vec![0; first.len()];
+    second.iter().for_each(|e| count_fields(e, &mut counts));
+    let recomputed =
+        first.iter().zip(&counts).any(|(e, n)| *n > 1 && !matches!(e.unlocated(), Expr::Field(_) | Expr::Literal(_)));
+    (!recomputed).then(|| second.iter().map(|e| substitute(e, first)).collect())
+}
+
+/// An operator to compile: a filter's condition, or a projection.
+struct Planned {
+    name: String,
+    filter: Option<Expr>,
+    projection: Vec<Expr>,
+    input: Schema,
+    output: Schema,
+}
+
+/// The operators to compile: adjacent projections merged where
+/// [`merge_projections`] allows.
+fn plan(ops: &[(String, CalcOp<'_>, Schema, Schema)], sources: &SourceMap) -> Vec<Planned> {
+    let types = |s: &Schema| s.fields.iter().map(|f| f.ty).collect::<Vec<_>>();
+    let mut out: Vec<Planned> = Vec::new();
+    for (name, op, input, output) in ops {
+        let (filter, projection) = match op {
+            CalcOp::Filter(e) => (Some((*e).clone()), Vec::new()),
+            CalcOp::Project(es) => {
+                if let Some(last) = out.last_mut().filter(|l| l.filter.is_none()) {
+                    let merged = merge_projections(&last.projection, es, &types(&last.input), &types(input), sources);
+                    if let Some(merged) = merged {
+                        last.name = name.clone();
+                        last.projection = merged;
+                        last.output = output.clone();
+                        continue;
+                    }
+                }
+                (None, es.to_vec())
+            }
+        };
+        out.push(Planned { name: name.clone(), filter, projection, input: input.clone(), output: output.clone() });
+    }
+    out
+}
+
 impl Calc {
     /// Compiles the operators `ops` (name, kind, input schema, output
     /// schema), in chain order.
     pub fn new(ops: &[(String, CalcOp<'_>, Schema, Schema)], sources: &SourceMap) -> Result<Calc, OperatorError> {
         let mut steps = Vec::new();
-        for (name, op, input, output) in ops {
+        for planned in plan(ops, sources) {
+            let op = match &planned.filter {
+                Some(e) => CalcOp::Filter(e),
+                None => CalcOp::Project(&planned.projection),
+            };
+            let (name, input, output) = (&planned.name, &planned.input, &planned.output);
             let types: Vec<DataType> = input.fields.iter().map(|f| f.ty).collect();
             let setup = |m: String| OperatorError::Setup {
                 operator: name.clone(),
@@ -137,7 +241,7 @@ impl Projection {
             None => batch.timestamps,
             Some(r) => r.iter().map(|&i| batch.timestamps[i as usize]).collect(),
         };
-        Ok(Batch { timestamps, columns })
+        Ok(Batch::new(timestamps, columns))
     }
 }
 
@@ -243,6 +347,202 @@ mod tests {
         let rows = run(&mut calc, b).expect("runs");
         assert_eq!(rows[1], (10, vec![Value::Int(5), Value::Str("/shop".into()), Value::Int(5)]));
         assert_eq!(rows.len(), 4);
+    }
+
+    #[test]
+    fn adjacent_projections_that_cannot_fail_run_as_one() {
+        let (s, b) = input();
+        // map { n2: n * 2, up: upper(page), half: n / 2 } | select { up, n2, n2b: n2 + 1 }
+        let map = vec![
+            Expr::Field(0),
+            Expr::Field(1),
+            Expr::Binary(BinOp::Mul, Box::new(Expr::Field(1)), lit(Value::Int(2))),
+            Expr::Call(Function::Upper, vec![Expr::Field(0)]),
+            Expr::At(
+                SourceSpan::new(0, 0),
+                Box::new(Expr::Binary(BinOp::Div, Box::new(Expr::Field(1)), lit(Value::Int(2)))),
+            ),
+        ];
+        let mapped = schema(&[
+            ("page", DataType::String),
+            ("n", DataType::Long),
+            ("n2", DataType::Long),
+            ("up", DataType::String),
+            ("half", DataType::Long),
+        ]);
+        let select = vec![
+            Expr::Field(3),
+            Expr::Field(2),
+            Expr::Binary(BinOp::Add, Box::new(Expr::Field(2)), lit(Value::Int(1))),
+        ];
+        let out = schema(&[("up", DataType::String), ("n2", DataType::Long), ("n2b", DataType::Long)]);
+        let ops = vec![
+            ("Map".to_string(), CalcOp::Project(&map), s.clone(), mapped.clone()),
+            ("Select".to_string(), CalcOp::Project(&select), mapped.clone(), out.clone()),
+        ];
+        let mut calc = Calc::new(&ops, &SourceMap::default()).expect("compiles");
+        // `n2` is read twice by the select: computed twice if merged, so they stay apart.
+        assert_eq!(calc.steps.len(), 2);
+        let rows = run(&mut calc, b.clone()).expect("runs");
+        assert_eq!(rows[1], (10, vec![Value::Str("/SHOP".into()), Value::Int(10), Value::Int(11)]));
+        // Read once each, they merge; a constant divisor cannot fail.
+        let select = vec![Expr::Field(3), Expr::Field(2), Expr::Field(4)];
+        let ops = vec![
+            ("Map".to_string(), CalcOp::Project(&map), s.clone(), mapped.clone()),
+            ("Select".to_string(), CalcOp::Project(&select), mapped.clone(), out.clone()),
+        ];
+        let mut calc = Calc::new(&ops, &SourceMap::default()).expect("compiles");
+        assert_eq!(calc.steps.len(), 1);
+        assert_eq!(
+            run(&mut calc, b.clone()).expect("runs")[1],
+            (10, vec![Value::Str("/SHOP".into()), Value::Int(10), Value::Int(2)])
+        );
+        // A division that can fail keeps its own step: it must fail where it is written, on its own records.
+        let mut fallible = map.clone();
+        fallible[4] = Expr::At(
+            SourceSpan::new(0, 0),
+            Box::new(Expr::Binary(BinOp::Div, lit(Value::Int(2)), Box::new(Expr::Field(1)))),
+        );
+        let select = vec![Expr::Field(3)];
+        let ops = vec![
+            ("Map".to_string(), CalcOp::Project(&fallible), s, mapped.clone()),
+            ("Select".to_string(), CalcOp::Project(&select), mapped, schema(&[("up", DataType::String)])),
+        ];
+        let mut calc = Calc::new(&ops, &SourceMap::default()).expect("compiles");
+        assert_eq!(calc.steps.len(), 2);
+        let err = run(&mut calc, b).expect_err("the dropped field still divides by zero").to_string();
+        assert!(err.starts_with("Map: division by zero"), "{err}");
+    }
+
+    mod model {
+        use super::*;
+        use crate::expr::reference;
+        use crate::expr::tests::{gen_over, row, same, TYPES};
+        use proptest::prelude::*;
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+
+        /// A random chain of 1 to 4 filters and projections from `TYPES`.
+        fn chain(rng: &mut StdRng) -> Vec<(CalcKind, Schema, Schema)> {
+            let mut types = TYPES.to_vec();
+            let mut out = Vec::new();
+            for _ in 0..rng.random_range(1..5) {
+                let input = schema_of(&types);
+                if rng.random() {
+                    let e = gen_over(&types, DataType::Bool, rng.random_range(0..4), rng);
+                    out.push((CalcKind::Filter(e), input.clone(), input));
+                } else {
+                    let n = rng.random_range(1..5);
+                    let mut exprs = Vec::new();
+                    let mut next = Vec::new();
+                    for _ in 0..n {
+                        let t = TYPES[rng.random_range(0..TYPES.len())];
+                        // Mostly fields passed through, some computed.
+                        let e = if rng.random_range(0..3) == 0 {
+                            gen_over(&types, t, rng.random_range(0..4), rng)
+                        } else {
+                            let i = rng.random_range(0..types.len());
+                            exprs.push(Expr::Field(i));
+                            next.push(types[i]);
+                            continue;
+                        };
+                        exprs.push(e);
+                        next.push(if t == DataType::Int { DataType::Long } else { t });
+                    }
+                    out.push((CalcKind::Project(exprs), input, schema_of(&next)));
+                    types = next;
+                }
+            }
+            out
+        }
+
+        #[derive(Debug)]
+        enum CalcKind {
+            Filter(Expr),
+            Project(Vec<Expr>),
+        }
+
+        fn schema_of(types: &[DataType]) -> Schema {
+            schema(
+                &types
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (["a", "b", "c", "d", "e", "f", "g", "h"][i % 8], *t))
+                    .collect::<Vec<_>>(),
+            )
+        }
+
+        /// The chain, a record at a time: the records out, or `None` if some record fails.
+        fn reference(
+            chain: &[(CalcKind, Schema, Schema)],
+            rows: &[(i64, Vec<Value>)],
+        ) -> Option<Vec<(i64, Vec<Value>)>> {
+            let mut out = Vec::new();
+            let mut failed = false;
+            'rows: for (t, r) in rows {
+                let mut r = r.clone();
+                for (kind, _, _) in chain {
+                    let scope = reference::Scope::default();
+                    match kind {
+                        CalcKind::Filter(e) => match reference::eval(e, &r, &scope) {
+                            Ok(Value::Bool(true)) => {}
+                            Ok(_) => continue 'rows,
+                            Err(_) => {
+                                failed = true;
+                                continue 'rows;
+                            }
+                        },
+                        CalcKind::Project(es) => match es.iter().map(|e| reference::eval(e, &r, &scope)).collect() {
+                            Ok(next) => r = next,
+                            Err(_) => {
+                                failed = true;
+                                continue 'rows;
+                            }
+                        },
+                    }
+                }
+                out.push((*t, r));
+            }
+            (!failed).then_some(out)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            /// A fused chain gives what its operators give a record at a
+            /// time, and fails exactly when one of them fails on a record.
+            #[test]
+            fn fused_chains_agree_with_their_operators_record_by_record(seed in any::<u64>(), rows in 1usize..12) {
+                let mut rng = StdRng::seed_from_u64(seed);
+                let chain = chain(&mut rng);
+                let data: Vec<(i64, Vec<Value>)> = (0..rows).map(|i| (i as i64, row(&mut rng))).collect();
+                let batch = Batch::from_rows(&TYPES, &data).expect("fits");
+                let ops: Vec<(String, CalcOp<'_>, Schema, Schema)> = chain
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, input, output))| {
+                        let op = match k {
+                            CalcKind::Filter(e) => CalcOp::Filter(e),
+                            CalcKind::Project(es) => CalcOp::Project(es),
+                        };
+                        (format!("op{i}"), op, input.clone(), output.clone())
+                    })
+                    .collect();
+                let mut calc = Calc::new(&ops, &SourceMap::default()).expect("compiles");
+                let got = run(&mut calc, batch);
+                match (got, reference(&chain, &data)) {
+                    (Ok(got), Some(want)) => {
+                        prop_assert_eq!(got.len(), want.len(), "{:?}", chain);
+                        for (g, w) in got.iter().zip(&want) {
+                            prop_assert_eq!(g.0, w.0);
+                            prop_assert!(g.1.len() == w.1.len() && g.1.iter().zip(&w.1).all(|(a, b)| same(a, b)), "{:?}: {:?} vs {:?}", chain, g, w);
+                        }
+                    }
+                    (Err(_), None) => {}
+                    (got, want) => prop_assert!(false, "{:?}: fused {:?}, record by record {:?}", chain, got, want),
+                }
+            }
+        }
     }
 
     #[test]

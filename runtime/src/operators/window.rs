@@ -17,7 +17,7 @@
 //! one) and adds to its windows.
 
 use super::calc::Projection;
-use super::window_state::{restore_windows, Acc, ArgReader, KeyTable, SnapshotEntry};
+use super::window_state::{restore_windows, Acc, ArgReader, KeyColumn, KeyTable, SnapshotEntry};
 use super::{KeyedSnapshot, Operator, OperatorError};
 use crate::data::Batch;
 use crate::expr::{AggregateScope, CompiledExpr, EvalError, Sel, SourceMap, Vals};
@@ -199,8 +199,15 @@ impl Operator for WindowOperator {
         }
         let proc_now = (self.spec.window.time == TimeDomain::ProcessingTime).then(crate::task::now_ms);
         let event_time = self.spec.window.time == TimeDomain::EventTime;
-        let mut hashes = std::mem::take(&mut self.hashes);
-        key_hashes(&input.columns, &self.spec.key, n, &mut hashes);
+        // The hashes of the HASH edge that brought the records, else our own.
+        let mut own = std::mem::take(&mut self.hashes);
+        let hashes = match input.hashes_of(&self.spec.key) {
+            Some(h) => h,
+            None => {
+                key_hashes(&input.columns, &self.spec.key, n, &mut own);
+                &own
+            }
+        };
         let sel = Sel::All(n);
         let mut vals: Vec<Option<Vals<'_>>> = Vec::with_capacity(self.args.len());
         for a in &self.args {
@@ -225,11 +232,14 @@ impl Operator for WindowOperator {
             };
             readers.push(r.map_err(|e| self.eval_error(e, &input, &self.input))?);
         }
+        let Some(key_columns) = KeyColumn::of(&input.columns, &self.spec.key) else {
+            return Err(self.eval_error(EvalError::internal("a key column is missing"), &input, &self.input));
+        };
         let (size, slide, watermark) = (self.size, self.slide, self.watermark);
         let aggregates = &self.spec.aggregates;
         let fresh = || aggregates.iter().filter_map(Acc::new).collect::<Vec<_>>();
         let mut late = 0u64;
-        for (r, (&ts, &hash)) in input.timestamps.iter().zip(&hashes).enumerate() {
+        for (r, (&ts, &hash)) in input.timestamps.iter().zip(hashes).enumerate() {
             let t = proc_now.unwrap_or(ts);
             if t == NO_TIMESTAMP {
                 late += 1;
@@ -246,8 +256,7 @@ impl Operator for WindowOperator {
                     start -= slide;
                     continue;
                 }
-                let s =
-                    *slot.get_or_insert_with(|| self.keys.find_or_insert(hash, &input.columns, &self.spec.key, r));
+                let s = *slot.get_or_insert_with(|| self.keys.find_or_insert(hash, &key_columns, r));
                 if let Some(entry) = self.keys.get_mut(s) {
                     let (window, new) = entry.window(start, fresh);
                     for (acc, reader) in window.accs.iter_mut().zip(&readers) {
@@ -262,7 +271,7 @@ impl Operator for WindowOperator {
         }
         drop(readers);
         drop(vals);
-        self.hashes = hashes;
+        self.hashes = own;
         if late > 0 {
             TaskCounters::add(&self.counters.late_records, late);
         }

@@ -303,6 +303,59 @@ pub fn key_order(key: &[Value]) -> Vec<u8> {
     bincode::serde::encode_to_vec(Key(key.to_vec()), bincode::config::standard()).unwrap_or_default()
 }
 
+/// A key column of a batch, read without matching on its type per row.
+#[derive(Clone, Copy)]
+pub enum KeyColumn<'a> {
+    Str(&'a crate::data::StrColumn),
+    Int(&'a [i64]),
+    Timestamp(&'a [i64]),
+    Double(&'a [f64]),
+    Bool(&'a [bool]),
+}
+
+impl<'a> KeyColumn<'a> {
+    /// The key columns `key` of `columns`; `None` if one is missing.
+    pub fn of(columns: &'a [Column], key: &[usize]) -> Option<Vec<KeyColumn<'a>>> {
+        key.iter()
+            .map(|k| {
+                let c = columns.get(*k)?;
+                Some(match (&c.data, c.ty) {
+                    (Data::Str(s), _) => KeyColumn::Str(s),
+                    (Data::I64(v), DataType::Timestamp) => KeyColumn::Timestamp(v),
+                    (Data::I64(v), _) => KeyColumn::Int(v),
+                    (Data::F64(v), _) => KeyColumn::Double(v),
+                    (Data::Bool(v), _) => KeyColumn::Bool(v),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether row `row` holds `v`, as keys compare (doubles by bits).
+    #[inline]
+    fn eq(&self, row: usize, v: &Value) -> bool {
+        match (self, v) {
+            (KeyColumn::Str(c), Value::Str(s)) => c.bytes(row) == s.as_bytes(),
+            (KeyColumn::Int(c), Value::Int(x)) | (KeyColumn::Timestamp(c), Value::Timestamp(x)) => {
+                c.get(row) == Some(x)
+            }
+            (KeyColumn::Double(c), Value::Double(x)) => c.get(row).is_some_and(|d| d.to_bits() == x.to_bits()),
+            (KeyColumn::Bool(c), Value::Bool(x)) => c.get(row) == Some(x),
+            _ => false,
+        }
+    }
+
+    fn value(&self, row: usize) -> Value {
+        let v = match self {
+            KeyColumn::Str(c) => Some(Value::Str(c.get(row).to_string())),
+            KeyColumn::Int(c) => c.get(row).map(|x| Value::Int(*x)),
+            KeyColumn::Timestamp(c) => c.get(row).map(|x| Value::Timestamp(*x)),
+            KeyColumn::Double(c) => c.get(row).map(|x| Value::Double(*x)),
+            KeyColumn::Bool(c) => c.get(row).map(|x| Value::Bool(*x)),
+        };
+        v.unwrap_or(Value::Int(0))
+    }
+}
+
 /// The keys of one window operator.
 #[derive(Debug, Default)]
 pub struct KeyTable {
@@ -312,23 +365,19 @@ pub struct KeyTable {
 }
 
 impl KeyTable {
-    /// The slot of the key in `key` columns at `row`, added if it is new.
-    pub fn find_or_insert(&mut self, hash: u64, columns: &[Column], key: &[usize], row: usize) -> u32 {
+    /// The slot of the key at `row` of the key columns, added if it is new.
+    #[inline]
+    pub fn find_or_insert(&mut self, hash: u64, key: &[KeyColumn<'_>], row: usize) -> u32 {
         let entries = &self.entries;
         let found = self.table.find(hash, |&slot| {
-            entries[slot as usize].as_ref().is_some_and(|e| {
-                e.hash == hash
-                    && e.key
-                        .iter()
-                        .zip(key)
-                        .all(|(v, c)| columns.get(*c).and_then(|col| col.value_ref(row)).is_some_and(|r| r.key_eq(v)))
-            })
+            entries[slot as usize]
+                .as_ref()
+                .is_some_and(|e| e.hash == hash && e.key.iter().zip(key).all(|(v, c)| c.eq(row, v)))
         });
         if let Some(slot) = found {
             return *slot;
         }
-        let values: Vec<Value> =
-            key.iter().map(|c| columns.get(*c).and_then(|col| col.value(row)).unwrap_or(Value::Int(0))).collect();
+        let values: Vec<Value> = key.iter().map(|c| c.value(row)).collect();
         self.insert(values, hash)
     }
 
@@ -406,11 +455,9 @@ mod tests {
             .collect();
         let b = Batch::from_values(&types, &rows).expect("fits");
         let mut t = KeyTable::default();
-        let slots: Vec<u32> = rows
-            .iter()
-            .enumerate()
-            .map(|(r, row)| t.find_or_insert(key_hash(row.iter()), &b.columns, &[0, 1], r))
-            .collect();
+        let cols = KeyColumn::of(&b.columns, &[0, 1]).expect("key columns");
+        let slots: Vec<u32> =
+            rows.iter().enumerate().map(|(r, row)| t.find_or_insert(key_hash(row.iter()), &cols, r)).collect();
         assert_eq!(slots[0], slots[2]);
         assert_ne!(slots[0], slots[1]);
         assert_ne!(slots[0], slots[3]);
@@ -420,7 +467,7 @@ mod tests {
         assert_eq!(t.find_owned(&rows[1], key_hash(rows[1].iter())), None);
         assert_eq!(t.find_owned(&rows[3], key_hash(rows[3].iter())), Some(slots[3]));
         // A freed slot is reused.
-        let again = t.find_or_insert(key_hash(rows[1].iter()), &b.columns, &[0, 1], 1);
+        let again = t.find_or_insert(key_hash(rows[1].iter()), &cols, 1);
         assert_eq!(again, slots[1]);
     }
 

@@ -199,6 +199,7 @@ pub fn show_in(e: &Expr, input: Option<&Schema>, keys: &[String], aggs: &[String
                 .map_or(format!("udf#{}.{}", r.library, r.function), |f| f.name.clone());
             format!("{name}({})", shown.join(", "))
         }
+        Expr::At(_, x) => rec(x),
     }
 }
 

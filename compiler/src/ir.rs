@@ -248,6 +248,10 @@ pub enum Expr {
     WindowEnd,
     /// A call of a Rust function a job imports with `use rust`.
     Udf(UdfRef, Vec<Expr>),
+    /// The expression inside can fail at run time on some data (an integer
+    /// division by zero): where it is written in the job file, so that the
+    /// error names the place. Only such expressions are wrapped.
+    At(SourceSpan, Box<Expr>),
 }
 
 /// Function `function` of the plan's UDF library `library`
@@ -280,6 +284,31 @@ pub struct UdfArtifact {
     pub abi_version: u32,
     /// The target triple it was built for (`x86_64-unknown-linux-gnu`).
     pub target: String,
+}
+
+/// A byte range of the job file (`JobGraph::source`): where an expression
+/// is written, for run-time errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SourceSpan {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl SourceSpan {
+    pub fn new(start: usize, end: usize) -> SourceSpan {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        SourceSpan { start: clamp(start), end: clamp(end) }
+    }
+}
+
+impl Expr {
+    /// The expression without its location.
+    pub fn unlocated(&self) -> &Expr {
+        match self {
+            Expr::At(_, inner) => inner.unlocated(),
+            other => other,
+        }
+    }
 }
 
 /// The operators of a job, with their checked settings.

@@ -72,7 +72,7 @@ pub fn compile(src: &SourceFile, options: &CheckOptions) -> Result<Compiled, Vec
         .sort_by_key(|d| (d.file.as_ref().map(|f| f.name.clone()), d.span.map_or(usize::MAX, |s| s.start), d.severity));
     match plan {
         Some(logical) if !diags.iter().any(Diagnostic::is_error) => {
-            let graph = graph::build(&logical);
+            let graph = graph::build(&logical).with_source(src);
             Ok(Compiled { graph, logical, warnings: diags })
         }
         _ => Err(diags),

@@ -6,7 +6,7 @@
 //! implicit conversion made explicit.
 
 use crate::consts::{Const, Params};
-use crate::ir::{AggCall, AggFunc, BinOp, DataType, Expr, Function, Schema, Value};
+use crate::ir::{AggCall, AggFunc, BinOp, DataType, Expr, Function, Schema, SourceSpan, Value};
 use crate::udf::{Imported, ImportedFn, Udfs};
 use flowc_dsl::ast::{self, BinaryOp, ExprKind, UnaryOp};
 use flowc_dsl::diagnostic::suggest;
@@ -221,7 +221,12 @@ impl<'p> Typer<'p> {
                     BinaryOp::Div => BinOp::Div,
                     _ => BinOp::Rem,
                 };
-                Ok((bin(o, le, re), ty))
+                let e = bin(o, le, re);
+                // An integer division fails on a zero divisor: the error names this place.
+                if ty.is_integral() && matches!(o, BinOp::Div | BinOp::Rem) {
+                    return Ok((Expr::At(SourceSpan::new(span.start, span.end), Box::new(e)), ty));
+                }
+                Ok((e, ty))
             }
         }
     }
@@ -386,7 +391,9 @@ impl<'p> Typer<'p> {
             };
             out.push(e);
         }
-        Ok((Expr::Udf(at, out), signature.ret.data_type()))
+        // A UDF can fail on any row (a panic, a `None`): the error names this place.
+        let call = Expr::Udf(at, out);
+        Ok((Expr::At(SourceSpan::new(span.start, span.end), Box::new(call)), signature.ret.data_type()))
     }
 
     fn aggregate_call(

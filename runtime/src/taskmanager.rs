@@ -15,11 +15,12 @@ use crate::connectors::files::{DiscardSink, FileSink, PrintSink};
 use crate::connectors::kafka::{KafkaSinkWriter, KafkaSourceReader};
 use crate::connectors::kafka_exactly_once::ExactlyOnceKafkaSink;
 use crate::connectors::{SinkWriter, SourceReader};
+use crate::expr::SourceMap;
 use crate::ids::{Attempt, JobId, SubtaskId, TaskStatus};
 use crate::keygroup::key_group_range;
 use crate::metrics::TaskCounters;
 use crate::network::{self, ChannelKey, ChannelTx, Exchange};
-use crate::operators::build::{build_operator, BuildContext};
+use crate::operators::build::{build_run, runs, BuildContext};
 use crate::operators::Operator;
 use crate::rpc::{
     self, CheckpointAck, Deployment, FailureKind, Registration, TaskMetrics, TaskUpdate, ToJobManager, ToTaskManager,
@@ -662,8 +663,8 @@ fn build_task(
                     SourceState::Datagen { next } => Some(next),
                     _ => None,
                 };
-                head =
-                    Some(Head::Source(Box::new(DatagenReader::new(g.clone(), id.subtask, vertex.parallelism, resume))));
+                let reader = DatagenReader::new(g.clone(), id.subtask, vertex.parallelism, resume)?;
+                head = Some(Head::Source(Box::new(reader)));
             }
             OperatorKind::KafkaSink(k) if k.delivery == Delivery::ExactlyOnce => {
                 let txid = format!("{}-{}-{}", k.transactional_id_prefix, &op.id.to_hex()[..8], id.subtask);
@@ -684,32 +685,58 @@ fn build_task(
                 sink = Some(Box::new(FileSink::new(&f.path, &allowed, &op.output, id.subtask)?))
             }
             OperatorKind::DiscardSink => sink = Some(Box::new(DiscardSink)),
-            _ => {
-                let ctx = BuildContext {
-                    subtask: id.subtask,
-                    parallelism: vertex.parallelism,
-                    max_parallelism: vertex.max_parallelism,
-                    watermarks_from_source: watermarks_from_source(graph, v, i),
-                    counters: counters.clone(),
-                };
-                let mut built = build_operator(op, &ctx)?;
-                if let Some(r) = &restorer {
-                    let state = lock(r)
-                        .keyed_state(op.id, &range)
-                        .map_err(|source| TaskError::Restore { operator: op.name.clone(), source })?;
-                    if !state.key_groups.is_empty() {
-                        built.restore(state)?;
-                    }
+            _ => {}
+        }
+    }
+    // The operators between source and sink, consecutive filters and
+    // projections fused into one.
+    let sources = Arc::new(SourceMap::new(graph.source.as_ref()));
+    let first = usize::from(vertex.operators.first().is_some_and(|o| o.kind.is_source()));
+    let last = vertex.operators.len() - usize::from(vertex.operators.last().is_some_and(|o| o.kind.is_sink()));
+    let middle = &vertex.operators[first..last.max(first)];
+    for run in runs(middle) {
+        let ctx = BuildContext {
+            subtask: id.subtask,
+            parallelism: vertex.parallelism,
+            max_parallelism: vertex.max_parallelism,
+            watermarks_from_source: watermarks_from_source(graph, v, first + run.start),
+            counters: counters.clone(),
+            sources: sources.clone(),
+        };
+        let mut built = build_run(&middle[run.clone()], &ctx)?;
+        if let Some(r) = &restorer {
+            for op in &middle[run.clone()] {
+                let state = lock(r)
+                    .keyed_state(op.id, &range)
+                    .map_err(|source| TaskError::Restore { operator: op.name.clone(), source })?;
+                if !state.key_groups.is_empty() {
+                    built.restore(state)?;
                 }
-                chain.push(built);
-                chain_info.push(info(op));
             }
         }
+        for op in &middle[run] {
+            chain_info.push((info(op), chain.len()));
+        }
+        chain.push(built);
     }
     let head = match head {
         Some(h) => h,
-        None => Head::Inputs(inputs),
+        None => {
+            // Batches from other processes are checked against the schema the vertex reads.
+            let mut inputs = inputs;
+            let types: Option<Vec<_>> = vertex
+                .operators
+                .first()
+                .and_then(|o| o.input.as_ref())
+                .map(|s| s.fields.iter().map(|f| f.ty).collect());
+            if let Some(types) = types {
+                inputs.iter_mut().for_each(|c| c.expect(types.clone()));
+            }
+            Head::Inputs(inputs)
+        }
     };
+    let out_types: Vec<_> =
+        vertex.operators.last().map(|o| o.output.fields.iter().map(|f| f.ty).collect()).unwrap_or_default();
     // Outputs: one edge per downstream vertex, one channel per receiving subtask.
     let mut outputs = Vec::new();
     for (dst, edge) in graph.outputs(v) {
@@ -744,7 +771,8 @@ fn build_task(
             channels.push(tx);
             names.push(format!("{}#{}", graph.graph[dst].name, t));
         }
-        outputs.push(OutputEdge::new(edge.ship.clone(), channels, names, vertex.max_parallelism, id.subtask));
+        let types = out_types.clone();
+        outputs.push(OutputEdge::new(edge.ship.clone(), channels, names, types, vertex.max_parallelism, id.subtask));
     }
     Ok(Task {
         job_id: key.0,

@@ -403,7 +403,7 @@ fn deploy(
     };
     // The UDF artifacts are checked (and loaded) before any task starts: a
     // missing, corrupt or mismatched one fails the deployment with the reason.
-    let _udfs = match prepare_udfs(&graph, udf, &fetch_failures) {
+    let udfs = match prepare_udfs(&graph, udf, &fetch_failures) {
         Ok(u) => u,
         Err(e) => {
             tracing::warn!(job_id = %d.job_id, attempt = d.attempt, error = %e, "The deployment's UDFs cannot run.");
@@ -500,6 +500,7 @@ fn deploy(
         let task_exchange = exchange.clone();
         let registry = registry.clone();
         let allowed = allowed.clone();
+        let udfs = (udfs.clone(), udf.isolation);
         let name = format!("{}#{}", graph.graph[NodeIndex::new(id.vertex as usize)].name, id.subtask);
         let spawned = std::thread::Builder::new().name(format!("task-{id}")).spawn(move || {
             let tx = task_tx;
@@ -521,7 +522,8 @@ fn deploy(
                 local_senders: &senders,
                 exchange: &task_exchange,
             };
-            let start = StartState { splits, position, restorer, triggers, completions, report: report_ack, allowed };
+            let start =
+                StartState { splits, position, restorer, triggers, completions, report: report_ack, allowed, udfs };
             let final_counters = counters.clone();
             // A panic is a bug in flowc; it fails the task (and so restarts
             // the job) instead of leaving it RUNNING forever.
@@ -616,6 +618,8 @@ struct StartState {
     completions: Option<crossbeam_channel::Receiver<u64>>,
     report: Box<dyn Fn(CheckpointReport) + Send>,
     allowed: AllowedRoots,
+    /// The plan's UDF libraries, prepared, and how this task runs them.
+    udfs: (Vec<Arc<crate::udf::Prepared>>, crate::udf::Isolation),
 }
 
 fn info(op: &ChainedOperator) -> OperatorInfo {
@@ -632,7 +636,7 @@ fn build_task(
     counters: Arc<TaskCounters>,
 ) -> Result<Task, TaskError> {
     let Wiring { inputs, placement, local, local_senders, exchange } = wiring;
-    let StartState { splits, position, restorer, triggers, completions, report, allowed } = start;
+    let StartState { splits, position, restorer, triggers, completions, report, allowed, udfs } = start;
     let v = NodeIndex::new(id.vertex as usize);
     let vertex = &graph.graph[v];
     let setup = |m: String| TaskError::Setup(m);
@@ -690,7 +694,15 @@ fn build_task(
     }
     // The operators between source and sink, consecutive filters and
     // projections fused into one.
-    let sources = Arc::new(SourceMap::new(graph.source.as_ref()));
+    // This task's way to each UDF library: the shared loaded library, or a
+    // sidecar process of its own.
+    let backends = udfs
+        .0
+        .iter()
+        .map(|p| crate::udf::Backend::for_task(p, udfs.1).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(setup)?;
+    let sources = Arc::new(SourceMap::new(graph.source.as_ref()).with_udfs(&graph.udfs, backends));
     let first = usize::from(vertex.operators.first().is_some_and(|o| o.kind.is_source()));
     let last = vertex.operators.len() - usize::from(vertex.operators.last().is_some_and(|o| o.kind.is_sink()));
     let middle = &vertex.operators[first..last.max(first)];

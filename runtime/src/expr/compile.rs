@@ -267,8 +267,21 @@ impl Compiler<'_> {
                 },
                 _ => return Err("to_timestamp() takes one argument".into()),
             },
-            Expr::Udf(r, _) => {
-                return Err(format!("UDF #{}.{}: calls of Rust UDFs are not compiled yet", r.library, r.function))
+            Expr::Udf(r, args) => {
+                let f = self.sources.udf(*r).ok_or_else(|| {
+                    format!("a call of UDF #{}.{}, which this task has not loaded", r.library, r.function)
+                })?;
+                let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
+                if args.len() != f.signature.params.len()
+                    || args.iter().zip(&f.signature.params).any(|((_, t), p)| *t != p.ty.data_type())
+                {
+                    return Err(format!(
+                        "`{}` called with other argument types than {}",
+                        f.signature.name, f.signature
+                    ));
+                }
+                let ty = f.return_type();
+                (Node::Call { f: Box::new(f), args, at }, ty)
             }
             Expr::Call(f, args) => {
                 let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;

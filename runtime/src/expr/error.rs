@@ -25,15 +25,35 @@ impl fmt::Display for Location {
     }
 }
 
-/// Turns the plan's source spans into locations.
+/// Turns the plan's source spans into locations, and knows the UDFs a
+/// task calls: what an expression of the plan refers to besides its input.
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
     source: Option<(JobSource, LineIndex)>,
+    /// Per UDF library of the plan: its functions and how this task calls them.
+    udfs: Vec<(Vec<flowc_compiler::udf::UdfSignature>, Arc<crate::udf::Backend>)>,
 }
 
 impl SourceMap {
     pub fn new(source: Option<&JobSource>) -> SourceMap {
-        SourceMap { source: source.map(|s| (s.clone(), LineIndex::new(&s.text))) }
+        SourceMap { source: source.map(|s| (s.clone(), LineIndex::new(&s.text))), udfs: Vec::new() }
+    }
+
+    /// The same, calling the plan's UDF libraries through `backends` (one per library).
+    pub fn with_udfs(
+        mut self,
+        libraries: &[flowc_compiler::ir::UdfLibrary],
+        backends: Vec<Arc<crate::udf::Backend>>,
+    ) -> SourceMap {
+        self.udfs = libraries.iter().map(|l| l.functions.clone()).zip(backends).collect();
+        self
+    }
+
+    /// The function a UDF call names, ready to call.
+    pub fn udf(&self, r: flowc_compiler::ir::UdfRef) -> Option<super::udf::UdfFunction> {
+        let (functions, backend) = self.udfs.get(r.library as usize)?;
+        let signature = functions.get(r.function as usize)?.clone();
+        Some(super::udf::UdfFunction { signature, index: r.function, backend: backend.clone() })
     }
 
     /// The location of `span`; `None` when the plan has no source.

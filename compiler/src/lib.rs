@@ -68,8 +68,7 @@ pub fn compile(src: &SourceFile, options: &CheckOptions) -> Result<Compiled, Vec
     let (plan, check_diags) = check(&parsed.file, options);
     diags.extend(check_diags);
     // The job file's diagnostics first, then those of each Rust file it imports.
-    diags
-        .sort_by_key(|d| (d.file.as_ref().map(|f| f.name.clone()), d.span.map_or(usize::MAX, |s| s.start), d.severity));
+    diags.sort_by_key(|d| (d.file().map(|f| f.name.clone()), d.span.map_or(usize::MAX, |s| s.start), d.severity));
     match plan {
         Some(logical) if !diags.iter().any(Diagnostic::is_error) => {
             let graph = graph::build(&logical).with_source(src);

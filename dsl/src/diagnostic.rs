@@ -36,9 +36,18 @@ pub struct Diagnostic {
     pub span: Option<Span>,
     /// What the underline says.
     pub label: String,
+    pub help: Option<String>,
+    /// Further labels, and the file when it is not the job file: rare, so
+    /// boxed. Diagnostics travel in the `Err` of every parser and checker
+    /// result, and a small one keeps deep recursions' frames small.
+    pub more: Option<Box<More>>,
+}
+
+/// What few diagnostics have besides their main span.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct More {
     /// Further spans with their own labels ("first defined here").
     pub secondary: Vec<(Span, String)>,
-    pub help: Option<String>,
     /// The file `span` and `secondary` point into when it is not the job
     /// file being checked (the Rust file of a `use rust`).
     pub file: Option<Arc<SourceFile>>,
@@ -55,10 +64,8 @@ impl Diagnostic {
             message: message.into(),
             span: Some(span),
             label: String::new(),
-            secondary: Vec::new(),
             help: None,
-            file: None,
-            elsewhere: Vec::new(),
+            more: None,
         }
     }
 
@@ -81,21 +88,40 @@ impl Diagnostic {
         self
     }
 
+    fn more(&mut self) -> &mut More {
+        self.more.get_or_insert_with(Box::default)
+    }
+
     pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> Diagnostic {
-        self.secondary.push((span, label.into()));
+        self.more().secondary.push((span, label.into()));
         self
     }
 
     /// The diagnostic's spans point into `file`, not into the job file.
     pub fn in_file(mut self, file: Arc<SourceFile>) -> Diagnostic {
-        self.file = Some(file);
+        self.more().file = Some(file);
         self
     }
 
     /// A label in another file.
     pub fn with_elsewhere(mut self, file: Arc<SourceFile>, span: Span, label: impl Into<String>) -> Diagnostic {
-        self.elsewhere.push((file, span, label.into()));
+        self.more().elsewhere.push((file, span, label.into()));
         self
+    }
+
+    /// Further spans with their labels.
+    pub fn secondary(&self) -> &[(Span, String)] {
+        self.more.as_deref().map_or(&[], |m| &m.secondary)
+    }
+
+    /// The file the spans point into, when it is not the job file.
+    pub fn file(&self) -> Option<&Arc<SourceFile>> {
+        self.more.as_deref().and_then(|m| m.file.as_ref())
+    }
+
+    /// Labels in other files.
+    pub fn elsewhere(&self) -> &[(Arc<SourceFile>, Span, String)] {
+        self.more.as_deref().map_or(&[], |m| &m.elsewhere)
     }
 
     pub fn is_error(&self) -> bool {
@@ -131,7 +157,7 @@ impl SourceFile {
     /// Renders one diagnostic, rustc style, without colour. A diagnostic
     /// about another file ([`Diagnostic::file`]) is shown in that file.
     pub fn render(&self, d: &Diagnostic) -> String {
-        match &d.file {
+        match d.file() {
             Some(f) if **f != *self => f.render_here(d),
             _ => self.render_here(d),
         }
@@ -151,16 +177,17 @@ impl SourceFile {
             return out;
         };
         let mut spans = vec![(main_span, d.label.as_str(), '^')];
-        spans.extend(d.secondary.iter().map(|(s, l)| (*s, l.as_str(), '-')));
+        spans.extend(d.secondary().iter().map(|(s, l)| (*s, l.as_str(), '-')));
         let last_line = spans.iter().map(|(s, _, _)| self.line_col(s.start).line).max().unwrap_or(1);
-        let last_elsewhere = d.elsewhere.iter().map(|(f, s, _)| f.line_col(s.start).line).max().unwrap_or(1);
+        let elsewhere = d.elsewhere();
+        let last_elsewhere = elsewhere.iter().map(|(f, s, _)| f.line_col(s.start).line).max().unwrap_or(1);
         let gutter = last_line.max(last_elsewhere).to_string().len();
         let pad = " ".repeat(gutter);
         let at = self.line_col(main_span.start);
         let _ = writeln!(out, "{pad}--> {}:{}:{}", self.name, at.line, at.col);
         let _ = writeln!(out, "{pad} |");
         self.underline(&mut out, gutter, spans);
-        for (file, span, label) in &d.elsewhere {
+        for (file, span, label) in elsewhere {
             let at = file.line_col(span.start);
             let _ = writeln!(out, "{pad}::: {}:{}:{}", file.name, at.line, at.col);
             let _ = writeln!(out, "{pad} |");

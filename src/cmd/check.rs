@@ -92,7 +92,7 @@ fn print_json(src: &SourceFile, diags: &[Diagnostic]) -> std::io::Result<()> {
 /// One diagnostic as a JSON object; `file` is the file its spans point
 /// into (a Rust file of `use rust`, or the job file).
 fn diagnostic_json(job: &SourceFile, d: &Diagnostic) -> Value {
-    let src: &SourceFile = d.file.as_deref().unwrap_or(job);
+    let src: &SourceFile = d.file().map_or(job, |f| &**f);
     let span = |s: Span| {
         let (start, end) = (src.line_col(s.start), src.line_col(s.end));
         json!({
@@ -108,7 +108,7 @@ fn diagnostic_json(job: &SourceFile, d: &Diagnostic) -> Value {
     if let Some(s) = d.span {
         labels.push(json!({ "primary": true, "span": span(s), "text": d.label }));
     }
-    labels.extend(d.secondary.iter().map(|(s, text)| json!({ "primary": false, "span": span(*s), "text": text })));
+    labels.extend(d.secondary().iter().map(|(s, text)| json!({ "primary": false, "span": span(*s), "text": text })));
     json!({
         "code": d.code,
         "severity": match d.severity {

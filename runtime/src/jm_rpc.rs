@@ -437,7 +437,7 @@ mod tests {
         });
         rpc::write_frame(&mut stream, &v1).await.expect("write");
         match rpc::read_frame::<_, ToTaskManager>(&mut stream).await.expect("an answer") {
-            ToTaskManager::Refused { reason } => assert!(reason.contains("version 1 is not 2"), "{reason}"),
+            ToTaskManager::Refused { reason } => assert!(reason.contains(&format!("version 1 is not {}", rpc::PROTOCOL_VERSION)), "{reason}"),
             other => panic!("{other:?}"),
         }
         assert!(jm.lock().tms.is_empty());

@@ -13,7 +13,8 @@
 //! - `connectors`: sources and sinks;
 //! - `stream`: what is known of a stream at a point of a pipeline, after
 //!   an error too, so that checking goes on after the first one;
-//! - `props`: the `{ key: value }` settings blocks they all take.
+//! - `props`: the `{ key: value }` settings blocks they all take;
+//! - `udfs`: `use rust`, the Rust functions a job imports.
 
 mod connectors;
 mod params;
@@ -22,6 +23,7 @@ mod props;
 mod schemas;
 mod settings;
 mod stream;
+mod udfs;
 mod windows;
 
 pub use params::parse_duration;
@@ -32,8 +34,10 @@ use crate::consts::Params;
 use crate::ir::*;
 use crate::logical::{LogicalEdge, LogicalOperator, LogicalPlan};
 use flowc_dsl::ast::{self, Item, JobFile};
+use flowc_dsl::SourceFile;
 use flowc_dsl::{Diagnostic, Span};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use stream::StreamEnd;
 
 /// What the checker needs besides the file.
@@ -42,6 +46,9 @@ pub struct CheckOptions {
     pub args: ProgramArgs,
     /// `-p`: the default parallelism, overriding `parallelism.default`.
     pub parallelism: Option<u32>,
+    /// The Rust files of the job's `use rust` statements, by the path the
+    /// job writes, as the caller read them: the file, or why it could not.
+    pub rust_files: BTreeMap<String, Result<Arc<SourceFile>, String>>,
 }
 
 /// Checks a job; on success the plan, and warnings either way.
@@ -107,6 +114,7 @@ struct Checker {
     edges: Vec<LogicalEdge>,
     uids: HashMap<String, Span>,
     info: CheckInfo,
+    udfs: crate::udf::Udfs,
 }
 
 impl Checker {
@@ -127,6 +135,7 @@ impl Checker {
                 self.schema(s);
             }
         }
+        let udfs = self.imports(file, options);
         for item in &file.items {
             match item {
                 Item::Let(l) => {
@@ -167,6 +176,7 @@ impl Checker {
             })
             .collect();
         self.diags.extend(warnings);
+        self.uncalled_refusals();
         if !self.ops.iter().any(|o| o.kind.is_sink()) && !self.diags.iter().any(Diagnostic::is_error) {
             self.err(
                 Diagnostic::error("flow::check::no-sink", "the job has no sink", Span::new(0, 0))
@@ -179,6 +189,7 @@ impl Checker {
             settings,
             operators: std::mem::take(&mut self.ops),
             edges: std::mem::take(&mut self.edges),
+            udfs,
         })
     }
 

@@ -274,6 +274,69 @@ pub enum Expr {
     WindowStart,
     /// In an aggregate's output: the window's end (exclusive).
     WindowEnd,
+    /// A call of a Rust function a job imports with `use rust`.
+    Udf(UdfRef, Vec<Expr>),
+    /// The expression inside can fail at run time on some data (an integer
+    /// division by zero): where it is written in the job file, so that the
+    /// error names the place. Only such expressions are wrapped.
+    At(SourceSpan, Box<Expr>),
+}
+
+/// Function `function` of the plan's UDF library `library`
+/// ([`JobGraph::udfs`](crate::graph::JobGraph::udfs)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UdfRef {
+    pub library: u32,
+    pub function: u32,
+}
+
+/// A Rust file a job imports (`use rust "udfs/geo.rs"`): the functions
+/// flowc can call, in file order, and once built, the artifact that runs
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UdfLibrary {
+    /// The path as the job writes it, relative to the job file.
+    pub path: String,
+    pub functions: Vec<crate::udf::UdfSignature>,
+    /// Set by `flowc compile`/`flowc run` when they build it; the runtime
+    /// refuses a plan that calls a library without one.
+    pub artifact: Option<UdfArtifact>,
+}
+
+/// A built UDF library, kept in the JobManager's blob store by its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UdfArtifact {
+    /// `sha256:<64 hex>` of the artifact file.
+    pub digest: String,
+    /// The column format and C ABI it was generated for.
+    pub abi_version: u32,
+    /// The target triple it was built for (`x86_64-unknown-linux-gnu`).
+    pub target: String,
+}
+
+/// A byte range of the job file (`JobGraph::source`): where an expression
+/// is written, for run-time errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SourceSpan {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl SourceSpan {
+    pub fn new(start: usize, end: usize) -> SourceSpan {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        SourceSpan { start: clamp(start), end: clamp(end) }
+    }
+}
+
+impl Expr {
+    /// The expression without its location.
+    pub fn unlocated(&self) -> &Expr {
+        match self {
+            Expr::At(_, inner) => inner.unlocated(),
+            other => other,
+        }
+    }
 }
 
 /// The operators of a job, with their checked settings.

@@ -41,7 +41,9 @@ pub fn symbols(file: &JobFile) -> Vec<Symbol> {
     let mut out = Vec::new();
     for item in &file.items {
         match item {
-            Item::Job(_) => {}
+            // A Rust file's functions are named in calls; the LSP resolves
+            // them through the checker, not here.
+            Item::Job(_) | Item::UseRust(_) => {}
             Item::Param(p) => {
                 out.push(def(SymbolKind::Param, &p.name));
                 if let Some(d) = &p.default {

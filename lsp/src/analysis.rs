@@ -11,6 +11,7 @@ use flowc_compiler::CheckOptions;
 use flowc_dsl::ast::{Item, JobFile};
 use flowc_dsl::names::{symbols, Symbol};
 use flowc_dsl::{Diagnostic, Span};
+use std::path::Path;
 
 #[derive(Debug)]
 pub struct Analysis {
@@ -29,10 +30,24 @@ pub struct Analysis {
 }
 
 impl Analysis {
+    /// The analysis of a text that is not a file on disk: its `use rust`
+    /// imports cannot be read.
     pub fn new(text: String) -> Analysis {
+        Analysis::at(None, text)
+    }
+
+    /// The analysis of the text of the job file at `path` (the editor's
+    /// buffer, perhaps unsaved): its `use rust` imports are read from disk
+    /// beside it, as `flowc check` reads them.
+    pub fn at(path: Option<&Path>, text: String) -> Analysis {
         let parsed = flowc_dsl::parse(&text);
         let parses = !parsed.has_errors();
-        let (_, check_diags, info) = check_with_info(&parsed.file, &CheckOptions::default());
+        let rust_files = match path {
+            Some(path) => flowc_dsl::load::rust_imports(path, &parsed.file),
+            None => Default::default(),
+        };
+        let options = CheckOptions { rust_files, ..CheckOptions::default() };
+        let (_, check_diags, info) = check_with_info(&parsed.file, &options);
         // As `flowc_compiler::compile`: checking a partly parsed file would
         // report the missing parts again, so its findings are not shown.
         let mut diagnostics = parsed.diagnostics;

@@ -91,6 +91,14 @@ pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
             Item::Flag(n) => {
                 out.push(sym(format!("${}", n.text), Some("flag".into()), SymbolKind::BOOLEAN, n.span, n.span, None))
             }
+            Item::UseRust(u) => out.push(sym(
+                format!("use rust {:?}", u.path.value),
+                None,
+                SymbolKind::PACKAGE,
+                u.span,
+                u.path.span,
+                None,
+            )),
             Item::Set(s) => out.push(sym(
                 s.key.text.clone(),
                 Some(a.slice(s.value.span).to_string()),

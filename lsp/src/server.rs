@@ -10,7 +10,7 @@
 use crate::analysis::Analysis;
 use crate::{complete, hover, navigate, LspError};
 use crossbeam_channel::Sender;
-use flowc_dsl::{Diagnostic, Severity};
+use flowc_dsl::{Diagnostic, Severity, Span};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::*;
 use serde::de::DeserializeOwned;
@@ -99,7 +99,7 @@ fn handle_notification(
         "textDocument/didOpen" => {
             let Ok(p) = params::<DidOpenTextDocumentParams>(n.params) else { return Ok(()) };
             let d = p.text_document;
-            let analysis = Arc::new(Analysis::new(d.text.clone()));
+            let analysis = Arc::new(Analysis::at(file_path(d.uri.as_str()).as_deref(), d.text.clone()));
             docs.insert(d.uri.to_string(), Document { text: d.text, version: d.version, analysis, stale: false });
             publish(out, &d.uri.to_string(), docs)?;
         }
@@ -146,7 +146,7 @@ fn refresh(docs: &mut HashMap<String, Document>, uri: &str) {
     if let Some(doc) = docs.get_mut(uri) {
         if doc.stale {
             let started = Instant::now();
-            doc.analysis = Arc::new(Analysis::new(doc.text.clone()));
+            doc.analysis = Arc::new(Analysis::at(file_path(uri).as_deref(), doc.text.clone()));
             doc.stale = false;
             tracing::debug!(
                 uri,
@@ -176,6 +176,9 @@ fn send_notification(out: &Sender<Message>, method: &str, params: impl serde::Se
 /// its own; the underline's label and the secondary spans as related
 /// information.
 pub fn to_lsp(a: &Analysis, uri: &Uri, d: &Diagnostic) -> lsp_types::Diagnostic {
+    if let Some(other) = d.file() {
+        return elsewhere(a, other, d);
+    }
     let span = d.span.unwrap_or_default();
     let range = a.lines.range(&a.text, span);
     let mut message = d.message.clone();
@@ -189,7 +192,7 @@ pub fn to_lsp(a: &Analysis, uri: &Uri, d: &Diagnostic) -> lsp_types::Diagnostic 
             message: d.label.clone(),
         });
     }
-    for (s, label) in &d.secondary {
+    for (s, label) in d.secondary() {
         related.push(DiagnosticRelatedInformation {
             location: Location { uri: uri.clone(), range: a.lines.range(&a.text, *s) },
             message: label.clone(),
@@ -294,5 +297,67 @@ fn answer(id: RequestId, method: &str, raw: Value, a: &Analysis) -> Response {
     match result {
         Ok(v) => Response::new_ok(id, v),
         Err(e) => Response::new_err(id, ErrorCode::InvalidParams as i32, e),
+    }
+}
+
+/// The local path of a `file:` URI (percent-escapes decoded), where a job's
+/// `use rust` files are read from.
+fn file_path(uri: &str) -> Option<std::path::PathBuf> {
+    let rest = uri.strip_prefix("file://")?;
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Some(std::path::PathBuf::from(String::from_utf8(out).ok()?))
+}
+
+/// A diagnostic whose span lies in another file (a Rust UDF file): shown on
+/// the `use rust` statement that imports it, with the place in the Rust
+/// file as related information.
+fn elsewhere(a: &Analysis, other: &flowc_dsl::SourceFile, d: &Diagnostic) -> lsp_types::Diagnostic {
+    let import = a.file.items.iter().find_map(|item| match item {
+        flowc_dsl::ast::Item::UseRust(u) if other.name.ends_with(u.path.value.trim_start_matches("./")) => Some(u.span),
+        _ => None,
+    });
+    let range = a.lines.range(&a.text, import.unwrap_or_default());
+    let mut message = format!("{}: {}", other.name, d.message);
+    if let Some(help) = &d.help {
+        message.push_str(&format!("\nhelp: {help}"));
+    }
+    let related = Uri::from_str(&format!("file://{}", other.name)).ok().map(|uri| {
+        let lines = crate::lines::Lines::new(&other.text);
+        let here = |s: Span| Location { uri: uri.clone(), range: lines.range(&other.text, s) };
+        let mut r = vec![DiagnosticRelatedInformation {
+            location: here(d.span.unwrap_or_default()),
+            message: if d.label.is_empty() { d.message.clone() } else { d.label.clone() },
+        }];
+        for (s, label) in d.secondary() {
+            r.push(DiagnosticRelatedInformation { location: here(*s), message: label.clone() });
+        }
+        r
+    });
+    lsp_types::Diagnostic {
+        range,
+        severity: Some(match d.severity {
+            Severity::Error => DiagnosticSeverity::ERROR,
+            Severity::Warning => DiagnosticSeverity::WARNING,
+        }),
+        code: Some(NumberOrString::String(d.code.to_string())),
+        source: Some("flowc".to_string()),
+        message,
+        related_information: related,
+        ..Default::default()
     }
 }

@@ -11,13 +11,15 @@
 //! Only this crate touches the network, the disk or Kafka. It executes the
 //! `JobGraph` of `flowc-compiler` as it is and never sees the source language.
 
+pub mod blob;
 pub mod checkpoint;
 pub mod client;
 pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod connectors;
-pub mod eval;
+pub mod data;
+pub mod expr;
 pub mod ids;
 pub mod jm_rpc;
 pub mod jobmanager;
@@ -34,3 +36,4 @@ pub mod security;
 pub mod task;
 pub mod taskmanager;
 pub mod tm_rpc;
+pub mod udf;

@@ -12,3 +12,4 @@ pub mod list;
 pub mod lsp;
 pub mod run;
 pub mod savepoint;
+pub mod udf_build;

@@ -213,7 +213,7 @@ impl Checker {
                 }
                 StageKind::Filter { predicate, attrs } => {
                     let pred = if end.can_check(predicate) {
-                        let mut typer = Typer::new(&self.params);
+                        let mut typer = Typer::new(&self.params, &self.udfs);
                         let pred = typer.expect(
                             predicate,
                             &mut Scope::Record(&end.schema),
@@ -370,7 +370,7 @@ impl Checker {
         is_map: bool,
         span: Span,
     ) -> (Option<Vec<Expr>>, Schema, Unknown) {
-        let mut typer = Typer::new(&self.params);
+        let mut typer = Typer::new(&self.params, &self.udfs);
         let mut out_fields: Vec<Field> = Vec::new();
         let mut exprs: Vec<Expr> = Vec::new();
         let mut unknown = Unknown::None;

@@ -32,7 +32,7 @@ impl Checker {
         } else {
             match input.schema.index_of(&field.text) {
                 None => {
-                    let mut typer = Typer::new(&self.params);
+                    let mut typer = Typer::new(&self.params, &self.udfs);
                     let _ = typer.expr(
                         &ast::Expr { kind: ast::ExprKind::Ident(field.text.clone()), span: field.span },
                         &mut Scope::Record(&input.schema),
@@ -226,7 +226,7 @@ impl Checker {
         settings: &JobSettings,
     ) -> StreamEnd {
         let key = key.unwrap_or(Key { fields: Vec::new(), span, known: false });
-        let mut typer = Typer::new(&self.params);
+        let mut typer = Typer::new(&self.params, &self.udfs);
         let mut aggs = Vec::new();
         let mut out_fields = Vec::new();
         let mut output = Vec::new();

@@ -1,0 +1,602 @@
+//! From the compiler's [`Expr`] to a tree of typed kernels, once per
+//! operator when a task is deployed, and its evaluation over a batch.
+//!
+//! Compiling resolves every type (the checker proved them; an
+//! inconsistency is a bug reported at deploy time), folds constants,
+//! turns casts between integer types into relabellings, and gives each
+//! fallible node its place in the job file. Evaluating walks the tree
+//! once per batch, not per record: every node produces the values of all
+//! selected rows at once. `and`, `or` and `if` evaluate their right side
+//! (or branches) only on the rows that need it, through a narrower
+//! selection, so a guard such as `x != 0 and 10 / x > 1` keeps the
+//! division away from the rows it excludes.
+
+use super::error::{ErrorKind, EvalError, Location, SourceMap};
+use super::functions::{Arg, Builtin, ColumnFunction};
+use super::kernels;
+use super::vals::{Bools, F64s, I64s, Sel, Vals};
+use crate::data::{Batch, Column, Data, StrColumn};
+use crate::record::Value;
+use flowc_compiler::ir::{BinOp, DataType, Expr, Function};
+use std::sync::Arc;
+
+/// An expression ready to run over batches of one schema.
+#[derive(Debug)]
+pub struct CompiledExpr {
+    node: Node,
+    /// The type of its values.
+    pub ty: DataType,
+}
+
+/// How an aggregate's output sees keys, aggregates and the window: as
+/// fields of a record `[keys…, aggregates…, window start, window end]`.
+#[derive(Debug, Clone, Copy)]
+pub struct AggregateScope {
+    pub keys: usize,
+    pub aggregates: usize,
+}
+
+#[derive(Debug)]
+enum Node {
+    Const(Value),
+    Field(usize),
+    /// The same `i64` values under another type (casts between int, long
+    /// and timestamp, `millis`, `to_timestamp`).
+    Relabel(Box<Node>),
+    IntToDouble(Box<Node>),
+    NegI(Box<Node>),
+    NegF(Box<Node>),
+    Not(Box<Node>),
+    ArithI {
+        op: BinOp,
+        a: Box<Node>,
+        b: Box<Node>,
+        at: Option<Arc<Location>>,
+    },
+    ArithF {
+        op: BinOp,
+        a: Box<Node>,
+        b: Box<Node>,
+    },
+    Cmp {
+        op: BinOp,
+        kind: Kind,
+        a: Box<Node>,
+        b: Box<Node>,
+    },
+    And(Box<Node>, Box<Node>),
+    Or(Box<Node>, Box<Node>),
+    If {
+        c: Box<Node>,
+        t: Box<Node>,
+        f: Box<Node>,
+        ty: DataType,
+    },
+    Call {
+        f: Box<dyn ColumnFunction>,
+        args: Vec<(Node, DataType)>,
+        at: Option<Arc<Location>>,
+    },
+}
+
+/// How values of a type are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    I64,
+    F64,
+    Bool,
+    Str,
+}
+
+fn kind(t: DataType) -> Kind {
+    match t {
+        DataType::Int | DataType::Long | DataType::Timestamp => Kind::I64,
+        DataType::Double => Kind::F64,
+        DataType::Bool => Kind::Bool,
+        DataType::String => Kind::Str,
+    }
+}
+
+fn literal_type(v: &Value) -> DataType {
+    match v {
+        Value::Str(_) => DataType::String,
+        Value::Int(_) => DataType::Long,
+        Value::Double(_) => DataType::Double,
+        Value::Bool(_) => DataType::Bool,
+        Value::Timestamp(_) => DataType::Timestamp,
+    }
+}
+
+struct Compiler<'a> {
+    input: &'a [DataType],
+    sources: &'a SourceMap,
+    scope: Option<AggregateScope>,
+}
+
+type Compiled = Result<(Node, DataType), String>;
+
+impl CompiledExpr {
+    /// Compiles `e` over records of `input`. An error means the plan is
+    /// inconsistent (a bug in flowc, or a plan from a foreign tool).
+    pub fn compile(e: &Expr, input: &[DataType], sources: &SourceMap) -> Result<CompiledExpr, String> {
+        let (node, ty) = Compiler { input, sources, scope: None }.expr(e, None)?;
+        Ok(CompiledExpr { node, ty })
+    }
+
+    /// Compiles an aggregate's output expression over records of `input`
+    /// laid out as `scope` says.
+    pub fn compile_aggregate_output(
+        e: &Expr,
+        input: &[DataType],
+        scope: AggregateScope,
+        sources: &SourceMap,
+    ) -> Result<CompiledExpr, String> {
+        let (node, ty) = Compiler { input, sources, scope: Some(scope) }.expr(e, None)?;
+        Ok(CompiledExpr { node, ty })
+    }
+
+    /// The input field this expression is, if it is only that.
+    pub fn as_field(&self) -> Option<usize> {
+        match &self.node {
+            Node::Field(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The constant this expression folded to, if it did.
+    pub fn as_const(&self) -> Option<&Value> {
+        match &self.node {
+            Node::Const(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Whether evaluating it can fail (an integer division by something
+    /// not a non-zero constant, a fallible function).
+    pub fn fallible(&self) -> bool {
+        self.node.fallible()
+    }
+
+    /// Its values on the selected rows of `batch`.
+    pub fn eval<'a>(&'a self, batch: &'a Batch, sel: Sel<'_>) -> Result<Vals<'a>, EvalError> {
+        self.node.eval(batch, sel)
+    }
+
+    /// A condition: the rows of `sel` where it holds.
+    pub fn select(&self, batch: &Batch, sel: Sel<'_>) -> Result<Vec<u32>, EvalError> {
+        let v = self.eval(batch, sel)?;
+        let b = v.bools(sel)?;
+        let n = sel.len();
+        let mut out = Vec::with_capacity(n);
+        for k in 0..n {
+            if b.get(k) {
+                out.push(sel.row(k) as u32);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Compiler<'_> {
+    fn expr(&self, e: &Expr, at: Option<Arc<Location>>) -> Compiled {
+        let (node, ty) = self.node(e, at)?;
+        Ok((fold(node, ty), ty))
+    }
+
+    fn field(&self, i: usize) -> Compiled {
+        let ty = self.input.get(i).copied().ok_or_else(|| format!("field #{i} does not exist"))?;
+        Ok((Node::Field(i), ty))
+    }
+
+    fn node(&self, e: &Expr, at: Option<Arc<Location>>) -> Compiled {
+        let b = Box::new;
+        let scoped = |what: &str| -> Result<AggregateScope, String> {
+            self.scope.ok_or_else(|| format!("{what} outside an aggregate's output"))
+        };
+        Ok(match e {
+            Expr::Literal(v) => (Node::Const(v.clone()), literal_type(v)),
+            Expr::Field(i) if self.scope.is_none() => self.field(*i)?,
+            Expr::Field(_) => return Err("a record field in an aggregate's output".into()),
+            Expr::Key(i) => {
+                let s = scoped("a key")?;
+                if *i >= s.keys {
+                    return Err(format!("key #{i} does not exist"));
+                }
+                self.field(*i)?
+            }
+            Expr::Aggregate(i) => {
+                let s = scoped("an aggregate")?;
+                if *i >= s.aggregates {
+                    return Err(format!("aggregate #{i} does not exist"));
+                }
+                self.field(s.keys + i)?
+            }
+            Expr::WindowStart => {
+                let s = scoped("window_start()")?;
+                self.field(s.keys + s.aggregates)?
+            }
+            Expr::WindowEnd => {
+                let s = scoped("window_end()")?;
+                self.field(s.keys + s.aggregates + 1)?
+            }
+            Expr::At(span, inner) => return self.node(inner, self.sources.locate(*span).or(at)),
+            Expr::Cast(to, x) => {
+                let (x, from) = self.expr(x, None)?;
+                use DataType as T;
+                match (*to, from) {
+                    (T::Double, T::Int | T::Long) => (Node::IntToDouble(b(x)), T::Double),
+                    (T::Int | T::Long | T::Timestamp, T::Int | T::Long | T::Timestamp) => (Node::Relabel(b(x)), *to),
+                    (t, f) if t == f => (x, t),
+                    (t, f) => return Err(format!("cannot cast {f} to {t}")),
+                }
+            }
+            Expr::Neg(x) => match self.expr(x, None)? {
+                (x, t @ (DataType::Int | DataType::Long)) => (Node::NegI(b(x)), t),
+                (x, DataType::Double) => (Node::NegF(b(x)), DataType::Double),
+                (_, t) => return Err(format!("negating {t}")),
+            },
+            Expr::Not(x) => match self.expr(x, None)? {
+                (x, DataType::Bool) => (Node::Not(b(x)), DataType::Bool),
+                (_, t) => return Err(format!("`not` of {t}")),
+            },
+            Expr::Binary(op, l, r) => {
+                let (l, lt) = self.expr(l, None)?;
+                let (r, rt) = self.expr(r, None)?;
+                self.binary(*op, l, lt, r, rt, at)?
+            }
+            Expr::If(c, t, f) => {
+                let (c, ct) = self.expr(c, None)?;
+                let (t, tt) = self.expr(t, None)?;
+                let (f, ft) = self.expr(f, None)?;
+                if ct != DataType::Bool || kind(tt) != kind(ft) {
+                    return Err(format!("if({ct}, {tt}, {ft})"));
+                }
+                (Node::If { c: b(c), t: b(t), f: b(f), ty: tt }, tt)
+            }
+            Expr::Call(Function::Millis, args) => match args.as_slice() {
+                [x] => match self.expr(x, None)? {
+                    (x, DataType::Timestamp) => (Node::Relabel(b(x)), DataType::Long),
+                    (_, t) => return Err(format!("millis() of {t}")),
+                },
+                _ => return Err("millis() takes one argument".into()),
+            },
+            Expr::Call(Function::ToTimestamp, args) => match args.as_slice() {
+                [x] => match self.expr(x, None)? {
+                    (x, t) if t.is_integral() => (Node::Relabel(b(x)), DataType::Timestamp),
+                    (_, t) => return Err(format!("to_timestamp() of {t}")),
+                },
+                _ => return Err("to_timestamp() takes one argument".into()),
+            },
+            Expr::Udf(r, args) => {
+                let f = self.sources.udf(*r).ok_or_else(|| {
+                    format!("a call of UDF #{}.{}, which this task has not loaded", r.library, r.function)
+                })?;
+                let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
+                if args.len() != f.signature.params.len()
+                    || args.iter().zip(&f.signature.params).any(|((_, t), p)| *t != p.ty.data_type())
+                {
+                    return Err(format!(
+                        "`{}` called with other argument types than {}",
+                        f.signature.name, f.signature
+                    ));
+                }
+                let ty = f.return_type();
+                (Node::Call { f: Box::new(f), args, at }, ty)
+            }
+            Expr::Call(f, args) => {
+                let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
+                let types: Vec<DataType> = args.iter().map(|(_, t)| *t).collect();
+                let builtin =
+                    Builtin::new(*f, &types).ok_or_else(|| format!("{}() cannot take {types:?}", f.name()))?;
+                let ty = builtin.return_type();
+                (Node::Call { f: Box::new(builtin), args, at }, ty)
+            }
+        })
+    }
+
+    fn binary(&self, op: BinOp, l: Node, lt: DataType, r: Node, rt: DataType, at: Option<Arc<Location>>) -> Compiled {
+        use DataType as T;
+        let b = Box::new;
+        let wrong = || Err(format!("`{}` on {lt} and {rt}", op.symbol()));
+        Ok(match op {
+            BinOp::And | BinOp::Or => {
+                if lt != T::Bool || rt != T::Bool {
+                    return wrong();
+                }
+                let node = if op == BinOp::And { Node::And(b(l), b(r)) } else { Node::Or(b(l), b(r)) };
+                (node, T::Bool)
+            }
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                // As the interpreter: int and long compare with each other,
+                // timestamps only with timestamps.
+                let same = kind(lt) == kind(rt) && ((lt == T::Timestamp) == (rt == T::Timestamp));
+                if !same {
+                    return wrong();
+                }
+                (Node::Cmp { op, kind: kind(lt), a: b(l), b: b(r) }, T::Bool)
+            }
+            _ => match (lt, rt) {
+                (T::Int | T::Long, T::Int | T::Long) => {
+                    (Node::ArithI { op, a: b(l), b: b(r), at }, integer_result(lt, rt))
+                }
+                (T::Timestamp, T::Int | T::Long) => (Node::ArithI { op, a: b(l), b: b(r), at }, T::Timestamp),
+                (T::Double, T::Double) => (Node::ArithF { op, a: b(l), b: b(r) }, T::Double),
+                _ => return wrong(),
+            },
+        })
+    }
+}
+
+/// `int op int` is `int` only when both are (the interpreter computes in
+/// 64 bits either way; the type only names the result).
+fn integer_result(a: DataType, b: DataType) -> DataType {
+    if a == DataType::Int && b == DataType::Int {
+        DataType::Int
+    } else {
+        DataType::Long
+    }
+}
+
+/// Folds a node whose inputs are all constants into its value, and
+/// simplifies `and`/`or`/`if` with a constant condition. A constant that
+/// fails (`1 / 0`) stays unfolded: it fails at run time, and only on rows
+/// that reach it.
+fn fold(node: Node, ty: DataType) -> Node {
+    let is_const = |n: &Node| matches!(n, Node::Const(_));
+    let foldable = match &node {
+        Node::Const(_) | Node::Field(_) => false,
+        Node::And(a, b) | Node::Or(a, b) => {
+            let want_and = matches!(node, Node::And(..));
+            match (&**a, &**b) {
+                (Node::Const(Value::Bool(x)), _) => {
+                    // false and _ = false; true and x = x; true or _ = true; false or x = x
+                    if *x != want_and {
+                        return Node::Const(Value::Bool(*x));
+                    }
+                    let (Node::And(_, b) | Node::Or(_, b)) = node else { return node };
+                    return *b;
+                }
+                _ => is_const(a) && is_const(b),
+            }
+        }
+        Node::If { c, .. } if matches!(**c, Node::Const(Value::Bool(_))) => {
+            let Node::If { c, t, f, .. } = node else { return node };
+            return if matches!(*c, Node::Const(Value::Bool(true))) { *t } else { *f };
+        }
+        Node::If { c, t, f, .. } => is_const(c) && is_const(t) && is_const(f),
+        Node::Relabel(x) | Node::IntToDouble(x) | Node::NegI(x) | Node::NegF(x) | Node::Not(x) => is_const(x),
+        Node::ArithI { a, b, .. } | Node::ArithF { a, b, .. } | Node::Cmp { a, b, .. } => is_const(a) && is_const(b),
+        Node::Call { args, .. } => args.iter().all(|(a, _)| is_const(a)),
+    };
+    if !foldable {
+        return node;
+    }
+    let empty = Batch::default();
+    let sel = Sel::All(1);
+    let value = match node.eval(&empty, sel).and_then(|v| v.into_column(sel, ty)) {
+        Ok(c) => c.value(0),
+        Err(_) => None,
+    };
+    match value {
+        // A relabelled integer takes the type it was relabelled to.
+        Some(Value::Int(x) | Value::Timestamp(x)) if ty == DataType::Timestamp => Node::Const(Value::Timestamp(x)),
+        Some(Value::Int(x) | Value::Timestamp(x)) => Node::Const(Value::Int(x)),
+        Some(v) => Node::Const(v),
+        None => node,
+    }
+}
+
+fn dense(ty: DataType, data: Data) -> Vals<'static> {
+    Vals::Dense(Column { ty, data })
+}
+
+/// The k-th selected rows where `b` holds (`want`) and where it does not,
+/// as batch rows and as positions in the selection.
+fn split(b: &Bools<'_>, sel: Sel<'_>, want: bool) -> (Vec<u32>, Vec<u32>) {
+    let n = sel.len();
+    let (mut rows, mut pos) = (Vec::new(), Vec::new());
+    for k in 0..n {
+        if b.get(k) == want {
+            rows.push(sel.row(k) as u32);
+            pos.push(k as u32);
+        }
+    }
+    (rows, pos)
+}
+
+impl Node {
+    fn fallible(&self) -> bool {
+        match self {
+            Node::Const(_) | Node::Field(_) => false,
+            Node::Relabel(x) | Node::IntToDouble(x) | Node::NegI(x) | Node::NegF(x) | Node::Not(x) => x.fallible(),
+            Node::ArithI { op, a, b, .. } => {
+                let divides = matches!(op, BinOp::Div | BinOp::Rem);
+                let safe_divisor = matches!(**b, Node::Const(Value::Int(d) | Value::Timestamp(d)) if d != 0);
+                (divides && !safe_divisor) || a.fallible() || b.fallible()
+            }
+            Node::ArithF { a, b, .. } | Node::Cmp { a, b, .. } | Node::And(a, b) | Node::Or(a, b) => {
+                a.fallible() || b.fallible()
+            }
+            Node::If { c, t, f, .. } => c.fallible() || t.fallible() || f.fallible(),
+            Node::Call { f, args, .. } => f.fallible() || args.iter().any(|(a, _)| a.fallible()),
+        }
+    }
+
+    fn eval<'a>(&'a self, batch: &'a Batch, sel: Sel<'_>) -> Result<Vals<'a>, EvalError> {
+        let n = sel.len();
+        Ok(match self {
+            Node::Const(v) => Vals::Scalar(v),
+            Node::Field(i) => Vals::Column(
+                batch.columns.get(*i).ok_or_else(|| EvalError::internal(format!("no field #{i} in the batch")))?,
+            ),
+            Node::Relabel(x) => x.eval(batch, sel)?,
+            Node::IntToDouble(x) => {
+                let v = x.eval(batch, sel)?;
+                let v = v.i64s(sel)?;
+                dense(DataType::Double, Data::F64(kernels::map1!(I64s, v, n, |x| x as f64)))
+            }
+            Node::NegI(x) => {
+                let v = x.eval(batch, sel)?;
+                let v = v.i64s(sel)?;
+                dense(DataType::Long, Data::I64(kernels::map1!(I64s, v, n, |x| x.wrapping_neg())))
+            }
+            Node::NegF(x) => {
+                let v = x.eval(batch, sel)?;
+                let v = v.f64s(sel)?;
+                dense(DataType::Double, Data::F64(kernels::map1!(F64s, v, n, |x| -x)))
+            }
+            Node::Not(x) => {
+                let v = x.eval(batch, sel)?;
+                let v = v.bools(sel)?;
+                dense(DataType::Bool, Data::Bool(kernels::map1!(Bools, v, n, |x| !x)))
+            }
+            Node::ArithI { op, a, b, at } => {
+                let (va, vb) = (a.eval(batch, sel)?, b.eval(batch, sel)?);
+                match kernels::arith_i64(*op, va.i64s(sel)?, vb.i64s(sel)?, n) {
+                    Ok(v) => dense(DataType::Long, Data::I64(v)),
+                    Err(kernels::DivByZero(k)) => {
+                        return Err(EvalError::at(ErrorKind::DivisionByZero, sel.row(k), at.clone()))
+                    }
+                }
+            }
+            Node::ArithF { op, a, b } => {
+                let (va, vb) = (a.eval(batch, sel)?, b.eval(batch, sel)?);
+                dense(DataType::Double, Data::F64(kernels::arith_f64(*op, va.f64s(sel)?, vb.f64s(sel)?, n)))
+            }
+            Node::Cmp { op, kind, a, b } => {
+                let (va, vb) = (a.eval(batch, sel)?, b.eval(batch, sel)?);
+                let out = match kind {
+                    Kind::I64 => kernels::cmp_i64(*op, va.i64s(sel)?, vb.i64s(sel)?, n),
+                    Kind::F64 => kernels::cmp_f64(*op, va.f64s(sel)?, vb.f64s(sel)?, n),
+                    Kind::Bool => kernels::cmp_bool(*op, va.bools(sel)?, vb.bools(sel)?, n),
+                    Kind::Str => kernels::cmp_str(*op, va.strs(sel)?, vb.strs(sel)?, n),
+                };
+                dense(DataType::Bool, Data::Bool(out))
+            }
+            Node::And(a, b) | Node::Or(a, b) => {
+                // `and` needs the right side where the left holds, `or` where it does not.
+                let and = matches!(self, Node::And(..));
+                let va = a.eval(batch, sel)?;
+                let ba = va.bools(sel)?;
+                if !b.fallible() {
+                    // Nothing to guard: where most rows need the right side,
+                    // evaluating it on all of them beats narrowing the selection.
+                    let needed = (0..n).filter(|k| ba.get(*k) == and).count();
+                    if needed == 0 {
+                        return Ok(dense(DataType::Bool, Data::Bool((0..n).map(|k| ba.get(k)).collect())));
+                    }
+                    if needed * 2 >= n {
+                        let vb = b.eval(batch, sel)?;
+                        let bb = vb.bools(sel)?;
+                        let out = if and {
+                            (0..n).map(|k| ba.get(k) && bb.get(k)).collect()
+                        } else {
+                            (0..n).map(|k| ba.get(k) || bb.get(k)).collect()
+                        };
+                        return Ok(dense(DataType::Bool, Data::Bool(out)));
+                    }
+                }
+                let (rows, pos) = split(&ba, sel, and);
+                if pos.len() == n {
+                    return b.eval(batch, sel);
+                }
+                let mut out: Vec<bool> = (0..n).map(|k| ba.get(k)).collect();
+                if !rows.is_empty() {
+                    let sub = Sel::Rows(&rows);
+                    let vb = b.eval(batch, sub)?;
+                    let bb = vb.bools(sub)?;
+                    for (j, k) in pos.iter().enumerate() {
+                        out[*k as usize] = bb.get(j);
+                    }
+                }
+                dense(DataType::Bool, Data::Bool(out))
+            }
+            Node::If { c, t, f, ty } => {
+                let vc = c.eval(batch, sel)?;
+                let bc = vc.bools(sel)?;
+                let (t_rows, t_pos) = split(&bc, sel, true);
+                if t_pos.len() == n {
+                    return t.eval(batch, sel);
+                }
+                if t_pos.is_empty() {
+                    return f.eval(batch, sel);
+                }
+                let (f_rows, _) = split(&bc, sel, false);
+                let (ts, fs) = (Sel::Rows(&t_rows), Sel::Rows(&f_rows));
+                let (vt, vf) = (t.eval(batch, ts)?, f.eval(batch, fs)?);
+                let data = merge(&bc, n, (&vt, ts), (&vf, fs), *ty)?;
+                dense(*ty, data)
+            }
+            Node::Call { f, args, at } => {
+                let vals = args.iter().map(|(a, _)| a.eval(batch, sel)).collect::<Result<Vec<_>, _>>()?;
+                let mut readers = Vec::with_capacity(vals.len());
+                for (v, (_, t)) in vals.iter().zip(args) {
+                    readers.push(match kind(*t) {
+                        Kind::I64 => Arg::I64(v.i64s(sel)?),
+                        Kind::F64 => Arg::F64(v.f64s(sel)?),
+                        Kind::Bool => Arg::Bool(v.bools(sel)?),
+                        Kind::Str => Arg::Str(v.strs(sel)?),
+                    });
+                }
+                match f.invoke(&readers, n) {
+                    Ok(c) if c.len() == n => Vals::Dense(c),
+                    Ok(_) => {
+                        return Err(EvalError::internal(format!("{}() returned the wrong number of values", f.name())))
+                    }
+                    Err(e) => {
+                        let row = sel.row(e.k.min(n.saturating_sub(1)));
+                        return Err(EvalError::at(ErrorKind::Function(e.message), row, at.clone()));
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// The values of `if`: the k-th from the true branch where the condition
+/// holds, else from the false branch, each read in order.
+fn merge(
+    cond: &Bools<'_>,
+    n: usize,
+    (vt, ts): (&Vals<'_>, Sel<'_>),
+    (vf, fs): (&Vals<'_>, Sel<'_>),
+    ty: DataType,
+) -> Result<Data, EvalError> {
+    macro_rules! pick {
+        ($get:ident) => {{
+            let (a, b) = (vt.$get(ts)?, vf.$get(fs)?);
+            let (mut i, mut j) = (0, 0);
+            (0..n)
+                .map(|k| {
+                    if cond.get(k) {
+                        i += 1;
+                        a.get(i - 1)
+                    } else {
+                        j += 1;
+                        b.get(j - 1)
+                    }
+                })
+                .collect()
+        }};
+    }
+    Ok(match kind(ty) {
+        Kind::I64 => Data::I64(pick!(i64s)),
+        Kind::F64 => Data::F64(pick!(f64s)),
+        Kind::Bool => Data::Bool(pick!(bools)),
+        Kind::Str => {
+            let (a, b) = (vt.strs(ts)?, vf.strs(fs)?);
+            let (mut i, mut j) = (0, 0);
+            let mut out = StrColumn::with_capacity(n, n * 8);
+            for k in 0..n {
+                if cond.get(k) {
+                    out.push(a.get(i));
+                    i += 1;
+                } else {
+                    out.push(b.get(j));
+                    j += 1;
+                }
+            }
+            Data::Str(out)
+        }
+    })
+}

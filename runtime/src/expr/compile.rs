@@ -14,7 +14,7 @@
 use super::error::{ErrorKind, EvalError, Location, SourceMap};
 use super::functions::{Arg, Builtin, ColumnFunction};
 use super::kernels;
-use super::vals::{Bools, F64s, I64s, Sel, Vals};
+use super::vals::{Bools, F64s, I64s, Sel, Strs, Vals};
 use crate::data::{Batch, Column, Data, StrColumn};
 use crate::record::Value;
 use flowc_compiler::ir::{BinOp, DataType, Expr, Function};
@@ -522,6 +522,9 @@ impl Node {
                         Kind::Str => Arg::Str(v.strs(sel)?),
                     });
                 }
+                if let Some(v) = call_on_dictionary(f.as_ref(), &readers, n)? {
+                    return Ok(v);
+                }
                 match f.invoke(&readers, n) {
                     Ok(c) if c.len() == n => Vals::Dense(c),
                     Ok(_) => {
@@ -535,6 +538,57 @@ impl Node {
             }
         })
     }
+}
+
+/// A function that cannot fail, of one dictionary column and constants,
+/// called once per distinct string of the dictionary instead of once per
+/// row; a string result is a dictionary again. `None` when the call is
+/// not of that shape.
+fn call_on_dictionary(f: &dyn ColumnFunction, args: &[Arg<'_>], n: usize) -> Result<Option<Vals<'static>>, EvalError> {
+    if f.fallible() {
+        return Ok(None);
+    }
+    let mut found = None;
+    for (i, a) in args.iter().enumerate() {
+        match a {
+            Arg::Str(s) => match s.dictionary() {
+                Some(d) if found.is_none() => found = Some((i, d)),
+                Some(_) => return Ok(None),
+                None if matches!(s, Strs::Scalar(_)) => {}
+                None => return Ok(None),
+            },
+            Arg::I64(I64s::Scalar(_)) | Arg::F64(F64s::Scalar(_)) | Arg::Bool(Bools::Scalar(_)) => {}
+            _ => return Ok(None),
+        }
+    }
+    let Some((i, (column, rows))) = found else { return Ok(None) };
+    let Some((strings, ids)) = column.dictionary() else { return Ok(None) };
+    if strings.len() > n {
+        // Rows are fewer than distinct strings: once per row is less work.
+        return Ok(None);
+    }
+    let mut per_string_args = args.to_vec();
+    per_string_args[i] = Arg::Str(Strs::Column(strings));
+    let per_string = f
+        .invoke(&per_string_args, strings.len())
+        .map_err(|e| EvalError::internal(format!("{}() failed on a dictionary: {}", f.name(), e.message)))?;
+    if per_string.len() != strings.len() {
+        return Err(EvalError::internal(format!("{}() returned the wrong number of values", f.name())));
+    }
+    let picked: Vec<u32> = match rows {
+        Some(r) => r[..n].iter().map(|&r| ids.get(r as usize).copied().unwrap_or(0)).collect(),
+        None => ids[..n].to_vec(),
+    };
+    Ok(Some(Vals::Dense(match per_string.data {
+        Data::Str(result) => Column {
+            ty: per_string.ty,
+            data: Data::Str(
+                StrColumn::from_ids(std::sync::Arc::new(result), picked)
+                    .ok_or_else(|| EvalError::internal("a dictionary id out of range"))?,
+            ),
+        },
+        _ => per_string.gather(&picked),
+    })))
 }
 
 /// The values of `if`: the k-th from the true branch where the condition

@@ -65,8 +65,17 @@ pub fn key_hashes(columns: &[Column], key: &[usize], rows: usize, out: &mut Vec<
         let Some(c) = columns.get(*k) else { continue };
         match (&c.data, c.ty) {
             (Data::Str(s), _) => match s.dictionary() {
-                // The first key field of a dictionary column: hashed once per distinct string.
-                Some((strings, ids)) if n == 0 => {
+                // The only key field, a dictionary column: hashed once per distinct string.
+                Some((strings, ids)) if key.len() == 1 && strings.len() <= rows => {
+                    let per_string: Vec<u64> =
+                        strings.iter_bytes().map(|v| finish(fnv(fnv(FNV_OFFSET, &[1]), v))).collect();
+                    for (h, id) in out.iter_mut().zip(ids) {
+                        *h = per_string.get(*id as usize).copied().unwrap_or(0);
+                    }
+                    return;
+                }
+                // The first key field of a dictionary column: its part hashed once per distinct string.
+                Some((strings, ids)) if n == 0 && strings.len() <= rows => {
                     let per_string: Vec<u64> = strings.iter_bytes().map(|v| fnv(fnv(FNV_OFFSET, &[1]), v)).collect();
                     for (h, id) in out.iter_mut().zip(ids) {
                         *h = per_string.get(*id as usize).copied().unwrap_or(FNV_OFFSET);

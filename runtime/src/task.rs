@@ -131,6 +131,8 @@ pub struct OutputEdge {
     /// Per batch, reused: key hashes and the rows for each channel.
     hashes: Vec<u64>,
     routes: Vec<Vec<u32>>,
+    /// The channel of each key group (filled on first use).
+    channel_of_group: Vec<u32>,
 }
 
 impl OutputEdge {
@@ -153,6 +155,7 @@ impl OutputEdge {
             max_parallelism,
             hashes: Vec::new(),
             routes: vec![Vec::new(); n],
+            channel_of_group: Vec::new(),
         }
     }
 
@@ -194,9 +197,18 @@ impl OutputEdge {
         for r in &mut self.routes {
             r.clear();
         }
+        if self.channel_of_group.is_empty() {
+            // Key group → channel, once per edge.
+            let (maxp, p) = (self.max_parallelism, n as u32);
+            self.channel_of_group =
+                (0..maxp.max(1)).map(|kg| (subtask_for_key_group(kg, p, maxp) as usize).min(n - 1) as u32).collect();
+        }
+        let maxp = u64::from(self.max_parallelism.max(1));
         for (row, h) in self.hashes.iter().enumerate() {
-            let kg = key_group(*h, self.max_parallelism);
-            let c = (subtask_for_key_group(kg, n as u32, self.max_parallelism) as usize).min(n - 1);
+            // key_group(): a power of two divides as a mask does.
+            let kg =
+                if maxp.is_power_of_two() { h & (maxp - 1) } else { u64::from(key_group(*h, self.max_parallelism)) };
+            let c = self.channel_of_group.get(kg as usize).copied().unwrap_or(0) as usize;
             self.routes[c].push(row as u32);
         }
         for c in 0..n {

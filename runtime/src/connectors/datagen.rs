@@ -9,11 +9,15 @@ use crate::codec::json::{JsonDecoder, JsonEncoder};
 use crate::data::{Batch, Column, Data, StrColumn};
 use crate::record::Value;
 use flowc_compiler::ir::{DataType, DatagenSource, Generator};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct DatagenReader {
     spec: DatagenSource,
     types: Vec<DataType>,
+    /// For each `cycle` of strings, its strings as a dictionary, shared by
+    /// every batch: a record's string is an id.
+    dictionaries: Vec<Option<Arc<StrColumn>>>,
     next: u64,
     step: u64,
     /// Records per second for this subtask.
@@ -47,8 +51,25 @@ impl DatagenReader {
         let json = spec
             .json
             .then(|| (JsonEncoder::new(&spec.schema), JsonDecoder::new(&spec.schema), Vec::with_capacity(256)));
+        let dictionaries = spec
+            .generators
+            .iter()
+            .map(|g| match g {
+                Generator::Cycle(values) if !values.is_empty() && values.iter().all(|v| matches!(v, Value::Str(_))) => {
+                    let mut strings = StrColumn::new();
+                    for v in values {
+                        if let Value::Str(s) = v {
+                            strings.push(s);
+                        }
+                    }
+                    Some(Arc::new(strings))
+                }
+                _ => None,
+            })
+            .collect();
         Ok(DatagenReader {
             types: spec.schema.fields.iter().map(|f| f.ty).collect(),
+            dictionaries,
             next: resume_at.unwrap_or(u64::from(subtask)),
             step: u64::from(parallelism.max(1)),
             rate,
@@ -66,7 +87,8 @@ impl DatagenReader {
             .generators
             .iter()
             .zip(&self.types)
-            .map(|(g, ty)| Column { ty: *ty, data: generate(g, *ty, first, self.step, n) })
+            .zip(&self.dictionaries)
+            .map(|((g, ty), dict)| Column { ty: *ty, data: generate(g, *ty, dict.as_ref(), first, self.step, n) })
             .collect();
         Batch::new(vec![crate::record::NO_TIMESTAMP; n], columns)
     }
@@ -111,8 +133,9 @@ fn ints(ty: DataType, first: u64, step: u64, n: usize, f: impl Fn(u64) -> i64) -
 }
 
 /// The values of generator `g` for record indices `first, first + step,
-/// …` (`n` of them), as a column of `ty` (which [`fits`] `g`).
-fn generate(g: &Generator, ty: DataType, first: u64, step: u64, n: usize) -> Data {
+/// …` (`n` of them), as a column of `ty` (which [`fits`] `g`); a cycle of
+/// strings as ids into `dict`, its strings.
+fn generate(g: &Generator, ty: DataType, dict: Option<&Arc<StrColumn>>, first: u64, step: u64, n: usize) -> Data {
     match g {
         Generator::Sequence { start, step: by } => {
             ints(ty, first, step, n, |i| start.wrapping_add((i as i64).wrapping_mul(*by)))
@@ -133,21 +156,12 @@ fn generate(g: &Generator, ty: DataType, first: u64, step: u64, n: usize) -> Dat
         }
         Generator::Cycle(values) => {
             let len = values.len().max(1) as u64;
-            let strings: Vec<&str> = values
-                .iter()
-                .filter_map(|v| match v {
-                    Value::Str(s) => Some(s.as_str()),
-                    _ => None,
-                })
-                .collect();
-            if strings.len() == values.len() && !strings.is_empty() {
-                // A string is appended to the column's bytes, never cloned.
-                let longest = strings.iter().map(|s| s.len()).max().unwrap_or(0);
-                let mut column = StrColumn::with_capacity(n, n * longest);
-                for j in 0..n as u64 {
-                    column.push(strings[((first + j * step) % len) as usize]);
+            if let Some(dict) = dict {
+                // A string is an id into the cycle's strings, never a copy.
+                let ids = (0..n as u64).map(|j| ((first + j * step) % len) as u32).collect();
+                if let Some(column) = StrColumn::from_ids(dict.clone(), ids) {
+                    return Data::Str(column);
                 }
-                return Data::Str(column);
             }
             let mut column = Column::empty(ty, n);
             for j in 0..n as u64 {

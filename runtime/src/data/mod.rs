@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  Batch { timestamps: [i64; n], columns: [Column; fields] }
-//!  Column { ty, data: I64 | F64 | Bool | Str (UTF-8 bytes + offsets) }
+//!  Column { ty, data: I64 | F64 | Bool | Str (UTF-8 bytes + offsets, or dictionary ids) }
 //! ```
 //!
 //! The compiler's schema says what each column holds; operators compile
@@ -13,6 +13,7 @@
 
 pub mod batch;
 pub mod column;
+pub mod strings;
 pub mod value;
 pub mod wire;
 

@@ -29,6 +29,8 @@ const TAG_RECORDS: u8 = 0;
 const TAG_SIGNAL: u8 = 1;
 const TAG_BARRIER: u8 = 2;
 const TAG_END: u8 = 3;
+/// Set in a string column's type code: the column is a dictionary and ids.
+const DICTIONARY: u8 = 0x80;
 /// Signals and barriers are small; anything bigger is malformed.
 const MAX_CONTROL: usize = 64 * 1024;
 
@@ -115,15 +117,40 @@ pub fn encode_batch(b: &Batch, out: &mut Vec<u8>) -> Result<(), WireError> {
                 out.extend(v.iter().map(|b| u8::from(*b)));
             }
             Data::Str(s) => {
-                put_u32(out, 4 * s.offsets().len())?;
-                for o in s.offsets() {
-                    put_u32(out, *o)?;
+                if let Some((dict, ids)) = s.dictionary() {
+                    // The dictionary form: its strings, then one id per row.
+                    if let Some(code) = out.last_mut() {
+                        *code |= DICTIONARY;
+                    }
+                    put_plain(out, dict)?;
+                    put_u32(out, 4 * ids.len())?;
+                    ids.iter().for_each(|i| out.extend_from_slice(&i.to_le_bytes()));
+                } else {
+                    put_plain(out, s)?;
                 }
-                put_u32(out, s.data().len())?;
-                out.extend_from_slice(s.data().as_bytes());
             }
         }
     }
+    Ok(())
+}
+
+/// The offsets and bytes of a plain string column (a dictionary's strings
+/// are plain; anything else is written plain too).
+fn put_plain(out: &mut Vec<u8>, s: &StrColumn) -> Result<(), WireError> {
+    let plain;
+    let (offsets, data) = match s.plain() {
+        Some(p) => p,
+        None => {
+            plain = s.to_plain();
+            plain.plain().unwrap_or((&[0], ""))
+        }
+    };
+    put_u32(out, 4 * offsets.len())?;
+    for o in offsets {
+        put_u32(out, *o)?;
+    }
+    put_u32(out, data.len())?;
+    out.extend_from_slice(data.as_bytes());
     Ok(())
 }
 
@@ -162,6 +189,27 @@ impl<'a> Reader<'a> {
 
 fn words(bytes: &[u8]) -> impl Iterator<Item = [u8; 8]> + '_ {
     bytes.chunks_exact(8).map(|c| [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+}
+
+/// A plain string column of `rows` strings (any number if `None`).
+fn read_plain(r: &mut Reader<'_>, rows: Option<usize>, i: usize) -> Result<StrColumn, WireError> {
+    let n = r.u32()?;
+    let expect = match rows {
+        Some(rows) => {
+            rows.checked_add(1).and_then(|n| n.checked_mul(4)).ok_or_else(|| WireError("too many rows".into()))?
+        }
+        None if n % 4 == 0 && n > 0 => n,
+        None => return bad(format!("column {i}: {n} bytes of offsets")),
+    };
+    if n != expect {
+        return bad(format!("string offsets: {n} bytes, expected {expect}"));
+    }
+    let offsets: Vec<usize> =
+        r.take(n)?.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
+    let len = r.u32()?;
+    let bytes = r.take(len)?;
+    let text = std::str::from_utf8(bytes).map_err(|e| WireError(format!("column {i} is not UTF-8: {e}")))?.to_string();
+    StrColumn::from_parts(offsets, text).map_err(|e| WireError(format!("column {i}: {e}")))
 }
 
 /// Decodes one element; the whole of `bytes` must be it.
@@ -213,7 +261,13 @@ fn decode_batch(body: &[u8]) -> Result<Batch, WireError> {
     let mut columns = Vec::with_capacity(ncols);
     for i in 0..ncols {
         let code = r.u8()?;
-        let Some(ty) = code_type(code) else { return bad(format!("column {i} has unknown type {code}")) };
+        let dictionary = code & DICTIONARY != 0;
+        let Some(ty) = code_type(code & !DICTIONARY) else {
+            return bad(format!("column {i} has unknown type {code}"));
+        };
+        if dictionary && ty != DataType::String {
+            return bad(format!("column {i} is a dictionary of {ty}"));
+        }
         let data = match ty {
             DataType::Int | DataType::Long | DataType::Timestamp => {
                 Data::I64(words(r.run(expect, "a column")?).map(i64::from_le_bytes).collect())
@@ -228,23 +282,19 @@ fn decode_batch(body: &[u8]) -> Result<Batch, WireError> {
                 }
                 Data::Bool(bytes.iter().map(|b| *b == 1).collect())
             }
-            DataType::String => {
-                let n = rows
-                    .checked_add(1)
-                    .and_then(|n| n.checked_mul(4))
-                    .ok_or_else(|| WireError("too many rows".into()))?;
-                let offsets: Vec<usize> = r
-                    .run(n, "string offsets")?
+            DataType::String if dictionary => {
+                let strings = read_plain(&mut r, None, i)?;
+                let expect = rows.checked_mul(4).ok_or_else(|| WireError("too many rows".into()))?;
+                let ids: Vec<u32> = r
+                    .run(expect, "dictionary ids")?
                     .chunks_exact(4)
-                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect();
-                let len = r.u32()?;
-                let bytes = r.take(len)?;
-                let text = std::str::from_utf8(bytes)
-                    .map_err(|e| WireError(format!("column {i} is not UTF-8: {e}")))?
-                    .to_string();
-                Data::Str(StrColumn::from_parts(offsets, text).map_err(|e| WireError(format!("column {i}: {e}")))?)
+                let column = StrColumn::from_ids(std::sync::Arc::new(strings), ids)
+                    .ok_or_else(|| WireError(format!("column {i} has an id outside its dictionary")))?;
+                Data::Str(column)
             }
+            DataType::String => Data::Str(read_plain(&mut r, Some(rows), i)?),
         };
         columns.push(Column { ty, data });
     }
@@ -290,7 +340,11 @@ mod tests {
 
     #[test]
     fn round_trips_every_element_and_the_batch_size_is_known_in_advance() {
-        let b = sample();
+        let mut b = sample();
+        // A dictionary column besides the plain ones.
+        let dict = std::sync::Arc::new(StrColumn::from_parts(vec![0, 2, 6], "/aéé".into()).expect("plain"));
+        let ids = StrColumn::from_ids(dict, vec![1, 0, 0, 1, 1]).expect("ids");
+        b.columns.push(Column { ty: DataType::String, data: Data::Str(ids) });
         let bytes = encode(&Element::Records(b.clone()));
         assert_eq!(bytes.len(), b.encoded_len());
         assert_eq!(decode_element(&bytes), Ok(Element::Records(b)));
@@ -318,6 +372,15 @@ mod tests {
         assert!(decode_element(&longer).is_err());
         // A string offset inside a character, and bytes that are not UTF-8.
         let b = Batch::from_values(&[DataType::String], &[vec![Value::Str("é".into())]]).expect("fits");
+        // A dictionary column with an id outside its dictionary.
+        let dict = std::sync::Arc::new(StrColumn::from_parts(vec![0, 1], "a".into()).expect("plain"));
+        let ids = StrColumn::from_ids(dict, vec![0, 0]).expect("ids");
+        let d = Batch::new(vec![0, 0], vec![Column { ty: DataType::String, data: Data::Str(ids) }]);
+        let mut bytes = encode(&Element::Records(d.clone()));
+        assert_eq!(decode_element(&bytes), Ok(Element::Records(d)));
+        let n = bytes.len();
+        bytes[n - 4] = 1;
+        assert!(decode_element(&bytes).is_err());
         let good = encode(&Element::Records(b));
         let offsets_at = BATCH_HEADER_LEN + 1 + 4;
         let mut split = good.clone();

@@ -19,6 +19,7 @@ pub mod compile;
 pub mod error;
 pub mod functions;
 pub mod kernels;
+mod node;
 pub mod udf;
 pub mod vals;
 

@@ -298,6 +298,15 @@ pub(crate) fn gen_over(types: &[DataType], ty: DataType, depth: u32, rng: &mut S
     }
 }
 
+/// Turns the string columns of `batch` into dictionary columns.
+pub(crate) fn dictionary_encode(batch: &mut Batch) {
+    for c in &mut batch.columns {
+        if let crate::data::Data::Str(s) = &c.data {
+            c.data = crate::data::Data::Str(s.to_dictionary());
+        }
+    }
+}
+
 pub(crate) fn row(rng: &mut StdRng) -> Vec<Value> {
     TYPES.iter().map(|t| literal(*t, rng)).collect()
 }
@@ -323,7 +332,10 @@ proptest! {
         let ty = TYPES[rng.random_range(0..TYPES.len())];
         let e = gen(ty, depth, &mut rng);
         let data: Vec<Vec<Value>> = (0..rows).map(|_| row(&mut rng)).collect();
-        let batch = Batch::from_values(&TYPES, &data).expect("fits");
+        let mut batch = Batch::from_values(&TYPES, &data).expect("fits");
+        if rng.random() {
+            dictionary_encode(&mut batch);
+        }
         let selected: Vec<u32> = (0..rows as u32).filter(|_| rng.random_range(0..3) > 0).collect();
         let sel = if rng.random() { Sel::All(rows) } else { Sel::Rows(&selected) };
         let c = CompiledExpr::compile(&e, &TYPES, &SourceMap::default());

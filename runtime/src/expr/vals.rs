@@ -102,17 +102,47 @@ impl Strs<'_> {
         }
     }
 
-    /// `f(k, bytes of the k-th string)` for k in 0..n, with a loop per
-    /// shape of the input.
+    /// `f(bytes of the k-th string)` for k in 0..n, with a loop per shape
+    /// of the input; over a dictionary column, once per distinct string.
     #[inline]
-    pub fn map_bytes<T>(&self, n: usize, mut f: impl FnMut(&[u8]) -> T) -> Vec<T> {
+    pub fn map_bytes<T: Copy>(&self, n: usize, mut f: impl FnMut(&[u8]) -> T) -> Vec<T> {
+        let dictionary = match self {
+            Strs::Column(c) | Strs::Gather(c, _) => c.dictionary(),
+            Strs::Scalar(_) => None,
+        };
+        if let Some((strings, ids)) = dictionary.filter(|(strings, _)| strings.len() <= n) {
+            let per_string: Vec<T> = strings.iter_bytes().map(&mut f).collect();
+            let at = |id: u32| per_string.get(id as usize).copied();
+            return match self {
+                Strs::Gather(_, rows) => {
+                    rows[..n].iter().filter_map(|&r| ids.get(r as usize).and_then(|i| at(*i))).collect()
+                }
+                _ => ids[..n].iter().filter_map(|i| at(*i)).collect(),
+            };
+        }
         match self {
-            Strs::Column(c) => c.iter_bytes().take(n).map(f).collect(),
+            Strs::Column(c) => match c.plain() {
+                Some((offsets, data)) => {
+                    let bytes = data.as_bytes();
+                    offsets.windows(2).take(n).map(|w| f(bytes.get(w[0]..w[1]).unwrap_or(&[]))).collect()
+                }
+                None => c.iter_bytes().take(n).map(f).collect(),
+            },
             Strs::Gather(c, r) => r[..n].iter().map(|&i| f(c.bytes(i as usize))).collect(),
             Strs::Scalar(s) => {
                 let v = s.as_bytes();
                 (0..n).map(|_| f(v)).collect()
             }
+        }
+    }
+
+    /// The dictionary column this reads, if it reads one, with the rows
+    /// it reads (all, or these).
+    pub fn dictionary(&self) -> Option<(&StrColumn, Option<&[u32]>)> {
+        match self {
+            Strs::Column(c) if c.dictionary().is_some() => Some((c, None)),
+            Strs::Gather(c, r) if c.dictionary().is_some() => Some((c, Some(r))),
+            _ => None,
         }
     }
 }
@@ -172,11 +202,8 @@ impl<'a> Vals<'a> {
                 Value::Int(x) | Value::Timestamp(x) => Data::I64(vec![*x; n]),
                 Value::Double(x) => Data::F64(vec![*x; n]),
                 Value::Bool(x) => Data::Bool(vec![*x; n]),
-                Value::Str(s) => {
-                    let mut c = StrColumn::with_capacity(n, n * s.len());
-                    (0..n).for_each(|_| c.push(s));
-                    Data::Str(c)
-                }
+                // A constant string is a dictionary of one.
+                Value::Str(s) => Data::Str(StrColumn::repeat(s, n)),
             },
         };
         let column = Column { ty, data };

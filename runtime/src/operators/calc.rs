@@ -517,7 +517,10 @@ mod tests {
                 let mut rng = StdRng::seed_from_u64(seed);
                 let chain = chain(&mut rng);
                 let data: Vec<(i64, Vec<Value>)> = (0..rows).map(|i| (i as i64, row(&mut rng))).collect();
-                let batch = Batch::from_rows(&TYPES, &data).expect("fits");
+                let mut batch = Batch::from_rows(&TYPES, &data).expect("fits");
+                if rng.random() {
+                    crate::expr::tests::dictionary_encode(&mut batch);
+                }
                 let ops: Vec<(String, CalcOp<'_>, Schema, Schema)> = chain
                     .iter()
                     .enumerate()

@@ -235,6 +235,13 @@ impl Operator for WindowOperator {
         let Some(key_columns) = KeyColumn::of(&input.columns, &self.spec.key) else {
             return Err(self.eval_error(EvalError::internal("a key column is missing"), &input, &self.input));
         };
+        // A key of one dictionary column: each distinct string is looked up
+        // once per batch, then found by its id.
+        let dictionary = match key_columns.as_slice() {
+            [KeyColumn::Str(c)] => c.dictionary().filter(|(strings, _)| strings.len() <= n),
+            _ => None,
+        };
+        let mut slot_of_id: Vec<u32> = vec![u32::MAX; dictionary.map_or(0, |(strings, _)| strings.len())];
         let (size, slide, watermark) = (self.size, self.slide, self.watermark);
         let aggregates = &self.spec.aggregates;
         let fresh = || aggregates.iter().filter_map(Acc::new).collect::<Vec<_>>();
@@ -256,7 +263,23 @@ impl Operator for WindowOperator {
                     start -= slide;
                     continue;
                 }
-                let s = *slot.get_or_insert_with(|| self.keys.find_or_insert(hash, &key_columns, r));
+                let keys = &mut self.keys;
+                let s = *slot.get_or_insert_with(|| match dictionary {
+                    Some((_, ids)) => {
+                        let id = ids.get(r).map_or(0, |id| *id as usize);
+                        match slot_of_id.get(id) {
+                            Some(&known) if known != u32::MAX => known,
+                            _ => {
+                                let found = keys.find_or_insert(hash, &key_columns, r);
+                                if let Some(cached) = slot_of_id.get_mut(id) {
+                                    *cached = found;
+                                }
+                                found
+                            }
+                        }
+                    }
+                    None => keys.find_or_insert(hash, &key_columns, r),
+                });
                 if let Some(entry) = self.keys.get_mut(s) {
                     let (window, new) = entry.window(start, fresh);
                     for (acc, reader) in window.accs.iter_mut().zip(&readers) {
@@ -428,6 +451,28 @@ mod tests {
         out.clear();
         w.process(recs(&[(100, "/a")]), &mut out).unwrap();
         assert_eq!(TaskCounters::get(&w.counters.late_records), 1);
+    }
+
+    #[test]
+    fn keys_in_dictionary_form_count_as_plain_ones() {
+        let events: Vec<(i64, &str)> =
+            (0..3000).map(|i| (i * 13, ["/a", "/b", "/c", "/d"][(i * 7 % 4) as usize])).collect();
+        let (mut plain, mut dict) = (
+            count_per_key(WindowKind::Sliding { size_ms: 10_000, slide_ms: 5000 }, TimeDomain::EventTime),
+            count_per_key(WindowKind::Sliding { size_ms: 10_000, slide_ms: 5000 }, TimeDomain::EventTime),
+        );
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for chunk in events.chunks(700) {
+            plain.process(recs(chunk), &mut a).unwrap();
+            let mut d = recs(chunk);
+            crate::expr::tests::dictionary_encode(&mut d);
+            dict.process(d, &mut b).unwrap();
+        }
+        assert_eq!(plain.snapshot(), dict.snapshot());
+        plain.on_signal(Signal::Watermark(i64::MAX), &mut a).unwrap();
+        dict.on_signal(Signal::Watermark(i64::MAX), &mut b).unwrap();
+        assert_eq!(rows(&a), rows(&b));
+        assert!(rows(&a).len() > 8);
     }
 
     #[test]

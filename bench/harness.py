@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """flowc vs Apache Flink 2.3 on one machine, A/B interleaved (see README.md).
 
-    bench/run.sh [--smoke] [--events N] [--runs 3] [--only core|kafka|start|recovery]
+    bench/run.sh [--smoke] [--events N] [--runs 3] [--only core|kafka|start|recovery|limit]
 
 Measures (1) engine core: Click Event Count on N generated events, p=2,
 chaining off and on → events/s; (2) Kafka end to end: the same job reading
@@ -10,7 +10,10 @@ next to kcat's raw read rate; (3) cluster start: processes started →
 TaskManager registered with its slots free; (4) recovery: SIGKILL of the
 TaskManager under a running job → failure noticed → all tasks RUNNING
 again on a new TaskManager; (5) peak RSS of JobManager and TaskManager
-during (1) and (2). Prints one markdown table of medians and ratios.
+during (1) and (2); (6, `--only limit`) the expression-heavy datagen
+pipelines. Next to (1) and (6), the physical limit: the same jobs written
+by hand as typed Rust (bench/limit/). Prints one markdown table of medians
+and ratios.
 """
 
 import argparse
@@ -29,11 +32,12 @@ from benchlib.cluster import Unavailable, JobFailed, all_running, duration_s  # 
 from benchlib.flink import FlinkCluster  # noqa: E402
 from benchlib.flowc import FlowcCluster, check_available  # noqa: E402
 from benchlib import kafka  # noqa: E402
+from benchlib import limit  # noqa: E402
 from benchlib.procs import Procs, RssSampler, log  # noqa: E402
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ENGINES = {"flowc": FlowcCluster, "Flink": FlinkCluster}
-GROUPS = ("core", "kafka", "start", "recovery")
+GROUPS = ("core", "kafka", "start", "recovery", "limit")
 
 
 class Results:
@@ -67,7 +71,12 @@ class Results:
         return statistics.median(v) if v else None
 
     def table(self, unavailable):
-        rows = ["| metric | flowc | Flink 2.3 | ratio | runs |", "| --- | ---: | ---: | ---: | ---: |"]
+        with_limit = any("limit" in self.data[m] for m in self.order)
+        if with_limit:
+            rows = ["| metric | flowc | Flink 2.3 | ratio | limit (typed Rust) | flowc / limit | runs |",
+                    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        else:
+            rows = ["| metric | flowc | Flink 2.3 | ratio | runs |", "| --- | ---: | ---: | ---: | ---: |"]
         for m in self.order:
             unit, kind = self.unit[m], self.kind[m]
             a, b = self.median(m, "flowc"), self.median(m, "Flink")
@@ -83,7 +92,12 @@ class Results:
                 r = a / b if kind == "higher" else b / a
                 ratio = f"{r:.2f}×"
             n = f"{len(self.data[m].get('flowc', []))} + {len(self.data[m].get('Flink', []))}"
-            rows.append(f"| {m} | {fa} | {fb} | {ratio} | {n} |")
+            if with_limit:
+                lim = self.median(m, "limit")
+                share = f"{100 * a / lim:.0f} %" if a and lim else "—"
+                rows.append(f"| {m} | {fa} | {fb} | {ratio} | {fmt(lim, unit)} | {share} | {n} |")
+            else:
+                rows.append(f"| {m} | {fa} | {fb} | {ratio} | {n} |")
         return "\n".join(rows)
 
 
@@ -160,6 +174,36 @@ def run_cluster_block(engine, cls, procs, work, run, groups, args, res, broker, 
         c.stop()
 
 
+def run_limit_core(args, res):
+    """The core job by hand (typed Rust), once per run, next to both chainings."""
+    rate, windows = limit.run("core", args.events)
+    for chaining in ("off", "on"):
+        res.add(f"core, datagen {args.events_label}, p=2, chaining {chaining}", "limit", rate, "higher", "ev/s")
+    if args.events % 6000 == 0 and windows != args.events // 1000:
+        print(f"WARNING: limit: the core job fired {windows:,} windows, expected {args.events // 1000:,}", flush=True)
+
+
+def run_pipelines(engine, cls, procs, work, run, args, res):
+    """(6) The expression-heavy pipelines: flowc on a fresh cluster, then the
+    same jobs by hand."""
+    if engine == "flowc":
+        wd = tempfile.mkdtemp(prefix=f"{engine}-pipelines{run}-", dir=work)
+        c = cls(procs, wd)
+        try:
+            c.start()
+            for label, (job, _) in limit.PIPELINES.items():
+                jid = c.submit(job, ["--events", str(args.events)])
+                j = c.finished_job_stats(jid, args.timeout)
+                res.add(f"{label}, datagen {args.events_label}, p=2", engine,
+                        args.events / duration_s(j), "higher", "ev/s")
+        finally:
+            c.stop()
+    elif engine == "limit":
+        for label, (_, job) in limit.PIPELINES.items():
+            rate, _ = limit.run(job, args.events)
+            res.add(f"{label}, datagen {args.events_label}, p=2", "limit", rate, "higher", "ev/s")
+
+
 def run_recovery(engine, cls, procs, work, run, args, res):
     wd = tempfile.mkdtemp(prefix=f"{engine}-rec{run}-", dir=work)
     c = cls(procs, wd)
@@ -206,7 +250,8 @@ def main():
     ap.add_argument("--kafka-events", type=int, help="events in the Kafka topic [--events, at most 20000000]")
     ap.add_argument("--runs", type=int, help="runs per engine; the table shows medians [3; smoke 1]")
     ap.add_argument("--only", action="append", choices=GROUPS, help="measure only this group (repeatable)")
-    ap.add_argument("--engines", default="flowc,Flink", help="comma-separated: flowc,Flink")
+    ap.add_argument("--engines", default="flowc,Flink", help="comma-separated: flowc,Flink (the limit column "
+                    "runs whenever bench/limit's binary is built)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds a job may take")
     ap.add_argument("--recovery-rate", type=int, default=20000, help="events/s of the recovery job")
     ap.add_argument("--recovery-warmup", type=float, default=5.0, help="seconds the job runs before the kill")
@@ -242,6 +287,13 @@ def main():
             unavailable[e] = str(u)
             print(f"{e} side unavailable: {u}", flush=True)
     live = [e for e in engines if e not in unavailable]
+    try:
+        limit.check_available()
+        with_limit = bool(groups & {"core", "limit"})
+    except Unavailable as u:
+        with_limit = False
+        if groups & {"core", "limit"}:
+            print(f"limit column unavailable: {u}", flush=True)
 
     procs = Procs()
     broker = None
@@ -281,6 +333,18 @@ def main():
                     except JobFailed as err:
                         failures.append(f"{e}, run {run + 1}: {err}")
                         print(f"{e} run {run + 1} failed: {err}", flush=True)
+            if with_limit and "core" in groups:
+                log(f"run {run + 1}/{args.runs}: limit (core)")
+                run_limit_core(args, res)
+            if "limit" in groups:
+                pipeline_engines = [e for e in order if e == "flowc"] + (["limit"] if with_limit else [])
+                for e in pipeline_engines:
+                    log(f"run {run + 1}/{args.runs}: {e} (pipelines)")
+                    try:
+                        run_pipelines(e, ENGINES.get(e), procs, work, run, args, res)
+                    except JobFailed as err:
+                        failures.append(f"{e}, pipelines run {run + 1}: {err}")
+                        print(f"{e} pipelines run {run + 1} failed: {err}", flush=True)
         if "recovery" in groups:
             for run in range(args.runs):
                 order = live if run % 2 == 0 else list(reversed(live))

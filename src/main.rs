@@ -1,6 +1,6 @@
 //! `flowc`: the command-line entry point. One binary, a subcommand per role:
-//! the compiler's front (`check`, `explain`, `fmt`, `compile`), the cluster
-//! processes and the client.
+//! the compiler's front (`check`, `explain`, `fmt`, `compile`), the language
+//! server (`lsp`), the cluster processes and the client.
 
 mod cmd;
 
@@ -28,6 +28,8 @@ enum Command {
     Fmt(cmd::fmt::FmtArgs),
     /// Compiles a job into a plan file for `POST /jobs`.
     Compile(cmd::compile::CompileArgs),
+    /// Runs the language server for editors (LSP over stdio).
+    Lsp(cmd::lsp::LspArgs),
     /// Compiles a job and runs it on a cluster (or on a mini cluster in this process).
     Run(cmd::run::RunArgs),
     /// Lists the jobs of a cluster.
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Explain(a) => cmd::explain::run(a),
         Command::Fmt(a) => cmd::fmt::run(a),
         Command::Compile(a) => cmd::compile::run(a),
+        Command::Lsp(a) => cmd::lsp::run(a),
         Command::Run(a) => cmd::run::run(a),
         Command::List(a) => cmd::list::run(a),
         Command::Cancel(a) => cmd::cancel::run(a),

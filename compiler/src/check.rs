@@ -13,7 +13,8 @@
 //! - `connectors`: sources and sinks;
 //! - `stream`: what is known of a stream at a point of a pipeline, after
 //!   an error too, so that checking goes on after the first one;
-//! - `props`: the `{ key: value }` settings blocks they all take.
+//! - `props`: the `{ key: value }` settings blocks they all take;
+//! - `udfs`: `use rust`, the Rust functions a job imports.
 
 mod connectors;
 mod params;
@@ -22,6 +23,7 @@ mod props;
 mod schemas;
 mod settings;
 mod stream;
+mod udfs;
 mod windows;
 
 pub use params::parse_duration;
@@ -32,8 +34,10 @@ use crate::consts::Params;
 use crate::ir::*;
 use crate::logical::{LogicalEdge, LogicalOperator, LogicalPlan};
 use flowc_dsl::ast::{self, Item, JobFile};
+use flowc_dsl::SourceFile;
 use flowc_dsl::{Diagnostic, Span};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use stream::StreamEnd;
 
 /// What the checker needs besides the file.
@@ -42,14 +46,62 @@ pub struct CheckOptions {
     pub args: ProgramArgs,
     /// `-p`: the default parallelism, overriding `parallelism.default`.
     pub parallelism: Option<u32>,
+    /// The Rust files of the job's `use rust` statements, by the path the
+    /// job writes, as the caller read them: the file, or why it could not.
+    pub rust_files: BTreeMap<String, Result<Arc<SourceFile>, String>>,
 }
 
 /// Checks a job; on success the plan, and warnings either way.
 pub fn check(file: &JobFile, options: &CheckOptions) -> (Option<LogicalPlan>, Vec<Diagnostic>) {
+    let (plan, diags, _) = check_with_info(file, options);
+    (plan, diags)
+}
+
+/// What the checker learnt about a job besides the plan, for editors: the
+/// schema of the stream at every stage of every pipeline, as far as it is
+/// known (after an error too).
+#[derive(Debug, Clone, Default)]
+pub struct CheckInfo {
+    /// In source order.
+    pub pipelines: Vec<PipelineInfo>,
+}
+
+/// One pipeline, a `let`'s or one that ends in a sink.
+#[derive(Debug, Clone)]
+pub struct PipelineInfo {
+    pub span: Span,
+    /// The records its head (a source, or `from` a stream) makes.
+    pub head_output: Option<Schema>,
+    pub stages: Vec<StageInfo>,
+    /// The records at its end (a `let` stream's schema).
+    pub output: Option<Schema>,
+}
+
+/// A stage and the records it receives (`None`: unknown after an error).
+#[derive(Debug, Clone)]
+pub struct StageInfo {
+    pub span: Span,
+    pub input: Option<Schema>,
+}
+
+impl PipelineInfo {
+    /// The records stage `i` emits: those the next stage receives, or the
+    /// pipeline's output. `key_by` and `window` pass their input on to the
+    /// `aggregate` that follows them.
+    pub fn stage_output(&self, i: usize) -> Option<&Schema> {
+        match self.stages.get(i + 1) {
+            Some(next) => next.input.as_ref(),
+            None => self.output.as_ref(),
+        }
+    }
+}
+
+/// [`check`], and what it learnt on the way.
+pub fn check_with_info(file: &JobFile, options: &CheckOptions) -> (Option<LogicalPlan>, Vec<Diagnostic>, CheckInfo) {
     let mut c = Checker::default();
     let plan = c.run(file, options);
     let has_errors = c.diags.iter().any(Diagnostic::is_error);
-    (if has_errors { None } else { plan }, c.diags)
+    (if has_errors { None } else { plan }, c.diags, c.info)
 }
 
 #[derive(Default)]
@@ -61,6 +113,8 @@ struct Checker {
     ops: Vec<LogicalOperator>,
     edges: Vec<LogicalEdge>,
     uids: HashMap<String, Span>,
+    info: CheckInfo,
+    udfs: crate::udf::Udfs,
 }
 
 impl Checker {
@@ -81,6 +135,7 @@ impl Checker {
                 self.schema(s);
             }
         }
+        let udfs = self.imports(file, options);
         for item in &file.items {
             match item {
                 Item::Let(l) => {
@@ -121,6 +176,7 @@ impl Checker {
             })
             .collect();
         self.diags.extend(warnings);
+        self.uncalled_refusals();
         if !self.ops.iter().any(|o| o.kind.is_sink()) && !self.diags.iter().any(Diagnostic::is_error) {
             self.err(
                 Diagnostic::error("flow::check::no-sink", "the job has no sink", Span::new(0, 0))
@@ -133,6 +189,7 @@ impl Checker {
             settings,
             operators: std::mem::take(&mut self.ops),
             edges: std::mem::take(&mut self.edges),
+            udfs,
         })
     }
 

@@ -2,7 +2,7 @@
 //! of `GET /jobs/:jid/plan`), and Graphviz dot.
 
 use crate::graph::{JobGraph, ShipStrategy};
-use crate::ir::{Expr, OperatorKind, Schema};
+use crate::ir::{Expr, OperatorKind, Schema, UdfLibrary};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -93,6 +93,13 @@ pub fn text(g: &JobGraph) -> String {
         if s.chaining { "on" } else { "off" },
         s.checkpoint_interval_ms.map_or("off".to_string(), |i| format!("every {}", ms(i)))
     );
+    for lib in &g.udfs {
+        let built = lib.artifact.as_ref().map_or("not built".to_string(), |a| a.digest.clone());
+        let _ = writeln!(out, "  use rust \"{}\" ({built})", lib.path);
+        for f in &lib.functions {
+            let _ = writeln!(out, "    {f}");
+        }
+    }
     for n in g.topological() {
         let v = &g.graph[n];
         let _ = writeln!(out);
@@ -103,7 +110,7 @@ pub fn text(g: &JobGraph) -> String {
         for op in &v.operators {
             let uid = op.uid.as_deref().map_or(String::new(), |u| format!(" uid \"{u}\""));
             let _ = writeln!(out, "  {} \"{}\"{}", op.kind.describe(), op.name, uid);
-            operator_details(&mut out, &op.kind, op.input.as_ref());
+            operator_details(&mut out, &op.kind, op.input.as_ref(), &g.udfs);
             let _ = writeln!(out, "    out: {}", op.output);
         }
     }
@@ -124,7 +131,8 @@ fn key_suffix(ship: &ShipStrategy, g: &JobGraph, src: petgraph::graph::NodeIndex
     }
 }
 
-fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema>) {
+fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema>, udfs: &[UdfLibrary]) {
+    let show = |e: &Expr, input: Option<&Schema>, keys: &[String], aggs: &[String]| show_in(e, input, keys, aggs, udfs);
     let field = |i: usize| input.and_then(|s| s.fields.get(i)).map_or(format!("#{i}"), |f| f.name.clone());
     match kind {
         OperatorKind::Filter(e) => {
@@ -161,7 +169,12 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
 
 /// An IR expression written back in the language's syntax.
 pub fn show(e: &Expr, input: Option<&Schema>, keys: &[String], aggs: &[String]) -> String {
-    let rec = |x: &Expr| show(x, input, keys, aggs);
+    show_in(e, input, keys, aggs, &[])
+}
+
+/// As [`show`], naming the calls of UDFs of `udfs`.
+pub fn show_in(e: &Expr, input: Option<&Schema>, keys: &[String], aggs: &[String], udfs: &[UdfLibrary]) -> String {
+    let rec = |x: &Expr| show_in(x, input, keys, aggs, udfs);
     match e {
         Expr::Literal(v) => v.to_string(),
         Expr::Field(i) => input.and_then(|s| s.fields.get(*i)).map_or(format!("#{i}"), |f| f.name.clone()),
@@ -178,6 +191,15 @@ pub fn show(e: &Expr, input: Option<&Schema>, keys: &[String], aggs: &[String]) 
         Expr::Aggregate(i) => aggs.get(*i).cloned().unwrap_or(format!("agg#{i}")),
         Expr::WindowStart => "window_start()".into(),
         Expr::WindowEnd => "window_end()".into(),
+        Expr::Udf(r, args) => {
+            let shown: Vec<String> = args.iter().map(rec).collect();
+            let name = udfs
+                .get(r.library as usize)
+                .and_then(|l| l.functions.get(r.function as usize))
+                .map_or(format!("udf#{}.{}", r.library, r.function), |f| f.name.clone());
+            format!("{name}({})", shown.join(", "))
+        }
+        Expr::At(_, x) => rec(x),
     }
 }
 

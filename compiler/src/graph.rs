@@ -21,6 +21,19 @@ pub struct JobGraph {
     pub name: String,
     pub settings: JobSettings,
     pub graph: DiGraph<JobVertex, JobEdge>,
+    /// The Rust files the job's expressions call ([`Expr::Udf`](crate::ir::Expr::Udf)).
+    pub udfs: Vec<crate::ir::UdfLibrary>,
+    /// The job file it was compiled from, for run-time errors that name a
+    /// place in it ([`Expr::At`](crate::ir::Expr::At)); the runtime quotes
+    /// it and never parses it.
+    pub source: Option<JobSource>,
+}
+
+/// The name and text of the job file a plan was compiled from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSource {
+    pub name: String,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +109,12 @@ impl JobGraph {
 
     pub fn vertex_by_id(&self, id: VertexId) -> Option<NodeIndex> {
         self.graph.node_indices().find(|n| self.graph[*n].id == id)
+    }
+
+    /// The same graph, knowing the job file it was compiled from.
+    pub fn with_source(mut self, src: &flowc_dsl::SourceFile) -> JobGraph {
+        self.source = Some(JobSource { name: src.name.clone(), text: src.text.clone() });
+        self
     }
 
     /// The largest parallelism of any vertex: the slots the job needs.
@@ -196,5 +215,5 @@ pub fn build(plan: &LogicalPlan) -> JobGraph {
         };
         graph.add_edge(nodes[a], nodes[b], JobEdge { ship });
     }
-    JobGraph { name: plan.name.clone(), settings: settings.clone(), graph }
+    JobGraph { name: plan.name.clone(), settings: settings.clone(), graph, source: None, udfs: plan.udfs.clone() }
 }

@@ -222,6 +222,34 @@ impl Function {
     pub fn by_name(name: &str) -> Option<Function> {
         Function::ALL.iter().copied().find(|f| f.name() == name)
     }
+
+    /// Its signature and one line of documentation, for editors and docs
+    /// (see `catalog`).
+    pub fn doc(self) -> (&'static str, &'static str) {
+        match self {
+            Function::Upper => ("upper(s: string) -> string", "The string in upper case."),
+            Function::Lower => ("lower(s: string) -> string", "The string in lower case."),
+            Function::Trim => ("trim(s: string) -> string", "The string without leading and trailing whitespace."),
+            Function::Length => ("length(s: string) -> int", "The number of characters."),
+            Function::Concat => {
+                ("concat(s: string, …) -> string", "The strings joined, one or more; `a + b` is the same.")
+            }
+            Function::Substring => (
+                "substring(s: string, start: int|long, length: int|long) -> string",
+                "`length` characters from `start` (0-based), clamped to the string.",
+            ),
+            Function::Contains => ("contains(s: string, t: string) -> bool", "Whether `t` occurs in `s`."),
+            Function::StartsWith => ("starts_with(s: string, t: string) -> bool", "Whether `s` starts with `t`."),
+            Function::EndsWith => ("ends_with(s: string, t: string) -> bool", "Whether `s` ends with `t`."),
+            Function::Replace => {
+                ("replace(s: string, from: string, to: string) -> string", "`s` with every `from` replaced by `to`.")
+            }
+            Function::ToString => ("to_string(x: any) -> string", "The value as text; timestamps in ISO-8601."),
+            Function::Abs => ("abs(x: int|long|double) -> the same type", "The absolute value."),
+            Function::Millis => ("millis(t: timestamp) -> long", "The timestamp as epoch milliseconds."),
+            Function::ToTimestamp => ("to_timestamp(n: int|long) -> timestamp", "A timestamp from epoch milliseconds."),
+        }
+    }
 }
 
 /// A resolved, typed expression over one record.
@@ -246,6 +274,69 @@ pub enum Expr {
     WindowStart,
     /// In an aggregate's output: the window's end (exclusive).
     WindowEnd,
+    /// A call of a Rust function a job imports with `use rust`.
+    Udf(UdfRef, Vec<Expr>),
+    /// The expression inside can fail at run time on some data (an integer
+    /// division by zero): where it is written in the job file, so that the
+    /// error names the place. Only such expressions are wrapped.
+    At(SourceSpan, Box<Expr>),
+}
+
+/// Function `function` of the plan's UDF library `library`
+/// ([`JobGraph::udfs`](crate::graph::JobGraph::udfs)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UdfRef {
+    pub library: u32,
+    pub function: u32,
+}
+
+/// A Rust file a job imports (`use rust "udfs/geo.rs"`): the functions
+/// flowc can call, in file order, and once built, the artifact that runs
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UdfLibrary {
+    /// The path as the job writes it, relative to the job file.
+    pub path: String,
+    pub functions: Vec<crate::udf::UdfSignature>,
+    /// Set by `flowc compile`/`flowc run` when they build it; the runtime
+    /// refuses a plan that calls a library without one.
+    pub artifact: Option<UdfArtifact>,
+}
+
+/// A built UDF library, kept in the JobManager's blob store by its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UdfArtifact {
+    /// `sha256:<64 hex>` of the artifact file.
+    pub digest: String,
+    /// The column format and C ABI it was generated for.
+    pub abi_version: u32,
+    /// The target triple it was built for (`x86_64-unknown-linux-gnu`).
+    pub target: String,
+}
+
+/// A byte range of the job file (`JobGraph::source`): where an expression
+/// is written, for run-time errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SourceSpan {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl SourceSpan {
+    pub fn new(start: usize, end: usize) -> SourceSpan {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        SourceSpan { start: clamp(start), end: clamp(end) }
+    }
+}
+
+impl Expr {
+    /// The expression without its location.
+    pub fn unlocated(&self) -> &Expr {
+        match self {
+            Expr::At(_, inner) => inner.unlocated(),
+            other => other,
+        }
+    }
 }
 
 /// The operators of a job, with their checked settings.
@@ -434,6 +525,22 @@ pub enum AggFunc {
 }
 
 impl AggFunc {
+    pub const ALL: &'static [AggFunc] = &[AggFunc::Count, AggFunc::Sum, AggFunc::Min, AggFunc::Max, AggFunc::Avg];
+
+    /// Its signature and one line of documentation (see `catalog`).
+    pub fn doc(self) -> (&'static str, &'static str) {
+        match self {
+            AggFunc::Count => ("count() -> long", "The number of records in the window."),
+            AggFunc::Sum => (
+                "sum(x: int|long|double) -> long|double",
+                "The sum over the window: long for integers, double for doubles.",
+            ),
+            AggFunc::Min => ("min(x: any but bool) -> the same type", "The smallest value in the window."),
+            AggFunc::Max => ("max(x: any but bool) -> the same type", "The largest value in the window."),
+            AggFunc::Avg => ("avg(x: int|long|double) -> double", "The mean over the window."),
+        }
+    }
+
     pub fn by_name(name: &str) -> Option<AggFunc> {
         Some(match name {
             "count" => AggFunc::Count,

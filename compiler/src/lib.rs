@@ -17,6 +17,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod args;
+pub mod catalog;
 pub mod check;
 pub mod consts;
 pub mod explain;
@@ -27,6 +28,7 @@ pub mod logical;
 pub mod plan_file;
 pub mod timefmt;
 pub mod typing;
+pub mod udf;
 
 pub use args::ProgramArgs;
 pub use check::{check, CheckOptions};
@@ -66,10 +68,11 @@ pub fn compile(src: &SourceFile, options: &CheckOptions) -> Result<Compiled, Vec
     let mut diags = parsed.diagnostics;
     let (plan, check_diags) = check(&parsed.file, options);
     diags.extend(check_diags);
-    diags.sort_by_key(|d| (d.span.map_or(usize::MAX, |s| s.start), d.severity));
+    // The job file's diagnostics first, then those of each Rust file it imports.
+    diags.sort_by_key(|d| (d.file().map(|f| f.name.clone()), d.span.map_or(usize::MAX, |s| s.start), d.severity));
     match plan {
         Some(logical) if !diags.iter().any(Diagnostic::is_error) => {
-            let graph = graph::build(&logical);
+            let graph = graph::build(&logical).with_source(src);
             Ok(Compiled { graph, logical, warnings: diags })
         }
         _ => Err(diags),

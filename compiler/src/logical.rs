@@ -1,7 +1,7 @@
 //! The logical plan: the job's operators and the streams between them, all
 //! checked and typed, before parallelism and chaining are decided.
 
-use crate::ir::{OperatorKind, Schema};
+use crate::ir::{OperatorKind, Schema, UdfLibrary};
 use flowc_dsl::Span;
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,8 @@ pub struct LogicalPlan {
     pub settings: JobSettings,
     pub operators: Vec<LogicalOperator>,
     pub edges: Vec<LogicalEdge>,
+    /// The Rust files imported with `use rust`, in the order written.
+    pub udfs: Vec<UdfLibrary>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,7 @@
 //!
 //! Binary (for `POST /jobs` and `flowc compile -o`): the 8 bytes `FLOWCPLN`,
 //! the format version as a little-endian `u32`, then the [`JobGraph`] in
-//! bincode. JSON (for people): `{"format_version": 1, "job": …}`. Readers
+//! bincode. JSON (for people): `{"format_version": N, "job": …}`. Readers
 //! check the magic and the version before anything else, and validate the
 //! graph after decoding, so that a plan from an older or newer flowc, or
 //! garbage, is refused with a reason instead of half-loaded.
@@ -12,8 +12,11 @@ use crate::ir::{Expr, OperatorKind};
 use serde::{Deserialize, Serialize};
 
 pub const MAGIC: &[u8; 8] = b"FLOWCPLN";
-/// Bump on any change to the plan types.
-pub const FORMAT_VERSION: u32 = 2;
+/// Bump on any change to the plan types. 3: expressions that can fail at
+/// run time carry their place in the job file (`Expr::At`), and the plan
+/// carries the job file's name and text (`JobGraph::source`). 4: Rust UDFs
+/// (`JobGraph::udfs`, `Expr::Udf`).
+pub const FORMAT_VERSION: u32 = 4;
 /// Plans larger than this are refused (a real plan is a few kilobytes).
 pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
 
@@ -21,7 +24,7 @@ pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
 pub enum PlanFileError {
     #[error("not a flowc plan: it does not start with `FLOWCPLN`")]
     BadMagic,
-    #[error("the plan is in format version {found}; this flowc reads version {supported}")]
+    #[error("the plan is in format version {found}; this flowc reads version {supported}{}", recompile_hint(*found, *supported))]
     UnsupportedVersion { found: u32, supported: u32 },
     #[error("the plan is {0} bytes, more than the {MAX_PLAN_BYTES} allowed")]
     TooLarge(usize),
@@ -29,6 +32,14 @@ pub enum PlanFileError {
     Corrupt(String),
     #[error("the plan is inconsistent: {0}")]
     Invalid(String),
+}
+
+fn recompile_hint(found: u32, supported: u32) -> &'static str {
+    if found < supported {
+        ": it was compiled by an older flowc; recompile the job file with this one (`flowc compile` or `flowc run`)"
+    } else {
+        ""
+    }
 }
 
 fn config() -> impl bincode::config::Config {
@@ -108,6 +119,7 @@ pub fn validate(g: &JobGraph) -> Result<(), PlanFileError> {
     if petgraph::algo::is_cyclic_directed(&g.graph) {
         return bad("the job graph has a cycle".into());
     }
+    let source_len = g.source.as_ref().map_or(0, |s| s.text.len());
     let maxp = g.settings.max_parallelism;
     if maxp == 0 || maxp > 32768 {
         return bad(format!("max parallelism {maxp} is outside 1..=32768"));
@@ -132,7 +144,8 @@ pub fn validate(g: &JobGraph) -> Result<(), PlanFileError> {
                 return bad(format!("sink `{}` is not at the end of its chain", op.name));
             }
             let input_len = op.input.as_ref().map_or(0, |s| s.fields.len());
-            check_operator(&op.kind, input_len, op.output.fields.len())
+            check_operator(&op.kind, input_len, op.output.fields.len(), source_len)
+                .and_then(|()| check_udf_calls(&op.kind, &g.udfs))
                 .map_err(|m| PlanFileError::Invalid(format!("operator `{}`: {m}", op.name)))?;
         }
         for (src, e) in inputs {
@@ -150,7 +163,10 @@ pub fn validate(g: &JobGraph) -> Result<(), PlanFileError> {
     Ok(())
 }
 
-fn check_operator(kind: &OperatorKind, input: usize, output: usize) -> Result<(), String> {
+fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: usize) -> Result<(), String> {
+    let check_expr = |e: &Expr, fields: usize, keys: usize, aggs: usize, window: bool| {
+        check_expr(e, &Refs { fields, keys, aggs, window, source_len })
+    };
     match kind {
         OperatorKind::KafkaSource(k) => {
             if k.schema.fields.len() != output {
@@ -200,14 +216,56 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize) -> Result<()
     Ok(())
 }
 
-fn check_expr(e: &Expr, fields: usize, keys: usize, aggs: usize, window: bool) -> Result<(), String> {
-    let rec = |x: &Expr| check_expr(x, fields, keys, aggs, window);
+/// Every UDF call names a function of the plan with as many arguments.
+fn check_udf_calls(kind: &OperatorKind, udfs: &[crate::ir::UdfLibrary]) -> Result<(), String> {
+    fn walk(e: &Expr, udfs: &[crate::ir::UdfLibrary]) -> Result<(), String> {
+        let rec = |x: &Expr| walk(x, udfs);
+        match e {
+            Expr::Udf(r, args) => {
+                let f = udfs.get(r.library as usize).and_then(|l| l.functions.get(r.function as usize)).ok_or_else(
+                    || format!("a call of UDF #{}.{}, which the plan does not have", r.library, r.function),
+                )?;
+                if f.params.len() != args.len() {
+                    return Err(format!("`{}` called with {} arguments", f.name, args.len()));
+                }
+                args.iter().try_for_each(rec)
+            }
+            Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) => rec(x),
+            Expr::Binary(_, a, b) => rec(a).and_then(|()| rec(b)),
+            Expr::If(a, b, c) => rec(a).and_then(|()| rec(b)).and_then(|()| rec(c)),
+            Expr::Call(_, args) => args.iter().try_for_each(rec),
+            Expr::At(_, x) => rec(x),
+            _ => Ok(()),
+        }
+    }
+    match kind {
+        OperatorKind::Filter(e) => walk(e, udfs),
+        OperatorKind::Project(es) => es.iter().try_for_each(|e| walk(e, udfs)),
+        OperatorKind::WindowAggregate(w) => {
+            w.aggregates.iter().filter_map(|a| a.arg.as_ref()).chain(&w.output).try_for_each(|e| walk(e, udfs))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What an expression may refer to.
+struct Refs {
+    fields: usize,
+    keys: usize,
+    aggs: usize,
+    window: bool,
+    source_len: usize,
+}
+
+fn check_expr(e: &Expr, r: &Refs) -> Result<(), String> {
+    let rec = |x: &Expr| check_expr(x, r);
     match e {
         Expr::Literal(_) => Ok(()),
-        Expr::Field(i) if *i < fields => Ok(()),
-        Expr::Key(i) if *i < keys => Ok(()),
-        Expr::Aggregate(i) if *i < aggs => Ok(()),
-        Expr::WindowStart | Expr::WindowEnd if window => Ok(()),
+        Expr::Field(i) if *i < r.fields => Ok(()),
+        Expr::Key(i) if *i < r.keys => Ok(()),
+        Expr::Aggregate(i) if *i < r.aggs => Ok(()),
+        Expr::WindowStart | Expr::WindowEnd if r.window => Ok(()),
+        Expr::At(span, x) if span.start <= span.end && span.end as usize <= r.source_len => rec(x),
         Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) => rec(x),
         Expr::Binary(_, a, b) => {
             rec(a)?;
@@ -218,7 +276,59 @@ fn check_expr(e: &Expr, fields: usize, keys: usize, aggs: usize, window: bool) -
             rec(b)?;
             rec(c)
         }
-        Expr::Call(_, args) => args.iter().try_for_each(rec),
+        Expr::Call(_, args) | Expr::Udf(_, args) => args.iter().try_for_each(rec),
         other => Err(format!("expression {other:?} refers to something that does not exist")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> JobGraph {
+        let src = flowc_dsl::SourceFile::new(
+            "t.flow",
+            "job \"t\"\nschema N { n: long }\nsource datagen { schema: N, count: 10 } | filter 10 / n > 1 | sink print\n",
+        );
+        match crate::compile(&src, &crate::CheckOptions::default()) {
+            Ok(c) => c.graph,
+            Err(d) => panic!("{d:?}"),
+        }
+    }
+
+    #[test]
+    fn round_trips_with_the_source_and_the_places_of_fallible_expressions() {
+        let g = plan();
+        let back = from_bytes(&to_bytes(&g)).expect("reads back");
+        assert_eq!(back.source, g.source);
+        let filter = back.graph.node_weights().flat_map(|v| &v.operators).find_map(|o| match &o.kind {
+            OperatorKind::Filter(e) => Some(e.clone()),
+            _ => None,
+        });
+        let Some(Expr::Binary(_, div, _)) = filter else { panic!("a filter") };
+        let Expr::At(span, _) = *div else { panic!("the division is located: {div:?}") };
+        let text = &back.source.as_ref().expect("source").text;
+        assert_eq!(&text[span.start as usize..span.end as usize], "10 / n");
+        assert!(from_json(&to_json(&g)).is_ok());
+    }
+
+    #[test]
+    fn an_older_plan_is_refused_with_a_hint_to_recompile() {
+        let mut bytes = to_bytes(&plan());
+        bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let e = from_bytes(&bytes).expect_err("refused").to_string();
+        assert!(e.contains("format version 2") && e.contains("recompile"), "{e}");
+        bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
+        let e = from_bytes(&bytes).expect_err("refused").to_string();
+        assert!(e.contains("format version 99") && !e.contains("recompile"), "{e}");
+    }
+
+    #[test]
+    fn a_place_outside_the_source_is_refused() {
+        let mut g = plan();
+        if let Some(s) = &mut g.source {
+            s.text.truncate(10);
+        }
+        assert!(matches!(from_bytes(&to_bytes(&g)), Err(PlanFileError::Invalid(_))));
     }
 }

@@ -6,7 +6,8 @@
 //! implicit conversion made explicit.
 
 use crate::consts::{Const, Params};
-use crate::ir::{AggCall, AggFunc, BinOp, DataType, Expr, Function, Schema, Value};
+use crate::ir::{AggCall, AggFunc, BinOp, DataType, Expr, Function, Schema, SourceSpan, Value};
+use crate::udf::{Imported, ImportedFn, Udfs};
 use flowc_dsl::ast::{self, BinaryOp, ExprKind, UnaryOp};
 use flowc_dsl::diagnostic::suggest;
 use flowc_dsl::{Diagnostic, Span};
@@ -22,6 +23,8 @@ pub enum Scope<'a> {
 
 pub struct Typer<'p> {
     pub params: &'p Params,
+    /// The Rust functions the job imports.
+    pub udfs: &'p Udfs,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -31,8 +34,8 @@ pub struct Failed;
 type Typed = Result<(Expr, DataType), Failed>;
 
 impl<'p> Typer<'p> {
-    pub fn new(params: &'p Params) -> Typer<'p> {
-        Typer { params, diagnostics: Vec::new() }
+    pub fn new(params: &'p Params, udfs: &'p Udfs) -> Typer<'p> {
+        Typer { params, udfs, diagnostics: Vec::new() }
     }
 
     fn fail(&mut self, d: Diagnostic) -> Failed {
@@ -218,7 +221,12 @@ impl<'p> Typer<'p> {
                     BinaryOp::Div => BinOp::Div,
                     _ => BinOp::Rem,
                 };
-                Ok((bin(o, le, re), ty))
+                let e = bin(o, le, re);
+                // An integer division fails on a zero divisor: the error names this place.
+                if ty.is_integral() && matches!(o, BinOp::Div | BinOp::Rem) {
+                    return Ok((Expr::At(SourceSpan::new(span.start, span.end), Box::new(e)), ty));
+                }
+                Ok((e, ty))
             }
         }
     }
@@ -242,9 +250,15 @@ impl<'p> Typer<'p> {
             let e = if name == "window_start" { Expr::WindowStart } else { Expr::WindowEnd };
             return Ok((e, DataType::Timestamp));
         }
+        let udfs = self.udfs;
+        if let (None, Some(imported)) = (Function::by_name(name), udfs.call(name)) {
+            return self.udf_call(imported, f, args, span, scope);
+        }
         let Some(func) = Function::by_name(name) else {
-            let mut known: Vec<&str> = Function::ALL.iter().map(|f| f.name()).collect();
-            known.extend(["count", "sum", "min", "max", "avg", "window_start", "window_end"]);
+            let mut known: Vec<&str> = crate::catalog::functions().iter().map(|f| f.name).collect();
+            let mut imported: Vec<&str> = self.udfs.names().collect();
+            imported.sort_unstable();
+            known.extend(imported);
             let mut d =
                 Diagnostic::error("flow::check::unknown-function", format!("unknown function `{name}`"), f.span)
                     .with_label("not a function");
@@ -306,6 +320,79 @@ impl<'p> Typer<'p> {
             }
         }
         Ok((Expr::Call(func, typed.into_iter().map(|(e, _)| e).collect()), result))
+    }
+
+    /// A call of a function imported with `use rust`: as many arguments as
+    /// it has parameters, each of its parameter's type (an `int` widens to
+    /// `long` or `double`, a `long` to `double`).
+    fn udf_call(
+        &mut self,
+        imported: &ImportedFn,
+        f: &ast::Name,
+        args: &[ast::Expr],
+        span: Span,
+        scope: &mut Scope,
+    ) -> Typed {
+        let name = f.text.as_str();
+        let (at, signature) = match &imported.what {
+            Imported::Callable { at, signature } => (*at, signature),
+            Imported::Refused(r) => {
+                let mut d =
+                    Diagnostic::error("flow::udf::signature", format!("`{name}` cannot be called from flowc"), f.span)
+                        .with_label("called here")
+                        .with_elsewhere(imported.file.clone(), r.span, r.reason.clone());
+                if let Some(h) = &r.help {
+                    d = d.with_help(h.clone());
+                }
+                return Err(self.fail(d));
+            }
+        };
+        let mut typed = Vec::with_capacity(args.len());
+        for a in args {
+            typed.push(self.expr(a, scope)?);
+        }
+        if typed.len() != signature.params.len() {
+            return Err(self.fail(arity(name, signature.params.len(), typed.len(), span).with_elsewhere(
+                imported.file.clone(),
+                imported.name_span,
+                format!("{signature}"),
+            )));
+        }
+        let mut out = Vec::with_capacity(typed.len());
+        for (i, ((e, t), p)) in typed.into_iter().zip(&signature.params).enumerate() {
+            let want = p.ty.data_type();
+            let widened = match (t, want) {
+                (t, w) if t == w => Some(e),
+                (DataType::Int, DataType::Long) | (DataType::Int | DataType::Long, DataType::Double) => {
+                    Some(Expr::Cast(want, Box::new(e)))
+                }
+                _ => None,
+            };
+            let Some(e) = widened else {
+                let mut d = Diagnostic::error(
+                    "flow::check::type",
+                    format!("argument {} of `{name}` (`{}: {}`) must be {want}, not {t}", i + 1, p.name, p.ty),
+                    args[i].span,
+                )
+                .with_label(format!("this is {t}"))
+                .with_elsewhere(imported.file.clone(), imported.name_span, format!("{signature}"));
+                d = match (t, want) {
+                    (DataType::Timestamp, DataType::Long | DataType::Int) => {
+                        d.with_help("`millis(…)` gives a timestamp's epoch milliseconds")
+                    }
+                    (DataType::Long | DataType::Int, DataType::Timestamp) => {
+                        d.with_help("`to_timestamp(…)` makes a timestamp of epoch milliseconds")
+                    }
+                    (_, DataType::String) => d.with_help("convert it with `to_string(…)`"),
+                    _ => d,
+                };
+                return Err(self.fail(d));
+            };
+            out.push(e);
+        }
+        // A UDF can fail on any row (a panic, a `None`): the error names this place.
+        let call = Expr::Udf(at, out);
+        Ok((Expr::At(SourceSpan::new(span.start, span.end), Box::new(call)), signature.ret.data_type()))
     }
 
     fn aggregate_call(

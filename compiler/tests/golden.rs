@@ -12,7 +12,8 @@
 //!   until fixed, so that a change to them shows up here.
 //!
 //! Program arguments for a case go in a first-line comment, as on the
-//! command line after the job file: `// args: -p 2 --checkpointing`.
+//! command line after the job file: `// args: -p 2 --checkpointing`. The
+//! Rust files of `use rust` cases live in `ok/udfs/` and `err/udfs/`.
 //!
 //! To regenerate the expectations after an intended change, run
 //!
@@ -64,7 +65,7 @@ fn options_of(text: &str) -> Result<CheckOptions, String> {
         }
     }
     let args = ProgramArgs::parse(&rest).map_err(|e| e.to_string())?;
-    Ok(CheckOptions { args, parallelism })
+    Ok(CheckOptions { args, parallelism, ..CheckOptions::default() })
 }
 
 /// What flowc shows for one case, and whether it compiled.
@@ -72,10 +73,24 @@ fn run_case(path: &Path) -> (bool, String) {
     let text = std::fs::read_to_string(path).expect("golden files are UTF-8");
     let name = path.strip_prefix(golden_dir()).expect("under golden/").display().to_string();
     let src = SourceFile::new(name, text);
-    let options = match options_of(&src.text) {
+    let mut options = match options_of(&src.text) {
         Ok(o) => o,
         Err(e) => return (false, format!("error: {e}\n")),
     };
+    // `use rust` files are read as the CLI reads them, relative to the case,
+    // and named relative to golden/ (as the case is).
+    let parsed = flowc_dsl::parse(&src.text);
+    options.rust_files = flowc_dsl::load::rust_imports(&golden_dir().join(&src.name), &parsed.file)
+        .into_iter()
+        .map(|(k, v)| {
+            let v = v.map(|f| {
+                let name =
+                    Path::new(&f.name).strip_prefix(golden_dir()).map_or(f.name.clone(), |p| p.display().to_string());
+                std::sync::Arc::new(SourceFile::new(name, f.text.clone()))
+            });
+            (k, v)
+        })
+        .collect();
     match compile(&src, &options) {
         Ok(c) => {
             let mut out = String::new();

@@ -26,6 +26,8 @@ pub enum Item {
     Set(SetStmt),
     /// `schema ClickEvent { … }`
     Schema(SchemaDecl),
+    /// `use rust "udfs/geo.rs"`: imports the `pub fn`s of a Rust file.
+    UseRust(UseRust),
     /// `let clicks = source kafka { … }`
     Let(LetStmt),
     /// A pipeline that is not bound to a name; it ends in a sink.
@@ -40,6 +42,7 @@ impl Item {
             Item::Flag(n) => n.span,
             Item::Set(s) => s.span,
             Item::Schema(s) => s.span,
+            Item::UseRust(u) => u.span,
             Item::Let(l) => l.span,
             Item::Pipeline(p) => p.span,
         }
@@ -133,6 +136,13 @@ pub enum TimestampFormat {
     Pattern(StrLit),
     /// A JSON number of milliseconds since the Unix epoch.
     EpochMillis,
+}
+
+/// `use rust "udfs/geo.rs"`; the path is relative to the job file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UseRust {
+    pub path: StrLit,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]

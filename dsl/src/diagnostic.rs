@@ -17,6 +17,7 @@
 
 use crate::span::{LineIndex, Span};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -35,9 +36,24 @@ pub struct Diagnostic {
     pub span: Option<Span>,
     /// What the underline says.
     pub label: String,
+    pub help: Option<String>,
+    /// Further labels, and the file when it is not the job file: rare, so
+    /// boxed. Diagnostics travel in the `Err` of every parser and checker
+    /// result, and a small one keeps deep recursions' frames small.
+    pub more: Option<Box<More>>,
+}
+
+/// What few diagnostics have besides their main span.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct More {
     /// Further spans with their own labels ("first defined here").
     pub secondary: Vec<(Span, String)>,
-    pub help: Option<String>,
+    /// The file `span` and `secondary` point into when it is not the job
+    /// file being checked (the Rust file of a `use rust`).
+    pub file: Option<Arc<SourceFile>>,
+    /// Labels in another file than the diagnostic's own, shown after it
+    /// as rustc does (`::: file:line:col`).
+    pub elsewhere: Vec<(Arc<SourceFile>, Span, String)>,
 }
 
 impl Diagnostic {
@@ -48,8 +64,8 @@ impl Diagnostic {
             message: message.into(),
             span: Some(span),
             label: String::new(),
-            secondary: Vec::new(),
             help: None,
+            more: None,
         }
     }
 
@@ -72,9 +88,40 @@ impl Diagnostic {
         self
     }
 
+    fn more(&mut self) -> &mut More {
+        self.more.get_or_insert_with(Box::default)
+    }
+
     pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> Diagnostic {
-        self.secondary.push((span, label.into()));
+        self.more().secondary.push((span, label.into()));
         self
+    }
+
+    /// The diagnostic's spans point into `file`, not into the job file.
+    pub fn in_file(mut self, file: Arc<SourceFile>) -> Diagnostic {
+        self.more().file = Some(file);
+        self
+    }
+
+    /// A label in another file.
+    pub fn with_elsewhere(mut self, file: Arc<SourceFile>, span: Span, label: impl Into<String>) -> Diagnostic {
+        self.more().elsewhere.push((file, span, label.into()));
+        self
+    }
+
+    /// Further spans with their labels.
+    pub fn secondary(&self) -> &[(Span, String)] {
+        self.more.as_deref().map_or(&[], |m| &m.secondary)
+    }
+
+    /// The file the spans point into, when it is not the job file.
+    pub fn file(&self) -> Option<&Arc<SourceFile>> {
+        self.more.as_deref().and_then(|m| m.file.as_ref())
+    }
+
+    /// Labels in other files.
+    pub fn elsewhere(&self) -> &[(Arc<SourceFile>, Span, String)] {
+        self.more.as_deref().map_or(&[], |m| &m.elsewhere)
     }
 
     pub fn is_error(&self) -> bool {
@@ -90,6 +137,12 @@ pub struct SourceFile {
     index: LineIndex,
 }
 
+impl PartialEq for SourceFile {
+    fn eq(&self, other: &SourceFile) -> bool {
+        self.name == other.name && self.text == other.text
+    }
+}
+
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
         let text = text.into();
@@ -101,8 +154,16 @@ impl SourceFile {
         self.index.line_col(&self.text, offset)
     }
 
-    /// Renders one diagnostic, rustc style, without colour.
+    /// Renders one diagnostic, rustc style, without colour. A diagnostic
+    /// about another file ([`Diagnostic::file`]) is shown in that file.
     pub fn render(&self, d: &Diagnostic) -> String {
+        match d.file() {
+            Some(f) if **f != *self => f.render_here(d),
+            _ => self.render_here(d),
+        }
+    }
+
+    fn render_here(&self, d: &Diagnostic) -> String {
         let mut out = String::new();
         let kind = match d.severity {
             Severity::Error => "error",
@@ -116,13 +177,32 @@ impl SourceFile {
             return out;
         };
         let mut spans = vec![(main_span, d.label.as_str(), '^')];
-        spans.extend(d.secondary.iter().map(|(s, l)| (*s, l.as_str(), '-')));
+        spans.extend(d.secondary().iter().map(|(s, l)| (*s, l.as_str(), '-')));
         let last_line = spans.iter().map(|(s, _, _)| self.line_col(s.start).line).max().unwrap_or(1);
-        let gutter = last_line.to_string().len();
+        let elsewhere = d.elsewhere();
+        let last_elsewhere = elsewhere.iter().map(|(f, s, _)| f.line_col(s.start).line).max().unwrap_or(1);
+        let gutter = last_line.max(last_elsewhere).to_string().len();
         let pad = " ".repeat(gutter);
         let at = self.line_col(main_span.start);
         let _ = writeln!(out, "{pad}--> {}:{}:{}", self.name, at.line, at.col);
         let _ = writeln!(out, "{pad} |");
+        self.underline(&mut out, gutter, spans);
+        for (file, span, label) in elsewhere {
+            let at = file.line_col(span.start);
+            let _ = writeln!(out, "{pad}::: {}:{}:{}", file.name, at.line, at.col);
+            let _ = writeln!(out, "{pad} |");
+            file.underline(&mut out, gutter, vec![(*span, label.as_str(), '-')]);
+        }
+        if let Some(help) = &d.help {
+            let _ = writeln!(out, "{pad} |");
+            let _ = writeln!(out, "{pad} = help: {help}");
+        }
+        out
+    }
+
+    /// The lines of `spans`, each underlined with its mark and label.
+    fn underline(&self, out: &mut String, gutter: usize, spans: Vec<(Span, &str, char)>) {
+        let pad = " ".repeat(gutter);
         for (span, label, mark) in spans {
             let start = self.line_col(span.start);
             let line_text = self.index.line_text(&self.text, start.line);
@@ -141,11 +221,6 @@ impl SourceFile {
                 let _ = writeln!(out, "{pad} | {space}{marks} {label}");
             }
         }
-        if let Some(help) = &d.help {
-            let _ = writeln!(out, "{pad} |");
-            let _ = writeln!(out, "{pad} = help: {help}");
-        }
-        out
     }
 
     /// Renders every diagnostic, then a summary line if any is an error.
@@ -215,6 +290,22 @@ mod tests {
             text,
             "error[flow::check::unknown-field]: unknown field `pgae`\n \
              --> x.flow:2:17\n  |\n2 | from s | key_by pgae\n  |                 ^^^^ no such field\n  |\n  = help: did you mean `page`?\n"
+        );
+    }
+
+    #[test]
+    fn renders_diagnostics_about_another_file_and_labels_elsewhere() {
+        let job = SourceFile::new("x.flow", "job \"a\"\nuse rust \"f.rs\"\n");
+        let rs = Arc::new(SourceFile::new("f.rs", "pub fn upper(s: &str) -> String {\n"));
+        let in_rust = Diagnostic::error("flow::udf::x", "in Rust", Span::new(7, 12)).in_file(rs.clone());
+        assert!(job.render(&in_rust).contains(" --> f.rs:1:8\n"), "{}", job.render(&in_rust));
+        let clash = Diagnostic::error("flow::udf::clash", "clash", Span::new(8, 23))
+            .with_label("imported here")
+            .with_elsewhere(rs, Span::new(7, 12), "defined here");
+        assert_eq!(
+            job.render(&clash),
+            "error[flow::udf::clash]: clash\n --> x.flow:2:1\n  |\n2 | use rust \"f.rs\"\n  | ^^^^^^^^^^^^^^^ imported here\n \
+             ::: f.rs:1:8\n  |\n1 | pub fn upper(s: &str) -> String {\n  |        ----- defined here\n"
         );
     }
 

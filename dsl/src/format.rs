@@ -18,7 +18,9 @@ pub fn format(file: &JobFile, text: &str) -> String {
         if let Some(prev) = prev {
             let same_group = matches!(
                 (prev, item),
-                (Item::Param(_) | Item::Flag(_), Item::Param(_) | Item::Flag(_)) | (Item::Set(_), Item::Set(_))
+                (Item::Param(_) | Item::Flag(_), Item::Param(_) | Item::Flag(_))
+                    | (Item::Set(_), Item::Set(_))
+                    | (Item::UseRust(_), Item::UseRust(_))
             );
             if !same_group {
                 p.blank_line();
@@ -191,6 +193,7 @@ impl<'a> Printer<'a> {
                 self.leading(s.span.end, 1);
                 self.out.push('}');
             }
+            Item::UseRust(u) => self.out.push_str(&format!("use rust {}", string(&u.path.value))),
             Item::Let(l) => {
                 self.out.push_str(&format!("let {} = ", l.name.text));
                 self.pipeline(&l.pipeline);

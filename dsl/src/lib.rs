@@ -24,6 +24,7 @@ pub mod ast;
 pub mod diagnostic;
 pub mod format;
 pub mod load;
+pub mod names;
 pub mod not_yet;
 pub mod parser;
 pub mod span;

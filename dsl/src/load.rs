@@ -1,7 +1,10 @@
 //! Reading a job file from disk, refusing what is not a job file.
 
+use crate::ast::{Item, JobFile};
 use crate::diagnostic::SourceFile;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The largest job file flowc reads. Real jobs are a few kilobytes; this is
 /// a guard against pointing flowc at a data file by mistake.
@@ -39,6 +42,31 @@ pub fn load(path: &Path) -> Result<SourceFile, LoadError> {
     }
     let bytes = std::fs::read(path).map_err(io)?;
     from_bytes(name, bytes)
+}
+
+/// The Rust files a job imports (`use rust "…"`), read relative to the job
+/// file at `job_path`: by the path the job writes, the file (named as the
+/// user would find it) or why it could not be read.
+pub fn rust_imports(job_path: &Path, file: &JobFile) -> BTreeMap<String, Result<Arc<SourceFile>, String>> {
+    let dir = job_path.parent().unwrap_or(Path::new(""));
+    let mut out = BTreeMap::new();
+    for item in &file.items {
+        let Item::UseRust(u) = item else { continue };
+        let path = dir.join(&u.path.value);
+        let read = || -> Result<Arc<SourceFile>, String> {
+            let meta = std::fs::metadata(&path).map_err(|e| e.to_string())?;
+            if meta.is_dir() {
+                return Err("it is a directory".into());
+            }
+            if meta.len() > MAX_FILE_BYTES {
+                return Err(format!("it is {} bytes; UDF files are at most {MAX_FILE_BYTES} bytes", meta.len()));
+            }
+            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            Ok(Arc::new(SourceFile::new(path.display().to_string(), text)))
+        };
+        out.insert(u.path.value.clone(), read());
+    }
+    out
 }
 
 /// The checks of [`load`] on bytes already read.

@@ -20,7 +20,7 @@ use pest::Parser as _;
 struct FlowParser;
 
 /// The keywords a statement starts with; the parser resumes at them.
-pub const STATEMENT_KEYWORDS: &[&str] = &["job", "param", "flag", "set", "schema", "let", "source", "from"];
+pub const STATEMENT_KEYWORDS: &[&str] = &["job", "param", "flag", "set", "schema", "use", "let", "source", "from"];
 
 /// The stages a pipeline is made of, after its head.
 pub const STAGES: &[&str] = &["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "sink"];
@@ -240,6 +240,11 @@ fn build_statement(pair: Pair<Rule>, cx: &Cx) -> Build<Item> {
             let name = name(child(&mut it, "schema name", span)?, cx);
             let fields = it.map(|f| schema_field(f, cx)).collect::<Build<Vec<_>>>()?;
             Item::Schema(SchemaDecl { name, fields, span })
+        }
+        Rule::use_rust => {
+            let _rust = child(&mut it, "`rust`", span)?;
+            let path = string_lit(child(&mut it, "file path", span)?, cx)?;
+            Item::UseRust(UseRust { path, span })
         }
         Rule::let_stmt => {
             let name = name(child(&mut it, "stream name", span)?, cx);

@@ -64,7 +64,7 @@ fn options() -> &'static [CheckOptions] {
     OPTIONS.get_or_init(|| {
         let args = ProgramArgs::parse(&["--bootstrap.servers", "localhost:9092", "--checkpointing", "--event-time"])
             .expect("valid arguments");
-        vec![CheckOptions::default(), CheckOptions { args, parallelism: Some(2) }]
+        vec![CheckOptions::default(), CheckOptions { args, parallelism: Some(2), ..CheckOptions::default() }]
     })
 }
 

@@ -84,6 +84,16 @@ pub fn taskmanager_options(config: &Config) -> Result<TaskManagerOptions, Cluste
         heartbeat_interval: Duration::from_millis(config.get_u64("heartbeat.interval")?),
         allowed: crate::security::paths::AllowedRoots::from_config(config),
         security: InternalSecurity::from_config(config)?,
+        udf: crate::udf::UdfSettings {
+            isolation: crate::udf::Isolation::parse(&config.get("udf.isolation")).ok_or_else(|| {
+                ConfigError::BadValue {
+                    key: "udf.isolation".into(),
+                    value: config.get("udf.isolation"),
+                    expected: "in-process or process",
+                }
+            })?,
+            cache_dir: std::path::Path::new(&config.get("blob.storage.directory")).join("taskmanager-cache"),
+        },
     })
 }
 

@@ -110,6 +110,12 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "false",
         "mutual TLS for REST: not supported (use flowc.security.rest.token)",
     ),
+    (
+        "blob.storage.directory",
+        "/tmp/flowc-blobs",
+        "UDF artifacts: the JobManager's blob store (`jobmanager/`) and the TaskManagers' cache (`taskmanager-cache/`)",
+    ),
+    ("udf.isolation", "in-process", "how TaskManagers run Rust UDFs: in-process (a loaded library) or process (a sidecar per task)"),
 ];
 
 /// Whether a key's value is a secret, shown as `******` by `/jobmanager/config`

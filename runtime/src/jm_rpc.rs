@@ -214,6 +214,16 @@ async fn serve_tm(
                 }
                 jm.on_checkpoint_ack(ack);
             }
+            Ok(ToJobManager::FetchBlob { digest }) => {
+                // A UDF artifact for a deployment: read (and checked) off the RPC task.
+                let tx = jm.sender(&session);
+                let Some(tx) = tx else { break Ok(()) };
+                let blobs = jm.blobs.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = blobs.get(&digest).map_err(|e| e.to_string());
+                    let _ = tx.send(ToTaskManager::Blob { digest, result });
+                });
+            }
             Ok(ToJobManager::Register(_) | ToJobManager::Proof { .. }) => {}
             Err(e) => break Err(e),
         }
@@ -372,7 +382,9 @@ mod tests {
         });
         rpc::write_frame(&mut stream, &v1).await.expect("write");
         match rpc::read_frame::<_, ToTaskManager>(&mut stream).await.expect("an answer") {
-            ToTaskManager::Refused { reason } => assert!(reason.contains("version 1 is not 2"), "{reason}"),
+            ToTaskManager::Refused { reason } => {
+                assert!(reason.contains(&format!("version 1 is not {}", rpc::PROTOCOL_VERSION)), "{reason}")
+            }
             other => panic!("{other:?}"),
         }
         assert!(jm.taskmanagers().is_empty());

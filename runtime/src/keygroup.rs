@@ -8,7 +8,9 @@
 //! sorted by key group, and the sender and the receiver of a HASH edge,
 //! possibly in different processes and flowc versions, must agree on it.
 
+use crate::data::{Column, Data, ValueRef};
 use crate::record::Value;
+use flowc_compiler::ir::DataType;
 use serde::{Deserialize, Serialize};
 use std::hash::{Hash, Hasher};
 use std::ops::RangeInclusive;
@@ -41,6 +43,86 @@ pub fn key_hash<'a>(key: impl IntoIterator<Item = &'a Value>) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// The mixer that finishes [`key_hash`].
+fn finish(h: u64) -> u64 {
+    let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// [`key_hash`] of every record's key fields, read straight from the
+/// columns, without building a [`Value`]: `out[r]` is exactly
+/// `key_hash` of record `r`'s values of `key` (the columns of `key` must
+/// exist; a missing one hashes as no value, which the caller's layout check
+/// rules out).
+pub fn key_hashes(columns: &[Column], key: &[usize], rows: usize, out: &mut Vec<u64>) {
+    out.clear();
+    out.resize(rows, FNV_OFFSET);
+    for (n, k) in key.iter().enumerate() {
+        let Some(c) = columns.get(*k) else { continue };
+        match (&c.data, c.ty) {
+            (Data::Str(s), _) => match s.dictionary() {
+                // The only key field, a dictionary column: hashed once per distinct string.
+                Some((strings, ids)) if key.len() == 1 && strings.len() <= rows => {
+                    let per_string: Vec<u64> =
+                        strings.iter_bytes().map(|v| finish(fnv(fnv(FNV_OFFSET, &[1]), v))).collect();
+                    for (h, id) in out.iter_mut().zip(ids) {
+                        *h = per_string.get(*id as usize).copied().unwrap_or(0);
+                    }
+                    return;
+                }
+                // The first key field of a dictionary column: its part hashed once per distinct string.
+                Some((strings, ids)) if n == 0 && strings.len() <= rows => {
+                    let per_string: Vec<u64> = strings.iter_bytes().map(|v| fnv(fnv(FNV_OFFSET, &[1]), v)).collect();
+                    for (h, id) in out.iter_mut().zip(ids) {
+                        *h = per_string.get(*id as usize).copied().unwrap_or(FNV_OFFSET);
+                    }
+                }
+                _ => {
+                    for (h, v) in out.iter_mut().zip(s.iter_bytes()) {
+                        *h = fnv(fnv(*h, &[1]), v);
+                    }
+                }
+            },
+            (Data::I64(v), ty) => {
+                let tag = if ty == DataType::Timestamp { 5 } else { 2 };
+                for (h, x) in out.iter_mut().zip(v) {
+                    *h = fnv(fnv(*h, &[tag]), &x.to_le_bytes());
+                }
+            }
+            (Data::F64(v), _) => {
+                for (h, x) in out.iter_mut().zip(v) {
+                    *h = fnv(fnv(*h, &[3]), &x.to_bits().to_le_bytes());
+                }
+            }
+            (Data::Bool(v), _) => {
+                for (h, x) in out.iter_mut().zip(v) {
+                    *h = fnv(fnv(*h, &[4]), &[u8::from(*x)]);
+                }
+            }
+        }
+    }
+    for h in out.iter_mut() {
+        *h = finish(*h);
+    }
+}
+
+/// [`key_hash`] of borrowed values.
+pub fn key_hash_refs<'a>(key: impl IntoIterator<Item = ValueRef<'a>>) -> u64 {
+    let mut h = FNV_OFFSET;
+    for v in key {
+        h = match v {
+            ValueRef::Str(s) => fnv(fnv(h, &[1]), s.as_bytes()),
+            ValueRef::Int(i) => fnv(fnv(h, &[2]), &i.to_le_bytes()),
+            ValueRef::Double(d) => fnv(fnv(h, &[3]), &d.to_bits().to_le_bytes()),
+            ValueRef::Bool(b) => fnv(fnv(h, &[4]), &[u8::from(b)]),
+            ValueRef::Timestamp(t) => fnv(fnv(h, &[5]), &t.to_le_bytes()),
+        };
+    }
+    finish(h)
 }
 
 /// The values of a record's key fields: hashable and comparable, with
@@ -133,7 +215,73 @@ mod tests {
         assert_eq!(Key(vec![Value::Int(42)]).key_group(128), Key(vec![Value::Int(42)]).key_group(128));
     }
 
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            ".{0,12}".prop_map(Value::Str),
+            any::<i64>().prop_map(Value::Int),
+            any::<f64>().prop_map(Value::Double),
+            Just(Value::Double(f64::NAN)),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Timestamp),
+        ]
+    }
+
+    fn type_of(v: &Value) -> DataType {
+        match v {
+            Value::Str(_) => DataType::String,
+            Value::Int(_) => DataType::Long,
+            Value::Double(_) => DataType::Double,
+            Value::Bool(_) => DataType::Bool,
+            Value::Timestamp(_) => DataType::Timestamp,
+        }
+    }
+
     proptest! {
+        /// Hashing from columns agrees with `key_hash` for keys of every
+        /// type, in any column order and with other columns around them.
+        #[test]
+        fn column_hashes_are_the_value_hashes(
+            first in proptest::collection::vec(value(), 1..5),
+            rows in 1usize..6,
+            seed in any::<u64>(),
+        ) {
+            // Columns of the first row's types; later rows vary the values.
+            let types: Vec<DataType> = first.iter().map(type_of).collect();
+            let mut data = vec![first.clone()];
+            for r in 1..rows {
+                let row: Vec<Value> = first
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| match v {
+                        Value::Str(s) => Value::Str(format!("{s}{}", (seed >> i) as usize % (r + 1))),
+                        Value::Int(x) => Value::Int(x.wrapping_add(r as i64)),
+                        Value::Double(x) => Value::Double(x * r as f64),
+                        Value::Bool(b) => Value::Bool(*b ^ (r % 2 == 1)),
+                        Value::Timestamp(x) => Value::Timestamp(x.wrapping_sub(r as i64)),
+                    })
+                    .collect();
+                data.push(row);
+            }
+            let mut batch = crate::data::Batch::from_values(&types, &data).expect("fits");
+            if seed % 3 == 0 {
+                // String columns as dictionaries hash the same.
+                for c in &mut batch.columns {
+                    if let Data::Str(s) = &c.data {
+                        c.data = Data::Str(s.to_dictionary());
+                    }
+                }
+            }
+            let n = types.len();
+            let key: Vec<usize> = (0..n).map(|i| (i + seed as usize) % n).take(1 + seed as usize % n).collect();
+            let mut hashes = Vec::new();
+            key_hashes(&batch.columns, &key, batch.len(), &mut hashes);
+            for (r, row) in data.iter().enumerate() {
+                let values: Vec<&Value> = key.iter().map(|k| &row[*k]).collect();
+                prop_assert_eq!(hashes[r], key_hash(values.iter().copied()));
+                prop_assert_eq!(hashes[r], key_hash_refs(values.iter().map(|v| ValueRef::from(*v))));
+            }
+        }
+
         #[test]
         fn ranges_partition_the_key_groups(p in 1u32..=128, maxp_extra in 0u32..200) {
             let maxp = p + maxp_extra;

@@ -11,6 +11,7 @@
 //! Only this crate touches the network, the disk or Kafka. It executes the
 //! `JobGraph` of `flowc-compiler` as it is and never sees the source language.
 
+pub mod blob;
 pub mod checkpoint;
 pub mod client;
 pub mod clock;
@@ -18,7 +19,8 @@ pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod connectors;
-pub mod eval;
+pub mod data;
+pub mod expr;
 pub mod fault;
 pub mod ids;
 pub mod jm_rpc;
@@ -37,3 +39,4 @@ pub mod state;
 pub mod task;
 pub mod taskmanager;
 pub mod tm_rpc;
+pub mod udf;

@@ -18,12 +18,13 @@
 //!   ChannelHello { key, proof } ──▶               proof: HMAC(secret, nonce ‖ key),
 //!                                                 checked when a cluster secret is set
 //!                        ◀── 1 (accepted), or the connection closes
-//!   elements… ──▶
+//!   elements… ──▶                                in `crate::data::wire`'s encoding (batches column by column)
 //! ```
 //!
 //! Frames are a u32 LE length and bincode. A connection without a valid
 //! proof is closed before a single element is read.
 
+use crate::data::wire;
 use crate::ids::{Attempt, JobId, SubtaskId};
 use crate::record::Element;
 use crate::security::internal::{BlockingStream, InternalSecurity};
@@ -40,7 +41,8 @@ use std::time::{Duration, Instant};
 pub const CHANNEL_CAPACITY: usize = 8;
 const MAGIC: &[u8; 4] = b"FLWD";
 /// Version 2: the receiver's nonce, the sender's proof and the receiver's verdict.
-const VERSION: u32 = 2;
+/// Version 3: elements in `data::wire`'s columnar encoding (before: bincode of rows).
+const VERSION: u32 = 3;
 /// The receiver's verdict on a channel's hello.
 const ACCEPTED: u8 = 1;
 /// A peer must be through its greeting within this time.
@@ -211,8 +213,9 @@ impl Exchange {
             tracing::warn!(job_id = %key.job_id, target = %key.target, "No task is waiting for this channel; closing it.");
             return Ok(());
         };
+        let mut buf = Vec::with_capacity(64 * 1024);
         loop {
-            let e: Element = read_frame(&mut r)?;
+            let e = read_element(&mut r, &mut buf)?;
             let end = e == Element::EndOfInput;
             if tx.send(e).is_err() {
                 // The receiving task is gone; closing the socket tells the sender.
@@ -268,7 +271,7 @@ impl Exchange {
         std::thread::Builder::new().name("data-out".into()).spawn(move || {
             while let Ok(e) = rx.recv() {
                 let end = e == Element::EndOfInput;
-                if write_frame(&mut w, &e, &mut scratch).is_err() {
+                if write_element(&mut w, &e, &mut scratch).is_err() {
                     return;
                 }
                 // Flush when the queue is drained, so that batches coalesce under load.
@@ -297,6 +300,37 @@ fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> std::io::Resul
     bincode::serde::decode_from_slice(&buf, bincode_config())
         .map(|(v, _)| v)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
+/// Reads one length-prefixed element into `buf` and decodes it.
+fn read_element(r: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<Element> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len)?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "frame too large"));
+    }
+    // Read as it arrives: a length claimed by a bad peer allocates nothing by itself.
+    buf.clear();
+    let got = r.by_ref().take(len as u64).read_to_end(buf)?;
+    if got != len {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the connection closed within a frame"));
+    }
+    wire::decode_element(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
+/// Writes one element, length-prefixed.
+fn write_element(w: &mut impl Write, e: &Element, scratch: &mut Vec<u8>) -> std::io::Result<()> {
+    scratch.clear();
+    scratch.extend_from_slice(&[0u8; 4]);
+    wire::encode_element(e, scratch)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    let len = scratch.len() - 4;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "a batch too large for one frame"));
+    }
+    scratch[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    w.write_all(scratch)
 }
 
 fn write_frame<T: Serialize>(w: &mut impl Write, v: &T, scratch: &mut Vec<u8>) -> std::io::Result<()> {
@@ -338,8 +372,16 @@ mod tests {
         let (tx, rx) = channel();
         ex.register(key(job, 2, 0), tx);
         let sender = ex.connect(ex.addr(), key(job, 2, 0)).expect("connects");
+        let types = [flowc_compiler::ir::DataType::String, flowc_compiler::ir::DataType::Long];
+        let rows = vec![
+            vec![crate::record::Value::Str("/help".into()), crate::record::Value::Int(3)],
+            vec![crate::record::Value::Str("/héllo".into()), crate::record::Value::Int(-4)],
+        ];
+        let batch = crate::data::Batch::from_values(&types, &rows).expect("fits");
+        sender.send(Element::Records(batch.clone())).expect("send");
         sender.send(Element::Signal(crate::record::Signal::Watermark(7))).expect("send");
         sender.send(Element::EndOfInput).expect("send");
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(Element::Records(batch)));
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(Element::Signal(crate::record::Signal::Watermark(7))));
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(Element::EndOfInput));
         ex.unregister(job, 1);
@@ -384,7 +426,7 @@ mod tests {
         raw.read_exact(&mut nonce).expect("the receiver's nonce");
         raw.write_all(&hello_frame(&ChannelHello { key: key(job, 1, 0), proof: None }).expect("hello")).expect("hello");
         let mut element = Vec::new();
-        write_frame(&mut element, &Element::Signal(crate::record::Signal::Watermark(1)), &mut Vec::new())
+        write_element(&mut element, &Element::Signal(crate::record::Signal::Watermark(1)), &mut Vec::new())
             .expect("frame");
         let _ = raw.write_all(&element);
         assert!(closed_by_peer(&mut raw), "the connection stays open");

@@ -1,31 +1,13 @@
-//! What flows between operators: records with their event time, watermarks,
-//! idleness, checkpoint barriers and the end of input.
+//! What flows between operators: batches of records (`data::Batch`) with
+//! their event times, watermarks, idleness, checkpoint barriers and the end
+//! of input.
 
+use crate::data::Batch;
 pub use flowc_compiler::ir::Value;
 use serde::{Deserialize, Serialize};
 
-/// A record's fields, in the order of its schema.
-pub type Row = Vec<Value>;
-
 /// "This record has no event time."
 pub const NO_TIMESTAMP: i64 = i64::MIN;
-
-/// A record and its event time in epoch milliseconds ([`NO_TIMESTAMP`]
-/// before a watermark stage has assigned one).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
-    pub timestamp: i64,
-    pub row: Row,
-}
-
-impl Record {
-    pub fn new(row: Row) -> Record {
-        Record { timestamp: NO_TIMESTAMP, row }
-    }
-    pub fn with_timestamp(timestamp: i64, row: Row) -> Record {
-        Record { timestamp, row }
-    }
-}
 
 /// Event-time progress, in band with the records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,32 +20,15 @@ pub enum Signal {
     Active,
 }
 
-/// One message on a channel between two subtasks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One message on a channel between two subtasks. Between TaskManagers it
+/// travels in the encoding of `data::wire`.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Element {
     /// A batch of records; records always travel in batches.
-    Records(Vec<Record>),
+    Records(Batch),
     Signal(Signal),
     /// A checkpoint barrier: everything before it belongs to its checkpoint.
     Barrier(crate::checkpoint::Barrier),
     /// The sender has no more data, ever.
     EndOfInput,
-}
-
-/// The bytes a batch takes on the wire between tasks, as the data plane's
-/// bincode encoding writes it (integers as varints of at most 9 bytes are
-/// counted as 8): what the `read-bytes` and `write-bytes` metrics report.
-pub fn wire_size(batch: &[Record]) -> u64 {
-    let mut n = 0usize;
-    for r in batch {
-        n += 8 + 1;
-        for v in &r.row {
-            n += 1 + match v {
-                Value::Str(s) => s.len() + 1,
-                Value::Int(_) | Value::Double(_) | Value::Timestamp(_) => 8,
-                Value::Bool(_) => 1,
-            };
-        }
-    }
-    n as u64
 }

@@ -34,7 +34,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Version 2: registration carries the process's instance id and a nonce,
 /// and the cluster secret is proven by challenge–response; a task's
 /// failure carries its kind (a corrupt checkpoint is told apart).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version 3: TaskManagers fetch UDF artifacts (`FetchBlob`, `Blob`).
+pub const PROTOCOL_VERSION: u32 = 3;
 /// No control message is this large; a bigger length means a confused peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 
@@ -50,6 +51,10 @@ pub enum ToJobManager {
     /// nonce ‖ the bytes of the `Register` message).
     Proof {
         proof: crate::security::secret::Proof,
+    },
+    /// The UDF artifact with this digest, for a deployment that needs it.
+    FetchBlob {
+        digest: String,
     },
 }
 
@@ -177,6 +182,12 @@ pub enum ToTaskManager {
     /// The TaskManager must prove it knows the cluster secret.
     Challenge {
         nonce: crate::security::secret::Nonce,
+    },
+    /// The answer to `FetchBlob`: the artifact, or why the JobManager
+    /// cannot give it.
+    Blob {
+        digest: String,
+        result: Result<Vec<u8>, String>,
     },
 }
 

@@ -7,9 +7,13 @@
 //!  source ───┘   (idle inputs excluded)        └─▶ sink
 //! ```
 //!
-//! Records move in batches; an output buffer is sent when it is full, when
-//! the task has no input ready, or before a signal. Every 200 ms the
-//! operators get a timer tick. Cancellation is noticed within 200 ms.
+//! Records move in columnar batches (`data::Batch`). A batch big enough is
+//! passed on a FORWARD or REBALANCE edge as it is; smaller ones, and the
+//! rows a HASH edge routes to each receiver (by key group, computed from
+//! the key columns), are appended to a buffer per receiver, sent when it
+//! is full, when the task has no input ready, or before a signal. Every
+//! 200 ms the operators get a timer tick. Cancellation is noticed within
+//! 200 ms.
 
 use crate::checkpoint::format::{
     encode, state_file_name, write_atomic, OperatorEntry, OperatorState, TaskEntry, TaskState, STATE_MAGIC,
@@ -17,14 +21,16 @@ use crate::checkpoint::format::{
 use crate::checkpoint::{Barrier, SourceState};
 use crate::clock::now_ms;
 use crate::connectors::{SinkWriter, SourcePoll, SourceReader};
+use crate::data::Batch;
 use crate::ids::{Attempt, JobId, SubtaskId};
-use crate::keygroup::{key_group, key_hash, subtask_for_key_group};
+use crate::keygroup::{key_group, key_hashes, subtask_for_key_group};
 use crate::metrics::TaskCounters;
 use crate::network::{ChannelRx, ChannelTx};
 use crate::operators::{Operator, OperatorError};
-use crate::record::{wire_size, Element, Record, Signal};
+use crate::record::{Element, Signal};
 use crossbeam_channel::{Select, SendTimeoutError, TryRecvError};
 use flowc_compiler::ids::{OperatorId, VertexId};
+use flowc_compiler::ir::DataType;
 use flowc_compiler::ShipStrategy;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -32,6 +38,9 @@ use std::time::{Duration, Instant};
 
 /// Records per batch on a channel.
 pub const BATCH_SIZE: usize = 1024;
+/// A batch at least this big goes on a FORWARD or REBALANCE edge as it is
+/// (when nothing is buffered); smaller ones are gathered first.
+const PASS_AS_IS: usize = BATCH_SIZE / 2;
 const TICK: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +51,8 @@ pub enum TaskError {
     Connector(#[from] crate::connectors::ConnectorError),
     #[error("the input from subtask {from} closed before its end (its task or TaskManager is gone)")]
     InputLost { from: String },
+    #[error("the input from subtask {from} sent records of another layout ({reason}): a bug in flowc, or a TaskManager of another version")]
+    BadInput { from: String, reason: String },
     #[error("the output to subtask {to} closed (its task or TaskManager is gone)")]
     OutputLost { to: String },
     #[error("cancelled")]
@@ -92,11 +103,18 @@ pub struct InputChannel {
     ended: bool,
     /// Delivered the barrier being aligned: not read until alignment ends.
     blocked: bool,
+    /// The field types of the records it carries, checked per batch.
+    types: Option<Vec<DataType>>,
 }
 
 impl InputChannel {
     pub fn new(rx: ChannelRx, from: String) -> InputChannel {
-        InputChannel { rx, from, watermark: i64::MIN, idle: false, ended: false, blocked: false }
+        InputChannel { rx, from, watermark: i64::MIN, idle: false, ended: false, blocked: false, types: None }
+    }
+
+    /// Checks every batch it delivers against these field types.
+    pub fn expect(&mut self, types: Vec<DataType>) {
+        self.types = Some(types);
     }
 }
 
@@ -105,9 +123,17 @@ pub struct OutputEdge {
     ship: ShipStrategy,
     channels: Vec<ChannelTx>,
     names: Vec<String>,
-    buffers: Vec<Vec<Record>>,
+    /// The field types of the records on the edge.
+    types: Vec<DataType>,
+    /// Rows waiting for each channel.
+    buffers: Vec<Batch>,
     next: usize,
     max_parallelism: u32,
+    /// Per batch, reused: key hashes and the rows for each channel.
+    hashes: Vec<u64>,
+    routes: Vec<Vec<u32>>,
+    /// The channel of each key group (filled on first use).
+    channel_of_group: Vec<u32>,
 }
 
 impl OutputEdge {
@@ -115,6 +141,7 @@ impl OutputEdge {
         ship: ShipStrategy,
         channels: Vec<ChannelTx>,
         names: Vec<String>,
+        types: Vec<DataType>,
         max_parallelism: u32,
         subtask: u32,
     ) -> OutputEdge {
@@ -123,9 +150,78 @@ impl OutputEdge {
             ship,
             channels,
             names,
-            buffers: (0..n).map(|_| Vec::with_capacity(BATCH_SIZE)).collect(),
+            buffers: (0..n).map(|_| Batch::empty(&types, BATCH_SIZE)).collect(),
+            types,
             next: subtask as usize,
             max_parallelism,
+            hashes: Vec::new(),
+            routes: vec![Vec::new(); n],
+            channel_of_group: Vec::new(),
+        }
+    }
+
+    /// Takes the rows waiting for channel `c`.
+    fn take(&mut self, c: usize) -> Batch {
+        std::mem::replace(&mut self.buffers[c], Batch::empty(&self.types, BATCH_SIZE))
+    }
+
+    /// Routes a batch: what is ready to send goes to `ready` as
+    /// (channel, batch), the rest waits in the buffers. `batch` is owned
+    /// by the last edge that sees it; earlier edges copy (per batch, column
+    /// by column) what they pass on.
+    fn route(&mut self, batch: std::borrow::Cow<'_, Batch>, ready: &mut Vec<(usize, Batch)>) {
+        let n = self.channels.len();
+        if n == 0 {
+            return;
+        }
+        let key = match &self.ship {
+            ShipStrategy::Hash { key } => key,
+            ShipStrategy::Forward | ShipStrategy::Rebalance => {
+                let c = if self.ship == ShipStrategy::Rebalance {
+                    self.next = (self.next + 1) % n;
+                    self.next
+                } else {
+                    0
+                };
+                if self.buffers[c].is_empty() && batch.len() >= PASS_AS_IS {
+                    ready.push((c, batch.into_owned()));
+                } else {
+                    self.buffers[c].extend(&batch);
+                    if self.buffers[c].len() >= BATCH_SIZE {
+                        ready.push((c, self.take(c)));
+                    }
+                }
+                return;
+            }
+        };
+        key_hashes(&batch.columns, key, batch.len(), &mut self.hashes);
+        for r in &mut self.routes {
+            r.clear();
+        }
+        if self.channel_of_group.is_empty() {
+            // Key group → channel, once per edge.
+            let (maxp, p) = (self.max_parallelism, n as u32);
+            self.channel_of_group =
+                (0..maxp.max(1)).map(|kg| (subtask_for_key_group(kg, p, maxp) as usize).min(n - 1) as u32).collect();
+        }
+        let maxp = u64::from(self.max_parallelism.max(1));
+        for (row, h) in self.hashes.iter().enumerate() {
+            // key_group(): a power of two divides as a mask does.
+            let kg =
+                if maxp.is_power_of_two() { h & (maxp - 1) } else { u64::from(key_group(*h, self.max_parallelism)) };
+            let c = self.channel_of_group.get(kg as usize).copied().unwrap_or(0) as usize;
+            self.routes[c].push(row as u32);
+        }
+        for c in 0..n {
+            if self.routes[c].is_empty() {
+                continue;
+            }
+            // The hashes go along: the receiver keyed by the same fields need not hash again.
+            self.buffers[c].extend_rows_hashed(&batch, &self.routes[c], Some((key, &self.hashes)));
+            if self.buffers[c].len() >= BATCH_SIZE {
+                let full = std::mem::replace(&mut self.buffers[c], Batch::empty(&self.types, BATCH_SIZE));
+                ready.push((c, full));
+            }
         }
     }
 }
@@ -158,8 +254,10 @@ pub struct CheckpointCtx {
     pub parallelism: u32,
     /// The source's operator, if the task starts with one.
     pub source: Option<OperatorInfo>,
-    /// The operators of `Task::chain`, in order.
-    pub chain: Vec<OperatorInfo>,
+    /// The operators between source and sink, in order, each with the
+    /// index in `Task::chain` of the operator that runs it (fused
+    /// operators share one).
+    pub chain: Vec<(OperatorInfo, usize)>,
     /// The sink's operator, if the task ends with one.
     pub sink: Option<OperatorInfo>,
     /// Checkpoint triggers, for a source task.
@@ -316,8 +414,13 @@ impl Task {
             };
             match element {
                 Element::Records(batch) => {
+                    if let Some(types) = &inputs[i].types {
+                        if let Err(reason) = batch.check_layout(types) {
+                            return Err(TaskError::BadInput { from: inputs[i].from.clone(), reason });
+                        }
+                    }
                     TaskCounters::add(&self.counters.records_in, batch.len() as u64);
-                    TaskCounters::add(&self.counters.bytes_in, wire_size(&batch));
+                    TaskCounters::add(&self.counters.bytes_in, batch.encoded_len() as u64);
                     if inputs[i].idle {
                         inputs[i].idle = false;
                     }
@@ -383,7 +486,7 @@ impl Task {
             for k in 0..self.chain.len() {
                 let mut out = Vec::new();
                 self.chain[k].on_end_of_input(&mut out)?;
-                self.push_records(k + 1, out)?;
+                self.push_batches(k + 1, out)?;
             }
         }
         self.flush_outputs()?;
@@ -497,8 +600,8 @@ impl Task {
                 source,
             });
         }
-        for (op, info) in self.chain.iter().zip(&ctx.chain) {
-            let snap = op.snapshot();
+        for (info, k) in &ctx.chain {
+            let snap = self.chain.get(*k).map(|op| op.snapshot()).unwrap_or_default();
             let keyed = !snap.key_groups.is_empty();
             if keyed {
                 states.push(OperatorState { operator: info.id, keyed: snap.key_groups, raw: Vec::new() });
@@ -561,7 +664,7 @@ impl Task {
         for k in 0..self.chain.len() {
             let mut out = Vec::new();
             let sig = self.chain[k].on_timer(now, &mut out)?;
-            self.push_records(k + 1, out)?;
+            self.push_batches(k + 1, out)?;
             if let Some(s) = sig {
                 self.push_signal(k + 1, s)?;
             }
@@ -570,14 +673,14 @@ impl Task {
     }
 
     /// Runs a batch through the chain from operator `k` on.
-    fn push_records(&mut self, k: usize, batch: Vec<Record>) -> Result<(), TaskError> {
+    fn push_records(&mut self, k: usize, batch: Batch) -> Result<(), TaskError> {
         if batch.is_empty() {
             return Ok(());
         }
         if k < self.chain.len() {
-            let mut out = Vec::with_capacity(batch.len());
+            let mut out = Vec::new();
             self.chain[k].process(batch, &mut out)?;
-            return self.push_records(k + 1, out);
+            return self.push_batches(k + 1, out);
         }
         TaskCounters::add(&self.counters.records_out, batch.len() as u64);
         if let Some(sink) = &mut self.sink {
@@ -587,11 +690,18 @@ impl Task {
         self.emit(batch)
     }
 
+    fn push_batches(&mut self, k: usize, batches: Vec<Batch>) -> Result<(), TaskError> {
+        for b in batches {
+            self.push_records(k, b)?;
+        }
+        Ok(())
+    }
+
     fn push_signal(&mut self, k: usize, signal: Signal) -> Result<(), TaskError> {
         if k < self.chain.len() {
             let mut out = Vec::new();
             let fwd = self.chain[k].on_signal(signal, &mut out)?;
-            self.push_records(k + 1, out)?;
+            self.push_batches(k + 1, out)?;
             if let Some(s) = fwd {
                 self.push_signal(k + 1, s)?;
             }
@@ -610,40 +720,21 @@ impl Task {
     }
 
     /// Partitions a batch over every output edge.
-    fn emit(&mut self, batch: Vec<Record>) -> Result<(), TaskError> {
+    fn emit(&mut self, batch: Batch) -> Result<(), TaskError> {
         let edges = self.outputs.len();
-        let mut batch = Some(batch);
+        let mut ready = Vec::new();
         for e in 0..edges {
-            let records =
-                if e + 1 == edges { batch.take().unwrap_or_default() } else { batch.clone().unwrap_or_default() };
-            let mut full = Vec::new();
-            {
-                let out = &mut self.outputs[e];
-                let n = out.channels.len();
-                for r in records {
-                    let c = match &out.ship {
-                        ShipStrategy::Forward => 0,
-                        ShipStrategy::Rebalance => {
-                            out.next = (out.next + 1) % n;
-                            out.next
-                        }
-                        ShipStrategy::Hash { key } => {
-                            let kg = key_group(key_hash(key.iter().filter_map(|k| r.row.get(*k))), out.max_parallelism);
-                            subtask_for_key_group(kg, n as u32, out.max_parallelism) as usize
-                        }
-                    };
-                    let c = c.min(n.saturating_sub(1));
-                    out.buffers[c].push(r);
-                    if out.buffers[c].len() >= BATCH_SIZE {
-                        full.push(c);
-                    }
-                }
+            if e + 1 < edges {
+                self.outputs[e].route(std::borrow::Cow::Borrowed(&batch), &mut ready);
             }
-            for c in full {
-                let b = std::mem::replace(&mut self.outputs[e].buffers[c], Vec::with_capacity(BATCH_SIZE));
-                if !b.is_empty() {
-                    self.send(e, c, Element::Records(b))?;
-                }
+            for (c, b) in ready.drain(..) {
+                self.send(e, c, Element::Records(b))?;
+            }
+        }
+        if let Some(last) = edges.checked_sub(1) {
+            self.outputs[last].route(std::borrow::Cow::Owned(batch), &mut ready);
+            for (c, b) in ready.drain(..) {
+                self.send(last, c, Element::Records(b))?;
             }
         }
         Ok(())
@@ -653,7 +744,7 @@ impl Task {
         for e in 0..self.outputs.len() {
             for c in 0..self.outputs[e].channels.len() {
                 if !self.outputs[e].buffers[c].is_empty() {
-                    let b = std::mem::replace(&mut self.outputs[e].buffers[c], Vec::with_capacity(BATCH_SIZE));
+                    let b = self.outputs[e].take(c);
                     self.send(e, c, Element::Records(b))?;
                 }
             }
@@ -665,7 +756,7 @@ impl Task {
     /// cancellation.
     fn send(&self, e: usize, c: usize, mut element: Element) -> Result<(), TaskError> {
         if let Element::Records(batch) = &element {
-            TaskCounters::add(&self.counters.bytes_out, wire_size(batch));
+            TaskCounters::add(&self.counters.bytes_out, batch.encoded_len() as u64);
         }
         let tx = &self.outputs[e].channels[c];
         loop {

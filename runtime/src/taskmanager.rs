@@ -15,11 +15,12 @@ use crate::connectors::files::{DiscardSink, FileSink, PrintSink};
 use crate::connectors::kafka::{KafkaSinkWriter, KafkaSourceReader};
 use crate::connectors::kafka_exactly_once::ExactlyOnceKafkaSink;
 use crate::connectors::{SinkWriter, SourceReader};
+use crate::expr::SourceMap;
 use crate::ids::{Attempt, JobId, SubtaskId, TaskStatus};
 use crate::keygroup::key_group_range;
 use crate::metrics::TaskCounters;
 use crate::network::{self, ChannelKey, ChannelTx, Exchange};
-use crate::operators::build::{build_operator, BuildContext};
+use crate::operators::build::{build_run, runs, BuildContext};
 use crate::operators::Operator;
 use crate::rpc::{
     self, CheckpointAck, Deployment, FailureKind, Registration, TaskMetrics, TaskUpdate, ToJobManager, ToTaskManager,
@@ -54,6 +55,8 @@ pub struct TaskManagerOptions {
     pub allowed: AllowedRoots,
     /// Mutual TLS and the cluster secret, for the RPC and the data port.
     pub security: InternalSecurity,
+    /// How Rust UDFs run, and where their artifacts are cached.
+    pub udf: crate::udf::UdfSettings,
 }
 
 /// Why a TaskManager stopped.
@@ -193,13 +196,28 @@ async fn session(
             tokio::time::sleep(interval).await;
         }
     });
+    // Messages that arrived while a deployment's UDF artifacts were fetched,
+    // handled after it, in the order they came.
+    let mut pending: std::collections::VecDeque<ToTaskManager> = std::collections::VecDeque::new();
     let result = loop {
-        let msg = match rpc::read_frame::<_, ToTaskManager>(&mut r).await {
-            Ok(m) => m,
-            Err(e) => break Err(e),
+        let msg = match pending.pop_front() {
+            Some(m) => m,
+            None => match rpc::read_frame::<_, ToTaskManager>(&mut r).await {
+                Ok(m) => m,
+                Err(e) => break Err(e),
+            },
         };
         match msg {
-            ToTaskManager::Deploy(d) => deploy(*d, exchange.clone(), registry.clone(), tx.clone(), &opts.allowed),
+            ToTaskManager::Deploy(d) => {
+                let fetched = match fetch_artifacts(&d, &opts.udf, &tx, &mut r, &mut pending).await {
+                    Ok(f) => f,
+                    Err(e) => break Err(e),
+                };
+                deploy(*d, exchange.clone(), registry.clone(), tx.clone(), &opts.allowed, &opts.udf, fetched)
+            }
+            ToTaskManager::Blob { digest, .. } => {
+                tracing::debug!(digest = %digest, "An artifact no deployment waits for.");
+            }
             ToTaskManager::TriggerCheckpoint { job_id, attempt, barrier } => {
                 if let Some(tasks) = lock(registry).get(&(job_id, attempt)) {
                     for t in tasks.values() {
@@ -254,6 +272,21 @@ fn physical_memory() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// The plan's UDF libraries, checked and ready.
+fn prepare_udfs(
+    graph: &flowc_compiler::JobGraph,
+    udf: &crate::udf::UdfSettings,
+    fetch_failures: &HashMap<String, String>,
+) -> Result<Vec<Arc<crate::udf::Prepared>>, crate::udf::UdfError> {
+    for lib in &graph.udfs {
+        if let Some(reason) = lib.artifact.as_ref().and_then(|a| fetch_failures.get(&a.digest)) {
+            let digest = lib.artifact.as_ref().map_or(String::new(), |a| a.digest.clone());
+            return Err(crate::udf::UdfError::Missing { digest, path: lib.path.clone(), reason: reason.clone() });
+        }
+    }
+    crate::udf::ArtifactCache::new(&udf.cache_dir).prepare(graph, udf.isolation)
 }
 
 fn report(
@@ -316,12 +349,47 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Wires and starts this TaskManager's share of a deployment.
+/// Fetches the UDF artifacts a deployment needs and the cache lacks from
+/// the JobManager (`FetchBlob`), reading frames until every answer is in;
+/// other messages wait in `pending`. What could not be fetched, by digest.
+async fn fetch_artifacts<R: tokio::io::AsyncReadExt + Unpin>(
+    d: &Deployment,
+    udf: &crate::udf::UdfSettings,
+    tx: &mpsc::UnboundedSender<ToJobManager>,
+    r: &mut R,
+    pending: &mut std::collections::VecDeque<ToTaskManager>,
+) -> Result<HashMap<String, String>, rpc::RpcError> {
+    let mut failed = HashMap::new();
+    let Ok(graph) = flowc_compiler::plan_file::from_bytes(&d.plan) else { return Ok(failed) };
+    let cache = crate::udf::ArtifactCache::new(&udf.cache_dir);
+    let Ok(mut missing) = cache.missing(&graph) else { return Ok(failed) };
+    for digest in &missing {
+        tracing::info!(job_id = %d.job_id, digest = %digest, "Fetching a UDF artifact from the JobManager.");
+        let _ = tx.send(ToJobManager::FetchBlob { digest: digest.clone() });
+    }
+    while !missing.is_empty() {
+        match rpc::read_frame::<_, ToTaskManager>(r).await? {
+            ToTaskManager::Blob { digest, result } => {
+                let Some(i) = missing.iter().position(|m| *m == digest) else { continue };
+                missing.swap_remove(i);
+                if let Err(reason) = result.and_then(|bytes| cache.store(&digest, &bytes)) {
+                    failed.insert(digest, reason);
+                }
+            }
+            other => pending.push_back(other),
+        }
+    }
+    Ok(failed)
+}
+
 fn deploy(
     d: Deployment,
     exchange: Arc<Exchange>,
     registry: Registry,
     tx: mpsc::UnboundedSender<ToJobManager>,
     allowed: &AllowedRoots,
+    udf: &crate::udf::UdfSettings,
+    fetch_failures: HashMap<String, String>,
 ) {
     let key = (d.job_id, d.attempt);
     let graph = match flowc_compiler::plan_file::from_bytes(&d.plan) {
@@ -329,6 +397,18 @@ fn deploy(
         Err(e) => {
             for id in &d.local {
                 report(&tx, key, *id, TaskStatus::FAILED, Some(format!("cannot read the plan: {e}")));
+            }
+            return;
+        }
+    };
+    // The UDF artifacts are checked (and loaded) before any task starts: a
+    // missing, corrupt or mismatched one fails the deployment with the reason.
+    let udfs = match prepare_udfs(&graph, udf, &fetch_failures) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(job_id = %d.job_id, attempt = d.attempt, error = %e, "The deployment's UDFs cannot run.");
+            for id in &d.local {
+                report(&tx, key, *id, TaskStatus::FAILED, Some(e.to_string()));
             }
             return;
         }
@@ -420,6 +500,7 @@ fn deploy(
         let task_exchange = exchange.clone();
         let registry = registry.clone();
         let allowed = allowed.clone();
+        let udfs = (udfs.clone(), udf.isolation);
         let name = format!("{}#{}", graph.graph[NodeIndex::new(id.vertex as usize)].name, id.subtask);
         let spawned = std::thread::Builder::new().name(format!("task-{id}")).spawn(move || {
             let tx = task_tx;
@@ -441,7 +522,8 @@ fn deploy(
                 local_senders: &senders,
                 exchange: &task_exchange,
             };
-            let start = StartState { splits, position, restorer, triggers, completions, report: report_ack, allowed };
+            let start =
+                StartState { splits, position, restorer, triggers, completions, report: report_ack, allowed, udfs };
             let final_counters = counters.clone();
             // A panic is a bug in flowc; it fails the task (and so restarts
             // the job) instead of leaving it RUNNING forever.
@@ -536,6 +618,8 @@ struct StartState {
     completions: Option<crossbeam_channel::Receiver<u64>>,
     report: Box<dyn Fn(CheckpointReport) + Send>,
     allowed: AllowedRoots,
+    /// The plan's UDF libraries, prepared, and how this task runs them.
+    udfs: (Vec<Arc<crate::udf::Prepared>>, crate::udf::Isolation),
 }
 
 fn info(op: &ChainedOperator) -> OperatorInfo {
@@ -552,7 +636,7 @@ fn build_task(
     counters: Arc<TaskCounters>,
 ) -> Result<Task, TaskError> {
     let Wiring { inputs, placement, local, local_senders, exchange } = wiring;
-    let StartState { splits, position, restorer, triggers, completions, report, allowed } = start;
+    let StartState { splits, position, restorer, triggers, completions, report, allowed, udfs } = start;
     let v = NodeIndex::new(id.vertex as usize);
     let vertex = &graph.graph[v];
     let setup = |m: String| TaskError::Setup(m);
@@ -583,8 +667,8 @@ fn build_task(
                     SourceState::Datagen { next } => Some(next),
                     _ => None,
                 };
-                head =
-                    Some(Head::Source(Box::new(DatagenReader::new(g.clone(), id.subtask, vertex.parallelism, resume))));
+                let reader = DatagenReader::new(g.clone(), id.subtask, vertex.parallelism, resume)?;
+                head = Some(Head::Source(Box::new(reader)));
             }
             OperatorKind::KafkaSink(k) if k.delivery == Delivery::ExactlyOnce => {
                 let txid = format!("{}-{}-{}", k.transactional_id_prefix, &op.id.to_hex()[..8], id.subtask);
@@ -605,32 +689,66 @@ fn build_task(
                 sink = Some(Box::new(FileSink::new(&f.path, &allowed, &op.output, id.subtask)?))
             }
             OperatorKind::DiscardSink => sink = Some(Box::new(DiscardSink)),
-            _ => {
-                let ctx = BuildContext {
-                    subtask: id.subtask,
-                    parallelism: vertex.parallelism,
-                    max_parallelism: vertex.max_parallelism,
-                    watermarks_from_source: watermarks_from_source(graph, v, i),
-                    counters: counters.clone(),
-                };
-                let mut built = build_operator(op, &ctx)?;
-                if let Some(r) = &restorer {
-                    let state = lock(r)
-                        .keyed_state(op.id, &range)
-                        .map_err(|source| TaskError::Restore { operator: op.name.clone(), source })?;
-                    if !state.key_groups.is_empty() {
-                        built.restore(state)?;
-                    }
+            _ => {}
+        }
+    }
+    // The operators between source and sink, consecutive filters and
+    // projections fused into one.
+    // This task's way to each UDF library: the shared loaded library, or a
+    // sidecar process of its own.
+    let backends = udfs
+        .0
+        .iter()
+        .map(|p| crate::udf::Backend::for_task(p, udfs.1).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(setup)?;
+    let sources = Arc::new(SourceMap::new(graph.source.as_ref()).with_udfs(&graph.udfs, backends));
+    let first = usize::from(vertex.operators.first().is_some_and(|o| o.kind.is_source()));
+    let last = vertex.operators.len() - usize::from(vertex.operators.last().is_some_and(|o| o.kind.is_sink()));
+    let middle = &vertex.operators[first..last.max(first)];
+    for run in runs(middle) {
+        let ctx = BuildContext {
+            subtask: id.subtask,
+            parallelism: vertex.parallelism,
+            max_parallelism: vertex.max_parallelism,
+            watermarks_from_source: watermarks_from_source(graph, v, first + run.start),
+            counters: counters.clone(),
+            sources: sources.clone(),
+        };
+        let mut built = build_run(&middle[run.clone()], &ctx)?;
+        if let Some(r) = &restorer {
+            for op in &middle[run.clone()] {
+                let state = lock(r)
+                    .keyed_state(op.id, &range)
+                    .map_err(|source| TaskError::Restore { operator: op.name.clone(), source })?;
+                if !state.key_groups.is_empty() {
+                    built.restore(state)?;
                 }
-                chain.push(built);
-                chain_info.push(info(op));
             }
         }
+        for op in &middle[run] {
+            chain_info.push((info(op), chain.len()));
+        }
+        chain.push(built);
     }
     let head = match head {
         Some(h) => h,
-        None => Head::Inputs(inputs),
+        None => {
+            // Batches from other processes are checked against the schema the vertex reads.
+            let mut inputs = inputs;
+            let types: Option<Vec<_>> = vertex
+                .operators
+                .first()
+                .and_then(|o| o.input.as_ref())
+                .map(|s| s.fields.iter().map(|f| f.ty).collect());
+            if let Some(types) = types {
+                inputs.iter_mut().for_each(|c| c.expect(types.clone()));
+            }
+            Head::Inputs(inputs)
+        }
     };
+    let out_types: Vec<_> =
+        vertex.operators.last().map(|o| o.output.fields.iter().map(|f| f.ty).collect()).unwrap_or_default();
     // Outputs: one edge per downstream vertex, one channel per receiving subtask.
     let mut outputs = Vec::new();
     for (dst, edge) in graph.outputs(v) {
@@ -665,7 +783,8 @@ fn build_task(
             channels.push(tx);
             names.push(format!("{}#{}", graph.graph[dst].name, t));
         }
-        outputs.push(OutputEdge::new(edge.ship.clone(), channels, names, vertex.max_parallelism, id.subtask));
+        let types = out_types.clone();
+        outputs.push(OutputEdge::new(edge.ship.clone(), channels, names, types, vertex.max_parallelism, id.subtask));
     }
     Ok(Task {
         job_id: key.0,

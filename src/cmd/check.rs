@@ -52,7 +52,8 @@ pub fn run(a: CheckArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e),
     };
     let format = trailing.values.iter().rev().find(|(k, _)| k == "format").map_or(a.format.as_str(), |(_, v)| v);
-    let options = CheckOptions { args, parallelism: trailing.parallelism };
+    let rust_files = flowc_dsl::load::rust_imports(&a.job.job, &flowc_dsl::parse(&src.text).file);
+    let options = CheckOptions { args, parallelism: trailing.parallelism, rust_files };
     let result = compile(&src, &options);
     let failed = result.is_err();
     match (format, result) {
@@ -88,8 +89,10 @@ fn print_json(src: &SourceFile, diags: &[Diagnostic]) -> std::io::Result<()> {
     }
 }
 
-/// One diagnostic as a JSON object.
-fn diagnostic_json(src: &SourceFile, d: &Diagnostic) -> Value {
+/// One diagnostic as a JSON object; `file` is the file its spans point
+/// into (a Rust file of `use rust`, or the job file).
+fn diagnostic_json(job: &SourceFile, d: &Diagnostic) -> Value {
+    let src: &SourceFile = d.file().map_or(job, |f| &**f);
     let span = |s: Span| {
         let (start, end) = (src.line_col(s.start), src.line_col(s.end));
         json!({
@@ -105,7 +108,7 @@ fn diagnostic_json(src: &SourceFile, d: &Diagnostic) -> Value {
     if let Some(s) = d.span {
         labels.push(json!({ "primary": true, "span": span(s), "text": d.label }));
     }
-    labels.extend(d.secondary.iter().map(|(s, text)| json!({ "primary": false, "span": span(*s), "text": text })));
+    labels.extend(d.secondary().iter().map(|(s, text)| json!({ "primary": false, "span": span(*s), "text": text })));
     json!({
         "code": d.code,
         "severity": match d.severity {
@@ -117,7 +120,7 @@ fn diagnostic_json(src: &SourceFile, d: &Diagnostic) -> Value {
         "span": d.span.map(span),
         "labels": labels,
         "help": d.help,
-        "rendered": src.render(d),
+        "rendered": job.render(d),
     })
 }
 

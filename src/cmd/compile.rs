@@ -1,4 +1,10 @@
 //! `flowc compile JOB.flow [args] -o plan.bin`: the plan for `POST /jobs`.
+//!
+//! A job that imports Rust functions (`use rust`) has them built first
+//! (`udf_build`); the plan names each artifact by its digest, and says
+//! where the artifact file is: it must be uploaded to the JobManager's
+//! blob store (`POST /blobs`) before the plan is submitted, as `flowc run`
+//! does.
 
 use super::job_args::JobArgs;
 use anyhow::Context;
@@ -16,7 +22,8 @@ pub struct CompileArgs {
 }
 
 pub fn run(a: CompileArgs) -> anyhow::Result<ExitCode> {
-    let Some((src, c, trailing)) = a.job.compile(&["output"])? else { return Ok(ExitCode::FAILURE) };
+    let Some((src, mut c, trailing)) = a.job.compile(&["output"])? else { return Ok(ExitCode::FAILURE) };
+    let built = super::udf_build::build_all(&mut c.graph, &a.job.rust_files(&src))?;
     let output = trailing
         .values
         .iter()
@@ -35,5 +42,14 @@ pub fn run(a: CompileArgs) -> anyhow::Result<ExitCode> {
         bytes.len(),
         plan_file::FORMAT_VERSION
     );
+    for b in &built {
+        let how = if b.cached { "cached" } else { "built" };
+        println!(
+            "{}: UDF artifact {} ({how}) at {}: upload it with `POST /blobs` before the plan",
+            src.name,
+            b.digest,
+            b.path.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,9 @@
 use anyhow::{bail, Context};
 use flowc_compiler::{compile, CheckOptions, Compiled, ProgramArgs};
 use flowc_dsl::SourceFile;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct JobArgs {
@@ -80,7 +82,8 @@ impl JobArgs {
         let (args, trailing) = self.split(&src, extra)?;
         let parallelism =
             trailing.parallelism.or_else(|| if sets_parallelism(&src) { None } else { cluster_default() });
-        let options = CheckOptions { args, parallelism };
+        let rust_files = self.rust_files(&src);
+        let options = CheckOptions { args, parallelism, rust_files };
         match compile(&src, &options) {
             Ok(c) => {
                 if !c.warnings.is_empty() {
@@ -93,6 +96,13 @@ impl JobArgs {
                 Ok(None)
             }
         }
+    }
+}
+
+impl JobArgs {
+    /// The Rust files the job imports (`use rust`), read next to the job file.
+    pub fn rust_files(&self, src: &SourceFile) -> BTreeMap<String, Result<Arc<SourceFile>, String>> {
+        flowc_dsl::load::rust_imports(&self.job, &flowc_dsl::parse(&src.text).file)
     }
 }
 

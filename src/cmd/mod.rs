@@ -9,5 +9,7 @@ pub mod explain;
 pub mod fmt;
 pub mod job_args;
 pub mod list;
+pub mod lsp;
 pub mod run;
 pub mod savepoint;
+pub mod udf_build;

@@ -13,6 +13,7 @@ use flowc_compiler::plan_file;
 use flowc_runtime::client::rest::Rest;
 use flowc_runtime::cluster;
 use serde_json::Value;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -81,14 +82,18 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         let config = rest.get("/v1/jobmanager/config").ok()?;
         config.as_array()?.iter().find(|e| e["key"] == "parallelism.default")?["value"].as_str()?.parse().ok()
     };
-    let Some((_src, compiled, _)) = a.job.compile_with_default(&[], cluster_default)? else {
+    let Some((src, mut compiled, _)) = a.job.compile_with_default(&[], cluster_default)? else {
         return Ok(ExitCode::FAILURE);
     };
+    let artifacts = super::udf_build::build_all(&mut compiled.graph, &a.job.rust_files(&src))?;
+    let artifacts: Vec<PathBuf> = artifacts.into_iter().map(|b| b.path).collect();
     let plan = plan_file::to_bytes(&compiled.graph);
     println!("Starting execution of program");
     match jobmanager {
         Some(addr) => {
             let rest = a.config.rest(addr.clone())?;
+            upload(&rest, &artifacts)
+                .with_context(|| format!("uploading the UDF artifacts to the JobManager at {addr}"))?;
             let id = rest
                 .submit(&plan, &a.restore_query())
                 .with_context(|| format!("submitting to the JobManager at {addr}"))?;
@@ -98,11 +103,24 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             }
             wait_for_end(&rest, &id)
         }
-        None => mini_cluster(&a, plan, compiled.graph.total_parallelism()),
+        None => mini_cluster(&a, plan, artifacts, compiled.graph.total_parallelism()),
     }
 }
 
-fn mini_cluster(a: &RunArgs, plan: Vec<u8>, slots: u32) -> anyhow::Result<ExitCode> {
+/// Uploads the UDF artifacts a plan names to the JobManager's blob store.
+fn upload(rest: &Rest, artifacts: &[PathBuf]) -> anyhow::Result<()> {
+    for path in artifacts {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        let digest = flowc_compiler::udf::artifact::digest(&bytes);
+        let v = rest.post_bytes("/v1/blobs", &bytes)?;
+        if v.get("digest").and_then(Value::as_str) != Some(digest.as_str()) {
+            bail!("the JobManager stored `{}` under another digest: {v}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn mini_cluster(a: &RunArgs, plan: Vec<u8>, artifacts: Vec<PathBuf>, slots: u32) -> anyhow::Result<ExitCode> {
     let (mut config, _) = a.config.load()?;
     config.set("rest.port", "0");
     // The mini cluster's REST is on loopback; its own client talks to it
@@ -135,7 +153,12 @@ fn mini_cluster(a: &RunArgs, plan: Vec<u8>, slots: u32) -> anyhow::Result<ExitCo
         let id = {
             let (addr, query) = (addr.clone(), a.restore_query());
             let client = client.clone();
-            tokio::task::spawn_blocking(move || Rest::with_client(addr, client).submit(&plan, &query)).await??
+            tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+                let rest = Rest::with_client(addr, client);
+                upload(&rest, &artifacts)?;
+                Ok(rest.submit(&plan, &query)?)
+            })
+            .await??
         };
         println!("Job has been submitted with JobID {id}");
         let waiter = tokio::task::spawn_blocking(move || wait_for_end(&Rest::with_client(addr, client), &id));

@@ -3,6 +3,7 @@
 
 use super::stream::StreamEnd;
 use super::Checker;
+use crate::catalog::{self, Role};
 use crate::consts::{self, Const};
 use crate::ir::*;
 use crate::logical::{JobSettings, Partitioning};
@@ -18,17 +19,14 @@ impl Checker {
         let whole = c.props.as_ref().map_or(c.span, |p| p.span);
         let (kind, schema, name) = match c.kind.text.as_str() {
             "kafka" => {
-                let props = self.props(
-                    c.props.as_ref(),
-                    &["servers", "topic", "group", "offsets", "bounded", "format", "schema"],
-                    "a kafka source",
-                );
+                let props = self.props(c.props.as_ref(), &catalog::keys(Role::Source, "kafka"), "a kafka source");
                 let servers = self.string_prop(&props, "servers", None, whole);
                 let topic = self.string_prop(&props, "topic", None, whole);
                 let group = self.string_prop(&props, "group", Some("flowc"), whole);
-                let offsets = self.symbol_prop(&props, "offsets", &["earliest", "latest", "committed"], "committed");
-                let bounded = self.symbol_prop(&props, "bounded", &["none", "latest"], "none");
-                let format = self.symbol_prop(&props, "format", &["json"], "json");
+                let values = |key| catalog::values(Role::Source, "kafka", key);
+                let offsets = self.symbol_prop(&props, "offsets", values("offsets"), "committed");
+                let bounded = self.symbol_prop(&props, "bounded", values("bounded"), "none");
+                let format = self.symbol_prop(&props, "format", values("format"), "json");
                 let schema = self.schema_prop(&props, whole);
                 let name = format!("Source: Kafka({})", topic.as_deref().unwrap_or_default());
                 let spec = || -> Option<KafkaSource> {
@@ -56,7 +54,7 @@ impl Checker {
                 let mut d =
                     Diagnostic::error("flow::check::source-kind", format!("unknown source `{other}`"), c.kind.span)
                         .with_label("not a source");
-                d = match suggest(other, ["kafka", "datagen"]) {
+                d = match suggest(other, catalog::kinds(Role::Source).map(|k| k.name)) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
                     None => d.with_help("sources are `kafka { … }` and `datagen { … }`"),
                 };
@@ -83,9 +81,10 @@ impl Checker {
     pub(super) fn datagen(&mut self, c: &Connector, whole: Span) -> (Option<OperatorKind>, Option<Schema>) {
         // Settings first, to find the schema; every other key names a field.
         let entries = c.props.as_ref().map_or(&[][..], |p| &p.entries[..]);
+        let settings = catalog::keys(Role::Source, "datagen");
         let mut fixed = HashMap::new();
         for p in entries {
-            if matches!(p.key.text.as_str(), "schema" | "count" | "rate" | "format") {
+            if settings.contains(&p.key.text.as_str()) {
                 match consts::eval(&p.value, &self.params) {
                     Ok(v) => {
                         fixed.insert(p.key.text.clone(), (v, p.value.span));
@@ -125,7 +124,7 @@ impl Checker {
         };
         let mut generators: Vec<Option<Generator>> = vec![None; schema.fields.len()];
         for p in entries {
-            if matches!(p.key.text.as_str(), "schema" | "count" | "rate" | "format") {
+            if settings.contains(&p.key.text.as_str()) {
                 continue;
             }
             let Some(i) = schema.index_of(&p.key.text) else {
@@ -135,7 +134,7 @@ impl Checker {
                     p.key.span,
                 )
                 .with_label("unknown");
-                let mut names: Vec<&str> = vec!["schema", "count", "rate", "format"];
+                let mut names: Vec<&str> = settings.clone();
                 names.extend(schema.fields.iter().map(|f| f.name.as_str()));
                 if let Some(s) = suggest(&p.key.text, names.iter().copied()) {
                     d = d.with_help(format!("did you mean `{s}`?"));
@@ -275,16 +274,12 @@ impl Checker {
         let whole = c.props.as_ref().map_or(c.span, |p| p.span);
         let (kind, name) = match c.kind.text.as_str() {
             "kafka" => {
-                let props = self.props(
-                    c.props.as_ref(),
-                    &["servers", "topic", "format", "delivery", "transactional_id_prefix"],
-                    "a kafka sink",
-                );
+                let props = self.props(c.props.as_ref(), &catalog::keys(Role::Sink, "kafka"), "a kafka sink");
                 let servers = self.string_prop(&props, "servers", None, whole);
                 let topic = self.string_prop(&props, "topic", None, whole);
-                let _format = self.symbol_prop(&props, "format", &["json"], "json");
-                let delivery =
-                    self.symbol_prop(&props, "delivery", &["at_least_once", "exactly_once"], "at_least_once");
+                let values = |key| catalog::values(Role::Sink, "kafka", key);
+                let _format = self.symbol_prop(&props, "format", values("format"), "json");
+                let delivery = self.symbol_prop(&props, "delivery", values("delivery"), "at_least_once");
                 let delivery = delivery.map(|d| match d.as_str() {
                     "exactly_once" => Delivery::ExactlyOnce,
                     _ => Delivery::AtLeastOnce,
@@ -314,23 +309,23 @@ impl Checker {
                 (spec().map(OperatorKind::KafkaSink), format!("Sink: Kafka({shown})"))
             }
             "print" => {
-                self.props(c.props.as_ref(), &[], "a print sink");
+                self.props(c.props.as_ref(), &catalog::keys(Role::Sink, "print"), "a print sink");
                 (Some(OperatorKind::PrintSink), "Sink: Print".to_string())
             }
             "discard" => {
-                self.props(c.props.as_ref(), &[], "a discard sink");
+                self.props(c.props.as_ref(), &catalog::keys(Role::Sink, "discard"), "a discard sink");
                 (Some(OperatorKind::DiscardSink), "Sink: Discard".to_string())
             }
             "file" => {
-                let props = self.props(c.props.as_ref(), &["path", "format"], "a file sink");
+                let props = self.props(c.props.as_ref(), &catalog::keys(Role::Sink, "file"), "a file sink");
                 let path = self.string_prop(&props, "path", None, whole);
-                let _format = self.symbol_prop(&props, "format", &["json"], "json");
+                let _format = self.symbol_prop(&props, "format", catalog::values(Role::Sink, "file", "format"), "json");
                 (path.map(|path| OperatorKind::FileSink(FileSink { path })), "Sink: File".to_string())
             }
             other => {
                 let mut d = Diagnostic::error("flow::check::sink-kind", format!("unknown sink `{other}`"), c.kind.span)
                     .with_label("not a sink");
-                d = match suggest(other, ["kafka", "print", "file", "discard"]) {
+                d = match suggest(other, catalog::kinds(Role::Sink).map(|k| k.name)) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
                     None => d.with_help("sinks are `kafka { … }`, `print`, `file { path: … }` and `discard`"),
                 };

@@ -8,7 +8,7 @@
 
 use super::stream::{StreamEnd, Unknown};
 use super::windows::{key_by_without_window, window_without_aggregate};
-use super::Checker;
+use super::{Checker, PipelineInfo, StageInfo};
 use crate::consts::{self, Const};
 use crate::ir::*;
 use crate::logical::{JobSettings, LogicalEdge, LogicalOperator, Partitioning};
@@ -132,6 +132,22 @@ impl Checker {
     /// Checks a pipeline; returns its end, to bind with `let` (it has no
     /// operator if anything in it failed).
     pub(super) fn pipeline(&mut self, p: &ast::Pipeline, settings: &JobSettings, bound: bool) -> StreamEnd {
+        let mut info = PipelineInfo { span: p.span, head_output: None, stages: Vec::new(), output: None };
+        let end = self.pipeline_stages(p, settings, bound, &mut info);
+        info.output = end.known_schema();
+        self.info.pipelines.push(info);
+        end
+    }
+
+    /// The stage walk of [`Checker::pipeline`], noting in `info` the schema
+    /// each stage receives.
+    fn pipeline_stages(
+        &mut self,
+        p: &ast::Pipeline,
+        settings: &JobSettings,
+        bound: bool,
+        info: &mut PipelineInfo,
+    ) -> StreamEnd {
         let mut end = match &p.head {
             PipeHead::Source(c) => self.source(c, settings),
             PipeHead::From(n) => match self.streams.get_mut(&n.text) {
@@ -157,7 +173,9 @@ impl Checker {
         let mut key: Option<Key> = None;
         let mut window: Option<(Option<WindowSpec>, &Connector)> = None;
         let mut sunk: Option<Span> = None;
+        info.head_output = end.known_schema();
         for stage in &p.stages {
+            info.stages.push(StageInfo { span: stage.span, input: end.known_schema() });
             if let Some(sink_span) = sunk {
                 self.err(
                     Diagnostic::error("flow::check::after-sink", "nothing can follow a sink", stage.span)
@@ -195,7 +213,7 @@ impl Checker {
                 }
                 StageKind::Filter { predicate, attrs } => {
                     let pred = if end.can_check(predicate) {
-                        let mut typer = Typer::new(&self.params);
+                        let mut typer = Typer::new(&self.params, &self.udfs);
                         let pred = typer.expect(
                             predicate,
                             &mut Scope::Record(&end.schema),
@@ -352,7 +370,7 @@ impl Checker {
         is_map: bool,
         span: Span,
     ) -> (Option<Vec<Expr>>, Schema, Unknown) {
-        let mut typer = Typer::new(&self.params);
+        let mut typer = Typer::new(&self.params, &self.udfs);
         let mut out_fields: Vec<Field> = Vec::new();
         let mut exprs: Vec<Expr> = Vec::new();
         let mut unknown = Unknown::None;

@@ -107,6 +107,8 @@ impl Checker {
         match props.get(key) {
             None => Some(default.to_string()),
             Some((Const::Symbol(s), _)) if options.contains(&s.as_str()) => Some(s.clone()),
+            // `none` is a keyword, not a word, but an option all the same.
+            Some((Const::None, _)) if options.contains(&"none") => Some("none".to_string()),
             Some((v, sp)) => {
                 let opts: Vec<String> = options.iter().map(|o| format!("`{o}`")).collect();
                 let mut d = Diagnostic::error(
@@ -124,5 +126,24 @@ impl Checker {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{compile, CheckOptions};
+    use flowc_dsl::SourceFile;
+
+    /// `bounded: none`, the documented default, was refused: `none` is a
+    /// keyword and was not taken for the option of that name.
+    #[test]
+    fn bounded_none_is_an_option() {
+        let src = SourceFile::new(
+            "t.flow",
+            "job \"t\"\nschema S { a: int }\n\
+             source kafka { servers: \"s\", topic: \"t\", schema: S, bounded: none } | sink print\n",
+        );
+        let result = compile(&src, &CheckOptions::default());
+        assert!(result.is_ok(), "{:#?}", result.err());
     }
 }

@@ -57,6 +57,15 @@ impl StreamEnd {
         }
     }
 
+    /// The schema as far as it is known: `None` when nothing is; else the
+    /// fields of known type.
+    pub fn known_schema(&self) -> Option<Schema> {
+        match self.unknown {
+            Unknown::All => None,
+            _ => Some(self.schema.clone()),
+        }
+    }
+
     /// Whether a field of this name exists with a type nobody knows.
     pub fn is_unknown_field(&self, name: &str) -> bool {
         match &self.unknown {

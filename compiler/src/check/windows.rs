@@ -4,6 +4,7 @@
 use super::pipelines::{duplicate_field, field_value, Key};
 use super::stream::{field_refs, StreamEnd, Unknown};
 use super::Checker;
+use crate::catalog::{self, Role};
 use crate::consts::Const;
 use crate::ir::*;
 use crate::logical::{JobSettings, Partitioning};
@@ -31,7 +32,7 @@ impl Checker {
         } else {
             match input.schema.index_of(&field.text) {
                 None => {
-                    let mut typer = Typer::new(&self.params);
+                    let mut typer = Typer::new(&self.params, &self.udfs);
                     let _ = typer.expr(
                         &ast::Expr { kind: ast::ExprKind::Ident(field.text.clone()), span: field.span },
                         &mut Scope::Record(&input.schema),
@@ -57,7 +58,7 @@ impl Checker {
                 Some(i) => Some(i),
             }
         };
-        let props = self.props(props, &["out_of_orderness", "idleness"], "watermark");
+        let props = self.props(props, &catalog::keys(Role::Watermark, "watermark"), "watermark");
         let ooo = match props.get("out_of_orderness") {
             None => Some(0),
             Some((Const::Duration(ms), _)) => Some(*ms),
@@ -102,14 +103,15 @@ impl Checker {
     /// checked even when one is wrong.
     pub(super) fn window_spec(&mut self, c: &Connector, input: &StreamEnd) -> Option<WindowSpec> {
         let kind = c.kind.text.as_str();
-        let allowed: &[&str] = match kind {
-            "tumbling" => &["size", "time"],
-            "sliding" => &["size", "slide", "time"],
-            other => {
+        let allowed = match catalog::kind(Role::Window, kind) {
+            Some(k) => k.keys(),
+            None => {
+                let other = kind;
                 let mut d =
                     Diagnostic::error("flow::check::window-kind", format!("unknown window `{other}`"), c.kind.span)
                         .with_label("not a window kind");
-                d = match (not_yet::explain_window(other), suggest(other, ["tumbling", "sliding"])) {
+                d = match (not_yet::explain_window(other), suggest(other, catalog::kinds(Role::Window).map(|k| k.name)))
+                {
                     (Some(help), _) => d.with_help(help),
                     (None, Some(s)) => d.with_help(format!("did you mean `{s}`?")),
                     (None, None) => {
@@ -130,7 +132,7 @@ impl Checker {
                 .with_label("a window and its aggregate are one operator"),
             );
         }
-        let props = self.props(c.props.as_ref(), allowed, "window");
+        let props = self.props(c.props.as_ref(), &allowed, "window");
         let whole = c.props.as_ref().map_or(c.span, |p| p.span);
         let size = match props.get("size") {
             Some((Const::Duration(ms), _)) if *ms > 0 => Some(*ms),
@@ -224,7 +226,7 @@ impl Checker {
         settings: &JobSettings,
     ) -> StreamEnd {
         let key = key.unwrap_or(Key { fields: Vec::new(), span, known: false });
-        let mut typer = Typer::new(&self.params);
+        let mut typer = Typer::new(&self.params, &self.udfs);
         let mut aggs = Vec::new();
         let mut out_fields = Vec::new();
         let mut output = Vec::new();

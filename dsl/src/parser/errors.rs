@@ -37,7 +37,7 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::boolean => "`true` or `false`",
         Rule::none => "`none`",
         Rule::file | Rule::statement | Rule::statement_only | Rule::statement_keyword => {
-            "a statement (`job`, `param`, `flag`, `set`, `schema`, `let`, `source`, `from`)"
+            "a statement (`job`, `param`, `flag`, `set`, `schema`, `use`, `let`, `source`, `from`)"
         }
         Rule::job_decl => "`job \"name\"`",
         Rule::param_decl => "a parameter declaration",
@@ -51,6 +51,8 @@ fn rule_name(rule: Rule) -> &'static str {
         }
         Rule::timestamp_format => "a timestamp pattern string or `epoch_millis`",
         Rule::epoch_millis => "`epoch_millis`",
+        Rule::use_rust => "`use rust \"path/to/file.rs\"`",
+        Rule::kw_rust => "`rust`",
         Rule::let_stmt => "`let name = …`",
         Rule::pipeline => "a pipeline",
         Rule::pipe_head => "`source …` or `from name`",
@@ -472,6 +474,7 @@ fn statement_form(keyword: &str) -> Option<&'static str> {
         "flag" => "`flag name`",
         "set" => "`set key = value`",
         "schema" => "`schema Name { field: type, … }`",
+        "use" => "`use rust \"path/to/file.rs\"`",
         "let" => "`let name = source … | …`",
         "source" => "`source kind { key: value, … } | stage | …`",
         "from" => "`from name | stage | …`",

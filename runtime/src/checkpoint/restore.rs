@@ -190,12 +190,15 @@ pub fn source_positions(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Batch;
     use crate::keygroup::{key_group_range, Key};
     use crate::metrics::TaskCounters;
     use crate::operators::window::WindowOperator;
     use crate::operators::Operator;
-    use crate::record::{Record, Signal, Value};
-    use flowc_compiler::ir::{AggCall, AggFunc, DataType, Expr, TimeDomain, WindowAggregate, WindowKind, WindowSpec};
+    use crate::record::{Signal, Value};
+    use flowc_compiler::ir::{
+        AggCall, AggFunc, DataType, Expr, Field, Schema, TimeDomain, WindowAggregate, WindowKind, WindowSpec,
+    };
     use proptest::prelude::*;
     use std::collections::BTreeMap;
     use std::sync::Arc;
@@ -212,7 +215,12 @@ mod tests {
             }],
             output: vec![Expr::WindowStart, Expr::Key(0), Expr::Aggregate(0)],
         };
-        WindowOperator::new("w".into(), spec, 128, Arc::new(TaskCounters::new()))
+        let schema =
+            |f: &[(&str, DataType)]| Schema { name: None, fields: f.iter().map(|(n, t)| Field::new(*n, *t)).collect() };
+        let input = schema(&[("t", DataType::Timestamp), ("k", DataType::Long), ("v", DataType::Long)]);
+        let output = schema(&[("w", DataType::Timestamp), ("k", DataType::Long), ("sum", DataType::Long)]);
+        let counters = Arc::new(TaskCounters::new());
+        WindowOperator::new("w".into(), spec, &input, &output, 128, counters, &Default::default()).expect("builds")
     }
 
     /// Runs `events` (time, key, value) through `p` subtasks routed by key
@@ -226,8 +234,9 @@ mod tests {
             let key = Key(vec![Value::Int(i64::from(k))]);
             let kg = key.key_group(maxp);
             let sub = crate::keygroup::subtask_for_key_group(kg, p, maxp) as usize;
-            let rec = Record::with_timestamp(t, vec![Value::Timestamp(t), Value::Int(i64::from(k)), Value::Int(v)]);
-            ops[sub].process(vec![rec], &mut Vec::new()).unwrap();
+            let rec = (t, vec![Value::Timestamp(t), Value::Int(i64::from(k)), Value::Int(v)]);
+            let types = [DataType::Timestamp, DataType::Long, DataType::Long];
+            ops[sub].process(Batch::from_rows(&types, &[rec]).expect("fits"), &mut Vec::new()).unwrap();
             *model.entry(format!("{}/{k}", t - t.rem_euclid(1000))).or_default() += v;
         }
         let states: Vec<OperatorState> = ops
@@ -240,8 +249,8 @@ mod tests {
             op.restore(select_key_groups(&states, &key_group_range(i, p2, maxp))).unwrap();
             let mut out = Vec::new();
             op.on_signal(Signal::Watermark(i64::MAX), &mut out).unwrap();
-            for r in out {
-                let (Value::Timestamp(w), Value::Int(k), Value::Int(sum)) = (&r.row[0], &r.row[1], &r.row[2]) else {
+            for (_, r) in out.iter().flat_map(|b| b.rows()) {
+                let (Value::Timestamp(w), Value::Int(k), Value::Int(sum)) = (&r[0], &r[1], &r[2]) else {
                     panic!("unexpected output {r:?}")
                 };
                 // Every key lands in the subtask that owns its key group.

@@ -1,16 +1,23 @@
 //! The datagen source: records made from per-field generators, for tests
 //! and benchmarks. Subtask k of p makes records k, k+p, k+2p, … so that all
-//! subtasks together make exactly records 0..count.
+//! subtasks together make exactly records 0..count. Values are generated
+//! straight into the batch's columns.
 
 use super::{ConnectorError, SourcePoll, SourceReader};
 use crate::checkpoint::SourceState;
 use crate::codec::json::{JsonDecoder, JsonEncoder};
-use crate::record::{Record, Row, Value};
+use crate::data::{Batch, Column, Data, StrColumn};
+use crate::record::Value;
 use flowc_compiler::ir::{DataType, DatagenSource, Generator};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct DatagenReader {
     spec: DatagenSource,
+    types: Vec<DataType>,
+    /// For each `cycle` of strings, its strings as a dictionary, shared by
+    /// every batch: a record's string is an id.
+    dictionaries: Vec<Option<Arc<StrColumn>>>,
     next: u64,
     step: u64,
     /// Records per second for this subtask.
@@ -24,13 +31,45 @@ const BATCH: u64 = 1024;
 
 impl DatagenReader {
     /// Subtask `subtask` of `parallelism`; `resume_at` is a restored position
-    /// (a record index of this subtask's sequence).
-    pub fn new(spec: DatagenSource, subtask: u32, parallelism: u32, resume_at: Option<u64>) -> DatagenReader {
+    /// (a record index of this subtask's sequence). Fails on a generator that
+    /// does not fit its field (the checker refuses those: a bug).
+    pub fn new(
+        spec: DatagenSource,
+        subtask: u32,
+        parallelism: u32,
+        resume_at: Option<u64>,
+    ) -> Result<DatagenReader, ConnectorError> {
+        for (g, f) in spec.generators.iter().zip(&spec.schema.fields) {
+            if !fits(g, f.ty) {
+                return Err(ConnectorError::Io(format!(
+                    "datagen: the generator of `{}` does not make {} values (a bug in flowc)",
+                    f.name, f.ty
+                )));
+            }
+        }
         let rate = spec.rate.map(|r| r as f64 / f64::from(parallelism.max(1)));
         let json = spec
             .json
             .then(|| (JsonEncoder::new(&spec.schema), JsonDecoder::new(&spec.schema), Vec::with_capacity(256)));
-        DatagenReader {
+        let dictionaries = spec
+            .generators
+            .iter()
+            .map(|g| match g {
+                Generator::Cycle(values) if !values.is_empty() && values.iter().all(|v| matches!(v, Value::Str(_))) => {
+                    let mut strings = StrColumn::new();
+                    for v in values {
+                        if let Value::Str(s) = v {
+                            strings.push(s);
+                        }
+                    }
+                    Some(Arc::new(strings))
+                }
+                _ => None,
+            })
+            .collect();
+        Ok(DatagenReader {
+            types: spec.schema.fields.iter().map(|f| f.ty).collect(),
+            dictionaries,
             next: resume_at.unwrap_or(u64::from(subtask)),
             step: u64::from(parallelism.max(1)),
             rate,
@@ -38,11 +77,41 @@ impl DatagenReader {
             emitted: 0,
             json,
             spec,
-        }
+        })
     }
 
-    fn row(&self, i: u64) -> Row {
-        self.spec.generators.iter().zip(&self.spec.schema.fields).map(|(g, f)| generate(g, f.ty, i)).collect()
+    /// Records `first, first + step, …` (`n` of them), column by column.
+    fn generate(&self, first: u64, n: usize) -> Batch {
+        let columns = self
+            .spec
+            .generators
+            .iter()
+            .zip(&self.types)
+            .zip(&self.dictionaries)
+            .map(|((g, ty), dict)| Column { ty: *ty, data: generate(g, *ty, dict.as_ref(), first, self.step, n) })
+            .collect();
+        Batch::new(vec![crate::record::NO_TIMESTAMP; n], columns)
+    }
+}
+
+/// Whether `g` makes values of type `ty`.
+fn fits(g: &Generator, ty: DataType) -> bool {
+    let value_fits = |v: &Value| {
+        matches!(
+            (ty, v),
+            (DataType::String, Value::Str(_))
+                | (DataType::Int | DataType::Long, Value::Int(_))
+                | (DataType::Double, Value::Double(_))
+                | (DataType::Bool, Value::Bool(_))
+                | (DataType::Timestamp, Value::Timestamp(_))
+        )
+    };
+    match g {
+        Generator::Sequence { .. } | Generator::Ticks { .. } | Generator::Random { .. } => {
+            matches!(ty, DataType::Int | DataType::Long | DataType::Double | DataType::Timestamp)
+        }
+        Generator::Cycle(values) => !values.is_empty() && values.iter().all(value_fits),
+        Generator::Constant(v) => value_fits(v),
     }
 }
 
@@ -53,24 +122,60 @@ fn splitmix(i: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn generate(g: &Generator, ty: DataType, i: u64) -> Value {
-    let i = i as i64;
-    let int = |v: i64| match ty {
-        DataType::Timestamp => Value::Timestamp(v),
-        DataType::Double => Value::Double(v as f64),
-        _ => Value::Int(v),
-    };
+/// `f(i)` for the record indices `first, first + step, …` (`n` of them), as
+/// `i64`s or, for a double field, `f64`s: one monomorphic loop per generator.
+fn ints(ty: DataType, first: u64, step: u64, n: usize, f: impl Fn(u64) -> i64) -> Data {
+    let indices = (0..n as u64).map(|j| first + j * step);
+    match ty {
+        DataType::Double => Data::F64(indices.map(|i| f(i) as f64).collect()),
+        _ => Data::I64(indices.map(f).collect()),
+    }
+}
+
+/// The values of generator `g` for record indices `first, first + step,
+/// …` (`n` of them), as a column of `ty` (which [`fits`] `g`); a cycle of
+/// strings as ids into `dict`, its strings.
+fn generate(g: &Generator, ty: DataType, dict: Option<&Arc<StrColumn>>, first: u64, step: u64, n: usize) -> Data {
     match g {
-        Generator::Sequence { start, step } => int(start.wrapping_add(i.wrapping_mul(*step))),
-        Generator::Ticks { start, step, per_tick } => {
-            int(start.wrapping_add((i / (*per_tick).max(1)).wrapping_mul(*step)))
+        Generator::Sequence { start, step: by } => {
+            ints(ty, first, step, n, |i| start.wrapping_add((i as i64).wrapping_mul(*by)))
+        }
+        Generator::Ticks { start, step: by, per_tick } => {
+            let per = (*per_tick).max(1);
+            ints(ty, first, step, n, |i| start.wrapping_add((i as i64 / per).wrapping_mul(*by)))
         }
         Generator::Random { min, max } => {
             let span = (*max as i128 - *min as i128 + 1) as u128;
-            int((*min as i128 + (u128::from(splitmix(i as u64)) % span) as i128) as i64)
+            match u64::try_from(span) {
+                // The same values as the 128-bit form below, by 64-bit division.
+                Ok(span) if span > 0 => {
+                    ints(ty, first, step, n, |i| (*min as i128 + (splitmix(i) % span) as i128) as i64)
+                }
+                _ => ints(ty, first, step, n, |i| (*min as i128 + (u128::from(splitmix(i)) % span) as i128) as i64),
+            }
         }
-        Generator::Cycle(values) => values.get((i as usize) % values.len().max(1)).cloned().unwrap_or(Value::Int(0)),
-        Generator::Constant(v) => v.clone(),
+        Generator::Cycle(values) => {
+            let len = values.len().max(1) as u64;
+            if let Some(dict) = dict {
+                // A string is an id into the cycle's strings, never a copy.
+                let ids = (0..n as u64).map(|j| ((first + j * step) % len) as u32).collect();
+                if let Some(column) = StrColumn::from_ids(dict.clone(), ids) {
+                    return Data::Str(column);
+                }
+            }
+            let mut column = Column::empty(ty, n);
+            for j in 0..n as u64 {
+                column.push_value((&values[((first + j * step) % len) as usize]).into());
+            }
+            column.data
+        }
+        Generator::Constant(v) => {
+            let mut column = Column::empty(ty, n);
+            for _ in 0..n {
+                column.push_value(v.into());
+            }
+            column.data
+        }
     }
 }
 
@@ -92,25 +197,102 @@ impl SourceReader for DatagenReader {
             }
             n = n.min(due - self.emitted);
         }
-        let mut batch = Vec::with_capacity(n as usize);
-        while batch.len() < n as usize && self.next < count {
-            let row = self.row(self.next);
-            let row = match &mut self.json {
-                Some((enc, dec, buf)) => {
-                    buf.clear();
-                    enc.encode(&row, buf);
-                    dec.decode(buf).map_err(|e| ConnectorError::Io(format!("datagen JSON round trip failed: {e}")))?
-                }
-                None => row,
-            };
-            batch.push(Record::new(row));
-            self.next += self.step;
+        let n = n.min((count - self.next).div_ceil(self.step)) as usize;
+        let mut batch = self.generate(self.next, n);
+        self.next += n as u64 * self.step;
+        if let Some((enc, dec, buf)) = &mut self.json {
+            let mut decoded = dec.batch(n);
+            for r in 0..n {
+                buf.clear();
+                enc.encode_row(&batch, r, buf);
+                dec.decode_into(buf, &mut decoded)
+                    .map_err(|e| ConnectorError::Io(format!("datagen JSON round trip failed: {e}")))?;
+            }
+            batch = decoded;
         }
-        self.emitted += batch.len() as u64;
+        self.emitted += n as u64;
         Ok(SourcePoll::Records(batch))
     }
 
     fn snapshot(&self) -> SourceState {
         SourceState::Datagen { next: self.next }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowc_compiler::ir::{Field, Schema};
+
+    fn spec(json: bool, count: u64) -> DatagenSource {
+        DatagenSource {
+            schema: Schema {
+                name: None,
+                fields: vec![
+                    Field::new("ts", DataType::Timestamp),
+                    Field::new("page", DataType::String),
+                    Field::new("n", DataType::Long),
+                    Field::new("x", DataType::Double),
+                ],
+            },
+            generators: vec![
+                Generator::Ticks { start: 1000, step: 15, per_tick: 2 },
+                Generator::Cycle(vec![Value::Str("/a".into()), Value::Str("/b".into()), Value::Str("/c".into())]),
+                Generator::Random { min: -3, max: 3 },
+                Generator::Sequence { start: 1, step: 2 },
+            ],
+            count: Some(count),
+            rate: None,
+            json,
+        }
+    }
+
+    fn all(mut r: DatagenReader) -> Vec<Vec<Value>> {
+        let mut out = Vec::new();
+        loop {
+            match r.poll(Duration::from_millis(10)).expect("polls") {
+                SourcePoll::Records(b) => out.extend(b.rows().into_iter().map(|(_, row)| row)),
+                SourcePoll::End => return out,
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn subtasks_together_make_every_record_once_with_or_without_json() {
+        let count = 2500;
+        for json in [false, true] {
+            let mut rows: Vec<Vec<Value>> =
+                (0..3).flat_map(|s| all(DatagenReader::new(spec(json, count), s, 3, None).expect("builds"))).collect();
+            assert_eq!(rows.len(), count as usize);
+            rows.sort_by_key(|r| match r[3] {
+                Value::Double(x) => x as i64,
+                _ => 0,
+            });
+            for (i, r) in rows.iter().enumerate() {
+                let i = i as i64;
+                assert_eq!(r[0], Value::Timestamp(1000 + (i / 2) * 15));
+                assert_eq!(r[1], Value::Str(["/a", "/b", "/c"][i as usize % 3].into()));
+                assert!(matches!(r[2], Value::Int(v) if (-3..=3).contains(&v)));
+                assert_eq!(r[3], Value::Double((1 + 2 * i) as f64));
+            }
+        }
+    }
+
+    #[test]
+    fn resumes_where_it_stood() {
+        let mut r = DatagenReader::new(spec(false, 100), 1, 2, None).expect("builds");
+        let SourcePoll::Records(b) = r.poll(Duration::from_millis(10)).expect("polls") else { panic!("records") };
+        assert_eq!(b.len(), 50);
+        assert_eq!(r.snapshot(), SourceState::Datagen { next: 101 });
+        let resumed = DatagenReader::new(spec(false, 100), 1, 2, Some(51)).expect("builds");
+        assert_eq!(all(resumed).len(), 25);
+    }
+
+    #[test]
+    fn a_generator_of_the_wrong_type_is_refused() {
+        let mut s = spec(false, 1);
+        s.generators[1] = Generator::Sequence { start: 0, step: 1 };
+        assert!(DatagenReader::new(s, 0, 1, None).is_err());
     }
 }

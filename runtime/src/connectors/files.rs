@@ -8,7 +8,7 @@
 
 use super::{ConnectorError, SinkWriter};
 use crate::codec::json::JsonEncoder;
-use crate::record::Record;
+use crate::data::Batch;
 use crate::security::paths::AllowedRoots;
 use flowc_compiler::ir::Schema;
 use std::io::Write;
@@ -27,11 +27,11 @@ impl PrintSink {
 }
 
 impl SinkWriter for PrintSink {
-    fn write(&mut self, batch: &[Record]) -> Result<(), ConnectorError> {
+    fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
         self.buf.clear();
-        for r in batch {
+        for r in 0..batch.len() {
             self.buf.extend_from_slice(self.prefix.as_bytes());
-            self.encoder.encode(&r.row, &mut self.buf);
+            self.encoder.encode_row(batch, r, &mut self.buf);
             self.buf.push(b'\n');
         }
         let mut out = std::io::stdout().lock();
@@ -46,6 +46,7 @@ pub struct FileSink {
     path: std::path::PathBuf,
     file: std::io::BufWriter<std::fs::File>,
     encoder: JsonEncoder,
+    buf: Vec<u8>,
 }
 
 impl FileSink {
@@ -61,19 +62,19 @@ impl FileSink {
             .append(true)
             .open(&path)
             .map_err(|e| ConnectorError::Io(format!("cannot open `{}`: {e}", path.display())))?;
-        Ok(FileSink { path, file: std::io::BufWriter::new(file), encoder: JsonEncoder::new(schema) })
+        Ok(FileSink { path, file: std::io::BufWriter::new(file), encoder: JsonEncoder::new(schema), buf: Vec::new() })
     }
 }
 
 impl SinkWriter for FileSink {
-    fn write(&mut self, batch: &[Record]) -> Result<(), ConnectorError> {
-        let mut buf = Vec::with_capacity(batch.len() * 64);
-        for r in batch {
-            self.encoder.encode(&r.row, &mut buf);
-            buf.push(b'\n');
+    fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
+        self.buf.clear();
+        for r in 0..batch.len() {
+            self.encoder.encode_row(batch, r, &mut self.buf);
+            self.buf.push(b'\n');
         }
         self.file
-            .write_all(&buf)
+            .write_all(&self.buf)
             .map_err(|e| ConnectorError::Io(format!("cannot write `{}`: {e}", self.path.display())))
     }
     fn flush(&mut self) -> Result<(), ConnectorError> {
@@ -89,7 +90,7 @@ impl SinkWriter for FileSink {
 pub struct DiscardSink;
 
 impl SinkWriter for DiscardSink {
-    fn write(&mut self, _batch: &[Record]) -> Result<(), ConnectorError> {
+    fn write(&mut self, _batch: &Batch) -> Result<(), ConnectorError> {
         Ok(())
     }
     fn flush(&mut self) -> Result<(), ConnectorError> {

@@ -2,7 +2,8 @@
 //!
 //! Source: the JobManager assigns partitions to source subtasks (no
 //! consumer-group rebalancing); each subtask reads its partitions from the
-//! starting offsets and decodes JSON by the job's schema. An undecodable
+//! starting offsets and decodes JSON by the job's schema straight into the
+//! columns of a batch (`codec::json`). An undecodable
 //! record is counted and skipped. When the job puts a watermark stage right
 //! after the source, watermarks are generated per partition here (as
 //! Flink's KafkaSource does): the source's watermark is the minimum over its
@@ -15,8 +16,9 @@
 use super::{ConnectorError, SinkWriter, SourcePoll, SourceReader};
 use crate::checkpoint::SourceState;
 use crate::codec::json::{JsonDecoder, JsonEncoder};
+use crate::data::{Batch, Data};
 use crate::metrics::TaskCounters;
-use crate::record::{Record, Signal, Value};
+use crate::record::Signal;
 use flowc_compiler::ir::{KafkaSink, KafkaSource, StartingOffsets, WatermarkSpec};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -313,7 +315,7 @@ impl SourceReader for KafkaSourceReader {
             std::thread::sleep(timeout);
             return Ok(SourcePoll::Nothing);
         }
-        let mut batch = Vec::with_capacity(BATCH);
+        let mut batch = self.decoder.batch(BATCH);
         let mut wait = timeout.min(WATERMARK_INTERVAL);
         let mut bytes = 0u64;
         let ts_field = self.watermark.as_ref().map(|w| w.field);
@@ -325,24 +327,26 @@ impl SourceReader for KafkaSourceReader {
                     let payload = msg.payload().unwrap_or(&[]);
                     bytes += payload.len() as u64;
                     let p = msg.partition();
-                    if let Some((_, c)) = self.partitions.iter_mut().find(|(id, _)| *id == p) {
-                        c.next = Some(msg.offset() + 1);
-                    }
-                    match self.decoder.decode(payload) {
-                        Ok(row) => {
-                            if let Some(f) = ts_field {
-                                if let Some(Value::Timestamp(ts)) = row.get(f) {
-                                    let p = msg.partition();
-                                    if let Some((_, c)) = self.partitions.iter_mut().find(|(id, _)| *id == p) {
-                                        c.max_ts = c.max_ts.max(*ts);
-                                        // Stamped once per batch below: a clock read per record costs.
-                                        c.seen = true;
-                                    }
+                    let clock = self.partitions.iter_mut().find(|(id, _)| *id == p).map(|(_, c)| c);
+                    match self.decoder.decode_into(payload, &mut batch) {
+                        Ok(()) => {
+                            if let Some(c) = clock {
+                                c.next = Some(msg.offset() + 1);
+                                let ts = ts_field.and_then(|f| match batch.columns.get(f).map(|c| &c.data) {
+                                    Some(Data::I64(v)) => v.last().copied(),
+                                    _ => None,
+                                });
+                                if let Some(ts) = ts {
+                                    c.max_ts = c.max_ts.max(ts);
+                                    // Stamped once per batch below: a clock read per record costs.
+                                    c.seen = true;
                                 }
                             }
-                            batch.push(Record::new(row));
                         }
                         Err(e) => {
+                            if let Some(c) = clock {
+                                c.next = Some(msg.offset() + 1);
+                            }
                             self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
                             if self.last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
                                 self.last_error_log = Some(Instant::now());
@@ -491,11 +495,11 @@ impl KafkaSinkWriter {
 }
 
 impl SinkWriter for KafkaSinkWriter {
-    fn write(&mut self, batch: &[Record]) -> Result<(), ConnectorError> {
+    fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
         self.check()?;
-        for r in batch {
+        for r in 0..batch.len() {
             self.buf.clear();
-            self.encoder.encode(&r.row, &mut self.buf);
+            self.encoder.encode_row(batch, r, &mut self.buf);
             send_waiting(&self.producer, &self.topic, &self.buf)
                 .map_err(|e| kafka_err(&self.servers, format!("cannot produce to `{}`: {e}", self.topic)))?;
         }

@@ -29,7 +29,7 @@
 use super::kafka::{send_waiting, DeliveryErrors};
 use super::{ConnectorError, SinkWriter};
 use crate::codec::json::JsonEncoder;
-use crate::record::Record;
+use crate::data::Batch;
 use flowc_compiler::ir::{KafkaSink, Schema};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
@@ -183,10 +183,10 @@ impl ExactlyOnceKafkaSink {
 }
 
 impl SinkWriter for ExactlyOnceKafkaSink {
-    fn write(&mut self, batch: &[Record]) -> Result<(), ConnectorError> {
-        for r in batch {
+    fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
+        for r in 0..batch.len() {
             let mut buf = Vec::with_capacity(96);
-            self.encoder.encode(&r.row, &mut buf);
+            self.encoder.encode_row(batch, r, &mut buf);
             self.current.push(buf);
         }
         Ok(())

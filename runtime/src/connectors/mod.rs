@@ -1,6 +1,7 @@
 //! Sources and sinks: where records enter and leave a job.
 //!
-//! A source MUST hand out records in batches through [`SourceReader::poll`]
+//! A source MUST hand out records in batches (of its schema's columns)
+//! through [`SourceReader::poll`]
 //! and MUST NOT block longer than the timeout it is given, so that the task
 //! can run timers and notice cancellation. A sink MUST have written every
 //! record it was given once `flush` returns (at-least-once).
@@ -11,7 +12,8 @@ pub mod kafka;
 pub mod kafka_exactly_once;
 
 use crate::checkpoint::SourceState;
-use crate::record::{Record, Signal};
+use crate::data::Batch;
+use crate::record::Signal;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +27,7 @@ pub enum ConnectorError {
 /// What a source has for the task.
 #[derive(Debug)]
 pub enum SourcePoll {
-    Records(Vec<Record>),
+    Records(Batch),
     Signal(Signal),
     /// Nothing within the timeout.
     Nothing,
@@ -44,7 +46,7 @@ pub trait SourceReader: Send {
 }
 
 pub trait SinkWriter: Send {
-    fn write(&mut self, batch: &[Record]) -> Result<(), ConnectorError>;
+    fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError>;
     /// Everything written so far is delivered when this returns.
     fn flush(&mut self) -> Result<(), ConnectorError>;
 

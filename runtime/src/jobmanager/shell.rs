@@ -50,6 +50,8 @@ pub struct JobManager {
     pub started_ms: i64,
     /// Where savepoints, restores and file sinks may go.
     pub allowed: AllowedRoots,
+    /// UDF artifacts, by digest (`blob.storage.directory`).
+    pub blobs: crate::blob::BlobStore,
     storage: Arc<dyn CheckpointStorage>,
     retention: Retention,
     /// How long an ended job stays listed, and how many at most.
@@ -95,6 +97,9 @@ impl JobManager {
         Ok(Arc::new(JobManager {
             state: Mutex::new(JmState::default()),
             allowed: AllowedRoots::from_config(&config),
+            blobs: crate::blob::BlobStore::new(
+                std::path::Path::new(&config.get("blob.storage.directory")).join("jobmanager"),
+            ),
             storage: Arc::new(FileStorage),
             retention,
             jobstore_expiration: seconds(&config, "jobstore.expiration-time")?,

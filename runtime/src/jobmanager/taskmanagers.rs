@@ -95,6 +95,12 @@ impl JobManager {
         registry::is_current(&self.lock().tms, session)
     }
 
+    /// The channel to a registered TaskManager's RPC connection, while the
+    /// session is its current one (a blob it asked for goes back on it).
+    pub(crate) fn sender(&self, session: &Session) -> Option<mpsc::UnboundedSender<ToTaskManager>> {
+        self.lock().tms.get(&session.tm_id).filter(|t| t.session == *session).map(|t| t.tx.clone())
+    }
+
     /// TaskManagers whose heartbeats are overdue are lost.
     pub(crate) fn check_heartbeats(&self) {
         let overdue = registry::overdue(&self.lock().tms, Instant::now(), self.heartbeat_timeout);

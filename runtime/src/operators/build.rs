@@ -1,13 +1,15 @@
-//! Builds the operator of a chained plan operator.
+//! Builds the operators of a chain: consecutive `filter`/`map`/`select`
+//! fused into one [`Calc`], each other operator on its own.
 
-use super::filter::Filter;
-use super::project::Project;
+use super::calc::{Calc, CalcOp};
 use super::watermark::WatermarkAssigner;
 use super::window::WindowOperator;
 use super::{Operator, OperatorError};
+use crate::expr::SourceMap;
 use crate::metrics::TaskCounters;
 use flowc_compiler::graph::ChainedOperator;
-use flowc_compiler::ir::OperatorKind;
+use flowc_compiler::ir::{OperatorKind, Schema};
+use std::ops::Range;
 use std::sync::Arc;
 
 /// What an operator needs to know about the subtask it runs in.
@@ -18,22 +20,103 @@ pub struct BuildContext {
     /// A watermark stage whose source makes the watermarks per partition.
     pub watermarks_from_source: bool,
     pub counters: Arc<TaskCounters>,
+    /// Places in the job file, for expression errors.
+    pub sources: Arc<SourceMap>,
+}
+
+/// Whether `op` runs fused with its neighbours.
+pub fn fusable(op: &ChainedOperator) -> bool {
+    matches!(op.kind, OperatorKind::Filter(_) | OperatorKind::Project(_))
+}
+
+/// Splits the operators `ops` (neither sources nor sinks) into the runs
+/// that become one operator each: maximal runs of fusable operators, and
+/// every other operator alone.
+pub fn runs(ops: &[ChainedOperator]) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        match out.last_mut() {
+            Some(r) if fusable(op) && fusable(&ops[r.start]) && r.end == i => r.end = i + 1,
+            _ => out.push(i..i + 1),
+        }
+    }
+    out
+}
+
+/// The operator that runs `ops` (a run from [`runs`]).
+pub fn build_run(ops: &[ChainedOperator], ctx: &BuildContext) -> Result<Box<dyn Operator>, OperatorError> {
+    let Some(first) = ops.first() else {
+        return Err(OperatorError::Setup { operator: String::new(), message: "an empty run (a bug in flowc)".into() });
+    };
+    if fusable(first) {
+        let mut calc_ops = Vec::with_capacity(ops.len());
+        for op in ops {
+            let input = op.input.clone().unwrap_or_else(Schema::default);
+            let calc_op = match &op.kind {
+                OperatorKind::Filter(e) => CalcOp::Filter(e),
+                OperatorKind::Project(es) => CalcOp::Project(es),
+                other => return Err(not_in_chain(op, other)),
+            };
+            calc_ops.push((op.name.clone(), calc_op, input, op.output.clone()));
+        }
+        return Ok(Box::new(Calc::new(&calc_ops, &ctx.sources)?));
+    }
+    if ops.len() != 1 {
+        return Err(OperatorError::Setup {
+            operator: first.name.clone(),
+            message: "only filters and projections are fused (a bug in flowc)".into(),
+        });
+    }
+    build_operator(first, ctx)
+}
+
+fn not_in_chain(op: &ChainedOperator, kind: &OperatorKind) -> OperatorError {
+    OperatorError::Setup {
+        operator: op.name.clone(),
+        message: format!("{} is not an operator of a chain (this is a bug in flowc)", kind.describe()),
+    }
 }
 
 /// The operator for `op`; sources and sinks are connectors, not operators.
 pub fn build_operator(op: &ChainedOperator, ctx: &BuildContext) -> Result<Box<dyn Operator>, OperatorError> {
     Ok(match &op.kind {
-        OperatorKind::Filter(e) => Box::new(Filter { name: op.name.clone(), condition: e.clone() }),
-        OperatorKind::Project(fields) => Box::new(Project { name: op.name.clone(), fields: fields.clone() }),
+        OperatorKind::Filter(_) | OperatorKind::Project(_) => build_run(std::slice::from_ref(op), ctx)?,
         OperatorKind::Watermark(w) => Box::new(WatermarkAssigner::new(w.clone(), ctx.watermarks_from_source)),
-        OperatorKind::WindowAggregate(w) => {
-            Box::new(WindowOperator::new(op.name.clone(), w.clone(), ctx.max_parallelism, ctx.counters.clone()))
-        }
-        other => {
-            return Err(OperatorError::Setup {
-                operator: op.name.clone(),
-                message: format!("{} is not an operator of a chain (this is a bug in flowc)", other.describe()),
-            })
-        }
+        OperatorKind::WindowAggregate(w) => Box::new(WindowOperator::new(
+            op.name.clone(),
+            w.clone(),
+            op.input.as_ref().unwrap_or(&Schema::default()),
+            &op.output,
+            ctx.max_parallelism,
+            ctx.counters.clone(),
+            &ctx.sources,
+        )?),
+        other => return Err(not_in_chain(op, other)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowc_compiler::ir::{Expr, Value, WatermarkSpec};
+
+    fn op(kind: OperatorKind) -> ChainedOperator {
+        ChainedOperator {
+            id: Default::default(),
+            uid: None,
+            name: "x".into(),
+            kind,
+            input: Some(Schema::default()),
+            output: Schema::default(),
+        }
+    }
+
+    #[test]
+    fn consecutive_filters_and_projections_form_one_run() {
+        let f = || op(OperatorKind::Filter(Expr::Literal(Value::Bool(true))));
+        let p = || op(OperatorKind::Project(vec![]));
+        let w = || op(OperatorKind::Watermark(WatermarkSpec { field: 0, out_of_orderness_ms: 0, idleness_ms: None }));
+        assert_eq!(runs(&[f(), p(), f(), w(), p(), w(), w()]), vec![0..3, 3..4, 4..5, 5..6, 6..7]);
+        assert_eq!(runs(&[]), Vec::<Range<usize>>::new());
+    }
 }

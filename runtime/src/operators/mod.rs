@@ -1,16 +1,19 @@
 //! The operators a task runs, one per file, all behind [`Operator`].
 //!
 //! A task runs a chain of operators: a batch of records passes through each
-//! in turn; signals (watermarks, idleness) too. Operators do no I/O: sources
-//! and sinks live in `connectors`, and the task loop (`task`) feeds them.
+//! in turn; signals (watermarks, idleness) too. Consecutive `filter`,
+//! `map` and `select` run fused as one [`calc::Calc`]. Operators do no
+//! I/O: sources and sinks live in `connectors`, and the task loop (`task`)
+//! feeds them.
 
 pub mod build;
-pub mod filter;
-pub mod project;
+pub mod calc;
 pub mod watermark;
 pub mod window;
+mod window_state;
 
-use crate::record::{Record, Signal};
+use crate::data::Batch;
+use crate::record::Signal;
 pub use crate::state::KeyedSnapshot;
 
 /// Why an operator could not go on. Errors end the task and, through the
@@ -30,23 +33,23 @@ pub enum OperatorError {
 
 /// One operator of a chain.
 pub trait Operator: Send {
-    /// Processes a batch, appending what it emits to `out`.
-    fn process(&mut self, input: Vec<Record>, out: &mut Vec<Record>) -> Result<(), OperatorError>;
+    /// Processes a batch, appending the batches it emits to `out`.
+    fn process(&mut self, input: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError>;
 
     /// An event-time signal from upstream (already the minimum over the
     /// task's inputs). Returns what to forward downstream.
-    fn on_signal(&mut self, signal: Signal, _out: &mut Vec<Record>) -> Result<Option<Signal>, OperatorError> {
+    fn on_signal(&mut self, signal: Signal, _out: &mut Vec<Batch>) -> Result<Option<Signal>, OperatorError> {
         Ok(Some(signal))
     }
 
     /// Called about every 200 ms with the wall clock (epoch ms): for
     /// processing-time windows and for watermark generation and idleness.
-    fn on_timer(&mut self, _now_ms: i64, _out: &mut Vec<Record>) -> Result<Option<Signal>, OperatorError> {
+    fn on_timer(&mut self, _now_ms: i64, _out: &mut Vec<Batch>) -> Result<Option<Signal>, OperatorError> {
         Ok(None)
     }
 
     /// No more input, ever: emit everything still held (e.g. fire windows).
-    fn on_end_of_input(&mut self, _out: &mut Vec<Record>) -> Result<(), OperatorError> {
+    fn on_end_of_input(&mut self, _out: &mut Vec<Batch>) -> Result<(), OperatorError> {
         Ok(())
     }
 

@@ -9,7 +9,8 @@
 //! tick (200 ms, Flink's default `autoWatermarkInterval`).
 
 use super::{Operator, OperatorError};
-use crate::record::{Record, Signal, Value};
+use crate::data::{Batch, Data};
+use crate::record::Signal;
 use flowc_compiler::ir::WatermarkSpec;
 use std::time::{Duration, Instant};
 
@@ -37,23 +38,31 @@ impl WatermarkAssigner {
 }
 
 impl Operator for WatermarkAssigner {
-    fn process(&mut self, mut input: Vec<Record>, out: &mut Vec<Record>) -> Result<(), OperatorError> {
+    fn process(&mut self, mut input: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
         let f = self.spec.field;
-        for r in &mut input {
-            if let Some(Value::Timestamp(t)) = r.row.get(f) {
-                r.timestamp = *t;
-                self.max_timestamp = self.max_timestamp.max(*t);
+        match input.columns.get(f).map(|c| &c.data) {
+            Some(Data::I64(ts)) if ts.len() == input.timestamps.len() => {
+                input.timestamps.copy_from_slice(ts);
+                if let Some(max) = ts.iter().max() {
+                    self.max_timestamp = self.max_timestamp.max(*max);
+                }
+            }
+            _ => {
+                return Err(OperatorError::Eval {
+                    operator: "watermark".into(),
+                    message: format!("internal error: field #{f} is not a timestamp column (this is a bug in flowc)"),
+                })
             }
         }
         if !input.is_empty() {
             self.last_record = Instant::now();
             self.idle = false;
+            out.push(input);
         }
-        out.extend(input);
         Ok(())
     }
 
-    fn on_signal(&mut self, signal: Signal, _out: &mut Vec<Record>) -> Result<Option<Signal>, OperatorError> {
+    fn on_signal(&mut self, signal: Signal, _out: &mut Vec<Batch>) -> Result<Option<Signal>, OperatorError> {
         if self.from_source {
             return Ok(Some(signal));
         }
@@ -64,7 +73,7 @@ impl Operator for WatermarkAssigner {
         })
     }
 
-    fn on_timer(&mut self, _now_ms: i64, _out: &mut Vec<Record>) -> Result<Option<Signal>, OperatorError> {
+    fn on_timer(&mut self, _now_ms: i64, _out: &mut Vec<Batch>) -> Result<Option<Signal>, OperatorError> {
         if self.from_source {
             return Ok(None);
         }
@@ -89,15 +98,20 @@ impl Operator for WatermarkAssigner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Value;
 
     #[test]
     fn assigns_timestamps_and_bounds_out_of_orderness() {
         let spec = WatermarkSpec { field: 0, out_of_orderness_ms: 200, idleness_ms: None };
         let mut w = WatermarkAssigner::new(spec, false);
         let mut out = Vec::new();
-        let recs = vec![Record::new(vec![Value::Timestamp(1000)]), Record::new(vec![Value::Timestamp(900)])];
+        let recs = Batch::from_values(
+            &[flowc_compiler::ir::DataType::Timestamp],
+            &[vec![Value::Timestamp(1000)], vec![Value::Timestamp(900)]],
+        )
+        .expect("fits");
         w.process(recs, &mut out).unwrap();
-        assert_eq!(out.iter().map(|r| r.timestamp).collect::<Vec<_>>(), vec![1000, 900]);
+        assert_eq!(out.iter().flat_map(|b| b.timestamps.clone()).collect::<Vec<_>>(), vec![1000, 900]);
         assert_eq!(w.on_timer(0, &mut out).unwrap(), Some(Signal::Watermark(799)));
         assert_eq!(w.on_timer(0, &mut out).unwrap(), None);
         assert_eq!(w.on_signal(Signal::Watermark(5000), &mut out).unwrap(), None);

@@ -1,105 +1,41 @@
 //! `key_by | window | aggregate`: keyed tumbling and sliding windows in
 //! event or processing time, with incremental aggregates.
 //!
-//! State is kept per key and window as one accumulator per aggregate, and
-//! snapshotted per key group, so that a restore at another parallelism
-//! takes exactly the key groups the new subtask owns. A window fires once
-//! the watermark (event time) or the clock (processing time) passes its last
-//! millisecond, `end - 1`, as Flink's `EventTimeTrigger` does; its output
-//! records carry that time. Records for windows that have already fired
-//! are late: dropped and counted.
+//! State is kept per key and window as one typed accumulator per aggregate
+//! (`window_state`), and snapshotted per key group, so that a restore at
+//! another parallelism takes exactly the key groups the new subtask owns.
+//! A window fires once the watermark (event time) or the clock (processing
+//! time) passes its last millisecond, `end - 1`, as Flink's
+//! `EventTimeTrigger` does; its output records carry that time. Windows
+//! with the same end fire in the order of their keys' encoding, as they
+//! always have. Records for windows that have already fired are late:
+//! dropped and counted.
+//!
+//! A batch is processed in one pass: the key hashes of all its records are
+//! computed from the columns, the aggregates' arguments evaluated over the
+//! whole batch, then each record finds its key (allocating only for a new
+//! one) and adds to its windows.
 
+use super::calc::Projection;
+use super::window_state::{restore_windows, Acc, ArgReader, KeyColumn, KeyTable, SnapshotEntry};
 use super::{KeyedSnapshot, Operator, OperatorError};
-use crate::eval::{compare, eval, Scope};
-use crate::keygroup::{Key, KeyMap};
+use crate::data::Batch;
+use crate::expr::{AggregateScope, CompiledExpr, EvalError, Sel, SourceMap, Vals};
+use crate::keygroup::{key_group, key_hash, key_hashes};
 use crate::metrics::TaskCounters;
-use crate::record::{Record, Signal, Value, NO_TIMESTAMP};
-use flowc_compiler::ir::{AggCall, AggFunc, TimeDomain, WindowAggregate, WindowKind};
-use serde::{Deserialize, Serialize};
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use crate::record::{Signal, NO_TIMESTAMP};
+use flowc_compiler::ir::{DataType, Field, Schema, TimeDomain, WindowAggregate, WindowKind};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The running state of one aggregate in one window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Acc {
-    Count(i64),
-    /// `None` until the first value.
-    Sum(Option<Value>),
-    Min(Option<Value>),
-    Max(Option<Value>),
-    Avg {
-        sum: f64,
-        count: i64,
-    },
-}
-
-impl Acc {
-    fn new(f: AggFunc) -> Acc {
-        match f {
-            AggFunc::Count => Acc::Count(0),
-            AggFunc::Sum => Acc::Sum(None),
-            AggFunc::Min => Acc::Min(None),
-            AggFunc::Max => Acc::Max(None),
-            AggFunc::Avg => Acc::Avg { sum: 0.0, count: 0 },
-        }
-    }
-
-    fn add(&mut self, v: Option<Value>) {
-        match (self, v) {
-            (Acc::Count(n), _) => *n += 1,
-            (Acc::Sum(s), Some(v)) => {
-                *s = Some(match (s.take(), v) {
-                    (None, v) => v,
-                    (Some(Value::Int(a)), Value::Int(b)) => Value::Int(a.wrapping_add(b)),
-                    (Some(Value::Double(a)), Value::Double(b)) => Value::Double(a + b),
-                    (Some(a), _) => a,
-                })
-            }
-            (Acc::Min(m), Some(v)) if m.as_ref().is_none_or(|cur| compare(&v, cur) == Some(Ordering::Less)) => {
-                *m = Some(v)
-            }
-            (Acc::Max(m), Some(v)) if m.as_ref().is_none_or(|cur| compare(&v, cur) == Some(Ordering::Greater)) => {
-                *m = Some(v)
-            }
-            (Acc::Avg { sum, count }, Some(v)) => {
-                *sum += match v {
-                    Value::Int(i) => i as f64,
-                    Value::Double(d) => d,
-                    _ => 0.0,
-                };
-                *count += 1;
-            }
-            _ => {}
-        }
-    }
-
-    fn result(&self, call: &AggCall) -> Value {
-        match self {
-            Acc::Count(n) => Value::Int(*n),
-            Acc::Sum(s) => s.clone().unwrap_or(match call.result_type {
-                flowc_compiler::ir::DataType::Double => Value::Double(0.0),
-                _ => Value::Int(0),
-            }),
-            // A window holds at least one record, so min and max are set.
-            Acc::Min(m) | Acc::Max(m) => m.clone().unwrap_or(Value::Int(0)),
-            Acc::Avg { sum, count } => Value::Double(if *count == 0 { 0.0 } else { sum / *count as f64 }),
-        }
-    }
-}
-
-/// The windows of one key: window start → accumulators.
-type KeyWindows = BTreeMap<i64, Vec<Acc>>;
-
-/// One key's entry in a snapshot.
-#[derive(Serialize, Deserialize)]
-struct SnapshotEntry {
-    key: Key,
-    windows: Vec<(i64, Vec<Acc>)>,
-}
-
-/// Format of a key group's bytes in a snapshot; bump on change.
+/// Format of a key group's bytes in a snapshot; bump on change. Version 1
+/// is bincode of `Vec<SnapshotEntry>` (keys as `Key(Vec<Value>)`,
+/// accumulators as `SavedAcc`), written the same today as before state was
+/// typed.
 const SNAPSHOT_VERSION: u8 = 1;
+
+/// Fired windows per output batch.
+const OUTPUT_BATCH: usize = 1024;
 
 pub struct WindowOperator {
     name: String,
@@ -107,146 +43,265 @@ pub struct WindowOperator {
     size: i64,
     slide: i64,
     max_parallelism: u32,
-    state: KeyMap<KeyWindows>,
-    /// (window end, key): the windows waiting to fire, in firing order.
-    timers: BTreeSet<(i64, KeyRef)>,
+    keys: KeyTable,
+    /// Window end → the keys with a window ending there.
+    timers: BTreeMap<i64, Vec<u32>>,
     watermark: i64,
     counters: Arc<TaskCounters>,
-}
-
-/// A key in the timer set, ordered by its encoding for determinism.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct KeyRef(Vec<u8>);
-
-fn key_ref(k: &Key) -> KeyRef {
-    KeyRef(bincode::serde::encode_to_vec(k, bincode::config::standard()).unwrap_or_default())
+    /// The aggregates' arguments, over the input records.
+    args: Vec<Option<CompiledExpr>>,
+    /// The output over `[keys…, aggregates…, window start, window end]`.
+    output: Projection,
+    /// The types of that scope record, and its schema for messages.
+    scope_types: Vec<DataType>,
+    scope_schema: Schema,
+    input: Schema,
+    /// Reused per batch.
+    hashes: Vec<u64>,
 }
 
 impl WindowOperator {
+    /// The operator for `spec` over records of `input`; fails on a spec
+    /// the checker would refuse (a bug).
     pub fn new(
         name: String,
         spec: WindowAggregate,
+        input: &Schema,
+        output: &Schema,
         max_parallelism: u32,
         counters: Arc<TaskCounters>,
-    ) -> WindowOperator {
+        sources: &SourceMap,
+    ) -> Result<WindowOperator, OperatorError> {
+        let setup = |m: String| OperatorError::Setup {
+            operator: name.clone(),
+            message: format!("{m} (this is a bug in flowc)"),
+        };
         let (size, slide) = match spec.window.kind {
             WindowKind::Tumbling { size_ms } => (size_ms as i64, size_ms as i64),
             WindowKind::Sliding { size_ms, slide_ms } => (size_ms as i64, slide_ms as i64),
         };
-        WindowOperator {
+        let input_types: Vec<DataType> = input.fields.iter().map(|f| f.ty).collect();
+        let mut scope_fields = Vec::new();
+        for k in &spec.key {
+            let f = input.fields.get(*k).ok_or_else(|| setup(format!("key field #{k} does not exist")))?;
+            scope_fields.push(f.clone());
+        }
+        let mut args = Vec::new();
+        for (i, call) in spec.aggregates.iter().enumerate() {
+            if Acc::new(call).is_none() {
+                return Err(setup(format!("{}() of {}", call.func.name(), call.arg_type)));
+            }
+            let arg = match &call.arg {
+                Some(e) => Some(CompiledExpr::compile(e, &input_types, sources).map_err(setup)?),
+                None => None,
+            };
+            scope_fields.push(Field::new(format!("{}#{i}", call.func.name()), call.result_type));
+            args.push(arg);
+        }
+        scope_fields.push(Field::new("window_start", DataType::Timestamp));
+        scope_fields.push(Field::new("window_end", DataType::Timestamp));
+        let scope_types: Vec<DataType> = scope_fields.iter().map(|f| f.ty).collect();
+        let scope = AggregateScope { keys: spec.key.len(), aggregates: spec.aggregates.len() };
+        let exprs = spec
+            .output
+            .iter()
+            .map(|e| CompiledExpr::compile_aggregate_output(e, &scope_types, scope, sources))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(setup)?;
+        let out_types: Vec<DataType> = output.fields.iter().map(|f| f.ty).collect();
+        if out_types.len() != exprs.len() {
+            return Err(setup("one output expression per output field expected".into()));
+        }
+        Ok(WindowOperator {
             name,
-            spec,
             size: size.max(1),
             slide: slide.max(1),
             max_parallelism,
-            state: KeyMap::default(),
-            timers: BTreeSet::new(),
+            keys: KeyTable::default(),
+            timers: BTreeMap::new(),
             watermark: i64::MIN,
             counters,
-        }
+            args,
+            output: Projection::new(exprs, out_types),
+            scope_types,
+            scope_schema: Schema { name: None, fields: scope_fields },
+            input: input.clone(),
+            hashes: Vec::new(),
+            spec,
+        })
     }
 
-    /// The starts of the windows that contain `t`.
-    fn window_starts(&self, t: i64) -> impl Iterator<Item = i64> {
-        let last = t - t.rem_euclid(self.slide);
-        let (size, slide) = (self.size, self.slide);
-        (0..).map(move |i| last - i * slide).take_while(move |s| *s > t - size)
-    }
-
-    fn eval_error(&self, e: crate::eval::EvalError) -> OperatorError {
-        OperatorError::Eval { operator: self.name.clone(), message: e.to_string() }
+    fn eval_error(&self, e: EvalError, batch: &Batch, schema: &Schema) -> OperatorError {
+        OperatorError::Eval { operator: self.name.clone(), message: e.describe(batch, schema) }
     }
 
     /// Fires every window whose last millisecond is at or before `time`.
-    fn fire_until(&mut self, time: i64, out: &mut Vec<Record>) -> Result<(), OperatorError> {
-        while let Some((end, _)) = self.timers.first() {
+    fn fire_until(&mut self, time: i64, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+        let mut scope = Batch::empty(&self.scope_types, 0);
+        while let Some((&end, _)) = self.timers.first_key_value() {
             if end - 1 > time {
                 break;
             }
-            let Some((end, kref)) = self.timers.pop_first() else { break };
-            let key: Key = match bincode::serde::decode_from_slice(&kref.0, bincode::config::standard()) {
-                Ok((k, _)) => k,
-                Err(e) => {
-                    return Err(OperatorError::Eval {
-                        operator: self.name.clone(),
-                        message: format!("bad timer key: {e}"),
-                    })
-                }
-            };
+            let Some((end, mut slots)) = self.timers.pop_first() else { break };
+            let keys = &self.keys;
+            slots.sort_by(|a, b| {
+                let order = |s: &u32| keys.get(*s).map(|e| e.order.as_slice());
+                order(a).cmp(&order(b))
+            });
             let start = end - self.size;
-            let Some(windows) = self.state.get_mut(&key) else { continue };
-            let Some(accs) = windows.remove(&start) else { continue };
-            if windows.is_empty() {
-                self.state.remove(&key);
+            for slot in slots {
+                let Some(entry) = self.keys.get_mut(slot) else { continue };
+                let Some(window) = entry.take_window(start) else { continue };
+                let mut c = 0;
+                for v in &entry.key {
+                    scope.columns[c].push_value(v.into());
+                    c += 1;
+                }
+                for acc in &window.accs {
+                    acc.push_result(&mut scope.columns[c]);
+                    c += 1;
+                }
+                scope.columns[c].push_value(crate::data::ValueRef::Timestamp(start));
+                scope.columns[c + 1].push_value(crate::data::ValueRef::Timestamp(end));
+                scope.timestamps.push(end - 1);
+                if entry.windows.is_empty() {
+                    self.keys.remove(slot);
+                }
+                if scope.len() >= OUTPUT_BATCH {
+                    let full = std::mem::replace(&mut scope, Batch::empty(&self.scope_types, 0));
+                    self.emit(full, out)?;
+                }
             }
-            let results: Vec<Value> = accs.iter().zip(&self.spec.aggregates).map(|(a, c)| a.result(c)).collect();
-            let scope = Scope { key: &key.0, aggregates: &results, window: Some((start, end)) };
-            let row = self.spec.output.iter().map(|e| eval(e, &[], &scope)).collect::<Result<Vec<_>, _>>();
-            let row = row.map_err(|e| self.eval_error(e))?;
-            out.push(Record::with_timestamp(end - 1, row));
+        }
+        if !scope.is_empty() {
+            self.emit(scope, out)?;
         }
         Ok(())
+    }
+
+    /// Computes the output records of fired windows.
+    fn emit(&self, scope: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+        match self.output.run(scope, None) {
+            Ok(b) => {
+                out.push(b);
+                Ok(())
+            }
+            Err(e) => Err(self.eval_error(e.0, &e.1, &self.scope_schema)),
+        }
     }
 }
 
 impl Operator for WindowOperator {
-    fn process(&mut self, input: Vec<Record>, _out: &mut Vec<Record>) -> Result<(), OperatorError> {
-        let mut late = 0u64;
+    fn process(&mut self, input: Batch, _out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+        let n = input.len();
+        if n == 0 {
+            return Ok(());
+        }
         let proc_now = (self.spec.window.time == TimeDomain::ProcessingTime).then(crate::clock::now_ms);
-        let has_args = self.spec.aggregates.iter().any(|c| c.arg.is_some());
-        let mut starts: Vec<i64> = Vec::with_capacity(4);
-        for mut r in input {
-            let t = proc_now.unwrap_or(r.timestamp);
+        let event_time = self.spec.window.time == TimeDomain::EventTime;
+        // The hashes of the HASH edge that brought the records, else our own.
+        let mut own = std::mem::take(&mut self.hashes);
+        let hashes = match input.hashes_of(&self.spec.key) {
+            Some(h) => h,
+            None => {
+                key_hashes(&input.columns, &self.spec.key, n, &mut own);
+                &own
+            }
+        };
+        let sel = Sel::All(n);
+        let mut vals: Vec<Option<Vals<'_>>> = Vec::with_capacity(self.args.len());
+        for a in &self.args {
+            match a {
+                Some(c) => match c.eval(&input, sel) {
+                    Ok(v) => vals.push(Some(v)),
+                    Err(e) => return Err(self.eval_error(e, &input, &self.input)),
+                },
+                None => vals.push(None),
+            }
+        }
+        let mut readers = Vec::with_capacity(vals.len());
+        for (v, call) in vals.iter().zip(&self.spec.aggregates) {
+            let r = match v {
+                None => Ok(ArgReader::None),
+                Some(v) => match call.arg_type {
+                    DataType::Int | DataType::Long | DataType::Timestamp => v.i64s(sel).map(ArgReader::I64),
+                    DataType::Double => v.f64s(sel).map(ArgReader::F64),
+                    DataType::String => v.strs(sel).map(ArgReader::Str),
+                    DataType::Bool => Ok(ArgReader::None),
+                },
+            };
+            readers.push(r.map_err(|e| self.eval_error(e, &input, &self.input))?);
+        }
+        let Some(key_columns) = KeyColumn::of(&input.columns, &self.spec.key) else {
+            return Err(self.eval_error(EvalError::internal("a key column is missing"), &input, &self.input));
+        };
+        // A key of one dictionary column: each distinct string is looked up
+        // once per batch, then found by its id.
+        let dictionary = match key_columns.as_slice() {
+            [KeyColumn::Str(c)] => c.dictionary().filter(|(strings, _)| strings.len() <= n),
+            _ => None,
+        };
+        let mut slot_of_id: Vec<u32> = vec![u32::MAX; dictionary.map_or(0, |(strings, _)| strings.len())];
+        let (size, slide, watermark) = (self.size, self.slide, self.watermark);
+        let aggregates = &self.spec.aggregates;
+        let fresh = || aggregates.iter().filter_map(Acc::new).collect::<Vec<_>>();
+        let mut late = 0u64;
+        for (r, (&ts, &hash)) in input.timestamps.iter().zip(hashes).enumerate() {
+            let t = proc_now.unwrap_or(ts);
             if t == NO_TIMESTAMP {
                 late += 1;
                 continue;
             }
-            let args: Vec<Option<Value>> = if has_args {
-                self.spec
-                    .aggregates
-                    .iter()
-                    .map(|c| c.arg.as_ref().map(|e| eval(e, &r.row, &Scope::default())).transpose())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| self.eval_error(e))?
-            } else {
-                Vec::new()
-            };
-            // The record is ours: move its key fields out instead of cloning them.
-            let key = Key(self
-                .spec
-                .key
-                .iter()
-                .map(|i| r.row.get_mut(*i).map_or(Value::Int(0), |v| std::mem::replace(v, Value::Int(0))))
-                .collect());
-            starts.clear();
-            starts.extend(self.window_starts(t));
-            let event_time = self.spec.window.time == TimeDomain::EventTime;
-            for &start in &starts {
-                let end = start + self.size;
-                if event_time && end - 1 <= self.watermark {
+            // The key is found (or added) only for a record with a window that is not late.
+            let mut slot = None;
+            let last = t - t.rem_euclid(slide);
+            let mut start = last;
+            while start > t - size {
+                let end = start + size;
+                if event_time && end - 1 <= watermark {
                     late += 1;
+                    start -= slide;
                     continue;
                 }
-                if !self.state.contains_key(&key) {
-                    self.state.insert(key.clone(), KeyWindows::new());
-                }
-                let Some(windows) = self.state.get_mut(&key) else { continue };
-                let accs = windows.entry(start).or_insert_with(|| {
-                    self.timers.insert((end, key_ref(&key)));
-                    self.spec.aggregates.iter().map(|c| Acc::new(c.func)).collect()
+                let keys = &mut self.keys;
+                let s = *slot.get_or_insert_with(|| match dictionary {
+                    Some((_, ids)) => {
+                        let id = ids.get(r).map_or(0, |id| *id as usize);
+                        match slot_of_id.get(id) {
+                            Some(&known) if known != u32::MAX => known,
+                            _ => {
+                                let found = keys.find_or_insert(hash, &key_columns, r);
+                                if let Some(cached) = slot_of_id.get_mut(id) {
+                                    *cached = found;
+                                }
+                                found
+                            }
+                        }
+                    }
+                    None => keys.find_or_insert(hash, &key_columns, r),
                 });
-                for (i, acc) in accs.iter_mut().enumerate() {
-                    acc.add(args.get(i).cloned().flatten());
+                if let Some(entry) = self.keys.get_mut(s) {
+                    let (window, new) = entry.window(start, fresh);
+                    for (acc, reader) in window.accs.iter_mut().zip(&readers) {
+                        acc.add(reader, r);
+                    }
+                    if new {
+                        self.timers.entry(end).or_default().push(s);
+                    }
                 }
+                start -= slide;
             }
         }
+        drop(readers);
+        drop(vals);
+        self.hashes = own;
         if late > 0 {
             TaskCounters::add(&self.counters.late_records, late);
         }
         Ok(())
     }
 
-    fn on_signal(&mut self, signal: Signal, out: &mut Vec<Record>) -> Result<Option<Signal>, OperatorError> {
+    fn on_signal(&mut self, signal: Signal, out: &mut Vec<Batch>) -> Result<Option<Signal>, OperatorError> {
         if let Signal::Watermark(w) = signal {
             if w > self.watermark {
                 self.watermark = w;
@@ -258,31 +313,30 @@ impl Operator for WindowOperator {
         Ok(Some(signal))
     }
 
-    fn on_timer(&mut self, now_ms: i64, out: &mut Vec<Record>) -> Result<Option<Signal>, OperatorError> {
+    fn on_timer(&mut self, now_ms: i64, out: &mut Vec<Batch>) -> Result<Option<Signal>, OperatorError> {
         if self.spec.window.time == TimeDomain::ProcessingTime {
             self.fire_until(now_ms, out)?;
         }
         Ok(None)
     }
 
-    fn on_end_of_input(&mut self, out: &mut Vec<Record>) -> Result<(), OperatorError> {
+    fn on_end_of_input(&mut self, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
         // Event time fired everything on the final watermark; processing
         // time fires what is left, as a bounded job's last windows.
         self.fire_until(i64::MAX, out)
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
-        let mut groups: BTreeMap<u32, Vec<SnapshotEntry>> = BTreeMap::new();
-        for (key, windows) in &self.state {
-            groups.entry(key.key_group(self.max_parallelism)).or_default().push(SnapshotEntry {
-                key: key.clone(),
-                windows: windows.iter().map(|(s, a)| (*s, a.clone())).collect(),
-            });
+        let mut groups: BTreeMap<u32, Vec<(&[u8], SnapshotEntry)>> = BTreeMap::new();
+        for e in self.keys.entries() {
+            let kg = key_group(e.hash, self.max_parallelism);
+            groups.entry(kg).or_default().push((&e.order, e.saved(&self.spec.aggregates)));
         }
         let key_groups = groups
             .into_iter()
             .map(|(kg, mut entries)| {
-                entries.sort_by_key(|e| key_ref(&e.key));
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                let entries: Vec<SnapshotEntry> = entries.into_iter().map(|(_, e)| e).collect();
                 let mut bytes = vec![SNAPSHOT_VERSION];
                 bytes.extend(bincode::serde::encode_to_vec(&entries, bincode::config::standard()).unwrap_or_default());
                 (kg, bytes)
@@ -306,20 +360,34 @@ impl Operator for WindowOperator {
                     restored.extend(entries);
                 }
                 Some((v, _)) => {
-                    return Err(fail(format!("key group {kg} is in state format {v}, not {SNAPSHOT_VERSION}")))
+                    return Err(fail(format!(
+                        "key group {kg} is in state format {v}, which this flowc does not read (it reads {SNAPSHOT_VERSION})"
+                    )))
                 }
                 None => return Err(fail(format!("key group {kg} is empty"))),
             }
         }
         for e in restored {
-            let kref = key_ref(&e.key);
-            let windows = self.state.entry(e.key).or_default();
-            for (start, accs) in e.windows {
-                if accs.len() != self.spec.aggregates.len() {
-                    return Err(fail("the state has a different number of aggregates than the job".into()));
+            if e.key.0.len() != self.spec.key.len() {
+                return Err(fail("the state has keys of another length than the job's".into()));
+            }
+            let windows = restore_windows(e.windows, &self.spec.aggregates).ok_or_else(|| {
+                fail("the state has other aggregates than the job (a different number or type)".into())
+            })?;
+            let hash = key_hash(&e.key.0);
+            let slot = match self.keys.find_owned(&e.key.0, hash) {
+                Some(s) => s,
+                None => self.keys.insert(e.key.0, hash),
+            };
+            let Some(entry) = self.keys.get_mut(slot) else { continue };
+            for w in windows {
+                let end = w.start + self.size;
+                let accs = w.accs;
+                let (window, new) = entry.window(w.start, Vec::new);
+                window.accs = accs;
+                if new {
+                    self.timers.entry(end).or_default().push(slot);
                 }
-                self.timers.insert((start + self.size, kref.clone()));
-                windows.insert(start, accs);
             }
         }
         Ok(())
@@ -329,7 +397,12 @@ impl Operator for WindowOperator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flowc_compiler::ir::{DataType, Expr, WindowSpec};
+    use crate::record::Value;
+    use flowc_compiler::ir::{AggCall, AggFunc, Expr, WindowSpec};
+
+    fn schema(fields: &[(&str, DataType)]) -> Schema {
+        Schema { name: None, fields: fields.iter().map(|(n, t)| Field::new(*n, *t)).collect() }
+    }
 
     fn count_per_key(kind: WindowKind, time: TimeDomain) -> WindowOperator {
         let spec = WindowAggregate {
@@ -343,41 +416,72 @@ mod tests {
             }],
             output: vec![Expr::WindowStart, Expr::Key(0), Expr::Aggregate(0)],
         };
-        WindowOperator::new("w".into(), spec, 128, Arc::new(TaskCounters::new()))
+        let input = schema(&[("ts", DataType::Timestamp), ("page", DataType::String)]);
+        let output = schema(&[("start", DataType::Timestamp), ("page", DataType::String), ("n", DataType::Long)]);
+        let counters = Arc::new(TaskCounters::new());
+        WindowOperator::new("w".into(), spec, &input, &output, 128, counters, &SourceMap::default()).expect("builds")
     }
 
-    fn rec(t: i64, page: &str) -> Record {
-        Record::with_timestamp(t, vec![Value::Timestamp(t), Value::Str(page.into())])
+    fn recs(events: &[(i64, &str)]) -> Batch {
+        let rows: Vec<(i64, Vec<Value>)> =
+            events.iter().map(|(t, p)| (*t, vec![Value::Timestamp(*t), Value::Str(p.to_string())])).collect();
+        Batch::from_rows(&[DataType::Timestamp, DataType::String], &rows).expect("fits")
+    }
+
+    fn rows(out: &[Batch]) -> Vec<(i64, Vec<Value>)> {
+        out.iter().flat_map(|b| b.rows()).collect()
     }
 
     #[test]
     fn tumbling_event_time_counts_and_fires_on_watermark() {
         let mut w = count_per_key(WindowKind::Tumbling { size_ms: 15_000 }, TimeDomain::EventTime);
         let mut out = Vec::new();
-        w.process((0..30).map(|i| rec(i * 1000, if i % 2 == 0 { "/a" } else { "/b" })).collect(), &mut out).unwrap();
+        let events: Vec<(i64, &str)> = (0..30).map(|i| (i * 1000, if i % 2 == 0 { "/a" } else { "/b" })).collect();
+        w.process(recs(&events), &mut out).unwrap();
         assert!(out.is_empty());
         w.on_signal(Signal::Watermark(14_998), &mut out).unwrap();
         assert!(out.is_empty());
         w.on_signal(Signal::Watermark(14_999), &mut out).unwrap();
-        let mut rows: Vec<_> = out.iter().map(|r| (r.timestamp, r.row.clone())).collect();
-        rows.sort_by(|a, b| format!("{:?}", a).cmp(&format!("{:?}", b)));
+        let rows = rows(&out);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].1, vec![Value::Timestamp(0), Value::Str("/a".into()), Value::Int(8)]);
         assert_eq!(rows[1].1, vec![Value::Timestamp(0), Value::Str("/b".into()), Value::Int(7)]);
         assert_eq!(rows[0].0, 14_999);
         // A late record is dropped and counted.
         out.clear();
-        w.process(vec![rec(100, "/a")], &mut out).unwrap();
+        w.process(recs(&[(100, "/a")]), &mut out).unwrap();
         assert_eq!(TaskCounters::get(&w.counters.late_records), 1);
+    }
+
+    #[test]
+    fn keys_in_dictionary_form_count_as_plain_ones() {
+        let events: Vec<(i64, &str)> =
+            (0..3000).map(|i| (i * 13, ["/a", "/b", "/c", "/d"][(i * 7 % 4) as usize])).collect();
+        let (mut plain, mut dict) = (
+            count_per_key(WindowKind::Sliding { size_ms: 10_000, slide_ms: 5000 }, TimeDomain::EventTime),
+            count_per_key(WindowKind::Sliding { size_ms: 10_000, slide_ms: 5000 }, TimeDomain::EventTime),
+        );
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for chunk in events.chunks(700) {
+            plain.process(recs(chunk), &mut a).unwrap();
+            let mut d = recs(chunk);
+            crate::expr::tests::dictionary_encode(&mut d);
+            dict.process(d, &mut b).unwrap();
+        }
+        assert_eq!(plain.snapshot(), dict.snapshot());
+        plain.on_signal(Signal::Watermark(i64::MAX), &mut a).unwrap();
+        dict.on_signal(Signal::Watermark(i64::MAX), &mut b).unwrap();
+        assert_eq!(rows(&a), rows(&b));
+        assert!(rows(&a).len() > 8);
     }
 
     #[test]
     fn sliding_windows_overlap() {
         let mut w = count_per_key(WindowKind::Sliding { size_ms: 10, slide_ms: 5 }, TimeDomain::EventTime);
         let mut out = Vec::new();
-        w.process(vec![rec(7, "/a")], &mut out).unwrap();
+        w.process(recs(&[(7, "/a")]), &mut out).unwrap();
         w.on_signal(Signal::Watermark(i64::MAX), &mut out).unwrap();
-        let starts: Vec<_> = out.iter().map(|r| r.row[0].clone()).collect();
+        let starts: Vec<_> = rows(&out).into_iter().map(|r| r.1[0].clone()).collect();
         assert_eq!(starts, vec![Value::Timestamp(0), Value::Timestamp(5)]);
     }
 
@@ -385,7 +489,8 @@ mod tests {
     fn snapshot_restore_round_trip() {
         let mut w = count_per_key(WindowKind::Tumbling { size_ms: 15_000 }, TimeDomain::EventTime);
         let mut out = Vec::new();
-        w.process((0..100).map(|i| rec(i * 300, ["/a", "/b", "/c"][i as usize % 3])).collect(), &mut out).unwrap();
+        let events: Vec<(i64, &str)> = (0..100).map(|i| (i * 300, ["/a", "/b", "/c"][i as usize % 3])).collect();
+        w.process(recs(&events), &mut out).unwrap();
         let snap = w.snapshot();
         let mut w2 = count_per_key(WindowKind::Tumbling { size_ms: 15_000 }, TimeDomain::EventTime);
         w2.restore(snap.clone()).unwrap();
@@ -395,8 +500,120 @@ mod tests {
         w2.on_signal(Signal::Watermark(i64::MAX), &mut b).unwrap();
         assert_eq!(a, b);
         // A corrupt snapshot is refused.
-        let mut bad = snap;
+        let mut bad = snap.clone();
         bad.key_groups[0].1.truncate(3);
         assert!(count_per_key(WindowKind::Tumbling { size_ms: 15_000 }, TimeDomain::EventTime).restore(bad).is_err());
+        // So is a format this flowc does not know, saying so.
+        let mut newer = snap;
+        newer.key_groups[0].1[0] = 2;
+        let e = count_per_key(WindowKind::Tumbling { size_ms: 15_000 }, TimeDomain::EventTime)
+            .restore(newer)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("state format 2"), "{e}");
+    }
+
+    /// The job of `testdata/window_v1.*`: keyed by (page, user), counting,
+    /// summing, averaging and taking minima and maxima of every type.
+    fn fixture_operator() -> WindowOperator {
+        let agg = |func, arg: Option<Expr>, arg_type, result_type| AggCall { func, arg, arg_type, result_type };
+        let spec = WindowAggregate {
+            key: vec![1, 2],
+            window: WindowSpec { kind: WindowKind::Tumbling { size_ms: 1000 }, time: TimeDomain::EventTime },
+            aggregates: vec![
+                agg(AggFunc::Count, None, DataType::Long, DataType::Long),
+                agg(AggFunc::Sum, Some(Expr::Field(3)), DataType::Long, DataType::Long),
+                agg(AggFunc::Min, Some(Expr::Field(1)), DataType::String, DataType::String),
+                agg(AggFunc::Max, Some(Expr::Field(4)), DataType::Double, DataType::Double),
+                agg(AggFunc::Avg, Some(Expr::Field(3)), DataType::Long, DataType::Double),
+                agg(AggFunc::Min, Some(Expr::Field(0)), DataType::Timestamp, DataType::Timestamp),
+            ],
+            output: vec![
+                Expr::WindowStart,
+                Expr::WindowEnd,
+                Expr::Key(0),
+                Expr::Key(1),
+                Expr::Aggregate(0),
+                Expr::Aggregate(1),
+                Expr::Aggregate(2),
+                Expr::Aggregate(3),
+                Expr::Aggregate(4),
+                Expr::Aggregate(5),
+            ],
+        };
+        let input = schema(&[
+            ("ts", DataType::Timestamp),
+            ("page", DataType::String),
+            ("user", DataType::Long),
+            ("n", DataType::Long),
+            ("x", DataType::Double),
+        ]);
+        use DataType as T;
+        let output = schema(&[
+            ("start", T::Timestamp),
+            ("end", T::Timestamp),
+            ("page", T::String),
+            ("user", T::Long),
+            ("count", T::Long),
+            ("sum", T::Long),
+            ("min", T::String),
+            ("max", T::Double),
+            ("avg", T::Double),
+            ("first", T::Timestamp),
+        ]);
+        let counters = Arc::new(TaskCounters::new());
+        WindowOperator::new("w".into(), spec, &input, &output, 128, counters, &SourceMap::default()).expect("builds")
+    }
+
+    fn fixture_input() -> Batch {
+        let pages = ["/a", "/b", "/c", "/héllo"];
+        let rows: Vec<(i64, Vec<Value>)> = (0..60i64)
+            .map(|i| {
+                let t = i * 47;
+                let row = vec![
+                    Value::Timestamp(t),
+                    Value::Str(pages[(i % 4) as usize].into()),
+                    Value::Int(i % 3 - 1),
+                    Value::Int(i * 11 - 300),
+                    Value::Double((i as f64) * 0.5 - 7.25),
+                ];
+                (t, row)
+            })
+            .collect();
+        let types = [DataType::Timestamp, DataType::String, DataType::Long, DataType::Long, DataType::Double];
+        Batch::from_rows(&types, &rows).expect("fits")
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/src/operators/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn shown(out: &[Batch]) -> String {
+        rows(out).iter().map(|(t, r)| format!("{t} {r:?}\n")).collect()
+    }
+
+    /// `window_v1.snapshot` was written by the window operator before its
+    /// state was typed (commit b4cce50): restoring it fires exactly what
+    /// that operator fired (`window_v1.fired`), and today's operator writes
+    /// the very same bytes for the same input.
+    #[test]
+    fn a_version_1_snapshot_of_the_untyped_operator_restores_and_is_written_the_same() {
+        let (saved, _): (Vec<(u32, Vec<u8>)>, usize) =
+            bincode::serde::decode_from_slice(&fixture("window_v1.snapshot"), bincode::config::standard())
+                .expect("the fixture decodes");
+        let saved = KeyedSnapshot { key_groups: saved };
+        let mut w = fixture_operator();
+        w.restore(saved.clone()).expect("restores");
+        let mut fired = Vec::new();
+        w.on_signal(Signal::Watermark(i64::MAX), &mut fired).unwrap();
+        assert_eq!(shown(&fired), String::from_utf8(fixture("window_v1.fired")).expect("UTF-8"));
+        // The same input, processed today, snapshots to the same bytes.
+        let mut today = fixture_operator();
+        let mut early = Vec::new();
+        today.process(fixture_input(), &mut early).unwrap();
+        today.on_signal(Signal::Watermark(999), &mut early).unwrap();
+        assert_eq!(rows(&early).len(), 12, "the first window fired before the snapshot");
+        assert_eq!(today.snapshot(), saved);
     }
 }

@@ -287,7 +287,7 @@ pub(super) async fn run_jar(
         .any(|i| matches!(i, flowc_dsl::ast::Item::Set(s) if s.key.text == "parallelism.default"));
     let parallelism =
         requested.or_else(|| if sets_own { None } else { jm.config.get("parallelism.default").trim().parse().ok() });
-    match flowc_compiler::compile(&src, &CheckOptions { args, parallelism }) {
+    match flowc_compiler::compile(&src, &CheckOptions { args, parallelism, ..CheckOptions::default() }) {
         Ok(c) => submit_bytes(&jm, flowc_compiler::plan_file::to_bytes(&c.graph), restore),
         Err(diags) => {
             let msgs: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| src.render(d)).collect();

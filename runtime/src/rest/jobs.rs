@@ -380,6 +380,12 @@ pub(super) async fn submit_plan(
 }
 
 pub(super) fn submit_bytes(jm: &Arc<JobManager>, bytes: Vec<u8>, restore: RestoreRequest) -> Response {
+    // A plan that calls Rust UDFs names their artifacts, which must be here.
+    if let Ok(g) = flowc_compiler::plan_file::from_bytes(&bytes) {
+        if let Err(reason) = jm.blobs.check_plan(&g) {
+            return error(StatusCode::BAD_REQUEST, reason);
+        }
+    }
     match jm.submit(bytes, restore) {
         Ok(id) => (StatusCode::ACCEPTED, Json(json!({ "jobid": id.to_string(), "jobUrl": format!("/jobs/{id}") })))
             .into_response(),

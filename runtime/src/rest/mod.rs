@@ -19,6 +19,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+mod blobs;
 pub mod body;
 mod checkpoints;
 mod cluster;
@@ -129,7 +130,9 @@ fn router(state: RestState) -> Router {
         .route("/jars", get(jars::list_jars))
         .route("/jars/upload", post(jars::upload_jar))
         .route("/jars/{jarid}/run", post(jars::run_jar))
-        .route("/metrics", get(cluster::prometheus));
+        .route("/metrics", get(cluster::prometheus))
+        .route("/blobs", post(blobs::upload_blob))
+        .route("/blobs/{digest}", get(blobs::download_blob));
     Router::new()
         .merge(api.clone())
         .nest("/v1", api)

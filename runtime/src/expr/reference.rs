@@ -1,8 +1,7 @@
-//! Evaluates the compiler's resolved expressions over one record.
-//!
-//! The compiler has checked every type, so a mismatch here is a bug in
-//! flowc, reported as such; what data can still get wrong (a division by
-//! zero) is an [`EvalError`] naming the operation.
+//! The model of the compiled evaluator, for its tests only: the record-at-
+//! a-time interpreter flowc used before expressions were compiled, kept
+//! as it was. The property test of `expr` checks that the compiled
+//! evaluator agrees with it on random expressions and records.
 
 use crate::record::Value;
 use flowc_compiler::ir::{BinOp, DataType, Expr, Function};
@@ -38,6 +37,7 @@ pub fn eval(e: &Expr, row: &[Value], scope: &Scope<'_>) -> Result<Value, EvalErr
         Expr::Aggregate(i) => scope.aggregates.get(*i).cloned().ok_or_else(|| bug("aggregate index out of range"))?,
         Expr::WindowStart => Value::Timestamp(scope.window.ok_or_else(|| bug("window_start() outside a window"))?.0),
         Expr::WindowEnd => Value::Timestamp(scope.window.ok_or_else(|| bug("window_end() outside a window"))?.1),
+        Expr::At(_, inner) => eval(inner, row, scope)?,
         Expr::Cast(ty, inner) => cast(*ty, eval(inner, row, scope)?)?,
         Expr::Neg(inner) => match eval(inner, row, scope)? {
             Value::Int(i) => Value::Int(i.wrapping_neg()),
@@ -55,6 +55,7 @@ pub fn eval(e: &Expr, row: &[Value], scope: &Scope<'_>) -> Result<Value, EvalErr
                 eval(f, row, scope)?
             }
         }
+        Expr::Udf(..) => return Err(bug("a UDF call in the interpreter, which cannot call UDFs")),
         Expr::Call(f, args) => {
             let vals = args.iter().map(|a| eval(a, row, scope)).collect::<Result<Vec<_>, _>>()?;
             call(*f, vals)?
@@ -201,59 +202,4 @@ fn call(f: Function, args: Vec<Value>) -> Result<Value, EvalError> {
         },
         Function::ToTimestamp => Value::Timestamp(int_arg(&args, 0)?),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lit(v: Value) -> Box<Expr> {
-        Box::new(Expr::Literal(v))
-    }
-
-    fn check(e: Expr, expect: Value) {
-        assert_eq!(eval(&e, &[], &Scope::default()).unwrap(), expect);
-    }
-
-    #[test]
-    fn arithmetic_and_comparison() {
-        check(Expr::Binary(BinOp::Add, lit(Value::Int(2)), lit(Value::Int(3))), Value::Int(5));
-        check(Expr::Binary(BinOp::Rem, lit(Value::Int(7)), lit(Value::Int(3))), Value::Int(1));
-        check(Expr::Binary(BinOp::Div, lit(Value::Double(1.0)), lit(Value::Double(4.0))), Value::Double(0.25));
-        check(Expr::Binary(BinOp::Lt, lit(Value::Str("a".into())), lit(Value::Str("b".into()))), Value::Bool(true));
-        check(Expr::Binary(BinOp::Eq, lit(Value::Double(f64::NAN)), lit(Value::Double(f64::NAN))), Value::Bool(false));
-        check(Expr::Binary(BinOp::Add, lit(Value::Timestamp(1000)), lit(Value::Int(5))), Value::Timestamp(1005));
-        assert_eq!(
-            eval(&Expr::Binary(BinOp::Div, lit(Value::Int(1)), lit(Value::Int(0))), &[], &Scope::default()),
-            Err(EvalError::DivisionByZero)
-        );
-    }
-
-    #[test]
-    fn functions() {
-        let s = |x: &str| Value::Str(x.into());
-        check(Expr::Call(Function::Upper, vec![Expr::Literal(s("/shop"))]), s("/SHOP"));
-        check(
-            Expr::Call(
-                Function::Substring,
-                vec![Expr::Literal(s("héllo")), Expr::Literal(Value::Int(1)), Expr::Literal(Value::Int(3))],
-            ),
-            s("éll"),
-        );
-        check(Expr::Call(Function::Concat, vec![Expr::Literal(s("a")), Expr::Literal(s("b"))]), s("ab"));
-        check(
-            Expr::Call(Function::ToString, vec![Expr::Literal(Value::Timestamp(15_000))]),
-            s("1970-01-01T00:00:15.000Z"),
-        );
-        check(Expr::If(lit(Value::Bool(false)), lit(Value::Int(1)), lit(Value::Int(2))), Value::Int(2));
-    }
-
-    #[test]
-    fn window_scope() {
-        let scope =
-            Scope { key: &[Value::Str("/a".into())], aggregates: &[Value::Int(1000)], window: Some((0, 15_000)) };
-        assert_eq!(eval(&Expr::Key(0), &[], &scope).unwrap(), Value::Str("/a".into()));
-        assert_eq!(eval(&Expr::Aggregate(0), &[], &scope).unwrap(), Value::Int(1000));
-        assert_eq!(eval(&Expr::WindowEnd, &[], &scope).unwrap(), Value::Timestamp(15_000));
-    }
 }

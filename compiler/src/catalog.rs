@@ -1,0 +1,460 @@
+//! The language's vocabulary as tables: the stages, the sources, sinks,
+//! windows and the watermark stage with their options and the values each
+//! takes, the scalar functions, the aggregates. One line of documentation
+//! per entry.
+//!
+//! The checker reads its lists of allowed options and option values from
+//! here, and editors (the language server's completion and hover) read the
+//! same tables: a new option is offered in the editor as soon as the
+//! checker accepts it. Scalar functions and aggregates are documented by
+//! [`Function::doc`] and [`AggFunc::doc`], exhaustive matches, so a new
+//! function does not compile without its documentation.
+
+use crate::ir::{AggFunc, Function};
+
+/// A stage of a pipeline, after `|`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageDoc {
+    pub name: &'static str,
+    /// How it is written, as a snippet of the language.
+    pub syntax: &'static str,
+    pub doc: &'static str,
+}
+
+/// Every stage, in the order of [`flowc_dsl::parser::STAGES`].
+pub const STAGES: &[StageDoc] = &[
+    StageDoc {
+        name: "watermark",
+        syntax: "watermark <timestamp field> { out_of_orderness: 200ms, idleness: 5s }",
+        doc: "Assigns event time from a timestamp field and emits watermarks that trail the highest timestamp seen by `out_of_orderness`.",
+    },
+    StageDoc {
+        name: "filter",
+        syntax: "filter <condition>",
+        doc: "Keeps the records for which the condition, a bool expression over the record's fields, is true.",
+    },
+    StageDoc {
+        name: "map",
+        syntax: "map { field: expr, … }",
+        doc: "Keeps every field of the input, replacing those it names and adding new ones at the end.",
+    },
+    StageDoc {
+        name: "select",
+        syntax: "select { field, name: expr, … }",
+        doc: "Outputs exactly the listed fields, in order.",
+    },
+    StageDoc {
+        name: "key_by",
+        syntax: "key_by <field>, …",
+        doc: "Partitions the stream by the key fields (a HASH edge); must be followed by a `window`.",
+    },
+    StageDoc {
+        name: "window",
+        syntax: "window tumbling { size: 15s } | window sliding { size: 1m, slide: 10s }",
+        doc: "Groups each key's records into windows; must be followed by `aggregate`.",
+    },
+    StageDoc {
+        name: "aggregate",
+        syntax: "aggregate { key, n: count(), … }",
+        doc: "Emits one record per key and window when the window closes: keys, aggregates and window bounds.",
+    },
+    StageDoc {
+        name: "sink",
+        syntax: "sink kafka { … } | sink print | sink file { path: … } | sink discard",
+        doc: "Writes the records out; nothing can follow a sink.",
+    },
+];
+
+/// The stage of this name.
+pub fn stage(name: &str) -> Option<&'static StageDoc> {
+    STAGES.iter().find(|s| s.name == name)
+}
+
+/// What a `{ key: value }` block belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Source,
+    Sink,
+    Window,
+    Watermark,
+}
+
+impl Role {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Role::Source => "source",
+            Role::Sink => "sink",
+            Role::Window => "window",
+            Role::Watermark => "watermark",
+        }
+    }
+}
+
+/// One option of a settings block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionDoc {
+    pub key: &'static str,
+    /// What it takes, for messages and hovers: "a duration".
+    pub takes: &'static str,
+    /// The words it takes, when it takes one of a few (`earliest`, …).
+    pub values: &'static [&'static str],
+    /// Its default, if it has one.
+    pub default: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+/// A source, sink or window kind, or the watermark stage, with its options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindDoc {
+    pub role: Role,
+    /// `kafka`, `tumbling`; `watermark` for the watermark stage.
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub options: &'static [OptionDoc],
+}
+
+impl KindDoc {
+    /// The option keys, in order: what the checker accepts.
+    pub fn keys(&self) -> Vec<&'static str> {
+        self.options.iter().map(|o| o.key).collect()
+    }
+
+    pub fn option(&self, key: &str) -> Option<&'static OptionDoc> {
+        self.options.iter().find(|o| o.key == key)
+    }
+
+    /// The words option `key` takes; empty when it takes something else.
+    pub fn values(&self, key: &str) -> &'static [&'static str] {
+        self.option(key).map_or(&[], |o| o.values)
+    }
+
+    /// What one writes: `source kafka`, `window tumbling`, `watermark`.
+    pub fn title(&self) -> String {
+        match self.role {
+            Role::Watermark => "watermark".to_string(),
+            r => format!("{} {}", r.keyword(), self.name),
+        }
+    }
+}
+
+const fn opt(
+    key: &'static str,
+    takes: &'static str,
+    values: &'static [&'static str],
+    default: Option<&'static str>,
+    doc: &'static str,
+) -> OptionDoc {
+    OptionDoc { key, takes, values, default, doc }
+}
+
+const JSON: &[&str] = &["json"];
+const TIME: &[&str] = &["event", "processing"];
+
+/// Every source, sink and window kind, and the watermark stage.
+pub const KINDS: &[KindDoc] = &[
+    KindDoc {
+        role: Role::Source,
+        name: "kafka",
+        doc: "Reads JSON records of a schema from a Kafka topic; offsets are checkpointed.",
+        options: &[
+            opt("servers", "a string", &[], None, "Required: the bootstrap servers, `host:port,…`."),
+            opt("topic", "a string", &[], None, "Required: the topic to read."),
+            opt("group", "a string", &[], Some("\"flowc\""), "The consumer group the offsets are committed to."),
+            opt(
+                "offsets",
+                "`earliest`, `latest` or `committed`",
+                &["earliest", "latest", "committed"],
+                Some("committed"),
+                "Where to start: the group's committed offsets (else the earliest), the earliest or the latest.",
+            ),
+            opt(
+                "bounded",
+                "`none` or `latest`",
+                &["none", "latest"],
+                Some("none"),
+                "`latest`: stop at the offsets that are the latest when the source starts; the job then finishes.",
+            ),
+            opt("format", "`json`", JSON, Some("json"), "The records' encoding: JSON objects."),
+            opt("schema", "a schema name", &[], None, "Required: the records' schema, declared with `schema Name { … }`."),
+        ],
+    },
+    KindDoc {
+        role: Role::Source,
+        name: "datagen",
+        doc: "Generates records of a schema, for tests and benchmarks; other keys name fields and their generators: `sequence(start, step)`, `ticks(start, step, per_tick)`, `random(min, max)`, `cycle(v, …)` or a constant.",
+        options: &[
+            opt("schema", "a schema name", &[], None, "Required: the records' schema."),
+            opt("count", "a non-negative integer or `none`", &[], Some("none"), "Records in all; `none`: forever."),
+            opt(
+                "rate",
+                "records per second, or `none`",
+                &[],
+                Some("none"),
+                "Records per second in all; `none` or 0: as fast as possible.",
+            ),
+            opt("format", "`json`", JSON, None, "Encode and decode each record as JSON, as Kafka would."),
+        ],
+    },
+    KindDoc {
+        role: Role::Sink,
+        name: "kafka",
+        doc: "Writes each record as a JSON object to a Kafka topic.",
+        options: &[
+            opt("servers", "a string", &[], None, "Required: the bootstrap servers, `host:port,…`."),
+            opt("topic", "a string", &[], None, "Required: the topic to write."),
+            opt("format", "`json`", JSON, Some("json"), "The records' encoding: JSON objects."),
+            opt(
+                "delivery",
+                "`at_least_once` or `exactly_once`",
+                &["at_least_once", "exactly_once"],
+                Some("at_least_once"),
+                "`at_least_once` may repeat records after a failure; `exactly_once` writes in transactions committed on checkpoints.",
+            ),
+            opt(
+                "transactional_id_prefix",
+                "a string",
+                &[],
+                Some("\"flowc-<topic>\""),
+                "The prefix of the Kafka transactional ids of an exactly-once sink.",
+            ),
+        ],
+    },
+    KindDoc { role: Role::Sink, name: "print", doc: "Writes each record to standard output.", options: &[] },
+    KindDoc {
+        role: Role::Sink,
+        name: "file",
+        doc: "Writes JSON lines, `part-<subtask>.jsonl`, into a directory under the cluster's allowed directories.",
+        options: &[
+            opt("path", "a string", &[], None, "Required: the directory each subtask writes its file in."),
+            opt("format", "`json`", JSON, Some("json"), "The records' encoding: JSON objects."),
+        ],
+    },
+    KindDoc { role: Role::Sink, name: "discard", doc: "Drops every record (for benchmarks).", options: &[] },
+    KindDoc {
+        role: Role::Window,
+        name: "tumbling",
+        doc: "Consecutive windows of one length.",
+        options: &[
+            opt("size", "a positive duration", &[], None, "Required: the length of a window."),
+            opt(
+                "time",
+                "`event` or `processing`",
+                TIME,
+                Some("event"),
+                "`event`: the watermark's event time (needs a `watermark` stage upstream); `processing`: the wall clock.",
+            ),
+        ],
+    },
+    KindDoc {
+        role: Role::Window,
+        name: "sliding",
+        doc: "Windows of one length starting every `slide`; each record belongs to size/slide windows.",
+        options: &[
+            opt("size", "a positive duration", &[], None, "Required: the length of a window."),
+            opt("slide", "a positive duration", &[], None, "Required: how often a window starts; must divide `size`."),
+            opt(
+                "time",
+                "`event` or `processing`",
+                TIME,
+                Some("event"),
+                "`event`: the watermark's event time (needs a `watermark` stage upstream); `processing`: the wall clock.",
+            ),
+        ],
+    },
+    KindDoc {
+        role: Role::Watermark,
+        name: "watermark",
+        doc: "Event time from a timestamp field, and watermarks.",
+        options: &[
+            opt(
+                "out_of_orderness",
+                "a duration",
+                &[],
+                Some("0ms"),
+                "How far the watermark trails the highest timestamp seen.",
+            ),
+            opt(
+                "idleness",
+                "a positive duration or `none`",
+                &[],
+                Some("none"),
+                "An input without records for this long stops holding the watermark back.",
+            ),
+        ],
+    },
+];
+
+/// The kind `name` of `role` (the watermark stage is `(Watermark, "watermark")`).
+pub fn kind(role: Role, name: &str) -> Option<&'static KindDoc> {
+    KINDS.iter().find(|k| k.role == role && k.name == name)
+}
+
+/// Every kind of `role`.
+pub fn kinds(role: Role) -> impl Iterator<Item = &'static KindDoc> {
+    KINDS.iter().filter(move |k| k.role == role)
+}
+
+/// The option keys of a kind, or none if the kind is unknown.
+pub fn keys(role: Role, name: &str) -> Vec<&'static str> {
+    kind(role, name).map_or_else(Vec::new, KindDoc::keys)
+}
+
+/// The words option `key` of a kind takes.
+pub fn values(role: Role, name: &str, key: &str) -> &'static [&'static str] {
+    kind(role, name).map_or(&[], |k| k.values(key))
+}
+
+/// Where a function may be called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FunctionKind {
+    /// In any record expression.
+    Scalar,
+    /// Only in an `aggregate` after a window, over the window's records.
+    Aggregate,
+    /// Only in an `aggregate` after a window: the window's bounds.
+    WindowBound,
+}
+
+/// A function: its name, signature and documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionDoc {
+    pub name: &'static str,
+    /// `substring(s: string, start: int|long, length: int|long) -> string`
+    pub signature: &'static str,
+    pub doc: &'static str,
+    pub kind: FunctionKind,
+}
+
+/// Every function: scalar functions, aggregates, window bounds.
+pub fn functions() -> Vec<FunctionDoc> {
+    let mut out: Vec<FunctionDoc> = Function::ALL
+        .iter()
+        .map(|f| {
+            let (signature, doc) = f.doc();
+            FunctionDoc { name: f.name(), signature, doc, kind: FunctionKind::Scalar }
+        })
+        .collect();
+    out.extend(AggFunc::ALL.iter().map(|a| {
+        let (signature, doc) = a.doc();
+        FunctionDoc { name: a.name(), signature, doc, kind: FunctionKind::Aggregate }
+    }));
+    out.extend([
+        FunctionDoc {
+            name: "window_start",
+            signature: "window_start() -> timestamp",
+            doc: "The window's start (inclusive); only in `aggregate`.",
+            kind: FunctionKind::WindowBound,
+        },
+        FunctionDoc {
+            name: "window_end",
+            signature: "window_end() -> timestamp",
+            doc: "The window's end (exclusive); only in `aggregate`.",
+            kind: FunctionKind::WindowBound,
+        },
+    ]);
+    out
+}
+
+/// The function of this name.
+pub fn function(name: &str) -> Option<FunctionDoc> {
+    functions().into_iter().find(|f| f.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{compile, CheckOptions};
+    use flowc_dsl::SourceFile;
+
+    #[test]
+    fn every_stage_of_the_grammar_is_documented_in_order() {
+        let names: Vec<&str> = STAGES.iter().map(|s| s.name).collect();
+        assert_eq!(names, flowc_dsl::parser::STAGES);
+    }
+
+    fn diagnostics(text: &str) -> Vec<flowc_dsl::Diagnostic> {
+        let src = SourceFile::new("t.flow", text);
+        match compile(&src, &CheckOptions::default()) {
+            Ok(c) => c.warnings,
+            Err(d) => d,
+        }
+    }
+
+    /// The checker's answer to an unknown key lists what the kind takes:
+    /// exactly the table's keys.
+    #[test]
+    fn the_checker_accepts_exactly_the_documented_options() {
+        let head = "job \"t\"\nschema S { ts: timestamp, page: string }\n";
+        let cases = [
+            (Role::Source, "kafka", format!("{head}source kafka {{ zzz: 1 }} | sink print\n"), "a kafka source takes: "),
+            (Role::Sink, "kafka", format!("{head}source datagen {{ schema: S }} | sink kafka {{ zzz: 1 }}\n"), "a kafka sink takes: "),
+            (Role::Sink, "file", format!("{head}source datagen {{ schema: S }} | sink file {{ zzz: 1 }}\n"), "a file sink takes: "),
+            (
+                Role::Window,
+                "tumbling",
+                format!("{head}source datagen {{ schema: S }} | watermark ts | key_by page | window tumbling {{ zzz: 1 }} | aggregate {{ page }} | sink print\n"),
+                "window takes: ",
+            ),
+            (
+                Role::Window,
+                "sliding",
+                format!("{head}source datagen {{ schema: S }} | watermark ts | key_by page | window sliding {{ zzz: 1 }} | aggregate {{ page }} | sink print\n"),
+                "window takes: ",
+            ),
+            (
+                Role::Watermark,
+                "watermark",
+                format!("{head}source datagen {{ schema: S }} | watermark ts {{ zzz: 1 }} | sink print\n"),
+                "watermark takes: ",
+            ),
+        ];
+        for (role, name, text, prefix) in cases {
+            let diags = diagnostics(&text);
+            let help = diags
+                .iter()
+                .find(|d| d.code == "flow::check::unknown-setting")
+                .and_then(|d| d.help.clone())
+                .unwrap_or_else(|| panic!("no unknown-setting diagnostic for {role:?} {name}: {diags:#?}"));
+            let listed = help.strip_prefix(prefix).unwrap_or_else(|| panic!("{help}"));
+            assert_eq!(listed, keys(role, name).join(", "), "{role:?} {name}");
+        }
+        // Every documented kind is one the checker knows, and every option
+        // with values takes each of them.
+        for k in KINDS {
+            for o in k.options {
+                for v in o.values {
+                    let text = match k.role {
+                        Role::Source if k.name == "kafka" => format!("{head}source kafka {{ servers: \"s\", topic: \"t\", schema: S, {}: {v} }} | sink print\n", o.key),
+                        Role::Source => format!("{head}source datagen {{ schema: S, {}: {v} }} | sink print\n", o.key),
+                        Role::Sink if k.name == "kafka" => format!("{head}source datagen {{ schema: S }} | sink kafka {{ servers: \"s\", topic: \"t\", {}: {v} }}\n", o.key),
+                        Role::Sink => format!("{head}source datagen {{ schema: S }} | sink {} {{ path: \"/tmp/x\", {}: {v} }}\n", k.name, o.key),
+                        Role::Window => format!("{head}source datagen {{ schema: S }} | watermark ts | key_by page | window {} {{ size: 10s, slide: 5s, {}: {v} }} | aggregate {{ page }} | sink print\n", k.name, o.key),
+                        Role::Watermark => format!("{head}source datagen {{ schema: S }} | watermark ts {{ {}: {v} }} | sink print\n", o.key),
+                    };
+                    let errors: Vec<_> = diagnostics(&text)
+                        .into_iter()
+                        .filter(|d| {
+                            d.is_error() && d.code != "flow::check::unknown-setting" || d.message.contains(o.key)
+                        })
+                        .filter(|d| d.is_error())
+                        .collect();
+                    assert!(errors.is_empty(), "{} {}: {v}: {errors:#?}", k.title(), o.key);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn functions_are_documented_once_each() {
+        let all = functions();
+        let mut names: Vec<&str> = all.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        for f in &all {
+            assert!(f.signature.starts_with(&format!("{}(", f.name)), "{}", f.signature);
+            assert!(!f.doc.is_empty());
+        }
+        assert_eq!(function("count").map(|f| f.kind), Some(FunctionKind::Aggregate));
+    }
+}

@@ -1,0 +1,66 @@
+//! The functions a job imports, as the checker resolves calls: by name,
+//! to a callable function of a library or to the reason it cannot be
+//! called. Calls are recorded, so that a `pub fn` that cannot be called is
+//! an error where it is called and a warning where it is not.
+
+use super::signature::Refusal;
+use super::types::UdfSignature;
+use crate::ir::UdfRef;
+use flowc_dsl::{SourceFile, Span};
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// What a name imported from a Rust file is.
+#[derive(Debug, Clone)]
+pub enum Imported {
+    Callable { at: UdfRef, signature: UdfSignature },
+    Refused(Refusal),
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportedFn {
+    pub what: Imported,
+    /// The Rust file and where the function's name is in it.
+    pub file: Arc<SourceFile>,
+    pub name_span: Span,
+    /// The `use rust` statement that imported it.
+    pub use_span: Span,
+}
+
+/// The imported functions of a job.
+#[derive(Debug, Default)]
+pub struct Udfs {
+    by_name: HashMap<String, ImportedFn>,
+    /// Names called so far.
+    called: RefCell<BTreeSet<String>>,
+}
+
+impl Udfs {
+    pub fn insert(&mut self, name: String, f: ImportedFn) {
+        self.by_name.insert(name, f);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ImportedFn> {
+        self.by_name.get(name)
+    }
+
+    /// Looks a name up for a call, and remembers that it is called.
+    pub fn call(&self, name: &str) -> Option<&ImportedFn> {
+        let f = self.by_name.get(name)?;
+        self.called.borrow_mut().insert(name.to_string());
+        Some(f)
+    }
+
+    pub fn is_called(&self, name: &str) -> bool {
+        self.called.borrow().contains(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+}

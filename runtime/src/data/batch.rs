@@ -1,0 +1,266 @@
+//! A batch of records: their event times and one [`Column`] per field of
+//! the schema, all of one length.
+
+use super::column::{stores, Column};
+use super::value::ValueRef;
+use crate::record::{Value, NO_TIMESTAMP};
+use flowc_compiler::ir::DataType;
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Batch {
+    /// Each record's event time in epoch milliseconds, [`NO_TIMESTAMP`]
+    /// before a watermark stage has assigned one.
+    pub timestamps: Vec<i64>,
+    /// One column per field of the schema, in order.
+    pub columns: Vec<Column>,
+    /// The key hashes of the records, when a HASH edge computed them on
+    /// the way here: an operator keyed by the same fields uses them
+    /// instead of hashing again. Kept in step by every operation here, or
+    /// dropped.
+    pub hashes: Option<KeyHashes>,
+}
+
+/// `key_hash` of each record's `key` fields, one per record.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KeyHashes {
+    pub key: Vec<usize>,
+    pub values: Vec<u64>,
+}
+
+impl Batch {
+    pub fn new(timestamps: Vec<i64>, columns: Vec<Column>) -> Batch {
+        Batch { timestamps, columns, hashes: None }
+    }
+
+    /// An empty batch of records of these field types.
+    pub fn empty(types: &[DataType], rows: usize) -> Batch {
+        Batch::new(Vec::with_capacity(rows), types.iter().map(|t| Column::empty(*t, rows)).collect())
+    }
+
+    /// A batch of the same layout as `self`, empty.
+    pub fn empty_like(&self, rows: usize) -> Batch {
+        Batch::new(Vec::with_capacity(rows), self.columns.iter().map(|c| Column::empty(c.ty, rows)).collect())
+    }
+
+    /// The key hashes of `key`, if the batch carries them.
+    pub fn hashes_of(&self, key: &[usize]) -> Option<&[u64]> {
+        self.hashes.as_ref().filter(|h| h.key == key && h.values.len() == self.len()).map(|h| h.values.as_slice())
+    }
+
+    pub fn len(&self) -> usize {
+        self.timestamps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.timestamps.is_empty()
+    }
+
+    pub fn types(&self) -> Vec<DataType> {
+        self.columns.iter().map(|c| c.ty).collect()
+    }
+
+    /// Checks that the batch holds records of `types`: one column per
+    /// field, of the field's type, every column as long as the batch.
+    /// Batches from another process are checked once on arrival; operators
+    /// then rely on the layout.
+    pub fn check_layout(&self, types: &[DataType]) -> Result<(), String> {
+        if self.columns.len() != types.len() {
+            return Err(format!("{} columns, expected {}", self.columns.len(), types.len()));
+        }
+        if self.hashes.as_ref().is_some_and(|h| h.values.len() != self.len()) {
+            return Err("key hashes out of step with the records".into());
+        }
+        for (i, (c, t)) in self.columns.iter().zip(types).enumerate() {
+            if c.ty != *t || !stores(*t, &c.data) {
+                return Err(format!("column {i} is {}, expected {t}", c.ty));
+            }
+            if c.len() != self.len() {
+                return Err(format!("column {i} has {} values for {} records", c.len(), self.len()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The records at `rows`, in that order.
+    pub fn gather(&self, rows: &[u32]) -> Batch {
+        Batch {
+            timestamps: rows.iter().map(|&r| self.timestamps[r as usize]).collect(),
+            columns: self.columns.iter().map(|c| c.gather(rows)).collect(),
+            hashes: self.hashes.as_ref().map(|h| KeyHashes {
+                key: h.key.clone(),
+                values: rows.iter().filter_map(|&r| h.values.get(r as usize).copied()).collect(),
+            }),
+        }
+    }
+
+    /// Appends the records at `rows` of `src` (of the same layout).
+    pub fn extend_rows(&mut self, src: &Batch, rows: &[u32]) {
+        let src_hashes = src.hashes.as_ref().map(|h| (h.key.as_slice(), h.values.as_slice()));
+        self.extend_rows_hashed(src, rows, src_hashes);
+    }
+
+    /// Appends the records at `rows` of `src`, whose key hashes of `key`
+    /// are `hashes` (one per record of `src`), if known.
+    pub fn extend_rows_hashed(&mut self, src: &Batch, rows: &[u32], hashes: Option<(&[usize], &[u64])>) {
+        let before = self.len();
+        self.timestamps.extend(rows.iter().map(|&r| src.timestamps[r as usize]));
+        for (d, s) in self.columns.iter_mut().zip(&src.columns) {
+            d.extend_rows(s, rows);
+        }
+        let picked = |values: &[u64]| rows.iter().filter_map(|&r| values.get(r as usize).copied()).collect::<Vec<_>>();
+        self.hashes = match (self.hashes.take(), hashes) {
+            (None, Some((key, values))) if before == 0 => Some(KeyHashes { key: key.to_vec(), values: picked(values) }),
+            (Some(mut h), Some((key, values))) if h.key == key => {
+                h.values.extend(rows.iter().filter_map(|&r| values.get(r as usize).copied()));
+                Some(h)
+            }
+            _ => None,
+        };
+    }
+
+    /// Appends every record of `src` (of the same layout).
+    pub fn extend(&mut self, src: &Batch) {
+        let before = self.len();
+        self.timestamps.extend_from_slice(&src.timestamps);
+        for (d, s) in self.columns.iter_mut().zip(&src.columns) {
+            d.extend(s);
+        }
+        self.hashes = match (self.hashes.take(), &src.hashes) {
+            (None, Some(h)) if before == 0 => Some(h.clone()),
+            (Some(mut h), Some(s)) if h.key == s.key => {
+                h.values.extend_from_slice(&s.values);
+                Some(h)
+            }
+            _ => None,
+        };
+    }
+
+    /// Keeps the first `rows` records.
+    pub fn truncate(&mut self, rows: usize) {
+        self.timestamps.truncate(rows);
+        for c in &mut self.columns {
+            c.truncate(rows);
+        }
+        if let Some(h) = &mut self.hashes {
+            h.values.truncate(rows);
+        }
+    }
+
+    /// The fields of record `row`, borrowed.
+    pub fn row_refs(&self, row: usize) -> Vec<ValueRef<'_>> {
+        self.columns.iter().filter_map(|c| c.value_ref(row)).collect()
+    }
+
+    /// The fields of record `row` as owned values (tests, messages).
+    pub fn row(&self, row: usize) -> Vec<Value> {
+        self.columns.iter().filter_map(|c| c.value(row)).collect()
+    }
+
+    /// Every record as (event time, fields) (tests, messages).
+    pub fn rows(&self) -> Vec<(i64, Vec<Value>)> {
+        (0..self.len()).map(|r| (self.timestamps[r], self.row(r))).collect()
+    }
+
+    /// Appends a record of owned values; `false` (and nothing appended) if
+    /// they do not fit the layout.
+    pub fn push_row(&mut self, timestamp: i64, row: &[Value]) -> bool {
+        if row.len() != self.columns.len() {
+            return false;
+        }
+        let before = self.len();
+        for (c, v) in self.columns.iter_mut().zip(row) {
+            if !c.push_value(v.into()) {
+                self.truncate(before);
+                return false;
+            }
+        }
+        self.timestamps.push(timestamp);
+        true
+    }
+
+    /// A batch of records of `types` (tests, and state that fires records).
+    pub fn from_rows(types: &[DataType], rows: &[(i64, Vec<Value>)]) -> Option<Batch> {
+        let mut b = Batch::empty(types, rows.len());
+        for (t, r) in rows {
+            if !b.push_row(*t, r) {
+                return None;
+            }
+        }
+        Some(b)
+    }
+
+    /// Records without event times, of `types`.
+    pub fn from_values(types: &[DataType], rows: &[Vec<Value>]) -> Option<Batch> {
+        let rows: Vec<(i64, Vec<Value>)> = rows.iter().map(|r| (NO_TIMESTAMP, r.clone())).collect();
+        Batch::from_rows(types, &rows)
+    }
+
+    /// The bytes this batch takes in the data plane's encoding
+    /// (`data::wire`), from the lengths alone: what the `read-bytes` and
+    /// `write-bytes` metrics report.
+    pub fn encoded_len(&self) -> usize {
+        super::wire::BATCH_HEADER_LEN + 8 * self.len() + self.columns.iter().map(Column::encoded_len).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Batch {
+        let rows = vec![
+            (1, vec![Value::Str("/a".into()), Value::Int(1)]),
+            (2, vec![Value::Str("/bb".into()), Value::Int(2)]),
+            (3, vec![Value::Str("/c".into()), Value::Int(3)]),
+        ];
+        Batch::from_rows(&[DataType::String, DataType::Long], &rows).expect("fits")
+    }
+
+    #[test]
+    fn gathers_appends_and_checks_its_layout() {
+        let b = sample();
+        assert_eq!(b.len(), 3);
+        let g = b.gather(&[2, 0]);
+        assert_eq!(g.rows(), vec![(3, vec![Value::Str("/c".into()), Value::Int(3)]), (1, b.row(0))]);
+        let mut e = b.empty_like(4);
+        e.extend_rows(&b, &[1]);
+        e.extend(&g);
+        assert_eq!(e.len(), 3);
+        assert_eq!(e.row(0), vec![Value::Str("/bb".into()), Value::Int(2)]);
+        assert!(e.check_layout(&[DataType::String, DataType::Long]).is_ok());
+        assert!(e.check_layout(&[DataType::String, DataType::Timestamp]).is_err());
+        assert!(e.check_layout(&[DataType::String]).is_err());
+        let mut bad = e.clone();
+        bad.columns[1].pop();
+        assert!(bad.check_layout(&[DataType::String, DataType::Long]).is_err());
+    }
+
+    #[test]
+    fn key_hashes_follow_the_records_or_are_dropped() {
+        let mut b = sample();
+        b.hashes = Some(KeyHashes { key: vec![0], values: vec![10, 20, 30] });
+        assert_eq!(b.hashes_of(&[0]), Some(&[10, 20, 30][..]));
+        assert_eq!(b.hashes_of(&[1]), None);
+        assert_eq!(b.gather(&[2, 0]).hashes_of(&[0]), Some(&[30, 10][..]));
+        let mut e = b.empty_like(4);
+        e.extend_rows(&b, &[1, 2]);
+        e.extend(&b.gather(&[0]));
+        assert_eq!(e.hashes_of(&[0]), Some(&[20, 30, 10][..]));
+        e.truncate(2);
+        assert_eq!(e.hashes_of(&[0]), Some(&[20, 30][..]));
+        // Records without hashes make the batch's hashes unknown.
+        e.extend(&sample());
+        assert_eq!(e.hashes, None);
+        let mut f = b.empty_like(2);
+        f.extend_rows_hashed(&sample(), &[0], Some((&[1], &[7, 8, 9])));
+        assert_eq!(f.hashes_of(&[1]), Some(&[7][..]));
+    }
+
+    #[test]
+    fn a_row_that_does_not_fit_appends_nothing() {
+        let mut b = sample();
+        assert!(!b.push_row(9, &[Value::Str("x".into()), Value::Bool(true)]));
+        assert_eq!(b.len(), 3);
+        assert!(b.check_layout(&[DataType::String, DataType::Long]).is_ok());
+    }
+}

@@ -1,0 +1,423 @@
+//! The data plane's encoding of what travels between subtasks of different
+//! TaskManagers: batches column by column, signals and barriers.
+//!
+//! ```text
+//!  element  = tag u8 (0 records, 1 signal, 2 barrier, 3 end of input), body
+//!  records  = rows u32, columns u32, run(timestamps: rows × i64), column…
+//!  column   = type u8, run(values)                       int, long, timestamp, double: rows × 8 bytes
+//!                                                          bool: rows × 1 byte (0 or 1)
+//!           | type u8 (string), run(offsets: (rows + 1) × u32), run(UTF-8 bytes)
+//!  run      = byte length u32, bytes
+//!  signal, barrier = bincode
+//! ```
+//!
+//! Every integer is little-endian. Decoding checks every length against
+//! what is left of the frame before it allocates, and every string offset
+//! and byte, so a malformed frame is an error, never a panic or a large
+//! allocation.
+
+use super::batch::Batch;
+use super::column::{Column, Data, StrColumn};
+use crate::record::{Element, Signal};
+use flowc_compiler::ir::DataType;
+
+/// The bytes of a batch's encoding before its columns, apart from the
+/// timestamps' values: tag, rows, columns, the timestamps' run length.
+pub const BATCH_HEADER_LEN: usize = 1 + 4 + 4 + 4;
+
+const TAG_RECORDS: u8 = 0;
+const TAG_SIGNAL: u8 = 1;
+const TAG_BARRIER: u8 = 2;
+const TAG_END: u8 = 3;
+/// Set in a string column's type code: the column is a dictionary and ids.
+const DICTIONARY: u8 = 0x80;
+/// Signals and barriers are small; anything bigger is malformed.
+const MAX_CONTROL: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed data frame: {0}")]
+pub struct WireError(pub String);
+
+fn bad<T>(m: impl Into<String>) -> Result<T, WireError> {
+    Err(WireError(m.into()))
+}
+
+fn type_code(t: DataType) -> u8 {
+    match t {
+        DataType::String => 1,
+        DataType::Int => 2,
+        DataType::Long => 3,
+        DataType::Double => 4,
+        DataType::Bool => 5,
+        DataType::Timestamp => 6,
+    }
+}
+
+fn code_type(c: u8) -> Option<DataType> {
+    Some(match c {
+        1 => DataType::String,
+        2 => DataType::Int,
+        3 => DataType::Long,
+        4 => DataType::Double,
+        5 => DataType::Bool,
+        6 => DataType::Timestamp,
+        _ => return None,
+    })
+}
+
+fn put_u32(out: &mut Vec<u8>, n: usize) -> Result<(), WireError> {
+    let n = u32::try_from(n).map_err(|_| WireError(format!("a run of {n} bytes does not fit a frame")))?;
+    out.extend_from_slice(&n.to_le_bytes());
+    Ok(())
+}
+
+/// Appends the encoding of `e` to `out`. Fails only for a batch too large
+/// for the format (a run of 4 GiB or more).
+pub fn encode_element(e: &Element, out: &mut Vec<u8>) -> Result<(), WireError> {
+    let control = |out: &mut Vec<u8>, tag: u8, body: Result<Vec<u8>, bincode::error::EncodeError>| {
+        out.push(tag);
+        out.extend_from_slice(&body.map_err(|e| WireError(e.to_string()))?);
+        Ok(())
+    };
+    match e {
+        Element::Records(b) => encode_batch(b, out),
+        Element::Signal(s) => control(out, TAG_SIGNAL, bincode::serde::encode_to_vec(s, bincode::config::standard())),
+        Element::Barrier(b) => control(out, TAG_BARRIER, bincode::serde::encode_to_vec(b, bincode::config::standard())),
+        Element::EndOfInput => {
+            out.push(TAG_END);
+            Ok(())
+        }
+    }
+}
+
+/// Appends the encoding of a batch (as [`Element::Records`]); it takes
+/// exactly [`Batch::encoded_len`] bytes.
+pub fn encode_batch(b: &Batch, out: &mut Vec<u8>) -> Result<(), WireError> {
+    out.reserve(b.encoded_len());
+    out.push(TAG_RECORDS);
+    put_u32(out, b.len())?;
+    put_u32(out, b.columns.len())?;
+    put_u32(out, 8 * b.len())?;
+    for t in &b.timestamps {
+        out.extend_from_slice(&t.to_le_bytes());
+    }
+    for c in &b.columns {
+        out.push(type_code(c.ty));
+        match &c.data {
+            Data::I64(v) => {
+                put_u32(out, 8 * v.len())?;
+                v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+            }
+            Data::F64(v) => {
+                put_u32(out, 8 * v.len())?;
+                v.iter().for_each(|x| out.extend_from_slice(&x.to_bits().to_le_bytes()));
+            }
+            Data::Bool(v) => {
+                put_u32(out, v.len())?;
+                out.extend(v.iter().map(|b| u8::from(*b)));
+            }
+            Data::Str(s) => {
+                if let Some((dict, ids)) = s.dictionary() {
+                    // The dictionary form: its strings, then one id per row.
+                    if let Some(code) = out.last_mut() {
+                        *code |= DICTIONARY;
+                    }
+                    put_plain(out, dict)?;
+                    put_u32(out, 4 * ids.len())?;
+                    ids.iter().for_each(|i| out.extend_from_slice(&i.to_le_bytes()));
+                } else {
+                    put_plain(out, s)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The offsets and bytes of a plain string column (a dictionary's strings
+/// are plain; anything else is written plain too).
+fn put_plain(out: &mut Vec<u8>, s: &StrColumn) -> Result<(), WireError> {
+    let plain;
+    let (offsets, data) = match s.plain() {
+        Some(p) => p,
+        None => {
+            plain = s.to_plain();
+            plain.plain().unwrap_or((&[0], ""))
+        }
+    };
+    put_u32(out, 4 * offsets.len())?;
+    for o in offsets {
+        put_u32(out, *o)?;
+    }
+    put_u32(out, data.len())?;
+    out.extend_from_slice(data.as_bytes());
+    Ok(())
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if n > self.bytes.len() {
+            return bad(format!("{n} bytes announced, {} left", self.bytes.len()));
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, WireError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<usize, WireError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+
+    /// A run that must hold `expect` bytes.
+    fn run(&mut self, expect: usize, what: &str) -> Result<&'a [u8], WireError> {
+        let n = self.u32()?;
+        if n != expect {
+            return bad(format!("{what}: {n} bytes, expected {expect}"));
+        }
+        self.take(n)
+    }
+}
+
+fn words(bytes: &[u8]) -> impl Iterator<Item = [u8; 8]> + '_ {
+    bytes.chunks_exact(8).map(|c| [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+}
+
+/// A plain string column of `rows` strings (any number if `None`).
+fn read_plain(r: &mut Reader<'_>, rows: Option<usize>, i: usize) -> Result<StrColumn, WireError> {
+    let n = r.u32()?;
+    let expect = match rows {
+        Some(rows) => {
+            rows.checked_add(1).and_then(|n| n.checked_mul(4)).ok_or_else(|| WireError("too many rows".into()))?
+        }
+        None if n % 4 == 0 && n > 0 => n,
+        None => return bad(format!("column {i}: {n} bytes of offsets")),
+    };
+    if n != expect {
+        return bad(format!("string offsets: {n} bytes, expected {expect}"));
+    }
+    let offsets: Vec<usize> =
+        r.take(n)?.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
+    let len = r.u32()?;
+    let bytes = r.take(len)?;
+    let text = std::str::from_utf8(bytes).map_err(|e| WireError(format!("column {i} is not UTF-8: {e}")))?.to_string();
+    StrColumn::from_parts(offsets, text).map_err(|e| WireError(format!("column {i}: {e}")))
+}
+
+/// Decodes one element; the whole of `bytes` must be it.
+pub fn decode_element(bytes: &[u8]) -> Result<Element, WireError> {
+    let Some((&tag, body)) = bytes.split_first() else { return bad("an empty frame") };
+    let control = |what: &str| -> Result<(), WireError> {
+        if body.len() > MAX_CONTROL {
+            return bad(format!("a {what} of {} bytes", body.len()));
+        }
+        Ok(())
+    };
+    let cfg = bincode::config::standard().with_limit::<MAX_CONTROL>();
+    match tag {
+        TAG_RECORDS => decode_batch(body).map(Element::Records),
+        TAG_SIGNAL => {
+            control("signal")?;
+            let (s, used): (Signal, usize) =
+                bincode::serde::decode_from_slice(body, cfg).map_err(|e| WireError(e.to_string()))?;
+            if used != body.len() {
+                return bad("trailing bytes after a signal");
+            }
+            Ok(Element::Signal(s))
+        }
+        TAG_BARRIER => {
+            control("barrier")?;
+            let (b, used) = bincode::serde::decode_from_slice(body, cfg).map_err(|e| WireError(e.to_string()))?;
+            if used != body.len() {
+                return bad("trailing bytes after a barrier");
+            }
+            Ok(Element::Barrier(b))
+        }
+        TAG_END if body.is_empty() => Ok(Element::EndOfInput),
+        TAG_END => bad("trailing bytes after the end of input"),
+        t => bad(format!("unknown element tag {t}")),
+    }
+}
+
+fn decode_batch(body: &[u8]) -> Result<Batch, WireError> {
+    let mut r = Reader { bytes: body };
+    let rows = r.u32()?;
+    let ncols = r.u32()?;
+    // Every column takes at least 5 bytes: bounds what `ncols` may claim.
+    if ncols > r.bytes.len() / 5 + 1 {
+        return bad(format!("{ncols} columns in {} bytes", r.bytes.len()));
+    }
+    let expect = rows.checked_mul(8).ok_or_else(|| WireError("too many rows".into()))?;
+    let ts = r.run(expect, "timestamps")?;
+    let timestamps: Vec<i64> = words(ts).map(i64::from_le_bytes).collect();
+    let mut columns = Vec::with_capacity(ncols);
+    for i in 0..ncols {
+        let code = r.u8()?;
+        let dictionary = code & DICTIONARY != 0;
+        let Some(ty) = code_type(code & !DICTIONARY) else {
+            return bad(format!("column {i} has unknown type {code}"));
+        };
+        if dictionary && ty != DataType::String {
+            return bad(format!("column {i} is a dictionary of {ty}"));
+        }
+        let data = match ty {
+            DataType::Int | DataType::Long | DataType::Timestamp => {
+                Data::I64(words(r.run(expect, "a column")?).map(i64::from_le_bytes).collect())
+            }
+            DataType::Double => {
+                Data::F64(words(r.run(expect, "a column")?).map(|w| f64::from_bits(u64::from_le_bytes(w))).collect())
+            }
+            DataType::Bool => {
+                let bytes = r.run(rows, "a bool column")?;
+                if bytes.iter().any(|b| *b > 1) {
+                    return bad(format!("column {i} has a bool that is neither 0 nor 1"));
+                }
+                Data::Bool(bytes.iter().map(|b| *b == 1).collect())
+            }
+            DataType::String if dictionary => {
+                let strings = read_plain(&mut r, None, i)?;
+                let expect = rows.checked_mul(4).ok_or_else(|| WireError("too many rows".into()))?;
+                let ids: Vec<u32> = r
+                    .run(expect, "dictionary ids")?
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                let column = StrColumn::from_ids(std::sync::Arc::new(strings), ids)
+                    .ok_or_else(|| WireError(format!("column {i} has an id outside its dictionary")))?;
+                Data::Str(column)
+            }
+            DataType::String => Data::Str(read_plain(&mut r, Some(rows), i)?),
+        };
+        columns.push(Column { ty, data });
+    }
+    if !r.bytes.is_empty() {
+        return bad(format!("{} bytes after the last column", r.bytes.len()));
+    }
+    Ok(Batch::new(timestamps, columns))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::Barrier;
+    use crate::record::Value;
+    use proptest::prelude::*;
+
+    fn sample() -> Batch {
+        let types =
+            [DataType::Timestamp, DataType::String, DataType::Int, DataType::Long, DataType::Double, DataType::Bool];
+        let rows: Vec<(i64, Vec<Value>)> = (0..5)
+            .map(|i| {
+                (
+                    i * 10,
+                    vec![
+                        Value::Timestamp(1_795_558_500_000 + i),
+                        Value::Str(["/help", "", "héllo", "/shop", "x"][i as usize].into()),
+                        Value::Int(i - 2),
+                        Value::Int(i64::MIN + i),
+                        Value::Double(i as f64 / 3.0),
+                        Value::Bool(i % 2 == 0),
+                    ],
+                )
+            })
+            .collect();
+        Batch::from_rows(&types, &rows).expect("fits")
+    }
+
+    fn encode(e: &Element) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_element(e, &mut out).expect("encodes");
+        out
+    }
+
+    #[test]
+    fn round_trips_every_element_and_the_batch_size_is_known_in_advance() {
+        let mut b = sample();
+        // A dictionary column besides the plain ones.
+        let dict = std::sync::Arc::new(StrColumn::from_parts(vec![0, 2, 6], "/aéé".into()).expect("plain"));
+        let ids = StrColumn::from_ids(dict, vec![1, 0, 0, 1, 1]).expect("ids");
+        b.columns.push(Column { ty: DataType::String, data: Data::Str(ids) });
+        let bytes = encode(&Element::Records(b.clone()));
+        assert_eq!(bytes.len(), b.encoded_len());
+        assert_eq!(decode_element(&bytes), Ok(Element::Records(b)));
+        let empty = Batch::empty(&[DataType::String], 0);
+        assert_eq!(encode(&Element::Records(empty.clone())).len(), empty.encoded_len());
+        for e in [
+            Element::Signal(Signal::Watermark(-7)),
+            Element::Signal(Signal::Idle),
+            Element::Barrier(Barrier { id: 3, dir: "/tmp/x".into(), savepoint: true, stop: None }),
+            Element::EndOfInput,
+            Element::Records(empty),
+        ] {
+            assert_eq!(decode_element(&encode(&e)), Ok(e));
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_corruption_is_an_error_not_a_panic() {
+        let bytes = encode(&Element::Records(sample()));
+        for n in 0..bytes.len() {
+            assert!(decode_element(&bytes[..n]).is_err(), "truncated to {n}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode_element(&longer).is_err());
+        // A string offset inside a character, and bytes that are not UTF-8.
+        let b = Batch::from_values(&[DataType::String], &[vec![Value::Str("é".into())]]).expect("fits");
+        // A dictionary column with an id outside its dictionary.
+        let dict = std::sync::Arc::new(StrColumn::from_parts(vec![0, 1], "a".into()).expect("plain"));
+        let ids = StrColumn::from_ids(dict, vec![0, 0]).expect("ids");
+        let d = Batch::new(vec![0, 0], vec![Column { ty: DataType::String, data: Data::Str(ids) }]);
+        let mut bytes = encode(&Element::Records(d.clone()));
+        assert_eq!(decode_element(&bytes), Ok(Element::Records(d)));
+        let n = bytes.len();
+        bytes[n - 4] = 1;
+        assert!(decode_element(&bytes).is_err());
+        let good = encode(&Element::Records(b));
+        let offsets_at = BATCH_HEADER_LEN + 1 + 4;
+        let mut split = good.clone();
+        split[offsets_at + 4] = 1;
+        assert!(decode_element(&split).is_err());
+        let mut latin = good;
+        let n = latin.len();
+        latin[n - 2] = 0xff;
+        assert!(decode_element(&latin).is_err());
+    }
+
+    #[test]
+    fn huge_claims_do_not_allocate() {
+        let mut frame = vec![TAG_RECORDS];
+        frame.extend_from_slice(&u32::MAX.to_le_bytes());
+        frame.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_element(&frame).is_err());
+        let mut frame = vec![TAG_RECORDS, 0, 0, 0, 0];
+        frame.extend_from_slice(&1_000_000u32.to_le_bytes());
+        frame.extend_from_slice(&[0; 4]);
+        assert!(decode_element(&frame).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn random_frames_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode_element(&bytes);
+        }
+
+        #[test]
+        fn random_corruptions_never_panic(at in 0usize..400, byte in any::<u8>()) {
+            let mut bytes = encode(&Element::Records(sample()));
+            let i = at % bytes.len();
+            bytes[i] = byte;
+            if let Ok(Element::Records(b)) = decode_element(&bytes) {
+                prop_assert!(b.check_layout(&b.types()).is_ok());
+            }
+        }
+    }
+}

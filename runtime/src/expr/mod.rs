@@ -1,0 +1,33 @@
+//! Expressions compiled once per operator and evaluated a batch at a time.
+//!
+//! ```text
+//!  ir::Expr ──compile (at deploy)──▶ CompiledExpr: typed kernel tree, constants folded
+//!                                        │ eval(batch, selection)
+//!                                        ▼
+//!                                   Vals: a borrowed column, a constant, or computed values
+//! ```
+//!
+//! In the spirit of DataFusion's `PhysicalExpr`: the tree is built when a
+//! task is deployed and every node works on all selected rows of a batch
+//! at once; per-record work is the arithmetic. A field read is a borrow of
+//! the batch's column, a literal a borrow of the constant, function
+//! arguments are column readers ([`functions::ColumnFunction`], also the
+//! shape a user-defined function takes). Failures (a division by zero)
+//! name the row and the place in the job file ([`error`]).
+
+pub mod compile;
+pub mod error;
+pub mod functions;
+pub mod kernels;
+mod node;
+pub mod udf;
+pub mod vals;
+
+#[cfg(test)]
+pub(crate) mod reference;
+#[cfg(test)]
+pub(crate) mod tests;
+
+pub use compile::{AggregateScope, CompiledExpr};
+pub use error::{ErrorKind, EvalError, Location, SourceMap};
+pub use vals::{Sel, Vals};

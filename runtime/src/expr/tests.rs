@@ -1,0 +1,367 @@
+//! Tests of the compiled evaluator: the interpreter's unit tests, ported;
+//! short-circuits; and a property test against the interpreter as a model.
+
+use super::reference;
+use super::*;
+use crate::data::Batch;
+use crate::record::Value;
+use flowc_compiler::ir::{BinOp, DataType, Expr, Function, SourceSpan};
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn lit(v: Value) -> Box<Expr> {
+    Box::new(Expr::Literal(v))
+}
+
+/// Evaluates `e` on every row of `batch`, all of them selected.
+fn eval_all(e: &Expr, batch: &Batch) -> Result<Vec<Value>, EvalError> {
+    let c = CompiledExpr::compile(e, &batch.types(), &SourceMap::default()).expect("compiles");
+    let sel = Sel::All(batch.len());
+    let col = c.eval(batch, sel)?.into_column(sel, c.ty)?;
+    Ok((0..batch.len()).filter_map(|r| col.value(r)).collect())
+}
+
+/// Evaluates a record-free expression (one row, no fields).
+fn check(e: Expr, expect: Value) {
+    let batch = Batch::new(vec![0], Vec::new());
+    assert_eq!(eval_all(&e, &batch).expect("evaluates"), vec![expect]);
+}
+
+#[test]
+fn arithmetic_and_comparison() {
+    check(Expr::Binary(BinOp::Add, lit(Value::Int(2)), lit(Value::Int(3))), Value::Int(5));
+    check(Expr::Binary(BinOp::Rem, lit(Value::Int(7)), lit(Value::Int(3))), Value::Int(1));
+    check(Expr::Binary(BinOp::Div, lit(Value::Double(1.0)), lit(Value::Double(4.0))), Value::Double(0.25));
+    check(Expr::Binary(BinOp::Lt, lit(Value::Str("a".into())), lit(Value::Str("b".into()))), Value::Bool(true));
+    check(Expr::Binary(BinOp::Eq, lit(Value::Double(f64::NAN)), lit(Value::Double(f64::NAN))), Value::Bool(false));
+    check(Expr::Binary(BinOp::Add, lit(Value::Timestamp(1000)), lit(Value::Int(5))), Value::Timestamp(1005));
+    let batch = Batch::new(vec![0], Vec::new());
+    let e = eval_all(&Expr::Binary(BinOp::Div, lit(Value::Int(1)), lit(Value::Int(0))), &batch);
+    assert_eq!(e.map_err(|e| e.kind), Err(ErrorKind::DivisionByZero));
+}
+
+#[test]
+fn functions() {
+    let s = |x: &str| Value::Str(x.into());
+    check(Expr::Call(Function::Upper, vec![Expr::Literal(s("/shop"))]), s("/SHOP"));
+    check(
+        Expr::Call(
+            Function::Substring,
+            vec![Expr::Literal(s("héllo")), Expr::Literal(Value::Int(1)), Expr::Literal(Value::Int(3))],
+        ),
+        s("éll"),
+    );
+    check(Expr::Call(Function::Concat, vec![Expr::Literal(s("a")), Expr::Literal(s("b"))]), s("ab"));
+    check(Expr::Call(Function::ToString, vec![Expr::Literal(Value::Timestamp(15_000))]), s("1970-01-01T00:00:15.000Z"));
+    check(Expr::If(lit(Value::Bool(false)), lit(Value::Int(1)), lit(Value::Int(2))), Value::Int(2));
+    check(Expr::Call(Function::Lower, vec![Expr::Literal(s("ΟΔΟΣ"))]), s("οδος"));
+    check(
+        Expr::Call(Function::Replace, vec![Expr::Literal(s("a-b-c")), Expr::Literal(s("-")), Expr::Literal(s("+"))]),
+        s("a+b+c"),
+    );
+}
+
+#[test]
+fn window_scope() {
+    // [key, aggregate, window start, window end]
+    let types = [DataType::String, DataType::Long, DataType::Timestamp, DataType::Timestamp];
+    let row = vec![Value::Str("/a".into()), Value::Int(1000), Value::Timestamp(0), Value::Timestamp(15_000)];
+    let batch = Batch::from_values(&types, &[row]).expect("fits");
+    let scope = AggregateScope { keys: 1, aggregates: 1 };
+    let map = SourceMap::default();
+    for (e, want) in [
+        (Expr::Key(0), Value::Str("/a".into())),
+        (Expr::Aggregate(0), Value::Int(1000)),
+        (Expr::WindowEnd, Value::Timestamp(15_000)),
+        (Expr::WindowStart, Value::Timestamp(0)),
+    ] {
+        let c = CompiledExpr::compile_aggregate_output(&e, &types, scope, &map).expect("compiles");
+        let sel = Sel::All(1);
+        let col = c.eval(&batch, sel).and_then(|v| v.into_column(sel, c.ty)).expect("evaluates");
+        assert_eq!(col.value(0), Some(want));
+    }
+    assert!(CompiledExpr::compile_aggregate_output(&Expr::Field(0), &types, scope, &map).is_err());
+    assert!(CompiledExpr::compile_aggregate_output(&Expr::Key(1), &types, scope, &map).is_err());
+}
+
+fn ints(xs: &[i64]) -> Batch {
+    let rows: Vec<Vec<Value>> = xs.iter().map(|x| vec![Value::Int(*x)]).collect();
+    Batch::from_values(&[DataType::Long], &rows).expect("fits")
+}
+
+fn x() -> Box<Expr> {
+    Box::new(Expr::Field(0))
+}
+
+fn div(a: Box<Expr>, b: Box<Expr>) -> Box<Expr> {
+    Box::new(Expr::At(SourceSpan::new(0, 0), Box::new(Expr::Binary(BinOp::Div, a, b))))
+}
+
+#[test]
+fn guards_keep_a_division_away_from_the_rows_they_exclude() {
+    let batch = ints(&[0, 5, 0, 20]);
+    // x != 0 and 10 / x > 1
+    let guarded = Expr::Binary(
+        BinOp::And,
+        Box::new(Expr::Binary(BinOp::Ne, x(), lit(Value::Int(0)))),
+        Box::new(Expr::Binary(BinOp::Gt, div(lit(Value::Int(10)), x()), lit(Value::Int(1)))),
+    );
+    assert_eq!(
+        eval_all(&guarded, &batch),
+        Ok(vec![Value::Bool(false), Value::Bool(true), Value::Bool(false), Value::Bool(false)])
+    );
+    // x == 0 or 10 / x > 1
+    let or = Expr::Binary(
+        BinOp::Or,
+        Box::new(Expr::Binary(BinOp::Eq, x(), lit(Value::Int(0)))),
+        Box::new(Expr::Binary(BinOp::Gt, div(lit(Value::Int(10)), x()), lit(Value::Int(1)))),
+    );
+    assert_eq!(
+        eval_all(&or, &batch),
+        Ok(vec![Value::Bool(true), Value::Bool(true), Value::Bool(true), Value::Bool(false)])
+    );
+    // if(x == 0, 0, 10 / x)
+    let iff = Expr::If(
+        Box::new(Expr::Binary(BinOp::Eq, x(), lit(Value::Int(0)))),
+        lit(Value::Int(0)),
+        div(lit(Value::Int(10)), x()),
+    );
+    assert_eq!(eval_all(&iff, &batch), Ok(vec![Value::Int(0), Value::Int(2), Value::Int(0), Value::Int(0)]));
+    // Unguarded, the error names the first row it meets.
+    let bare = *div(lit(Value::Int(10)), x());
+    let e = eval_all(&bare, &batch).expect_err("fails");
+    assert_eq!((e.kind, e.row), (ErrorKind::DivisionByZero, Some(0)));
+    // A constant division by zero is not folded away: it fails at run time, on rows that reach it.
+    let never = Expr::If(
+        Box::new(Expr::Binary(BinOp::Lt, x(), lit(Value::Int(0)))),
+        div(lit(Value::Int(1)), lit(Value::Int(0))),
+        x(),
+    );
+    assert_eq!(eval_all(&never, &batch), Ok(vec![Value::Int(0), Value::Int(5), Value::Int(0), Value::Int(20)]));
+}
+
+#[test]
+fn errors_name_the_place_and_the_record() {
+    let text = "job \"x\"\n... | map { r: 10 / x }\n";
+    let src = flowc_compiler::graph::JobSource { name: "x.flow".into(), text: text.into() };
+    let start = text.find("10").expect("in text");
+    let e = Expr::At(SourceSpan::new(start, start + 6), Box::new(Expr::Binary(BinOp::Div, lit(Value::Int(10)), x())));
+    let batch = ints(&[3, 0]);
+    let c = CompiledExpr::compile(&e, &batch.types(), &SourceMap::new(Some(&src))).expect("compiles");
+    let err = c.eval(&batch, Sel::All(2)).expect_err("fails");
+    let schema =
+        flowc_compiler::ir::Schema { name: None, fields: vec![flowc_compiler::ir::Field::new("x", DataType::Long)] };
+    assert_eq!(err.describe(&batch, &schema), "division by zero in `10 / x` at x.flow:2:16, record {\"x\":0}");
+}
+
+#[test]
+fn constants_fold_and_fields_are_borrowed() {
+    let map = SourceMap::default();
+    let e = Expr::Binary(BinOp::Mul, lit(Value::Int(6)), Box::new(Expr::Cast(DataType::Long, lit(Value::Int(7)))));
+    let c = CompiledExpr::compile(&e, &[], &map).expect("compiles");
+    assert_eq!(c.as_const(), Some(&Value::Int(42)));
+    let ts = Expr::Call(Function::ToTimestamp, vec![Expr::Literal(Value::Int(5))]);
+    assert_eq!(CompiledExpr::compile(&ts, &[], &map).expect("compiles").as_const(), Some(&Value::Timestamp(5)));
+    let batch = ints(&[1, 2]);
+    let f = CompiledExpr::compile(&Expr::Field(0), &batch.types(), &map).expect("compiles");
+    assert_eq!(f.as_field(), Some(0));
+    assert!(matches!(f.eval(&batch, Sel::All(2)), Ok(Vals::Column(_))));
+    // A type the checker would have refused is a compile error, not a run-time one.
+    let bad = Expr::Binary(BinOp::Add, lit(Value::Str("a".into())), lit(Value::Int(1)));
+    assert!(CompiledExpr::compile(&bad, &[], &map).is_err());
+}
+
+// ---- The property test: compiled evaluator against the interpreter. ----
+
+/// The schema of the random records.
+pub(crate) const TYPES: [DataType; 6] =
+    [DataType::Timestamp, DataType::String, DataType::Int, DataType::Long, DataType::Double, DataType::Bool];
+
+/// A field of type `ty` of records of `types`, or a literal if there is none.
+fn field_of(ty: DataType, types: &[DataType], rng: &mut StdRng) -> Expr {
+    let candidates: Vec<usize> = types
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| **t == ty || (ty == DataType::Long && **t == DataType::Int))
+        .map(|(i, _)| i)
+        .collect();
+    if candidates.is_empty() {
+        return Expr::Literal(literal(ty, rng));
+    }
+    Expr::Field(candidates[rng.random_range(0..candidates.len())])
+}
+
+pub(crate) fn literal(ty: DataType, rng: &mut StdRng) -> Value {
+    match ty {
+        DataType::String => Value::Str(["", "a", "/shop", "héllo", "A b", "ab"][rng.random_range(0..6)].into()),
+        DataType::Int | DataType::Long => Value::Int([0, 1, -1, 2, 7, i64::MIN, i64::MAX][rng.random_range(0..7)]),
+        DataType::Double => Value::Double([0.0, -0.0, 1.5, f64::NAN, -2.0, f64::INFINITY][rng.random_range(0..6)]),
+        DataType::Bool => Value::Bool(rng.random()),
+        DataType::Timestamp => Value::Timestamp([0, 1_795_558_500_000, -5][rng.random_range(0..3)]),
+    }
+}
+
+fn b(e: Expr) -> Box<Expr> {
+    Box::new(e)
+}
+
+/// A random, well-typed expression of type `ty` over records of [`TYPES`].
+fn gen(ty: DataType, depth: u32, rng: &mut StdRng) -> Expr {
+    gen_over(&TYPES, ty, depth, rng)
+}
+
+/// A random, well-typed expression of type `ty` over records of `types`.
+pub(crate) fn gen_over(types: &[DataType], ty: DataType, depth: u32, rng: &mut StdRng) -> Expr {
+    use DataType as T;
+    let gen = |t: DataType, d: u32, rng: &mut StdRng| gen_over(types, t, d, rng);
+    if depth == 0 || rng.random_range(0..4) == 0 {
+        return if rng.random() { field_of(ty, types, rng) } else { Expr::Literal(literal(ty, rng)) };
+    }
+    let d = depth - 1;
+    if rng.random_range(0..6) == 0 {
+        return Expr::If(b(gen(T::Bool, d, rng)), b(gen(ty, d, rng)), b(gen(ty, d, rng)));
+    }
+    match ty {
+        T::Int | T::Long => match rng.random_range(0..7) {
+            0 => Expr::Neg(b(gen(T::Long, d, rng))),
+            1 => Expr::Call(Function::Length, vec![gen(T::String, d, rng)]),
+            2 => Expr::Call(Function::Abs, vec![gen(T::Long, d, rng)]),
+            3 => Expr::Call(Function::Millis, vec![gen(T::Timestamp, d, rng)]),
+            4 => Expr::Cast(T::Long, b(gen(T::Timestamp, d, rng))),
+            _ => {
+                let op = [BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Rem][rng.random_range(0..5)];
+                let e = Expr::Binary(op, b(gen(T::Long, d, rng)), b(gen(T::Long, d, rng)));
+                if matches!(op, BinOp::Div | BinOp::Rem) {
+                    Expr::At(SourceSpan::new(0, 0), b(e))
+                } else {
+                    e
+                }
+            }
+        },
+        T::Timestamp => match rng.random_range(0..3) {
+            0 => Expr::Cast(T::Timestamp, b(gen(T::Long, d, rng))),
+            1 => Expr::Call(Function::ToTimestamp, vec![gen(T::Long, d, rng)]),
+            _ => Expr::Binary(
+                [BinOp::Add, BinOp::Sub][rng.random_range(0..2)],
+                b(gen(T::Timestamp, d, rng)),
+                b(gen(T::Long, d, rng)),
+            ),
+        },
+        T::Double => match rng.random_range(0..4) {
+            0 => Expr::Neg(b(gen(T::Double, d, rng))),
+            1 => Expr::Cast(T::Double, b(gen(T::Long, d, rng))),
+            2 => Expr::Call(Function::Abs, vec![gen(T::Double, d, rng)]),
+            _ => Expr::Binary(
+                [BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Rem][rng.random_range(0..5)],
+                b(gen(T::Double, d, rng)),
+                b(gen(T::Double, d, rng)),
+            ),
+        },
+        T::Bool => match rng.random_range(0..5) {
+            0 => Expr::Not(b(gen(T::Bool, d, rng))),
+            1 => Expr::Binary(
+                [BinOp::And, BinOp::Or][rng.random_range(0..2)],
+                b(gen(T::Bool, d, rng)),
+                b(gen(T::Bool, d, rng)),
+            ),
+            2 => {
+                let f = [Function::Contains, Function::StartsWith, Function::EndsWith][rng.random_range(0..3)];
+                Expr::Call(f, vec![gen(T::String, d, rng), gen(T::String, d, rng)])
+            }
+            _ => {
+                let t = TYPES[rng.random_range(0..TYPES.len())];
+                let ops: &[BinOp] = if t == T::Bool {
+                    &[BinOp::Eq, BinOp::Ne]
+                } else {
+                    &[BinOp::Eq, BinOp::Ne, BinOp::Lt, BinOp::Le, BinOp::Gt, BinOp::Ge]
+                };
+                Expr::Binary(ops[rng.random_range(0..ops.len())], b(gen(t, d, rng)), b(gen(t, d, rng)))
+            }
+        },
+        T::String => match rng.random_range(0..6) {
+            0 => Expr::Call(
+                [Function::Upper, Function::Lower, Function::Trim][rng.random_range(0..3)],
+                vec![gen(T::String, d, rng)],
+            ),
+            1 => Expr::Call(Function::Concat, (0..rng.random_range(1..4)).map(|_| gen(T::String, d, rng)).collect()),
+            2 => Expr::Call(
+                Function::Substring,
+                vec![gen(T::String, d, rng), gen(T::Long, d, rng), gen(T::Long, d, rng)],
+            ),
+            3 => Expr::Call(
+                Function::Replace,
+                vec![gen(T::String, d, rng), gen(T::String, d, rng), gen(T::String, d, rng)],
+            ),
+            _ => Expr::Call(Function::ToString, vec![gen(TYPES[rng.random_range(0..TYPES.len())], d, rng)]),
+        },
+    }
+}
+
+/// Turns the string columns of `batch` into dictionary columns.
+pub(crate) fn dictionary_encode(batch: &mut Batch) {
+    for c in &mut batch.columns {
+        if let crate::data::Data::Str(s) = &c.data {
+            c.data = crate::data::Data::Str(s.to_dictionary());
+        }
+    }
+}
+
+pub(crate) fn row(rng: &mut StdRng) -> Vec<Value> {
+    TYPES.iter().map(|t| literal(*t, rng)).collect()
+}
+
+/// Equal, with every NaN equal to every NaN.
+pub(crate) fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Double(x), Value::Double(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+        _ => a == b,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// On random expressions, records and selections: where the interpreter
+    /// gives a value for every selected record, the compiled evaluator gives
+    /// the same values; where it fails on some record, the compiled one fails
+    /// too, naming a record the interpreter fails on.
+    #[test]
+    fn compiled_expressions_agree_with_the_interpreter(seed in any::<u64>(), depth in 0u32..5, rows in 1usize..12) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let ty = TYPES[rng.random_range(0..TYPES.len())];
+        let e = gen(ty, depth, &mut rng);
+        let data: Vec<Vec<Value>> = (0..rows).map(|_| row(&mut rng)).collect();
+        let mut batch = Batch::from_values(&TYPES, &data).expect("fits");
+        if rng.random() {
+            dictionary_encode(&mut batch);
+        }
+        let selected: Vec<u32> = (0..rows as u32).filter(|_| rng.random_range(0..3) > 0).collect();
+        let sel = if rng.random() { Sel::All(rows) } else { Sel::Rows(&selected) };
+        let c = CompiledExpr::compile(&e, &TYPES, &SourceMap::default());
+        let c = match c {
+            Ok(c) => c,
+            Err(m) => return Err(TestCaseError::fail(format!("{e:?} does not compile: {m}"))),
+        };
+        let model: Vec<Result<Value, reference::EvalError>> =
+            (0..sel.len()).map(|k| reference::eval(&e, &data[sel.row(k)], &reference::Scope::default())).collect();
+        let got = c.eval(&batch, sel).and_then(|v| v.into_column(sel, c.ty));
+        match got {
+            Ok(col) => {
+                for (k, m) in model.iter().enumerate() {
+                    let Ok(m) = m else {
+                        return Err(TestCaseError::fail(format!("{e:?}: the model fails on row {} ({m:?}), compiled does not", sel.row(k))));
+                    };
+                    let v = col.value(k);
+                    prop_assert!(v.as_ref().is_some_and(|v| same(v, m)), "{:?} on {:?}: compiled {:?}, model {:?}", e, data[sel.row(k)], v, m);
+                }
+            }
+            Err(err) => {
+                prop_assert_eq!(&err.kind, &ErrorKind::DivisionByZero, "{:?}", e);
+                let r = err.row.expect("a row");
+                let k = (0..sel.len()).position(|k| sel.row(k) == r).expect("a selected row");
+                prop_assert_eq!(&model[k], &Err(reference::EvalError::DivisionByZero), "{:?} row {}", e, r);
+            }
+        }
+    }
+}

@@ -287,7 +287,14 @@ function vertexAccumulators(acc, subAcc) {
 // input watermark, the input holding it back (an upstream subtask's channel
 // and, at the end of that chain, the Kafka partition) with its own
 // watermark, idleness and lag; the earliest pending window end and how many
-// windows wait; late records against the watermark.
+// windows wait; late records against the watermark. The page reads:
+//   {"subtasks": [{"subtask": 0, "inputWatermark": ms,
+//      "pendingWindows": n, "earliestPendingWindowEnd": ms,
+//      "lateRecords": n, "lastLateTimestamp": ms, "watermarkAtLastLate": ms,
+//      "heldBackBy": {"vertex": vid, "subtask": n, "watermark": ms,
+//        "source": {"topic": t, "partition": p, "watermark": ms, "idle": bool, "idleMs": ms, "lag": records}}}],
+//    "summary": "one sentence, optional"}
+// (kebab-case names are read too).
 function vertexLineage(l, job) {
   if (!l || l.error) return `<div class="empty">${esc(l ? l.error : 'loading…')}</div>`;
   const names = Object.fromEntries(job.vertices.map(v => [v.id, v.name]));

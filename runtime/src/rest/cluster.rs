@@ -1,6 +1,6 @@
 //! The cluster-wide views of the REST API: `/overview`, `/config` (the web
 //! UI's features), `/taskmanagers`, `/jobmanager/config`, Prometheus text at
-//! `/metrics`, and the web UI itself at `/`.
+//! `/metrics`.
 
 use super::{error, Jm, RestState, VERSION};
 use crate::ids::JobStatus;
@@ -138,8 +138,4 @@ pub(super) async fn prometheus(State(s): State<RestState>) -> Response {
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
-}
-
-pub(super) async fn web_ui() -> Response {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], include_str!("../web/index.html")).into_response()
 }

@@ -5,6 +5,7 @@
 //!  socket ─▶ server (connection limit, timeouts, TLS)
 //!          ─▶ auth (bearer token) ─▶ body (max-content-length)
 //!          ─▶ router ─▶ jobs | checkpoints | jars | cluster handlers ─▶ JobManager
+//!                    └▶ web (the web UI's embedded files)
 //! ```
 //!
 //! REST drives the JobManager through its public methods and reads it
@@ -26,6 +27,7 @@ mod cluster;
 mod jars;
 mod jobs;
 pub mod server;
+mod web;
 
 use crate::config::{Config, ConfigError};
 use crate::ids::JobId;
@@ -136,7 +138,7 @@ fn router(state: RestState) -> Router {
     Router::new()
         .merge(api.clone())
         .nest("/v1", api)
-        .route("/", get(cluster::web_ui))
+        .merge(web::routes())
         .fallback(not_found)
         // Layers run bottom-up: the token is checked first, then the body's
         // length; axum's own body limit is off, `body::limit` replaces it.

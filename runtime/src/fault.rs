@@ -8,6 +8,8 @@
 //! - [`before_commit`]: with `FLOWC_TEST_CRASH_BEFORE_COMMIT=N`, the process
 //!   aborts instead of an exactly-once sink's N-th commit (a crash after a
 //!   checkpoint completed and before its output is committed).
+//! - [`slow_sink`]: with `FLOWC_TEST_SLOW_SINK_US_PER_RECORD=N`, every sink
+//!   takes N µs per record it writes (a slow sink, for back pressure).
 
 /// The environment variable that arms [`before_commit`].
 #[cfg(feature = "fault-injection")]
@@ -29,3 +31,26 @@ pub fn before_commit(commit: u64, checkpoint_id: u64) {
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
 pub fn before_commit(_commit: u64, _checkpoint_id: u64) {}
+
+/// The environment variable that arms [`slow_sink`].
+#[cfg(feature = "fault-injection")]
+pub const SLOW_SINK_ENV: &str = "FLOWC_TEST_SLOW_SINK_US_PER_RECORD";
+
+/// A sink is about to write `records` records: with
+/// `FLOWC_TEST_SLOW_SINK_US_PER_RECORD=N` it first works for N µs per
+/// record (a sleep: the task is neither idle nor back-pressured then, as a
+/// sink waiting on a slow external system), for the back-pressure metrics
+/// tests.
+#[cfg(feature = "fault-injection")]
+pub fn slow_sink(records: usize) {
+    static ARMED: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let armed = ARMED.get_or_init(|| std::env::var(SLOW_SINK_ENV).ok().and_then(|v| v.parse().ok()));
+    if let Some(us) = *armed {
+        std::thread::sleep(std::time::Duration::from_micros(us.saturating_mul(records as u64)));
+    }
+}
+
+/// Without the `fault-injection` feature: nothing.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn slow_sink(_records: usize) {}

@@ -196,8 +196,8 @@ async fn serve_tm(
     jm.schedule();
     let result = loop {
         match rpc::read_frame::<_, ToJobManager>(&mut r).await {
-            Ok(ToJobManager::Heartbeat { metrics }) => {
-                if !jm.on_heartbeat(&session, metrics) {
+            Ok(ToJobManager::Heartbeat { metrics, process }) => {
+                if !jm.on_heartbeat(&session, metrics, process) {
                     break Ok(());
                 }
             }

@@ -29,6 +29,7 @@ pub mod keygroup;
 pub mod metrics;
 pub mod network;
 pub mod operators;
+pub mod process;
 pub mod record;
 pub mod registry;
 pub mod rest;

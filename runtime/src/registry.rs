@@ -43,6 +43,8 @@ pub struct TaskManagerEntry {
     /// Slots in use: (job, slot index within the job).
     pub used: Vec<(JobId, u32)>,
     pub metrics: Vec<TaskMetrics>,
+    /// The process's memory, CPU and threads, from its last heartbeat.
+    pub process: crate::process::ProcessMetrics,
     /// The registration this entry is.
     pub session: Session,
 }
@@ -153,6 +155,7 @@ mod tests {
             tx,
             used: Vec::new(),
             metrics: Vec::new(),
+            process: Default::default(),
             session,
         };
         (e, rx)

@@ -35,7 +35,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// and the cluster secret is proven by challenge–response; a task's
 /// failure carries its kind (a corrupt checkpoint is told apart).
 /// Version 3: TaskManagers fetch UDF artifacts (`FetchBlob`, `Blob`).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// Version 4: heartbeats carry the process's metrics, and a task's metrics
+/// its busy / idle / back-pressured time, rates, queue use and lineage.
+pub const PROTOCOL_VERSION: u32 = 4;
 /// No control message is this large; a bigger length means a confused peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 
@@ -44,6 +46,8 @@ pub enum ToJobManager {
     Register(Registration),
     Heartbeat {
         metrics: Vec<TaskMetrics>,
+        /// The TaskManager process's memory, CPU and threads.
+        process: crate::process::ProcessMetrics,
     },
     TaskUpdate(TaskUpdate),
     Checkpoint(CheckpointAck),
@@ -127,6 +131,36 @@ impl TaskMetrics {
             decode_errors: C::get(&c.decode_errors),
             late_records: C::get(&c.late_records),
             watermark: (wm != i64::MIN).then_some(wm),
+            ..TaskMetrics::default()
+        }
+    }
+
+    /// A snapshot with everything the heartbeat reports: the counters, the
+    /// time accounting, `rates` over the last seconds and the lineage.
+    pub fn full(
+        job_id: JobId,
+        attempt: Attempt,
+        subtask: SubtaskId,
+        c: &crate::metrics::TaskCounters,
+        rates: crate::metrics::Rates,
+    ) -> TaskMetrics {
+        use std::sync::atomic::Ordering::Relaxed;
+        let opt = |v: i64| (v != i64::MIN).then_some(v);
+        let wall_ms = c.started.elapsed().as_millis() as u64;
+        let idle_ms = c.idle_ns.load(Relaxed) / 1_000_000;
+        let backpressured_ms = c.backpressured_ns.load(Relaxed) / 1_000_000;
+        TaskMetrics {
+            idle_ms,
+            backpressured_ms,
+            busy_ms: wall_ms.saturating_sub(idle_ms + backpressured_ms),
+            rates,
+            output_watermark: opt(c.output_watermark.load(Relaxed)),
+            in_pool_usage: c.in_pool_permille.load(Relaxed) as f32 / 1000.0,
+            out_pool_usage: c.out_pool_permille.load(Relaxed) as f32 / 1000.0,
+            last_late_timestamp: opt(c.last_late_ts.load(Relaxed)),
+            watermark_at_last_late: opt(c.last_late_watermark.load(Relaxed)),
+            lineage: c.lineage(),
+            ..TaskMetrics::of(job_id, attempt, subtask, c)
         }
     }
 }
@@ -147,6 +181,21 @@ pub struct TaskMetrics {
     pub late_records: u64,
     /// The task's current input watermark, if any.
     pub watermark: Option<i64>,
+    /// The watermark it last sent on, if any.
+    pub output_watermark: Option<i64>,
+    /// Milliseconds busy, idle and back-pressured since the task started.
+    pub busy_ms: u64,
+    pub idle_ms: u64,
+    pub backpressured_ms: u64,
+    /// Per-second rates over the last seconds (zero in a task's final report).
+    pub rates: crate::metrics::Rates,
+    /// Input and output queue fill, 0 to 1.
+    pub in_pool_usage: f32,
+    pub out_pool_usage: f32,
+    /// The last late record's timestamp and the watermark it met.
+    pub last_late_timestamp: Option<i64>,
+    pub watermark_at_last_late: Option<i64>,
+    pub lineage: crate::metrics::Lineage,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

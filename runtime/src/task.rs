@@ -28,7 +28,7 @@ use crate::metrics::TaskCounters;
 use crate::network::{ChannelRx, ChannelTx};
 use crate::operators::{Operator, OperatorError};
 use crate::record::{Element, Signal};
-use crossbeam_channel::{Select, SendTimeoutError, TryRecvError};
+use crossbeam_channel::{Select, SendTimeoutError, TryRecvError, TrySendError};
 use flowc_compiler::ids::{OperatorId, VertexId};
 use flowc_compiler::ir::DataType;
 use flowc_compiler::ShipStrategy;
@@ -98,6 +98,8 @@ pub struct InputChannel {
     pub rx: ChannelRx,
     /// For messages: "ClickEvent Source#1".
     pub from: String,
+    /// The upstream subtask, for the watermark-lineage view.
+    pub source: Option<SubtaskId>,
     watermark: i64,
     idle: bool,
     ended: bool,
@@ -109,7 +111,22 @@ pub struct InputChannel {
 
 impl InputChannel {
     pub fn new(rx: ChannelRx, from: String) -> InputChannel {
-        InputChannel { rx, from, watermark: i64::MIN, idle: false, ended: false, blocked: false, types: None }
+        InputChannel {
+            rx,
+            from,
+            source: None,
+            watermark: i64::MIN,
+            idle: false,
+            ended: false,
+            blocked: false,
+            types: None,
+        }
+    }
+
+    /// Names the upstream subtask it reads from.
+    pub fn from_subtask(mut self, source: SubtaskId) -> InputChannel {
+        self.source = Some(source);
+        self
     }
 
     /// Checks every batch it delivers against these field types.
@@ -321,6 +338,7 @@ impl Task {
             let now = Instant::now();
             if now >= next_tick {
                 self.tick()?;
+                self.counters.set_lineage(|l| l.partitions = source.partitions());
                 next_tick = now + TICK;
             }
             self.poll_completions()?;
@@ -338,7 +356,14 @@ impl Task {
                 }
                 continue;
             }
-            match source.poll(next_tick.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)))? {
+            // The wait for records is idle time; a poll that hands out
+            // records was working (reading, decoding, generating).
+            let polled = Instant::now();
+            let poll = source.poll(next_tick.saturating_duration_since(polled).max(Duration::from_millis(1)))?;
+            if !matches!(poll, SourcePoll::Records(_)) {
+                TaskCounters::add_wait(&self.counters.idle_ns, polled);
+            }
+            match poll {
                 SourcePoll::Records(batch) => {
                     TaskCounters::add(&self.counters.records_in, batch.len() as u64);
                     self.push_records(0, batch)?;
@@ -368,6 +393,7 @@ impl Task {
             let now = Instant::now();
             if now >= next_tick {
                 self.tick()?;
+                self.observe_inputs(&inputs);
                 next_tick = now + TICK;
             }
             // Take what is ready, round robin; block only when nothing is.
@@ -399,8 +425,11 @@ impl Task {
                     for i in &open {
                         sel.recv(&inputs[*i].rx);
                     }
-                    let wait = next_tick.saturating_duration_since(Instant::now());
-                    match sel.select_timeout(wait) {
+                    let waiting = Instant::now();
+                    let wait = next_tick.saturating_duration_since(waiting);
+                    let selected = sel.select_timeout(wait);
+                    TaskCounters::add_wait(&self.counters.idle_ns, waiting);
+                    match selected {
                         Ok(op) => {
                             let i = open[op.index()];
                             match op.recv(&inputs[i].rx) {
@@ -656,7 +685,46 @@ impl Task {
         })
     }
 
+    /// Every tick: the inputs' queue fill and watermarks, for the metrics
+    /// and the watermark-lineage view (a few atomics and one short lock).
+    fn observe_inputs(&self, inputs: &[InputChannel]) {
+        let cap = (inputs.len() * crate::network::CHANNEL_CAPACITY).max(1);
+        let queued: usize = inputs.iter().map(|c| c.rx.len()).sum();
+        self.counters.in_pool_permille.store((queued * 1000 / cap) as u64, Ordering::Relaxed);
+        let lineage = inputs
+            .iter()
+            .filter_map(|c| {
+                let s = c.source?;
+                Some(crate::metrics::InputLineage {
+                    vertex: s.vertex,
+                    subtask: s.subtask,
+                    watermark: (c.watermark != i64::MIN).then_some(c.watermark),
+                    idle: c.idle,
+                    ended: c.ended,
+                })
+            })
+            .collect();
+        self.counters.set_lineage(|l| l.inputs = lineage);
+    }
+
+    /// Every tick: the output queues' fill and the pending windows.
+    fn observe_outputs(&self) {
+        let (mut queued, mut cap) = (0, 0);
+        for e in &self.outputs {
+            for c in &e.channels {
+                queued += c.len();
+                cap += crate::network::CHANNEL_CAPACITY;
+            }
+        }
+        self.counters.out_pool_permille.store((queued * 1000 / cap.max(1)) as u64, Ordering::Relaxed);
+        let windows = self.chain.iter().find_map(|op| op.pending_windows());
+        if windows.is_some() {
+            self.counters.set_lineage(|l| l.windows = windows);
+        }
+    }
+
     fn tick(&mut self) -> Result<(), TaskError> {
+        self.observe_outputs();
         if self.stopped {
             return Ok(());
         }
@@ -684,6 +752,7 @@ impl Task {
         }
         TaskCounters::add(&self.counters.records_out, batch.len() as u64);
         if let Some(sink) = &mut self.sink {
+            crate::fault::slow_sink(batch.len());
             sink.write(&batch)?;
             return Ok(());
         }
@@ -706,6 +775,9 @@ impl Task {
                 self.push_signal(k + 1, s)?;
             }
             return Ok(());
+        }
+        if let Signal::Watermark(w) = signal {
+            self.counters.output_watermark.store(w, Ordering::Relaxed);
         }
         if self.sink.is_some() {
             return Ok(());
@@ -759,8 +831,21 @@ impl Task {
             TaskCounters::add(&self.counters.bytes_out, batch.encoded_len() as u64);
         }
         let tx = &self.outputs[e].channels[c];
+        // Room in the queue: no clock read. A full queue: the wait is
+        // back-pressured time, added every TICK while it lasts.
+        match tx.try_send(element) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(TaskError::OutputLost { to: self.outputs[e].names[c].clone() })
+            }
+            Err(TrySendError::Full(back)) => element = back,
+        }
+        self.counters.out_pool_permille.store(1000, Ordering::Relaxed);
         loop {
-            match tx.send_timeout(element, TICK) {
+            let waiting = Instant::now();
+            let sent = tx.send_timeout(element, TICK);
+            TaskCounters::add_wait(&self.counters.backpressured_ns, waiting);
+            match sent {
                 Ok(()) => return Ok(()),
                 Err(SendTimeoutError::Timeout(back)) => {
                     if self.cancelled() {

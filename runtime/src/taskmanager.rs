@@ -38,7 +38,7 @@ use petgraph::graph::NodeIndex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -188,9 +188,11 @@ async fn session(
     let hb_registry = registry.clone();
     let interval = opts.heartbeat_interval;
     let heartbeat = tokio::spawn(async move {
+        let mut windows = HashMap::new();
         loop {
-            let metrics = collect_metrics(&hb_registry);
-            if hb_tx.send(ToJobManager::Heartbeat { metrics }).is_err() {
+            let metrics = collect_metrics(&hb_registry, &mut windows);
+            let process = crate::process::ProcessMetrics::sample();
+            if hb_tx.send(ToJobManager::Heartbeat { metrics, process }).is_err() {
                 break;
             }
             tokio::time::sleep(interval).await;
@@ -253,25 +255,29 @@ async fn session(
     result.map_err(SessionEnd::Lost)
 }
 
-fn collect_metrics(registry: &Registry) -> Vec<TaskMetrics> {
+/// Every running task's metrics, with rates over the readings of the last
+/// seconds kept in `windows` (tasks that are gone leave it).
+fn collect_metrics(
+    registry: &Registry,
+    windows: &mut HashMap<(JobId, Attempt, SubtaskId), crate::metrics::RateWindow>,
+) -> Vec<TaskMetrics> {
     let mut out = Vec::new();
+    let now = Instant::now();
+    let mut seen = std::collections::HashSet::new();
     for ((job_id, attempt), tasks) in lock(registry).iter() {
         for (id, t) in tasks {
-            out.push(TaskMetrics::of(*job_id, *attempt, *id, &t.counters));
+            let key = (*job_id, *attempt, *id);
+            seen.insert(key);
+            let rates = windows.entry(key).or_default().push(now, crate::metrics::Reading::of(&t.counters));
+            out.push(TaskMetrics::full(*job_id, *attempt, *id, &t.counters, rates));
         }
     }
+    windows.retain(|k, _| seen.contains(k));
     out
 }
 
 fn physical_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
-        })
-        .map_or(0, |kb| kb * 1024)
+    crate::process::physical_memory()
 }
 
 /// The plan's UDF libraries, checked and ready.
@@ -441,7 +447,7 @@ fn deploy(
                 } else {
                     exchange.register(ck, ctx);
                 }
-                chans.push(InputChannel::new(crx, format!("{}#{}", graph.graph[src].name, s)));
+                chans.push(InputChannel::new(crx, format!("{}#{}", graph.graph[src].name, s)).from_subtask(src_id));
             }
         }
         inputs.insert(*id, chans);
@@ -536,7 +542,7 @@ fn deploy(
             .unwrap_or_else(|p| {
                 Err(TaskError::Setup(format!("internal error (a bug in flowc): {}", panic_message(&*p))))
             });
-            let metrics = Some(TaskMetrics::of(key.0, key.1, id, &final_counters));
+            let metrics = Some(TaskMetrics::full(key.0, key.1, id, &final_counters, Default::default()));
             match outcome {
                 Ok(TaskOutcome::Finished) => report_final(&tx, key, id, TaskStatus::FINISHED, None, metrics),
                 Ok(TaskOutcome::Canceled) => report_final(&tx, key, id, TaskStatus::CANCELED, None, metrics),

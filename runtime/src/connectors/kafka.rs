@@ -60,6 +60,13 @@ pub fn partition_count(servers: &str, topic: &str, timeout: Duration) -> Result<
     Ok(t.partitions().len() as i32)
 }
 
+#[derive(Default)]
+struct PartitionEnds {
+    high: std::collections::HashMap<i32, i64>,
+    last_asked: Option<Instant>,
+    next: usize,
+}
+
 struct PartitionClock {
     max_ts: i64,
     /// The offset of the next record to hand out, once known.
@@ -72,6 +79,8 @@ struct PartitionClock {
 pub struct KafkaSourceReader {
     servers: String,
     topic: String,
+    /// The partitions' end offsets, as last asked, for their lag.
+    part_ends: PartitionEnds,
     consumer: BaseConsumer,
     decoder: JsonDecoder,
     watermark: Option<WatermarkSpec>,
@@ -181,6 +190,7 @@ impl KafkaSourceReader {
                 })
                 .collect(),
             topic: spec.topic.clone(),
+            part_ends: PartitionEnds::default(),
             last_watermark: i64::MIN,
             idle: false,
             last_emit: now,
@@ -273,6 +283,49 @@ impl KafkaSourceReader {
 }
 
 impl SourceReader for KafkaSourceReader {
+    fn partitions(&mut self) -> Vec<crate::metrics::PartitionLineage> {
+        let now = Instant::now();
+        // The partitions' ends, for the lag: one partition asked per second,
+        // in turn, so that the task loop never waits long on the broker.
+        if !self.partitions.is_empty()
+            && self.part_ends.last_asked.is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            self.part_ends.last_asked = Some(now);
+            let i = self.part_ends.next % self.partitions.len();
+            self.part_ends.next = i + 1;
+            let p = self.partitions[i].0;
+            match self.consumer.fetch_watermarks(&self.topic, p, Duration::from_millis(200)) {
+                Ok((_, high)) => {
+                    self.part_ends.high.insert(p, high);
+                }
+                Err(e) => tracing::debug!(partition = p, error = %e, "Cannot read the partition's end for its lag."),
+            }
+        }
+        self.partitions
+            .iter()
+            .map(|(p, c)| {
+                let idle_for = now.duration_since(c.last_record);
+                let spec = self.watermark.as_ref();
+                // The partition's end as the consumer last learned it (from
+                // fetch responses): no request to the broker here.
+                let high = self.part_ends.high.get(p).copied();
+                crate::metrics::PartitionLineage {
+                    topic: self.topic.clone(),
+                    partition: *p,
+                    watermark: spec
+                        .filter(|_| c.max_ts != i64::MIN)
+                        .map(|s| c.max_ts.saturating_sub(s.out_of_orderness_ms as i64).saturating_sub(1)),
+                    idle: spec.and_then(|s| s.idleness_ms).is_some_and(|idle| idle_for >= Duration::from_millis(idle)),
+                    idle_ms: idle_for.as_millis() as u64,
+                    lag: match (high, c.next) {
+                        (Some(h), Some(n)) if h >= 0 => Some((h - n).max(0)),
+                        _ => None,
+                    },
+                }
+            })
+            .collect()
+    }
+
     fn snapshot(&self) -> SourceState {
         let mut offsets = self.read_offsets();
         // The group's offsets follow the checkpoints (Flink commits them on completion).

@@ -43,6 +43,12 @@ pub trait SourceReader: Send {
     fn snapshot(&self) -> SourceState {
         SourceState::None
     }
+
+    /// Each partition's watermark, idleness and lag (a Kafka source), for
+    /// the watermark-lineage view; read every 200 ms.
+    fn partitions(&mut self) -> Vec<crate::metrics::PartitionLineage> {
+        Vec::new()
+    }
 }
 
 pub trait SinkWriter: Send {

@@ -67,6 +67,7 @@ impl JobManager {
                 tx,
                 used: Vec::new(),
                 metrics: Vec::new(),
+                process: Default::default(),
                 session: session.clone(),
             },
         );
@@ -75,7 +76,12 @@ impl JobManager {
 
     /// A heartbeat of `session` with its tasks' counters. Returns whether
     /// the session is still its id's registration.
-    pub(crate) fn on_heartbeat(&self, session: &Session, metrics: Vec<TaskMetrics>) -> bool {
+    pub(crate) fn on_heartbeat(
+        &self,
+        session: &Session,
+        metrics: Vec<TaskMetrics>,
+        process: crate::process::ProcessMetrics,
+    ) -> bool {
         let mut st = self.lock();
         let st = &mut *st;
         let Some(tm) = registry::entry_mut(&mut st.tms, session) else { return false };
@@ -87,6 +93,7 @@ impl JobManager {
             }
         }
         tm.metrics = metrics;
+        tm.process = process;
         true
     }
 

@@ -176,6 +176,10 @@ pub struct TaskManagerView {
     pub last_heartbeat_ms: i64,
     /// Tasks it reported in its last heartbeat.
     pub assigned_tasks: usize,
+    /// The process's memory, CPU and threads, from its last heartbeat.
+    pub process: crate::process::ProcessMetrics,
+    /// The counters of the tasks it reported in its last heartbeat.
+    pub tasks: Vec<TaskMetrics>,
 }
 
 impl TaskManagerView {
@@ -191,6 +195,8 @@ impl TaskManagerView {
             registered_ms: t.registered_ms,
             last_heartbeat_ms: t.last_heartbeat_ms,
             assigned_tasks: t.metrics.len(),
+            process: t.process.clone(),
+            tasks: t.metrics.clone(),
         }
     }
 }

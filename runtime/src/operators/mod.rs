@@ -48,6 +48,12 @@ pub trait Operator: Send {
         Ok(None)
     }
 
+    /// A window operator's windows waiting to fire (for the
+    /// watermark-lineage view); `None` for other operators.
+    fn pending_windows(&self) -> Option<crate::metrics::PendingWindows> {
+        None
+    }
+
     /// No more input, ever: emit everything still held (e.g. fire windows).
     fn on_end_of_input(&mut self, _out: &mut Vec<Batch>) -> Result<(), OperatorError> {
         Ok(())

@@ -246,6 +246,7 @@ impl Operator for WindowOperator {
         let aggregates = &self.spec.aggregates;
         let fresh = || aggregates.iter().filter_map(Acc::new).collect::<Vec<_>>();
         let mut late = 0u64;
+        let mut last_late = None;
         for (r, (&ts, &hash)) in input.timestamps.iter().zip(hashes).enumerate() {
             let t = proc_now.unwrap_or(ts);
             if t == NO_TIMESTAMP {
@@ -260,6 +261,7 @@ impl Operator for WindowOperator {
                 let end = start + size;
                 if event_time && end - 1 <= watermark {
                     late += 1;
+                    last_late = Some(t);
                     start -= slide;
                     continue;
                 }
@@ -298,6 +300,11 @@ impl Operator for WindowOperator {
         if late > 0 {
             TaskCounters::add(&self.counters.late_records, late);
         }
+        if let Some(t) = last_late {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.counters.last_late_ts.store(t, Relaxed);
+            self.counters.last_late_watermark.store(watermark, Relaxed);
+        }
         Ok(())
     }
 
@@ -318,6 +325,13 @@ impl Operator for WindowOperator {
             self.fire_until(now_ms, out)?;
         }
         Ok(None)
+    }
+
+    fn pending_windows(&self) -> Option<crate::metrics::PendingWindows> {
+        Some(crate::metrics::PendingWindows {
+            count: self.timers.values().map(|keys| keys.len() as u64).sum(),
+            earliest_end: self.timers.keys().next().copied(),
+        })
     }
 
     fn on_end_of_input(&mut self, out: &mut Vec<Batch>) -> Result<(), OperatorError> {

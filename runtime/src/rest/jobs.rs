@@ -130,9 +130,9 @@ fn vertex_json(job: &JobDetail, n: petgraph::graph::NodeIndex) -> Value {
             "read-records-complete": true,
             "write-records": if has_outputs { sum(|m| m.records_out) } else { 0 },
             "write-records-complete": true,
-            "accumulated-backpressured-time": 0,
-            "accumulated-idle-time": 0,
-            "accumulated-busy-time": 0.0
+            "accumulated-backpressured-time": sum(|m| m.backpressured_ms),
+            "accumulated-idle-time": sum(|m| m.idle_ms),
+            "accumulated-busy-time": sum(|m| m.busy_ms) as f64
         }
     })
 }

@@ -26,6 +26,8 @@ mod checkpoints;
 mod cluster;
 mod jars;
 mod jobs;
+mod lineage;
+mod metrics;
 pub mod server;
 mod web;
 
@@ -134,7 +136,16 @@ fn router(state: RestState) -> Router {
         .route("/jars/{jarid}/run", post(jars::run_jar))
         .route("/metrics", get(cluster::prometheus))
         .route("/blobs", post(blobs::upload_blob))
-        .route("/blobs/{digest}", get(blobs::download_blob));
+        .route("/blobs/{digest}", get(blobs::download_blob))
+        .route("/jobs/metrics", get(metrics::jobs_metrics))
+        .route("/jobs/{jid}/vertices/{vid}/metrics", get(metrics::vertex_metrics))
+        .route("/jobs/{jid}/vertices/{vid}/subtasks/metrics", get(metrics::subtasks_metrics))
+        .route("/jobs/{jid}/vertices/{vid}/subtasks/{n}/metrics", get(metrics::subtask_metrics))
+        .route("/jobs/{jid}/vertices/{vid}/backpressure", get(metrics::backpressure))
+        .route("/jobs/{jid}/vertices/{vid}/watermark-lineage", get(lineage::watermark_lineage))
+        .route("/taskmanagers/metrics", get(metrics::taskmanagers_metrics))
+        .route("/taskmanagers/{tmid}/metrics", get(metrics::taskmanager_metrics))
+        .route("/jobmanager/metrics", get(metrics::jobmanager_metrics));
     Router::new()
         .merge(api.clone())
         .nest("/v1", api)

@@ -50,6 +50,7 @@ async fn bind(what: &'static str, host: &str, port: u16) -> Result<TcpListener, 
 pub async fn start_jobmanager(mut config: Config) -> Result<JobManagerHandle, ClusterError> {
     // Checked before anything binds: a bad security or limit value stops the start.
     let rest_options = crate::rest::RestOptions::from_config(&config)?;
+    let prometheus = crate::prometheus::ReporterConfig::from_config(&config)?;
     let rest = bind("the REST API", &config.get("rest.bind-address"), config.get_u16("rest.port")?).await?;
     let security = InternalSecurity::from_config(&config)?;
     let rpc = bind("the RPC port", &config.get("jobmanager.bind-host"), config.get_u16("jobmanager.rpc.port")?).await?;
@@ -62,8 +63,35 @@ pub async fn start_jobmanager(mut config: Config) -> Result<JobManagerHandle, Cl
     let jm = JobManager::new(config)?;
     tokio::spawn(crate::jm_rpc::serve_rpc(jm.clone(), rpc, security));
     crate::rest::spawn(rest, jm.clone(), rest_options);
+    if let Some(p) = prometheus {
+        let reporting = jm.clone();
+        let render: crate::prometheus::Render = Arc::new(move || jobmanager_prometheus(&reporting));
+        crate::prometheus::spawn(&p, render).await.map_err(|source| ClusterError::Bind {
+            what: "the Prometheus reporter",
+            addr: format!("{}:{}-{}", p.host, p.ports.0, p.ports.1),
+            source,
+        })?;
+    }
     tracing::info!(rest = %rest_addr, rpc = %rpc_addr, "JobManager started; web UI at http://{rest_addr}/");
     Ok(JobManagerHandle { jm, rest: rest_addr, rpc: rpc_addr })
+}
+
+/// The JobManager's metrics in Prometheus's text: its process, the
+/// cluster's slots and jobs, and each job's job-scope metrics.
+fn jobmanager_prometheus(jm: &JobManager) -> String {
+    use crate::rest::metrics::{job_scope, jobmanager_scope};
+    let host = crate::prometheus::host();
+    let mut t = crate::prometheus::Text::default();
+    for (k, v) in jobmanager_scope(jm) {
+        t.add("jobmanager", &k, &[("host", &host)], v.float());
+    }
+    for j in jm.job_details() {
+        let (id, name) = (j.summary.id.to_string(), j.summary.name.clone());
+        for (k, v) in job_scope(&j) {
+            t.add("jobmanager_job", &k, &[("host", &host), ("job_id", &id), ("job_name", &name)], v.float());
+        }
+    }
+    t.render()
 }
 
 /// The TaskManager options a configuration gives.
@@ -80,6 +108,7 @@ pub fn taskmanager_options(config: &Config) -> Result<TaskManagerOptions, Cluste
             config.get("taskmanager.bind-host")
         },
         data_port: config.get_u16("taskmanager.data.port")?,
+        prometheus: crate::prometheus::ReporterConfig::from_config(config)?,
         resource_id: (!resource_id.is_empty()).then_some(resource_id),
         heartbeat_interval: Duration::from_millis(config.get_u64("heartbeat.interval")?),
         allowed: crate::security::paths::AllowedRoots::from_config(config),

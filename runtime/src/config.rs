@@ -22,6 +22,10 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("state.savepoints.dir", "/tmp/flowc-savepoints", "where savepoints are written by default"),
     ("heartbeat.interval", "10000", "ms between heartbeats (Flink's default)"),
     ("heartbeat.timeout", "50000", "ms without a heartbeat before a TaskManager is lost (Flink's default)"),
+    ("metrics.reporter.prom.factory.class", "", "org.apache.flink.metrics.prometheus.PrometheusReporterFactory: serve /metrics for Prometheus"),
+    ("metrics.reporter.prom.class", "", "the reporter's class, as older Flink versions name it"),
+    ("metrics.reporter.prom.port", "9249", "the Prometheus reporter's port, or a range such as 9250-9260 (the first free one)"),
+    ("metrics.reporter.prom.host", "", "flowc: the address the Prometheus reporter binds (default: all)"),
     // Cluster-internal security (docs/SECURITY.md): off by default, as in Flink.
     ("flowc.security.cluster.secret", "", "a secret TaskManagers must prove they know (beyond Flink)"),
     ("flowc.security.cluster.secret-file", "", "a file holding the cluster secret"),

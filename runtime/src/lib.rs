@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod network;
 pub mod operators;
 pub mod process;
+pub mod prometheus;
 pub mod record;
 pub mod registry;
 pub mod rest;

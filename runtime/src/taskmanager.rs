@@ -57,6 +57,8 @@ pub struct TaskManagerOptions {
     pub security: InternalSecurity,
     /// How Rust UDFs run, and where their artifacts are cached.
     pub udf: crate::udf::UdfSettings,
+    /// The Prometheus reporter (`metrics.reporter.prom.*`), if configured.
+    pub prometheus: Option<crate::prometheus::ReporterConfig>,
 }
 
 /// Why a TaskManager stopped.
@@ -71,11 +73,24 @@ pub enum TaskManagerError {
 struct RunningTask {
     cancel: Arc<AtomicBool>,
     counters: Arc<TaskCounters>,
+    labels: Arc<TaskLabels>,
     /// Checkpoint triggers, for a task that starts with a source.
     trigger: Option<crossbeam_channel::Sender<Barrier>>,
     /// Completed checkpoints, for a task that ends with a sink.
     completions: Option<crossbeam_channel::Sender<u64>>,
 }
+
+/// What the Prometheus reporter labels a task's series with.
+#[derive(Debug, Clone, Default)]
+struct TaskLabels {
+    job_name: String,
+    task_name: String,
+    task_id: String,
+    has_inputs: bool,
+}
+
+/// The tasks' metrics of the last heartbeat, for the Prometheus reporter.
+type Latest = Arc<Mutex<Vec<(Arc<TaskLabels>, TaskMetrics)>>>;
 
 type Registry = Arc<Mutex<HashMap<(JobId, Attempt), HashMap<SubtaskId, RunningTask>>>>;
 
@@ -94,6 +109,12 @@ pub async fn run(opts: TaskManagerOptions) -> Result<(), TaskManagerError> {
     let instance: String = rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect();
     tracing::info!(tm_id = %tm_id, instance = %instance, data = %exchange.addr(), slots = opts.slots, "TaskManager started.");
     let registry: Registry = Arc::new(Mutex::new(HashMap::new()));
+    let latest: Latest = Arc::new(Mutex::new(Vec::new()));
+    if let Some(p) = &opts.prometheus {
+        let (latest, tm_id) = (latest.clone(), tm_id.clone());
+        let render: crate::prometheus::Render = Arc::new(move || taskmanager_prometheus(&tm_id, &latest));
+        crate::prometheus::spawn(p, render).await?;
+    }
     let mut attempt_log = 0u32;
     // Retries start fast (a JobManager starting alongside is up in
     // milliseconds) and back off to once a second.
@@ -102,7 +123,7 @@ pub async fn run(opts: TaskManagerOptions) -> Result<(), TaskManagerError> {
         match TcpStream::connect(&opts.jobmanager).await {
             Ok(stream) => {
                 backoff = Duration::from_millis(50);
-                match session(stream, &opts, (&tm_id, &instance), &exchange, &registry).await {
+                match session(stream, &opts, (&tm_id, &instance), &exchange, (&registry, &latest)).await {
                     Err(SessionEnd::Refused(reason)) => {
                         cancel_all(&registry);
                         tracing::error!(jobmanager = %opts.jobmanager, tm_id = %tm_id, reason = %reason, "The JobManager refused this TaskManager; exiting.");
@@ -157,7 +178,7 @@ async fn session(
     opts: &TaskManagerOptions,
     (tm_id, instance): (&str, &str),
     exchange: &Arc<Exchange>,
-    registry: &Registry,
+    (registry, latest): (&Registry, &Latest),
 ) -> Result<(), SessionEnd> {
     let reg = Registration {
         protocol: rpc::PROTOCOL_VERSION,
@@ -186,11 +207,12 @@ async fn session(
     });
     let hb_tx = tx.clone();
     let hb_registry = registry.clone();
+    let hb_latest = latest.clone();
     let interval = opts.heartbeat_interval;
     let heartbeat = tokio::spawn(async move {
         let mut windows = HashMap::new();
         loop {
-            let metrics = collect_metrics(&hb_registry, &mut windows);
+            let metrics = collect_metrics(&hb_registry, &mut windows, &hb_latest);
             let process = crate::process::ProcessMetrics::sample();
             if hb_tx.send(ToJobManager::Heartbeat { metrics, process }).is_err() {
                 break;
@@ -260,8 +282,10 @@ async fn session(
 fn collect_metrics(
     registry: &Registry,
     windows: &mut HashMap<(JobId, Attempt, SubtaskId), crate::metrics::RateWindow>,
+    latest: &Latest,
 ) -> Vec<TaskMetrics> {
     let mut out = Vec::new();
+    let mut labelled = Vec::new();
     let now = Instant::now();
     let mut seen = std::collections::HashSet::new();
     for ((job_id, attempt), tasks) in lock(registry).iter() {
@@ -269,11 +293,42 @@ fn collect_metrics(
             let key = (*job_id, *attempt, *id);
             seen.insert(key);
             let rates = windows.entry(key).or_default().push(now, crate::metrics::Reading::of(&t.counters));
-            out.push(TaskMetrics::full(*job_id, *attempt, *id, &t.counters, rates));
+            let m = TaskMetrics::full(*job_id, *attempt, *id, &t.counters, rates);
+            labelled.push((t.labels.clone(), m.clone()));
+            out.push(m);
         }
     }
     windows.retain(|k, _| seen.contains(k));
+    *lock(latest) = labelled;
     out
+}
+
+/// The TaskManager's metrics in Prometheus's text: its process (as of
+/// now) and its tasks (as of the last heartbeat).
+fn taskmanager_prometheus(tm_id: &str, latest: &Latest) -> String {
+    let host = crate::prometheus::host();
+    let mut t = crate::prometheus::Text::default();
+    for (k, v) in crate::process::ProcessMetrics::sample().flink_metrics() {
+        t.add("taskmanager", k, &[("host", &host), ("tm_id", tm_id)], v);
+    }
+    for (labels, m) in lock(latest).iter() {
+        let (Some(job_id), Some(sub)) = (m.job_id, m.subtask) else { continue };
+        let (job_id, index, attempt) = (job_id.to_string(), sub.subtask.to_string(), m.attempt.to_string());
+        let l = [
+            ("host", host.as_str()),
+            ("tm_id", tm_id),
+            ("job_id", job_id.as_str()),
+            ("job_name", labels.job_name.as_str()),
+            ("task_id", labels.task_id.as_str()),
+            ("task_name", labels.task_name.as_str()),
+            ("subtask_index", index.as_str()),
+            ("task_attempt_num", attempt.as_str()),
+        ];
+        for (k, v) in crate::rest::metrics::task_values(m, labels.has_inputs, true) {
+            t.add("taskmanager_job_task", &k, &l, v.float());
+        }
+    }
+    t.render()
 }
 
 fn physical_memory() -> u64 {
@@ -488,7 +543,18 @@ fn deploy(
         };
         running.insert(
             *id,
-            RunningTask { cancel: cancel.clone(), counters: counters.clone(), trigger, completions: completion },
+            RunningTask {
+                cancel: cancel.clone(),
+                counters: counters.clone(),
+                labels: Arc::new(TaskLabels {
+                    job_name: graph.name.clone(),
+                    task_name: graph.graph[v].name.clone(),
+                    task_id: graph.graph[v].id.to_hex(),
+                    has_inputs: !graph.inputs(v).is_empty(),
+                }),
+                trigger,
+                completions: completion,
+            },
         );
         handles.push((*id, cancel, counters, triggers, completions));
     }

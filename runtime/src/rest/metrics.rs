@@ -39,7 +39,7 @@ impl Num {
             Num::Float(f) => format!("{f:?}"),
         }
     }
-    fn float(self) -> f64 {
+    pub(crate) fn float(self) -> f64 {
         match self {
             Num::Int(i) => i as f64,
             Num::Float(f) => f,
@@ -54,11 +54,14 @@ pub(crate) fn vertex(job: &JobDetail, vid: &str) -> Option<NodeIndex> {
 
 /// One subtask's metrics, in Flink's task-scope names.
 pub(crate) fn task_metrics(job: &JobDetail, v: NodeIndex, t: &TaskView) -> Vec<(String, Num)> {
-    let m = &t.metrics;
-    let has_inputs = !job.graph.inputs(v).is_empty();
+    task_values(&t.metrics, !job.graph.inputs(v).is_empty(), t.status == crate::ids::TaskStatus::RUNNING)
+}
+
+/// A subtask's metrics from its counters: `has_inputs` (a source reads no
+/// bytes from another task), `running` (else nothing per second).
+pub(crate) fn task_values(m: &crate::rpc::TaskMetrics, has_inputs: bool, running: bool) -> Vec<(String, Num)> {
     let int = |x: u64| Num::Int(i64::try_from(x).unwrap_or(i64::MAX));
     let wm = |w: Option<i64>| Num::Int(w.unwrap_or(i64::MIN));
-    let running = t.status == crate::ids::TaskStatus::RUNNING;
     // A task not running reports nothing per second, as Flink's.
     let r = if running { m.rates } else { crate::metrics::Rates::default() };
     let mut out: Vec<(String, Num)> = vec![
@@ -269,7 +272,7 @@ pub(super) async fn backpressure(State(jm): Jm, Path((jid, vid)): Path<(String, 
 }
 
 /// A job's job-scope metrics, for `/jobs/metrics`.
-fn job_scope(j: &JobDetail) -> Vec<(String, Num)> {
+pub(crate) fn job_scope(j: &JobDetail) -> Vec<(String, Num)> {
     let c = &j.checkpoints;
     let last = c.last_completed();
     let running = j.summary.status == JobStatus::RUNNING;

@@ -27,7 +27,7 @@ mod cluster;
 mod jars;
 mod jobs;
 mod lineage;
-mod metrics;
+pub(crate) mod metrics;
 pub mod server;
 mod web;
 

@@ -14,6 +14,11 @@
 //!   answering;
 //! - "why hasn't my window fired?" naming a stalled Kafka partition.
 //!
+//! Checks whose endpoints this JobManager does not serve (the logs, the
+//! environment and the checkpoint details come with the REST coverage of
+//! branch `ops`) are reported as SKIPPED with the endpoint that answered
+//! 404, and do not fail the test.
+//!
 //! The script installs Playwright (PyPI) and Chromium (Debian) when they
 //! are missing; without python3 the test is skipped, except in CI.
 //! Screenshots of failed checks stay in the cluster's scratch directory.
@@ -206,6 +211,10 @@ fn the_window_panel_names_a_stalled_partition() {
     };
     let cluster = Cluster::start("webui-lineage", 1, 4);
     let job_file = support::playground::click_count_job(&cluster.scratch.0, &input, &output);
+    // Without idleness the stalled partition holds every window back (with
+    // it, the partition goes idle after 5 s and no longer counts).
+    let text = std::fs::read_to_string(&job_file).expect("the job").replace(", idleness: 5s", "");
+    std::fs::write(&job_file, text).expect("the job without idleness");
     let jid = cluster.submit(&job_file, &["-p", "2", "--bootstrap.servers", kafka.bootstrap(), "--event-time"]);
     cluster.wait_all_tasks(&jid, "RUNNING", Duration::from_secs(60));
     let job = cluster.job(&jid);

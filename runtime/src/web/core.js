@@ -67,9 +67,21 @@ function taskPills(counts) {
 }
 // Replaces an element's HTML only when it changed, so open <details>, focus,
 // selections and hover states survive the once-a-second refresh.
+// Drawn again, the focused control (a graph vertex, a link, a tab) keeps
+// the focus: found again by the first of these attributes it has, so that
+// keyboard users are not thrown out by the page's refresh every second.
+const FOCUS_KEYS = ['id', 'data-vertex', 'data-href', 'href', 'name'];
 function setHTML(el, html) {
   if (typeof el === 'string') el = $(el);
-  if (el && el.__html !== html) { el.innerHTML = html; el.__html = html; }
+  if (!el || el.__html === html) return;
+  const active = document.activeElement;
+  const key = active && active !== document.body && el.contains(active)
+    ? FOCUS_KEYS.map(a => [a, active.getAttribute(a)]).find(([, v]) => v) : null;
+  el.innerHTML = html; el.__html = html;
+  if (key) {
+    const again = el.querySelector(`[${key[0]}="${CSS.escape(key[1])}"]`);
+    if (again) again.focus({ preventScroll: true });
+  }
 }
 // Tabs as links; `active` is the current one.
 const tabsHTML = (base, tabs, active) => `<div class="tabs" role="tablist">${tabs.map(([id, label]) =>

@@ -102,7 +102,7 @@ pub struct TaskUpdate {
     /// What kind of failure, where the JobManager acts on it.
     pub kind: FailureKind,
     /// The task's final counters, when it has ended.
-    pub metrics: Option<TaskMetrics>,
+    pub metrics: Option<Box<TaskMetrics>>,
 }
 
 /// A task failure the JobManager treats specially.

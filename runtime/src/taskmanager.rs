@@ -376,7 +376,7 @@ fn report_failure(
         status: TaskStatus::FAILED,
         failure: Some(failure),
         kind,
-        metrics,
+        metrics: metrics.map(Box::new),
     }));
 }
 
@@ -397,7 +397,7 @@ fn report_final(
         status,
         failure,
         kind: FailureKind::Other,
-        metrics,
+        metrics: metrics.map(Box::new),
     }));
 }
 

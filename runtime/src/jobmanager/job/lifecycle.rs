@@ -29,7 +29,7 @@ impl Job {
             task.end_time = now.ms;
         }
         if let Some(m) = u.metrics {
-            task.metrics = m;
+            task.metrics = *m;
         }
         let location = task.tm.clone();
         self.last_modification = now.ms;

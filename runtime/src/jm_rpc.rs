@@ -7,16 +7,15 @@
 //! [`Session`], so a connection only ever updates or removes its own
 //! registration.
 
-use crate::jobmanager::{lose_taskmanager, JobManager};
-use crate::registry::{self, Admission, Session, TaskManagerEntry};
+use crate::jobmanager::JobManager;
+use crate::registry::Session;
 use crate::rpc::{self, Registration, RpcError, ToJobManager, ToTaskManager};
 use crate::security::internal::{AsyncStream, InternalSecurity};
 use crate::security::secret::{self, Purpose};
-use crate::task::now_ms;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -33,11 +32,7 @@ pub async fn serve_rpc(jm: Arc<JobManager>, listener: TcpListener, security: Int
             tokio::time::sleep(Duration::from_millis(100)).await;
             monitor.tick();
             monitor.schedule();
-            let overdue = registry::overdue(&monitor.lock().tms, Instant::now(), monitor.heartbeat_timeout);
-            for session in overdue {
-                let reason = format!("no heartbeat for {} ms", monitor.heartbeat_timeout.as_millis());
-                monitor.on_tm_lost(&session, &reason);
-            }
+            monitor.check_heartbeats();
         }
     });
     let connections = AtomicU64::new(0);
@@ -99,7 +94,7 @@ async fn serve_connection(
     };
     let (tx, rx) = mpsc::unbounded_channel::<ToTaskManager>();
     let session = Session { tm_id: reg.tm_id.clone(), instance: reg.instance.clone(), connection };
-    if let Err(reason) = add_to_registry(&jm, &reg, &session, tx) {
+    if let Err(reason) = jm.register_taskmanager(&reg, &session, tx) {
         return refuse(security, &mut w, peer, reason).await;
     }
     tracing::info!(
@@ -181,41 +176,6 @@ async fn authenticate(
     Ok(Some((reg, Some(proof))))
 }
 
-/// Adds the registration under the registry's rules; the reason when refused.
-fn add_to_registry(
-    jm: &JobManager,
-    reg: &Registration,
-    session: &Session,
-    tx: mpsc::UnboundedSender<ToTaskManager>,
-) -> Result<(), String> {
-    let mut st = jm.lock();
-    match registry::admit(&st.tms, &reg.tm_id, &reg.instance, Instant::now(), jm.heartbeat_timeout) {
-        Admission::Refuse(reason) => return Err(reason),
-        Admission::Replace { old, reason } => lose_taskmanager(&mut st, &old, &reason),
-        Admission::New => {}
-    }
-    let now = now_ms();
-    st.tms.insert(
-        reg.tm_id.clone(),
-        TaskManagerEntry {
-            id: reg.tm_id.clone(),
-            data_addr: reg.data_addr.clone(),
-            slots: reg.slots,
-            cpu_cores: reg.cpu_cores,
-            physical_memory: reg.physical_memory,
-            pid: reg.pid,
-            last_heartbeat: Instant::now(),
-            last_heartbeat_ms: now,
-            registered_ms: now,
-            tx,
-            used: Vec::new(),
-            metrics: Vec::new(),
-            session: session.clone(),
-        },
-    );
-    Ok(())
-}
-
 /// Serves a registered TaskManager until its connection ends or its
 /// registration is no longer current; then removes the registration, if it
 /// is still this connection's.
@@ -237,41 +197,26 @@ async fn serve_tm(
     let result = loop {
         match rpc::read_frame::<_, ToJobManager>(&mut r).await {
             Ok(ToJobManager::Heartbeat { metrics }) => {
-                let mut st = jm.lock();
-                let st = &mut *st;
-                let Some(tm) = registry::entry_mut(&mut st.tms, &session) else { break Ok(()) };
-                tm.last_heartbeat = Instant::now();
-                tm.last_heartbeat_ms = now_ms();
-                for m in &metrics {
-                    let (Some(job_id), Some(sub)) = (m.job_id, m.subtask) else { continue };
-                    if let Some(job) = st.jobs.get_mut(&job_id) {
-                        if job.attempt == m.attempt {
-                            if let Some(t) =
-                                job.tasks.get_mut(sub.vertex as usize).and_then(|v| v.get_mut(sub.subtask as usize))
-                            {
-                                t.metrics = m.clone();
-                            }
-                        }
-                    }
+                if !jm.on_heartbeat(&session, metrics) {
+                    break Ok(());
                 }
-                tm.metrics = metrics;
             }
             Ok(ToJobManager::TaskUpdate(u)) => {
-                if !registry::is_current(&jm.lock().tms, &session) {
+                if !jm.is_current(&session) {
                     break Ok(());
                 }
                 jm.on_task_update(u);
                 jm.schedule();
             }
             Ok(ToJobManager::Checkpoint(ack)) => {
-                if !registry::is_current(&jm.lock().tms, &session) {
+                if !jm.is_current(&session) {
                     break Ok(());
                 }
                 jm.on_checkpoint_ack(ack);
             }
             Ok(ToJobManager::FetchBlob { digest }) => {
                 // A UDF artifact for a deployment: read (and checked) off the RPC task.
-                let tx = jm.lock().tms.get(&session.tm_id).filter(|t| t.session == session).map(|t| t.tx.clone());
+                let tx = jm.sender(&session);
                 let Some(tx) = tx else { break Ok(()) };
                 let blobs = jm.blobs.clone();
                 tokio::task::spawn_blocking(move || {
@@ -343,7 +288,7 @@ mod tests {
     }
 
     fn connection_of(jm: &JobManager, tm_id: &str) -> Option<(String, u64)> {
-        jm.lock().tms.get(tm_id).map(|e| (e.session.instance.clone(), e.session.connection))
+        jm.session_of(tm_id).map(|s| (s.instance, s.connection))
     }
 
     async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
@@ -395,7 +340,7 @@ mod tests {
         assert!(reason.contains("requires the cluster secret"), "{reason}");
         let reason = refused(register(&addr, Some("a-wrong-cluster-secret"), registration("tm-wrong", "a")).await);
         assert!(reason.contains("did not prove it knows the cluster secret"), "{reason}");
-        assert!(jm.lock().tms.is_empty());
+        assert!(jm.taskmanagers().is_empty());
         let _ok = register(&addr, Some(secret), registration("tm-right", "a")).await.expect("registers");
         assert!(connection_of(&jm, "tm-right").is_some());
         // A JobManager without the secret cannot pass for the cluster's.
@@ -442,6 +387,6 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(jm.lock().tms.is_empty());
+        assert!(jm.taskmanagers().is_empty());
     }
 }

@@ -19,6 +19,7 @@ use crate::checkpoint::format::{
     encode, state_file_name, write_atomic, OperatorEntry, OperatorState, TaskEntry, TaskState, STATE_MAGIC,
 };
 use crate::checkpoint::{Barrier, SourceState};
+use crate::clock::now_ms;
 use crate::connectors::{SinkWriter, SourcePoll, SourceReader};
 use crate::data::Batch;
 use crate::ids::{Attempt, JobId, SubtaskId};
@@ -773,9 +774,4 @@ impl Task {
             }
         }
     }
-}
-
-/// Wall-clock milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

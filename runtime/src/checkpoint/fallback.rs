@@ -7,37 +7,42 @@
 //! too many open files) stops the search: falling back past a good
 //! checkpoint for a passing reason would roll the job back for nothing.
 //!
-//! This reads files and runs off the JobManager's lock.
+//! This reads storage, so the JobManager's shell runs it off its lock and
+//! hands the [`RestoreChoice`] back to the job as an event.
 
-use super::coordinator::Completed;
-use super::format::{validate, StateError};
+use super::format::StateError;
+use super::storage::CheckpointStorage;
+use super::{CheckpointRef, RestorePoint};
 
 /// Which checkpoint a deployment restores, after validating the candidates.
 #[derive(Debug)]
 pub struct RestoreChoice {
     /// Candidates that failed validation (newest first), with why.
-    pub skipped: Vec<(Completed, StateError)>,
+    pub skipped: Vec<(CheckpointRef, StateError)>,
     pub outcome: RestoreOutcome,
 }
 
 #[derive(Debug)]
 pub enum RestoreOutcome {
-    Chosen(Completed),
+    Chosen(RestorePoint),
     /// A candidate could not be read, for a reason that may pass: the job
     /// tries again later rather than fall back past it.
-    Unreadable(Completed, StateError),
+    Unreadable(CheckpointRef, StateError),
     /// Every candidate failed validation (or there was none).
     NoneValid,
 }
 
 /// Validates `candidates` in order until one passes.
-pub fn choose_restore(candidates: Vec<Completed>) -> RestoreChoice {
+pub fn choose_restore(candidates: Vec<CheckpointRef>, storage: &dyn CheckpointStorage) -> RestoreChoice {
     let mut skipped = Vec::new();
     for c in candidates {
-        match validate(&c.dir) {
-            // The metadata on disk is what is restored.
+        match storage.validate(&c.dir) {
+            // The metadata in storage is what is restored.
             Ok(metadata) => {
-                return RestoreChoice { skipped, outcome: RestoreOutcome::Chosen(Completed { metadata, ..c }) }
+                return RestoreChoice {
+                    skipped,
+                    outcome: RestoreOutcome::Chosen(RestorePoint { checkpoint: c, metadata }),
+                }
             }
             Err(e) if e.is_corruption() => skipped.push((c, e)),
             Err(e) => return RestoreChoice { skipped, outcome: RestoreOutcome::Unreadable(c, e) },
@@ -46,22 +51,17 @@ pub fn choose_restore(candidates: Vec<Completed>) -> RestoreChoice {
     RestoreChoice { skipped, outcome: RestoreOutcome::NoneValid }
 }
 
-/// "checkpoint 7 (file:/…/chk-7)" or "savepoint 7 (file:/…)".
-pub fn describe_checkpoint(c: &Completed) -> String {
-    let kind = if c.savepoint { "savepoint" } else { "checkpoint" };
-    format!("{kind} {} (file:{})", c.id, c.dir.display())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checkpoint::format::{
         encode, write_atomic, CheckpointMetadata, TaskEntry, TaskState, METADATA_FILE, METADATA_MAGIC, STATE_MAGIC,
     };
+    use crate::checkpoint::storage::FileStorage;
     use std::path::{Path, PathBuf};
 
     /// A checkpoint `id` of two subtasks' state files in `base/chk-<id>`.
-    fn checkpoint(base: &Path, id: u64) -> Completed {
+    fn checkpoint(base: &Path, id: u64) -> CheckpointRef {
         let dir = base.join(format!("chk-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
         let mut tasks = Vec::new();
@@ -89,7 +89,8 @@ mod tests {
             tasks,
         };
         write_atomic(&dir.join(METADATA_FILE), &encode(METADATA_MAGIC, &metadata)).unwrap();
-        Completed { id, dir, savepoint: false, metadata }
+        assert_eq!(metadata.checkpoint_id, id);
+        CheckpointRef { id, dir, savepoint: false }
     }
 
     fn flip_8_bytes(path: &Path) {
@@ -105,11 +106,11 @@ mod tests {
         d
     }
 
-    fn check(candidates: Vec<Completed>) -> (Vec<u64>, String) {
-        let choice = choose_restore(candidates);
+    fn check(candidates: Vec<CheckpointRef>) -> (Vec<u64>, String) {
+        let choice = choose_restore(candidates, &FileStorage);
         let skipped = choice.skipped.iter().map(|(c, _)| c.id).collect();
         let outcome = match choice.outcome {
-            RestoreOutcome::Chosen(c) => format!("chosen {}", c.id),
+            RestoreOutcome::Chosen(c) => format!("chosen {}", c.checkpoint.id),
             RestoreOutcome::Unreadable(c, e) => format!("unreadable {}: {e}", c.id),
             RestoreOutcome::NoneValid => "none".into(),
         };
@@ -119,7 +120,7 @@ mod tests {
     #[test]
     fn the_newest_valid_checkpoint_is_chosen_and_corrupt_ones_are_skipped() {
         let base = scratch("choice");
-        let cps: Vec<Completed> = [9, 8, 7].iter().map(|id| checkpoint(&base, *id)).collect();
+        let cps: Vec<CheckpointRef> = [9, 8, 7].iter().map(|id| checkpoint(&base, *id)).collect();
         assert_eq!(check(cps.clone()), (vec![], "chosen 9".into()));
         flip_8_bytes(&cps[0].dir.join("v-1.state"));
         assert_eq!(check(cps.clone()), (vec![9], "chosen 8".into()));
@@ -136,7 +137,7 @@ mod tests {
     #[test]
     fn a_checkpoint_that_cannot_be_read_now_stops_the_search() {
         let base = scratch("unreadable");
-        let cps: Vec<Completed> = [5, 4].iter().map(|id| checkpoint(&base, *id)).collect();
+        let cps: Vec<CheckpointRef> = [5, 4].iter().map(|id| checkpoint(&base, *id)).collect();
         // Not corrupt, not missing: reading it fails (here: it is a directory).
         std::fs::remove_file(cps[0].dir.join("v-0.state")).unwrap();
         std::fs::create_dir(cps[0].dir.join("v-0.state")).unwrap();

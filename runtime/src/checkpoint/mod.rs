@@ -1,5 +1,7 @@
-//! Checkpoints and savepoints: barriers, the on-disk formats, the
-//! JobManager's coordinator and the TaskManager's restore.
+//! Checkpoints and savepoints: barriers, the on-disk formats, where they
+//! are kept ([`storage`]), how a restore picks one ([`fallback`]) and the
+//! TaskManager's restore. The JobManager's coordination of them lives in
+//! `jobmanager/coordinator.rs`.
 //!
 //! ```text
 //!  coordinator ──trigger──▶ sources: snapshot offsets, emit barrier n
@@ -15,12 +17,45 @@
 //! `<state.savepoints.dir>/savepoint-<6 hex of job id>-<12 hex>/`, each
 //! with a `_metadata` file and one state file per subtask that has state.
 
-pub mod coordinator;
 pub mod fallback;
 pub mod format;
 pub mod restore;
+pub mod storage;
 
+use format::CheckpointMetadata;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A completed checkpoint or savepoint as the JobManager keeps it: its id
+/// and where it is. This is what high availability persists; the metadata
+/// is read again (and validated) when the job restores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointRef {
+    pub id: u64,
+    pub dir: PathBuf,
+    pub savepoint: bool,
+}
+
+impl CheckpointRef {
+    /// "checkpoint 7 (file:/…/chk-7)" or "savepoint 7 (file:/…)".
+    pub fn describe(&self) -> String {
+        let kind = if self.savepoint { "savepoint" } else { "checkpoint" };
+        format!("{kind} {} (file:{})", self.id, self.dir.display())
+    }
+
+    /// Its location as Flink prints one: `file:<dir>`.
+    pub fn location(&self) -> String {
+        format!("file:{}", self.dir.display())
+    }
+}
+
+/// A checkpoint or savepoint validated for a restore, with its metadata as
+/// read from storage.
+#[derive(Debug, Clone)]
+pub struct RestorePoint {
+    pub checkpoint: CheckpointRef,
+    pub metadata: CheckpointMetadata,
+}
 
 /// A checkpoint barrier: everything a channel carried before it belongs to
 /// checkpoint `id`.

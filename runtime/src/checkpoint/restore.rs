@@ -9,7 +9,7 @@
 use super::format::{read_file, CheckpointMetadata, OperatorState, StateError, TaskEntry, TaskState, STATE_MAGIC};
 use super::SourceState;
 use crate::ids::SubtaskId;
-use crate::operators::KeyedSnapshot;
+use crate::state::KeyedSnapshot;
 use flowc_compiler::graph::JobGraph;
 use flowc_compiler::ids::OperatorId;
 use flowc_compiler::ir::OperatorKind;

@@ -42,8 +42,6 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const TRANSACTION_TIMEOUT_MS: &str = "120000";
-/// Fault injection for tests: the process aborts instead of the N-th commit.
-pub const CRASH_BEFORE_COMMIT_ENV: &str = "FLOWC_TEST_CRASH_BEFORE_COMMIT";
 
 /// What the sink keeps in a checkpoint.
 #[derive(Debug, Serialize, Deserialize)]
@@ -64,8 +62,8 @@ pub struct ExactlyOnceKafkaSink {
     current: Vec<Vec<u8>>,
     /// Epochs snapshotted but not committed.
     pending: BTreeMap<u64, Vec<Vec<u8>>>,
+    /// Commits made, counted for the fault-injection hook (`crate::fault`).
     commits: u64,
-    crash_before_commit: Option<u64>,
     /// The consumer-group metadata of each marker group written to.
     group_metadata: HashMap<String, ConsumerGroupMetadata>,
 }
@@ -106,7 +104,6 @@ impl ExactlyOnceKafkaSink {
     ) -> Result<ExactlyOnceKafkaSink, ConnectorError> {
         let errors = DeliveryErrors::default();
         let producer = transactional_producer(&spec.servers, &transactional_id, errors.clone())?;
-        let crash_before_commit = std::env::var(CRASH_BEFORE_COMMIT_ENV).ok().and_then(|v| v.parse().ok());
         Ok(ExactlyOnceKafkaSink {
             servers: spec.servers.clone(),
             topic: spec.topic.clone(),
@@ -117,7 +114,6 @@ impl ExactlyOnceKafkaSink {
             current: Vec::new(),
             pending: BTreeMap::new(),
             commits: 0,
-            crash_before_commit,
             group_metadata: HashMap::new(),
         })
     }
@@ -229,10 +225,7 @@ impl SinkWriter for ExactlyOnceKafkaSink {
             return Ok(());
         }
         self.commits += 1;
-        if self.crash_before_commit == Some(self.commits) {
-            tracing::error!(checkpoint_id, "{CRASH_BEFORE_COMMIT_ENV}: aborting the process before the commit.");
-            std::process::abort();
-        }
+        crate::fault::before_commit(self.commits, checkpoint_id);
         let records: Vec<Vec<u8>> = due.iter().filter_map(|k| self.pending.remove(k)).flatten().collect();
         let marker = vec![(marker_group(&self.transactional_id), last)];
         self.commit(&records, &marker)

@@ -14,6 +14,7 @@ mod window_state;
 
 use crate::data::Batch;
 use crate::record::Signal;
+pub use crate::state::KeyedSnapshot;
 
 /// Why an operator could not go on. Errors end the task and, through the
 /// JobManager, the job (or restart it from a checkpoint).
@@ -28,14 +29,6 @@ pub enum OperatorError {
     /// State could not be restored.
     #[error("{operator}: cannot restore state: {message}")]
     Restore { operator: String, message: String },
-}
-
-/// Keyed state of one operator, per key group: what a checkpoint stores and
-/// what rescaling redistributes.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct KeyedSnapshot {
-    /// (key group, serialized entries of that key group), sorted by key group.
-    pub key_groups: Vec<(u32, Vec<u8>)>,
 }
 
 /// One operator of a chain.

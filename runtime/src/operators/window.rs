@@ -197,7 +197,7 @@ impl Operator for WindowOperator {
         if n == 0 {
             return Ok(());
         }
-        let proc_now = (self.spec.window.time == TimeDomain::ProcessingTime).then(crate::task::now_ms);
+        let proc_now = (self.spec.window.time == TimeDomain::ProcessingTime).then(crate::clock::now_ms);
         let event_time = self.spec.window.time == TimeDomain::EventTime;
         // The hashes of the HASH edge that brought the records, else our own.
         let mut own = std::mem::take(&mut self.hashes);

@@ -3,8 +3,8 @@
 //! savepoint operation, in Flink's shapes.
 
 use super::{body, error, parse_job_id, with_job, Jm, RestState};
-use crate::checkpoint::coordinator::Stats;
 use crate::checkpoint::StopMode;
+use crate::jobmanager::coordinator::{Stats, Status};
 use crate::jobmanager::{SavepointError, SavepointStatus};
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -127,7 +127,7 @@ pub(super) async fn savepoint_status(State(jm): Jm, Path((jid, tid)): Path<(Stri
 
 fn stats_json(s: &Stats) -> Value {
     json!({
-        "className": match s.status { crate::checkpoint::coordinator::Status::Completed => "completed", crate::checkpoint::coordinator::Status::Failed => "failed", crate::checkpoint::coordinator::Status::InProgress => "in_progress" },
+        "className": match s.status { Status::Completed => "completed", Status::Failed => "failed", Status::InProgress => "in_progress" },
         "id": s.id,
         "status": s.status.name(),
         "is_savepoint": s.savepoint,
@@ -165,7 +165,6 @@ fn summary(values: &[i64]) -> Value {
 
 /// `GET /jobs/:jid/checkpoints`: counts, summary, latest and history.
 pub(super) async fn job_checkpoints(State(jm): Jm, Path(jid): Path<String>) -> Response {
-    use crate::checkpoint::coordinator::Status;
     let r = with_job(&jm, &jid, |j| {
         let c = &j.checkpoints;
         let done: Vec<&Stats> = c.history.iter().filter(|s| s.status == Status::Completed).collect();
@@ -178,8 +177,8 @@ pub(super) async fn job_checkpoints(State(jm): Jm, Path(jid): Path<String>) -> R
         json!({
             "counts": {
                 "restored": c.counts.restored,
-                "total": c.counts.completed + c.counts.failed + u64::from(c.pending.is_some()),
-                "in_progress": u64::from(c.pending.is_some()),
+                "total": c.total(),
+                "in_progress": u64::from(c.in_progress),
                 "completed": c.counts.completed,
                 "failed": c.counts.failed,
             },

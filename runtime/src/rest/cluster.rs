@@ -4,6 +4,7 @@
 
 use super::{error, Jm, RestState, VERSION};
 use crate::ids::JobStatus;
+use crate::jobmanager::TaskManagerView;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,13 +13,13 @@ use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 
 pub(super) async fn overview(State(jm): Jm) -> Json<Value> {
-    let st = jm.lock();
-    let count = |s: JobStatus| st.jobs.values().filter(|j| j.status == s).count();
-    let running = st.jobs.values().filter(|j| !j.status.is_terminal()).count();
+    let c = jm.cluster();
+    let count = |s: JobStatus| c.jobs.iter().filter(|j| j.status == s).count();
+    let running = c.jobs.iter().filter(|j| !j.status.is_terminal()).count();
     Json(json!({
-        "taskmanagers": st.tms.len(),
-        "slots-total": st.tms.values().map(|t| t.slots).sum::<u32>(),
-        "slots-available": st.tms.values().map(|t| t.free_slots()).sum::<u32>(),
+        "taskmanagers": c.taskmanagers.len(),
+        "slots-total": c.taskmanagers.iter().map(|t| t.slots).sum::<u32>(),
+        "slots-available": c.taskmanagers.iter().map(|t| t.free_slots).sum::<u32>(),
         "jobs-running": running,
         "jobs-finished": count(JobStatus::FINISHED),
         "jobs-cancelled": count(JobStatus::CANCELED),
@@ -40,8 +41,8 @@ pub(super) async fn dashboard_config(State(s): State<RestState>) -> Json<Value> 
     }))
 }
 
-fn tm_json(t: &crate::jobmanager::TaskManagerEntry, detail: bool) -> Value {
-    let assigned: usize = t.metrics.len();
+fn tm_json(t: &TaskManagerView, detail: bool) -> Value {
+    let assigned: usize = t.assigned_tasks;
     let mut v = json!({
         "id": t.id,
         "path": format!("flowc.tcp://{}/taskmanager", t.data_addr),
@@ -49,7 +50,7 @@ fn tm_json(t: &crate::jobmanager::TaskManagerEntry, detail: bool) -> Value {
         "jmxPort": -1,
         "timeSinceLastHeartbeat": t.last_heartbeat_ms,
         "slotsNumber": t.slots,
-        "freeSlots": t.free_slots(),
+        "freeSlots": t.free_slots,
         "assignedTasks": assigned,
         "totalResource": {"cpuCores": t.cpu_cores as f64, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
         "freeResource": {"cpuCores": 0.0, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
@@ -64,14 +65,12 @@ fn tm_json(t: &crate::jobmanager::TaskManagerEntry, detail: bool) -> Value {
 }
 
 pub(super) async fn taskmanagers(State(jm): Jm) -> Json<Value> {
-    let st = jm.lock();
-    Json(json!({ "taskmanagers": st.tms.values().map(|t| tm_json(t, false)).collect::<Vec<_>>() }))
+    Json(json!({ "taskmanagers": jm.taskmanagers().iter().map(|t| tm_json(t, false)).collect::<Vec<_>>() }))
 }
 
 pub(super) async fn taskmanager_detail(State(jm): Jm, Path(tmid): Path<String>) -> Response {
-    let st = jm.lock();
-    match st.tms.get(&tmid) {
-        Some(t) => Json(tm_json(t, true)).into_response(),
+    match jm.taskmanager(&tmid) {
+        Some(t) => Json(tm_json(&t, true)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("TaskManager {tmid} not found")),
     }
 }
@@ -92,7 +91,8 @@ pub(super) async fn jobmanager_config(State(jm): Jm) -> Json<Value> {
 
 /// Prometheus text format.
 pub(super) async fn prometheus(State(s): State<RestState>) -> Response {
-    let st = s.jm.lock();
+    let c = s.jm.cluster();
+    let jobs = s.jm.job_details();
     let mut out = String::new();
     for (name, kind, v) in [
         ("flowc_rest_connections_open", "gauge", &s.stats.open),
@@ -104,35 +104,35 @@ pub(super) async fn prometheus(State(s): State<RestState>) -> Response {
         out.push_str(&format!("# TYPE {name} {kind}\n{name} {}\n", v.load(Ordering::Relaxed)));
     }
     out.push_str("# TYPE flowc_jobmanager_numRegisteredTaskManagers gauge\n");
-    out.push_str(&format!("flowc_jobmanager_numRegisteredTaskManagers {}\n", st.tms.len()));
+    out.push_str(&format!("flowc_jobmanager_numRegisteredTaskManagers {}\n", c.taskmanagers.len()));
     out.push_str("# TYPE flowc_jobmanager_taskSlotsTotal gauge\n");
-    out.push_str(&format!("flowc_jobmanager_taskSlotsTotal {}\n", st.tms.values().map(|t| t.slots).sum::<u32>()));
+    out.push_str(&format!("flowc_jobmanager_taskSlotsTotal {}\n", c.taskmanagers.iter().map(|t| t.slots).sum::<u32>()));
     out.push_str("# TYPE flowc_jobmanager_taskSlotsAvailable gauge\n");
     out.push_str(&format!(
         "flowc_jobmanager_taskSlotsAvailable {}\n",
-        st.tms.values().map(|t| t.free_slots()).sum::<u32>()
+        c.taskmanagers.iter().map(|t| t.free_slots).sum::<u32>()
     ));
     out.push_str("# TYPE flowc_jobmanager_numRunningJobs gauge\n");
     out.push_str(&format!(
         "flowc_jobmanager_numRunningJobs {}\n",
-        st.jobs.values().filter(|j| j.status == JobStatus::RUNNING).count()
+        c.jobs.iter().filter(|j| j.status == JobStatus::RUNNING).count()
     ));
     out.push_str("# TYPE flowc_job_numRestarts gauge\n");
-    for j in st.jobs.values() {
+    for j in &jobs {
         out.push_str(&format!(
             "flowc_job_numRestarts{{job_id=\"{}\",job_name=\"{}\"}} {}\n",
-            j.id,
-            j.name.replace('"', "'"),
-            j.attempt.saturating_sub(1)
+            j.summary.id,
+            j.summary.name.replace('"', "'"),
+            j.summary.attempt.saturating_sub(1)
         ));
     }
     out.push_str("# TYPE flowc_task_numRecordsIn counter\n");
-    for j in st.jobs.values() {
+    for j in &jobs {
         for (vi, tasks) in j.tasks.iter().enumerate() {
             for (si, t) in tasks.iter().enumerate() {
                 out.push_str(&format!(
                     "flowc_task_numRecordsIn{{job_id=\"{}\",vertex=\"{}\",subtask=\"{si}\"}} {}\n",
-                    j.id, vi, t.metrics.records_in
+                    j.summary.id, vi, t.metrics.records_in
                 ));
             }
         }

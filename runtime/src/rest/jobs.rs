@@ -3,10 +3,10 @@
 //! `PATCH /jobs/:jid` (cancel) and `POST /jobs` (submit a compiled plan).
 
 use super::{body, error, parse_job_id, with_job, Jm, RestState};
-use crate::checkpoint::coordinator::Stats;
+use crate::clock::now_ms;
 use crate::ids::{JobStatus, TaskStatus};
-use crate::jobmanager::{CancelError, Job, JobManager, RestoreRequest, SubmitError};
-use crate::task::now_ms;
+use crate::jobmanager::coordinator::Stats;
+use crate::jobmanager::{CancelError, JobDetail, JobManager, JobOverview, RestoreRequest, SubmitError, TaskView};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -17,23 +17,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(super) async fn jobs(State(jm): Jm) -> Json<Value> {
-    let st = jm.lock();
     let jobs: Vec<Value> =
-        st.jobs.values().map(|j| json!({"id": j.id.to_string(), "status": j.status.name()})).collect();
+        jm.jobs().iter().map(|j| json!({"id": j.id.to_string(), "status": j.status.name()})).collect();
     Json(json!({ "jobs": jobs }))
 }
 
-fn task_counts_lower(job: &Job) -> Value {
+fn task_counts_lower(job: &JobOverview) -> Value {
     let mut m = serde_json::Map::new();
     for s in TaskStatus::ALL {
-        let n = job.all_tasks().filter(|t| t.status == s).count();
-        m.insert(s.name().to_lowercase(), json!(n));
+        m.insert(s.name().to_lowercase(), json!(job.task_counts.get(s)));
     }
-    m.insert("total".into(), json!(job.all_tasks().count()));
+    m.insert("total".into(), json!(job.task_counts.total));
     Value::Object(m)
 }
 
-fn duration(job: &Job) -> i64 {
+fn duration(job: &JobOverview) -> i64 {
     if job.end_time > 0 {
         job.end_time - job.start_time
     } else {
@@ -41,7 +39,7 @@ fn duration(job: &Job) -> i64 {
     }
 }
 
-fn job_overview(job: &Job) -> Value {
+fn job_overview(job: &JobOverview) -> Value {
     json!({
         "jid": job.id.to_string(),
         "name": job.name,
@@ -58,13 +56,12 @@ fn job_overview(job: &Job) -> Value {
 }
 
 pub(super) async fn jobs_overview(State(jm): Jm) -> Json<Value> {
-    let st = jm.lock();
-    let mut jobs: Vec<&Job> = st.jobs.values().collect();
+    let mut jobs = jm.jobs();
     jobs.sort_by_key(|j| std::cmp::Reverse(j.start_time));
-    Json(json!({ "jobs": jobs.into_iter().map(job_overview).collect::<Vec<_>>() }))
+    Json(json!({ "jobs": jobs.iter().map(job_overview).collect::<Vec<_>>() }))
 }
 
-fn task_counts_upper<'a>(tasks: impl Iterator<Item = &'a crate::jobmanager::TaskEntry> + Clone) -> Value {
+fn task_counts_upper<'a>(tasks: impl Iterator<Item = &'a TaskView> + Clone) -> Value {
     let mut m = serde_json::Map::new();
     for s in TaskStatus::ALL {
         m.insert(s.name().into(), json!(tasks.clone().filter(|t| t.status == s).count()));
@@ -73,7 +70,7 @@ fn task_counts_upper<'a>(tasks: impl Iterator<Item = &'a crate::jobmanager::Task
 }
 
 /// A vertex's state from its tasks', as Flink aggregates it.
-fn vertex_status(tasks: &[crate::jobmanager::TaskEntry]) -> TaskStatus {
+fn vertex_status(tasks: &[TaskView]) -> TaskStatus {
     let any = |s: TaskStatus| tasks.iter().any(|t| t.status == s);
     let all = |s: TaskStatus| tasks.iter().all(|t| t.status == s);
     if any(TaskStatus::FAILED) {
@@ -101,7 +98,7 @@ fn vertex_status(tasks: &[crate::jobmanager::TaskEntry]) -> TaskStatus {
     }
 }
 
-fn vertex_json(job: &Job, n: petgraph::graph::NodeIndex) -> Value {
+fn vertex_json(job: &JobDetail, n: petgraph::graph::NodeIndex) -> Value {
     let v = &job.graph.graph[n];
     let tasks = &job.tasks[n.index()];
     let start = tasks.iter().map(|t| t.start_time).filter(|t| *t > 0).min().unwrap_or(-1);
@@ -140,17 +137,18 @@ fn vertex_json(job: &Job, n: petgraph::graph::NodeIndex) -> Value {
     })
 }
 
-fn plan_json(job: &Job) -> Value {
-    serde_json::to_value(flowc_compiler::explain::flink_plan(&job.graph, Some(job.id.to_string())))
+fn plan_json(job: &JobDetail) -> Value {
+    serde_json::to_value(flowc_compiler::explain::flink_plan(&job.graph, Some(job.summary.id.to_string())))
         .unwrap_or(Value::Null)
 }
 
-fn job_json(job: &Job) -> Value {
+fn job_json(detail: &JobDetail) -> Value {
+    let job = &detail.summary;
     let mut timestamps = serde_json::Map::new();
     for s in JobStatus::ALL {
-        timestamps.insert(s.name().into(), json!(job.timestamps.get(&s).copied().unwrap_or(0)));
+        timestamps.insert(s.name().into(), json!(detail.timestamps.get(&s).copied().unwrap_or(0)));
     }
-    let vertices: Vec<Value> = job.graph.topological().into_iter().map(|n| vertex_json(job, n)).collect();
+    let vertices: Vec<Value> = detail.graph.topological().into_iter().map(|n| vertex_json(detail, n)).collect();
     json!({
         "jid": job.id.to_string(),
         "application-id": job.id.to_string(),
@@ -166,8 +164,8 @@ fn job_json(job: &Job) -> Value {
         "now": now_ms(),
         "timestamps": timestamps,
         "vertices": vertices,
-        "status-counts": task_counts_upper(job.all_tasks()),
-        "plan": plan_json(job),
+        "status-counts": task_counts_upper(detail.all_tasks()),
+        "plan": plan_json(detail),
         "pending-operators": 0,
     })
 }
@@ -189,8 +187,8 @@ pub(super) async fn job_plan(State(jm): Jm, Path(jid): Path<String>) -> Response
 pub(super) async fn job_config(State(jm): Jm, Path(jid): Path<String>) -> Response {
     let r = with_job(&jm, &jid, |j| {
         json!({
-            "jid": j.id.to_string(),
-            "name": j.name,
+            "jid": j.summary.id.to_string(),
+            "name": j.summary.name,
             "execution-config": {
                 "restart-strategy": "Cluster level default restart strategy",
                 "job-parallelism": j.graph.total_parallelism(),
@@ -245,13 +243,20 @@ pub(super) async fn job_metrics(
 ) -> Response {
     let r = with_job(&jm, &jid, |j| {
         let c = &j.checkpoints;
-        let last = c.last_completed_stats();
+        let last = c.last_completed();
         let last_v = |f: fn(&Stats) -> i64| last.map_or("-1".to_string(), |s| f(s).to_string());
         let mut values: Vec<(&str, String)> = vec![
-            ("numRestarts", j.num_restarts.to_string()),
-            ("uptime", if j.status == JobStatus::RUNNING { (now_ms() - j.start_time).to_string() } else { "0".into() }),
+            ("numRestarts", j.summary.num_restarts.to_string()),
+            (
+                "uptime",
+                if j.summary.status == JobStatus::RUNNING {
+                    (now_ms() - j.summary.start_time).to_string()
+                } else {
+                    "0".into()
+                },
+            ),
             ("downtime", "0".into()),
-            ("fullRestarts", j.num_restarts.to_string()),
+            ("fullRestarts", j.summary.num_restarts.to_string()),
             ("lastCheckpointSize", last_v(|s| s.state_size as i64)),
             ("lastCheckpointFullSize", last_v(|s| s.state_size as i64)),
             ("lastCheckpointDuration", last_v(|s| s.duration_ms)),
@@ -260,11 +265,8 @@ pub(super) async fn job_metrics(
             ("lastCheckpointExternalPath", last.and_then(|s| s.external_path.clone()).unwrap_or_else(|| "n/a".into())),
             ("numberOfCompletedCheckpoints", c.counts.completed.to_string()),
             ("numberOfFailedCheckpoints", c.counts.failed.to_string()),
-            ("numberOfInProgressCheckpoints", usize::from(c.pending.is_some()).to_string()),
-            (
-                "totalNumberOfCheckpoints",
-                (c.counts.completed + c.counts.failed + u64::from(c.pending.is_some())).to_string(),
-            ),
+            ("numberOfInProgressCheckpoints", usize::from(c.in_progress).to_string()),
+            ("totalNumberOfCheckpoints", c.total().to_string()),
             ("numRecordsDecodeErrors", j.all_tasks().map(|t| t.metrics.decode_errors).sum::<u64>().to_string()),
             ("numLateRecordsDropped", j.all_tasks().map(|t| t.metrics.late_records).sum::<u64>().to_string()),
         ];
@@ -298,7 +300,7 @@ pub(super) async fn vertex_detail(State(jm): Jm, Path((jid, vid)): Path<(String,
                 json!({
                     "subtask": i,
                     "status": t.status.name(),
-                    "attempt": j.attempt.saturating_sub(1),
+                    "attempt": j.summary.attempt.saturating_sub(1),
                     "endpoint": t.tm,
                     "taskmanager-id": t.tm,
                     "start-time": t.start_time,

@@ -7,7 +7,8 @@
 //!          ─▶ router ─▶ jobs | checkpoints | jars | cluster handlers ─▶ JobManager
 //! ```
 //!
-//! REST reads and drives the JobManager through its public methods only.
+//! REST drives the JobManager through its public methods and reads it
+//! through its views (`jobmanager/view.rs`), never its internals.
 //! The security switches (`web.submit.enable`, `web.cancel.enable`,
 //! `flowc.security.rest.token`, `security.ssl.rest.*`) and the resource
 //! limits are read and checked once, by [`RestOptions::from_config`], before
@@ -28,7 +29,7 @@ pub mod server;
 
 use crate::config::{Config, ConfigError};
 use crate::ids::JobId;
-use crate::jobmanager::{Job, JobManager};
+use crate::jobmanager::{JobDetail, JobManager};
 use crate::security::rest_tls::{self, TlsConfigError};
 use auth::Access;
 use axum::extract::{DefaultBodyLimit, FromRef, State};
@@ -157,11 +158,11 @@ fn parse_job_id(s: &str) -> Result<JobId, Response> {
     JobId::parse(s).ok_or_else(|| error(StatusCode::BAD_REQUEST, format!("`{s}` is not a job id (32 hex digits)")))
 }
 
-fn with_job<T>(jm: &JobManager, jid: &str, f: impl FnOnce(&Job) -> T) -> Result<T, Response> {
+/// `f` of job `jid`'s view, or the 400/404 to answer.
+fn with_job<T>(jm: &JobManager, jid: &str, f: impl FnOnce(&JobDetail) -> T) -> Result<T, Response> {
     let id = parse_job_id(jid)?;
-    let st = jm.lock();
-    match st.jobs.get(&id) {
-        Some(job) => Ok(f(job)),
+    match jm.job(id) {
+        Some(job) => Ok(f(&job)),
         None => Err(error(StatusCode::NOT_FOUND, format!("Job {id} not found"))),
     }
 }

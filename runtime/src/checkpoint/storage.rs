@@ -1,0 +1,141 @@
+//! Where checkpoints and savepoints are kept, behind [`CheckpointStorage`].
+//! The JobManager's coordinator decides what to make, write and remove and
+//! asks for it as commands; its shell carries them out through this trait
+//! and feeds the results back. [`FileStorage`] (plain and `file:` paths) is
+//! the one backend today; an object store goes behind the same trait.
+//!
+//! The contract every backend keeps:
+//! - A checkpoint is complete once its `_metadata` is there, and only then:
+//!   `_metadata` is written last, atomically, into a checkpoint that was
+//!   [prepared](CheckpointStorage::prepare) before any task wrote to it.
+//! - Tasks write their state files into a prepared checkpoint and never
+//!   create it, so a checkpoint that was removed stays removed.
+//! - Removing what is not there succeeds: cleanup may run twice.
+
+use super::format::{encode, validate, write_atomic, CheckpointMetadata, StateError, METADATA_FILE, METADATA_MAGIC};
+use std::path::{Path, PathBuf};
+
+/// Why a storage operation failed; the message names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot create `{path}`: {source}")]
+    Create { path: String, source: std::io::Error },
+    #[error("cannot remove `{path}`: {source}")]
+    Remove { path: String, source: std::io::Error },
+    #[error("cannot list `{path}`: {source}")]
+    List { path: String, source: std::io::Error },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// The operations the JobManager needs on the place checkpoints are kept.
+pub trait CheckpointStorage: Send + Sync {
+    /// Makes the place a checkpoint's (or savepoint's) files go into.
+    fn prepare(&self, dir: &Path) -> Result<(), StorageError>;
+    /// Writes `_metadata` into a prepared checkpoint, atomically: with it,
+    /// the checkpoint is complete.
+    fn write_metadata(&self, dir: &Path, metadata: &CheckpointMetadata) -> Result<(), StorageError>;
+    /// Removes a checkpoint, or a job's checkpoint directory, with all in it.
+    fn remove(&self, dir: &Path) -> Result<(), StorageError>;
+    /// The `chk-<n>` checkpoints directly under `base`, in no order.
+    fn list(&self, base: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError>;
+    /// Reads `_metadata` and checks every state file's frame and checksum
+    /// without loading the state.
+    fn validate(&self, dir: &Path) -> Result<CheckpointMetadata, StateError>;
+}
+
+/// Checkpoints in a local or shared file system.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FileStorage;
+
+impl CheckpointStorage for FileStorage {
+    fn prepare(&self, dir: &Path) -> Result<(), StorageError> {
+        std::fs::create_dir_all(dir).map_err(|source| StorageError::Create { path: dir.display().to_string(), source })
+    }
+
+    fn write_metadata(&self, dir: &Path, metadata: &CheckpointMetadata) -> Result<(), StorageError> {
+        // Into the directory made by `prepare`: if it is gone, so are the
+        // state files, and `write_atomic` never makes it again.
+        Ok(write_atomic(&dir.join(METADATA_FILE), &encode(METADATA_MAGIC, metadata))?)
+    }
+
+    fn remove(&self, dir: &Path) -> Result<(), StorageError> {
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(StorageError::Remove { path: dir.display().to_string(), source: e })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn list(&self, base: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
+        let entries = match std::fs::read_dir(base) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(StorageError::List { path: base.display().to_string(), source }),
+        };
+        Ok(entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name();
+                let n = name.to_str()?.strip_prefix("chk-")?.parse::<u64>().ok()?;
+                Some((n, e.path()))
+            })
+            .collect())
+    }
+
+    fn validate(&self, dir: &Path) -> Result<CheckpointMetadata, StateError> {
+        validate(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("flowc-storage-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn metadata(id: u64) -> CheckpointMetadata {
+        CheckpointMetadata {
+            job_id: "j".into(),
+            job_name: "j".into(),
+            checkpoint_id: id,
+            savepoint: false,
+            timestamp: 0,
+            max_parallelism: 128,
+            tasks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn metadata_goes_only_into_a_prepared_checkpoint_and_removal_is_idempotent() {
+        let base = scratch("files");
+        let s = FileStorage;
+        let chk = base.join("chk-3");
+        assert!(s.write_metadata(&chk, &metadata(3)).is_err(), "never creates the checkpoint itself");
+        assert!(!chk.exists());
+        s.prepare(&chk).expect("prepare");
+        s.write_metadata(&chk, &metadata(3)).expect("write");
+        assert_eq!(s.validate(&chk).expect("valid").checkpoint_id, 3);
+        std::fs::create_dir_all(base.join("chk-x")).expect("mkdir");
+        std::fs::create_dir_all(base.join("savepoint-1")).expect("mkdir");
+        assert_eq!(s.list(&base).expect("list"), vec![(3, chk.clone())]);
+        s.remove(&chk).expect("remove");
+        s.remove(&chk).expect("removing what is gone succeeds");
+        assert_eq!(s.list(&base.join("nothing")).expect("a missing base lists nothing"), Vec::new());
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn a_checkpoint_that_cannot_be_made_names_its_path() {
+        let blocker = scratch("blocker");
+        std::fs::write(&blocker, b"a file").expect("write");
+        let e = FileStorage.prepare(&blocker.join("chk-1")).expect_err("under a file");
+        assert!(e.to_string().starts_with("cannot create `"), "{e}");
+        let _ = std::fs::remove_file(&blocker);
+    }
+}

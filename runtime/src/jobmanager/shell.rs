@@ -1,0 +1,665 @@
+//! The JobManager's shell: the one lock over the jobs and the TaskManager
+//! registry, the entry points that REST, the RPC server and the 100 ms tick
+//! call, and the carrying out of what the jobs' state machines ask for.
+//!
+//! Every entry point reads the time once ([`Now`]), turns its input into an
+//! [`Event`] for one job and [`JobManager::run`]s it: the job's commands
+//! are executed in order — messages go to the TaskManagers' connections,
+//! slots are taken and freed in the registry, storage work goes through
+//! [`CheckpointStorage`] with its result fed back to the job at once, log
+//! notes are written — until none is left. Work that must not hold the
+//! lock (validating checkpoints, reading Kafka metadata) is deferred until
+//! it is released and delivers its result as an event later.
+
+use super::checkpoint_store::Retention;
+use super::events::{Answer, CancelError, Command, Event, SavepointError};
+use super::job::{Job, JobSpec};
+use super::scheduler::{self, SlotOffer};
+use super::{store, SavepointStatus};
+use crate::checkpoint::fallback::choose_restore;
+use crate::checkpoint::restore::check_restore;
+use crate::checkpoint::storage::{CheckpointStorage, FileStorage};
+use crate::checkpoint::{CheckpointRef, RestorePoint, StopMode};
+use crate::clock::{now_ms, Now};
+use crate::config::{Config, ConfigError};
+use crate::connectors::kafka::partition_count;
+use crate::ids::{Attempt, JobId, SubtaskId};
+use crate::registry::TaskManagerEntry;
+use crate::restart::{RestartStrategy, RestartTracker};
+use crate::rpc::{self, CheckpointAck, ToTaskManager};
+use crate::security::paths::AllowedRoots;
+use flowc_compiler::graph::JobGraph;
+use flowc_compiler::ir::OperatorKind;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Everything under the JobManager's lock.
+#[derive(Default)]
+pub(super) struct JmState {
+    pub(super) tms: BTreeMap<String, TaskManagerEntry>,
+    pub(super) jobs: BTreeMap<JobId, Job>,
+}
+
+/// The JobManager's shared state and configuration.
+pub struct JobManager {
+    state: Mutex<JmState>,
+    pub config: Config,
+    pub heartbeat_timeout: Duration,
+    pub started_ms: i64,
+    /// Where savepoints, restores and file sinks may go.
+    pub allowed: AllowedRoots,
+    /// UDF artifacts, by digest (`blob.storage.directory`).
+    pub blobs: crate::blob::BlobStore,
+    storage: Arc<dyn CheckpointStorage>,
+    retention: Retention,
+    /// How long an ended job stays listed, and how many at most.
+    jobstore_expiration: Duration,
+    jobstore_capacity: usize,
+    exception_history_size: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the plan is not valid: {0}")]
+    BadPlan(String),
+    #[error("cannot restore from `{path}`: {reason}")]
+    BadSavepoint { path: String, reason: String },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// How a submitted job starts: from scratch or from a savepoint.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreRequest {
+    pub savepoint_path: Option<String>,
+    pub allow_non_restored_state: bool,
+}
+
+/// Work that runs once the lock is released.
+pub(super) enum Deferred {
+    Validate { job: JobId, attempt: Attempt, candidates: Vec<CheckpointRef> },
+    ResolvePartitions { job: JobId, graph: Arc<JobGraph> },
+}
+
+impl JobManager {
+    pub fn new(config: Config) -> Result<Arc<JobManager>, ConfigError> {
+        let heartbeat_timeout = Duration::from_millis(config.get_u64("heartbeat.timeout")?);
+        let key = "execution.checkpointing.externalized-checkpoint-retention";
+        let retention = Retention::parse(&config.get(key)).ok_or_else(|| ConfigError::BadValue {
+            key: key.into(),
+            value: config.get(key),
+            expected: "DELETE_ON_CANCELLATION, RETAIN_ON_CANCELLATION or NO_EXTERNALIZED_CHECKPOINTS",
+        })?;
+        let capacity = config.get_u64("jobstore.max-capacity")?;
+        let history = config.get_u64("web.exception-history-size")?;
+        Ok(Arc::new(JobManager {
+            state: Mutex::new(JmState::default()),
+            allowed: AllowedRoots::from_config(&config),
+            blobs: crate::blob::BlobStore::new(
+                std::path::Path::new(&config.get("blob.storage.directory")).join("jobmanager"),
+            ),
+            storage: Arc::new(FileStorage),
+            retention,
+            jobstore_expiration: seconds(&config, "jobstore.expiration-time")?,
+            jobstore_capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
+            exception_history_size: usize::try_from(history).unwrap_or(usize::MAX).max(1),
+            config,
+            heartbeat_timeout,
+            started_ms: now_ms(),
+        }))
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, JmState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Handles `event` for job `id` at `now` and carries out what it asks,
+    /// feeding storage results back, until nothing is left. Returns the
+    /// answer, if the event was a request.
+    pub(super) fn run(
+        &self,
+        st: &mut JmState,
+        id: JobId,
+        event: Event,
+        now: Now,
+        deferred: &mut Vec<Deferred>,
+    ) -> Option<Answer> {
+        let mut events = VecDeque::from([event]);
+        let mut answer = None;
+        while let Some(event) = events.pop_front() {
+            let Some(job) = st.jobs.get_mut(&id) else { break };
+            let commands = job.handle(event, now);
+            for command in commands {
+                if let Some(a) = self.execute(st, id, command, &mut events, deferred) {
+                    answer = Some(a);
+                }
+            }
+        }
+        answer
+    }
+
+    /// Carries out one command of job `id`. Results that go back to the job
+    /// are queued in `events`.
+    fn execute(
+        &self,
+        st: &mut JmState,
+        id: JobId,
+        command: Command,
+        events: &mut VecDeque<Event>,
+        deferred: &mut Vec<Deferred>,
+    ) -> Option<Answer> {
+        let send = |st: &JmState, tm: &str, msg: ToTaskManager| -> bool {
+            match st.tms.get(tm) {
+                Some(entry) => {
+                    let _ = entry.tx.send(msg);
+                    true
+                }
+                None => false,
+            }
+        };
+        let gone = |tm: String| Event::TaskManagerLost { message: format!("TaskManager {tm} is not registered"), tm };
+        match command {
+            Command::ResolvePartitions => {
+                if let Some(job) = st.jobs.get(&id) {
+                    deferred.push(Deferred::ResolvePartitions { job: id, graph: job.graph().clone() });
+                }
+            }
+            Command::Deploy { tm, slots, deployment } => match st.tms.get_mut(&tm) {
+                Some(entry) => {
+                    entry.used.extend(slots.iter().map(|s| (id, *s)));
+                    let _ = entry.tx.send(ToTaskManager::Deploy(deployment));
+                }
+                None => events.push_back(gone(tm)),
+            },
+            Command::CancelTasks { tm, attempt } => {
+                if !send(st, &tm, ToTaskManager::Cancel { job_id: id, attempt }) {
+                    // The TaskManager is gone, and its tasks with it.
+                    events.push_back(gone(tm));
+                }
+            }
+            Command::ReleaseSlots => {
+                for tm in st.tms.values_mut() {
+                    tm.used.retain(|(j, _)| *j != id);
+                }
+            }
+            Command::TriggerBarrier { tm, attempt, barrier } => {
+                send(st, &tm, ToTaskManager::TriggerCheckpoint { job_id: id, attempt, barrier });
+            }
+            Command::NotifyCheckpointComplete { tm, attempt, checkpoint_id } => {
+                send(st, &tm, ToTaskManager::CheckpointComplete { job_id: id, attempt, checkpoint_id });
+            }
+            Command::PrepareDirectory { purpose, dir } => {
+                let result = self.storage.prepare(&dir).map_err(|e| e.to_string());
+                events.push_back(Event::DirectoryPrepared { purpose, dir, result });
+            }
+            Command::WriteMetadata { checkpoint_id, dir, metadata } => {
+                let result = self.storage.write_metadata(&dir, &metadata).map_err(|e| e.to_string());
+                events.push_back(Event::MetadataWritten { checkpoint_id, result });
+            }
+            Command::Remove { dir, retry } => {
+                if let Err(e) = self.storage.remove(&dir) {
+                    tracing::debug!(job_id = %id, path = %dir.display(), error = %e, "Cannot remove a checkpoint's directory (yet).");
+                    if retry {
+                        events.push_back(Event::RemovalFailed { dir });
+                    }
+                }
+            }
+            Command::Sweep { base, below, keep } => self.sweep(id, &base, below, &keep),
+            Command::RemoveJobCheckpoints { base, status } => match self.storage.remove(&base) {
+                Ok(()) => {
+                    tracing::info!(job_id = %id, path = %base.display(), status = %status, "Deleted the job's checkpoints.")
+                }
+                Err(e) => {
+                    tracing::warn!(job_id = %id, path = %base.display(), error = %e, "Cannot remove the job's checkpoints.")
+                }
+            },
+            Command::ValidateRestore { attempt, candidates } => {
+                deferred.push(Deferred::Validate { job: id, attempt, candidates })
+            }
+            Command::Log(note) => {
+                if let Some(job) = st.jobs.get(&id) {
+                    note.emit(id, job.name());
+                }
+            }
+            Command::Answer(a) => return Some(a),
+        }
+        None
+    }
+
+    /// Removes every `chk-<n>` of job `id` under `base` older than `below`
+    /// that is not in `keep`.
+    fn sweep(&self, id: JobId, base: &std::path::Path, below: u64, keep: &[u64]) {
+        let Ok(found) = self.storage.list(base) else { return };
+        for (n, dir) in found {
+            if n < below && !keep.contains(&n) {
+                if let Err(e) = self.storage.remove(&dir) {
+                    tracing::warn!(job_id = %id, checkpoint_id = n, error = %e, "Cannot remove the directory of an old checkpoint.");
+                }
+            }
+        }
+    }
+
+    /// Runs the deferred work, off the lock: validations on blocking
+    /// threads, Kafka metadata in the background. Each delivers its result
+    /// to its job and schedules.
+    pub(super) fn after(self: &Arc<Self>, deferred: Vec<Deferred>) {
+        for d in deferred {
+            let jm = self.clone();
+            match d {
+                Deferred::Validate { job, attempt, candidates } => {
+                    let work = move || {
+                        let started = Instant::now();
+                        let choice = choose_restore(candidates, &*jm.storage);
+                        tracing::debug!(job_id = %job, elapsed_ms = started.elapsed().as_millis() as u64, "Validated the checkpoints to restore from.");
+                        jm.deliver(job, Event::RestoreValidated { attempt, choice });
+                    };
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(h) => drop(h.spawn_blocking(work)),
+                        Err(_) => work(),
+                    }
+                }
+                Deferred::ResolvePartitions { job, graph } => {
+                    let work = |graph: Arc<JobGraph>| assign_partitions(&graph);
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(h) => drop(h.spawn(async move {
+                            let splits = tokio::task::spawn_blocking(move || work(graph))
+                                .await
+                                .unwrap_or_else(|_| Err(panic_message()));
+                            jm.deliver(job, Event::PartitionsResolved(splits));
+                        })),
+                        Err(_) => jm.deliver(job, Event::PartitionsResolved(work(graph))),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Delivers a deferred result to job `id`, then schedules.
+    fn deliver(self: &Arc<Self>, id: JobId, event: Event) {
+        let mut deferred = Vec::new();
+        {
+            let mut st = self.lock();
+            self.run(&mut st, id, event, Now::read(), &mut deferred);
+        }
+        self.after(deferred);
+        self.schedule();
+    }
+
+    /// Accepts a compiled plan; returns the new job's id at once. Kafka
+    /// metadata is fetched in the background before the job is scheduled.
+    pub fn submit(self: &Arc<Self>, plan: Vec<u8>, restore: RestoreRequest) -> Result<JobId, SubmitError> {
+        let graph = flowc_compiler::plan_file::from_bytes(&plan).map_err(|e| SubmitError::BadPlan(e.to_string()))?;
+        for v in graph.graph.node_weights() {
+            for o in &v.operators {
+                if let OperatorKind::FileSink(f) = &o.kind {
+                    // The TaskManager checks again before it opens the file.
+                    self.allowed.check(&f.path).map_err(|e| {
+                        SubmitError::Unsupported(format!("{}: the file sink's path is refused: {e}", o.name))
+                    })?;
+                }
+                if let OperatorKind::KafkaSink(k) = &o.kind {
+                    if k.delivery == flowc_compiler::ir::Delivery::ExactlyOnce
+                        && graph.settings.checkpoint_interval_ms.is_none()
+                    {
+                        return Err(SubmitError::Unsupported(format!(
+                            "{}: exactly_once delivery commits on checkpoints; enable checkpointing (execution.checkpointing.interval)",
+                            o.name
+                        )));
+                    }
+                }
+            }
+        }
+        let initial = match &restore.savepoint_path {
+            None => None,
+            Some(path) => {
+                let bad = |reason: String| SubmitError::BadSavepoint { path: path.clone(), reason };
+                let dir = self.allowed.check(path).map_err(|e| bad(e.to_string()))?;
+                let metadata =
+                    check_restore(&graph, &dir, restore.allow_non_restored_state).map_err(|e| bad(e.to_string()))?;
+                let checkpoint = CheckpointRef { id: metadata.checkpoint_id, dir, savepoint: metadata.savepoint };
+                Some(RestorePoint { checkpoint, metadata })
+            }
+        };
+        let checkpointing = graph.settings.checkpoint_interval_ms.is_some();
+        let strategy = RestartStrategy::from_config(&self.config, checkpointing)
+            .map_err(|e| SubmitError::BadPlan(format!("restart strategy: {e}")))?;
+        let id = JobId::random();
+        let spec = JobSpec {
+            id,
+            plan: Arc::new(plan),
+            graph,
+            initial,
+            restarts: RestartTracker::new(strategy),
+            checkpoints_dir: crate::checkpoint::format::checkpoint_dir(&self.config.get("state.checkpoints.dir")),
+            retention: self.retention,
+            exception_history_size: self.exception_history_size,
+            seed: rand::random(),
+        };
+        let now = Now::read();
+        let mut deferred = Vec::new();
+        {
+            let mut st = self.lock();
+            st.jobs.insert(id, Job::new(spec, now));
+            self.run(&mut st, id, Event::Submitted, now, &mut deferred);
+        }
+        self.after(deferred);
+        Ok(id)
+    }
+
+    /// Cancels a job (`PATCH /jobs/:jid?mode=cancel`, `flowc cancel`).
+    pub fn cancel(&self, id: JobId) -> Result<(), CancelError> {
+        let mut st = self.lock();
+        if !st.jobs.contains_key(&id) {
+            return Err(CancelError::NotFound(id));
+        }
+        match self.run(&mut st, id, Event::CancelRequested, Now::read(), &mut Vec::new()) {
+            Some(Answer::Cancel(r)) => r,
+            _ => Ok(()),
+        }
+    }
+
+    /// Triggers a savepoint (`POST /jobs/:jid/savepoints`), or, with `stop`,
+    /// a stop-with-savepoint (`POST /jobs/:jid/stop`). Returns the trigger id;
+    /// a repeated `trigger_id` returns the same one without a second savepoint.
+    pub fn trigger_savepoint(
+        &self,
+        id: JobId,
+        target: Option<String>,
+        stop: Option<StopMode>,
+        trigger_id: Option<String>,
+    ) -> Result<String, SavepointError> {
+        let base = target.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| self.config.get("state.savepoints.dir"));
+        let target: Result<PathBuf, SavepointError> = if base.trim().is_empty() {
+            Err(SavepointError::NoDirectory)
+        } else {
+            self.allowed.check(&base).map_err(SavepointError::PathNotAllowed)
+        };
+        let mut st = self.lock();
+        if !st.jobs.contains_key(&id) {
+            return Err(SavepointError::NotFound(id));
+        }
+        let event = Event::SavepointRequested { trigger_id, target, stop };
+        match self.run(&mut st, id, event, Now::read(), &mut Vec::new()) {
+            Some(Answer::Savepoint(r)) => r,
+            _ => Err(SavepointError::NotFound(id)),
+        }
+    }
+
+    pub fn savepoint_status(&self, id: JobId, trigger_id: &str) -> Result<SavepointStatus, SavepointError> {
+        let st = self.lock();
+        let job = st.jobs.get(&id).ok_or(SavepointError::NotFound(id))?;
+        job.savepoint_status(trigger_id).cloned().ok_or_else(|| SavepointError::UnknownTrigger(trigger_id.to_string()))
+    }
+
+    /// Offers the free slots to the jobs that wait for them, one job after
+    /// another. A job that restores state is deployed once its checkpoint
+    /// has been validated (in the background).
+    pub fn schedule(self: &Arc<Self>) {
+        let now = Now::read();
+        let mut deferred = Vec::new();
+        {
+            let mut st = self.lock();
+            let ids: Vec<JobId> = st.jobs.iter().filter(|(_, j)| j.wants_slots()).map(|(id, _)| *id).collect();
+            for id in ids {
+                let offer: Vec<SlotOffer> = st
+                    .tms
+                    .values()
+                    .filter(|t| t.free_slots() > 0)
+                    .map(|t| SlotOffer { tm: t.id.clone(), data_addr: t.data_addr.clone(), free: t.free_slots() })
+                    .collect();
+                self.run(&mut st, id, Event::SlotsOffered(offer), now, &mut deferred);
+            }
+        }
+        self.after(deferred);
+    }
+
+    /// The 100 ms tick: forgets ended jobs that expired, and fires the jobs'
+    /// timers (restart delays, checkpoint triggers and timeouts).
+    pub fn tick(self: &Arc<Self>) {
+        let now = Now::read();
+        let mut deferred = Vec::new();
+        {
+            let mut st = self.lock();
+            self.expire_ended_jobs(&mut st, now.ms);
+            let ids: Vec<JobId> = st.jobs.keys().copied().collect();
+            for id in ids {
+                let timers = st.jobs.get(&id).map(|j| j.timers(now)).unwrap_or_default();
+                for event in timers {
+                    self.run(&mut st, id, event, now, &mut deferred);
+                }
+            }
+        }
+        self.after(deferred);
+    }
+
+    /// Ended jobs leave the job store after `jobstore.expiration-time`, and
+    /// the oldest go when more than `jobstore.max-capacity` have ended.
+    fn expire_ended_jobs(&self, st: &mut JmState, now_ms: i64) {
+        let ended: Vec<(i64, JobId)> =
+            st.jobs.values().filter(|j| j.status().is_terminal()).map(|j| (j.end_time(), j.id())).collect();
+        for id in store::expired(ended, now_ms, self.jobstore_expiration, self.jobstore_capacity) {
+            if let Some(j) = st.jobs.remove(&id) {
+                tracing::info!(job_id = %id, status = %j.status(), "Job \"{}\" expired from the job store.", j.name());
+            }
+        }
+    }
+
+    pub(crate) fn on_task_update(self: &Arc<Self>, u: rpc::TaskUpdate) {
+        let mut deferred = Vec::new();
+        {
+            let mut st = self.lock();
+            if st.jobs.contains_key(&u.job_id) {
+                self.run(&mut st, u.job_id, Event::TaskUpdated(u), Now::read(), &mut deferred);
+            }
+        }
+        self.after(deferred);
+    }
+
+    pub(crate) fn on_checkpoint_ack(&self, ack: CheckpointAck) {
+        let mut st = self.lock();
+        if st.jobs.contains_key(&ack.job_id) {
+            self.run(&mut st, ack.job_id, Event::CheckpointAcked(ack), Now::read(), &mut Vec::new());
+        }
+    }
+}
+
+/// A duration in seconds, as Flink's `jobstore.expiration-time` is (a plain
+/// number), or with a unit (`1 h`, `90 s`).
+fn seconds(config: &Config, key: &str) -> Result<Duration, ConfigError> {
+    let v = config.get(key);
+    if let Ok(n) = v.trim().parse::<u64>() {
+        return Ok(Duration::from_secs(n));
+    }
+    config.get_u64(key).map(Duration::from_millis)
+}
+
+fn panic_message() -> String {
+    "internal error while reading Kafka metadata (this is a bug)".to_string()
+}
+
+/// Partitions of each Kafka source's topic, spread over its subtasks.
+fn assign_partitions(graph: &JobGraph) -> Result<Vec<(SubtaskId, Vec<i32>)>, String> {
+    let mut out = Vec::new();
+    for (vertex, servers, topic) in scheduler::kafka_sources(graph) {
+        let count = partition_count(&servers, &topic, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        out.extend(scheduler::spread_partitions(graph, vertex, count));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::format::{TaskEntry as AckEntry, METADATA_FILE};
+    use crate::ids::TaskStatus;
+    use crate::registry::Session;
+    use crate::rpc::Registration;
+    use crate::rpc::{FailureKind, TaskUpdate};
+    use std::path::Path;
+    use tokio::sync::mpsc;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("flowc-shell-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    /// A datagen job at parallelism 2 that checkpoints every 50 ms.
+    fn plan() -> Vec<u8> {
+        let src = flowc_dsl::SourceFile::new(
+            "t.flow",
+            r#"
+            job "T"
+            set execution.checkpointing.interval = 50ms
+            schema N { n: long }
+            source datagen { schema: N } | filter n % 2 == 0 | sink discard
+            "#,
+        );
+        let options = flowc_compiler::CheckOptions { parallelism: Some(2), ..Default::default() };
+        flowc_compiler::plan_file::to_bytes(&flowc_compiler::compile(&src, &options).expect("compiles").graph)
+    }
+
+    fn register(jm: &JobManager, tm: &str) -> mpsc::UnboundedReceiver<ToTaskManager> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let reg = Registration {
+            protocol: rpc::PROTOCOL_VERSION,
+            tm_id: tm.into(),
+            data_addr: "127.0.0.1:1".into(),
+            slots: 2,
+            cpu_cores: 1,
+            physical_memory: 0,
+            pid: 1,
+            instance: "i".into(),
+            nonce: crate::security::secret::nonce(),
+        };
+        let session = Session { tm_id: tm.into(), instance: "i".into(), connection: 1 };
+        jm.register_taskmanager(&reg, &session, tx).expect("registered");
+        rx
+    }
+
+    fn update(id: JobId, attempt: Attempt, subtask: SubtaskId, status: TaskStatus) -> TaskUpdate {
+        TaskUpdate { job_id: id, attempt, subtask, status, failure: None, kind: FailureKind::Other, metrics: None }
+    }
+
+    fn ack(id: JobId, attempt: Attempt, subtask: SubtaskId, checkpoint_id: u64, ok: bool) -> CheckpointAck {
+        let entry = AckEntry {
+            vertex: Default::default(),
+            vertex_name: "v".into(),
+            subtask: subtask.subtask,
+            parallelism: 2,
+            operators: Vec::new(),
+            file: None,
+            size: 1,
+        };
+        let result = if ok { Ok(entry) } else { Err("disk full".into()) };
+        CheckpointAck { job_id: id, attempt, subtask, checkpoint_id, result }
+    }
+
+    /// The next barrier sent to the TaskManager, after the interval.
+    fn next_barrier(
+        jm: &Arc<JobManager>,
+        rx: &mut mpsc::UnboundedReceiver<ToTaskManager>,
+    ) -> crate::checkpoint::Barrier {
+        std::thread::sleep(Duration::from_millis(60));
+        jm.tick();
+        loop {
+            match rx.try_recv() {
+                Ok(ToTaskManager::TriggerCheckpoint { barrier, .. }) => return barrier,
+                Ok(_) => {}
+                Err(e) => panic!("no barrier: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_shell_carries_out_a_jobs_commands_on_the_registry_the_connections_and_the_files() {
+        let dir = scratch("commands");
+        let mut config = Config::default();
+        config.set("state.checkpoints.dir", dir.display().to_string());
+        let jm = JobManager::new(config).expect("jobmanager");
+        let mut rx = register(&jm, "tm-1");
+        let id = jm.submit(plan(), RestoreRequest::default()).expect("submitted");
+        // No Kafka, two free slots: deployed at once, into both slots.
+        let Ok(ToTaskManager::Deploy(d)) = rx.try_recv() else { panic!("not deployed") };
+        assert_eq!(jm.taskmanagers()[0].free_slots, 0);
+        for s in &d.local {
+            jm.on_task_update(update(id, d.attempt, *s, TaskStatus::RUNNING));
+        }
+        let all = d.local.clone();
+        // A checkpoint: its directory is made before its barrier goes out,
+        // `_metadata` is written when all acked, and the sinks are told.
+        let first = next_barrier(&jm, &mut rx);
+        assert!(Path::new(&first.dir).is_dir());
+        for s in &all {
+            jm.on_checkpoint_ack(ack(id, d.attempt, *s, first.id, true));
+        }
+        assert!(Path::new(&first.dir).join(METADATA_FILE).is_file());
+        assert!(
+            matches!(rx.try_recv(), Ok(ToTaskManager::CheckpointComplete { checkpoint_id, .. }) if checkpoint_id == first.id)
+        );
+        // A declined one goes; what a late writer leaves of it goes with the next completion.
+        let declined = next_barrier(&jm, &mut rx);
+        jm.on_checkpoint_ack(ack(id, d.attempt, all[0], declined.id, false));
+        assert!(!Path::new(&declined.dir).exists());
+        std::fs::create_dir_all(&declined.dir).expect("late writer");
+        std::fs::write(Path::new(&declined.dir).join("v-1.state"), b"late").expect("late writer");
+        let next = next_barrier(&jm, &mut rx);
+        for s in &all {
+            jm.on_checkpoint_ack(ack(id, d.attempt, *s, next.id, true));
+        }
+        assert!(!Path::new(&declined.dir).exists(), "swept");
+        assert!(Path::new(&first.dir).join(METADATA_FILE).is_file(), "retained");
+        let detail = jm.job(id).expect("listed");
+        assert_eq!((detail.checkpoints.counts.completed, detail.checkpoints.counts.failed), (2, 1));
+        // Cancelled: the TaskManager is told, the slots come back once the
+        // tasks have ended, and the checkpoints go (DELETE_ON_CANCELLATION).
+        jm.cancel(id).expect("cancel");
+        assert!(std::iter::from_fn(|| rx.try_recv().ok()).any(|m| matches!(m, ToTaskManager::Cancel { .. })));
+        assert_eq!(jm.taskmanagers()[0].free_slots, 0, "held while the tasks are cancelled");
+        for s in &all {
+            jm.on_task_update(update(id, d.attempt, *s, TaskStatus::CANCELED));
+        }
+        assert_eq!(jm.job(id).map(|j| j.summary.status), Some(crate::ids::JobStatus::CANCELED));
+        assert_eq!(jm.taskmanagers()[0].free_slots, 2);
+        assert!(!dir.join(id.to_string()).exists());
+        assert!(matches!(jm.cancel(id), Err(CancelError::Terminal(..))));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_lost_taskmanager_fails_its_job_over_and_a_new_one_runs_the_next_attempt() {
+        let jm = JobManager::new(Config::default()).expect("jobmanager");
+        let mut first = register(&jm, "tm-1");
+        let id = jm.submit(plan(), RestoreRequest::default()).expect("submitted");
+        assert!(matches!(first.try_recv(), Ok(ToTaskManager::Deploy(_))));
+        let session = jm.session_of("tm-1").expect("registered");
+        jm.on_tm_lost(&session, "its connection closed");
+        assert!(jm.taskmanagers().is_empty());
+        let detail = jm.job(id).expect("listed");
+        assert_eq!(detail.summary.status, crate::ids::JobStatus::RESTARTING);
+        assert!(detail.exceptions[0].message.contains("TaskManager tm-1 (127.0.0.1:1) is lost: its connection closed"));
+        let refused = jm.trigger_savepoint(id, None, None, None);
+        assert!(
+            matches!(refused, Err(SavepointError::NotRunning(_, crate::ids::JobStatus::RESTARTING))),
+            "{refused:?}"
+        );
+        assert!(matches!(jm.savepoint_status(id, "nope"), Err(SavepointError::UnknownTrigger(_))));
+        // After the restart delay (1 s for a job that checkpoints), a new
+        // TaskManager gets the job's next attempt.
+        let mut second = register(&jm, "tm-2");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let deployed = loop {
+            jm.tick();
+            jm.schedule();
+            if let Ok(ToTaskManager::Deploy(d)) = second.try_recv() {
+                break d;
+            }
+            assert!(Instant::now() < deadline, "not redeployed");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(deployed.attempt, 2);
+        assert_eq!(jm.job(id).map(|j| j.summary.num_restarts), Some(1));
+    }
+}

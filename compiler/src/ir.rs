@@ -353,6 +353,12 @@ pub enum OperatorKind {
     PrintSink,
     FileSink(FileSink),
     DiscardSink,
+    /// `key_by k | aggregate { … }` without a window: an upsert stream.
+    RunningAggregate(RunningAggregate),
+    /// `dedup k within D`: the first record per key.
+    Dedup(Dedup),
+    /// A Kafka sink of an upsert stream, as Flink's `upsert-kafka`.
+    UpsertKafkaSink(UpsertKafkaSink),
 }
 
 impl OperatorKind {
@@ -366,6 +372,7 @@ impl OperatorKind {
                 | OperatorKind::PrintSink
                 | OperatorKind::FileSink(_)
                 | OperatorKind::DiscardSink
+                | OperatorKind::UpsertKafkaSink(_)
         )
     }
     /// A short description for explain output.
@@ -400,8 +407,39 @@ impl OperatorKind {
             OperatorKind::PrintSink => "PrintSink".to_string(),
             OperatorKind::FileSink(f) => format!("FileSink(path={})", f.path),
             OperatorKind::DiscardSink => "DiscardSink".to_string(),
+            OperatorKind::RunningAggregate(r) => format!(
+                "GroupAggregate(key={}, aggs=[{}], changelog=upsert{})",
+                fields_text(&r.key),
+                r.aggregates.iter().map(|a| a.func.name()).collect::<Vec<_>>().join(", "),
+                ttl_text(r.ttl_ms)
+            ),
+            OperatorKind::Dedup(d) => format!(
+                "Deduplicate(keep=FirstRow, key={}, within={}ms, time={}{})",
+                fields_text(&d.key),
+                d.within_ms,
+                match d.time {
+                    TimeDomain::EventTime => "event",
+                    TimeDomain::ProcessingTime => "processing",
+                },
+                ttl_text(d.ttl_ms)
+            ),
+            OperatorKind::UpsertKafkaSink(u) => format!(
+                "UpsertKafkaSink(topic={}, servers={}, key={}, format=json)",
+                u.sink.topic,
+                u.sink.servers,
+                fields_text(&u.key)
+            ),
         }
     }
+}
+
+/// `[#0, #2]`: fields by index, for [`OperatorKind::describe`].
+fn fields_text(fields: &[usize]) -> String {
+    format!("[{}]", fields.iter().map(|k| format!("#{k}")).collect::<Vec<_>>().join(", "))
+}
+
+fn ttl_text(ttl_ms: Option<u64>) -> String {
+    ttl_ms.map_or(String::new(), |t| format!(", ttl={t}ms"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -610,4 +648,44 @@ pub struct KafkaSink {
 pub struct FileSink {
     /// A directory; each subtask writes `part-<subtask>.jsonl` in it.
     pub path: String,
+}
+
+/// A running aggregate (Flink SQL's `GROUP BY` without a window, its
+/// `GroupAggFunction`): per key, one typed accumulator per aggregate; each
+/// record emits the key's new row as `+I` (its first) or `-U` (the old
+/// row) and `+U` (the new), nothing when the row did not change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunningAggregate {
+    /// Indices of the key fields in the input.
+    pub key: Vec<usize>,
+    pub aggregates: Vec<AggCall>,
+    /// One expression per output field, over keys and aggregates.
+    pub output: Vec<Expr>,
+    /// Keys whose state was not updated for this long (processing time)
+    /// are forgotten; the next record of such a key starts again at `+I`.
+    pub ttl_ms: Option<u64>,
+}
+
+/// `dedup k within D` (Flink SQL's deduplication keeping the first row):
+/// the first record per key passes, the key is remembered for `within_ms`
+/// after it was first seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dedup {
+    /// Indices of the key fields in the input.
+    pub key: Vec<usize>,
+    pub within_ms: u64,
+    /// Event time when the stream has watermarks, else processing time.
+    pub time: TimeDomain,
+    /// Keys not seen for this long (processing time) are forgotten too.
+    pub ttl_ms: Option<u64>,
+}
+
+/// A Kafka sink of an upsert stream: the message key is the JSON of the
+/// key fields, the value the row's JSON for `+I`/`+U`, nothing for `-U`,
+/// and a tombstone (no value) for `-D`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpsertKafkaSink {
+    pub sink: KafkaSink,
+    /// Indices of the upsert key's fields in the sink's input.
+    pub key: Vec<usize>,
 }

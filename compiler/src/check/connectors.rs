@@ -334,6 +334,7 @@ impl Checker {
             }
         };
         let schema = input.schema.clone();
+        let kind = self.upsert_sink(kind, input, c.span);
         self.add_op(kind, name, &c.attrs, Some(input), Partitioning::Forward, schema, c.span, settings);
     }
 }

@@ -8,6 +8,9 @@
 
 pub mod build;
 pub mod calc;
+pub mod dedup;
+mod keyed;
+pub mod running;
 pub mod watermark;
 pub mod window;
 mod window_state;

@@ -434,6 +434,11 @@ impl KeyTable {
         self.entries.iter().flatten()
     }
 
+    /// Every key with its slot.
+    pub fn slots(&self) -> impl Iterator<Item = (u32, &KeyEntry)> {
+        self.entries.iter().enumerate().filter_map(|(i, e)| e.as_ref().map(|e| (i as u32, e)))
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.table.len()

@@ -63,3 +63,17 @@ fn dedup_prints_the_first_order_per_id() {
 "#
     );
 }
+
+#[test]
+fn distinct_count_prints_exact_and_estimated_counts_per_window() {
+    assert_eq!(
+        run_example("distinct_count"),
+        r#"{"start":"2026-11-24T22:15:00.000Z","page":"/home","visits":3,"visitors":2,"about":2,"first_visitor":"ann","last_visitor":"bob","median_ms":159.19327143164895}
+{"start":"2026-11-24T22:15:00.000Z","page":"/shop","visits":2,"visitors":2,"about":2,"first_visitor":"bob","last_visitor":"cy","median_ms":130.33555804542672}
+{"start":"2026-11-24T22:15:05.000Z","page":"/home","visits":2,"visitors":2,"about":2,"first_visitor":"ann","last_visitor":"bob","median_ms":278.70048520022215}
+{"start":"2026-11-24T22:15:05.000Z","page":"/shop","visits":3,"visitors":2,"about":2,"first_visitor":"dee","last_visitor":"ann","median_ms":308.0126978657462}
+{"start":"2026-11-24T22:15:10.000Z","page":"/home","visits":1,"visitors":1,"about":1,"first_visitor":"cy","last_visitor":"cy","median_ms":399.4743972413596}
+{"start":"2026-11-24T22:15:10.000Z","page":"/shop","visits":1,"visitors":1,"about":1,"first_visitor":"bob","last_visitor":"bob","median_ms":432.7466024574592}
+"#
+    );
+}

@@ -151,7 +151,13 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                 .aggregates
                 .iter()
                 .map(|a| {
-                    format!("{}({})", a.func.name(), a.arg.as_ref().map_or(String::new(), |e| show(e, input, &[], &[])))
+                    let arg = a.arg.as_ref().map_or(String::new(), |e| show(e, input, &[], &[]));
+                    match a.func {
+                        crate::ir::AggFunc::ApproxPercentile { q_millionths } => {
+                            format!("{}({arg}, {})", a.func.name(), f64::from(q_millionths) / 1e6)
+                        }
+                        f => format!("{}({arg})", f.name()),
+                    }
                 })
                 .collect();
             let outs: Vec<String> = w.output.iter().map(|e| show(e, input, &keys, &aggs)).collect();
@@ -164,7 +170,13 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                 .aggregates
                 .iter()
                 .map(|a| {
-                    format!("{}({})", a.func.name(), a.arg.as_ref().map_or(String::new(), |e| show(e, input, &[], &[])))
+                    let arg = a.arg.as_ref().map_or(String::new(), |e| show(e, input, &[], &[]));
+                    match a.func {
+                        crate::ir::AggFunc::ApproxPercentile { q_millionths } => {
+                            format!("{}({arg}, {})", a.func.name(), f64::from(q_millionths) / 1e6)
+                        }
+                        f => format!("{}({arg})", f.name()),
+                    }
                 })
                 .collect();
             let outs: Vec<String> = r.output.iter().map(|e| show(e, input, &keys, &aggs)).collect();

@@ -11,6 +11,7 @@ pub mod calc;
 pub mod dedup;
 mod keyed;
 pub mod running;
+mod sketches;
 pub mod watermark;
 pub mod window;
 mod window_state;

@@ -335,6 +335,7 @@ impl Checker {
         };
         let schema = input.schema.clone();
         let kind = self.upsert_sink(kind, input, c.span);
-        self.add_op(kind, name, &c.attrs, Some(input), Partitioning::Forward, schema, c.span, settings);
+        let partitioning = self.forward_from(input);
+        self.add_op(kind, name, &c.attrs, Some(input), partitioning, schema, c.span, settings);
     }
 }

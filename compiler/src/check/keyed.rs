@@ -35,6 +35,16 @@ impl Checker {
         end.op.and_then(|op| self.upserts.get(&op))
     }
 
+    /// How records go from `end` to a stage that passes them on one by
+    /// one: FORWARD, or for an upsert stream FORWARD that becomes HASH by
+    /// its key (never REBALANCE) where the parallelism changes.
+    pub(super) fn forward_from(&self, end: &StreamEnd) -> Partitioning {
+        match self.upsert_key(end) {
+            Some(u) => Partitioning::KeyedForward { key: u.fields.clone() },
+            None => Partitioning::Forward,
+        }
+    }
+
     /// Refuses a stage that cannot take updates after an upsert stream;
     /// `true` if it did (the stage is then not checked further).
     pub(super) fn refuse_updates(&mut self, end: &StreamEnd, stage: &ast::Stage) -> bool {

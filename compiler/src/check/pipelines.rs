@@ -266,12 +266,13 @@ impl Checker {
                     let is_map = matches!(stage.kind, StageKind::Map { .. });
                     let (exprs, schema, unknown) = self.project(&end, fields, is_map, stage.span);
                     let default = if is_map { "Map" } else { "Select" };
+                    let partitioning = self.forward_from(&end);
                     let op = self.add_op(
                         exprs.map(OperatorKind::Project),
                         default.into(),
                         attrs,
                         Some(&end),
-                        Partitioning::Forward,
+                        partitioning,
                         schema.clone(),
                         stage.span,
                         settings,

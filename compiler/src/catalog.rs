@@ -46,7 +46,7 @@ pub const STAGES: &[StageDoc] = &[
     StageDoc {
         name: "key_by",
         syntax: "key_by <field>, …",
-        doc: "Partitions the stream by the key fields (a HASH edge); must be followed by a `window`.",
+        doc: "Partitions the stream by the key fields (a HASH edge); followed by a `window`, or by `aggregate` for a running aggregate.",
     },
     StageDoc {
         name: "window",
@@ -56,7 +56,12 @@ pub const STAGES: &[StageDoc] = &[
     StageDoc {
         name: "aggregate",
         syntax: "aggregate { key, n: count(), … }",
-        doc: "Emits one record per key and window when the window closes: keys, aggregates and window bounds.",
+        doc: "After a window: one record per key and window when the window closes (keys, aggregates and window bounds). After `key_by` without a window: a running aggregate, an upsert stream keyed by the key that emits `+I`, then `-U`/`+U` for each change (Flink SQL's `GROUP BY`); `ttl 1d` forgets keys not updated for that long.",
+    },
+    StageDoc {
+        name: "dedup",
+        syntax: "dedup <field>, … within 1h",
+        doc: "Keeps the first record per key and forgets the key `within` after it was first seen (event time with watermarks, else processing time); append-only. `ttl 1d` also forgets keys not seen for that long.",
     },
     StageDoc {
         name: "sink",

@@ -11,12 +11,14 @@
 //! - `pipelines`: the stage walk, from a pipeline's head to its sink;
 //! - `windows`: `window` and the windowed `aggregate`;
 //! - `connectors`: sources and sinks;
+//! - `keyed`: running aggregates, `dedup`, `ttl`, and upsert streams;
 //! - `stream`: what is known of a stream at a point of a pipeline, after
 //!   an error too, so that checking goes on after the first one;
 //! - `props`: the `{ key: value }` settings blocks they all take;
 //! - `udfs`: `use rust`, the Rust functions a job imports.
 
 mod connectors;
+mod keyed;
 mod params;
 mod pipelines;
 mod props;
@@ -115,6 +117,8 @@ struct Checker {
     uids: HashMap<String, Span>,
     info: CheckInfo,
     udfs: crate::udf::Udfs,
+    /// The operators that make an upsert stream, and its key (`keyed`).
+    upserts: HashMap<usize, keyed::UpsertKey>,
 }
 
 impl Checker {

@@ -151,12 +151,61 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                 .aggregates
                 .iter()
                 .map(|a| {
-                    format!("{}({})", a.func.name(), a.arg.as_ref().map_or(String::new(), |e| show(e, input, &[], &[])))
+                    let arg = a.arg.as_ref().map_or(String::new(), |e| show(e, input, &[], &[]));
+                    match a.func {
+                        crate::ir::AggFunc::ApproxPercentile { q_millionths } => {
+                            format!("{}({arg}, {})", a.func.name(), f64::from(q_millionths) / 1e6)
+                        }
+                        f => format!("{}({arg})", f.name()),
+                    }
                 })
                 .collect();
             let outs: Vec<String> = w.output.iter().map(|e| show(e, input, &keys, &aggs)).collect();
             let _ = writeln!(out, "    key [{}] aggregates [{}]", keys.join(", "), aggs.join(", "));
             let _ = writeln!(out, "    emit [{}]", outs.join(", "));
+        }
+        OperatorKind::RunningAggregate(r) => {
+            let keys: Vec<String> = r.key.iter().map(|k| field(*k)).collect();
+            let aggs: Vec<String> = r
+                .aggregates
+                .iter()
+                .map(|a| {
+                    let arg = a.arg.as_ref().map_or(String::new(), |e| show(e, input, &[], &[]));
+                    match a.func {
+                        crate::ir::AggFunc::ApproxPercentile { q_millionths } => {
+                            format!("{}({arg}, {})", a.func.name(), f64::from(q_millionths) / 1e6)
+                        }
+                        f => format!("{}({arg})", f.name()),
+                    }
+                })
+                .collect();
+            let outs: Vec<String> = r.output.iter().map(|e| show(e, input, &keys, &aggs)).collect();
+            let _ = writeln!(out, "    key [{}] aggregates [{}]", keys.join(", "), aggs.join(", "));
+            let _ = writeln!(out, "    emit [{}] as an upsert stream keyed by [{}]", outs.join(", "), keys.join(", "));
+            if let Some(t) = r.ttl_ms {
+                let _ = writeln!(out, "    state ttl {t}ms (processing time)");
+            }
+        }
+        OperatorKind::Dedup(d) => {
+            let keys: Vec<String> = d.key.iter().map(|k| field(*k)).collect();
+            let time = if d.time == crate::ir::TimeDomain::EventTime { "event" } else { "processing" };
+            let _ = writeln!(
+                out,
+                "    first record per [{}], key forgotten {}ms after it was first seen ({time} time)",
+                keys.join(", "),
+                d.within_ms
+            );
+            if let Some(t) = d.ttl_ms {
+                let _ = writeln!(out, "    state ttl {t}ms (processing time)");
+            }
+        }
+        OperatorKind::UpsertKafkaSink(u) => {
+            let keys: Vec<String> = u.key.iter().map(|k| field(*k)).collect();
+            let _ = writeln!(
+                out,
+                "    upsert-kafka: message key {{{}}} as JSON, +I/+U the row, -U nothing, -D a tombstone",
+                keys.join(", ")
+            );
         }
         OperatorKind::DatagenSource(d) => {
             for (f, g) in d.schema.fields.iter().zip(&d.generators) {

@@ -157,7 +157,7 @@ pub fn build(plan: &LogicalPlan) -> JobGraph {
         let input = plan.edges.iter().find(|e| e.to == op);
         let chained_to = input.filter(|e| {
             settings.chaining
-                && e.partitioning == Partitioning::Forward
+                && matches!(e.partitioning, Partitioning::Forward | Partitioning::KeyedForward { .. })
                 && parallelism[e.from] == parallelism[op]
                 && outs[e.from] == 1
                 && ins[op] == 1
@@ -212,6 +212,8 @@ pub fn build(plan: &LogicalPlan) -> JobGraph {
             Partitioning::Hash { key } => ShipStrategy::Hash { key: key.clone() },
             Partitioning::Forward if parallelism[e.from] == parallelism[e.to] => ShipStrategy::Forward,
             Partitioning::Forward => ShipStrategy::Rebalance,
+            Partitioning::KeyedForward { .. } if parallelism[e.from] == parallelism[e.to] => ShipStrategy::Forward,
+            Partitioning::KeyedForward { key } => ShipStrategy::Hash { key: key.clone() },
         };
         graph.add_edge(nodes[a], nodes[b], JobEdge { ship });
     }

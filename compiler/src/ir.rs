@@ -353,6 +353,12 @@ pub enum OperatorKind {
     PrintSink,
     FileSink(FileSink),
     DiscardSink,
+    /// `key_by k | aggregate { … }` without a window: an upsert stream.
+    RunningAggregate(RunningAggregate),
+    /// `dedup k within D`: the first record per key.
+    Dedup(Dedup),
+    /// A Kafka sink of an upsert stream, as Flink's `upsert-kafka`.
+    UpsertKafkaSink(UpsertKafkaSink),
 }
 
 impl OperatorKind {
@@ -366,6 +372,7 @@ impl OperatorKind {
                 | OperatorKind::PrintSink
                 | OperatorKind::FileSink(_)
                 | OperatorKind::DiscardSink
+                | OperatorKind::UpsertKafkaSink(_)
         )
     }
     /// A short description for explain output.
@@ -400,8 +407,39 @@ impl OperatorKind {
             OperatorKind::PrintSink => "PrintSink".to_string(),
             OperatorKind::FileSink(f) => format!("FileSink(path={})", f.path),
             OperatorKind::DiscardSink => "DiscardSink".to_string(),
+            OperatorKind::RunningAggregate(r) => format!(
+                "GroupAggregate(key={}, aggs=[{}], changelog=upsert{})",
+                fields_text(&r.key),
+                r.aggregates.iter().map(|a| a.func.name()).collect::<Vec<_>>().join(", "),
+                ttl_text(r.ttl_ms)
+            ),
+            OperatorKind::Dedup(d) => format!(
+                "Deduplicate(keep=FirstRow, key={}, within={}ms, time={}{})",
+                fields_text(&d.key),
+                d.within_ms,
+                match d.time {
+                    TimeDomain::EventTime => "event",
+                    TimeDomain::ProcessingTime => "processing",
+                },
+                ttl_text(d.ttl_ms)
+            ),
+            OperatorKind::UpsertKafkaSink(u) => format!(
+                "UpsertKafkaSink(topic={}, servers={}, key={}, format=json)",
+                u.sink.topic,
+                u.sink.servers,
+                fields_text(&u.key)
+            ),
         }
     }
+}
+
+/// `[#0, #2]`: fields by index, for [`OperatorKind::describe`].
+fn fields_text(fields: &[usize]) -> String {
+    format!("[{}]", fields.iter().map(|k| format!("#{k}")).collect::<Vec<_>>().join(", "))
+}
+
+fn ttl_text(ttl_ms: Option<u64>) -> String {
+    ttl_ms.map_or(String::new(), |t| format!(", ttl={t}ms"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -522,10 +560,33 @@ pub enum AggFunc {
     Min,
     Max,
     Avg,
+    /// The exact number of distinct values (a set in state).
+    CountDistinct,
+    /// The estimated number of distinct values (a HyperLogLog sketch).
+    ApproxCountDistinct,
+    /// The value of the first record, by arrival.
+    First,
+    /// The value of the last record, by arrival.
+    Last,
+    /// The estimated `q`-quantile (a DDSketch), `q` in millionths.
+    ApproxPercentile {
+        q_millionths: u32,
+    },
 }
 
 impl AggFunc {
-    pub const ALL: &'static [AggFunc] = &[AggFunc::Count, AggFunc::Sum, AggFunc::Min, AggFunc::Max, AggFunc::Avg];
+    pub const ALL: &'static [AggFunc] = &[
+        AggFunc::Count,
+        AggFunc::Sum,
+        AggFunc::Min,
+        AggFunc::Max,
+        AggFunc::Avg,
+        AggFunc::CountDistinct,
+        AggFunc::ApproxCountDistinct,
+        AggFunc::First,
+        AggFunc::Last,
+        AggFunc::ApproxPercentile { q_millionths: 500_000 },
+    ];
 
     /// Its signature and one line of documentation (see `catalog`).
     pub fn doc(self) -> (&'static str, &'static str) {
@@ -538,6 +599,26 @@ impl AggFunc {
             AggFunc::Min => ("min(x: any but bool) -> the same type", "The smallest value in the window."),
             AggFunc::Max => ("max(x: any but bool) -> the same type", "The largest value in the window."),
             AggFunc::Avg => ("avg(x: int|long|double) -> double", "The mean over the window."),
+            AggFunc::CountDistinct => (
+                "count_distinct(x: any but bool) -> long",
+                "The exact number of distinct values (every value is kept in state); Flink SQL's `COUNT(DISTINCT x)`.",
+            ),
+            AggFunc::ApproxCountDistinct => (
+                "approx_count_distinct(x: any but bool) -> long",
+                "The estimated number of distinct values: a HyperLogLog of 4096 registers (4 KiB per key), standard error 1.6 %.",
+            ),
+            AggFunc::First => (
+                "first(x: any but bool) -> the same type",
+                "The value of the first record by arrival; Flink SQL's `FIRST_VALUE`.",
+            ),
+            AggFunc::Last => (
+                "last(x: any but bool) -> the same type",
+                "The value of the last record by arrival; Flink SQL's `LAST_VALUE`.",
+            ),
+            AggFunc::ApproxPercentile { .. } => (
+                "approx_percentile(x: int|long|double, q: constant in [0, 1]) -> double",
+                "The estimated q-quantile: a DDSketch whose answer is within 1 % of the exact quantile's value.",
+            ),
         }
     }
 
@@ -548,6 +629,11 @@ impl AggFunc {
             "min" => AggFunc::Min,
             "max" => AggFunc::Max,
             "avg" => AggFunc::Avg,
+            "count_distinct" => AggFunc::CountDistinct,
+            "approx_count_distinct" => AggFunc::ApproxCountDistinct,
+            "first" => AggFunc::First,
+            "last" => AggFunc::Last,
+            "approx_percentile" => AggFunc::ApproxPercentile { q_millionths: 500_000 },
             _ => return None,
         })
     }
@@ -558,6 +644,11 @@ impl AggFunc {
             AggFunc::Min => "min",
             AggFunc::Max => "max",
             AggFunc::Avg => "avg",
+            AggFunc::CountDistinct => "count_distinct",
+            AggFunc::ApproxCountDistinct => "approx_count_distinct",
+            AggFunc::First => "first",
+            AggFunc::Last => "last",
+            AggFunc::ApproxPercentile { .. } => "approx_percentile",
         }
     }
 }
@@ -610,4 +701,44 @@ pub struct KafkaSink {
 pub struct FileSink {
     /// A directory; each subtask writes `part-<subtask>.jsonl` in it.
     pub path: String,
+}
+
+/// A running aggregate (Flink SQL's `GROUP BY` without a window, its
+/// `GroupAggFunction`): per key, one typed accumulator per aggregate; each
+/// record emits the key's new row as `+I` (its first) or `-U` (the old
+/// row) and `+U` (the new), nothing when the row did not change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunningAggregate {
+    /// Indices of the key fields in the input.
+    pub key: Vec<usize>,
+    pub aggregates: Vec<AggCall>,
+    /// One expression per output field, over keys and aggregates.
+    pub output: Vec<Expr>,
+    /// Keys whose state was not updated for this long (processing time)
+    /// are forgotten; the next record of such a key starts again at `+I`.
+    pub ttl_ms: Option<u64>,
+}
+
+/// `dedup k within D` (Flink SQL's deduplication keeping the first row):
+/// the first record per key passes, the key is remembered for `within_ms`
+/// after it was first seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dedup {
+    /// Indices of the key fields in the input.
+    pub key: Vec<usize>,
+    pub within_ms: u64,
+    /// Event time when the stream has watermarks, else processing time.
+    pub time: TimeDomain,
+    /// Keys not seen for this long (processing time) are forgotten too.
+    pub ttl_ms: Option<u64>,
+}
+
+/// A Kafka sink of an upsert stream: the message key is the JSON of the
+/// key fields, the value the row's JSON for `+I`/`+U`, nothing for `-U`,
+/// and a tombstone (no value) for `-D`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpsertKafkaSink {
+    pub sink: KafkaSink,
+    /// Indices of the upsert key's fields in the sink's input.
+    pub key: Vec<usize>,
 }

@@ -57,6 +57,10 @@ pub enum Partitioning {
     Forward,
     /// By the hash of these fields' values, through key groups.
     Hash { key: Vec<usize> },
+    /// After an upsert stream keyed by these fields: FORWARD (and chained)
+    /// where the parallelisms match, else by the hash of the key instead
+    /// of REBALANCE, so that each key's changes stay in order.
+    KeyedForward { key: Vec<usize> },
 }
 
 #[derive(Debug, Clone, PartialEq)]

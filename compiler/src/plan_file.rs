@@ -208,6 +208,32 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
                 check_expr(e, 0, w.key.len(), w.aggregates.len(), true)?;
             }
         }
+        OperatorKind::RunningAggregate(r) => {
+            if r.key.is_empty() || r.key.iter().any(|k| *k >= input) {
+                return Err("key out of range".into());
+            }
+            if r.output.len() != output {
+                return Err("one expression per output field".into());
+            }
+            for a in &r.aggregates {
+                if let Some(arg) = &a.arg {
+                    check_expr(arg, input, 0, 0, false)?;
+                }
+            }
+            for e in &r.output {
+                check_expr(e, 0, r.key.len(), r.aggregates.len(), false)?;
+            }
+        }
+        OperatorKind::Dedup(d) => {
+            if d.key.is_empty() || d.key.iter().any(|k| *k >= input) || input != output {
+                return Err("key out of range".into());
+            }
+        }
+        OperatorKind::UpsertKafkaSink(u) => {
+            if u.key.is_empty() || u.key.iter().any(|k| *k >= input) {
+                return Err("upsert key out of range".into());
+            }
+        }
         OperatorKind::KafkaSink(_)
         | OperatorKind::PrintSink
         | OperatorKind::FileSink(_)
@@ -243,6 +269,9 @@ fn check_udf_calls(kind: &OperatorKind, udfs: &[crate::ir::UdfLibrary]) -> Resul
         OperatorKind::Project(es) => es.iter().try_for_each(|e| walk(e, udfs)),
         OperatorKind::WindowAggregate(w) => {
             w.aggregates.iter().filter_map(|a| a.arg.as_ref()).chain(&w.output).try_for_each(|e| walk(e, udfs))
+        }
+        OperatorKind::RunningAggregate(r) => {
+            r.aggregates.iter().filter_map(|a| a.arg.as_ref()).chain(&r.output).try_for_each(|e| walk(e, udfs))
         }
         _ => Ok(()),
     }

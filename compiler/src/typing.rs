@@ -418,6 +418,43 @@ impl<'p> Typer<'p> {
         let (arg, arg_type) = match (agg, args) {
             (AggFunc::Count, []) => (None, DataType::Long),
             (AggFunc::Count, _) => return Err(self.fail(arity("count", 0, args.len(), span))),
+            (AggFunc::ApproxPercentile { .. }, [a, q]) => {
+                let (e, t) = self.expr(a, &mut Scope::Record(input))?;
+                if !t.is_numeric() {
+                    return Err(self.fail(
+                        Diagnostic::error("flow::check::type", format!("`{}` cannot aggregate {t}", f.text), a.span)
+                            .with_label(format!("this is {t}"))
+                            .with_help("`approx_percentile` takes an int, long or double"),
+                    ));
+                }
+                let fraction = match crate::consts::eval(q, self.params) {
+                    Ok(crate::consts::Const::Float(d)) if (0.0..=1.0).contains(&d) => Some(d),
+                    Ok(crate::consts::Const::Int(i)) if i == 0 || i == 1 => Some(i as f64),
+                    _ => None,
+                };
+                let Some(fraction) = fraction else {
+                    return Err(self.fail(
+                        Diagnostic::error(
+                            "flow::check::percentile",
+                            "the quantile of `approx_percentile` must be a constant from 0 to 1",
+                            q.span,
+                        )
+                        .with_label("not a constant in [0, 1]")
+                        .with_help("for the 95th percentile write `approx_percentile(x, 0.95)`"),
+                    ));
+                };
+                let q_millionths = (fraction * 1_000_000.0).round() as u32;
+                aggs.push(AggCall {
+                    func: AggFunc::ApproxPercentile { q_millionths },
+                    arg: Some(e),
+                    arg_type: t,
+                    result_type: DataType::Double,
+                });
+                return Ok((Expr::Aggregate(aggs.len() - 1), DataType::Double));
+            }
+            (AggFunc::ApproxPercentile { .. }, _) => {
+                return Err(self.fail(arity("approx_percentile", 2, args.len(), span)))
+            }
             (_, [a]) => {
                 let mut inner = Scope::Record(input);
                 let (e, t) = self.expr(a, &mut inner)?;
@@ -436,8 +473,8 @@ impl<'p> Typer<'p> {
             (_, _) => return Err(self.fail(arity(&f.text, 1, args.len(), span))),
         };
         let result_type = match agg {
-            AggFunc::Count => DataType::Long,
-            AggFunc::Avg => DataType::Double,
+            AggFunc::Count | AggFunc::CountDistinct | AggFunc::ApproxCountDistinct => DataType::Long,
+            AggFunc::Avg | AggFunc::ApproxPercentile { .. } => DataType::Double,
             AggFunc::Sum if arg_type.is_integral() => DataType::Long,
             _ => arg_type,
         };

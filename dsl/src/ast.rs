@@ -202,6 +202,9 @@ pub enum StageKind {
     Aggregate { fields: Vec<RecordField>, attrs: Attrs },
     /// `sink kafka { topic: "output" }`
     Sink(Connector),
+    /// `dedup id within 1h`: the first record per key. `keep` is what
+    /// follows `keep`, if written (refused by the checker).
+    Dedup { fields: Vec<Name>, within: Expr, keep: Option<Name>, attrs: Attrs },
 }
 
 /// `{ key: value, … }` settings of a connector, watermark or window.
@@ -257,6 +260,12 @@ impl Attrs {
             _ => None,
         })
     }
+    pub fn ttl(&self) -> Option<&Expr> {
+        self.items.iter().find_map(|a| match a {
+            Attr::Ttl(e) => Some(e),
+            _ => None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -264,6 +273,8 @@ pub enum Attr {
     Name(StrLit),
     Uid(StrLit),
     Parallelism(Expr),
+    /// `ttl 1d`: keyed state not updated for that long is removed.
+    Ttl(Expr),
 }
 
 impl Attr {
@@ -272,12 +283,13 @@ impl Attr {
             Attr::Name(_) => "name",
             Attr::Uid(_) => "uid",
             Attr::Parallelism(_) => "parallelism",
+            Attr::Ttl(_) => "ttl",
         }
     }
     pub fn span(&self) -> Span {
         match self {
             Attr::Name(s) | Attr::Uid(s) => s.span,
-            Attr::Parallelism(e) => e.span,
+            Attr::Parallelism(e) | Attr::Ttl(e) => e.span,
         }
     }
 }

@@ -274,6 +274,14 @@ impl<'a> Printer<'a> {
                 self.out.push_str("sink ");
                 self.connector(c, 1);
             }
+            StageKind::Dedup { fields, within, keep, attrs } => {
+                let names: Vec<&str> = fields.iter().map(|f| f.text.as_str()).collect();
+                self.out.push_str(&format!("dedup {} within {}", names.join(", "), expr(within)));
+                if let Some(k) = keep {
+                    self.out.push_str(&format!(" keep {}", k.text));
+                }
+                self.attrs(attrs, 1);
+            }
         }
     }
 
@@ -374,6 +382,7 @@ impl<'a> Printer<'a> {
                 Attr::Name(s) => text.push_str(&format!(" name {}", string(&s.value))),
                 Attr::Uid(s) => text.push_str(&format!(" uid {}", string(&s.value))),
                 Attr::Parallelism(e) => text.push_str(&format!(" parallelism {}", expr(e))),
+                Attr::Ttl(e) => text.push_str(&format!(" ttl {}", expr(e))),
             }
         }
         if text.is_empty() || self.fits(&text) {

@@ -96,6 +96,10 @@ fn pipeline(p: &Pipeline, out: &mut Vec<Symbol>) {
             }
             StageKind::KeyBy { .. } => {}
             StageKind::Window(c) | StageKind::Sink(c) => connector(c, out),
+            StageKind::Dedup { within, attrs, .. } => {
+                expr_params(within, out);
+                attrs_params(attrs, out);
+            }
         }
     }
 }

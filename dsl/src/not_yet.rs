@@ -13,16 +13,9 @@ pub const NOT_YET: &[(&str, &str)] = &[
     ("merge", "flowc has no `merge` (union) stage yet; write one pipeline per source, each with its own sink"),
     (
         "distinct",
-        "flowc has no `distinct` stage yet; `| key_by f | window tumbling { size: 1m } | aggregate { f }` emits each key once per window",
+        "flowc has no `distinct` stage; `| dedup f within 1h` keeps the first record per key",
     ),
-    (
-        "dedup",
-        "flowc has no `dedup` stage yet; `| key_by id | window tumbling { size: 1m } | aggregate { id }` emits each key once per window",
-    ),
-    (
-        "deduplicate",
-        "flowc has no `deduplicate` stage yet; `| key_by id | window tumbling { size: 1m } | aggregate { id }` emits each key once per window",
-    ),
+    ("deduplicate", "flowc's deduplication is `| dedup f within 1h`: the first record per key"),
     (
         "session",
         "flowc has no session windows yet; windows are `window tumbling { size: … }` and `window sliding { size: …, slide: … }`",

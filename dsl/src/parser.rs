@@ -23,7 +23,7 @@ struct FlowParser;
 pub const STATEMENT_KEYWORDS: &[&str] = &["job", "param", "flag", "set", "schema", "use", "let", "source", "from"];
 
 /// The stages a pipeline is made of, after its head.
-pub const STAGES: &[&str] = &["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "sink"];
+pub const STAGES: &[&str] = &["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "dedup", "sink"];
 
 /// What [`parse`] returns: the statements that parsed and what went wrong.
 #[derive(Debug, Clone)]
@@ -339,6 +339,30 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
             StageKind::Watermark { field: c.kind, props: c.props, attrs: c.attrs }
         }
         Rule::key_by_stage => StageKind::KeyBy { fields: inner.into_inner().map(|p| name(p, cx)).collect() },
+        Rule::dedup_stage => {
+            let mut fields = Vec::new();
+            let mut within = None;
+            let mut keep = None;
+            let mut attributes = Attrs::default();
+            for p in inner.into_inner() {
+                match p.as_rule() {
+                    Rule::ident => fields.push(name(p, cx)),
+                    Rule::expr => within = Some(expr(p, cx)?),
+                    Rule::dedup_keep => {
+                        let pspan = span_of(&p, cx);
+                        let mut it = p.into_inner();
+                        let _kw = child(&mut it, "keep", pspan)?;
+                        keep = Some(name(child(&mut it, "what to keep", pspan)?, cx));
+                    }
+                    Rule::attrs => attributes = attrs(p, cx)?,
+                    _ => {}
+                }
+            }
+            let within = within.ok_or_else(|| {
+                Diagnostic::error("flow::parse::internal", "internal parser error: dedup without `within`", span)
+            })?;
+            StageKind::Dedup { fields, within, keep, attrs: attributes }
+        }
         Rule::filter_stage => {
             let mut it = inner.into_inner();
             let predicate = expr(child(&mut it, "condition", span)?, cx)?;
@@ -404,6 +428,7 @@ fn attrs(pair: Pair<Rule>, cx: &Cx) -> Build<Attrs> {
             Ok(match rule {
                 Rule::attr_name => Attr::Name(string_lit(value, cx)?),
                 Rule::attr_uid => Attr::Uid(string_lit(value, cx)?),
+                Rule::attr_ttl => Attr::Ttl(expr(value, cx)?),
                 _ => Attr::Parallelism(expr(value, cx)?),
             })
         })

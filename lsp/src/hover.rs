@@ -153,7 +153,7 @@ fn pipeline(a: &Analysis, p: &Pipeline, offset: usize) -> Option<(Span, String)>
                 }
             }
         }
-        StageKind::KeyBy { fields } => {
+        StageKind::KeyBy { fields } | StageKind::Dedup { fields, .. } => {
             let f = fields.iter().find(|f| within(f.span, offset))?;
             field_hover(&f.text, f.span, input)
         }
@@ -172,6 +172,7 @@ pub fn stage_keyword(kind: &StageKind) -> &'static str {
         StageKind::Window(_) => "window",
         StageKind::Aggregate { .. } => "aggregate",
         StageKind::Sink(_) => "sink",
+        StageKind::Dedup { .. } => "dedup",
     }
 }
 

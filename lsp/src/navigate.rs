@@ -68,6 +68,10 @@ pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
                 StageKind::KeyBy { fields } => {
                     (format!("{kw} {}", fields.iter().map(|f| f.text.as_str()).collect::<Vec<_>>().join(", ")), None)
                 }
+                StageKind::Dedup { fields, attrs, .. } => (
+                    format!("{kw} {}", fields.iter().map(|f| f.text.as_str()).collect::<Vec<_>>().join(", ")),
+                    attr_name(attrs),
+                ),
             };
             let sel = Span::new(s.span.start, s.span.start + kw.len());
             out.push(sym(name, detail, SymbolKind::OPERATOR, s.span, sel, None));

@@ -689,6 +689,9 @@ fn build_task(
                 sink = Some(Box::new(FileSink::new(&f.path, &allowed, &op.output, id.subtask)?))
             }
             OperatorKind::DiscardSink => sink = Some(Box::new(DiscardSink)),
+            OperatorKind::UpsertKafkaSink(u) => {
+                sink = Some(Box::new(crate::connectors::upsert_kafka::UpsertKafkaSinkWriter::new(u, &op.output)?))
+            }
             _ => {}
         }
     }

@@ -334,6 +334,8 @@ impl Checker {
             }
         };
         let schema = input.schema.clone();
-        self.add_op(kind, name, &c.attrs, Some(input), Partitioning::Forward, schema, c.span, settings);
+        let kind = self.upsert_sink(kind, input, c.span);
+        let partitioning = self.forward_from(input);
+        self.add_op(kind, name, &c.attrs, Some(input), partitioning, schema, c.span, settings);
     }
 }

@@ -91,6 +91,9 @@ impl Checker {
                 None
             }
         });
+        if kind.as_ref().is_some_and(|k| !matches!(k, OperatorKind::RunningAggregate(_) | OperatorKind::Dedup(_))) {
+            self.refuse_ttl(attrs, "this operator");
+        }
         let kind = kind?;
         let from = match input {
             Some(i) => Some(i.op?),
@@ -185,6 +188,18 @@ impl Checker {
                 end.op = None;
                 return end;
             }
+            // Stages that cannot take the updates of an upsert stream.
+            if self.refuse_updates(&end, stage) {
+                end.op = None;
+                // A refused `key_by` still keys the stream, so that the
+                // window after it is not blamed too.
+                key = matches!(stage.kind, StageKind::KeyBy { .. }).then_some(Key {
+                    fields: Vec::new(),
+                    span: stage.span,
+                    known: false,
+                });
+                continue;
+            }
             // What a `key_by` and a `window` must be followed by.
             if let Some((spec, wc)) = window.take() {
                 if let StageKind::Aggregate { fields, attrs } = &stage.kind {
@@ -194,6 +209,13 @@ impl Checker {
                 self.err(window_without_aggregate(wc.span, Some(stage.span)));
                 key = None;
                 end.op = None;
+            }
+            // `key_by` then `aggregate`, no window: a running aggregate.
+            if let (Some(k), StageKind::Aggregate { fields, attrs }) = (&key, &stage.kind) {
+                let k = Key { fields: k.fields.clone(), span: k.span, known: k.known };
+                key = None;
+                end = self.running_aggregate(&end, k, fields, attrs, stage.span, settings);
+                continue;
             }
             if let Some(k) = &key {
                 if !matches!(stage.kind, StageKind::Window(_)) {
@@ -244,17 +266,21 @@ impl Checker {
                     let is_map = matches!(stage.kind, StageKind::Map { .. });
                     let (exprs, schema, unknown) = self.project(&end, fields, is_map, stage.span);
                     let default = if is_map { "Map" } else { "Select" };
+                    let partitioning = self.forward_from(&end);
                     let op = self.add_op(
                         exprs.map(OperatorKind::Project),
                         default.into(),
                         attrs,
                         Some(&end),
-                        Partitioning::Forward,
+                        partitioning,
                         schema.clone(),
                         stage.span,
                         settings,
                     );
-                    end = StreamEnd { op, schema, unknown, has_watermark: end.has_watermark, span: stage.span };
+                    let mut after =
+                        StreamEnd { op, schema, unknown, has_watermark: end.has_watermark, span: stage.span };
+                    self.project_upsert(&end, &mut after);
+                    end = after;
                 }
                 StageKind::KeyBy { fields } => key = Some(self.key_by(&end, fields, stage.span)),
                 StageKind::Window(c) => {
@@ -281,6 +307,9 @@ impl Checker {
                     );
                     end.op = None;
                     end = self.window_aggregate(&end, None, None, None, fields, attrs, stage.span, settings);
+                }
+                StageKind::Dedup { fields, within, keep, attrs } => {
+                    end = self.dedup(&end, fields, within, keep.as_ref(), attrs, stage.span, settings);
                 }
                 StageKind::Sink(c) => {
                     self.sink(c, &end, settings);
@@ -323,7 +352,7 @@ impl Checker {
     }
 
     /// `key_by f, …`: the key's fields, each of which must exist once.
-    fn key_by(&mut self, input: &StreamEnd, fields: &[ast::Name], span: Span) -> Key {
+    pub(super) fn key_by(&mut self, input: &StreamEnd, fields: &[ast::Name], span: Span) -> Key {
         let mut key = Key { fields: Vec::new(), span, known: true };
         for f in fields {
             if input.is_unknown_field(&f.text) {

@@ -314,14 +314,15 @@ impl Checker {
 /// `key_by` not followed by a `window`: at the stage that came instead, or
 /// at the `key_by` when the pipeline ends there.
 pub(super) fn key_by_without_window(key_by: Span, instead: Option<Span>) -> Diagnostic {
-    let (code, message) = ("flow::check::key-by-without-window", "`key_by` must be followed by a `window`");
+    let (code, message) =
+        ("flow::check::key-by-without-window", "`key_by` must be followed by a `window` or an `aggregate`");
     let d = match instead {
         Some(stage) => Diagnostic::error(code, message, stage)
             .with_label("expected `| window …` here")
             .with_secondary(key_by, "keyed here"),
         None => Diagnostic::error(code, message, key_by).with_label("the pipeline ends after this `key_by`"),
     };
-    d.with_help("flowc computes keyed state in windows: `| key_by f | window tumbling { size: 1m } | aggregate { … }`")
+    d.with_help("aggregate per key and window (`| key_by f | window tumbling { size: 1m } | aggregate { … }`) or keep a running aggregate per key (`| key_by f | aggregate { … }`)")
 }
 
 /// A `window` not followed by `aggregate`: at the stage that came instead,

@@ -77,6 +77,10 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::attr_name => "`name \"…\"`",
         Rule::attr_uid => "`uid \"…\"`",
         Rule::attr_parallelism => "`parallelism N`",
+        Rule::attr_ttl => "`ttl D`",
+        Rule::dedup_stage => "`dedup field within D`",
+        Rule::kw_within => "`within`",
+        Rule::dedup_keep | Rule::kw_keep => "`keep …`",
         Rule::expr
         | Rule::if_expr
         | Rule::or_expr

@@ -1,5 +1,7 @@
 //! Sinks that stay on the TaskManager: print (stdout, Flink's `N> record`),
 //! file (JSON lines, one file per subtask) and discard (for benchmarks).
+//! Records of a changelog stream are shown with their kind first, as Flink
+//! SQL prints them: `+I {"user":"a","total":1}`.
 //!
 //! A file sink writes only under the allowed roots (`security/paths.rs`): the
 //! JobManager refuses a job whose file sink points elsewhere, and the
@@ -31,6 +33,7 @@ impl SinkWriter for PrintSink {
         self.buf.clear();
         for r in 0..batch.len() {
             self.buf.extend_from_slice(self.prefix.as_bytes());
+            kind_prefix(batch, r, &mut self.buf);
             self.encoder.encode_row(batch, r, &mut self.buf);
             self.buf.push(b'\n');
         }
@@ -70,6 +73,7 @@ impl SinkWriter for FileSink {
     fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
         self.buf.clear();
         for r in 0..batch.len() {
+            kind_prefix(batch, r, &mut self.buf);
             self.encoder.encode_row(batch, r, &mut self.buf);
             self.buf.push(b'\n');
         }
@@ -83,6 +87,15 @@ impl SinkWriter for FileSink {
             .get_ref()
             .sync_data()
             .map_err(|e| ConnectorError::Io(format!("cannot sync `{}`: {e}", self.path.display())))
+    }
+}
+
+/// `+I `, `-U `, … before a record of a changelog stream; nothing on an
+/// append-only one.
+fn kind_prefix(batch: &Batch, row: usize, out: &mut Vec<u8>) {
+    if batch.kinds.is_some() {
+        out.extend_from_slice(batch.kind(row).short().as_bytes());
+        out.push(b' ');
     }
 }
 

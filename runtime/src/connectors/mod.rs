@@ -10,6 +10,7 @@ pub mod datagen;
 pub mod files;
 pub mod kafka;
 pub mod kafka_exactly_once;
+pub mod upsert_kafka;
 
 use crate::checkpoint::SourceState;
 use crate::data::Batch;

@@ -17,6 +17,6 @@ pub mod strings;
 pub mod value;
 pub mod wire;
 
-pub use batch::Batch;
+pub use batch::{Batch, RowKind};
 pub use column::{Column, Data, StrColumn};
 pub use value::ValueRef;

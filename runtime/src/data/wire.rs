@@ -2,8 +2,10 @@
 //! TaskManagers: batches column by column, signals and barriers.
 //!
 //! ```text
-//!  element  = tag u8 (0 records, 1 signal, 2 barrier, 3 end of input), body
+//!  element  = tag u8 (0 records, 1 signal, 2 barrier, 3 end of input,
+//!                     4 changelog records), body
 //!  records  = rows u32, columns u32, run(timestamps: rows × i64), column…
+//!  changelog records = run(kinds: rows × u8: 0 +I, 1 -U, 2 +U, 3 -D), records
 //!  column   = type u8, run(values)                       int, long, timestamp, double: rows × 8 bytes
 //!                                                          bool: rows × 1 byte (0 or 1)
 //!           | type u8 (string), run(offsets: (rows + 1) × u32), run(UTF-8 bytes)
@@ -16,7 +18,7 @@
 //! and byte, so a malformed frame is an error, never a panic or a large
 //! allocation.
 
-use super::batch::Batch;
+use super::batch::{Batch, RowKind};
 use super::column::{Column, Data, StrColumn};
 use crate::record::{Element, Signal};
 use flowc_compiler::ir::DataType;
@@ -29,6 +31,13 @@ const TAG_RECORDS: u8 = 0;
 const TAG_SIGNAL: u8 = 1;
 const TAG_BARRIER: u8 = 2;
 const TAG_END: u8 = 3;
+/// Records of a changelog stream: their kinds, then the records. Batches
+/// without kinds (append-only) are written as before.
+const TAG_CHANGELOG: u8 = 4;
+
+/// The bytes a batch's kinds add to its encoding besides one per record:
+/// the tag and the run's length.
+pub const KINDS_HEADER_LEN: usize = 1 + 4;
 /// Set in a string column's type code: the column is a dictionary and ids.
 const DICTIONARY: u8 = 0x80;
 /// Signals and barriers are small; anything bigger is malformed.
@@ -94,6 +103,11 @@ pub fn encode_element(e: &Element, out: &mut Vec<u8>) -> Result<(), WireError> {
 /// exactly [`Batch::encoded_len`] bytes.
 pub fn encode_batch(b: &Batch, out: &mut Vec<u8>) -> Result<(), WireError> {
     out.reserve(b.encoded_len());
+    if let Some(kinds) = &b.kinds {
+        out.push(TAG_CHANGELOG);
+        put_u32(out, kinds.len())?;
+        out.extend(kinds.iter().map(|k| k.code()));
+    }
     out.push(TAG_RECORDS);
     put_u32(out, b.len())?;
     put_u32(out, b.columns.len())?;
@@ -224,6 +238,26 @@ pub fn decode_element(bytes: &[u8]) -> Result<Element, WireError> {
     let cfg = bincode::config::standard().with_limit::<MAX_CONTROL>();
     match tag {
         TAG_RECORDS => decode_batch(body).map(Element::Records),
+        TAG_CHANGELOG => {
+            let mut r = Reader { bytes: body };
+            let n = r.u32()?;
+            let codes = r.take(n)?;
+            let kinds = codes
+                .iter()
+                .map(|c| RowKind::from_code(*c).ok_or_else(|| WireError(format!("unknown row kind {c}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            match r.bytes.split_first() {
+                Some((&TAG_RECORDS, rest)) => {
+                    let mut b = decode_batch(rest)?;
+                    if kinds.len() != b.len() {
+                        return bad(format!("{} row kinds for {} records", kinds.len(), b.len()));
+                    }
+                    b.kinds = Some(kinds);
+                    Ok(Element::Records(b))
+                }
+                _ => bad("row kinds without records"),
+            }
+        }
         TAG_SIGNAL => {
             control("signal")?;
             let (s, used): (Signal, usize) =
@@ -359,6 +393,26 @@ mod tests {
         ] {
             assert_eq!(decode_element(&encode(&e)), Ok(e));
         }
+    }
+
+    #[test]
+    fn changelog_batches_carry_their_row_kinds() {
+        let mut b = sample();
+        b.kinds =
+            Some(vec![RowKind::Insert, RowKind::UpdateBefore, RowKind::UpdateAfter, RowKind::Delete, RowKind::Insert]);
+        let bytes = encode(&Element::Records(b.clone()));
+        assert_eq!(bytes.len(), b.encoded_len());
+        assert_eq!(decode_element(&bytes), Ok(Element::Records(b.clone())));
+        for n in 0..bytes.len() {
+            assert!(decode_element(&bytes[..n]).is_err(), "truncated to {n}");
+        }
+        // An unknown kind, and kinds that do not match the records.
+        let mut bad_kind = bytes.clone();
+        bad_kind[1 + 4 + 1] = 9;
+        assert!(decode_element(&bad_kind).is_err());
+        let mut fewer = b;
+        fewer.kinds = Some(vec![RowKind::Insert; 4]);
+        assert!(decode_element(&encode(&Element::Records(fewer))).is_err());
     }
 
     #[test]

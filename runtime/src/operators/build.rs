@@ -91,6 +91,21 @@ pub fn build_operator(op: &ChainedOperator, ctx: &BuildContext) -> Result<Box<dy
             ctx.counters.clone(),
             &ctx.sources,
         )?),
+        OperatorKind::RunningAggregate(r) => Box::new(super::running::RunningAggregateOperator::new(
+            op.name.clone(),
+            r.clone(),
+            op.input.as_ref().unwrap_or(&Schema::default()),
+            &op.output,
+            ctx.max_parallelism,
+            ctx.counters.clone(),
+            &ctx.sources,
+        )?),
+        OperatorKind::Dedup(d) => Box::new(super::dedup::DedupOperator::new(
+            op.name.clone(),
+            d.clone(),
+            op.input.as_ref().unwrap_or(&Schema::default()),
+            ctx.max_parallelism,
+        )),
         other => return Err(not_in_chain(op, other)),
     })
 }

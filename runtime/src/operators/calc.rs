@@ -242,7 +242,14 @@ impl Projection {
             None => batch.timestamps,
             Some(r) => r.iter().map(|&i| batch.timestamps[i as usize]).collect(),
         };
-        Ok(Batch::new(timestamps, columns))
+        // A changelog stream's row kinds pass through a projection.
+        let kinds = match (batch.kinds, rows) {
+            (Some(k), Some(r)) => Some(r.iter().filter_map(|&i| k.get(i as usize).copied()).collect()),
+            (k, _) => k,
+        };
+        let mut out = Batch::new(timestamps, columns);
+        out.kinds = kinds;
+        Ok(out)
     }
 }
 

@@ -8,6 +8,10 @@
 
 pub mod build;
 pub mod calc;
+pub mod dedup;
+mod keyed;
+pub mod running;
+mod sketches;
 pub mod watermark;
 pub mod window;
 mod window_state;

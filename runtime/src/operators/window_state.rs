@@ -8,6 +8,7 @@
 //! in place; only a new key allocates (its values, and its bincode
 //! encoding, which orders timers and snapshots as before).
 
+use super::sketches::{SavedSketch, SketchAcc};
 use crate::data::{Column, Data, ValueRef};
 use crate::expr::vals::{F64s, I64s, Strs};
 use crate::keygroup::Key;
@@ -28,7 +29,13 @@ pub enum Acc {
     MaxF(Option<f64>),
     MinS(Option<String>),
     MaxS(Option<String>),
-    Avg { sum: f64, count: i64 },
+    Avg {
+        sum: f64,
+        count: i64,
+    },
+    /// `count_distinct`, `approx_count_distinct`, `first`, `last`,
+    /// `approx_percentile` (`sketches`).
+    Sketch(Box<SketchAcc>),
 }
 
 /// An aggregate's argument for the rows of a batch.
@@ -52,6 +59,9 @@ impl Acc {
     /// A fresh accumulator for `call`; `None` if the call is one the
     /// checker refuses (a bug).
     pub fn new(call: &AggCall) -> Option<Acc> {
+        if let Some(s) = SketchAcc::new(call) {
+            return Some(Acc::Sketch(Box::new(s)));
+        }
         Some(match (call.func, stored(call.arg_type)) {
             (AggFunc::Count, _) => Acc::Count(0),
             (AggFunc::Sum, DataType::Long) => Acc::SumI(None),
@@ -114,12 +124,16 @@ impl Acc {
                 };
                 *count += 1;
             }
+            (Acc::Sketch(s), arg) => s.add(arg, k),
             _ => {}
         }
     }
 
     /// Appends the result to `column` (of the aggregate's result type).
     pub fn push_result(&self, column: &mut Column) {
+        if let Acc::Sketch(s) = self {
+            return s.push_result(column);
+        }
         match (self, &mut column.data) {
             (Acc::Count(n), Data::I64(c)) => c.push(*n),
             (Acc::SumI(s) | Acc::MinI(s) | Acc::MaxI(s), Data::I64(c)) => c.push(s.unwrap_or(0)),
@@ -146,6 +160,7 @@ impl Acc {
             Acc::MinS(m) => SavedAcc::Min(m.clone().map(Value::Str)),
             Acc::MaxS(m) => SavedAcc::Max(m.clone().map(Value::Str)),
             Acc::Avg { sum, count } => SavedAcc::Avg { sum: *sum, count: *count },
+            Acc::Sketch(s) => SavedAcc::Sketch(s.saved(call)),
         }
     }
 
@@ -166,6 +181,7 @@ impl Acc {
             (Acc::MinS(_), SavedAcc::Min(v)) => Acc::MinS(str_of(v)?),
             (Acc::MaxS(_), SavedAcc::Max(v)) => Acc::MaxS(str_of(v)?),
             (Acc::Avg { .. }, SavedAcc::Avg { sum, count }) => Acc::Avg { sum, count },
+            (Acc::Sketch(_), SavedAcc::Sketch(s)) => Acc::Sketch(Box::new(SketchAcc::from_saved(s, call)?)),
             _ => return None,
         })
     }
@@ -221,6 +237,8 @@ pub enum SavedAcc {
         sum: f64,
         count: i64,
     },
+    /// Added after format 1 was first written: older snapshots never hold it.
+    Sketch(SavedSketch),
 }
 
 /// One key's entry in a checkpoint (state format 1).
@@ -432,6 +450,11 @@ impl KeyTable {
 
     pub fn entries(&self) -> impl Iterator<Item = &KeyEntry> {
         self.entries.iter().flatten()
+    }
+
+    /// Every key with its slot.
+    pub fn slots(&self) -> impl Iterator<Item = (u32, &KeyEntry)> {
+        self.entries.iter().enumerate().filter_map(|(i, e)| e.as_ref().map(|e| (i as u32, e)))
     }
 
     #[cfg(test)]

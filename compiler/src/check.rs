@@ -10,6 +10,7 @@
 //! - `schemas`: `schema` declarations and the schema a source names;
 //! - `pipelines`: the stage walk, from a pipeline's head to its sink;
 //! - `windows`: `window` and the windowed `aggregate`;
+//! - `joins`: `union` and `join`, the stages with several inputs;
 //! - `connectors`: sources and sinks;
 //! - `stream`: what is known of a stream at a point of a pipeline, after
 //!   an error too, so that checking goes on after the first one;
@@ -17,6 +18,7 @@
 //! - `udfs`: `use rust`, the Rust functions a job imports.
 
 mod connectors;
+mod joins;
 mod params;
 mod pipelines;
 mod props;

@@ -1,5 +1,6 @@
 //! End to end: jobs with several inputs on real flowc processes. A union
-//! of two click streams joined with impressions (an interval join), and a
+//! of two click streams joined with impressions (an interval join; the
+//! example `jobs/examples/joins/clicks_impressions.flow`), and a
 //! window join, run at parallelism 2 on two TaskManagers (so both inputs'
 //! batches cross the data plane between processes) and write exactly what
 //! a nested loop over the same records gives; the REST plan lists both
@@ -81,19 +82,12 @@ fn row(v: Value) -> String {
 fn a_union_joined_with_impressions_across_two_taskmanagers_writes_exactly_the_nested_loop_join() {
     let cluster = Cluster::start("join", 2, 1);
     let out = cluster.scratch.0.join("out");
-    let job = write_job(
-        &cluster.scratch.0,
-        "Interval join",
-        &format!(
-            r#"from a
-    | union b
-    | join impressions on imp_id == impressions.imp_id within -2s, 0s
-    | select {{ imp_id: a.imp_id, page, campaign, click_ts: a.ts, imp_ts: impressions.ts }}
-    | sink file {{ path: "{}" }}"#,
-            out.display()
-        ),
-    );
-    let id = cluster.submit(&job, &["-p", "2"]);
+    // The example, as checked in.
+    let job = cluster.scratch.0.join("clicks_impressions.flow");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(root.join("jobs/examples/joins/clicks_impressions.flow"), &job).expect("copying the example");
+    let out_arg = out.display().to_string();
+    let id = cluster.submit(&job, &["-p", "2", "--out", out_arg.as_str()]);
     cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(90));
     let plan = cluster.rest().get(&format!("/jobs/{id}/plan")).expect("the plan");
     let join = plan["plan"]["nodes"]

@@ -68,6 +68,16 @@ pub const STAGES: &[StageDoc] = &[
         syntax: "sink kafka { … } | sink print | sink file { path: … } | sink discard",
         doc: "Writes the records out; nothing can follow a sink.",
     },
+    StageDoc {
+        name: "union",
+        syntax: "union <stream>, …",
+        doc: "Merges the stream with `let` streams of the same fields and types, in arrival order; the watermark is the least of the inputs'.",
+    },
+    StageDoc {
+        name: "join",
+        syntax: "join <stream> on <field> == <stream>.<field> within -10m, 0s | window tumbling { size: 1m }",
+        doc: "Pairs each record with the `let` stream's records of equal key in an event-time interval (relative to the left record's time) or in the same window; emits the left's fields then the right's.",
+    },
 ];
 
 /// The stage of this name.

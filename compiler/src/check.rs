@@ -10,6 +10,7 @@
 //! - `schemas`: `schema` declarations and the schema a source names;
 //! - `pipelines`: the stage walk, from a pipeline's head to its sink;
 //! - `windows`: `window` and the windowed `aggregate`;
+//! - `joins`: `union` and `join`, the stages with several inputs;
 //! - `connectors`: sources and sinks;
 //! - `keyed`: running aggregates, `dedup`, `ttl`, and upsert streams;
 //! - `stream`: what is known of a stream at a point of a pipeline, after
@@ -19,6 +20,7 @@
 
 mod connectors;
 mod keyed;
+mod joins;
 mod params;
 mod pipelines;
 mod props;

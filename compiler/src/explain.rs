@@ -105,7 +105,9 @@ pub fn text(g: &JobGraph) -> String {
         let _ = writeln!(out);
         let _ = writeln!(out, "Vertex {} \"{}\"  parallelism {}", v.id, v.name, v.parallelism);
         for (src, e) in g.inputs(n) {
-            let _ = writeln!(out, "  <- {} from \"{}\"{}", e.ship, g.graph[src].name, key_suffix(&e.ship, g, src));
+            let side = input_label(g, n, e);
+            let _ =
+                writeln!(out, "  <- {} from \"{}\"{}{side}", e.ship, g.graph[src].name, key_suffix(&e.ship, g, src));
         }
         for op in &v.operators {
             let uid = op.uid.as_deref().map_or(String::new(), |u| format!(" uid \"{u}\""));
@@ -115,6 +117,15 @@ pub fn text(g: &JobGraph) -> String {
         }
     }
     out
+}
+
+/// ` (left)` or ` (right)` for an input of a join; nothing otherwise.
+fn input_label(g: &JobGraph, dst: petgraph::graph::NodeIndex, e: &crate::graph::JobEdge) -> &'static str {
+    match g.graph[dst].operators.first().map(|o| &o.kind) {
+        Some(OperatorKind::Join(_)) if e.input == 0 => " (left)",
+        Some(OperatorKind::Join(_)) => " (right)",
+        _ => "",
+    }
 }
 
 fn key_suffix(ship: &ShipStrategy, g: &JobGraph, src: petgraph::graph::NodeIndex) -> String {
@@ -207,6 +218,17 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                 keys.join(", ")
             );
         }
+        OperatorKind::Join(j) => {
+            let right = |i: usize| j.right.fields.get(i).map_or(format!("#{i}"), |f| f.name.clone());
+            let on: Vec<String> = j
+                .left_key
+                .iter()
+                .zip(&j.right_key)
+                .map(|(l, r)| format!("{} == right.{}", field(*l), right(*r)))
+                .collect();
+            let _ = writeln!(out, "    on [{}]", on.join(", "));
+            let _ = writeln!(out, "    right: {}", j.right);
+        }
         OperatorKind::DatagenSource(d) => {
             for (f, g) in d.schema.fields.iter().zip(&d.generators) {
                 let _ = writeln!(out, "    {} <- {:?}", f.name, g);
@@ -270,7 +292,8 @@ pub fn dot(g: &JobGraph) -> String {
     }
     for n in g.topological() {
         for (dst, e) in g.outputs(n) {
-            let _ = writeln!(out, "  \"{}\" -> \"{}\" [label=\"{}\"];", g.graph[n].id, g.graph[dst].id, e.ship);
+            let side = input_label(g, dst, e);
+            let _ = writeln!(out, "  \"{}\" -> \"{}\" [label=\"{}{side}\"];", g.graph[n].id, g.graph[dst].id, e.ship);
         }
     }
     out.push_str("}\n");

@@ -60,6 +60,9 @@ pub struct ChainedOperator {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobEdge {
     pub ship: ShipStrategy,
+    /// Which logical input of the target it feeds: 0, or 1 for a join's
+    /// right side. A union's edges are all input 0.
+    pub input: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,12 +95,17 @@ impl JobGraph {
         petgraph::algo::toposort(&self.graph, None).unwrap_or_else(|_| self.graph.node_indices().collect())
     }
 
-    /// The inputs of a vertex, with their edges.
+    /// The inputs of a vertex, with their edges: by logical input, then by
+    /// sender, then by edge (one sender may feed both sides of a join).
+    /// The position in this list is the input's stable index on the wire.
     pub fn inputs(&self, v: NodeIndex) -> Vec<(NodeIndex, &JobEdge)> {
-        let mut ins: Vec<_> =
-            self.graph.edges_directed(v, Direction::Incoming).map(|e| (e.source(), e.weight())).collect();
-        ins.sort_by_key(|(n, _)| n.index());
-        ins
+        let mut ins: Vec<_> = self
+            .graph
+            .edges_directed(v, Direction::Incoming)
+            .map(|e| (e.source(), e.weight(), e.id().index()))
+            .collect();
+        ins.sort_by_key(|(n, e, id)| (e.input, n.index(), *id));
+        ins.into_iter().map(|(n, e, _)| (n, e)).collect()
     }
 
     pub fn outputs(&self, v: NodeIndex) -> Vec<(NodeIndex, &JobEdge)> {
@@ -215,7 +223,7 @@ pub fn build(plan: &LogicalPlan) -> JobGraph {
             Partitioning::KeyedForward { .. } if parallelism[e.from] == parallelism[e.to] => ShipStrategy::Forward,
             Partitioning::KeyedForward { key } => ShipStrategy::Hash { key: key.clone() },
         };
-        graph.add_edge(nodes[a], nodes[b], JobEdge { ship });
+        graph.add_edge(nodes[a], nodes[b], JobEdge { ship, input: e.input });
     }
     JobGraph { name: plan.name.clone(), settings: settings.clone(), graph, source: None, udfs: plan.udfs.clone() }
 }

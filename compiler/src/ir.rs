@@ -349,6 +349,11 @@ pub enum OperatorKind {
     /// `map` and `select`: one expression per output field.
     Project(Vec<Expr>),
     WindowAggregate(WindowAggregate),
+    /// `union a, b`: the records of every input, as they come. Its vertex
+    /// has one input edge per stream, all of logical input 0.
+    Union,
+    /// `join`: two inputs, the left (logical input 0) and the right (1).
+    Join(Join),
     KafkaSink(KafkaSink),
     PrintSink,
     FileSink(FileSink),
@@ -401,6 +406,8 @@ impl OperatorKind {
             OperatorKind::Filter(_) => "Filter".to_string(),
             OperatorKind::Project(e) => format!("Project({} fields)", e.len()),
             OperatorKind::WindowAggregate(w) => format!("{}", w.window),
+            OperatorKind::Union => "Union".to_string(),
+            OperatorKind::Join(j) => format!("{j}"),
             OperatorKind::KafkaSink(k) => {
                 format!("KafkaSink(topic={}, servers={}, delivery={}, format=json)", k.topic, k.servers, k.delivery)
             }
@@ -741,4 +748,65 @@ pub struct UpsertKafkaSink {
     pub sink: KafkaSink,
     /// Indices of the upsert key's fields in the sink's input.
     pub key: Vec<usize>,
+}
+
+/// Inner or left outer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinType {
+    Inner,
+    /// Every left row is emitted; one without a match with the right
+    /// fields null, once the watermark passes its bound.
+    LeftOuter,
+}
+
+/// What bounds a join's state (and so which rows meet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinBound {
+    /// `right.ts ∈ [left.ts + lower_ms, left.ts + upper_ms]`, in event time
+    /// (Flink's `IntervalJoinOperator`).
+    Interval { lower_ms: i64, upper_ms: i64 },
+    /// Rows of both sides in the same window (event time), emitted when it
+    /// ends (Flink's window join).
+    Window(WindowKind),
+}
+
+/// A two-input equi-join. Its output is the left's fields, then the
+/// right's (renamed `right.f` where a name is on both sides).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Join {
+    pub join_type: JoinType,
+    /// Key fields of the left input (logical input 0), pairwise equal to…
+    pub left_key: Vec<usize>,
+    /// …these fields of the right input (logical input 1), of equal types.
+    pub right_key: Vec<usize>,
+    pub bound: JoinBound,
+    /// The right input's records (the operator's `input` is the left's).
+    pub right: Schema,
+}
+
+impl fmt::Display for Join {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.join_type {
+            JoinType::Inner => "Inner",
+            JoinType::LeftOuter => "LeftOuter",
+        };
+        let keys = |k: &[usize]| k.iter().map(|i| format!("#{i}")).collect::<Vec<_>>().join(", ");
+        match self.bound {
+            JoinBound::Interval { lower_ms, upper_ms } => write!(
+                f,
+                "IntervalJoin({kind}, left=[{}], right=[{}], between={lower_ms}ms..{upper_ms}ms)",
+                keys(&self.left_key),
+                keys(&self.right_key)
+            ),
+            JoinBound::Window(w) => {
+                let spec = WindowSpec { kind: w, time: TimeDomain::EventTime };
+                write!(
+                    f,
+                    "WindowJoin({kind}, left=[{}], right=[{}], {spec})",
+                    keys(&self.left_key),
+                    keys(&self.right_key)
+                )
+            }
+        }
+    }
 }

@@ -68,4 +68,6 @@ pub struct LogicalEdge {
     pub from: usize,
     pub to: usize,
     pub partitioning: Partitioning,
+    /// Which input of `to` it feeds: 0, or 1 for a join's right side.
+    pub input: u32,
 }

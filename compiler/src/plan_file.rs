@@ -15,8 +15,9 @@ pub const MAGIC: &[u8; 8] = b"FLOWCPLN";
 /// Bump on any change to the plan types. 3: expressions that can fail at
 /// run time carry their place in the job file (`Expr::At`), and the plan
 /// carries the job file's name and text (`JobGraph::source`). 4: Rust UDFs
-/// (`JobGraph::udfs`, `Expr::Udf`).
-pub const FORMAT_VERSION: u32 = 4;
+/// (`JobGraph::udfs`, `Expr::Udf`). 5: several inputs (`JobEdge::input`,
+/// `OperatorKind::Union`, `OperatorKind::Join`).
+pub const FORMAT_VERSION: u32 = 5;
 /// Plans larger than this are refused (a real plan is a few kilobytes).
 pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
 
@@ -232,6 +233,23 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
         OperatorKind::UpsertKafkaSink(u) => {
             if u.key.is_empty() || u.key.iter().any(|k| *k >= input) {
                 return Err("upsert key out of range".into());
+            }
+        }
+        OperatorKind::Union => {
+            if input != output {
+                return Err("a union's output is its input".into());
+            }
+        }
+        OperatorKind::Join(j) => {
+            let right = j.right.fields.len();
+            if j.left_key.is_empty() || j.left_key.len() != j.right_key.len() {
+                return Err("one right key field per left key field".into());
+            }
+            if j.left_key.iter().any(|k| *k >= input) || j.right_key.iter().any(|k| *k >= right) {
+                return Err("key out of range".into());
+            }
+            if input + right != output {
+                return Err("the output is the left's fields then the right's".into());
             }
         }
         OperatorKind::KafkaSink(_)

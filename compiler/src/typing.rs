@@ -502,6 +502,16 @@ fn unify(a: Expr, at: DataType, b: Expr, bt: DataType) -> Option<(Expr, Expr, Da
 }
 
 fn unknown_field(name: &str, span: Span, schema: &Schema) -> Diagnostic {
+    // After a join, a name on both sides is there only qualified (`clicks.ts`).
+    let suffix = format!(".{name}");
+    let candidates: Vec<&str> =
+        schema.fields.iter().map(|f| f.name.as_str()).filter(|f| f.ends_with(&suffix)).collect();
+    if candidates.len() >= 2 && !name.contains('.') {
+        let list: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
+        return Diagnostic::error("flow::check::ambiguous-field", format!("ambiguous field `{name}`"), span)
+            .with_label(format!("both sides of the join have `{name}`"))
+            .with_help(format!("say which: {}, or rename one with `select` first", list.join(" or ")));
+    }
     let in_what = schema.name.clone().unwrap_or_else(|| "the input record".to_string());
     let mut d = Diagnostic::error("flow::check::unknown-field", format!("unknown field `{name}`"), span)
         .with_label(format!("no field `{name}` in {in_what}"));

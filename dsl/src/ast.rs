@@ -205,6 +205,34 @@ pub enum StageKind {
     /// `dedup id within 1h`: the first record per key. `keep` is what
     /// follows `keep`, if written (refused by the checker).
     Dedup { fields: Vec<Name>, within: Expr, keep: Option<Name>, attrs: Attrs },
+    /// `union clicks2, clicks3`: the current stream and these, merged.
+    Union { streams: Vec<Name>, attrs: Attrs },
+    /// `join impressions on imp_id == impressions.imp_id within -10m, 0s`
+    Join(Box<JoinStage>),
+}
+
+/// `[left] join <stream> [as of <time>] on <condition> [<bound>] <attrs>`
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinStage {
+    /// `left join`: every left row is emitted, matched or not.
+    pub left_outer: bool,
+    /// The right input: a stream bound with `let`.
+    pub right: Name,
+    /// `as of ts`: a temporal join, at the left row's time.
+    pub as_of: Option<Expr>,
+    /// `imp_id == impressions.imp_id [and …]`
+    pub on: Expr,
+    pub bound: Option<JoinBound>,
+    pub attrs: Attrs,
+}
+
+/// What bounds a join's state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JoinBound {
+    /// `within lower, upper`: the right row's time in `[left + lower, left + upper]`.
+    Within { lower: Expr, upper: Expr, span: Span },
+    /// `window tumbling { size: 10s }`: both rows in the same window.
+    Window(Connector),
 }
 
 /// `{ key: value, … }` settings of a connector, watermark or window.

@@ -282,6 +282,32 @@ impl<'a> Printer<'a> {
                 }
                 self.attrs(attrs, 1);
             }
+            StageKind::Union { streams, attrs } => {
+                let names: Vec<&str> = streams.iter().map(|f| f.text.as_str()).collect();
+                self.out.push_str(&format!("union {}", names.join(", ")));
+                self.attrs(attrs, 1);
+            }
+            StageKind::Join(j) => {
+                if j.left_outer {
+                    self.out.push_str("left ");
+                }
+                self.out.push_str(&format!("join {}", j.right.text));
+                if let Some(t) = &j.as_of {
+                    self.out.push_str(&format!(" as of {}", expr(t)));
+                }
+                self.out.push_str(&format!(" on {}", expr(&j.on)));
+                match &j.bound {
+                    Some(JoinBound::Within { lower, upper, .. }) => {
+                        self.out.push_str(&format!(" within {}, {}", expr(lower), expr(upper)))
+                    }
+                    Some(JoinBound::Window(c)) => {
+                        self.out.push_str(" window ");
+                        self.connector(c, 1);
+                    }
+                    None => {}
+                }
+                self.attrs(&j.attrs, 1);
+            }
         }
     }
 

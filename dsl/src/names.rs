@@ -100,6 +100,33 @@ fn pipeline(p: &Pipeline, out: &mut Vec<Symbol>) {
                 expr_params(within, out);
                 attrs_params(attrs, out);
             }
+            StageKind::Union { streams, attrs } => {
+                for n in streams {
+                    out.push(Symbol { kind: SymbolKind::Stream, name: n.text.clone(), span: n.span, def: false });
+                }
+                attrs_params(attrs, out);
+            }
+            StageKind::Join(j) => {
+                out.push(Symbol {
+                    kind: SymbolKind::Stream,
+                    name: j.right.text.clone(),
+                    span: j.right.span,
+                    def: false,
+                });
+                expr_params(&j.on, out);
+                if let Some(t) = &j.as_of {
+                    expr_params(t, out);
+                }
+                match &j.bound {
+                    Some(JoinBound::Within { lower, upper, .. }) => {
+                        expr_params(lower, out);
+                        expr_params(upper, out);
+                    }
+                    Some(JoinBound::Window(c)) => connector(c, out),
+                    None => {}
+                }
+                attrs_params(&j.attrs, out);
+            }
         }
     }
 }

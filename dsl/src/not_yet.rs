@@ -8,9 +8,11 @@
 /// `(name, what to do instead)`, the name in lower case without `_`
 /// variants: [`explain`] looks names up case-insensitively.
 pub const NOT_YET: &[(&str, &str)] = &[
-    ("join", "flowc has no `join` stage yet; a pipeline reads one source or one `let` stream"),
-    ("union", "flowc has no `union` stage yet; write one pipeline per source, each with its own sink"),
-    ("merge", "flowc has no `merge` (union) stage yet; write one pipeline per source, each with its own sink"),
+    ("merge", "flowc merges streams with `union`: `| union other, …` (same fields and types)"),
+    (
+        "cogroup",
+        "flowc has no `cogroup`; `| join other on k == other.k window tumbling { size: 1m }` pairs both sides' records per key and window",
+    ),
     (
         "distinct",
         "flowc has no `distinct` stage; `| dedup f within 1h` keeps the first record per key",
@@ -52,7 +54,7 @@ pub const NOT_YET: &[(&str, &str)] = &[
 /// What to write instead of `name`, if flowc knows the name from elsewhere.
 ///
 /// ```
-/// assert!(flowc_dsl::not_yet::explain("JOIN").is_some_and(|h| h.contains("no `join` stage yet")));
+/// assert!(flowc_dsl::not_yet::explain("MERGE").is_some_and(|h| h.contains("`union`")));
 /// assert_eq!(flowc_dsl::not_yet::explain("filter"), None);
 /// ```
 pub fn explain(name: &str) -> Option<&'static str> {

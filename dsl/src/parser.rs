@@ -23,7 +23,8 @@ struct FlowParser;
 pub const STATEMENT_KEYWORDS: &[&str] = &["job", "param", "flag", "set", "schema", "use", "let", "source", "from"];
 
 /// The stages a pipeline is made of, after its head.
-pub const STAGES: &[&str] = &["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "dedup", "sink"];
+pub const STAGES: &[&str] =
+    &["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "dedup", "sink", "union", "join"];
 
 /// What [`parse`] returns: the statements that parsed and what went wrong.
 #[derive(Debug, Clone)]
@@ -379,6 +380,18 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
                 _ => StageKind::Aggregate { fields, attrs },
             }
         }
+        Rule::union_stage => {
+            let mut streams = Vec::new();
+            let mut attrs_ = Attrs::default();
+            for p in inner.into_inner() {
+                match p.as_rule() {
+                    Rule::attrs => attrs_ = attrs(p, cx)?,
+                    _ => streams.push(name(p, cx)),
+                }
+            }
+            StageKind::Union { streams, attrs: attrs_ }
+        }
+        Rule::join_stage => StageKind::Join(Box::new(join_stage(inner, cx, span)?)),
         other => {
             return Err(Diagnostic::error(
                 "flow::parse::internal",
@@ -388,6 +401,51 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
         }
     };
     Ok(Stage { kind, span })
+}
+
+/// `[left] join s [as of t] on cond [within l, u | window w {…}] attrs`
+fn join_stage(pair: Pair<Rule>, cx: &Cx, span: Span) -> Build<JoinStage> {
+    let mut left_outer = false;
+    let mut right = None;
+    let mut as_of = None;
+    let mut on = None;
+    let mut bound = None;
+    let mut attrs_ = Attrs::default();
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::join_left => left_outer = true,
+            Rule::kw_join | Rule::kw_on => {}
+            Rule::ident => right = Some(name(p, cx)),
+            Rule::join_as_of => {
+                let pspan = span_of(&p, cx);
+                let e = p.into_inner().find(|x| x.as_rule() == Rule::expr);
+                as_of = Some(expr(child(&mut e.into_iter(), "time", pspan)?, cx)?);
+            }
+            Rule::expr => on = Some(expr(p, cx)?),
+            Rule::join_bound => {
+                let bspan = span_of(&p, cx);
+                let b = child(&mut p.into_inner(), "bound", bspan)?;
+                bound = Some(match b.as_rule() {
+                    Rule::join_within => {
+                        let mut es = b.into_inner().filter(|x| x.as_rule() == Rule::expr);
+                        let lower = expr(child(&mut es, "lower bound", bspan)?, cx)?;
+                        let upper = expr(child(&mut es, "upper bound", bspan)?, cx)?;
+                        JoinBound::Within { lower, upper, span: bspan }
+                    }
+                    _ => JoinBound::Window(connector(b, cx)?),
+                });
+            }
+            Rule::attrs => attrs_ = attrs(p, cx)?,
+            _ => {}
+        }
+    }
+    let right = right.ok_or_else(|| internal("join without a stream", span))?;
+    let on = on.ok_or_else(|| internal("join without a condition", span))?;
+    Ok(JoinStage { left_outer, right, as_of, on, bound, attrs: attrs_ })
+}
+
+fn internal(what: &str, span: Span) -> Diagnostic {
+    Diagnostic::error("flow::parse::internal", format!("internal parser error: {what} (this is a bug)"), span)
 }
 
 fn props(pair: Pair<Rule>, cx: &Cx) -> Build<Props> {
@@ -608,7 +666,7 @@ fn expr_node(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
             let n = pair.into_inner().next().map_or("", |p| p.as_str()).to_string();
             Ok(Expr { kind: ExprKind::Param(n), span })
         }
-        Rule::ident => Ok(Expr { kind: ExprKind::Ident(pair.as_str().to_string()), span }),
+        Rule::ident | Rule::qualified => Ok(Expr { kind: ExprKind::Ident(pair.as_str().to_string()), span }),
         Rule::call => {
             let mut it = pair.into_inner();
             let f = name(child(&mut it, "function name", span)?, cx);

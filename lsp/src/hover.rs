@@ -159,6 +159,8 @@ fn pipeline(a: &Analysis, p: &Pipeline, offset: usize) -> Option<(Span, String)>
         }
         StageKind::Window(c) => connector(a, Role::Window, c, offset, input, None),
         StageKind::Sink(c) => connector(a, Role::Sink, c, offset, input, None),
+        StageKind::Union { .. } => None,
+        StageKind::Join(j) => expr(&j.on, offset, input),
     }
 }
 
@@ -173,6 +175,9 @@ pub fn stage_keyword(kind: &StageKind) -> &'static str {
         StageKind::Aggregate { .. } => "aggregate",
         StageKind::Sink(_) => "sink",
         StageKind::Dedup { .. } => "dedup",
+        StageKind::Union { .. } => "union",
+        StageKind::Join(j) if j.left_outer => "left join",
+        StageKind::Join(_) => "join",
     }
 }
 

@@ -72,6 +72,11 @@ pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
                     format!("{kw} {}", fields.iter().map(|f| f.text.as_str()).collect::<Vec<_>>().join(", ")),
                     attr_name(attrs),
                 ),
+                StageKind::Union { streams, attrs } => (
+                    format!("{kw} {}", streams.iter().map(|f| f.text.as_str()).collect::<Vec<_>>().join(", ")),
+                    attr_name(attrs),
+                ),
+                StageKind::Join(j) => (format!("{kw} {}", j.right.text), attr_name(&j.attrs)),
             };
             let sel = Span::new(s.span.start, s.span.start + kw.len());
             out.push(sym(name, detail, SymbolKind::OPERATOR, s.span, sel, None));

@@ -105,11 +105,24 @@ pub struct InputChannel {
     blocked: bool,
     /// The field types of the records it carries, checked per batch.
     types: Option<Vec<DataType>>,
+    /// The logical input of the task's head operator it feeds: 0, or 1
+    /// for a join's right side.
+    input: u32,
 }
 
 impl InputChannel {
     pub fn new(rx: ChannelRx, from: String) -> InputChannel {
-        InputChannel { rx, from, watermark: i64::MIN, idle: false, ended: false, blocked: false, types: None }
+        InputChannel { rx, from, watermark: i64::MIN, idle: false, ended: false, blocked: false, types: None, input: 0 }
+    }
+
+    /// The channel feeds logical input `input` of the head operator.
+    pub fn for_input(mut self, input: u32) -> InputChannel {
+        self.input = input;
+        self
+    }
+
+    pub fn input(&self) -> u32 {
+        self.input
     }
 
     /// Checks every batch it delivers against these field types.
@@ -424,7 +437,10 @@ impl Task {
                     if inputs[i].idle {
                         inputs[i].idle = false;
                     }
-                    self.push_records(0, batch)?;
+                    match inputs[i].input {
+                        0 => self.push_records(0, batch)?,
+                        side => self.push_side(side, batch)?,
+                    }
                     continue;
                 }
                 Element::Signal(Signal::Watermark(w)) => {
@@ -688,6 +704,20 @@ impl Task {
             return Ok(());
         }
         self.emit(batch)
+    }
+
+    /// Runs a batch of logical input `side` (> 0) through the head
+    /// operator, a join, and its output on through the chain.
+    fn push_side(&mut self, side: u32, batch: Batch) -> Result<(), TaskError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let Some(head) = self.chain.first_mut() else {
+            return Err(TaskError::Setup(format!("records of input {side} for a task without operators")));
+        };
+        let mut out = Vec::new();
+        head.process_input(side, batch, &mut out)?;
+        self.push_batches(1, out)
     }
 
     fn push_batches(&mut self, k: usize, batches: Vec<Batch>) -> Result<(), TaskError> {

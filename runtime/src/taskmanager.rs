@@ -441,7 +441,7 @@ fn deploy(
                 } else {
                     exchange.register(ck, ctx);
                 }
-                chans.push(InputChannel::new(crx, format!("{}#{}", graph.graph[src].name, s)));
+                chans.push(InputChannel::new(crx, format!("{}#{}", graph.graph[src].name, s)).for_input(edge.input));
             }
         }
         inputs.insert(*id, chans);
@@ -744,8 +744,17 @@ fn build_task(
                 .first()
                 .and_then(|o| o.input.as_ref())
                 .map(|s| s.fields.iter().map(|f| f.ty).collect());
-            if let Some(types) = types {
-                inputs.iter_mut().for_each(|c| c.expect(types.clone()));
+            // A join's right side (input 1) carries the right's records.
+            let right: Option<Vec<_>> = match vertex.operators.first().map(|o| &o.kind) {
+                Some(OperatorKind::Join(j)) => Some(j.right.fields.iter().map(|f| f.ty).collect()),
+                _ => None,
+            };
+            for c in inputs.iter_mut() {
+                match (c.input(), &types, &right) {
+                    (0, Some(t), _) => c.expect(t.clone()),
+                    (1, _, Some(t)) => c.expect(t.clone()),
+                    _ => {}
+                }
             }
             Head::Inputs(inputs)
         }
@@ -756,8 +765,11 @@ fn build_task(
     let mut outputs = Vec::new();
     for (dst, edge) in graph.outputs(v) {
         let dst_in = graph.inputs(dst);
-        let input_idx =
-            dst_in.iter().position(|(s, _)| *s == v).ok_or_else(|| setup("edge not found at its target".into()))?;
+        // By the edge itself: one vertex may feed both inputs of a join.
+        let input_idx = dst_in
+            .iter()
+            .position(|(s, e)| *s == v && std::ptr::eq(*e, edge))
+            .ok_or_else(|| setup("edge not found at its target".into()))?;
         let dst_p = graph.graph[dst].parallelism;
         let targets: Vec<u32> = match edge.ship {
             ShipStrategy::Forward => vec![id.subtask],

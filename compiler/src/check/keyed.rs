@@ -60,6 +60,11 @@ impl Checker {
                 "aggregate the input directly (one running aggregate per pipeline), or window it before the running aggregate",
             ),
             StageKind::Dedup { .. } => ("`dedup`", "deduplicate the records before the `aggregate`"),
+            StageKind::Union { .. } => ("`union`", "union the append-only inputs before the `aggregate`"),
+            StageKind::Join(_) => (
+                "a `join`",
+                "join the records before the `aggregate`: flowc's joins read append-only streams",
+            ),
             StageKind::Map { .. } | StageKind::Select { .. } | StageKind::Sink(_) => return false,
         };
         self.err(

@@ -110,7 +110,7 @@ impl Checker {
         });
         let id = self.ops.len() - 1;
         if let Some(from) = from {
-            self.edges.push(LogicalEdge { from, to: id, partitioning });
+            self.edges.push(LogicalEdge { from, to: id, partitioning, input: 0 });
         }
         Some(id)
     }
@@ -314,6 +314,16 @@ impl Checker {
                 StageKind::Sink(c) => {
                     self.sink(c, &end, settings);
                     sunk = Some(stage.span);
+                }
+                StageKind::Union { streams, attrs } => {
+                    end = self.union(&end, streams, attrs, stage.span, settings);
+                }
+                StageKind::Join(j) => {
+                    let left_name = match &p.head {
+                        PipeHead::From(n) => n.text.as_str(),
+                        _ => "left",
+                    };
+                    end = self.join(&end, left_name, j, stage.span, settings);
                 }
             }
         }

@@ -59,7 +59,7 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::from_stream => "`from name`",
         Rule::source_stage => "`source kind { … }`",
         Rule::stage | Rule::stage_keyword => {
-            "a stage (`watermark`, `filter`, `map`, `select`, `key_by`, `window`, `aggregate`, `sink`)"
+            "a stage (`watermark`, `filter`, `map`, `select`, `key_by`, `window`, `aggregate`, `sink`, `union`, `join`)"
         }
         Rule::watermark_stage => "`watermark field { … }`",
         Rule::filter_stage => "`filter condition`",
@@ -100,6 +100,18 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::not_op => "`not`",
         Rule::cmp_op => "a comparison",
         Rule::add_op | Rule::mul_op | Rule::neg_op => "an operator",
+        Rule::qualified => "a qualified field like `clicks.ts`",
+        Rule::union_stage => "`union stream, …`",
+        Rule::join_stage => "`join stream on key == stream.key within lower, upper`",
+        Rule::join_left => "`left`",
+        Rule::kw_join => "`join`",
+        Rule::kw_on => "`on`",
+        Rule::join_as_of => "`as of time`",
+        Rule::kw_as => "`as`",
+        Rule::kw_of => "`of`",
+        Rule::join_bound | Rule::join_within | Rule::join_window => {
+            "a join bound (`within lower, upper` or `window kind { … }`)"
+        }
     }
 }
 

@@ -106,6 +106,14 @@ pub fn build_operator(op: &ChainedOperator, ctx: &BuildContext) -> Result<Box<dy
             op.input.as_ref().unwrap_or(&Schema::default()),
             ctx.max_parallelism,
         )),
+        OperatorKind::Union => Box::new(super::union::Union),
+        OperatorKind::Join(j) => Box::new(super::join::JoinOperator::new(
+            op.name.clone(),
+            j.clone(),
+            op.input.as_ref().unwrap_or(&Schema::default()),
+            ctx.max_parallelism,
+            ctx.counters.clone(),
+        )?),
         other => return Err(not_in_chain(op, other)),
     })
 }

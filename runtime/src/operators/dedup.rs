@@ -75,7 +75,7 @@ impl DedupOperator {
             hashes: Vec::new(),
             slots: Vec::new(),
             kept: Vec::new(),
-            clock: crate::task::now_ms,
+            clock: crate::clock::now_ms,
         }
     }
 

@@ -12,6 +12,8 @@ pub mod dedup;
 mod keyed;
 pub mod running;
 mod sketches;
+pub mod join;
+pub mod union;
 pub mod watermark;
 pub mod window;
 mod window_state;
@@ -39,6 +41,18 @@ pub enum OperatorError {
 pub trait Operator: Send {
     /// Processes a batch, appending the batches it emits to `out`.
     fn process(&mut self, input: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError>;
+
+    /// Processes a batch of logical input `input` (a join's right side is
+    /// 1). Operators of one input only ever see input 0.
+    fn process_input(&mut self, input: u32, batch: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+        match input {
+            0 => self.process(batch, out),
+            other => Err(OperatorError::Setup {
+                operator: String::new(),
+                message: format!("records of input {other} for an operator of one input (this is a bug in flowc)"),
+            }),
+        }
+    }
 
     /// An event-time signal from upstream (already the minimum over the
     /// task's inputs). Returns what to forward downstream.

@@ -121,7 +121,7 @@ impl RunningAggregateOperator {
             input: input.clone(),
             hashes: Vec::new(),
             slots: Vec::new(),
-            clock: crate::task::now_ms,
+            clock: crate::clock::now_ms,
             spec,
         })
     }

@@ -120,6 +120,9 @@ impl InputChannel {
 /// One outgoing edge: a partitioner over the downstream subtasks' channels.
 pub struct OutputEdge {
     ship: ShipStrategy,
+    /// Carries the late records of the chain's last operator (a window's
+    /// late output), not its output.
+    pub late: bool,
     channels: Vec<ChannelTx>,
     names: Vec<String>,
     /// The field types of the records on the edge.
@@ -147,6 +150,7 @@ impl OutputEdge {
         let n = channels.len();
         OutputEdge {
             ship,
+            late: false,
             channels,
             names,
             buffers: (0..n).map(|_| Batch::empty(&types, BATCH_SIZE)).collect(),
@@ -679,7 +683,15 @@ impl Task {
         if k < self.chain.len() {
             let mut out = Vec::new();
             self.chain[k].process(batch, &mut out)?;
-            return self.push_batches(k + 1, out);
+            self.push_batches(k + 1, out)?;
+            // Only the chain's last operator can have a late output: an
+            // operator with a second output edge ends its chain.
+            if k + 1 == self.chain.len() {
+                for late in self.chain[k].take_late() {
+                    self.emit_to(late, true)?;
+                }
+            }
+            return Ok(());
         }
         TaskCounters::add(&self.counters.records_out, batch.len() as u64);
         if let Some(sink) = &mut self.sink {
@@ -718,19 +730,26 @@ impl Task {
         Ok(())
     }
 
-    /// Partitions a batch over every output edge.
+    /// Partitions a batch over every output edge (but the late ones).
     fn emit(&mut self, batch: Batch) -> Result<(), TaskError> {
-        let edges = self.outputs.len();
+        self.emit_to(batch, false)
+    }
+
+    /// Partitions a batch over the output edges that are late (`late`) or
+    /// not.
+    fn emit_to(&mut self, batch: Batch, late: bool) -> Result<(), TaskError> {
+        let last = self.outputs.iter().rposition(|o| o.late == late);
         let mut ready = Vec::new();
-        for e in 0..edges {
-            if e + 1 < edges {
-                self.outputs[e].route(std::borrow::Cow::Borrowed(&batch), &mut ready);
+        for e in 0..last.unwrap_or(0) {
+            if self.outputs[e].late != late {
+                continue;
             }
+            self.outputs[e].route(std::borrow::Cow::Borrowed(&batch), &mut ready);
             for (c, b) in ready.drain(..) {
                 self.send(e, c, Element::Records(b))?;
             }
         }
-        if let Some(last) = edges.checked_sub(1) {
+        if let Some(last) = last {
             self.outputs[last].route(std::borrow::Cow::Owned(batch), &mut ready);
             for (c, b) in ready.drain(..) {
                 self.send(last, c, Element::Records(b))?;

@@ -258,19 +258,8 @@ impl Checker {
                 }
                 StageKind::KeyBy { fields } => key = Some(self.key_by(&end, fields, stage.span)),
                 StageKind::Window(c) => {
-                    if key.is_none() {
-                        self.err(
-                            Diagnostic::error(
-                                "flow::check::window-without-key",
-                                "a keyed window needs `key_by` before it",
-                                c.kind.span.to(stage.span),
-                            )
-                            .with_label("the stream is not keyed here")
-                            .with_help("add `| key_by <field>` before the window"),
-                        );
-                        end.op = None;
-                        key = Some(Key { fields: Vec::new(), span: stage.span, known: false });
-                    }
+                    // A window without `key_by` is Flink's `windowAll`: one key, parallelism 1.
+                    key.get_or_insert(Key { fields: Vec::new(), span: stage.span, known: true });
                     window = Some((self.window_spec(c, &end), c));
                 }
                 StageKind::Aggregate { fields, attrs } => {

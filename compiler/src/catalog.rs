@@ -59,6 +59,11 @@ pub const STAGES: &[StageDoc] = &[
         doc: "Emits one record per key and window when the window closes: keys, aggregates and window bounds.",
     },
     StageDoc {
+        name: "top",
+        syntax: "top 3 by views desc as rank",
+        doc: "After a windowed `aggregate`: the first N rows of each window by a field (`desc`, the default, or `asc`; ties by arrival), with their rank (`rank: long`, 1-based) at the end.",
+    },
+    StageDoc {
         name: "sink",
         syntax: "sink kafka { … } | sink print | sink file { path: … } | sink discard",
         doc: "Writes the records out; nothing can follow a sink.",

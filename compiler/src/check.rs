@@ -23,6 +23,7 @@ mod props;
 mod schemas;
 mod settings;
 mod stream;
+mod top;
 mod udfs;
 mod windows;
 
@@ -115,6 +116,9 @@ struct Checker {
     uids: HashMap<String, Span>,
     info: CheckInfo,
     udfs: crate::udf::Udfs,
+    /// The operators whose records are a windowed aggregate's rows (for a
+    /// `top` after a `from`).
+    window_rows: HashMap<usize, top::WindowRows>,
 }
 
 impl Checker {

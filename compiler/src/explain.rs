@@ -144,6 +144,7 @@ fn key_suffix(e: &crate::graph::JobEdge, g: &JobGraph, src: petgraph::graph::Nod
                 .collect();
             format!(" by {}", names.join(", "))
         }
+        ShipStrategy::Window => " by window".to_string(),
         _ => String::new(),
     }
 }

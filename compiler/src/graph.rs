@@ -74,13 +74,16 @@ pub enum ShipStrategy {
     Hash { key: Vec<usize> },
     /// Round robin over the receivers.
     Rebalance,
+    /// By key group of the hash of each record's timestamp (the rows of a
+    /// window: `top`); shown as HASH, as Flink shows its hash on a window.
+    Window,
 }
 
 impl fmt::Display for ShipStrategy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ShipStrategy::Forward => "FORWARD",
-            ShipStrategy::Hash { .. } => "HASH",
+            ShipStrategy::Hash { .. } | ShipStrategy::Window => "HASH",
             ShipStrategy::Rebalance => "REBALANCE",
         })
     }
@@ -232,6 +235,7 @@ pub fn build(plan: &LogicalPlan) -> JobGraph {
         }
         let ship = match &e.partitioning {
             Partitioning::Hash { key } => ShipStrategy::Hash { key: key.clone() },
+            Partitioning::Window => ShipStrategy::Window,
             Partitioning::Forward if parallelism[from] == parallelism[e.to] => ShipStrategy::Forward,
             Partitioning::Forward => ShipStrategy::Rebalance,
         };

@@ -57,6 +57,9 @@ pub enum Partitioning {
     Forward,
     /// By the hash of these fields' values, through key groups.
     Hash { key: Vec<usize> },
+    /// By the hash of each record's timestamp, through key groups: the
+    /// rows of one window (`end - 1`) meet in one subtask (`top`).
+    Window,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -202,6 +202,28 @@ pub enum StageKind {
     Aggregate { fields: Vec<RecordField>, attrs: Attrs },
     /// `sink kafka { topic: "output" }`
     Sink(Connector),
+    /// `top 3 by views desc as rnk`
+    Top(TopStage),
+}
+
+/// `top N by field [desc|asc] [as rank]`: the first N rows of each window
+/// by `field` (descending unless `asc`), with their rank.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopStage {
+    /// How many rows: a constant expression.
+    pub count: Expr,
+    pub field: Name,
+    /// `desc` (the default) or `asc`, where written.
+    pub order: Option<Name>,
+    /// The rank field's name, if not `rank`.
+    pub rank: Option<Name>,
+    pub attrs: Attrs,
+}
+
+impl TopStage {
+    pub fn descending(&self) -> bool {
+        self.order.as_ref().is_none_or(|o| o.text == "desc")
+    }
 }
 
 /// `{ key: value, … }` settings of a connector, watermark or window.

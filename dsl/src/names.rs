@@ -96,6 +96,10 @@ fn pipeline(p: &Pipeline, out: &mut Vec<Symbol>) {
             }
             StageKind::KeyBy { .. } => {}
             StageKind::Window(c) | StageKind::Sink(c) => connector(c, out),
+            StageKind::Top(t) => {
+                expr_params(&t.count, out);
+                attrs_params(&t.attrs, out);
+            }
         }
     }
 }

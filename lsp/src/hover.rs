@@ -159,6 +159,8 @@ fn pipeline(a: &Analysis, p: &Pipeline, offset: usize) -> Option<(Span, String)>
         }
         StageKind::Window(c) => connector(a, Role::Window, c, offset, input, None),
         StageKind::Sink(c) => connector(a, Role::Sink, c, offset, input, None),
+        StageKind::Top(t) if within(t.field.span, offset) => field_hover(&t.field.text, t.field.span, input),
+        StageKind::Top(_) => None,
     }
 }
 
@@ -172,6 +174,7 @@ pub fn stage_keyword(kind: &StageKind) -> &'static str {
         StageKind::Window(_) => "window",
         StageKind::Aggregate { .. } => "aggregate",
         StageKind::Sink(_) => "sink",
+        StageKind::Top(_) => "top",
     }
 }
 

@@ -178,7 +178,9 @@ impl OutputEdge {
             return;
         }
         let key = match &self.ship {
-            ShipStrategy::Hash { key } => key,
+            ShipStrategy::Hash { key } => Some(key.as_slice()),
+            // The rows of a window (`top`): by the hash of their time.
+            ShipStrategy::Window => None,
             ShipStrategy::Forward | ShipStrategy::Rebalance => {
                 let c = if self.ship == ShipStrategy::Rebalance {
                     self.next = (self.next + 1) % n;
@@ -197,7 +199,13 @@ impl OutputEdge {
                 return;
             }
         };
-        key_hashes(&batch.columns, key, batch.len(), &mut self.hashes);
+        match key {
+            Some(key) => key_hashes(&batch.columns, key, batch.len(), &mut self.hashes),
+            None => {
+                self.hashes.clear();
+                self.hashes.extend(batch.timestamps.iter().map(|t| crate::operators::top::window_hash(*t)));
+            }
+        }
         for r in &mut self.routes {
             r.clear();
         }
@@ -220,7 +228,7 @@ impl OutputEdge {
                 continue;
             }
             // The hashes go along: the receiver keyed by the same fields need not hash again.
-            self.buffers[c].extend_rows_hashed(&batch, &self.routes[c], Some((key, &self.hashes)));
+            self.buffers[c].extend_rows_hashed(&batch, &self.routes[c], key.map(|k| (k, self.hashes.as_slice())));
             if self.buffers[c].len() >= BATCH_SIZE {
                 let full = std::mem::replace(&mut self.buffers[c], Batch::empty(&self.types, BATCH_SIZE));
                 ready.push((c, full));

@@ -9,6 +9,7 @@
 pub mod build;
 pub mod calc;
 mod session;
+pub mod top;
 pub mod watermark;
 pub mod window;
 mod window_state;

@@ -253,3 +253,28 @@ pub fn dot(g: &JobGraph) -> String {
     out.push_str("}\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{compile, CheckOptions};
+    use flowc_dsl::SourceFile;
+
+    /// `dot` says where a window runs as `windowAll` and which edge
+    /// carries late records, as the text and JSON forms do.
+    #[test]
+    fn dot_shows_window_all_and_late_edges() {
+        let src = SourceFile::new(
+            "t.flow",
+            "job \"t\"\nschema S { ts: timestamp, page: string }\n\
+             source datagen { schema: S } | watermark ts | window tumbling { size: 1m, late: l } | aggregate { n: count() } | sink print\n\
+             from l | sink print\n",
+        );
+        let graph = compile(&src, &CheckOptions::default()).expect("compiles").graph;
+        let dot = super::dot(&graph);
+        assert!(dot.contains("windowAll (parallelism 1)"), "{dot}");
+        assert!(dot.contains("FORWARD (late)"), "{dot}");
+        let json = serde_json::to_string(&super::flink_plan(&graph, None)).expect("json");
+        assert!(json.contains("\"side_output\":\"late\""), "{json}");
+        assert!(json.contains("\"operator_strategy\":\"windowAll (parallelism 1)\""), "{json}");
+    }
+}

@@ -24,6 +24,9 @@ use std::collections::BTreeMap;
 /// `Vec<(time, Vec<row>)>`.
 const SNAPSHOT_VERSION: u8 = 1;
 
+/// One window's buffered rows in a snapshot: its time and its rows.
+type SavedWindow = (i64, Vec<Vec<Value>>);
+
 /// The hash a window's rows are routed and snapshotted by: of their time.
 pub fn window_hash(time: i64) -> u64 {
     key_hash_refs([ValueRef::Timestamp(time)])
@@ -136,7 +139,7 @@ impl Operator for TopOperator {
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
-        let mut groups: BTreeMap<u32, Vec<(i64, Vec<Vec<Value>>)>> = BTreeMap::new();
+        let mut groups: BTreeMap<u32, Vec<SavedWindow>> = BTreeMap::new();
         for (&t, rows) in &self.pending {
             let kg = key_group(window_hash(t), self.max_parallelism);
             let rows = (0..rows.len()).map(|r| rows.row(r)).collect();
@@ -165,7 +168,7 @@ impl Operator for TopOperator {
                 }
                 None => return Err(fail(format!("key group {kg} is empty"))),
             };
-            let (windows, used): (Vec<(i64, Vec<Vec<Value>>)>, usize) =
+            let (windows, used): (Vec<SavedWindow>, usize) =
                 bincode::serde::decode_from_slice(body, bincode::config::standard())
                     .map_err(|e| fail(format!("key group {kg} is corrupt: {e}")))?;
             if used != body.len() {
@@ -280,7 +283,7 @@ mod tests {
                 by_time.entry(*t).or_default().push((format!("/{i}"), *v));
             }
             for (t, mut rs) in by_time {
-                rs.sort_by(|a, b| b.1.cmp(&a.1));
+                rs.sort_by_key(|r| std::cmp::Reverse(r.1));
                 for (rank, (page, v)) in rs.into_iter().take(n as usize).enumerate() {
                     want.push((t, page, v, rank as i64 + 1));
                 }

@@ -50,8 +50,8 @@ pub const STAGES: &[StageDoc] = &[
     },
     StageDoc {
         name: "window",
-        syntax: "window tumbling { size: 15s } | window sliding { size: 1m, slide: 10s }",
-        doc: "Groups each key's records into windows; must be followed by `aggregate`.",
+        syntax: "window tumbling { size: 15s } | window sliding { size: 1m, slide: 10s } | window session { gap: 30m }",
+        doc: "Groups each key's records into windows (all records, at parallelism 1, without `key_by`); must be followed by `aggregate`.",
     },
     StageDoc {
         name: "aggregate",
@@ -62,6 +62,11 @@ pub const STAGES: &[StageDoc] = &[
         name: "dedup",
         syntax: "dedup <field>, … within 1h",
         doc: "Keeps the first record per key and forgets the key `within` after it was first seen (event time with watermarks, else processing time); append-only. `ttl 1d` also forgets keys not seen for that long.",
+    },
+    StageDoc {
+        name: "top",
+        syntax: "top 3 by views desc as rank",
+        doc: "After a windowed `aggregate`: the first N rows of each window by a field (`desc`, the default, or `asc`; ties by arrival), with their rank (`rank: long`, 1-based) at the end.",
     },
     StageDoc {
         name: "sink",
@@ -164,6 +169,27 @@ const fn opt(
 
 const JSON: &[&str] = &["json"];
 const TIME: &[&str] = &["event", "processing"];
+const TIME_OPTION: OptionDoc = opt(
+    "time",
+    "`event` or `processing`",
+    TIME,
+    Some("event"),
+    "`event`: the watermark's event time (needs a `watermark` stage upstream); `processing`: the wall clock.",
+);
+const LATENESS_OPTION: OptionDoc = opt(
+    "lateness",
+    "a duration",
+    &[],
+    Some("0ms"),
+    "Event time: keep a window's state until the watermark passes its end − 1 + lateness; a late record in that time updates the window and fires it again.",
+);
+const LATE_OPTION: OptionDoc = opt(
+    "late",
+    "a new stream's name",
+    &[],
+    None,
+    "Event time: the records too late for any window go to this stream (`from name | …`) instead of being dropped.",
+);
 
 /// Every source, sink and window kind, and the watermark stage.
 pub const KINDS: &[KindDoc] = &[
@@ -251,13 +277,9 @@ pub const KINDS: &[KindDoc] = &[
         doc: "Consecutive windows of one length.",
         options: &[
             opt("size", "a positive duration", &[], None, "Required: the length of a window."),
-            opt(
-                "time",
-                "`event` or `processing`",
-                TIME,
-                Some("event"),
-                "`event`: the watermark's event time (needs a `watermark` stage upstream); `processing`: the wall clock.",
-            ),
+            TIME_OPTION,
+            LATENESS_OPTION,
+            LATE_OPTION,
         ],
     },
     KindDoc {
@@ -267,13 +289,20 @@ pub const KINDS: &[KindDoc] = &[
         options: &[
             opt("size", "a positive duration", &[], None, "Required: the length of a window."),
             opt("slide", "a positive duration", &[], None, "Required: how often a window starts; must divide `size`."),
-            opt(
-                "time",
-                "`event` or `processing`",
-                TIME,
-                Some("event"),
-                "`event`: the watermark's event time (needs a `watermark` stage upstream); `processing`: the wall clock.",
-            ),
+            TIME_OPTION,
+            LATENESS_OPTION,
+            LATE_OPTION,
+        ],
+    },
+    KindDoc {
+        role: Role::Window,
+        name: "session",
+        doc: "Per key, records less than `gap` apart form one window, `[first, last + gap)`; windows that overlap or touch merge (Flink's session windows).",
+        options: &[
+            opt("gap", "a positive duration", &[], None, "Required: the inactivity that ends a session."),
+            TIME_OPTION,
+            LATENESS_OPTION,
+            LATE_OPTION,
         ],
     },
     KindDoc {
@@ -417,6 +446,12 @@ mod tests {
                 "window takes: ",
             ),
             (
+                Role::Window,
+                "session",
+                format!("{head}source datagen {{ schema: S }} | watermark ts | key_by page | window session {{ zzz: 1 }} | aggregate {{ page }} | sink print\n"),
+                "window takes: ",
+            ),
+            (
                 Role::Watermark,
                 "watermark",
                 format!("{head}source datagen {{ schema: S }} | watermark ts {{ zzz: 1 }} | sink print\n"),
@@ -443,6 +478,7 @@ mod tests {
                         Role::Source => format!("{head}source datagen {{ schema: S, {}: {v} }} | sink print\n", o.key),
                         Role::Sink if k.name == "kafka" => format!("{head}source datagen {{ schema: S }} | sink kafka {{ servers: \"s\", topic: \"t\", {}: {v} }}\n", o.key),
                         Role::Sink => format!("{head}source datagen {{ schema: S }} | sink {} {{ path: \"/tmp/x\", {}: {v} }}\n", k.name, o.key),
+                        Role::Window if k.name == "session" => format!("{head}source datagen {{ schema: S }} | watermark ts | key_by page | window session {{ gap: 10s, {}: {v} }} | aggregate {{ page }} | sink print\n", o.key),
                         Role::Window => format!("{head}source datagen {{ schema: S }} | watermark ts | key_by page | window {} {{ size: 10s, slide: 5s, {}: {v} }} | aggregate {{ page }} | sink print\n", k.name, o.key),
                         Role::Watermark => format!("{head}source datagen {{ schema: S }} | watermark ts {{ {}: {v} }} | sink print\n", o.key),
                     };

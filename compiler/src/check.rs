@@ -27,6 +27,7 @@ mod props;
 mod schemas;
 mod settings;
 mod stream;
+mod top;
 mod udfs;
 mod windows;
 
@@ -121,6 +122,9 @@ struct Checker {
     udfs: crate::udf::Udfs,
     /// The operators that make an upsert stream, and its key (`keyed`).
     upserts: HashMap<usize, keyed::UpsertKey>,
+    /// The operators whose records are a windowed aggregate's rows (for a
+    /// `top` after a `from`).
+    window_rows: HashMap<usize, top::WindowRows>,
 }
 
 impl Checker {

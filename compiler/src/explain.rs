@@ -36,6 +36,19 @@ pub struct FlinkInput {
     pub id: String,
     pub ship_strategy: String,
     pub exchange: String,
+    /// flowc's: the input is the sender's side output (`"late"`: a
+    /// window's late records), not its output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub side_output: Option<String>,
+}
+
+/// What a vertex's chain says about its parallelism, if anything: a
+/// `windowAll` runs at parallelism 1.
+fn parallelism_note(v: &crate::graph::JobVertex) -> Option<&'static str> {
+    v.operators
+        .iter()
+        .any(|o| matches!(&o.kind, OperatorKind::WindowAggregate(w) if w.is_window_all()))
+        .then_some("windowAll (parallelism 1)")
 }
 
 /// The plan in Flink's JSON shape; `jid` once the job has an id.
@@ -55,13 +68,14 @@ pub fn flink_plan(g: &JobGraph, jid: Option<String>) -> FlinkPlan {
                     id: g.graph[src].id.to_hex(),
                     ship_strategy: e.ship.to_string(),
                     exchange: "pipelined_bounded".to_string(),
+                    side_output: e.late.then(|| "late".to_string()),
                 })
                 .collect();
             FlinkNode {
                 id: v.id.to_hex(),
                 parallelism: v.parallelism,
                 operator: String::new(),
-                operator_strategy: String::new(),
+                operator_strategy: parallelism_note(v).unwrap_or_default().to_string(),
                 description: v.name.clone(),
                 inputs,
                 optimizer_properties: serde_json::Map::new(),
@@ -106,8 +120,14 @@ pub fn text(g: &JobGraph) -> String {
         let _ = writeln!(out, "Vertex {} \"{}\"  parallelism {}", v.id, v.name, v.parallelism);
         for (src, e) in g.inputs(n) {
             let side = input_label(g, n, e);
-            let _ =
-                writeln!(out, "  <- {} from \"{}\"{}{side}", e.ship, g.graph[src].name, key_suffix(&e.ship, g, src));
+            let late = if e.late { " (its late records)" } else { "" };
+            let _ = writeln!(
+                out,
+                "  <- {}{late} from \"{}\"{}{side}",
+                e.ship,
+                g.graph[src].name,
+                key_suffix(e, g, src)
+            );
         }
         for op in &v.operators {
             let uid = op.uid.as_deref().map_or(String::new(), |u| format!(" uid \"{u}\""));
@@ -128,16 +148,19 @@ fn input_label(g: &JobGraph, dst: petgraph::graph::NodeIndex, e: &crate::graph::
     }
 }
 
-fn key_suffix(ship: &ShipStrategy, g: &JobGraph, src: petgraph::graph::NodeIndex) -> String {
-    match ship {
+fn key_suffix(e: &crate::graph::JobEdge, g: &JobGraph, src: petgraph::graph::NodeIndex) -> String {
+    match &e.ship {
         ShipStrategy::Hash { key } => {
-            let schema = g.graph[src].operators.last().map(|o| &o.output);
+            // A late edge carries the window's input records.
+            let last = g.graph[src].operators.last();
+            let schema = if e.late { last.and_then(|o| o.input.as_ref()) } else { last.map(|o| &o.output) };
             let names: Vec<String> = key
                 .iter()
                 .map(|k| schema.and_then(|s| s.fields.get(*k)).map_or(format!("#{k}"), |f| f.name.clone()))
                 .collect();
             format!(" by {}", names.join(", "))
         }
+        ShipStrategy::Window => " by window".to_string(),
         _ => String::new(),
     }
 }
@@ -174,6 +197,12 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
             let outs: Vec<String> = w.output.iter().map(|e| show(e, input, &keys, &aggs)).collect();
             let _ = writeln!(out, "    key [{}] aggregates [{}]", keys.join(", "), aggs.join(", "));
             let _ = writeln!(out, "    emit [{}]", outs.join(", "));
+            if w.lateness_ms > 0 {
+                let _ = writeln!(out, "    lateness {} (fires again for late records)", ms(w.lateness_ms));
+            }
+            if w.late_output {
+                let _ = writeln!(out, "    late records to its late output");
+            }
         }
         OperatorKind::RunningAggregate(r) => {
             let keys: Vec<String> = r.key.iter().map(|k| field(*k)).collect();
@@ -284,18 +313,51 @@ pub fn dot(g: &JobGraph) -> String {
         let v = &g.graph[n];
         let _ = writeln!(
             out,
-            "  \"{}\" [label=\"{}\\nparallelism {}\"];",
+            "  \"{}\" [label=\"{}\\nparallelism {}{}\"];",
             v.id,
             v.name.replace('"', "\\\""),
-            v.parallelism
+            v.parallelism,
+            parallelism_note(v).map_or(String::new(), |n| format!("\\n{n}"))
         );
     }
     for n in g.topological() {
         for (dst, e) in g.outputs(n) {
             let side = input_label(g, dst, e);
-            let _ = writeln!(out, "  \"{}\" -> \"{}\" [label=\"{}{side}\"];", g.graph[n].id, g.graph[dst].id, e.ship);
+            let late = if e.late { " (late)" } else { "" };
+            let _ = writeln!(
+                out,
+                "  \"{}\" -> \"{}\" [label=\"{}{late}{side}\"];",
+                g.graph[n].id,
+                g.graph[dst].id,
+                e.ship
+            );
         }
     }
     out.push_str("}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{compile, CheckOptions};
+    use flowc_dsl::SourceFile;
+
+    /// `dot` says where a window runs as `windowAll` and which edge
+    /// carries late records, as the text and JSON forms do.
+    #[test]
+    fn dot_shows_window_all_and_late_edges() {
+        let src = SourceFile::new(
+            "t.flow",
+            "job \"t\"\nschema S { ts: timestamp, page: string }\n\
+             source datagen { schema: S } | watermark ts | window tumbling { size: 1m, late: l } | aggregate { n: count() } | sink print\n\
+             from l | sink print\n",
+        );
+        let graph = compile(&src, &CheckOptions::default()).expect("compiles").graph;
+        let dot = super::dot(&graph);
+        assert!(dot.contains("windowAll (parallelism 1)"), "{dot}");
+        assert!(dot.contains("FORWARD (late)"), "{dot}");
+        let json = serde_json::to_string(&super::flink_plan(&graph, None)).expect("json");
+        assert!(json.contains("\"side_output\":\"late\""), "{json}");
+        assert!(json.contains("\"operator_strategy\":\"windowAll (parallelism 1)\""), "{json}");
+    }
 }

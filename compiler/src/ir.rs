@@ -354,6 +354,12 @@ pub enum OperatorKind {
     Union,
     /// `join`: two inputs, the left (logical input 0) and the right (1).
     Join(Join),
+    /// The late records of the window aggregate before it (`late: name`):
+    /// no operator of its own; the job graph makes its outputs a second
+    /// (late) output edge of the window's vertex.
+    LateOutput,
+    /// `top N by f`: ranks the rows of each window (across keys).
+    WindowTop(WindowTop),
     KafkaSink(KafkaSink),
     PrintSink,
     FileSink(FileSink),
@@ -405,9 +411,18 @@ impl OperatorKind {
             ),
             OperatorKind::Filter(_) => "Filter".to_string(),
             OperatorKind::Project(e) => format!("Project({} fields)", e.len()),
+            OperatorKind::WindowAggregate(w) if w.is_window_all() => format!("{} windowAll (parallelism 1)", w.window),
             OperatorKind::WindowAggregate(w) => format!("{}", w.window),
             OperatorKind::Union => "Union".to_string(),
             OperatorKind::Join(j) => format!("{j}"),
+            OperatorKind::LateOutput => "LateRecords".to_string(),
+            OperatorKind::WindowTop(t) => format!(
+                "WindowTop(n={}, by=#{} {}, rank=#{})",
+                t.n,
+                t.field,
+                if t.descending { "desc" } else { "asc" },
+                t.rank_field
+            ),
             OperatorKind::KafkaSink(k) => {
                 format!("KafkaSink(topic={}, servers={}, delivery={}, format=json)", k.topic, k.servers, k.delivery)
             }
@@ -535,8 +550,18 @@ pub enum TimeDomain {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WindowKind {
-    Tumbling { size_ms: u64 },
-    Sliding { size_ms: u64, slide_ms: u64 },
+    Tumbling {
+        size_ms: u64,
+    },
+    Sliding {
+        size_ms: u64,
+        slide_ms: u64,
+    },
+    /// Per key, records closer than `gap_ms` to each other form one
+    /// window, `[first, last + gap)`; windows that overlap or touch merge.
+    Session {
+        gap_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -556,6 +581,7 @@ impl fmt::Display for WindowSpec {
             WindowKind::Sliding { size_ms, slide_ms } => {
                 write!(f, "Window(Sliding{time}Windows({size_ms}, {slide_ms}))")
             }
+            WindowKind::Session { gap_ms } => write!(f, "Window({time}SessionWindows({gap_ms}))"),
         }
     }
 }
@@ -678,6 +704,36 @@ pub struct WindowAggregate {
     pub aggregates: Vec<AggCall>,
     /// One expression per output field, over keys, aggregates and bounds.
     pub output: Vec<Expr>,
+    /// Allowed lateness (event time): a window's state is kept until the
+    /// watermark passes `end - 1 + lateness`, and a record arriving in
+    /// that time updates it and fires it again.
+    #[serde(default)]
+    pub lateness_ms: u64,
+    /// Records too late for any window go to the operator's late output
+    /// (`late: name`) instead of being dropped.
+    #[serde(default)]
+    pub late_output: bool,
+}
+
+impl WindowAggregate {
+    /// Whether the operator runs at parallelism 1 over all records
+    /// (Flink's `windowAll`): a window without `key_by`.
+    pub fn is_window_all(&self) -> bool {
+        self.key.is_empty()
+    }
+}
+
+/// `| top N by f desc [as rank]` after a windowed aggregate: the rows of
+/// one window (one timestamp, `end - 1`) ranked by `field`, the first `n`
+/// emitted with their rank (1-based) appended; ties keep arrival order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowTop {
+    pub n: u64,
+    /// The field ranked by, an index into the input.
+    pub field: usize,
+    pub descending: bool,
+    /// The index of the rank field in the output (the last one).
+    pub rank_field: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

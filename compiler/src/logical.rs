@@ -61,6 +61,9 @@ pub enum Partitioning {
     /// where the parallelisms match, else by the hash of the key instead
     /// of REBALANCE, so that each key's changes stay in order.
     KeyedForward { key: Vec<usize> },
+    /// By the hash of each record's timestamp, through key groups: the
+    /// rows of one window (`end - 1`) meet in one subtask (`top`).
+    Window,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -15,8 +15,12 @@ pub const MAGIC: &[u8; 8] = b"FLOWCPLN";
 /// Bump on any change to the plan types. 3: expressions that can fail at
 /// run time carry their place in the job file (`Expr::At`), and the plan
 /// carries the job file's name and text (`JobGraph::source`). 4: Rust UDFs
-/// (`JobGraph::udfs`, `Expr::Udf`). 5: several inputs (`JobEdge::input`,
-/// `OperatorKind::Union`, `OperatorKind::Join`).
+/// (`JobGraph::udfs`, `Expr::Udf`). 5 (issues 11 and 12, one bump for
+/// all): several inputs (`JobEdge::input`, `OperatorKind::Union`,
+/// `OperatorKind::Join`); session windows, allowed lateness and late
+/// outputs (`WindowAggregate::lateness_ms`, `late_output`, `JobEdge::late`),
+/// windowed top-N; running aggregates, dedup and upsert sinks; nullable
+/// fields; formats, file sources and bad-record policies.
 pub const FORMAT_VERSION: u32 = 5;
 /// Plans larger than this are refused (a real plan is a few kilobytes).
 pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
@@ -150,11 +154,22 @@ pub fn validate(g: &JobGraph) -> Result<(), PlanFileError> {
                 .map_err(|m| PlanFileError::Invalid(format!("operator `{}`: {m}", op.name)))?;
         }
         for (src, e) in inputs {
-            let out_len = g.graph[src].operators.last().map_or(0, |o| o.output.fields.len());
+            // A late edge carries the window's input records.
+            let out_len = g.graph[src].operators.last().map_or(0, |o| match (e.late, &o.input) {
+                (true, Some(input)) => input.fields.len(),
+                _ => o.output.fields.len(),
+            });
             if let ShipStrategy::Hash { key } = &e.ship {
                 if key.is_empty() || key.iter().any(|k| *k >= out_len) {
                     return bad(format!("a HASH edge into `{}` has a bad key", v.name));
                 }
+            }
+            let late_ok = match g.graph[src].operators.last().map(|o| &o.kind) {
+                Some(OperatorKind::WindowAggregate(w)) => w.late_output,
+                _ => false,
+            };
+            if e.late && !late_ok {
+                return bad(format!("a late edge into `{}` leaves no window with a late output", v.name));
             }
             if e.ship == ShipStrategy::Forward && g.graph[src].parallelism != v.parallelism {
                 return bad(format!("a FORWARD edge into `{}` joins different parallelisms", v.name));
@@ -194,7 +209,8 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
             }
         }
         OperatorKind::WindowAggregate(w) => {
-            if w.key.is_empty() || w.key.iter().any(|k| *k >= input) {
+            // No key: a `windowAll`.
+            if w.key.iter().any(|k| *k >= input) {
                 return Err("key out of range".into());
             }
             if w.output.len() != output {
@@ -250,6 +266,12 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
             }
             if input + right != output {
                 return Err("the output is the left's fields then the right's".into());
+            }
+        }
+        OperatorKind::LateOutput => return Err("late records are no operator of a chain".into()),
+        OperatorKind::WindowTop(t) => {
+            if t.field >= input || t.rank_field + 1 != output || output != input + 1 || t.n == 0 {
+                return Err("top-N fields out of range".into());
             }
         }
         OperatorKind::KafkaSink(_)

@@ -152,7 +152,11 @@ impl<'p> Typer<'p> {
                                 span,
                             )
                             .with_label("one window has many values of this field")
-                            .with_help(format!("use a key ({}) or aggregate it, e.g. `max({name})`", keys.join(", "))),
+                            .with_help(if keys.is_empty() {
+                                format!("a window without `key_by` has no key: aggregate it, e.g. `max({name})`, or key the stream by it")
+                            } else {
+                                format!("use a key ({}) or aggregate it, e.g. `max({name})`", keys.join(", "))
+                            }),
                         ))
                     }
                     None => Err(self.fail(unknown_field(name, span, input))),

@@ -209,6 +209,8 @@ pub enum StageKind {
     Union { streams: Vec<Name>, attrs: Attrs },
     /// `join impressions on imp_id == impressions.imp_id within -10m, 0s`
     Join(Box<JoinStage>),
+    /// `top 3 by views desc as rnk`
+    Top(TopStage),
 }
 
 /// `[left] join <stream> [as of <time>] on <condition> [<bound>] <attrs>`
@@ -233,6 +235,26 @@ pub enum JoinBound {
     Within { lower: Expr, upper: Expr, span: Span },
     /// `window tumbling { size: 10s }`: both rows in the same window.
     Window(Connector),
+}
+
+/// `top N by field [desc|asc] [as rank]`: the first N rows of each window
+/// by `field` (descending unless `asc`), with their rank.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopStage {
+    /// How many rows: a constant expression.
+    pub count: Expr,
+    pub field: Name,
+    /// `desc` (the default) or `asc`, where written.
+    pub order: Option<Name>,
+    /// The rank field's name, if not `rank`.
+    pub rank: Option<Name>,
+    pub attrs: Attrs,
+}
+
+impl TopStage {
+    pub fn descending(&self) -> bool {
+        self.order.as_ref().is_none_or(|o| o.text == "desc")
+    }
 }
 
 /// `{ key: value, … }` settings of a connector, watermark or window.

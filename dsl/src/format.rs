@@ -308,6 +308,16 @@ impl<'a> Printer<'a> {
                 }
                 self.attrs(&j.attrs, 1);
             }
+            StageKind::Top(t) => {
+                self.out.push_str(&format!("top {} by {}", expr(&t.count), t.field.text));
+                if let Some(o) = &t.order {
+                    self.out.push_str(&format!(" {}", o.text));
+                }
+                if let Some(r) = &t.rank {
+                    self.out.push_str(&format!(" as {}", r.text));
+                }
+                self.attrs(&t.attrs, 1);
+            }
         }
     }
 

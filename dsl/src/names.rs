@@ -127,6 +127,10 @@ fn pipeline(p: &Pipeline, out: &mut Vec<Symbol>) {
                 }
                 attrs_params(&j.attrs, out);
             }
+            StageKind::Top(t) => {
+                expr_params(&t.count, out);
+                attrs_params(&t.attrs, out);
+            }
         }
     }
 }

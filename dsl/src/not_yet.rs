@@ -18,11 +18,7 @@ pub const NOT_YET: &[(&str, &str)] = &[
         "flowc has no `distinct` stage; `| dedup f within 1h` keeps the first record per key",
     ),
     ("deduplicate", "flowc's deduplication is `| dedup f within 1h`: the first record per key"),
-    (
-        "session",
-        "flowc has no session windows yet; windows are `window tumbling { size: … }` and `window sliding { size: …, slide: … }`",
-    ),
-    ("top", "flowc has no `top` (Top-N) stage yet; `max(f)` in a windowed `aggregate` gives the largest value per key"),
+    ("session", "session windows are written `| key_by user | window session { gap: 30m }`"),
     ("limit", "flowc has no `limit` stage: a stream has no end; a windowed `aggregate` bounds what each window emits"),
     ("sort", "flowc does not sort: a stream has no end to sort to; windows group records by key and time"),
     ("order_by", "flowc does not sort: a stream has no end to sort to; windows group records by key and time"),

@@ -23,8 +23,9 @@ struct FlowParser;
 pub const STATEMENT_KEYWORDS: &[&str] = &["job", "param", "flag", "set", "schema", "use", "let", "source", "from"];
 
 /// The stages a pipeline is made of, after its head.
-pub const STAGES: &[&str] =
-    &["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "dedup", "sink", "union", "join"];
+pub const STAGES: &[&str] = &[
+    "watermark", "filter", "map", "select", "key_by", "window", "aggregate", "dedup", "top", "sink", "union", "join",
+];
 
 /// What [`parse`] returns: the statements that parsed and what went wrong.
 #[derive(Debug, Clone)]
@@ -392,6 +393,19 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
             StageKind::Union { streams, attrs: attrs_ }
         }
         Rule::join_stage => StageKind::Join(Box::new(join_stage(inner, cx, span)?)),
+        Rule::top_stage => {
+            let mut it = inner.into_inner().peekable();
+            let count = expr(child(&mut it, "row count", span)?, cx)?;
+            let _by = child(&mut it, "`by`", span)?;
+            let field = name(child(&mut it, "field", span)?, cx);
+            let order = it.next_if(|p| p.as_rule() == Rule::top_order).map(|p| name(p, cx));
+            let rank = match it.next_if(|p| p.as_rule() == Rule::kw_as) {
+                Some(_) => Some(name(child(&mut it, "rank field", span)?, cx)),
+                None => None,
+            };
+            let attrs = attrs(child(&mut it, "attributes", span)?, cx)?;
+            StageKind::Top(TopStage { count, field, order, rank, attrs })
+        }
         other => {
             return Err(Diagnostic::error(
                 "flow::parse::internal",

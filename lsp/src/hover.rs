@@ -161,6 +161,8 @@ fn pipeline(a: &Analysis, p: &Pipeline, offset: usize) -> Option<(Span, String)>
         StageKind::Sink(c) => connector(a, Role::Sink, c, offset, input, None),
         StageKind::Union { .. } => None,
         StageKind::Join(j) => expr(&j.on, offset, input),
+        StageKind::Top(t) if within(t.field.span, offset) => field_hover(&t.field.text, t.field.span, input),
+        StageKind::Top(_) => None,
     }
 }
 
@@ -178,6 +180,7 @@ pub fn stage_keyword(kind: &StageKind) -> &'static str {
         StageKind::Union { .. } => "union",
         StageKind::Join(j) if j.left_outer => "left join",
         StageKind::Join(_) => "join",
+        StageKind::Top(_) => "top",
     }
 }
 

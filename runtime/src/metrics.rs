@@ -11,6 +11,8 @@ pub struct TaskCounters {
     pub bytes_out: AtomicU64,
     pub decode_errors: AtomicU64,
     pub late_records: AtomicU64,
+    /// Late records sent to a window's late output (`late: name`).
+    pub late_side_output: AtomicU64,
     /// The current input watermark; `i64::MIN` when there is none.
     pub watermark: AtomicI64,
 }

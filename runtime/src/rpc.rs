@@ -126,6 +126,7 @@ impl TaskMetrics {
             bytes_out: C::get(&c.bytes_out),
             decode_errors: C::get(&c.decode_errors),
             late_records: C::get(&c.late_records),
+            late_side_output: C::get(&c.late_side_output),
             watermark: (wm != i64::MIN).then_some(wm),
         }
     }
@@ -145,6 +146,9 @@ pub struct TaskMetrics {
     pub decode_errors: u64,
     /// Records dropped because their window had already fired.
     pub late_records: u64,
+    /// Late records sent to a window's late output instead.
+    #[serde(default)]
+    pub late_side_output: u64,
     /// The task's current input watermark, if any.
     pub watermark: Option<i64>,
 }

@@ -134,6 +134,9 @@ impl InputChannel {
 /// One outgoing edge: a partitioner over the downstream subtasks' channels.
 pub struct OutputEdge {
     ship: ShipStrategy,
+    /// Carries the late records of the chain's last operator (a window's
+    /// late output), not its output.
+    pub late: bool,
     channels: Vec<ChannelTx>,
     names: Vec<String>,
     /// The field types of the records on the edge.
@@ -161,6 +164,7 @@ impl OutputEdge {
         let n = channels.len();
         OutputEdge {
             ship,
+            late: false,
             channels,
             names,
             buffers: (0..n).map(|_| Batch::empty(&types, BATCH_SIZE)).collect(),
@@ -188,7 +192,9 @@ impl OutputEdge {
             return;
         }
         let key = match &self.ship {
-            ShipStrategy::Hash { key } => key,
+            ShipStrategy::Hash { key } => Some(key.as_slice()),
+            // The rows of a window (`top`): by the hash of their time.
+            ShipStrategy::Window => None,
             ShipStrategy::Forward | ShipStrategy::Rebalance => {
                 let c = if self.ship == ShipStrategy::Rebalance {
                     self.next = (self.next + 1) % n;
@@ -207,7 +213,13 @@ impl OutputEdge {
                 return;
             }
         };
-        key_hashes(&batch.columns, key, batch.len(), &mut self.hashes);
+        match key {
+            Some(key) => key_hashes(&batch.columns, key, batch.len(), &mut self.hashes),
+            None => {
+                self.hashes.clear();
+                self.hashes.extend(batch.timestamps.iter().map(|t| crate::operators::top::window_hash(*t)));
+            }
+        }
         for r in &mut self.routes {
             r.clear();
         }
@@ -230,7 +242,7 @@ impl OutputEdge {
                 continue;
             }
             // The hashes go along: the receiver keyed by the same fields need not hash again.
-            self.buffers[c].extend_rows_hashed(&batch, &self.routes[c], Some((key, &self.hashes)));
+            self.buffers[c].extend_rows_hashed(&batch, &self.routes[c], key.map(|k| (k, self.hashes.as_slice())));
             if self.buffers[c].len() >= BATCH_SIZE {
                 let full = std::mem::replace(&mut self.buffers[c], Batch::empty(&self.types, BATCH_SIZE));
                 ready.push((c, full));
@@ -696,7 +708,15 @@ impl Task {
         if k < self.chain.len() {
             let mut out = Vec::new();
             self.chain[k].process(batch, &mut out)?;
-            return self.push_batches(k + 1, out);
+            self.push_batches(k + 1, out)?;
+            // Only the chain's last operator can have a late output: an
+            // operator with a second output edge ends its chain.
+            if k + 1 == self.chain.len() {
+                for late in self.chain[k].take_late() {
+                    self.emit_to(late, true)?;
+                }
+            }
+            return Ok(());
         }
         TaskCounters::add(&self.counters.records_out, batch.len() as u64);
         if let Some(sink) = &mut self.sink {
@@ -749,19 +769,26 @@ impl Task {
         Ok(())
     }
 
-    /// Partitions a batch over every output edge.
+    /// Partitions a batch over every output edge (but the late ones).
     fn emit(&mut self, batch: Batch) -> Result<(), TaskError> {
-        let edges = self.outputs.len();
+        self.emit_to(batch, false)
+    }
+
+    /// Partitions a batch over the output edges that are late (`late`) or
+    /// not.
+    fn emit_to(&mut self, batch: Batch, late: bool) -> Result<(), TaskError> {
+        let last = self.outputs.iter().rposition(|o| o.late == late);
         let mut ready = Vec::new();
-        for e in 0..edges {
-            if e + 1 < edges {
-                self.outputs[e].route(std::borrow::Cow::Borrowed(&batch), &mut ready);
+        for e in 0..last.unwrap_or(0) {
+            if self.outputs[e].late != late {
+                continue;
             }
+            self.outputs[e].route(std::borrow::Cow::Borrowed(&batch), &mut ready);
             for (c, b) in ready.drain(..) {
                 self.send(e, c, Element::Records(b))?;
             }
         }
-        if let Some(last) = edges.checked_sub(1) {
+        if let Some(last) = last {
             self.outputs[last].route(std::borrow::Cow::Owned(batch), &mut ready);
             for (c, b) in ready.drain(..) {
                 self.send(last, c, Element::Records(b))?;

@@ -798,8 +798,14 @@ fn build_task(
             channels.push(tx);
             names.push(format!("{}#{}", graph.graph[dst].name, t));
         }
-        let types = out_types.clone();
-        outputs.push(OutputEdge::new(edge.ship.clone(), channels, names, types, vertex.max_parallelism, id.subtask));
+        // A late edge carries the window's input records.
+        let types = match (edge.late, vertex.operators.last().and_then(|o| o.input.as_ref())) {
+            (true, Some(input)) => input.fields.iter().map(|f| f.ty).collect(),
+            _ => out_types.clone(),
+        };
+        let mut output = OutputEdge::new(edge.ship.clone(), channels, names, types, vertex.max_parallelism, id.subtask);
+        output.late = edge.late;
+        outputs.push(output);
     }
     Ok(Task {
         job_id: key.0,

@@ -195,6 +195,14 @@ impl Checker {
                     );
                     None
                 }
+                Some(w) if matches!(w.kind, WindowKind::Session { .. }) => {
+                    self.err(
+                        Diagnostic::error("flow::check::join-window-kind", "a window join takes a tumbling or sliding window", c.span)
+                            .with_label("session windows are not offered for joins")
+                            .with_help("use `window tumbling { … }` or `window sliding { … }`, or an interval join: `within lower, upper`"),
+                    );
+                    None
+                }
                 Some(w) => Some(JoinBound::Window(w.kind)),
                 None => None,
             },

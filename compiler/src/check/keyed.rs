@@ -60,6 +60,10 @@ impl Checker {
                 "aggregate the input directly (one running aggregate per pipeline), or window it before the running aggregate",
             ),
             StageKind::Dedup { .. } => ("`dedup`", "deduplicate the records before the `aggregate`"),
+            StageKind::Top(_) => (
+                "`top`",
+                "rank the rows of a windowed `aggregate`; a per-key Top-N of a running aggregate is not offered yet",
+            ),
             StageKind::Union { .. } => ("`union`", "union the append-only inputs before the `aggregate`"),
             StageKind::Join(_) => (
                 "a `join`",

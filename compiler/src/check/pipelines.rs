@@ -7,6 +7,7 @@
 //! reports every independent mistake of a pipeline.
 
 use super::stream::{StreamEnd, Unknown};
+use super::top::WindowRows;
 use super::windows::{key_by_without_window, window_without_aggregate};
 use super::{Checker, PipelineInfo, StageInfo};
 use crate::consts::{self, Const};
@@ -17,6 +18,21 @@ use flowc_dsl::ast::{self, Attrs, Connector, PipeHead, StageKind};
 use flowc_dsl::diagnostic::suggest;
 use flowc_dsl::{Diagnostic, Span};
 use std::collections::HashMap;
+
+/// What the rows of a windowed `aggregate` are, for a `top` after it; a
+/// window that failed to check counts as a good one (it has its errors).
+fn window_rows(spec: Option<&WindowSpec>, wc: &Connector) -> WindowRows {
+    let lateness = wc
+        .props
+        .as_ref()
+        .and_then(|p| p.get("lateness"))
+        .is_some_and(|p| !matches!(p.value.kind, ast::ExprKind::Duration(d) if d.value == 0));
+    match spec {
+        Some(s) if s.time == TimeDomain::ProcessingTime => WindowRows::ProcessingTime,
+        _ if lateness => WindowRows::Lateness,
+        _ => WindowRows::EventTime,
+    }
+}
 
 /// The key of a keyed stream: `key_by`'s fields as indices into its input.
 pub(super) struct Key {
@@ -176,8 +192,18 @@ impl Checker {
         let mut key: Option<Key> = None;
         let mut window: Option<(Option<WindowSpec>, &Connector)> = None;
         let mut sunk: Option<Span> = None;
+        // Whether the records are a windowed aggregate's rows, for `top`;
+        // a stream that did not check is not blamed for it.
+        let mut rows = match end.op {
+            Some(op) => self.window_rows.get(&op).copied().unwrap_or(WindowRows::No),
+            None => WindowRows::EventTime,
+        };
         info.head_output = end.known_schema();
         for stage in &p.stages {
+            if let (Some(op), false) = (end.op, rows == WindowRows::No) {
+                self.window_rows.insert(op, rows);
+            }
+            let prev_rows = std::mem::replace(&mut rows, WindowRows::No);
             info.stages.push(StageInfo { span: stage.span, input: end.known_schema() });
             if let Some(sink_span) = sunk {
                 self.err(
@@ -203,6 +229,7 @@ impl Checker {
             // What a `key_by` and a `window` must be followed by.
             if let Some((spec, wc)) = window.take() {
                 if let StageKind::Aggregate { fields, attrs } = &stage.kind {
+                    rows = window_rows(spec.as_ref(), wc);
                     end = self.window_aggregate(&end, key.take(), spec, Some(wc), fields, attrs, stage.span, settings);
                     continue;
                 }
@@ -234,6 +261,7 @@ impl Checker {
                     end = self.watermark(&end, field, props.as_ref(), attrs, stage.span, settings);
                 }
                 StageKind::Filter { predicate, attrs } => {
+                    rows = prev_rows;
                     let pred = if end.can_check(predicate) {
                         let mut typer = Typer::new(&self.params, &self.udfs);
                         let pred = typer.expect(
@@ -263,6 +291,7 @@ impl Checker {
                     end.span = stage.span;
                 }
                 StageKind::Map { fields, attrs } | StageKind::Select { fields, attrs } => {
+                    rows = prev_rows;
                     let is_map = matches!(stage.kind, StageKind::Map { .. });
                     let (exprs, schema, unknown) = self.project(&end, fields, is_map, stage.span);
                     let default = if is_map { "Map" } else { "Select" };
@@ -284,19 +313,8 @@ impl Checker {
                 }
                 StageKind::KeyBy { fields } => key = Some(self.key_by(&end, fields, stage.span)),
                 StageKind::Window(c) => {
-                    if key.is_none() {
-                        self.err(
-                            Diagnostic::error(
-                                "flow::check::window-without-key",
-                                "a keyed window needs `key_by` before it",
-                                c.kind.span.to(stage.span),
-                            )
-                            .with_label("the stream is not keyed here")
-                            .with_help("add `| key_by <field>` before the window"),
-                        );
-                        end.op = None;
-                        key = Some(Key { fields: Vec::new(), span: stage.span, known: false });
-                    }
+                    // A window without `key_by` is Flink's `windowAll`: one key, parallelism 1.
+                    key.get_or_insert(Key { fields: Vec::new(), span: stage.span, known: true });
                     window = Some((self.window_spec(c, &end), c));
                 }
                 StageKind::Aggregate { fields, attrs } => {
@@ -310,6 +328,9 @@ impl Checker {
                 }
                 StageKind::Dedup { fields, within, keep, attrs } => {
                     end = self.dedup(&end, fields, within, keep.as_ref(), attrs, stage.span, settings);
+                }
+                StageKind::Top(t) => {
+                    end = self.top(&end, t, prev_rows, stage.span, settings);
                 }
                 StageKind::Sink(c) => {
                     self.sink(c, &end, settings);
@@ -326,6 +347,9 @@ impl Checker {
                     end = self.join(&end, left_name, j, stage.span, settings);
                 }
             }
+        }
+        if let (Some(op), false) = (end.op, rows == WindowRows::No) {
+            self.window_rows.insert(op, rows);
         }
         // A pipeline that ends after a `key_by` or a `window` is told so;
         // that it has no sink then goes without saying.

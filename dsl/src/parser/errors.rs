@@ -59,7 +59,7 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::from_stream => "`from name`",
         Rule::source_stage => "`source kind { … }`",
         Rule::stage | Rule::stage_keyword => {
-            "a stage (`watermark`, `filter`, `map`, `select`, `key_by`, `window`, `aggregate`, `sink`, `union`, `join`)"
+            "a stage (`watermark`, `filter`, `map`, `select`, `key_by`, `window`, `aggregate`, `dedup`, `top`, `sink`, `union`, `join`)"
         }
         Rule::watermark_stage => "`watermark field { … }`",
         Rule::filter_stage => "`filter condition`",
@@ -69,6 +69,10 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::window_stage => "`window kind { … }`",
         Rule::aggregate_stage => "`aggregate { … }`",
         Rule::sink_stage => "`sink kind { … }`",
+        Rule::top_stage => "`top N by field`",
+        Rule::top_order => "`desc` or `asc`",
+        Rule::kw_by => "`by`",
+        Rule::kw_as => "`as`",
         Rule::props => "`{ key: value, … }`",
         Rule::prop => "a setting like `key: value`",
         Rule::record => "`{ field: expression, … }`",
@@ -107,7 +111,6 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::kw_join => "`join`",
         Rule::kw_on => "`on`",
         Rule::join_as_of => "`as of time`",
-        Rule::kw_as => "`as`",
         Rule::kw_of => "`of`",
         Rule::join_bound | Rule::join_within | Rule::join_window => {
             "a join bound (`within lower, upper` or `window kind { … }`)"

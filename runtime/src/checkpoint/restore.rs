@@ -214,6 +214,8 @@ mod tests {
                 result_type: DataType::Long,
             }],
             output: vec![Expr::WindowStart, Expr::Key(0), Expr::Aggregate(0)],
+            lateness_ms: 0,
+            late_output: false,
         };
         let schema =
             |f: &[(&str, DataType)]| Schema { name: None, fields: f.iter().map(|(n, t)| Field::new(*n, *t)).collect() };

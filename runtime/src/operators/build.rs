@@ -2,6 +2,7 @@
 //! fused into one [`Calc`], each other operator on its own.
 
 use super::calc::{Calc, CalcOp};
+use super::top::TopOperator;
 use super::watermark::WatermarkAssigner;
 use super::window::WindowOperator;
 use super::{Operator, OperatorError};
@@ -113,6 +114,13 @@ pub fn build_operator(op: &ChainedOperator, ctx: &BuildContext) -> Result<Box<dy
             op.input.as_ref().unwrap_or(&Schema::default()),
             ctx.max_parallelism,
             ctx.counters.clone(),
+        )?),
+        OperatorKind::WindowTop(t) => Box::new(TopOperator::new(
+            op.name.clone(),
+            t.clone(),
+            op.input.as_ref().unwrap_or(&Schema::default()),
+            &op.output,
+            ctx.max_parallelism,
         )?),
         other => return Err(not_in_chain(op, other)),
     })

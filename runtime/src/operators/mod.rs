@@ -14,6 +14,8 @@ pub mod running;
 mod sketches;
 pub mod join;
 pub mod union;
+mod session;
+pub mod top;
 pub mod watermark;
 pub mod window;
 mod window_state;
@@ -69,6 +71,12 @@ pub trait Operator: Send {
     /// No more input, ever: emit everything still held (e.g. fire windows).
     fn on_end_of_input(&mut self, _out: &mut Vec<Batch>) -> Result<(), OperatorError> {
         Ok(())
+    }
+
+    /// The records the operator sent to its late output (a window's `late:
+    /// name`) since the last call; the task sends them over its late edges.
+    fn take_late(&mut self) -> Vec<Batch> {
+        Vec::new()
     }
 
     /// The operator's keyed state, for a checkpoint. Stateless: empty.

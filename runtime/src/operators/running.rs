@@ -17,7 +17,7 @@
 
 use super::calc::Projection;
 use super::keyed::{decode_groups, encode_group, find_slots, SlotTimers};
-use super::window_state::{restore_windows, Acc, ArgReader, KeyTable, SnapshotEntry, Window};
+use super::window_state::{restore_windows_v2, v1_windows, Acc, ArgReader, KeyTable, SnapshotEntry, Window};
 use super::{KeyedSnapshot, Operator, OperatorError};
 use crate::data::{Batch, RowKind, ValueRef};
 use crate::expr::{AggregateScope, CompiledExpr, EvalError, Sel, SourceMap, Vals};
@@ -233,7 +233,12 @@ impl Operator for RunningAggregateOperator {
             let ts = input.timestamps[r];
             let new = entry.windows.is_empty();
             if new {
-                entry.windows.push(Window { start: 0, accs: aggregates.iter().filter_map(Acc::new).collect() });
+                entry.windows.push(Window {
+                    start: 0,
+                    end: i64::MAX,
+                    fired: false,
+                    accs: aggregates.iter().filter_map(Acc::new).collect(),
+                });
             }
             let Some(window) = entry.windows.first_mut() else { continue };
             if !new {
@@ -313,7 +318,7 @@ impl Operator for RunningAggregateOperator {
             if entry.key.0.len() != self.spec.key.len() {
                 return Err(fail("the state has keys of another length than the job's"));
             }
-            let windows = restore_windows(entry.windows, &self.spec.aggregates)
+            let windows = restore_windows_v2(v1_windows(entry.windows, i64::MAX), &self.spec.aggregates)
                 .ok_or_else(|| fail("the state has other aggregates than the job (a different number or type)"))?;
             let hash = key_hash(&entry.key.0);
             let slot = match self.keys.find_owned(&entry.key.0, hash) {

@@ -269,6 +269,7 @@ pub(super) async fn job_metrics(
             ("totalNumberOfCheckpoints", c.total().to_string()),
             ("numRecordsDecodeErrors", j.all_tasks().map(|t| t.metrics.decode_errors).sum::<u64>().to_string()),
             ("numLateRecordsDropped", j.all_tasks().map(|t| t.metrics.late_records).sum::<u64>().to_string()),
+            ("numLateRecordsSideOutput", j.all_tasks().map(|t| t.metrics.late_side_output).sum::<u64>().to_string()),
         ];
         values.sort_by_key(|(k, _)| *k);
         match q.get("get") {

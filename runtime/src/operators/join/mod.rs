@@ -125,6 +125,9 @@ impl JoinOperator {
             JoinBound::Interval { lower_ms, upper_ms } => (upper_ms.saturating_sub(lower_ms) / 4).clamp(100, 3_600_000),
             JoinBound::Window(WindowKind::Tumbling { size_ms }) => size_ms as i64,
             JoinBound::Window(WindowKind::Sliding { slide_ms, .. }) => slide_ms as i64,
+            JoinBound::Window(WindowKind::Session { .. }) => {
+                return Err(setup("a window join takes a tumbling or sliding window (this is a bug in flowc)"))
+            }
         };
         Ok(JoinOperator {
             left: SideBuffer::new(left_types.clone(), spec.left_key.clone(), bucket_ms),
@@ -152,7 +155,7 @@ impl JoinOperator {
         match self.spec.bound {
             JoinBound::Window(WindowKind::Tumbling { size_ms }) => Some((size_ms as i64, size_ms as i64)),
             JoinBound::Window(WindowKind::Sliding { size_ms, slide_ms }) => Some((size_ms as i64, slide_ms as i64)),
-            JoinBound::Interval { .. } => None,
+            JoinBound::Interval { .. } | JoinBound::Window(WindowKind::Session { .. }) => None,
         }
     }
 

@@ -123,6 +123,7 @@ fn model(bound: JoinBound, recs: &[Rec]) -> Vec<(i64, i64, i64)> {
                     let (size, slide) = match w {
                         WindowKind::Tumbling { size_ms } => (size_ms as i64, size_ms as i64),
                         WindowKind::Sliding { size_ms, slide_ms } => (size_ms as i64, slide_ms as i64),
+                        WindowKind::Session { .. } => unreachable!("the strategy makes no session joins"),
                     };
                     let (lo, hi) = (l.ts.min(r.ts), l.ts.max(r.ts));
                     let mut start = lo - lo.rem_euclid(slide);

@@ -334,7 +334,7 @@ fn sketches_in_a_running_aggregate_survive_a_snapshot() {
     b.process(visits(200..260), &mut y).unwrap();
     assert_eq!(changes(&x), changes(&y));
     // Every page saw all 11 users; the last one is that of the last visit.
-    let last = changes(&x).into_iter().filter(|(_, r)| r[0] == Value::Str("/p0".into())).next_back().expect("/p0");
+    let last = changes(&x).into_iter().rfind(|(_, r)| r[0] == Value::Str("/p0".into())).expect("/p0");
     assert_eq!(last.1[1], Value::Int(11));
     assert_eq!(last.1[2], Value::Int(11));
     assert_eq!(last.1[3], Value::Str(format!("u{}", (258 * 7) % 11)));

@@ -324,7 +324,7 @@ fn an_editor_session_on_click_count() {
     assert!(diags.iter().any(|d| d["code"] == "flow::parse::syntax"), "{diags:#?}");
     let typing = (after_watermark.0 + 1, 6);
     let labels = ed.completion_labels(&uri, typing);
-    assert_eq!(labels, ["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "sink"]);
+    assert_eq!(labels, ["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "dedup", "sink"]);
     ed.notify(
         "textDocument/didChange",
         json!({"textDocument": {"uri": uri, "version": 4},

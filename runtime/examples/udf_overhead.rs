@@ -40,6 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Column { ty: DataType::String, data: Data::Str(s) },
         ],
         hashes: None,
+        kinds: None,
     };
     let types = [DataType::Long, DataType::String];
     let add1 = Expr::Udf(UdfRef { library: 0, function: 0 }, vec![Expr::Field(0)]);

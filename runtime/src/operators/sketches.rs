@@ -264,11 +264,7 @@ impl SketchAcc {
                 };
                 h.add_hash(hash);
             }
-            (SketchAcc::First(v), arg) => {
-                if v.is_none() {
-                    *v = Scalar::read(arg, k);
-                }
-            }
+            (SketchAcc::First(v), arg) if v.is_none() => *v = Scalar::read(arg, k),
             (SketchAcc::Last(v), arg) => {
                 if let Some(x) = Scalar::read(arg, k) {
                     *v = Some(x);
@@ -289,16 +285,8 @@ impl SketchAcc {
             (SketchAcc::DistinctI(a), SketchAcc::DistinctI(b)) => a.extend(b.iter().copied()),
             (SketchAcc::DistinctS(a), SketchAcc::DistinctS(b)) => a.extend(b.iter().cloned()),
             (SketchAcc::Hll(a), SketchAcc::Hll(b)) => a.merge(b),
-            (SketchAcc::First(a), SketchAcc::First(b)) => {
-                if a.is_none() {
-                    a.clone_from(b);
-                }
-            }
-            (SketchAcc::Last(a), SketchAcc::Last(b)) => {
-                if b.is_some() {
-                    a.clone_from(b);
-                }
-            }
+            (SketchAcc::First(a), SketchAcc::First(b)) if a.is_none() => a.clone_from(b),
+            (SketchAcc::Last(a), SketchAcc::Last(b)) if b.is_some() => a.clone_from(b),
             (SketchAcc::Percentile { sketch: a, .. }, SketchAcc::Percentile { sketch: b, .. }) => a.merge(b),
             _ => {}
         }

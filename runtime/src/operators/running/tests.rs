@@ -148,6 +148,9 @@ fn dictionary_keys_aggregate_as_plain_ones() {
     let rows: Vec<(String, i64)> = (0..500).map(|i| (format!("u{}", i % 7), i)).collect();
     let refs: Vec<(&str, i64)> = rows.iter().map(|(u, x)| (u.as_str(), *x)).collect();
     let (mut plain, mut dict) = (op(None), op(None));
+    // The snapshots hold when each key was last updated: one clock for both.
+    plain.clock = || 1_000;
+    dict.clock = || 1_000;
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for chunk in refs.chunks(64) {
         plain.process(batch(chunk), &mut a).unwrap();
@@ -274,4 +277,68 @@ proptest! {
         compact(&run(&mut second, after, chunk), &mut table);
         prop_assert_eq!(&table, &model(&records));
     }
+}
+
+/// `key_by page | aggregate { page, users: count_distinct(user),
+/// about: approx_count_distinct(user), latest: last(user), p50: approx_percentile(x, 0.5) }`
+fn sketch_op() -> RunningAggregateOperator {
+    let agg = |func, arg_type, result_type| AggCall { func, arg: Some(Expr::Field(1)), arg_type, result_type };
+    let spec = RunningAggregate {
+        key: vec![0],
+        aggregates: vec![
+            agg(AggFunc::CountDistinct, DataType::String, DataType::Long),
+            agg(AggFunc::ApproxCountDistinct, DataType::String, DataType::Long),
+            agg(AggFunc::Last, DataType::String, DataType::String),
+            AggCall {
+                func: AggFunc::ApproxPercentile { q_millionths: 500_000 },
+                arg: Some(Expr::Field(2)),
+                arg_type: DataType::Long,
+                result_type: DataType::Double,
+            },
+        ],
+        output: vec![Expr::Key(0), Expr::Aggregate(0), Expr::Aggregate(1), Expr::Aggregate(2), Expr::Aggregate(3)],
+        ttl_ms: None,
+    };
+    let input = schema(&[("page", DataType::String), ("user", DataType::String), ("x", DataType::Long)]);
+    let output = schema(&[
+        ("page", DataType::String),
+        ("users", DataType::Long),
+        ("about", DataType::Long),
+        ("latest", DataType::String),
+        ("p50", DataType::Double),
+    ]);
+    let counters = Arc::new(TaskCounters::new());
+    RunningAggregateOperator::new("s".into(), spec, &input, &output, MAX_PARALLELISM, counters, &SourceMap::default())
+        .expect("builds")
+}
+
+fn visits(range: std::ops::Range<i64>) -> Batch {
+    let rows: Vec<(i64, Vec<Value>)> = range
+        .map(|i| {
+            let row =
+                vec![Value::Str(format!("/p{}", i % 3)), Value::Str(format!("u{}", (i * 7) % 11)), Value::Int(i % 50)];
+            (i, row)
+        })
+        .collect();
+    Batch::from_rows(&[DataType::String, DataType::String, DataType::Long], &rows).expect("fits")
+}
+
+#[test]
+fn sketches_in_a_running_aggregate_survive_a_snapshot() {
+    let mut a = sketch_op();
+    let mut out = Vec::new();
+    a.process(visits(0..200), &mut out).unwrap();
+    let snap = a.snapshot();
+    let mut b = sketch_op();
+    b.restore(snap.clone()).unwrap();
+    assert_eq!(b.snapshot(), snap);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    a.process(visits(200..260), &mut x).unwrap();
+    b.process(visits(200..260), &mut y).unwrap();
+    assert_eq!(changes(&x), changes(&y));
+    // Every page saw all 11 users; the last one is that of the last visit.
+    let last = changes(&x).into_iter().rfind(|(_, r)| r[0] == Value::Str("/p0".into())).expect("/p0");
+    assert_eq!(last.1[1], Value::Int(11));
+    assert_eq!(last.1[2], Value::Int(11));
+    assert_eq!(last.1[3], Value::Str(format!("u{}", (258 * 7) % 11)));
 }

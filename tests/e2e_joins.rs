@@ -146,3 +146,31 @@ from a | sink discard"#,
     assert!(want.len() > 10, "the windows have matches: {}", want.len());
     assert_eq!(read_out(&out), want);
 }
+
+#[test]
+fn a_self_join_reads_one_vertex_on_both_inputs() {
+    let cluster = Cluster::start("sjoin", 2, 1);
+    let out = cluster.scratch.0.join("out");
+    let job = write_job(
+        &cluster.scratch.0,
+        "Self join",
+        &format!(
+            r#"from impressions
+    | join impressions on imp_id == impressions.imp_id within -20ms, 0s
+    | select {{ left_id: left.imp_id, right_id: impressions.imp_id, campaign: left.campaign }}
+    | sink file {{ path: "{}" }}
+from a | union b | sink discard"#,
+            out.display()
+        ),
+    );
+    let id = cluster.submit(&job, &["-p", "2"]);
+    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(90));
+    // Both edges come from one vertex: each impression meets itself, and
+    // (ids being unique) nothing else.
+    let mut want: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, m, campaign) in impressions() {
+        let r = serde_json::json!({"left_id": m, "right_id": m, "campaign": campaign});
+        *want.entry(row(r)).or_insert(0) += 1;
+    }
+    assert_eq!(read_out(&out), want);
+}

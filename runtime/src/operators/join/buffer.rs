@@ -90,6 +90,7 @@ impl SideBuffer {
     /// Calls `f(bucket rows, row)` for every buffered row with key hash
     /// `hash`, event time in `[from, to]`, and key equal to row `r` of
     /// `probe` (key fields `probe_key`).
+    #[allow(clippy::too_many_arguments)] // three of them are the probe row; a struct would only rename them
     pub fn probe(
         &self,
         hash: u64,
@@ -164,8 +165,8 @@ impl SideBuffer {
     pub fn insert_saved(&mut self, rows: &[(i64, Vec<Value>)], hashes: &mut Vec<u64>) -> bool {
         let Some(batch) = Batch::from_rows(&self.types, rows) else { return false };
         crate::keygroup::key_hashes(&batch.columns, &self.key, batch.len(), hashes);
-        for r in 0..batch.len() {
-            self.insert(&batch, r, hashes[r]);
+        for (r, &h) in hashes.iter().enumerate() {
+            self.insert(&batch, r, h);
         }
         true
     }
@@ -187,8 +188,8 @@ mod tests {
         let b = batch(&[(1, 7, "a"), (5, 8, "b"), (12, 7, "c"), (25, 7, "d")]);
         let mut hashes = Vec::new();
         crate::keygroup::key_hashes(&b.columns, &[0], b.len(), &mut hashes);
-        for r in 0..b.len() {
-            side.insert(&b, r, hashes[r]);
+        for (r, &h) in hashes.iter().enumerate() {
+            side.insert(&b, r, h);
         }
         let mut seen = Vec::new();
         side.probe(hashes[0], 0, 20, &b, &[0], 0, |rows, r| seen.push(rows.row(r)[1].clone()));

@@ -179,13 +179,11 @@ impl JoinOperator {
         match self.spec.bound {
             JoinBound::Interval { lower_ms, upper_ms } => {
                 let mut emit = Emitter::new(&self.left_types, &self.right_types);
-                for r in 0..n {
-                    let ts = batch.timestamps[r];
+                for (r, (&ts, &h)) in batch.timestamps.iter().zip(hashes).enumerate() {
                     if ts == NO_TIMESTAMP || (wm != i64::MIN && ts < wm) {
                         late += 1;
                         continue;
                     }
-                    let h = hashes[r];
                     if is_left {
                         let (from, to) = (ts.saturating_add(lower_ms), ts.saturating_add(upper_ms));
                         self.right.probe(h, from, to, &batch, &self.spec.left_key, r, |rows, j| {
@@ -204,15 +202,14 @@ impl JoinOperator {
             }
             JoinBound::Window(_) => {
                 let (size, slide) = self.window().unwrap_or((1, 1));
-                for r in 0..n {
-                    let ts = batch.timestamps[r];
+                for (r, (&ts, &h)) in batch.timestamps.iter().zip(hashes).enumerate() {
                     let last_end = ts.saturating_sub(ts.rem_euclid(slide)).saturating_add(size);
                     if ts == NO_TIMESTAMP || last_end.saturating_sub(1) <= wm || last_end <= self.fired_upto {
                         late += 1;
                         continue;
                     }
                     let buf = if is_left { &mut self.left } else { &mut self.right };
-                    buf.insert(&batch, r, hashes[r]);
+                    buf.insert(&batch, r, h);
                 }
             }
         }

@@ -148,6 +148,7 @@ const fn opt(
 }
 
 const JSON: &[&str] = &["json"];
+const ON_ERROR: &[&str] = &["fail", "skip", "dead_letter"];
 const TIME: &[&str] = &["event", "processing"];
 
 /// Every source, sink and window kind, and the watermark stage.
@@ -176,6 +177,27 @@ pub const KINDS: &[KindDoc] = &[
             ),
             opt("format", "`json`", JSON, Some("json"), "The records' encoding: JSON objects."),
             opt("schema", "a schema name", &[], None, "Required: the records' schema, declared with `schema Name { … }`."),
+            opt(
+                "on_error",
+                "`fail`, `skip` or `dead_letter`",
+                ON_ERROR,
+                Some("skip"),
+                "A record that cannot be decoded: fail the task, skip it (counted), or write it to `dead_letter_topic`.",
+            ),
+            opt(
+                "dead_letter_topic",
+                "a string",
+                &[],
+                None,
+                "With `on_error: dead_letter`: the topic bad records go to, as JSON with the error and their offset.",
+            ),
+            opt(
+                "dead_letter_servers",
+                "a string",
+                &[],
+                Some("the source's `servers`"),
+                "With `on_error: dead_letter`: the brokers of the dead-letter topic.",
+            ),
         ],
     },
     KindDoc {
@@ -424,6 +446,8 @@ mod tests {
             for o in k.options {
                 for v in o.values {
                     let text = match k.role {
+                        // `dead_letter` needs its topic.
+                        Role::Source if k.name == "kafka" && *v == "dead_letter" => format!("{head}source kafka {{ servers: \"s\", topic: \"t\", schema: S, {}: {v}, dead_letter_topic: \"d\" }} | sink print\n", o.key),
                         Role::Source if k.name == "kafka" => format!("{head}source kafka {{ servers: \"s\", topic: \"t\", schema: S, {}: {v} }} | sink print\n", o.key),
                         Role::Source => format!("{head}source datagen {{ schema: S, {}: {v} }} | sink print\n", o.key),
                         Role::Sink if k.name == "kafka" => format!("{head}source datagen {{ schema: S }} | sink kafka {{ servers: \"s\", topic: \"t\", {}: {v} }}\n", o.key),

@@ -16,6 +16,7 @@
 //! - `props`: the `{ key: value }` settings blocks they all take;
 //! - `udfs`: `use rust`, the Rust functions a job imports.
 
+mod bad_records;
 mod connectors;
 mod params;
 mod pipelines;

@@ -372,12 +372,13 @@ impl OperatorKind {
     pub fn describe(&self) -> String {
         match self {
             OperatorKind::KafkaSource(k) => format!(
-                "KafkaSource(topic={}, servers={}, group={}, offsets={}{}, format=json)",
+                "KafkaSource(topic={}, servers={}, group={}, offsets={}{}, format=json{})",
                 k.topic,
                 k.servers,
                 k.group,
                 k.offsets,
-                if k.bounded { ", bounded=latest" } else { "" }
+                if k.bounded { ", bounded=latest" } else { "" },
+                if k.on_error == ErrorPolicy::Skip { String::new() } else { format!(", on_error={}", k.on_error) }
             ),
             OperatorKind::DatagenSource(d) => format!(
                 "DatagenSource(count={}, rate={}{})",
@@ -433,6 +434,40 @@ pub struct KafkaSource {
     pub bounded: bool,
     /// The records' schema; the format is JSON.
     pub schema: Schema,
+    /// What happens to a record that cannot be decoded (`on_error`).
+    pub on_error: ErrorPolicy,
+}
+
+/// What a source does with a record it cannot decode (`on_error: fail |
+/// skip | dead_letter`, issue 11 §6). Every bad record is counted
+/// (`numRecordsDecodeErrors`) and sampled for `/errors` whatever the policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorPolicy {
+    /// The task fails (and the job restarts, which meets the record again).
+    Fail,
+    /// The record is dropped: the default of sources.
+    #[default]
+    Skip,
+    /// The record is written, with the error and where it came from, to a
+    /// dead-letter topic, then dropped.
+    DeadLetter(DeadLetterTarget),
+}
+
+impl fmt::Display for ErrorPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorPolicy::Fail => f.write_str("fail"),
+            ErrorPolicy::Skip => f.write_str("skip"),
+            ErrorPolicy::DeadLetter(t) => write!(f, "dead_letter({})", t.topic),
+        }
+    }
+}
+
+/// Where dead-lettered records go: a Kafka topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterTarget {
+    pub servers: String,
+    pub topic: String,
 }
 
 /// How the datagen source makes one field.

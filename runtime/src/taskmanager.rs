@@ -659,7 +659,8 @@ fn build_task(
                     _ => Vec::new(),
                 };
                 let checkpointing = graph.settings.checkpoint_interval_ms.is_some();
-                let reader = KafkaSourceReader::new(k, &splits, &restored, wm, counters.clone(), checkpointing)?;
+                let reader =
+                    KafkaSourceReader::new(k, &op.name, &splits, &restored, wm, counters.clone(), checkpointing)?;
                 head = Some(Head::Source(Box::new(reader) as Box<dyn SourceReader>));
             }
             OperatorKind::DatagenSource(g) => {

@@ -28,6 +28,7 @@ impl Checker {
                 let bounded = self.symbol_prop(&props, "bounded", values("bounded"), "none");
                 let format = self.symbol_prop(&props, "format", values("format"), "json");
                 let schema = self.schema_prop(&props, whole);
+                let on_error = self.source_error_policy(&props, servers.as_deref(), topic.as_deref(), whole);
                 let name = format!("Source: Kafka({})", topic.as_deref().unwrap_or_default());
                 let spec = || -> Option<KafkaSource> {
                     format.as_ref()?;
@@ -42,6 +43,7 @@ impl Checker {
                         },
                         bounded: bounded?.as_str() == "latest",
                         schema: schema.clone()?,
+                        on_error: on_error?,
                     })
                 };
                 (spec().map(OperatorKind::KafkaSource), schema, name)

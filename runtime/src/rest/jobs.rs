@@ -266,6 +266,9 @@ pub(super) async fn job_metrics(
                 (c.counts.completed + c.counts.failed + u64::from(c.pending.is_some())).to_string(),
             ),
             ("numRecordsDecodeErrors", j.all_tasks().map(|t| t.metrics.decode_errors).sum::<u64>().to_string()),
+            ("numRecordsExpressionErrors", j.all_tasks().map(|t| t.metrics.expression_errors).sum::<u64>().to_string()),
+            ("numRecordsDeadLettered", j.all_tasks().map(|t| t.metrics.dead_lettered).sum::<u64>().to_string()),
+            ("numRecordsFromTheFuture", j.all_tasks().map(|t| t.metrics.from_the_future).sum::<u64>().to_string()),
             ("numLateRecordsDropped", j.all_tasks().map(|t| t.metrics.late_records).sum::<u64>().to_string()),
         ];
         values.sort_by_key(|(k, _)| *k);

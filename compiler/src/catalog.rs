@@ -149,6 +149,25 @@ const fn opt(
 
 const JSON: &[&str] = &["json"];
 const ON_ERROR: &[&str] = &["fail", "skip", "dead_letter"];
+const FORMATS: &[&str] = &["json", "csv", "raw"];
+const FORMAT_DOC: &str =
+    "The records' encoding: JSON objects, a line of delimited text (CSV), or the one string field as it is (raw).";
+const DELIMITER: OptionDoc =
+    opt("delimiter", "a one-character string", &[], Some("\",\""), "With `format: csv`: the field separator.");
+const QUOTE: OptionDoc = opt(
+    "quote",
+    "a one-character string",
+    &[],
+    Some("\"\\\"\""),
+    "With `format: csv`: encloses a field holding the delimiter, the quote (doubled) or a line break.",
+);
+const HEADER: OptionDoc = opt(
+    "header",
+    "`true` or `false`",
+    &[],
+    Some("false"),
+    "With `format: csv`: the first line of each file names the columns (read by name, written first); else columns are the schema's fields in order.",
+);
 const TIME: &[&str] = &["event", "processing"];
 
 /// Every source, sink and window kind, and the watermark stage.
@@ -175,7 +194,9 @@ pub const KINDS: &[KindDoc] = &[
                 Some("none"),
                 "`latest`: stop at the offsets that are the latest when the source starts; the job then finishes.",
             ),
-            opt("format", "`json`", JSON, Some("json"), "The records' encoding: JSON objects."),
+            opt("format", "`json`, `csv` or `raw`", FORMATS, Some("json"), FORMAT_DOC),
+            DELIMITER,
+            QUOTE,
             opt("schema", "a schema name", &[], None, "Required: the records' schema, declared with `schema Name { … }`."),
             opt(
                 "on_error",
@@ -218,13 +239,42 @@ pub const KINDS: &[KindDoc] = &[
         ],
     },
     KindDoc {
+        role: Role::Source,
+        name: "file",
+        doc: "Reads every file under a directory (by name; each file by one subtask), one record a line; bounded, or watching for new files. Positions are checkpointed.",
+        options: &[
+            opt("path", "a string", &[], None, "Required: a directory (its files, sorted by name) or one file."),
+            opt("format", "`json`, `csv` or `raw`", FORMATS, Some("json"), FORMAT_DOC),
+            HEADER,
+            DELIMITER,
+            QUOTE,
+            opt("schema", "a schema name", &[], None, "Required: the records' schema, declared with `schema Name { … }`."),
+            opt(
+                "watch",
+                "a positive duration or `none`",
+                &[],
+                Some("none"),
+                "Look for new files this often and never end; `none`: read the files there are and end.",
+            ),
+            opt(
+                "on_error",
+                "`fail` or `skip`",
+                &["fail", "skip"],
+                Some("skip"),
+                "A record that cannot be decoded: fail the task, or skip it (counted).",
+            ),
+        ],
+    },
+    KindDoc {
         role: Role::Sink,
         name: "kafka",
         doc: "Writes each record as a JSON object to a Kafka topic.",
         options: &[
             opt("servers", "a string", &[], None, "Required: the bootstrap servers, `host:port,…`."),
             opt("topic", "a string", &[], None, "Required: the topic to write."),
-            opt("format", "`json`", JSON, Some("json"), "The records' encoding: JSON objects."),
+            opt("format", "`json`, `csv` or `raw`", FORMATS, Some("json"), FORMAT_DOC),
+            DELIMITER,
+            QUOTE,
             opt(
                 "delivery",
                 "`at_least_once` or `exactly_once`",
@@ -245,10 +295,13 @@ pub const KINDS: &[KindDoc] = &[
     KindDoc {
         role: Role::Sink,
         name: "file",
-        doc: "Writes JSON lines, `part-<subtask>.jsonl`, into a directory under the cluster's allowed directories.",
+        doc: "Writes one record a line, `part-<subtask>.jsonl` (`.csv`, `.txt`), into a directory under the cluster's allowed directories.",
         options: &[
             opt("path", "a string", &[], None, "Required: the directory each subtask writes its file in."),
-            opt("format", "`json`", JSON, Some("json"), "The records' encoding: JSON objects."),
+            opt("format", "`json`, `csv` or `raw`", FORMATS, Some("json"), FORMAT_DOC),
+            HEADER,
+            DELIMITER,
+            QUOTE,
         ],
     },
     KindDoc { role: Role::Sink, name: "discard", doc: "Drops every record (for benchmarks).", options: &[] },
@@ -411,6 +464,7 @@ mod tests {
             (Role::Source, "kafka", format!("{head}source kafka {{ zzz: 1 }} | sink print\n"), "a kafka source takes: "),
             (Role::Sink, "kafka", format!("{head}source datagen {{ schema: S }} | sink kafka {{ zzz: 1 }}\n"), "a kafka sink takes: "),
             (Role::Sink, "file", format!("{head}source datagen {{ schema: S }} | sink file {{ zzz: 1 }}\n"), "a file sink takes: "),
+            (Role::Source, "file", format!("{head}source file {{ zzz: 1 }} | sink print\n"), "a file source takes: "),
             (
                 Role::Window,
                 "tumbling",
@@ -445,7 +499,12 @@ mod tests {
         for k in KINDS {
             for o in k.options {
                 for v in o.values {
+                    if *v == "raw" {
+                        // `raw` needs a schema of one string field (goldens `format_raw*`).
+                        continue;
+                    }
                     let text = match k.role {
+                        Role::Source if k.name == "file" => format!("{head}source file {{ path: \"in\", schema: S, {}: {v} }} | sink print\n", o.key),
                         // `dead_letter` needs its topic.
                         Role::Source if k.name == "kafka" && *v == "dead_letter" => format!("{head}source kafka {{ servers: \"s\", topic: \"t\", schema: S, {}: {v}, dead_letter_topic: \"d\" }} | sink print\n", o.key),
                         Role::Source if k.name == "kafka" => format!("{head}source kafka {{ servers: \"s\", topic: \"t\", schema: S, {}: {v} }} | sink print\n", o.key),

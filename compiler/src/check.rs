@@ -18,6 +18,7 @@
 
 mod bad_records;
 mod connectors;
+mod formats;
 mod params;
 mod pipelines;
 mod props;

@@ -663,6 +663,22 @@ fn build_task(
                     KafkaSourceReader::new(k, &op.name, &splits, &restored, wm, counters.clone(), checkpointing)?;
                 head = Some(Head::Source(Box::new(reader) as Box<dyn SourceReader>));
             }
+            OperatorKind::FileSource(f) => {
+                let restored = match &position {
+                    SourceState::Files { files } => files.clone(),
+                    _ => Vec::new(),
+                };
+                let reader = crate::connectors::file_source::FileSourceReader::new(
+                    f,
+                    &op.name,
+                    id.subtask,
+                    vertex.parallelism,
+                    restored,
+                    &allowed,
+                    counters.clone(),
+                )?;
+                head = Some(Head::Source(Box::new(reader)));
+            }
             OperatorKind::DatagenSource(g) => {
                 let resume = match position {
                     SourceState::Datagen { next } => Some(next),
@@ -687,7 +703,7 @@ fn build_task(
                 sink = Some(Box::new(PrintSink::new(&op.output, id.subtask, vertex.parallelism)))
             }
             OperatorKind::FileSink(f) => {
-                sink = Some(Box::new(FileSink::new(&f.path, &allowed, &op.output, id.subtask)?))
+                sink = Some(Box::new(FileSink::with_format(&f.path, &allowed, &op.output, &f.format, id.subtask)?))
             }
             OperatorKind::DiscardSink => sink = Some(Box::new(DiscardSink)),
             _ => {}

@@ -16,7 +16,7 @@
 use super::bad_records::BadRecords;
 use super::{ConnectorError, SinkWriter, SourcePoll, SourceReader};
 use crate::checkpoint::SourceState;
-use crate::codec::json::{JsonDecoder, JsonEncoder};
+use crate::codec::{Decoder, Encoder};
 use crate::data::{Batch, Data};
 use crate::metrics::{RecordPosition, TaskCounters};
 use crate::record::Signal;
@@ -73,7 +73,7 @@ pub struct KafkaSourceReader {
     servers: String,
     topic: String,
     consumer: BaseConsumer,
-    decoder: JsonDecoder,
+    decoder: Decoder,
     watermark: Option<WatermarkSpec>,
     partitions: Vec<(i32, PartitionClock)>,
     last_watermark: i64,
@@ -174,7 +174,7 @@ impl KafkaSourceReader {
             bad,
             servers: spec.servers.clone(),
             consumer,
-            decoder: JsonDecoder::new(&spec.schema),
+            decoder: Decoder::new(&spec.schema, &spec.format),
             watermark,
             ends,
             bounded: spec.bounded,
@@ -471,7 +471,7 @@ pub struct KafkaSinkWriter {
     topic: String,
     producer: ThreadedProducer<DeliveryErrors>,
     errors: DeliveryErrors,
-    encoder: JsonEncoder,
+    encoder: Encoder,
     buf: Vec<u8>,
 }
 
@@ -491,7 +491,7 @@ impl KafkaSinkWriter {
             topic: spec.topic.clone(),
             producer,
             errors,
-            encoder: JsonEncoder::new(schema),
+            encoder: Encoder::new(schema, &spec.format),
             buf: Vec::with_capacity(256),
         })
     }

@@ -8,6 +8,7 @@
 
 pub mod bad_records;
 pub mod datagen;
+pub mod file_source;
 pub mod files;
 pub mod kafka;
 pub mod kafka_exactly_once;

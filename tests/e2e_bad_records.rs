@@ -146,3 +146,47 @@ fn on_error_fail_fails_the_job_naming_the_record() {
     assert!(cause.contains("cannot decode the record at") && cause.contains(&input), "{ex}");
     assert!(cause.contains("on_error: fail"), "{ex}");
 }
+
+#[test]
+fn the_dead_letter_example_sends_exactly_its_bad_lines() {
+    let kafka = Kafka::shared();
+    let dlq = unique_topic("example-dlq");
+    create_topic(kafka.bootstrap(), &dlq, 1).expect("topic");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let input = repo.join("jobs/examples/data/events");
+    let scratch = support::cluster::Scratch::new("dlq-example");
+    let o = std::process::Command::new(support::cluster::flowc_bin())
+        .current_dir(&scratch.0)
+        .env("FLOWC_CONF_DIR", scratch.0.join("no-conf"))
+        .arg("run")
+        .arg(repo.join("jobs/examples/dead_letter.flow"))
+        .args(["--servers", kafka.bootstrap(), "--dlq", &dlq, "--out", "out", "--input"])
+        .arg(&input)
+        .output()
+        .expect("flowc run");
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let written = std::fs::read_to_string(scratch.0.join("out/part-0.jsonl")).expect("the sink's file");
+    assert_eq!(
+        written,
+        "{\"user\":\"ana\",\"page\":\"/index\",\"ms\":120}\n{\"user\":\"bob\",\"page\":\"/shop\",\"ms\":80}\n{\"user\":\"bob\",\"page\":\"/help\",\"ms\":300}\n"
+    );
+    let dead = read_all(kafka.bootstrap(), &dlq, 3);
+    let file = format!("{}/2026-11-24.jsonl", input.display());
+    let got: Vec<(u64, String, String)> = dead
+        .iter()
+        .map(|d| {
+            assert_eq!(d["operator"], "Page views", "{d}");
+            assert_eq!(d["source"]["file"], file.as_str(), "{d}");
+            (
+                d["source"]["line"].as_u64().expect("line"),
+                d["value"].as_str().expect("value").to_string(),
+                d["error"].as_str().expect("error").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), 3, "{dead:#?}");
+    assert_eq!((got[0].0, got[0].1.as_str()), (3, r#"{"user": "ana", "page": "/shop"}"#));
+    assert!(got[0].2.contains("missing field `ms`"), "{got:?}");
+    assert_eq!((got[1].0, got[1].1.as_str()), (4, r#"{"user": "cy", "page": "/help", "ms": "fast"}"#));
+    assert_eq!((got[2].0, got[2].1.as_str()), (5, "not json at all"));
+}

@@ -258,10 +258,24 @@ pub const KINDS: &[KindDoc] = &[
             ),
             opt(
                 "on_error",
-                "`fail` or `skip`",
-                &["fail", "skip"],
+                "`fail`, `skip` or `dead_letter`",
+                ON_ERROR,
                 Some("skip"),
-                "A record that cannot be decoded: fail the task, or skip it (counted).",
+                "A line that cannot be decoded: fail the task, skip it (counted), or write it to `dead_letter_topic`.",
+            ),
+            opt(
+                "dead_letter_topic",
+                "a string",
+                &[],
+                None,
+                "With `on_error: dead_letter`: the Kafka topic bad lines go to, as JSON with the error, the file and the line.",
+            ),
+            opt(
+                "dead_letter_servers",
+                "a string",
+                &[],
+                None,
+                "With `on_error: dead_letter`: required, the brokers of the dead-letter topic.",
             ),
         ],
     },
@@ -504,6 +518,7 @@ mod tests {
                         continue;
                     }
                     let text = match k.role {
+                        Role::Source if k.name == "file" && *v == "dead_letter" => format!("{head}source file {{ path: \"in\", schema: S, {}: {v}, dead_letter_topic: \"d\", dead_letter_servers: \"s\" }} | sink print\n", o.key),
                         Role::Source if k.name == "file" => format!("{head}source file {{ path: \"in\", schema: S, {}: {v} }} | sink print\n", o.key),
                         // `dead_letter` needs its topic.
                         Role::Source if k.name == "kafka" && *v == "dead_letter" => format!("{head}source kafka {{ servers: \"s\", topic: \"t\", schema: S, {}: {v}, dead_letter_topic: \"d\" }} | sink print\n", o.key),

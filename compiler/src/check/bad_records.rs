@@ -9,7 +9,8 @@ use flowc_dsl::{Diagnostic, Span};
 use std::collections::HashMap;
 
 impl Checker {
-    /// The `on_error` policy of a kafka source, from its settings
+    /// The `on_error` policy of a kafka source (`servers`, `topic` given)
+    /// or a file source (neither), from its settings
     /// `on_error`, `dead_letter_topic` and `dead_letter_servers`; `None`
     /// when something is wrong (reported).
     pub(super) fn source_error_policy(
@@ -19,7 +20,8 @@ impl Checker {
         topic: Option<&str>,
         whole: Span,
     ) -> Option<ErrorPolicy> {
-        let values = catalog::values(Role::Source, "kafka", "on_error");
+        let kind = if servers.is_some() || topic.is_some() { "kafka" } else { "file" };
+        let values = catalog::values(Role::Source, kind, "on_error");
         let policy = self.symbol_prop(props, "on_error", values, "skip")?;
         let dead = policy == "dead_letter";
         if !dead {
@@ -58,9 +60,23 @@ impl Checker {
                     return None;
                 }
                 let dl_topic = self.string_prop(props, "dead_letter_topic", None, whole)?;
-                let dl_servers = match props.get("dead_letter_servers") {
-                    Some(_) => self.string_prop(props, "dead_letter_servers", None, whole)?,
-                    None => servers?.to_string(),
+                let dl_servers = match (props.get("dead_letter_servers"), servers) {
+                    (Some(_), _) => self.string_prop(props, "dead_letter_servers", None, whole)?,
+                    (None, Some(s)) => s.to_string(),
+                    (None, None) if kind == "file" => {
+                        self.err(
+                            Diagnostic::error(
+                                "flow::check::missing-setting",
+                                "a file source's `on_error: dead_letter` needs `dead_letter_servers`",
+                                props.get("dead_letter_topic").map_or(whole, |(_, s)| *s),
+                            )
+                            .with_label("the brokers of this topic are unknown")
+                            .with_help("add `dead_letter_servers: \"host:port\"`"),
+                        );
+                        return None;
+                    }
+                    // The source's servers are missing: already reported.
+                    (None, None) => return None,
                 };
                 if Some(dl_topic.as_str()) == topic && Some(dl_servers.as_str()) == servers {
                     let span = props.get("dead_letter_topic").map_or(whole, |(_, s)| *s);

@@ -54,7 +54,7 @@ impl Checker {
                 let schema = self.schema_prop(&props, whole);
                 let values = |key| catalog::values(Role::Source, "file", key);
                 let format = self.format_prop(&props, values("format"), schema.as_ref(), true);
-                let on_error = self.symbol_prop(&props, "on_error", values("on_error"), "skip");
+                let on_error = self.source_error_policy(&props, None, None, whole);
                 let watch_ms = match props.get("watch") {
                     None | Some((Const::None, _)) => Some(None),
                     Some((Const::Duration(ms), _)) if *ms > 0 => Some(Some(*ms)),
@@ -69,7 +69,7 @@ impl Checker {
                         format: format?,
                         schema: schema.clone()?,
                         watch_ms: watch_ms?,
-                        on_error: if on_error? == "fail" { ErrorPolicy::Fail } else { ErrorPolicy::Skip },
+                        on_error: on_error?,
                     })
                 };
                 (spec().map(OperatorKind::FileSource), schema, "Source: File".to_string())

@@ -339,10 +339,10 @@ mod tests {
             want.sort();
             prop_assert_eq!(sorted, want);
             // Each file's lines in order.
-            for f in 0..sizes.len() {
+            for (f, n) in sizes.iter().enumerate() {
                 let prefix = format!("f{f}-");
                 let of_file: Vec<&String> = got.iter().filter(|l| l.starts_with(&prefix)).collect();
-                let expect: Vec<String> = (0..sizes[f]).map(|l| format!("f{f}-l{l}")).collect();
+                let expect: Vec<String> = (0..*n).map(|l| format!("f{f}-l{l}")).collect();
                 prop_assert_eq!(of_file.into_iter().cloned().collect::<Vec<_>>(), expect);
             }
             let _ = std::fs::remove_dir_all(&dir);

@@ -377,6 +377,42 @@ mod tests {
     }
 
     #[test]
+    fn watching_picks_up_new_files_and_is_idle_in_between() {
+        let dir = scratch("watch");
+        std::fs::write(dir.join("a.txt"), "a1\na2\n").unwrap();
+        let mut s = spec(&dir, Format::Raw, lines_schema());
+        s.watch_ms = Some(20);
+        let mut r = reader(&s, 0, 1, Vec::new(), 10);
+        assert_eq!(read(&mut r, Some(1)), ["a1", "a2"]);
+        // Nothing to read: idle once, and never the end.
+        let mut signals = Vec::new();
+        for _ in 0..3 {
+            match r.poll(Duration::from_millis(5)).unwrap() {
+                SourcePoll::Signal(sig) => signals.push(sig),
+                SourcePoll::End => panic!("a watching source never ends"),
+                _ => {}
+            }
+        }
+        assert_eq!(signals, [Signal::Idle]);
+        // A hidden file (being written) is left alone; a new file is read after `Active`.
+        std::fs::write(dir.join(".b.txt.tmp"), "tmp\n").unwrap();
+        std::fs::write(dir.join("b.txt"), "b1\n").unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let mut got = Vec::new();
+        let mut active = false;
+        for _ in 0..10 {
+            match r.poll(Duration::from_millis(5)).unwrap() {
+                SourcePoll::Signal(Signal::Active) => active = true,
+                SourcePoll::Records(b) => got.extend(b.rows().into_iter().map(|(_, v)| v)),
+                _ => {}
+            }
+        }
+        assert!(active);
+        assert_eq!(got, vec![vec![Value::Str("b1".into())]]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_path_outside_the_allowed_roots_is_refused() {
         let dir = scratch("refused");
         let s = spec(&dir, Format::Raw, lines_schema());

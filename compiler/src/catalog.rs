@@ -168,6 +168,26 @@ const fn opt(
 }
 
 const JSON: &[&str] = &["json"];
+const ON_ERROR: &[&str] = &["fail", "skip", "dead_letter"];
+const FORMATS: &[&str] = &["json", "csv", "raw"];
+const FORMAT_DOC: &str =
+    "The records' encoding: JSON objects, a line of delimited text (CSV), or the one string field as it is (raw).";
+const DELIMITER: OptionDoc =
+    opt("delimiter", "a one-character string", &[], Some("\",\""), "With `format: csv`: the field separator.");
+const QUOTE: OptionDoc = opt(
+    "quote",
+    "a one-character string",
+    &[],
+    Some("\"\\\"\""),
+    "With `format: csv`: encloses a field holding the delimiter, the quote (doubled) or a line break.",
+);
+const HEADER: OptionDoc = opt(
+    "header",
+    "`true` or `false`",
+    &[],
+    Some("false"),
+    "With `format: csv`: the first line of each file names the columns (read by name, written first); else columns are the schema's fields in order.",
+);
 const TIME: &[&str] = &["event", "processing"];
 const TIME_OPTION: OptionDoc = opt(
     "time",
@@ -215,8 +235,31 @@ pub const KINDS: &[KindDoc] = &[
                 Some("none"),
                 "`latest`: stop at the offsets that are the latest when the source starts; the job then finishes.",
             ),
-            opt("format", "`json`", JSON, Some("json"), "The records' encoding: JSON objects."),
+            opt("format", "`json`, `csv` or `raw`", FORMATS, Some("json"), FORMAT_DOC),
+            DELIMITER,
+            QUOTE,
             opt("schema", "a schema name", &[], None, "Required: the records' schema, declared with `schema Name { … }`."),
+            opt(
+                "on_error",
+                "`fail`, `skip` or `dead_letter`",
+                ON_ERROR,
+                Some("skip"),
+                "A record that cannot be decoded: fail the task, skip it (counted), or write it to `dead_letter_topic`.",
+            ),
+            opt(
+                "dead_letter_topic",
+                "a string",
+                &[],
+                None,
+                "With `on_error: dead_letter`: the topic bad records go to, as JSON with the error and their offset.",
+            ),
+            opt(
+                "dead_letter_servers",
+                "a string",
+                &[],
+                Some("the source's `servers`"),
+                "With `on_error: dead_letter`: the brokers of the dead-letter topic.",
+            ),
         ],
     },
     KindDoc {
@@ -237,13 +280,56 @@ pub const KINDS: &[KindDoc] = &[
         ],
     },
     KindDoc {
+        role: Role::Source,
+        name: "file",
+        doc: "Reads every file under a directory (by name; each file by one subtask), one record a line; bounded, or watching for new files. Positions are checkpointed.",
+        options: &[
+            opt("path", "a string", &[], None, "Required: a directory (its files, sorted by name) or one file."),
+            opt("format", "`json`, `csv` or `raw`", FORMATS, Some("json"), FORMAT_DOC),
+            HEADER,
+            DELIMITER,
+            QUOTE,
+            opt("schema", "a schema name", &[], None, "Required: the records' schema, declared with `schema Name { … }`."),
+            opt(
+                "watch",
+                "a positive duration or `none`",
+                &[],
+                Some("none"),
+                "Look for new files this often and never end; `none`: read the files there are and end.",
+            ),
+            opt(
+                "on_error",
+                "`fail`, `skip` or `dead_letter`",
+                ON_ERROR,
+                Some("skip"),
+                "A line that cannot be decoded: fail the task, skip it (counted), or write it to `dead_letter_topic`.",
+            ),
+            opt(
+                "dead_letter_topic",
+                "a string",
+                &[],
+                None,
+                "With `on_error: dead_letter`: the Kafka topic bad lines go to, as JSON with the error, the file and the line.",
+            ),
+            opt(
+                "dead_letter_servers",
+                "a string",
+                &[],
+                None,
+                "With `on_error: dead_letter`: required, the brokers of the dead-letter topic.",
+            ),
+        ],
+    },
+    KindDoc {
         role: Role::Sink,
         name: "kafka",
         doc: "Writes each record as a JSON object to a Kafka topic.",
         options: &[
             opt("servers", "a string", &[], None, "Required: the bootstrap servers, `host:port,…`."),
             opt("topic", "a string", &[], None, "Required: the topic to write."),
-            opt("format", "`json`", JSON, Some("json"), "The records' encoding: JSON objects."),
+            opt("format", "`json`, `csv` or `raw`", FORMATS, Some("json"), FORMAT_DOC),
+            DELIMITER,
+            QUOTE,
             opt(
                 "delivery",
                 "`at_least_once` or `exactly_once`",
@@ -264,10 +350,13 @@ pub const KINDS: &[KindDoc] = &[
     KindDoc {
         role: Role::Sink,
         name: "file",
-        doc: "Writes JSON lines, `part-<subtask>.jsonl`, into a directory under the cluster's allowed directories.",
+        doc: "Writes one record a line, `part-<subtask>.jsonl` (`.csv`, `.txt`), into a directory under the cluster's allowed directories.",
         options: &[
             opt("path", "a string", &[], None, "Required: the directory each subtask writes its file in."),
-            opt("format", "`json`", JSON, Some("json"), "The records' encoding: JSON objects."),
+            opt("format", "`json`, `csv` or `raw`", FORMATS, Some("json"), FORMAT_DOC),
+            HEADER,
+            DELIMITER,
+            QUOTE,
         ],
     },
     KindDoc { role: Role::Sink, name: "discard", doc: "Drops every record (for benchmarks).", options: &[] },
@@ -433,6 +522,7 @@ mod tests {
             (Role::Source, "kafka", format!("{head}source kafka {{ zzz: 1 }} | sink print\n"), "a kafka source takes: "),
             (Role::Sink, "kafka", format!("{head}source datagen {{ schema: S }} | sink kafka {{ zzz: 1 }}\n"), "a kafka sink takes: "),
             (Role::Sink, "file", format!("{head}source datagen {{ schema: S }} | sink file {{ zzz: 1 }}\n"), "a file sink takes: "),
+            (Role::Source, "file", format!("{head}source file {{ zzz: 1 }} | sink print\n"), "a file source takes: "),
             (
                 Role::Window,
                 "tumbling",
@@ -473,7 +563,15 @@ mod tests {
         for k in KINDS {
             for o in k.options {
                 for v in o.values {
+                    if *v == "raw" {
+                        // `raw` needs a schema of one string field (goldens `format_raw*`).
+                        continue;
+                    }
                     let text = match k.role {
+                        Role::Source if k.name == "file" && *v == "dead_letter" => format!("{head}source file {{ path: \"in\", schema: S, {}: {v}, dead_letter_topic: \"d\", dead_letter_servers: \"s\" }} | sink print\n", o.key),
+                        Role::Source if k.name == "file" => format!("{head}source file {{ path: \"in\", schema: S, {}: {v} }} | sink print\n", o.key),
+                        // `dead_letter` needs its topic.
+                        Role::Source if k.name == "kafka" && *v == "dead_letter" => format!("{head}source kafka {{ servers: \"s\", topic: \"t\", schema: S, {}: {v}, dead_letter_topic: \"d\" }} | sink print\n", o.key),
                         Role::Source if k.name == "kafka" => format!("{head}source kafka {{ servers: \"s\", topic: \"t\", schema: S, {}: {v} }} | sink print\n", o.key),
                         Role::Source => format!("{head}source datagen {{ schema: S, {}: {v} }} | sink print\n", o.key),
                         Role::Sink if k.name == "kafka" => format!("{head}source datagen {{ schema: S }} | sink kafka {{ servers: \"s\", topic: \"t\", {}: {v} }}\n", o.key),

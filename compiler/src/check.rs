@@ -18,9 +18,11 @@
 //! - `props`: the `{ key: value }` settings blocks they all take;
 //! - `udfs`: `use rust`, the Rust functions a job imports.
 
+mod bad_records;
 mod connectors;
 mod keyed;
 mod joins;
+mod formats;
 mod params;
 mod pipelines;
 mod props;

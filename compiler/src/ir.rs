@@ -343,6 +343,7 @@ impl Expr {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum OperatorKind {
     KafkaSource(KafkaSource),
+    FileSource(FileSource),
     DatagenSource(DatagenSource),
     Watermark(WatermarkSpec),
     Filter(Expr),
@@ -374,7 +375,7 @@ pub enum OperatorKind {
 
 impl OperatorKind {
     pub fn is_source(&self) -> bool {
-        matches!(self, OperatorKind::KafkaSource(_) | OperatorKind::DatagenSource(_))
+        matches!(self, OperatorKind::KafkaSource(_) | OperatorKind::DatagenSource(_) | OperatorKind::FileSource(_))
     }
     pub fn is_sink(&self) -> bool {
         matches!(
@@ -390,12 +391,21 @@ impl OperatorKind {
     pub fn describe(&self) -> String {
         match self {
             OperatorKind::KafkaSource(k) => format!(
-                "KafkaSource(topic={}, servers={}, group={}, offsets={}{}, format=json)",
+                "KafkaSource(topic={}, servers={}, group={}, offsets={}{}, format={}{})",
                 k.topic,
                 k.servers,
                 k.group,
                 k.offsets,
-                if k.bounded { ", bounded=latest" } else { "" }
+                if k.bounded { ", bounded=latest" } else { "" },
+                k.format,
+                if k.on_error == ErrorPolicy::Skip { String::new() } else { format!(", on_error={}", k.on_error) }
+            ),
+            OperatorKind::FileSource(f) => format!(
+                "FileSource(path={}, format={}{}{})",
+                f.path,
+                f.format,
+                f.watch_ms.map_or(String::new(), |w| format!(", watch={w}ms")),
+                if f.on_error == ErrorPolicy::Skip { String::new() } else { format!(", on_error={}", f.on_error) }
             ),
             OperatorKind::DatagenSource(d) => format!(
                 "DatagenSource(count={}, rate={}{})",
@@ -424,10 +434,14 @@ impl OperatorKind {
                 t.rank_field
             ),
             OperatorKind::KafkaSink(k) => {
-                format!("KafkaSink(topic={}, servers={}, delivery={}, format=json)", k.topic, k.servers, k.delivery)
+                format!(
+                    "KafkaSink(topic={}, servers={}, delivery={}, format={})",
+                    k.topic, k.servers, k.delivery, k.format
+                )
             }
             OperatorKind::PrintSink => "PrintSink".to_string(),
-            OperatorKind::FileSink(f) => format!("FileSink(path={})", f.path),
+            OperatorKind::FileSink(f) if f.format == Format::Json => format!("FileSink(path={})", f.path),
+            OperatorKind::FileSink(f) => format!("FileSink(path={}, format={})", f.path, f.format),
             OperatorKind::DiscardSink => "DiscardSink".to_string(),
             OperatorKind::RunningAggregate(r) => format!(
                 "GroupAggregate(key={}, aggs=[{}], changelog=upsert{})",
@@ -491,8 +505,103 @@ pub struct KafkaSource {
     /// Stop at the offsets that are the latest when the source starts
     /// (`bounded: latest`), as Flink's `KafkaSource.setBounded(latest())`.
     pub bounded: bool,
-    /// The records' schema; the format is JSON.
+    /// The records' schema.
     pub schema: Schema,
+    /// What happens to a record that cannot be decoded (`on_error`).
+    pub on_error: ErrorPolicy,
+    /// How a message's value is encoded.
+    pub format: Format,
+}
+
+/// How records are encoded outside the job (`format: json | csv | raw`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Format {
+    /// One JSON object per record, fields named as in the schema.
+    #[default]
+    Json,
+    /// One line of delimited text per record (RFC 4180 quoting).
+    Csv(CsvFormat),
+    /// The record is its one string field, as it is.
+    Raw,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Format::Json => f.write_str("json"),
+            Format::Raw => f.write_str("raw"),
+            Format::Csv(c) => {
+                write!(f, "csv(")?;
+                if c.header {
+                    f.write_str("header, ")?;
+                }
+                write!(f, "delimiter={:?}, quote={:?})", c.delimiter as char, c.quote as char)
+            }
+        }
+    }
+}
+
+/// `format: csv` and its settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CsvFormat {
+    /// Files: the first line names the columns (read by name, written
+    /// first); without it, columns are the schema's fields in order.
+    pub header: bool,
+    /// One ASCII byte.
+    pub delimiter: u8,
+    /// One ASCII byte; doubled inside a quoted field.
+    pub quote: u8,
+}
+
+impl Default for CsvFormat {
+    fn default() -> CsvFormat {
+        CsvFormat { header: false, delimiter: b',', quote: b'"' }
+    }
+}
+
+/// `source file { path, format, schema, watch }`: every file under `path`,
+/// by name; each file belongs to one subtask, by a hash of its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSource {
+    /// A directory (every file in it, sorted by name) or one file.
+    pub path: String,
+    pub format: Format,
+    pub schema: Schema,
+    /// Look for new files this often; `None`: read what is there and end.
+    pub watch_ms: Option<u64>,
+    pub on_error: ErrorPolicy,
+}
+
+/// What a source does with a record it cannot decode (`on_error: fail |
+/// skip | dead_letter`, issue 11 §6). Every bad record is counted
+/// (`numRecordsDecodeErrors`) and sampled for `/errors` whatever the policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorPolicy {
+    /// The task fails (and the job restarts, which meets the record again).
+    Fail,
+    /// The record is dropped: the default of sources.
+    #[default]
+    Skip,
+    /// The record is written, with the error and where it came from, to a
+    /// dead-letter topic, then dropped.
+    DeadLetter(DeadLetterTarget),
+}
+
+impl fmt::Display for ErrorPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorPolicy::Fail => f.write_str("fail"),
+            ErrorPolicy::Skip => f.write_str("skip"),
+            ErrorPolicy::DeadLetter(t) => write!(f, "dead_letter({})", t.topic),
+        }
+    }
+}
+
+/// Where dead-lettered records go: a Kafka topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterTarget {
+    pub servers: String,
+    pub topic: String,
 }
 
 /// How the datagen source makes one field.
@@ -758,12 +867,15 @@ pub struct KafkaSink {
     pub delivery: Delivery,
     /// Prefix of the transactional ids for exactly-once delivery.
     pub transactional_id_prefix: String,
+    /// How a message's value is encoded.
+    pub format: Format,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileSink {
-    /// A directory; each subtask writes `part-<subtask>.jsonl` in it.
+    /// A directory; each subtask writes `part-<subtask>.<jsonl|csv|txt>` in it.
     pub path: String,
+    pub format: Format,
 }
 
 /// A running aggregate (Flink SQL's `GROUP BY` without a window, its

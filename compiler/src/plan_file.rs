@@ -189,6 +189,11 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
                 return Err("schema and output differ".into());
             }
         }
+        OperatorKind::FileSource(f) => {
+            if f.schema.fields.len() != output {
+                return Err("schema and output differ".into());
+            }
+        }
         OperatorKind::DatagenSource(d) => {
             if d.generators.len() != d.schema.fields.len() || d.schema.fields.len() != output {
                 return Err("one generator per field".into());

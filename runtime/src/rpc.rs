@@ -35,7 +35,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// and the cluster secret is proven by challenge–response; a task's
 /// failure carries its kind (a corrupt checkpoint is told apart).
 /// Version 3: TaskManagers fetch UDF artifacts (`FetchBlob`, `Blob`).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// Version 4: a task's metrics carry its bad-record counters and samples.
+pub const PROTOCOL_VERSION: u32 = 4;
 /// No control message is this large; a bigger length means a confused peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 
@@ -125,6 +126,10 @@ impl TaskMetrics {
             bytes_in: C::get(&c.bytes_in),
             bytes_out: C::get(&c.bytes_out),
             decode_errors: C::get(&c.decode_errors),
+            expression_errors: C::get(&c.expression_errors),
+            dead_lettered: C::get(&c.dead_lettered),
+            from_the_future: C::get(&c.from_the_future),
+            error_samples: c.error_samples(),
             late_records: C::get(&c.late_records),
             late_side_output: C::get(&c.late_side_output),
             watermark: (wm != i64::MIN).then_some(wm),
@@ -144,6 +149,14 @@ pub struct TaskMetrics {
     pub bytes_out: u64,
     /// Records a source could not decode and skipped.
     pub decode_errors: u64,
+    /// Records an expression failed on, skipped or dead-lettered.
+    pub expression_errors: u64,
+    /// Records written to a dead-letter topic.
+    pub dead_lettered: u64,
+    /// Records with an event time too far ahead (`max_future`).
+    pub from_the_future: u64,
+    /// The latest bad records (at most `metrics::ERROR_SAMPLES`), oldest first.
+    pub error_samples: Vec<crate::metrics::ErrorSample>,
     /// Records dropped because their window had already fired.
     pub late_records: u64,
     /// Late records sent to a window's late output instead.

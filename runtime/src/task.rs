@@ -350,6 +350,7 @@ impl Task {
             }
             self.poll_completions()?;
             if let Some(b) = self.checkpoints.triggers.as_ref().and_then(|t| t.try_recv().ok()) {
+                source.flush()?;
                 let state = source.snapshot();
                 if b.stop.is_some_and(|s| s.drain) {
                     // Drain: every window fires before the savepoint.
@@ -370,7 +371,10 @@ impl Task {
                 }
                 SourcePoll::Signal(s) => self.push_signal(0, s)?,
                 SourcePoll::Nothing => self.flush_outputs()?,
-                SourcePoll::End => return self.finish(),
+                SourcePoll::End => {
+                    source.flush()?;
+                    return self.finish();
+                }
             }
         }
     }

@@ -659,8 +659,25 @@ fn build_task(
                     _ => Vec::new(),
                 };
                 let checkpointing = graph.settings.checkpoint_interval_ms.is_some();
-                let reader = KafkaSourceReader::new(k, &splits, &restored, wm, counters.clone(), checkpointing)?;
+                let reader =
+                    KafkaSourceReader::new(k, &op.name, &splits, &restored, wm, counters.clone(), checkpointing)?;
                 head = Some(Head::Source(Box::new(reader) as Box<dyn SourceReader>));
+            }
+            OperatorKind::FileSource(f) => {
+                let restored = match &position {
+                    SourceState::Files { files } => files.clone(),
+                    _ => Vec::new(),
+                };
+                let reader = crate::connectors::file_source::FileSourceReader::new(
+                    f,
+                    &op.name,
+                    id.subtask,
+                    vertex.parallelism,
+                    restored,
+                    &allowed,
+                    counters.clone(),
+                )?;
+                head = Some(Head::Source(Box::new(reader)));
             }
             OperatorKind::DatagenSource(g) => {
                 let resume = match position {
@@ -686,7 +703,7 @@ fn build_task(
                 sink = Some(Box::new(PrintSink::new(&op.output, id.subtask, vertex.parallelism)))
             }
             OperatorKind::FileSink(f) => {
-                sink = Some(Box::new(FileSink::new(&f.path, &allowed, &op.output, id.subtask)?))
+                sink = Some(Box::new(FileSink::with_format(&f.path, &allowed, &op.output, &f.format, id.subtask)?))
             }
             OperatorKind::DiscardSink => sink = Some(Box::new(DiscardSink)),
             OperatorKind::UpsertKafkaSink(u) => {

@@ -1,7 +1,8 @@
 //! Sinks that stay on the TaskManager: print (stdout, Flink's `N> record`),
-//! file (JSON lines, one file per subtask) and discard (for benchmarks).
-//! Records of a changelog stream are shown with their kind first, as Flink
-//! SQL prints them: `+I {"user":"a","total":1}`.
+//! file (one record a line in the job's format — JSON, CSV or raw — one
+//! file per subtask) and discard (for benchmarks). Records of a changelog
+//! stream are shown with their kind first, as Flink SQL prints them:
+//! `+I {"user":"a","total":1}`.
 //!
 //! A file sink writes only under the allowed roots (`security/paths.rs`): the
 //! JobManager refuses a job whose file sink points elsewhere, and the
@@ -10,9 +11,10 @@
 
 use super::{ConnectorError, SinkWriter};
 use crate::codec::json::JsonEncoder;
+use crate::codec::Encoder;
 use crate::data::Batch;
 use crate::security::paths::AllowedRoots;
-use flowc_compiler::ir::Schema;
+use flowc_compiler::ir::{Format, Schema};
 use std::io::Write;
 
 pub struct PrintSink {
@@ -48,24 +50,49 @@ impl SinkWriter for PrintSink {
 pub struct FileSink {
     path: std::path::PathBuf,
     file: std::io::BufWriter<std::fs::File>,
-    encoder: JsonEncoder,
+    encoder: Encoder,
     buf: Vec<u8>,
 }
 
 impl FileSink {
     pub fn new(dir: &str, allowed: &AllowedRoots, schema: &Schema, subtask: u32) -> Result<FileSink, ConnectorError> {
+        FileSink::with_format(dir, allowed, schema, &Format::Json, subtask)
+    }
+
+    /// Writes `part-<subtask>.jsonl` (`.csv`, `.txt` for raw); a CSV
+    /// header goes first into a new or empty file.
+    pub fn with_format(
+        dir: &str,
+        allowed: &AllowedRoots,
+        schema: &Schema,
+        format: &Format,
+        subtask: u32,
+    ) -> Result<FileSink, ConnectorError> {
         let dir =
             allowed.check(dir).map_err(|e| ConnectorError::Io(format!("the file sink's path is refused: {e}")))?;
         let dir = dir.as_path();
         std::fs::create_dir_all(dir)
             .map_err(|e| ConnectorError::Io(format!("cannot create `{}`: {e}", dir.display())))?;
-        let path = dir.join(format!("part-{subtask}.jsonl"));
+        let ext = match format {
+            Format::Json => "jsonl",
+            Format::Csv(_) => "csv",
+            Format::Raw => "txt",
+        };
+        let path = dir.join(format!("part-{subtask}.{ext}"));
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(|e| ConnectorError::Io(format!("cannot open `{}`: {e}", path.display())))?;
-        Ok(FileSink { path, file: std::io::BufWriter::new(file), encoder: JsonEncoder::new(schema), buf: Vec::new() })
+        let encoder = Encoder::new(schema, format);
+        let mut file = std::io::BufWriter::new(file);
+        let empty = file.get_ref().metadata().map(|m| m.len() == 0).unwrap_or(false);
+        if let (Some(mut header), true) = (encoder.header(), empty) {
+            header.push(b'\n');
+            file.write_all(&header)
+                .map_err(|e| ConnectorError::Io(format!("cannot write `{}`: {e}", path.display())))?;
+        }
+        Ok(FileSink { path, file, encoder, buf: Vec::new() })
     }
 }
 

@@ -299,6 +299,12 @@ impl JobManager {
                         SubmitError::Unsupported(format!("{}: the file sink's path is refused: {e}", o.name))
                     })?;
                 }
+                if let OperatorKind::FileSource(f) = &o.kind {
+                    // The TaskManager checks again before it reads.
+                    self.allowed.check(&f.path).map_err(|e| {
+                        SubmitError::Unsupported(format!("{}: the file source's path is refused: {e}", o.name))
+                    })?;
+                }
                 if let OperatorKind::KafkaSink(k) = &o.kind {
                     if k.delivery == flowc_compiler::ir::Delivery::ExactlyOnce
                         && graph.settings.checkpoint_interval_ms.is_none()

@@ -268,6 +268,9 @@ pub(super) async fn job_metrics(
             ("numberOfInProgressCheckpoints", usize::from(c.in_progress).to_string()),
             ("totalNumberOfCheckpoints", c.total().to_string()),
             ("numRecordsDecodeErrors", j.all_tasks().map(|t| t.metrics.decode_errors).sum::<u64>().to_string()),
+            ("numRecordsExpressionErrors", j.all_tasks().map(|t| t.metrics.expression_errors).sum::<u64>().to_string()),
+            ("numRecordsDeadLettered", j.all_tasks().map(|t| t.metrics.dead_lettered).sum::<u64>().to_string()),
+            ("numRecordsFromTheFuture", j.all_tasks().map(|t| t.metrics.from_the_future).sum::<u64>().to_string()),
             ("numLateRecordsDropped", j.all_tasks().map(|t| t.metrics.late_records).sum::<u64>().to_string()),
             ("numLateRecordsSideOutput", j.all_tasks().map(|t| t.metrics.late_side_output).sum::<u64>().to_string()),
         ];

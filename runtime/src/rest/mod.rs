@@ -23,6 +23,7 @@ mod blobs;
 pub mod body;
 mod checkpoints;
 mod cluster;
+mod errors;
 mod jars;
 mod jobs;
 pub mod server;
@@ -124,6 +125,7 @@ fn router(state: RestState) -> Router {
         .route("/jobs/{jid}/savepoints/{tid}", get(checkpoints::savepoint_status))
         .route("/jobs/{jid}/stop", post(checkpoints::stop_job))
         .route("/jobs/{jid}/vertices/{vid}", get(jobs::vertex_detail))
+        .route("/jobs/{jid}/vertices/{vid}/errors", get(errors::vertex_errors))
         .route("/taskmanagers", get(cluster::taskmanagers))
         .route("/taskmanagers/{tmid}", get(cluster::taskmanager_detail))
         .route("/jobmanager/config", get(cluster::jobmanager_config))

@@ -17,6 +17,7 @@
 //! - `udfs`: `use rust`, the Rust functions a job imports.
 
 mod connectors;
+mod nulls;
 mod params;
 mod pipelines;
 mod props;

@@ -473,6 +473,12 @@ pub fn functions() -> Vec<FunctionDoc> {
     }));
     out.extend([
         FunctionDoc {
+            name: "cast",
+            signature: "cast(x as string|int|long|double|bool|timestamp) -> that type",
+            doc: "`x` converted; parsing a string, or a number that does not fit, fails on bad values (a runtime expression error naming the place).",
+            kind: FunctionKind::Scalar,
+        },
+        FunctionDoc {
             name: "window_start",
             signature: "window_start() -> timestamp",
             doc: "The window's start (inclusive); only in `aggregate`.",

@@ -23,6 +23,7 @@ mod connectors;
 mod keyed;
 mod joins;
 mod formats;
+mod nulls;
 mod params;
 mod pipelines;
 mod props;

@@ -300,6 +300,7 @@ pub fn show_in(e: &Expr, input: Option<&Schema>, keys: &[String], aggs: &[String
             format!("{name}({})", shown.join(", "))
         }
         Expr::At(_, x) => rec(x),
+        Expr::IsNull(x, negated) => format!("({} is {}null)", rec(x), if *negated { "not " } else { "" }),
     }
 }
 

@@ -28,6 +28,19 @@ impl DataType {
     pub fn is_integral(self) -> bool {
         matches!(self, DataType::Int | DataType::Long)
     }
+
+    /// The type a keyword names (`long`), as in a schema or `cast(x as long)`.
+    pub fn by_name(name: &str) -> Option<DataType> {
+        Some(match name {
+            "string" => DataType::String,
+            "int" => DataType::Int,
+            "long" => DataType::Long,
+            "double" => DataType::Double,
+            "bool" => DataType::Bool,
+            "timestamp" => DataType::Timestamp,
+            _ => return None,
+        })
+    }
 }
 
 impl fmt::Display for DataType {
@@ -62,13 +75,22 @@ pub struct Field {
     pub ty: DataType,
     /// For timestamps: how they are read and written as JSON.
     pub timestamp_format: Option<TimestampFormat>,
+    /// Whether the field may be null (`string?`).
+    #[serde(default)]
+    pub nullable: bool,
 }
 
 impl Field {
     pub fn new(name: impl Into<String>, ty: DataType) -> Field {
         let timestamp_format =
             (ty == DataType::Timestamp).then(|| TimestampFormat::Pattern(DEFAULT_TIMESTAMP_PATTERN.to_string()));
-        Field { name: name.into(), ty, timestamp_format }
+        Field { name: name.into(), ty, timestamp_format, nullable: false }
+    }
+
+    /// The same field, nullable or not.
+    pub fn with_nullable(mut self, nullable: bool) -> Field {
+        self.nullable = nullable;
+        self
     }
 }
 
@@ -96,7 +118,7 @@ impl fmt::Display for Schema {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{}: {}", field.name, field.ty)?;
+            write!(f, "{}: {}{}", field.name, field.ty, if field.nullable { "?" } else { "" })?;
         }
         f.write_str("}")
     }
@@ -110,6 +132,9 @@ pub enum Value {
     Double(f64),
     Bool(bool),
     Timestamp(i64),
+    /// No value: a null of a nullable type. Last, so that the encoding of
+    /// the others (in checkpoints) stays as it was.
+    Null,
 }
 
 impl fmt::Display for Value {
@@ -120,6 +145,7 @@ impl fmt::Display for Value {
             Value::Double(d) => write!(f, "{d:?}"),
             Value::Bool(b) => write!(f, "{b}"),
             Value::Timestamp(t) => write!(f, "timestamp({t})"),
+            Value::Null => f.write_str("null"),
         }
     }
 }
@@ -180,6 +206,17 @@ pub enum Function {
     Millis,
     /// A timestamp from epoch milliseconds.
     ToTimestamp,
+    /// The first argument that is not null.
+    Coalesce,
+    Round,
+    Floor,
+    Ceil,
+    RegexMatch,
+    RegexExtract,
+    SplitPart,
+    DateFormat,
+    DateTrunc,
+    Hash,
 }
 
 impl Function {
@@ -198,6 +235,16 @@ impl Function {
         Function::Abs,
         Function::Millis,
         Function::ToTimestamp,
+        Function::Coalesce,
+        Function::Round,
+        Function::Floor,
+        Function::Ceil,
+        Function::RegexMatch,
+        Function::RegexExtract,
+        Function::SplitPart,
+        Function::DateFormat,
+        Function::DateTrunc,
+        Function::Hash,
     ];
 
     pub fn name(self) -> &'static str {
@@ -216,6 +263,16 @@ impl Function {
             Function::Abs => "abs",
             Function::Millis => "millis",
             Function::ToTimestamp => "to_timestamp",
+            Function::Coalesce => "coalesce",
+            Function::Round => "round",
+            Function::Floor => "floor",
+            Function::Ceil => "ceil",
+            Function::RegexMatch => "regex_match",
+            Function::RegexExtract => "regex_extract",
+            Function::SplitPart => "split_part",
+            Function::DateFormat => "date_format",
+            Function::DateTrunc => "date_trunc",
+            Function::Hash => "hash",
         }
     }
 
@@ -248,6 +305,40 @@ impl Function {
             Function::Abs => ("abs(x: int|long|double) -> the same type", "The absolute value."),
             Function::Millis => ("millis(t: timestamp) -> long", "The timestamp as epoch milliseconds."),
             Function::ToTimestamp => ("to_timestamp(n: int|long) -> timestamp", "A timestamp from epoch milliseconds."),
+            Function::Coalesce => (
+                "coalesce(x: T?, …, y: T) -> T",
+                "The first argument that is not null; null only if all are (then the result is nullable).",
+            ),
+            Function::Round => (
+                "round(x: int|long|double, digits?: int) -> the same type",
+                "`x` rounded half away from zero to `digits` decimals (default 0); negative `digits` round to tens, hundreds, ….",
+            ),
+            Function::Floor => ("floor(x: int|long|double) -> the same type", "The largest whole number not above `x`."),
+            Function::Ceil => ("ceil(x: int|long|double) -> the same type", "The smallest whole number not below `x`."),
+            Function::RegexMatch => (
+                "regex_match(s: string, pattern: string) -> bool",
+                "Whether the constant regular expression `pattern` matches somewhere in `s` (anchor it with `^…$` for all of `s`).",
+            ),
+            Function::RegexExtract => (
+                "regex_extract(s: string, pattern: string, group?: int) -> string?",
+                "The text of capture group `group` (default 0, the whole match) of the first match of the constant `pattern`; null without a match.",
+            ),
+            Function::SplitPart => (
+                "split_part(s: string, delimiter: string, n: int) -> string?",
+                "The `n`-th part (1-based) of `s` split at `delimiter`; null when there is no such part.",
+            ),
+            Function::DateFormat => (
+                "date_format(t: timestamp, pattern: string) -> string",
+                "The timestamp as text in the constant Java-style `pattern` (as in schemas), in UTC.",
+            ),
+            Function::DateTrunc => (
+                "date_trunc(unit: string, t: timestamp) -> timestamp",
+                "`t` truncated to the start of its `unit` (a constant: year, month, day, hour, minute, second), in UTC.",
+            ),
+            Function::Hash => (
+                "hash(x: any, …) -> long",
+                "A stable 64-bit hash of the values: the key-group hash, the same in every process and flowc version.",
+            ),
         }
     }
 }
@@ -258,7 +349,9 @@ pub enum Expr {
     Literal(Value),
     /// The input field at this index.
     Field(usize),
-    /// Converts an `int`/`long` to `double`, or between timestamps and longs.
+    /// Converts an `int`/`long` to `double`, or between timestamps and longs
+    /// (implicit conversions); or, written `cast(x as T)`, between any two
+    /// types, where parsing a string may fail (then it is wrapped in `At`).
     Cast(DataType, Box<Expr>),
     Neg(Box<Expr>),
     Not(Box<Expr>),
@@ -276,6 +369,8 @@ pub enum Expr {
     WindowEnd,
     /// A call of a Rust function a job imports with `use rust`.
     Udf(UdfRef, Vec<Expr>),
+    /// `x is null`, or (`true`) `x is not null`: never null itself.
+    IsNull(Box<Expr>, bool),
     /// The expression inside can fail at run time on some data (an integer
     /// division by zero): where it is written in the job file, so that the
     /// error names the place. Only such expressions are wrapped.
@@ -733,7 +828,10 @@ impl AggFunc {
     /// Its signature and one line of documentation (see `catalog`).
     pub fn doc(self) -> (&'static str, &'static str) {
         match self {
-            AggFunc::Count => ("count() -> long", "The number of records in the window."),
+            AggFunc::Count => (
+                "count() -> long, count(x: any) -> long",
+                "The number of records in the window; with an argument, of those where it is not null.",
+            ),
             AggFunc::Sum => (
                 "sum(x: int|long|double) -> long|double",
                 "The sum over the window: long for integers, double for doubles.",

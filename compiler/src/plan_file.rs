@@ -301,7 +301,7 @@ fn check_udf_calls(kind: &OperatorKind, udfs: &[crate::ir::UdfLibrary]) -> Resul
                 }
                 args.iter().try_for_each(rec)
             }
-            Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) => rec(x),
+            Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) | Expr::IsNull(x, _) => rec(x),
             Expr::Binary(_, a, b) => rec(a).and_then(|()| rec(b)),
             Expr::If(a, b, c) => rec(a).and_then(|()| rec(b)).and_then(|()| rec(c)),
             Expr::Call(_, args) => args.iter().try_for_each(rec),
@@ -340,7 +340,7 @@ fn check_expr(e: &Expr, r: &Refs) -> Result<(), String> {
         Expr::Aggregate(i) if *i < r.aggs => Ok(()),
         Expr::WindowStart | Expr::WindowEnd if r.window => Ok(()),
         Expr::At(span, x) if span.start <= span.end && span.end as usize <= r.source_len => rec(x),
-        Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) => rec(x),
+        Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) | Expr::IsNull(x, _) => rec(x),
         Expr::Binary(_, a, b) => {
             rec(a)?;
             rec(b)

@@ -113,6 +113,8 @@ pub struct SchemaDecl {
 pub struct SchemaField {
     pub name: Name,
     pub ty: FieldType,
+    /// `string?`: the field may be null.
+    pub nullable: bool,
     pub ty_span: Span,
     pub span: Span,
 }
@@ -367,6 +369,10 @@ pub enum ExprKind {
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
     If(Box<Expr>, Box<Expr>, Box<Expr>),
     Call(Name, Vec<Expr>),
+    /// `x is null`, or with `true`, `x is not null`.
+    IsNull(Box<Expr>, bool),
+    /// `cast(x as long)`: the value and the type's name.
+    Cast(Box<Expr>, Name),
 }
 
 /// A duration literal as written: `200ms`, `15s`.

@@ -186,7 +186,12 @@ impl<'a> Printer<'a> {
                 self.newline();
                 for f in &s.fields {
                     self.leading(f.span.end, 1);
-                    self.out.push_str(&format!("{INDENT}{}: {}", f.name.text, field_type(&f.ty)));
+                    self.out.push_str(&format!(
+                        "{INDENT}{}: {}{}",
+                        f.name.text,
+                        field_type(&f.ty),
+                        if f.nullable { "?" } else { "" }
+                    ));
                     self.trailing(f.span.end);
                     self.newline();
                 }
@@ -468,8 +473,10 @@ fn strength(e: &Expr) -> u8 {
     match &e.kind {
         ExprKind::If(..) => 0,
         ExprKind::Binary(op, ..) => op.precedence() * 2,
-        // `not` binds looser than comparisons, tighter than `and`.
+        // `not` binds looser than comparisons, tighter than `and`; `is null`
+        // between `not` and comparisons.
         ExprKind::Unary(UnaryOp::Not, _) => 5,
+        ExprKind::IsNull(..) => 5,
         ExprKind::Unary(UnaryOp::Neg, _) => 12,
         _ => 13,
     }
@@ -499,6 +506,12 @@ pub fn expr(e: &Expr) -> String {
             format!("{}({})", f.text, args.join(", "))
         }
         ExprKind::If(c, t, f) => format!("if {} then {} else {}", expr(c), expr(t), expr(f)),
+        ExprKind::IsNull(x, negated) => {
+            // The operand is a comparison or tighter.
+            let inner = if strength(x) < 6 { format!("({})", expr(x)) } else { expr(x) };
+            format!("{inner} is {}null", if *negated { "not " } else { "" })
+        }
+        ExprKind::Cast(x, ty) => format!("cast({} as {})", expr(x), ty.text),
         ExprKind::Unary(UnaryOp::Not, x) => {
             // The operand of `not` is a comparison or tighter, or another `not`.
             let inner = if strength(x) < 5 { format!("({})", expr(x)) } else { expr(x) };

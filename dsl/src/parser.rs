@@ -274,7 +274,9 @@ fn schema_field(pair: Pair<Rule>, cx: &Cx) -> Build<SchemaField> {
     let name = name(child(&mut it, "field name", span)?, cx);
     let ty_pair = child(&mut it, "field type", span)?;
     let ty_span = span_of(&ty_pair, cx);
-    let inner = child(&mut ty_pair.into_inner(), "field type", ty_span)?;
+    let mut ty_parts = ty_pair.into_inner();
+    let inner = child(&mut ty_parts, "field type", ty_span)?;
+    let nullable = ty_parts.next().is_some_and(|p| p.as_rule() == Rule::nullable_mark);
     let ty = match inner.as_rule() {
         Rule::timestamp_type => match inner.into_inner().next() {
             None => FieldType::Timestamp(None),
@@ -294,7 +296,7 @@ fn schema_field(pair: Pair<Rule>, cx: &Cx) -> Build<SchemaField> {
             _ => FieldType::Bool,
         },
     };
-    Ok(SchemaField { name, ty, ty_span, span })
+    Ok(SchemaField { name, ty, nullable, ty_span, span })
 }
 
 fn pipeline(pair: Pair<Rule>, cx: &Cx) -> Build<Pipeline> {
@@ -603,6 +605,9 @@ fn expr_node(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
             let e = expr(child(&mut it, "else branch", span)?, cx)?;
             Ok(Expr { kind: ExprKind::If(Box::new(c), Box::new(t), Box::new(e)), span })
         }
+        Rule::cmp_expr if pair.clone().into_inner().last().is_some_and(|p| p.as_rule() == Rule::is_null_op) => {
+            is_null_expr(pair, span, cx)
+        }
         Rule::or_expr | Rule::and_expr | Rule::add_expr | Rule::mul_expr | Rule::cmp_expr => {
             let mut it = pair.into_inner();
             let mut lhs = expr(child(&mut it, "operand", span)?, cx)?;
@@ -628,6 +633,7 @@ fn expr_node(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
             }
             Ok(lhs)
         }
+        Rule::cast_expr => cast_expr(pair, span, cx),
         Rule::not_expr | Rule::unary_expr => {
             let parts: Vec<Pair<Rule>> = pair.into_inner().collect();
             let Some((operand, ops)) = parts.split_last() else {
@@ -695,6 +701,48 @@ fn expr_node(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
     }
 }
 
+// The builders of rarer expressions live outside `expr_node`, which
+// recurses: its stack frame stays small (deep nesting runs on 2 MiB threads).
+
+/// `a == b is not null`: the comparison, then its test.
+#[inline(never)]
+fn is_null_expr(pair: Pair<Rule>, span: Span, cx: &Cx) -> Build<Expr> {
+    let parts: Vec<Pair<Rule>> = pair.into_inner().collect();
+    let Some((test, cmp)) = parts.split_last() else {
+        return Err(Diagnostic::error(
+            "flow::parse::internal",
+            "internal parser error: empty `is null` (this is a bug)",
+            span,
+        ));
+    };
+    let negated = test.clone().into_inner().any(|p| p.as_rule() == Rule::not_op);
+    let mut it = cmp.iter().cloned();
+    let mut lhs = expr(child(&mut it, "operand", span)?, cx)?;
+    if let (Some(op), Some(r)) = (it.next(), it.next()) {
+        let op = match op.as_str() {
+            "==" => BinaryOp::Eq,
+            "!=" => BinaryOp::Ne,
+            "<" => BinaryOp::Lt,
+            "<=" => BinaryOp::Le,
+            ">" => BinaryOp::Gt,
+            _ => BinaryOp::Ge,
+        };
+        let rhs = expr(r, cx)?;
+        let s = lhs.span.to(rhs.span);
+        lhs = Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span: s };
+    }
+    Ok(Expr { kind: ExprKind::IsNull(Box::new(lhs), negated), span })
+}
+
+/// `cast(x as long)`
+#[inline(never)]
+fn cast_expr(pair: Pair<Rule>, span: Span, cx: &Cx) -> Build<Expr> {
+    let mut it = pair.into_inner().filter(|p| !matches!(p.as_rule(), Rule::kw_cast | Rule::kw_as));
+    let x = expr(child(&mut it, "value", span)?, cx)?;
+    let ty = name(child(&mut it, "type", span)?, cx);
+    Ok(Expr { kind: ExprKind::Cast(Box::new(x), ty), span })
+}
+
 fn too_large(span: Span, what: &str) -> Diagnostic {
     Diagnostic::error("flow::parse::literal", format!("this {what} is too large"), span)
         .with_label("does not fit in 64 bits")
@@ -733,6 +781,33 @@ mod tests {
         let ExprKind::Binary(BinaryOp::Or, lhs, _) = &s.value.kind else { panic!("{:?}", s.value) };
         let ExprKind::Binary(BinaryOp::And, cmp, _) = &lhs.kind else { panic!() };
         assert!(matches!(cmp.kind, ExprKind::Binary(BinaryOp::Eq, _, _)));
+    }
+
+    #[test]
+    fn is_null_binds_looser_than_comparisons_and_tighter_than_not() {
+        let f = check_ok("set a = not x == 1 is not null and y is null");
+        let Item::Set(s) = &f.items[0] else { panic!() };
+        let ExprKind::Binary(BinaryOp::And, l, r) = &s.value.kind else { panic!("{:?}", s.value) };
+        let ExprKind::Unary(UnaryOp::Not, inner) = &l.kind else { panic!("{l:?}") };
+        let ExprKind::IsNull(cmp, true) = &inner.kind else { panic!("{inner:?}") };
+        assert!(matches!(cmp.kind, ExprKind::Binary(BinaryOp::Eq, _, _)));
+        assert!(matches!(&r.kind, ExprKind::IsNull(y, false) if y.kind == ExprKind::Ident("y".into())));
+    }
+
+    #[test]
+    fn casts_and_nullable_fields() {
+        let f = check_ok(
+            "schema S { a: string?, b: timestamp(epoch_millis)?, c: int }
+set a = cast(x + 1 as long)",
+        );
+        let Item::Schema(s) = &f.items[0] else { panic!() };
+        assert_eq!(s.fields.iter().map(|f| f.nullable).collect::<Vec<_>>(), vec![true, true, false]);
+        let Item::Set(s) = &f.items[1] else { panic!() };
+        let ExprKind::Cast(x, ty) = &s.value.kind else { panic!("{:?}", s.value) };
+        assert_eq!(ty.text, "long");
+        assert!(matches!(x.kind, ExprKind::Binary(BinaryOp::Add, _, _)));
+        // `cast` is still a name where it is not followed by `(`.
+        check_ok("set a = cast");
     }
 
     #[test]

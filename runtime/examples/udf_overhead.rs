@@ -35,10 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let batch = Batch {
         timestamps: vec![0; rows],
-        columns: vec![
-            Column { ty: DataType::Long, data: Data::I64(n) },
-            Column { ty: DataType::String, data: Data::Str(s) },
-        ],
+        columns: vec![Column::new(DataType::Long, Data::I64(n)), Column::new(DataType::String, Data::Str(s))],
         hashes: None,
         kinds: None,
     };

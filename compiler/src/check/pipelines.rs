@@ -402,6 +402,11 @@ impl Checker {
                     )
                     .with_label("again here"),
                 ),
+                Some(i) if input.schema.fields[i].nullable => {
+                    let ty = input.schema.fields[i].ty;
+                    self.err(super::nulls::refused("a key", &f.text, f.span, super::nulls::example_default(ty)));
+                    key.fields.push(i);
+                }
                 Some(i) => key.fields.push(i),
                 None => {
                     let names: Vec<&str> = input.schema.fields.iter().map(|x| x.name.as_str()).collect();
@@ -461,7 +466,8 @@ impl Checker {
                 unknown.add([rf.name.text.clone()]);
                 continue;
             };
-            let mut field = Field::new(rf.name.text.clone(), ty);
+            let nullable = crate::typing::nullable(&e, &input.schema, None);
+            let mut field = Field::new(rf.name.text.clone(), ty).with_nullable(nullable);
             if let Expr::Field(i) = e {
                 field.timestamp_format = input.schema.fields[i].timestamp_format.clone();
             }

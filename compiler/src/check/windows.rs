@@ -55,6 +55,15 @@ impl Checker {
                     );
                     None
                 }
+                Some(i) if input.schema.fields[i].nullable => {
+                    self.err(super::nulls::refused(
+                        "the event time of a watermark",
+                        &field.text,
+                        field.span,
+                        "to_timestamp(0)",
+                    ));
+                    None
+                }
                 Some(i) => Some(i),
             }
         };
@@ -329,7 +338,8 @@ impl Checker {
             };
             match typed {
                 Some((e, ty)) => {
-                    let mut field = Field::new(rf.name.text.clone(), ty);
+                    let nullable = crate::typing::nullable(&e, &input.schema, Some((&key.fields, &aggs)));
+                    let mut field = Field::new(rf.name.text.clone(), ty).with_nullable(nullable);
                     if let Expr::Key(k) = e {
                         field.timestamp_format = input.schema.fields[key.fields[k]].timestamp_format.clone();
                     }

@@ -46,6 +46,12 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::set_stmt => "a setting",
         Rule::schema_decl => "a schema",
         Rule::schema_field => "a field like `page: string`",
+        Rule::nullable_mark => "`?` (the field may be null)",
+        Rule::is_null_op => "`is null` or `is not null`",
+        Rule::kw_is => "`is`",
+        Rule::kw_null => "`null`",
+        Rule::kw_cast => "`cast`",
+        Rule::kw_as => "`as`",
         Rule::field_type | Rule::scalar_type | Rule::timestamp_type => {
             "a field type (`string`, `int`, `long`, `double`, `bool`, `timestamp`)"
         }
@@ -72,7 +78,6 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::top_stage => "`top N by field`",
         Rule::top_order => "`desc` or `asc`",
         Rule::kw_by => "`by`",
-        Rule::kw_as => "`as`",
         Rule::props => "`{ key: value, … }`",
         Rule::prop => "a setting like `key: value`",
         Rule::record => "`{ field: expression, … }`",
@@ -90,6 +95,7 @@ fn rule_name(rule: Rule) -> &'static str {
         | Rule::or_expr
         | Rule::and_expr
         | Rule::not_expr
+        | Rule::cast_expr
         | Rule::cmp_expr
         | Rule::add_expr
         | Rule::mul_expr

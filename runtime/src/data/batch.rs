@@ -155,6 +155,9 @@ impl Batch {
             if c.len() != self.len() {
                 return Err(format!("column {i} has {} values for {} records", c.len(), self.len()));
             }
+            if c.validity.as_ref().is_some_and(|v| v.len() != c.len()) {
+                return Err(format!("column {i} has a validity bitmap out of step with its values"));
+            }
         }
         Ok(())
     }

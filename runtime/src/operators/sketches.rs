@@ -79,6 +79,8 @@ impl Scalar {
             Value::Double(x) => Scalar::F(x),
             Value::Str(s) => Scalar::S(s),
             Value::Bool(b) => Scalar::I(i64::from(b)),
+            // Aggregates skip nulls before they reach a sketch.
+            Value::Null => Scalar::I(0),
         }
     }
 }

@@ -95,7 +95,7 @@ impl TopOperator {
         let mut top = rows.gather(&order);
         top.hashes = None;
         let ranks: Vec<i64> = (1..=order.len() as i64).collect();
-        top.columns.push(Column { ty: DataType::Long, data: Data::I64(ranks) });
+        top.columns.push(Column::new(DataType::Long, Data::I64(ranks)));
         top
     }
 }

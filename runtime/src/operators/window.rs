@@ -354,6 +354,9 @@ impl Operator for WindowOperator {
                 None => vals.push(None),
             }
         }
+        // Aggregates skip the rows where their argument is null, as SQL's do.
+        let present: Vec<Option<crate::data::Validity>> =
+            vals.iter().map(|v| v.as_ref().and_then(|v| v.validity(sel))).collect();
         let mut readers = Vec::with_capacity(vals.len());
         for (v, call) in vals.iter().zip(&self.spec.aggregates) {
             let r = match v {
@@ -435,8 +438,10 @@ impl Operator for WindowOperator {
                 });
                 if let Some(entry) = self.keys.get_mut(s) {
                     let (window, new) = entry.window(start, end, fresh);
-                    for (acc, reader) in window.accs.iter_mut().zip(&readers) {
-                        acc.add(reader, r);
+                    for ((acc, reader), present) in window.accs.iter_mut().zip(&readers).zip(&present) {
+                        if present.as_ref().is_none_or(|p| p.get(r)) {
+                            acc.add(reader, r);
+                        }
                     }
                     if passed(end) {
                         window.fired = false;

@@ -160,10 +160,35 @@ impl Acc {
     }
 
     /// Appends the result to `column` (of the aggregate's result type).
+    /// An aggregate that saw no value (every argument was null) is null,
+    /// as in SQL; `count` is 0.
     pub fn push_result(&self, column: &mut Column) {
         if let Acc::Sketch(s) = self {
-            return s.push_result(column);
+            s.push_result(column);
+            column.mark_appended_valid();
+            return;
         }
+        let absent = matches!(
+            self,
+            Acc::SumI(None)
+                | Acc::SumF(None)
+                | Acc::MinI(None)
+                | Acc::MaxI(None)
+                | Acc::MinF(None)
+                | Acc::MaxF(None)
+                | Acc::MinS(None)
+                | Acc::MaxS(None)
+                | Acc::Avg { count: 0, .. }
+        );
+        if absent {
+            column.push_null();
+            return;
+        }
+        self.push_value(column);
+        column.mark_appended_valid();
+    }
+
+    fn push_value(&self, column: &mut Column) {
         match (self, &mut column.data) {
             (Acc::Count(n), Data::I64(c)) => c.push(*n),
             (Acc::SumI(s) | Acc::MinI(s) | Acc::MaxI(s), Data::I64(c)) => c.push(s.unwrap_or(0)),

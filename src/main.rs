@@ -48,16 +48,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FLOWC_LOG").unwrap_or_else(
-            |_| match cli.command {
-                Command::Jobmanager(_) | Command::Taskmanager(_) => "info".into(),
-                _ => "warn".into(),
-            },
-        ))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
-        .init();
+    // The cluster processes set up their logging once their configuration
+    // is read (`cmd::cluster`): to standard output and the log file.
+    if !matches!(cli.command, Command::Jobmanager(_) | Command::Taskmanager(_)) {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FLOWC_LOG").unwrap_or_else(|_| "warn".into()))
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
+            .init();
+    }
     let result = match cli.command {
         Command::Check(a) => cmd::check::run(a),
         Command::Explain(a) => cmd::explain::run(a),

@@ -76,6 +76,15 @@ pub struct Stats {
     pub num_acknowledged: usize,
     pub external_path: Option<String>,
     pub failure: Option<String>,
+    /// Each acknowledging subtask: when it acknowledged, and its state's size.
+    pub acks: BTreeMap<SubtaskId, SubtaskAck>,
+}
+
+/// One subtask's acknowledgement of a checkpoint, for its statistics.
+#[derive(Debug, Clone, Copy)]
+pub struct SubtaskAck {
+    pub ack_ms: i64,
+    pub state_size: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -204,6 +213,11 @@ impl Coordinator {
             && self.last_trigger.is_none_or(|t| now.instant.saturating_duration_since(t) >= interval)
     }
 
+    /// What happens to the retained checkpoints when the job ends.
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
     /// Whether the pending checkpoint has run out of time.
     pub fn is_timed_out(&self, now: Now) -> bool {
         self.pending.as_ref().is_some_and(|p| now.instant.saturating_duration_since(p.started) > TIMEOUT)
@@ -240,6 +254,7 @@ impl Coordinator {
             num_acknowledged: 0,
             external_path: None,
             failure: None,
+            acks: BTreeMap::new(),
         });
         let p = Pending {
             id,
@@ -320,6 +335,7 @@ impl Coordinator {
                 return self.fail_pending(now, reason, out).map_or(Progress::Nothing, Progress::Failed);
             }
         };
+        let ack = SubtaskAck { ack_ms: now.ms, state_size: entry.size };
         p.acks.insert(subtask, entry);
         let (n, expected) = (p.acks.len(), p.expected);
         if n >= expected {
@@ -339,6 +355,7 @@ impl Coordinator {
         if let Some(s) = self.stats_mut(id) {
             s.num_acknowledged = n;
             s.latest_ack_ms = now.ms;
+            s.acks.insert(subtask, ack);
         }
         Progress::Nothing
     }

@@ -67,17 +67,27 @@ pub struct TaskEntry {
     pub start_time: i64,
     pub end_time: i64,
     pub metrics: TaskMetrics,
+    /// When the current attempt's task entered each state it has been in
+    /// (`subtasktimes`, `status-duration`).
+    pub timestamps: HashMap<TaskStatus, i64>,
 }
 
 impl TaskEntry {
-    fn scheduled() -> TaskEntry {
+    fn scheduled(now_ms: i64) -> TaskEntry {
         TaskEntry {
             status: TaskStatus::SCHEDULED,
             tm: None,
             start_time: -1,
             end_time: -1,
             metrics: TaskMetrics::default(),
+            timestamps: HashMap::from([(TaskStatus::SCHEDULED, now_ms)]),
         }
+    }
+
+    /// Moves to `status` at `now_ms`, remembering when.
+    pub(super) fn set_status(&mut self, status: TaskStatus, now_ms: i64) {
+        self.status = status;
+        self.timestamps.insert(status, now_ms);
     }
 }
 
@@ -184,7 +194,11 @@ impl Job {
             spec.retention,
             store,
         );
-        let created = || TaskEntry { status: TaskStatus::CREATED, ..TaskEntry::scheduled() };
+        let created = || TaskEntry {
+            status: TaskStatus::CREATED,
+            timestamps: HashMap::from([(TaskStatus::CREATED, now.ms)]),
+            ..TaskEntry::scheduled(now.ms)
+        };
         let tasks = graph.graph.node_weights().map(|v| (0..v.parallelism).map(|_| created()).collect()).collect();
         Job {
             record: JobRecord {

@@ -38,11 +38,52 @@ pub fn threads() -> Vec<ThreadInfo> {
     out
 }
 
+/// A process's memory, from `/proc/self/status` and `/proc/meminfo`
+/// (bytes; 0 where the kernel does not say).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryInfo {
+    /// Resident set size (`VmRSS`).
+    pub rss: u64,
+    /// Of which anonymous memory: the heap and stacks (`RssAnon`).
+    pub rss_anon: u64,
+    /// Of which file-backed and shared pages: the binary, mapped files (`RssFile` + `RssShmem`).
+    pub rss_file: u64,
+    /// The peak resident set size (`VmHWM`).
+    pub rss_peak: u64,
+    /// The address space reserved (`VmSize`).
+    pub virtual_size: u64,
+    /// The machine's memory available to new work (`MemAvailable`).
+    pub available: u64,
+    pub threads: u64,
+}
+
+/// This process's memory.
+pub fn memory() -> MemoryInfo {
+    let kb = |text: &str, key: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    MemoryInfo {
+        rss: kb(&status, "VmRSS") * 1024,
+        rss_anon: kb(&status, "RssAnon") * 1024,
+        rss_file: (kb(&status, "RssFile") + kb(&status, "RssShmem")) * 1024,
+        rss_peak: kb(&status, "VmHWM") * 1024,
+        virtual_size: kb(&status, "VmSize") * 1024,
+        available: kb(&meminfo, "MemAvailable") * 1024,
+        threads: kb(&status, "Threads"),
+    }
+}
+
 /// What the JobManager can ask a TaskManager for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProcessRequest {
     Log(LogRequest),
     ThreadDump,
+    Memory,
 }
 
 /// A TaskManager's answer.
@@ -50,6 +91,7 @@ pub enum ProcessRequest {
 pub enum ProcessAnswer {
     Log(LogAnswer),
     Threads(Vec<ThreadInfo>),
+    Memory(MemoryInfo),
 }
 
 /// Answers a request about this process (run by a TaskManager).
@@ -57,5 +99,19 @@ pub fn answer(request: &ProcessRequest) -> ProcessAnswer {
     match request {
         ProcessRequest::Log(r) => ProcessAnswer::Log(crate::logging::answer(r)),
         ProcessRequest::ThreadDump => ProcessAnswer::Threads(threads()),
+        ProcessRequest::Memory => ProcessAnswer::Memory(memory()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_comes_from_proc() {
+        let m = memory();
+        assert!(m.rss > 0 && m.rss_anon > 0 && m.rss_anon <= m.rss, "{m:?}");
+        assert!(m.rss_peak >= m.rss && m.virtual_size >= m.rss, "{m:?}");
+        assert!(m.threads >= 1 && m.available > 0, "{m:?}");
     }
 }

@@ -62,7 +62,10 @@ pub fn jobmanager(a: JobManagerArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async move {
         let h = cluster::start_jobmanager(config).await?;
         println!("JobManager running: REST and web UI at http://{}/, RPC at {}", h.rest, h.rpc);
-        shutdown_signal().await;
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = flowc_runtime::rest::shutdown_requested().notified() => {}
+        }
         tracing::info!("JobManager stopping.");
         Ok(ExitCode::SUCCESS)
     })

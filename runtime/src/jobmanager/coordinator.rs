@@ -27,7 +27,7 @@ use crate::checkpoint::format::{CheckpointMetadata, TaskEntry};
 use crate::checkpoint::{Barrier, CheckpointRef};
 use crate::clock::Now;
 use crate::ids::{JobId, JobStatus, SubtaskId};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -162,6 +162,18 @@ pub struct Coordinator {
     abandoned: Vec<PathBuf>,
     /// The savepoints asked for, by trigger id.
     pub(super) savepoints: Savepoints,
+    /// Checkpoints asked for by hand (`POST /jobs/:jid/checkpoints`), by trigger id.
+    manual: HashMap<String, ManualCheckpoint>,
+}
+
+/// Where a checkpoint asked for by hand stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManualCheckpoint {
+    /// Taken as soon as nothing else is pending.
+    Requested,
+    Running(u64),
+    Completed(u64),
+    Failed(String),
 }
 
 impl Coordinator {
@@ -191,6 +203,27 @@ impl Coordinator {
             last_restore: None,
             abandoned: Vec::new(),
             savepoints: Savepoints::default(),
+            manual: HashMap::new(),
+        }
+    }
+
+    /// A checkpoint is asked for by hand under `trigger_id` (a repeated id
+    /// asks for nothing more): the next one starts as soon as nothing else
+    /// is pending, whatever the interval, even for a job without one.
+    pub fn request_checkpoint(&mut self, trigger_id: String) {
+        self.manual.entry(trigger_id).or_insert(ManualCheckpoint::Requested);
+    }
+
+    /// Where the checkpoint asked for under `trigger_id` stands.
+    pub fn manual_status(&self, trigger_id: &str) -> Option<&ManualCheckpoint> {
+        self.manual.get(trigger_id)
+    }
+
+    fn update_manual(&mut self, from: &ManualCheckpoint, to: impl Fn() -> ManualCheckpoint) {
+        for m in self.manual.values_mut() {
+            if m == from {
+                *m = to();
+            }
         }
     }
 
@@ -207,10 +240,11 @@ impl Coordinator {
     /// nothing is pending or being prepared, no stop is under way, and the
     /// last one was triggered at least an interval ago.
     pub fn is_due(&self, now: Now) -> bool {
-        let Some(interval) = self.interval else { return false };
-        self.pending.is_none()
-            && !self.savepoints.busy()
-            && self.last_trigger.is_none_or(|t| now.instant.saturating_duration_since(t) >= interval)
+        let asked = self.manual.values().any(|m| *m == ManualCheckpoint::Requested);
+        let interval_due = self
+            .interval
+            .is_some_and(|i| self.last_trigger.is_none_or(|t| now.instant.saturating_duration_since(t) >= i));
+        self.pending.is_none() && !self.savepoints.busy() && (asked || interval_due)
     }
 
     /// What happens to the retained checkpoints when the job ends.
@@ -229,6 +263,7 @@ impl Coordinator {
         let id = self.store.take_id();
         let dir = self.base.join(format!("chk-{id}"));
         let _ = self.begin(now, id, dir.clone(), expected, None, Phase::Preparing);
+        self.update_manual(&ManualCheckpoint::Requested, || ManualCheckpoint::Running(id));
         out.push(Command::PrepareDirectory { purpose: Purpose::Checkpoint(id), dir });
     }
 
@@ -386,6 +421,7 @@ impl Coordinator {
             s.external_path = Some(location.clone());
         }
         self.counts.completed += 1;
+        self.update_manual(&ManualCheckpoint::Running(p.id), || ManualCheckpoint::Completed(p.id));
         if !checkpoint.savepoint {
             for old in self.store.add(checkpoint.clone()) {
                 out.push(Command::Remove { dir: old.dir, retry: false });
@@ -414,6 +450,7 @@ impl Coordinator {
             s.duration_ms = now.ms - p.trigger_ms;
         }
         self.counts.failed += 1;
+        self.update_manual(&ManualCheckpoint::Running(p.id), || ManualCheckpoint::Failed(reason.clone()));
         out.push(Command::Remove { dir: p.dir.clone(), retry: false });
         self.abandoned.push(p.dir);
         Some(Failure { id: p.id, reason, savepoint: p.savepoint })
@@ -621,6 +658,27 @@ mod tests {
         let mut none = coordinator(Retention::default());
         none.interval = None;
         assert!(!none.is_due(t0), "a job without checkpointing never triggers");
+    }
+
+    #[test]
+    fn a_checkpoint_asked_for_by_hand_starts_at_once_and_reports_its_outcome() {
+        let mut c = coordinator(Retention::default());
+        c.interval = None;
+        let t0 = Now::read();
+        assert!(!c.is_due(t0));
+        c.request_checkpoint("a".into());
+        assert_eq!(c.manual_status("a"), Some(&ManualCheckpoint::Requested));
+        assert!(c.is_due(t0), "without an interval too");
+        complete_one(&mut c, t0);
+        assert_eq!(c.manual_status("a"), Some(&ManualCheckpoint::Completed(1)));
+        assert!(!c.is_due(t0), "nothing more is asked for");
+        c.request_checkpoint("b".into());
+        c.trigger(t0, 2, &mut Vec::new());
+        assert_eq!(c.manual_status("b"), Some(&ManualCheckpoint::Running(2)));
+        let _ = c.fail_pending(t0, "declined".into(), &mut Vec::new());
+        assert_eq!(c.manual_status("b"), Some(&ManualCheckpoint::Failed("declined".into())));
+        assert_eq!(c.manual_status("a"), Some(&ManualCheckpoint::Completed(1)), "another's outcome stays");
+        assert_eq!(c.manual_status("c"), None);
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub enum Event {
     SavepointRequested { trigger_id: Option<String>, target: Result<PathBuf, SavepointError>, stop: Option<StopMode> },
     /// `PATCH /jobs/:jid?mode=cancel`.
     CancelRequested,
+    /// `POST /jobs/:jid/checkpoints`: a checkpoint by hand.
+    CheckpointRequested { trigger_id: String },
 }
 
 /// What a directory is being made for.
@@ -142,6 +144,8 @@ pub enum Answer {
     /// The trigger id, or why no savepoint is taken.
     Savepoint(Result<String, SavepointError>),
     Cancel(Result<(), CancelError>),
+    /// The trigger id of a checkpoint asked for by hand, or why none is taken.
+    Checkpoint(Result<String, SavepointError>),
 }
 
 /// Why a savepoint (or stop-with-savepoint) is refused.

@@ -12,6 +12,7 @@
 //! it is released and delivers its result as an event later.
 
 use super::checkpoint_store::Retention;
+use super::coordinator::ManualCheckpoint;
 use super::events::{Answer, CancelError, Command, Event, SavepointError};
 use super::job::{Job, JobSpec};
 use super::scheduler::{self, SlotOffer};
@@ -385,6 +386,26 @@ impl JobManager {
             Some(Answer::Savepoint(r)) => r,
             _ => Err(SavepointError::NotFound(id)),
         }
+    }
+
+    /// Asks for a checkpoint now (`POST /jobs/:jid/checkpoints`); returns
+    /// its trigger id (`trigger_id` if given, a repeated one asks for nothing more).
+    pub fn trigger_checkpoint(&self, id: JobId, trigger_id: Option<String>) -> Result<String, SavepointError> {
+        let trigger_id = trigger_id.unwrap_or_else(|| JobId::random().to_string());
+        let mut st = self.lock();
+        if !st.jobs.contains_key(&id) {
+            return Err(SavepointError::NotFound(id));
+        }
+        match self.run(&mut st, id, Event::CheckpointRequested { trigger_id }, Now::read(), &mut Vec::new()) {
+            Some(Answer::Checkpoint(r)) => r,
+            _ => Err(SavepointError::NotFound(id)),
+        }
+    }
+
+    pub fn checkpoint_status(&self, id: JobId, trigger_id: &str) -> Result<ManualCheckpoint, SavepointError> {
+        let st = self.lock();
+        let job = st.jobs.get(&id).ok_or(SavepointError::NotFound(id))?;
+        job.checkpoint_status(trigger_id).cloned().ok_or_else(|| SavepointError::UnknownTrigger(trigger_id.to_string()))
     }
 
     pub fn savepoint_status(&self, id: JobId, trigger_id: &str) -> Result<SavepointStatus, SavepointError> {

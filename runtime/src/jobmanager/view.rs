@@ -182,6 +182,10 @@ pub struct TaskManagerView {
     pub last_heartbeat_ms: i64,
     /// Tasks it reported in its last heartbeat.
     pub assigned_tasks: usize,
+    /// Its slots in use: (job, slot index within the job).
+    pub used: Vec<(JobId, u32)>,
+    /// Tasks it reported in its last heartbeat, per job.
+    pub tasks_per_job: HashMap<JobId, usize>,
 }
 
 impl TaskManagerView {
@@ -197,6 +201,11 @@ impl TaskManagerView {
             registered_ms: t.registered_ms,
             last_heartbeat_ms: t.last_heartbeat_ms,
             assigned_tasks: t.metrics.len(),
+            used: t.used.clone(),
+            tasks_per_job: t.metrics.iter().filter_map(|m| m.job_id).fold(HashMap::new(), |mut m, j| {
+                *m.entry(j).or_default() += 1;
+                m
+            }),
         }
     }
 }

@@ -27,6 +27,8 @@ mod cluster;
 mod jars;
 mod job_info;
 mod jobs;
+mod operations;
+pub use operations::shutdown_requested;
 mod processes;
 pub mod server;
 mod vertices;
@@ -124,7 +126,8 @@ fn router(state: RestState) -> Router {
         .route("/jobs/{jid}/config", get(jobs::job_config))
         .route("/jobs/{jid}/exceptions", get(jobs::job_exceptions))
         .route("/jobs/{jid}/metrics", get(jobs::job_metrics))
-        .route("/jobs/{jid}/checkpoints", get(checkpoints::job_checkpoints))
+        .route("/jobs/{jid}/checkpoints", get(checkpoints::job_checkpoints).post(operations::trigger_checkpoint))
+        .route("/jobs/{jid}/checkpoints/{tid}", get(operations::checkpoint_status))
         .route("/jobs/{jid}/savepoints", post(checkpoints::trigger_savepoint))
         .route("/jobs/{jid}/savepoints/{tid}", get(checkpoints::savepoint_status))
         .route("/jobs/{jid}/stop", post(checkpoints::stop_job))
@@ -161,7 +164,7 @@ fn router(state: RestState) -> Router {
         .route("/jobs/{jid}/rescaling", axum::routing::patch(job_info::rescaling))
         .route("/jobs/{jid}/rescaling/{tid}", get(job_info::rescaling))
         .route("/taskmanagers", get(cluster::taskmanagers))
-        .route("/taskmanagers/{tmid}", get(cluster::taskmanager_detail))
+        .route("/taskmanagers/{tmid}", get(processes::taskmanager_detail))
         .route("/jobmanager/config", get(cluster::jobmanager_config))
         .route("/jobmanager/environment", get(processes::jobmanager_environment))
         .route("/jobmanager/thread-dump", get(processes::jobmanager_thread_dump))
@@ -177,6 +180,11 @@ fn router(state: RestState) -> Router {
         .route("/jars", get(jars::list_jars))
         .route("/jars/upload", post(jars::upload_jar))
         .route("/jars/{jarid}/run", post(jars::run_jar))
+        .route("/jars/{jarid}", axum::routing::delete(jars::delete_jar))
+        .route("/jars/{jarid}/plan", get(jars::jar_plan).post(jars::jar_plan))
+        .route("/savepoint-disposal", post(operations::trigger_disposal))
+        .route("/savepoint-disposal/{tid}", get(operations::disposal_status))
+        .route("/cluster", axum::routing::delete(operations::shutdown_cluster))
         .route("/metrics", get(cluster::prometheus))
         .route("/blobs", post(blobs::upload_blob))
         .route("/blobs/{digest}", get(blobs::download_blob));

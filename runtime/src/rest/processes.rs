@@ -12,7 +12,7 @@
 //! `ep_poll`.
 
 use super::{error, Jm};
-use crate::diagnostics::{threads, ProcessAnswer, ProcessRequest, ThreadInfo};
+use crate::diagnostics::{threads, MemoryInfo, ProcessAnswer, ProcessRequest, ThreadInfo};
 use crate::logging::{LogAnswer, LogRequest};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -107,6 +107,7 @@ async fn ask_taskmanager(jm: &crate::jobmanager::JobManager, tmid: &str, request
     match jm.ask_taskmanager(tmid, request).await {
         Ok(ProcessAnswer::Log(a)) => log_response(a),
         Ok(ProcessAnswer::Threads(t)) => Json(thread_dump_json(&t)).into_response(),
+        Ok(ProcessAnswer::Memory(m)) => Json(memory_metrics(&m)).into_response(),
         Err(reason) => error(StatusCode::SERVICE_UNAVAILABLE, reason),
     }
 }
@@ -129,6 +130,57 @@ pub(super) async fn taskmanager_log_file(State(jm): Jm, Path((tmid, name)): Path
 /// `GET /taskmanagers/:tmid/stdout`.
 pub(super) async fn taskmanager_stdout(State(jm): Jm, Path(tmid): Path<String>) -> Response {
     ask_taskmanager(&jm, &tmid, ProcessRequest::Log(LogRequest::Stdout)).await
+}
+
+/// Flink's TaskManager memory metrics from a Rust process's `/proc`:
+/// the heap is the anonymous resident memory (heap and stacks), non-heap
+/// the file-backed and shared resident pages (the binary, mapped files);
+/// neither has a maximum (-1, as a JVM pool without one). flowc has no
+/// direct or mapped buffer pools, no Netty shuffle segments and no garbage
+/// collector: those are 0 and empty.
+fn memory_metrics(m: &MemoryInfo) -> Value {
+    json!({
+        "heapUsed": m.rss_anon, "heapCommitted": m.rss_anon, "heapMax": -1,
+        "nonHeapUsed": m.rss_file, "nonHeapCommitted": m.rss_file, "nonHeapMax": -1,
+        "directCount": 0, "directUsed": 0, "directMax": 0,
+        "mappedCount": 0, "mappedUsed": 0, "mappedMax": 0,
+        "nettyShuffleMemorySegmentsAvailable": 0, "nettyShuffleMemorySegmentsUsed": 0, "nettyShuffleMemorySegmentsTotal": 0,
+        "nettyShuffleMemoryAvailable": 0, "nettyShuffleMemoryUsed": 0, "nettyShuffleMemoryTotal": 0,
+        "garbageCollectors": [],
+    })
+}
+
+/// `GET /taskmanagers/:tmid`: the listing's fields, its slots in use per
+/// job, and its memory, asked of the TaskManager (`/proc`).
+pub(super) async fn taskmanager_detail(State(jm): Jm, Path(tmid): Path<String>) -> Response {
+    let Some(t) = jm.taskmanager(&tmid) else {
+        return error(StatusCode::NOT_FOUND, format!("TaskManager {tmid} not found"));
+    };
+    let mut v = super::cluster::tm_json(&t, true);
+    let slots: Vec<Value> = t
+        .used
+        .iter()
+        .map(|(job, _)| {
+            let of_job = t.used.iter().filter(|(j, _)| j == job).count().max(1);
+            let tasks = t.tasks_per_job.get(job).copied().unwrap_or(0);
+            json!({
+                "jobId": job.to_string(),
+                "resource": {"cpuCores": 1.0, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
+                // Slots are shared by one subtask of each vertex: the job's tasks here, spread over its slots here.
+                "assignedTasks": tasks.div_ceil(of_job),
+            })
+        })
+        .collect();
+    v["allocatedSlots"] = Value::Array(slots);
+    match jm.ask_taskmanager(&tmid, ProcessRequest::Memory).await {
+        Ok(ProcessAnswer::Memory(m)) => {
+            v["metrics"] = memory_metrics(&m);
+            v["hardware"]["freeMemory"] = json!(m.available);
+        }
+        // The registry's fields stand; the memory is unknown.
+        Ok(_) | Err(_) => v["metrics"] = Value::Null,
+    }
+    Json(v).into_response()
 }
 
 /// `GET /taskmanagers/:tmid/thread-dump`.

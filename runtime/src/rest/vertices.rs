@@ -322,12 +322,32 @@ pub(super) async fn watermarks(State(jm): Jm, Path((jid, vid)): Path<(String, St
     })
 }
 
-/// `GET /jobs/:jid/vertices/:vid/jm-operator-metrics`: metrics of the
-/// vertex's operator coordinators on the JobManager. flowc's sources
-/// assign their partitions on the JobManager before the deployment and
-/// keep no coordinator afterwards, so the list is empty.
-pub(super) async fn jm_operator_metrics(State(jm): Jm, Path((jid, vid)): Path<(String, String)>) -> Response {
-    with_vertex(&jm, &jid, &vid, |_, _| json!([]))
+/// `GET /jobs/:jid/vertices/:vid/jm-operator-metrics` (`?get=` for
+/// values): metrics of the vertex's operator coordinators on the
+/// JobManager. A source's partitions are all assigned by the JobManager
+/// before the deployment, so its enumerator's `unassignedSplits` is 0;
+/// other vertices have no coordinator, and no such metric.
+pub(super) async fn jm_operator_metrics(
+    State(jm): Jm,
+    Path((jid, vid)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    with_vertex(&jm, &jid, &vid, |j, n| {
+        let mut metrics: Vec<(String, String)> = Vec::new();
+        if j.graph.inputs(n).is_empty() {
+            let scope: String =
+                j.graph.graph[n].name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+            metrics.push((format!("{scope}.coordinator.enumerator.unassignedSplits"), "0".into()));
+        }
+        let wanted: Option<Vec<&str>> = q.get("get").map(|g| g.split(',').map(str::trim).collect());
+        Value::Array(
+            metrics
+                .iter()
+                .filter(|(k, _)| wanted.as_ref().is_none_or(|w| w.contains(&k.as_str())))
+                .map(|(k, v)| if wanted.is_some() { json!({ "id": k, "value": v }) } else { json!({ "id": k }) })
+                .collect(),
+        )
+    })
 }
 
 /// `GET /jobs/:jid/vertices/:vid/flamegraph`: as Flink answers with

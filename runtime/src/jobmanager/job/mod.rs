@@ -21,7 +21,7 @@
 //! can persist the first and rebuild the rest.
 
 use super::coordinator::Coordinator;
-use super::events::{Answer, Command, Event, Purpose};
+use super::events::{Answer, Command, Event, Purpose, SavepointError};
 use super::log::Note;
 use crate::checkpoint::RestorePoint;
 use crate::clock::Now;
@@ -285,6 +285,11 @@ impl Job {
         self.checkpoints.savepoints.status(trigger_id)
     }
 
+    /// How the checkpoint asked for by hand under `trigger_id` stands.
+    pub fn checkpoint_status(&self, trigger_id: &str) -> Option<&super::coordinator::ManualCheckpoint> {
+        self.checkpoints.manual_status(trigger_id)
+    }
+
     /// A heartbeat's counters of one of the job's subtasks.
     pub fn record_metrics(&mut self, m: &TaskMetrics) {
         let Some(sub) = m.subtask.filter(|_| m.attempt == self.attempt) else { return };
@@ -350,6 +355,15 @@ impl Job {
             Event::CancelRequested => {
                 let answer = self.on_cancel(now, &mut out);
                 out.push(Command::Answer(Answer::Cancel(answer)));
+            }
+            Event::CheckpointRequested { trigger_id } => {
+                let answer = if self.status() == JobStatus::RUNNING {
+                    self.checkpoints.request_checkpoint(trigger_id.clone());
+                    Ok(trigger_id)
+                } else {
+                    Err(SavepointError::NotRunning(self.record.id, self.status()))
+                };
+                out.push(Command::Answer(Answer::Checkpoint(answer)));
             }
         }
         self.finish_if_done(now, &mut out);

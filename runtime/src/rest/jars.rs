@@ -10,7 +10,7 @@
 //! off (a dropped connection, a timeout).
 
 use super::checkpoints::json_body;
-use super::jobs::submit_bytes;
+use super::jobs::submit_id;
 use super::{body, error, Jm, RestState};
 use crate::ids::JobId;
 use crate::jobmanager::{JobManager, RestoreRequest};
@@ -221,8 +221,9 @@ pub(super) async fn run_jar(
     if let Err(r) = s.access.check_submit() {
         return r;
     }
-    match compile_upload(&s, &jarid, &q, request).await {
-        Ok((bytes, restore)) => submit_bytes(&s.jm, bytes, restore),
+    // As Flink: 200 with the job's id (and its application's, the same).
+    match compile_upload(&s, &jarid, &q, request).await.and_then(|(bytes, restore)| submit_id(&s.jm, bytes, restore)) {
+        Ok(id) => Json(json!({ "jobid": id.to_string(), "applicationId": id.to_string() })).into_response(),
         Err(r) => r,
     }
 }

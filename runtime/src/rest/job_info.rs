@@ -293,6 +293,45 @@ pub(super) async fn resource_requirements(State(jm): Jm, Path(jid): Path<String>
     )
 }
 
+/// `PUT /jobs/:jid/resource-requirements`: a body without requirements is
+/// refused as Flink refuses it; requirements get the default scheduler's answer.
+pub(super) async fn put_resource_requirements(
+    State(jm): Jm,
+    Path(jid): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = with_job(&jm, &jid, |_| ()) {
+        return r;
+    }
+    let names_some = serde_json::from_slice::<Value>(&body).is_ok_and(|v| v.as_object().is_some_and(|o| !o.is_empty()));
+    if !names_some {
+        return error(StatusCode::BAD_REQUEST, "Request body does not specify resource requirements.");
+    }
+    resource_requirements(State(jm), Path(jid)).await
+}
+
+/// `PATCH /jobs/:jid/clientHeartbeat`: an attached client's heartbeat.
+/// flowc does not cancel jobs whose client went away, so it only checks
+/// that the job exists.
+pub(super) async fn client_heartbeat(State(jm): Jm, Path(jid): Path<String>) -> Response {
+    match with_job(&jm, &jid, |_| ()) {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({}))).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `POST /jobs/:jid/coordinators/:uid`: a request to an operator
+/// coordinator. flowc's operators have none.
+pub(super) async fn coordinator_request(State(jm): Jm, Path((jid, uid)): Path<(String, String)>) -> Response {
+    if let Err(r) = with_job(&jm, &jid, |_| ()) {
+        return r;
+    }
+    error(
+        StatusCode::NOT_FOUND,
+        format!("The operator with uid `{uid}` has no coordinator (flowc's operators have none)."),
+    )
+}
+
 /// `GET /jobs/:jid/rescales/*`: as Flink without the adaptive scheduler.
 pub(super) async fn rescales(State(jm): Jm, Path((jid, _)): Path<(String, String)>) -> Response {
     if let Err(r) = with_job(&jm, &jid, |_| ()) {

@@ -313,6 +313,12 @@ pub(super) async fn cancel_job(
     };
     match q.get("mode").map(String::as_str) {
         None | Some("cancel") => {}
+        Some("stop") => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "mode `stop` is not supported: stop with a savepoint (POST /jobs/:jid/stop)",
+            )
+        }
         Some(other) => return error(StatusCode::BAD_REQUEST, format!("unknown mode `{other}`: use `cancel`")),
     }
     match jm.cancel(id) {
@@ -321,6 +327,13 @@ pub(super) async fn cancel_job(
         // As Flink: cancelling a job that has ended is accepted and does nothing.
         Err(CancelError::Terminal(..)) => (StatusCode::ACCEPTED, Json(json!({}))).into_response(),
     }
+}
+
+/// `GET /jobs/:jid/yarn-stop`: Flink's old stop, `PATCH /jobs/:jid?mode=stop`,
+/// which flowc refuses as it refuses that mode: stop with a savepoint instead.
+pub(super) async fn cancel_job_stop_mode(s: State<RestState>, jid: Path<String>) -> Response {
+    let q = HashMap::from([("mode".to_string(), "stop".to_string())]);
+    cancel_job(s, jid, Query(q)).await
 }
 
 /// `POST /jobs`: the body is a compiled plan (`flowc compile`), binary or
@@ -351,19 +364,30 @@ pub(super) async fn submit_plan(
 }
 
 pub(super) fn submit_bytes(jm: &Arc<JobManager>, bytes: Vec<u8>, restore: RestoreRequest) -> Response {
+    match submit_id(jm, bytes, restore) {
+        Ok(id) => (StatusCode::ACCEPTED, Json(json!({ "jobid": id.to_string(), "jobUrl": format!("/jobs/{id}") })))
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Submits a compiled plan; the new job's id, or the 400 to answer.
+pub(super) fn submit_id(
+    jm: &Arc<JobManager>,
+    bytes: Vec<u8>,
+    restore: RestoreRequest,
+) -> Result<crate::ids::JobId, Response> {
     // A plan that calls Rust UDFs names their artifacts, which must be here.
     if let Ok(g) = flowc_compiler::plan_file::from_bytes(&bytes) {
         if let Err(reason) = jm.blobs.check_plan(&g) {
-            return error(StatusCode::BAD_REQUEST, reason);
+            return Err(error(StatusCode::BAD_REQUEST, reason));
         }
     }
-    match jm.submit(bytes, restore) {
-        Ok(id) => (StatusCode::ACCEPTED, Json(json!({ "jobid": id.to_string(), "jobUrl": format!("/jobs/{id}") })))
-            .into_response(),
-        Err(e @ (SubmitError::BadPlan(_) | SubmitError::BadSavepoint { .. } | SubmitError::Unsupported(_))) => {
+    jm.submit(bytes, restore).map_err(|e| match e {
+        SubmitError::BadPlan(_) | SubmitError::BadSavepoint { .. } | SubmitError::Unsupported(_) => {
             error(StatusCode::BAD_REQUEST, e.to_string())
         }
-    }
+    })
 }
 
 /// `savepointPath` and `allowNonRestoredState` from a query string.

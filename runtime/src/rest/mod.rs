@@ -157,12 +157,16 @@ fn router(state: RestState) -> Router {
         .route("/jobs/{jid}/checkpoints/details/{cid}/subtasks/{vid}", get(job_info::checkpoint_subtasks))
         .route(
             "/jobs/{jid}/resource-requirements",
-            get(job_info::resource_requirements).put(job_info::resource_requirements),
+            get(job_info::resource_requirements).put(job_info::put_resource_requirements),
         )
         .route("/jobs/{jid}/rescales/{what}", get(job_info::rescales))
         .route("/jobs/{jid}/rescales/details/{uuid}", get(job_info::rescales))
         .route("/jobs/{jid}/rescaling", axum::routing::patch(job_info::rescaling))
         .route("/jobs/{jid}/rescaling/{tid}", get(job_info::rescaling))
+        .route("/jobs/{jid}/clientHeartbeat", axum::routing::patch(job_info::client_heartbeat))
+        .route("/jobs/{jid}/coordinators/{uid}", post(job_info::coordinator_request))
+        .route("/jobs/{jid}/yarn-cancel", get(jobs::cancel_job))
+        .route("/jobs/{jid}/yarn-stop", get(jobs::cancel_job_stop_mode))
         .route("/taskmanagers", get(cluster::taskmanagers))
         .route("/taskmanagers/{tmid}", get(processes::taskmanager_detail))
         .route("/jobmanager/config", get(cluster::jobmanager_config))

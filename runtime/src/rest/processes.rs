@@ -44,6 +44,7 @@ fn doing(t: &ThreadInfo) -> String {
     match (t.name.starts_with("task-"), t.state) {
         (true, 'R') => "RUNNABLE (busy: processing records)".into(),
         (true, _) if t.wchan.contains("futex") => waiting("for input or for room downstream"),
+        (true, _) if t.wchan.contains("nanosleep") => waiting("a paced source, for its next batch"),
         (_, 'R') => "RUNNABLE".into(),
         (_, 'D') => waiting("for disk I/O"),
         (_, _) if t.wchan.contains("poll") || t.wchan.contains("epoll") => waiting("for the network"),

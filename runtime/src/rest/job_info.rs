@@ -106,9 +106,7 @@ pub(super) async fn taskmanager_log_url(State(jm): Jm, Path((jid, tmid)): Path<(
 /// snapshots to files.
 pub(super) async fn checkpoint_config(State(jm): Jm, Path(jid): Path<String>) -> Response {
     let r = with_job(&jm, &jid, |j| {
-        let Some(interval) = j.graph.settings.checkpoint_interval_ms else {
-            return None;
-        };
+        let interval = j.graph.settings.checkpoint_interval_ms?;
         let retention = j.checkpoints.retention;
         Some(json!({
             "mode": "exactly_once",

@@ -81,8 +81,10 @@ pub(super) async fn checkpoint_status(State(jm): Jm, Path((jid, tid)): Path<(Str
 }
 
 /// Disposals by trigger id: `None` while running, then the outcome.
-fn disposals() -> std::sync::MutexGuard<'static, HashMap<String, Option<Result<(), String>>>> {
-    static D: OnceLock<Mutex<HashMap<String, Option<Result<(), String>>>>> = OnceLock::new();
+type Disposals = HashMap<String, Option<Result<(), String>>>;
+
+fn disposals() -> std::sync::MutexGuard<'static, Disposals> {
+    static D: OnceLock<Mutex<Disposals>> = OnceLock::new();
     D.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

@@ -199,7 +199,7 @@ mod tests {
             .name("task-dump-test".into())
             .spawn(|| {
                 let dump = thread_dump_json(&threads());
-                dump["threadInfos"].as_array().map_or(false, |a| a.iter().any(|t| t["threadName"] == "task-dump-test"))
+                dump["threadInfos"].as_array().is_some_and(|a| a.iter().any(|t| t["threadName"] == "task-dump-test"))
             })
             .expect("spawn");
         assert!(t.join().expect("join"), "the dump lists the thread that made it");

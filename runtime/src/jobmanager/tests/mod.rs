@@ -163,6 +163,7 @@ pub(super) struct Tm {
 pub(super) enum Answered {
     Savepoint(Result<String, String>),
     Cancel(Result<(), String>),
+    Checkpoint(Result<String, String>),
 }
 
 /// A message the job sent to a TaskManager.
@@ -342,6 +343,9 @@ impl Harness {
             }
             Command::Answer(Answer::Cancel(r)) => {
                 self.answers.push(Answered::Cancel(r.as_ref().map(|_| ()).map_err(|e| e.to_string())))
+            }
+            Command::Answer(Answer::Checkpoint(r)) => {
+                self.answers.push(Answered::Checkpoint(r.as_ref().map_err(|e| e.to_string()).cloned()))
             }
         }
         None

@@ -1,7 +1,7 @@
 //! End to end: flowc's operating commands against a live cluster, with
 //! Flink's spellings where Flink has them — `flowc info` (the plan as
 //! `flink info` prints it), `flowc checkpoint`, `flowc savepoint -type
-//! native`, `savepoint -d` (dispose), `savepoint -detached`, `stop
+//! native` (recorded as the savepoint's format), `savepoint -d` (dispose), `savepoint -detached`, `stop
 //! -detached`, and `flowc logs jobmanager|taskmanager TMID`.
 
 mod support;
@@ -61,6 +61,11 @@ fn flowc_info_checkpoint_savepoint_dispose_stop_and_logs() {
         .to_string();
     let dir = PathBuf::from(path.trim_start_matches("file:"));
     assert!(dir.join("_metadata").is_file(), "{}", dir.display());
+    // The format asked for is recorded; an unknown one is refused.
+    let cps = cluster.rest().get(&format!("/jobs/{id}/checkpoints")).expect("checkpoints");
+    assert_eq!(cps["latest"]["savepoint"]["savepointFormat"], "NATIVE", "{}", cps["latest"]);
+    let bad = cluster.rest().post_json(&format!("/jobs/{id}/savepoints"), &serde_json::json!({ "formatType": "ZIP" }));
+    assert!(bad.is_err_and(|e| e.to_string().contains("formatType")), "an unknown formatType is refused");
     let disposed = ok(&cluster.flowc(&["savepoint", "-d", &path]));
     assert!(disposed.contains(&format!("Savepoint '{path}' disposed.")), "{disposed}");
     assert!(!dir.exists(), "{} is still there", dir.display());

@@ -76,6 +76,8 @@ pub struct Stats {
     pub num_acknowledged: usize,
     pub external_path: Option<String>,
     pub failure: Option<String>,
+    /// A savepoint's format, as asked for.
+    pub format: Option<super::savepoints::SavepointFormat>,
     /// Each acknowledging subtask: when it acknowledged, and its state's size.
     pub acks: BTreeMap<SubtaskId, SubtaskAck>,
 }
@@ -281,6 +283,7 @@ impl Coordinator {
             id,
             status: Status::InProgress,
             savepoint: savepoint.is_some(),
+            format: savepoint.as_ref().map(|r| r.format),
             trigger_ms: now.ms,
             latest_ack_ms: -1,
             state_size: 0,

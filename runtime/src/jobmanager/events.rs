@@ -51,7 +51,12 @@ pub enum Event {
     /// `POST /jobs/:jid/savepoints`, or `/stop` with `stop`: the trigger id
     /// the caller gave, and the directory to write into (resolved and
     /// checked by the shell, or why it is refused).
-    SavepointRequested { trigger_id: Option<String>, target: Result<PathBuf, SavepointError>, stop: Option<StopMode> },
+    SavepointRequested {
+        trigger_id: Option<String>,
+        target: Result<PathBuf, SavepointError>,
+        stop: Option<StopMode>,
+        format: super::savepoints::SavepointFormat,
+    },
     /// `PATCH /jobs/:jid?mode=cancel`.
     CancelRequested,
     /// `POST /jobs/:jid/checkpoints`: a checkpoint by hand.

@@ -370,6 +370,7 @@ impl JobManager {
         target: Option<String>,
         stop: Option<StopMode>,
         trigger_id: Option<String>,
+        format: super::savepoints::SavepointFormat,
     ) -> Result<String, SavepointError> {
         let base = target.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| self.config.get("state.savepoints.dir"));
         let target: Result<PathBuf, SavepointError> = if base.trim().is_empty() {
@@ -381,7 +382,7 @@ impl JobManager {
         if !st.jobs.contains_key(&id) {
             return Err(SavepointError::NotFound(id));
         }
-        let event = Event::SavepointRequested { trigger_id, target, stop };
+        let event = Event::SavepointRequested { trigger_id, target, stop, format };
         match self.run(&mut st, id, event, Now::read(), &mut Vec::new()) {
             Some(Answer::Savepoint(r)) => r,
             _ => Err(SavepointError::NotFound(id)),
@@ -661,7 +662,7 @@ mod tests {
         let detail = jm.job(id).expect("listed");
         assert_eq!(detail.summary.status, crate::ids::JobStatus::RESTARTING);
         assert!(detail.exceptions[0].message.contains("TaskManager tm-1 (127.0.0.1:1) is lost: its connection closed"));
-        let refused = jm.trigger_savepoint(id, None, None, None);
+        let refused = jm.trigger_savepoint(id, None, None, None, Default::default());
         assert!(
             matches!(refused, Err(SavepointError::NotRunning(_, crate::ids::JobStatus::RESTARTING))),
             "{refused:?}"

@@ -183,7 +183,7 @@ fn details_json(j: &JobDetail, s: &Stats) -> Value {
         "id": s.id,
         "status": s.status.name(),
         "is_savepoint": s.savepoint,
-        "savepointFormat": if s.savepoint { json!("CANONICAL") } else { Value::Null },
+        "savepointFormat": s.format.map_or(Value::Null, |f| json!(f.name())),
         "trigger_timestamp": s.trigger_ms,
         "latest_ack_timestamp": s.latest_ack_ms,
         "checkpointed_size": s.state_size,

@@ -348,8 +348,8 @@ impl Job {
                 self.on_progress(p, now, &mut out);
             }
             Event::RemovalFailed { dir } => self.checkpoints.removal_failed(dir),
-            Event::SavepointRequested { trigger_id, target, stop } => {
-                let answer = self.on_savepoint_request(trigger_id, target, stop, &mut out);
+            Event::SavepointRequested { trigger_id, target, stop, format } => {
+                let answer = self.on_savepoint_request(trigger_id, target, stop, format, &mut out);
                 out.push(Command::Answer(Answer::Savepoint(answer)));
             }
             Event::CancelRequested => {

@@ -483,7 +483,7 @@ impl Harness {
 
     pub fn savepoint(&mut self, stop: Option<StopMode>) -> Result<String, String> {
         let target = Ok(PathBuf::from("/savepoints"));
-        self.step(Event::SavepointRequested { trigger_id: None, target, stop });
+        self.step(Event::SavepointRequested { trigger_id: None, target, stop, format: Default::default() });
         match self.answers.pop() {
             Some(Answered::Savepoint(r)) => r,
             other => panic!("no savepoint answer: {other:?}"),

@@ -35,7 +35,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// and the cluster secret is proven by challenge–response; a task's
 /// failure carries its kind (a corrupt checkpoint is told apart).
 /// Version 3: TaskManagers fetch UDF artifacts (`FetchBlob`, `Blob`).
-/// Version 4: a task's metrics carry its bad-record counters and samples.
+/// Version 4 (one bump for the changes of issues 11 and 13): a task's
+/// metrics carry its bad-record counters and samples, its late side-output
+/// count; the JobManager asks a TaskManager for its logs and threads
+/// (`Ask`, `Answer`).
 pub const PROTOCOL_VERSION: u32 = 4;
 /// No control message is this large; a bigger length means a confused peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
@@ -56,6 +59,11 @@ pub enum ToJobManager {
     /// The UDF artifact with this digest, for a deployment that needs it.
     FetchBlob {
         digest: String,
+    },
+    /// The answer to `Ask` number `request_id`.
+    Answer {
+        request_id: u64,
+        answer: crate::diagnostics::ProcessAnswer,
     },
 }
 
@@ -205,6 +213,12 @@ pub enum ToTaskManager {
     Blob {
         digest: String,
         result: Result<Vec<u8>, String>,
+    },
+    /// A question about the TaskManager process (its logs, its threads),
+    /// for REST; answered with `Answer` and the same `request_id`.
+    Ask {
+        request_id: u64,
+        request: crate::diagnostics::ProcessRequest,
     },
 }
 

@@ -218,6 +218,14 @@ async fn session(
             ToTaskManager::Blob { digest, .. } => {
                 tracing::debug!(digest = %digest, "An artifact no deployment waits for.");
             }
+            ToTaskManager::Ask { request_id, request } => {
+                // Files and /proc are read off the RPC task.
+                let tx = tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let answer = crate::diagnostics::answer(&request);
+                    let _ = tx.send(ToJobManager::Answer { request_id, answer });
+                });
+            }
             ToTaskManager::TriggerCheckpoint { job_id, attempt, barrier } => {
                 if let Some(tasks) = lock(registry).get(&(job_id, attempt)) {
                     for t in tasks.values() {
@@ -502,7 +510,11 @@ fn deploy(
         let allowed = allowed.clone();
         let udfs = (udfs.clone(), udf.isolation);
         let name = format!("{}#{}", graph.graph[NodeIndex::new(id.vertex as usize)].name, id.subtask);
+        let vertex_name = graph.graph[NodeIndex::new(id.vertex as usize)].name.clone();
         let spawned = std::thread::Builder::new().name(format!("task-{id}")).spawn(move || {
+            // Every line the task logs carries its job, vertex and subtask.
+            let _span =
+                tracing::info_span!("task", job_id = %key.0, vertex = %vertex_name, subtask = id.subtask).entered();
             let tx = task_tx;
             report(&tx, key, id, TaskStatus::INITIALIZING, None);
             let ack_tx = tx.clone();

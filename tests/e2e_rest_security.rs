@@ -333,12 +333,16 @@ fn a_token_guards_every_request_and_flowc_sends_it() {
     let (got, _) = read_until_closed(&mut raw, Duration::from_secs(5));
     let head = String::from_utf8_lossy(&got).to_ascii_lowercase();
     assert!(head.contains("www-authenticate: bearer"), "{head}");
-    // The web UI's page itself holds no data and is served; it asks for the token.
+    // The web UI's page and its scripts hold no data and are served; the
+    // script every page loads asks for the token and sends it.
     let page = plain("/", None);
     assert_eq!(page.status, 200);
+    assert!(page.text().contains("core.js"), "the page does not load core.js");
+    let script = plain("/core.js", None);
+    assert_eq!(script.status, 200);
     assert!(
-        page.text().contains("sessionStorage") && page.text().contains("Authorization"),
-        "the page does not send a token"
+        script.text().contains("sessionStorage") && script.text().contains("Authorization"),
+        "the web UI does not send a token"
     );
     assert_eq!(plain("/overview", Some(TOKEN)).status, 200);
     // Secrets are not shown by /jobmanager/config.

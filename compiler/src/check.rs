@@ -20,9 +20,9 @@
 
 mod bad_records;
 mod connectors;
-mod keyed;
-mod joins;
 mod formats;
+mod joins;
+mod keyed;
 mod nulls;
 mod params;
 mod pipelines;

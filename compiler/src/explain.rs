@@ -121,13 +121,8 @@ pub fn text(g: &JobGraph) -> String {
         for (src, e) in g.inputs(n) {
             let side = input_label(g, n, e);
             let late = if e.late { " (its late records)" } else { "" };
-            let _ = writeln!(
-                out,
-                "  <- {}{late} from \"{}\"{}{side}",
-                e.ship,
-                g.graph[src].name,
-                key_suffix(e, g, src)
-            );
+            let _ =
+                writeln!(out, "  <- {}{late} from \"{}\"{}{side}", e.ship, g.graph[src].name, key_suffix(e, g, src));
         }
         for op in &v.operators {
             let uid = op.uid.as_deref().map_or(String::new(), |u| format!(" uid \"{u}\""));
@@ -325,13 +320,8 @@ pub fn dot(g: &JobGraph) -> String {
         for (dst, e) in g.outputs(n) {
             let side = input_label(g, dst, e);
             let late = if e.late { " (late)" } else { "" };
-            let _ = writeln!(
-                out,
-                "  \"{}\" -> \"{}\" [label=\"{}{late}{side}\"];",
-                g.graph[n].id,
-                g.graph[dst].id,
-                e.ship
-            );
+            let _ =
+                writeln!(out, "  \"{}\" -> \"{}\" [label=\"{}{late}{side}\"];", g.graph[n].id, g.graph[dst].id, e.ship);
         }
     }
     out.push_str("}\n");

@@ -23,9 +23,8 @@ struct FlowParser;
 pub const STATEMENT_KEYWORDS: &[&str] = &["job", "param", "flag", "set", "schema", "use", "let", "source", "from"];
 
 /// The stages a pipeline is made of, after its head.
-pub const STAGES: &[&str] = &[
-    "watermark", "filter", "map", "select", "key_by", "window", "aggregate", "dedup", "top", "sink", "union", "join",
-];
+pub const STAGES: &[&str] =
+    &["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "dedup", "top", "sink", "union", "join"];
 
 /// What [`parse`] returns: the statements that parsed and what went wrong.
 #[derive(Debug, Clone)]

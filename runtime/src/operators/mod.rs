@@ -9,13 +9,13 @@
 pub mod build;
 pub mod calc;
 pub mod dedup;
+pub mod join;
 mod keyed;
 pub mod running;
-mod sketches;
-pub mod join;
-pub mod union;
 mod session;
+mod sketches;
 pub mod top;
+pub mod union;
 pub mod watermark;
 pub mod window;
 mod window_state;

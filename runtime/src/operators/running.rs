@@ -17,7 +17,7 @@
 
 use super::calc::Projection;
 use super::keyed::{decode_groups, encode_group, find_slots, SlotTimers};
-use super::window_state::{restore_windows_v2, v1_windows, Acc, ArgReader, KeyTable, SnapshotEntry, Window};
+use super::window_state::{add_row, restore_windows_v2, v1_windows, Acc, ArgReader, KeyTable, SnapshotEntry, Window};
 use super::{KeyedSnapshot, Operator, OperatorError};
 use crate::data::{Batch, RowKind, ValueRef};
 use crate::expr::{AggregateScope, CompiledExpr, EvalError, Sel, SourceMap, Vals};
@@ -207,6 +207,9 @@ impl Operator for RunningAggregateOperator {
                 None => vals.push(None),
             }
         }
+        // Aggregates skip the rows where their argument is null, as SQL's do.
+        let present: Vec<Option<crate::data::Validity>> =
+            vals.iter().map(|v| v.as_ref().and_then(|v| v.validity(sel))).collect();
         let mut readers = Vec::with_capacity(vals.len());
         for (v, call) in vals.iter().zip(&self.spec.aggregates) {
             let r = match v {
@@ -244,9 +247,7 @@ impl Operator for RunningAggregateOperator {
             if !new {
                 Self::push_row(&mut scope, &entry.key, &window.accs, ts, RowKind::UpdateBefore);
             }
-            for (acc, reader) in window.accs.iter_mut().zip(&readers) {
-                acc.add(reader, r);
-            }
+            add_row(&mut window.accs, &readers, &present, r);
             let kind = if new { RowKind::Insert } else { RowKind::UpdateAfter };
             Self::push_row(&mut scope, &entry.key, &window.accs, ts, kind);
             if !new && Self::last_two_equal(&scope, keys) {

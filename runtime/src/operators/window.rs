@@ -28,7 +28,7 @@
 use super::calc::Projection;
 use super::session;
 use super::window_state::{
-    restore_windows_v2, v1_windows, Acc, ArgReader, KeyColumn, KeyTable, SnapshotEntry, SnapshotEntryV2,
+    add_row, restore_windows_v2, v1_windows, Acc, ArgReader, KeyColumn, KeyTable, SnapshotEntry, SnapshotEntryV2,
 };
 use super::{KeyedSnapshot, Operator, OperatorError};
 use crate::data::Batch;
@@ -438,11 +438,7 @@ impl Operator for WindowOperator {
                 });
                 if let Some(entry) = self.keys.get_mut(s) {
                     let (window, new) = entry.window(start, end, fresh);
-                    for ((acc, reader), present) in window.accs.iter_mut().zip(&readers).zip(&present) {
-                        if present.as_ref().is_none_or(|p| p.get(r)) {
-                            acc.add(reader, r);
-                        }
-                    }
+                    add_row(&mut window.accs, &readers, &present, r);
                     if passed(end) {
                         window.fired = false;
                         refire.push((end, s));

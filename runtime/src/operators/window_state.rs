@@ -9,7 +9,7 @@
 //! encoding, which orders timers and snapshots as before).
 
 use super::sketches::{SavedSketch, SketchAcc};
-use crate::data::{Column, Data, ValueRef};
+use crate::data::{Column, Data, Validity, ValueRef};
 use crate::expr::vals::{F64s, I64s, Strs};
 use crate::keygroup::Key;
 use crate::record::Value;
@@ -396,6 +396,19 @@ impl KeyEntry {
                 .iter()
                 .map(|w| (w.start, w.accs.iter().zip(calls).map(|(a, c)| a.saved(c)).collect()))
                 .collect(),
+        }
+    }
+}
+
+/// Adds row `r` to each accumulator whose argument is present there:
+/// aggregates skip the rows where their argument is null, as SQL's do
+/// (`present[i]` is the validity of argument `i`, `None` when it has no
+/// nulls). The window operator and the running aggregate both add rows
+/// through here.
+pub fn add_row(accs: &mut [Acc], readers: &[ArgReader<'_>], present: &[Option<Validity>], r: usize) {
+    for ((acc, reader), present) in accs.iter_mut().zip(readers).zip(present) {
+        if present.as_ref().is_none_or(|p| p.get(r)) {
+            acc.add(reader, r);
         }
     }
 }

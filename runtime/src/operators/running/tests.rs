@@ -119,6 +119,27 @@ fn emits_an_insert_then_update_pairs_and_nothing_for_an_unchanged_row() {
 }
 
 #[test]
+fn aggregates_skip_null_arguments_and_are_null_until_a_value_comes() {
+    let mut a = op(None);
+    let mut out = Vec::new();
+    let rows = vec![(0, vec![Value::Str("a".into()), Value::Null]), (1, vec![Value::Str("a".into()), Value::Int(3)])];
+    let input = Batch::from_rows(&[DataType::String, DataType::Long], &rows).expect("fits");
+    a.process(input, &mut out).unwrap();
+    let s = |x: &str| Value::Str(x.into());
+    let i = Value::Int;
+    // `count()` counts rows; `sum(x)` and `max(x)` skip the null and are
+    // null while they have seen no value, as in the window operator.
+    assert_eq!(
+        changes(&out),
+        vec![
+            (RowKind::Insert, vec![s("a"), i(1), Value::Null, Value::Null]),
+            (RowKind::UpdateBefore, vec![s("a"), i(1), Value::Null, Value::Null]),
+            (RowKind::UpdateAfter, vec![s("a"), i(2), i(3), i(3)]),
+        ]
+    );
+}
+
+#[test]
 fn an_update_that_changes_nothing_emits_nothing() {
     // `key_by user | aggregate { user, top: max(x) }`
     let spec = RunningAggregate {

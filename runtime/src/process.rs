@@ -103,17 +103,12 @@ impl ProcessMetrics {
     }
 }
 
-/// utime + stime of `/proc/self/stat`, in nanoseconds (clock ticks of 10 ms,
-/// the kernel's USER_HZ on Linux).
+/// The CPU time of all the process's threads, dead ones included, in
+/// nanoseconds (`CLOCK_PROCESS_CPUTIME_ID`; `/proc/self/stat` counts in
+/// 10 ms ticks, which reads 0 for a process that just started).
 fn cpu_time_ns() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name may hold spaces: fields are counted after its ')'.
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // After ')': state is field 3, utime field 14, stime field 15.
-    let utime: u64 = f.get(11)?.parse().ok()?;
-    let stime: u64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime) * 10_000_000)
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    u64::try_from(t.tv_sec).ok()?.checked_mul(1_000_000_000)?.checked_add(u64::try_from(t.tv_nsec).ok()?)
 }
 
 fn max_fds() -> Option<u64> {

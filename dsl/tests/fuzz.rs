@@ -16,9 +16,13 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// How long one input may take before we call it a hang. Generous: a debug
-/// build on a busy machine; real inputs take a few milliseconds.
+/// How much CPU time one input may use before we call it a hang: CPU time
+/// of the thread that works on it, not wall time, so that a machine busy
+/// with other work (a load average of 30 gives a thread a twentieth of a
+/// core) does not look like a hang. Real inputs take a few milliseconds.
 const LIMIT: Duration = Duration::from_secs(20);
+/// A thread that uses no CPU and does not finish is deadlocked: wall time.
+const WALL_LIMIT: Duration = Duration::from_secs(600);
 
 /// Everything a user's file goes through, on one input.
 fn pipeline(bytes: Vec<u8>) {
@@ -73,14 +77,55 @@ fn run(bytes: Vec<u8>) -> Result<(), TestCaseError> {
     let shown = String::from_utf8_lossy(&bytes).into_owned();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let _ = tx.send(Progress::Started(thread_cpu_clock()));
         let result = std::panic::catch_unwind(|| pipeline(bytes));
-        let _ = tx.send(result.is_ok());
+        let _ = tx.send(Progress::Done(result.is_ok()));
     });
-    match rx.recv_timeout(LIMIT) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(TestCaseError::fail(format!("panicked on:\n{shown:?}"))),
-        Err(_) => Err(TestCaseError::fail(format!("did not finish within {LIMIT:?} on:\n{shown:?}"))),
+    let started = std::time::Instant::now();
+    let mut clock = None;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(Progress::Started(c)) => clock = c,
+            Ok(Progress::Done(true)) => return Ok(()),
+            Ok(Progress::Done(false)) => return Err(TestCaseError::fail(format!("panicked on:\n{shown:?}"))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(TestCaseError::fail(format!("the worker thread vanished on:\n{shown:?}")))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let cpu = clock.as_deref().and_then(cpu_time);
+                if cpu.is_some_and(|c| c > LIMIT) {
+                    return Err(TestCaseError::fail(format!("used more than {LIMIT:?} of CPU on:\n{shown:?}")));
+                }
+                // Without a readable clock, wall time is all there is.
+                if started.elapsed() > WALL_LIMIT || (cpu.is_none() && started.elapsed() > LIMIT) {
+                    return Err(TestCaseError::fail(format!(
+                        "did not finish within {:?} on:\n{shown:?}",
+                        started.elapsed()
+                    )));
+                }
+            }
+        }
     }
+}
+
+enum Progress {
+    /// The worker's CPU clock: its `/proc/self/task/<tid>/schedstat`.
+    Started(Option<String>),
+    Done(bool),
+}
+
+/// The calling thread's schedstat file (Linux), for [`cpu_time`].
+fn thread_cpu_clock() -> Option<String> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    let tid = link.file_name()?.to_str()?.to_string();
+    Some(format!("/proc/self/task/{tid}/schedstat"))
+}
+
+/// The CPU time a thread has used: the first field of its schedstat, in
+/// nanoseconds.
+fn cpu_time(schedstat: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(schedstat).ok()?;
+    Some(Duration::from_nanos(text.split_whitespace().next()?.parse().ok()?))
 }
 
 fn corpus() -> &'static [Vec<u8>] {

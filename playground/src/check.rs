@@ -71,14 +71,20 @@ impl fmt::Display for Summary {
             format_timestamp(self.last_window_ms),
             EVENTS_PER_PAGE_PER_WINDOW
         )?;
+        // Notes go on lines of their own, so that the verdict's line reads
+        // the same whatever the run met on the way.
         if self.pending_windows > 0 {
-            write!(f, "; {} pending window(s) still being written", self.pending_windows)?;
+            write!(f, "\n  note: {} pending window(s) still being written", self.pending_windows)?;
         }
         if self.partial_first {
-            write!(f, "; partial first window skipped")?;
+            write!(f, "\n  note: partial first window skipped")?;
         }
         if self.repeats > 0 {
-            write!(f, "; {} repeated record(s)", self.repeats)?;
+            write!(
+                f,
+                "\n  note: {} repeated record(s), as an at-least-once sink may write after a failure",
+                self.repeats
+            )?;
         }
         Ok(())
     }

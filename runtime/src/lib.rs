@@ -22,6 +22,7 @@ pub mod connectors;
 pub mod data;
 pub mod expr;
 pub mod fault;
+pub mod ha;
 pub mod ids;
 pub mod jm_rpc;
 pub mod jobmanager;

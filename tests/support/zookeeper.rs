@@ -58,7 +58,9 @@ impl ZooKeeper {
             eprintln!(
                 "test support: ZooKeeper at {} ({}; ready after {:.1} s)",
                 zk.connect,
-                zk.dir.as_deref().map_or_else(|| format!("from {ENV_SERVER}"), |d| format!("started in {}", d.display())),
+                zk.dir
+                    .as_deref()
+                    .map_or_else(|| format!("from {ENV_SERVER}"), |d| format!("started in {}", d.display())),
                 started.elapsed().as_secs_f64()
             );
             Ok(zk)

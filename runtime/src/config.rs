@@ -124,6 +124,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("high-availability.zookeeper.path.root", "/flink", "the root ZooKeeper node of all clusters"),
     ("high-availability.zookeeper.client.session-timeout", "60000", "ms: ZooKeeper session timeout"),
     ("high-availability.zookeeper.client.connection-timeout", "15000", "ms: ZooKeeper connection timeout"),
+    // Logs (runtime/src/logging.rs): to standard output and, if set, to a file.
+    ("log.file", "", "the process's log file (Flink's key; default: env.log.dir/flowc-<role>-<host>.log)"),
+    ("env.log.dir", "", "the directory of the process's log file (Flink's key)"),
+    ("flowc.log.file.max-size", "67108864", "bytes (or 10m, 1g) at which the log file rolls over"),
+    ("flowc.log.file.max-count", "5", "how many rolled-over log files are kept"),
 ];
 
 /// Whether a key's value is a secret, shown as `******` by `/jobmanager/config`

@@ -5,6 +5,9 @@
 //! <high-availability.zookeeper.path.root>/<high-availability.cluster-id>/
 //!     leader/latch/latch-0000000007   ephemeral sequential, one per JobManager
 //!     leader/connection_info          ephemeral, the leader's LeaderInfo (JSON)
+//!     jobgraphs/<job-id>              the HA job store's pointers (path and digest
+//!     checkpoints/<job-id>            of a payload under the storageDir)
+//!     job-results/<job-id>
 //! ```
 
 use std::time::Duration;
@@ -44,6 +47,9 @@ pub struct HaConfig {
     /// `high-availability.storageDir`: where plans and checkpoint pointers'
     /// payloads live (ZooKeeper holds only pointers to them).
     pub storage_dir: String,
+    /// `high-availability.cluster-id`, with its leading `/`: the cluster's
+    /// directory under the storageDir as well as under path.root.
+    pub cluster_id: String,
     /// The cluster's ZooKeeper paths.
     pub paths: HaPaths,
     /// `high-availability.zookeeper.client.session-timeout`.
@@ -78,6 +84,7 @@ impl HaConfig {
             quorum,
             storage_dir,
             paths: HaPaths { base: format!("{root}{cluster}") },
+            cluster_id: cluster,
             session_timeout: millis(config, "high-availability.zookeeper.client.session-timeout")?,
             connection_timeout: millis(config, "high-availability.zookeeper.client.connection-timeout")?,
         })
@@ -134,6 +141,12 @@ impl HaPaths {
         format!("{}/leader/latch/{}", self.base, super::election::LATCH_PREFIX)
     }
 
+    /// The parent of one kind of the HA job store's pointer nodes
+    /// (`jobgraphs`, `checkpoints`, `job-results`), one child per job.
+    pub fn store_dir(&self, kind: &str) -> String {
+        format!("{}/{kind}", self.base)
+    }
+
     /// The leader's published [`super::LeaderInfo`].
     pub fn leader_info(&self) -> String {
         format!("{}/leader/connection_info", self.base)
@@ -176,6 +189,7 @@ mod tests {
         assert_eq!(ha.mode, HaMode::ZooKeeper);
         assert_eq!(ha.quorum, "127.0.0.1:2181");
         assert_eq!(ha.paths.latch_prefix(), "/flowc/prod/leader/latch/latch-");
+        assert_eq!(ha.cluster_id, "/prod");
         assert_eq!(ha.session_timeout, Duration::from_secs(4));
     }
 

@@ -10,11 +10,13 @@
 //!   information a leader publishes (address, REST URL, leader session id).
 //! - [`zookeeper`]: the thin shell on a ZooKeeper session that runs the
 //!   election and retrieves the leader.
+//! - [`fencing`]: a TaskManager obeys the commands of one leader session.
 //!
 //! See `docs/HA.md` for the operator's side and what is not done yet.
 
 pub mod config;
 pub mod election;
+pub mod fencing;
 pub mod zookeeper;
 
 pub use config::{HaConfig, HaMode, HaPaths};

@@ -56,6 +56,9 @@ pub struct Contender {
     rest_url: String,
     tx: watch::Sender<Leadership>,
     resign: Notify,
+    /// The path of its election node while it leads: what the HA job
+    /// store's writes check, so that they fail once the node is gone.
+    latch: std::sync::Mutex<Option<String>>,
 }
 
 /// How one session's part in the election ended.
@@ -80,12 +83,23 @@ impl Contender {
             rest_url: rest_url.into(),
             tx,
             resign: Notify::new(),
+            latch: std::sync::Mutex::new(None),
         }
     }
 
     /// Follows this contender's leadership.
     pub fn leadership(&self) -> watch::Receiver<Leadership> {
         self.tx.subscribe()
+    }
+
+    /// The path of its election node while it leads (set before the
+    /// leadership is reported), `None` otherwise.
+    pub fn latch_node(&self) -> Option<String> {
+        self.latch.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_latch_node(&self, node: Option<String>) {
+        *self.latch.lock().unwrap_or_else(|p| p.into_inner()) = node;
     }
 
     /// Leaves the election: [`Contender::run`] closes its session (its
@@ -111,6 +125,7 @@ impl Contender {
             // Whatever ended the session ended the term (the client is
             // dropped by now: its session is closed).
             self.tx.send_if_modified(|l| std::mem::replace(l, Leadership::Standby) != Leadership::Standby);
+            self.set_latch_node(None);
             match ended {
                 Ok(Ended::Resigned) => {
                     tracing::info!(rpc = %self.rpc_address, "Left the JobManager leader election.");
@@ -194,11 +209,13 @@ impl Contender {
             }
         }
         tracing::info!(node = %node, leader_session = %session, rpc = %self.rpc_address, "Gained JobManager leadership.");
+        self.set_latch_node(Some(format!("{}/{node}", self.config.paths.latch_dir())));
         self.tx.send_replace(Leadership::Leader(session));
         loop {
             let s = state.changed().await;
             if s != zk::SessionState::SyncConnected {
                 self.tx.send_replace(Leadership::Standby);
+                self.set_latch_node(None);
                 tracing::warn!(node = %node, leader_session = %session, state = %s, "Lost JobManager leadership.");
                 return Ok(s.is_terminated());
             }

@@ -11,6 +11,8 @@
 //! anything binds, so a malformed setting stops the process at once.
 
 use crate::config::{Config, ConfigError};
+use crate::ha::{HaConfig, HaMode};
+use crate::jobmanager::ha_store::HaJobs;
 use crate::jobmanager::JobManager;
 use crate::security::internal::{InternalSecurity, SecurityError};
 use crate::taskmanager::{self, TaskManagerError, TaskManagerOptions};
@@ -31,6 +33,10 @@ pub enum ClusterError {
     Security(#[from] SecurityError),
     #[error(transparent)]
     TaskManager(#[from] TaskManagerError),
+    #[error(transparent)]
+    Ha(#[from] crate::ha::config::HaConfigError),
+    #[error(transparent)]
+    HaStore(#[from] crate::jobmanager::ha_store::StoreError),
 }
 
 /// A running JobManager's addresses.
@@ -38,6 +44,8 @@ pub struct JobManagerHandle {
     pub jm: Arc<JobManager>,
     pub rest: SocketAddr,
     pub rpc: SocketAddr,
+    /// Its part in the leader election, with ZooKeeper.
+    pub contender: Option<Arc<crate::ha::zookeeper::Contender>>,
 }
 
 async fn bind(what: &'static str, host: &str, port: u16) -> Result<TcpListener, ClusterError> {
@@ -51,6 +59,8 @@ pub async fn start_jobmanager(mut config: Config) -> Result<JobManagerHandle, Cl
     // Checked before anything binds: a bad security or limit value stops the start.
     let rest_options = crate::rest::RestOptions::from_config(&config)?;
     let prometheus = crate::prometheus::ReporterConfig::from_config(&config)?;
+    let ha = HaConfig::from_config(&config)?;
+    let store = HaJobs::from_config(&ha)?;
     let rest = bind("the REST API", &config.get("rest.bind-address"), config.get_u16("rest.port")?).await?;
     let security = InternalSecurity::from_config(&config)?;
     let rpc = bind("the RPC port", &config.get("jobmanager.bind-host"), config.get_u16("jobmanager.rpc.port")?).await?;
@@ -60,7 +70,11 @@ pub async fn start_jobmanager(mut config: Config) -> Result<JobManagerHandle, Cl
     );
     config.set("rest.port", rest_addr.port().to_string());
     config.set("jobmanager.rpc.port", rpc_addr.port().to_string());
-    let jm = JobManager::new(config)?;
+    // Where TaskManagers and clients reach this one, published when it leads.
+    let rpc_address = format!("{}:{}", config.get("jobmanager.rpc.address"), rpc_addr.port());
+    let scheme = if config.get("security.ssl.rest.enabled") == "true" { "https" } else { "http" };
+    let rest_url = format!("{scheme}://{}:{}", config.get("rest.address"), rest_addr.port());
+    let jm = JobManager::with_ha(config, store, ha.mode == HaMode::None)?;
     tokio::spawn(crate::jm_rpc::serve_rpc(jm.clone(), rpc, security));
     crate::rest::spawn(rest, jm.clone(), rest_options);
     if let Some(p) = prometheus {
@@ -72,8 +86,19 @@ pub async fn start_jobmanager(mut config: Config) -> Result<JobManagerHandle, Cl
             source,
         })?;
     }
+    let contender = match ha.mode {
+        // Without ZooKeeper it leads at once, with what a file store kept.
+        HaMode::None => {
+            jm.grant_leadership(None)?;
+            None
+        }
+        HaMode::ZooKeeper => {
+            tracing::info!(quorum = %ha.quorum, base = %ha.paths.base(), "Standing by for JobManager leadership.");
+            Some(jm.contend(&ha, rpc_address, rest_url))
+        }
+    };
     tracing::info!(rest = %rest_addr, rpc = %rpc_addr, "JobManager started; web UI at http://{rest_addr}/");
-    Ok(JobManagerHandle { jm, rest: rest_addr, rpc: rpc_addr })
+    Ok(JobManagerHandle { jm, rest: rest_addr, rpc: rpc_addr, contender })
 }
 
 /// The JobManager's metrics in Prometheus's text: its process, the
@@ -100,6 +125,7 @@ pub fn taskmanager_options(config: &Config) -> Result<TaskManagerOptions, Cluste
     let resource_id = config.get("taskmanager.resource-id");
     Ok(TaskManagerOptions {
         jobmanager: format!("{}:{}", config.get("jobmanager.rpc.address"), config.get_u16("jobmanager.rpc.port")?),
+        ha: Some(HaConfig::from_config(config)?).filter(|h| h.mode == HaMode::ZooKeeper),
         slots,
         // `taskmanager.bind-address` is the key of earlier flowc versions.
         bind: if !config.is_set("taskmanager.bind-host") && config.is_set("taskmanager.bind-address") {

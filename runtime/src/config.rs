@@ -120,6 +120,14 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "UDF artifacts: the JobManager's blob store (`jobmanager/`) and the TaskManagers' cache (`taskmanager-cache/`)",
     ),
     ("udf.isolation", "in-process", "how TaskManagers run Rust UDFs: in-process (a loaded library) or process (a sidecar per task)"),
+    // JobManager high availability (docs/HA.md), with Flink's names and defaults.
+    ("high-availability.type", "NONE", "NONE, or zookeeper: a standby JobManager takes over"),
+    ("high-availability.zookeeper.quorum", "", "ZooKeeper's host:port[,host:port…]"),
+    ("high-availability.storageDir", "", "where job plans and checkpoint pointers' payloads are kept"),
+    ("high-availability.cluster-id", "/default", "this cluster's node under path.root"),
+    ("high-availability.zookeeper.path.root", "/flink", "the root ZooKeeper node of all clusters"),
+    ("high-availability.zookeeper.client.session-timeout", "60000", "ms: ZooKeeper session timeout"),
+    ("high-availability.zookeeper.client.connection-timeout", "15000", "ms: ZooKeeper connection timeout"),
     // Logs (runtime/src/logging.rs): to standard output and, if set, to a file.
     ("log.file", "", "the process's log file (Flink's key; default: env.log.dir/flowc-<role>-<host>.log)"),
     ("env.log.dir", "", "the directory of the process's log file (Flink's key)"),

@@ -92,6 +92,17 @@ async fn serve_connection(
             return Ok(());
         }
     };
+    // A standby, or a leader of another term than the TaskManager found,
+    // takes no TaskManager: closed, not refused, so that it looks for the
+    // leader again instead of giving up.
+    let leader_session = jm.leader_session();
+    if !jm.is_leader() || reg.leader_session.is_some_and(|s| Some(s) != leader_session) {
+        tracing::info!(
+            tm_id = %reg.tm_id, peer = %peer, its_leader_session = ?reg.leader_session.map(|s| s.to_string()),
+            "A TaskManager looked for another leader than this JobManager; not taking it."
+        );
+        return Ok(());
+    }
     let (tx, rx) = mpsc::unbounded_channel::<ToTaskManager>();
     let session = Session { tm_id: reg.tm_id.clone(), instance: reg.instance.clone(), connection };
     if let Err(reason) = jm.register_taskmanager(&reg, &session, tx) {
@@ -101,7 +112,9 @@ async fn serve_connection(
         tm_id = %reg.tm_id, instance = %reg.instance, peer = %peer, data = %reg.data_addr, slots = reg.slots,
         "TaskManager registered."
     );
-    if let Err(e) = rpc::write_frame(&mut w, &ToTaskManager::Registered { tm_id: reg.tm_id.clone(), proof }).await {
+    if let Err(e) =
+        rpc::write_frame(&mut w, &ToTaskManager::Registered { tm_id: reg.tm_id.clone(), proof, leader_session }).await
+    {
         jm.on_tm_lost(&session, &format!("its connection failed while it registered: {e}"));
         return Err(e);
     }
@@ -271,14 +284,11 @@ mod tests {
             pid: 1,
             instance: instance.into(),
             nonce: secret::nonce(),
+            leader_session: None,
         }
     }
 
-    async fn register(
-        addr: &str,
-        secret: Option<&str>,
-        reg: Registration,
-    ) -> Result<(tm_rpc::Reader, tm_rpc::Writer), RegisterError> {
+    async fn register(addr: &str, secret: Option<&str>, reg: Registration) -> Result<tm_rpc::Session, RegisterError> {
         let mut config = Config::default();
         if let Some(s) = secret {
             config.set(secret::SECRET_KEY, s);

@@ -23,6 +23,7 @@ pub mod data;
 pub mod diagnostics;
 pub mod expr;
 pub mod fault;
+pub mod ha;
 pub mod ids;
 pub mod jm_rpc;
 pub mod jobmanager;

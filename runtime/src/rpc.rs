@@ -26,6 +26,7 @@
 
 use crate::checkpoint::format::TaskEntry;
 use crate::checkpoint::{Barrier, SourceState};
+use crate::ha::LeaderSessionId;
 use crate::ids::{Attempt, JobId, SubtaskId, TaskStatus};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,7 +41,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// count, its busy / idle / back-pressured time, rates, queue use and
 /// lineage; heartbeats carry the process's metrics; the JobManager asks a
 /// TaskManager for its logs and threads (`Ask`, `Answer`).
-pub const PROTOCOL_VERSION: u32 = 4;
+/// Version 5: JobManager high availability: the registration names the
+/// leader session the TaskManager found in ZooKeeper and `Registered` the
+/// JobManager's; every command of the JobManager (deploy, cancel, trigger,
+/// commit) carries its leader session id, and a TaskManager refuses the
+/// commands of any other session ([`ToTaskManager::leader_session`]).
+pub const PROTOCOL_VERSION: u32 = 5;
 /// No control message is this large; a bigger length means a confused peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 
@@ -97,6 +103,9 @@ pub struct Registration {
     pub instance: String,
     /// The TaskManager's challenge to the JobManager (with a cluster secret).
     pub nonce: crate::security::secret::Nonce,
+    /// With ZooKeeper: the leader session of the leader it found; a
+    /// JobManager that does not lead in that session does not take it.
+    pub leader_session: Option<LeaderSessionId>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -230,6 +239,9 @@ pub enum ToTaskManager {
         /// nonce ‖ the JobManager's nonce), so the TaskManager knows it
         /// talks to its cluster's JobManager.
         proof: Option<crate::security::secret::Proof>,
+        /// The JobManager's leader session (with ZooKeeper): the only one
+        /// whose commands the TaskManager carries out from now on.
+        leader_session: Option<LeaderSessionId>,
     },
     /// Stays the second message: TaskManagers of other versions read it.
     Refused {
@@ -239,18 +251,21 @@ pub enum ToTaskManager {
     Cancel {
         job_id: JobId,
         attempt: Attempt,
+        leader_session: Option<LeaderSessionId>,
     },
     /// Checkpoint `checkpoint_id` is complete: exactly-once sinks commit.
     CheckpointComplete {
         job_id: JobId,
         attempt: Attempt,
         checkpoint_id: u64,
+        leader_session: Option<LeaderSessionId>,
     },
     /// Sources of the attempt inject this barrier.
     TriggerCheckpoint {
         job_id: JobId,
         attempt: Attempt,
         barrier: Barrier,
+        leader_session: Option<LeaderSessionId>,
     },
     /// The TaskManager must prove it knows the cluster secret.
     Challenge {
@@ -288,6 +303,27 @@ pub struct Deployment {
     pub restore: Option<String>,
     /// Restored source positions per source subtask.
     pub positions: Vec<(SubtaskId, SourceState)>,
+    /// The leader session of the JobManager that deploys (set by its shell).
+    pub leader_session: Option<LeaderSessionId>,
+}
+
+impl ToTaskManager {
+    /// The leader session a command of the JobManager was sent in; `None`
+    /// for the messages that are not such commands (registration, blobs,
+    /// questions), which are not fenced.
+    pub fn leader_session(&self) -> Option<Option<LeaderSessionId>> {
+        match self {
+            ToTaskManager::Deploy(d) => Some(d.leader_session),
+            ToTaskManager::Cancel { leader_session, .. }
+            | ToTaskManager::CheckpointComplete { leader_session, .. }
+            | ToTaskManager::TriggerCheckpoint { leader_session, .. } => Some(*leader_session),
+            ToTaskManager::Registered { .. }
+            | ToTaskManager::Refused { .. }
+            | ToTaskManager::Challenge { .. }
+            | ToTaskManager::Blob { .. }
+            | ToTaskManager::Ask { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -300,6 +336,9 @@ pub enum RpcError {
     TooLarge(usize),
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// Leader retrieval saw another JobManager lead (or none).
+    #[error("another JobManager leads now")]
+    LeaderChanged,
 }
 
 fn config() -> impl bincode::config::Config {

@@ -16,6 +16,7 @@ use crate::connectors::kafka::{KafkaSinkWriter, KafkaSourceReader};
 use crate::connectors::kafka_exactly_once::ExactlyOnceKafkaSink;
 use crate::connectors::{SinkWriter, SourceReader};
 use crate::expr::SourceMap;
+use crate::ha::fencing::Fence;
 use crate::ids::{Attempt, JobId, SubtaskId, TaskStatus};
 use crate::keygroup::key_group_range;
 use crate::metrics::TaskCounters;
@@ -46,6 +47,9 @@ use tokio::sync::mpsc;
 pub struct TaskManagerOptions {
     /// `host:port` of the JobManager's RPC endpoint.
     pub jobmanager: String,
+    /// With ZooKeeper high availability: the JobManager to register with
+    /// is whichever leads (leader retrieval), not `jobmanager`.
+    pub ha: Option<crate::ha::HaConfig>,
     pub slots: u32,
     pub bind: String,
     pub data_port: u16,
@@ -119,11 +123,18 @@ pub async fn run(opts: TaskManagerOptions) -> Result<(), TaskManagerError> {
     // Retries start fast (a JobManager starting alongside is up in
     // milliseconds) and back off to once a second.
     let mut backoff = Duration::from_millis(50);
+    let mut leaders = LeaderRetrieval::default();
     loop {
+        let Some((jobmanager, leader)) = leaders.find(&opts).await else {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+            continue;
+        };
+        let opts = TaskManagerOptions { jobmanager, ..opts.clone() };
         match TcpStream::connect(&opts.jobmanager).await {
             Ok(stream) => {
                 backoff = Duration::from_millis(50);
-                match session(stream, &opts, (&tm_id, &instance), &exchange, (&registry, &latest)).await {
+                match session(stream, &opts, (&tm_id, &instance), &exchange, (&registry, &latest), leader).await {
                     Err(SessionEnd::Refused(reason)) => {
                         cancel_all(&registry);
                         tracing::error!(jobmanager = %opts.jobmanager, tm_id = %tm_id, reason = %reason, "The JobManager refused this TaskManager; exiting.");
@@ -155,6 +166,62 @@ pub async fn run(opts: TaskManagerOptions) -> Result<(), TaskManagerError> {
     }
 }
 
+/// The JobManager a TaskManager registers with: the leader session it
+/// found (with ZooKeeper), and what resolves once another one leads.
+struct Leader {
+    session: Option<crate::ha::LeaderSessionId>,
+    changed: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+}
+
+/// Where the JobManager is: the configured address, or with ZooKeeper the
+/// leader's as it publishes it (on a session kept between lookups).
+#[derive(Default)]
+struct LeaderRetrieval {
+    client: Option<zookeeper_client::Client>,
+    logged: Option<String>,
+}
+
+impl LeaderRetrieval {
+    async fn find(&mut self, opts: &TaskManagerOptions) -> Option<(String, Leader)> {
+        let Some(ha) = &opts.ha else {
+            let leader = Leader { session: None, changed: Box::pin(std::future::pending::<()>()) };
+            return Some((opts.jobmanager.clone(), leader));
+        };
+        if self.client.as_ref().is_none_or(|c| c.state().is_terminated()) {
+            match crate::ha::zookeeper::connect(ha).await {
+                Ok(c) => self.client = Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Cannot reach ZooKeeper to find the leading JobManager; retrying.");
+                    return None;
+                }
+            }
+        }
+        let client = self.client.clone()?;
+        let info = match crate::ha::zookeeper::current_leader(&client, &ha.paths).await {
+            Ok(Some(info)) => info,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot read the leading JobManager from ZooKeeper; retrying.");
+                self.client = None;
+                return None;
+            }
+        };
+        if self.logged.as_deref() != Some(info.session_id.as_str()) {
+            tracing::info!(jobmanager = %info.rpc_address, leader_session = %info.session_id, "Found the leading JobManager.");
+            self.logged = Some(info.session_id.clone());
+        }
+        let (paths, known) = (ha.paths.clone(), info.clone());
+        // Another leader, or none: this connection ends. A ZooKeeper
+        // failure alone does not end it (the JobManager fences itself).
+        let changed = Box::pin(async move {
+            if crate::ha::zookeeper::next_leader(&client, &paths, Some(&known)).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        });
+        Some((info.rpc_address.clone(), Leader { session: info.session().ok(), changed }))
+    }
+}
+
 /// How a session with the JobManager ended.
 enum SessionEnd {
     /// The JobManager refused this TaskManager.
@@ -179,6 +246,7 @@ async fn session(
     (tm_id, instance): (&str, &str),
     exchange: &Arc<Exchange>,
     (registry, latest): (&Registry, &Latest),
+    mut leader: Leader,
 ) -> Result<(), SessionEnd> {
     let reg = Registration {
         protocol: rpc::PROTOCOL_VERSION,
@@ -190,13 +258,15 @@ async fn session(
         pid: std::process::id(),
         instance: instance.to_string(),
         nonce: crate::security::secret::nonce(),
+        leader_session: leader.session,
     };
-    let (mut r, mut w) = match tm_rpc::register(stream, &opts.jobmanager, &opts.security, &reg).await {
-        Ok(halves) => halves,
+    let (mut r, mut w, mut fence) = match tm_rpc::register(stream, &opts.jobmanager, &opts.security, &reg).await {
+        Ok(s) => (s.reader, s.writer, Fence::new(s.leader_session)),
         Err(RegisterError::Refused(reason)) => return Err(SessionEnd::Refused(reason)),
         Err(RegisterError::Failed(e)) => return Err(SessionEnd::NotRegistered(e)),
     };
-    tracing::info!(tm_id = %tm_id, jobmanager = %opts.jobmanager, "Registered at the JobManager.");
+    let session_text = fence.session().map(|s| s.to_string());
+    tracing::info!(tm_id = %tm_id, jobmanager = %opts.jobmanager, leader_session = ?session_text, "Registered at the JobManager.");
     let (tx, mut rx) = mpsc::unbounded_channel::<ToJobManager>();
     let writer = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
@@ -226,11 +296,24 @@ async fn session(
     let result = loop {
         let msg = match pending.pop_front() {
             Some(m) => m,
-            None => match rpc::read_frame::<_, ToTaskManager>(&mut r).await {
-                Ok(m) => m,
-                Err(e) => break Err(e),
+            None => tokio::select! {
+                m = rpc::read_frame::<_, ToTaskManager>(&mut r) => match m {
+                    Ok(m) => m,
+                    Err(e) => break Err(e),
+                },
+                () = &mut leader.changed => break Err(rpc::RpcError::LeaderChanged),
             },
         };
+        if let Some(sent_in) = msg.leader_session() {
+            if !fence.admits(sent_in) {
+                tracing::warn!(
+                    tm_id = %tm_id, registered = ?session_text, command = ?sent_in.map(|s| s.to_string()),
+                    refused = fence.refused(),
+                    "Refused a command of another leader session (a deposed JobManager's)."
+                );
+                continue;
+            }
+        }
         match msg {
             ToTaskManager::Deploy(d) => {
                 let fetched = match fetch_artifacts(&d, &opts.udf, &tx, &mut r, &mut pending).await {
@@ -250,7 +333,7 @@ async fn session(
                     let _ = tx.send(ToJobManager::Answer { request_id, answer });
                 });
             }
-            ToTaskManager::TriggerCheckpoint { job_id, attempt, barrier } => {
+            ToTaskManager::TriggerCheckpoint { job_id, attempt, barrier, .. } => {
                 if let Some(tasks) = lock(registry).get(&(job_id, attempt)) {
                     for t in tasks.values() {
                         if let Some(tr) = &t.trigger {
@@ -259,7 +342,7 @@ async fn session(
                     }
                 }
             }
-            ToTaskManager::CheckpointComplete { job_id, attempt, checkpoint_id } => {
+            ToTaskManager::CheckpointComplete { job_id, attempt, checkpoint_id, .. } => {
                 tracing::info!(job_id = %job_id, checkpoint_id, "Checkpoint {checkpoint_id} of job {job_id} is complete.");
                 if let Some(tasks) = lock(registry).get(&(job_id, attempt)) {
                     for t in tasks.values() {
@@ -269,7 +352,7 @@ async fn session(
                     }
                 }
             }
-            ToTaskManager::Cancel { job_id, attempt } => {
+            ToTaskManager::Cancel { job_id, attempt, .. } => {
                 if let Some(tasks) = lock(registry).get(&(job_id, attempt)) {
                     tracing::info!(job_id = %job_id, attempt, tasks = tasks.len(), "Cancelling tasks.");
                     for t in tasks.values() {

@@ -8,6 +8,7 @@
 //! TaskManager exits; a network failure or a JobManager that cannot prove
 //! it knows the secret (not ours, or not up yet) can.
 
+use crate::ha::LeaderSessionId;
 use crate::rpc::{self, Registration, RpcError, ToJobManager, ToTaskManager};
 use crate::security::internal::{AsyncStream, InternalSecurity};
 use crate::security::internal_tls::{is_certificate_refusal, InternalTls};
@@ -18,6 +19,15 @@ use tokio::net::TcpStream;
 
 pub type Reader = ReadHalf<Box<dyn AsyncStream>>;
 pub type Writer = WriteHalf<Box<dyn AsyncStream>>;
+
+/// A registered connection: its halves, and the leader session of the
+/// JobManager that took the registration (with ZooKeeper), the only one
+/// whose commands the TaskManager carries out on it.
+pub struct Session {
+    pub reader: Reader,
+    pub writer: Writer,
+    pub leader_session: Option<LeaderSessionId>,
+}
 
 /// Why a registration did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -44,14 +54,14 @@ impl From<RpcError> for RegisterError {
 /// The JobManager must have answered a registration within this time.
 const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Connects to `jobmanager` and registers `reg`; the connection's halves
-/// once the JobManager has accepted.
+/// Connects to `jobmanager` and registers `reg`; the connection once the
+/// JobManager has accepted.
 pub async fn register(
     stream: TcpStream,
     jobmanager: &str,
     security: &InternalSecurity,
     reg: &Registration,
-) -> Result<(Reader, Writer), RegisterError> {
+) -> Result<Session, RegisterError> {
     tokio::time::timeout(REGISTRATION_TIMEOUT, exchange(stream, jobmanager, security, reg)).await.unwrap_or_else(|_| {
         Err(RegisterError::Failed(format!("no answer to the registration within {} s", REGISTRATION_TIMEOUT.as_secs())))
     })
@@ -62,7 +72,7 @@ async fn exchange(
     jobmanager: &str,
     security: &InternalSecurity,
     reg: &Registration,
-) -> Result<(Reader, Writer), RegisterError> {
+) -> Result<Session, RegisterError> {
     stream.set_nodelay(true).map_err(RpcError::Io)?;
     let stream: Box<dyn AsyncStream> = match &security.tls {
         Some(tls) => {
@@ -97,7 +107,7 @@ async fn exchange(
                 rpc::write_frame(&mut w, &ToJobManager::Proof { proof }).await?;
                 challenged = Some(nonce);
             }
-            ToTaskManager::Registered { proof, .. } => {
+            ToTaskManager::Registered { proof, leader_session, .. } => {
                 if let Some(secret) = &security.secret {
                     let trusted = match (challenged, proof) {
                         (Some(jm_nonce), Some(p)) => secret.verify(Purpose::JobManager, &reg.nonce, &jm_nonce, &p),
@@ -109,7 +119,7 @@ async fn exchange(
                         ));
                     }
                 }
-                return Ok((r, w));
+                return Ok(Session { reader: r, writer: w, leader_session });
             }
             ToTaskManager::Refused { reason } => return Err(RegisterError::Refused(reason)),
             _ => {

@@ -3,6 +3,8 @@
 //!
 //! - [`kafka`]: a real Apache Kafka broker for the test process (or the one
 //!   named by `FLOWC_TEST_KAFKA`), unique topic names, topic creation.
+//! - [`zookeeper`]: a real Apache ZooKeeper server for the test process
+//!   (or the one named by `FLOWC_TEST_ZOOKEEPER`), unique cluster ids.
 //! - [`free_port`] / [`free_ports`]: loopback ports nobody listens on.
 
 // Each test binary compiles this module on its own and uses only part of it.
@@ -11,6 +13,7 @@
 pub mod cluster;
 pub mod kafka;
 pub mod playground;
+pub mod zookeeper;
 
 use std::net::TcpListener;
 

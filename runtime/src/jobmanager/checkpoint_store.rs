@@ -55,7 +55,7 @@ impl Retention {
 }
 
 /// The completed checkpoints of one job and its checkpoint id counter.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointStore {
     /// Retained checkpoints, oldest first.
     completed: VecDeque<CheckpointRef>,
@@ -64,6 +64,10 @@ pub struct CheckpointStore {
     next_id: u64,
     /// Checkpoints found corrupt, with the reason, newest last.
     bad: Vec<(u64, String)>,
+    /// How many times a new leader recovered the job (high availability):
+    /// each recovery numbers its attempts apart from the ones before.
+    #[serde(default)]
+    recoveries: u32,
 }
 
 impl CheckpointStore {
@@ -71,7 +75,13 @@ impl CheckpointStore {
     /// its own checkpoint ids continue after that one's.
     pub fn new(initial: Option<CheckpointRef>) -> CheckpointStore {
         let next_id = initial.as_ref().map_or(1, |c| c.id + 1);
-        CheckpointStore { completed: VecDeque::new(), initial, next_id, bad: Vec::new() }
+        CheckpointStore { completed: VecDeque::new(), initial, next_id, bad: Vec::new(), recoveries: 0 }
+    }
+
+    /// A new leader recovers the job: counts it, and returns the count.
+    pub fn count_recovery(&mut self) -> u32 {
+        self.recoveries = self.recoveries.saturating_add(1);
+        self.recoveries
     }
 
     /// Takes the next checkpoint id: ids only grow.

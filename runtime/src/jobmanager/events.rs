@@ -8,6 +8,8 @@
 //! socket, a lock or a clock; time comes in beside the event, as
 //! [`crate::clock::Now`].
 
+use super::checkpoint_store::CheckpointStore;
+use super::job::JobResult;
 use super::log::Note;
 use super::scheduler::SlotOffer;
 use crate::checkpoint::fallback::RestoreChoice;
@@ -61,6 +63,13 @@ pub enum Event {
     CancelRequested,
     /// `POST /jobs/:jid/checkpoints`: a checkpoint by hand.
     CheckpointRequested { trigger_id: String },
+    /// A JobManager that gained leadership recreated the job from the HA
+    /// job store (`Job::recover`): it runs again, restored from its latest
+    /// completed checkpoint.
+    Recovered,
+    /// This JobManager lost leadership: the job is SUSPENDED here at once,
+    /// with no further message to any TaskManager (the new leader owns it).
+    LeadershipLost,
 }
 
 /// What a directory is being made for.
@@ -138,6 +147,13 @@ pub enum Command {
         attempt: Attempt,
         candidates: Vec<CheckpointRef>,
     },
+    /// The job's completed checkpoints or its checkpoint counter changed:
+    /// persist them in the HA job store before anything that follows
+    /// (sinks commit only what is persisted).
+    PersistCheckpoints(Box<CheckpointStore>),
+    /// The job ended (FINISHED, CANCELED or FAILED): persist its result, so
+    /// that a new leader does not run it again, then forget it there.
+    PersistResult(JobResult),
     Log(Note),
     /// The answer to the request the event was.
     Answer(Answer),

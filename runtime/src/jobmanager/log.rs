@@ -69,6 +69,15 @@ pub enum Note {
         trigger_id: String,
         reason: String,
     },
+    /// Recreated from the HA job store by a new leader; restores from
+    /// `latest` (a checkpoint id) if it has one.
+    Recovered {
+        latest: Option<u64>,
+    },
+    /// This JobManager lost leadership while the job was `from`.
+    Suspended {
+        from: JobStatus,
+    },
 }
 
 impl Note {
@@ -124,6 +133,18 @@ impl Note {
             Note::SavepointFailed { trigger_id, reason } => {
                 tracing::warn!(job_id = %job_id, trigger_id = %trigger_id, reason = %reason, "Savepoint failed.")
             }
+            Note::Recovered { latest: Some(id) } => tracing::info!(
+                job_id = %job_id, checkpoint_id = id,
+                "Recovered job \"{name}\" from the HA job store; it resumes from checkpoint {id}."
+            ),
+            Note::Recovered { latest: None } => tracing::info!(
+                job_id = %job_id,
+                "Recovered job \"{name}\" from the HA job store; it has no checkpoint and starts from scratch."
+            ),
+            Note::Suspended { from } => tracing::warn!(
+                job_id = %job_id, from = %from,
+                "Suspended job \"{name}\": this JobManager lost leadership; the new leader recovers it."
+            ),
         }
     }
 }

@@ -22,6 +22,10 @@
 //!   execution; `taskmanagers`: its side of the TaskManager registry.
 //! - [`view`]: the read-only views REST gets.
 //! - [`store`]: when ended jobs leave the job store.
+//! - [`ha_store`]: what outlives the JobManager (submissions, checkpoint
+//!   pointers and counter, results) for high availability; `leadership`:
+//!   leading, standing by, recovering every job on gaining leadership and
+//!   dropping them on losing it.
 //!
 //! Before a job is deployed from a checkpoint, the checkpoint is validated
 //! off the lock; one that fails is skipped, recorded in the job's exceptions
@@ -34,7 +38,9 @@ pub mod asks;
 pub mod checkpoint_store;
 pub mod coordinator;
 pub mod events;
+pub mod ha_store;
 mod job;
+mod leadership;
 pub mod log;
 pub mod savepoints;
 pub mod scheduler;
@@ -47,6 +53,7 @@ pub mod view;
 mod tests;
 
 pub use events::{CancelError, SavepointError};
+pub use leadership::Role;
 pub use savepoints::SavepointStatus;
 pub use shell::{JobManager, RestoreRequest, SubmitError};
 pub use view::{ClusterView, JobDetail, JobOverview, TaskManagerView, TaskView};

@@ -14,7 +14,9 @@
 use super::checkpoint_store::Retention;
 use super::coordinator::ManualCheckpoint;
 use super::events::{Answer, CancelError, Command, Event, SavepointError};
+use super::ha_store::HaJobs;
 use super::job::{Job, JobSpec};
+use super::leadership::Role;
 use super::scheduler::{self, SlotOffer};
 use super::{store, SavepointStatus};
 use crate::checkpoint::fallback::choose_restore;
@@ -37,10 +39,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Everything under the JobManager's lock.
-#[derive(Default)]
 pub(super) struct JmState {
     pub(super) tms: BTreeMap<String, TaskManagerEntry>,
     pub(super) jobs: BTreeMap<JobId, Job>,
+    /// Whether this JobManager leads (`leadership.rs`).
+    pub(super) role: Role,
 }
 
 /// The JobManager's shared state and configuration.
@@ -54,6 +57,8 @@ pub struct JobManager {
     /// UDF artifacts, by digest (`blob.storage.directory`).
     pub blobs: crate::blob::BlobStore,
     storage: Arc<dyn CheckpointStorage>,
+    /// The HA job store, if the settings give one (`ha_store`).
+    pub(super) ha: Option<HaJobs>,
     retention: Retention,
     /// How long an ended job stays listed, and how many at most.
     jobstore_expiration: Duration,
@@ -69,6 +74,9 @@ pub enum SubmitError {
     BadSavepoint { path: String, reason: String },
     #[error("{0}")]
     Unsupported(String),
+    /// Not the leader, or the HA job store cannot take the job: try again.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// How a submitted job starts: from scratch or from a savepoint.
@@ -85,7 +93,16 @@ pub(super) enum Deferred {
 }
 
 impl JobManager {
+    /// A JobManager that leads from the start and keeps nothing beyond its
+    /// life.
     pub fn new(config: Config) -> Result<Arc<JobManager>, ConfigError> {
+        JobManager::with_ha(config, None, true)
+    }
+
+    /// A JobManager with the HA job store `ha` (see `leadership.rs`): one
+    /// that does not start `leading` waits for
+    /// [`JobManager::grant_leadership`].
+    pub fn with_ha(config: Config, ha: Option<HaJobs>, leading: bool) -> Result<Arc<JobManager>, ConfigError> {
         let heartbeat_timeout = Duration::from_millis(config.get_u64("heartbeat.timeout")?);
         let key = "execution.checkpointing.externalized-checkpoint-retention";
         let retention = Retention::parse(&config.get(key)).ok_or_else(|| ConfigError::BadValue {
@@ -95,8 +112,10 @@ impl JobManager {
         })?;
         let capacity = config.get_u64("jobstore.max-capacity")?;
         let history = config.get_u64("web.exception-history-size")?;
+        let role = if leading { Role::Leader(None) } else { Role::Standby(None) };
         Ok(Arc::new(JobManager {
-            state: Mutex::new(JmState::default()),
+            state: Mutex::new(JmState { tms: BTreeMap::new(), jobs: BTreeMap::new(), role }),
+            ha,
             allowed: AllowedRoots::from_config(&config),
             blobs: crate::blob::BlobStore::new(
                 std::path::Path::new(&config.get("blob.storage.directory")).join("jobmanager"),
@@ -161,21 +180,27 @@ impl JobManager {
             }
         };
         let gone = |tm: String| Event::TaskManagerLost { message: format!("TaskManager {tm} is not registered"), tm };
+        // Every command to a TaskManager carries this JobManager's term (fencing).
+        let leader_session = match st.role {
+            Role::Leader(s) => s,
+            Role::Standby(_) => None,
+        };
         match command {
             Command::ResolvePartitions => {
                 if let Some(job) = st.jobs.get(&id) {
                     deferred.push(Deferred::ResolvePartitions { job: id, graph: job.graph().clone() });
                 }
             }
-            Command::Deploy { tm, slots, deployment } => match st.tms.get_mut(&tm) {
+            Command::Deploy { tm, slots, mut deployment } => match st.tms.get_mut(&tm) {
                 Some(entry) => {
                     entry.used.extend(slots.iter().map(|s| (id, *s)));
+                    deployment.leader_session = leader_session;
                     let _ = entry.tx.send(ToTaskManager::Deploy(deployment));
                 }
                 None => events.push_back(gone(tm)),
             },
             Command::CancelTasks { tm, attempt } => {
-                if !send(st, &tm, ToTaskManager::Cancel { job_id: id, attempt }) {
+                if !send(st, &tm, ToTaskManager::Cancel { job_id: id, attempt, leader_session }) {
                     // The TaskManager is gone, and its tasks with it.
                     events.push_back(gone(tm));
                 }
@@ -186,10 +211,11 @@ impl JobManager {
                 }
             }
             Command::TriggerBarrier { tm, attempt, barrier } => {
-                send(st, &tm, ToTaskManager::TriggerCheckpoint { job_id: id, attempt, barrier });
+                send(st, &tm, ToTaskManager::TriggerCheckpoint { job_id: id, attempt, barrier, leader_session });
             }
             Command::NotifyCheckpointComplete { tm, attempt, checkpoint_id } => {
-                send(st, &tm, ToTaskManager::CheckpointComplete { job_id: id, attempt, checkpoint_id });
+                let complete = ToTaskManager::CheckpointComplete { job_id: id, attempt, checkpoint_id, leader_session };
+                send(st, &tm, complete);
             }
             Command::PrepareDirectory { purpose, dir } => {
                 let result = self.storage.prepare(&dir).map_err(|e| e.to_string());
@@ -219,6 +245,8 @@ impl JobManager {
             Command::ValidateRestore { attempt, candidates } => {
                 deferred.push(Deferred::Validate { job: id, attempt, candidates })
             }
+            Command::PersistCheckpoints(store) => self.persist_checkpoints(id, &store),
+            Command::PersistResult(result) => self.persist_result(id, result),
             Command::Log(note) => {
                 if let Some(job) = st.jobs.get(&id) {
                     note.emit(id, job.name());
@@ -290,7 +318,11 @@ impl JobManager {
 
     /// Accepts a compiled plan; returns the new job's id at once. Kafka
     /// metadata is fetched in the background before the job is scheduled.
+    /// With an HA job store, the job is in it before this returns.
     pub fn submit(self: &Arc<Self>, plan: Vec<u8>, restore: RestoreRequest) -> Result<JobId, SubmitError> {
+        if !self.is_leader() {
+            return Err(SubmitError::Unavailable(self.not_leader_message()));
+        }
         let graph = flowc_compiler::plan_file::from_bytes(&plan).map_err(|e| SubmitError::BadPlan(e.to_string()))?;
         for v in graph.graph.node_weights() {
             for o in &v.operators {
@@ -329,13 +361,37 @@ impl JobManager {
                 Some(RestorePoint { checkpoint, metadata })
             }
         };
+        let id = JobId::random();
+        self.persist_submission(id, &plan, &graph, initial.as_ref().map(|p| &p.checkpoint))?;
+        let spec = self.spec(id, Arc::new(plan), graph, initial)?;
+        let now = Now::read();
+        let mut deferred = Vec::new();
+        {
+            let mut st = self.lock();
+            // Leadership went while the job was stored: the next leader runs it.
+            if st.role.is_leader() {
+                st.jobs.insert(id, Job::new(spec, now));
+                self.run(&mut st, id, Event::Submitted, now, &mut deferred);
+            }
+        }
+        self.after(deferred);
+        Ok(id)
+    }
+
+    /// What a job is made of, for a submission or a recovery.
+    pub(super) fn spec(
+        &self,
+        id: JobId,
+        plan: Arc<Vec<u8>>,
+        graph: JobGraph,
+        initial: Option<RestorePoint>,
+    ) -> Result<JobSpec, SubmitError> {
         let checkpointing = graph.settings.checkpoint_interval_ms.is_some();
         let strategy = RestartStrategy::from_config(&self.config, checkpointing)
             .map_err(|e| SubmitError::BadPlan(format!("restart strategy: {e}")))?;
-        let id = JobId::random();
-        let spec = JobSpec {
+        Ok(JobSpec {
             id,
-            plan: Arc::new(plan),
+            plan,
             graph,
             initial,
             restarts: RestartTracker::new(strategy),
@@ -343,16 +399,7 @@ impl JobManager {
             retention: self.retention,
             exception_history_size: self.exception_history_size,
             seed: rand::random(),
-        };
-        let now = Now::read();
-        let mut deferred = Vec::new();
-        {
-            let mut st = self.lock();
-            st.jobs.insert(id, Job::new(spec, now));
-            self.run(&mut st, id, Event::Submitted, now, &mut deferred);
-        }
-        self.after(deferred);
-        Ok(id)
+        })
     }
 
     /// Cancels a job (`PATCH /jobs/:jid?mode=cancel`, `flowc cancel`).
@@ -561,6 +608,7 @@ mod tests {
             pid: 1,
             instance: "i".into(),
             nonce: crate::security::secret::nonce(),
+            leader_session: None,
         };
         let session = Session { tm_id: tm.into(), instance: "i".into(), connection: 1 };
         jm.register_taskmanager(&reg, &session, tx).expect("registered");

@@ -391,6 +391,7 @@ pub(super) fn submit_id(
         SubmitError::BadPlan(_) | SubmitError::BadSavepoint { .. } | SubmitError::Unsupported(_) => {
             error(StatusCode::BAD_REQUEST, e.to_string())
         }
+        SubmitError::Unavailable(_) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     })
 }
 

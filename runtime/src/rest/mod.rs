@@ -34,6 +34,7 @@ mod operations;
 pub use operations::shutdown_requested;
 mod processes;
 pub mod server;
+pub mod standby;
 mod vertices;
 mod web;
 
@@ -210,6 +211,9 @@ fn router(state: RestState) -> Router {
         .nest("/v1", api)
         .merge(web::routes())
         .fallback(not_found)
+        // A standby JobManager answers with the leader's answer (last, after
+        // the token and the body's length were checked here).
+        .layer(axum::middleware::from_fn_with_state(state.jm.clone(), standby::forward_to_leader))
         // Layers run bottom-up: the token is checked first, then the body's
         // length; axum's own body limit is off, `body::limit` replaces it.
         .layer(DefaultBodyLimit::disable())

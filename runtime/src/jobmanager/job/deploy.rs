@@ -13,6 +13,10 @@ use crate::jobmanager::log::Note;
 use crate::jobmanager::scheduler::{self, SlotOffer};
 use crate::rpc::Deployment;
 
+/// Attempts are numbered from `n × ATTEMPTS_PER_LEADER` after the `n`-th
+/// recovery by a new leader.
+pub(super) const ATTEMPTS_PER_LEADER: u32 = 1 << 16;
+
 impl Job {
     pub(super) fn on_submitted(&mut self, now: Now, out: &mut Vec<Command>) {
         if !matches!(self.state, State::Initializing) {
@@ -21,17 +25,40 @@ impl Job {
         if let Some(p) = &self.initial {
             out.push(Command::Log(Note::RestoringFromSavepoint { checkpoint: p.checkpoint.clone() }));
         }
-        self.mark_status(JobStatus::INITIALIZING, JobStatus::CREATED, now, out);
         // Validated at submission: the first deployment restores it without a second look.
         let restore = match self.initial.take() {
             Some(p) => Restore::Ready(Some(p)),
             None => Restore::Undecided,
         };
+        self.start(restore, Note::Submitted, now, out);
+    }
+
+    /// Recreated from the HA job store by a new leader: it starts as a
+    /// submission does, and what it restores — its latest completed
+    /// checkpoint, else the savepoint it was submitted with — is validated
+    /// once slots are free, with the fallback to older ones on corruption.
+    pub(super) fn on_recovered(&mut self, now: Now, out: &mut Vec<Command>) {
+        if !matches!(self.state, State::Initializing) {
+            return;
+        }
+        self.initial = None;
+        // The previous leader's attempts may still be winding down on the
+        // TaskManagers: this leader's never have their numbers.
+        let recoveries = self.checkpoints.store.count_recovery();
+        self.attempt = recoveries.min(ATTEMPTS_PER_LEADER - 1) * ATTEMPTS_PER_LEADER;
+        let latest = self.checkpoints.store.latest().map(|c| c.id);
+        self.start(Restore::Undecided, Note::Recovered { latest }, now, out);
+    }
+
+    /// INITIALIZING → CREATED → RUNNING with its tasks SCHEDULED, waiting
+    /// for its Kafka partitions.
+    fn start(&mut self, restore: Restore, note: Note, now: Now, out: &mut Vec<Command>) {
+        self.mark_status(JobStatus::INITIALIZING, JobStatus::CREATED, now, out);
         let from = JobStatus::CREATED;
         self.state = State::Waiting { partitions: false, restore };
         self.mark_status(from, JobStatus::RUNNING, now, out);
         self.tasks.iter_mut().flatten().for_each(|t| t.set_status(TaskStatus::SCHEDULED, now.ms));
-        out.push(Command::Log(Note::Submitted));
+        out.push(Command::Log(note));
         out.push(Command::ResolvePartitions);
     }
 
@@ -125,6 +152,8 @@ impl Job {
                 splits: self.splits.clone(),
                 restore: restore_dir.clone(),
                 positions: positions.clone().unwrap_or_default(),
+                // The shell's to set: a job does not know its JobManager's term.
+                leader_session: None,
             };
             out.push(Command::Deploy { tm: share.tm, slots: share.slots, deployment: Box::new(deployment) });
         }

@@ -181,6 +181,21 @@ impl Job {
         self.release_slots(out);
     }
 
+    /// This JobManager lost leadership: the job is SUSPENDED here and says
+    /// nothing more to any TaskManager — a deposed leader must not cancel,
+    /// trigger or commit, and the new leader recovers the job from the HA
+    /// job store. It keeps its checkpoints and records no result (it has
+    /// not ended, only left this JobManager); its slots are given back.
+    pub(super) fn on_leadership_lost(&mut self, now: Now, out: &mut Vec<Command>) {
+        let from = self.status();
+        if matches!(self.state, State::Ended(_)) {
+            return;
+        }
+        out.push(Command::Log(Note::Suspended { from }));
+        self.set_state(State::Ended(JobStatus::SUSPENDED), now, out);
+        self.release_slots(out);
+    }
+
     pub(super) fn release_slots(&mut self, out: &mut Vec<Command>) {
         if std::mem::take(&mut self.holds_slots) {
             out.push(Command::ReleaseSlots);

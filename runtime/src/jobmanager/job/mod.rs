@@ -53,7 +53,7 @@ pub struct JobRecord {
 }
 
 /// How a job ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JobResult {
     pub status: JobStatus,
     pub end_ms: i64,
@@ -229,6 +229,17 @@ impl Job {
         }
     }
 
+    /// A job recreated from the HA job store by a JobManager that gained
+    /// leadership: `spec` rebuilt from the stored submission, `store` the
+    /// job's stored checkpoints and counter, `submitted_ms` when it was
+    /// first submitted. Handle [`Event::Recovered`] next.
+    pub fn recover(spec: JobSpec, store: CheckpointStore, submitted_ms: i64, now: Now) -> Job {
+        let mut job = Job::new(JobSpec { initial: None, ..spec }, now);
+        job.checkpoints.store = store;
+        job.record.submitted_ms = submitted_ms;
+        job
+    }
+
     pub fn id(&self) -> JobId {
         self.record.id
     }
@@ -310,11 +321,41 @@ impl Job {
         }
     }
 
-    /// Handles one event at `now`; returns what to do.
+    /// Handles one event at `now`; returns what to do. Changes to the
+    /// durable facts come first among the commands (see `persist`).
     pub fn handle(&mut self, event: Event, now: Now) -> Vec<Command> {
+        let before = (self.checkpoints.store.clone(), self.record.result);
+        let mut out = self.transition(event, now);
+        self.persist(before, &mut out);
+        out
+    }
+
+    /// What changed in the durable facts since `before` goes to the HA job
+    /// store ahead of every other command: a checkpoint id is persisted
+    /// before its barrier goes out (a new leader never reuses it), a
+    /// completed checkpoint before the sinks are told to commit it and
+    /// before the checkpoints it subsumes are deleted, a result before the
+    /// job's checkpoints are deleted.
+    fn persist(&self, before: (CheckpointStore, Option<JobResult>), out: &mut Vec<Command>) {
+        let mut first = Vec::new();
+        if before.0 != self.checkpoints.store {
+            first.push(Command::PersistCheckpoints(Box::new(self.checkpoints.store.clone())));
+        }
+        if let (None, Some(result)) = (before.1, self.record.result) {
+            first.push(Command::PersistResult(result));
+        }
+        if !first.is_empty() {
+            first.append(out);
+            *out = first;
+        }
+    }
+
+    fn transition(&mut self, event: Event, now: Now) -> Vec<Command> {
         let mut out = Vec::new();
         match event {
             Event::Submitted => self.on_submitted(now, &mut out),
+            Event::Recovered => self.on_recovered(now, &mut out),
+            Event::LeadershipLost => self.on_leadership_lost(now, &mut out),
             Event::PartitionsResolved(splits) => self.on_partitions(splits, now, &mut out),
             Event::SlotsOffered(offer) => self.on_slots(&offer, now, &mut out),
             Event::RestoreValidated { attempt, choice } => self.on_validated(attempt, choice, now, &mut out),

@@ -9,10 +9,12 @@
 //! interleavings and checks the lifecycle's invariants after every step.
 
 mod model;
+mod recovery;
 mod scenarios;
 
+use super::checkpoint_store::CheckpointStore;
 use super::events::{Answer, Command, Event};
-use super::job::{Job, JobSpec};
+use super::job::{Job, JobResult, JobSpec};
 use super::log::Note;
 use super::scheduler::SlotOffer;
 use super::SavepointStatus;
@@ -152,6 +154,20 @@ fn graph() -> flowc_compiler::graph::JobGraph {
     flowc_compiler::compile(&src, &options).expect("the test job compiles").graph
 }
 
+fn spec(id: JobId, strategy: RestartStrategy) -> JobSpec {
+    JobSpec {
+        id,
+        plan: std::sync::Arc::new(Vec::new()),
+        graph: graph(),
+        initial: None,
+        restarts: RestartTracker::new(strategy),
+        checkpoints_dir: PathBuf::from("/checkpoints"),
+        retention: super::checkpoint_store::Retention::default(),
+        exception_history_size: 16,
+        seed: 7,
+    }
+}
+
 /// A registered TaskManager: its slots and who uses them.
 pub(super) struct Tm {
     pub slots: u32,
@@ -190,6 +206,12 @@ pub(super) struct Harness {
     pub answers: Vec<Answered>,
     /// What the last step emitted.
     pub last: Vec<Command>,
+    /// The checkpoint store as last persisted for high availability.
+    pub persisted: Option<CheckpointStore>,
+    /// The result as persisted for high availability.
+    pub persisted_result: Option<JobResult>,
+    /// The attempt the job was at when the harness began.
+    pub first_attempt: Attempt,
 }
 
 impl Harness {
@@ -197,34 +219,47 @@ impl Harness {
     /// partitions resolved, not yet scheduled.
     pub fn new(strategy: RestartStrategy, tms: usize) -> Harness {
         let now = Now::read();
-        let spec = JobSpec {
-            id: JobId::random(),
-            plan: std::sync::Arc::new(Vec::new()),
-            graph: graph(),
-            initial: None,
-            restarts: RestartTracker::new(strategy),
-            checkpoints_dir: PathBuf::from("/checkpoints"),
-            retention: super::checkpoint_store::Retention::default(),
-            exception_history_size: 16,
-            seed: 7,
-        };
+        let job = Job::new(spec(JobId::random(), strategy), now);
+        Harness::with(job, now, tms, MemStorage::default(), Event::Submitted)
+    }
+
+    /// Job `id` as a new leader recovers it from the HA job store: with
+    /// the stored checkpoint store `stored`, over the checkpoints in
+    /// `storage`.
+    pub fn recovered(
+        strategy: RestartStrategy,
+        tms: usize,
+        id: JobId,
+        stored: CheckpointStore,
+        storage: MemStorage,
+    ) -> Harness {
+        let now = Now::read();
+        let job = Job::recover(spec(id, strategy), stored, now.ms - 1000, now);
+        Harness::with(job, now, tms, storage, Event::Recovered)
+    }
+
+    fn with(job: Job, now: Now, tms: usize, storage: MemStorage, first: Event) -> Harness {
         let mut h = Harness {
-            job: Job::new(spec, now),
+            job,
             now,
             tms: BTreeMap::new(),
             next_tm: 0,
-            storage: MemStorage::default(),
+            storage,
             inflight: Vec::new(),
             asynchronous: false,
             sent: Vec::new(),
             notes: Vec::new(),
             answers: Vec::new(),
             last: Vec::new(),
+            persisted: None,
+            persisted_result: None,
+            first_attempt: 0,
         };
         for _ in 0..tms {
             h.add_tm();
         }
-        h.step(Event::Submitted);
+        h.step(first);
+        h.first_attempt = h.job.attempt;
         h
     }
 
@@ -337,6 +372,8 @@ impl Harness {
                 let choice = choose_restore(candidates.clone(), &self.storage);
                 return Some(Event::RestoreValidated { attempt: *attempt, choice });
             }
+            Command::PersistCheckpoints(store) => self.persisted = Some((**store).clone()),
+            Command::PersistResult(result) => self.persisted_result = Some(*result),
             Command::Log(note) => self.notes.push(note.clone()),
             Command::Answer(Answer::Savepoint(r)) => {
                 self.answers.push(Answered::Savepoint(r.as_ref().map_err(|e| e.to_string()).cloned()))
@@ -410,7 +447,7 @@ impl Harness {
     /// Deploys the job and brings every task to RUNNING.
     pub fn run_job(&mut self) {
         self.offer();
-        assert_eq!(self.job.attempt, self.deploys(), "deployed");
+        assert_eq!(self.job.attempt - self.first_attempt, self.deploys(), "deployed");
         self.report_all(TaskStatus::RUNNING);
         assert!(self.job.all_tasks().all(|t| t.status == TaskStatus::RUNNING));
     }

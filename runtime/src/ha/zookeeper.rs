@@ -1,0 +1,280 @@
+//! The thin ZooKeeper shell of leader election and leader retrieval: one
+//! session per [`Contender`], the decisions made by [`super::election`].
+//!
+//! A contender works session after session: when one expires or fails it
+//! opens a new one and contends again, until it resigns.
+//!
+//! Leadership is conservative: any session state but `SyncConnected`
+//! (disconnected, expired, closed) ends the term at once (what Flink does
+//! unless told to tolerate suspended connections). A contender that
+//! reconnects within its session keeps its node and, if it still is the
+//! lowest, leads again under a new [`LeaderSessionId`].
+
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use zookeeper_client as zk;
+
+use super::config::{HaConfig, HaPaths};
+use super::election::{decide, Decision, LeaderInfo, LeaderSessionId};
+
+/// A ZooKeeper failure, with what was being done.
+#[derive(Debug, thiserror::Error)]
+#[error("ZooKeeper at {quorum}: {doing}: {source}")]
+pub struct ZkError {
+    quorum: String,
+    doing: String,
+    #[source]
+    source: zk::Error,
+}
+
+/// What a contender currently is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leadership {
+    /// Not leading (yet, or any more).
+    Standby,
+    /// Leading, in the term with this id.
+    Leader(LeaderSessionId),
+}
+
+/// Opens a ZooKeeper session to `quorum` with the configured timeouts.
+pub async fn connect(config: &HaConfig) -> Result<zk::Client, ZkError> {
+    zk::Client::connector()
+        .with_session_timeout(config.session_timeout)
+        .with_connection_timeout(config.connection_timeout)
+        .connect(&config.quorum)
+        .await
+        .map_err(|source| ZkError { quorum: config.quorum.clone(), doing: "connecting".into(), source })
+}
+
+/// One JobManager's part in the election. [`Contender::run`] takes part,
+/// session after session, until [`Contender::resign`];
+/// [`Contender::leadership`] follows the outcome.
+pub struct Contender {
+    config: HaConfig,
+    rpc_address: String,
+    rest_url: String,
+    tx: watch::Sender<Leadership>,
+    resign: Notify,
+    /// The path of its election node while it leads: what the HA job
+    /// store's writes check, so that they fail once the node is gone.
+    latch: std::sync::Mutex<Option<String>>,
+}
+
+/// How one session's part in the election ended.
+enum Ended {
+    /// The session expired or was closed: contend again on a new one.
+    SessionEnded,
+    /// [`Contender::resign`] was called.
+    Resigned,
+}
+
+/// The pause before a new session after one ended or failed.
+const RETRY: Duration = Duration::from_millis(500);
+
+impl Contender {
+    /// A contender that, when it leads, publishes `rpc_address` and
+    /// `rest_url`.
+    pub fn new(config: &HaConfig, rpc_address: impl Into<String>, rest_url: impl Into<String>) -> Contender {
+        let (tx, _) = watch::channel(Leadership::Standby);
+        Contender {
+            config: config.clone(),
+            rpc_address: rpc_address.into(),
+            rest_url: rest_url.into(),
+            tx,
+            resign: Notify::new(),
+            latch: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Follows this contender's leadership.
+    pub fn leadership(&self) -> watch::Receiver<Leadership> {
+        self.tx.subscribe()
+    }
+
+    /// The path of its election node while it leads (set before the
+    /// leadership is reported), `None` otherwise.
+    pub fn latch_node(&self) -> Option<String> {
+        self.latch.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_latch_node(&self, node: Option<String>) {
+        *self.latch.lock().unwrap_or_else(|p| p.into_inner()) = node;
+    }
+
+    /// Leaves the election: [`Contender::run`] closes its session (its
+    /// nodes vanish at once, so the next JobManager leads without waiting
+    /// for a session timeout) and returns.
+    pub fn resign(&self) {
+        self.resign.notify_one();
+    }
+
+    fn err(&self, doing: impl Into<String>) -> impl FnOnce(zk::Error) -> ZkError + '_ {
+        let doing = doing.into();
+        move |source| ZkError { quorum: self.config.quorum.clone(), doing, source }
+    }
+
+    /// Takes part in the election until [`Contender::resign`]: on a new
+    /// session whenever one expires, is closed or fails.
+    pub async fn run(&self) {
+        loop {
+            let ended = tokio::select! {
+                r = self.one_session() => r,
+                () = self.resign.notified() => Ok(Ended::Resigned),
+            };
+            // Whatever ended the session ended the term (the client is
+            // dropped by now: its session is closed).
+            self.tx.send_if_modified(|l| std::mem::replace(l, Leadership::Standby) != Leadership::Standby);
+            self.set_latch_node(None);
+            match ended {
+                Ok(Ended::Resigned) => {
+                    tracing::info!(rpc = %self.rpc_address, "Left the JobManager leader election.");
+                    return;
+                }
+                Ok(Ended::SessionEnded) => {
+                    tracing::warn!(rpc = %self.rpc_address, "ZooKeeper session ended; contending again on a new one.")
+                }
+                Err(e) => {
+                    tracing::warn!(rpc = %self.rpc_address, error = %e, "Leader election failed; contending again on a new session.")
+                }
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+
+    async fn one_session(&self) -> Result<Ended, ZkError> {
+        let client = connect(&self.config).await?;
+        let latch_dir = self.config.paths.latch_dir();
+        let dir_options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        client.mkdir(&latch_dir, &dir_options).await.map_err(self.err(format!("creating {latch_dir}")))?;
+        let mut own: Option<String> = None;
+        loop {
+            let Some(name) = own.clone() else {
+                let node_options = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
+                let prefix = self.config.paths.latch_prefix();
+                let (_, seq) = client
+                    .create(&prefix, self.rpc_address.as_bytes(), &node_options)
+                    .await
+                    .map_err(self.err(format!("creating an election node under {latch_dir}")))?;
+                let name = format!("{}{seq}", super::election::LATCH_PREFIX);
+                tracing::info!(node = %name, rpc = %self.rpc_address, "Joined the JobManager leader election.");
+                own = Some(name);
+                continue;
+            };
+            let children = client.list_children(&latch_dir).await.map_err(self.err(format!("listing {latch_dir}")))?;
+            match decide(&name, &children) {
+                Decision::Recreate => own = None,
+                Decision::Watch(predecessor) => {
+                    let path = format!("{latch_dir}/{predecessor}");
+                    let (stat, watcher) =
+                        client.check_and_watch_stat(&path).await.map_err(self.err(format!("watching {path}")))?;
+                    if stat.is_some() {
+                        tracing::debug!(node = %name, watching = %predecessor, "Waiting for the JobManager ahead in the election.");
+                        let mut state = client.state_watcher();
+                        tokio::select! {
+                            _ = watcher.changed() => {}
+                            s = state.changed() => if s.is_terminated() { return Ok(Ended::SessionEnded) },
+                        }
+                    }
+                }
+                Decision::Lead => {
+                    if self.lead(&client, &name).await? {
+                        return Ok(Ended::SessionEnded);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Leads one term: publishes the leader information and holds the term
+    /// while the session is connected. Returns whether the session ended.
+    async fn lead(&self, client: &zk::Client, node: &str) -> Result<bool, ZkError> {
+        let mut state = client.state_watcher();
+        let session = LeaderSessionId::random();
+        let info = LeaderInfo::new(self.rpc_address.clone(), self.rest_url.clone(), session);
+        let path = self.config.paths.leader_info();
+        let options = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+        // A predecessor that closed its session cleanly took its node with
+        // it; one whose node outlived it (a crash within its session
+        // timeout) cannot be here, since its election node would still be
+        // ahead of ours. Anything left is stale: replace it.
+        loop {
+            match client.create(&path, &info.to_bytes(), &options).await {
+                Ok(_) => break,
+                Err(zk::Error::NodeExists) => match client.delete(&path, None).await {
+                    Ok(()) | Err(zk::Error::NoNode) => {}
+                    Err(e) => return Err(self.err(format!("replacing {path}"))(e)),
+                },
+                Err(e) => return Err(self.err(format!("publishing {path}"))(e)),
+            }
+        }
+        tracing::info!(node = %node, leader_session = %session, rpc = %self.rpc_address, "Gained JobManager leadership.");
+        self.set_latch_node(Some(format!("{}/{node}", self.config.paths.latch_dir())));
+        self.tx.send_replace(Leadership::Leader(session));
+        loop {
+            let s = state.changed().await;
+            if s != zk::SessionState::SyncConnected {
+                self.tx.send_replace(Leadership::Standby);
+                self.set_latch_node(None);
+                tracing::warn!(node = %node, leader_session = %session, state = %s, "Lost JobManager leadership.");
+                return Ok(s.is_terminated());
+            }
+        }
+    }
+}
+
+/// The leader's information, or `None` while there is no leader. Leader
+/// information that cannot be read counts as no leader (and is logged).
+pub async fn current_leader(client: &zk::Client, paths: &HaPaths) -> Result<Option<LeaderInfo>, zk::Error> {
+    match client.get_data(&paths.leader_info()).await {
+        Ok((bytes, _)) => Ok(parse(&bytes)),
+        Err(zk::Error::NoNode) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Waits until the leader is not `known` (a new leader, or none any more)
+/// and returns the new state; `known = None` waits for any leader.
+pub async fn next_leader(
+    client: &zk::Client,
+    paths: &HaPaths,
+    known: Option<&LeaderInfo>,
+) -> Result<Option<LeaderInfo>, zk::Error> {
+    let path = paths.leader_info();
+    loop {
+        let (now, watcher) = match client.get_and_watch_data(&path).await {
+            Ok((bytes, _, watcher)) => (parse(&bytes), watcher),
+            Err(zk::Error::NoNode) => match client.check_and_watch_stat(&path).await? {
+                (None, watcher) => (None, watcher),
+                (Some(_), _) => continue,
+            },
+            Err(e) => return Err(e),
+        };
+        if now.as_ref() != known {
+            return Ok(now);
+        }
+        watcher.changed().await;
+    }
+}
+
+fn parse(bytes: &[u8]) -> Option<LeaderInfo> {
+    match LeaderInfo::from_bytes(bytes) {
+        Ok(info) => Some(info),
+        Err(e) => {
+            tracing::warn!(error = %e, "Ignored unreadable leader information.");
+            None
+        }
+    }
+}
+
+/// Polls [`current_leader`] until there is one or `timeout` passes.
+pub async fn wait_for_leader(
+    client: &zk::Client,
+    paths: &HaPaths,
+    timeout: Duration,
+) -> Result<Option<LeaderInfo>, zk::Error> {
+    match tokio::time::timeout(timeout, next_leader(client, paths, None)).await {
+        Ok(r) => r,
+        Err(_) => Ok(None),
+    }
+}

@@ -1,0 +1,214 @@
+//! End to end with real processes: JobManager failover with ZooKeeper.
+//!
+//! Two `flowc jobmanager` processes with `high-availability.type:
+//! zookeeper` share one ZooKeeper and one storageDir; a TaskManager finds
+//! whichever leads through ZooKeeper; the click job runs with its
+//! exactly-once Kafka sink. The leader is SIGKILLed mid-run. After the
+//! ZooKeeper session timeout the standby leads, recovers the job from the
+//! HA job store and resumes it from its latest completed checkpoint, with
+//! no manual step; a `read_committed` reader then sees every window
+//! exactly once, 1000 clicks per page.
+
+mod support;
+
+use flowc_runtime::client::rest::Rest;
+use serde_json::Value;
+use std::fs::File;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::cluster::{flowc_bin, Cluster, Scratch};
+use support::kafka::Kafka;
+use support::playground::{click_count_job_with, click_topics, expect_windows, load_events, START_MS};
+use support::zookeeper::{unique_cluster_id, ZooKeeper};
+
+const FIRST: u64 = 36_000;
+const MORE: u64 = 12_000;
+const ARGS: [&str; 4] = ["-p", "2", "--checkpointing", "--event-time"];
+
+/// A second JobManager process: the cluster's configuration on ports of
+/// its own, its log beside the others. Killed when dropped.
+struct Standby {
+    child: Child,
+    rest: Rest,
+}
+
+impl Drop for Standby {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_standby(cluster: &Cluster) -> Standby {
+    let ports = support::free_ports(2);
+    let text = std::fs::read_to_string(&cluster.config).expect("the cluster's config");
+    let mut text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("rest.port:") && !l.starts_with("jobmanager.rpc.port:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    text.push_str(&format!("rest.port: {}\njobmanager.rpc.port: {}\n", ports[0], ports[1]));
+    let config = cluster.scratch.0.join("flowc-standby.yaml");
+    std::fs::write(&config, text).expect("writing the standby's config");
+    let out = File::create(cluster.scratch.0.join("jobmanager-standby.log")).expect("a log file");
+    let err = out.try_clone().expect("a log file");
+    let child = Command::new(flowc_bin())
+        .args(["jobmanager", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .env("FLOWC_LOG", "info")
+        .spawn()
+        .expect("starting the standby JobManager");
+    Standby { child, rest: Rest::with_client(format!("127.0.0.1:{}", ports[0]), cluster.client.clone()) }
+}
+
+/// The cluster's `high-availability.*` lines: ZooKeeper sessions of 4 s.
+fn ha_settings(zk: &ZooKeeper, storage: &Scratch, name: &str) -> String {
+    format!(
+        "high-availability.type: zookeeper\n\
+         high-availability.zookeeper.quorum: {}\n\
+         high-availability.storageDir: {}\n\
+         high-availability.cluster-id: {}\n\
+         high-availability.zookeeper.client.session-timeout: 4000\n",
+        zk.connect(),
+        storage.0.display(),
+        unique_cluster_id(name),
+    )
+}
+
+fn log_of(cluster: &Cluster, name: &str) -> String {
+    std::fs::read_to_string(cluster.scratch.0.join(name)).unwrap_or_default()
+}
+
+fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill").args([sig, &pid.to_string()]).status().expect("kill");
+    assert!(status.success(), "kill {sig} {pid}");
+}
+
+/// The job as `rest` shows it, if it answers.
+fn job(rest: &Rest, id: &str) -> Option<Value> {
+    rest.get(&format!("/jobs/{id}")).ok()
+}
+
+fn all_running(j: &Value) -> bool {
+    let total: u64 = j["status-counts"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+    j["state"] == "RUNNING" && total > 0 && j["status-counts"]["RUNNING"].as_u64() == Some(total)
+}
+
+#[test]
+fn the_standby_takes_over_a_killed_leader_and_every_window_counts_1000_exactly_once() {
+    let kafka = Kafka::shared();
+    let zk = ZooKeeper::shared();
+    let (input, output) = click_topics(kafka, "ha-failover", FIRST);
+    let storage = Scratch::new("ha-failover-storage");
+    let ha = ha_settings(zk, &storage, "failover");
+    // The first JobManager answers REST once it leads.
+    let mut cluster = Cluster::jobmanager_with("ha-failover", &ha);
+    let standby = start_standby(&cluster);
+    cluster.wait_for("the standby to answer with the leader's REST", Duration::from_secs(30), |_| {
+        standby.rest.get("/overview").ok()
+    });
+    cluster.add_taskmanager(2);
+    cluster.wait_for_taskmanagers(1);
+    let job_file = click_count_job_with(&cluster.scratch.0, &input, &output, "exactly_once");
+    let id = cluster.submit(&job_file, &[&ARGS[..], &["--bootstrap.servers", kafka.bootstrap()]].concat());
+    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
+    expect_windows(kafka.bootstrap(), &output, 5, false, Duration::from_secs(120));
+    let done = cluster.metric(&id, "numberOfCompletedCheckpoints").unwrap_or(0);
+    cluster.wait_for("two more checkpoints", Duration::from_secs(20), |c| {
+        (c.metric(&id, "numberOfCompletedCheckpoints").unwrap_or(0) >= done + 2).then_some(())
+    });
+    let on_standby = job(&standby.rest, &id).expect("the standby answers");
+    assert_eq!(on_standby["state"], "RUNNING", "the standby shows the leader's job: {on_standby}");
+    // `flowc -m` may name any JobManager.
+    let listed = Command::new(flowc_bin())
+        .args(["list", "-m", &standby.rest.addr])
+        .env("FLOWC_CONF_DIR", cluster.scratch.0.join("no-conf"))
+        .output()
+        .expect("flowc list");
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success() && text.contains(&id), "flowc list -m <standby>: {text}");
+
+    // SIGKILL the leader.
+    let killed = Instant::now();
+    signal(cluster.jobmanager_pid(), "-KILL");
+    let _ = cluster.wait_jobmanager_exit(Duration::from_secs(10));
+
+    // The standby leads, recovers the job and redeploys it on the
+    // TaskManager, which found the new leader through ZooKeeper.
+    cluster.wait_for("the job RUNNING on the new leader", Duration::from_secs(90), |_| {
+        job(&standby.rest, &id).filter(all_running)
+    });
+    eprintln!("failover: all tasks RUNNING again {} ms after the SIGKILL", killed.elapsed().as_millis());
+    let checkpoints = standby.rest.get(&format!("/jobs/{id}/checkpoints")).expect("checkpoints");
+    let restored = checkpoints["latest"]["restored"]["id"].as_i64().unwrap_or(0);
+    assert!(restored >= done + 2, "resumed from the latest completed checkpoint: {checkpoints}");
+    assert_eq!(checkpoints["counts"]["restored"], 1, "{checkpoints}");
+    assert!(cluster.taskmanager_log(0).contains("Found the leading JobManager"), "{}", cluster.logs());
+
+    // Exactly once across the failover: every window 1000, none repeated.
+    load_events(kafka.bootstrap(), &input, START_MS + 90_000, MORE);
+    let summary = expect_windows(kafka.bootstrap(), &output, 7, false, Duration::from_secs(120));
+    assert_eq!(summary.complete_windows, 7);
+    // Checkpoints go on after the restored one, on the new leader.
+    cluster.wait_for("a checkpoint on the new leader", Duration::from_secs(30), |_| {
+        let c = standby.rest.get(&format!("/jobs/{id}/checkpoints")).ok()?;
+        (c["latest"]["completed"]["id"].as_i64()? > restored).then_some(())
+    });
+}
+
+#[test]
+fn a_leader_paused_past_its_session_steps_down_and_the_job_runs_once_on_the_new_leader() {
+    let zk = ZooKeeper::shared();
+    let storage = Scratch::new("ha-pause-storage");
+    let mut cluster = Cluster::jobmanager_with("ha-pause", &ha_settings(zk, &storage, "pause"));
+    let standby = start_standby(&cluster);
+    cluster.wait_for("the standby to answer with the leader's REST", Duration::from_secs(30), |_| {
+        standby.rest.get("/overview").ok()
+    });
+    cluster.add_taskmanager(2);
+    cluster.wait_for_taskmanagers(1);
+    let job_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jobs/steady_clicks.flow");
+    let id = cluster.submit(&job_file, &["-p", "2"]);
+    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
+    cluster.wait_for("a checkpoint", Duration::from_secs(20), |c| {
+        (c.metric(&id, "numberOfCompletedCheckpoints").unwrap_or(0) >= 1).then_some(())
+    });
+
+    // Paused past its ZooKeeper session: the standby leads, recovers the
+    // job, and the TaskManager follows it.
+    let leader = cluster.jobmanager_pid();
+    signal(leader, "-STOP");
+    let paused = Instant::now();
+    cluster.wait_for("the standby to lead", Duration::from_secs(60), |c| {
+        log_of(c, "jobmanager-standby.log").contains("Leading: recovered the jobs").then_some(())
+    });
+    cluster.wait_for("the job RUNNING on the new leader", Duration::from_secs(60), |_| {
+        job(&standby.rest, &id).filter(all_running)
+    });
+    eprintln!("the paused leader was replaced in {} ms", paused.elapsed().as_millis());
+    let before = log_of(&cluster, "jobmanager.log").len();
+
+    // Resumed, it finds its session gone, steps down and drops the job
+    // without deploying, triggering or committing anything.
+    signal(leader, "-CONT");
+    cluster.wait_for("the deposed leader to step down", Duration::from_secs(30), |c| {
+        log_of(c, "jobmanager.log").get(before..)?.contains("Lost leadership: suspended every job").then_some(())
+    });
+    let after = log_of(&cluster, "jobmanager.log").get(before..).unwrap_or_default().to_string();
+    assert!(!after.contains("Deploying job."), "a deposed leader deployed:\n{after}");
+    assert!(!after.contains("Completed checkpoint"), "a deposed leader completed a checkpoint:\n{after}");
+    // The job runs once, on the new leader, in the attempt it deployed.
+    std::thread::sleep(Duration::from_secs(2));
+    let j = job(&standby.rest, &id).expect("the new leader answers");
+    assert!(all_running(&j), "{j}");
+    let jobs =
+        cluster.wait_for("the deposed leader to answer with the new leader's REST", Duration::from_secs(20), |c| {
+            c.rest().get("/jobs").ok()
+        });
+    assert_eq!(jobs["jobs"].as_array().map(Vec::len), Some(1), "{jobs}");
+    let registered = cluster.taskmanager_log(0).matches("Registered at the JobManager").count();
+    assert_eq!(registered, 2, "the TaskManager registered with each leader once:\n{}", cluster.taskmanager_log(0));
+}

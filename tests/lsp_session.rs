@@ -354,7 +354,8 @@ fn an_editor_session_on_click_count() {
             "top",
             "sink",
             "union",
-            "join"
+            "join",
+            "versioned"
         ]
     );
     ed.notify(

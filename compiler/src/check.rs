@@ -128,6 +128,9 @@ struct Checker {
     /// The operators whose records are a windowed aggregate's rows (for a
     /// `top` after a `from`).
     window_rows: HashMap<usize, top::WindowRows>,
+    /// The operators whose stream is declared `versioned by` (`joins`);
+    /// `None`: the declaration failed (and said why).
+    versioned: HashMap<usize, Option<joins::Versioned>>,
 }
 
 impl Checker {

@@ -251,6 +251,14 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                 .map(|(l, r)| format!("{} == right.{}", field(*l), right(*r)))
                 .collect();
             let _ = writeln!(out, "    on [{}]", on.join(", "));
+            if let crate::ir::JoinBound::Temporal { deleted } = j.bound {
+                let deletes = deleted.map_or("nothing deletes".to_string(), |d| format!("`{}` true deletes", right(d)));
+                let _ = writeln!(
+                    out,
+                    "    versions of right by [{}]; {deletes}",
+                    j.right_key.iter().map(|r| right(*r)).collect::<Vec<_>>().join(", ")
+                );
+            }
             let _ = writeln!(out, "    right: {}", j.right);
         }
         OperatorKind::DatagenSource(d) => {

@@ -1034,6 +1034,12 @@ pub enum JoinBound {
     /// Rows of both sides in the same window (event time), emitted when it
     /// ends (Flink's window join).
     Window(WindowKind),
+    /// `as of`: each left row with the right's version (a changelog keyed
+    /// by `right_key`, its primary key) valid at the left row's event time,
+    /// emitted when the watermark passes it (Flink's
+    /// `TemporalRowTimeJoinOperator`). `deleted`: the right's `deleted:
+    /// bool` field, true on a row that ends its key's versions.
+    Temporal { deleted: Option<usize> },
 }
 
 /// A two-input equi-join. Its output is the left's fields, then the
@@ -1064,6 +1070,18 @@ impl fmt::Display for Join {
                 keys(&self.left_key),
                 keys(&self.right_key)
             ),
+            JoinBound::Temporal { deleted } => {
+                write!(
+                    f,
+                    "TemporalJoin({kind}, left=[{}], right=[{}], as of event time",
+                    keys(&self.left_key),
+                    keys(&self.right_key)
+                )?;
+                match deleted {
+                    Some(d) => write!(f, ", deleted=#{d})"),
+                    None => write!(f, ")"),
+                }
+            }
             JoinBound::Window(w) => {
                 let spec = WindowSpec { kind: w, time: TimeDomain::EventTime };
                 write!(

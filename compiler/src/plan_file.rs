@@ -20,8 +20,9 @@ pub const MAGIC: &[u8; 8] = b"FLOWCPLN";
 /// `OperatorKind::Join`); session windows, allowed lateness and late
 /// outputs (`WindowAggregate::lateness_ms`, `late_output`, `JobEdge::late`),
 /// windowed top-N; running aggregates, dedup and upsert sinks; nullable
-/// fields; formats, file sources and bad-record policies.
-pub const FORMAT_VERSION: u32 = 5;
+/// fields; formats, file sources and bad-record policies. 6: temporal
+/// joins (`JoinBound::Temporal`).
+pub const FORMAT_VERSION: u32 = 6;
 /// Plans larger than this are refused (a real plan is a few kilobytes).
 pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
 
@@ -271,6 +272,11 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
             }
             if input + right != output {
                 return Err("the output is the left's fields then the right's".into());
+            }
+            if let crate::ir::JoinBound::Temporal { deleted: Some(d) } = j.bound {
+                if d >= right {
+                    return Err("the `deleted` field is out of range".into());
+                }
             }
         }
         OperatorKind::LateOutput => return Err("late records are no operator of a chain".into()),

@@ -213,6 +213,9 @@ pub enum StageKind {
     Join(Box<JoinStage>),
     /// `top 3 by views desc as rnk`
     Top(TopStage),
+    /// `versioned by id`: the stream is a changelog keyed by these fields
+    /// (the right side of a temporal join).
+    Versioned { fields: Vec<Name> },
 }
 
 /// `[left] join <stream> [as of <time>] on <condition> [<bound>] <attrs>`

@@ -313,6 +313,10 @@ impl<'a> Printer<'a> {
                 }
                 self.attrs(&j.attrs, 1);
             }
+            StageKind::Versioned { fields } => {
+                let names: Vec<&str> = fields.iter().map(|f| f.text.as_str()).collect();
+                self.out.push_str(&format!("versioned by {}", names.join(", ")));
+            }
             StageKind::Top(t) => {
                 self.out.push_str(&format!("top {} by {}", expr(&t.count), t.field.text));
                 if let Some(o) = &t.order {

@@ -131,6 +131,7 @@ fn pipeline(p: &Pipeline, out: &mut Vec<Symbol>) {
                 expr_params(&t.count, out);
                 attrs_params(&t.attrs, out);
             }
+            StageKind::Versioned { .. } => {}
         }
     }
 }

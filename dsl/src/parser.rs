@@ -23,8 +23,21 @@ struct FlowParser;
 pub const STATEMENT_KEYWORDS: &[&str] = &["job", "param", "flag", "set", "schema", "use", "let", "source", "from"];
 
 /// The stages a pipeline is made of, after its head.
-pub const STAGES: &[&str] =
-    &["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "dedup", "top", "sink", "union", "join"];
+pub const STAGES: &[&str] = &[
+    "watermark",
+    "filter",
+    "map",
+    "select",
+    "key_by",
+    "window",
+    "aggregate",
+    "dedup",
+    "top",
+    "sink",
+    "union",
+    "join",
+    "versioned",
+];
 
 /// What [`parse`] returns: the statements that parsed and what went wrong.
 #[derive(Debug, Clone)]
@@ -394,6 +407,9 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
             StageKind::Union { streams, attrs: attrs_ }
         }
         Rule::join_stage => StageKind::Join(Box::new(join_stage(inner, cx, span)?)),
+        Rule::versioned_stage => StageKind::Versioned {
+            fields: inner.into_inner().filter(|p| p.as_rule() == Rule::ident).map(|p| name(p, cx)).collect(),
+        },
         Rule::top_stage => {
             let mut it = inner.into_inner().peekable();
             let count = expr(child(&mut it, "row count", span)?, cx)?;

@@ -153,7 +153,7 @@ fn pipeline(a: &Analysis, p: &Pipeline, offset: usize) -> Option<(Span, String)>
                 }
             }
         }
-        StageKind::KeyBy { fields } | StageKind::Dedup { fields, .. } => {
+        StageKind::KeyBy { fields } | StageKind::Dedup { fields, .. } | StageKind::Versioned { fields } => {
             let f = fields.iter().find(|f| within(f.span, offset))?;
             field_hover(&f.text, f.span, input)
         }
@@ -181,6 +181,7 @@ pub fn stage_keyword(kind: &StageKind) -> &'static str {
         StageKind::Join(j) if j.left_outer => "left join",
         StageKind::Join(_) => "join",
         StageKind::Top(_) => "top",
+        StageKind::Versioned { .. } => "versioned",
     }
 }
 

@@ -66,7 +66,7 @@ pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
                 | StageKind::Select { attrs, .. }
                 | StageKind::Aggregate { attrs, .. } => (kw.to_string(), attr_name(attrs)),
                 StageKind::Top(t) => (format!("{kw} by {}", t.field.text), attr_name(&t.attrs)),
-                StageKind::KeyBy { fields } => {
+                StageKind::KeyBy { fields } | StageKind::Versioned { fields } => {
                     (format!("{kw} {}", fields.iter().map(|f| f.text.as_str()).collect::<Vec<_>>().join(", ")), None)
                 }
                 StageKind::Dedup { fields, attrs, .. } => (

@@ -18,6 +18,8 @@
 //! - [`kafka`]: the Kafka side of both tools (rdkafka).
 //! - [`joins`]: clicks and impressions with a known set of matches, for
 //!   the join's end-to-end tests and `join-generator`.
+//! - [`temporal`]: customer versions and orders with a known result, for
+//!   the temporal join's end-to-end test.
 //! - [`launcher`]: the `playground` command, which runs Kafka, the flowc
 //!   processes, the generator and the client with docker-compose's verbs.
 
@@ -27,6 +29,7 @@ pub mod generator;
 pub mod joins;
 pub mod kafka;
 pub mod launcher;
+pub mod temporal;
 
 pub use check::{check_counts, check_counts_with, CheckOptions, Problem, Summary};
 pub use clickevent::{events, ClickEvent, Page};

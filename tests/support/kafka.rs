@@ -164,10 +164,18 @@ pub fn unique_topic(prefix: &str) -> String {
 /// so that producers and consumers can use it at once. An existing topic is
 /// accepted as it is.
 pub fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> anyhow::Result<()> {
+    create_topic_with(bootstrap, name, partitions, &[])
+}
+
+/// [`create_topic`] with topic configs.
+fn create_topic_with(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) -> anyhow::Result<()> {
     let timeout = Duration::from_secs(30);
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", bootstrap).create().context("creating a Kafka admin client")?;
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (k, v) in configs {
+        topic = topic.set(k, v);
+    }
     let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
     let results = block_on(admin.create_topics([&topic], &opts))
         .with_context(|| format!("creating topic {name:?} on {bootstrap}"))?;
@@ -189,6 +197,12 @@ pub fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> anyhow::Res
             Err(e) => return Err(e),
         }
     }
+}
+
+/// As [`create_topic`], with `cleanup.policy=compact` (a changelog: Kafka
+/// keeps the last record of each key).
+pub fn create_compacted_topic(bootstrap: &str, name: &str, partitions: i32) -> anyhow::Result<()> {
+    create_topic_with(bootstrap, name, partitions, &[("cleanup.policy", "compact")])
 }
 
 /// The number of partitions of `topic` that have a leader, or `None` if the

@@ -7,6 +7,14 @@
 //! key. The output is the left's fields then the right's; a name on both
 //! sides is qualified with its side (`clicks.ts`, `impressions.ts`), so
 //! that a later stage must say which it means.
+//! `left join` keeps every left row, so the right's fields are nullable in
+//! its output.
+//!
+//! `versioned by id` ends a `let` and declares its stream a changelog keyed
+//! by `id` (a `deleted: bool` field, if any, deletes); `join s as of ts on
+//! k == s.id` is a temporal join against it: the condition must be on the
+//! whole versioned key, `ts` must be a timestamp field of the left (its
+//! event time), and both inputs need watermarks.
 
 use super::stream::{StreamEnd, Unknown};
 use super::Checker;
@@ -16,6 +24,15 @@ use crate::logical::{JobSettings, LogicalEdge, Partitioning};
 use flowc_dsl::ast::{self, Attrs, BinaryOp, ExprKind, JoinStage, UnaryOp};
 use flowc_dsl::diagnostic::suggest;
 use flowc_dsl::{Diagnostic, Span};
+
+/// What `versioned by` declares of a stream.
+#[derive(Clone, Debug)]
+pub(super) struct Versioned {
+    /// The key fields.
+    pub key: Vec<usize>,
+    /// The `deleted: bool` field, if the stream has one.
+    pub deleted: Option<usize>,
+}
 
 /// The side of a join a field of its condition belongs to.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -117,6 +134,93 @@ impl Checker {
         end
     }
 
+    /// `versioned by k, …`: the stream bound by this `let` is a changelog
+    /// keyed by `k` (`ends_let`: the stage is the last of a `let`).
+    pub(super) fn versioned(&mut self, input: &StreamEnd, fields: &[ast::Name], span: Span, ends_let: bool) {
+        if !ends_let {
+            self.err(
+                Diagnostic::error("flow::check::versioned-placement", "`versioned by` ends a `let`", span)
+                    .with_label("the changelog it declares must have a name to join")
+                    .with_help("`let customers = source … | watermark updated_at | versioned by id`, then `| join customers as of ts on customer_id == customers.id`"),
+            );
+            return;
+        }
+        if matches!(input.unknown, Unknown::All) {
+            return;
+        }
+        let mut key = Vec::new();
+        let mut ok = true;
+        for f in fields {
+            match input.schema.index_of(&f.text) {
+                Some(i) if input.schema.fields[i].nullable => {
+                    let d = super::nulls::example_default(input.schema.fields[i].ty);
+                    self.err(super::nulls::refused("a key", &f.text, f.span, d));
+                    ok = false;
+                }
+                Some(i) => key.push(i),
+                None if input.is_unknown_field(&f.text) => ok = false,
+                None => {
+                    let names: Vec<&str> = input.schema.fields.iter().map(|f| f.name.as_str()).collect();
+                    let d =
+                        Diagnostic::error("flow::check::unknown-field", format!("unknown field `{}`", f.text), f.span)
+                            .with_label("not a field of the stream");
+                    let d = match suggest(&f.text, names.iter().copied()) {
+                        Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                        None => d.with_help(format!("the fields are: {}", names.join(", "))),
+                    };
+                    self.err(d);
+                    ok = false;
+                }
+            }
+        }
+        let deleted = match input.schema.index_of("deleted") {
+            Some(i) if input.schema.fields[i].ty == DataType::Bool && !input.schema.fields[i].nullable => Some(i),
+            Some(i) => {
+                let f = &input.schema.fields[i];
+                self.err(
+                    Diagnostic::error(
+                        "flow::check::versioned-deleted",
+                        format!(
+                            "the `deleted` field of a versioned stream is a bool, not {}{}",
+                            f.ty,
+                            if f.nullable { "?" } else { "" }
+                        ),
+                        span,
+                    )
+                    .with_label("a row whose `deleted` is true ends its key's versions")
+                    .with_help("make it `deleted: bool`, or rename it with `select` if it means something else"),
+                );
+                ok = false;
+                None
+            }
+            None => None,
+        };
+        if let Some(op) = input.op {
+            self.versioned.insert(op, ok.then_some(Versioned { key, deleted }));
+        }
+    }
+
+    /// `as of t`: `t` is a timestamp field of the left, its event time.
+    fn as_of_time(
+        &mut self,
+        t: &ast::Expr,
+        left: &StreamEnd,
+        left_name: &str,
+        right: &StreamEnd,
+        right_name: &str,
+    ) -> bool {
+        let Some((side, i, s)) = self.join_field(t, left, left_name, right, right_name) else { return false };
+        if side == Side::Right || left.schema.fields[i].ty != DataType::Timestamp {
+            self.err(
+                Diagnostic::error("flow::check::join-as-of", "`as of` takes the left's event-time field", s)
+                    .with_label(if side == Side::Right { "a field of the right".to_string() } else { format!("this is {}", left.schema.fields[i].ty) })
+                    .with_help("the timestamp field the left's `watermark` reads: each left record meets the version valid at its event time"),
+            );
+            return false;
+        }
+        true
+    }
+
     /// `[left] join s [as of t] on cond [within l, u | window w { … }]`.
     pub(super) fn join(
         &mut self,
@@ -131,28 +235,75 @@ impl Checker {
         // A self-join: the left is `left`.
         let left_name = if left_name == right_name { "left" } else { left_name };
         let mut ok = true;
-        if let Some(t) = &j.as_of {
-            self.err(
-                Diagnostic::error(
-                    "flow::check::join-temporal",
-                    "temporal joins (`as of`) are not supported yet",
-                    t.span,
-                )
-                .with_label("not yet")
-                .with_help("bound the join with `within lower, upper` or a `window` instead"),
-            );
-            ok = false;
-        }
-        if j.left_outer {
-            self.err(
-                Diagnostic::error("flow::check::join-left-outer", "`left join` is not supported yet", span)
-                    .with_label("its unmatched rows need nullable fields")
-                    .with_help("write `join` for an inner join"),
-            );
-            ok = false;
-        }
         let both_known = !matches!(left.unknown, Unknown::All) && !matches!(right.unknown, Unknown::All);
+        // `as of`: the version of a `versioned by` stream, no other bound.
+        let mut temporal = None;
+        if let Some(t) = &j.as_of {
+            if let Some(b) = &j.bound {
+                let bspan = match b {
+                    ast::JoinBound::Within { span, .. } => *span,
+                    ast::JoinBound::Window(c) => c.span,
+                };
+                self.err(
+                    Diagnostic::error(
+                        "flow::check::join-temporal-bound",
+                        "a temporal join takes no other bound",
+                        bspan,
+                    )
+                    .with_label("`as of` already bounds it")
+                    .with_help("remove this: each left record meets the one version valid at its time"),
+                );
+                ok = false;
+            }
+            if both_known && !self.as_of_time(t, left, left_name, &right, right_name) {
+                ok = false;
+            }
+            match right.op.and_then(|op| self.versioned.get(&op)) {
+                Some(Some(v)) => temporal = Some(v.clone()),
+                // A declaration that failed has said why.
+                Some(None) => ok = false,
+                None if !both_known || right.op.is_none() => ok = false,
+                None => {
+                    self.err(
+                        Diagnostic::error(
+                            "flow::check::join-not-versioned",
+                            format!("`{right_name}` is not a versioned stream"),
+                            j.right.span,
+                        )
+                        .with_label("a temporal join reads the versions of a changelog")
+                        .with_help(format!(
+                            "end its `let` with `| versioned by <key>`: `let {right_name} = source … | watermark updated_at | versioned by id`"
+                        )),
+                    );
+                    ok = false;
+                }
+            }
+        }
         let keys = if both_known { self.join_keys(&j.on, left, left_name, &right, right_name) } else { None };
+        if let (Some(v), Some((_, rk))) = (&temporal, &keys) {
+            let (mut want, mut got) = (v.key.clone(), rk.clone());
+            want.sort_unstable();
+            got.sort_unstable();
+            got.dedup();
+            if want != got {
+                let names = |k: &[usize]| {
+                    k.iter().map(|i| format!("`{}`", right.schema.fields[*i].name)).collect::<Vec<_>>().join(", ")
+                };
+                self.err(
+                    Diagnostic::error(
+                        "flow::check::join-temporal-key",
+                        format!("a temporal join matches on the versioned key of `{right_name}`"),
+                        j.on.span,
+                    )
+                    .with_label(format!("on {}, not its key {}", names(rk), names(&v.key)))
+                    .with_help(format!(
+                        "one equality per key field: `on customer_id == {right_name}.{}`",
+                        right.schema.fields[v.key[0]].name
+                    )),
+                );
+                ok = false;
+            }
+        }
         let bound = match &j.bound {
             None => {
                 if j.as_of.is_none() {
@@ -160,7 +311,7 @@ impl Checker {
                         Diagnostic::error("flow::check::join-unbounded", "a join needs a bound", j.on.span)
                             .with_label("every row would be kept forever")
                             .with_help(format!(
-                                "bound it in event time: `within -10m, 0s` (a `{right_name}` row at most 10m before the left one) or `window tumbling {{ size: 1m }}`"
+                                "bound it in event time: `within -10m, 0s` (a `{right_name}` row at most 10m before the left one), `window tumbling {{ size: 1m }}`, or `as of ts` against a `versioned by` stream"
                             )),
                     );
                 }
@@ -207,6 +358,10 @@ impl Checker {
                 None => None,
             },
         };
+        let bound = match &temporal {
+            Some(v) if j.bound.is_none() => Some(JoinBound::Temporal { deleted: v.deleted }),
+            _ => bound,
+        };
         // Event-time joins: both inputs need watermarks.
         if j.bound.is_some() || j.as_of.is_some() {
             for (end, name, s) in [(left, left_name, left.span), (&right, right_name, j.right.span)] {
@@ -224,7 +379,7 @@ impl Checker {
                 }
             }
         }
-        let schema = joined_schema(&left.schema, left_name, &right.schema, right_name);
+        let schema = joined_schema(&left.schema, left_name, &right.schema, right_name, j.left_outer);
         let kind = match (ok, keys, bound) {
             (true, Some((left_key, right_key)), Some(bound)) if right.op.is_some() => Some(OperatorKind::Join(Join {
                 join_type: if j.left_outer { JoinType::LeftOuter } else { JoinType::Inner },
@@ -236,15 +391,16 @@ impl Checker {
             _ => None,
         };
         let partitioning = match &kind {
-            Some(OperatorKind::Join(jn)) => Partitioning::Hash { key: jn.left_key.clone() },
+            Some(OperatorKind::Join(jn)) => self.keyed_edge(left.op, &jn.left_key, settings),
             _ => Partitioning::Forward,
         };
         let right_part = match &kind {
-            Some(OperatorKind::Join(jn)) => Some(Partitioning::Hash { key: jn.right_key.clone() }),
+            Some(OperatorKind::Join(jn)) => Some(self.keyed_edge(right.op, &jn.right_key, settings)),
             _ => None,
         };
-        let default_name = match &j.bound {
-            Some(ast::JoinBound::Window(_)) => "Window Join",
+        let default_name = match (&j.bound, &j.as_of) {
+            (Some(ast::JoinBound::Window(_)), _) => "Window Join",
+            (None, Some(_)) => "Temporal Join",
             _ => "Interval Join",
         };
         let op =
@@ -257,6 +413,57 @@ impl Checker {
             unknown = Unknown::All;
         }
         StreamEnd { op, schema, unknown, has_watermark: left.has_watermark && right.has_watermark, span }
+    }
+
+    /// The edge into a join from `op` by `key`: HASH, or FORWARD where the
+    /// records of `op` are already partitioned by that key
+    /// (`KeyedForward`: HASH again should the parallelisms differ).
+    fn keyed_edge(&self, op: Option<usize>, key: &[usize], settings: &JobSettings) -> Partitioning {
+        match op {
+            Some(o) if self.partitioned_by(o, settings).iter().any(|k| k == key) => {
+                Partitioning::KeyedForward { key: key.to_vec() }
+            }
+            _ => Partitioning::Hash { key: key.to_vec() },
+        }
+    }
+
+    /// The keys (field lists) by whose hash the records of `op` are
+    /// partitioned, as far as the checker can tell: a join's output by its
+    /// left key (and, equal to it, its right key), through the filters and
+    /// projections after it that keep those fields, all at one
+    /// parallelism, FORWARD, no re-key in between.
+    fn partitioned_by(&self, op: usize, settings: &JobSettings) -> Vec<Vec<usize>> {
+        let parallelism = |i: usize| self.ops[i].parallelism.unwrap_or(settings.parallelism);
+        let input = || {
+            self.edges
+                .iter()
+                .find(|e| e.to == op && e.input == 0)
+                .filter(|e| e.partitioning == Partitioning::Forward && parallelism(e.from) == parallelism(op))
+                .map(|e| e.from)
+        };
+        match &self.ops[op].kind {
+            OperatorKind::Join(j) => {
+                let left_len = self.ops[op].input.as_ref().map_or(0, |s| s.fields.len());
+                vec![j.left_key.clone(), j.right_key.iter().map(|k| k + left_len).collect()]
+            }
+            OperatorKind::Filter(_) => input().map_or_else(Vec::new, |from| self.partitioned_by(from, settings)),
+            OperatorKind::Project(exprs) => {
+                let Some(from) = input() else { return Vec::new() };
+                let field_of = |mut e: &Expr| loop {
+                    match e {
+                        Expr::At(_, inner) => e = &**inner,
+                        Expr::Field(f) => return Some(*f),
+                        _ => return None,
+                    }
+                };
+                let outputs: Vec<Option<usize>> = exprs.iter().map(field_of).collect();
+                self.partitioned_by(from, settings)
+                    .into_iter()
+                    .filter_map(|key| key.iter().map(|k| outputs.iter().position(|o| *o == Some(*k))).collect())
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// A bound of `within`: a duration, maybe negated.
@@ -428,8 +635,15 @@ fn conjuncts<'e>(e: &'e ast::Expr, out: &mut Vec<&'e ast::Expr>) {
 }
 
 /// The left's fields then the right's; a name on both sides qualified by
-/// its side's stream name.
-pub(crate) fn joined_schema(left: &Schema, left_name: &str, right: &Schema, right_name: &str) -> Schema {
+/// its side's stream name. A left outer join's right fields are nullable:
+/// an unmatched left row comes out with them null.
+pub(crate) fn joined_schema(
+    left: &Schema,
+    left_name: &str,
+    right: &Schema,
+    right_name: &str,
+    left_outer: bool,
+) -> Schema {
     let both = |n: &str, other: &Schema| other.index_of(n).is_some();
     let mut fields = Vec::with_capacity(left.fields.len() + right.fields.len());
     for f in &left.fields {
@@ -444,6 +658,7 @@ pub(crate) fn joined_schema(left: &Schema, left_name: &str, right: &Schema, righ
         if both(&f.name, left) {
             f.name = format!("{right_name}.{}", f.name);
         }
+        f.nullable |= left_outer;
         fields.push(f);
     }
     Schema { name: None, fields }
@@ -484,9 +699,13 @@ mod tests {
     fn shared_names_are_qualified_by_side() {
         let l = schema(&[("id", DataType::Long), ("ts", DataType::Timestamp), ("page", DataType::String)]);
         let r = schema(&[("id", DataType::Long), ("ts", DataType::Timestamp), ("ad", DataType::String)]);
-        let j = joined_schema(&l, "clicks", &r, "imps");
+        let j = joined_schema(&l, "clicks", &r, "imps", false);
         let names: Vec<&str> = j.fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["clicks.id", "clicks.ts", "page", "imps.id", "imps.ts", "ad"]);
+        assert!(j.fields.iter().all(|f| !f.nullable));
+        let outer = joined_schema(&l, "clicks", &r, "imps", true);
+        let nullable: Vec<bool> = outer.fields.iter().map(|f| f.nullable).collect();
+        assert_eq!(nullable, [false, false, false, true, true, true], "a left join's right fields may be null");
     }
 
     #[test]

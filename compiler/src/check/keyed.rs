@@ -65,6 +65,10 @@ impl Checker {
                 "rank the rows of a windowed `aggregate`; a per-key Top-N of a running aggregate is not offered yet",
             ),
             StageKind::Union { .. } => ("`union`", "union the append-only inputs before the `aggregate`"),
+            StageKind::Versioned { .. } => (
+                "`versioned by`",
+                "version an append-only changelog, such as a compacted topic read as it is",
+            ),
             StageKind::Join(_) => (
                 "a `join`",
                 "join the records before the `aggregate`: flowc's joins read append-only streams",

@@ -346,6 +346,10 @@ impl Checker {
                     };
                     end = self.join(&end, left_name, j, stage.span, settings);
                 }
+                StageKind::Versioned { fields } => {
+                    let last = p.stages.last().is_some_and(|s| std::ptr::eq(s, stage));
+                    self.versioned(&end, fields, stage.span, bound && last);
+                }
             }
         }
         if let (Some(op), false) = (end.op, rows == WindowRows::No) {

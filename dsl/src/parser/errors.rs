@@ -121,6 +121,8 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::join_bound | Rule::join_within | Rule::join_window => {
             "a join bound (`within lower, upper` or `window kind { … }`)"
         }
+        Rule::versioned_stage => "`versioned by field, …`",
+        Rule::kw_versioned => "`versioned`",
     }
 }
 

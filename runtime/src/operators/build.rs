@@ -108,13 +108,13 @@ pub fn build_operator(op: &ChainedOperator, ctx: &BuildContext) -> Result<Box<dy
             ctx.max_parallelism,
         )),
         OperatorKind::Union => Box::new(super::union::Union),
-        OperatorKind::Join(j) => Box::new(super::join::JoinOperator::new(
+        OperatorKind::Join(j) => super::join::build(
             op.name.clone(),
             j.clone(),
             op.input.as_ref().unwrap_or(&Schema::default()),
             ctx.max_parallelism,
             ctx.counters.clone(),
-        )?),
+        )?,
         OperatorKind::WindowTop(t) => Box::new(TopOperator::new(
             op.name.clone(),
             t.clone(),

@@ -6,6 +6,10 @@
 //! that a probe walks only candidates and allocates nothing. Expiry drops
 //! whole buckets once the watermark has passed their end: memory stays
 //! bounded by the join's bounds times the input rate, plus one bucket.
+//!
+//! Each row carries a `done` flag for left outer joins: set once the row
+//! has met a right row or has been emitted with nulls, so that no row is
+//! emitted unmatched twice, nor unmatched after a match.
 
 use crate::data::{Batch, Column, ValueRef};
 use crate::record::Value;
@@ -21,14 +25,22 @@ pub struct Bucket {
     /// Key hash → the last row with it; `prev` chains to the one before.
     heads: HashMap<u64, u32>,
     prev: Vec<u32>,
+    /// Per row: matched, or emitted unmatched (left outer joins).
+    done: Vec<bool>,
 }
 
 impl Bucket {
     fn new(types: &[DataType]) -> Bucket {
-        Bucket { rows: Batch::empty(types, 0), hashes: Vec::new(), heads: HashMap::new(), prev: Vec::new() }
+        Bucket {
+            rows: Batch::empty(types, 0),
+            hashes: Vec::new(),
+            heads: HashMap::new(),
+            prev: Vec::new(),
+            done: Vec::new(),
+        }
     }
 
-    fn push(&mut self, src: &Batch, r: usize, hash: u64) {
+    fn push(&mut self, src: &Batch, r: usize, hash: u64, done: bool) {
         let i = self.rows.len() as u32;
         let one = [r as u32];
         for (d, s) in self.rows.columns.iter_mut().zip(&src.columns) {
@@ -38,6 +50,7 @@ impl Bucket {
         self.hashes.push(hash);
         let prev = self.heads.insert(hash, i).unwrap_or(NONE);
         self.prev.push(prev);
+        self.done.push(done);
     }
 }
 
@@ -79,11 +92,12 @@ impl SideBuffer {
         ts.saturating_sub(ts.rem_euclid(self.bucket_ms))
     }
 
-    /// Buffers row `r` of `src`, whose key hash is `hash`.
-    pub fn insert(&mut self, src: &Batch, r: usize, hash: u64) {
+    /// Buffers row `r` of `src`, whose key hash is `hash`; `done`: it has
+    /// matched already (left outer joins).
+    pub fn insert(&mut self, src: &Batch, r: usize, hash: u64, done: bool) {
         let b = self.bucket_of(src.timestamps[r]);
         let types = &self.types;
-        self.buckets.entry(b).or_insert_with(|| Bucket::new(types)).push(src, r, hash);
+        self.buckets.entry(b).or_insert_with(|| Bucket::new(types)).push(src, r, hash, done);
         self.len += 1;
     }
 
@@ -120,6 +134,55 @@ impl SideBuffer {
         }
     }
 
+    /// As [`SideBuffer::probe`], and marks every row met as done (the left
+    /// side of a left outer join, probed by a right row).
+    #[allow(clippy::too_many_arguments)] // as `probe`
+    pub fn probe_marking(
+        &mut self,
+        hash: u64,
+        from: i64,
+        to: i64,
+        probe: &Batch,
+        probe_key: &[usize],
+        r: usize,
+        mut f: impl FnMut(&Batch, usize),
+    ) {
+        if from > to {
+            return;
+        }
+        let from_bucket = self.bucket_of(from);
+        for (_, bucket) in self.buckets.range_mut(from_bucket..=to) {
+            let mut i = bucket.heads.get(&hash).copied().unwrap_or(NONE);
+            while i != NONE {
+                let row = i as usize;
+                let ts = bucket.rows.timestamps[row];
+                if ts >= from
+                    && ts <= to
+                    && keys_equal(&bucket.rows.columns, &self.key, row, &probe.columns, probe_key, r)
+                {
+                    bucket.done[row] = true;
+                    f(&bucket.rows, row);
+                }
+                i = bucket.prev[row];
+            }
+        }
+    }
+
+    /// Calls `f(bucket rows, row, key hash)` for every row not done with
+    /// event time at or before `to`, in bucket order, and marks it done:
+    /// the left outer join's rows that can meet no right row any more, the
+    /// temporal join's rows whose version is known.
+    pub fn take_undone(&mut self, to: i64, mut f: impl FnMut(&Batch, usize, u64)) {
+        for (_, bucket) in self.buckets.range_mut(..=to) {
+            for row in 0..bucket.rows.len() {
+                if !bucket.done[row] && bucket.rows.timestamps[row] <= to {
+                    bucket.done[row] = true;
+                    f(&bucket.rows, row, bucket.hashes[row]);
+                }
+            }
+        }
+    }
+
     /// Calls `f(bucket rows, row, hash)` for every row with event time in `[from, to]`.
     pub fn scan(&self, from: i64, to: i64, mut f: impl FnMut(&Batch, usize, u64)) {
         if from > to {
@@ -150,23 +213,23 @@ impl SideBuffer {
         }
     }
 
-    /// Every row at or after `from` as (key hash, event time, values): for
-    /// snapshots, in bucket order.
-    pub fn saved_rows(&self, from: i64) -> impl Iterator<Item = (u64, i64, Vec<Value>)> + '_ {
+    /// Every row at or after `from` as (key hash, event time, values,
+    /// done): for snapshots, in bucket order.
+    pub fn saved_rows(&self, from: i64) -> impl Iterator<Item = (u64, i64, Vec<Value>, bool)> + '_ {
         self.buckets.values().flat_map(move |b| {
             (0..b.rows.len())
                 .filter(move |&r| b.rows.timestamps[r] >= from)
-                .map(move |r| (b.hashes[r], b.rows.timestamps[r], b.rows.row(r)))
+                .map(move |r| (b.hashes[r], b.rows.timestamps[r], b.rows.row(r), b.done[r]))
         })
     }
 
-    /// Buffers rows of owned values (a restore); `false` if one does not
-    /// fit this side's layout.
-    pub fn insert_saved(&mut self, rows: &[(i64, Vec<Value>)], hashes: &mut Vec<u64>) -> bool {
+    /// Buffers rows of owned values (a restore), row `i` done if `done[i]`
+    /// (missing: not done); `false` if one does not fit this side's layout.
+    pub fn insert_saved(&mut self, rows: &[(i64, Vec<Value>)], done: &[bool], hashes: &mut Vec<u64>) -> bool {
         let Some(batch) = Batch::from_rows(&self.types, rows) else { return false };
         crate::keygroup::key_hashes(&batch.columns, &self.key, batch.len(), hashes);
         for (r, &h) in hashes.iter().enumerate() {
-            self.insert(&batch, r, h);
+            self.insert(&batch, r, h, done.get(r).copied().unwrap_or(false));
         }
         true
     }
@@ -189,7 +252,7 @@ mod tests {
         let mut hashes = Vec::new();
         crate::keygroup::key_hashes(&b.columns, &[0], b.len(), &mut hashes);
         for (r, &h) in hashes.iter().enumerate() {
-            side.insert(&b, r, h);
+            side.insert(&b, r, h, false);
         }
         let mut seen = Vec::new();
         side.probe(hashes[0], 0, 20, &b, &[0], 0, |rows, r| seen.push(rows.row(r)[1].clone()));

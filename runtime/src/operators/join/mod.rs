@@ -8,17 +8,27 @@
 //!   row older than the watermark is late: dropped and counted. A left row
 //!   is dropped from state once the watermark passes `t + upper`, a right
 //!   row once it passes `t - lower`.
+//! - **Left outer interval join** (Flink SQL's row-time interval join): as
+//!   the inner one, and a left row that met no right row is emitted with
+//!   the right's fields null, at its own event time, once the watermark
+//!   passes `t + upper` (no right row to come can reach it then). So that
+//!   such a row is never behind the watermark downstream, the watermark
+//!   forwarded is held back by `max(upper, 0)`, as Flink SQL holds back an
+//!   interval join's output watermark.
 //! - **Window join**: rows of both sides in the same tumbling or sliding
 //!   window with equal keys meet when the watermark passes the window's
 //!   last millisecond, emitted with that time; a row whose every window has
-//!   fired is late.
+//!   fired is late. A left outer window join emits, per window, each left
+//!   row that met no right row in it, with the right's fields null.
 //!
 //! Both sides are buffered by [`buffer::SideBuffer`]: typed columns, no
 //! per-row values. State is snapshotted per key group (the rows of each
-//! side, and for window joins the end of the last window fired), so that a
-//! restore at another parallelism takes the key groups each subtask owns.
+//! side, whether each left row has matched, and for window joins the end of
+//! the last window fired), so that a restore at another parallelism takes
+//! the key groups each subtask owns.
 
 pub mod buffer;
+pub mod temporal;
 
 use super::{KeyedSnapshot, Operator, OperatorError};
 use crate::data::{Batch, Column};
@@ -31,9 +41,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// Format of a key group's bytes in a snapshot; bump on change. Version 1:
-/// bincode of [`SavedGroup`].
-const SNAPSHOT_VERSION: u8 = 1;
+/// Format of a key group's bytes in a snapshot; bump on change. Version 2:
+/// bincode of [`SavedGroup`]; version 1 (read too) had no `left_done`.
+const SNAPSHOT_VERSION: u8 = 2;
 
 /// One key group's state.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -42,6 +52,26 @@ struct SavedGroup {
     fired_upto: i64,
     left: Vec<(i64, Vec<Value>)>,
     right: Vec<(i64, Vec<Value>)>,
+    /// Per left row: matched or emitted unmatched (left outer joins).
+    left_done: Vec<bool>,
+}
+
+/// A key group's state in format 1 (inner joins only).
+#[derive(Debug, Deserialize)]
+struct SavedGroupV1 {
+    fired_upto: i64,
+    left: Vec<(i64, Vec<Value>)>,
+    right: Vec<(i64, Vec<Value>)>,
+}
+
+/// Decodes the whole of `body` as bincode.
+fn decode_all<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let (g, used): (T, usize) =
+        bincode::serde::decode_from_slice(body, bincode::config::standard()).map_err(|e| format!("is corrupt: {e}"))?;
+    if used != body.len() {
+        return Err("has trailing bytes".to_string());
+    }
+    Ok(g)
 }
 
 /// The matched pairs of a batch, gathered column by column.
@@ -71,6 +101,33 @@ impl Emitter {
         self.timestamps.push(ts);
     }
 
+    /// A left row with a right row of owned values (a temporal join's
+    /// version).
+    fn push_values(&mut self, l: &Batch, lr: usize, right: &[Value], ts: i64) {
+        let lo = [lr as u32];
+        for (d, s) in self.left.iter_mut().zip(&l.columns) {
+            d.extend_rows(s, &lo);
+        }
+        for (d, v) in self.right.iter_mut().zip(right) {
+            if !d.push_value(v.into()) {
+                d.push_null();
+            }
+        }
+        self.timestamps.push(ts);
+    }
+
+    /// A left row without a match: the right's fields null.
+    fn push_unmatched(&mut self, l: &Batch, lr: usize, ts: i64) {
+        let lo = [lr as u32];
+        for (d, s) in self.left.iter_mut().zip(&l.columns) {
+            d.extend_rows(s, &lo);
+        }
+        for d in &mut self.right {
+            d.push_null();
+        }
+        self.timestamps.push(ts);
+    }
+
     fn finish(self, out: &mut Vec<Batch>) {
         if self.timestamps.is_empty() {
             return;
@@ -79,6 +136,29 @@ impl Emitter {
         columns.extend(self.right);
         out.push(Batch::new(self.timestamps, columns));
     }
+}
+
+/// The operator of a join: [`JoinOperator`] for interval and window
+/// joins, [`temporal::TemporalJoin`] for `as of`.
+pub fn build(
+    name: String,
+    spec: Join,
+    left: &Schema,
+    max_parallelism: u32,
+    counters: Arc<TaskCounters>,
+) -> Result<Box<dyn Operator>, OperatorError> {
+    if let JoinBound::Temporal { deleted } = spec.bound {
+        let t = temporal::TemporalSpec {
+            join_type: spec.join_type,
+            left_key: spec.left_key,
+            right_key: spec.right_key,
+            deleted,
+        };
+        let left_types = left.fields.iter().map(|f| f.ty).collect();
+        let right_types = spec.right.fields.iter().map(|f| f.ty).collect();
+        return Ok(Box::new(temporal::TemporalJoin::new(name, t, left_types, right_types, max_parallelism, counters)?));
+    }
+    Ok(Box::new(JoinOperator::new(name, spec, left, max_parallelism, counters)?))
 }
 
 pub struct JoinOperator {
@@ -109,9 +189,6 @@ impl JoinOperator {
         counters: Arc<TaskCounters>,
     ) -> Result<JoinOperator, OperatorError> {
         let setup = |m: &str| OperatorError::Setup { operator: name.clone(), message: m.to_string() };
-        if spec.join_type == JoinType::LeftOuter {
-            return Err(setup("left outer joins are not supported yet"));
-        }
         let left_types: Vec<DataType> = left.fields.iter().map(|f| f.ty).collect();
         let right_types: Vec<DataType> = spec.right.fields.iter().map(|f| f.ty).collect();
         if spec.left_key.is_empty()
@@ -127,6 +204,9 @@ impl JoinOperator {
             JoinBound::Window(WindowKind::Sliding { slide_ms, .. }) => slide_ms as i64,
             JoinBound::Window(WindowKind::Session { .. }) => {
                 return Err(setup("a window join takes a tumbling or sliding window (this is a bug in flowc)"))
+            }
+            JoinBound::Temporal { .. } => {
+                return Err(setup("a temporal join is another operator (this is a bug in flowc)"))
             }
         };
         Ok(JoinOperator {
@@ -150,12 +230,18 @@ impl JoinOperator {
         (self.left.len(), self.right.len())
     }
 
+    fn outer(&self) -> bool {
+        self.spec.join_type == JoinType::LeftOuter
+    }
+
     /// (size, slide) of a window join.
     fn window(&self) -> Option<(i64, i64)> {
         match self.spec.bound {
             JoinBound::Window(WindowKind::Tumbling { size_ms }) => Some((size_ms as i64, size_ms as i64)),
             JoinBound::Window(WindowKind::Sliding { size_ms, slide_ms }) => Some((size_ms as i64, slide_ms as i64)),
-            JoinBound::Interval { .. } | JoinBound::Window(WindowKind::Session { .. }) => None,
+            JoinBound::Interval { .. } | JoinBound::Window(WindowKind::Session { .. }) | JoinBound::Temporal { .. } => {
+                None
+            }
         }
     }
 
@@ -176,6 +262,7 @@ impl JoinOperator {
         };
         let mut late = 0u64;
         let wm = self.watermark;
+        let outer = self.outer();
         match self.spec.bound {
             JoinBound::Interval { lower_ms, upper_ms } => {
                 let mut emit = Emitter::new(&self.left_types, &self.right_types);
@@ -186,21 +273,30 @@ impl JoinOperator {
                     }
                     if is_left {
                         let (from, to) = (ts.saturating_add(lower_ms), ts.saturating_add(upper_ms));
+                        let mut met = false;
                         self.right.probe(h, from, to, &batch, &self.spec.left_key, r, |rows, j| {
+                            met = true;
                             emit.push(&batch, r, rows, j, ts.max(rows.timestamps[j]))
                         });
-                        self.left.insert(&batch, r, h);
+                        if outer && to < wm {
+                            // No right row to come can reach it: done now.
+                            if !met {
+                                emit.push_unmatched(&batch, r, ts);
+                            }
+                        } else {
+                            self.left.insert(&batch, r, h, met);
+                        }
                     } else {
                         let (from, to) = (ts.saturating_sub(upper_ms), ts.saturating_sub(lower_ms));
-                        self.left.probe(h, from, to, &batch, &self.spec.right_key, r, |rows, j| {
+                        self.left.probe_marking(h, from, to, &batch, &self.spec.right_key, r, |rows, j| {
                             emit.push(rows, j, &batch, r, ts.max(rows.timestamps[j]))
                         });
-                        self.right.insert(&batch, r, h);
+                        self.right.insert(&batch, r, h, false);
                     }
                 }
                 emit.finish(out);
             }
-            JoinBound::Window(_) => {
+            JoinBound::Window(_) | JoinBound::Temporal { .. } => {
                 let (size, slide) = self.window().unwrap_or((1, 1));
                 for (r, (&ts, &h)) in batch.timestamps.iter().zip(hashes).enumerate() {
                     let last_end = ts.saturating_sub(ts.rem_euclid(slide)).saturating_add(size);
@@ -209,7 +305,7 @@ impl JoinOperator {
                         continue;
                     }
                     let buf = if is_left { &mut self.left } else { &mut self.right };
-                    buf.insert(&batch, r, h);
+                    buf.insert(&batch, r, h, false);
                 }
             }
         }
@@ -239,12 +335,20 @@ impl JoinOperator {
             }
             let (start, last) = (end.saturating_sub(size), end - 1);
             let mut emit = Emitter::new(&self.left_types, &self.right_types);
+            let outer = self.outer();
             let (left, right, restored, maxp) = (&self.left, &self.right, &self.restored_fired, self.max_parallelism);
             left.scan(start, last, |rows, l, h| {
                 if restored.get(&key_group(h, maxp)).is_some_and(|f| end <= *f) {
                     return;
                 }
-                right.probe(h, start, last, rows, &left.key, l, |rrows, j| emit.push(rows, l, rrows, j, last));
+                let mut met = false;
+                right.probe(h, start, last, rows, &left.key, l, |rrows, j| {
+                    met = true;
+                    emit.push(rows, l, rrows, j, last)
+                });
+                if outer && !met {
+                    emit.push_unmatched(rows, l, last);
+                }
             });
             emit.finish(out);
             self.fired_upto = end;
@@ -285,10 +389,24 @@ impl Operator for JoinOperator {
                 match self.spec.bound {
                     JoinBound::Interval { lower_ms, upper_ms } => {
                         // No right row to come (at or after w) can reach a left row before w - upper.
+                        if self.outer() {
+                            let mut emit = Emitter::new(&self.left_types, &self.right_types);
+                            let to = w.saturating_sub(upper_ms).saturating_sub(1);
+                            self.left.take_undone(to, |rows, l, _| emit.push_unmatched(rows, l, rows.timestamps[l]));
+                            emit.finish(out);
+                        }
                         self.left.expire(w.saturating_sub(upper_ms));
                         self.right.expire(w.saturating_add(lower_ms));
                     }
-                    JoinBound::Window(_) => self.fire_windows(out),
+                    JoinBound::Window(_) | JoinBound::Temporal { .. } => self.fire_windows(out),
+                }
+            }
+            // A left outer interval join emits a row at `t` up to `upper`
+            // after the watermark has passed `t`: hold the watermark back.
+            if let (JoinType::LeftOuter, JoinBound::Interval { upper_ms, .. }) = (self.spec.join_type, self.spec.bound)
+            {
+                if w != i64::MAX {
+                    return Ok(Some(Signal::Watermark(w.saturating_sub(upper_ms.max(0)))));
                 }
             }
         }
@@ -299,13 +417,14 @@ impl Operator for JoinOperator {
         let mut groups: BTreeMap<u32, SavedGroup> = BTreeMap::new();
         let maxp = self.max_parallelism;
         for (is_left, side) in [(true, &self.left), (false, &self.right)] {
-            for (h, ts, row) in side.saved_rows(i64::MIN) {
+            for (h, ts, row, done) in side.saved_rows(i64::MIN) {
                 let kg = key_group(h, maxp);
                 let g = groups
                     .entry(kg)
                     .or_insert_with(|| SavedGroup { fired_upto: self.fired_upto, ..SavedGroup::default() });
                 if is_left {
                     g.left.push((ts, row));
+                    g.left_done.push(done);
                 } else {
                     g.right.push((ts, row));
                 }
@@ -329,27 +448,28 @@ impl Operator for JoinOperator {
     fn restore(&mut self, state: KeyedSnapshot) -> Result<(), OperatorError> {
         let mut hashes = Vec::new();
         for (kg, bytes) in &state.key_groups {
-            let g: SavedGroup = match bytes.split_first() {
-                Some((&SNAPSHOT_VERSION, body)) => {
-                    let (g, used): (SavedGroup, usize) =
-                        bincode::serde::decode_from_slice(body, bincode::config::standard())
-                            .map_err(|e| self.restore_error(format!("key group {kg} is corrupt: {e}")))?;
-                    if used != body.len() {
-                        return Err(self.restore_error(format!("key group {kg} has trailing bytes")));
-                    }
-                    g
-                }
+            let decoded = match bytes.split_first() {
+                Some((&SNAPSHOT_VERSION, body)) => decode_all::<SavedGroup>(body),
+                Some((1, body)) => decode_all::<SavedGroupV1>(body).map(|g| SavedGroup {
+                    fired_upto: g.fired_upto,
+                    left: g.left,
+                    right: g.right,
+                    left_done: Vec::new(),
+                }),
                 Some((v, _)) => {
                     return Err(self.restore_error(format!(
-                        "key group {kg} is in state format {v}, which this flowc does not read (it reads {SNAPSHOT_VERSION})"
+                        "key group {kg} is in state format {v}, which this flowc does not read (it reads 1 to {SNAPSHOT_VERSION})"
                     )))
                 }
                 None => return Err(self.restore_error(format!("key group {kg} is empty"))),
             };
+            let g = decoded.map_err(|e| self.restore_error(format!("key group {kg} {e}")))?;
             if g.fired_upto != i64::MIN {
                 self.restored_fired.insert(*kg, g.fired_upto);
             }
-            if !self.left.insert_saved(&g.left, &mut hashes) || !self.right.insert_saved(&g.right, &mut hashes) {
+            if !self.left.insert_saved(&g.left, &g.left_done, &mut hashes)
+                || !self.right.insert_saved(&g.right, &[], &mut hashes)
+            {
                 return Err(self.restore_error(format!("key group {kg} has rows of another layout than the job's")));
             }
         }

@@ -128,6 +128,9 @@ struct Checker {
     /// The operators whose records are a windowed aggregate's rows (for a
     /// `top` after a `from`).
     window_rows: HashMap<usize, top::WindowRows>,
+    /// The job's defaults for stages' `on_error` (`pipeline.on-error`,
+    /// `pipeline.dead-letter.*`).
+    stage_errors: bad_records::StageDefaults,
 }
 
 impl Checker {
@@ -139,6 +142,7 @@ impl Checker {
         let name = self.job_name(file);
         self.bind_params(file, &options.args);
         let mut settings = self.settings(file);
+        self.check_stage_defaults();
         if let Some(p) = options.parallelism {
             settings.parallelism = p;
         }

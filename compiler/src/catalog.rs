@@ -418,6 +418,13 @@ pub const KINDS: &[KindDoc] = &[
                 Some("none"),
                 "An input without records for this long stops holding the watermark back.",
             ),
+            opt(
+                "max_future",
+                "a positive duration or `none`",
+                &[],
+                Some("none"),
+                "A record whose event time is further than this ahead of the clock does not move the watermark: it follows the stage's `on_error` and is counted in `numRecordsFromTheFuture`.",
+            ),
         ],
     },
 ];

@@ -131,6 +131,9 @@ struct Checker {
     /// The operators whose stream is declared `versioned by` (`joins`);
     /// `None`: the declaration failed (and said why).
     versioned: HashMap<usize, Option<joins::Versioned>>,
+    /// The job's defaults for stages' `on_error` (`pipeline.on-error`,
+    /// `pipeline.dead-letter.*`).
+    stage_errors: bad_records::StageDefaults,
 }
 
 impl Checker {
@@ -142,6 +145,7 @@ impl Checker {
         let name = self.job_name(file);
         self.bind_params(file, &options.args);
         let mut settings = self.settings(file);
+        self.check_stage_defaults();
         if let Some(p) = options.parallelism {
             settings.parallelism = p;
         }

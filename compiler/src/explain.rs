@@ -127,6 +127,9 @@ pub fn text(g: &JobGraph) -> String {
         for op in &v.operators {
             let uid = op.uid.as_deref().map_or(String::new(), |u| format!(" uid \"{u}\""));
             let _ = writeln!(out, "  {} \"{}\"{}", op.kind.describe(), op.name, uid);
+            if let Some(p) = &op.on_error {
+                let _ = writeln!(out, "    on_error: {p}");
+            }
             operator_details(&mut out, &op.kind, op.input.as_ref(), &g.udfs);
             let _ = writeln!(out, "    out: {}", op.output);
         }

@@ -55,6 +55,10 @@ pub struct ChainedOperator {
     pub kind: OperatorKind,
     pub input: Option<Schema>,
     pub output: Schema,
+    /// What a `filter`, `map` or `select` does with a record its
+    /// expressions fail on (`on_error`); `None` fails the task.
+    #[serde(default)]
+    pub on_error: Option<crate::ir::ErrorPolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,6 +220,7 @@ pub fn build(plan: &LogicalPlan) -> JobGraph {
                         kind: o.kind.clone(),
                         input: o.input.clone(),
                         output: o.output.clone(),
+                        on_error: o.on_error.clone(),
                     }
                 })
                 .collect();

@@ -78,13 +78,18 @@ pub struct Field {
     /// Whether the field may be null (`string?`).
     #[serde(default)]
     pub nullable: bool,
+    /// A field of a nested record (`payload: { user: { id: long } }`),
+    /// flattened: its name is the path (`payload.user.id`), and JSON reads
+    /// and writes it nested.
+    #[serde(default)]
+    pub nested: bool,
 }
 
 impl Field {
     pub fn new(name: impl Into<String>, ty: DataType) -> Field {
         let timestamp_format =
             (ty == DataType::Timestamp).then(|| TimestampFormat::Pattern(DEFAULT_TIMESTAMP_PATTERN.to_string()));
-        Field { name: name.into(), ty, timestamp_format, nullable: false }
+        Field { name: name.into(), ty, timestamp_format, nullable: false, nested: false }
     }
 
     /// The same field, nullable or not.
@@ -217,6 +222,10 @@ pub enum Function {
     DateFormat,
     DateTrunc,
     Hash,
+    /// `extract(hour from ts)`: a part of a timestamp, as a long.
+    Extract,
+    /// The MD5 digest of a string, in hex.
+    Md5,
 }
 
 impl Function {
@@ -245,6 +254,8 @@ impl Function {
         Function::DateFormat,
         Function::DateTrunc,
         Function::Hash,
+        Function::Extract,
+        Function::Md5,
     ];
 
     pub fn name(self) -> &'static str {
@@ -273,6 +284,8 @@ impl Function {
             Function::DateFormat => "date_format",
             Function::DateTrunc => "date_trunc",
             Function::Hash => "hash",
+            Function::Extract => "extract",
+            Function::Md5 => "md5",
         }
     }
 
@@ -339,6 +352,13 @@ impl Function {
                 "hash(x: any, …) -> long",
                 "A stable 64-bit hash of the values: the key-group hash, the same in every process and flowc version.",
             ),
+            Function::Extract => (
+                "extract(unit from t: timestamp) -> long",
+                "A part of `t` in UTC: `year`, `month` (1-12), `day` (1-31), `hour`, `minute`, `second`, `millisecond` (0-999), `dayofweek` (1 = Sunday to 7 = Saturday, as Flink SQL's DOW).",
+            ),
+            Function::Md5 => {
+                ("md5(s: string) -> string", "The MD5 digest of the string's UTF-8 bytes, as 32 lowercase hex digits.")
+            }
         }
     }
 }
@@ -509,10 +529,11 @@ impl OperatorKind {
                 if d.json { ", format=json" } else { "" }
             ),
             OperatorKind::Watermark(w) => format!(
-                "Watermark(field=#{}, out_of_orderness={}ms, idleness={})",
+                "Watermark(field=#{}, out_of_orderness={}ms, idleness={}{})",
                 w.field,
                 w.out_of_orderness_ms,
-                w.idleness_ms.map_or("none".to_string(), |i| format!("{i}ms"))
+                w.idleness_ms.map_or("none".to_string(), |i| format!("{i}ms")),
+                w.max_future_ms.map_or(String::new(), |m| format!(", max_future={m}ms"))
             ),
             OperatorKind::Filter(_) => "Filter".to_string(),
             OperatorKind::Project(e) => format!("Project({} fields)", e.len()),
@@ -744,6 +765,11 @@ pub struct WatermarkSpec {
     pub out_of_orderness_ms: u64,
     /// An input with no records for this long stops holding back the watermark.
     pub idleness_ms: Option<u64>,
+    /// `max_future`: a record whose event time is further than this ahead
+    /// of the clock is not given to the watermark: it follows the stage's
+    /// `on_error` (`numRecordsFromTheFuture`).
+    #[serde(default)]
+    pub max_future_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

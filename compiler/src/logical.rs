@@ -1,7 +1,7 @@
 //! The logical plan: the job's operators and the streams between them, all
 //! checked and typed, before parallelism and chaining are decided.
 
-use crate::ir::{OperatorKind, Schema, UdfLibrary};
+use crate::ir::{ErrorPolicy, OperatorKind, Schema, UdfLibrary};
 use flowc_dsl::Span;
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +48,9 @@ pub struct LogicalOperator {
     pub output: Schema,
     /// Where the operator is written, for messages.
     pub span: Span,
+    /// What a `filter`, `map` or `select` does with a record its
+    /// expressions fail on (`on_error`); `None` fails the task.
+    pub on_error: Option<ErrorPolicy>,
 }
 
 /// How records move from one operator to the next.

@@ -348,6 +348,8 @@ impl<'p> Typer<'p> {
             Function::DateFormat => (&[&[T::Timestamp], &[T::String]], T::String),
             Function::DateTrunc => (&[&[T::String], &[T::Timestamp]], T::Timestamp),
             Function::SplitPart => (&[&[T::String], &[T::String], &[T::Int, T::Long]], T::String),
+            Function::Extract => (&[&[T::String], &[T::Timestamp]], T::Long),
+            Function::Md5 => (&[&[T::String]], T::String),
             // Checked by `special_call`.
             Function::Coalesce | Function::Round | Function::RegexExtract | Function::Hash => {
                 return Err(self.fail(Diagnostic::error(
@@ -624,6 +626,28 @@ impl<'p> Typer<'p> {
                     Err(d)
                 }
             },
+            Function::Extract => match constant(0) {
+                Some(Expr::Literal(Value::Str(u))) if EXTRACT_UNITS.contains(&u.as_str()) => Ok(()),
+                other => {
+                    let mut d = Diagnostic::error(
+                        "flow::check::date-unit",
+                        match other {
+                            Some(Expr::Literal(Value::Str(u))) => format!("unknown unit `{u}` for `extract`"),
+                            _ => "the unit of `extract` must be a constant".to_string(),
+                        },
+                        args.first().map_or(Span::default(), |a| a.span),
+                    )
+                    .with_label("not a unit");
+                    d = match other.and_then(|o| match o {
+                        Expr::Literal(Value::Str(u)) => suggest(u, EXTRACT_UNITS.iter().copied()),
+                        _ => None,
+                    }) {
+                        Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                        None => d.with_help(format!("the units are: {}", EXTRACT_UNITS.join(", "))),
+                    };
+                    Err(d)
+                }
+            },
             Function::SplitPart => match constant(2) {
                 Some(Expr::Literal(Value::Int(n))) if *n < 1 => Err(Diagnostic::error(
                     "flow::check::split-part",
@@ -812,6 +836,8 @@ impl<'p> Typer<'p> {
 
 /// The units `date_trunc` takes.
 pub const DATE_UNITS: &[&str] = &["year", "month", "day", "hour", "minute", "second"];
+/// The units `extract(unit from t)` takes.
+pub const EXTRACT_UNITS: &[&str] = &["year", "month", "day", "hour", "minute", "second", "millisecond", "dayofweek"];
 
 /// Whether `e`, checked over records of `input`, can be null: a nullable
 /// field, or anything computed of one (SQL's propagation), except `is

@@ -130,6 +130,9 @@ pub enum FieldType {
     /// A point in time; in JSON either text in the given pattern or epoch
     /// milliseconds. `None` means the default ISO-8601 pattern.
     Timestamp(Option<TimestampFormat>),
+    /// A nested JSON object, `{ id: long, name: string? }`: its fields are
+    /// read as `payload.user.id`.
+    Record(Vec<SchemaField>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -321,6 +324,12 @@ impl Attrs {
             _ => None,
         })
     }
+    pub fn on_error(&self) -> Option<&Name> {
+        self.items.iter().find_map(|a| match a {
+            Attr::OnError(n) => Some(n),
+            _ => None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -330,6 +339,9 @@ pub enum Attr {
     Parallelism(Expr),
     /// `ttl 1d`: keyed state not updated for that long is removed.
     Ttl(Expr),
+    /// `on_error skip`: what the stage does with a record its expressions
+    /// fail on (`fail`, `skip`, `dead_letter`).
+    OnError(Name),
 }
 
 impl Attr {
@@ -339,12 +351,14 @@ impl Attr {
             Attr::Uid(_) => "uid",
             Attr::Parallelism(_) => "parallelism",
             Attr::Ttl(_) => "ttl",
+            Attr::OnError(_) => "on_error",
         }
     }
     pub fn span(&self) -> Span {
         match self {
             Attr::Name(s) | Attr::Uid(s) => s.span,
             Attr::Parallelism(e) | Attr::Ttl(e) => e.span,
+            Attr::OnError(n) => n.span,
         }
     }
 }

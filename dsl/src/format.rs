@@ -428,6 +428,7 @@ impl<'a> Printer<'a> {
                 Attr::Uid(s) => text.push_str(&format!(" uid {}", string(&s.value))),
                 Attr::Parallelism(e) => text.push_str(&format!(" parallelism {}", expr(e))),
                 Attr::Ttl(e) => text.push_str(&format!(" ttl {}", expr(e))),
+                Attr::OnError(n) => text.push_str(&format!(" on_error {}", n.text)),
             }
         }
         if text.is_empty() || self.fits(&text) {
@@ -450,6 +451,13 @@ fn field_type(t: &FieldType) -> String {
         FieldType::Timestamp(None) => "timestamp".into(),
         FieldType::Timestamp(Some(TimestampFormat::EpochMillis)) => "timestamp(epoch_millis)".into(),
         FieldType::Timestamp(Some(TimestampFormat::Pattern(p))) => format!("timestamp({})", string(&p.value)),
+        FieldType::Record(fields) => {
+            let inner: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{}: {}{}", f.name.text, field_type(&f.ty), if f.nullable { "?" } else { "" }))
+                .collect();
+            format!("{{ {} }}", inner.join(", "))
+        }
     }
 }
 
@@ -505,10 +513,22 @@ pub fn expr(e: &Expr) -> String {
         ExprKind::None => "none".into(),
         ExprKind::Ident(n) => n.clone(),
         ExprKind::Param(n) => format!("${n}"),
-        ExprKind::Call(f, args) => {
-            let args: Vec<String> = args.iter().map(expr).collect();
-            format!("{}({})", f.text, args.join(", "))
-        }
+        ExprKind::Call(f, args) => match args.as_slice() {
+            // `extract(hour from ts)`, when the unit is a word.
+            [Expr { kind: ExprKind::Str(unit), .. }, x]
+                if f.text == "extract"
+                    && unit.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && unit.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !["if", "then", "else", "and", "or", "not", "true", "false", "none"]
+                        .contains(&unit.as_str()) =>
+            {
+                format!("extract({unit} from {})", expr(x))
+            }
+            _ => {
+                let args: Vec<String> = args.iter().map(expr).collect();
+                format!("{}({})", f.text, args.join(", "))
+            }
+        },
         ExprKind::If(c, t, f) => format!("if {} then {} else {}", expr(c), expr(t), expr(f)),
         ExprKind::IsNull(x, negated) => {
             // The operand is a comparison or tighter.

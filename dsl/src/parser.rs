@@ -290,6 +290,9 @@ fn schema_field(pair: Pair<Rule>, cx: &Cx) -> Build<SchemaField> {
     let inner = child(&mut ty_parts, "field type", ty_span)?;
     let nullable = ty_parts.next().is_some_and(|p| p.as_rule() == Rule::nullable_mark);
     let ty = match inner.as_rule() {
+        Rule::record_type => {
+            FieldType::Record(inner.into_inner().map(|f| schema_field(f, cx)).collect::<Build<Vec<_>>>()?)
+        }
         Rule::timestamp_type => match inner.into_inner().next() {
             None => FieldType::Timestamp(None),
             Some(fmt) => {
@@ -518,6 +521,7 @@ fn attrs(pair: Pair<Rule>, cx: &Cx) -> Build<Attrs> {
                 Rule::attr_name => Attr::Name(string_lit(value, cx)?),
                 Rule::attr_uid => Attr::Uid(string_lit(value, cx)?),
                 Rule::attr_ttl => Attr::Ttl(expr(value, cx)?),
+                Rule::attr_on_error => Attr::OnError(name(value, cx)),
                 _ => Attr::Parallelism(expr(value, cx)?),
             })
         })
@@ -649,6 +653,7 @@ fn expr_node(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
             Ok(lhs)
         }
         Rule::cast_expr => cast_expr(pair, span, cx),
+        Rule::extract_expr => extract_expr(pair, span, cx),
         Rule::not_expr | Rule::unary_expr => {
             let parts: Vec<Pair<Rule>> = pair.into_inner().collect();
             let Some((operand, ops)) = parts.split_last() else {
@@ -756,6 +761,17 @@ fn cast_expr(pair: Pair<Rule>, span: Span, cx: &Cx) -> Build<Expr> {
     let x = expr(child(&mut it, "value", span)?, cx)?;
     let ty = name(child(&mut it, "type", span)?, cx);
     Ok(Expr { kind: ExprKind::Cast(Box::new(x), ty), span })
+}
+
+/// `extract(hour from ts)` is the call `extract("hour", ts)`.
+fn extract_expr(pair: Pair<Rule>, span: Span, cx: &Cx) -> Build<Expr> {
+    let mut it = pair.into_inner();
+    let f = name(child(&mut it, "`extract`", span)?, cx);
+    let unit = name(child(&mut it, "unit", span)?, cx);
+    let _from = child(&mut it, "`from`", span)?;
+    let x = expr(child(&mut it, "timestamp", span)?, cx)?;
+    let unit = Expr { kind: ExprKind::Str(unit.text), span: unit.span };
+    Ok(Expr { kind: ExprKind::Call(f, vec![unit, x]), span })
 }
 
 fn too_large(span: Span, what: &str) -> Diagnostic {

@@ -28,8 +28,8 @@ pub struct TaskCounters {
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     pub decode_errors: AtomicU64,
-    /// Records whose expression failed (division by zero, …) and were
-    /// skipped or dead-lettered (`numRecordsExpressionErrors`).
+    /// Records an expression of a stage failed on (division by zero, …),
+    /// whatever its `on_error` did with them (`numRecordsExpressionErrors`).
     pub expression_errors: AtomicU64,
     /// Records written to a dead-letter topic (`numRecordsDeadLettered`).
     pub dead_lettered: AtomicU64,

@@ -551,6 +551,9 @@ impl Task {
                 self.push_batches(k + 1, out)?;
             }
         }
+        for op in &mut self.chain {
+            op.flush()?;
+        }
         self.flush_outputs()?;
         if self.stopped {
             // Flushed at the barrier; an exactly-once sink commits when the savepoint completes.
@@ -628,6 +631,10 @@ impl Task {
     /// and passes the barrier on. A failure to write declines the
     /// checkpoint; the job goes on.
     fn on_barrier(&mut self, b: Barrier, source: SourceState) -> Result<(), TaskError> {
+        // A stage's dead letters before the barrier are delivered.
+        for op in &mut self.chain {
+            op.flush()?;
+        }
         self.flush_outputs()?;
         // At-least-once: everything before the barrier is delivered;
         // exactly-once: what is not committed goes into the checkpoint.

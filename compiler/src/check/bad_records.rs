@@ -1,14 +1,130 @@
 //! Bad-record policies (issue 11 §6): a source's `on_error: fail | skip |
-//! dead_letter` with its dead-letter target.
+//! dead_letter` with its dead-letter target, and a stage's `on_error`
+//! attribute for the records its expressions fail on, with the job's
+//! defaults (`pipeline.on-error`, `pipeline.dead-letter.topic`,
+//! `pipeline.dead-letter.servers`).
 
 use super::Checker;
 use crate::catalog::{self, Role};
 use crate::consts::Const;
-use crate::ir::{DeadLetterTarget, ErrorPolicy};
+use crate::ir::{DeadLetterTarget, ErrorPolicy, OperatorKind};
+use flowc_dsl::ast::Attrs;
+use flowc_dsl::diagnostic::suggest;
 use flowc_dsl::{Diagnostic, Span};
 use std::collections::HashMap;
 
+/// The policies a stage's `on_error` (and `pipeline.on-error`) takes.
+pub const STAGE_POLICIES: &[&str] = &["fail", "skip", "dead_letter"];
+
+/// The job's defaults for stages, from `set`: each value with where it is set.
+#[derive(Debug, Default)]
+pub(super) struct StageDefaults {
+    pub policy: Option<(String, Span)>,
+    pub topic: Option<(String, Span)>,
+    pub servers: Option<(String, Span)>,
+}
+
 impl Checker {
+    /// The job's stage defaults hang together: `dead_letter` has a topic
+    /// and brokers, and a dead-letter setting has a policy that uses it.
+    pub(super) fn check_stage_defaults(&mut self) {
+        let d = &self.stage_errors;
+        let mut errs = Vec::new();
+        let dead = d.policy.as_ref().is_some_and(|(p, _)| p == "dead_letter");
+        if let (true, Some((_, span))) = (dead, &d.policy) {
+            for (key, v) in [("pipeline.dead-letter.topic", &d.topic), ("pipeline.dead-letter.servers", &d.servers)] {
+                if v.is_none() {
+                    errs.push(
+                        Diagnostic::error(
+                            "flow::check::missing-setting",
+                            format!("`pipeline.on-error = dead_letter` needs `{key}`"),
+                            *span,
+                        )
+                        .with_label("where do bad records go?")
+                        .with_help(format!("add `set {key} = \"…\"`")),
+                    );
+                }
+            }
+        }
+        self.diags.extend(errs);
+    }
+
+    /// A stage's policy for the records its expressions fail on: its
+    /// `on_error` attribute, else the job's `pipeline.on-error`, else
+    /// `fail`. `None` is `fail` (or a mistake, reported). Only `filter`,
+    /// `map` and `select` take one, and a `watermark` with `max_future`
+    /// (reported by the watermark's check when without); `kind` is `None`
+    /// when the stage did not check.
+    pub(super) fn stage_policy(&mut self, kind: Option<&OperatorKind>, attrs: &Attrs) -> Option<ErrorPolicy> {
+        let takes = |k: &OperatorKind| match k {
+            OperatorKind::Filter(_) | OperatorKind::Project(_) => true,
+            // Records beyond `max_future`.
+            OperatorKind::Watermark(w) => w.max_future_ms.is_some(),
+            _ => false,
+        };
+        let (name, span, from_attr) = match attrs.on_error() {
+            Some(n) => {
+                if !STAGE_POLICIES.contains(&n.text.as_str()) {
+                    let mut d =
+                        Diagnostic::error("flow::check::on-error", format!("unknown policy `{}`", n.text), n.span)
+                            .with_label("not a policy");
+                    d = match suggest(&n.text, STAGE_POLICIES.iter().copied()) {
+                        Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                        None => d.with_help("the policies are `fail`, `skip` and `dead_letter`"),
+                    };
+                    self.err(d);
+                    return None;
+                }
+                if let Some(k) = kind.filter(|&k| !takes(k) && !matches!(k, OperatorKind::Watermark(_))) {
+                    let help = if k.is_source() {
+                        "a source takes its policy in its settings: `{ …, on_error: skip }`"
+                    } else {
+                        "`on_error` goes on the stages that evaluate expressions record by record: `filter`, `map` and `select`"
+                    };
+                    self.err(
+                        Diagnostic::error("flow::check::on-error", "this stage takes no `on_error`", n.span)
+                            .with_label("only `filter`, `map` and `select` have a policy for failed expressions")
+                            .with_help(help),
+                    );
+                    return None;
+                }
+                (n.text.clone(), n.span, true)
+            }
+            None => match &self.stage_errors.policy {
+                Some((p, s)) => (p.clone(), *s, false),
+                None => return None,
+            },
+        };
+        if !kind.is_some_and(takes) {
+            return None;
+        }
+        match name.as_str() {
+            "skip" => Some(ErrorPolicy::Skip),
+            "dead_letter" => match (&self.stage_errors.topic, &self.stage_errors.servers) {
+                (Some((topic, _)), Some((servers, _))) => {
+                    Some(ErrorPolicy::DeadLetter(DeadLetterTarget { servers: servers.clone(), topic: topic.clone() }))
+                }
+                // A job default without its target is reported once, by `check_stage_defaults`.
+                _ if !from_attr => None,
+                (topic, _) => {
+                    let missing =
+                        if topic.is_none() { "pipeline.dead-letter.topic" } else { "pipeline.dead-letter.servers" };
+                    self.err(
+                        Diagnostic::error(
+                            "flow::check::missing-setting",
+                            format!("`on_error dead_letter` needs `set {missing} = …`"),
+                            span,
+                        )
+                        .with_label("where do bad records go?")
+                        .with_help("a stage's dead letters go to the job's `pipeline.dead-letter.topic` on `pipeline.dead-letter.servers`"),
+                    );
+                    None
+                }
+            },
+            _ => None,
+        }
+    }
+
     /// The `on_error` policy of a kafka source (`servers`, `topic` given)
     /// or a file source (neither), from its settings
     /// `on_error`, `dead_letter_topic` and `dead_letter_servers`; `None`

@@ -110,6 +110,7 @@ impl Checker {
         if kind.as_ref().is_some_and(|k| !matches!(k, OperatorKind::RunningAggregate(_) | OperatorKind::Dedup(_))) {
             self.refuse_ttl(attrs, "this operator");
         }
+        let on_error = self.stage_policy(kind.as_ref(), attrs);
         let kind = kind?;
         let from = match input {
             Some(i) => Some(i.op?),
@@ -123,6 +124,7 @@ impl Checker {
             input: input.map(|i| i.schema.clone()),
             output,
             span,
+            on_error,
         });
         let id = self.ops.len() - 1;
         if let Some(from) = from {

@@ -25,8 +25,26 @@ impl Checker {
             return;
         }
         let mut fields: Vec<Field> = Vec::new();
+        self.schema_fields(&s.fields, "", false, &mut fields);
+        if fields.is_empty() {
+            self.err(
+                Diagnostic::error(
+                    "flow::check::empty-schema",
+                    format!("schema `{}` has no fields", s.name.text),
+                    s.span,
+                )
+                .with_label("empty"),
+            );
+        }
+        self.schemas.insert(s.name.text.clone(), (Schema { name: Some(s.name.text.clone()), fields }, s.name.span));
+    }
+
+    /// The fields `declared` (of a nested record when `prefix` is not
+    /// empty: `payload.user.`, and nullable as a whole when `nullable`),
+    /// flattened into `out`.
+    fn schema_fields(&mut self, declared: &[ast::SchemaField], prefix: &str, nullable: bool, out: &mut Vec<Field>) {
         let mut spans: HashMap<&str, Span> = HashMap::new();
-        for f in &s.fields {
+        for f in declared {
             if let Some(first) = spans.insert(f.name.text.as_str(), f.name.span) {
                 self.err(
                     Diagnostic::error(
@@ -39,7 +57,23 @@ impl Checker {
                 );
                 continue;
             }
+            let name = format!("{prefix}{}", f.name.text);
             let (ty, format) = match &f.ty {
+                ast::FieldType::Record(inner) => {
+                    if inner.is_empty() {
+                        self.err(
+                            Diagnostic::error(
+                                "flow::check::empty-schema",
+                                format!("the nested record `{name}` has no fields"),
+                                f.ty_span,
+                            )
+                            .with_label("empty")
+                            .with_help("list its fields, `{ id: long, name: string? }`, or leave it out: unknown JSON fields are skipped"),
+                        );
+                    }
+                    self.schema_fields(inner, &format!("{name}."), nullable || f.nullable, out);
+                    continue;
+                }
                 ast::FieldType::String => (DataType::String, None),
                 ast::FieldType::Int => (DataType::Int, None),
                 ast::FieldType::Long => (DataType::Long, None),
@@ -66,19 +100,14 @@ impl Checker {
                     (DataType::Timestamp, Some(TimestampFormat::Pattern(p.value.clone())))
                 }
             };
-            fields.push(Field { name: f.name.text.clone(), ty, timestamp_format: format, nullable: f.nullable });
+            out.push(Field {
+                name,
+                ty,
+                timestamp_format: format,
+                nullable: nullable || f.nullable,
+                nested: !prefix.is_empty(),
+            });
         }
-        if fields.is_empty() {
-            self.err(
-                Diagnostic::error(
-                    "flow::check::empty-schema",
-                    format!("schema `{}` has no fields", s.name.text),
-                    s.span,
-                )
-                .with_label("empty"),
-            );
-        }
-        self.schemas.insert(s.name.text.clone(), (Schema { name: Some(s.name.text.clone()), fields }, s.name.span));
     }
 
     pub(super) fn schema_prop(&mut self, props: &HashMap<String, (Const, Span)>, whole: Span) -> Option<Schema> {

@@ -15,6 +15,9 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("pipeline.operator-chaining", "`true` or `false`"),
     ("pipeline.max-parallelism", "an integer from 1 to 32768"),
     ("parallelism.default", "a positive integer"),
+    ("pipeline.on-error", "`fail`, `skip` or `dead_letter`"),
+    ("pipeline.dead-letter.topic", "a string"),
+    ("pipeline.dead-letter.servers", "a string"),
 ];
 
 impl Checker {
@@ -76,6 +79,22 @@ impl Checker {
                 ("pipeline.operator-chaining", Const::Bool(b)) => s.chaining = *b,
                 ("pipeline.max-parallelism", Const::Int(n)) if (1..=32768).contains(n) => s.max_parallelism = *n as u32,
                 ("parallelism.default", Const::Int(n)) if (1..=32768).contains(n) => s.parallelism = *n as u32,
+                ("pipeline.on-error", Const::Symbol(p)) if super::bad_records::STAGE_POLICIES.contains(&p.as_str()) => {
+                    self.stage_errors.policy = Some((p.clone(), set.value.span))
+                }
+                ("pipeline.on-error", Const::Symbol(p)) => {
+                    let mut d = bad(&v).with_label("not a policy");
+                    if let Some(s) = suggest(p, super::bad_records::STAGE_POLICIES.iter().copied()) {
+                        d = d.with_help(format!("did you mean `{s}`?"));
+                    }
+                    self.err(d)
+                }
+                ("pipeline.dead-letter.topic", Const::Str(t)) if !t.is_empty() => {
+                    self.stage_errors.topic = Some((t.clone(), set.value.span))
+                }
+                ("pipeline.dead-letter.servers", Const::Str(t)) if !t.is_empty() => {
+                    self.stage_errors.servers = Some((t.clone(), set.value.span))
+                }
                 _ => self.err(bad(&v)),
             }
         }

@@ -88,9 +88,29 @@ impl Checker {
                 None
             }
         };
-        let kind = match (idx, ooo, idle) {
-            (Some(field), Some(out_of_orderness_ms), Some(idleness_ms)) => {
-                Some(OperatorKind::Watermark(WatermarkSpec { field, out_of_orderness_ms, idleness_ms }))
+        let future = match props.get("max_future") {
+            None | Some((Const::None, _)) => Some(None),
+            Some((Const::Duration(0), s)) => {
+                self.bad_prop("max_future", "a positive duration or `none`", &Const::Duration(0), *s);
+                None
+            }
+            Some((Const::Duration(ms), _)) => Some(Some(*ms)),
+            Some((v, s)) => {
+                self.bad_prop("max_future", "a duration or `none`", v, *s);
+                None
+            }
+        };
+        if let (Some(None), Some(n)) = (future, attrs.on_error()) {
+            // Only records from the future fail in a watermark stage.
+            self.err(
+                Diagnostic::error("flow::check::on-error", "this `watermark` has no `max_future`", n.span)
+                    .with_label("no record can fail here")
+                    .with_help("`on_error` on a watermark stage is for records beyond `max_future: 1h`"),
+            );
+        }
+        let kind = match (idx, ooo, idle, future) {
+            (Some(field), Some(out_of_orderness_ms), Some(idleness_ms), Some(max_future_ms)) => {
+                Some(OperatorKind::Watermark(WatermarkSpec { field, out_of_orderness_ms, idleness_ms, max_future_ms }))
             }
             _ => None,
         };

@@ -10,8 +10,12 @@
 //! type or a timestamp that does not match its pattern makes the record
 //! undecodable, and what it had appended is rolled back. A field of a
 //! nullable type (`string?`) that is missing or `null` is a null; the
-//! encoder writes a null as `null`.
+//! encoder writes a null as `null`. The fields of a nested record
+//! (`payload.user.id`, flattened by the checker) are read from and written
+//! to nested objects ([`layout`](super::json_layout)); a nested object
+//! that is `null` or missing makes its fields missing.
 
+use super::json_layout::{self, EncodeStep, Node};
 use crate::data::{Batch, Column, Data};
 use crate::record::NO_TIMESTAMP;
 use flowc_compiler::ir::{DataType, Schema, TimestampFormat};
@@ -26,8 +30,8 @@ pub struct DecodeError(pub String);
 
 /// How one field is read and written.
 #[derive(Debug, Clone)]
-struct FieldCodec {
-    name: String,
+pub(super) struct FieldCodec {
+    pub(super) name: String,
     ty: DataType,
     /// For timestamps written as text.
     time: Option<TimeFormat>,
@@ -54,11 +58,17 @@ fn field_codecs(schema: &Schema) -> Vec<FieldCodec> {
 pub struct JsonDecoder {
     fields: Vec<FieldCodec>,
     types: Vec<DataType>,
+    /// The keys of the top-level object: a field, or a nested object.
+    tree: Vec<(String, Node)>,
 }
 
 impl JsonDecoder {
     pub fn new(schema: &Schema) -> JsonDecoder {
-        JsonDecoder { fields: field_codecs(schema), types: schema.fields.iter().map(|f| f.ty).collect() }
+        JsonDecoder {
+            fields: field_codecs(schema),
+            types: schema.fields.iter().map(|f| f.ty).collect(),
+            tree: json_layout::tree(schema),
+        }
     }
 
     /// An empty batch of this schema.
@@ -75,10 +85,27 @@ impl JsonDecoder {
                 return Err(DecodeError("the batch does not have this schema (a bug in flowc)".into()));
             }
             let mut de = serde_json::Deserializer::from_slice(bytes);
-            RowSeed { fields: &self.fields, columns: &mut batch.columns }
-                .deserialize(&mut de)
-                .map_err(|e| DecodeError(e.to_string()))?;
-            de.end().map_err(|e| DecodeError(e.to_string()))
+            // Which fields have a value (the columns are appended in any order).
+            let mut seen = vec![false; self.fields.len()];
+            ObjectSeed {
+                entries: &self.tree,
+                fields: &self.fields,
+                columns: &mut batch.columns,
+                seen: &mut seen,
+                top: true,
+            }
+            .deserialize(&mut de)
+            .map_err(|e| DecodeError(e.to_string()))?;
+            de.end().map_err(|e| DecodeError(e.to_string()))?;
+            for (i, s) in seen.iter().enumerate() {
+                if !s {
+                    if !self.fields[i].nullable {
+                        return Err(DecodeError(format!("missing field `{}`", self.fields[i].name)));
+                    }
+                    batch.columns[i].push_null();
+                }
+            }
+            Ok(())
         })();
         match result {
             Ok(()) => {
@@ -93,51 +120,71 @@ impl JsonDecoder {
     }
 }
 
-struct RowSeed<'a> {
+/// An object: the top-level record, or a nested record of it.
+struct ObjectSeed<'a> {
+    entries: &'a [(String, Node)],
     fields: &'a [FieldCodec],
     columns: &'a mut [Column],
+    seen: &'a mut [bool],
+    /// The record itself, which must be an object; a nested one may be `null`.
+    top: bool,
 }
 
-impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
     type Value = ();
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
+        if self.top {
+            d.deserialize_map(self)
+        } else {
+            d.deserialize_any(self)
+        }
     }
 }
 
-impl<'de> Visitor<'de> for RowSeed<'_> {
+impl<'de> Visitor<'de> for ObjectSeed<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
+    /// A nested record that is `null`: its fields are missing.
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        if self.top {
+            return Err(E::invalid_type(de::Unexpected::Unit, &self));
+        }
+        Ok(())
+    }
+
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        // Which fields have a value (the columns are appended in any order).
-        let mut seen = vec![false; self.fields.len()];
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match self.fields.iter().position(|f| f.name == *key) {
-                Some(i) => {
-                    if seen[i] {
+            match self.entries.iter().find(|(k, _)| *k == *key).map(|(_, n)| n) {
+                Some(Node::Leaf(i)) => {
+                    let i = *i;
+                    let (Some(codec), Some(column)) = (self.fields.get(i), self.columns.get_mut(i)) else {
+                        return Err(de::Error::custom("internal error: field index (a bug in flowc)"));
+                    };
+                    if self.seen[i] {
                         // A repeated key: the last value counts, as before.
-                        self.columns[i].pop();
+                        column.pop();
                     }
-                    map.next_value_seed(ValueSeed { codec: &self.fields[i], column: &mut self.columns[i] })?;
+                    map.next_value_seed(ValueSeed { codec, column: &mut *column })?;
                     // A value appended to the data: present, if the column tracks nulls.
-                    self.columns[i].mark_appended_valid();
-                    seen[i] = true;
+                    column.mark_appended_valid();
+                    self.seen[i] = true;
+                }
+                Some(Node::Group(children)) => {
+                    map.next_value_seed(ObjectSeed {
+                        entries: children,
+                        fields: self.fields,
+                        columns: &mut *self.columns,
+                        seen: &mut *self.seen,
+                        top: false,
+                    })?;
                 }
                 None => {
                     map.next_value::<IgnoredAny>()?;
                 }
-            }
-        }
-        for (i, s) in seen.iter().enumerate() {
-            if !s {
-                if !self.fields[i].nullable {
-                    return Err(de::Error::custom(format!("missing field `{}`", self.fields[i].name)));
-                }
-                self.columns[i].push_null();
             }
         }
         Ok(())
@@ -245,8 +292,9 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
 #[derive(Debug, Clone)]
 pub struct JsonEncoder {
     fields: Vec<FieldCodec>,
-    /// `"name":` for each field, escaped once.
-    keys: Vec<String>,
+    /// The fields in order, with the nested objects they are written in;
+    /// each key (`"name":`) escaped once.
+    plan: Vec<EncodeStep>,
     /// Where timestamps are formatted, reused.
     scratch: std::cell::RefCell<String>,
 }
@@ -254,53 +302,77 @@ pub struct JsonEncoder {
 impl JsonEncoder {
     pub fn new(schema: &Schema) -> JsonEncoder {
         let fields = field_codecs(schema);
-        let keys = fields.iter().map(|f| format!("{}:", escape(&f.name))).collect();
-        JsonEncoder { fields, keys, scratch: std::cell::RefCell::new(String::with_capacity(32)) }
+        let plan = json_layout::encode_plan(schema, |k| format!("{}:", escape(k)));
+        JsonEncoder { fields, plan, scratch: std::cell::RefCell::new(String::with_capacity(32)) }
     }
 
     /// Appends record `row` of `batch` (of this schema) as a JSON object
     /// (no newline) to `out`.
     pub fn encode_row(&self, batch: &Batch, row: usize, out: &mut Vec<u8>) {
         out.push(b'{');
-        for (i, (c, f)) in batch.columns.iter().zip(&self.fields).enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(self.keys[i].as_bytes());
-            if !c.is_valid(row) {
-                out.extend_from_slice(b"null");
-                continue;
-            }
-            match &c.data {
-                Data::Str(s) => escape_into(s.get(row), out),
-                Data::I64(v) => {
-                    let x = v.get(row).copied().unwrap_or(0);
-                    match (&f.time, c.ty) {
-                        (Some(fmt), DataType::Timestamp) => {
-                            let mut text = self.scratch.borrow_mut();
-                            text.clear();
-                            fmt.format_into(x, &mut text);
-                            out.push(b'"');
-                            out.extend_from_slice(text.as_bytes());
-                            out.push(b'"');
-                        }
-                        _ => {
-                            let _ = write!(out, "{x}");
-                        }
+        let mut first = true;
+        for step in &self.plan {
+            match step {
+                EncodeStep::Open(key) => {
+                    if !first {
+                        out.push(b',');
                     }
+                    out.extend_from_slice(key.as_bytes());
+                    out.push(b'{');
+                    first = true;
                 }
-                Data::F64(v) => match v.get(row) {
-                    Some(d) if d.is_finite() => {
-                        let _ = write!(out, "{d:?}");
+                EncodeStep::Close => {
+                    out.push(b'}');
+                    first = false;
+                }
+                EncodeStep::Field(i, key) => {
+                    let (Some(c), Some(f)) = (batch.columns.get(*i), self.fields.get(*i)) else { continue };
+                    if !first {
+                        out.push(b',');
                     }
-                    _ => out.extend_from_slice(b"null"),
-                },
-                Data::Bool(v) => {
-                    out.extend_from_slice(if v.get(row).copied().unwrap_or(false) { b"true" } else { b"false" })
+                    first = false;
+                    out.extend_from_slice(key.as_bytes());
+                    self.value(c, f, row, out);
                 }
             }
         }
         out.push(b'}');
+    }
+
+    /// Appends the value of `c` at `row` (field `f`).
+    fn value(&self, c: &Column, f: &FieldCodec, row: usize, out: &mut Vec<u8>) {
+        if !c.is_valid(row) {
+            out.extend_from_slice(b"null");
+            return;
+        }
+        match &c.data {
+            Data::Str(s) => escape_into(s.get(row), out),
+            Data::I64(v) => {
+                let x = v.get(row).copied().unwrap_or(0);
+                match (&f.time, c.ty) {
+                    (Some(fmt), DataType::Timestamp) => {
+                        let mut text = self.scratch.borrow_mut();
+                        text.clear();
+                        fmt.format_into(x, &mut text);
+                        out.push(b'"');
+                        out.extend_from_slice(text.as_bytes());
+                        out.push(b'"');
+                    }
+                    _ => {
+                        let _ = write!(out, "{x}");
+                    }
+                }
+            }
+            Data::F64(v) => match v.get(row) {
+                Some(d) if d.is_finite() => {
+                    let _ = write!(out, "{d:?}");
+                }
+                _ => out.extend_from_slice(b"null"),
+            },
+            Data::Bool(v) => {
+                out.extend_from_slice(if v.get(row).copied().unwrap_or(false) { b"true" } else { b"false" })
+            }
+        }
     }
 }
 
@@ -448,6 +520,75 @@ mod tests {
         let mut out = Vec::new();
         JsonEncoder::new(&s).encode_row(&batch, 1, &mut out);
         assert_eq!(String::from_utf8_lossy(&out), r#"{"user":null,"n":null,"page":"/b"}"#);
+    }
+
+    #[test]
+    fn nested_records_are_read_from_and_written_to_nested_objects() {
+        let nested = |name: &str, ty, nullable| Field { nested: true, ..Field::new(name, ty).with_nullable(nullable) };
+        let s = Schema {
+            name: None,
+            fields: vec![
+                Field::new("id", DataType::Long),
+                nested("payload.user.id", DataType::Long, false),
+                nested("payload.user.name", DataType::String, true),
+                nested("payload.kind", DataType::String, false),
+                Field::new("page", DataType::String),
+            ],
+        };
+        let d = JsonDecoder::new(&s);
+        let mut batch = d.batch(4);
+        let text = br#"{"payload":{"kind":"k","x":[1],"user":{"name":"ana","id":7}},"id":1,"page":"/a"}"#;
+        d.decode_into(text, &mut batch).unwrap();
+        d.decode_into(br#"{"id":2,"page":"/b","payload":{"user":{"id":8},"kind":"j"}}"#, &mut batch).unwrap();
+        assert_eq!(
+            batch.row(0),
+            vec![
+                Value::Int(1),
+                Value::Int(7),
+                Value::Str("ana".into()),
+                Value::Str("k".into()),
+                Value::Str("/a".into())
+            ]
+        );
+        assert_eq!(batch.row(1)[2], Value::Null, "a nullable nested field may be absent");
+        for (bad, why) in [
+            (&br#"{"id":3,"page":"/c","payload":{"kind":"k"}}"#[..], "missing field `payload.user.id`"),
+            (br#"{"id":3,"page":"/c","payload":null}"#, "missing field `payload.user.id`"),
+            (br#"{"id":3,"page":"/c","payload":{"kind":"k","user":5}}"#, "a JSON object"),
+            (br#"{"id":3,"page":"/c","payload":{"kind":"k","user":{"id":"x"}}}"#, "payload.user.id"),
+        ] {
+            let e = d.decode_into(bad, &mut batch).expect_err("refused");
+            assert!(e.0.contains(why), "{e}");
+            assert_eq!(batch.len(), 2);
+            assert!(
+                batch
+                    .check_layout(&[
+                        DataType::Long,
+                        DataType::Long,
+                        DataType::String,
+                        DataType::String,
+                        DataType::String
+                    ])
+                    .is_ok(),
+                "rolled back"
+            );
+        }
+        let mut out = Vec::new();
+        let e = JsonEncoder::new(&s);
+        e.encode_row(&batch, 0, &mut out);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"{"id":1,"payload":{"user":{"id":7,"name":"ana"},"kind":"k"},"page":"/a"}"#
+        );
+        out.clear();
+        e.encode_row(&batch, 1, &mut out);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"{"id":2,"payload":{"user":{"id":8,"name":null},"kind":"j"},"page":"/b"}"#
+        );
+        let mut again = d.batch(1);
+        d.decode_into(&out, &mut again).unwrap();
+        assert_eq!(again.row(0), batch.row(1), "round trip");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod csv;
 pub mod json;
+pub mod json_layout;
 pub mod raw;
 
 use crate::data::Batch;

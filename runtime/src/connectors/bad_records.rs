@@ -102,7 +102,7 @@ impl BadRecords {
             }
             ErrorPolicy::DeadLetter(_) => {
                 self.buf.clear();
-                dead_letter_json(&mut self.buf, error, &self.operator, &position, bytes, None, timestamp);
+                dead_letter_json(&mut self.buf, error, &self.operator, Some(&position), bytes, None, timestamp);
                 if let Some(w) = &self.dead_letters {
                     w.send(&self.buf)?;
                 }
@@ -133,24 +133,27 @@ pub fn describe(p: &RecordPosition) -> String {
     }
 }
 
-/// Appends the dead-letter JSON object of one record to `out`.
+/// Appends the dead-letter JSON object of one record to `out`. A record
+/// a stage dead-letters has no `position` (no `source` is written): its
+/// `value` is the row as the stage read it, also in `row`.
 pub fn dead_letter_json(
     out: &mut Vec<u8>,
     error: &str,
     operator: &str,
-    position: &RecordPosition,
+    position: Option<&RecordPosition>,
     bytes: &[u8],
     row: Option<&str>,
     timestamp: Option<i64>,
 ) {
     use serde_json::json;
-    let source = match position {
-        RecordPosition::Kafka { topic, partition, offset } => {
-            json!({ "topic": topic, "partition": partition, "offset": offset })
+    let mut v = json!({ "error": error, "operator": operator });
+    match position {
+        Some(RecordPosition::Kafka { topic, partition, offset }) => {
+            v["source"] = json!({ "topic": topic, "partition": partition, "offset": offset })
         }
-        RecordPosition::File { file, line } => json!({ "file": file, "line": line }),
-    };
-    let mut v = json!({ "error": error, "operator": operator, "source": source });
+        Some(RecordPosition::File { file, line }) => v["source"] = json!({ "file": file, "line": line }),
+        None => {}
+    }
     match std::str::from_utf8(bytes) {
         Ok(text) => v["value"] = json!(text),
         Err(_) => {
@@ -255,7 +258,15 @@ mod tests {
     fn a_dead_letter_carries_the_error_the_operator_the_position_and_the_bytes() {
         let mut out = Vec::new();
         let pos = RecordPosition::Kafka { topic: "clicks".into(), partition: 1, offset: 17 };
-        dead_letter_json(&mut out, "missing field `page`", "Source: Kafka(clicks)", &pos, b"{\"a\":1}", None, Some(5));
+        dead_letter_json(
+            &mut out,
+            "missing field `page`",
+            "Source: Kafka(clicks)",
+            Some(&pos),
+            b"{\"a\":1}",
+            None,
+            Some(5),
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             v,
@@ -264,7 +275,7 @@ mod tests {
         );
         out.clear();
         let pos = RecordPosition::File { file: "in/a.csv".into(), line: 3 };
-        dead_letter_json(&mut out, "bad", "op", &pos, b"\xff\xfe", Some("{\"n\":0}"), None);
+        dead_letter_json(&mut out, "bad", "op", Some(&pos), b"\xff\xfe", Some("{\"n\":0}"), None);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["value"], "//4=");
         assert_eq!(v["value_encoding"], "base64");

@@ -381,6 +381,9 @@ impl SourceReader for KafkaSourceReader {
         let mut wait = timeout.min(WATERMARK_INTERVAL);
         let mut bytes = 0u64;
         let ts_field = self.watermark.as_ref().map(|w| w.field);
+        // A record beyond `max_future` moves no watermark (the watermark stage drops it).
+        let future = self.watermark.as_ref().and_then(|w| w.max_future_ms);
+        let future_limit = future.map_or(i64::MAX, |m| crate::clock::now_ms().saturating_add(m as i64));
         while batch.len() < BATCH {
             let Some(result) = self.consumer.poll(wait) else { break };
             wait = Duration::ZERO;
@@ -399,7 +402,9 @@ impl SourceReader for KafkaSourceReader {
                                     _ => None,
                                 });
                                 if let Some(ts) = ts {
-                                    c.max_ts = c.max_ts.max(ts);
+                                    if ts <= future_limit {
+                                        c.max_ts = c.max_ts.max(ts);
+                                    }
                                     // Stamped once per batch below: a clock read per record costs.
                                     c.seen = true;
                                 }

@@ -12,7 +12,7 @@
 //! division away from the rows it excludes.
 
 use super::cast::CastFn;
-use super::dates::{DateFormatFn, DateTruncFn, Unit};
+use super::dates::{DateFormatFn, DateTruncFn, ExtractFn, Part, Unit};
 use super::error::{EvalError, Location, SourceMap};
 use super::functions::{Builtin, ColumnFunction};
 use super::hash_fn::HashFn;
@@ -293,6 +293,20 @@ impl Compiler<'_> {
                         )
                     }
                     _ => return Err("date_trunc() with the wrong arguments".into()),
+                }
+            }
+            Expr::Call(Function::Extract, args) => {
+                let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
+                let mut it = args.into_iter();
+                match (it.next(), it.next()) {
+                    (Some((Node::Const(Value::Str(u)), _)), Some((t, DataType::Timestamp))) => {
+                        let part = Part::by_name(&u).ok_or_else(|| format!("extract() of an unknown unit {u:?}"))?;
+                        (
+                            Node::Call { f: Box::new(ExtractFn { part }), args: vec![(t, DataType::Timestamp)], at },
+                            DataType::Long,
+                        )
+                    }
+                    _ => return Err("extract() with the wrong arguments".into()),
                 }
             }
             Expr::Call(Function::Hash, args) => {

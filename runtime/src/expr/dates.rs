@@ -1,4 +1,4 @@
-//! `date_format` and `date_trunc`: their pattern and unit are constants
+//! `date_format`, `date_trunc` and `extract`: their pattern and unit are constants
 //! (the checker proves them), prepared once when the expression compiles.
 //! Times are UTC, as every timestamp in flowc.
 
@@ -106,6 +106,85 @@ impl ColumnFunction for DateTruncFn {
     }
 }
 
+/// A part of a timestamp, for `extract(unit from t)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    Millisecond,
+    /// 1 = Sunday to 7 = Saturday, as Flink SQL's `EXTRACT(DOW FROM t)`.
+    DayOfWeek,
+}
+
+impl Part {
+    pub fn by_name(name: &str) -> Option<Part> {
+        Some(match name {
+            "year" => Part::Year,
+            "month" => Part::Month,
+            "day" => Part::Day,
+            "hour" => Part::Hour,
+            "minute" => Part::Minute,
+            "second" => Part::Second,
+            "millisecond" => Part::Millisecond,
+            "dayofweek" => Part::DayOfWeek,
+            _ => return None,
+        })
+    }
+
+    /// This part of `t`, in UTC.
+    pub fn of(self, t: i64) -> i64 {
+        let days = t.div_euclid(86_400_000);
+        let ms = t.rem_euclid(86_400_000);
+        match self {
+            Part::Year | Part::Month | Part::Day => {
+                let (y, m, d) = civil_from_days(days);
+                match self {
+                    Part::Year => y,
+                    Part::Month => m,
+                    _ => d,
+                }
+            }
+            Part::Hour => ms / 3_600_000,
+            Part::Minute => ms / 60_000 % 60,
+            Part::Second => ms / 1000 % 60,
+            Part::Millisecond => ms % 1000,
+            // 1970-01-01 was a Thursday (5).
+            Part::DayOfWeek => (days + 4).rem_euclid(7) + 1,
+        }
+    }
+}
+
+/// `extract(unit from t)`.
+#[derive(Debug)]
+pub struct ExtractFn {
+    pub part: Part,
+}
+
+impl ColumnFunction for ExtractFn {
+    fn name(&self) -> &str {
+        "extract"
+    }
+    fn return_type(&self) -> DataType {
+        DataType::Long
+    }
+    fn fallible(&self) -> bool {
+        false
+    }
+    fn invoke(&self, args: &[Arg<'_>], n: usize) -> Result<Column, FnError> {
+        let Some(Arg::I64(t)) = args.first() else {
+            return Err(FnError {
+                k: 0,
+                message: "internal error: extract of a non-timestamp (a bug in flowc)".into(),
+            });
+        };
+        Ok(Column::new(DataType::Long, Data::I64((0..n).map(|k| self.part.of(t.get(k))).collect())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,4 +206,23 @@ mod tests {
         let c = f.invoke(&[Arg::I64(super::super::vals::I64s::Scalar(t))], 1).expect("formats");
         assert_eq!(c.value(0), Some(crate::record::Value::Str("2026-11-24 22".into())));
     }
+
+    #[test]
+    fn extracts_parts_in_utc() {
+        // 2026-11-24T22:15:42.123Z, a Tuesday.
+        let t = 1_795_558_542_123;
+        let part = |u: &str, t| Part::by_name(u).expect("unit").of(t);
+        let got: Vec<i64> = UNITS.iter().map(|u| part(u, t)).collect();
+        assert_eq!(got, vec![2026, 11, 24, 22, 15, 42, 123, 3]);
+        // Before the epoch: 1969-12-31T23:59:59.999Z, a Wednesday.
+        let got: Vec<i64> = UNITS.iter().map(|u| part(u, -1)).collect();
+        assert_eq!(got, vec![1969, 12, 31, 23, 59, 59, 999, 4]);
+        assert_eq!(part("dayofweek", 0), 5, "1970-01-01 was a Thursday");
+        assert_eq!(part("dayofweek", 3 * 86_400_000), 1, "1970-01-04 was a Sunday");
+        for u in flowc_compiler::typing::EXTRACT_UNITS {
+            assert!(Part::by_name(u).is_some(), "{u}");
+        }
+    }
+
+    const UNITS: [&str; 8] = ["year", "month", "day", "hour", "minute", "second", "millisecond", "dayofweek"];
 }

@@ -22,6 +22,7 @@ pub mod error;
 pub mod functions;
 pub mod hash_fn;
 pub mod kernels;
+pub mod md5;
 mod node;
 pub mod regex_fn;
 pub mod udf;

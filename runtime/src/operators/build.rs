@@ -51,7 +51,9 @@ pub fn build_run(ops: &[ChainedOperator], ctx: &BuildContext) -> Result<Box<dyn 
     };
     if fusable(first) {
         let mut calc_ops = Vec::with_capacity(ops.len());
+        let mut policies = Vec::with_capacity(ops.len());
         for op in ops {
+            policies.push(op.on_error.clone().unwrap_or(flowc_compiler::ir::ErrorPolicy::Fail));
             let input = op.input.clone().unwrap_or_else(Schema::default);
             let calc_op = match &op.kind {
                 OperatorKind::Filter(e) => CalcOp::Filter(e),
@@ -60,7 +62,7 @@ pub fn build_run(ops: &[ChainedOperator], ctx: &BuildContext) -> Result<Box<dyn 
             };
             calc_ops.push((op.name.clone(), calc_op, input, op.output.clone()));
         }
-        return Ok(Box::new(Calc::new(&calc_ops, &ctx.sources)?));
+        return Ok(Box::new(Calc::with_policies(&calc_ops, &policies, &ctx.sources, ctx.counters.clone())?));
     }
     if ops.len() != 1 {
         return Err(OperatorError::Setup {
@@ -82,7 +84,14 @@ fn not_in_chain(op: &ChainedOperator, kind: &OperatorKind) -> OperatorError {
 pub fn build_operator(op: &ChainedOperator, ctx: &BuildContext) -> Result<Box<dyn Operator>, OperatorError> {
     Ok(match &op.kind {
         OperatorKind::Filter(_) | OperatorKind::Project(_) => build_run(std::slice::from_ref(op), ctx)?,
-        OperatorKind::Watermark(w) => Box::new(WatermarkAssigner::new(w.clone(), ctx.watermarks_from_source)),
+        OperatorKind::Watermark(w) => {
+            Box::new(WatermarkAssigner::new(w.clone(), ctx.watermarks_from_source).with_errors(
+                &op.name,
+                op.input.as_ref().unwrap_or(&Schema::default()),
+                op.on_error.clone().unwrap_or(flowc_compiler::ir::ErrorPolicy::Fail),
+                ctx.counters.clone(),
+            )?)
+        }
         OperatorKind::WindowAggregate(w) => Box::new(WindowOperator::new(
             op.name.clone(),
             w.clone(),
@@ -139,6 +148,7 @@ mod tests {
             kind,
             input: Some(Schema::default()),
             output: Schema::default(),
+            on_error: None,
         }
     }
 
@@ -146,7 +156,14 @@ mod tests {
     fn consecutive_filters_and_projections_form_one_run() {
         let f = || op(OperatorKind::Filter(Expr::Literal(Value::Bool(true))));
         let p = || op(OperatorKind::Project(vec![]));
-        let w = || op(OperatorKind::Watermark(WatermarkSpec { field: 0, out_of_orderness_ms: 0, idleness_ms: None }));
+        let w = || {
+            op(OperatorKind::Watermark(WatermarkSpec {
+                field: 0,
+                out_of_orderness_ms: 0,
+                idleness_ms: None,
+                max_future_ms: None,
+            }))
+        };
         assert_eq!(runs(&[f(), p(), f(), w(), p(), w(), w()]), vec![0..3, 3..4, 4..5, 5..6, 6..7]);
         assert_eq!(runs(&[]), Vec::<Range<usize>>::new());
     }

@@ -7,17 +7,27 @@
 //! field it passes through (read on all rows) instead of copying it. The
 //! batch is compacted at most once, at the end, when a filter came last.
 //! Records keep their event time.
+//!
+//! A record an expression fails on follows its stage's `on_error`
+//! ([`StageErrors`]). A batch is evaluated whole, as if nothing could
+//! fail; only when it fails are its rows evaluated one by one, to split
+//! the good from the bad: the error-free path costs nothing more.
 
+use super::stage_errors::StageErrors;
 use super::{Operator, OperatorError};
 use crate::data::{Batch, Column};
 use crate::expr::{CompiledExpr, EvalError, Sel, SourceMap};
-use flowc_compiler::ir::{DataType, Expr, Schema};
+use crate::metrics::TaskCounters;
+use flowc_compiler::ir::{DataType, ErrorPolicy, Expr, Schema};
+use std::sync::Arc;
 
 /// One fused operator: what it does and what it reads, for messages.
 struct Step {
     name: String,
     input: Schema,
     kind: StepKind,
+    /// What it does with a record its expressions fail on.
+    policy: ErrorPolicy,
 }
 
 enum StepKind {
@@ -28,6 +38,7 @@ enum StepKind {
 /// A run of `filter`/`map`/`select` operators of a chain.
 pub struct Calc {
     steps: Vec<Step>,
+    errors: StageErrors,
 }
 
 /// One operator for [`Calc`]: a filter's condition or a projection's
@@ -106,6 +117,7 @@ fn merge_projections(
 /// An operator to compile: a filter's condition, or a projection.
 struct Planned {
     name: String,
+    policy: ErrorPolicy,
     filter: Option<Expr>,
     projection: Vec<Expr>,
     input: Schema,
@@ -114,16 +126,18 @@ struct Planned {
 
 /// The operators to compile: adjacent projections merged where
 /// [`merge_projections`] allows.
-fn plan(ops: &[(String, CalcOp<'_>, Schema, Schema)], sources: &SourceMap) -> Vec<Planned> {
+fn plan(ops: &[(String, CalcOp<'_>, Schema, Schema)], policies: &[ErrorPolicy], sources: &SourceMap) -> Vec<Planned> {
     let types = |s: &Schema| s.fields.iter().map(|f| f.ty).collect::<Vec<_>>();
     let mut out: Vec<Planned> = Vec::new();
-    for (name, op, input, output) in ops {
+    for (i, (name, op, input, output)) in ops.iter().enumerate() {
+        let policy = policies.get(i).cloned().unwrap_or(ErrorPolicy::Fail);
         let (filter, projection) = match op {
             CalcOp::Filter(e) => (Some((*e).clone()), Vec::new()),
             CalcOp::Project(es) => {
                 if let Some(last) = out.last_mut().filter(|l| l.filter.is_none()) {
                     let merged = merge_projections(&last.projection, es, &types(&last.input), &types(input), sources);
                     if let Some(merged) = merged {
+                        // Neither can fail: the policy is moot.
                         last.name = name.clone();
                         last.projection = merged;
                         last.output = output.clone();
@@ -133,17 +147,38 @@ fn plan(ops: &[(String, CalcOp<'_>, Schema, Schema)], sources: &SourceMap) -> Ve
                 (None, es.to_vec())
             }
         };
-        out.push(Planned { name: name.clone(), filter, projection, input: input.clone(), output: output.clone() });
+        out.push(Planned {
+            name: name.clone(),
+            policy,
+            filter,
+            projection,
+            input: input.clone(),
+            output: output.clone(),
+        });
     }
     out
 }
 
 impl Calc {
     /// Compiles the operators `ops` (name, kind, input schema, output
-    /// schema), in chain order.
+    /// schema), in chain order; each fails the task on a record its
+    /// expressions fail on.
     pub fn new(ops: &[(String, CalcOp<'_>, Schema, Schema)], sources: &SourceMap) -> Result<Calc, OperatorError> {
+        Calc::with_policies(ops, &[], sources, Arc::new(TaskCounters::new()))
+    }
+
+    /// The same, each operator with its `on_error` policy (`policies[i]`
+    /// for `ops[i]`; `fail` where none is given), counting in `counters`.
+    pub fn with_policies(
+        ops: &[(String, CalcOp<'_>, Schema, Schema)],
+        policies: &[ErrorPolicy],
+        sources: &SourceMap,
+        counters: Arc<TaskCounters>,
+    ) -> Result<Calc, OperatorError> {
+        let name = ops.iter().map(|o| o.0.as_str()).collect::<Vec<_>>().join(" -> ");
+        let errors = StageErrors::new(&policies.iter().collect::<Vec<_>>(), &name, counters)?;
         let mut steps = Vec::new();
-        for planned in plan(ops, sources) {
+        for planned in plan(ops, policies, sources) {
             let op = match &planned.filter {
                 Some(e) => CalcOp::Filter(e),
                 None => CalcOp::Project(&planned.projection),
@@ -172,14 +207,46 @@ impl Calc {
                     StepKind::Project(Projection::new(compiled.map_err(setup)?, out))
                 }
             };
-            steps.push(Step { name: name.clone(), input: input.clone(), kind });
+            steps.push(Step { name: name.clone(), input: input.clone(), kind, policy: planned.policy.clone() });
         }
-        Ok(Calc { steps })
+        Ok(Calc { steps, errors })
     }
 }
 
 fn eval_error(step: &Step, batch: &Batch, e: EvalError) -> OperatorError {
     OperatorError::Eval { operator: step.name.clone(), message: e.describe(batch, &step.input) }
+}
+
+/// `step` failed with `first` on the rows `candidates` of `batch`: under
+/// `fail`, the task's failure; else each row is evaluated alone
+/// (`eval_one`: whether it is kept), those that fail follow the policy,
+/// and the rest are returned.
+fn split_failed(
+    errors: &mut StageErrors,
+    step: &Step,
+    batch: &Batch,
+    first: EvalError,
+    candidates: impl Iterator<Item = u32>,
+    mut eval_one: impl FnMut(u32) -> Result<bool, EvalError>,
+) -> Result<Vec<u32>, OperatorError> {
+    let Some(row) = first.row else {
+        // Not a record's fault: a bug, whatever the policy.
+        return Err(eval_error(step, batch, first));
+    };
+    if step.policy == ErrorPolicy::Fail {
+        errors.failed(&step.policy, &step.name, batch, &step.input, row, &first)?;
+        return Err(eval_error(step, batch, first));
+    }
+    let mut good = Vec::new();
+    for r in candidates {
+        match eval_one(r) {
+            Ok(true) => good.push(r),
+            Ok(false) => {}
+            Err(e) if e.row.is_none() => return Err(eval_error(step, batch, e)),
+            Err(e) => errors.failed(&step.policy, &step.name, batch, &step.input, r as usize, &e)?,
+        }
+    }
+    Ok(good)
 }
 
 /// Expressions that compute the fields of new records, with the fields'
@@ -192,6 +259,17 @@ pub struct Projection {
 impl Projection {
     pub fn new(exprs: Vec<CompiledExpr>, types: Vec<DataType>) -> Projection {
         Projection { exprs, types }
+    }
+
+    /// Whether every expression evaluates on row `row` of `batch` alone.
+    pub fn eval_row(&self, batch: &Batch, row: u32) -> Result<(), EvalError> {
+        let rows = [row];
+        for e in &self.exprs {
+            if e.as_field().is_none() {
+                e.eval(batch, Sel::Rows(&rows))?;
+            }
+        }
+        Ok(())
     }
 
     /// The projection of the selected rows (`rows`, else all) of `batch`.
@@ -260,10 +338,22 @@ impl Operator for Calc {
         // The rows still selected; `None` is all of them.
         let mut rows: Option<Vec<u32>> = None;
         for step in &self.steps {
+            let candidates = |rows: &Option<Vec<u32>>, n: usize| match rows {
+                Some(r) => r.clone(),
+                None => (0..n as u32).collect(),
+            };
             match &step.kind {
                 StepKind::Filter(c) => {
                     let sel = rows.as_deref().map_or(Sel::All(batch.len()), Sel::Rows);
-                    let kept = c.select(&batch, sel).map_err(|e| eval_error(step, &batch, e))?;
+                    let kept = match c.select(&batch, sel) {
+                        Ok(kept) => kept,
+                        Err(e) => {
+                            let all = candidates(&rows, batch.len());
+                            split_failed(&mut self.errors, step, &batch, e, all.into_iter(), |r| {
+                                c.select(&batch, Sel::Rows(&[r])).map(|k| !k.is_empty())
+                            })?
+                        }
+                    };
                     if kept.is_empty() {
                         return Ok(());
                     }
@@ -272,7 +362,20 @@ impl Operator for Calc {
                     }
                 }
                 StepKind::Project(p) => {
-                    batch = p.run(batch, rows.as_deref()).map_err(|e| eval_error(step, &e.1, e.0))?;
+                    batch = match p.run(batch, rows.as_deref()) {
+                        Ok(b) => b,
+                        Err(failed) => {
+                            let (e, whole) = *failed;
+                            let all = candidates(&rows, whole.len());
+                            let good = split_failed(&mut self.errors, step, &whole, e, all.into_iter(), |r| {
+                                p.eval_row(&whole, r).map(|()| true)
+                            })?;
+                            if good.is_empty() {
+                                return Ok(());
+                            }
+                            p.run(whole, Some(&good)).map_err(|e| eval_error(step, &e.1, e.0))?
+                        }
+                    };
                     rows = None;
                 }
             }
@@ -284,6 +387,10 @@ impl Operator for Calc {
             out.push(batch);
         }
         Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), OperatorError> {
+        self.errors.flush()
     }
 }
 
@@ -566,6 +673,85 @@ mod tests {
         let mut out = Vec::new();
         calc.process(b, &mut out).expect("runs");
         assert!(out.is_empty());
+    }
+
+    /// `filter n != 5 | map { page, r: 10 / n } on_error POLICY`.
+    fn ratio(policy: ErrorPolicy, counters: Arc<TaskCounters>) -> Calc {
+        let (s, _) = input();
+        let cond = Expr::Binary(BinOp::Ne, Box::new(Expr::Field(1)), lit(Value::Int(5)));
+        let q = Expr::At(
+            SourceSpan::new(0, 0),
+            Box::new(Expr::Binary(BinOp::Div, lit(Value::Int(10)), Box::new(Expr::Field(1)))),
+        );
+        let map = vec![Expr::Field(0), q];
+        let out = schema(&[("page", DataType::String), ("r", DataType::Long)]);
+        let ops = vec![
+            ("Filter".to_string(), CalcOp::Filter(&cond), s.clone(), s.clone()),
+            ("Ratio".to_string(), CalcOp::Project(&map), s, out),
+        ];
+        Calc::with_policies(&ops, &[ErrorPolicy::Fail, policy], &SourceMap::default(), counters).expect("compiles")
+    }
+
+    #[test]
+    fn on_error_skip_drops_and_counts_the_records_an_expression_fails_on() {
+        let (_, b) = input();
+        let counters = Arc::new(TaskCounters::new());
+        let mut calc = ratio(ErrorPolicy::Skip, counters.clone());
+        // Rows: /a n=0 (fails), /shop n=5 (filtered out first), /b n=2, /shop n=0 (fails).
+        assert_eq!(run(&mut calc, b).expect("skips"), vec![(20, vec![Value::Str("/b".into()), Value::Int(5)])]);
+        assert_eq!(TaskCounters::get(&counters.expression_errors), 2);
+        assert_eq!(TaskCounters::get(&counters.dead_lettered), 0);
+        let samples = counters.error_samples();
+        assert_eq!(samples.len(), 2);
+        assert_eq!(samples[0].class, crate::metrics::ErrorClass::Expression);
+        assert_eq!((samples[0].operator.as_str(), samples[0].action.as_str()), ("Ratio", "skipped"));
+        assert_eq!(samples[0].value, r#"{"page":"/a","n":0}"#);
+        assert_eq!(samples[1].value, r#"{"page":"/shop","n":0}"#);
+        assert!(samples[0].error.starts_with("division by zero"), "{:?}", samples[0]);
+        // Under `fail` the same batch fails the task, and is counted too.
+        let (_, b) = input();
+        let counters = Arc::new(TaskCounters::new());
+        let mut calc = ratio(ErrorPolicy::Fail, counters.clone());
+        let err = run(&mut calc, b).expect_err("fails").to_string();
+        assert!(err.starts_with("Ratio: division by zero") && err.contains(r#"record {"page":"/a","n":0}"#), "{err}");
+        assert_eq!(TaskCounters::get(&counters.expression_errors), 1);
+        assert_eq!(counters.error_samples()[0].action, "failed");
+    }
+
+    #[test]
+    fn a_filter_under_skip_keeps_the_rows_it_holds_for_and_drops_those_it_fails_on() {
+        let (s, b) = input();
+        // filter 10 / n > 1 on_error skip | map { page, n2: n * 2 }
+        let cond = Expr::Binary(
+            BinOp::Gt,
+            Box::new(Expr::At(
+                SourceSpan::new(0, 0),
+                Box::new(Expr::Binary(BinOp::Div, lit(Value::Int(10)), Box::new(Expr::Field(1)))),
+            )),
+            lit(Value::Int(1)),
+        );
+        let map = vec![Expr::Field(0), Expr::Binary(BinOp::Mul, Box::new(Expr::Field(1)), lit(Value::Int(2)))];
+        let out = schema(&[("page", DataType::String), ("n2", DataType::Long)]);
+        let ops = vec![
+            ("F".to_string(), CalcOp::Filter(&cond), s.clone(), s.clone()),
+            ("M".to_string(), CalcOp::Project(&map), s, out),
+        ];
+        let counters = Arc::new(TaskCounters::new());
+        let mut calc =
+            Calc::with_policies(&ops, &[ErrorPolicy::Skip], &SourceMap::default(), counters.clone()).expect("compiles");
+        assert_eq!(
+            run(&mut calc, b).expect("skips"),
+            vec![
+                (10, vec![Value::Str("/shop".into()), Value::Int(10)]),
+                (20, vec![Value::Str("/b".into()), Value::Int(4)])
+            ]
+        );
+        assert_eq!(TaskCounters::get(&counters.expression_errors), 2);
+        // A batch with nothing good emits nothing.
+        let rows: Vec<(i64, Vec<Value>)> = vec![(0, vec![Value::Str("/z".into()), Value::Int(0)])];
+        let only_bad = Batch::from_rows(&[DataType::String, DataType::Long], &rows).expect("fits");
+        assert!(run(&mut calc, only_bad).expect("skips").is_empty());
+        assert_eq!(TaskCounters::get(&counters.expression_errors), 3);
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! A task runs a chain of operators: a batch of records passes through each
 //! in turn; signals (watermarks, idleness) too. Consecutive `filter`,
 //! `map` and `select` run fused as one [`calc::Calc`]. Operators do no
-//! I/O: sources and sinks live in `connectors`, and the task loop (`task`)
-//! feeds them.
+//! I/O (sources and sinks live in `connectors`, and the task loop (`task`)
+//! feeds them), except a stage's dead letters ([`stage_errors`]).
 
 pub mod build;
 pub mod calc;
@@ -14,6 +14,7 @@ mod keyed;
 pub mod running;
 mod session;
 mod sketches;
+pub mod stage_errors;
 pub mod top;
 pub mod union;
 pub mod watermark;
@@ -83,6 +84,13 @@ pub trait Operator: Send {
     /// name`) since the last call; the task sends them over its late edges.
     fn take_late(&mut self) -> Vec<Batch> {
         Vec::new()
+    }
+
+    /// Everything the operator wrote outside the stream (a stage's dead
+    /// letters) is delivered when this returns: called before a
+    /// checkpoint's state is taken, and at the end of input.
+    fn flush(&mut self) -> Result<(), OperatorError> {
+        Ok(())
     }
 
     /// The operator's keyed state, for a checkpoint. Stateless: empty.

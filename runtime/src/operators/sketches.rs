@@ -294,6 +294,12 @@ impl SketchAcc {
         }
     }
 
+    /// `first` or `last` that saw no value (every argument was null): its
+    /// result is null, as SQL's `FIRST_VALUE` of no row.
+    pub fn is_absent(&self) -> bool {
+        matches!(self, SketchAcc::First(None) | SketchAcc::Last(None))
+    }
+
     /// Appends the result to `column` (of the aggregate's result type).
     pub fn push_result(&self, column: &mut Column) {
         match (self, &mut column.data) {

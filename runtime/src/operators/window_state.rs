@@ -164,6 +164,10 @@ impl Acc {
     /// as in SQL; `count` is 0.
     pub fn push_result(&self, column: &mut Column) {
         if let Acc::Sketch(s) = self {
+            if s.is_absent() {
+                column.push_null();
+                return;
+            }
             s.push_result(column);
             column.mark_appended_valid();
             return;
@@ -610,6 +614,27 @@ mod tests {
         // A freed slot is reused.
         let again = t.find_or_insert(key_hash(rows[1].iter()), &cols, 1);
         assert_eq!(again, slots[1]);
+    }
+
+    #[test]
+    fn first_and_last_of_no_value_are_null_as_other_aggregates() {
+        // Before: 0 and "" (a value nobody wrote).
+        for (func, ty) in [(AggFunc::First, DataType::Long), (AggFunc::Last, DataType::String)] {
+            let call = AggCall { func, arg: None, arg_type: ty, result_type: ty };
+            let acc = Acc::new(&call).expect("an accumulator");
+            let mut col = Column::empty(ty, 2);
+            acc.push_result(&mut col);
+            let mut seen = Acc::new(&call).expect("an accumulator");
+            let values = [5i64];
+            let reader = match ty {
+                DataType::Long => ArgReader::I64(I64s::Slice(&values)),
+                _ => ArgReader::Str(Strs::Scalar("x")),
+            };
+            add_row(std::slice::from_mut(&mut seen), &[reader], &[None], 0);
+            seen.push_result(&mut col);
+            let want = if ty == DataType::Long { Value::Int(5) } else { Value::Str("x".into()) };
+            assert_eq!((col.value(0), col.value(1)), (Some(Value::Null), Some(want)), "{func:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,203 @@
+//! What a `filter`, `map` or `select` does with a record its expressions
+//! fail on (a division by zero, a failed cast): its `on_error` policy
+//! (issue 11 §6), `fail` unless the stage or `pipeline.on-error` says
+//! otherwise.
+//!
+//! Whatever the policy, the record is counted (`numRecordsExpressionErrors`)
+//! and kept among the subtask's latest samples (`GET
+//! /jobs/:jid/vertices/:vid/errors`). Then `fail` fails the task (the
+//! message names the operator, the place in the job file and the record),
+//! `skip` drops the record, and `dead_letter` writes it to the job's
+//! dead-letter topic (`pipeline.dead-letter.topic`) as the sources do, with
+//! the row as the stage read it, and drops it:
+//!
+//! ```json
+//! {"error": "division by zero in `100 / n` at job.flow:7:20", "operator": "Ratio",
+//!  "value": "{\"id\":3,\"n\":0}", "row": {"id": 3, "n": 0}, "timestamp": 1795558500015}
+//! ```
+//!
+//! The only I/O of an operator: the dead-letter producer is flushed at
+//! every checkpoint barrier ([`Operator::flush`](super::Operator::flush)),
+//! so a dead letter is never lost between a checkpoint and a failure.
+
+use super::OperatorError;
+use crate::codec::json::JsonEncoder;
+use crate::connectors::bad_records::{dead_letter_json, DeadLetterWriter};
+use crate::data::Batch;
+use crate::expr::EvalError;
+use crate::metrics::{sample_text, ErrorClass, ErrorSample, TaskCounters};
+use flowc_compiler::ir::{ErrorPolicy, Schema};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What went wrong with a record.
+struct Failure {
+    class: ErrorClass,
+    message: String,
+}
+
+/// The failed records of the stages of one operator (a fused run of
+/// `filter`/`map`/`select`).
+pub struct StageErrors {
+    counters: Arc<TaskCounters>,
+    /// Connected when a stage dead-letters: every stage of a job writes
+    /// to the job's one dead-letter topic.
+    dead_letters: Option<DeadLetterWriter>,
+    last_log: Option<Instant>,
+    row: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+impl StageErrors {
+    /// For stages with these policies; connects to the dead-letter topic
+    /// if one of them needs it. `operator` names them in a setup error.
+    pub fn new(
+        policies: &[&ErrorPolicy],
+        operator: &str,
+        counters: Arc<TaskCounters>,
+    ) -> Result<StageErrors, OperatorError> {
+        let target = policies.iter().find_map(|p| match p {
+            ErrorPolicy::DeadLetter(t) => Some(t),
+            _ => None,
+        });
+        let dead_letters = match target {
+            Some(t) => Some(
+                DeadLetterWriter::new(t)
+                    .map_err(|e| OperatorError::Setup { operator: operator.to_string(), message: e.to_string() })?,
+            ),
+            None => None,
+        };
+        Ok(StageErrors { counters, dead_letters, last_log: None, row: Vec::new(), buf: Vec::new() })
+    }
+
+    /// For stages that fail the task on a failed record: no I/O, counted
+    /// nowhere that is read.
+    pub fn none() -> StageErrors {
+        StageErrors {
+            counters: Arc::new(TaskCounters::new()),
+            dead_letters: None,
+            last_log: None,
+            row: Vec::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Row `row` of `batch` (records of `schema`) failed with `error` in
+    /// the stage `operator` whose policy is `policy`: counted
+    /// (`numRecordsExpressionErrors`), sampled, then the task's failure
+    /// (`Err`), dropped, or dead-lettered.
+    pub fn failed(
+        &mut self,
+        policy: &ErrorPolicy,
+        operator: &str,
+        batch: &Batch,
+        schema: &Schema,
+        row: usize,
+        error: &EvalError,
+    ) -> Result<(), OperatorError> {
+        let failure = Failure { class: ErrorClass::Expression, message: error.to_string() };
+        self.record(failure, policy, operator, batch, schema, row)
+    }
+
+    /// Row `row` of `batch` has an event time too far ahead of the clock
+    /// (`message` says how far) for the watermark stage `operator`:
+    /// counted (`numRecordsFromTheFuture`), then as [`StageErrors::failed`].
+    pub fn from_the_future(
+        &mut self,
+        policy: &ErrorPolicy,
+        operator: &str,
+        batch: &Batch,
+        schema: &Schema,
+        row: usize,
+        message: String,
+    ) -> Result<(), OperatorError> {
+        let failure = Failure { class: ErrorClass::FromTheFuture, message };
+        self.record(failure, policy, operator, batch, schema, row)
+    }
+
+    fn record(
+        &mut self,
+        failure: Failure,
+        policy: &ErrorPolicy,
+        operator: &str,
+        batch: &Batch,
+        schema: &Schema,
+        row: usize,
+    ) -> Result<(), OperatorError> {
+        let (counter, what) = match failure.class {
+            ErrorClass::FromTheFuture => (&self.counters.from_the_future, "numRecordsFromTheFuture"),
+            _ => (&self.counters.expression_errors, "numRecordsExpressionErrors"),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.row.clear();
+        if row < batch.len() {
+            JsonEncoder::new(schema).encode_row(batch, row, &mut self.row);
+        }
+        let action = match policy {
+            ErrorPolicy::Fail => "failed",
+            ErrorPolicy::Skip => "skipped",
+            ErrorPolicy::DeadLetter(_) => "dead-lettered",
+        };
+        let message = failure.message;
+        self.counters.sample_error(ErrorSample {
+            time_ms: crate::clock::now_ms(),
+            class: failure.class,
+            operator: operator.to_string(),
+            error: message.clone(),
+            position: None,
+            value: sample_text(&self.row),
+            action: action.to_string(),
+        });
+        let row_text = String::from_utf8_lossy(&self.row).into_owned();
+        let log = self.last_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10));
+        match policy {
+            ErrorPolicy::Fail => {
+                let mut m = message;
+                if !row_text.is_empty() {
+                    m.push_str(", record ");
+                    m.push_str(&row_text);
+                }
+                return Err(OperatorError::Eval { operator: operator.to_string(), message: m });
+            }
+            ErrorPolicy::Skip => {
+                if log {
+                    self.last_log = Some(Instant::now());
+                    tracing::warn!(operator, error = %message, record = %row_text, counted_in = what, "Skipping a record that failed in a stage.");
+                }
+            }
+            ErrorPolicy::DeadLetter(_) => {
+                self.buf.clear();
+                let timestamp = batch.timestamps.get(row).copied().filter(|t| *t != i64::MIN);
+                dead_letter_json(&mut self.buf, &message, operator, None, &self.row, Some(&row_text), timestamp);
+                let Some(w) = &self.dead_letters else {
+                    return Err(OperatorError::Setup {
+                        operator: operator.to_string(),
+                        message: "no dead-letter topic to write to (this is a bug in flowc)".into(),
+                    });
+                };
+                w.send(&self.buf).map_err(|e| OperatorError::Eval {
+                    operator: operator.to_string(),
+                    message: format!("cannot dead-letter a record: {e}"),
+                })?;
+                self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                if log {
+                    self.last_log = Some(Instant::now());
+                    tracing::warn!(operator, error = %message, record = %row_text, counted_in = what, "Dead-lettering a record that failed in a stage (also counted in numRecordsDeadLettered).");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything dead-lettered so far is delivered when this returns.
+    pub fn flush(&self) -> Result<(), OperatorError> {
+        match &self.dead_letters {
+            Some(w) => w.flush().map_err(|e| OperatorError::Eval {
+                operator: "dead-letter topic".into(),
+                message: format!("cannot deliver dead letters: {e}"),
+            }),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! End to end on the real Kafka: a stage's `on_error` policy for the
+//! records its expressions fail on. Poison records (`n = 0` under
+//! `100 / n`) among good ones: under `skip` every good record reaches the
+//! sink and the poison ones are counted; under `dead_letter` the job's
+//! dead-letter topic receives exactly them, with the row; under `fail` the
+//! job fails naming the operator, the place in the job file and the
+//! record. Neither `skip` nor `dead_letter` ever restarts the job.
+
+mod support;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use support::cluster::Cluster;
+use support::kafka::{create_topic, unique_topic, Kafka};
+
+const RECORDS: i64 = 300;
+/// The ids whose `n` is 0.
+const POISON: [i64; 3] = [7, 150, 299];
+
+fn load(bootstrap: &str, topic: &str) {
+    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("producer");
+    for i in 0..RECORDS {
+        let n = if POISON.contains(&i) { 0 } else { 1 + i % 7 };
+        let v = format!(r#"{{"id": {i}, "n": {n}}}"#);
+        producer.send(BaseRecord::<(), str>::to(topic).payload(&v).partition((i % 2) as i32)).expect("send");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+}
+
+fn job(dir: &std::path::Path, input: &str, output: &str, settings: &str, policy: &str) -> std::path::PathBuf {
+    let text = format!(
+        r#"job "Stage errors"
+param servers: string = "localhost:9092"
+schema E {{ id: long, n: long }}
+source kafka {{ servers: $servers, topic: "{input}", offsets: earliest, bounded: latest, schema: E }}
+    | map {{ id, r: 100 / n }} {policy} name "Ratio"
+    | sink kafka {{ servers: $servers, topic: "{output}" }}
+{settings}
+"#
+    );
+    let path = dir.join("stage_errors.flow");
+    std::fs::write(&path, text).expect("writing the job");
+    path
+}
+
+fn read_all(bootstrap: &str, topic: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    flowc_playground::kafka::read_topic(
+        bootstrap,
+        topic,
+        Duration::from_secs(60),
+        |r| out.push(serde_json::from_slice::<Value>(r.payload).unwrap_or(Value::Null)),
+        || true,
+    )
+    .expect("reading");
+    out
+}
+
+fn good_ids() -> BTreeSet<i64> {
+    (0..RECORDS).filter(|i| !POISON.contains(i)).collect()
+}
+
+fn topics(prefix: &str, n: usize) -> Vec<String> {
+    let kafka = Kafka::shared();
+    let names: Vec<String> = ["in", "out", "dlq"][..n].iter().map(|s| unique_topic(&format!("{prefix}-{s}"))).collect();
+    for t in &names {
+        create_topic(kafka.bootstrap(), t, 2).expect("topic");
+    }
+    load(kafka.bootstrap(), &names[0]);
+    names
+}
+
+/// The good records reached the sink once each, the poison ones were
+/// counted and sampled with `action`, and the job never restarted.
+fn check_good_output_and_counts(cluster: &Cluster, id: &str, output: &str, action: &str) {
+    let kafka = Kafka::shared();
+    let out = read_all(kafka.bootstrap(), output);
+    let ids: BTreeSet<i64> = out.iter().filter_map(|v| v["id"].as_i64()).collect();
+    assert_eq!(out.len(), good_ids().len(), "{out:?}");
+    assert_eq!(ids, good_ids());
+    let row = out.iter().find(|v| v["id"] == 3).expect("id 3");
+    assert_eq!(row["r"], 100 / 4);
+    assert_eq!(cluster.metric(id, "numRecordsExpressionErrors"), Some(POISON.len() as i64));
+    assert_eq!(cluster.metric(id, "numRestarts"), Some(0));
+    let vid = cluster.job(id)["vertices"][0]["id"].as_str().expect("vertex id").to_string();
+    let errors = cluster.rest().get(&format!("/jobs/{id}/vertices/{vid}/errors")).expect("errors");
+    assert_eq!(errors["counts"]["numRecordsExpressionErrors"], POISON.len() as u64, "{errors}");
+    let samples = errors["errors"].as_array().expect("samples");
+    assert_eq!(samples.len(), POISON.len(), "{errors}");
+    for s in samples {
+        assert_eq!((s["kind"].as_str(), s["action"].as_str()), (Some("expression"), Some(action)), "{s}");
+        assert_eq!(s["operator"], "Ratio", "{s}");
+        let record: Value = serde_json::from_str(s["value"].as_str().unwrap_or("")).expect("the row as JSON");
+        assert!(POISON.contains(&record["id"].as_i64().unwrap_or(-1)), "{s}");
+    }
+}
+
+#[test]
+fn on_error_skip_drops_and_counts_the_poison_records() {
+    let kafka = Kafka::shared();
+    let t = topics("stage-skip", 2);
+    let cluster = Cluster::start("stageskip", 1, 2);
+    let path = job(&cluster.scratch.0, &t[0], &t[1], "", "on_error skip");
+    let id = cluster.submit(&path, &["-p", "2", "--servers", kafka.bootstrap()]);
+    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(90));
+    check_good_output_and_counts(&cluster, &id, &t[1], "skipped");
+    assert_eq!(cluster.metric(&id, "numRecordsDeadLettered"), Some(0));
+}
+
+#[test]
+fn on_error_dead_letter_writes_exactly_the_poison_records_with_their_row() {
+    let kafka = Kafka::shared();
+    let t = topics("stage-dlq", 3);
+    let cluster = Cluster::start("stagedlq", 1, 2);
+    // The job's default policy, and its dead-letter topic.
+    let settings = format!(
+        "set pipeline.on-error = dead_letter\nset pipeline.dead-letter.topic = \"{}\"\nset pipeline.dead-letter.servers = $servers",
+        t[2]
+    );
+    let path = job(&cluster.scratch.0, &t[0], &t[1], &settings, "");
+    let id = cluster.submit(&path, &["-p", "2", "--servers", kafka.bootstrap()]);
+    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(90));
+    check_good_output_and_counts(&cluster, &id, &t[1], "dead-lettered");
+    assert_eq!(cluster.metric(&id, "numRecordsDeadLettered"), Some(POISON.len() as i64));
+    let dead = read_all(kafka.bootstrap(), &t[2]);
+    assert_eq!(dead.len(), POISON.len(), "{dead:#?}");
+    let ids: BTreeSet<i64> = dead.iter().filter_map(|d| d["row"]["id"].as_i64()).collect();
+    assert_eq!(ids, POISON.into_iter().collect());
+    for d in &dead {
+        assert_eq!(d["operator"], "Ratio", "{d}");
+        assert_eq!(d["row"]["n"], 0, "{d}");
+        let error = d["error"].as_str().unwrap_or("");
+        assert!(
+            error.starts_with("division by zero in `100 / n` at ") && error.contains("stage_errors.flow:5:"),
+            "{d}"
+        );
+        let value: Value = serde_json::from_str(d["value"].as_str().unwrap_or("")).expect("value is the row");
+        assert_eq!(value, d["row"], "{d}");
+        assert!(d["source"].is_null(), "a stage has no source position: {d}");
+    }
+}
+
+#[test]
+fn on_error_fail_fails_the_job_naming_the_operator_the_place_and_the_record() {
+    let kafka = Kafka::shared();
+    let t = topics("stage-fail", 2);
+    let cluster = Cluster::start("stagefail", 1, 2);
+    let path = job(&cluster.scratch.0, &t[0], &t[1], "", "");
+    let id = cluster.submit(&path, &["-p", "2", "--servers", kafka.bootstrap()]);
+    cluster.wait_job_state(&id, "FAILED", Duration::from_secs(90));
+    let ex = cluster.rest().get(&format!("/jobs/{id}/exceptions")).expect("exceptions");
+    let cause = ex["root-exception"].as_str().unwrap_or("");
+    assert!(
+        cause.contains("Ratio: division by zero in `100 / n` at ") && cause.contains("stage_errors.flow:5:"),
+        "{ex}"
+    );
+    assert!(cause.contains(r#"record {"id":"#) && cause.contains(r#""n":0}"#), "{ex}");
+}

@@ -20,8 +20,11 @@
 
 mod bad_records;
 mod connectors;
+mod dead_letter_path;
 mod formats;
 mod joins;
+mod kafka_keys;
+mod kafka_topics;
 mod keyed;
 mod nulls;
 mod params;
@@ -128,6 +131,8 @@ struct Checker {
     /// The operators whose records are a windowed aggregate's rows (for a
     /// `top` after a `from`).
     window_rows: HashMap<usize, top::WindowRows>,
+    /// Per schema, its Kafka metadata fields: `from …` spans (`schemas`).
+    metadata_spans: HashMap<String, Vec<Span>>,
 }
 
 impl Checker {

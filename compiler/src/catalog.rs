@@ -186,6 +186,13 @@ const QUOTE: OptionDoc = opt(
     Some("\"\\\"\""),
     "With `format: csv`: encloses a field holding the delimiter, the quote (doubled) or a line break.",
 );
+const NULL_LITERAL: OptionDoc = opt(
+    "null_literal",
+    "a string",
+    &[],
+    Some("none"),
+    "With `format: csv`: an unquoted field of this text is a null, and nulls are written as it (Flink's `'csv.null-literal'`); an empty field of a nullable non-string type is a null too.",
+);
 const HEADER: OptionDoc = opt(
     "header",
     "`true` or `false`",
@@ -224,7 +231,28 @@ pub const KINDS: &[KindDoc] = &[
         doc: "Reads JSON records of a schema from a Kafka topic; offsets are checkpointed.",
         options: &[
             opt("servers", "a string", &[], None, "Required: the bootstrap servers, `host:port,…`."),
-            opt("topic", "a string", &[], None, "Required: the topic to read."),
+            opt("topic", "a string", &[], None, "Required (or `topics`, or `topic_pattern`): the topic to read."),
+            opt(
+                "topics",
+                "a list of strings",
+                &[],
+                None,
+                "Several topics to read, `[\"a\", \"b\"]`, instead of `topic` (Flink's `'topic' = 'a;b'`).",
+            ),
+            opt(
+                "topic_pattern",
+                "a string",
+                &[],
+                None,
+                "A regular expression: read every topic whose whole name matches (Flink's `'topic-pattern'`).",
+            ),
+            opt(
+                "discovery_interval",
+                "a positive duration or `none`",
+                &[],
+                Some("5m"),
+                "With `topics` or `topic_pattern`: look for new partitions and matching topics this often (Flink's `'scan.topic-partition-discovery.interval'`).",
+            ),
             opt("group", "a string", &[], Some("\"flowc\""), "The consumer group the offsets are committed to."),
             opt(
                 "offsets",
@@ -243,6 +271,7 @@ pub const KINDS: &[KindDoc] = &[
             opt("format", "`json`, `csv` or `raw`", FORMATS, Some("json"), FORMAT_DOC),
             DELIMITER,
             QUOTE,
+            NULL_LITERAL,
             opt("schema", "a schema name", &[], None, "Required: the records' schema, declared with `schema Name { … }`."),
             opt(
                 "on_error",
@@ -294,6 +323,7 @@ pub const KINDS: &[KindDoc] = &[
             HEADER,
             DELIMITER,
             QUOTE,
+            NULL_LITERAL,
             opt("schema", "a schema name", &[], None, "Required: the records' schema, declared with `schema Name { … }`."),
             opt(
                 "watch",
@@ -323,6 +353,13 @@ pub const KINDS: &[KindDoc] = &[
                 None,
                 "With `on_error: dead_letter`: required, the brokers of the dead-letter topic.",
             ),
+            opt(
+                "dead_letter_path",
+                "a string",
+                &[],
+                None,
+                "With `on_error: dead_letter`, instead of a topic: a directory bad lines go to, as JSON lines (`dead-letters-<subtask>.jsonl`).",
+            ),
         ],
     },
     KindDoc {
@@ -335,6 +372,7 @@ pub const KINDS: &[KindDoc] = &[
             opt("format", "`json`, `csv` or `raw`", FORMATS, Some("json"), FORMAT_DOC),
             DELIMITER,
             QUOTE,
+            NULL_LITERAL,
             opt(
                 "delivery",
                 "`at_least_once` or `exactly_once`",
@@ -349,6 +387,20 @@ pub const KINDS: &[KindDoc] = &[
                 Some("\"flowc-<topic>\""),
                 "The prefix of the Kafka transactional ids of an exactly-once sink.",
             ),
+            opt(
+                "key",
+                "a field, or a list of fields `[a, b]`",
+                &[],
+                Some("no key"),
+                "The message key: one string field as its text, else the JSON of the fields (Flink's `'key.fields'`). An upsert stream's key is its own.",
+            ),
+            opt(
+                "timestamp",
+                "a timestamp field",
+                &[],
+                Some("the time of writing"),
+                "The record timestamp (Flink SQL's `timestamp` metadata); a null leaves it to the producer.",
+            ),
         ],
     },
     KindDoc { role: Role::Sink, name: "print", doc: "Writes each record to standard output.", options: &[] },
@@ -362,6 +414,7 @@ pub const KINDS: &[KindDoc] = &[
             HEADER,
             DELIMITER,
             QUOTE,
+            NULL_LITERAL,
         ],
     },
     KindDoc { role: Role::Sink, name: "discard", doc: "Drops every record (for benchmarks).", options: &[] },

@@ -20,8 +20,11 @@
 
 mod bad_records;
 mod connectors;
+mod dead_letter_path;
 mod formats;
 mod joins;
+mod kafka_keys;
+mod kafka_topics;
 mod keyed;
 mod nulls;
 mod params;
@@ -134,6 +137,8 @@ struct Checker {
     /// The job's defaults for stages' `on_error` (`pipeline.on-error`,
     /// `pipeline.dead-letter.*`).
     stage_errors: bad_records::StageDefaults,
+    /// Per schema, its Kafka metadata fields: `from …` spans (`schemas`).
+    metadata_spans: HashMap<String, Vec<Span>>,
 }
 
 impl Checker {

@@ -21,6 +21,8 @@ pub enum Const {
     None,
     /// A bare word such as `earliest`, `json` or a schema name.
     Symbol(String),
+    /// `["a", "b"]`, `[user, region]`.
+    List(Vec<Const>),
 }
 
 impl Const {
@@ -33,6 +35,7 @@ impl Const {
             Const::Duration(_) => "a duration",
             Const::None => "`none`",
             Const::Symbol(_) => "a word",
+            Const::List(_) => "a list",
         }
     }
 }
@@ -47,6 +50,16 @@ impl fmt::Display for Const {
             Const::Duration(ms) => write!(f, "{ms}ms"),
             Const::None => f.write_str("none"),
             Const::Symbol(s) => f.write_str(s),
+            Const::List(items) => {
+                f.write_str("[")?;
+                for (i, x) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{x}")?;
+                }
+                f.write_str("]")
+            }
         }
     }
 }
@@ -65,6 +78,7 @@ pub fn eval(e: &Expr, params: &Params) -> Result<Const, Diagnostic> {
         ExprKind::Duration(d) => Const::Duration(d.as_millis().ok_or_else(|| err("duration too large".into()))?),
         ExprKind::None => Const::None,
         ExprKind::Ident(s) => Const::Symbol(s.clone()),
+        ExprKind::List(items) => Const::List(items.iter().map(|x| eval(x, params)).collect::<Result<_, _>>()?),
         ExprKind::Param(p) => match params.get(p) {
             Some(v) => v.clone(),
             None => {

@@ -264,6 +264,34 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
             }
             let _ = writeln!(out, "    right: {}", j.right);
         }
+        OperatorKind::KafkaSource(k) => {
+            if let Some(t) = &k.topics {
+                let every = k.discovery_ms.map_or("never".to_string(), |d| format!("every {}", ms(d)));
+                let _ = writeln!(out, "    topics {t}; partitions split by the subtasks, discovery {every}");
+            }
+            for f in &k.schema.fields {
+                if let Some(m) = &f.metadata {
+                    let _ = writeln!(out, "    {} <- Kafka {m}", f.name);
+                }
+            }
+        }
+        OperatorKind::KafkaSink(k) => {
+            match k.key.as_slice() {
+                [] => {}
+                [one]
+                    if input.and_then(|s| s.fields.get(*one)).is_some_and(|f| f.ty == crate::ir::DataType::String) =>
+                {
+                    let _ = writeln!(out, "    message key: `{}` as text", field(*one));
+                }
+                keys => {
+                    let keys: Vec<String> = keys.iter().map(|k| field(*k)).collect();
+                    let _ = writeln!(out, "    message key: {{{}}} as JSON", keys.join(", "));
+                }
+            }
+            if let Some(t) = k.timestamp {
+                let _ = writeln!(out, "    record timestamp from `{}`", field(t));
+            }
+        }
         OperatorKind::DatagenSource(d) => {
             for (f, g) in d.schema.fields.iter().zip(&d.generators) {
                 let _ = writeln!(out, "    {} <- {:?}", f.name, g);

@@ -83,13 +83,43 @@ pub struct Field {
     /// and writes it nested.
     #[serde(default)]
     pub nested: bool,
+    /// In a Kafka source's schema: read from the message's metadata, not
+    /// its value (`user: string from key`). Downstream schemas have none.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+}
+
+/// Kafka metadata a source's schema field reads (Flink SQL's `METADATA
+/// FROM`): the message key as text, the record timestamp, the partition,
+/// the offset, or a header's value as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Metadata {
+    Key,
+    Timestamp,
+    Partition,
+    Offset,
+    Topic,
+    Header(String),
+}
+
+impl fmt::Display for Metadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Metadata::Key => f.write_str("key"),
+            Metadata::Timestamp => f.write_str("timestamp"),
+            Metadata::Partition => f.write_str("partition"),
+            Metadata::Offset => f.write_str("offset"),
+            Metadata::Topic => f.write_str("topic"),
+            Metadata::Header(h) => write!(f, "header({h:?})"),
+        }
+    }
 }
 
 impl Field {
     pub fn new(name: impl Into<String>, ty: DataType) -> Field {
         let timestamp_format =
             (ty == DataType::Timestamp).then(|| TimestampFormat::Pattern(DEFAULT_TIMESTAMP_PATTERN.to_string()));
-        Field { name: name.into(), ty, timestamp_format, nullable: false, nested: false }
+        Field { name: name.into(), ty, timestamp_format, nullable: false, nested: false, metadata: None }
     }
 
     /// The same field, nullable or not.
@@ -110,6 +140,25 @@ pub struct Schema {
 impl Schema {
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.name == name)
+    }
+
+    /// The fields a record's value holds: those not read from Kafka metadata.
+    pub fn payload(&self) -> Schema {
+        Schema {
+            name: self.name.clone(),
+            fields: self.fields.iter().filter(|f| f.metadata.is_none()).cloned().collect(),
+        }
+    }
+
+    /// The same fields, with no metadata: what the stream after a source carries.
+    pub fn without_metadata(&self) -> Schema {
+        let mut s = self.clone();
+        s.fields.iter_mut().for_each(|f| f.metadata = None);
+        s
+    }
+
+    pub fn has_metadata(&self) -> bool {
+        self.fields.iter().any(|f| f.metadata.is_some())
     }
 }
 
@@ -506,8 +555,12 @@ impl OperatorKind {
     pub fn describe(&self) -> String {
         match self {
             OperatorKind::KafkaSource(k) => format!(
-                "KafkaSource(topic={}, servers={}, group={}, offsets={}{}, format={}{})",
-                k.topic,
+                "KafkaSource({}, servers={}, group={}, offsets={}{}, format={}{})",
+                match &k.topics {
+                    None => format!("topic={}", k.topic),
+                    Some(TopicSet::List(t)) => format!("topics=[{}]", t.join(", ")),
+                    Some(TopicSet::Pattern(p)) => format!("topic_pattern={p}"),
+                },
                 k.servers,
                 k.group,
                 k.offsets,
@@ -551,8 +604,13 @@ impl OperatorKind {
             ),
             OperatorKind::KafkaSink(k) => {
                 format!(
-                    "KafkaSink(topic={}, servers={}, delivery={}, format={})",
-                    k.topic, k.servers, k.delivery, k.format
+                    "KafkaSink(topic={}, servers={}, delivery={}, format={}{}{})",
+                    k.topic,
+                    k.servers,
+                    k.delivery,
+                    k.format,
+                    if k.key.is_empty() { String::new() } else { format!(", key={}", fields_text(&k.key)) },
+                    k.timestamp.map_or(String::new(), |t| format!(", timestamp=#{t}"))
                 )
             }
             OperatorKind::PrintSink => "PrintSink".to_string(),
@@ -615,7 +673,17 @@ impl fmt::Display for StartingOffsets {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KafkaSource {
     pub servers: String,
+    /// The one topic of `topic:`; empty with `topics` / `topic_pattern`.
     pub topic: String,
+    /// `topics: [..]` or `topic_pattern: ".."` instead of one topic: the
+    /// subtasks find the partitions and split them between themselves.
+    #[serde(default)]
+    pub topics: Option<TopicSet>,
+    /// With `topics` / `topic_pattern`: how often to look for new
+    /// partitions and matching topics (Flink's
+    /// `scan.topic-partition-discovery.interval`); `None`: never.
+    #[serde(default)]
+    pub discovery_ms: Option<u64>,
     pub group: String,
     pub offsets: StartingOffsets,
     /// Stop at the offsets that are the latest when the source starts
@@ -627,6 +695,24 @@ pub struct KafkaSource {
     pub on_error: ErrorPolicy,
     /// How a message's value is encoded.
     pub format: Format,
+}
+
+/// The topics of a Kafka source that reads more than one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TopicSet {
+    /// `topics: ["a", "b"]`
+    List(Vec<String>),
+    /// `topic_pattern: "clicks-.*"`: every topic whose whole name matches.
+    Pattern(String),
+}
+
+impl fmt::Display for TopicSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TopicSet::List(t) => f.write_str(&t.join(", ")),
+            TopicSet::Pattern(p) => write!(f, "matching {p:?}"),
+        }
+    }
 }
 
 /// How records are encoded outside the job (`format: json | csv | raw`).
@@ -651,14 +737,18 @@ impl fmt::Display for Format {
                 if c.header {
                     f.write_str("header, ")?;
                 }
-                write!(f, "delimiter={:?}, quote={:?})", c.delimiter as char, c.quote as char)
+                write!(f, "delimiter={:?}, quote={:?}", c.delimiter as char, c.quote as char)?;
+                if let Some(n) = &c.null_literal {
+                    write!(f, ", null_literal={n:?}")?;
+                }
+                f.write_str(")")
             }
         }
     }
 }
 
 /// `format: csv` and its settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CsvFormat {
     /// Files: the first line names the columns (read by name, written
     /// first); without it, columns are the schema's fields in order.
@@ -667,11 +757,17 @@ pub struct CsvFormat {
     pub delimiter: u8,
     /// One ASCII byte; doubled inside a quoted field.
     pub quote: u8,
+    /// `null_literal: "\\N"`: an unquoted field of this text is a null
+    /// (Flink's `'csv.null-literal'`); nulls are written as it (without
+    /// it, empty). An empty unquoted field of a nullable type other than
+    /// `string` is a null too.
+    #[serde(default)]
+    pub null_literal: Option<String>,
 }
 
 impl Default for CsvFormat {
     fn default() -> CsvFormat {
-        CsvFormat { header: false, delimiter: b',', quote: b'"' }
+        CsvFormat { header: false, delimiter: b',', quote: b'"', null_literal: None }
     }
 }
 
@@ -701,6 +797,9 @@ pub enum ErrorPolicy {
     /// The record is written, with the error and where it came from, to a
     /// dead-letter topic, then dropped.
     DeadLetter(DeadLetterTarget),
+    /// As `DeadLetter`, to JSON-lines files in this directory (a file
+    /// source's `dead_letter_path`), one per subtask.
+    DeadLetterFiles(String),
 }
 
 impl fmt::Display for ErrorPolicy {
@@ -709,6 +808,7 @@ impl fmt::Display for ErrorPolicy {
             ErrorPolicy::Fail => f.write_str("fail"),
             ErrorPolicy::Skip => f.write_str("skip"),
             ErrorPolicy::DeadLetter(t) => write!(f, "dead_letter({})", t.topic),
+            ErrorPolicy::DeadLetterFiles(p) => write!(f, "dead_letter(path {p})"),
         }
     }
 }
@@ -993,6 +1093,14 @@ pub struct KafkaSink {
     pub transactional_id_prefix: String,
     /// How a message's value is encoded.
     pub format: Format,
+    /// `key: user` or `key: [user, region]`: the fields (of the input) the
+    /// message key is made of; empty: no key.
+    #[serde(default)]
+    pub key: Vec<usize>,
+    /// `timestamp: ts`: the field (a timestamp) the record timestamp is
+    /// set from; `None`: the producer's time.
+    #[serde(default)]
+    pub timestamp: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -20,8 +20,13 @@ pub const MAGIC: &[u8; 8] = b"FLOWCPLN";
 /// `OperatorKind::Join`); session windows, allowed lateness and late
 /// outputs (`WindowAggregate::lateness_ms`, `late_output`, `JobEdge::late`),
 /// windowed top-N; running aggregates, dedup and upsert sinks; nullable
-/// fields; formats, file sources and bad-record policies. 6: temporal
-/// joins (`JoinBound::Temporal`).
+/// fields; formats, file sources and bad-record policies. 6 (one bump for
+/// the second wave of issues 11 and 12): temporal joins
+/// (`JoinBound::Temporal`); Kafka metadata fields (`Field::metadata`),
+/// sources of several topics (`KafkaSource::topics`, `discovery_ms`), sink
+/// keys and timestamps (`KafkaSink::key`, `timestamp`), the CSV null
+/// literal; nested record fields (`Field::nested`), stage error policies
+/// (`ChainedOperator::on_error`), `max_future` in watermarks.
 pub const FORMAT_VERSION: u32 = 6;
 /// Plans larger than this are refused (a real plan is a few kilobytes).
 pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
@@ -285,10 +290,12 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
                 return Err("top-N fields out of range".into());
             }
         }
-        OperatorKind::KafkaSink(_)
-        | OperatorKind::PrintSink
-        | OperatorKind::FileSink(_)
-        | OperatorKind::DiscardSink => {}
+        OperatorKind::KafkaSink(k) => {
+            if k.key.iter().chain(&k.timestamp).any(|k| *k >= input) {
+                return Err("message key or timestamp field out of range".into());
+            }
+        }
+        OperatorKind::PrintSink | OperatorKind::FileSink(_) | OperatorKind::DiscardSink => {}
     }
     Ok(())
 }

@@ -119,6 +119,11 @@ impl<'p> Typer<'p> {
                 Ok((Expr::IsNull(Box::new(x), *negated), DataType::Bool))
             }
             ExprKind::Cast(x, to) => self.cast(x, to, e.span, scope),
+            ExprKind::List(_) => Err(self.fail(
+                Diagnostic::error("flow::check::list", "a list is a setting's value, not a value of a record", e.span)
+                    .with_label("a list here")
+                    .with_help("lists are for settings such as `topics: [\"a\", \"b\"]` or `key: [user, region]`"),
+            )),
         }
     }
 
@@ -167,7 +172,7 @@ impl<'p> Typer<'p> {
             Const::Float(x) => (Expr::Literal(Value::Double(*x)), DataType::Double),
             Const::Bool(b) => (Expr::Literal(Value::Bool(*b)), DataType::Bool),
             Const::Duration(ms) => (Expr::Literal(Value::Int(i64::try_from(*ms).unwrap_or(i64::MAX))), DataType::Long),
-            Const::None | Const::Symbol(_) => {
+            Const::None | Const::Symbol(_) | Const::List(_) => {
                 return Err(self.fail(
                     Diagnostic::error("flow::check::type", "this parameter has no value usable in a record", span)
                         .with_label("here"),

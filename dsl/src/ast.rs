@@ -116,6 +116,20 @@ pub struct SchemaField {
     /// `string?`: the field may be null.
     pub nullable: bool,
     pub ty_span: Span,
+    /// `from key`, `from header("trace-id")`: Kafka metadata, not payload.
+    pub metadata: Option<FieldMetadata>,
+    pub span: Span,
+}
+
+/// `from key | timestamp | partition | offset | header("name")` after a
+/// schema field's type; the checker resolves the name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldMetadata {
+    /// `key`, `timestamp`, …; `header` for `header("…")`.
+    pub name: Name,
+    /// The header's name in `header("…")`.
+    pub header: Option<StrLit>,
+    /// From `from` to the end.
     pub span: Span,
 }
 
@@ -390,6 +404,8 @@ pub enum ExprKind {
     IsNull(Box<Expr>, bool),
     /// `cast(x as long)`: the value and the type's name.
     Cast(Box<Expr>, Name),
+    /// `["a", "b"]`: a list, a setting's value only.
+    List(Vec<Expr>),
 }
 
 /// A duration literal as written: `200ms`, `15s`.

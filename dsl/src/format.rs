@@ -192,6 +192,10 @@ impl<'a> Printer<'a> {
                         field_type(&f.ty),
                         if f.nullable { "?" } else { "" }
                     ));
+                    if let Some(m) = &f.metadata {
+                        self.out.push(' ');
+                        self.out.push_str(&metadata(m));
+                    }
                     self.trailing(f.span.end);
                     self.newline();
                 }
@@ -461,6 +465,14 @@ fn field_type(t: &FieldType) -> String {
     }
 }
 
+/// A schema field's Kafka metadata as written: `from key`, `from header("x")`.
+pub fn metadata(m: &FieldMetadata) -> String {
+    match &m.header {
+        Some(h) => format!("from header({})", string(&h.value)),
+        None => format!("from {}", m.name.text),
+    }
+}
+
 /// A string literal that parses back to `s`.
 pub fn string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -536,6 +548,10 @@ pub fn expr(e: &Expr) -> String {
             format!("{inner} is {}null", if *negated { "not " } else { "" })
         }
         ExprKind::Cast(x, ty) => format!("cast({} as {})", expr(x), ty.text),
+        ExprKind::List(items) => {
+            let items: Vec<String> = items.iter().map(expr).collect();
+            format!("[{}]", items.join(", "))
+        }
         ExprKind::Unary(UnaryOp::Not, x) => {
             // The operand of `not` is a comparison or tighter, or another `not`.
             let inner = if strength(x) < 5 { format!("({})", expr(x)) } else { expr(x) };

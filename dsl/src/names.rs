@@ -173,7 +173,7 @@ fn expr_params(e: &Expr, out: &mut Vec<Symbol>) {
             ExprKind::Unary(_, x) | ExprKind::IsNull(x, _) | ExprKind::Cast(x, _) => todo.push(x),
             ExprKind::Binary(_, l, r) => todo.extend([r.as_ref(), l.as_ref()]),
             ExprKind::If(c, t, f) => todo.extend([f.as_ref(), t.as_ref(), c.as_ref()]),
-            ExprKind::Call(_, args) => todo.extend(args.iter().rev()),
+            ExprKind::Call(_, args) | ExprKind::List(args) => todo.extend(args.iter().rev()),
             ExprKind::Str(_)
             | ExprKind::Int(_)
             | ExprKind::Float(_)

@@ -286,6 +286,7 @@ fn schema_field(pair: Pair<Rule>, cx: &Cx) -> Build<SchemaField> {
     let name = name(child(&mut it, "field name", span)?, cx);
     let ty_pair = child(&mut it, "field type", span)?;
     let ty_span = span_of(&ty_pair, cx);
+    let metadata = it.next().map(|m| field_metadata(m, cx)).transpose()?;
     let mut ty_parts = ty_pair.into_inner();
     let inner = child(&mut ty_parts, "field type", ty_span)?;
     let nullable = ty_parts.next().is_some_and(|p| p.as_rule() == Rule::nullable_mark);
@@ -311,7 +312,21 @@ fn schema_field(pair: Pair<Rule>, cx: &Cx) -> Build<SchemaField> {
             _ => FieldType::Bool,
         },
     };
-    Ok(SchemaField { name, ty, nullable, ty_span, span })
+    Ok(SchemaField { name, ty, nullable, ty_span, metadata, span })
+}
+
+/// `from key`, `from header("trace-id")`.
+fn field_metadata(pair: Pair<Rule>, cx: &Cx) -> Build<FieldMetadata> {
+    let span = span_of(&pair, cx);
+    let mut it = pair.into_inner().filter(|p| p.as_rule() != Rule::meta_from);
+    let what = child(&mut it, "metadata", span)?;
+    if what.as_rule() == Rule::meta_header {
+        let at = span_of(&what, cx);
+        let header = string_lit(child(&mut what.into_inner(), "header name", at)?, cx)?;
+        let name = Name { text: "header".to_string(), span: Span::new(at.start, at.start + "header".len()) };
+        return Ok(FieldMetadata { name, header: Some(header), span });
+    }
+    Ok(FieldMetadata { name: name(what, cx), header: None, span })
 }
 
 fn pipeline(pair: Pair<Rule>, cx: &Cx) -> Build<Pipeline> {
@@ -654,6 +669,10 @@ fn expr_node(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
         }
         Rule::cast_expr => cast_expr(pair, span, cx),
         Rule::extract_expr => extract_expr(pair, span, cx),
+        Rule::list_lit => {
+            let items = pair.into_inner().map(|p| expr(p, cx)).collect::<Build<Vec<_>>>()?;
+            Ok(Expr { kind: ExprKind::List(items), span })
+        }
         Rule::not_expr | Rule::unary_expr => {
             let parts: Vec<Pair<Rule>> = pair.into_inner().collect();
             let Some((operand, ops)) = parts.split_last() else {
@@ -839,6 +858,26 @@ set a = cast(x + 1 as long)",
         assert!(matches!(x.kind, ExprKind::Binary(BinaryOp::Add, _, _)));
         // `cast` is still a name where it is not followed by `(`.
         check_ok("set a = cast");
+    }
+
+    #[test]
+    fn kafka_metadata_fields_and_lists() {
+        let f = check_ok(
+            "schema S { user: string from key, t: string? from header(\"trace-id\"), from: int, o: long from offset }
+set a = [\"x\", \"y\",]
+set b = []",
+        );
+        let Item::Schema(s) = &f.items[0] else { panic!() };
+        let m: Vec<_> =
+            s.fields.iter().map(|f| f.metadata.as_ref().map(|m| (m.name.text.as_str(), m.header.clone()))).collect();
+        assert_eq!(m[0], Some(("key", None)));
+        assert!(matches!(&m[1], Some(("header", Some(h))) if h.value == "trace-id"));
+        assert_eq!((s.fields[2].name.text.as_str(), &m[2]), ("from", &None));
+        assert_eq!(m[3], Some(("offset", None)));
+        let Item::Set(a) = &f.items[1] else { panic!() };
+        assert!(matches!(&a.value.kind, ExprKind::List(v) if v.len() == 2));
+        let Item::Set(b) = &f.items[2] else { panic!() };
+        assert!(matches!(&b.value.kind, ExprKind::List(v) if v.is_empty()));
     }
 
     #[test]

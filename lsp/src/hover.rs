@@ -255,6 +255,7 @@ fn expr(e: &Expr, offset: usize, schema: Option<&Schema>) -> Option<(Span, Strin
                 }
                 args.iter().find(|x| within(x.span, offset))
             }
+            ExprKind::List(items) => items.iter().find(|x| within(x.span, offset)),
             ExprKind::Unary(_, x) | ExprKind::IsNull(x, _) | ExprKind::Cast(x, _) => {
                 Some(x.as_ref()).filter(|x| within(x.span, offset))
             }

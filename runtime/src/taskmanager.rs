@@ -825,13 +825,15 @@ fn build_task(
         match &op.kind {
             OperatorKind::KafkaSource(k) => {
                 let wm = source_watermark(graph, v, i);
-                let restored = match &position {
-                    SourceState::Kafka { topic, offsets } if *topic == k.topic => offsets.clone(),
-                    _ => Vec::new(),
-                };
+                let restored = position.kafka_offsets();
                 let checkpointing = graph.settings.checkpoint_interval_ms.is_some();
+                let assignment = crate::connectors::kafka_topics::Assignment {
+                    splits: splits.clone(),
+                    subtask: id.subtask,
+                    parallelism: vertex.parallelism,
+                };
                 let reader =
-                    KafkaSourceReader::new(k, &op.name, &splits, &restored, wm, counters.clone(), checkpointing)?;
+                    KafkaSourceReader::new(k, &op.name, &assignment, &restored, wm, counters.clone(), checkpointing)?;
                 head = Some(Head::Source(Box::new(reader) as Box<dyn SourceReader>));
             }
             OperatorKind::FileSource(f) => {

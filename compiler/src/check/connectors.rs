@@ -21,20 +21,26 @@ impl Checker {
             "kafka" => {
                 let props = self.props(c.props.as_ref(), &catalog::keys(Role::Source, "kafka"), "a kafka source");
                 let servers = self.string_prop(&props, "servers", None, whole);
-                let topic = self.string_prop(&props, "topic", None, whole);
+                let topics = self.kafka_topics(&props, whole);
+                let topic = topics.as_ref().map(|t| t.topic.clone()).filter(|t| !t.is_empty());
                 let group = self.string_prop(&props, "group", Some("flowc"), whole);
                 let values = |key| catalog::values(Role::Source, "kafka", key);
                 let offsets = self.symbol_prop(&props, "offsets", values("offsets"), "committed");
                 let bounded = self.symbol_prop(&props, "bounded", values("bounded"), "none");
                 let schema = self.schema_prop(&props, whole);
-                let format = self.format_prop(&props, values("format"), schema.as_ref(), false);
+                // The format reads the value: the fields not from metadata.
+                let payload = schema.as_ref().map(Schema::payload);
+                let format = self.format_prop(&props, values("format"), payload.as_ref(), false);
                 let on_error = self.source_error_policy(&props, servers.as_deref(), topic.as_deref(), whole);
-                let name = format!("Source: Kafka({})", topic.as_deref().unwrap_or_default());
+                let name = format!("Source: Kafka({})", topics.as_ref().map(|t| t.shown()).unwrap_or_default());
                 let spec = || -> Option<KafkaSource> {
+                    let topics = topics?;
                     Some(KafkaSource {
                         format: format?,
                         servers: servers?,
-                        topic: topic?,
+                        topic: topics.topic,
+                        topics: topics.set,
+                        discovery_ms: topics.discovery_ms,
                         group: group?,
                         offsets: match offsets?.as_str() {
                             "earliest" => StartingOffsets::Earliest,
@@ -54,7 +60,11 @@ impl Checker {
                 let schema = self.schema_prop(&props, whole);
                 let values = |key| catalog::values(Role::Source, "file", key);
                 let format = self.format_prop(&props, values("format"), schema.as_ref(), true);
-                let on_error = self.source_error_policy(&props, None, None, whole);
+                let on_error = if props.contains_key("dead_letter_path") {
+                    self.dead_letter_path(&props, whole)
+                } else {
+                    self.source_error_policy(&props, None, None, whole)
+                };
                 let watch_ms = match props.get("watch") {
                     None | Some((Const::None, _)) => Some(None),
                     Some((Const::Duration(ms), _)) if *ms > 0 => Some(Some(*ms)),
@@ -100,6 +110,11 @@ impl Checker {
             self.check_attrs(&c.attrs);
             return StreamEnd::unknown(c.span);
         };
+        if c.kind.text != "kafka" && !name.is_empty() {
+            self.metadata_outside_kafka(&schema, &c.kind.text, c.kind.span);
+        }
+        // Downstream, a metadata field is a field like any other.
+        let schema = schema.without_metadata();
         let op = self.add_op(kind, name, &c.attrs, None, Partitioning::Forward, schema.clone(), c.span, settings);
         StreamEnd::new(op, schema, false, c.span)
     }
@@ -325,6 +340,8 @@ impl Checker {
                         .with_help("set `execution.checkpointing.interval`"),
                     );
                 }
+                let key = self.sink_key(&props, input);
+                let timestamp = self.sink_timestamp(&props, input);
                 let shown = topic.clone().unwrap_or_default();
                 let prefix =
                     self.string_prop(&props, "transactional_id_prefix", Some(&format!("flowc-{shown}")), whole);
@@ -335,6 +352,8 @@ impl Checker {
                         topic: topic?,
                         delivery: delivery?,
                         transactional_id_prefix: prefix?,
+                        key: key?,
+                        timestamp: timestamp?,
                     })
                 };
                 (spec().map(OperatorKind::KafkaSink), format!("Sink: Kafka({shown})"))

@@ -1,5 +1,5 @@
 //! Record formats of connectors: `format: json | csv | raw` and the CSV
-//! settings `header`, `delimiter` and `quote` (issue 11 §5).
+//! settings `header`, `delimiter`, `quote` and `null_literal` (issue 11 §5).
 
 use super::Checker;
 use crate::consts::Const;
@@ -19,7 +19,11 @@ impl Checker {
         files: bool,
     ) -> Option<Format> {
         let name = self.symbol_prop(props, "format", options, "json")?;
-        let csv_keys: &[&str] = if files { &["header", "delimiter", "quote"] } else { &["delimiter", "quote"] };
+        let csv_keys: &[&str] = if files {
+            &["header", "delimiter", "quote", "null_literal"]
+        } else {
+            &["delimiter", "quote", "null_literal"]
+        };
         if name != "csv" {
             let mut ok = true;
             for key in csv_keys {
@@ -79,6 +83,28 @@ impl Checker {
                             self.bad_prop(key, "a one-character string", v, *span);
                             ok = false;
                         }
+                    }
+                }
+                match props.get("null_literal") {
+                    None => {}
+                    Some((Const::Str(s), span))
+                        if s.contains(['\n', '\r']) || s.as_bytes().contains(&csv.delimiter) =>
+                    {
+                        self.err(
+                            Diagnostic::error(
+                                "flow::check::setting-value",
+                                "`null_literal` cannot hold the delimiter or a line break",
+                                *span,
+                            )
+                            .with_label("a field could never be this")
+                            .with_help("Flink's usual choices are `\"\\\\N\"` and `\"null\"`"),
+                        );
+                        ok = false;
+                    }
+                    Some((Const::Str(s), _)) => csv.null_literal = Some(s.clone()),
+                    Some((v, span)) => {
+                        self.bad_prop("null_literal", "a string", v, *span);
+                        ok = false;
                     }
                 }
                 if ok && csv.delimiter == csv.quote {

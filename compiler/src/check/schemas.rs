@@ -1,5 +1,6 @@
 //! `schema Name { field: type, … }` declarations, and the `schema: Name`
-//! a source names.
+//! a source names. A field may read Kafka metadata instead of the value
+//! (`user: string from key`): only a Kafka source reads such a schema.
 
 use super::Checker;
 use crate::consts::Const;
@@ -25,7 +26,8 @@ impl Checker {
             return;
         }
         let mut fields: Vec<Field> = Vec::new();
-        self.schema_fields(&s.fields, "", false, &mut fields);
+        let mut metadata_spans = Vec::new();
+        self.schema_fields(&s.fields, "", false, &mut fields, &mut metadata_spans);
         if fields.is_empty() {
             self.err(
                 Diagnostic::error(
@@ -36,13 +38,24 @@ impl Checker {
                 .with_label("empty"),
             );
         }
+        if !metadata_spans.is_empty() {
+            self.metadata_spans.insert(s.name.text.clone(), metadata_spans);
+        }
         self.schemas.insert(s.name.text.clone(), (Schema { name: Some(s.name.text.clone()), fields }, s.name.span));
     }
 
     /// The fields `declared` (of a nested record when `prefix` is not
     /// empty: `payload.user.`, and nullable as a whole when `nullable`),
-    /// flattened into `out`.
-    fn schema_fields(&mut self, declared: &[ast::SchemaField], prefix: &str, nullable: bool, out: &mut Vec<Field>) {
+    /// flattened into `out`; the spans of their Kafka metadata (`from …`)
+    /// into `metadata_spans`.
+    fn schema_fields(
+        &mut self,
+        declared: &[ast::SchemaField],
+        prefix: &str,
+        nullable: bool,
+        out: &mut Vec<Field>,
+        metadata_spans: &mut Vec<Span>,
+    ) {
         let mut spans: HashMap<&str, Span> = HashMap::new();
         for f in declared {
             if let Some(first) = spans.insert(f.name.text.as_str(), f.name.span) {
@@ -71,7 +84,7 @@ impl Checker {
                             .with_help("list its fields, `{ id: long, name: string? }`, or leave it out: unknown JSON fields are skipped"),
                         );
                     }
-                    self.schema_fields(inner, &format!("{name}."), nullable || f.nullable, out);
+                    self.schema_fields(inner, &format!("{name}."), nullable || f.nullable, out, metadata_spans);
                     continue;
                 }
                 ast::FieldType::String => (DataType::String, None),
@@ -100,13 +113,107 @@ impl Checker {
                     (DataType::Timestamp, Some(TimestampFormat::Pattern(p.value.clone())))
                 }
             };
+            let metadata = f.metadata.as_ref().and_then(|m| {
+                metadata_spans.push(m.span);
+                self.field_metadata(f, m, ty)
+            });
             out.push(Field {
                 name,
                 ty,
                 timestamp_format: format,
                 nullable: nullable || f.nullable,
                 nested: !prefix.is_empty(),
+                metadata,
             });
+        }
+    }
+
+    /// `from key | timestamp | partition | offset | header("name")`: what
+    /// it reads, if the name and the field's type fit.
+    fn field_metadata(&mut self, f: &ast::SchemaField, m: &ast::FieldMetadata, ty: DataType) -> Option<Metadata> {
+        const NAMES: [&str; 6] = ["key", "timestamp", "partition", "offset", "topic", "header"];
+        let (metadata, want, declare) = match (m.name.text.as_str(), &m.header) {
+            ("key", None) => (Metadata::Key, DataType::String, "string"),
+            ("timestamp", None) => (Metadata::Timestamp, DataType::Timestamp, "timestamp"),
+            ("partition", None) => (Metadata::Partition, DataType::Int, "int"),
+            ("offset", None) => (Metadata::Offset, DataType::Long, "long"),
+            ("topic", None) => (Metadata::Topic, DataType::String, "string"),
+            ("header", Some(h)) if !h.value.is_empty() => {
+                (Metadata::Header(h.value.clone()), DataType::String, "string")
+            }
+            ("header", Some(h)) => {
+                self.err(
+                    Diagnostic::error("flow::check::metadata", "a header's name cannot be empty", h.span)
+                        .with_label("empty")
+                        .with_help("name the header: `from header(\"trace-id\")`"),
+                );
+                return None;
+            }
+            ("header", None) => {
+                self.err(
+                    Diagnostic::error("flow::check::metadata", "`from header` needs the header's name", m.name.span)
+                        .with_label("which header?")
+                        .with_help(format!("write `{}: string? from header(\"trace-id\")`", f.name.text)),
+                );
+                return None;
+            }
+            (other, _) => {
+                let mut d = Diagnostic::error(
+                    "flow::check::metadata",
+                    format!("`{other}` is not Kafka metadata a field can read"),
+                    m.name.span,
+                )
+                .with_label("unknown metadata");
+                d = match suggest(other, NAMES.iter().copied()) {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d.with_help(
+                        "a field can read `from key`, `from timestamp`, `from partition`, `from offset`, `from topic` or `from header(\"name\")`",
+                    ),
+                };
+                self.err(d);
+                return None;
+            }
+        };
+        if ty != want {
+            let q = if f.nullable { "?" } else { "" };
+            self.err(
+                Diagnostic::error(
+                    "flow::check::metadata",
+                    format!("Kafka's {metadata} is {}, and field `{}` is {}", a(want), f.name.text, a(ty)),
+                    f.ty_span,
+                )
+                .with_label(format!("should be `{declare}{q}`"))
+                .with_secondary(m.span, "read from here")
+                .with_help(format!(
+                    "declare `{}: {declare}{q} {}`, and `cast` it after the source if you need {}",
+                    f.name.text,
+                    flowc_dsl::format::metadata(m),
+                    a(ty)
+                )),
+            );
+            return None;
+        }
+        Some(metadata)
+    }
+
+    /// A schema with Kafka metadata fields, read by a source that is not
+    /// Kafka (`kind`): an error at each `from …`.
+    pub(super) fn metadata_outside_kafka(&mut self, schema: &Schema, kind: &str, at: Span) {
+        let Some(name) = &schema.name else { return };
+        let Some(spans) = self.metadata_spans.get(name).cloned() else { return };
+        for span in spans {
+            self.err(
+                Diagnostic::error(
+                    "flow::check::metadata-not-kafka",
+                    format!("schema `{name}` reads Kafka metadata, and a {kind} source has none"),
+                    span,
+                )
+                .with_label("only a Kafka source has this")
+                .with_secondary(at, format!("`{name}` is read by this {kind} source"))
+                .with_help(
+                    "remove `from …` to read the field from the record, or declare another schema for this source",
+                ),
+            );
         }
     }
 
@@ -139,5 +246,15 @@ impl Checker {
                 None
             }
         }
+    }
+}
+
+/// A type with its article: "an int", "a long".
+fn a(ty: DataType) -> String {
+    let name = ty.to_string();
+    if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {name}")
+    } else {
+        format!("a {name}")
     }
 }

@@ -130,6 +130,11 @@ pub(super) fn field_refs<'e>(e: &'e Expr, outside_aggregates: bool, out: &mut Ve
             }
         }
         ExprKind::Unary(_, x) | ExprKind::IsNull(x, _) | ExprKind::Cast(x, _) => field_refs(x, outside_aggregates, out),
+        ExprKind::List(items) => {
+            for x in items {
+                field_refs(x, outside_aggregates, out);
+            }
+        }
         ExprKind::Binary(_, l, r) => {
             field_refs(l, outside_aggregates, out);
             field_refs(r, outside_aggregates, out);

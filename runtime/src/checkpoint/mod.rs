@@ -86,6 +86,22 @@ pub enum SourceState {
     Datagen { next: u64 },
     /// How far a file source's subtask has read each of its files.
     Files { files: Vec<FileProgress> },
+    /// Next offset to read per (topic, partition), of a Kafka source of
+    /// several topics (`topics`, `topic_pattern`). Last, so that states
+    /// written before it was added still read.
+    KafkaTopics { offsets: Vec<(String, i32, i64)> },
+}
+
+impl SourceState {
+    /// The Kafka offsets of this state as (topic, partition, offset),
+    /// whichever variant holds them.
+    pub fn kafka_offsets(&self) -> Vec<(String, i32, i64)> {
+        match self {
+            SourceState::Kafka { topic, offsets } => offsets.iter().map(|(p, o)| (topic.clone(), *p, *o)).collect(),
+            SourceState::KafkaTopics { offsets } => offsets.clone(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// How far one file of a file source is read.

@@ -161,19 +161,26 @@ pub fn source_positions(
         for s in 0..v.parallelism {
             let id = SubtaskId { vertex: n.index() as u32, subtask: s };
             let state = match &op.kind {
+                // Every subtask gets every (topic, partition)'s offset and keeps its own,
+                // from states of one topic too (the job read one before).
+                OperatorKind::KafkaSource(k) if k.topics.is_some() => {
+                    let mut offsets: Vec<(String, i32, i64)> =
+                        entries.iter().flat_map(|(_, st)| st.kafka_offsets()).collect();
+                    offsets.sort_unstable();
+                    offsets.dedup();
+                    SourceState::KafkaTopics { offsets }
+                }
                 OperatorKind::KafkaSource(k) => {
                     let parts = splits.iter().find(|(x, _)| *x == id).map(|(_, p)| p.as_slice()).unwrap_or(&[]);
+                    // Of a state of one topic, or of several (the job read more before).
                     let mut offsets: Vec<(i32, i64)> = entries
                         .iter()
-                        .filter_map(|(_, st)| match st {
-                            SourceState::Kafka { topic, offsets } if *topic == k.topic => Some(offsets),
-                            _ => None,
-                        })
-                        .flatten()
-                        .filter(|(p, _)| parts.contains(p))
-                        .copied()
+                        .flat_map(|(_, st)| st.kafka_offsets())
+                        .filter(|(t, p, _)| *t == k.topic && parts.contains(p))
+                        .map(|(_, p, o)| (p, o))
                         .collect();
                     offsets.sort_unstable();
+                    offsets.dedup();
                     SourceState::Kafka { topic: k.topic.clone(), offsets }
                 }
                 // Every subtask gets every file's position and keeps its own files'.
@@ -295,5 +302,66 @@ mod tests {
         assert_eq!(model, restored);
         let (model, restored) = rescale(&events, 128, 1);
         assert_eq!(model, restored);
+    }
+
+    /// A Kafka source's position as a checkpoint held it before sources of
+    /// several topics: `SourceState::Kafka { topic: "clicks-eu", offsets:
+    /// [(0, 5), (1, 7)] }` in bincode (variant 1, the topic, zigzag varints).
+    const KAFKA_STATE_V1: &[u8] = b"\x01\x09clicks-eu\x02\x00\x0a\x02\x0e";
+
+    #[test]
+    fn an_old_kafka_position_restores_a_source_of_several_topics() {
+        let (old, _): (SourceState, usize) =
+            bincode::serde::decode_from_slice(KAFKA_STATE_V1, bincode::config::standard()).unwrap();
+        assert_eq!(old, SourceState::Kafka { topic: "clicks-eu".into(), offsets: vec![(0, 5), (1, 7)] });
+        // The format of the old variant has not changed.
+        assert_eq!(bincode::serde::encode_to_vec(&old, bincode::config::standard()).unwrap(), KAFKA_STATE_V1);
+        let src = flowc_dsl::SourceFile::new(
+            "t.flow",
+            r#"
+            job "T"
+            schema E { n: long }
+            source kafka { servers: "k:9092", topics: ["clicks-eu", "clicks-us"], schema: E } | sink discard
+            "#,
+        );
+        let options = flowc_compiler::CheckOptions { parallelism: Some(2), ..Default::default() };
+        let graph = flowc_compiler::compile(&src, &options).expect("compiles").graph;
+        let source = graph.graph.node_weights().next().unwrap();
+        let entry = |subtask: u32, source_state: SourceState| TaskEntry {
+            vertex: source.id,
+            vertex_name: source.name.clone(),
+            subtask,
+            parallelism: 1,
+            operators: vec![crate::checkpoint::format::OperatorEntry {
+                operator: source.operators[0].id,
+                uid: None,
+                name: source.operators[0].name.clone(),
+                keyed: false,
+                raw: false,
+                source: source_state,
+            }],
+            file: None,
+            size: 0,
+        };
+        let metadata = CheckpointMetadata {
+            job_id: "j".into(),
+            job_name: "T".into(),
+            checkpoint_id: 1,
+            savepoint: true,
+            timestamp: 0,
+            max_parallelism: 128,
+            tasks: vec![entry(0, old)],
+        };
+        let positions = source_positions(&graph, &[], &metadata);
+        let want = SourceState::KafkaTopics { offsets: vec![("clicks-eu".into(), 0, 5), ("clicks-eu".into(), 1, 7)] };
+        assert_eq!(positions.len(), 2);
+        for (_, p) in &positions {
+            assert_eq!(*p, want, "every subtask gets every offset and keeps its own partitions'");
+        }
+        // A state of the new kind restores too, and a mix of both is merged.
+        let mut newer = metadata.clone();
+        newer.tasks.push(entry(1, SourceState::KafkaTopics { offsets: vec![("clicks-us".into(), 0, 3)] }));
+        let positions = source_positions(&graph, &[], &newer);
+        assert_eq!(positions[0].1.kafka_offsets().len(), 3);
     }
 }

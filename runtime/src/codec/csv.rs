@@ -1,10 +1,14 @@
 //! CSV lines straight into batch columns, and batch rows back to CSV
 //! (`format: csv`), driven by the job's schema.
 //!
-//! One record is one line (the caller splits lines; a Kafka message is one
-//! line). Fields are separated by the delimiter; a field that starts with
+//! One record is one line, or more where a quoted field holds line breaks
+//! (the file source joins them, see [`is_open`]; a Kafka message is one
+//! record). Fields are separated by the delimiter; a field that starts with
 //! the quote character runs to the next quote that is not doubled, and a
-//! doubled quote inside it is one quote (RFC 4180). Without a header the
+//! doubled quote inside it is one quote (RFC 4180). A field of a nullable
+//! type is null when it is unquoted and equals `null_literal`, or when it
+//! is unquoted and empty and its type is not `string` (as Flink's CSV
+//! format reads them). Without a header the
 //! fields are the schema's in order, exactly as many; with one (files
 //! only), [`CsvDecoder::set_header`] maps columns to fields by name, and
 //! other columns are ignored. Values are parsed in place by the field's
@@ -14,7 +18,8 @@
 //! record that does not parse appends nothing.
 //!
 //! The encoder quotes a field only when it holds the delimiter, the quote
-//! or a line break; timestamps are written by their pattern.
+//! or a line break (or is the null literal); timestamps are written by
+//! their pattern, nulls as the null literal (empty without one).
 
 use super::json::DecodeError;
 use crate::data::{Batch, Data};
@@ -28,6 +33,41 @@ struct FieldCodec {
     name: String,
     ty: DataType,
     time: Option<TimeFormat>,
+    nullable: bool,
+}
+
+/// A field of the line being read.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    /// In `scratch` (a quoted field with doubled quotes), else in the line.
+    escaped: bool,
+    /// It was quoted (so never a null).
+    quoted: bool,
+}
+
+/// Whether `record` ends inside a quoted field: a line break read there
+/// belongs to the field, and the record goes on on the next line.
+pub fn is_open(record: &[u8], delimiter: u8, quote: u8) -> bool {
+    let (mut in_quotes, mut field_start, mut i) = (false, true, 0);
+    while i < record.len() {
+        let b = record[i];
+        if in_quotes {
+            if b == quote {
+                if record.get(i + 1) == Some(&quote) {
+                    i += 1;
+                } else {
+                    in_quotes = false;
+                }
+            }
+        } else if field_start && b == quote {
+            in_quotes = true;
+        }
+        field_start = !in_quotes && (b == delimiter || b == b'\n');
+        i += 1;
+    }
+    in_quotes
 }
 
 fn field_codecs(schema: &Schema) -> Vec<FieldCodec> {
@@ -39,7 +79,7 @@ fn field_codecs(schema: &Schema) -> Vec<FieldCodec> {
                 Some(TimestampFormat::Pattern(p)) if f.ty == DataType::Timestamp => TimeFormat::new(p).ok(),
                 _ => None,
             };
-            FieldCodec { name: f.name.clone(), ty: f.ty, time }
+            FieldCodec { name: f.name.clone(), ty: f.ty, time, nullable: f.nullable }
         })
         .collect()
 }
@@ -55,8 +95,8 @@ pub struct CsvDecoder {
     columns: Vec<Option<usize>>,
     /// Unescaped quoted fields.
     scratch: Vec<u8>,
-    /// The fields of the line being read: (start, end, quoted with escapes).
-    spans: Vec<(usize, usize, bool)>,
+    /// The fields of the line being read.
+    spans: Vec<Span>,
 }
 
 impl CsvDecoder {
@@ -73,8 +113,8 @@ impl CsvDecoder {
         }
     }
 
-    pub fn format(&self) -> CsvFormat {
-        self.format
+    pub fn format(&self) -> &CsvFormat {
+        &self.format
     }
 
     /// An empty batch of this schema.
@@ -137,6 +177,19 @@ impl CsvDecoder {
             let Some(i) = self.columns[k] else { continue };
             let text = self.text(line, k)?;
             let f = &self.fields[i];
+            let null = !self.spans[k].quoted
+                && (self.format.null_literal.as_ref().is_some_and(|n| text == n)
+                    || (text.is_empty() && f.ty != DataType::String));
+            if null {
+                if !f.nullable {
+                    return Err(DecodeError(format!(
+                        "field `{}` is null, and its type is not nullable (declare it `{}?`)",
+                        f.name, f.ty
+                    )));
+                }
+                batch.columns[i].push_null();
+                continue;
+            }
             let bad = || DecodeError(format!("field `{}`: `{text}` is not a {}", f.name, f.ty));
             match (&mut batch.columns[i].data, f.ty) {
                 (Data::Str(c), DataType::String) => c.push(text),
@@ -164,13 +217,14 @@ impl CsvDecoder {
                 }
                 _ => return Err(DecodeError("internal error: column type (a bug in flowc)".into())),
             }
+            batch.columns[i].mark_appended_valid();
         }
         Ok(())
     }
 
     /// Field `k` of the line last split, as text.
     fn text<'a>(&'a self, line: &'a [u8], k: usize) -> Result<&'a str, DecodeError> {
-        let (start, end, escaped) = self.spans[k];
+        let Span { start, end, escaped, .. } = self.spans[k];
         let bytes = if escaped { &self.scratch[start..end] } else { &line[start..end] };
         std::str::from_utf8(bytes).map_err(|_| DecodeError(format!("field {} is not UTF-8", k + 1)))
     }
@@ -216,9 +270,9 @@ impl CsvDecoder {
                     }
                 }
                 if escaped {
-                    self.spans.push((from, self.scratch.len(), true));
+                    self.spans.push(Span { start: from, end: self.scratch.len(), escaped: true, quoted: true });
                 } else {
-                    self.spans.push((start, j, false));
+                    self.spans.push(Span { start, end: j, escaped: false, quoted: true });
                 }
                 i = j + 1;
                 match line.get(i) {
@@ -230,7 +284,7 @@ impl CsvDecoder {
                 }
             } else {
                 let end = memchr::memchr(d, &line[i..]).map_or(line.len(), |k| i + k);
-                self.spans.push((i, end, false));
+                self.spans.push(Span { start: i, end, escaped: false, quoted: false });
                 if end == line.len() {
                     return Ok(());
                 }
@@ -253,8 +307,8 @@ impl CsvEncoder {
         CsvEncoder { fields: field_codecs(schema), format, scratch: std::cell::RefCell::new(String::new()) }
     }
 
-    pub fn format(&self) -> CsvFormat {
-        self.format
+    pub fn format(&self) -> &CsvFormat {
+        &self.format
     }
 
     /// The header line (no line break): the fields' names.
@@ -272,6 +326,12 @@ impl CsvEncoder {
         for (i, (c, f)) in batch.columns.iter().zip(&self.fields).enumerate() {
             if i > 0 {
                 out.push(self.format.delimiter);
+            }
+            if !c.is_valid(row) {
+                if let Some(n) = &self.format.null_literal {
+                    out.extend_from_slice(n.as_bytes());
+                }
+                continue;
             }
             match &c.data {
                 Data::Str(s) => self.field(s.get(row).as_bytes(), out),
@@ -299,10 +359,12 @@ impl CsvEncoder {
         }
     }
 
-    /// One field, quoted when it must be.
+    /// One field, quoted when it must be: a text that reads back as a
+    /// null (the null literal, or empty for a non-string type) is quoted too.
     fn field(&self, bytes: &[u8], out: &mut Vec<u8>) {
         let (d, q) = (self.format.delimiter, self.format.quote);
-        if !bytes.iter().any(|&b| b == d || b == q || b == b'\n' || b == b'\r') {
+        let reads_as_null = self.format.null_literal.as_ref().is_some_and(|n| n.as_bytes() == bytes);
+        if !reads_as_null && !bytes.iter().any(|&b| b == d || b == q || b == b'\n' || b == b'\r') {
             out.extend_from_slice(bytes);
             return;
         }
@@ -385,7 +447,10 @@ mod tests {
 
     #[test]
     fn a_header_maps_columns_by_name_and_ignores_others() {
-        let mut d = CsvDecoder::new(&schema(), CsvFormat { header: true, delimiter: b';', quote: b'\'' });
+        let mut d = CsvDecoder::new(
+            &schema(),
+            CsvFormat { header: true, delimiter: b';', quote: b'\'', ..CsvFormat::default() },
+        );
         d.set_header(b"ok;extra;n;page;x;ts").unwrap();
         assert_eq!(
             decode(&mut d, "false;zzz;7;'it''s';0.5;2026-11-24T22:15:00.015Z").unwrap(),
@@ -435,5 +500,70 @@ mod tests {
         let mut out = Vec::new();
         e.encode_row(&batch, 0, &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), "1970-01-01T00:00:00.001Z,\"a,b \"\"q\"\"\nline\",-1,1e20,true");
+    }
+
+    fn nullable_schema() -> Schema {
+        Schema {
+            name: None,
+            fields: vec![
+                Field::new("s", DataType::String).with_nullable(true),
+                Field::new("n", DataType::Long).with_nullable(true),
+                Field::new("m", DataType::Int),
+            ],
+        }
+    }
+
+    #[test]
+    fn nulls_by_the_null_literal_or_empty_non_strings() {
+        let mut d = CsvDecoder::new(&nullable_schema(), CsvFormat::default());
+        assert_eq!(decode(&mut d, ",,1").unwrap(), vec![Value::Str(String::new()), Value::Null, Value::Int(1)]);
+        assert_eq!(decode(&mut d, "\"\",7,1").unwrap(), vec![Value::Str(String::new()), Value::Int(7), Value::Int(1)]);
+        let e = decode(&mut d, "a,1,").unwrap_err();
+        assert!(e.0.contains("`m` is null"), "{e}");
+        let format = CsvFormat { null_literal: Some("\\N".into()), ..CsvFormat::default() };
+        let mut d = CsvDecoder::new(&nullable_schema(), format.clone());
+        assert_eq!(decode(&mut d, "\\N,\\N,2").unwrap(), vec![Value::Null, Value::Null, Value::Int(2)]);
+        // Quoted, the literal is text; an empty number is a null still.
+        assert_eq!(decode(&mut d, "\"\\N\",,2").unwrap(), vec![Value::Str("\\N".into()), Value::Null, Value::Int(2)]);
+        assert_eq!(decode(&mut d, "\"\\N\",3,2").unwrap()[0], Value::Str("\\N".into()));
+        // Written back: nulls as the literal, the literal as text quoted.
+        let types: Vec<DataType> = nullable_schema().fields.iter().map(|f| f.ty).collect();
+        let rows = vec![
+            vec![Value::Null, Value::Null, Value::Int(1)],
+            vec![Value::Str("\\N".into()), Value::Int(4), Value::Int(2)],
+        ];
+        let batch = Batch::from_values(&types, &rows).unwrap();
+        let e = CsvEncoder::new(&nullable_schema(), format);
+        let mut lines = Vec::new();
+        for (r, row) in rows.iter().enumerate() {
+            let mut out = Vec::new();
+            e.encode_row(&batch, r, &mut out);
+            assert_eq!(&decode(&mut d, std::str::from_utf8(&out).unwrap()).unwrap(), row);
+            lines.push(String::from_utf8(out).unwrap());
+        }
+        assert_eq!(lines, vec!["\\N,\\N,1", "\"\\N\",4,2"]);
+        let mut out = Vec::new();
+        CsvEncoder::new(&nullable_schema(), CsvFormat::default()).encode_row(&batch, 0, &mut out);
+        assert_eq!(out, b",,1");
+    }
+
+    #[test]
+    fn a_record_is_open_while_a_quoted_field_is() {
+        for (text, open) in [
+            ("a,b,c\n", false),
+            ("a,\"b\n", true),
+            ("a,\"b\nc\",d\n", false),
+            ("a,\"say \"\"hi\"\"\n", true),
+            ("a,\"say \"\"hi\"\"\"\n", false),
+            ("ab\"c,d\n", false),
+            ("\"\"\n", false),
+            ("\"\"\"\n", true),
+        ] {
+            assert_eq!(is_open(text.as_bytes(), b',', b'"'), open, "{text:?}");
+        }
+        // A quoted field over lines decodes with its line breaks.
+        let mut d = CsvDecoder::new(&schema(), CsvFormat::default());
+        let row = decode(&mut d, "2026-11-24T22:15:00.015Z,\"two\r\nlines, \"\"quoted\"\"\",1,1,true").unwrap();
+        assert_eq!(row[1], Value::Str("two\r\nlines, \"quoted\"".into()));
     }
 }

@@ -26,7 +26,7 @@ impl Decoder {
     pub fn new(schema: &Schema, format: &Format) -> Decoder {
         match format {
             Format::Json => Decoder::Json(json::JsonDecoder::new(schema)),
-            Format::Csv(c) => Decoder::Csv(csv::CsvDecoder::new(schema, *c)),
+            Format::Csv(c) => Decoder::Csv(csv::CsvDecoder::new(schema, c.clone())),
             Format::Raw => Decoder::Raw(schema.fields.iter().map(|f| f.ty).collect()),
         }
     }
@@ -62,7 +62,7 @@ impl Encoder {
     pub fn new(schema: &Schema, format: &Format) -> Encoder {
         match format {
             Format::Json => Encoder::Json(json::JsonEncoder::new(schema)),
-            Format::Csv(c) => Encoder::Csv(csv::CsvEncoder::new(schema, *c)),
+            Format::Csv(c) => Encoder::Csv(csv::CsvEncoder::new(schema, c.clone())),
             Format::Raw => Encoder::Raw,
         }
     }

@@ -36,6 +36,8 @@ pub struct BadRecords {
     operator: String,
     counters: Arc<TaskCounters>,
     dead_letters: Option<DeadLetterWriter>,
+    /// `dead_letter_path` (a file source's): set by [`BadRecords::write_to`].
+    dead_letter_file: Option<super::dead_letter_files::DeadLetterFile>,
     last_log: Option<Instant>,
     buf: Vec<u8>,
 }
@@ -57,9 +59,15 @@ impl BadRecords {
             operator: operator.to_string(),
             counters,
             dead_letters,
+            dead_letter_file: None,
             last_log: None,
             buf: Vec::with_capacity(256),
         })
+    }
+
+    /// Dead letters go to this file (`ErrorPolicy::DeadLetterFiles`).
+    pub fn write_to(&mut self, file: super::dead_letter_files::DeadLetterFile) {
+        self.dead_letter_file = Some(file);
     }
 
     /// A record that could not be decoded: counted, sampled, then
@@ -75,7 +83,7 @@ impl BadRecords {
         let action = match self.policy {
             ErrorPolicy::Fail => "failed",
             ErrorPolicy::Skip => "skipped",
-            ErrorPolicy::DeadLetter(_) => "dead-lettered",
+            ErrorPolicy::DeadLetter(_) | ErrorPolicy::DeadLetterFiles(_) => "dead-lettered",
         };
         self.counters.sample_error(ErrorSample {
             time_ms: crate::clock::now_ms(),
@@ -100,11 +108,18 @@ impl BadRecords {
                     tracing::warn!(operator = %self.operator, position = %describe(&position), error, "Skipping an undecodable record (counted in numRecordsDecodeErrors).");
                 }
             }
-            ErrorPolicy::DeadLetter(_) => {
+            ErrorPolicy::DeadLetter(_) | ErrorPolicy::DeadLetterFiles(_) => {
                 self.buf.clear();
                 dead_letter_json(&mut self.buf, error, &self.operator, Some(&position), bytes, None, timestamp);
                 if let Some(w) = &self.dead_letters {
                     w.send(&self.buf)?;
+                }
+                match (&mut self.dead_letter_file, &self.policy) {
+                    (Some(f), _) => f.write(&self.buf)?,
+                    (None, ErrorPolicy::DeadLetterFiles(p)) => {
+                        return Err(ConnectorError::Io(format!("the dead-letter directory `{p}` is not open (a bug in flowc)")))
+                    }
+                    _ => {}
                 }
                 self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 if self.last_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
@@ -117,7 +132,10 @@ impl BadRecords {
     }
 
     /// Everything dead-lettered so far is delivered when this returns.
-    pub fn flush(&self) -> Result<(), ConnectorError> {
+    pub fn flush(&mut self) -> Result<(), ConnectorError> {
+        if let Some(f) = &mut self.dead_letter_file {
+            f.flush()?;
+        }
         match &self.dead_letters {
             Some(w) => w.flush(),
             None => Ok(()),

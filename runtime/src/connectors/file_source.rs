@@ -16,7 +16,9 @@
 //! files: the same at any parallelism. A CSV file with `header: true` has
 //! its header read again when a restore starts in the middle of it.
 //!
-//! A quoted CSV field cannot span lines here (each line is a record).
+//! A CSV record may span lines where a quoted field holds line breaks: the
+//! lines are joined while a quoted field is open (up to
+//! [`MAX_RECORD_BYTES`]); its position is the line it starts on.
 
 use super::bad_records::BadRecords;
 use super::{ConnectorError, SourcePoll, SourceReader};
@@ -25,13 +27,16 @@ use crate::codec::Decoder;
 use crate::metrics::{RecordPosition, TaskCounters};
 use crate::record::Signal;
 use crate::security::paths::AllowedRoots;
-use flowc_compiler::ir::{FileSource, Format};
+use flowc_compiler::ir::{ErrorPolicy, FileSource, Format};
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BATCH: usize = 1024;
+/// A CSV record whose quoted field stays open longer than this is bad
+/// (an unbalanced quote would otherwise swallow the rest of the file).
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
 /// The subtask (of `parallelism`) that reads `file`. Never change: the
 /// checkpointed positions of a job depend on it.
@@ -83,9 +88,16 @@ impl FileSourceReader {
             .check(&spec.path)
             .map_err(|e| ConnectorError::Io(format!("the file source's path is refused: {e}")))?;
         let files = restored.into_iter().filter(|f| owner(&f.file, parallelism) == subtask).collect();
+        let mut bad = BadRecords::new(&spec.on_error, operator, counters.clone())?;
+        if let ErrorPolicy::DeadLetterFiles(path) = &spec.on_error {
+            let dir = allowed
+                .check(path)
+                .map_err(|e| ConnectorError::Io(format!("the file source's `dead_letter_path` is refused: {e}")))?;
+            bad.write_to(super::dead_letter_files::DeadLetterFile::open(&dir, subtask)?);
+        }
         let mut reader = FileSourceReader {
             decoder: Decoder::new(&spec.schema, &spec.format),
-            bad: BadRecords::new(&spec.on_error, operator, counters.clone())?,
+            bad,
             spec: spec.clone(),
             root,
             subtask,
@@ -200,8 +212,29 @@ impl SourceReader for FileSourceReader {
                 self.open = None;
                 continue;
             }
+            let first_line = p.lines + 1;
+            let mut n = n;
+            let mut lines = 1;
+            if let Decoder::Csv(d) = &self.decoder {
+                let (delimiter, quote) = (d.format().delimiter, d.format().quote);
+                // A quoted field with line breaks: the record goes on.
+                while self.line.ends_with(b"\n")
+                    && self.line.len() < MAX_RECORD_BYTES
+                    && crate::codec::csv::is_open(&self.line, delimiter, quote)
+                {
+                    let more = open
+                        .reader
+                        .read_until(b'\n', &mut self.line)
+                        .map_err(|e| ConnectorError::Io(format!("cannot read `{}`: {e}", p.file)))?;
+                    if more == 0 {
+                        break;
+                    }
+                    n += more;
+                    lines += 1;
+                }
+            }
             p.offset += n as u64;
-            p.lines += 1;
+            p.lines += lines;
             bytes += n as u64;
             let mut record = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
             if self.spec.format != Format::Raw {
@@ -211,7 +244,7 @@ impl SourceReader for FileSourceReader {
                 }
             }
             if let Err(e) = self.decoder.decode_into(record, &mut batch) {
-                let position = RecordPosition::File { file: p.file.clone(), line: p.lines };
+                let position = RecordPosition::File { file: p.file.clone(), line: first_line };
                 let record = record.to_vec();
                 self.bad.decode_error(&record, &e.0, position, None)?;
             }
@@ -372,6 +405,52 @@ mod tests {
         assert_eq!(TaskCounters::get(&r.counters.decode_errors), 1);
         let sample = r.counters.error_samples().pop().unwrap();
         assert_eq!(sample.position, Some(RecordPosition::File { file: format!("{}/a.csv", dir.display()), line: 4 }));
+        assert!(matches!(r.poll(Duration::from_millis(1)).unwrap(), SourcePoll::End));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_csv_record_spans_lines_where_a_quoted_field_holds_line_breaks() {
+        let dir = scratch("csv-lines");
+        std::fs::write(dir.join("a.csv"), "1,\"a\nb\"\n2,\"c,\"\"d\"\"\"\r\n3,plain\n4,\"never closed\n5,x\n").unwrap();
+        let schema =
+            Schema { name: None, fields: vec![Field::new("n", DataType::Long), Field::new("s", DataType::String)] };
+        let s = spec(&dir, Format::Csv(flowc_compiler::ir::CsvFormat::default()), schema);
+        let mut r = reader(&s, 0, 1, Vec::new(), 1);
+        let SourcePoll::Records(b) = r.poll(Duration::from_millis(1)).unwrap() else { panic!() };
+        assert_eq!(b.row(0), vec![Value::Int(1), Value::Str("a\nb".into())]);
+        let SourceState::Files { files } = r.snapshot() else { panic!() };
+        assert_eq!((files[0].lines, files[0].offset), (2, 8), "the record's two lines");
+        // Restored there, the rest reads on; the open quote runs to the end and is one bad record.
+        let mut r = reader(&s, 0, 1, files, 10);
+        let SourcePoll::Records(b) = r.poll(Duration::from_millis(1)).unwrap() else { panic!() };
+        assert_eq!(
+            b.rows().into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+            vec![vec![Value::Int(2), Value::Str("c,\"d\"".into())], vec![Value::Int(3), Value::Str("plain".into())]]
+        );
+        assert_eq!(TaskCounters::get(&r.counters.decode_errors), 1);
+        let sample = r.counters.error_samples().pop().unwrap();
+        assert_eq!(sample.position, Some(RecordPosition::File { file: format!("{}/a.csv", dir.display()), line: 5 }));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bad_lines_go_to_the_dead_letter_path_as_json_lines() {
+        let dir = scratch("dead-letter-path");
+        std::fs::write(dir.join("a.txt"), "{\"n\":1}\nnot json\n{\"n\":2}\n").unwrap();
+        let schema = Schema { name: None, fields: vec![Field::new("n", DataType::Long)] };
+        let mut s = spec(&dir, Format::Json, schema);
+        s.on_error = ErrorPolicy::DeadLetterFiles(format!("{}/bad", dir.display()));
+        let mut r = reader(&s, 0, 1, Vec::new(), 10);
+        let SourcePoll::Records(b) = r.poll(Duration::from_millis(1)).unwrap() else { panic!() };
+        assert_eq!(b.len(), 2);
+        r.flush().unwrap();
+        let text = std::fs::read_to_string(dir.join("bad/dead-letters-0.jsonl")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(v["source"], serde_json::json!({"file": format!("{}/a.txt", dir.display()), "line": 2}));
+        assert_eq!(v["value"], "not json");
+        assert_eq!(TaskCounters::get(&r.counters.dead_lettered), 1);
+        // The directory of dead letters is no file of the source.
         assert!(matches!(r.poll(Duration::from_millis(1)).unwrap(), SourcePoll::End));
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -1,33 +1,39 @@
 //! Apache Kafka, through librdkafka.
 //!
-//! Source: the JobManager assigns partitions to source subtasks (no
-//! consumer-group rebalancing); each subtask reads its partitions from the
+//! Source: the JobManager assigns a topic's partitions to source subtasks
+//! (no consumer-group rebalancing); a source of several topics or a
+//! pattern splits them itself (`kafka_topics`). Each subtask reads its
+//! partitions from the
 //! starting offsets and decodes JSON by the job's schema straight into the
-//! columns of a batch (`codec::json`). An undecodable
-//! record is counted and skipped. When the job puts a watermark stage right
+//! columns of a batch (`codec::json`); fields read from the message's key,
+//! timestamp, partition, offset or headers are appended to their own
+//! columns (`kafka_metadata`). An undecodable record follows the source's
+//! `on_error` policy. When the job puts a watermark stage right
 //! after the source, watermarks are generated per partition here (as
 //! Flink's KafkaSource does): the source's watermark is the minimum over its
 //! partitions that are not idle, so a partition read ahead during catch-up
 //! cannot make another partition's records late.
 //!
-//! Sink (at-least-once): idempotent producer, `acks=all`; `flush` returns
-//! only when every record handed to it is acknowledged.
+//! The sink is in `kafka_sink`.
+
+pub use super::kafka_sink::{send_record, send_waiting, DeliveryErrors, KafkaSinkWriter};
 
 use super::bad_records::BadRecords;
-use super::{ConnectorError, SinkWriter, SourcePoll, SourceReader};
+use super::kafka_metadata::{MetadataColumns, TimeSource};
+use super::kafka_topics::{Assignment, TopicPartition, Topics};
+use super::{ConnectorError, SourcePoll, SourceReader};
 use crate::checkpoint::SourceState;
-use crate::codec::{Decoder, Encoder};
-use crate::data::{Batch, Data};
+use crate::codec::{DecodeError, Decoder};
+use crate::data::Data;
 use crate::metrics::{RecordPosition, TaskCounters};
 use crate::record::Signal;
-use flowc_compiler::ir::{KafkaSink, KafkaSource, StartingOffsets, WatermarkSpec};
+use flowc_compiler::ir::{KafkaSource, StartingOffsets, WatermarkSpec};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use std::sync::{Arc, Mutex};
+use rdkafka::{Offset, TopicPartitionList};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BATCH: usize = 1024;
@@ -62,7 +68,7 @@ pub fn partition_count(servers: &str, topic: &str, timeout: Duration) -> Result<
 
 #[derive(Default)]
 struct PartitionEnds {
-    high: std::collections::HashMap<i32, i64>,
+    high: std::collections::HashMap<(String, i32), i64>,
     last_asked: Option<Instant>,
     next: usize,
 }
@@ -76,15 +82,32 @@ struct PartitionClock {
     last_record: Instant,
 }
 
+/// A source of several topics: how it finds its partitions again.
+struct Discovery {
+    topics: Topics,
+    subtask: u32,
+    parallelism: u32,
+    /// `None`: never again (discovery off, or a bounded source).
+    interval: Option<Duration>,
+    last: Instant,
+}
+
 pub struct KafkaSourceReader {
     servers: String,
+    /// The one topic of a source of one topic; empty otherwise.
     topic: String,
     /// The partitions' end offsets, as last asked, for their lag.
     part_ends: PartitionEnds,
     consumer: BaseConsumer,
     decoder: Decoder,
+    /// The schema's fields read from Kafka metadata, if any.
+    metadata: Option<MetadataColumns>,
+    /// Where the watermark's event time is read from.
+    time: TimeSource,
     watermark: Option<WatermarkSpec>,
-    partitions: Vec<(i32, PartitionClock)>,
+    partitions: Vec<(TopicPartition, PartitionClock)>,
+    /// `topics` / `topic_pattern`.
+    discovery: Option<Discovery>,
     last_watermark: i64,
     idle: bool,
     last_emit: Instant,
@@ -95,18 +118,20 @@ pub struct KafkaSourceReader {
     /// Without checkpoints: commit offsets every [`AUTO_COMMIT_INTERVAL`].
     auto_commit: Option<Instant>,
     /// `bounded: latest`: the end offset of each partition.
-    ends: Vec<(i32, i64)>,
+    ends: Vec<(TopicPartition, i64)>,
     bounded: bool,
 }
 
 impl KafkaSourceReader {
-    /// Reads `partitions` of the topic, each from its restored offset where
-    /// `restored` has one, else from the job's starting offsets.
+    /// Reads the partitions `assignment` gives (one topic's) or, for a
+    /// source of several topics, those this subtask owns; each from its
+    /// restored offset where `restored` has one, else from the job's
+    /// starting offsets.
     pub fn new(
         spec: &KafkaSource,
         operator: &str,
-        partitions: &[i32],
-        restored: &[(i32, i64)],
+        assignment: &Assignment,
+        restored: &[(String, i32, i64)],
         watermark: Option<WatermarkSpec>,
         counters: Arc<TaskCounters>,
         checkpointing: bool,
@@ -133,67 +158,97 @@ impl KafkaSourceReader {
             .set("fetch.max.bytes", "4194304")
             .create()
             .map_err(|e| kafka_err(&spec.servers, e))?;
+        let discovery = Topics::new(spec)?.map(|topics| Discovery {
+            topics,
+            subtask: assignment.subtask,
+            parallelism: assignment.parallelism,
+            interval: spec.discovery_ms.filter(|_| !spec.bounded).map(Duration::from_millis),
+            last: Instant::now(),
+        });
+        let partitions: Vec<TopicPartition> = match &discovery {
+            None => assignment.splits.iter().map(|p| (spec.topic.clone(), *p)).collect(),
+            Some(d) => d.topics.owned(&consumer, &spec.servers, d.subtask, d.parallelism, Duration::from_secs(10))?,
+        };
+        let restored: Vec<(TopicPartition, i64)> = restored
+            .iter()
+            .filter(|(t, p, _)| partitions.iter().any(|(u, q)| u == t && q == p))
+            .map(|(t, p, o)| ((t.clone(), *p), *o))
+            .collect();
         // `committed`: the group's offsets, read here with retries rather
         // than left to librdkafka (`Offset::Stored`), which gives up on a
         // partition for good when the group coordinator is not ready.
-        let unrestored: Vec<i32> =
-            partitions.iter().copied().filter(|p| !restored.iter().any(|(q, _)| q == p)).collect();
+        let unrestored: Vec<TopicPartition> =
+            partitions.iter().filter(|tp| !restored.iter().any(|(q, _)| q == *tp)).cloned().collect();
         let committed = match spec.offsets {
             StartingOffsets::Committed if !unrestored.is_empty() => {
-                committed_offsets(&consumer, &spec.servers, &spec.group, &spec.topic, &unrestored)?
+                committed_offsets(&consumer, &spec.servers, &spec.group, &unrestored)?
             }
             _ => Vec::new(),
         };
+        // A source of several topics restored from a checkpoint: a
+        // partition the checkpoint does not know was discovered since, and
+        // is read from its earliest offset (as Flink's enumerator does).
+        let discovered_since = discovery.is_some() && !restored.is_empty();
         let start = match spec.offsets {
-            StartingOffsets::Latest => Offset::End,
+            StartingOffsets::Latest if !discovered_since => Offset::End,
             // Committed falls back to the earliest where the group has no offset.
-            StartingOffsets::Earliest | StartingOffsets::Committed => Offset::Beginning,
+            _ => Offset::Beginning,
         };
         let mut tpl = TopicPartitionList::new();
-        for p in partitions {
-            let known = restored.iter().chain(&committed).find(|(q, _)| q == p);
+        for tp in &partitions {
+            let known = restored.iter().chain(&committed).find(|(q, _)| q == tp);
             let from = known.map_or(start, |(_, o)| Offset::Offset(*o));
-            tpl.add_partition_offset(&spec.topic, *p, from).map_err(|e| kafka_err(&spec.servers, e))?;
+            tpl.add_partition_offset(&tp.0, tp.1, from).map_err(|e| kafka_err(&spec.servers, e))?;
         }
         consumer.assign(&tpl).map_err(|e| kafka_err(&spec.servers, e))?;
         // Bounded: where each partition ends, and where reading starts if
         // it is not known yet (so that an empty range ends at once).
         let mut ends = Vec::new();
-        let mut starts: Vec<(i32, i64)> = restored.to_vec();
+        let mut starts: Vec<(TopicPartition, i64)> = restored.clone();
         if spec.bounded {
-            for p in partitions {
+            for tp in &partitions {
                 let (low, high) = consumer
-                    .fetch_watermarks(&spec.topic, *p, Duration::from_secs(10))
-                    .map_err(|e| kafka_err(&spec.servers, format!("reading the end of partition {p}: {e}")))?;
-                ends.push((*p, high));
-                if starts.iter().any(|(q, _)| q == p) {
+                    .fetch_watermarks(&tp.0, tp.1, Duration::from_secs(10))
+                    .map_err(|e| kafka_err(&spec.servers, format!("reading the end of {}/{}: {e}", tp.0, tp.1)))?;
+                ends.push((tp.clone(), high));
+                if starts.iter().any(|(q, _)| q == tp) {
                     continue;
                 }
                 let from = match spec.offsets {
                     StartingOffsets::Latest => high,
                     StartingOffsets::Earliest => low,
-                    StartingOffsets::Committed => committed.iter().find(|(q, _)| q == p).map_or(low, |(_, o)| *o),
+                    StartingOffsets::Committed => committed.iter().find(|(q, _)| q == tp).map_or(low, |(_, o)| *o),
                 };
-                starts.push((*p, from));
+                starts.push((tp.clone(), from));
             }
         }
         let now = Instant::now();
         let bad = BadRecords::new(&spec.on_error, operator, counters.clone())?;
+        let metadata = MetadataColumns::new(&spec.schema);
+        let time = match (&watermark, &metadata) {
+            (Some(w), Some(m)) => m.time_source(w.field),
+            (Some(w), None) => TimeSource::Payload(w.field),
+            (None, _) => TimeSource::None,
+        };
         Ok(KafkaSourceReader {
             bad,
             servers: spec.servers.clone(),
             consumer,
-            decoder: Decoder::new(&spec.schema, &spec.format),
+            // The value holds the fields that are not metadata.
+            decoder: Decoder::new(&spec.schema.payload(), &spec.format),
+            metadata,
+            time,
             watermark,
             ends,
             bounded: spec.bounded,
             partitions: partitions
-                .iter()
-                .map(|p| {
-                    let next = starts.iter().find(|(q, _)| q == p).map(|(_, o)| *o);
-                    (*p, PartitionClock { max_ts: i64::MIN, last_record: now, next, seen: false })
+                .into_iter()
+                .map(|tp| {
+                    let next = starts.iter().find(|(q, _)| *q == tp).map(|(_, o)| *o);
+                    (tp, PartitionClock { max_ts: i64::MIN, last_record: now, next, seen: false })
                 })
                 .collect(),
+            discovery,
             topic: spec.topic.clone(),
             part_ends: PartitionEnds::default(),
             last_watermark: i64::MIN,
@@ -205,13 +260,57 @@ impl KafkaSourceReader {
         })
     }
 
+    /// A source of several topics, every discovery interval: reads the
+    /// partitions it now owns that it did not, from their earliest offset.
+    fn discover(&mut self) -> Result<(), ConnectorError> {
+        let Some(d) = &mut self.discovery else { return Ok(()) };
+        if d.interval.is_none_or(|i| d.last.elapsed() < i) {
+            return Ok(());
+        }
+        d.last = Instant::now();
+        let owned = match d.topics.owned(
+            &self.consumer,
+            &self.servers,
+            d.subtask,
+            d.parallelism,
+            Duration::from_secs(5),
+        ) {
+            Ok(o) => o,
+            Err(e) => {
+                // A listed topic deleted, or the brokers away for a moment: keep reading what there is.
+                tracing::warn!(servers = %self.servers, error = %e, "Kafka partition discovery failed; trying again at the next interval.");
+                return Ok(());
+            }
+        };
+        let new: Vec<TopicPartition> =
+            owned.into_iter().filter(|tp| !self.partitions.iter().any(|(q, _)| q == tp)).collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for tp in &new {
+            tpl.add_partition_offset(&tp.0, tp.1, Offset::Beginning).map_err(|e| kafka_err(&self.servers, e))?;
+        }
+        self.consumer.incremental_assign(&tpl).map_err(|e| kafka_err(&self.servers, e))?;
+        tracing::info!(
+            servers = %self.servers, subtask = d.subtask, partitions = ?new,
+            "Kafka partition discovery found new partitions; reading them from the earliest offset."
+        );
+        let now = Instant::now();
+        for tp in new {
+            // Idle until its first record, like any other partition.
+            self.partitions.push((tp, PartitionClock { max_ts: i64::MIN, last_record: now, next: None, seen: false }));
+        }
+        Ok(())
+    }
+
     /// Commits the offsets read so far to the consumer group, in the
     /// background: where a restart without a checkpoint, or a new job with
     /// `offsets: committed`, continues.
-    fn commit(&self, offsets: &[(i32, i64)]) {
+    fn commit(&self, offsets: &[(TopicPartition, i64)]) {
         let mut tpl = TopicPartitionList::new();
-        for (p, o) in offsets {
-            if tpl.add_partition_offset(&self.topic, *p, Offset::Offset(*o)).is_err() {
+        for ((t, p), o) in offsets {
+            if tpl.add_partition_offset(t, *p, Offset::Offset(*o)).is_err() {
                 return;
             }
         }
@@ -228,19 +327,18 @@ impl KafkaSourceReader {
     fn at_end(&self) -> bool {
         let position =
             if self.partitions.iter().any(|(_, c)| c.next.is_some()) { self.consumer.position().ok() } else { None };
-        self.partitions.iter().all(|(p, c)| {
-            let Some((_, end)) = self.ends.iter().find(|(q, _)| q == p) else { return true };
-            let pos =
-                position.as_ref().and_then(|t| t.find_partition(&self.topic, *p)).and_then(|e| match e.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                });
+        self.partitions.iter().all(|(tp, c)| {
+            let Some((_, end)) = self.ends.iter().find(|(q, _)| q == tp) else { return true };
+            let pos = position.as_ref().and_then(|t| t.find_partition(&tp.0, tp.1)).and_then(|e| match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            });
             c.next.is_some_and(|n| n >= *end) || pos.is_some_and(|o| o >= *end)
         })
     }
 
-    fn read_offsets(&self) -> Vec<(i32, i64)> {
-        self.partitions.iter().filter_map(|(p, c)| c.next.map(|n| (*p, n))).collect()
+    fn read_offsets(&self) -> Vec<(TopicPartition, i64)> {
+        self.partitions.iter().filter_map(|(tp, c)| c.next.map(|n| (tp.clone(), n))).collect()
     }
 
     /// The watermark over the partitions that are not idle, or `None` if all are.
@@ -298,25 +396,27 @@ impl SourceReader for KafkaSourceReader {
             self.part_ends.last_asked = Some(now);
             let i = self.part_ends.next % self.partitions.len();
             self.part_ends.next = i + 1;
-            let p = self.partitions[i].0;
-            match self.consumer.fetch_watermarks(&self.topic, p, Duration::from_millis(200)) {
+            let (topic, p) = self.partitions[i].0.clone();
+            match self.consumer.fetch_watermarks(&topic, p, Duration::from_millis(200)) {
                 Ok((_, high)) => {
-                    self.part_ends.high.insert(p, high);
+                    self.part_ends.high.insert((topic, p), high);
                 }
-                Err(e) => tracing::debug!(partition = p, error = %e, "Cannot read the partition's end for its lag."),
+                Err(e) => {
+                    tracing::debug!(topic, partition = p, error = %e, "Cannot read the partition's end for its lag.")
+                }
             }
         }
         self.partitions
             .iter()
-            .map(|(p, c)| {
+            .map(|(tp, c)| {
                 let idle_for = now.duration_since(c.last_record);
                 let spec = self.watermark.as_ref();
                 // The partition's end as the consumer last learned it (from
                 // fetch responses): no request to the broker here.
-                let high = self.part_ends.high.get(p).copied();
+                let high = self.part_ends.high.get(tp).copied();
                 crate::metrics::PartitionLineage {
-                    topic: self.topic.clone(),
-                    partition: *p,
+                    topic: tp.0.clone(),
+                    partition: tp.1,
                     watermark: spec
                         .filter(|_| c.max_ts != i64::MIN)
                         .map(|s| c.max_ts.saturating_sub(s.out_of_orderness_ms as i64).saturating_sub(1)),
@@ -345,15 +445,24 @@ impl SourceReader for KafkaSourceReader {
             if let Ok(pos) = self.consumer.position() {
                 for e in pos.elements() {
                     if let Offset::Offset(o) = e.offset() {
-                        if !offsets.iter().any(|(p, _)| *p == e.partition()) {
-                            offsets.push((e.partition(), o));
+                        let tp = (e.topic().to_string(), e.partition());
+                        if !offsets.iter().any(|(q, _)| *q == tp) {
+                            offsets.push((tp, o));
                         }
                     }
                 }
             }
         }
         offsets.sort_unstable();
-        SourceState::Kafka { topic: self.topic.clone(), offsets }
+        if self.discovery.is_some() {
+            SourceState::KafkaTopics { offsets: offsets.into_iter().map(|((t, p), o)| (t, p, o)).collect() }
+        } else {
+            // One topic: the state as it always was.
+            SourceState::Kafka {
+                topic: self.topic.clone(),
+                offsets: offsets.into_iter().map(|((_, p), o)| (p, o)).collect(),
+            }
+        }
     }
 
     fn poll(&mut self, timeout: Duration) -> Result<SourcePoll, ConnectorError> {
@@ -361,6 +470,7 @@ impl SourceReader for KafkaSourceReader {
             self.auto_commit = Some(Instant::now());
             self.commit(&self.read_offsets());
         }
+        self.discover()?;
         if let Some(s) = self.watermark_signal() {
             return Ok(SourcePoll::Signal(s));
         }
@@ -369,18 +479,17 @@ impl SourceReader for KafkaSourceReader {
             return Ok(SourcePoll::End);
         }
         if self.partitions.is_empty() {
-            // A subtask without partitions is idle for good.
+            // A subtask without partitions is idle (for good, unless discovery finds some).
             if !self.idle {
                 self.idle = true;
                 return Ok(SourcePoll::Signal(Signal::Idle));
             }
-            std::thread::sleep(timeout);
+            std::thread::sleep(timeout.min(WATERMARK_INTERVAL));
             return Ok(SourcePoll::Nothing);
         }
         let mut batch = self.decoder.batch(BATCH);
         let mut wait = timeout.min(WATERMARK_INTERVAL);
         let mut bytes = 0u64;
-        let ts_field = self.watermark.as_ref().map(|w| w.field);
         // A record beyond `max_future` moves no watermark (the watermark stage drops it).
         let future = self.watermark.as_ref().and_then(|w| w.max_future_ms);
         let future_limit = future.map_or(i64::MAX, |m| crate::clock::now_ms().saturating_add(m as i64));
@@ -392,15 +501,27 @@ impl SourceReader for KafkaSourceReader {
                     let payload = msg.payload().unwrap_or(&[]);
                     bytes += payload.len() as u64;
                     let p = msg.partition();
-                    let clock = self.partitions.iter_mut().find(|(id, _)| *id == p).map(|(_, c)| c);
-                    match self.decoder.decode_into(payload, &mut batch) {
+                    let topic = msg.topic();
+                    let clock = self.partitions.iter_mut().find(|((t, q), _)| *q == p && t == topic).map(|(_, c)| c);
+                    let mut decoded = self.decoder.decode_into(payload, &mut batch);
+                    if let (Ok(()), Some(m)) = (&decoded, &mut self.metadata) {
+                        if let Err(e) = m.push(&msg) {
+                            batch.truncate(batch.len().saturating_sub(1));
+                            decoded = Err(DecodeError(e));
+                        }
+                    }
+                    match decoded {
                         Ok(()) => {
                             if let Some(c) = clock {
                                 c.next = Some(msg.offset() + 1);
-                                let ts = ts_field.and_then(|f| match batch.columns.get(f).map(|c| &c.data) {
-                                    Some(Data::I64(v)) => v.last().copied(),
-                                    _ => None,
-                                });
+                                let ts = match self.time {
+                                    TimeSource::Payload(f) => match batch.columns.get(f).map(|c| &c.data) {
+                                        Some(Data::I64(v)) => v.last().copied(),
+                                        _ => None,
+                                    },
+                                    TimeSource::KafkaTimestamp => msg.timestamp().to_millis(),
+                                    TimeSource::None => None,
+                                };
                                 if let Some(ts) = ts {
                                     if ts <= future_limit {
                                         c.max_ts = c.max_ts.max(ts);
@@ -414,11 +535,8 @@ impl SourceReader for KafkaSourceReader {
                             if let Some(c) = clock {
                                 c.next = Some(msg.offset() + 1);
                             }
-                            let position = RecordPosition::Kafka {
-                                topic: msg.topic().to_string(),
-                                partition: p,
-                                offset: msg.offset(),
-                            };
+                            let position =
+                                RecordPosition::Kafka { topic: topic.to_string(), partition: p, offset: msg.offset() };
                             self.bad.decode_error(payload, &e.0, position, msg.timestamp().to_millis())?;
                         }
                     }
@@ -441,26 +559,28 @@ impl SourceReader for KafkaSourceReader {
         if batch.is_empty() {
             return Ok(SourcePoll::Nothing);
         }
+        if let Some(m) = &mut self.metadata {
+            batch = m.assemble(batch);
+        }
         Ok(SourcePoll::Records(batch))
     }
 }
 
-/// The offsets `group` has committed for `partitions` of `topic` (those it
-/// has none for are left out). Retries while the group coordinator is
-/// moving or loading; fails, naming the servers, if it stays unreachable.
+/// The offsets `group` has committed for `partitions` (those it has none
+/// for are left out). Retries while the group coordinator is moving or
+/// loading; fails, naming the servers, if it stays unreachable.
 fn committed_offsets(
     consumer: &BaseConsumer,
     servers: &str,
     group: &str,
-    topic: &str,
-    partitions: &[i32],
-) -> Result<Vec<(i32, i64)>, ConnectorError> {
+    partitions: &[TopicPartition],
+) -> Result<Vec<(TopicPartition, i64)>, ConnectorError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last_error = String::new();
     while Instant::now() < deadline {
         let mut tpl = TopicPartitionList::new();
-        for p in partitions {
-            tpl.add_partition(topic, *p);
+        for (t, p) in partitions {
+            tpl.add_partition(t, *p);
         }
         match consumer.committed_offsets(tpl, Duration::from_secs(10)) {
             Ok(list) => {
@@ -471,7 +591,7 @@ fn committed_offsets(
                         .elements()
                         .iter()
                         .filter_map(|e| match e.offset() {
-                            Offset::Offset(o) if o >= 0 => Some((e.partition(), o)),
+                            Offset::Offset(o) if o >= 0 => Some(((e.topic().to_string(), e.partition()), o)),
                             _ => None,
                         })
                         .collect());
@@ -483,101 +603,10 @@ fn committed_offsets(
         tracing::info!(group, error = %last_error, "The group's committed offsets are not readable yet; retrying.");
         std::thread::sleep(Duration::from_millis(500));
     }
-    Err(kafka_err(servers, format!("cannot read the committed offsets of group `{group}` for `{topic}`: {last_error}")))
-}
-
-/// Hands one record to the producer, waiting while its queue is full:
-/// backpressure from the brokers reaches the task.
-pub fn send_waiting(
-    producer: &ThreadedProducer<DeliveryErrors>,
-    topic: &str,
-    payload: &[u8],
-) -> Result<(), KafkaError> {
-    let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to(topic).payload(payload);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err((e, _)) => return Err(e),
-        }
-    }
-}
-
-/// Collects the first delivery failure, which fails the task.
-#[derive(Default, Clone)]
-pub struct DeliveryErrors(pub Arc<Mutex<Option<String>>>);
-
-impl ClientContext for DeliveryErrors {}
-
-impl ProducerContext for DeliveryErrors {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result {
-            let mut first = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            if first.is_none() {
-                *first = Some(e.to_string());
-            }
-        }
-    }
-}
-
-pub struct KafkaSinkWriter {
-    servers: String,
-    topic: String,
-    producer: ThreadedProducer<DeliveryErrors>,
-    errors: DeliveryErrors,
-    encoder: Encoder,
-    buf: Vec<u8>,
-}
-
-impl KafkaSinkWriter {
-    pub fn new(spec: &KafkaSink, schema: &flowc_compiler::ir::Schema) -> Result<KafkaSinkWriter, ConnectorError> {
-        let errors = DeliveryErrors::default();
-        let producer: ThreadedProducer<DeliveryErrors> = ClientConfig::new()
-            .set("bootstrap.servers", &spec.servers)
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", "120000")
-            .create_with_context(errors.clone())
-            .map_err(|e| kafka_err(&spec.servers, e))?;
-        Ok(KafkaSinkWriter {
-            servers: spec.servers.clone(),
-            topic: spec.topic.clone(),
-            producer,
-            errors,
-            encoder: Encoder::new(schema, &spec.format),
-            buf: Vec::with_capacity(256),
-        })
-    }
-
-    fn check(&self) -> Result<(), ConnectorError> {
-        match self.errors.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            Some(e) => Err(kafka_err(&self.servers, format!("delivery to `{}` failed: {e}", self.topic))),
-            None => Ok(()),
-        }
-    }
-}
-
-impl SinkWriter for KafkaSinkWriter {
-    fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
-        self.check()?;
-        for r in 0..batch.len() {
-            self.buf.clear();
-            self.encoder.encode_row(batch, r, &mut self.buf);
-            send_waiting(&self.producer, &self.topic, &self.buf)
-                .map_err(|e| kafka_err(&self.servers, format!("cannot produce to `{}`: {e}", self.topic)))?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), ConnectorError> {
-        self.producer
-            .flush(Duration::from_secs(120))
-            .map_err(|e| kafka_err(&self.servers, format!("flushing `{}`: {e}", self.topic)))?;
-        self.check()
-    }
+    let topics: std::collections::BTreeSet<&str> = partitions.iter().map(|(t, _)| t.as_str()).collect();
+    let topics: Vec<&str> = topics.into_iter().collect();
+    Err(kafka_err(
+        servers,
+        format!("cannot read the committed offsets of group `{group}` for `{}`: {last_error}", topics.join("`, `")),
+    ))
 }

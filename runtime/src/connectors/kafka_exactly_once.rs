@@ -25,8 +25,13 @@
 //! lasts only as long as one commit, so `transaction.timeout.ms` (120 s) is
 //! far above it. The cost: one checkpoint interval of output is held in
 //! memory and in the checkpoint.
+//!
+//! A record is kept with its message key and timestamp (`key:`,
+//! `timestamp:`). The state format is versioned: a state of the first
+//! format (values only, from before keys) is still read.
 
-use super::kafka::{send_waiting, DeliveryErrors};
+use super::kafka::{send_record, DeliveryErrors};
+use super::kafka_keys::MessageMeta;
 use super::{ConnectorError, SinkWriter};
 use crate::codec::Encoder;
 use crate::data::Batch;
@@ -43,12 +48,60 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(60);
 const TRANSACTION_TIMEOUT_MS: &str = "120000";
 
-/// What the sink keeps in a checkpoint.
+/// What the sink kept in a checkpoint before records had keys (format 1).
 #[derive(Debug, Serialize, Deserialize)]
-struct SinkState {
+struct SinkStateV1 {
     transactional_id: String,
     /// (checkpoint id, encoded records), oldest first.
     epochs: Vec<(u64, Vec<Vec<u8>>)>,
+}
+
+/// One record to write: its value, key and timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Record {
+    value: Vec<u8>,
+    key: Option<Vec<u8>>,
+    timestamp: Option<i64>,
+}
+
+/// What the sink keeps in a checkpoint (format 2, after [`STATE_V2`]).
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct SinkState {
+    transactional_id: String,
+    /// (checkpoint id, records), oldest first.
+    epochs: Vec<(u64, Vec<Record>)>,
+}
+
+/// The first bytes of a format-2 state. A format-1 state starts with the
+/// length of its transactional id as a bincode varint, never 0xFF.
+const STATE_V2: &[u8] = b"\xffEO2";
+
+fn encode_state(state: &SinkState) -> Result<Vec<u8>, ConnectorError> {
+    let mut out = STATE_V2.to_vec();
+    bincode::serde::encode_into_std_write(state, &mut out, bincode::config::standard())
+        .map_err(|e| ConnectorError::Io(format!("encoding the sink's state: {e}")))?;
+    Ok(out)
+}
+
+/// A state of either format.
+fn decode_state(bytes: &[u8]) -> Result<SinkState, ConnectorError> {
+    let corrupt =
+        |e: bincode::error::DecodeError| ConnectorError::Io(format!("the sink's restored state is corrupt: {e}"));
+    if let Some(v2) = bytes.strip_prefix(STATE_V2) {
+        return Ok(bincode::serde::decode_from_slice(v2, bincode::config::standard()).map_err(corrupt)?.0);
+    }
+    let (old, _): (SinkStateV1, usize) =
+        bincode::serde::decode_from_slice(bytes, bincode::config::standard()).map_err(corrupt)?;
+    Ok(SinkState {
+        transactional_id: old.transactional_id,
+        epochs: old
+            .epochs
+            .into_iter()
+            .map(|(id, values)| {
+                (id, values.into_iter().map(|value| Record { value, key: None, timestamp: None }).collect())
+            })
+            .collect(),
+    })
 }
 
 pub struct ExactlyOnceKafkaSink {
@@ -58,10 +111,11 @@ pub struct ExactlyOnceKafkaSink {
     producer: ThreadedProducer<DeliveryErrors>,
     errors: DeliveryErrors,
     encoder: Encoder,
+    meta: MessageMeta,
     /// Records since the last barrier.
-    current: Vec<Vec<u8>>,
+    current: Vec<Record>,
     /// Epochs snapshotted but not committed.
-    pending: BTreeMap<u64, Vec<Vec<u8>>>,
+    pending: BTreeMap<u64, Vec<Record>>,
     /// Commits made, counted for the fault-injection hook (`crate::fault`).
     commits: u64,
     /// The consumer-group metadata of each marker group written to.
@@ -111,6 +165,7 @@ impl ExactlyOnceKafkaSink {
             producer,
             errors,
             encoder: Encoder::new(schema, &spec.format),
+            meta: MessageMeta::new(spec, schema)?,
             current: Vec::new(),
             pending: BTreeMap::new(),
             commits: 0,
@@ -139,13 +194,13 @@ impl ExactlyOnceKafkaSink {
     }
 
     /// Writes `records` and the markers in one transaction.
-    fn commit(&mut self, records: &[Vec<u8>], markers: &[(String, u64)]) -> Result<(), ConnectorError> {
+    fn commit(&mut self, records: &[Record], markers: &[(String, u64)]) -> Result<(), ConnectorError> {
         let servers = self.servers.clone();
         let fail = |what: &str, e: KafkaError| kafka_err(&servers, what, e);
         self.producer.begin_transaction().map_err(|e| fail("beginning a transaction", e))?;
         let result = (|| {
-            for payload in records {
-                send_waiting(&self.producer, &self.topic, payload)
+            for r in records {
+                send_record(&self.producer, &self.topic, &r.value, r.key.as_deref(), r.timestamp)
                     .map_err(|e| fail(&format!("producing to `{}`", self.topic), e))?;
             }
             for (group, epoch) in markers {
@@ -184,10 +239,13 @@ impl ExactlyOnceKafkaSink {
 
 impl SinkWriter for ExactlyOnceKafkaSink {
     fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
+        self.meta.begin(batch);
+        let mut key_buf = Vec::new();
         for r in 0..batch.len() {
-            let mut buf = Vec::with_capacity(96);
-            self.encoder.encode_row(batch, r, &mut buf);
-            self.current.push(buf);
+            let mut value = Vec::with_capacity(96);
+            self.encoder.encode_row(batch, r, &mut value);
+            let key = self.meta.key(batch, r, &mut key_buf).then(|| key_buf.clone());
+            self.current.push(Record { value, key, timestamp: self.meta.timestamp(batch, r) });
         }
         Ok(())
     }
@@ -195,7 +253,7 @@ impl SinkWriter for ExactlyOnceKafkaSink {
     /// At the end of a bounded input: commit everything, with a marker
     /// above every epoch.
     fn flush(&mut self) -> Result<(), ConnectorError> {
-        let mut records: Vec<Vec<u8>> = std::mem::take(&mut self.pending).into_values().flatten().collect();
+        let mut records: Vec<Record> = std::mem::take(&mut self.pending).into_values().flatten().collect();
         records.append(&mut self.current);
         if records.is_empty() {
             return Ok(());
@@ -210,8 +268,7 @@ impl SinkWriter for ExactlyOnceKafkaSink {
             transactional_id: self.transactional_id.clone(),
             epochs: self.pending.iter().map(|(k, v)| (*k, v.clone())).collect(),
         };
-        bincode::serde::encode_to_vec(&state, bincode::config::standard())
-            .map_err(|e| ConnectorError::Io(format!("encoding the sink's state: {e}")))
+        encode_state(&state)
     }
 
     fn checkpoint_complete(&mut self, checkpoint_id: u64) -> Result<(), ConnectorError> {
@@ -226,7 +283,7 @@ impl SinkWriter for ExactlyOnceKafkaSink {
         }
         self.commits += 1;
         crate::fault::before_commit(self.commits, checkpoint_id);
-        let records: Vec<Vec<u8>> = due.iter().filter_map(|k| self.pending.remove(k)).flatten().collect();
+        let records: Vec<Record> = due.iter().filter_map(|k| self.pending.remove(k)).flatten().collect();
         let marker = vec![(marker_group(&self.transactional_id), last)];
         self.commit(&records, &marker)
     }
@@ -235,14 +292,13 @@ impl SinkWriter for ExactlyOnceKafkaSink {
         let mut records = Vec::new();
         let mut markers = Vec::new();
         for bytes in states {
-            let (state, _): (SinkState, usize) = bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
-                .map_err(|e| ConnectorError::Io(format!("the sink's restored state is corrupt: {e}")))?;
+            let state = decode_state(&bytes)?;
             if state.transactional_id != self.transactional_id {
                 // An old subtask's id no new subtask uses: fence it and abort its open transaction.
                 drop(transactional_producer(&self.servers, &state.transactional_id, DeliveryErrors::default())?);
             }
             let committed = self.marker(&state.transactional_id)?;
-            let open: Vec<(u64, Vec<Vec<u8>>)> =
+            let open: Vec<(u64, Vec<Record>)> =
                 state.epochs.into_iter().filter(|(id, _)| committed.is_none_or(|m| *id > m)).collect();
             if let Some((last, _)) = open.last() {
                 tracing::info!(
@@ -257,5 +313,36 @@ impl SinkWriter for ExactlyOnceKafkaSink {
             return Ok(());
         }
         self.commit(&records, &markers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(v: &str, key: Option<&str>, ts: Option<i64>) -> Record {
+        Record { value: v.as_bytes().to_vec(), key: key.map(|k| k.as_bytes().to_vec()), timestamp: ts }
+    }
+
+    #[test]
+    fn the_state_keeps_keys_and_timestamps() {
+        let state = SinkState {
+            transactional_id: "flowc-out-1-0".into(),
+            epochs: vec![(3, vec![record("{}", Some("alice"), Some(5)), record("{\"a\":1}", None, None)]), (4, vec![])],
+        };
+        assert_eq!(decode_state(&encode_state(&state).unwrap()).unwrap(), state);
+    }
+
+    #[test]
+    fn a_state_of_the_first_format_is_still_read() {
+        // Bytes as the sink wrote them before records had keys.
+        for id in ["flowc-out-1-0", &"x".repeat(255)] {
+            let old = SinkStateV1 { transactional_id: id.into(), epochs: vec![(7, vec![b"{\"n\":1}".to_vec()])] };
+            let bytes = bincode::serde::encode_to_vec(&old, bincode::config::standard()).unwrap();
+            let state = decode_state(&bytes).unwrap();
+            assert_eq!(state.transactional_id, id);
+            assert_eq!(state.epochs, vec![(7, vec![record("{\"n\":1}", None, None)])]);
+        }
+        assert!(decode_state(b"\xffEO2\x01").is_err());
     }
 }

@@ -8,10 +8,15 @@
 
 pub mod bad_records;
 pub mod datagen;
+pub mod dead_letter_files;
 pub mod file_source;
 pub mod files;
 pub mod kafka;
 pub mod kafka_exactly_once;
+pub mod kafka_keys;
+pub mod kafka_metadata;
+pub mod kafka_sink;
+pub mod kafka_topics;
 pub mod upsert_kafka;
 
 use crate::checkpoint::SourceState;

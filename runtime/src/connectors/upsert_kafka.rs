@@ -2,7 +2,8 @@
 //! message key is the JSON of the stream's key fields (`{"user":"a"}`),
 //! the value the row's JSON for `+I` and `+U`; `-U` writes nothing (the
 //! `+U` that follows replaces it) and `-D` a tombstone (a null value).
-//! A topic compacted by key then holds the final table.
+//! A topic compacted by key then holds the final table. `timestamp: ts`
+//! sets the record timestamp as on the plain sink.
 //!
 //! At-least-once, like the plain Kafka sink: an idempotent producer with
 //! `acks=all`, `flush` waiting for every acknowledgement. Writing a row
@@ -28,6 +29,8 @@ pub struct UpsertKafkaSinkWriter {
     encoder: JsonEncoder,
     key_buf: Vec<u8>,
     buf: Vec<u8>,
+    /// `timestamp:` (the key is the stream's, never `key:`).
+    meta: super::kafka_keys::MessageMeta,
 }
 
 fn kafka_err(servers: &str, e: impl std::fmt::Display) -> ConnectorError {
@@ -64,6 +67,7 @@ impl UpsertKafkaSinkWriter {
             encoder: JsonEncoder::new(schema),
             key_buf: Vec::with_capacity(64),
             buf: Vec::with_capacity(256),
+            meta: super::kafka_keys::MessageMeta::new(&spec.sink, schema)?,
         })
     }
 
@@ -75,10 +79,13 @@ impl UpsertKafkaSinkWriter {
     }
 
     /// Hands one message to the producer, waiting while its queue is full.
-    fn send(&self, payload: Option<&[u8]>) -> Result<(), KafkaError> {
+    fn send(&self, payload: Option<&[u8]>, timestamp: Option<i64>) -> Result<(), KafkaError> {
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic).key(&self.key_buf[..]);
         if let Some(p) = payload {
             record = record.payload(p);
+        }
+        if let Some(t) = timestamp {
+            record = record.timestamp(t);
         }
         loop {
             match self.producer.send(record) {
@@ -117,7 +124,7 @@ impl SinkWriter for UpsertKafkaSinkWriter {
                 self.encoder.encode_row(batch, r, &mut self.buf);
                 Some(std::mem::take(&mut self.buf))
             };
-            let sent = self.send(payload.as_deref());
+            let sent = self.send(payload.as_deref(), self.meta.timestamp(batch, r));
             if let Some(p) = payload {
                 self.buf = p;
             }

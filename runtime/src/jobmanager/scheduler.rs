@@ -77,15 +77,38 @@ pub fn place(graph: &JobGraph, offer: &[SlotOffer]) -> Option<Placement> {
     Some(Placement { addresses, tms, shares: shares.into_values().collect() })
 }
 
-/// The Kafka sources of `graph`: (vertex, bootstrap servers, topic).
+/// The Kafka sources of `graph` that read one topic: (vertex, bootstrap
+/// servers, topic). Those of several topics split them between their
+/// subtasks themselves (`connectors::kafka_topics`).
 pub fn kafka_sources(graph: &JobGraph) -> Vec<(u32, String, String)> {
     graph
         .graph
         .node_indices()
         .filter_map(|n| match graph.graph[n].operators.first().map(|o| &o.kind) {
-            Some(OperatorKind::KafkaSource(k)) => Some((n.index() as u32, k.servers.clone(), k.topic.clone())),
+            Some(OperatorKind::KafkaSource(k)) if k.topics.is_none() => {
+                Some((n.index() as u32, k.servers.clone(), k.topic.clone()))
+            }
             _ => None,
         })
+        .collect()
+}
+
+/// The topics Kafka sources list by name (`topics: [..]`), which must
+/// exist when the job starts: (bootstrap servers, topic).
+pub fn listed_topics(graph: &JobGraph) -> Vec<(String, String)> {
+    graph
+        .graph
+        .node_weights()
+        .filter_map(|v| match v.operators.first().map(|o| &o.kind) {
+            Some(OperatorKind::KafkaSource(k)) => match &k.topics {
+                Some(flowc_compiler::ir::TopicSet::List(t)) => {
+                    Some(t.iter().map(|t| (k.servers.clone(), t.clone())).collect::<Vec<_>>())
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .flatten()
         .collect()
 }
 

@@ -561,6 +561,10 @@ fn assign_partitions(graph: &JobGraph) -> Result<Vec<(SubtaskId, Vec<i32>)>, Str
         let count = partition_count(&servers, &topic, Duration::from_secs(10)).map_err(|e| e.to_string())?;
         out.extend(scheduler::spread_partitions(graph, vertex, count));
     }
+    // Sources of several topics assign their partitions themselves; a listed topic must exist.
+    for (servers, topic) in scheduler::listed_topics(graph) {
+        partition_count(&servers, &topic, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    }
     Ok(out)
 }
 

@@ -135,7 +135,8 @@ impl StageErrors {
             JsonEncoder::new(schema).encode_row(batch, row, &mut self.row);
         }
         let action = match policy {
-            ErrorPolicy::Fail => "failed",
+            // A dead-letter directory is a file source's: a stage never has one.
+            ErrorPolicy::Fail | ErrorPolicy::DeadLetterFiles(_) => "failed",
             ErrorPolicy::Skip => "skipped",
             ErrorPolicy::DeadLetter(_) => "dead-lettered",
         };
@@ -152,7 +153,7 @@ impl StageErrors {
         let row_text = String::from_utf8_lossy(&self.row).into_owned();
         let log = self.last_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10));
         match policy {
-            ErrorPolicy::Fail => {
+            ErrorPolicy::Fail | ErrorPolicy::DeadLetterFiles(_) => {
                 let mut m = message;
                 if !row_text.is_empty() {
                     m.push_str(", record ");

@@ -1,0 +1,126 @@
+//! A Kafka sink's `key: user` / `key: [user, region]` (the message key:
+//! one string field as its text, else the JSON of the fields, as Flink's
+//! `'key.fields'` with `'key.format' = 'json'`) and `timestamp: ts` (the
+//! record timestamp, as Flink SQL's writable `timestamp` metadata).
+
+use super::stream::{StreamEnd, Unknown};
+use super::Checker;
+use crate::consts::Const;
+use crate::ir::{DataType, Schema};
+use flowc_dsl::diagnostic::suggest;
+use flowc_dsl::{Diagnostic, Span};
+use std::collections::HashMap;
+
+impl Checker {
+    /// The fields of `key:` (empty without it), `None` if it does not check.
+    pub(super) fn sink_key(&mut self, props: &HashMap<String, (Const, Span)>, input: &StreamEnd) -> Option<Vec<usize>> {
+        let Some((value, span)) = props.get("key") else { return Some(Vec::new()) };
+        if let Some(upsert) = self.upsert_key(input) {
+            let origin = upsert.origin;
+            self.err(
+                Diagnostic::error("flow::check::sink-key", "an upsert stream's message key is its key", *span)
+                    .with_label("`key` cannot be set here")
+                    .with_secondary(origin, "the stream's key comes from here")
+                    .with_help("remove `key`: the upsert sink writes the key fields as the message key"),
+            );
+            return None;
+        }
+        let names: Vec<&Const> = match value {
+            Const::List(items) if items.is_empty() => {
+                self.err(
+                    Diagnostic::error("flow::check::sink-key", "`key` names no field", *span)
+                        .with_label("empty")
+                        .with_help("name one field, `key: user`, or several, `key: [user, region]`; or remove `key`"),
+                );
+                return None;
+            }
+            Const::List(items) => items.iter().collect(),
+            v => vec![v],
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for n in names {
+            match self.sink_field(n, "key", *span, input) {
+                Some(Some(i)) if out.contains(&i) => {
+                    self.err(
+                        Diagnostic::error("flow::check::sink-key", format!("`key` names `{n}` twice"), *span)
+                            .with_label("repeated field"),
+                    );
+                    ok = false;
+                }
+                Some(Some(i)) => out.push(i),
+                Some(None) => {}
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// The field of `timestamp:` (a timestamp), `Some(None)` without it.
+    pub(super) fn sink_timestamp(
+        &mut self,
+        props: &HashMap<String, (Const, Span)>,
+        input: &StreamEnd,
+    ) -> Option<Option<usize>> {
+        let Some((value, span)) = props.get("timestamp") else { return Some(None) };
+        let i = self.sink_field(value, "timestamp", *span, input)?;
+        if let Some(i) = i {
+            let f = &input.schema.fields[i];
+            if f.ty != DataType::Timestamp {
+                let d = Diagnostic::error(
+                    "flow::check::sink-timestamp",
+                    format!("`timestamp` takes a timestamp field, and `{}` is a {}", f.name, f.ty),
+                    *span,
+                )
+                .with_label("not a timestamp")
+                .with_help(format!("`map` it first: `ts: cast({} as timestamp)` (epoch milliseconds)", f.name));
+                self.err(d);
+                return None;
+            }
+        }
+        Some(i)
+    }
+
+    /// A field of the input named by a setting: `Some(None)` when the
+    /// field's existence is unknown after an error upstream.
+    fn sink_field(&mut self, v: &Const, key: &str, span: Span, input: &StreamEnd) -> Option<Option<usize>> {
+        let name = match v {
+            Const::Symbol(s) => s,
+            Const::Str(s) => {
+                self.err(
+                    Diagnostic::error(
+                        "flow::check::setting-value",
+                        format!("`{key}` takes field names, not strings"),
+                        span,
+                    )
+                    .with_label(format!("this is {v}"))
+                    .with_help(format!("write the field's name without quotes: `{key}: {s}`")),
+                );
+                return None;
+            }
+            v => {
+                self.bad_prop(key, "a field name (or for `key`, a list of them)", v, span);
+                return None;
+            }
+        };
+        if let Some(i) = input.schema.index_of(name) {
+            return Some(Some(i));
+        }
+        match &input.unknown {
+            Unknown::All => return Some(None),
+            Unknown::Fields(f) if f.contains(name) => return Some(None),
+            _ => {}
+        }
+        self.err(unknown_field(name, key, span, &input.schema));
+        None
+    }
+}
+
+fn unknown_field(name: &str, key: &str, span: Span, schema: &Schema) -> Diagnostic {
+    let d = Diagnostic::error("flow::check::unknown-field", format!("`{key}` names `{name}`, which is no field"), span)
+        .with_label(format!("the records are {schema}"));
+    match suggest(name, schema.fields.iter().map(|f| f.name.as_str())) {
+        Some(s) => d.with_help(format!("did you mean `{s}`?")),
+        None => d.with_help("name a field of the records that reach the sink"),
+    }
+}

@@ -1,0 +1,141 @@
+//! The Kafka sink (at-least-once): an idempotent producer, `acks=all`;
+//! `flush` returns only when every record handed to it is acknowledged.
+//! `key:` and `timestamp:` set each message's key and timestamp
+//! (`kafka_keys`).
+
+use super::kafka_keys::MessageMeta;
+use super::{ConnectorError, SinkWriter};
+use crate::codec::Encoder;
+use crate::data::Batch;
+use flowc_compiler::ir::KafkaSink;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn kafka_err(servers: &str, e: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::Kafka { servers: servers.to_string(), message: e.to_string() }
+}
+
+/// Hands one record to the producer, waiting while its queue is full:
+/// backpressure from the brokers reaches the task.
+pub fn send_waiting(
+    producer: &ThreadedProducer<DeliveryErrors>,
+    topic: &str,
+    payload: &[u8],
+) -> Result<(), KafkaError> {
+    send_record(producer, topic, payload, None, None)
+}
+
+/// [`send_waiting`] with a message key and a record timestamp (epoch
+/// milliseconds) where given.
+pub fn send_record(
+    producer: &ThreadedProducer<DeliveryErrors>,
+    topic: &str,
+    payload: &[u8],
+    key: Option<&[u8]>,
+    timestamp: Option<i64>,
+) -> Result<(), KafkaError> {
+    let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(payload);
+    if let Some(k) = key {
+        record = record.key(k);
+    }
+    if let Some(t) = timestamp {
+        record = record.timestamp(t);
+    }
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
+/// Collects the first delivery failure, which fails the task.
+#[derive(Default, Clone)]
+pub struct DeliveryErrors(pub Arc<Mutex<Option<String>>>);
+
+impl ClientContext for DeliveryErrors {}
+
+impl ProducerContext for DeliveryErrors {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            let mut first = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if first.is_none() {
+                *first = Some(e.to_string());
+            }
+        }
+    }
+}
+
+pub struct KafkaSinkWriter {
+    servers: String,
+    topic: String,
+    producer: ThreadedProducer<DeliveryErrors>,
+    errors: DeliveryErrors,
+    encoder: Encoder,
+    buf: Vec<u8>,
+    /// `key:` and `timestamp:`.
+    meta: MessageMeta,
+    key_buf: Vec<u8>,
+}
+
+impl KafkaSinkWriter {
+    pub fn new(spec: &KafkaSink, schema: &flowc_compiler::ir::Schema) -> Result<KafkaSinkWriter, ConnectorError> {
+        let errors = DeliveryErrors::default();
+        let producer: ThreadedProducer<DeliveryErrors> = ClientConfig::new()
+            .set("bootstrap.servers", &spec.servers)
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "120000")
+            .create_with_context(errors.clone())
+            .map_err(|e| kafka_err(&spec.servers, e))?;
+        Ok(KafkaSinkWriter {
+            servers: spec.servers.clone(),
+            topic: spec.topic.clone(),
+            producer,
+            errors,
+            encoder: Encoder::new(schema, &spec.format),
+            buf: Vec::with_capacity(256),
+            meta: MessageMeta::new(spec, schema)?,
+            key_buf: Vec::new(),
+        })
+    }
+
+    fn check(&self) -> Result<(), ConnectorError> {
+        match self.errors.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(kafka_err(&self.servers, format!("delivery to `{}` failed: {e}", self.topic))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl SinkWriter for KafkaSinkWriter {
+    fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
+        self.check()?;
+        self.meta.begin(batch);
+        for r in 0..batch.len() {
+            self.buf.clear();
+            self.encoder.encode_row(batch, r, &mut self.buf);
+            let key = self.meta.key(batch, r, &mut self.key_buf).then_some(&self.key_buf[..]);
+            send_record(&self.producer, &self.topic, &self.buf, key, self.meta.timestamp(batch, r))
+                .map_err(|e| kafka_err(&self.servers, format!("cannot produce to `{}`: {e}", self.topic)))?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ConnectorError> {
+        self.producer
+            .flush(Duration::from_secs(120))
+            .map_err(|e| kafka_err(&self.servers, format!("flushing `{}`: {e}", self.topic)))?;
+        self.check()
+    }
+}

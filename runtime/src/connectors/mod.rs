@@ -12,6 +12,7 @@ pub mod file_source;
 pub mod files;
 pub mod kafka;
 pub mod kafka_exactly_once;
+pub mod nexmark;
 pub mod upsert_kafka;
 
 use crate::checkpoint::SourceState;

@@ -222,8 +222,10 @@ fn push_str(d: &mut Data, s: &str) {
 /// The last person id (from 0) generated up to event `n`.
 fn last_base0_person_id(n: u64) -> i64 {
     let epoch = (n / TOTAL_PROPORTION) as i64;
-    let offset = (n % TOTAL_PROPORTION).min(PERSON_PROPORTION - 1) as i64;
-    epoch * PERSON_PROPORTION as i64 + offset
+    let offset = n % TOTAL_PROPORTION;
+    // Past the block's people: the block's last person.
+    let offset = if offset >= PERSON_PROPORTION { PERSON_PROPORTION - 1 } else { offset };
+    epoch * PERSON_PROPORTION as i64 + offset as i64
 }
 
 /// The last auction id (from 0) generated up to event `n`; -1 before the first.
@@ -311,7 +313,7 @@ struct Tables {
 fn tables() -> &'static Tables {
     static TABLES: OnceLock<Tables> = OnceLock::new();
     TABLES.get_or_init(|| {
-        let mut rng = Rng(0x6e65_786d_6172_6b);
+        let mut rng = Rng(0x006e_6578_6d61_726b);
         let pool = (0..1024 * 1024).map(|_| char::from(b'a' + rng.below(26) as u8)).collect();
         let base_url = |rng: &mut Rng| {
             format!(

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """flowc vs Apache Flink 2.3 on one machine, A/B interleaved (see README.md).
 
-    bench/run.sh [--smoke] [--events N] [--runs 3] [--only core|kafka|start|recovery|limit]
+    bench/run.sh [--smoke] [--events N] [--runs 3] [--only core|kafka|start|recovery|limit|nexmark]
 
 Measures (1) engine core: Click Event Count on N generated events, p=2,
 chaining off and on → events/s; (2) Kafka end to end: the same job reading
@@ -11,7 +11,8 @@ TaskManager registered with its slots free; (4) recovery: SIGKILL of the
 TaskManager under a running job → failure noticed → all tasks RUNNING
 again on a new TaskManager; (5) peak RSS of JobManager and TaskManager
 during (1) and (2); (6, `--only limit`) the expression-heavy datagen
-pipelines. Next to (1) and (6), the physical limit: the same jobs written
+pipelines; (7, `--only nexmark`, not in the default run) the Nexmark
+queries on both engines (benchlib/nexmark.py). Next to (1) and (6), the physical limit: the same jobs written
 by hand as typed Rust (bench/limit/). Prints one markdown table of medians
 and ratios.
 """
@@ -33,11 +34,14 @@ from benchlib.flink import FlinkCluster  # noqa: E402
 from benchlib.flowc import FlowcCluster, check_available  # noqa: E402
 from benchlib import kafka  # noqa: E402
 from benchlib import limit  # noqa: E402
+from benchlib import nexmark  # noqa: E402
 from benchlib.procs import Procs, RssSampler, log  # noqa: E402
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ENGINES = {"flowc": FlowcCluster, "Flink": FlinkCluster}
-GROUPS = ("core", "kafka", "start", "recovery", "limit")
+GROUPS = ("core", "kafka", "start", "recovery", "limit", "nexmark")
+# Measured only when asked for (`--only nexmark`): it runs every query.
+DEFAULT_GROUPS = ("core", "kafka", "start", "recovery", "limit")
 
 
 class Results:
@@ -252,6 +256,8 @@ def main():
     ap.add_argument("--only", action="append", choices=GROUPS, help="measure only this group (repeatable)")
     ap.add_argument("--engines", default="flowc,Flink", help="comma-separated: flowc,Flink (the limit column "
                     "runs whenever bench/limit's binary is built)")
+    ap.add_argument("--nexmark-events", type=int, help="Nexmark events [10000000; smoke 200000]")
+    ap.add_argument("--nexmark-queries", help=f"comma-separated [{','.join(nexmark.QUERIES)}]")
     ap.add_argument("--timeout", type=float, default=900, help="seconds a job may take")
     ap.add_argument("--recovery-rate", type=int, default=20000, help="events/s of the recovery job")
     ap.add_argument("--recovery-warmup", type=float, default=5.0, help="seconds the job runs before the kill")
@@ -264,7 +270,9 @@ def main():
     args.kafka_events = args.kafka_events or min(args.events, 20_000_000)
     label = lambda n: f"{n / 1e6:g} M" if n >= 1_000_000 else f"{n / 1e3:g} k"
     args.events_label, args.kafka_events_label = label(args.events), label(args.kafka_events)
-    groups = set(args.only or GROUPS)
+    groups = set(args.only or DEFAULT_GROUPS)
+    args.nexmark_queries = [q.strip() for q in (args.nexmark_queries or ",".join(nexmark.QUERIES)).split(",")
+                            if q.strip()]
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     for e in engines:
         if e not in ENGINES:
@@ -345,6 +353,20 @@ def main():
                     except JobFailed as err:
                         failures.append(f"{e}, pipelines run {run + 1}: {err}")
                         print(f"{e} pipelines run {run + 1} failed: {err}", flush=True)
+        if "nexmark" in groups and live:
+            # Events of all kinds, as Nexmark counts them.
+            args.nexmark_events = args.nexmark_events or (200_000 if args.smoke else 10_000_000)
+            args.nexmark_label = label(args.nexmark_events)
+            data = nexmark.prepare(work, args.nexmark_events)
+            for run in range(args.runs):
+                order = live if run % 2 == 0 else list(reversed(live))
+                for e in order:
+                    log(f"nexmark run {run + 1}/{args.runs}: {e}")
+                    try:
+                        nexmark.run(e, procs, work, run, args, res, data)
+                    except JobFailed as err:
+                        failures.append(f"{e}, nexmark run {run + 1}: {err}")
+                        print(f"{e} nexmark run {run + 1} failed: {err}", flush=True)
         if "recovery" in groups:
             for run in range(args.runs):
                 order = live if run % 2 == 0 else list(reversed(live))
@@ -375,6 +397,9 @@ def main():
           f"load average at the end {os.getloadavg()[0]:.1f}")
     print()
     print(res.table(unavailable))
+    g, n = nexmark.geomean_ratio(res)
+    if g:
+        print(f"\nNexmark: geometric mean of the flowc/Flink throughput ratios over {n} queries: {g:.2f}×")
     if ceiling:
         print()
         print(f"Kafka raw read ceiling (kcat, librdkafka, {args.kafka_events_label} events): "

@@ -46,6 +46,9 @@ enum Command {
     Info(cmd::ops::InfoArgs),
     /// Prints the JobManager's or a TaskManager's log (`-f`: and follows it).
     Logs(cmd::ops::LogsArgs),
+    /// Writes the Nexmark event sequence as JSON lines, to files or Kafka topics.
+    #[command(name = "nexmark-gen")]
+    NexmarkGen(cmd::nexmark_gen::NexmarkGenArgs),
     /// Runs a JobManager: REST API, web UI, scheduling, checkpoint coordination.
     Jobmanager(cmd::cluster::JobManagerArgs),
     /// Runs a TaskManager that offers its slots to a JobManager.
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Checkpoint(a) => cmd::ops::checkpoint(a),
         Command::Info(a) => cmd::ops::info(a),
         Command::Logs(a) => cmd::ops::logs(a),
+        Command::NexmarkGen(a) => cmd::nexmark_gen::run(a),
         Command::Jobmanager(a) => cmd::cluster::jobmanager(a),
         Command::Taskmanager(a) => cmd::cluster::taskmanager(a),
     };

@@ -315,6 +315,49 @@ pub const KINDS: &[KindDoc] = &[
     },
     KindDoc {
         role: Role::Source,
+        name: "nexmark",
+        doc: "The Nexmark benchmark's event stream (people, auctions and bids in the proportions 1:3:46), deterministic from the seed; one kind per source, with the fixed schema `Person`, `Auction` or `Bid`. Sources with the same settings see the same sequence.",
+        options: &[
+            opt(
+                "kind",
+                "`person`, `auction` or `bid`",
+                &["person", "auction", "bid"],
+                None,
+                "Required: which events of the sequence this source emits.",
+            ),
+            opt(
+                "events",
+                "a non-negative integer or `none`",
+                &[],
+                Some("none"),
+                "Events of all kinds in the sequence (Nexmark's `events.num`); `none`: forever.",
+            ),
+            opt(
+                "rate",
+                "a positive integer",
+                &[],
+                Some("10000"),
+                "Events per second of event time (Nexmark's `first-event.rate`): event `n` is at `base_time + n / rate`.",
+            ),
+            opt("seed", "a non-negative integer", &[], Some("0"), "Seeds every event's pseudo-random values."),
+            opt(
+                "base_time",
+                "epoch milliseconds",
+                &[],
+                Some("1735689600000"),
+                "The event time of event 0 (default 2025-01-01T00:00:00Z).",
+            ),
+            opt(
+                "paced",
+                "`true` or `false`",
+                &[],
+                Some("false"),
+                "`true`: emit at `rate` events per second of wall-clock time too; `false`: as fast as possible.",
+            ),
+        ],
+    },
+    KindDoc {
+        role: Role::Source,
         name: "file",
         doc: "Reads every file under a directory (by name; each file by one subtask), one record a line; bounded, or watching for new files. Positions are checkpointed.",
         options: &[
@@ -594,6 +637,7 @@ mod tests {
             (Role::Sink, "kafka", format!("{head}source datagen {{ schema: S }} | sink kafka {{ zzz: 1 }}\n"), "a kafka sink takes: "),
             (Role::Sink, "file", format!("{head}source datagen {{ schema: S }} | sink file {{ zzz: 1 }}\n"), "a file sink takes: "),
             (Role::Source, "file", format!("{head}source file {{ zzz: 1 }} | sink print\n"), "a file source takes: "),
+            (Role::Source, "nexmark", format!("{head}source nexmark {{ zzz: 1 }} | sink print\n"), "a nexmark source takes: "),
             (
                 Role::Window,
                 "tumbling",
@@ -644,6 +688,8 @@ mod tests {
                         // `dead_letter` needs its topic.
                         Role::Source if k.name == "kafka" && *v == "dead_letter" => format!("{head}source kafka {{ servers: \"s\", topic: \"t\", schema: S, {}: {v}, dead_letter_topic: \"d\" }} | sink print\n", o.key),
                         Role::Source if k.name == "kafka" => format!("{head}source kafka {{ servers: \"s\", topic: \"t\", schema: S, {}: {v} }} | sink print\n", o.key),
+                        Role::Source if k.name == "nexmark" && o.key == "kind" => format!("{head}source nexmark {{ kind: {v} }} | sink print\n"),
+                        Role::Source if k.name == "nexmark" => format!("{head}source nexmark {{ kind: bid, {}: {v} }} | sink print\n", o.key),
                         Role::Source => format!("{head}source datagen {{ schema: S, {}: {v} }} | sink print\n", o.key),
                         Role::Sink if k.name == "kafka" => format!("{head}source datagen {{ schema: S }} | sink kafka {{ servers: \"s\", topic: \"t\", {}: {v} }}\n", o.key),
                         Role::Sink => format!("{head}source datagen {{ schema: S }} | sink {} {{ path: \"/tmp/x\", {}: {v} }}\n", k.name, o.key),

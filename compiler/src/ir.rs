@@ -509,6 +509,8 @@ pub enum OperatorKind {
     KafkaSource(KafkaSource),
     FileSource(FileSource),
     DatagenSource(DatagenSource),
+    /// `source nexmark { kind: bid, … }`: one kind of the Nexmark event stream.
+    NexmarkSource(NexmarkSource),
     Watermark(WatermarkSpec),
     Filter(Expr),
     /// `map` and `select`: one expression per output field.
@@ -539,7 +541,13 @@ pub enum OperatorKind {
 
 impl OperatorKind {
     pub fn is_source(&self) -> bool {
-        matches!(self, OperatorKind::KafkaSource(_) | OperatorKind::DatagenSource(_) | OperatorKind::FileSource(_))
+        matches!(
+            self,
+            OperatorKind::KafkaSource(_)
+                | OperatorKind::DatagenSource(_)
+                | OperatorKind::FileSource(_)
+                | OperatorKind::NexmarkSource(_)
+        )
     }
     pub fn is_sink(&self) -> bool {
         matches!(
@@ -580,6 +588,14 @@ impl OperatorKind {
                 d.count.map_or("unbounded".to_string(), |c| c.to_string()),
                 d.rate.map_or("unpaced".to_string(), |r| format!("{r}/s")),
                 if d.json { ", format=json" } else { "" }
+            ),
+            OperatorKind::NexmarkSource(n) => format!(
+                "NexmarkSource(kind={}, events={}, rate={}/s, seed={}{})",
+                n.kind,
+                n.events.map_or("unbounded".to_string(), |c| c.to_string()),
+                n.rate,
+                n.seed,
+                if n.paced { ", paced" } else { "" }
             ),
             OperatorKind::Watermark(w) => format!(
                 "Watermark(field=#{}, out_of_orderness={}ms, idleness={}{})",
@@ -856,6 +872,108 @@ pub struct DatagenSource {
     pub rate: Option<u64>,
     /// Encode each record to JSON and decode it again, as a Kafka source would.
     pub json: bool,
+}
+
+/// The three kinds of Nexmark events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum NexmarkKind {
+    Person,
+    Auction,
+    Bid,
+}
+
+impl NexmarkKind {
+    pub const ALL: [NexmarkKind; 3] = [NexmarkKind::Person, NexmarkKind::Auction, NexmarkKind::Bid];
+
+    /// `person`, `auction`, `bid`: as written in `kind:`.
+    pub fn word(self) -> &'static str {
+        match self {
+            NexmarkKind::Person => "person",
+            NexmarkKind::Auction => "auction",
+            NexmarkKind::Bid => "bid",
+        }
+    }
+
+    pub fn by_word(word: &str) -> Option<NexmarkKind> {
+        NexmarkKind::ALL.into_iter().find(|k| k.word() == word)
+    }
+
+    /// The fixed schema of this kind's records: the columns of the views
+    /// `person`, `auction` and `bid` of Nexmark's Flink SQL DDL, by the same
+    /// names and in the same order.
+    pub fn schema(self) -> Schema {
+        use DataType::{Long, String as Str, Timestamp};
+        let fields: &[(&str, DataType)] = match self {
+            NexmarkKind::Person => &[
+                ("id", Long),
+                ("name", Str),
+                ("emailAddress", Str),
+                ("creditCard", Str),
+                ("city", Str),
+                ("state", Str),
+                ("dateTime", Timestamp),
+                ("extra", Str),
+            ],
+            NexmarkKind::Auction => &[
+                ("id", Long),
+                ("itemName", Str),
+                ("description", Str),
+                ("initialBid", Long),
+                ("reserve", Long),
+                ("dateTime", Timestamp),
+                ("expires", Timestamp),
+                ("seller", Long),
+                ("category", Long),
+                ("extra", Str),
+            ],
+            NexmarkKind::Bid => &[
+                ("auction", Long),
+                ("bidder", Long),
+                ("price", Long),
+                ("channel", Str),
+                ("url", Str),
+                ("dateTime", Timestamp),
+                ("extra", Str),
+            ],
+        };
+        let name = match self {
+            NexmarkKind::Person => "Person",
+            NexmarkKind::Auction => "Auction",
+            NexmarkKind::Bid => "Bid",
+        };
+        Schema { name: Some(name.to_string()), fields: fields.iter().map(|(n, t)| Field::new(*n, *t)).collect() }
+    }
+}
+
+impl fmt::Display for NexmarkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// The event time of a nexmark source's first event unless `base_time`
+/// says otherwise: 2025-01-01T00:00:00Z, so that runs are reproducible.
+pub const NEXMARK_BASE_TIME: i64 = 1_735_689_600_000;
+
+/// Events per second of event time unless `rate` says otherwise, as
+/// Nexmark's `first-event.rate` default.
+pub const NEXMARK_RATE: u64 = 10_000;
+
+/// `source nexmark { … }`: the events of one kind out of the Nexmark
+/// generator's sequence (see the runtime's `connectors::nexmark`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NexmarkSource {
+    pub kind: NexmarkKind,
+    /// Events of every kind in the whole sequence; `None` runs forever.
+    pub events: Option<u64>,
+    /// Events per second of event time (Nexmark's `first-event.rate`).
+    pub rate: u64,
+    /// Seeds every event's pseudo-random choices.
+    pub seed: u64,
+    /// The event time of event 0, epoch milliseconds.
+    pub base_time: i64,
+    /// Emit at `rate` in wall-clock time too; else as fast as possible.
+    pub paced: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

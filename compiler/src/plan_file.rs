@@ -205,6 +205,11 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
                 return Err("one generator per field".into());
             }
         }
+        OperatorKind::NexmarkSource(n) => {
+            if n.kind.schema().fields.len() != output || n.rate == 0 {
+                return Err("a nexmark source makes its kind's fields at a positive rate".into());
+            }
+        }
         OperatorKind::Watermark(w) => {
             if w.field >= input {
                 return Err("watermark field out of range".into());

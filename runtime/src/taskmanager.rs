@@ -860,6 +860,15 @@ fn build_task(
                 let reader = DatagenReader::new(g.clone(), id.subtask, vertex.parallelism, resume)?;
                 head = Some(Head::Source(Box::new(reader)));
             }
+            OperatorKind::NexmarkSource(n) => {
+                let resume = match position {
+                    SourceState::Datagen { next } => Some(next),
+                    _ => None,
+                };
+                let reader =
+                    crate::connectors::nexmark::NexmarkReader::new(n.clone(), id.subtask, vertex.parallelism, resume);
+                head = Some(Head::Source(Box::new(reader)));
+            }
             OperatorKind::KafkaSink(k) if k.delivery == Delivery::ExactlyOnce => {
                 let txid = format!("{}-{}-{}", k.transactional_id_prefix, &op.id.to_hex()[..8], id.subtask);
                 let mut s = ExactlyOnceKafkaSink::new(k, &op.output, txid)?;

@@ -10,6 +10,7 @@ pub mod fmt;
 pub mod job_args;
 pub mod list;
 pub mod lsp;
+pub mod nexmark_gen;
 pub mod ops;
 pub mod run;
 pub mod savepoint;

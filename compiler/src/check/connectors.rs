@@ -88,13 +88,18 @@ impl Checker {
                 let (kind, schema) = self.datagen(c, whole);
                 (kind, schema, "Source: Datagen".to_string())
             }
+            "nexmark" => {
+                let (kind, schema) = self.nexmark(c, whole);
+                let name = schema.as_ref().and_then(|s| s.name.clone()).unwrap_or_default();
+                (kind, schema, format!("Source: Nexmark({name})"))
+            }
             other => {
                 let mut d =
                     Diagnostic::error("flow::check::source-kind", format!("unknown source `{other}`"), c.kind.span)
                         .with_label("not a source");
                 d = match suggest(other, catalog::kinds(Role::Source).map(|k| k.name)) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                    None => d.with_help("sources are `kafka { … }`, `file { … }` and `datagen { … }`"),
+                    None => d.with_help("sources are `kafka { … }`, `file { … }`, `datagen { … }` and `nexmark { … }`"),
                 };
                 self.err(d);
                 // Its records are still those of the schema it names.
@@ -205,6 +210,67 @@ impl Checker {
             .collect();
         let spec = DatagenSource { schema: schema.clone(), generators, count, rate, json };
         (ok.then_some(OperatorKind::DatagenSource(spec)), Some(schema))
+    }
+
+    /// A nexmark source: the operator if everything checked, and its kind's
+    /// fixed schema (`Person`, `Auction` or `Bid`) if the kind is known.
+    pub(super) fn nexmark(&mut self, c: &Connector, whole: Span) -> (Option<OperatorKind>, Option<Schema>) {
+        let props = self.props(c.props.as_ref(), &catalog::keys(Role::Source, "nexmark"), "a nexmark source");
+        let kind = match props.get("kind") {
+            Some((Const::Symbol(s), _)) if NexmarkKind::by_word(s).is_some() => NexmarkKind::by_word(s),
+            Some((v, sp)) => {
+                self.bad_prop("kind", "`person`, `auction` or `bid`", v, *sp);
+                None
+            }
+            None => {
+                self.err(
+                    Diagnostic::error("flow::check::missing-setting", "`kind` is missing", whole)
+                        .with_label("needs `kind: person`, `kind: auction` or `kind: bid`"),
+                );
+                None
+            }
+        };
+        let mut ok = kind.is_some();
+        let mut int = |this: &mut Self, key: &str, default: i64, min: i64, takes: &str| -> Option<i64> {
+            match props.get(key) {
+                None => Some(default),
+                Some((Const::Int(n), _)) if *n >= min => Some(*n),
+                Some((v, sp)) => {
+                    this.bad_prop(key, takes, v, *sp);
+                    ok = false;
+                    None
+                }
+            }
+        };
+        let events = match props.get("events") {
+            None | Some((Const::None, _)) => None,
+            Some(_) => int(self, "events", 0, 0, "a non-negative integer or `none`"),
+        };
+        let rate = int(self, "rate", NEXMARK_RATE as i64, 1, "a positive integer: events per second of event time");
+        let seed = int(self, "seed", 0, 0, "a non-negative integer");
+        let base_time = int(self, "base_time", NEXMARK_BASE_TIME, 0, "epoch milliseconds, a non-negative integer");
+        let paced = match props.get("paced") {
+            None => false,
+            Some((Const::Bool(b), _)) => *b,
+            Some((v, sp)) => {
+                self.bad_prop("paced", "`true` or `false`", v, *sp);
+                ok = false;
+                false
+            }
+        };
+        let schema = kind.map(NexmarkKind::schema);
+        let spec = match (kind, rate, seed, base_time) {
+            (Some(kind), Some(rate), Some(seed), Some(base_time)) if ok => Some(NexmarkSource {
+                kind,
+                events: events.map(|n| n as u64),
+                rate: rate as u64,
+                seed: seed as u64,
+                base_time,
+                paced,
+            }),
+            _ => None,
+        };
+        (spec.map(OperatorKind::NexmarkSource), schema)
     }
 
     /// `sequence(start, step)`, `cycle(v, …)`, `ticks(start, step, per_tick)`,

@@ -82,7 +82,8 @@ pub enum SourceState {
     None,
     /// Next offset to read per partition of `topic`.
     Kafka { topic: String, offsets: Vec<(i32, i64)> },
-    /// The next record index of a datagen subtask.
+    /// The next record index of a datagen subtask, or the next event number
+    /// of a nexmark subtask.
     Datagen { next: u64 },
     /// How far a file source's subtask has read each of its files.
     Files { files: Vec<FileProgress> },

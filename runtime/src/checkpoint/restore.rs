@@ -143,7 +143,7 @@ pub fn check_restore(graph: &JobGraph, dir: &Path, allow_non_restored: bool) -> 
 /// Where each source subtask of `graph` continues: Kafka partitions take
 /// the offsets the checkpoint recorded for them, whichever old subtask read
 /// them; file source subtasks get every file's position (each reads its own
-/// files); datagen subtasks resume only at the same parallelism.
+/// files); datagen and nexmark subtasks resume only at the same parallelism.
 pub fn source_positions(
     graph: &JobGraph,
     splits: &[(SubtaskId, Vec<i32>)],
@@ -194,7 +194,7 @@ pub fn source_positions(
                         .flatten()
                         .collect(),
                 },
-                OperatorKind::DatagenSource(_) => entries
+                OperatorKind::DatagenSource(_) | OperatorKind::NexmarkSource(_) => entries
                     .iter()
                     .find(|(t, _)| t.subtask == s && t.parallelism == v.parallelism)
                     .map_or(SourceState::None, |(_, st)| (*st).clone()),

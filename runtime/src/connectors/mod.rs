@@ -17,6 +17,7 @@ pub mod kafka_keys;
 pub mod kafka_metadata;
 pub mod kafka_sink;
 pub mod kafka_topics;
+pub mod nexmark;
 pub mod upsert_kafka;
 
 use crate::checkpoint::SourceState;

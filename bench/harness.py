@@ -11,10 +11,11 @@ TaskManager registered with its slots free; (4) recovery: SIGKILL of the
 TaskManager under a running job → failure noticed → all tasks RUNNING
 again on a new TaskManager; (5) peak RSS of JobManager and TaskManager
 during (1) and (2); (6, `--only limit`) the expression-heavy datagen
-pipelines; (7, `--only nexmark`, not in the default run) the Nexmark
-queries on both engines (benchlib/nexmark.py). Next to (1) and (6), the physical limit: the same jobs written
-by hand as typed Rust (bench/limit/). Prints one markdown table of medians
-and ratios.
+pipelines (two of expressions, one with a Rust UDF call), against Flink
+DataStream jobs with the same lambdas; (7, `--only nexmark`, not in the
+default run) the Nexmark queries on both engines (benchlib/nexmark.py).
+Next to (1) and (6), the physical limit: the same jobs written by hand as
+typed Rust (bench/limit/). Prints one markdown table of medians and ratios.
 """
 
 import argparse
@@ -23,6 +24,7 @@ import os
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchlib.cluster import Unavailable, JobFailed, all_running, duration_s  # noqa: E402
 from benchlib.flink import FlinkCluster  # noqa: E402
-from benchlib.flowc import FlowcCluster, check_available  # noqa: E402
+from benchlib.flowc import FlowcCluster, check_available, prebuild_udfs  # noqa: E402
 from benchlib import kafka  # noqa: E402
 from benchlib import limit  # noqa: E402
 from benchlib import nexmark  # noqa: E402
@@ -188,15 +190,18 @@ def run_limit_core(args, res):
 
 
 def run_pipelines(engine, cls, procs, work, run, args, res):
-    """(6) The expression-heavy pipelines: flowc on a fresh cluster, then the
-    same jobs by hand."""
-    if engine == "flowc":
+    """(6) The expression-heavy pipelines: flowc and Flink each on a fresh
+    cluster, then the same jobs by hand (typed Rust)."""
+    if engine in ENGINES:
         wd = tempfile.mkdtemp(prefix=f"{engine}-pipelines{run}-", dir=work)
         c = cls(procs, wd)
         try:
             c.start()
-            for label, (job, _) in limit.PIPELINES.items():
-                jid = c.submit(job, ["--events", str(args.events)])
+            for label, (job_file, job) in limit.PIPELINES.items():
+                if engine == "flowc":
+                    jid = c.submit_pipeline(job_file, args.events)
+                else:
+                    jid = c.submit_pipeline(job, args.events)
                 j = c.finished_job_stats(jid, args.timeout)
                 res.add(f"{label}, datagen {args.events_label}, p=2", engine,
                         args.events / duration_s(j), "higher", "ev/s")
@@ -204,7 +209,10 @@ def run_pipelines(engine, cls, procs, work, run, args, res):
             c.stop()
     elif engine == "limit":
         for label, (_, job) in limit.PIPELINES.items():
-            rate, _ = limit.run(job, args.events)
+            rate, kept = limit.run(job, args.events)
+            want = limit.expected_kept(job, args.events)
+            if want is not None and kept != want:
+                print(f"WARNING: limit: {job} kept {kept:,} records, expected {want:,}", flush=True)
             res.add(f"{label}, datagen {args.events_label}, p=2", "limit", rate, "higher", "ev/s")
 
 
@@ -327,6 +335,15 @@ def main():
                 groups.discard("kafka")
                 broker = None
         args.ceiling = None
+        if "limit" in groups and "flowc" in live:
+            for job_file, _ in limit.PIPELINES.values():
+                if job_file == "udf_pipeline.flow":
+                    log(f"building the Rust UDFs of {job_file} (flowc compile)")
+                    try:
+                        log(f"built in {prebuild_udfs(job_file, work):.1f} s")
+                    except (JobFailed, OSError, subprocess.TimeoutExpired) as err:
+                        failures.append(f"flowc, UDF build: {err}")
+                        print(f"flowc UDF build failed: {err}", flush=True)
         for run in range(args.runs):
             order = live if run % 2 == 0 else list(reversed(live))
             if "kafka" in groups and broker is not None and kafka.kcat_bin():
@@ -345,7 +362,7 @@ def main():
                 log(f"run {run + 1}/{args.runs}: limit (core)")
                 run_limit_core(args, res)
             if "limit" in groups:
-                pipeline_engines = [e for e in order if e == "flowc"] + (["limit"] if with_limit else [])
+                pipeline_engines = list(order) + (["limit"] if with_limit else [])
                 for e in pipeline_engines:
                     log(f"run {run + 1}/{args.runs}: {e} (pipelines)")
                     try:

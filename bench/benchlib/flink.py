@@ -171,10 +171,12 @@ class FlinkCluster(RestCluster):
             self.jar_id = os.path.basename(r["filename"])
         return self.jar_id
 
-    def submit(self, args, parallelism=2):
+    def submit(self, args, parallelism=2, entry_class=None):
         jar = self._upload()
-        st, r = http("POST", f"{self.url}/jars/{jar}/run",
-                     {"programArgsList": args, "parallelism": parallelism}, timeout=120)
+        body = {"programArgsList": args, "parallelism": parallelism}
+        if entry_class:
+            body["entryClass"] = entry_class
+        st, r = http("POST", f"{self.url}/jars/{jar}/run", body, timeout=120)
         if st != 200 or not isinstance(r, dict) or "jobid" not in r:
             raise JobFailed(f"Flink: job submission failed: {st} {r}")
         return r["jobid"]
@@ -187,6 +189,12 @@ class FlinkCluster(RestCluster):
         return self.submit(["--source", "kafka", "--bootstrap.servers", servers, "--topic", topic,
                             "--group", f"flink-bench-{time.time_ns()}",
                             "--parallelism", str(parallelism), "--chaining", "off"], parallelism)
+
+    def submit_pipeline(self, job, events, parallelism=2):
+        """An expression-heavy pipeline (bench/limit's job name) of the peer's
+        ExpressionPipelinesBench."""
+        return self.submit(["--job", job, "--events", str(events), "--parallelism", str(parallelism)],
+                           parallelism, entry_class="dev.flowc.bench.ExpressionPipelinesBench")
 
     def submit_long(self, rate, parallelism=2):
         """A job that runs until cancelled (for the recovery measurement)."""

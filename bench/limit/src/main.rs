@@ -8,6 +8,7 @@
 //! flowc-limit core [--events N] [--parallelism P]                 click_count_datagen*.flow
 //! flowc-limit filter-strings [--events N] [--parallelism P]       filter_strings.flow
 //! flowc-limit filter-map-select [--events N] [--parallelism P]    filter_map_select.flow
+//! flowc-limit udf [--events N] [--parallelism P]                  udf_pipeline.flow
 //! ```
 //!
 //! `check` is a figure of the result (windows fired, records kept) that
@@ -23,7 +24,7 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "usage: flowc-limit core|filter-strings|filter-map-select [--events N] [--parallelism P]";
+const USAGE: &str = "usage: flowc-limit core|filter-strings|filter-map-select|udf [--events N] [--parallelism P]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
         "core" => core::run(events, parallelism),
         "filter-strings" => pipelines::run(pipelines::Job::FilterStrings, events, parallelism),
         "filter-map-select" => pipelines::run(pipelines::Job::FilterMapSelect, events, parallelism),
+        "udf" => pipelines::run(pipelines::Job::Udf, events, parallelism),
         other => {
             eprintln!("unknown job `{other}`\n{USAGE}");
             return ExitCode::from(2);

@@ -7,9 +7,17 @@
 //! filter-map-select: filter user % 10 != 0 and page != "/about"
 //!                    | map { bucket: user % 16, score: user * 3 + length(page), later: ts + 1s }
 //!                    | select { page, bucket, score, later }
+//! udf:               filter page != "/help"
+//!                    | select { page, user, score: score(user, millis(ts)) }
 //! ```
+//!
+//! `score` is `bench/jobs/udfs/visits.rs`, the UDF file of
+//! `udf_pipeline.flow`, compiled in here as a plain (inlinable) function.
 
 use crate::gen::{click_ts, cycle, random, PAGES, REFERRERS};
+
+#[path = "../../jobs/udfs/visits.rs"]
+mod visits;
 
 const BATCH: u64 = 1024;
 
@@ -17,6 +25,7 @@ const BATCH: u64 = 1024;
 pub enum Job {
     FilterStrings,
     FilterMapSelect,
+    Udf,
 }
 
 #[derive(Clone, Copy)]
@@ -25,6 +34,12 @@ struct Visit {
     page: &'static str,
     referrer: &'static str,
     user: i64,
+}
+
+struct Scored {
+    page: &'static str,
+    user: i64,
+    score: i64,
 }
 
 struct Out {
@@ -43,6 +58,7 @@ fn subtask(job: Job, k: u32, p: u32, events: u64) -> u64 {
     let mut kept = 0u64;
     let mut batch: Vec<Visit> = Vec::with_capacity(BATCH as usize);
     let mut out: Vec<Out> = Vec::with_capacity(BATCH as usize);
+    let mut scored: Vec<Scored> = Vec::with_capacity(BATCH as usize);
     let mut i = u64::from(k);
     while i < events {
         batch.clear();
@@ -67,6 +83,16 @@ fn subtask(job: Job, k: u32, p: u32, events: u64) -> u64 {
                     out.iter().map(|o| o.bucket ^ o.score ^ o.later ^ o.page.len() as i64).sum::<i64>(),
                 );
                 kept += out.len() as u64;
+            }
+            Job::Udf => {
+                scored.clear();
+                scored.extend(batch.iter().filter(|v| v.page != "/help").map(|v| Scored {
+                    page: v.page,
+                    user: v.user,
+                    score: visits::score(v.user, v.ts),
+                }));
+                std::hint::black_box(scored.iter().map(|o| o.user ^ o.score ^ o.page.len() as i64).sum::<i64>());
+                kept += scored.len() as u64;
             }
         }
     }

@@ -7,6 +7,7 @@ use super::{ConnectorError, SourcePoll, SourceReader};
 use crate::checkpoint::SourceState;
 use crate::codec::json::{JsonDecoder, JsonEncoder};
 use crate::data::{Batch, Column, Data, StrColumn};
+use crate::expr::kernels::FastDiv;
 use crate::record::Value;
 use flowc_compiler::ir::{DataType, DatagenSource, Generator};
 use std::sync::Arc;
@@ -132,6 +133,56 @@ fn ints(ty: DataType, first: u64, step: u64, n: usize, f: impl Fn(u64) -> i64) -
     }
 }
 
+/// `i64`s as a column of `ty`.
+fn of_i64s(ty: DataType, values: Vec<i64>) -> Data {
+    match ty {
+        DataType::Double => Data::F64(values.into_iter().map(|v| v as f64).collect()),
+        _ => Data::I64(values),
+    }
+}
+
+/// `i mod len` for the indices `first, first + step, …` (`n` of them),
+/// without a division per record: the remainder advances by `step mod
+/// len` and wraps (a datagen batch is generated faster than it is
+/// processed; a division per field and record was most of its cost).
+fn cycle_positions(first: u64, step: u64, n: usize, len: u64) -> Vec<u32> {
+    let len = len.max(1);
+    let (mut at, by) = (first % len, step % len);
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(at as u32);
+        at += by;
+        if at >= len {
+            at -= len;
+        }
+    }
+    out
+}
+
+/// `i / per` (as `i64`, `per > 0`) for the indices `first, first + step,
+/// …` (`n` of them), without a division per record; `None` when an index
+/// passes `i64::MAX` (the rare case keeps the division).
+fn tick_numbers(first: u64, step: u64, n: usize, per: i64) -> Option<Vec<i64>> {
+    let last = step.checked_mul(n as u64).and_then(|d| first.checked_add(d))?;
+    if i64::try_from(last).is_err() || per <= 0 {
+        return None;
+    }
+    let per = per as u64;
+    let (mut q, mut r) = (first / per, first % per);
+    let (dq, dr) = (step / per, step % per);
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(q as i64);
+        q += dq;
+        r += dr;
+        if r >= per {
+            r -= per;
+            q += 1;
+        }
+    }
+    Some(out)
+}
+
 /// The values of generator `g` for record indices `first, first + step,
 /// …` (`n` of them), as a column of `ty` (which [`fits`] `g`); a cycle of
 /// strings as ids into `dict`, its strings.
@@ -142,30 +193,38 @@ fn generate(g: &Generator, ty: DataType, dict: Option<&Arc<StrColumn>>, first: u
         }
         Generator::Ticks { start, step: by, per_tick } => {
             let per = (*per_tick).max(1);
-            ints(ty, first, step, n, |i| start.wrapping_add((i as i64 / per).wrapping_mul(*by)))
+            match tick_numbers(first, step, n, per) {
+                Some(mut ticks) => {
+                    ticks.iter_mut().for_each(|t| *t = start.wrapping_add(t.wrapping_mul(*by)));
+                    of_i64s(ty, ticks)
+                }
+                None => ints(ty, first, step, n, |i| start.wrapping_add((i as i64 / per).wrapping_mul(*by))),
+            }
         }
         Generator::Random { min, max } => {
             let span = (*max as i128 - *min as i128 + 1) as u128;
             match u64::try_from(span) {
-                // The same values as the 128-bit form below, by 64-bit division.
+                // The same values as the 128-bit form below, by 64-bit arithmetic.
                 Ok(span) if span > 0 => {
-                    ints(ty, first, step, n, |i| (*min as i128 + (splitmix(i) % span) as i128) as i64)
+                    let m = FastDiv::new(span);
+                    ints(ty, first, step, n, |i| (*min as i128 + m.remainder(splitmix(i)) as i128) as i64)
                 }
                 _ => ints(ty, first, step, n, |i| (*min as i128 + (u128::from(splitmix(i)) % span) as i128) as i64),
             }
         }
         Generator::Cycle(values) => {
-            let len = values.len().max(1) as u64;
-            if let Some(dict) = dict {
-                // A string is an id into the cycle's strings, never a copy.
-                let ids = (0..n as u64).map(|j| ((first + j * step) % len) as u32).collect();
-                if let Some(column) = StrColumn::from_ids(dict.clone(), ids) {
-                    return Data::Str(column);
-                }
-            }
+            let positions = cycle_positions(first, step, n, values.len() as u64);
+            // A string is an id into the cycle's strings, never a copy.
+            let positions = match dict {
+                Some(dict) => match StrColumn::from_ids(dict.clone(), positions) {
+                    Some(column) => return Data::Str(column),
+                    None => cycle_positions(first, step, n, values.len() as u64),
+                },
+                None => positions,
+            };
             let mut column = Column::empty(ty, n);
-            for j in 0..n as u64 {
-                column.push_value((&values[((first + j * step) % len) as usize]).into());
+            for p in positions {
+                column.push_value((&values[p as usize]).into());
             }
             column.data
         }
@@ -287,6 +346,24 @@ mod tests {
         assert_eq!(r.snapshot(), SourceState::Datagen { next: 101 });
         let resumed = DatagenReader::new(spec(false, 100), 1, 2, Some(51)).expect("builds");
         assert_eq!(all(resumed).len(), 25);
+    }
+
+    #[test]
+    fn the_generators_without_division_make_what_the_divisions_make() {
+        for (first, step, len) in [(0u64, 1u64, 6u64), (1, 2, 6), (5, 7, 5), (3, 64, 1), (u64::MAX - 9000, 3, 7)] {
+            let want: Vec<u32> = (0..1000u64).map(|j| ((first.wrapping_add(j * step)) % len) as u32).collect();
+            if first < u64::MAX / 2 {
+                assert_eq!(cycle_positions(first, step, 1000, len), want, "cycle {first} {step} {len}");
+            }
+            for per in [1i64, 2, 6, 1000] {
+                let want: Option<Vec<i64>> =
+                    (first < u64::MAX / 2).then(|| (0..1000u64).map(|j| (first + j * step) as i64 / per).collect());
+                assert_eq!(tick_numbers(first, step, 1000, per), want, "ticks {first} {step} {per}");
+            }
+        }
+        // random(): the remainder by multiplications (kernels' own tests cover every divisor).
+        let m = FastDiv::new(100_000);
+        assert!((0..10_000u64).all(|i| m.remainder(splitmix(i)) == splitmix(i) % 100_000));
     }
 
     #[test]

@@ -45,6 +45,82 @@ pub(crate) use map1;
 /// Why an integer operation failed, and on which value.
 pub struct DivByZero(pub usize);
 
+/// Unsigned division and remainder by a divisor fixed for many values,
+/// with multiplications instead of a division instruction (D. Lemire, O.
+/// Kaser, N. Kurz, "Faster remainder by direct computation", 2019: with a
+/// 128-bit multiplier, exact for every 64-bit dividend). A division costs
+/// tens of cycles; these cost a few multiplications.
+#[derive(Debug, Clone, Copy)]
+pub struct FastDiv {
+    /// `ceil(2^128 / d)` (0 for `d == 1`, whose quotient is the dividend).
+    m: u128,
+    d: u64,
+}
+
+impl FastDiv {
+    /// By `d` (0 is taken as 1: callers check for zero first).
+    pub fn new(d: u64) -> FastDiv {
+        let d = d.max(1);
+        FastDiv { m: (u128::MAX / u128::from(d)).wrapping_add(1), d }
+    }
+
+    /// `x % d`.
+    #[inline]
+    pub fn remainder(self, x: u64) -> u64 {
+        let low = self.m.wrapping_mul(u128::from(x));
+        let bottom = ((low & u128::from(u64::MAX)) * u128::from(self.d)) >> 64;
+        let top = (low >> 64) * u128::from(self.d);
+        ((bottom + top) >> 64) as u64
+    }
+
+    /// `x / d`.
+    #[inline]
+    pub fn quotient(self, x: u64) -> u64 {
+        if self.d == 1 {
+            return x;
+        }
+        let low = (self.m & u128::from(u64::MAX)) * u128::from(x);
+        let high = (self.m >> 64) * u128::from(x);
+        ((high + (low >> 64)) >> 64) as u64
+    }
+}
+
+/// `i64::wrapping_div` and `wrapping_rem` by a non-zero constant, through
+/// [`FastDiv`] on the magnitudes (Rust's division truncates: the quotient
+/// is negative when the signs differ, the remainder takes the dividend's
+/// sign).
+#[derive(Debug, Clone, Copy)]
+struct SignedDiv {
+    negative: bool,
+    by: FastDiv,
+}
+
+impl SignedDiv {
+    fn new(d: i64) -> SignedDiv {
+        SignedDiv { negative: d < 0, by: FastDiv::new(d.unsigned_abs()) }
+    }
+
+    #[inline]
+    fn div(self, x: i64) -> i64 {
+        let q = self.by.quotient(x.unsigned_abs()) as i64;
+        if (x < 0) != self.negative {
+            q.wrapping_neg()
+        } else {
+            q
+        }
+    }
+
+    #[inline]
+    fn rem(self, x: i64) -> i64 {
+        let r = self.by.remainder(x.unsigned_abs()) as i64;
+        if x < 0 {
+            -r
+        } else {
+            r
+        }
+    }
+}
+
 /// Integer arithmetic, wrapping on overflow; division and remainder by
 /// zero fail at the first such value.
 pub fn arith_i64(op: BinOp, a: I64s<'_>, b: I64s<'_>, n: usize) -> Result<Vec<i64>, DivByZero> {
@@ -59,11 +135,9 @@ pub fn arith_i64(op: BinOp, a: I64s<'_>, b: I64s<'_>, n: usize) -> Result<Vec<i6
                 if y == 0 {
                     return if n == 0 { Ok(Vec::new()) } else { Err(DivByZero(0)) };
                 }
-                return Ok(if div {
-                    map1!(I64s, a, n, |x| x.wrapping_div(y))
-                } else {
-                    map1!(I64s, a, n, |x| x.wrapping_rem(y))
-                });
+                // ... and divides by multiplications (`user % 10` on every row).
+                let by = SignedDiv::new(y);
+                return Ok(if div { map1!(I64s, a, n, |x| by.div(x)) } else { map1!(I64s, a, n, |x| by.rem(x)) });
             }
             let mut out = Vec::with_capacity(n);
             for k in 0..n {
@@ -132,5 +206,87 @@ pub fn cmp_str(op: BinOp, a: Strs<'_>, b: Strs<'_>, n: usize) -> Vec<bool> {
         (BinOp::Eq, Strs::Scalar(s)) => a.map_bytes(n, |x| x == s.as_bytes()),
         (BinOp::Ne, Strs::Scalar(s)) => a.map_bytes(n, |x| x != s.as_bytes()),
         _ => (0..n).map(|k| holds(op, a.bytes(k).cmp(b.bytes(k)))).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mix(i: u64) -> u64 {
+        let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    #[test]
+    fn division_by_a_constant_is_exact_for_every_dividend() {
+        let edges =
+            |d: u64| [0, 1, 2, d - 1, d, d.wrapping_add(1), d.wrapping_mul(3), u64::MAX / 2, u64::MAX - 1, u64::MAX];
+        let mut x = 7u64;
+        for d in [
+            1u64,
+            2,
+            3,
+            6,
+            7,
+            10,
+            16,
+            1000,
+            100_000,
+            1 << 32,
+            (1 << 32) + 1,
+            1 << 63,
+            (1 << 63) + 1,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let by = FastDiv::new(d);
+            for _ in 0..20_000 {
+                x = mix(x);
+                for v in [x, x >> 32, x >> 48] {
+                    assert_eq!(by.remainder(v), v % d, "{v} % {d}");
+                    assert_eq!(by.quotient(v), v / d, "{v} / {d}");
+                }
+            }
+            for v in edges(d) {
+                assert_eq!(by.remainder(v), v % d, "{v} % {d}");
+                assert_eq!(by.quotient(v), v / d, "{v} / {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn signed_division_by_a_constant_wraps_and_truncates_as_rust_does() {
+        let mut x = 11u64;
+        for d in [1i64, -1, 2, -2, 3, -7, 10, 16, -16, 100_000, i64::MAX, i64::MIN, i64::MIN + 1] {
+            let by = SignedDiv::new(d);
+            let check = |v: i64| {
+                assert_eq!(by.div(v), v.wrapping_div(d), "{v} / {d}");
+                assert_eq!(by.rem(v), v.wrapping_rem(d), "{v} % {d}");
+            };
+            for v in [0, 1, -1, 9, -9, 10, -10, i64::MAX, i64::MIN, i64::MIN + 1, d, d.wrapping_neg()] {
+                check(v);
+            }
+            for _ in 0..20_000 {
+                x = mix(x);
+                check(x as i64);
+                check((x as i64) >> 40);
+            }
+        }
+    }
+
+    #[test]
+    fn a_constant_divisor_gives_what_the_division_gives() {
+        let a: Vec<i64> = (-50..50).map(|v| v * 7919).collect();
+        for y in [1i64, -3, 10, 16] {
+            for op in [BinOp::Div, BinOp::Rem] {
+                let Ok(got) = arith_i64(op, I64s::Slice(&a), I64s::Scalar(y), a.len()) else { panic!("no zero") };
+                let want: Vec<i64> =
+                    a.iter().map(|x| if op == BinOp::Div { x.wrapping_div(y) } else { x.wrapping_rem(y) }).collect();
+                assert_eq!(got, want);
+            }
+        }
     }
 }

@@ -133,6 +133,47 @@ fn pick_values(parts: &[(&Vals<'_>, Sel<'_>)], choice: &[Option<(usize, usize)>]
 }
 
 impl Node {
+    /// `a and b` (`and`) or `a or b` where `a`'s values `ba` are all
+    /// present and `b` cannot fail, on every selected row: most rows need
+    /// `b` anyway, so it runs on the whole selection and the two combine
+    /// without selections or a validity where `b` has no nulls either.
+    fn and_or_whole<'a>(
+        and: bool,
+        ba: &Bools<'_>,
+        b: &'a Node,
+        batch: &'a Batch,
+        sel: Sel<'_>,
+    ) -> Result<Vals<'a>, EvalError> {
+        let n = sel.len();
+        let vb = b.eval(batch, sel)?;
+        let bb = vb.bools(sel)?;
+        let Some(lb) = vb.validity(sel) else {
+            let out: Vec<bool> = match (ba, &bb, and) {
+                (Bools::Slice(x), Bools::Slice(y), true) => x[..n].iter().zip(&y[..n]).map(|(x, y)| *x & *y).collect(),
+                (Bools::Slice(x), Bools::Slice(y), false) => x[..n].iter().zip(&y[..n]).map(|(x, y)| *x | *y).collect(),
+                (_, _, true) => (0..n).map(|k| ba.get(k) & bb.get(k)).collect(),
+                (_, _, false) => (0..n).map(|k| ba.get(k) | bb.get(k)).collect(),
+            };
+            return Ok(dense(DataType::Bool, Data::Bool(out)));
+        };
+        // Three-valued: the left decides where it is `false` (and) or
+        // `true` (or); elsewhere the right's value, or null.
+        let decisive = !and;
+        let mut out = Vec::with_capacity(n);
+        let mut valid = Vec::with_capacity(n);
+        for k in 0..n {
+            let (l, r, present) = (ba.get(k), bb.get(k), lb.get(k));
+            if l == decisive || (present && r == decisive) {
+                out.push(decisive);
+                valid.push(true);
+            } else {
+                out.push(present && r);
+                valid.push(present);
+            }
+        }
+        Ok(dense_null(DataType::Bool, Data::Bool(out), Some(Validity::from_bools(valid))))
+    }
+
     pub(super) fn fallible(&self) -> bool {
         match self {
             Node::Const(_) | Node::Field(_) => false,
@@ -261,6 +302,15 @@ impl Node {
                 let va = a.eval(batch, sel)?;
                 let ba = va.bools(sel)?;
                 let la = va.validity(sel);
+                if la.is_none() && !b.fallible() {
+                    let needed = match ba {
+                        Bools::Slice(x) => x[..n].iter().filter(|v| **v != decisive).count(),
+                        _ => (0..n).filter(|k| ba.get(*k) != decisive).count(),
+                    };
+                    if needed * 2 >= n {
+                        return Node::and_or_whole(and, &ba, b, batch, sel);
+                    }
+                }
                 let left = |k: usize| la.as_ref().is_none_or(|v| v.get(k)).then(|| ba.get(k));
                 // The right side is needed where the left does not decide.
                 let needed: Vec<u32> = (0..n).filter(|k| left(*k) != Some(decisive)).map(|k| k as u32).collect();

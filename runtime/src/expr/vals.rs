@@ -114,12 +114,15 @@ impl Strs<'_> {
         if let Some((strings, ids)) = dictionary.filter(|(strings, _)| strings.len() <= n) {
             let per_string: Vec<T> = strings.iter_bytes().map(&mut f).collect();
             let at = |id: u32| per_string.get(id as usize).copied();
-            return match self {
+            // Reserved first: a filtering iterator would grow the vector step by step.
+            let mut out = Vec::with_capacity(n);
+            match self {
                 Strs::Gather(_, rows) => {
-                    rows[..n].iter().filter_map(|&r| ids.get(r as usize).and_then(|i| at(*i))).collect()
+                    out.extend(rows[..n].iter().filter_map(|&r| ids.get(r as usize).and_then(|i| at(*i))))
                 }
-                _ => ids[..n].iter().filter_map(|i| at(*i)).collect(),
-            };
+                _ => out.extend(ids[..n].iter().filter_map(|i| at(*i))),
+            }
+            return out;
         }
         match self {
             Strs::Column(c) => match c.plain() {

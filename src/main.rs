@@ -38,8 +38,14 @@ enum Command {
     Cancel(cmd::cancel::CancelArgs),
     /// Stops a job with a savepoint.
     Stop(cmd::savepoint::StopArgs),
-    /// Takes a savepoint of a running job.
+    /// Takes a savepoint of a running job, or disposes of one (`-d PATH`).
     Savepoint(cmd::savepoint::SavepointArgs),
+    /// Takes a checkpoint of a running job now.
+    Checkpoint(cmd::ops::CheckpointArgs),
+    /// Prints a job's execution plan as JSON, as `flink info` does.
+    Info(cmd::ops::InfoArgs),
+    /// Prints the JobManager's or a TaskManager's log (`-f`: and follows it).
+    Logs(cmd::ops::LogsArgs),
     /// Runs a JobManager: REST API, web UI, scheduling, checkpoint coordination.
     Jobmanager(cmd::cluster::JobManagerArgs),
     /// Runs a TaskManager that offers its slots to a JobManager.
@@ -47,17 +53,23 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FLOWC_LOG").unwrap_or_else(
-            |_| match cli.command {
-                Command::Jobmanager(_) | Command::Taskmanager(_) => "info".into(),
-                _ => "warn".into(),
-            },
-        ))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
-        .init();
+    // Flink's client spells some long options with one dash.
+    let args = std::env::args_os().map(|a| match a.to_str() {
+        Some("-type") => "--type".into(),
+        Some("-detached") => "--detached".into(),
+        Some("-full") => "--full".into(),
+        _ => a,
+    });
+    let cli = Cli::parse_from(args);
+    // The cluster processes set up their logging once their configuration
+    // is read (`cmd::cluster`): to standard output and the log file.
+    if !matches!(cli.command, Command::Jobmanager(_) | Command::Taskmanager(_)) {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FLOWC_LOG").unwrap_or_else(|_| "warn".into()))
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none())
+            .init();
+    }
     let result = match cli.command {
         Command::Check(a) => cmd::check::run(a),
         Command::Explain(a) => cmd::explain::run(a),
@@ -69,6 +81,9 @@ fn main() -> ExitCode {
         Command::Cancel(a) => cmd::cancel::run(a),
         Command::Stop(a) => cmd::savepoint::stop(a),
         Command::Savepoint(a) => cmd::savepoint::savepoint(a),
+        Command::Checkpoint(a) => cmd::ops::checkpoint(a),
+        Command::Info(a) => cmd::ops::info(a),
+        Command::Logs(a) => cmd::ops::logs(a),
         Command::Jobmanager(a) => cmd::cluster::jobmanager(a),
         Command::Taskmanager(a) => cmd::cluster::taskmanager(a),
     };

@@ -62,12 +62,16 @@ fn a_taskmanager_with_a_wrong_jobmanager_address_says_so_and_retries() {
     let cluster = Cluster::jobmanager_only("wrongjm");
     let port = support::free_port();
     let log = cluster.scratch.0.join("lost-tm.log");
+    // The console log goes to standard output (as Flink's `.out`); errors
+    // before logging starts go to standard error: both into one file.
+    let out = std::fs::File::create(&log).expect("log");
+    let err = out.try_clone().expect("log");
     let mut tm = Command::new(flowc_bin())
         .args(["taskmanager", "-D", &format!("jobmanager.rpc.port={port}"), "-D", "jobmanager.rpc.address=127.0.0.1"])
         .env("FLOWC_CONF_DIR", &cluster.scratch.0)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
+        .stdout(out)
+        .stderr(err)
         .spawn()
         .expect("starting a TaskManager");
     std::thread::sleep(Duration::from_secs(3));

@@ -1,6 +1,7 @@
 //! End to end: Apache Flink 2.3's own command-line client against a flowc
-//! JobManager — `flink list`, `savepoint`, `stop` and `cancel -m host:port`
-//! work unchanged and print what they print against Flink.
+//! JobManager — `flink list`, `savepoint`, `savepoint -d`, `checkpoint`,
+//! `stop` and `cancel -m host:port` work unchanged and print what they
+//! print against Flink.
 //!
 //! Flink's jars come from the PyPI package `apache-flink-libraries`, which
 //! `.ci/run` installs into `~/.cache/flowc/flink-2.3.0` and names in
@@ -67,6 +68,16 @@ fn apache_flinks_own_cli_lists_savepoints_stops_and_cancels() {
 
     let sp = flink(&lib, &conf, &["savepoint", "-m", m, &id]);
     assert!(sp.contains("Savepoint completed. Path: file:"), "{sp}");
+    let path =
+        sp.lines().find_map(|l| l.strip_prefix("Savepoint completed. Path: ")).expect("the path").trim().to_string();
+    let dir = PathBuf::from(path.trim_start_matches("file:"));
+    assert!(dir.join("_metadata").is_file(), "{}", dir.display());
+    let disposed = flink(&lib, &conf, &["savepoint", "-m", m, "-d", &path]);
+    assert!(disposed.contains("disposed"), "{disposed}");
+    assert!(!dir.exists(), "flink savepoint -d left {}", dir.display());
+
+    let cp = flink(&lib, &conf, &["checkpoint", "-m", m, &id]);
+    assert!(cp.contains(&format!("for job {id} completed")), "{cp}");
 
     let stop = flink(&lib, &conf, &["stop", "-m", m, &id]);
     assert!(

@@ -266,7 +266,8 @@ fn run_parameters_are_checked_and_odd_uploads_are_answered() {
     assert!(errors(&r).contains("`--rate` needs a value"), "{}", errors(&r));
 
     let r = run(serde_json::json!({ "programArgs": "--rate 500", "parallelism": 2 }), "");
-    assert_eq!(r.status, 202, "{}", r.text());
+    // As Flink: a run answers 200 with the job's id.
+    assert_eq!(r.status, 200, "{}", r.text());
     let id = serde_json::from_slice::<Value>(&r.body).expect("json")["jobid"].as_str().expect("jobid").to_string();
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
 
@@ -332,12 +333,16 @@ fn a_token_guards_every_request_and_flowc_sends_it() {
     let (got, _) = read_until_closed(&mut raw, Duration::from_secs(5));
     let head = String::from_utf8_lossy(&got).to_ascii_lowercase();
     assert!(head.contains("www-authenticate: bearer"), "{head}");
-    // The web UI's page itself holds no data and is served; it asks for the token.
+    // The web UI's page and its scripts hold no data and are served; the
+    // script every page loads asks for the token and sends it.
     let page = plain("/", None);
     assert_eq!(page.status, 200);
+    assert!(page.text().contains("core.js"), "the page does not load core.js");
+    let script = plain("/core.js", None);
+    assert_eq!(script.status, 200);
     assert!(
-        page.text().contains("sessionStorage") && page.text().contains("Authorization"),
-        "the page does not send a token"
+        script.text().contains("sessionStorage") && script.text().contains("Authorization"),
+        "the web UI does not send a token"
     );
     assert_eq!(plain("/overview", Some(TOKEN)).status, 200);
     // Secrets are not shown by /jobmanager/config.

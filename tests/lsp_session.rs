@@ -295,7 +295,23 @@ fn an_editor_session_on_click_count() {
     let labels = ed.completion_labels(&uri, pos(&text, "offsets: committed", 0, 9));
     assert_eq!(labels, ["earliest", "latest", "committed"]);
     let labels = ed.completion_labels(&uri, pos(&text, "group: \"click", 0, 0));
-    assert_eq!(labels, ["servers", "topic", "group", "offsets", "bounded", "format", "schema"]);
+    assert_eq!(
+        labels,
+        [
+            "servers",
+            "topic",
+            "group",
+            "offsets",
+            "bounded",
+            "format",
+            "delimiter",
+            "quote",
+            "schema",
+            "on_error",
+            "dead_letter_topic",
+            "dead_letter_servers"
+        ]
+    );
 
     // A typo, typed as an editor sends it: one incremental change.
     let at = pos(&text, "key_by page", 0, 7);
@@ -324,7 +340,23 @@ fn an_editor_session_on_click_count() {
     assert!(diags.iter().any(|d| d["code"] == "flow::parse::syntax"), "{diags:#?}");
     let typing = (after_watermark.0 + 1, 6);
     let labels = ed.completion_labels(&uri, typing);
-    assert_eq!(labels, ["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "sink"]);
+    assert_eq!(
+        labels,
+        [
+            "watermark",
+            "filter",
+            "map",
+            "select",
+            "key_by",
+            "window",
+            "aggregate",
+            "dedup",
+            "top",
+            "sink",
+            "union",
+            "join"
+        ]
+    );
     ed.notify(
         "textDocument/didChange",
         json!({"textDocument": {"uri": uri, "version": 4},

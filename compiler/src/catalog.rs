@@ -46,22 +46,42 @@ pub const STAGES: &[StageDoc] = &[
     StageDoc {
         name: "key_by",
         syntax: "key_by <field>, …",
-        doc: "Partitions the stream by the key fields (a HASH edge); must be followed by a `window`.",
+        doc: "Partitions the stream by the key fields (a HASH edge); followed by a `window`, or by `aggregate` for a running aggregate.",
     },
     StageDoc {
         name: "window",
-        syntax: "window tumbling { size: 15s } | window sliding { size: 1m, slide: 10s }",
-        doc: "Groups each key's records into windows; must be followed by `aggregate`.",
+        syntax: "window tumbling { size: 15s } | window sliding { size: 1m, slide: 10s } | window session { gap: 30m }",
+        doc: "Groups each key's records into windows (all records, at parallelism 1, without `key_by`); must be followed by `aggregate`.",
     },
     StageDoc {
         name: "aggregate",
         syntax: "aggregate { key, n: count(), … }",
-        doc: "Emits one record per key and window when the window closes: keys, aggregates and window bounds.",
+        doc: "After a window: one record per key and window when the window closes (keys, aggregates and window bounds). After `key_by` without a window: a running aggregate, an upsert stream keyed by the key that emits `+I`, then `-U`/`+U` for each change (Flink SQL's `GROUP BY`); `ttl 1d` forgets keys not updated for that long.",
+    },
+    StageDoc {
+        name: "dedup",
+        syntax: "dedup <field>, … within 1h",
+        doc: "Keeps the first record per key and forgets the key `within` after it was first seen (event time with watermarks, else processing time); append-only. `ttl 1d` also forgets keys not seen for that long.",
+    },
+    StageDoc {
+        name: "top",
+        syntax: "top 3 by views desc as rank",
+        doc: "After a windowed `aggregate`: the first N rows of each window by a field (`desc`, the default, or `asc`; ties by arrival), with their rank (`rank: long`, 1-based) at the end.",
     },
     StageDoc {
         name: "sink",
         syntax: "sink kafka { … } | sink print | sink file { path: … } | sink discard",
         doc: "Writes the records out; nothing can follow a sink.",
+    },
+    StageDoc {
+        name: "union",
+        syntax: "union <stream>, …",
+        doc: "Merges the stream with `let` streams of the same fields and types, in arrival order; the watermark is the least of the inputs'.",
+    },
+    StageDoc {
+        name: "join",
+        syntax: "join <stream> on <field> == <stream>.<field> within -10m, 0s | window tumbling { size: 1m }",
+        doc: "Pairs each record with the `let` stream's records of equal key in an event-time interval (relative to the left record's time) or in the same window; emits the left's fields then the right's.",
     },
 ];
 
@@ -148,7 +168,48 @@ const fn opt(
 }
 
 const JSON: &[&str] = &["json"];
+const ON_ERROR: &[&str] = &["fail", "skip", "dead_letter"];
+const FORMATS: &[&str] = &["json", "csv", "raw"];
+const FORMAT_DOC: &str =
+    "The records' encoding: JSON objects, a line of delimited text (CSV), or the one string field as it is (raw).";
+const DELIMITER: OptionDoc =
+    opt("delimiter", "a one-character string", &[], Some("\",\""), "With `format: csv`: the field separator.");
+const QUOTE: OptionDoc = opt(
+    "quote",
+    "a one-character string",
+    &[],
+    Some("\"\\\"\""),
+    "With `format: csv`: encloses a field holding the delimiter, the quote (doubled) or a line break.",
+);
+const HEADER: OptionDoc = opt(
+    "header",
+    "`true` or `false`",
+    &[],
+    Some("false"),
+    "With `format: csv`: the first line of each file names the columns (read by name, written first); else columns are the schema's fields in order.",
+);
 const TIME: &[&str] = &["event", "processing"];
+const TIME_OPTION: OptionDoc = opt(
+    "time",
+    "`event` or `processing`",
+    TIME,
+    Some("event"),
+    "`event`: the watermark's event time (needs a `watermark` stage upstream); `processing`: the wall clock.",
+);
+const LATENESS_OPTION: OptionDoc = opt(
+    "lateness",
+    "a duration",
+    &[],
+    Some("0ms"),
+    "Event time: keep a window's state until the watermark passes its end − 1 + lateness; a late record in that time updates the window and fires it again.",
+);
+const LATE_OPTION: OptionDoc = opt(
+    "late",
+    "a new stream's name",
+    &[],
+    None,
+    "Event time: the records too late for any window go to this stream (`from name | …`) instead of being dropped.",
+);
 
 /// Every source, sink and window kind, and the watermark stage.
 pub const KINDS: &[KindDoc] = &[
@@ -174,8 +235,31 @@ pub const KINDS: &[KindDoc] = &[
                 Some("none"),
                 "`latest`: stop at the offsets that are the latest when the source starts; the job then finishes.",
             ),
-            opt("format", "`json`", JSON, Some("json"), "The records' encoding: JSON objects."),
+            opt("format", "`json`, `csv` or `raw`", FORMATS, Some("json"), FORMAT_DOC),
+            DELIMITER,
+            QUOTE,
             opt("schema", "a schema name", &[], None, "Required: the records' schema, declared with `schema Name { … }`."),
+            opt(
+                "on_error",
+                "`fail`, `skip` or `dead_letter`",
+                ON_ERROR,
+                Some("skip"),
+                "A record that cannot be decoded: fail the task, skip it (counted), or write it to `dead_letter_topic`.",
+            ),
+            opt(
+                "dead_letter_topic",
+                "a string",
+                &[],
+                None,
+                "With `on_error: dead_letter`: the topic bad records go to, as JSON with the error and their offset.",
+            ),
+            opt(
+                "dead_letter_servers",
+                "a string",
+                &[],
+                Some("the source's `servers`"),
+                "With `on_error: dead_letter`: the brokers of the dead-letter topic.",
+            ),
         ],
     },
     KindDoc {
@@ -196,13 +280,56 @@ pub const KINDS: &[KindDoc] = &[
         ],
     },
     KindDoc {
+        role: Role::Source,
+        name: "file",
+        doc: "Reads every file under a directory (by name; each file by one subtask), one record a line; bounded, or watching for new files. Positions are checkpointed.",
+        options: &[
+            opt("path", "a string", &[], None, "Required: a directory (its files, sorted by name) or one file."),
+            opt("format", "`json`, `csv` or `raw`", FORMATS, Some("json"), FORMAT_DOC),
+            HEADER,
+            DELIMITER,
+            QUOTE,
+            opt("schema", "a schema name", &[], None, "Required: the records' schema, declared with `schema Name { … }`."),
+            opt(
+                "watch",
+                "a positive duration or `none`",
+                &[],
+                Some("none"),
+                "Look for new files this often and never end; `none`: read the files there are and end.",
+            ),
+            opt(
+                "on_error",
+                "`fail`, `skip` or `dead_letter`",
+                ON_ERROR,
+                Some("skip"),
+                "A line that cannot be decoded: fail the task, skip it (counted), or write it to `dead_letter_topic`.",
+            ),
+            opt(
+                "dead_letter_topic",
+                "a string",
+                &[],
+                None,
+                "With `on_error: dead_letter`: the Kafka topic bad lines go to, as JSON with the error, the file and the line.",
+            ),
+            opt(
+                "dead_letter_servers",
+                "a string",
+                &[],
+                None,
+                "With `on_error: dead_letter`: required, the brokers of the dead-letter topic.",
+            ),
+        ],
+    },
+    KindDoc {
         role: Role::Sink,
         name: "kafka",
         doc: "Writes each record as a JSON object to a Kafka topic.",
         options: &[
             opt("servers", "a string", &[], None, "Required: the bootstrap servers, `host:port,…`."),
             opt("topic", "a string", &[], None, "Required: the topic to write."),
-            opt("format", "`json`", JSON, Some("json"), "The records' encoding: JSON objects."),
+            opt("format", "`json`, `csv` or `raw`", FORMATS, Some("json"), FORMAT_DOC),
+            DELIMITER,
+            QUOTE,
             opt(
                 "delivery",
                 "`at_least_once` or `exactly_once`",
@@ -223,10 +350,13 @@ pub const KINDS: &[KindDoc] = &[
     KindDoc {
         role: Role::Sink,
         name: "file",
-        doc: "Writes JSON lines, `part-<subtask>.jsonl`, into a directory under the cluster's allowed directories.",
+        doc: "Writes one record a line, `part-<subtask>.jsonl` (`.csv`, `.txt`), into a directory under the cluster's allowed directories.",
         options: &[
             opt("path", "a string", &[], None, "Required: the directory each subtask writes its file in."),
-            opt("format", "`json`", JSON, Some("json"), "The records' encoding: JSON objects."),
+            opt("format", "`json`, `csv` or `raw`", FORMATS, Some("json"), FORMAT_DOC),
+            HEADER,
+            DELIMITER,
+            QUOTE,
         ],
     },
     KindDoc { role: Role::Sink, name: "discard", doc: "Drops every record (for benchmarks).", options: &[] },
@@ -236,13 +366,9 @@ pub const KINDS: &[KindDoc] = &[
         doc: "Consecutive windows of one length.",
         options: &[
             opt("size", "a positive duration", &[], None, "Required: the length of a window."),
-            opt(
-                "time",
-                "`event` or `processing`",
-                TIME,
-                Some("event"),
-                "`event`: the watermark's event time (needs a `watermark` stage upstream); `processing`: the wall clock.",
-            ),
+            TIME_OPTION,
+            LATENESS_OPTION,
+            LATE_OPTION,
         ],
     },
     KindDoc {
@@ -252,13 +378,20 @@ pub const KINDS: &[KindDoc] = &[
         options: &[
             opt("size", "a positive duration", &[], None, "Required: the length of a window."),
             opt("slide", "a positive duration", &[], None, "Required: how often a window starts; must divide `size`."),
-            opt(
-                "time",
-                "`event` or `processing`",
-                TIME,
-                Some("event"),
-                "`event`: the watermark's event time (needs a `watermark` stage upstream); `processing`: the wall clock.",
-            ),
+            TIME_OPTION,
+            LATENESS_OPTION,
+            LATE_OPTION,
+        ],
+    },
+    KindDoc {
+        role: Role::Window,
+        name: "session",
+        doc: "Per key, records less than `gap` apart form one window, `[first, last + gap)`; windows that overlap or touch merge (Flink's session windows).",
+        options: &[
+            opt("gap", "a positive duration", &[], None, "Required: the inactivity that ends a session."),
+            TIME_OPTION,
+            LATENESS_OPTION,
+            LATE_OPTION,
         ],
     },
     KindDoc {
@@ -340,6 +473,12 @@ pub fn functions() -> Vec<FunctionDoc> {
     }));
     out.extend([
         FunctionDoc {
+            name: "cast",
+            signature: "cast(x as string|int|long|double|bool|timestamp) -> that type",
+            doc: "`x` converted; parsing a string, or a number that does not fit, fails on bad values (a runtime expression error naming the place).",
+            kind: FunctionKind::Scalar,
+        },
+        FunctionDoc {
             name: "window_start",
             signature: "window_start() -> timestamp",
             doc: "The window's start (inclusive); only in `aggregate`.",
@@ -389,6 +528,7 @@ mod tests {
             (Role::Source, "kafka", format!("{head}source kafka {{ zzz: 1 }} | sink print\n"), "a kafka source takes: "),
             (Role::Sink, "kafka", format!("{head}source datagen {{ schema: S }} | sink kafka {{ zzz: 1 }}\n"), "a kafka sink takes: "),
             (Role::Sink, "file", format!("{head}source datagen {{ schema: S }} | sink file {{ zzz: 1 }}\n"), "a file sink takes: "),
+            (Role::Source, "file", format!("{head}source file {{ zzz: 1 }} | sink print\n"), "a file source takes: "),
             (
                 Role::Window,
                 "tumbling",
@@ -399,6 +539,12 @@ mod tests {
                 Role::Window,
                 "sliding",
                 format!("{head}source datagen {{ schema: S }} | watermark ts | key_by page | window sliding {{ zzz: 1 }} | aggregate {{ page }} | sink print\n"),
+                "window takes: ",
+            ),
+            (
+                Role::Window,
+                "session",
+                format!("{head}source datagen {{ schema: S }} | watermark ts | key_by page | window session {{ zzz: 1 }} | aggregate {{ page }} | sink print\n"),
                 "window takes: ",
             ),
             (
@@ -423,11 +569,20 @@ mod tests {
         for k in KINDS {
             for o in k.options {
                 for v in o.values {
+                    if *v == "raw" {
+                        // `raw` needs a schema of one string field (goldens `format_raw*`).
+                        continue;
+                    }
                     let text = match k.role {
+                        Role::Source if k.name == "file" && *v == "dead_letter" => format!("{head}source file {{ path: \"in\", schema: S, {}: {v}, dead_letter_topic: \"d\", dead_letter_servers: \"s\" }} | sink print\n", o.key),
+                        Role::Source if k.name == "file" => format!("{head}source file {{ path: \"in\", schema: S, {}: {v} }} | sink print\n", o.key),
+                        // `dead_letter` needs its topic.
+                        Role::Source if k.name == "kafka" && *v == "dead_letter" => format!("{head}source kafka {{ servers: \"s\", topic: \"t\", schema: S, {}: {v}, dead_letter_topic: \"d\" }} | sink print\n", o.key),
                         Role::Source if k.name == "kafka" => format!("{head}source kafka {{ servers: \"s\", topic: \"t\", schema: S, {}: {v} }} | sink print\n", o.key),
                         Role::Source => format!("{head}source datagen {{ schema: S, {}: {v} }} | sink print\n", o.key),
                         Role::Sink if k.name == "kafka" => format!("{head}source datagen {{ schema: S }} | sink kafka {{ servers: \"s\", topic: \"t\", {}: {v} }}\n", o.key),
                         Role::Sink => format!("{head}source datagen {{ schema: S }} | sink {} {{ path: \"/tmp/x\", {}: {v} }}\n", k.name, o.key),
+                        Role::Window if k.name == "session" => format!("{head}source datagen {{ schema: S }} | watermark ts | key_by page | window session {{ gap: 10s, {}: {v} }} | aggregate {{ page }} | sink print\n", o.key),
                         Role::Window => format!("{head}source datagen {{ schema: S }} | watermark ts | key_by page | window {} {{ size: 10s, slide: 5s, {}: {v} }} | aggregate {{ page }} | sink print\n", k.name, o.key),
                         Role::Watermark => format!("{head}source datagen {{ schema: S }} | watermark ts {{ {}: {v} }} | sink print\n", o.key),
                     };

@@ -10,19 +10,27 @@
 //! - `schemas`: `schema` declarations and the schema a source names;
 //! - `pipelines`: the stage walk, from a pipeline's head to its sink;
 //! - `windows`: `window` and the windowed `aggregate`;
+//! - `joins`: `union` and `join`, the stages with several inputs;
 //! - `connectors`: sources and sinks;
+//! - `keyed`: running aggregates, `dedup`, `ttl`, and upsert streams;
 //! - `stream`: what is known of a stream at a point of a pipeline, after
 //!   an error too, so that checking goes on after the first one;
 //! - `props`: the `{ key: value }` settings blocks they all take;
 //! - `udfs`: `use rust`, the Rust functions a job imports.
 
+mod bad_records;
 mod connectors;
+mod formats;
+mod joins;
+mod keyed;
+mod nulls;
 mod params;
 mod pipelines;
 mod props;
 mod schemas;
 mod settings;
 mod stream;
+mod top;
 mod udfs;
 mod windows;
 
@@ -115,6 +123,11 @@ struct Checker {
     uids: HashMap<String, Span>,
     info: CheckInfo,
     udfs: crate::udf::Udfs,
+    /// The operators that make an upsert stream, and its key (`keyed`).
+    upserts: HashMap<usize, keyed::UpsertKey>,
+    /// The operators whose records are a windowed aggregate's rows (for a
+    /// `top` after a `from`).
+    window_rows: HashMap<usize, top::WindowRows>,
 }
 
 impl Checker {

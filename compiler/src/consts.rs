@@ -78,6 +78,11 @@ pub fn eval(e: &Expr, params: &Params) -> Result<Const, Diagnostic> {
                 return Err(d);
             }
         },
+        ExprKind::IsNull(..) | ExprKind::Cast(..) => {
+            return Err(err("`is null` and `cast` cannot be used here".into())
+                .with_label("settings are constants")
+                .with_help("settings may use literals, parameters, `if`, arithmetic and comparisons"))
+        }
         ExprKind::Call(f, _) => {
             return Err(err(format!("`{}(…)` cannot be used here", f.text))
                 .with_label("settings are constants")

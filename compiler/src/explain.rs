@@ -36,6 +36,19 @@ pub struct FlinkInput {
     pub id: String,
     pub ship_strategy: String,
     pub exchange: String,
+    /// flowc's: the input is the sender's side output (`"late"`: a
+    /// window's late records), not its output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub side_output: Option<String>,
+}
+
+/// What a vertex's chain says about its parallelism, if anything: a
+/// `windowAll` runs at parallelism 1.
+fn parallelism_note(v: &crate::graph::JobVertex) -> Option<&'static str> {
+    v.operators
+        .iter()
+        .any(|o| matches!(&o.kind, OperatorKind::WindowAggregate(w) if w.is_window_all()))
+        .then_some("windowAll (parallelism 1)")
 }
 
 /// The plan in Flink's JSON shape; `jid` once the job has an id.
@@ -55,13 +68,14 @@ pub fn flink_plan(g: &JobGraph, jid: Option<String>) -> FlinkPlan {
                     id: g.graph[src].id.to_hex(),
                     ship_strategy: e.ship.to_string(),
                     exchange: "pipelined_bounded".to_string(),
+                    side_output: e.late.then(|| "late".to_string()),
                 })
                 .collect();
             FlinkNode {
                 id: v.id.to_hex(),
                 parallelism: v.parallelism,
                 operator: String::new(),
-                operator_strategy: String::new(),
+                operator_strategy: parallelism_note(v).unwrap_or_default().to_string(),
                 description: v.name.clone(),
                 inputs,
                 optimizer_properties: serde_json::Map::new(),
@@ -105,7 +119,10 @@ pub fn text(g: &JobGraph) -> String {
         let _ = writeln!(out);
         let _ = writeln!(out, "Vertex {} \"{}\"  parallelism {}", v.id, v.name, v.parallelism);
         for (src, e) in g.inputs(n) {
-            let _ = writeln!(out, "  <- {} from \"{}\"{}", e.ship, g.graph[src].name, key_suffix(&e.ship, g, src));
+            let side = input_label(g, n, e);
+            let late = if e.late { " (its late records)" } else { "" };
+            let _ =
+                writeln!(out, "  <- {}{late} from \"{}\"{}{side}", e.ship, g.graph[src].name, key_suffix(e, g, src));
         }
         for op in &v.operators {
             let uid = op.uid.as_deref().map_or(String::new(), |u| format!(" uid \"{u}\""));
@@ -117,16 +134,28 @@ pub fn text(g: &JobGraph) -> String {
     out
 }
 
-fn key_suffix(ship: &ShipStrategy, g: &JobGraph, src: petgraph::graph::NodeIndex) -> String {
-    match ship {
+/// ` (left)` or ` (right)` for an input of a join; nothing otherwise.
+fn input_label(g: &JobGraph, dst: petgraph::graph::NodeIndex, e: &crate::graph::JobEdge) -> &'static str {
+    match g.graph[dst].operators.first().map(|o| &o.kind) {
+        Some(OperatorKind::Join(_)) if e.input == 0 => " (left)",
+        Some(OperatorKind::Join(_)) => " (right)",
+        _ => "",
+    }
+}
+
+fn key_suffix(e: &crate::graph::JobEdge, g: &JobGraph, src: petgraph::graph::NodeIndex) -> String {
+    match &e.ship {
         ShipStrategy::Hash { key } => {
-            let schema = g.graph[src].operators.last().map(|o| &o.output);
+            // A late edge carries the window's input records.
+            let last = g.graph[src].operators.last();
+            let schema = if e.late { last.and_then(|o| o.input.as_ref()) } else { last.map(|o| &o.output) };
             let names: Vec<String> = key
                 .iter()
                 .map(|k| schema.and_then(|s| s.fields.get(*k)).map_or(format!("#{k}"), |f| f.name.clone()))
                 .collect();
             format!(" by {}", names.join(", "))
         }
+        ShipStrategy::Window => " by window".to_string(),
         _ => String::new(),
     }
 }
@@ -151,12 +180,78 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                 .aggregates
                 .iter()
                 .map(|a| {
-                    format!("{}({})", a.func.name(), a.arg.as_ref().map_or(String::new(), |e| show(e, input, &[], &[])))
+                    let arg = a.arg.as_ref().map_or(String::new(), |e| show(e, input, &[], &[]));
+                    match a.func {
+                        crate::ir::AggFunc::ApproxPercentile { q_millionths } => {
+                            format!("{}({arg}, {})", a.func.name(), f64::from(q_millionths) / 1e6)
+                        }
+                        f => format!("{}({arg})", f.name()),
+                    }
                 })
                 .collect();
             let outs: Vec<String> = w.output.iter().map(|e| show(e, input, &keys, &aggs)).collect();
             let _ = writeln!(out, "    key [{}] aggregates [{}]", keys.join(", "), aggs.join(", "));
             let _ = writeln!(out, "    emit [{}]", outs.join(", "));
+            if w.lateness_ms > 0 {
+                let _ = writeln!(out, "    lateness {} (fires again for late records)", ms(w.lateness_ms));
+            }
+            if w.late_output {
+                let _ = writeln!(out, "    late records to its late output");
+            }
+        }
+        OperatorKind::RunningAggregate(r) => {
+            let keys: Vec<String> = r.key.iter().map(|k| field(*k)).collect();
+            let aggs: Vec<String> = r
+                .aggregates
+                .iter()
+                .map(|a| {
+                    let arg = a.arg.as_ref().map_or(String::new(), |e| show(e, input, &[], &[]));
+                    match a.func {
+                        crate::ir::AggFunc::ApproxPercentile { q_millionths } => {
+                            format!("{}({arg}, {})", a.func.name(), f64::from(q_millionths) / 1e6)
+                        }
+                        f => format!("{}({arg})", f.name()),
+                    }
+                })
+                .collect();
+            let outs: Vec<String> = r.output.iter().map(|e| show(e, input, &keys, &aggs)).collect();
+            let _ = writeln!(out, "    key [{}] aggregates [{}]", keys.join(", "), aggs.join(", "));
+            let _ = writeln!(out, "    emit [{}] as an upsert stream keyed by [{}]", outs.join(", "), keys.join(", "));
+            if let Some(t) = r.ttl_ms {
+                let _ = writeln!(out, "    state ttl {t}ms (processing time)");
+            }
+        }
+        OperatorKind::Dedup(d) => {
+            let keys: Vec<String> = d.key.iter().map(|k| field(*k)).collect();
+            let time = if d.time == crate::ir::TimeDomain::EventTime { "event" } else { "processing" };
+            let _ = writeln!(
+                out,
+                "    first record per [{}], key forgotten {}ms after it was first seen ({time} time)",
+                keys.join(", "),
+                d.within_ms
+            );
+            if let Some(t) = d.ttl_ms {
+                let _ = writeln!(out, "    state ttl {t}ms (processing time)");
+            }
+        }
+        OperatorKind::UpsertKafkaSink(u) => {
+            let keys: Vec<String> = u.key.iter().map(|k| field(*k)).collect();
+            let _ = writeln!(
+                out,
+                "    upsert-kafka: message key {{{}}} as JSON, +I/+U the row, -U nothing, -D a tombstone",
+                keys.join(", ")
+            );
+        }
+        OperatorKind::Join(j) => {
+            let right = |i: usize| j.right.fields.get(i).map_or(format!("#{i}"), |f| f.name.clone());
+            let on: Vec<String> = j
+                .left_key
+                .iter()
+                .zip(&j.right_key)
+                .map(|(l, r)| format!("{} == right.{}", field(*l), right(*r)))
+                .collect();
+            let _ = writeln!(out, "    on [{}]", on.join(", "));
+            let _ = writeln!(out, "    right: {}", j.right);
         }
         OperatorKind::DatagenSource(d) => {
             for (f, g) in d.schema.fields.iter().zip(&d.generators) {
@@ -200,6 +295,7 @@ pub fn show_in(e: &Expr, input: Option<&Schema>, keys: &[String], aggs: &[String
             format!("{name}({})", shown.join(", "))
         }
         Expr::At(_, x) => rec(x),
+        Expr::IsNull(x, negated) => format!("({} is {}null)", rec(x), if *negated { "not " } else { "" }),
     }
 }
 
@@ -213,17 +309,46 @@ pub fn dot(g: &JobGraph) -> String {
         let v = &g.graph[n];
         let _ = writeln!(
             out,
-            "  \"{}\" [label=\"{}\\nparallelism {}\"];",
+            "  \"{}\" [label=\"{}\\nparallelism {}{}\"];",
             v.id,
             v.name.replace('"', "\\\""),
-            v.parallelism
+            v.parallelism,
+            parallelism_note(v).map_or(String::new(), |n| format!("\\n{n}"))
         );
     }
     for n in g.topological() {
         for (dst, e) in g.outputs(n) {
-            let _ = writeln!(out, "  \"{}\" -> \"{}\" [label=\"{}\"];", g.graph[n].id, g.graph[dst].id, e.ship);
+            let side = input_label(g, dst, e);
+            let late = if e.late { " (late)" } else { "" };
+            let _ =
+                writeln!(out, "  \"{}\" -> \"{}\" [label=\"{}{late}{side}\"];", g.graph[n].id, g.graph[dst].id, e.ship);
         }
     }
     out.push_str("}\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{compile, CheckOptions};
+    use flowc_dsl::SourceFile;
+
+    /// `dot` says where a window runs as `windowAll` and which edge
+    /// carries late records, as the text and JSON forms do.
+    #[test]
+    fn dot_shows_window_all_and_late_edges() {
+        let src = SourceFile::new(
+            "t.flow",
+            "job \"t\"\nschema S { ts: timestamp, page: string }\n\
+             source datagen { schema: S } | watermark ts | window tumbling { size: 1m, late: l } | aggregate { n: count() } | sink print\n\
+             from l | sink print\n",
+        );
+        let graph = compile(&src, &CheckOptions::default()).expect("compiles").graph;
+        let dot = super::dot(&graph);
+        assert!(dot.contains("windowAll (parallelism 1)"), "{dot}");
+        assert!(dot.contains("FORWARD (late)"), "{dot}");
+        let json = serde_json::to_string(&super::flink_plan(&graph, None)).expect("json");
+        assert!(json.contains("\"side_output\":\"late\""), "{json}");
+        assert!(json.contains("\"operator_strategy\":\"windowAll (parallelism 1)\""), "{json}");
+    }
 }

@@ -60,6 +60,13 @@ pub struct ChainedOperator {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobEdge {
     pub ship: ShipStrategy,
+    /// Which logical input of the target it feeds: 0, or 1 for a join's
+    /// right side. A union's edges are all input 0.
+    pub input: u32,
+    /// The edge carries the sender's late records (a window's `late:`
+    /// side output), not its output.
+    #[serde(default)]
+    pub late: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,13 +77,16 @@ pub enum ShipStrategy {
     Hash { key: Vec<usize> },
     /// Round robin over the receivers.
     Rebalance,
+    /// By key group of the hash of each record's timestamp (the rows of a
+    /// window: `top`); shown as HASH, as Flink shows its hash on a window.
+    Window,
 }
 
 impl fmt::Display for ShipStrategy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ShipStrategy::Forward => "FORWARD",
-            ShipStrategy::Hash { .. } => "HASH",
+            ShipStrategy::Hash { .. } | ShipStrategy::Window => "HASH",
             ShipStrategy::Rebalance => "REBALANCE",
         })
     }
@@ -92,12 +102,17 @@ impl JobGraph {
         petgraph::algo::toposort(&self.graph, None).unwrap_or_else(|_| self.graph.node_indices().collect())
     }
 
-    /// The inputs of a vertex, with their edges.
+    /// The inputs of a vertex, with their edges: by logical input, then by
+    /// sender, then by edge (one sender may feed both sides of a join).
+    /// The position in this list is the input's stable index on the wire.
     pub fn inputs(&self, v: NodeIndex) -> Vec<(NodeIndex, &JobEdge)> {
-        let mut ins: Vec<_> =
-            self.graph.edges_directed(v, Direction::Incoming).map(|e| (e.source(), e.weight())).collect();
-        ins.sort_by_key(|(n, _)| n.index());
-        ins
+        let mut ins: Vec<_> = self
+            .graph
+            .edges_directed(v, Direction::Incoming)
+            .map(|e| (e.source(), e.weight(), e.id().index()))
+            .collect();
+        ins.sort_by_key(|(n, e, id)| (e.input, n.index(), *id));
+        ins.into_iter().map(|(n, e, _)| (n, e)).collect()
     }
 
     pub fn outputs(&self, v: NodeIndex) -> Vec<(NodeIndex, &JobEdge)> {
@@ -150,14 +165,25 @@ pub fn build(plan: &LogicalPlan) -> JobGraph {
         })
         .collect();
 
+    // A window's late records (`OperatorKind::LateOutput`) are no vertex:
+    // edges from one leave its window's vertex as a late edge.
+    let late_of = |op: usize| -> Option<usize> {
+        matches!(plan.operators[op].kind, OperatorKind::LateOutput)
+            .then(|| plan.edges.iter().find(|e| e.to == op).map(|e| e.from))
+            .flatten()
+    };
     // Operators were added after their inputs, so index order is topological.
     let mut vertex_of: Vec<usize> = vec![usize::MAX; n];
     let mut chains: Vec<Vec<usize>> = Vec::new();
     for op in 0..n {
+        if matches!(plan.operators[op].kind, OperatorKind::LateOutput) {
+            continue;
+        }
         let input = plan.edges.iter().find(|e| e.to == op);
         let chained_to = input.filter(|e| {
             settings.chaining
-                && e.partitioning == Partitioning::Forward
+                && late_of(e.from).is_none()
+                && matches!(e.partitioning, Partitioning::Forward | Partitioning::KeyedForward { .. })
                 && parallelism[e.from] == parallelism[op]
                 && outs[e.from] == 1
                 && ins[op] == 1
@@ -204,16 +230,26 @@ pub fn build(plan: &LogicalPlan) -> JobGraph {
         })
         .collect();
     for e in &plan.edges {
-        let (a, b) = (vertex_of[e.from], vertex_of[e.to]);
-        if a == b {
+        if matches!(plan.operators[e.to].kind, OperatorKind::LateOutput) {
+            continue;
+        }
+        let (from, late) = match late_of(e.from) {
+            Some(window) => (window, true),
+            None => (e.from, false),
+        };
+        let (a, b) = (vertex_of[from], vertex_of[e.to]);
+        if a == b || a == usize::MAX {
             continue;
         }
         let ship = match &e.partitioning {
             Partitioning::Hash { key } => ShipStrategy::Hash { key: key.clone() },
-            Partitioning::Forward if parallelism[e.from] == parallelism[e.to] => ShipStrategy::Forward,
+            Partitioning::Window => ShipStrategy::Window,
+            Partitioning::Forward if parallelism[from] == parallelism[e.to] => ShipStrategy::Forward,
             Partitioning::Forward => ShipStrategy::Rebalance,
+            Partitioning::KeyedForward { .. } if parallelism[e.from] == parallelism[e.to] => ShipStrategy::Forward,
+            Partitioning::KeyedForward { key } => ShipStrategy::Hash { key: key.clone() },
         };
-        graph.add_edge(nodes[a], nodes[b], JobEdge { ship });
+        graph.add_edge(nodes[a], nodes[b], JobEdge { ship, input: e.input, late });
     }
     JobGraph { name: plan.name.clone(), settings: settings.clone(), graph, source: None, udfs: plan.udfs.clone() }
 }

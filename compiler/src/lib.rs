@@ -17,6 +17,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod args;
+pub mod casts;
 pub mod catalog;
 pub mod check;
 pub mod consts;

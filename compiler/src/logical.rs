@@ -57,6 +57,13 @@ pub enum Partitioning {
     Forward,
     /// By the hash of these fields' values, through key groups.
     Hash { key: Vec<usize> },
+    /// After an upsert stream keyed by these fields: FORWARD (and chained)
+    /// where the parallelisms match, else by the hash of the key instead
+    /// of REBALANCE, so that each key's changes stay in order.
+    KeyedForward { key: Vec<usize> },
+    /// By the hash of each record's timestamp, through key groups: the
+    /// rows of one window (`end - 1`) meet in one subtask (`top`).
+    Window,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,4 +71,6 @@ pub struct LogicalEdge {
     pub from: usize,
     pub to: usize,
     pub partitioning: Partitioning,
+    /// Which input of `to` it feeds: 0, or 1 for a join's right side.
+    pub input: u32,
 }

@@ -15,8 +15,13 @@ pub const MAGIC: &[u8; 8] = b"FLOWCPLN";
 /// Bump on any change to the plan types. 3: expressions that can fail at
 /// run time carry their place in the job file (`Expr::At`), and the plan
 /// carries the job file's name and text (`JobGraph::source`). 4: Rust UDFs
-/// (`JobGraph::udfs`, `Expr::Udf`).
-pub const FORMAT_VERSION: u32 = 4;
+/// (`JobGraph::udfs`, `Expr::Udf`). 5 (issues 11 and 12, one bump for
+/// all): several inputs (`JobEdge::input`, `OperatorKind::Union`,
+/// `OperatorKind::Join`); session windows, allowed lateness and late
+/// outputs (`WindowAggregate::lateness_ms`, `late_output`, `JobEdge::late`),
+/// windowed top-N; running aggregates, dedup and upsert sinks; nullable
+/// fields; formats, file sources and bad-record policies.
+pub const FORMAT_VERSION: u32 = 5;
 /// Plans larger than this are refused (a real plan is a few kilobytes).
 pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
 
@@ -149,11 +154,22 @@ pub fn validate(g: &JobGraph) -> Result<(), PlanFileError> {
                 .map_err(|m| PlanFileError::Invalid(format!("operator `{}`: {m}", op.name)))?;
         }
         for (src, e) in inputs {
-            let out_len = g.graph[src].operators.last().map_or(0, |o| o.output.fields.len());
+            // A late edge carries the window's input records.
+            let out_len = g.graph[src].operators.last().map_or(0, |o| match (e.late, &o.input) {
+                (true, Some(input)) => input.fields.len(),
+                _ => o.output.fields.len(),
+            });
             if let ShipStrategy::Hash { key } = &e.ship {
                 if key.is_empty() || key.iter().any(|k| *k >= out_len) {
                     return bad(format!("a HASH edge into `{}` has a bad key", v.name));
                 }
+            }
+            let late_ok = match g.graph[src].operators.last().map(|o| &o.kind) {
+                Some(OperatorKind::WindowAggregate(w)) => w.late_output,
+                _ => false,
+            };
+            if e.late && !late_ok {
+                return bad(format!("a late edge into `{}` leaves no window with a late output", v.name));
             }
             if e.ship == ShipStrategy::Forward && g.graph[src].parallelism != v.parallelism {
                 return bad(format!("a FORWARD edge into `{}` joins different parallelisms", v.name));
@@ -170,6 +186,11 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
     match kind {
         OperatorKind::KafkaSource(k) => {
             if k.schema.fields.len() != output {
+                return Err("schema and output differ".into());
+            }
+        }
+        OperatorKind::FileSource(f) => {
+            if f.schema.fields.len() != output {
                 return Err("schema and output differ".into());
             }
         }
@@ -193,7 +214,8 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
             }
         }
         OperatorKind::WindowAggregate(w) => {
-            if w.key.is_empty() || w.key.iter().any(|k| *k >= input) {
+            // No key: a `windowAll`.
+            if w.key.iter().any(|k| *k >= input) {
                 return Err("key out of range".into());
             }
             if w.output.len() != output {
@@ -206,6 +228,55 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
             }
             for e in &w.output {
                 check_expr(e, 0, w.key.len(), w.aggregates.len(), true)?;
+            }
+        }
+        OperatorKind::RunningAggregate(r) => {
+            if r.key.is_empty() || r.key.iter().any(|k| *k >= input) {
+                return Err("key out of range".into());
+            }
+            if r.output.len() != output {
+                return Err("one expression per output field".into());
+            }
+            for a in &r.aggregates {
+                if let Some(arg) = &a.arg {
+                    check_expr(arg, input, 0, 0, false)?;
+                }
+            }
+            for e in &r.output {
+                check_expr(e, 0, r.key.len(), r.aggregates.len(), false)?;
+            }
+        }
+        OperatorKind::Dedup(d) => {
+            if d.key.is_empty() || d.key.iter().any(|k| *k >= input) || input != output {
+                return Err("key out of range".into());
+            }
+        }
+        OperatorKind::UpsertKafkaSink(u) => {
+            if u.key.is_empty() || u.key.iter().any(|k| *k >= input) {
+                return Err("upsert key out of range".into());
+            }
+        }
+        OperatorKind::Union => {
+            if input != output {
+                return Err("a union's output is its input".into());
+            }
+        }
+        OperatorKind::Join(j) => {
+            let right = j.right.fields.len();
+            if j.left_key.is_empty() || j.left_key.len() != j.right_key.len() {
+                return Err("one right key field per left key field".into());
+            }
+            if j.left_key.iter().any(|k| *k >= input) || j.right_key.iter().any(|k| *k >= right) {
+                return Err("key out of range".into());
+            }
+            if input + right != output {
+                return Err("the output is the left's fields then the right's".into());
+            }
+        }
+        OperatorKind::LateOutput => return Err("late records are no operator of a chain".into()),
+        OperatorKind::WindowTop(t) => {
+            if t.field >= input || t.rank_field + 1 != output || output != input + 1 || t.n == 0 {
+                return Err("top-N fields out of range".into());
             }
         }
         OperatorKind::KafkaSink(_)
@@ -230,7 +301,7 @@ fn check_udf_calls(kind: &OperatorKind, udfs: &[crate::ir::UdfLibrary]) -> Resul
                 }
                 args.iter().try_for_each(rec)
             }
-            Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) => rec(x),
+            Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) | Expr::IsNull(x, _) => rec(x),
             Expr::Binary(_, a, b) => rec(a).and_then(|()| rec(b)),
             Expr::If(a, b, c) => rec(a).and_then(|()| rec(b)).and_then(|()| rec(c)),
             Expr::Call(_, args) => args.iter().try_for_each(rec),
@@ -243,6 +314,9 @@ fn check_udf_calls(kind: &OperatorKind, udfs: &[crate::ir::UdfLibrary]) -> Resul
         OperatorKind::Project(es) => es.iter().try_for_each(|e| walk(e, udfs)),
         OperatorKind::WindowAggregate(w) => {
             w.aggregates.iter().filter_map(|a| a.arg.as_ref()).chain(&w.output).try_for_each(|e| walk(e, udfs))
+        }
+        OperatorKind::RunningAggregate(r) => {
+            r.aggregates.iter().filter_map(|a| a.arg.as_ref()).chain(&r.output).try_for_each(|e| walk(e, udfs))
         }
         _ => Ok(()),
     }
@@ -266,7 +340,7 @@ fn check_expr(e: &Expr, r: &Refs) -> Result<(), String> {
         Expr::Aggregate(i) if *i < r.aggs => Ok(()),
         Expr::WindowStart | Expr::WindowEnd if r.window => Ok(()),
         Expr::At(span, x) if span.start <= span.end && span.end as usize <= r.source_len => rec(x),
-        Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) => rec(x),
+        Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) | Expr::IsNull(x, _) => rec(x),
         Expr::Binary(_, a, b) => {
             rec(a)?;
             rec(b)

@@ -114,7 +114,50 @@ impl<'p> Typer<'p> {
                 Ok((Expr::If(Box::new(c), Box::new(te), Box::new(fe)), ty))
             }
             ExprKind::Call(f, args) => self.call(f, args, e.span, scope),
+            ExprKind::IsNull(x, negated) => {
+                let (x, _) = self.expr(x, scope)?;
+                Ok((Expr::IsNull(Box::new(x), *negated), DataType::Bool))
+            }
+            ExprKind::Cast(x, to) => self.cast(x, to, e.span, scope),
         }
+    }
+
+    /// `cast(x as T)`: between numbers (a double or long that does not fit
+    /// fails), of anything to a string, of a string to anything (parsing,
+    /// which may fail), between bools and integers, and between timestamps
+    /// and integers (epoch milliseconds).
+    fn cast(&mut self, x: &ast::Expr, to: &ast::Name, span: Span, scope: &mut Scope) -> Typed {
+        let (xe, from) = self.expr(x, scope)?;
+        let Some(target) = DataType::by_name(&to.text) else {
+            return Err(self.fail(
+                Diagnostic::error("flow::check::cast", format!("unknown type `{}`", to.text), to.span)
+                    .with_label("not a type")
+                    .with_help("the types are string, int, long, double, bool and timestamp"),
+            ));
+        };
+        let (ok, fallible) = crate::casts::cast_kind(from, target);
+        if !ok {
+            let help = match (from, target) {
+                (DataType::Timestamp, DataType::Double) | (DataType::Double, DataType::Timestamp) => {
+                    "cast through `long` (epoch milliseconds)"
+                }
+                _ => "cast through `string` or `long`",
+            };
+            return Err(self.fail(
+                Diagnostic::error("flow::check::cast", format!("cannot cast {from} to {target}"), span)
+                    .with_label(format!("this is {from}"))
+                    .with_help(help),
+            ));
+        }
+        if from == target {
+            return Ok((xe, target));
+        }
+        let e = Expr::Cast(target, Box::new(xe));
+        // A cast that can fail on some data names this place in its error.
+        if fallible {
+            return Ok((Expr::At(SourceSpan::new(span.start, span.end), Box::new(e)), target));
+        }
+        Ok((e, target))
     }
 
     fn param_value(&mut self, c: &Const, span: Span) -> Typed {
@@ -152,7 +195,11 @@ impl<'p> Typer<'p> {
                                 span,
                             )
                             .with_label("one window has many values of this field")
-                            .with_help(format!("use a key ({}) or aggregate it, e.g. `max({name})`", keys.join(", "))),
+                            .with_help(if keys.is_empty() {
+                                format!("a window without `key_by` has no key: aggregate it, e.g. `max({name})`, or key the stream by it")
+                            } else {
+                                format!("use a key ({}) or aggregate it, e.g. `max({name})`", keys.join(", "))
+                            }),
                         ))
                     }
                     None => Err(self.fail(unknown_field(name, span, input))),
@@ -250,6 +297,13 @@ impl<'p> Typer<'p> {
             let e = if name == "window_start" { Expr::WindowStart } else { Expr::WindowEnd };
             return Ok((e, DataType::Timestamp));
         }
+        if name == "cast" {
+            return Err(self.fail(
+                Diagnostic::error("flow::check::cast", "`cast` takes a value and a type", span)
+                    .with_label("no type given")
+                    .with_help("write `cast(x as long)`"),
+            ));
+        }
         let udfs = self.udfs;
         if let (None, Some(imported)) = (Function::by_name(name), udfs.call(name)) {
             return self.udf_call(imported, f, args, span, scope);
@@ -274,6 +328,9 @@ impl<'p> Typer<'p> {
         }
         use DataType as T;
         let types: Vec<T> = typed.iter().map(|(_, t)| *t).collect();
+        if let Some(r) = self.special_call(func, f, args, &mut typed, span) {
+            return r;
+        }
         let sig: (&[&[T]], T) = match func {
             Function::Upper | Function::Lower | Function::Trim => (&[&[T::String]], T::String),
             Function::Length => (&[&[T::String]], T::Int),
@@ -284,6 +341,21 @@ impl<'p> Typer<'p> {
             Function::Abs => (&[&[T::Int, T::Long, T::Double]], types.first().copied().unwrap_or(T::Long)),
             Function::Millis => (&[&[T::Timestamp]], T::Long),
             Function::ToTimestamp => (&[&[T::Int, T::Long]], T::Timestamp),
+            Function::Floor | Function::Ceil => {
+                (&[&[T::Int, T::Long, T::Double]], types.first().copied().unwrap_or(T::Double))
+            }
+            Function::RegexMatch => (&[&[T::String], &[T::String]], T::Bool),
+            Function::DateFormat => (&[&[T::Timestamp], &[T::String]], T::String),
+            Function::DateTrunc => (&[&[T::String], &[T::Timestamp]], T::Timestamp),
+            Function::SplitPart => (&[&[T::String], &[T::String], &[T::Int, T::Long]], T::String),
+            // Checked by `special_call`.
+            Function::Coalesce | Function::Round | Function::RegexExtract | Function::Hash => {
+                return Err(self.fail(Diagnostic::error(
+                    "flow::check::internal",
+                    format!("`{name}` was not checked (a bug in flowc)"),
+                    span,
+                )))
+            }
             Function::Concat => {
                 if typed.is_empty() {
                     return Err(self.fail(arity(name, 1, 0, span)));
@@ -319,7 +391,251 @@ impl<'p> Typer<'p> {
                 ));
             }
         }
+        if let Err(d) = self.constant_args(func, args, &typed) {
+            return Err(self.fail(d));
+        }
         Ok((Expr::Call(func, typed.into_iter().map(|(e, _)| e).collect()), result))
+    }
+
+    /// The functions whose signature is not a fixed list of parameter
+    /// types: `coalesce` (any number of one type), `round` (an optional
+    /// second argument), `regex_extract` (an optional group). `None` for
+    /// the others.
+    fn special_call(
+        &mut self,
+        func: Function,
+        f: &ast::Name,
+        args: &[ast::Expr],
+        typed: &mut Vec<(Expr, DataType)>,
+        span: Span,
+    ) -> Option<Typed> {
+        use DataType as T;
+        let name = f.text.as_str();
+        let result = match func {
+            Function::Coalesce => {
+                if typed.len() < 2 {
+                    return Some(Err(self.fail(
+                        Diagnostic::error(
+                            "flow::check::arity",
+                            format!("`coalesce` takes at least 2 arguments, not {}", typed.len()),
+                            span,
+                        )
+                        .with_label("too few arguments")
+                        .with_help("`coalesce(x, default)` gives `default` where `x` is null"),
+                    )));
+                }
+                // One type for all: numbers widen to the widest.
+                let mut ty = typed[0].1;
+                for (i, (_, t)) in typed.iter().enumerate().skip(1) {
+                    let widened = match (ty, *t) {
+                        (a, b) if a == b => Some(a),
+                        (a, b) if a.is_numeric() && b.is_numeric() => {
+                            Some(if a == T::Double || b == T::Double { T::Double } else { T::Long })
+                        }
+                        _ => None,
+                    };
+                    let Some(w) = widened else {
+                        return Some(Err(self.fail(
+                            Diagnostic::error(
+                                "flow::check::type",
+                                format!("the arguments of `coalesce` have different types: {ty} and {t}"),
+                                args[i].span,
+                            )
+                            .with_label(format!("this is {t}"))
+                            .with_help("give every argument one type, e.g. with `cast(… as …)`"),
+                        )));
+                    };
+                    ty = w;
+                }
+                let exprs: Vec<Expr> = std::mem::take(typed)
+                    .into_iter()
+                    .map(|(e, t)| if t == ty { e } else { Expr::Cast(ty, Box::new(e)) })
+                    .collect();
+                return Some(Ok((Expr::Call(func, exprs), ty)));
+            }
+            Function::Round => {
+                if typed.is_empty() || typed.len() > 2 {
+                    return Some(Err(
+                        self.fail(arity(name, 1, typed.len(), span).with_help("`round(x)` or `round(x, digits)`"))
+                    ));
+                }
+                let t = typed[0].1;
+                if !t.is_numeric() {
+                    return Some(Err(self.fail(
+                        Diagnostic::error(
+                            "flow::check::type",
+                            format!("argument 1 of `round` must be a number, not {t}"),
+                            args[0].span,
+                        )
+                        .with_label(format!("this is {t}")),
+                    )));
+                }
+                if let Some((_, d)) = typed.get(1) {
+                    if !d.is_integral() {
+                        return Some(Err(self.fail(
+                            Diagnostic::error(
+                                "flow::check::type",
+                                format!("the digits of `round` must be int or long, not {d}"),
+                                args[1].span,
+                            )
+                            .with_label(format!("this is {d}")),
+                        )));
+                    }
+                } else {
+                    typed.push((Expr::Literal(Value::Int(0)), T::Int));
+                }
+                t
+            }
+            Function::Hash => {
+                if typed.is_empty() {
+                    return Some(Err(
+                        self.fail(arity(name, 1, 0, span).with_help("`hash(x, …)` takes one or more values"))
+                    ));
+                }
+                T::Long
+            }
+            Function::RegexExtract => {
+                if typed.len() < 2 || typed.len() > 3 {
+                    return Some(Err(self.fail(
+                        arity(name, 2, typed.len(), span)
+                            .with_help("`regex_extract(s, pattern)` or `regex_extract(s, pattern, group)`"),
+                    )));
+                }
+                for (i, want) in [(0, T::String), (1, T::String), (2, T::Int)] {
+                    let Some((_, t)) = typed.get(i) else { continue };
+                    let ok = if want == T::Int { t.is_integral() } else { *t == want };
+                    if !ok {
+                        let what = if want == T::Int { "int".to_string() } else { want.to_string() };
+                        return Some(Err(self.fail(
+                            Diagnostic::error(
+                                "flow::check::type",
+                                format!("argument {} of `{name}` must be {what}, not {t}", i + 1),
+                                args[i].span,
+                            )
+                            .with_label(format!("this is {t}")),
+                        )));
+                    }
+                }
+                if typed.len() == 2 {
+                    typed.push((Expr::Literal(Value::Int(0)), T::Int));
+                }
+                T::String
+            }
+            _ => return None,
+        };
+        if let Err(d) = self.constant_args(func, args, typed) {
+            return Some(Err(self.fail(d)));
+        }
+        let exprs = std::mem::take(typed).into_iter().map(|(e, _)| e).collect();
+        Some(Ok((Expr::Call(func, exprs), result)))
+    }
+
+    /// Arguments that must be constants, and are checked here: a regular
+    /// expression is compiled once, and a bad one is an error now rather
+    /// than on every record.
+    fn constant_args(&self, func: Function, args: &[ast::Expr], typed: &[(Expr, DataType)]) -> Result<(), Diagnostic> {
+        let constant = |i: usize| typed.get(i).map(|(e, _)| e.unlocated());
+        match func {
+            Function::RegexMatch | Function::RegexExtract => {
+                let Some(Expr::Literal(Value::Str(pattern))) = constant(1) else {
+                    return Err(Diagnostic::error(
+                        "flow::check::regex",
+                        format!("the pattern of `{}` must be a constant string", func.name()),
+                        args.get(1).map_or(Span::default(), |a| a.span),
+                    )
+                    .with_label("not a constant")
+                    .with_help("write the pattern as a string literal or a parameter; it is compiled once"));
+                };
+                let re = regex::Regex::new(pattern).map_err(|e| {
+                    let msg = e.to_string();
+                    let last = msg.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid").trim().to_string();
+                    Diagnostic::error("flow::check::regex", "invalid regular expression", args[1].span)
+                        .with_label(last.trim_start_matches("error: ").to_string())
+                        .with_help(
+                            "the syntax is Rust's `regex` crate's (as RE2's): no look-around, no back-references",
+                        )
+                })?;
+                if func == Function::RegexExtract {
+                    match constant(2) {
+                        Some(Expr::Literal(Value::Int(g))) => {
+                            let groups = re.captures_len() - 1;
+                            if *g < 0 || *g as usize > groups {
+                                return Err(Diagnostic::error(
+                                    "flow::check::regex",
+                                    format!("the pattern has no group {g}"),
+                                    args.get(2).map_or(Span::default(), |a| a.span),
+                                )
+                                .with_label(format!(
+                                    "the pattern has {groups} group{}",
+                                    if groups == 1 { "" } else { "s" }
+                                ))
+                                .with_help("group 0 is the whole match, 1 the first `(…)`"));
+                            }
+                        }
+                        _ => {
+                            return Err(Diagnostic::error(
+                                "flow::check::regex",
+                                "the group of `regex_extract` must be a constant integer",
+                                args.get(2).map_or(Span::default(), |a| a.span),
+                            )
+                            .with_label("not a constant"))
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Function::DateFormat => match constant(1) {
+                Some(Expr::Literal(Value::Str(p))) => crate::timefmt::check_pattern(p).map(|_| ()).map_err(|problem| {
+                    Diagnostic::error(
+                        "flow::check::timestamp-pattern",
+                        format!("bad timestamp pattern: {}", problem.message),
+                        args[1].span,
+                    )
+                    .with_label(problem.label)
+                    .with_help(problem.help)
+                }),
+                _ => Err(Diagnostic::error(
+                    "flow::check::timestamp-pattern",
+                    "the pattern of `date_format` must be a constant string",
+                    args.get(1).map_or(Span::default(), |a| a.span),
+                )
+                .with_label("not a constant")
+                .with_help("write it as a string literal or a parameter, e.g. \"yyyy-MM-dd HH\"")),
+            },
+            Function::DateTrunc => match constant(0) {
+                Some(Expr::Literal(Value::Str(u))) if DATE_UNITS.contains(&u.as_str()) => Ok(()),
+                other => {
+                    let mut d = Diagnostic::error(
+                        "flow::check::date-unit",
+                        match other {
+                            Some(Expr::Literal(Value::Str(u))) => format!("unknown unit `{u}` for `date_trunc`"),
+                            _ => "the unit of `date_trunc` must be a constant string".to_string(),
+                        },
+                        args.first().map_or(Span::default(), |a| a.span),
+                    )
+                    .with_label("not a unit");
+                    d = match other.and_then(|o| match o {
+                        Expr::Literal(Value::Str(u)) => suggest(u, DATE_UNITS.iter().copied()),
+                        _ => None,
+                    }) {
+                        Some(s) => d.with_help(format!("did you mean \"{s}\"?")),
+                        None => d.with_help(format!("the units are: {}", DATE_UNITS.join(", "))),
+                    };
+                    Err(d)
+                }
+            },
+            Function::SplitPart => match constant(2) {
+                Some(Expr::Literal(Value::Int(n))) if *n < 1 => Err(Diagnostic::error(
+                    "flow::check::split-part",
+                    format!("`split_part` counts parts from 1, not {n}"),
+                    args[2].span,
+                )
+                .with_label("the first part is 1")
+                .with_help("as PostgreSQL's `split_part`; Flink's `SPLIT_INDEX` counts from 0")),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
     }
 
     /// A call of a function imported with `use rust`: as many arguments as
@@ -417,7 +733,55 @@ impl<'p> Typer<'p> {
         let input: &Schema = input;
         let (arg, arg_type) = match (agg, args) {
             (AggFunc::Count, []) => (None, DataType::Long),
-            (AggFunc::Count, _) => return Err(self.fail(arity("count", 0, args.len(), span))),
+            // `count(x)`: the rows where `x` is not null, as SQL's.
+            (AggFunc::Count, [a]) => {
+                let mut inner = Scope::Record(input);
+                let (e, t) = self.expr(a, &mut inner)?;
+                (Some(e), t)
+            }
+            (AggFunc::Count, _) => {
+                return Err(self.fail(
+                    arity("count", 0, args.len(), span)
+                        .with_help("`count()` counts rows, `count(x)` the rows where `x` is not null"),
+                ))
+            }
+            (AggFunc::ApproxPercentile { .. }, [a, q]) => {
+                let (e, t) = self.expr(a, &mut Scope::Record(input))?;
+                if !t.is_numeric() {
+                    return Err(self.fail(
+                        Diagnostic::error("flow::check::type", format!("`{}` cannot aggregate {t}", f.text), a.span)
+                            .with_label(format!("this is {t}"))
+                            .with_help("`approx_percentile` takes an int, long or double"),
+                    ));
+                }
+                let fraction = match crate::consts::eval(q, self.params) {
+                    Ok(crate::consts::Const::Float(d)) if (0.0..=1.0).contains(&d) => Some(d),
+                    Ok(crate::consts::Const::Int(i)) if i == 0 || i == 1 => Some(i as f64),
+                    _ => None,
+                };
+                let Some(fraction) = fraction else {
+                    return Err(self.fail(
+                        Diagnostic::error(
+                            "flow::check::percentile",
+                            "the quantile of `approx_percentile` must be a constant from 0 to 1",
+                            q.span,
+                        )
+                        .with_label("not a constant in [0, 1]")
+                        .with_help("for the 95th percentile write `approx_percentile(x, 0.95)`"),
+                    ));
+                };
+                let q_millionths = (fraction * 1_000_000.0).round() as u32;
+                aggs.push(AggCall {
+                    func: AggFunc::ApproxPercentile { q_millionths },
+                    arg: Some(e),
+                    arg_type: t,
+                    result_type: DataType::Double,
+                });
+                return Ok((Expr::Aggregate(aggs.len() - 1), DataType::Double));
+            }
+            (AggFunc::ApproxPercentile { .. }, _) => {
+                return Err(self.fail(arity("approx_percentile", 2, args.len(), span)))
+            }
             (_, [a]) => {
                 let mut inner = Scope::Record(input);
                 let (e, t) = self.expr(a, &mut inner)?;
@@ -436,13 +800,45 @@ impl<'p> Typer<'p> {
             (_, _) => return Err(self.fail(arity(&f.text, 1, args.len(), span))),
         };
         let result_type = match agg {
-            AggFunc::Count => DataType::Long,
-            AggFunc::Avg => DataType::Double,
+            AggFunc::Count | AggFunc::CountDistinct | AggFunc::ApproxCountDistinct => DataType::Long,
+            AggFunc::Avg | AggFunc::ApproxPercentile { .. } => DataType::Double,
             AggFunc::Sum if arg_type.is_integral() => DataType::Long,
             _ => arg_type,
         };
         aggs.push(AggCall { func: agg, arg, arg_type, result_type });
         Ok((Expr::Aggregate(aggs.len() - 1), result_type))
+    }
+}
+
+/// The units `date_trunc` takes.
+pub const DATE_UNITS: &[&str] = &["year", "month", "day", "hour", "minute", "second"];
+
+/// Whether `e`, checked over records of `input`, can be null: a nullable
+/// field, or anything computed of one (SQL's propagation), except `is
+/// null` and a `coalesce` with a non-null argument; `regex_extract` and
+/// `split_part` are null where nothing matches. In an aggregate's output
+/// (`aggregate`: its key fields and calls), `count` is never null and the
+/// other aggregates are where their argument is.
+pub fn nullable(e: &Expr, input: &Schema, aggregate: Option<(&[usize], &[AggCall])>) -> bool {
+    let rec = |x: &Expr| nullable(x, input, aggregate);
+    match e {
+        Expr::Literal(v) => *v == Value::Null,
+        Expr::Field(i) => input.fields.get(*i).is_some_and(|f| f.nullable),
+        Expr::Key(i) => {
+            aggregate.and_then(|(key, _)| key.get(*i)).and_then(|k| input.fields.get(*k)).is_some_and(|f| f.nullable)
+        }
+        Expr::Aggregate(i) => aggregate
+            .and_then(|(_, aggs)| aggs.get(*i))
+            .is_some_and(|a| a.func != AggFunc::Count && a.arg.as_ref().is_some_and(|x| nullable(x, input, None))),
+        Expr::WindowStart | Expr::WindowEnd => false,
+        Expr::IsNull(..) => false,
+        Expr::Call(Function::Coalesce, args) => args.iter().all(rec),
+        Expr::Call(Function::RegexExtract | Function::SplitPart, _) => true,
+        Expr::Call(_, args) | Expr::Udf(_, args) => args.iter().any(rec),
+        Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) | Expr::At(_, x) => rec(x),
+        Expr::Binary(_, a, b) => rec(a) || rec(b),
+        // A null condition takes `else`: only the branches matter.
+        Expr::If(_, t, f) => rec(t) || rec(f),
     }
 }
 
@@ -465,6 +861,16 @@ fn unify(a: Expr, at: DataType, b: Expr, bt: DataType) -> Option<(Expr, Expr, Da
 }
 
 fn unknown_field(name: &str, span: Span, schema: &Schema) -> Diagnostic {
+    // After a join, a name on both sides is there only qualified (`clicks.ts`).
+    let suffix = format!(".{name}");
+    let candidates: Vec<&str> =
+        schema.fields.iter().map(|f| f.name.as_str()).filter(|f| f.ends_with(&suffix)).collect();
+    if candidates.len() >= 2 && !name.contains('.') {
+        let list: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
+        return Diagnostic::error("flow::check::ambiguous-field", format!("ambiguous field `{name}`"), span)
+            .with_label(format!("both sides of the join have `{name}`"))
+            .with_help(format!("say which: {}, or rename one with `select` first", list.join(" or ")));
+    }
     let in_what = schema.name.clone().unwrap_or_else(|| "the input record".to_string());
     let mut d = Diagnostic::error("flow::check::unknown-field", format!("unknown field `{name}`"), span)
         .with_label(format!("no field `{name}` in {in_what}"));

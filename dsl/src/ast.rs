@@ -113,6 +113,8 @@ pub struct SchemaDecl {
 pub struct SchemaField {
     pub name: Name,
     pub ty: FieldType,
+    /// `string?`: the field may be null.
+    pub nullable: bool,
     pub ty_span: Span,
     pub span: Span,
 }
@@ -202,6 +204,59 @@ pub enum StageKind {
     Aggregate { fields: Vec<RecordField>, attrs: Attrs },
     /// `sink kafka { topic: "output" }`
     Sink(Connector),
+    /// `dedup id within 1h`: the first record per key. `keep` is what
+    /// follows `keep`, if written (refused by the checker).
+    Dedup { fields: Vec<Name>, within: Expr, keep: Option<Name>, attrs: Attrs },
+    /// `union clicks2, clicks3`: the current stream and these, merged.
+    Union { streams: Vec<Name>, attrs: Attrs },
+    /// `join impressions on imp_id == impressions.imp_id within -10m, 0s`
+    Join(Box<JoinStage>),
+    /// `top 3 by views desc as rnk`
+    Top(TopStage),
+}
+
+/// `[left] join <stream> [as of <time>] on <condition> [<bound>] <attrs>`
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinStage {
+    /// `left join`: every left row is emitted, matched or not.
+    pub left_outer: bool,
+    /// The right input: a stream bound with `let`.
+    pub right: Name,
+    /// `as of ts`: a temporal join, at the left row's time.
+    pub as_of: Option<Expr>,
+    /// `imp_id == impressions.imp_id [and …]`
+    pub on: Expr,
+    pub bound: Option<JoinBound>,
+    pub attrs: Attrs,
+}
+
+/// What bounds a join's state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JoinBound {
+    /// `within lower, upper`: the right row's time in `[left + lower, left + upper]`.
+    Within { lower: Expr, upper: Expr, span: Span },
+    /// `window tumbling { size: 10s }`: both rows in the same window.
+    Window(Connector),
+}
+
+/// `top N by field [desc|asc] [as rank]`: the first N rows of each window
+/// by `field` (descending unless `asc`), with their rank.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopStage {
+    /// How many rows: a constant expression.
+    pub count: Expr,
+    pub field: Name,
+    /// `desc` (the default) or `asc`, where written.
+    pub order: Option<Name>,
+    /// The rank field's name, if not `rank`.
+    pub rank: Option<Name>,
+    pub attrs: Attrs,
+}
+
+impl TopStage {
+    pub fn descending(&self) -> bool {
+        self.order.as_ref().is_none_or(|o| o.text == "desc")
+    }
 }
 
 /// `{ key: value, … }` settings of a connector, watermark or window.
@@ -257,6 +312,12 @@ impl Attrs {
             _ => None,
         })
     }
+    pub fn ttl(&self) -> Option<&Expr> {
+        self.items.iter().find_map(|a| match a {
+            Attr::Ttl(e) => Some(e),
+            _ => None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -264,6 +325,8 @@ pub enum Attr {
     Name(StrLit),
     Uid(StrLit),
     Parallelism(Expr),
+    /// `ttl 1d`: keyed state not updated for that long is removed.
+    Ttl(Expr),
 }
 
 impl Attr {
@@ -272,12 +335,13 @@ impl Attr {
             Attr::Name(_) => "name",
             Attr::Uid(_) => "uid",
             Attr::Parallelism(_) => "parallelism",
+            Attr::Ttl(_) => "ttl",
         }
     }
     pub fn span(&self) -> Span {
         match self {
             Attr::Name(s) | Attr::Uid(s) => s.span,
-            Attr::Parallelism(e) => e.span,
+            Attr::Parallelism(e) | Attr::Ttl(e) => e.span,
         }
     }
 }
@@ -305,6 +369,10 @@ pub enum ExprKind {
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
     If(Box<Expr>, Box<Expr>, Box<Expr>),
     Call(Name, Vec<Expr>),
+    /// `x is null`, or with `true`, `x is not null`.
+    IsNull(Box<Expr>, bool),
+    /// `cast(x as long)`: the value and the type's name.
+    Cast(Box<Expr>, Name),
 }
 
 /// A duration literal as written: `200ms`, `15s`.

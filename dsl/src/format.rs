@@ -186,7 +186,12 @@ impl<'a> Printer<'a> {
                 self.newline();
                 for f in &s.fields {
                     self.leading(f.span.end, 1);
-                    self.out.push_str(&format!("{INDENT}{}: {}", f.name.text, field_type(&f.ty)));
+                    self.out.push_str(&format!(
+                        "{INDENT}{}: {}{}",
+                        f.name.text,
+                        field_type(&f.ty),
+                        if f.nullable { "?" } else { "" }
+                    ));
                     self.trailing(f.span.end);
                     self.newline();
                 }
@@ -273,6 +278,50 @@ impl<'a> Printer<'a> {
             StageKind::Sink(c) => {
                 self.out.push_str("sink ");
                 self.connector(c, 1);
+            }
+            StageKind::Dedup { fields, within, keep, attrs } => {
+                let names: Vec<&str> = fields.iter().map(|f| f.text.as_str()).collect();
+                self.out.push_str(&format!("dedup {} within {}", names.join(", "), expr(within)));
+                if let Some(k) = keep {
+                    self.out.push_str(&format!(" keep {}", k.text));
+                }
+                self.attrs(attrs, 1);
+            }
+            StageKind::Union { streams, attrs } => {
+                let names: Vec<&str> = streams.iter().map(|f| f.text.as_str()).collect();
+                self.out.push_str(&format!("union {}", names.join(", ")));
+                self.attrs(attrs, 1);
+            }
+            StageKind::Join(j) => {
+                if j.left_outer {
+                    self.out.push_str("left ");
+                }
+                self.out.push_str(&format!("join {}", j.right.text));
+                if let Some(t) = &j.as_of {
+                    self.out.push_str(&format!(" as of {}", expr(t)));
+                }
+                self.out.push_str(&format!(" on {}", expr(&j.on)));
+                match &j.bound {
+                    Some(JoinBound::Within { lower, upper, .. }) => {
+                        self.out.push_str(&format!(" within {}, {}", expr(lower), expr(upper)))
+                    }
+                    Some(JoinBound::Window(c)) => {
+                        self.out.push_str(" window ");
+                        self.connector(c, 1);
+                    }
+                    None => {}
+                }
+                self.attrs(&j.attrs, 1);
+            }
+            StageKind::Top(t) => {
+                self.out.push_str(&format!("top {} by {}", expr(&t.count), t.field.text));
+                if let Some(o) = &t.order {
+                    self.out.push_str(&format!(" {}", o.text));
+                }
+                if let Some(r) = &t.rank {
+                    self.out.push_str(&format!(" as {}", r.text));
+                }
+                self.attrs(&t.attrs, 1);
             }
         }
     }
@@ -374,6 +423,7 @@ impl<'a> Printer<'a> {
                 Attr::Name(s) => text.push_str(&format!(" name {}", string(&s.value))),
                 Attr::Uid(s) => text.push_str(&format!(" uid {}", string(&s.value))),
                 Attr::Parallelism(e) => text.push_str(&format!(" parallelism {}", expr(e))),
+                Attr::Ttl(e) => text.push_str(&format!(" ttl {}", expr(e))),
             }
         }
         if text.is_empty() || self.fits(&text) {
@@ -423,8 +473,10 @@ fn strength(e: &Expr) -> u8 {
     match &e.kind {
         ExprKind::If(..) => 0,
         ExprKind::Binary(op, ..) => op.precedence() * 2,
-        // `not` binds looser than comparisons, tighter than `and`.
+        // `not` binds looser than comparisons, tighter than `and`; `is null`
+        // between `not` and comparisons.
         ExprKind::Unary(UnaryOp::Not, _) => 5,
+        ExprKind::IsNull(..) => 5,
         ExprKind::Unary(UnaryOp::Neg, _) => 12,
         _ => 13,
     }
@@ -454,6 +506,12 @@ pub fn expr(e: &Expr) -> String {
             format!("{}({})", f.text, args.join(", "))
         }
         ExprKind::If(c, t, f) => format!("if {} then {} else {}", expr(c), expr(t), expr(f)),
+        ExprKind::IsNull(x, negated) => {
+            // The operand is a comparison or tighter.
+            let inner = if strength(x) < 6 { format!("({})", expr(x)) } else { expr(x) };
+            format!("{inner} is {}null", if *negated { "not " } else { "" })
+        }
+        ExprKind::Cast(x, ty) => format!("cast({} as {})", expr(x), ty.text),
         ExprKind::Unary(UnaryOp::Not, x) => {
             // The operand of `not` is a comparison or tighter, or another `not`.
             let inner = if strength(x) < 5 { format!("({})", expr(x)) } else { expr(x) };

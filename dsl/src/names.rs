@@ -96,6 +96,41 @@ fn pipeline(p: &Pipeline, out: &mut Vec<Symbol>) {
             }
             StageKind::KeyBy { .. } => {}
             StageKind::Window(c) | StageKind::Sink(c) => connector(c, out),
+            StageKind::Dedup { within, attrs, .. } => {
+                expr_params(within, out);
+                attrs_params(attrs, out);
+            }
+            StageKind::Union { streams, attrs } => {
+                for n in streams {
+                    out.push(Symbol { kind: SymbolKind::Stream, name: n.text.clone(), span: n.span, def: false });
+                }
+                attrs_params(attrs, out);
+            }
+            StageKind::Join(j) => {
+                out.push(Symbol {
+                    kind: SymbolKind::Stream,
+                    name: j.right.text.clone(),
+                    span: j.right.span,
+                    def: false,
+                });
+                expr_params(&j.on, out);
+                if let Some(t) = &j.as_of {
+                    expr_params(t, out);
+                }
+                match &j.bound {
+                    Some(JoinBound::Within { lower, upper, .. }) => {
+                        expr_params(lower, out);
+                        expr_params(upper, out);
+                    }
+                    Some(JoinBound::Window(c)) => connector(c, out),
+                    None => {}
+                }
+                attrs_params(&j.attrs, out);
+            }
+            StageKind::Top(t) => {
+                expr_params(&t.count, out);
+                attrs_params(&t.attrs, out);
+            }
         }
     }
 }
@@ -134,7 +169,7 @@ fn expr_params(e: &Expr, out: &mut Vec<Symbol>) {
             ExprKind::Param(name) => {
                 out.push(Symbol { kind: SymbolKind::Param, name: name.clone(), span: e.span, def: false })
             }
-            ExprKind::Unary(_, x) => todo.push(x),
+            ExprKind::Unary(_, x) | ExprKind::IsNull(x, _) | ExprKind::Cast(x, _) => todo.push(x),
             ExprKind::Binary(_, l, r) => todo.extend([r.as_ref(), l.as_ref()]),
             ExprKind::If(c, t, f) => todo.extend([f.as_ref(), t.as_ref(), c.as_ref()]),
             ExprKind::Call(_, args) => todo.extend(args.iter().rev()),

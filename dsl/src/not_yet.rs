@@ -8,26 +8,17 @@
 /// `(name, what to do instead)`, the name in lower case without `_`
 /// variants: [`explain`] looks names up case-insensitively.
 pub const NOT_YET: &[(&str, &str)] = &[
-    ("join", "flowc has no `join` stage yet; a pipeline reads one source or one `let` stream"),
-    ("union", "flowc has no `union` stage yet; write one pipeline per source, each with its own sink"),
-    ("merge", "flowc has no `merge` (union) stage yet; write one pipeline per source, each with its own sink"),
+    ("merge", "flowc merges streams with `union`: `| union other, …` (same fields and types)"),
+    (
+        "cogroup",
+        "flowc has no `cogroup`; `| join other on k == other.k window tumbling { size: 1m }` pairs both sides' records per key and window",
+    ),
     (
         "distinct",
-        "flowc has no `distinct` stage yet; `| key_by f | window tumbling { size: 1m } | aggregate { f }` emits each key once per window",
+        "flowc has no `distinct` stage; `| dedup f within 1h` keeps the first record per key",
     ),
-    (
-        "dedup",
-        "flowc has no `dedup` stage yet; `| key_by id | window tumbling { size: 1m } | aggregate { id }` emits each key once per window",
-    ),
-    (
-        "deduplicate",
-        "flowc has no `deduplicate` stage yet; `| key_by id | window tumbling { size: 1m } | aggregate { id }` emits each key once per window",
-    ),
-    (
-        "session",
-        "flowc has no session windows yet; windows are `window tumbling { size: … }` and `window sliding { size: …, slide: … }`",
-    ),
-    ("top", "flowc has no `top` (Top-N) stage yet; `max(f)` in a windowed `aggregate` gives the largest value per key"),
+    ("deduplicate", "flowc's deduplication is `| dedup f within 1h`: the first record per key"),
+    ("session", "session windows are written `| key_by user | window session { gap: 30m }`"),
     ("limit", "flowc has no `limit` stage: a stream has no end; a windowed `aggregate` bounds what each window emits"),
     ("sort", "flowc does not sort: a stream has no end to sort to; windows group records by key and time"),
     ("order_by", "flowc does not sort: a stream has no end to sort to; windows group records by key and time"),
@@ -59,7 +50,7 @@ pub const NOT_YET: &[(&str, &str)] = &[
 /// What to write instead of `name`, if flowc knows the name from elsewhere.
 ///
 /// ```
-/// assert!(flowc_dsl::not_yet::explain("JOIN").is_some_and(|h| h.contains("no `join` stage yet")));
+/// assert!(flowc_dsl::not_yet::explain("MERGE").is_some_and(|h| h.contains("`union`")));
 /// assert_eq!(flowc_dsl::not_yet::explain("filter"), None);
 /// ```
 pub fn explain(name: &str) -> Option<&'static str> {

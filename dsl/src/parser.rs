@@ -23,7 +23,8 @@ struct FlowParser;
 pub const STATEMENT_KEYWORDS: &[&str] = &["job", "param", "flag", "set", "schema", "use", "let", "source", "from"];
 
 /// The stages a pipeline is made of, after its head.
-pub const STAGES: &[&str] = &["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "sink"];
+pub const STAGES: &[&str] =
+    &["watermark", "filter", "map", "select", "key_by", "window", "aggregate", "dedup", "top", "sink", "union", "join"];
 
 /// What [`parse`] returns: the statements that parsed and what went wrong.
 #[derive(Debug, Clone)]
@@ -272,7 +273,9 @@ fn schema_field(pair: Pair<Rule>, cx: &Cx) -> Build<SchemaField> {
     let name = name(child(&mut it, "field name", span)?, cx);
     let ty_pair = child(&mut it, "field type", span)?;
     let ty_span = span_of(&ty_pair, cx);
-    let inner = child(&mut ty_pair.into_inner(), "field type", ty_span)?;
+    let mut ty_parts = ty_pair.into_inner();
+    let inner = child(&mut ty_parts, "field type", ty_span)?;
+    let nullable = ty_parts.next().is_some_and(|p| p.as_rule() == Rule::nullable_mark);
     let ty = match inner.as_rule() {
         Rule::timestamp_type => match inner.into_inner().next() {
             None => FieldType::Timestamp(None),
@@ -292,7 +295,7 @@ fn schema_field(pair: Pair<Rule>, cx: &Cx) -> Build<SchemaField> {
             _ => FieldType::Bool,
         },
     };
-    Ok(SchemaField { name, ty, ty_span, span })
+    Ok(SchemaField { name, ty, nullable, ty_span, span })
 }
 
 fn pipeline(pair: Pair<Rule>, cx: &Cx) -> Build<Pipeline> {
@@ -339,6 +342,30 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
             StageKind::Watermark { field: c.kind, props: c.props, attrs: c.attrs }
         }
         Rule::key_by_stage => StageKind::KeyBy { fields: inner.into_inner().map(|p| name(p, cx)).collect() },
+        Rule::dedup_stage => {
+            let mut fields = Vec::new();
+            let mut within = None;
+            let mut keep = None;
+            let mut attributes = Attrs::default();
+            for p in inner.into_inner() {
+                match p.as_rule() {
+                    Rule::ident => fields.push(name(p, cx)),
+                    Rule::expr => within = Some(expr(p, cx)?),
+                    Rule::dedup_keep => {
+                        let pspan = span_of(&p, cx);
+                        let mut it = p.into_inner();
+                        let _kw = child(&mut it, "keep", pspan)?;
+                        keep = Some(name(child(&mut it, "what to keep", pspan)?, cx));
+                    }
+                    Rule::attrs => attributes = attrs(p, cx)?,
+                    _ => {}
+                }
+            }
+            let within = within.ok_or_else(|| {
+                Diagnostic::error("flow::parse::internal", "internal parser error: dedup without `within`", span)
+            })?;
+            StageKind::Dedup { fields, within, keep, attrs: attributes }
+        }
         Rule::filter_stage => {
             let mut it = inner.into_inner();
             let predicate = expr(child(&mut it, "condition", span)?, cx)?;
@@ -355,6 +382,31 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
                 _ => StageKind::Aggregate { fields, attrs },
             }
         }
+        Rule::union_stage => {
+            let mut streams = Vec::new();
+            let mut attrs_ = Attrs::default();
+            for p in inner.into_inner() {
+                match p.as_rule() {
+                    Rule::attrs => attrs_ = attrs(p, cx)?,
+                    _ => streams.push(name(p, cx)),
+                }
+            }
+            StageKind::Union { streams, attrs: attrs_ }
+        }
+        Rule::join_stage => StageKind::Join(Box::new(join_stage(inner, cx, span)?)),
+        Rule::top_stage => {
+            let mut it = inner.into_inner().peekable();
+            let count = expr(child(&mut it, "row count", span)?, cx)?;
+            let _by = child(&mut it, "`by`", span)?;
+            let field = name(child(&mut it, "field", span)?, cx);
+            let order = it.next_if(|p| p.as_rule() == Rule::top_order).map(|p| name(p, cx));
+            let rank = match it.next_if(|p| p.as_rule() == Rule::kw_as) {
+                Some(_) => Some(name(child(&mut it, "rank field", span)?, cx)),
+                None => None,
+            };
+            let attrs = attrs(child(&mut it, "attributes", span)?, cx)?;
+            StageKind::Top(TopStage { count, field, order, rank, attrs })
+        }
         other => {
             return Err(Diagnostic::error(
                 "flow::parse::internal",
@@ -364,6 +416,51 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
         }
     };
     Ok(Stage { kind, span })
+}
+
+/// `[left] join s [as of t] on cond [within l, u | window w {…}] attrs`
+fn join_stage(pair: Pair<Rule>, cx: &Cx, span: Span) -> Build<JoinStage> {
+    let mut left_outer = false;
+    let mut right = None;
+    let mut as_of = None;
+    let mut on = None;
+    let mut bound = None;
+    let mut attrs_ = Attrs::default();
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::join_left => left_outer = true,
+            Rule::kw_join | Rule::kw_on => {}
+            Rule::ident => right = Some(name(p, cx)),
+            Rule::join_as_of => {
+                let pspan = span_of(&p, cx);
+                let e = p.into_inner().find(|x| x.as_rule() == Rule::expr);
+                as_of = Some(expr(child(&mut e.into_iter(), "time", pspan)?, cx)?);
+            }
+            Rule::expr => on = Some(expr(p, cx)?),
+            Rule::join_bound => {
+                let bspan = span_of(&p, cx);
+                let b = child(&mut p.into_inner(), "bound", bspan)?;
+                bound = Some(match b.as_rule() {
+                    Rule::join_within => {
+                        let mut es = b.into_inner().filter(|x| x.as_rule() == Rule::expr);
+                        let lower = expr(child(&mut es, "lower bound", bspan)?, cx)?;
+                        let upper = expr(child(&mut es, "upper bound", bspan)?, cx)?;
+                        JoinBound::Within { lower, upper, span: bspan }
+                    }
+                    _ => JoinBound::Window(connector(b, cx)?),
+                });
+            }
+            Rule::attrs => attrs_ = attrs(p, cx)?,
+            _ => {}
+        }
+    }
+    let right = right.ok_or_else(|| internal("join without a stream", span))?;
+    let on = on.ok_or_else(|| internal("join without a condition", span))?;
+    Ok(JoinStage { left_outer, right, as_of, on, bound, attrs: attrs_ })
+}
+
+fn internal(what: &str, span: Span) -> Diagnostic {
+    Diagnostic::error("flow::parse::internal", format!("internal parser error: {what} (this is a bug)"), span)
 }
 
 fn props(pair: Pair<Rule>, cx: &Cx) -> Build<Props> {
@@ -404,6 +501,7 @@ fn attrs(pair: Pair<Rule>, cx: &Cx) -> Build<Attrs> {
             Ok(match rule {
                 Rule::attr_name => Attr::Name(string_lit(value, cx)?),
                 Rule::attr_uid => Attr::Uid(string_lit(value, cx)?),
+                Rule::attr_ttl => Attr::Ttl(expr(value, cx)?),
                 _ => Attr::Parallelism(expr(value, cx)?),
             })
         })
@@ -506,6 +604,9 @@ fn expr_node(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
             let e = expr(child(&mut it, "else branch", span)?, cx)?;
             Ok(Expr { kind: ExprKind::If(Box::new(c), Box::new(t), Box::new(e)), span })
         }
+        Rule::cmp_expr if pair.clone().into_inner().last().is_some_and(|p| p.as_rule() == Rule::is_null_op) => {
+            is_null_expr(pair, span, cx)
+        }
         Rule::or_expr | Rule::and_expr | Rule::add_expr | Rule::mul_expr | Rule::cmp_expr => {
             let mut it = pair.into_inner();
             let mut lhs = expr(child(&mut it, "operand", span)?, cx)?;
@@ -531,6 +632,7 @@ fn expr_node(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
             }
             Ok(lhs)
         }
+        Rule::cast_expr => cast_expr(pair, span, cx),
         Rule::not_expr | Rule::unary_expr => {
             let parts: Vec<Pair<Rule>> = pair.into_inner().collect();
             let Some((operand, ops)) = parts.split_last() else {
@@ -583,7 +685,7 @@ fn expr_node(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
             let n = pair.into_inner().next().map_or("", |p| p.as_str()).to_string();
             Ok(Expr { kind: ExprKind::Param(n), span })
         }
-        Rule::ident => Ok(Expr { kind: ExprKind::Ident(pair.as_str().to_string()), span }),
+        Rule::ident | Rule::qualified => Ok(Expr { kind: ExprKind::Ident(pair.as_str().to_string()), span }),
         Rule::call => {
             let mut it = pair.into_inner();
             let f = name(child(&mut it, "function name", span)?, cx);
@@ -596,6 +698,48 @@ fn expr_node(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
             span,
         )),
     }
+}
+
+// The builders of rarer expressions live outside `expr_node`, which
+// recurses: its stack frame stays small (deep nesting runs on 2 MiB threads).
+
+/// `a == b is not null`: the comparison, then its test.
+#[inline(never)]
+fn is_null_expr(pair: Pair<Rule>, span: Span, cx: &Cx) -> Build<Expr> {
+    let parts: Vec<Pair<Rule>> = pair.into_inner().collect();
+    let Some((test, cmp)) = parts.split_last() else {
+        return Err(Diagnostic::error(
+            "flow::parse::internal",
+            "internal parser error: empty `is null` (this is a bug)",
+            span,
+        ));
+    };
+    let negated = test.clone().into_inner().any(|p| p.as_rule() == Rule::not_op);
+    let mut it = cmp.iter().cloned();
+    let mut lhs = expr(child(&mut it, "operand", span)?, cx)?;
+    if let (Some(op), Some(r)) = (it.next(), it.next()) {
+        let op = match op.as_str() {
+            "==" => BinaryOp::Eq,
+            "!=" => BinaryOp::Ne,
+            "<" => BinaryOp::Lt,
+            "<=" => BinaryOp::Le,
+            ">" => BinaryOp::Gt,
+            _ => BinaryOp::Ge,
+        };
+        let rhs = expr(r, cx)?;
+        let s = lhs.span.to(rhs.span);
+        lhs = Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span: s };
+    }
+    Ok(Expr { kind: ExprKind::IsNull(Box::new(lhs), negated), span })
+}
+
+/// `cast(x as long)`
+#[inline(never)]
+fn cast_expr(pair: Pair<Rule>, span: Span, cx: &Cx) -> Build<Expr> {
+    let mut it = pair.into_inner().filter(|p| !matches!(p.as_rule(), Rule::kw_cast | Rule::kw_as));
+    let x = expr(child(&mut it, "value", span)?, cx)?;
+    let ty = name(child(&mut it, "type", span)?, cx);
+    Ok(Expr { kind: ExprKind::Cast(Box::new(x), ty), span })
 }
 
 fn too_large(span: Span, what: &str) -> Diagnostic {
@@ -636,6 +780,33 @@ mod tests {
         let ExprKind::Binary(BinaryOp::Or, lhs, _) = &s.value.kind else { panic!("{:?}", s.value) };
         let ExprKind::Binary(BinaryOp::And, cmp, _) = &lhs.kind else { panic!() };
         assert!(matches!(cmp.kind, ExprKind::Binary(BinaryOp::Eq, _, _)));
+    }
+
+    #[test]
+    fn is_null_binds_looser_than_comparisons_and_tighter_than_not() {
+        let f = check_ok("set a = not x == 1 is not null and y is null");
+        let Item::Set(s) = &f.items[0] else { panic!() };
+        let ExprKind::Binary(BinaryOp::And, l, r) = &s.value.kind else { panic!("{:?}", s.value) };
+        let ExprKind::Unary(UnaryOp::Not, inner) = &l.kind else { panic!("{l:?}") };
+        let ExprKind::IsNull(cmp, true) = &inner.kind else { panic!("{inner:?}") };
+        assert!(matches!(cmp.kind, ExprKind::Binary(BinaryOp::Eq, _, _)));
+        assert!(matches!(&r.kind, ExprKind::IsNull(y, false) if y.kind == ExprKind::Ident("y".into())));
+    }
+
+    #[test]
+    fn casts_and_nullable_fields() {
+        let f = check_ok(
+            "schema S { a: string?, b: timestamp(epoch_millis)?, c: int }
+set a = cast(x + 1 as long)",
+        );
+        let Item::Schema(s) = &f.items[0] else { panic!() };
+        assert_eq!(s.fields.iter().map(|f| f.nullable).collect::<Vec<_>>(), vec![true, true, false]);
+        let Item::Set(s) = &f.items[1] else { panic!() };
+        let ExprKind::Cast(x, ty) = &s.value.kind else { panic!("{:?}", s.value) };
+        assert_eq!(ty.text, "long");
+        assert!(matches!(x.kind, ExprKind::Binary(BinaryOp::Add, _, _)));
+        // `cast` is still a name where it is not followed by `(`.
+        check_ok("set a = cast");
     }
 
     #[test]

@@ -75,60 +75,40 @@ impl Analysis {
     }
 }
 
+/// A job of about `lines` lines that checks clean: a schema, then
+/// pipelines of 8 lines (the size test below and `examples/analysis_time.rs`).
+pub fn big_job(lines: usize) -> String {
+    let mut text = String::from(
+        "job \"big\"\nparam servers: string = \"localhost:9092\"\nflag fast\n\
+         schema Click {\n    ts: timestamp\n    page: string\n    user: long\n}\n",
+    );
+    let mut i = 0;
+    while text.lines().count() < lines {
+        text.push_str(&format!(
+            "source kafka {{ servers: $servers, topic: \"in{i}\", schema: Click }} uid \"src-{i}\"\n\
+             \x20   | watermark ts {{ out_of_orderness: 200ms, idleness: 5s }} uid \"wm-{i}\"\n\
+             \x20   | filter page != \"/help\" and user % 2 == {m}\n\
+             \x20   | map {{ page: upper(page), heavy: user > 1000 }}\n\
+             \x20   | key_by page\n\
+             \x20   | window tumbling {{ size: 15s }}\n\
+             \x20   | aggregate {{ page, n: count(), top: max(user), start: window_start() }} uid \"agg-{i}\"\n\
+             \x20   | sink kafka {{ servers: $servers, topic: \"out{i}\" }} uid \"sink-{i}\"\n",
+            m = i % 2
+        ));
+        i += 1;
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
-
-    /// A job of about `lines` lines: a schema, then pipelines of 8 lines.
-    pub(crate) fn big_job(lines: usize) -> String {
-        let mut text = String::from(
-            "job \"big\"\nparam servers: string = \"localhost:9092\"\nflag fast\n\
-             schema Click {\n    ts: timestamp\n    page: string\n    user: long\n}\n",
-        );
-        let mut i = 0;
-        while text.lines().count() < lines {
-            text.push_str(&format!(
-                "source kafka {{ servers: $servers, topic: \"in{i}\", schema: Click }} uid \"src-{i}\"\n\
-                 \x20   | watermark ts {{ out_of_orderness: 200ms, idleness: 5s }} uid \"wm-{i}\"\n\
-                 \x20   | filter page != \"/help\" and user % 2 == {m}\n\
-                 \x20   | map {{ page: upper(page), heavy: user > 1000 }}\n\
-                 \x20   | key_by page\n\
-                 \x20   | window tumbling {{ size: 15s }}\n\
-                 \x20   | aggregate {{ page, n: count(), top: max(user), start: window_start() }} uid \"agg-{i}\"\n\
-                 \x20   | sink kafka {{ servers: $servers, topic: \"out{i}\" }} uid \"sink-{i}\"\n",
-                m = i % 2
-            ));
-            i += 1;
-        }
-        text
-    }
 
     #[test]
     fn a_big_job_checks_clean() {
         let a = Analysis::new(big_job(1000));
         assert!(a.diagnostics.is_empty(), "{:#?}", &a.diagnostics[..a.diagnostics.len().min(3)]);
         assert_eq!(a.info.pipelines.len(), 124);
-    }
-
-    /// `cargo test --release -p flowc-lsp -- --ignored --nocapture analysis_time`:
-    /// what one re-check (parse, check, names) of a 1,000-line file costs.
-    #[test]
-    #[ignore]
-    fn analysis_time_of_a_1000_line_file() {
-        let text = big_job(1000);
-        let runs = 20;
-        let started = Instant::now();
-        for _ in 0..runs {
-            std::hint::black_box(Analysis::new(text.clone()));
-        }
-        let per = started.elapsed() / runs;
-        println!("{} lines, {} bytes: {per:?} per analysis (mean of {runs})", text.lines().count(), text.len());
-        let started = Instant::now();
-        for _ in 0..runs {
-            std::hint::black_box(flowc_dsl::parse(&text));
-        }
-        println!("of which parsing: {:?}", started.elapsed() / runs);
     }
 }
 

@@ -153,12 +153,16 @@ fn pipeline(a: &Analysis, p: &Pipeline, offset: usize) -> Option<(Span, String)>
                 }
             }
         }
-        StageKind::KeyBy { fields } => {
+        StageKind::KeyBy { fields } | StageKind::Dedup { fields, .. } => {
             let f = fields.iter().find(|f| within(f.span, offset))?;
             field_hover(&f.text, f.span, input)
         }
         StageKind::Window(c) => connector(a, Role::Window, c, offset, input, None),
         StageKind::Sink(c) => connector(a, Role::Sink, c, offset, input, None),
+        StageKind::Union { .. } => None,
+        StageKind::Join(j) => expr(&j.on, offset, input),
+        StageKind::Top(t) if within(t.field.span, offset) => field_hover(&t.field.text, t.field.span, input),
+        StageKind::Top(_) => None,
     }
 }
 
@@ -172,6 +176,11 @@ pub fn stage_keyword(kind: &StageKind) -> &'static str {
         StageKind::Window(_) => "window",
         StageKind::Aggregate { .. } => "aggregate",
         StageKind::Sink(_) => "sink",
+        StageKind::Dedup { .. } => "dedup",
+        StageKind::Union { .. } => "union",
+        StageKind::Join(j) if j.left_outer => "left join",
+        StageKind::Join(_) => "join",
+        StageKind::Top(_) => "top",
     }
 }
 
@@ -245,7 +254,9 @@ fn expr(e: &Expr, offset: usize, schema: Option<&Schema>) -> Option<(Span, Strin
                 }
                 args.iter().find(|x| within(x.span, offset))
             }
-            ExprKind::Unary(_, x) => Some(x.as_ref()).filter(|x| within(x.span, offset)),
+            ExprKind::Unary(_, x) | ExprKind::IsNull(x, _) | ExprKind::Cast(x, _) => {
+                Some(x.as_ref()).filter(|x| within(x.span, offset))
+            }
             ExprKind::Binary(_, l, r) => [l, r].into_iter().map(|b| b.as_ref()).find(|x| within(x.span, offset)),
             ExprKind::If(c, t, f) => [c, t, f].into_iter().map(|b| b.as_ref()).find(|x| within(x.span, offset)),
             _ => None,

@@ -65,9 +65,19 @@ pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
                 | StageKind::Map { attrs, .. }
                 | StageKind::Select { attrs, .. }
                 | StageKind::Aggregate { attrs, .. } => (kw.to_string(), attr_name(attrs)),
+                StageKind::Top(t) => (format!("{kw} by {}", t.field.text), attr_name(&t.attrs)),
                 StageKind::KeyBy { fields } => {
                     (format!("{kw} {}", fields.iter().map(|f| f.text.as_str()).collect::<Vec<_>>().join(", ")), None)
                 }
+                StageKind::Dedup { fields, attrs, .. } => (
+                    format!("{kw} {}", fields.iter().map(|f| f.text.as_str()).collect::<Vec<_>>().join(", ")),
+                    attr_name(attrs),
+                ),
+                StageKind::Union { streams, attrs } => (
+                    format!("{kw} {}", streams.iter().map(|f| f.text.as_str()).collect::<Vec<_>>().join(", ")),
+                    attr_name(attrs),
+                ),
+                StageKind::Join(j) => (format!("{kw} {}", j.right.text), attr_name(&j.attrs)),
             };
             let sel = Span::new(s.span.start, s.span.start + kw.len());
             out.push(sym(name, detail, SymbolKind::OPERATOR, s.span, sel, None));

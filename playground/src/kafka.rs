@@ -114,6 +114,26 @@ impl KafkaSink {
     }
 }
 
+impl KafkaSink {
+    /// Sends one record of any payload (in the open transaction).
+    pub fn send_payload(&mut self, key: Option<&str>, payload: &str) -> Result<(), SinkError> {
+        let mut record = BaseRecord::to(&self.topic).payload(payload);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err((e, _)) => return Err(classify(e)),
+            }
+        }
+    }
+}
+
 fn is_retriable(e: &KafkaError) -> bool {
     match e {
         KafkaError::Transaction(rd) => rd.is_retriable() && !rd.is_fatal(),

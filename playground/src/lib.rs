@@ -16,12 +16,15 @@
 //! - [`check`]: verifies window counts (used by end-to-end tests, the
 //!   tutorial and `clickevent-check`).
 //! - [`kafka`]: the Kafka side of both tools (rdkafka).
+//! - [`joins`]: clicks and impressions with a known set of matches, for
+//!   the join's end-to-end tests and `join-generator`.
 //! - [`launcher`]: the `playground` command, which runs Kafka, the flowc
 //!   processes, the generator and the client with docker-compose's verbs.
 
 pub mod check;
 pub mod clickevent;
 pub mod generator;
+pub mod joins;
 pub mod kafka;
 pub mod launcher;
 

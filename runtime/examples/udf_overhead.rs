@@ -35,11 +35,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let batch = Batch {
         timestamps: vec![0; rows],
-        columns: vec![
-            Column { ty: DataType::Long, data: Data::I64(n) },
-            Column { ty: DataType::String, data: Data::Str(s) },
-        ],
+        columns: vec![Column::new(DataType::Long, Data::I64(n)), Column::new(DataType::String, Data::Str(s))],
         hashes: None,
+        kinds: None,
     };
     let types = [DataType::Long, DataType::String];
     let add1 = Expr::Udf(UdfRef { library: 0, function: 0 }, vec![Expr::Field(0)]);

@@ -116,6 +116,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "UDF artifacts: the JobManager's blob store (`jobmanager/`) and the TaskManagers' cache (`taskmanager-cache/`)",
     ),
     ("udf.isolation", "in-process", "how TaskManagers run Rust UDFs: in-process (a loaded library) or process (a sidecar per task)"),
+    // Logs (runtime/src/logging.rs): to standard output and, if set, to a file.
+    ("log.file", "", "the process's log file (Flink's key; default: env.log.dir/flowc-<role>-<host>.log)"),
+    ("env.log.dir", "", "the directory of the process's log file (Flink's key)"),
+    ("flowc.log.file.max-size", "67108864", "bytes (or 10m, 1g) at which the log file rolls over"),
+    ("flowc.log.file.max-count", "5", "how many rolled-over log files are kept"),
 ];
 
 /// Whether a key's value is a secret, shown as `******` by `/jobmanager/config`

@@ -224,6 +224,7 @@ async fn serve_tm(
                     let _ = tx.send(ToTaskManager::Blob { digest, result });
                 });
             }
+            Ok(ToJobManager::Answer { request_id, answer }) => crate::jobmanager::asks::deliver(request_id, answer),
             Ok(ToJobManager::Register(_) | ToJobManager::Proof { .. }) => {}
             Err(e) => break Err(e),
         }

@@ -37,6 +37,7 @@ pub fn key_hash<'a>(key: impl IntoIterator<Item = &'a Value>) -> u64 {
             Value::Double(d) => fnv(fnv(h, &[3]), &d.to_bits().to_le_bytes()),
             Value::Bool(b) => fnv(fnv(h, &[4]), &[u8::from(*b)]),
             Value::Timestamp(t) => fnv(fnv(h, &[5]), &t.to_le_bytes()),
+            Value::Null => fnv(h, &[0]),
         };
     }
     let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -63,6 +64,21 @@ pub fn key_hashes(columns: &[Column], key: &[usize], rows: usize, out: &mut Vec<
     out.resize(rows, FNV_OFFSET);
     for (n, k) in key.iter().enumerate() {
         let Some(c) = columns.get(*k) else { continue };
+        if c.has_nulls() {
+            // A column with nulls (a nullable key the checker let through,
+            // or a join's padding): row by row, a null hashed as its tag.
+            for (r, h) in out.iter_mut().enumerate() {
+                *h = match c.value_ref(r) {
+                    Some(ValueRef::Str(s)) => fnv(fnv(*h, &[1]), s.as_bytes()),
+                    Some(ValueRef::Int(i)) => fnv(fnv(*h, &[2]), &i.to_le_bytes()),
+                    Some(ValueRef::Double(d)) => fnv(fnv(*h, &[3]), &d.to_bits().to_le_bytes()),
+                    Some(ValueRef::Bool(b)) => fnv(fnv(*h, &[4]), &[u8::from(b)]),
+                    Some(ValueRef::Timestamp(t)) => fnv(fnv(*h, &[5]), &t.to_le_bytes()),
+                    Some(ValueRef::Null) | None => fnv(*h, &[0]),
+                };
+            }
+            continue;
+        }
         match (&c.data, c.ty) {
             (Data::Str(s), _) => match s.dictionary() {
                 // The only key field, a dictionary column: hashed once per distinct string.
@@ -120,6 +136,7 @@ pub fn key_hash_refs<'a>(key: impl IntoIterator<Item = ValueRef<'a>>) -> u64 {
             ValueRef::Double(d) => fnv(fnv(h, &[3]), &d.to_bits().to_le_bytes()),
             ValueRef::Bool(b) => fnv(fnv(h, &[4]), &[u8::from(b)]),
             ValueRef::Timestamp(t) => fnv(fnv(h, &[5]), &t.to_le_bytes()),
+            ValueRef::Null => fnv(h, &[0]),
         };
     }
     finish(h)
@@ -223,6 +240,7 @@ mod tests {
             Just(Value::Double(f64::NAN)),
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(Value::Timestamp),
+            Just(Value::Null),
         ]
     }
 
@@ -232,7 +250,7 @@ mod tests {
             Value::Int(_) => DataType::Long,
             Value::Double(_) => DataType::Double,
             Value::Bool(_) => DataType::Bool,
-            Value::Timestamp(_) => DataType::Timestamp,
+            Value::Timestamp(_) | Value::Null => DataType::Timestamp,
         }
     }
 
@@ -258,6 +276,9 @@ mod tests {
                         Value::Double(x) => Value::Double(x * r as f64),
                         Value::Bool(b) => Value::Bool(*b ^ (r % 2 == 1)),
                         Value::Timestamp(x) => Value::Timestamp(x.wrapping_sub(r as i64)),
+                        // Nulls and values alternate in a nullable column.
+                        Value::Null if r % 2 == 1 => Value::Timestamp(r as i64),
+                        Value::Null => Value::Null,
                     })
                     .collect();
                 data.push(row);

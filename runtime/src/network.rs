@@ -42,7 +42,9 @@ pub const CHANNEL_CAPACITY: usize = 8;
 const MAGIC: &[u8; 4] = b"FLWD";
 /// Version 2: the receiver's nonce, the sender's proof and the receiver's verdict.
 /// Version 3: elements in `data::wire`'s columnar encoding (before: bincode of rows).
-const VERSION: u32 = 3;
+/// Version 4: batches of changelog streams carry their row kinds (element
+/// tag 4); columns may carry a validity bitmap (nulls).
+const VERSION: u32 = 4;
 /// The receiver's verdict on a channel's hello.
 const ACCEPTED: u8 = 1;
 /// A peer must be through its greeting within this time.

@@ -35,7 +35,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// and the cluster secret is proven by challenge–response; a task's
 /// failure carries its kind (a corrupt checkpoint is told apart).
 /// Version 3: TaskManagers fetch UDF artifacts (`FetchBlob`, `Blob`).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// Version 4 (one bump for the changes of issues 11 and 13): a task's
+/// metrics carry its bad-record counters and samples, its late side-output
+/// count; the JobManager asks a TaskManager for its logs and threads
+/// (`Ask`, `Answer`).
+pub const PROTOCOL_VERSION: u32 = 4;
 /// No control message is this large; a bigger length means a confused peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 
@@ -55,6 +59,11 @@ pub enum ToJobManager {
     /// The UDF artifact with this digest, for a deployment that needs it.
     FetchBlob {
         digest: String,
+    },
+    /// The answer to `Ask` number `request_id`.
+    Answer {
+        request_id: u64,
+        answer: crate::diagnostics::ProcessAnswer,
     },
 }
 
@@ -125,7 +134,12 @@ impl TaskMetrics {
             bytes_in: C::get(&c.bytes_in),
             bytes_out: C::get(&c.bytes_out),
             decode_errors: C::get(&c.decode_errors),
+            expression_errors: C::get(&c.expression_errors),
+            dead_lettered: C::get(&c.dead_lettered),
+            from_the_future: C::get(&c.from_the_future),
+            error_samples: c.error_samples(),
             late_records: C::get(&c.late_records),
+            late_side_output: C::get(&c.late_side_output),
             watermark: (wm != i64::MIN).then_some(wm),
         }
     }
@@ -143,8 +157,19 @@ pub struct TaskMetrics {
     pub bytes_out: u64,
     /// Records a source could not decode and skipped.
     pub decode_errors: u64,
+    /// Records an expression failed on, skipped or dead-lettered.
+    pub expression_errors: u64,
+    /// Records written to a dead-letter topic.
+    pub dead_lettered: u64,
+    /// Records with an event time too far ahead (`max_future`).
+    pub from_the_future: u64,
+    /// The latest bad records (at most `metrics::ERROR_SAMPLES`), oldest first.
+    pub error_samples: Vec<crate::metrics::ErrorSample>,
     /// Records dropped because their window had already fired.
     pub late_records: u64,
+    /// Late records sent to a window's late output instead.
+    #[serde(default)]
+    pub late_side_output: u64,
     /// The task's current input watermark, if any.
     pub watermark: Option<i64>,
 }
@@ -188,6 +213,12 @@ pub enum ToTaskManager {
     Blob {
         digest: String,
         result: Result<Vec<u8>, String>,
+    },
+    /// A question about the TaskManager process (its logs, its threads),
+    /// for REST; answered with `Answer` and the same `request_id`.
+    Ask {
+        request_id: u64,
+        request: crate::diagnostics::ProcessRequest,
     },
 }
 

@@ -105,11 +105,24 @@ pub struct InputChannel {
     blocked: bool,
     /// The field types of the records it carries, checked per batch.
     types: Option<Vec<DataType>>,
+    /// The logical input of the task's head operator it feeds: 0, or 1
+    /// for a join's right side.
+    input: u32,
 }
 
 impl InputChannel {
     pub fn new(rx: ChannelRx, from: String) -> InputChannel {
-        InputChannel { rx, from, watermark: i64::MIN, idle: false, ended: false, blocked: false, types: None }
+        InputChannel { rx, from, watermark: i64::MIN, idle: false, ended: false, blocked: false, types: None, input: 0 }
+    }
+
+    /// The channel feeds logical input `input` of the head operator.
+    pub fn for_input(mut self, input: u32) -> InputChannel {
+        self.input = input;
+        self
+    }
+
+    pub fn input(&self) -> u32 {
+        self.input
     }
 
     /// Checks every batch it delivers against these field types.
@@ -121,6 +134,9 @@ impl InputChannel {
 /// One outgoing edge: a partitioner over the downstream subtasks' channels.
 pub struct OutputEdge {
     ship: ShipStrategy,
+    /// Carries the late records of the chain's last operator (a window's
+    /// late output), not its output.
+    pub late: bool,
     channels: Vec<ChannelTx>,
     names: Vec<String>,
     /// The field types of the records on the edge.
@@ -148,6 +164,7 @@ impl OutputEdge {
         let n = channels.len();
         OutputEdge {
             ship,
+            late: false,
             channels,
             names,
             buffers: (0..n).map(|_| Batch::empty(&types, BATCH_SIZE)).collect(),
@@ -175,7 +192,9 @@ impl OutputEdge {
             return;
         }
         let key = match &self.ship {
-            ShipStrategy::Hash { key } => key,
+            ShipStrategy::Hash { key } => Some(key.as_slice()),
+            // The rows of a window (`top`): by the hash of their time.
+            ShipStrategy::Window => None,
             ShipStrategy::Forward | ShipStrategy::Rebalance => {
                 let c = if self.ship == ShipStrategy::Rebalance {
                     self.next = (self.next + 1) % n;
@@ -194,7 +213,13 @@ impl OutputEdge {
                 return;
             }
         };
-        key_hashes(&batch.columns, key, batch.len(), &mut self.hashes);
+        match key {
+            Some(key) => key_hashes(&batch.columns, key, batch.len(), &mut self.hashes),
+            None => {
+                self.hashes.clear();
+                self.hashes.extend(batch.timestamps.iter().map(|t| crate::operators::top::window_hash(*t)));
+            }
+        }
         for r in &mut self.routes {
             r.clear();
         }
@@ -217,7 +242,7 @@ impl OutputEdge {
                 continue;
             }
             // The hashes go along: the receiver keyed by the same fields need not hash again.
-            self.buffers[c].extend_rows_hashed(&batch, &self.routes[c], Some((key, &self.hashes)));
+            self.buffers[c].extend_rows_hashed(&batch, &self.routes[c], key.map(|k| (k, self.hashes.as_slice())));
             if self.buffers[c].len() >= BATCH_SIZE {
                 let full = std::mem::replace(&mut self.buffers[c], Batch::empty(&self.types, BATCH_SIZE));
                 ready.push((c, full));
@@ -325,6 +350,7 @@ impl Task {
             }
             self.poll_completions()?;
             if let Some(b) = self.checkpoints.triggers.as_ref().and_then(|t| t.try_recv().ok()) {
+                source.flush()?;
                 let state = source.snapshot();
                 if b.stop.is_some_and(|s| s.drain) {
                     // Drain: every window fires before the savepoint.
@@ -345,7 +371,10 @@ impl Task {
                 }
                 SourcePoll::Signal(s) => self.push_signal(0, s)?,
                 SourcePoll::Nothing => self.flush_outputs()?,
-                SourcePoll::End => return self.finish(),
+                SourcePoll::End => {
+                    source.flush()?;
+                    return self.finish();
+                }
             }
         }
     }
@@ -424,7 +453,10 @@ impl Task {
                     if inputs[i].idle {
                         inputs[i].idle = false;
                     }
-                    self.push_records(0, batch)?;
+                    match inputs[i].input {
+                        0 => self.push_records(0, batch)?,
+                        side => self.push_side(side, batch)?,
+                    }
                     continue;
                 }
                 Element::Signal(Signal::Watermark(w)) => {
@@ -680,7 +712,15 @@ impl Task {
         if k < self.chain.len() {
             let mut out = Vec::new();
             self.chain[k].process(batch, &mut out)?;
-            return self.push_batches(k + 1, out);
+            self.push_batches(k + 1, out)?;
+            // Only the chain's last operator can have a late output: an
+            // operator with a second output edge ends its chain.
+            if k + 1 == self.chain.len() {
+                for late in self.chain[k].take_late() {
+                    self.emit_to(late, true)?;
+                }
+            }
+            return Ok(());
         }
         TaskCounters::add(&self.counters.records_out, batch.len() as u64);
         if let Some(sink) = &mut self.sink {
@@ -688,6 +728,20 @@ impl Task {
             return Ok(());
         }
         self.emit(batch)
+    }
+
+    /// Runs a batch of logical input `side` (> 0) through the head
+    /// operator, a join, and its output on through the chain.
+    fn push_side(&mut self, side: u32, batch: Batch) -> Result<(), TaskError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let Some(head) = self.chain.first_mut() else {
+            return Err(TaskError::Setup(format!("records of input {side} for a task without operators")));
+        };
+        let mut out = Vec::new();
+        head.process_input(side, batch, &mut out)?;
+        self.push_batches(1, out)
     }
 
     fn push_batches(&mut self, k: usize, batches: Vec<Batch>) -> Result<(), TaskError> {
@@ -719,19 +773,26 @@ impl Task {
         Ok(())
     }
 
-    /// Partitions a batch over every output edge.
+    /// Partitions a batch over every output edge (but the late ones).
     fn emit(&mut self, batch: Batch) -> Result<(), TaskError> {
-        let edges = self.outputs.len();
+        self.emit_to(batch, false)
+    }
+
+    /// Partitions a batch over the output edges that are late (`late`) or
+    /// not.
+    fn emit_to(&mut self, batch: Batch, late: bool) -> Result<(), TaskError> {
+        let last = self.outputs.iter().rposition(|o| o.late == late);
         let mut ready = Vec::new();
-        for e in 0..edges {
-            if e + 1 < edges {
-                self.outputs[e].route(std::borrow::Cow::Borrowed(&batch), &mut ready);
+        for e in 0..last.unwrap_or(0) {
+            if self.outputs[e].late != late {
+                continue;
             }
+            self.outputs[e].route(std::borrow::Cow::Borrowed(&batch), &mut ready);
             for (c, b) in ready.drain(..) {
                 self.send(e, c, Element::Records(b))?;
             }
         }
-        if let Some(last) = edges.checked_sub(1) {
+        if let Some(last) = last {
             self.outputs[last].route(std::borrow::Cow::Owned(batch), &mut ready);
             for (c, b) in ready.drain(..) {
                 self.send(last, c, Element::Records(b))?;

@@ -218,6 +218,14 @@ async fn session(
             ToTaskManager::Blob { digest, .. } => {
                 tracing::debug!(digest = %digest, "An artifact no deployment waits for.");
             }
+            ToTaskManager::Ask { request_id, request } => {
+                // Files and /proc are read off the RPC task.
+                let tx = tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let answer = crate::diagnostics::answer(&request);
+                    let _ = tx.send(ToJobManager::Answer { request_id, answer });
+                });
+            }
             ToTaskManager::TriggerCheckpoint { job_id, attempt, barrier } => {
                 if let Some(tasks) = lock(registry).get(&(job_id, attempt)) {
                     for t in tasks.values() {
@@ -441,7 +449,7 @@ fn deploy(
                 } else {
                     exchange.register(ck, ctx);
                 }
-                chans.push(InputChannel::new(crx, format!("{}#{}", graph.graph[src].name, s)));
+                chans.push(InputChannel::new(crx, format!("{}#{}", graph.graph[src].name, s)).for_input(edge.input));
             }
         }
         inputs.insert(*id, chans);
@@ -502,7 +510,11 @@ fn deploy(
         let allowed = allowed.clone();
         let udfs = (udfs.clone(), udf.isolation);
         let name = format!("{}#{}", graph.graph[NodeIndex::new(id.vertex as usize)].name, id.subtask);
+        let vertex_name = graph.graph[NodeIndex::new(id.vertex as usize)].name.clone();
         let spawned = std::thread::Builder::new().name(format!("task-{id}")).spawn(move || {
+            // Every line the task logs carries its job, vertex and subtask.
+            let _span =
+                tracing::info_span!("task", job_id = %key.0, vertex = %vertex_name, subtask = id.subtask).entered();
             let tx = task_tx;
             report(&tx, key, id, TaskStatus::INITIALIZING, None);
             let ack_tx = tx.clone();
@@ -659,8 +671,25 @@ fn build_task(
                     _ => Vec::new(),
                 };
                 let checkpointing = graph.settings.checkpoint_interval_ms.is_some();
-                let reader = KafkaSourceReader::new(k, &splits, &restored, wm, counters.clone(), checkpointing)?;
+                let reader =
+                    KafkaSourceReader::new(k, &op.name, &splits, &restored, wm, counters.clone(), checkpointing)?;
                 head = Some(Head::Source(Box::new(reader) as Box<dyn SourceReader>));
+            }
+            OperatorKind::FileSource(f) => {
+                let restored = match &position {
+                    SourceState::Files { files } => files.clone(),
+                    _ => Vec::new(),
+                };
+                let reader = crate::connectors::file_source::FileSourceReader::new(
+                    f,
+                    &op.name,
+                    id.subtask,
+                    vertex.parallelism,
+                    restored,
+                    &allowed,
+                    counters.clone(),
+                )?;
+                head = Some(Head::Source(Box::new(reader)));
             }
             OperatorKind::DatagenSource(g) => {
                 let resume = match position {
@@ -686,9 +715,12 @@ fn build_task(
                 sink = Some(Box::new(PrintSink::new(&op.output, id.subtask, vertex.parallelism)))
             }
             OperatorKind::FileSink(f) => {
-                sink = Some(Box::new(FileSink::new(&f.path, &allowed, &op.output, id.subtask)?))
+                sink = Some(Box::new(FileSink::with_format(&f.path, &allowed, &op.output, &f.format, id.subtask)?))
             }
             OperatorKind::DiscardSink => sink = Some(Box::new(DiscardSink)),
+            OperatorKind::UpsertKafkaSink(u) => {
+                sink = Some(Box::new(crate::connectors::upsert_kafka::UpsertKafkaSinkWriter::new(u, &op.output)?))
+            }
             _ => {}
         }
     }
@@ -741,8 +773,17 @@ fn build_task(
                 .first()
                 .and_then(|o| o.input.as_ref())
                 .map(|s| s.fields.iter().map(|f| f.ty).collect());
-            if let Some(types) = types {
-                inputs.iter_mut().for_each(|c| c.expect(types.clone()));
+            // A join's right side (input 1) carries the right's records.
+            let right: Option<Vec<_>> = match vertex.operators.first().map(|o| &o.kind) {
+                Some(OperatorKind::Join(j)) => Some(j.right.fields.iter().map(|f| f.ty).collect()),
+                _ => None,
+            };
+            for c in inputs.iter_mut() {
+                match (c.input(), &types, &right) {
+                    (0, Some(t), _) => c.expect(t.clone()),
+                    (1, _, Some(t)) => c.expect(t.clone()),
+                    _ => {}
+                }
             }
             Head::Inputs(inputs)
         }
@@ -753,8 +794,11 @@ fn build_task(
     let mut outputs = Vec::new();
     for (dst, edge) in graph.outputs(v) {
         let dst_in = graph.inputs(dst);
-        let input_idx =
-            dst_in.iter().position(|(s, _)| *s == v).ok_or_else(|| setup("edge not found at its target".into()))?;
+        // By the edge itself: one vertex may feed both inputs of a join.
+        let input_idx = dst_in
+            .iter()
+            .position(|(s, e)| *s == v && std::ptr::eq(*e, edge))
+            .ok_or_else(|| setup("edge not found at its target".into()))?;
         let dst_p = graph.graph[dst].parallelism;
         let targets: Vec<u32> = match edge.ship {
             ShipStrategy::Forward => vec![id.subtask],
@@ -783,8 +827,14 @@ fn build_task(
             channels.push(tx);
             names.push(format!("{}#{}", graph.graph[dst].name, t));
         }
-        let types = out_types.clone();
-        outputs.push(OutputEdge::new(edge.ship.clone(), channels, names, types, vertex.max_parallelism, id.subtask));
+        // A late edge carries the window's input records.
+        let types = match (edge.late, vertex.operators.last().and_then(|o| o.input.as_ref())) {
+            (true, Some(input)) => input.fields.iter().map(|f| f.ty).collect(),
+            _ => out_types.clone(),
+        };
+        let mut output = OutputEdge::new(edge.ship.clone(), channels, names, types, vertex.max_parallelism, id.subtask);
+        output.late = edge.late;
+        outputs.push(output);
     }
     Ok(Task {
         job_id: key.0,

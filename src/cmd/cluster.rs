@@ -17,6 +17,25 @@ pub struct TaskManagerArgs {
     pub config: ConfigArgs,
 }
 
+/// Logs to standard output and, when `log.file` or `env.log.dir` is set,
+/// to a size-rotated file (`flowc_runtime::logging`); `FLOWC_LOG` filters.
+fn init_logging(config: &flowc_runtime::config::Config, role: &str) -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLOWC_LOG").unwrap_or_else(|_| "info".into());
+    let file = flowc_runtime::logging::RotatingFile::from_config(config, role)?;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stdout).with_ansi(ansi))
+        .with(file.map(|f| tracing_subscriber::fmt::layer().with_writer(move || f.clone()).with_ansi(false)))
+        .init();
+    if let Some(p) = flowc_runtime::logging::current_log_file() {
+        tracing::info!(path = %p.display(), "Logging to {}.", p.display());
+    }
+    Ok(())
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -34,19 +53,30 @@ fn raise_open_file_limit() {
 }
 
 pub fn jobmanager(a: JobManagerArgs) -> anyhow::Result<ExitCode> {
-    let (config, _) = a.config.load()?;
+    let (config, _, warnings) = a.config.load_with_warnings()?;
+    init_logging(&config, "jobmanager")?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
     raise_open_file_limit();
     runtime()?.block_on(async move {
         let h = cluster::start_jobmanager(config).await?;
         println!("JobManager running: REST and web UI at http://{}/, RPC at {}", h.rest, h.rpc);
-        shutdown_signal().await;
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = flowc_runtime::rest::shutdown_requested().notified() => {}
+        }
         tracing::info!("JobManager stopping.");
         Ok(ExitCode::SUCCESS)
     })
 }
 
 pub fn taskmanager(a: TaskManagerArgs) -> anyhow::Result<ExitCode> {
-    let (config, _) = a.config.load()?;
+    let (config, _, warnings) = a.config.load_with_warnings()?;
+    init_logging(&config, "taskmanager")?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
     let opts = cluster::taskmanager_options(&config)?;
     raise_open_file_limit();
     runtime()?.block_on(async move {

@@ -21,6 +21,16 @@ pub struct ConfigArgs {
 impl ConfigArgs {
     /// The configuration, and whether a file was found (a configured cluster).
     pub fn load(&self) -> anyhow::Result<(Config, bool)> {
+        let (config, found, warnings) = self.load_with_warnings()?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        Ok((config, found))
+    }
+
+    /// As [`ConfigArgs::load`], the warnings returned rather than logged
+    /// (for a process that sets up its logging from the configuration).
+    pub fn load_with_warnings(&self) -> anyhow::Result<(Config, bool, Vec<String>)> {
         let (path, explicit) = match &self.config {
             Some(p) => (Some(p.clone()), true),
             None => {
@@ -30,10 +40,7 @@ impl ConfigArgs {
         };
         let found = path.as_ref().is_some_and(|p| p.is_file());
         let (config, warnings) = Config::load(path.as_deref(), explicit, &self.dynamic).context("configuration")?;
-        for w in warnings {
-            tracing::warn!("{w}");
-        }
-        Ok((config, found))
+        Ok((config, found, warnings))
     }
 
     /// A REST client for `addr` as the configuration sets it up (TLS, token).

@@ -10,6 +10,7 @@ pub mod fmt;
 pub mod job_args;
 pub mod list;
 pub mod lsp;
+pub mod ops;
 pub mod run;
 pub mod savepoint;
 pub mod udf_build;

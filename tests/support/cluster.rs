@@ -198,6 +198,18 @@ impl Cluster {
         i
     }
 
+    /// Waits until the JobManager exits; its exit status, or `None` after `timeout`.
+    pub fn wait_jobmanager_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(s) = self.jobmanager.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
     /// The process id of TaskManager `i`.
     pub fn taskmanager_pid(&self, i: usize) -> u32 {
         self.taskmanagers[i].id()

@@ -1,4 +1,4 @@
-// Runs the web UI's script (served by a JobManager at BASE) in Node with a
+// Runs the web UI's scripts (served by a JobManager at BASE) in Node with a
 // stub DOM, at the route HASH, for MS milliseconds; prints what it fetched
 // as JSON: {"requests": N, "paths": [...]}. Used by tests/e2e_rest_security.rs
 // to count how often the page polls. Usage: node poll_harness.js BASE HASH MS [TOKEN]
@@ -20,14 +20,17 @@ function element() {
 
 (async () => {
   const page = await (await fetch(new URL('/', base))).text();
-  const script = page.slice(page.indexOf('<script>') + 8, page.lastIndexOf('</script>'));
+  // The page's scripts (<script src>), in order, run as one: classic
+  // scripts share their global scope as in the browser.
+  const sources = [...page.matchAll(/<script src="([^"]+)"><\/script>/g)].map(m => m[1]);
+  const script = (await Promise.all(sources.map(async s => (await fetch(new URL(s, base))).text()))).join('\n;\n');
   const elements = {};
   const store = new Map();
   if (token) store.set('flowc.token', token);
   const paths = [];
   const sandbox = {
     console,
-    setTimeout, clearTimeout, AbortController, URL, JSON, Promise, Date, Math, Number, String, Set, Map, Error, Array, Object,
+    setTimeout, clearTimeout, AbortController, DOMException, URL, JSON, Promise, Date, Math, Number, String, Set, Map, Error, Array, Object,
     fetch: (path, opts) => { paths.push(String(path)); return fetch(new URL(path, base), opts); },
     location: { hash, host: new URL(base).host },
     sessionStorage: { getItem: k => (store.has(k) ? store.get(k) : null), setItem: (k, v) => store.set(k, String(v)), removeItem: k => store.delete(k) },

@@ -26,12 +26,13 @@ impl Checker {
                 let values = |key| catalog::values(Role::Source, "kafka", key);
                 let offsets = self.symbol_prop(&props, "offsets", values("offsets"), "committed");
                 let bounded = self.symbol_prop(&props, "bounded", values("bounded"), "none");
-                let format = self.symbol_prop(&props, "format", values("format"), "json");
                 let schema = self.schema_prop(&props, whole);
+                let format = self.format_prop(&props, values("format"), schema.as_ref(), false);
+                let on_error = self.source_error_policy(&props, servers.as_deref(), topic.as_deref(), whole);
                 let name = format!("Source: Kafka({})", topic.as_deref().unwrap_or_default());
                 let spec = || -> Option<KafkaSource> {
-                    format.as_ref()?;
                     Some(KafkaSource {
+                        format: format?,
                         servers: servers?,
                         topic: topic?,
                         group: group?,
@@ -42,9 +43,36 @@ impl Checker {
                         },
                         bounded: bounded?.as_str() == "latest",
                         schema: schema.clone()?,
+                        on_error: on_error?,
                     })
                 };
                 (spec().map(OperatorKind::KafkaSource), schema, name)
+            }
+            "file" => {
+                let props = self.props(c.props.as_ref(), &catalog::keys(Role::Source, "file"), "a file source");
+                let path = self.string_prop(&props, "path", None, whole);
+                let schema = self.schema_prop(&props, whole);
+                let values = |key| catalog::values(Role::Source, "file", key);
+                let format = self.format_prop(&props, values("format"), schema.as_ref(), true);
+                let on_error = self.source_error_policy(&props, None, None, whole);
+                let watch_ms = match props.get("watch") {
+                    None | Some((Const::None, _)) => Some(None),
+                    Some((Const::Duration(ms), _)) if *ms > 0 => Some(Some(*ms)),
+                    Some((v, s)) => {
+                        self.bad_prop("watch", "a positive duration or `none`", v, *s);
+                        None
+                    }
+                };
+                let spec = || -> Option<FileSource> {
+                    Some(FileSource {
+                        path: path?,
+                        format: format?,
+                        schema: schema.clone()?,
+                        watch_ms: watch_ms?,
+                        on_error: on_error?,
+                    })
+                };
+                (spec().map(OperatorKind::FileSource), schema, "Source: File".to_string())
             }
             "datagen" => {
                 let (kind, schema) = self.datagen(c, whole);
@@ -56,7 +84,7 @@ impl Checker {
                         .with_label("not a source");
                 d = match suggest(other, catalog::kinds(Role::Source).map(|k| k.name)) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                    None => d.with_help("sources are `kafka { … }` and `datagen { … }`"),
+                    None => d.with_help("sources are `kafka { … }`, `file { … }` and `datagen { … }`"),
                 };
                 self.err(d);
                 // Its records are still those of the schema it names.
@@ -272,13 +300,15 @@ impl Checker {
     /// A pipeline's sink; its settings are checked whatever came before.
     pub(super) fn sink(&mut self, c: &Connector, input: &StreamEnd, settings: &JobSettings) {
         let whole = c.props.as_ref().map_or(c.span, |p| p.span);
+        // A raw format needs to know the records; after an error upstream they may be unknown.
+        let known = matches!(input.unknown, super::stream::Unknown::None).then_some(&input.schema);
         let (kind, name) = match c.kind.text.as_str() {
             "kafka" => {
                 let props = self.props(c.props.as_ref(), &catalog::keys(Role::Sink, "kafka"), "a kafka sink");
                 let servers = self.string_prop(&props, "servers", None, whole);
                 let topic = self.string_prop(&props, "topic", None, whole);
                 let values = |key| catalog::values(Role::Sink, "kafka", key);
-                let _format = self.symbol_prop(&props, "format", values("format"), "json");
+                let format = self.format_prop(&props, values("format"), known, false);
                 let delivery = self.symbol_prop(&props, "delivery", values("delivery"), "at_least_once");
                 let delivery = delivery.map(|d| match d.as_str() {
                     "exactly_once" => Delivery::ExactlyOnce,
@@ -300,6 +330,7 @@ impl Checker {
                     self.string_prop(&props, "transactional_id_prefix", Some(&format!("flowc-{shown}")), whole);
                 let spec = || -> Option<KafkaSink> {
                     Some(KafkaSink {
+                        format: format?,
                         servers: servers?,
                         topic: topic?,
                         delivery: delivery?,
@@ -319,8 +350,10 @@ impl Checker {
             "file" => {
                 let props = self.props(c.props.as_ref(), &catalog::keys(Role::Sink, "file"), "a file sink");
                 let path = self.string_prop(&props, "path", None, whole);
-                let _format = self.symbol_prop(&props, "format", catalog::values(Role::Sink, "file", "format"), "json");
-                (path.map(|path| OperatorKind::FileSink(FileSink { path })), "Sink: File".to_string())
+                let values = catalog::values(Role::Sink, "file", "format");
+                let format = self.format_prop(&props, values, known, true);
+                let spec = || Some(OperatorKind::FileSink(FileSink { path: path?, format: format? }));
+                (spec(), "Sink: File".to_string())
             }
             other => {
                 let mut d = Diagnostic::error("flow::check::sink-kind", format!("unknown sink `{other}`"), c.kind.span)
@@ -334,6 +367,8 @@ impl Checker {
             }
         };
         let schema = input.schema.clone();
-        self.add_op(kind, name, &c.attrs, Some(input), Partitioning::Forward, schema, c.span, settings);
+        let kind = self.upsert_sink(kind, input, c.span);
+        let partitioning = self.forward_from(input);
+        self.add_op(kind, name, &c.attrs, Some(input), partitioning, schema, c.span, settings);
     }
 }

@@ -7,6 +7,7 @@
 //! reports every independent mistake of a pipeline.
 
 use super::stream::{StreamEnd, Unknown};
+use super::top::WindowRows;
 use super::windows::{key_by_without_window, window_without_aggregate};
 use super::{Checker, PipelineInfo, StageInfo};
 use crate::consts::{self, Const};
@@ -17,6 +18,21 @@ use flowc_dsl::ast::{self, Attrs, Connector, PipeHead, StageKind};
 use flowc_dsl::diagnostic::suggest;
 use flowc_dsl::{Diagnostic, Span};
 use std::collections::HashMap;
+
+/// What the rows of a windowed `aggregate` are, for a `top` after it; a
+/// window that failed to check counts as a good one (it has its errors).
+fn window_rows(spec: Option<&WindowSpec>, wc: &Connector) -> WindowRows {
+    let lateness = wc
+        .props
+        .as_ref()
+        .and_then(|p| p.get("lateness"))
+        .is_some_and(|p| !matches!(p.value.kind, ast::ExprKind::Duration(d) if d.value == 0));
+    match spec {
+        Some(s) if s.time == TimeDomain::ProcessingTime => WindowRows::ProcessingTime,
+        _ if lateness => WindowRows::Lateness,
+        _ => WindowRows::EventTime,
+    }
+}
 
 /// The key of a keyed stream: `key_by`'s fields as indices into its input.
 pub(super) struct Key {
@@ -91,6 +107,9 @@ impl Checker {
                 None
             }
         });
+        if kind.as_ref().is_some_and(|k| !matches!(k, OperatorKind::RunningAggregate(_) | OperatorKind::Dedup(_))) {
+            self.refuse_ttl(attrs, "this operator");
+        }
         let kind = kind?;
         let from = match input {
             Some(i) => Some(i.op?),
@@ -107,7 +126,7 @@ impl Checker {
         });
         let id = self.ops.len() - 1;
         if let Some(from) = from {
-            self.edges.push(LogicalEdge { from, to: id, partitioning });
+            self.edges.push(LogicalEdge { from, to: id, partitioning, input: 0 });
         }
         Some(id)
     }
@@ -173,8 +192,18 @@ impl Checker {
         let mut key: Option<Key> = None;
         let mut window: Option<(Option<WindowSpec>, &Connector)> = None;
         let mut sunk: Option<Span> = None;
+        // Whether the records are a windowed aggregate's rows, for `top`;
+        // a stream that did not check is not blamed for it.
+        let mut rows = match end.op {
+            Some(op) => self.window_rows.get(&op).copied().unwrap_or(WindowRows::No),
+            None => WindowRows::EventTime,
+        };
         info.head_output = end.known_schema();
         for stage in &p.stages {
+            if let (Some(op), false) = (end.op, rows == WindowRows::No) {
+                self.window_rows.insert(op, rows);
+            }
+            let prev_rows = std::mem::replace(&mut rows, WindowRows::No);
             info.stages.push(StageInfo { span: stage.span, input: end.known_schema() });
             if let Some(sink_span) = sunk {
                 self.err(
@@ -185,15 +214,35 @@ impl Checker {
                 end.op = None;
                 return end;
             }
+            // Stages that cannot take the updates of an upsert stream.
+            if self.refuse_updates(&end, stage) {
+                end.op = None;
+                // A refused `key_by` still keys the stream, so that the
+                // window after it is not blamed too.
+                key = matches!(stage.kind, StageKind::KeyBy { .. }).then_some(Key {
+                    fields: Vec::new(),
+                    span: stage.span,
+                    known: false,
+                });
+                continue;
+            }
             // What a `key_by` and a `window` must be followed by.
             if let Some((spec, wc)) = window.take() {
                 if let StageKind::Aggregate { fields, attrs } = &stage.kind {
+                    rows = window_rows(spec.as_ref(), wc);
                     end = self.window_aggregate(&end, key.take(), spec, Some(wc), fields, attrs, stage.span, settings);
                     continue;
                 }
                 self.err(window_without_aggregate(wc.span, Some(stage.span)));
                 key = None;
                 end.op = None;
+            }
+            // `key_by` then `aggregate`, no window: a running aggregate.
+            if let (Some(k), StageKind::Aggregate { fields, attrs }) = (&key, &stage.kind) {
+                let k = Key { fields: k.fields.clone(), span: k.span, known: k.known };
+                key = None;
+                end = self.running_aggregate(&end, k, fields, attrs, stage.span, settings);
+                continue;
             }
             if let Some(k) = &key {
                 if !matches!(stage.kind, StageKind::Window(_)) {
@@ -212,6 +261,7 @@ impl Checker {
                     end = self.watermark(&end, field, props.as_ref(), attrs, stage.span, settings);
                 }
                 StageKind::Filter { predicate, attrs } => {
+                    rows = prev_rows;
                     let pred = if end.can_check(predicate) {
                         let mut typer = Typer::new(&self.params, &self.udfs);
                         let pred = typer.expect(
@@ -241,36 +291,30 @@ impl Checker {
                     end.span = stage.span;
                 }
                 StageKind::Map { fields, attrs } | StageKind::Select { fields, attrs } => {
+                    rows = prev_rows;
                     let is_map = matches!(stage.kind, StageKind::Map { .. });
                     let (exprs, schema, unknown) = self.project(&end, fields, is_map, stage.span);
                     let default = if is_map { "Map" } else { "Select" };
+                    let partitioning = self.forward_from(&end);
                     let op = self.add_op(
                         exprs.map(OperatorKind::Project),
                         default.into(),
                         attrs,
                         Some(&end),
-                        Partitioning::Forward,
+                        partitioning,
                         schema.clone(),
                         stage.span,
                         settings,
                     );
-                    end = StreamEnd { op, schema, unknown, has_watermark: end.has_watermark, span: stage.span };
+                    let mut after =
+                        StreamEnd { op, schema, unknown, has_watermark: end.has_watermark, span: stage.span };
+                    self.project_upsert(&end, &mut after);
+                    end = after;
                 }
                 StageKind::KeyBy { fields } => key = Some(self.key_by(&end, fields, stage.span)),
                 StageKind::Window(c) => {
-                    if key.is_none() {
-                        self.err(
-                            Diagnostic::error(
-                                "flow::check::window-without-key",
-                                "a keyed window needs `key_by` before it",
-                                c.kind.span.to(stage.span),
-                            )
-                            .with_label("the stream is not keyed here")
-                            .with_help("add `| key_by <field>` before the window"),
-                        );
-                        end.op = None;
-                        key = Some(Key { fields: Vec::new(), span: stage.span, known: false });
-                    }
+                    // A window without `key_by` is Flink's `windowAll`: one key, parallelism 1.
+                    key.get_or_insert(Key { fields: Vec::new(), span: stage.span, known: true });
                     window = Some((self.window_spec(c, &end), c));
                 }
                 StageKind::Aggregate { fields, attrs } => {
@@ -282,11 +326,30 @@ impl Checker {
                     end.op = None;
                     end = self.window_aggregate(&end, None, None, None, fields, attrs, stage.span, settings);
                 }
+                StageKind::Dedup { fields, within, keep, attrs } => {
+                    end = self.dedup(&end, fields, within, keep.as_ref(), attrs, stage.span, settings);
+                }
+                StageKind::Top(t) => {
+                    end = self.top(&end, t, prev_rows, stage.span, settings);
+                }
                 StageKind::Sink(c) => {
                     self.sink(c, &end, settings);
                     sunk = Some(stage.span);
                 }
+                StageKind::Union { streams, attrs } => {
+                    end = self.union(&end, streams, attrs, stage.span, settings);
+                }
+                StageKind::Join(j) => {
+                    let left_name = match &p.head {
+                        PipeHead::From(n) => n.text.as_str(),
+                        _ => "left",
+                    };
+                    end = self.join(&end, left_name, j, stage.span, settings);
+                }
             }
+        }
+        if let (Some(op), false) = (end.op, rows == WindowRows::No) {
+            self.window_rows.insert(op, rows);
         }
         // A pipeline that ends after a `key_by` or a `window` is told so;
         // that it has no sink then goes without saying.
@@ -323,7 +386,7 @@ impl Checker {
     }
 
     /// `key_by f, …`: the key's fields, each of which must exist once.
-    fn key_by(&mut self, input: &StreamEnd, fields: &[ast::Name], span: Span) -> Key {
+    pub(super) fn key_by(&mut self, input: &StreamEnd, fields: &[ast::Name], span: Span) -> Key {
         let mut key = Key { fields: Vec::new(), span, known: true };
         for f in fields {
             if input.is_unknown_field(&f.text) {
@@ -339,6 +402,11 @@ impl Checker {
                     )
                     .with_label("again here"),
                 ),
+                Some(i) if input.schema.fields[i].nullable => {
+                    let ty = input.schema.fields[i].ty;
+                    self.err(super::nulls::refused("a key", &f.text, f.span, super::nulls::example_default(ty)));
+                    key.fields.push(i);
+                }
                 Some(i) => key.fields.push(i),
                 None => {
                     let names: Vec<&str> = input.schema.fields.iter().map(|x| x.name.as_str()).collect();
@@ -398,7 +466,8 @@ impl Checker {
                 unknown.add([rf.name.text.clone()]);
                 continue;
             };
-            let mut field = Field::new(rf.name.text.clone(), ty);
+            let nullable = crate::typing::nullable(&e, &input.schema, None);
+            let mut field = Field::new(rf.name.text.clone(), ty).with_nullable(nullable);
             if let Expr::Field(i) = e {
                 field.timestamp_format = input.schema.fields[i].timestamp_format.clone();
             }

@@ -66,7 +66,7 @@ impl Checker {
                     (DataType::Timestamp, Some(TimestampFormat::Pattern(p.value.clone())))
                 }
             };
-            fields.push(Field { name: f.name.text.clone(), ty, timestamp_format: format });
+            fields.push(Field { name: f.name.text.clone(), ty, timestamp_format: format, nullable: f.nullable });
         }
         if fields.is_empty() {
             self.err(

@@ -129,7 +129,7 @@ pub(super) fn field_refs<'e>(e: &'e Expr, outside_aggregates: bool, out: &mut Ve
                 field_refs(a, outside_aggregates, out);
             }
         }
-        ExprKind::Unary(_, x) => field_refs(x, outside_aggregates, out),
+        ExprKind::Unary(_, x) | ExprKind::IsNull(x, _) | ExprKind::Cast(x, _) => field_refs(x, outside_aggregates, out),
         ExprKind::Binary(_, l, r) => {
             field_refs(l, outside_aggregates, out);
             field_refs(r, outside_aggregates, out);

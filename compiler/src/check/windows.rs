@@ -55,6 +55,15 @@ impl Checker {
                     );
                     None
                 }
+                Some(i) if input.schema.fields[i].nullable => {
+                    self.err(super::nulls::refused(
+                        "the event time of a watermark",
+                        &field.text,
+                        field.span,
+                        "to_timestamp(0)",
+                    ));
+                    None
+                }
                 Some(i) => Some(i),
             }
         };
@@ -134,19 +143,40 @@ impl Checker {
         }
         let props = self.props(c.props.as_ref(), &allowed, "window");
         let whole = c.props.as_ref().map_or(c.span, |p| p.span);
-        let size = match props.get("size") {
-            Some((Const::Duration(ms), _)) if *ms > 0 => Some(*ms),
-            Some((v, s)) => {
-                self.bad_prop("size", "a positive duration", v, *s);
-                None
+        let session = kind == "session";
+        let size = if session {
+            match props.get("gap") {
+                Some((Const::Duration(ms), _)) if *ms > 0 => Some(*ms),
+                Some((v, s)) => {
+                    self.bad_prop("gap", "a positive duration", v, *s);
+                    None
+                }
+                None => {
+                    self.err(
+                        Diagnostic::error("flow::check::missing-setting", "a session window needs `gap`", whole)
+                            .with_label("`gap` missing")
+                            .with_help(
+                                "for example `{ gap: 30m }`: records of a key closer than that form one session",
+                            ),
+                    );
+                    None
+                }
             }
-            None => {
-                self.err(
-                    Diagnostic::error("flow::check::missing-setting", "the window has no `size`", whole)
-                        .with_label("`size` missing")
-                        .with_help("for example `{ size: 15s }`"),
-                );
-                None
+        } else {
+            match props.get("size") {
+                Some((Const::Duration(ms), _)) if *ms > 0 => Some(*ms),
+                Some((v, s)) => {
+                    self.bad_prop("size", "a positive duration", v, *s);
+                    None
+                }
+                None => {
+                    self.err(
+                        Diagnostic::error("flow::check::missing-setting", "the window has no `size`", whole)
+                            .with_label("`size` missing")
+                            .with_help("for example `{ size: 15s }`"),
+                    );
+                    None
+                }
             }
         };
         let time = match props.get("time") {
@@ -167,7 +197,47 @@ impl Checker {
             );
             ok = false;
         }
-        let kind = if kind == "sliding" {
+        if time == Some(TimeDomain::ProcessingTime) {
+            for key in ["lateness", "late"] {
+                if let Some((_, s)) = props.get(key) {
+                    self.err(
+                        Diagnostic::error(
+                            "flow::check::lateness-in-processing-time",
+                            format!("`{key}` needs an event-time window"),
+                            *s,
+                        )
+                        .with_label("no record is late in processing time")
+                        .with_help("remove it, or use `time: event` after a `watermark` stage"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        match props.get("lateness") {
+            None | Some((Const::Duration(_), _)) => {}
+            Some((v, s)) => {
+                self.bad_prop("lateness", "a duration", v, *s);
+                ok = false;
+            }
+        }
+        match props.get("late") {
+            None | Some((Const::Symbol(_), _)) => {}
+            Some((v, s)) => {
+                self.err(
+                    Diagnostic::error(
+                        "flow::check::setting-value",
+                        format!("`late` takes the name of a new stream, not {}", v.kind()),
+                        *s,
+                    )
+                    .with_label(format!("this is {v}"))
+                    .with_help("for example `late: late_clicks`, then `from late_clicks | …` reads the late records"),
+                );
+                ok = false;
+            }
+        }
+        let kind = if session {
+            size.map(|gap_ms| WindowKind::Session { gap_ms })
+        } else if kind == "sliding" {
             let slide = match props.get("slide") {
                 Some((Const::Duration(ms), _)) if *ms > 0 => Some(*ms),
                 Some((v, s)) => {
@@ -207,6 +277,22 @@ impl Checker {
             (Some(kind), Some(time)) if ok => Some(WindowSpec { kind, time }),
             _ => None,
         }
+    }
+
+    /// A window's `lateness` and `late` settings, already checked by
+    /// [`Checker::window_spec`]: the allowed lateness, and the name (with
+    /// its place) of the stream of late records.
+    fn window_lateness(&self, c: Option<&Connector>) -> (u64, Option<(String, Span)>) {
+        let mut lateness = 0;
+        let mut late = None;
+        for p in c.and_then(|c| c.props.as_ref()).map_or(&[][..], |p| &p.entries[..]) {
+            match (p.key.text.as_str(), crate::consts::eval(&p.value, &self.params)) {
+                ("lateness", Ok(Const::Duration(ms))) => lateness = ms,
+                ("late", Ok(Const::Symbol(name))) => late = Some((name, p.value.span)),
+                _ => {}
+            }
+        }
+        (lateness, late)
     }
 
     /// The `aggregate` after a window: each output field is a key, an
@@ -252,7 +338,8 @@ impl Checker {
             };
             match typed {
                 Some((e, ty)) => {
-                    let mut field = Field::new(rf.name.text.clone(), ty);
+                    let nullable = crate::typing::nullable(&e, &input.schema, Some((&key.fields, &aggs)));
+                    let mut field = Field::new(rf.name.text.clone(), ty).with_nullable(nullable);
                     if let Expr::Key(k) = e {
                         field.timestamp_format = input.schema.fields[key.fields[k]].timestamp_format.clone();
                     }
@@ -273,6 +360,24 @@ impl Checker {
             );
         }
         let schema = Schema { name: None, fields: out_fields };
+        let window_all = key.known && key.fields.is_empty();
+        let (lateness_ms, late) = self.window_lateness(wc);
+        if window_all {
+            if let Some(e) = attrs.parallelism() {
+                if !matches!(crate::consts::eval(e, &self.params), Ok(Const::Int(1))) {
+                    self.err(
+                        Diagnostic::error(
+                            "flow::check::window-all-parallelism",
+                            "a window without `key_by` runs at parallelism 1",
+                            e.span,
+                        )
+                        .with_label("must be 1")
+                        .with_help("key the stream (`| key_by f` before the window) to aggregate in parallel, or remove `parallelism`"),
+                    );
+                    ok = false;
+                }
+            }
+        }
         let kind = match window {
             Some(window) if ok && key.known && !fields.is_empty() => {
                 let agg_names: Vec<&str> = aggs.iter().map(|a| a.func.name()).collect();
@@ -283,11 +388,14 @@ impl Checker {
                     "{window_text}, {})",
                     if agg_names.is_empty() { "project".to_string() } else { agg_names.join(", ") }
                 );
+                let default_name = if window_all { format!("All{default_name}") } else { default_name };
                 let kind = OperatorKind::WindowAggregate(WindowAggregate {
                     key: key.fields.clone(),
                     window,
                     aggregates: aggs,
                     output,
+                    lateness_ms,
+                    late_output: late.is_some(),
                 });
                 Some((kind, default_name))
             }
@@ -302,26 +410,69 @@ impl Checker {
             name,
             attrs,
             Some(input),
-            Partitioning::Hash { key: key.fields },
+            if window_all { Partitioning::Forward } else { Partitioning::Hash { key: key.fields } },
             schema.clone(),
             wc.map_or(span, |w| w.span.to(span)),
             settings,
         );
+        if let Some(op) = op {
+            if window_all {
+                self.ops[op].parallelism = Some(1);
+            }
+        }
+        if let Some((name, name_span)) = late {
+            self.late_stream(input, op, name, name_span, settings);
+        }
         StreamEnd { op, schema, unknown, has_watermark: input.has_watermark, span }
+    }
+
+    /// `late: name`: binds `name` to the records of `window` (with its
+    /// input's schema) too late for any window, as `let` binds a stream.
+    fn late_stream(
+        &mut self,
+        input: &StreamEnd,
+        window: Option<usize>,
+        name: String,
+        span: Span,
+        settings: &JobSettings,
+    ) {
+        if let Some((_, first, _)) = self.streams.get(&name) {
+            let first = *first;
+            self.err(
+                Diagnostic::error("flow::check::duplicate-stream", format!("stream `{name}` is defined twice"), span)
+                    .with_label("defined again here")
+                    .with_secondary(first, "first defined here"),
+            );
+            return;
+        }
+        let source = StreamEnd { op: window, ..input.clone() };
+        let op = self.add_op(
+            window.map(|_| OperatorKind::LateOutput),
+            format!("Late records of {name}"),
+            &Attrs::default(),
+            Some(&source),
+            Partitioning::Forward,
+            input.schema.clone(),
+            span,
+            settings,
+        );
+        let end = StreamEnd { op, span, ..input.clone() };
+        self.streams.insert(name, (end, span, false));
     }
 }
 
 /// `key_by` not followed by a `window`: at the stage that came instead, or
 /// at the `key_by` when the pipeline ends there.
 pub(super) fn key_by_without_window(key_by: Span, instead: Option<Span>) -> Diagnostic {
-    let (code, message) = ("flow::check::key-by-without-window", "`key_by` must be followed by a `window`");
+    let (code, message) =
+        ("flow::check::key-by-without-window", "`key_by` must be followed by a `window` or an `aggregate`");
     let d = match instead {
         Some(stage) => Diagnostic::error(code, message, stage)
             .with_label("expected `| window …` here")
             .with_secondary(key_by, "keyed here"),
         None => Diagnostic::error(code, message, key_by).with_label("the pipeline ends after this `key_by`"),
     };
-    d.with_help("flowc computes keyed state in windows: `| key_by f | window tumbling { size: 1m } | aggregate { … }`")
+    d.with_help("aggregate per key and window (`| key_by f | window tumbling { size: 1m } | aggregate { … }`) or keep a running aggregate per key (`| key_by f | aggregate { … }`)")
 }
 
 /// A `window` not followed by `aggregate`: at the stage that came instead,

@@ -46,6 +46,12 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::set_stmt => "a setting",
         Rule::schema_decl => "a schema",
         Rule::schema_field => "a field like `page: string`",
+        Rule::nullable_mark => "`?` (the field may be null)",
+        Rule::is_null_op => "`is null` or `is not null`",
+        Rule::kw_is => "`is`",
+        Rule::kw_null => "`null`",
+        Rule::kw_cast => "`cast`",
+        Rule::kw_as => "`as`",
         Rule::field_type | Rule::scalar_type | Rule::timestamp_type => {
             "a field type (`string`, `int`, `long`, `double`, `bool`, `timestamp`)"
         }
@@ -59,7 +65,7 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::from_stream => "`from name`",
         Rule::source_stage => "`source kind { … }`",
         Rule::stage | Rule::stage_keyword => {
-            "a stage (`watermark`, `filter`, `map`, `select`, `key_by`, `window`, `aggregate`, `sink`)"
+            "a stage (`watermark`, `filter`, `map`, `select`, `key_by`, `window`, `aggregate`, `dedup`, `top`, `sink`, `union`, `join`)"
         }
         Rule::watermark_stage => "`watermark field { … }`",
         Rule::filter_stage => "`filter condition`",
@@ -69,6 +75,9 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::window_stage => "`window kind { … }`",
         Rule::aggregate_stage => "`aggregate { … }`",
         Rule::sink_stage => "`sink kind { … }`",
+        Rule::top_stage => "`top N by field`",
+        Rule::top_order => "`desc` or `asc`",
+        Rule::kw_by => "`by`",
         Rule::props => "`{ key: value, … }`",
         Rule::prop => "a setting like `key: value`",
         Rule::record => "`{ field: expression, … }`",
@@ -77,11 +86,16 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::attr_name => "`name \"…\"`",
         Rule::attr_uid => "`uid \"…\"`",
         Rule::attr_parallelism => "`parallelism N`",
+        Rule::attr_ttl => "`ttl D`",
+        Rule::dedup_stage => "`dedup field within D`",
+        Rule::kw_within => "`within`",
+        Rule::dedup_keep | Rule::kw_keep => "`keep …`",
         Rule::expr
         | Rule::if_expr
         | Rule::or_expr
         | Rule::and_expr
         | Rule::not_expr
+        | Rule::cast_expr
         | Rule::cmp_expr
         | Rule::add_expr
         | Rule::mul_expr
@@ -96,6 +110,17 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::not_op => "`not`",
         Rule::cmp_op => "a comparison",
         Rule::add_op | Rule::mul_op | Rule::neg_op => "an operator",
+        Rule::qualified => "a qualified field like `clicks.ts`",
+        Rule::union_stage => "`union stream, …`",
+        Rule::join_stage => "`join stream on key == stream.key within lower, upper`",
+        Rule::join_left => "`left`",
+        Rule::kw_join => "`join`",
+        Rule::kw_on => "`on`",
+        Rule::join_as_of => "`as of time`",
+        Rule::kw_of => "`of`",
+        Rule::join_bound | Rule::join_within | Rule::join_window => {
+            "a join bound (`within lower, upper` or `window kind { … }`)"
+        }
     }
 }
 

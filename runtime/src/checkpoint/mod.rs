@@ -84,4 +84,19 @@ pub enum SourceState {
     Kafka { topic: String, offsets: Vec<(i32, i64)> },
     /// The next record index of a datagen subtask.
     Datagen { next: u64 },
+    /// How far a file source's subtask has read each of its files.
+    Files { files: Vec<FileProgress> },
+}
+
+/// How far one file of a file source is read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileProgress {
+    /// The file's path as listed (`<source path>/<name>`).
+    pub file: String,
+    /// The byte offset of the next line to read.
+    pub offset: u64,
+    /// Lines read so far (a header included).
+    pub lines: u64,
+    /// Read to its end.
+    pub done: bool,
 }

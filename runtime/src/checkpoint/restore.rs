@@ -142,7 +142,8 @@ pub fn check_restore(graph: &JobGraph, dir: &Path, allow_non_restored: bool) -> 
 
 /// Where each source subtask of `graph` continues: Kafka partitions take
 /// the offsets the checkpoint recorded for them, whichever old subtask read
-/// them; datagen subtasks resume only at the same parallelism.
+/// them; file source subtasks get every file's position (each reads its own
+/// files); datagen subtasks resume only at the same parallelism.
 pub fn source_positions(
     graph: &JobGraph,
     splits: &[(SubtaskId, Vec<i32>)],
@@ -175,6 +176,17 @@ pub fn source_positions(
                     offsets.sort_unstable();
                     SourceState::Kafka { topic: k.topic.clone(), offsets }
                 }
+                // Every subtask gets every file's position and keeps its own files'.
+                OperatorKind::FileSource(_) => SourceState::Files {
+                    files: entries
+                        .iter()
+                        .filter_map(|(_, st)| match st {
+                            SourceState::Files { files } => Some(files.iter().cloned()),
+                            _ => None,
+                        })
+                        .flatten()
+                        .collect(),
+                },
                 OperatorKind::DatagenSource(_) => entries
                     .iter()
                     .find(|(t, _)| t.subtask == s && t.parallelism == v.parallelism)
@@ -214,6 +226,8 @@ mod tests {
                 result_type: DataType::Long,
             }],
             output: vec![Expr::WindowStart, Expr::Key(0), Expr::Aggregate(0)],
+            lateness_ms: 0,
+            late_output: false,
         };
         let schema =
             |f: &[(&str, DataType)]| Schema { name: None, fields: f.iter().map(|(n, t)| Field::new(*n, *t)).collect() };

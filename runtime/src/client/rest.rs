@@ -77,6 +77,20 @@ impl Rest {
         self.call("GET", path, None)
     }
 
+    /// A text resource (a log file); an error status gives its `errors`.
+    pub fn get_text(&self, path: &str) -> Result<String, RestError> {
+        let r = self.client.request("GET", &self.addr, path, None, TIMEOUT)?;
+        if r.status >= 400 {
+            let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            let errors = v["errors"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect())
+                .unwrap_or_else(|| vec![format!("HTTP {}: {}", r.status, r.text())]);
+            return Err(RestError::Status { status: r.status, errors });
+        }
+        Ok(r.text())
+    }
+
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, RestError> {
         self.call("POST", path, Some(("application/json", body.to_string().as_bytes())))
     }

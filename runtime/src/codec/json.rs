@@ -8,7 +8,9 @@
 //! parsed in place. No `serde_json::Value` and no `String` per field is
 //! made. Unknown fields are skipped; a missing field, a value of the wrong
 //! type or a timestamp that does not match its pattern makes the record
-//! undecodable, and what it had appended is rolled back.
+//! undecodable, and what it had appended is rolled back. A field of a
+//! nullable type (`string?`) that is missing or `null` is a null; the
+//! encoder writes a null as `null`.
 
 use crate::data::{Batch, Column, Data};
 use crate::record::NO_TIMESTAMP;
@@ -29,6 +31,8 @@ struct FieldCodec {
     ty: DataType,
     /// For timestamps written as text.
     time: Option<TimeFormat>,
+    /// `null` and a missing field are nulls, not errors.
+    nullable: bool,
 }
 
 fn field_codecs(schema: &Schema) -> Vec<FieldCodec> {
@@ -40,7 +44,7 @@ fn field_codecs(schema: &Schema) -> Vec<FieldCodec> {
                 Some(TimestampFormat::Pattern(p)) if f.ty == DataType::Timestamp => TimeFormat::new(p).ok(),
                 _ => None,
             };
-            FieldCodec { name: f.name.clone(), ty: f.ty, time }
+            FieldCodec { name: f.name.clone(), ty: f.ty, time, nullable: f.nullable }
         })
         .collect()
 }
@@ -119,6 +123,8 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
                         self.columns[i].pop();
                     }
                     map.next_value_seed(ValueSeed { codec: &self.fields[i], column: &mut self.columns[i] })?;
+                    // A value appended to the data: present, if the column tracks nulls.
+                    self.columns[i].mark_appended_valid();
                     seen[i] = true;
                 }
                 None => {
@@ -126,10 +132,15 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
                 }
             }
         }
-        match seen.iter().position(|s| !s) {
-            Some(i) => Err(de::Error::custom(format!("missing field `{}`", self.fields[i].name))),
-            None => Ok(()),
+        for (i, s) in seen.iter().enumerate() {
+            if !s {
+                if !self.fields[i].nullable {
+                    return Err(de::Error::custom(format!("missing field `{}`", self.fields[i].name)));
+                }
+                self.columns[i].push_null();
+            }
         }
+        Ok(())
     }
 }
 
@@ -208,6 +219,17 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         }
     }
 
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        if !self.codec.nullable {
+            return Err(E::custom(format!(
+                "field `{}` is null, and its type is not nullable (write `{}?` in the schema)",
+                self.codec.name, self.codec.ty
+            )));
+        }
+        self.column.push_null();
+        Ok(())
+    }
+
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
         match (self.codec.ty, &mut self.column.data) {
             (DataType::Bool, Data::Bool(c)) => {
@@ -245,6 +267,10 @@ impl JsonEncoder {
                 out.push(b',');
             }
             out.extend_from_slice(self.keys[i].as_bytes());
+            if !c.is_valid(row) {
+                out.extend_from_slice(b"null");
+                continue;
+            }
             match &c.data {
                 Data::Str(s) => escape_into(s.get(row), out),
                 Data::I64(v) => {
@@ -394,6 +420,34 @@ mod tests {
         d.decode_into(br#"{"page":"/d","page":"/e","timestamp":"2026-11-24T22:15:00.016Z"}"#, &mut batch).unwrap();
         assert_eq!(batch.row(1), vec![Value::Timestamp(1_795_558_500_016), Value::Str("/e".into())]);
         assert!(batch.check_layout(&[DataType::Timestamp, DataType::String]).is_ok());
+    }
+
+    #[test]
+    fn nullable_fields_take_null_or_absence_and_others_refuse_them() {
+        let s = Schema {
+            name: None,
+            fields: vec![
+                Field::new("user", DataType::String).with_nullable(true),
+                Field::new("n", DataType::Long).with_nullable(true),
+                Field::new("page", DataType::String),
+            ],
+        };
+        let d = JsonDecoder::new(&s);
+        let mut batch = d.batch(4);
+        d.decode_into(br#"{"user":"a","n":1,"page":"/a"}"#, &mut batch).unwrap();
+        d.decode_into(br#"{"user":null,"page":"/b"}"#, &mut batch).unwrap();
+        d.decode_into(br#"{"n":3,"user":"c","page":"/c"}"#, &mut batch).unwrap();
+        for bad in [&br#"{"user":"x","n":1,"page":null}"#[..], br#"{"user":"x","n":1}"#, br#"{"user":1,"page":"/x"}"#] {
+            let e = d.decode_into(bad, &mut batch).expect_err("refused");
+            assert_eq!(batch.len(), 3, "{e}");
+        }
+        assert!(d.decode_into(br#"{"page":null}"#, &mut batch).expect_err("refused").0.contains("write `string?`"));
+        assert!(batch.check_layout(&[DataType::String, DataType::Long, DataType::String]).is_ok());
+        assert_eq!(batch.row(1), vec![Value::Null, Value::Null, Value::Str("/b".into())]);
+        assert_eq!(batch.row(2), vec![Value::Str("c".into()), Value::Int(3), Value::Str("/c".into())]);
+        let mut out = Vec::new();
+        JsonEncoder::new(&s).encode_row(&batch, 1, &mut out);
+        assert_eq!(String::from_utf8_lossy(&out), r#"{"user":null,"n":null,"page":"/b"}"#);
     }
 
     #[test]

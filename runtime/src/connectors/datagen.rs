@@ -88,7 +88,7 @@ impl DatagenReader {
             .iter()
             .zip(&self.types)
             .zip(&self.dictionaries)
-            .map(|((g, ty), dict)| Column { ty: *ty, data: generate(g, *ty, dict.as_ref(), first, self.step, n) })
+            .map(|((g, ty), dict)| Column::new(*ty, generate(g, *ty, dict.as_ref(), first, self.step, n)))
             .collect();
         Batch::new(vec![crate::record::NO_TIMESTAMP; n], columns)
     }

@@ -1,5 +1,8 @@
 //! Sinks that stay on the TaskManager: print (stdout, Flink's `N> record`),
-//! file (JSON lines, one file per subtask) and discard (for benchmarks).
+//! file (one record a line in the job's format — JSON, CSV or raw — one
+//! file per subtask) and discard (for benchmarks). Records of a changelog
+//! stream are shown with their kind first, as Flink SQL prints them:
+//! `+I {"user":"a","total":1}`.
 //!
 //! A file sink writes only under the allowed roots (`security/paths.rs`): the
 //! JobManager refuses a job whose file sink points elsewhere, and the
@@ -8,9 +11,10 @@
 
 use super::{ConnectorError, SinkWriter};
 use crate::codec::json::JsonEncoder;
+use crate::codec::Encoder;
 use crate::data::Batch;
 use crate::security::paths::AllowedRoots;
-use flowc_compiler::ir::Schema;
+use flowc_compiler::ir::{Format, Schema};
 use std::io::Write;
 
 pub struct PrintSink {
@@ -31,6 +35,7 @@ impl SinkWriter for PrintSink {
         self.buf.clear();
         for r in 0..batch.len() {
             self.buf.extend_from_slice(self.prefix.as_bytes());
+            kind_prefix(batch, r, &mut self.buf);
             self.encoder.encode_row(batch, r, &mut self.buf);
             self.buf.push(b'\n');
         }
@@ -45,24 +50,49 @@ impl SinkWriter for PrintSink {
 pub struct FileSink {
     path: std::path::PathBuf,
     file: std::io::BufWriter<std::fs::File>,
-    encoder: JsonEncoder,
+    encoder: Encoder,
     buf: Vec<u8>,
 }
 
 impl FileSink {
     pub fn new(dir: &str, allowed: &AllowedRoots, schema: &Schema, subtask: u32) -> Result<FileSink, ConnectorError> {
+        FileSink::with_format(dir, allowed, schema, &Format::Json, subtask)
+    }
+
+    /// Writes `part-<subtask>.jsonl` (`.csv`, `.txt` for raw); a CSV
+    /// header goes first into a new or empty file.
+    pub fn with_format(
+        dir: &str,
+        allowed: &AllowedRoots,
+        schema: &Schema,
+        format: &Format,
+        subtask: u32,
+    ) -> Result<FileSink, ConnectorError> {
         let dir =
             allowed.check(dir).map_err(|e| ConnectorError::Io(format!("the file sink's path is refused: {e}")))?;
         let dir = dir.as_path();
         std::fs::create_dir_all(dir)
             .map_err(|e| ConnectorError::Io(format!("cannot create `{}`: {e}", dir.display())))?;
-        let path = dir.join(format!("part-{subtask}.jsonl"));
+        let ext = match format {
+            Format::Json => "jsonl",
+            Format::Csv(_) => "csv",
+            Format::Raw => "txt",
+        };
+        let path = dir.join(format!("part-{subtask}.{ext}"));
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(|e| ConnectorError::Io(format!("cannot open `{}`: {e}", path.display())))?;
-        Ok(FileSink { path, file: std::io::BufWriter::new(file), encoder: JsonEncoder::new(schema), buf: Vec::new() })
+        let encoder = Encoder::new(schema, format);
+        let mut file = std::io::BufWriter::new(file);
+        let empty = file.get_ref().metadata().map(|m| m.len() == 0).unwrap_or(false);
+        if let (Some(mut header), true) = (encoder.header(), empty) {
+            header.push(b'\n');
+            file.write_all(&header)
+                .map_err(|e| ConnectorError::Io(format!("cannot write `{}`: {e}", path.display())))?;
+        }
+        Ok(FileSink { path, file, encoder, buf: Vec::new() })
     }
 }
 
@@ -70,6 +100,7 @@ impl SinkWriter for FileSink {
     fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
         self.buf.clear();
         for r in 0..batch.len() {
+            kind_prefix(batch, r, &mut self.buf);
             self.encoder.encode_row(batch, r, &mut self.buf);
             self.buf.push(b'\n');
         }
@@ -83,6 +114,15 @@ impl SinkWriter for FileSink {
             .get_ref()
             .sync_data()
             .map_err(|e| ConnectorError::Io(format!("cannot sync `{}`: {e}", self.path.display())))
+    }
+}
+
+/// `+I `, `-U `, … before a record of a changelog stream; nothing on an
+/// append-only one.
+fn kind_prefix(batch: &Batch, row: usize, out: &mut Vec<u8>) {
+    if batch.kinds.is_some() {
+        out.extend_from_slice(batch.kind(row).short().as_bytes());
+        out.push(b' ');
     }
 }
 

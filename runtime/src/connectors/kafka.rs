@@ -13,11 +13,12 @@
 //! Sink (at-least-once): idempotent producer, `acks=all`; `flush` returns
 //! only when every record handed to it is acknowledged.
 
+use super::bad_records::BadRecords;
 use super::{ConnectorError, SinkWriter, SourcePoll, SourceReader};
 use crate::checkpoint::SourceState;
-use crate::codec::json::{JsonDecoder, JsonEncoder};
+use crate::codec::{Decoder, Encoder};
 use crate::data::{Batch, Data};
-use crate::metrics::TaskCounters;
+use crate::metrics::{RecordPosition, TaskCounters};
 use crate::record::Signal;
 use flowc_compiler::ir::{KafkaSink, KafkaSource, StartingOffsets, WatermarkSpec};
 use rdkafka::config::ClientConfig;
@@ -26,7 +27,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -73,7 +73,7 @@ pub struct KafkaSourceReader {
     servers: String,
     topic: String,
     consumer: BaseConsumer,
-    decoder: JsonDecoder,
+    decoder: Decoder,
     watermark: Option<WatermarkSpec>,
     partitions: Vec<(i32, PartitionClock)>,
     last_watermark: i64,
@@ -81,6 +81,8 @@ pub struct KafkaSourceReader {
     last_emit: Instant,
     counters: Arc<TaskCounters>,
     last_error_log: Option<Instant>,
+    /// The `on_error` policy for undecodable records.
+    bad: BadRecords,
     /// Without checkpoints: commit offsets every [`AUTO_COMMIT_INTERVAL`].
     auto_commit: Option<Instant>,
     /// `bounded: latest`: the end offset of each partition.
@@ -93,6 +95,7 @@ impl KafkaSourceReader {
     /// `restored` has one, else from the job's starting offsets.
     pub fn new(
         spec: &KafkaSource,
+        operator: &str,
         partitions: &[i32],
         restored: &[(i32, i64)],
         watermark: Option<WatermarkSpec>,
@@ -166,10 +169,12 @@ impl KafkaSourceReader {
             }
         }
         let now = Instant::now();
+        let bad = BadRecords::new(&spec.on_error, operator, counters.clone())?;
         Ok(KafkaSourceReader {
+            bad,
             servers: spec.servers.clone(),
             consumer,
-            decoder: JsonDecoder::new(&spec.schema),
+            decoder: Decoder::new(&spec.schema, &spec.format),
             watermark,
             ends,
             bounded: spec.bounded,
@@ -273,6 +278,10 @@ impl KafkaSourceReader {
 }
 
 impl SourceReader for KafkaSourceReader {
+    fn flush(&mut self) -> Result<(), ConnectorError> {
+        self.bad.flush()
+    }
+
     fn snapshot(&self) -> SourceState {
         let mut offsets = self.read_offsets();
         // The group's offsets follow the checkpoints (Flink commits them on completion).
@@ -347,11 +356,12 @@ impl SourceReader for KafkaSourceReader {
                             if let Some(c) = clock {
                                 c.next = Some(msg.offset() + 1);
                             }
-                            self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
-                            if self.last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                                self.last_error_log = Some(Instant::now());
-                                tracing::warn!(partition = msg.partition(), offset = msg.offset(), error = %e, "Skipping an undecodable record (counted in numRecordsDecodeErrors).");
-                            }
+                            let position = RecordPosition::Kafka {
+                                topic: msg.topic().to_string(),
+                                partition: p,
+                                offset: msg.offset(),
+                            };
+                            self.bad.decode_error(payload, &e.0, position, msg.timestamp().to_millis())?;
                         }
                     }
                 }
@@ -461,7 +471,7 @@ pub struct KafkaSinkWriter {
     topic: String,
     producer: ThreadedProducer<DeliveryErrors>,
     errors: DeliveryErrors,
-    encoder: JsonEncoder,
+    encoder: Encoder,
     buf: Vec<u8>,
 }
 
@@ -481,7 +491,7 @@ impl KafkaSinkWriter {
             topic: spec.topic.clone(),
             producer,
             errors,
-            encoder: JsonEncoder::new(schema),
+            encoder: Encoder::new(schema, &spec.format),
             buf: Vec::with_capacity(256),
         })
     }

@@ -28,7 +28,7 @@
 
 use super::kafka::{send_waiting, DeliveryErrors};
 use super::{ConnectorError, SinkWriter};
-use crate::codec::json::JsonEncoder;
+use crate::codec::Encoder;
 use crate::data::Batch;
 use flowc_compiler::ir::{KafkaSink, Schema};
 use rdkafka::config::ClientConfig;
@@ -57,7 +57,7 @@ pub struct ExactlyOnceKafkaSink {
     transactional_id: String,
     producer: ThreadedProducer<DeliveryErrors>,
     errors: DeliveryErrors,
-    encoder: JsonEncoder,
+    encoder: Encoder,
     /// Records since the last barrier.
     current: Vec<Vec<u8>>,
     /// Epochs snapshotted but not committed.
@@ -110,7 +110,7 @@ impl ExactlyOnceKafkaSink {
             transactional_id,
             producer,
             errors,
-            encoder: JsonEncoder::new(schema),
+            encoder: Encoder::new(schema, &spec.format),
             current: Vec::new(),
             pending: BTreeMap::new(),
             commits: 0,

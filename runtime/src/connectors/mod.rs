@@ -6,10 +6,13 @@
 //! can run timers and notice cancellation. A sink MUST have written every
 //! record it was given once `flush` returns (at-least-once).
 
+pub mod bad_records;
 pub mod datagen;
+pub mod file_source;
 pub mod files;
 pub mod kafka;
 pub mod kafka_exactly_once;
+pub mod upsert_kafka;
 
 use crate::checkpoint::SourceState;
 use crate::data::Batch;
@@ -22,6 +25,9 @@ pub enum ConnectorError {
     Kafka { servers: String, message: String },
     #[error("{0}")]
     Io(String),
+    /// A bad record under `on_error: fail`.
+    #[error("{0}")]
+    BadRecord(String),
 }
 
 /// What a source has for the task.
@@ -42,6 +48,12 @@ pub trait SourceReader: Send {
     /// it covers exactly the records handed out so far.
     fn snapshot(&self) -> SourceState {
         SourceState::None
+    }
+
+    /// Before [`SourceReader::snapshot`] and at the end: what the source
+    /// wrote on the side (dead letters) MUST be delivered when this returns.
+    fn flush(&mut self) -> Result<(), ConnectorError> {
+        Ok(())
     }
 }
 

@@ -1,5 +1,6 @@
 //! A batch of records: their event times and one [`Column`] per field of
-//! the schema, all of one length.
+//! the schema, all of one length; on a changelog stream, the kind of
+//! change each record stands for ([`RowKind`]).
 
 use super::column::{stores, Column};
 use super::value::ValueRef;
@@ -18,6 +19,57 @@ pub struct Batch {
     /// instead of hashing again. Kept in step by every operation here, or
     /// dropped.
     pub hashes: Option<KeyHashes>,
+    /// On a changelog stream (a running aggregate's output), the kind of
+    /// each record; `None` is all [`RowKind::Insert`], so that append-only
+    /// batches carry nothing. Kept in step by every operation here.
+    pub kinds: Option<Vec<RowKind>>,
+}
+
+/// The change a record stands for, as Flink's `RowKind`: a new row, the
+/// old and the new version of an updated row, a deleted row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RowKind {
+    Insert,
+    UpdateBefore,
+    UpdateAfter,
+    Delete,
+}
+
+impl RowKind {
+    /// As Flink SQL prints it: `+I`, `-U`, `+U`, `-D`.
+    pub fn short(self) -> &'static str {
+        match self {
+            RowKind::Insert => "+I",
+            RowKind::UpdateBefore => "-U",
+            RowKind::UpdateAfter => "+U",
+            RowKind::Delete => "-D",
+        }
+    }
+
+    /// Its byte in the data plane's encoding.
+    pub fn code(self) -> u8 {
+        match self {
+            RowKind::Insert => 0,
+            RowKind::UpdateBefore => 1,
+            RowKind::UpdateAfter => 2,
+            RowKind::Delete => 3,
+        }
+    }
+
+    pub fn from_code(c: u8) -> Option<RowKind> {
+        Some(match c {
+            0 => RowKind::Insert,
+            1 => RowKind::UpdateBefore,
+            2 => RowKind::UpdateAfter,
+            3 => RowKind::Delete,
+            _ => return None,
+        })
+    }
+
+    /// Whether the row is retracted (`-U`, `-D`) rather than added.
+    pub fn is_retraction(self) -> bool {
+        matches!(self, RowKind::UpdateBefore | RowKind::Delete)
+    }
 }
 
 /// `key_hash` of each record's `key` fields, one per record.
@@ -29,7 +81,30 @@ pub struct KeyHashes {
 
 impl Batch {
     pub fn new(timestamps: Vec<i64>, columns: Vec<Column>) -> Batch {
-        Batch { timestamps, columns, hashes: None }
+        Batch { timestamps, columns, hashes: None, kinds: None }
+    }
+
+    /// The kind of record `row`.
+    pub fn kind(&self, row: usize) -> RowKind {
+        self.kinds.as_ref().and_then(|k| k.get(row).copied()).unwrap_or(RowKind::Insert)
+    }
+
+    /// The kinds of the records at `rows` of `src`, appended to `self`'s
+    /// (which has `before` records): stays `None` while both are.
+    fn extend_kinds(&mut self, before: usize, src: Option<&Vec<RowKind>>, rows: Option<&[u32]>, added: usize) {
+        match (&mut self.kinds, src) {
+            (None, None) => {}
+            (mine, theirs) => {
+                let k = mine.get_or_insert_with(|| vec![RowKind::Insert; before]);
+                match (theirs, rows) {
+                    (Some(t), Some(rows)) => {
+                        k.extend(rows.iter().map(|&r| t.get(r as usize).copied().unwrap_or(RowKind::Insert)))
+                    }
+                    (Some(t), None) => k.extend_from_slice(t),
+                    (None, _) => k.extend(std::iter::repeat_n(RowKind::Insert, added)),
+                }
+            }
+        }
     }
 
     /// An empty batch of records of these field types.
@@ -70,12 +145,18 @@ impl Batch {
         if self.hashes.as_ref().is_some_and(|h| h.values.len() != self.len()) {
             return Err("key hashes out of step with the records".into());
         }
+        if self.kinds.as_ref().is_some_and(|k| k.len() != self.len()) {
+            return Err("row kinds out of step with the records".into());
+        }
         for (i, (c, t)) in self.columns.iter().zip(types).enumerate() {
             if c.ty != *t || !stores(*t, &c.data) {
                 return Err(format!("column {i} is {}, expected {t}", c.ty));
             }
             if c.len() != self.len() {
                 return Err(format!("column {i} has {} values for {} records", c.len(), self.len()));
+            }
+            if c.validity.as_ref().is_some_and(|v| v.len() != c.len()) {
+                return Err(format!("column {i} has a validity bitmap out of step with its values"));
             }
         }
         Ok(())
@@ -90,6 +171,10 @@ impl Batch {
                 key: h.key.clone(),
                 values: rows.iter().filter_map(|&r| h.values.get(r as usize).copied()).collect(),
             }),
+            kinds: self
+                .kinds
+                .as_ref()
+                .map(|k| rows.iter().map(|&r| k.get(r as usize).copied().unwrap_or(RowKind::Insert)).collect()),
         }
     }
 
@@ -103,6 +188,7 @@ impl Batch {
     /// are `hashes` (one per record of `src`), if known.
     pub fn extend_rows_hashed(&mut self, src: &Batch, rows: &[u32], hashes: Option<(&[usize], &[u64])>) {
         let before = self.len();
+        self.extend_kinds(before, src.kinds.as_ref(), Some(rows), rows.len());
         self.timestamps.extend(rows.iter().map(|&r| src.timestamps[r as usize]));
         for (d, s) in self.columns.iter_mut().zip(&src.columns) {
             d.extend_rows(s, rows);
@@ -121,6 +207,7 @@ impl Batch {
     /// Appends every record of `src` (of the same layout).
     pub fn extend(&mut self, src: &Batch) {
         let before = self.len();
+        self.extend_kinds(before, src.kinds.as_ref(), None, src.len());
         self.timestamps.extend_from_slice(&src.timestamps);
         for (d, s) in self.columns.iter_mut().zip(&src.columns) {
             d.extend(s);
@@ -143,6 +230,9 @@ impl Batch {
         }
         if let Some(h) = &mut self.hashes {
             h.values.truncate(rows);
+        }
+        if let Some(k) = &mut self.kinds {
+            k.truncate(rows);
         }
     }
 
@@ -199,7 +289,11 @@ impl Batch {
     /// (`data::wire`), from the lengths alone: what the `read-bytes` and
     /// `write-bytes` metrics report.
     pub fn encoded_len(&self) -> usize {
-        super::wire::BATCH_HEADER_LEN + 8 * self.len() + self.columns.iter().map(Column::encoded_len).sum::<usize>()
+        let kinds = self.kinds.as_ref().map_or(0, |k| super::wire::KINDS_HEADER_LEN + k.len());
+        kinds
+            + super::wire::BATCH_HEADER_LEN
+            + 8 * self.len()
+            + self.columns.iter().map(Column::encoded_len).sum::<usize>()
     }
 }
 
@@ -254,6 +348,35 @@ mod tests {
         let mut f = b.empty_like(2);
         f.extend_rows_hashed(&sample(), &[0], Some((&[1], &[7, 8, 9])));
         assert_eq!(f.hashes_of(&[1]), Some(&[7][..]));
+    }
+
+    #[test]
+    fn row_kinds_follow_the_records() {
+        let mut b = sample();
+        assert_eq!(b.kind(1), RowKind::Insert);
+        b.kinds = Some(vec![RowKind::Insert, RowKind::UpdateBefore, RowKind::UpdateAfter]);
+        assert!(b.check_layout(&[DataType::String, DataType::Long]).is_ok());
+        assert_eq!(b.gather(&[2, 1]).kinds, Some(vec![RowKind::UpdateAfter, RowKind::UpdateBefore]));
+        // Appending to an append-only batch makes its records inserts.
+        let mut e = sample();
+        e.extend_rows(&b, &[1]);
+        assert_eq!(e.kinds, Some(vec![RowKind::Insert, RowKind::Insert, RowKind::Insert, RowKind::UpdateBefore]));
+        e.extend(&sample());
+        assert_eq!(e.len(), 7);
+        assert_eq!(e.kind(6), RowKind::Insert);
+        e.truncate(4);
+        assert_eq!(e.kinds.as_ref().map(Vec::len), Some(4));
+        // Append-only batches stay without kinds.
+        let mut plain = sample();
+        plain.extend(&sample());
+        assert_eq!(plain.kinds, None);
+        let mut bad = b.clone();
+        bad.kinds = Some(vec![RowKind::Delete]);
+        assert!(bad.check_layout(&[DataType::String, DataType::Long]).is_err());
+        for k in [RowKind::Insert, RowKind::UpdateBefore, RowKind::UpdateAfter, RowKind::Delete] {
+            assert_eq!(RowKind::from_code(k.code()), Some(k));
+        }
+        assert_eq!(RowKind::from_code(4), None);
     }
 
     #[test]

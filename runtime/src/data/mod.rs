@@ -2,7 +2,8 @@
 //!
 //! ```text
 //!  Batch { timestamps: [i64; n], columns: [Column; fields] }
-//!  Column { ty, data: I64 | F64 | Bool | Str (UTF-8 bytes + offsets, or dictionary ids) }
+//!  Column { ty, data: I64 | F64 | Bool | Str (UTF-8 bytes + offsets, or dictionary ids),
+//!           validity: none (no nulls) | a bitmap }
 //! ```
 //!
 //! The compiler's schema says what each column holds; operators compile
@@ -14,9 +15,11 @@
 pub mod batch;
 pub mod column;
 pub mod strings;
+pub mod validity;
 pub mod value;
 pub mod wire;
 
-pub use batch::Batch;
+pub use batch::{Batch, RowKind};
 pub use column::{Column, Data, StrColumn};
+pub use validity::Validity;
 pub use value::ValueRef;

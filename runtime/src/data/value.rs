@@ -11,6 +11,8 @@ pub enum ValueRef<'a> {
     Double(f64),
     Bool(bool),
     Timestamp(i64),
+    /// No value (a nullable field).
+    Null,
 }
 
 impl<'a> ValueRef<'a> {
@@ -21,6 +23,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::Double(d) => Value::Double(d),
             ValueRef::Bool(b) => Value::Bool(b),
             ValueRef::Timestamp(t) => Value::Timestamp(t),
+            ValueRef::Null => Value::Null,
         }
     }
 
@@ -31,6 +34,7 @@ impl<'a> ValueRef<'a> {
             (ValueRef::Int(a), Value::Int(b)) | (ValueRef::Timestamp(a), Value::Timestamp(b)) => a == *b,
             (ValueRef::Double(a), Value::Double(b)) => a.to_bits() == b.to_bits(),
             (ValueRef::Bool(a), Value::Bool(b)) => a == *b,
+            (ValueRef::Null, Value::Null) => true,
             _ => false,
         }
     }
@@ -44,6 +48,7 @@ impl<'a> From<&'a Value> for ValueRef<'a> {
             Value::Double(d) => ValueRef::Double(*d),
             Value::Bool(b) => ValueRef::Bool(*b),
             Value::Timestamp(t) => ValueRef::Timestamp(*t),
+            Value::Null => ValueRef::Null,
         }
     }
 }
@@ -56,6 +61,7 @@ impl fmt::Display for ValueRef<'_> {
             ValueRef::Double(d) => write!(f, "{d:?}"),
             ValueRef::Bool(b) => write!(f, "{b}"),
             ValueRef::Timestamp(t) => write!(f, "timestamp({t})"),
+            ValueRef::Null => f.write_str("null"),
         }
     }
 }

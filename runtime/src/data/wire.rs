@@ -2,9 +2,13 @@
 //! TaskManagers: batches column by column, signals and barriers.
 //!
 //! ```text
-//!  element  = tag u8 (0 records, 1 signal, 2 barrier, 3 end of input), body
+//!  element  = tag u8 (0 records, 1 signal, 2 barrier, 3 end of input,
+//!                     4 changelog records), body
 //!  records  = rows u32, columns u32, run(timestamps: rows × i64), column…
-//!  column   = type u8, run(values)                       int, long, timestamp, double: rows × 8 bytes
+//!  changelog records = run(kinds: rows × u8: 0 +I, 1 -U, 2 +U, 3 -D), records
+//!  column   = type u8 [| 0x40 nulls: run(validity: ⌈rows / 8⌉ bytes, bit set = value)],
+//!             then the values:
+//!             run(values)                                int, long, timestamp, double: rows × 8 bytes
 //!                                                          bool: rows × 1 byte (0 or 1)
 //!           | type u8 (string), run(offsets: (rows + 1) × u32), run(UTF-8 bytes)
 //!  run      = byte length u32, bytes
@@ -16,8 +20,8 @@
 //! and byte, so a malformed frame is an error, never a panic or a large
 //! allocation.
 
-use super::batch::Batch;
-use super::column::{Column, Data, StrColumn};
+use super::batch::{Batch, RowKind};
+use super::column::{Column, Data, StrColumn, Validity};
 use crate::record::{Element, Signal};
 use flowc_compiler::ir::DataType;
 
@@ -29,8 +33,17 @@ const TAG_RECORDS: u8 = 0;
 const TAG_SIGNAL: u8 = 1;
 const TAG_BARRIER: u8 = 2;
 const TAG_END: u8 = 3;
+/// Records of a changelog stream: their kinds, then the records. Batches
+/// without kinds (append-only) are written as before.
+const TAG_CHANGELOG: u8 = 4;
+
+/// The bytes a batch's kinds add to its encoding besides one per record:
+/// the tag and the run's length.
+pub const KINDS_HEADER_LEN: usize = 1 + 4;
 /// Set in a string column's type code: the column is a dictionary and ids.
 const DICTIONARY: u8 = 0x80;
+/// Set in a column's type code: a validity bitmap follows (the column has nulls).
+const NULLS: u8 = 0x40;
 /// Signals and barriers are small; anything bigger is malformed.
 const MAX_CONTROL: usize = 64 * 1024;
 
@@ -94,6 +107,11 @@ pub fn encode_element(e: &Element, out: &mut Vec<u8>) -> Result<(), WireError> {
 /// exactly [`Batch::encoded_len`] bytes.
 pub fn encode_batch(b: &Batch, out: &mut Vec<u8>) -> Result<(), WireError> {
     out.reserve(b.encoded_len());
+    if let Some(kinds) = &b.kinds {
+        out.push(TAG_CHANGELOG);
+        put_u32(out, kinds.len())?;
+        out.extend(kinds.iter().map(|k| k.code()));
+    }
     out.push(TAG_RECORDS);
     put_u32(out, b.len())?;
     put_u32(out, b.columns.len())?;
@@ -102,7 +120,15 @@ pub fn encode_batch(b: &Batch, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.extend_from_slice(&t.to_le_bytes());
     }
     for c in &b.columns {
-        out.push(type_code(c.ty));
+        match &c.validity {
+            Some(v) => {
+                out.push(type_code(c.ty) | NULLS);
+                let bytes = v.to_bytes();
+                put_u32(out, bytes.len())?;
+                out.extend_from_slice(&bytes);
+            }
+            None => out.push(type_code(c.ty)),
+        }
         match &c.data {
             Data::I64(v) => {
                 put_u32(out, 8 * v.len())?;
@@ -119,7 +145,8 @@ pub fn encode_batch(b: &Batch, out: &mut Vec<u8>) -> Result<(), WireError> {
             Data::Str(s) => {
                 if let Some((dict, ids)) = s.dictionary() {
                     // The dictionary form: its strings, then one id per row.
-                    if let Some(code) = out.last_mut() {
+                    let code_at = out.len() - 1 - c.validity.as_ref().map_or(0, |v| 4 + v.len().div_ceil(8));
+                    if let Some(code) = out.get_mut(code_at) {
                         *code |= DICTIONARY;
                     }
                     put_plain(out, dict)?;
@@ -224,6 +251,26 @@ pub fn decode_element(bytes: &[u8]) -> Result<Element, WireError> {
     let cfg = bincode::config::standard().with_limit::<MAX_CONTROL>();
     match tag {
         TAG_RECORDS => decode_batch(body).map(Element::Records),
+        TAG_CHANGELOG => {
+            let mut r = Reader { bytes: body };
+            let n = r.u32()?;
+            let codes = r.take(n)?;
+            let kinds = codes
+                .iter()
+                .map(|c| RowKind::from_code(*c).ok_or_else(|| WireError(format!("unknown row kind {c}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            match r.bytes.split_first() {
+                Some((&TAG_RECORDS, rest)) => {
+                    let mut b = decode_batch(rest)?;
+                    if kinds.len() != b.len() {
+                        return bad(format!("{} row kinds for {} records", kinds.len(), b.len()));
+                    }
+                    b.kinds = Some(kinds);
+                    Ok(Element::Records(b))
+                }
+                _ => bad("row kinds without records"),
+            }
+        }
         TAG_SIGNAL => {
             control("signal")?;
             let (s, used): (Signal, usize) =
@@ -262,7 +309,13 @@ fn decode_batch(body: &[u8]) -> Result<Batch, WireError> {
     for i in 0..ncols {
         let code = r.u8()?;
         let dictionary = code & DICTIONARY != 0;
-        let Some(ty) = code_type(code & !DICTIONARY) else {
+        let validity = if code & NULLS != 0 {
+            let bytes = r.run(rows.div_ceil(8), "a validity bitmap")?;
+            Some(Validity::from_bytes(bytes, rows).ok_or_else(|| WireError(format!("column {i}: a bad bitmap")))?)
+        } else {
+            None
+        };
+        let Some(ty) = code_type(code & !(DICTIONARY | NULLS)) else {
             return bad(format!("column {i} has unknown type {code}"));
         };
         if dictionary && ty != DataType::String {
@@ -296,7 +349,7 @@ fn decode_batch(body: &[u8]) -> Result<Batch, WireError> {
             }
             DataType::String => Data::Str(read_plain(&mut r, Some(rows), i)?),
         };
-        columns.push(Column { ty, data });
+        columns.push(Column::with_validity(ty, data, validity));
     }
     if !r.bytes.is_empty() {
         return bad(format!("{} bytes after the last column", r.bytes.len()));
@@ -344,7 +397,7 @@ mod tests {
         // A dictionary column besides the plain ones.
         let dict = std::sync::Arc::new(StrColumn::from_parts(vec![0, 2, 6], "/aéé".into()).expect("plain"));
         let ids = StrColumn::from_ids(dict, vec![1, 0, 0, 1, 1]).expect("ids");
-        b.columns.push(Column { ty: DataType::String, data: Data::Str(ids) });
+        b.columns.push(Column::new(DataType::String, Data::Str(ids)));
         let bytes = encode(&Element::Records(b.clone()));
         assert_eq!(bytes.len(), b.encoded_len());
         assert_eq!(decode_element(&bytes), Ok(Element::Records(b)));
@@ -362,6 +415,62 @@ mod tests {
     }
 
     #[test]
+    fn changelog_batches_carry_their_row_kinds() {
+        let mut b = sample();
+        b.kinds =
+            Some(vec![RowKind::Insert, RowKind::UpdateBefore, RowKind::UpdateAfter, RowKind::Delete, RowKind::Insert]);
+        let bytes = encode(&Element::Records(b.clone()));
+        assert_eq!(bytes.len(), b.encoded_len());
+        assert_eq!(decode_element(&bytes), Ok(Element::Records(b.clone())));
+        for n in 0..bytes.len() {
+            assert!(decode_element(&bytes[..n]).is_err(), "truncated to {n}");
+        }
+        // An unknown kind, and kinds that do not match the records.
+        let mut bad_kind = bytes.clone();
+        bad_kind[1 + 4 + 1] = 9;
+        assert!(decode_element(&bad_kind).is_err());
+        let mut fewer = b;
+        fewer.kinds = Some(vec![RowKind::Insert; 4]);
+        assert!(decode_element(&encode(&Element::Records(fewer))).is_err());
+    }
+
+    #[test]
+    fn nulls_travel_in_every_column_kind() {
+        let types = [DataType::String, DataType::Long, DataType::Double, DataType::Bool, DataType::Timestamp];
+        let rows: Vec<(i64, Vec<Value>)> = (0..70)
+            .map(|i| {
+                let v = |x: Value| if i % 3 == 1 { Value::Null } else { x };
+                (
+                    i,
+                    vec![
+                        v(Value::Str(format!("s{i}"))),
+                        v(Value::Int(i)),
+                        v(Value::Double(i as f64)),
+                        v(Value::Bool(i % 2 == 0)),
+                        v(Value::Timestamp(i)),
+                    ],
+                )
+            })
+            .collect();
+        let mut b = Batch::from_rows(&types, &rows).expect("fits");
+        // A dictionary column with nulls too.
+        let dict = std::sync::Arc::new(StrColumn::from_parts(vec![0, 1, 2], "ab".into()).expect("plain"));
+        let ids = StrColumn::from_ids(dict, (0..70).map(|i| i % 2).collect()).expect("ids");
+        let valid = Validity::from_bools((0..70).map(|i| i % 5 != 0));
+        b.columns.push(Column::with_validity(DataType::String, Data::Str(ids), Some(valid)));
+        let bytes = encode(&Element::Records(b.clone()));
+        assert_eq!(bytes.len(), b.encoded_len());
+        let Ok(Element::Records(back)) = decode_element(&bytes) else { panic!("decodes") };
+        assert_eq!(back, b);
+        assert_eq!(back.row(1)[0], Value::Null);
+        assert_eq!(back.row(5)[5], Value::Null);
+        assert_eq!(back.row(6)[5], Value::Str("a".into()));
+        for cut in 0..bytes.len() {
+            assert!(decode_element(&bytes[..cut]).is_err());
+        }
+    }
+
+    #[test]
     fn every_truncation_and_corruption_is_an_error_not_a_panic() {
         let bytes = encode(&Element::Records(sample()));
         for n in 0..bytes.len() {
@@ -375,7 +484,7 @@ mod tests {
         // A dictionary column with an id outside its dictionary.
         let dict = std::sync::Arc::new(StrColumn::from_parts(vec![0, 1], "a".into()).expect("plain"));
         let ids = StrColumn::from_ids(dict, vec![0, 0]).expect("ids");
-        let d = Batch::new(vec![0, 0], vec![Column { ty: DataType::String, data: Data::Str(ids) }]);
+        let d = Batch::new(vec![0, 0], vec![Column::new(DataType::String, Data::Str(ids))]);
         let mut bytes = encode(&Element::Records(d.clone()));
         assert_eq!(decode_element(&bytes), Ok(Element::Records(d)));
         let n = bytes.len();

@@ -11,9 +11,13 @@
 //! selection, so a guard such as `x != 0 and 10 / x > 1` keeps the
 //! division away from the rows it excludes.
 
+use super::cast::CastFn;
+use super::dates::{DateFormatFn, DateTruncFn, Unit};
 use super::error::{EvalError, Location, SourceMap};
 use super::functions::{Builtin, ColumnFunction};
+use super::hash_fn::HashFn;
 use super::node::{kind, Node};
+use super::regex_fn::RegexFn;
 use super::vals::{Sel, Vals};
 use crate::data::Batch;
 use crate::record::Value;
@@ -36,14 +40,15 @@ pub struct AggregateScope {
     pub aggregates: usize,
 }
 
-fn literal_type(v: &Value) -> DataType {
-    match v {
+fn literal_type(v: &Value) -> Result<DataType, String> {
+    Ok(match v {
         Value::Str(_) => DataType::String,
         Value::Int(_) => DataType::Long,
         Value::Double(_) => DataType::Double,
         Value::Bool(_) => DataType::Bool,
         Value::Timestamp(_) => DataType::Timestamp,
-    }
+        Value::Null => return Err("a null literal without a type".into()),
+    })
 }
 
 struct Compiler<'a> {
@@ -101,14 +106,16 @@ impl CompiledExpr {
         self.node.eval(batch, sel)
     }
 
-    /// A condition: the rows of `sel` where it holds.
+    /// A condition: the rows of `sel` where it holds (is true: a null
+    /// condition drops the row, as SQL's `WHERE`).
     pub fn select(&self, batch: &Batch, sel: Sel<'_>) -> Result<Vec<u32>, EvalError> {
         let v = self.eval(batch, sel)?;
+        let valid = v.validity(sel);
         let b = v.bools(sel)?;
         let n = sel.len();
         let mut out = Vec::with_capacity(n);
         for k in 0..n {
-            if b.get(k) {
+            if b.get(k) && valid.as_ref().is_none_or(|v| v.get(k)) {
                 out.push(sel.row(k) as u32);
             }
         }
@@ -133,7 +140,7 @@ impl Compiler<'_> {
             self.scope.ok_or_else(|| format!("{what} outside an aggregate's output"))
         };
         Ok(match e {
-            Expr::Literal(v) => (Node::Const(v.clone()), literal_type(v)),
+            Expr::Literal(v) => (Node::Const(v.clone()), literal_type(v)?),
             Expr::Field(i) if self.scope.is_none() => self.field(*i)?,
             Expr::Field(_) => return Err("a record field in an aggregate's output".into()),
             Expr::Key(i) => {
@@ -159,11 +166,23 @@ impl Compiler<'_> {
                 self.field(s.keys + s.aggregates + 1)?
             }
             Expr::At(span, inner) => return self.node(inner, self.sources.locate(*span).or(at)),
+            Expr::IsNull(x, negated) => {
+                let (x, _) = self.expr(x, None)?;
+                (Node::IsNull { x: b(x), negated: *negated }, DataType::Bool)
+            }
             Expr::Cast(to, x) => {
                 let (x, from) = self.expr(x, None)?;
                 use DataType as T;
                 match (*to, from) {
                     (T::Double, T::Int | T::Long) => (Node::IntToDouble(b(x)), T::Double),
+                    (t, f) if t != f && CastFn::new(f, t).is_some() => {
+                        let f = CastFn::new(f, t).ok_or("a cast")?;
+                        (Node::Call { f: Box::new(f), args: vec![(x, from)], at }, t)
+                    }
+                    (T::String, f) => {
+                        let f = Builtin::new(Function::ToString, &[f]).ok_or_else(|| format!("to_string() of {f}"))?;
+                        (Node::Call { f: Box::new(f), args: vec![(x, from)], at }, T::String)
+                    }
                     (T::Int | T::Long | T::Timestamp, T::Int | T::Long | T::Timestamp) => (Node::Relabel(b(x)), *to),
                     (t, f) if t == f => (x, t),
                     (t, f) => return Err(format!("cannot cast {f} to {t}")),
@@ -221,6 +240,65 @@ impl Compiler<'_> {
                 }
                 let ty = f.return_type();
                 (Node::Call { f: Box::new(f), args, at }, ty)
+            }
+            Expr::Call(Function::Coalesce, args) => {
+                let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
+                let Some(first) = args.first().map(|(_, t)| *t) else { return Err("coalesce() of nothing".into()) };
+                // One storage for all; int and long mixed are long.
+                let same = |t: DataType| {
+                    kind(t) == kind(first) && (t == DataType::Timestamp) == (first == DataType::Timestamp)
+                };
+                if !args.iter().all(|(_, t)| same(*t)) {
+                    return Err("coalesce() of different types".into());
+                }
+                let ty = if args.iter().all(|(_, t)| *t == first) { first } else { DataType::Long };
+                (Node::Coalesce { args: args.into_iter().map(|(n, _)| n).collect(), ty }, ty)
+            }
+            Expr::Call(f @ (Function::RegexMatch | Function::RegexExtract), args) => {
+                let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
+                let mut it = args.into_iter();
+                let (s, pattern, group) = (it.next(), it.next(), it.next());
+                let Some((s, DataType::String)) = s else { return Err(format!("{}() of a non-string", f.name())) };
+                let Some((Node::Const(Value::Str(pattern)), _)) = pattern else {
+                    return Err(format!("{}() with a pattern that is not a constant", f.name()));
+                };
+                let func = match (f, group) {
+                    (Function::RegexMatch, None) => RegexFn::matcher(&pattern)?,
+                    (Function::RegexExtract, Some((Node::Const(Value::Int(g)), _))) => RegexFn::extractor(&pattern, g)?,
+                    _ => return Err(format!("{}() with the wrong arguments", f.name())),
+                };
+                let ty = func.return_type();
+                (Node::Call { f: Box::new(func), args: vec![(s, DataType::String)], at }, ty)
+            }
+            Expr::Call(Function::DateFormat, args) => {
+                let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
+                let mut it = args.into_iter();
+                match (it.next(), it.next()) {
+                    (Some((t, DataType::Timestamp)), Some((Node::Const(Value::Str(p)), _))) => (
+                        Node::Call { f: Box::new(DateFormatFn::new(&p)?), args: vec![(t, DataType::Timestamp)], at },
+                        DataType::String,
+                    ),
+                    _ => return Err("date_format() with the wrong arguments".into()),
+                }
+            }
+            Expr::Call(Function::DateTrunc, args) => {
+                let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
+                let mut it = args.into_iter();
+                match (it.next(), it.next()) {
+                    (Some((Node::Const(Value::Str(u)), _)), Some((t, DataType::Timestamp))) => {
+                        let unit = Unit::by_name(&u).ok_or_else(|| format!("date_trunc() to an unknown unit {u:?}"))?;
+                        (
+                            Node::Call { f: Box::new(DateTruncFn { unit }), args: vec![(t, DataType::Timestamp)], at },
+                            DataType::Timestamp,
+                        )
+                    }
+                    _ => return Err("date_trunc() with the wrong arguments".into()),
+                }
+            }
+            Expr::Call(Function::Hash, args) => {
+                let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
+                let types = args.iter().map(|(_, t)| *t).collect();
+                (Node::Call { f: Box::new(HashFn { args: types }), args, at }, DataType::Long)
             }
             Expr::Call(f, args) => {
                 let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
@@ -306,6 +384,8 @@ fn fold(node: Node, ty: DataType) -> Node {
         Node::Relabel(x) | Node::IntToDouble(x) | Node::NegI(x) | Node::NegF(x) | Node::Not(x) => is_const(x),
         Node::ArithI { a, b, .. } | Node::ArithF { a, b, .. } | Node::Cmp { a, b, .. } => is_const(a) && is_const(b),
         Node::Call { args, .. } => args.iter().all(|(a, _)| is_const(a)),
+        Node::IsNull { x, .. } => is_const(x),
+        Node::Coalesce { args, .. } => args.iter().all(is_const),
     };
     if !foldable {
         return node;

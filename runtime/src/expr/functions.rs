@@ -8,7 +8,7 @@
 
 use super::kernels::map1;
 use super::vals::{Bools, F64s, I64s, Strs};
-use crate::data::{Column, Data, StrColumn};
+use crate::data::{Column, Data, StrColumn, Validity};
 use flowc_compiler::ir::{DataType, Function, DEFAULT_TIMESTAMP_PATTERN};
 use flowc_compiler::timefmt::TimeFormat;
 use std::fmt::Write as _;
@@ -68,6 +68,9 @@ impl Builtin {
             (Function::Replace, [T::String, T::String, T::String]) => T::String,
             (Function::ToString, [_]) => T::String,
             (Function::Abs, [t]) if t.is_numeric() => *t,
+            (Function::Round, [t, d]) if t.is_numeric() && d.is_integral() => *t,
+            (Function::Floor | Function::Ceil, [t]) if t.is_numeric() => *t,
+            (Function::SplitPart, [T::String, T::String, n]) if n.is_integral() => T::String,
             _ => return None,
         };
         let time = match (f, args) {
@@ -76,6 +79,19 @@ impl Builtin {
         };
         Some(Builtin { f, args: args.to_vec(), ret, time })
     }
+}
+
+#[cfg(test)]
+#[test]
+fn rounds_half_away_from_zero() {
+    assert_eq!(round_int(1250, -2), 1300);
+    assert_eq!(round_int(-1250, -2), -1300);
+    assert_eq!(round_int(1249, -2), 1200);
+    assert_eq!(round_int(7, 2), 7);
+    assert_eq!(round_double(2.5, 0), 3.0);
+    assert_eq!(round_double(-2.5, 0), -3.0);
+    assert_eq!(round_double(1.2345, 2), 1.23);
+    assert_eq!(round_double(1234.5, -2), 1200.0);
 }
 
 fn bug(k: usize, what: &str) -> FnError {
@@ -108,6 +124,32 @@ fn strings(n: usize, mut f: impl FnMut(usize, &mut String)) -> Data {
 /// The char index `chars` characters into `s`, or its end.
 fn char_offset(s: &str, chars: usize) -> usize {
     s.char_indices().nth(chars).map_or(s.len(), |(i, _)| i)
+}
+
+/// `x` rounded half away from zero to `digits` decimals: an integer is
+/// itself for `digits >= 0`, else rounded to tens, hundreds, ….
+fn round_int(x: i64, digits: i64) -> i64 {
+    if digits >= 0 {
+        return x;
+    }
+    let Some(p) = u32::try_from(-digits).ok().and_then(|e| 10i64.checked_pow(e)) else { return 0 };
+    let (q, r) = (x / p, x % p);
+    let up = r.unsigned_abs() * 2 >= p.unsigned_abs();
+    let q = if up { q + x.signum() } else { q };
+    q.wrapping_mul(p)
+}
+
+fn round_double(x: f64, digits: i64) -> f64 {
+    if digits == 0 || !x.is_finite() {
+        return x.round();
+    }
+    let p = 10f64.powi(digits.clamp(-400, 400) as i32);
+    let r = (x * p).round() / p;
+    if r.is_finite() {
+        r
+    } else {
+        x
+    }
 }
 
 impl ColumnFunction for Builtin {
@@ -221,9 +263,44 @@ impl ColumnFunction for Builtin {
                 Some(Arg::F64(v)) => Data::F64(map1!(F64s, *v, n, |x| x.abs())),
                 _ => return Err(bug(0, "abs() of a non-number")),
             },
+            Function::Round => match (args.first(), ints(args, 1)) {
+                (Some(Arg::I64(v)), Ok(d)) => Data::I64((0..n).map(|k| round_int(v.get(k), d.get(k))).collect()),
+                (Some(Arg::F64(v)), Ok(d)) => Data::F64((0..n).map(|k| round_double(v.get(k), d.get(k))).collect()),
+                _ => return Err(bug(0, "round() of a non-number")),
+            },
+            Function::Floor | Function::Ceil => match args.first() {
+                Some(Arg::I64(v)) => Data::I64(map1!(I64s, *v, n, |x| x)),
+                Some(Arg::F64(v)) if self.f == Function::Floor => Data::F64(map1!(F64s, *v, n, |x| x.floor())),
+                Some(Arg::F64(v)) => Data::F64(map1!(F64s, *v, n, |x| x.ceil())),
+                _ => return Err(bug(0, "floor()/ceil() of a non-number")),
+            },
+            Function::SplitPart => {
+                // The n-th part, 1-based; null past the last part (as Flink's SPLIT_INDEX).
+                let (s, d, i) = (strs(args, 0)?, strs(args, 1)?, ints(args, 2)?);
+                let mut out = StrColumn::with_capacity(n, n * 8);
+                let mut valid = Validity::default();
+                for k in 0..n {
+                    let (v, delim, part) = (s.get(k), d.get(k), i.get(k));
+                    let found = match usize::try_from(part).ok().and_then(|p| p.checked_sub(1)) {
+                        None => None,
+                        Some(p) if delim.is_empty() => (p == 0).then_some(v),
+                        Some(p) => v.split(delim).nth(p),
+                    };
+                    out.push(found.unwrap_or(""));
+                    valid.push(found.is_some());
+                }
+                return Ok(Column::with_validity(self.ret, Data::Str(out), Some(valid)));
+            }
             // Compiled as relabelling of the same values, never called.
             Function::Millis | Function::ToTimestamp => return Err(bug(0, "millis/to_timestamp called")),
+            // Compiled to their own nodes and functions, never called here.
+            Function::Coalesce
+            | Function::RegexMatch
+            | Function::RegexExtract
+            | Function::DateFormat
+            | Function::DateTrunc
+            | Function::Hash => return Err(bug(0, "a function with its own kernel called as a builtin")),
         };
-        Ok(Column { ty: self.ret, data })
+        Ok(Column::new(self.ret, data))
     }
 }

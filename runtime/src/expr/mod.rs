@@ -15,11 +15,15 @@
 //! shape a user-defined function takes). Failures (a division by zero)
 //! name the row and the place in the job file ([`error`]).
 
+pub mod cast;
 pub mod compile;
+pub mod dates;
 pub mod error;
 pub mod functions;
+pub mod hash_fn;
 pub mod kernels;
 mod node;
+pub mod regex_fn;
 pub mod udf;
 pub mod vals;
 

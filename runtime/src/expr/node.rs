@@ -4,12 +4,18 @@
 //! right side (or branches) only on the rows that need it, through a
 //! narrower selection, whenever it can fail; a function of one dictionary
 //! column runs once per distinct string.
+//!
+//! Nulls are SQL's: a node of null inputs is null (its value computed on
+//! the type's default and marked absent in the result's validity), `and`
+//! and `or` follow three-valued logic, `if` takes `else` on a null
+//! condition, and a node that can fail (a division, a fallible function)
+//! is never evaluated on a row whose input is null.
 
 use super::error::{ErrorKind, EvalError, Location};
 use super::functions::{Arg, ColumnFunction};
 use super::kernels;
-use super::vals::{Bools, F64s, I64s, Sel, Strs, Vals};
-use crate::data::{Batch, Column, Data, StrColumn};
+use super::vals::{and_validity, Bools, F64s, I64s, Sel, Strs, Vals};
+use crate::data::{Batch, Column, Data, StrColumn, Validity};
 use crate::record::Value;
 use flowc_compiler::ir::{BinOp, DataType};
 use std::sync::Arc;
@@ -55,6 +61,17 @@ pub(super) enum Node {
         args: Vec<(Node, DataType)>,
         at: Option<Arc<Location>>,
     },
+    /// `x is null` (or, `negated`, `x is not null`): never null itself.
+    IsNull {
+        x: Box<Node>,
+        negated: bool,
+    },
+    /// The first of its arguments that is not null, each evaluated only on
+    /// the rows the ones before left null.
+    Coalesce {
+        args: Vec<Node>,
+        ty: DataType,
+    },
 }
 
 /// How values of a type are stored.
@@ -76,21 +93,43 @@ pub(super) fn kind(t: DataType) -> Kind {
 }
 
 fn dense(ty: DataType, data: Data) -> Vals<'static> {
-    Vals::Dense(Column { ty, data })
+    Vals::Dense(Column::new(ty, data))
 }
 
-/// The k-th selected rows where `b` holds (`want`) and where it does not,
-/// as batch rows and as positions in the selection.
-fn split(b: &Bools<'_>, sel: Sel<'_>, want: bool) -> (Vec<u32>, Vec<u32>) {
+/// Computed values with these nulls.
+fn dense_null(ty: DataType, data: Data, validity: Option<Validity>) -> Vals<'static> {
+    Vals::Dense(Column::with_validity(ty, data, validity))
+}
+
+/// The k-th selected rows where `b` holds a value equal to `want` and
+/// where it does not (a null is never `want`), as batch rows and as
+/// positions in the selection.
+fn split(b: &Bools<'_>, valid: Option<&Validity>, sel: Sel<'_>, want: bool) -> (Vec<u32>, Vec<u32>) {
     let n = sel.len();
     let (mut rows, mut pos) = (Vec::new(), Vec::new());
     for k in 0..n {
-        if b.get(k) == want {
+        if b.get(k) == want && valid.is_none_or(|v| v.get(k)) {
             rows.push(sel.row(k) as u32);
             pos.push(k as u32);
         }
     }
     (rows, pos)
+}
+
+/// Values of several parts, picked per row: the k-th value is
+/// `parts[choice[k].0]`'s `choice[k].1`-th (a null where it is `None`).
+fn pick_values(parts: &[(&Vals<'_>, Sel<'_>)], choice: &[Option<(usize, usize)>], ty: DataType) -> Column {
+    let mut out = Column::empty(ty, choice.len());
+    for c in choice {
+        let v = match c {
+            Some((p, j)) => parts.get(*p).map_or(crate::data::ValueRef::Null, |(v, s)| v.value_ref(*s, *j)),
+            None => crate::data::ValueRef::Null,
+        };
+        if !out.push_value(v) {
+            out.push_null();
+        }
+    }
+    out
 }
 
 impl Node {
@@ -108,6 +147,8 @@ impl Node {
             }
             Node::If { c, t, f, .. } => c.fallible() || t.fallible() || f.fallible(),
             Node::Call { f, args, .. } => f.fallible() || args.iter().any(|(a, _)| a.fallible()),
+            Node::IsNull { x, .. } => x.fallible(),
+            Node::Coalesce { args, .. } => args.iter().any(Node::fallible),
         }
     }
 
@@ -121,28 +162,40 @@ impl Node {
             Node::Relabel(x) => x.eval(batch, sel)?,
             Node::IntToDouble(x) => {
                 let v = x.eval(batch, sel)?;
+                let valid = v.validity(sel);
                 let v = v.i64s(sel)?;
-                dense(DataType::Double, Data::F64(kernels::map1!(I64s, v, n, |x| x as f64)))
+                dense_null(DataType::Double, Data::F64(kernels::map1!(I64s, v, n, |x| x as f64)), valid)
             }
             Node::NegI(x) => {
                 let v = x.eval(batch, sel)?;
+                let valid = v.validity(sel);
                 let v = v.i64s(sel)?;
-                dense(DataType::Long, Data::I64(kernels::map1!(I64s, v, n, |x| x.wrapping_neg())))
+                dense_null(DataType::Long, Data::I64(kernels::map1!(I64s, v, n, |x| x.wrapping_neg())), valid)
             }
             Node::NegF(x) => {
                 let v = x.eval(batch, sel)?;
+                let valid = v.validity(sel);
                 let v = v.f64s(sel)?;
-                dense(DataType::Double, Data::F64(kernels::map1!(F64s, v, n, |x| -x)))
+                dense_null(DataType::Double, Data::F64(kernels::map1!(F64s, v, n, |x| -x)), valid)
             }
             Node::Not(x) => {
                 let v = x.eval(batch, sel)?;
+                let valid = v.validity(sel);
                 let v = v.bools(sel)?;
-                dense(DataType::Bool, Data::Bool(kernels::map1!(Bools, v, n, |x| !x)))
+                dense_null(DataType::Bool, Data::Bool(kernels::map1!(Bools, v, n, |x| !x)), valid)
             }
             Node::ArithI { op, a, b, at } => {
                 let (va, vb) = (a.eval(batch, sel)?, b.eval(batch, sel)?);
-                match kernels::arith_i64(*op, va.i64s(sel)?, vb.i64s(sel)?, n) {
-                    Ok(v) => dense(DataType::Long, Data::I64(v)),
+                let valid = and_validity(va.validity(sel), vb.validity(sel));
+                let (ia, mut ib) = (va.i64s(sel)?, vb.i64s(sel)?);
+                // A null divisor is no division by zero: it divides by 1, and the row stays null.
+                let patched: Vec<i64>;
+                if let (Some(v), BinOp::Div | BinOp::Rem) = (&valid, op) {
+                    patched = (0..n).map(|k| if v.get(k) { ib.get(k) } else { 1 }).collect();
+                    ib = I64s::Slice(&patched);
+                }
+                match kernels::arith_i64(*op, ia, ib, n) {
+                    Ok(v) => dense_null(DataType::Long, Data::I64(v), valid),
                     Err(kernels::DivByZero(k)) => {
                         return Err(EvalError::at(ErrorKind::DivisionByZero, sel.row(k), at.clone()))
                     }
@@ -150,71 +203,123 @@ impl Node {
             }
             Node::ArithF { op, a, b } => {
                 let (va, vb) = (a.eval(batch, sel)?, b.eval(batch, sel)?);
-                dense(DataType::Double, Data::F64(kernels::arith_f64(*op, va.f64s(sel)?, vb.f64s(sel)?, n)))
+                let valid = and_validity(va.validity(sel), vb.validity(sel));
+                dense_null(DataType::Double, Data::F64(kernels::arith_f64(*op, va.f64s(sel)?, vb.f64s(sel)?, n)), valid)
             }
             Node::Cmp { op, kind, a, b } => {
                 let (va, vb) = (a.eval(batch, sel)?, b.eval(batch, sel)?);
+                let valid = and_validity(va.validity(sel), vb.validity(sel));
                 let out = match kind {
                     Kind::I64 => kernels::cmp_i64(*op, va.i64s(sel)?, vb.i64s(sel)?, n),
                     Kind::F64 => kernels::cmp_f64(*op, va.f64s(sel)?, vb.f64s(sel)?, n),
                     Kind::Bool => kernels::cmp_bool(*op, va.bools(sel)?, vb.bools(sel)?, n),
                     Kind::Str => kernels::cmp_str(*op, va.strs(sel)?, vb.strs(sel)?, n),
                 };
+                dense_null(DataType::Bool, Data::Bool(out), valid)
+            }
+            Node::IsNull { x, negated } => {
+                let v = x.eval(batch, sel)?;
+                let out = match v.validity(sel) {
+                    None => vec![*negated; n],
+                    Some(valid) => (0..n).map(|k| valid.get(k) == *negated).collect(),
+                };
                 dense(DataType::Bool, Data::Bool(out))
             }
+            Node::Coalesce { args, ty } => {
+                let Some((first, rest)) = args.split_first() else {
+                    return Err(EvalError::internal("coalesce() without arguments"));
+                };
+                let v0 = first.eval(batch, sel)?;
+                let Some(valid0) = v0.validity(sel) else { return Ok(v0) };
+                // choice[k]: (argument, position in its selection); filled left to right.
+                let mut choice: Vec<Option<(usize, usize)>> = (0..n).map(|k| valid0.get(k).then_some((0, k))).collect();
+                let mut evaluated: Vec<(Vals<'_>, Vec<u32>)> = Vec::new();
+                for (i, a) in rest.iter().enumerate() {
+                    let missing: Vec<usize> = (0..n).filter(|k| choice[*k].is_none()).collect();
+                    if missing.is_empty() {
+                        break;
+                    }
+                    let rows: Vec<u32> = missing.iter().map(|k| sel.row(*k) as u32).collect();
+                    let v = a.eval(batch, Sel::Rows(&rows))?;
+                    let valid = v.validity(Sel::Rows(&rows));
+                    for (j, k) in missing.iter().enumerate() {
+                        if valid.as_ref().is_none_or(|v| v.get(j)) {
+                            choice[*k] = Some((i + 1, j));
+                        }
+                    }
+                    evaluated.push((v, rows));
+                }
+                let mut parts: Vec<(&Vals<'_>, Sel<'_>)> = vec![(&v0, sel)];
+                parts.extend(evaluated.iter().map(|(v, rows)| (v, Sel::Rows(rows))));
+                Vals::Dense(pick_values(&parts, &choice, *ty))
+            }
             Node::And(a, b) | Node::Or(a, b) => {
-                // `and` needs the right side where the left holds, `or` where it does not.
+                // Three-valued: `false and _` is false, `true or _` true; a
+                // null on one side with no decisive value on the other is null.
                 let and = matches!(self, Node::And(..));
+                let decisive = !and;
                 let va = a.eval(batch, sel)?;
                 let ba = va.bools(sel)?;
-                if !b.fallible() {
-                    // Nothing to guard: where most rows need the right side,
-                    // evaluating it on all of them beats narrowing the selection.
-                    let needed = (0..n).filter(|k| ba.get(*k) == and).count();
-                    if needed == 0 {
-                        return Ok(dense(DataType::Bool, Data::Bool((0..n).map(|k| ba.get(k)).collect())));
-                    }
-                    if needed * 2 >= n {
-                        let vb = b.eval(batch, sel)?;
-                        let bb = vb.bools(sel)?;
-                        let out = if and {
-                            (0..n).map(|k| ba.get(k) && bb.get(k)).collect()
-                        } else {
-                            (0..n).map(|k| ba.get(k) || bb.get(k)).collect()
-                        };
-                        return Ok(dense(DataType::Bool, Data::Bool(out)));
-                    }
+                let la = va.validity(sel);
+                let left = |k: usize| la.as_ref().is_none_or(|v| v.get(k)).then(|| ba.get(k));
+                // The right side is needed where the left does not decide.
+                let needed: Vec<u32> = (0..n).filter(|k| left(*k) != Some(decisive)).map(|k| k as u32).collect();
+                if needed.is_empty() {
+                    return Ok(dense(DataType::Bool, Data::Bool(vec![decisive; n])));
                 }
-                let (rows, pos) = split(&ba, sel, and);
-                if pos.len() == n {
+                if la.is_none() && needed.len() == n {
                     return b.eval(batch, sel);
                 }
-                let mut out: Vec<bool> = (0..n).map(|k| ba.get(k)).collect();
-                if !rows.is_empty() {
-                    let sub = Sel::Rows(&rows);
-                    let vb = b.eval(batch, sub)?;
-                    let bb = vb.bools(sub)?;
-                    for (j, k) in pos.iter().enumerate() {
-                        out[*k as usize] = bb.get(j);
+                // Nothing to guard: where most rows need the right side,
+                // evaluating it on all of them beats narrowing the selection.
+                let whole = !b.fallible() && needed.len() * 2 >= n;
+                let rows: Vec<u32> =
+                    if whole { Vec::new() } else { needed.iter().map(|k| sel.row(*k as usize) as u32).collect() };
+                let sub = if whole { sel } else { Sel::Rows(&rows) };
+                let vb = b.eval(batch, sub)?;
+                let bb = vb.bools(sub)?;
+                let lb = vb.validity(sub);
+                let right = |j: usize| lb.as_ref().is_none_or(|v| v.get(j)).then(|| bb.get(j));
+                let mut out = Vec::with_capacity(n);
+                let mut valid = Vec::with_capacity(n);
+                let mut j = 0;
+                for k in 0..n {
+                    let l = left(k);
+                    if l == Some(decisive) {
+                        out.push(decisive);
+                        valid.push(true);
+                        continue;
+                    }
+                    let r = if whole { right(k) } else { right(j) };
+                    j += 1;
+                    match (l, r) {
+                        (_, Some(x)) if x == decisive => {
+                            out.push(decisive);
+                            valid.push(true);
+                        }
+                        (Some(_), Some(x)) => {
+                            out.push(x);
+                            valid.push(true);
+                        }
+                        _ => {
+                            out.push(false);
+                            valid.push(false);
+                        }
                     }
                 }
-                dense(DataType::Bool, Data::Bool(out))
+                dense_null(DataType::Bool, Data::Bool(out), Some(Validity::from_bools(valid)))
             }
             Node::If { c, t, f, ty } => {
                 let vc = c.eval(batch, sel)?;
                 let bc = vc.bools(sel)?;
-                let (t_rows, t_pos) = split(&bc, sel, true);
-                if t_pos.len() == n {
-                    return t.eval(batch, sel);
-                }
-                if t_pos.is_empty() {
-                    return f.eval(batch, sel);
-                }
-                let (f_rows, _) = split(&bc, sel, false);
-                let (ts, fs) = (Sel::Rows(&t_rows), Sel::Rows(&f_rows));
-                let (vt, vf) = (t.eval(batch, ts)?, f.eval(batch, fs)?);
-                let data = merge(&bc, n, (&vt, ts), (&vf, fs), *ty)?;
-                dense(*ty, data)
+                // A null condition takes `else`, as SQL's CASE WHEN does.
+                return match vc.validity(sel) {
+                    None => Node::eval_if(batch, sel, &bc, (t, f), *ty),
+                    Some(v) => {
+                        let taken: Vec<bool> = (0..n).map(|k| bc.get(k) && v.get(k)).collect();
+                        Node::eval_if(batch, sel, &Bools::Slice(&taken), (t, f), *ty)
+                    }
+                };
             }
             Node::Call { f, args, at } => {
                 let vals = args.iter().map(|(a, _)| a.eval(batch, sel)).collect::<Result<Vec<_>, _>>()?;
@@ -226,6 +331,11 @@ impl Node {
                         Kind::Bool => Arg::Bool(v.bools(sel)?),
                         Kind::Str => Arg::Str(v.strs(sel)?),
                     });
+                }
+                let valid = vals.iter().fold(None, |acc, v| and_validity(acc, v.validity(sel)));
+                if let Some(valid) = valid {
+                    drop(readers);
+                    return Node::call_with_nulls(f.as_ref(), args, at, batch, sel, valid, vals);
                 }
                 if let Some(v) = call_on_dictionary(f.as_ref(), &readers, n)? {
                     return Ok(v);
@@ -242,6 +352,108 @@ impl Node {
                 }
             }
         })
+    }
+}
+
+impl Node {
+    /// `if`: the true branch on the rows where `cond` holds, the false one
+    /// on the others, each evaluated only on its rows.
+    fn eval_if<'a>(
+        batch: &'a Batch,
+        sel: Sel<'_>,
+        cond: &Bools<'_>,
+        (t, f): (&'a Node, &'a Node),
+        ty: DataType,
+    ) -> Result<Vals<'a>, EvalError> {
+        let n = sel.len();
+        let (t_rows, t_pos) = split(cond, None, sel, true);
+        if t_pos.len() == n {
+            return t.eval(batch, sel);
+        }
+        if t_pos.is_empty() {
+            return f.eval(batch, sel);
+        }
+        let (f_rows, _) = split(cond, None, sel, false);
+        let (ts, fs) = (Sel::Rows(&t_rows), Sel::Rows(&f_rows));
+        let (vt, vf) = (t.eval(batch, ts)?, f.eval(batch, fs)?);
+        let (lt, lf) = (vt.validity(ts), vf.validity(fs));
+        let data = merge(cond, n, (&vt, ts), (&vf, fs), ty)?;
+        let valid = if lt.is_none() && lf.is_none() {
+            None
+        } else {
+            let (mut i, mut j) = (0, 0);
+            let at = |v: &Option<Validity>, x: usize| v.as_ref().is_none_or(|v| v.get(x));
+            Some(Validity::from_bools((0..n).map(|k| {
+                if cond.get(k) {
+                    i += 1;
+                    at(&lt, i - 1)
+                } else {
+                    j += 1;
+                    at(&lf, j - 1)
+                }
+            })))
+        };
+        Ok(dense_null(ty, data, valid))
+    }
+
+    /// A call some of whose arguments are null on some rows: null there,
+    /// and the function is called only on the other rows (it may fail on
+    /// a null's placeholder value).
+    #[allow(clippy::too_many_arguments)]
+    fn call_with_nulls<'a>(
+        f: &dyn ColumnFunction,
+        args: &'a [(Node, DataType)],
+        at: &Option<Arc<Location>>,
+        batch: &'a Batch,
+        sel: Sel<'_>,
+        valid: Validity,
+        vals: Vec<Vals<'a>>,
+    ) -> Result<Vals<'a>, EvalError> {
+        let n = sel.len();
+        let ty = f.return_type();
+        let present: Vec<usize> = (0..n).filter(|k| valid.get(*k)).collect();
+        if present.is_empty() {
+            return Ok(Vals::Dense(Column::nulls(ty, n)));
+        }
+        drop(vals);
+        let rows: Vec<u32> = present.iter().map(|k| sel.row(*k) as u32).collect();
+        let sub = Sel::Rows(&rows);
+        let vals = args.iter().map(|(a, _)| a.eval(batch, sub)).collect::<Result<Vec<_>, _>>()?;
+        let mut readers = Vec::with_capacity(vals.len());
+        for (v, (_, t)) in vals.iter().zip(args) {
+            readers.push(match kind(*t) {
+                Kind::I64 => Arg::I64(v.i64s(sub)?),
+                Kind::F64 => Arg::F64(v.f64s(sub)?),
+                Kind::Bool => Arg::Bool(v.bools(sub)?),
+                Kind::Str => Arg::Str(v.strs(sub)?),
+            });
+        }
+        let m = rows.len();
+        let result = match f.invoke(&readers, m) {
+            Ok(c) if c.len() == m => c,
+            Ok(_) => return Err(EvalError::internal(format!("{}() returned the wrong number of values", f.name()))),
+            Err(e) => {
+                let row = rows.get(e.k.min(m - 1)).map_or(0, |r| *r as usize);
+                return Err(EvalError::at(ErrorKind::Function(e.message), row, at.clone()));
+            }
+        };
+        // Back to one value per selected row: the k-th present row takes the
+        // next result; null rows a placeholder, marked absent.
+        let mut next = 0u32;
+        let idx: Vec<u32> = (0..n)
+            .map(|k| {
+                if valid.get(k) {
+                    next += 1;
+                    next - 1
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let mut out = result.gather(&idx);
+        let own = out.validity.take();
+        out.validity = and_validity(Some(valid), own).filter(|v| v.null_count() > 0);
+        Ok(Vals::Dense(out))
     }
 }
 
@@ -285,13 +497,13 @@ fn call_on_dictionary(f: &dyn ColumnFunction, args: &[Arg<'_>], n: usize) -> Res
         None => ids[..n].to_vec(),
     };
     Ok(Some(Vals::Dense(match per_string.data {
-        Data::Str(result) => Column {
-            ty: per_string.ty,
-            data: Data::Str(
+        Data::Str(result) if per_string.validity.is_none() => Column::new(
+            per_string.ty,
+            Data::Str(
                 StrColumn::from_ids(std::sync::Arc::new(result), picked)
                     .ok_or_else(|| EvalError::internal("a dictionary id out of range"))?,
             ),
-        },
+        ),
         _ => per_string.gather(&picked),
     })))
 }

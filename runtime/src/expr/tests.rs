@@ -222,6 +222,15 @@ pub(crate) fn gen_over(types: &[DataType], ty: DataType, depth: u32, rng: &mut S
     if rng.random_range(0..6) == 0 {
         return Expr::If(b(gen(T::Bool, d, rng)), b(gen(ty, d, rng)), b(gen(ty, d, rng)));
     }
+    if rng.random_range(0..8) == 0 {
+        // Nullness: `coalesce` of two of the type, or `is [not] null` of any.
+        if ty == T::Bool && rng.random() {
+            let t = TYPES[rng.random_range(0..TYPES.len())];
+            return Expr::IsNull(b(gen(t, d, rng)), rng.random());
+        }
+        let t = if ty == T::Int { T::Long } else { ty };
+        return Expr::Call(Function::Coalesce, vec![gen(t, d, rng), gen(t, d, rng)]);
+    }
     match ty {
         T::Int | T::Long => match rng.random_range(0..7) {
             0 => Expr::Neg(b(gen(T::Long, d, rng))),
@@ -248,8 +257,9 @@ pub(crate) fn gen_over(types: &[DataType], ty: DataType, depth: u32, rng: &mut S
                 b(gen(T::Long, d, rng)),
             ),
         },
-        T::Double => match rng.random_range(0..4) {
+        T::Double => match rng.random_range(0..5) {
             0 => Expr::Neg(b(gen(T::Double, d, rng))),
+            3 => Expr::Call([Function::Floor, Function::Ceil][rng.random_range(0..2)], vec![gen(T::Double, d, rng)]),
             1 => Expr::Cast(T::Double, b(gen(T::Long, d, rng))),
             2 => Expr::Call(Function::Abs, vec![gen(T::Double, d, rng)]),
             _ => Expr::Binary(
@@ -279,7 +289,11 @@ pub(crate) fn gen_over(types: &[DataType], ty: DataType, depth: u32, rng: &mut S
                 Expr::Binary(ops[rng.random_range(0..ops.len())], b(gen(t, d, rng)), b(gen(t, d, rng)))
             }
         },
-        T::String => match rng.random_range(0..6) {
+        T::String => match rng.random_range(0..7) {
+            5 => Expr::Call(
+                Function::SplitPart,
+                vec![gen(T::String, d, rng), gen(T::String, d, rng), gen(T::Long, d, rng)],
+            ),
             0 => Expr::Call(
                 [Function::Upper, Function::Lower, Function::Trim][rng.random_range(0..3)],
                 vec![gen(T::String, d, rng)],
@@ -311,6 +325,11 @@ pub(crate) fn row(rng: &mut StdRng) -> Vec<Value> {
     TYPES.iter().map(|t| literal(*t, rng)).collect()
 }
 
+/// A record whose fields are null about one time in three.
+fn row_with_nulls(rng: &mut StdRng) -> Vec<Value> {
+    TYPES.iter().map(|t| if rng.random_range(0..3) == 0 { Value::Null } else { literal(*t, rng) }).collect()
+}
+
 /// Equal, with every NaN equal to every NaN.
 pub(crate) fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
@@ -327,11 +346,13 @@ proptest! {
     /// the same values; where it fails on some record, the compiled one fails
     /// too, naming a record the interpreter fails on.
     #[test]
-    fn compiled_expressions_agree_with_the_interpreter(seed in any::<u64>(), depth in 0u32..5, rows in 1usize..12) {
+    fn compiled_expressions_agree_with_the_interpreter(seed in any::<u64>(), depth in 0u32..5, rows in 1usize..12, nulls in any::<bool>()) {
         let mut rng = StdRng::seed_from_u64(seed);
         let ty = TYPES[rng.random_range(0..TYPES.len())];
         let e = gen(ty, depth, &mut rng);
-        let data: Vec<Vec<Value>> = (0..rows).map(|_| row(&mut rng)).collect();
+        // With nulls: SQL's propagation, three-valued logic, `coalesce`, `is null`.
+        let data: Vec<Vec<Value>> =
+            (0..rows).map(|_| if nulls { row_with_nulls(&mut rng) } else { row(&mut rng) }).collect();
         let mut batch = Batch::from_values(&TYPES, &data).expect("fits");
         if rng.random() {
             dictionary_encode(&mut batch);

@@ -149,7 +149,7 @@ pub fn decode(out: &[u8], sig: &UdfSignature, n: usize) -> Result<Column, FnErro
     if r.pos != out.len() {
         return Err(bug("more than its result"));
     }
-    Ok(Column { ty: sig.ret.data_type(), data })
+    Ok(Column::new(sig.ret.data_type(), data))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! What evaluating an expression on a selection of a batch gives: one value
 //! per selected row, borrowed from the batch where it can be.
 
-use crate::data::{Column, Data, StrColumn};
+use crate::data::ValueRef;
+use crate::data::{Column, Data, StrColumn, Validity};
 use crate::record::Value;
 use flowc_compiler::ir::DataType;
 
@@ -156,6 +157,8 @@ macro_rules! getter {
             {
                 match self {
                     Vals::Scalar($value) => Ok(<$ty>::Scalar($v)),
+                    // A null reads as the type's default; its validity says it is absent.
+                    Vals::Scalar(Value::Null) => Ok(<$ty>::Scalar(Default::default())),
                     Vals::Column(Column { data: Data::$variant(v), .. }) => Ok(match sel {
                         Sel::All(_) => <$ty>::Slice(v),
                         Sel::Rows(r) => <$ty>::Gather(v, r),
@@ -179,6 +182,7 @@ impl<'a> Vals<'a> {
     {
         match self {
             Vals::Scalar(Value::Str(s)) => Ok(Strs::Scalar(s)),
+            Vals::Scalar(Value::Null) => Ok(Strs::Scalar("")),
             Vals::Column(Column { data: Data::Str(c), .. }) => Ok(match sel {
                 Sel::All(_) => Strs::Column(c),
                 Sel::Rows(r) => Strs::Gather(c, r),
@@ -192,25 +196,74 @@ impl<'a> Vals<'a> {
     /// computed values are moved, read ones copied.
     pub fn into_column(self, sel: Sel<'_>, ty: DataType) -> Result<Column, EvalError> {
         let n = sel.len();
-        let data = match self {
-            Vals::Dense(c) => c.data,
+        let (data, validity) = match self {
+            Vals::Dense(c) => (c.data, c.validity),
             Vals::Column(c) => match sel {
-                Sel::All(_) => c.data.clone(),
-                Sel::Rows(r) => c.gather(r).data,
+                Sel::All(_) => (c.data.clone(), c.validity.clone()),
+                Sel::Rows(r) => {
+                    let g = c.gather(r);
+                    (g.data, g.validity)
+                }
             },
-            Vals::Scalar(v) => match v {
-                Value::Int(x) | Value::Timestamp(x) => Data::I64(vec![*x; n]),
-                Value::Double(x) => Data::F64(vec![*x; n]),
-                Value::Bool(x) => Data::Bool(vec![*x; n]),
-                // A constant string is a dictionary of one.
-                Value::Str(s) => Data::Str(StrColumn::repeat(s, n)),
-            },
+            Vals::Scalar(Value::Null) => {
+                let c = Column::nulls(ty, n);
+                (c.data, c.validity)
+            }
+            Vals::Scalar(v) => (
+                match v {
+                    Value::Int(x) | Value::Timestamp(x) => Data::I64(vec![*x; n]),
+                    Value::Double(x) => Data::F64(vec![*x; n]),
+                    Value::Bool(x) => Data::Bool(vec![*x; n]),
+                    // A constant string is a dictionary of one.
+                    Value::Str(s) => Data::Str(StrColumn::repeat(s, n)),
+                    Value::Null => Data::I64(Vec::new()),
+                },
+                None,
+            ),
         };
-        let column = Column { ty, data };
+        let column = Column::with_validity(ty, data, validity);
         if !crate::data::column::stores(ty, &column.data) || column.len() != n {
             return Err(mismatch(&format!("{ty}")));
         }
         Ok(column)
+    }
+}
+
+impl<'a> Vals<'a> {
+    /// Which selected values are present: `None` when all are.
+    pub fn validity(&self, sel: Sel<'_>) -> Option<Validity> {
+        match self {
+            Vals::Scalar(Value::Null) => Some(Validity::from_bools(std::iter::repeat_n(false, sel.len()))),
+            Vals::Scalar(_) => None,
+            Vals::Column(c) if !c.has_nulls() => None,
+            Vals::Column(c) => c.validity.as_ref().map(|v| match sel {
+                Sel::All(n) => {
+                    let mut v = v.clone();
+                    v.truncate(n);
+                    v
+                }
+                Sel::Rows(r) => v.gather(r),
+            }),
+            Vals::Dense(c) if !c.has_nulls() => None,
+            Vals::Dense(c) => c.validity.clone(),
+        }
+    }
+
+    /// The k-th selected value, borrowed (row by row: for the rare paths).
+    pub fn value_ref(&self, sel: Sel<'_>, k: usize) -> ValueRef<'_> {
+        match self {
+            Vals::Scalar(v) => ValueRef::from(*v),
+            Vals::Column(c) => c.value_ref(sel.row(k)).unwrap_or(ValueRef::Null),
+            Vals::Dense(c) => c.value_ref(k).unwrap_or(ValueRef::Null),
+        }
+    }
+}
+
+/// Both present: the rows where each of `a` and `b` holds a value.
+pub fn and_validity(a: Option<Validity>, b: Option<Validity>) -> Option<Validity> {
+    match (a, b) {
+        (None, x) | (x, None) => x,
+        (Some(a), Some(b)) => Some(a.and(&b)),
     }
 }
 

@@ -27,7 +27,7 @@ use crate::checkpoint::format::{CheckpointMetadata, TaskEntry};
 use crate::checkpoint::{Barrier, CheckpointRef};
 use crate::clock::Now;
 use crate::ids::{JobId, JobStatus, SubtaskId};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -76,6 +76,17 @@ pub struct Stats {
     pub num_acknowledged: usize,
     pub external_path: Option<String>,
     pub failure: Option<String>,
+    /// A savepoint's format, as asked for.
+    pub format: Option<super::savepoints::SavepointFormat>,
+    /// Each acknowledging subtask: when it acknowledged, and its state's size.
+    pub acks: BTreeMap<SubtaskId, SubtaskAck>,
+}
+
+/// One subtask's acknowledgement of a checkpoint, for its statistics.
+#[derive(Debug, Clone, Copy)]
+pub struct SubtaskAck {
+    pub ack_ms: i64,
+    pub state_size: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -153,6 +164,18 @@ pub struct Coordinator {
     abandoned: Vec<PathBuf>,
     /// The savepoints asked for, by trigger id.
     pub(super) savepoints: Savepoints,
+    /// Checkpoints asked for by hand (`POST /jobs/:jid/checkpoints`), by trigger id.
+    manual: HashMap<String, ManualCheckpoint>,
+}
+
+/// Where a checkpoint asked for by hand stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManualCheckpoint {
+    /// Taken as soon as nothing else is pending.
+    Requested,
+    Running(u64),
+    Completed(u64),
+    Failed(String),
 }
 
 impl Coordinator {
@@ -182,6 +205,27 @@ impl Coordinator {
             last_restore: None,
             abandoned: Vec::new(),
             savepoints: Savepoints::default(),
+            manual: HashMap::new(),
+        }
+    }
+
+    /// A checkpoint is asked for by hand under `trigger_id` (a repeated id
+    /// asks for nothing more): the next one starts as soon as nothing else
+    /// is pending, whatever the interval, even for a job without one.
+    pub fn request_checkpoint(&mut self, trigger_id: String) {
+        self.manual.entry(trigger_id).or_insert(ManualCheckpoint::Requested);
+    }
+
+    /// Where the checkpoint asked for under `trigger_id` stands.
+    pub fn manual_status(&self, trigger_id: &str) -> Option<&ManualCheckpoint> {
+        self.manual.get(trigger_id)
+    }
+
+    fn update_manual(&mut self, from: &ManualCheckpoint, to: impl Fn() -> ManualCheckpoint) {
+        for m in self.manual.values_mut() {
+            if m == from {
+                *m = to();
+            }
         }
     }
 
@@ -198,10 +242,16 @@ impl Coordinator {
     /// nothing is pending or being prepared, no stop is under way, and the
     /// last one was triggered at least an interval ago.
     pub fn is_due(&self, now: Now) -> bool {
-        let Some(interval) = self.interval else { return false };
-        self.pending.is_none()
-            && !self.savepoints.busy()
-            && self.last_trigger.is_none_or(|t| now.instant.saturating_duration_since(t) >= interval)
+        let asked = self.manual.values().any(|m| *m == ManualCheckpoint::Requested);
+        let interval_due = self
+            .interval
+            .is_some_and(|i| self.last_trigger.is_none_or(|t| now.instant.saturating_duration_since(t) >= i));
+        self.pending.is_none() && !self.savepoints.busy() && (asked || interval_due)
+    }
+
+    /// What happens to the retained checkpoints when the job ends.
+    pub fn retention(&self) -> Retention {
+        self.retention
     }
 
     /// Whether the pending checkpoint has run out of time.
@@ -215,6 +265,7 @@ impl Coordinator {
         let id = self.store.take_id();
         let dir = self.base.join(format!("chk-{id}"));
         let _ = self.begin(now, id, dir.clone(), expected, None, Phase::Preparing);
+        self.update_manual(&ManualCheckpoint::Requested, || ManualCheckpoint::Running(id));
         out.push(Command::PrepareDirectory { purpose: Purpose::Checkpoint(id), dir });
     }
 
@@ -232,6 +283,7 @@ impl Coordinator {
             id,
             status: Status::InProgress,
             savepoint: savepoint.is_some(),
+            format: savepoint.as_ref().map(|r| r.format),
             trigger_ms: now.ms,
             latest_ack_ms: -1,
             state_size: 0,
@@ -240,6 +292,7 @@ impl Coordinator {
             num_acknowledged: 0,
             external_path: None,
             failure: None,
+            acks: BTreeMap::new(),
         });
         let p = Pending {
             id,
@@ -320,6 +373,7 @@ impl Coordinator {
                 return self.fail_pending(now, reason, out).map_or(Progress::Nothing, Progress::Failed);
             }
         };
+        let ack = SubtaskAck { ack_ms: now.ms, state_size: entry.size };
         p.acks.insert(subtask, entry);
         let (n, expected) = (p.acks.len(), p.expected);
         if n >= expected {
@@ -339,6 +393,7 @@ impl Coordinator {
         if let Some(s) = self.stats_mut(id) {
             s.num_acknowledged = n;
             s.latest_ack_ms = now.ms;
+            s.acks.insert(subtask, ack);
         }
         Progress::Nothing
     }
@@ -369,6 +424,7 @@ impl Coordinator {
             s.external_path = Some(location.clone());
         }
         self.counts.completed += 1;
+        self.update_manual(&ManualCheckpoint::Running(p.id), || ManualCheckpoint::Completed(p.id));
         if !checkpoint.savepoint {
             for old in self.store.add(checkpoint.clone()) {
                 out.push(Command::Remove { dir: old.dir, retry: false });
@@ -397,6 +453,7 @@ impl Coordinator {
             s.duration_ms = now.ms - p.trigger_ms;
         }
         self.counts.failed += 1;
+        self.update_manual(&ManualCheckpoint::Running(p.id), || ManualCheckpoint::Failed(reason.clone()));
         out.push(Command::Remove { dir: p.dir.clone(), retry: false });
         self.abandoned.push(p.dir);
         Some(Failure { id: p.id, reason, savepoint: p.savepoint })
@@ -604,6 +661,27 @@ mod tests {
         let mut none = coordinator(Retention::default());
         none.interval = None;
         assert!(!none.is_due(t0), "a job without checkpointing never triggers");
+    }
+
+    #[test]
+    fn a_checkpoint_asked_for_by_hand_starts_at_once_and_reports_its_outcome() {
+        let mut c = coordinator(Retention::default());
+        c.interval = None;
+        let t0 = Now::read();
+        assert!(!c.is_due(t0));
+        c.request_checkpoint("a".into());
+        assert_eq!(c.manual_status("a"), Some(&ManualCheckpoint::Requested));
+        assert!(c.is_due(t0), "without an interval too");
+        complete_one(&mut c, t0);
+        assert_eq!(c.manual_status("a"), Some(&ManualCheckpoint::Completed(1)));
+        assert!(!c.is_due(t0), "nothing more is asked for");
+        c.request_checkpoint("b".into());
+        c.trigger(t0, 2, &mut Vec::new());
+        assert_eq!(c.manual_status("b"), Some(&ManualCheckpoint::Running(2)));
+        let _ = c.fail_pending(t0, "declined".into(), &mut Vec::new());
+        assert_eq!(c.manual_status("b"), Some(&ManualCheckpoint::Failed("declined".into())));
+        assert_eq!(c.manual_status("a"), Some(&ManualCheckpoint::Completed(1)), "another's outcome stays");
+        assert_eq!(c.manual_status("c"), None);
     }
 
     #[test]

@@ -51,9 +51,16 @@ pub enum Event {
     /// `POST /jobs/:jid/savepoints`, or `/stop` with `stop`: the trigger id
     /// the caller gave, and the directory to write into (resolved and
     /// checked by the shell, or why it is refused).
-    SavepointRequested { trigger_id: Option<String>, target: Result<PathBuf, SavepointError>, stop: Option<StopMode> },
+    SavepointRequested {
+        trigger_id: Option<String>,
+        target: Result<PathBuf, SavepointError>,
+        stop: Option<StopMode>,
+        format: super::savepoints::SavepointFormat,
+    },
     /// `PATCH /jobs/:jid?mode=cancel`.
     CancelRequested,
+    /// `POST /jobs/:jid/checkpoints`: a checkpoint by hand.
+    CheckpointRequested { trigger_id: String },
 }
 
 /// What a directory is being made for.
@@ -142,6 +149,8 @@ pub enum Answer {
     /// The trigger id, or why no savepoint is taken.
     Savepoint(Result<String, SavepointError>),
     Cancel(Result<(), CancelError>),
+    /// The trigger id of a checkpoint asked for by hand, or why none is taken.
+    Checkpoint(Result<String, SavepointError>),
 }
 
 /// Why a savepoint (or stop-with-savepoint) is refused.

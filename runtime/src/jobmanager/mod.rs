@@ -30,6 +30,7 @@
 //! targets, restore paths, file sinks — must lie under the allowed roots
 //! (`security/paths.rs`).
 
+pub mod asks;
 pub mod checkpoint_store;
 pub mod coordinator;
 pub mod events;

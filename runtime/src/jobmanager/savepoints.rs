@@ -17,6 +17,35 @@ use std::path::PathBuf;
 pub struct SavepointRequest {
     pub trigger_id: String,
     pub stop: Option<StopMode>,
+    /// The format asked for; flowc writes one, and records the choice.
+    pub format: SavepointFormat,
+}
+
+/// A savepoint's binary format, as Flink names them (`formatType`,
+/// `flink savepoint -type`). flowc writes one format either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SavepointFormat {
+    #[default]
+    Canonical,
+    Native,
+}
+
+impl SavepointFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            SavepointFormat::Canonical => "CANONICAL",
+            SavepointFormat::Native => "NATIVE",
+        }
+    }
+
+    /// Flink's names, any case.
+    pub fn parse(s: &str) -> Option<SavepointFormat> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "CANONICAL" => Some(SavepointFormat::Canonical),
+            "NATIVE" => Some(SavepointFormat::Native),
+            _ => None,
+        }
+    }
 }
 
 /// Where a savepoint request stands.
@@ -82,7 +111,14 @@ impl Savepoints {
             self.stop = Some(Stop { trigger_id: trigger_id.clone(), location: None });
         }
         out.push(Command::PrepareDirectory { purpose: Purpose::Savepoint(trigger_id.clone()), dir: dir.clone() });
-        self.preparing = Some((SavepointRequest { trigger_id, stop }, dir));
+        self.preparing = Some((SavepointRequest { trigger_id, stop, format: SavepointFormat::default() }, dir));
+    }
+
+    /// The savepoint being prepared under `trigger_id` is in `format`.
+    pub fn set_format(&mut self, trigger_id: &str, format: SavepointFormat) {
+        if let Some((r, _)) = self.preparing.as_mut().filter(|(r, _)| r.trigger_id == trigger_id) {
+            r.format = format;
+        }
     }
 
     /// The directory of the savepoint of `trigger_id` was made (or not).

@@ -12,6 +12,7 @@
 //! it is released and delivers its result as an event later.
 
 use super::checkpoint_store::Retention;
+use super::coordinator::ManualCheckpoint;
 use super::events::{Answer, CancelError, Command, Event, SavepointError};
 use super::job::{Job, JobSpec};
 use super::scheduler::{self, SlotOffer};
@@ -299,6 +300,12 @@ impl JobManager {
                         SubmitError::Unsupported(format!("{}: the file sink's path is refused: {e}", o.name))
                     })?;
                 }
+                if let OperatorKind::FileSource(f) = &o.kind {
+                    // The TaskManager checks again before it reads.
+                    self.allowed.check(&f.path).map_err(|e| {
+                        SubmitError::Unsupported(format!("{}: the file source's path is refused: {e}", o.name))
+                    })?;
+                }
                 if let OperatorKind::KafkaSink(k) = &o.kind {
                     if k.delivery == flowc_compiler::ir::Delivery::ExactlyOnce
                         && graph.settings.checkpoint_interval_ms.is_none()
@@ -369,6 +376,7 @@ impl JobManager {
         target: Option<String>,
         stop: Option<StopMode>,
         trigger_id: Option<String>,
+        format: super::savepoints::SavepointFormat,
     ) -> Result<String, SavepointError> {
         let base = target.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| self.config.get("state.savepoints.dir"));
         let target: Result<PathBuf, SavepointError> = if base.trim().is_empty() {
@@ -380,11 +388,31 @@ impl JobManager {
         if !st.jobs.contains_key(&id) {
             return Err(SavepointError::NotFound(id));
         }
-        let event = Event::SavepointRequested { trigger_id, target, stop };
+        let event = Event::SavepointRequested { trigger_id, target, stop, format };
         match self.run(&mut st, id, event, Now::read(), &mut Vec::new()) {
             Some(Answer::Savepoint(r)) => r,
             _ => Err(SavepointError::NotFound(id)),
         }
+    }
+
+    /// Asks for a checkpoint now (`POST /jobs/:jid/checkpoints`); returns
+    /// its trigger id (`trigger_id` if given, a repeated one asks for nothing more).
+    pub fn trigger_checkpoint(&self, id: JobId, trigger_id: Option<String>) -> Result<String, SavepointError> {
+        let trigger_id = trigger_id.unwrap_or_else(|| JobId::random().to_string());
+        let mut st = self.lock();
+        if !st.jobs.contains_key(&id) {
+            return Err(SavepointError::NotFound(id));
+        }
+        match self.run(&mut st, id, Event::CheckpointRequested { trigger_id }, Now::read(), &mut Vec::new()) {
+            Some(Answer::Checkpoint(r)) => r,
+            _ => Err(SavepointError::NotFound(id)),
+        }
+    }
+
+    pub fn checkpoint_status(&self, id: JobId, trigger_id: &str) -> Result<ManualCheckpoint, SavepointError> {
+        let st = self.lock();
+        let job = st.jobs.get(&id).ok_or(SavepointError::NotFound(id))?;
+        job.checkpoint_status(trigger_id).cloned().ok_or_else(|| SavepointError::UnknownTrigger(trigger_id.to_string()))
     }
 
     pub fn savepoint_status(&self, id: JobId, trigger_id: &str) -> Result<SavepointStatus, SavepointError> {
@@ -640,7 +668,7 @@ mod tests {
         let detail = jm.job(id).expect("listed");
         assert_eq!(detail.summary.status, crate::ids::JobStatus::RESTARTING);
         assert!(detail.exceptions[0].message.contains("TaskManager tm-1 (127.0.0.1:1) is lost: its connection closed"));
-        let refused = jm.trigger_savepoint(id, None, None, None);
+        let refused = jm.trigger_savepoint(id, None, None, None, Default::default());
         assert!(
             matches!(refused, Err(SavepointError::NotRunning(_, crate::ids::JobStatus::RESTARTING))),
             "{refused:?}"

@@ -80,6 +80,8 @@ pub struct TaskView {
     pub start_time: i64,
     pub end_time: i64,
     pub metrics: TaskMetrics,
+    /// When it entered each state of the current attempt.
+    pub timestamps: HashMap<TaskStatus, i64>,
 }
 
 impl TaskView {
@@ -90,6 +92,7 @@ impl TaskView {
             start_time: t.start_time,
             end_time: t.end_time,
             metrics: t.metrics.clone(),
+            timestamps: t.timestamps.clone(),
         }
     }
 }
@@ -138,6 +141,8 @@ pub struct CheckpointsView {
     pub history: Vec<Stats>,
     /// What the current attempt restored from.
     pub last_restore: Option<Restored>,
+    /// What happens to retained checkpoints when the job ends.
+    pub retention: super::checkpoint_store::Retention,
 }
 
 impl CheckpointsView {
@@ -148,6 +153,7 @@ impl CheckpointsView {
             in_progress: c.pending_id().is_some(),
             history: c.history.iter().cloned().collect(),
             last_restore: c.last_restore.clone(),
+            retention: c.retention(),
         }
     }
 
@@ -176,6 +182,10 @@ pub struct TaskManagerView {
     pub last_heartbeat_ms: i64,
     /// Tasks it reported in its last heartbeat.
     pub assigned_tasks: usize,
+    /// Its slots in use: (job, slot index within the job).
+    pub used: Vec<(JobId, u32)>,
+    /// Tasks it reported in its last heartbeat, per job.
+    pub tasks_per_job: HashMap<JobId, usize>,
 }
 
 impl TaskManagerView {
@@ -191,6 +201,11 @@ impl TaskManagerView {
             registered_ms: t.registered_ms,
             last_heartbeat_ms: t.last_heartbeat_ms,
             assigned_tasks: t.metrics.len(),
+            used: t.used.clone(),
+            tasks_per_job: t.metrics.iter().filter_map(|m| m.job_id).fold(HashMap::new(), |mut m, j| {
+                *m.entry(j).or_default() += 1;
+                m
+            }),
         }
     }
 }

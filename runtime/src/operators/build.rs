@@ -2,6 +2,7 @@
 //! fused into one [`Calc`], each other operator on its own.
 
 use super::calc::{Calc, CalcOp};
+use super::top::TopOperator;
 use super::watermark::WatermarkAssigner;
 use super::window::WindowOperator;
 use super::{Operator, OperatorError};
@@ -90,6 +91,36 @@ pub fn build_operator(op: &ChainedOperator, ctx: &BuildContext) -> Result<Box<dy
             ctx.max_parallelism,
             ctx.counters.clone(),
             &ctx.sources,
+        )?),
+        OperatorKind::RunningAggregate(r) => Box::new(super::running::RunningAggregateOperator::new(
+            op.name.clone(),
+            r.clone(),
+            op.input.as_ref().unwrap_or(&Schema::default()),
+            &op.output,
+            ctx.max_parallelism,
+            ctx.counters.clone(),
+            &ctx.sources,
+        )?),
+        OperatorKind::Dedup(d) => Box::new(super::dedup::DedupOperator::new(
+            op.name.clone(),
+            d.clone(),
+            op.input.as_ref().unwrap_or(&Schema::default()),
+            ctx.max_parallelism,
+        )),
+        OperatorKind::Union => Box::new(super::union::Union),
+        OperatorKind::Join(j) => Box::new(super::join::JoinOperator::new(
+            op.name.clone(),
+            j.clone(),
+            op.input.as_ref().unwrap_or(&Schema::default()),
+            ctx.max_parallelism,
+            ctx.counters.clone(),
+        )?),
+        OperatorKind::WindowTop(t) => Box::new(TopOperator::new(
+            op.name.clone(),
+            t.clone(),
+            op.input.as_ref().unwrap_or(&Schema::default()),
+            &op.output,
+            ctx.max_parallelism,
         )?),
         other => return Err(not_in_chain(op, other)),
     })

@@ -45,6 +45,7 @@ fn substitute(e: &Expr, inner: &[Expr]) -> Expr {
         Expr::Cast(t, x) => Expr::Cast(*t, s(x)),
         Expr::Neg(x) => Expr::Neg(s(x)),
         Expr::Not(x) => Expr::Not(s(x)),
+        Expr::IsNull(x, negated) => Expr::IsNull(s(x), *negated),
         Expr::At(span, x) => Expr::At(*span, s(x)),
         Expr::Binary(op, a, b) => Expr::Binary(*op, s(a), s(b)),
         Expr::If(c, t, f) => Expr::If(s(c), s(t), s(f)),
@@ -62,7 +63,7 @@ fn count_fields(e: &Expr, counts: &mut [usize]) {
                 *c += 1;
             }
         }
-        Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) | Expr::At(_, x) => count_fields(x, counts),
+        Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) | Expr::IsNull(x, _) | Expr::At(_, x) => count_fields(x, counts),
         Expr::Binary(_, a, b) => {
             count_fields(a, counts);
             count_fields(b, counts);
@@ -242,7 +243,14 @@ impl Projection {
             None => batch.timestamps,
             Some(r) => r.iter().map(|&i| batch.timestamps[i as usize]).collect(),
         };
-        Ok(Batch::new(timestamps, columns))
+        // A changelog stream's row kinds pass through a projection.
+        let kinds = match (batch.kinds, rows) {
+            (Some(k), Some(r)) => Some(r.iter().filter_map(|&i| k.get(i as usize).copied()).collect()),
+            (k, _) => k,
+        };
+        let mut out = Batch::new(timestamps, columns);
+        out.kinds = kinds;
+        Ok(out)
     }
 }
 

@@ -8,6 +8,14 @@
 
 pub mod build;
 pub mod calc;
+pub mod dedup;
+pub mod join;
+mod keyed;
+pub mod running;
+mod session;
+mod sketches;
+pub mod top;
+pub mod union;
 pub mod watermark;
 pub mod window;
 mod window_state;
@@ -36,6 +44,18 @@ pub trait Operator: Send {
     /// Processes a batch, appending the batches it emits to `out`.
     fn process(&mut self, input: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError>;
 
+    /// Processes a batch of logical input `input` (a join's right side is
+    /// 1). Operators of one input only ever see input 0.
+    fn process_input(&mut self, input: u32, batch: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+        match input {
+            0 => self.process(batch, out),
+            other => Err(OperatorError::Setup {
+                operator: String::new(),
+                message: format!("records of input {other} for an operator of one input (this is a bug in flowc)"),
+            }),
+        }
+    }
+
     /// An event-time signal from upstream (already the minimum over the
     /// task's inputs). Returns what to forward downstream.
     fn on_signal(&mut self, signal: Signal, _out: &mut Vec<Batch>) -> Result<Option<Signal>, OperatorError> {
@@ -51,6 +71,12 @@ pub trait Operator: Send {
     /// No more input, ever: emit everything still held (e.g. fire windows).
     fn on_end_of_input(&mut self, _out: &mut Vec<Batch>) -> Result<(), OperatorError> {
         Ok(())
+    }
+
+    /// The records the operator sent to its late output (a window's `late:
+    /// name`) since the last call; the task sends them over its late edges.
+    fn take_late(&mut self) -> Vec<Batch> {
+        Vec::new()
     }
 
     /// The operator's keyed state, for a checkpoint. Stateless: empty.

@@ -1,5 +1,7 @@
-//! `key_by | window | aggregate`: keyed tumbling and sliding windows in
-//! event or processing time, with incremental aggregates.
+//! `key_by | window | aggregate`: keyed tumbling, sliding and session
+//! windows in event or processing time, with incremental aggregates, and
+//! `window | aggregate` without a key (Flink's `windowAll`, one key, run at
+//! parallelism 1).
 //!
 //! State is kept per key and window as one typed accumulator per aggregate
 //! (`window_state`), and snapshotted per key group, so that a restore at
@@ -8,8 +10,15 @@
 //! time) passes its last millisecond, `end - 1`, as Flink's
 //! `EventTimeTrigger` does; its output records carry that time. Windows
 //! with the same end fire in the order of their keys' encoding, as they
-//! always have. Records for windows that have already fired are late:
-//! dropped and counted.
+//! always have. Session windows merge per key (`session`).
+//!
+//! With allowed lateness (`lateness`), a fired window's state is kept
+//! until the watermark passes `end - 1 + lateness`; a record for it in
+//! that time updates it and fires it again at once (Flink's
+//! `EventTimeTrigger.onElement`). A record none of whose windows is still
+//! kept is late: dropped and counted in `numLateRecordsDropped`, or, with
+//! a late output (`late: name`), passed on to it
+//! ([`Operator::take_late`]) and counted in `numLateRecordsSideOutput`.
 //!
 //! A batch is processed in one pass: the key hashes of all its records are
 //! computed from the columns, the aggregates' arguments evaluated over the
@@ -17,7 +26,10 @@
 //! one) and adds to its windows.
 
 use super::calc::Projection;
-use super::window_state::{restore_windows, Acc, ArgReader, KeyColumn, KeyTable, SnapshotEntry};
+use super::session;
+use super::window_state::{
+    add_row, restore_windows_v2, v1_windows, Acc, ArgReader, KeyColumn, KeyTable, SnapshotEntry, SnapshotEntryV2,
+};
 use super::{KeyedSnapshot, Operator, OperatorError};
 use crate::data::Batch;
 use crate::expr::{AggregateScope, CompiledExpr, EvalError, Sel, SourceMap, Vals};
@@ -31,8 +43,12 @@ use std::sync::Arc;
 /// Format of a key group's bytes in a snapshot; bump on change. Version 1
 /// is bincode of `Vec<SnapshotEntry>` (keys as `Key(Vec<Value>)`,
 /// accumulators as `SavedAcc`), written the same today as before state was
-/// typed.
+/// typed, for tumbling and sliding windows without lateness.
 const SNAPSHOT_VERSION: u8 = 1;
+/// Version 2, for session windows and windows with allowed lateness:
+/// bincode of `Vec<SnapshotEntryV2>` (each window with its end and whether
+/// it has fired).
+const SNAPSHOT_VERSION_2: u8 = 2;
 
 /// Fired windows per output batch.
 const OUTPUT_BATCH: usize = 1024;
@@ -42,10 +58,17 @@ pub struct WindowOperator {
     spec: WindowAggregate,
     size: i64,
     slide: i64,
+    /// The gap of session windows; `None` for windows of a fixed size.
+    gap: Option<i64>,
+    lateness: i64,
     max_parallelism: u32,
     keys: KeyTable,
-    /// Window end → the keys with a window ending there.
+    /// Window end → the keys with a window ending there (a slot may be
+    /// there twice, or for a window that merged away: firing checks).
     timers: BTreeMap<i64, Vec<u32>>,
+    /// Cleanup time (`end - 1 + lateness`) → the fired windows, as (key,
+    /// end), whose state goes then.
+    cleanup: BTreeMap<i64, Vec<(u32, i64)>>,
     watermark: i64,
     counters: Arc<TaskCounters>,
     /// The aggregates' arguments, over the input records.
@@ -58,6 +81,8 @@ pub struct WindowOperator {
     input: Schema,
     /// Reused per batch.
     hashes: Vec<u64>,
+    /// Late records for the late output, until the task takes them.
+    late: Vec<Batch>,
 }
 
 impl WindowOperator {
@@ -76,9 +101,10 @@ impl WindowOperator {
             operator: name.clone(),
             message: format!("{m} (this is a bug in flowc)"),
         };
-        let (size, slide) = match spec.window.kind {
-            WindowKind::Tumbling { size_ms } => (size_ms as i64, size_ms as i64),
-            WindowKind::Sliding { size_ms, slide_ms } => (size_ms as i64, slide_ms as i64),
+        let (size, slide, gap) = match spec.window.kind {
+            WindowKind::Tumbling { size_ms } => (size_ms as i64, size_ms as i64, None),
+            WindowKind::Sliding { size_ms, slide_ms } => (size_ms as i64, slide_ms as i64, None),
+            WindowKind::Session { gap_ms } => (gap_ms as i64, gap_ms as i64, Some((gap_ms as i64).max(1))),
         };
         let input_types: Vec<DataType> = input.fields.iter().map(|f| f.ty).collect();
         let mut scope_fields = Vec::new();
@@ -112,13 +138,21 @@ impl WindowOperator {
         if out_types.len() != exprs.len() {
             return Err(setup("one output expression per output field expected".into()));
         }
+        // Lateness means nothing in processing time: nothing is late there.
+        let lateness = match spec.window.time {
+            TimeDomain::EventTime => i64::try_from(spec.lateness_ms).unwrap_or(i64::MAX / 4),
+            TimeDomain::ProcessingTime => 0,
+        };
         Ok(WindowOperator {
             name,
             size: size.max(1),
             slide: slide.max(1),
+            gap,
+            lateness,
             max_parallelism,
             keys: KeyTable::default(),
             timers: BTreeMap::new(),
+            cleanup: BTreeMap::new(),
             watermark: i64::MIN,
             counters,
             args,
@@ -127,6 +161,7 @@ impl WindowOperator {
             scope_schema: Schema { name: None, fields: scope_fields },
             input: input.clone(),
             hashes: Vec::new(),
+            late: Vec::new(),
             spec,
         })
     }
@@ -135,7 +170,52 @@ impl WindowOperator {
         OperatorError::Eval { operator: self.name.clone(), message: e.describe(batch, schema) }
     }
 
-    /// Fires every window whose last millisecond is at or before `time`.
+    /// Snapshots in state format 2: session windows, or windows kept for
+    /// their lateness, which format 1 cannot tell.
+    fn needs_v2(&self) -> bool {
+        self.gap.is_some() || self.lateness > 0
+    }
+
+    /// Appends the result of window `end` of key `slot` to `scope`; marks
+    /// it fired and schedules its cleanup, or removes it when it has no
+    /// lateness. `false` if there is no such window left to fire.
+    fn fire_window(&mut self, slot: u32, end: i64, refire: bool, scope: &mut Batch) -> bool {
+        let keep = self.lateness > 0 && end.saturating_sub(1).saturating_add(self.lateness) > self.watermark;
+        let Some(entry) = self.keys.get_mut(slot) else { return false };
+        let Some(window) = entry.window_ending(end) else { return false };
+        if window.fired && !refire {
+            return false;
+        }
+        let mut c = 0;
+        for v in &entry.key {
+            scope.columns[c].push_value(v.into());
+            c += 1;
+        }
+        let Some(window) = entry.window_ending(end) else { return false };
+        for acc in &window.accs {
+            acc.push_result(&mut scope.columns[c]);
+            c += 1;
+        }
+        scope.columns[c].push_value(crate::data::ValueRef::Timestamp(window.start));
+        scope.columns[c + 1].push_value(crate::data::ValueRef::Timestamp(end));
+        scope.timestamps.push(end - 1);
+        if keep {
+            let first = !window.fired;
+            window.fired = true;
+            if first || refire {
+                self.cleanup.entry(end - 1 + self.lateness).or_default().push((slot, end));
+            }
+        } else {
+            entry.take_window(end);
+            if entry.windows.is_empty() {
+                self.keys.remove(slot);
+            }
+        }
+        true
+    }
+
+    /// Fires every window whose last millisecond is at or before `time`,
+    /// then drops the state of fired windows whose lateness has passed.
     fn fire_until(&mut self, time: i64, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
         let mut scope = Batch::empty(&self.scope_types, 0);
         while let Some((&end, _)) = self.timers.first_key_value() {
@@ -143,35 +223,61 @@ impl WindowOperator {
                 break;
             }
             let Some((end, mut slots)) = self.timers.pop_first() else { break };
-            let keys = &self.keys;
-            slots.sort_by(|a, b| {
-                let order = |s: &u32| keys.get(*s).map(|e| e.order.as_slice());
-                order(a).cmp(&order(b))
-            });
-            let start = end - self.size;
+            self.sort_by_key(&mut slots);
             for slot in slots {
-                let Some(entry) = self.keys.get_mut(slot) else { continue };
-                let Some(window) = entry.take_window(start) else { continue };
-                let mut c = 0;
-                for v in &entry.key {
-                    scope.columns[c].push_value(v.into());
-                    c += 1;
-                }
-                for acc in &window.accs {
-                    acc.push_result(&mut scope.columns[c]);
-                    c += 1;
-                }
-                scope.columns[c].push_value(crate::data::ValueRef::Timestamp(start));
-                scope.columns[c + 1].push_value(crate::data::ValueRef::Timestamp(end));
-                scope.timestamps.push(end - 1);
-                if entry.windows.is_empty() {
-                    self.keys.remove(slot);
-                }
+                self.fire_window(slot, end, false, &mut scope);
                 if scope.len() >= OUTPUT_BATCH {
                     let full = std::mem::replace(&mut scope, Batch::empty(&self.scope_types, 0));
                     self.emit(full, out)?;
                 }
             }
+        }
+        while let Some((&at, _)) = self.cleanup.first_key_value() {
+            if at > time {
+                break;
+            }
+            let Some((_, windows)) = self.cleanup.pop_first() else { break };
+            for (slot, end) in windows {
+                let Some(entry) = self.keys.get_mut(slot) else { continue };
+                if entry.window_ending(end).is_some_and(|w| w.fired) {
+                    entry.take_window(end);
+                }
+                if entry.windows.is_empty() {
+                    self.keys.remove(slot);
+                }
+            }
+        }
+        if !scope.is_empty() {
+            self.emit(scope, out)?;
+        }
+        Ok(())
+    }
+
+    /// Orders slots by their keys' encoding (the order windows of one end
+    /// fire in) and drops repeats.
+    fn sort_by_key(&self, slots: &mut Vec<u32>) {
+        let keys = &self.keys;
+        slots.sort_by(|a, b| {
+            let order = |s: &u32| keys.get(*s).map(|e| e.order.as_slice());
+            order(a).cmp(&order(b)).then(a.cmp(b))
+        });
+        slots.dedup();
+    }
+
+    /// Fires again, at once, the windows that late records updated.
+    fn refire(&mut self, mut windows: Vec<(i64, u32)>, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+        if windows.is_empty() {
+            return Ok(());
+        }
+        windows.sort_by(|a, b| {
+            let keys = &self.keys;
+            let order = |s: u32| keys.get(s).map(|e| e.order.as_slice());
+            a.0.cmp(&b.0).then(order(a.1).cmp(&order(b.1))).then(a.1.cmp(&b.1))
+        });
+        windows.dedup();
+        let mut scope = Batch::empty(&self.scope_types, 0);
+        for (end, slot) in windows {
+            self.fire_window(slot, end, true, &mut scope);
         }
         if !scope.is_empty() {
             self.emit(scope, out)?;
@@ -191,8 +297,37 @@ impl WindowOperator {
     }
 }
 
+/// The slot of row `r`'s key, added if new; a key of one dictionary
+/// column is looked up once per distinct string of the batch.
+#[inline]
+fn find_slot(
+    keys: &mut KeyTable,
+    slot_of_id: &mut [u32],
+    dictionary: Option<(&Arc<crate::data::StrColumn>, &[u32])>,
+    hash: u64,
+    key_columns: &[KeyColumn<'_>],
+    r: usize,
+) -> u32 {
+    match dictionary {
+        Some((_, ids)) => {
+            let id = ids.get(r).map_or(0, |id| *id as usize);
+            match slot_of_id.get(id) {
+                Some(&known) if known != u32::MAX => known,
+                _ => {
+                    let found = keys.find_or_insert(hash, key_columns, r);
+                    if let Some(cached) = slot_of_id.get_mut(id) {
+                        *cached = found;
+                    }
+                    found
+                }
+            }
+        }
+        None => keys.find_or_insert(hash, key_columns, r),
+    }
+}
+
 impl Operator for WindowOperator {
-    fn process(&mut self, input: Batch, _out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+    fn process(&mut self, input: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
         let n = input.len();
         if n == 0 {
             return Ok(());
@@ -219,6 +354,9 @@ impl Operator for WindowOperator {
                 None => vals.push(None),
             }
         }
+        // Aggregates skip the rows where their argument is null, as SQL's do.
+        let present: Vec<Option<crate::data::Validity>> =
+            vals.iter().map(|v| v.as_ref().and_then(|v| v.validity(sel))).collect();
         let mut readers = Vec::with_capacity(vals.len());
         for (v, call) in vals.iter().zip(&self.spec.aggregates) {
             let r = match v {
@@ -242,63 +380,95 @@ impl Operator for WindowOperator {
             _ => None,
         };
         let mut slot_of_id: Vec<u32> = vec![u32::MAX; dictionary.map_or(0, |(strings, _)| strings.len())];
-        let (size, slide, watermark) = (self.size, self.slide, self.watermark);
+        let (size, slide, gap, lateness, watermark) = (self.size, self.slide, self.gap, self.lateness, self.watermark);
+        // A window is kept until the watermark passes `end - 1 + lateness`.
+        let kept = |end: i64| !event_time || end.saturating_sub(1).saturating_add(lateness) > watermark;
+        let passed = |end: i64| event_time && end - 1 <= watermark;
         let aggregates = &self.spec.aggregates;
         let fresh = || aggregates.iter().filter_map(Acc::new).collect::<Vec<_>>();
-        let mut late = 0u64;
+        let mut late_rows: Vec<u32> = Vec::new();
+        let mut refire: Vec<(i64, u32)> = Vec::new();
         for (r, (&ts, &hash)) in input.timestamps.iter().zip(hashes).enumerate() {
             let t = proc_now.unwrap_or(ts);
             if t == NO_TIMESTAMP {
-                late += 1;
+                late_rows.push(r as u32);
+                continue;
+            }
+            if let Some(gap) = gap {
+                let (start, end) = (t, t.saturating_add(gap));
+                let s = find_slot(&mut self.keys, &mut slot_of_id, dictionary, hash, &key_columns, r);
+                let Some(entry) = self.keys.get_mut(s) else { continue };
+                // Late only if it is late itself and merges with no window
+                // still kept (as Flink drops a merged window that is late).
+                if !kept(end) && !session::intersects_any(&entry.windows, start, end) {
+                    if entry.windows.is_empty() {
+                        self.keys.remove(s);
+                        slot_of_id.iter_mut().filter(|x| **x == s).for_each(|x| *x = u32::MAX);
+                    }
+                    late_rows.push(r as u32);
+                    continue;
+                }
+                let placed = session::place(&mut entry.windows, start, end, fresh);
+                let window = &mut entry.windows[placed.at];
+                for (acc, reader) in window.accs.iter_mut().zip(&readers) {
+                    acc.add(reader, r);
+                }
+                let end = window.end;
+                if passed(end) {
+                    refire.push((end, s));
+                } else if placed.new_end {
+                    self.timers.entry(end).or_default().push(s);
+                }
                 continue;
             }
             // The key is found (or added) only for a record with a window that is not late.
             let mut slot = None;
             let last = t - t.rem_euclid(slide);
             let mut start = last;
+            let mut taken = false;
             while start > t - size {
                 let end = start + size;
-                if event_time && end - 1 <= watermark {
-                    late += 1;
+                if !kept(end) {
                     start -= slide;
                     continue;
                 }
-                let keys = &mut self.keys;
-                let s = *slot.get_or_insert_with(|| match dictionary {
-                    Some((_, ids)) => {
-                        let id = ids.get(r).map_or(0, |id| *id as usize);
-                        match slot_of_id.get(id) {
-                            Some(&known) if known != u32::MAX => known,
-                            _ => {
-                                let found = keys.find_or_insert(hash, &key_columns, r);
-                                if let Some(cached) = slot_of_id.get_mut(id) {
-                                    *cached = found;
-                                }
-                                found
-                            }
-                        }
-                    }
-                    None => keys.find_or_insert(hash, &key_columns, r),
+                taken = true;
+                let s = *slot.get_or_insert_with(|| {
+                    find_slot(&mut self.keys, &mut slot_of_id, dictionary, hash, &key_columns, r)
                 });
                 if let Some(entry) = self.keys.get_mut(s) {
-                    let (window, new) = entry.window(start, fresh);
-                    for (acc, reader) in window.accs.iter_mut().zip(&readers) {
-                        acc.add(reader, r);
-                    }
-                    if new {
+                    let (window, new) = entry.window(start, end, fresh);
+                    add_row(&mut window.accs, &readers, &present, r);
+                    if passed(end) {
+                        window.fired = false;
+                        refire.push((end, s));
+                    } else if new {
                         self.timers.entry(end).or_default().push(s);
                     }
                 }
                 start -= slide;
             }
+            if !taken {
+                late_rows.push(r as u32);
+            }
         }
         drop(readers);
         drop(vals);
         self.hashes = own;
-        if late > 0 {
-            TaskCounters::add(&self.counters.late_records, late);
+        if !late_rows.is_empty() {
+            let late = late_rows.len() as u64;
+            if self.spec.late_output {
+                TaskCounters::add(&self.counters.late_side_output, late);
+                self.late.push(input.gather(&late_rows));
+            } else {
+                TaskCounters::add(&self.counters.late_records, late);
+            }
         }
-        Ok(())
+        self.refire(refire, out)
+    }
+
+    fn take_late(&mut self) -> Vec<Batch> {
+        std::mem::take(&mut self.late)
     }
 
     fn on_signal(&mut self, signal: Signal, out: &mut Vec<Batch>) -> Result<Option<Signal>, OperatorError> {
@@ -327,19 +497,31 @@ impl Operator for WindowOperator {
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
-        let mut groups: BTreeMap<u32, Vec<(&[u8], SnapshotEntry)>> = BTreeMap::new();
+        let v2 = self.needs_v2();
+        let mut groups: BTreeMap<u32, Vec<(&[u8], &super::window_state::KeyEntry)>> = BTreeMap::new();
         for e in self.keys.entries() {
             let kg = key_group(e.hash, self.max_parallelism);
-            groups.entry(kg).or_default().push((&e.order, e.saved(&self.spec.aggregates)));
+            groups.entry(kg).or_default().push((&e.order, e));
         }
+        let config = bincode::config::standard();
         let key_groups = groups
             .into_iter()
             .map(|(kg, mut entries)| {
                 entries.sort_by(|a, b| a.0.cmp(b.0));
-                let entries: Vec<SnapshotEntry> = entries.into_iter().map(|(_, e)| e).collect();
-                let mut bytes = vec![SNAPSHOT_VERSION];
-                bytes.extend(bincode::serde::encode_to_vec(&entries, bincode::config::standard()).unwrap_or_default());
-                (kg, bytes)
+                let body = if v2 {
+                    let entries: Vec<SnapshotEntryV2> =
+                        entries.into_iter().map(|(_, e)| e.saved_v2(&self.spec.aggregates)).collect();
+                    let mut bytes = vec![SNAPSHOT_VERSION_2];
+                    bytes.extend(bincode::serde::encode_to_vec(&entries, config).unwrap_or_default());
+                    bytes
+                } else {
+                    let entries: Vec<SnapshotEntry> =
+                        entries.into_iter().map(|(_, e)| e.saved(&self.spec.aggregates)).collect();
+                    let mut bytes = vec![SNAPSHOT_VERSION];
+                    bytes.extend(bincode::serde::encode_to_vec(&entries, config).unwrap_or_default());
+                    bytes
+                };
+                (kg, body)
             })
             .collect();
         KeyedSnapshot { key_groups }
@@ -347,13 +529,27 @@ impl Operator for WindowOperator {
 
     fn restore(&mut self, state: KeyedSnapshot) -> Result<(), OperatorError> {
         let fail = |m: String| OperatorError::Restore { operator: self.name.clone(), message: m };
-        let mut restored: Vec<SnapshotEntry> = Vec::new();
+        let config = bincode::config::standard();
+        let mut restored: Vec<SnapshotEntryV2> = Vec::new();
         for (kg, bytes) in &state.key_groups {
+            let corrupt = |e: String| fail(format!("key group {kg} is corrupt: {e}"));
             match bytes.split_first() {
                 Some((&SNAPSHOT_VERSION, body)) => {
                     let (entries, used): (Vec<SnapshotEntry>, usize) =
-                        bincode::serde::decode_from_slice(body, bincode::config::standard())
-                            .map_err(|e| fail(format!("key group {kg} is corrupt: {e}")))?;
+                        bincode::serde::decode_from_slice(body, config).map_err(|e| corrupt(e.to_string()))?;
+                    if used != body.len() {
+                        return Err(fail(format!("key group {kg} has trailing bytes")));
+                    }
+                    if self.gap.is_some() {
+                        return Err(fail("the state is of fixed-size windows, and the job's are session windows".into()));
+                    }
+                    for e in entries {
+                        restored.push(SnapshotEntryV2 { key: e.key, windows: v1_windows(e.windows, self.size) });
+                    }
+                }
+                Some((&SNAPSHOT_VERSION_2, body)) => {
+                    let (entries, used): (Vec<SnapshotEntryV2>, usize) =
+                        bincode::serde::decode_from_slice(body, config).map_err(|e| corrupt(e.to_string()))?;
                     if used != body.len() {
                         return Err(fail(format!("key group {kg} has trailing bytes")));
                     }
@@ -361,7 +557,7 @@ impl Operator for WindowOperator {
                 }
                 Some((v, _)) => {
                     return Err(fail(format!(
-                        "key group {kg} is in state format {v}, which this flowc does not read (it reads {SNAPSHOT_VERSION})"
+                        "key group {kg} is in state format {v}, which this flowc does not read (it reads {SNAPSHOT_VERSION} and {SNAPSHOT_VERSION_2})"
                     )))
                 }
                 None => return Err(fail(format!("key group {kg} is empty"))),
@@ -371,7 +567,7 @@ impl Operator for WindowOperator {
             if e.key.0.len() != self.spec.key.len() {
                 return Err(fail("the state has keys of another length than the job's".into()));
             }
-            let windows = restore_windows(e.windows, &self.spec.aggregates).ok_or_else(|| {
+            let windows = restore_windows_v2(e.windows, &self.spec.aggregates).ok_or_else(|| {
                 fail("the state has other aggregates than the job (a different number or type)".into())
             })?;
             let hash = key_hash(&e.key.0);
@@ -381,12 +577,21 @@ impl Operator for WindowOperator {
             };
             let Some(entry) = self.keys.get_mut(slot) else { continue };
             for w in windows {
-                let end = w.start + self.size;
-                let accs = w.accs;
-                let (window, new) = entry.window(w.start, Vec::new);
-                window.accs = accs;
-                if new {
+                let end = w.end;
+                if w.fired {
+                    self.cleanup.entry(end - 1 + self.lateness).or_default().push((slot, end));
+                } else {
                     self.timers.entry(end).or_default().push(slot);
+                }
+                if self.gap.is_some() {
+                    let at = entry.windows.iter().position(|x| x.start > w.start).unwrap_or(entry.windows.len());
+                    entry.windows.insert(at, w);
+                } else {
+                    let accs = w.accs;
+                    let fired = w.fired;
+                    let (window, _) = entry.window(w.start, end, Vec::new);
+                    window.accs = accs;
+                    window.fired = fired;
                 }
             }
         }
@@ -415,6 +620,8 @@ mod tests {
                 result_type: DataType::Long,
             }],
             output: vec![Expr::WindowStart, Expr::Key(0), Expr::Aggregate(0)],
+            lateness_ms: 0,
+            late_output: false,
         };
         let input = schema(&[("ts", DataType::Timestamp), ("page", DataType::String)]);
         let output = schema(&[("start", DataType::Timestamp), ("page", DataType::String), ("n", DataType::Long)]);
@@ -451,6 +658,67 @@ mod tests {
         out.clear();
         w.process(recs(&[(100, "/a")]), &mut out).unwrap();
         assert_eq!(TaskCounters::get(&w.counters.late_records), 1);
+    }
+
+    #[test]
+    fn with_lateness_a_late_record_fires_its_window_again_until_the_lateness_passes() {
+        let mut w = count_per_key(WindowKind::Tumbling { size_ms: 10 }, TimeDomain::EventTime);
+        w.spec.lateness_ms = 5;
+        w.lateness = 5;
+        let mut out = Vec::new();
+        w.process(recs(&[(1, "/a"), (2, "/a"), (12, "/a")]), &mut out).unwrap();
+        w.on_signal(Signal::Watermark(9), &mut out).unwrap();
+        assert_eq!(rows(&out), vec![(9, vec![Value::Timestamp(0), Value::Str("/a".into()), Value::Int(2)])]);
+        out.clear();
+        // Late for [0, 10), within its lateness: fired again, updated.
+        w.process(recs(&[(3, "/a"), (4, "/b")]), &mut out).unwrap();
+        assert_eq!(
+            rows(&out),
+            vec![
+                (9, vec![Value::Timestamp(0), Value::Str("/a".into()), Value::Int(3)]),
+                (9, vec![Value::Timestamp(0), Value::Str("/b".into()), Value::Int(1)]),
+            ]
+        );
+        assert_eq!(TaskCounters::get(&w.counters.late_records), 0);
+        out.clear();
+        // A checkpoint keeps the fired windows as fired.
+        let mut restored = count_per_key(WindowKind::Tumbling { size_ms: 10 }, TimeDomain::EventTime);
+        restored.spec.lateness_ms = 5;
+        restored.lateness = 5;
+        restored.restore(w.snapshot()).unwrap();
+        assert_eq!(restored.snapshot(), w.snapshot());
+        for op in [&mut w, &mut restored] {
+            let mut out = Vec::new();
+            // The watermark passes end - 1 + lateness = 14: the state goes,
+            // and nothing fires again; [10, 20) is still open.
+            op.on_signal(Signal::Watermark(14), &mut out).unwrap();
+            assert!(out.is_empty());
+            op.process(recs(&[(5, "/a")]), &mut out).unwrap();
+            assert!(out.is_empty());
+            assert_eq!(TaskCounters::get(&op.counters.late_records), 1);
+            op.on_signal(Signal::Watermark(19), &mut out).unwrap();
+            assert_eq!(rows(&out), vec![(19, vec![Value::Timestamp(10), Value::Str("/a".into()), Value::Int(1)])]);
+        }
+    }
+
+    #[test]
+    fn late_records_go_to_the_late_output_once_per_record() {
+        let mut w = count_per_key(WindowKind::Sliding { size_ms: 10, slide_ms: 5 }, TimeDomain::EventTime);
+        w.spec.late_output = true;
+        let mut out = Vec::new();
+        w.on_signal(Signal::Watermark(100), &mut out).unwrap();
+        w.process(recs(&[(3, "/a"), (200, "/b"), (7, "/c")]), &mut out).unwrap();
+        let late: Vec<_> = w.take_late().iter().flat_map(|b| b.rows()).collect();
+        assert_eq!(
+            late,
+            vec![
+                (3, vec![Value::Timestamp(3), Value::Str("/a".into())]),
+                (7, vec![Value::Timestamp(7), Value::Str("/c".into())]),
+            ]
+        );
+        assert!(w.take_late().is_empty());
+        assert_eq!(TaskCounters::get(&w.counters.late_side_output), 2);
+        assert_eq!(TaskCounters::get(&w.counters.late_records), 0);
     }
 
     #[test]
@@ -505,12 +773,12 @@ mod tests {
         assert!(count_per_key(WindowKind::Tumbling { size_ms: 15_000 }, TimeDomain::EventTime).restore(bad).is_err());
         // So is a format this flowc does not know, saying so.
         let mut newer = snap;
-        newer.key_groups[0].1[0] = 2;
+        newer.key_groups[0].1[0] = 3;
         let e = count_per_key(WindowKind::Tumbling { size_ms: 15_000 }, TimeDomain::EventTime)
             .restore(newer)
             .expect_err("refused")
             .to_string();
-        assert!(e.contains("state format 2"), "{e}");
+        assert!(e.contains("state format 3"), "{e}");
     }
 
     /// The job of `testdata/window_v1.*`: keyed by (page, user), counting,
@@ -540,6 +808,8 @@ mod tests {
                 Expr::Aggregate(4),
                 Expr::Aggregate(5),
             ],
+            lateness_ms: 0,
+            late_output: false,
         };
         let input = schema(&[
             ("ts", DataType::Timestamp),

@@ -8,7 +8,8 @@
 //! in place; only a new key allocates (its values, and its bincode
 //! encoding, which orders timers and snapshots as before).
 
-use crate::data::{Column, Data, ValueRef};
+use super::sketches::{SavedSketch, SketchAcc};
+use crate::data::{Column, Data, Validity, ValueRef};
 use crate::expr::vals::{F64s, I64s, Strs};
 use crate::keygroup::Key;
 use crate::record::Value;
@@ -28,7 +29,13 @@ pub enum Acc {
     MaxF(Option<f64>),
     MinS(Option<String>),
     MaxS(Option<String>),
-    Avg { sum: f64, count: i64 },
+    Avg {
+        sum: f64,
+        count: i64,
+    },
+    /// `count_distinct`, `approx_count_distinct`, `first`, `last`,
+    /// `approx_percentile` (`sketches`).
+    Sketch(Box<SketchAcc>),
 }
 
 /// An aggregate's argument for the rows of a batch.
@@ -52,6 +59,9 @@ impl Acc {
     /// A fresh accumulator for `call`; `None` if the call is one the
     /// checker refuses (a bug).
     pub fn new(call: &AggCall) -> Option<Acc> {
+        if let Some(s) = SketchAcc::new(call) {
+            return Some(Acc::Sketch(Box::new(s)));
+        }
         Some(match (call.func, stored(call.arg_type)) {
             (AggFunc::Count, _) => Acc::Count(0),
             (AggFunc::Sum, DataType::Long) => Acc::SumI(None),
@@ -114,12 +124,71 @@ impl Acc {
                 };
                 *count += 1;
             }
+            (Acc::Sketch(s), arg) => s.add(arg, k),
+            _ => {}
+        }
+    }
+
+    /// Adds `other`'s state, of the same aggregate, to this one: the state
+    /// of two windows that merge (session windows).
+    pub fn merge(&mut self, other: &Acc) {
+        fn opt<T: Copy>(a: &mut Option<T>, b: Option<T>, f: impl Fn(T, T) -> T) {
+            *a = match (*a, b) {
+                (Some(x), Some(y)) => Some(f(x, y)),
+                (x, None) => x,
+                (None, y) => y,
+            };
+        }
+        match (self, other) {
+            (Acc::Count(a), Acc::Count(b)) => *a += b,
+            (Acc::SumI(a), Acc::SumI(b)) => opt(a, *b, i64::wrapping_add),
+            (Acc::SumF(a), Acc::SumF(b)) => opt(a, *b, |x, y| x + y),
+            (Acc::MinI(a), Acc::MinI(b)) => opt(a, *b, i64::min),
+            (Acc::MaxI(a), Acc::MaxI(b)) => opt(a, *b, i64::max),
+            (Acc::MinF(a), Acc::MinF(b)) => opt(a, *b, |x, y| if y.total_cmp(&x).is_lt() { y } else { x }),
+            (Acc::MaxF(a), Acc::MaxF(b)) => opt(a, *b, |x, y| if y.total_cmp(&x).is_gt() { y } else { x }),
+            (Acc::MinS(a), Acc::MinS(Some(b))) => set_str(a, b, true),
+            (Acc::MaxS(a), Acc::MaxS(Some(b))) => set_str(a, b, false),
+            (Acc::MinS(_) | Acc::MaxS(_), _) => {}
+            (Acc::Avg { sum, count }, Acc::Avg { sum: s2, count: c2 }) => {
+                *sum += s2;
+                *count += c2;
+            }
+            // Accumulators of one aggregate are of one variant: cannot happen.
             _ => {}
         }
     }
 
     /// Appends the result to `column` (of the aggregate's result type).
+    /// An aggregate that saw no value (every argument was null) is null,
+    /// as in SQL; `count` is 0.
     pub fn push_result(&self, column: &mut Column) {
+        if let Acc::Sketch(s) = self {
+            s.push_result(column);
+            column.mark_appended_valid();
+            return;
+        }
+        let absent = matches!(
+            self,
+            Acc::SumI(None)
+                | Acc::SumF(None)
+                | Acc::MinI(None)
+                | Acc::MaxI(None)
+                | Acc::MinF(None)
+                | Acc::MaxF(None)
+                | Acc::MinS(None)
+                | Acc::MaxS(None)
+                | Acc::Avg { count: 0, .. }
+        );
+        if absent {
+            column.push_null();
+            return;
+        }
+        self.push_value(column);
+        column.mark_appended_valid();
+    }
+
+    fn push_value(&self, column: &mut Column) {
         match (self, &mut column.data) {
             (Acc::Count(n), Data::I64(c)) => c.push(*n),
             (Acc::SumI(s) | Acc::MinI(s) | Acc::MaxI(s), Data::I64(c)) => c.push(s.unwrap_or(0)),
@@ -133,7 +202,7 @@ impl Acc {
 
     /// The checkpoint form of this accumulator, as the window operator
     /// wrote it before accumulators were typed.
-    fn saved(&self, call: &AggCall) -> SavedAcc {
+    pub(super) fn saved(&self, call: &AggCall) -> SavedAcc {
         let int = |x: i64| if call.arg_type == DataType::Timestamp { Value::Timestamp(x) } else { Value::Int(x) };
         match self {
             Acc::Count(n) => SavedAcc::Count(*n),
@@ -146,12 +215,13 @@ impl Acc {
             Acc::MinS(m) => SavedAcc::Min(m.clone().map(Value::Str)),
             Acc::MaxS(m) => SavedAcc::Max(m.clone().map(Value::Str)),
             Acc::Avg { sum, count } => SavedAcc::Avg { sum: *sum, count: *count },
+            Acc::Sketch(s) => SavedAcc::Sketch(s.saved(call)),
         }
     }
 
     /// The accumulator of `call` a checkpoint holds; `None` if it does not
     /// fit the call (a state of another job).
-    fn from_saved(saved: SavedAcc, call: &AggCall) -> Option<Acc> {
+    pub(super) fn from_saved(saved: SavedAcc, call: &AggCall) -> Option<Acc> {
         let fresh = Acc::new(call)?;
         Some(match (fresh, saved) {
             (Acc::Count(_), SavedAcc::Count(n)) => Acc::Count(n),
@@ -166,6 +236,7 @@ impl Acc {
             (Acc::MinS(_), SavedAcc::Min(v)) => Acc::MinS(str_of(v)?),
             (Acc::MaxS(_), SavedAcc::Max(v)) => Acc::MaxS(str_of(v)?),
             (Acc::Avg { .. }, SavedAcc::Avg { sum, count }) => Acc::Avg { sum, count },
+            (Acc::Sketch(_), SavedAcc::Sketch(s)) => Acc::Sketch(Box::new(SketchAcc::from_saved(s, call)?)),
             _ => return None,
         })
     }
@@ -221,6 +292,8 @@ pub enum SavedAcc {
         sum: f64,
         count: i64,
     },
+    /// Added after format 1 was first written: older snapshots never hold it.
+    Sketch(SavedSketch),
 }
 
 /// One key's entry in a checkpoint (state format 1).
@@ -230,10 +303,31 @@ pub struct SnapshotEntry {
     pub windows: Vec<(i64, Vec<SavedAcc>)>,
 }
 
-/// An open window of a key.
+/// One window of a key in a checkpoint of state format 2 (session
+/// windows, allowed lateness): its bounds, whether it has fired, and its
+/// accumulators.
+#[derive(Serialize, Deserialize)]
+pub struct SavedWindow {
+    pub start: i64,
+    pub end: i64,
+    pub fired: bool,
+    pub accs: Vec<SavedAcc>,
+}
+
+/// One key's entry in a checkpoint of state format 2.
+#[derive(Serialize, Deserialize)]
+pub struct SnapshotEntryV2 {
+    pub key: Key,
+    pub windows: Vec<SavedWindow>,
+}
+
+/// An open window of a key: `[start, end)`.
 #[derive(Debug)]
 pub struct Window {
     pub start: i64,
+    pub end: i64,
+    /// It fired and is kept for its allowed lateness.
+    pub fired: bool,
     pub accs: Vec<Acc>,
 }
 
@@ -251,24 +345,47 @@ pub struct KeyEntry {
 }
 
 impl KeyEntry {
-    /// The window starting at `start`, made with `fresh` if it is new
-    /// (then `true`).
-    pub fn window(&mut self, start: i64, fresh: impl FnOnce() -> Vec<Acc>) -> (&mut Window, bool) {
+    /// The window `[start, end)` (of a fixed-size kind: one per start),
+    /// made with `fresh` if it is new (then `true`).
+    pub fn window(&mut self, start: i64, end: i64, fresh: impl FnOnce() -> Vec<Acc>) -> (&mut Window, bool) {
         // Records mostly go to the newest window: search from the end.
         let pos = self.windows.iter().rposition(|w| w.start <= start);
         match pos {
             Some(i) if self.windows[i].start == start => (&mut self.windows[i], false),
             _ => {
                 let at = pos.map_or(0, |i| i + 1);
-                self.windows.insert(at, Window { start, accs: fresh() });
+                self.windows.insert(at, Window { start, end, fired: false, accs: fresh() });
                 (&mut self.windows[at], true)
             }
         }
     }
 
-    pub fn take_window(&mut self, start: i64) -> Option<Window> {
-        let i = self.windows.iter().position(|w| w.start == start)?;
+    /// The window ending at `end`.
+    pub fn window_ending(&mut self, end: i64) -> Option<&mut Window> {
+        self.windows.iter_mut().find(|w| w.end == end)
+    }
+
+    /// Removes the window ending at `end`.
+    pub fn take_window(&mut self, end: i64) -> Option<Window> {
+        let i = self.windows.iter().position(|w| w.end == end)?;
         Some(self.windows.remove(i))
+    }
+
+    /// The checkpoint form of state format 2.
+    pub fn saved_v2(&self, calls: &[AggCall]) -> SnapshotEntryV2 {
+        SnapshotEntryV2 {
+            key: Key(self.key.clone()),
+            windows: self
+                .windows
+                .iter()
+                .map(|w| SavedWindow {
+                    start: w.start,
+                    end: w.end,
+                    fired: w.fired,
+                    accs: w.accs.iter().zip(calls).map(|(a, c)| a.saved(c)).collect(),
+                })
+                .collect(),
+        }
     }
 
     pub fn saved(&self, calls: &[AggCall]) -> SnapshotEntry {
@@ -283,16 +400,35 @@ impl KeyEntry {
     }
 }
 
+/// Adds row `r` to each accumulator whose argument is present there:
+/// aggregates skip the rows where their argument is null, as SQL's do
+/// (`present[i]` is the validity of argument `i`, `None` when it has no
+/// nulls). The window operator and the running aggregate both add rows
+/// through here.
+pub fn add_row(accs: &mut [Acc], readers: &[ArgReader<'_>], present: &[Option<Validity>], r: usize) {
+    for ((acc, reader), present) in accs.iter_mut().zip(readers).zip(present) {
+        if present.as_ref().is_none_or(|p| p.get(r)) {
+            acc.add(reader, r);
+        }
+    }
+}
+
+/// A key's windows of state format 1 (windows `size` long, none fired) in
+/// the form of format 2.
+pub fn v1_windows(saved: Vec<(i64, Vec<SavedAcc>)>, size: i64) -> Vec<SavedWindow> {
+    saved.into_iter().map(|(start, accs)| SavedWindow { start, end: start + size, fired: false, accs }).collect()
+}
+
 /// Restores a checkpoint's windows of one key; `None` if they do not fit
 /// the aggregates (another job's state).
-pub fn restore_windows(saved: Vec<(i64, Vec<SavedAcc>)>, calls: &[AggCall]) -> Option<Vec<Window>> {
+pub fn restore_windows_v2(saved: Vec<SavedWindow>, calls: &[AggCall]) -> Option<Vec<Window>> {
     let mut out = Vec::with_capacity(saved.len());
-    for (start, accs) in saved {
-        if accs.len() != calls.len() {
+    for w in saved {
+        if w.accs.len() != calls.len() || w.end <= w.start {
             return None;
         }
-        let accs = accs.into_iter().zip(calls).map(|(a, c)| Acc::from_saved(a, c)).collect::<Option<Vec<_>>>()?;
-        out.push(Window { start, accs });
+        let accs = w.accs.into_iter().zip(calls).map(|(a, c)| Acc::from_saved(a, c)).collect::<Option<Vec<_>>>()?;
+        out.push(Window { start: w.start, end: w.end, fired: w.fired, accs });
     }
     Some(out)
 }
@@ -434,6 +570,11 @@ impl KeyTable {
         self.entries.iter().flatten()
     }
 
+    /// Every key with its slot.
+    pub fn slots(&self) -> impl Iterator<Item = (u32, &KeyEntry)> {
+        self.entries.iter().enumerate().filter_map(|(i, e)| e.as_ref().map(|e| (i as u32, e)))
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.table.len()
@@ -475,11 +616,11 @@ mod tests {
     fn windows_stay_ordered_by_start() {
         let mut e = KeyEntry { key: vec![], hash: 0, order: vec![], windows: vec![] };
         for s in [10, 0, 20, 10, 5] {
-            e.window(s, Vec::new);
+            e.window(s, s + 10, Vec::new);
         }
         assert_eq!(e.windows.iter().map(|w| w.start).collect::<Vec<_>>(), vec![0, 5, 10, 20]);
-        assert!(!e.window(5, Vec::new).1);
-        assert!(e.take_window(10).is_some());
-        assert!(e.take_window(10).is_none());
+        assert!(!e.window(5, 15, Vec::new).1);
+        assert!(e.take_window(20).is_some());
+        assert!(e.take_window(20).is_none());
     }
 }

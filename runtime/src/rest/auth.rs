@@ -4,9 +4,10 @@
 //!
 //! With a token set, every request needs `Authorization: Bearer <token>`,
 //! compared in constant time (of SHA-256 digests, so not even the length
-//! leaks); else 401 with `WWW-Authenticate: Bearer`. The web UI's page
-//! itself (`/`) is served without it: it holds no data, and it asks for the
-//! token when the API answers 401.
+//! leaks); else 401 with `WWW-Authenticate: Bearer`. The web UI's files
+//! (`/`, its scripts, stylesheet and icon: `web::is_asset`) are served
+//! without it: they hold no data, and the page asks for the token when the
+//! API answers 401.
 
 use super::error;
 use crate::config::{Config, ConfigError};
@@ -82,7 +83,7 @@ fn authorized(headers: &HeaderMap, token: &[u8; 32]) -> bool {
 /// Middleware: 401 for a request without the token, where one is required.
 pub async fn require_token(State(access): State<Arc<Access>>, req: Request, next: Next) -> Response {
     if let Some(token) = &access.token {
-        if req.uri().path() != "/" && !authorized(req.headers(), token) {
+        if !super::web::is_asset(req.uri().path()) && !authorized(req.headers(), token) {
             let mut r = error(
                 StatusCode::UNAUTHORIZED,
                 "This REST API needs a token: send `Authorization: Bearer <flowc.security.rest.token>` (flowc reads FLOWC_REST_TOKEN)",

@@ -5,6 +5,7 @@
 use super::{body, error, parse_job_id, with_job, Jm, RestState};
 use crate::checkpoint::StopMode;
 use crate::jobmanager::coordinator::{Stats, Status};
+use crate::jobmanager::savepoints::SavepointFormat;
 use crate::jobmanager::{SavepointError, SavepointStatus};
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -47,8 +48,16 @@ struct SavepointRequestBody {
     #[serde(rename = "triggerId")]
     trigger_id: Option<String>,
     #[serde(rename = "formatType")]
-    #[allow(dead_code)]
     format_type: Option<String>,
+}
+
+/// `formatType`: CANONICAL (the default) or NATIVE, else a 400.
+fn format(v: Option<&str>) -> Result<SavepointFormat, Response> {
+    match v {
+        None => Ok(SavepointFormat::default()),
+        Some(f) => SavepointFormat::parse(f)
+            .ok_or_else(|| error(StatusCode::BAD_REQUEST, format!("unknown formatType `{f}`: CANONICAL or NATIVE"))),
+    }
 }
 
 /// `POST /jobs/:jid/savepoints` → 202 `{"request-id": …}`.
@@ -67,9 +76,13 @@ pub(super) async fn trigger_savepoint(State(s): State<RestState>, Path(jid): Pat
             return r;
         }
     }
+    let fmt = match format(req.format_type.as_deref()) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let jm = s.jm;
     let stop = req.cancel_job.then_some(StopMode { drain: false });
-    match jm.trigger_savepoint(id, req.target_directory, stop, req.trigger_id) {
+    match jm.trigger_savepoint(id, req.target_directory, stop, req.trigger_id, fmt) {
         Ok(t) => (StatusCode::ACCEPTED, Json(json!({ "request-id": t }))).into_response(),
         Err(e) => savepoint_error(e),
     }
@@ -84,7 +97,6 @@ struct StopRequestBody {
     #[serde(rename = "triggerId")]
     trigger_id: Option<String>,
     #[serde(rename = "formatType")]
-    #[allow(dead_code)]
     format_type: Option<String>,
 }
 
@@ -98,8 +110,12 @@ pub(super) async fn stop_job(State(s): State<RestState>, Path(jid): Path<String>
         Ok(r) => r,
         Err(r) => return r,
     };
+    let fmt = match format(req.format_type.as_deref()) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let jm = s.jm;
-    match jm.trigger_savepoint(id, req.target_directory, Some(StopMode { drain: req.drain }), req.trigger_id) {
+    match jm.trigger_savepoint(id, req.target_directory, Some(StopMode { drain: req.drain }), req.trigger_id, fmt) {
         Ok(t) => (StatusCode::ACCEPTED, Json(json!({ "request-id": t }))).into_response(),
         Err(e) => savepoint_error(e),
     }
@@ -131,7 +147,7 @@ fn stats_json(s: &Stats) -> Value {
         "id": s.id,
         "status": s.status.name(),
         "is_savepoint": s.savepoint,
-        "savepointFormat": if s.savepoint { json!("CANONICAL") } else { Value::Null },
+        "savepointFormat": s.format.map_or(Value::Null, |f| json!(f.name())),
         "trigger_timestamp": s.trigger_ms,
         "latest_ack_timestamp": s.latest_ack_ms,
         "checkpointed_size": s.state_size,

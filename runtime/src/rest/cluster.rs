@@ -1,12 +1,12 @@
 //! The cluster-wide views of the REST API: `/overview`, `/config` (the web
 //! UI's features), `/taskmanagers`, `/jobmanager/config`, Prometheus text at
-//! `/metrics`, and the web UI itself at `/`.
+//! `/metrics`.
 
-use super::{error, Jm, RestState, VERSION};
+use super::{Jm, RestState, VERSION};
 use crate::ids::JobStatus;
 use crate::jobmanager::TaskManagerView;
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::extract::State;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -41,7 +41,7 @@ pub(super) async fn dashboard_config(State(s): State<RestState>) -> Json<Value> 
     }))
 }
 
-fn tm_json(t: &TaskManagerView, detail: bool) -> Value {
+pub(super) fn tm_json(t: &TaskManagerView, detail: bool) -> Value {
     let assigned: usize = t.assigned_tasks;
     let mut v = json!({
         "id": t.id,
@@ -66,13 +66,6 @@ fn tm_json(t: &TaskManagerView, detail: bool) -> Value {
 
 pub(super) async fn taskmanagers(State(jm): Jm) -> Json<Value> {
     Json(json!({ "taskmanagers": jm.taskmanagers().iter().map(|t| tm_json(t, false)).collect::<Vec<_>>() }))
-}
-
-pub(super) async fn taskmanager_detail(State(jm): Jm, Path(tmid): Path<String>) -> Response {
-    match jm.taskmanager(&tmid) {
-        Some(t) => Json(tm_json(&t, true)).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("TaskManager {tmid} not found")),
-    }
 }
 
 /// The configuration in force; secrets (passwords, tokens) show as `******`, as in Flink.
@@ -138,8 +131,4 @@ pub(super) async fn prometheus(State(s): State<RestState>) -> Response {
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
-}
-
-pub(super) async fn web_ui() -> Response {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], include_str!("../web/index.html")).into_response()
 }

@@ -1,6 +1,7 @@
 //! Job files through `/jars`, as the seed does with Flink's jars: `GET
 //! /jars`, `POST /jars/upload` (multipart field `jarfile`, a job file or a
-//! compiled plan) and `POST /jars/:id/run`.
+//! compiled plan), `POST /jars/:id/run`, `GET|POST /jars/:id/plan` and
+//! `DELETE /jars/:id`.
 //!
 //! An upload streams to disk chunk by chunk (memory stays flat whatever its
 //! size), into a hidden `.part` file that becomes `<random id>_<name>` only
@@ -9,7 +10,7 @@
 //! off (a dropped connection, a timeout).
 
 use super::checkpoints::json_body;
-use super::jobs::submit_bytes;
+use super::jobs::submit_id;
 use super::{body, error, Jm, RestState};
 use crate::ids::JobId;
 use crate::jobmanager::{JobManager, RestoreRequest};
@@ -220,21 +221,73 @@ pub(super) async fn run_jar(
     if let Err(r) = s.access.check_submit() {
         return r;
     }
-    let mut req: RunRequest = match json_body(&s, request).await {
-        Ok(r) => r,
+    // As Flink: 200 with the job's id (and its application's, the same).
+    match compile_upload(&s, &jarid, &q, request).await.and_then(|(bytes, restore)| submit_id(&s.jm, bytes, restore)) {
+        Ok(id) => Json(json!({ "jobid": id.to_string(), "applicationId": id.to_string() })).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET|POST /jars/:id/plan`: the plan the job file compiles to with the
+/// given program arguments and parallelism (query or body, as for `run`),
+/// in Flink's plan shape; nothing is submitted.
+pub(super) async fn jar_plan(
+    State(s): State<RestState>,
+    Path(jarid): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    request: Body,
+) -> Response {
+    if let Err(r) = s.access.check_submit() {
+        return r;
+    }
+    let (bytes, _) = match compile_upload(&s, &jarid, &q, request).await {
+        Ok(b) => b,
         Err(r) => return r,
     };
-    let jm = s.jm;
-    let mut requested = match req.parallelism.as_ref().map(|v| parallelism(v, "in the request body")).transpose() {
-        Ok(p) => p.flatten(),
-        Err(r) => return r,
-    };
+    match flowc_compiler::plan_file::from_bytes(&bytes) {
+        Ok(g) => {
+            let plan = flowc_compiler::explain::flink_plan(&g, Some(crate::ids::JobId::random().to_string()));
+            Json(json!({ "plan": plan })).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, format!("the plan is not valid: {e}")),
+    }
+}
+
+/// `DELETE /jars/:id`: removes an uploaded job file.
+pub(super) async fn delete_jar(State(s): State<RestState>, Path(jarid): Path<String>) -> Response {
+    if let Err(r) = s.access.check_submit() {
+        return r;
+    }
+    if !safe_jar_id(&jarid) {
+        return error(StatusCode::BAD_REQUEST, "bad jar id");
+    }
+    match std::fs::remove_file(upload_dir(&s.jm).join(&jarid)) {
+        Ok(()) => Json(json!({})).into_response(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            error(StatusCode::BAD_REQUEST, format!("File {jarid} does not exist in the upload directory."))
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot delete {jarid}: {e}")),
+    }
+}
+
+fn safe_jar_id(jarid: &str) -> bool {
+    !(jarid.is_empty() || jarid.contains('/') || jarid.contains("..") || jarid.starts_with('.'))
+}
+
+/// An uploaded job file compiled with the request's program arguments and
+/// parallelism (body first, then the query), and how it restores.
+async fn compile_upload(
+    s: &RestState,
+    jarid: &str,
+    q: &HashMap<String, String>,
+    request: Body,
+) -> Result<(Vec<u8>, RestoreRequest), Response> {
+    let mut req: RunRequest = json_body(s, request).await?;
+    let jm = &s.jm;
+    let mut requested = req.parallelism.as_ref().map(|v| parallelism(v, "in the request body")).transpose()?.flatten();
     if requested.is_none() {
         if let Some(p) = q.get("parallelism") {
-            requested = match parallelism(&Value::String(p.clone()), "in the query") {
-                Ok(p) => p,
-                Err(r) => return r,
-            };
+            requested = parallelism(&Value::String(p.clone()), "in the query")?;
         }
     }
     if req.program_args.is_none() {
@@ -249,36 +302,27 @@ pub(super) async fn run_jar(
         allow_non_restored_state: req.allow_non_restored_state.unwrap_or(false)
             || q.get("allowNonRestoredState").is_some_and(|v| v == "true"),
     };
-    if jarid.contains('/') || jarid.contains("..") || jarid.starts_with('.') {
-        return error(StatusCode::BAD_REQUEST, "bad jar id");
+    if !safe_jar_id(jarid) {
+        return Err(error(StatusCode::BAD_REQUEST, "bad jar id"));
     }
-    let path = upload_dir(&jm).join(&jarid);
-    let data = match std::fs::read(&path) {
-        Ok(d) => d,
-        Err(_) => {
-            return error(
-                StatusCode::NOT_FOUND,
-                format!("Jar file {jarid} not found; upload it with POST /jars/upload"),
-            )
-        }
+    let path = upload_dir(jm).join(jarid);
+    let Ok(data) = std::fs::read(&path) else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            format!("Jar file {jarid} not found; upload it with POST /jars/upload"),
+        ));
     };
     if data.starts_with(flowc_compiler::plan_file::MAGIC) {
-        return submit_bytes(&jm, data, restore);
+        return Ok((data, restore));
     }
-    let name = jarid.split_once('_').map_or(jarid.clone(), |(_, n)| n.to_string());
-    let src = match flowc_dsl::load::from_bytes(name, data) {
-        Ok(s) => s,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
+    let name = jarid.split_once('_').map_or(jarid.to_string(), |(_, n)| n.to_string());
+    let src = flowc_dsl::load::from_bytes(name, data).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
     let args = match (&req.program_args_list, &req.program_args) {
         (Some(list), _) => ProgramArgs::parse(list),
         (None, Some(line)) => ProgramArgs::parse_line(line),
         (None, None) => Ok(ProgramArgs::default()),
     };
-    let args = match args {
-        Ok(a) => a,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
+    let args = args.map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
     // Without a parallelism in the request or the job, the cluster's default applies.
     let sets_own = flowc_dsl::parse(&src.text)
         .file
@@ -288,10 +332,10 @@ pub(super) async fn run_jar(
     let parallelism =
         requested.or_else(|| if sets_own { None } else { jm.config.get("parallelism.default").trim().parse().ok() });
     match flowc_compiler::compile(&src, &CheckOptions { args, parallelism, ..CheckOptions::default() }) {
-        Ok(c) => submit_bytes(&jm, flowc_compiler::plan_file::to_bytes(&c.graph), restore),
+        Ok(c) => Ok((flowc_compiler::plan_file::to_bytes(&c.graph), restore)),
         Err(diags) => {
             let msgs: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| src.render(d)).collect();
-            (StatusCode::BAD_REQUEST, Json(json!({ "errors": msgs }))).into_response()
+            Err((StatusCode::BAD_REQUEST, Json(json!({ "errors": msgs }))).into_response())
         }
     }
 }

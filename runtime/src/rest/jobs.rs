@@ -70,7 +70,7 @@ fn task_counts_upper<'a>(tasks: impl Iterator<Item = &'a TaskView> + Clone) -> V
 }
 
 /// A vertex's state from its tasks', as Flink aggregates it.
-fn vertex_status(tasks: &[TaskView]) -> TaskStatus {
+pub(super) fn vertex_status(tasks: &[TaskView]) -> TaskStatus {
     let any = |s: TaskStatus| tasks.iter().any(|t| t.status == s);
     let all = |s: TaskStatus| tasks.iter().all(|t| t.status == s);
     if any(TaskStatus::FAILED) {
@@ -137,7 +137,17 @@ fn vertex_json(job: &JobDetail, n: petgraph::graph::NodeIndex) -> Value {
     })
 }
 
-fn plan_json(job: &JobDetail) -> Value {
+/// How many vertices are in each state: Flink counts vertices here, not subtasks.
+fn vertex_counts(job: &JobDetail) -> Value {
+    let states: Vec<TaskStatus> = job.tasks.iter().map(|t| vertex_status(t)).collect();
+    let mut m = serde_json::Map::new();
+    for s in TaskStatus::ALL {
+        m.insert(s.name().into(), json!(states.iter().filter(|v| **v == s).count()));
+    }
+    Value::Object(m)
+}
+
+pub(super) fn plan_json(job: &JobDetail) -> Value {
     serde_json::to_value(flowc_compiler::explain::flink_plan(&job.graph, Some(job.summary.id.to_string())))
         .unwrap_or(Value::Null)
 }
@@ -164,7 +174,7 @@ fn job_json(detail: &JobDetail) -> Value {
         "now": now_ms(),
         "timestamps": timestamps,
         "vertices": vertices,
-        "status-counts": task_counts_upper(detail.all_tasks()),
+        "status-counts": vertex_counts(detail),
         "plan": plan_json(detail),
         "pending-operators": 0,
     })
@@ -268,7 +278,11 @@ pub(super) async fn job_metrics(
             ("numberOfInProgressCheckpoints", usize::from(c.in_progress).to_string()),
             ("totalNumberOfCheckpoints", c.total().to_string()),
             ("numRecordsDecodeErrors", j.all_tasks().map(|t| t.metrics.decode_errors).sum::<u64>().to_string()),
+            ("numRecordsExpressionErrors", j.all_tasks().map(|t| t.metrics.expression_errors).sum::<u64>().to_string()),
+            ("numRecordsDeadLettered", j.all_tasks().map(|t| t.metrics.dead_lettered).sum::<u64>().to_string()),
+            ("numRecordsFromTheFuture", j.all_tasks().map(|t| t.metrics.from_the_future).sum::<u64>().to_string()),
             ("numLateRecordsDropped", j.all_tasks().map(|t| t.metrics.late_records).sum::<u64>().to_string()),
+            ("numLateRecordsSideOutput", j.all_tasks().map(|t| t.metrics.late_side_output).sum::<u64>().to_string()),
         ];
         values.sort_by_key(|(k, _)| *k);
         match q.get("get") {
@@ -288,46 +302,6 @@ pub(super) async fn job_metrics(
     }
 }
 
-pub(super) async fn vertex_detail(State(jm): Jm, Path((jid, vid)): Path<(String, String)>) -> Response {
-    let r = with_job(&jm, &jid, |j| {
-        let n = j.graph.graph.node_indices().find(|n| j.graph.graph[*n].id.to_hex() == vid)?;
-        let v = &j.graph.graph[n];
-        let has_inputs = !j.graph.inputs(n).is_empty();
-        let subtasks: Vec<Value> = j.tasks[n.index()]
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                json!({
-                    "subtask": i,
-                    "status": t.status.name(),
-                    "attempt": j.summary.attempt.saturating_sub(1),
-                    "endpoint": t.tm,
-                    "taskmanager-id": t.tm,
-                    "start-time": t.start_time,
-                    "end-time": t.end_time,
-                    "duration": if t.start_time > 0 { (if t.end_time > 0 { t.end_time } else { now_ms() }) - t.start_time } else { -1 },
-                    "metrics": {
-                        // As for the vertex: a source reads nothing from another task.
-                        "read-records": if has_inputs { t.metrics.records_in } else { 0 },
-                        "write-records": t.metrics.records_out,
-                        "read-bytes": if has_inputs { t.metrics.bytes_in } else { 0 },
-                        "write-bytes": t.metrics.bytes_out
-                    }
-                })
-            })
-            .collect();
-        Some(json!({
-            "id": v.id.to_hex(), "name": v.name, "parallelism": v.parallelism, "maxParallelism": v.max_parallelism,
-            "now": now_ms(), "subtasks": subtasks
-        }))
-    });
-    match r {
-        Ok(Some(v)) => Json(v).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("Vertex {vid} not found in job {jid}")),
-        Err(r) => r,
-    }
-}
-
 pub(super) async fn cancel_job(
     State(s): State<RestState>,
     Path(jid): Path<String>,
@@ -343,13 +317,27 @@ pub(super) async fn cancel_job(
     };
     match q.get("mode").map(String::as_str) {
         None | Some("cancel") => {}
+        Some("stop") => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "mode `stop` is not supported: stop with a savepoint (POST /jobs/:jid/stop)",
+            )
+        }
         Some(other) => return error(StatusCode::BAD_REQUEST, format!("unknown mode `{other}`: use `cancel`")),
     }
     match jm.cancel(id) {
         Ok(()) => (StatusCode::ACCEPTED, Json(json!({}))).into_response(),
         Err(e @ CancelError::NotFound(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
-        Err(e @ CancelError::Terminal(..)) => error(StatusCode::CONFLICT, e.to_string()),
+        // As Flink: cancelling a job that has ended is accepted and does nothing.
+        Err(CancelError::Terminal(..)) => (StatusCode::ACCEPTED, Json(json!({}))).into_response(),
     }
+}
+
+/// `GET /jobs/:jid/yarn-stop`: Flink's old stop, `PATCH /jobs/:jid?mode=stop`,
+/// which flowc refuses as it refuses that mode: stop with a savepoint instead.
+pub(super) async fn cancel_job_stop_mode(s: State<RestState>, jid: Path<String>) -> Response {
+    let q = HashMap::from([("mode".to_string(), "stop".to_string())]);
+    cancel_job(s, jid, Query(q)).await
 }
 
 /// `POST /jobs`: the body is a compiled plan (`flowc compile`), binary or
@@ -380,19 +368,30 @@ pub(super) async fn submit_plan(
 }
 
 pub(super) fn submit_bytes(jm: &Arc<JobManager>, bytes: Vec<u8>, restore: RestoreRequest) -> Response {
+    match submit_id(jm, bytes, restore) {
+        Ok(id) => (StatusCode::ACCEPTED, Json(json!({ "jobid": id.to_string(), "jobUrl": format!("/jobs/{id}") })))
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Submits a compiled plan; the new job's id, or the 400 to answer.
+pub(super) fn submit_id(
+    jm: &Arc<JobManager>,
+    bytes: Vec<u8>,
+    restore: RestoreRequest,
+) -> Result<crate::ids::JobId, Response> {
     // A plan that calls Rust UDFs names their artifacts, which must be here.
     if let Ok(g) = flowc_compiler::plan_file::from_bytes(&bytes) {
         if let Err(reason) = jm.blobs.check_plan(&g) {
-            return error(StatusCode::BAD_REQUEST, reason);
+            return Err(error(StatusCode::BAD_REQUEST, reason));
         }
     }
-    match jm.submit(bytes, restore) {
-        Ok(id) => (StatusCode::ACCEPTED, Json(json!({ "jobid": id.to_string(), "jobUrl": format!("/jobs/{id}") })))
-            .into_response(),
-        Err(e @ (SubmitError::BadPlan(_) | SubmitError::BadSavepoint { .. } | SubmitError::Unsupported(_))) => {
+    jm.submit(bytes, restore).map_err(|e| match e {
+        SubmitError::BadPlan(_) | SubmitError::BadSavepoint { .. } | SubmitError::Unsupported(_) => {
             error(StatusCode::BAD_REQUEST, e.to_string())
         }
-    }
+    })
 }
 
 /// `savepointPath` and `allowNonRestoredState` from a query string.

@@ -5,6 +5,7 @@
 //!  socket ─▶ server (connection limit, timeouts, TLS)
 //!          ─▶ auth (bearer token) ─▶ body (max-content-length)
 //!          ─▶ router ─▶ jobs | checkpoints | jars | cluster handlers ─▶ JobManager
+//!                    └▶ web (the web UI's embedded files)
 //! ```
 //!
 //! REST drives the JobManager through its public methods and reads it
@@ -23,9 +24,16 @@ mod blobs;
 pub mod body;
 mod checkpoints;
 mod cluster;
+mod errors;
 mod jars;
+mod job_info;
 mod jobs;
+mod operations;
+pub use operations::shutdown_requested;
+mod processes;
 pub mod server;
+mod vertices;
+mod web;
 
 use crate::config::{Config, ConfigError};
 use crate::ids::JobId;
@@ -119,24 +127,77 @@ fn router(state: RestState) -> Router {
         .route("/jobs/{jid}/config", get(jobs::job_config))
         .route("/jobs/{jid}/exceptions", get(jobs::job_exceptions))
         .route("/jobs/{jid}/metrics", get(jobs::job_metrics))
-        .route("/jobs/{jid}/checkpoints", get(checkpoints::job_checkpoints))
+        .route("/jobs/{jid}/checkpoints", get(checkpoints::job_checkpoints).post(operations::trigger_checkpoint))
+        .route("/jobs/{jid}/checkpoints/{tid}", get(operations::checkpoint_status))
         .route("/jobs/{jid}/savepoints", post(checkpoints::trigger_savepoint))
         .route("/jobs/{jid}/savepoints/{tid}", get(checkpoints::savepoint_status))
         .route("/jobs/{jid}/stop", post(checkpoints::stop_job))
-        .route("/jobs/{jid}/vertices/{vid}", get(jobs::vertex_detail))
+        .route("/jobs/{jid}/vertices/{vid}", get(vertices::vertex_detail))
+        .route("/jobs/{jid}/vertices/{vid}/subtasks/{n}", get(vertices::subtask))
+        .route("/jobs/{jid}/vertices/{vid}/subtasks/{n}/attempts/{a}", get(vertices::subtask_attempt))
+        .route(
+            "/jobs/{jid}/vertices/{vid}/subtasks/{n}/attempts/{a}/accumulators",
+            get(vertices::subtask_attempt_accumulators),
+        )
+        .route("/jobs/{jid}/vertices/{vid}/accumulators", get(vertices::accumulators))
+        .route("/jobs/{jid}/vertices/{vid}/subtasks/accumulators", get(vertices::subtasks_accumulators))
+        .route("/jobs/{jid}/vertices/{vid}/subtasktimes", get(vertices::subtask_times))
+        .route("/jobs/{jid}/vertices/{vid}/taskmanagers", get(vertices::taskmanagers))
+        .route("/jobs/{jid}/vertices/{vid}/watermarks", get(vertices::watermarks))
+        .route("/jobs/{jid}/vertices/{vid}/jm-operator-metrics", get(vertices::jm_operator_metrics))
+        .route("/jobs/{jid}/vertices/{vid}/flamegraph", get(vertices::flamegraph))
+        .route("/jobs/{jid}/status", get(job_info::status))
+        .route("/jobs/{jid}/execution-result", get(job_info::execution_result))
+        .route("/jobs/{jid}/accumulators", get(job_info::accumulators))
+        .route("/jobs/{jid}/jobmanager/config", get(job_info::job_jobmanager_config))
+        .route("/jobs/{jid}/jobmanager/environment", get(job_info::job_jobmanager_environment))
+        .route("/jobs/{jid}/jobmanager/log-url", get(job_info::jobmanager_log_url))
+        .route("/jobs/{jid}/taskmanagers/{tmid}/log-url", get(job_info::taskmanager_log_url))
+        .route("/jobs/{jid}/checkpoints/config", get(job_info::checkpoint_config))
+        .route("/jobs/{jid}/checkpoints/details/{cid}", get(job_info::checkpoint_details))
+        .route("/jobs/{jid}/checkpoints/details/{cid}/subtasks/{vid}", get(job_info::checkpoint_subtasks))
+        .route(
+            "/jobs/{jid}/resource-requirements",
+            get(job_info::resource_requirements).put(job_info::put_resource_requirements),
+        )
+        .route("/jobs/{jid}/rescales/{what}", get(job_info::rescales))
+        .route("/jobs/{jid}/rescales/details/{uuid}", get(job_info::rescales))
+        .route("/jobs/{jid}/rescaling", axum::routing::patch(job_info::rescaling))
+        .route("/jobs/{jid}/rescaling/{tid}", get(job_info::rescaling))
+        .route("/jobs/{jid}/clientHeartbeat", axum::routing::patch(job_info::client_heartbeat))
+        .route("/jobs/{jid}/coordinators/{uid}", post(job_info::coordinator_request))
+        .route("/jobs/{jid}/yarn-cancel", get(jobs::cancel_job))
+        .route("/jobs/{jid}/yarn-stop", get(jobs::cancel_job_stop_mode))
+        .route("/jobs/{jid}/vertices/{vid}/errors", get(errors::vertex_errors))
         .route("/taskmanagers", get(cluster::taskmanagers))
-        .route("/taskmanagers/{tmid}", get(cluster::taskmanager_detail))
+        .route("/taskmanagers/{tmid}", get(processes::taskmanager_detail))
         .route("/jobmanager/config", get(cluster::jobmanager_config))
+        .route("/jobmanager/environment", get(processes::jobmanager_environment))
+        .route("/jobmanager/thread-dump", get(processes::jobmanager_thread_dump))
+        .route("/jobmanager/logs", get(processes::jobmanager_logs))
+        .route("/jobmanager/log", get(processes::jobmanager_log))
+        .route("/jobmanager/logs/{file}", get(processes::jobmanager_log_file))
+        .route("/jobmanager/stdout", get(processes::jobmanager_stdout))
+        .route("/taskmanagers/{tmid}/logs", get(processes::taskmanager_logs))
+        .route("/taskmanagers/{tmid}/log", get(processes::taskmanager_log))
+        .route("/taskmanagers/{tmid}/logs/{file}", get(processes::taskmanager_log_file))
+        .route("/taskmanagers/{tmid}/stdout", get(processes::taskmanager_stdout))
+        .route("/taskmanagers/{tmid}/thread-dump", get(processes::taskmanager_thread_dump))
         .route("/jars", get(jars::list_jars))
         .route("/jars/upload", post(jars::upload_jar))
         .route("/jars/{jarid}/run", post(jars::run_jar))
+        .route("/jars/{jarid}", axum::routing::delete(jars::delete_jar))
+        .route("/jars/{jarid}/plan", get(jars::jar_plan).post(jars::jar_plan))
+        .route("/savepoint-disposal", post(operations::trigger_disposal))
+        .route("/savepoint-disposal/{tid}", get(operations::disposal_status))
+        .route("/cluster", axum::routing::delete(operations::shutdown_cluster))
         .route("/metrics", get(cluster::prometheus))
         .route("/blobs", post(blobs::upload_blob))
         .route("/blobs/{digest}", get(blobs::download_blob));
     Router::new()
         .merge(api.clone())
         .nest("/v1", api)
-        .route("/", get(cluster::web_ui))
+        .merge(web::routes())
         .fallback(not_found)
         // Layers run bottom-up: the token is checked first, then the body's
         // length; axum's own body limit is off, `body::limit` replaces it.

@@ -99,6 +99,7 @@ impl Job {
         trigger_id: Option<String>,
         target: Result<PathBuf, SavepointError>,
         stop: Option<StopMode>,
+        format: crate::jobmanager::savepoints::SavepointFormat,
         out: &mut Vec<Command>,
     ) -> Result<String, SavepointError> {
         let id = self.record.id;
@@ -122,6 +123,7 @@ impl Job {
         // Made first, so that tasks only write into it and a failure to make
         // it fails the savepoint before any barrier (or stop) is sent.
         self.checkpoints.savepoints.request(trigger_id.clone(), dir, stop, out);
+        self.checkpoints.savepoints.set_format(&trigger_id, format);
         Ok(trigger_id)
     }
 

@@ -30,7 +30,7 @@ impl Job {
         let from = JobStatus::CREATED;
         self.state = State::Waiting { partitions: false, restore };
         self.mark_status(from, JobStatus::RUNNING, now, out);
-        self.tasks.iter_mut().flatten().for_each(|t| t.status = TaskStatus::SCHEDULED);
+        self.tasks.iter_mut().flatten().for_each(|t| t.set_status(TaskStatus::SCHEDULED, now.ms));
         out.push(Command::Log(Note::Submitted));
         out.push(Command::ResolvePartitions);
     }
@@ -97,7 +97,7 @@ impl Job {
         self.attempt += 1;
         for (tasks, tms) in self.tasks.iter_mut().zip(&placement.tms) {
             for (t, tm) in tasks.iter_mut().zip(tms) {
-                t.status = TaskStatus::DEPLOYING;
+                t.set_status(TaskStatus::DEPLOYING, now.ms);
                 t.tm = Some(tm.clone());
                 t.start_time = now.ms;
                 t.end_time = -1;

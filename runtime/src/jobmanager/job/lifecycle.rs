@@ -24,7 +24,7 @@ impl Job {
         if task.status.is_terminal() {
             return;
         }
-        task.status = u.status;
+        task.set_status(u.status, now.ms);
         if u.status.is_terminal() {
             task.end_time = now.ms;
         }
@@ -54,7 +54,7 @@ impl Job {
         let mut affected = false;
         for t in self.tasks.iter_mut().flatten() {
             if t.tm.as_deref() == Some(tm) && !t.status.is_terminal() {
-                t.status = TaskStatus::FAILED;
+                t.set_status(TaskStatus::FAILED, now.ms);
                 t.end_time = now.ms;
                 affected = true;
             }
@@ -85,7 +85,7 @@ impl Job {
             return;
         }
         self.release_slots(out);
-        self.tasks.iter_mut().flatten().for_each(|t| *t = TaskEntry::scheduled());
+        self.tasks.iter_mut().flatten().for_each(|t| *t = TaskEntry::scheduled(now.ms));
         out.push(Command::Log(Note::Restarting { restarts: self.num_restarts }));
         self.set_state(State::Waiting { partitions: true, restore: Restore::Undecided }, now, out);
     }
@@ -120,7 +120,7 @@ impl Job {
         self.set_state(State::Failing, now, out);
         for t in self.tasks.iter_mut().flatten() {
             if matches!(t.status, TaskStatus::CREATED | TaskStatus::SCHEDULED) {
-                t.status = TaskStatus::CANCELED;
+                t.set_status(TaskStatus::CANCELED, now.ms);
             }
         }
         if self.all_ended() {
@@ -138,14 +138,14 @@ impl Job {
             }
             match (&t.tm, t.status) {
                 (_, TaskStatus::CREATED | TaskStatus::SCHEDULED) | (None, _) => {
-                    t.status = undeployed;
+                    t.set_status(undeployed, now.ms);
                     t.end_time = now.ms;
                 }
                 (Some(tm), _) => {
-                    t.status = TaskStatus::CANCELING;
                     if !asked.contains(tm) {
                         asked.push(tm.clone());
                     }
+                    t.set_status(TaskStatus::CANCELING, now.ms);
                 }
             }
         }

@@ -21,7 +21,7 @@
 //! can persist the first and rebuild the rest.
 
 use super::coordinator::Coordinator;
-use super::events::{Answer, Command, Event, Purpose};
+use super::events::{Answer, Command, Event, Purpose, SavepointError};
 use super::log::Note;
 use crate::checkpoint::RestorePoint;
 use crate::clock::Now;
@@ -67,17 +67,27 @@ pub struct TaskEntry {
     pub start_time: i64,
     pub end_time: i64,
     pub metrics: TaskMetrics,
+    /// When the current attempt's task entered each state it has been in
+    /// (`subtasktimes`, `status-duration`).
+    pub timestamps: HashMap<TaskStatus, i64>,
 }
 
 impl TaskEntry {
-    fn scheduled() -> TaskEntry {
+    fn scheduled(now_ms: i64) -> TaskEntry {
         TaskEntry {
             status: TaskStatus::SCHEDULED,
             tm: None,
             start_time: -1,
             end_time: -1,
             metrics: TaskMetrics::default(),
+            timestamps: HashMap::from([(TaskStatus::SCHEDULED, now_ms)]),
         }
+    }
+
+    /// Moves to `status` at `now_ms`, remembering when.
+    pub(super) fn set_status(&mut self, status: TaskStatus, now_ms: i64) {
+        self.status = status;
+        self.timestamps.insert(status, now_ms);
     }
 }
 
@@ -184,7 +194,11 @@ impl Job {
             spec.retention,
             store,
         );
-        let created = || TaskEntry { status: TaskStatus::CREATED, ..TaskEntry::scheduled() };
+        let created = || TaskEntry {
+            status: TaskStatus::CREATED,
+            timestamps: HashMap::from([(TaskStatus::CREATED, now.ms)]),
+            ..TaskEntry::scheduled(now.ms)
+        };
         let tasks = graph.graph.node_weights().map(|v| (0..v.parallelism).map(|_| created()).collect()).collect();
         Job {
             record: JobRecord {
@@ -271,6 +285,11 @@ impl Job {
         self.checkpoints.savepoints.status(trigger_id)
     }
 
+    /// How the checkpoint asked for by hand under `trigger_id` stands.
+    pub fn checkpoint_status(&self, trigger_id: &str) -> Option<&super::coordinator::ManualCheckpoint> {
+        self.checkpoints.manual_status(trigger_id)
+    }
+
     /// A heartbeat's counters of one of the job's subtasks.
     pub fn record_metrics(&mut self, m: &TaskMetrics) {
         let Some(sub) = m.subtask.filter(|_| m.attempt == self.attempt) else { return };
@@ -329,13 +348,22 @@ impl Job {
                 self.on_progress(p, now, &mut out);
             }
             Event::RemovalFailed { dir } => self.checkpoints.removal_failed(dir),
-            Event::SavepointRequested { trigger_id, target, stop } => {
-                let answer = self.on_savepoint_request(trigger_id, target, stop, &mut out);
+            Event::SavepointRequested { trigger_id, target, stop, format } => {
+                let answer = self.on_savepoint_request(trigger_id, target, stop, format, &mut out);
                 out.push(Command::Answer(Answer::Savepoint(answer)));
             }
             Event::CancelRequested => {
                 let answer = self.on_cancel(now, &mut out);
                 out.push(Command::Answer(Answer::Cancel(answer)));
+            }
+            Event::CheckpointRequested { trigger_id } => {
+                let answer = if self.status() == JobStatus::RUNNING {
+                    self.checkpoints.request_checkpoint(trigger_id.clone());
+                    Ok(trigger_id)
+                } else {
+                    Err(SavepointError::NotRunning(self.record.id, self.status()))
+                };
+                out.push(Command::Answer(Answer::Checkpoint(answer)));
             }
         }
         self.finish_if_done(now, &mut out);

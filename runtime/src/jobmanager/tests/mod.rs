@@ -163,6 +163,7 @@ pub(super) struct Tm {
 pub(super) enum Answered {
     Savepoint(Result<String, String>),
     Cancel(Result<(), String>),
+    Checkpoint(Result<String, String>),
 }
 
 /// A message the job sent to a TaskManager.
@@ -343,6 +344,9 @@ impl Harness {
             Command::Answer(Answer::Cancel(r)) => {
                 self.answers.push(Answered::Cancel(r.as_ref().map(|_| ()).map_err(|e| e.to_string())))
             }
+            Command::Answer(Answer::Checkpoint(r)) => {
+                self.answers.push(Answered::Checkpoint(r.as_ref().map_err(|e| e.to_string()).cloned()))
+            }
         }
         None
     }
@@ -479,7 +483,7 @@ impl Harness {
 
     pub fn savepoint(&mut self, stop: Option<StopMode>) -> Result<String, String> {
         let target = Ok(PathBuf::from("/savepoints"));
-        self.step(Event::SavepointRequested { trigger_id: None, target, stop });
+        self.step(Event::SavepointRequested { trigger_id: None, target, stop, format: Default::default() });
         match self.answers.pop() {
             Some(Answered::Savepoint(r)) => r,
             other => panic!("no savepoint answer: {other:?}"),

@@ -215,7 +215,12 @@ fn a_savepoint_supersedes_a_pending_checkpoint_and_a_repeated_trigger_id_is_the_
     let checkpoint = h.pending().expect("pending");
     let target = || Ok(PathBuf::from("/savepoints"));
     let request = |h: &mut Harness| {
-        h.step(Event::SavepointRequested { trigger_id: Some("t-1".into()), target: target(), stop: None });
+        h.step(Event::SavepointRequested {
+            trigger_id: Some("t-1".into()),
+            target: target(),
+            stop: None,
+            format: Default::default(),
+        });
         h.answers.pop()
     };
     assert_eq!(request(&mut h), Some(Answered::Savepoint(Ok("t-1".into()))));

@@ -1,0 +1,126 @@
+//! Record formats of connectors: `format: json | csv | raw` and the CSV
+//! settings `header`, `delimiter` and `quote` (issue 11 §5).
+
+use super::Checker;
+use crate::consts::Const;
+use crate::ir::{CsvFormat, DataType, Format, Schema};
+use flowc_dsl::{Diagnostic, Span};
+use std::collections::HashMap;
+
+impl Checker {
+    /// The format a connector's settings give, checked against the
+    /// records' `schema` (when known). `files`: whether `header` is a
+    /// setting here (files have a first line; a Kafka message does not).
+    pub(super) fn format_prop(
+        &mut self,
+        props: &HashMap<String, (Const, Span)>,
+        options: &[&str],
+        schema: Option<&Schema>,
+        files: bool,
+    ) -> Option<Format> {
+        let name = self.symbol_prop(props, "format", options, "json")?;
+        let csv_keys: &[&str] = if files { &["header", "delimiter", "quote"] } else { &["delimiter", "quote"] };
+        if name != "csv" {
+            let mut ok = true;
+            for key in csv_keys {
+                if let Some((_, span)) = props.get(*key) {
+                    ok = false;
+                    self.err(
+                        Diagnostic::error(
+                            "flow::check::csv-setting-without-csv",
+                            format!("`{key}` is a setting of `format: csv`, and the format is {name}"),
+                            *span,
+                        )
+                        .with_label("has no effect")
+                        .with_help("add `format: csv`, or remove this setting"),
+                    );
+                }
+            }
+            if !ok {
+                return None;
+            }
+        }
+        match name.as_str() {
+            "csv" => {
+                let mut csv = CsvFormat::default();
+                let mut ok = true;
+                if let Some((v, span)) = props.get("header") {
+                    match v {
+                        Const::Bool(b) => csv.header = *b,
+                        v => {
+                            self.bad_prop("header", "`true` or `false`", v, *span);
+                            ok = false;
+                        }
+                    }
+                }
+                for (key, slot) in [("delimiter", &mut csv.delimiter), ("quote", &mut csv.quote)] {
+                    let Some((v, span)) = props.get(key) else { continue };
+                    match v {
+                        Const::Str(s) if s.len() == 1 && s.is_ascii() && !matches!(s.as_str(), "\n" | "\r") => {
+                            *slot = s.as_bytes()[0]
+                        }
+                        Const::Str(_) => {
+                            self.err(
+                                Diagnostic::error(
+                                    "flow::check::setting-value",
+                                    format!("`{key}` takes one ASCII character other than a line break"),
+                                    *span,
+                                )
+                                .with_label(format!("this is {v}"))
+                                .with_help(if key == "delimiter" {
+                                    "for tabs write `\"\\t\"`"
+                                } else {
+                                    "such as `\"\\\"\"` or `\"'\"`"
+                                }),
+                            );
+                            ok = false;
+                        }
+                        v => {
+                            self.bad_prop(key, "a one-character string", v, *span);
+                            ok = false;
+                        }
+                    }
+                }
+                if ok && csv.delimiter == csv.quote {
+                    let span = props.get("quote").or(props.get("delimiter")).map(|(_, s)| *s);
+                    if let Some(span) = span {
+                        self.err(
+                            Diagnostic::error(
+                                "flow::check::setting-value",
+                                "the CSV delimiter and quote are the same character",
+                                span,
+                            )
+                            .with_label("no field could be told from the next")
+                            .with_help("the defaults are `delimiter: \",\"` and `quote: \"\\\"\"`"),
+                        );
+                        ok = false;
+                    }
+                }
+                ok.then_some(Format::Csv(csv))
+            }
+            "raw" => {
+                let schema = schema?;
+                let one_string = schema.fields.len() == 1 && schema.fields[0].ty == DataType::String;
+                if !one_string {
+                    let span = props.get("format").map(|(_, s)| *s)?;
+                    self.err(
+                        Diagnostic::error(
+                            "flow::check::raw-schema",
+                            format!(
+                                "`format: raw` reads and writes one string per record, and the records are {schema}"
+                            ),
+                            span,
+                        )
+                        .with_label("needs a schema of exactly one `string` field")
+                        .with_help(
+                            "declare `schema Line { line: string }`, or `select` the one string field before the sink",
+                        ),
+                    );
+                    return None;
+                }
+                Some(Format::Raw)
+            }
+            _ => Some(Format::Json),
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! Keyed state without windows and the changelog streams it makes: the
+//! running aggregate (`key_by k | aggregate { … }`), `dedup`, the `ttl`
+//! attribute, and which stages may follow an upsert stream.
+//!
+//! A running aggregate's output is an *upsert stream* keyed by its key
+//! fields: every record carries a row kind (`+I`, `-U`, `+U`, `-D`). The
+//! checker remembers, per operator that makes one, where the key fields
+//! are in its output (`Checker::upserts`); a `map` or `select` that keeps
+//! them passes the stream on, and sinks write it as a changelog. Stages
+//! that would treat updates as new records (`filter`, `watermark`,
+//! windows, `dedup`, another aggregate) are refused with the reason.
+
+use super::pipelines::{duplicate_field, field_value, Key};
+use super::stream::{field_refs, StreamEnd, Unknown};
+use super::Checker;
+use crate::consts::{self, Const};
+use crate::ir::*;
+use crate::logical::{JobSettings, Partitioning};
+use crate::typing::{Scope, Typer};
+use flowc_dsl::ast::{self, Attrs, StageKind};
+use flowc_dsl::{Diagnostic, Span};
+use std::collections::HashMap;
+
+/// Where an upsert stream's key is: indices into the stream's schema, and
+/// the running aggregate that made it.
+#[derive(Debug, Clone)]
+pub(super) struct UpsertKey {
+    pub fields: Vec<usize>,
+    pub origin: Span,
+}
+
+impl Checker {
+    /// The upsert key of a stream, if it is an upsert stream.
+    pub(super) fn upsert_key(&self, end: &StreamEnd) -> Option<&UpsertKey> {
+        end.op.and_then(|op| self.upserts.get(&op))
+    }
+
+    /// How records go from `end` to a stage that passes them on one by
+    /// one: FORWARD, or for an upsert stream FORWARD that becomes HASH by
+    /// its key (never REBALANCE) where the parallelism changes.
+    pub(super) fn forward_from(&self, end: &StreamEnd) -> Partitioning {
+        match self.upsert_key(end) {
+            Some(u) => Partitioning::KeyedForward { key: u.fields.clone() },
+            None => Partitioning::Forward,
+        }
+    }
+
+    /// Refuses a stage that cannot take updates after an upsert stream;
+    /// `true` if it did (the stage is then not checked further).
+    pub(super) fn refuse_updates(&mut self, end: &StreamEnd, stage: &ast::Stage) -> bool {
+        let Some(upsert) = self.upsert_key(end).cloned() else { return false };
+        let (what, help) = match &stage.kind {
+            StageKind::Filter { .. } => (
+                "`filter`",
+                "filter the records before the `aggregate`: a filter between an update's `-U` and `+U` would leave a stale row behind",
+            ),
+            StageKind::Watermark { .. } => ("`watermark`", "assign event time before the `aggregate`"),
+            StageKind::KeyBy { .. } | StageKind::Window(_) | StageKind::Aggregate { .. } => (
+                "a further aggregation",
+                "aggregate the input directly (one running aggregate per pipeline), or window it before the running aggregate",
+            ),
+            StageKind::Dedup { .. } => ("`dedup`", "deduplicate the records before the `aggregate`"),
+            StageKind::Top(_) => (
+                "`top`",
+                "rank the rows of a windowed `aggregate`; a per-key Top-N of a running aggregate is not offered yet",
+            ),
+            StageKind::Union { .. } => ("`union`", "union the append-only inputs before the `aggregate`"),
+            StageKind::Join(_) => (
+                "a `join`",
+                "join the records before the `aggregate`: flowc's joins read append-only streams",
+            ),
+            StageKind::Map { .. } | StageKind::Select { .. } | StageKind::Sink(_) => return false,
+        };
+        self.err(
+            Diagnostic::error(
+                "flow::check::updates",
+                format!("{what} cannot take the updates of an upsert stream"),
+                stage.span,
+            )
+            .with_label("this stage would treat `-U`/`+U` changes as new records")
+            .with_secondary(upsert.origin, "a running aggregate makes an upsert stream here")
+            .with_help(help),
+        );
+        true
+    }
+
+    /// After a `map` or `select` of an upsert stream (`before`) made
+    /// `after`: the stream stays an upsert stream if every key field is
+    /// passed through unchanged, and is refused otherwise.
+    pub(super) fn project_upsert(&mut self, before: &StreamEnd, after: &mut StreamEnd) {
+        let Some(upsert) = self.upsert_key(before).cloned() else { return };
+        let Some(op) = after.op else { return };
+        let Some(OperatorKind::Project(exprs)) = self.ops.get(op).map(|o| &o.kind) else { return };
+        let mut fields = Vec::new();
+        let mut missing = Vec::new();
+        for k in &upsert.fields {
+            match exprs.iter().position(|e| *e == Expr::Field(*k)) {
+                Some(j) => fields.push(j),
+                None => missing.push(before.schema.fields.get(*k).map_or(format!("#{k}"), |f| f.name.clone())),
+            }
+        }
+        if missing.is_empty() {
+            self.upserts.insert(op, UpsertKey { fields, origin: upsert.origin });
+            return;
+        }
+        let list: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+        self.err(
+            Diagnostic::error(
+                "flow::check::upsert-key",
+                format!("this stage drops or changes the upsert key {}", list.join(", ")),
+                after.span,
+            )
+            .with_label("an upsert stream must keep its key fields as they are")
+            .with_secondary(upsert.origin, "the upsert stream is keyed here")
+            .with_help(format!(
+                "pass {} through unchanged, e.g. `select {{ {}, … }}`",
+                list.join(", "),
+                missing.join(", ")
+            )),
+        );
+        after.op = None;
+    }
+
+    /// The sink of an upsert stream: Kafka writes like `upsert-kafka`;
+    /// print, file and discard take the changelog as it is.
+    pub(super) fn upsert_sink(
+        &mut self,
+        kind: Option<OperatorKind>,
+        input: &StreamEnd,
+        span: Span,
+    ) -> Option<OperatorKind> {
+        let Some(upsert) = self.upsert_key(input).cloned() else { return kind };
+        match kind {
+            Some(OperatorKind::KafkaSink(k)) if k.delivery == Delivery::ExactlyOnce => {
+                self.err(
+                    Diagnostic::error(
+                        "flow::check::upsert-delivery",
+                        "an upsert stream is written `at_least_once`",
+                        span,
+                    )
+                    .with_label("`delivery: exactly_once` is not offered for upsert streams")
+                    .with_secondary(upsert.origin, "the upsert stream is made here")
+                    .with_help("an upsert topic is idempotent per key: a repeated write leaves the same final table, so remove `delivery`"),
+                );
+                None
+            }
+            Some(OperatorKind::KafkaSink(sink)) => {
+                Some(OperatorKind::UpsertKafkaSink(UpsertKafkaSink { sink, key: upsert.fields }))
+            }
+            other => other,
+        }
+    }
+
+    /// The `ttl D` attribute: `Some(None)` when absent, `None` when wrong.
+    pub(super) fn ttl(&mut self, attrs: &Attrs) -> Option<Option<u64>> {
+        let Some(e) = attrs.ttl() else { return Some(None) };
+        match consts::eval(e, &self.params) {
+            Ok(Const::Duration(ms)) if ms > 0 => Some(Some(ms)),
+            Ok(v) => {
+                self.err(
+                    Diagnostic::error("flow::check::ttl", "`ttl` takes a positive duration", e.span)
+                        .with_label(format!("this is {v}"))
+                        .with_help("for example `ttl 1d`: state of a key not updated for a day is removed"),
+                );
+                None
+            }
+            Err(d) => {
+                self.err(d);
+                None
+            }
+        }
+    }
+
+    /// `ttl` on an operator without keyed state.
+    pub(super) fn refuse_ttl(&mut self, attrs: &Attrs, what: &str) {
+        if let Some(e) = attrs.ttl() {
+            self.err(
+                Diagnostic::error("flow::check::ttl", format!("{what} keeps no keyed state to expire"), e.span)
+                    .with_label("`ttl` has nothing to do here")
+                    .with_help("`ttl` goes on a running aggregate (`key_by k | aggregate { … } ttl 1d`) or a `dedup`"),
+            );
+        }
+    }
+
+    /// `key_by k | aggregate { … }` without a window: a running aggregate,
+    /// whose output is an upsert stream keyed by the key fields (each must
+    /// be an output field as it is).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn running_aggregate(
+        &mut self,
+        input: &StreamEnd,
+        key: Key,
+        fields: &[ast::RecordField],
+        attrs: &Attrs,
+        span: Span,
+        settings: &JobSettings,
+    ) -> StreamEnd {
+        let mut typer = Typer::new(&self.params, &self.udfs);
+        let mut aggs = Vec::new();
+        let mut out_fields = Vec::new();
+        let mut output = Vec::new();
+        let mut unknown = Unknown::None;
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut ok = true;
+        for rf in fields {
+            if let Some(first) = seen.insert(rf.name.text.as_str(), rf.name.span) {
+                typer.diagnostics.push(duplicate_field(rf, first));
+                ok = false;
+                continue;
+            }
+            let value = field_value(rf);
+            let mut plain = Vec::new();
+            field_refs(&value, true, &mut plain);
+            let typed = if input.can_check(&value) && (key.known || plain.is_empty()) {
+                let mut scope = Scope::Aggregate { input: &input.schema, key: &key.fields, aggs: &mut aggs };
+                typer.expr(&value, &mut scope).ok()
+            } else {
+                None
+            };
+            match typed {
+                Some((e, _)) if reads_window(&e) => {
+                    typer.diagnostics.push(
+                        Diagnostic::error(
+                            "flow::check::no-window",
+                            "`window_start` and `window_end` need a window",
+                            value.span,
+                        )
+                        .with_label("this running aggregate has no window")
+                        .with_help("add `| window tumbling { size: … }` before the `aggregate` for per-window results"),
+                    );
+                    ok = false;
+                }
+                Some((e, ty)) => {
+                    let mut field = Field::new(rf.name.text.clone(), ty);
+                    if let Expr::Key(k) = e {
+                        field.timestamp_format = input.schema.fields[key.fields[k]].timestamp_format.clone();
+                    }
+                    out_fields.push(field);
+                    output.push(e);
+                }
+                None => {
+                    ok = false;
+                    unknown.add([rf.name.text.clone()]);
+                }
+            }
+        }
+        self.diags.extend(typer.diagnostics);
+        if fields.is_empty() {
+            self.err(
+                Diagnostic::error("flow::check::empty-aggregate", "`aggregate` needs at least one field", span)
+                    .with_label("empty"),
+            );
+            ok = false;
+        }
+        // The upsert key: where each key field is in the output.
+        let mut upsert = Vec::new();
+        if ok && key.known {
+            let mut missing = Vec::new();
+            for (i, k) in key.fields.iter().enumerate() {
+                match output.iter().position(|e| *e == Expr::Key(i)) {
+                    Some(j) => upsert.push(j),
+                    None => missing.push(input.schema.fields[*k].name.clone()),
+                }
+            }
+            if !missing.is_empty() {
+                let list: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+                self.err(
+                    Diagnostic::error(
+                        "flow::check::upsert-key",
+                        format!("a running aggregate must output its key: {} is missing", list.join(", ")),
+                        span,
+                    )
+                    .with_label("its output is an upsert stream keyed by the key fields")
+                    .with_secondary(key.span, "keyed here")
+                    .with_help(format!(
+                        "add {} to the output: `aggregate {{ {}, … }}`",
+                        list.join(", "),
+                        missing.join(", ")
+                    )),
+                );
+                ok = false;
+            }
+        }
+        let ttl = self.ttl(attrs);
+        let schema = Schema { name: None, fields: out_fields };
+        let kind = match ttl {
+            Some(ttl_ms) if ok && key.known => Some(OperatorKind::RunningAggregate(RunningAggregate {
+                key: key.fields.clone(),
+                aggregates: aggs,
+                output,
+                ttl_ms,
+            })),
+            _ => None,
+        };
+        // As Flink names it: `GroupAggregate(groupBy=[user], select=[user, total])`.
+        let group_by: Vec<&str> = key.fields.iter().map(|k| input.schema.fields[*k].name.as_str()).collect();
+        let select: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
+        let name = format!("GroupAggregate(groupBy=[{}], select=[{}])", group_by.join(", "), select.join(", "));
+        let op = self.add_op(
+            kind,
+            name,
+            attrs,
+            Some(input),
+            Partitioning::Hash { key: key.fields },
+            schema.clone(),
+            span,
+            settings,
+        );
+        if let Some(op) = op {
+            self.upserts.insert(op, UpsertKey { fields: upsert, origin: span });
+        }
+        StreamEnd { op, schema, unknown, has_watermark: input.has_watermark, span }
+    }
+
+    /// `dedup f, … within D`: the first record per key; the output is the
+    /// input, append-only.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn dedup(
+        &mut self,
+        input: &StreamEnd,
+        fields: &[ast::Name],
+        within: &ast::Expr,
+        keep: Option<&ast::Name>,
+        attrs: &Attrs,
+        span: Span,
+        settings: &JobSettings,
+    ) -> StreamEnd {
+        let key = self.key_by(input, fields, span);
+        let mut ok = key.known;
+        if let Some(k) = keep {
+            self.err(
+                Diagnostic::error("flow::check::dedup-keep", format!("`dedup` keeps the first record; `keep {}` is not offered", k.text), k.span)
+                    .with_label("only the first record per key is kept")
+                    .with_help("for the latest values per key, use a running aggregate: `| key_by k | aggregate { k, x: max(x) }`, an upsert stream"),
+            );
+            ok = false;
+        }
+        let within_ms = match consts::eval(within, &self.params) {
+            Ok(Const::Duration(ms)) if ms > 0 => Some(ms),
+            Ok(v) => {
+                self.err(
+                    Diagnostic::error("flow::check::dedup-within", "`within` takes a positive duration", within.span)
+                        .with_label(format!("this is {v}"))
+                        .with_help(
+                            "for example `dedup id within 1h`: a key is forgotten an hour after it was first seen",
+                        ),
+                );
+                None
+            }
+            Err(d) => {
+                self.err(d);
+                None
+            }
+        };
+        let ttl = self.ttl(attrs);
+        let time = if input.has_watermark { TimeDomain::EventTime } else { TimeDomain::ProcessingTime };
+        let kind = match (within_ms, ttl) {
+            (Some(within_ms), Some(ttl_ms)) if ok => {
+                Some(OperatorKind::Dedup(Dedup { key: key.fields.clone(), within_ms, time, ttl_ms }))
+            }
+            _ => None,
+        };
+        let names: Vec<&str> = fields.iter().map(|f| f.text.as_str()).collect();
+        let name = format!("Deduplicate(keep=[FirstRow], key=[{}])", names.join(", "));
+        let schema = input.schema.clone();
+        let op = self.add_op(
+            kind,
+            name,
+            attrs,
+            Some(input),
+            Partitioning::Hash { key: key.fields },
+            schema.clone(),
+            span,
+            settings,
+        );
+        StreamEnd { op, schema, unknown: input.unknown.clone(), has_watermark: input.has_watermark, span }
+    }
+}
+
+/// Whether an aggregate's output expression reads a window bound.
+fn reads_window(e: &Expr) -> bool {
+    match e {
+        Expr::WindowStart | Expr::WindowEnd => true,
+        Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) | Expr::At(_, x) => reads_window(x),
+        Expr::Binary(_, a, b) => reads_window(a) || reads_window(b),
+        Expr::If(a, b, c) => reads_window(a) || reads_window(b) || reads_window(c),
+        Expr::Call(_, args) | Expr::Udf(_, args) => args.iter().any(reads_window),
+        _ => false,
+    }
+}

@@ -1,0 +1,135 @@
+//! The Kafka sink of an upsert stream, as Flink's `upsert-kafka`: the
+//! message key is the JSON of the stream's key fields (`{"user":"a"}`),
+//! the value the row's JSON for `+I` and `+U`; `-U` writes nothing (the
+//! `+U` that follows replaces it) and `-D` a tombstone (a null value).
+//! A topic compacted by key then holds the final table.
+//!
+//! At-least-once, like the plain Kafka sink: an idempotent producer with
+//! `acks=all`, `flush` waiting for every acknowledgement. Writing a row
+//! twice leaves the same table, so no transactions are needed.
+
+use super::kafka::DeliveryErrors;
+use super::{ConnectorError, SinkWriter};
+use crate::codec::json::JsonEncoder;
+use crate::data::{Batch, RowKind};
+use flowc_compiler::ir::{Schema, UpsertKafkaSink};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use std::time::Duration;
+
+pub struct UpsertKafkaSinkWriter {
+    servers: String,
+    topic: String,
+    key: Vec<usize>,
+    producer: ThreadedProducer<DeliveryErrors>,
+    errors: DeliveryErrors,
+    key_encoder: JsonEncoder,
+    encoder: JsonEncoder,
+    key_buf: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+fn kafka_err(servers: &str, e: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::Kafka { servers: servers.to_string(), message: e.to_string() }
+}
+
+impl UpsertKafkaSinkWriter {
+    pub fn new(spec: &UpsertKafkaSink, schema: &Schema) -> Result<UpsertKafkaSinkWriter, ConnectorError> {
+        let servers = &spec.sink.servers;
+        let mut key_fields = Vec::new();
+        for k in &spec.key {
+            let f = schema
+                .fields
+                .get(*k)
+                .ok_or_else(|| ConnectorError::Io(format!("upsert key field #{k} does not exist (a bug in flowc)")))?;
+            key_fields.push(f.clone());
+        }
+        let errors = DeliveryErrors::default();
+        let producer: ThreadedProducer<DeliveryErrors> = ClientConfig::new()
+            .set("bootstrap.servers", servers)
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "120000")
+            .create_with_context(errors.clone())
+            .map_err(|e| kafka_err(servers, e))?;
+        Ok(UpsertKafkaSinkWriter {
+            servers: servers.clone(),
+            topic: spec.sink.topic.clone(),
+            key: spec.key.clone(),
+            producer,
+            errors,
+            key_encoder: JsonEncoder::new(&Schema { name: None, fields: key_fields }),
+            encoder: JsonEncoder::new(schema),
+            key_buf: Vec::with_capacity(64),
+            buf: Vec::with_capacity(256),
+        })
+    }
+
+    fn check(&self) -> Result<(), ConnectorError> {
+        match self.errors.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(kafka_err(&self.servers, format!("delivery to `{}` failed: {e}", self.topic))),
+            None => Ok(()),
+        }
+    }
+
+    /// Hands one message to the producer, waiting while its queue is full.
+    fn send(&self, payload: Option<&[u8]>) -> Result<(), KafkaError> {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic).key(&self.key_buf[..]);
+        if let Some(p) = payload {
+            record = record.payload(p);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The key columns of `batch`, as a batch of their own (for the key's JSON).
+pub fn key_batch(batch: &Batch, key: &[usize]) -> Batch {
+    let columns = key.iter().filter_map(|k| batch.columns.get(*k).cloned()).collect();
+    Batch::new(Vec::new(), columns)
+}
+
+impl SinkWriter for UpsertKafkaSinkWriter {
+    fn write(&mut self, batch: &Batch) -> Result<(), ConnectorError> {
+        self.check()?;
+        let keys = key_batch(batch, &self.key);
+        for r in 0..batch.len() {
+            let kind = batch.kind(r);
+            if kind == RowKind::UpdateBefore {
+                continue;
+            }
+            self.key_buf.clear();
+            self.key_encoder.encode_row(&keys, r, &mut self.key_buf);
+            let payload = if kind == RowKind::Delete {
+                None
+            } else {
+                self.buf.clear();
+                self.encoder.encode_row(batch, r, &mut self.buf);
+                Some(std::mem::take(&mut self.buf))
+            };
+            let sent = self.send(payload.as_deref());
+            if let Some(p) = payload {
+                self.buf = p;
+            }
+            sent.map_err(|e| kafka_err(&self.servers, format!("cannot produce to `{}`: {e}", self.topic)))?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ConnectorError> {
+        self.producer
+            .flush(Duration::from_secs(120))
+            .map_err(|e| kafka_err(&self.servers, format!("flushing `{}`: {e}", self.topic)))?;
+        self.check()
+    }
+}

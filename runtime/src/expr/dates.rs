@@ -1,0 +1,130 @@
+//! `date_format` and `date_trunc`: their pattern and unit are constants
+//! (the checker proves them), prepared once when the expression compiles.
+//! Times are UTC, as every timestamp in flowc.
+
+use super::functions::{Arg, ColumnFunction, FnError};
+use crate::data::{Column, Data, StrColumn};
+use flowc_compiler::ir::DataType;
+use flowc_compiler::timefmt::{civil_from_days, days_from_civil, TimeFormat};
+
+/// `date_format(t, pattern)`.
+#[derive(Debug)]
+pub struct DateFormatFn {
+    fmt: TimeFormat,
+}
+
+impl DateFormatFn {
+    pub fn new(pattern: &str) -> Result<DateFormatFn, String> {
+        TimeFormat::new(pattern).map(|fmt| DateFormatFn { fmt }).map_err(|p| p.message)
+    }
+}
+
+impl ColumnFunction for DateFormatFn {
+    fn name(&self) -> &str {
+        "date_format"
+    }
+    fn return_type(&self) -> DataType {
+        DataType::String
+    }
+    fn fallible(&self) -> bool {
+        false
+    }
+    fn invoke(&self, args: &[Arg<'_>], n: usize) -> Result<Column, FnError> {
+        let Some(Arg::I64(t)) = args.first() else {
+            return Err(FnError {
+                k: 0,
+                message: "internal error: date_format of a non-timestamp (a bug in flowc)".into(),
+            });
+        };
+        let mut out = StrColumn::with_capacity(n, n * 16);
+        for k in 0..n {
+            out.push_with(|buf| self.fmt.format_into(t.get(k), buf));
+        }
+        Ok(Column::new(DataType::String, Data::Str(out)))
+    }
+}
+
+/// A unit of `date_trunc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Year,
+    Month,
+    /// A fixed length in milliseconds: day, hour, minute, second.
+    Fixed(i64),
+}
+
+impl Unit {
+    pub fn by_name(name: &str) -> Option<Unit> {
+        Some(match name {
+            "year" => Unit::Year,
+            "month" => Unit::Month,
+            "day" => Unit::Fixed(86_400_000),
+            "hour" => Unit::Fixed(3_600_000),
+            "minute" => Unit::Fixed(60_000),
+            "second" => Unit::Fixed(1_000),
+            _ => return None,
+        })
+    }
+
+    /// The start of the unit `t` is in.
+    pub fn truncate(self, t: i64) -> i64 {
+        match self {
+            Unit::Fixed(ms) => t - t.rem_euclid(ms),
+            Unit::Year | Unit::Month => {
+                let (y, m, _) = civil_from_days(t.div_euclid(86_400_000));
+                let m = if self == Unit::Year { 1 } else { m };
+                days_from_civil(y, m, 1).saturating_mul(86_400_000)
+            }
+        }
+    }
+}
+
+/// `date_trunc(unit, t)`.
+#[derive(Debug)]
+pub struct DateTruncFn {
+    pub unit: Unit,
+}
+
+impl ColumnFunction for DateTruncFn {
+    fn name(&self) -> &str {
+        "date_trunc"
+    }
+    fn return_type(&self) -> DataType {
+        DataType::Timestamp
+    }
+    fn fallible(&self) -> bool {
+        false
+    }
+    fn invoke(&self, args: &[Arg<'_>], n: usize) -> Result<Column, FnError> {
+        let Some(Arg::I64(t)) = args.first() else {
+            return Err(FnError {
+                k: 0,
+                message: "internal error: date_trunc of a non-timestamp (a bug in flowc)".into(),
+            });
+        };
+        Ok(Column::new(DataType::Timestamp, Data::I64((0..n).map(|k| self.unit.truncate(t.get(k))).collect())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_in_utc() {
+        // 2026-11-24T22:15:42.123Z
+        let t = 1_795_558_542_123;
+        let iso = |ms| TimeFormat::new(flowc_compiler::ir::DEFAULT_TIMESTAMP_PATTERN).expect("pattern").format(ms);
+        let at = |u: &str| iso(Unit::by_name(u).expect("unit").truncate(t));
+        assert_eq!(at("year"), "2026-01-01T00:00:00.000Z");
+        assert_eq!(at("month"), "2026-11-01T00:00:00.000Z");
+        assert_eq!(at("day"), "2026-11-24T00:00:00.000Z");
+        assert_eq!(at("hour"), "2026-11-24T22:00:00.000Z");
+        assert_eq!(at("minute"), "2026-11-24T22:15:00.000Z");
+        assert_eq!(at("second"), "2026-11-24T22:15:42.000Z");
+        assert_eq!(iso(Unit::Month.truncate(-1)), "1969-12-01T00:00:00.000Z");
+        let f = DateFormatFn::new("yyyy-MM-dd HH").expect("pattern");
+        let c = f.invoke(&[Arg::I64(super::super::vals::I64s::Scalar(t))], 1).expect("formats");
+        assert_eq!(c.value(0), Some(crate::record::Value::Str("2026-11-24 22".into())));
+    }
+}

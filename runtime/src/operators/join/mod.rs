@@ -1,0 +1,361 @@
+//! `join`: a two-input equi-join in event time, bounded by an interval or
+//! a window.
+//!
+//! - **Interval join** (Flink's `IntervalJoinOperator`): a left row at `t`
+//!   meets the right rows of equal key at `[t + lower, t + upper]`. Each
+//!   arriving row probes the other side's buffer, emits its matches at
+//!   once (with event time `max(left, right)`), and is buffered itself. A
+//!   row older than the watermark is late: dropped and counted. A left row
+//!   is dropped from state once the watermark passes `t + upper`, a right
+//!   row once it passes `t - lower`.
+//! - **Window join**: rows of both sides in the same tumbling or sliding
+//!   window with equal keys meet when the watermark passes the window's
+//!   last millisecond, emitted with that time; a row whose every window has
+//!   fired is late.
+//!
+//! Both sides are buffered by [`buffer::SideBuffer`]: typed columns, no
+//! per-row values. State is snapshotted per key group (the rows of each
+//! side, and for window joins the end of the last window fired), so that a
+//! restore at another parallelism takes the key groups each subtask owns.
+
+pub mod buffer;
+
+use super::{KeyedSnapshot, Operator, OperatorError};
+use crate::data::{Batch, Column};
+use crate::keygroup::{key_group, key_hashes};
+use crate::metrics::TaskCounters;
+use crate::record::{Signal, Value, NO_TIMESTAMP};
+use buffer::SideBuffer;
+use flowc_compiler::ir::{DataType, Join, JoinBound, JoinType, Schema, WindowKind};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Format of a key group's bytes in a snapshot; bump on change. Version 1:
+/// bincode of [`SavedGroup`].
+const SNAPSHOT_VERSION: u8 = 1;
+
+/// One key group's state.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SavedGroup {
+    /// Window joins: the end of the last window fired (`i64::MIN`: none).
+    fired_upto: i64,
+    left: Vec<(i64, Vec<Value>)>,
+    right: Vec<(i64, Vec<Value>)>,
+}
+
+/// The matched pairs of a batch, gathered column by column.
+struct Emitter {
+    left: Vec<Column>,
+    right: Vec<Column>,
+    timestamps: Vec<i64>,
+}
+
+impl Emitter {
+    fn new(left: &[DataType], right: &[DataType]) -> Emitter {
+        Emitter {
+            left: left.iter().map(|t| Column::empty(*t, 0)).collect(),
+            right: right.iter().map(|t| Column::empty(*t, 0)).collect(),
+            timestamps: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, l: &Batch, lr: usize, r: &Batch, rr: usize, ts: i64) {
+        let (lo, ro) = ([lr as u32], [rr as u32]);
+        for (d, s) in self.left.iter_mut().zip(&l.columns) {
+            d.extend_rows(s, &lo);
+        }
+        for (d, s) in self.right.iter_mut().zip(&r.columns) {
+            d.extend_rows(s, &ro);
+        }
+        self.timestamps.push(ts);
+    }
+
+    fn finish(self, out: &mut Vec<Batch>) {
+        if self.timestamps.is_empty() {
+            return;
+        }
+        let mut columns = self.left;
+        columns.extend(self.right);
+        out.push(Batch::new(self.timestamps, columns));
+    }
+}
+
+pub struct JoinOperator {
+    name: String,
+    spec: Join,
+    left: SideBuffer,
+    right: SideBuffer,
+    left_types: Vec<DataType>,
+    right_types: Vec<DataType>,
+    watermark: i64,
+    max_parallelism: u32,
+    counters: Arc<TaskCounters>,
+    /// Window joins: the end of the last window fired.
+    fired_upto: i64,
+    /// Window joins after a restore: per key group, the end of the last
+    /// window its former subtask fired (those must not fire again).
+    restored_fired: HashMap<u32, i64>,
+    /// Reused per batch.
+    hashes: Vec<u64>,
+}
+
+impl JoinOperator {
+    pub fn new(
+        name: String,
+        spec: Join,
+        left: &Schema,
+        max_parallelism: u32,
+        counters: Arc<TaskCounters>,
+    ) -> Result<JoinOperator, OperatorError> {
+        let setup = |m: &str| OperatorError::Setup { operator: name.clone(), message: m.to_string() };
+        if spec.join_type == JoinType::LeftOuter {
+            return Err(setup("left outer joins are not supported yet"));
+        }
+        let left_types: Vec<DataType> = left.fields.iter().map(|f| f.ty).collect();
+        let right_types: Vec<DataType> = spec.right.fields.iter().map(|f| f.ty).collect();
+        if spec.left_key.is_empty()
+            || spec.left_key.len() != spec.right_key.len()
+            || spec.left_key.iter().any(|k| *k >= left_types.len())
+            || spec.right_key.iter().any(|k| *k >= right_types.len())
+        {
+            return Err(setup("the join keys do not fit its inputs (this is a bug in flowc)"));
+        }
+        let bucket_ms = match spec.bound {
+            JoinBound::Interval { lower_ms, upper_ms } => (upper_ms.saturating_sub(lower_ms) / 4).clamp(100, 3_600_000),
+            JoinBound::Window(WindowKind::Tumbling { size_ms }) => size_ms as i64,
+            JoinBound::Window(WindowKind::Sliding { slide_ms, .. }) => slide_ms as i64,
+            JoinBound::Window(WindowKind::Session { .. }) => {
+                return Err(setup("a window join takes a tumbling or sliding window (this is a bug in flowc)"))
+            }
+        };
+        Ok(JoinOperator {
+            left: SideBuffer::new(left_types.clone(), spec.left_key.clone(), bucket_ms),
+            right: SideBuffer::new(right_types.clone(), spec.right_key.clone(), bucket_ms),
+            name,
+            spec,
+            left_types,
+            right_types,
+            watermark: i64::MIN,
+            max_parallelism,
+            counters,
+            fired_upto: i64::MIN,
+            restored_fired: HashMap::new(),
+            hashes: Vec::new(),
+        })
+    }
+
+    /// Rows buffered on each side (tests, metrics).
+    pub fn buffered(&self) -> (usize, usize) {
+        (self.left.len(), self.right.len())
+    }
+
+    /// (size, slide) of a window join.
+    fn window(&self) -> Option<(i64, i64)> {
+        match self.spec.bound {
+            JoinBound::Window(WindowKind::Tumbling { size_ms }) => Some((size_ms as i64, size_ms as i64)),
+            JoinBound::Window(WindowKind::Sliding { size_ms, slide_ms }) => Some((size_ms as i64, slide_ms as i64)),
+            JoinBound::Interval { .. } | JoinBound::Window(WindowKind::Session { .. }) => None,
+        }
+    }
+
+    fn side(&mut self, side: u32, batch: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+        let n = batch.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let is_left = side == 0;
+        let key = if is_left { &self.spec.left_key } else { &self.spec.right_key };
+        let mut own = std::mem::take(&mut self.hashes);
+        let hashes = match batch.hashes_of(key) {
+            Some(h) => h,
+            None => {
+                key_hashes(&batch.columns, key, n, &mut own);
+                &own
+            }
+        };
+        let mut late = 0u64;
+        let wm = self.watermark;
+        match self.spec.bound {
+            JoinBound::Interval { lower_ms, upper_ms } => {
+                let mut emit = Emitter::new(&self.left_types, &self.right_types);
+                for (r, (&ts, &h)) in batch.timestamps.iter().zip(hashes).enumerate() {
+                    if ts == NO_TIMESTAMP || (wm != i64::MIN && ts < wm) {
+                        late += 1;
+                        continue;
+                    }
+                    if is_left {
+                        let (from, to) = (ts.saturating_add(lower_ms), ts.saturating_add(upper_ms));
+                        self.right.probe(h, from, to, &batch, &self.spec.left_key, r, |rows, j| {
+                            emit.push(&batch, r, rows, j, ts.max(rows.timestamps[j]))
+                        });
+                        self.left.insert(&batch, r, h);
+                    } else {
+                        let (from, to) = (ts.saturating_sub(upper_ms), ts.saturating_sub(lower_ms));
+                        self.left.probe(h, from, to, &batch, &self.spec.right_key, r, |rows, j| {
+                            emit.push(rows, j, &batch, r, ts.max(rows.timestamps[j]))
+                        });
+                        self.right.insert(&batch, r, h);
+                    }
+                }
+                emit.finish(out);
+            }
+            JoinBound::Window(_) => {
+                let (size, slide) = self.window().unwrap_or((1, 1));
+                for (r, (&ts, &h)) in batch.timestamps.iter().zip(hashes).enumerate() {
+                    let last_end = ts.saturating_sub(ts.rem_euclid(slide)).saturating_add(size);
+                    if ts == NO_TIMESTAMP || last_end.saturating_sub(1) <= wm || last_end <= self.fired_upto {
+                        late += 1;
+                        continue;
+                    }
+                    let buf = if is_left { &mut self.left } else { &mut self.right };
+                    buf.insert(&batch, r, h);
+                }
+            }
+        }
+        self.hashes = own;
+        if late > 0 {
+            TaskCounters::add(&self.counters.late_records, late);
+        }
+        Ok(())
+    }
+
+    /// Window joins: fires every window whose last millisecond is at or
+    /// before the watermark, oldest first, and forgets the rows of no
+    /// window left to fire.
+    fn fire_windows(&mut self, out: &mut Vec<Batch>) {
+        let Some((size, slide)) = self.window() else { return };
+        loop {
+            let first = match (self.left.first_bucket(), self.right.first_bucket()) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => return,
+            };
+            // The first window holding `first` ends at its slide's end.
+            let earliest = first.saturating_sub(first.rem_euclid(slide)).saturating_add(slide);
+            let end = earliest.max(self.fired_upto.saturating_add(slide));
+            if end.saturating_sub(1) > self.watermark {
+                return;
+            }
+            let (start, last) = (end.saturating_sub(size), end - 1);
+            let mut emit = Emitter::new(&self.left_types, &self.right_types);
+            let (left, right, restored, maxp) = (&self.left, &self.right, &self.restored_fired, self.max_parallelism);
+            left.scan(start, last, |rows, l, h| {
+                if restored.get(&key_group(h, maxp)).is_some_and(|f| end <= *f) {
+                    return;
+                }
+                right.probe(h, start, last, rows, &left.key, l, |rrows, j| emit.push(rows, l, rrows, j, last));
+            });
+            emit.finish(out);
+            self.fired_upto = end;
+            // A row before the next window's start is in no window left.
+            let next_start = start.saturating_add(slide);
+            self.left.expire(next_start);
+            self.right.expire(next_start);
+            if self.left.is_empty() && self.right.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn restore_error(&self, m: String) -> OperatorError {
+        OperatorError::Restore { operator: self.name.clone(), message: m }
+    }
+}
+
+impl Operator for JoinOperator {
+    fn process(&mut self, input: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+        self.side(0, input, out)
+    }
+
+    fn process_input(&mut self, input: u32, batch: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+        match input {
+            0 | 1 => self.side(input, batch, out),
+            other => Err(OperatorError::Setup {
+                operator: self.name.clone(),
+                message: format!("a join has two inputs, not input {other} (this is a bug in flowc)"),
+            }),
+        }
+    }
+
+    fn on_signal(&mut self, signal: Signal, out: &mut Vec<Batch>) -> Result<Option<Signal>, OperatorError> {
+        if let Signal::Watermark(w) = signal {
+            if w > self.watermark {
+                self.watermark = w;
+                match self.spec.bound {
+                    JoinBound::Interval { lower_ms, upper_ms } => {
+                        // No right row to come (at or after w) can reach a left row before w - upper.
+                        self.left.expire(w.saturating_sub(upper_ms));
+                        self.right.expire(w.saturating_add(lower_ms));
+                    }
+                    JoinBound::Window(_) => self.fire_windows(out),
+                }
+            }
+        }
+        Ok(Some(signal))
+    }
+
+    fn snapshot(&self) -> KeyedSnapshot {
+        let mut groups: BTreeMap<u32, SavedGroup> = BTreeMap::new();
+        let maxp = self.max_parallelism;
+        for (is_left, side) in [(true, &self.left), (false, &self.right)] {
+            for (h, ts, row) in side.saved_rows(i64::MIN) {
+                let kg = key_group(h, maxp);
+                let g = groups
+                    .entry(kg)
+                    .or_insert_with(|| SavedGroup { fired_upto: self.fired_upto, ..SavedGroup::default() });
+                if is_left {
+                    g.left.push((ts, row));
+                } else {
+                    g.right.push((ts, row));
+                }
+            }
+        }
+        let key_groups = groups
+            .into_iter()
+            .map(|(kg, mut g)| {
+                // A restored key group keeps what its former subtask fired.
+                if let Some(f) = self.restored_fired.get(&kg) {
+                    g.fired_upto = g.fired_upto.max(*f);
+                }
+                let mut bytes = vec![SNAPSHOT_VERSION];
+                bytes.extend(bincode::serde::encode_to_vec(&g, bincode::config::standard()).unwrap_or_default());
+                (kg, bytes)
+            })
+            .collect();
+        KeyedSnapshot { key_groups }
+    }
+
+    fn restore(&mut self, state: KeyedSnapshot) -> Result<(), OperatorError> {
+        let mut hashes = Vec::new();
+        for (kg, bytes) in &state.key_groups {
+            let g: SavedGroup = match bytes.split_first() {
+                Some((&SNAPSHOT_VERSION, body)) => {
+                    let (g, used): (SavedGroup, usize) =
+                        bincode::serde::decode_from_slice(body, bincode::config::standard())
+                            .map_err(|e| self.restore_error(format!("key group {kg} is corrupt: {e}")))?;
+                    if used != body.len() {
+                        return Err(self.restore_error(format!("key group {kg} has trailing bytes")));
+                    }
+                    g
+                }
+                Some((v, _)) => {
+                    return Err(self.restore_error(format!(
+                        "key group {kg} is in state format {v}, which this flowc does not read (it reads {SNAPSHOT_VERSION})"
+                    )))
+                }
+                None => return Err(self.restore_error(format!("key group {kg} is empty"))),
+            };
+            if g.fired_upto != i64::MIN {
+                self.restored_fired.insert(*kg, g.fired_upto);
+            }
+            if !self.left.insert_saved(&g.left, &mut hashes) || !self.right.insert_saved(&g.right, &mut hashes) {
+                return Err(self.restore_error(format!("key group {kg} has rows of another layout than the job's")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,338 @@
+//! `key_by k | aggregate { … }` without a window: a running aggregate per
+//! key whose output is an upsert stream (Flink SQL's `GroupAggFunction`).
+//!
+//! Each key holds one typed accumulator per aggregate (the window
+//! operator's [`Acc`]s, in one window that never closes). Every record
+//! updates its key's accumulators and emits the key's row: `+I` the first
+//! time, then `-U` with the old row and `+U` with the new one, or nothing
+//! when the row did not change (as Flink does without state TTL). The
+//! emitted rows carry the record's event time.
+//!
+//! With `ttl`, a key whose state was not updated for that long (processing
+//! time, as Flink's state TTL) is removed by timers, without emitting
+//! anything; its next record starts again at `+I`. State is snapshotted
+//! per key group (format 1: the key, its accumulators as the window
+//! operator saves them, and when it was last updated) and redistributed on
+//! rescale like the window operator's.
+
+use super::calc::Projection;
+use super::keyed::{decode_groups, encode_group, find_slots, SlotTimers};
+use super::window_state::{add_row, restore_windows_v2, v1_windows, Acc, ArgReader, KeyTable, SnapshotEntry, Window};
+use super::{KeyedSnapshot, Operator, OperatorError};
+use crate::data::{Batch, RowKind, ValueRef};
+use crate::expr::{AggregateScope, CompiledExpr, EvalError, Sel, SourceMap, Vals};
+use crate::keygroup::{key_group, key_hash};
+use crate::metrics::TaskCounters;
+use crate::record::Signal;
+use flowc_compiler::ir::{DataType, Field, RunningAggregate, Schema};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Format of a key group's bytes in a snapshot; bump on change.
+const SNAPSHOT_VERSION: u8 = 1;
+
+/// One key in a checkpoint: the key and its accumulators (as one window
+/// starting at 0), and when its state was last updated (epoch ms).
+#[derive(Serialize, Deserialize)]
+struct RunningEntry {
+    entry: SnapshotEntry,
+    updated: i64,
+}
+
+pub struct RunningAggregateOperator {
+    name: String,
+    spec: RunningAggregate,
+    max_parallelism: u32,
+    keys: KeyTable,
+    /// Per slot: when the key's state was last updated (processing time).
+    updated: Vec<i64>,
+    /// With `ttl`: when to look at a key again.
+    expiry: SlotTimers,
+    args: Vec<Option<CompiledExpr>>,
+    /// The output over `[keys…, aggregates…]`.
+    output: Projection,
+    scope_types: Vec<DataType>,
+    scope_schema: Schema,
+    input: Schema,
+    /// Reused per batch.
+    hashes: Vec<u64>,
+    slots: Vec<u32>,
+    /// The processing-time clock (tests set it).
+    clock: fn() -> i64,
+}
+
+impl RunningAggregateOperator {
+    /// The operator for `spec` over records of `input`; fails on a spec
+    /// the checker would refuse (a bug).
+    pub fn new(
+        name: String,
+        spec: RunningAggregate,
+        input: &Schema,
+        output: &Schema,
+        max_parallelism: u32,
+        _counters: Arc<TaskCounters>,
+        sources: &SourceMap,
+    ) -> Result<RunningAggregateOperator, OperatorError> {
+        let setup = |m: String| OperatorError::Setup {
+            operator: name.clone(),
+            message: format!("{m} (this is a bug in flowc)"),
+        };
+        let input_types: Vec<DataType> = input.fields.iter().map(|f| f.ty).collect();
+        let mut scope_fields = Vec::new();
+        for k in &spec.key {
+            let f = input.fields.get(*k).ok_or_else(|| setup(format!("key field #{k} does not exist")))?;
+            scope_fields.push(f.clone());
+        }
+        let mut args = Vec::new();
+        for (i, call) in spec.aggregates.iter().enumerate() {
+            if Acc::new(call).is_none() {
+                return Err(setup(format!("{}() of {}", call.func.name(), call.arg_type)));
+            }
+            let arg = match &call.arg {
+                Some(e) => Some(CompiledExpr::compile(e, &input_types, sources).map_err(setup)?),
+                None => None,
+            };
+            scope_fields.push(Field::new(format!("{}#{i}", call.func.name()), call.result_type));
+            args.push(arg);
+        }
+        let scope_types: Vec<DataType> = scope_fields.iter().map(|f| f.ty).collect();
+        let scope = AggregateScope { keys: spec.key.len(), aggregates: spec.aggregates.len() };
+        let exprs = spec
+            .output
+            .iter()
+            .map(|e| CompiledExpr::compile_aggregate_output(e, &scope_types, scope, sources))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(setup)?;
+        let out_types: Vec<DataType> = output.fields.iter().map(|f| f.ty).collect();
+        if out_types.len() != exprs.len() {
+            return Err(setup("one output expression per output field expected".into()));
+        }
+        Ok(RunningAggregateOperator {
+            name,
+            max_parallelism,
+            keys: KeyTable::default(),
+            updated: Vec::new(),
+            expiry: SlotTimers::default(),
+            args,
+            output: Projection::new(exprs, out_types),
+            scope_types,
+            scope_schema: Schema { name: None, fields: scope_fields },
+            input: input.clone(),
+            hashes: Vec::new(),
+            slots: Vec::new(),
+            clock: crate::clock::now_ms,
+            spec,
+        })
+    }
+
+    fn eval_error(&self, e: EvalError, batch: &Batch, schema: &Schema) -> OperatorError {
+        OperatorError::Eval { operator: self.name.clone(), message: e.describe(batch, schema) }
+    }
+
+    /// The number of keys held (tests, metrics).
+    pub fn key_count(&self) -> usize {
+        self.keys.entries().count()
+    }
+
+    /// Notes that the key at `slot` was updated at `now`; a key that is
+    /// `new` gets a ttl timer (an updated one is re-armed when it fires).
+    fn set_updated(updated: &mut Vec<i64>, expiry: &mut SlotTimers, ttl: Option<u64>, slot: u32, now: i64, new: bool) {
+        let i = slot as usize;
+        if updated.len() <= i {
+            updated.resize(i + 1, i64::MIN);
+        }
+        updated[i] = now;
+        if let (Some(ttl), true) = (ttl, new) {
+            expiry.add(now.saturating_add(ttl as i64), slot);
+        }
+    }
+
+    /// Whether the key at `slot` has expired at `now` under `ttl`.
+    fn expired(&self, slot: u32, now: i64) -> bool {
+        match (self.spec.ttl_ms, self.updated.get(slot as usize)) {
+            (Some(ttl), Some(&u)) => u.saturating_add(ttl as i64) <= now,
+            _ => false,
+        }
+    }
+
+    /// Pushes the key's row (keys, then results) to the scope batch.
+    fn push_row(scope: &mut Batch, key: &[crate::record::Value], accs: &[Acc], ts: i64, kind: RowKind) {
+        let mut c = 0;
+        for v in key {
+            scope.columns[c].push_value(v.into());
+            c += 1;
+        }
+        for acc in accs {
+            acc.push_result(&mut scope.columns[c]);
+            c += 1;
+        }
+        scope.timestamps.push(ts);
+        if let Some(k) = &mut scope.kinds {
+            k.push(kind);
+        }
+    }
+
+    /// Whether the last two rows of the scope batch have equal results.
+    fn last_two_equal(scope: &Batch, keys: usize) -> bool {
+        let n = scope.len();
+        n >= 2
+            && scope.columns[keys..].iter().all(|c| match (c.value_ref(n - 2), c.value_ref(n - 1)) {
+                (Some(ValueRef::Double(a)), Some(ValueRef::Double(b))) => a.to_bits() == b.to_bits(),
+                (a, b) => a == b,
+            })
+    }
+}
+
+impl Operator for RunningAggregateOperator {
+    fn process(&mut self, input: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+        let n = input.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let now = (self.clock)();
+        let mut own = std::mem::take(&mut self.hashes);
+        let mut slots = std::mem::take(&mut self.slots);
+        if !find_slots(&mut self.keys, &input, &self.spec.key, &mut own, &mut slots) {
+            return Err(self.eval_error(EvalError::internal("a key column is missing"), &input, &self.input));
+        }
+        let sel = Sel::All(n);
+        let mut vals: Vec<Option<Vals<'_>>> = Vec::with_capacity(self.args.len());
+        for a in &self.args {
+            match a {
+                Some(c) => match c.eval(&input, sel) {
+                    Ok(v) => vals.push(Some(v)),
+                    Err(e) => return Err(self.eval_error(e, &input, &self.input)),
+                },
+                None => vals.push(None),
+            }
+        }
+        // Aggregates skip the rows where their argument is null, as SQL's do.
+        let present: Vec<Option<crate::data::Validity>> =
+            vals.iter().map(|v| v.as_ref().and_then(|v| v.validity(sel))).collect();
+        let mut readers = Vec::with_capacity(vals.len());
+        for (v, call) in vals.iter().zip(&self.spec.aggregates) {
+            let r = match v {
+                None => Ok(ArgReader::None),
+                Some(v) => match call.arg_type {
+                    DataType::Int | DataType::Long | DataType::Timestamp => v.i64s(sel).map(ArgReader::I64),
+                    DataType::Double => v.f64s(sel).map(ArgReader::F64),
+                    DataType::String => v.strs(sel).map(ArgReader::Str),
+                    DataType::Bool => Ok(ArgReader::None),
+                },
+            };
+            readers.push(r.map_err(|e| self.eval_error(e, &input, &self.input))?);
+        }
+        let mut scope = Batch::empty(&self.scope_types, 2 * n);
+        scope.kinds = Some(Vec::with_capacity(2 * n));
+        let keys = self.spec.key.len();
+        for (r, &slot) in slots.iter().enumerate() {
+            let expired = self.expired(slot, now);
+            let aggregates = &self.spec.aggregates;
+            let Some(entry) = self.keys.get_mut(slot) else { continue };
+            if expired {
+                entry.windows.clear();
+            }
+            let ts = input.timestamps[r];
+            let new = entry.windows.is_empty();
+            if new {
+                entry.windows.push(Window {
+                    start: 0,
+                    end: i64::MAX,
+                    fired: false,
+                    accs: aggregates.iter().filter_map(Acc::new).collect(),
+                });
+            }
+            let Some(window) = entry.windows.first_mut() else { continue };
+            if !new {
+                Self::push_row(&mut scope, &entry.key, &window.accs, ts, RowKind::UpdateBefore);
+            }
+            add_row(&mut window.accs, &readers, &present, r);
+            let kind = if new { RowKind::Insert } else { RowKind::UpdateAfter };
+            Self::push_row(&mut scope, &entry.key, &window.accs, ts, kind);
+            if !new && Self::last_two_equal(&scope, keys) {
+                scope.truncate(scope.len() - 2);
+            }
+            Self::set_updated(&mut self.updated, &mut self.expiry, self.spec.ttl_ms, slot, now, new);
+        }
+        drop(readers);
+        drop(vals);
+        self.hashes = own;
+        self.slots = slots;
+        if scope.is_empty() {
+            return Ok(());
+        }
+        match self.output.run(scope, None) {
+            Ok(b) => {
+                out.push(b);
+                Ok(())
+            }
+            Err(e) => Err(self.eval_error(e.0, &e.1, &self.scope_schema)),
+        }
+    }
+
+    fn on_timer(&mut self, now_ms: i64, _out: &mut Vec<Batch>) -> Result<Option<Signal>, OperatorError> {
+        let Some(ttl) = self.spec.ttl_ms else { return Ok(None) };
+        for (_, slot) in self.expiry.due(now_ms) {
+            let Some(&u) = self.updated.get(slot as usize) else { continue };
+            if self.keys.get(slot).is_none() {
+                continue;
+            }
+            let at = u.saturating_add(ttl as i64);
+            if at <= now_ms {
+                self.keys.remove(slot);
+                self.updated[slot as usize] = i64::MIN;
+            } else {
+                // Updated since the timer was set: look again when it expires.
+                self.expiry.add(at, slot);
+            }
+        }
+        Ok(None)
+    }
+
+    fn snapshot(&self) -> KeyedSnapshot {
+        let mut groups: BTreeMap<u32, Vec<(&[u8], RunningEntry)>> = BTreeMap::new();
+        for (slot, e) in self.keys.slots() {
+            let kg = key_group(e.hash, self.max_parallelism);
+            let updated = self.updated.get(slot as usize).copied().unwrap_or(i64::MIN);
+            groups
+                .entry(kg)
+                .or_default()
+                .push((&e.order, RunningEntry { entry: e.saved(&self.spec.aggregates), updated }));
+        }
+        let key_groups = groups
+            .into_iter()
+            .map(|(kg, mut entries)| {
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                let entries: Vec<RunningEntry> = entries.into_iter().map(|(_, e)| e).collect();
+                (kg, encode_group(SNAPSHOT_VERSION, &entries))
+            })
+            .collect();
+        KeyedSnapshot { key_groups }
+    }
+
+    fn restore(&mut self, state: KeyedSnapshot) -> Result<(), OperatorError> {
+        let restored: Vec<RunningEntry> = decode_groups(&self.name, SNAPSHOT_VERSION, &state)?;
+        let name = self.name.clone();
+        let fail = |m: &str| OperatorError::Restore { operator: name.clone(), message: m.to_string() };
+        for RunningEntry { entry, updated } in restored {
+            if entry.key.0.len() != self.spec.key.len() {
+                return Err(fail("the state has keys of another length than the job's"));
+            }
+            let windows = restore_windows_v2(v1_windows(entry.windows, i64::MAX), &self.spec.aggregates)
+                .ok_or_else(|| fail("the state has other aggregates than the job (a different number or type)"))?;
+            let hash = key_hash(&entry.key.0);
+            let slot = match self.keys.find_owned(&entry.key.0, hash) {
+                Some(s) => s,
+                None => self.keys.insert(entry.key.0, hash),
+            };
+            let Some(e) = self.keys.get_mut(slot) else { continue };
+            e.windows = windows;
+            Self::set_updated(&mut self.updated, &mut self.expiry, self.spec.ttl_ms, slot, updated, true);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -149,6 +149,7 @@ pub fn taskmanager_options(config: &Config) -> Result<TaskManagerOptions, Cluste
             })?,
             cache_dir: std::path::Path::new(&config.get("blob.storage.directory")).join("taskmanager-cache"),
         },
+        storage: crate::checkpoint::storage::Storages::from_config(config)?,
     })
 }
 

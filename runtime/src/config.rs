@@ -20,6 +20,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("taskmanager.resource-id", "", "the TaskManager's id (default: host:port-random)"),
     ("state.checkpoints.dir", "/tmp/flowc-checkpoints", "where checkpoints are written"),
     ("state.savepoints.dir", "/tmp/flowc-savepoints", "where savepoints are written by default"),
+    ("s3.endpoint", "", "the S3 endpoint for s3:// checkpoints and savepoints, http(s)://host:port (default: AWS)"),
+    ("s3.access-key", "", "the S3 access key (default: the AWS environment's credentials)"),
+    ("s3.secret-key", "", "the S3 secret key (shown as ******)"),
+    ("s3.path.style.access", "false", "S3 requests as http://host/bucket/key rather than http://bucket.host/key"),
+    ("s3.region", "us-east-1", "the S3 region of the buckets"),
     ("heartbeat.interval", "10000", "ms between heartbeats (Flink's default)"),
     ("heartbeat.timeout", "50000", "ms without a heartbeat before a TaskManager is lost (Flink's default)"),
     ("metrics.reporter.prom.factory.class", "", "org.apache.flink.metrics.prometheus.PrometheusReporterFactory: serve /metrics for Prometheus"),
@@ -70,6 +75,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "flowc.security.allowed-directories",
         "",
         "directories (`,` or `;` separated) that savepoint targets, restore paths and file sinks may name, besides state.savepoints.dir and state.checkpoints.dir",
+    ),
+    (
+        "flowc.security.allowed-buckets",
+        "",
+        "S3 buckets or prefixes (`bucket` or `s3://bucket/prefix`, `,` or `;` separated) that savepoint targets and restore paths may name, besides the buckets of state.savepoints.dir and state.checkpoints.dir",
     ),
     (
         "execution.checkpointing.externalized-checkpoint-retention",

@@ -16,7 +16,7 @@
 //! 200 ms.
 
 use crate::checkpoint::format::{
-    encode, state_file_name, write_atomic, OperatorEntry, OperatorState, TaskEntry, TaskState, STATE_MAGIC,
+    encode, state_file_name, OperatorEntry, OperatorState, TaskEntry, TaskState, STATE_MAGIC,
 };
 use crate::checkpoint::{Barrier, SourceState};
 use crate::clock::now_ms;
@@ -309,6 +309,8 @@ pub struct CheckpointCtx {
     pub completions: Option<crossbeam_channel::Receiver<u64>>,
     /// Where reports go (to the JobManager).
     pub report: Box<dyn Fn(CheckpointReport) + Send>,
+    /// Where state files are written (a directory or an `s3://` prefix).
+    pub storage: Arc<dyn crate::checkpoint::storage::CheckpointStorage>,
 }
 
 pub struct Task {
@@ -707,11 +709,11 @@ impl Task {
             if let Some(wait) = slow_state_write(self.id.subtask) {
                 std::thread::sleep(wait);
             }
-            // The JobManager made the directory when it triggered the
-            // checkpoint; if it is gone, the checkpoint was abandoned and
-            // nothing is written (never created again here).
+            // The JobManager prepared the checkpoint when it triggered it;
+            // if it is gone, the checkpoint was abandoned and nothing is
+            // written (never created again here).
             let dir = std::path::Path::new(&b.dir);
-            write_atomic(&dir.join(&name), &bytes).map_err(|e| e.to_string())?;
+            self.checkpoints.storage.write_state(dir, &name, &bytes).map_err(|e| e.to_string())?;
             (Some(name), bytes.len() as u64)
         };
         Ok(TaskEntry {

@@ -9,6 +9,7 @@
 
 use crate::checkpoint::format::checkpoint_dir;
 use crate::checkpoint::restore::Restorer;
+use crate::checkpoint::storage::{CheckpointStorage, Storages};
 use crate::checkpoint::{Barrier, SourceState};
 use crate::connectors::datagen::DatagenReader;
 use crate::connectors::files::{DiscardSink, FileSink, PrintSink};
@@ -63,6 +64,8 @@ pub struct TaskManagerOptions {
     pub udf: crate::udf::UdfSettings,
     /// The Prometheus reporter (`metrics.reporter.prom.*`), if configured.
     pub prometheus: Option<crate::prometheus::ReporterConfig>,
+    /// Where state files are written and read (files or `s3://`).
+    pub storage: Storages,
 }
 
 /// Why a TaskManager stopped.
@@ -320,7 +323,7 @@ async fn session(
                     Ok(f) => f,
                     Err(e) => break Err(e),
                 };
-                deploy(*d, exchange.clone(), registry.clone(), tx.clone(), &opts.allowed, &opts.udf, fetched)
+                deploy(*d, exchange.clone(), registry.clone(), tx.clone(), opts, fetched)
             }
             ToTaskManager::Blob { digest, .. } => {
                 tracing::debug!(digest = %digest, "An artifact no deployment waits for.");
@@ -539,10 +542,11 @@ fn deploy(
     exchange: Arc<Exchange>,
     registry: Registry,
     tx: mpsc::UnboundedSender<ToJobManager>,
-    allowed: &AllowedRoots,
-    udf: &crate::udf::UdfSettings,
+    opts: &TaskManagerOptions,
     fetch_failures: HashMap<String, String>,
 ) {
+    let (allowed, udf) = (&opts.allowed, &opts.udf);
+    let storage: Arc<dyn CheckpointStorage> = Arc::new(opts.storage.clone());
     let key = (d.job_id, d.attempt);
     let graph = match flowc_compiler::plan_file::from_bytes(&d.plan) {
         Ok(g) => Arc::new(g),
@@ -606,7 +610,7 @@ fn deploy(
     // The checkpoint to restore from, opened once for all local subtasks.
     let restorer = match &d.restore {
         None => None,
-        Some(dir) => match Restorer::open(&checkpoint_dir(dir)) {
+        Some(dir) => match Restorer::open(storage.clone(), &checkpoint_dir(dir)) {
             Ok(r) => Some(Arc::new(Mutex::new(r))),
             Err(e) => {
                 let kind = if e.is_corruption() { FailureKind::CorruptState } else { FailureKind::Other };
@@ -667,6 +671,7 @@ fn deploy(
         let task_exchange = exchange.clone();
         let registry = registry.clone();
         let allowed = allowed.clone();
+        let storage = storage.clone();
         let udfs = (udfs.clone(), udf.isolation);
         let name = format!("{}#{}", graph.graph[NodeIndex::new(id.vertex as usize)].name, id.subtask);
         let vertex_name = graph.graph[NodeIndex::new(id.vertex as usize)].name.clone();
@@ -693,8 +698,17 @@ fn deploy(
                 local_senders: &senders,
                 exchange: &task_exchange,
             };
-            let start =
-                StartState { splits, position, restorer, triggers, completions, report: report_ack, allowed, udfs };
+            let start = StartState {
+                splits,
+                position,
+                restorer,
+                triggers,
+                completions,
+                report: report_ack,
+                allowed,
+                udfs,
+                storage,
+            };
             let final_counters = counters.clone();
             // A panic is a bug in flowc; it fails the task (and so restarts
             // the job) instead of leaving it RUNNING forever.
@@ -791,6 +805,8 @@ struct StartState {
     allowed: AllowedRoots,
     /// The plan's UDF libraries, prepared, and how this task runs them.
     udfs: (Vec<Arc<crate::udf::Prepared>>, crate::udf::Isolation),
+    /// Where the task writes its state files.
+    storage: Arc<dyn CheckpointStorage>,
 }
 
 fn info(op: &ChainedOperator) -> OperatorInfo {
@@ -807,7 +823,7 @@ fn build_task(
     counters: Arc<TaskCounters>,
 ) -> Result<Task, TaskError> {
     let Wiring { inputs, placement, local, local_senders, exchange } = wiring;
-    let StartState { splits, position, restorer, triggers, completions, report, allowed, udfs } = start;
+    let StartState { splits, position, restorer, triggers, completions, report, allowed, udfs, storage } = start;
     let v = NodeIndex::new(id.vertex as usize);
     let vertex = &graph.graph[v];
     let setup = |m: String| TaskError::Setup(m);
@@ -1027,6 +1043,7 @@ fn build_task(
             triggers,
             completions,
             report,
+            storage,
         },
         stopped: false,
         stop_checkpoint: None,

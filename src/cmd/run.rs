@@ -42,8 +42,13 @@ impl RunArgs {
     fn restore_query(&self) -> String {
         let mut q = Vec::new();
         if let Some(s) = &self.savepoint {
-            let abs = std::path::Path::new(s.strip_prefix("file:").unwrap_or(s));
-            let abs = std::fs::canonicalize(abs).map_or_else(|_| s.clone(), |p| p.display().to_string());
+            // An `s3://` location goes as written; a local path made absolute.
+            let abs = if flowc_runtime::checkpoint::storage::is_object_location(s) {
+                s.clone()
+            } else {
+                let abs = std::path::Path::new(s.strip_prefix("file:").unwrap_or(s));
+                std::fs::canonicalize(abs).map_or_else(|_| s.clone(), |p| p.display().to_string())
+            };
             q.push(format!("savepointPath={}", encode(&abs)));
         }
         if self.allow_non_restored_state {

@@ -5,6 +5,8 @@
 //!   named by `FLOWC_TEST_KAFKA`), unique topic names, topic creation.
 //! - [`zookeeper`]: a real Apache ZooKeeper server for the test process
 //!   (or the one named by `FLOWC_TEST_ZOOKEEPER`), unique cluster ids.
+//! - [`s3`]: a real S3-protocol server (moto's, from PyPI) for the test
+//!   process (or the one named by `FLOWC_TEST_S3`), unique bucket names.
 //! - [`free_port`] / [`free_ports`]: loopback ports nobody listens on.
 
 // Each test binary compiles this module on its own and uses only part of it.
@@ -13,6 +15,7 @@
 pub mod cluster;
 pub mod kafka;
 pub mod playground;
+pub mod s3;
 pub mod zookeeper;
 
 use std::net::TcpListener;

@@ -15,7 +15,8 @@
 //!
 //! Layout: `<state.checkpoints.dir>/<job-id>/chk-<n>/` and
 //! `<state.savepoints.dir>/savepoint-<6 hex of job id>-<12 hex>/`, each
-//! with a `_metadata` file and one state file per subtask that has state.
+//! with a `_metadata` file and one state file per subtask that has state;
+//! a directory on a file system, a prefix in an S3 bucket (`s3://`).
 
 pub mod fallback;
 pub mod format;
@@ -37,15 +38,15 @@ pub struct CheckpointRef {
 }
 
 impl CheckpointRef {
-    /// "checkpoint 7 (file:/…/chk-7)" or "savepoint 7 (file:/…)".
+    /// "checkpoint 7 (file:/…/chk-7)" or "savepoint 7 (s3://…)".
     pub fn describe(&self) -> String {
         let kind = if self.savepoint { "savepoint" } else { "checkpoint" };
-        format!("{kind} {} (file:{})", self.id, self.dir.display())
+        format!("{kind} {} ({})", self.id, self.location())
     }
 
-    /// Its location as Flink prints one: `file:<dir>`.
+    /// Its location as Flink prints one: `file:<dir>` or `s3://bucket/key`.
     pub fn location(&self) -> String {
-        format!("file:{}", self.dir.display())
+        storage::location_uri(&self.dir)
     }
 }
 

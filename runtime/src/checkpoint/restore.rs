@@ -6,7 +6,8 @@
 //! subtasks held them. Source positions are redistributed by the
 //! JobManager, which assigns partitions with their offsets.
 
-use super::format::{read_file, CheckpointMetadata, OperatorState, StateError, TaskEntry, TaskState, STATE_MAGIC};
+use super::format::{CheckpointMetadata, OperatorState, StateError, TaskEntry, TaskState};
+use super::storage::{read_state, CheckpointStorage};
 use super::SourceState;
 use crate::ids::SubtaskId;
 use crate::state::KeyedSnapshot;
@@ -16,6 +17,7 @@ use flowc_compiler::ir::OperatorKind;
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The key groups in `range` of one operator, from the old subtasks' states.
 pub fn select_key_groups<'a>(
@@ -31,21 +33,23 @@ pub fn select_key_groups<'a>(
 /// A checkpoint opened for restoring the subtasks of one deployment: reads
 /// each state file at most once.
 pub struct Restorer {
+    storage: Arc<dyn CheckpointStorage>,
     dir: PathBuf,
     pub metadata: CheckpointMetadata,
     files: HashMap<String, TaskState>,
 }
 
 impl Restorer {
-    pub fn open(dir: &Path) -> Result<Restorer, StateError> {
-        let metadata = super::format::read_metadata(dir)?;
-        Ok(Restorer { dir: dir.to_path_buf(), metadata, files: HashMap::new() })
+    /// Opens the checkpoint at `dir` (a path or an `s3://` location) in `storage`.
+    pub fn open(storage: Arc<dyn CheckpointStorage>, dir: &Path) -> Result<Restorer, StateError> {
+        let metadata = storage.read_metadata(dir)?;
+        Ok(Restorer { storage, dir: dir.to_path_buf(), metadata, files: HashMap::new() })
     }
 
     fn load(&mut self, files: &[String]) -> Result<(), StateError> {
         for f in files {
             if !self.files.contains_key(f) {
-                let state: TaskState = read_file(STATE_MAGIC, "state", &self.dir.join(f))?;
+                let state = read_state(&*self.storage, &self.dir.join(f))?;
                 self.files.insert(f.clone(), state);
             }
         }
@@ -104,11 +108,16 @@ impl Restorer {
 /// metadata and every state file are intact, the key groups match, and
 /// every operator with state finds its operator in the job (by uid) unless
 /// `allow_non_restored` says to drop the state of those that do not.
-pub fn check_restore(graph: &JobGraph, dir: &Path, allow_non_restored: bool) -> Result<CheckpointMetadata, StateError> {
-    let metadata = super::format::read_metadata(dir)?;
+pub fn check_restore(
+    storage: &dyn CheckpointStorage,
+    graph: &JobGraph,
+    dir: &Path,
+    allow_non_restored: bool,
+) -> Result<CheckpointMetadata, StateError> {
+    let metadata = storage.read_metadata(dir)?;
     for t in &metadata.tasks {
         if let Some(f) = &t.file {
-            let _: TaskState = read_file(STATE_MAGIC, "state", &dir.join(f))?;
+            read_state(storage, &dir.join(f))?;
         }
     }
     let ops: Vec<&flowc_compiler::graph::ChainedOperator> =

@@ -21,7 +21,7 @@ use super::scheduler::{self, SlotOffer};
 use super::{store, SavepointStatus};
 use crate::checkpoint::fallback::choose_restore;
 use crate::checkpoint::restore::check_restore;
-use crate::checkpoint::storage::{CheckpointStorage, FileStorage};
+use crate::checkpoint::storage::{CheckpointStorage, Storages};
 use crate::checkpoint::{CheckpointRef, RestorePoint, StopMode};
 use crate::clock::{now_ms, Now};
 use crate::config::{Config, ConfigError};
@@ -120,7 +120,7 @@ impl JobManager {
             blobs: crate::blob::BlobStore::new(
                 std::path::Path::new(&config.get("blob.storage.directory")).join("jobmanager"),
             ),
-            storage: Arc::new(FileStorage),
+            storage: Arc::new(Storages::from_config(&config)?),
             retention,
             jobstore_expiration: seconds(&config, "jobstore.expiration-time")?,
             jobstore_capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
@@ -354,9 +354,9 @@ impl JobManager {
             None => None,
             Some(path) => {
                 let bad = |reason: String| SubmitError::BadSavepoint { path: path.clone(), reason };
-                let dir = self.allowed.check(path).map_err(|e| bad(e.to_string()))?;
-                let metadata =
-                    check_restore(&graph, &dir, restore.allow_non_restored_state).map_err(|e| bad(e.to_string()))?;
+                let dir = self.allowed.check_location(path).map_err(|e| bad(e.to_string()))?;
+                let metadata = check_restore(&*self.storage, &graph, &dir, restore.allow_non_restored_state)
+                    .map_err(|e| bad(e.to_string()))?;
                 let checkpoint = CheckpointRef { id: metadata.checkpoint_id, dir, savepoint: metadata.savepoint };
                 Some(RestorePoint { checkpoint, metadata })
             }
@@ -429,7 +429,7 @@ impl JobManager {
         let target: Result<PathBuf, SavepointError> = if base.trim().is_empty() {
             Err(SavepointError::NoDirectory)
         } else {
-            self.allowed.check(&base).map_err(SavepointError::PathNotAllowed)
+            self.allowed.check_location(&base).map_err(SavepointError::PathNotAllowed)
         };
         let mut st = self.lock();
         if !st.jobs.contains_key(&id) {

@@ -188,7 +188,7 @@ pub(super) async fn job_checkpoints(State(jm): Jm, Path(jid): Path<String>) -> R
         let durations: Vec<i64> = done.iter().map(|s| s.duration_ms).collect();
         let latest = |f: &dyn Fn(&Stats) -> bool| c.history.iter().find(|s| f(s)).map_or(Value::Null, stats_json);
         let restored = c.last_restore.as_ref().map_or(Value::Null, |r| {
-            json!({ "id": r.id, "restore_timestamp": r.timestamp, "is_savepoint": r.savepoint, "external_path": format!("file:{}", r.dir.display()) })
+            json!({ "id": r.id, "restore_timestamp": r.timestamp, "is_savepoint": r.savepoint, "external_path": crate::checkpoint::storage::location_uri(&r.dir) })
         });
         json!({
             "counts": {

@@ -12,16 +12,29 @@
 //! not exist yet taken as written. Roots are compared whole component by
 //! component: `/data/ckpt-evil` is not under `/data/ckpt`.
 //!
+//! Checkpoints and savepoints may also live in S3 (`s3://bucket/key`):
+//! [`AllowedRoots::check_location`] allows a savepoint target or restore
+//! path there only inside an allowed bucket — the buckets of
+//! `state.savepoints.dir` and `state.checkpoints.dir` when they are on S3,
+//! and the buckets or prefixes listed in `flowc.security.allowed-buckets`
+//! (`bucket` or `s3://bucket/prefix`). Keys are compared segment by
+//! segment after removing empty segments, and `.` or `..` segments are
+//! refused (S3 keeps them as written, but people read them as climbing).
+//! File sinks and sources never take an `s3://` path ([`AllowedRoots::check`]).
+//!
 //! The check runs when a path is named; someone who can create symbolic
 //! links inside a root between the check and the write can still redirect
 //! it. Roots are for separating what REST callers may name from the rest of
 //! the machine, not for sharing a root with untrusted local users.
 
+use crate::checkpoint::storage::is_object_location;
 use crate::config::Config;
 use std::path::{Component, Path, PathBuf};
 
 /// The configuration key of the extra allowed directories.
 pub const ALLOWED_DIRECTORIES: &str = "flowc.security.allowed-directories";
+/// The configuration key of the allowed S3 buckets and prefixes.
+pub const ALLOWED_BUCKETS: &str = "flowc.security.allowed-buckets";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
@@ -29,21 +42,80 @@ pub enum PathError {
     Outside { path: String, roots: String },
     #[error("`{path}` cannot be resolved: {reason}")]
     Unresolvable { path: String, reason: String },
+    #[error("`{path}` is outside the allowed buckets ({buckets}); allow it in flowc.security.allowed-buckets")]
+    OutsideBuckets { path: String, buckets: String },
 }
 
 /// The directories paths must resolve under.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowedRoots {
     roots: Vec<PathBuf>,
+    /// (bucket, key prefix without `/` at either end; empty: all of it).
+    buckets: Vec<(String, String)>,
 }
 
 impl AllowedRoots {
     /// `state.savepoints.dir`, `state.checkpoints.dir` and
     /// `flowc.security.allowed-directories` of a configuration.
     pub fn from_config(config: &Config) -> AllowedRoots {
-        let mut dirs = vec![config.get("state.savepoints.dir"), config.get("state.checkpoints.dir")];
+        let state_dirs = [config.get("state.savepoints.dir"), config.get("state.checkpoints.dir")];
+        let mut dirs = state_dirs.to_vec();
         dirs.extend(split_list(&config.get(ALLOWED_DIRECTORIES)));
-        AllowedRoots::new(dirs)
+        let mut roots = AllowedRoots::new(dirs);
+        // The state directories' buckets are allowed whole; the list names
+        // buckets (`b`) or prefixes (`s3://b/p`).
+        for d in state_dirs.iter().filter(|d| is_object_location(d.trim())) {
+            if let Some((bucket, _)) = bucket_and_key(d.trim()) {
+                roots.allow_bucket(bucket, String::new());
+            }
+        }
+        for entry in split_list(&config.get(ALLOWED_BUCKETS)) {
+            let written = if is_object_location(&entry) { entry } else { format!("s3://{entry}") };
+            if let Some((bucket, key)) = bucket_and_key(&written) {
+                roots.allow_bucket(bucket, key);
+            }
+        }
+        roots
+    }
+
+    fn allow_bucket(&mut self, bucket: String, prefix: String) {
+        if !bucket.is_empty() && !self.buckets.contains(&(bucket.clone(), prefix.clone())) {
+            self.buckets.push((bucket, prefix));
+        }
+    }
+
+    /// The allowed buckets and prefixes for messages: "`s3://b`, `s3://c/p`".
+    pub fn describe_buckets(&self) -> String {
+        if self.buckets.is_empty() {
+            return "none are configured".to_string();
+        }
+        let shown =
+            self.buckets
+                .iter()
+                .map(|(b, p)| if p.is_empty() { format!("`s3://{b}`") } else { format!("`s3://{b}/{p}`") });
+        shown.collect::<Vec<_>>().join(", ")
+    }
+
+    /// Checks a savepoint target or restore path, which may be on S3:
+    /// `s3://…` inside an allowed bucket or prefix (returned as
+    /// `s3://bucket/key`), anything else as [`check`](Self::check) does.
+    pub fn check_location(&self, location: &str) -> Result<PathBuf, PathError> {
+        let written = location.trim();
+        if !is_object_location(written) {
+            return self.check(written);
+        }
+        let unresolvable = |reason: &str| PathError::Unresolvable { path: written.to_string(), reason: reason.into() };
+        let (bucket, key) = bucket_and_key(written).ok_or_else(|| unresolvable("it names no bucket"))?;
+        if key.split('/').any(|c| c == "." || c == "..") {
+            return Err(unresolvable("`.` and `..` are not allowed in an s3:// key"));
+        }
+        let inside = self.buckets.iter().any(|(b, prefix)| {
+            *b == bucket && (prefix.is_empty() || key == *prefix || key.starts_with(&format!("{prefix}/")))
+        });
+        if !inside {
+            return Err(PathError::OutsideBuckets { path: written.to_string(), buckets: self.describe_buckets() });
+        }
+        Ok(PathBuf::from(if key.is_empty() { format!("s3://{bucket}") } else { format!("s3://{bucket}/{key}") }))
     }
 
     /// Roots as written (`file:` prefixes allowed); empty entries are ignored.
@@ -51,7 +123,8 @@ impl AllowedRoots {
         let mut roots: Vec<PathBuf> = Vec::new();
         for d in dirs {
             let d = strip_file_uri(d.as_ref().trim());
-            if d.is_empty() {
+            // S3 locations are buckets, never directories of this machine.
+            if d.is_empty() || is_object_location(d) {
                 continue;
             }
             let p = PathBuf::from(d);
@@ -59,7 +132,7 @@ impl AllowedRoots {
                 roots.push(p);
             }
         }
-        AllowedRoots { roots }
+        AllowedRoots { roots, buckets: Vec::new() }
     }
 
     /// The roots as configured.
@@ -83,6 +156,11 @@ impl AllowedRoots {
         if written.is_empty() {
             return Err(unresolvable("the path is empty".into()));
         }
+        if is_object_location(written) {
+            return Err(unresolvable(
+                "object storage (s3://) holds checkpoints and savepoints only; this needs a file path".into(),
+            ));
+        }
         let resolved = resolve(Path::new(written)).map_err(unresolvable)?;
         // Roots are resolved at each check: a root created (or replaced)
         // after the start is judged by what it is now.
@@ -93,6 +171,11 @@ impl AllowedRoots {
             Err(PathError::Outside { path: written.to_string(), roots: self.describe() })
         }
     }
+}
+
+/// The bucket and the key (empty segments removed) of `s3://bucket/key`.
+fn bucket_and_key(location: &str) -> Option<(String, String)> {
+    crate::checkpoint::storage::object_location(Path::new(location)).filter(|(b, _)| !b.is_empty())
 }
 
 /// Splits a list of directories separated by `,` or `;`.
@@ -240,6 +323,41 @@ mod tests {
         assert!(roots.describe().contains("`/srv/b`"));
         assert!(roots.check("/srv/b/x").is_ok());
         assert!(roots.check("/srv/bb").is_err());
+    }
+
+    #[test]
+    fn s3_locations_must_be_in_an_allowed_bucket_or_prefix() {
+        let mut c = Config::default();
+        c.set("state.checkpoints.dir", "s3://ckpt-bucket/flowc/checkpoints");
+        c.set("state.savepoints.dir", "/data/sp");
+        c.set(ALLOWED_BUCKETS, "shared-bucket; s3://team/savepoints/");
+        let roots = AllowedRoots::from_config(&c);
+        // The checkpoint directory's bucket, whole; it is no local root.
+        assert_eq!(roots.roots(), [PathBuf::from("/data/sp")].as_slice());
+        assert_eq!(
+            roots.check_location("s3://ckpt-bucket/other//sp-1/"),
+            Ok(PathBuf::from("s3://ckpt-bucket/other/sp-1"))
+        );
+        assert_eq!(roots.check_location("s3a://shared-bucket/x"), Ok(PathBuf::from("s3://shared-bucket/x")));
+        assert!(roots.check_location("s3://team/savepoints").is_ok());
+        assert!(roots.check_location("s3://team/savepoints/a/b").is_ok());
+        for refused in ["s3://team/savepoints-evil/x", "s3://team/other", "s3://ckpt-bucket-evil/x", "s3://evil/x"] {
+            let e = roots.check_location(refused).expect_err(refused);
+            assert!(matches!(e, PathError::OutsideBuckets { .. }), "{refused}: {e}");
+            assert!(e.to_string().contains("`s3://team/savepoints`") && e.to_string().contains(ALLOWED_BUCKETS), "{e}");
+        }
+        let e = roots.check_location("s3://team/savepoints/../other").expect_err("climbing");
+        assert!(matches!(e, PathError::Unresolvable { .. }), "{e}");
+        assert!(roots.check_location("s3:///x").is_err(), "no bucket");
+        // Local paths are checked as before through the same entry point.
+        assert!(roots.check_location("/data/sp/x").is_ok());
+        assert!(roots.check_location("/data/other").is_err());
+        // File sinks and sources never take an s3:// path, allowed bucket or not.
+        let e = roots.check("s3://ckpt-bucket/flowc/out").expect_err("not a file");
+        assert!(e.to_string().contains("checkpoints and savepoints only"), "{e}");
+        // Nothing configured on S3: every bucket is refused.
+        let none = AllowedRoots::from_config(&Config::default());
+        assert!(none.check_location("s3://any/x").unwrap_err().to_string().contains("none are configured"));
     }
 
     #[test]

@@ -1,48 +1,12 @@
-//! Where checkpoints and savepoints are kept, behind [`CheckpointStorage`].
-//! The JobManager's coordinator decides what to make, write and remove and
-//! asks for it as commands; its shell carries them out through this trait
-//! and feeds the results back. [`FileStorage`] (plain and `file:` paths) is
-//! the one backend today; an object store goes behind the same trait.
-//!
-//! The contract every backend keeps:
-//! - A checkpoint is complete once its `_metadata` is there, and only then:
-//!   `_metadata` is written last, atomically, into a checkpoint that was
-//!   [prepared](CheckpointStorage::prepare) before any task wrote to it.
-//! - Tasks write their state files into a prepared checkpoint and never
-//!   create it, so a checkpoint that was removed stays removed.
-//! - Removing what is not there succeeds: cleanup may run twice.
+//! [`FileStorage`]: checkpoints in a local or shared file system, for
+//! plain and `file:` paths. A checkpoint is a directory; every file in it
+//! is written to a temporary name, synced and renamed.
 
-use super::format::{encode, validate, write_atomic, CheckpointMetadata, StateError, METADATA_FILE, METADATA_MAGIC};
+use super::{CheckpointStorage, StorageError};
+use crate::checkpoint::format::{
+    encode, validate, write_atomic, CheckpointMetadata, StateError, METADATA_FILE, METADATA_MAGIC,
+};
 use std::path::{Path, PathBuf};
-
-/// Why a storage operation failed; the message names the path.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error("cannot create `{path}`: {source}")]
-    Create { path: String, source: std::io::Error },
-    #[error("cannot remove `{path}`: {source}")]
-    Remove { path: String, source: std::io::Error },
-    #[error("cannot list `{path}`: {source}")]
-    List { path: String, source: std::io::Error },
-    #[error(transparent)]
-    State(#[from] StateError),
-}
-
-/// The operations the JobManager needs on the place checkpoints are kept.
-pub trait CheckpointStorage: Send + Sync {
-    /// Makes the place a checkpoint's (or savepoint's) files go into.
-    fn prepare(&self, dir: &Path) -> Result<(), StorageError>;
-    /// Writes `_metadata` into a prepared checkpoint, atomically: with it,
-    /// the checkpoint is complete.
-    fn write_metadata(&self, dir: &Path, metadata: &CheckpointMetadata) -> Result<(), StorageError>;
-    /// Removes a checkpoint, or a job's checkpoint directory, with all in it.
-    fn remove(&self, dir: &Path) -> Result<(), StorageError>;
-    /// The `chk-<n>` checkpoints directly under `base`, in no order.
-    fn list(&self, base: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError>;
-    /// Reads `_metadata` and checks every state file's frame and checksum
-    /// without loading the state.
-    fn validate(&self, dir: &Path) -> Result<CheckpointMetadata, StateError>;
-}
 
 /// Checkpoints in a local or shared file system.
 #[derive(Debug, Clone, Copy, Default)]
@@ -82,6 +46,15 @@ impl CheckpointStorage for FileStorage {
                 Some((n, e.path()))
             })
             .collect())
+    }
+
+    fn write_state(&self, dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        // Into the directory made by `prepare`; never made again here.
+        Ok(write_atomic(&dir.join(name), bytes)?)
+    }
+
+    fn read(&self, path: &Path) -> Result<Vec<u8>, StateError> {
+        std::fs::read(path).map_err(|source| StateError::Read { path: path.display().to_string(), source })
     }
 
     fn validate(&self, dir: &Path) -> Result<CheckpointMetadata, StateError> {

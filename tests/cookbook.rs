@@ -66,10 +66,12 @@ fn examples(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The records `flowc run` prints (the client's own messages left out).
+/// Run from the repository's root, as the examples say (their default
+/// inputs are paths from there); only jobs that print are run.
 fn records_printed(job: &Path) -> Vec<String> {
     let scratch = Scratch::new("cookbook");
     let o = Command::new(flowc_bin())
-        .current_dir(&scratch.0)
+        .current_dir(root())
         .env("FLOWC_CONF_DIR", scratch.0.join("no-conf"))
         .arg("run")
         .arg(job)

@@ -127,7 +127,7 @@ fn a_real_prometheus_scrapes_flinks_names() {
     // first scrape may come after the TaskManager's records.
     let tms = cluster.wait_for("Prometheus to have the JobManager's metrics", Duration::from_secs(60), |_| {
         let r = query(&listen, "flink_jobmanager_numRegisteredTaskManagers");
-        r.first().is_some().then_some(r)
+        (!r.is_empty()).then_some(r)
     });
     assert_eq!(tms.first().and_then(|r| r["value"][1].as_str()), Some("1"), "{tms:?}");
     let heap = query(&listen, "flink_taskmanager_Status_JVM_Memory_Heap_Used");

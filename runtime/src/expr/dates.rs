@@ -96,13 +96,7 @@ impl ColumnFunction for DateTruncFn {
         false
     }
     fn invoke(&self, args: &[Arg<'_>], n: usize) -> Result<Column, FnError> {
-        let Some(Arg::I64(t)) = args.first() else {
-            return Err(FnError {
-                k: 0,
-                message: "internal error: date_trunc of a non-timestamp (a bug in flowc)".into(),
-            });
-        };
-        Ok(Column::new(DataType::Timestamp, Data::I64((0..n).map(|k| self.unit.truncate(t.get(k))).collect())))
+        map_timestamps(args, n, "date_trunc", DataType::Timestamp, |t| self.unit.truncate(t))
     }
 }
 
@@ -175,14 +169,23 @@ impl ColumnFunction for ExtractFn {
         false
     }
     fn invoke(&self, args: &[Arg<'_>], n: usize) -> Result<Column, FnError> {
-        let Some(Arg::I64(t)) = args.first() else {
-            return Err(FnError {
-                k: 0,
-                message: "internal error: extract of a non-timestamp (a bug in flowc)".into(),
-            });
-        };
-        Ok(Column::new(DataType::Long, Data::I64((0..n).map(|k| self.part.of(t.get(k))).collect())))
+        map_timestamps(args, n, "extract", DataType::Long, |t| self.part.of(t))
     }
+}
+
+/// `f` of each of the `n` timestamps of the first argument, as a column of
+/// type `ty` (the checker gives these functions a timestamp only).
+fn map_timestamps(
+    args: &[Arg<'_>],
+    n: usize,
+    name: &str,
+    ty: DataType,
+    f: impl Fn(i64) -> i64,
+) -> Result<Column, FnError> {
+    let Some(Arg::I64(t)) = args.first() else {
+        return Err(FnError { k: 0, message: format!("internal error: {name} of a non-timestamp (a bug in flowc)") });
+    };
+    Ok(Column::new(ty, Data::I64((0..n).map(|k| f(t.get(k))).collect())))
 }
 
 #[cfg(test)]

@@ -102,7 +102,9 @@ impl JobManager {
     pub fn revoke_leadership(&self, leader: Option<LeaderInfo>) {
         let mut st = self.lock();
         let Role::Leader(session) = st.role else { return };
-        st.role = Role::Standby(leader);
+        // The follower may have seen the new leader before the election
+        // told this JobManager it lost: it does not say so twice.
+        st.role = Role::Standby(leader.or_else(|| st.followed_leader.clone()));
         let now = Now::read();
         let ids: Vec<JobId> = st.jobs.keys().copied().collect();
         for id in &ids {
@@ -121,6 +123,7 @@ impl JobManager {
     /// A standby learns who leads now (`None`: nobody yet).
     pub fn set_known_leader(&self, leader: Option<LeaderInfo>) {
         let mut st = self.lock();
+        st.followed_leader = leader.clone();
         if let Role::Standby(known) = &mut st.role {
             *known = leader;
         }
@@ -320,5 +323,39 @@ impl JobManager {
                 "Cannot record the job's end in the HA job store; a new leader would run it again."
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn other_leader() -> LeaderInfo {
+        LeaderInfo::new("127.0.0.1:2".to_string(), "http://127.0.0.1:3/".to_string(), LeaderSessionId::random())
+    }
+
+    #[test]
+    fn a_leader_that_learns_of_its_successor_before_it_is_revoked_still_names_it() {
+        // The follower saw the new leader while the election had not yet
+        // told this JobManager that it lost (the CI race of 11-30).
+        let jm = JobManager::new(Config::default()).expect("jobmanager");
+        let next = other_leader();
+        jm.set_known_leader(Some(next.clone()));
+        assert!(jm.is_leader());
+        jm.revoke_leadership(None);
+        assert_eq!(jm.role(), Role::Standby(Some(next.clone())));
+        assert!(jm.not_leader_message().contains(&next.rest_url), "{}", jm.not_leader_message());
+    }
+
+    #[test]
+    fn a_standby_follows_each_new_leader_and_forgets_one_that_left() {
+        let jm = JobManager::with_ha(Config::default(), None, false).expect("jobmanager");
+        assert_eq!(jm.role(), Role::Standby(None));
+        let next = other_leader();
+        jm.set_known_leader(Some(next.clone()));
+        assert_eq!(jm.role(), Role::Standby(Some(next)));
+        jm.set_known_leader(None);
+        assert_eq!(jm.role(), Role::Standby(None));
     }
 }

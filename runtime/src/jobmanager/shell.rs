@@ -44,6 +44,9 @@ pub(super) struct JmState {
     pub(super) jobs: BTreeMap<JobId, Job>,
     /// Whether this JobManager leads (`leadership.rs`).
     pub(super) role: Role,
+    /// The other JobManager that leads, as last seen in ZooKeeper, whatever
+    /// this one believed about itself then (`leadership.rs`).
+    pub(super) followed_leader: Option<crate::ha::LeaderInfo>,
 }
 
 /// The JobManager's shared state and configuration.
@@ -114,7 +117,7 @@ impl JobManager {
         let history = config.get_u64("web.exception-history-size")?;
         let role = if leading { Role::Leader(None) } else { Role::Standby(None) };
         Ok(Arc::new(JobManager {
-            state: Mutex::new(JmState { tms: BTreeMap::new(), jobs: BTreeMap::new(), role }),
+            state: Mutex::new(JmState { tms: BTreeMap::new(), jobs: BTreeMap::new(), role, followed_leader: None }),
             ha,
             allowed: AllowedRoots::from_config(&config),
             blobs: crate::blob::BlobStore::new(

@@ -26,6 +26,17 @@ def peer_jar():
     return os.path.join(BENCH, "flink-peer", "target", "flink-peer-0.1.0.jar")
 
 
+def peer_jar_stale():
+    """Whether a source of the Flink peer (or its pom) changed after its jar
+    was built: a stale jar lacks the newer jobs' classes."""
+    peer = os.path.join(BENCH, "flink-peer")
+    built = os.path.getmtime(peer_jar())
+    sources = [os.path.join(peer, "pom.xml")]
+    for root, _, files in os.walk(os.path.join(peer, "src")):
+        sources.extend(os.path.join(root, f) for f in files)
+    return any(os.path.getmtime(f) > built for f in sources)
+
+
 # Flink's own env.java.opts.all default (the config.yaml packaged in flink-dist).
 JAVA_OPTS = ("--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED "
              "--add-exports=jdk.compiler/com.sun.tools.javac.api=ALL-UNNAMED "
@@ -75,6 +86,8 @@ class FlinkCluster(RestCluster):
             raise Unavailable(f"no Flink at {home}: run bench/setup.sh")
         if not os.path.isfile(peer_jar()):
             raise Unavailable(f"no {peer_jar()}: run bench/setup.sh")
+        if peer_jar_stale():
+            raise Unavailable(f"{peer_jar()} is older than bench/flink-peer's sources: run bench/setup.sh")
         jars = sorted(os.listdir(lib))
         dist = [j for j in jars if j.startswith("flink-dist")]
         # As Flink's config.sh: every lib jar, flink-dist last.

@@ -10,6 +10,9 @@
 //!   checkpoint completed and before its output is committed).
 //! - [`slow_sink`]: with `FLOWC_TEST_SLOW_SINK_US_PER_RECORD=N`, every sink
 //!   takes N µs per record it writes (a slow sink, for back pressure).
+//! - [`slow_state_write`]: with `FLOWC_TEST_SLOW_STATE_WRITE=<subtask>:<ms>`,
+//!   every subtask with that index waits that long before it writes its
+//!   state file (a late writer, for the tests of checkpoint cleanup).
 
 /// The environment variable that arms [`before_commit`].
 #[cfg(feature = "fault-injection")]
@@ -54,3 +57,28 @@ pub fn slow_sink(records: usize) {
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
 pub fn slow_sink(_records: usize) {}
+
+/// The environment variable that arms [`slow_state_write`].
+#[cfg(feature = "fault-injection")]
+pub const SLOW_STATE_WRITE_ENV: &str = "FLOWC_TEST_SLOW_STATE_WRITE";
+
+/// Subtask `subtask` is about to write its state file for a checkpoint:
+/// with `FLOWC_TEST_SLOW_STATE_WRITE=<subtask>:<ms>` the subtasks of that
+/// index first wait `ms` milliseconds. Read once per process.
+#[cfg(feature = "fault-injection")]
+pub fn slow_state_write(subtask: u32) {
+    static ARMED: std::sync::OnceLock<Option<(u32, u64)>> = std::sync::OnceLock::new();
+    let armed = ARMED.get_or_init(|| {
+        let v = std::env::var(SLOW_STATE_WRITE_ENV).ok()?;
+        let (s, ms) = v.split_once(':')?;
+        Some((s.trim().parse().ok()?, ms.trim().parse().ok()?))
+    });
+    if let Some((_, ms)) = armed.filter(|(s, _)| *s == subtask) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// Without the `fault-injection` feature: nothing.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn slow_state_write(_subtask: u32) {}

@@ -71,21 +71,6 @@ impl TaskError {
     }
 }
 
-/// Test hook: `<subtask>:<ms>` makes every subtask with that index wait
-/// that long before it writes its state file — a late writer, for the
-/// tests of checkpoint cleanup. Read once per process.
-pub const SLOW_STATE_WRITE_ENV: &str = "FLOWC_TEST_SLOW_STATE_WRITE";
-
-fn slow_state_write(subtask: u32) -> Option<Duration> {
-    static HOOK: std::sync::OnceLock<Option<(u32, u64)>> = std::sync::OnceLock::new();
-    let hook = HOOK.get_or_init(|| {
-        let v = std::env::var(SLOW_STATE_WRITE_ENV).ok()?;
-        let (s, ms) = v.split_once(':')?;
-        Some((s.trim().parse().ok()?, ms.trim().parse().ok()?))
-    });
-    hook.filter(|(s, _)| *s == subtask).map(|(_, ms)| Duration::from_millis(ms))
-}
-
 /// How a task ended without error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskOutcome {
@@ -706,9 +691,7 @@ impl Task {
             let name = state_file_name(ctx.vertex, self.id.subtask);
             let bytes =
                 encode(STATE_MAGIC, &TaskState { vertex: ctx.vertex, subtask: self.id.subtask, operators: states });
-            if let Some(wait) = slow_state_write(self.id.subtask) {
-                std::thread::sleep(wait);
-            }
+            crate::fault::slow_state_write(self.id.subtask);
             // The JobManager prepared the checkpoint when it triggered it;
             // if it is gone, the checkpoint was abandoned and nothing is
             // written (never created again here).

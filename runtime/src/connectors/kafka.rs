@@ -150,9 +150,11 @@ impl KafkaSourceReader {
             .set("fetch.wait.max.ms", "50")
             // librdkafka pauses fetching for fetch.queue.backoff.ms (1 s) whenever
             // its prefetch queue is full: a fast reader would idle. The queue
-            // stays small (4 MiB per partition) to keep memory flat.
+            // stays small (1 MiB per partition) to keep memory flat: at 4 MiB
+            // the Kafka benchmark's TaskManager peaked at 106-110 MiB, at
+            // 1 MiB at 66 MiB, reading as fast (bench/README.md, 11-30).
             .set("fetch.queue.backoff.ms", "5")
-            .set("queued.max.messages.kbytes", "4096")
+            .set("queued.max.messages.kbytes", "1024")
             // One fetch response is at most 4 MiB (librdkafka's default is
             // 50 MiB), which bounds the receive buffers too.
             .set("fetch.max.bytes", "4194304")

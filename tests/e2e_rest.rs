@@ -151,6 +151,44 @@ fn job_files_upload_and_run_through_jars_as_in_the_seed() {
     assert_eq!(r.status, 400, "{}", r.text());
     let v: Value = serde_json::from_slice(&r.body).expect("json");
     assert!(v["errors"][0].as_str().is_some_and(|e| e.contains("no-such-param")), "{v}");
+    // A compiled plan carries its parallelism and arguments: asking for
+    // others is refused with the reason, the same parallelism runs.
+    let plan_path = cluster.scratch.0.join("steady.plan");
+    let out = std::process::Command::new(support::cluster::flowc_bin())
+        .args(["compile", "-p", "2", "-o"])
+        .arg(&plan_path)
+        .arg(steady_job())
+        .output()
+        .expect("flowc compile");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan = std::fs::read(&plan_path).expect("plan");
+    let (ctype, body) = multipart("jarfile", "steady.plan", &plan);
+    let r = http::request("POST", &cluster.rest_addr, "/jars/upload", Some((&ctype, &body)), Duration::from_secs(10))
+        .expect("upload the plan");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let up: Value = serde_json::from_slice(&r.body).expect("json");
+    let plan_id = up["filename"].as_str().and_then(|f| f.rsplit('/').next()).expect("plan id").to_string();
+    for (request, says) in [
+        (serde_json::json!({ "parallelism": 3 }), "parallelism is fixed"),
+        (serde_json::json!({ "programArgs": "--rate 5" }), "program arguments were applied"),
+    ] {
+        let r = http::request(
+            "POST",
+            &cluster.rest_addr,
+            &format!("/jars/{plan_id}/run"),
+            Some(("application/json", request.to_string().as_bytes())),
+            Duration::from_secs(10),
+        )
+        .expect("run the plan");
+        assert_eq!(r.status, 400, "{request}: {}", r.text());
+        assert!(r.text().contains(says), "{request}: {}", r.text());
+    }
+    let run = serde_json::json!({ "parallelism": 2 });
+    let started = cluster.rest().post_json(&format!("/jars/{plan_id}/run"), &run).expect("run the plan");
+    let plan_job = started["jobid"].as_str().expect("jobid").to_string();
+    let j = cluster.job(&plan_job);
+    assert!(j["vertices"].as_array().expect("vertices").iter().all(|v| v["parallelism"] == 2), "{j}");
+
     let r = http::request(
         "GET",
         &cluster.rest_addr,

@@ -270,6 +270,35 @@ pub(super) async fn delete_jar(State(s): State<RestState>, Path(jarid): Path<Str
     }
 }
 
+/// A compiled plan was compiled with its arguments and parallelism: a run
+/// request that asks for others is refused (400 with the reason), never
+/// silently run as compiled. A parallelism equal to every vertex's is fine.
+fn plan_takes(data: &[u8], requested: Option<u32>, req: &RunRequest) -> Result<(), Response> {
+    let has_args = req.program_args_list.as_ref().is_some_and(|l| !l.is_empty())
+        || req.program_args.as_ref().is_some_and(|a| !a.trim().is_empty());
+    if has_args {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "This upload is a compiled plan: its program arguments were applied when it was compiled. \
+             Compile it again with them (`flowc compile JOB.flow ARGS… -o JOB.plan`) or upload the .flow file.",
+        ));
+    }
+    let Some(p) = requested else { return Ok(()) };
+    let graph = flowc_compiler::plan_file::from_bytes(data)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("the plan is not valid: {e}")))?;
+    match graph.graph.node_weights().find(|v| v.parallelism != p) {
+        None => Ok(()),
+        Some(v) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "This upload is a compiled plan and its parallelism is fixed (\"{}\" runs with {}), \
+                 not {p}. Compile it again with `flowc compile -p {p}` or upload the .flow file.",
+                v.name, v.parallelism
+            ),
+        )),
+    }
+}
+
 fn safe_jar_id(jarid: &str) -> bool {
     !(jarid.is_empty() || jarid.contains('/') || jarid.contains("..") || jarid.starts_with('.'))
 }
@@ -313,6 +342,7 @@ async fn compile_upload(
         ));
     };
     if data.starts_with(flowc_compiler::plan_file::MAGIC) {
+        plan_takes(&data, requested, &req)?;
         return Ok((data, restore));
     }
     let name = jarid.split_once('_').map_or(jarid.to_string(), |(_, n)| n.to_string());

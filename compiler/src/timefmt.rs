@@ -103,6 +103,22 @@ fn tokenize(pattern: &str) -> Result<Vec<Token>, PatternProblem> {
 
 /// Checks a pattern: known fields only, a full date, and no ambiguous clock.
 pub fn check_pattern(pattern: &str) -> Result<TimeFormat, PatternProblem> {
+    let format = check_output_pattern(pattern)?;
+    let has = |t: Token| format.tokens.contains(&t);
+    if !(has(Token::Year) && has(Token::Month) && has(Token::Day)) {
+        return Err(PatternProblem {
+            message: "the pattern does not give a full date".into(),
+            label: "needs yyyy, MM and dd".into(),
+            help: "for example `yyyy-MM-dd'T'HH:mm:ss.SSSX`".into(),
+        });
+    }
+    Ok(format)
+}
+
+/// Checks a pattern that only prints (`date_format`): known fields only and
+/// no ambiguous clock, but any part of a date will do (`HH:mm`, `yyyy-MM`),
+/// as Flink SQL's `DATE_FORMAT`.
+pub fn check_output_pattern(pattern: &str) -> Result<TimeFormat, PatternProblem> {
     let tokens = tokenize(pattern)?;
     let has = |t: Token| tokens.contains(&t);
     if has(Token::Hour12) && !has(Token::AmPm) {
@@ -119,13 +135,6 @@ pub fn check_pattern(pattern: &str) -> Result<TimeFormat, PatternProblem> {
             help: "keep one".into(),
         });
     }
-    if !(has(Token::Year) && has(Token::Month) && has(Token::Day)) {
-        return Err(PatternProblem {
-            message: "the pattern does not give a full date".into(),
-            label: "needs yyyy, MM and dd".into(),
-            help: "for example `yyyy-MM-dd'T'HH:mm:ss.SSSX`".into(),
-        });
-    }
     Ok(TimeFormat { tokens })
 }
 
@@ -133,6 +142,11 @@ impl TimeFormat {
     /// Compiles a pattern; see [`check_pattern`].
     pub fn new(pattern: &str) -> Result<TimeFormat, PatternProblem> {
         check_pattern(pattern)
+    }
+
+    /// Compiles a pattern that only prints; see [`check_output_pattern`].
+    pub fn for_output(pattern: &str) -> Result<TimeFormat, PatternProblem> {
+        check_output_pattern(pattern)
     }
 
     /// Parses text into epoch milliseconds, UTC; `None` if it does not match.
@@ -343,6 +357,16 @@ mod tests {
         let f = check_pattern("dd-MM-yyyy hh:mm:ss:SSS a").expect("with a marker");
         assert_eq!(f.parse("01-01-1970 01:00:00:000 PM"), Some(13 * 3_600_000));
         assert_eq!(f.format(13 * 3_600_000), "01-01-1970 01:00:00:000 PM");
+    }
+
+    #[test]
+    fn printing_takes_part_of_a_date_and_reading_does_not() {
+        let e = check_pattern("HH:mm").expect_err("cannot read a time of day into a timestamp");
+        assert!(e.message.contains("full date"), "{e:?}");
+        let hm = TimeFormat::for_output("HH:mm").expect("prints");
+        assert_eq!(hm.format(1_795_558_500_015), "22:15");
+        assert_eq!(TimeFormat::for_output("yyyy-MM").expect("prints").format(1_795_558_500_015), "2026-11");
+        assert!(check_output_pattern("hh:mm").is_err(), "the 12-hour clock still needs `a`");
     }
 
     proptest! {

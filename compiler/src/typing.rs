@@ -592,15 +592,17 @@ impl<'p> Typer<'p> {
                 Ok(())
             }
             Function::DateFormat => match constant(1) {
-                Some(Expr::Literal(Value::Str(p))) => crate::timefmt::check_pattern(p).map(|_| ()).map_err(|problem| {
-                    Diagnostic::error(
-                        "flow::check::timestamp-pattern",
-                        format!("bad timestamp pattern: {}", problem.message),
-                        args[1].span,
-                    )
-                    .with_label(problem.label)
-                    .with_help(problem.help)
-                }),
+                Some(Expr::Literal(Value::Str(p))) => {
+                    crate::timefmt::check_output_pattern(p).map(|_| ()).map_err(|problem| {
+                        Diagnostic::error(
+                            "flow::check::timestamp-pattern",
+                            format!("bad timestamp pattern: {}", problem.message),
+                            args[1].span,
+                        )
+                        .with_label(problem.label)
+                        .with_help(problem.help)
+                    })
+                }
                 _ => Err(Diagnostic::error(
                     "flow::check::timestamp-pattern",
                     "the pattern of `date_format` must be a constant string",

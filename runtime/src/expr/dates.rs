@@ -15,7 +15,7 @@ pub struct DateFormatFn {
 
 impl DateFormatFn {
     pub fn new(pattern: &str) -> Result<DateFormatFn, String> {
-        TimeFormat::new(pattern).map(|fmt| DateFormatFn { fmt }).map_err(|p| p.message)
+        TimeFormat::for_output(pattern).map(|fmt| DateFormatFn { fmt }).map_err(|p| p.message)
     }
 }
 

@@ -17,6 +17,8 @@ use support::playground::{click_count_job, click_topics, expect_windows, load_ev
 const FIRST: u64 = 36_000; // 6 windows
 const MORE: u64 = 12_000; // 2 more
 const WINDOW_EVENTS_MS: i64 = 15_000;
+/// Falling back needs checkpoints to fall back to: three kept, not Flink's one.
+const RETAIN_THREE: &str = "state.checkpoints.num-retained: 3\n";
 
 /// The job's completed checkpoints on disk (with `_metadata`), newest first.
 fn checkpoints_on_disk(cluster: &Cluster, id: &str) -> Vec<(u64, PathBuf)> {
@@ -88,7 +90,7 @@ fn exceptions(cluster: &Cluster, id: &str) -> Value {
 fn a_corrupt_latest_checkpoint_is_skipped_and_the_one_before_restored() {
     let kafka = Kafka::shared();
     let (input, output) = click_topics(kafka, "fallback", FIRST);
-    let mut cluster = Cluster::start("fallback", 1, 2);
+    let mut cluster = Cluster::start_with("fallback", 1, 2, RETAIN_THREE);
     let job = click_count_job(&cluster.scratch.0, &input, &output);
     let id =
         cluster.submit(&job, &["-p", "2", "--bootstrap.servers", kafka.bootstrap(), "--checkpointing", "--event-time"]);
@@ -134,7 +136,8 @@ fn a_corrupt_latest_checkpoint_is_skipped_and_the_one_before_restored() {
 fn with_every_retained_checkpoint_corrupt_the_job_fails_and_says_why() {
     let steady = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jobs/steady_clicks.flow");
     // A short exception history, to see it capped.
-    let mut cluster = Cluster::start_with("allcorrupt", 1, 2, "web.exception-history-size: 4\n");
+    let config = format!("web.exception-history-size: 4\n{RETAIN_THREE}");
+    let mut cluster = Cluster::start_with("allcorrupt", 1, 2, &config);
     let id = cluster.submit(&steady, &["-p", "2"]);
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
     cluster.wait_for("three checkpoints", Duration::from_secs(30), |c| {
@@ -170,7 +173,7 @@ fn with_every_retained_checkpoint_corrupt_the_job_fails_and_says_why() {
 #[test]
 fn state_that_fails_on_the_taskmanager_is_skipped_too() {
     let steady = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jobs/steady_clicks.flow");
-    let mut cluster = Cluster::start("tmcorrupt", 1, 2);
+    let mut cluster = Cluster::start_with("tmcorrupt", 1, 2, RETAIN_THREE);
     let id = cluster.submit(&steady, &["-p", "2"]);
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
     cluster.wait_for("two checkpoints", Duration::from_secs(30), |c| {

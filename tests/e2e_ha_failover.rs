@@ -8,6 +8,15 @@
 //! HA job store and resumes it from its latest completed checkpoint, with
 //! no manual step; a `read_committed` reader then sees every window
 //! exactly once, 1000 clicks per page.
+//!
+//! A leader stopped cleanly (SIGTERM) closes its ZooKeeper session: the
+//! standby leads at once, not after the session timeout.
+//!
+//! The same with nothing on a local disk: checkpoints and the HA job store
+//! (`high-availability.storageDir: s3://…`) on a real S3-protocol server
+//! (`tests/support/s3.rs`). The bucket holds the job's entries while it
+//! runs, only the retained checkpoint (`state.checkpoints.num-retained`,
+//! Flink's default 1) and none of its entries once it is cancelled.
 
 mod support;
 
@@ -19,6 +28,7 @@ use std::time::{Duration, Instant};
 use support::cluster::{flowc_bin, Cluster, Scratch};
 use support::kafka::Kafka;
 use support::playground::{click_count_job_with, click_topics, expect_windows, load_events, START_MS};
+use support::s3::{unique_bucket, S3};
 use support::zookeeper::{unique_cluster_id, ZooKeeper};
 
 const FIRST: u64 = 36_000;
@@ -66,12 +76,17 @@ fn start_standby(cluster: &Cluster) -> Standby {
 
 /// The cluster's `high-availability.*` lines: ZooKeeper sessions of 4 s.
 fn ha_settings(zk: &ZooKeeper, storage: &Scratch, name: &str) -> String {
+    ha_settings_with(zk, storage, name, 4000)
+}
+
+/// The cluster's `high-availability.*` lines with sessions of `session_ms`.
+fn ha_settings_with(zk: &ZooKeeper, storage: &Scratch, name: &str, session_ms: u64) -> String {
     format!(
         "high-availability.type: zookeeper\n\
          high-availability.zookeeper.quorum: {}\n\
          high-availability.storageDir: {}\n\
          high-availability.cluster-id: {}\n\
-         high-availability.zookeeper.client.session-timeout: 4000\n",
+         high-availability.zookeeper.client.session-timeout: {session_ms}\n",
         zk.connect(),
         storage.0.display(),
         unique_cluster_id(name),
@@ -211,4 +226,143 @@ fn a_leader_paused_past_its_session_steps_down_and_the_job_runs_once_on_the_new_
     assert_eq!(jobs["jobs"].as_array().map(Vec::len), Some(1), "{jobs}");
     let registered = cluster.taskmanager_log(0).matches("Registered at the JobManager").count();
     assert_eq!(registered, 2, "the TaskManager registered with each leader once:\n{}", cluster.taskmanager_log(0));
+}
+
+/// Checkpoints, savepoints and the HA job store in `bucket`, ZooKeeper
+/// sessions of 4 s.
+fn ha_on_s3_settings(zk: &ZooKeeper, bucket: &str, cluster_id: &str) -> String {
+    format!(
+        "high-availability.type: zookeeper\n\
+         high-availability.zookeeper.quorum: {}\n\
+         high-availability.storageDir: s3://{bucket}/ha\n\
+         high-availability.cluster-id: {cluster_id}\n\
+         high-availability.zookeeper.client.session-timeout: 4000\n\
+         state.checkpoints.dir: s3://{bucket}/checkpoints\n\
+         state.savepoints.dir: s3://{bucket}/savepoints\n\
+         s3.endpoint: {}\n\
+         s3.access-key: flowc-test\n\
+         s3.secret-key: flowc-test-secret\n\
+         s3.path.style.access: true\n",
+        zk.connect(),
+        S3::shared().endpoint(),
+    )
+}
+
+/// The `chk-<n>` of job `id` in the bucket, and whether each has `_metadata`.
+fn checkpoints_in_bucket(bucket: &str, id: &str) -> Vec<(u64, bool)> {
+    let keys = S3::shared().list(bucket, &format!("checkpoints/{id}/")).expect("list");
+    let mut ids: Vec<u64> =
+        keys.iter().filter_map(|k| k.split('/').nth(2)?.strip_prefix("chk-")?.parse().ok()).collect();
+    ids.dedup();
+    ids.into_iter().map(|n| (n, keys.contains(&format!("checkpoints/{id}/chk-{n}/_metadata")))).collect()
+}
+
+#[test]
+fn with_checkpoints_and_the_ha_store_on_s3_the_standby_takes_over_and_every_window_counts_1000() {
+    let kafka = Kafka::shared();
+    let zk = ZooKeeper::shared();
+    let s3 = S3::shared();
+    let bucket = unique_bucket("ha-s3");
+    s3.create_bucket(&bucket).expect("create bucket");
+    let (input, output) = click_topics(kafka, "ha-s3", FIRST);
+    let cluster_id = unique_cluster_id("s3");
+    let mut cluster = Cluster::jobmanager_with("ha-s3", &ha_on_s3_settings(zk, &bucket, &cluster_id));
+    let standby = start_standby(&cluster);
+    cluster.wait_for("the standby to answer with the leader's REST", Duration::from_secs(30), |_| {
+        standby.rest.get("/overview").ok()
+    });
+    cluster.add_taskmanager(2);
+    cluster.wait_for_taskmanagers(1);
+    let job_file = click_count_job_with(&cluster.scratch.0, &input, &output, "exactly_once");
+    let id = cluster.submit(&job_file, &[&ARGS[..], &["--bootstrap.servers", kafka.bootstrap()]].concat());
+    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
+    // The job's entries are objects in the bucket, nothing is on a disk.
+    let entries = format!("ha/{cluster_id}/jobs/{id}/");
+    let stored = s3.list(&bucket, &entries).expect("list");
+    for entry in ["submission-", "checkpoints-"] {
+        assert!(stored.iter().any(|k| k.starts_with(&format!("{entries}{entry}"))), "no {entry}… in {stored:?}");
+    }
+    expect_windows(kafka.bootstrap(), &output, 5, false, Duration::from_secs(120));
+    let done = cluster.metric(&id, "numberOfCompletedCheckpoints").unwrap_or(0);
+    cluster.wait_for("two more checkpoints", Duration::from_secs(30), |c| {
+        (c.metric(&id, "numberOfCompletedCheckpoints").unwrap_or(0) >= done + 2).then_some(())
+    });
+    // One retained: each completion deletes the one before.
+    let kept = cluster.wait_for("one complete checkpoint in the bucket", Duration::from_secs(20), |_| {
+        let stored = checkpoints_in_bucket(&bucket, &id);
+        (stored.iter().filter(|(_, complete)| *complete).count() == 1 && stored.len() <= 2).then_some(stored)
+    });
+    assert!(kept.iter().all(|(n, _)| *n as i64 > done), "older checkpoints are gone: {kept:?}");
+
+    // SIGKILL the leader: the standby reads the job from the bucket.
+    let killed = Instant::now();
+    signal(cluster.jobmanager_pid(), "-KILL");
+    let _ = cluster.wait_jobmanager_exit(Duration::from_secs(10));
+    cluster.wait_for("the job RUNNING on the new leader", Duration::from_secs(90), |_| {
+        job(&standby.rest, &id).filter(all_running)
+    });
+    eprintln!("failover on S3: all tasks RUNNING again {} ms after the SIGKILL", killed.elapsed().as_millis());
+    let checkpoints = standby.rest.get(&format!("/jobs/{id}/checkpoints")).expect("checkpoints");
+    let restored = checkpoints["latest"]["restored"]["id"].as_i64().unwrap_or(0);
+    assert!(restored >= done + 2, "resumed from the latest completed checkpoint: {checkpoints}");
+    let path = checkpoints["latest"]["restored"]["external_path"].as_str().unwrap_or_default().to_string();
+    assert!(path.starts_with(&format!("s3://{bucket}/checkpoints/{id}/chk-")), "{checkpoints}");
+
+    load_events(kafka.bootstrap(), &input, START_MS + 90_000, MORE);
+    let summary = expect_windows(kafka.bootstrap(), &output, 7, false, Duration::from_secs(120));
+    assert_eq!(summary.complete_windows, 7);
+
+    // Cancelled: its result is recorded and its entries leave the bucket.
+    standby.rest.patch(&format!("/jobs/{id}?mode=cancel")).expect("cancel");
+    cluster.wait_for("the job CANCELED", Duration::from_secs(30), |_| {
+        job(&standby.rest, &id).filter(|j| j["state"] == "CANCELED")
+    });
+    cluster.wait_for("the job's entries removed from the bucket", Duration::from_secs(20), |_| {
+        s3.list(&bucket, &entries).ok().filter(Vec::is_empty)
+    });
+}
+
+#[test]
+fn a_leader_stopped_with_sigterm_hands_over_at_once_not_after_its_session_timeout() {
+    // Sessions of 10 s (the longest `zookeeper.sh` allows): a handover that
+    // waited for the session to expire would take at least that long.
+    const SESSION_MS: u64 = 10_000;
+    let zk = ZooKeeper::shared();
+    let storage = Scratch::new("ha-term-storage");
+    let mut cluster = Cluster::jobmanager_with("ha-term", &ha_settings_with(zk, &storage, "term", SESSION_MS));
+    let standby = start_standby(&cluster);
+    cluster.wait_for("the standby to answer with the leader's REST", Duration::from_secs(30), |_| {
+        standby.rest.get("/overview").ok()
+    });
+    cluster.add_taskmanager(2);
+    cluster.wait_for_taskmanagers(1);
+    let job_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jobs/steady_clicks.flow");
+    let id = cluster.submit(&job_file, &["-p", "2"]);
+    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
+    cluster.wait_for("a checkpoint", Duration::from_secs(20), |c| {
+        (c.metric(&id, "numberOfCompletedCheckpoints").unwrap_or(0) >= 1).then_some(())
+    });
+
+    let stopped = Instant::now();
+    signal(cluster.jobmanager_pid(), "-TERM");
+    cluster.wait_for("the standby to lead", Duration::from_secs(30), |c| {
+        log_of(c, "jobmanager-standby.log").contains("Leading: recovered the jobs").then_some(())
+    });
+    let handover = stopped.elapsed();
+    eprintln!("clean shutdown: the standby leads {} ms after the SIGTERM", handover.as_millis());
+    assert!(
+        handover < Duration::from_millis(SESSION_MS / 2),
+        "the standby waited for the session timeout ({SESSION_MS} ms): {} ms",
+        handover.as_millis()
+    );
+    let exit = cluster.wait_jobmanager_exit(Duration::from_secs(10)).expect("the leader exits");
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        log_of(&cluster, "jobmanager.log").contains("its ZooKeeper session is closed"),
+        "{}",
+        log_of(&cluster, "jobmanager.log")
+    );
+    cluster.wait_for("the job RUNNING on the new leader", Duration::from_secs(60), |_| {
+        job(&standby.rest, &id).filter(all_running)
+    });
 }

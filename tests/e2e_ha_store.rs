@@ -47,12 +47,12 @@ async fn the_store_keeps_pointers_in_zookeeper_and_checked_payloads_in_files() {
     let scratch = Scratch::new("ha-store");
     let cluster_id = unique_cluster_id("store");
     let ha = HaConfig::from_config(&ha_settings(zk, &cluster_id, &scratch.0)).expect("valid");
-    let jobs = HaJobs::from_config(&ha).expect("a store").expect("a store");
+    let jobs = HaJobs::from_config(&ha, &Default::default()).expect("a store").expect("a store");
     let (id, other) = (JobId::random(), JobId::random());
     let submission = Submission { name: "J".into(), submitted_ms: 5, plan: vec![1, 2, 3], artifacts: vec![] };
     let mut checkpoints = CheckpointStore::new(None);
     let first = checkpoints.take_id();
-    checkpoints.add(CheckpointRef { id: first, dir: "/c/chk-1".into(), savepoint: false });
+    checkpoints.add(CheckpointRef { id: first, dir: "/c/chk-1".into(), savepoint: false }, 1);
     // Blocking calls: off the test's runtime threads.
     let (store, sub, cps) = (jobs.clone(), submission.clone(), checkpoints.clone());
     tokio::task::spawn_blocking(move || {

@@ -122,7 +122,8 @@ fn retain_on_cancellation_keeps_them_and_a_failed_job_keeps_them_always() {
         "retention-retain",
         1,
         4,
-        "execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION\nrestart-strategy.type: none\n",
+        // Three kept (Flink's default is one), to see that all of them stay.
+        "execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION\nrestart-strategy.type: none\nstate.checkpoints.num-retained: 3\n",
     );
     let cancelled = running_job(&cluster, 2);
     let failed = running_job(&cluster, 2);

@@ -2,10 +2,12 @@
 //! (`tests/support/s3.rs`) and the shared Kafka broker: the click job
 //! checkpoints to `s3://` through a killed TaskManager and every window
 //! still counts 1000; after the run the bucket holds exactly the retained
-//! checkpoints; stop-with-savepoint writes the savepoint to `s3://`, the
+//! checkpoints (`state.checkpoints.num-retained`, older ones deleted as
+//! newer ones complete); stop-with-savepoint writes the savepoint to `s3://`, the
 //! job's checkpoints are deleted, and a resume from it at parallelism 3
-//! counts every window 1000. REST refuses a savepoint target in a bucket
-//! that is not allowed, and the secret key shows nowhere.
+//! counts every window 1000; disposing of the savepoint deletes its
+//! objects. REST refuses a savepoint target in a bucket that is not
+//! allowed, and the secret key shows nowhere.
 
 mod support;
 
@@ -21,8 +23,9 @@ use support::s3::{unique_bucket, S3};
 const FIRST: u64 = 36_000; // 6 windows
 const MORE: u64 = 12_000; // 2 more
 const WINDOW_EVENTS_MS: i64 = 15_000;
-/// The checkpoints a job keeps (the JobManager's `RETAINED`).
-const RETAINED: usize = 3;
+/// The checkpoints a job keeps (`state.checkpoints.num-retained`, set to
+/// more than Flink's default of 1 to see the number honoured).
+const RETAINED: usize = 2;
 const SECRET: &str = "s3-secret-that-must-not-show";
 
 /// Checkpoints and savepoints in `bucket` on the shared server.
@@ -80,8 +83,11 @@ fn checkpoints_on_s3_survive_a_killed_taskmanager_and_only_the_retained_stay() {
     let kafka = Kafka::shared();
     let bucket = new_bucket("s3-recover");
     let (input, output) = click_topics(kafka, "s3-recover", FIRST);
-    let extra = "execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION\n";
-    let mut cluster = Cluster::start_with("s3-recover", 1, 2, &s3_config(&bucket, extra));
+    let extra = format!(
+        "execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION\n\
+         state.checkpoints.num-retained: {RETAINED}\n"
+    );
+    let mut cluster = Cluster::start_with("s3-recover", 1, 2, &s3_config(&bucket, &extra));
     let job = click_count_job(&cluster.scratch.0, &input, &output);
     let id =
         cluster.submit(&job, &["-p", "2", "--bootstrap.servers", kafka.bootstrap(), "--checkpointing", "--event-time"]);
@@ -184,4 +190,23 @@ fn stop_with_a_savepoint_on_s3_and_resume_at_parallelism_3() {
     let restored = cluster.rest().get(&format!("/jobs/{id2}/checkpoints")).expect("checkpoints");
     assert_eq!(restored["latest"]["restored"]["external_path"], json!(savepoint), "{restored}");
     assert_eq!(restored["latest"]["restored"]["is_savepoint"], true, "{restored}");
+
+    // Disposed of (`POST /savepoint-disposal`, what `flowc savepoint -d`
+    // asks for): its objects go; a prefix that is no savepoint is refused
+    // and keeps its objects.
+    let not_one = format!("s3://{bucket}/checkpoints/{id2}");
+    let refused = cluster.flowc(&["savepoint", "-d", &not_one]);
+    assert!(!refused.status.success(), "{}", String::from_utf8_lossy(&refused.stdout));
+    let disposed = cluster.flowc(&["savepoint", "-d", &savepoint]);
+    let text = String::from_utf8_lossy(&disposed.stdout).to_string();
+    assert!(
+        disposed.status.success() && text.contains("disposed"),
+        "{text}{}",
+        String::from_utf8_lossy(&disposed.stderr)
+    );
+    assert_eq!(
+        S3::shared().list(&bucket, key).expect("list"),
+        Vec::<String>::new(),
+        "the savepoint's objects are gone"
+    );
 }

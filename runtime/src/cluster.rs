@@ -60,7 +60,8 @@ pub async fn start_jobmanager(mut config: Config) -> Result<JobManagerHandle, Cl
     let rest_options = crate::rest::RestOptions::from_config(&config)?;
     let prometheus = crate::prometheus::ReporterConfig::from_config(&config)?;
     let ha = HaConfig::from_config(&config)?;
-    let store = HaJobs::from_config(&ha)?;
+    let s3 = crate::checkpoint::storage::S3Settings::from_config(&config)?;
+    let store = HaJobs::from_config(&ha, &s3)?;
     let rest = bind("the REST API", &config.get("rest.bind-address"), config.get_u16("rest.port")?).await?;
     let security = InternalSecurity::from_config(&config)?;
     let rpc = bind("the RPC port", &config.get("jobmanager.bind-host"), config.get_u16("jobmanager.rpc.port")?).await?;

@@ -20,6 +20,8 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("taskmanager.resource-id", "", "the TaskManager's id (default: host:port-random)"),
     ("state.checkpoints.dir", "/tmp/flowc-checkpoints", "where checkpoints are written"),
     ("state.savepoints.dir", "/tmp/flowc-savepoints", "where savepoints are written by default"),
+    ("state.checkpoints.num-retained", "1", "completed checkpoints kept per job (Flink's default); older ones are deleted once a newer one is durable"),
+    ("execution.checkpointing.num-retained", "", "Flink 2's name of state.checkpoints.num-retained; wins when both are set"),
     ("s3.endpoint", "", "the S3 endpoint for s3:// checkpoints and savepoints, http(s)://host:port (default: AWS)"),
     ("s3.access-key", "", "the S3 access key (default: the AWS environment's credentials)"),
     ("s3.secret-key", "", "the S3 secret key (shown as ******)"),

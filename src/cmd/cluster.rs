@@ -67,6 +67,15 @@ pub fn jobmanager(a: JobManagerArgs) -> anyhow::Result<ExitCode> {
             _ = flowc_runtime::rest::shutdown_requested().notified() => {}
         }
         tracing::info!("JobManager stopping.");
+        // With ZooKeeper: leave the election and close the session, so that
+        // a standby leads at once rather than after the session timeout.
+        if let Some(contender) = &h.contender {
+            if !contender.resign_and_wait(std::time::Duration::from_secs(5)).await {
+                tracing::warn!(
+                    "Could not close the ZooKeeper session in time; a standby leads after the session timeout."
+                );
+            }
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -10,7 +10,7 @@
 //!                   each task aligns barrier n over its inputs, snapshots
 //!                   its operators per key group into one state file, acks
 //!  coordinator ◀──ack── every task ── all acked: write `_metadata`, complete,
-//!                                     notify sinks, keep the last 3
+//!                                     notify sinks, keep the last num-retained
 //! ```
 //!
 //! Layout: `<state.checkpoints.dir>/<job-id>/chk-<n>/` and

@@ -2,7 +2,10 @@
 //! session per [`Contender`], the decisions made by [`super::election`].
 //!
 //! A contender works session after session: when one expires or fails it
-//! opens a new one and contends again, until it resigns.
+//! opens a new one and contends again, until it resigns. Resigning (a
+//! JobManager's clean shutdown) deletes its nodes and closes its session,
+//! so that the next JobManager leads at once instead of after the session
+//! timeout.
 //!
 //! Leadership is conservative: any session state but `SyncConnected`
 //! (disconnected, expired, closed) ends the term at once (what Flink does
@@ -59,6 +62,8 @@ pub struct Contender {
     /// The path of its election node while it leads: what the HA job
     /// store's writes check, so that they fail once the node is gone.
     latch: std::sync::Mutex<Option<String>>,
+    /// Set once it resigned and its session is closed.
+    closed: watch::Sender<bool>,
 }
 
 /// How one session's part in the election ended.
@@ -84,6 +89,7 @@ impl Contender {
             tx,
             resign: Notify::new(),
             latch: std::sync::Mutex::new(None),
+            closed: watch::channel(false).0,
         }
     }
 
@@ -102,11 +108,42 @@ impl Contender {
         *self.latch.lock().unwrap_or_else(|p| p.into_inner()) = node;
     }
 
-    /// Leaves the election: [`Contender::run`] closes its session (its
-    /// nodes vanish at once, so the next JobManager leads without waiting
-    /// for a session timeout) and returns.
+    /// Leaves the election: [`Contender::run`] deletes its nodes, closes
+    /// its session (so the next JobManager leads without waiting for a
+    /// session timeout) and returns.
     pub fn resign(&self) {
         self.resign.notify_one();
+    }
+
+    /// Resigns and waits, at most `timeout`, until the nodes are gone and
+    /// the session is closed. Returns whether that happened in time.
+    pub async fn resign_and_wait(&self, timeout: Duration) -> bool {
+        let mut closed = self.closed.subscribe();
+        self.resign();
+        tokio::time::timeout(timeout, closed.wait_for(|c| *c)).await.is_ok_and(|r| r.is_ok())
+    }
+
+    /// Deletes this contender's nodes (the leader information if it led
+    /// from election node `led`, then that node) and closes the session,
+    /// waiting for the server's answer at most a second.
+    async fn close(&self, client: zk::Client, led: Option<String>) {
+        if let Some(node) = led {
+            let info = self.config.paths.leader_info();
+            for path in [info.as_str(), node.as_str()] {
+                match client.delete(path, None).await {
+                    Ok(()) | Err(zk::Error::NoNode) => {}
+                    Err(e) => {
+                        tracing::warn!(path = %path, error = %e, "Cannot delete a leader node on resigning; it goes with the session.")
+                    }
+                }
+            }
+        }
+        let mut state = client.state_watcher();
+        drop(client);
+        if !state.peek_state().is_terminated() {
+            let closed = async { while !state.changed().await.is_terminated() {} };
+            let _ = tokio::time::timeout(Duration::from_secs(1), closed).await;
+        }
     }
 
     fn err(&self, doing: impl Into<String>) -> impl FnOnce(zk::Error) -> ZkError + '_ {
@@ -118,9 +155,27 @@ impl Contender {
     /// session whenever one expires, is closed or fails.
     pub async fn run(&self) {
         loop {
-            let ended = tokio::select! {
-                r = self.one_session() => r,
-                () = self.resign.notified() => Ok(Ended::Resigned),
+            let connected = tokio::select! {
+                c = connect(&self.config) => Some(c),
+                () = self.resign.notified() => None,
+            };
+            let ended = match connected {
+                None => Ok(Ended::Resigned),
+                Some(Err(e)) => Err(e),
+                Some(Ok(client)) => {
+                    let ended = tokio::select! {
+                        r = self.one_session(&client) => r,
+                        () = self.resign.notified() => Ok(Ended::Resigned),
+                    };
+                    if matches!(ended, Ok(Ended::Resigned)) {
+                        // It stops leading before its nodes go, so that it
+                        // never leads beside its successor.
+                        let led = self.latch_node();
+                        self.tx.send_if_modified(|l| std::mem::replace(l, Leadership::Standby) != Leadership::Standby);
+                        self.close(client, led).await;
+                    }
+                    ended
+                }
             };
             // Whatever ended the session ended the term (the client is
             // dropped by now: its session is closed).
@@ -128,7 +183,8 @@ impl Contender {
             self.set_latch_node(None);
             match ended {
                 Ok(Ended::Resigned) => {
-                    tracing::info!(rpc = %self.rpc_address, "Left the JobManager leader election.");
+                    tracing::info!(rpc = %self.rpc_address, "Left the JobManager leader election; its ZooKeeper session is closed.");
+                    self.closed.send_replace(true);
                     return;
                 }
                 Ok(Ended::SessionEnded) => {
@@ -142,8 +198,7 @@ impl Contender {
         }
     }
 
-    async fn one_session(&self) -> Result<Ended, ZkError> {
-        let client = connect(&self.config).await?;
+    async fn one_session(&self, client: &zk::Client) -> Result<Ended, ZkError> {
         let latch_dir = self.config.paths.latch_dir();
         let dir_options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
         client.mkdir(&latch_dir, &dir_options).await.map_err(self.err(format!("creating {latch_dir}")))?;
@@ -178,7 +233,7 @@ impl Contender {
                     }
                 }
                 Decision::Lead => {
-                    if self.lead(&client, &name).await? {
+                    if self.lead(client, &name).await? {
                         return Ok(Ended::SessionEnded);
                     }
                 }

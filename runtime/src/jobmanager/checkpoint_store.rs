@@ -4,18 +4,40 @@
 //! checkpoint id counter). It holds pointers only ([`CheckpointRef`]); the
 //! metadata is read and validated again before a restore.
 //!
-//! It keeps the last [`RETAINED`] checkpoints, the savepoint (or checkpoint)
-//! the job was submitted with, the next checkpoint id, and the checkpoints
+//! It keeps the last `state.checkpoints.num-retained` checkpoints
+//! ([`num_retained`], Flink's default 1), the savepoint (or checkpoint) the
+//! job was submitted with, the next checkpoint id, and the checkpoints
 //! found corrupt, which are never tried again. What a job's end deletes is
 //! its [`Retention`]. Savepoints are never deleted once complete.
 
 use crate::checkpoint::CheckpointRef;
+use crate::config::{Config, ConfigError};
 use crate::ids::JobStatus;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
-/// Completed checkpoints kept (savepoints are never deleted).
-pub const RETAINED: usize = 3;
+/// Completed checkpoints kept when the configuration names no number
+/// (Flink's default of `execution.checkpointing.num-retained`).
+pub const DEFAULT_RETAINED: usize = 1;
+
+/// How many completed checkpoints a job keeps: Flink 2's
+/// `execution.checkpointing.num-retained` if it is set, else its older
+/// name `state.checkpoints.num-retained`; at least 1. Savepoints are not
+/// counted: they are never deleted.
+pub fn num_retained(config: &Config) -> Result<usize, ConfigError> {
+    let key = ["execution.checkpointing.num-retained", "state.checkpoints.num-retained"]
+        .into_iter()
+        .find(|k| config.is_set(k) && !config.get(k).trim().is_empty())
+        .unwrap_or("state.checkpoints.num-retained");
+    let value = config.get(key);
+    match value.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ if value.trim().is_empty() => Ok(DEFAULT_RETAINED),
+        _ => {
+            Err(ConfigError::BadValue { key: key.into(), value, expected: "a whole number of checkpoints, 1 or more" })
+        }
+    }
+}
 
 /// What happens to a job's checkpoints when it ends
 /// (`execution.checkpointing.externalized-checkpoint-retention`).
@@ -91,10 +113,11 @@ impl CheckpointStore {
         id
     }
 
-    /// Adds a completed checkpoint; returns those no longer retained.
-    pub fn add(&mut self, c: CheckpointRef) -> Vec<CheckpointRef> {
+    /// Adds a completed checkpoint and keeps the newest `retain` (at least
+    /// one); returns those no longer retained, oldest first.
+    pub fn add(&mut self, c: CheckpointRef, retain: usize) -> Vec<CheckpointRef> {
         self.completed.push_back(c);
-        let excess = self.completed.len().saturating_sub(RETAINED);
+        let excess = self.completed.len().saturating_sub(retain.max(1));
         self.completed.drain(..excess).collect()
     }
 
@@ -102,6 +125,11 @@ impl CheckpointStore {
     /// else the one the job was submitted with.
     pub fn latest(&self) -> Option<&CheckpointRef> {
         self.completed.back().or(self.initial.as_ref())
+    }
+
+    /// The newest completed checkpoint's id (not the one it was submitted with).
+    pub fn newest_completed(&self) -> Option<u64> {
+        self.completed.back().map(|c| c.id)
     }
 
     /// The ids of the retained checkpoints.
@@ -161,7 +189,7 @@ mod tests {
         let mut evicted = Vec::new();
         for _ in 0..4 {
             let id = s.take_id();
-            evicted.extend(s.add(chk(id)));
+            evicted.extend(s.add(chk(id), 3));
         }
         assert_eq!(evicted.iter().map(|c| c.id).collect::<Vec<_>>(), vec![41], "ids continue after the savepoint's");
         assert_eq!(ids(&s), vec![44, 43, 42, 40]);
@@ -175,6 +203,45 @@ mod tests {
         assert_eq!(s.retained(), vec![42, 43]);
         s.forget_completed();
         assert_eq!(s.latest(), None);
+    }
+
+    #[test]
+    fn num_retained_keeps_that_many_and_hands_back_the_older_ones() {
+        let mut s = CheckpointStore::new(None);
+        let mut evicted = Vec::new();
+        for _ in 0..3 {
+            let id = s.take_id();
+            evicted.extend(s.add(chk(id), DEFAULT_RETAINED));
+        }
+        assert_eq!(evicted.iter().map(|c| c.id).collect::<Vec<_>>(), vec![1, 2], "Flink's default keeps one");
+        assert_eq!(s.retained(), vec![3]);
+        // A larger number (a new leader's configuration) lets them grow; a
+        // smaller one trims at the next completion, oldest first.
+        let id = s.take_id();
+        assert!(s.add(chk(id), 3).is_empty());
+        let id = s.take_id();
+        assert!(s.add(chk(id), 3).is_empty());
+        assert_eq!(s.retained(), vec![3, 4, 5]);
+        let id = s.take_id();
+        assert_eq!(s.add(chk(id), 2).iter().map(|c| c.id).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(s.retained(), vec![5, 6]);
+        assert_eq!(s.add(chk(7), 0).len(), 2, "never fewer than one");
+        assert_eq!(s.retained(), vec![7]);
+    }
+
+    #[test]
+    fn num_retained_reads_flinks_two_names_and_refuses_nonsense() {
+        let mut c = Config::default();
+        assert_eq!(num_retained(&c).ok(), Some(1), "Flink's default");
+        c.set("state.checkpoints.num-retained", "3");
+        assert_eq!(num_retained(&c).ok(), Some(3));
+        c.set("execution.checkpointing.num-retained", "5");
+        assert_eq!(num_retained(&c).ok(), Some(5), "Flink 2's name wins");
+        for bad in ["0", "-1", "two"] {
+            c.set("execution.checkpointing.num-retained", bad);
+            let e = num_retained(&c).expect_err(bad).to_string();
+            assert!(e.contains("execution.checkpointing.num-retained") && e.contains(bad), "{e}");
+        }
     }
 
     #[test]

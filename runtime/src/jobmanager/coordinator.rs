@@ -3,8 +3,10 @@
 //!   nothing pending and no stop under way (the job adds: every task
 //!   RUNNING), and the [`TIMEOUT`] after which a pending one is abandoned;
 //! - the life of the one pending checkpoint: its directory is prepared,
-//!   barriers go out, acknowledgements come in, `_metadata` is written, and
-//!   it completes or fails;
+//!   barriers go out, acknowledgements come in, `_metadata` is written, its
+//!   pointer is persisted (the checkpoint store with it, for high
+//!   availability), and it completes or fails: a checkpoint whose pointer
+//!   cannot be persisted fails, and no sink commits it;
 //! - what completes goes to the [`CheckpointStore`] (the durable half), with
 //!   statistics for REST, and cleanup: the directory of a failed checkpoint
 //!   is removed at once and again after the next completion, which also
@@ -105,6 +107,9 @@ enum Phase {
     Collecting,
     /// All acknowledged; `_metadata` is being written.
     Writing,
+    /// `_metadata` is written; the checkpoint store with it is being
+    /// persisted. It completes once that is durable.
+    Persisting,
 }
 
 #[derive(Debug)]
@@ -153,6 +158,8 @@ pub struct Coordinator {
     base: PathBuf,
     pub(super) store: CheckpointStore,
     retention: Retention,
+    /// Completed checkpoints kept (`state.checkpoints.num-retained`).
+    num_retained: usize,
     interval: Option<Duration>,
     pending: Option<Pending>,
     pub(super) history: VecDeque<Stats>,
@@ -180,7 +187,9 @@ pub enum ManualCheckpoint {
 
 impl Coordinator {
     /// `checkpoints_dir` is `state.checkpoints.dir`; `interval` is the
-    /// job's checkpoint interval, if it checkpoints.
+    /// job's checkpoint interval, if it checkpoints; `num_retained` how many
+    /// completed checkpoints it keeps.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         job_id: JobId,
         job_name: &str,
@@ -188,6 +197,7 @@ impl Coordinator {
         checkpoints_dir: &Path,
         interval: Option<Duration>,
         retention: Retention,
+        num_retained: usize,
         store: CheckpointStore,
     ) -> Coordinator {
         Coordinator {
@@ -197,6 +207,7 @@ impl Coordinator {
             base: checkpoints_dir.join(job_id.to_string()),
             store,
             retention,
+            num_retained: num_retained.max(1),
             interval,
             pending: None,
             history: VecDeque::new(),
@@ -398,8 +409,9 @@ impl Coordinator {
         Progress::Nothing
     }
 
-    /// `_metadata` of checkpoint `id` was written (or not): it completes,
-    /// or fails.
+    /// `_metadata` of checkpoint `id` was written (or not): a savepoint
+    /// completes; a checkpoint's store is persisted with it first
+    /// ([`Coordinator::checkpoints_persisted`]); or it fails.
     pub fn metadata_written(
         &mut self,
         now: Now,
@@ -407,12 +419,47 @@ impl Coordinator {
         result: Result<(), String>,
         out: &mut Vec<Command>,
     ) -> Progress {
-        if !self.pending.as_ref().is_some_and(|p| p.id == id && p.phase == Phase::Writing) {
+        let Some(p) = self.pending.as_mut().filter(|p| p.id == id && p.phase == Phase::Writing) else {
             return Progress::Nothing;
-        }
+        };
         if let Err(reason) = result {
             return self.fail_pending(now, reason, out).map_or(Progress::Nothing, Progress::Failed);
         }
+        if p.savepoint.is_some() {
+            return self.complete(now, out);
+        }
+        p.phase = Phase::Persisting;
+        let mut persisted = self.store.clone();
+        persisted.add(CheckpointRef { id: p.id, dir: p.dir.clone(), savepoint: false }, self.num_retained);
+        out.push(Command::PersistCheckpoints(Box::new(persisted)));
+        Progress::Nothing
+    }
+
+    /// The checkpoint store whose newest completed checkpoint is `newest`
+    /// was persisted (or not). If that is the pending checkpoint, it
+    /// completes now — the store takes it, the checkpoints it pushes out
+    /// are deleted, the sinks may commit — or it fails.
+    pub fn checkpoints_persisted(
+        &mut self,
+        now: Now,
+        newest: Option<u64>,
+        result: Result<(), String>,
+        out: &mut Vec<Command>,
+    ) -> Progress {
+        if !self.pending.as_ref().is_some_and(|p| p.phase == Phase::Persisting && Some(p.id) == newest) {
+            return Progress::Nothing;
+        }
+        match result {
+            Ok(()) => self.complete(now, out),
+            Err(e) => {
+                let reason = format!("its pointer could not be stored for high availability: {e}");
+                self.fail_pending(now, reason, out).map_or(Progress::Nothing, Progress::Failed)
+            }
+        }
+    }
+
+    /// The pending checkpoint or savepoint is complete.
+    fn complete(&mut self, now: Now, out: &mut Vec<Command>) -> Progress {
         let Some(p) = self.pending.take() else { return Progress::Nothing };
         let checkpoint = CheckpointRef { id: p.id, dir: p.dir, savepoint: p.savepoint.is_some() };
         let duration_ms = now.ms - p.trigger_ms;
@@ -426,7 +473,9 @@ impl Coordinator {
         self.counts.completed += 1;
         self.update_manual(&ManualCheckpoint::Running(p.id), || ManualCheckpoint::Completed(p.id));
         if !checkpoint.savepoint {
-            for old in self.store.add(checkpoint.clone()) {
+            // The store with this checkpoint is durable (`Persisting`):
+            // what it subsumes may go.
+            for old in self.store.add(checkpoint.clone(), self.num_retained) {
                 out.push(Command::Remove { dir: old.dir, retry: false });
             }
             out.push(Command::Sweep { base: self.base.clone(), below: checkpoint.id, keep: self.store.retained() });
@@ -560,7 +609,7 @@ mod tests {
     fn coordinator(retention: Retention) -> Coordinator {
         let store = CheckpointStore::new(None);
         let interval = Some(Duration::from_secs(1));
-        Coordinator::new(JobId::random(), "j", 128, Path::new("/cps"), interval, retention, store)
+        Coordinator::new(JobId::random(), "j", 128, Path::new("/cps"), interval, retention, 3, store)
     }
 
     fn s(i: u32) -> SubtaskId {
@@ -580,7 +629,11 @@ mod tests {
         assert!(matches!(c.ack(now, id, s(0), Ok(entry(0)), &mut out), Progress::Nothing));
         assert!(matches!(c.ack(now, id, s(1), Ok(entry(1)), &mut out), Progress::Nothing));
         assert!(matches!(out.last(), Some(Command::WriteMetadata { checkpoint_id, .. }) if *checkpoint_id == id));
-        let done = c.metadata_written(now, id, Ok(()), &mut out);
+        assert!(matches!(c.metadata_written(now, id, Ok(()), &mut out), Progress::Nothing));
+        let Some(Command::PersistCheckpoints(store)) = out.last() else { panic!("not persisted first: {out:?}") };
+        assert_eq!(store.newest_completed(), Some(id), "the store to persist holds it");
+        assert_ne!(c.store.latest().map(|l| l.id), Some(id), "not complete before it is durable");
+        let done = c.checkpoints_persisted(now, Some(id), Ok(()), &mut out);
         assert!(matches!(done, Progress::Completed(ref d) if d.checkpoint.id == id && d.size == 20), "{done:?}");
         out
     }
@@ -608,6 +661,48 @@ mod tests {
         assert_eq!(c.store.latest().map(|l| l.id), Some(5));
         assert_eq!(c.last_completed_stats().map(|s| s.state_size), Some(20));
         assert_eq!(c.counts.completed, 5);
+    }
+
+    #[test]
+    fn a_checkpoint_whose_pointer_cannot_be_persisted_fails_and_nothing_it_would_subsume_goes() {
+        let store = CheckpointStore::new(None);
+        let mut c =
+            Coordinator::new(JobId::random(), "j", 128, Path::new("/cps"), None, Retention::default(), 1, store);
+        let now = Now::read();
+        complete_one(&mut c, now);
+        let mut out = Vec::new();
+        c.trigger(now, 1, &mut out);
+        let _ = c.directory_prepared(now, 2, c.base().join("chk-2"), Ok(()), &mut out);
+        let _ = c.ack(now, 2, s(0), Ok(entry(0)), &mut out);
+        let _ = c.metadata_written(now, 2, Ok(()), &mut out);
+        // Another store's result (an older write) does not decide it.
+        assert!(matches!(c.checkpoints_persisted(now, Some(1), Ok(()), &mut out), Progress::Nothing));
+        assert_eq!(c.pending_id(), Some(2));
+        let mut out = Vec::new();
+        let failed = c.checkpoints_persisted(now, Some(2), Err("ZooKeeper is gone".into()), &mut out);
+        assert!(
+            matches!(failed, Progress::Failed(ref f) if f.id == 2 && f.reason.contains("could not be stored for high availability: ZooKeeper is gone")),
+            "{failed:?}"
+        );
+        assert_eq!(removed(&out), vec![c.base().join("chk-2").display().to_string()], "only its own directory");
+        assert_eq!(c.restore_candidates().iter().map(|r| r.id).collect::<Vec<_>>(), vec![1]);
+        assert_eq!((c.counts.completed, c.counts.failed), (1, 1));
+        // A late success of the failed one changes nothing.
+        assert!(matches!(c.checkpoints_persisted(now, Some(2), Ok(()), &mut out), Progress::Nothing));
+    }
+
+    #[test]
+    fn with_one_retained_each_completion_removes_the_one_before() {
+        let store = CheckpointStore::new(None);
+        let mut c =
+            Coordinator::new(JobId::random(), "j", 128, Path::new("/cps"), None, Retention::default(), 1, store);
+        let now = Now::read();
+        assert!(removed(&complete_one(&mut c, now)).is_empty());
+        let out = complete_one(&mut c, now);
+        assert_eq!(removed(&out), vec![c.base().join("chk-1").display().to_string()]);
+        assert!(matches!(out.iter().find(|c| matches!(c, Command::Sweep { .. })),
+            Some(Command::Sweep { below: 2, keep, .. }) if *keep == vec![2]));
+        assert_eq!(c.restore_candidates().iter().map(|r| r.id).collect::<Vec<_>>(), vec![2]);
     }
 
     #[test]

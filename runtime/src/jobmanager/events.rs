@@ -50,6 +50,9 @@ pub enum Event {
     /// The directory of a failed checkpoint could not be removed: it is
     /// tried again after the next checkpoint completes.
     RemovalFailed { dir: PathBuf },
+    /// A [`Command::PersistCheckpoints`] was carried out (or not): the
+    /// persisted store's newest completed checkpoint, and the outcome.
+    CheckpointsPersisted { newest: Option<u64>, result: Result<(), String> },
     /// `POST /jobs/:jid/savepoints`, or `/stop` with `stop`: the trigger id
     /// the caller gave, and the directory to write into (resolved and
     /// checked by the shell, or why it is refused).
@@ -148,8 +151,9 @@ pub enum Command {
         candidates: Vec<CheckpointRef>,
     },
     /// The job's completed checkpoints or its checkpoint counter changed:
-    /// persist them in the HA job store before anything that follows
-    /// (sinks commit only what is persisted).
+    /// persist them in the HA job store before anything that follows;
+    /// answer with [`Event::CheckpointsPersisted`] (a checkpoint completes,
+    /// and its sinks commit, only once it is persisted).
     PersistCheckpoints(Box<CheckpointStore>),
     /// The job ended (FINISHED, CANCELED or FAILED): persist its result, so
     /// that a new leader does not run it again, then forget it there.

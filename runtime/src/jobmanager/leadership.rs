@@ -80,11 +80,17 @@ impl JobManager {
             None => Vec::new(),
         };
         let mut deferred = Vec::new();
-        let recovered = {
+        let (recovered, ended) = {
             let mut st = self.lock();
             st.role = Role::Leader(session);
             self.recover_jobs(&mut st, stored, &mut deferred)
         };
+        // Jobs that ended before: their entries go, off the lock.
+        for id in ended {
+            if let Some(Err(e)) = self.ha.as_ref().map(|ha| ha.remove(id)) {
+                tracing::warn!(job_id = %id, error = %e, "Cannot remove an ended job from the HA job store.");
+            }
+        }
         match session {
             Some(s) => {
                 tracing::info!(leader_session = %s, recovered, "Leading: recovered the jobs of the HA job store.")
@@ -111,6 +117,9 @@ impl JobManager {
             self.run(&mut st, *id, Event::LeadershipLost, now, &mut Vec::new());
         }
         st.jobs.clear();
+        // What the jobs asked for and was not carried out yet is the new
+        // leader's to decide: a drain under way stops at its next command.
+        st.outboxes.clear();
         // Their connections end with their entries; they cancel their tasks
         // and register with whoever leads next.
         let tms = std::mem::take(&mut st.tms).len();
@@ -218,9 +227,18 @@ impl JobManager {
         }
     }
 
-    fn recover_jobs(&self, st: &mut JmState, stored: Vec<StoredJob>, deferred: &mut Vec<Deferred>) -> usize {
+    /// Recreates the stored jobs that did not end; returns how many, and
+    /// the ids of those that ended before (or whose removal was cut short),
+    /// whose entries are to be removed.
+    fn recover_jobs(
+        &self,
+        st: &mut JmState,
+        stored: Vec<StoredJob>,
+        deferred: &mut Vec<Deferred>,
+    ) -> (usize, Vec<JobId>) {
         let now = Now::read();
         let mut recovered = 0;
+        let mut ended = Vec::new();
         for job in stored {
             let id = job.id;
             if st.jobs.contains_key(&id) {
@@ -233,9 +251,7 @@ impl JobManager {
                     if let Some(r) = result {
                         tracing::info!(job_id = %id, status = %r.status, "A job of the HA job store ended before; it is not run again.");
                     }
-                    if let Some(Err(e)) = self.ha.as_ref().map(|ha| ha.remove(id)) {
-                        tracing::warn!(job_id = %id, error = %e, "Cannot remove an ended job from the HA job store.");
-                    }
+                    ended.push(id);
                     continue;
                 }
             };
@@ -251,7 +267,7 @@ impl JobManager {
                 ),
             }
         }
-        recovered
+        (recovered, ended)
     }
 
     /// A job as its submission and checkpoints were stored; its UDF
@@ -305,14 +321,18 @@ impl JobManager {
         })
     }
 
-    pub(super) fn persist_checkpoints(&self, id: JobId, store: &CheckpointStore) {
-        let Some(ha) = &self.ha else { return };
-        if let Err(e) = ha.put_checkpoints(id, store) {
+    /// Persists the job's checkpoint store; without an HA job store there
+    /// is nothing to do. A failure fails the checkpoint it completes (its
+    /// sinks do not commit it).
+    pub(super) fn persist_checkpoints(&self, id: JobId, store: &CheckpointStore) -> Result<(), String> {
+        let Some(ha) = &self.ha else { return Ok(()) };
+        ha.put_checkpoints(id, store).map_err(|e| {
             tracing::error!(
-                job_id = %id, error = %e,
-                "Cannot persist the job's checkpoints in the HA job store; a new leader would resume from an older checkpoint."
+                job_id = %id, error = %e, checkpoint_id = ?store.newest_completed(),
+                "Cannot persist the job's checkpoints in the HA job store; a checkpoint that waited for it fails."
             );
-        }
+            e.to_string()
+        })
     }
 
     pub(super) fn persist_result(&self, id: JobId, result: JobResult) {

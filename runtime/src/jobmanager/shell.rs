@@ -10,6 +10,16 @@
 //! notes are written — until none is left. Work that must not hold the
 //! lock (validating checkpoints, reading Kafka metadata) is deferred until
 //! it is released and delivers its result as an event later.
+//!
+//! No ZooKeeper or S3 call is made under the lock: a command that makes
+//! one (persisting to the HA job store, storage work on `s3://`) goes to
+//! the job's *outbox*, and so does every command of the job after it, so
+//! that a job's commands are still carried out in the order it gave them —
+//! a checkpoint's pointer is durable before any sink is told to commit it.
+//! Once the lock is released the outbox is drained ([`Deferred::Drain`]):
+//! slow commands without the lock, the others under it, each result fed
+//! back to the job as an event, until the outbox is empty. Storage work on
+//! local files is quick and runs in place, as before.
 
 use super::checkpoint_store::Retention;
 use super::coordinator::ManualCheckpoint;
@@ -47,10 +57,16 @@ pub(super) struct JmState {
     /// The other JobManager that leads, as last seen in ZooKeeper, whatever
     /// this one believed about itself then (`leadership.rs`).
     pub(super) followed_leader: Option<crate::ha::LeaderInfo>,
+    /// Per job, the commands waiting to be carried out off the lock, in
+    /// order; a job is here while its outbox is being drained.
+    pub(super) outboxes: BTreeMap<JobId, VecDeque<Command>>,
 }
 
 /// The JobManager's shared state and configuration.
 pub struct JobManager {
+    /// This JobManager itself, to drain outboxes from entry points that
+    /// borrow it.
+    me: std::sync::Weak<JobManager>,
     state: Mutex<JmState>,
     pub config: Config,
     pub heartbeat_timeout: Duration,
@@ -63,6 +79,8 @@ pub struct JobManager {
     /// The HA job store, if the settings give one (`ha_store`).
     pub(super) ha: Option<HaJobs>,
     retention: Retention,
+    /// Completed checkpoints a job keeps (`state.checkpoints.num-retained`).
+    num_retained: usize,
     /// How long an ended job stays listed, and how many at most.
     jobstore_expiration: Duration,
     jobstore_capacity: usize,
@@ -91,8 +109,19 @@ pub struct RestoreRequest {
 
 /// Work that runs once the lock is released.
 pub(super) enum Deferred {
-    Validate { job: JobId, attempt: Attempt, candidates: Vec<CheckpointRef> },
-    ResolvePartitions { job: JobId, graph: Arc<JobGraph> },
+    Validate {
+        job: JobId,
+        attempt: Attempt,
+        candidates: Vec<CheckpointRef>,
+    },
+    ResolvePartitions {
+        job: JobId,
+        graph: Arc<JobGraph>,
+    },
+    /// Carry out the job's outbox.
+    Drain {
+        job: JobId,
+    },
 }
 
 impl JobManager {
@@ -116,16 +145,27 @@ impl JobManager {
         let capacity = config.get_u64("jobstore.max-capacity")?;
         let history = config.get_u64("web.exception-history-size")?;
         let role = if leading { Role::Leader(None) } else { Role::Standby(None) };
-        Ok(Arc::new(JobManager {
-            state: Mutex::new(JmState { tms: BTreeMap::new(), jobs: BTreeMap::new(), role, followed_leader: None }),
+        let num_retained = super::checkpoint_store::num_retained(&config)?;
+        let storage = Arc::new(Storages::from_config(&config)?);
+        let jobstore_expiration = seconds(&config, "jobstore.expiration-time")?;
+        Ok(Arc::new_cyclic(|me| JobManager {
+            me: me.clone(),
+            state: Mutex::new(JmState {
+                tms: BTreeMap::new(),
+                jobs: BTreeMap::new(),
+                role,
+                followed_leader: None,
+                outboxes: BTreeMap::new(),
+            }),
             ha,
             allowed: AllowedRoots::from_config(&config),
             blobs: crate::blob::BlobStore::new(
                 std::path::Path::new(&config.get("blob.storage.directory")).join("jobmanager"),
             ),
-            storage: Arc::new(Storages::from_config(&config)?),
+            storage,
             retention,
-            jobstore_expiration: seconds(&config, "jobstore.expiration-time")?,
+            num_retained,
+            jobstore_expiration,
             jobstore_capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
             exception_history_size: usize::try_from(history).unwrap_or(usize::MAX).max(1),
             config,
@@ -155,12 +195,85 @@ impl JobManager {
             let Some(job) = st.jobs.get_mut(&id) else { break };
             let commands = job.handle(event, now);
             for command in commands {
-                if let Some(a) = self.execute(st, id, command, &mut events, deferred) {
+                if let Command::Answer(a) = command {
                     answer = Some(a);
+                    continue;
+                }
+                // Behind a slow command, everything waits its turn.
+                if let Some(outbox) = st.outboxes.get_mut(&id) {
+                    outbox.push_back(command);
+                } else if self.is_slow(&command) {
+                    st.outboxes.insert(id, VecDeque::from([command]));
+                    deferred.push(Deferred::Drain { job: id });
+                } else {
+                    self.execute(st, id, command, &mut events, deferred);
                 }
             }
         }
         answer
+    }
+
+    /// Whether `command` calls ZooKeeper or S3, and so must not run under
+    /// the lock.
+    fn is_slow(&self, command: &Command) -> bool {
+        fn remote(p: &std::path::Path) -> bool {
+            crate::checkpoint::storage::is_object_location(&p.to_string_lossy())
+        }
+        match command {
+            Command::PersistCheckpoints(_) | Command::PersistResult(_) => self.ha.is_some(),
+            Command::PrepareDirectory { dir, .. }
+            | Command::WriteMetadata { dir, .. }
+            | Command::Remove { dir, .. } => remote(dir),
+            Command::Sweep { base, .. } | Command::RemoveJobCheckpoints { base, .. } => remote(base),
+            _ => false,
+        }
+    }
+
+    /// Carries out job `id`'s outbox, in order: slow commands without the
+    /// lock, the others under it; each result goes back to the job, whose
+    /// new commands join the outbox. Returns once it is empty.
+    fn drain(self: &Arc<Self>, id: JobId) {
+        loop {
+            let mut deferred = Vec::new();
+            let slow = {
+                let mut st = self.lock();
+                loop {
+                    let Some(outbox) = st.outboxes.get_mut(&id) else { break None };
+                    let Some(command) = outbox.pop_front() else {
+                        st.outboxes.remove(&id);
+                        break None;
+                    };
+                    if self.is_slow(&command) {
+                        break Some(command);
+                    }
+                    let mut events = VecDeque::new();
+                    self.execute(&mut st, id, command, &mut events, &mut deferred);
+                    for event in events {
+                        self.run(&mut st, id, event, Now::read(), &mut deferred);
+                    }
+                }
+            };
+            let Some(command) = slow else {
+                self.after(deferred);
+                self.schedule();
+                return;
+            };
+            if let Some(event) = self.perform(id, command) {
+                let mut st = self.lock();
+                self.run(&mut st, id, event, Now::read(), &mut deferred);
+            }
+            self.after(deferred);
+        }
+    }
+
+    /// Runs work deferred by an entry point that only borrows the JobManager.
+    pub(super) fn finish(&self, deferred: Vec<Deferred>) {
+        if deferred.is_empty() {
+            return;
+        }
+        if let Some(me) = self.me.upgrade() {
+            me.after(deferred);
+        }
     }
 
     /// Carries out one command of job `id`. Results that go back to the job
@@ -220,36 +333,16 @@ impl JobManager {
                 let complete = ToTaskManager::CheckpointComplete { job_id: id, attempt, checkpoint_id, leader_session };
                 send(st, &tm, complete);
             }
-            Command::PrepareDirectory { purpose, dir } => {
-                let result = self.storage.prepare(&dir).map_err(|e| e.to_string());
-                events.push_back(Event::DirectoryPrepared { purpose, dir, result });
-            }
-            Command::WriteMetadata { checkpoint_id, dir, metadata } => {
-                let result = self.storage.write_metadata(&dir, &metadata).map_err(|e| e.to_string());
-                events.push_back(Event::MetadataWritten { checkpoint_id, result });
-            }
-            Command::Remove { dir, retry } => {
-                if let Err(e) = self.storage.remove(&dir) {
-                    tracing::debug!(job_id = %id, path = %dir.display(), error = %e, "Cannot remove a checkpoint's directory (yet).");
-                    if retry {
-                        events.push_back(Event::RemovalFailed { dir });
-                    }
-                }
-            }
-            Command::Sweep { base, below, keep } => self.sweep(id, &base, below, &keep),
-            Command::RemoveJobCheckpoints { base, status } => match self.storage.remove(&base) {
-                Ok(()) => {
-                    tracing::info!(job_id = %id, path = %base.display(), status = %status, "Deleted the job's checkpoints.")
-                }
-                Err(e) => {
-                    tracing::warn!(job_id = %id, path = %base.display(), error = %e, "Cannot remove the job's checkpoints.")
-                }
-            },
+            c @ (Command::PrepareDirectory { .. }
+            | Command::WriteMetadata { .. }
+            | Command::Remove { .. }
+            | Command::Sweep { .. }
+            | Command::RemoveJobCheckpoints { .. }
+            | Command::PersistCheckpoints(_)
+            | Command::PersistResult(_)) => events.extend(self.perform(id, c)),
             Command::ValidateRestore { attempt, candidates } => {
                 deferred.push(Deferred::Validate { job: id, attempt, candidates })
             }
-            Command::PersistCheckpoints(store) => self.persist_checkpoints(id, &store),
-            Command::PersistResult(result) => self.persist_result(id, result),
             Command::Log(note) => {
                 if let Some(job) = st.jobs.get(&id) {
                     note.emit(id, job.name());
@@ -258,6 +351,55 @@ impl JobManager {
             Command::Answer(a) => return Some(a),
         }
         None
+    }
+
+    /// Carries out one storage or HA job store command of job `id`, with or
+    /// without the lock (it takes none); returns the result for the job.
+    fn perform(&self, id: JobId, command: Command) -> Option<Event> {
+        match command {
+            Command::PrepareDirectory { purpose, dir } => {
+                let result = self.storage.prepare(&dir).map_err(|e| e.to_string());
+                Some(Event::DirectoryPrepared { purpose, dir, result })
+            }
+            Command::WriteMetadata { checkpoint_id, dir, metadata } => {
+                let result = self.storage.write_metadata(&dir, &metadata).map_err(|e| e.to_string());
+                Some(Event::MetadataWritten { checkpoint_id, result })
+            }
+            Command::Remove { dir, retry } => match self.storage.remove(&dir) {
+                Err(e) => {
+                    tracing::debug!(job_id = %id, path = %dir.display(), error = %e, "Cannot remove a checkpoint's directory (yet).");
+                    retry.then_some(Event::RemovalFailed { dir })
+                }
+                Ok(()) => None,
+            },
+            Command::Sweep { base, below, keep } => {
+                self.sweep(id, &base, below, &keep);
+                None
+            }
+            Command::RemoveJobCheckpoints { base, status } => {
+                match self.storage.remove(&base) {
+                    Ok(()) => {
+                        tracing::info!(job_id = %id, path = %base.display(), status = %status, "Deleted the job's checkpoints.")
+                    }
+                    Err(e) => {
+                        tracing::warn!(job_id = %id, path = %base.display(), error = %e, "Cannot remove the job's checkpoints.")
+                    }
+                }
+                None
+            }
+            Command::PersistCheckpoints(store) => {
+                let result = self.persist_checkpoints(id, &store);
+                Some(Event::CheckpointsPersisted { newest: store.newest_completed(), result })
+            }
+            Command::PersistResult(result) => {
+                self.persist_result(id, result);
+                None
+            }
+            other => {
+                tracing::error!(job_id = %id, command = ?other, "A command that is not storage work was taken for it (this is a bug).");
+                None
+            }
+        }
     }
 
     /// Removes every `chk-<n>` of job `id` under `base` older than `below`
@@ -292,6 +434,10 @@ impl JobManager {
                         Err(_) => work(),
                     }
                 }
+                Deferred::Drain { job } => match tokio::runtime::Handle::try_current() {
+                    Ok(h) => drop(h.spawn_blocking(move || jm.drain(job))),
+                    Err(_) => jm.drain(job),
+                },
                 Deferred::ResolvePartitions { job, graph } => {
                     let work = |graph: Arc<JobGraph>| assign_partitions(&graph);
                     match tokio::runtime::Handle::try_current() {
@@ -400,6 +546,7 @@ impl JobManager {
             restarts: RestartTracker::new(strategy),
             checkpoints_dir: crate::checkpoint::format::checkpoint_dir(&self.config.get("state.checkpoints.dir")),
             retention: self.retention,
+            num_retained: self.num_retained,
             exception_history_size: self.exception_history_size,
             seed: rand::random(),
         })
@@ -407,11 +554,16 @@ impl JobManager {
 
     /// Cancels a job (`PATCH /jobs/:jid?mode=cancel`, `flowc cancel`).
     pub fn cancel(&self, id: JobId) -> Result<(), CancelError> {
-        let mut st = self.lock();
-        if !st.jobs.contains_key(&id) {
-            return Err(CancelError::NotFound(id));
-        }
-        match self.run(&mut st, id, Event::CancelRequested, Now::read(), &mut Vec::new()) {
+        let mut deferred = Vec::new();
+        let answer = {
+            let mut st = self.lock();
+            if !st.jobs.contains_key(&id) {
+                return Err(CancelError::NotFound(id));
+            }
+            self.run(&mut st, id, Event::CancelRequested, Now::read(), &mut deferred)
+        };
+        self.finish(deferred);
+        match answer {
             Some(Answer::Cancel(r)) => r,
             _ => Ok(()),
         }
@@ -434,12 +586,17 @@ impl JobManager {
         } else {
             self.allowed.check_location(&base).map_err(SavepointError::PathNotAllowed)
         };
-        let mut st = self.lock();
-        if !st.jobs.contains_key(&id) {
-            return Err(SavepointError::NotFound(id));
-        }
-        let event = Event::SavepointRequested { trigger_id, target, stop, format };
-        match self.run(&mut st, id, event, Now::read(), &mut Vec::new()) {
+        let mut deferred = Vec::new();
+        let answer = {
+            let mut st = self.lock();
+            if !st.jobs.contains_key(&id) {
+                return Err(SavepointError::NotFound(id));
+            }
+            let event = Event::SavepointRequested { trigger_id, target, stop, format };
+            self.run(&mut st, id, event, Now::read(), &mut deferred)
+        };
+        self.finish(deferred);
+        match answer {
             Some(Answer::Savepoint(r)) => r,
             _ => Err(SavepointError::NotFound(id)),
         }
@@ -449,14 +606,37 @@ impl JobManager {
     /// its trigger id (`trigger_id` if given, a repeated one asks for nothing more).
     pub fn trigger_checkpoint(&self, id: JobId, trigger_id: Option<String>) -> Result<String, SavepointError> {
         let trigger_id = trigger_id.unwrap_or_else(|| JobId::random().to_string());
-        let mut st = self.lock();
-        if !st.jobs.contains_key(&id) {
-            return Err(SavepointError::NotFound(id));
-        }
-        match self.run(&mut st, id, Event::CheckpointRequested { trigger_id }, Now::read(), &mut Vec::new()) {
+        let mut deferred = Vec::new();
+        let answer = {
+            let mut st = self.lock();
+            if !st.jobs.contains_key(&id) {
+                return Err(SavepointError::NotFound(id));
+            }
+            self.run(&mut st, id, Event::CheckpointRequested { trigger_id }, Now::read(), &mut deferred)
+        };
+        self.finish(deferred);
+        match answer {
             Some(Answer::Checkpoint(r)) => r,
             _ => Err(SavepointError::NotFound(id)),
         }
+    }
+
+    /// Deletes the savepoint at `path` (`POST /savepoint-disposal`): a
+    /// directory, or an `s3://` prefix, with a `_metadata`, inside the
+    /// allowed directories or buckets. Returns where it was. Blocks on the
+    /// storage; call it off the lock and off the async threads.
+    pub fn dispose_savepoint(&self, path: &str) -> Result<PathBuf, String> {
+        let dir = self.allowed.check_location(path).map_err(|e| e.to_string())?;
+        let metadata = crate::checkpoint::format::METADATA_FILE;
+        let dir = match dir.parent() {
+            Some(parent) if dir.file_name().is_some_and(|n| n == metadata) => parent.to_path_buf(),
+            _ => dir,
+        };
+        if self.storage.read(&dir.join(metadata)).is_err() {
+            return Err(format!("{} is not a savepoint (it has no _metadata file)", dir.display()));
+        }
+        self.storage.remove(&dir).map_err(|e| e.to_string())?;
+        Ok(dir)
     }
 
     pub fn checkpoint_status(&self, id: JobId, trigger_id: &str) -> Result<ManualCheckpoint, SavepointError> {
@@ -536,10 +716,14 @@ impl JobManager {
     }
 
     pub(crate) fn on_checkpoint_ack(&self, ack: CheckpointAck) {
-        let mut st = self.lock();
-        if st.jobs.contains_key(&ack.job_id) {
-            self.run(&mut st, ack.job_id, Event::CheckpointAcked(ack), Now::read(), &mut Vec::new());
+        let mut deferred = Vec::new();
+        {
+            let mut st = self.lock();
+            if st.jobs.contains_key(&ack.job_id) {
+                self.run(&mut st, ack.job_id, Event::CheckpointAcked(ack), Now::read(), &mut deferred);
+            }
         }
+        self.finish(deferred);
     }
 }
 
@@ -693,7 +877,9 @@ mod tests {
             jm.on_checkpoint_ack(ack(id, d.attempt, *s, next.id, true));
         }
         assert!(!Path::new(&declined.dir).exists(), "swept");
-        assert!(Path::new(&first.dir).join(METADATA_FILE).is_file(), "retained");
+        // One retained (Flink's default): the newer one replaced the first.
+        assert!(Path::new(&next.dir).join(METADATA_FILE).is_file(), "retained");
+        assert!(!Path::new(&first.dir).exists(), "subsumed once the next one was durable");
         let detail = jm.job(id).expect("listed");
         assert_eq!((detail.checkpoints.counts.completed, detail.checkpoints.counts.failed), (2, 1));
         // Cancelled: the TaskManager is told, the slots come back once the
@@ -708,6 +894,149 @@ mod tests {
         assert_eq!(jm.taskmanagers()[0].free_slots, 2);
         assert!(!dir.join(id.to_string()).exists());
         assert!(matches!(jm.cancel(id), Err(CancelError::Terminal(..))));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An HA job store in memory whose checkpoint writes fail while armed,
+    /// or wait at a gate (a slow ZooKeeper).
+    #[derive(Default)]
+    struct FailingStore {
+        entries: Mutex<BTreeMap<(JobId, &'static str), Vec<u8>>>,
+        refuse_checkpoints: std::sync::atomic::AtomicBool,
+        gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    }
+
+    impl crate::jobmanager::ha_store::JobStore for FailingStore {
+        fn describe(&self) -> String {
+            "a test store".into()
+        }
+
+        fn put(
+            &self,
+            job: JobId,
+            entry: crate::jobmanager::ha_store::Entry,
+            payload: &[u8],
+        ) -> Result<(), crate::jobmanager::ha_store::StoreError> {
+            let refuse = self.refuse_checkpoints.load(std::sync::atomic::Ordering::SeqCst);
+            if refuse && entry == crate::jobmanager::ha_store::Entry::Checkpoints {
+                return Err(crate::jobmanager::ha_store::StoreError::ZooKeeper("connection loss".into()));
+            }
+            let gate = self.gate.lock().expect("gate").take();
+            if let Some(opened) = gate {
+                let _ = opened.recv_timeout(Duration::from_secs(10));
+            }
+            self.entries.lock().expect("entries").insert((job, entry.name()), payload.to_vec());
+            Ok(())
+        }
+
+        fn get(
+            &self,
+            job: JobId,
+            entry: crate::jobmanager::ha_store::Entry,
+        ) -> Result<Option<Vec<u8>>, crate::jobmanager::ha_store::StoreError> {
+            Ok(self.entries.lock().expect("entries").get(&(job, entry.name())).cloned())
+        }
+
+        fn jobs(&self) -> Result<Vec<JobId>, crate::jobmanager::ha_store::StoreError> {
+            Ok(self.entries.lock().expect("entries").keys().map(|(j, _)| *j).collect())
+        }
+
+        fn remove(&self, job: JobId) -> Result<(), crate::jobmanager::ha_store::StoreError> {
+            self.entries.lock().expect("entries").retain(|(j, _), _| *j != job);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_whose_pointer_cannot_be_stored_is_not_committed_by_any_sink() {
+        let dir = scratch("unstored");
+        let mut config = Config::default();
+        config.set("state.checkpoints.dir", dir.display().to_string());
+        let store = Arc::new(FailingStore::default());
+        let ha = crate::jobmanager::ha_store::HaJobs::new(store.clone());
+        let jm = JobManager::with_ha(config, Some(ha), true).expect("jobmanager");
+        let mut rx = register(&jm, "tm-1");
+        let id = jm.submit(plan(), RestoreRequest::default()).expect("submitted");
+        let Ok(ToTaskManager::Deploy(d)) = rx.try_recv() else { panic!("not deployed") };
+        for s in &d.local {
+            jm.on_task_update(update(id, d.attempt, *s, TaskStatus::RUNNING));
+        }
+        // The store fails from the barrier on: the checkpoint's id was stored.
+        let barrier = next_barrier(&jm, &mut rx);
+        store.refuse_checkpoints.store(true, std::sync::atomic::Ordering::SeqCst);
+        for s in &d.local {
+            jm.on_checkpoint_ack(ack(id, d.attempt, *s, barrier.id, true));
+        }
+        let sent: Vec<ToTaskManager> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert!(
+            !sent.iter().any(|m| matches!(m, ToTaskManager::CheckpointComplete { .. })),
+            "a sink was told to commit a checkpoint whose pointer is not durable: {sent:?}"
+        );
+        assert!(!Path::new(&barrier.dir).exists(), "the failed checkpoint's directory goes");
+        let detail = jm.job(id).expect("listed");
+        assert_eq!((detail.checkpoints.counts.completed, detail.checkpoints.counts.failed), (0, 1));
+        assert_eq!(detail.summary.status, crate::ids::JobStatus::RUNNING);
+        // The store works again: the next one completes and is committed.
+        store.refuse_checkpoints.store(false, std::sync::atomic::Ordering::SeqCst);
+        let next = next_barrier(&jm, &mut rx);
+        for s in &d.local {
+            jm.on_checkpoint_ack(ack(id, d.attempt, *s, next.id, true));
+        }
+        let sent: Vec<ToTaskManager> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert!(
+            sent.iter().any(
+                |m| matches!(m, ToTaskManager::CheckpointComplete { checkpoint_id, .. } if *checkpoint_id == next.id)
+            ),
+            "{sent:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_slow_ha_store_is_written_without_the_lock_and_the_sinks_commit_after_it() {
+        let dir = scratch("slow-store");
+        let mut config = Config::default();
+        config.set("state.checkpoints.dir", dir.display().to_string());
+        let store = Arc::new(FailingStore::default());
+        let ha = crate::jobmanager::ha_store::HaJobs::new(store.clone());
+        let jm = JobManager::with_ha(config, Some(ha), true).expect("jobmanager");
+        let mut rx = register(&jm, "tm-1");
+        let id = jm.submit(plan(), RestoreRequest::default()).expect("submitted");
+        let Ok(ToTaskManager::Deploy(d)) = rx.try_recv() else { panic!("not deployed") };
+        for s in &d.local {
+            jm.on_task_update(update(id, d.attempt, *s, TaskStatus::RUNNING));
+        }
+        let barrier = next_barrier(&jm, &mut rx);
+        // The completed checkpoint's pointer write hangs (ZooKeeper is slow).
+        let (open, gate) = std::sync::mpsc::channel();
+        *store.gate.lock().expect("gate") = Some(gate);
+        let (acking, subtasks, attempt) = (jm.clone(), d.local.clone(), d.attempt);
+        let writer = std::thread::spawn(move || {
+            for s in &subtasks {
+                acking.on_checkpoint_ack(ack(id, attempt, *s, barrier.id, true));
+            }
+        });
+        // Meanwhile the JobManager answers: its lock is free.
+        let (answered, answer) = std::sync::mpsc::channel();
+        let reader = jm.clone();
+        std::thread::spawn(move || {
+            let _ = answered.send(reader.job(id).map(|j| j.checkpoints.counts.completed));
+        });
+        let completed = answer.recv_timeout(Duration::from_secs(5)).expect("the lock is held during the write");
+        assert_eq!(completed, Some(0), "not complete before its pointer is durable");
+        assert!(
+            !std::iter::from_fn(|| rx.try_recv().ok()).any(|m| matches!(m, ToTaskManager::CheckpointComplete { .. })),
+            "a sink was told to commit before the pointer was written"
+        );
+        open.send(()).expect("open the gate");
+        writer.join().expect("the acks");
+        let sent: Vec<ToTaskManager> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert!(
+            sent.iter().any(
+                |m| matches!(m, ToTaskManager::CheckpointComplete { checkpoint_id, .. } if *checkpoint_id == barrier.id)
+            ),
+            "{sent:?}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -4,7 +4,7 @@
 //! as an event. The RPC server (`jm_rpc.rs`) calls these.
 
 use super::events::Event;
-use super::shell::{JmState, JobManager};
+use super::shell::{Deferred, JmState, JobManager};
 use crate::clock::{now_ms, Now};
 use crate::ids::JobId;
 use crate::registry::{self, Admission, Session, TaskManagerEntry};
@@ -15,14 +15,18 @@ use tokio::sync::mpsc;
 impl JobManager {
     /// A TaskManager's registration is gone: its jobs fail over.
     pub(crate) fn on_tm_lost(&self, session: &Session, reason: &str) {
-        let mut st = self.lock();
-        self.lose_taskmanager(&mut st, session, reason);
+        let mut deferred = Vec::new();
+        {
+            let mut st = self.lock();
+            self.lose_taskmanager(&mut st, session, reason, &mut deferred);
+        }
+        self.finish(deferred);
     }
 
     /// Removes `session`'s registration, if it is still its id's, and fails
     /// over the jobs that had tasks there. A later registration under the
     /// same id is left alone.
-    fn lose_taskmanager(&self, st: &mut JmState, session: &Session, reason: &str) {
+    fn lose_taskmanager(&self, st: &mut JmState, session: &Session, reason: &str, deferred: &mut Vec<Deferred>) {
         if !registry::is_current(&st.tms, session) {
             return;
         }
@@ -34,7 +38,7 @@ impl JobManager {
         let ids: Vec<JobId> = st.jobs.keys().copied().collect();
         for id in ids {
             let event = Event::TaskManagerLost { tm: tm_id.to_string(), message: message.clone() };
-            self.run(st, id, event, now, &mut Vec::new());
+            self.run(st, id, event, now, deferred);
         }
     }
 
@@ -45,10 +49,11 @@ impl JobManager {
         session: &Session,
         tx: mpsc::UnboundedSender<ToTaskManager>,
     ) -> Result<(), String> {
+        let mut deferred = Vec::new();
         let mut st = self.lock();
         match registry::admit(&st.tms, &reg.tm_id, &reg.instance, Instant::now(), self.heartbeat_timeout) {
             Admission::Refuse(reason) => return Err(reason),
-            Admission::Replace { old, reason } => self.lose_taskmanager(&mut st, &old, &reason),
+            Admission::Replace { old, reason } => self.lose_taskmanager(&mut st, &old, &reason, &mut deferred),
             Admission::New => {}
         }
         let now = now_ms();
@@ -71,6 +76,8 @@ impl JobManager {
                 session: session.clone(),
             },
         );
+        drop(st);
+        self.finish(deferred);
         Ok(())
     }
 

@@ -94,19 +94,10 @@ struct DisposalRequestBody {
     savepoint_path: Option<String>,
 }
 
-/// Removes the savepoint at `path`: a directory with a `_metadata` file,
-/// inside the allowed directories.
+/// Removes the savepoint at `path`: a directory or `s3://` prefix with a
+/// `_metadata`, inside the allowed directories or buckets.
 fn dispose(jm: &crate::jobmanager::JobManager, path: &str) -> Result<(), String> {
-    let dir = jm.allowed.check(path).map_err(|e| e.to_string())?;
-    let dir = if dir.file_name().is_some_and(|n| n == "_metadata") {
-        dir.parent().map(|p| p.to_path_buf()).unwrap_or(dir)
-    } else {
-        dir
-    };
-    if !dir.join("_metadata").is_file() {
-        return Err(format!("{} is not a savepoint (it has no _metadata file)", dir.display()));
-    }
-    std::fs::remove_dir_all(&dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+    let dir = jm.dispose_savepoint(path)?;
     tracing::info!(path = %dir.display(), "Disposed of the savepoint at {}.", dir.display());
     Ok(())
 }

@@ -20,7 +20,15 @@
 //! file to be written. Requests time out (30 s) and are retried a few
 //! times, so a lost server fails a checkpoint instead of hanging it.
 //!
+//! Besides checkpoints, it keeps plain objects for the HA job store on S3
+//! (`high-availability.storageDir: s3://…`): [`put_object`], [`get_object`],
+//! [`delete_object`] and [`children`] work on any key, prepared or not.
+//!
 //! [`prepare`]: CheckpointStorage::prepare
+//! [`put_object`]: ObjectStoreStorage::put_object
+//! [`get_object`]: ObjectStoreStorage::get_object
+//! [`delete_object`]: ObjectStoreStorage::delete_object
+//! [`children`]: ObjectStoreStorage::children
 
 use super::{object_location, CheckpointStorage, StorageError};
 use crate::checkpoint::format::{encode, CheckpointMetadata, StateError, METADATA_FILE, METADATA_MAGIC};
@@ -28,7 +36,9 @@ use crate::config::{Config, ConfigError};
 use futures::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
-use object_store::{BackoffConfig, ClientOptions, GetOptions, ObjectStore, PutOptions, PutPayload, RetryConfig};
+use object_store::{
+    BackoffConfig, ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, PutOptions, PutPayload, RetryConfig,
+};
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -228,6 +238,52 @@ impl ObjectStoreStorage {
             )),
             Err(e) => Err(other(e)),
         }
+    }
+
+    /// Writes `bytes` as the object at `location`, whole (one PUT), with
+    /// no prepared checkpoint needed: what the HA job store keeps.
+    pub fn put_object(&self, location: &Path, bytes: Vec<u8>) -> Result<(), std::io::Error> {
+        let t = self.target(location)?;
+        let (store, path) = (t.store.clone(), t.path());
+        block_on(async move { store.put_opts(&path, PutPayload::from(bytes), PutOptions::default()).await })?
+            .map_err(io_error)?;
+        Ok(())
+    }
+
+    /// The object at `location`, or `None` if there is none.
+    pub fn get_object(&self, location: &Path) -> Result<Option<Vec<u8>>, std::io::Error> {
+        let t = self.target(location)?;
+        let (store, key) = (t.store.clone(), t.path());
+        let got = block_on(async move {
+            match store.get_opts(&key, GetOptions::default()).await {
+                Ok(got) => got.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?
+        .map_err(io_error)?;
+        Ok(got.map(|b| b.to_vec()))
+    }
+
+    /// Deletes the one object at `location`; one that is not there is no error.
+    pub fn delete_object(&self, location: &Path) -> Result<(), std::io::Error> {
+        let t = self.target(location)?;
+        let (store, key) = (t.store.clone(), t.path());
+        match block_on(async move { store.delete(&key).await })? {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(io_error(e)),
+        }
+    }
+
+    /// The names directly under `location`, as a directory's entries: each
+    /// next key segment once, object or prefix.
+    pub fn children(&self, location: &Path) -> Result<Vec<String>, std::io::Error> {
+        let t = self.target(location)?;
+        let (store, prefix) = (t.store.clone(), (!t.key.is_empty()).then(|| t.path()));
+        let listed = block_on(async move { store.list_with_delimiter(prefix.as_ref()).await })?.map_err(io_error)?;
+        let prefixes = listed.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string));
+        let objects = listed.objects.iter().filter_map(|o| o.location.filename().map(str::to_string));
+        Ok(prefixes.chain(objects).collect())
     }
 
     /// Writes `bytes` as `<dir>/<name>` into a prepared checkpoint.

@@ -12,35 +12,41 @@
 //!
 //! [`JobStore`] keeps opaque entries; two implementations:
 //!
-//! - [`FileJobStore`]: everything in files under
+//! - [`FileJobStore`]: everything under
 //!   `<high-availability.storageDir>/<cluster-id>/jobs/<job-id>/`, used
 //!   without ZooKeeper (`high-availability.type: NONE` with a storageDir):
 //!   a JobManager restarted over the same directory recovers its jobs.
 //! - [`ZkJobStore`] (`high-availability.type: zookeeper`): the entries'
-//!   payloads in files there under unique names, and a small pointer node
-//!   to each in ZooKeeper, `<path.root>/<cluster-id>/{jobgraphs,
+//!   payloads there under unique names, and a small pointer node to each
+//!   in ZooKeeper, `<path.root>/<cluster-id>/{jobgraphs,
 //!   checkpoints,job-results}/<job-id>`, as Flink keeps them: ZooKeeper
 //!   says which payload is current.
 //!
-//! Every payload is written to a temporary file, synced and renamed, and
-//! carries its SHA-256; one that does not match is refused on read
-//! ([`StoreError::Corrupt`]) and the job it belongs to is left out of a
-//! recovery, with a clear log, not retried in a loop.
+//! The storageDir is a directory or an S3 prefix (`s3://bucket/path`,
+//! through the object-store checkpoint storage and the `s3.*` keys):
+//! [`Payloads`]. Every payload is replaced whole (a file by temp + sync +
+//! rename, an object by one PUT) and carries its SHA-256; one that does
+//! not match is refused on read ([`StoreError::Corrupt`]) and the job it
+//! belongs to is left out of a recovery, with a clear log, not retried in
+//! a loop.
 
 mod file;
+mod payloads;
 mod zookeeper;
 
 pub use file::FileJobStore;
+pub use payloads::Payloads;
 pub use zookeeper::ZkJobStore;
 
 use super::checkpoint_store::CheckpointStore;
 use super::job::JobResult;
+use crate::checkpoint::storage::S3Settings;
 use crate::ha::{HaConfig, HaMode};
 use crate::ids::JobId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// A failure of the HA job store.
@@ -54,7 +60,9 @@ pub enum StoreError {
     ZooKeeper(String),
     #[error("HA job store: this JobManager no longer leads (its election node {0} is gone); nothing was written")]
     NotLeading(String),
-    #[error("high-availability.storageDir {0:?} is not supported yet: give a local directory (or file://); s3:// comes with the object-store checkpoint storage")]
+    #[error(
+        "high-availability.storageDir {0:?} is not supported: give a local directory, file://… or s3://bucket/path"
+    )]
     UnsupportedScheme(String),
 }
 
@@ -151,16 +159,17 @@ impl HaJobs {
 
     /// The store the high-availability settings ask for: none without a
     /// storageDir and without ZooKeeper (nothing outlives the JobManager),
-    /// files only without ZooKeeper, files and ZooKeeper pointers with it.
-    /// Nothing is read or connected yet.
-    pub fn from_config(ha: &HaConfig) -> Result<Option<HaJobs>, StoreError> {
+    /// payloads only without ZooKeeper, payloads and ZooKeeper pointers
+    /// with it. `s3` reaches a storageDir on S3. Nothing is read or
+    /// connected yet.
+    pub fn from_config(ha: &HaConfig, s3: &S3Settings) -> Result<Option<HaJobs>, StoreError> {
         if ha.storage_dir.is_empty() {
             return Ok(None);
         }
-        let dir = local_dir(&ha.storage_dir)?.join(ha.cluster_id.trim_start_matches('/'));
+        let payloads = Payloads::new(&ha.storage_dir, &ha.cluster_id, s3)?;
         let store: Arc<dyn JobStore> = match ha.mode {
-            HaMode::None => Arc::new(FileJobStore::new(dir)),
-            HaMode::ZooKeeper => Arc::new(ZkJobStore::new(dir, ha.clone())),
+            HaMode::None => Arc::new(FileJobStore::on(payloads)),
+            HaMode::ZooKeeper => Arc::new(ZkJobStore::on(payloads, ha.clone())),
         };
         Ok(Some(HaJobs::new(store)))
     }
@@ -237,19 +246,6 @@ impl HaJobs {
         };
         Ok(StoredJob { id, submission, checkpoints, result })
     }
-}
-
-/// `high-availability.storageDir` as a local directory: a path or a
-/// `file://` URI.
-fn local_dir(value: &str) -> Result<PathBuf, StoreError> {
-    let v = value.trim();
-    if let Some(path) = v.strip_prefix("file://") {
-        return Ok(PathBuf::from(path));
-    }
-    if v.contains("://") {
-        return Err(StoreError::UnsupportedScheme(v.to_owned()));
-    }
-    Ok(PathBuf::from(v))
 }
 
 /// The first bytes of every payload file, then the payload's SHA-256.

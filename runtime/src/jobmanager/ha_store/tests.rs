@@ -4,9 +4,11 @@
 //! ZooKeeper in `tests/e2e_ha_store.rs`.
 
 use super::*;
+use crate::checkpoint::storage::S3Settings;
 use crate::checkpoint::CheckpointRef;
 use crate::config::Config;
 use crate::ids::JobStatus;
+use std::path::PathBuf;
 
 fn scratch(name: &str) -> PathBuf {
     let d =
@@ -23,7 +25,7 @@ fn checkpoints() -> CheckpointStore {
     let mut c = CheckpointStore::new(None);
     for _ in 0..2 {
         let id = c.take_id();
-        c.add(CheckpointRef { id, dir: PathBuf::from(format!("/c/chk-{id}")), savepoint: false });
+        c.add(CheckpointRef { id, dir: PathBuf::from(format!("/c/chk-{id}")), savepoint: false }, 3);
     }
     c.take_id();
     c
@@ -110,17 +112,17 @@ fn the_settings_choose_no_store_files_or_zookeeper_under_the_cluster_id() {
         }
         HaConfig::from_config(&c).expect("valid")
     };
-    assert!(HaJobs::from_config(&ha(&[])).expect("ok").is_none(), "no storageDir, no store");
+    let ha_s3 = |pairs: &[(&str, &str)]| (ha(pairs), S3Settings::default());
+    let from = |(ha, s3): (HaConfig, S3Settings)| HaJobs::from_config(&ha, &s3);
+    assert!(from(ha_s3(&[])).expect("ok").is_none(), "no storageDir, no store");
     let dir = scratch("config");
     let (uri, plain) = (format!("file://{}", dir.display()), dir.display().to_string());
-    let files = HaJobs::from_config(&ha(&[
-        ("high-availability.storageDir", uri.as_str()),
-        ("high-availability.cluster-id", "prod"),
-    ]))
-    .expect("ok")
-    .expect("a store");
+    let files =
+        from(ha_s3(&[("high-availability.storageDir", uri.as_str()), ("high-availability.cluster-id", "prod")]))
+            .expect("ok")
+            .expect("a store");
     assert_eq!(files.describe(), format!("files under {}", dir.join("prod").display()));
-    let zk = HaJobs::from_config(&ha(&[
+    let zk = from(ha_s3(&[
         ("high-availability.type", "zookeeper"),
         ("high-availability.zookeeper.quorum", "127.0.0.1:1"),
         ("high-availability.storageDir", plain.as_str()),
@@ -128,6 +130,8 @@ fn the_settings_choose_no_store_files_or_zookeeper_under_the_cluster_id() {
     .expect("ok")
     .expect("a store");
     assert!(zk.describe().contains("pointers in ZooKeeper 127.0.0.1:1 at /flink/default"), "{}", zk.describe());
-    let s3 = HaJobs::from_config(&ha(&[("high-availability.storageDir", "s3://bucket/ha")]));
-    assert!(matches!(s3, Err(StoreError::UnsupportedScheme(_))));
+    let s3 = from(ha_s3(&[("high-availability.storageDir", "s3://bucket/ha")])).expect("ok").expect("a store");
+    assert_eq!(s3.describe(), "objects under s3://bucket/ha/default");
+    let hdfs = from(ha_s3(&[("high-availability.storageDir", "hdfs://nn/ha")]));
+    assert!(matches!(hdfs, Err(StoreError::UnsupportedScheme(_))));
 }

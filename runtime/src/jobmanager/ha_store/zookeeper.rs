@@ -1,6 +1,7 @@
 //! The HA job store with ZooKeeper, as Flink keeps it: each entry's
-//! payload in a file under the storageDir with a name of its own
-//! (`jobs/<job-id>/<entry>-<random>.bin`), and a small pointer node in
+//! payload under the storageDir (a file or an S3 object, [`Payloads`])
+//! with a name of its own (`jobs/<job-id>/<entry>-<random>.bin`), and a
+//! small pointer node in
 //! ZooKeeper, `<base>/<jobgraphs|checkpoints|job-results>/<job-id>`, that
 //! holds the file's relative path and digest. A new payload is written
 //! first, then the pointer moves to it, then the old file goes: a crash
@@ -16,7 +17,7 @@
 //! runs each call, which the caller waits for (a few milliseconds on a
 //! healthy ensemble, at most the connection timeout otherwise).
 
-use super::{digest, read_sealed, write_sealed, Entry, JobStore, StoreError};
+use super::{digest, Entry, JobStore, Payloads, StoreError};
 use crate::ha::HaConfig;
 use crate::ids::JobId;
 use serde::{Deserialize, Serialize};
@@ -36,7 +37,7 @@ struct Pointer {
 
 pub struct ZkJobStore {
     /// `<storageDir>/<cluster-id>`: the payloads.
-    dir: PathBuf,
+    payloads: Payloads,
     config: HaConfig,
     runtime: Option<tokio::runtime::Runtime>,
     client: Mutex<Option<zk::Client>>,
@@ -49,6 +50,12 @@ impl ZkJobStore {
     /// ZooKeeper node. It connects on first use, and again after its
     /// session ended.
     pub fn new(dir: impl Into<PathBuf>, config: HaConfig) -> ZkJobStore {
+        ZkJobStore::on(Payloads::Files(dir.into()), config)
+    }
+
+    /// A store of the payloads `payloads` (files or S3 objects) and
+    /// pointers under the cluster's ZooKeeper node.
+    pub fn on(payloads: Payloads, config: HaConfig) -> ZkJobStore {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("ha-job-store")
@@ -56,7 +63,7 @@ impl ZkJobStore {
             .build()
             .map_err(|e| tracing::error!(error = %e, "Cannot start the HA job store's ZooKeeper thread."))
             .ok();
-        ZkJobStore { dir: dir.into(), config, runtime, client: Mutex::new(None), guard: Mutex::new(None) }
+        ZkJobStore { payloads, config, runtime, client: Mutex::new(None), guard: Mutex::new(None) }
     }
 
     fn guard_node(&self) -> Option<String> {
@@ -205,8 +212,8 @@ async fn upsert(client: zk::Client, node: String, data: Vec<u8>) -> Result<(), z
 impl JobStore for ZkJobStore {
     fn describe(&self) -> String {
         format!(
-            "files under {} with pointers in ZooKeeper {} at {}",
-            self.dir.display(),
+            "{} with pointers in ZooKeeper {} at {}",
+            self.payloads.describe(),
             self.config.quorum,
             self.config.paths.base()
         )
@@ -216,8 +223,7 @@ impl JobStore for ZkJobStore {
         let node = self.node(job, entry);
         let old = self.pointer(&node).unwrap_or(None);
         let file = format!("jobs/{job}/{}-{:016x}.bin", entry.name(), rand::random::<u64>());
-        let path = self.dir.join(&file);
-        write_sealed(&path, payload)?;
+        self.payloads.write(&file, payload)?;
         let pointer = Pointer { path: file, sha256: digest(payload) };
         let data = serde_json::to_vec(&pointer).unwrap_or_default();
         let guard = self.guard_node();
@@ -239,11 +245,11 @@ impl JobStore for ZkJobStore {
             Err(e) => Some(e),
         };
         if let Some(e) = refused {
-            let _ = std::fs::remove_file(&path);
+            let _ = self.payloads.remove(&pointer.path);
             return Err(e);
         }
         if let Some(old) = old.filter(|o| o.path != pointer.path) {
-            let _ = std::fs::remove_file(self.dir.join(old.path));
+            let _ = self.payloads.remove(&old.path);
         }
         Ok(())
     }
@@ -252,17 +258,17 @@ impl JobStore for ZkJobStore {
         let node = self.node(job, entry);
         let Some(pointer) = self.pointer(&node)? else { return Ok(None) };
         let what = || format!("the {} of job {job}", entry.name());
-        let path = self.dir.join(&pointer.path);
-        let Some(payload) = read_sealed(&path, what)? else {
+        let path = &pointer.path;
+        let Some(payload) = self.payloads.read(path, what)? else {
             return Err(StoreError::Corrupt {
                 what: what(),
-                reason: format!("{node} points to `{}`, which is missing", path.display()),
+                reason: format!("{node} points to `{path}` in {}, which is missing", self.payloads.describe()),
             });
         };
         if digest(&payload) != pointer.sha256 {
             return Err(StoreError::Corrupt {
                 what: what(),
-                reason: format!("`{}` is not the payload {node} points to (digest differs)", path.display()),
+                reason: format!("`{path}` is not the payload {node} points to (digest differs)"),
             });
         }
         Ok(Some(payload))
@@ -303,12 +309,7 @@ impl JobStore for ZkJobStore {
                 return Err(StoreError::NotLeading(guard.unwrap_or_default()));
             }
         }
-        let dir = self.dir.join("jobs").join(job.to_string());
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::io(&dir, e)),
-        }
+        self.payloads.remove_all(&format!("jobs/{job}"))
     }
 }
 

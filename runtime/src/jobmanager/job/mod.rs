@@ -145,6 +145,8 @@ pub struct JobSpec {
     /// `state.checkpoints.dir`.
     pub checkpoints_dir: PathBuf,
     pub retention: super::checkpoint_store::Retention,
+    /// `state.checkpoints.num-retained`.
+    pub num_retained: usize,
     /// `web.exception-history-size`.
     pub exception_history_size: usize,
     /// Seeds the job's randomness (trigger ids, savepoint names, jitter).
@@ -167,6 +169,8 @@ pub struct Job {
     pub(super) exceptions_truncated: bool,
     exception_history_size: usize,
     pub(super) checkpoints: Coordinator,
+    /// The checkpoint store as last sent to be persisted (high availability).
+    persisted: CheckpointStore,
     restarts: RestartTracker,
     pub(super) num_restarts: u64,
     /// The savepoint it was submitted with, until the first deployment.
@@ -192,7 +196,8 @@ impl Job {
             &spec.checkpoints_dir,
             interval,
             spec.retention,
-            store,
+            spec.num_retained,
+            store.clone(),
         );
         let created = || TaskEntry {
             status: TaskStatus::CREATED,
@@ -219,6 +224,8 @@ impl Job {
             exceptions_truncated: false,
             exception_history_size: spec.exception_history_size.max(1),
             checkpoints,
+            // As the shell stored it with the submission.
+            persisted: store,
             restarts: spec.restarts,
             num_restarts: 0,
             initial: spec.initial,
@@ -235,6 +242,7 @@ impl Job {
     /// first submitted. Handle [`Event::Recovered`] next.
     pub fn recover(spec: JobSpec, store: CheckpointStore, submitted_ms: i64, now: Now) -> Job {
         let mut job = Job::new(JobSpec { initial: None, ..spec }, now);
+        job.persisted = store.clone();
         job.checkpoints.store = store;
         job.record.submitted_ms = submitted_ms;
         job
@@ -324,21 +332,34 @@ impl Job {
     /// Handles one event at `now`; returns what to do. Changes to the
     /// durable facts come first among the commands (see `persist`).
     pub fn handle(&mut self, event: Event, now: Now) -> Vec<Command> {
+        // A persisted store's outcome: if it is not the current store (a
+        // checkpoint failed while its store was written), the current one
+        // goes again.
+        let stale = matches!(event, Event::CheckpointsPersisted { .. });
         let before = (self.checkpoints.store.clone(), self.record.result);
         let mut out = self.transition(event, now);
-        self.persist(before, &mut out);
+        self.persist(before, stale, &mut out);
         out
     }
 
     /// What changed in the durable facts since `before` goes to the HA job
     /// store ahead of every other command: a checkpoint id is persisted
     /// before its barrier goes out (a new leader never reuses it), a
-    /// completed checkpoint before the sinks are told to commit it and
-    /// before the checkpoints it subsumes are deleted, a result before the
-    /// job's checkpoints are deleted.
-    fn persist(&self, before: (CheckpointStore, Option<JobResult>), out: &mut Vec<Command>) {
+    /// result before the job's checkpoints are deleted. A completed
+    /// checkpoint asks for its own store to be persisted and completes
+    /// only once that succeeded (`Coordinator::checkpoints_persisted`):
+    /// before the sinks are told to commit it and before the checkpoints
+    /// it subsumes are deleted. A store already sent is not sent again.
+    fn persist(&mut self, before: (CheckpointStore, Option<JobResult>), recheck: bool, out: &mut Vec<Command>) {
+        if let Some(sent) = out.iter().rev().find_map(|c| match c {
+            Command::PersistCheckpoints(s) => Some(s),
+            _ => None,
+        }) {
+            self.persisted = (**sent).clone();
+        }
         let mut first = Vec::new();
-        if before.0 != self.checkpoints.store {
+        if (recheck || before.0 != self.checkpoints.store) && self.persisted != self.checkpoints.store {
+            self.persisted = self.checkpoints.store.clone();
             first.push(Command::PersistCheckpoints(Box::new(self.checkpoints.store.clone())));
         }
         if let (None, Some(result)) = (before.1, self.record.result) {
@@ -389,6 +410,10 @@ impl Job {
                 self.on_progress(p, now, &mut out);
             }
             Event::RemovalFailed { dir } => self.checkpoints.removal_failed(dir),
+            Event::CheckpointsPersisted { newest, result } => {
+                let p = self.checkpoints.checkpoints_persisted(now, newest, result, &mut out);
+                self.on_progress(p, now, &mut out);
+            }
             Event::SavepointRequested { trigger_id, target, stop, format } => {
                 let answer = self.on_savepoint_request(trigger_id, target, stop, format, &mut out);
                 out.push(Command::Answer(Answer::Savepoint(answer)));

@@ -163,6 +163,7 @@ fn spec(id: JobId, strategy: RestartStrategy) -> JobSpec {
         restarts: RestartTracker::new(strategy),
         checkpoints_dir: PathBuf::from("/checkpoints"),
         retention: super::checkpoint_store::Retention::default(),
+        num_retained: 3,
         exception_history_size: 16,
         seed: 7,
     }
@@ -210,6 +211,8 @@ pub(super) struct Harness {
     pub persisted: Option<CheckpointStore>,
     /// The result as persisted for high availability.
     pub persisted_result: Option<JobResult>,
+    /// While set, persisting the checkpoint store fails with this error.
+    pub persist_error: Option<String>,
     /// The attempt the job was at when the harness began.
     pub first_attempt: Attempt,
 }
@@ -253,6 +256,7 @@ impl Harness {
             last: Vec::new(),
             persisted: None,
             persisted_result: None,
+            persist_error: None,
             first_attempt: 0,
         };
         for _ in 0..tms {
@@ -372,7 +376,16 @@ impl Harness {
                 let choice = choose_restore(candidates.clone(), &self.storage);
                 return Some(Event::RestoreValidated { attempt: *attempt, choice });
             }
-            Command::PersistCheckpoints(store) => self.persisted = Some((**store).clone()),
+            Command::PersistCheckpoints(store) => {
+                let result = match &self.persist_error {
+                    Some(e) => Err(e.clone()),
+                    None => {
+                        self.persisted = Some((**store).clone());
+                        Ok(())
+                    }
+                };
+                return Some(Event::CheckpointsPersisted { newest: store.newest_completed(), result });
+            }
             Command::PersistResult(result) => self.persisted_result = Some(*result),
             Command::Log(note) => self.notes.push(note.clone()),
             Command::Answer(Answer::Savepoint(r)) => {

@@ -117,3 +117,36 @@ fn leadership_lost_suspends_the_job_without_a_word_to_its_taskmanagers() {
     assert_eq!(h.status(), JobStatus::SUSPENDED);
     assert_eq!(h.persisted_result, None);
 }
+
+#[test]
+fn a_checkpoint_whose_pointer_cannot_be_persisted_fails_and_no_sink_commits_it() {
+    let mut h = Harness::new(fixed_delay(3), 1);
+    h.run_job();
+    let first = h.checkpoint();
+    let complete = |h: &Harness, id: u64| {
+        h.sent.iter().any(|s| matches!(s, Sent::Complete { checkpoint_id, .. } if *checkpoint_id == id))
+    };
+    assert!(complete(&h, first));
+    // The HA job store refuses writes (ZooKeeper gone, leadership lost).
+    h.persist_error = Some("ZooKeeper is unreachable".into());
+    h.advance(INTERVAL);
+    h.tick();
+    let id = h.pending().expect("triggered");
+    h.ack_all(id);
+    assert!(h.pending().is_none(), "it is over");
+    assert!(!complete(&h, id), "no sink is told to commit a checkpoint whose pointer is not durable");
+    assert_eq!(h.job.durable().1.newest_completed(), Some(first), "a restart restores the one before");
+    assert!(
+        h.notes.iter().any(|n| matches!(n, Note::CheckpointFailed { id: f, reason } if *f == id && reason.contains("ZooKeeper is unreachable"))),
+        "{:?}",
+        h.notes
+    );
+    let left = h.storage.list(h.job.checkpoints.base()).unwrap_or_default();
+    assert!(left.iter().all(|(n, _)| *n != id), "its directory goes: {left:?}");
+    assert_eq!(h.status(), JobStatus::RUNNING, "the job runs on");
+    // Once the store takes writes again, the next checkpoint completes.
+    h.persist_error = None;
+    let next = h.checkpoint();
+    assert!(complete(&h, next));
+    assert_eq!(h.persisted.as_ref().and_then(|s| s.newest_completed()), Some(next));
+}

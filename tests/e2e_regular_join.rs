@@ -6,6 +6,8 @@
 //! parallelism 3. The records of the second load meet rows of both sides
 //! that only the restored state holds: clicks held back meet impressions
 //! of the first load, impressions held back meet clicks of the first load.
+//! And `ttl` shows in the checkpoints: once the input is read, the
+//! checkpoint size falls as the join's rows expire.
 
 mod support;
 
@@ -242,4 +244,32 @@ fn a_regular_join_writes_every_row_exactly_once_through_a_killed_taskmanager() {
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
     load_second(kafka, &t, held);
     expect_exactly(&cluster, kafka, &id, &t.out, &want);
+}
+
+#[test]
+fn a_regular_joins_rows_leave_the_checkpoints_once_their_ttl_is_over() {
+    let kafka = Kafka::shared();
+    let t = topics(kafka, "rjoin-ttl");
+    let (imps, clicks) = events(START, 0, 3000);
+    write(kafka, &t, &imps, &clicks);
+    let cluster = Cluster::start("rjoin-ttl", 1, 2);
+    let job = job(&cluster.scratch.0, &t);
+    let text = std::fs::read_to_string(&job).expect("the job").replace("ttl 1d", "ttl 4s");
+    std::fs::write(&job, text).expect("writing the job");
+    let id = cluster.submit(&job, &["-p", "2", "--bootstrap.servers", kafka.bootstrap()]);
+    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
+    // Every joined row comes out (the input is read in well under 4 s)…
+    let want = expected(&imps, &clicks);
+    let got = read_joined(kafka, &t.out, total(&want), Duration::from_secs(60));
+    assert_eq!(total(&got), total(&want));
+    // …and the checkpoints that held the rows of 4000 records shrink to
+    // the sources' offsets once the rows are over.
+    let size = |c: &Cluster| c.metric(&id, "lastCheckpointSize").unwrap_or(0);
+    let mut peak = 0;
+    let small = cluster.wait_for("the join's state to expire", Duration::from_secs(60), |c| {
+        let s = size(c);
+        peak = peak.max(s);
+        (peak > 50_000 && s < peak / 10).then_some(s)
+    });
+    assert!(small < 20_000, "a checkpoint of {small} bytes after a peak of {peak}");
 }

@@ -155,6 +155,11 @@ fn q2_selection_matches_flink() {
 }
 
 #[test]
+fn q3_local_item_suggestion_a_regular_join_matches_flink() {
+    matches_flink("q3");
+}
+
+#[test]
 fn q5_hot_items_matches_flink() {
     matches_flink("q5");
 }
@@ -187,6 +192,11 @@ fn q14_calculation_with_a_rust_udf_matches_flink() {
 #[test]
 fn q17_auction_statistics_matches_flink() {
     matches_flink("q17");
+}
+
+#[test]
+fn q20_expand_bid_with_auction_a_regular_join_matches_flink() {
+    matches_flink("q20");
 }
 
 #[test]

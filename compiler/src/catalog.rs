@@ -80,8 +80,8 @@ pub const STAGES: &[StageDoc] = &[
     },
     StageDoc {
         name: "join",
-        syntax: "join <stream> on <field> == <stream>.<field> within -10m, 0s | window tumbling { size: 1m }",
-        doc: "Pairs each record with the `let` stream's records of equal key in an event-time interval (relative to the left record's time) or in the same window, or (`as of ts`) with the version of a `versioned` stream valid at the record's time; emits the left's fields then the right's. `left join` keeps unmatched records, the right's fields null.",
+        syntax: "join <stream> on <field> == <stream>.<field> within -10m, 0s | window tumbling { size: 1m } | ttl 1d",
+        doc: "Pairs each record with the `let` stream's records of equal key in an event-time interval (relative to the left record's time) or in the same window, or (`as of ts`) with the version of a `versioned` stream valid at the record's time, or (`ttl 1d`, no time bound: Flink SQL's regular join) with every record of equal key that arrived less than the ttl ago; emits the left's fields then the right's. `left join` keeps unmatched records, the right's fields null.",
     },
     StageDoc {
         name: "versioned",

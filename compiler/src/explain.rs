@@ -262,6 +262,12 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                     j.right_key.iter().map(|r| right(*r)).collect::<Vec<_>>().join(", ")
                 );
             }
+            if let crate::ir::JoinBound::Regular { ttl_ms } = j.bound {
+                let _ = writeln!(
+                    out,
+                    "    both sides kept per key; a row forgotten {ttl_ms}ms after it arrived (state ttl, processing time)"
+                );
+            }
             let _ = writeln!(out, "    right: {}", j.right);
         }
         OperatorKind::KafkaSource(k) => {

@@ -1292,6 +1292,11 @@ pub enum JoinBound {
     /// `TemporalRowTimeJoinOperator`). `deleted`: the right's `deleted:
     /// bool` field, true on a row that ends its key's versions.
     Temporal { deleted: Option<usize> },
+    /// No time bound (Flink SQL's regular join, `StreamingJoinOperator`):
+    /// each row of either side is kept under its key and meets every kept
+    /// row of the other side. `ttl_ms`: a kept row is forgotten that long
+    /// after it arrived, in processing time (Flink's `table.exec.state.ttl`).
+    Regular { ttl_ms: u64 },
 }
 
 /// A two-input equi-join. Its output is the left's fields, then the
@@ -1333,6 +1338,16 @@ impl fmt::Display for Join {
                     Some(d) => write!(f, ", deleted=#{d})"),
                     None => write!(f, ")"),
                 }
+            }
+            JoinBound::Regular { ttl_ms } => {
+                let kind = match self.join_type {
+                    JoinType::Inner => "InnerJoin",
+                    JoinType::LeftOuter => "LeftOuterJoin",
+                };
+                let on: Vec<String> =
+                    self.left_key.iter().zip(&self.right_key).map(|(l, r)| format!("=(#{l}, right.#{r})")).collect();
+                let on = if on.len() == 1 { on.join("") } else { format!("AND({})", on.join(", ")) };
+                write!(f, "Join(joinType=[{kind}], where=[{on}], ttl={ttl_ms}ms)")
             }
             JoinBound::Window(w) => {
                 let spec = WindowSpec { kind: w, time: TimeDomain::EventTime };

@@ -26,8 +26,9 @@ pub const MAGIC: &[u8; 8] = b"FLOWCPLN";
 /// sources of several topics (`KafkaSource::topics`, `discovery_ms`), sink
 /// keys and timestamps (`KafkaSink::key`, `timestamp`), the CSV null
 /// literal; nested record fields (`Field::nested`), stage error policies
-/// (`ChainedOperator::on_error`), `max_future` in watermarks.
-pub const FORMAT_VERSION: u32 = 6;
+/// (`ChainedOperator::on_error`), `max_future` in watermarks. 7 (the third
+/// wave of issues 11, 12 and 16): regular joins (`JoinBound::Regular`).
+pub const FORMAT_VERSION: u32 = 7;
 /// Plans larger than this are refused (a real plan is a few kilobytes).
 pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
 
@@ -287,6 +288,9 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
                 if d >= right {
                     return Err("the `deleted` field is out of range".into());
                 }
+            }
+            if j.bound == (crate::ir::JoinBound::Regular { ttl_ms: 0 }) {
+                return Err("a regular join's ttl is positive".into());
             }
         }
         OperatorKind::LateOutput => return Err("late records are no operator of a chain".into()),

@@ -10,6 +10,12 @@
 //! `left join` keeps every left row, so the right's fields are nullable in
 //! its output.
 //!
+//! With neither `within`, `window` nor `as of`, `join s on k == s.k ttl D`
+//! is a regular join (Flink SQL's `FROM a JOIN b ON a.k = b.k`): inner
+//! only, each row kept `D` of processing time; its output has no event
+//! time. Without `ttl` either, the join is refused: its state would grow
+//! forever.
+//!
 //! `versioned by id` ends a `let` and declares its stream a changelog keyed
 //! by `id` (a `deleted: bool` field, if any, deletes); `join s as of ts on
 //! k == s.id` is a temporal join against it: the condition must be on the
@@ -304,19 +310,37 @@ impl Checker {
                 ok = false;
             }
         }
+        // A right input that is an upsert stream: its `-U`/`+U` would meet
+        // rows as new records.
+        if let Some(u) = self.upsert_key(&right).cloned() {
+            self.err(
+                Diagnostic::error(
+                    "flow::check::updates",
+                    format!("a `join` cannot take the updates of an upsert stream: `{right_name}` is one"),
+                    j.right.span,
+                )
+                .with_label("this join would treat `-U`/`+U` changes as new records")
+                .with_secondary(u.origin, "a running aggregate makes an upsert stream here")
+                .with_help("join the records before the `aggregate`: flowc's joins read append-only streams"),
+            );
+            ok = false;
+        }
+        let ttl = j.attrs.ttl().map(|e| e.span);
         let bound = match &j.bound {
-            None => {
-                if j.as_of.is_none() {
+            None if j.as_of.is_none() => match ttl {
+                Some(tspan) => self.regular_join(j, tspan),
+                None => {
                     self.err(
                         Diagnostic::error("flow::check::join-unbounded", "a join needs a bound", j.on.span)
                             .with_label("every row would be kept forever")
                             .with_help(format!(
-                                "bound it in event time: `within -10m, 0s` (a `{right_name}` row at most 10m before the left one), `window tumbling {{ size: 1m }}`, or `as of ts` against a `versioned by` stream"
+                                "bound it in event time: `within -10m, 0s` (a `{right_name}` row at most 10m before the left one), `window tumbling {{ size: 1m }}`, or `as of ts` against a `versioned by` stream; or, for a join on keys alone (Flink SQL's regular join), keep each row for a time: `ttl 1d`"
                             )),
                     );
+                    None
                 }
-                None
-            }
+            },
+            None => None,
             Some(ast::JoinBound::Within { lower, upper, span: bspan }) => {
                 let lo = self.signed_duration(lower);
                 let hi = self.signed_duration(upper);
@@ -362,6 +386,16 @@ impl Checker {
             Some(v) if j.bound.is_none() => Some(JoinBound::Temporal { deleted: v.deleted }),
             _ => bound,
         };
+        // `ttl` is the bound of a regular join only.
+        if let (Some(tspan), true) = (ttl, j.bound.is_some() || j.as_of.is_some()) {
+            self.err(
+                Diagnostic::error("flow::check::join-ttl", "a time-bounded join takes no `ttl`", tspan)
+                    .with_label(if j.as_of.is_some() { "`as of` already bounds its state" } else { "its bound already limits its state" })
+                    .with_help("remove `ttl`: the watermark forgets each row once it can meet no more; `ttl` bounds a join without `within`, `window` or `as of`"),
+            );
+            ok = false;
+        }
+        let regular = matches!(bound, Some(JoinBound::Regular { .. }));
         // Event-time joins: both inputs need watermarks.
         if j.bound.is_some() || j.as_of.is_some() {
             for (end, name, s) in [(left, left_name, left.span), (&right, right_name, j.right.span)] {
@@ -401,6 +435,7 @@ impl Checker {
         let default_name = match (&j.bound, &j.as_of) {
             (Some(ast::JoinBound::Window(_)), _) => "Window Join",
             (None, Some(_)) => "Temporal Join",
+            (None, None) => "Join",
             _ => "Interval Join",
         };
         let op =
@@ -412,7 +447,31 @@ impl Checker {
         if !both_known {
             unknown = Unknown::All;
         }
-        StreamEnd { op, schema, unknown, has_watermark: left.has_watermark && right.has_watermark, span }
+        // A regular join's rows come in no event-time order: like Flink
+        // SQL's, its output has no time attribute (a `watermark` stage
+        // after it assigns one anew).
+        let has_watermark = !regular && left.has_watermark && right.has_watermark;
+        StreamEnd { op, schema, unknown, has_watermark, span }
+    }
+
+    /// `join s on … ttl D` without `within`, `window` or `as of`: a regular
+    /// inner join whose rows are kept `D` (processing time).
+    fn regular_join(&mut self, j: &JoinStage, tspan: Span) -> Option<JoinBound> {
+        let ttl_ms = self.ttl(&j.attrs)??;
+        if j.left_outer {
+            self.err(
+                Diagnostic::error(
+                    "flow::check::join-regular-outer",
+                    "a `left join` without a time bound is not offered",
+                    j.on.span,
+                )
+                .with_label("its output would be an updating stream")
+                .with_secondary(tspan, "`ttl` makes this a regular join")
+                .with_help("without a time bound, a left row is emitted alone and retracted (`-D`) once a right row meets it; use an inner `join … ttl D`, or bound the left join with `within` or `window`, where an unmatched left row comes out once"),
+            );
+            return None;
+        }
+        Some(JoinBound::Regular { ttl_ms })
     }
 
     /// The edge into a join from `op` by `key`: HASH, or FORWARD where the

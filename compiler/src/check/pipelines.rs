@@ -107,7 +107,11 @@ impl Checker {
                 None
             }
         });
-        if kind.as_ref().is_some_and(|k| !matches!(k, OperatorKind::RunningAggregate(_) | OperatorKind::Dedup(_))) {
+        let keyed = |k: &OperatorKind| {
+            matches!(k, OperatorKind::RunningAggregate(_) | OperatorKind::Dedup(_))
+                || matches!(k, OperatorKind::Join(j) if matches!(j.bound, JoinBound::Regular { .. }))
+        };
+        if kind.as_ref().is_some_and(|k| !keyed(k)) {
             self.refuse_ttl(attrs, "this operator");
         }
         let on_error = self.stage_policy(kind.as_ref(), attrs);

@@ -9,7 +9,10 @@
 //!
 //! Each row carries a `done` flag for left outer joins: set once the row
 //! has met a right row or has been emitted with nulls, so that no row is
-//! emitted unmatched twice, nor unmatched after a match.
+//! emitted unmatched twice, nor unmatched after a match. A regular join's
+//! rows are bucketed by when they arrived instead of their event time, and
+//! carry that arrival time, so that its `ttl` drops whole buckets and a
+//! probe skips a row whose `ttl` is over before its bucket goes.
 
 use crate::data::{Batch, Column, ValueRef};
 use crate::record::Value;
@@ -27,6 +30,9 @@ pub struct Bucket {
     prev: Vec<u32>,
     /// Per row: matched, or emitted unmatched (left outer joins).
     done: Vec<bool>,
+    /// Per row: when it arrived, in processing time (regular joins' rows,
+    /// inserted with [`SideBuffer::insert_at`]; empty otherwise).
+    stamps: Vec<i64>,
 }
 
 impl Bucket {
@@ -37,6 +43,7 @@ impl Bucket {
             heads: HashMap::new(),
             prev: Vec::new(),
             done: Vec::new(),
+            stamps: Vec::new(),
         }
     }
 
@@ -99,6 +106,45 @@ impl SideBuffer {
         let types = &self.types;
         self.buckets.entry(b).or_insert_with(|| Bucket::new(types)).push(src, r, hash, done);
         self.len += 1;
+    }
+
+    /// Buffers row `r` of `src` (key hash `hash`) in the bucket of `at`
+    /// rather than of its event time, and remembers `at`: a regular join's
+    /// rows, bucketed by when they arrived so that expiry drops whole
+    /// buckets.
+    pub fn insert_at(&mut self, at: i64, src: &Batch, r: usize, hash: u64) {
+        let b = self.bucket_of(at);
+        let types = &self.types;
+        let bucket = self.buckets.entry(b).or_insert_with(|| Bucket::new(types));
+        bucket.push(src, r, hash, false);
+        bucket.stamps.push(at);
+        self.len += 1;
+    }
+
+    /// Calls `f(bucket rows, row)` for every row inserted with
+    /// [`SideBuffer::insert_at`] at or after `since`, with key hash `hash`
+    /// and key equal to row `r` of `probe` (key fields `probe_key`).
+    pub fn probe_since(
+        &self,
+        hash: u64,
+        since: i64,
+        probe: &Batch,
+        probe_key: &[usize],
+        r: usize,
+        mut f: impl FnMut(&Batch, usize),
+    ) {
+        for (_, bucket) in self.buckets.range(self.bucket_of(since)..) {
+            let mut i = bucket.heads.get(&hash).copied().unwrap_or(NONE);
+            while i != NONE {
+                let row = i as usize;
+                if bucket.stamps.get(row).is_some_and(|&at| at >= since)
+                    && keys_equal(&bucket.rows.columns, &self.key, row, &probe.columns, probe_key, r)
+                {
+                    f(&bucket.rows, row);
+                }
+                i = bucket.prev[row];
+            }
+        }
     }
 
     /// Calls `f(bucket rows, row)` for every buffered row with key hash
@@ -221,6 +267,30 @@ impl SideBuffer {
                 .filter(move |&r| b.rows.timestamps[r] >= from)
                 .map(move |r| (b.hashes[r], b.rows.timestamps[r], b.rows.row(r), b.done[r]))
         })
+    }
+
+    /// Every row as (key hash, event time, values, arrival) of
+    /// [`SideBuffer::insert_at`]: a regular join's snapshot.
+    pub fn saved_rows_at(&self) -> impl Iterator<Item = (u64, i64, Vec<Value>, i64)> + '_ {
+        self.buckets.values().flat_map(move |b| {
+            (0..b.rows.len()).map(move |r| {
+                (b.hashes[r], b.rows.timestamps[r], b.rows.row(r), b.stamps.get(r).copied().unwrap_or(i64::MIN))
+            })
+        })
+    }
+
+    /// Buffers rows of owned values that arrived at `at[i]` (a regular
+    /// join's restore); `false` if one does not fit this side's layout.
+    pub fn insert_saved_at(&mut self, rows: &[(i64, Vec<Value>)], at: &[i64], hashes: &mut Vec<u64>) -> bool {
+        if rows.len() != at.len() {
+            return false;
+        }
+        let Some(batch) = Batch::from_rows(&self.types, rows) else { return false };
+        crate::keygroup::key_hashes(&batch.columns, &self.key, batch.len(), hashes);
+        for (r, (&h, &t)) in hashes.iter().zip(at).enumerate() {
+            self.insert_at(t, &batch, r, h);
+        }
+        true
     }
 
     /// Buffers rows of owned values (a restore), row `i` done if `done[i]`

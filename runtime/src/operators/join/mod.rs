@@ -21,6 +21,9 @@
 //!   fired is late. A left outer window join emits, per window, each left
 //!   row that met no right row in it, with the right's fields null.
 //!
+//! The temporal join (`as of`) is [`temporal`], the regular join (no time
+//! bound, `ttl`) [`regular`].
+//!
 //! Both sides are buffered by [`buffer::SideBuffer`]: typed columns, no
 //! per-row values. State is snapshotted per key group (the rows of each
 //! side, whether each left row has matched, and for window joins the end of
@@ -28,6 +31,7 @@
 //! the key groups each subtask owns.
 
 pub mod buffer;
+pub mod regular;
 pub mod temporal;
 
 use super::{KeyedSnapshot, Operator, OperatorError};
@@ -139,7 +143,8 @@ impl Emitter {
 }
 
 /// The operator of a join: [`JoinOperator`] for interval and window
-/// joins, [`temporal::TemporalJoin`] for `as of`.
+/// joins, [`temporal::TemporalJoin`] for `as of`, [`regular::RegularJoin`]
+/// for a join bound by `ttl` only.
 pub fn build(
     name: String,
     spec: Join,
@@ -157,6 +162,18 @@ pub fn build(
         let left_types = left.fields.iter().map(|f| f.ty).collect();
         let right_types = spec.right.fields.iter().map(|f| f.ty).collect();
         return Ok(Box::new(temporal::TemporalJoin::new(name, t, left_types, right_types, max_parallelism, counters)?));
+    }
+    if let JoinBound::Regular { ttl_ms } = spec.bound {
+        if spec.join_type != JoinType::Inner {
+            return Err(OperatorError::Setup {
+                operator: name,
+                message: "a regular join is inner (this is a bug in flowc)".into(),
+            });
+        }
+        let r = regular::RegularSpec { left_key: spec.left_key, right_key: spec.right_key, ttl_ms };
+        let left_types = left.fields.iter().map(|f| f.ty).collect();
+        let right_types = spec.right.fields.iter().map(|f| f.ty).collect();
+        return Ok(Box::new(regular::RegularJoin::new(name, r, left_types, right_types, max_parallelism)?));
     }
     Ok(Box::new(JoinOperator::new(name, spec, left, max_parallelism, counters)?))
 }
@@ -205,8 +222,8 @@ impl JoinOperator {
             JoinBound::Window(WindowKind::Session { .. }) => {
                 return Err(setup("a window join takes a tumbling or sliding window (this is a bug in flowc)"))
             }
-            JoinBound::Temporal { .. } => {
-                return Err(setup("a temporal join is another operator (this is a bug in flowc)"))
+            JoinBound::Temporal { .. } | JoinBound::Regular { .. } => {
+                return Err(setup("a temporal or regular join is another operator (this is a bug in flowc)"))
             }
         };
         Ok(JoinOperator {
@@ -239,9 +256,10 @@ impl JoinOperator {
         match self.spec.bound {
             JoinBound::Window(WindowKind::Tumbling { size_ms }) => Some((size_ms as i64, size_ms as i64)),
             JoinBound::Window(WindowKind::Sliding { size_ms, slide_ms }) => Some((size_ms as i64, slide_ms as i64)),
-            JoinBound::Interval { .. } | JoinBound::Window(WindowKind::Session { .. }) | JoinBound::Temporal { .. } => {
-                None
-            }
+            JoinBound::Interval { .. }
+            | JoinBound::Window(WindowKind::Session { .. })
+            | JoinBound::Temporal { .. }
+            | JoinBound::Regular { .. } => None,
         }
     }
 
@@ -296,7 +314,7 @@ impl JoinOperator {
                 }
                 emit.finish(out);
             }
-            JoinBound::Window(_) | JoinBound::Temporal { .. } => {
+            JoinBound::Window(_) | JoinBound::Temporal { .. } | JoinBound::Regular { .. } => {
                 let (size, slide) = self.window().unwrap_or((1, 1));
                 for (r, (&ts, &h)) in batch.timestamps.iter().zip(hashes).enumerate() {
                     let last_end = ts.saturating_sub(ts.rem_euclid(slide)).saturating_add(size);
@@ -398,7 +416,9 @@ impl Operator for JoinOperator {
                         self.left.expire(w.saturating_sub(upper_ms));
                         self.right.expire(w.saturating_add(lower_ms));
                     }
-                    JoinBound::Window(_) | JoinBound::Temporal { .. } => self.fire_windows(out),
+                    JoinBound::Window(_) | JoinBound::Temporal { .. } | JoinBound::Regular { .. } => {
+                        self.fire_windows(out)
+                    }
                 }
             }
             // A left outer interval join emits a row at `t` up to `upper`

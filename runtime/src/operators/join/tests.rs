@@ -202,6 +202,7 @@ fn model(bound: JoinBound, jt: JoinType, recs: &[Rec]) -> Vec<Out> {
                 }
             }
             JoinBound::Temporal { .. } => unreachable!("`temporal/tests.rs` tests temporal joins"),
+            JoinBound::Regular { .. } => unreachable!("`regular/tests.rs` tests regular joins"),
         }
     }
     want.sort();

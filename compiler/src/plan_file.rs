@@ -262,6 +262,19 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
                 return Err("key out of range".into());
             }
         }
+        OperatorKind::KeyedTop(t) => {
+            let ranked = usize::from(t.rank_field.is_some());
+            if t.key.is_empty()
+                || t.key.iter().any(|k| *k >= input)
+                || t.order.is_empty()
+                || t.order.iter().any(|(f, _)| *f >= input)
+                || t.n == 0
+                || output != input + ranked
+                || t.rank_field.is_some_and(|r| r != input)
+            {
+                return Err("top-N fields out of range".into());
+            }
+        }
         OperatorKind::UpsertKafkaSink(u) => {
             if u.key.is_empty() || u.key.iter().any(|k| *k >= input) {
                 return Err("upsert key out of range".into());

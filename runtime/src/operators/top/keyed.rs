@@ -460,7 +460,7 @@ mod tests {
         }
         let mut table = HashMap::new();
         for (id, mut rows) in per_key {
-            rows.sort_by(|a, b| b.0.cmp(&a.0));
+            rows.sort_by_key(|r| std::cmp::Reverse(r.0));
             for (i, (price, seq)) in rows.into_iter().take(n).enumerate() {
                 let rank = if ranked { i as i64 + 1 } else { 0 };
                 *table.entry((id.to_string(), price, seq, rank)).or_default() += 1;

@@ -30,6 +30,8 @@ pub(super) struct UpsertKey {
     pub origin: Span,
     /// What makes it, for diagnostics: "a running aggregate".
     pub maker: &'static str,
+    /// The stage that makes it, for hints: "`aggregate`".
+    pub stage: &'static str,
 }
 
 impl Checker {
@@ -52,29 +54,35 @@ impl Checker {
     /// `true` if it did (the stage is then not checked further).
     pub(super) fn refuse_updates(&mut self, end: &StreamEnd, stage: &ast::Stage) -> bool {
         let Some(upsert) = self.upsert_key(end).cloned() else { return false };
+        // The stage that makes the upsert stream, as the helps name it.
+        let maker = upsert.stage;
         let (what, help) = match &stage.kind {
             StageKind::Filter { .. } => (
                 "`filter`",
-                "filter the records before the `aggregate`: a filter between an update's `-U` and `+U` would leave a stale row behind",
+                format!("filter the records before the {maker}: a filter between an update's `-U` and `+U` would leave a stale row behind"),
             ),
-            StageKind::Watermark { .. } => ("`watermark`", "assign event time before the `aggregate`"),
+            StageKind::Watermark { .. } => ("`watermark`", format!("assign event time before the {maker}")),
+            StageKind::KeyBy { .. } | StageKind::Window(_) | StageKind::Aggregate { .. } if maker == "`aggregate`" => (
+                "a further aggregation",
+                "aggregate the input directly (one running aggregate per pipeline), or window it before the running aggregate".to_string(),
+            ),
             StageKind::KeyBy { .. } | StageKind::Window(_) | StageKind::Aggregate { .. } => (
                 "a further aggregation",
-                "aggregate the input directly (one running aggregate per pipeline), or window it before the running aggregate",
+                format!("aggregate the records before the {maker}, or instead of it"),
             ),
-            StageKind::Dedup { .. } => ("`dedup`", "deduplicate the records before the `aggregate`"),
+            StageKind::Dedup { .. } => ("`dedup`", format!("deduplicate the records before the {maker}")),
             StageKind::Top(_) => (
                 "`top`",
-                "rank the records before they are aggregated or deduplicated: `top` takes append-only input (Flink's retracting Top-N is not offered)",
+                format!("rank the records before the {maker}: `top` takes append-only input (Flink's retracting Top-N is not offered)"),
             ),
-            StageKind::Union { .. } => ("`union`", "union the append-only inputs before the `aggregate`"),
+            StageKind::Union { .. } => ("`union`", format!("union the append-only inputs before the {maker}")),
             StageKind::Versioned { .. } => (
                 "`versioned by`",
-                "version an append-only changelog, such as a compacted topic read as it is",
+                "version an append-only changelog, such as a compacted topic read as it is".to_string(),
             ),
             StageKind::Join(_) => (
                 "a `join`",
-                "join the records before the `aggregate`: flowc's joins read append-only streams",
+                format!("join the records before the {maker}: flowc's joins read append-only streams"),
             ),
             StageKind::Map { .. } | StageKind::Select { .. } | StageKind::Sink(_) => return false,
         };
@@ -107,7 +115,8 @@ impl Checker {
             }
         }
         if missing.is_empty() {
-            self.upserts.insert(op, UpsertKey { fields, origin: upsert.origin, maker: upsert.maker });
+            self.upserts
+                .insert(op, UpsertKey { fields, origin: upsert.origin, maker: upsert.maker, stage: upsert.stage });
             return;
         }
         let list: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
@@ -317,7 +326,10 @@ impl Checker {
             settings,
         );
         if let Some(op) = op {
-            self.upserts.insert(op, UpsertKey { fields: upsert, origin: span, maker: "a running aggregate" });
+            self.upserts.insert(
+                op,
+                UpsertKey { fields: upsert, origin: span, maker: "a running aggregate", stage: "`aggregate`" },
+            );
         }
         StreamEnd { op, schema, unknown, has_watermark: input.has_watermark, span }
     }
@@ -420,7 +432,10 @@ impl Checker {
             settings,
         );
         if let (Some(op), true) = (op, keep_last) {
-            self.upserts.insert(op, UpsertKey { fields: key.fields, origin: span, maker: "`dedup … keep last`" });
+            self.upserts.insert(
+                op,
+                UpsertKey { fields: key.fields, origin: span, maker: "`dedup … keep last`", stage: "`dedup`" },
+            );
         }
         StreamEnd { op, schema, unknown: input.unknown.clone(), has_watermark: input.has_watermark, span }
     }

@@ -253,7 +253,7 @@ impl Checker {
                 Some(r) => key.fields.iter().copied().chain([r]).collect(),
                 None => (0..input.schema.fields.len()).collect(),
             };
-            self.upserts.insert(op, UpsertKey { fields, origin: span, maker: "a per-key `top`" });
+            self.upserts.insert(op, UpsertKey { fields, origin: span, maker: "a per-key `top`", stage: "`top`" });
         }
         StreamEnd { op, schema, unknown: input.unknown.clone(), has_watermark: input.has_watermark, span }
     }

@@ -200,6 +200,26 @@ fn q20_expand_bid_with_auction_a_regular_join_matches_flink() {
 }
 
 #[test]
+fn q15_bidding_statistics_with_filtered_aggregates_match_flink() {
+    matches_flink("q15");
+}
+
+#[test]
+fn q16_channel_statistics_with_filtered_aggregates_match_flink() {
+    matches_flink("q16");
+}
+
+#[test]
+fn q18_last_bid_by_dedup_keep_last_matches_flink() {
+    matches_flink("q18");
+}
+
+#[test]
+fn q19_auction_top10_per_key_matches_flink() {
+    matches_flink("q19");
+}
+
+#[test]
 fn q21_channel_ids_match_flink() {
     matches_flink("q21");
 }

@@ -92,6 +92,11 @@ pub fn eval(e: &Expr, params: &Params) -> Result<Const, Diagnostic> {
                 return Err(d);
             }
         },
+        ExprKind::Where(..) => {
+            return Err(err("an aggregate's `where` cannot be used here".into())
+                .with_label("settings are constants")
+                .with_help("`where` filters the rows of an aggregate: `count() where price < 10000`"))
+        }
         ExprKind::IsNull(..) | ExprKind::Cast(..) => {
             return Err(err("`is null` and `cast` cannot be used here".into())
                 .with_label("settings are constants")

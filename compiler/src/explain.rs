@@ -224,6 +224,19 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                 let _ = writeln!(out, "    state ttl {t}ms (processing time)");
             }
         }
+        OperatorKind::Dedup(d) if d.keep_last => {
+            let keys: Vec<String> = d.key.iter().map(|k| field(*k)).collect();
+            let order = if d.time == crate::ir::TimeDomain::EventTime {
+                "the latest event time (ties: the later arrival)"
+            } else {
+                "arrival"
+            };
+            let _ = writeln!(out, "    last record per [{}] by {order}", keys.join(", "));
+            let _ = writeln!(out, "    emit as an upsert stream keyed by [{}]", keys.join(", "));
+            if let Some(t) = d.ttl_ms {
+                let _ = writeln!(out, "    state ttl {t}ms (processing time)");
+            }
+        }
         OperatorKind::Dedup(d) => {
             let keys: Vec<String> = d.key.iter().map(|k| field(*k)).collect();
             let time = if d.time == crate::ir::TimeDomain::EventTime { "event" } else { "processing" };
@@ -234,6 +247,36 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                 d.within_ms
             );
             if let Some(t) = d.ttl_ms {
+                let _ = writeln!(out, "    state ttl {t}ms (processing time)");
+            }
+        }
+        OperatorKind::KeyedTop(t) => {
+            let keys: Vec<String> = t.key.iter().map(|k| field(*k)).collect();
+            let order: Vec<String> = t
+                .order
+                .iter()
+                .map(|(f, desc)| format!("{} {}", field(*f), if *desc { "desc" } else { "asc" }))
+                .collect();
+            let _ = writeln!(
+                out,
+                "    the {} best rows per [{}] by [{}], ties in arrival order",
+                t.n,
+                keys.join(", "),
+                order.join(", ")
+            );
+            match t.rank_field {
+                Some(r) => {
+                    let _ = writeln!(
+                        out,
+                        "    emit as an upsert stream keyed by [{}] and the rank (output #{r}): a rank whose row changes is updated",
+                        keys.join(", ")
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "    emit +I for a row entering the top, -D for one leaving it");
+                }
+            }
+            if let Some(t) = t.ttl_ms {
                 let _ = writeln!(out, "    state ttl {t}ms (processing time)");
             }
         }

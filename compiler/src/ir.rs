@@ -535,6 +535,8 @@ pub enum OperatorKind {
     RunningAggregate(RunningAggregate),
     /// `dedup k within D`: the first record per key.
     Dedup(Dedup),
+    /// `key_by k | top N by f`: the N best rows per key, an updating stream.
+    KeyedTop(KeyedTop),
     /// A Kafka sink of an upsert stream, as Flink's `upsert-kafka`.
     UpsertKafkaSink(UpsertKafkaSink),
 }
@@ -639,6 +641,15 @@ impl OperatorKind {
                 r.aggregates.iter().map(|a| a.func.name()).collect::<Vec<_>>().join(", "),
                 ttl_text(r.ttl_ms)
             ),
+            OperatorKind::Dedup(d) if d.keep_last => format!(
+                "Deduplicate(keep=LastRow, key={}, order={}, changelog=upsert{})",
+                fields_text(&d.key),
+                match d.time {
+                    TimeDomain::EventTime => "event time",
+                    TimeDomain::ProcessingTime => "arrival",
+                },
+                ttl_text(d.ttl_ms)
+            ),
             OperatorKind::Dedup(d) => format!(
                 "Deduplicate(keep=FirstRow, key={}, within={}ms, time={}{})",
                 fields_text(&d.key),
@@ -648,6 +659,19 @@ impl OperatorKind {
                     TimeDomain::ProcessingTime => "processing",
                 },
                 ttl_text(d.ttl_ms)
+            ),
+            OperatorKind::KeyedTop(t) => format!(
+                "Rank(key={}, n={}, order=[{}]{}, changelog={}{})",
+                fields_text(&t.key),
+                t.n,
+                t.order
+                    .iter()
+                    .map(|(f, desc)| format!("#{f} {}", if *desc { "desc" } else { "asc" }))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                t.rank_field.map_or(String::new(), |r| format!(", rank=#{r}")),
+                if t.rank_field.is_some() { "upsert" } else { "retract" },
+                ttl_text(t.ttl_ms)
             ),
             OperatorKind::UpsertKafkaSink(u) => format!(
                 "UpsertKafkaSink(topic={}, servers={}, key={}, format=json)",
@@ -1246,15 +1270,40 @@ pub struct RunningAggregate {
 
 /// `dedup k within D` (Flink SQL's deduplication keeping the first row):
 /// the first record per key passes, the key is remembered for `within_ms`
-/// after it was first seen.
+/// after it was first seen. `dedup k keep last` (keeping the last row):
+/// the latest record per key, by event time when the stream has
+/// watermarks, as an upsert stream keyed by `k`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dedup {
     /// Indices of the key fields in the input.
     pub key: Vec<usize>,
+    /// Keep first: how long a key is remembered; keep last: 0 (unused).
     pub within_ms: u64,
+    /// Keep the last record per key (an upsert stream), not the first.
+    #[serde(default)]
+    pub keep_last: bool,
     /// Event time when the stream has watermarks, else processing time.
     pub time: TimeDomain,
     /// Keys not seen for this long (processing time) are forgotten too.
+    pub ttl_ms: Option<u64>,
+}
+
+/// `key_by k | top N by f desc[, g asc…] [as rank]` without a window: the
+/// N best rows per key (Flink SQL's Top-N of an append-only input, its
+/// `AppendOnlyTopNFunction`), ties in arrival order. A row entering the
+/// top is `+I`, one leaving it `-D`; with a rank field, the rows are keyed
+/// by key and rank, and a rank whose row changes is updated (`-U`/`+U`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyedTop {
+    /// Indices of the key fields in the input.
+    pub key: Vec<usize>,
+    pub n: u64,
+    /// The sort fields, indices into the input, each `true` if descending:
+    /// ties of the first are ordered by the second, and so on.
+    pub order: Vec<(usize, bool)>,
+    /// The index of the rank field in the output (the last one), if any.
+    pub rank_field: Option<usize>,
+    /// Keys not updated for this long (processing time) are forgotten.
     pub ttl_ms: Option<u64>,
 }
 

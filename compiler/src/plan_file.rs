@@ -27,7 +27,9 @@ pub const MAGIC: &[u8; 8] = b"FLOWCPLN";
 /// keys and timestamps (`KafkaSink::key`, `timestamp`), the CSV null
 /// literal; nested record fields (`Field::nested`), stage error policies
 /// (`ChainedOperator::on_error`), `max_future` in watermarks. 7 (the third
-/// wave of issues 11, 12 and 16): regular joins (`JoinBound::Regular`).
+/// wave of issues 11, 12 and 16): regular joins (`JoinBound::Regular`),
+/// `dedup … keep last`, top-N per key (`OperatorKind::KeyedTop`), filtered
+/// aggregates.
 pub const FORMAT_VERSION: u32 = 7;
 /// Plans larger than this are refused (a real plan is a few kilobytes).
 pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
@@ -261,6 +263,19 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
         OperatorKind::Dedup(d) => {
             if d.key.is_empty() || d.key.iter().any(|k| *k >= input) || input != output {
                 return Err("key out of range".into());
+            }
+        }
+        OperatorKind::KeyedTop(t) => {
+            let ranked = usize::from(t.rank_field.is_some());
+            if t.key.is_empty()
+                || t.key.iter().any(|k| *k >= input)
+                || t.order.is_empty()
+                || t.order.iter().any(|(f, _)| *f >= input)
+                || t.n == 0
+                || output != input + ranked
+                || t.rank_field.is_some_and(|r| r != input)
+            {
+                return Err("top-N fields out of range".into());
             }
         }
         OperatorKind::UpsertKafkaSink(u) => {

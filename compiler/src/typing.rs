@@ -114,6 +114,7 @@ impl<'p> Typer<'p> {
                 Ok((Expr::If(Box::new(c), Box::new(te), Box::new(fe)), ty))
             }
             ExprKind::Call(f, args) => self.call(f, args, e.span, scope),
+            ExprKind::Where(call, cond) => self.where_call(call, cond, scope),
             ExprKind::IsNull(x, negated) => {
                 let (x, _) = self.expr(x, scope)?;
                 Ok((Expr::IsNull(Box::new(x), *negated), DataType::Bool))
@@ -742,6 +743,44 @@ impl<'p> Typer<'p> {
         Ok((Expr::At(SourceSpan::new(span.start, span.end), Box::new(call)), signature.ret.data_type()))
     }
 
+    /// `agg(x) where c` (Flink SQL's `agg(x) FILTER (WHERE c)`): the
+    /// aggregate of `if c then x else null`, as aggregates skip nulls
+    /// (`count()` counts `if c then 1 else null`). A null condition leaves
+    /// the row out, as SQL's. The accumulator is the call's own.
+    fn where_call(&mut self, call: &ast::Expr, cond: &ast::Expr, scope: &mut Scope) -> Typed {
+        let ExprKind::Call(f, args) = &call.kind else {
+            return Err(self.fail(where_not_aggregate(call.span, "this is not a call")));
+        };
+        let Some(agg) = AggFunc::by_name(&f.text) else {
+            return Err(self.fail(where_not_aggregate(f.span, &format!("`{}` is not an aggregate", f.text))));
+        };
+        if let Some(inner) = first_aggregate(cond) {
+            return Err(self.fail(
+                Diagnostic::error(
+                    "flow::check::where-aggregate",
+                    "an aggregate's `where` condition cannot contain an aggregate",
+                    inner,
+                )
+                .with_label("an aggregate in the condition")
+                .with_help("the condition runs to the end of the expression: parenthesise the filtered aggregate, `(sum(x) where c) / count()`"),
+            ));
+        }
+        let typed = self.aggregate_call(agg, f, args, call.span, scope)?;
+        let Scope::Aggregate { input, aggs, .. } = scope else { return Ok(typed) };
+        let input: &Schema = input;
+        let c = self.expect(cond, &mut Scope::Record(input), DataType::Bool, "an aggregate's `where` condition")?;
+        let Expr::Aggregate(i) = typed.0 else { return Ok(typed) };
+        if let Some(a) = aggs.get_mut(i) {
+            let (arg, ty) = match a.arg.take() {
+                Some(x) => (x, a.arg_type),
+                None => (Expr::Literal(Value::Int(1)), DataType::Long),
+            };
+            a.arg = Some(Expr::If(Box::new(c), Box::new(arg), Box::new(Expr::Literal(Value::Null))));
+            a.arg_type = ty;
+        }
+        Ok(typed)
+    }
+
     fn aggregate_call(
         &mut self,
         agg: AggFunc,
@@ -850,8 +889,8 @@ pub const EXTRACT_UNITS: &[&str] = &["year", "month", "day", "hour", "minute", "
 /// field, or anything computed of one (SQL's propagation), except `is
 /// null` and a `coalesce` with a non-null argument; `regex_extract` and
 /// `split_part` are null where nothing matches. In an aggregate's output
-/// (`aggregate`: its key fields and calls), `count` is never null and the
-/// other aggregates are where their argument is.
+/// (`aggregate`: its key fields and calls), the counts are never null and
+/// the other aggregates are where their argument is.
 pub fn nullable(e: &Expr, input: &Schema, aggregate: Option<(&[usize], &[AggCall])>) -> bool {
     let rec = |x: &Expr| nullable(x, input, aggregate);
     match e {
@@ -860,9 +899,11 @@ pub fn nullable(e: &Expr, input: &Schema, aggregate: Option<(&[usize], &[AggCall
         Expr::Key(i) => {
             aggregate.and_then(|(key, _)| key.get(*i)).and_then(|k| input.fields.get(*k)).is_some_and(|f| f.nullable)
         }
-        Expr::Aggregate(i) => aggregate
-            .and_then(|(_, aggs)| aggs.get(*i))
-            .is_some_and(|a| a.func != AggFunc::Count && a.arg.as_ref().is_some_and(|x| nullable(x, input, None))),
+        Expr::Aggregate(i) => aggregate.and_then(|(_, aggs)| aggs.get(*i)).is_some_and(|a| {
+            // Counts are 0 over no value, never null.
+            !matches!(a.func, AggFunc::Count | AggFunc::CountDistinct | AggFunc::ApproxCountDistinct)
+                && a.arg.as_ref().is_some_and(|x| nullable(x, input, None))
+        }),
         Expr::WindowStart | Expr::WindowEnd => false,
         Expr::IsNull(..) => false,
         Expr::Call(Function::Coalesce, args) => args.iter().all(rec),
@@ -872,6 +913,25 @@ pub fn nullable(e: &Expr, input: &Schema, aggregate: Option<(&[usize], &[AggCall
         Expr::Binary(_, a, b) => rec(a) || rec(b),
         // A null condition takes `else`: only the branches matter.
         Expr::If(_, t, f) => rec(t) || rec(f),
+    }
+}
+
+/// `x where c` of something that is not an aggregate call.
+fn where_not_aggregate(span: Span, label: &str) -> Diagnostic {
+    Diagnostic::error("flow::check::where-not-aggregate", "`where` filters the rows of an aggregate", span)
+        .with_label(label.to_string())
+        .with_help("write it after an aggregate call, `count() where price < 10000`; for a value per row use `if … then … else …`")
+}
+
+/// The first aggregate call in `e`, if any.
+fn first_aggregate(e: &ast::Expr) -> Option<Span> {
+    match &e.kind {
+        ExprKind::Call(f, _) if AggFunc::by_name(&f.text).is_some() => Some(e.span),
+        ExprKind::Call(_, args) | ExprKind::List(args) => args.iter().find_map(first_aggregate),
+        ExprKind::Where(a, b) | ExprKind::Binary(_, a, b) => first_aggregate(a).or_else(|| first_aggregate(b)),
+        ExprKind::If(a, b, c) => first_aggregate(a).or_else(|| first_aggregate(b)).or_else(|| first_aggregate(c)),
+        ExprKind::Unary(_, x) | ExprKind::IsNull(x, _) | ExprKind::Cast(x, _) => first_aggregate(x),
+        _ => None,
     }
 }
 

@@ -221,9 +221,10 @@ pub enum StageKind {
     Aggregate { fields: Vec<RecordField>, attrs: Attrs },
     /// `sink kafka { topic: "output" }`
     Sink(Connector),
-    /// `dedup id within 1h`: the first record per key. `keep` is what
-    /// follows `keep`, if written (refused by the checker).
-    Dedup { fields: Vec<Name>, within: Expr, keep: Option<Name>, attrs: Attrs },
+    /// `dedup id within 1h`: the first record per key; `dedup id keep
+    /// last`: the latest. `keep` is what follows `keep`, if written (the
+    /// checker judges it).
+    Dedup { fields: Vec<Name>, within: Option<Expr>, keep: Option<Name>, attrs: Attrs },
     /// `union clicks2, clicks3`: the current stream and these, merged.
     Union { streams: Vec<Name>, attrs: Attrs },
     /// `join impressions on imp_id == impressions.imp_id within -10m, 0s`
@@ -259,8 +260,9 @@ pub enum JoinBound {
     Window(Connector),
 }
 
-/// `top N by field [desc|asc] [as rank]`: the first N rows of each window
-/// by `field` (descending unless `asc`), with their rank.
+/// `top N by field [desc|asc][, field [desc|asc]…] [as rank]`: the first
+/// N rows of each window (or, after `key_by`, of each key) by `field`
+/// (descending unless `asc`), with their rank.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopStage {
     /// How many rows: a constant expression.
@@ -268,6 +270,9 @@ pub struct TopStage {
     pub field: Name,
     /// `desc` (the default) or `asc`, where written.
     pub order: Option<Name>,
+    /// Further sort fields, each with its order where written: ties of
+    /// the first are ranked by these.
+    pub then_by: Vec<(Name, Option<Name>)>,
     /// The rank field's name, if not `rank`.
     pub rank: Option<Name>,
     pub attrs: Attrs,
@@ -406,6 +411,9 @@ pub enum ExprKind {
     Cast(Box<Expr>, Name),
     /// `["a", "b"]`: a list, a setting's value only.
     List(Vec<Expr>),
+    /// `count() where price < 10000`: an aggregate call (the first) over
+    /// the rows where the condition (the second) holds.
+    Where(Box<Expr>, Box<Expr>),
 }
 
 /// A duration literal as written: `200ms`, `15s`.

@@ -285,7 +285,10 @@ impl<'a> Printer<'a> {
             }
             StageKind::Dedup { fields, within, keep, attrs } => {
                 let names: Vec<&str> = fields.iter().map(|f| f.text.as_str()).collect();
-                self.out.push_str(&format!("dedup {} within {}", names.join(", "), expr(within)));
+                self.out.push_str(&format!("dedup {}", names.join(", ")));
+                if let Some(w) = within {
+                    self.out.push_str(&format!(" within {}", expr(w)));
+                }
                 if let Some(k) = keep {
                     self.out.push_str(&format!(" keep {}", k.text));
                 }
@@ -325,6 +328,12 @@ impl<'a> Printer<'a> {
                 self.out.push_str(&format!("top {} by {}", expr(&t.count), t.field.text));
                 if let Some(o) = &t.order {
                     self.out.push_str(&format!(" {}", o.text));
+                }
+                for (f, o) in &t.then_by {
+                    self.out.push_str(&format!(", {}", f.text));
+                    if let Some(o) = o {
+                        self.out.push_str(&format!(" {}", o.text));
+                    }
                 }
                 if let Some(r) = &t.rank {
                     self.out.push_str(&format!(" as {}", r.text));
@@ -495,7 +504,9 @@ pub fn string(s: &str) -> String {
 /// Binding strength of an expression as a whole, for parenthesising.
 fn strength(e: &Expr) -> u8 {
     match &e.kind {
-        ExprKind::If(..) => 0,
+        // `count() where c` runs to the end of the condition: as an operand
+        // it is parenthesised, as `if` is.
+        ExprKind::If(..) | ExprKind::Where(..) => 0,
         ExprKind::Binary(op, ..) => op.precedence() * 2,
         // `not` binds looser than comparisons, tighter than `and`; `is null`
         // between `not` and comparisons.
@@ -548,6 +559,7 @@ pub fn expr(e: &Expr) -> String {
             format!("{inner} is {}null", if *negated { "not " } else { "" })
         }
         ExprKind::Cast(x, ty) => format!("cast({} as {})", expr(x), ty.text),
+        ExprKind::Where(call, cond) => format!("{} where {}", expr(call), expr(cond)),
         ExprKind::List(items) => {
             let items: Vec<String> = items.iter().map(expr).collect();
             format!("[{}]", items.join(", "))
@@ -615,6 +627,21 @@ mod tests {
         assert!(out.contains("set a = (1 + 2) * 3 - (4 - 5) + -(6 + 7)"), "{out}");
         assert!(out.contains("set b = not (a and b) or (not c) == d"), "{out}");
         assert!(out.contains("set c = (if a then b else c) + 1"), "{out}");
+    }
+
+    #[test]
+    fn filtered_aggregates_top_per_key_and_keep_last_round_trip() {
+        let out = roundtrip(
+            "source datagen {} | key_by a | aggregate { a, n: count() where b < 1 and c, s: (sum(b) where c) / count() } | sink print
+source datagen {} | key_by a | top 3 by b desc, c asc, d as r | sink print
+source datagen {} | dedup a, b keep last ttl 1d | sink print
+source datagen {} | dedup a within 1h keep first | sink print",
+        );
+        assert!(out.contains("n: count() where b < 1 and c"), "{out}");
+        assert!(out.contains("s: (sum(b) where c) / count()"), "{out}");
+        assert!(out.contains("top 3 by b desc, c asc, d as r"), "{out}");
+        assert!(out.contains("dedup a, b keep last ttl 1d"), "{out}");
+        assert!(out.contains("dedup a within 1h keep first"), "{out}");
     }
 
     #[test]

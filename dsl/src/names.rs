@@ -97,7 +97,9 @@ fn pipeline(p: &Pipeline, out: &mut Vec<Symbol>) {
             StageKind::KeyBy { .. } => {}
             StageKind::Window(c) | StageKind::Sink(c) => connector(c, out),
             StageKind::Dedup { within, attrs, .. } => {
-                expr_params(within, out);
+                if let Some(w) = within {
+                    expr_params(w, out);
+                }
                 attrs_params(attrs, out);
             }
             StageKind::Union { streams, attrs } => {
@@ -171,7 +173,7 @@ fn expr_params(e: &Expr, out: &mut Vec<Symbol>) {
                 out.push(Symbol { kind: SymbolKind::Param, name: name.clone(), span: e.span, def: false })
             }
             ExprKind::Unary(_, x) | ExprKind::IsNull(x, _) | ExprKind::Cast(x, _) => todo.push(x),
-            ExprKind::Binary(_, l, r) => todo.extend([r.as_ref(), l.as_ref()]),
+            ExprKind::Binary(_, l, r) | ExprKind::Where(l, r) => todo.extend([r.as_ref(), l.as_ref()]),
             ExprKind::If(c, t, f) => todo.extend([f.as_ref(), t.as_ref(), c.as_ref()]),
             ExprKind::Call(_, args) | ExprKind::List(args) => todo.extend(args.iter().rev()),
             ExprKind::Str(_)

@@ -392,9 +392,6 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
                     _ => {}
                 }
             }
-            let within = within.ok_or_else(|| {
-                Diagnostic::error("flow::parse::internal", "internal parser error: dedup without `within`", span)
-            })?;
             StageKind::Dedup { fields, within, keep, attrs: attributes }
         }
         Rule::filter_stage => {
@@ -434,12 +431,17 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
             let _by = child(&mut it, "`by`", span)?;
             let field = name(child(&mut it, "field", span)?, cx);
             let order = it.next_if(|p| p.as_rule() == Rule::top_order).map(|p| name(p, cx));
+            let mut then_by = Vec::new();
+            while let Some(f) = it.next_if(|p| p.as_rule() == Rule::ident) {
+                let o = it.next_if(|p| p.as_rule() == Rule::top_order).map(|p| name(p, cx));
+                then_by.push((name(f, cx), o));
+            }
             let rank = match it.next_if(|p| p.as_rule() == Rule::kw_as) {
                 Some(_) => Some(name(child(&mut it, "rank field", span)?, cx)),
                 None => None,
             };
             let attrs = attrs(child(&mut it, "attributes", span)?, cx)?;
-            StageKind::Top(TopStage { count, field, order, rank, attrs })
+            StageKind::Top(TopStage { count, field, order, then_by, rank, attrs })
         }
         other => {
             return Err(Diagnostic::error(
@@ -726,6 +728,9 @@ fn expr_node(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
             Ok(Expr { kind: ExprKind::Param(n), span })
         }
         Rule::ident | Rule::qualified => Ok(Expr { kind: ExprKind::Ident(pair.as_str().to_string()), span }),
+        Rule::call if pair.clone().into_inner().last().is_some_and(|p| p.as_rule() == Rule::agg_where) => {
+            where_call(pair, span, cx)
+        }
         Rule::call => {
             let mut it = pair.into_inner();
             let f = name(child(&mut it, "function name", span)?, cx);
@@ -771,6 +776,32 @@ fn is_null_expr(pair: Pair<Rule>, span: Span, cx: &Cx) -> Build<Expr> {
         lhs = Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span: s };
     }
     Ok(Expr { kind: ExprKind::IsNull(Box::new(lhs), negated), span })
+}
+
+/// `count() where price < 10000`: the call, then its condition.
+#[inline(never)]
+fn where_call(pair: Pair<Rule>, span: Span, cx: &Cx) -> Build<Expr> {
+    let parts: Vec<Pair<Rule>> = pair.into_inner().collect();
+    let Some((filter, call)) = parts.split_last() else {
+        return Err(Diagnostic::error(
+            "flow::parse::internal",
+            "internal parser error: empty call (this is a bug)",
+            span,
+        ));
+    };
+    let mut it = call.iter().cloned();
+    let f = name(child(&mut it, "function name", span)?, cx);
+    let args = it.map(|a| expr(a, cx)).collect::<Build<Vec<_>>>()?;
+    // The call ends before `where`, its trailing whitespace left out.
+    let mut call_end = (cx.base + filter.as_span().start()).max(span.start);
+    while call_end > span.start && cx.trivia.get(call_end - 1).copied().unwrap_or(false) {
+        call_end -= 1;
+    }
+    let call_span = Span::new(span.start, call_end);
+    let mut fit = filter.clone().into_inner().filter(|p| p.as_rule() != Rule::kw_where);
+    let cond = expr(child(&mut fit, "condition", span)?, cx)?;
+    let call = Expr { kind: ExprKind::Call(f, args), span: call_span };
+    Ok(Expr { kind: ExprKind::Where(Box::new(call), Box::new(cond)), span })
 }
 
 /// `cast(x as long)`
@@ -900,5 +931,35 @@ set b = []",
         assert!(
             matches!(&s.value.kind, ExprKind::Binary(BinaryOp::Sub, l, _) if l.kind == ExprKind::Param("event-time".into()))
         );
+    }
+
+    #[test]
+    fn where_after_a_call_takes_the_rest_of_the_expression() {
+        let f = check_ok("set a = count() where x > 1 and y\nset b = (count() where x) + 1");
+        let Item::Set(s) = &f.items[0] else { panic!() };
+        let ExprKind::Where(call, cond) = &s.value.kind else { panic!("{:?}", s.value) };
+        assert!(matches!(&call.kind, ExprKind::Call(n, args) if n.text == "count" && args.is_empty()));
+        assert!(matches!(cond.kind, ExprKind::Binary(BinaryOp::And, _, _)));
+        assert_eq!(call.span.end - call.span.start, "count()".len());
+        let Item::Set(s) = &f.items[1] else { panic!() };
+        assert!(
+            matches!(&s.value.kind, ExprKind::Binary(BinaryOp::Add, l, _) if matches!(l.kind, ExprKind::Where(..)))
+        );
+    }
+
+    #[test]
+    fn dedup_keep_and_top_with_several_sort_fields() {
+        let f = check_ok(
+            "source datagen {} | dedup a, b keep last | key_by a | top 10 by p desc, t asc, u as r | sink print",
+        );
+        let Item::Pipeline(p) = &f.items[0] else { panic!() };
+        let StageKind::Dedup { within, keep, .. } = &p.stages[0].kind else { panic!() };
+        assert!(within.is_none());
+        assert_eq!(keep.as_ref().map(|k| k.text.as_str()), Some("last"));
+        let StageKind::Top(t) = &p.stages[2].kind else { panic!() };
+        let then: Vec<(&str, Option<&str>)> =
+            t.then_by.iter().map(|(f, o)| (f.text.as_str(), o.as_ref().map(|o| o.text.as_str()))).collect();
+        assert_eq!(then, vec![("t", Some("asc")), ("u", None)]);
+        assert_eq!(t.rank.as_ref().map(|r| r.text.as_str()), Some("r"));
     }
 }

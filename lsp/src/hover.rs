@@ -259,7 +259,9 @@ fn expr(e: &Expr, offset: usize, schema: Option<&Schema>) -> Option<(Span, Strin
             ExprKind::Unary(_, x) | ExprKind::IsNull(x, _) | ExprKind::Cast(x, _) => {
                 Some(x.as_ref()).filter(|x| within(x.span, offset))
             }
-            ExprKind::Binary(_, l, r) => [l, r].into_iter().map(|b| b.as_ref()).find(|x| within(x.span, offset)),
+            ExprKind::Binary(_, l, r) | ExprKind::Where(l, r) => {
+                [l, r].into_iter().map(|b| b.as_ref()).find(|x| within(x.span, offset))
+            }
             ExprKind::If(c, t, f) => [c, t, f].into_iter().map(|b| b.as_ref()).find(|x| within(x.span, offset)),
             _ => None,
         };

@@ -18,6 +18,7 @@ use crate::ir::*;
 use crate::logical::{JobSettings, Partitioning};
 use crate::typing::{Scope, Typer};
 use flowc_dsl::ast::{self, Attrs, StageKind};
+use flowc_dsl::diagnostic::suggest;
 use flowc_dsl::{Diagnostic, Span};
 use std::collections::HashMap;
 
@@ -27,6 +28,10 @@ use std::collections::HashMap;
 pub(super) struct UpsertKey {
     pub fields: Vec<usize>,
     pub origin: Span,
+    /// What makes it, for diagnostics: "a running aggregate".
+    pub maker: &'static str,
+    /// The stage that makes it, for hints: "`aggregate`".
+    pub stage: &'static str,
 }
 
 impl Checker {
@@ -49,29 +54,35 @@ impl Checker {
     /// `true` if it did (the stage is then not checked further).
     pub(super) fn refuse_updates(&mut self, end: &StreamEnd, stage: &ast::Stage) -> bool {
         let Some(upsert) = self.upsert_key(end).cloned() else { return false };
+        // The stage that makes the upsert stream, as the helps name it.
+        let maker = upsert.stage;
         let (what, help) = match &stage.kind {
             StageKind::Filter { .. } => (
                 "`filter`",
-                "filter the records before the `aggregate`: a filter between an update's `-U` and `+U` would leave a stale row behind",
+                format!("filter the records before the {maker}: a filter between an update's `-U` and `+U` would leave a stale row behind"),
             ),
-            StageKind::Watermark { .. } => ("`watermark`", "assign event time before the `aggregate`"),
+            StageKind::Watermark { .. } => ("`watermark`", format!("assign event time before the {maker}")),
+            StageKind::KeyBy { .. } | StageKind::Window(_) | StageKind::Aggregate { .. } if maker == "`aggregate`" => (
+                "a further aggregation",
+                "aggregate the input directly (one running aggregate per pipeline), or window it before the running aggregate".to_string(),
+            ),
             StageKind::KeyBy { .. } | StageKind::Window(_) | StageKind::Aggregate { .. } => (
                 "a further aggregation",
-                "aggregate the input directly (one running aggregate per pipeline), or window it before the running aggregate",
+                format!("aggregate the records before the {maker}, or instead of it"),
             ),
-            StageKind::Dedup { .. } => ("`dedup`", "deduplicate the records before the `aggregate`"),
+            StageKind::Dedup { .. } => ("`dedup`", format!("deduplicate the records before the {maker}")),
             StageKind::Top(_) => (
                 "`top`",
-                "rank the rows of a windowed `aggregate`; a per-key Top-N of a running aggregate is not offered yet",
+                format!("rank the records before the {maker}: `top` takes append-only input (Flink's retracting Top-N is not offered)"),
             ),
-            StageKind::Union { .. } => ("`union`", "union the append-only inputs before the `aggregate`"),
+            StageKind::Union { .. } => ("`union`", format!("union the append-only inputs before the {maker}")),
             StageKind::Versioned { .. } => (
                 "`versioned by`",
-                "version an append-only changelog, such as a compacted topic read as it is",
+                "version an append-only changelog, such as a compacted topic read as it is".to_string(),
             ),
             StageKind::Join(_) => (
                 "a `join`",
-                "join the records before the `aggregate`: flowc's joins read append-only streams",
+                format!("join the records before the {maker}: flowc's joins read append-only streams"),
             ),
             StageKind::Map { .. } | StageKind::Select { .. } | StageKind::Sink(_) => return false,
         };
@@ -82,7 +93,7 @@ impl Checker {
                 stage.span,
             )
             .with_label("this stage would treat `-U`/`+U` changes as new records")
-            .with_secondary(upsert.origin, "a running aggregate makes an upsert stream here")
+            .with_secondary(upsert.origin, format!("{} makes an upsert stream here", upsert.maker))
             .with_help(help),
         );
         true
@@ -104,7 +115,8 @@ impl Checker {
             }
         }
         if missing.is_empty() {
-            self.upserts.insert(op, UpsertKey { fields, origin: upsert.origin });
+            self.upserts
+                .insert(op, UpsertKey { fields, origin: upsert.origin, maker: upsert.maker, stage: upsert.stage });
             return;
         }
         let list: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
@@ -181,7 +193,7 @@ impl Checker {
             self.err(
                 Diagnostic::error("flow::check::ttl", format!("{what} keeps no keyed state to expire"), e.span)
                     .with_label("`ttl` has nothing to do here")
-                    .with_help("`ttl` goes on a running aggregate (`key_by k | aggregate { … } ttl 1d`) or a `dedup`"),
+                    .with_help("`ttl` goes on a running aggregate (`key_by k | aggregate { … } ttl 1d`), a `dedup` or a `top` per key"),
             );
         }
     }
@@ -235,7 +247,10 @@ impl Checker {
                     ok = false;
                 }
                 Some((e, ty)) => {
-                    let mut field = Field::new(rf.name.text.clone(), ty);
+                    // Nullable as in a window: a `sum` over no value (all null,
+                    // or none passed its `where`) is null.
+                    let nullable = crate::typing::nullable(&e, &input.schema, Some((&key.fields, &aggs)));
+                    let mut field = Field::new(rf.name.text.clone(), ty).with_nullable(nullable);
                     if let Expr::Key(k) = e {
                         field.timestamp_format = input.schema.fields[key.fields[k]].timestamp_format.clone();
                     }
@@ -311,19 +326,23 @@ impl Checker {
             settings,
         );
         if let Some(op) = op {
-            self.upserts.insert(op, UpsertKey { fields: upsert, origin: span });
+            self.upserts.insert(
+                op,
+                UpsertKey { fields: upsert, origin: span, maker: "a running aggregate", stage: "`aggregate`" },
+            );
         }
         StreamEnd { op, schema, unknown, has_watermark: input.has_watermark, span }
     }
 
-    /// `dedup f, … within D`: the first record per key; the output is the
-    /// input, append-only.
+    /// `dedup f, … within D [keep first]`: the first record per key, the
+    /// output the input, append-only; `dedup f, … keep last`: the latest
+    /// record per key, an upsert stream keyed by `f, …`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn dedup(
         &mut self,
         input: &StreamEnd,
         fields: &[ast::Name],
-        within: &ast::Expr,
+        within: Option<&ast::Expr>,
         keep: Option<&ast::Name>,
         attrs: &Attrs,
         span: Span,
@@ -331,52 +350,93 @@ impl Checker {
     ) -> StreamEnd {
         let key = self.key_by(input, fields, span);
         let mut ok = key.known;
-        if let Some(k) = keep {
-            self.err(
-                Diagnostic::error("flow::check::dedup-keep", format!("`dedup` keeps the first record; `keep {}` is not offered", k.text), k.span)
-                    .with_label("only the first record per key is kept")
-                    .with_help("for the latest values per key, use a running aggregate: `| key_by k | aggregate { k, x: max(x) }`, an upsert stream"),
-            );
-            ok = false;
-        }
-        let within_ms = match consts::eval(within, &self.params) {
-            Ok(Const::Duration(ms)) if ms > 0 => Some(ms),
-            Ok(v) => {
+        let keep_last = match keep {
+            None => false,
+            Some(k) if k.text == "first" => false,
+            Some(k) if k.text == "last" => true,
+            Some(k) => {
+                let d = Diagnostic::error(
+                    "flow::check::dedup-keep",
+                    format!("`dedup` keeps the first or the last record, not `{}`", k.text),
+                    k.span,
+                )
+                .with_label("`first` or `last` here");
+                self.err(match suggest(&k.text, ["first", "last"]) {
+                    Some(s) => d.with_help(format!("did you mean `keep {s}`?")),
+                    None => d.with_help(
+                        "`keep first` (the default) or `keep last` (an upsert stream of the latest record per key)",
+                    ),
+                });
+                ok = false;
+                false
+            }
+        };
+        let within_ms = match (within, keep_last) {
+            (Some(w), true) => {
                 self.err(
-                    Diagnostic::error("flow::check::dedup-within", "`within` takes a positive duration", within.span)
-                        .with_label(format!("this is {v}"))
-                        .with_help(
-                            "for example `dedup id within 1h`: a key is forgotten an hour after it was first seen",
-                        ),
+                    Diagnostic::error("flow::check::dedup-within", "`dedup … keep last` takes no `within`", w.span)
+                        .with_label("the latest record per key is kept for as long as the key lives")
+                        .with_help("bound its state with `ttl`: `dedup id keep last ttl 1d` forgets a key not updated for a day"),
                 );
                 None
             }
-            Err(d) => {
-                self.err(d);
+            (None, true) => Some(0),
+            // `keep` something else: said above.
+            (None, false) if !ok && keep.is_some() => None,
+            (None, false) => {
+                self.err(
+                    Diagnostic::error("flow::check::dedup-within", "`dedup … keep first` needs `within`", span)
+                        .with_label("for how long is a key remembered?")
+                        .with_help("for example `dedup id within 1h keep first`: a key is forgotten an hour after it was first seen"),
+                );
                 None
             }
+            (Some(w), false) => match consts::eval(w, &self.params) {
+                Ok(Const::Duration(ms)) if ms > 0 => Some(ms),
+                Ok(v) => {
+                    self.err(
+                        Diagnostic::error("flow::check::dedup-within", "`within` takes a positive duration", w.span)
+                            .with_label(format!("this is {v}"))
+                            .with_help(
+                                "for example `dedup id within 1h`: a key is forgotten an hour after it was first seen",
+                            ),
+                    );
+                    None
+                }
+                Err(d) => {
+                    self.err(d);
+                    None
+                }
+            },
         };
         let ttl = self.ttl(attrs);
         let time = if input.has_watermark { TimeDomain::EventTime } else { TimeDomain::ProcessingTime };
         let kind = match (within_ms, ttl) {
             (Some(within_ms), Some(ttl_ms)) if ok => {
-                Some(OperatorKind::Dedup(Dedup { key: key.fields.clone(), within_ms, time, ttl_ms }))
+                Some(OperatorKind::Dedup(Dedup { key: key.fields.clone(), within_ms, time, ttl_ms, keep_last }))
             }
             _ => None,
         };
         let names: Vec<&str> = fields.iter().map(|f| f.text.as_str()).collect();
-        let name = format!("Deduplicate(keep=[FirstRow], key=[{}])", names.join(", "));
+        let row = if keep_last { "LastRow" } else { "FirstRow" };
+        let name = format!("Deduplicate(keep=[{row}], key=[{}])", names.join(", "));
         let schema = input.schema.clone();
         let op = self.add_op(
             kind,
             name,
             attrs,
             Some(input),
-            Partitioning::Hash { key: key.fields },
+            Partitioning::Hash { key: key.fields.clone() },
             schema.clone(),
             span,
             settings,
         );
+        if let (Some(op), true) = (op, keep_last) {
+            self.upserts.insert(
+                op,
+                UpsertKey { fields: key.fields, origin: span, maker: "`dedup … keep last`", stage: "`dedup`" },
+            );
+        }
         StreamEnd { op, schema, unknown: input.unknown.clone(), has_watermark: input.has_watermark, span }
     }
 }

@@ -108,7 +108,7 @@ impl Checker {
             }
         });
         let keyed = |k: &OperatorKind| {
-            matches!(k, OperatorKind::RunningAggregate(_) | OperatorKind::Dedup(_))
+            matches!(k, OperatorKind::RunningAggregate(_) | OperatorKind::Dedup(_) | OperatorKind::KeyedTop(_))
                 || matches!(k, OperatorKind::Join(j) if matches!(j.bound, JoinBound::Regular { .. }))
         };
         if kind.as_ref().is_some_and(|k| !keyed(k)) {
@@ -250,6 +250,13 @@ impl Checker {
                 end = self.running_aggregate(&end, k, fields, attrs, stage.span, settings);
                 continue;
             }
+            // `key_by` then `top`, no window: the best rows per key.
+            if let (Some(k), StageKind::Top(t)) = (&key, &stage.kind) {
+                let k = Key { fields: k.fields.clone(), span: k.span, known: k.known };
+                key = None;
+                end = self.keyed_top(&end, k, t, stage.span, settings);
+                continue;
+            }
             if let Some(k) = &key {
                 if !matches!(stage.kind, StageKind::Window(_)) {
                     self.err(key_by_without_window(k.span, Some(stage.span)));
@@ -333,7 +340,7 @@ impl Checker {
                     end = self.window_aggregate(&end, None, None, None, fields, attrs, stage.span, settings);
                 }
                 StageKind::Dedup { fields, within, keep, attrs } => {
-                    end = self.dedup(&end, fields, within, keep.as_ref(), attrs, stage.span, settings);
+                    end = self.dedup(&end, fields, within.as_ref(), keep.as_ref(), attrs, stage.span, settings);
                 }
                 StageKind::Top(t) => {
                     end = self.top(&end, t, prev_rows, stage.span, settings);

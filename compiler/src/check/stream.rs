@@ -135,6 +135,13 @@ pub(super) fn field_refs<'e>(e: &'e Expr, outside_aggregates: bool, out: &mut Ve
                 field_refs(x, outside_aggregates, out);
             }
         }
+        // The condition of `count() where c` is read per row, as the call's argument.
+        ExprKind::Where(call, cond) => {
+            field_refs(call, outside_aggregates, out);
+            if !outside_aggregates {
+                field_refs(cond, outside_aggregates, out);
+            }
+        }
         ExprKind::Binary(_, l, r) => {
             field_refs(l, outside_aggregates, out);
             field_refs(r, outside_aggregates, out);

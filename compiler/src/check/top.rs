@@ -1,13 +1,17 @@
 //! `top N by f [desc|asc] [as rank]` after a windowed `aggregate`: the
 //! rows of each window ranked across keys (Flink SQL's window Top-N), run
-//! in parallel by re-partitioning the rows by window.
+//! in parallel by re-partitioning the rows by window. After `key_by k`
+//! with no window: the N best rows per key, an updating stream (Flink
+//! SQL's Top-N, `ROW_NUMBER() OVER (PARTITION BY k ORDER BY f) <= N`).
 
+use super::keyed::UpsertKey;
+use super::pipelines::Key;
 use super::stream::StreamEnd;
 use super::Checker;
 use crate::consts::{self, Const};
 use crate::ir::*;
 use crate::logical::{JobSettings, Partitioning};
-use flowc_dsl::ast::TopStage;
+use flowc_dsl::ast::{Name, TopStage};
 use flowc_dsl::diagnostic::suggest;
 use flowc_dsl::{Diagnostic, Span};
 
@@ -46,9 +50,9 @@ impl Checker {
             WindowRows::No => {
                 self.err(refuse(
                     "flow::check::top-without-window",
-                    "`top` ranks the rows of each window: it needs a windowed `aggregate` before it",
-                    "no window's rows here",
-                    "for example `| key_by page | window tumbling { size: 1m } | aggregate { page, views: count() } | top 3 by views`",
+                    "`top` ranks the rows of each window or of each key: it needs a windowed `aggregate` or a `key_by` before it",
+                    "no window's rows here, and no key",
+                    "per window: `| key_by page | window tumbling { size: 1m } | aggregate { page, views: count() } | top 3 by views`; per key: `| key_by page | top 3 by views`",
                 ));
                 ok = false;
             }
@@ -71,59 +75,18 @@ impl Checker {
                 ok = false;
             }
         }
-        let n = match consts::eval(&t.count, &self.params) {
-            Ok(Const::Int(n)) if n >= 1 => Some(n as u64),
-            Ok(v) => {
-                self.err(
-                    Diagnostic::error(
-                        "flow::check::top-count",
-                        format!("`top` takes a positive number of rows, not {v}"),
-                        t.count.span,
-                    )
-                    .with_label("not a positive integer"),
-                );
-                None
-            }
-            Err(d) => {
-                self.err(d);
-                None
-            }
-        };
-        let field = if input.is_unknown_field(&t.field.text) {
-            None
-        } else {
-            match input.schema.index_of(&t.field.text) {
-                Some(i) => Some(i),
-                None => {
-                    let names: Vec<&str> = input.schema.fields.iter().map(|f| f.name.as_str()).collect();
-                    let d = Diagnostic::error(
-                        "flow::check::unknown-field",
-                        format!("cannot rank by `{}`: no such field", t.field.text),
-                        t.field.span,
-                    )
-                    .with_label("not a field of the input");
-                    self.err(match suggest(&t.field.text, names.iter().copied()) {
-                        Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                        None => d.with_help(format!("the fields are: {}", names.join(", "))),
-                    });
-                    None
-                }
-            }
-        };
-        let rank_name = t.rank.as_ref().map_or("rank", |r| r.text.as_str()).to_string();
-        if let Some(i) = input.schema.index_of(&rank_name) {
-            let at = t.rank.as_ref().map_or(span, |r| r.span);
+        let n = self.top_count(t);
+        let field = self.rank_by(input, &t.field);
+        if let Some((f, _)) = t.then_by.first() {
             self.err(
-                Diagnostic::error(
-                    "flow::check::duplicate-field",
-                    format!("the rank field `{rank_name}` is already a field of the input"),
-                    at,
-                )
-                .with_label(format!("the input's field #{} is `{rank_name}`", i + 1))
-                .with_help("name the rank otherwise: `top 3 by views as rnk`"),
+                Diagnostic::error("flow::check::top-order", "the Top-N of a window ranks by one field", f.span)
+                    .with_label("a second sort field")
+                    .with_help("rank by several fields per key (`key_by k | top 3 by a desc, b asc`), or combine them into one field with `map` first"),
             );
             ok = false;
         }
+        let rank_name = t.rank.as_ref().map_or("rank", |r| r.text.as_str()).to_string();
+        ok &= self.rank_name_free(input, &rank_name, t.rank.as_ref().map_or(span, |r| r.span));
         let mut schema = input.schema.clone();
         schema.name = None;
         schema.fields.push(Field::new(rank_name, DataType::Long));
@@ -146,6 +109,152 @@ impl Checker {
             span,
             settings,
         );
+        StreamEnd { op, schema, unknown: input.unknown.clone(), has_watermark: input.has_watermark, span }
+    }
+
+    /// `top N`'s row count: a positive constant.
+    fn top_count(&mut self, t: &TopStage) -> Option<u64> {
+        match consts::eval(&t.count, &self.params) {
+            Ok(Const::Int(n)) if n >= 1 => Some(n as u64),
+            Ok(v) => {
+                self.err(
+                    Diagnostic::error(
+                        "flow::check::top-count",
+                        format!("`top` takes a positive number of rows, not {v}"),
+                        t.count.span,
+                    )
+                    .with_label("not a positive integer"),
+                );
+                None
+            }
+            Err(d) => {
+                self.err(d);
+                None
+            }
+        }
+    }
+
+    /// A field `top` ranks by: its index in the input.
+    fn rank_by(&mut self, input: &StreamEnd, field: &Name) -> Option<usize> {
+        if input.is_unknown_field(&field.text) {
+            return None;
+        }
+        if let Some(i) = input.schema.index_of(&field.text) {
+            return Some(i);
+        }
+        let names: Vec<&str> = input.schema.fields.iter().map(|f| f.name.as_str()).collect();
+        let d = Diagnostic::error(
+            "flow::check::unknown-field",
+            format!("cannot rank by `{}`: no such field", field.text),
+            field.span,
+        )
+        .with_label("not a field of the input");
+        self.err(match suggest(&field.text, names.iter().copied()) {
+            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            None => d.with_help(format!("the fields are: {}", names.join(", "))),
+        });
+        None
+    }
+
+    /// Whether the rank field's name is not taken by the input (else says so).
+    fn rank_name_free(&mut self, input: &StreamEnd, rank_name: &str, at: Span) -> bool {
+        let Some(i) = input.schema.index_of(rank_name) else { return true };
+        self.err(
+            Diagnostic::error(
+                "flow::check::duplicate-field",
+                format!("the rank field `{rank_name}` is already a field of the input"),
+                at,
+            )
+            .with_label(format!("the input's field #{} is `{rank_name}`", i + 1))
+            .with_help("name the rank otherwise: `top 3 by views as rnk`"),
+        );
+        false
+    }
+
+    /// `key_by k | top N by f [desc|asc][, g [desc|asc]…] [as rank]`: the
+    /// N best rows per key, ties in arrival order. Without a rank field the
+    /// output is the input's rows, `+I` entering the top and `-D` leaving
+    /// it (keyed by the whole row); with one, an upsert stream keyed by
+    /// the key and the rank.
+    pub(super) fn keyed_top(
+        &mut self,
+        input: &StreamEnd,
+        key: Key,
+        t: &TopStage,
+        span: Span,
+        settings: &JobSettings,
+    ) -> StreamEnd {
+        let mut ok = key.known;
+        let n = self.top_count(t);
+        let mut order = Vec::new();
+        let mut seen: Vec<(usize, Span)> = Vec::new();
+        let sorts = std::iter::once((&t.field, t.order.as_ref())).chain(t.then_by.iter().map(|(f, o)| (f, o.as_ref())));
+        for (f, o) in sorts {
+            let Some(i) = self.rank_by(input, f) else {
+                ok = false;
+                continue;
+            };
+            if let Some((_, first)) = seen.iter().find(|(j, _)| *j == i) {
+                self.err(
+                    Diagnostic::error("flow::check::top-order", format!("`{}` is sorted by twice", f.text), f.span)
+                        .with_label("again here")
+                        .with_secondary(*first, "first here"),
+                );
+                ok = false;
+                continue;
+            }
+            seen.push((i, f.span));
+            order.push((i, o.is_none_or(|o| o.text == "desc")));
+        }
+        let mut schema = input.schema.clone();
+        schema.name = None;
+        let rank_field = match &t.rank {
+            Some(r) => {
+                ok &= self.rank_name_free(input, &r.text, r.span);
+                schema.fields.push(Field::new(r.text.clone(), DataType::Long));
+                Some(schema.fields.len() - 1)
+            }
+            None => None,
+        };
+        let ttl = self.ttl(&t.attrs);
+        let kind = match (n, ttl) {
+            (Some(n), Some(ttl_ms)) if ok => Some(OperatorKind::KeyedTop(KeyedTop {
+                key: key.fields.clone(),
+                n,
+                order: order.clone(),
+                rank_field,
+                ttl_ms,
+            })),
+            _ => None,
+        };
+        // As Flink names its Rank operator, shortened.
+        let name_of = |i: usize| input.schema.fields.get(i).map_or(format!("#{i}"), |f| f.name.clone());
+        let partition: Vec<String> = key.fields.iter().map(|k| name_of(*k)).collect();
+        let sorted: Vec<String> =
+            order.iter().map(|(f, desc)| format!("{} {}", name_of(*f), if *desc { "DESC" } else { "ASC" })).collect();
+        let name = format!(
+            "Rank(rankEnd={}, partitionBy=[{}], orderBy=[{}])",
+            n.map_or(String::new(), |n| n.to_string()),
+            partition.join(", "),
+            sorted.join(", ")
+        );
+        let op = self.add_op(
+            kind,
+            name,
+            &t.attrs,
+            Some(input),
+            Partitioning::Hash { key: key.fields.clone() },
+            schema.clone(),
+            span,
+            settings,
+        );
+        if let Some(op) = op {
+            let fields = match rank_field {
+                Some(r) => key.fields.iter().copied().chain([r]).collect(),
+                None => (0..input.schema.fields.len()).collect(),
+            };
+            self.upserts.insert(op, UpsertKey { fields, origin: span, maker: "a per-key `top`", stage: "`top`" });
+        }
         StreamEnd { op, schema, unknown: input.unknown.clone(), has_watermark: input.has_watermark, span }
     }
 }

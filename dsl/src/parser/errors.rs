@@ -95,9 +95,11 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::kw_extract_from => "`from`",
         Rule::record_type => "a nested record `{ field: type, … }`",
         Rule::attr_on_error => "`on_error fail|skip|dead_letter`",
-        Rule::dedup_stage => "`dedup field within D`",
+        Rule::dedup_stage => "`dedup field within D` or `dedup field keep last`",
         Rule::kw_within => "`within`",
-        Rule::dedup_keep | Rule::kw_keep => "`keep …`",
+        Rule::dedup_keep | Rule::kw_keep => "`keep first` or `keep last`",
+        Rule::agg_where => "`where condition`",
+        Rule::kw_where => "`where`",
         Rule::expr
         | Rule::if_expr
         | Rule::or_expr

@@ -205,7 +205,11 @@ impl Compiler<'_> {
             Expr::If(c, t, f) => {
                 let (c, ct) = self.expr(c, None)?;
                 let (t, tt) = self.expr(t, None)?;
-                let (f, ft) = self.expr(f, None)?;
+                // `agg(x) where c` aggregates `if c then x else null`: a null of x's type.
+                let (f, ft) = match &**f {
+                    Expr::Literal(Value::Null) => (Node::Const(Value::Null), tt),
+                    f => self.expr(f, None)?,
+                };
                 if ct != DataType::Bool || kind(tt) != kind(ft) {
                     return Err(format!("if({ct}, {tt}, {ft})"));
                 }

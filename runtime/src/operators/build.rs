@@ -110,6 +110,12 @@ pub fn build_operator(op: &ChainedOperator, ctx: &BuildContext) -> Result<Box<dy
             ctx.counters.clone(),
             &ctx.sources,
         )?),
+        OperatorKind::Dedup(d) if d.keep_last => Box::new(super::dedup::DedupLastOperator::new(
+            op.name.clone(),
+            d.clone(),
+            op.input.as_ref().unwrap_or(&Schema::default()),
+            ctx.max_parallelism,
+        )),
         OperatorKind::Dedup(d) => Box::new(super::dedup::DedupOperator::new(
             op.name.clone(),
             d.clone(),
@@ -124,6 +130,13 @@ pub fn build_operator(op: &ChainedOperator, ctx: &BuildContext) -> Result<Box<dy
             ctx.max_parallelism,
             ctx.counters.clone(),
         )?,
+        OperatorKind::KeyedTop(t) => Box::new(super::top::KeyedTopOperator::new(
+            op.name.clone(),
+            t.clone(),
+            op.input.as_ref().unwrap_or(&Schema::default()),
+            &op.output,
+            ctx.max_parallelism,
+        )?),
         OperatorKind::WindowTop(t) => Box::new(TopOperator::new(
             op.name.clone(),
             t.clone(),

@@ -10,6 +10,12 @@
 //!
 //! State is a set of keys with when each was first seen, snapshotted per
 //! key group (format 1) and redistributed on rescale.
+//!
+//! `dedup k keep last` is the other operator, in `last`.
+
+mod last;
+
+pub use last::DedupLastOperator;
 
 use super::keyed::{decode_groups, encode_group, find_slots, SlotTimers};
 use super::window_state::KeyTable;
@@ -239,7 +245,12 @@ mod tests {
     fn op(time: TimeDomain, ttl_ms: Option<u64>) -> DedupOperator {
         let input =
             Schema { name: None, fields: vec![Field::new("id", DataType::String), Field::new("n", DataType::Long)] };
-        DedupOperator::new("d".into(), Dedup { key: vec![0], within_ms: 100, time, ttl_ms }, &input, 128)
+        DedupOperator::new(
+            "d".into(),
+            Dedup { key: vec![0], within_ms: 100, keep_last: false, time, ttl_ms },
+            &input,
+            128,
+        )
     }
 
     fn batch(rows: &[(i64, &str, i64)]) -> Batch {

@@ -11,6 +11,13 @@
 //!
 //! The buffered rows are state: snapshotted per key group (of the hash of
 //! their time), restored, and redistributed on rescale as keyed state is.
+//!
+//! `key_by k | top N by f` without a window is the other operator, in
+//! `keyed`.
+
+mod keyed;
+
+pub use keyed::KeyedTopOperator;
 
 use super::{KeyedSnapshot, Operator, OperatorError};
 use crate::data::{Batch, Column, Data, ValueRef};

@@ -73,6 +73,7 @@ impl Checker {
                 "a `join`",
                 "join the records before the `aggregate`: flowc's joins read append-only streams",
             ),
+            StageKind::Unnest(_) => ("`unnest`", "unnest the records before the `aggregate`"),
             StageKind::Map { .. } | StageKind::Select { .. } | StageKind::Sink(_) => return false,
         };
         self.err(

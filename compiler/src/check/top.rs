@@ -93,6 +93,22 @@ impl Checker {
             None
         } else {
             match input.schema.index_of(&t.field.text) {
+                Some(i) if input.schema.fields[i].ty.is_array() => {
+                    let ty = input.schema.fields[i].ty;
+                    self.err(
+                        Diagnostic::error(
+                            "flow::check::type",
+                            format!("cannot rank by `{}`: it is {ty}, and arrays have no order", t.field.text),
+                            t.field.span,
+                        )
+                        .with_label("an array")
+                        .with_help(format!(
+                            "rank by a number made of it, `map {{ n: cardinality({}) }}`",
+                            t.field.text
+                        )),
+                    );
+                    None
+                }
                 Some(i) => Some(i),
                 None => {
                     let names: Vec<&str> = input.schema.fields.iter().map(|f| f.name.as_str()).collect();

@@ -1161,6 +1161,8 @@ pub enum AggFunc {
     ApproxPercentile {
         q_millionths: u32,
     },
+    /// The values, in arrival order, as an array (Flink SQL's `ARRAY_AGG`).
+    ArrayAgg,
 }
 
 impl AggFunc {
@@ -1175,6 +1177,7 @@ impl AggFunc {
         AggFunc::First,
         AggFunc::Last,
         AggFunc::ApproxPercentile { q_millionths: 500_000 },
+        AggFunc::ArrayAgg,
     ];
 
     /// Its signature and one line of documentation (see `catalog`).
@@ -1211,6 +1214,10 @@ impl AggFunc {
                 "approx_percentile(x: int|long|double, q: constant in [0, 1]) -> double",
                 "The estimated q-quantile: a DDSketch whose answer is within 1 % of the exact quantile's value.",
             ),
+            AggFunc::ArrayAgg => (
+                "array_agg(x: any scalar but bool) -> array<the same type>",
+                "The values of the records in arrival order, nulls left out (every value is kept in state); Flink SQL's `ARRAY_AGG(x IGNORE NULLS)`.",
+            ),
         }
     }
 
@@ -1226,6 +1233,7 @@ impl AggFunc {
             "first" => AggFunc::First,
             "last" => AggFunc::Last,
             "approx_percentile" => AggFunc::ApproxPercentile { q_millionths: 500_000 },
+            "array_agg" => AggFunc::ArrayAgg,
             _ => return None,
         })
     }
@@ -1241,6 +1249,7 @@ impl AggFunc {
             AggFunc::First => "first",
             AggFunc::Last => "last",
             AggFunc::ApproxPercentile { .. } => "approx_percentile",
+            AggFunc::ArrayAgg => "array_agg",
         }
     }
 }

@@ -849,6 +849,13 @@ impl<'p> Typer<'p> {
                     AggFunc::Sum | AggFunc::Avg => t.is_numeric(),
                     _ => t != DataType::Bool && !t.is_array(),
                 };
+                if agg == AggFunc::ArrayAgg && t == DataType::Bool {
+                    return Err(self.fail(
+                        Diagnostic::error("flow::check::type", "`array_agg` of bool is not offered", a.span)
+                            .with_label("this is bool")
+                            .with_help("collect it as numbers: `array_agg(cast(x as int))`"),
+                    ));
+                }
                 if !ok {
                     let mut d =
                         Diagnostic::error("flow::check::type", format!("`{}` cannot aggregate {t}", f.text), a.span)
@@ -866,6 +873,7 @@ impl<'p> Typer<'p> {
             AggFunc::Count | AggFunc::CountDistinct | AggFunc::ApproxCountDistinct => DataType::Long,
             AggFunc::Avg | AggFunc::ApproxPercentile { .. } => DataType::Double,
             AggFunc::Sum if arg_type.is_integral() => DataType::Long,
+            AggFunc::ArrayAgg => DataType::Array(crate::ir::Elem::of(arg_type).unwrap_or(crate::ir::Elem::Long)),
             _ => arg_type,
         };
         aggs.push(AggCall { func: agg, arg, arg_type, result_type });
@@ -892,9 +900,10 @@ pub fn nullable(e: &Expr, input: &Schema, aggregate: Option<(&[usize], &[AggCall
         Expr::Key(i) => {
             aggregate.and_then(|(key, _)| key.get(*i)).and_then(|k| input.fields.get(*k)).is_some_and(|f| f.nullable)
         }
-        Expr::Aggregate(i) => aggregate
-            .and_then(|(_, aggs)| aggs.get(*i))
-            .is_some_and(|a| a.func != AggFunc::Count && a.arg.as_ref().is_some_and(|x| nullable(x, input, None))),
+        Expr::Aggregate(i) => aggregate.and_then(|(_, aggs)| aggs.get(*i)).is_some_and(|a| {
+            !matches!(a.func, AggFunc::Count | AggFunc::ArrayAgg)
+                && a.arg.as_ref().is_some_and(|x| nullable(x, input, None))
+        }),
         Expr::WindowStart | Expr::WindowEnd => false,
         Expr::IsNull(..) => false,
         Expr::Call(Function::Coalesce, args) => args.iter().all(rec),

@@ -568,7 +568,7 @@ fn malformed_file() {
     assert_eq!(
         err,
         format!(
-            "error[flow::parse::syntax]: expected a field type (`string`, `int`, `long`, `double`, `bool`, `timestamp`), found `}}`\n \
+            "error[flow::parse::syntax]: expected a field type (`string`, `int`, `long`, `double`, `bool`, `timestamp`, `array<…>`), found `}}`\n \
              --> {p}:2:33\n  |\n2 | schema E {{ ts: timestamp, page: }}\n  |                                 ^ unexpected here\n\n\
              error: could not compile `{p}` due to 1 previous error\n"
         )

@@ -359,7 +359,8 @@ fn an_editor_session_on_click_count() {
             "sink",
             "union",
             "join",
-            "versioned"
+            "versioned",
+            "unnest"
         ]
     );
     ed.notify(

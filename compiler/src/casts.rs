@@ -10,6 +10,8 @@
 //! | bool      | text   | 0 / 1     | —      | =    | —         |
 //! | timestamp | ISO-8601 | epoch ms | —     | —    | =         |
 //!
+//! Arrays cast to nothing but themselves.
+//!
 //! ✗: fails on some values (text that does not parse, a number that does
 //! not fit, NaN), as Flink SQL's `CAST` does (its `TRY_CAST` is not offered).
 
@@ -20,6 +22,7 @@ pub fn cast_kind(from: DataType, to: DataType) -> (bool, bool) {
     use DataType as T;
     match (from, to) {
         (a, b) if a == b => (true, false),
+        (T::Array(_), _) | (_, T::Array(_)) => (false, false),
         (_, T::String) => (true, false),
         (T::String, _) => (true, true),
         (T::Long, T::Int) | (T::Double, T::Int | T::Long) => (true, true),

@@ -88,6 +88,11 @@ pub const STAGES: &[StageDoc] = &[
         syntax: "versioned by <field>, …",
         doc: "Reads the stream as a changelog keyed by these fields (a compacted topic): each record is its key's version from its event time on; a `deleted: bool` field that is true ends the key's versions. The right side of a temporal join (`join <stream> as of ts on …`).",
     },
+    StageDoc {
+        name: "unnest",
+        syntax: "unnest <array field> as <name> | left unnest <array field> as <name>",
+        doc: "One record per element of an array field: the other fields, then the element as `<name>` (Flink SQL's `CROSS JOIN UNNEST`). An empty or null array emits nothing; `left unnest` emits the record once with a null element (`LEFT JOIN UNNEST … ON TRUE`).",
+    },
 ];
 
 /// The stage of this name.

@@ -16,7 +16,8 @@
 //! - `stream`: what is known of a stream at a point of a pipeline, after
 //!   an error too, so that checking goes on after the first one;
 //! - `props`: the `{ key: value }` settings blocks they all take;
-//! - `udfs`: `use rust`, the Rust functions a job imports.
+//! - `udfs`: `use rust`, the Rust functions a job imports;
+//! - `unnest`: `unnest`, a record per element of an array.
 
 mod bad_records;
 mod connectors;
@@ -35,6 +36,7 @@ mod settings;
 mod stream;
 mod top;
 mod udfs;
+mod unnest;
 mod windows;
 
 pub use params::parse_duration;

@@ -177,6 +177,14 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
         OperatorKind::Watermark(w) => {
             let _ = writeln!(out, "    event time from `{}`", field(w.field));
         }
+        OperatorKind::Unnest(u) => {
+            let _ = writeln!(
+                out,
+                "    a record per element of `{}`{}",
+                field(u.field),
+                if u.left_outer { "; one with a null element for an empty or null array" } else { "" }
+            );
+        }
         OperatorKind::WindowAggregate(w) => {
             let keys: Vec<String> = w.key.iter().map(|k| field(*k)).collect();
             let aggs: Vec<String> = w

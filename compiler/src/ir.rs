@@ -19,9 +19,63 @@ pub enum DataType {
     Bool,
     /// Milliseconds since the Unix epoch, UTC.
     Timestamp,
+    /// `array<string>`: a list of non-null scalars (Flink SQL's
+    /// `ARRAY<STRING NOT NULL>`). Last, so that the other types' encodings
+    /// stay as they were.
+    Array(Elem),
+}
+
+/// The type of an array's elements: a scalar, never null.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Elem {
+    String,
+    Int,
+    Long,
+    Double,
+    Bool,
+    Timestamp,
+}
+
+impl Elem {
+    /// The element's own type.
+    pub fn ty(self) -> DataType {
+        match self {
+            Elem::String => DataType::String,
+            Elem::Int => DataType::Int,
+            Elem::Long => DataType::Long,
+            Elem::Double => DataType::Double,
+            Elem::Bool => DataType::Bool,
+            Elem::Timestamp => DataType::Timestamp,
+        }
+    }
+
+    /// The element type of values of `ty`; `None` for an array.
+    pub fn of(ty: DataType) -> Option<Elem> {
+        Some(match ty {
+            DataType::String => Elem::String,
+            DataType::Int => Elem::Int,
+            DataType::Long => Elem::Long,
+            DataType::Double => Elem::Double,
+            DataType::Bool => Elem::Bool,
+            DataType::Timestamp => Elem::Timestamp,
+            DataType::Array(_) => return None,
+        })
+    }
 }
 
 impl DataType {
+    /// The element type, for an array.
+    pub fn element(self) -> Option<DataType> {
+        match self {
+            DataType::Array(e) => Some(e.ty()),
+            _ => None,
+        }
+    }
+
+    pub fn is_array(self) -> bool {
+        matches!(self, DataType::Array(_))
+    }
+
     pub fn is_numeric(self) -> bool {
         matches!(self, DataType::Int | DataType::Long | DataType::Double)
     }
@@ -52,6 +106,7 @@ impl fmt::Display for DataType {
             DataType::Double => "double",
             DataType::Bool => "bool",
             DataType::Timestamp => "timestamp",
+            DataType::Array(e) => return write!(f, "array<{}>", e.ty()),
         })
     }
 }
@@ -117,8 +172,8 @@ impl fmt::Display for Metadata {
 
 impl Field {
     pub fn new(name: impl Into<String>, ty: DataType) -> Field {
-        let timestamp_format =
-            (ty == DataType::Timestamp).then(|| TimestampFormat::Pattern(DEFAULT_TIMESTAMP_PATTERN.to_string()));
+        let timestamp_format = matches!(ty, DataType::Timestamp | DataType::Array(Elem::Timestamp))
+            .then(|| TimestampFormat::Pattern(DEFAULT_TIMESTAMP_PATTERN.to_string()));
         Field { name: name.into(), ty, timestamp_format, nullable: false, nested: false, metadata: None }
     }
 
@@ -189,6 +244,9 @@ pub enum Value {
     /// No value: a null of a nullable type. Last, so that the encoding of
     /// the others (in checkpoints) stays as it was.
     Null,
+    /// An array's elements (of one scalar type, none null). After `Null`
+    /// for the same reason.
+    Array(Vec<Value>),
 }
 
 impl fmt::Display for Value {
@@ -200,6 +258,16 @@ impl fmt::Display for Value {
             Value::Bool(b) => write!(f, "{b}"),
             Value::Timestamp(t) => write!(f, "timestamp({t})"),
             Value::Null => f.write_str("null"),
+            Value::Array(items) => {
+                f.write_str("array(")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str(")")
+            }
         }
     }
 }
@@ -275,6 +343,15 @@ pub enum Function {
     Extract,
     /// The MD5 digest of a string, in hex.
     Md5,
+    /// The number of elements of an array.
+    Cardinality,
+    /// An array's element at a 1-based index; null out of range.
+    ElementAt,
+    ArrayContains,
+    /// `array(x, …)`: an array of the arguments.
+    Array,
+    /// A string split at a delimiter, an `array<string>`.
+    Split,
 }
 
 impl Function {
@@ -305,6 +382,11 @@ impl Function {
         Function::Hash,
         Function::Extract,
         Function::Md5,
+        Function::Cardinality,
+        Function::ElementAt,
+        Function::ArrayContains,
+        Function::Array,
+        Function::Split,
     ];
 
     pub fn name(self) -> &'static str {
@@ -335,6 +417,11 @@ impl Function {
             Function::Hash => "hash",
             Function::Extract => "extract",
             Function::Md5 => "md5",
+            Function::Cardinality => "cardinality",
+            Function::ElementAt => "element_at",
+            Function::ArrayContains => "array_contains",
+            Function::Array => "array",
+            Function::Split => "split",
         }
     }
 
@@ -408,6 +495,22 @@ impl Function {
             Function::Md5 => {
                 ("md5(s: string) -> string", "The MD5 digest of the string's UTF-8 bytes, as 32 lowercase hex digits.")
             }
+            Function::Cardinality => ("cardinality(a: array<T>) -> int", "The number of elements of the array."),
+            Function::ElementAt => (
+                "element_at(a: array<T>, i: int|long) -> T?",
+                "The `i`-th element, 1-based; null when `i` is below 1 or past the last element.",
+            ),
+            Function::ArrayContains => {
+                ("array_contains(a: array<T>, x: T) -> bool", "Whether an element of the array equals `x`.")
+            }
+            Function::Array => (
+                "array(x: T, …) -> array<T>",
+                "An array of the arguments, one or more of one type (numbers widen); null if one of them is (elements are never null).",
+            ),
+            Function::Split => (
+                "split(s: string, delimiter: string) -> array<string>",
+                "The parts of `s` between occurrences of `delimiter` (empty parts kept); every character when `delimiter` is empty.",
+            ),
         }
     }
 }
@@ -539,6 +642,8 @@ pub enum OperatorKind {
     KeyedTop(KeyedTop),
     /// A Kafka sink of an upsert stream, as Flink's `upsert-kafka`.
     UpsertKafkaSink(UpsertKafkaSink),
+    /// `unnest tags as tag`: one record per element of an array field.
+    Unnest(Unnest),
 }
 
 impl OperatorKind {
@@ -679,6 +784,9 @@ impl OperatorKind {
                 u.sink.servers,
                 fields_text(&u.key)
             ),
+            OperatorKind::Unnest(u) => {
+                format!("Unnest(field=#{}, join={})", u.field, if u.left_outer { "left" } else { "cross" })
+            }
         }
     }
 }
@@ -1077,6 +1185,8 @@ pub enum AggFunc {
     ApproxPercentile {
         q_millionths: u32,
     },
+    /// The values, in arrival order, as an array (Flink SQL's `ARRAY_AGG`).
+    ArrayAgg,
 }
 
 impl AggFunc {
@@ -1091,6 +1201,7 @@ impl AggFunc {
         AggFunc::First,
         AggFunc::Last,
         AggFunc::ApproxPercentile { q_millionths: 500_000 },
+        AggFunc::ArrayAgg,
     ];
 
     /// Its signature and one line of documentation (see `catalog`).
@@ -1127,6 +1238,10 @@ impl AggFunc {
                 "approx_percentile(x: int|long|double, q: constant in [0, 1]) -> double",
                 "The estimated q-quantile: a DDSketch whose answer is within 1 % of the exact quantile's value.",
             ),
+            AggFunc::ArrayAgg => (
+                "array_agg(x: any scalar but bool) -> array<the same type>",
+                "The values of the records in arrival order, nulls left out (every value is kept in state); Flink SQL's `ARRAY_AGG(x IGNORE NULLS)`.",
+            ),
         }
     }
 
@@ -1142,6 +1257,7 @@ impl AggFunc {
             "first" => AggFunc::First,
             "last" => AggFunc::Last,
             "approx_percentile" => AggFunc::ApproxPercentile { q_millionths: 500_000 },
+            "array_agg" => AggFunc::ArrayAgg,
             _ => return None,
         })
     }
@@ -1157,6 +1273,7 @@ impl AggFunc {
             AggFunc::First => "first",
             AggFunc::Last => "last",
             AggFunc::ApproxPercentile { .. } => "approx_percentile",
+            AggFunc::ArrayAgg => "array_agg",
         }
     }
 }
@@ -1266,6 +1383,16 @@ pub struct RunningAggregate {
     /// Keys whose state was not updated for this long (processing time)
     /// are forgotten; the next record of such a key starts again at `+I`.
     pub ttl_ms: Option<u64>,
+}
+
+/// `[left] unnest tags as tag` (Flink SQL's `CROSS JOIN UNNEST(tags) AS
+/// t(tag)`, or `LEFT JOIN … ON TRUE`): a record per element of array field
+/// `field`, holding the input's other fields in order and then the element.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unnest {
+    pub field: usize,
+    /// A record whose array is empty or null is kept once, its element null.
+    pub left_outer: bool,
 }
 
 /// `dedup k within D` (Flink SQL's deduplication keeping the first row):

@@ -319,6 +319,11 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
                 return Err("message key or timestamp field out of range".into());
             }
         }
+        OperatorKind::Unnest(u) => {
+            if u.field >= input || output != input {
+                return Err("the unnested field out of range".into());
+            }
+        }
         OperatorKind::PrintSink | OperatorKind::FileSink(_) | OperatorKind::DiscardSink => {}
     }
     Ok(())

@@ -12,6 +12,8 @@ use flowc_dsl::ast::{self, BinaryOp, ExprKind, UnaryOp};
 use flowc_dsl::diagnostic::suggest;
 use flowc_dsl::{Diagnostic, Span};
 
+mod arrays;
+
 /// Where an expression is evaluated.
 pub enum Scope<'a> {
     /// Over one record of this schema.
@@ -123,7 +125,7 @@ impl<'p> Typer<'p> {
             ExprKind::List(_) => Err(self.fail(
                 Diagnostic::error("flow::check::list", "a list is a setting's value, not a value of a record", e.span)
                     .with_label("a list here")
-                    .with_help("lists are for settings such as `topics: [\"a\", \"b\"]` or `key: [user, region]`"),
+                    .with_help("lists are for settings such as `topics: [\"a\", \"b\"]`; an array in a record is `array(\"a\", \"b\")`"),
             )),
         }
     }
@@ -146,6 +148,9 @@ impl<'p> Typer<'p> {
             let help = match (from, target) {
                 (DataType::Timestamp, DataType::Double) | (DataType::Double, DataType::Timestamp) => {
                     "cast through `long` (epoch milliseconds)"
+                }
+                (DataType::Array(_), _) => {
+                    "an array casts to nothing else: convert its elements (`element_at(a, i)`, or each after `| unnest`)"
                 }
                 _ => "cast through `string` or `long`",
             };
@@ -245,6 +250,9 @@ impl<'p> Typer<'p> {
                     BinaryOp::Gt => BinOp::Gt,
                     _ => BinOp::Ge,
                 };
+                if lt.is_array() || rt.is_array() {
+                    return Err(self.fail(arrays::compared(op.symbol(), lt, rt, span)));
+                }
                 let Some((le, re, ty)) = unify(le, lt, re, rt) else { return Err(mismatch(self)) };
                 if ty == DataType::Bool && !matches!(o, BinOp::Eq | BinOp::Ne) {
                     return Err(mismatch(self));
@@ -357,7 +365,15 @@ impl<'p> Typer<'p> {
             Function::Extract => (&[&[T::String], &[T::Timestamp]], T::Long),
             Function::Md5 => (&[&[T::String]], T::String),
             // Checked by `special_call`.
-            Function::Coalesce | Function::Round | Function::RegexExtract | Function::Hash => {
+            Function::Coalesce
+            | Function::Round
+            | Function::RegexExtract
+            | Function::Hash
+            | Function::Cardinality
+            | Function::ElementAt
+            | Function::ArrayContains
+            | Function::Array
+            | Function::Split => {
                 return Err(self.fail(Diagnostic::error(
                     "flow::check::internal",
                     format!("`{name}` was not checked (a bug in flowc)"),
@@ -420,6 +436,13 @@ impl<'p> Typer<'p> {
         use DataType as T;
         let name = f.text.as_str();
         let result = match func {
+            Function::Cardinality
+            | Function::ElementAt
+            | Function::ArrayContains
+            | Function::Array
+            | Function::Split => {
+                return Some(self.array_call(func, args, typed, span));
+            }
             Function::Coalesce => {
                 if typed.len() < 2 {
                     return Some(Err(self.fail(
@@ -499,6 +522,14 @@ impl<'p> Typer<'p> {
                     return Some(Err(
                         self.fail(arity(name, 1, 0, span).with_help("`hash(x, …)` takes one or more values"))
                     ));
+                }
+                if let Some(i) = typed.iter().position(|(_, t)| t.is_array()) {
+                    let t = typed[i].1;
+                    return Some(Err(self.fail(
+                        Diagnostic::error("flow::check::type", format!("`hash` takes scalars, not {t}"), args[i].span)
+                            .with_label(format!("this is {t}"))
+                            .with_help("hash its elements one by one after `| unnest`"),
+                    )));
                 }
                 T::Long
             }
@@ -857,13 +888,23 @@ impl<'p> Typer<'p> {
                 let (e, t) = self.expr(a, &mut inner)?;
                 let ok = match agg {
                     AggFunc::Sum | AggFunc::Avg => t.is_numeric(),
-                    _ => t != DataType::Bool,
+                    _ => t != DataType::Bool && !t.is_array(),
                 };
-                if !ok {
+                if agg == AggFunc::ArrayAgg && t == DataType::Bool {
                     return Err(self.fail(
-                        Diagnostic::error("flow::check::type", format!("`{}` cannot aggregate {t}", f.text), a.span)
-                            .with_label(format!("this is {t}")),
+                        Diagnostic::error("flow::check::type", "`array_agg` of bool is not offered", a.span)
+                            .with_label("this is bool")
+                            .with_help("collect it as numbers: `array_agg(cast(x as int))`"),
                     ));
+                }
+                if !ok {
+                    let mut d =
+                        Diagnostic::error("flow::check::type", format!("`{}` cannot aggregate {t}", f.text), a.span)
+                            .with_label(format!("this is {t}"));
+                    if t.is_array() {
+                        d = d.with_help("aggregate the elements: `| unnest <array> as item` before the window, then aggregate `item`");
+                    }
+                    return Err(self.fail(d));
                 }
                 (Some(e), t)
             }
@@ -873,6 +914,7 @@ impl<'p> Typer<'p> {
             AggFunc::Count | AggFunc::CountDistinct | AggFunc::ApproxCountDistinct => DataType::Long,
             AggFunc::Avg | AggFunc::ApproxPercentile { .. } => DataType::Double,
             AggFunc::Sum if arg_type.is_integral() => DataType::Long,
+            AggFunc::ArrayAgg => DataType::Array(crate::ir::Elem::of(arg_type).unwrap_or(crate::ir::Elem::Long)),
             _ => arg_type,
         };
         aggs.push(AggCall { func: agg, arg, arg_type, result_type });
@@ -888,9 +930,10 @@ pub const EXTRACT_UNITS: &[&str] = &["year", "month", "day", "hour", "minute", "
 /// Whether `e`, checked over records of `input`, can be null: a nullable
 /// field, or anything computed of one (SQL's propagation), except `is
 /// null` and a `coalesce` with a non-null argument; `regex_extract` and
-/// `split_part` are null where nothing matches. In an aggregate's output
-/// (`aggregate`: its key fields and calls), the counts are never null and
-/// the other aggregates are where their argument is.
+/// `split_part` are null where nothing matches, `element_at` out of range.
+/// In an aggregate's output (`aggregate`: its key fields and calls), the
+/// counts and `array_agg` are never null and the other aggregates are where
+/// their argument is.
 pub fn nullable(e: &Expr, input: &Schema, aggregate: Option<(&[usize], &[AggCall])>) -> bool {
     let rec = |x: &Expr| nullable(x, input, aggregate);
     match e {
@@ -900,14 +943,14 @@ pub fn nullable(e: &Expr, input: &Schema, aggregate: Option<(&[usize], &[AggCall
             aggregate.and_then(|(key, _)| key.get(*i)).and_then(|k| input.fields.get(*k)).is_some_and(|f| f.nullable)
         }
         Expr::Aggregate(i) => aggregate.and_then(|(_, aggs)| aggs.get(*i)).is_some_and(|a| {
-            // Counts are 0 over no value, never null.
-            !matches!(a.func, AggFunc::Count | AggFunc::CountDistinct | AggFunc::ApproxCountDistinct)
+            // Counts are 0 and `array_agg` is empty over no value, never null.
+            !matches!(a.func, AggFunc::Count | AggFunc::CountDistinct | AggFunc::ApproxCountDistinct | AggFunc::ArrayAgg)
                 && a.arg.as_ref().is_some_and(|x| nullable(x, input, None))
         }),
         Expr::WindowStart | Expr::WindowEnd => false,
         Expr::IsNull(..) => false,
         Expr::Call(Function::Coalesce, args) => args.iter().all(rec),
-        Expr::Call(Function::RegexExtract | Function::SplitPart, _) => true,
+        Expr::Call(Function::RegexExtract | Function::SplitPart | Function::ElementAt, _) => true,
         Expr::Call(_, args) | Expr::Udf(_, args) => args.iter().any(rec),
         Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) | Expr::At(_, x) => rec(x),
         Expr::Binary(_, a, b) => rec(a) || rec(b),

@@ -147,6 +147,17 @@ pub enum FieldType {
     /// A nested JSON object, `{ id: long, name: string? }`: its fields are
     /// read as `payload.user.id`.
     Record(Vec<SchemaField>),
+    /// `array<string>`: a JSON array of the element type.
+    Array(Box<ArrayElement>),
+}
+
+/// The element type of `array<…>` as written; the checker takes scalar
+/// elements without `?` only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArrayElement {
+    pub ty: FieldType,
+    pub nullable: bool,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -234,6 +245,21 @@ pub enum StageKind {
     /// `versioned by id`: the stream is a changelog keyed by these fields
     /// (the right side of a temporal join).
     Versioned { fields: Vec<Name> },
+    /// `unnest tags as tag`: one record per element of an array field.
+    Unnest(UnnestStage),
+}
+
+/// `[left] unnest <array field> as <element field> <attrs>`
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnnestStage {
+    /// `left unnest`: a record whose array is empty or null is kept once,
+    /// its element null (Flink SQL's `LEFT JOIN UNNEST … ON TRUE`).
+    pub left_outer: bool,
+    /// The array field.
+    pub field: Name,
+    /// The name of the element field.
+    pub alias: Name,
+    pub attrs: Attrs,
 }
 
 /// `[left] join <stream> [as of <time>] on <condition> [<bound>] <attrs>`

@@ -324,6 +324,13 @@ impl<'a> Printer<'a> {
                 let names: Vec<&str> = fields.iter().map(|f| f.text.as_str()).collect();
                 self.out.push_str(&format!("versioned by {}", names.join(", ")));
             }
+            StageKind::Unnest(u) => {
+                if u.left_outer {
+                    self.out.push_str("left ");
+                }
+                self.out.push_str(&format!("unnest {} as {}", u.field.text, u.alias.text));
+                self.attrs(&u.attrs, 1);
+            }
             StageKind::Top(t) => {
                 self.out.push_str(&format!("top {} by {}", expr(&t.count), t.field.text));
                 if let Some(o) = &t.order {
@@ -454,7 +461,8 @@ impl<'a> Printer<'a> {
     }
 }
 
-fn field_type(t: &FieldType) -> String {
+/// A field type as written: `timestamp(epoch_millis)`, `array<string>`.
+pub fn field_type(t: &FieldType) -> String {
     match t {
         FieldType::String => "string".into(),
         FieldType::Int => "int".into(),
@@ -471,6 +479,7 @@ fn field_type(t: &FieldType) -> String {
                 .collect();
             format!("{{ {} }}", inner.join(", "))
         }
+        FieldType::Array(e) => format!("array<{}{}>", field_type(&e.ty), if e.nullable { "?" } else { "" }),
     }
 }
 

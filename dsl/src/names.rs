@@ -134,6 +134,7 @@ fn pipeline(p: &Pipeline, out: &mut Vec<Symbol>) {
                 attrs_params(&t.attrs, out);
             }
             StageKind::Versioned { .. } => {}
+            StageKind::Unnest(u) => attrs_params(&u.attrs, out),
         }
     }
 }

@@ -37,6 +37,7 @@ pub const STAGES: &[&str] = &[
     "union",
     "join",
     "versioned",
+    "unnest",
 ];
 
 /// What [`parse`] returns: the statements that parsed and what went wrong.
@@ -287,12 +288,27 @@ fn schema_field(pair: Pair<Rule>, cx: &Cx) -> Build<SchemaField> {
     let ty_pair = child(&mut it, "field type", span)?;
     let ty_span = span_of(&ty_pair, cx);
     let metadata = it.next().map(|m| field_metadata(m, cx)).transpose()?;
+    let (ty, nullable) = field_type(ty_pair, cx)?;
+    Ok(SchemaField { name, ty, nullable, ty_span, metadata, span })
+}
+
+/// A field's type and whether it is marked nullable (`?`).
+fn field_type(ty_pair: Pair<Rule>, cx: &Cx) -> Build<(FieldType, bool)> {
+    let ty_span = span_of(&ty_pair, cx);
     let mut ty_parts = ty_pair.into_inner();
     let inner = child(&mut ty_parts, "field type", ty_span)?;
     let nullable = ty_parts.next().is_some_and(|p| p.as_rule() == Rule::nullable_mark);
     let ty = match inner.as_rule() {
         Rule::record_type => {
             FieldType::Record(inner.into_inner().map(|f| schema_field(f, cx)).collect::<Build<Vec<_>>>()?)
+        }
+        Rule::array_type => {
+            let element = inner.into_inner().find(|p| p.as_rule() == Rule::field_type).ok_or_else(|| {
+                Diagnostic::error("flow::parse::internal", "internal parser error: array without element type", ty_span)
+            })?;
+            let span = span_of(&element, cx);
+            let (ty, nullable) = field_type(element, cx)?;
+            FieldType::Array(Box::new(ArrayElement { ty, nullable, span }))
         }
         Rule::timestamp_type => match inner.into_inner().next() {
             None => FieldType::Timestamp(None),
@@ -312,7 +328,7 @@ fn schema_field(pair: Pair<Rule>, cx: &Cx) -> Build<SchemaField> {
             _ => FieldType::Bool,
         },
     };
-    Ok(SchemaField { name, ty, nullable, ty_span, metadata, span })
+    Ok((ty, nullable))
 }
 
 /// `from key`, `from header("trace-id")`.
@@ -422,6 +438,28 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
             StageKind::Union { streams, attrs: attrs_ }
         }
         Rule::join_stage => StageKind::Join(Box::new(join_stage(inner, cx, span)?)),
+        Rule::unnest_stage => {
+            let mut left_outer = false;
+            let mut names = Vec::new();
+            let mut attributes = Attrs::default();
+            for p in inner.into_inner() {
+                match p.as_rule() {
+                    Rule::join_left => left_outer = true,
+                    Rule::ident => names.push(name(p, cx)),
+                    Rule::attrs => attributes = attrs(p, cx)?,
+                    _ => {}
+                }
+            }
+            let mut names = names.into_iter();
+            let (Some(field), Some(alias)) = (names.next(), names.next()) else {
+                return Err(Diagnostic::error(
+                    "flow::parse::internal",
+                    "internal parser error: unnest without names",
+                    span,
+                ));
+            };
+            StageKind::Unnest(UnnestStage { left_outer, field, alias, attrs: attributes })
+        }
         Rule::versioned_stage => StageKind::Versioned {
             fields: inner.into_inner().filter(|p| p.as_rule() == Rule::ident).map(|p| name(p, cx)).collect(),
         },

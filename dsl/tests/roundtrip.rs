@@ -326,6 +326,8 @@ fn stage() -> impl Strategy<Value = String> {
         (record(), attrs()).prop_map(|(r, a)| format!("aggregate {r}{a}")),
         (prop::sample::select(vec!["kafka", "print", "file", "discard"]), prop::option::of(props()), attrs())
             .prop_map(|(k, p, a)| format!("sink {k}{}{a}", p.map_or(String::new(), |p| format!(" {p}")))),
+        (any::<bool>(), ident(), ident(), attrs())
+            .prop_map(|(left, f, x, a)| format!("{}unnest {f} as {x}{a}", if left { "left " } else { "" })),
     ]
 }
 
@@ -345,11 +347,16 @@ fn pipeline() -> impl Strategy<Value = String> {
 }
 
 fn field_type() -> impl Strategy<Value = String> {
-    prop_oneof![
+    let scalar = prop_oneof![
         prop::sample::select(vec!["string", "int", "long", "double", "bool", "timestamp", "timestamp(epoch_millis)"])
             .prop_map(str::to_string),
         string_lit().prop_map(|s| format!("timestamp({s})")),
-    ]
+    ];
+    (scalar, 0..4u8).prop_map(|(t, shape)| match shape {
+        0 => format!("array<{t}>"),
+        1 => format!("array<{t}>?"),
+        _ => t,
+    })
 }
 
 fn statement() -> impl Strategy<Value = String> {

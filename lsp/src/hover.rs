@@ -163,6 +163,8 @@ fn pipeline(a: &Analysis, p: &Pipeline, offset: usize) -> Option<(Span, String)>
         StageKind::Join(j) => expr(&j.on, offset, input),
         StageKind::Top(t) if within(t.field.span, offset) => field_hover(&t.field.text, t.field.span, input),
         StageKind::Top(_) => None,
+        StageKind::Unnest(u) if within(u.field.span, offset) => field_hover(&u.field.text, u.field.span, input),
+        StageKind::Unnest(_) => None,
     }
 }
 
@@ -182,6 +184,8 @@ pub fn stage_keyword(kind: &StageKind) -> &'static str {
         StageKind::Join(_) => "join",
         StageKind::Top(_) => "top",
         StageKind::Versioned { .. } => "versioned",
+        StageKind::Unnest(u) if u.left_outer => "left unnest",
+        StageKind::Unnest(_) => "unnest",
     }
 }
 

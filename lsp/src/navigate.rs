@@ -78,6 +78,7 @@ pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
                     attr_name(attrs),
                 ),
                 StageKind::Join(j) => (format!("{kw} {}", j.right.text), attr_name(&j.attrs)),
+                StageKind::Unnest(u) => (format!("{kw} {} as {}", u.field.text, u.alias.text), attr_name(&u.attrs)),
             };
             let sel = Span::new(s.span.start, s.span.start + kw.len());
             out.push(sym(name, detail, SymbolKind::OPERATOR, s.span, sel, None));

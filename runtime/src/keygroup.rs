@@ -38,12 +38,37 @@ pub fn key_hash<'a>(key: impl IntoIterator<Item = &'a Value>) -> u64 {
             Value::Bool(b) => fnv(fnv(h, &[4]), &[u8::from(*b)]),
             Value::Timestamp(t) => fnv(fnv(h, &[5]), &t.to_le_bytes()),
             Value::Null => fnv(h, &[0]),
+            Value::Array(items) => hash_array(h, items.len(), items.iter().map(ValueRef::from)),
         };
     }
     let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// An array's part of a key hash: its tag, its length and its elements
+/// (arrays are no keys in the language; hashed all the same, so that
+/// hashing is total).
+fn hash_array<'a>(h: u64, len: usize, items: impl Iterator<Item = ValueRef<'a>>) -> u64 {
+    let mut h = fnv(fnv(h, &[6]), &(len as u64).to_le_bytes());
+    for v in items {
+        h = hash_ref(h, v);
+    }
+    h
+}
+
+/// One value's part of a key hash.
+fn hash_ref(h: u64, v: ValueRef<'_>) -> u64 {
+    match v {
+        ValueRef::Str(s) => fnv(fnv(h, &[1]), s.as_bytes()),
+        ValueRef::Int(i) => fnv(fnv(h, &[2]), &i.to_le_bytes()),
+        ValueRef::Double(d) => fnv(fnv(h, &[3]), &d.to_bits().to_le_bytes()),
+        ValueRef::Bool(b) => fnv(fnv(h, &[4]), &[u8::from(b)]),
+        ValueRef::Timestamp(t) => fnv(fnv(h, &[5]), &t.to_le_bytes()),
+        ValueRef::Null => fnv(h, &[0]),
+        ValueRef::Array(a) => hash_array(h, a.len(), a.iter()),
+    }
 }
 
 /// The mixer that finishes [`key_hash`].
@@ -64,18 +89,12 @@ pub fn key_hashes(columns: &[Column], key: &[usize], rows: usize, out: &mut Vec<
     out.resize(rows, FNV_OFFSET);
     for (n, k) in key.iter().enumerate() {
         let Some(c) = columns.get(*k) else { continue };
-        if c.has_nulls() {
+        if c.has_nulls() || c.ty.is_array() {
             // A column with nulls (a nullable key the checker let through,
-            // or a join's padding): row by row, a null hashed as its tag.
+            // or a join's padding), or of arrays: row by row, a null
+            // hashed as its tag.
             for (r, h) in out.iter_mut().enumerate() {
-                *h = match c.value_ref(r) {
-                    Some(ValueRef::Str(s)) => fnv(fnv(*h, &[1]), s.as_bytes()),
-                    Some(ValueRef::Int(i)) => fnv(fnv(*h, &[2]), &i.to_le_bytes()),
-                    Some(ValueRef::Double(d)) => fnv(fnv(*h, &[3]), &d.to_bits().to_le_bytes()),
-                    Some(ValueRef::Bool(b)) => fnv(fnv(*h, &[4]), &[u8::from(b)]),
-                    Some(ValueRef::Timestamp(t)) => fnv(fnv(*h, &[5]), &t.to_le_bytes()),
-                    Some(ValueRef::Null) | None => fnv(*h, &[0]),
-                };
+                *h = hash_ref(*h, c.value_ref(r).unwrap_or(ValueRef::Null));
             }
             continue;
         }
@@ -119,6 +138,8 @@ pub fn key_hashes(columns: &[Column], key: &[usize], rows: usize, out: &mut Vec<
                     *h = fnv(fnv(*h, &[4]), &[u8::from(*x)]);
                 }
             }
+            // Hashed row by row above.
+            (Data::List(_), _) => {}
         }
     }
     for h in out.iter_mut() {
@@ -130,14 +151,7 @@ pub fn key_hashes(columns: &[Column], key: &[usize], rows: usize, out: &mut Vec<
 pub fn key_hash_refs<'a>(key: impl IntoIterator<Item = ValueRef<'a>>) -> u64 {
     let mut h = FNV_OFFSET;
     for v in key {
-        h = match v {
-            ValueRef::Str(s) => fnv(fnv(h, &[1]), s.as_bytes()),
-            ValueRef::Int(i) => fnv(fnv(h, &[2]), &i.to_le_bytes()),
-            ValueRef::Double(d) => fnv(fnv(h, &[3]), &d.to_bits().to_le_bytes()),
-            ValueRef::Bool(b) => fnv(fnv(h, &[4]), &[u8::from(b)]),
-            ValueRef::Timestamp(t) => fnv(fnv(h, &[5]), &t.to_le_bytes()),
-            ValueRef::Null => fnv(h, &[0]),
-        };
+        h = hash_ref(h, v);
     }
     finish(h)
 }
@@ -250,7 +264,7 @@ mod tests {
             Value::Int(_) => DataType::Long,
             Value::Double(_) => DataType::Double,
             Value::Bool(_) => DataType::Bool,
-            Value::Timestamp(_) | Value::Null => DataType::Timestamp,
+            Value::Timestamp(_) | Value::Null | Value::Array(_) => DataType::Timestamp,
         }
     }
 
@@ -279,6 +293,7 @@ mod tests {
                         // Nulls and values alternate in a nullable column.
                         Value::Null if r % 2 == 1 => Value::Timestamp(r as i64),
                         Value::Null => Value::Null,
+                        Value::Array(a) => Value::Array(a.clone()),
                     })
                     .collect();
                 data.push(row);

@@ -204,6 +204,7 @@ impl Checker {
                         Generator::Cycle(vec![Value::Str(format!("{}-a", f.name)), Value::Str(format!("{}-b", f.name))])
                     }
                     DataType::Bool => Generator::Cycle(vec![Value::Bool(true), Value::Bool(false)]),
+                    DataType::Array(_) => Generator::Constant(Value::Array(Vec::new())),
                     _ => Generator::Sequence { start: 0, step: 1 },
                 })
             })
@@ -310,12 +311,23 @@ impl Checker {
                 }
             };
             let value = match (ty, v) {
-                (DataType::String, Const::Str(s)) => Value::Str(s),
-                (DataType::Int | DataType::Long, Const::Int(i)) => Value::Int(i),
-                (DataType::Double, Const::Float(x)) => Value::Double(x),
-                (DataType::Double, Const::Int(i)) => Value::Double(i as f64),
-                (DataType::Bool, Const::Bool(b)) => Value::Bool(b),
-                (DataType::Timestamp, Const::Int(i)) => Value::Timestamp(i),
+                (DataType::Array(e), Const::List(items)) => {
+                    let n = items.len();
+                    let values: Vec<Value> = items.into_iter().filter_map(|c| scalar_const(e.ty(), c)).collect();
+                    if values.len() != n {
+                        this.err(
+                            Diagnostic::error(
+                                "flow::check::generator",
+                                format!("a {ty} field takes a list of {} values", e.ty()),
+                                a.span,
+                            )
+                            .with_label("an element of another type"),
+                        );
+                        return None;
+                    }
+                    Value::Array(values)
+                }
+                (ty, v) if scalar_const(ty, v.clone()).is_some() => scalar_const(ty, v)?,
                 (_, v) => {
                     this.err(
                         Diagnostic::error(
@@ -456,4 +468,17 @@ impl Checker {
         let partitioning = self.forward_from(input);
         self.add_op(kind, name, &c.attrs, Some(input), partitioning, schema, c.span, settings);
     }
+}
+
+/// A constant as a value of scalar type `ty`, if it is one.
+fn scalar_const(ty: DataType, c: Const) -> Option<Value> {
+    Some(match (ty, c) {
+        (DataType::String, Const::Str(s)) => Value::Str(s),
+        (DataType::Int | DataType::Long, Const::Int(i)) => Value::Int(i),
+        (DataType::Double, Const::Float(x)) => Value::Double(x),
+        (DataType::Double, Const::Int(i)) => Value::Double(i as f64),
+        (DataType::Bool, Const::Bool(b)) => Value::Bool(b),
+        (DataType::Timestamp, Const::Int(i)) => Value::Timestamp(i),
+        _ => return None,
+    })
 }

@@ -48,6 +48,25 @@ impl Checker {
             "csv" => {
                 let mut csv = CsvFormat::default();
                 let mut ok = true;
+                let arrays: Vec<String> = schema
+                    .map(|s| {
+                        s.fields.iter().filter(|f| f.ty.is_array()).map(|f| format!("`{}: {}`", f.name, f.ty)).collect()
+                    })
+                    .unwrap_or_default();
+                if let (false, Some((_, span))) = (arrays.is_empty(), props.get("format")) {
+                    self.err(
+                        Diagnostic::error(
+                            "flow::check::csv-array",
+                            format!("CSV has no arrays, and the records have {}", arrays.join(", ")),
+                            *span,
+                        )
+                        .with_label("a CSV field holds one value")
+                        .with_help(
+                            "use `format: json`, leave the array out with `select`, or give each element a row of its own with `| unnest <array> as <name>` first",
+                        ),
+                    );
+                    ok = false;
+                }
                 if let Some((v, span)) = props.get("header") {
                     match v {
                         Const::Bool(b) => csv.header = *b,

@@ -84,6 +84,7 @@ impl Checker {
                 "a `join`",
                 format!("join the records before the {maker}: flowc's joins read append-only streams"),
             ),
+            StageKind::Unnest(_) => ("`unnest`", format!("unnest the records before the {maker}")),
             StageKind::Map { .. } | StageKind::Select { .. } | StageKind::Sink(_) => return false,
         };
         self.err(
@@ -193,7 +194,7 @@ impl Checker {
             self.err(
                 Diagnostic::error("flow::check::ttl", format!("{what} keeps no keyed state to expire"), e.span)
                     .with_label("`ttl` has nothing to do here")
-                    .with_help("`ttl` goes on a running aggregate (`key_by k | aggregate { … } ttl 1d`), a `dedup` or a `top` per key"),
+                    .with_help("`ttl` goes on a running aggregate (`key_by k | aggregate { … } ttl 1d`), a `dedup`, a `top` per key or a regular `join`"),
             );
         }
     }

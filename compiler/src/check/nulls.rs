@@ -22,5 +22,6 @@ pub(super) fn example_default(ty: crate::ir::DataType) -> &'static str {
         T::Double => "0.0",
         T::Bool => "false",
         T::Timestamp => "to_timestamp(0)",
+        T::Array(_) => "split(\"\", \",\")",
     }
 }

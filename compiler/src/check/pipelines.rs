@@ -363,6 +363,9 @@ impl Checker {
                     let last = p.stages.last().is_some_and(|s| std::ptr::eq(s, stage));
                     self.versioned(&end, fields, stage.span, bound && last);
                 }
+                StageKind::Unnest(u) => {
+                    end = self.unnest(&end, u, stage.span, settings);
+                }
             }
         }
         if let (Some(op), false) = (end.op, rows == WindowRows::No) {
@@ -419,6 +422,10 @@ impl Checker {
                     )
                     .with_label("again here"),
                 ),
+                Some(i) if input.schema.fields[i].ty.is_array() => {
+                    self.err(array_key(&f.text, input.schema.fields[i].ty, f.span));
+                    key.fields.push(i);
+                }
                 Some(i) if input.schema.fields[i].nullable => {
                     let ty = input.schema.fields[i].ty;
                     self.err(super::nulls::refused("a key", &f.text, f.span, super::nulls::example_default(ty)));
@@ -512,4 +519,14 @@ impl Checker {
         let exprs = (ok && out_fields.len() == exprs.len()).then_some(exprs);
         (exprs, Schema { name: None, fields: out_fields }, unknown)
     }
+}
+
+/// An array field named as a key: arrays are not keys (Flink SQL allows
+/// them, but a key of many values is rarely what is meant).
+pub(super) fn array_key(field: &str, ty: DataType, span: Span) -> Diagnostic {
+    Diagnostic::error("flow::check::array-key", format!("`{field}` is {ty} and cannot be a key"), span)
+        .with_label("an array")
+        .with_help(format!(
+            "key by one element, `| map {{ first: element_at({field}, 1) }} | key_by first`, or by each: `| unnest {field} as item | key_by item`"
+        ))
 }

@@ -87,31 +87,11 @@ impl Checker {
                     self.schema_fields(inner, &format!("{name}."), nullable || f.nullable, out, metadata_spans);
                     continue;
                 }
-                ast::FieldType::String => (DataType::String, None),
-                ast::FieldType::Int => (DataType::Int, None),
-                ast::FieldType::Long => (DataType::Long, None),
-                ast::FieldType::Double => (DataType::Double, None),
-                ast::FieldType::Bool => (DataType::Bool, None),
-                ast::FieldType::Timestamp(None) => {
-                    (DataType::Timestamp, Some(TimestampFormat::Pattern(DEFAULT_TIMESTAMP_PATTERN.to_string())))
-                }
-                ast::FieldType::Timestamp(Some(ast::TimestampFormat::EpochMillis)) => {
-                    (DataType::Timestamp, Some(TimestampFormat::EpochMillis))
-                }
-                ast::FieldType::Timestamp(Some(ast::TimestampFormat::Pattern(p))) => {
-                    if let Err(problem) = crate::timefmt::check_pattern(&p.value) {
-                        self.err(
-                            Diagnostic::error(
-                                "flow::check::timestamp-pattern",
-                                format!("bad timestamp pattern: {}", problem.message),
-                                p.span,
-                            )
-                            .with_label(problem.label)
-                            .with_help(problem.help),
-                        );
-                    }
-                    (DataType::Timestamp, Some(TimestampFormat::Pattern(p.value.clone())))
-                }
+                ast::FieldType::Array(element) => match self.array_element(&name, element) {
+                    Some((e, format)) => (DataType::Array(e), format),
+                    None => continue,
+                },
+                scalar => self.scalar_type(scalar),
             };
             let metadata = f.metadata.as_ref().and_then(|m| {
                 metadata_spans.push(m.span);
@@ -126,6 +106,75 @@ impl Checker {
                 metadata,
             });
         }
+    }
+
+    /// The type of a field that is neither a record nor an array, with how
+    /// a timestamp is written.
+    fn scalar_type(&mut self, t: &ast::FieldType) -> (DataType, Option<TimestampFormat>) {
+        match t {
+            ast::FieldType::Int => (DataType::Int, None),
+            ast::FieldType::Long => (DataType::Long, None),
+            ast::FieldType::Double => (DataType::Double, None),
+            ast::FieldType::Bool => (DataType::Bool, None),
+            ast::FieldType::Timestamp(None) => {
+                (DataType::Timestamp, Some(TimestampFormat::Pattern(DEFAULT_TIMESTAMP_PATTERN.to_string())))
+            }
+            ast::FieldType::Timestamp(Some(ast::TimestampFormat::EpochMillis)) => {
+                (DataType::Timestamp, Some(TimestampFormat::EpochMillis))
+            }
+            ast::FieldType::Timestamp(Some(ast::TimestampFormat::Pattern(p))) => {
+                if let Err(problem) = crate::timefmt::check_pattern(&p.value) {
+                    self.err(
+                        Diagnostic::error(
+                            "flow::check::timestamp-pattern",
+                            format!("bad timestamp pattern: {}", problem.message),
+                            p.span,
+                        )
+                        .with_label(problem.label)
+                        .with_help(problem.help),
+                    );
+                }
+                (DataType::Timestamp, Some(TimestampFormat::Pattern(p.value.clone())))
+            }
+            // Records and arrays are taken apart by the caller.
+            ast::FieldType::String | ast::FieldType::Record(_) | ast::FieldType::Array(_) => (DataType::String, None),
+        }
+    }
+
+    /// The element type of `array<…>` field `name`: a scalar without `?`
+    /// (a timestamp with its format); else an error and `None`.
+    fn array_element(&mut self, name: &str, e: &ast::ArrayElement) -> Option<(Elem, Option<TimestampFormat>)> {
+        let refuse = |what: &str, label: &str, help: String| {
+            Diagnostic::error("flow::check::array-element", format!("`{name}`: {what}"), e.span)
+                .with_label(label.to_string())
+                .with_help(help)
+        };
+        let d = match &e.ty {
+            ast::FieldType::Record(_) => refuse(
+                "arrays of records are not supported yet",
+                "a record element",
+                "an array's elements are `string`, `int`, `long`, `double`, `bool` or `timestamp`; leave this field out of the schema (unknown JSON fields are skipped)".to_string(),
+            ),
+            ast::FieldType::Array(_) => refuse(
+                "arrays of arrays are not supported yet",
+                "an array element",
+                "an array's elements are `string`, `int`, `long`, `double`, `bool` or `timestamp`".to_string(),
+            ),
+            _ if e.nullable => refuse(
+                "an array's elements cannot be null",
+                "`?` here",
+                format!(
+                    "write `{name}: array<{0}>` (a JSON `null` element is then a bad record); `array<{0}>?` makes the whole array nullable",
+                    flowc_dsl::format::field_type(&e.ty)
+                ),
+            ),
+            scalar => {
+                let (ty, format) = self.scalar_type(scalar);
+                return Elem::of(ty).map(|elem| (elem, format));
+            }
+        };
+        self.err(d);
+        None
     }
 
     /// `from key | timestamp | partition | offset | header("name")`: what

@@ -140,7 +140,20 @@ impl Checker {
             return None;
         }
         if let Some(i) = input.schema.index_of(&field.text) {
-            return Some(i);
+            let ty = input.schema.fields[i].ty;
+            if !ty.is_array() {
+                return Some(i);
+            }
+            self.err(
+                Diagnostic::error(
+                    "flow::check::type",
+                    format!("cannot rank by `{}`: it is {ty}, and arrays have no order", field.text),
+                    field.span,
+                )
+                .with_label("an array")
+                .with_help(format!("rank by a number made of it, `map {{ n: cardinality({}) }}`", field.text)),
+            );
+            return None;
         }
         let names: Vec<&str> = input.schema.fields.iter().map(|f| f.name.as_str()).collect();
         let d = Diagnostic::error(

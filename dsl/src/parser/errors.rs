@@ -56,8 +56,9 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::kw_cast => "`cast`",
         Rule::kw_as => "`as`",
         Rule::field_type | Rule::scalar_type | Rule::timestamp_type => {
-            "a field type (`string`, `int`, `long`, `double`, `bool`, `timestamp`)"
+            "a field type (`string`, `int`, `long`, `double`, `bool`, `timestamp`, `array<…>`)"
         }
+        Rule::array_type | Rule::kw_array => "an array type like `array<string>`",
         Rule::timestamp_format => "a timestamp pattern string or `epoch_millis`",
         Rule::epoch_millis => "`epoch_millis`",
         Rule::use_rust => "`use rust \"path/to/file.rs\"`",
@@ -132,6 +133,8 @@ fn rule_name(rule: Rule) -> &'static str {
             "a join bound (`within lower, upper` or `window kind { … }`)"
         }
         Rule::versioned_stage => "`versioned by field, …`",
+        Rule::unnest_stage => "`unnest field as name`",
+        Rule::kw_unnest => "`unnest`",
         Rule::kw_versioned => "`versioned`",
     }
 }
@@ -339,6 +342,17 @@ fn operator(s: &Stuck) -> Option<Diagnostic> {
         );
     }
     if rest.starts_with('>') && s.before() == Some('<') {
+        if s.text[..s.at - 1].trim_end().ends_with("array") {
+            return Some(
+                Diagnostic::error(
+                    "flow::parse::syntax",
+                    "an array type names its element type",
+                    span_at(s.text, s.at - 1, 2),
+                )
+                .with_label("no element type")
+                .with_help("write `array<string>`, `array<long>`, … (the elements are scalars)"),
+            );
+        }
         return Some(
             foreign(s.at - 1, "<>", "!=").with_help("flowc compares with `==`, `!=`, `<`, `<=`, `>` and `>=`"),
         );

@@ -13,7 +13,10 @@
 //! encoder writes a null as `null`. The fields of a nested record
 //! (`payload.user.id`, flattened by the checker) are read from and written
 //! to nested objects ([`layout`](super::json_layout)); a nested object
-//! that is `null` or missing makes its fields missing.
+//! that is `null` or missing makes its fields missing. An array
+//! (`array<string>`) is a JSON array whose elements are appended straight
+//! to the list column's element column; a `null` element or one of another
+//! type makes the record undecodable.
 
 use super::json_layout::{self, EncodeStep, Node};
 use crate::data::{Batch, Column, Data};
@@ -37,6 +40,10 @@ pub(super) struct FieldCodec {
     time: Option<TimeFormat>,
     /// `null` and a missing field are nulls, not errors.
     nullable: bool,
+    /// For an array: how its elements are read and written.
+    element: Option<Box<FieldCodec>>,
+    /// An element of the array field `name`.
+    in_array: bool,
 }
 
 fn field_codecs(schema: &Schema) -> Vec<FieldCodec> {
@@ -45,10 +52,22 @@ fn field_codecs(schema: &Schema) -> Vec<FieldCodec> {
         .iter()
         .map(|f| {
             let time = match &f.timestamp_format {
-                Some(TimestampFormat::Pattern(p)) if f.ty == DataType::Timestamp => TimeFormat::new(p).ok(),
+                Some(TimestampFormat::Pattern(p)) if f.ty.element().unwrap_or(f.ty) == DataType::Timestamp => {
+                    TimeFormat::new(p).ok()
+                }
                 _ => None,
             };
-            FieldCodec { name: f.name.clone(), ty: f.ty, time, nullable: f.nullable }
+            let element = f.ty.element().map(|ty| {
+                Box::new(FieldCodec {
+                    name: f.name.clone(),
+                    ty,
+                    time: time.clone(),
+                    nullable: false,
+                    element: None,
+                    in_array: true,
+                })
+            });
+            FieldCodec { name: f.name.clone(), ty: f.ty, time, nullable: f.nullable, element, in_array: false }
         })
         .collect()
 }
@@ -217,7 +236,29 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a {} for field `{}`", self.codec.ty, self.codec.name)
+        if self.codec.in_array {
+            write!(f, "a {} element of array `{}`", self.codec.ty, self.codec.name)
+        } else if self.codec.ty.is_array() {
+            write!(f, "an {} (a JSON array) for field `{}`", self.codec.ty, self.codec.name)
+        } else {
+            write!(f, "a {} for field `{}`", self.codec.ty, self.codec.name)
+        }
+    }
+
+    /// A JSON array: each element appended to the list column's elements,
+    /// then the row closed. A failure leaves the row open; the decoder's
+    /// rollback drops what it appended.
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if self.codec.element.is_none() || !matches!(self.column.data, Data::List(_)) {
+            return Err(de::Error::invalid_type(de::Unexpected::Seq, &self));
+        }
+        let ValueSeed { codec, column } = self;
+        let (Some(codec), Data::List(list)) = (codec.element.as_deref(), &mut column.data) else {
+            return Err(de::Error::custom("internal error: array column (a bug in flowc)"));
+        };
+        while seq.next_element_seed(ValueSeed { codec, column: list.values_mut() })?.is_some() {}
+        list.close_row();
+        Ok(())
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<(), E> {
@@ -267,6 +308,12 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        if self.codec.in_array {
+            return Err(E::custom(format!(
+                "an element of array `{}` is null, and array elements cannot be null",
+                self.codec.name
+            )));
+        }
         if !self.codec.nullable {
             return Err(E::custom(format!(
                 "field `{}` is null, and its type is not nullable (write `{}?` in the schema)",
@@ -371,6 +418,19 @@ impl JsonEncoder {
             },
             Data::Bool(v) => {
                 out.extend_from_slice(if v.get(row).copied().unwrap_or(false) { b"true" } else { b"false" })
+            }
+            Data::List(l) => {
+                out.push(b'[');
+                if let Some(e) = f.element.as_deref() {
+                    let (start, end) = l.range(row);
+                    for j in start..end {
+                        if j > start {
+                            out.push(b',');
+                        }
+                        self.value(l.values(), e, j, out);
+                    }
+                }
+                out.push(b']');
             }
         }
     }
@@ -589,6 +649,66 @@ mod tests {
         let mut again = d.batch(1);
         d.decode_into(&out, &mut again).unwrap();
         assert_eq!(again.row(0), batch.row(1), "round trip");
+    }
+
+    #[test]
+    fn arrays_are_json_arrays_and_a_bad_element_is_a_bad_record() {
+        use flowc_compiler::ir::Elem;
+        let s = Schema {
+            name: None,
+            fields: vec![
+                Field::new("id", DataType::Long),
+                Field::new("tags", DataType::Array(Elem::String)),
+                Field::new("seen", DataType::Array(Elem::Timestamp)).with_nullable(true),
+                Field::new("n", DataType::Array(Elem::Double)).with_nullable(true),
+            ],
+        };
+        let d = JsonDecoder::new(&s);
+        let mut batch = d.batch(4);
+        let text = br#"{"id":1,"tags":["a","b\"c"],"seen":["2026-11-24T22:15:00.015Z"],"n":[1,2.5]}"#;
+        d.decode_into(text, &mut batch).unwrap();
+        d.decode_into(br#"{"id":2,"tags":[],"seen":null}"#, &mut batch).unwrap();
+        let strs = |v: &[&str]| Value::Array(v.iter().map(|s| Value::Str(s.to_string())).collect());
+        assert_eq!(
+            batch.row(0),
+            vec![
+                Value::Int(1),
+                strs(&["a", "b\"c"]),
+                Value::Array(vec![Value::Timestamp(1_795_558_500_015)]),
+                Value::Array(vec![Value::Double(1.0), Value::Double(2.5)])
+            ]
+        );
+        assert_eq!(batch.row(1), vec![Value::Int(2), strs(&[]), Value::Null, Value::Null]);
+        for (bad, why) in [
+            (&br#"{"id":3,"tags":["a",1]}"#[..], "a string element of array `tags`"),
+            (br#"{"id":3,"tags":["a",null]}"#, "an element of array `tags` is null"),
+            (br#"{"id":3,"tags":"a"}"#, "an array<string> (a JSON array) for field `tags`"),
+            (br#"{"id":3,"tags":null}"#, "write `array<string>?`"),
+            (br#"{"id":3,"tags":["x"],"seen":["yesterday"]}"#, "does not match the timestamp pattern"),
+            (br#"{"id":3,"tags":["x", "y"],"n":[1,"2"]}"#, "a double element of array `n`"),
+            (br#"{"id":[1],"tags":["x"]}"#, "a long for field `id`"),
+        ] {
+            let e = d.decode_into(bad, &mut batch).expect_err("refused");
+            assert!(e.0.contains(why), "{e}");
+            assert_eq!(batch.len(), 2);
+            let types: Vec<DataType> = s.fields.iter().map(|f| f.ty).collect();
+            assert!(batch.check_layout(&types).is_ok(), "rolled back");
+            let Data::List(tags) = &batch.columns[1].data else { panic!("a list column") };
+            assert_eq!(tags.values().len(), 2, "no element of a refused record is left: {bad:?}");
+        }
+        let mut out = Vec::new();
+        let e = JsonEncoder::new(&s);
+        e.encode_row(&batch, 0, &mut out);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"{"id":1,"tags":["a","b\"c"],"seen":["2026-11-24T22:15:00.015Z"],"n":[1.0,2.5]}"#
+        );
+        let mut again = d.batch(1);
+        d.decode_into(&out, &mut again).unwrap();
+        assert_eq!(again.row(0), batch.row(0), "round trip");
+        out.clear();
+        e.encode_row(&batch, 1, &mut out);
+        assert_eq!(String::from_utf8_lossy(&out), r#"{"id":2,"tags":[],"seen":null,"n":null}"#);
     }
 
     #[test]

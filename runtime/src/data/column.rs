@@ -1,7 +1,8 @@
 //! One field's values over the rows of a batch, typed as the compiler's
-//! schema says: `i64` for int, long and timestamp, `f64`, `bool`, and
+//! schema says: `i64` for int, long and timestamp, `f64`, `bool`,
 //! strings ([`StrColumn`]: one UTF-8 buffer with offsets, as Arrow's
-//! `Utf8`, or ids into a shared dictionary).
+//! `Utf8`, or ids into a shared dictionary), and arrays ([`ListColumn`]:
+//! offsets into one column of elements, as Arrow's `List`).
 //!
 //! Columns never allocate per value: appending a string copies its bytes
 //! into the column's buffer (or its id). A column of a nullable type may
@@ -10,6 +11,7 @@
 //! every operation here carries the bitmap along. A column without one
 //! has no nulls.
 
+pub use super::list::ListColumn;
 pub use super::strings::StrColumn;
 pub use super::validity::Validity;
 use super::value::ValueRef;
@@ -24,6 +26,8 @@ pub enum Data {
     F64(Vec<f64>),
     Bool(Vec<bool>),
     Str(StrColumn),
+    /// arrays (boxed: a list holds a column of its own)
+    List(Box<ListColumn>),
 }
 
 /// One field of a batch: its type, its values, and which are null.
@@ -56,6 +60,7 @@ pub fn empty_data(ty: DataType, rows: usize) -> Data {
         DataType::Double => Data::F64(Vec::with_capacity(rows)),
         DataType::Bool => Data::Bool(Vec::with_capacity(rows)),
         DataType::String => Data::Str(StrColumn::with_capacity(rows, rows * 8)),
+        DataType::Array(e) => Data::List(Box::new(ListColumn::new(e.ty(), rows))),
     }
 }
 
@@ -67,7 +72,7 @@ pub fn stores(ty: DataType, data: &Data) -> bool {
             | (DataType::Double, Data::F64(_))
             | (DataType::Bool, Data::Bool(_))
             | (DataType::String, Data::Str(_))
-    )
+    ) || matches!((ty, data), (DataType::Array(e), Data::List(l)) if l.values().ty == e.ty())
 }
 
 impl Column {
@@ -131,6 +136,7 @@ impl Column {
             Data::F64(v) => v.push(0.0),
             Data::Bool(v) => v.push(false),
             Data::Str(s) => s.push(""),
+            Data::List(l) => l.push_empty(),
         }
         if let Some(v) = &mut self.validity {
             v.push(false);
@@ -143,6 +149,7 @@ impl Column {
             Data::F64(v) => v.len(),
             Data::Bool(v) => v.len(),
             Data::Str(s) => s.len(),
+            Data::List(l) => l.len(),
         }
     }
 
@@ -171,6 +178,12 @@ impl Column {
                 }
                 ValueRef::Str(s.get(i))
             }
+            (Data::List(l), _) => {
+                if i >= l.len() {
+                    return None;
+                }
+                ValueRef::Array(l.get(i))
+            }
         })
     }
 
@@ -185,12 +198,22 @@ impl Column {
             (Data::F64(c), ValueRef::Double(x)) => c.push(x),
             (Data::Bool(c), ValueRef::Bool(x)) => c.push(x),
             (Data::Str(c), ValueRef::Str(x)) => c.push(x),
+            (Data::List(c), ValueRef::Array(a)) => {
+                if !c.push_ref(a) {
+                    return false;
+                }
+            }
             _ => return false,
         }
         if let Some(valid) = &mut self.validity {
             valid.push(true);
         }
         true
+    }
+
+    /// Appends an owned value; `false` if it is not of the column's storage.
+    pub fn push_owned(&mut self, v: &Value) -> bool {
+        self.push_value(ValueRef::from(v))
     }
 
     /// The rows at `rows`, in that order.
@@ -200,6 +223,7 @@ impl Column {
             Data::F64(v) => Data::F64(rows.iter().map(|&r| v[r as usize]).collect()),
             Data::Bool(v) => Data::Bool(rows.iter().map(|&r| v[r as usize]).collect()),
             Data::Str(s) => Data::Str(s.gather(rows)),
+            Data::List(l) => Data::List(Box::new(l.gather(rows))),
         };
         Column::with_validity(self.ty, data, self.validity.as_ref().map(|v| v.gather(rows)))
     }
@@ -212,6 +236,7 @@ impl Column {
             (Data::F64(d), Data::F64(s)) => d.extend(rows.iter().map(|&r| s[r as usize])),
             (Data::Bool(d), Data::Bool(s)) => d.extend(rows.iter().map(|&r| s[r as usize])),
             (Data::Str(d), Data::Str(s)) => d.extend_rows(s, rows),
+            (Data::List(d), Data::List(s)) => d.extend_rows(s, rows),
             _ => return,
         }
         match &src.validity {
@@ -236,6 +261,7 @@ impl Column {
             (Data::F64(d), Data::F64(s)) => d.extend_from_slice(s),
             (Data::Bool(d), Data::Bool(s)) => d.extend_from_slice(s),
             (Data::Str(d), Data::Str(s)) => d.extend(s),
+            (Data::List(d), Data::List(s)) => d.extend(s),
             _ => return,
         }
         match &src.validity {
@@ -257,6 +283,7 @@ impl Column {
             Data::F64(v) => v.truncate(rows),
             Data::Bool(v) => v.truncate(rows),
             Data::Str(s) => s.truncate(rows),
+            Data::List(l) => l.truncate(rows),
         }
         if let Some(v) = &mut self.validity {
             v.truncate(rows);
@@ -276,6 +303,7 @@ impl Column {
                 v.pop();
             }
             Data::Str(s) => s.pop(),
+            Data::List(l) => l.pop(),
         }
         if let Some(v) = &mut self.validity {
             v.pop();
@@ -292,6 +320,7 @@ impl Column {
                 Data::F64(v) => 4 + 8 * v.len(),
                 Data::Bool(v) => 4 + v.len(),
                 Data::Str(s) => s.encoded_len(),
+                Data::List(l) => l.encoded_len(),
             }
     }
 }

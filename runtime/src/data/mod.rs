@@ -2,7 +2,8 @@
 //!
 //! ```text
 //!  Batch { timestamps: [i64; n], columns: [Column; fields] }
-//!  Column { ty, data: I64 | F64 | Bool | Str (UTF-8 bytes + offsets, or dictionary ids),
+//!  Column { ty, data: I64 | F64 | Bool | Str (UTF-8 bytes + offsets, or dictionary ids)
+//!                     | List (offsets into a column of elements),
 //!           validity: none (no nulls) | a bitmap }
 //! ```
 //!
@@ -14,12 +15,13 @@
 
 pub mod batch;
 pub mod column;
+pub mod list;
 pub mod strings;
 pub mod validity;
 pub mod value;
 pub mod wire;
 
 pub use batch::{Batch, RowKind};
-pub use column::{Column, Data, StrColumn};
+pub use column::{Column, Data, ListColumn, StrColumn};
 pub use validity::Validity;
-pub use value::ValueRef;
+pub use value::{ArrayRef, ValueRef};

@@ -1,6 +1,7 @@
 //! A value read from a column without copying it: what key hashing, key
 //! comparison and messages use where an owned [`Value`] would allocate.
 
+use super::column::Column;
 use crate::record::Value;
 use std::fmt;
 
@@ -13,6 +14,59 @@ pub enum ValueRef<'a> {
     Timestamp(i64),
     /// No value (a nullable field).
     Null,
+    /// An array's elements.
+    Array(ArrayRef<'a>),
+}
+
+/// The elements of one array, borrowed: a slice of a list column's
+/// element column, or an owned array's (a constant, a value in state).
+#[derive(Debug, Clone, Copy)]
+pub enum ArrayRef<'a> {
+    Slice { values: &'a Column, start: usize, end: usize },
+    Values(&'a [Value]),
+}
+
+impl<'a> ArrayRef<'a> {
+    #[inline]
+    pub fn len(&self) -> usize {
+        match self {
+            ArrayRef::Slice { start, end, .. } => end.saturating_sub(*start),
+            ArrayRef::Values(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The j-th element (0-based); null past the end.
+    #[inline]
+    pub fn get(&self, j: usize) -> ValueRef<'a> {
+        match *self {
+            ArrayRef::Slice { values, start, end } if start + j < end => {
+                values.value_ref(start + j).unwrap_or(ValueRef::Null)
+            }
+            ArrayRef::Slice { .. } => ValueRef::Null,
+            ArrayRef::Values(v) => v.get(j).map_or(ValueRef::Null, ValueRef::from),
+        }
+    }
+
+    /// The elements, borrowed.
+    pub fn iter(&self) -> impl Iterator<Item = ValueRef<'a>> + 'a {
+        let a = *self;
+        (0..a.len()).map(move |j| a.get(j))
+    }
+
+    pub fn to_values(&self) -> Vec<Value> {
+        self.iter().map(ValueRef::to_value).collect()
+    }
+}
+
+/// Two arrays are equal when their elements are.
+impl PartialEq for ArrayRef<'_> {
+    fn eq(&self, other: &ArrayRef<'_>) -> bool {
+        self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b)
+    }
 }
 
 impl<'a> ValueRef<'a> {
@@ -24,6 +78,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::Bool(b) => Value::Bool(b),
             ValueRef::Timestamp(t) => Value::Timestamp(t),
             ValueRef::Null => Value::Null,
+            ValueRef::Array(a) => Value::Array(a.to_values()),
         }
     }
 
@@ -35,6 +90,7 @@ impl<'a> ValueRef<'a> {
             (ValueRef::Double(a), Value::Double(b)) => a.to_bits() == b.to_bits(),
             (ValueRef::Bool(a), Value::Bool(b)) => a == *b,
             (ValueRef::Null, Value::Null) => true,
+            (ValueRef::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.key_eq(y)),
             _ => false,
         }
     }
@@ -49,6 +105,7 @@ impl<'a> From<&'a Value> for ValueRef<'a> {
             Value::Bool(b) => ValueRef::Bool(*b),
             Value::Timestamp(t) => ValueRef::Timestamp(*t),
             Value::Null => ValueRef::Null,
+            Value::Array(items) => ValueRef::Array(ArrayRef::Values(items)),
         }
     }
 }
@@ -62,6 +119,7 @@ impl fmt::Display for ValueRef<'_> {
             ValueRef::Bool(b) => write!(f, "{b}"),
             ValueRef::Timestamp(t) => write!(f, "timestamp({t})"),
             ValueRef::Null => f.write_str("null"),
+            ValueRef::Array(a) => write!(f, "{}", Value::Array(a.to_values())),
         }
     }
 }

@@ -11,6 +11,8 @@
 //!             run(values)                                int, long, timestamp, double: rows × 8 bytes
 //!                                                          bool: rows × 1 byte (0 or 1)
 //!           | type u8 (string), run(offsets: (rows + 1) × u32), run(UTF-8 bytes)
+//!           | type u8 (0x10 | element type: array), run(offsets: (rows + 1) × u32),
+//!             column (the elements, as many as the last offset; never null)
 //!  run      = byte length u32, bytes
 //!  signal, barrier = bincode
 //! ```
@@ -21,9 +23,9 @@
 //! allocation.
 
 use super::batch::{Batch, RowKind};
-use super::column::{Column, Data, StrColumn, Validity};
+use super::column::{Column, Data, ListColumn, StrColumn, Validity};
 use crate::record::{Element, Signal};
-use flowc_compiler::ir::DataType;
+use flowc_compiler::ir::{DataType, Elem};
 
 /// The bytes of a batch's encoding before its columns, apart from the
 /// timestamps' values: tag, rows, columns, the timestamps' run length.
@@ -44,6 +46,8 @@ pub const KINDS_HEADER_LEN: usize = 1 + 4;
 const DICTIONARY: u8 = 0x80;
 /// Set in a column's type code: a validity bitmap follows (the column has nulls).
 const NULLS: u8 = 0x40;
+/// Set in a column's type code: an array of the element type in the low bits.
+const ARRAY: u8 = 0x10;
 /// Signals and barriers are small; anything bigger is malformed.
 const MAX_CONTROL: usize = 64 * 1024;
 
@@ -63,6 +67,7 @@ fn type_code(t: DataType) -> u8 {
         DataType::Double => 4,
         DataType::Bool => 5,
         DataType::Timestamp => 6,
+        DataType::Array(e) => ARRAY | type_code(e.ty()),
     }
 }
 
@@ -74,6 +79,7 @@ fn code_type(c: u8) -> Option<DataType> {
         4 => DataType::Double,
         5 => DataType::Bool,
         6 => DataType::Timestamp,
+        c if c & ARRAY != 0 => DataType::Array(Elem::of(code_type(c & !ARRAY)?)?),
         _ => return None,
     })
 }
@@ -120,42 +126,53 @@ pub fn encode_batch(b: &Batch, out: &mut Vec<u8>) -> Result<(), WireError> {
         out.extend_from_slice(&t.to_le_bytes());
     }
     for c in &b.columns {
-        match &c.validity {
-            Some(v) => {
-                out.push(type_code(c.ty) | NULLS);
-                let bytes = v.to_bytes();
-                put_u32(out, bytes.len())?;
-                out.extend_from_slice(&bytes);
-            }
-            None => out.push(type_code(c.ty)),
+        put_column(out, c)?;
+    }
+    Ok(())
+}
+
+/// Appends the encoding of one column: type code, validity, values.
+fn put_column(out: &mut Vec<u8>, c: &Column) -> Result<(), WireError> {
+    match &c.validity {
+        Some(v) => {
+            out.push(type_code(c.ty) | NULLS);
+            let bytes = v.to_bytes();
+            put_u32(out, bytes.len())?;
+            out.extend_from_slice(&bytes);
         }
-        match &c.data {
-            Data::I64(v) => {
-                put_u32(out, 8 * v.len())?;
-                v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
-            }
-            Data::F64(v) => {
-                put_u32(out, 8 * v.len())?;
-                v.iter().for_each(|x| out.extend_from_slice(&x.to_bits().to_le_bytes()));
-            }
-            Data::Bool(v) => {
-                put_u32(out, v.len())?;
-                out.extend(v.iter().map(|b| u8::from(*b)));
-            }
-            Data::Str(s) => {
-                if let Some((dict, ids)) = s.dictionary() {
-                    // The dictionary form: its strings, then one id per row.
-                    let code_at = out.len() - 1 - c.validity.as_ref().map_or(0, |v| 4 + v.len().div_ceil(8));
-                    if let Some(code) = out.get_mut(code_at) {
-                        *code |= DICTIONARY;
-                    }
-                    put_plain(out, dict)?;
-                    put_u32(out, 4 * ids.len())?;
-                    ids.iter().for_each(|i| out.extend_from_slice(&i.to_le_bytes()));
-                } else {
-                    put_plain(out, s)?;
+        None => out.push(type_code(c.ty)),
+    }
+    match &c.data {
+        Data::I64(v) => {
+            put_u32(out, 8 * v.len())?;
+            v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        }
+        Data::F64(v) => {
+            put_u32(out, 8 * v.len())?;
+            v.iter().for_each(|x| out.extend_from_slice(&x.to_bits().to_le_bytes()));
+        }
+        Data::Bool(v) => {
+            put_u32(out, v.len())?;
+            out.extend(v.iter().map(|b| u8::from(*b)));
+        }
+        Data::Str(s) => {
+            if let Some((dict, ids)) = s.dictionary() {
+                // The dictionary form: its strings, then one id per row.
+                let code_at = out.len() - 1 - c.validity.as_ref().map_or(0, |v| 4 + v.len().div_ceil(8));
+                if let Some(code) = out.get_mut(code_at) {
+                    *code |= DICTIONARY;
                 }
+                put_plain(out, dict)?;
+                put_u32(out, 4 * ids.len())?;
+                ids.iter().for_each(|i| out.extend_from_slice(&i.to_le_bytes()));
+            } else {
+                put_plain(out, s)?;
             }
+        }
+        Data::List(l) => {
+            put_u32(out, 4 * l.offsets().len())?;
+            l.offsets().iter().for_each(|o| out.extend_from_slice(&o.to_le_bytes()));
+            put_column(out, l.values())?;
         }
     }
     Ok(())
@@ -307,54 +324,76 @@ fn decode_batch(body: &[u8]) -> Result<Batch, WireError> {
     let timestamps: Vec<i64> = words(ts).map(i64::from_le_bytes).collect();
     let mut columns = Vec::with_capacity(ncols);
     for i in 0..ncols {
-        let code = r.u8()?;
-        let dictionary = code & DICTIONARY != 0;
-        let validity = if code & NULLS != 0 {
-            let bytes = r.run(rows.div_ceil(8), "a validity bitmap")?;
-            Some(Validity::from_bytes(bytes, rows).ok_or_else(|| WireError(format!("column {i}: a bad bitmap")))?)
-        } else {
-            None
-        };
-        let Some(ty) = code_type(code & !(DICTIONARY | NULLS)) else {
-            return bad(format!("column {i} has unknown type {code}"));
-        };
-        if dictionary && ty != DataType::String {
-            return bad(format!("column {i} is a dictionary of {ty}"));
-        }
-        let data = match ty {
-            DataType::Int | DataType::Long | DataType::Timestamp => {
-                Data::I64(words(r.run(expect, "a column")?).map(i64::from_le_bytes).collect())
-            }
-            DataType::Double => {
-                Data::F64(words(r.run(expect, "a column")?).map(|w| f64::from_bits(u64::from_le_bytes(w))).collect())
-            }
-            DataType::Bool => {
-                let bytes = r.run(rows, "a bool column")?;
-                if bytes.iter().any(|b| *b > 1) {
-                    return bad(format!("column {i} has a bool that is neither 0 nor 1"));
-                }
-                Data::Bool(bytes.iter().map(|b| *b == 1).collect())
-            }
-            DataType::String if dictionary => {
-                let strings = read_plain(&mut r, None, i)?;
-                let expect = rows.checked_mul(4).ok_or_else(|| WireError("too many rows".into()))?;
-                let ids: Vec<u32> = r
-                    .run(expect, "dictionary ids")?
-                    .chunks_exact(4)
-                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect();
-                let column = StrColumn::from_ids(std::sync::Arc::new(strings), ids)
-                    .ok_or_else(|| WireError(format!("column {i} has an id outside its dictionary")))?;
-                Data::Str(column)
-            }
-            DataType::String => Data::Str(read_plain(&mut r, Some(rows), i)?),
-        };
-        columns.push(Column::with_validity(ty, data, validity));
+        columns.push(read_column(&mut r, rows, i, true)?);
     }
     if !r.bytes.is_empty() {
         return bad(format!("{} bytes after the last column", r.bytes.len()));
     }
     Ok(Batch::new(timestamps, columns))
+}
+
+/// Column `i` of `rows` values; an array's elements (`arrays: false`) are
+/// no arrays themselves.
+fn read_column(r: &mut Reader<'_>, rows: usize, i: usize, arrays: bool) -> Result<Column, WireError> {
+    let expect = rows.checked_mul(8).ok_or_else(|| WireError("too many rows".into()))?;
+    let code = r.u8()?;
+    let dictionary = code & DICTIONARY != 0;
+    let validity = if code & NULLS != 0 {
+        let bytes = r.run(rows.div_ceil(8), "a validity bitmap")?;
+        Some(Validity::from_bytes(bytes, rows).ok_or_else(|| WireError(format!("column {i}: a bad bitmap")))?)
+    } else {
+        None
+    };
+    let Some(ty) = code_type(code & !(DICTIONARY | NULLS)) else {
+        return bad(format!("column {i} has unknown type {code}"));
+    };
+    if dictionary && ty != DataType::String {
+        return bad(format!("column {i} is a dictionary of {ty}"));
+    }
+    let data = match ty {
+        DataType::Int | DataType::Long | DataType::Timestamp => {
+            Data::I64(words(r.run(expect, "a column")?).map(i64::from_le_bytes).collect())
+        }
+        DataType::Double => {
+            Data::F64(words(r.run(expect, "a column")?).map(|w| f64::from_bits(u64::from_le_bytes(w))).collect())
+        }
+        DataType::Bool => {
+            let bytes = r.run(rows, "a bool column")?;
+            if bytes.iter().any(|b| *b > 1) {
+                return bad(format!("column {i} has a bool that is neither 0 nor 1"));
+            }
+            Data::Bool(bytes.iter().map(|b| *b == 1).collect())
+        }
+        DataType::String if dictionary => {
+            let strings = read_plain(r, None, i)?;
+            let expect = rows.checked_mul(4).ok_or_else(|| WireError("too many rows".into()))?;
+            let ids: Vec<u32> = r
+                .run(expect, "dictionary ids")?
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let column = StrColumn::from_ids(std::sync::Arc::new(strings), ids)
+                .ok_or_else(|| WireError(format!("column {i} has an id outside its dictionary")))?;
+            Data::Str(column)
+        }
+        DataType::String => Data::Str(read_plain(r, Some(rows), i)?),
+        DataType::Array(_) if !arrays => return bad(format!("column {i} is an array of arrays")),
+        DataType::Array(_) => {
+            let expect =
+                rows.checked_add(1).and_then(|n| n.checked_mul(4)).ok_or_else(|| WireError("too many rows".into()))?;
+            let offsets: Vec<u32> = r
+                .run(expect, "array offsets")?
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let elements = offsets.last().copied().unwrap_or(0) as usize;
+            let values = read_column(r, elements, i, false)?;
+            Data::List(Box::new(
+                ListColumn::from_parts(offsets, values).map_err(|e| WireError(format!("column {i}: {e}")))?,
+            ))
+        }
+    };
+    Ok(Column::with_validity(ty, data, validity))
 }
 
 #[cfg(test)]
@@ -412,6 +451,36 @@ mod tests {
         ] {
             assert_eq!(decode_element(&encode(&e)), Ok(e));
         }
+    }
+
+    #[test]
+    fn arrays_round_trip_and_malformed_ones_are_errors() {
+        use flowc_compiler::ir::Elem;
+        let tags = |t: &[&str]| Value::Array(t.iter().map(|s| Value::Str(s.to_string())).collect());
+        let types = [DataType::Array(Elem::String), DataType::Array(Elem::Long)];
+        let rows: Vec<(i64, Vec<Value>)> = vec![
+            (1, vec![tags(&["a", "bé"]), Value::Array(vec![Value::Int(7)])]),
+            (2, vec![tags(&[]), Value::Null]),
+            (3, vec![tags(&["c"]), Value::Array(vec![Value::Int(-1), Value::Int(2)])]),
+        ];
+        let b = Batch::from_rows(&types, &rows).expect("fits");
+        let bytes = encode(&Element::Records(b.clone()));
+        assert_eq!(bytes.len(), b.encoded_len());
+        assert_eq!(decode_element(&bytes), Ok(Element::Records(b.clone())));
+        // Every truncation is an error, never a panic.
+        for cut in 1..bytes.len() {
+            assert!(decode_element(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        // Offsets that point past the elements, or go backwards.
+        let offsets_at = 1 + 4 + 4 + 4 + 3 * 8 + 1 + 4;
+        let mut bad = bytes.clone();
+        bad[offsets_at + 4] = 9;
+        assert!(decode_element(&bad).is_err());
+        // An array of arrays.
+        let mut nested = bytes.clone();
+        let elements_code = offsets_at + 4 * 4;
+        nested[elements_code] |= ARRAY;
+        assert!(decode_element(&nested).is_err());
     }
 
     #[test]

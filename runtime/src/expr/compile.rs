@@ -11,6 +11,7 @@
 //! selection, so a guard such as `x != 0 and 10 / x > 1` keeps the
 //! division away from the rows it excludes.
 
+use super::arrays::{ArrayContainsFn, ArrayFn, CardinalityFn, ElementAtFn, SplitFn};
 use super::cast::CastFn;
 use super::dates::{DateFormatFn, DateTruncFn, ExtractFn, Part, Unit};
 use super::error::{EvalError, Location, SourceMap};
@@ -21,7 +22,7 @@ use super::regex_fn::RegexFn;
 use super::vals::{Sel, Vals};
 use crate::data::Batch;
 use crate::record::Value;
-use flowc_compiler::ir::{BinOp, DataType, Expr, Function};
+use flowc_compiler::ir::{BinOp, DataType, Elem, Expr, Function};
 use std::sync::Arc;
 
 /// An expression ready to run over batches of one schema.
@@ -48,6 +49,14 @@ fn literal_type(v: &Value) -> Result<DataType, String> {
         Value::Bool(_) => DataType::Bool,
         Value::Timestamp(_) => DataType::Timestamp,
         Value::Null => return Err("a null literal without a type".into()),
+        Value::Array(items) => {
+            let first = items.first().ok_or("an empty array literal without a type")?;
+            let element = literal_type(first)?;
+            if items.iter().any(|v| literal_type(v).ok() != Some(element)) {
+                return Err("an array literal of mixed types".into());
+            }
+            DataType::Array(Elem::of(element).ok_or("an array literal of arrays")?)
+        }
     })
 }
 
@@ -317,6 +326,30 @@ impl Compiler<'_> {
                 let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
                 let types = args.iter().map(|(_, t)| *t).collect();
                 (Node::Call { f: Box::new(HashFn { args: types }), args, at }, DataType::Long)
+            }
+            Expr::Call(
+                f @ (Function::Cardinality
+                | Function::ElementAt
+                | Function::ArrayContains
+                | Function::Array
+                | Function::Split),
+                args,
+            ) => {
+                let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
+                let types: Vec<DataType> = args.iter().map(|(_, t)| *t).collect();
+                let element = types.first().and_then(|t| t.element());
+                let func: Box<dyn ColumnFunction> = match (f, element, types.as_slice()) {
+                    (Function::Cardinality, Some(_), [_]) => Box::new(CardinalityFn),
+                    (Function::ElementAt, Some(e), [_, i]) if i.is_integral() => Box::new(ElementAtFn { element: e }),
+                    (Function::ArrayContains, Some(e), [_, x]) if *x == e => Box::new(ArrayContainsFn { element: e }),
+                    (Function::Array, None, [t, ..]) if Elem::of(*t).is_some() && types.iter().all(|u| u == t) => {
+                        Box::new(ArrayFn { element: *t, args: types.len() })
+                    }
+                    (Function::Split, None, [DataType::String, DataType::String]) => Box::new(SplitFn),
+                    _ => return Err(format!("{}() cannot take {types:?}", f.name())),
+                };
+                let ty = func.return_type();
+                (Node::Call { f: func, args, at }, ty)
             }
             Expr::Call(f, args) => {
                 let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;

@@ -7,7 +7,7 @@
 //! column with one value per row, or the row it failed on and why).
 
 use super::kernels::map1;
-use super::vals::{Bools, F64s, I64s, Strs};
+use super::vals::{Bools, F64s, I64s, Lists, Strs};
 use crate::data::{Column, Data, StrColumn, Validity};
 use flowc_compiler::ir::{DataType, Function, DEFAULT_TIMESTAMP_PATTERN};
 use flowc_compiler::timefmt::TimeFormat;
@@ -20,6 +20,8 @@ pub enum Arg<'a> {
     F64(F64s<'a>),
     Bool(Bools<'a>),
     Str(Strs<'a>),
+    /// Arrays (`array<T>`).
+    List(Lists<'a>),
 }
 
 /// A function failed on the k-th selected row.
@@ -66,7 +68,7 @@ impl Builtin {
             (Function::Substring, [T::String, a, b]) if a.is_integral() && b.is_integral() => T::String,
             (Function::Contains | Function::StartsWith | Function::EndsWith, [T::String, T::String]) => T::Bool,
             (Function::Replace, [T::String, T::String, T::String]) => T::String,
-            (Function::ToString, [_]) => T::String,
+            (Function::ToString, [t]) if !t.is_array() => T::String,
             (Function::Abs, [t]) if t.is_numeric() => *t,
             (Function::Round, [t, d]) if t.is_numeric() && d.is_integral() => *t,
             (Function::Floor | Function::Ceil, [t]) if t.is_numeric() => *t,
@@ -261,6 +263,7 @@ impl ColumnFunction for Builtin {
                     let _ = write!(buf, "{:?}", v.get(k));
                 }),
                 (Some(Arg::Bool(v)), _) => strings(n, |k, buf| buf.push_str(if v.get(k) { "true" } else { "false" })),
+                (Some(Arg::List(_)), _) => return Err(bug(0, "to_string() of an array")),
                 (None, _) => return Err(bug(0, "to_string() without an argument")),
             },
             Function::Abs => match args.first() {
@@ -305,7 +308,12 @@ impl ColumnFunction for Builtin {
             | Function::DateFormat
             | Function::DateTrunc
             | Function::Extract
-            | Function::Hash => return Err(bug(0, "a function with its own kernel called as a builtin")),
+            | Function::Hash
+            | Function::Cardinality
+            | Function::ElementAt
+            | Function::ArrayContains
+            | Function::Array
+            | Function::Split => return Err(bug(0, "a function with its own kernel called as a builtin")),
         };
         Ok(Column::new(self.ret, data))
     }

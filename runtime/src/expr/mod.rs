@@ -13,8 +13,10 @@
 //! the batch's column, a literal a borrow of the constant, function
 //! arguments are column readers ([`functions::ColumnFunction`], also the
 //! shape a user-defined function takes). Failures (a division by zero)
-//! name the row and the place in the job file ([`error`]).
+//! name the row and the place in the job file ([`error`]). Arrays are
+//! list columns, read a row's slice at a time ([`arrays`]).
 
+pub mod arrays;
 pub mod cast;
 pub mod compile;
 pub mod dates;

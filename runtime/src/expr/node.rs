@@ -81,6 +81,7 @@ pub(super) enum Kind {
     F64,
     Bool,
     Str,
+    List,
 }
 
 pub(super) fn kind(t: DataType) -> Kind {
@@ -89,6 +90,7 @@ pub(super) fn kind(t: DataType) -> Kind {
         DataType::Double => Kind::F64,
         DataType::Bool => Kind::Bool,
         DataType::String => Kind::Str,
+        DataType::Array(_) => Kind::List,
     }
 }
 
@@ -255,6 +257,7 @@ impl Node {
                     Kind::F64 => kernels::cmp_f64(*op, va.f64s(sel)?, vb.f64s(sel)?, n),
                     Kind::Bool => kernels::cmp_bool(*op, va.bools(sel)?, vb.bools(sel)?, n),
                     Kind::Str => kernels::cmp_str(*op, va.strs(sel)?, vb.strs(sel)?, n),
+                    Kind::List => return Err(EvalError::internal("a comparison of arrays")),
                 };
                 dense_null(DataType::Bool, Data::Bool(out), valid)
             }
@@ -380,6 +383,7 @@ impl Node {
                         Kind::F64 => Arg::F64(v.f64s(sel)?),
                         Kind::Bool => Arg::Bool(v.bools(sel)?),
                         Kind::Str => Arg::Str(v.strs(sel)?),
+                        Kind::List => Arg::List(v.lists(sel)?),
                     });
                 }
                 let valid = vals.iter().fold(None, |acc, v| and_validity(acc, v.validity(sel)));
@@ -476,6 +480,7 @@ impl Node {
                 Kind::F64 => Arg::F64(v.f64s(sub)?),
                 Kind::Bool => Arg::Bool(v.bools(sub)?),
                 Kind::Str => Arg::Str(v.strs(sub)?),
+                Kind::List => Arg::List(v.lists(sub)?),
             });
         }
         let m = rows.len();
@@ -602,6 +607,24 @@ fn merge(
                 }
             }
             Data::Str(out)
+        }
+        Kind::List => {
+            let (a, b) = (vt.lists(ts)?, vf.lists(fs)?);
+            let (mut i, mut j) = (0, 0);
+            let mut out = Column::empty(ty, n);
+            for k in 0..n {
+                let items = if cond.get(k) {
+                    i += 1;
+                    a.get(i - 1)
+                } else {
+                    j += 1;
+                    b.get(j - 1)
+                };
+                if !super::arrays::push_items(&mut out, items) {
+                    return Err(EvalError::internal("an array of another element type in `if`"));
+                }
+            }
+            out.data
         }
     })
 }

@@ -258,6 +258,31 @@ fn call(f: Function, args: Vec<Value>) -> Result<Value, EvalError> {
             };
             part.map_or(Value::Null, |p| Value::Str(p.to_string()))
         }
+        Function::Cardinality => match args.first() {
+            Some(Value::Array(a)) => Value::Int(a.len() as i64),
+            _ => return Err(bug("cardinality() of a non-array")),
+        },
+        Function::ElementAt => match args.first() {
+            Some(Value::Array(a)) => {
+                let i = int_arg(&args, 1)?;
+                usize::try_from(i).ok().filter(|i| *i >= 1).and_then(|i| a.get(i - 1)).cloned().unwrap_or(Value::Null)
+            }
+            _ => return Err(bug("element_at() of a non-array")),
+        },
+        Function::ArrayContains => match (args.first(), args.get(1)) {
+            (Some(Value::Array(a)), Some(x)) => Value::Bool(a.contains(x)),
+            _ => return Err(bug("array_contains() of a non-array")),
+        },
+        Function::Array => Value::Array(args),
+        Function::Split => {
+            let (s, d) = (str_arg(&args, 0)?, str_arg(&args, 1)?);
+            let parts: Vec<Value> = if d.is_empty() {
+                s.chars().map(|c| Value::Str(c.to_string())).collect()
+            } else {
+                s.split(d).map(|p| Value::Str(p.to_string())).collect()
+            };
+            Value::Array(parts)
+        }
         Function::Coalesce
         | Function::RegexMatch
         | Function::RegexExtract

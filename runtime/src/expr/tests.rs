@@ -199,7 +199,45 @@ pub(crate) fn literal(ty: DataType, rng: &mut StdRng) -> Value {
         DataType::Double => Value::Double([0.0, -0.0, 1.5, f64::NAN, -2.0, f64::INFINITY][rng.random_range(0..6)]),
         DataType::Bool => Value::Bool(rng.random()),
         DataType::Timestamp => Value::Timestamp([0, 1_795_558_500_000, -5][rng.random_range(0..3)]),
+        DataType::Array(e) => Value::Array((0..rng.random_range(0..3)).map(|_| literal(e.ty(), rng)).collect()),
     }
+}
+
+/// A random array expression: of strings (`split`, `array`) or of longs
+/// (`array`), maybe chosen by `if`.
+fn gen_array(types: &[DataType], strings: bool, depth: u32, rng: &mut StdRng) -> Expr {
+    use DataType as T;
+    let gen = |t: DataType, rng: &mut StdRng| gen_over(types, t, depth, rng);
+    let long = |rng: &mut StdRng| Expr::Cast(T::Long, b(gen(T::Long, rng)));
+    match (strings, rng.random_range(0..4)) {
+        (true, 0) => Expr::Call(Function::Split, vec![gen(T::String, rng), Expr::Literal(literal(T::String, rng))]),
+        (true, 1) => Expr::Call(Function::Split, vec![gen(T::String, rng), gen(T::String, rng)]),
+        (true, 2) => Expr::Call(Function::Array, vec![gen(T::String, rng), gen(T::String, rng)]),
+        (false, 0 | 1) => Expr::Call(Function::Array, vec![long(rng), long(rng), long(rng)]),
+        (false, 2) => Expr::Call(Function::Array, vec![long(rng)]),
+        _ => Expr::If(
+            b(gen(T::Bool, rng)),
+            b(gen_array(types, strings, depth, rng)),
+            b(gen_array(types, strings, depth, rng)),
+        ),
+    }
+}
+
+/// A random use of an array giving `ty`, if there is one of that type.
+fn gen_array_use(types: &[DataType], ty: DataType, depth: u32, rng: &mut StdRng) -> Option<Expr> {
+    use DataType as T;
+    let strings = rng.random();
+    let a = gen_array(types, strings, depth, rng);
+    Some(match ty {
+        T::Int => Expr::Call(Function::Cardinality, vec![a]),
+        T::String if strings => Expr::Call(Function::ElementAt, vec![a, gen_over(types, T::Long, depth, rng)]),
+        T::Long if !strings => Expr::Call(Function::ElementAt, vec![a, gen_over(types, T::Int, depth, rng)]),
+        T::Bool if strings => Expr::Call(Function::ArrayContains, vec![a, gen_over(types, T::String, depth, rng)]),
+        T::Bool => {
+            Expr::Call(Function::ArrayContains, vec![a, Expr::Cast(T::Long, b(gen_over(types, T::Long, depth, rng)))])
+        }
+        _ => return None,
+    })
 }
 
 fn b(e: Expr) -> Box<Expr> {
@@ -222,6 +260,11 @@ pub(crate) fn gen_over(types: &[DataType], ty: DataType, depth: u32, rng: &mut S
     if rng.random_range(0..6) == 0 {
         return Expr::If(b(gen(T::Bool, d, rng)), b(gen(ty, d, rng)), b(gen(ty, d, rng)));
     }
+    if rng.random_range(0..10) == 0 {
+        if let Some(e) = gen_array_use(types, ty, d, rng) {
+            return e;
+        }
+    }
     if rng.random_range(0..8) == 0 {
         // Nullness: `coalesce` of two of the type, or `is [not] null` of any.
         if ty == T::Bool && rng.random() {
@@ -232,6 +275,8 @@ pub(crate) fn gen_over(types: &[DataType], ty: DataType, depth: u32, rng: &mut S
         return Expr::Call(Function::Coalesce, vec![gen(t, d, rng), gen(t, d, rng)]);
     }
     match ty {
+        // Arrays are made by `gen_array` where an array function needs one.
+        T::Array(_) => Expr::Literal(literal(ty, rng)),
         T::Int | T::Long => match rng.random_range(0..7) {
             0 => Expr::Neg(b(gen(T::Long, d, rng))),
             1 => Expr::Call(Function::Length, vec![gen(T::String, d, rng)]),

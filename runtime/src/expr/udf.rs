@@ -72,6 +72,8 @@ pub fn encode(args: &[Arg<'_>], n: usize) -> Vec<u8> {
                 }
                 (0..n).for_each(|k| out.extend_from_slice(v.get(k).as_bytes()));
             }
+            // A Rust function takes no arrays: the checker refuses the call.
+            Arg::List(_) => {}
         }
     }
     out

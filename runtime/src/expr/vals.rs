@@ -1,8 +1,8 @@
 //! What evaluating an expression on a selection of a batch gives: one value
 //! per selected row, borrowed from the batch where it can be.
 
-use crate::data::ValueRef;
-use crate::data::{Column, Data, StrColumn, Validity};
+use crate::data::{ArrayRef, ValueRef};
+use crate::data::{Column, Data, ListColumn, StrColumn, Validity};
 use crate::record::Value;
 use flowc_compiler::ir::DataType;
 
@@ -151,6 +151,27 @@ impl Strs<'_> {
     }
 }
 
+/// Reads the k-th array of an array-typed result.
+#[derive(Debug, Clone, Copy)]
+pub enum Lists<'a> {
+    Column(&'a ListColumn),
+    Gather(&'a ListColumn, &'a [u32]),
+    /// A constant array (`array("a", "b")` folded), the same for every row.
+    Scalar(&'a [Value]),
+}
+
+impl<'a> Lists<'a> {
+    /// The k-th selected array.
+    #[inline]
+    pub fn get(&self, k: usize) -> ArrayRef<'a> {
+        match *self {
+            Lists::Column(c) => c.get(k),
+            Lists::Gather(c, r) => c.get(r[k] as usize),
+            Lists::Scalar(v) => ArrayRef::Values(v),
+        }
+    }
+}
+
 macro_rules! getter {
     ($name:ident, $ty:ty, $variant:ident, $value:pat => $v:expr, $what:literal) => {
         impl<'a> Vals<'a> {
@@ -195,6 +216,22 @@ impl<'a> Vals<'a> {
         }
     }
 
+    pub fn lists<'s>(&'s self, sel: Sel<'s>) -> Result<Lists<'s>, EvalError>
+    where
+        'a: 's,
+    {
+        match self {
+            Vals::Scalar(Value::Array(v)) => Ok(Lists::Scalar(v)),
+            Vals::Scalar(Value::Null) => Ok(Lists::Scalar(&[])),
+            Vals::Column(Column { data: Data::List(c), .. }) => Ok(match sel {
+                Sel::All(_) => Lists::Column(c),
+                Sel::Rows(r) => Lists::Gather(c, r),
+            }),
+            Vals::Dense(Column { data: Data::List(c), .. }) => Ok(Lists::Column(c)),
+            _ => Err(mismatch("an array")),
+        }
+    }
+
     /// The values as a column of `ty` with one value per selected row:
     /// computed values are moved, read ones copied.
     pub fn into_column(self, sel: Sel<'_>, ty: DataType) -> Result<Column, EvalError> {
@@ -212,6 +249,15 @@ impl<'a> Vals<'a> {
                 let c = Column::nulls(ty, n);
                 (c.data, c.validity)
             }
+            Vals::Scalar(v) if matches!(v, Value::Array(_)) => {
+                let mut c = Column::empty(ty, n);
+                for _ in 0..n {
+                    if !c.push_owned(v) {
+                        return Err(mismatch(&format!("{ty}")));
+                    }
+                }
+                (c.data, c.validity)
+            }
             Vals::Scalar(v) => (
                 match v {
                     Value::Int(x) | Value::Timestamp(x) => Data::I64(vec![*x; n]),
@@ -219,7 +265,7 @@ impl<'a> Vals<'a> {
                     Value::Bool(x) => Data::Bool(vec![*x; n]),
                     // A constant string is a dictionary of one.
                     Value::Str(s) => Data::Str(StrColumn::repeat(s, n)),
-                    Value::Null => Data::I64(Vec::new()),
+                    Value::Null | Value::Array(_) => Data::I64(Vec::new()),
                 },
                 None,
             ),

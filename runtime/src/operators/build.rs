@@ -123,6 +123,11 @@ pub fn build_operator(op: &ChainedOperator, ctx: &BuildContext) -> Result<Box<dy
             ctx.max_parallelism,
         )),
         OperatorKind::Union => Box::new(super::union::Union),
+        OperatorKind::Unnest(u) => Box::new(super::unnest::UnnestOperator::new(
+            op.name.clone(),
+            u.clone(),
+            op.input.as_ref().unwrap_or(&Schema::default()),
+        )?),
         OperatorKind::Join(j) => super::join::build(
             op.name.clone(),
             j.clone(),

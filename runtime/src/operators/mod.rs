@@ -17,6 +17,7 @@ mod sketches;
 pub mod stage_errors;
 pub mod top;
 pub mod union;
+pub mod unnest;
 pub mod watermark;
 pub mod window;
 mod window_state;

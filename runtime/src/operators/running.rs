@@ -218,7 +218,8 @@ impl Operator for RunningAggregateOperator {
                     DataType::Int | DataType::Long | DataType::Timestamp => v.i64s(sel).map(ArgReader::I64),
                     DataType::Double => v.f64s(sel).map(ArgReader::F64),
                     DataType::String => v.strs(sel).map(ArgReader::Str),
-                    DataType::Bool => Ok(ArgReader::None),
+                    // `count(x)` of a bool or an array reads only its nulls.
+                    DataType::Bool | DataType::Array(_) => Ok(ArgReader::None),
                 },
             };
             readers.push(r.map_err(|e| self.eval_error(e, &input, &self.input))?);

@@ -18,6 +18,9 @@
 //!   γ = 1.01 / 0.99, so the value it answers for a quantile is within 1 %
 //!   of the exact quantile's value (zero exactly; |x| < 1e-9 counts as zero).
 //!   Merging adds bucket counts.
+//! - `array_agg`: every value, in arrival order (nulls are skipped before
+//!   they reach it); merging appends the later accumulator's values. Its
+//!   state grows with the window's records, as Flink SQL's `ARRAY_AGG`.
 
 use super::window_state::ArgReader;
 use crate::data::{Column, Data, ValueRef};
@@ -43,7 +46,12 @@ pub enum SketchAcc {
     Hll(Hll),
     First(Option<Scalar>),
     Last(Option<Scalar>),
-    Percentile { q: f64, sketch: DdSketch },
+    Percentile {
+        q: f64,
+        sketch: DdSketch,
+    },
+    /// `array_agg`: the values in arrival order.
+    Collect(Vec<Scalar>),
 }
 
 /// A value of an aggregate's argument, owned.
@@ -79,8 +87,9 @@ impl Scalar {
             Value::Double(x) => Scalar::F(x),
             Value::Str(s) => Scalar::S(s),
             Value::Bool(b) => Scalar::I(i64::from(b)),
-            // Aggregates skip nulls before they reach a sketch.
-            Value::Null => Scalar::I(0),
+            // Aggregates skip nulls before they reach a sketch; the
+            // checker refuses arrays.
+            Value::Null | Value::Array(_) => Scalar::I(0),
         }
     }
 }
@@ -221,6 +230,8 @@ pub enum SavedSketch {
         negative: Vec<(i32, u64)>,
         zeros: u64,
     },
+    /// `array_agg`'s values, in order.
+    Collect(Vec<Value>),
 }
 
 impl SketchAcc {
@@ -236,6 +247,9 @@ impl SketchAcc {
             AggFunc::Last if call.arg_type != DataType::Bool => SketchAcc::Last(None),
             AggFunc::ApproxPercentile { q_millionths } if call.arg_type.is_numeric() => {
                 SketchAcc::Percentile { q: f64::from(q_millionths.min(1_000_000)) / 1e6, sketch: DdSketch::default() }
+            }
+            AggFunc::ArrayAgg if call.arg_type != DataType::Bool && !call.arg_type.is_array() => {
+                SketchAcc::Collect(Vec::new())
             }
             _ => return None,
         })
@@ -274,6 +288,7 @@ impl SketchAcc {
             }
             (SketchAcc::Percentile { sketch, .. }, ArgReader::I64(a)) => sketch.add(a.get(k) as f64),
             (SketchAcc::Percentile { sketch, .. }, ArgReader::F64(a)) => sketch.add(a.get(k)),
+            (SketchAcc::Collect(v), arg) => v.extend(Scalar::read(arg, k)),
             _ => {}
         }
     }
@@ -290,6 +305,7 @@ impl SketchAcc {
             (SketchAcc::First(a), SketchAcc::First(b)) if a.is_none() => a.clone_from(b),
             (SketchAcc::Last(a), SketchAcc::Last(b)) if b.is_some() => a.clone_from(b),
             (SketchAcc::Percentile { sketch: a, .. }, SketchAcc::Percentile { sketch: b, .. }) => a.merge(b),
+            (SketchAcc::Collect(a), SketchAcc::Collect(b)) => a.extend(b.iter().cloned()),
             _ => {}
         }
     }
@@ -316,6 +332,21 @@ impl SketchAcc {
                 _ => {}
             },
             (SketchAcc::Percentile { q, sketch }, Data::F64(c)) => c.push(sketch.quantile(*q)),
+            (SketchAcc::Collect(v), Data::List(l)) => {
+                let values = l.values_mut();
+                for x in v {
+                    let pushed = match x {
+                        Scalar::I(i) => values.push_value(ValueRef::Int(*i)),
+                        Scalar::F(f) => values.push_value(ValueRef::Double(*f)),
+                        Scalar::S(s) => values.push_value(ValueRef::Str(s)),
+                    };
+                    if !pushed {
+                        // Of another type than the column (a bug): no element.
+                        continue;
+                    }
+                }
+                l.close_row();
+            }
             _ => {}
         }
     }
@@ -349,6 +380,7 @@ impl SketchAcc {
                 negative: sketch.negative.iter().map(|(i, n)| (*i, *n)).collect(),
                 zeros: sketch.zeros,
             },
+            SketchAcc::Collect(v) => SavedSketch::Collect(v.iter().map(|x| x.value(call.arg_type)).collect()),
         }
     }
 
@@ -389,6 +421,12 @@ impl SketchAcc {
                     },
                 }
             }
+            (SketchAcc::Collect(_), SavedSketch::Collect(v)) => {
+                if v.iter().any(|x| matches!(x, Value::Null | Value::Array(_))) {
+                    return None;
+                }
+                SketchAcc::Collect(v.into_iter().map(Scalar::from_value).collect())
+            }
             _ => return None,
         })
     }
@@ -398,6 +436,45 @@ impl SketchAcc {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// `array_agg` against a plain model (the non-null values in
+        /// arrival order), however the records are split into accumulators
+        /// that merge in order, each through its checkpoint form.
+        #[test]
+        fn array_agg_is_the_values_in_arrival_order(
+            values in prop::collection::vec(prop::option::of(-50i64..50), 0..60),
+            cuts in prop::collection::vec(0usize..60, 0..4),
+        ) {
+            use crate::expr::vals::I64s;
+            let call = AggCall {
+                func: AggFunc::ArrayAgg,
+                arg: None,
+                arg_type: DataType::Timestamp,
+                result_type: DataType::Array(flowc_compiler::ir::Elem::Timestamp),
+            };
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(values.len())).collect();
+            cuts.extend([0, values.len()]);
+            cuts.sort_unstable();
+            let mut merged = SketchAcc::new(&call).expect("an accumulator");
+            for w in cuts.windows(2) {
+                let mut part = SketchAcc::new(&call).expect("an accumulator");
+                // Nulls are skipped before an accumulator sees them.
+                for v in values[w[0]..w[1]].iter().flatten() {
+                    part.add(&ArgReader::I64(I64s::Scalar(*v)), 0);
+                }
+                let cfg = bincode::config::standard();
+                let bytes = bincode::serde::encode_to_vec(part.saved(&call), cfg).expect("encodes");
+                let (saved, _): (SavedSketch, usize) = bincode::serde::decode_from_slice(&bytes, cfg).expect("decodes");
+                let part = SketchAcc::from_saved(saved, &call).expect("restores");
+                merged.merge(&part);
+            }
+            let mut column = Column::empty(call.result_type, 1);
+            merged.push_result(&mut column);
+            let model: Vec<Value> = values.iter().flatten().map(|v| Value::Timestamp(*v)).collect();
+            prop_assert_eq!(column.value(0), Some(Value::Array(model)));
+        }
+    }
 
     fn hll_of(values: &[u32]) -> Hll {
         let mut h = Hll::default();

@@ -365,7 +365,8 @@ impl Operator for WindowOperator {
                     DataType::Int | DataType::Long | DataType::Timestamp => v.i64s(sel).map(ArgReader::I64),
                     DataType::Double => v.f64s(sel).map(ArgReader::F64),
                     DataType::String => v.strs(sel).map(ArgReader::Str),
-                    DataType::Bool => Ok(ArgReader::None),
+                    // `count(x)` of a bool or an array reads only its nulls.
+                    DataType::Bool | DataType::Array(_) => Ok(ArgReader::None),
                 },
             };
             readers.push(r.map_err(|e| self.eval_error(e, &input, &self.input))?);
@@ -768,6 +769,81 @@ mod tests {
         w.on_signal(Signal::Watermark(i64::MAX), &mut out).unwrap();
         let starts: Vec<_> = rows(&out).into_iter().map(|r| r.1[0].clone()).collect();
         assert_eq!(starts, vec![Value::Timestamp(0), Value::Timestamp(5)]);
+    }
+
+    /// `array_agg`'s values are state per key group: a snapshot split by
+    /// key group (a restore at parallelism 2) fires what the whole one
+    /// fires, and both are the model's values per key in arrival order.
+    #[test]
+    fn array_agg_state_restores_split_by_key_group() {
+        use flowc_compiler::ir::Elem;
+        let spec = WindowAggregate {
+            key: vec![1],
+            window: WindowSpec { kind: WindowKind::Tumbling { size_ms: 1000 }, time: TimeDomain::EventTime },
+            aggregates: vec![AggCall {
+                func: AggFunc::ArrayAgg,
+                arg: Some(Expr::Field(2)),
+                arg_type: DataType::String,
+                result_type: DataType::Array(Elem::String),
+            }],
+            output: vec![Expr::Key(0), Expr::Aggregate(0)],
+            lateness_ms: 0,
+            late_output: false,
+        };
+        let input = schema(&[("ts", DataType::Timestamp), ("user", DataType::String), ("tag", DataType::String)]);
+        let output = schema(&[("user", DataType::String), ("tags", DataType::Array(Elem::String))]);
+        let make = || {
+            let counters = Arc::new(TaskCounters::new());
+            WindowOperator::new("w".into(), spec.clone(), &input, &output, 128, counters, &SourceMap::default())
+                .expect("builds")
+        };
+        let users = ["ann", "bob", "cy", "dan", "eve", "fay", "gus"];
+        let events: Vec<(i64, Vec<Value>)> = (0..60i64)
+            .map(|i| {
+                let row = vec![
+                    Value::Timestamp(i * 15),
+                    Value::Str(users[(i * 3 % 7) as usize].into()),
+                    Value::Str(format!("t{i}")),
+                ];
+                (i * 15, row)
+            })
+            .collect();
+        let batch =
+            Batch::from_rows(&[DataType::Timestamp, DataType::String, DataType::String], &events).expect("fits");
+        let mut whole = make();
+        let mut out = Vec::new();
+        whole.process(batch, &mut out).expect("processes");
+        let snap = whole.snapshot();
+        let (low, high): (Vec<_>, Vec<_>) = snap.key_groups.iter().cloned().partition(|(g, _)| *g < 64);
+        assert!(!low.is_empty() && !high.is_empty(), "the keys spread over both halves");
+        let (mut a, mut b) = (make(), make());
+        a.restore(KeyedSnapshot { key_groups: low }).expect("restores");
+        b.restore(KeyedSnapshot { key_groups: high }).expect("restores");
+        let mut again: Vec<(u32, Vec<u8>)> = a.snapshot().key_groups;
+        again.extend(b.snapshot().key_groups);
+        again.sort();
+        assert_eq!(again, snap.key_groups, "each half snapshots its own key groups");
+        let fire = |w: &mut WindowOperator| {
+            let mut out = Vec::new();
+            w.on_signal(Signal::Watermark(i64::MAX), &mut out).expect("fires");
+            let mut r: Vec<Vec<Value>> = rows(&out).into_iter().map(|(_, r)| r).collect();
+            r.sort_by(|x, y| format!("{x:?}").cmp(&format!("{y:?}")));
+            r
+        };
+        let mut split = fire(&mut a);
+        split.extend(fire(&mut b));
+        split.sort_by(|x, y| format!("{x:?}").cmp(&format!("{y:?}")));
+        let one = fire(&mut whole);
+        assert_eq!(split, one);
+        let mut model: Vec<Vec<Value>> = users
+            .iter()
+            .map(|u| {
+                let tags = events.iter().filter(|(_, r)| r[1] == Value::Str(u.to_string())).map(|(_, r)| r[2].clone());
+                vec![Value::Str(u.to_string()), Value::Array(tags.collect())]
+            })
+            .collect();
+        model.sort_by(|x, y| format!("{x:?}").cmp(&format!("{y:?}")));
+        assert_eq!(one, model);
     }
 
     #[test]

@@ -465,6 +465,8 @@ impl<'a> KeyColumn<'a> {
                     (Data::I64(v), _) => KeyColumn::Int(v),
                     (Data::F64(v), _) => KeyColumn::Double(v),
                     (Data::Bool(v), _) => KeyColumn::Bool(v),
+                    // The checker refuses array keys.
+                    (Data::List(_), _) => return None,
                 })
             })
             .collect()

@@ -944,8 +944,10 @@ pub fn nullable(e: &Expr, input: &Schema, aggregate: Option<(&[usize], &[AggCall
         }
         Expr::Aggregate(i) => aggregate.and_then(|(_, aggs)| aggs.get(*i)).is_some_and(|a| {
             // Counts are 0 and `array_agg` is empty over no value, never null.
-            !matches!(a.func, AggFunc::Count | AggFunc::CountDistinct | AggFunc::ApproxCountDistinct | AggFunc::ArrayAgg)
-                && a.arg.as_ref().is_some_and(|x| nullable(x, input, None))
+            !matches!(
+                a.func,
+                AggFunc::Count | AggFunc::CountDistinct | AggFunc::ApproxCountDistinct | AggFunc::ArrayAgg
+            ) && a.arg.as_ref().is_some_and(|x| nullable(x, input, None))
         }),
         Expr::WindowStart | Expr::WindowEnd => false,
         Expr::IsNull(..) => false,

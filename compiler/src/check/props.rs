@@ -58,10 +58,18 @@ impl Checker {
     pub(super) fn bad_prop(&mut self, key: &str, takes: &str, v: &Const, span: Span) {
         // "takes a positive duration, not a duration" would say nothing.
         let given = if *v == Const::Duration(0) { "zero" } else { v.kind() };
-        self.err(
-            Diagnostic::error("flow::check::setting-value", format!("`{key}` takes {takes}, not {given}"), span)
-                .with_label(format!("this is {v}")),
-        );
+        let d = Diagnostic::error("flow::check::setting-value", format!("`{key}` takes {takes}, not {given}"), span)
+            .with_label(format!("this is {v}"));
+        // A misspelt word among the words it takes (`bids` for `bid`).
+        let words = takes.split('`').skip(1).step_by(2);
+        let near = match v {
+            Const::Symbol(w) | Const::Str(w) => suggest(w, words),
+            _ => None,
+        };
+        self.err(match near {
+            Some(w) => d.with_help(format!("did you mean `{w}`?")),
+            None => d,
+        });
     }
 
     pub(super) fn string_prop(

@@ -65,7 +65,13 @@ CONFIG=()
 if ((HA || S3)); then
     mkdir -p "$EXTRAS"
     CONF="$EXTRAS/flowc.yaml"
-    cp playground/conf/flowc.yaml "$CONF"
+    if ((S3)); then
+        # The base config's local checkpoint and savepoint directories give
+        # way to the bucket's (a key twice is invalid YAML).
+        grep -Ev '^state\.(checkpoints|savepoints)\.dir:' playground/conf/flowc.yaml >"$CONF"
+    else
+        cp playground/conf/flowc.yaml "$CONF"
+    fi
     if ((S3)); then
         cat >>"$CONF" <<EOT
 # --s3: checkpoints and savepoints on the playground's S3 server.
@@ -121,7 +127,10 @@ stop_extras() {
 
 if [[ $# -gt 0 ]]; then
     if [[ "$1" == down ]]; then
-        "$PLAYGROUND" "${CONFIG[@]}" "$@"
+        # Without the variants' config: its checkpoints live in the S3
+        # server's directory (removed with the extras below), and the
+        # playground refuses to delete a bucket's prefix.
+        "$PLAYGROUND" "$@"
         stop_extras
         if [[ " $* " == *" -v "* ]]; then rm -rf "$EXTRAS"; fi
         exit 0

@@ -545,6 +545,12 @@ impl Playground {
             dirs.extend(self.config.savepoints_dir.clone());
             dirs.extend(self.config.upload_dir.clone());
             for dir in dirs {
+                // `s3://…` is object storage, not a local directory: its
+                // server's data goes with the server.
+                if dir.to_str().is_some_and(|d| d.contains("://")) {
+                    println!("Leaving {} (object storage) ... done", dir.display());
+                    continue;
+                }
                 remove_dir(&dir)?;
             }
         }

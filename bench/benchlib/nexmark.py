@@ -24,7 +24,8 @@ from .procs import RssSampler, log
 
 NEXMARK = os.path.join(ROOT, "jobs", "nexmark")
 # The queries of jobs/nexmark/ that Flink SQL runs too (q12 is in processing time).
-QUERIES = ("q0", "q1", "q2", "q5", "q7", "q8", "q10", "q11", "q12", "q14", "q17", "q21", "q22")
+QUERIES = ("q0", "q1", "q2", "q3", "q5", "q7", "q8", "q9", "q10", "q11", "q12", "q14", "q15", "q16", "q17", "q18",
+           "q19", "q20", "q21", "q22")
 FLINK_SQL_Q12 = """SELECT bidder, count(*) AS bid_count, window_start AS starttime, window_end AS endtime
 FROM TABLE(TUMBLE(TABLE (SELECT *, PROCTIME() AS p_time FROM bid), DESCRIPTOR(p_time), INTERVAL '10' SECOND))
 GROUP BY bidder, window_start, window_end
@@ -133,20 +134,30 @@ def run(engine, procs, work, run_no, args, res, data):
     """One engine, one run: a fresh cluster, every query in turn."""
     wd = tempfile.mkdtemp(prefix=f"{engine}-nexmark{run_no}-", dir=work)
     c = NexmarkFlowc(procs, wd, data) if engine == "flowc" else NexmarkFlink(procs, wd, data)
+    failed = []
     try:
         c.start()
         for q in args.nexmark_queries:
-            if engine == "flowc":
-                jid = c.submit(flowc_job(q, data, os.path.join(wd, "jobs")), [])
-            else:
-                jid = c.submit_query(q)
-            with RssSampler(c.pids()) as s:
-                j = c.finished_job_stats(jid, args.timeout)
+            # One query that fails (to submit or to finish) does not stop
+            # the others; the run reports every failure at its end.
+            try:
+                if engine == "flowc":
+                    jid = c.submit(flowc_job(q, data, os.path.join(wd, "jobs")), [])
+                else:
+                    jid = c.submit_query(q)
+                with RssSampler(c.pids()) as s:
+                    j = c.finished_job_stats(jid, args.timeout)
+            except JobFailed as err:
+                print(f"{engine} nexmark {q} failed: {str(err)[:300]}", flush=True)
+                failed.append(f"{q}: {str(err)[:300]}")
+                continue
             res.add(f"nexmark {q}, {args.nexmark_label} events, p=2", engine, args.nexmark_events / duration_s(j),
                     "higher", "ev/s")
             res.add(f"peak RSS TaskManager, nexmark {q}", engine, s.peak.get("taskmanager", 0) / 1024, "lower", "MiB")
     finally:
         c.stop()
+    if failed:
+        raise JobFailed(f"{len(failed)} quer{'y' if len(failed) == 1 else 'ies'} failed: " + "; ".join(failed))
 
 
 def geomean_ratio(res):

@@ -17,7 +17,7 @@ mod last;
 
 pub use last::DedupLastOperator;
 
-use super::keyed::{decode_groups, encode_group, find_slots, SlotTimers};
+use super::keyed::{decode_groups, encode_groups, find_slots, SlotTimers};
 use super::window_state::KeyTable;
 use super::{KeyedSnapshot, Operator, OperatorError};
 use crate::data::Batch;
@@ -26,7 +26,6 @@ use crate::keygroup::{key_group, key_hash, Key};
 use crate::record::{Signal, NO_TIMESTAMP};
 use flowc_compiler::ir::{Dedup, Schema, TimeDomain};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// Format of a key group's bytes in a snapshot; bump on change.
 const SNAPSHOT_VERSION: u8 = 1;
@@ -199,21 +198,12 @@ impl Operator for DedupOperator {
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
-        let mut groups: BTreeMap<u32, Vec<(&[u8], DedupEntry)>> = BTreeMap::new();
-        for (slot, e) in self.keys.slots() {
-            let Some(Some(s)) = self.seen.get(slot as usize) else { continue };
+        let entries = self.keys.slots().filter_map(|(slot, e)| {
+            let Some(Some(s)) = self.seen.get(slot as usize) else { return None };
             let entry = DedupEntry { key: Key(e.key.clone()), first_seen: s.first_seen, written: s.written };
-            groups.entry(key_group(e.hash, self.max_parallelism)).or_default().push((&e.order, entry));
-        }
-        let key_groups = groups
-            .into_iter()
-            .map(|(kg, mut entries)| {
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                let entries: Vec<DedupEntry> = entries.into_iter().map(|(_, e)| e).collect();
-                (kg, encode_group(SNAPSHOT_VERSION, &entries))
-            })
-            .collect();
-        KeyedSnapshot { key_groups }
+            Some((key_group(e.hash, self.max_parallelism), &e.order[..], entry))
+        });
+        encode_groups(SNAPSHOT_VERSION, entries)
     }
 
     fn restore(&mut self, state: KeyedSnapshot) -> Result<(), OperatorError> {

@@ -87,6 +87,28 @@ pub fn encode_group<T: Serialize>(version: u8, entries: &[T]) -> Vec<u8> {
     bytes
 }
 
+/// A keyed snapshot of `entries`, each given with its key group and its
+/// key's bytes in key order: per key group, sorted by key (so the bytes do
+/// not depend on the key map's layout), each group by [`encode_group`].
+pub fn encode_groups<'a, T: Serialize>(
+    version: u8,
+    entries: impl IntoIterator<Item = (u32, &'a [u8], T)>,
+) -> KeyedSnapshot {
+    let mut groups: BTreeMap<u32, Vec<(&'a [u8], T)>> = BTreeMap::new();
+    for (kg, order, entry) in entries {
+        groups.entry(kg).or_default().push((order, entry));
+    }
+    let key_groups = groups
+        .into_iter()
+        .map(|(kg, mut entries)| {
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            let entries: Vec<T> = entries.into_iter().map(|(_, e)| e).collect();
+            (kg, encode_group(version, &entries))
+        })
+        .collect();
+    KeyedSnapshot { key_groups }
+}
+
 /// Decodes every key group of `state` written by [`encode_group`] in
 /// format `version`, refusing anything else with the reason.
 pub fn decode_groups<T: DeserializeOwned>(

@@ -16,7 +16,7 @@
 //! rescale like the window operator's.
 
 use super::calc::Projection;
-use super::keyed::{decode_groups, encode_group, find_slots, SlotTimers};
+use super::keyed::{decode_groups, encode_groups, find_slots, SlotTimers};
 use super::window_state::{add_row, restore_windows_v2, v1_windows, Acc, ArgReader, KeyTable, SnapshotEntry, Window};
 use super::{KeyedSnapshot, Operator, OperatorError};
 use crate::data::{Batch, RowKind, ValueRef};
@@ -26,7 +26,6 @@ use crate::metrics::TaskCounters;
 use crate::record::Signal;
 use flowc_compiler::ir::{DataType, Field, RunningAggregate, Schema};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Format of a key group's bytes in a snapshot; bump on change.
@@ -292,24 +291,12 @@ impl Operator for RunningAggregateOperator {
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
-        let mut groups: BTreeMap<u32, Vec<(&[u8], RunningEntry)>> = BTreeMap::new();
-        for (slot, e) in self.keys.slots() {
-            let kg = key_group(e.hash, self.max_parallelism);
+        let entries = self.keys.slots().map(|(slot, e)| {
             let updated = self.updated.get(slot as usize).copied().unwrap_or(i64::MIN);
-            groups
-                .entry(kg)
-                .or_default()
-                .push((&e.order, RunningEntry { entry: e.saved(&self.spec.aggregates), updated }));
-        }
-        let key_groups = groups
-            .into_iter()
-            .map(|(kg, mut entries)| {
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                let entries: Vec<RunningEntry> = entries.into_iter().map(|(_, e)| e).collect();
-                (kg, encode_group(SNAPSHOT_VERSION, &entries))
-            })
-            .collect();
-        KeyedSnapshot { key_groups }
+            let entry = RunningEntry { entry: e.saved(&self.spec.aggregates), updated };
+            (key_group(e.hash, self.max_parallelism), &e.order[..], entry)
+        });
+        encode_groups(SNAPSHOT_VERSION, entries)
     }
 
     fn restore(&mut self, state: KeyedSnapshot) -> Result<(), OperatorError> {

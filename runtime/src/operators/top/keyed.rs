@@ -20,14 +20,13 @@
 use crate::data::{Batch, RowKind, ValueRef};
 use crate::expr::EvalError;
 use crate::keygroup::{key_group, key_hash, Key};
-use crate::operators::keyed::{decode_groups, encode_group, find_slots, SlotTimers};
+use crate::operators::keyed::{decode_groups, encode_groups, find_slots, SlotTimers};
 use crate::operators::window_state::KeyTable;
 use crate::operators::{KeyedSnapshot, Operator, OperatorError};
 use crate::record::{Signal, Value};
 use flowc_compiler::ir::{DataType, KeyedTop, Schema};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 /// Format of a key group's bytes in a snapshot; bump on change.
 const SNAPSHOT_VERSION: u8 = 1;
@@ -240,21 +239,12 @@ impl Operator for KeyedTopOperator {
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
-        let mut groups: BTreeMap<u32, Vec<(&[u8], TopEntry)>> = BTreeMap::new();
-        for (slot, e) in self.keys.slots() {
-            let Some(Some(k)) = self.kept.get(slot as usize) else { continue };
+        let entries = self.keys.slots().filter_map(|(slot, e)| {
+            let Some(Some(k)) = self.kept.get(slot as usize) else { return None };
             let entry = TopEntry { key: Key(e.key.clone()), rows: k.rows.clone(), written: k.written };
-            groups.entry(key_group(e.hash, self.max_parallelism)).or_default().push((&e.order, entry));
-        }
-        let key_groups = groups
-            .into_iter()
-            .map(|(kg, mut entries)| {
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                let entries: Vec<TopEntry> = entries.into_iter().map(|(_, e)| e).collect();
-                (kg, encode_group(SNAPSHOT_VERSION, &entries))
-            })
-            .collect();
-        KeyedSnapshot { key_groups }
+            Some((key_group(e.hash, self.max_parallelism), &e.order[..], entry))
+        });
+        encode_groups(SNAPSHOT_VERSION, entries)
     }
 
     fn restore(&mut self, state: KeyedSnapshot) -> Result<(), OperatorError> {

@@ -18,16 +18,19 @@
 
 pub use super::kafka_sink::{send_record, send_waiting, DeliveryErrors, KafkaSinkWriter};
 
+mod read;
+use read::At;
+
 use super::bad_records::BadRecords;
 use super::kafka_metadata::{MetadataColumns, TimeSource};
 use super::kafka_topics::{Assignment, TopicPartition, Topics};
 use super::{ConnectorError, SourcePoll, SourceReader};
 use crate::checkpoint::SourceState;
-use crate::codec::{DecodeError, Decoder};
-use crate::data::Data;
-use crate::metrics::{RecordPosition, TaskCounters};
+use crate::codec::Decoder;
+use crate::metrics::TaskCounters;
 use crate::record::Signal;
 use flowc_compiler::ir::{KafkaSource, StartingOffsets, WatermarkSpec};
+use flowc_kafka_batch::{Batch as RawBatch, BatchQueue};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
@@ -98,7 +101,11 @@ pub struct KafkaSourceReader {
     topic: String,
     /// The partitions' end offsets, as last asked, for their lag.
     part_ends: PartitionEnds,
-    consumer: BaseConsumer,
+    /// Where the partitions' messages are read a batch at a time (none
+    /// with metadata columns, which read through `rdkafka`'s messages):
+    /// declared before `consumer`, so that it is dropped first.
+    fast: Option<(BatchQueue, RawBatch)>,
+    consumer: Arc<BaseConsumer>,
     decoder: Decoder,
     /// The schema's fields read from Kafka metadata, if any.
     metadata: Option<MetadataColumns>,
@@ -227,6 +234,16 @@ impl KafkaSourceReader {
         let now = Instant::now();
         let bad = BadRecords::new(&spec.on_error, operator, counters.clone())?;
         let metadata = MetadataColumns::new(&spec.schema);
+        let consumer = Arc::new(consumer);
+        let fast = match metadata {
+            None => BatchQueue::new(consumer.clone()).map(|q| (q, RawBatch::with_capacity(BATCH))),
+            Some(_) => None,
+        };
+        if let Some((q, _)) = &fast {
+            for (t, p) in &partitions {
+                q.split(t, *p);
+            }
+        }
         let time = match (&watermark, &metadata) {
             (Some(w), Some(m)) => m.time_source(w.field),
             (Some(w), None) => TimeSource::Payload(w.field),
@@ -235,6 +252,7 @@ impl KafkaSourceReader {
         Ok(KafkaSourceReader {
             bad,
             servers: spec.servers.clone(),
+            fast,
             consumer,
             // The value holds the fields that are not metadata.
             decoder: Decoder::new(&spec.schema.payload(), &spec.format),
@@ -294,6 +312,11 @@ impl KafkaSourceReader {
             tpl.add_partition_offset(&tp.0, tp.1, Offset::Beginning).map_err(|e| kafka_err(&self.servers, e))?;
         }
         self.consumer.incremental_assign(&tpl).map_err(|e| kafka_err(&self.servers, e))?;
+        if let Some((q, _)) = &self.fast {
+            for (t, p) in &new {
+                q.split(t, *p);
+            }
+        }
         tracing::info!(
             servers = %self.servers, subtask = d.subtask, partitions = ?new,
             "Kafka partition discovery found new partitions; reading them from the earliest offset."
@@ -495,62 +518,30 @@ impl SourceReader for KafkaSourceReader {
         // A record beyond `max_future` moves no watermark (the watermark stage drops it).
         let future = self.watermark.as_ref().and_then(|w| w.max_future_ms);
         let future_limit = future.map_or(i64::MAX, |m| crate::clock::now_ms().saturating_add(m as i64));
+        // The consumer queue first: its events, and with the batch queue the
+        // messages fetched before the partitions were split off to it, which
+        // come before anything there (a partition's offsets never go back).
+        let consumer = self.consumer.clone();
         while batch.len() < BATCH {
-            let Some(result) = self.consumer.poll(wait) else { break };
+            let Some(result) = consumer.poll(if self.fast.is_some() { Duration::ZERO } else { wait }) else { break };
             wait = Duration::ZERO;
             match result {
                 Ok(msg) => {
                     let payload = msg.payload().unwrap_or(&[]);
                     bytes += payload.len() as u64;
-                    let p = msg.partition();
-                    let topic = msg.topic();
-                    let clock = self.partitions.iter_mut().find(|((t, q), _)| *q == p && t == topic).map(|(_, c)| c);
-                    let mut decoded = self.decoder.decode_into(payload, &mut batch);
-                    if let (Ok(()), Some(m)) = (&decoded, &mut self.metadata) {
-                        if let Err(e) = m.push(&msg) {
-                            batch.truncate(batch.len().saturating_sub(1));
-                            decoded = Err(DecodeError(e));
-                        }
-                    }
-                    match decoded {
-                        Ok(()) => {
-                            if let Some(c) = clock {
-                                c.next = Some(msg.offset() + 1);
-                                let ts = match self.time {
-                                    TimeSource::Payload(f) => match batch.columns.get(f).map(|c| &c.data) {
-                                        Some(Data::I64(v)) => v.last().copied(),
-                                        _ => None,
-                                    },
-                                    TimeSource::KafkaTimestamp => msg.timestamp().to_millis(),
-                                    TimeSource::None => None,
-                                };
-                                if let Some(ts) = ts {
-                                    if ts <= future_limit {
-                                        c.max_ts = c.max_ts.max(ts);
-                                    }
-                                    // Stamped once per batch below: a clock read per record costs.
-                                    c.seen = true;
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            if let Some(c) = clock {
-                                c.next = Some(msg.offset() + 1);
-                            }
-                            let position =
-                                RecordPosition::Kafka { topic: topic.to_string(), partition: p, offset: msg.offset() };
-                            self.bad.decode_error(payload, &e.0, position, msg.timestamp().to_millis())?;
-                        }
-                    }
+                    let at = At { topic: msg.topic(), partition: msg.partition(), offset: msg.offset() };
+                    self.take(payload, at, msg.timestamp().to_millis(), Some(&msg), &mut batch, future_limit)?;
                 }
                 Err(e) => {
-                    if self.last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                        self.last_error_log = Some(Instant::now());
-                        tracing::warn!(servers = %self.servers, error = %e, "Kafka consumer error; librdkafka retries.");
-                    }
+                    self.consumer_error(&e);
                     break;
                 }
             }
+        }
+        if let Some((mut queue, mut raw)) = self.fast.take() {
+            let read = self.take_batch(&mut queue, &mut raw, wait, &mut batch, &mut bytes, future_limit);
+            self.fast = Some((queue, raw));
+            read?;
         }
         let now = Instant::now();
         for (_, c) in self.partitions.iter_mut().filter(|(_, c)| c.seen) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """flowc vs Apache Flink 2.3 on one machine, A/B interleaved (see README.md).
 
-    bench/run.sh [--smoke] [--events N] [--runs 3] [--only core|kafka|start|recovery|limit|nexmark]
+    bench/run.sh [--smoke] [--events N] [--runs 3] [--only core|kafka|start|recovery|limit|nexmark|failover]
 
 Measures (1) engine core: Click Event Count on N generated events, p=2,
 chaining off and on → events/s; (2) Kafka end to end: the same job reading
@@ -13,7 +13,10 @@ again on a new TaskManager; (5) peak RSS of JobManager and TaskManager
 during (1) and (2); (6, `--only limit`) the expression-heavy datagen
 pipelines (two of expressions, one with a Rust UDF call), against Flink
 DataStream jobs with the same lambdas; (7, `--only nexmark`, not in the
-default run) the Nexmark queries on both engines (benchlib/nexmark.py).
+default run) the Nexmark queries on both engines (benchlib/nexmark.py);
+(8, `--only failover`, not in the default run) JobManager failover with
+ZooKeeper HA: SIGKILL of the leading JobManager → all tasks RUNNING again
+as the standby shows them (benchlib/failover.py).
 Next to (1) and (6), the physical limit: the same jobs written by hand as
 typed Rust (bench/limit/). Prints one markdown table of medians and ratios.
 """
@@ -35,14 +38,16 @@ from benchlib.cluster import Unavailable, JobFailed, all_running, duration_s  # 
 from benchlib.flink import FlinkCluster  # noqa: E402
 from benchlib.flowc import FlowcCluster, check_available, prebuild_udfs  # noqa: E402
 from benchlib import kafka  # noqa: E402
+from benchlib import failover  # noqa: E402
 from benchlib import limit  # noqa: E402
 from benchlib import nexmark  # noqa: E402
 from benchlib.procs import Procs, RssSampler, log  # noqa: E402
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ENGINES = {"flowc": FlowcCluster, "Flink": FlinkCluster}
-GROUPS = ("core", "kafka", "start", "recovery", "limit", "nexmark")
-# Measured only when asked for (`--only nexmark`): it runs every query.
+GROUPS = ("core", "kafka", "start", "recovery", "limit", "nexmark", "failover")
+# Measured only when asked for: `--only nexmark` runs every query,
+# `--only failover` a ZooKeeper and two JobManagers per engine.
 DEFAULT_GROUPS = ("core", "kafka", "start", "recovery", "limit")
 
 
@@ -255,6 +260,28 @@ def run_recovery(engine, cls, procs, work, run, args, res):
         c.stop()
 
 
+def run_failover(live, procs, work, args, res, failures):
+    zk = failover.ZooKeeper(work)
+    try:
+        zk.start()
+    except Unavailable as u:
+        failures.append(f"failover: {u}")
+        print(f"failover: {u}", flush=True)
+        return
+    try:
+        for run in range(args.runs):
+            order = live if run % 2 == 0 else list(reversed(live))
+            for e in order:
+                log(f"failover run {run + 1}/{args.runs}: {e}")
+                try:
+                    failover.run(e, procs, work, run, args, res, zk)
+                except JobFailed as err:
+                    failures.append(f"{e}, failover run {run + 1}: {err}")
+                    print(f"{e} failover run {run + 1} failed: {err}", flush=True)
+    finally:
+        zk.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="200 k events, 1 run: checks that everything works")
@@ -269,6 +296,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=900, help="seconds a job may take")
     ap.add_argument("--recovery-rate", type=int, default=20000, help="events/s of the recovery job")
     ap.add_argument("--recovery-warmup", type=float, default=5.0, help="seconds the job runs before the kill")
+    ap.add_argument("--failover-session-ms", type=int, default=4000,
+                    help="ZooKeeper session timeout of both engines' JobManagers (failover) [4000]")
     ap.add_argument("--workdir", help="logs and state [bench/.cache/runs/<time>]")
     ap.add_argument("--keep", action="store_true", help="keep the Kafka broker's data in the work dir")
     args = ap.parse_args()
@@ -394,6 +423,8 @@ def main():
                     except JobFailed as err:
                         failures.append(f"{e}, recovery run {run + 1}: {err}")
                         print(f"{e} recovery run {run + 1} failed: {err}", flush=True)
+        if "failover" in groups and live:
+            run_failover(live, procs, work, args, res, failures)
         ok = True
     except KeyboardInterrupt:
         print("interrupted; stopping everything", file=sys.stderr)

@@ -20,12 +20,9 @@
 
 mod support;
 
-use flowc_runtime::client::rest::Rest;
-use serde_json::Value;
-use std::fs::File;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use support::cluster::{flowc_bin, Cluster, Scratch};
+use support::cluster::{all_running, flowc_bin, job_on as job, signal, Cluster, JobManagerProcess, Scratch};
 use support::kafka::Kafka;
 use support::playground::{click_count_job_with, click_topics, expect_windows, load_events, START_MS};
 use support::s3::{unique_bucket, S3};
@@ -35,81 +32,33 @@ const FIRST: u64 = 36_000;
 const MORE: u64 = 12_000;
 const ARGS: [&str; 4] = ["-p", "2", "--checkpointing", "--event-time"];
 
-/// A second JobManager process: the cluster's configuration on ports of
-/// its own, its log beside the others. Killed when dropped.
-struct Standby {
-    child: Child,
-    rest: Rest,
-}
-
-impl Drop for Standby {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_standby(cluster: &Cluster) -> Standby {
-    let ports = support::free_ports(2);
-    let text = std::fs::read_to_string(&cluster.config).expect("the cluster's config");
-    let mut text: String = text
-        .lines()
-        .filter(|l| !l.starts_with("rest.port:") && !l.starts_with("jobmanager.rpc.port:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    text.push_str(&format!("rest.port: {}\njobmanager.rpc.port: {}\n", ports[0], ports[1]));
-    let config = cluster.scratch.0.join("flowc-standby.yaml");
-    std::fs::write(&config, text).expect("writing the standby's config");
-    let out = File::create(cluster.scratch.0.join("jobmanager-standby.log")).expect("a log file");
-    let err = out.try_clone().expect("a log file");
-    let child = Command::new(flowc_bin())
-        .args(["jobmanager", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .env("FLOWC_LOG", "info")
-        .spawn()
-        .expect("starting the standby JobManager");
-    Standby { child, rest: Rest::with_client(format!("127.0.0.1:{}", ports[0]), cluster.client.clone()) }
-}
-
 /// The cluster's `high-availability.*` lines: ZooKeeper sessions of 4 s.
 fn ha_settings(zk: &ZooKeeper, storage: &Scratch, name: &str) -> String {
-    ha_settings_with(zk, storage, name, 4000)
+    zk.ha_settings(&storage.0, name, 4000)
 }
 
-/// The cluster's `high-availability.*` lines with sessions of `session_ms`.
-fn ha_settings_with(zk: &ZooKeeper, storage: &Scratch, name: &str, session_ms: u64) -> String {
-    format!(
-        "high-availability.type: zookeeper\n\
-         high-availability.zookeeper.quorum: {}\n\
-         high-availability.storageDir: {}\n\
-         high-availability.cluster-id: {}\n\
-         high-availability.zookeeper.client.session-timeout: {session_ms}\n",
-        zk.connect(),
-        storage.0.display(),
-        unique_cluster_id(name),
-    )
+/// The first JobManager (it leads) with `settings`, a standby that answers
+/// with the leader's REST, and a TaskManager of 2 slots.
+fn two_jobmanagers(name: &str, settings: &str) -> (Cluster, JobManagerProcess) {
+    let mut cluster = Cluster::jobmanager_with(name, settings);
+    let standby = cluster.start_jobmanager("jobmanager-standby");
+    cluster.wait_for("the standby to answer with the leader's REST", Duration::from_secs(30), |_| {
+        standby.rest.get("/overview").ok()
+    });
+    cluster.add_taskmanager(2);
+    cluster.wait_for_taskmanagers(1);
+    (cluster, standby)
 }
 
-fn log_of(cluster: &Cluster, name: &str) -> String {
-    std::fs::read_to_string(cluster.scratch.0.join(name)).unwrap_or_default()
-}
-
-fn signal(pid: u32, sig: &str) {
-    let status = Command::new("kill").args([sig, &pid.to_string()]).status().expect("kill");
-    assert!(status.success(), "kill {sig} {pid}");
-}
-
-/// The job as `rest` shows it, if it answers.
-fn job(rest: &Rest, id: &str) -> Option<Value> {
-    rest.get(&format!("/jobs/{id}")).ok()
-}
-
-fn all_running(j: &Value) -> bool {
-    let total: u64 = j["status-counts"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
-    j["state"] == "RUNNING" && total > 0 && j["status-counts"]["RUNNING"].as_u64() == Some(total)
+/// A running Steady Clicks job at p=2 with a completed checkpoint.
+fn steady_job(cluster: &Cluster) -> String {
+    let job_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jobs/steady_clicks.flow");
+    let id = cluster.submit(&job_file, &["-p", "2"]);
+    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
+    cluster.wait_for("a checkpoint", Duration::from_secs(20), |c| {
+        (c.metric(&id, "numberOfCompletedCheckpoints").unwrap_or(0) >= 1).then_some(())
+    });
+    id
 }
 
 #[test]
@@ -118,15 +67,8 @@ fn the_standby_takes_over_a_killed_leader_and_every_window_counts_1000_exactly_o
     let zk = ZooKeeper::shared();
     let (input, output) = click_topics(kafka, "ha-failover", FIRST);
     let storage = Scratch::new("ha-failover-storage");
-    let ha = ha_settings(zk, &storage, "failover");
     // The first JobManager answers REST once it leads.
-    let mut cluster = Cluster::jobmanager_with("ha-failover", &ha);
-    let standby = start_standby(&cluster);
-    cluster.wait_for("the standby to answer with the leader's REST", Duration::from_secs(30), |_| {
-        standby.rest.get("/overview").ok()
-    });
-    cluster.add_taskmanager(2);
-    cluster.wait_for_taskmanagers(1);
+    let (mut cluster, standby) = two_jobmanagers("ha-failover", &ha_settings(zk, &storage, "failover"));
     let job_file = click_count_job_with(&cluster.scratch.0, &input, &output, "exactly_once");
     let id = cluster.submit(&job_file, &[&ARGS[..], &["--bootstrap.servers", kafka.bootstrap()]].concat());
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
@@ -178,19 +120,8 @@ fn the_standby_takes_over_a_killed_leader_and_every_window_counts_1000_exactly_o
 fn a_leader_paused_past_its_session_steps_down_and_the_job_runs_once_on_the_new_leader() {
     let zk = ZooKeeper::shared();
     let storage = Scratch::new("ha-pause-storage");
-    let mut cluster = Cluster::jobmanager_with("ha-pause", &ha_settings(zk, &storage, "pause"));
-    let standby = start_standby(&cluster);
-    cluster.wait_for("the standby to answer with the leader's REST", Duration::from_secs(30), |_| {
-        standby.rest.get("/overview").ok()
-    });
-    cluster.add_taskmanager(2);
-    cluster.wait_for_taskmanagers(1);
-    let job_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jobs/steady_clicks.flow");
-    let id = cluster.submit(&job_file, &["-p", "2"]);
-    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
-    cluster.wait_for("a checkpoint", Duration::from_secs(20), |c| {
-        (c.metric(&id, "numberOfCompletedCheckpoints").unwrap_or(0) >= 1).then_some(())
-    });
+    let (cluster, standby) = two_jobmanagers("ha-pause", &ha_settings(zk, &storage, "pause"));
+    let id = steady_job(&cluster);
 
     // Paused past its ZooKeeper session: the standby leads, recovers the
     // job, and the TaskManager follows it.
@@ -198,21 +129,21 @@ fn a_leader_paused_past_its_session_steps_down_and_the_job_runs_once_on_the_new_
     signal(leader, "-STOP");
     let paused = Instant::now();
     cluster.wait_for("the standby to lead", Duration::from_secs(60), |c| {
-        log_of(c, "jobmanager-standby.log").contains("Leading: recovered the jobs").then_some(())
+        c.log("jobmanager-standby").contains("Leading: recovered the jobs").then_some(())
     });
     cluster.wait_for("the job RUNNING on the new leader", Duration::from_secs(60), |_| {
         job(&standby.rest, &id).filter(all_running)
     });
     eprintln!("the paused leader was replaced in {} ms", paused.elapsed().as_millis());
-    let before = log_of(&cluster, "jobmanager.log").len();
+    let before = cluster.log("jobmanager").len();
 
     // Resumed, it finds its session gone, steps down and drops the job
     // without deploying, triggering or committing anything.
     signal(leader, "-CONT");
     cluster.wait_for("the deposed leader to step down", Duration::from_secs(30), |c| {
-        log_of(c, "jobmanager.log").get(before..)?.contains("Lost leadership: suspended every job").then_some(())
+        c.log("jobmanager").get(before..)?.contains("Lost leadership: suspended every job").then_some(())
     });
-    let after = log_of(&cluster, "jobmanager.log").get(before..).unwrap_or_default().to_string();
+    let after = cluster.log("jobmanager").get(before..).unwrap_or_default().to_string();
     assert!(!after.contains("Deploying job."), "a deposed leader deployed:\n{after}");
     assert!(!after.contains("Completed checkpoint"), "a deposed leader completed a checkpoint:\n{after}");
     // The job runs once, on the new leader, in the attempt it deployed.
@@ -266,13 +197,7 @@ fn with_checkpoints_and_the_ha_store_on_s3_the_standby_takes_over_and_every_wind
     s3.create_bucket(&bucket).expect("create bucket");
     let (input, output) = click_topics(kafka, "ha-s3", FIRST);
     let cluster_id = unique_cluster_id("s3");
-    let mut cluster = Cluster::jobmanager_with("ha-s3", &ha_on_s3_settings(zk, &bucket, &cluster_id));
-    let standby = start_standby(&cluster);
-    cluster.wait_for("the standby to answer with the leader's REST", Duration::from_secs(30), |_| {
-        standby.rest.get("/overview").ok()
-    });
-    cluster.add_taskmanager(2);
-    cluster.wait_for_taskmanagers(1);
+    let (mut cluster, standby) = two_jobmanagers("ha-s3", &ha_on_s3_settings(zk, &bucket, &cluster_id));
     let job_file = click_count_job_with(&cluster.scratch.0, &input, &output, "exactly_once");
     let id = cluster.submit(&job_file, &[&ARGS[..], &["--bootstrap.servers", kafka.bootstrap()]].concat());
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
@@ -329,24 +254,13 @@ fn a_leader_stopped_with_sigterm_hands_over_at_once_not_after_its_session_timeou
     const SESSION_MS: u64 = 10_000;
     let zk = ZooKeeper::shared();
     let storage = Scratch::new("ha-term-storage");
-    let mut cluster = Cluster::jobmanager_with("ha-term", &ha_settings_with(zk, &storage, "term", SESSION_MS));
-    let standby = start_standby(&cluster);
-    cluster.wait_for("the standby to answer with the leader's REST", Duration::from_secs(30), |_| {
-        standby.rest.get("/overview").ok()
-    });
-    cluster.add_taskmanager(2);
-    cluster.wait_for_taskmanagers(1);
-    let job_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/jobs/steady_clicks.flow");
-    let id = cluster.submit(&job_file, &["-p", "2"]);
-    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
-    cluster.wait_for("a checkpoint", Duration::from_secs(20), |c| {
-        (c.metric(&id, "numberOfCompletedCheckpoints").unwrap_or(0) >= 1).then_some(())
-    });
+    let (mut cluster, standby) = two_jobmanagers("ha-term", &zk.ha_settings(&storage.0, "term", SESSION_MS));
+    let id = steady_job(&cluster);
 
     let stopped = Instant::now();
     signal(cluster.jobmanager_pid(), "-TERM");
     cluster.wait_for("the standby to lead", Duration::from_secs(30), |c| {
-        log_of(c, "jobmanager-standby.log").contains("Leading: recovered the jobs").then_some(())
+        c.log("jobmanager-standby").contains("Leading: recovered the jobs").then_some(())
     });
     let handover = stopped.elapsed();
     eprintln!("clean shutdown: the standby leads {} ms after the SIGTERM", handover.as_millis());
@@ -357,11 +271,7 @@ fn a_leader_stopped_with_sigterm_hands_over_at_once_not_after_its_session_timeou
     );
     let exit = cluster.wait_jobmanager_exit(Duration::from_secs(10)).expect("the leader exits");
     assert!(exit.success(), "{exit:?}");
-    assert!(
-        log_of(&cluster, "jobmanager.log").contains("its ZooKeeper session is closed"),
-        "{}",
-        log_of(&cluster, "jobmanager.log")
-    );
+    assert!(cluster.log("jobmanager").contains("its ZooKeeper session is closed"), "{}", cluster.log("jobmanager"));
     cluster.wait_for("the job RUNNING on the new leader", Duration::from_secs(60), |_| {
         job(&standby.rest, &id).filter(all_running)
     });

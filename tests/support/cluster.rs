@@ -354,3 +354,84 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// Another JobManager process of a cluster (a standby, with high
+/// availability): the cluster's configuration on REST and RPC ports of its
+/// own, its log `<name>.log` beside the others. SIGKILLed when dropped.
+pub struct JobManagerProcess {
+    child: Child,
+    /// Its REST API (a standby's answers are the leader's).
+    pub rest: Rest,
+    /// Its log's name, without `.log`.
+    pub name: String,
+}
+
+impl JobManagerProcess {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILLs it and waits until it is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for JobManagerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl Cluster {
+    /// Starts one more JobManager with the cluster's configuration on free
+    /// REST and RPC ports; its log is `<name>.log`.
+    pub fn start_jobmanager(&self, name: &str) -> JobManagerProcess {
+        let ports = super::free_ports(2);
+        let text = std::fs::read_to_string(&self.config).expect("the cluster's config");
+        let mut text: String = text
+            .lines()
+            .filter(|l| !l.starts_with("rest.port:") && !l.starts_with("jobmanager.rpc.port:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        text.push_str(&format!("rest.port: {}\njobmanager.rpc.port: {}\n", ports[0], ports[1]));
+        let config = self.scratch.0.join(format!("flowc-{name}.yaml"));
+        std::fs::write(&config, text).expect("writing a JobManager's config");
+        let out = File::create(self.scratch.0.join(format!("{name}.log"))).expect("a log file");
+        let err = out.try_clone().expect("a log file");
+        let child = Command::new(flowc_bin())
+            .args(["jobmanager", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .env("FLOWC_LOG", "info")
+            .spawn()
+            .expect("starting a JobManager");
+        let rest = Rest::with_client(format!("127.0.0.1:{}", ports[0]), self.client.clone());
+        JobManagerProcess { child, rest, name: name.to_string() }
+    }
+
+    /// The log `<name>.log` of a process of the cluster so far.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.scratch.0.join(format!("{name}.log"))).unwrap_or_default()
+    }
+}
+
+/// Sends `sig` (`-KILL`, `-STOP`, …) to process `pid`.
+pub fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill").args([sig, &pid.to_string()]).status().expect("kill");
+    assert!(status.success(), "kill {sig} {pid}");
+}
+
+/// The job as `rest` shows it, if it answers.
+pub fn job_on(rest: &Rest, id: &str) -> Option<Value> {
+    rest.get(&format!("/jobs/{id}")).ok()
+}
+
+/// Whether the job (`GET /jobs/:id`) and every one of its tasks are RUNNING.
+pub fn all_running(j: &Value) -> bool {
+    let total: u64 = j["status-counts"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+    j["state"] == "RUNNING" && total > 0 && j["status-counts"]["RUNNING"].as_u64() == Some(total)
+}

@@ -120,6 +120,22 @@ impl ZooKeeper {
     pub fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
     }
+
+    /// A cluster's `high-availability.*` lines on this server: the HA job
+    /// store in `storage_dir`, a fresh cluster id made from `name`
+    /// ([`unique_cluster_id`]), ZooKeeper sessions of `session_ms`.
+    pub fn ha_settings(&self, storage_dir: &Path, name: &str, session_ms: u64) -> String {
+        format!(
+            "high-availability.type: zookeeper\n\
+             high-availability.zookeeper.quorum: {}\n\
+             high-availability.storageDir: {}\n\
+             high-availability.cluster-id: {}\n\
+             high-availability.zookeeper.client.session-timeout: {session_ms}\n",
+            self.connect,
+            storage_dir.display(),
+            unique_cluster_id(name),
+        )
+    }
 }
 
 /// `playground/zookeeper/zookeeper.sh` of this checkout.

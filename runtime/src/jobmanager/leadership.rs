@@ -118,7 +118,8 @@ impl JobManager {
         }
         st.jobs.clear();
         // What the jobs asked for and was not carried out yet is the new
-        // leader's to decide: a drain under way stops at its next command.
+        // leader's to decide: a drain under way stops once its command under
+        // way returns, and drops its result (`outbox.rs`).
         st.outboxes.clear();
         // Their connections end with their entries; they cancel their tasks
         // and register with whoever leads next.

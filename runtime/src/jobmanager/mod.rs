@@ -42,6 +42,7 @@ pub mod ha_store;
 mod job;
 mod leadership;
 pub mod log;
+mod outbox;
 pub mod savepoints;
 pub mod scheduler;
 mod shell;

@@ -18,8 +18,10 @@
 //! a checkpoint's pointer is durable before any sink is told to commit it.
 //! Once the lock is released the outbox is drained ([`Deferred::Drain`]):
 //! slow commands without the lock, the others under it, each result fed
-//! back to the job as an event, until the outbox is empty. Storage work on
-//! local files is quick and runs in place, as before.
+//! back to the job as an event, until the outbox is empty. An outbox
+//! belongs to one drain, and one job's slow commands never run two at once,
+//! across a loss and regain of leadership too (`outbox.rs`). Storage work
+//! on local files is quick and runs in place, as before.
 
 use super::checkpoint_store::Retention;
 use super::coordinator::ManualCheckpoint;
@@ -27,6 +29,7 @@ use super::events::{Answer, CancelError, Command, Event, SavepointError};
 use super::ha_store::HaJobs;
 use super::job::{Job, JobSpec};
 use super::leadership::Role;
+use super::outbox::{DrainId, InFlight, Outboxes};
 use super::scheduler::{self, SlotOffer};
 use super::{store, SavepointStatus};
 use crate::checkpoint::fallback::choose_restore;
@@ -59,7 +62,7 @@ pub(super) struct JmState {
     pub(super) followed_leader: Option<crate::ha::LeaderInfo>,
     /// Per job, the commands waiting to be carried out off the lock, in
     /// order; a job is here while its outbox is being drained.
-    pub(super) outboxes: BTreeMap<JobId, VecDeque<Command>>,
+    pub(super) outboxes: Outboxes,
 }
 
 /// The JobManager's shared state and configuration.
@@ -68,6 +71,8 @@ pub struct JobManager {
     /// borrow it.
     me: std::sync::Weak<JobManager>,
     state: Mutex<JmState>,
+    /// The jobs with a slow command of their outbox under way.
+    pub(super) in_flight: InFlight,
     pub config: Config,
     pub heartbeat_timeout: Duration,
     pub started_ms: i64,
@@ -121,6 +126,7 @@ pub(super) enum Deferred {
     /// Carry out the job's outbox.
     Drain {
         job: JobId,
+        drain: DrainId,
     },
 }
 
@@ -155,8 +161,9 @@ impl JobManager {
                 jobs: BTreeMap::new(),
                 role,
                 followed_leader: None,
-                outboxes: BTreeMap::new(),
+                outboxes: Outboxes::default(),
             }),
+            in_flight: InFlight::default(),
             ha,
             allowed: AllowedRoots::from_config(&config),
             blobs: crate::blob::BlobStore::new(
@@ -200,70 +207,16 @@ impl JobManager {
                     continue;
                 }
                 // Behind a slow command, everything waits its turn.
-                if let Some(outbox) = st.outboxes.get_mut(&id) {
-                    outbox.push_back(command);
-                } else if self.is_slow(&command) {
-                    st.outboxes.insert(id, VecDeque::from([command]));
-                    deferred.push(Deferred::Drain { job: id });
+                let Some(command) = st.outboxes.queue(id, command) else { continue };
+                if self.is_slow(&command) {
+                    let drain = st.outboxes.open(id, command);
+                    deferred.push(Deferred::Drain { job: id, drain });
                 } else {
                     self.execute(st, id, command, &mut events, deferred);
                 }
             }
         }
         answer
-    }
-
-    /// Whether `command` calls ZooKeeper or S3, and so must not run under
-    /// the lock.
-    fn is_slow(&self, command: &Command) -> bool {
-        fn remote(p: &std::path::Path) -> bool {
-            crate::checkpoint::storage::is_object_location(&p.to_string_lossy())
-        }
-        match command {
-            Command::PersistCheckpoints(_) | Command::PersistResult(_) => self.ha.is_some(),
-            Command::PrepareDirectory { dir, .. }
-            | Command::WriteMetadata { dir, .. }
-            | Command::Remove { dir, .. } => remote(dir),
-            Command::Sweep { base, .. } | Command::RemoveJobCheckpoints { base, .. } => remote(base),
-            _ => false,
-        }
-    }
-
-    /// Carries out job `id`'s outbox, in order: slow commands without the
-    /// lock, the others under it; each result goes back to the job, whose
-    /// new commands join the outbox. Returns once it is empty.
-    fn drain(self: &Arc<Self>, id: JobId) {
-        loop {
-            let mut deferred = Vec::new();
-            let slow = {
-                let mut st = self.lock();
-                loop {
-                    let Some(outbox) = st.outboxes.get_mut(&id) else { break None };
-                    let Some(command) = outbox.pop_front() else {
-                        st.outboxes.remove(&id);
-                        break None;
-                    };
-                    if self.is_slow(&command) {
-                        break Some(command);
-                    }
-                    let mut events = VecDeque::new();
-                    self.execute(&mut st, id, command, &mut events, &mut deferred);
-                    for event in events {
-                        self.run(&mut st, id, event, Now::read(), &mut deferred);
-                    }
-                }
-            };
-            let Some(command) = slow else {
-                self.after(deferred);
-                self.schedule();
-                return;
-            };
-            if let Some(event) = self.perform(id, command) {
-                let mut st = self.lock();
-                self.run(&mut st, id, event, Now::read(), &mut deferred);
-            }
-            self.after(deferred);
-        }
     }
 
     /// Runs work deferred by an entry point that only borrows the JobManager.
@@ -278,7 +231,7 @@ impl JobManager {
 
     /// Carries out one command of job `id`. Results that go back to the job
     /// are queued in `events`.
-    fn execute(
+    pub(super) fn execute(
         &self,
         st: &mut JmState,
         id: JobId,
@@ -355,7 +308,7 @@ impl JobManager {
 
     /// Carries out one storage or HA job store command of job `id`, with or
     /// without the lock (it takes none); returns the result for the job.
-    fn perform(&self, id: JobId, command: Command) -> Option<Event> {
+    pub(super) fn perform(&self, id: JobId, command: Command) -> Option<Event> {
         match command {
             Command::PrepareDirectory { purpose, dir } => {
                 let result = self.storage.prepare(&dir).map_err(|e| e.to_string());
@@ -434,9 +387,9 @@ impl JobManager {
                         Err(_) => work(),
                     }
                 }
-                Deferred::Drain { job } => match tokio::runtime::Handle::try_current() {
-                    Ok(h) => drop(h.spawn_blocking(move || jm.drain(job))),
-                    Err(_) => jm.drain(job),
+                Deferred::Drain { job, drain } => match tokio::runtime::Handle::try_current() {
+                    Ok(h) => drop(h.spawn_blocking(move || jm.drain(job, drain))),
+                    Err(_) => jm.drain(job, drain),
                 },
                 Deferred::ResolvePartitions { job, graph } => {
                     let work = |graph: Arc<JobGraph>| assign_partitions(&graph);
@@ -904,6 +857,10 @@ mod tests {
         entries: Mutex<BTreeMap<(JobId, &'static str), Vec<u8>>>,
         refuse_checkpoints: std::sync::atomic::AtomicBool,
         gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+        /// Writes begun, under way, and the most under way at once.
+        puts: std::sync::atomic::AtomicUsize,
+        putting: std::sync::atomic::AtomicUsize,
+        most_at_once: std::sync::atomic::AtomicUsize,
     }
 
     impl crate::jobmanager::ha_store::JobStore for FailingStore {
@@ -921,11 +878,16 @@ mod tests {
             if refuse && entry == crate::jobmanager::ha_store::Entry::Checkpoints {
                 return Err(crate::jobmanager::ha_store::StoreError::ZooKeeper("connection loss".into()));
             }
+            use std::sync::atomic::Ordering::SeqCst;
+            self.puts.fetch_add(1, SeqCst);
+            let now = self.putting.fetch_add(1, SeqCst) + 1;
+            self.most_at_once.fetch_max(now, SeqCst);
             let gate = self.gate.lock().expect("gate").take();
             if let Some(opened) = gate {
                 let _ = opened.recv_timeout(Duration::from_secs(10));
             }
             self.entries.lock().expect("entries").insert((job, entry.name()), payload.to_vec());
+            self.putting.fetch_sub(1, SeqCst);
             Ok(())
         }
 
@@ -1037,6 +999,58 @@ mod tests {
             ),
             "{sent:?}"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_leader_that_loses_and_regains_leadership_never_drains_one_jobs_outbox_twice_at_once() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let dir = scratch("regained");
+        let mut config = Config::default();
+        config.set("state.checkpoints.dir", dir.display().to_string());
+        let store = Arc::new(FailingStore::default());
+        let ha = crate::jobmanager::ha_store::HaJobs::new(store.clone());
+        let jm = JobManager::with_ha(config, Some(ha), true).expect("jobmanager");
+        let mut rx = register(&jm, "tm-1");
+        let id = jm.submit(plan(), RestoreRequest::default()).expect("submitted");
+        let Ok(ToTaskManager::Deploy(d)) = rx.try_recv() else { panic!("not deployed") };
+        for s in &d.local {
+            jm.on_task_update(update(id, d.attempt, *s, TaskStatus::RUNNING));
+        }
+        let barrier = next_barrier(&jm, &mut rx);
+        // The completed checkpoint's pointer write hangs in its drain.
+        let (open, gate) = std::sync::mpsc::channel();
+        *store.gate.lock().expect("gate") = Some(gate);
+        let puts = store.puts.load(SeqCst);
+        let (acking, subtasks, attempt) = (jm.clone(), d.local.clone(), d.attempt);
+        let old_term = std::thread::spawn(move || {
+            for s in &subtasks {
+                acking.on_checkpoint_ack(ack(id, attempt, *s, barrier.id, true));
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while store.putting.load(SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "the pointer write never began");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Leadership goes and comes back while it hangs: the job is
+        // recovered, and its recovery is persisted by a drain of the new term.
+        jm.revoke_leadership(None);
+        let regained = jm.clone();
+        let new_term = std::thread::spawn(move || regained.grant_leadership(None));
+        let deadline = Instant::now() + Duration::from_millis(1500);
+        while store.puts.load(SeqCst) < puts + 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let most = store.most_at_once.load(SeqCst);
+        open.send(()).expect("open the gate");
+        old_term.join().expect("the old term's drain");
+        let recovered = new_term.join().expect("the new term's drain");
+        assert_eq!(most, 1, "two drains wrote the job's entries at once");
+        assert_eq!(recovered.ok(), Some(1));
+        // The new term's write went through once the old one had returned.
+        assert!(store.puts.load(SeqCst) >= puts + 2);
+        assert!(jm.job(id).is_some(), "recovered");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

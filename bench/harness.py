@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """flowc vs Apache Flink 2.3 on one machine, A/B interleaved (see README.md).
 
-    bench/run.sh [--smoke] [--events N] [--runs 3] [--only core|kafka|start|recovery|limit|nexmark|failover]
+    bench/run.sh [--smoke] [--events N] [--runs 3]
+                 [--only core|kafka|start|recovery|limit|nexmark|failover|sessions|running]
 
 Measures (1) engine core: Click Event Count on N generated events, p=2,
 chaining off and on → events/s; (2) Kafka end to end: the same job reading
@@ -16,7 +17,10 @@ DataStream jobs with the same lambdas; (7, `--only nexmark`, not in the
 default run) the Nexmark queries on both engines (benchlib/nexmark.py);
 (8, `--only failover`, not in the default run) JobManager failover with
 ZooKeeper HA: SIGKILL of the leading JobManager → all tasks RUNNING again
-as the standby shows them (benchlib/failover.py).
+as the standby shows them (benchlib/failover.py); (9, `--only sessions`;
+10, `--only running`; not in the default run) keyed state: a session
+window per key and a running aggregate per key over N keys, throughput and
+state size after N keys (benchlib/sessions.py, benchlib/running.py).
 Next to (1) and (6), the physical limit: the same jobs written by hand as
 typed Rust (bench/limit/). Prints one markdown table of medians and ratios.
 """
@@ -41,13 +45,16 @@ from benchlib import kafka  # noqa: E402
 from benchlib import failover  # noqa: E402
 from benchlib import limit  # noqa: E402
 from benchlib import nexmark  # noqa: E402
+from benchlib import running  # noqa: E402
+from benchlib import sessions  # noqa: E402
 from benchlib.procs import Procs, RssSampler, log  # noqa: E402
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ENGINES = {"flowc": FlowcCluster, "Flink": FlinkCluster}
-GROUPS = ("core", "kafka", "start", "recovery", "limit", "nexmark", "failover")
+GROUPS = ("core", "kafka", "start", "recovery", "limit", "nexmark", "failover", "sessions", "running")
 # Measured only when asked for: `--only nexmark` runs every query,
-# `--only failover` a ZooKeeper and two JobManagers per engine.
+# `--only failover` a ZooKeeper and two JobManagers per engine, `--only
+# sessions` and `--only running` keyed state (issue 11).
 DEFAULT_GROUPS = ("core", "kafka", "start", "recovery", "limit")
 
 
@@ -121,6 +128,8 @@ def fmt(v, unit):
         return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
     if unit == "MiB":
         return f"{v:.0f} MiB"
+    if unit == "KiB":
+        return f"{v:,.0f} KiB"
     if unit == "%":
         return f"{v:.0f} %"
     return str(v)
@@ -293,6 +302,10 @@ def main():
                     "runs whenever bench/limit's binary is built)")
     ap.add_argument("--nexmark-events", type=int, help="Nexmark events [10000000; smoke 200000]")
     ap.add_argument("--nexmark-queries", help=f"comma-separated [{','.join(nexmark.QUERIES)}]")
+    ap.add_argument("--keyed-events", type=int, help="records of the sessions and running jobs "
+                    "[20000000; smoke 1000000]")
+    ap.add_argument("--keyed-keys", type=int, help="keys of the sessions and running jobs [100000; smoke 10000]")
+    ap.add_argument("--keyed-checkpoint-ms", type=int, help="their checkpoint interval [1000; smoke 200]")
     ap.add_argument("--timeout", type=float, default=900, help="seconds a job may take")
     ap.add_argument("--recovery-rate", type=int, default=20000, help="events/s of the recovery job")
     ap.add_argument("--recovery-warmup", type=float, default=5.0, help="seconds the job runs before the kill")
@@ -307,6 +320,10 @@ def main():
     args.kafka_events = args.kafka_events or min(args.events, 20_000_000)
     label = lambda n: f"{n / 1e6:g} M" if n >= 1_000_000 else f"{n / 1e3:g} k"
     args.events_label, args.kafka_events_label = label(args.events), label(args.kafka_events)
+    args.keyed_events = args.keyed_events or (1_000_000 if args.smoke else 20_000_000)
+    args.keyed_keys = args.keyed_keys or (10_000 if args.smoke else 100_000)
+    args.keyed_checkpoint_ms = args.keyed_checkpoint_ms or (200 if args.smoke else 1000)
+    args.keyed_events_label = label(args.keyed_events)
     groups = set(args.only or DEFAULT_GROUPS)
     args.nexmark_queries = [q.strip() for q in (args.nexmark_queries or ",".join(nexmark.QUERIES)).split(",")
                             if q.strip()]
@@ -413,6 +430,18 @@ def main():
                     except JobFailed as err:
                         failures.append(f"{e}, nexmark run {run + 1}: {err}")
                         print(f"{e} nexmark run {run + 1} failed: {err}", flush=True)
+        for group, module in (("sessions", sessions), ("running", running)):
+            if group not in groups or not live:
+                continue
+            for run in range(args.runs):
+                order = live if run % 2 == 0 else list(reversed(live))
+                for e in order:
+                    log(f"{group} run {run + 1}/{args.runs}: {e}")
+                    try:
+                        module.run(e, procs, work, run, args, res)
+                    except JobFailed as err:
+                        failures.append(f"{e}, {group} run {run + 1}: {err}")
+                        print(f"{e} {group} run {run + 1} failed: {err}", flush=True)
         if "recovery" in groups:
             for run in range(args.runs):
                 order = live if run % 2 == 0 else list(reversed(live))

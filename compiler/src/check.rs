@@ -17,7 +17,9 @@
 //!   an error too, so that checking goes on after the first one;
 //! - `props`: the `{ key: value }` settings blocks they all take;
 //! - `udfs`: `use rust`, the Rust functions a job imports;
-//! - `unnest`: `unnest`, a record per element of an array.
+//! - `unnest`: `unnest`, a record per element of an array;
+//! - `paths`: a field a stage names (`key_by payload.user.id`) that is
+//!   not one, and why.
 
 mod bad_records;
 mod connectors;
@@ -29,6 +31,7 @@ mod kafka_topics;
 mod keyed;
 mod nulls;
 mod params;
+mod paths;
 mod pipelines;
 mod props;
 mod schemas;

@@ -396,7 +396,7 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
             let mut attributes = Attrs::default();
             for p in inner.into_inner() {
                 match p.as_rule() {
-                    Rule::ident => fields.push(name(p, cx)),
+                    Rule::field_path => fields.push(name(p, cx)),
                     Rule::expr => within = Some(expr(p, cx)?),
                     Rule::dedup_keep => {
                         let pspan = span_of(&p, cx);
@@ -470,7 +470,7 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
             let field = name(child(&mut it, "field", span)?, cx);
             let order = it.next_if(|p| p.as_rule() == Rule::top_order).map(|p| name(p, cx));
             let mut then_by = Vec::new();
-            while let Some(f) = it.next_if(|p| p.as_rule() == Rule::ident) {
+            while let Some(f) = it.next_if(|p| p.as_rule() == Rule::field_path) {
                 let o = it.next_if(|p| p.as_rule() == Rule::top_order).map(|p| name(p, cx));
                 then_by.push((name(f, cx), o));
             }
@@ -999,5 +999,23 @@ set b = []",
             t.then_by.iter().map(|(f, o)| (f.text.as_str(), o.as_ref().map(|o| o.text.as_str()))).collect();
         assert_eq!(then, vec![("t", Some("asc")), ("u", None)]);
         assert_eq!(t.rank.as_ref().map(|r| r.text.as_str()), Some("r"));
+    }
+
+    #[test]
+    fn stages_name_fields_of_nested_records_by_their_path() {
+        let src = "source datagen {} | watermark p.ts | dedup p.id, q keep last | key_by p.user.id, r \
+                   | top 3 by p.price desc, p.at asc | sink print";
+        let f = check_ok(src);
+        let Item::Pipeline(p) = &f.items[0] else { panic!() };
+        let StageKind::Watermark { field, .. } = &p.stages[0].kind else { panic!() };
+        assert_eq!(field.text, "p.ts");
+        assert_eq!(&src[field.span.start..field.span.end], "p.ts");
+        let StageKind::Dedup { fields, .. } = &p.stages[1].kind else { panic!() };
+        assert_eq!(fields.iter().map(|f| f.text.as_str()).collect::<Vec<_>>(), ["p.id", "q"]);
+        let StageKind::KeyBy { fields } = &p.stages[2].kind else { panic!() };
+        assert_eq!(fields.iter().map(|f| f.text.as_str()).collect::<Vec<_>>(), ["p.user.id", "r"]);
+        let StageKind::Top(t) = &p.stages[3].kind else { panic!() };
+        assert_eq!(t.field.text, "p.price");
+        assert_eq!(t.then_by.iter().map(|(f, _)| f.text.as_str()).collect::<Vec<_>>(), ["p.at"]);
     }
 }

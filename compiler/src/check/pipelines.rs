@@ -433,6 +433,11 @@ impl Checker {
                 }
                 Some(i) => key.fields.push(i),
                 None => {
+                    if let Some(d) = super::paths::why_not_a_field(&input.schema, f, "key by") {
+                        self.err(d);
+                        key.known = false;
+                        continue;
+                    }
                     let names: Vec<&str> = input.schema.fields.iter().map(|x| x.name.as_str()).collect();
                     let d = Diagnostic::error(
                         "flow::check::unknown-field",

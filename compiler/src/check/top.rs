@@ -155,6 +155,10 @@ impl Checker {
             );
             return None;
         }
+        if let Some(d) = super::paths::why_not_a_field(&input.schema, field, "rank by") {
+            self.err(d);
+            return None;
+        }
         let names: Vec<&str> = input.schema.fields.iter().map(|f| f.name.as_str()).collect();
         let d = Diagnostic::error(
             "flow::check::unknown-field",

@@ -32,12 +32,17 @@ impl Checker {
         } else {
             match input.schema.index_of(&field.text) {
                 None => {
-                    let mut typer = Typer::new(&self.params, &self.udfs);
-                    let _ = typer.expr(
-                        &ast::Expr { kind: ast::ExprKind::Ident(field.text.clone()), span: field.span },
-                        &mut Scope::Record(&input.schema),
-                    );
-                    self.diags.extend(typer.diagnostics);
+                    match super::paths::why_not_a_field(&input.schema, field, "take the event time from") {
+                        Some(d) => self.err(d),
+                        None => {
+                            let mut typer = Typer::new(&self.params, &self.udfs);
+                            let _ = typer.expr(
+                                &ast::Expr { kind: ast::ExprKind::Ident(field.text.clone()), span: field.span },
+                                &mut Scope::Record(&input.schema),
+                            );
+                            self.diags.extend(typer.diagnostics);
+                        }
+                    }
                     None
                 }
                 Some(i) if input.schema.fields[i].ty != DataType::Timestamp => {

@@ -25,6 +25,7 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::ident_char => "a letter, digit or `_`",
         Rule::reserved => "a keyword",
         Rule::ident => "a name",
+        Rule::field_path => "a field like `page` or `payload.user.id`",
         Rule::param_name => "a parameter name",
         Rule::param_ref => "a parameter reference like `$name`",
         Rule::setting_key => "a setting key like `pipeline.max-parallelism`",
@@ -572,7 +573,7 @@ fn hint(s: &Stuck, at: usize, expected: &[String]) -> Option<String> {
     {
         return Some(format!("settings go in braces: `{{ {token}: … }}`"));
     }
-    if RESERVED.contains(&token) && expected.iter().any(|e| e == "a name") {
+    if RESERVED.contains(&token) && expected.iter().any(|e| e == "a name" || e == rule_name(Rule::field_path)) {
         return Some(format!("`{token}` is a reserved word and cannot be a name"));
     }
     let digits = token.find(|c: char| !c.is_ascii_digit()).unwrap_or(token.len());

@@ -159,6 +159,13 @@ fn q3_local_item_suggestion_a_regular_join_matches_flink() {
     matches_flink("q3");
 }
 
+/// A running `avg` per category over a running `max` per auction: the
+/// second aggregate retracts each auction's old maximum.
+#[test]
+fn q4_average_price_per_category_an_aggregate_of_updates_matches_flink() {
+    matches_flink("q4");
+}
+
 #[test]
 fn q5_hot_items_matches_flink() {
     matches_flink("q5");

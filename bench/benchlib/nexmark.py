@@ -24,8 +24,8 @@ from .procs import RssSampler, log
 
 NEXMARK = os.path.join(ROOT, "jobs", "nexmark")
 # The queries of jobs/nexmark/ (Flink SQL runs each one too; q12 is in processing time).
-QUERIES = ("q0", "q1", "q2", "q3", "q5", "q7", "q8", "q9", "q10", "q11", "q12", "q14", "q15", "q16", "q17", "q18",
-           "q19", "q20", "q21", "q22")
+QUERIES = ("q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q9", "q10", "q11", "q12", "q14", "q15", "q16", "q17",
+           "q18", "q19", "q20", "q21", "q22")
 TS = 'timestamp("yyyy-MM-dd HH:mm:ss.SSS")'
 SCHEMAS = f"""
 schema Person {{

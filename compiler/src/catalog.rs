@@ -56,7 +56,7 @@ pub const STAGES: &[StageDoc] = &[
     StageDoc {
         name: "aggregate",
         syntax: "aggregate { key, n: count(), … }",
-        doc: "After a window: one record per key and window when the window closes (keys, aggregates and window bounds). After `key_by` without a window: a running aggregate, an upsert stream keyed by the key that emits `+I`, then `-U`/`+U` for each change (Flink SQL's `GROUP BY`); `ttl 1d` forgets keys not updated for that long.",
+        doc: "After a window: one record per key and window when the window closes (keys, aggregates and window bounds). After `key_by` without a window: a running aggregate, an upsert stream keyed by the key that emits `+I`, then `-U`/`+U` for each change (Flink SQL's `GROUP BY`); over an upsert stream its `count`, `sum`, `avg`, `min` and `max` retract each update's old row; `ttl 1d` forgets keys not updated for that long.",
     },
     StageDoc {
         name: "dedup",

@@ -228,6 +228,12 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
             let outs: Vec<String> = r.output.iter().map(|e| show(e, input, &keys, &aggs)).collect();
             let _ = writeln!(out, "    key [{}] aggregates [{}]", keys.join(", "), aggs.join(", "));
             let _ = writeln!(out, "    emit [{}] as an upsert stream keyed by [{}]", outs.join(", "), keys.join(", "));
+            if r.retract {
+                let _ = writeln!(
+                    out,
+                    "    input is updating: -U/-D retract (min/max keep each key's values), a key left with no record is deleted (-D)"
+                );
+            }
             if let Some(t) = r.ttl_ms {
                 let _ = writeln!(out, "    state ttl {t}ms (processing time)");
             }

@@ -741,9 +741,10 @@ impl OperatorKind {
             OperatorKind::FileSink(f) => format!("FileSink(path={}, format={})", f.path, f.format),
             OperatorKind::DiscardSink => "DiscardSink".to_string(),
             OperatorKind::RunningAggregate(r) => format!(
-                "GroupAggregate(key={}, aggs=[{}], changelog=upsert{})",
+                "GroupAggregate(key={}, aggs=[{}], changelog=upsert{}{})",
                 fields_text(&r.key),
                 r.aggregates.iter().map(|a| a.func.name()).collect::<Vec<_>>().join(", "),
+                if r.retract { ", input=updating" } else { "" },
                 ttl_text(r.ttl_ms)
             ),
             OperatorKind::Dedup(d) if d.keep_last => format!(
@@ -1383,6 +1384,13 @@ pub struct RunningAggregate {
     /// Keys whose state was not updated for this long (processing time)
     /// are forgotten; the next record of such a key starts again at `+I`.
     pub ttl_ms: Option<u64>,
+    /// The input is an updating stream (another running aggregate's, or
+    /// any upsert stream): its `-U` and `-D` records retract from the
+    /// aggregates (`count`, `sum` and `avg` exactly, `min` and `max` from
+    /// each key's values kept in state), and a key whose every record was
+    /// retracted is deleted (`-D`).
+    #[serde(default)]
+    pub retract: bool,
 }
 
 /// `[left] unnest tags as tag` (Flink SQL's `CROSS JOIN UNNEST(tags) AS

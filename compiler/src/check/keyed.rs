@@ -6,9 +6,11 @@
 //! fields: every record carries a row kind (`+I`, `-U`, `+U`, `-D`). The
 //! checker remembers, per operator that makes one, where the key fields
 //! are in its output (`Checker::upserts`); a `map` or `select` that keeps
-//! them passes the stream on, and sinks write it as a changelog. Stages
-//! that would treat updates as new records (`filter`, `watermark`,
-//! windows, `dedup`, another aggregate) are refused with the reason.
+//! them passes the stream on, and sinks write it as a changelog. A further
+//! running aggregate takes it and retracts each update's old row (`count`,
+//! `sum`, `avg`, `min` and `max` only). Stages that would treat updates as
+//! new records (`filter`, `watermark`, windows, `dedup`) are refused with
+//! the reason.
 
 use super::pipelines::{duplicate_field, field_value, Key};
 use super::stream::{field_refs, StreamEnd, Unknown};
@@ -62,13 +64,13 @@ impl Checker {
                 format!("filter the records before the {maker}: a filter between an update's `-U` and `+U` would leave a stale row behind"),
             ),
             StageKind::Watermark { .. } => ("`watermark`", format!("assign event time before the {maker}")),
-            StageKind::KeyBy { .. } | StageKind::Window(_) | StageKind::Aggregate { .. } if maker == "`aggregate`" => (
-                "a further aggregation",
-                "aggregate the input directly (one running aggregate per pipeline), or window it before the running aggregate".to_string(),
+            StageKind::Window(_) => (
+                "a `window`",
+                format!("window the records before the {maker}; a running aggregate (`key_by k | aggregate {{ … }}`, no window) takes updates"),
             ),
-            StageKind::KeyBy { .. } | StageKind::Window(_) | StageKind::Aggregate { .. } => (
+            StageKind::KeyBy { .. } | StageKind::Aggregate { .. } => (
                 "a further aggregation",
-                format!("aggregate the records before the {maker}, or instead of it"),
+                "key it first: a running aggregate (`key_by k | aggregate { … }`) takes updates".to_string(),
             ),
             StageKind::Dedup { .. } => ("`dedup`", format!("deduplicate the records before the {maker}")),
             StageKind::Top(_) => (
@@ -219,6 +221,8 @@ impl Checker {
         let mut unknown = Unknown::None;
         let mut seen: HashMap<&str, Span> = HashMap::new();
         let mut ok = true;
+        // Over an updating input, the aggregates retract each update's old row.
+        let updating = self.upsert_key(input).cloned();
         for rf in fields {
             if let Some(first) = seen.insert(rf.name.text.as_str(), rf.name.span) {
                 typer.diagnostics.push(duplicate_field(rf, first));
@@ -228,12 +232,21 @@ impl Checker {
             let value = field_value(rf);
             let mut plain = Vec::new();
             field_refs(&value, true, &mut plain);
+            let first_agg = aggs.len();
             let typed = if input.can_check(&value) && (key.known || plain.is_empty()) {
                 let mut scope = Scope::Aggregate { input: &input.schema, key: &key.fields, aggs: &mut aggs };
                 typer.expr(&value, &mut scope).ok()
             } else {
                 None
             };
+            if let Some(u) = &updating {
+                for call in aggs.get(first_agg..).unwrap_or_default() {
+                    if !retracts(call.func) {
+                        typer.diagnostics.push(no_retraction(call.func, value.span, u));
+                        ok = false;
+                    }
+                }
+            }
             match typed {
                 Some((e, _)) if reads_window(&e) => {
                     typer.diagnostics.push(
@@ -309,6 +322,7 @@ impl Checker {
                 aggregates: aggs,
                 output,
                 ttl_ms,
+                retract: updating.is_some(),
             })),
             _ => None,
         };
@@ -440,6 +454,29 @@ impl Checker {
         }
         StreamEnd { op, schema, unknown: input.unknown.clone(), has_watermark: input.has_watermark, span }
     }
+}
+
+/// Whether aggregate `f` can take back a value (over an updating input).
+/// Flink SQL retracts the others too (`COUNT(DISTINCT)` with a `MapView`
+/// of counts, `FIRST_VALUE` with every value kept); flowc does not yet.
+fn retracts(f: AggFunc) -> bool {
+    matches!(f, AggFunc::Count | AggFunc::Sum | AggFunc::Avg | AggFunc::Min | AggFunc::Max)
+}
+
+/// An aggregate that cannot retract, over an updating input.
+fn no_retraction(f: AggFunc, span: Span, upsert: &UpsertKey) -> Diagnostic {
+    Diagnostic::error(
+        "flow::check::retract-aggregate",
+        format!("`{}` cannot take the updates of an upsert stream", f.name()),
+        span,
+    )
+    .with_label("an update's `-U` would have to take a value back out of it")
+    .with_secondary(upsert.origin, format!("{} makes an upsert stream here", upsert.maker))
+    .with_help(format!(
+        "over updates, `count`, `sum`, `avg`, `min` and `max` retract; compute `{}` before the {}",
+        f.name(),
+        upsert.stage
+    ))
 }
 
 /// Whether an aggregate's output expression reads a window bound.

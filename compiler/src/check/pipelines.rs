@@ -220,16 +220,24 @@ impl Checker {
                 end.op = None;
                 return end;
             }
-            // Stages that cannot take the updates of an upsert stream.
-            if self.refuse_updates(&end, stage) {
+            // Stages that cannot take the updates of an upsert stream; a
+            // running aggregate (`key_by` then `aggregate`) retracts them,
+            // so a `key_by` is judged by the stage after it.
+            let retracting = match &stage.kind {
+                StageKind::KeyBy { .. } => true,
+                StageKind::Aggregate { .. } => key.is_some() && window.is_none(),
+                _ => false,
+            };
+            if !retracting && self.refuse_updates(&end, stage) {
                 end.op = None;
-                // A refused `key_by` still keys the stream, so that the
-                // window after it is not blamed too.
-                key = matches!(stage.kind, StageKind::KeyBy { .. }).then_some(Key {
-                    fields: Vec::new(),
-                    span: stage.span,
-                    known: false,
-                });
+                // A refused `window` still windows the stream, so that the
+                // aggregate after it is not blamed too.
+                if let StageKind::Window(c) = &stage.kind {
+                    key.get_or_insert(Key { fields: Vec::new(), span: stage.span, known: false });
+                    window = Some((None, c));
+                } else {
+                    key = None;
+                }
                 continue;
             }
             // What a `key_by` and a `window` must be followed by.

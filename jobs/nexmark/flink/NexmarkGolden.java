@@ -1,6 +1,7 @@
 // Runs Nexmark queries on Apache Flink's SQL engine over the JSON lines of
 // `flowc nexmark-gen` and writes each query's result as sorted JSON lines:
-// for an updating query, the final table after applying its changelog.
+// for an updating query, the final table after applying its changelog
+// (by the upsert key for a query whose file declares one: q9).
 // Used by regen.sh; compiled with javac against Flink's lib/*.jar.
 //
 // Usage: java NexmarkGolden DATA_DIR SQL_DIR OUT_DIR q0 q1 …
@@ -10,6 +11,7 @@ import org.apache.flink.table.api.TableEnvironment;
 import org.apache.flink.table.api.TableResult;
 import org.apache.flink.table.functions.ScalarFunction;
 import org.apache.flink.types.Row;
+import org.apache.flink.types.RowKind;
 import org.apache.flink.util.CloseableIterator;
 
 import java.math.BigDecimal;
@@ -22,6 +24,7 @@ import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -72,7 +75,8 @@ public class NexmarkGolden {
         Files.createDirectories(out);
         for (int i = 3; i < args.length; i++) {
             String q = args[i];
-            String sql = Files.readString(sqlDir.resolve(q + ".sql"), StandardCharsets.UTF_8).replaceAll("(?m)^--.*$", "");
+            String text = Files.readString(sqlDir.resolve(q + ".sql"), StandardCharsets.UTF_8);
+            String sql = text.replaceAll("(?m)^--.*$", "");
             TableEnvironment t = TableEnvironment.create(EnvironmentSettings.inStreamingMode());
             t.getConfig().set("parallelism.default", "1");
             t.getConfig().set("table.local-time-zone", "UTC");
@@ -81,18 +85,34 @@ public class NexmarkGolden {
             List<String> names = r.getResolvedSchema().getColumnNames();
             // The final table: each row with how many times it is in it.
             Map<String, Integer> table = new TreeMap<>();
-            long changes = 0;
+            // A query that declares its upsert key (`-- upsert key: a, b`):
+            // each row replaces its key's row, whatever the kinds say.
+            List<Integer> upsertKey = upsertKey(text, names);
+            Map<String, String> byKey = new TreeMap<>();
+            // How many changes of each kind (+I, -U, +U, -D) the query emitted.
+            Map<RowKind, Long> kinds = new EnumMap<>(RowKind.class);
             try (CloseableIterator<Row> it = r.collect()) {
                 while (it.hasNext()) {
                     Row row = it.next();
                     String line = json(row, names);
+                    kinds.merge(row.getKind(), 1L, Long::sum);
+                    if (upsertKey != null) {
+                        String key = json(row, names, upsertKey);
+                        switch (row.getKind()) {
+                            case INSERT, UPDATE_AFTER -> byKey.put(key, line);
+                            case UPDATE_BEFORE, DELETE -> byKey.remove(key);
+                        }
+                        continue;
+                    }
                     int d = switch (row.getKind()) {
                         case INSERT, UPDATE_AFTER -> 1;
                         case UPDATE_BEFORE, DELETE -> -1;
                     };
                     table.merge(line, d, Integer::sum);
-                    changes++;
                 }
+            }
+            for (String line : byKey.values()) {
+                table.merge(line, 1, Integer::sum);
             }
             List<String> lines = new ArrayList<>();
             for (Map.Entry<String, Integer> e : table.entrySet()) {
@@ -102,14 +122,51 @@ public class NexmarkGolden {
                 lines.addAll(Collections.nCopies(e.getValue(), e.getKey()));
             }
             Files.write(out.resolve(q + ".jsonl"), lines, StandardCharsets.UTF_8);
-            System.out.println(q + ": " + lines.size() + " rows (" + changes + " changes)");
+            StringBuilder changes = new StringBuilder();
+            for (Map.Entry<RowKind, Long> e : kinds.entrySet()) {
+                changes.append(changes.length() == 0 ? "" : ", ").append(e.getKey().shortString()).append(' ').append(e.getValue());
+            }
+            System.out.println(q + ": " + lines.size() + " rows (changes: " + changes + ")");
         }
     }
 
+    /**
+     * The columns of the upsert key a query's file declares in a line
+     * `-- upsert key: a, b`; null if it declares none. Flink 2.3 plans a
+     * top-1 ordered by other than a time attribute as an insert-only
+     * deduplication (FLINK-40368): its rank operator then sends each new
+     * best row as +U without the -U of the row it replaces, so only the
+     * key says which row that was.
+     */
+    static List<Integer> upsertKey(String text, List<String> names) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^-- upsert key: (.+)$").matcher(text);
+        if (!m.find()) {
+            return null;
+        }
+        List<Integer> key = new ArrayList<>();
+        for (String c : m.group(1).split(",")) {
+            int i = names.indexOf(c.trim());
+            if (i < 0) {
+                throw new IllegalArgumentException("upsert key column " + c.trim() + " is not among " + names);
+            }
+            key.add(i);
+        }
+        return key;
+    }
+
     static String json(Row row, List<String> names) {
-        StringBuilder b = new StringBuilder("{");
+        List<Integer> all = new ArrayList<>();
         for (int i = 0; i < names.size(); i++) {
-            if (i > 0) {
+            all.add(i);
+        }
+        return json(row, names, all);
+    }
+
+    /** The columns `columns` of a row as a JSON object. */
+    static String json(Row row, List<String> names, List<Integer> columns) {
+        StringBuilder b = new StringBuilder("{");
+        for (int i : columns) {
+            if (b.length() > 1) {
                 b.append(',');
             }
             string(b, names.get(i));

@@ -1,4 +1,8 @@
 -- Nexmark q9: the SELECT of nexmark-flink's q9.sql (column names as its sink table's).
+-- Flink 2.3 plans this top-1 as an insert-only deduplication (FLINK-40368) and sends each
+-- auction's new best bid as +U without the -U of the old one: NexmarkGolden folds it by
+-- the top-1's partition key, the query's unique key.
+-- upsert key: id
 SELECT id, itemName, description, initialBid, reserve, `dateTime`, expires, seller, category, extra,
     auction, bidder, price, bid_dateTime, bid_extra
 FROM (

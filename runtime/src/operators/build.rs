@@ -101,6 +101,17 @@ pub fn build_operator(op: &ChainedOperator, ctx: &BuildContext) -> Result<Box<dy
             ctx.counters.clone(),
             &ctx.sources,
         )?),
+        OperatorKind::RunningAggregate(r) if r.retract => {
+            Box::new(super::running::retract::RetractingAggregateOperator::new(
+                op.name.clone(),
+                r.clone(),
+                op.input.as_ref().unwrap_or(&Schema::default()),
+                &op.output,
+                ctx.max_parallelism,
+                ctx.counters.clone(),
+                &ctx.sources,
+            )?)
+        }
         OperatorKind::RunningAggregate(r) => Box::new(super::running::RunningAggregateOperator::new(
             op.name.clone(),
             r.clone(),

@@ -322,5 +322,7 @@ impl Operator for RunningAggregateOperator {
     }
 }
 
+pub mod retract;
+
 #[cfg(test)]
 mod tests;

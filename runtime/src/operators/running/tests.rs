@@ -26,6 +26,7 @@ fn op(ttl_ms: Option<u64>) -> RunningAggregateOperator {
         ],
         output: vec![Expr::Key(0), Expr::Aggregate(0), Expr::Aggregate(1), Expr::Aggregate(2)],
         ttl_ms,
+        retract: false,
     };
     let input = schema(&[("user", DataType::String), ("x", DataType::Long)]);
     let output = schema(&[
@@ -152,6 +153,7 @@ fn an_update_that_changes_nothing_emits_nothing() {
         }],
         output: vec![Expr::Key(0), Expr::Aggregate(0)],
         ttl_ms: None,
+        retract: false,
     };
     let input = schema(&[("user", DataType::String), ("x", DataType::Long)]);
     let output = schema(&[("user", DataType::String), ("top", DataType::Long)]);
@@ -319,6 +321,7 @@ fn sketch_op() -> RunningAggregateOperator {
         ],
         output: vec![Expr::Key(0), Expr::Aggregate(0), Expr::Aggregate(1), Expr::Aggregate(2), Expr::Aggregate(3)],
         ttl_ms: None,
+        retract: false,
     };
     let input = schema(&[("page", DataType::String), ("user", DataType::String), ("x", DataType::Long)]);
     let output = schema(&[

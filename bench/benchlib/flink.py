@@ -76,6 +76,8 @@ def java():
 
 class FlinkCluster(RestCluster):
     name = "Flink"
+    # Keys a kind of run sets differently (a subclass's), over the defaults above.
+    conf_overrides = {}
 
     def __init__(self, procs, workdir, slots=2):
         super().__init__(procs, workdir)
@@ -131,6 +133,7 @@ class FlinkCluster(RestCluster):
             "web.tmpdir": tmp,
             "state.checkpoints.dir": "file://" + os.path.join(self.workdir, "checkpoints"),
         }
+        cfg.update(self.conf_overrides)
         with open(os.path.join(self.conf, "config.yaml"), "w") as f:
             for k, v in cfg.items():
                 f.write(f"{k}: {v}\n")

@@ -8,7 +8,9 @@
 //! columns of a batch (`codec::json`); fields read from the message's key,
 //! timestamp, partition, offset or headers are appended to their own
 //! columns (`kafka_metadata`). An undecodable record follows the source's
-//! `on_error` policy. When the job puts a watermark stage right
+//! `on_error` policy, except a message without a value on a versioned
+//! source (`versioned by`): that is a deletion (`kafka_keys::Tombstones`).
+//! When the job puts a watermark stage right
 //! after the source, watermarks are generated per partition here (as
 //! Flink's KafkaSource does): the source's watermark is the minimum over its
 //! partitions that are not idle, so a partition read ahead during catch-up
@@ -19,6 +21,7 @@
 pub use super::kafka_sink::{send_record, send_waiting, DeliveryErrors, KafkaSinkWriter};
 
 use super::bad_records::BadRecords;
+use super::kafka_keys::Tombstones;
 use super::kafka_metadata::{MetadataColumns, TimeSource};
 use super::kafka_topics::{Assignment, TopicPartition, Topics};
 use super::{ConnectorError, SourcePoll, SourceReader};
@@ -115,6 +118,8 @@ pub struct KafkaSourceReader {
     last_error_log: Option<Instant>,
     /// The `on_error` policy for undecodable records.
     bad: BadRecords,
+    /// A versioned source: how a message without a value is a deletion.
+    tombstones: Option<Tombstones>,
     /// Without checkpoints: commit offsets every [`AUTO_COMMIT_INTERVAL`].
     auto_commit: Option<Instant>,
     /// `bounded: latest`: the end offset of each partition.
@@ -227,6 +232,7 @@ impl KafkaSourceReader {
         let now = Instant::now();
         let bad = BadRecords::new(&spec.on_error, operator, counters.clone())?;
         let metadata = MetadataColumns::new(&spec.schema);
+        let tombstones = spec.tombstones.as_ref().map(|t| Tombstones::new(t, &spec.schema)).transpose()?;
         let time = match (&watermark, &metadata) {
             (Some(w), Some(m)) => m.time_source(w.field),
             (Some(w), None) => TimeSource::Payload(w.field),
@@ -234,6 +240,7 @@ impl KafkaSourceReader {
         };
         Ok(KafkaSourceReader {
             bad,
+            tombstones,
             servers: spec.servers.clone(),
             consumer,
             // The value holds the fields that are not metadata.
@@ -505,10 +512,16 @@ impl SourceReader for KafkaSourceReader {
                     let p = msg.partition();
                     let topic = msg.topic();
                     let clock = self.partitions.iter_mut().find(|((t, q), _)| *q == p && t == topic).map(|(_, c)| c);
-                    let mut decoded = self.decoder.decode_into(payload, &mut batch);
+                    let mut decoded = match (msg.payload(), &mut self.tombstones) {
+                        (None, Some(t)) => t.push(&msg, &mut batch),
+                        _ => self.decoder.decode_into(payload, &mut batch),
+                    };
                     if let (Ok(()), Some(m)) = (&decoded, &mut self.metadata) {
                         if let Err(e) = m.push(&msg) {
                             batch.truncate(batch.len().saturating_sub(1));
+                            if let Some(t) = &mut self.tombstones {
+                                t.truncate(batch.len());
+                            }
                             decoded = Err(DecodeError(e));
                         }
                     }
@@ -563,6 +576,9 @@ impl SourceReader for KafkaSourceReader {
         }
         if let Some(m) = &mut self.metadata {
             batch = m.assemble(batch);
+        }
+        if let Some(t) = &mut self.tombstones {
+            t.mark(&mut batch);
         }
         Ok(SourcePoll::Records(batch))
     }

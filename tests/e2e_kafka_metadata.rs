@@ -239,6 +239,7 @@ fn a_topic_pattern_discovers_a_topic_created_while_it_runs() {
         schema: Schema { name: None, fields: vec![Field::new("n", DataType::Long), topic] },
         on_error: ErrorPolicy::Skip,
         format: Format::Json,
+        tombstones: None,
     };
     let assignment = Assignment { splits: Vec::new(), subtask: 0, parallelism: 1 };
     let counters = std::sync::Arc::new(TaskCounters::new());

@@ -81,12 +81,12 @@ pub const STAGES: &[StageDoc] = &[
     StageDoc {
         name: "join",
         syntax: "join <stream> on <field> == <stream>.<field> within -10m, 0s | window tumbling { size: 1m } | ttl 1d",
-        doc: "Pairs each record with the `let` stream's records of equal key in an event-time interval (relative to the left record's time) or in the same window, or (`as of ts`) with the version of a `versioned` stream valid at the record's time, or (`ttl 1d`, no time bound: Flink SQL's regular join) with every record of equal key that arrived less than the ttl ago; emits the left's fields then the right's. `left join` keeps unmatched records, the right's fields null.",
+        doc: "Pairs each record with the `let` stream's records of equal key in an event-time interval (relative to the left record's time) or in the same window, or (`as of ts`) with the version of a `versioned` stream valid at the record's time, or (`ttl 1d`, no time bound: Flink SQL's regular join) with every record of equal key that arrived less than the ttl ago; emits the left's fields then the right's. `left join` keeps unmatched records, the right's fields null. `{ late: name }` after the bound sends the left's late records to a stream.",
     },
     StageDoc {
         name: "versioned",
         syntax: "versioned by <field>, …",
-        doc: "Reads the stream as a changelog keyed by these fields (a compacted topic): each record is its key's version from its event time on; a `deleted: bool` field that is true ends the key's versions. The right side of a temporal join (`join <stream> as of ts on …`).",
+        doc: "Reads the stream as a changelog keyed by these fields (a compacted topic): each record is its key's version from its event time on; a `deleted: bool` field that is true ends the key's versions, and so does a Kafka tombstone (a message with a key and no value) right after a Kafka source. The right side of a temporal join (`join <stream> as of ts on …`).",
     },
     StageDoc {
         name: "unnest",

@@ -40,6 +40,7 @@ mod stream;
 mod top;
 mod udfs;
 mod unnest;
+mod versioned;
 mod windows;
 
 pub use params::parse_duration;
@@ -136,9 +137,9 @@ struct Checker {
     /// The operators whose records are a windowed aggregate's rows (for a
     /// `top` after a `from`).
     window_rows: HashMap<usize, top::WindowRows>,
-    /// The operators whose stream is declared `versioned by` (`joins`);
+    /// The operators whose stream is declared `versioned by` (`versioned`);
     /// `None`: the declaration failed (and said why).
-    versioned: HashMap<usize, Option<joins::Versioned>>,
+    versioned: HashMap<usize, Option<versioned::Versioned>>,
     /// The job's defaults for stages' `on_error` (`pipeline.on-error`,
     /// `pipeline.dead-letter.*`).
     stage_errors: bad_records::StageDefaults,

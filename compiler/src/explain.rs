@@ -312,7 +312,9 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                 .collect();
             let _ = writeln!(out, "    on [{}]", on.join(", "));
             if let crate::ir::JoinBound::Temporal { deleted } = j.bound {
-                let deletes = deleted.map_or("nothing deletes".to_string(), |d| format!("`{}` true deletes", right(d)));
+                let deletes = deleted.map_or("a -D record deletes".to_string(), |d| {
+                    format!("`{}` true or a -D record deletes", right(d))
+                });
                 let _ = writeln!(
                     out,
                     "    versions of right by [{}]; {deletes}",
@@ -325,6 +327,9 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                     "    both sides kept per key; a row forgotten {ttl_ms}ms after it arrived (state ttl, processing time)"
                 );
             }
+            if j.late_output {
+                let _ = writeln!(out, "    late left records to its late output (late right records dropped)");
+            }
             let _ = writeln!(out, "    right: {}", j.right);
         }
         OperatorKind::KafkaSource(k) => {
@@ -336,6 +341,16 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                 if let Some(m) = &f.metadata {
                     let _ = writeln!(out, "    {} <- Kafka {m}", f.name);
                 }
+            }
+            if let Some(t) = &k.tombstones {
+                let name = |i: &usize| k.schema.fields.get(*i).map_or(format!("#{i}"), |f| f.name.clone());
+                let key: Vec<String> = t.key.iter().map(name).collect();
+                let _ = writeln!(
+                    out,
+                    "    a message without a value deletes key {{{}}}: a -D record, `{}` its Kafka timestamp (as upsert-kafka)",
+                    key.join(", "),
+                    name(&t.time)
+                );
             }
         }
         OperatorKind::KafkaSink(k) => {

@@ -142,6 +142,40 @@ pub struct Field {
     /// its value (`user: string from key`). Downstream schemas have none.
     #[serde(default)]
     pub metadata: Option<Metadata>,
+    /// After a join: the names of the inputs it came from, by which a
+    /// later stage may qualify it (`auctions.expires`). Not in the plan.
+    #[serde(skip)]
+    pub qualifiers: Qualifiers,
+}
+
+/// The stream names that qualify a field after joins: the side's stream
+/// name (and `left` for the left side's fields). `auctions.expires` names
+/// the field `expires` (or `auctions.expires`, the name it has when both
+/// sides have an `expires`) of the side `auctions`. Only the checker's name
+/// resolution reads them: they are no part of a field's identity (fields
+/// that differ in them alone are equal) nor of the plan.
+#[derive(Debug, Clone, Default)]
+pub struct Qualifiers(pub Vec<String>);
+
+impl PartialEq for Qualifiers {
+    fn eq(&self, _: &Qualifiers) -> bool {
+        true
+    }
+}
+
+impl Eq for Qualifiers {}
+
+impl Qualifiers {
+    pub fn contains(&self, q: &str) -> bool {
+        self.0.iter().any(|p| p == q)
+    }
+
+    /// Adds `q` if it is not there yet.
+    pub fn add(&mut self, q: &str) {
+        if !self.contains(q) {
+            self.0.push(q.to_string());
+        }
+    }
 }
 
 /// Kafka metadata a source's schema field reads (Flink SQL's `METADATA
@@ -174,7 +208,15 @@ impl Field {
     pub fn new(name: impl Into<String>, ty: DataType) -> Field {
         let timestamp_format = matches!(ty, DataType::Timestamp | DataType::Array(Elem::Timestamp))
             .then(|| TimestampFormat::Pattern(DEFAULT_TIMESTAMP_PATTERN.to_string()));
-        Field { name: name.into(), ty, timestamp_format, nullable: false, nested: false, metadata: None }
+        Field {
+            name: name.into(),
+            ty,
+            timestamp_format,
+            nullable: false,
+            nested: false,
+            metadata: None,
+            qualifiers: Qualifiers::default(),
+        }
     }
 
     /// The same field, nullable or not.
@@ -193,8 +235,46 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// The field of that name; after a join also `side.f`, the field `f`
+    /// of the side `side` (see [`Qualifiers`]).
     pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.fields.iter().position(|f| f.name == name)
+        self.fields.iter().position(|f| f.name == name).or_else(|| self.qualified_index(name))
+    }
+
+    /// `q.f`: the one field qualified by `q` whose name is `f`, or `p.f`
+    /// for another of its qualifiers `p` (a name both sides of a join had).
+    fn qualified_index(&self, name: &str) -> Option<usize> {
+        let (q, f) = name.split_once('.')?;
+        let mut found = self.fields.iter().enumerate().filter(|(_, x)| {
+            x.qualifiers.contains(q)
+                && (x.name == f
+                    || x.name.split_once('.').is_some_and(|(p, rest)| rest == f && x.qualifiers.contains(p)))
+        });
+        let (i, _) = found.next()?;
+        found.next().is_none().then_some(i)
+    }
+
+    /// The names that qualify fields after joins, in field order.
+    pub fn qualifiers(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for q in self.fields.iter().flat_map(|f| &f.qualifiers.0) {
+            if !out.contains(&q.as_str()) {
+                out.push(q);
+            }
+        }
+        out
+    }
+
+    /// The plain names of the fields qualified by `q`.
+    pub fn fields_of(&self, q: &str) -> Vec<&str> {
+        self.fields
+            .iter()
+            .filter(|f| f.qualifiers.contains(q))
+            .map(|f| match f.name.split_once('.') {
+                Some((p, rest)) if f.qualifiers.contains(p) => rest,
+                _ => f.name.as_str(),
+            })
+            .collect()
     }
 
     /// The fields a record's value holds: those not read from Kafka metadata.
@@ -844,6 +924,28 @@ pub struct KafkaSource {
     pub on_error: ErrorPolicy,
     /// How a message's value is encoded.
     pub format: Format,
+    /// The source's stream is `versioned by` a key (through `watermark`
+    /// stages only): a message with a key and no value, a tombstone, is the
+    /// deletion of that key's version at the message's time, as Flink's
+    /// `upsert-kafka` reads it. `None`: such a message is a bad record,
+    /// like any value the format cannot read.
+    #[serde(default)]
+    pub tombstones: Option<Tombstones>,
+}
+
+/// How a versioned Kafka source reads a tombstone (a message without a
+/// value): a `-D` record whose key fields come from the message key (one
+/// field: the key's text; several: a JSON object of them, as a Kafka sink
+/// writes keys), whose event-time field is the message's timestamp, and
+/// whose other fields are null (a non-nullable one holds its type's zero,
+/// a `deleted: bool` true).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstones {
+    /// The versioned key's fields, indices into the source's schema.
+    pub key: Vec<usize>,
+    /// The event-time field (the `watermark` stage's), an index into the
+    /// source's schema.
+    pub time: usize,
 }
 
 /// The topics of a Kafka source that reads more than one.
@@ -1495,6 +1597,11 @@ pub struct Join {
     pub bound: JoinBound,
     /// The right input's records (the operator's `input` is the left's).
     pub right: Schema,
+    /// Late left records go to the join's late output (`{ late: name }`)
+    /// instead of being dropped; late right records are dropped all the
+    /// same.
+    #[serde(default)]
+    pub late_output: bool,
 }
 
 impl fmt::Display for Join {

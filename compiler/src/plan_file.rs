@@ -29,8 +29,9 @@ pub const MAGIC: &[u8; 8] = b"FLOWCPLN";
 /// (`ChainedOperator::on_error`), `max_future` in watermarks. 7 (the third
 /// wave of issues 11, 12 and 16): regular joins (`JoinBound::Regular`),
 /// `dedup … keep last`, top-N per key (`OperatorKind::KeyedTop`), filtered
-/// aggregates.
-pub const FORMAT_VERSION: u32 = 7;
+/// aggregates. 8 (wave 5 of issue 12): Kafka tombstones read as deletions
+/// (`KafkaSource::tombstones`), late join records to a stream.
+pub const FORMAT_VERSION: u32 = 8;
 /// Plans larger than this are refused (a real plan is a few kilobytes).
 pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
 
@@ -175,10 +176,11 @@ pub fn validate(g: &JobGraph) -> Result<(), PlanFileError> {
             }
             let late_ok = match g.graph[src].operators.last().map(|o| &o.kind) {
                 Some(OperatorKind::WindowAggregate(w)) => w.late_output,
+                Some(OperatorKind::Join(j)) => j.late_output,
                 _ => false,
             };
             if e.late && !late_ok {
-                return bad(format!("a late edge into `{}` leaves no window with a late output", v.name));
+                return bad(format!("a late edge into `{}` leaves no window or join with a late output", v.name));
             }
             if e.ship == ShipStrategy::Forward && g.graph[src].parallelism != v.parallelism {
                 return bad(format!("a FORWARD edge into `{}` joins different parallelisms", v.name));
@@ -196,6 +198,11 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
         OperatorKind::KafkaSource(k) => {
             if k.schema.fields.len() != output {
                 return Err("schema and output differ".into());
+            }
+            if let Some(t) = &k.tombstones {
+                if t.key.is_empty() || t.key.iter().chain([&t.time]).any(|i| *i >= output) {
+                    return Err("tombstones name fields the schema does not have".into());
+                }
             }
         }
         OperatorKind::FileSource(f) => {

@@ -194,7 +194,11 @@ impl<'p> Typer<'p> {
                 None => Err(self.fail(unknown_field(name, span, schema))),
             },
             Scope::Aggregate { input, key, .. } => {
-                let pos = key.iter().position(|k| input.fields[*k].name == name);
+                // A key by its name, or qualified after a join (`clicks.page`).
+                let pos = key
+                    .iter()
+                    .position(|k| input.fields[*k].name == name)
+                    .or_else(|| input.index_of(name).and_then(|i| key.iter().position(|k| *k == i)));
                 match pos {
                     Some(p) => Ok((Expr::Key(p), input.fields[key[p]].ty)),
                     None if input.index_of(name).is_some() => {
@@ -1009,6 +1013,9 @@ fn unknown_field(name: &str, span: Span, schema: &Schema) -> Diagnostic {
             .with_label(format!("both sides of the join have `{name}`"))
             .with_help(format!("say which: {}, or rename one with `select` first", list.join(" or ")));
     }
+    if let Some(d) = unknown_qualified(name, span, schema) {
+        return d;
+    }
     let in_what = schema.name.clone().unwrap_or_else(|| "the input record".to_string());
     let mut d = Diagnostic::error("flow::check::unknown-field", format!("unknown field `{name}`"), span)
         .with_label(format!("no field `{name}` in {in_what}"));
@@ -1020,6 +1027,37 @@ fn unknown_field(name: &str, span: Span, schema: &Schema) -> Diagnostic {
         }
     };
     d
+}
+
+/// `q.f` after a join that `q` is no side of, or whose side `q` has no
+/// `f`; `None` for other names (and a nested record's path, `payload.x`).
+fn unknown_qualified(name: &str, span: Span, schema: &Schema) -> Option<Diagnostic> {
+    let (q, f) = name.split_once('.')?;
+    let sides = schema.qualifiers();
+    if sides.is_empty() {
+        return None;
+    }
+    if !sides.contains(&q) {
+        let prefix = format!("{q}.");
+        if schema.fields.iter().any(|x| x.name.starts_with(&prefix)) {
+            return None;
+        }
+        let list: Vec<String> = sides.iter().filter(|s| **s != "left").map(|s| format!("`{s}`")).collect();
+        let mut d = Diagnostic::error("flow::check::unknown-qualifier", format!("`{q}` is no input of the join"), span)
+            .with_label(format!("no stream `{q}` was joined here"));
+        d = match suggest(q, sides.iter().copied()) {
+            Some(s) => d.with_help(format!("did you mean `{s}.{f}`?")),
+            None => d.with_help(format!("qualify with a joined stream's name: {}", list.join(" or "))),
+        };
+        return Some(d);
+    }
+    let names = schema.fields_of(q);
+    let d = Diagnostic::error("flow::check::unknown-field", format!("unknown field `{name}`"), span)
+        .with_label(format!("`{q}` has no field `{f}`"));
+    Some(match suggest(f, names.iter().copied()) {
+        Some(s) => d.with_help(format!("did you mean `{q}.{s}`?")),
+        None => d.with_help(format!("the fields of `{q}` are: {}", names.join(", "))),
+    })
 }
 
 fn arity(name: &str, want: usize, got: usize, span: Span) -> Diagnostic {

@@ -274,6 +274,8 @@ pub struct JoinStage {
     /// `imp_id == impressions.imp_id [and …]`
     pub on: Expr,
     pub bound: Option<JoinBound>,
+    /// `{ late: late_clicks }` after the bound: the join's settings.
+    pub props: Option<Props>,
     pub attrs: Attrs,
 }
 

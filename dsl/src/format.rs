@@ -318,6 +318,10 @@ impl<'a> Printer<'a> {
                     }
                     None => {}
                 }
+                if let Some(p) = &j.props {
+                    self.out.push(' ');
+                    self.props(p, 1);
+                }
                 self.attrs(&j.attrs, 1);
             }
             StageKind::Versioned { fields } => {

@@ -127,6 +127,9 @@ fn pipeline(p: &Pipeline, out: &mut Vec<Symbol>) {
                     Some(JoinBound::Window(c)) => connector(c, out),
                     None => {}
                 }
+                for p in j.props.iter().flat_map(|p| &p.entries) {
+                    expr_params(&p.value, out);
+                }
                 attrs_params(&j.attrs, out);
             }
             StageKind::Top(t) => {

@@ -499,6 +499,7 @@ fn join_stage(pair: Pair<Rule>, cx: &Cx, span: Span) -> Build<JoinStage> {
     let mut as_of = None;
     let mut on = None;
     let mut bound = None;
+    let mut settings = None;
     let mut attrs_ = Attrs::default();
     for p in pair.into_inner() {
         match p.as_rule() {
@@ -524,13 +525,14 @@ fn join_stage(pair: Pair<Rule>, cx: &Cx, span: Span) -> Build<JoinStage> {
                     _ => JoinBound::Window(connector(b, cx)?),
                 });
             }
+            Rule::props => settings = Some(props(p, cx)?),
             Rule::attrs => attrs_ = attrs(p, cx)?,
             _ => {}
         }
     }
     let right = right.ok_or_else(|| internal("join without a stream", span))?;
     let on = on.ok_or_else(|| internal("join without a condition", span))?;
-    Ok(JoinStage { left_outer, right, as_of, on, bound, attrs: attrs_ })
+    Ok(JoinStage { left_outer, right, as_of, on, bound, props: settings, attrs: attrs_ })
 }
 
 fn internal(what: &str, span: Span) -> Diagnostic {

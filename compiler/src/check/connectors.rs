@@ -50,6 +50,8 @@ impl Checker {
                         bounded: bounded?.as_str() == "latest",
                         schema: schema.clone()?,
                         on_error: on_error?,
+                        // Set by a `versioned by` that follows (`joins`).
+                        tombstones: None,
                     })
                 };
                 (spec().map(OperatorKind::KafkaSource), schema, name)

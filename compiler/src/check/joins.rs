@@ -6,9 +6,11 @@
 //! right, input 1) by equal keys, each input HASH-partitioned by its own
 //! key. The output is the left's fields then the right's; a name on both
 //! sides is qualified with its side (`clicks.ts`, `impressions.ts`), so
-//! that a later stage must say which it means.
-//! `left join` keeps every left row, so the right's fields are nullable in
-//! its output.
+//! that a later stage must say which it means, and a name only one side
+//! has may be (`impressions.campaign`: each field keeps its side's name as
+//! a qualifier). `left join` keeps every left row, so the right's fields
+//! are nullable in its output. `{ late: name }` sends the left's late
+//! records to a stream, as a window's `late:` does.
 //!
 //! With neither `within`, `window` nor `as of`, `join s on k == s.k ttl D`
 //! is a regular join (Flink SQL's `FROM a JOIN b ON a.k = b.k`): inner
@@ -16,9 +18,9 @@
 //! time. Without `ttl` either, the join is refused: its state would grow
 //! forever.
 //!
-//! `versioned by id` ends a `let` and declares its stream a changelog keyed
-//! by `id` (a `deleted: bool` field, if any, deletes); `join s as of ts on
-//! k == s.id` is a temporal join against it: the condition must be on the
+//! `versioned by id` (`versioned`) ends a `let` and declares its stream a
+//! changelog keyed by `id`; `join s as of ts on k == s.id` is a temporal
+//! join against it: the condition must be on the
 //! whole versioned key, `ts` must be a timestamp field of the left (its
 //! event time), and both inputs need watermarks.
 
@@ -30,15 +32,6 @@ use crate::logical::{JobSettings, LogicalEdge, Partitioning};
 use flowc_dsl::ast::{self, Attrs, BinaryOp, ExprKind, JoinStage, UnaryOp};
 use flowc_dsl::diagnostic::suggest;
 use flowc_dsl::{Diagnostic, Span};
-
-/// What `versioned by` declares of a stream.
-#[derive(Clone, Debug)]
-pub(super) struct Versioned {
-    /// The key fields.
-    pub key: Vec<usize>,
-    /// The `deleted: bool` field, if the stream has one.
-    pub deleted: Option<usize>,
-}
 
 /// The side of a join a field of its condition belongs to.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -138,72 +131,6 @@ impl Checker {
             }
         }
         end
-    }
-
-    /// `versioned by k, …`: the stream bound by this `let` is a changelog
-    /// keyed by `k` (`ends_let`: the stage is the last of a `let`).
-    pub(super) fn versioned(&mut self, input: &StreamEnd, fields: &[ast::Name], span: Span, ends_let: bool) {
-        if !ends_let {
-            self.err(
-                Diagnostic::error("flow::check::versioned-placement", "`versioned by` ends a `let`", span)
-                    .with_label("the changelog it declares must have a name to join")
-                    .with_help("`let customers = source … | watermark updated_at | versioned by id`, then `| join customers as of ts on customer_id == customers.id`"),
-            );
-            return;
-        }
-        if matches!(input.unknown, Unknown::All) {
-            return;
-        }
-        let mut key = Vec::new();
-        let mut ok = true;
-        for f in fields {
-            match input.schema.index_of(&f.text) {
-                Some(i) if input.schema.fields[i].nullable => {
-                    let d = super::nulls::example_default(input.schema.fields[i].ty);
-                    self.err(super::nulls::refused("a key", &f.text, f.span, d));
-                    ok = false;
-                }
-                Some(i) => key.push(i),
-                None if input.is_unknown_field(&f.text) => ok = false,
-                None => {
-                    let names: Vec<&str> = input.schema.fields.iter().map(|f| f.name.as_str()).collect();
-                    let d =
-                        Diagnostic::error("flow::check::unknown-field", format!("unknown field `{}`", f.text), f.span)
-                            .with_label("not a field of the stream");
-                    let d = match suggest(&f.text, names.iter().copied()) {
-                        Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                        None => d.with_help(format!("the fields are: {}", names.join(", "))),
-                    };
-                    self.err(d);
-                    ok = false;
-                }
-            }
-        }
-        let deleted = match input.schema.index_of("deleted") {
-            Some(i) if input.schema.fields[i].ty == DataType::Bool && !input.schema.fields[i].nullable => Some(i),
-            Some(i) => {
-                let f = &input.schema.fields[i];
-                self.err(
-                    Diagnostic::error(
-                        "flow::check::versioned-deleted",
-                        format!(
-                            "the `deleted` field of a versioned stream is a bool, not {}{}",
-                            f.ty,
-                            if f.nullable { "?" } else { "" }
-                        ),
-                        span,
-                    )
-                    .with_label("a row whose `deleted` is true ends its key's versions")
-                    .with_help("make it `deleted: bool`, or rename it with `select` if it means something else"),
-                );
-                ok = false;
-                None
-            }
-            None => None,
-        };
-        if let Some(op) = input.op {
-            self.versioned.insert(op, ok.then_some(Versioned { key, deleted }));
-        }
     }
 
     /// `as of t`: `t` is a timestamp field of the left, its event time.
@@ -311,8 +238,10 @@ impl Checker {
             }
         }
         // A right input that is an upsert stream: its `-U`/`+U` would meet
-        // rows as new records.
-        if let Some(u) = self.upsert_key(&right).cloned() {
+        // rows as new records. A versioned Kafka source's deletions are
+        // what a temporal join reads.
+        let upsert = self.upsert_key(&right).filter(|_| temporal.is_none()).cloned();
+        if let Some(u) = upsert {
             self.err(
                 Diagnostic::error(
                     "flow::check::updates",
@@ -320,8 +249,12 @@ impl Checker {
                     j.right.span,
                 )
                 .with_label("this join would treat `-U`/`+U` changes as new records")
-                .with_secondary(u.origin, "a running aggregate makes an upsert stream here")
-                .with_help("join the records before the `aggregate`: flowc's joins read append-only streams"),
+                .with_secondary(u.origin, format!("{} makes an upsert stream here", u.maker))
+                .with_help(if u.stage == "`versioned by`" {
+                    format!("a versioned stream is read by a temporal join: `join {right_name} as of ts on …`")
+                } else {
+                    format!("join the records before the {}: flowc's joins read append-only streams", u.stage)
+                }),
             );
             ok = false;
         }
@@ -413,6 +346,8 @@ impl Checker {
                 }
             }
         }
+        let (late, late_ok) = self.join_late(j, j.bound.is_some() || j.as_of.is_some());
+        ok &= late_ok;
         let schema = joined_schema(&left.schema, left_name, &right.schema, right_name, j.left_outer);
         let kind = match (ok, keys, bound) {
             (true, Some((left_key, right_key)), Some(bound)) if right.op.is_some() => Some(OperatorKind::Join(Join {
@@ -421,6 +356,7 @@ impl Checker {
                 right_key,
                 bound,
                 right: right.schema.clone(),
+                late_output: late.is_some(),
             })),
             _ => None,
         };
@@ -443,6 +379,9 @@ impl Checker {
         if let (Some(to), Some(from), Some(partitioning)) = (op, right.op, right_part) {
             self.edges.push(LogicalEdge { from, to, partitioning, input: 1 });
         }
+        if let Some((name, name_span)) = late {
+            self.late_stream(left, op, name, name_span, settings);
+        }
         let mut unknown = Unknown::None;
         if !both_known {
             unknown = Unknown::All;
@@ -452,6 +391,77 @@ impl Checker {
         // after it assigns one anew).
         let has_watermark = !regular && left.has_watermark && right.has_watermark;
         StreamEnd { op, schema, unknown, has_watermark, span }
+    }
+
+    /// `{ late: name }` after a join's bound, or `late: name` in a window
+    /// join's window: the stream of the left's late records (the right's
+    /// are dropped and counted, as Flink drops them), and whether it
+    /// checked. `lateness` in a join's window is refused: a window join
+    /// fires each window once.
+    fn join_late(&mut self, j: &JoinStage, event_time: bool) -> (Option<(String, Span)>, bool) {
+        let mut late = None;
+        let mut ok = true;
+        if let Some(ast::JoinBound::Window(c)) = &j.bound {
+            for p in c.props.iter().flat_map(|p| &p.entries) {
+                match (p.key.text.as_str(), consts::eval(&p.value, &self.params)) {
+                    ("lateness", _) => {
+                        self.err(
+                            Diagnostic::error(
+                                "flow::check::join-window-lateness",
+                                "a window join takes no `lateness`",
+                                p.span,
+                            )
+                            .with_label("each window is joined once, when the watermark passes its end")
+                            .with_help(
+                                "remove it; to keep the left's late records, give them a stream: `late: late_clicks`",
+                            ),
+                        );
+                        ok = false;
+                    }
+                    ("late", Ok(Const::Symbol(name))) => late = Some((name, p.value.span)),
+                    _ => {}
+                }
+            }
+        }
+        let props = self.props(j.props.as_ref(), &["late"], "a join");
+        match props.get("late") {
+            Some((Const::Symbol(_), s)) if late.is_some() => {
+                let first = late.as_ref().map_or(*s, |(_, f)| *f);
+                self.err(
+                    Diagnostic::error("flow::check::join-late", "`late` is given twice", *s)
+                        .with_label("again here")
+                        .with_secondary(first, "first here, in the window")
+                        .with_help("give it once, in the window's settings or after the join"),
+                );
+                ok = false;
+            }
+            Some((Const::Symbol(name), s)) => late = Some((name.clone(), *s)),
+            Some((v, s)) => {
+                self.err(
+                    Diagnostic::error(
+                        "flow::check::setting-value",
+                        format!("`late` takes the name of a new stream, not {}", v.kind()),
+                        *s,
+                    )
+                    .with_label(format!("this is {v}"))
+                    .with_help(
+                        "for example `{ late: late_clicks }`, then `from late_clicks | …` reads the late records",
+                    ),
+                );
+                ok = false;
+            }
+            None => {}
+        }
+        if let (Some((_, s)), false) = (&late, event_time) {
+            self.err(
+                Diagnostic::error("flow::check::join-late", "only a join in event time has late records", *s)
+                    .with_label("a regular join has no watermark to be late for")
+                    .with_help("remove `late`, or bound the join in event time: `within`, `window` or `as of`"),
+            );
+            ok = false;
+            late = None;
+        }
+        (late, ok)
     }
 
     /// `join s on … ttl D` without `within`, `window` or `as of`: a regular
@@ -641,6 +651,14 @@ impl Checker {
             Some((q, f)) if q == right_name => (Some(Side::Right), f),
             Some((q, f)) if q == left_name || q == "left" => (Some(Side::Left), f),
             Some((q, _)) => {
+                // A field of a nested record (`payload.user`), or one a
+                // side's earlier join qualifies (`bids.price`).
+                if let Some(i) = left.schema.index_of(name) {
+                    return Some((Side::Left, i, e.span));
+                }
+                if let Some(i) = right.schema.index_of(name) {
+                    return Some((Side::Right, i, e.span));
+                }
                 self.err(
                     Diagnostic::error(
                         "flow::check::join-condition",
@@ -695,7 +713,11 @@ fn conjuncts<'e>(e: &'e ast::Expr, out: &mut Vec<&'e ast::Expr>) {
 
 /// The left's fields then the right's; a name on both sides qualified by
 /// its side's stream name. A left outer join's right fields are nullable:
-/// an unmatched left row comes out with them null.
+/// an unmatched left row comes out with them null. Every field keeps the
+/// qualifiers it had and gets its side's name (the left's: `left`, and the
+/// left stream's name unless an earlier join qualified it), so that a later
+/// stage may write `auctions.expires` for a field only one side has, as a
+/// Flink SQL user writes `A.expires`.
 pub(crate) fn joined_schema(
     left: &Schema,
     left_name: &str,
@@ -703,13 +725,19 @@ pub(crate) fn joined_schema(
     right_name: &str,
     left_outer: bool,
 ) -> Schema {
-    let both = |n: &str, other: &Schema| other.index_of(n).is_some();
+    let both = |n: &str, other: &Schema| other.fields.iter().any(|x| x.name == n);
     let mut fields = Vec::with_capacity(left.fields.len() + right.fields.len());
     for f in &left.fields {
         let mut f = f.clone();
         if both(&f.name, right) {
             f.name = format!("{left_name}.{}", f.name);
         }
+        // After an earlier join, the left's stream name is no longer the
+        // name of all its fields: `left` is.
+        if f.qualifiers.0.is_empty() {
+            f.qualifiers.add(left_name);
+        }
+        f.qualifiers.add("left");
         fields.push(f);
     }
     for f in &right.fields {
@@ -717,6 +745,7 @@ pub(crate) fn joined_schema(
         if both(&f.name, left) {
             f.name = format!("{right_name}.{}", f.name);
         }
+        f.qualifiers.add(right_name);
         f.nullable |= left_outer;
         fields.push(f);
     }
@@ -765,6 +794,31 @@ mod tests {
         let outer = joined_schema(&l, "clicks", &r, "imps", true);
         let nullable: Vec<bool> = outer.fields.iter().map(|f| f.nullable).collect();
         assert_eq!(nullable, [false, false, false, true, true, true], "a left join's right fields may be null");
+    }
+
+    #[test]
+    fn a_side_qualifies_its_fields_also_those_only_it_has() {
+        let l = schema(&[("ts", DataType::Timestamp), ("page", DataType::String)]);
+        let r = schema(&[("ts", DataType::Timestamp), ("campaign", DataType::String)]);
+        let j = joined_schema(&l, "clicks", &r, "imps", false);
+        assert_eq!(j.index_of("imps.campaign"), Some(3), "a field only the right has");
+        assert_eq!(j.index_of("clicks.page"), Some(1));
+        assert_eq!(j.index_of("left.page"), Some(1));
+        assert_eq!(j.index_of("left.ts"), Some(0), "`left.ts` is `clicks.ts`");
+        assert_eq!(j.index_of("imps.ts"), Some(2));
+        assert_eq!(j.index_of("clicks.campaign"), None, "the left has no `campaign`");
+        assert_eq!(j.index_of("ads.page"), None);
+        assert_eq!(j.qualifiers(), ["clicks", "left", "imps"]);
+        assert_eq!(j.fields_of("imps"), ["ts", "campaign"]);
+        // Joined again: `clicks` no longer names the fields the first join's right gave.
+        let u = schema(&[("user", DataType::String)]);
+        let k = joined_schema(&j, "clicks", &u, "users", false);
+        assert_eq!(k.index_of("imps.campaign"), Some(3));
+        assert_eq!(k.index_of("clicks.campaign"), None);
+        assert_eq!(k.index_of("left.campaign"), Some(3));
+        assert_eq!(k.index_of("users.user"), Some(4));
+        // Qualifiers are no part of a field's identity, nor of the plan.
+        assert_eq!(j.fields[3], Field::new("campaign", DataType::String));
     }
 
     #[test]

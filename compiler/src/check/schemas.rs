@@ -104,6 +104,7 @@ impl Checker {
                 nullable: nullable || f.nullable,
                 nested: !prefix.is_empty(),
                 metadata,
+                qualifiers: Default::default(),
             });
         }
     }

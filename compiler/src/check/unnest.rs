@@ -95,6 +95,7 @@ impl Checker {
                 nullable: u.left_outer,
                 nested: false,
                 metadata: None,
+                qualifiers: Default::default(),
             }),
             None => unknown.add([u.alias.text.clone()]),
         }

@@ -453,7 +453,7 @@ impl Checker {
 
     /// `late: name`: binds `name` to the records of `window` (with its
     /// input's schema) too late for any window, as `let` binds a stream.
-    fn late_stream(
+    pub(super) fn late_stream(
         &mut self,
         input: &StreamEnd,
         window: Option<usize>,

@@ -8,7 +8,9 @@
 //! columns of a batch (`codec::json`); fields read from the message's key,
 //! timestamp, partition, offset or headers are appended to their own
 //! columns (`kafka_metadata`). An undecodable record follows the source's
-//! `on_error` policy. When the job puts a watermark stage right
+//! `on_error` policy, except a message without a value on a versioned
+//! source (`versioned by`): that is a deletion (`kafka_keys::Tombstones`).
+//! When the job puts a watermark stage right
 //! after the source, watermarks are generated per partition here (as
 //! Flink's KafkaSource does): the source's watermark is the minimum over its
 //! partitions that are not idle, so a partition read ahead during catch-up
@@ -22,6 +24,7 @@ mod read;
 use read::At;
 
 use super::bad_records::BadRecords;
+use super::kafka_keys::Tombstones;
 use super::kafka_metadata::{MetadataColumns, TimeSource};
 use super::kafka_topics::{Assignment, TopicPartition, Topics};
 use super::{ConnectorError, SourcePoll, SourceReader};
@@ -122,6 +125,8 @@ pub struct KafkaSourceReader {
     last_error_log: Option<Instant>,
     /// The `on_error` policy for undecodable records.
     bad: BadRecords,
+    /// A versioned source: how a message without a value is a deletion.
+    tombstones: Option<Tombstones>,
     /// Without checkpoints: commit offsets every [`AUTO_COMMIT_INTERVAL`].
     auto_commit: Option<Instant>,
     /// `bounded: latest`: the end offset of each partition.
@@ -234,10 +239,13 @@ impl KafkaSourceReader {
         let now = Instant::now();
         let bad = BadRecords::new(&spec.on_error, operator, counters.clone())?;
         let metadata = MetadataColumns::new(&spec.schema);
+        let tombstones = spec.tombstones.as_ref().map(|t| Tombstones::new(t, &spec.schema)).transpose()?;
         let consumer = Arc::new(consumer);
-        let fast = match metadata {
-            None => BatchQueue::new(consumer.clone()).map(|q| (q, RawBatch::with_capacity(BATCH))),
-            Some(_) => None,
+        // Batches need neither the message's key nor its headers: sources
+        // with metadata columns or tombstones read message by message.
+        let fast = match (&metadata, &tombstones) {
+            (None, None) => BatchQueue::new(consumer.clone()).map(|q| (q, RawBatch::with_capacity(BATCH))),
+            _ => None,
         };
         if let Some((q, _)) = &fast {
             for (t, p) in &partitions {
@@ -251,6 +259,7 @@ impl KafkaSourceReader {
         };
         Ok(KafkaSourceReader {
             bad,
+            tombstones,
             servers: spec.servers.clone(),
             fast,
             consumer,
@@ -527,10 +536,9 @@ impl SourceReader for KafkaSourceReader {
             wait = Duration::ZERO;
             match result {
                 Ok(msg) => {
-                    let payload = msg.payload().unwrap_or(&[]);
-                    bytes += payload.len() as u64;
+                    bytes += msg.payload().map_or(0, |p| p.len() as u64);
                     let at = At { topic: msg.topic(), partition: msg.partition(), offset: msg.offset() };
-                    self.take(payload, at, msg.timestamp().to_millis(), Some(&msg), &mut batch, future_limit)?;
+                    self.take(msg.payload(), at, msg.timestamp().to_millis(), Some(&msg), &mut batch, future_limit)?;
                 }
                 Err(e) => {
                     self.consumer_error(&e);
@@ -554,6 +562,9 @@ impl SourceReader for KafkaSourceReader {
         }
         if let Some(m) = &mut self.metadata {
             batch = m.assemble(batch);
+        }
+        if let Some(t) = &mut self.tombstones {
+            t.mark(&mut batch);
         }
         Ok(SourcePoll::Records(batch))
     }

@@ -26,7 +26,7 @@ impl KafkaSourceReader {
     /// `msg` is the `rdkafka` message where metadata columns need it.
     pub(super) fn take(
         &mut self,
-        payload: &[u8],
+        payload: Option<&[u8]>,
         at: At<'_>,
         timestamp: Option<i64>,
         msg: Option<&BorrowedMessage<'_>>,
@@ -34,10 +34,17 @@ impl KafkaSourceReader {
         future_limit: i64,
     ) -> Result<(), ConnectorError> {
         let clock = self.partitions.iter_mut().find(|((t, q), _)| *q == at.partition && t == at.topic).map(|(_, c)| c);
-        let mut decoded = self.decoder.decode_into(payload, batch);
+        // A message without a value on a `versioned by` stream deletes its key.
+        let mut decoded = match (payload, &mut self.tombstones, msg) {
+            (None, Some(t), Some(msg)) => t.push(msg, batch),
+            _ => self.decoder.decode_into(payload.unwrap_or(&[]), batch),
+        };
         if let (Ok(()), Some(m), Some(msg)) = (&decoded, &mut self.metadata, msg) {
             if let Err(e) = m.push(msg) {
                 batch.truncate(batch.len().saturating_sub(1));
+                if let Some(t) = &mut self.tombstones {
+                    t.truncate(batch.len());
+                }
                 decoded = Err(DecodeError(e));
             }
         }
@@ -69,7 +76,7 @@ impl KafkaSourceReader {
                 }
                 let position =
                     RecordPosition::Kafka { topic: at.topic.to_string(), partition: at.partition, offset: at.offset };
-                self.bad.decode_error(payload, &e.0, position, timestamp)
+                self.bad.decode_error(payload.unwrap_or(&[]), &e.0, position, timestamp)
             }
         }
     }
@@ -90,8 +97,8 @@ impl KafkaSourceReader {
                 self.consumer_error(&rdkafka::error::KafkaError::MessageConsumption(code));
                 continue;
             }
-            let payload = m.payload().unwrap_or(&[]);
-            *bytes += payload.len() as u64;
+            let payload = m.payload();
+            *bytes += payload.map_or(0, |p| p.len() as u64);
             let at = At { topic: m.topic(), partition: m.partition(), offset: m.offset() };
             self.take(payload, at, m.timestamp_ms(), None, batch, future_limit)?;
         }

@@ -24,6 +24,12 @@
 //! The temporal join (`as of`) is [`temporal`], the regular join (no time
 //! bound, `ttl`) [`regular`].
 //!
+//! With a late output (`{ late: name }`), the late rows of the left input
+//! go to it ([`Operator::take_late`]), counted in
+//! `numLateRecordsSideOutput`; late right rows are dropped and counted in
+//! `numLateRecordsDropped` all the same (Flink's interval join can send
+//! them to a side output of their own; flowc does not).
+//!
 //! Both sides are buffered by [`buffer::SideBuffer`]: typed columns, no
 //! per-row values. State is snapshotted per key group (the rows of each
 //! side, whether each left row has matched, and for window joins the end of
@@ -142,6 +148,23 @@ impl Emitter {
     }
 }
 
+/// The late rows `rows` of `batch`: to `to` (the late output) when
+/// `side_output`, counted in `numLateRecordsSideOutput`; else dropped and
+/// counted in `numLateRecordsDropped`.
+fn late_rows(batch: &Batch, rows: &[u32], side_output: bool, to: &mut Vec<Batch>, counters: &TaskCounters) {
+    if rows.is_empty() {
+        return;
+    }
+    if side_output {
+        TaskCounters::add(&counters.late_side_output, rows.len() as u64);
+        let mut late = batch.gather(rows);
+        late.hashes = None;
+        to.push(late);
+    } else {
+        TaskCounters::add(&counters.late_records, rows.len() as u64);
+    }
+}
+
 /// The operator of a join: [`JoinOperator`] for interval and window
 /// joins, [`temporal::TemporalJoin`] for `as of`, [`regular::RegularJoin`]
 /// for a join bound by `ttl` only.
@@ -161,7 +184,8 @@ pub fn build(
         };
         let left_types = left.fields.iter().map(|f| f.ty).collect();
         let right_types = spec.right.fields.iter().map(|f| f.ty).collect();
-        return Ok(Box::new(temporal::TemporalJoin::new(name, t, left_types, right_types, max_parallelism, counters)?));
+        let join = temporal::TemporalJoin::new(name, t, left_types, right_types, max_parallelism, counters)?;
+        return Ok(Box::new(join.with_late_output(spec.late_output)));
     }
     if let JoinBound::Regular { ttl_ms } = spec.bound {
         if spec.join_type != JoinType::Inner {
@@ -195,6 +219,8 @@ pub struct JoinOperator {
     restored_fired: HashMap<u32, i64>,
     /// Reused per batch.
     hashes: Vec<u64>,
+    /// Late left rows for the late output, until taken.
+    late: Vec<Batch>,
 }
 
 impl JoinOperator {
@@ -239,6 +265,7 @@ impl JoinOperator {
             fired_upto: i64::MIN,
             restored_fired: HashMap::new(),
             hashes: Vec::new(),
+            late: Vec::new(),
         })
     }
 
@@ -278,7 +305,7 @@ impl JoinOperator {
                 &own
             }
         };
-        let mut late = 0u64;
+        let mut late: Vec<u32> = Vec::new();
         let wm = self.watermark;
         let outer = self.outer();
         match self.spec.bound {
@@ -286,7 +313,7 @@ impl JoinOperator {
                 let mut emit = Emitter::new(&self.left_types, &self.right_types);
                 for (r, (&ts, &h)) in batch.timestamps.iter().zip(hashes).enumerate() {
                     if ts == NO_TIMESTAMP || (wm != i64::MIN && ts < wm) {
-                        late += 1;
+                        late.push(r as u32);
                         continue;
                     }
                     if is_left {
@@ -319,7 +346,7 @@ impl JoinOperator {
                 for (r, (&ts, &h)) in batch.timestamps.iter().zip(hashes).enumerate() {
                     let last_end = ts.saturating_sub(ts.rem_euclid(slide)).saturating_add(size);
                     if ts == NO_TIMESTAMP || last_end.saturating_sub(1) <= wm || last_end <= self.fired_upto {
-                        late += 1;
+                        late.push(r as u32);
                         continue;
                     }
                     let buf = if is_left { &mut self.left } else { &mut self.right };
@@ -328,9 +355,7 @@ impl JoinOperator {
             }
         }
         self.hashes = own;
-        if late > 0 {
-            TaskCounters::add(&self.counters.late_records, late);
-        }
+        late_rows(&batch, &late, is_left && self.spec.late_output, &mut self.late, &self.counters);
         Ok(())
     }
 
@@ -398,6 +423,10 @@ impl Operator for JoinOperator {
                 message: format!("a join has two inputs, not input {other} (this is a bug in flowc)"),
             }),
         }
+    }
+
+    fn take_late(&mut self) -> Vec<Batch> {
+        std::mem::take(&mut self.late)
     }
 
     fn on_signal(&mut self, signal: Signal, out: &mut Vec<Batch>) -> Result<Option<Signal>, OperatorError> {

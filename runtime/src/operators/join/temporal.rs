@@ -5,7 +5,8 @@
 //!
 //! The right input is a stream of versions: a row at `v` is the key's
 //! version from `v` on, until the next one; a row whose `deleted` field is
-//! true ends the key's versions (no version from then). Versions are kept
+//! true, or a `-D` row (a Kafka tombstone read by a versioned source),
+//! ends the key's versions (no version from then). Versions are kept
 //! per key in time order. A left row waits in [`SideBuffer`] until the
 //! watermark passes its time `t` (every version at or before `t` has come
 //! then), and comes out with the latest version at or before `t` — with
@@ -29,8 +30,8 @@
 //! versions with the key's values (a deletion has no row to hash).
 
 use super::buffer::SideBuffer;
-use super::{decode_all, Emitter, KeyedSnapshot, Operator, OperatorError};
-use crate::data::{Batch, ValueRef};
+use super::{decode_all, late_rows, Emitter, KeyedSnapshot, Operator, OperatorError};
+use crate::data::{Batch, RowKind, ValueRef};
 use crate::keygroup::{key_group, key_hash, key_hashes};
 use crate::metrics::TaskCounters;
 use crate::record::{Signal, Value, NO_TIMESTAMP};
@@ -91,6 +92,9 @@ pub struct TemporalJoin {
     max_parallelism: u32,
     counters: Arc<TaskCounters>,
     hashes: Vec<u64>,
+    /// Late left rows go to the late output (`{ late: name }`).
+    late_output: bool,
+    late: Vec<Batch>,
 }
 
 impl TemporalJoin {
@@ -126,7 +130,15 @@ impl TemporalJoin {
             max_parallelism,
             counters,
             hashes: Vec::new(),
+            late_output: false,
+            late: Vec::new(),
         })
+    }
+
+    /// The same, sending late left rows to the late output when `on`.
+    pub fn with_late_output(mut self, on: bool) -> TemporalJoin {
+        self.late_output = on;
+        self
     }
 
     /// (left rows waiting, versions kept): tests, metrics.
@@ -153,10 +165,10 @@ impl TemporalJoin {
             }
         };
         let wm = self.watermark;
-        let mut late = 0u64;
+        let mut late: Vec<u32> = Vec::new();
         for (r, (&ts, &h)) in batch.timestamps.iter().zip(hashes).enumerate() {
             if ts == NO_TIMESTAMP || (wm != i64::MIN && ts < wm) {
-                late += 1;
+                late.push(r as u32);
             } else if side == 0 {
                 self.left.insert(&batch, r, h, false);
             } else {
@@ -164,9 +176,7 @@ impl TemporalJoin {
             }
         }
         self.hashes = own;
-        if late > 0 {
-            TaskCounters::add(&self.counters.late_records, late);
-        }
+        late_rows(&batch, &late, side == 0 && self.late_output, &mut self.late, &self.counters);
         Ok(())
     }
 
@@ -177,8 +187,8 @@ impl TemporalJoin {
         if rk.iter().any(|&c| !batch.columns[c].is_valid(r)) {
             return;
         }
-        let deleted =
-            self.spec.deleted.is_some_and(|d| matches!(batch.columns[d].value_ref(r), Some(ValueRef::Bool(true))));
+        let deleted = batch.kind(r) == RowKind::Delete
+            || self.spec.deleted.is_some_and(|d| matches!(batch.columns[d].value_ref(r), Some(ValueRef::Bool(true))));
         let keys = self.versions.entry(h).or_default();
         let i = match keys.iter().position(|k| rk.iter().zip(&k.key).all(|(&c, v)| row_key_eq(batch, c, r, v))) {
             Some(i) => i,
@@ -269,6 +279,10 @@ impl Operator for TemporalJoin {
                 message: format!("a join has two inputs, not input {other} (this is a bug in flowc)"),
             }),
         }
+    }
+
+    fn take_late(&mut self) -> Vec<Batch> {
+        std::mem::take(&mut self.late)
     }
 
     fn on_signal(&mut self, signal: Signal, out: &mut Vec<Batch>) -> Result<Option<Signal>, OperatorError> {

@@ -20,7 +20,7 @@ fn side_schema() -> Schema {
 }
 
 fn spec(bound: JoinBound, join_type: JoinType) -> Join {
-    Join { join_type, left_key: vec![1], right_key: vec![1], bound, right: side_schema() }
+    Join { join_type, left_key: vec![1], right_key: vec![1], bound, right: side_schema(), late_output: false }
 }
 
 fn op(bound: JoinBound, join_type: JoinType) -> JoinOperator {
@@ -381,4 +381,48 @@ fn a_version_1_snapshot_still_restores() {
     let mut j = op(JoinBound::Interval { lower_ms: -10, upper_ms: 0 }, JoinType::Inner);
     j.restore(KeyedSnapshot { key_groups: vec![(0, bytes)] }).expect("restores");
     assert_eq!(j.buffered(), (1, 1));
+}
+
+#[test]
+fn late_left_rows_go_to_the_late_output_and_late_right_rows_are_dropped() {
+    use std::sync::atomic::Ordering::Relaxed;
+    for bound in
+        [JoinBound::Interval { lower_ms: -10, upper_ms: 0 }, JoinBound::Window(WindowKind::Tumbling { size_ms: 100 })]
+    {
+        let counters = Arc::new(TaskCounters::new());
+        let mut with_late = spec(bound, JoinType::Inner);
+        with_late.late_output = true;
+        let mut j =
+            JoinOperator::new("join".into(), with_late, &side_schema(), MAXP, counters.clone()).expect("builds");
+        let mut out = Vec::new();
+        j.process_input(0, one(150, 1), &mut out).expect("on time");
+        j.on_signal(Signal::Watermark(300), &mut out).expect("signal");
+        assert!(j.take_late().is_empty(), "{bound:?}: nothing late yet");
+        j.process_input(0, one(120, 2), &mut out).expect("late left");
+        j.process_input(1, one(110, 3), &mut out).expect("late right");
+        let late: Vec<(i64, Vec<Value>)> = j.take_late().iter().flat_map(Batch::rows).collect();
+        assert_eq!(late, [(120, vec![Value::Timestamp(120), Value::Str("a".into()), Value::Int(2)])], "{bound:?}");
+        assert!(j.take_late().is_empty(), "taken once");
+        assert_eq!(counters.late_side_output.load(Relaxed), 1, "{bound:?}");
+        assert_eq!(counters.late_records.load(Relaxed), 1, "{bound:?}: only the right row is dropped");
+    }
+}
+
+#[test]
+fn a_temporal_join_sends_late_left_rows_to_its_late_output() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counters = Arc::new(TaskCounters::new());
+    let types = vec![DataType::Timestamp, DataType::String, DataType::Long];
+    let spec =
+        temporal::TemporalSpec { join_type: JoinType::Inner, left_key: vec![1], right_key: vec![1], deleted: None };
+    let mut j = temporal::TemporalJoin::new("t".into(), spec, types.clone(), types, MAXP, counters.clone())
+        .expect("builds")
+        .with_late_output(true);
+    let mut out = Vec::new();
+    j.on_signal(Signal::Watermark(300), &mut out).expect("signal");
+    j.process_input(0, one(120, 2), &mut out).expect("late left");
+    j.process_input(1, one(110, 3), &mut out).expect("late version");
+    let late: Vec<i64> = j.take_late().iter().flat_map(|b| b.timestamps.clone()).collect();
+    assert_eq!(late, [120]);
+    assert_eq!((counters.late_side_output.load(Relaxed), counters.late_records.load(Relaxed)), (1, 1));
 }

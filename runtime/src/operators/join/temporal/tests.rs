@@ -236,3 +236,21 @@ fn a_snapshot_of_another_format_is_refused() {
     let err = j.restore(KeyedSnapshot { key_groups: vec![(3, vec![7, 1])] }).expect_err("refused");
     assert!(err.to_string().contains("format 7"), "{err}");
 }
+
+#[test]
+fn a_delete_row_ends_the_versions_like_a_deleted_field() {
+    // A Kafka tombstone on a versioned source comes as a `-D` row, its
+    // `deleted` field false or absent: it deletes all the same.
+    let spec = TemporalSpec { join_type: JoinType::LeftOuter, left_key: vec![1], right_key: vec![1], deleted: None };
+    let counters = Arc::new(TaskCounters::new());
+    let mut j = TemporalJoin::new("t".into(), spec, LEFT.to_vec(), RIGHT.to_vec(), MAXP, counters).expect("ok");
+    let v = |ts, id| Rec { side: 1, ts, key: 1, id, deleted: false };
+    let l = |ts, id| Rec { side: 0, ts, key: 1, id, deleted: false };
+    let mut versions = batch(&[v(100, 1), v(200, 2), v(300, 3)]);
+    versions.kinds = Some(vec![RowKind::Insert, RowKind::Delete, RowKind::Insert]);
+    let mut out = Vec::new();
+    j.process_input(1, versions, &mut out).expect("versions");
+    j.process_input(0, batch(&[l(150, 10), l(250, 11), l(350, 12)]), &mut out).expect("left");
+    j.on_signal(Signal::Watermark(400), &mut out).expect("signal");
+    assert_eq!(ids(&out), [(10, Some(1), 150), (11, None, 250), (12, Some(3), 350)]);
+}

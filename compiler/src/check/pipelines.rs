@@ -539,7 +539,13 @@ impl Checker {
 pub(super) fn array_key(field: &str, ty: DataType, span: Span) -> Diagnostic {
     Diagnostic::error("flow::check::array-key", format!("`{field}` is {ty} and cannot be a key"), span)
         .with_label("an array")
-        .with_help(format!(
-            "key by one element, `| map {{ first: element_at({field}, 1) }} | key_by first`, or by each: `| unnest {field} as item | key_by item`"
-        ))
+        .with_help(match field.rsplit_once('.') {
+            // `unnest` takes a field of the record, not a path: name it first.
+            Some((_, last)) => format!(
+                "key by one element, `| map {{ first: element_at({field}, 1) }} | key_by first`, or by each: `| map {{ {last}: {field} }} | unnest {last} as item | key_by item`"
+            ),
+            None => format!(
+                "key by one element, `| map {{ first: element_at({field}, 1) }} | key_by first`, or by each: `| unnest {field} as item | key_by item`"
+            ),
+        })
 }

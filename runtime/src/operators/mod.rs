@@ -6,6 +6,7 @@
 //! I/O (sources and sinks live in `connectors`, and the task loop (`task`)
 //! feeds them), except a stage's dead letters ([`stage_errors`]).
 
+mod aggregate_plan;
 pub mod build;
 pub mod calc;
 pub mod dedup;

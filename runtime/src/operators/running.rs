@@ -20,11 +20,12 @@ use super::keyed::{decode_groups, encode_groups, find_slots, SlotTimers};
 use super::window_state::{add_row, restore_windows_v2, v1_windows, Acc, ArgReader, KeyTable, SnapshotEntry, Window};
 use super::{KeyedSnapshot, Operator, OperatorError};
 use crate::data::{Batch, RowKind, ValueRef};
-use crate::expr::{AggregateScope, CompiledExpr, EvalError, Sel, SourceMap, Vals};
+use crate::expr::{CompiledExpr, EvalError, Sel, SourceMap, Vals};
 use crate::keygroup::{key_group, key_hash};
 use crate::metrics::TaskCounters;
+use crate::operators::aggregate_plan::{AggregatePlan, AggregateSpec};
 use crate::record::Signal;
-use flowc_compiler::ir::{DataType, Field, RunningAggregate, Schema};
+use flowc_compiler::ir::{DataType, RunningAggregate, Schema};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -73,50 +74,20 @@ impl RunningAggregateOperator {
         _counters: Arc<TaskCounters>,
         sources: &SourceMap,
     ) -> Result<RunningAggregateOperator, OperatorError> {
-        let setup = |m: String| OperatorError::Setup {
-            operator: name.clone(),
-            message: format!("{m} (this is a bug in flowc)"),
-        };
-        let input_types: Vec<DataType> = input.fields.iter().map(|f| f.ty).collect();
-        let mut scope_fields = Vec::new();
-        for k in &spec.key {
-            let f = input.fields.get(*k).ok_or_else(|| setup(format!("key field #{k} does not exist")))?;
-            scope_fields.push(f.clone());
-        }
-        let mut args = Vec::new();
-        for (i, call) in spec.aggregates.iter().enumerate() {
-            if Acc::new(call).is_none() {
-                return Err(setup(format!("{}() of {}", call.func.name(), call.arg_type)));
-            }
-            let arg = match &call.arg {
-                Some(e) => Some(CompiledExpr::compile(e, &input_types, sources).map_err(setup)?),
-                None => None,
-            };
-            scope_fields.push(Field::new(format!("{}#{i}", call.func.name()), call.result_type));
-            args.push(arg);
-        }
-        let scope_types: Vec<DataType> = scope_fields.iter().map(|f| f.ty).collect();
-        let scope = AggregateScope { keys: spec.key.len(), aggregates: spec.aggregates.len() };
-        let exprs = spec
-            .output
-            .iter()
-            .map(|e| CompiledExpr::compile_aggregate_output(e, &scope_types, scope, sources))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(setup)?;
-        let out_types: Vec<DataType> = output.fields.iter().map(|f| f.ty).collect();
-        if out_types.len() != exprs.len() {
-            return Err(setup("one output expression per output field expected".into()));
-        }
+        let spec_ref = AggregateSpec { key: &spec.key, aggregates: &spec.aggregates, output: &spec.output };
+        let plan = AggregatePlan::compile(&name, spec_ref, &[], input, output, sources, |call| {
+            Acc::new(call).is_none().then(|| format!("{}() of {}", call.func.name(), call.arg_type))
+        })?;
         Ok(RunningAggregateOperator {
             name,
             max_parallelism,
             keys: KeyTable::default(),
             updated: Vec::new(),
             expiry: SlotTimers::default(),
-            args,
-            output: Projection::new(exprs, out_types),
-            scope_types,
-            scope_schema: Schema { name: None, fields: scope_fields },
+            args: plan.args,
+            output: plan.output,
+            scope_types: plan.scope_types,
+            scope_schema: plan.scope_schema,
             input: input.clone(),
             hashes: Vec::new(),
             slots: Vec::new(),

@@ -32,9 +32,10 @@ use super::window_state::{
 };
 use super::{KeyedSnapshot, Operator, OperatorError};
 use crate::data::Batch;
-use crate::expr::{AggregateScope, CompiledExpr, EvalError, Sel, SourceMap, Vals};
+use crate::expr::{CompiledExpr, EvalError, Sel, SourceMap, Vals};
 use crate::keygroup::{key_group, key_hash, key_hashes};
 use crate::metrics::TaskCounters;
+use crate::operators::aggregate_plan::{AggregatePlan, AggregateSpec};
 use crate::record::{Signal, NO_TIMESTAMP};
 use flowc_compiler::ir::{DataType, Field, Schema, TimeDomain, WindowAggregate, WindowKind};
 use std::collections::BTreeMap;
@@ -97,47 +98,16 @@ impl WindowOperator {
         counters: Arc<TaskCounters>,
         sources: &SourceMap,
     ) -> Result<WindowOperator, OperatorError> {
-        let setup = |m: String| OperatorError::Setup {
-            operator: name.clone(),
-            message: format!("{m} (this is a bug in flowc)"),
-        };
         let (size, slide, gap) = match spec.window.kind {
             WindowKind::Tumbling { size_ms } => (size_ms as i64, size_ms as i64, None),
             WindowKind::Sliding { size_ms, slide_ms } => (size_ms as i64, slide_ms as i64, None),
             WindowKind::Session { gap_ms } => (gap_ms as i64, gap_ms as i64, Some((gap_ms as i64).max(1))),
         };
-        let input_types: Vec<DataType> = input.fields.iter().map(|f| f.ty).collect();
-        let mut scope_fields = Vec::new();
-        for k in &spec.key {
-            let f = input.fields.get(*k).ok_or_else(|| setup(format!("key field #{k} does not exist")))?;
-            scope_fields.push(f.clone());
-        }
-        let mut args = Vec::new();
-        for (i, call) in spec.aggregates.iter().enumerate() {
-            if Acc::new(call).is_none() {
-                return Err(setup(format!("{}() of {}", call.func.name(), call.arg_type)));
-            }
-            let arg = match &call.arg {
-                Some(e) => Some(CompiledExpr::compile(e, &input_types, sources).map_err(setup)?),
-                None => None,
-            };
-            scope_fields.push(Field::new(format!("{}#{i}", call.func.name()), call.result_type));
-            args.push(arg);
-        }
-        scope_fields.push(Field::new("window_start", DataType::Timestamp));
-        scope_fields.push(Field::new("window_end", DataType::Timestamp));
-        let scope_types: Vec<DataType> = scope_fields.iter().map(|f| f.ty).collect();
-        let scope = AggregateScope { keys: spec.key.len(), aggregates: spec.aggregates.len() };
-        let exprs = spec
-            .output
-            .iter()
-            .map(|e| CompiledExpr::compile_aggregate_output(e, &scope_types, scope, sources))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(setup)?;
-        let out_types: Vec<DataType> = output.fields.iter().map(|f| f.ty).collect();
-        if out_types.len() != exprs.len() {
-            return Err(setup("one output expression per output field expected".into()));
-        }
+        let spec_ref = AggregateSpec { key: &spec.key, aggregates: &spec.aggregates, output: &spec.output };
+        let bounds = [Field::new("window_start", DataType::Timestamp), Field::new("window_end", DataType::Timestamp)];
+        let plan = AggregatePlan::compile(&name, spec_ref, &bounds, input, output, sources, |call| {
+            Acc::new(call).is_none().then(|| format!("{}() of {}", call.func.name(), call.arg_type))
+        })?;
         // Lateness means nothing in processing time: nothing is late there.
         let lateness = match spec.window.time {
             TimeDomain::EventTime => i64::try_from(spec.lateness_ms).unwrap_or(i64::MAX / 4),
@@ -155,10 +125,10 @@ impl WindowOperator {
             cleanup: BTreeMap::new(),
             watermark: i64::MIN,
             counters,
-            args,
-            output: Projection::new(exprs, out_types),
-            scope_types,
-            scope_schema: Schema { name: None, fields: scope_fields },
+            args: plan.args,
+            output: plan.output,
+            scope_types: plan.scope_types,
+            scope_schema: plan.scope_schema,
             input: input.clone(),
             hashes: Vec::new(),
             late: Vec::new(),

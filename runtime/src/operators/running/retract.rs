@@ -25,11 +25,12 @@ use super::super::keyed::{decode_groups, encode_groups, find_slots, SlotTimers};
 use super::super::window_state::{ArgReader, KeyTable};
 use super::super::{KeyedSnapshot, Operator, OperatorError};
 use crate::data::{Batch, Column, Data, RowKind, Validity, ValueRef};
-use crate::expr::{AggregateScope, CompiledExpr, EvalError, Sel, SourceMap, Vals};
+use crate::expr::{CompiledExpr, EvalError, Sel, SourceMap, Vals};
 use crate::keygroup::{key_group, key_hash, Key};
 use crate::metrics::TaskCounters;
+use crate::operators::aggregate_plan::{AggregatePlan, AggregateSpec};
 use crate::record::Signal;
-use flowc_compiler::ir::{AggCall, AggFunc, DataType, Field, RunningAggregate, Schema};
+use flowc_compiler::ir::{AggCall, AggFunc, DataType, RunningAggregate, Schema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -283,40 +284,12 @@ impl RetractingAggregateOperator {
         _counters: Arc<TaskCounters>,
         sources: &SourceMap,
     ) -> Result<RetractingAggregateOperator, OperatorError> {
-        let setup = |m: String| OperatorError::Setup {
-            operator: name.clone(),
-            message: format!("{m} (this is a bug in flowc)"),
-        };
-        let input_types: Vec<DataType> = input.fields.iter().map(|f| f.ty).collect();
-        let mut scope_fields = Vec::new();
-        for k in &spec.key {
-            let f = input.fields.get(*k).ok_or_else(|| setup(format!("key field #{k} does not exist")))?;
-            scope_fields.push(f.clone());
-        }
-        let mut args = Vec::new();
-        for (i, call) in spec.aggregates.iter().enumerate() {
-            if RetractAcc::new(call).is_none() {
-                return Err(setup(format!("{}() of {} does not retract", call.func.name(), call.arg_type)));
-            }
-            let arg = match &call.arg {
-                Some(e) => Some(CompiledExpr::compile(e, &input_types, sources).map_err(setup)?),
-                None => None,
-            };
-            scope_fields.push(Field::new(format!("{}#{i}", call.func.name()), call.result_type));
-            args.push(arg);
-        }
-        let scope_types: Vec<DataType> = scope_fields.iter().map(|f| f.ty).collect();
-        let scope = AggregateScope { keys: spec.key.len(), aggregates: spec.aggregates.len() };
-        let exprs = spec
-            .output
-            .iter()
-            .map(|e| CompiledExpr::compile_aggregate_output(e, &scope_types, scope, sources))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(setup)?;
-        let out_types: Vec<DataType> = output.fields.iter().map(|f| f.ty).collect();
-        if out_types.len() != exprs.len() {
-            return Err(setup("one output expression per output field expected".into()));
-        }
+        let spec_ref = AggregateSpec { key: &spec.key, aggregates: &spec.aggregates, output: &spec.output };
+        let plan = AggregatePlan::compile(&name, spec_ref, &[], input, output, sources, |call| {
+            RetractAcc::new(call)
+                .is_none()
+                .then(|| format!("{}() of {} does not retract", call.func.name(), call.arg_type))
+        })?;
         Ok(RetractingAggregateOperator {
             name,
             max_parallelism,
@@ -324,10 +297,10 @@ impl RetractingAggregateOperator {
             states: Vec::new(),
             updated: Vec::new(),
             expiry: SlotTimers::default(),
-            args,
-            output: Projection::new(exprs, out_types),
-            scope_types,
-            scope_schema: Schema { name: None, fields: scope_fields },
+            args: plan.args,
+            output: plan.output,
+            scope_types: plan.scope_types,
+            scope_schema: plan.scope_schema,
             input: input.clone(),
             hashes: Vec::new(),
             slots: Vec::new(),

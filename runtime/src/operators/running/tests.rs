@@ -4,7 +4,7 @@
 use super::*;
 use crate::keygroup::{key_group_range, subtask_for_key_group};
 use crate::record::Value;
-use flowc_compiler::ir::{AggCall, AggFunc, Expr};
+use flowc_compiler::ir::{AggCall, AggFunc, Expr, Field};
 use proptest::prelude::*;
 use std::collections::HashMap;
 

@@ -5,7 +5,7 @@
 use super::*;
 use crate::keygroup::{key_group_range, subtask_for_key_group};
 use crate::record::Value;
-use flowc_compiler::ir::Expr;
+use flowc_compiler::ir::{Expr, Field};
 use proptest::prelude::*;
 use std::collections::HashMap;
 

@@ -476,11 +476,11 @@ mod tests {
     }
 
     /// Patterns read by position, and texts near theirs.
-    const FIXED: &[&str] = &[ISO, "yyyy-MM-dd HH:mm:ss.SSS", "yyyy-MM-dd", "dd/MM/yyyy HH:mm XXX", "yyyyMMddHHmmssZ"];
+    const BY_POSITION: &[&str] = &[ISO, "yyyy-MM-dd HH:mm:ss.SSS", "yyyy-MM-dd", "dd/MM/yyyy HH:mm XXX", "yyyyMMddHHmmssZ"];
 
     #[test]
     fn the_patterns_sources_read_go_by_position() {
-        for p in FIXED {
+        for p in BY_POSITION {
             assert!(TimeFormat::new(p).expect("valid").fixed.is_some(), "{p}");
         }
         for p in ["dd-MM-yyyy hh:mm:ss a", "yyyy-MM-dd'Tä'HH", "XXX yyyy-MM-dd"] {
@@ -491,13 +491,13 @@ mod tests {
     proptest! {
         #[test]
         fn by_position_parses_exactly_what_the_walk_parses(
-            which in 0..FIXED.len(),
+            which in 0..BY_POSITION.len(),
             ms in -62_000_000_000_000i64..253_000_000_000_000i64,
             edits in proptest::collection::vec((0usize..40, prop::sample::select(b"0123456789+-:Z T./9".to_vec())), 0..3),
             cut in 0usize..40,
             zone in prop::sample::select(vec!["", "Z", "+01", "+0130", "-01:30", "+01:3"]),
         ) {
-            let f = TimeFormat::new(FIXED[which]).expect("valid");
+            let f = TimeFormat::new(BY_POSITION[which]).expect("valid");
             let mut text = f.format(ms).into_bytes();
             if !zone.is_empty() && text.last() == Some(&b'Z') {
                 text.pop();
@@ -512,7 +512,7 @@ mod tests {
                 text.truncate(cut);
             }
             let text = String::from_utf8(text).expect("ascii");
-            prop_assert_eq!(f.parse(&text), f.parse_tokens(&text), "{:?} {}", FIXED[which], text);
+            prop_assert_eq!(f.parse(&text), f.parse_tokens(&text), "{:?} {}", BY_POSITION[which], text);
         }
 
         #[test]

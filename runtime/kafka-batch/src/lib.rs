@@ -124,7 +124,9 @@ impl Batch {
         Batch { raw: Vec::with_capacity(capacity.max(1)) }
     }
 
-    fn clear(&mut self) {
+    /// Gives the messages back to librdkafka, and the fetch buffers they
+    /// hold with them (a read does it too, before it reads).
+    pub fn clear(&mut self) {
         for m in self.raw.drain(..) {
             // SAFETY: each pointer came from `rd_kafka_consume_batch_queue`
             // and is destroyed exactly once, here.

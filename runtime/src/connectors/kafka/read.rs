@@ -102,6 +102,8 @@ impl KafkaSourceReader {
             let at = At { topic: m.topic(), partition: m.partition(), offset: m.offset() };
             self.take(payload, at, m.timestamp_ms(), None, batch, future_limit)?;
         }
+        // Decoded: no need to hold librdkafka's fetch buffers until the next poll.
+        raw.clear();
         Ok(())
     }
 

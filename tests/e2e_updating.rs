@@ -17,15 +17,12 @@
 mod support;
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::TopicPartitionList;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use support::cluster::Cluster;
-use support::kafka::{create_topic, unique_topic, Kafka};
+use support::kafka::{compacted, create_topic, unique_topic, Kafka};
 
 const AUCTIONS: usize = 23;
 const BIDDERS: usize = 5;
@@ -135,48 +132,11 @@ fn top_model(n: usize) -> BTreeMap<String, Value> {
     m
 }
 
-/// The topic compacted by key: the latest value of every key (a tombstone
-/// removes it). Also checks that every message has a key.
-fn compacted(bootstrap: &str, topic: &str) -> BTreeMap<String, Value> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("reader-{topic}"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("a Kafka consumer");
-    let mut tpl = TopicPartitionList::new();
-    let mut ends = Vec::new();
-    for p in 0..2 {
-        let (_, hi) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks");
-        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning).expect("partition");
-        ends.push(hi);
-    }
-    consumer.assign(&tpl).expect("assign");
-    let mut read = [0i64; 2];
-    let mut table = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while (0..2).any(|p| read[p] < ends[p]) && Instant::now() < deadline {
-        let Some(m) = consumer.poll(Duration::from_millis(200)) else { continue };
-        let m = m.expect("a message");
-        read[m.partition() as usize] = m.offset() + 1;
-        let key = canonical(m.key().expect("every message has a key"));
-        match m.payload() {
-            Some(v) => {
-                table.insert(key, serde_json::from_slice(v).expect("a JSON value"));
-            }
-            None => {
-                table.remove(&key);
-            }
-        }
-    }
-    table
-}
-
 fn wait_for_tables(kafka: &Kafka, t: &Topics, n: usize, what: &str) {
     for (topic, want, name) in [(&t.last, last_model(n), "dedup keep last"), (&t.top, top_model(n), "keyed top")] {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
-            let got = compacted(kafka.bootstrap(), topic);
+            let got = compacted(kafka.bootstrap(), topic, 2, canonical);
             if got == want {
                 break;
             }

@@ -8,15 +8,12 @@
 mod support;
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::TopicPartitionList;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use support::cluster::Cluster;
-use support::kafka::{create_topic, unique_topic, Kafka};
+use support::kafka::{compacted, create_topic, unique_topic, Kafka};
 
 const USERS: usize = 37;
 
@@ -80,48 +77,11 @@ fn model(n: usize) -> BTreeMap<String, Value> {
         .collect()
 }
 
-/// The topic compacted by key: the latest value of every key (a tombstone
-/// removes it). Also checks that every message has a key.
-fn compacted(bootstrap: &str, topic: &str) -> BTreeMap<String, Value> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("reader-{topic}"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("a Kafka consumer");
-    let mut tpl = TopicPartitionList::new();
-    let mut ends = Vec::new();
-    for p in 0..2 {
-        let (_, hi) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks");
-        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning).expect("partition");
-        ends.push(hi);
-    }
-    consumer.assign(&tpl).expect("assign");
-    let mut read = [0i64; 2];
-    let mut table = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while (0..2).any(|p| read[p] < ends[p]) && Instant::now() < deadline {
-        let Some(m) = consumer.poll(Duration::from_millis(200)) else { continue };
-        let m = m.expect("a message");
-        read[m.partition() as usize] = m.offset() + 1;
-        let key = String::from_utf8(m.key().expect("every message has a key").to_vec()).expect("UTF-8 key");
-        match m.payload() {
-            Some(v) => {
-                table.insert(key, serde_json::from_slice(v).expect("a JSON value"));
-            }
-            None => {
-                table.remove(&key);
-            }
-        }
-    }
-    table
-}
-
 fn wait_for_table(kafka: &Kafka, output: &str, n: usize, what: &str) {
     let want = model(n);
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let got = compacted(kafka.bootstrap(), output);
+        let got = compacted(kafka.bootstrap(), output, 2, |k| String::from_utf8(k.to_vec()).expect("UTF-8 key"));
         if got == want {
             return;
         }

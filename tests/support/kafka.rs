@@ -263,3 +263,47 @@ fn block_on<F: Future>(fut: F) -> F::Output {
         }
     }
 }
+
+/// The first `partitions` partitions of `topic` compacted by key: the
+/// latest value of every key (a tombstone removes it), keys as `key` reads
+/// them. Panics on a message without a key or a value that is not JSON.
+pub fn compacted(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    key: impl Fn(&[u8]) -> String,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    use rdkafka::message::Message;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("reader-{topic}"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("a Kafka consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for p in 0..partitions {
+        let (_, hi) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks");
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning).expect("partition");
+        ends.push(hi);
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut read = vec![0i64; ends.len()];
+    let mut table = std::collections::BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (0..ends.len()).any(|p| read[p] < ends[p]) && Instant::now() < deadline {
+        let Some(m) = consumer.poll(Duration::from_millis(200)) else { continue };
+        let m = m.expect("a message");
+        read[m.partition() as usize] = m.offset() + 1;
+        let k = key(m.key().expect("every message has a key"));
+        match m.payload() {
+            Some(v) => {
+                table.insert(k, serde_json::from_slice(v).expect("a JSON value"));
+            }
+            None => {
+                table.remove(&k);
+            }
+        }
+    }
+    table
+}

@@ -476,7 +476,8 @@ mod tests {
     }
 
     /// Patterns read by position, and texts near theirs.
-    const BY_POSITION: &[&str] = &[ISO, "yyyy-MM-dd HH:mm:ss.SSS", "yyyy-MM-dd", "dd/MM/yyyy HH:mm XXX", "yyyyMMddHHmmssZ"];
+    const BY_POSITION: &[&str] =
+        &[ISO, "yyyy-MM-dd HH:mm:ss.SSS", "yyyy-MM-dd", "dd/MM/yyyy HH:mm XXX", "yyyyMMddHHmmssZ"];
 
     #[test]
     fn the_patterns_sources_read_go_by_position() {

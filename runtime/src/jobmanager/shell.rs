@@ -909,9 +909,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_checkpoint_whose_pointer_cannot_be_stored_is_not_committed_by_any_sink() {
-        let dir = scratch("unstored");
+    /// A JobManager whose HA job store is `FailingStore`, the test plan
+    /// deployed to one TaskManager and every task RUNNING.
+    #[allow(clippy::type_complexity)]
+    fn running_with_store(
+        name: &str,
+    ) -> (
+        PathBuf,
+        Arc<FailingStore>,
+        Arc<JobManager>,
+        mpsc::UnboundedReceiver<ToTaskManager>,
+        JobId,
+        Box<crate::rpc::Deployment>,
+    ) {
+        let dir = scratch(name);
         let mut config = Config::default();
         config.set("state.checkpoints.dir", dir.display().to_string());
         let store = Arc::new(FailingStore::default());
@@ -923,6 +934,12 @@ mod tests {
         for s in &d.local {
             jm.on_task_update(update(id, d.attempt, *s, TaskStatus::RUNNING));
         }
+        (dir, store, jm, rx, id, d)
+    }
+
+    #[test]
+    fn a_checkpoint_whose_pointer_cannot_be_stored_is_not_committed_by_any_sink() {
+        let (dir, store, jm, mut rx, id, d) = running_with_store("unstored");
         // The store fails from the barrier on: the checkpoint's id was stored.
         let barrier = next_barrier(&jm, &mut rx);
         store.refuse_checkpoints.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -956,18 +973,7 @@ mod tests {
 
     #[test]
     fn a_slow_ha_store_is_written_without_the_lock_and_the_sinks_commit_after_it() {
-        let dir = scratch("slow-store");
-        let mut config = Config::default();
-        config.set("state.checkpoints.dir", dir.display().to_string());
-        let store = Arc::new(FailingStore::default());
-        let ha = crate::jobmanager::ha_store::HaJobs::new(store.clone());
-        let jm = JobManager::with_ha(config, Some(ha), true).expect("jobmanager");
-        let mut rx = register(&jm, "tm-1");
-        let id = jm.submit(plan(), RestoreRequest::default()).expect("submitted");
-        let Ok(ToTaskManager::Deploy(d)) = rx.try_recv() else { panic!("not deployed") };
-        for s in &d.local {
-            jm.on_task_update(update(id, d.attempt, *s, TaskStatus::RUNNING));
-        }
+        let (dir, store, jm, mut rx, id, d) = running_with_store("slow-store");
         let barrier = next_barrier(&jm, &mut rx);
         // The completed checkpoint's pointer write hangs (ZooKeeper is slow).
         let (open, gate) = std::sync::mpsc::channel();
@@ -1005,18 +1011,7 @@ mod tests {
     #[test]
     fn a_leader_that_loses_and_regains_leadership_never_drains_one_jobs_outbox_twice_at_once() {
         use std::sync::atomic::Ordering::SeqCst;
-        let dir = scratch("regained");
-        let mut config = Config::default();
-        config.set("state.checkpoints.dir", dir.display().to_string());
-        let store = Arc::new(FailingStore::default());
-        let ha = crate::jobmanager::ha_store::HaJobs::new(store.clone());
-        let jm = JobManager::with_ha(config, Some(ha), true).expect("jobmanager");
-        let mut rx = register(&jm, "tm-1");
-        let id = jm.submit(plan(), RestoreRequest::default()).expect("submitted");
-        let Ok(ToTaskManager::Deploy(d)) = rx.try_recv() else { panic!("not deployed") };
-        for s in &d.local {
-            jm.on_task_update(update(id, d.attempt, *s, TaskStatus::RUNNING));
-        }
+        let (dir, store, jm, mut rx, id, d) = running_with_store("regained");
         let barrier = next_barrier(&jm, &mut rx);
         // The completed checkpoint's pointer write hangs in its drain.
         let (open, gate) = std::sync::mpsc::channel();

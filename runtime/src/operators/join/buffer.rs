@@ -15,6 +15,7 @@
 //! probe skips a row whose `ttl` is over before its bucket goes.
 
 use crate::data::{Batch, Column, ValueRef};
+use crate::keygroup::key_group;
 use crate::record::Value;
 use flowc_compiler::ir::DataType;
 use std::collections::{BTreeMap, HashMap};
@@ -58,6 +59,31 @@ impl Bucket {
         let prev = self.heads.insert(hash, i).unwrap_or(NONE);
         self.prev.push(prev);
         self.done.push(done);
+    }
+}
+
+/// A buffered row, for a snapshot to read (see
+/// [`SideBuffer::rows_by_key_group`]).
+#[derive(Clone, Copy)]
+pub struct KeptRow<'a> {
+    bucket: &'a Bucket,
+    row: usize,
+}
+
+impl KeptRow<'_> {
+    /// Its event time and values.
+    pub fn saved(&self) -> (i64, Vec<Value>) {
+        (self.bucket.rows.timestamps[self.row], self.bucket.rows.row(self.row))
+    }
+
+    /// Matched, or emitted unmatched (left outer joins).
+    pub fn done(&self) -> bool {
+        self.bucket.done[self.row]
+    }
+
+    /// When it arrived (a regular join's rows; `i64::MIN` for others).
+    pub fn arrived(&self) -> i64 {
+        self.bucket.stamps.get(self.row).copied().unwrap_or(i64::MIN)
     }
 }
 
@@ -259,6 +285,21 @@ impl SideBuffer {
         }
     }
 
+    /// Where every row is, by the key group of its key hash (of
+    /// `max_parallelism` groups), in bucket order within a group: a
+    /// snapshot's first pass, which copies no value, so that a snapshot
+    /// holds one key group's rows as values at a time rather than the
+    /// whole state's (a regular join's state is all of both inputs).
+    pub fn rows_by_key_group(&self, max_parallelism: u32) -> BTreeMap<u32, Vec<KeptRow<'_>>> {
+        let mut groups: BTreeMap<u32, Vec<KeptRow<'_>>> = BTreeMap::new();
+        for bucket in self.buckets.values() {
+            for (r, &h) in bucket.hashes.iter().enumerate() {
+                groups.entry(key_group(h, max_parallelism)).or_default().push(KeptRow { bucket, row: r });
+            }
+        }
+        groups
+    }
+
     /// Every row at or after `from` as (key hash, event time, values,
     /// done): for snapshots, in bucket order.
     pub fn saved_rows(&self, from: i64) -> impl Iterator<Item = (u64, i64, Vec<Value>, bool)> + '_ {
@@ -266,16 +307,6 @@ impl SideBuffer {
             (0..b.rows.len())
                 .filter(move |&r| b.rows.timestamps[r] >= from)
                 .map(move |r| (b.hashes[r], b.rows.timestamps[r], b.rows.row(r), b.done[r]))
-        })
-    }
-
-    /// Every row as (key hash, event time, values, arrival) of
-    /// [`SideBuffer::insert_at`]: a regular join's snapshot.
-    pub fn saved_rows_at(&self) -> impl Iterator<Item = (u64, i64, Vec<Value>, i64)> + '_ {
-        self.buckets.values().flat_map(move |b| {
-            (0..b.rows.len()).map(move |r| {
-                (b.hashes[r], b.rows.timestamps[r], b.rows.row(r), b.stamps.get(r).copied().unwrap_or(i64::MIN))
-            })
         })
     }
 

@@ -48,7 +48,7 @@ use crate::record::{Signal, Value, NO_TIMESTAMP};
 use buffer::SideBuffer;
 use flowc_compiler::ir::{DataType, Join, JoinBound, JoinType, Schema, WindowKind};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Format of a key group's bytes in a snapshot; bump on change. Version 2:
@@ -463,29 +463,23 @@ impl Operator for JoinOperator {
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
-        let mut groups: BTreeMap<u32, SavedGroup> = BTreeMap::new();
-        let maxp = self.max_parallelism;
-        for (is_left, side) in [(true, &self.left), (false, &self.right)] {
-            for (h, ts, row, done) in side.saved_rows(i64::MIN) {
-                let kg = key_group(h, maxp);
-                let g = groups
-                    .entry(kg)
-                    .or_insert_with(|| SavedGroup { fired_upto: self.fired_upto, ..SavedGroup::default() });
-                if is_left {
-                    g.left.push((ts, row));
-                    g.left_done.push(done);
-                } else {
-                    g.right.push((ts, row));
-                }
-            }
-        }
+        // One key group's rows become values at a time (see
+        // `rows_by_key_group`).
+        let left = self.left.rows_by_key_group(self.max_parallelism);
+        let right = self.right.rows_by_key_group(self.max_parallelism);
+        let groups: BTreeSet<u32> = left.keys().chain(right.keys()).copied().collect();
         let key_groups = groups
             .into_iter()
-            .map(|(kg, mut g)| {
-                // A restored key group keeps what its former subtask fired.
-                if let Some(f) = self.restored_fired.get(&kg) {
-                    g.fired_upto = g.fired_upto.max(*f);
-                }
+            .map(|kg| {
+                let (l, r) =
+                    (left.get(&kg).map_or(&[][..], Vec::as_slice), right.get(&kg).map_or(&[][..], Vec::as_slice));
+                let g = SavedGroup {
+                    // A restored key group keeps what its former subtask fired.
+                    fired_upto: self.restored_fired.get(&kg).map_or(self.fired_upto, |f| self.fired_upto.max(*f)),
+                    left: l.iter().map(|k| k.saved()).collect(),
+                    right: r.iter().map(|k| k.saved()).collect(),
+                    left_done: l.iter().map(|k| k.done()).collect(),
+                };
                 let mut bytes = vec![SNAPSHOT_VERSION];
                 bytes.extend(bincode::serde::encode_to_vec(&g, bincode::config::standard()).unwrap_or_default());
                 (kg, bytes)

@@ -28,11 +28,11 @@
 use super::buffer::SideBuffer;
 use super::{decode_all, Emitter, KeyedSnapshot, Operator, OperatorError};
 use crate::data::Batch;
-use crate::keygroup::{key_group, key_hashes};
+use crate::keygroup::key_hashes;
 use crate::record::Value;
 use flowc_compiler::ir::DataType;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// Format of a key group's bytes in a snapshot; bump on change. Version 1:
 /// bincode of [`SavedGroup`].
@@ -195,23 +195,22 @@ impl Operator for RegularJoin {
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
-        let maxp = self.max_parallelism;
-        let mut groups: BTreeMap<u32, SavedGroup> = BTreeMap::new();
-        for (is_left, side) in [(true, &self.left), (false, &self.right)] {
-            for (h, ts, row, at) in side.saved_rows_at() {
-                let g = groups.entry(key_group(h, maxp)).or_default();
-                if is_left {
-                    g.left.push((ts, row));
-                    g.left_at.push(at);
-                } else {
-                    g.right.push((ts, row));
-                    g.right_at.push(at);
-                }
-            }
-        }
+        // One key group's rows become values at a time (see
+        // `rows_by_key_group`): the state is all of both inputs.
+        let left = self.left.rows_by_key_group(self.max_parallelism);
+        let right = self.right.rows_by_key_group(self.max_parallelism);
+        let groups: BTreeSet<u32> = left.keys().chain(right.keys()).copied().collect();
         let key_groups = groups
             .into_iter()
-            .map(|(kg, g)| {
+            .map(|kg| {
+                let (l, r) =
+                    (left.get(&kg).map_or(&[][..], Vec::as_slice), right.get(&kg).map_or(&[][..], Vec::as_slice));
+                let g = SavedGroup {
+                    left: l.iter().map(|k| k.saved()).collect(),
+                    left_at: l.iter().map(|k| k.arrived()).collect(),
+                    right: r.iter().map(|k| k.saved()).collect(),
+                    right_at: r.iter().map(|k| k.arrived()).collect(),
+                };
                 let mut bytes = vec![SNAPSHOT_VERSION];
                 bytes.extend(bincode::serde::encode_to_vec(&g, bincode::config::standard()).unwrap_or_default());
                 (kg, bytes)

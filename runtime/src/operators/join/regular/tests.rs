@@ -6,7 +6,7 @@
 //! arrival time through a restore.
 
 use super::*;
-use crate::keygroup::{key_group_range, subtask_for_key_group};
+use crate::keygroup::{key_group, key_group_range, subtask_for_key_group};
 use proptest::prelude::*;
 use std::cell::Cell;
 

@@ -9,20 +9,25 @@ its file sink by `sink discard`), and Flink's `filesystem` connector with
 the json format, the query's SELECT (jobs/nexmark/flink/qN.sql) inserted
 into a `blackhole` table, as Nexmark's own Flink queries do, submitted by
 jobs/nexmark/flink/NexmarkSubmit.java. Throughput is Nexmark's: events of
-all kinds over the job's duration as the engine reports it."""
+all kinds over the job's duration as the engine reports it. The state
+size is what a query holds once every event is in (`wait_state_size`),
+measured by a run before the measured one."""
 
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import time
 
 from .cluster import JobFailed, duration_s
 from .flink import FlinkCluster, JAVA_OPTS, flink_home, java
 from .flowc import FlowcCluster, ROOT, flowc_bin
-from .procs import RssSampler, log
+from .procs import RssSampler, get_json, log
 
 NEXMARK = os.path.join(ROOT, "jobs", "nexmark")
+# The state-size run's checkpoint interval, both engines.
+STATE_CHECKPOINT_MS = 1000
 # The queries of jobs/nexmark/ (Flink SQL runs each one too; q12 is in processing time).
 QUERIES = ("q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q9", "q10", "q11", "q12", "q14", "q15", "q16", "q17",
            "q18", "q19", "q20", "q21", "q22")
@@ -56,20 +61,27 @@ def prepare(work, events):
     return data
 
 
-def flowc_job(query, data, dest):
-    """jobs/nexmark/<query>.flow reading the files of `data`, into a discarding sink."""
+def flowc_job(query, data, dest, state_run=False):
+    """jobs/nexmark/<query>.flow reading the files of `data`, into a discarding sink.
+
+    `state_run`: the source keeps watching the files' directories once it
+    has read them (`watch`), so that the job never ends and holds its
+    state after the last event, and a checkpoint every second measures it
+    (see `wait_state_size`)."""
     with open(os.path.join(NEXMARK, f"{query}.flow")) as f:
         text = f.read()
-    text, n = SOURCE.subn(lambda m: f'source file {{ path: "{data}/{m.group(1)}", schema: {m.group(1).capitalize()} }}',
-                          text)
+    watch = ", watch: 1s" if state_run else ""
+    text, n = SOURCE.subn(
+        lambda m: f'source file {{ path: "{data}/{m.group(1)}", schema: {m.group(1).capitalize()}{watch} }}', text)
     if n == 0 or "sink file { path: $out }" not in text:
         raise JobFailed(f"nexmark: {query}.flow has no nexmark source or file sink to replace")
     text = text.replace("sink file { path: $out }", "sink discard")
-    text = re.sub(r"^(job \"[^\"]*\"\n)", lambda m: m.group(1) + SCHEMAS, text, count=1, flags=re.M)
+    checkpoints = f"\nset execution.checkpointing.interval = {STATE_CHECKPOINT_MS}ms\n" if state_run else ""
+    text = re.sub(r"^(job \"[^\"]*\"\n)", lambda m: m.group(1) + checkpoints + SCHEMAS, text, count=1, flags=re.M)
     os.makedirs(dest, exist_ok=True)
     if os.path.isdir(os.path.join(NEXMARK, "udfs")) and not os.path.isdir(os.path.join(dest, "udfs")):
         shutil.copytree(os.path.join(NEXMARK, "udfs"), os.path.join(dest, "udfs"))
-    path = os.path.join(dest, f"{query}.flow")
+    path = os.path.join(dest, f"{query}{'-state' if state_run else ''}.flow")
     with open(path, "w") as f:
         f.write(text)
     return path
@@ -124,11 +136,15 @@ class NexmarkFlink(FlinkCluster):
             _TOOLS[os.path.dirname(self.workdir)] = self.tools
         return self.tools
 
-    def submit_query(self, query, parallelism=2):
+    def submit_query(self, query, parallelism=2, state_run=False):
         cp, jar = self._tools()
         sql = os.path.join(self.workdir, f"{query}.sql")
         shutil.copy(os.path.join(NEXMARK, "flink", f"{query}.sql"), sql)
-        out = subprocess.run([java(), *JAVA_OPTS, "-cp", cp, "NexmarkSubmit", f"127.0.0.1:{self.rest_port}",
+        # The state-size run (see flowc_job): the filesystem source keeps
+        # monitoring its directory, a checkpoint every second.
+        props = [f"-Dnexmark.checkpoint-interval={STATE_CHECKPOINT_MS}",
+                 "-Dnexmark.monitor-interval=1s"] if state_run else []
+        out = subprocess.run([java(), *JAVA_OPTS, *props, "-cp", cp, "NexmarkSubmit", f"127.0.0.1:{self.rest_port}",
                               self.data, sql, str(parallelism), jar], capture_output=True, text=True, timeout=300)
         m = re.search(r"JobID ([0-9a-f]{32})", out.stdout)
         if out.returncode != 0 or not m:
@@ -136,23 +152,61 @@ class NexmarkFlink(FlinkCluster):
         return m.group(1)
 
 
+def wait_state_size(c, jid, timeout):
+    """The state a query holds once it has read every event: its latest
+    completed checkpoint's size, in bytes, once three checkpoints in a row
+    (a second apart) have had the same size and at least 5 s have passed.
+    While events come in, every checkpoint differs (a join's or window's
+    state grows or changes, a source's read positions move); once they are
+    all in and the job waits for more (the sources watch their directories,
+    see flowc_job), the state stands still. Windows whose end the watermark
+    has not passed are in it; the end of input would close them."""
+    t0 = time.monotonic()
+    sizes = []  # (checkpoint id, state size) of the completed checkpoints seen, in order
+    while time.monotonic() - t0 < timeout:
+        j = c.job(jid) or {}
+        if j.get("state") in ("FAILED", "CANCELED", "FINISHED"):
+            raise JobFailed(f"state-size run ended {j.get('state')}")
+        cp = get_json(f"{c.url}/jobs/{jid}/checkpoints", timeout=10) or {}
+        done = ((cp.get("latest") or {}).get("completed")) or {}
+        if done.get("id") is not None and (not sizes or sizes[-1][0] != done["id"]):
+            sizes.append((done["id"], done.get("state_size") or 0))
+        if len(sizes) >= 3 and len({s for _, s in sizes[-3:]}) == 1 and time.monotonic() - t0 >= 5:
+            return sizes[-1][1]
+        time.sleep(0.3)
+    raise JobFailed(f"the state did not stand still within {timeout} s (checkpoints: {sizes[-5:]})")
+
+
 def run(engine, procs, work, run_no, args, res, data):
     """One engine, one run: every query in turn, each on a fresh cluster, so
     that a TaskManager's peak RSS is the query's own (a JVM's heap, once
-    grown, never shrinks; an allocator keeps freed pages a while)."""
+    grown, never shrinks; an allocator keeps freed pages a while).
+
+    Per query, two jobs on its cluster: first the state-size run (the
+    sources watch their directories, a checkpoint every second; see
+    `wait_state_size`), which also warms the engine up on the query (a
+    fresh JVM cost Flink's q9 40 %), cancelled once measured; then the
+    measured run: the same query on the bounded input, its throughput
+    (events / the job's `duration`) and the TaskManager's peak RSS over
+    both jobs (the process is the query's own)."""
     failed = []
     for q in args.nexmark_queries:
         wd = tempfile.mkdtemp(prefix=f"{engine}-nexmark{run_no}-{q}-", dir=work)
         c = NexmarkFlowc(procs, wd, data) if engine == "flowc" else NexmarkFlink(procs, wd, data)
+        size = None
         # One query that fails (to submit or to finish) does not stop
         # the others; the run reports every failure at its end.
         try:
             c.start()
-            if engine == "flowc":
-                jid = c.submit(flowc_job(q, data, os.path.join(wd, "jobs")), [])
-            else:
-                jid = c.submit_query(q)
             with RssSampler(c.pids()) as s:
+                jid = submit(c, engine, q, data, wd, state_run=True)
+                try:
+                    size = wait_state_size(c, jid, args.timeout)
+                except JobFailed as err:
+                    print(f"{engine} nexmark {q}: no state size: {str(err)[:300]}", flush=True)
+                c.cancel(jid)
+                c.wait_state(jid, ("CANCELED", "FAILED", "FINISHED"), 120)
+                jid = submit(c, engine, q, data, wd)
                 j = c.finished_job_stats(jid, args.timeout)
         except JobFailed as err:
             print(f"{engine} nexmark {q} failed: {str(err)[:300]}", flush=True)
@@ -163,8 +217,16 @@ def run(engine, procs, work, run_no, args, res, data):
         res.add(f"nexmark {q}, {args.nexmark_label} events, p=2", engine, args.nexmark_events / duration_s(j),
                 "higher", "ev/s")
         res.add(f"peak RSS TaskManager, nexmark {q}", engine, s.peak.get("taskmanager", 0) / 1024, "lower", "MiB")
+        if size is not None:
+            res.add(f"state size once all events are in, nexmark {q}", engine, size / 1024, "lower", "KiB")
     if failed:
         raise JobFailed(f"{len(failed)} quer{'y' if len(failed) == 1 else 'ies'} failed: " + "; ".join(failed))
+
+
+def submit(c, engine, q, data, wd, state_run=False):
+    if engine == "flowc":
+        return c.submit(flowc_job(q, data, os.path.join(wd, "jobs"), state_run), [])
+    return c.submit_query(q, state_run=state_run)
 
 
 def geomean_ratio(res):

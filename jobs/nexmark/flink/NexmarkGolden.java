@@ -53,7 +53,16 @@ public class NexmarkGolden {
     static String ddl(String name, String columns, Path data) {
         return "CREATE TABLE " + name + " (" + columns
                 + ", WATERMARK FOR `dateTime` AS `dateTime` - INTERVAL '4' SECOND) WITH ("
-                + "'connector' = 'filesystem', 'path' = '" + data.resolve(name).toUri() + "', 'format' = 'json')";
+                + "'connector' = 'filesystem', 'path' = '" + data.resolve(name).toUri() + "', 'format' = 'json'"
+                + monitor() + ")";
+    }
+
+    /** The benchmark's state-size run reads the files and keeps watching the
+     *  directory (`-Dnexmark.monitor-interval=1s`), so that the job holds its
+     *  state after the last event instead of ending: flowc's `watch`. */
+    static String monitor() {
+        String every = System.getProperty("nexmark.monitor-interval");
+        return every == null ? "" : ", 'source.monitor-interval' = '" + every + "'";
     }
 
     /** The tables person, auction and bid over DATA_DIR/<kind>/, and count_char. */

@@ -3,7 +3,8 @@
 // files of `flowc nexmark-gen`, into a blackhole sink, as Nexmark's Flink
 // queries do. Prints "JobID <id>" and returns without waiting for the job.
 //
-// Usage: java NexmarkSubmit HOST:PORT DATA_DIR SQL_FILE PARALLELISM [UDF_JAR]
+// Usage: java [-Dnexmark.checkpoint-interval=MS -Dnexmark.monitor-interval=1s] \
+//        NexmarkSubmit HOST:PORT DATA_DIR SQL_FILE PARALLELISM [UDF_JAR]
 
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.table.api.EnvironmentSettings;
@@ -28,6 +29,11 @@ public class NexmarkSubmit {
         conf.put("rest.port", rest[1]);
         conf.put("parallelism.default", args[3]);
         conf.put("table.local-time-zone", "UTC");
+        // The benchmark's state-size run: a checkpoint this often (ms).
+        String checkpoints = System.getProperty("nexmark.checkpoint-interval");
+        if (checkpoints != null) {
+            conf.put("execution.checkpointing.interval", checkpoints + " ms");
+        }
         if (args.length > 4) {
             conf.put("pipeline.jars", Path.of(args[4]).toAbsolutePath().toUri().toString());
         }

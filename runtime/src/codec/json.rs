@@ -103,7 +103,11 @@ impl JsonDecoder {
             if batch.columns.len() != self.fields.len() {
                 return Err(DecodeError("the batch does not have this schema (a bug in flowc)".into()));
             }
-            let mut de = serde_json::Deserializer::from_slice(bytes);
+            // Validated whole at once (SIMD) so that the parser need not
+            // check each string it reads: `from_slice` validated every
+            // string on its own, 10 % of a file source's time.
+            let text = simdutf8::basic::from_utf8(bytes).map_err(|_| invalid_utf8(bytes))?;
+            let mut de = serde_json::Deserializer::from_str(text);
             // Which fields have a value (the columns are appended in any order).
             let mut seen = vec![false; self.fields.len()];
             ObjectSeed {
@@ -136,6 +140,14 @@ impl JsonDecoder {
                 Err(e)
             }
         }
+    }
+}
+
+/// The error of a record that is not UTF-8, and where it stops being so.
+fn invalid_utf8(bytes: &[u8]) -> DecodeError {
+    match std::str::from_utf8(bytes) {
+        Err(e) => DecodeError(format!("invalid UTF-8 at byte {}", e.valid_up_to())),
+        Ok(_) => DecodeError("invalid UTF-8".into()),
     }
 }
 
@@ -549,6 +561,10 @@ mod tests {
             assert_eq!(batch.len(), 1);
             assert!(batch.check_layout(&[DataType::Timestamp, DataType::String]).is_ok(), "rolled back");
         }
+        // Not UTF-8 inside a string: refused, saying where.
+        let err = d.decode_into(b"{\"page\":\"/\xc3\",\"timestamp\":\"2026-11-24T22:15:00.015Z\"}", &mut batch);
+        assert_eq!(err.map_err(|e| e.0), Err("invalid UTF-8 at byte 10".to_string()));
+        assert_eq!(batch.len(), 1);
         d.decode_into(br#"{"page":"/d","page":"/e","timestamp":"2026-11-24T22:15:00.016Z"}"#, &mut batch).unwrap();
         assert_eq!(batch.row(1), vec![Value::Timestamp(1_795_558_500_016), Value::Str("/e".into())]);
         assert!(batch.check_layout(&[DataType::Timestamp, DataType::String]).is_ok());

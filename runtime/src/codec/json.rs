@@ -108,13 +108,22 @@ impl JsonDecoder {
             // string on its own, 10 % of a file source's time.
             let text = simdutf8::basic::from_utf8(bytes).map_err(|_| invalid_utf8(bytes))?;
             let mut de = serde_json::Deserializer::from_str(text);
-            // Which fields have a value (the columns are appended in any order).
-            let mut seen = vec![false; self.fields.len()];
+            // Which fields have a value (the columns are appended in any
+            // order): on the stack for the usual schema, not a heap
+            // allocation per record.
+            let mut on_stack = [false; 64];
+            let mut on_heap = Vec::new();
+            let seen: &mut [bool] = if self.fields.len() <= on_stack.len() {
+                &mut on_stack[..self.fields.len()]
+            } else {
+                on_heap.resize(self.fields.len(), false);
+                &mut on_heap
+            };
             ObjectSeed {
                 entries: &self.tree,
                 fields: &self.fields,
                 columns: &mut batch.columns,
-                seen: &mut seen,
+                seen: &mut *seen,
                 top: true,
             }
             .deserialize(&mut de)
@@ -538,6 +547,19 @@ mod tests {
         let mut out = Vec::new();
         escape_into(&all, &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&all).unwrap());
+    }
+
+    #[test]
+    fn decodes_a_schema_wider_than_the_stack_set_of_seen_fields() {
+        let fields: Vec<Field> = (0..70).map(|i| Field::new(&format!("f{i}"), DataType::Long)).collect();
+        let d = JsonDecoder::new(&Schema { name: None, fields });
+        let mut batch = d.batch(1);
+        let full: Vec<String> = (0..70).map(|i| format!("\"f{i}\":{i}")).collect();
+        d.decode_into(format!("{{{}}}", full.join(",")).as_bytes(), &mut batch).unwrap();
+        assert_eq!(batch.row(0)[69], Value::Int(69));
+        let err = d.decode_into(format!("{{{}}}", full[..69].join(",")).as_bytes(), &mut batch).unwrap_err();
+        assert_eq!(err.0, "missing field `f69`");
+        assert_eq!(batch.len(), 1);
     }
 
     #[test]

@@ -551,7 +551,7 @@ mod tests {
 
     #[test]
     fn decodes_a_schema_wider_than_the_stack_set_of_seen_fields() {
-        let fields: Vec<Field> = (0..70).map(|i| Field::new(&format!("f{i}"), DataType::Long)).collect();
+        let fields: Vec<Field> = (0..70).map(|i| Field::new(format!("f{i}"), DataType::Long)).collect();
         let d = JsonDecoder::new(&Schema { name: None, fields });
         let mut batch = d.batch(1);
         let full: Vec<String> = (0..70).map(|i| format!("\"f{i}\":{i}")).collect();

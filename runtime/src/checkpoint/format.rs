@@ -149,14 +149,24 @@ fn config() -> impl bincode::config::Config {
 }
 
 /// Encodes a value into the framed file format.
+///
+/// The body is encoded in place behind the header, whose length is filled
+/// in afterwards: a task's state is the largest thing a checkpoint holds,
+/// and a separate body would be a second copy of it in memory.
 pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
-    let body = bincode::serde::encode_to_vec(value, config()).unwrap_or_default();
-    let mut out = Vec::with_capacity(body.len() + 28);
+    const HEADER: usize = 8 + 4 + 8;
+    let mut out = Vec::with_capacity(HEADER + 64);
     out.extend_from_slice(magic);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&checksum(&body).to_le_bytes());
+    out.extend_from_slice(&0u64.to_le_bytes());
+    if bincode::serde::encode_into_std_write(value, &mut out, config()).is_err() {
+        // As before: a value bincode cannot encode has an empty body.
+        out.truncate(HEADER);
+    }
+    let len = (out.len() - HEADER) as u64;
+    out[12..HEADER].copy_from_slice(&len.to_le_bytes());
+    let sum = checksum(&out[HEADER..]);
+    out.extend_from_slice(&sum.to_le_bytes());
     out
 }
 
@@ -285,6 +295,18 @@ pub fn state_file_name(vertex: VertexId, subtask: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_frame_is_magic_version_length_body_checksum() {
+        let value = vec![(7u32, vec![9u8; 300]), (8, Vec::new())];
+        let body = bincode::serde::encode_to_vec(&value, config()).unwrap();
+        let mut want = STATE_MAGIC.to_vec();
+        want.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        want.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        want.extend_from_slice(&body);
+        want.extend_from_slice(&checksum(&body).to_le_bytes());
+        assert_eq!(encode(STATE_MAGIC, &value), want);
+    }
 
     #[test]
     fn refuses_truncated_corrupt_and_foreign_files() {

@@ -18,6 +18,17 @@
 #
 # Afterwards drive it with target/release/playground (ps, logs -f, kill,
 # scale taskmanager=2, restart, down -v) and target/release/flowc.
+#
+# Settable by the environment (the tutorial test, tests/tutorial.rs, runs
+# the variants on its own ports with its debug build):
+#
+#   FLOWC_PLAYGROUND_BIN=DIR           flowc and playground are in DIR: no build
+#   FLOWC_PLAYGROUND_KAFKA_PORT        Kafka's client port [9092] (controller: the next)
+#   FLOWC_PLAYGROUND_ZK_PORT           ZooKeeper's port with --ha [2181]
+#   FLOWC_PLAYGROUND_S3_PORT           the S3 server's port with --s3 [9000]
+#   FLOWC_PLAYGROUND_STANDBY_REST_PORT the standby JobManager's REST port [8082]
+#   FLOWC_PLAYGROUND_STANDBY_RPC_PORT  and its RPC port [6124]
+#   FLOWC_PLAYGROUND_WATCH_PID=PID     ZooKeeper and the S3 server stop when PID exits
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,16 +49,23 @@ EXTRAS="${FLOWC_PLAYGROUND_DIR:-/tmp/flowc-playground}-extras"
 ZK_PORT="${FLOWC_PLAYGROUND_ZK_PORT:-2181}"
 S3_PORT="${FLOWC_PLAYGROUND_S3_PORT:-9000}"
 BUCKET=flowc-playground
-STANDBY_REST=8082
-STANDBY_RPC=6124
-FLOWC=target/release/flowc
-PLAYGROUND=target/release/playground
+STANDBY_REST="${FLOWC_PLAYGROUND_STANDBY_REST_PORT:-8082}"
+STANDBY_RPC="${FLOWC_PLAYGROUND_STANDBY_RPC_PORT:-6124}"
+BIN="${FLOWC_PLAYGROUND_BIN:-}"
+FLOWC="${BIN:-target/release}/flowc"
+PLAYGROUND="${BIN:-target/release}/playground"
+KAFKA_PORT=()
+if [[ -n "${FLOWC_PLAYGROUND_KAFKA_PORT:-}" ]]; then KAFKA_PORT=(--kafka-port "$FLOWC_PLAYGROUND_KAFKA_PORT"); fi
+WATCH=()
+if [[ -n "${FLOWC_PLAYGROUND_WATCH_PID:-}" ]]; then WATCH=(--parent-pid "$FLOWC_PLAYGROUND_WATCH_PID"); fi
 VARIANTS=""
 if ((HA)); then VARIANTS+="--ha "; fi
 if ((S3)); then VARIANTS+="--s3"; fi
 
-echo "==> Building flowc and the playground (release)"
-cargo build --release -p flowc -p flowc-playground
+if [[ -z "$BIN" ]]; then
+    echo "==> Building flowc and the playground (release)"
+    cargo build --release -p flowc -p flowc-playground
+fi
 
 echo "==> Fetching Kafka"
 bash playground/kafka/kafka.sh fetch
@@ -100,12 +118,12 @@ fi
 
 start_extras() {
     if ((S3)); then
-        bash playground/s3/s3.sh start --port "$S3_PORT" --dir "$EXTRAS/s3"
+        bash playground/s3/s3.sh start --port "$S3_PORT" --dir "$EXTRAS/s3" "${WATCH[@]}"
         curl -fsS -X PUT "http://127.0.0.1:$S3_PORT/$BUCKET" >/dev/null
         echo "S3 server on 127.0.0.1:$S3_PORT, bucket $BUCKET"
     fi
     if ((HA)); then
-        bash playground/zookeeper/zookeeper.sh start --dir "$EXTRAS/zookeeper" --port "$ZK_PORT"
+        bash playground/zookeeper/zookeeper.sh start --dir "$EXTRAS/zookeeper" --port "$ZK_PORT" "${WATCH[@]}"
     fi
 }
 
@@ -127,9 +145,9 @@ stop_extras() {
 
 if [[ $# -gt 0 ]]; then
     if [[ "$1" == down ]]; then
-        # Without the variants' config: its checkpoints live in the S3
-        # server's directory (removed with the extras below), and the
-        # playground refuses to delete a bucket's prefix.
+        # No --config needed: the launcher takes the one `up` saved. (With
+        # --s3 it leaves the bucket alone: the S3 server keeps its objects
+        # in memory, and they go with it below.)
         "$PLAYGROUND" "$@"
         stop_extras
         if [[ " $* " == *" -v "* ]]; then rm -rf "$EXTRAS"; fi
@@ -143,7 +161,7 @@ if ((HA || S3)); then
     start_extras
 fi
 echo "==> Starting the playground"
-"$PLAYGROUND" "${CONFIG[@]}" up -d
+"$PLAYGROUND" "${CONFIG[@]}" "${KAFKA_PORT[@]}" up -d
 if ((HA)); then start_standby; fi
 echo
 "$PLAYGROUND" "${CONFIG[@]}" ps
@@ -169,11 +187,11 @@ if ((HA)); then
 High availability (--ha): ZooKeeper on 127.0.0.1:$ZK_PORT, a standby
 JobManager at http://127.0.0.1:$STANDBY_REST (it answers with the leader's REST).
 
-  $PLAYGROUND ${CONFIG[*]} kill jobmanager
-                                         kill the leader: after the session timeout (6 s)
+  $PLAYGROUND kill jobmanager        kill the leader: after the session timeout (6 s)
                                          the standby leads and resumes the job from its
                                          latest checkpoint
   $FLOWC list -m 127.0.0.1:$STANDBY_REST the job, on the new leader
+  $PLAYGROUND up -d jobmanager       the killed one again, as the new standby
   bash playground/play.sh $VARIANTS down -v
                                          stop everything, the standby and ZooKeeper too
 EOT

@@ -21,16 +21,39 @@
 //!   times, counts, pids). Runs of spaces count as one. A placeholder such
 //!   as `<job-id>` matches one word and binds it: later commands use the
 //!   value. Output blocks without a mark illustrate and are not checked.
+//! - before a command block: `<!-- test: variant --ha --s3 -->` (the flags
+//!   of `play.sh`): the playground so far is taken down and a fresh one
+//!   made for this variant; the block (`bash playground/play.sh --ha`)
+//!   starts it, and the blocks after it run against it, up to the next
+//!   variant mark or the page's end. The variables bound so far (`<job-id>`)
+//!   are forgotten with the playground they came from.
 //!
 //! Each page gets a fresh playground on free ports, with its own Kafka
 //! (the shared broker would mix the fixed topics `input` and `output` of
 //! concurrent runs) and its own directories, in a scratch copy of the
-//! repository's job, config and `kafka.sh` (so that paths show as on the
-//! page). The commands are rewritten before they run, the page is not:
-//! `9092`, `9093`, `8081`, `6123` become the test's ports, `/tmp/flowc-…`
-//! its directories, `target/release/` the binaries under test
-//! (`target/debug/`), and `bash playground/play.sh` (build, then
-//! `playground up -d`) is `playground up -d`, the build being done.
+//! repository's job, config and scripts (`kafka.sh`, `play.sh`,
+//! `zookeeper.sh`, `s3.sh`; so that paths show as on the page). The
+//! commands are rewritten before they run, the page is not: `9092`, `9093`,
+//! `8081`, `6123` become the test's ports (and a variant's `8082`, `6124`
+//! of the standby JobManager, `2181` of ZooKeeper, `9000` of the S3 server),
+//! `/tmp/flowc-…` its directories, `target/release/` the binaries under
+//! test (`target/debug/`), and `bash playground/play.sh` (build, then
+//! `playground up -d`) is `playground up -d`, the build being done. A
+//! variant runs `play.sh` itself, told by its environment
+//! (`FLOWC_PLAYGROUND_BIN`, `FLOWC_PLAYGROUND_*_PORT`) not to build and
+//! which ports to take, and to stop ZooKeeper and the S3 server should the
+//! test process die (`FLOWC_PLAYGROUND_WATCH_PID`). A playground is taken
+//! down at its end (`play.sh --ha --s3 down -v` for a variant), and what of
+//! a variant is still alive after that (the standby JobManager, ZooKeeper,
+//! the S3 server) is killed by pid.
+//!
+//! `FLOWC_TUTORIAL_PAGES=en` walks one page only, and
+//! `FLOWC_TUTORIAL_VARIANTS_ONLY=1` only the variants of each (for working
+//! on a page; `.ci/run` sets neither).
+//!
+//! ZooKeeper's jars (`zookeeper.sh fetch`, by `play.sh --ha`, from Maven
+//! Central once) and the S3 server (`s3.sh install`, which `.ci/run` runs)
+//! come into `~/.cache/flowc`.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -104,6 +127,9 @@ fn free_pair() -> u16 {
 }
 
 struct Playground {
+    /// `play.sh`'s flags of a variant (`--ha`, `--s3`); empty for the
+    /// playground of the page's start.
+    variant: Vec<String>,
     scratch: PathBuf,
     /// A copy of the parts of the repository the commands read (the job,
     /// the config with the test's ports, `kafka.sh`): the commands run
@@ -116,7 +142,7 @@ struct Playground {
 }
 
 impl Playground {
-    fn new(name: &str) -> Playground {
+    fn new(name: &str, variant: &[String]) -> Playground {
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_flowc")).parent().expect("bin dir").to_path_buf();
         for b in ["flowc", "playground", "clickevent-check", "clickevent-generator"] {
             assert!(
@@ -128,23 +154,38 @@ impl Playground {
         let scratch = std::env::temp_dir().join(format!("flowc-tutorial-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&scratch);
         let root_copy = scratch.join("repo");
-        for d in ["jobs", "playground/conf", "playground/kafka"] {
+        for d in ["jobs", "playground/conf", "playground/kafka", "playground/zookeeper", "playground/s3"] {
             std::fs::create_dir_all(root_copy.join(d)).expect("scratch");
         }
-        for f in ["jobs/click_count.flow", "playground/kafka/kafka.sh"] {
+        for f in [
+            "jobs/click_count.flow",
+            "playground/play.sh",
+            "playground/kafka/kafka.sh",
+            "playground/zookeeper/zookeeper.sh",
+            "playground/s3/s3.sh",
+        ] {
             std::fs::copy(root().join(f), root_copy.join(f)).expect("copying into the scratch repository");
         }
         let kafka = free_pair();
-        let ports = free_ports(2);
-        let (rest, rpc) = (ports[0], ports[1]);
+        let ports = free_ports(6);
+        let (rest, rpc, standby_rest, standby_rpc, zookeeper, s3) =
+            (ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]);
         let dir = |name: &str| scratch.join(name).display().to_string();
+        // In order, each on what the ones before left: Kafka's last, since
+        // its four-digit ports may be one of the page's others (never the
+        // other way round: free ports are above 32767).
         let mut rewrites: Vec<(String, String)> = vec![
             ("/tmp/flowc-checkpoints-directory".into(), dir("checkpoints")),
             ("/tmp/flowc-savepoints-directory".into(), dir("savepoints")),
             ("/tmp/flowc-web-upload-directory".into(), dir("uploads")),
+            // Also the variants' `/tmp/flowc-playground-extras`.
             ("/tmp/flowc-playground".into(), dir("state")),
             (":8081".into(), format!(":{rest}")),
             (":6123".into(), format!(":{rpc}")),
+            (":8082".into(), format!(":{standby_rest}")),
+            (":6124".into(), format!(":{standby_rpc}")),
+            (":2181".into(), format!(":{zookeeper}")),
+            (":9000".into(), format!(":{s3}")),
             (":9092".into(), format!(":{kafka}")),
             (":9093".into(), format!(":{}", kafka + 1)),
             ("--port 9092".into(), format!("--port {kafka}")),
@@ -157,18 +198,31 @@ impl Playground {
         }
         std::fs::write(root_copy.join("playground/conf/flowc.yaml"), conf).expect("writing the config");
         let pg = format!("{} --kafka-port {kafka}", bin.join("playground").display());
+        if variant.is_empty() {
+            rewrites.push(("bash playground/play.sh".to_string(), format!("{pg} up -d")));
+        }
         rewrites.extend([
-            ("bash playground/play.sh".to_string(), format!("{pg} up -d")),
             ("target/release/playground".to_string(), pg),
             ("target/release/".to_string(), format!("{}/", bin.display())),
         ]);
-        let env = vec![
-            ("FLOWC_ROOT".to_string(), root_copy.display().to_string()),
-            ("FLOWC_PLAYGROUND_DIR".to_string(), dir("state")),
-            ("FLOWC_CONF_DIR".to_string(), root_copy.join("playground/conf").display().to_string()),
-            ("FLOWC_BIN".to_string(), bin.join("flowc").display().to_string()),
-        ];
-        Playground { scratch, root: root_copy, rewrites, env }
+        let env = [
+            ("FLOWC_ROOT", root_copy.display().to_string()),
+            ("FLOWC_PLAYGROUND_DIR", dir("state")),
+            ("FLOWC_CONF_DIR", root_copy.join("playground/conf").display().to_string()),
+            ("FLOWC_BIN", bin.join("flowc").display().to_string()),
+            // For `play.sh` (a variant's): no build, the test's ports, and
+            // its extras stopped should this process die.
+            ("FLOWC_PLAYGROUND_BIN", bin.display().to_string()),
+            ("FLOWC_PLAYGROUND_KAFKA_PORT", kafka.to_string()),
+            ("FLOWC_PLAYGROUND_STANDBY_REST_PORT", standby_rest.to_string()),
+            ("FLOWC_PLAYGROUND_STANDBY_RPC_PORT", standby_rpc.to_string()),
+            ("FLOWC_PLAYGROUND_ZK_PORT", zookeeper.to_string()),
+            ("FLOWC_PLAYGROUND_S3_PORT", s3.to_string()),
+            ("FLOWC_PLAYGROUND_WATCH_PID", std::process::id().to_string()),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .to_vec();
+        Playground { variant: variant.to_vec(), scratch, root: root_copy, rewrites, env }
     }
 
     fn rewrite(&self, text: &str) -> String {
@@ -233,8 +287,40 @@ use std::os::unix::process::CommandExt as _;
 
 impl Drop for Playground {
     fn drop(&mut self) {
-        let pg = self.rewrite("target/release/playground down -v");
-        let _ = self.run(&pg, Some(Duration::from_secs(120)));
+        // A variant's own processes, as `play.sh` recorded them, with what
+        // their command lines must hold to still be them.
+        let extras = self.scratch.join("state-extras");
+        let s3_port = self.env.iter().find(|(k, _)| k == "FLOWC_PLAYGROUND_S3_PORT").map(|(_, v)| v.clone());
+        let leftovers: Vec<(String, String)> = [
+            ("jobmanager-standby.pid", self.scratch.display().to_string()),
+            ("zookeeper/zookeeper.pid", self.scratch.display().to_string()),
+            ("s3/s3.pid", s3_port.unwrap_or_default()),
+        ]
+        .into_iter()
+        .filter_map(|(f, needle)| Some((std::fs::read_to_string(extras.join(f)).ok()?.trim().to_string(), needle)))
+        .collect();
+        let down = if self.variant.is_empty() {
+            "target/release/playground down -v".to_string()
+        } else {
+            format!("bash playground/play.sh {} down -v", self.variant.join(" "))
+        };
+        let _ = self.run(&self.rewrite(&down), Some(Duration::from_secs(120)));
+        // `down` sends them SIGTERM; the standby JobManager first leaves the
+        // election, the S3 server takes a moment.
+        let ours = |pid: &str, needle: &str| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            !needle.is_empty() && String::from_utf8_lossy(&cmdline).contains(needle)
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while leftovers.iter().any(|(pid, needle)| ours(pid, needle)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        for (pid, needle) in leftovers {
+            if ours(&pid, &needle) {
+                eprintln!("tutorial: pid {pid} outlived `{down}` by 15 s; killing it");
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.scratch);
     }
 }
@@ -265,19 +351,30 @@ fn numbers_free(s: &str) -> String {
     out
 }
 
+/// Where the first placeholder (`<name>`: lower-case letters and `-`) of
+/// `e` opens and closes; other `<…>` (XML's `<Key>`) are text.
+fn placeholder(e: &str) -> Option<(usize, usize)> {
+    let mut from = 0;
+    while let Some(i) = e[from..].find('<').map(|i| from + i) {
+        if let Some(j) = e[i..].find('>').map(|j| i + j) {
+            let name = &e[i + 1..j];
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                return Some((i, j));
+            }
+        }
+        from = i + 1;
+    }
+    None
+}
+
 /// Matches one expected line against one output line: placeholders
 /// (`<name>`) match a word and are returned bound.
 fn match_line(expected: &str, actual: &str) -> Option<BTreeMap<String, String>> {
     let mut binds = BTreeMap::new();
     let (mut e, mut a) = (expected, actual);
     loop {
-        match e.find('<') {
-            Some(i)
-                if e[i..]
-                    .find('>')
-                    .is_some_and(|j| e[i + 1..i + j].chars().all(|c| c.is_ascii_lowercase() || c == '-')) =>
-            {
-                let j = i + e[i..].find('>')?;
+        match placeholder(e) {
+            Some((i, j)) => {
                 if !a.starts_with(&e[..i]) {
                     return None;
                 }
@@ -325,10 +422,16 @@ fn expect(expected: &str, output: &str, numbers_vary: bool) -> Result<BTreeMap<S
     Ok(binds)
 }
 
-/// Runs one page against the playground.
-fn walk(page_path: &str, pg: &Playground, vars: &mut BTreeMap<String, String>) {
+/// Runs one page against a playground of its own (`name` tells the
+/// scratch directories apart), and each of its variants against another.
+fn walk(page_path: &str, name: &str) {
     let page = std::fs::read_to_string(root().join(page_path)).expect("reading the page");
     let blocks = blocks(&page);
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    // Made at the first command that runs (a variant's own at its mark).
+    let mut playground: Option<Playground> = None;
+    let mut section = (String::from("the playground"), Instant::now(), 0);
+    let variants_only = std::env::var_os("FLOWC_TUTORIAL_VARIANTS_ONLY").is_some_and(|v| v == "1");
     let mut i = 0;
     let mut ran = 0;
     while i < blocks.len() {
@@ -341,6 +444,29 @@ fn walk(page_path: &str, pg: &Playground, vars: &mut BTreeMap<String, String>) {
         if mark.starts_with("test: skip") {
             continue;
         }
+        if let Some(flags) = variant(&mark) {
+            assert!(
+                !flags.is_empty() && flags.iter().all(|f| f.starts_with("--")),
+                "{page_path}:{}: a variant is play.sh's flags, like `test: variant --ha`",
+                b.line
+            );
+            if playground.is_some() {
+                let took = section.1.elapsed().as_secs_f64();
+                eprintln!("{page_path}: {}: {} commands in {took:.0} s", section.0, ran - section.2);
+            }
+            // One playground at a time: the one before goes down first.
+            drop(playground.take());
+            vars.clear();
+            playground = Some(Playground::new(&format!("{name}{}", flags.concat()), &flags));
+            section = (format!("the variant {}", flags.join(" ")), Instant::now(), ran);
+        } else if playground.is_none() {
+            if variants_only {
+                continue;
+            }
+            playground = Some(Playground::new(name, &[]));
+            section.1 = Instant::now();
+        }
+        let pg = playground.as_ref().expect("a playground");
         let expected = blocks.get(i).filter(|n| n.mark.as_deref().is_some_and(|m| m.starts_with("expect")));
         let mut script = pg.rewrite(&b.text);
         for (k, v) in vars.iter() {
@@ -401,17 +527,48 @@ fn walk(page_path: &str, pg: &Playground, vars: &mut BTreeMap<String, String>) {
         ran += 1;
     }
     assert!(ran > 0, "{page_path}: no command ran");
+    let took = section.1.elapsed().as_secs_f64();
+    eprintln!("{page_path}: {}: {} commands in {took:.0} s", section.0, ran - section.2);
     eprintln!("{page_path}: {ran} commands ran, their outcomes as the page says");
+}
+
+/// The flags of a `test: variant --ha --s3` mark.
+fn variant(mark: &str) -> Option<Vec<String>> {
+    mark.strip_prefix("test: variant").map(|flags| flags.split_whitespace().map(str::to_string).collect())
 }
 
 #[test]
 #[ignore = "run by .ci/run after `cargo build -p flowc -p flowc-playground`: cargo test --test tutorial -- --ignored"]
 fn the_tutorials_do_what_they_say() {
     // A fresh playground for each page: each starts one, as a reader does.
-    for (name, page) in [("en", "playground/README.md"), ("zh", "playground/README.zh.md")] {
-        let pg = Playground::new(name);
-        walk(page, &pg, &mut BTreeMap::new());
+    let only = std::env::var("FLOWC_TUTORIAL_PAGES").unwrap_or_default();
+    for (name, page) in PAGES {
+        if only.is_empty() || only.split(',').any(|p| p == name) {
+            walk(page, name);
+        }
     }
+}
+
+const PAGES: [(&str, &str); 2] = [("en", "playground/README.md"), ("zh", "playground/README.zh.md")];
+
+/// Each variant mark is followed by the `play.sh` of its flags, and the
+/// pages have the same variants in the same order.
+#[test]
+fn variants_start_their_playground() {
+    let mut seen = Vec::new();
+    for (_, page_path) in PAGES {
+        let page = std::fs::read_to_string(root().join(page_path)).expect("reading the page");
+        let mut flags_of_page = Vec::new();
+        for b in blocks(&page) {
+            let Some(flags) = b.mark.as_deref().and_then(variant) else { continue };
+            let start = format!("bash playground/play.sh {}", flags.join(" "));
+            assert_eq!(b.text.trim(), start, "{page_path}:{}: a variant mark starts its playground", b.line);
+            flags_of_page.push(flags);
+        }
+        seen.push(flags_of_page);
+    }
+    assert!(!seen[0].is_empty(), "the English page has its variants");
+    assert_eq!(seen[0], seen[1], "both pages, the same variants");
 }
 
 #[test]
@@ -429,4 +586,13 @@ fn expected_blocks_match_with_placeholders() {
         expect("Path: file:/tmp/x/savepoint-<short-job-id>-<random>", "Path: file:/tmp/x/savepoint-4f2a-0011", false)
             .expect("matches");
     assert_eq!(b.get("random").map(String::as_str), Some("0011"));
+    // XML's tags are text, before and after a placeholder.
+    let b = expect(
+        "<Key>checkpoints/<job-id>/chk-<n>/_metadata</Key>",
+        "<Key>checkpoints/4f2a/chk-7/0a-0.state</Key>\n<Key>checkpoints/4f2a/chk-7/_metadata</Key>",
+        false,
+    )
+    .expect("matches");
+    assert_eq!((b["job-id"].as_str(), b["n"].as_str()), ("4f2a", "7"));
+    assert!(expect("<Key>checkpoints/<job-id>/_metadata</Key>", "<Key>checkpoints/4f2a/chk-7</Key>", false).is_err());
 }

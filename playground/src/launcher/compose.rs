@@ -17,14 +17,14 @@ use super::config::PlaygroundConfig;
 use super::error::LaunchError;
 use super::kafka::KafkaService;
 use super::logs::LogSource;
-use super::process::{port_open, spawn_detached, wait_until};
+use super::process::{http_serves, port_open, spawn_detached, wait_until};
 use super::ps::{Row, State};
 use super::services::{launch, Instance, LaunchContext, Paths, Service, Target};
 use super::state::{KafkaMode, Settings, StateDir};
 
 /// Default Kafka client port of the playground (controller: the next one).
 pub const DEFAULT_KAFKA_PORT: u16 = 9092;
-/// How long `up` waits for the JobManager's REST port.
+/// How long `up` waits for the JobManager's REST API to serve.
 const JOBMANAGER_READY: Duration = Duration::from_secs(90);
 
 /// Options shared by all verbs.
@@ -325,7 +325,10 @@ impl Playground {
         let (host, port) = (self.config.rest_address.clone(), self.config.rest_port);
         wait_until(
             JOBMANAGER_READY,
-            || port_open(&host, port),
+            // Not just the port: with high availability a JobManager
+            // answers 503 until a leader is elected, and the client's
+            // submission would fail.
+            || http_serves(&host, port, "/overview"),
             || (!self.is_up(inst)).then(|| format!("the jobmanager exited ({})", self.state_of(inst))),
         )
         .map_err(|reason| LaunchError::NotReady {

@@ -1,10 +1,10 @@
 //! Processes: starting a service detached (own process group, no terminal,
 //! output to its log), telling whether it still runs (by pid *and* start
 //! time, so a recycled pid is not mistaken for it), signalling it, and
-//! probing TCP ports. Linux only (`/proc`).
+//! probing TCP ports and HTTP servers. Linux only (`/proc`).
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -131,11 +131,42 @@ pub fn spawn_detached(
 
 /// Whether something accepts TCP connections at `host:port`.
 pub fn port_open(host: &str, port: u16) -> bool {
+    connect(host, port).is_some()
+}
+
+fn connect(host: &str, port: u16) -> Option<TcpStream> {
     let addr: Option<SocketAddr> = format!("{host}:{port}").parse().ok().or_else(|| {
         use std::net::ToSocketAddrs;
         (host, port).to_socket_addrs().ok()?.next()
     });
-    addr.is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_millis(300)).is_ok())
+    TcpStream::connect_timeout(&addr?, Duration::from_millis(300)).ok()
+}
+
+/// Whether the HTTP server on `host:port` serves: it accepts a connection
+/// and answers `GET path` with anything but `503 Service Unavailable`,
+/// which a JobManager with high availability answers until a leader is
+/// elected (Flink's "ongoing leader election"). A server that accepts but
+/// does not answer plain HTTP (REST over TLS) counts as serving.
+pub fn http_serves(host: &str, port: u16, path: &str) -> bool {
+    let Some(mut stream) = connect(host, port) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return true;
+    }
+    let mut head = [0u8; 12];
+    let mut got = 0;
+    while got < head.len() {
+        match stream.read(&mut head[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    // "HTTP/1.1 503"
+    !(head[..got].starts_with(b"HTTP/1.") && head[..got].ends_with(b" 503"))
 }
 
 /// Polls `ready` every 200 ms until it is true (Ok), `failed` returns a
@@ -163,6 +194,32 @@ pub fn wait_until(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
+
+    /// A server that answers each connection with the next status.
+    fn answering(statuses: &'static [u16]) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            for status in statuses {
+                let Ok((mut s, _)) = listener.accept() else { return };
+                let mut buf = [0u8; 512];
+                let _ = s.read(&mut buf);
+                let _ = write!(s, "HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn a_server_serves_once_it_answers_other_than_503() {
+        let port = answering(&[503, 200, 401]);
+        assert!(!http_serves("127.0.0.1", port, "/overview"), "503: a leader election is under way");
+        assert!(http_serves("127.0.0.1", port, "/overview"));
+        assert!(http_serves("127.0.0.1", port, "/overview"), "401: it serves, just not us");
+        let closed = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        assert!(!http_serves("127.0.0.1", closed, "/overview"), "nothing listens");
+    }
 
     #[test]
     fn this_process_is_alive_and_records_round_trip() {

@@ -13,10 +13,13 @@
 //! records to a stream, as a window's `late:` does.
 //!
 //! With neither `within`, `window` nor `as of`, `join s on k == s.k ttl D`
-//! is a regular join (Flink SQL's `FROM a JOIN b ON a.k = b.k`): inner
-//! only, each row kept `D` of processing time; its output has no event
-//! time. Without `ttl` either, the join is refused: its state would grow
-//! forever.
+//! is a regular join (Flink SQL's `FROM a JOIN b ON a.k = b.k`): each row
+//! kept `D` of processing time; its output has no event time. A regular
+//! `left join` retracts a left row's null-padded row at its first match:
+//! its output is a retract stream (`keyed::UpsertKey` with no key field),
+//! which only projections, filters, running aggregates and the print,
+//! file and discard sinks take. Without `ttl` either, the join is refused: its
+//! state would grow forever.
 //!
 //! `versioned by id` (`versioned`) ends a `let` and declares its stream a
 //! changelog keyed by `id`; `join s as of ts on k == s.id` is a temporal
@@ -38,6 +41,7 @@ mod union;
 
 use schema::joined_schema;
 
+use super::keyed::UpsertKey;
 use super::stream::{StreamEnd, Unknown};
 use super::Checker;
 use crate::ir::*;
@@ -100,14 +104,15 @@ impl Checker {
         // what a temporal join reads.
         let upsert = self.upsert_key(&right).filter(|_| temporal.is_none()).cloned();
         if let Some(u) = upsert {
+            let changes = if u.is_retract() { "`-D` retractions" } else { "`-U`/`+U` changes" };
             self.err(
                 Diagnostic::error(
                     "flow::check::updates",
-                    format!("a `join` cannot take the updates of an upsert stream: `{right_name}` is one"),
+                    format!("a `join` cannot take the updates of {}: `{right_name}` is one", u.what()),
                     j.right.span,
                 )
-                .with_label("this join would treat `-U`/`+U` changes as new records")
-                .with_secondary(u.origin, format!("{} makes an upsert stream here", u.maker))
+                .with_label(format!("this join would treat {changes} as new records"))
+                .with_secondary(u.origin, format!("{} makes {} here", u.maker, u.what()))
                 .with_help(if u.stage == "`versioned by`" {
                     format!("a versioned stream is read by a temporal join: `join {right_name} as of ts on …`")
                 } else {
@@ -171,6 +176,13 @@ impl Checker {
         }
         if let Some((name, name_span)) = late {
             self.late_stream(left, op, name, name_span, settings);
+        }
+        // A regular left join retracts a left row's null-padded row at its
+        // first match: its output is a retract stream (no key).
+        if let (Some(op), true, true) = (op, regular, j.left_outer) {
+            let retract =
+                UpsertKey { fields: Vec::new(), origin: span, maker: "a regular `left join`", stage: "`left join`" };
+            self.upserts.insert(op, retract);
         }
         let mut unknown = Unknown::None;
         if !both_known {

@@ -27,7 +27,7 @@ impl Checker {
         let ttl = j.attrs.ttl().map(|e| e.span);
         let bound = match &j.bound {
             None if j.as_of.is_none() => match ttl {
-                Some(tspan) => self.regular_join(j, tspan),
+                Some(_) => self.regular_join(j),
                 None => {
                     self.err(
                         Diagnostic::error("flow::check::join-unbounded", "a join needs a bound", j.on.span)
@@ -194,23 +194,11 @@ impl Checker {
         (late, ok)
     }
 
-    /// `join s on … ttl D` without `within`, `window` or `as of`: a regular
-    /// inner join whose rows are kept `D` (processing time).
-    fn regular_join(&mut self, j: &JoinStage, tspan: Span) -> Option<JoinBound> {
+    /// `[left] join s on … ttl D` without `within`, `window` or `as of`: a
+    /// regular join whose rows are kept `D` (processing time). A left one
+    /// makes a retract stream (`join`).
+    fn regular_join(&mut self, j: &JoinStage) -> Option<JoinBound> {
         let ttl_ms = self.ttl(&j.attrs)??;
-        if j.left_outer {
-            self.err(
-                Diagnostic::error(
-                    "flow::check::join-regular-outer",
-                    "a `left join` without a time bound is not offered",
-                    j.on.span,
-                )
-                .with_label("its output would be an updating stream")
-                .with_secondary(tspan, "`ttl` makes this a regular join")
-                .with_help("without a time bound, a left row is emitted alone and retracted (`-D`) once a right row meets it; use an inner `join … ttl D`, or bound the left join with `within` or `window`, where an unmatched left row comes out once"),
-            );
-            return None;
-        }
         Some(JoinBound::Regular { ttl_ms })
     }
 }

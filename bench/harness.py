@@ -2,7 +2,7 @@
 """flowc vs Apache Flink 2.3 on one machine, A/B interleaved (see README.md).
 
     bench/run.sh [--smoke] [--events N] [--runs 3]
-                 [--only core|kafka|start|recovery|limit|nexmark|failover|sessions|running]
+                 [--only core|kafka|start|recovery|limit|nexmark|failover|sessions|running|interval-join]
 
 Measures (1) engine core: Click Event Count on N generated events, p=2,
 chaining off and on → events/s; (2) Kafka end to end: the same job reading
@@ -20,8 +20,10 @@ ZooKeeper HA: SIGKILL of the leading JobManager → all tasks RUNNING again
 as the standby shows them (benchlib/failover.py); (9, `--only sessions`;
 10, `--only running`; not in the default run) keyed state: a session
 window per key and a running aggregate per key over N keys, throughput and
-state size after N keys (benchlib/sessions.py, benchlib/running.py).
-Next to (1) and (6), the physical limit: the same jobs written by hand as
+state size after N keys (benchlib/sessions.py, benchlib/running.py);
+(11, `--only interval-join`, not in the default run) an interval join of
+two generated streams against Flink's `intervalJoin`, throughput, state
+size and peak RSS (benchlib/interval_join.py). Next to (1) and (6), the physical limit: the same jobs written by hand as
 typed Rust (bench/limit/). Prints one markdown table of medians and ratios.
 """
 
@@ -43,6 +45,7 @@ from benchlib.flink import FlinkCluster  # noqa: E402
 from benchlib.flowc import FlowcCluster, check_available, prebuild_udfs  # noqa: E402
 from benchlib import kafka  # noqa: E402
 from benchlib import failover  # noqa: E402
+from benchlib import interval_join  # noqa: E402
 from benchlib import limit  # noqa: E402
 from benchlib import nexmark  # noqa: E402
 from benchlib import running  # noqa: E402
@@ -51,10 +54,12 @@ from benchlib.procs import Procs, RssSampler, log  # noqa: E402
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ENGINES = {"flowc": FlowcCluster, "Flink": FlinkCluster}
-GROUPS = ("core", "kafka", "start", "recovery", "limit", "nexmark", "failover", "sessions", "running")
+GROUPS = ("core", "kafka", "start", "recovery", "limit", "nexmark", "failover", "sessions", "running",
+          "interval-join")
 # Measured only when asked for: `--only nexmark` runs every query,
 # `--only failover` a ZooKeeper and two JobManagers per engine, `--only
-# sessions` and `--only running` keyed state (issue 11).
+# sessions` and `--only running` keyed state (issue 11), `--only
+# interval-join` a join (issue 12).
 DEFAULT_GROUPS = ("core", "kafka", "start", "recovery", "limit")
 
 
@@ -305,7 +310,10 @@ def main():
     ap.add_argument("--keyed-events", type=int, help="records of the sessions and running jobs "
                     "[20000000; smoke 1000000]")
     ap.add_argument("--keyed-keys", type=int, help="keys of the sessions and running jobs [100000; smoke 10000]")
-    ap.add_argument("--keyed-checkpoint-ms", type=int, help="their checkpoint interval [1000; smoke 200]")
+    ap.add_argument("--keyed-checkpoint-ms", type=int, help="their checkpoint interval, and the interval "
+                    "join's [1000; smoke 200]")
+    ap.add_argument("--join-events", type=int, help="records of each side of the interval join "
+                    "[10000000; smoke 200000]")
     ap.add_argument("--timeout", type=float, default=900, help="seconds a job may take")
     ap.add_argument("--recovery-rate", type=int, default=20000, help="events/s of the recovery job")
     ap.add_argument("--recovery-warmup", type=float, default=5.0, help="seconds the job runs before the kill")
@@ -324,6 +332,8 @@ def main():
     args.keyed_keys = args.keyed_keys or (10_000 if args.smoke else 100_000)
     args.keyed_checkpoint_ms = args.keyed_checkpoint_ms or (200 if args.smoke else 1000)
     args.keyed_events_label = label(args.keyed_events)
+    args.join_events = args.join_events or (200_000 if args.smoke else 10_000_000)
+    args.join_events_label = label(args.join_events)
     groups = set(args.only or DEFAULT_GROUPS)
     args.nexmark_queries = [q.strip() for q in (args.nexmark_queries or ",".join(nexmark.QUERIES)).split(",")
                             if q.strip()]
@@ -430,7 +440,7 @@ def main():
                     except JobFailed as err:
                         failures.append(f"{e}, nexmark run {run + 1}: {err}")
                         print(f"{e} nexmark run {run + 1} failed: {err}", flush=True)
-        for group, module in (("sessions", sessions), ("running", running)):
+        for group, module in (("sessions", sessions), ("running", running), ("interval-join", interval_join)):
             if group not in groups or not live:
                 continue
             for run in range(args.runs):

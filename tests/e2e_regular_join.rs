@@ -8,12 +8,22 @@
 //! of the first load, impressions held back meet clicks of the first load.
 //! And `ttl` shows in the checkpoints: once the input is read, the
 //! checkpoint size falls as the join's rows expire.
+//!
+//! The regular left join (`left join … ttl 1d`) on the same loads: every
+//! click comes out, null-padded until its impression comes, then
+//! retracted (`-D`) and joined. Its changelog, written to files through a
+//! stop with a savepoint and a resume at parallelism 3, folds to exactly
+//! the left join of all records, every row checked, no `-D` of a row not
+//! there; and through a killed TaskManager, a running aggregate of it per
+//! click into an upsert topic holds exactly one row per click, with its
+//! campaign or none.
 
 mod support;
 
 use flowc_playground::joins::{events, parse_joined, write_all, write_order, Click, Impression, Joined};
 use flowc_playground::kafka::{read_topic, KafkaSink, ProducerSettings};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use support::cluster::Cluster;
 use support::kafka::{create_topic, unique_topic, Kafka};
@@ -272,4 +282,279 @@ fn a_regular_joins_rows_leave_the_checkpoints_once_their_ttl_is_over() {
         (peak > 50_000 && s < peak / 10).then_some(s)
     });
     assert!(small < 20_000, "a checkpoint of {small} bytes after a peak of {peak}");
+}
+
+/// A row of the left join: click id, impression id, the campaign if one
+/// met it.
+type LeftRow = (i64, i64, Option<String>);
+
+/// What the left join folds to: every click, with its impression's
+/// campaign or alone (every 50th click names none).
+fn left_expected(imps: &[Impression], clicks: &[Click]) -> BTreeMap<LeftRow, i64> {
+    let by_id: BTreeMap<i64, &Impression> = imps.iter().map(|m| (m.imp_id, m)).collect();
+    let mut out = BTreeMap::new();
+    for c in clicks {
+        let campaign = by_id.get(&c.imp_id).map(|m| m.campaign.clone());
+        *out.entry((c.click_id, c.imp_id, campaign)).or_insert(0) += 1;
+    }
+    out
+}
+
+/// The left join, to `sink` (the stages after the select, ending in a sink).
+fn left_job(dir: &Path, t: &Topics, sink: &str) -> PathBuf {
+    let text = format!(
+        r#"job "Clicks and their impressions, a regular left join"
+param bootstrap.servers: string = "localhost:9092"
+set execution.checkpointing.interval = 1s
+schema Click {{ ts: timestamp, click_id: long, imp_id: long }}
+schema Impression {{ ts: timestamp, imp_id: long, campaign: string }}
+let clicks = source kafka {{
+        servers: $bootstrap.servers, topic: "{}", group: "ljoin-clicks", offsets: earliest, format: json, schema: Click
+    }} uid "clicks"
+let impressions = source kafka {{
+        servers: $bootstrap.servers, topic: "{}", group: "ljoin-impressions", offsets: earliest, format: json
+        schema: Impression
+    }} uid "impressions"
+from clicks
+    | left join impressions on imp_id == impressions.imp_id ttl 1d uid "join"
+    | select {{ click_id, imp_id: clicks.imp_id, campaign }} uid "select"
+    {sink}
+"#,
+        t.clicks, t.impressions
+    );
+    let path = dir.join("ljoin.flow");
+    std::fs::write(&path, text).expect("writing the job");
+    path
+}
+
+/// The lines of each part file under `out`, by file name.
+fn part_lines(out: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut parts = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir(out) else { return parts };
+    for entry in dir {
+        let path = entry.expect("an entry").path();
+        let text = std::fs::read_to_string(&path).expect("a part file");
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        // A line being written has no newline yet: not read.
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        parts.insert(name, complete.lines().map(str::to_string).collect());
+    }
+    parts
+}
+
+/// Applies changelog lines (`+I {…}`, `-D {…}`) to `table` in order;
+/// a `-D` of a row not there, or another line, is an error.
+fn fold_lines<'a>(
+    table: &mut BTreeMap<LeftRow, i64>,
+    lines: impl IntoIterator<Item = &'a String>,
+) -> Result<(), String> {
+    for line in lines {
+        let (kind, json) = line.split_once(' ').ok_or_else(|| format!("no kind in {line}"))?;
+        let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("{line}: {e}"))?;
+        let campaign = match &v["campaign"] {
+            serde_json::Value::Null => None,
+            c => Some(c.as_str().ok_or_else(|| format!("campaign not a string in {line}"))?.to_string()),
+        };
+        let (Some(click), Some(imp)) = (v["click_id"].as_i64(), v["imp_id"].as_i64()) else {
+            return Err(format!("no ids in {line}"));
+        };
+        let row = (click, imp, campaign);
+        match kind {
+            "+I" => *table.entry(row).or_insert(0) += 1,
+            "-D" => {
+                let n = table.entry(row.clone()).or_insert(0);
+                if *n == 0 {
+                    return Err(format!("-D of {row:?}, which is not there"));
+                }
+                *n -= 1;
+            }
+            other => return Err(format!("a left join writes +I and -D, not {other}: {line}")),
+        }
+    }
+    table.retain(|_, n| *n != 0);
+    Ok(())
+}
+
+/// Waits until `written()` reaches `at_least` and two more checkpoints
+/// completed, so that the join's state is in a checkpoint.
+fn wait_for_output(cluster: &Cluster, id: &str, at_least: usize, written: impl Fn() -> usize) {
+    cluster.wait_for("the output", Duration::from_secs(60), |_| (written() >= at_least).then_some(()));
+    let done = cluster.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0);
+    cluster.wait_for("two more checkpoints", Duration::from_secs(30), |c| {
+        (c.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0) >= done + 2).then_some(())
+    });
+}
+
+#[test]
+fn a_regular_left_joins_changelog_folds_to_the_left_join_through_a_savepoint_and_a_resume_at_parallelism_3() {
+    let kafka = Kafka::shared();
+    let t = topics(kafka, "ljoin-rescale");
+    let (imps1, clicks1) = events(START, 0, 3000);
+    let (imps2, clicks2) = events(SECOND_START, 3000, 6000);
+    let want = left_expected(&[imps1, imps2].concat(), &[clicks1.clone(), clicks2].concat());
+    let (held, _) = load_first(kafka, &t);
+    let mut cluster = Cluster::start("ljoin-rescale", 1, 2);
+    let out = cluster.scratch.0.join("out");
+    let job = left_job(&cluster.scratch.0, &t, &format!("| sink file {{ path: \"{}\" }} uid \"sink\"", out.display()));
+    let id = cluster.submit(&job, &["-p", "2", "--bootstrap.servers", kafka.bootstrap()]);
+    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
+    // Every click of the first load has come out (alone or joined).
+    let first_clicks = clicks1.iter().filter(|c| c.ts < START + 30_000).count();
+    let clicks_out = || {
+        let lines = part_lines(&out);
+        let ids: std::collections::BTreeSet<&str> =
+            lines.values().flatten().filter_map(|l| l.split("\"click_id\":").nth(1)?.split(',').next()).collect();
+        ids.len()
+    };
+    wait_for_output(&cluster, &id, first_clicks, clicks_out);
+    let stop = cluster.flowc(&["stop", &id]);
+    let text = String::from_utf8_lossy(&stop.stdout).to_string();
+    assert!(stop.status.success(), "flowc stop failed: {text}{}", String::from_utf8_lossy(&stop.stderr));
+    let savepoint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
+        .unwrap_or_else(|| panic!("no savepoint path in {text}"))
+        .to_string();
+    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(30));
+    // The first run's changelog: each click's changes in one file, in order.
+    let first = part_lines(&out);
+    let mut table = BTreeMap::new();
+    for lines in first.values() {
+        fold_lines(&mut table, lines).unwrap_or_else(|e| panic!("the first run: {e}"));
+    }
+    load_second(kafka, &t, held);
+    cluster.add_taskmanager(2);
+    let id2 = cluster.submit(&job, &["-p", "3", "-s", savepoint.as_str(), "--bootstrap.servers", kafka.bootstrap()]);
+    cluster.wait_all_tasks(&id2, "RUNNING", Duration::from_secs(30));
+    // The resumed run's lines come after the first run's in each file; a
+    // `-D` there retracts a row of the first run (whatever its file) or
+    // one of its own file.
+    let folded = || {
+        let mut t = table.clone();
+        for (name, lines) in &part_lines(&out) {
+            let skip = first.get(name).map_or(0, Vec::len);
+            fold_lines(&mut t, &lines[skip..]).unwrap_or_else(|e| panic!("the resumed run, {name}: {e}"));
+        }
+        t
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut got = folded();
+    while got != want && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(1));
+        got = folded();
+    }
+    let missing: Vec<_> = want.iter().filter(|(k, n)| got.get(*k) != Some(*n)).take(5).collect();
+    let extra: Vec<_> = got.iter().filter(|(k, n)| want.get(*k) != Some(*n)).take(5).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}\n{}", cluster.logs());
+    // Clicks alone in the first run whose impression came in the second
+    // were retracted there.
+    let matched_later = table
+        .keys()
+        .filter(|(click, imp, c)| c.is_none() && want.keys().any(|(k, i, c)| k == click && i == imp && c.is_some()))
+        .count();
+    assert!(matched_later > 100, "{matched_later} clicks met their impression only after the resume");
+}
+
+#[test]
+fn a_running_aggregate_of_a_regular_left_join_holds_one_row_per_click_through_a_killed_taskmanager() {
+    let kafka = Kafka::shared();
+    let t = topics(kafka, "ljoin-kill");
+    let (imps1, clicks1) = events(START, 0, 3000);
+    let (imps2, clicks2) = events(SECOND_START, 3000, 6000);
+    let want: BTreeMap<i64, serde_json::Value> = left_expected(&[imps1, imps2].concat(), &[clicks1, clicks2].concat())
+        .into_keys()
+        .map(|(click, _, campaign)| (click, serde_json::json!({"click_id": click, "rows": 1, "campaign": campaign})))
+        .collect();
+    let (held, _) = load_first(kafka, &t);
+    let mut cluster = Cluster::start("ljoin-kill", 1, 2);
+    // `rows` is 1 for every click only if each null-padded row was
+    // retracted when its impression came.
+    let sink = format!(
+        "| key_by click_id\n    | aggregate {{ click_id, rows: count(), campaign: max(campaign) }} uid \"per-click\"\n    | sink kafka {{ servers: $bootstrap.servers, topic: \"{}\", format: json }} uid \"sink\"",
+        t.out
+    );
+    let job = left_job(&cluster.scratch.0, &t, &sink);
+    let id = cluster.submit(&job, &["-p", "2", "--bootstrap.servers", kafka.bootstrap()]);
+    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
+    let written = || {
+        support::kafka::end_offsets(kafka.bootstrap(), &t.out)
+            .into_iter()
+            .map(|(_, end)| usize::try_from(end.unwrap_or(0)).unwrap_or(0))
+            .sum()
+    };
+    wait_for_output(&cluster, &id, 50, written);
+    cluster.kill_taskmanager(0);
+    cluster.wait_all_tasks(&id, "SCHEDULED", Duration::from_secs(15));
+    cluster.add_taskmanager(2);
+    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
+    load_second(kafka, &t, held);
+    let table = || -> BTreeMap<i64, serde_json::Value> {
+        support::kafka::compacted(kafka.bootstrap(), &t.out, 2, |k| String::from_utf8_lossy(k).to_string())
+            .into_values()
+            .map(|v| (v["click_id"].as_i64().unwrap_or(-1), v))
+            .collect()
+    };
+    let mut last = BTreeMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        last = table();
+        if last == want {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let wrong: Vec<_> = want.iter().filter(|(k, v)| last.get(*k) != Some(*v)).take(5).collect();
+    assert!(
+        wrong.is_empty() && last.len() == want.len(),
+        "{} of {} clicks wrong, e.g. {wrong:?} (got {:?})\n{}",
+        want.iter().filter(|(k, v)| last.get(*k) != Some(*v)).count(),
+        want.len(),
+        wrong.iter().map(|(k, _)| last.get(*k)).collect::<Vec<_>>(),
+        cluster.logs()
+    );
+    let alone = want.values().filter(|v| v["campaign"].is_null()).count();
+    assert!(alone >= 30, "every 50th of 2000 clicks names no impression: {alone}");
+}
+
+#[test]
+fn the_left_join_example_prints_a_changelog_that_folds_to_every_order_with_its_customer_or_none() {
+    let scratch = support::cluster::Scratch::new("ljoin-example");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = std::process::Command::new(support::cluster::flowc_bin())
+        .current_dir(root)
+        .env("FLOWC_CONF_DIR", scratch.0.join("no-conf"))
+        .arg("run")
+        .arg("jobs/examples/joins/orders_customers_left.flow")
+        .output()
+        .expect("running flowc");
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "flowc run failed:\n{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    let mut table: BTreeMap<String, i64> = BTreeMap::new();
+    for line in stdout.lines().filter(|l| l.starts_with('+') || l.starts_with('-')) {
+        let (kind, json) = line.split_once(' ').unwrap_or_else(|| panic!("no kind in {line}"));
+        let row: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let n = table.entry(row.to_string()).or_insert(0);
+        match kind {
+            "+I" => *n += 1,
+            "-D" if *n > 0 => *n -= 1,
+            _ => panic!("{line}: a left join prints +I, and -D of a row printed before\n{stdout}"),
+        }
+    }
+    table.retain(|_, n| *n != 0);
+    let want: BTreeMap<String, i64> = [
+        (100, "\"ann\"", 10),
+        (101, "\"bob\"", 15),
+        (102, "null", 20),
+        (103, "\"ann\"", 25),
+        (104, "\"cy\"", 30),
+        (105, "\"bob\"", 35),
+    ]
+    .iter()
+    .map(|(id, name, amount)| {
+        let v: serde_json::Value =
+            serde_json::from_str(&format!(r#"{{"order_id":{id},"name":{name},"amount":{amount}}}"#)).expect("JSON");
+        (v.to_string(), 1)
+    })
+    .collect();
+    assert_eq!(table, want, "{stdout}");
 }

@@ -326,6 +326,12 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                     out,
                     "    both sides kept per key; a row forgotten {ttl_ms}ms after it arrived (state ttl, processing time)"
                 );
+                if j.join_type == crate::ir::JoinType::LeftOuter {
+                    let _ = writeln!(
+                        out,
+                        "    a retract stream: +I a left row without a match (right null), -D it and +I the pair at its first match"
+                    );
+                }
             }
             if j.late_output {
                 let _ = writeln!(out, "    late left records to its late output (late right records dropped)");

@@ -1559,7 +1559,8 @@ pub struct UpsertKafkaSink {
 pub enum JoinType {
     Inner,
     /// Every left row is emitted; one without a match with the right
-    /// fields null, once the watermark passes its bound.
+    /// fields null, once the watermark passes its bound — in a regular
+    /// join (no time bound) at once, retracted (`-D`) at its first match.
     LeftOuter,
 }
 
@@ -1582,6 +1583,7 @@ pub enum JoinBound {
     /// each row of either side is kept under its key and meets every kept
     /// row of the other side. `ttl_ms`: a kept row is forgotten that long
     /// after it arrived, in processing time (Flink's `table.exec.state.ttl`).
+    /// A left outer one's output is a retract stream (`+I`, `-D`).
     Regular { ttl_ms: u64 },
 }
 

@@ -15,7 +15,8 @@ impl Checker {
     /// The fields of `key:` (empty without it), `None` if it does not check.
     pub(super) fn sink_key(&mut self, props: &HashMap<String, (Const, Span)>, input: &StreamEnd) -> Option<Vec<usize>> {
         let Some((value, span)) = props.get("key") else { return Some(Vec::new()) };
-        if let Some(upsert) = self.upsert_key(input) {
+        // A retract stream's Kafka sink is refused (`upsert_sink`).
+        if let Some(upsert) = self.upsert_key(input).filter(|u| !u.is_retract()) {
             let origin = upsert.origin;
             self.err(
                 Diagnostic::error("flow::check::sink-key", "an upsert stream's message key is its key", *span)

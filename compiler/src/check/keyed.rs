@@ -25,7 +25,9 @@ use flowc_dsl::{Diagnostic, Span};
 use std::collections::HashMap;
 
 /// Where an upsert stream's key is: indices into the stream's schema, and
-/// the running aggregate that made it.
+/// the running aggregate that made it. No key field: a *retract stream*
+/// (a regular `left join`'s output), whose rows come (`+I`) and go (`-D`)
+/// whole, with no key to upsert by.
 #[derive(Debug, Clone)]
 pub(super) struct UpsertKey {
     pub fields: Vec<usize>,
@@ -36,19 +38,38 @@ pub(super) struct UpsertKey {
     pub stage: &'static str,
 }
 
+impl UpsertKey {
+    /// A retract stream's: no key.
+    pub(super) fn is_retract(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// What the stream is, for diagnostics.
+    pub(super) fn what(&self) -> &'static str {
+        if self.is_retract() {
+            "a retract stream"
+        } else {
+            "an upsert stream"
+        }
+    }
+}
+
 impl Checker {
-    /// The upsert key of a stream, if it is an upsert stream.
+    /// The upsert key of a stream, if it is an upsert stream (or a
+    /// retract stream: see [`UpsertKey`]).
     pub(super) fn upsert_key(&self, end: &StreamEnd) -> Option<&UpsertKey> {
         end.op.and_then(|op| self.upserts.get(&op))
     }
 
     /// How records go from `end` to a stage that passes them on one by
     /// one: FORWARD, or for an upsert stream FORWARD that becomes HASH by
-    /// its key (never REBALANCE) where the parallelism changes.
+    /// its key (never REBALANCE) where the parallelism changes. A retract
+    /// stream has no key: FORWARD (REBALANCE at another parallelism, as
+    /// Flink sends a changelog without a key).
     pub(super) fn forward_from(&self, end: &StreamEnd) -> Partitioning {
         match self.upsert_key(end) {
-            Some(u) => Partitioning::KeyedForward { key: u.fields.clone() },
-            None => Partitioning::Forward,
+            Some(u) if !u.is_retract() => Partitioning::KeyedForward { key: u.fields.clone() },
+            _ => Partitioning::Forward,
         }
     }
 
@@ -59,6 +80,8 @@ impl Checker {
         // The stage that makes the upsert stream, as the helps name it.
         let maker = upsert.stage;
         let (what, help) = match &stage.kind {
+            // A filter keeps or drops a row's `+I` and its `-D` alike.
+            StageKind::Filter { .. } if upsert.is_retract() => return false,
             StageKind::Filter { .. } => (
                 "`filter`",
                 format!("filter the records before the {maker}: a filter between an update's `-U` and `+U` would leave a stale row behind"),
@@ -89,17 +112,24 @@ impl Checker {
             StageKind::Unnest(_) => ("`unnest`", format!("unnest the records before the {maker}")),
             StageKind::Map { .. } | StageKind::Select { .. } | StageKind::Sink(_) => return false,
         };
+        let changes = if upsert.is_retract() { "`-D` retractions" } else { "`-U`/`+U` changes" };
+        let kind = upsert.what();
         self.err(
-            Diagnostic::error(
-                "flow::check::updates",
-                format!("{what} cannot take the updates of an upsert stream"),
-                stage.span,
-            )
-            .with_label("this stage would treat `-U`/`+U` changes as new records")
-            .with_secondary(upsert.origin, format!("{} makes an upsert stream here", upsert.maker))
-            .with_help(help),
+            Diagnostic::error("flow::check::updates", format!("{what} cannot take the updates of {kind}"), stage.span)
+                .with_label(format!("this stage would treat {changes} as new records"))
+                .with_secondary(upsert.origin, format!("{} makes {kind} here", upsert.maker))
+                .with_help(help),
         );
         true
+    }
+
+    /// After a `filter` (`op`) of a retract stream (`before`): the stream
+    /// stays a retract stream (a row's `-D` passes where its `+I` did).
+    pub(super) fn filter_retract(&mut self, before: &StreamEnd, op: Option<usize>) {
+        let Some(retract) = self.upsert_key(before).filter(|u| u.is_retract()).cloned() else { return };
+        if let Some(op) = op {
+            self.upserts.insert(op, retract);
+        }
     }
 
     /// After a `map` or `select` of an upsert stream (`before`) made
@@ -150,6 +180,19 @@ impl Checker {
     ) -> Option<OperatorKind> {
         let Some(upsert) = self.upsert_key(input).cloned() else { return kind };
         match kind {
+            Some(OperatorKind::KafkaSink(_)) if upsert.is_retract() => {
+                self.err(
+                    Diagnostic::error(
+                        "flow::check::retract-sink",
+                        "a Kafka sink cannot write a retract stream",
+                        span,
+                    )
+                    .with_label("its rows are retracted (`-D`) and it has no key to upsert by")
+                    .with_secondary(upsert.origin, format!("{} makes a retract stream here", upsert.maker))
+                    .with_help("aggregate it first (`key_by k | aggregate { … }` makes an upsert stream, written like `upsert-kafka`), or write it to `print` or `file`, which show each row's kind (`+I`, `-D`)"),
+                );
+                None
+            }
             Some(OperatorKind::KafkaSink(k)) if k.delivery == Delivery::ExactlyOnce => {
                 self.err(
                     Diagnostic::error(

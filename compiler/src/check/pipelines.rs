@@ -308,6 +308,7 @@ impl Checker {
                         stage.span,
                         settings,
                     );
+                    self.filter_retract(&end, op);
                     end.op = op;
                     end.span = stage.span;
                 }

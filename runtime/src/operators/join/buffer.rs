@@ -9,7 +9,9 @@
 //!
 //! Each row carries a `done` flag for left outer joins: set once the row
 //! has met a right row or has been emitted with nulls, so that no row is
-//! emitted unmatched twice, nor unmatched after a match. A regular join's
+//! emitted unmatched twice, nor unmatched after a match (a regular left
+//! join's left rows: set once the row has met a right row, so that its
+//! null-padded row is retracted once, at its first match). A regular join's
 //! rows are bucketed by when they arrived instead of their event time, and
 //! carry that arrival time, so that its `ttl` drops whole buckets and a
 //! probe skips a row whose `ttl` is over before its bucket goes.
@@ -137,12 +139,12 @@ impl SideBuffer {
     /// Buffers row `r` of `src` (key hash `hash`) in the bucket of `at`
     /// rather than of its event time, and remembers `at`: a regular join's
     /// rows, bucketed by when they arrived so that expiry drops whole
-    /// buckets.
-    pub fn insert_at(&mut self, at: i64, src: &Batch, r: usize, hash: u64) {
+    /// buckets. `done`: it has met a row already (a regular left join's).
+    pub fn insert_at(&mut self, at: i64, src: &Batch, r: usize, hash: u64, done: bool) {
         let b = self.bucket_of(at);
         let types = &self.types;
         let bucket = self.buckets.entry(b).or_insert_with(|| Bucket::new(types));
-        bucket.push(src, r, hash, false);
+        bucket.push(src, r, hash, done);
         bucket.stamps.push(at);
         self.len += 1;
     }
@@ -167,6 +169,35 @@ impl SideBuffer {
                     && keys_equal(&bucket.rows.columns, &self.key, row, &probe.columns, probe_key, r)
                 {
                     f(&bucket.rows, row);
+                }
+                i = bucket.prev[row];
+            }
+        }
+    }
+
+    /// As [`SideBuffer::probe_since`], calling `f(bucket rows, row, done)`
+    /// with whether the row had met a row before, and marks it done: the
+    /// left side of a regular left join, probed by a right row.
+    #[allow(clippy::too_many_arguments)] // as `probe`
+    pub fn probe_since_marking(
+        &mut self,
+        hash: u64,
+        since: i64,
+        probe: &Batch,
+        probe_key: &[usize],
+        r: usize,
+        mut f: impl FnMut(&Batch, usize, bool),
+    ) {
+        let from = self.bucket_of(since);
+        for (_, bucket) in self.buckets.range_mut(from..) {
+            let mut i = bucket.heads.get(&hash).copied().unwrap_or(NONE);
+            while i != NONE {
+                let row = i as usize;
+                if bucket.stamps.get(row).is_some_and(|&at| at >= since)
+                    && keys_equal(&bucket.rows.columns, &self.key, row, &probe.columns, probe_key, r)
+                {
+                    f(&bucket.rows, row, bucket.done[row]);
+                    bucket.done[row] = true;
                 }
                 i = bucket.prev[row];
             }
@@ -311,15 +342,22 @@ impl SideBuffer {
     }
 
     /// Buffers rows of owned values that arrived at `at[i]` (a regular
-    /// join's restore); `false` if one does not fit this side's layout.
-    pub fn insert_saved_at(&mut self, rows: &[(i64, Vec<Value>)], at: &[i64], hashes: &mut Vec<u64>) -> bool {
-        if rows.len() != at.len() {
+    /// join's restore), row `i` done if `done[i]` (missing: not done);
+    /// `false` if one does not fit this side's layout.
+    pub fn insert_saved_at(
+        &mut self,
+        rows: &[(i64, Vec<Value>)],
+        at: &[i64],
+        done: &[bool],
+        hashes: &mut Vec<u64>,
+    ) -> bool {
+        if rows.len() != at.len() || (!done.is_empty() && done.len() != rows.len()) {
             return false;
         }
         let Some(batch) = Batch::from_rows(&self.types, rows) else { return false };
         crate::keygroup::key_hashes(&batch.columns, &self.key, batch.len(), hashes);
         for (r, (&h, &t)) in hashes.iter().zip(at).enumerate() {
-            self.insert_at(t, &batch, r, h);
+            self.insert_at(t, &batch, r, h, done.get(r).copied().unwrap_or(false));
         }
         true
     }

@@ -22,7 +22,8 @@
 //!   row that met no right row in it, with the right's fields null.
 //!
 //! The temporal join (`as of`) is [`temporal`], the regular join (no time
-//! bound, `ttl`) [`regular`].
+//! bound, `ttl`; inner or left outer, whose output is a changelog)
+//! [`regular`].
 //!
 //! With a late output (`{ late: name }`), the late rows of the left input
 //! go to it ([`Operator::take_late`]), counted in
@@ -41,7 +42,7 @@ pub mod regular;
 pub mod temporal;
 
 use super::{KeyedSnapshot, Operator, OperatorError};
-use crate::data::{Batch, Column};
+use crate::data::{Batch, Column, RowKind};
 use crate::keygroup::{key_group, key_hashes};
 use crate::metrics::TaskCounters;
 use crate::record::{Signal, Value, NO_TIMESTAMP};
@@ -84,11 +85,15 @@ fn decode_all<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> 
     Ok(g)
 }
 
-/// The matched pairs of a batch, gathered column by column.
+/// The matched pairs of a batch, gathered column by column; on a
+/// changelog output (a regular left join's), each row's kind too.
 struct Emitter {
     left: Vec<Column>,
     right: Vec<Column>,
     timestamps: Vec<i64>,
+    /// `Some` on a changelog output: the kind of each row pushed (`+I`
+    /// unless [`Emitter::retract_unmatched`] pushed it).
+    kinds: Option<Vec<RowKind>>,
 }
 
 impl Emitter {
@@ -97,6 +102,20 @@ impl Emitter {
             left: left.iter().map(|t| Column::empty(*t, 0)).collect(),
             right: right.iter().map(|t| Column::empty(*t, 0)).collect(),
             timestamps: Vec::new(),
+            kinds: None,
+        }
+    }
+
+    /// An emitter whose batches carry row kinds, all `+I` but the
+    /// retractions: the output of a regular left join.
+    fn changelog(left: &[DataType], right: &[DataType]) -> Emitter {
+        Emitter { kinds: Some(Vec::new()), ..Emitter::new(left, right) }
+    }
+
+    /// The kind of the row just pushed.
+    fn kind(&mut self, kind: RowKind) {
+        if let Some(k) = &mut self.kinds {
+            k.push(kind);
         }
     }
 
@@ -109,6 +128,7 @@ impl Emitter {
             d.extend_rows(s, &ro);
         }
         self.timestamps.push(ts);
+        self.kind(RowKind::Insert);
     }
 
     /// A left row with a right row of owned values (a temporal join's
@@ -124,10 +144,23 @@ impl Emitter {
             }
         }
         self.timestamps.push(ts);
+        self.kind(RowKind::Insert);
     }
 
     /// A left row without a match: the right's fields null.
     fn push_unmatched(&mut self, l: &Batch, lr: usize, ts: i64) {
+        self.unmatched(l, lr, ts);
+        self.kind(RowKind::Insert);
+    }
+
+    /// `-D` of a left row emitted without a match before (a regular left
+    /// join's, now that its first match has come).
+    fn retract_unmatched(&mut self, l: &Batch, lr: usize, ts: i64) {
+        self.unmatched(l, lr, ts);
+        self.kind(RowKind::Delete);
+    }
+
+    fn unmatched(&mut self, l: &Batch, lr: usize, ts: i64) {
         let lo = [lr as u32];
         for (d, s) in self.left.iter_mut().zip(&l.columns) {
             d.extend_rows(s, &lo);
@@ -144,7 +177,9 @@ impl Emitter {
         }
         let mut columns = self.left;
         columns.extend(self.right);
-        out.push(Batch::new(self.timestamps, columns));
+        let mut batch = Batch::new(self.timestamps, columns);
+        batch.kinds = self.kinds;
+        out.push(batch);
     }
 }
 
@@ -188,13 +223,12 @@ pub fn build(
         return Ok(Box::new(join.with_late_output(spec.late_output)));
     }
     if let JoinBound::Regular { ttl_ms } = spec.bound {
-        if spec.join_type != JoinType::Inner {
-            return Err(OperatorError::Setup {
-                operator: name,
-                message: "a regular join is inner (this is a bug in flowc)".into(),
-            });
-        }
-        let r = regular::RegularSpec { left_key: spec.left_key, right_key: spec.right_key, ttl_ms };
+        let r = regular::RegularSpec {
+            left_key: spec.left_key,
+            right_key: spec.right_key,
+            ttl_ms,
+            left_outer: spec.join_type == JoinType::LeftOuter,
+        };
         let left_types = left.fields.iter().map(|f| f.ty).collect();
         let right_types = spec.right.fields.iter().map(|f| f.ty).collect();
         return Ok(Box::new(regular::RegularJoin::new(name, r, left_types, right_types, max_parallelism)?));

@@ -1,11 +1,11 @@
 //! The regular join: `join s on k == s.k ttl D` with no time bound, Flink
-//! SQL's `FROM a JOIN b ON a.k = b.k` (its `StreamingJoinOperator` for an
-//! inner join of two append-only inputs).
+//! SQL's `FROM a JOIN b ON a.k = b.k` (its `StreamingJoinOperator` for a
+//! join of two append-only inputs), inner or left outer.
 //!
 //! Each arriving row of either side meets every kept row of the other side
 //! with an equal key, each pair is emitted at once, and the row is kept
-//! under its key. The output is append-only: an inner join of append-only
-//! inputs never takes a row back. A pair's event time is the later of its
+//! under its key. An inner join's output is append-only: an inner join of
+//! append-only inputs never takes a row back. A pair's event time is the later of its
 //! two rows' (rows without one give none), but the output carries no
 //! watermark of its own: the checker treats it as a stream without event
 //! time, as Flink SQL drops the time attributes of a regular join.
@@ -21,9 +21,29 @@
 //! does not make it live longer, as in Flink where reads do not refresh
 //! the TTL.
 //!
+//! **Left outer** (`left join … ttl D`, Flink's `StreamingJoinOperator`
+//! with an `OuterJoinRecordStateView` on the left): every left row comes
+//! out. One that meets no kept right row is emitted at once with the
+//! right's fields null (`+I`); when its first right row comes, that row
+//! is retracted (`-D`, the same values and event time) and the pair
+//! emitted (`+I`); later right rows emit their pairs (`+I`). A left row
+//! with a null key field comes out null-padded and is not kept (it can
+//! meet nothing). The output is a changelog (every batch carries its row
+//! kinds), a retract stream with no key: folded, it is the left join of
+//! the kept rows. Flink keeps per left row its number of matches, since a
+//! retraction on its right input takes one back; flowc's right input is
+//! append-only (the checker refuses an updating one) and a right row that
+//! expires leaves without a retraction, as in Flink
+//! (`NeverReturnExpired`), so the number only grows and all that matters
+//! is whether it is zero: each kept left row carries that bit (`done` in
+//! the buffer), snapshotted with it. A left row that expires leaves
+//! without a retraction, as in Flink. Flink writes a left row again when
+//! its count changes, which restarts its TTL; flowc does not (a row lives
+//! `D` after it arrived, on both sides, as in the inner join).
+//!
 //! Snapshots are per key group: both sides' rows with their event and
-//! arrival times, so that a restore, at any parallelism, keeps each row's
-//! remaining time to live.
+//! arrival times (and, for the left, whether it has met a row), so that a
+//! restore, at any parallelism, keeps each row's remaining time to live.
 
 use super::buffer::SideBuffer;
 use super::{decode_all, Emitter, KeyedSnapshot, Operator, OperatorError};
@@ -34,16 +54,28 @@ use flowc_compiler::ir::DataType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// Format of a key group's bytes in a snapshot; bump on change. Version 1:
-/// bincode of [`SavedGroup`].
-const SNAPSHOT_VERSION: u8 = 1;
+/// Format of a key group's bytes in a snapshot; bump on change. Version 2:
+/// bincode of [`SavedGroup`]; version 1 (read too) had no `left_matched`.
+const SNAPSHOT_VERSION: u8 = 2;
 
 /// One key group's state.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct SavedGroup {
     /// (event time, values) of the left rows kept…
     left: Vec<(i64, Vec<Value>)>,
-    /// …and when each arrived (processing time).
+    /// …and when each arrived (processing time)…
+    left_at: Vec<i64>,
+    right: Vec<(i64, Vec<Value>)>,
+    right_at: Vec<i64>,
+    /// …and whether each has met a right row (a left join retracts its
+    /// null-padded row at the first match; an inner join's are all false).
+    left_matched: Vec<bool>,
+}
+
+/// A key group's state in format 1 (inner joins only).
+#[derive(Debug, Deserialize)]
+struct SavedGroupV1 {
+    left: Vec<(i64, Vec<Value>)>,
     left_at: Vec<i64>,
     right: Vec<(i64, Vec<Value>)>,
     right_at: Vec<i64>,
@@ -58,6 +90,9 @@ pub struct RegularSpec {
     pub right_key: Vec<usize>,
     /// How long a row is kept after it arrived (processing time).
     pub ttl_ms: u64,
+    /// `left join`: every left row comes out, null-padded until its first
+    /// match (then retracted); the output is a changelog.
+    pub left_outer: bool,
 }
 
 pub struct RegularJoin {
@@ -144,21 +179,45 @@ impl RegularJoin {
                 &own
             }
         };
-        let mut emit = Emitter::new(&self.left_types, &self.right_types);
+        let outer = self.spec.left_outer;
+        let mut emit = if outer {
+            Emitter::changelog(&self.left_types, &self.right_types)
+        } else {
+            Emitter::new(&self.left_types, &self.right_types)
+        };
         for (r, (&ts, &h)) in batch.timestamps.iter().zip(hashes).enumerate() {
+            // A null key meets nothing (SQL's `NULL = NULL` is not true):
+            // a left join emits such a left row alone, for good.
             if key.iter().any(|&c| !batch.columns[c].is_valid(r)) {
+                if outer && is_left {
+                    emit.push_unmatched(&batch, r, ts);
+                }
                 continue;
             }
             if is_left {
+                let mut met = false;
                 self.right.probe_since(h, since, &batch, &self.spec.left_key, r, |rows, j| {
+                    met = true;
                     emit.push(&batch, r, rows, j, ts.max(rows.timestamps[j]))
                 });
-                self.left.insert_at(now, &batch, r, h);
+                if outer && !met {
+                    emit.push_unmatched(&batch, r, ts);
+                }
+                self.left.insert_at(now, &batch, r, h, met);
+            } else if outer {
+                // A left row's first match retracts its null-padded row.
+                self.left.probe_since_marking(h, since, &batch, &self.spec.right_key, r, |rows, j, matched| {
+                    if !matched {
+                        emit.retract_unmatched(rows, j, rows.timestamps[j]);
+                    }
+                    emit.push(rows, j, &batch, r, ts.max(rows.timestamps[j]))
+                });
+                self.right.insert_at(now, &batch, r, h, false);
             } else {
                 self.left.probe_since(h, since, &batch, &self.spec.right_key, r, |rows, j| {
                     emit.push(rows, j, &batch, r, ts.max(rows.timestamps[j]))
                 });
-                self.right.insert_at(now, &batch, r, h);
+                self.right.insert_at(now, &batch, r, h, false);
             }
         }
         emit.finish(out);
@@ -210,6 +269,7 @@ impl Operator for RegularJoin {
                     left_at: l.iter().map(|k| k.arrived()).collect(),
                     right: r.iter().map(|k| k.saved()).collect(),
                     right_at: r.iter().map(|k| k.arrived()).collect(),
+                    left_matched: l.iter().map(|k| k.done()).collect(),
                 };
                 let mut bytes = vec![SNAPSHOT_VERSION];
                 bytes.extend(bincode::serde::encode_to_vec(&g, bincode::config::standard()).unwrap_or_default());
@@ -226,15 +286,24 @@ impl Operator for RegularJoin {
                 Some((&SNAPSHOT_VERSION, body)) => {
                     decode_all(body).map_err(|e| self.restore_error(format!("key group {kg} {e}")))?
                 }
+                Some((1, body)) => decode_all::<SavedGroupV1>(body)
+                    .map(|g| SavedGroup {
+                        left: g.left,
+                        left_at: g.left_at,
+                        right: g.right,
+                        right_at: g.right_at,
+                        left_matched: Vec::new(),
+                    })
+                    .map_err(|e| self.restore_error(format!("key group {kg} {e}")))?,
                 Some((v, _)) => {
                     return Err(self.restore_error(format!(
-                        "key group {kg} is in regular join state format {v}, which this flowc does not read (it reads {SNAPSHOT_VERSION})"
+                        "key group {kg} is in regular join state format {v}, which this flowc does not read (it reads 1 to {SNAPSHOT_VERSION})"
                     )))
                 }
                 None => return Err(self.restore_error(format!("key group {kg} is empty"))),
             };
-            if !self.left.insert_saved_at(&g.left, &g.left_at, &mut hashes)
-                || !self.right.insert_saved_at(&g.right, &g.right_at, &mut hashes)
+            if !self.left.insert_saved_at(&g.left, &g.left_at, &g.left_matched, &mut hashes)
+                || !self.right.insert_saved_at(&g.right, &g.right_at, &[], &mut hashes)
             {
                 return Err(self.restore_error(format!("key group {kg} has rows of another layout than the job's")));
             }

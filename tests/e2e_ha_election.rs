@@ -6,6 +6,12 @@
 //! leader session id. When the leader resigns it stops leading at once and
 //! the next one in line leads under a new id, which a retriever sees; when
 //! that one's task is gone (its session closed with it), the third leads.
+//!
+//! Fast failover: a leader whose RPC port stops listening while its
+//! session lives on (what a SIGKILLed process looks like to the others
+//! until its session expires) is replaced at once by the next in line,
+//! and steps down itself when it finds its election node deleted; with
+//! `high-availability.flowc.fast-failover: false` it is not replaced.
 
 mod support;
 
@@ -15,7 +21,9 @@ use std::time::Duration;
 use flowc_runtime::config::Config;
 use flowc_runtime::ha::zookeeper::{connect, current_leader, next_leader, Contender, Leadership};
 use flowc_runtime::ha::HaConfig;
+use std::time::Instant;
 use support::zookeeper::{unique_cluster_id, ZooKeeper};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 fn ha_config(zk: &ZooKeeper, cluster_id: &str) -> HaConfig {
@@ -108,4 +116,72 @@ async fn one_leads_and_the_next_in_line_takes_over_under_a_new_session_id() {
     let now = current_leader(&reader, &config.paths).await.expect("reading the leader").expect("a leader");
     assert_eq!(now.rpc_address, "127.0.0.1:6102");
     all[0].contender.resign();
+}
+
+/// A contender advertising the RPC address of `listener`, as a JobManager
+/// advertises its bound RPC port.
+async fn contend_at(config: &HaConfig, listener: &TcpListener) -> Running {
+    let addr = listener.local_addr().expect("a bound listener");
+    let contender = Arc::new(Contender::new(config, addr.to_string(), format!("http://{addr}")));
+    let rx = contender.leadership();
+    let c = Arc::clone(&contender);
+    let task = tokio::spawn(async move { c.run().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Running { contender, task, rx }
+}
+
+/// Two contenders on listening ports; the first leads and the second has
+/// probed it (seen it accept) for a while.
+async fn leader_and_standby(config: &HaConfig) -> (Running, TcpListener, Running, TcpListener, Leadership) {
+    let (l0, l1) =
+        (TcpListener::bind("127.0.0.1:0").await.expect("bind"), TcpListener::bind("127.0.0.1:0").await.expect("bind"));
+    let mut first = contend_at(config, &l0).await;
+    let second = contend_at(config, &l1).await;
+    let led = wait_for(&mut first.rx, true, Duration::from_secs(10)).await.expect("the first contender leads");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(*second.rx.borrow(), Leadership::Standby, "a listening leader is not deposed");
+    (first, l0, second, l1, led)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_rpc_port_refuses_connections_is_replaced_before_its_session_expires_and_steps_down() {
+    let zk = ZooKeeper::shared();
+    let mut config = ha_config(zk, &unique_cluster_id("fast-failover"));
+    // A session that would take long to expire: the replacement must not wait for it.
+    config.session_timeout = Duration::from_secs(10);
+    let (mut first, l0, mut second, _l1, led) = leader_and_standby(&config).await;
+
+    // The leader's port stops listening; its session (and node) live on.
+    let closed = Instant::now();
+    drop(l0);
+    let next = wait_for(&mut second.rx, true, Duration::from_secs(5)).await.expect("the standby leads");
+    let took = closed.elapsed();
+    eprintln!("a leader whose port refuses connections was replaced in {} ms", took.as_millis());
+    assert!(took < Duration::from_secs(3), "replaced only after {took:?}");
+    assert_ne!(next, led, "a new term has a new leader session id");
+    // The deposed one, alive after all, found its node deleted and stepped down.
+    assert_eq!(wait_for(&mut first.rx, false, Duration::from_secs(5)).await, Some(Leadership::Standby));
+    let reader = connect(&config).await.expect("a retriever's session");
+    let now = current_leader(&reader, &config.paths).await.expect("reading the leader").expect("a leader");
+    let Leadership::Leader(id) = next else { unreachable!() };
+    assert_eq!(now.session(), Ok(id), "the leader information is the new leader's");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(matches!(*second.rx.borrow(), Leadership::Leader(_)), "the new leader keeps leading");
+    assert_eq!(*first.rx.borrow(), Leadership::Standby, "the deposed one does not lead again");
+    first.contender.resign();
+    second.contender.resign();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_fast_failover_a_leader_whose_port_refuses_connections_keeps_leading() {
+    let zk = ZooKeeper::shared();
+    let mut config = ha_config(zk, &unique_cluster_id("no-fast-failover"));
+    config.fast_failover = false;
+    let (first, l0, second, _l1, _) = leader_and_standby(&config).await;
+    drop(l0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(matches!(*first.rx.borrow(), Leadership::Leader(_)), "the leader was deposed");
+    assert_eq!(*second.rx.borrow(), Leadership::Standby);
+    first.contender.resign();
+    second.contender.resign();
 }

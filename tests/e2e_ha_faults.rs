@@ -17,7 +17,9 @@
 //! - ZooKeeper stopped and started again over its data: leadership is
 //!   suspended and regained, the job runs on;
 //! - a TaskManager killed between the leader's SIGKILL and the standby's
-//!   recovery: the job runs on the TaskManager left.
+//!   recovery (with `high-availability.flowc.fast-failover: false`, so
+//!   that the standby waits out the leader's session): the job runs on the
+//!   TaskManager left.
 
 mod support;
 
@@ -284,7 +286,9 @@ fn a_taskmanager_killed_during_the_failover_and_the_job_runs_on_the_one_left_exa
     let zk = ZooKeeper::shared();
     let (input, output) = click_topics(kafka, "ha-tm-loss", FIRST);
     let storage = Scratch::new("ha-tm-loss-storage");
-    let settings = zk.ha_settings(&storage.0, "tm-loss", SESSION_MS);
+    // Without fast failover: the standby waits out the dead leader's
+    // session, and the TaskManager dies in that gap.
+    let settings = zk.ha_settings(&storage.0, "tm-loss", SESSION_MS) + "high-availability.flowc.fast-failover: false\n";
     // Two TaskManagers of 2 slots: either can run the job (p=2) alone.
     let (mut cluster, standby) = ha_cluster("ha-tm-loss", &settings, 2, &[]);
     let id = click_job(&cluster, kafka, &input, &output);

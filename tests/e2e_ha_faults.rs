@@ -16,6 +16,10 @@
 //!   unknown to the new leader (404 with a reason, as Flink's);
 //! - the first two again with checkpoints, savepoints and the HA job store
 //!   on the S3 server (`tests/support/s3.rs`) and nothing on a disk;
+//! - the leader killed during a rescale resume: stopped with a savepoint,
+//!   the job is resubmitted at p=3 from it and the leader is killed while
+//!   its tasks restore (made slow by `FLOWC_TEST_SLOW_RESTORE_MS`): the new
+//!   leader resumes it at p=3 from the savepoint;
 //! - ZooKeeper stopped and started again over its data: leadership is
 //!   suspended and regained, the job runs on;
 //! - a TaskManager killed between the leader's SIGKILL and the standby's
@@ -43,6 +47,9 @@ const ARGS: [&str; 4] = ["-p", "2", "--checkpointing", "--event-time"];
 /// A checkpoint that takes this long: subtask 0 of every vertex writes its
 /// state 2.5 s late.
 const SLOW_CHECKPOINT: (&str, &str) = ("FLOWC_TEST_SLOW_STATE_WRITE", "0:2500");
+
+/// A task that restores state stays INITIALIZING this long first.
+const SLOW_RESTORE: (&str, &str) = ("FLOWC_TEST_SLOW_RESTORE_MS", "3000");
 
 /// Where a test's cluster keeps its checkpoints, savepoints and HA job store.
 enum Storage {
@@ -252,6 +259,67 @@ fn killed_during_a_checkpoint(name: &str, storage: Storage) {
         (latest_completed(&standby.rest, &id)? > restored).then_some(())
     });
     eprintln!("{name}: {} s in all", started.elapsed().as_secs());
+}
+
+#[test]
+fn the_leader_killed_while_a_rescaled_job_restores_from_its_savepoint_resumes_it_at_p3_and_every_window_counts_1000() {
+    let started = Instant::now();
+    let kafka = Kafka::shared();
+    let zk = ZooKeeper::shared();
+    let (input, output) = click_topics(kafka, "ha-rescale", FIRST);
+    let storage = Storage::disk("ha-rescale");
+    // Two TaskManagers of 2 slots: room for the job at p=3. A task that
+    // restores state takes 3 s to start: the job at p=2 starts at once, the
+    // one resumed from the savepoint slowly.
+    let (mut cluster, standby) = ha_cluster("ha-rescale", &storage.settings(zk, "rescale"), 2, &[SLOW_RESTORE]);
+    let id = click_job(&cluster, kafka, &input, &output);
+
+    // `flowc stop`: stop with a savepoint.
+    let out = cluster.flowc(&["stop", &id]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "flowc stop failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    let savepoint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
+        .unwrap_or_else(|| panic!("no savepoint path in {text}"))
+        .to_string();
+    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(20));
+
+    // Resubmitted at p=3 from it; the leader dies while its tasks restore.
+    let job_file = cluster.scratch.0.join("click_count.flow");
+    let args =
+        [&["-p", "3", "-s", savepoint.as_str()][..], &ARGS[2..], &["--bootstrap.servers", kafka.bootstrap()]].concat();
+    let id2 = cluster.submit(&job_file, &args);
+    cluster.wait_for("the rescaled job's tasks INITIALIZING", Duration::from_secs(30), |c| {
+        let j = job_on(&c.rest(), &id2)?;
+        let counts = &j["status-counts"];
+        (counts["INITIALIZING"].as_u64()? > 0 && counts["RUNNING"].as_u64().unwrap_or(0) == 0).then_some(())
+    });
+    let killed = Instant::now();
+    signal(cluster.jobmanager_pid(), "-KILL");
+    let _ = cluster.wait_jobmanager_exit(Duration::from_secs(10));
+
+    // The new leader resumes it at p=3 from the savepoint (it completed no
+    // checkpoint before the kill).
+    let took = wait_running_on(&cluster, &standby.rest, &id2, killed);
+    eprintln!("killed during a rescale resume: all tasks RUNNING again {} ms after the SIGKILL", took.as_millis());
+    let j = job_on(&standby.rest, &id2).expect("the job");
+    assert!(j["vertices"].as_array().expect("vertices").iter().all(|v| v["parallelism"] == 3), "{j}");
+    let c = checkpoints(&standby.rest, &id2).expect("checkpoints");
+    assert_eq!(c["latest"]["restored"]["is_savepoint"], true, "resumed from the savepoint: {c}");
+    let name = |p: &str| p.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
+    let restored_from = c["latest"]["restored"]["external_path"].as_str().unwrap_or_default();
+    assert_eq!(name(restored_from), name(&savepoint), "resumed from {savepoint}: {c}");
+    let stopped = job_on(&standby.rest, &id);
+    assert!(stopped.is_none_or(|j| j["state"] != "RUNNING"), "the stopped job runs again");
+
+    load_events(kafka.bootstrap(), &input, START_MS + 90_000, MORE);
+    let summary = expect_windows(kafka.bootstrap(), &output, 7, false, Duration::from_secs(120));
+    assert_eq!(summary.complete_windows, 7);
+    cluster.wait_for("a checkpoint of the rescaled job", Duration::from_secs(30), |_| {
+        (latest_completed(&standby.rest, &id2)? > 0).then_some(())
+    });
+    eprintln!("ha-rescale: {} s in all", started.elapsed().as_secs());
 }
 
 #[test]

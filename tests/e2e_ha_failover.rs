@@ -3,11 +3,16 @@
 //! Two `flowc jobmanager` processes with `high-availability.type:
 //! zookeeper` share one ZooKeeper and one storageDir; a TaskManager finds
 //! whichever leads through ZooKeeper; the click job runs with its
-//! exactly-once Kafka sink. The leader is SIGKILLed mid-run. After the
-//! ZooKeeper session timeout the standby leads, recovers the job from the
-//! HA job store and resumes it from its latest completed checkpoint, with
-//! no manual step; a `read_committed` reader then sees every window
-//! exactly once, 1000 clicks per page.
+//! exactly-once Kafka sink. The leader is SIGKILLed mid-run. The standby
+//! finds its RPC port refusing connections (fast failover) and leads well
+//! before the dead leader's ZooKeeper session (10 s) could expire, recovers
+//! the job from the HA job store and resumes it from its latest completed
+//! checkpoint, with no manual step; a `read_committed` reader then sees
+//! every window exactly once, 1000 clicks per page.
+//!
+//! A leader paused with SIGSTOP still accepts connections (its kernel
+//! does): it is not taken for dead, and is replaced only once its session
+//! expires; resumed, it steps down without acting.
 //!
 //! A leader stopped cleanly (SIGTERM) closes its ZooKeeper session: the
 //! standby leads at once, not after the session timeout.
@@ -61,14 +66,18 @@ fn steady_job(cluster: &Cluster) -> String {
     id
 }
 
+/// The longest session `zookeeper.sh` allows.
+const LONG_SESSION_MS: u64 = 10_000;
+
 #[test]
-fn the_standby_takes_over_a_killed_leader_and_every_window_counts_1000_exactly_once() {
+fn the_standby_takes_over_a_killed_leader_well_before_its_session_expires_and_every_window_counts_1000_once() {
     let kafka = Kafka::shared();
     let zk = ZooKeeper::shared();
     let (input, output) = click_topics(kafka, "ha-failover", FIRST);
     let storage = Scratch::new("ha-failover-storage");
     // The first JobManager answers REST once it leads.
-    let (mut cluster, standby) = two_jobmanagers("ha-failover", &ha_settings(zk, &storage, "failover"));
+    let settings = zk.ha_settings(&storage.0, "failover", LONG_SESSION_MS);
+    let (mut cluster, standby) = two_jobmanagers("ha-failover", &settings);
     let job_file = click_count_job_with(&cluster.scratch.0, &input, &output, "exactly_once");
     let id = cluster.submit(&job_file, &[&ARGS[..], &["--bootstrap.servers", kafka.bootstrap()]].concat());
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
@@ -98,7 +107,15 @@ fn the_standby_takes_over_a_killed_leader_and_every_window_counts_1000_exactly_o
     cluster.wait_for("the job RUNNING on the new leader", Duration::from_secs(90), |_| {
         job(&standby.rest, &id).filter(all_running)
     });
-    eprintln!("failover: all tasks RUNNING again {} ms after the SIGKILL", killed.elapsed().as_millis());
+    let took = killed.elapsed();
+    eprintln!("failover: all tasks RUNNING again {} ms after the SIGKILL", took.as_millis());
+    assert!(
+        took < Duration::from_millis(LONG_SESSION_MS / 2),
+        "the standby waited for the dead leader's session ({LONG_SESSION_MS} ms): {} ms\n{}",
+        took.as_millis(),
+        cluster.logs()
+    );
+    assert!(cluster.log("jobmanager-standby").contains("refuses connections at its RPC address"), "{}", cluster.logs());
     let checkpoints = standby.rest.get(&format!("/jobs/{id}/checkpoints")).expect("checkpoints");
     let restored = checkpoints["latest"]["restored"]["id"].as_i64().unwrap_or(0);
     assert!(restored >= done + 2, "resumed from the latest completed checkpoint: {checkpoints}");
@@ -135,6 +152,10 @@ fn a_leader_paused_past_its_session_steps_down_and_the_job_runs_once_on_the_new_
         job(&standby.rest, &id).filter(all_running)
     });
     eprintln!("the paused leader was replaced in {} ms", paused.elapsed().as_millis());
+    // Replaced because its session expired: a paused process still accepts
+    // connections, and fast failover did not take it for dead.
+    let standby_log = cluster.log("jobmanager-standby");
+    assert!(!standby_log.contains("refuses connections at its RPC address"), "{standby_log}");
     let before = cluster.log("jobmanager").len();
 
     // Resumed, it finds its session gone, steps down and drops the job
@@ -159,26 +180,6 @@ fn a_leader_paused_past_its_session_steps_down_and_the_job_runs_once_on_the_new_
     assert_eq!(registered, 2, "the TaskManager registered with each leader once:\n{}", cluster.taskmanager_log(0));
 }
 
-/// Checkpoints, savepoints and the HA job store in `bucket`, ZooKeeper
-/// sessions of 4 s.
-fn ha_on_s3_settings(zk: &ZooKeeper, bucket: &str, cluster_id: &str) -> String {
-    format!(
-        "high-availability.type: zookeeper\n\
-         high-availability.zookeeper.quorum: {}\n\
-         high-availability.storageDir: s3://{bucket}/ha\n\
-         high-availability.cluster-id: {cluster_id}\n\
-         high-availability.zookeeper.client.session-timeout: 4000\n\
-         state.checkpoints.dir: s3://{bucket}/checkpoints\n\
-         state.savepoints.dir: s3://{bucket}/savepoints\n\
-         s3.endpoint: {}\n\
-         s3.access-key: flowc-test\n\
-         s3.secret-key: flowc-test-secret\n\
-         s3.path.style.access: true\n",
-        zk.connect(),
-        S3::shared().endpoint(),
-    )
-}
-
 /// The `chk-<n>` of job `id` in the bucket, and whether each has `_metadata`.
 fn checkpoints_in_bucket(bucket: &str, id: &str) -> Vec<(u64, bool)> {
     let keys = S3::shared().list(bucket, &format!("checkpoints/{id}/")).expect("list");
@@ -197,7 +198,7 @@ fn with_checkpoints_and_the_ha_store_on_s3_the_standby_takes_over_and_every_wind
     s3.create_bucket(&bucket).expect("create bucket");
     let (input, output) = click_topics(kafka, "ha-s3", FIRST);
     let cluster_id = unique_cluster_id("s3");
-    let (mut cluster, standby) = two_jobmanagers("ha-s3", &ha_on_s3_settings(zk, &bucket, &cluster_id));
+    let (mut cluster, standby) = two_jobmanagers("ha-s3", &zk.ha_on_s3_settings(s3, &bucket, &cluster_id, 4000));
     let job_file = click_count_job_with(&cluster.scratch.0, &input, &output, "exactly_once");
     let id = cluster.submit(&job_file, &[&ARGS[..], &["--bootstrap.servers", kafka.bootstrap()]].concat());
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));

@@ -14,10 +14,18 @@
 //!   `FLOWC_TEST_SLOW_STATE_WRITE`, `runtime/src/fault.rs`): the job resumes
 //!   from its latest completed checkpoint, and the savepoint's trigger is
 //!   unknown to the new leader (404 with a reason, as Flink's);
+//! - the first two again with checkpoints, savepoints and the HA job store
+//!   on the S3 server (`tests/support/s3.rs`) and nothing on a disk;
+//! - the leader killed during a rescale resume: stopped with a savepoint,
+//!   the job is resubmitted at p=3 from it and the leader is killed while
+//!   its tasks restore (made slow by `FLOWC_TEST_SLOW_RESTORE_MS`): the new
+//!   leader resumes it at p=3 from the savepoint;
 //! - ZooKeeper stopped and started again over its data: leadership is
 //!   suspended and regained, the job runs on;
 //! - a TaskManager killed between the leader's SIGKILL and the standby's
-//!   recovery: the job runs on the TaskManager left.
+//!   recovery (with `high-availability.flowc.fast-failover: false`, so
+//!   that the standby waits out the leader's session): the job runs on the
+//!   TaskManager left.
 
 mod support;
 
@@ -27,7 +35,8 @@ use std::time::{Duration, Instant};
 use support::cluster::{all_running, job_on, signal, Cluster, JobManagerProcess, Scratch};
 use support::kafka::Kafka;
 use support::playground::{click_count_job_with, click_topics, expect_windows, load_events, START_MS};
-use support::zookeeper::ZooKeeper;
+use support::s3::{unique_bucket, S3};
+use support::zookeeper::{unique_cluster_id, ZooKeeper};
 
 /// Click events first loaded: 5 complete windows (the 6th is open).
 const FIRST: u64 = 36_000;
@@ -38,6 +47,46 @@ const ARGS: [&str; 4] = ["-p", "2", "--checkpointing", "--event-time"];
 /// A checkpoint that takes this long: subtask 0 of every vertex writes its
 /// state 2.5 s late.
 const SLOW_CHECKPOINT: (&str, &str) = ("FLOWC_TEST_SLOW_STATE_WRITE", "0:2500");
+
+/// A task that restores state stays INITIALIZING this long first.
+const SLOW_RESTORE: (&str, &str) = ("FLOWC_TEST_SLOW_RESTORE_MS", "3000");
+
+/// Where a test's cluster keeps its checkpoints, savepoints and HA job store.
+enum Storage {
+    /// In local directories (the HA job store in this one).
+    Disk(Scratch),
+    /// In this bucket of the S3 server, nothing on a disk.
+    S3 { bucket: String },
+}
+
+impl Storage {
+    fn disk(name: &str) -> Storage {
+        Storage::Disk(Scratch::new(&format!("{name}-storage")))
+    }
+
+    fn s3(name: &str) -> Storage {
+        let bucket = unique_bucket(name);
+        S3::shared().create_bucket(&bucket).expect("create bucket");
+        Storage::S3 { bucket }
+    }
+
+    /// The cluster's `high-availability.*` (and, on S3, storage) lines.
+    fn settings(&self, zk: &ZooKeeper, name: &str) -> String {
+        match self {
+            Storage::Disk(dir) => zk.ha_settings(&dir.0, name, SESSION_MS),
+            Storage::S3 { bucket } => zk.ha_on_s3_settings(S3::shared(), bucket, &unique_cluster_id(name), SESSION_MS),
+        }
+    }
+
+    /// Checks that checkpoint `c` (`GET …/checkpoints`' `latest.restored`)
+    /// was read from this storage.
+    fn check_restored_from_here(&self, c: &Value) {
+        if let Storage::S3 { bucket } = self {
+            let path = c["latest"]["restored"]["external_path"].as_str().unwrap_or_default();
+            assert!(path.starts_with(&format!("s3://{bucket}/")), "restored from the bucket: {c}");
+        }
+    }
+}
 
 /// The first JobManager (it leads) with HA `settings`, a standby that
 /// answers with the leader's REST, and TaskManagers of 2 slots with `env`.
@@ -96,11 +145,20 @@ fn wait_contending(cluster: &Cluster, name: &str) {
 
 #[test]
 fn the_leader_killed_three_times_in_a_row_under_load_and_every_window_counts_1000_exactly_once() {
+    killed_three_times("ha-thrice", Storage::disk("ha-thrice"));
+}
+
+#[test]
+fn on_s3_the_leader_killed_three_times_in_a_row_under_load_and_every_window_counts_1000_exactly_once() {
+    killed_three_times("ha-thrice-s3", Storage::s3("ha-thrice-s3"));
+}
+
+fn killed_three_times(name: &str, storage: Storage) {
+    let started = Instant::now();
     let kafka = Kafka::shared();
     let zk = ZooKeeper::shared();
-    let (input, output) = click_topics(kafka, "ha-thrice", FIRST);
-    let storage = Scratch::new("ha-thrice-storage");
-    let (mut cluster, standby) = ha_cluster("ha-thrice", &zk.ha_settings(&storage.0, "thrice", SESSION_MS), 1, &[]);
+    let (input, output) = click_topics(kafka, name, FIRST);
+    let (mut cluster, standby) = ha_cluster(name, &storage.settings(zk, name), 1, &[]);
     let id = click_job(&cluster, kafka, &input, &output);
     wait_contending(&cluster, "jobmanager-standby");
 
@@ -135,6 +193,7 @@ fn the_leader_killed_three_times_in_a_row_under_load_and_every_window_counts_100
         let restored = c["latest"]["restored"]["id"].as_i64().unwrap_or(0);
         assert!(restored >= before, "round {round}: resumed from the latest completed checkpoint ({before}): {c}");
         assert_eq!(c["counts"]["restored"], 1, "round {round}: {c}");
+        storage.check_restored_from_here(&c);
         loader.join().expect("loading events");
         windows += 2;
         let summary = expect_windows(kafka.bootstrap(), &output, windows, false, Duration::from_secs(120));
@@ -148,16 +207,25 @@ fn the_leader_killed_three_times_in_a_row_under_load_and_every_window_counts_100
     }
     let registered = cluster.taskmanager_log(0).matches("Registered at the JobManager").count();
     assert_eq!(registered, 4, "the TaskManager registered with each leader once:\n{}", cluster.taskmanager_log(0));
+    eprintln!("{name}: {} s in all", started.elapsed().as_secs());
 }
 
 #[test]
 fn the_leader_killed_during_a_checkpoint_resumes_from_the_latest_completed_one_and_every_window_counts_1000() {
+    killed_during_a_checkpoint("ha-mid-checkpoint", Storage::disk("ha-mid-checkpoint"));
+}
+
+#[test]
+fn on_s3_the_leader_killed_during_a_checkpoint_resumes_from_the_latest_completed_one_and_every_window_counts_1000() {
+    killed_during_a_checkpoint("ha-mid-checkpoint-s3", Storage::s3("ha-mid-checkpoint-s3"));
+}
+
+fn killed_during_a_checkpoint(name: &str, storage: Storage) {
+    let started = Instant::now();
     let kafka = Kafka::shared();
     let zk = ZooKeeper::shared();
-    let (input, output) = click_topics(kafka, "ha-mid-checkpoint", FIRST);
-    let storage = Scratch::new("ha-mid-checkpoint-storage");
-    let settings = zk.ha_settings(&storage.0, "mid-checkpoint", SESSION_MS);
-    let (mut cluster, standby) = ha_cluster("ha-mid-checkpoint", &settings, 1, &[SLOW_CHECKPOINT]);
+    let (input, output) = click_topics(kafka, name, FIRST);
+    let (mut cluster, standby) = ha_cluster(name, &storage.settings(zk, name), 1, &[SLOW_CHECKPOINT]);
     let id = click_job(&cluster, kafka, &input, &output);
 
     // Killed while a checkpoint waits for its late writer: some subtasks
@@ -182,6 +250,7 @@ fn the_leader_killed_during_a_checkpoint_resumes_from_the_latest_completed_one_a
     let restored = c["latest"]["restored"]["id"].as_i64().unwrap_or(0);
     assert!(restored >= before && restored < pending, "resumed from the latest completed checkpoint ({before}): {c}");
     assert_eq!(c["latest"]["restored"]["is_savepoint"], false, "{c}");
+    storage.check_restored_from_here(&c);
 
     load_events(kafka.bootstrap(), &input, START_MS + 90_000, MORE);
     let summary = expect_windows(kafka.bootstrap(), &output, 7, false, Duration::from_secs(120));
@@ -189,6 +258,68 @@ fn the_leader_killed_during_a_checkpoint_resumes_from_the_latest_completed_one_a
     cluster.wait_for("a checkpoint on the new leader", Duration::from_secs(30), |_| {
         (latest_completed(&standby.rest, &id)? > restored).then_some(())
     });
+    eprintln!("{name}: {} s in all", started.elapsed().as_secs());
+}
+
+#[test]
+fn the_leader_killed_while_a_rescaled_job_restores_from_its_savepoint_resumes_it_at_p3_and_every_window_counts_1000() {
+    let started = Instant::now();
+    let kafka = Kafka::shared();
+    let zk = ZooKeeper::shared();
+    let (input, output) = click_topics(kafka, "ha-rescale", FIRST);
+    let storage = Storage::disk("ha-rescale");
+    // Two TaskManagers of 2 slots: room for the job at p=3. A task that
+    // restores state takes 3 s to start: the job at p=2 starts at once, the
+    // one resumed from the savepoint slowly.
+    let (mut cluster, standby) = ha_cluster("ha-rescale", &storage.settings(zk, "rescale"), 2, &[SLOW_RESTORE]);
+    let id = click_job(&cluster, kafka, &input, &output);
+
+    // `flowc stop`: stop with a savepoint.
+    let out = cluster.flowc(&["stop", &id]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "flowc stop failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    let savepoint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
+        .unwrap_or_else(|| panic!("no savepoint path in {text}"))
+        .to_string();
+    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(20));
+
+    // Resubmitted at p=3 from it; the leader dies while its tasks restore.
+    let job_file = cluster.scratch.0.join("click_count.flow");
+    let args =
+        [&["-p", "3", "-s", savepoint.as_str()][..], &ARGS[2..], &["--bootstrap.servers", kafka.bootstrap()]].concat();
+    let id2 = cluster.submit(&job_file, &args);
+    cluster.wait_for("the rescaled job's tasks INITIALIZING", Duration::from_secs(30), |c| {
+        let j = job_on(&c.rest(), &id2)?;
+        let counts = &j["status-counts"];
+        (counts["INITIALIZING"].as_u64()? > 0 && counts["RUNNING"].as_u64().unwrap_or(0) == 0).then_some(())
+    });
+    let killed = Instant::now();
+    signal(cluster.jobmanager_pid(), "-KILL");
+    let _ = cluster.wait_jobmanager_exit(Duration::from_secs(10));
+
+    // The new leader resumes it at p=3 from the savepoint (it completed no
+    // checkpoint before the kill).
+    let took = wait_running_on(&cluster, &standby.rest, &id2, killed);
+    eprintln!("killed during a rescale resume: all tasks RUNNING again {} ms after the SIGKILL", took.as_millis());
+    let j = job_on(&standby.rest, &id2).expect("the job");
+    assert!(j["vertices"].as_array().expect("vertices").iter().all(|v| v["parallelism"] == 3), "{j}");
+    let c = checkpoints(&standby.rest, &id2).expect("checkpoints");
+    assert_eq!(c["latest"]["restored"]["is_savepoint"], true, "resumed from the savepoint: {c}");
+    let name = |p: &str| p.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
+    let restored_from = c["latest"]["restored"]["external_path"].as_str().unwrap_or_default();
+    assert_eq!(name(restored_from), name(&savepoint), "resumed from {savepoint}: {c}");
+    let stopped = job_on(&standby.rest, &id);
+    assert!(stopped.is_none_or(|j| j["state"] != "RUNNING"), "the stopped job runs again");
+
+    load_events(kafka.bootstrap(), &input, START_MS + 90_000, MORE);
+    let summary = expect_windows(kafka.bootstrap(), &output, 7, false, Duration::from_secs(120));
+    assert_eq!(summary.complete_windows, 7);
+    cluster.wait_for("a checkpoint of the rescaled job", Duration::from_secs(30), |_| {
+        (latest_completed(&standby.rest, &id2)? > 0).then_some(())
+    });
+    eprintln!("ha-rescale: {} s in all", started.elapsed().as_secs());
 }
 
 #[test]
@@ -284,7 +415,9 @@ fn a_taskmanager_killed_during_the_failover_and_the_job_runs_on_the_one_left_exa
     let zk = ZooKeeper::shared();
     let (input, output) = click_topics(kafka, "ha-tm-loss", FIRST);
     let storage = Scratch::new("ha-tm-loss-storage");
-    let settings = zk.ha_settings(&storage.0, "tm-loss", SESSION_MS);
+    // Without fast failover: the standby waits out the dead leader's
+    // session, and the TaskManager dies in that gap.
+    let settings = zk.ha_settings(&storage.0, "tm-loss", SESSION_MS) + "high-availability.flowc.fast-failover: false\n";
     // Two TaskManagers of 2 slots: either can run the job (p=2) alone.
     let (mut cluster, standby) = ha_cluster("ha-tm-loss", &settings, 2, &[]);
     let id = click_job(&cluster, kafka, &input, &output);

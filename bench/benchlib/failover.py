@@ -10,7 +10,12 @@ Both engines get the same ZooKeeper session timeout
 their own cluster id under `/flink`, and their HA storage in the run's
 directory. Flink needs nothing beyond flink-dist for it: the ZooKeeper
 client and Curator are in flink-dist, shaded
-(`org.apache.flink.shaded.zookeeper3`, `org.apache.flink.shaded.curator5`)."""
+(`org.apache.flink.shaded.zookeeper3`, `org.apache.flink.shaded.curator5`).
+
+flowc runs with its defaults, so with `high-availability.flowc.fast-failover:
+true`: its standby finds the killed leader's RPC port refusing connections
+and does not wait out the session (docs/HA.md); Flink has no such option and
+waits for the session to expire."""
 
 import os
 import subprocess

@@ -140,6 +140,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
     ("high-availability.zookeeper.path.root", "/flink", "the root ZooKeeper node of all clusters"),
     ("high-availability.zookeeper.client.session-timeout", "60000", "ms: ZooKeeper session timeout"),
     ("high-availability.zookeeper.client.connection-timeout", "15000", "ms: ZooKeeper connection timeout"),
+    (
+        "high-availability.flowc.fast-failover",
+        "true",
+        "flowc's own: a standby replaces a leader whose RPC port refuses connections without waiting for its session timeout",
+    ),
     // Logs (runtime/src/logging.rs): to standard output and, if set, to a file.
     ("log.file", "", "the process's log file (Flink's key; default: env.log.dir/flowc-<role>-<host>.log)"),
     ("env.log.dir", "", "the directory of the process's log file (Flink's key)"),

@@ -13,6 +13,9 @@
 //! - [`slow_state_write`]: with `FLOWC_TEST_SLOW_STATE_WRITE=<subtask>:<ms>`,
 //!   every subtask with that index waits that long before it writes its
 //!   state file (a late writer, for the tests of checkpoint cleanup).
+//! - [`slow_restore`]: with `FLOWC_TEST_SLOW_RESTORE_MS=N`, every task that
+//!   restores a checkpoint or savepoint stays INITIALIZING N ms before it
+//!   does (a slow deployment, for a JobManager killed while a job deploys).
 
 /// The environment variable that arms [`before_commit`].
 #[cfg(feature = "fault-injection")]
@@ -82,3 +85,24 @@ pub fn slow_state_write(subtask: u32) {
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
 pub fn slow_state_write(_subtask: u32) {}
+
+/// The environment variable that arms [`slow_restore`].
+#[cfg(feature = "fault-injection")]
+pub const SLOW_RESTORE_ENV: &str = "FLOWC_TEST_SLOW_RESTORE_MS";
+
+/// A task has reported INITIALIZING and is about to restore its state
+/// (`restoring`): with `FLOWC_TEST_SLOW_RESTORE_MS=N` it first waits N ms.
+/// Read once per process.
+#[cfg(feature = "fault-injection")]
+pub fn slow_restore(restoring: bool) {
+    static ARMED: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let armed = ARMED.get_or_init(|| std::env::var(SLOW_RESTORE_ENV).ok().and_then(|v| v.trim().parse().ok()));
+    if let (true, Some(ms)) = (restoring, *armed) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// Without the `fault-injection` feature: nothing.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn slow_restore(_restoring: bool) {}

@@ -94,7 +94,7 @@ pub fn savepoint(a: SavepointArgs) -> anyhow::Result<ExitCode> {
     println!("Waiting for response...");
     let body =
         json!({ "target-directory": a.target_directory, "cancel-job": false, "formatType": a.format.flink_name() });
-    let trigger = request_id(&rest.post_json(&format!("/v1/jobs/{id}/savepoints"), &body)?)?;
+    let trigger = request_id(&rest.trigger_savepoint(id, &body)?)?;
     if a.detached {
         println!("Savepoint has been triggered asynchronously, trigger id: {trigger}");
         return Ok(ExitCode::SUCCESS);
@@ -113,7 +113,7 @@ pub fn stop(a: StopArgs) -> anyhow::Result<ExitCode> {
     let body = json!({
         "targetDirectory": a.savepoint_path, "drain": a.drain, "formatType": a.format.flink_name(), "triggerId": null
     });
-    let trigger = request_id(&rest.post_json(&format!("/v1/jobs/{}/stop", a.job_id), &body)?)?;
+    let trigger = request_id(&rest.trigger_stop(&a.job_id, &body)?)?;
     if a.detached {
         println!("Stop-with-savepoint has been triggered asynchronously, trigger id: {trigger}");
         return Ok(ExitCode::SUCCESS);

@@ -138,6 +138,30 @@ impl ZooKeeper {
     }
 }
 
+impl ZooKeeper {
+    /// A cluster's `high-availability.*` lines on this server with nothing
+    /// on a local disk: checkpoints, savepoints and the HA job store in
+    /// `bucket` of the S3 server `s3`, cluster id `cluster_id`, ZooKeeper
+    /// sessions of `session_ms`.
+    pub fn ha_on_s3_settings(&self, s3: &super::s3::S3, bucket: &str, cluster_id: &str, session_ms: u64) -> String {
+        format!(
+            "high-availability.type: zookeeper\n\
+             high-availability.zookeeper.quorum: {}\n\
+             high-availability.storageDir: s3://{bucket}/ha\n\
+             high-availability.cluster-id: {cluster_id}\n\
+             high-availability.zookeeper.client.session-timeout: {session_ms}\n\
+             state.checkpoints.dir: s3://{bucket}/checkpoints\n\
+             state.savepoints.dir: s3://{bucket}/savepoints\n\
+             s3.endpoint: {}\n\
+             s3.access-key: flowc-test\n\
+             s3.secret-key: flowc-test-secret\n\
+             s3.path.style.access: true\n",
+            self.connect,
+            s3.endpoint(),
+        )
+    }
+}
+
 /// `playground/zookeeper/zookeeper.sh` of this checkout.
 pub fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("playground/zookeeper/zookeeper.sh")

@@ -36,6 +36,8 @@ pub enum HaConfigError {
     BadPath { key: &'static str, value: String },
     #[error("{key} must be a number of milliseconds, not {value:?}")]
     BadMillis { key: &'static str, value: String },
+    #[error("{key} must be true or false, not {value:?}")]
+    BadBool { key: &'static str, value: String },
 }
 
 /// The high-availability settings of one process.
@@ -56,6 +58,11 @@ pub struct HaConfig {
     pub session_timeout: Duration,
     /// `high-availability.zookeeper.client.connection-timeout`.
     pub connection_timeout: Duration,
+    /// `high-availability.flowc.fast-failover` (flowc's own): a standby
+    /// that finds the leader's process gone (its RPC port refuses
+    /// connections) deletes its election node instead of waiting for its
+    /// session to expire (`super::liveness`).
+    pub fast_failover: bool,
 }
 
 impl HaConfig {
@@ -87,6 +94,7 @@ impl HaConfig {
             cluster_id: cluster,
             session_timeout: millis(config, "high-availability.zookeeper.client.session-timeout")?,
             connection_timeout: millis(config, "high-availability.zookeeper.client.connection-timeout")?,
+            fast_failover: boolean(config, "high-availability.flowc.fast-failover")?,
         })
     }
 }
@@ -111,6 +119,15 @@ fn millis(config: &Config, key: &'static str) -> Result<Duration, HaConfigError>
     crate::config::parse_millis_or_number(&value)
         .map(Duration::from_millis)
         .ok_or(HaConfigError::BadMillis { key, value })
+}
+
+fn boolean(config: &Config, key: &'static str) -> Result<bool, HaConfigError> {
+    let value = config.get(key);
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(HaConfigError::BadBool { key, value }),
+    }
 }
 
 /// The ZooKeeper paths of one cluster (`<path.root><cluster-id>`).
@@ -173,6 +190,7 @@ mod tests {
         assert_eq!(ha.paths.latch_dir(), "/flink/default/leader/latch");
         assert_eq!(ha.paths.leader_info(), "/flink/default/leader/connection_info");
         assert_eq!(ha.session_timeout, Duration::from_secs(60));
+        assert!(ha.fast_failover, "on unless turned off");
     }
 
     #[test]
@@ -184,6 +202,7 @@ mod tests {
             ("high-availability.zookeeper.path.root", "flowc"),
             ("high-availability.cluster-id", "/prod"),
             ("high-availability.zookeeper.client.session-timeout", "4 s"),
+            ("high-availability.flowc.fast-failover", "False"),
         ]))
         .expect("valid");
         assert_eq!(ha.mode, HaMode::ZooKeeper);
@@ -191,6 +210,7 @@ mod tests {
         assert_eq!(ha.paths.latch_prefix(), "/flowc/prod/leader/latch/latch-");
         assert_eq!(ha.cluster_id, "/prod");
         assert_eq!(ha.session_timeout, Duration::from_secs(4));
+        assert!(!ha.fast_failover);
     }
 
     #[test]
@@ -201,6 +221,10 @@ mod tests {
         assert_eq!(
             e(&[("high-availability.type", "zookeeper"), ("high-availability.zookeeper.quorum", "h:1")]),
             HaConfigError::NoStorageDir
+        );
+        assert_eq!(
+            e(&[("high-availability.flowc.fast-failover", "yes")]),
+            HaConfigError::BadBool { key: "high-availability.flowc.fast-failover", value: "yes".into() }
         );
         for bad in ["/a/", "/", "a//b", "/a/../b", "a b"] {
             assert!(matches!(

@@ -8,6 +8,8 @@
 //! - [`election`]: the pure core of leader election on ephemeral
 //!   sequential nodes (who leads, whom a follower watches) and the leader
 //!   information a leader publishes (address, REST URL, leader session id).
+//! - [`liveness`]: whether the JobManager ahead in the election is dead
+//!   (its RPC port refuses connections), without I/O: fast failover.
 //! - [`zookeeper`]: the thin shell on a ZooKeeper session that runs the
 //!   election and retrieves the leader.
 //! - [`fencing`]: a TaskManager obeys the commands of one leader session.
@@ -17,6 +19,7 @@
 pub mod config;
 pub mod election;
 pub mod fencing;
+pub mod liveness;
 pub mod zookeeper;
 
 pub use config::{HaConfig, HaMode, HaPaths};

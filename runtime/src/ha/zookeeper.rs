@@ -12,6 +12,15 @@
 //! unless told to tolerate suspended connections). A contender that
 //! reconnects within its session keeps its node and, if it still is the
 //! lowest, leads again under a new [`LeaderSessionId`].
+//!
+//! Fast failover (`high-availability.flowc.fast-failover`, on by default):
+//! a contender waiting for the node ahead of its own also probes the RPC
+//! address that node's JobManager advertises (the node's data). When
+//! [`super::liveness`] finds that process gone — its port refuses
+//! connections — the contender deletes that node (and the leader
+//! information of the same session) conditionally, instead of waiting for
+//! the dead process's session to expire. A leader watches its own node and
+//! steps down if it is ever deleted under it.
 
 use std::time::Duration;
 
@@ -20,6 +29,7 @@ use zookeeper_client as zk;
 
 use super::config::{HaConfig, HaPaths};
 use super::election::{decide, Decision, LeaderInfo, LeaderSessionId};
+use super::liveness::{classify, Liveness, Probe, ProbePolicy, Verdict};
 
 /// A ZooKeeper failure, with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +213,8 @@ impl Contender {
         let dir_options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
         client.mkdir(&latch_dir, &dir_options).await.map_err(self.err(format!("creating {latch_dir}")))?;
         let mut own: Option<String> = None;
+        // What is known of the JobManager ahead (kept while it stays the same).
+        let mut liveness = Liveness::new(ProbePolicy::default());
         loop {
             let Some(name) = own.clone() else {
                 let node_options = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
@@ -221,14 +233,30 @@ impl Contender {
                 Decision::Recreate => own = None,
                 Decision::Watch(predecessor) => {
                     let path = format!("{latch_dir}/{predecessor}");
-                    let (stat, watcher) =
-                        client.check_and_watch_stat(&path).await.map_err(self.err(format!("watching {path}")))?;
-                    if stat.is_some() {
-                        tracing::debug!(node = %name, watching = %predecessor, "Waiting for the JobManager ahead in the election.");
-                        let mut state = client.state_watcher();
-                        tokio::select! {
-                            _ = watcher.changed() => {}
-                            s = state.changed() => if s.is_terminated() { return Ok(Ended::SessionEnded) },
+                    let (data, stat, watcher) = match client.get_and_watch_data(&path).await {
+                        Ok(watched) => watched,
+                        Err(zk::Error::NoNode) => continue,
+                        Err(e) => return Err(self.err(format!("watching {path}"))(e)),
+                    };
+                    tracing::debug!(node = %name, watching = %predecessor, "Waiting for the JobManager ahead in the election.");
+                    // Its node's data is the RPC address it advertises.
+                    let target = std::str::from_utf8(&data).ok().filter(|a| is_host_port(a)).map(str::to_owned);
+                    let probe = async {
+                        match (&target, self.config.fast_failover) {
+                            (Some(target), true) => {
+                                liveness.watch(target);
+                                until_dead(target, &mut liveness).await
+                            }
+                            _ => std::future::pending().await,
+                        }
+                    };
+                    let mut state = client.state_watcher();
+                    tokio::select! {
+                        _ = watcher.changed() => {}
+                        s = state.changed() => if s.is_terminated() { return Ok(Ended::SessionEnded) },
+                        () = probe => {
+                            let target = target.as_deref().unwrap_or_default();
+                            self.depose_dead(client, &path, &stat, target).await?;
                         }
                     }
                 }
@@ -264,18 +292,123 @@ impl Contender {
             }
         }
         tracing::info!(node = %node, leader_session = %session, rpc = %self.rpc_address, "Gained JobManager leadership.");
-        self.set_latch_node(Some(format!("{}/{node}", self.config.paths.latch_dir())));
+        let own = format!("{}/{node}", self.config.paths.latch_dir());
+        self.set_latch_node(Some(own.clone()));
         self.tx.send_replace(Leadership::Leader(session));
+        let lost = |s: zk::SessionState, why: &str| {
+            self.tx.send_replace(Leadership::Standby);
+            self.set_latch_node(None);
+            tracing::warn!(node = %node, leader_session = %session, state = %s, "Lost JobManager leadership{why}.");
+        };
         loop {
-            let s = state.changed().await;
+            // Its own election node is watched too: a contender that found
+            // this JobManager dead (fast failover) deletes it, and a
+            // JobManager that was taken for dead wrongly steps down at once
+            // instead of leading beside its successor.
+            let watched = match client.check_and_watch_stat(&own).await {
+                Ok((Some(_), watcher)) => Some(watcher),
+                Ok((None, _)) => None,
+                Err(_) if state.peek_state() != zk::SessionState::SyncConnected => {
+                    let s = state.peek_state();
+                    lost(s, "");
+                    return Ok(s.is_terminated());
+                }
+                Err(e) => {
+                    lost(state.peek_state(), "");
+                    return Err(self.err(format!("watching {own}"))(e));
+                }
+            };
+            let Some(watcher) = watched else {
+                lost(zk::SessionState::SyncConnected, ": its election node was deleted (taken for dead)");
+                return Ok(false);
+            };
+            tokio::select! {
+                event = watcher.changed() => {
+                    if event.event_type == zk::EventType::NodeDeleted {
+                        lost(zk::SessionState::SyncConnected, ": its election node was deleted (taken for dead)");
+                        return Ok(false);
+                    }
+                }
+                s = state.changed() => if s != zk::SessionState::SyncConnected {
+                    lost(s, "");
+                    return Ok(s.is_terminated());
+                },
+            }
+            // A session event of the watch (or another change): the state
+            // decides.
+            let s = state.peek_state();
             if s != zk::SessionState::SyncConnected {
-                self.tx.send_replace(Leadership::Standby);
-                self.set_latch_node(None);
-                tracing::warn!(node = %node, leader_session = %session, state = %s, "Lost JobManager leadership.");
+                lost(s, "");
                 return Ok(s.is_terminated());
             }
         }
     }
+
+    /// Deletes the election node at `path` of a JobManager found dead
+    /// (its RPC address `target` refuses connections), and the leader
+    /// information it published, each only if it is still the node this
+    /// contender saw: the same version (a sequential node's path is never
+    /// reused) and the same ephemeral owner, the dead process's session.
+    /// Its session lives on in ZooKeeper until it expires, but owns
+    /// nothing any more; the next contender leads under a new leader
+    /// session id, so the dead one's stays fenced.
+    async fn depose_dead(&self, client: &zk::Client, path: &str, seen: &zk::Stat, target: &str) -> Result<(), ZkError> {
+        if seen.ephemeral_owner == 0 {
+            return Ok(());
+        }
+        tracing::warn!(
+            node = %path, rpc = %target, zk_session = %format!("{:#x}", seen.ephemeral_owner),
+            "The JobManager ahead in the election refuses connections at its RPC address: its process is gone. Deleting its election node instead of waiting for its ZooKeeper session to expire."
+        );
+        match client.delete(path, Some(seen.version)).await {
+            Ok(()) | Err(zk::Error::NoNode) | Err(zk::Error::BadVersion) => {}
+            Err(e) => return Err(self.err(format!("deleting {path}"))(e)),
+        }
+        let info = self.config.paths.leader_info();
+        match client.get_data(&info).await {
+            Ok((_, stat)) if stat.ephemeral_owner == seen.ephemeral_owner => {
+                match client.delete(&info, Some(stat.version)).await {
+                    Ok(()) | Err(zk::Error::NoNode) | Err(zk::Error::BadVersion) => {}
+                    Err(e) => return Err(self.err(format!("deleting {info}"))(e)),
+                }
+            }
+            Ok(_) | Err(zk::Error::NoNode) => {}
+            Err(e) => return Err(self.err(format!("reading {info}"))(e)),
+        }
+        Ok(())
+    }
+}
+
+/// Probes `target` every [`ProbePolicy::interval`] until `liveness`
+/// finds it dead; never returns while it is alive.
+async fn until_dead(target: &str, liveness: &mut Liveness) {
+    let policy = liveness.policy();
+    let mut said_refusing = false;
+    loop {
+        let probe = match tokio::time::timeout(policy.connect_timeout, tokio::net::TcpStream::connect(target)).await {
+            // Closed at once, before the JobManager reads anything: its
+            // RPC server takes that as a peer that went away, silently.
+            Ok(Ok(_connected)) => Probe::Accepted,
+            Ok(Err(e)) => classify(&e),
+            Err(_) => Probe::NoAnswer,
+        };
+        if liveness.observe(probe, std::time::Instant::now()) == Verdict::Dead {
+            return;
+        }
+        if probe == Probe::Refused && !liveness.seen_accepting() && !said_refusing {
+            said_refusing = true;
+            tracing::info!(
+                rpc = %target,
+                "The JobManager ahead in the election refuses connections at its RPC address and was never seen accepting them: it is left to its ZooKeeper session timeout."
+            );
+        }
+        tokio::time::sleep(policy.interval).await;
+    }
+}
+
+/// Whether `address` looks like `host:port` (an election node's data).
+fn is_host_port(address: &str) -> bool {
+    address.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
 }
 
 /// The leader's information, or `None` while there is no leader. Leader

@@ -18,8 +18,10 @@
 //!   completion, retention and cleanup, restore candidates (the store is
 //!   the durable half), savepoints and stop by trigger id.
 //! - [`scheduler`]: slot-sharing placement and Kafka partition assignment.
-//! - `shell`: the [`JobManager`] — the lock, the entry points, command
-//!   execution; `taskmanagers`: its side of the TaskManager registry.
+//! - `shell`: the [`JobManager`] — the lock, the RPC and timer entry
+//!   points, command execution; `requests`: what REST and the CLI ask of
+//!   it (submit, cancel, savepoints); `taskmanagers`: its side of the
+//!   TaskManager registry.
 //! - [`view`]: the read-only views REST gets.
 //! - [`store`]: when ended jobs leave the job store.
 //! - [`ha_store`]: what outlives the JobManager (submissions, checkpoint
@@ -43,6 +45,7 @@ mod job;
 mod leadership;
 pub mod log;
 mod outbox;
+mod requests;
 pub mod savepoints;
 pub mod scheduler;
 mod shell;
@@ -55,6 +58,7 @@ mod tests;
 
 pub use events::{CancelError, SavepointError};
 pub use leadership::Role;
+pub use requests::{RestoreRequest, SubmitError};
 pub use savepoints::SavepointStatus;
-pub use shell::{JobManager, RestoreRequest, SubmitError};
+pub use shell::JobManager;
 pub use view::{ClusterView, JobDetail, JobOverview, TaskManagerView, TaskView};

@@ -273,6 +273,7 @@ pub(super) fn deploy(
                 tracing::info_span!("task", job_id = %key.0, vertex = %vertex_name, subtask = id.subtask).entered();
             let tx = task_tx;
             report(&tx, key, id, TaskStatus::INITIALIZING, None);
+            crate::fault::slow_restore(restorer.is_some());
             let ack_tx = tx.clone();
             let report_ack = Box::new(move |r: CheckpointReport| {
                 let _ = ack_tx.send(ToJobManager::Checkpoint(CheckpointAck {

@@ -508,6 +508,17 @@ cmd_stop() {
         info "Kafka is not running from $dir"
         return 0
     fi
+    # The watchdog goes first: seeing the broker gone, it would delete a
+    # `--cleanup` data directory that a later `start` of the same
+    # directory expects to find (a broker restart).
+    if [[ -f "$dir/watchdog.pid" ]]; then
+        local w
+        w=$(<"$dir/watchdog.pid")
+        if [[ "$w" =~ ^[0-9]+$ ]]; then
+            kill -TERM "$w" 2>/dev/null || true
+        fi
+        rm -f "$dir/watchdog.pid"
+    fi
     kill -TERM "$pid" 2>/dev/null || true
     local i
     for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
@@ -523,14 +534,6 @@ cmd_stop() {
         done
     fi
     rm -f "$dir/kafka.pid"
-    if [[ -f "$dir/watchdog.pid" ]]; then
-        local w
-        w=$(<"$dir/watchdog.pid")
-        if [[ "$w" =~ ^[0-9]+$ ]]; then
-            kill -TERM "$w" 2>/dev/null || true
-        fi
-        rm -f "$dir/watchdog.pid"
-    fi
     info "Stopped Kafka (pid $pid)"
 }
 

@@ -376,6 +376,17 @@ cmd_stop() {
         info "ZooKeeper is not running from $dir"
         return 0
     fi
+    # The watchdog goes first: seeing the server gone, it would delete a
+    # `--cleanup` data directory that a later `start` of the same
+    # directory expects to find (a ZooKeeper restart).
+    if [[ -f "$dir/watchdog.pid" ]]; then
+        local w
+        w=$(<"$dir/watchdog.pid")
+        if [[ "$w" =~ ^[0-9]+$ ]]; then
+            kill -TERM "$w" 2>/dev/null || true
+        fi
+        rm -f "$dir/watchdog.pid"
+    fi
     kill -TERM "$pid" 2>/dev/null || true
     local i
     for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
@@ -391,14 +402,6 @@ cmd_stop() {
         done
     fi
     rm -f "$dir/zookeeper.pid"
-    if [[ -f "$dir/watchdog.pid" ]]; then
-        local w
-        w=$(<"$dir/watchdog.pid")
-        if [[ "$w" =~ ^[0-9]+$ ]]; then
-            kill -TERM "$w" 2>/dev/null || true
-        fi
-        rm -f "$dir/watchdog.pid"
-    fi
     info "Stopped ZooKeeper (pid $pid)"
 }
 

@@ -180,8 +180,9 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
         OperatorKind::Unnest(u) => {
             let _ = writeln!(
                 out,
-                "    a record per element of `{}`{}",
+                "    a record per element of `{}`{}{}",
                 field(u.field),
+                if u.ordinality { ", with its position (from 1)" } else { "" },
                 if u.left_outer { "; one with a null element for an empty or null array" } else { "" }
             );
         }

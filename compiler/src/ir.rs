@@ -866,7 +866,12 @@ impl OperatorKind {
                 fields_text(&u.key)
             ),
             OperatorKind::Unnest(u) => {
-                format!("Unnest(field=#{}, join={})", u.field, if u.left_outer { "left" } else { "cross" })
+                format!(
+                    "Unnest(field=#{}, join={}{})",
+                    u.field,
+                    if u.left_outer { "left" } else { "cross" },
+                    if u.ordinality { ", with ordinality" } else { "" }
+                )
             }
         }
     }
@@ -1503,6 +1508,10 @@ pub struct Unnest {
     pub field: usize,
     /// A record whose array is empty or null is kept once, its element null.
     pub left_outer: bool,
+    /// `with ordinality`: a last field, `long`, the element's 1-based
+    /// position in its array (null for a `left` record of no element).
+    #[serde(default)]
+    pub ordinality: bool,
 }
 
 /// `dedup k within D` (Flink SQL's deduplication keeping the first row):

@@ -327,7 +327,8 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
             }
         }
         OperatorKind::Unnest(u) => {
-            if u.field >= input || output != input {
+            // The array's place takes its element, and `with ordinality` adds the position.
+            if u.field >= input || output != input + usize::from(u.ordinality) {
                 return Err("the unnested field out of range".into());
             }
         }

@@ -259,6 +259,9 @@ pub struct UnnestStage {
     pub field: Name,
     /// The name of the element field.
     pub alias: Name,
+    /// `with ordinality [as pos]`: the name of the field of each element's
+    /// 1-based position (`ordinality` when not given, at the keyword).
+    pub ordinality: Option<Name>,
     pub attrs: Attrs,
 }
 

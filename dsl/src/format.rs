@@ -333,6 +333,11 @@ impl<'a> Printer<'a> {
                     self.out.push_str("left ");
                 }
                 self.out.push_str(&format!("unnest {} as {}", u.field.text, u.alias.text));
+                match &u.ordinality {
+                    Some(o) if o.text == "ordinality" => self.out.push_str(" with ordinality"),
+                    Some(o) => self.out.push_str(&format!(" with ordinality as {}", o.text)),
+                    None => {}
+                }
                 self.attrs(&u.attrs, 1);
             }
             StageKind::Top(t) => {

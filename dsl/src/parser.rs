@@ -441,11 +441,26 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
         Rule::unnest_stage => {
             let mut left_outer = false;
             let mut names = Vec::new();
+            let mut ordinality = None;
             let mut attributes = Attrs::default();
             for p in inner.into_inner() {
                 match p.as_rule() {
                     Rule::join_left => left_outer = true,
                     Rule::ident => names.push(name(p, cx)),
+                    Rule::unnest_ordinality => {
+                        let mut default = None;
+                        let mut named = None;
+                        for q in p.into_inner() {
+                            match q.as_rule() {
+                                Rule::kw_ordinality => {
+                                    default = Some(Name { text: "ordinality".into(), span: span_of(&q, cx) })
+                                }
+                                Rule::ident => named = Some(name(q, cx)),
+                                _ => {}
+                            }
+                        }
+                        ordinality = named.or(default);
+                    }
                     Rule::attrs => attributes = attrs(p, cx)?,
                     _ => {}
                 }
@@ -458,7 +473,7 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
                     span,
                 ));
             };
-            StageKind::Unnest(UnnestStage { left_outer, field, alias, attrs: attributes })
+            StageKind::Unnest(UnnestStage { left_outer, field, alias, ordinality, attrs: attributes })
         }
         Rule::versioned_stage => StageKind::Versioned {
             fields: inner.into_inner().filter(|p| p.as_rule() == Rule::ident).map(|p| name(p, cx)).collect(),

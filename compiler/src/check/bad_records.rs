@@ -51,13 +51,16 @@ impl Checker {
 
     /// A stage's policy for the records its expressions fail on: its
     /// `on_error` attribute, else the job's `pipeline.on-error`, else
-    /// `fail`. `None` is `fail` (or a mistake, reported). Only `filter`,
-    /// `map` and `select` take one, and a `watermark` with `max_future`
-    /// (reported by the watermark's check when without); `kind` is `None`
-    /// when the stage did not check.
+    /// `fail`. `None` is `fail` (or a mistake, reported). `filter`, `map`,
+    /// `select` and `aggregate` (windowed or running) take one, and a
+    /// `watermark` with `max_future` (reported by the watermark's check
+    /// when without); `kind` is `None` when the stage did not check.
     pub(super) fn stage_policy(&mut self, kind: Option<&OperatorKind>, attrs: &Attrs) -> Option<ErrorPolicy> {
         let takes = |k: &OperatorKind| match k {
-            OperatorKind::Filter(_) | OperatorKind::Project(_) => true,
+            OperatorKind::Filter(_)
+            | OperatorKind::Project(_)
+            | OperatorKind::WindowAggregate(_)
+            | OperatorKind::RunningAggregate(_) => true,
             // Records beyond `max_future`.
             OperatorKind::Watermark(w) => w.max_future_ms.is_some(),
             _ => false,
@@ -76,14 +79,24 @@ impl Checker {
                     return None;
                 }
                 if let Some(k) = kind.filter(|&k| !takes(k) && !matches!(k, OperatorKind::Watermark(_))) {
-                    let help = if k.is_source() {
-                        "a source takes its policy in its settings: `{ …, on_error: skip }`"
-                    } else {
-                        "`on_error` goes on the stages that evaluate expressions record by record: `filter`, `map` and `select`"
+                    let fields_only = |stage: &str, what: &str| {
+                        format!("{stage} {what}: nothing in it can fail on a record (compute what it needs with `map` first, and put `on_error` there)")
+                    };
+                    let help = match k {
+                        k if k.is_source() => "a source takes its policy in its settings: `{ …, on_error: skip }`".to_string(),
+                        OperatorKind::Dedup(_) => fields_only("`dedup`", "reads its key fields as they are"),
+                        OperatorKind::KeyedTop(_) | OperatorKind::WindowTop(_) => {
+                            fields_only("`top`", "reads its sort fields (and its key fields) as they are")
+                        }
+                        OperatorKind::Join(_) => fields_only("a join", "compares its key fields as they are"),
+                        OperatorKind::Unnest(_) => fields_only("`unnest`", "copies fields"),
+                        _ => "`on_error` goes on the stages that evaluate expressions record by record: `filter`, `map`, `select` and `aggregate`".to_string(),
                     };
                     self.err(
                         Diagnostic::error("flow::check::on-error", "this stage takes no `on_error`", n.span)
-                            .with_label("only `filter`, `map` and `select` have a policy for failed expressions")
+                            .with_label(
+                                "only `filter`, `map`, `select` and `aggregate` have a policy for failed expressions",
+                            )
                             .with_help(help),
                     );
                     return None;

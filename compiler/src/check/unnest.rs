@@ -5,8 +5,9 @@
 //! The output holds the input's fields in order without the array, then
 //! the element: each output record would otherwise carry the whole array
 //! once per element (`map { n: cardinality(tags) }` before the `unnest`
-//! keeps what is needed of it). A stateless FORWARD stage, chained with
-//! its neighbours.
+//! keeps what is needed of it). With `with ordinality [as pos]` (Flink
+//! SQL's `WITH ORDINALITY`), a last field holds the element's 1-based
+//! position. A stateless FORWARD stage, chained with its neighbours.
 
 use super::stream::StreamEnd;
 use super::Checker;
@@ -80,7 +81,26 @@ impl Checker {
             );
             ok = false;
         }
-        // The output: the other fields in order, then the element.
+        if let Some(o) = &u.ordinality {
+            let taken = input.schema.index_of(&o.text).filter(|i| Some(*i) != index).is_some();
+            if taken || o.text == u.alias.text {
+                let what = if taken { "a field of the input" } else { "the element's name" };
+                self.err(
+                    Diagnostic::error(
+                        "flow::check::duplicate-field",
+                        format!("the position field `{}` is already {what}", o.text),
+                        o.span,
+                    )
+                    .with_label("named twice")
+                    .with_help(format!(
+                        "name the position otherwise: `unnest {} as {} with ordinality as {}_pos`",
+                        u.field.text, u.alias.text, u.alias.text
+                    )),
+                );
+                ok = false;
+            }
+        }
+        // The output: the other fields in order, then the element (and its position).
         let mut schema = Schema { name: None, fields: Vec::new() };
         schema
             .fields
@@ -99,7 +119,13 @@ impl Checker {
             }),
             None => unknown.add([u.alias.text.clone()]),
         }
-        let kind = index.filter(|_| ok).map(|field| OperatorKind::Unnest(Unnest { field, left_outer: u.left_outer }));
+        if let Some(o) = &u.ordinality {
+            // A `left` record of no element has no position.
+            schema.fields.push(Field::new(o.text.clone(), DataType::Long).with_nullable(u.left_outer));
+        }
+        let kind = index.filter(|_| ok).map(|field| {
+            OperatorKind::Unnest(Unnest { field, left_outer: u.left_outer, ordinality: u.ordinality.is_some() })
+        });
         let default_name = if u.left_outer { "LeftUnnest" } else { "Unnest" };
         let op = self.add_op(
             kind,

@@ -136,6 +136,9 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::versioned_stage => "`versioned by field, …`",
         Rule::unnest_stage => "`unnest field as name`",
         Rule::kw_unnest => "`unnest`",
+        Rule::unnest_ordinality => "`with ordinality` (or `with ordinality as name`)",
+        Rule::kw_with => "`with`",
+        Rule::kw_ordinality => "`ordinality`",
         Rule::kw_versioned => "`versioned`",
     }
 }

@@ -349,9 +349,15 @@ impl CsvEncoder {
                         }
                     }
                 }
-                Data::F64(v) => {
-                    let _ = write!(out, "{:?}", v.get(row).copied().unwrap_or(f64::NAN));
-                }
+                // NaN and ±infinity as Java (and Flink's CSV format) write them.
+                Data::F64(v) => match v.get(row).copied().unwrap_or(f64::NAN) {
+                    d if d.is_finite() => {
+                        let _ = write!(out, "{d:?}");
+                    }
+                    d if d.is_nan() => out.extend_from_slice(b"NaN"),
+                    d if d > 0.0 => out.extend_from_slice(b"Infinity"),
+                    _ => out.extend_from_slice(b"-Infinity"),
+                },
                 Data::Bool(v) => {
                     out.extend_from_slice(if v.get(row).copied().unwrap_or(false) { b"true" } else { b"false" })
                 }
@@ -502,6 +508,24 @@ mod tests {
         let mut out = Vec::new();
         e.encode_row(&batch, 0, &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), "1970-01-01T00:00:00.001Z,\"a,b \"\"q\"\"\nline\",-1,1e20,true");
+    }
+
+    /// NaN and ±infinity are written as Java writes them (Flink's CSV
+    /// format), not as Rust's `inf`, and read back.
+    #[test]
+    fn nan_and_infinities_are_written_as_flink_writes_them_and_read_back() {
+        let s = Schema { name: None, fields: vec![Field::new("x", DataType::Double)] };
+        let mut d = CsvDecoder::new(&s, CsvFormat::default());
+        let e = CsvEncoder::new(&s, CsvFormat::default());
+        for (x, text) in [(f64::NAN, "NaN"), (f64::INFINITY, "Infinity"), (f64::NEG_INFINITY, "-Infinity")] {
+            let batch = Batch::from_values(&[DataType::Double], &[vec![Value::Double(x)]]).unwrap();
+            let mut out = Vec::new();
+            e.encode_row(&batch, 0, &mut out);
+            assert_eq!(String::from_utf8_lossy(&out), text);
+            let back = decode(&mut d, text).unwrap();
+            let Value::Double(y) = back[0] else { panic!("a double: {back:?}") };
+            assert!(y.to_bits() == x.to_bits() || (x.is_nan() && y.is_nan()), "{x} read back as {y}");
+        }
     }
 
     fn nullable_schema() -> Schema {

@@ -17,6 +17,12 @@
 //! (`array<string>`) is a JSON array whose elements are appended straight
 //! to the list column's element column; a `null` element or one of another
 //! type makes the record undecodable.
+//!
+//! JSON has no number for NaN and ±infinity: a `double` that is one is
+//! written as the string `"NaN"`, `"Infinity"` or `"-Infinity"`, as Flink's
+//! JSON format writes it (Jackson's default), and those three strings are
+//! read back as the doubles they name. So every value of every type can be
+//! written, and reads back as it was.
 
 use super::json_layout::{self, EncodeStep, Node};
 use crate::data::{Batch, Column, Data};
@@ -288,6 +294,11 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 c.push(s);
                 Ok(())
             }
+            // NaN and ±infinity, as the encoder (and Flink's JSON format) writes them.
+            (DataType::Double, _, Data::F64(c)) if special_double(s).is_some() => {
+                c.push(special_double(s).unwrap_or(f64::NAN));
+                Ok(())
+            }
             (DataType::Timestamp, Some(t), _) => match t.parse(s) {
                 Some(ts) => self.push_i64(ts),
                 None => {
@@ -435,7 +446,10 @@ impl JsonEncoder {
                 Some(d) if d.is_finite() => {
                     let _ = write!(out, "{d:?}");
                 }
-                _ => out.extend_from_slice(b"null"),
+                Some(d) if d.is_nan() => out.extend_from_slice(b"\"NaN\""),
+                Some(d) if *d > 0.0 => out.extend_from_slice(b"\"Infinity\""),
+                Some(_) => out.extend_from_slice(b"\"-Infinity\""),
+                None => out.extend_from_slice(b"null"),
             },
             Data::Bool(v) => {
                 out.extend_from_slice(if v.get(row).copied().unwrap_or(false) { b"true" } else { b"false" })
@@ -454,6 +468,16 @@ impl JsonEncoder {
                 out.push(b']');
             }
         }
+    }
+}
+
+/// The double a JSON string names: `"NaN"`, `"Infinity"`, `"-Infinity"`.
+fn special_double(s: &str) -> Option<f64> {
+    match s {
+        "NaN" => Some(f64::NAN),
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        _ => None,
     }
 }
 
@@ -767,9 +791,35 @@ mod tests {
         );
         assert!(decode(&d, br#"{"i":5000000000,"l":1,"d":2,"b":true}"#).is_err());
         assert!(decode(&d, br#"{"i":1.5,"l":1,"d":2,"b":true}"#).is_err());
-        let out = encode(&s, vec![Value::Int(1), Value::Int(-2), Value::Double(f64::NAN), Value::Bool(false)]);
-        assert_eq!(String::from_utf8_lossy(&out), r#"{"i":1,"l":-2,"d":null,"b":false}"#);
         let out = encode(&s, vec![Value::Int(1), Value::Int(-2), Value::Double(1e20), Value::Bool(true)]);
         assert_eq!(String::from_utf8_lossy(&out), r#"{"i":1,"l":-2,"d":1e20,"b":true}"#);
+    }
+
+    /// NaN and ±infinity have no JSON number: they are written as Flink
+    /// writes them (`"NaN"`, `"Infinity"`, `"-Infinity"`), not as a `null`
+    /// that a non-nullable `double` could not read back, and read back.
+    #[test]
+    fn nan_and_infinities_are_written_as_flink_writes_them_and_read_back() {
+        let s = Schema {
+            name: None,
+            fields: vec![
+                Field::new("d", DataType::Double),
+                Field::new("ds", DataType::Array(flowc_compiler::ir::Elem::Double)),
+            ],
+        };
+        let d = JsonDecoder::new(&s);
+        for (x, text) in [(f64::NAN, "\"NaN\""), (f64::INFINITY, "\"Infinity\""), (f64::NEG_INFINITY, "\"-Infinity\"")]
+        {
+            let row = vec![Value::Double(x), Value::Array(vec![Value::Double(1.5), Value::Double(x)])];
+            let out = encode(&s, row);
+            assert_eq!(String::from_utf8_lossy(&out), format!(r#"{{"d":{text},"ds":[1.5,{text}]}}"#));
+            let back = decode(&d, &out).expect("reads back");
+            let Value::Double(y) = back[0] else { panic!("a double: {back:?}") };
+            assert!(y.to_bits() == x.to_bits() || (x.is_nan() && y.is_nan()), "{x} read back as {y}");
+        }
+        // Other strings are no double.
+        for bad in [r#"{"d":"nan","ds":[]}"#, r#"{"d":"1.5","ds":[]}"#, r#"{"d":1,"ds":["inf"]}"#] {
+            assert!(decode(&d, bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 }

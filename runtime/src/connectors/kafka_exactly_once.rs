@@ -142,6 +142,7 @@ fn transactional_producer(
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS)
+        .set("message.max.bytes", super::message_size::max_message_bytes_setting())
         .create_with_context(errors)
         .map_err(|e| kafka_err(servers, "cannot create a transactional producer", e))?;
     // Fences an older producer with this id and aborts its open transaction.
@@ -245,6 +246,8 @@ impl SinkWriter for ExactlyOnceKafkaSink {
             let mut value = Vec::with_capacity(96);
             self.encoder.encode_row(batch, r, &mut value);
             let key = self.meta.key(batch, r, &mut key_buf).then(|| key_buf.clone());
+            // Checked now: a record in a checkpoint is written when it completes, too late to refuse.
+            super::message_size::check(&self.topic, Some(&value), key.as_deref())?;
             self.current.push(Record { value, key, timestamp: self.meta.timestamp(batch, r) });
         }
         Ok(())

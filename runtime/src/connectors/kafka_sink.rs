@@ -96,6 +96,7 @@ impl KafkaSinkWriter {
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "120000")
+            .set("message.max.bytes", super::message_size::max_message_bytes_setting())
             .create_with_context(errors.clone())
             .map_err(|e| kafka_err(&spec.servers, e))?;
         Ok(KafkaSinkWriter {
@@ -126,6 +127,7 @@ impl SinkWriter for KafkaSinkWriter {
             self.buf.clear();
             self.encoder.encode_row(batch, r, &mut self.buf);
             let key = self.meta.key(batch, r, &mut self.key_buf).then_some(&self.key_buf[..]);
+            super::message_size::check(&self.topic, Some(&self.buf), key)?;
             send_record(&self.producer, &self.topic, &self.buf, key, self.meta.timestamp(batch, r))
                 .map_err(|e| kafka_err(&self.servers, format!("cannot produce to `{}`: {e}", self.topic)))?;
         }

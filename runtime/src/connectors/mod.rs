@@ -17,6 +17,7 @@ pub mod kafka_keys;
 pub mod kafka_metadata;
 pub mod kafka_sink;
 pub mod kafka_topics;
+pub mod message_size;
 pub mod nexmark;
 pub mod upsert_kafka;
 

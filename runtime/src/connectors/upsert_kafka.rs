@@ -55,6 +55,7 @@ impl UpsertKafkaSinkWriter {
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "120000")
+            .set("message.max.bytes", super::message_size::max_message_bytes_setting())
             .create_with_context(errors.clone())
             .map_err(|e| kafka_err(servers, e))?;
         Ok(UpsertKafkaSinkWriter {
@@ -124,6 +125,7 @@ impl SinkWriter for UpsertKafkaSinkWriter {
                 self.encoder.encode_row(batch, r, &mut self.buf);
                 Some(std::mem::take(&mut self.buf))
             };
+            super::message_size::check(&self.topic, payload.as_deref(), Some(&self.key_buf))?;
             let sent = self.send(payload.as_deref(), self.meta.timestamp(batch, r));
             if let Some(p) = payload {
                 self.buf = p;

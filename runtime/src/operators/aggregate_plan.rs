@@ -2,12 +2,18 @@
 //! window operator, the running aggregate and the retracting one alike:
 //! each aggregate's argument over the input, and the output expressions
 //! over the scope `[keys…, aggregates…, extra…]` (a window's bounds are
-//! its extra fields).
+//! its extra fields). And what such an aggregate does with a record an
+//! argument fails on (`sum(100 / n)` with `n = 0`): its `on_error`
+//! ([`AggregateErrors`]).
 
 use super::calc::Projection;
+use super::stage_errors::StageErrors;
 use super::OperatorError;
-use crate::expr::{AggregateScope, CompiledExpr, SourceMap};
-use flowc_compiler::ir::{AggCall, DataType, Expr, Field, Schema};
+use crate::data::Batch;
+use crate::expr::{AggregateScope, CompiledExpr, EvalError, Sel, SourceMap, Vals};
+use crate::metrics::TaskCounters;
+use flowc_compiler::ir::{AggCall, DataType, ErrorPolicy, Expr, Field, Schema};
+use std::sync::Arc;
 
 pub(crate) struct AggregatePlan {
     /// Per aggregate: its argument, compiled over the input (none for `count()`).
@@ -81,3 +87,95 @@ impl AggregatePlan {
         })
     }
 }
+
+/// The arguments `args` (none for `count()`) over every row of `batch`.
+pub(crate) fn eval_args<'a>(
+    args: &'a [Option<CompiledExpr>],
+    batch: &'a Batch,
+) -> Result<Vec<Option<Vals<'a>>>, EvalError> {
+    let sel = Sel::All(batch.len());
+    args.iter().map(|a| a.as_ref().map(|c| c.eval(batch, sel)).transpose()).collect()
+}
+
+/// What a keyed aggregate does with a record one of its arguments fails
+/// on: its `on_error` policy (`fail` by default), as a `filter`'s.
+///
+/// The arguments are evaluated over the whole batch before anything
+/// touches the state; only a batch in which one fails is evaluated again
+/// record by record, and the aggregate then takes the batch of the
+/// records that did not fail (so a record counts wholly or not at all).
+pub(crate) struct AggregateErrors {
+    policy: ErrorPolicy,
+    errors: StageErrors,
+}
+
+impl AggregateErrors {
+    /// Fails the task on a failed record, counting nowhere.
+    pub fn fail() -> AggregateErrors {
+        AggregateErrors { policy: ErrorPolicy::Fail, errors: StageErrors::none() }
+    }
+
+    /// With `policy`, counting in `counters`; connects to the dead-letter
+    /// topic only when something can fail (`fallible`).
+    pub fn new(
+        policy: ErrorPolicy,
+        fallible: bool,
+        operator: &str,
+        counters: Arc<TaskCounters>,
+    ) -> Result<AggregateErrors, OperatorError> {
+        if !fallible {
+            return Ok(AggregateErrors::fail());
+        }
+        let errors = StageErrors::new(&[&policy], operator, counters)?;
+        Ok(AggregateErrors { policy, errors })
+    }
+
+    /// Whether any of `exprs` can fail on a record.
+    pub fn fallible<'a>(exprs: impl IntoIterator<Item = &'a CompiledExpr>) -> bool {
+        exprs.into_iter().any(CompiledExpr::fallible)
+    }
+
+    /// The arguments failed with `first` over `batch` (records of
+    /// `schema`): under `fail` the task's failure, else the rows on which
+    /// every argument evaluates, after the others followed the policy.
+    pub fn good_rows(
+        &mut self,
+        operator: &str,
+        batch: &Batch,
+        schema: &Schema,
+        args: &[Option<CompiledExpr>],
+        first: EvalError,
+    ) -> Result<Vec<u32>, OperatorError> {
+        self.errors.split(&self.policy, operator, batch, schema, first, 0..batch.len() as u32, |r| {
+            let rows = [r];
+            for c in args.iter().flatten() {
+                c.eval(batch, Sel::Rows(&rows))?;
+            }
+            Ok(true)
+        })
+    }
+
+    /// `output` failed with `first` over the rows `scope` of fired windows
+    /// (records of `schema`): under `fail` the task's failure, else the
+    /// rows whose output evaluates, after the others followed the policy.
+    pub fn good_output_rows(
+        &mut self,
+        operator: &str,
+        scope: &Batch,
+        schema: &Schema,
+        output: &Projection,
+        first: EvalError,
+    ) -> Result<Vec<u32>, OperatorError> {
+        self.errors.split(&self.policy, operator, scope, schema, first, 0..scope.len() as u32, |r| {
+            output.eval_row(scope, r).map(|()| true)
+        })
+    }
+
+    /// Every dead letter so far is delivered when this returns.
+    pub fn flush(&self) -> Result<(), OperatorError> {
+        self.errors.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests;

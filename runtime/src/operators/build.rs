@@ -92,17 +92,20 @@ pub fn build_operator(op: &ChainedOperator, ctx: &BuildContext) -> Result<Box<dy
                 ctx.counters.clone(),
             )?)
         }
-        OperatorKind::WindowAggregate(w) => Box::new(WindowOperator::new(
-            op.name.clone(),
-            w.clone(),
-            op.input.as_ref().unwrap_or(&Schema::default()),
-            &op.output,
-            ctx.max_parallelism,
-            ctx.counters.clone(),
-            &ctx.sources,
-        )?),
-        OperatorKind::RunningAggregate(r) if r.retract => {
-            Box::new(super::running::retract::RetractingAggregateOperator::new(
+        OperatorKind::WindowAggregate(w) => Box::new(
+            WindowOperator::new(
+                op.name.clone(),
+                w.clone(),
+                op.input.as_ref().unwrap_or(&Schema::default()),
+                &op.output,
+                ctx.max_parallelism,
+                ctx.counters.clone(),
+                &ctx.sources,
+            )?
+            .with_on_error(op.on_error.clone().unwrap_or(flowc_compiler::ir::ErrorPolicy::Fail))?,
+        ),
+        OperatorKind::RunningAggregate(r) if r.retract => Box::new(
+            super::running::retract::RetractingAggregateOperator::new(
                 op.name.clone(),
                 r.clone(),
                 op.input.as_ref().unwrap_or(&Schema::default()),
@@ -110,17 +113,21 @@ pub fn build_operator(op: &ChainedOperator, ctx: &BuildContext) -> Result<Box<dy
                 ctx.max_parallelism,
                 ctx.counters.clone(),
                 &ctx.sources,
-            )?)
-        }
-        OperatorKind::RunningAggregate(r) => Box::new(super::running::RunningAggregateOperator::new(
-            op.name.clone(),
-            r.clone(),
-            op.input.as_ref().unwrap_or(&Schema::default()),
-            &op.output,
-            ctx.max_parallelism,
-            ctx.counters.clone(),
-            &ctx.sources,
-        )?),
+            )?
+            .with_on_error(op.on_error.clone().unwrap_or(flowc_compiler::ir::ErrorPolicy::Fail))?,
+        ),
+        OperatorKind::RunningAggregate(r) => Box::new(
+            super::running::RunningAggregateOperator::new(
+                op.name.clone(),
+                r.clone(),
+                op.input.as_ref().unwrap_or(&Schema::default()),
+                &op.output,
+                ctx.max_parallelism,
+                ctx.counters.clone(),
+                &ctx.sources,
+            )?
+            .with_on_error(op.on_error.clone().unwrap_or(flowc_compiler::ir::ErrorPolicy::Fail))?,
+        ),
         OperatorKind::Dedup(d) if d.keep_last => Box::new(super::dedup::DedupLastOperator::new(
             op.name.clone(),
             d.clone(),

@@ -214,39 +214,20 @@ impl Calc {
 }
 
 fn eval_error(step: &Step, batch: &Batch, e: EvalError) -> OperatorError {
-    OperatorError::Eval { operator: step.name.clone(), message: e.describe(batch, &step.input) }
+    super::stage_errors::eval_error(&step.name, batch, &step.input, e)
 }
 
-/// `step` failed with `first` on the rows `candidates` of `batch`: under
-/// `fail`, the task's failure; else each row is evaluated alone
-/// (`eval_one`: whether it is kept), those that fail follow the policy,
-/// and the rest are returned.
+/// `step` failed with `first` on the rows `candidates` of `batch`: see
+/// [`StageErrors::split`].
 fn split_failed(
     errors: &mut StageErrors,
     step: &Step,
     batch: &Batch,
     first: EvalError,
     candidates: impl Iterator<Item = u32>,
-    mut eval_one: impl FnMut(u32) -> Result<bool, EvalError>,
+    eval_one: impl FnMut(u32) -> Result<bool, EvalError>,
 ) -> Result<Vec<u32>, OperatorError> {
-    let Some(row) = first.row else {
-        // Not a record's fault: a bug, whatever the policy.
-        return Err(eval_error(step, batch, first));
-    };
-    if step.policy == ErrorPolicy::Fail {
-        errors.failed(&step.policy, &step.name, batch, &step.input, row, &first)?;
-        return Err(eval_error(step, batch, first));
-    }
-    let mut good = Vec::new();
-    for r in candidates {
-        match eval_one(r) {
-            Ok(true) => good.push(r),
-            Ok(false) => {}
-            Err(e) if e.row.is_none() => return Err(eval_error(step, batch, e)),
-            Err(e) => errors.failed(&step.policy, &step.name, batch, &step.input, r as usize, &e)?,
-        }
-    }
-    Ok(good)
+    errors.split(&step.policy, &step.name, batch, &step.input, first, candidates, eval_one)
 }
 
 /// Expressions that compute the fields of new records, with the fields'
@@ -259,6 +240,11 @@ pub struct Projection {
 impl Projection {
     pub fn new(exprs: Vec<CompiledExpr>, types: Vec<DataType>) -> Projection {
         Projection { exprs, types }
+    }
+
+    /// Whether an expression can fail on a record.
+    pub fn fallible(&self) -> bool {
+        self.exprs.iter().any(CompiledExpr::fallible)
     }
 
     /// Whether every expression evaluates on row `row` of `batch` alone.

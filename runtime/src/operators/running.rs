@@ -14,6 +14,12 @@
 //! per key group (format 1: the key, its accumulators as the window
 //! operator saves them, and when it was last updated) and redistributed on
 //! rescale like the window operator's.
+//!
+//! A record an argument fails on follows the aggregate's `on_error`
+//! ([`AggregateErrors`]) before it finds its key: it never touches the
+//! state. An output expression that fails (`sum(a) / sum(b)`) fails the
+//! task whatever the policy: the key's state has taken the record by then,
+//! and its changelog would lose a `-U` or a `+U`.
 
 use super::calc::Projection;
 use super::keyed::{decode_groups, encode_groups, find_slots, SlotTimers};
@@ -23,9 +29,9 @@ use crate::data::{Batch, RowKind, ValueRef};
 use crate::expr::{CompiledExpr, EvalError, Sel, SourceMap, Vals};
 use crate::keygroup::{key_group, key_hash};
 use crate::metrics::TaskCounters;
-use crate::operators::aggregate_plan::{AggregatePlan, AggregateSpec};
+use crate::operators::aggregate_plan::{eval_args, AggregateErrors, AggregatePlan, AggregateSpec};
 use crate::record::Signal;
-use flowc_compiler::ir::{DataType, RunningAggregate, Schema};
+use flowc_compiler::ir::{DataType, ErrorPolicy, RunningAggregate, Schema};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -60,6 +66,9 @@ pub struct RunningAggregateOperator {
     slots: Vec<u32>,
     /// The processing-time clock (tests set it).
     clock: fn() -> i64,
+    /// What a record an argument fails on does: `on_error`.
+    errors: AggregateErrors,
+    counters: Arc<TaskCounters>,
 }
 
 impl RunningAggregateOperator {
@@ -71,7 +80,7 @@ impl RunningAggregateOperator {
         input: &Schema,
         output: &Schema,
         max_parallelism: u32,
-        _counters: Arc<TaskCounters>,
+        counters: Arc<TaskCounters>,
         sources: &SourceMap,
     ) -> Result<RunningAggregateOperator, OperatorError> {
         let spec_ref = AggregateSpec { key: &spec.key, aggregates: &spec.aggregates, output: &spec.output };
@@ -92,8 +101,18 @@ impl RunningAggregateOperator {
             hashes: Vec::new(),
             slots: Vec::new(),
             clock: crate::clock::now_ms,
+            errors: AggregateErrors::fail(),
+            counters,
             spec,
         })
+    }
+
+    /// The operator with the `on_error` policy `policy` for
+    /// records its arguments fail on.
+    pub fn with_on_error(mut self, policy: ErrorPolicy) -> Result<RunningAggregateOperator, OperatorError> {
+        let fallible = AggregateErrors::fallible(self.args.iter().flatten());
+        self.errors = AggregateErrors::new(policy, fallible, &self.name, self.counters.clone())?;
+        Ok(self)
     }
 
     fn eval_error(&self, e: EvalError, batch: &Batch, schema: &Schema) -> OperatorError {
@@ -152,14 +171,25 @@ impl RunningAggregateOperator {
                 (a, b) => a == b,
             })
     }
-}
 
-impl Operator for RunningAggregateOperator {
-    fn process(&mut self, input: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+    /// Adds the records of `input` to their keys. A record an argument
+    /// fails on follows the policy first; `screened`: those are gone.
+    fn add_batch(&mut self, input: Batch, out: &mut Vec<Batch>, screened: bool) -> Result<(), OperatorError> {
         let n = input.len();
         if n == 0 {
             return Ok(());
         }
+        let vals: Vec<Option<Vals<'_>>> = match eval_args(&self.args, &input) {
+            Ok(v) => v,
+            Err(e) if screened => return Err(self.eval_error(e, &input, &self.input)),
+            Err(e) => {
+                let good = self.errors.good_rows(&self.name, &input, &self.input, &self.args, e)?;
+                if good.is_empty() {
+                    return Ok(());
+                }
+                return self.add_batch(input.gather(&good), out, true);
+            }
+        };
         let now = (self.clock)();
         let mut own = std::mem::take(&mut self.hashes);
         let mut slots = std::mem::take(&mut self.slots);
@@ -167,16 +197,6 @@ impl Operator for RunningAggregateOperator {
             return Err(self.eval_error(EvalError::internal("a key column is missing"), &input, &self.input));
         }
         let sel = Sel::All(n);
-        let mut vals: Vec<Option<Vals<'_>>> = Vec::with_capacity(self.args.len());
-        for a in &self.args {
-            match a {
-                Some(c) => match c.eval(&input, sel) {
-                    Ok(v) => vals.push(Some(v)),
-                    Err(e) => return Err(self.eval_error(e, &input, &self.input)),
-                },
-                None => vals.push(None),
-            }
-        }
         // Aggregates skip the rows where their argument is null, as SQL's do.
         let present: Vec<Option<crate::data::Validity>> =
             vals.iter().map(|v| v.as_ref().and_then(|v| v.validity(sel))).collect();
@@ -240,6 +260,16 @@ impl Operator for RunningAggregateOperator {
             }
             Err(e) => Err(self.eval_error(e.0, &e.1, &self.scope_schema)),
         }
+    }
+}
+
+impl Operator for RunningAggregateOperator {
+    fn process(&mut self, input: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+        self.add_batch(input, out, false)
+    }
+
+    fn flush(&mut self) -> Result<(), OperatorError> {
+        self.errors.flush()
     }
 
     fn on_timer(&mut self, now_ms: i64, _out: &mut Vec<Batch>) -> Result<Option<Signal>, OperatorError> {

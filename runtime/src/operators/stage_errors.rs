@@ -1,7 +1,9 @@
-//! What a `filter`, `map` or `select` does with a record its expressions
-//! fail on (a division by zero, a failed cast): its `on_error` policy
-//! (issue 11 §6), `fail` unless the stage or `pipeline.on-error` says
-//! otherwise.
+//! What a stage does with a record its expressions fail on (a division by
+//! zero, a failed cast): its `on_error` policy (issue 11 §6), `fail` unless
+//! the stage or `pipeline.on-error` says otherwise. The stages are `filter`,
+//! `map` and `select` ([`Calc`](super::calc::Calc)), a `watermark` with
+//! `max_future`, and the aggregates (windowed, running and retracting: an
+//! aggregate's argument, a window's output).
 //!
 //! Whatever the policy, the record is counted (`numRecordsExpressionErrors`)
 //! and kept among the subtask's latest samples (`GET
@@ -31,6 +33,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The task's failure for `e` in the stage `operator`, over `batch`
+/// (records of `schema`): the error, its place and the record.
+pub fn eval_error(operator: &str, batch: &Batch, schema: &Schema, e: EvalError) -> OperatorError {
+    OperatorError::Eval { operator: operator.to_string(), message: e.describe(batch, schema) }
+}
+
 /// What went wrong with a record.
 struct Failure {
     class: ErrorClass,
@@ -38,7 +46,7 @@ struct Failure {
 }
 
 /// The failed records of the stages of one operator (a fused run of
-/// `filter`/`map`/`select`).
+/// `filter`/`map`/`select`, a watermark, an aggregate).
 pub struct StageErrors {
     counters: Arc<TaskCounters>,
     /// Connected when a stage dead-letters: every stage of a job writes
@@ -189,6 +197,42 @@ impl StageErrors {
             }
         }
         Ok(())
+    }
+
+    /// A batch failed with `first` in the stage `operator` (policy
+    /// `policy`, records of `schema`): under `fail`, the task's failure;
+    /// else each row of `candidates` is evaluated alone (`eval_one`:
+    /// whether it is kept), those that fail follow the policy, and the
+    /// others that are kept are returned, in order. An error that is no
+    /// record's fault (no row) is a bug, whatever the policy.
+    #[allow(clippy::too_many_arguments)] // the stage, its batch, and what to evaluate
+    pub fn split(
+        &mut self,
+        policy: &ErrorPolicy,
+        operator: &str,
+        batch: &Batch,
+        schema: &Schema,
+        first: EvalError,
+        candidates: impl Iterator<Item = u32>,
+        mut eval_one: impl FnMut(u32) -> Result<bool, EvalError>,
+    ) -> Result<Vec<u32>, OperatorError> {
+        let Some(row) = first.row else {
+            return Err(eval_error(operator, batch, schema, first));
+        };
+        if matches!(policy, ErrorPolicy::Fail | ErrorPolicy::DeadLetterFiles(_)) {
+            self.failed(policy, operator, batch, schema, row, &first)?;
+            return Err(eval_error(operator, batch, schema, first));
+        }
+        let mut good = Vec::new();
+        for r in candidates {
+            match eval_one(r) {
+                Ok(true) => good.push(r),
+                Ok(false) => {}
+                Err(e) if e.row.is_none() => return Err(eval_error(operator, batch, schema, e)),
+                Err(e) => self.failed(policy, operator, batch, schema, r as usize, &e)?,
+            }
+        }
+        Ok(good)
     }
 
     /// Everything dead-lettered so far is delivered when this returns.

@@ -7,10 +7,12 @@
 //! element column when every record has at least one element (it is moved,
 //! not copied); the other columns are gathered once, each input row
 //! repeated once per element. Only a `left unnest` of empty or null arrays
-//! builds the element column value by value, to put its nulls in.
+//! builds the element column value by value, to put its nulls in. With
+//! `with ordinality`, a last column holds each element's 1-based position
+//! (null for such a record of no element).
 
 use super::{Operator, OperatorError};
-use crate::data::{Batch, Column, Data};
+use crate::data::{Batch, Column, Data, ListColumn};
 use flowc_compiler::ir::{DataType, Schema, Unnest};
 
 pub struct UnnestOperator {
@@ -58,6 +60,7 @@ impl Operator for UnnestOperator {
         if rows.is_empty() {
             return Ok(());
         }
+        let positions = self.spec.ordinality.then(|| ordinals(&rows, arrays.validity.as_ref(), &list));
         // Null rows may hold elements only in a batch from elsewhere; skip them too.
         let holds_all = !padded && arrays.validity.is_none();
         let elements = if holds_all {
@@ -87,10 +90,34 @@ impl Operator for UnnestOperator {
         };
         let mut columns: Vec<Column> = input.columns.iter().map(|c| c.gather(&rows)).collect();
         columns.push(elements);
+        columns.extend(positions);
         let timestamps = rows.iter().map(|&r| input.timestamps.get(r as usize).copied().unwrap_or(i64::MIN)).collect();
         out.push(Batch::new(timestamps, columns));
         Ok(())
     }
+}
+
+/// The 1-based position of each output row's element (`rows[o]`: its
+/// input row) in its array; null for a row of no element (a `left
+/// unnest` of an empty or null array).
+fn ordinals(rows: &[u32], validity: Option<&crate::data::Validity>, list: &ListColumn) -> Column {
+    let mut c = Column::empty(DataType::Long, rows.len());
+    let mut last = None;
+    let mut k = 0i64;
+    for &r in rows {
+        if last != Some(r) {
+            last = Some(r);
+            k = 0;
+        }
+        k += 1;
+        let has = validity.is_none_or(|v| v.get(r as usize)) && list.count(r as usize) > 0;
+        if has {
+            c.push_value(crate::data::ValueRef::Int(k));
+        } else {
+            c.push_null();
+        }
+    }
+    c
 }
 
 #[cfg(test)]
@@ -123,7 +150,11 @@ mod tests {
     }
 
     fn run(left_outer: bool, input: Batch) -> Vec<(i64, Vec<Value>)> {
-        let mut op = UnnestOperator::new("u".into(), Unnest { field: 1, left_outer }, &schema()).expect("builds");
+        run_with(Unnest { field: 1, left_outer, ordinality: false }, input)
+    }
+
+    fn run_with(spec: Unnest, input: Batch) -> Vec<(i64, Vec<Value>)> {
+        let mut op = UnnestOperator::new("u".into(), spec, &schema()).expect("builds");
         let mut out = Vec::new();
         op.process(input, &mut out).expect("runs");
         out.iter().flat_map(Batch::rows).collect()
@@ -151,6 +182,33 @@ mod tests {
                 row(20, 2, "/y", None),
                 row(30, 3, "/z", None),
                 row(40, 4, "/w", Some("c")),
+            ]
+        );
+    }
+
+    #[test]
+    fn with_ordinality_each_element_has_its_position_from_1() {
+        let pos = |mut r: (i64, Vec<Value>), p: Option<i64>| {
+            r.1.push(p.map_or(Value::Null, Value::Int));
+            r
+        };
+        assert_eq!(
+            run_with(Unnest { field: 1, left_outer: false, ordinality: true }, batch()),
+            vec![
+                pos(row(10, 1, "/x", Some("a")), Some(1)),
+                pos(row(10, 1, "/x", Some("b")), Some(2)),
+                pos(row(40, 4, "/w", Some("c")), Some(1)),
+            ]
+        );
+        // A `left` record of no element has no position.
+        assert_eq!(
+            run_with(Unnest { field: 1, left_outer: true, ordinality: true }, batch()),
+            vec![
+                pos(row(10, 1, "/x", Some("a")), Some(1)),
+                pos(row(10, 1, "/x", Some("b")), Some(2)),
+                pos(row(20, 2, "/y", None), None),
+                pos(row(30, 3, "/z", None), None),
+                pos(row(40, 4, "/w", Some("c")), Some(1)),
             ]
         );
     }

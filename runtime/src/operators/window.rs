@@ -24,6 +24,12 @@
 //! computed from the columns, the aggregates' arguments evaluated over the
 //! whole batch, then each record finds its key (allocating only for a new
 //! one) and adds to its windows.
+//!
+//! A record an argument fails on (`sum(100 / n)` with `n = 0`) follows the
+//! aggregate's `on_error` ([`AggregateErrors`]) before anything touches
+//! the state; so does a fired window whose output fails (`sum(a) /
+//! sum(b)` with a zero sum), its row being the key, the aggregates and the
+//! window's bounds.
 
 use super::calc::Projection;
 use super::session;
@@ -35,9 +41,9 @@ use crate::data::Batch;
 use crate::expr::{CompiledExpr, EvalError, Sel, SourceMap, Vals};
 use crate::keygroup::{key_group, key_hash, key_hashes};
 use crate::metrics::TaskCounters;
-use crate::operators::aggregate_plan::{AggregatePlan, AggregateSpec};
+use crate::operators::aggregate_plan::{eval_args, AggregateErrors, AggregatePlan, AggregateSpec};
 use crate::record::{Signal, NO_TIMESTAMP};
-use flowc_compiler::ir::{DataType, Field, Schema, TimeDomain, WindowAggregate, WindowKind};
+use flowc_compiler::ir::{DataType, ErrorPolicy, Field, Schema, TimeDomain, WindowAggregate, WindowKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -84,6 +90,9 @@ pub struct WindowOperator {
     hashes: Vec<u64>,
     /// Late records for the late output, until the task takes them.
     late: Vec<Batch>,
+    /// What a record an argument fails on (or a window whose output
+    /// fails) does: `on_error`.
+    errors: AggregateErrors,
 }
 
 impl WindowOperator {
@@ -132,8 +141,17 @@ impl WindowOperator {
             input: input.clone(),
             hashes: Vec::new(),
             late: Vec::new(),
+            errors: AggregateErrors::fail(),
             spec,
         })
+    }
+
+    /// The operator with the `on_error` policy `policy` for
+    /// records its arguments fail on and windows whose output fails.
+    pub fn with_on_error(mut self, policy: ErrorPolicy) -> Result<WindowOperator, OperatorError> {
+        let fallible = AggregateErrors::fallible(self.args.iter().flatten()) || self.output.fallible();
+        self.errors = AggregateErrors::new(policy, fallible, &self.name, self.counters.clone())?;
+        Ok(self)
     }
 
     fn eval_error(&self, e: EvalError, batch: &Batch, schema: &Schema) -> OperatorError {
@@ -255,9 +273,21 @@ impl WindowOperator {
         Ok(())
     }
 
-    /// Computes the output records of fired windows.
-    fn emit(&self, scope: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
-        match self.output.run(scope, None) {
+    /// Computes the output records of fired windows; those whose output
+    /// fails follow the policy.
+    fn emit(&mut self, scope: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+        let (e, scope) = match self.output.run(scope, None) {
+            Ok(b) => {
+                out.push(b);
+                return Ok(());
+            }
+            Err(failed) => *failed,
+        };
+        let good = self.errors.good_output_rows(&self.name, &scope, &self.scope_schema, &self.output, e)?;
+        if good.is_empty() {
+            return Ok(());
+        }
+        match self.output.run(scope, Some(&good)) {
             Ok(b) => {
                 out.push(b);
                 Ok(())
@@ -296,12 +326,25 @@ fn find_slot(
     }
 }
 
-impl Operator for WindowOperator {
-    fn process(&mut self, input: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+impl WindowOperator {
+    /// Adds the records of `input` to their windows. A record an argument
+    /// fails on follows the policy first; `screened`: those are gone.
+    fn add_batch(&mut self, input: Batch, out: &mut Vec<Batch>, screened: bool) -> Result<(), OperatorError> {
         let n = input.len();
         if n == 0 {
             return Ok(());
         }
+        let vals: Vec<Option<Vals<'_>>> = match eval_args(&self.args, &input) {
+            Ok(v) => v,
+            Err(e) if screened => return Err(self.eval_error(e, &input, &self.input)),
+            Err(e) => {
+                let good = self.errors.good_rows(&self.name, &input, &self.input, &self.args, e)?;
+                if good.is_empty() {
+                    return Ok(());
+                }
+                return self.add_batch(input.gather(&good), out, true);
+            }
+        };
         let proc_now = (self.spec.window.time == TimeDomain::ProcessingTime).then(crate::clock::now_ms);
         let event_time = self.spec.window.time == TimeDomain::EventTime;
         // The hashes of the HASH edge that brought the records, else our own.
@@ -314,16 +357,6 @@ impl Operator for WindowOperator {
             }
         };
         let sel = Sel::All(n);
-        let mut vals: Vec<Option<Vals<'_>>> = Vec::with_capacity(self.args.len());
-        for a in &self.args {
-            match a {
-                Some(c) => match c.eval(&input, sel) {
-                    Ok(v) => vals.push(Some(v)),
-                    Err(e) => return Err(self.eval_error(e, &input, &self.input)),
-                },
-                None => vals.push(None),
-            }
-        }
         // Aggregates skip the rows where their argument is null, as SQL's do.
         let present: Vec<Option<crate::data::Validity>> =
             vals.iter().map(|v| v.as_ref().and_then(|v| v.validity(sel))).collect();
@@ -446,6 +479,16 @@ impl Operator for WindowOperator {
             }
         }
         self.refire(refire, out)
+    }
+}
+
+impl Operator for WindowOperator {
+    fn process(&mut self, input: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+        self.add_batch(input, out, false)
+    }
+
+    fn flush(&mut self) -> Result<(), OperatorError> {
+        self.errors.flush()
     }
 
     fn take_late(&mut self) -> Vec<Batch> {

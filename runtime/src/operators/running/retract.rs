@@ -19,6 +19,11 @@
 //! State is snapshotted per key group in its own format 2 (the key, the
 //! record count, the accumulators, the last update time) and redistributed
 //! on rescale like the other keyed operators'.
+//!
+//! A record an argument fails on follows the aggregate's `on_error` before
+//! it touches the state, whatever its kind: the argument of a `-U` is the
+//! one its `+I`/`+U` had, which failed the same way and was never added,
+//! so leaving the retraction out too keeps the key's aggregates exact.
 
 use super::super::calc::Projection;
 use super::super::keyed::{decode_groups, encode_groups, find_slots, SlotTimers};
@@ -28,9 +33,9 @@ use crate::data::{Batch, Column, Data, RowKind, Validity, ValueRef};
 use crate::expr::{CompiledExpr, EvalError, Sel, SourceMap, Vals};
 use crate::keygroup::{key_group, key_hash, Key};
 use crate::metrics::TaskCounters;
-use crate::operators::aggregate_plan::{AggregatePlan, AggregateSpec};
+use crate::operators::aggregate_plan::{eval_args, AggregateErrors, AggregatePlan, AggregateSpec};
 use crate::record::Signal;
-use flowc_compiler::ir::{AggCall, AggFunc, DataType, RunningAggregate, Schema};
+use flowc_compiler::ir::{AggCall, AggFunc, DataType, ErrorPolicy, RunningAggregate, Schema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -270,6 +275,9 @@ pub struct RetractingAggregateOperator {
     slots: Vec<u32>,
     /// The processing-time clock (tests set it).
     clock: fn() -> i64,
+    /// What a record an argument fails on does: `on_error`.
+    errors: AggregateErrors,
+    counters: Arc<TaskCounters>,
 }
 
 impl RetractingAggregateOperator {
@@ -281,7 +289,7 @@ impl RetractingAggregateOperator {
         input: &Schema,
         output: &Schema,
         max_parallelism: u32,
-        _counters: Arc<TaskCounters>,
+        counters: Arc<TaskCounters>,
         sources: &SourceMap,
     ) -> Result<RetractingAggregateOperator, OperatorError> {
         let spec_ref = AggregateSpec { key: &spec.key, aggregates: &spec.aggregates, output: &spec.output };
@@ -305,8 +313,18 @@ impl RetractingAggregateOperator {
             hashes: Vec::new(),
             slots: Vec::new(),
             clock: crate::clock::now_ms,
+            errors: AggregateErrors::fail(),
+            counters,
             spec,
         })
+    }
+
+    /// The operator with the `on_error` policy `policy` for
+    /// records its arguments fail on.
+    pub fn with_on_error(mut self, policy: ErrorPolicy) -> Result<RetractingAggregateOperator, OperatorError> {
+        let fallible = AggregateErrors::fallible(self.args.iter().flatten());
+        self.errors = AggregateErrors::new(policy, fallible, &self.name, self.counters.clone())?;
+        Ok(self)
     }
 
     fn eval_error(&self, e: EvalError, batch: &Batch, schema: &Schema) -> OperatorError {
@@ -385,14 +403,25 @@ impl RetractingAggregateOperator {
             *u = i64::MIN;
         }
     }
-}
 
-impl Operator for RetractingAggregateOperator {
-    fn process(&mut self, input: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+    /// Adds (or takes back) the records of `input`. A record an argument
+    /// fails on follows the policy first; `screened`: those are gone.
+    fn add_batch(&mut self, input: Batch, out: &mut Vec<Batch>, screened: bool) -> Result<(), OperatorError> {
         let n = input.len();
         if n == 0 {
             return Ok(());
         }
+        let vals: Vec<Option<Vals<'_>>> = match eval_args(&self.args, &input) {
+            Ok(v) => v,
+            Err(e) if screened => return Err(self.eval_error(e, &input, &self.input)),
+            Err(e) => {
+                let good = self.errors.good_rows(&self.name, &input, &self.input, &self.args, e)?;
+                if good.is_empty() {
+                    return Ok(());
+                }
+                return self.add_batch(input.gather(&good), out, true);
+            }
+        };
         let now = (self.clock)();
         let mut own = std::mem::take(&mut self.hashes);
         let mut slots = std::mem::take(&mut self.slots);
@@ -400,16 +429,6 @@ impl Operator for RetractingAggregateOperator {
             return Err(self.eval_error(EvalError::internal("a key column is missing"), &input, &self.input));
         }
         let sel = Sel::All(n);
-        let mut vals: Vec<Option<Vals<'_>>> = Vec::with_capacity(self.args.len());
-        for a in &self.args {
-            match a {
-                Some(c) => match c.eval(&input, sel) {
-                    Ok(v) => vals.push(Some(v)),
-                    Err(e) => return Err(self.eval_error(e, &input, &self.input)),
-                },
-                None => vals.push(None),
-            }
-        }
         // Aggregates skip the rows where their argument is null, as SQL's do.
         let present: Vec<Option<Validity>> = vals.iter().map(|v| v.as_ref().and_then(|v| v.validity(sel))).collect();
         let mut readers = Vec::with_capacity(vals.len());
@@ -497,6 +516,16 @@ impl Operator for RetractingAggregateOperator {
             }
             Err(e) => Err(self.eval_error(e.0, &e.1, &self.scope_schema)),
         }
+    }
+}
+
+impl Operator for RetractingAggregateOperator {
+    fn process(&mut self, input: Batch, out: &mut Vec<Batch>) -> Result<(), OperatorError> {
+        self.add_batch(input, out, false)
+    }
+
+    fn flush(&mut self) -> Result<(), OperatorError> {
+        self.errors.flush()
     }
 
     fn on_timer(&mut self, now_ms: i64, _out: &mut Vec<Batch>) -> Result<Option<Signal>, OperatorError> {

@@ -202,15 +202,7 @@ fn every_joined_row_exactly_once_through_a_savepoint_and_a_resume_at_parallelism
     let id = cluster.submit(&job, &["-p", "2", "--bootstrap.servers", kafka.bootstrap()]);
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
     wait_for_output_and_checkpoints(&cluster, kafka, &id, &t.out);
-    let out = cluster.flowc(&["stop", &id]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "flowc stop failed: {text}{}", String::from_utf8_lossy(&out.stderr));
-    let savepoint = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
-        .unwrap_or_else(|| panic!("no savepoint path in {text}"))
-        .to_string();
-    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(30));
+    let savepoint = cluster.stop_with_savepoint(&id, Duration::from_secs(30));
     load_second(kafka, &t, held);
     cluster.add_taskmanager(2);
     let id2 = cluster.submit(&job, &["-p", "3", "-s", savepoint.as_str(), "--bootstrap.servers", kafka.bootstrap()]);

@@ -220,15 +220,7 @@ fn a_regular_join_writes_every_row_exactly_once_through_a_savepoint_and_a_resume
     let inputs = join["inputs"].as_array().expect("inputs");
     assert!(inputs.len() == 2 && inputs.iter().all(|i| i["ship_strategy"] == "HASH"), "{join}");
     wait_for_output_and_checkpoints(&cluster, kafka, &id, &t.out);
-    let out = cluster.flowc(&["stop", &id]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "flowc stop failed: {text}{}", String::from_utf8_lossy(&out.stderr));
-    let savepoint = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
-        .unwrap_or_else(|| panic!("no savepoint path in {text}"))
-        .to_string();
-    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(30));
+    let savepoint = cluster.stop_with_savepoint(&id, Duration::from_secs(30));
     load_second(kafka, &t, held);
     cluster.add_taskmanager(2);
     let id2 = cluster.submit(&job, &["-p", "3", "-s", savepoint.as_str(), "--bootstrap.servers", kafka.bootstrap()]);
@@ -407,15 +399,7 @@ fn a_regular_left_joins_changelog_folds_to_the_left_join_through_a_savepoint_and
         ids.len()
     };
     wait_for_output(&cluster, &id, first_clicks, clicks_out);
-    let stop = cluster.flowc(&["stop", &id]);
-    let text = String::from_utf8_lossy(&stop.stdout).to_string();
-    assert!(stop.status.success(), "flowc stop failed: {text}{}", String::from_utf8_lossy(&stop.stderr));
-    let savepoint = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
-        .unwrap_or_else(|| panic!("no savepoint path in {text}"))
-        .to_string();
-    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(30));
+    let savepoint = cluster.stop_with_savepoint(&id, Duration::from_secs(30));
     // The first run's changelog: each click's changes in one file, in order.
     let first = part_lines(&out);
     let mut table = BTreeMap::new();

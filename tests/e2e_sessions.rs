@@ -170,15 +170,7 @@ fn sessions_stopped_with_a_savepoint_resume_at_parallelism_3_exactly_once() {
     let id = cluster.submit(&job, &["-p", "2"]);
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
     assert_eq!(written(kafka.bootstrap(), &output, 6, Duration::from_secs(60)).len(), 6);
-    let out = cluster.flowc(&["stop", &id]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "flowc stop failed: {text}{}", String::from_utf8_lossy(&out.stderr));
-    let savepoint = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
-        .unwrap_or_else(|| panic!("no savepoint path in {text}"))
-        .to_string();
-    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(30));
+    let savepoint = cluster.stop_with_savepoint(&id, Duration::from_secs(30));
     burst(kafka, &input, 2);
     let id2 = cluster.submit(&job, &["-p", "3", "-s", savepoint.as_str()]);
     cluster.wait_all_tasks(&id2, "RUNNING", Duration::from_secs(30));

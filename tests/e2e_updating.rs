@@ -195,15 +195,7 @@ fn dedup_keep_last_and_keyed_top_keep_exact_tables_through_a_kill_and_a_rescale(
 
     // Stop with a savepoint, load more, resume at parallelism 3: every
     // key's kept rows move to the subtask that now owns its key group.
-    let out = cluster.flowc(&["stop", &id]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "flowc stop: {text}{}", String::from_utf8_lossy(&out.stderr));
-    let savepoint = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
-        .unwrap_or_else(|| panic!("no savepoint path in {text}"))
-        .to_string();
-    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(20));
+    let savepoint = cluster.stop_with_savepoint(&id, Duration::from_secs(20));
     load(kafka.bootstrap(), &topics.input, 4500..6000);
     cluster.add_taskmanager(2);
     let id2 = cluster.submit(&job, &["-p", "3", "-s", &savepoint]);

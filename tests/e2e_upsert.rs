@@ -127,15 +127,7 @@ fn an_upsert_topic_holds_the_exact_final_table_through_a_kill_and_a_rescale() {
     assert_eq!(cluster.metric(&id, "numRestarts"), Some(1));
 
     // Stop with a savepoint, load more, resume at parallelism 3.
-    let out = cluster.flowc(&["stop", &id]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "flowc stop: {text}{}", String::from_utf8_lossy(&out.stderr));
-    let savepoint = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
-        .unwrap_or_else(|| panic!("no savepoint path in {text}"))
-        .to_string();
-    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(20));
+    let savepoint = cluster.stop_with_savepoint(&id, Duration::from_secs(20));
     load(kafka.bootstrap(), &input, 4500..6000);
     cluster.add_taskmanager(2);
     let id2 = cluster.submit(&job, &["-p", "3", "-s", &savepoint]);

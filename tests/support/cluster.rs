@@ -316,6 +316,22 @@ impl Cluster {
         });
     }
 
+    /// `flowc stop ID` (stop with a savepoint): checks it succeeded, waits
+    /// until the job is FINISHED (within `timeout`) and returns the
+    /// savepoint's path as the CLI printed it.
+    pub fn stop_with_savepoint(&self, id: &str, timeout: Duration) -> String {
+        let out = self.flowc(&["stop", id]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "flowc stop failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+        let savepoint = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
+            .unwrap_or_else(|| panic!("no savepoint path in {text}"))
+            .to_string();
+        self.wait_job_state(id, "FINISHED", timeout);
+        savepoint
+    }
+
     pub fn wait_job_state(&self, id: &str, state: &str, timeout: Duration) -> Value {
         self.wait_for(&format!("job {id} in state {state}"), timeout, |c| {
             let j = c.job(id);

@@ -263,27 +263,28 @@ fn killed_during_a_checkpoint(name: &str, storage: Storage) {
 
 #[test]
 fn the_leader_killed_while_a_rescaled_job_restores_from_its_savepoint_resumes_it_at_p3_and_every_window_counts_1000() {
+    killed_during_a_rescale("ha-rescale", Storage::disk("ha-rescale"));
+}
+
+#[test]
+fn on_s3_the_leader_killed_while_a_rescaled_job_restores_from_its_savepoint_resumes_it_at_p3_and_every_window_counts_1000(
+) {
+    killed_during_a_rescale("ha-rescale-s3", Storage::s3("ha-rescale-s3"));
+}
+
+fn killed_during_a_rescale(name: &str, storage: Storage) {
     let started = Instant::now();
     let kafka = Kafka::shared();
     let zk = ZooKeeper::shared();
-    let (input, output) = click_topics(kafka, "ha-rescale", FIRST);
-    let storage = Storage::disk("ha-rescale");
+    let (input, output) = click_topics(kafka, name, FIRST);
     // Two TaskManagers of 2 slots: room for the job at p=3. A task that
     // restores state takes 3 s to start: the job at p=2 starts at once, the
     // one resumed from the savepoint slowly.
-    let (mut cluster, standby) = ha_cluster("ha-rescale", &storage.settings(zk, "rescale"), 2, &[SLOW_RESTORE]);
+    let (mut cluster, standby) = ha_cluster(name, &storage.settings(zk, name), 2, &[SLOW_RESTORE]);
     let id = click_job(&cluster, kafka, &input, &output);
 
     // `flowc stop`: stop with a savepoint.
-    let out = cluster.flowc(&["stop", &id]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "flowc stop failed: {text}{}", String::from_utf8_lossy(&out.stderr));
-    let savepoint = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
-        .unwrap_or_else(|| panic!("no savepoint path in {text}"))
-        .to_string();
-    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(20));
+    let savepoint = cluster.stop_with_savepoint(&id, Duration::from_secs(20));
 
     // Resubmitted at p=3 from it; the leader dies while its tasks restore.
     let job_file = cluster.scratch.0.join("click_count.flow");
@@ -307,9 +308,10 @@ fn the_leader_killed_while_a_rescaled_job_restores_from_its_savepoint_resumes_it
     assert!(j["vertices"].as_array().expect("vertices").iter().all(|v| v["parallelism"] == 3), "{j}");
     let c = checkpoints(&standby.rest, &id2).expect("checkpoints");
     assert_eq!(c["latest"]["restored"]["is_savepoint"], true, "resumed from the savepoint: {c}");
-    let name = |p: &str| p.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
+    let last = |p: &str| p.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
     let restored_from = c["latest"]["restored"]["external_path"].as_str().unwrap_or_default();
-    assert_eq!(name(restored_from), name(&savepoint), "resumed from {savepoint}: {c}");
+    assert_eq!(last(restored_from), last(&savepoint), "resumed from {savepoint}: {c}");
+    storage.check_restored_from_here(&c);
     let stopped = job_on(&standby.rest, &id);
     assert!(stopped.is_none_or(|j| j["state"] != "RUNNING"), "the stopped job runs again");
 
@@ -319,17 +321,24 @@ fn the_leader_killed_while_a_rescaled_job_restores_from_its_savepoint_resumes_it
     cluster.wait_for("a checkpoint of the rescaled job", Duration::from_secs(30), |_| {
         (latest_completed(&standby.rest, &id2)? > 0).then_some(())
     });
-    eprintln!("ha-rescale: {} s in all", started.elapsed().as_secs());
+    eprintln!("{name}: {} s in all", started.elapsed().as_secs());
 }
 
 #[test]
 fn the_leader_killed_during_stop_with_savepoint_resumes_the_job_and_the_savepoint_request_fails() {
+    killed_during_stop_with_savepoint("ha-mid-stop", Storage::disk("ha-mid-stop"));
+}
+
+#[test]
+fn on_s3_the_leader_killed_during_stop_with_savepoint_resumes_the_job_and_the_savepoint_request_fails() {
+    killed_during_stop_with_savepoint("ha-mid-stop-s3", Storage::s3("ha-mid-stop-s3"));
+}
+
+fn killed_during_stop_with_savepoint(name: &str, storage: Storage) {
     let kafka = Kafka::shared();
     let zk = ZooKeeper::shared();
-    let (input, output) = click_topics(kafka, "ha-mid-stop", FIRST);
-    let storage = Scratch::new("ha-mid-stop-storage");
-    let settings = zk.ha_settings(&storage.0, "mid-stop", SESSION_MS);
-    let (mut cluster, standby) = ha_cluster("ha-mid-stop", &settings, 1, &[SLOW_CHECKPOINT]);
+    let (input, output) = click_topics(kafka, name, FIRST);
+    let (mut cluster, standby) = ha_cluster(name, &storage.settings(zk, name), 1, &[SLOW_CHECKPOINT]);
     let id = click_job(&cluster, kafka, &input, &output);
     let before = latest_completed(&cluster.rest(), &id).expect("a completed checkpoint");
 
@@ -348,6 +357,7 @@ fn the_leader_killed_during_stop_with_savepoint_resumes_the_job_and_the_savepoin
     let c = checkpoints(&standby.rest, &id).expect("checkpoints");
     let restored = c["latest"]["restored"]["id"].as_i64().unwrap_or(0);
     assert!(restored >= before, "resumed from the latest completed checkpoint ({before}): {c}");
+    storage.check_restored_from_here(&c);
     assert_eq!(c["latest"]["restored"]["is_savepoint"], false, "{c}");
     assert!(c["latest"]["savepoint"].is_null(), "no savepoint completed: {c}");
     // The savepoint request fails with a reason: the new leader does not
@@ -368,13 +378,20 @@ fn the_leader_killed_during_stop_with_savepoint_resumes_the_job_and_the_savepoin
 
 #[test]
 fn zookeeper_restarted_while_the_job_runs_suspends_leadership_and_every_window_counts_1000_once() {
+    zookeeper_restarted("ha-zk-restart", Storage::disk("ha-zk-restart"));
+}
+
+#[test]
+fn on_s3_zookeeper_restarted_while_the_job_runs_suspends_leadership_and_every_window_counts_1000_once() {
+    zookeeper_restarted("ha-zk-restart-s3", Storage::s3("ha-zk-restart-s3"));
+}
+
+fn zookeeper_restarted(name: &str, storage: Storage) {
     let kafka = Kafka::shared();
     // A server of this test alone: it is stopped and started again.
     let zk = ZooKeeper::start_private().expect("a ZooKeeper of this test");
-    let (input, output) = click_topics(kafka, "ha-zk-restart", FIRST);
-    let storage = Scratch::new("ha-zk-restart-storage");
-    let settings = zk.ha_settings(&storage.0, "zk-restart", SESSION_MS);
-    let (cluster, standby) = ha_cluster("ha-zk-restart", &settings, 1, &[]);
+    let (input, output) = click_topics(kafka, name, FIRST);
+    let (cluster, standby) = ha_cluster(name, &storage.settings(&zk, name), 1, &[]);
     let id = click_job(&cluster, kafka, &input, &output);
     let before = latest_completed(&cluster.rest(), &id).expect("a completed checkpoint");
 
@@ -399,6 +416,7 @@ fn zookeeper_restarted_while_the_job_runs_suspends_leadership_and_every_window_c
     let c = checkpoints(rest, &id).expect("checkpoints");
     let restored = c["latest"]["restored"]["id"].as_i64().unwrap_or(0);
     assert!(restored >= before, "resumed from the latest completed checkpoint ({before}): {c}");
+    storage.check_restored_from_here(&c);
 
     load_events(kafka.bootstrap(), &input, START_MS + 90_000, MORE);
     let summary = expect_windows(kafka.bootstrap(), &output, 7, false, Duration::from_secs(120));
@@ -411,15 +429,23 @@ fn zookeeper_restarted_while_the_job_runs_suspends_leadership_and_every_window_c
 
 #[test]
 fn a_taskmanager_killed_during_the_failover_and_the_job_runs_on_the_one_left_exactly_once() {
+    taskmanager_lost_in_the_failover("ha-tm-loss", Storage::disk("ha-tm-loss"));
+}
+
+#[test]
+fn on_s3_a_taskmanager_killed_during_the_failover_and_the_job_runs_on_the_one_left_exactly_once() {
+    taskmanager_lost_in_the_failover("ha-tm-loss-s3", Storage::s3("ha-tm-loss-s3"));
+}
+
+fn taskmanager_lost_in_the_failover(name: &str, storage: Storage) {
     let kafka = Kafka::shared();
     let zk = ZooKeeper::shared();
-    let (input, output) = click_topics(kafka, "ha-tm-loss", FIRST);
-    let storage = Scratch::new("ha-tm-loss-storage");
+    let (input, output) = click_topics(kafka, name, FIRST);
     // Without fast failover: the standby waits out the dead leader's
     // session, and the TaskManager dies in that gap.
-    let settings = zk.ha_settings(&storage.0, "tm-loss", SESSION_MS) + "high-availability.flowc.fast-failover: false\n";
+    let settings = storage.settings(zk, name) + "high-availability.flowc.fast-failover: false\n";
     // Two TaskManagers of 2 slots: either can run the job (p=2) alone.
-    let (mut cluster, standby) = ha_cluster("ha-tm-loss", &settings, 2, &[]);
+    let (mut cluster, standby) = ha_cluster(name, &settings, 2, &[]);
     let id = click_job(&cluster, kafka, &input, &output);
     let before = latest_completed(&cluster.rest(), &id).expect("a completed checkpoint");
 
@@ -437,6 +463,7 @@ fn a_taskmanager_killed_during_the_failover_and_the_job_runs_on_the_one_left_exa
     let c = checkpoints(&standby.rest, &id).expect("checkpoints");
     let restored = c["latest"]["restored"]["id"].as_i64().unwrap_or(0);
     assert!(restored >= before, "resumed from the latest completed checkpoint ({before}): {c}");
+    storage.check_restored_from_here(&c);
 
     load_events(kafka.bootstrap(), &input, START_MS + 90_000, MORE);
     let summary = expect_windows(kafka.bootstrap(), &output, 7, false, Duration::from_secs(120));

@@ -155,6 +155,26 @@ impl AggregateErrors {
         })
     }
 
+    /// The arguments failed with `first` over `batch`: the records to
+    /// aggregate instead (`None`: none is left), by [`Self::good_rows`].
+    /// A batch already `screened` (its failing records gone) that fails
+    /// again is the task's failure whatever the policy.
+    pub fn screen(
+        &mut self,
+        operator: &str,
+        batch: &Batch,
+        schema: &Schema,
+        args: &[Option<CompiledExpr>],
+        first: EvalError,
+        screened: bool,
+    ) -> Result<Option<Batch>, OperatorError> {
+        if screened {
+            return Err(super::stage_errors::eval_error(operator, batch, schema, first));
+        }
+        let good = self.good_rows(operator, batch, schema, args, first)?;
+        Ok((!good.is_empty()).then(|| batch.gather(&good)))
+    }
+
     /// `output` failed with `first` over the rows `scope` of fired windows
     /// (records of `schema`): under `fail` the task's failure, else the
     /// rows whose output evaluates, after the others followed the policy.

@@ -413,13 +413,11 @@ impl RetractingAggregateOperator {
         }
         let vals: Vec<Option<Vals<'_>>> = match eval_args(&self.args, &input) {
             Ok(v) => v,
-            Err(e) if screened => return Err(self.eval_error(e, &input, &self.input)),
             Err(e) => {
-                let good = self.errors.good_rows(&self.name, &input, &self.input, &self.args, e)?;
-                if good.is_empty() {
-                    return Ok(());
+                return match self.errors.screen(&self.name, &input, &self.input, &self.args, e, screened)? {
+                    Some(good) => self.add_batch(good, out, true),
+                    None => Ok(()),
                 }
-                return self.add_batch(input.gather(&good), out, true);
             }
         };
         let now = (self.clock)();

@@ -3,6 +3,10 @@
 //! injected bad records (with the error, the operator and their offset)
 //! while every good record reaches the sink; the counts and samples are
 //! over REST. With `on_error: fail` the job fails naming the record.
+//! Source and stage dead letters are cut to fit the dead-letter topic's
+//! own `max.message.bytes` (read when the writer opens), not only
+//! Kafka's 1,000,000 bytes: a 2,000-byte topic takes them, and the job
+//! runs on.
 
 mod support;
 
@@ -12,7 +16,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use support::cluster::Cluster;
-use support::kafka::{create_topic, unique_topic, Kafka};
+use support::kafka::{create_topic, create_topic_with, unique_topic, Kafka};
 
 const GOOD: i64 = 300;
 
@@ -189,4 +193,73 @@ fn the_dead_letter_example_sends_exactly_its_bad_lines() {
     assert!(got[0].2.contains("missing field `ms`"), "{got:?}");
     assert_eq!((got[1].0, got[1].1.as_str()), (4, r#"{"user": "cy", "page": "/help", "ms": "fast"}"#));
     assert_eq!((got[2].0, got[2].1.as_str()), (5, "not json at all"));
+}
+
+#[test]
+fn source_and_stage_dead_letters_are_cut_to_fit_the_dead_letter_topics_own_limit() {
+    let kafka = Kafka::shared();
+    let (input, output, dlq) = (unique_topic("small-in"), unique_topic("small-out"), unique_topic("small-dlq"));
+    for t in [&input, &output] {
+        create_topic(kafka.bootstrap(), t, 1).expect("topic");
+    }
+    create_topic_with(kafka.bootstrap(), &dlq, 1, &[("max.message.bytes", "2000")]).expect("topic");
+    let producer: BaseProducer =
+        ClientConfig::new().set("bootstrap.servers", kafka.bootstrap()).create().expect("producer");
+    let long = "x".repeat(10_000);
+    let records = [
+        r#"{"id": 0, "n": 1, "s": "a"}"#.to_string(),
+        // 10 kB, not JSON: the source's dead letter.
+        format!("not json {long}"),
+        // 10 kB, n = 0 under `100 / n`: the stage's dead letter, with its row.
+        format!(r#"{{"id": 2, "n": 0, "s": "{long}"}}"#),
+        r#"{"id": 3, "n": 1, "s": "b"}"#.to_string(),
+    ];
+    for v in &records {
+        producer.send(BaseRecord::<(), str>::to(&input).payload(v)).expect("send");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+    let cluster = Cluster::start_with("smalldlq", 1, 2, "restart-strategy.type: none\n");
+    let text = format!(
+        r#"job "Small dead letters"
+param servers: string = "localhost:9092"
+set pipeline.on-error = dead_letter
+set pipeline.dead-letter.topic = "{dlq}"
+set pipeline.dead-letter.servers = $servers
+schema E {{ id: long, n: long, s: string }}
+source kafka {{ servers: $servers, topic: "{input}", offsets: earliest, bounded: latest, schema: E,
+                on_error: dead_letter, dead_letter_topic: "{dlq}" }} name "Events"
+    | map {{ id, r: 100 / n, s }} name "Ratio"
+    | sink kafka {{ servers: $servers, topic: "{output}" }}
+"#
+    );
+    let path = cluster.scratch.0.join("small_dead_letters.flow");
+    std::fs::write(&path, text).expect("writing the job");
+    let id = cluster.submit(&path, &["-p", "1", "--servers", kafka.bootstrap()]);
+    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(90));
+    let out: BTreeSet<i64> = read_all(kafka.bootstrap(), &output, 2).iter().filter_map(|v| v["id"].as_i64()).collect();
+    assert_eq!(out, BTreeSet::from([0, 3]), "the job ran on");
+    let mut sizes = Vec::new();
+    let mut dead = Vec::new();
+    flowc_playground::kafka::read_topic(
+        kafka.bootstrap(),
+        &dlq,
+        Duration::from_secs(60),
+        |r| {
+            sizes.push(r.payload.len());
+            dead.push(serde_json::from_slice::<Value>(r.payload).unwrap_or(Value::Null));
+        },
+        || true,
+    )
+    .expect("reading the dead letters");
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(sizes.iter().all(|&n| n < 2000), "{sizes:?}");
+    let source = dead.iter().find(|d| d["operator"] == "Events").unwrap_or_else(|| panic!("{dead:?}"));
+    assert_eq!(source["value_truncated"], true, "{source}");
+    assert_eq!(source["value_bytes"], records[1].len(), "{source}");
+    assert!(records[1].starts_with(source["value"].as_str().unwrap_or("-")), "{source}");
+    assert_eq!(source["source"]["offset"], 1, "{source}");
+    let stage = dead.iter().find(|d| d["operator"] == "Ratio").unwrap_or_else(|| panic!("{dead:?}"));
+    assert_eq!((stage["row_truncated"].as_bool(), stage["value_truncated"].as_bool()), (Some(true), Some(true)));
+    assert!(stage["value"].as_str().unwrap_or("").starts_with(r#"{"id":2,"n":0,"s":"xxx"#), "{stage}");
+    assert_eq!(cluster.metric(&id, "numRecordsDeadLettered"), Some(2));
 }

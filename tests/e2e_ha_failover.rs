@@ -14,6 +14,10 @@
 //! does): it is not taken for dead, and is replaced only once its session
 //! expires; resumed, it steps down without acting.
 //!
+//! With internal mutual TLS the same failover holds, and the probes —
+//! bare TCP connections that never start a handshake — are not logged as
+//! refused connections by the leader.
+//!
 //! A leader stopped cleanly (SIGTERM) closes its ZooKeeper session: the
 //! standby leads at once, not after the session timeout.
 //!
@@ -29,6 +33,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use support::cluster::{all_running, flowc_bin, job_on as job, signal, Cluster, JobManagerProcess, Scratch};
 use support::kafka::Kafka;
+use support::pki::Pki;
 use support::playground::{click_count_job_with, click_topics, expect_windows, load_events, START_MS};
 use support::s3::{unique_bucket, S3};
 use support::zookeeper::{unique_cluster_id, ZooKeeper};
@@ -69,6 +74,33 @@ fn steady_job(cluster: &Cluster) -> String {
 /// The longest session `zookeeper.sh` allows.
 const LONG_SESSION_MS: u64 = 10_000;
 
+/// SIGKILLs the leader; the standby (fast failover, sessions of
+/// [`LONG_SESSION_MS`]) leads, recovers job `id` and redeploys it on the
+/// TaskManager, which found the new leader through ZooKeeper, all well
+/// before the dead leader's session could expire.
+fn kill_the_leader_and_see_the_standby_take_over_fast(
+    cluster: &mut Cluster,
+    standby: &JobManagerProcess,
+    id: &str,
+    what: &str,
+) {
+    let killed = Instant::now();
+    signal(cluster.jobmanager_pid(), "-KILL");
+    let _ = cluster.wait_jobmanager_exit(Duration::from_secs(10));
+    cluster.wait_for("the job RUNNING on the new leader", Duration::from_secs(90), |_| {
+        job(&standby.rest, id).filter(all_running)
+    });
+    let took = killed.elapsed();
+    eprintln!("{what}: all tasks RUNNING again {} ms after the SIGKILL", took.as_millis());
+    assert!(
+        took < Duration::from_millis(LONG_SESSION_MS / 2),
+        "the standby waited for the dead leader's session ({LONG_SESSION_MS} ms): {} ms\n{}",
+        took.as_millis(),
+        cluster.logs()
+    );
+    assert!(cluster.log("jobmanager-standby").contains("refuses connections at its RPC address"), "{}", cluster.logs());
+}
+
 #[test]
 fn the_standby_takes_over_a_killed_leader_well_before_its_session_expires_and_every_window_counts_1000_once() {
     let kafka = Kafka::shared();
@@ -97,25 +129,7 @@ fn the_standby_takes_over_a_killed_leader_well_before_its_session_expires_and_ev
     let text = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.status.success() && text.contains(&id), "flowc list -m <standby>: {text}");
 
-    // SIGKILL the leader.
-    let killed = Instant::now();
-    signal(cluster.jobmanager_pid(), "-KILL");
-    let _ = cluster.wait_jobmanager_exit(Duration::from_secs(10));
-
-    // The standby leads, recovers the job and redeploys it on the
-    // TaskManager, which found the new leader through ZooKeeper.
-    cluster.wait_for("the job RUNNING on the new leader", Duration::from_secs(90), |_| {
-        job(&standby.rest, &id).filter(all_running)
-    });
-    let took = killed.elapsed();
-    eprintln!("failover: all tasks RUNNING again {} ms after the SIGKILL", took.as_millis());
-    assert!(
-        took < Duration::from_millis(LONG_SESSION_MS / 2),
-        "the standby waited for the dead leader's session ({LONG_SESSION_MS} ms): {} ms\n{}",
-        took.as_millis(),
-        cluster.logs()
-    );
-    assert!(cluster.log("jobmanager-standby").contains("refuses connections at its RPC address"), "{}", cluster.logs());
+    kill_the_leader_and_see_the_standby_take_over_fast(&mut cluster, &standby, &id, "failover");
     let checkpoints = standby.rest.get(&format!("/jobs/{id}/checkpoints")).expect("checkpoints");
     let restored = checkpoints["latest"]["restored"]["id"].as_i64().unwrap_or(0);
     assert!(restored >= done + 2, "resumed from the latest completed checkpoint: {checkpoints}");
@@ -275,5 +289,44 @@ fn a_leader_stopped_with_sigterm_hands_over_at_once_not_after_its_session_timeou
     assert!(cluster.log("jobmanager").contains("its ZooKeeper session is closed"), "{}", cluster.log("jobmanager"));
     cluster.wait_for("the job RUNNING on the new leader", Duration::from_secs(60), |_| {
         job(&standby.rest, &id).filter(all_running)
+    });
+}
+
+#[test]
+fn with_internal_tls_the_standby_takes_over_a_killed_leader_fast_and_its_probes_are_no_refusals() {
+    // Fast failover probes the leader's RPC port with bare TCP connections,
+    // which never start a TLS handshake: the leader must take them for what
+    // they are (a peer that connected and left), not log them as refused
+    // strangers; the TaskManager must follow the new leader over TLS.
+    let zk = ZooKeeper::shared();
+    let storage = Scratch::new("ha-tls-storage");
+    let certs = Scratch::new("ha-tls-certs");
+    let pki = Pki::new(&certs.0, "cluster");
+    let (cert, key) = pki.pem("node");
+    let settings = format!(
+        "{}security.ssl.internal.enabled: true\nsecurity.ssl.internal.cert: {cert}\n\
+         security.ssl.internal.key: {key}\nsecurity.ssl.internal.ca: {}\n",
+        zk.ha_settings(&storage.0, "tls", LONG_SESSION_MS),
+        pki.ca_file()
+    );
+    let (mut cluster, standby) = two_jobmanagers("ha-tls", &settings);
+    let id = steady_job(&cluster);
+    // The standby has probed the leader for a while (every 100 ms).
+    std::thread::sleep(Duration::from_secs(2));
+    let leader_log = cluster.log("jobmanager");
+    assert!(
+        !leader_log.contains("Refused a connection"),
+        "the standby's liveness probes were logged as refused connections:\n{leader_log}"
+    );
+
+    kill_the_leader_and_see_the_standby_take_over_fast(&mut cluster, &standby, &id, "failover with internal TLS");
+    // Checkpoints go on on the new leader, with its TaskManager over TLS.
+    let restored = standby.rest.get(&format!("/jobs/{id}/checkpoints")).expect("checkpoints")["latest"]["restored"]
+        ["id"]
+        .as_i64()
+        .unwrap_or(0);
+    cluster.wait_for("a checkpoint on the new leader", Duration::from_secs(30), |_| {
+        let c = standby.rest.get(&format!("/jobs/{id}/checkpoints")).ok()?;
+        (c["latest"]["completed"]["id"].as_i64()? > restored).then_some(())
     });
 }

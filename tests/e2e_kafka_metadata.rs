@@ -257,7 +257,7 @@ fn a_topic_pattern_discovers_a_topic_created_while_it_runs() {
     assert_eq!(ns, (100..104).map(flowc_runtime::record::Value::Int).collect::<Vec<_>>());
     assert!(rows.iter().all(|r| r[1] == flowc_runtime::record::Value::Str(second.clone())));
     // The position holds every (topic, partition) read.
-    match reader.snapshot() {
+    match reader.snapshot(1) {
         SourceState::KafkaTopics { offsets } => {
             let read: Vec<(String, i32)> = offsets.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
             assert!(read.contains(&(second.clone(), 0)), "{offsets:?}");

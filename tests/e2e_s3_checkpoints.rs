@@ -159,20 +159,12 @@ fn stop_with_a_savepoint_on_s3_and_resume_at_parallelism_3() {
     }
     assert_eq!(S3::shared().list(&elsewhere, "").expect("list"), Vec::<String>::new());
 
-    let out = cluster.flowc(&["stop", &id]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "flowc stop failed: {text}{}", String::from_utf8_lossy(&out.stderr));
-    let savepoint = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
-        .unwrap_or_else(|| panic!("no savepoint path in {text}"))
-        .to_string();
+    let savepoint = cluster.stop_with_savepoint(&id, Duration::from_secs(30));
     let prefix = format!("s3://{bucket}/savepoints/savepoint-{}-", &id[..6]);
     assert!(savepoint.starts_with(&prefix), "{savepoint}");
     let key = savepoint.trim_start_matches(&format!("s3://{bucket}/"));
     let keys = S3::shared().list(&bucket, key).expect("list");
     assert!(keys.contains(&format!("{key}/_metadata")), "{keys:?}");
-    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(30));
     // DELETE_ON_CANCELLATION (the default) deletes a finished job's checkpoints.
     cluster.wait_for("the job's checkpoints deleted", Duration::from_secs(20), |_| {
         checkpoints_in_bucket(&bucket, &id).is_empty().then_some(())

@@ -88,6 +88,13 @@ fn check_good_output_and_counts(cluster: &Cluster, id: &str, output: &str, actio
     let vid = cluster.job(id)["vertices"][0]["id"].as_str().expect("vertex id").to_string();
     let errors = cluster.rest().get(&format!("/jobs/{id}/vertices/{vid}/errors")).expect("errors");
     assert_eq!(errors["counts"]["numRecordsExpressionErrors"], POISON.len() as u64, "{errors}");
+    // Per subtask too, as Flink's task-scope metrics (and so on the reporter).
+    let per_subtask = cluster
+        .rest()
+        .get(&format!("/jobs/{id}/vertices/{vid}/subtasks/metrics?get=numRecordsExpressionErrors&agg=sum"))
+        .expect("subtasks/metrics");
+    assert_eq!(per_subtask[0]["id"], "numRecordsExpressionErrors", "{per_subtask}");
+    assert_eq!(per_subtask[0]["sum"].as_f64(), Some(POISON.len() as f64), "{per_subtask}");
     let samples = errors["errors"].as_array().expect("samples");
     assert_eq!(samples.len(), POISON.len(), "{errors}");
     for s in samples {

@@ -36,6 +36,7 @@ mod pipelines;
 mod props;
 mod schemas;
 mod settings;
+mod sink_errors;
 mod stream;
 mod top;
 mod udfs;
@@ -145,6 +146,9 @@ struct Checker {
     stage_errors: bad_records::StageDefaults,
     /// Per schema, its Kafka metadata fields: `from …` spans (`schemas`).
     metadata_spans: HashMap<String, Vec<Span>>,
+    /// The file sources lookup joins read whole (`joins::lookup`): removed
+    /// from the plan unless a pipeline reads them too.
+    lookup_sides: Vec<usize>,
 }
 
 impl Checker {
@@ -215,6 +219,7 @@ impl Checker {
                     .with_help("end a pipeline with `| sink kafka { … }`, `| sink print` or `| sink file { … }`"),
             );
         }
+        self.drop_lookup_sides();
         Some(LogicalPlan {
             name: name?,
             settings,

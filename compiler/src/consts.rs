@@ -77,6 +77,11 @@ pub fn eval(e: &Expr, params: &Params) -> Result<Const, Diagnostic> {
         ExprKind::Bool(b) => Const::Bool(*b),
         ExprKind::Duration(d) => Const::Duration(d.as_millis().ok_or_else(|| err("duration too large".into()))?),
         ExprKind::None => Const::None,
+        ExprKind::Null => {
+            return Err(err("`null` is not a setting's value".into())
+                .with_label("a value of a record")
+                .with_help("a setting that is switched off is `none`"))
+        }
         ExprKind::Ident(s) => Const::Symbol(s.clone()),
         ExprKind::List(items) => Const::List(items.iter().map(|x| eval(x, params)).collect::<Result<_, _>>()?),
         ExprKind::Param(p) => match params.get(p) {

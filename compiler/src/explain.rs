@@ -2,7 +2,7 @@
 //! of `GET /jobs/:jid/plan`), and Graphviz dot.
 
 use crate::graph::{JobGraph, ShipStrategy};
-use crate::ir::{Expr, OperatorKind, Schema, UdfLibrary};
+use crate::ir::{Expr, OperatorKind, Schema, UdfLibrary, Value};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -137,6 +137,20 @@ pub fn text(g: &JobGraph) -> String {
     out
 }
 
+/// What a Kafka sink does with a message over Kafka's limit, unless it
+/// fails the task (the default).
+fn sink_policy(out: &mut String, p: &crate::ir::ErrorPolicy) {
+    let what = match p {
+        crate::ir::ErrorPolicy::Fail => return,
+        crate::ir::ErrorPolicy::Skip => "skipped".to_string(),
+        crate::ir::ErrorPolicy::DeadLetter(t) => {
+            format!("written to the dead-letter topic `{}` on {}", t.topic, t.servers)
+        }
+        crate::ir::ErrorPolicy::DeadLetterFiles(p) => format!("written to the dead-letter directory `{p}`"),
+    };
+    let _ = writeln!(out, "    on_error: a message over Kafka's limit is {what}, counted in numRecordsEncodeErrors");
+}
+
 /// ` (left)` or ` (right)` for an input of a join; nothing otherwise.
 fn input_label(g: &JobGraph, dst: petgraph::graph::NodeIndex, e: &crate::graph::JobEdge) -> &'static str {
     match g.graph[dst].operators.first().map(|o| &o.kind) {
@@ -176,6 +190,23 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
         }
         OperatorKind::Watermark(w) => {
             let _ = writeln!(out, "    event time from `{}`", field(w.field));
+        }
+        OperatorKind::LookupJoin(l) => {
+            let on: Vec<String> = l
+                .left_key
+                .iter()
+                .zip(&l.right_key)
+                .map(|(e, r)| {
+                    let side = l.side.schema().fields.get(*r).map_or(format!("#{r}"), |f| f.name.clone());
+                    format!("{} == side.{side}", show(e, input, &[], &[]))
+                })
+                .collect();
+            let _ = writeln!(out, "    on [{}]", on.join(", "));
+            let _ = writeln!(
+                out,
+                "    the side input is read whole by each subtask when it opens (no broadcast edge, no state); every match is emitted"
+            );
+            let _ = writeln!(out, "    side: {}", l.side.schema());
         }
         OperatorKind::Unnest(u) => {
             let _ = writeln!(
@@ -302,6 +333,7 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                 "    upsert-kafka: message key {{{}}} as JSON, +I/+U the row, -U nothing, -D a tombstone",
                 keys.join(", ")
             );
+            sink_policy(out, &u.sink.on_error);
         }
         OperatorKind::Join(j) => {
             let right = |i: usize| j.right.fields.get(i).map_or(format!("#{i}"), |f| f.name.clone());
@@ -376,6 +408,7 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
             if let Some(t) = k.timestamp {
                 let _ = writeln!(out, "    record timestamp from `{}`", field(t));
             }
+            sink_policy(out, &k.on_error);
         }
         OperatorKind::DatagenSource(d) => {
             for (f, g) in d.schema.fields.iter().zip(&d.generators) {
@@ -397,6 +430,8 @@ pub fn show_in(e: &Expr, input: Option<&Schema>, keys: &[String], aggs: &[String
     match e {
         Expr::Literal(v) => v.to_string(),
         Expr::Field(i) => input.and_then(|s| s.fields.get(*i)).map_or(format!("#{i}"), |f| f.name.clone()),
+        // A `null` the checker typed: as it is written, with its type.
+        Expr::Cast(t, x) if **x == Expr::Literal(Value::Null) => format!("cast(null as {t})"),
         Expr::Cast(t, x) => format!("{t}({})", rec(x)),
         Expr::Neg(x) => format!("-({})", rec(x)),
         Expr::Not(x) => format!("not ({})", rec(x)),

@@ -19,15 +19,29 @@ pub enum DataType {
     Bool,
     /// Milliseconds since the Unix epoch, UTC.
     Timestamp,
-    /// `array<string>`: a list of non-null scalars (Flink SQL's
-    /// `ARRAY<STRING NOT NULL>`). Last, so that the other types' encodings
+    /// `array<string>`: a list of scalars, non-null (Flink SQL's
+    /// `ARRAY<STRING NOT NULL>`) or, `array<string?>`, nullable (Flink
+    /// SQL's `ARRAY<STRING>`). Last, so that the other types' encodings
     /// stay as they were.
     Array(Elem),
 }
 
-/// The type of an array's elements: a scalar, never null.
+/// The type of an array's elements: a scalar, and whether an element may
+/// be null (`array<long?>`).
+///
+/// Serialized as one name, `Long` or `NullableLong`: plans and states
+/// written before nullable elements existed (which hold the six plain
+/// names, in this order) read as they were.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Elem {
+#[serde(from = "ElemRepr", into = "ElemRepr")]
+pub struct Elem {
+    scalar: Scalar,
+    nulls: bool,
+}
+
+/// The scalar types an array holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Scalar {
     String,
     Int,
     Long,
@@ -36,30 +50,107 @@ pub enum Elem {
     Timestamp,
 }
 
+/// [`Elem`] as serialized: the six non-null element types first, as they
+/// always were, then their nullable forms.
+#[derive(Serialize, Deserialize)]
+enum ElemRepr {
+    String,
+    Int,
+    Long,
+    Double,
+    Bool,
+    Timestamp,
+    NullableString,
+    NullableInt,
+    NullableLong,
+    NullableDouble,
+    NullableBool,
+    NullableTimestamp,
+}
+
+impl From<ElemRepr> for Elem {
+    fn from(r: ElemRepr) -> Elem {
+        use ElemRepr as R;
+        let (scalar, nulls) = match r {
+            R::String => (Scalar::String, false),
+            R::Int => (Scalar::Int, false),
+            R::Long => (Scalar::Long, false),
+            R::Double => (Scalar::Double, false),
+            R::Bool => (Scalar::Bool, false),
+            R::Timestamp => (Scalar::Timestamp, false),
+            R::NullableString => (Scalar::String, true),
+            R::NullableInt => (Scalar::Int, true),
+            R::NullableLong => (Scalar::Long, true),
+            R::NullableDouble => (Scalar::Double, true),
+            R::NullableBool => (Scalar::Bool, true),
+            R::NullableTimestamp => (Scalar::Timestamp, true),
+        };
+        Elem { scalar, nulls }
+    }
+}
+
+impl From<Elem> for ElemRepr {
+    fn from(e: Elem) -> ElemRepr {
+        use ElemRepr as R;
+        match (e.scalar, e.nulls) {
+            (Scalar::String, false) => R::String,
+            (Scalar::Int, false) => R::Int,
+            (Scalar::Long, false) => R::Long,
+            (Scalar::Double, false) => R::Double,
+            (Scalar::Bool, false) => R::Bool,
+            (Scalar::Timestamp, false) => R::Timestamp,
+            (Scalar::String, true) => R::NullableString,
+            (Scalar::Int, true) => R::NullableInt,
+            (Scalar::Long, true) => R::NullableLong,
+            (Scalar::Double, true) => R::NullableDouble,
+            (Scalar::Bool, true) => R::NullableBool,
+            (Scalar::Timestamp, true) => R::NullableTimestamp,
+        }
+    }
+}
+
 impl Elem {
+    pub const STRING: Elem = Elem { scalar: Scalar::String, nulls: false };
+    pub const INT: Elem = Elem { scalar: Scalar::Int, nulls: false };
+    pub const LONG: Elem = Elem { scalar: Scalar::Long, nulls: false };
+    pub const DOUBLE: Elem = Elem { scalar: Scalar::Double, nulls: false };
+    pub const BOOL: Elem = Elem { scalar: Scalar::Bool, nulls: false };
+    pub const TIMESTAMP: Elem = Elem { scalar: Scalar::Timestamp, nulls: false };
+
     /// The element's own type.
     pub fn ty(self) -> DataType {
-        match self {
-            Elem::String => DataType::String,
-            Elem::Int => DataType::Int,
-            Elem::Long => DataType::Long,
-            Elem::Double => DataType::Double,
-            Elem::Bool => DataType::Bool,
-            Elem::Timestamp => DataType::Timestamp,
+        match self.scalar {
+            Scalar::String => DataType::String,
+            Scalar::Int => DataType::Int,
+            Scalar::Long => DataType::Long,
+            Scalar::Double => DataType::Double,
+            Scalar::Bool => DataType::Bool,
+            Scalar::Timestamp => DataType::Timestamp,
         }
     }
 
-    /// The element type of values of `ty`; `None` for an array.
+    /// Whether an element may be null (`array<long?>`).
+    pub fn nullable(self) -> bool {
+        self.nulls
+    }
+
+    /// The same element type, its elements nullable or not.
+    pub fn with_nulls(self, nulls: bool) -> Elem {
+        Elem { nulls, ..self }
+    }
+
+    /// The non-null element type of values of `ty`; `None` for an array.
     pub fn of(ty: DataType) -> Option<Elem> {
-        Some(match ty {
-            DataType::String => Elem::String,
-            DataType::Int => Elem::Int,
-            DataType::Long => Elem::Long,
-            DataType::Double => Elem::Double,
-            DataType::Bool => Elem::Bool,
-            DataType::Timestamp => Elem::Timestamp,
+        let scalar = match ty {
+            DataType::String => Scalar::String,
+            DataType::Int => Scalar::Int,
+            DataType::Long => Scalar::Long,
+            DataType::Double => Scalar::Double,
+            DataType::Bool => Scalar::Bool,
+            DataType::Timestamp => Scalar::Timestamp,
             DataType::Array(_) => return None,
-        })
+        };
+        Some(Elem { scalar, nulls: false })
     }
 }
 
@@ -69,6 +160,34 @@ impl DataType {
         match self {
             DataType::Array(e) => Some(e.ty()),
             _ => None,
+        }
+    }
+
+    /// Whether an array's elements may be null (`array<long?>`); `false`
+    /// for anything else.
+    pub fn element_nullable(self) -> bool {
+        matches!(self, DataType::Array(e) if e.nullable())
+    }
+
+    /// Whether a value of this type may stand where `want` is expected:
+    /// the same type, or an array whose elements are never null where
+    /// they may be (`array<long>` for `array<long?>`; Flink SQL's
+    /// `ARRAY<BIGINT NOT NULL>` for `ARRAY<BIGINT>`).
+    pub fn fits(self, want: DataType) -> bool {
+        match (self, want) {
+            (DataType::Array(a), DataType::Array(w)) => a.ty() == w.ty() && (w.nullable() || !a.nullable()),
+            _ => self == want,
+        }
+    }
+
+    /// The type both `self` and `other` fit, if they differ only in
+    /// whether an array's elements may be null.
+    pub fn join_nulls(self, other: DataType) -> Option<DataType> {
+        match (self, other) {
+            (DataType::Array(a), DataType::Array(b)) if a.ty() == b.ty() => {
+                Some(DataType::Array(a.with_nulls(a.nullable() || b.nullable())))
+            }
+            _ => (self == other).then_some(self),
         }
     }
 
@@ -106,7 +225,7 @@ impl fmt::Display for DataType {
             DataType::Double => "double",
             DataType::Bool => "bool",
             DataType::Timestamp => "timestamp",
-            DataType::Array(e) => return write!(f, "array<{}>", e.ty()),
+            DataType::Array(e) => return write!(f, "array<{}{}>", e.ty(), if e.nullable() { "?" } else { "" }),
         })
     }
 }
@@ -206,7 +325,7 @@ impl fmt::Display for Metadata {
 
 impl Field {
     pub fn new(name: impl Into<String>, ty: DataType) -> Field {
-        let timestamp_format = matches!(ty, DataType::Timestamp | DataType::Array(Elem::Timestamp))
+        let timestamp_format = (ty.element().unwrap_or(ty) == DataType::Timestamp)
             .then(|| TimestampFormat::Pattern(DEFAULT_TIMESTAMP_PATTERN.to_string()));
         Field {
             name: name.into(),
@@ -578,14 +697,14 @@ impl Function {
             Function::Cardinality => ("cardinality(a: array<T>) -> int", "The number of elements of the array."),
             Function::ElementAt => (
                 "element_at(a: array<T>, i: int|long) -> T?",
-                "The `i`-th element, 1-based; null when `i` is below 1 or past the last element.",
+                "The `i`-th element, 1-based; null when `i` is below 1 or past the last element, or that element is null.",
             ),
             Function::ArrayContains => {
-                ("array_contains(a: array<T>, x: T) -> bool", "Whether an element of the array equals `x`.")
+                ("array_contains(a: array<T>, x: T) -> bool", "Whether an element of the array equals `x`; for a null `x`, whether an element is null.")
             }
             Function::Array => (
                 "array(x: T, …) -> array<T>",
-                "An array of the arguments, one or more of one type (numbers widen); null if one of them is (elements are never null).",
+                "An array of the arguments, one or more of one type (numbers widen); a null argument is a null element (`array<T?>`).",
             ),
             Function::Split => (
                 "split(s: string, delimiter: string) -> array<string>",
@@ -635,6 +754,22 @@ pub enum Expr {
 pub struct UdfRef {
     pub library: u32,
     pub function: u32,
+    /// The function returns an `Option`: its result may be null.
+    #[serde(default)]
+    pub null_result: bool,
+    /// Bit `i`: parameter `i` is an `Option`, so a null argument there is
+    /// passed as `None` (the function is called) instead of making the
+    /// result null. Parameters past the 64th are taken as plain ones here
+    /// (the result's nullability is then over-estimated, never missed).
+    #[serde(default)]
+    pub takes_nulls: u64,
+}
+
+impl UdfRef {
+    /// Whether parameter `i` takes a null argument (as `None`).
+    pub fn takes_null(&self, i: usize) -> bool {
+        i < 64 && self.takes_nulls & (1 << i) != 0
+    }
 }
 
 /// A Rust file a job imports (`use rust "udfs/geo.rs"`): the functions
@@ -724,6 +859,9 @@ pub enum OperatorKind {
     UpsertKafkaSink(UpsertKafkaSink),
     /// `unnest tags as tag`: one record per element of an array field.
     Unnest(Unnest),
+    /// `join side as of proctime() on …`: a lookup join of the stream
+    /// against a bounded side input, loaded whole by each subtask.
+    LookupJoin(LookupJoin),
 }
 
 impl OperatorKind {
@@ -807,13 +945,14 @@ impl OperatorKind {
             ),
             OperatorKind::KafkaSink(k) => {
                 format!(
-                    "KafkaSink(topic={}, servers={}, delivery={}, format={}{}{})",
+                    "KafkaSink(topic={}, servers={}, delivery={}, format={}{}{}{})",
                     k.topic,
                     k.servers,
                     k.delivery,
                     k.format,
                     if k.key.is_empty() { String::new() } else { format!(", key={}", fields_text(&k.key)) },
-                    k.timestamp.map_or(String::new(), |t| format!(", timestamp=#{t}"))
+                    k.timestamp.map_or(String::new(), |t| format!(", timestamp=#{t}")),
+                    if k.on_error == ErrorPolicy::Fail { String::new() } else { format!(", on_error={}", k.on_error) }
                 )
             }
             OperatorKind::PrintSink => "PrintSink".to_string(),
@@ -860,11 +999,17 @@ impl OperatorKind {
                 ttl_text(t.ttl_ms)
             ),
             OperatorKind::UpsertKafkaSink(u) => format!(
-                "UpsertKafkaSink(topic={}, servers={}, key={}, format=json)",
+                "UpsertKafkaSink(topic={}, servers={}, key={}, format=json{})",
                 u.sink.topic,
                 u.sink.servers,
-                fields_text(&u.key)
+                fields_text(&u.key),
+                if u.sink.on_error == ErrorPolicy::Fail {
+                    String::new()
+                } else {
+                    format!(", on_error={}", u.sink.on_error)
+                }
             ),
+            OperatorKind::LookupJoin(l) => format!("{l}"),
             OperatorKind::Unnest(u) => {
                 format!(
                     "Unnest(field=#{}, join={}{})",
@@ -1056,6 +1201,13 @@ pub enum ErrorPolicy {
     /// As `DeadLetter`, to JSON-lines files in this directory (a file
     /// source's `dead_letter_path`), one per subtask.
     DeadLetterFiles(String),
+}
+
+impl ErrorPolicy {
+    /// `fail`: the default of stages and sinks.
+    pub fn fail() -> ErrorPolicy {
+        ErrorPolicy::Fail
+    }
 }
 
 impl fmt::Display for ErrorPolicy {
@@ -1468,6 +1620,11 @@ pub struct KafkaSink {
     /// set from; `None`: the producer's time.
     #[serde(default)]
     pub timestamp: Option<usize>,
+    /// What happens to a record the sink cannot write (a message over
+    /// Kafka's limit): its `on_error`, else `pipeline.on-error`, else
+    /// `fail`.
+    #[serde(default = "ErrorPolicy::fail")]
+    pub on_error: ErrorPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -1615,6 +1772,74 @@ pub struct Join {
     pub late_output: bool,
 }
 
+/// `[left] join side as of proctime() on e == side.k`: a lookup join
+/// (Flink SQL's `JOIN side FOR SYSTEM_TIME AS OF proc_time`). Each subtask
+/// reads the whole bounded side input when it opens, keys it by
+/// `right_key`, and meets each left row with every side row whose key
+/// equals `left_key` evaluated on the left row. The output is the left's
+/// fields, then the side's; a left outer one emits an unmatched left row
+/// once with the side's fields null. No state: the side is read again on
+/// a restore.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LookupJoin {
+    pub join_type: JoinType,
+    /// Expressions over the left row (logical input 0), pairwise equal to…
+    pub left_key: Vec<Expr>,
+    /// …these fields of the side, of the same types.
+    pub right_key: Vec<usize>,
+    /// The side input, read whole.
+    pub side: LookupSide,
+}
+
+/// What a lookup join reads whole: a bounded source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LookupSide {
+    /// A `source file` without `watch`: every file under its path.
+    File(FileSource),
+    /// A `source kafka` with `bounded: latest`: every partition up to the
+    /// offsets that were the latest when the subtask opened.
+    Kafka(KafkaSource),
+}
+
+impl LookupSide {
+    /// The side's records.
+    pub fn schema(&self) -> &Schema {
+        match self {
+            LookupSide::File(f) => &f.schema,
+            LookupSide::Kafka(k) => &k.schema,
+        }
+    }
+}
+
+impl fmt::Display for LookupSide {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LookupSide::File(s) => write!(f, "file({}, format={})", s.path, s.format),
+            LookupSide::Kafka(k) => match &k.topics {
+                None => write!(f, "kafka({}, bounded=latest, format={})", k.topic, k.format),
+                Some(TopicSet::List(t)) => write!(f, "kafka([{}], bounded=latest, format={})", t.join(", "), k.format),
+                Some(TopicSet::Pattern(p)) => write!(f, "kafka(pattern {p}, bounded=latest, format={})", k.format),
+            },
+        }
+    }
+}
+
+impl fmt::Display for LookupJoin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.join_type {
+            JoinType::Inner => "InnerJoin",
+            JoinType::LeftOuter => "LeftOuterJoin",
+        };
+        let keys: Vec<String> = self.right_key.iter().map(|r| format!("side.#{r}")).collect();
+        write!(
+            f,
+            "LookupJoin(joinType=[{kind}], lookup=[{}], side={}, loaded by each subtask)",
+            keys.join(", "),
+            self.side
+        )
+    }
+}
+
 impl fmt::Display for Join {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.join_type {
@@ -1661,5 +1886,50 @@ impl fmt::Display for Join {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_types_print_and_fit_by_their_elements_nullability() {
+        let strict = DataType::Array(Elem::LONG);
+        let loose = DataType::Array(Elem::LONG.with_nulls(true));
+        assert_eq!(strict.to_string(), "array<long>");
+        assert_eq!(loose.to_string(), "array<long?>");
+        assert!(strict.fits(loose) && loose.fits(loose) && strict.fits(strict));
+        assert!(!loose.fits(strict), "a null element where none may be");
+        assert!(!DataType::Array(Elem::INT).fits(loose));
+        assert_eq!(strict.join_nulls(loose), Some(loose));
+        assert_eq!(strict.join_nulls(strict), Some(strict));
+        assert_eq!(strict.join_nulls(DataType::Long), None);
+        assert!(loose.element_nullable() && !strict.element_nullable() && !DataType::Long.element_nullable());
+        assert_eq!(loose.element(), Some(DataType::Long));
+    }
+
+    #[test]
+    fn element_types_serialize_as_before_and_nullable_ones_after() {
+        // A plan written before nullable elements: the same names and, in
+        // bincode (state), the same variant indices.
+        let old: DataType = serde_json::from_str(r#"{"Array":"Timestamp"}"#).expect("an old plan loads");
+        assert_eq!(old, DataType::Array(Elem::TIMESTAMP));
+        let loose = DataType::Array(Elem::STRING.with_nulls(true));
+        assert_eq!(serde_json::to_string(&loose).expect("json"), r#"{"Array":"NullableString"}"#);
+        assert_eq!(serde_json::to_string(&DataType::Array(Elem::STRING)).expect("json"), r#"{"Array":"String"}"#);
+        let cfg = bincode::config::standard();
+        for e in [Elem::STRING, Elem::INT, Elem::LONG, Elem::DOUBLE, Elem::BOOL, Elem::TIMESTAMP] {
+            for nulls in [false, true] {
+                let t = DataType::Array(e.with_nulls(nulls));
+                let bytes = bincode::serde::encode_to_vec(t, cfg).expect("encodes");
+                let (back, _): (DataType, usize) = bincode::serde::decode_from_slice(&bytes, cfg).expect("decodes");
+                assert_eq!(back, t);
+                let json = serde_json::to_string(&t).expect("json");
+                assert_eq!(serde_json::from_str::<DataType>(&json).expect("json"), t);
+            }
+        }
+        // `Array` is variant 6, `Long` element variant 2: as before.
+        assert_eq!(bincode::serde::encode_to_vec(DataType::Array(Elem::LONG), cfg).expect("encodes"), vec![6, 2]);
     }
 }

@@ -8,6 +8,9 @@
 //!               └─▶ Diagnostic                   edges, stable ids
 //! ```
 //!
+//! Between the two, [`prune`] pushes projections down into the operators
+//! that keep rows in state (unless the job switches it off).
+//!
 //! [`compile`] runs the whole pipeline. Every stage is a public function and
 //! every intermediate form can be printed. The compiler does no I/O: it
 //! takes text and arguments and returns values.
@@ -27,6 +30,7 @@ pub mod ids;
 pub mod ir;
 pub mod logical;
 pub mod plan_file;
+pub mod prune;
 pub mod timefmt;
 pub mod typing;
 pub mod udf;
@@ -73,6 +77,7 @@ pub fn compile(src: &SourceFile, options: &CheckOptions) -> Result<Compiled, Vec
     diags.sort_by_key(|d| (d.file().map(|f| f.name.clone()), d.span.map_or(usize::MAX, |s| s.start), d.severity));
     match plan {
         Some(logical) if !diags.iter().any(Diagnostic::is_error) => {
+            let logical = prune::push_down_projections(logical);
             let graph = graph::build(&logical).with_source(src);
             Ok(Compiled { graph, logical, warnings: diags })
         }

@@ -16,11 +16,26 @@ pub struct JobSettings {
     pub max_parallelism: u32,
     /// `parallelism.default`, unless the command line gives `-p`.
     pub parallelism: u32,
+    /// `table.optimizer.projection-pushdown-enabled`: the operators that
+    /// keep rows in state get only the columns read after them
+    /// ([`crate::prune`]).
+    #[serde(default = "on")]
+    pub projection_pushdown: bool,
+}
+
+fn on() -> bool {
+    true
 }
 
 impl Default for JobSettings {
     fn default() -> JobSettings {
-        JobSettings { checkpoint_interval_ms: None, chaining: true, max_parallelism: 128, parallelism: 1 }
+        JobSettings {
+            checkpoint_interval_ms: None,
+            chaining: true,
+            max_parallelism: 128,
+            parallelism: 1,
+            projection_pushdown: true,
+        }
     }
 }
 

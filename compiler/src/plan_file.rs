@@ -30,8 +30,13 @@ pub const MAGIC: &[u8; 8] = b"FLOWCPLN";
 /// wave of issues 11, 12 and 16): regular joins (`JoinBound::Regular`),
 /// `dedup … keep last`, top-N per key (`OperatorKind::KeyedTop`), filtered
 /// aggregates. 8 (wave 5 of issue 12): Kafka tombstones read as deletions
-/// (`KafkaSource::tombstones`), late join records to a stream.
-pub const FORMAT_VERSION: u32 = 8;
+/// (`KafkaSource::tombstones`), late join records to a stream. 9 (wave 7):
+/// a Kafka sink's policy for the records it cannot write
+/// (`KafkaSink::on_error`). 10 (wave 8): Rust UDFs take and return nulls
+/// and arrays (`UdfRef::null_result`, `takes_nulls`; `UdfType::list`). 11
+/// (wave 8): lookup joins against a bounded side input
+/// (`OperatorKind::LookupJoin`).
+pub const FORMAT_VERSION: u32 = 11;
 /// Plans larger than this are refused (a real plan is a few kilobytes).
 pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
 
@@ -326,6 +331,21 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
                 return Err("message key or timestamp field out of range".into());
             }
         }
+        OperatorKind::LookupJoin(l) => {
+            let side = l.side.schema().fields.len();
+            if l.left_key.is_empty() || l.left_key.len() != l.right_key.len() {
+                return Err("one side key field per left key".into());
+            }
+            if l.right_key.iter().any(|k| *k >= side) {
+                return Err("side key out of range".into());
+            }
+            if input + side != output {
+                return Err("the output is the left's fields then the side's".into());
+            }
+            for e in &l.left_key {
+                check_expr(e, input, 0, 0, false)?;
+            }
+        }
         OperatorKind::Unnest(u) => {
             // The array's place takes its element, and `with ordinality` adds the position.
             if u.field >= input || output != input + usize::from(u.ordinality) {
@@ -362,6 +382,7 @@ fn check_udf_calls(kind: &OperatorKind, udfs: &[crate::ir::UdfLibrary]) -> Resul
     match kind {
         OperatorKind::Filter(e) => walk(e, udfs),
         OperatorKind::Project(es) => es.iter().try_for_each(|e| walk(e, udfs)),
+        OperatorKind::LookupJoin(l) => l.left_key.iter().try_for_each(|e| walk(e, udfs)),
         OperatorKind::WindowAggregate(w) => {
             w.aggregates.iter().filter_map(|a| a.arg.as_ref()).chain(&w.output).try_for_each(|e| walk(e, udfs))
         }
@@ -445,6 +466,44 @@ mod tests {
         bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
         let e = from_bytes(&bytes).expect_err("refused").to_string();
         assert!(e.contains("format version 99") && !e.contains("recompile"), "{e}");
+    }
+
+    fn lookup_plan() -> JobGraph {
+        let src = flowc_dsl::SourceFile::new(
+            "t.flow",
+            "job \"t\"\nschema S { key: long, value: string }\nschema N { n: long }\n\
+             let side = source file { path: \"s.csv\", format: csv, schema: S }\n\
+             source datagen { schema: N, count: 10 } | join side as of proctime() on n % 10 == side.key | sink print\n",
+        );
+        match crate::compile(&src, &crate::CheckOptions::default()) {
+            Ok(c) => c.graph,
+            Err(d) => panic!("{d:?}"),
+        }
+    }
+
+    fn lookup_of(g: &mut JobGraph) -> &mut crate::ir::LookupJoin {
+        g.graph
+            .node_weights_mut()
+            .flat_map(|v| &mut v.operators)
+            .find_map(|o| match &mut o.kind {
+                OperatorKind::LookupJoin(l) => Some(l),
+                _ => None,
+            })
+            .expect("a lookup join")
+    }
+
+    #[test]
+    fn a_lookup_join_round_trips_and_its_keys_are_checked() {
+        let mut g = lookup_plan();
+        assert_eq!(g.graph.node_count(), 1, "the side is no vertex: the join reads it");
+        let back = from_bytes(&to_bytes(&g)).expect("reads back");
+        assert!(matches!(&lookup_of(&mut back.clone()).side, crate::ir::LookupSide::File(f) if f.path == "s.csv"));
+        assert!(from_json(&to_json(&g)).is_ok());
+        lookup_of(&mut g).right_key = vec![2];
+        assert!(matches!(from_bytes(&to_bytes(&g)), Err(PlanFileError::Invalid(_))), "a side key past the side");
+        let mut g = lookup_plan();
+        lookup_of(&mut g).left_key = vec![Expr::Field(5)];
+        assert!(matches!(from_bytes(&to_bytes(&g)), Err(PlanFileError::Invalid(_))), "a left key past the input");
     }
 
     #[test]

@@ -23,6 +23,16 @@ pub enum Scope<'a> {
     Aggregate { input: &'a Schema, key: &'a [usize], aggs: &'a mut Vec<AggCall> },
 }
 
+impl Scope<'_> {
+    /// Whether `e`, checked in this scope, can be null ([`nullable`]).
+    fn may_be_null(&self, e: &Expr) -> bool {
+        match self {
+            Scope::Record(schema) => nullable(e, schema, None),
+            Scope::Aggregate { input, key, aggs } => nullable(e, input, Some((key, aggs))),
+        }
+    }
+}
+
 pub struct Typer<'p> {
     pub params: &'p Params,
     /// The Rust functions the job imports.
@@ -48,11 +58,16 @@ impl<'p> Typer<'p> {
     /// Checks an expression that must have type `want`.
     pub fn expect(&mut self, e: &ast::Expr, scope: &mut Scope, want: DataType, what: &str) -> Result<Expr, Failed> {
         let (x, ty) = self.expr(e, scope)?;
+        if !ty.fits(want) {
+            let mut d = Diagnostic::error("flow::check::type", format!("{what} must be {want}, not {ty}"), e.span)
+                .with_label(format!("this is {ty}"));
+            if let Some(help) = element_nulls_help(ty, want) {
+                d = d.with_help(help);
+            }
+            return Err(self.fail(d));
+        }
         if ty != want {
-            return Err(self.fail(
-                Diagnostic::error("flow::check::type", format!("{what} must be {want}, not {ty}"), e.span)
-                    .with_label(format!("this is {ty}")),
-            ));
+            return Ok(Expr::Cast(want, Box::new(x)));
         }
         Ok(x)
     }
@@ -71,6 +86,7 @@ impl<'p> Typer<'p> {
                 Diagnostic::error("flow::check::type", "`none` has no value in a record", e.span)
                     .with_label("only settings can be `none`"),
             )),
+            ExprKind::Null => Err(self.fail(untyped_null(e.span))),
             ExprKind::Param(p) => match self.params.get(p) {
                 Some(c) => self.param_value(c, e.span),
                 None => {
@@ -101,8 +117,21 @@ impl<'p> Typer<'p> {
             ExprKind::Binary(op, l, r) => self.binary(*op, l, r, e.span, scope),
             ExprKind::If(c, t, f) => {
                 let c = self.expect(c, scope, DataType::Bool, "the condition of `if`")?;
-                let (te, tt) = self.expr(t, scope)?;
-                let (fe, ft) = self.expr(f, scope)?;
+                // A `null` branch takes the other's type (Flink SQL's `CASE … ELSE NULL`).
+                let ((te, tt), (fe, ft)) = match (&t.kind, &f.kind) {
+                    (ExprKind::Null, ExprKind::Null) => {
+                        return Err(self.fail(untyped_null(e.span).with_label("both branches are `null`")))
+                    }
+                    (ExprKind::Null, _) => {
+                        let (fe, ft) = self.expr(f, scope)?;
+                        ((typed_null(ft), ft), (fe, ft))
+                    }
+                    (_, ExprKind::Null) => {
+                        let (te, tt) = self.expr(t, scope)?;
+                        ((te, tt), (typed_null(tt), tt))
+                    }
+                    _ => (self.expr(t, scope)?, self.expr(f, scope)?),
+                };
                 let Some((te, fe, ty)) = unify(te, tt, fe, ft) else {
                     return Err(self.fail(
                         Diagnostic::error(
@@ -135,7 +164,11 @@ impl<'p> Typer<'p> {
     /// which may fail), between bools and integers, and between timestamps
     /// and integers (epoch milliseconds).
     fn cast(&mut self, x: &ast::Expr, to: &ast::Name, span: Span, scope: &mut Scope) -> Typed {
-        let (xe, from) = self.expr(x, scope)?;
+        let typed = match x.kind {
+            // `cast(null as long)`: a null of that type (Flink SQL's `CAST(NULL AS BIGINT)`).
+            ExprKind::Null => None,
+            _ => Some(self.expr(x, scope)?),
+        };
         let Some(target) = DataType::by_name(&to.text) else {
             return Err(self.fail(
                 Diagnostic::error("flow::check::cast", format!("unknown type `{}`", to.text), to.span)
@@ -143,6 +176,7 @@ impl<'p> Typer<'p> {
                     .with_help("the types are string, int, long, double, bool and timestamp"),
             ));
         };
+        let Some((xe, from)) = typed else { return Ok((typed_null(target), target)) };
         let (ok, fallible) = crate::casts::cast_kind(from, target);
         if !ok {
             let help = match (from, target) {
@@ -224,6 +258,26 @@ impl<'p> Typer<'p> {
     }
 
     fn binary(&mut self, op: BinaryOp, l: &ast::Expr, r: &ast::Expr, span: Span, scope: &mut Scope) -> Typed {
+        if let Some(d) = null_comparison(op, l, r, span) {
+            return Err(self.fail(d));
+        }
+        // `x + null`: a null of x's type is meant, and is written so.
+        let null_side = match (&l.kind, &r.kind) {
+            (ExprKind::Null, _) => Some((l, r)),
+            (_, ExprKind::Null) => Some((r, l)),
+            _ => None,
+        };
+        if let Some((null, other)) = null_side {
+            let mut d = untyped_null(null.span);
+            if !matches!(other.kind, ExprKind::Null) {
+                let (_, t) = self.expr(other, scope)?;
+                d = d.with_help(format!(
+                    "`{}` of a null is null: if that is meant, write `cast(null as {t})`",
+                    op.symbol()
+                ));
+            }
+            return Err(self.fail(d));
+        }
         let (le, lt) = self.expr(l, scope)?;
         let (re, rt) = self.expr(r, scope)?;
         let mismatch = |this: &mut Self| {
@@ -340,14 +394,18 @@ impl<'p> Typer<'p> {
             };
             return Err(self.fail(d));
         };
-        let mut typed = Vec::with_capacity(args.len());
-        for a in args {
-            typed.push(self.expr(a, scope)?);
-        }
+        let typed = self.args(func, args, span, scope)?;
         use DataType as T;
         let types: Vec<T> = typed.iter().map(|(_, t)| *t).collect();
+        let mut typed = typed;
         if let Some(r) = self.special_call(func, f, args, &mut typed, span) {
-            return r;
+            // `array(x, …)` of a nullable `x`: an array whose elements may be null.
+            return r.map(|(e, t)| match (&e, t) {
+                (Expr::Call(Function::Array, xs), DataType::Array(el)) if xs.iter().any(|x| scope.may_be_null(x)) => {
+                    (e, DataType::Array(el.with_nulls(true)))
+                }
+                _ => (e, t),
+            });
         }
         let sig: (&[&[T]], T) = match func {
             Function::Upper | Function::Lower | Function::Trim => (&[&[T::String]], T::String),
@@ -425,6 +483,38 @@ impl<'p> Typer<'p> {
         Ok((Expr::Call(func, typed.into_iter().map(|(e, _)| e).collect()), result))
     }
 
+    /// The typed arguments of a call of `func`. A `null` among the
+    /// arguments of `coalesce` or `array` takes the type of the first
+    /// typed one (Flink SQL's `COALESCE(NULL, x)`, `ARRAY[x, NULL]`);
+    /// elsewhere it needs a cast.
+    fn args(
+        &mut self,
+        func: Function,
+        args: &[ast::Expr],
+        span: Span,
+        scope: &mut Scope,
+    ) -> Result<Vec<(Expr, DataType)>, Failed> {
+        let takes_null = matches!(func, Function::Coalesce | Function::Array);
+        let mut typed: Vec<Option<(Expr, DataType)>> = Vec::with_capacity(args.len());
+        for a in args {
+            typed.push(match a.kind {
+                ExprKind::Null if takes_null => None,
+                _ => Some(self.expr(a, scope)?),
+            });
+        }
+        let Some(ty) = typed.iter().flatten().map(|(_, t)| *t).next() else {
+            if args.is_empty() {
+                return Ok(Vec::new());
+            }
+            return Err(self.fail(
+                untyped_null(span)
+                    .with_label(format!("every argument of `{}` is `null`", func.name()))
+                    .with_help("give one a type: `cast(null as long)` (Flink SQL's `CAST(NULL AS BIGINT)`)"),
+            ));
+        };
+        Ok(typed.into_iter().map(|t| t.unwrap_or_else(|| (typed_null(ty), ty))).collect())
+    }
+
     /// The functions whose signature is not a fixed list of parameter
     /// types: `coalesce` (any number of one type), `round` (an optional
     /// second argument), `regex_extract` (an optional group). `None` for
@@ -463,7 +553,7 @@ impl<'p> Typer<'p> {
                 let mut ty = typed[0].1;
                 for (i, (_, t)) in typed.iter().enumerate().skip(1) {
                     let widened = match (ty, *t) {
-                        (a, b) if a == b => Some(a),
+                        (a, b) if a.join_nulls(b).is_some() => a.join_nulls(b),
                         (a, b) if a.is_numeric() && b.is_numeric() => {
                             Some(if a == T::Double || b == T::Double { T::Double } else { T::Long })
                         }
@@ -707,7 +797,8 @@ impl<'p> Typer<'p> {
 
     /// A call of a function imported with `use rust`: as many arguments as
     /// it has parameters, each of its parameter's type (an `int` widens to
-    /// `long` or `double`, a `long` to `double`).
+    /// `long` or `double`, a `long` to `double`; an `array<long>` fits a
+    /// `Vec<Option<i64>>`, but an `array<long?>` no `Vec<i64>`).
     fn udf_call(
         &mut self,
         imported: &ImportedFn,
@@ -745,7 +836,7 @@ impl<'p> Typer<'p> {
         for (i, ((e, t), p)) in typed.into_iter().zip(&signature.params).enumerate() {
             let want = p.ty.data_type();
             let widened = match (t, want) {
-                (t, w) if t == w => Some(e),
+                (t, w) if t.fits(w) => Some(e),
                 (DataType::Int, DataType::Long) | (DataType::Int | DataType::Long, DataType::Double) => {
                     Some(Expr::Cast(want, Box::new(e)))
                 }
@@ -767,6 +858,24 @@ impl<'p> Typer<'p> {
                         d.with_help("`to_timestamp(…)` makes a timestamp of epoch milliseconds")
                     }
                     (_, DataType::String) => d.with_help("convert it with `to_string(…)`"),
+                    (DataType::Array(a), DataType::Array(w)) if a.ty() == DataType::Int && w.ty() == DataType::Long => {
+                        d.with_help(format!(
+                            "an array's elements are not widened: take `Vec<i32>` in `{name}`, \
+                             or build the array of longs (`array(cast(x as long), …)`)"
+                        ))
+                    }
+                    (DataType::Array(a), DataType::Array(w)) if a.ty() == w.ty() && a.nullable() => {
+                        let elem = p.ty.rust.rust();
+                        let vec = if p.ty.optional {
+                            format!("Option<Vec<Option<{elem}>>>")
+                        } else {
+                            format!("Vec<Option<{elem}>>")
+                        };
+                        d.with_help(format!(
+                            "its elements may be null: take `{vec}` in `{name}` (a null element is `None`), \
+                             or make them non-null where the array is built (`array(coalesce(x, 0), …)`)"
+                        ))
+                    }
                     _ => d,
                 };
                 return Err(self.fail(d));
@@ -918,7 +1027,7 @@ impl<'p> Typer<'p> {
             AggFunc::Count | AggFunc::CountDistinct | AggFunc::ApproxCountDistinct => DataType::Long,
             AggFunc::Avg | AggFunc::ApproxPercentile { .. } => DataType::Double,
             AggFunc::Sum if arg_type.is_integral() => DataType::Long,
-            AggFunc::ArrayAgg => DataType::Array(crate::ir::Elem::of(arg_type).unwrap_or(crate::ir::Elem::Long)),
+            AggFunc::ArrayAgg => DataType::Array(crate::ir::Elem::of(arg_type).unwrap_or(crate::ir::Elem::LONG)),
             _ => arg_type,
         };
         aggs.push(AggCall { func: agg, arg, arg_type, result_type });
@@ -956,8 +1065,15 @@ pub fn nullable(e: &Expr, input: &Schema, aggregate: Option<(&[usize], &[AggCall
         Expr::WindowStart | Expr::WindowEnd => false,
         Expr::IsNull(..) => false,
         Expr::Call(Function::Coalesce, args) => args.iter().all(rec),
+        // A null argument is a null element (Flink SQL's `ARRAY[x, NULL]`).
+        Expr::Call(Function::Array, _) => false,
         Expr::Call(Function::RegexExtract | Function::SplitPart | Function::ElementAt, _) => true,
-        Expr::Call(_, args) | Expr::Udf(_, args) => args.iter().any(rec),
+        // A null needle is looked for among the elements (Flink SQL's `ARRAY_CONTAINS`).
+        Expr::Call(Function::ArrayContains, args) => args.first().is_some_and(rec),
+        // An `Option` result may be null; a null argument of a plain
+        // parameter makes the result null (the function is not called).
+        Expr::Udf(r, args) => r.null_result || args.iter().enumerate().any(|(i, a)| !r.takes_null(i) && rec(a)),
+        Expr::Call(_, args) => args.iter().any(rec),
         Expr::Cast(_, x) | Expr::Neg(x) | Expr::Not(x) | Expr::At(_, x) => rec(x),
         Expr::Binary(_, a, b) => rec(a) || rec(b),
         // A null condition takes `else`: only the branches matter.
@@ -984,15 +1100,68 @@ fn first_aggregate(e: &ast::Expr) -> Option<Span> {
     }
 }
 
+/// A `null` of type `ty`: how the checker writes SQL's `CAST(NULL AS T)`.
+/// An untyped null never leaves the checker.
+pub fn typed_null(ty: DataType) -> Expr {
+    Expr::Cast(ty, Box::new(Expr::Literal(Value::Null)))
+}
+
+/// A `null` where nothing gives it a type.
+fn untyped_null(span: Span) -> Diagnostic {
+    Diagnostic::error("flow::check::untyped-null", "`null` has no type here", span)
+        .with_label("a null of which type?")
+        .with_help("give it one: `cast(null as long)` (Flink SQL's `CAST(NULL AS BIGINT)`)")
+}
+
+/// `x == null` (or `!=`, `<`, …): never true in SQL (it is UNKNOWN), so
+/// always a mistake; `x is null` is meant.
+fn null_comparison(op: BinaryOp, l: &ast::Expr, r: &ast::Expr, span: Span) -> Option<Diagnostic> {
+    if !matches!(op, BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge) {
+        return None;
+    }
+    let other = match (&l.kind, &r.kind) {
+        (ExprKind::Null, _) => r,
+        (_, ExprKind::Null) => l,
+        _ => return None,
+    };
+    let x = flowc_dsl::format::expr(other);
+    let help = match op {
+        BinaryOp::Eq => format!("to test for null, write `{x} is null`"),
+        BinaryOp::Ne => format!("to test for a value, write `{x} is not null`"),
+        _ => format!("to test for null, write `{x} is null` or `{x} is not null`"),
+    };
+    Some(
+        Diagnostic::error("flow::check::null-comparison", format!("`{}` with `null` is never true", op.symbol()), span)
+            .with_label("a comparison with null is null (SQL's UNKNOWN), and drops every row")
+            .with_help(help),
+    )
+}
+
 fn int_literal(i: i64) -> (Expr, DataType) {
     let ty = if i32::try_from(i).is_ok() { DataType::Int } else { DataType::Long };
     (Expr::Literal(Value::Int(i)), ty)
 }
 
-/// Brings two typed expressions to one type, widening numbers.
+/// Why an `array<T?>` does not fit where an `array<T>` is wanted, and
+/// what to write instead; `None` for other mismatches.
+pub fn element_nulls_help(got: DataType, want: DataType) -> Option<String> {
+    match (got, want) {
+        (DataType::Array(g), DataType::Array(w)) if g.ty() == w.ty() && g.nullable() && !w.nullable() => Some(format!(
+            "its elements may be null and {want}'s may not: read one with `coalesce(element_at(a, i), …)`, or `| unnest` it and `coalesce` each element, or declare {got} where it is wanted"
+        )),
+        _ => None,
+    }
+}
+
+/// Brings two typed expressions to one type, widening numbers (and an
+/// array's elements to nullable where one side's are).
 fn unify(a: Expr, at: DataType, b: Expr, bt: DataType) -> Option<(Expr, Expr, DataType)> {
     if at == bt {
         return Some((a, b, at));
+    }
+    if let Some(t) = at.join_nulls(bt) {
+        let widen = |e: Expr, from: DataType| if from == t { e } else { Expr::Cast(t, Box::new(e)) };
+        return Some((widen(a, at), widen(b, bt), t));
     }
     if !at.is_numeric() || !bt.is_numeric() {
         return None;

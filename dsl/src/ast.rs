@@ -428,6 +428,8 @@ pub enum ExprKind {
     Duration(Duration),
     /// `none`: a setting that is switched off.
     None,
+    /// `null`: SQL's `NULL`, typed by where it stands (the checker).
+    Null,
     /// A field of the record (or, in settings, a symbol such as `earliest`).
     Ident(String),
     /// `$bootstrap.servers`

@@ -552,6 +552,7 @@ pub fn expr(e: &Expr) -> String {
         ExprKind::Bool(b) => b.to_string(),
         ExprKind::Duration(d) => format!("{}{}", d.value, d.unit.suffix()),
         ExprKind::None => "none".into(),
+        ExprKind::Null => "null".into(),
         ExprKind::Ident(n) => n.clone(),
         ExprKind::Param(n) => format!("${n}"),
         ExprKind::Call(f, args) => match args.as_slice() {
@@ -560,7 +561,7 @@ pub fn expr(e: &Expr) -> String {
                 if f.text == "extract"
                     && unit.starts_with(|c: char| c.is_ascii_alphabetic())
                     && unit.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    && !["if", "then", "else", "and", "or", "not", "true", "false", "none"]
+                    && !["if", "then", "else", "and", "or", "not", "true", "false", "none", "null"]
                         .contains(&unit.as_str()) =>
             {
                 format!("extract({unit} from {})", expr(x))

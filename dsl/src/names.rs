@@ -186,6 +186,7 @@ fn expr_params(e: &Expr, out: &mut Vec<Symbol>) {
             | ExprKind::Bool(_)
             | ExprKind::Duration(_)
             | ExprKind::None
+            | ExprKind::Null
             | ExprKind::Ident(_) => {}
         }
     }

@@ -777,6 +777,7 @@ fn expr_node(pair: Pair<Rule>, cx: &Cx) -> Build<Expr> {
         }
         Rule::boolean => Ok(Expr { kind: ExprKind::Bool(pair.as_str() == "true"), span }),
         Rule::none => Ok(Expr { kind: ExprKind::None, span }),
+        Rule::null_lit => Ok(Expr { kind: ExprKind::Null, span }),
         Rule::string => Ok(Expr { kind: ExprKind::Str(string_lit(pair, cx)?.value), span }),
         Rule::param_ref => {
             let n = pair.into_inner().next().map_or("", |p| p.as_str()).to_string();
@@ -928,6 +929,26 @@ mod tests {
         let ExprKind::IsNull(cmp, true) = &inner.kind else { panic!("{inner:?}") };
         assert!(matches!(cmp.kind, ExprKind::Binary(BinaryOp::Eq, _, _)));
         assert!(matches!(&r.kind, ExprKind::IsNull(y, false) if y.kind == ExprKind::Ident("y".into())));
+    }
+
+    #[test]
+    fn null_is_a_value_and_not_a_name() {
+        // As an operand, a branch, an argument, and under a cast; `is null` is still a test.
+        let f = check_ok("set a = if x == null then null else coalesce(null, cast(null as long)) is null");
+        let Item::Set(s) = &f.items[0] else { panic!() };
+        let ExprKind::If(c, t, e) = &s.value.kind else { panic!("{:?}", s.value) };
+        assert!(matches!(&c.kind, ExprKind::Binary(BinaryOp::Eq, _, r) if r.kind == ExprKind::Null));
+        assert_eq!(t.kind, ExprKind::Null);
+        let ExprKind::IsNull(call, false) = &e.kind else { panic!("{e:?}") };
+        let ExprKind::Call(_, args) = &call.kind else { panic!("{call:?}") };
+        assert_eq!(args[0].kind, ExprKind::Null);
+        assert!(matches!(&args[1].kind, ExprKind::Cast(x, _) if x.kind == ExprKind::Null));
+        // `nullable` and `null_count` are names.
+        let f = check_ok("set a = nullable + null_count");
+        let Item::Set(s) = &f.items[0] else { panic!() };
+        assert!(
+            matches!(&s.value.kind, ExprKind::Binary(BinaryOp::Add, l, _) if l.kind == ExprKind::Ident("nullable".into()))
+        );
     }
 
     #[test]

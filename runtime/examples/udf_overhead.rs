@@ -40,8 +40,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         kinds: None,
     };
     let types = [DataType::Long, DataType::String];
-    let add1 = Expr::Udf(UdfRef { library: 0, function: 0 }, vec![Expr::Field(0)]);
-    let shout = Expr::Udf(UdfRef { library: 0, function: 1 }, vec![Expr::Field(1)]);
+    let add1 = Expr::Udf(UdfRef { library: 0, function: 0, null_result: false, takes_nulls: 0 }, vec![Expr::Field(0)]);
+    let shout = Expr::Udf(UdfRef { library: 0, function: 1, null_result: false, takes_nulls: 0 }, vec![Expr::Field(1)]);
     let plus = Expr::Binary(
         flowc_compiler::ir::BinOp::Add,
         Box::new(Expr::Field(0)),

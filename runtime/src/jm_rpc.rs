@@ -68,6 +68,13 @@ async fn serve_connection(
 ) -> Result<(), RpcError> {
     stream.set_nodelay(true)?;
     let authenticated = tokio::time::timeout(REGISTRATION_TIMEOUT, async {
+        // A peer that connects and closes without a byte is a liveness
+        // probe (a standby JobManager's fast failover, a TCP health
+        // check): nothing was refused, so nothing is logged as such.
+        if stream.peek(&mut [0u8; 1]).await? == 0 {
+            tracing::debug!(peer = %peer, "An RPC connection closed before it sent anything (a probe).");
+            return Ok(None);
+        }
         let stream: Box<dyn AsyncStream> = match &security.tls {
             Some(tls) => match tokio_rustls::TlsAcceptor::from(tls.server.clone()).accept(stream).await {
                 Ok(s) => Box::new(s),

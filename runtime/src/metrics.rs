@@ -31,6 +31,9 @@ pub struct TaskCounters {
     /// Records an expression of a stage failed on (division by zero, …),
     /// whatever its `on_error` did with them (`numRecordsExpressionErrors`).
     pub expression_errors: AtomicU64,
+    /// Records a sink could not write (a Kafka message over its limit),
+    /// whatever its `on_error` did with them (`numRecordsEncodeErrors`).
+    pub encode_errors: AtomicU64,
     /// Records written to a dead-letter topic (`numRecordsDeadLettered`).
     pub dead_lettered: AtomicU64,
     /// Records with an event time too far ahead (`numRecordsFromTheFuture`).
@@ -76,6 +79,7 @@ impl TaskCounters {
             bytes_out: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
             expression_errors: AtomicU64::new(0),
+            encode_errors: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             from_the_future: AtomicU64::new(0),
             error_samples: Mutex::new(VecDeque::new()),
@@ -204,6 +208,8 @@ pub enum ErrorClass {
     Expression,
     /// Its event time was too far ahead of the clock (`max_future`).
     FromTheFuture,
+    /// A sink could not write it (a Kafka message over its limit).
+    Encode,
 }
 
 impl ErrorClass {
@@ -212,6 +218,7 @@ impl ErrorClass {
             ErrorClass::Decode => "decode",
             ErrorClass::Expression => "expression",
             ErrorClass::FromTheFuture => "from-the-future",
+            ErrorClass::Encode => "encode",
         }
     }
 }

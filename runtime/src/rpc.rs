@@ -46,7 +46,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// JobManager's; every command of the JobManager (deploy, cancel, trigger,
 /// commit) carries its leader session id, and a TaskManager refuses the
 /// commands of any other session ([`ToTaskManager::leader_session`]).
-pub const PROTOCOL_VERSION: u32 = 5;
+/// Version 6: a task's metrics carry `numRecordsEncodeErrors`
+/// (`TaskMetrics::encode_errors`), and a deployed plan a Kafka sink's
+/// `on_error`.
+pub const PROTOCOL_VERSION: u32 = 6;
 /// No control message is this large; a bigger length means a confused peer.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 
@@ -147,6 +150,7 @@ impl TaskMetrics {
             bytes_out: C::get(&c.bytes_out),
             decode_errors: C::get(&c.decode_errors),
             expression_errors: C::get(&c.expression_errors),
+            encode_errors: C::get(&c.encode_errors),
             dead_lettered: C::get(&c.dead_lettered),
             from_the_future: C::get(&c.from_the_future),
             error_samples: c.error_samples(),
@@ -201,6 +205,9 @@ pub struct TaskMetrics {
     pub decode_errors: u64,
     /// Records an expression failed on, skipped or dead-lettered.
     pub expression_errors: u64,
+    /// Records a sink could not write, failed, skipped or dead-lettered.
+    #[serde(default)]
+    pub encode_errors: u64,
     /// Records written to a dead-letter topic.
     pub dead_lettered: u64,
     /// Records with an event time too far ahead (`max_future`).

@@ -15,12 +15,14 @@
 //! 200 ms the operators get a timer tick. Cancellation is noticed within
 //! 200 ms.
 
-use crate::checkpoint::format::{
-    encode, state_file_name, OperatorEntry, OperatorState, TaskEntry, TaskState, STATE_MAGIC,
-};
+use crate::checkpoint::format::{state_file_name, OperatorEntry, TaskEntry};
+use crate::checkpoint::state_file::{BeforeFirstWrite, StateSink};
 use crate::checkpoint::{Barrier, SourceState};
 use crate::clock::now_ms;
 use crate::connectors::{SinkWriter, SourcePoll, SourceReader};
+
+/// A task's source, as it runs.
+type Source = dyn SourceReader + 'static;
 use crate::data::Batch;
 use crate::ids::{Attempt, JobId, SubtaskId};
 use crate::keygroup::{key_group, key_hashes, subtask_for_key_group};
@@ -315,6 +317,10 @@ pub struct Task {
     pub stopped: bool,
     /// The id of that stop-with-savepoint.
     pub stop_checkpoint: Option<u64>,
+    /// The latest completed checkpoint the task heard of: a stopped task
+    /// that heard of its savepoint's completion while its inputs were
+    /// still ending does not wait for it again.
+    pub completed_checkpoint: Option<u64>,
 }
 
 /// How long a stopping sink waits for its savepoint to complete before it
@@ -354,10 +360,10 @@ impl Task {
                 self.counters.set_lineage(|l| l.partitions = source.partitions());
                 next_tick = now + TICK;
             }
-            self.poll_completions()?;
+            self.poll_completions(Some(source.as_mut()))?;
             if let Some(b) = self.checkpoints.triggers.as_ref().and_then(|t| t.try_recv().ok()) {
                 source.flush()?;
-                let state = source.snapshot();
+                let state = source.snapshot(b.id);
                 if b.stop.is_some_and(|s| s.drain) {
                     // Drain: every window fires before the savepoint.
                     self.push_signal(0, Signal::Watermark(i64::MAX))?;
@@ -366,7 +372,7 @@ impl Task {
                 if b.stop.is_some() {
                     self.stopped = true;
                     self.stop_checkpoint = Some(b.id);
-                    return self.finish();
+                    return self.finish(Some(source.as_mut()));
                 }
                 continue;
             }
@@ -386,7 +392,7 @@ impl Task {
                 SourcePoll::Nothing => self.flush_outputs()?,
                 SourcePoll::End => {
                     source.flush()?;
-                    return self.finish();
+                    return self.finish(Some(source.as_mut()));
                 }
             }
         }
@@ -406,7 +412,7 @@ impl Task {
             if self.cancelled() {
                 return Err(TaskError::Cancelled);
             }
-            self.poll_completions()?;
+            self.poll_completions(None)?;
             let now = Instant::now();
             if now >= next_tick {
                 self.tick()?;
@@ -459,9 +465,9 @@ impl Task {
                 }
             };
             match element {
-                Element::Records(batch) => {
+                Element::Records(mut batch) => {
                     if let Some(types) = &inputs[i].types {
-                        if let Err(reason) = batch.check_layout(types) {
+                        if let Err(reason) = batch.conform(types) {
                             return Err(TaskError::BadInput { from: inputs[i].from.clone(), reason });
                         }
                     }
@@ -500,7 +506,7 @@ impl Task {
                     inputs[i].ended = true;
                     self.try_complete_alignment(&mut inputs, &mut aligning)?;
                     if inputs.iter().all(|c| c.ended) {
-                        return self.finish();
+                        return self.finish(None);
                     }
                 }
             }
@@ -529,7 +535,7 @@ impl Task {
     /// End of all input: a final watermark, then every operator flushes.
     /// After a stop-with-savepoint nothing fires: what is left is in the
     /// savepoint and fires after the resume.
-    fn finish(&mut self) -> Result<TaskOutcome, TaskError> {
+    fn finish(&mut self, source: Option<&mut Source>) -> Result<TaskOutcome, TaskError> {
         if !self.stopped {
             self.push_signal(0, Signal::Watermark(i64::MAX))?;
             for k in 0..self.chain.len() {
@@ -544,7 +550,7 @@ impl Task {
         self.flush_outputs()?;
         if self.stopped {
             // Flushed at the barrier; an exactly-once sink commits when the savepoint completes.
-            self.await_stop_commit()?;
+            self.await_stop_commit(source)?;
         } else if let Some(sink) = &mut self.sink {
             sink.flush()?;
         }
@@ -579,31 +585,43 @@ impl Task {
         Ok(())
     }
 
-    /// Tells the sink of every checkpoint completed since the last look.
-    fn poll_completions(&mut self) -> Result<(), TaskError> {
-        let Some(rx) = &self.checkpoints.completions else { return Ok(()) };
+    /// Tells the source and the sink of every checkpoint completed since
+    /// the last look.
+    fn poll_completions(&mut self, mut source: Option<&mut Source>) -> Result<(), TaskError> {
+        let Some(rx) = self.checkpoints.completions.clone() else { return Ok(()) };
         while let Ok(id) = rx.try_recv() {
-            if let Some(sink) = &mut self.sink {
-                sink.checkpoint_complete(id)?;
-            }
+            self.checkpoint_complete(id, source.as_deref_mut())?;
         }
         Ok(())
     }
 
-    /// A stopped sink ends once its savepoint completed and it committed.
-    fn await_stop_commit(&mut self) -> Result<(), TaskError> {
+    fn checkpoint_complete(&mut self, id: u64, source: Option<&mut Source>) -> Result<(), TaskError> {
+        self.completed_checkpoint = self.completed_checkpoint.max(Some(id));
+        if let Some(source) = source {
+            source.checkpoint_complete(id);
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.checkpoint_complete(id)?;
+        }
+        Ok(())
+    }
+
+    /// A stopped source or sink ends once its savepoint completed and it
+    /// committed (the source its offsets, the sink its transactions).
+    fn await_stop_commit(&mut self, mut source: Option<&mut Source>) -> Result<(), TaskError> {
         let (Some(stop_id), Some(rx)) = (self.stop_checkpoint, self.checkpoints.completions.clone()) else {
             return Ok(());
         };
+        if self.completed_checkpoint >= Some(stop_id) {
+            return Ok(());
+        }
         let deadline = Instant::now() + STOP_COMMIT_WAIT;
         while Instant::now() < deadline {
             if self.cancelled() {
                 return Err(TaskError::Cancelled);
             }
             if let Ok(id) = rx.recv_timeout(TICK) {
-                if let Some(sink) = &mut self.sink {
-                    sink.checkpoint_complete(id)?;
-                }
+                self.checkpoint_complete(id, source.as_deref_mut())?;
                 if id >= stop_id {
                     return Ok(());
                 }
@@ -645,7 +663,6 @@ impl Task {
     fn write_state(&self, b: &Barrier, source: SourceState, sink_state: Vec<u8>) -> Result<TaskEntry, String> {
         let ctx = &self.checkpoints;
         let mut operators = Vec::new();
-        let mut states = Vec::new();
         if let Some(op) = &ctx.source {
             operators.push(OperatorEntry {
                 operator: op.id,
@@ -656,48 +673,59 @@ impl Task {
                 source,
             });
         }
-        for (info, k) in &ctx.chain {
-            let snap = self.chain.get(*k).map(|op| op.snapshot()).unwrap_or_default();
-            let keyed = !snap.key_groups.is_empty();
-            if keyed {
-                states.push(OperatorState { operator: info.id, keyed: snap.key_groups, raw: Vec::new() });
-            }
+        for (info, _) in &ctx.chain {
             operators.push(OperatorEntry {
                 operator: info.id,
                 uid: info.uid.clone(),
                 name: info.name.clone(),
-                keyed,
+                keyed: false,
                 raw: false,
                 source: SourceState::None,
             });
         }
         if let Some(op) = &ctx.sink {
-            let raw = !sink_state.is_empty();
-            if raw {
-                states.push(OperatorState { operator: op.id, keyed: Vec::new(), raw: sink_state });
-            }
             operators.push(OperatorEntry {
                 operator: op.id,
                 uid: op.uid.clone(),
                 name: op.name.clone(),
                 keyed: false,
-                raw,
+                raw: !sink_state.is_empty(),
                 source: SourceState::None,
             });
         }
-        let (file, size) = if states.is_empty() {
-            (None, 0)
-        } else {
-            let name = state_file_name(ctx.vertex, self.id.subtask);
-            let bytes =
-                encode(STATE_MAGIC, &TaskState { vertex: ctx.vertex, subtask: self.id.subtask, operators: states });
-            crate::fault::slow_state_write(self.id.subtask);
-            // The JobManager prepared the checkpoint when it triggered it;
-            // if it is gone, the checkpoint was abandoned and nothing is
-            // written (never created again here).
-            let dir = std::path::Path::new(&b.dir);
-            self.checkpoints.storage.write_state(dir, &name, &bytes).map_err(|e| e.to_string())?;
-            (Some(name), bytes.len() as u64)
+        // Each operator hands its key groups one at a time straight into the
+        // state file (format 2): the state is never held a second time as
+        // bytes. No file is made for a subtask without state.
+        let first_chained = usize::from(ctx.source.is_some());
+        let name = state_file_name(ctx.vertex, self.id.subtask);
+        // The JobManager prepared the checkpoint when it triggered it; if it
+        // is gone, the checkpoint was abandoned and nothing is written
+        // (never created again here).
+        let dir = std::path::Path::new(&b.dir);
+        let mut fill = |sink: &mut dyn StateSink| -> std::io::Result<()> {
+            let subtask = self.id.subtask;
+            let sink = &mut BeforeFirstWrite { sink, before: Some(|| crate::fault::slow_state_write(subtask)) };
+            for (i, (info, k)) in ctx.chain.iter().enumerate() {
+                let Some(op) = self.chain.get(*k) else { continue };
+                let before = sink.key_groups_written();
+                sink.operator(info.id);
+                op.snapshot_into(sink)?;
+                operators[first_chained + i].keyed = sink.key_groups_written() > before;
+            }
+            if let Some(op) = &ctx.sink {
+                sink.operator(op.id);
+                sink.raw(&sink_state)?;
+            }
+            Ok(())
+        };
+        let size = self
+            .checkpoints
+            .storage
+            .write_task_state_with(dir, &name, ctx.vertex, self.id.subtask, &mut fill)
+            .map_err(|e| e.to_string())?;
+        let (file, size) = match size {
+            Some(size) => (Some(name), size),
+            None => (None, 0),
         };
         Ok(TaskEntry {
             vertex: ctx.vertex,

@@ -6,6 +6,9 @@
 //! turn, as N source subtasks would: each file is in time order and holds
 //! its share of every kind), or to the
 //! Kafka topics `<prefix>person`, `<prefix>auction`, `<prefix>bid`.
+//! With `--out`, also `<out>/side_input.txt`, the bounded side input of
+//! query 13: `--side-input-rows` lines `key,value`, each a number from 0 and
+//! its text (`7,7`), as nexmark-flink's `SideInputGenerator` makes them.
 //! Timestamps are written as Flink SQL's JSON format reads a
 //! `TIMESTAMP(3)`, `yyyy-MM-dd HH:mm:ss.SSS` in UTC, so that both an
 //! ordinary flowc source (with `timestamp("yyyy-MM-dd HH:mm:ss.SSS")`) and
@@ -13,7 +16,9 @@
 //! them.
 
 use anyhow::{bail, Context};
-use flowc_compiler::ir::{Delivery, Format, KafkaSink, NexmarkKind, TimestampFormat, NEXMARK_BASE_TIME, NEXMARK_RATE};
+use flowc_compiler::ir::{
+    Delivery, ErrorPolicy, Format, KafkaSink, NexmarkKind, TimestampFormat, NEXMARK_BASE_TIME, NEXMARK_RATE,
+};
 use flowc_runtime::codec::json::JsonEncoder;
 use flowc_runtime::connectors::kafka::KafkaSinkWriter;
 use flowc_runtime::connectors::nexmark::{generate, generator::EventGenerator, Share};
@@ -49,6 +54,23 @@ pub struct NexmarkGenArgs {
     pub kafka: Option<String>,
     #[arg(long = "topic-prefix", default_value = "nexmark-")]
     pub topic_prefix: String,
+    /// Rows of `<out>/side_input.txt` (query 13's side input).
+    #[arg(long = "side-input-rows", default_value_t = 10_000)]
+    pub side_input_rows: u64,
+}
+
+/// Writes query 13's side input: `rows` lines `i,i` from 0.
+fn write_side_input(dir: &std::path::Path, rows: u64) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("side_input.txt");
+    let f = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(f);
+    for i in 0..rows {
+        writeln!(w, "{i},{i}").with_context(|| format!("writing {}", path.display()))?;
+    }
+    w.flush().with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("side_input.txt: {rows} rows");
+    Ok(())
 }
 
 pub fn run(a: NexmarkGenArgs) -> anyhow::Result<ExitCode> {
@@ -56,6 +78,9 @@ pub fn run(a: NexmarkGenArgs) -> anyhow::Result<ExitCode> {
         bail!("--rate and --files must be positive");
     }
     let generator = EventGenerator::new(a.rate, a.seed, a.base_time);
+    if let Some(dir) = &a.out {
+        write_side_input(dir, a.side_input_rows)?;
+    }
     for kind in NexmarkKind::ALL {
         let mut schema = kind.schema();
         for f in &mut schema.fields {
@@ -83,8 +108,10 @@ pub fn run(a: NexmarkGenArgs) -> anyhow::Result<ExitCode> {
                     format: Format::Json,
                     key: Vec::new(),
                     timestamp: None,
+                    on_error: ErrorPolicy::Fail,
                 },
                 &schema,
+                flowc_runtime::connectors::sink_errors::SinkErrors::fail("nexmark-gen"),
             )?),
             None => None,
         };

@@ -168,7 +168,7 @@ pub fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> anyhow::Res
 }
 
 /// [`create_topic`] with topic configs.
-fn create_topic_with(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) -> anyhow::Result<()> {
+pub fn create_topic_with(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) -> anyhow::Result<()> {
     let timeout = Duration::from_secs(30);
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", bootstrap).create().context("creating a Kafka admin client")?;

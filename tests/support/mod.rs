@@ -7,6 +7,7 @@
 //!   (or the one named by `FLOWC_TEST_ZOOKEEPER`), unique cluster ids.
 //! - [`s3`]: a real S3-protocol server (moto's, from PyPI) for the test
 //!   process (or the one named by `FLOWC_TEST_S3`), unique bucket names.
+//! - [`pki`]: a CA and node certificates for internal mutual TLS.
 //! - [`free_port`] / [`free_ports`]: loopback ports nobody listens on.
 
 // Each test binary compiles this module on its own and uses only part of it.
@@ -14,6 +15,7 @@
 
 pub mod cluster;
 pub mod kafka;
+pub mod pki;
 pub mod playground;
 pub mod s3;
 pub mod zookeeper;

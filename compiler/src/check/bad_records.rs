@@ -138,6 +138,33 @@ impl Checker {
         }
     }
 
+    /// A `dead_letter_topic` or `dead_letter_servers` under a policy other
+    /// than `dead_letter` would be silently ignored: an error on each.
+    /// `what` names the records the policy is about, for the label.
+    pub(super) fn dead_letter_settings_need_the_policy(
+        &mut self,
+        props: &HashMap<String, (Const, Span)>,
+        policy: &str,
+        what: &str,
+    ) {
+        if policy == "dead_letter" {
+            return;
+        }
+        for key in ["dead_letter_topic", "dead_letter_servers"] {
+            if let Some((_, span)) = props.get(key) {
+                self.err(
+                    Diagnostic::error(
+                        "flow::check::dead-letter-without-policy",
+                        format!("`{key}` has no effect unless `on_error: dead_letter`"),
+                        *span,
+                    )
+                    .with_label(format!("{what} are {}", if policy == "fail" { "fatal" } else { "skipped" }))
+                    .with_help("add `on_error: dead_letter`, or remove this setting"),
+                );
+            }
+        }
+    }
+
     /// The `on_error` policy of a kafka source (`servers`, `topic` given)
     /// or a file source (neither), from its settings
     /// `on_error`, `dead_letter_topic` and `dead_letter_servers`; `None`
@@ -152,26 +179,7 @@ impl Checker {
         let kind = if servers.is_some() || topic.is_some() { "kafka" } else { "file" };
         let values = catalog::values(Role::Source, kind, "on_error");
         let policy = self.symbol_prop(props, "on_error", values, "skip")?;
-        let dead = policy == "dead_letter";
-        if !dead {
-            // A dead-letter setting without the policy would be silently ignored.
-            for key in ["dead_letter_topic", "dead_letter_servers"] {
-                if let Some((_, span)) = props.get(key) {
-                    self.err(
-                        Diagnostic::error(
-                            "flow::check::dead-letter-without-policy",
-                            format!("`{key}` has no effect unless `on_error: dead_letter`"),
-                            *span,
-                        )
-                        .with_label(format!(
-                            "records that fail are {}",
-                            if policy == "fail" { "fatal" } else { "skipped" }
-                        ))
-                        .with_help("add `on_error: dead_letter`, or remove this setting"),
-                    );
-                }
-            }
-        }
+        self.dead_letter_settings_need_the_policy(props, &policy, "records that fail");
         match policy.as_str() {
             "fail" => Some(ErrorPolicy::Fail),
             "skip" => Some(ErrorPolicy::Skip),

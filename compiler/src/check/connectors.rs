@@ -422,6 +422,7 @@ impl Checker {
                 }
                 let key = self.sink_key(&props, input);
                 let timestamp = self.sink_timestamp(&props, input);
+                let on_error = self.sink_error_policy(&props, servers.as_deref(), topic.as_deref(), whole);
                 let shown = topic.clone().unwrap_or_default();
                 let prefix =
                     self.string_prop(&props, "transactional_id_prefix", Some(&format!("flowc-{shown}")), whole);
@@ -434,20 +435,24 @@ impl Checker {
                         transactional_id_prefix: prefix?,
                         key: key?,
                         timestamp: timestamp?,
+                        on_error: on_error?,
                     })
                 };
                 (spec().map(OperatorKind::KafkaSink), format!("Sink: Kafka({shown})"))
             }
             "print" => {
-                self.props(c.props.as_ref(), &catalog::keys(Role::Sink, "print"), "a print sink");
+                let props = self.sink_without_policy(c, "print");
+                self.props(props.as_ref(), &catalog::keys(Role::Sink, "print"), "a print sink");
                 (Some(OperatorKind::PrintSink), "Sink: Print".to_string())
             }
             "discard" => {
-                self.props(c.props.as_ref(), &catalog::keys(Role::Sink, "discard"), "a discard sink");
+                let props = self.sink_without_policy(c, "discard");
+                self.props(props.as_ref(), &catalog::keys(Role::Sink, "discard"), "a discard sink");
                 (Some(OperatorKind::DiscardSink), "Sink: Discard".to_string())
             }
             "file" => {
-                let props = self.props(c.props.as_ref(), &catalog::keys(Role::Sink, "file"), "a file sink");
+                let props = self.sink_without_policy(c, "file");
+                let props = self.props(props.as_ref(), &catalog::keys(Role::Sink, "file"), "a file sink");
                 let path = self.string_prop(&props, "path", None, whole);
                 let values = catalog::values(Role::Sink, "file", "format");
                 let format = self.format_prop(&props, values, known, true);

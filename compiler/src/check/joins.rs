@@ -35,6 +35,7 @@
 mod bounds;
 mod edges;
 mod keys;
+mod lookup;
 mod schema;
 mod temporal;
 mod union;
@@ -87,6 +88,9 @@ impl Checker {
         span: Span,
         settings: &JobSettings,
     ) -> StreamEnd {
+        if lookup::is_lookup(j) {
+            return self.lookup_join(left, left_name, j, span, settings);
+        }
         let right = self.named_stream(&j.right);
         let right_name = j.right.text.as_str();
         // A self-join: the left is `left`.

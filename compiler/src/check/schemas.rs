@@ -142,8 +142,9 @@ impl Checker {
         }
     }
 
-    /// The element type of `array<…>` field `name`: a scalar without `?`
-    /// (a timestamp with its format); else an error and `None`.
+    /// The element type of `array<…>` field `name`: a scalar (a timestamp
+    /// with its format), with `?` one whose elements may be null; else an
+    /// error and `None`.
     fn array_element(&mut self, name: &str, e: &ast::ArrayElement) -> Option<(Elem, Option<TimestampFormat>)> {
         let refuse = |what: &str, label: &str, help: String| {
             Diagnostic::error("flow::check::array-element", format!("`{name}`: {what}"), e.span)
@@ -161,17 +162,9 @@ impl Checker {
                 "an array element",
                 "an array's elements are `string`, `int`, `long`, `double`, `bool` or `timestamp`".to_string(),
             ),
-            _ if e.nullable => refuse(
-                "an array's elements cannot be null",
-                "`?` here",
-                format!(
-                    "write `{name}: array<{0}>` (a JSON `null` element is then a bad record); `array<{0}>?` makes the whole array nullable",
-                    flowc_dsl::format::field_type(&e.ty)
-                ),
-            ),
             scalar => {
                 let (ty, format) = self.scalar_type(scalar);
-                return Elem::of(ty).map(|elem| (elem, format));
+                return Elem::of(ty).map(|elem| (elem.with_nulls(e.nullable), format));
             }
         };
         self.err(d);

@@ -18,6 +18,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("pipeline.on-error", "`fail`, `skip` or `dead_letter`"),
     ("pipeline.dead-letter.topic", "a string"),
     ("pipeline.dead-letter.servers", "a string"),
+    ("table.optimizer.projection-pushdown-enabled", "`true` or `false`"),
 ];
 
 impl Checker {
@@ -77,6 +78,7 @@ impl Checker {
                 ("execution.checkpointing.interval", Const::Duration(ms)) => s.checkpoint_interval_ms = Some(*ms),
                 ("execution.checkpointing.interval", Const::None) => s.checkpoint_interval_ms = None,
                 ("pipeline.operator-chaining", Const::Bool(b)) => s.chaining = *b,
+                ("table.optimizer.projection-pushdown-enabled", Const::Bool(b)) => s.projection_pushdown = *b,
                 ("pipeline.max-parallelism", Const::Int(n)) if (1..=32768).contains(n) => s.max_parallelism = *n as u32,
                 ("parallelism.default", Const::Int(n)) if (1..=32768).contains(n) => s.parallelism = *n as u32,
                 ("pipeline.on-error", Const::Symbol(p)) if super::bad_records::STAGE_POLICIES.contains(&p.as_str()) => {

@@ -157,6 +157,7 @@ pub(super) fn field_refs<'e>(e: &'e Expr, outside_aggregates: bool, out: &mut Ve
         | ExprKind::Bool(_)
         | ExprKind::Duration(_)
         | ExprKind::None
+        | ExprKind::Null
         | ExprKind::Param(_) => {}
     }
 }

@@ -7,7 +7,7 @@
 //! unless it is called: then the call is an error (see `typing`).
 
 use super::{CheckOptions, Checker};
-use crate::ir::{AggFunc, Function, UdfLibrary, UdfRef};
+use crate::ir::{AggFunc, Function, UdfLibrary};
 use crate::udf::{self, Imported, ImportedFn, Manifest};
 use flowc_dsl::ast::{Item, JobFile};
 use flowc_dsl::Diagnostic;
@@ -121,7 +121,7 @@ impl Checker {
                 }
                 let what = match f.signature {
                     Ok(signature) => {
-                        let at = UdfRef { library, function: functions.len() as u32 };
+                        let at = signature.at(library, functions.len() as u32);
                         functions.push(signature.clone());
                         Imported::Callable { at, signature }
                     }

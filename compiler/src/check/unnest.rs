@@ -112,7 +112,7 @@ impl Checker {
                 name: u.alias.text.clone(),
                 ty: array.ty.element().unwrap_or(array.ty),
                 timestamp_format: array.timestamp_format.clone(),
-                nullable: u.left_outer,
+                nullable: u.left_outer || array.ty.element_nullable(),
                 nested: false,
                 metadata: None,
                 qualifiers: Default::default(),

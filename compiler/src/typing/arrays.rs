@@ -73,7 +73,7 @@ impl Typer<'_> {
                                 args[1].span,
                             )
                             .with_label(format!("this is {t}"))
-                            .with_secondary(args[0].span, format!("an array<{element}>"))
+                            .with_secondary(args[0].span, format!("an {}", typed[0].1))
                             .with_help(format!("look for {element}, converting with `cast(… as {element})`")),
                         ))
                     }
@@ -116,8 +116,8 @@ impl Typer<'_> {
                     };
                     ty = element.ty();
                 }
-                // A null argument makes the array null (elements are never
-                // null): `nullable` sees that as of any function.
+                // A null argument is a null element: the caller, which knows
+                // which arguments may be null, makes the elements nullable.
                 let exprs: Vec<Expr> = std::mem::take(typed)
                     .into_iter()
                     .map(|(e, t)| if t == ty { e } else { Expr::Cast(ty, Box::new(e)) })
@@ -140,7 +140,7 @@ impl Typer<'_> {
                         ));
                     }
                 }
-                Ok((Expr::Call(func, exprs(typed)), DataType::Array(Elem::String)))
+                Ok((Expr::Call(func, exprs(typed)), DataType::Array(Elem::STRING)))
             }
         }
     }

@@ -12,14 +12,25 @@
 //! The column format ([`ABI_VERSION`]) is little-endian throughout:
 //!
 //! ```text
-//!  arguments  u32 rows, u32 columns, then per column: u8 tag, values
+//!  arguments  u32 rows, u32 columns, then per column:
+//!             u8 tag, u8 nulls, [rows × u8 validity], values
+//!             nulls 0: every row holds a value; 1: a validity byte per row
+//!             follows (1 a value, 0 a null: the value is the type's default)
 //!             tag 1 i64 (int, long, timestamp ms): rows × 8 bytes
 //!             tag 2 f64: rows × 8 bytes      tag 3 bool: rows × 1 byte
 //!             tag 4 string: (rows + 1) × u32 offsets, then the UTF-8 bytes
+//!             tag 5 array: (rows + 1) × u32 offsets (a null array has no
+//!             elements), then its elements as a column of offsets[rows]
+//!             values (u8 tag, u8 nulls, [validity], values: scalars only)
 //!  result     u8 0, u32 rows, one column as above       — every row computed
 //!             u8 1, u32 row, u32 len, message (UTF-8)   — the function failed on `row`
 //!             u8 2, u32 0,   u32 len, message           — the input was not understood (a bug)
 //! ```
+//!
+//! Only an `Option` parameter's column has nulls (a null argument of a
+//! plain parameter makes the result null without a call: the runtime
+//! leaves that row out); only an `Option` result's column has nulls.
+//! Likewise only a `Vec<Option<T>>`'s element column has nulls.
 //!
 //! The C ABI: `flowc_udf_abi_version() -> u32`, `flowc_udf_signatures(*mut
 //! usize) -> *const u8` (one line per function, to check against the plan),
@@ -34,14 +45,19 @@ use quote::{format_ident, quote};
 
 /// The version of the column format and the C ABI. The runtime refuses an
 /// artifact of another version.
-pub const ABI_VERSION: u32 = 1;
+///
+/// 2: a null flag (and validity) after each column's tag, for `Option`
+/// parameters and results (1 had none: an `Option` always got `Some`);
+/// array columns (tag 5) for `Vec` parameters and results.
+pub const ABI_VERSION: u32 = 2;
 
 pub const TAG_I64: u8 = 1;
 pub const TAG_F64: u8 = 2;
 pub const TAG_BOOL: u8 = 3;
 pub const TAG_STR: u8 = 4;
+pub const TAG_LIST: u8 = 5;
 
-/// The column tag of a flowc type's values.
+/// The column tag of a scalar flowc type's values (an array's elements').
 pub fn tag(rust: RustType) -> u8 {
     match rust {
         RustType::I32 | RustType::I64 | RustType::DateTimeUtc | RustType::NaiveDateTime => TAG_I64,
@@ -153,57 +169,110 @@ fn wrapper(i: usize, f: &UdfSignature) -> TokenStream {
     let name = format_ident!("{}", f.name);
     let fname = &f.name;
     let n = f.params.len() as u32;
-    let cols: Vec<_> = (0..f.params.len()).map(|j| format_ident!("c{}", j)).collect();
-    let vals: Vec<_> = (0..f.params.len()).map(|j| format_ident!("v{}", j)).collect();
-    let reads = f.params.iter().zip(&cols).map(|(p, c)| {
-        let read = match p.ty.rust {
-            RustType::I32 | RustType::I64 | RustType::DateTimeUtc | RustType::NaiveDateTime => quote!(r.i64s(rows)),
-            RustType::F64 => quote!(r.f64s(rows)),
-            RustType::Bool => quote!(r.bools(rows)),
-            RustType::String | RustType::Str => quote!(r.strs(rows)),
+    let ids = |p: &str| (0..f.params.len()).map(|j| format_ident!("{}{}", p, j)).collect::<Vec<_>>();
+    // Per parameter: its values (an array's elements), its validity, and
+    // for an array its offsets and its elements' validity.
+    let (cols, vals, nulls, offsets, elems) = (ids("c"), ids("v"), ids("n"), ids("o"), ids("e"));
+    let reads = f.params.iter().enumerate().map(|(j, p)| {
+        let (c, valid, o, e) = (&cols[j], &nulls[j], &offsets[j], &elems[j]);
+        let pname = &p.name;
+        let plain = if p.ty.optional {
+            quote!()
+        } else {
+            quote! {
+                if !#valid.is_all() {
+                    return __flowc::bad_input(format!("nulls for parameter `{}`, which takes none", #pname));
+                }
+            }
         };
-        quote! { let #c = match #read { Ok(c) => c, Err(e) => return __flowc::bad_input(e) }; }
+        match p.ty.list {
+            None => {
+                let read = read_column(p.ty.rust, quote!(rows));
+                quote! {
+                    let (#valid, #c) = match #read { Ok(c) => c, Err(e) => return __flowc::bad_input(e) };
+                    #plain
+                }
+            }
+            Some(list) => {
+                let read = read_column(p.ty.rust, quote!(#o.total()));
+                let plain_elements = if list.nulls {
+                    quote!()
+                } else {
+                    quote! {
+                        if !#e.is_all() {
+                            return __flowc::bad_input(format!("null elements for parameter `{}`, which takes none", #pname));
+                        }
+                    }
+                };
+                quote! {
+                    let (#valid, #o) = match r.list(rows) { Ok(c) => c, Err(e) => return __flowc::bad_input(e) };
+                    #plain
+                    let (#e, #c) = match #read { Ok(c) => c, Err(e) => return __flowc::bad_input(e) };
+                    #plain_elements
+                }
+            }
+        }
     });
-    let converts = f.params.iter().zip(cols.iter().zip(&vals)).map(|(p, (c, v))| {
-        let raw = quote!(#c.get(k));
-        let value = match p.ty.rust {
-            RustType::I32 => quote!(#raw as i32),
-            RustType::I64 | RustType::F64 | RustType::Bool | RustType::Str => raw,
-            RustType::String => quote!(#raw.to_string()),
-            RustType::DateTimeUtc => quote! {
-                match chrono::DateTime::<chrono::Utc>::from_timestamp_millis(#raw) {
-                    Some(t) => t,
-                    None => return Err((k, format!("timestamp {} ms is out of chrono's range", #raw))),
-                }
-            },
-            RustType::NaiveDateTime => quote! {
-                match chrono::DateTime::<chrono::Utc>::from_timestamp_millis(#raw) {
-                    Some(t) => t.naive_utc(),
-                    None => return Err((k, format!("timestamp {} ms is out of chrono's range", #raw))),
-                }
-            },
+    let converts = f.params.iter().enumerate().map(|(j, p)| {
+        let (c, v, valid, o, e) = (&cols[j], &vals[j], &nulls[j], &offsets[j], &elems[j]);
+        let value = match p.ty.list {
+            None => convert(p.ty.rust, quote!(#c.get(k))),
+            Some(list) => {
+                let one = convert(p.ty.rust, quote!(#c.get(j)));
+                let one = if list.nulls { quote!(if #e.has(j) { Some(#one) } else { None }) } else { one };
+                quote! {{
+                    let (a, b) = #o.range(k);
+                    let mut xs = Vec::with_capacity(b - a);
+                    for j in a..b {
+                        xs.push(#one);
+                    }
+                    xs
+                }}
+            }
         };
-        let value = if p.ty.optional { quote!(Some(#value)) } else { value };
+        let value = if p.ty.optional { quote!(if #valid.has(k) { Some(#value) } else { None }) } else { value };
         quote! { let #v = #value; }
     });
-    let got = if f.ret.optional {
+    let scalar_writer = writer(f.ret.rust);
+    let nullable = f.ret.optional;
+    let (new_out, push) = match f.ret.list {
+        None => (quote!(#scalar_writer::with_capacity(rows, #nullable)), push(f.ret.rust, quote!(out), quote!(got))),
+        Some(list) => {
+            let elem_nulls = list.nulls;
+            let one = push(f.ret.rust, quote!(out.elems), quote!(x));
+            let one = if list.nulls {
+                quote! {
+                    match x {
+                        Some(x) => #one,
+                        None => out.elems.push_null(),
+                    }
+                }
+            } else {
+                quote!(#one;)
+            };
+            (
+                quote!(__flowc::ListOut::with_capacity(rows, #nullable, #scalar_writer::with_capacity(rows, #elem_nulls))),
+                quote! {{
+                    for x in got {
+                        #one
+                    }
+                    out.close_row()
+                }},
+            )
+        }
+    };
+    let keep = if nullable {
         quote! {
             match result {
-                Some(x) => x,
-                None => return Err((k, format!("`{}` returned None, and flowc has no null values yet", #fname))),
+                Some(got) => #push,
+                None => out.push_null(),
             }
         }
     } else {
-        quote!(result)
-    };
-    let (writer, push) = match f.ret.rust {
-        RustType::I32 => (quote!(__flowc::I64Out), quote!(out.push(got as i64))),
-        RustType::I64 => (quote!(__flowc::I64Out), quote!(out.push(got))),
-        RustType::F64 => (quote!(__flowc::F64Out), quote!(out.push(got))),
-        RustType::Bool => (quote!(__flowc::BoolOut), quote!(out.push(got))),
-        RustType::String | RustType::Str => (quote!(__flowc::StrOut), quote!(out.push(&got))),
-        RustType::DateTimeUtc => (quote!(__flowc::I64Out), quote!(out.push(got.timestamp_millis()))),
-        RustType::NaiveDateTime => (quote!(__flowc::I64Out), quote!(out.push(got.and_utc().timestamp_millis()))),
+        quote! {
+            let got = result;
+            #push;
+        }
     };
     quote! {
         fn #call(input: &[u8]) -> Vec<u8> {
@@ -211,20 +280,19 @@ fn wrapper(i: usize, f: &UdfSignature) -> TokenStream {
             let mut r = __flowc::Reader::new(input);
             let rows = match r.header(#n) { Ok(rows) => rows, Err(e) => return __flowc::bad_input(e) };
             #(#reads)*
-            let mut out = #writer::with_capacity(rows);
+            let mut out = #new_out;
             let mut k = 0usize;
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(), (usize, String)> {
                 while k < rows {
                     #(#converts)*
                     let result = user::#name(#(#vals),*);
-                    let got = #got;
-                    #push;
+                    #keep
                     k += 1;
                 }
                 Ok(())
             }));
             match run {
-                Ok(Ok(())) => out.finish(),
+                Ok(Ok(())) => __flowc::Out::finish(out),
                 Ok(Err((row, message))) => __flowc::failed(row, &message),
                 Err(payload) => __flowc::failed(k, &__flowc::panic_message(#fname, payload)),
             }
@@ -232,10 +300,63 @@ fn wrapper(i: usize, f: &UdfSignature) -> TokenStream {
     }
 }
 
+/// Reads a column of `count` values of `rust` (the reader is `r`).
+fn read_column(rust: RustType, count: TokenStream) -> TokenStream {
+    match rust {
+        RustType::I32 | RustType::I64 | RustType::DateTimeUtc | RustType::NaiveDateTime => quote!(r.i64s(#count)),
+        RustType::F64 => quote!(r.f64s(#count)),
+        RustType::Bool => quote!(r.bools(#count)),
+        RustType::String | RustType::Str => quote!(r.strs(#count)),
+    }
+}
+
+/// The Rust value of `rust` of the column value `raw`; a timestamp out of
+/// chrono's range fails row `k`.
+fn convert(rust: RustType, raw: TokenStream) -> TokenStream {
+    match rust {
+        RustType::I32 => quote!(#raw as i32),
+        RustType::I64 | RustType::F64 | RustType::Bool | RustType::Str => raw,
+        RustType::String => quote!(#raw.to_string()),
+        RustType::DateTimeUtc => quote! {
+            match chrono::DateTime::<chrono::Utc>::from_timestamp_millis(#raw) {
+                Some(t) => t,
+                None => return Err((k, format!("timestamp {} ms is out of chrono's range", #raw))),
+            }
+        },
+        RustType::NaiveDateTime => quote! {
+            match chrono::DateTime::<chrono::Utc>::from_timestamp_millis(#raw) {
+                Some(t) => t.naive_utc(),
+                None => return Err((k, format!("timestamp {} ms is out of chrono's range", #raw))),
+            }
+        },
+    }
+}
+
+/// The writer of a column of `rust` values.
+fn writer(rust: RustType) -> TokenStream {
+    match rust {
+        RustType::I32 | RustType::I64 | RustType::DateTimeUtc | RustType::NaiveDateTime => quote!(__flowc::I64Out),
+        RustType::F64 => quote!(__flowc::F64Out),
+        RustType::Bool => quote!(__flowc::BoolOut),
+        RustType::String | RustType::Str => quote!(__flowc::StrOut),
+    }
+}
+
+/// Appends `value` (of `rust`) to the writer `out`.
+fn push(rust: RustType, out: TokenStream, value: TokenStream) -> TokenStream {
+    match rust {
+        RustType::I32 => quote!(#out.push(#value as i64)),
+        RustType::I64 | RustType::F64 | RustType::Bool => quote!(#out.push(#value)),
+        RustType::String | RustType::Str => quote!(#out.push(&#value)),
+        RustType::DateTimeUtc => quote!(#out.push(#value.timestamp_millis())),
+        RustType::NaiveDateTime => quote!(#out.push(#value.and_utc().timestamp_millis())),
+    }
+}
+
 /// The module `__flowc` of the generated crate: the column format's reader
 /// and writers, the panic capture, the sidecar loop.
 fn support(file_name: &str) -> TokenStream {
-    let (t_i64, t_f64, t_bool, t_str) = (TAG_I64, TAG_F64, TAG_BOOL, TAG_STR);
+    let (t_i64, t_f64, t_bool, t_str, t_list) = (TAG_I64, TAG_F64, TAG_BOOL, TAG_STR, TAG_LIST);
     quote! {
         pub mod __flowc {
             use std::cell::RefCell;
@@ -284,28 +405,89 @@ fn support(file_name: &str) -> TokenStream {
                     Ok(())
                 }
 
-                pub fn i64s(&mut self, rows: usize) -> Result<Fixed<'a, 8>, String> {
-                    self.tag(#t_i64)?;
-                    Ok(Fixed(self.take(rows.checked_mul(8).ok_or("too many rows")?)?))
+                /// A column's tag, then its nulls.
+                fn head(&mut self, want: u8, rows: usize) -> Result<Valid<'a>, String> {
+                    self.tag(want)?;
+                    match self.take(1)?[0] {
+                        0 => Ok(Valid(None)),
+                        1 => Ok(Valid(Some(self.take(rows)?))),
+                        f => Err(format!("a null flag of {}", f)),
+                    }
                 }
 
-                pub fn f64s(&mut self, rows: usize) -> Result<F64s<'a>, String> {
-                    self.tag(#t_f64)?;
-                    Ok(F64s(Fixed(self.take(rows.checked_mul(8).ok_or("too many rows")?)?)))
+                pub fn i64s(&mut self, rows: usize) -> Result<(Valid<'a>, Fixed<'a, 8>), String> {
+                    let v = self.head(#t_i64, rows)?;
+                    Ok((v, Fixed(self.take(rows.checked_mul(8).ok_or("too many rows")?)?)))
                 }
 
-                pub fn bools(&mut self, rows: usize) -> Result<Bools<'a>, String> {
-                    self.tag(#t_bool)?;
-                    Ok(Bools(self.take(rows)?))
+                pub fn f64s(&mut self, rows: usize) -> Result<(Valid<'a>, F64s<'a>), String> {
+                    let v = self.head(#t_f64, rows)?;
+                    Ok((v, F64s(Fixed(self.take(rows.checked_mul(8).ok_or("too many rows")?)?))))
                 }
 
-                pub fn strs(&mut self, rows: usize) -> Result<Strs<'a>, String> {
-                    self.tag(#t_str)?;
+                pub fn bools(&mut self, rows: usize) -> Result<(Valid<'a>, Bools<'a>), String> {
+                    let v = self.head(#t_bool, rows)?;
+                    Ok((v, Bools(self.take(rows)?)))
+                }
+
+                pub fn strs(&mut self, rows: usize) -> Result<(Valid<'a>, Strs<'a>), String> {
+                    let v = self.head(#t_str, rows)?;
                     let offsets = self.take(rows.checked_add(1).and_then(|r| r.checked_mul(4)).ok_or("too many rows")?)?;
                     let offsets = Fixed::<4>(offsets);
                     let len = offsets.u32(rows) as usize;
                     let data = std::str::from_utf8(self.take(len)?).map_err(|e| format!("a string column is not UTF-8: {}", e))?;
-                    Ok(Strs { offsets, data })
+                    Ok((v, Strs { offsets, data }))
+                }
+
+                /// An array column's nulls and offsets; its elements follow
+                /// as a column of `offsets.total()` values.
+                pub fn list(&mut self, rows: usize) -> Result<(Valid<'a>, Offsets<'a>), String> {
+                    let v = self.head(#t_list, rows)?;
+                    let offsets = self.take(rows.checked_add(1).and_then(|r| r.checked_mul(4)).ok_or("too many rows")?)?;
+                    let offsets = Offsets { offsets: Fixed::<4>(offsets), rows };
+                    let mut last = 0;
+                    for k in 0..=rows {
+                        let o = offsets.offsets.u32(k);
+                        if o < last || (k == 0 && o != 0) {
+                            return Err("array offsets that do not start at 0 or go backwards".to_string());
+                        }
+                        last = o;
+                    }
+                    Ok((v, offsets))
+                }
+            }
+
+            /// Where each row's elements are in the element column.
+            #[derive(Clone, Copy)]
+            pub struct Offsets<'a> {
+                offsets: Fixed<'a, 4>,
+                rows: usize,
+            }
+
+            impl<'a> Offsets<'a> {
+                #[inline]
+                pub fn range(&self, k: usize) -> (usize, usize) {
+                    (self.offsets.u32(k) as usize, self.offsets.u32(k + 1) as usize)
+                }
+                pub fn total(&self) -> usize {
+                    self.offsets.u32(self.rows) as usize
+                }
+            }
+
+            /// Which rows of a column hold a value: all (`None`), or a byte per row.
+            #[derive(Clone, Copy)]
+            pub struct Valid<'a>(Option<&'a [u8]>);
+
+            impl<'a> Valid<'a> {
+                #[inline]
+                pub fn has(&self, k: usize) -> bool {
+                    match self.0 {
+                        None => true,
+                        Some(b) => b[k] != 0,
+                    }
+                }
+                pub fn is_all(&self) -> bool {
+                    self.0.is_none()
                 }
             }
 
@@ -361,81 +543,240 @@ fn support(file_name: &str) -> TokenStream {
                 }
             }
 
-            fn ok_header(rows: usize, tag: u8, capacity: usize) -> Vec<u8> {
-                let mut out = Vec::with_capacity(6 + capacity);
-                out.push(0);
-                out.extend_from_slice(&(rows as u32).to_le_bytes());
-                out.push(tag);
-                out
+            /// A column being written: a result's, or an array's elements.
+            pub trait Out: Sized {
+                /// Its bytes: `u8 tag, u8 nulls, [validity], values…`.
+                fn write(self, out: &mut Vec<u8>);
+                fn rows(&self) -> usize;
+                /// How many values were pushed.
+                fn pushed(&self) -> usize;
+                /// About the number of bytes it writes.
+                fn size(&self) -> usize;
+                /// The answer of a call that computed every row: `u8 0, u32 rows`, the column.
+                fn finish(self) -> Vec<u8> {
+                    let mut out = Vec::with_capacity(5 + self.size());
+                    out.push(0);
+                    out.extend_from_slice(&(self.rows() as u32).to_le_bytes());
+                    self.write(&mut out);
+                    out
+                }
             }
 
-            pub struct I64Out(Vec<u8>);
+            fn column(out: &mut Vec<u8>, tag: u8, valid: Option<Vec<u8>>, values: &[&[u8]]) {
+                out.push(tag);
+                match valid {
+                    None => out.push(0),
+                    Some(v) => {
+                        out.push(1);
+                        out.extend_from_slice(&v);
+                    }
+                }
+                values.iter().for_each(|v| out.extend_from_slice(v));
+            }
+
+            fn validity(rows: usize, nullable: bool) -> Option<Vec<u8>> {
+                nullable.then(|| Vec::with_capacity(rows))
+            }
+
+            #[inline]
+            fn mark(valid: &mut Option<Vec<u8>>, present: bool) {
+                if let Some(v) = valid {
+                    v.push(present as u8);
+                }
+            }
+
+            fn size_of(valid: &Option<Vec<u8>>, values: &[&Vec<u8>]) -> usize {
+                2 + valid.as_ref().map_or(0, |v| v.len()) + values.iter().map(|v| v.len()).sum::<usize>()
+            }
+
+            pub struct I64Out {
+                rows: usize,
+                valid: Option<Vec<u8>>,
+                values: Vec<u8>,
+            }
 
             impl I64Out {
-                pub fn with_capacity(rows: usize) -> I64Out {
-                    I64Out(ok_header(rows, #t_i64, rows * 8))
+                pub fn with_capacity(rows: usize, nullable: bool) -> I64Out {
+                    I64Out { rows, valid: validity(rows, nullable), values: Vec::with_capacity(rows * 8) }
                 }
                 #[inline]
                 pub fn push(&mut self, v: i64) {
-                    self.0.extend_from_slice(&v.to_le_bytes());
+                    mark(&mut self.valid, true);
+                    self.values.extend_from_slice(&v.to_le_bytes());
                 }
-                pub fn finish(self) -> Vec<u8> {
-                    self.0
+                pub fn push_null(&mut self) {
+                    mark(&mut self.valid, false);
+                    self.values.extend_from_slice(&0i64.to_le_bytes());
                 }
             }
 
-            pub struct F64Out(Vec<u8>);
+            impl Out for I64Out {
+                fn write(self, out: &mut Vec<u8>) {
+                    column(out, #t_i64, self.valid, &[&self.values])
+                }
+                fn rows(&self) -> usize {
+                    self.rows
+                }
+                fn pushed(&self) -> usize {
+                    self.values.len() / 8
+                }
+                fn size(&self) -> usize {
+                    size_of(&self.valid, &[&self.values])
+                }
+            }
+
+            pub struct F64Out {
+                rows: usize,
+                valid: Option<Vec<u8>>,
+                values: Vec<u8>,
+            }
 
             impl F64Out {
-                pub fn with_capacity(rows: usize) -> F64Out {
-                    F64Out(ok_header(rows, #t_f64, rows * 8))
+                pub fn with_capacity(rows: usize, nullable: bool) -> F64Out {
+                    F64Out { rows, valid: validity(rows, nullable), values: Vec::with_capacity(rows * 8) }
                 }
                 #[inline]
                 pub fn push(&mut self, v: f64) {
-                    self.0.extend_from_slice(&v.to_bits().to_le_bytes());
+                    mark(&mut self.valid, true);
+                    self.values.extend_from_slice(&v.to_bits().to_le_bytes());
                 }
-                pub fn finish(self) -> Vec<u8> {
-                    self.0
+                pub fn push_null(&mut self) {
+                    mark(&mut self.valid, false);
+                    self.values.extend_from_slice(&0f64.to_bits().to_le_bytes());
                 }
             }
 
-            pub struct BoolOut(Vec<u8>);
+            impl Out for F64Out {
+                fn write(self, out: &mut Vec<u8>) {
+                    column(out, #t_f64, self.valid, &[&self.values])
+                }
+                fn rows(&self) -> usize {
+                    self.rows
+                }
+                fn pushed(&self) -> usize {
+                    self.values.len() / 8
+                }
+                fn size(&self) -> usize {
+                    size_of(&self.valid, &[&self.values])
+                }
+            }
+
+            pub struct BoolOut {
+                rows: usize,
+                valid: Option<Vec<u8>>,
+                values: Vec<u8>,
+            }
 
             impl BoolOut {
-                pub fn with_capacity(rows: usize) -> BoolOut {
-                    BoolOut(ok_header(rows, #t_bool, rows))
+                pub fn with_capacity(rows: usize, nullable: bool) -> BoolOut {
+                    BoolOut { rows, valid: validity(rows, nullable), values: Vec::with_capacity(rows) }
                 }
                 #[inline]
                 pub fn push(&mut self, v: bool) {
-                    self.0.push(v as u8);
+                    mark(&mut self.valid, true);
+                    self.values.push(v as u8);
                 }
-                pub fn finish(self) -> Vec<u8> {
-                    self.0
+                pub fn push_null(&mut self) {
+                    mark(&mut self.valid, false);
+                    self.values.push(0);
+                }
+            }
+
+            impl Out for BoolOut {
+                fn write(self, out: &mut Vec<u8>) {
+                    column(out, #t_bool, self.valid, &[&self.values])
+                }
+                fn rows(&self) -> usize {
+                    self.rows
+                }
+                fn pushed(&self) -> usize {
+                    self.values.len()
+                }
+                fn size(&self) -> usize {
+                    size_of(&self.valid, &[&self.values])
                 }
             }
 
             pub struct StrOut {
                 rows: usize,
+                valid: Option<Vec<u8>>,
                 offsets: Vec<u8>,
                 data: Vec<u8>,
             }
 
             impl StrOut {
-                pub fn with_capacity(rows: usize) -> StrOut {
+                pub fn with_capacity(rows: usize, nullable: bool) -> StrOut {
                     let mut offsets = Vec::with_capacity((rows + 1) * 4);
                     offsets.extend_from_slice(&0u32.to_le_bytes());
-                    StrOut { rows, offsets, data: Vec::with_capacity(rows * 8) }
+                    StrOut { rows, valid: validity(rows, nullable), offsets, data: Vec::with_capacity(rows * 8) }
                 }
                 #[inline]
                 pub fn push(&mut self, v: &str) {
+                    mark(&mut self.valid, true);
                     self.data.extend_from_slice(v.as_bytes());
                     self.offsets.extend_from_slice(&(self.data.len() as u32).to_le_bytes());
                 }
-                pub fn finish(self) -> Vec<u8> {
-                    let mut out = ok_header(self.rows, #t_str, self.offsets.len() + self.data.len());
-                    out.extend_from_slice(&self.offsets);
-                    out.extend_from_slice(&self.data);
-                    out
+                pub fn push_null(&mut self) {
+                    mark(&mut self.valid, false);
+                    self.offsets.extend_from_slice(&(self.data.len() as u32).to_le_bytes());
+                }
+            }
+
+            impl Out for StrOut {
+                fn write(self, out: &mut Vec<u8>) {
+                    column(out, #t_str, self.valid, &[&self.offsets, &self.data])
+                }
+                fn rows(&self) -> usize {
+                    self.rows
+                }
+                fn pushed(&self) -> usize {
+                    self.offsets.len() / 4 - 1
+                }
+                fn size(&self) -> usize {
+                    size_of(&self.valid, &[&self.offsets, &self.data])
+                }
+            }
+
+            /// An array column: its nulls and offsets, then its elements
+            /// (`elems`, where a row's elements are pushed before [`ListOut::close_row`]).
+            pub struct ListOut<E> {
+                rows: usize,
+                valid: Option<Vec<u8>>,
+                offsets: Vec<u8>,
+                pub elems: E,
+            }
+
+            impl<E: Out> ListOut<E> {
+                pub fn with_capacity(rows: usize, nullable: bool, elems: E) -> ListOut<E> {
+                    let mut offsets = Vec::with_capacity((rows + 1) * 4);
+                    offsets.extend_from_slice(&0u32.to_le_bytes());
+                    ListOut { rows, valid: validity(rows, nullable), offsets, elems }
+                }
+                /// Ends a row: the elements pushed since the last one are its own.
+                pub fn close_row(&mut self) {
+                    mark(&mut self.valid, true);
+                    self.offsets.extend_from_slice(&(self.elems.pushed() as u32).to_le_bytes());
+                }
+                /// A null array (no elements).
+                pub fn push_null(&mut self) {
+                    mark(&mut self.valid, false);
+                    self.offsets.extend_from_slice(&(self.elems.pushed() as u32).to_le_bytes());
+                }
+            }
+
+            impl<E: Out> Out for ListOut<E> {
+                fn write(self, out: &mut Vec<u8>) {
+                    column(out, #t_list, self.valid, &[&self.offsets]);
+                    self.elems.write(out)
+                }
+                fn rows(&self) -> usize {
+                    self.rows
+                }
+                fn pushed(&self) -> usize {
+                    self.offsets.len() / 4 - 1
+                }
+                fn size(&self) -> usize {
+                    size_of(&self.valid, &[&self.offsets]) + self.elems.size()
                 }
             }
 
@@ -556,7 +897,8 @@ mod tests {
     #[test]
     fn generated_code_snapshot() {
         let fs = sigs(
-            "pub fn add1(x: i64) -> i64 { x + 1 }\npub fn greet(name: &str, polite: bool) -> Option<String> { None }\n",
+            "pub fn add1(x: i64) -> i64 { x + 1 }\npub fn greet(name: &str, polite: bool) -> Option<String> { None }\n\
+             pub fn tags(xs: Option<Vec<Option<&str>>>, n: Vec<i32>) -> Vec<Option<String>> { vec![] }\n",
         );
         let g = generate("flowc-udf-snapshot", "udfs/snap.rs", &fs, "[dependencies]\n");
         let body = g.lib_rs.split_once('\n').map_or("", |(_, rest)| rest);

@@ -21,4 +21,4 @@ pub use codegen::{generate, GeneratedCrate, ABI_VERSION};
 pub use manifest::Manifest;
 pub use scope::{Imported, ImportedFn, Udfs};
 pub use signature::{pub_fns, PubFn, Refusal};
-pub use types::{RustType, UdfParam, UdfSignature, UdfType};
+pub use types::{ListOf, RustType, UdfParam, UdfSignature, UdfType};

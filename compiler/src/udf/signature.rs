@@ -7,7 +7,7 @@
 //! where it is written, so that the checker can warn about it (or refuse a
 //! call of it).
 
-use super::types::{RustType, UdfParam, UdfSignature, UdfType};
+use super::types::{ListOf, RustType, UdfParam, UdfSignature, UdfType};
 use flowc_dsl::Span;
 use syn::spanned::Spanned;
 use syn::{FnArg, GenericArgument, GenericParam, Pat, PathArguments, ReturnType, Type};
@@ -73,7 +73,8 @@ impl Refusal {
 }
 
 const SUPPORTED: &str = "the types flowc passes are i32, i64, f64, bool, String, &str (parameters), \
-                         Option<T>, chrono::DateTime<Utc> and chrono::NaiveDateTime";
+                         chrono::DateTime<Utc>, chrono::NaiveDateTime, Option<T>, and Vec<T> and \
+                         Vec<Option<T>> of these (arrays)";
 
 fn pub_fn(f: &syn::ItemFn) -> PubFn {
     let name = f.sig.ident.to_string();
@@ -135,7 +136,51 @@ fn udf_type(ty: &Type, param: bool) -> Result<UdfType, Refusal> {
         }
         return Ok(UdfType { optional: true, ..t });
     }
-    Ok(UdfType { rust: rust_type(ty, param)?, optional: false })
+    if let Some(elem) = generic_inner(ty, "Vec")? {
+        // `Vec<T>` is `array<T>`, `Vec<Option<T>>` `array<T?>`.
+        let (elem, nulls) = match option_inner(elem)? {
+            Some(inner) => (inner, true),
+            None => (elem, false),
+        };
+        if generic_inner(elem, "Vec")?.is_some() || matches!(peel(elem), Type::Array(_) | Type::Slice(_)) {
+            return Err(refuse(ty, "nested arrays have no flowc type")
+                .help("flowc's arrays hold scalars: pass the inner values as an array of their own"));
+        }
+        if option_inner(elem)?.is_some() {
+            return Err(refuse(ty, "`Option<Option<…>>` has no flowc type").help("use one `Option`"));
+        }
+        if last_segment(elem).is_some_and(|s| s.ident == "u8" && s.arguments.is_empty()) {
+            return Err(refuse(ty, "`Vec<u8>` has no flowc type")
+                .help("flowc has no bytes type: take a `String`, or a `Vec<i32>` of `array<int>`"));
+        }
+        let rust = rust_type(elem, param)?;
+        return Ok(UdfType { rust, optional: false, list: Some(ListOf { nulls }) });
+    }
+    Ok(UdfType::scalar(rust_type(ty, param)?))
+}
+
+/// `ty` without parentheses or invisible groups.
+fn peel(ty: &Type) -> &Type {
+    match ty {
+        Type::Paren(p) => peel(&p.elem),
+        Type::Group(g) => peel(&g.elem),
+        _ => ty,
+    }
+}
+
+/// `T` of `<name><T>` (`Vec<T>`); `None` when `ty` is not a `name`.
+fn generic_inner<'t>(ty: &'t Type, name: &str) -> Result<Option<&'t Type>, Refusal> {
+    let Some(last) = last_segment(ty) else { return Ok(None) };
+    if last.ident != name {
+        return Ok(None);
+    }
+    match &last.arguments {
+        PathArguments::AngleBracketed(a) if a.args.len() == 1 => match a.args.first() {
+            Some(GenericArgument::Type(t)) => Ok(Some(t)),
+            _ => Err(refuse(ty, format!("`{name}` needs one type argument"))),
+        },
+        _ => Err(refuse(ty, format!("`{name}` needs one type argument"))),
+    }
 }
 
 /// `T` of `Option<T>`; `None` when `ty` is not an `Option`.
@@ -171,6 +216,15 @@ fn rust_type(ty: &Type, param: bool) -> Result<RustType, Refusal> {
                 return Err(refuse(ty, "a `&mut` parameter cannot be passed from flowc")
                     .help("flowc passes values, not places to write to: return the result instead"));
             }
+            if matches!(peel(&r.elem), Type::Slice(_)) {
+                return Err(refuse(ty, "a slice cannot be borrowed from flowc's arrays")
+                    .help("take `Vec<T>` (or `Vec<Option<T>>` for an array whose elements may be null)"));
+            }
+            if generic_inner(&r.elem, "Vec")?.is_some() {
+                return Err(
+                    refuse(ty, "only `&str` can be borrowed").help("take the `Vec` itself (`Vec<T>`, not `&Vec<T>`)")
+                );
+            }
             let is_str = matches!(last_segment(&r.elem), Some(s) if s.ident == "str" && s.arguments.is_empty());
             if !is_str {
                 return Err(refuse(ty, "only `&str` can be borrowed").help("take the value itself (`T`, not `&T`)"));
@@ -195,12 +249,14 @@ fn rust_type(ty: &Type, param: bool) -> Result<RustType, Refusal> {
         }
         Type::Ptr(_) => return Err(refuse(ty, "raw pointers cannot be passed from flowc")),
         Type::Array(_) | Type::Slice(_) => {
-            return Err(refuse(ty, "arrays and slices have no flowc type").help(SUPPORTED))
+            return Err(refuse(ty, "fixed-size arrays and slices have no flowc type")
+                .help("take `Vec<T>` (or `Vec<Option<T>>` for an array whose elements may be null)"))
         }
         _ => {}
     }
     let unknown = || {
-        let shown = quote::ToTokens::to_token_stream(ty).to_string().replace(" < ", "<").replace(" >", ">");
+        let shown =
+            quote::ToTokens::to_token_stream(ty).to_string().replace(" < ", "<").replace(" >", ">").replace(" ,", ",");
         refuse(ty, format!("`{shown}` has no flowc type")).help(SUPPORTED)
     };
     let Some(seg) = last_segment(ty) else { return Err(unknown()) };
@@ -283,6 +339,19 @@ mod tests {
     }
 
     #[test]
+    fn option_parameters_take_nulls_and_an_option_result_is_nullable() {
+        let s = |src: &str| pub_fns(src).expect("parses")[0].signature.clone().expect("accepted");
+        let f = s("pub fn f(a: Option<i64>, b: &str, c: Option<&str>, d: Option<String>) -> Option<f64> { None }");
+        assert_eq!(f.to_string(), "fn f(a: Option<i64>, b: &str, c: Option<&str>, d: Option<String>) -> Option<f64>");
+        let at = f.at(2, 5);
+        assert_eq!((at.library, at.function, at.null_result), (2, 5, true));
+        let takes: Vec<bool> = (0..5).map(|i| at.takes_null(i)).collect();
+        assert_eq!(takes, [true, false, true, true, false]);
+        let plain = s("pub fn g(x: i64) -> bool { true }").at(0, 0);
+        assert!(!plain.null_result && !plain.takes_null(0));
+    }
+
+    #[test]
     fn refuses_what_flowc_cannot_call_and_says_where() {
         let r = |src: &str| check(src).expect_err("refused");
         assert_eq!(r("pub async fn f() -> i64 { 0 }").1, "async");
@@ -293,7 +362,7 @@ mod tests {
         assert_eq!(r("pub fn f(x: (i64, i64)) -> i64 { 0 }").1, "(i64, i64)");
         assert_eq!(r("pub fn f(x: i64) -> (i64, bool) { (0, true) }").1, "(i64, bool)");
         assert_eq!(r("pub fn f(x: u32) -> i64 { 0 }").1, "u32");
-        assert_eq!(r("pub fn f(x: Vec<i64>) -> i64 { 0 }").0, "`Vec<i64>` has no flowc type");
+        assert_eq!(r("pub fn f(x: HashMap<i64, i64>) -> i64 { 0 }").0, "`HashMap<i64, i64>` has no flowc type");
         assert_eq!(r("pub fn f(x: i64) { }").1, "f");
         assert_eq!(r("pub fn f(x: i64) -> &str { \"\" }").1, "&str");
         assert_eq!(r("pub fn f((a, b): (i64, i64)) -> i64 { a }").1, "(a, b)");
@@ -301,6 +370,66 @@ mod tests {
         assert_eq!(r("pub fn f(x: DateTime<Local>) -> i64 { 0 }").1, "DateTime<Local>");
         assert_eq!(r("pub fn f(x: Option<Option<i64>>) -> i64 { 0 }").1, "Option<Option<i64>>");
         assert_eq!(r("pub extern \"C\" fn f(x: i64) -> i64 { 0 }").1, "extern \"C\"");
+    }
+
+    #[test]
+    fn vecs_are_arrays_of_scalars_their_elements_and_themselves_perhaps_null() {
+        let s = |src: &str| pub_fns(src).expect("parses")[0].signature.clone().expect("accepted");
+        let f = s("pub fn f(a: Vec<i64>, b: Vec<Option<String>>, c: Option<Vec<f64>>, d: Option<Vec<Option<bool>>>, \
+                   e: Vec<&str>, g: std::vec::Vec<i32>, h: Vec<chrono::DateTime<chrono::Utc>>) -> Option<Vec<Option<String>>> { None }");
+        assert_eq!(
+            f.to_string(),
+            "fn f(a: Vec<i64>, b: Vec<Option<String>>, c: Option<Vec<f64>>, d: Option<Vec<Option<bool>>>, \
+             e: Vec<&str>, g: Vec<i32>, h: Vec<chrono::DateTime<chrono::Utc>>) -> Option<Vec<Option<String>>>"
+        );
+        use crate::ir::{DataType as D, Elem};
+        let types: Vec<D> = f.params.iter().map(|p| p.ty.data_type()).collect();
+        let (plain, nulls) = (|e: Elem| D::Array(e), |e: Elem| D::Array(e.with_nulls(true)));
+        assert_eq!(
+            types,
+            [
+                plain(Elem::LONG),
+                nulls(Elem::STRING),
+                plain(Elem::DOUBLE),
+                nulls(Elem::BOOL),
+                plain(Elem::STRING),
+                plain(Elem::INT),
+                plain(Elem::TIMESTAMP)
+            ]
+        );
+        assert_eq!(f.ret.data_type(), nulls(Elem::STRING));
+        // An `Option<Vec<…>>` takes a null array; the elements' `Option` is not the array's.
+        let at = f.at(0, 0);
+        let takes: Vec<bool> = (0..7).map(|i| at.takes_null(i)).collect();
+        assert_eq!(takes, [false, false, true, true, false, false, false]);
+        assert!(at.null_result);
+        assert!(!s("pub fn g() -> Vec<Option<i64>> { vec![] }").at(0, 0).null_result);
+    }
+
+    #[test]
+    fn refuses_what_does_not_map_to_an_array_and_says_how() {
+        let r = |src: &str| {
+            let fns = pub_fns(src).expect("parses");
+            let e = fns[0].signature.clone().expect_err("refused");
+            (e.reason, src[e.span.start..e.span.end].to_string(), e.help.unwrap_or_default())
+        };
+        let (reason, at, help) = r("pub fn f(x: &[i64]) -> i64 { 0 }");
+        assert_eq!((reason.as_str(), at.as_str()), ("a slice cannot be borrowed from flowc's arrays", "&[i64]"));
+        assert!(help.contains("take `Vec<T>`"), "{help}");
+        let (reason, at, _) = r("pub fn f(x: Vec<Vec<i64>>) -> i64 { 0 }");
+        assert_eq!((reason.as_str(), at.as_str()), ("nested arrays have no flowc type", "Vec<Vec<i64>>"));
+        assert_eq!(r("pub fn f(x: Vec<Option<Vec<i64>>>) -> i64 { 0 }").0, "nested arrays have no flowc type");
+        assert_eq!(r("pub fn f(x: i64) -> Vec<[i64; 2]> { vec![] }").0, "nested arrays have no flowc type");
+        let (reason, _, help) = r("pub fn f(x: Vec<u8>) -> i64 { 0 }");
+        assert_eq!(reason, "`Vec<u8>` has no flowc type");
+        assert!(help.contains("no bytes type"), "{help}");
+        assert_eq!(r("pub fn f(x: Vec<u32>) -> i64 { 0 }").1, "u32");
+        assert_eq!(r("pub fn f(x: Vec<Option<Option<i64>>>) -> i64 { 0 }").0, "`Option<Option<…>>` has no flowc type");
+        assert_eq!(r("pub fn f(x: Option<Option<Vec<i64>>>) -> i64 { 0 }").0, "`Option<Option<…>>` has no flowc type");
+        assert_eq!(r("pub fn f(x: i64) -> Vec<&str> { vec![] }").1, "&str");
+        assert_eq!(r("pub fn f(x: [i64; 3]) -> i64 { 0 }").0, "fixed-size arrays and slices have no flowc type");
+        assert_eq!(r("pub fn f(x: &Vec<i64>) -> i64 { 0 }").2, "take the `Vec` itself (`Vec<T>`, not `&Vec<T>`)");
+        assert_eq!(r("pub fn f(x: Vec) -> i64 { 0 }").0, "`Vec` needs one type argument");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! and as flowc sees them. These travel in the plan: the runtime converts
 //! columns to exactly these Rust types at the call.
 
-use crate::ir::DataType;
+use crate::ir::{DataType, Elem, UdfRef};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -55,29 +55,57 @@ impl RustType {
     }
 }
 
-/// A parameter's or result's type: a Rust type, perhaps in an `Option`.
+/// A parameter's or result's type: a Rust type or a `Vec` of them
+/// (`list`), perhaps in an `Option`.
 ///
-/// flowc has no nullable types yet: an `Option` parameter always gets
-/// `Some`, and a `None` result fails the call with an error that names
-/// the function (and the task with it).
+/// An `Option` parameter gets `None` for a null argument (the function is
+/// called on that row); a plain one is never called with a null: the
+/// result is null there (Flink's `ScalarFunction` with `long` vs `Long`).
+/// An `Option` result is a nullable value, `None` a null.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct UdfType {
+    /// The value's type; an element's, for a `Vec`.
     pub rust: RustType,
     pub optional: bool,
+    /// A `Vec` of `rust` (`array<T>`), and whether its elements are
+    /// `Option`s (`Vec<Option<T>>`, `array<T?>`); `None` for a scalar.
+    #[serde(default)]
+    pub list: Option<ListOf>,
+}
+
+/// The elements of a `Vec` parameter or result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ListOf {
+    /// `Vec<Option<T>>`: an element may be null.
+    pub nulls: bool,
 }
 
 impl UdfType {
+    /// A plain scalar `rust`.
+    pub fn scalar(rust: RustType) -> UdfType {
+        UdfType { rust, optional: false, list: None }
+    }
+
     pub fn data_type(self) -> DataType {
-        self.rust.data_type()
+        let ty = self.rust.data_type();
+        match (self.list, Elem::of(ty)) {
+            (Some(l), Some(e)) => DataType::Array(e.with_nulls(l.nulls)),
+            _ => ty,
+        }
     }
 }
 
 impl fmt::Display for UdfType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = match self.list {
+            None => self.rust.rust().to_string(),
+            Some(ListOf { nulls: false }) => format!("Vec<{}>", self.rust.rust()),
+            Some(ListOf { nulls: true }) => format!("Vec<Option<{}>>", self.rust.rust()),
+        };
         if self.optional {
-            write!(f, "Option<{}>", self.rust.rust())
+            write!(f, "Option<{inner}>")
         } else {
-            f.write_str(self.rust.rust())
+            f.write_str(&inner)
         }
     }
 }
@@ -94,6 +122,16 @@ pub struct UdfSignature {
 pub struct UdfParam {
     pub name: String,
     pub ty: UdfType,
+}
+
+impl UdfSignature {
+    /// How an expression refers to this function, function `function` of
+    /// library `library`, with the nulls it takes and returns.
+    pub fn at(&self, library: u32, function: u32) -> UdfRef {
+        let takes_nulls =
+            self.params.iter().take(64).enumerate().filter(|(_, p)| p.ty.optional).fold(0u64, |m, (i, _)| m | 1 << i);
+        UdfRef { library, function, null_result: self.ret.optional, takes_nulls }
+    }
 }
 
 impl fmt::Display for UdfSignature {

@@ -53,7 +53,7 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::list_lit => "a list like `[\"a\", \"b\"]`",
         Rule::is_null_op => "`is null` or `is not null`",
         Rule::kw_is => "`is`",
-        Rule::kw_null => "`null`",
+        Rule::kw_null | Rule::null_lit => "`null`",
         Rule::kw_cast => "`cast`",
         Rule::kw_as => "`as`",
         Rule::field_type | Rule::scalar_type | Rule::timestamp_type => {
@@ -594,7 +594,7 @@ fn hint(s: &Stuck, at: usize, expected: &[String]) -> Option<String> {
 }
 
 /// The grammar's reserved words (`reserved` in `flow.pest`).
-const RESERVED: &[&str] = &["if", "then", "else", "and", "or", "not", "true", "false", "none"];
+const RESERVED: &[&str] = &["if", "then", "else", "and", "or", "not", "true", "false", "none", "null"];
 
 #[cfg(test)]
 mod tests {
@@ -640,6 +640,14 @@ mod tests {
         assert!(ok.diagnostics.is_empty(), "{:#?}", ok.diagnostics);
         check("source k | filters > 1 | sink print", "flow::parse::unknown-stage", "filters", "not a stage");
         check("fromage | sink print", "flow::parse::syntax", "fromage", "unexpected here");
+    }
+
+    #[test]
+    fn null_is_a_reserved_word() {
+        let src = "source k | map { null: 1 } | sink print";
+        check(src, "flow::parse::syntax", "null:", "unexpected here");
+        let help = parse(src).diagnostics.first().and_then(|d| d.help.clone());
+        assert_eq!(help.as_deref(), Some("`null` is a reserved word and cannot be a name"));
     }
 
     #[test]

@@ -65,7 +65,8 @@ public class NexmarkGolden {
         return every == null ? "" : ", 'source.monitor-interval' = '" + every + "'";
     }
 
-    /** The tables person, auction and bid over DATA_DIR/<kind>/, and count_char. */
+    /** The tables person, auction and bid over DATA_DIR/<kind>/, side_input over
+     *  DATA_DIR/side_input.txt (q13's bounded side input, a lookup source), and count_char. */
     static void createTables(TableEnvironment t, Path data) {
         t.executeSql(ddl("person", "id BIGINT, name STRING, emailAddress STRING, creditCard STRING, "
                 + "city STRING, state STRING, `dateTime` TIMESTAMP(3), extra STRING", data));
@@ -74,6 +75,8 @@ public class NexmarkGolden {
                 + "category BIGINT, extra STRING", data));
         t.executeSql(ddl("bid", "auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING, "
                 + "`dateTime` TIMESTAMP(3), extra STRING", data));
+        t.executeSql("CREATE TABLE side_input (key BIGINT, `value` STRING) WITH ('connector' = 'filesystem', "
+                + "'path' = '" + data.resolve("side_input.txt").toUri() + "', 'format' = 'csv')");
         t.createTemporarySystemFunction("count_char", CountChar.class);
     }
 

@@ -2,7 +2,9 @@
 //! file that lists them.
 //!
 //! Every file is `MAGIC (8 bytes) | format version (u32 LE) | body length
-//! (u64 LE) | body (bincode) | FNV-1a 64 checksum of the body (u64 LE)`.
+//! (u64 LE) | body | FNV-1a 64 checksum of the body (u64 LE)`; the body is
+//! bincode, but for a state file of format 2, which the task streams as
+//! records (`state_file.rs`; format 1 state files are read still).
 //! A reader checks all four before it decodes anything, so a truncated,
 //! corrupt or foreign file is refused with a reason and never half-loaded.
 //! Files are written to a temporary name, synced and renamed, so a crash
@@ -17,7 +19,9 @@ use std::path::{Path, PathBuf};
 
 pub const STATE_MAGIC: &[u8; 8] = b"FLOWCSTA";
 pub const METADATA_MAGIC: &[u8; 8] = b"FLOWCCHK";
-/// Bump on any change to the types below.
+/// The format of `_metadata`, and of state files as [`encode`] writes them
+/// (format 1, read still); state files are written in format 2
+/// (`state_file.rs`). Bump on any change to the types below.
 pub const FORMAT_VERSION: u32 = 1;
 pub const METADATA_FILE: &str = "_metadata";
 /// Larger state files are refused as corrupt rather than allocated.
@@ -31,7 +35,7 @@ pub enum StateError {
     Write { path: String, source: std::io::Error },
     #[error("`{path}` is not a flowc {what} file")]
     BadMagic { path: String, what: &'static str },
-    #[error("`{path}` is in state format version {found}; this flowc reads version {supported}")]
+    #[error("`{path}` is in state format version {found}; this flowc reads versions up to {supported}")]
     Version { path: String, found: u32, supported: u32 },
     #[error("`{path}` is truncated or corrupt: {reason}")]
     Corrupt { path: String, reason: String },
@@ -135,8 +139,10 @@ impl CheckpointMetadata {
     }
 }
 
-fn checksum(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+pub(super) const CHECKSUM_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a 64 of `bytes`, continuing from `h` (start from `CHECKSUM_SEED`).
+pub(super) fn checksum_more(mut h: u64, bytes: &[u8]) -> u64 {
     for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
@@ -144,17 +150,23 @@ fn checksum(bytes: &[u8]) -> u64 {
     h
 }
 
+fn checksum(bytes: &[u8]) -> u64 {
+    checksum_more(CHECKSUM_SEED, bytes)
+}
+
 fn config() -> impl bincode::config::Config {
     bincode::config::standard()
 }
 
+/// The header's length: magic, format version, body length.
+pub(super) const HEADER: usize = 8 + 4 + 8;
+
 /// Encodes a value into the framed file format.
 ///
 /// The body is encoded in place behind the header, whose length is filled
-/// in afterwards: a task's state is the largest thing a checkpoint holds,
-/// and a separate body would be a second copy of it in memory.
+/// in afterwards. (`_metadata`, and format-1 state files in tests; state
+/// files are written in format 2 by `state_file.rs`.)
 pub fn encode<T: Serialize>(magic: &[u8; 8], value: &T) -> Vec<u8> {
-    const HEADER: usize = 8 + 4 + 8;
     let mut out = Vec::with_capacity(HEADER + 64);
     out.extend_from_slice(magic);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -186,8 +198,10 @@ pub fn verify_frame<'a>(
         return Err(corrupt(format!("only {} bytes", bytes.len())));
     }
     let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    if version != FORMAT_VERSION {
-        return Err(StateError::Version { path: path.to_string(), found: version, supported: FORMAT_VERSION });
+    // State files are read in format 1 and 2; `_metadata` in format 1.
+    let newest = if magic == STATE_MAGIC { super::state_file::STATE_FORMAT_VERSION } else { FORMAT_VERSION };
+    if !(1..=newest).contains(&version) {
+        return Err(StateError::Version { path: path.to_string(), found: version, supported: newest });
     }
     let mut len = [0u8; 8];
     len.copy_from_slice(&bytes[12..20]);
@@ -322,9 +336,9 @@ mod tests {
         let e = decode::<Vec<(u32, Vec<u8>)>>(STATE_MAGIC, "state", "f", &flipped).unwrap_err();
         assert!(e.to_string().contains("checksum"), "{e}");
         let mut v2 = bytes.clone();
-        v2[8] = 2;
+        v2[8] = 3;
         let e = decode::<Vec<(u32, Vec<u8>)>>(STATE_MAGIC, "state", "f", &v2).unwrap_err();
-        assert!(e.to_string().contains("version 2"), "{e}");
+        assert!(e.to_string().contains("version 3"), "{e}");
         assert!(matches!(
             decode::<Vec<(u32, Vec<u8>)>>(METADATA_MAGIC, "m", "f", &bytes),
             Err(StateError::BadMagic { .. })

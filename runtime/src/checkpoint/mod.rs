@@ -21,6 +21,7 @@
 pub mod fallback;
 pub mod format;
 pub mod restore;
+pub mod state_file;
 pub mod storage;
 
 use format::CheckpointMetadata;

@@ -14,7 +14,7 @@ use crate::state::KeyedSnapshot;
 use flowc_compiler::graph::JobGraph;
 use flowc_compiler::ids::OperatorId;
 use flowc_compiler::ir::OperatorKind;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,29 +31,54 @@ pub fn select_key_groups<'a>(
 }
 
 /// A checkpoint opened for restoring the subtasks of one deployment: reads
-/// each state file at most once.
+/// each state file at most once, and hands each part of it out once.
+///
+/// A key group goes to exactly one new subtask, and an old subtask's raw
+/// state to one: so each request *moves* its parts out of the files read,
+/// and a file is forgotten once nothing is left in it. The deployment holds
+/// the checkpoint's state about once, not the files plus every subtask's
+/// copy of its share.
 pub struct Restorer {
     storage: Arc<dyn CheckpointStorage>,
     dir: PathBuf,
     pub metadata: CheckpointMetadata,
     files: HashMap<String, TaskState>,
+    /// Files read and emptied: not read again.
+    emptied: HashSet<String>,
 }
 
 impl Restorer {
     /// Opens the checkpoint at `dir` (a path or an `s3://` location) in `storage`.
     pub fn open(storage: Arc<dyn CheckpointStorage>, dir: &Path) -> Result<Restorer, StateError> {
         let metadata = storage.read_metadata(dir)?;
-        Ok(Restorer { storage, dir: dir.to_path_buf(), metadata, files: HashMap::new() })
+        Ok(Restorer { storage, dir: dir.to_path_buf(), metadata, files: HashMap::new(), emptied: HashSet::new() })
     }
 
     fn load(&mut self, files: &[String]) -> Result<(), StateError> {
         for f in files {
-            if !self.files.contains_key(f) {
+            if !self.files.contains_key(f) && !self.emptied.contains(f) {
                 let state = read_state(&*self.storage, &self.dir.join(f))?;
                 self.files.insert(f.clone(), state);
             }
         }
         Ok(())
+    }
+
+    /// Forgets the files of `names` that have nothing left to hand out.
+    fn forget_emptied(&mut self, names: &[String]) {
+        for f in names {
+            let empty =
+                self.files.get(f).is_some_and(|t| t.operators.iter().all(|o| o.keyed.is_empty() && o.raw.is_empty()));
+            if empty {
+                self.files.remove(f);
+                self.emptied.insert(f.clone());
+            }
+        }
+    }
+
+    /// The state files read and not yet emptied.
+    pub fn files_held(&self) -> usize {
+        self.files.len()
     }
 
     /// The subtask states of `operator` that go to new subtask `subtask` of
@@ -74,12 +99,16 @@ impl Restorer {
             .collect();
         let names: Vec<String> = files.iter().map(|(_, f)| f.clone()).collect();
         self.load(&names)?;
-        Ok(names
-            .iter()
-            .filter_map(|f| self.files.get(f))
-            .flat_map(|t| t.operators.iter().filter(|o| o.operator == operator).map(|o| o.raw.clone()))
-            .filter(|r| !r.is_empty())
-            .collect())
+        let mut raw = Vec::new();
+        for f in &names {
+            let Some(t) = self.files.get_mut(f) else { continue };
+            for o in t.operators.iter_mut().filter(|o| o.operator == operator) {
+                raw.push(std::mem::take(&mut o.raw));
+            }
+        }
+        self.forget_emptied(&names);
+        raw.retain(|r| !r.is_empty());
+        Ok(raw)
     }
 
     /// The keyed state of `operator` in the key groups of `range`.
@@ -96,11 +125,19 @@ impl Restorer {
             .filter_map(|t| t.file.clone())
             .collect();
         self.load(&files)?;
-        let states = files
-            .iter()
-            .filter_map(|f| self.files.get(f))
-            .flat_map(|t| t.operators.iter().filter(|o| o.operator == operator));
-        Ok(select_key_groups(states, range))
+        let mut key_groups = Vec::new();
+        for f in &files {
+            let Some(t) = self.files.get_mut(f) else { continue };
+            for o in t.operators.iter_mut().filter(|o| o.operator == operator) {
+                let (mine, rest): (Vec<_>, Vec<_>) =
+                    std::mem::take(&mut o.keyed).into_iter().partition(|(kg, _)| range.contains(kg));
+                o.keyed = rest;
+                key_groups.extend(mine);
+            }
+        }
+        self.forget_emptied(&files);
+        key_groups.sort_by_key(|(kg, _)| *kg);
+        Ok(KeyedSnapshot { key_groups })
     }
 }
 
@@ -372,5 +409,86 @@ mod tests {
         newer.tasks.push(entry(1, SourceState::KafkaTopics { offsets: vec![("clicks-us".into(), 0, 3)] }));
         let positions = source_positions(&graph, &[], &newer);
         assert_eq!(positions[0].1.kafka_offsets().len(), 3);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// A checkpoint of `old` subtasks read back at `new` subtasks
+        /// through one Restorer: every key group reaches exactly the new
+        /// subtask whose range holds it, bytes unchanged; each old
+        /// subtask's raw state reaches one new subtask; and once every new
+        /// subtask took its part the Restorer holds no file.
+        #[test]
+        fn a_restorer_hands_each_part_out_once_and_then_holds_nothing(
+            old in 1u32..5,
+            new in 1u32..6,
+            groups in proptest::collection::btree_map(0u32..128, proptest::collection::vec(any::<u8>(), 0..24), 0..40),
+        ) {
+            use crate::checkpoint::format::OperatorEntry;
+            use crate::checkpoint::storage::FileStorage;
+            let path = std::env::temp_dir()
+                .join(format!("flowc-restorer-{}-{:x}", std::process::id(), rand::random::<u64>()));
+            std::fs::create_dir_all(&path).unwrap();
+            struct Gone(PathBuf);
+            impl Drop for Gone {
+                fn drop(&mut self) {
+                    let _ = std::fs::remove_dir_all(&self.0);
+                }
+            }
+            let dir = Gone(path);
+            let storage: Arc<dyn CheckpointStorage> = Arc::new(FileStorage);
+            let (op, other) = (flowc_compiler::ids::operator_id_from_uid("op"), flowc_compiler::ids::operator_id_from_uid("other"));
+            let vertex = flowc_compiler::ids::VertexId::default();
+            let mut tasks = Vec::new();
+            for j in 0..old {
+                let range = key_group_range(j, old, 128);
+                let keyed: Vec<(u32, Vec<u8>)> =
+                    groups.iter().filter(|(kg, _)| range.contains(*kg)).map(|(k, v)| (*k, v.clone())).collect();
+                // Two operators per file: `other`'s parts are taken as well.
+                let state = TaskState {
+                    vertex,
+                    subtask: j,
+                    operators: vec![
+                        OperatorState { operator: op, keyed: keyed.clone(), raw: vec![j as u8 + 1] },
+                        OperatorState { operator: other, keyed, raw: Vec::new() },
+                    ],
+                };
+                let name = format!("task-{j}.state");
+                let size = storage.write_task_state(&dir.0, &name, &state).unwrap();
+                let entry = |operator, raw| OperatorEntry { operator, uid: None, name: String::new(), keyed: true, raw, source: SourceState::None };
+                tasks.push(TaskEntry {
+                    vertex,
+                    vertex_name: "v".into(),
+                    subtask: j,
+                    parallelism: old,
+                    operators: vec![entry(op, true), entry(other, false)],
+                    file: Some(name),
+                    size,
+                });
+            }
+            let metadata = CheckpointMetadata {
+                job_id: "j".into(), job_name: "J".into(), checkpoint_id: 1, savepoint: false,
+                timestamp: 0, max_parallelism: 128, tasks,
+            };
+            storage.write_metadata(&dir.0, &metadata).unwrap();
+            let mut r = Restorer::open(storage, &dir.0).unwrap();
+            let (mut got, mut got_other, mut raws) = (BTreeMap::new(), BTreeMap::new(), Vec::new());
+            for i in 0..new {
+                let range = key_group_range(i, new, 128);
+                for (into, id) in [(&mut got, op), (&mut got_other, other)] {
+                    for (kg, bytes) in r.keyed_state(id, &range).unwrap().key_groups {
+                        prop_assert!(range.contains(&kg), "key group {} went to subtask {}", kg, i);
+                        prop_assert!(into.insert(kg, bytes).is_none(), "key group {} handed out twice", kg);
+                    }
+                }
+                raws.extend(r.raw_states(op, i, new).unwrap());
+            }
+            prop_assert_eq!(&got, &groups);
+            prop_assert_eq!(&got_other, &groups);
+            raws.sort();
+            prop_assert_eq!(raws, (0..old).map(|j| vec![j as u8 + 1]).collect::<Vec<_>>());
+            prop_assert_eq!(r.files_held(), 0);
+        }
     }
 }

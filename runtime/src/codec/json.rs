@@ -15,8 +15,10 @@
 //! to nested objects ([`layout`](super::json_layout)); a nested object
 //! that is `null` or missing makes its fields missing. An array
 //! (`array<string>`) is a JSON array whose elements are appended straight
-//! to the list column's element column; a `null` element or one of another
-//! type makes the record undecodable.
+//! to the list column's element column; an element of another type makes
+//! the record undecodable, and so does a `null` element unless the
+//! elements are nullable (`array<string?>`: then it is a null element,
+//! written back as `null`).
 //!
 //! JSON has no number for NaN and ±infinity: a `double` that is one is
 //! written as the string `"NaN"`, `"Infinity"` or `"-Infinity"`, as Flink's
@@ -68,7 +70,7 @@ fn field_codecs(schema: &Schema) -> Vec<FieldCodec> {
                     name: f.name.clone(),
                     ty,
                     time: time.clone(),
-                    nullable: false,
+                    nullable: f.ty.element_nullable(),
                     element: None,
                     in_array: true,
                 })
@@ -284,6 +286,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             return Err(de::Error::custom("internal error: array column (a bug in flowc)"));
         };
         while seq.next_element_seed(ValueSeed { codec, column: list.values_mut() })?.is_some() {}
+        list.values_mut().mark_appended_valid();
         list.close_row();
         Ok(())
     }
@@ -340,12 +343,14 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        if self.codec.in_array {
+        if self.codec.in_array && !self.codec.nullable {
             return Err(E::custom(format!(
-                "an element of array `{}` is null, and array elements cannot be null",
-                self.codec.name
+                "an element of array `{}` is null, and its elements are not nullable (write `array<{}?>` in the schema)",
+                self.codec.name, self.codec.ty
             )));
         }
+        // Elements before this one were appended without their bits.
+        self.column.mark_appended_valid();
         if !self.codec.nullable {
             return Err(E::custom(format!(
                 "field `{}` is null, and its type is not nullable (write `{}?` in the schema)",
@@ -720,9 +725,9 @@ mod tests {
             name: None,
             fields: vec![
                 Field::new("id", DataType::Long),
-                Field::new("tags", DataType::Array(Elem::String)),
-                Field::new("seen", DataType::Array(Elem::Timestamp)).with_nullable(true),
-                Field::new("n", DataType::Array(Elem::Double)).with_nullable(true),
+                Field::new("tags", DataType::Array(Elem::STRING)),
+                Field::new("seen", DataType::Array(Elem::TIMESTAMP)).with_nullable(true),
+                Field::new("n", DataType::Array(Elem::DOUBLE)).with_nullable(true),
             ],
         };
         let d = JsonDecoder::new(&s);
@@ -774,6 +779,52 @@ mod tests {
     }
 
     #[test]
+    fn null_elements_of_nullable_elements_decode_and_encode_as_null() {
+        use flowc_compiler::ir::Elem;
+        let s = Schema {
+            name: None,
+            fields: vec![
+                Field::new("xs", DataType::Array(Elem::LONG.with_nulls(true))),
+                Field::new("tags", DataType::Array(Elem::STRING.with_nulls(true))).with_nullable(true),
+                Field::new("strict", DataType::Array(Elem::LONG)),
+            ],
+        };
+        let d = JsonDecoder::new(&s);
+        let mut batch = d.batch(4);
+        let lines: [&[u8]; 4] = [
+            br#"{"xs":[1,null,3],"tags":[null,"a",null,null,"b"],"strict":[1]}"#,
+            br#"{"xs":[null],"tags":null,"strict":[]}"#,
+            br#"{"xs":[4,5],"tags":["",null],"strict":[2,3]}"#,
+            br#"{"xs":[],"tags":[],"strict":[]}"#,
+        ];
+        for (i, line) in lines.iter().enumerate() {
+            d.decode_into(line, &mut batch).unwrap();
+            // A refused record in between leaves no element and no bit behind.
+            let e = d.decode_into(br#"{"xs":[null,7,null],"tags":["x",null],"strict":[1,null]}"#, &mut batch);
+            assert!(e.expect_err("refused").0.contains("write `array<long?>`"), "line {i}");
+            let types: Vec<DataType> = s.fields.iter().map(|f| f.ty).collect();
+            assert!(batch.check_layout(&types).is_ok(), "line {i}");
+        }
+        let l = |v: &[Option<i64>]| Value::Array(v.iter().map(|x| x.map_or(Value::Null, Value::Int)).collect());
+        let t = |v: &[Option<&str>]| {
+            Value::Array(v.iter().map(|x| x.map_or(Value::Null, |s| Value::Str(s.to_string()))).collect())
+        };
+        assert_eq!(
+            batch.row(0),
+            vec![l(&[Some(1), None, Some(3)]), t(&[None, Some("a"), None, None, Some("b")]), l(&[Some(1)])]
+        );
+        assert_eq!(batch.row(1), vec![l(&[None]), Value::Null, l(&[])]);
+        assert_eq!(batch.row(2), vec![l(&[Some(4), Some(5)]), t(&[Some(""), None]), l(&[Some(2), Some(3)])]);
+        assert_eq!(batch.row(3), vec![l(&[]), t(&[]), l(&[])]);
+        let e = JsonEncoder::new(&s);
+        for (i, line) in lines.iter().enumerate() {
+            let mut out = Vec::new();
+            e.encode_row(&batch, i, &mut out);
+            assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(line), "written back as read");
+        }
+    }
+
+    #[test]
     fn numbers_follow_the_schema() {
         let s = Schema {
             name: None,
@@ -804,7 +855,7 @@ mod tests {
             name: None,
             fields: vec![
                 Field::new("d", DataType::Double),
-                Field::new("ds", DataType::Array(flowc_compiler::ir::Elem::Double)),
+                Field::new("ds", DataType::Array(flowc_compiler::ir::Elem::DOUBLE)),
             ],
         };
         let d = JsonDecoder::new(&s);

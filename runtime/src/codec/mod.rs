@@ -19,7 +19,8 @@ pub use json::DecodeError;
 pub enum Decoder {
     Json(json::JsonDecoder),
     Csv(csv::CsvDecoder),
-    Raw(Vec<flowc_compiler::ir::DataType>),
+    /// The field types, and whether the one field is nullable.
+    Raw(Vec<flowc_compiler::ir::DataType>, bool),
 }
 
 impl Decoder {
@@ -27,7 +28,10 @@ impl Decoder {
         match format {
             Format::Json => Decoder::Json(json::JsonDecoder::new(schema)),
             Format::Csv(c) => Decoder::Csv(csv::CsvDecoder::new(schema, c.clone())),
-            Format::Raw => Decoder::Raw(schema.fields.iter().map(|f| f.ty).collect()),
+            Format::Raw => Decoder::Raw(
+                schema.fields.iter().map(|f| f.ty).collect(),
+                schema.fields.first().is_some_and(|f| f.nullable),
+            ),
         }
     }
 
@@ -36,7 +40,7 @@ impl Decoder {
         match self {
             Decoder::Json(d) => d.batch(rows),
             Decoder::Csv(d) => d.batch(rows),
-            Decoder::Raw(types) => Batch::empty(types, rows),
+            Decoder::Raw(types, _) => Batch::empty(types, rows),
         }
     }
 
@@ -45,7 +49,16 @@ impl Decoder {
         match self {
             Decoder::Json(d) => d.decode_into(bytes, batch),
             Decoder::Csv(d) => d.decode_into(bytes, batch),
-            Decoder::Raw(_) => raw::decode_into(bytes, batch),
+            Decoder::Raw(..) => raw::decode_into(bytes, batch),
+        }
+    }
+
+    /// Decodes a Kafka message without a value (a tombstone): `raw` reads
+    /// it as a null, the other formats as an empty value.
+    pub fn decode_absent_into(&mut self, batch: &mut Batch) -> Result<(), DecodeError> {
+        match self {
+            Decoder::Raw(_, nullable) => raw::decode_absent_into(*nullable, batch),
+            _ => self.decode_into(&[], batch),
         }
     }
 }
@@ -74,6 +87,12 @@ impl Encoder {
             Encoder::Csv(e) => e.encode_row(batch, row, out),
             Encoder::Raw => raw::encode_row(batch, row, out),
         }
+    }
+
+    /// Whether record `row` is a Kafka message without a value (a
+    /// tombstone): a null in `raw`, as Flink's raw format writes it.
+    pub fn is_tombstone(&self, batch: &Batch, row: usize) -> bool {
+        matches!(self, Encoder::Raw) && raw::is_null(batch, row)
     }
 
     /// The first line of a file, if the format has one (CSV with `header: true`).

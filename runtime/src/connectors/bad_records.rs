@@ -21,6 +21,7 @@
 //! a checkpoint and a failure (it may be written twice after a restore).
 
 use super::kafka::{send_waiting, DeliveryErrors};
+use super::topic_limits::TopicLimits;
 use super::ConnectorError;
 use crate::metrics::{sample_text, ErrorClass, ErrorSample, RecordPosition, TaskCounters};
 use flowc_compiler::ir::{DeadLetterTarget, ErrorPolicy};
@@ -110,7 +111,10 @@ impl BadRecords {
             }
             ErrorPolicy::DeadLetter(_) | ErrorPolicy::DeadLetterFiles(_) => {
                 self.buf.clear();
-                dead_letter_json(&mut self.buf, error, &self.operator, Some(&position), bytes, None, timestamp);
+                // A dead-letter file takes any length; cut to Kafka's limit all the same.
+                let default = TopicLimits::default();
+                let fit = self.dead_letters.as_ref().map_or(&default, DeadLetterWriter::limits);
+                dead_letter_json(&mut self.buf, error, &self.operator, Some(&position), bytes, None, timestamp, fit);
                 if let Some(w) = &self.dead_letters {
                     w.send(&self.buf)?;
                 }
@@ -153,7 +157,12 @@ pub fn describe(p: &RecordPosition) -> String {
 
 /// Appends the dead-letter JSON object of one record to `out`. A record
 /// a stage dead-letters has no `position` (no `source` is written): its
-/// `value` is the row as the stage read it, also in `row`.
+/// `value` is the row as the stage read it, also in `row`. A dead letter
+/// over Kafka's message limit loses its `row` (`row_truncated`), then has
+/// its `value` cut to fit (`value_truncated`, with the whole length in
+/// `value_bytes`). `fit`: the dead-letter topic's limits (its own
+/// `max.message.bytes`, read when its writer opened), or the defaults.
+#[allow(clippy::too_many_arguments)]
 pub fn dead_letter_json(
     out: &mut Vec<u8>,
     error: &str,
@@ -162,6 +171,7 @@ pub fn dead_letter_json(
     bytes: &[u8],
     row: Option<&str>,
     timestamp: Option<i64>,
+    fit: &TopicLimits,
 ) {
     use serde_json::json;
     let mut v = json!({ "error": error, "operator": operator });
@@ -172,13 +182,7 @@ pub fn dead_letter_json(
         Some(RecordPosition::File { file, line }) => v["source"] = json!({ "file": file, "line": line }),
         None => {}
     }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => v["value"] = json!(text),
-        Err(_) => {
-            v["value"] = json!(base64(bytes));
-            v["value_encoding"] = json!("base64");
-        }
-    }
+    set_value(&mut v, bytes, bytes.len());
     if let Some(row) = row.and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok()) {
         v["row"] = row;
     }
@@ -186,7 +190,65 @@ pub fn dead_letter_json(
         v["timestamp"] = json!(ts);
     }
     // Writing a `Value` to a Vec cannot fail.
-    let _ = serde_json::to_writer(out, &v);
+    let start = out.len();
+    let write = |v: &serde_json::Value, out: &mut Vec<u8>| {
+        out.truncate(start);
+        let _ = serde_json::to_writer(&mut *out, v);
+        out.len() - start
+    };
+    let mut len = write(&v, out);
+    if fit.fits(len) {
+        return;
+    }
+    // Too large for the dead-letter topic (a record near Kafka's limit,
+    // written twice: its bytes and its row): a dead letter that cannot be
+    // delivered would fail the task again at every restart. The row goes
+    // first, then the value is cut to fit; both are said so.
+    if let Some(o) = v.as_object_mut() {
+        if o.remove("row").is_some() {
+            o.insert("row_truncated".into(), json!(true));
+            len = write(&v, out);
+            if fit.fits(len) {
+                return;
+            }
+        }
+    }
+    v["value_truncated"] = json!(true);
+    v["value_bytes"] = json!(bytes.len());
+    set_value(&mut v, bytes, 0);
+    let base = write(&v, out);
+    // What a byte of the value takes in the JSON (escaped, or base64), and
+    // as many as fit in the room left; then less, should that not fit.
+    let per_byte = (len.saturating_sub(base)) as f64 / bytes.len().max(1) as f64;
+    let room = len.saturating_sub(fit.excess(len)).saturating_sub(base);
+    let mut n = ((room as f64 / per_byte.max(1e-9)) as usize).min(bytes.len());
+    loop {
+        set_value(&mut v, bytes, n);
+        let excess = fit.excess(write(&v, out));
+        if excess == 0 || n == 0 {
+            return;
+        }
+        n = n.saturating_sub(excess.max(1));
+    }
+}
+
+/// A dead letter's `value`: the first `n` bytes of `bytes` (at a character
+/// boundary at or below), as text, or as base64 if they are not UTF-8.
+fn set_value(v: &mut serde_json::Value, bytes: &[u8], n: usize) {
+    use serde_json::json;
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            let mut end = n.min(text.len());
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            v["value"] = json!(&text[..end]);
+        }
+        Err(_) => {
+            v["value"] = json!(base64(&bytes[..n.min(bytes.len())]));
+            v["value_encoding"] = json!("base64");
+        }
+    }
 }
 
 /// Standard base64 with padding (RFC 4648 §4).
@@ -212,10 +274,21 @@ pub struct DeadLetterWriter {
     target: DeadLetterTarget,
     producer: ThreadedProducer<DeliveryErrors>,
     errors: DeliveryErrors,
+    /// The dead-letter topic's limits, read when it opened.
+    limits: TopicLimits,
 }
 
 impl DeadLetterWriter {
+    /// Reads the dead-letter topic's limits (its own `max.message.bytes`:
+    /// `topic_limits`), which its dead letters are cut to fit.
     pub fn new(target: &DeadLetterTarget) -> Result<DeadLetterWriter, ConnectorError> {
+        DeadLetterWriter::with_limits(target, TopicLimits::describe(&target.servers, &target.topic))
+    }
+
+    /// With the producer's `message.max.bytes` (which also caps a batch) at
+    /// the topic's (`limits`).
+    pub fn with_limits(target: &DeadLetterTarget, limits: TopicLimits) -> Result<DeadLetterWriter, ConnectorError> {
+        let max_bytes = limits.producer_max_bytes;
         let errors = DeliveryErrors::default();
         let producer: ThreadedProducer<DeliveryErrors> = ClientConfig::new()
             .set("bootstrap.servers", &target.servers)
@@ -223,9 +296,15 @@ impl DeadLetterWriter {
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "120000")
+            .set("message.max.bytes", max_bytes.to_string())
             .create_with_context(errors.clone())
             .map_err(|e| self::kafka_err(target, e))?;
-        Ok(DeadLetterWriter { target: target.clone(), producer, errors })
+        Ok(DeadLetterWriter { target: target.clone(), producer, errors, limits })
+    }
+
+    /// The dead-letter topic's limits, read when the writer opened.
+    pub fn limits(&self) -> &TopicLimits {
+        &self.limits
     }
 
     pub fn send(&self, payload: &[u8]) -> Result<(), ConnectorError> {
@@ -258,6 +337,57 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_dead_letter_too_large_for_kafka_loses_its_row_then_is_cut_to_fit_and_says_so() {
+        let small = br#"{"id": 1}"#;
+        let any = TopicLimits::default();
+        let mut out = Vec::new();
+        dead_letter_json(&mut out, "bad", "Map", None, small, Some(r#"{"id":1}"#), Some(5), &any);
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!((v["value"].as_str(), v["row"]["id"].as_i64()), (Some(r#"{"id": 1}"#), Some(1)));
+        assert!(v.get("value_truncated").is_none() && v.get("row_truncated").is_none(), "{v}");
+        // A 600 kB record whose row doubles it: the row goes, the value stays whole.
+        let text = format!(r#"{{"s": "{}"}}"#, "é".repeat(300_000));
+        let row = format!(r#"{{"s":"{}"}}"#, "é".repeat(300_000));
+        out.clear();
+        dead_letter_json(&mut out, "bad", "Map", None, text.as_bytes(), Some(&row), None, &any);
+        assert!(crate::connectors::message_size::fits(out.len()), "{}", out.len());
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!((v["row_truncated"].as_bool(), v["value"].as_str()), (Some(true), Some(text.as_str())));
+        assert!(v.get("value_truncated").is_none(), "the value alone fits");
+        // 1.5 MB, text and not: cut to fit, at a character boundary, saying how long it was.
+        let big = "é".repeat(750_000);
+        for (bytes, encoding) in [(big.as_bytes().to_vec(), None), (vec![0xff_u8; 1_500_000], Some("base64"))] {
+            out.clear();
+            dead_letter_json(&mut out, "bad", "Map", None, &bytes, None, None, &any);
+            assert!(crate::connectors::message_size::fits(out.len()), "{}", out.len());
+            let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+            assert_eq!(v["value_truncated"].as_bool(), Some(true), "{}", v["error"]);
+            assert_eq!(v["value_bytes"].as_u64(), Some(1_500_000));
+            assert_eq!(v["value_encoding"].as_str(), encoding);
+            assert!(out.len() > 900_000, "cut no more than needed: {}", out.len());
+        }
+    }
+
+    #[test]
+    fn a_dead_letter_is_cut_to_fit_the_dead_letter_topics_own_limit() {
+        let small = TopicLimits::from_config(|k| (k == "max.message.bytes").then_some("2000"));
+        let mut out = Vec::new();
+        let text = format!(r#"{{"s": "{}"}}"#, "x".repeat(10_000));
+        let row = format!(r#"{{"s":"{}"}}"#, "x".repeat(10_000));
+        dead_letter_json(&mut out, "bad", "Map", None, text.as_bytes(), Some(&row), Some(5), &small);
+        assert!(small.fits(out.len()), "{}", out.len());
+        assert!(out.len() > 1500, "cut no more than needed: {}", out.len());
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!((v["row_truncated"].as_bool(), v["value_truncated"].as_bool()), (Some(true), Some(true)), "{v}");
+        assert_eq!(v["value_bytes"].as_u64(), Some(text.len() as u64));
+        assert!(text.starts_with(v["value"].as_str().unwrap_or("-")), "{v}");
+        // Under Kafka's limit, the same dead letter was whole.
+        out.clear();
+        dead_letter_json(&mut out, "bad", "Map", None, text.as_bytes(), Some(&row), Some(5), &TopicLimits::default());
+        assert!(out.len() > 20_000, "{}", out.len());
+    }
+
+    #[test]
     fn base64_matches_rfc_4648_vectors() {
         for (plain, encoded) in [
             ("", ""),
@@ -284,6 +414,7 @@ mod tests {
             b"{\"a\":1}",
             None,
             Some(5),
+            &TopicLimits::default(),
         );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
@@ -293,7 +424,16 @@ mod tests {
         );
         out.clear();
         let pos = RecordPosition::File { file: "in/a.csv".into(), line: 3 };
-        dead_letter_json(&mut out, "bad", "op", Some(&pos), b"\xff\xfe", Some("{\"n\":0}"), None);
+        dead_letter_json(
+            &mut out,
+            "bad",
+            "op",
+            Some(&pos),
+            b"\xff\xfe",
+            Some("{\"n\":0}"),
+            None,
+            &TopicLimits::default(),
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["value"], "//4=");
         assert_eq!(v["value_encoding"], "base64");

@@ -273,7 +273,7 @@ impl SourceReader for DatagenReader {
         Ok(SourcePoll::Records(batch))
     }
 
-    fn snapshot(&self) -> SourceState {
+    fn snapshot(&mut self, _checkpoint_id: u64) -> SourceState {
         SourceState::Datagen { next: self.next }
     }
 }
@@ -343,7 +343,7 @@ mod tests {
         let mut r = DatagenReader::new(spec(false, 100), 1, 2, None).expect("builds");
         let SourcePoll::Records(b) = r.poll(Duration::from_millis(10)).expect("polls") else { panic!("records") };
         assert_eq!(b.len(), 50);
-        assert_eq!(r.snapshot(), SourceState::Datagen { next: 101 });
+        assert_eq!(r.snapshot(1), SourceState::Datagen { next: 101 });
         let resumed = DatagenReader::new(spec(false, 100), 1, 2, Some(51)).expect("builds");
         assert_eq!(all(resumed).len(), 25);
     }

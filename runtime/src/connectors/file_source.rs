@@ -181,7 +181,7 @@ impl FileSourceReader {
 }
 
 impl SourceReader for FileSourceReader {
-    fn snapshot(&self) -> SourceState {
+    fn snapshot(&mut self, _checkpoint_id: u64) -> SourceState {
         SourceState::Files { files: self.files.clone() }
     }
 
@@ -357,7 +357,7 @@ mod tests {
             for sub in 0..p {
                 let mut r = reader(&s, sub, p, Vec::new(), rows);
                 got.extend(read(&mut r, Some(polls[sub as usize])));
-                match r.snapshot() {
+                match r.snapshot(1) {
                     SourceState::Files { files } => saved.extend(files),
                     other => panic!("{other:?}"),
                 }
@@ -394,7 +394,7 @@ mod tests {
         let first = r.poll(Duration::from_millis(1)).unwrap();
         let SourcePoll::Records(b) = first else { panic!("{first:?}") };
         assert_eq!(b.row(0), vec![Value::Str("x".into()), Value::Int(1)]);
-        let SourceState::Files { files } = r.snapshot() else { panic!() };
+        let SourceState::Files { files } = r.snapshot(1) else { panic!() };
         assert_eq!(files[0].lines, 2, "the header and one record");
         let mut r = reader(&s, 0, 1, files, 10);
         let SourcePoll::Records(b) = r.poll(Duration::from_millis(1)).unwrap() else { panic!() };
@@ -419,7 +419,7 @@ mod tests {
         let mut r = reader(&s, 0, 1, Vec::new(), 1);
         let SourcePoll::Records(b) = r.poll(Duration::from_millis(1)).unwrap() else { panic!() };
         assert_eq!(b.row(0), vec![Value::Int(1), Value::Str("a\nb".into())]);
-        let SourceState::Files { files } = r.snapshot() else { panic!() };
+        let SourceState::Files { files } = r.snapshot(1) else { panic!() };
         assert_eq!((files[0].lines, files[0].offset), (2, 8), "the record's two lines");
         // Restored there, the rest reads on; the open quote runs to the end and is one bad record.
         let mut r = reader(&s, 0, 1, files, 10);

@@ -27,11 +27,20 @@
 //! memory and in the checkpoint.
 //!
 //! A record is kept with its message key and timestamp (`key:`,
-//! `timestamp:`). The state format is versioned: a state of the first
-//! format (values only, from before keys) is still read.
+//! `timestamp:`). A message over Kafka's limit is refused as it is encoded,
+//! before it can reach a checkpoint, and follows the sink's `on_error`
+//! (`sink_errors`): skipped or dead-lettered, it never enters a
+//! transaction; its dead letter is delivered at the next barrier, before
+//! the sink's state is taken, as a source's are. A null in `format: raw`
+//! is kept as a record without a value and written as a tombstone.
+//!
+//! The state format is versioned; states of the older formats are still
+//! read: format 1 (values only, from before keys) and format 2 (values,
+//! keys and timestamps, from before tombstones: every record had a value).
 
 use super::kafka::{send_record, DeliveryErrors};
 use super::kafka_keys::MessageMeta;
+use super::sink_errors::SinkErrors;
 use super::{ConnectorError, SinkWriter};
 use crate::codec::Encoder;
 use crate::data::Batch;
@@ -56,15 +65,30 @@ struct SinkStateV1 {
     epochs: Vec<(u64, Vec<Vec<u8>>)>,
 }
 
-/// One record to write: its value, key and timestamp.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Record {
+/// A record of format 2: always a value.
+#[derive(Debug, Serialize, Deserialize)]
+struct RecordV2 {
     value: Vec<u8>,
     key: Option<Vec<u8>>,
     timestamp: Option<i64>,
 }
 
-/// What the sink keeps in a checkpoint (format 2, after [`STATE_V2`]).
+/// What the sink kept in a checkpoint before tombstones (format 2).
+#[derive(Debug, Serialize, Deserialize)]
+struct SinkStateV2 {
+    transactional_id: String,
+    epochs: Vec<(u64, Vec<RecordV2>)>,
+}
+
+/// One record to write: its value (`None`: a tombstone), key and timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Record {
+    value: Option<Vec<u8>>,
+    key: Option<Vec<u8>>,
+    timestamp: Option<i64>,
+}
+
+/// What the sink keeps in a checkpoint (format 3, after [`STATE_V3`]).
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct SinkState {
     transactional_id: String,
@@ -75,9 +99,11 @@ struct SinkState {
 /// The first bytes of a format-2 state. A format-1 state starts with the
 /// length of its transactional id as a bincode varint, never 0xFF.
 const STATE_V2: &[u8] = b"\xffEO2";
+/// The first bytes of a format-3 state.
+const STATE_V3: &[u8] = b"\xffEO3";
 
 fn encode_state(state: &SinkState) -> Result<Vec<u8>, ConnectorError> {
-    let mut out = STATE_V2.to_vec();
+    let mut out = STATE_V3.to_vec();
     bincode::serde::encode_into_std_write(state, &mut out, bincode::config::standard())
         .map_err(|e| ConnectorError::Io(format!("encoding the sink's state: {e}")))?;
     Ok(out)
@@ -87,8 +113,26 @@ fn encode_state(state: &SinkState) -> Result<Vec<u8>, ConnectorError> {
 fn decode_state(bytes: &[u8]) -> Result<SinkState, ConnectorError> {
     let corrupt =
         |e: bincode::error::DecodeError| ConnectorError::Io(format!("the sink's restored state is corrupt: {e}"));
+    if let Some(v3) = bytes.strip_prefix(STATE_V3) {
+        return Ok(bincode::serde::decode_from_slice(v3, bincode::config::standard()).map_err(corrupt)?.0);
+    }
     if let Some(v2) = bytes.strip_prefix(STATE_V2) {
-        return Ok(bincode::serde::decode_from_slice(v2, bincode::config::standard()).map_err(corrupt)?.0);
+        let (old, _): (SinkStateV2, usize) =
+            bincode::serde::decode_from_slice(v2, bincode::config::standard()).map_err(corrupt)?;
+        return Ok(SinkState {
+            transactional_id: old.transactional_id,
+            epochs: old
+                .epochs
+                .into_iter()
+                .map(|(id, records)| {
+                    let records = records
+                        .into_iter()
+                        .map(|r| Record { value: Some(r.value), key: r.key, timestamp: r.timestamp })
+                        .collect();
+                    (id, records)
+                })
+                .collect(),
+        });
     }
     let (old, _): (SinkStateV1, usize) =
         bincode::serde::decode_from_slice(bytes, bincode::config::standard()).map_err(corrupt)?;
@@ -98,7 +142,10 @@ fn decode_state(bytes: &[u8]) -> Result<SinkState, ConnectorError> {
             .epochs
             .into_iter()
             .map(|(id, values)| {
-                (id, values.into_iter().map(|value| Record { value, key: None, timestamp: None }).collect())
+                (
+                    id,
+                    values.into_iter().map(|value| Record { value: Some(value), key: None, timestamp: None }).collect(),
+                )
             })
             .collect(),
     })
@@ -120,6 +167,8 @@ pub struct ExactlyOnceKafkaSink {
     commits: u64,
     /// The consumer-group metadata of each marker group written to.
     group_metadata: HashMap<String, ConsumerGroupMetadata>,
+    /// Messages over Kafka's limit.
+    bad: SinkErrors,
 }
 
 fn kafka_err(servers: &str, what: &str, e: impl std::fmt::Display) -> ConnectorError {
@@ -130,10 +179,12 @@ fn marker_group(transactional_id: &str) -> String {
     format!("{transactional_id}-marker")
 }
 
+/// `max_bytes`: the producer's `message.max.bytes` (`topic_limits`).
 fn transactional_producer(
     servers: &str,
     id: &str,
     errors: DeliveryErrors,
+    max_bytes: &str,
 ) -> Result<ThreadedProducer<DeliveryErrors>, ConnectorError> {
     let p: ThreadedProducer<DeliveryErrors> = ClientConfig::new()
         .set("bootstrap.servers", servers)
@@ -142,7 +193,7 @@ fn transactional_producer(
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS)
-        .set("message.max.bytes", super::message_size::max_message_bytes_setting())
+        .set("message.max.bytes", max_bytes)
         .create_with_context(errors)
         .map_err(|e| kafka_err(servers, "cannot create a transactional producer", e))?;
     // Fences an older producer with this id and aborts its open transaction.
@@ -156,9 +207,12 @@ impl ExactlyOnceKafkaSink {
         spec: &KafkaSink,
         schema: &Schema,
         transactional_id: String,
+        bad: SinkErrors,
     ) -> Result<ExactlyOnceKafkaSink, ConnectorError> {
         let errors = DeliveryErrors::default();
-        let producer = transactional_producer(&spec.servers, &transactional_id, errors.clone())?;
+        let limits = super::topic_limits::TopicLimits::describe(&spec.servers, &spec.topic);
+        let producer =
+            transactional_producer(&spec.servers, &transactional_id, errors.clone(), &limits.producer_setting())?;
         Ok(ExactlyOnceKafkaSink {
             servers: spec.servers.clone(),
             topic: spec.topic.clone(),
@@ -171,6 +225,7 @@ impl ExactlyOnceKafkaSink {
             pending: BTreeMap::new(),
             commits: 0,
             group_metadata: HashMap::new(),
+            bad: bad.with_limits(limits),
         })
     }
 
@@ -201,7 +256,7 @@ impl ExactlyOnceKafkaSink {
         self.producer.begin_transaction().map_err(|e| fail("beginning a transaction", e))?;
         let result = (|| {
             for r in records {
-                send_record(&self.producer, &self.topic, &r.value, r.key.as_deref(), r.timestamp)
+                send_record(&self.producer, &self.topic, r.value.as_deref(), r.key.as_deref(), r.timestamp)
                     .map_err(|e| fail(&format!("producing to `{}`", self.topic), e))?;
             }
             for (group, epoch) in markers {
@@ -243,12 +298,17 @@ impl SinkWriter for ExactlyOnceKafkaSink {
         self.meta.begin(batch);
         let mut key_buf = Vec::new();
         for r in 0..batch.len() {
-            let mut value = Vec::with_capacity(96);
-            self.encoder.encode_row(batch, r, &mut value);
+            let value = (!self.encoder.is_tombstone(batch, r)).then(|| {
+                let mut value = Vec::with_capacity(96);
+                self.encoder.encode_row(batch, r, &mut value);
+                value
+            });
             let key = self.meta.key(batch, r, &mut key_buf).then(|| key_buf.clone());
+            let timestamp = self.meta.timestamp(batch, r);
             // Checked now: a record in a checkpoint is written when it completes, too late to refuse.
-            super::message_size::check(&self.topic, Some(&value), key.as_deref())?;
-            self.current.push(Record { value, key, timestamp: self.meta.timestamp(batch, r) });
+            if self.bad.admit(value.as_deref(), key.as_deref(), timestamp)? {
+                self.current.push(Record { value, key, timestamp });
+            }
         }
         Ok(())
     }
@@ -256,6 +316,7 @@ impl SinkWriter for ExactlyOnceKafkaSink {
     /// At the end of a bounded input: commit everything, with a marker
     /// above every epoch.
     fn flush(&mut self) -> Result<(), ConnectorError> {
+        self.bad.flush()?;
         let mut records: Vec<Record> = std::mem::take(&mut self.pending).into_values().flatten().collect();
         records.append(&mut self.current);
         if records.is_empty() {
@@ -265,6 +326,8 @@ impl SinkWriter for ExactlyOnceKafkaSink {
     }
 
     fn snapshot(&mut self, checkpoint_id: u64) -> Result<Vec<u8>, ConnectorError> {
+        // The dead letters of the records before the barrier, as a source's.
+        self.bad.flush()?;
         let epoch = std::mem::take(&mut self.current);
         self.pending.insert(checkpoint_id, epoch);
         let state = SinkState {
@@ -298,7 +361,8 @@ impl SinkWriter for ExactlyOnceKafkaSink {
             let state = decode_state(&bytes)?;
             if state.transactional_id != self.transactional_id {
                 // An old subtask's id no new subtask uses: fence it and abort its open transaction.
-                drop(transactional_producer(&self.servers, &state.transactional_id, DeliveryErrors::default())?);
+                let max = super::message_size::max_message_bytes_setting();
+                drop(transactional_producer(&self.servers, &state.transactional_id, DeliveryErrors::default(), &max)?);
             }
             let committed = self.marker(&state.transactional_id)?;
             let open: Vec<(u64, Vec<Record>)> =
@@ -324,7 +388,7 @@ mod tests {
     use super::*;
 
     fn record(v: &str, key: Option<&str>, ts: Option<i64>) -> Record {
-        Record { value: v.as_bytes().to_vec(), key: key.map(|k| k.as_bytes().to_vec()), timestamp: ts }
+        Record { value: Some(v.as_bytes().to_vec()), key: key.map(|k| k.as_bytes().to_vec()), timestamp: ts }
     }
 
     #[test]
@@ -334,6 +398,35 @@ mod tests {
             epochs: vec![(3, vec![record("{}", Some("alice"), Some(5)), record("{\"a\":1}", None, None)]), (4, vec![])],
         };
         assert_eq!(decode_state(&encode_state(&state).unwrap()).unwrap(), state);
+    }
+
+    #[test]
+    fn the_state_tells_a_tombstone_from_an_empty_value() {
+        let tombstone = Record { value: None, key: Some(b"k".to_vec()), timestamp: None };
+        let state = SinkState {
+            transactional_id: "flowc-out-1-0".into(),
+            epochs: vec![(3, vec![tombstone.clone(), record("", Some("k"), None)])],
+        };
+        let back = decode_state(&encode_state(&state).unwrap()).unwrap();
+        assert_eq!(back, state);
+        assert_eq!(back.epochs[0].1[0].value, None);
+        assert_eq!(back.epochs[0].1[1].value, Some(Vec::new()));
+    }
+
+    #[test]
+    fn a_state_of_the_second_format_is_still_read() {
+        // Bytes written by the sink before tombstones (format 2).
+        let bytes = include_bytes!("testdata/kafka_exactly_once_state_v2.bin");
+        let state = decode_state(bytes).unwrap();
+        assert_eq!(state.transactional_id, "flowc-out-1-0");
+        assert_eq!(
+            state.epochs,
+            vec![
+                (3, vec![record("alpha", Some("k1"), Some(5)), record("", Some("k2"), None)]),
+                (4, vec![record("{\"n\":1}", None, Some(-1))]),
+            ]
+        );
+        assert!(decode_state(b"\xffEO3\x01").is_err());
     }
 
     #[test]
@@ -347,5 +440,50 @@ mod tests {
             assert_eq!(state.epochs, vec![(7, vec![record("{\"n\":1}", None, None)])]);
         }
         assert!(decode_state(b"\xffEO2\x01").is_err());
+    }
+
+    fn arb_record() -> impl proptest::strategy::Strategy<Value = Record> {
+        use proptest::prelude::*;
+        let bytes = || proptest::option::of(proptest::collection::vec(any::<u8>(), 0..12));
+        (bytes(), bytes(), proptest::option::of(any::<i64>())).prop_map(|(value, key, timestamp)| Record {
+            value,
+            key,
+            timestamp,
+        })
+    }
+
+    proptest::proptest! {
+        /// Format 3 round-trips any state (tombstones, empty values, keys
+        /// and timestamps or none) as a plain model of it; a format-2 state
+        /// of the same records with values reads as them.
+        #[test]
+        fn states_round_trip_against_a_model(
+            id in "[a-z0-9-]{0,40}",
+            epochs in proptest::collection::vec((proptest::prelude::any::<u64>(), proptest::collection::vec(arb_record(), 0..6)), 0..5),
+        ) {
+            let state = SinkState { transactional_id: id.clone(), epochs: epochs.clone() };
+            proptest::prop_assert_eq!(decode_state(&encode_state(&state).unwrap()).unwrap(), state);
+            // The same records written by format 2, every value present.
+            let old = SinkStateV2 {
+                transactional_id: id.clone(),
+                epochs: epochs
+                    .iter()
+                    .map(|(e, rs)| {
+                        let rs = rs
+                            .iter()
+                            .map(|r| RecordV2 { value: r.value.clone().unwrap_or_default(), key: r.key.clone(), timestamp: r.timestamp })
+                            .collect();
+                        (*e, rs)
+                    })
+                    .collect(),
+            };
+            let mut bytes = STATE_V2.to_vec();
+            bincode::serde::encode_into_std_write(&old, &mut bytes, bincode::config::standard()).unwrap();
+            let model: Vec<(u64, Vec<Record>)> = epochs
+                .into_iter()
+                .map(|(e, rs)| (e, rs.into_iter().map(|r| Record { value: Some(r.value.unwrap_or_default()), ..r }).collect()))
+                .collect();
+            proptest::prop_assert_eq!(decode_state(&bytes).unwrap(), SinkState { transactional_id: id, epochs: model });
+        }
     }
 }

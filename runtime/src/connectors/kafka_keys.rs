@@ -292,6 +292,7 @@ mod tests {
             format: Format::Json,
             key,
             timestamp,
+            on_error: flowc_compiler::ir::ErrorPolicy::Fail,
         }
     }
 

@@ -1,9 +1,12 @@
 //! The Kafka sink (at-least-once): an idempotent producer, `acks=all`;
 //! `flush` returns only when every record handed to it is acknowledged.
 //! `key:` and `timestamp:` set each message's key and timestamp
-//! (`kafka_keys`).
+//! (`kafka_keys`). A message over Kafka's limit follows the sink's
+//! `on_error` (`sink_errors`). A null in `format: raw` is a message
+//! without a value, a tombstone (as Flink's raw format writes it).
 
 use super::kafka_keys::MessageMeta;
+use super::sink_errors::SinkErrors;
 use super::{ConnectorError, SinkWriter};
 use crate::codec::Encoder;
 use crate::data::Batch;
@@ -26,19 +29,22 @@ pub fn send_waiting(
     topic: &str,
     payload: &[u8],
 ) -> Result<(), KafkaError> {
-    send_record(producer, topic, payload, None, None)
+    send_record(producer, topic, Some(payload), None, None)
 }
 
 /// [`send_waiting`] with a message key and a record timestamp (epoch
-/// milliseconds) where given.
+/// milliseconds) where given; a `payload` of `None` is a tombstone.
 pub fn send_record(
     producer: &ThreadedProducer<DeliveryErrors>,
     topic: &str,
-    payload: &[u8],
+    payload: Option<&[u8]>,
     key: Option<&[u8]>,
     timestamp: Option<i64>,
 ) -> Result<(), KafkaError> {
-    let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(payload);
+    let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+    if let Some(p) = payload {
+        record = record.payload(p);
+    }
     if let Some(k) = key {
         record = record.key(k);
     }
@@ -85,18 +91,26 @@ pub struct KafkaSinkWriter {
     /// `key:` and `timestamp:`.
     meta: MessageMeta,
     key_buf: Vec<u8>,
+    /// Messages over Kafka's limit.
+    bad: SinkErrors,
 }
 
 impl KafkaSinkWriter {
-    pub fn new(spec: &KafkaSink, schema: &flowc_compiler::ir::Schema) -> Result<KafkaSinkWriter, ConnectorError> {
+    /// `bad` handles the messages over Kafka's limit (by `spec.on_error`).
+    pub fn new(
+        spec: &KafkaSink,
+        schema: &flowc_compiler::ir::Schema,
+        bad: SinkErrors,
+    ) -> Result<KafkaSinkWriter, ConnectorError> {
         let errors = DeliveryErrors::default();
+        let limits = super::topic_limits::TopicLimits::describe(&spec.servers, &spec.topic);
         let producer: ThreadedProducer<DeliveryErrors> = ClientConfig::new()
             .set("bootstrap.servers", &spec.servers)
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "120000")
-            .set("message.max.bytes", super::message_size::max_message_bytes_setting())
+            .set("message.max.bytes", limits.producer_setting())
             .create_with_context(errors.clone())
             .map_err(|e| kafka_err(&spec.servers, e))?;
         Ok(KafkaSinkWriter {
@@ -108,6 +122,7 @@ impl KafkaSinkWriter {
             buf: Vec::with_capacity(256),
             meta: MessageMeta::new(spec, schema)?,
             key_buf: Vec::new(),
+            bad: bad.with_limits(limits),
         })
     }
 
@@ -125,10 +140,18 @@ impl SinkWriter for KafkaSinkWriter {
         self.meta.begin(batch);
         for r in 0..batch.len() {
             self.buf.clear();
-            self.encoder.encode_row(batch, r, &mut self.buf);
+            let value = if self.encoder.is_tombstone(batch, r) {
+                None
+            } else {
+                self.encoder.encode_row(batch, r, &mut self.buf);
+                Some(&self.buf[..])
+            };
             let key = self.meta.key(batch, r, &mut self.key_buf).then_some(&self.key_buf[..]);
-            super::message_size::check(&self.topic, Some(&self.buf), key)?;
-            send_record(&self.producer, &self.topic, &self.buf, key, self.meta.timestamp(batch, r))
+            let timestamp = self.meta.timestamp(batch, r);
+            if !self.bad.admit(value, key, timestamp)? {
+                continue;
+            }
+            send_record(&self.producer, &self.topic, value, key, timestamp)
                 .map_err(|e| kafka_err(&self.servers, format!("cannot produce to `{}`: {e}", self.topic)))?;
         }
         Ok(())
@@ -138,6 +161,7 @@ impl SinkWriter for KafkaSinkWriter {
         self.producer
             .flush(Duration::from_secs(120))
             .map_err(|e| kafka_err(&self.servers, format!("flushing `{}`: {e}", self.topic)))?;
+        self.bad.flush()?;
         self.check()
     }
 }

@@ -19,6 +19,8 @@ pub mod kafka_sink;
 pub mod kafka_topics;
 pub mod message_size;
 pub mod nexmark;
+pub mod sink_errors;
+pub mod topic_limits;
 pub mod upsert_kafka;
 
 use crate::checkpoint::SourceState;
@@ -51,11 +53,18 @@ pub enum SourcePoll {
 pub trait SourceReader: Send {
     fn poll(&mut self, timeout: Duration) -> Result<SourcePoll, ConnectorError>;
 
-    /// Where the source would continue after a restore, for a checkpoint:
-    /// it covers exactly the records handed out so far.
-    fn snapshot(&self) -> SourceState {
+    /// Where the source would continue after a restore, for checkpoint
+    /// `checkpoint_id`: it covers exactly the records handed out so far.
+    fn snapshot(&mut self, _checkpoint_id: u64) -> SourceState {
         SourceState::None
     }
+
+    /// Checkpoint `checkpoint_id` completed (savepoints too): what the
+    /// source tells the world outside about its progress happens here, and
+    /// only here (a Kafka source commits the group's offsets, as Flink's
+    /// does on `notifyCheckpointComplete`). Before, a restore from an older
+    /// checkpoint would find the group ahead of the state it restores.
+    fn checkpoint_complete(&mut self, _checkpoint_id: u64) {}
 
     /// Each partition's watermark, idleness and lag (a Kafka source), for
     /// the watermark-lineage view; read every 200 ms.

@@ -7,9 +7,11 @@
 //!
 //! At-least-once, like the plain Kafka sink: an idempotent producer with
 //! `acks=all`, `flush` waiting for every acknowledgement. Writing a row
-//! twice leaves the same table, so no transactions are needed.
+//! twice leaves the same table, so no transactions are needed. A message
+//! over Kafka's limit follows the sink's `on_error` (`sink_errors`).
 
 use super::kafka::DeliveryErrors;
+use super::sink_errors::SinkErrors;
 use super::{ConnectorError, SinkWriter};
 use crate::codec::json::JsonEncoder;
 use crate::data::{Batch, RowKind};
@@ -31,6 +33,8 @@ pub struct UpsertKafkaSinkWriter {
     buf: Vec<u8>,
     /// `timestamp:` (the key is the stream's, never `key:`).
     meta: super::kafka_keys::MessageMeta,
+    /// Messages over Kafka's limit.
+    bad: SinkErrors,
 }
 
 fn kafka_err(servers: &str, e: impl std::fmt::Display) -> ConnectorError {
@@ -38,7 +42,12 @@ fn kafka_err(servers: &str, e: impl std::fmt::Display) -> ConnectorError {
 }
 
 impl UpsertKafkaSinkWriter {
-    pub fn new(spec: &UpsertKafkaSink, schema: &Schema) -> Result<UpsertKafkaSinkWriter, ConnectorError> {
+    /// `bad` handles the messages over Kafka's limit (by the sink's `on_error`).
+    pub fn new(
+        spec: &UpsertKafkaSink,
+        schema: &Schema,
+        bad: SinkErrors,
+    ) -> Result<UpsertKafkaSinkWriter, ConnectorError> {
         let servers = &spec.sink.servers;
         let mut key_fields = Vec::new();
         for k in &spec.key {
@@ -49,13 +58,14 @@ impl UpsertKafkaSinkWriter {
             key_fields.push(f.clone());
         }
         let errors = DeliveryErrors::default();
+        let limits = super::topic_limits::TopicLimits::describe(servers, &spec.sink.topic);
         let producer: ThreadedProducer<DeliveryErrors> = ClientConfig::new()
             .set("bootstrap.servers", servers)
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "120000")
-            .set("message.max.bytes", super::message_size::max_message_bytes_setting())
+            .set("message.max.bytes", limits.producer_setting())
             .create_with_context(errors.clone())
             .map_err(|e| kafka_err(servers, e))?;
         Ok(UpsertKafkaSinkWriter {
@@ -69,6 +79,7 @@ impl UpsertKafkaSinkWriter {
             key_buf: Vec::with_capacity(64),
             buf: Vec::with_capacity(256),
             meta: super::kafka_keys::MessageMeta::new(&spec.sink, schema)?,
+            bad: bad.with_limits(limits),
         })
     }
 
@@ -125,8 +136,18 @@ impl SinkWriter for UpsertKafkaSinkWriter {
                 self.encoder.encode_row(batch, r, &mut self.buf);
                 Some(std::mem::take(&mut self.buf))
             };
-            super::message_size::check(&self.topic, payload.as_deref(), Some(&self.key_buf))?;
-            let sent = self.send(payload.as_deref(), self.meta.timestamp(batch, r));
+            let timestamp = self.meta.timestamp(batch, r);
+            let admitted = self.bad.admit(payload.as_deref(), Some(&self.key_buf), timestamp);
+            let sent = match admitted {
+                Ok(true) => self.send(payload.as_deref(), timestamp),
+                Ok(false) => Ok(()),
+                Err(e) => {
+                    if let Some(p) = payload {
+                        self.buf = p;
+                    }
+                    return Err(e);
+                }
+            };
             if let Some(p) = payload {
                 self.buf = p;
             }
@@ -139,6 +160,7 @@ impl SinkWriter for UpsertKafkaSinkWriter {
         self.producer
             .flush(Duration::from_secs(120))
             .map_err(|e| kafka_err(&self.servers, format!("flushing `{}`: {e}", self.topic)))?;
+        self.bad.flush()?;
         self.check()
     }
 }

@@ -162,6 +162,20 @@ impl Batch {
         Ok(())
     }
 
+    /// As [`check_layout`](Self::check_layout), after naming each column
+    /// by its field's type where that type only allows more nulls among an
+    /// array's elements (a `union` of `array<long>` and `array<long?>`
+    /// reads `array<long?>`): the storage is the same, the element
+    /// validity simply absent, so nothing is converted.
+    pub fn conform(&mut self, types: &[DataType]) -> Result<(), String> {
+        for (c, t) in self.columns.iter_mut().zip(types) {
+            if c.ty != *t && c.ty.fits(*t) && stores(*t, &c.data) {
+                c.ty = *t;
+            }
+        }
+        self.check_layout(types)
+    }
+
     /// The records at `rows`, in that order.
     pub fn gather(&self, rows: &[u32]) -> Batch {
         Batch {
@@ -327,6 +341,23 @@ mod tests {
         let mut bad = e.clone();
         bad.columns[1].pop();
         assert!(bad.check_layout(&[DataType::String, DataType::Long]).is_err());
+    }
+
+    #[test]
+    fn arrays_of_non_null_elements_conform_to_nullable_elements() {
+        use flowc_compiler::ir::Elem;
+        let (strict, loose) = (DataType::Array(Elem::LONG), DataType::Array(Elem::LONG.with_nulls(true)));
+        let rows = [vec![Value::Array(vec![Value::Int(1), Value::Int(2)])], vec![Value::Null]];
+        let mut b = Batch::from_values(&[strict], &rows).expect("fits");
+        assert!(b.check_layout(&[loose]).is_err());
+        // Relabelled, not converted: the same values, read as `array<long?>`.
+        assert_eq!(b.conform(&[loose]), Ok(()));
+        assert_eq!(b.types(), [loose]);
+        assert_eq!((b.row(0), b.row(1)), (rows[0].clone(), rows[1].clone()));
+        // Nulls among the elements never conform to `array<long>`, nor another element type.
+        let mut nulls = Batch::from_values(&[loose], &[vec![Value::Array(vec![Value::Null])]]).expect("fits");
+        assert!(nulls.conform(&[strict]).is_err());
+        assert!(b.conform(&[DataType::Array(Elem::STRING)]).is_err());
     }
 
     #[test]

@@ -72,7 +72,8 @@ pub fn stores(ty: DataType, data: &Data) -> bool {
             | (DataType::Double, Data::F64(_))
             | (DataType::Bool, Data::Bool(_))
             | (DataType::String, Data::Str(_))
-    ) || matches!((ty, data), (DataType::Array(e), Data::List(l)) if l.values().ty == e.ty())
+    ) || matches!((ty, data), (DataType::Array(e), Data::List(l))
+        if l.values().ty == e.ty() && (e.nullable() || !l.has_null_elements()))
 }
 
 impl Column {
@@ -199,7 +200,7 @@ impl Column {
             (Data::Bool(c), ValueRef::Bool(x)) => c.push(x),
             (Data::Str(c), ValueRef::Str(x)) => c.push(x),
             (Data::List(c), ValueRef::Array(a)) => {
-                if !c.push_ref(a) {
+                if !c.push_ref(a, self.ty.element_nullable()) {
                     return false;
                 }
             }

@@ -11,9 +11,20 @@
 //! So a batch of arrays is two or three allocations whatever its size,
 //! decoding appends elements straight to the child column, and reading
 //! row `i` is a slice `offsets[i]..offsets[i + 1]` of it: no per-record
-//! `Value` tree and no `Vec` per row. Elements are never null (the
-//! checker refuses `array<string?>`); a null array is the column's
-//! validity, as for any type, and holds no elements.
+//! `Value` tree and no `Vec` per row. A null array is the column's
+//! validity, as for any type, and holds no elements; a null element
+//! (`array<string?>`) is the element column's validity, so a null
+//! element costs a bit, and a column whose elements have none pays
+//! nothing. The list itself allows null elements; the column's type says
+//! whether they may occur (`array<string>` refuses them: see
+//! [`stores`](super::column::stores) and the `nulls` arguments below).
+//!
+//! ```text
+//!  rows      ["a", null]  [null]
+//!  offsets   0            2       3
+//!  values    "a" "" ""
+//!  validity  1   0  0             (the element column's bitmap)
+//! ```
 
 use super::column::Column;
 use super::value::{ArrayRef, ValueRef};
@@ -25,7 +36,7 @@ pub struct ListColumn {
     /// One more than there are rows; the first 0, never decreasing, the
     /// last `values.len()`.
     offsets: Vec<u32>,
-    /// The elements of all rows, in row order; never null.
+    /// The elements of all rows, in row order (null where the type allows).
     values: Column,
 }
 
@@ -44,8 +55,9 @@ impl ListColumn {
     }
 
     /// Builds a column from its parts, checking every invariant: what the
-    /// wire decoder uses on bytes from a peer.
-    pub fn from_parts(offsets: Vec<u32>, values: Column) -> Result<ListColumn, String> {
+    /// wire decoder uses on bytes from a peer. `nulls`: whether an element
+    /// may be null (`array<long?>`).
+    pub fn from_parts(offsets: Vec<u32>, values: Column, nulls: bool) -> Result<ListColumn, String> {
         if offsets.first() != Some(&0) {
             return Err("array offsets do not start at 0".into());
         }
@@ -55,8 +67,8 @@ impl ListColumn {
         if offsets.windows(2).any(|w| w[0] > w[1]) {
             return Err("array offsets go backwards".into());
         }
-        if values.has_nulls() {
-            return Err("an array element is null".into());
+        if !nulls && values.has_nulls() {
+            return Err("an element of an array whose elements are not nullable is null".into());
         }
         Ok(ListColumn { offsets, values })
     }
@@ -129,12 +141,12 @@ impl ListColumn {
         self.close_row();
     }
 
-    /// Appends a row holding the elements `items` (of the element type);
-    /// `false`, appending nothing, if one is not.
-    pub fn push_values(&mut self, items: &[Value]) -> bool {
+    /// Appends a row holding the elements `items` (of the element type,
+    /// or null where `nulls`); `false`, appending nothing, if one is not.
+    pub fn push_values(&mut self, items: &[Value], nulls: bool) -> bool {
         let before = self.values.len();
         for v in items {
-            if *v == Value::Null || !self.values.push_value(ValueRef::from(v)) {
+            if (*v == Value::Null && !nulls) || !self.values.push_value(ValueRef::from(v)) {
                 self.values.truncate(before);
                 return false;
             }
@@ -144,11 +156,12 @@ impl ListColumn {
     }
 
     /// Appends a row holding the elements of `a`; `false`, appending
-    /// nothing, if they are not of the element type.
-    pub fn push_ref(&mut self, a: ArrayRef<'_>) -> bool {
+    /// nothing, if they are not of the element type, or one is null and
+    /// not `nulls`.
+    pub fn push_ref(&mut self, a: ArrayRef<'_>, nulls: bool) -> bool {
         match a {
             ArrayRef::Slice { values, start, end } => {
-                if values.ty != self.values.ty || values.has_nulls() {
+                if values.ty != self.values.ty || (!nulls && (start..end).any(|j| !values.is_valid(j))) {
                     return false;
                 }
                 let rows: Vec<u32> = (start..end).map(offset).collect();
@@ -156,8 +169,13 @@ impl ListColumn {
                 self.close_row();
                 true
             }
-            ArrayRef::Values(items) => self.push_values(items),
+            ArrayRef::Values(items) => self.push_values(items, nulls),
         }
+    }
+
+    /// Whether an element of any row is null.
+    pub fn has_null_elements(&self) -> bool {
+        self.values.has_nulls()
     }
 
     /// The elements of row `i`, owned (for state, messages and tests).
@@ -235,11 +253,11 @@ mod tests {
     #[test]
     fn rows_are_slices_of_one_element_column() {
         let mut c = ListColumn::new(DataType::String, 3);
-        assert!(c.push_values(&strs(&["a", "b"])));
+        assert!(c.push_values(&strs(&["a", "b"]), false));
         c.push_empty();
-        assert!(c.push_values(&strs(&["c"])));
-        assert!(!c.push_values(&[Value::Str("d".into()), Value::Int(1)]), "a wrong element appends nothing");
-        assert!(!c.push_values(&[Value::Null]), "elements are never null");
+        assert!(c.push_values(&strs(&["c"]), false));
+        assert!(!c.push_values(&[Value::Str("d".into()), Value::Int(1)], false), "a wrong element appends nothing");
+        assert!(!c.push_values(&[Value::Null], false), "not where elements are not nullable");
         assert_eq!(c.len(), 3);
         assert_eq!(c.offsets(), &[0, 2, 2, 3]);
         assert_eq!(c.row_values(0), strs(&["a", "b"]));
@@ -258,10 +276,10 @@ mod tests {
         e.pop();
         assert_eq!(e.row_values(0), strs(&["a", "b"]));
         let mut p = ListColumn::new(DataType::String, 1);
-        assert!(p.push_ref(c.get(0)));
+        assert!(p.push_ref(c.get(0), false));
         let mut longs = ListColumn::new(DataType::Long, 1);
-        assert!(longs.push_values(&[Value::Int(1)]));
-        assert!(!p.push_ref(longs.get(0)), "elements of another type");
+        assert!(longs.push_values(&[Value::Int(1)], false));
+        assert!(!p.push_ref(longs.get(0), false), "elements of another type");
         assert_eq!(p.len(), 1);
         assert_eq!(p.row_values(0), strs(&["a", "b"]));
         p.values_mut().push_value(ValueRef::Str("half"));
@@ -272,9 +290,51 @@ mod tests {
     #[test]
     fn from_parts_checks_every_invariant() {
         let values = Column::new(DataType::Long, super::super::Data::I64(vec![1, 2]));
-        assert!(ListColumn::from_parts(vec![0, 1, 2], values.clone()).is_ok());
+        assert!(ListColumn::from_parts(vec![0, 1, 2], values.clone(), false).is_ok());
         for bad in [vec![1, 2], vec![0, 1], vec![0, 2, 1, 2], vec![]] {
-            assert!(ListColumn::from_parts(bad.clone(), values.clone()).is_err(), "{bad:?}");
+            assert!(ListColumn::from_parts(bad.clone(), values.clone(), true).is_err(), "{bad:?}");
         }
+        // A null element: only where the elements are nullable.
+        let with_null = Column::with_validity(
+            DataType::Long,
+            super::super::Data::I64(vec![1, 0]),
+            Some(super::super::Validity::from_bools([true, false])),
+        );
+        assert!(ListColumn::from_parts(vec![0, 2], with_null.clone(), true).is_ok());
+        assert!(ListColumn::from_parts(vec![0, 2], with_null, false).is_err());
+    }
+
+    #[test]
+    fn null_elements_are_the_element_columns_bits_and_follow_every_operation() {
+        let longs = |v: &[Option<i64>]| v.iter().map(|x| x.map_or(Value::Null, Value::Int)).collect::<Vec<_>>();
+        let mut c = ListColumn::new(DataType::Long, 3);
+        assert!(c.push_values(&longs(&[Some(1), None, Some(3)]), true));
+        assert!(c.push_values(&longs(&[None]), true));
+        c.push_empty();
+        assert!(c.push_values(&longs(&[Some(5)]), true));
+        assert!(c.has_null_elements());
+        assert_eq!(c.offsets(), &[0, 3, 4, 4, 5]);
+        assert_eq!(c.row_values(0), longs(&[Some(1), None, Some(3)]));
+        assert_eq!(c.get(1).get(0), ValueRef::Null);
+        assert_eq!(c.count(1), 1, "a null element is an element");
+        let g = c.gather(&[3, 1, 0]);
+        assert_eq!(g.row_values(1), longs(&[None]));
+        assert_eq!(g.row_values(2), longs(&[Some(1), None, Some(3)]));
+        let mut e = ListColumn::new(DataType::Long, 0);
+        assert!(e.push_values(&longs(&[Some(9)]), false));
+        e.extend(&c);
+        e.extend_rows(&c, &[1]);
+        assert_eq!(e.row_values(1), longs(&[Some(1), None, Some(3)]));
+        assert_eq!(e.row_values(5), longs(&[None]));
+        e.truncate(2);
+        assert_eq!(e.row_values(1), longs(&[Some(1), None, Some(3)]));
+        // Where the elements are not nullable, a row with a null is refused whole.
+        let mut strict = ListColumn::new(DataType::Long, 1);
+        assert!(!strict.push_ref(c.get(0), false));
+        assert!(!strict.push_values(&longs(&[Some(1), None]), false));
+        assert!(strict.push_ref(c.get(3), false));
+        assert!(strict.push_ref(c.get(1), true));
+        assert_eq!(strict.len(), 2);
+        assert_eq!(strict.values().len(), 2);
     }
 }

@@ -11,8 +11,11 @@
 //!             run(values)                                int, long, timestamp, double: rows × 8 bytes
 //!                                                          bool: rows × 1 byte (0 or 1)
 //!           | type u8 (string), run(offsets: (rows + 1) × u32), run(UTF-8 bytes)
-//!           | type u8 (0x10 | element type: array), run(offsets: (rows + 1) × u32),
-//!             column (the elements, as many as the last offset; never null)
+//!           | type u8 (0x10 | element type: array, | 0x20 if its elements are nullable),
+//!             run(offsets: (rows + 1) × u32),
+//!             column (the elements, as many as the last offset; with a
+//!             validity of its own where an element is null, which only
+//!             an array of nullable elements may be)
 //!  run      = byte length u32, bytes
 //!  signal, barrier = bincode
 //! ```
@@ -48,6 +51,9 @@ const DICTIONARY: u8 = 0x80;
 const NULLS: u8 = 0x40;
 /// Set in a column's type code: an array of the element type in the low bits.
 const ARRAY: u8 = 0x10;
+/// Set in an array's type code: its elements may be null (`array<long?>`).
+/// Frames of arrays without it are as they were before nullable elements.
+const ELEMENT_NULLS: u8 = 0x20;
 /// Signals and barriers are small; anything bigger is malformed.
 const MAX_CONTROL: usize = 64 * 1024;
 
@@ -67,6 +73,7 @@ fn type_code(t: DataType) -> u8 {
         DataType::Double => 4,
         DataType::Bool => 5,
         DataType::Timestamp => 6,
+        DataType::Array(e) if e.nullable() => ARRAY | ELEMENT_NULLS | type_code(e.ty()),
         DataType::Array(e) => ARRAY | type_code(e.ty()),
     }
 }
@@ -79,7 +86,9 @@ fn code_type(c: u8) -> Option<DataType> {
         4 => DataType::Double,
         5 => DataType::Bool,
         6 => DataType::Timestamp,
-        c if c & ARRAY != 0 => DataType::Array(Elem::of(code_type(c & !ARRAY)?)?),
+        c if c & ARRAY != 0 => {
+            DataType::Array(Elem::of(code_type(c & !(ARRAY | ELEMENT_NULLS))?)?.with_nulls(c & ELEMENT_NULLS != 0))
+        }
         _ => return None,
     })
 }
@@ -378,7 +387,7 @@ fn read_column(r: &mut Reader<'_>, rows: usize, i: usize, arrays: bool) -> Resul
         }
         DataType::String => Data::Str(read_plain(r, Some(rows), i)?),
         DataType::Array(_) if !arrays => return bad(format!("column {i} is an array of arrays")),
-        DataType::Array(_) => {
+        DataType::Array(e) => {
             let expect =
                 rows.checked_add(1).and_then(|n| n.checked_mul(4)).ok_or_else(|| WireError("too many rows".into()))?;
             let offsets: Vec<u32> = r
@@ -389,7 +398,8 @@ fn read_column(r: &mut Reader<'_>, rows: usize, i: usize, arrays: bool) -> Resul
             let elements = offsets.last().copied().unwrap_or(0) as usize;
             let values = read_column(r, elements, i, false)?;
             Data::List(Box::new(
-                ListColumn::from_parts(offsets, values).map_err(|e| WireError(format!("column {i}: {e}")))?,
+                ListColumn::from_parts(offsets, values, e.nullable())
+                    .map_err(|e| WireError(format!("column {i}: {e}")))?,
             ))
         }
     };
@@ -457,7 +467,7 @@ mod tests {
     fn arrays_round_trip_and_malformed_ones_are_errors() {
         use flowc_compiler::ir::Elem;
         let tags = |t: &[&str]| Value::Array(t.iter().map(|s| Value::Str(s.to_string())).collect());
-        let types = [DataType::Array(Elem::String), DataType::Array(Elem::Long)];
+        let types = [DataType::Array(Elem::STRING), DataType::Array(Elem::LONG)];
         let rows: Vec<(i64, Vec<Value>)> = vec![
             (1, vec![tags(&["a", "bé"]), Value::Array(vec![Value::Int(7)])]),
             (2, vec![tags(&[]), Value::Null]),
@@ -582,7 +592,81 @@ mod tests {
         assert!(decode_element(&frame).is_err());
     }
 
+    /// Rows of `array<long?>` and `array<string?>?` from their models:
+    /// `None` an absent array, `Some(vec)` its elements, each maybe null.
+    type NullableArrays = Vec<(Vec<Option<i64>>, Option<Vec<Option<String>>>)>;
+
+    fn nullable_arrays(rows: &NullableArrays) -> (Batch, Vec<Vec<Value>>) {
+        let types = [DataType::Array(Elem::LONG.with_nulls(true)), DataType::Array(Elem::STRING.with_nulls(true))];
+        let values: Vec<Vec<Value>> = rows
+            .iter()
+            .map(|(longs, strs)| {
+                vec![
+                    Value::Array(longs.iter().map(|x| x.map_or(Value::Null, Value::Int)).collect()),
+                    strs.as_ref().map_or(Value::Null, |v| {
+                        Value::Array(v.iter().map(|s| s.clone().map_or(Value::Null, Value::Str)).collect())
+                    }),
+                ]
+            })
+            .collect();
+        let b = Batch::from_values(&types, &values).expect("fits");
+        (b, values)
+    }
+
+    #[test]
+    fn null_elements_need_the_nullable_element_type() {
+        let (b, _) = nullable_arrays(&vec![(vec![Some(1), None], Some(vec![None]))]);
+        let bytes = encode(&Element::Records(b.clone()));
+        assert_eq!(decode_element(&bytes), Ok(Element::Records(b)));
+        // The same frame with the element type's nullability taken away: refused.
+        let first_code = BATCH_HEADER_LEN + 8;
+        assert_eq!(bytes[first_code], ARRAY | ELEMENT_NULLS | 3);
+        let mut strict = bytes.clone();
+        strict[first_code] &= !ELEMENT_NULLS;
+        assert!(decode_element(&strict).is_err());
+        // A frame of non-null elements written before nullable elements
+        // existed (no 0x20) reads as it did.
+        let old = Batch::from_values(&[DataType::Array(Elem::LONG)], &[vec![Value::Array(vec![Value::Int(7)])]])
+            .expect("fits");
+        let bytes = encode(&Element::Records(old.clone()));
+        assert_eq!(bytes[first_code], ARRAY | 3);
+        assert_eq!(decode_element(&bytes), Ok(Element::Records(old)));
+    }
+
     proptest! {
+        #[test]
+        fn nullable_elements_round_trip_the_wire_and_state_as_their_model(
+            rows in proptest::collection::vec(
+                (
+                    proptest::collection::vec(proptest::option::of(any::<i64>()), 0..5),
+                    proptest::option::of(proptest::collection::vec(proptest::option::of("[a-zé]{0,3}"), 0..5)),
+                ),
+                0..40,
+            ),
+            picks in proptest::collection::vec(0u32..40, 0..20),
+        ) {
+            let (b, model) = nullable_arrays(&rows);
+            // The data plane: a frame between TaskManagers.
+            let bytes = encode(&Element::Records(b.clone()));
+            prop_assert_eq!(bytes.len(), b.encoded_len());
+            let Ok(Element::Records(back)) = decode_element(&bytes) else { panic!("decodes") };
+            prop_assert_eq!(&back, &b);
+            for (i, want) in model.iter().enumerate() {
+                prop_assert_eq!(&back.row(i), want);
+            }
+            // A gather (a keyed exchange's split) keeps each row's nulls.
+            let picks: Vec<u32> = picks.into_iter().filter(|p| (*p as usize) < model.len()).collect();
+            let g = back.gather(&picks);
+            for (k, p) in picks.iter().enumerate() {
+                prop_assert_eq!(&g.row(k), &model[*p as usize]);
+            }
+            // State: rows held as values (window, join, dedup state) in bincode.
+            let cfg = bincode::config::standard();
+            let held = bincode::serde::encode_to_vec(&model, cfg).expect("encodes");
+            let (again, _): (Vec<Vec<Value>>, usize) = bincode::serde::decode_from_slice(&held, cfg).expect("decodes");
+            prop_assert_eq!(&again, &model);
+        }
+
         #[test]
         fn random_frames_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode_element(&bytes);

@@ -1,13 +1,19 @@
 //! Functions of arrays (`array<T>`), Flink SQL's collection functions:
 //! `cardinality(a)`, `element_at(a, i)` (1-based, null out of range),
-//! `array_contains(a, x)`, the constructor `array(x, …)` (Flink SQL's
-//! `ARRAY[x, …]`) and `split(s, sep)` (`SPLIT`).
+//! `array_contains(a, x)` and `split(s, sep)` (`SPLIT`); the constructor
+//! `array(x, …)` (Flink SQL's `ARRAY[x, …]`) is a node of its own
+//! ([`Node::MakeArray`](super::node)), as a null argument is a null
+//! element rather than a null array.
 //!
 //! Each reads its array argument through [`Lists`]: a row's elements are
 //! a slice of the list column's element column (or of a constant), so no
 //! `Value` is built per record; results are list columns built the same
-//! way. Elements are never null; a null array is a null argument, which
-//! the caller ([`Node::Call`](super::node)) turns into a null result.
+//! way. A null array is a null argument, which the caller
+//! ([`Node::Call`](super::node)) turns into a null result. An element may
+//! be null where the type says so (`array<long?>`): it is the element
+//! column's validity, and reads as [`ValueRef::Null`]; `element_at` of
+//! one is null, `cardinality` counts it, and `array_contains(a, x)` finds
+//! it only for a null `x` ([`ArrayHasNullFn`], as Flink SQL).
 
 use super::functions::{Arg, ColumnFunction, FnError};
 use crate::data::{ArrayRef, Column, Data, ListColumn, ValueRef};
@@ -118,13 +124,16 @@ impl ColumnFunction for ArrayContainsFn {
         let found = match (a, x) {
             // Strings, the common case: bytes against bytes, no ValueRef per element.
             (super::vals::Lists::Column(c), Arg::Str(s)) => match &c.values().data {
-                Data::Str(values) => (0..n)
-                    .map(|k| {
-                        let (start, end) = c.range(k);
-                        let needle = s.bytes(k);
-                        (start..end).any(|j| values.bytes(j) == needle)
-                    })
-                    .collect(),
+                Data::Str(values) => {
+                    let elements = c.values();
+                    (0..n)
+                        .map(|k| {
+                            let (start, end) = c.range(k);
+                            let needle = s.bytes(k);
+                            (start..end).any(|j| values.bytes(j) == needle && elements.is_valid(j))
+                        })
+                        .collect()
+                }
                 _ => return Err(bug("array_contains() of a string and an array of something else")),
             },
             _ => (0..n)
@@ -139,38 +148,41 @@ impl ColumnFunction for ArrayContainsFn {
     }
 }
 
-/// `array(x, …)`: an array of its arguments, of one scalar type (Flink
-/// SQL's `ARRAY[x, …]`).
+/// `array_contains(a, x)` where `x` is null: whether an element is null.
+/// Flink SQL's `ARRAY_CONTAINS` finds a null needle among null elements
+/// (and nowhere else): true or false, never null for a non-null array.
 #[derive(Debug)]
-pub struct ArrayFn {
-    pub element: DataType,
-    pub args: usize,
-}
+pub struct ArrayHasNullFn;
 
-impl ColumnFunction for ArrayFn {
+impl ColumnFunction for ArrayHasNullFn {
     fn name(&self) -> &str {
-        "array"
+        "array_contains"
     }
     fn return_type(&self) -> DataType {
-        flowc_compiler::ir::Elem::of(self.element).map_or(self.element, DataType::Array)
+        DataType::Bool
     }
     fn fallible(&self) -> bool {
         false
     }
     fn invoke(&self, args: &[Arg<'_>], n: usize) -> Result<Column, FnError> {
-        if args.len() != self.args {
-            return Err(bug("array() of another number of arguments"));
-        }
-        let mut list = ListColumn::new(self.element, n);
-        for k in 0..n {
-            for a in args {
-                if !list.values_mut().push_value(scalar(a, self.element, k)) {
-                    return Err(bug("an array element of another type"));
-                }
-            }
-            list.close_row();
-        }
-        Ok(Column::new(self.return_type(), Data::List(Box::new(list))))
+        let Some(Arg::List(a)) = args.first() else { return Err(bug("array_contains() of a non-array")) };
+        let found = match a {
+            // The element column's bitmap, read row by row: no ValueRef per element.
+            super::vals::Lists::Column(c) if !c.has_null_elements() => vec![false; n],
+            super::vals::Lists::Column(c) => (0..n)
+                .map(|k| {
+                    let (start, end) = c.range(k);
+                    (start..end).any(|j| !c.values().is_valid(j))
+                })
+                .collect(),
+            _ => (0..n)
+                .map(|k| {
+                    let items = a.get(k);
+                    (0..items.len()).any(|j| items.get(j) == ValueRef::Null)
+                })
+                .collect(),
+        };
+        Ok(Column::new(DataType::Bool, Data::Bool(found)))
     }
 }
 
@@ -186,7 +198,7 @@ impl ColumnFunction for SplitFn {
         "split"
     }
     fn return_type(&self) -> DataType {
-        DataType::Array(flowc_compiler::ir::Elem::String)
+        DataType::Array(flowc_compiler::ir::Elem::STRING)
     }
     fn fallible(&self) -> bool {
         false
@@ -220,7 +232,7 @@ mod tests {
     fn tags() -> ListColumn {
         let mut c = ListColumn::new(DataType::String, 3);
         for row in [&["a", "b"][..], &[], &["c"]] {
-            assert!(c.push_values(&row.iter().map(|s| Value::Str(s.to_string())).collect::<Vec<_>>()));
+            assert!(c.push_values(&row.iter().map(|s| Value::Str(s.to_string())).collect::<Vec<_>>(), false));
         }
         c
     }
@@ -255,6 +267,35 @@ mod tests {
     }
 
     #[test]
+    fn null_elements_as_flink_sql() {
+        // ["a", null], [null, ""], [] of array<string?>
+        let mut t = ListColumn::new(DataType::String, 3);
+        let s = |x: &str| Value::Str(x.into());
+        for row in [vec![s("a"), Value::Null], vec![Value::Null, s("")], vec![]] {
+            assert!(t.push_values(&row, true));
+        }
+        let a = Arg::List(Lists::Column(&t));
+        let c = CardinalityFn.invoke(&[a], 3).expect("counts");
+        assert_eq!((0..3).map(|k| strs(&c, k)).collect::<Vec<_>>(), [2, 2, 0].map(Value::Int), "nulls count");
+        let at = ElementAtFn { element: DataType::String };
+        let c = at.invoke(&[a, Arg::I64(I64s::Scalar(2))], 3).expect("elements");
+        assert_eq!((0..3).map(|k| strs(&c, k)).collect::<Vec<_>>(), [Value::Null, s(""), Value::Null]);
+        // A null element holds "" in the data: it is no "" (the string fast path).
+        let has = ArrayContainsFn { element: DataType::String };
+        let c = has.invoke(&[a, Arg::Str(Strs::Scalar(""))], 3).expect("contains");
+        assert_eq!((0..3).map(|k| strs(&c, k)).collect::<Vec<_>>(), [false, true, false].map(Value::Bool));
+        let c = ArrayHasNullFn.invoke(&[a], 3).expect("contains null");
+        assert_eq!((0..3).map(|k| strs(&c, k)).collect::<Vec<_>>(), [true, true, false].map(Value::Bool));
+        let constant = [Value::Int(3), Value::Null];
+        let c = ArrayHasNullFn.invoke(&[Arg::List(Lists::Scalar(&constant))], 1).expect("contains null");
+        assert_eq!(c.value(0), Some(Value::Bool(true)));
+        let has = ArrayContainsFn { element: DataType::Long };
+        let c =
+            has.invoke(&[Arg::List(Lists::Scalar(&constant)), Arg::I64(I64s::Slice(&[0, 3]))], 2).expect("contains");
+        assert_eq!((0..2).map(|k| strs(&c, k)).collect::<Vec<_>>(), [false, true].map(Value::Bool), "a null is no 0");
+    }
+
+    #[test]
     fn split_follows_flink_sql() {
         let cases: [(&str, &str, &[&str]); 6] = [
             ("a,b,c", ",", &["a", "b", "c"]),
@@ -269,13 +310,5 @@ mod tests {
             let want = Value::Array(want.iter().map(|p| Value::Str(p.to_string())).collect());
             assert_eq!(c.value(0), Some(want), "split({s:?}, {sep:?})");
         }
-    }
-
-    #[test]
-    fn array_builds_one_array_per_row() {
-        let f = ArrayFn { element: DataType::Long, args: 2 };
-        let c = f.invoke(&[Arg::I64(I64s::Slice(&[1, 2])), Arg::I64(I64s::Scalar(9))], 2).expect("builds");
-        assert_eq!(c.ty, DataType::Array(flowc_compiler::ir::Elem::Long));
-        assert_eq!(c.value(1), Some(Value::Array(vec![Value::Int(2), Value::Int(9)])));
     }
 }

@@ -11,7 +11,7 @@
 //! selection, so a guard such as `x != 0 and 10 / x > 1` keeps the
 //! division away from the rows it excludes.
 
-use super::arrays::{ArrayContainsFn, ArrayFn, CardinalityFn, ElementAtFn, SplitFn};
+use super::arrays::{ArrayContainsFn, ArrayHasNullFn, CardinalityFn, ElementAtFn, SplitFn};
 use super::cast::CastFn;
 use super::dates::{DateFormatFn, DateTruncFn, ExtractFn, Part, Unit};
 use super::error::{EvalError, Location, SourceMap};
@@ -179,6 +179,9 @@ impl Compiler<'_> {
                 let (x, _) = self.expr(x, None)?;
                 (Node::IsNull { x: b(x), negated: *negated }, DataType::Bool)
             }
+            // A typed `null` (`cast(null as long)`, or a `null` the checker
+            // typed by where it stands): a constant of nulls of that type.
+            Expr::Cast(to, x) if **x == Expr::Literal(Value::Null) => (Node::Const(Value::Null), *to),
             Expr::Cast(to, x) => {
                 let (x, from) = self.expr(x, None)?;
                 use DataType as T;
@@ -193,7 +196,7 @@ impl Compiler<'_> {
                         (Node::Call { f: Box::new(f), args: vec![(x, from)], at }, T::String)
                     }
                     (T::Int | T::Long | T::Timestamp, T::Int | T::Long | T::Timestamp) => (Node::Relabel(b(x)), *to),
-                    (t, f) if t == f => (x, t),
+                    (t, f) if f.fits(t) => (x, t),
                     (t, f) => return Err(format!("cannot cast {f} to {t}")),
                 }
             }
@@ -222,7 +225,9 @@ impl Compiler<'_> {
                 if ct != DataType::Bool || kind(tt) != kind(ft) {
                     return Err(format!("if({ct}, {tt}, {ft})"));
                 }
-                (Node::If { c: b(c), t: b(t), f: b(f), ty: tt }, tt)
+                // Arrays whose elements' nullability differs: elements that may be null.
+                let ty = tt.join_nulls(ft).unwrap_or(tt);
+                (Node::If { c: b(c), t: b(t), f: b(f), ty }, ty)
             }
             Expr::Call(Function::Millis, args) => match args.as_slice() {
                 [x] => match self.expr(x, None)? {
@@ -243,8 +248,10 @@ impl Compiler<'_> {
                     format!("a call of UDF #{}.{}, which this task has not loaded", r.library, r.function)
                 })?;
                 let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
+                // An array's storage may allow null elements its type does
+                // not have (`array(n, n)`): the checker took the elements' nulls.
                 if args.len() != f.signature.params.len()
-                    || args.iter().zip(&f.signature.params).any(|((_, t), p)| *t != p.ty.data_type())
+                    || args.iter().zip(&f.signature.params).any(|((_, t), p)| t.join_nulls(p.ty.data_type()).is_none())
                 {
                     return Err(format!(
                         "`{}` called with other argument types than {}",
@@ -255,7 +262,7 @@ impl Compiler<'_> {
                 (Node::Call { f: Box::new(f), args, at }, ty)
             }
             Expr::Call(Function::Coalesce, args) => {
-                let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
+                let mut args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
                 let Some(first) = args.first().map(|(_, t)| *t) else { return Err("coalesce() of nothing".into()) };
                 // One storage for all; int and long mixed are long.
                 let same = |t: DataType| {
@@ -264,8 +271,25 @@ impl Compiler<'_> {
                 if !args.iter().all(|(_, t)| same(*t)) {
                     return Err("coalesce() of different types".into());
                 }
-                let ty = if args.iter().all(|(_, t)| *t == first) { first } else { DataType::Long };
-                (Node::Coalesce { args: args.into_iter().map(|(n, _)| n).collect(), ty }, ty)
+                // Arrays whose elements' nullability differs: elements that may be null.
+                let arrays = args.iter().try_fold(first, |acc, (_, t)| acc.join_nulls(*t));
+                let ty = match arrays {
+                    _ if args.iter().all(|(_, t)| *t == first) => first,
+                    Some(t) if t.is_array() => t,
+                    _ => DataType::Long,
+                };
+                // A null constant is never chosen: `coalesce(null, x)` is `x`.
+                if args.len() > 1 {
+                    args.retain(|(n, _)| !matches!(n, Node::Const(Value::Null)));
+                }
+                match args.as_slice() {
+                    [] => (Node::Const(Value::Null), ty),
+                    [(_, t)] if *t == ty => {
+                        let (only, _) = args.remove(0);
+                        (only, ty)
+                    }
+                    _ => (Node::Coalesce { args: args.into_iter().map(|(n, _)| n).collect(), ty }, ty),
+                }
             }
             Expr::Call(f @ (Function::RegexMatch | Function::RegexExtract), args) => {
                 let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
@@ -333,9 +357,9 @@ impl Compiler<'_> {
                 | Function::ArrayContains
                 | Function::Array
                 | Function::Split),
-                args,
+                exprs,
             ) => {
-                let args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
+                let args = exprs.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
                 let types: Vec<DataType> = args.iter().map(|(_, t)| *t).collect();
                 let element = types.first().and_then(|t| t.element());
                 let func: Box<dyn ColumnFunction> = match (f, element, types.as_slice()) {
@@ -343,12 +367,32 @@ impl Compiler<'_> {
                     (Function::ElementAt, Some(e), [_, i]) if i.is_integral() => Box::new(ElementAtFn { element: e }),
                     (Function::ArrayContains, Some(e), [_, x]) if *x == e => Box::new(ArrayContainsFn { element: e }),
                     (Function::Array, None, [t, ..]) if Elem::of(*t).is_some() && types.iter().all(|u| u == t) => {
-                        Box::new(ArrayFn { element: *t, args: types.len() })
+                        // Not a call: a null argument is a null element, not a null array.
+                        let ty = DataType::Array(Elem::of(*t).ok_or("an array of arrays")?.with_nulls(true));
+                        let args = args.into_iter().map(|(n, _)| n).collect();
+                        return Ok((Node::MakeArray { args, element: *t }, ty));
                     }
                     (Function::Split, None, [DataType::String, DataType::String]) => Box::new(SplitFn),
                     _ => return Err(format!("{}() cannot take {types:?}", f.name())),
                 };
                 let ty = func.return_type();
+                let needle_may_be_null = *f == Function::ArrayContains
+                    && !matches!(args.get(1), Some((Node::Const(v), _)) if *v != Value::Null);
+                if let (true, [a, x]) = (needle_may_be_null, exprs.as_slice()) {
+                    // Flink SQL's `ARRAY_CONTAINS(a, NULL)`: whether an element is null.
+                    let (a, array_ty) = self.expr(a, None)?;
+                    let (x, _) = self.expr(x, None)?;
+                    let has_null: Box<dyn ColumnFunction> = Box::new(ArrayHasNullFn);
+                    return Ok((
+                        Node::If {
+                            c: b(Node::IsNull { x: b(x), negated: false }),
+                            t: b(Node::Call { f: has_null, args: vec![(a, array_ty)], at: at.clone() }),
+                            f: b(Node::Call { f: func, args, at }),
+                            ty,
+                        },
+                        ty,
+                    ));
+                }
                 (Node::Call { f: func, args, at }, ty)
             }
             Expr::Call(f, args) => {
@@ -436,7 +480,7 @@ fn fold(node: Node, ty: DataType) -> Node {
         Node::ArithI { a, b, .. } | Node::ArithF { a, b, .. } | Node::Cmp { a, b, .. } => is_const(a) && is_const(b),
         Node::Call { args, .. } => args.iter().all(|(a, _)| is_const(a)),
         Node::IsNull { x, .. } => is_const(x),
-        Node::Coalesce { args, .. } => args.iter().all(is_const),
+        Node::Coalesce { args, .. } | Node::MakeArray { args, .. } => args.iter().all(is_const),
     };
     if !foldable {
         return node;

@@ -44,6 +44,23 @@ pub trait ColumnFunction: Send + Sync + std::fmt::Debug {
     fn fallible(&self) -> bool {
         true
     }
+    /// Whether argument `i` may be null: the function is then called on
+    /// the rows where it is, and told which ([`invoke_nullable`]). Otherwise
+    /// (the default) a null argument makes the result null there, and the
+    /// function is not called on that row.
+    ///
+    /// [`invoke_nullable`]: ColumnFunction::invoke_nullable
+    fn takes_nulls(&self, _i: usize) -> bool {
+        false
+    }
+    /// [`invoke`](ColumnFunction::invoke) where some arguments may be null:
+    /// `nulls[i]` is argument `i`'s validity over the `n` rows (`None`: all
+    /// present; always `None` where [`takes_nulls`](ColumnFunction::takes_nulls)
+    /// is false). A null's value in `args` is its type's default.
+    fn invoke_nullable(&self, args: &[Arg<'_>], nulls: &[Option<Validity>], n: usize) -> Result<Column, FnError> {
+        let _ = nulls;
+        self.invoke(args, n)
+    }
 }
 
 /// A built-in function, with the argument types of its call.

@@ -31,6 +31,8 @@ pub mod udf;
 pub mod vals;
 
 #[cfg(test)]
+mod null_tests;
+#[cfg(test)]
 pub(crate) mod reference;
 #[cfg(test)]
 pub(crate) mod tests;

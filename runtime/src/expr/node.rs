@@ -15,9 +15,9 @@ use super::error::{ErrorKind, EvalError, Location};
 use super::functions::{Arg, ColumnFunction};
 use super::kernels;
 use super::vals::{and_validity, Bools, F64s, I64s, Sel, Strs, Vals};
-use crate::data::{Batch, Column, Data, StrColumn, Validity};
+use crate::data::{Batch, Column, Data, ListColumn, StrColumn, Validity};
 use crate::record::Value;
-use flowc_compiler::ir::{BinOp, DataType};
+use flowc_compiler::ir::{BinOp, DataType, Elem};
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -71,6 +71,12 @@ pub(super) enum Node {
     Coalesce {
         args: Vec<Node>,
         ty: DataType,
+    },
+    /// `array(x, …)`: an array of its arguments, a null one a null element
+    /// (Flink SQL's `ARRAY[x, NULL]`), of the scalar type `element`.
+    MakeArray {
+        args: Vec<Node>,
+        element: DataType,
     },
 }
 
@@ -191,7 +197,7 @@ impl Node {
             Node::If { c, t, f, .. } => c.fallible() || t.fallible() || f.fallible(),
             Node::Call { f, args, .. } => f.fallible() || args.iter().any(|(a, _)| a.fallible()),
             Node::IsNull { x, .. } => x.fallible(),
-            Node::Coalesce { args, .. } => args.iter().any(Node::fallible),
+            Node::Coalesce { args, .. } | Node::MakeArray { args, .. } => args.iter().any(Node::fallible),
         }
     }
 
@@ -268,6 +274,24 @@ impl Node {
                     Some(valid) => (0..n).map(|k| valid.get(k) == *negated).collect(),
                 };
                 dense(DataType::Bool, Data::Bool(out))
+            }
+            Node::MakeArray { args, element } => {
+                let vals = args.iter().map(|a| a.eval(batch, sel)).collect::<Result<Vec<_>, _>>()?;
+                // The elements straight into the list's element column, a null
+                // one as its bit: no value is allocated per element.
+                let mut list = ListColumn::new(*element, n);
+                for k in 0..n {
+                    for v in &vals {
+                        if !list.values_mut().push_value(v.value_ref(sel, k)) {
+                            return Err(EvalError::internal(format!("an array element that is no {element}")));
+                        }
+                    }
+                    list.close_row();
+                }
+                let ty = Elem::of(*element)
+                    .map(|e| DataType::Array(e.with_nulls(true)))
+                    .ok_or_else(|| EvalError::internal("an array of arrays"))?;
+                dense(ty, Data::List(Box::new(list)))
             }
             Node::Coalesce { args, ty } => {
                 let Some((first, rest)) = args.split_first() else {
@@ -386,7 +410,13 @@ impl Node {
                         Kind::List => Arg::List(v.lists(sel)?),
                     });
                 }
-                let valid = vals.iter().fold(None, |acc, v| and_validity(acc, v.validity(sel)));
+                // Nulls of arguments the function does not take make the
+                // result null; the others are passed to it.
+                let valid = vals
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !f.takes_nulls(*i))
+                    .fold(None, |acc, (_, v)| and_validity(acc, v.validity(sel)));
                 if let Some(valid) = valid {
                     drop(readers);
                     return Node::call_with_nulls(f.as_ref(), args, at, batch, sel, valid, vals);
@@ -394,7 +424,7 @@ impl Node {
                 if let Some(v) = call_on_dictionary(f.as_ref(), &readers, n)? {
                     return Ok(v);
                 }
-                match f.invoke(&readers, n) {
+                match invoke(f.as_ref(), &readers, &vals, sel, n) {
                     Ok(c) if c.len() == n => Vals::Dense(c),
                     Ok(_) => {
                         return Err(EvalError::internal(format!("{}() returned the wrong number of values", f.name())))
@@ -450,9 +480,10 @@ impl Node {
         Ok(dense_null(ty, data, valid))
     }
 
-    /// A call some of whose arguments are null on some rows: null there,
-    /// and the function is called only on the other rows (it may fail on
-    /// a null's placeholder value).
+    /// A call some of whose arguments are null on some rows, where the
+    /// function takes no null (`valid`: the rows where none is): null
+    /// there, and the function is called only on the other rows (it may
+    /// fail on a null's placeholder value).
     #[allow(clippy::too_many_arguments)]
     fn call_with_nulls<'a>(
         f: &dyn ColumnFunction,
@@ -484,7 +515,7 @@ impl Node {
             });
         }
         let m = rows.len();
-        let result = match f.invoke(&readers, m) {
+        let result = match invoke(f, &readers, &vals, sub, m) {
             Ok(c) if c.len() == m => c,
             Ok(_) => return Err(EvalError::internal(format!("{}() returned the wrong number of values", f.name()))),
             Err(e) => {
@@ -510,6 +541,23 @@ impl Node {
         out.validity = and_validity(Some(valid), own).filter(|v| v.null_count() > 0);
         Ok(Vals::Dense(out))
     }
+}
+
+/// Calls `f` on the readers of `vals` over `sel`, telling it the nulls of
+/// the arguments it takes nulls of.
+fn invoke(
+    f: &dyn ColumnFunction,
+    readers: &[Arg<'_>],
+    vals: &[Vals<'_>],
+    sel: Sel<'_>,
+    n: usize,
+) -> Result<Column, super::functions::FnError> {
+    if !(0..vals.len()).any(|i| f.takes_nulls(i)) {
+        return f.invoke(readers, n);
+    }
+    let nulls: Vec<Option<Validity>> =
+        vals.iter().enumerate().map(|(i, v)| if f.takes_nulls(i) { v.validity(sel) } else { None }).collect();
+    f.invoke_nullable(readers, &nulls, n)
 }
 
 /// A function that cannot fail, of one dictionary column and constants,
@@ -627,4 +675,60 @@ fn merge(
             out.data
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::functions::FnError;
+    use super::*;
+
+    /// `f(a, b)`: `a` (taken as null) counts as 0 where null, and the
+    /// result is null where `a + b` is negative; `b` takes no null.
+    #[derive(Debug)]
+    struct NullTaking;
+
+    impl ColumnFunction for NullTaking {
+        fn name(&self) -> &str {
+            "f"
+        }
+        fn return_type(&self) -> DataType {
+            DataType::Long
+        }
+        fn takes_nulls(&self, i: usize) -> bool {
+            i == 0
+        }
+        fn invoke(&self, _: &[Arg<'_>], _: usize) -> Result<Column, FnError> {
+            Err(FnError { k: 0, message: "called without its nulls".into() })
+        }
+        fn invoke_nullable(&self, args: &[Arg<'_>], nulls: &[Option<Validity>], n: usize) -> Result<Column, FnError> {
+            let (Arg::I64(a), Arg::I64(b)) = (args[0], args[1]) else { panic!("longs") };
+            assert!(nulls[1].is_none(), "told of nulls it does not take");
+            let a_at = |k: usize| if nulls[0].as_ref().is_none_or(|v| v.get(k)) { a.get(k) } else { 0 };
+            let sums: Vec<i64> = (0..n).map(|k| a_at(k) + b.get(k)).collect();
+            let valid = Validity::from_bools(sums.iter().map(|s| *s >= 0));
+            Ok(Column::with_validity(DataType::Long, Data::I64(sums), Some(valid)))
+        }
+    }
+
+    #[test]
+    fn a_function_is_called_on_the_nulls_it_takes_and_not_on_the_others() {
+        let v = |x: Option<i64>| x.map_or(Value::Null, Value::Int);
+        let rows = [(Some(1), Some(2)), (None, Some(3)), (Some(4), None), (None, None), (Some(-9), Some(1))];
+        let values: Vec<(i64, Vec<Value>)> = rows.iter().map(|(a, b)| (0, vec![v(*a), v(*b)])).collect();
+        let batch = Batch::from_rows(&[DataType::Long, DataType::Long], &values).expect("fits");
+        let call = Node::Call {
+            f: Box::new(NullTaking),
+            args: vec![(Node::Field(0), DataType::Long), (Node::Field(1), DataType::Long)],
+            at: None,
+        };
+        for sel_rows in [None, Some(vec![4u32, 1, 2])] {
+            let sel = sel_rows.as_deref().map_or(Sel::All(rows.len()), Sel::Rows);
+            let got = call.eval(&batch, sel).expect("evaluates").into_column(sel, DataType::Long).expect("a column");
+            let got: Vec<Value> = (0..sel.len()).map(|k| got.value(k).expect("a row")).collect();
+            // A null `a` is 0; a null `b` is a null result; a negative sum is the function's null.
+            let all = [Value::Int(3), Value::Int(3), Value::Null, Value::Null, Value::Null];
+            let want: Vec<Value> = (0..sel.len()).map(|k| all[sel.row(k)].clone()).collect();
+            assert_eq!(got, want, "{sel_rows:?}");
+        }
+    }
 }

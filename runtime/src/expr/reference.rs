@@ -94,6 +94,14 @@ pub fn eval(e: &Expr, row: &[Value], scope: &Scope<'_>) -> Result<Value, EvalErr
         Expr::Udf(..) => return Err(bug("a UDF call in the interpreter, which cannot call UDFs")),
         Expr::Call(f, args) => {
             let vals = args.iter().map(|a| eval(a, row, scope)).collect::<Result<Vec<_>, _>>()?;
+            // Flink SQL's `ARRAY[x, NULL]`: a null element.
+            if *f == Function::Array {
+                return Ok(Value::Array(vals));
+            }
+            // Flink SQL's `ARRAY_CONTAINS(a, NULL)`: whether `a` holds a null element.
+            if let (Function::ArrayContains, [Value::Array(a), Value::Null]) = (f, vals.as_slice()) {
+                return Ok(Value::Bool(a.contains(&Value::Null)));
+            }
             if vals.contains(&Value::Null) {
                 return Ok(Value::Null);
             }
@@ -119,6 +127,8 @@ fn cast(ty: DataType, v: Value) -> Result<Value, EvalError> {
         (DataType::Timestamp, Value::Int(i) | Value::Timestamp(i)) => Value::Timestamp(i),
         (DataType::String, Value::Str(s)) => Value::Str(s),
         (DataType::Bool, Value::Bool(b)) => Value::Bool(b),
+        // `array<T>` where `array<T?>` is wanted: the same elements.
+        (DataType::Array(_), Value::Array(a)) => Value::Array(a),
         (ty, v) => return Err(EvalError::Internal(format!("cannot cast {v} to {ty}"))),
     })
 }

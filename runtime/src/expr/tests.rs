@@ -63,6 +63,77 @@ fn functions() {
 }
 
 #[test]
+fn nullable_elements_as_flink_sql_compiled_and_interpreted_alike() {
+    use flowc_compiler::ir::Elem;
+    let loose = DataType::Array(Elem::LONG.with_nulls(true));
+    let strict = DataType::Array(Elem::LONG);
+    let l = |v: &[Option<i64>]| Value::Array(v.iter().map(|x| x.map_or(Value::Null, Value::Int)).collect());
+    let rows = vec![
+        vec![l(&[Some(1), None]), Value::Int(1), l(&[Some(5)])],
+        vec![l(&[Some(1), None]), Value::Null, l(&[])],
+        vec![l(&[Some(2)]), Value::Null, l(&[Some(2)])],
+        vec![Value::Null, Value::Null, l(&[Some(3)])],
+        vec![l(&[None, None]), Value::Int(0), l(&[Some(0)])],
+    ];
+    let batch = Batch::from_values(&[loose, DataType::Long, strict], &rows).expect("fits");
+    let f = |i| Expr::Field(i);
+    let cases = [
+        // A null needle looks for a null element; a null array gives null.
+        (
+            Expr::Call(Function::ArrayContains, vec![f(0), f(1)]),
+            vec![Value::Bool(true), Value::Bool(true), Value::Bool(false), Value::Null, Value::Bool(false)],
+        ),
+        (
+            Expr::Call(Function::Cardinality, vec![f(0)]),
+            vec![Value::Int(2), Value::Int(2), Value::Int(1), Value::Null, Value::Int(2)],
+        ),
+        (
+            Expr::Call(Function::ElementAt, vec![f(0), Expr::Literal(Value::Int(2))]),
+            vec![Value::Null, Value::Null, Value::Null, Value::Null, Value::Null],
+        ),
+        (
+            Expr::Call(Function::ElementAt, vec![f(0), Expr::Literal(Value::Int(1))]),
+            vec![Value::Int(1), Value::Int(1), Value::Int(2), Value::Null, Value::Null],
+        ),
+        // `array(x, 5)` of a null `x`: a null element (Flink SQL's `ARRAY[NULL, 5]`).
+        (
+            Expr::Call(Function::Array, vec![f(1), Expr::Literal(Value::Int(5))]),
+            vec![
+                l(&[Some(1), Some(5)]),
+                l(&[None, Some(5)]),
+                l(&[None, Some(5)]),
+                l(&[None, Some(5)]),
+                l(&[Some(0), Some(5)]),
+            ],
+        ),
+        // An array<long> beside an array<long?>, cast or not: the same values.
+        (
+            Expr::Call(Function::Coalesce, vec![f(0), f(2)]),
+            vec![rows[0][0].clone(), rows[1][0].clone(), rows[2][0].clone(), l(&[Some(3)]), rows[4][0].clone()],
+        ),
+        (
+            Expr::Call(Function::Coalesce, vec![f(0), Expr::Cast(loose, Box::new(f(2)))]),
+            vec![rows[0][0].clone(), rows[1][0].clone(), rows[2][0].clone(), l(&[Some(3)]), rows[4][0].clone()],
+        ),
+        (
+            Expr::If(
+                Box::new(Expr::IsNull(Box::new(f(1)), false)),
+                Box::new(Expr::Cast(loose, Box::new(f(2)))),
+                Box::new(f(0)),
+            ),
+            vec![rows[0][0].clone(), l(&[]), l(&[Some(2)]), l(&[Some(3)]), rows[4][0].clone()],
+        ),
+    ];
+    for (e, want) in cases {
+        assert_eq!(eval_all(&e, &batch).expect("evaluates"), want, "{e:?}");
+        let model: Vec<Value> = (0..batch.len())
+            .map(|r| reference::eval(&e, &batch.row(r), &reference::Scope::default()).expect("interprets"))
+            .collect();
+        assert_eq!(model, want, "the interpreter: {e:?}");
+    }
+}
+
+#[test]
 fn window_scope() {
     // [key, aggregate, window start, window end]
     let types = [DataType::String, DataType::Long, DataType::Timestamp, DataType::Timestamp];
@@ -199,7 +270,11 @@ pub(crate) fn literal(ty: DataType, rng: &mut StdRng) -> Value {
         DataType::Double => Value::Double([0.0, -0.0, 1.5, f64::NAN, -2.0, f64::INFINITY][rng.random_range(0..6)]),
         DataType::Bool => Value::Bool(rng.random()),
         DataType::Timestamp => Value::Timestamp([0, 1_795_558_500_000, -5][rng.random_range(0..3)]),
-        DataType::Array(e) => Value::Array((0..rng.random_range(0..3)).map(|_| literal(e.ty(), rng)).collect()),
+        DataType::Array(e) => Value::Array(
+            (0..rng.random_range(0..3))
+                .map(|_| if e.nullable() && rng.random_range(0..3) == 0 { Value::Null } else { literal(e.ty(), rng) })
+                .collect(),
+        ),
     }
 }
 
@@ -427,6 +502,72 @@ proptest! {
                 let r = err.row.expect("a row");
                 let k = (0..sel.len()).position(|k| sel.row(k) == r).expect("a selected row");
                 prop_assert_eq!(&model[k], &Err(reference::EvalError::DivisionByZero), "{:?} row {}", e, r);
+            }
+        }
+    }
+}
+
+proptest! {
+    /// Arrays whose elements may be null, against the interpreter: random
+    /// `array<long?>` and `array<string?>` fields (null arrays, null
+    /// elements, empty ones), needles and indices that may be null, and
+    /// every array function over them, through `if` and `coalesce` with an
+    /// `array<long>` too, on all records and on a selection.
+    #[test]
+    fn nullable_elements_agree_with_the_interpreter(seed in any::<u64>(), rows in 1usize..12) {
+        use flowc_compiler::ir::Elem;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let longs = DataType::Array(Elem::LONG.with_nulls(true));
+        let strs = DataType::Array(Elem::STRING.with_nulls(true));
+        let strict = DataType::Array(Elem::LONG);
+        let types = [longs, strs, strict, DataType::Long, DataType::String, DataType::Int];
+        let maybe = |v: Value, rng: &mut StdRng| if rng.random_range(0..4) == 0 { Value::Null } else { v };
+        let data: Vec<Vec<Value>> = (0..rows)
+            .map(|_| {
+                vec![
+                    maybe(literal(longs, &mut rng), &mut rng),
+                    maybe(literal(strs, &mut rng), &mut rng),
+                    literal(strict, &mut rng),
+                    maybe(literal(DataType::Long, &mut rng), &mut rng),
+                    maybe(Value::Str(["", "a", "ab"][rng.random_range(0..3)].into()), &mut rng),
+                    maybe(Value::Int(rng.random_range(-1..4)), &mut rng),
+                ]
+            })
+            .collect();
+        let batch = Batch::from_values(&types, &data).expect("fits");
+        let f = Expr::Field;
+        let call = |func, args| Expr::Call(func, args);
+        let widened = Expr::Cast(longs, Box::new(f(2)));
+        let either = if rng.random() {
+            call(Function::Coalesce, vec![f(0), widened])
+        } else {
+            Expr::If(Box::new(Expr::IsNull(Box::new(f(3)), false)), Box::new(widened), Box::new(f(0)))
+        };
+        let exprs = [
+            call(Function::Cardinality, vec![f(0)]),
+            call(Function::Cardinality, vec![f(1)]),
+            call(Function::ElementAt, vec![f(0), f(5)]),
+            call(Function::ElementAt, vec![f(1), f(5)]),
+            call(Function::ArrayContains, vec![f(0), f(3)]),
+            call(Function::ArrayContains, vec![f(1), f(4)]),
+            call(Function::ArrayContains, vec![f(1), Expr::Literal(Value::Str("a".into()))]),
+            call(Function::ArrayContains, vec![either.clone(), f(3)]),
+            call(Function::ElementAt, vec![either.clone(), f(5)]),
+            either,
+            // `array(x, …)` of nulls: null elements, never a null array.
+            call(Function::Array, vec![f(3), Expr::Literal(Value::Int(9)), f(3)]),
+            call(Function::ArrayContains, vec![call(Function::Array, vec![f(3), Expr::Literal(Value::Int(9))]), f(3)]),
+            call(Function::Array, vec![f(4)]),
+        ];
+        let selected: Vec<u32> = (0..rows as u32).filter(|_| rng.random_range(0..3) > 0).collect();
+        for e in exprs {
+            let c = CompiledExpr::compile(&e, &types, &SourceMap::default()).expect("compiles");
+            for sel in [Sel::All(rows), Sel::Rows(&selected)] {
+                let col = c.eval(&batch, sel).and_then(|v| v.into_column(sel, c.ty)).expect("evaluates");
+                for k in 0..sel.len() {
+                    let model = reference::eval(&e, &data[sel.row(k)], &reference::Scope::default()).expect("interprets");
+                    prop_assert_eq!(col.value(k), Some(model), "{:?} on {:?}", e, data[sel.row(k)]);
+                }
             }
         }
     }

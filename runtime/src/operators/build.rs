@@ -8,6 +8,7 @@ use super::window::WindowOperator;
 use super::{Operator, OperatorError};
 use crate::expr::SourceMap;
 use crate::metrics::TaskCounters;
+use crate::security::paths::AllowedRoots;
 use flowc_compiler::graph::ChainedOperator;
 use flowc_compiler::ir::{OperatorKind, Schema};
 use std::ops::Range;
@@ -23,6 +24,8 @@ pub struct BuildContext {
     pub counters: Arc<TaskCounters>,
     /// Places in the job file, for expression errors.
     pub sources: Arc<SourceMap>,
+    /// The directories a lookup join may read its side input from.
+    pub allowed: AllowedRoots,
 }
 
 /// Whether `op` runs fused with its neighbours.
@@ -153,6 +156,16 @@ pub fn build_operator(op: &ChainedOperator, ctx: &BuildContext) -> Result<Box<dy
             ctx.max_parallelism,
             ctx.counters.clone(),
         )?,
+        OperatorKind::LookupJoin(l) => {
+            let side = super::join::lookup::read_side(l, &op.name, &ctx.allowed, ctx.counters.clone())?;
+            Box::new(super::join::lookup::LookupJoinOperator::new(
+                op.name.clone(),
+                l,
+                op.input.as_ref().unwrap_or(&Schema::default()),
+                side,
+                &ctx.sources,
+            )?)
+        }
         OperatorKind::KeyedTop(t) => Box::new(super::top::KeyedTopOperator::new(
             op.name.clone(),
             t.clone(),

@@ -17,9 +17,9 @@ mod last;
 
 pub use last::DedupLastOperator;
 
-use super::keyed::{decode_groups, encode_groups, find_slots, SlotTimers};
+use super::keyed::{decode_groups, find_slots, write_groups, SlotTimers};
 use super::window_state::KeyTable;
-use super::{KeyedSnapshot, Operator, OperatorError};
+use super::{KeyGroupWriter, KeyedSnapshot, Operator, OperatorError};
 use crate::data::Batch;
 use crate::expr::EvalError;
 use crate::keygroup::{key_group, key_hash, Key};
@@ -198,12 +198,21 @@ impl Operator for DedupOperator {
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
-        let entries = self.keys.slots().filter_map(|(slot, e)| {
+        KeyedSnapshot::collect(|out| self.snapshot_into(out))
+    }
+
+    fn snapshot_into(&self, out: &mut dyn KeyGroupWriter) -> std::io::Result<()> {
+        // References first; a key is copied only while its key group is written.
+        let slots = self.keys.slots().filter_map(|(slot, e)| {
             let Some(Some(s)) = self.seen.get(slot as usize) else { return None };
-            let entry = DedupEntry { key: Key(e.key.clone()), first_seen: s.first_seen, written: s.written };
-            Some((key_group(e.hash, self.max_parallelism), &e.order[..], entry))
+            Some((key_group(e.hash, self.max_parallelism), &e.order[..], (e, s)))
         });
-        encode_groups(SNAPSHOT_VERSION, entries)
+        let make = |(e, s): (&super::window_state::KeyEntry, &Seen)| DedupEntry {
+            key: Key(e.key.clone()),
+            first_seen: s.first_seen,
+            written: s.written,
+        };
+        write_groups(SNAPSHOT_VERSION, slots, make, out)
     }
 
     fn restore(&mut self, state: KeyedSnapshot) -> Result<(), OperatorError> {

@@ -4,7 +4,7 @@
 //! framing.
 
 use super::window_state::{KeyColumn, KeyTable};
-use super::{KeyedSnapshot, OperatorError};
+use super::{KeyGroupWriter, KeyedSnapshot, OperatorError};
 use crate::data::Batch;
 use crate::keygroup::key_hashes;
 use serde::de::DeserializeOwned;
@@ -90,23 +90,37 @@ pub fn encode_group<T: Serialize>(version: u8, entries: &[T]) -> Vec<u8> {
 /// A keyed snapshot of `entries`, each given with its key group and its
 /// key's bytes in key order: per key group, sorted by key (so the bytes do
 /// not depend on the key map's layout), each group by [`encode_group`].
+/// (Operators write theirs with [`write_groups`]; tests compare formats.)
+#[cfg(test)]
 pub fn encode_groups<'a, T: Serialize>(
     version: u8,
     entries: impl IntoIterator<Item = (u32, &'a [u8], T)>,
 ) -> KeyedSnapshot {
-    let mut groups: BTreeMap<u32, Vec<(&'a [u8], T)>> = BTreeMap::new();
+    KeyedSnapshot::collect(|out| write_groups(version, entries, |e| e, out))
+}
+
+/// Writes the key groups, as `encode_groups` makes them, into `out`, one at a
+/// time: `entries` are cheap references into the live state (a slot, a
+/// borrowed entry), grouped and sorted first; `make` turns one into the
+/// entry saved, only while its key group is being written. So beside the
+/// live state there are the references and one key group, never a second
+/// copy of the whole state.
+pub fn write_groups<'a, R, T: Serialize>(
+    version: u8,
+    entries: impl IntoIterator<Item = (u32, &'a [u8], R)>,
+    make: impl Fn(R) -> T,
+    out: &mut dyn KeyGroupWriter,
+) -> std::io::Result<()> {
+    let mut groups: BTreeMap<u32, Vec<(&'a [u8], R)>> = BTreeMap::new();
     for (kg, order, entry) in entries {
         groups.entry(kg).or_default().push((order, entry));
     }
-    let key_groups = groups
-        .into_iter()
-        .map(|(kg, mut entries)| {
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            let entries: Vec<T> = entries.into_iter().map(|(_, e)| e).collect();
-            (kg, encode_group(version, &entries))
-        })
-        .collect();
-    KeyedSnapshot { key_groups }
+    while let Some((kg, mut entries)) = groups.pop_first() {
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        let entries: Vec<T> = entries.into_iter().map(|(_, e)| make(e)).collect();
+        out.key_group(kg, &encode_group(version, &entries))?;
+    }
+    Ok(())
 }
 
 /// Decodes every key group of `state` written by [`encode_group`] in
@@ -138,4 +152,50 @@ pub fn decode_groups<T: DeserializeOwned>(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// Checks, as each key group arrives, that only the entries of the key
+    /// groups so far were made: one key group at a time, never the whole.
+    struct Watch<'a> {
+        made: &'a Cell<usize>,
+        per_group: BTreeMap<u32, usize>,
+        seen: Vec<u32>,
+    }
+
+    impl KeyGroupWriter for Watch<'_> {
+        fn key_group(&mut self, key_group: u32, _bytes: &[u8]) -> std::io::Result<()> {
+            self.seen.push(key_group);
+            let upto: usize = self.per_group.range(..=key_group).map(|(_, n)| n).sum();
+            assert_eq!(self.made.get(), upto, "entries made by key group {key_group}");
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn write_groups_makes_one_key_groups_entries_at_a_time_in_key_group_order() {
+        let keys: Vec<(u32, Vec<u8>)> = (0..200u32).map(|i| ((i * 37) % 11, i.to_be_bytes().to_vec())).collect();
+        let made = Cell::new(0);
+        let mut per_group = BTreeMap::new();
+        for (kg, _) in &keys {
+            *per_group.entry(*kg).or_insert(0) += 1;
+        }
+        let mut w = Watch { made: &made, per_group, seen: Vec::new() };
+        let entries = keys.iter().map(|(kg, k)| (*kg, &k[..], k));
+        let make = |k: &Vec<u8>| {
+            made.set(made.get() + 1);
+            k.clone()
+        };
+        write_groups(1, entries, make, &mut w).unwrap();
+        assert_eq!(w.seen, (0..11).collect::<Vec<u32>>());
+        // The bytes are those of the collected snapshot.
+        let collected = encode_groups(1, keys.iter().map(|(kg, k)| (*kg, &k[..], k.clone())));
+        let mut again = KeyedSnapshot::default();
+        write_groups(1, keys.iter().map(|(kg, k)| (*kg, &k[..], k)), |k| k.clone(), &mut again).unwrap();
+        assert_eq!(again, collected);
+    }
 }

@@ -11,6 +11,7 @@ pub mod build;
 pub mod calc;
 pub mod dedup;
 pub mod join;
+mod kept_rows;
 mod keyed;
 pub mod running;
 mod session;
@@ -25,7 +26,11 @@ mod window_state;
 
 use crate::data::Batch;
 use crate::record::Signal;
-pub use crate::state::KeyedSnapshot;
+pub use crate::state::{KeyGroupWriter, KeyedSnapshot};
+
+/// Ends the message of a restore whose rows have another layout than the
+/// job's operator: the usual cause since projection push-down.
+pub const LAYOUT_HINT: &str = "; was the savepoint taken with `table.optimizer.projection-pushdown-enabled` set otherwise, or by a flowc before projection push-down? Resume with the setting as it was then";
 
 /// Why an operator could not go on. Errors end the task and, through the
 /// JobManager, the job (or restart it from a checkpoint).
@@ -95,9 +100,22 @@ pub trait Operator: Send {
         Ok(())
     }
 
-    /// The operator's keyed state, for a checkpoint. Stateless: empty.
+    /// The operator's keyed state, collected in memory. Stateless: empty.
+    /// Operators that can hold much state implement [`Operator::snapshot_into`]
+    /// and this as `KeyedSnapshot::collect(|out| self.snapshot_into(out))`.
     fn snapshot(&self) -> KeyedSnapshot {
         KeyedSnapshot::default()
+    }
+
+    /// The operator's keyed state for a checkpoint, handed to `out` one key
+    /// group at a time in ascending order, so that no more than one key
+    /// group's bytes exist beside the live state. The default forwards
+    /// [`Operator::snapshot`].
+    fn snapshot_into(&self, out: &mut dyn KeyGroupWriter) -> std::io::Result<()> {
+        for (kg, bytes) in self.snapshot().key_groups {
+            out.key_group(kg, &bytes)?;
+        }
+        Ok(())
     }
 
     /// Restores the key groups this subtask owns (already filtered).

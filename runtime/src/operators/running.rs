@@ -22,9 +22,9 @@
 //! and its changelog would lose a `-U` or a `+U`.
 
 use super::calc::Projection;
-use super::keyed::{decode_groups, encode_groups, find_slots, SlotTimers};
+use super::keyed::{decode_groups, find_slots, write_groups, SlotTimers};
 use super::window_state::{add_row, restore_windows_v2, v1_windows, Acc, ArgReader, KeyTable, SnapshotEntry, Window};
-use super::{KeyedSnapshot, Operator, OperatorError};
+use super::{KeyGroupWriter, KeyedSnapshot, Operator, OperatorError};
 use crate::data::{Batch, RowKind, ValueRef};
 use crate::expr::{CompiledExpr, EvalError, Sel, SourceMap, Vals};
 use crate::keygroup::{key_group, key_hash};
@@ -290,12 +290,18 @@ impl Operator for RunningAggregateOperator {
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
-        let entries = self.keys.slots().map(|(slot, e)| {
+        KeyedSnapshot::collect(|out| self.snapshot_into(out))
+    }
+
+    fn snapshot_into(&self, out: &mut dyn KeyGroupWriter) -> std::io::Result<()> {
+        // Slots first; an entry is saved only while its key group is written.
+        let slots =
+            self.keys.slots().map(|(slot, e)| (key_group(e.hash, self.max_parallelism), &e.order[..], (slot, e)));
+        let make = |(slot, e): (u32, &super::window_state::KeyEntry)| {
             let updated = self.updated.get(slot as usize).copied().unwrap_or(i64::MIN);
-            let entry = RunningEntry { entry: e.saved(&self.spec.aggregates), updated };
-            (key_group(e.hash, self.max_parallelism), &e.order[..], entry)
-        });
-        encode_groups(SNAPSHOT_VERSION, entries)
+            RunningEntry { entry: e.saved(&self.spec.aggregates), updated }
+        };
+        write_groups(SNAPSHOT_VERSION, slots, make, out)
     }
 
     fn restore(&mut self, state: KeyedSnapshot) -> Result<(), OperatorError> {

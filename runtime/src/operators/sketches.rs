@@ -451,7 +451,7 @@ mod tests {
                 func: AggFunc::ArrayAgg,
                 arg: None,
                 arg_type: DataType::Timestamp,
-                result_type: DataType::Array(flowc_compiler::ir::Elem::Timestamp),
+                result_type: DataType::Array(flowc_compiler::ir::Elem::TIMESTAMP),
             };
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(values.len())).collect();
             cuts.extend([0, values.len()]);

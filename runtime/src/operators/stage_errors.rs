@@ -178,13 +178,15 @@ impl StageErrors {
             ErrorPolicy::DeadLetter(_) => {
                 self.buf.clear();
                 let timestamp = batch.timestamps.get(row).copied().filter(|t| *t != i64::MIN);
-                dead_letter_json(&mut self.buf, &message, operator, None, &self.row, Some(&row_text), timestamp);
                 let Some(w) = &self.dead_letters else {
                     return Err(OperatorError::Setup {
                         operator: operator.to_string(),
                         message: "no dead-letter topic to write to (this is a bug in flowc)".into(),
                     });
                 };
+                // Cut to fit the dead-letter topic's own limit, read when it opened.
+                let (row, fit) = (&self.row, w.limits());
+                dead_letter_json(&mut self.buf, &message, operator, None, row, Some(&row_text), timestamp, fit);
                 w.send(&self.buf).map_err(|e| OperatorError::Eval {
                     operator: operator.to_string(),
                     message: format!("cannot dead-letter a record: {e}"),

@@ -19,7 +19,7 @@ mod keyed;
 
 pub use keyed::KeyedTopOperator;
 
-use super::{KeyedSnapshot, Operator, OperatorError};
+use super::{KeyGroupWriter, KeyedSnapshot, Operator, OperatorError};
 use crate::data::{Batch, Column, Data, ValueRef};
 use crate::keygroup::{key_group, key_hash_refs};
 use crate::record::{Signal, Value};
@@ -148,21 +148,23 @@ impl Operator for TopOperator {
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
-        let mut groups: BTreeMap<u32, Vec<SavedWindow>> = BTreeMap::new();
+        KeyedSnapshot::collect(|out| self.snapshot_into(out))
+    }
+
+    fn snapshot_into(&self, out: &mut dyn KeyGroupWriter) -> std::io::Result<()> {
+        // Windows by key group first; one key group's rows become values at a time.
+        let mut groups: BTreeMap<u32, Vec<(i64, &_)>> = BTreeMap::new();
         for (&t, rows) in &self.pending {
-            let kg = key_group(window_hash(t), self.max_parallelism);
-            let rows = (0..rows.len()).map(|r| rows.row(r)).collect();
-            groups.entry(kg).or_default().push((t, rows));
+            groups.entry(key_group(window_hash(t), self.max_parallelism)).or_default().push((t, rows));
         }
-        let key_groups = groups
-            .into_iter()
-            .map(|(kg, windows)| {
-                let mut bytes = vec![SNAPSHOT_VERSION];
-                bytes.extend(bincode::serde::encode_to_vec(&windows, bincode::config::standard()).unwrap_or_default());
-                (kg, bytes)
-            })
-            .collect();
-        KeyedSnapshot { key_groups }
+        while let Some((kg, windows)) = groups.pop_first() {
+            let windows: Vec<SavedWindow> =
+                windows.into_iter().map(|(t, rows)| (t, (0..rows.len()).map(|r| rows.row(r)).collect())).collect();
+            let mut bytes = vec![SNAPSHOT_VERSION];
+            bytes.extend(bincode::serde::encode_to_vec(&windows, bincode::config::standard()).unwrap_or_default());
+            out.key_group(kg, &bytes)?;
+        }
+        Ok(())
     }
 
     fn restore(&mut self, state: KeyedSnapshot) -> Result<(), OperatorError> {

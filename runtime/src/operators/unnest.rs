@@ -131,7 +131,7 @@ mod tests {
             name: None,
             fields: vec![
                 Field::new("id", DataType::Long),
-                Field::new("tags", DataType::Array(Elem::String)).with_nullable(true),
+                Field::new("tags", DataType::Array(Elem::STRING)).with_nullable(true),
                 Field::new("page", DataType::String),
             ],
         }

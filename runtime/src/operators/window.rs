@@ -36,7 +36,7 @@ use super::session;
 use super::window_state::{
     add_row, restore_windows_v2, v1_windows, Acc, ArgReader, KeyColumn, KeyTable, SnapshotEntry, SnapshotEntryV2,
 };
-use super::{KeyedSnapshot, Operator, OperatorError};
+use super::{KeyGroupWriter, KeyedSnapshot, Operator, OperatorError};
 use crate::data::Batch;
 use crate::expr::{CompiledExpr, EvalError, Sel, SourceMap, Vals};
 use crate::keygroup::{key_group, key_hash, key_hashes};
@@ -526,6 +526,10 @@ impl Operator for WindowOperator {
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
+        KeyedSnapshot::collect(|out| self.snapshot_into(out))
+    }
+
+    fn snapshot_into(&self, out: &mut dyn KeyGroupWriter) -> std::io::Result<()> {
         let v2 = self.needs_v2();
         let mut groups: BTreeMap<u32, Vec<(&[u8], &super::window_state::KeyEntry)>> = BTreeMap::new();
         for e in self.keys.entries() {
@@ -533,27 +537,25 @@ impl Operator for WindowOperator {
             groups.entry(kg).or_default().push((&e.order, e));
         }
         let config = bincode::config::standard();
-        let key_groups = groups
-            .into_iter()
-            .map(|(kg, mut entries)| {
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                let body = if v2 {
-                    let entries: Vec<SnapshotEntryV2> =
-                        entries.into_iter().map(|(_, e)| e.saved_v2(&self.spec.aggregates)).collect();
-                    let mut bytes = vec![SNAPSHOT_VERSION_2];
-                    bytes.extend(bincode::serde::encode_to_vec(&entries, config).unwrap_or_default());
-                    bytes
-                } else {
-                    let entries: Vec<SnapshotEntry> =
-                        entries.into_iter().map(|(_, e)| e.saved(&self.spec.aggregates)).collect();
-                    let mut bytes = vec![SNAPSHOT_VERSION];
-                    bytes.extend(bincode::serde::encode_to_vec(&entries, config).unwrap_or_default());
-                    bytes
-                };
-                (kg, body)
-            })
-            .collect();
-        KeyedSnapshot { key_groups }
+        // One key group's entries are saved and encoded at a time.
+        while let Some((kg, mut entries)) = groups.pop_first() {
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            let body = if v2 {
+                let entries: Vec<SnapshotEntryV2> =
+                    entries.into_iter().map(|(_, e)| e.saved_v2(&self.spec.aggregates)).collect();
+                let mut bytes = vec![SNAPSHOT_VERSION_2];
+                bytes.extend(bincode::serde::encode_to_vec(&entries, config).unwrap_or_default());
+                bytes
+            } else {
+                let entries: Vec<SnapshotEntry> =
+                    entries.into_iter().map(|(_, e)| e.saved(&self.spec.aggregates)).collect();
+                let mut bytes = vec![SNAPSHOT_VERSION];
+                bytes.extend(bincode::serde::encode_to_vec(&entries, config).unwrap_or_default());
+                bytes
+            };
+            out.key_group(kg, &body)?;
+        }
+        Ok(())
     }
 
     fn restore(&mut self, state: KeyedSnapshot) -> Result<(), OperatorError> {
@@ -795,14 +797,14 @@ mod tests {
                 func: AggFunc::ArrayAgg,
                 arg: Some(Expr::Field(2)),
                 arg_type: DataType::String,
-                result_type: DataType::Array(Elem::String),
+                result_type: DataType::Array(Elem::STRING),
             }],
             output: vec![Expr::Key(0), Expr::Aggregate(0)],
             lateness_ms: 0,
             late_output: false,
         };
         let input = schema(&[("ts", DataType::Timestamp), ("user", DataType::String), ("tag", DataType::String)]);
-        let output = schema(&[("user", DataType::String), ("tags", DataType::Array(Elem::String))]);
+        let output = schema(&[("user", DataType::String), ("tags", DataType::Array(Elem::STRING))]);
         let make = || {
             let counters = Arc::new(TaskCounters::new());
             WindowOperator::new("w".into(), spec.clone(), &input, &output, 128, counters, &SourceMap::default())

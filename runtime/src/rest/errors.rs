@@ -50,6 +50,7 @@ pub(super) async fn vertex_errors(State(jm): Jm, Path((jid, vid)): Path<(String,
             "counts": {
                 "numRecordsDecodeErrors": sum(|m| m.decode_errors),
                 "numRecordsExpressionErrors": sum(|m| m.expression_errors),
+                "numRecordsEncodeErrors": sum(|m| m.encode_errors),
                 "numRecordsDeadLettered": sum(|m| m.dead_lettered),
                 "numRecordsFromTheFuture": sum(|m| m.from_the_future),
             },

@@ -279,6 +279,7 @@ pub(super) async fn job_metrics(
             ("totalNumberOfCheckpoints", c.total().to_string()),
             ("numRecordsDecodeErrors", j.all_tasks().map(|t| t.metrics.decode_errors).sum::<u64>().to_string()),
             ("numRecordsExpressionErrors", j.all_tasks().map(|t| t.metrics.expression_errors).sum::<u64>().to_string()),
+            ("numRecordsEncodeErrors", j.all_tasks().map(|t| t.metrics.encode_errors).sum::<u64>().to_string()),
             ("numRecordsDeadLettered", j.all_tasks().map(|t| t.metrics.dead_lettered).sum::<u64>().to_string()),
             ("numRecordsFromTheFuture", j.all_tasks().map(|t| t.metrics.from_the_future).sum::<u64>().to_string()),
             ("numLateRecordsDropped", j.all_tasks().map(|t| t.metrics.late_records).sum::<u64>().to_string()),

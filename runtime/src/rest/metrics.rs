@@ -86,6 +86,8 @@ pub(crate) fn task_values(m: &crate::rpc::TaskMetrics, has_inputs: bool, running
         ("Shuffle.Netty.Output.Buffers.outPoolUsage".into(), Num::Float(f64::from(m.out_pool_usage))),
         ("numLateRecordsDropped".into(), int(m.late_records)),
         ("numRecordsDecodeErrors".into(), int(m.decode_errors)),
+        ("numRecordsEncodeErrors".into(), int(m.encode_errors)),
+        ("numRecordsExpressionErrors".into(), int(m.expression_errors)),
     ];
     if !m.lineage.partitions.is_empty() {
         // Flink's KafkaSource: `pendingRecords` is the source's lag.

@@ -4,6 +4,7 @@
 
 use super::lock;
 
+use crate::checkpoint::format::StateError;
 use crate::checkpoint::restore::Restorer;
 use crate::checkpoint::storage::CheckpointStorage;
 use crate::checkpoint::{Barrier, SourceState};
@@ -11,6 +12,7 @@ use crate::connectors::datagen::DatagenReader;
 use crate::connectors::files::{DiscardSink, FileSink, PrintSink};
 use crate::connectors::kafka::{KafkaSinkWriter, KafkaSourceReader};
 use crate::connectors::kafka_exactly_once::ExactlyOnceKafkaSink;
+use crate::connectors::sink_errors::SinkErrors;
 use crate::connectors::{SinkWriter, SourceReader};
 use crate::expr::SourceMap;
 use crate::ids::{Attempt, JobId, SubtaskId};
@@ -18,7 +20,7 @@ use crate::keygroup::key_group_range;
 use crate::metrics::TaskCounters;
 use crate::network::{ChannelKey, ChannelTx, Exchange};
 use crate::operators::build::{build_run, runs, BuildContext};
-use crate::operators::Operator;
+use crate::operators::{Operator, OperatorError};
 use crate::security::paths::AllowedRoots;
 use crate::task::{CheckpointCtx, CheckpointReport, Head, InputChannel, OperatorInfo, OutputEdge, Task, TaskError};
 use flowc_compiler::graph::{ChainedOperator, JobGraph};
@@ -168,7 +170,8 @@ pub(super) fn build_task(
             }
             OperatorKind::KafkaSink(k) if k.delivery == Delivery::ExactlyOnce => {
                 let txid = format!("{}-{}-{}", k.transactional_id_prefix, &op.id.to_hex()[..8], id.subtask);
-                let mut s = ExactlyOnceKafkaSink::new(k, &op.output, txid)?;
+                let bad = SinkErrors::new(&k.on_error, &op.name, counters.clone())?;
+                let mut s = ExactlyOnceKafkaSink::new(k, &op.output, txid, bad)?;
                 if let Some(r) = &restorer {
                     let states = lock(r)
                         .raw_states(op.id, id.subtask, vertex.parallelism)
@@ -177,7 +180,10 @@ pub(super) fn build_task(
                 }
                 sink = Some(Box::new(s));
             }
-            OperatorKind::KafkaSink(k) => sink = Some(Box::new(KafkaSinkWriter::new(k, &op.output)?)),
+            OperatorKind::KafkaSink(k) => {
+                let bad = SinkErrors::new(&k.on_error, &op.name, counters.clone())?;
+                sink = Some(Box::new(KafkaSinkWriter::new(k, &op.output, bad)?))
+            }
             OperatorKind::PrintSink => {
                 sink = Some(Box::new(PrintSink::new(&op.output, id.subtask, vertex.parallelism)))
             }
@@ -186,7 +192,8 @@ pub(super) fn build_task(
             }
             OperatorKind::DiscardSink => sink = Some(Box::new(DiscardSink)),
             OperatorKind::UpsertKafkaSink(u) => {
-                sink = Some(Box::new(crate::connectors::upsert_kafka::UpsertKafkaSinkWriter::new(u, &op.output)?))
+                let bad = SinkErrors::new(&u.sink.on_error, &op.name, counters.clone())?;
+                sink = Some(Box::new(crate::connectors::upsert_kafka::UpsertKafkaSinkWriter::new(u, &op.output, bad)?))
             }
             _ => {}
         }
@@ -213,6 +220,7 @@ pub(super) fn build_task(
             watermarks_from_source: watermarks_from_source(graph, v, first + run.start),
             counters: counters.clone(),
             sources: sources.clone(),
+            allowed: allowed.clone(),
         };
         let mut built = build_run(&middle[run.clone()], &ctx)?;
         if let Some(r) = &restorer {
@@ -221,7 +229,17 @@ pub(super) fn build_task(
                     .keyed_state(op.id, &range)
                     .map_err(|source| TaskError::Restore { operator: op.name.clone(), source })?;
                 if !state.key_groups.is_empty() {
-                    built.restore(state)?;
+                    // State an operator cannot take — corrupt key groups, or
+                    // rows of another layout than the job's — is bad state,
+                    // as a file that fails its checksum is: the JobManager
+                    // falls back to an older checkpoint or fails the job,
+                    // never restarts onto the same state forever.
+                    built.restore(state).map_err(|e| match e {
+                        OperatorError::Restore { operator, message } => {
+                            TaskError::Restore { operator, source: StateError::Incompatible(message) }
+                        }
+                        other => other.into(),
+                    })?;
                 }
             }
         }
@@ -328,5 +346,6 @@ pub(super) fn build_task(
         },
         stopped: false,
         stop_checkpoint: None,
+        completed_checkpoint: None,
     })
 }

@@ -226,12 +226,14 @@ pub(super) fn deploy(
         } else {
             (None, None)
         };
-        let (completion, completions) = if graph.graph[v].operators.last().is_some_and(|o| o.kind.is_sink()) {
-            let (t, r) = crossbeam_channel::unbounded();
-            (Some(t), Some(r))
-        } else {
-            (None, None)
-        };
+        // Sources and sinks hear of completed checkpoints (offsets and transactions are committed then).
+        let (completion, completions) =
+            if graph.inputs(v).is_empty() || graph.graph[v].operators.last().is_some_and(|o| o.kind.is_sink()) {
+                let (t, r) = crossbeam_channel::unbounded();
+                (Some(t), Some(r))
+            } else {
+                (None, None)
+            };
         running.insert(
             *id,
             RunningTask {

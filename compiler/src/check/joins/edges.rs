@@ -39,7 +39,10 @@ impl Checker {
                 let left_len = self.ops[op].input.as_ref().map_or(0, |s| s.fields.len());
                 vec![j.left_key.clone(), j.right_key.iter().map(|k| k + left_len).collect()]
             }
-            OperatorKind::Filter(_) => input().map_or_else(Vec::new, |from| self.partitioned_by(from, settings)),
+            // A lookup join keeps the left's fields where they were.
+            OperatorKind::Filter(_) | OperatorKind::LookupJoin(_) => {
+                input().map_or_else(Vec::new, |from| self.partitioned_by(from, settings))
+            }
             OperatorKind::Project(exprs) => {
                 let Some(from) = input() else { return Vec::new() };
                 let field_of = |mut e: &Expr| loop {

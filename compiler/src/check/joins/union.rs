@@ -1,6 +1,8 @@
 //! `union a, b`: the current stream merged with named streams of the same
 //! schema (field names and types in the same order) and alike in
-//! watermarks; one operator whose vertex reads every stream.
+//! watermarks; one operator whose vertex reads every stream. A field is
+//! nullable after it where it is nullable in any input, and an array's
+//! elements where they are in any input.
 
 use super::super::stream::{StreamEnd, Unknown};
 use super::super::Checker;
@@ -54,15 +56,30 @@ impl Checker {
                 ok = false;
             }
         }
+        // A field is nullable after the union if it is in any input (Flink
+        // SQL's UNION ALL of `BIGINT NOT NULL` and `BIGINT` is `BIGINT`),
+        // and so are an array's elements (`array<long>` and `array<long?>`
+        // give `array<long?>`, Flink SQL's `ARRAY<BIGINT>`).
+        let mut schema = input.schema.clone();
+        if ok {
+            for (other, _) in &others {
+                for (f, o) in schema.fields.iter_mut().zip(&other.schema.fields) {
+                    f.nullable |= o.nullable;
+                    f.ty = f.ty.join_nulls(o.ty).unwrap_or(f.ty);
+                }
+            }
+        }
         let mut mine: Vec<Option<usize>> = others.iter().map(|(o, _)| o.op).collect();
         let kind = (ok && mine.iter().all(Option::is_some)).then_some(OperatorKind::Union);
+        // It reads records of the widened schema from every input.
+        let widened = StreamEnd { schema: schema.clone(), ..input.clone() };
         let op = self.add_op(
             kind,
             "Union".into(),
             attrs,
-            Some(input),
+            Some(&widened),
             Partitioning::Forward,
-            input.schema.clone(),
+            schema.clone(),
             span,
             settings,
         );
@@ -74,6 +91,7 @@ impl Checker {
         let mut end = input.clone();
         end.op = op;
         end.span = span;
+        end.schema = schema;
         for (o, _) in others {
             if matches!(o.unknown, Unknown::All) {
                 end.unknown = Unknown::All;
@@ -89,7 +107,8 @@ fn schema_differences(want: &Schema, other: &Schema) -> Vec<String> {
     for f in &want.fields {
         match other.index_of(&f.name) {
             None => out.push(format!("no field `{}`", f.name)),
-            Some(i) if other.fields[i].ty != f.ty => {
+            // `array<long>` beside `array<long?>`: widened, as nullability.
+            Some(i) if other.fields[i].ty.join_nulls(f.ty).is_none() => {
                 out.push(format!("`{}` is {}, not {}", f.name, other.fields[i].ty, f.ty))
             }
             _ => {}
@@ -122,5 +141,17 @@ mod tests {
         let c = schema(&[("page", DataType::String), ("id", DataType::Long)]);
         assert_eq!(schema_differences(&a, &c), ["the fields are in another order"]);
         assert!(schema_differences(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn arrays_differing_in_element_nulls_are_alike() {
+        let strict = DataType::Array(Elem::LONG);
+        let loose = DataType::Array(Elem::LONG.with_nulls(true));
+        let a = schema(&[("xs", strict)]);
+        let b = schema(&[("xs", loose)]);
+        assert!(schema_differences(&a, &b).is_empty());
+        assert!(schema_differences(&b, &a).is_empty());
+        let c = schema(&[("xs", DataType::Array(Elem::STRING))]);
+        assert_eq!(schema_differences(&a, &c), ["`xs` is array<string>, not array<long>"]);
     }
 }

@@ -1,5 +1,6 @@
 //! Functions for `jobs/examples/udf/trips.flow`: a distance on the Earth,
-//! a label made with a crates.io dependency, and a timestamp's hour.
+//! a label made with a crates.io dependency, a timestamp's hour, a
+//! page's section, which may be null, and a page's segments, an array.
 //!
 //! ```cargo
 //! [dependencies]
@@ -32,6 +33,28 @@ pub fn label(page: &str, n: i64) -> String {
 /// The hour of the day (UTC) of a timestamp.
 pub fn hour_of(t: DateTime<Utc>) -> i32 {
     t.hour() as i32
+}
+
+/// The page past its first segment (`/shop/cart` → `cart`); `None`, a
+/// null, for a page without one.
+pub fn subpage(page: &str) -> Option<String> {
+    page.trim_start_matches('/').split_once('/').map(|(_, rest)| rest.to_string())
+}
+
+/// An `Option` parameter is called with `None` for a null argument.
+pub fn or_top(section: Option<&str>) -> String {
+    section.unwrap_or("(top)").to_string()
+}
+
+/// A page's segments (`/shop/cart` → `["shop", "cart"]`): a `Vec` is an
+/// `array<string>`.
+pub fn segments(page: &str) -> Vec<String> {
+    page.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// The longest of the segments; `None` (a null) for none.
+pub fn longest(segments: Vec<&str>) -> Option<String> {
+    segments.into_iter().max_by_key(|s| s.len()).map(str::to_string)
 }
 
 /// Fails on purpose for a negative id: how a panicking UDF fails its task.

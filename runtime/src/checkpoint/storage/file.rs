@@ -4,8 +4,11 @@
 
 use super::{CheckpointStorage, StorageError};
 use crate::checkpoint::format::{
-    encode, validate, write_atomic, CheckpointMetadata, StateError, METADATA_FILE, METADATA_MAGIC,
+    encode, temporary_name, validate, write_atomic, CheckpointMetadata, StateError, METADATA_FILE, METADATA_MAGIC,
 };
+use crate::checkpoint::state_file::{StateFileWriter, StateSink};
+use flowc_compiler::ids::VertexId;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Checkpoints in a local or shared file system.
@@ -53,12 +56,75 @@ impl CheckpointStorage for FileStorage {
         Ok(write_atomic(&dir.join(name), bytes)?)
     }
 
+    fn write_task_state_with(
+        &self,
+        dir: &Path,
+        name: &str,
+        vertex: VertexId,
+        subtask: u32,
+        fill: &mut dyn FnMut(&mut dyn StateSink) -> std::io::Result<()>,
+    ) -> Result<Option<u64>, StorageError> {
+        // Each part goes into the file as it comes: the state is not held
+        // twice. The temporary file is made at the first part (none for a
+        // subtask without state), into the directory `prepare` made.
+        let path = dir.join(name);
+        let tmp = temporary_name(&path);
+        let created = std::cell::Cell::new(false);
+        let mut w =
+            StateFileWriter::new(LazyFile { path: tmp.clone(), file: None, created: &created }, vertex, subtask);
+        let written = fill(&mut w).and_then(|()| w.finish()).and_then(|done| {
+            let Some((out, len, size)) = done else { return Ok(None) };
+            let Some(file) = out.file else { return Ok(None) };
+            let mut file = file.into_inner().map_err(|e| e.into_error())?;
+            file.seek(SeekFrom::Start(12))?;
+            file.write_all(&len.to_le_bytes())?;
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&tmp, &path)?;
+            Ok(Some(size))
+        });
+        // On failure the writer (and its file) was dropped: remove what it
+        // made, and only that.
+        written
+            .inspect_err(|_| {
+                if created.get() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+            })
+            .map_err(|source| StorageError::State(StateError::Write { path: path.display().to_string(), source }))
+    }
+
     fn read(&self, path: &Path) -> Result<Vec<u8>, StateError> {
         std::fs::read(path).map_err(|source| StateError::Read { path: path.display().to_string(), source })
     }
 
     fn validate(&self, dir: &Path) -> Result<CheckpointMetadata, StateError> {
         validate(dir)
+    }
+}
+
+/// A file made at its first write: `create_new`, so that nothing planted
+/// at the temporary name is written through.
+struct LazyFile<'a> {
+    path: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    created: &'a std::cell::Cell<bool>,
+}
+
+impl Write for LazyFile<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.file {
+            Some(f) => f.write(buf),
+            None => {
+                let f = std::fs::File::create_new(&self.path)?;
+                self.created.set(true);
+                self.file.insert(std::io::BufWriter::with_capacity(1 << 20, f)).write(buf)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), |f| f.flush())
     }
 }
 

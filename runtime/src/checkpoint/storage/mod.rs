@@ -27,8 +27,12 @@ mod object;
 pub use file::FileStorage;
 pub use object::{ObjectStoreStorage, S3Settings, PREPARED_MARKER};
 
-use super::format::{decode, verify_frame, CheckpointMetadata, StateError, METADATA_FILE, METADATA_MAGIC, STATE_MAGIC};
+use super::format::{
+    decode, verify_frame, CheckpointMetadata, StateError, TaskState, METADATA_FILE, METADATA_MAGIC, STATE_MAGIC,
+};
+use super::state_file::{decode_task_state, write_task_state, StateFileWriter, StateSink};
 use crate::config::{Config, ConfigError};
+use flowc_compiler::ids::VertexId;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -66,6 +70,33 @@ pub trait CheckpointStorage: Send + Sync {
             path: dir.join(name).display().to_string(),
             source: std::io::Error::other("this storage keeps no state files"),
         }))
+    }
+
+    /// Writes a subtask's state file `name` (format 2) into a prepared
+    /// checkpoint, atomically, as `fill` hands out the state: each
+    /// operator's key groups one at a time. Returns the file's size, or
+    /// `None` when `fill` wrote nothing (no file is made). Storages that
+    /// can should write each part into the file as it comes; this default
+    /// collects the encoded file in memory (still no second, decoded copy).
+    fn write_task_state_with(
+        &self,
+        dir: &Path,
+        name: &str,
+        vertex: VertexId,
+        subtask: u32,
+        fill: &mut dyn FnMut(&mut dyn StateSink) -> std::io::Result<()>,
+    ) -> Result<Option<u64>, StorageError> {
+        let Some((bytes, size)) = encode_streamed(dir, name, vertex, subtask, fill)? else { return Ok(None) };
+        self.write_state(dir, name, &bytes)?;
+        Ok(Some(size))
+    }
+
+    /// Writes a collected subtask state as the state file `name`, through
+    /// [`CheckpointStorage::write_task_state_with`]; returns its size.
+    fn write_task_state(&self, dir: &Path, name: &str, state: &TaskState) -> Result<u64, StorageError> {
+        let size = self
+            .write_task_state_with(dir, name, state.vertex, state.subtask, &mut |sink| write_task_state(state, sink))?;
+        Ok(size.unwrap_or(0))
     }
 
     /// Reads one file of a checkpoint whole.
@@ -107,10 +138,27 @@ pub trait CheckpointStorage: Send + Sync {
     }
 }
 
-/// Reads and decodes a subtask's state file.
+/// Reads and decodes a subtask's state file (format 1 or 2).
 pub fn read_state(storage: &dyn CheckpointStorage, path: &Path) -> Result<super::format::TaskState, StateError> {
     let bytes = storage.read(path)?;
-    decode(STATE_MAGIC, "state", &path.display().to_string(), &bytes)
+    decode_task_state(&path.display().to_string(), &bytes)
+}
+
+/// A format-2 state file encoded in memory as `fill` hands out the state:
+/// the file's bytes and size, `None` when nothing was written.
+fn encode_streamed(
+    dir: &Path,
+    name: &str,
+    vertex: VertexId,
+    subtask: u32,
+    fill: &mut dyn FnMut(&mut dyn StateSink) -> std::io::Result<()>,
+) -> Result<Option<(Vec<u8>, u64)>, StateError> {
+    let err = |source| StateError::Write { path: dir.join(name).display().to_string(), source };
+    let mut w = StateFileWriter::new(Vec::new(), vertex, subtask);
+    fill(&mut w).map_err(err)?;
+    let Some((mut bytes, len, size)) = w.finish().map_err(err)? else { return Ok(None) };
+    bytes[12..20].copy_from_slice(&len.to_le_bytes());
+    Ok(Some((bytes, size)))
 }
 
 /// The URI schemes of object storage, as Flink accepts them.
@@ -199,6 +247,17 @@ impl CheckpointStorage for Storages {
 
     fn write_state(&self, dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
         self.pick(dir).write_state(dir, name, bytes)
+    }
+
+    fn write_task_state_with(
+        &self,
+        dir: &Path,
+        name: &str,
+        vertex: VertexId,
+        subtask: u32,
+        fill: &mut dyn FnMut(&mut dyn StateSink) -> std::io::Result<()>,
+    ) -> Result<Option<u64>, StorageError> {
+        self.pick(dir).write_task_state_with(dir, name, vertex, subtask, fill)
     }
 
     fn read(&self, path: &Path) -> Result<Vec<u8>, StateError> {

@@ -39,6 +39,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -132,7 +133,14 @@ pub struct KafkaSourceReader {
     /// `bounded: latest`: the end offset of each partition.
     ends: Vec<(TopicPartition, i64)>,
     bounded: bool,
+    /// The offsets of checkpoints taken and not yet complete, oldest
+    /// first: committed to the group when theirs completes.
+    pending_commits: VecDeque<(u64, Vec<(TopicPartition, i64)>)>,
 }
+
+/// Checkpoints whose offsets wait for their completion, at most (older ones
+/// are dropped: a later completion commits offsets at least as far).
+const PENDING_COMMITS: usize = 64;
 
 impl KafkaSourceReader {
     /// Reads the partitions `assignment` gives (one topic's) or, for a
@@ -203,39 +211,33 @@ impl KafkaSourceReader {
         // partition the checkpoint does not know was discovered since, and
         // is read from its earliest offset (as Flink's enumerator does).
         let discovered_since = discovery.is_some() && !restored.is_empty();
-        let start = match spec.offsets {
-            StartingOffsets::Latest if !discovered_since => Offset::End,
-            // Committed falls back to the earliest where the group has no offset.
-            _ => Offset::Beginning,
-        };
+        let from_end = matches!(spec.offsets, StartingOffsets::Latest) && !discovered_since;
+        // Every partition starts from a known offset, the start rule's
+        // included (a partition's first or end offset, asked now): then a
+        // checkpoint taken before a partition's first record still says
+        // where it stands. Without it, a restore fell back to the group's
+        // offsets, which may be ahead of the restored state. Bounded: where
+        // each partition ends, too.
+        let mut ends = Vec::new();
+        let mut starts: Vec<(TopicPartition, i64)> = Vec::new();
+        for tp in &partitions {
+            let known = restored.iter().chain(&committed).find(|(q, _)| q == tp).map(|(_, o)| *o);
+            let bounds = match known {
+                Some(_) if !spec.bounded => None,
+                _ => Some(partition_bounds(&consumer, &spec.servers, tp)?),
+            };
+            if let Some((_, high)) = bounds.filter(|_| spec.bounded) {
+                ends.push((tp.clone(), high));
+            }
+            let start = known.or(bounds.map(|(low, high)| if from_end { high } else { low }));
+            starts.extend(start.map(|o| (tp.clone(), o)));
+        }
         let mut tpl = TopicPartitionList::new();
         for tp in &partitions {
-            let known = restored.iter().chain(&committed).find(|(q, _)| q == tp);
-            let from = known.map_or(start, |(_, o)| Offset::Offset(*o));
+            let from = starts.iter().find(|(q, _)| q == tp).map_or(Offset::Beginning, |(_, o)| Offset::Offset(*o));
             tpl.add_partition_offset(&tp.0, tp.1, from).map_err(|e| kafka_err(&spec.servers, e))?;
         }
         consumer.assign(&tpl).map_err(|e| kafka_err(&spec.servers, e))?;
-        // Bounded: where each partition ends, and where reading starts if
-        // it is not known yet (so that an empty range ends at once).
-        let mut ends = Vec::new();
-        let mut starts: Vec<(TopicPartition, i64)> = restored.clone();
-        if spec.bounded {
-            for tp in &partitions {
-                let (low, high) = consumer
-                    .fetch_watermarks(&tp.0, tp.1, Duration::from_secs(10))
-                    .map_err(|e| kafka_err(&spec.servers, format!("reading the end of {}/{}: {e}", tp.0, tp.1)))?;
-                ends.push((tp.clone(), high));
-                if starts.iter().any(|(q, _)| q == tp) {
-                    continue;
-                }
-                let from = match spec.offsets {
-                    StartingOffsets::Latest => high,
-                    StartingOffsets::Earliest => low,
-                    StartingOffsets::Committed => committed.iter().find(|(q, _)| q == tp).map_or(low, |(_, o)| *o),
-                };
-                starts.push((tp.clone(), from));
-            }
-        }
         let now = Instant::now();
         let bad = BadRecords::new(&spec.on_error, operator, counters.clone())?;
         let metadata = MetadataColumns::new(&spec.schema);
@@ -270,6 +272,7 @@ impl KafkaSourceReader {
             watermark,
             ends,
             bounded: spec.bounded,
+            pending_commits: VecDeque::new(),
             partitions: partitions
                 .into_iter()
                 .map(|tp| {
@@ -332,8 +335,17 @@ impl KafkaSourceReader {
         );
         let now = Instant::now();
         for tp in new {
+            // Where it starts, for a checkpoint before its first record (if
+            // the broker does not say, the consumer's position is taken then).
+            let next = match self.consumer.fetch_watermarks(&tp.0, tp.1, Duration::from_secs(5)) {
+                Ok((low, _)) => Some(low),
+                Err(e) => {
+                    tracing::warn!(servers = %self.servers, topic = %tp.0, partition = tp.1, error = %e, "Cannot read a discovered partition's first offset.");
+                    None
+                }
+            };
             // Idle until its first record, like any other partition.
-            self.partitions.push((tp, PartitionClock { max_ts: i64::MIN, last_record: now, next: None, seen: false }));
+            self.partitions.push((tp, PartitionClock { max_ts: i64::MIN, last_record: now, next, seen: false }));
         }
         Ok(())
     }
@@ -469,12 +481,17 @@ impl SourceReader for KafkaSourceReader {
         self.bad.flush()
     }
 
-    fn snapshot(&self) -> SourceState {
+    fn snapshot(&mut self, checkpoint_id: u64) -> SourceState {
         let mut offsets = self.read_offsets();
-        // The group's offsets follow the checkpoints (Flink commits them on completion).
-        self.commit(&offsets);
-        // A partition nothing was read from yet: where the consumer stands,
-        // if it knows (a restored or committed offset), else its start rule.
+        // The group's offsets follow the checkpoints, once they complete.
+        if self.auto_commit.is_none() {
+            if self.pending_commits.len() >= PENDING_COMMITS {
+                self.pending_commits.pop_front();
+            }
+            self.pending_commits.push_back((checkpoint_id, offsets.clone()));
+        }
+        // A partition discovered without a known first offset, nothing read
+        // from it yet: where the consumer stands, if it knows.
         if offsets.len() < self.partitions.len() {
             if let Ok(pos) = self.consumer.position() {
                 for e in pos.elements() {
@@ -496,6 +513,18 @@ impl SourceReader for KafkaSourceReader {
                 topic: self.topic.clone(),
                 offsets: offsets.into_iter().map(|((_, p), o)| (p, o)).collect(),
             }
+        }
+    }
+
+    fn checkpoint_complete(&mut self, checkpoint_id: u64) {
+        // This checkpoint's offsets, or the latest taken before it (its
+        // own may have been dropped); older ones are done with.
+        let mut latest = None;
+        while self.pending_commits.front().is_some_and(|(id, _)| *id <= checkpoint_id) {
+            latest = self.pending_commits.pop_front();
+        }
+        if let Some((_, offsets)) = latest {
+            self.commit(&offsets);
         }
     }
 
@@ -567,6 +596,24 @@ impl SourceReader for KafkaSourceReader {
             t.mark(&mut batch);
         }
         Ok(SourcePoll::Records(batch))
+    }
+}
+
+/// A partition's first and end offsets, asked of its leader; retried for up
+/// to 30 s (a topic just created may not have a leader yet).
+fn partition_bounds(consumer: &BaseConsumer, servers: &str, tp: &TopicPartition) -> Result<(i64, i64), ConnectorError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match consumer.fetch_watermarks(&tp.0, tp.1, Duration::from_secs(10)) {
+            Ok(bounds) => return Ok(bounds),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(kafka_err(servers, format!("reading the first and end offsets of {}/{}: {e}", tp.0, tp.1)))
+            }
+            Err(e) => {
+                tracing::info!(servers, topic = %tp.0, partition = tp.1, error = %e, "A partition's offsets are not readable yet; retrying.");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
     }
 }
 

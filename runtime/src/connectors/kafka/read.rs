@@ -37,7 +37,9 @@ impl KafkaSourceReader {
         // A message without a value on a `versioned by` stream deletes its key.
         let mut decoded = match (payload, &mut self.tombstones, msg) {
             (None, Some(t), Some(msg)) => t.push(msg, batch),
-            _ => self.decoder.decode_into(payload.unwrap_or(&[]), batch),
+            // `raw` reads it as a null (Flink's raw format), the others as an empty value.
+            (None, _, _) => self.decoder.decode_absent_into(batch),
+            (Some(p), _, _) => self.decoder.decode_into(p, batch),
         };
         if let (Ok(()), Some(m), Some(msg)) = (&decoded, &mut self.metadata, msg) {
             if let Err(e) = m.push(msg) {

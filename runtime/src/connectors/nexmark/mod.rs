@@ -131,7 +131,7 @@ impl SourceReader for NexmarkReader {
         Ok(SourcePoll::Records(batch))
     }
 
-    fn snapshot(&self) -> SourceState {
+    fn snapshot(&mut self, _checkpoint_id: u64) -> SourceState {
         SourceState::Datagen { next: self.next }
     }
 }
@@ -181,7 +181,7 @@ mod tests {
         let whole = all(NexmarkReader::new(spec(NexmarkKind::Bid, 5000), 1, 2, None));
         let mut r = NexmarkReader::new(spec(NexmarkKind::Bid, 5000), 1, 2, None);
         let SourcePoll::Records(first) = r.poll(Duration::from_millis(10)).expect("polls") else { panic!("records") };
-        let SourceState::Datagen { next } = r.snapshot() else { panic!("a position") };
+        let SourceState::Datagen { next } = r.snapshot(1) else { panic!("a position") };
         assert_eq!((next / BLOCK) % 2, 1, "stays in its share");
         let mut resumed: Vec<Vec<Value>> = first.rows().into_iter().map(|(_, row)| row).collect();
         resumed.extend(all(NexmarkReader::new(spec(NexmarkKind::Bid, 5000), 1, 2, Some(next))));

@@ -38,10 +38,11 @@
 //! the key groups each subtask owns.
 
 pub mod buffer;
+pub mod lookup;
 pub mod regular;
 pub mod temporal;
 
-use super::{KeyedSnapshot, Operator, OperatorError};
+use super::{KeyGroupWriter, KeyedSnapshot, Operator, OperatorError, LAYOUT_HINT};
 use crate::data::{Batch, Column, RowKind};
 use crate::keygroup::{key_group, key_hashes};
 use crate::metrics::TaskCounters;
@@ -497,29 +498,29 @@ impl Operator for JoinOperator {
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
+        KeyedSnapshot::collect(|out| self.snapshot_into(out))
+    }
+
+    fn snapshot_into(&self, out: &mut dyn KeyGroupWriter) -> std::io::Result<()> {
         // One key group's rows become values at a time (see
         // `rows_by_key_group`).
         let left = self.left.rows_by_key_group(self.max_parallelism);
         let right = self.right.rows_by_key_group(self.max_parallelism);
         let groups: BTreeSet<u32> = left.keys().chain(right.keys()).copied().collect();
-        let key_groups = groups
-            .into_iter()
-            .map(|kg| {
-                let (l, r) =
-                    (left.get(&kg).map_or(&[][..], Vec::as_slice), right.get(&kg).map_or(&[][..], Vec::as_slice));
-                let g = SavedGroup {
-                    // A restored key group keeps what its former subtask fired.
-                    fired_upto: self.restored_fired.get(&kg).map_or(self.fired_upto, |f| self.fired_upto.max(*f)),
-                    left: l.iter().map(|k| k.saved()).collect(),
-                    right: r.iter().map(|k| k.saved()).collect(),
-                    left_done: l.iter().map(|k| k.done()).collect(),
-                };
-                let mut bytes = vec![SNAPSHOT_VERSION];
-                bytes.extend(bincode::serde::encode_to_vec(&g, bincode::config::standard()).unwrap_or_default());
-                (kg, bytes)
-            })
-            .collect();
-        KeyedSnapshot { key_groups }
+        for kg in groups {
+            let (l, r) = (left.get(&kg).map_or(&[][..], Vec::as_slice), right.get(&kg).map_or(&[][..], Vec::as_slice));
+            let g = SavedGroup {
+                // A restored key group keeps what its former subtask fired.
+                fired_upto: self.restored_fired.get(&kg).map_or(self.fired_upto, |f| self.fired_upto.max(*f)),
+                left: l.iter().map(|k| k.saved()).collect(),
+                right: r.iter().map(|k| k.saved()).collect(),
+                left_done: l.iter().map(|k| k.done()).collect(),
+            };
+            let mut bytes = vec![SNAPSHOT_VERSION];
+            bytes.extend(bincode::serde::encode_to_vec(&g, bincode::config::standard()).unwrap_or_default());
+            out.key_group(kg, &bytes)?;
+        }
+        Ok(())
     }
 
     fn restore(&mut self, state: KeyedSnapshot) -> Result<(), OperatorError> {
@@ -547,7 +548,8 @@ impl Operator for JoinOperator {
             if !self.left.insert_saved(&g.left, &g.left_done, &mut hashes)
                 || !self.right.insert_saved(&g.right, &[], &mut hashes)
             {
-                return Err(self.restore_error(format!("key group {kg} has rows of another layout than the job's")));
+                return Err(self
+                    .restore_error(format!("key group {kg} has rows of another layout than the job's{LAYOUT_HINT}")));
             }
         }
         Ok(())

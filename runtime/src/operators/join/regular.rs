@@ -46,9 +46,10 @@
 //! restore, at any parallelism, keeps each row's remaining time to live.
 
 use super::buffer::SideBuffer;
-use super::{decode_all, Emitter, KeyedSnapshot, Operator, OperatorError};
+use super::{decode_all, Emitter, KeyGroupWriter, KeyedSnapshot, Operator, OperatorError};
 use crate::data::Batch;
 use crate::keygroup::key_hashes;
+use crate::operators::LAYOUT_HINT;
 use crate::record::Value;
 use flowc_compiler::ir::DataType;
 use serde::{Deserialize, Serialize};
@@ -254,29 +255,29 @@ impl Operator for RegularJoin {
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
+        KeyedSnapshot::collect(|out| self.snapshot_into(out))
+    }
+
+    fn snapshot_into(&self, out: &mut dyn KeyGroupWriter) -> std::io::Result<()> {
         // One key group's rows become values at a time (see
         // `rows_by_key_group`): the state is all of both inputs.
         let left = self.left.rows_by_key_group(self.max_parallelism);
         let right = self.right.rows_by_key_group(self.max_parallelism);
         let groups: BTreeSet<u32> = left.keys().chain(right.keys()).copied().collect();
-        let key_groups = groups
-            .into_iter()
-            .map(|kg| {
-                let (l, r) =
-                    (left.get(&kg).map_or(&[][..], Vec::as_slice), right.get(&kg).map_or(&[][..], Vec::as_slice));
-                let g = SavedGroup {
-                    left: l.iter().map(|k| k.saved()).collect(),
-                    left_at: l.iter().map(|k| k.arrived()).collect(),
-                    right: r.iter().map(|k| k.saved()).collect(),
-                    right_at: r.iter().map(|k| k.arrived()).collect(),
-                    left_matched: l.iter().map(|k| k.done()).collect(),
-                };
-                let mut bytes = vec![SNAPSHOT_VERSION];
-                bytes.extend(bincode::serde::encode_to_vec(&g, bincode::config::standard()).unwrap_or_default());
-                (kg, bytes)
-            })
-            .collect();
-        KeyedSnapshot { key_groups }
+        for kg in groups {
+            let (l, r) = (left.get(&kg).map_or(&[][..], Vec::as_slice), right.get(&kg).map_or(&[][..], Vec::as_slice));
+            let g = SavedGroup {
+                left: l.iter().map(|k| k.saved()).collect(),
+                left_at: l.iter().map(|k| k.arrived()).collect(),
+                right: r.iter().map(|k| k.saved()).collect(),
+                right_at: r.iter().map(|k| k.arrived()).collect(),
+                left_matched: l.iter().map(|k| k.done()).collect(),
+            };
+            let mut bytes = vec![SNAPSHOT_VERSION];
+            bytes.extend(bincode::serde::encode_to_vec(&g, bincode::config::standard()).unwrap_or_default());
+            out.key_group(kg, &bytes)?;
+        }
+        Ok(())
     }
 
     fn restore(&mut self, state: KeyedSnapshot) -> Result<(), OperatorError> {
@@ -305,7 +306,8 @@ impl Operator for RegularJoin {
             if !self.left.insert_saved_at(&g.left, &g.left_at, &g.left_matched, &mut hashes)
                 || !self.right.insert_saved_at(&g.right, &g.right_at, &[], &mut hashes)
             {
-                return Err(self.restore_error(format!("key group {kg} has rows of another layout than the job's")));
+                return Err(self
+                    .restore_error(format!("key group {kg} has rows of another layout than the job's{LAYOUT_HINT}")));
             }
         }
         Ok(())

@@ -30,14 +30,15 @@
 //! versions with the key's values (a deletion has no row to hash).
 
 use super::buffer::SideBuffer;
-use super::{decode_all, late_rows, Emitter, KeyedSnapshot, Operator, OperatorError};
+use super::{decode_all, late_rows, Emitter, KeyGroupWriter, KeyedSnapshot, Operator, OperatorError};
 use crate::data::{Batch, RowKind, ValueRef};
 use crate::keygroup::{key_group, key_hash, key_hashes};
 use crate::metrics::TaskCounters;
+use crate::operators::LAYOUT_HINT;
 use crate::record::{Signal, Value, NO_TIMESTAMP};
 use flowc_compiler::ir::{DataType, JoinType};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Format of a key group's bytes in a snapshot; bump on change. Version 1:
@@ -293,30 +294,41 @@ impl Operator for TemporalJoin {
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
+        KeyedSnapshot::collect(|out| self.snapshot_into(out))
+    }
+
+    fn snapshot_into(&self, out: &mut dyn KeyGroupWriter) -> std::io::Result<()> {
+        // Where everything is first, copying no value; one key group's rows
+        // and versions become values at a time.
         let maxp = self.max_parallelism;
-        let mut groups: BTreeMap<u32, SavedGroup> = BTreeMap::new();
-        for (h, ts, row, done) in self.left.saved_rows(i64::MIN) {
-            if !done {
-                groups.entry(key_group(h, maxp)).or_default().left.push((ts, row));
-            }
-        }
+        let mut left = self.left.rows_by_key_group(maxp);
+        let mut versions: BTreeMap<u32, Vec<&KeyVersions>> = BTreeMap::new();
         for (h, keys) in &self.versions {
-            let g = groups.entry(key_group(*h, maxp)).or_default();
-            for k in keys {
+            versions.entry(key_group(*h, maxp)).or_default().extend(keys.iter());
+        }
+        let groups: BTreeSet<u32> = left.keys().chain(versions.keys()).copied().collect();
+        for kg in groups {
+            let mut g = SavedGroup::default();
+            for k in left.remove(&kg).unwrap_or_default() {
+                if !k.done() {
+                    g.left.push(k.saved());
+                }
+            }
+            let keys = versions.remove(&kg);
+            if g.left.is_empty() && keys.is_none() {
+                // A key group of done left rows only is not kept.
+                continue;
+            }
+            for k in keys.unwrap_or_default() {
                 for (t, row) in &k.versions {
                     g.versions.push((k.key.clone(), *t, row.clone()));
                 }
             }
+            let mut bytes = vec![SNAPSHOT_VERSION];
+            bytes.extend(bincode::serde::encode_to_vec(&g, bincode::config::standard()).unwrap_or_default());
+            out.key_group(kg, &bytes)?;
         }
-        let key_groups = groups
-            .into_iter()
-            .map(|(kg, g)| {
-                let mut bytes = vec![SNAPSHOT_VERSION];
-                bytes.extend(bincode::serde::encode_to_vec(&g, bincode::config::standard()).unwrap_or_default());
-                (kg, bytes)
-            })
-            .collect();
-        KeyedSnapshot { key_groups }
+        Ok(())
     }
 
     fn restore(&mut self, state: KeyedSnapshot) -> Result<(), OperatorError> {
@@ -336,7 +348,9 @@ impl Operator for TemporalJoin {
                 None => return Err(error(format!("key group {kg} is empty"))),
             };
             if !self.left.insert_saved(&g.left, &[], &mut hashes) {
-                return Err(error(format!("key group {kg} has left rows of another layout than the job's")));
+                return Err(error(format!(
+                    "key group {kg} has left rows of another layout than the job's{LAYOUT_HINT}"
+                )));
             }
             for (key, t, row) in g.versions {
                 let fits = key.len() == self.spec.right_key.len()

@@ -26,9 +26,9 @@
 //! so leaving the retraction out too keeps the key's aggregates exact.
 
 use super::super::calc::Projection;
-use super::super::keyed::{decode_groups, encode_groups, find_slots, SlotTimers};
+use super::super::keyed::{decode_groups, find_slots, write_groups, SlotTimers};
 use super::super::window_state::{ArgReader, KeyTable};
-use super::super::{KeyedSnapshot, Operator, OperatorError};
+use super::super::{KeyGroupWriter, KeyedSnapshot, Operator, OperatorError};
 use crate::data::{Batch, Column, Data, RowKind, Validity, ValueRef};
 use crate::expr::{CompiledExpr, EvalError, Sel, SourceMap, Vals};
 use crate::keygroup::{key_group, key_hash, Key};
@@ -545,13 +545,21 @@ impl Operator for RetractingAggregateOperator {
     }
 
     fn snapshot(&self) -> KeyedSnapshot {
-        let entries = self.keys.slots().filter_map(|(slot, e)| {
+        KeyedSnapshot::collect(|out| self.snapshot_into(out))
+    }
+
+    fn snapshot_into(&self, out: &mut dyn KeyGroupWriter) -> std::io::Result<()> {
+        // References first; a key's state is cloned only while its key
+        // group is written.
+        let slots = self.keys.slots().filter_map(|(slot, e)| {
             let state = self.states.get(slot as usize)?.as_ref()?;
-            let updated = self.updated.get(slot as usize).copied().unwrap_or(i64::MIN);
-            let entry = RetractEntry { key: Key(e.key.clone()), state: state.clone(), updated };
-            Some((key_group(e.hash, self.max_parallelism), &e.order[..], entry))
+            Some((key_group(e.hash, self.max_parallelism), &e.order[..], (slot, e, state)))
         });
-        encode_groups(SNAPSHOT_VERSION, entries)
+        let make = |(slot, e, state): (u32, &super::super::window_state::KeyEntry, &KeyState)| {
+            let updated = self.updated.get(slot as usize).copied().unwrap_or(i64::MIN);
+            RetractEntry { key: Key(e.key.clone()), state: state.clone(), updated }
+        };
+        write_groups(SNAPSHOT_VERSION, slots, make, out)
     }
 
     fn restore(&mut self, state: KeyedSnapshot) -> Result<(), OperatorError> {

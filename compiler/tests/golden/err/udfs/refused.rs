@@ -33,8 +33,16 @@ pub fn unsigned(x: u32) -> i64 {
     x as i64
 }
 
-pub fn list(xs: Vec<i64>) -> i64 {
+pub fn nested(xs: Vec<Vec<i64>>) -> i64 {
     xs.len() as i64
+}
+
+pub fn slice(xs: &[i64]) -> i64 {
+    xs.len() as i64
+}
+
+pub fn bytes(b: Vec<u8>) -> i64 {
+    b.len() as i64
 }
 
 pub fn nothing(x: i64) {

@@ -307,6 +307,9 @@ def main():
                     "runs whenever bench/limit's binary is built)")
     ap.add_argument("--nexmark-events", type=int, help="Nexmark events [10000000; smoke 200000]")
     ap.add_argument("--nexmark-queries", help=f"comma-separated [{','.join(nexmark.QUERIES)}]")
+    ap.add_argument("--flowc-set", action="append", default=[], metavar="'KEY = VALUE'",
+                    help="a `set` line for every flowc Nexmark query (repeatable), e.g. "
+                    "'table.optimizer.projection-pushdown-enabled = false'")
     ap.add_argument("--keyed-events", type=int, help="records of the sessions and running jobs "
                     "[20000000; smoke 1000000]")
     ap.add_argument("--keyed-keys", type=int, help="keys of the sessions and running jobs [100000; smoke 10000]")
@@ -430,6 +433,7 @@ def main():
             # Events of all kinds, as Nexmark counts them.
             args.nexmark_events = args.nexmark_events or (200_000 if args.smoke else 10_000_000)
             args.nexmark_label = label(args.nexmark_events)
+            nexmark.FLOWC_SETTINGS[:] = args.flowc_set
             data = nexmark.prepare(work, args.nexmark_events)
             for run in range(args.runs):
                 order = live if run % 2 == 0 else list(reversed(live))

@@ -61,6 +61,12 @@ def prepare(work, events):
     return data
 
 
+# `set` lines added to every flowc query (`--flowc-set`), such as
+# `table.optimizer.projection-pushdown-enabled = false` to measure a plan
+# without projection push-down.
+FLOWC_SETTINGS = []
+
+
 def flowc_job(query, data, dest, state_run=False):
     """jobs/nexmark/<query>.flow reading the files of `data`, into a discarding sink.
 
@@ -77,6 +83,7 @@ def flowc_job(query, data, dest, state_run=False):
         raise JobFailed(f"nexmark: {query}.flow has no nexmark source or file sink to replace")
     text = text.replace("sink file { path: $out }", "sink discard")
     checkpoints = f"\nset execution.checkpointing.interval = {STATE_CHECKPOINT_MS}ms\n" if state_run else ""
+    checkpoints += "".join(f"set {s}\n" for s in FLOWC_SETTINGS)
     text = re.sub(r"^(job \"[^\"]*\"\n)", lambda m: m.group(1) + checkpoints + SCHEMAS, text, count=1, flags=re.M)
     os.makedirs(dest, exist_ok=True)
     if os.path.isdir(os.path.join(NEXMARK, "udfs")) and not os.path.isdir(os.path.join(dest, "udfs")):

@@ -21,13 +21,22 @@ VENV="$CACHE/moto-$MOTO_VERSION"
 
 die() { echo "s3.sh: $*" >&2; exit 1; }
 
+# The venv is built where it stays: pip writes its absolute path into the
+# scripts' #! lines, so a venv built elsewhere and moved has scripts that
+# cannot start. A marker says it is whole; a lock keeps two installs apart.
 install() {
-    [[ -x "$VENV/bin/moto_server" ]] && return 0
+    [[ -f "$VENV/.installed" ]] && return 0
     command -v python3 >/dev/null || die "python3 is needed"
-    rm -rf "$VENV.tmp"
-    python3 -m venv "$VENV.tmp" || die "python3 -m venv failed (install python3-venv)"
-    "$VENV.tmp/bin/pip" install -q "moto[server]==$MOTO_VERSION"
-    mv "$VENV.tmp" "$VENV"
+    mkdir -p "$CACHE"
+    exec 9>"$VENV.lock"
+    flock 9
+    if [[ ! -f "$VENV/.installed" ]]; then
+        rm -rf "$VENV" "$VENV.tmp"
+        python3 -m venv "$VENV" || die "python3 -m venv failed (install python3-venv)"
+        "$VENV/bin/pip" install -q "moto[server]==$MOTO_VERSION"
+        touch "$VENV/.installed"
+    fi
+    exec 9>&-
 }
 
 start() {

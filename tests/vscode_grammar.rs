@@ -87,10 +87,9 @@ fn pest_words() -> Vec<String> {
     for line in pest.lines().filter(|l| !l.trim_start().starts_with("//")) {
         for (i, piece) in line.split('"').enumerate() {
             let literal = i % 2 == 1;
-            if literal && piece.len() >= 2 && piece.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-                if !words.iter().any(|w| w == piece) {
-                    words.push(piece.to_string());
-                }
+            let word = piece.len() >= 2 && piece.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+            if literal && word && !words.iter().any(|w| w == piece) {
+                words.push(piece.to_string());
             }
         }
     }

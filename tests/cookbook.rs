@@ -4,6 +4,8 @@
 //! `flowc check`, and a recipe whose output is shown (`<!-- output -->`
 //! before the block) prints exactly those records when run with `flowc run`
 //! (compared as multisets: a job with two print sinks interleaves them).
+//! Its table of contents lists every section, in order, with the anchor
+//! GitHub gives it.
 
 mod support;
 
@@ -147,4 +149,37 @@ fn the_cookbook_is_the_examples_and_prints_what_it_shows() {
             String::from_utf8_lossy(&o.stderr)
         );
     }
+}
+
+/// GitHub's anchor of a heading: lower case, punctuation dropped (letters,
+/// digits, `_` and `-` kept), spaces made `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn the_table_of_contents_lists_every_section() {
+    let page = std::fs::read_to_string(root().join("docs/cookbook.md")).expect("reading docs/cookbook.md");
+    let mut in_fence = false;
+    let mut headings = Vec::new();
+    let mut entries = Vec::new();
+    for line in page.lines() {
+        if line.starts_with("```") {
+            in_fence = !in_fence;
+        } else if in_fence {
+            continue;
+        } else if let Some(h) = line.strip_prefix("## ") {
+            headings.push(format!("- [{h}](#{})", anchor(h)));
+        } else if line.starts_with("- [") && line.contains("](#") {
+            entries.push(line.to_string());
+        }
+    }
+    assert!(headings.len() >= 30, "{headings:?}");
+    assert_eq!(entries, headings, "the table of contents is `- [Heading](#anchor)` for each `## Heading`, in order");
+    assert_eq!(anchor("The latest row per key (`dedup … keep last`)"), "the-latest-row-per-key-dedup--keep-last");
 }

@@ -415,3 +415,95 @@ fn an_editor_session_on_click_count() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Rust UDFs as the editor sees them, on `jobs/examples/udf/trips.flow`:
+/// hover on a call shows the Rust signature, flowc's and the doc comment;
+/// completion offers the job's functions; go to definition jumps to the
+/// `fn` in `udfs/geo.rs`; references list its calls.
+#[test]
+fn an_editor_session_with_rust_udfs() {
+    let path = root().join("jobs/examples/udf/trips.flow");
+    let text = std::fs::read_to_string(&path).expect("reading trips.flow");
+    let rust_path = root().join("jobs/examples/udf/udfs/geo.rs");
+    let rust = std::fs::read_to_string(&rust_path).expect("reading geo.rs");
+    let uri = file_uri(&path);
+    let mut ed = Editor::start();
+    ed.request("initialize", json!({"processId": null, "rootUri": null, "capabilities": {}}));
+    ed.notify("initialized", json!({}));
+    ed.open(&uri, &text);
+    // The Rust file is read beside the job: it checks, but for the warning
+    // about `unsigned`, which flowc cannot call (shown on the `use rust`).
+    let diags = ed.diagnostics(&uri, 1);
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(diags[0]["code"], "flow::udf::signature");
+    assert_eq!(diags[0]["severity"], 2);
+
+    let call = pos(&text, "geo_distance(", 0, 3);
+    let h = ed.at("textDocument/hover", &uri, call);
+    assert_eq!(
+        h["contents"]["value"],
+        "```rust\npub fn geo_distance(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64\n```\n\n\
+         ```flow\ngeo_distance(lat1: double, lon1: double, lat2: double, lon2: double) -> double\n```\n\n\
+         Great-circle distance in kilometres between two points given in degrees.\n\n\
+         Rust function, `use rust \"udfs/geo.rs\"`"
+    );
+    let start = pos(&text, "geo_distance(", 0, 0);
+    assert_eq!(h["range"], range(start, (start.0, start.1 + 12)));
+    let h = ed.hover(&uri, pos(&text, "hour_of(at)", 0, 1));
+    assert!(h.contains("pub fn hour_of(t: DateTime<Utc>) -> i32") && h.contains("hour_of(t: timestamp) -> int"), "{h}");
+    assert!(h.contains("The hour of the day (UTC) of a timestamp."), "{h}");
+
+    // Completion in the second `map`: the fields (`map` keeps its input's,
+    // `id` replaced in place), the built-in functions and the job's.
+    let at = pos(&text, "or_top(sub)", 0, 0);
+    let c = ed.at("textDocument/completion", &uri, at);
+    let items = c.as_array().expect("items");
+    let labels: Vec<&str> = items.iter().filter_map(|i| i["label"].as_str()).collect();
+    assert_eq!(labels[..9], ["id", "page", "lat", "lon", "at", "km", "tag", "hour", "sub"], "{labels:?}");
+    for f in ["geo_distance", "label", "hour_of", "subpage", "or_top", "segments", "longest", "checked_id", "upper"] {
+        assert!(labels.contains(&f), "{f}: {labels:?}");
+    }
+    assert!(!labels.contains(&"unsigned"), "{labels:?}");
+    let seg = items.iter().find(|i| i["label"] == "segments").expect("segments");
+    assert_eq!(seg["kind"], 3, "a function: {seg}");
+    assert_eq!(seg["detail"], "segments(page: string) -> array<string>");
+    let doc = seg["documentation"]["value"].as_str().unwrap_or("");
+    assert!(doc.starts_with("```rust\npub fn segments(page: &str) -> Vec<String>\n```"), "{doc}");
+
+    // Go to definition: the `fn`'s name in the Rust file.
+    let def = ed.at("textDocument/definition", &uri, pos(&text, "label(page", 0, 2));
+    assert_eq!(def["uri"], file_uri(&rust_path));
+    let name = pos(&rust, "label(page: &str", 0, 0);
+    assert_eq!(def["range"], range(name, (name.0, name.1 + 5)), "{def}");
+
+    // References: the definition, then every call (`longest` is called once).
+    let refs = ed.at("textDocument/references", &uri, pos(&text, "longest(parts)", 0, 0));
+    let refs = refs.as_array().expect("locations");
+    assert_eq!(refs.len(), 2, "{refs:?}");
+    let name = pos(&rust, "longest(segments", 0, 0);
+    assert_eq!(refs[0]["uri"], file_uri(&rust_path));
+    assert_eq!(refs[0]["range"], range(name, (name.0, name.1 + 7)));
+    let call = pos(&text, "longest(parts)", 0, 0);
+    assert_eq!(refs[1]["uri"], uri.as_str());
+    assert_eq!(refs[1]["range"], range(call, (call.0, call.1 + 7)));
+
+    // A second call of `label`, typed: both calls are references.
+    let end = pos(&text, "longest: longest(parts)", 0, 23);
+    ed.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2},
+               "contentChanges": [{"range": range(end, end), "text": ", again: label(\"p\", 2)"}]}),
+    );
+    let diags = ed.diagnostics(&uri, 2);
+    assert_eq!(diags.len(), 1, "only the warning: {diags:#?}");
+    let first = pos(&text, "label(page", 0, 0);
+    let refs = ed.at("textDocument/references", &uri, first);
+    let starts: Vec<&Value> = refs.as_array().expect("locations").iter().map(|l| &l["range"]["start"]).collect();
+    let def = pos(&rust, "label(page: &str", 0, 0);
+    let second = (end.0, end.1 + 9);
+    let at = |p: (u32, u32)| json!({"line": p.0, "character": p.1});
+    assert_eq!(starts, [&at(def), &at(first), &at(second)]);
+
+    assert_eq!(ed.request("shutdown", Value::Null), Value::Null);
+    ed.notify("exit", Value::Null);
+}

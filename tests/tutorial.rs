@@ -6,7 +6,10 @@
 //!
 //! Run by `.ci/run` after `cargo build -p flowc -p flowc-playground`:
 //! `cargo test --test tutorial -- --ignored` (it needs the playground's
-//! binaries, which `cargo test` does not build).
+//! binaries, which `cargo test` does not build). Without `--ignored`, the
+//! tests here check the pages alone: that the Chinese page has the English
+//! page's commands, marks and expected outputs, in order, and the
+//! matching of expected blocks.
 //!
 //! How a page marks its blocks, with HTML comments a reader does not see:
 //!
@@ -569,6 +572,38 @@ fn variants_start_their_playground() {
     }
     assert!(!seen[0].is_empty(), "the English page has its variants");
     assert_eq!(seen[0], seen[1], "both pages, the same variants");
+}
+
+/// The Chinese page keeps the English page's commands and promised
+/// outputs: the same command blocks (`bash`/`sh`) with the same marks, and
+/// the same `<!-- expect … -->` blocks, in the same order. Only prose
+/// differs (nothing is marked as one page's own).
+#[test]
+fn both_pages_have_the_same_commands_and_outputs() {
+    let steps = |page_path: &str| -> Vec<(usize, String, String)> {
+        let page = std::fs::read_to_string(root().join(page_path)).expect("reading the page");
+        blocks(&page)
+            .into_iter()
+            .filter(|b| {
+                matches!(b.info.as_str(), "bash" | "sh") || b.mark.as_deref().is_some_and(|m| m.starts_with("expect"))
+            })
+            .map(|b| (b.line, b.mark.unwrap_or_default(), b.text))
+            .collect()
+    };
+    let [(_, en_path), (_, zh_path)] = PAGES;
+    let (en, zh) = (steps(en_path), steps(zh_path));
+    assert!(en.len() > 50, "{} steps on the English page", en.len());
+    for (i, (e, z)) in en.iter().zip(&zh).enumerate() {
+        assert_eq!(
+            (&e.1, &e.2),
+            (&z.1, &z.2),
+            "step {} differs: {en_path}:{} and {zh_path}:{} (a mark, then the block)",
+            i + 1,
+            e.0,
+            z.0
+        );
+    }
+    assert_eq!(en.len(), zh.len(), "both pages have as many commands and expected outputs");
 }
 
 #[test]

@@ -77,11 +77,14 @@ pub fn check(file: &JobFile, options: &CheckOptions) -> (Option<LogicalPlan>, Ve
 
 /// What the checker learnt about a job besides the plan, for editors: the
 /// schema of the stream at every stage of every pipeline, as far as it is
-/// known (after an error too).
+/// known (after an error too), and the functions it imports.
 #[derive(Debug, Clone, Default)]
 pub struct CheckInfo {
     /// In source order.
     pub pipelines: Vec<PipelineInfo>,
+    /// The `pub fn`s of the job's `use rust` files, callable or not, in
+    /// the order of the imports and of the functions in each file.
+    pub udfs: Vec<(String, crate::udf::ImportedFn)>,
 }
 
 /// One pipeline, a `let`'s or one that ends in a sink.
@@ -118,6 +121,7 @@ impl PipelineInfo {
 pub fn check_with_info(file: &JobFile, options: &CheckOptions) -> (Option<LogicalPlan>, Vec<Diagnostic>, CheckInfo) {
     let mut c = Checker::default();
     let plan = c.run(file, options);
+    c.info.udfs = c.udfs.in_order().into_iter().map(|(n, f)| (n.to_string(), f.clone())).collect();
     let has_errors = c.diags.iter().any(Diagnostic::is_error);
     (if has_errors { None } else { plan }, c.diags, c.info)
 }

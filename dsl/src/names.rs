@@ -1,5 +1,5 @@
 //! The names a job file defines and where it uses them: schemas, `let`
-//! streams, parameters and flags. For editors (go to definition, find
+//! streams, parameters and flags, and the functions it calls. For editors (go to definition, find
 //! references, document symbols); purely syntactic, so it works on every
 //! statement that parsed, whether or not the file checks.
 //!
@@ -22,6 +22,10 @@ pub enum SymbolKind {
     Stream,
     /// `param name: …` or `flag name`, used as `$name`.
     Param,
+    /// A function, used as `name(…)`: a built-in one, or a `pub fn` of a
+    /// `use rust` file, where it is defined (the LSP resolves it through
+    /// the checker). Only its uses are in the job file.
+    Function,
 }
 
 /// One occurrence of a name.
@@ -36,13 +40,13 @@ pub struct Symbol {
     pub def: bool,
 }
 
-/// Every definition and use of a schema, stream or parameter, in source order.
+/// Every definition and use of a schema, stream or parameter, and every
+/// call of a function, in source order.
 pub fn symbols(file: &JobFile) -> Vec<Symbol> {
     let mut out = Vec::new();
     for item in &file.items {
         match item {
-            // A Rust file's functions are named in calls; the LSP resolves
-            // them through the checker, not here.
+            // A Rust file's functions are named in calls (`Function`).
             Item::Job(_) | Item::UseRust(_) => {}
             Item::Param(p) => {
                 out.push(def(SymbolKind::Param, &p.name));
@@ -168,7 +172,7 @@ fn attrs_params(attrs: &Attrs, out: &mut Vec<Symbol>) {
     }
 }
 
-/// Every `$param` in an expression. Iterative: expressions may nest deeply.
+/// Every `$param` and call in an expression. Iterative: expressions may nest deeply.
 fn expr_params(e: &Expr, out: &mut Vec<Symbol>) {
     let mut todo = vec![e];
     while let Some(e) = todo.pop() {
@@ -179,7 +183,11 @@ fn expr_params(e: &Expr, out: &mut Vec<Symbol>) {
             ExprKind::Unary(_, x) | ExprKind::IsNull(x, _) | ExprKind::Cast(x, _) => todo.push(x),
             ExprKind::Binary(_, l, r) | ExprKind::Where(l, r) => todo.extend([r.as_ref(), l.as_ref()]),
             ExprKind::If(c, t, f) => todo.extend([f.as_ref(), t.as_ref(), c.as_ref()]),
-            ExprKind::Call(_, args) | ExprKind::List(args) => todo.extend(args.iter().rev()),
+            ExprKind::Call(f, args) => {
+                out.push(Symbol { kind: SymbolKind::Function, name: f.text.clone(), span: f.span, def: false });
+                todo.extend(args.iter().rev());
+            }
+            ExprKind::List(args) => todo.extend(args.iter().rev()),
             ExprKind::Str(_)
             | ExprKind::Int(_)
             | ExprKind::Float(_)
@@ -214,7 +222,7 @@ mod tests {
         check(
             "job \"j\"\nparam servers: string = \"x\"\nflag fast\nset parallelism.default = if $fast then 2 else 1\n\
              schema S { a: int }\nlet s = source kafka { servers: $servers, schema: S }\n\
-             from s | filter a > $servers | sink print parallelism $fast\n",
+             from s | filter a > $servers and len(upper(k)) > 1 | sink print parallelism $fast\n",
             &[
                 ("servers", Param, true, "servers"),
                 ("fast", Param, true, "fast"),
@@ -225,6 +233,8 @@ mod tests {
                 ("S", Schema, false, "S"),
                 ("s", Stream, false, "s"),
                 ("servers", Param, false, "$servers"),
+                ("len", Function, false, "len"),
+                ("upper", Function, false, "upper"),
                 ("fast", Param, false, "$fast"),
             ],
         );

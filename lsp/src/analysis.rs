@@ -11,10 +11,12 @@ use flowc_compiler::CheckOptions;
 use flowc_dsl::ast::{Item, JobFile};
 use flowc_dsl::names::{symbols, Symbol};
 use flowc_dsl::{Diagnostic, Span};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug)]
 pub struct Analysis {
+    /// The job file's path, where its `use rust` files are read from.
+    pub path: Option<PathBuf>,
     pub text: String,
     pub lines: Lines,
     /// Every statement that parsed.
@@ -56,7 +58,16 @@ impl Analysis {
             diagnostics.sort_by_key(|d| (d.span.map_or(usize::MAX, |s| s.start), d.severity));
         }
         let symbols = symbols(&parsed.file);
-        Analysis { lines: Lines::new(&text), text, file: parsed.file, diagnostics, parses, info, symbols }
+        Analysis {
+            path: path.map(Path::to_path_buf),
+            lines: Lines::new(&text),
+            text,
+            file: parsed.file,
+            diagnostics,
+            parses,
+            info,
+            symbols,
+        }
     }
 
     /// The text of a span.
@@ -67,6 +78,15 @@ impl Analysis {
     /// The pipeline whose span contains `offset`.
     pub fn pipeline_at(&self, offset: usize) -> Option<&PipelineInfo> {
         self.info.pipelines.iter().find(|p| p.span.start <= offset && offset <= p.span.end)
+    }
+
+    /// The records of the `let` stream `name`, if its pipeline checked.
+    pub fn stream_output(&self, name: &str) -> Option<&flowc_compiler::ir::Schema> {
+        let start = self.file.items.iter().find_map(|i| match i {
+            Item::Let(l) if l.name.text == name => Some(l.pipeline.span.start),
+            _ => None,
+        })?;
+        self.info.pipelines.iter().find(|p| p.span.start == start)?.output.as_ref()
     }
 
     /// The top-level statement that contains `offset`.

@@ -1,7 +1,8 @@
 //! Completion: stage names after `|`, kinds after `source`/`sink`/`window`,
 //! options and their values inside settings blocks, setting keys after
 //! `set`, parameters after `$`, streams after `from`, and inside a stage's
-//! expression the fields of the records that reach it and the functions.
+//! expression the fields of the records that reach it and the functions,
+//! the job's Rust functions (`use rust`) among them.
 //!
 //! The fields come from the checker's record of the schema at each stage.
 //! When the statement being typed does not parse, the text is analysed
@@ -11,6 +12,7 @@
 
 use crate::analysis::Analysis;
 use crate::context::{cursor, statement_end, statement_start, Context};
+use crate::udfs;
 use flowc_compiler::catalog::{self, FunctionKind};
 use flowc_compiler::check::SETTINGS;
 use flowc_compiler::ir::Schema;
@@ -63,16 +65,9 @@ pub fn complete(a: &Analysis, offset: usize) -> (usize, Vec<CompletionItem>) {
         Context::Stream => names(a, SymbolKind::Stream, CompletionItemKind::VARIABLE),
         Context::Expr { stage, kw, pipe } => {
             let schema = stage_input(a, *kw, *pipe, offset);
-            let mut items: Vec<CompletionItem> = schema
-                .iter()
-                .flat_map(|s| &s.fields)
-                .map(|f| {
-                    let mut i = item(&f.name, CompletionItemKind::FIELD, Some(&f.ty.to_string()), None);
-                    i.sort_text = Some(format!("0{}", f.name));
-                    i
-                })
-                .collect();
-            if !matches!(stage.as_str(), "key_by" | "watermark") {
+            let mut items = fields(schema.as_ref(), None);
+            // Stages that take a list of fields take no functions.
+            if !matches!(stage.as_str(), "key_by" | "watermark" | "dedup" | "top" | "unnest") {
                 let in_aggregate = stage == "aggregate";
                 items.extend(
                     catalog::functions().into_iter().filter(|f| in_aggregate || f.kind == FunctionKind::Scalar).map(
@@ -83,7 +78,14 @@ pub fn complete(a: &Analysis, offset: usize) -> (usize, Vec<CompletionItem>) {
                         },
                     ),
                 );
+                items.extend(udfs::completions(a));
             }
+            items
+        }
+        Context::Join { kw, pipe, right } => {
+            let left = stage_input(a, *kw, *pipe, offset);
+            let mut items = fields(left.as_ref(), None);
+            items.extend(fields(a.stream_output(right), Some(right)));
             items
         }
         Context::None => Vec::new(),
@@ -100,6 +102,24 @@ fn item(label: &str, kind: CompletionItemKind, detail: Option<&str>, doc: Option
             .map(|d| Documentation::MarkupContent(MarkupContent { kind: MarkupKind::Markdown, value: d.to_string() })),
         ..CompletionItem::default()
     }
+}
+
+/// The fields of `schema`, qualified by `side` (`imps.imp_id`) if given.
+fn fields(schema: Option<&Schema>, side: Option<&str>) -> Vec<CompletionItem> {
+    schema
+        .iter()
+        .flat_map(|s| &s.fields)
+        .map(|f| {
+            let name = match side {
+                Some(side) => format!("{side}.{}", f.name),
+                None => f.name.clone(),
+            };
+            let ty = format!("{}{}", f.ty, if f.nullable { "?" } else { "" });
+            let mut i = item(&name, CompletionItemKind::FIELD, Some(&ty), None);
+            i.sort_text = Some(format!("0{name}"));
+            i
+        })
+        .collect()
 }
 
 fn names(a: &Analysis, kind: SymbolKind, item_kind: CompletionItemKind) -> Vec<CompletionItem> {
@@ -139,7 +159,7 @@ fn stage_input(a: &Analysis, kw: usize, pipe: usize, offset: usize) -> Option<Sc
         }
     }
     patched.push_str(&a.text[end..]);
-    let again = Analysis::new(patched);
+    let again = Analysis::at(a.path.as_deref(), patched);
     again
         .info
         .pipelines
@@ -147,4 +167,54 @@ fn stage_input(a: &Analysis, kw: usize, pipe: usize, offset: usize) -> Option<Sc
         .filter(|p| p.span.start >= start && p.span.end <= pipe)
         .max_by_key(|p| p.span.end)
         .and_then(|p| p.output.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JOB: &str = "job \"j\"\n\
+        schema Click { ts: timestamp, imp_id: long, tags: array<string>?, payload: { user: { id: long } } }\n\
+        schema Impression { ts: timestamp, imp_id: long, campaign: string }\n\
+        let imps = source kafka { topic: \"i\", schema: Impression }\n    | watermark ts\n\
+        source kafka { topic: \"c\", schema: Click }\n    | watermark ts\n    | ‸\n    | sink print\n";
+
+    /// The labels offered with `stage` typed at the `‸` of [`JOB`], the
+    /// cursor at the `‸` of `stage`, and the text they replace.
+    fn offered(stage: &str) -> (Vec<String>, String) {
+        let text = JOB.replace('‸', stage);
+        let at = JOB.find('‸').expect("cursor") + stage.find('‸').expect("cursor in the stage");
+        let text = text.replacen('‸', "", 1);
+        let a = Analysis::new(text);
+        let (start, items) = complete(&a, at);
+        (items.into_iter().map(|i| i.label).collect(), a.text[start..at].to_string())
+    }
+
+    const CLICK: [&str; 4] = ["ts", "imp_id", "tags", "payload.user.id"];
+
+    #[test]
+    fn fields_in_every_stage_that_takes_them() {
+        for stage in ["dedup ‸", "dedup imp_id, ‸", "key_by payload.us‸", "unnest ‸", "left unnest ta‸"] {
+            let (labels, _) = offered(stage);
+            assert_eq!(labels, CLICK, "{stage}: no functions in a list of fields");
+        }
+        let (labels, _) = offered("key_by imp_id\n    | top 3 by ‸");
+        assert_eq!(labels, CLICK);
+        let (labels, replaced) = offered("key_by payload.us‸");
+        assert_eq!((labels.len(), replaced.as_str()), (4, "payload.us"));
+        let (labels, _) = offered("filter ‸");
+        assert_eq!(labels[..4], CLICK);
+        assert!(labels.contains(&"upper".to_string()), "{labels:?}");
+        assert_eq!(offered("dedup imp_id within ‸").0, Vec::<String>::new());
+    }
+
+    #[test]
+    fn both_sides_of_a_join() {
+        let both = ["ts", "imp_id", "tags", "payload.user.id", "imps.ts", "imps.imp_id", "imps.campaign"];
+        let (labels, _) = offered("join imps on ‸");
+        assert_eq!(labels, both);
+        let (labels, replaced) = offered("left join imps on imp_id == imps.im‸ within -1s, 0s");
+        assert_eq!((labels, replaced.as_str()), (both.map(String::from).to_vec(), "imps.im"));
+        assert_eq!(offered("join imps on imp_id == imps.imp_id within ‸").0, Vec::<String>::new());
+    }
 }

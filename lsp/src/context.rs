@@ -37,11 +37,19 @@ pub enum Context {
     /// After `from`.
     Stream,
     /// In an expression, or a list of fields, of a stage: `kw` is where the
-    /// stage's keyword starts, `pipe` where the `|` before it is.
+    /// stage's keyword starts, `pipe` where the `|` before it is. `stage`
+    /// is the keyword (`unnest` for `left unnest`).
     Expr {
         stage: String,
         kw: usize,
         pipe: usize,
+    },
+    /// In a join's condition (`on …`) or time (`as of …`): the left's
+    /// fields, and those of the stream `right` qualified by its name.
+    Join {
+        kw: usize,
+        pipe: usize,
+        right: String,
     },
     None,
 }
@@ -73,11 +81,17 @@ pub fn cursor(text: &str, offset: usize) -> Cursor {
     if long_start > 0 && bytes[long_start - 1] == b'$' {
         return Cursor { context: Context::Param, word_start: long_start - 1 };
     }
+    // `payload.user.i`: a field's path is replaced whole.
+    let mut path_start = word_start;
+    while path_start > 0 && (is_word(bytes[path_start - 1]) || bytes[path_start - 1] == b'.') {
+        path_start -= 1;
+    }
     let start = statement_start(text, word_start);
     let tokens = tokens(text, start, long_start);
     let context = decide(text, &tokens, long_start);
     let word_start = match context {
         Context::SettingKey => long_start,
+        Context::Expr { .. } | Context::Join { .. } => path_start,
         _ => word_start,
     };
     Cursor { context, word_start }
@@ -291,11 +305,7 @@ fn decide(text: &str, tokens: &[Token], cursor: usize) -> Context {
                         _ => {}
                     }
                 }
-                return match kw.as_str() {
-                    "filter" | "key_by" => Context::Expr { stage: kw.clone(), kw: *at, pipe: *pipe },
-                    "watermark" if args.is_empty() => Context::Expr { stage: kw.clone(), kw: *at, pipe: *pipe },
-                    _ => Context::None,
-                };
+                return in_stage(kw, *at, *pipe, &args, last.text);
             }
             if line_blank && newline_after_last {
                 return Context::Statement;
@@ -318,9 +328,48 @@ fn decide(text: &str, tokens: &[Token], cursor: usize) -> Context {
             None => Context::None,
         },
         (Some(Frame::Paren), None) => match &stage {
-            Some((kw, at, pipe)) if kw == "filter" => Context::Expr { stage: kw.clone(), kw: *at, pipe: *pipe },
+            Some((kw, at, pipe)) if matches!(kw.as_str(), "filter" | "join" | "left") => {
+                in_stage(kw, *at, *pipe, &args, last.text)
+            }
             _ => Context::None,
         },
+        _ => Context::None,
+    }
+}
+
+/// Where a stage takes fields, outside brackets: `kw` the stage's first
+/// word, `args` its words since (the word being typed not among them),
+/// `last` the last token before the cursor.
+fn in_stage(kw: &str, at: usize, pipe: usize, args: &[&str], last: &str) -> Context {
+    let expr = |stage: &str| Context::Expr { stage: stage.to_string(), kw: at, pipe };
+    let has = |w: &str| args.contains(&w);
+    match kw {
+        "filter" | "key_by" => expr(kw),
+        "watermark" if args.is_empty() => expr(kw),
+        // `dedup id, region within 1h keep first`: the keys.
+        "dedup" if !has("within") && !has("keep") => expr(kw),
+        // `top 3 by views desc, at as rnk`: the order's fields.
+        "top" if matches!(last, "by" | ",") && !has("as") => expr(kw),
+        // `[left] unnest tags as tag`: the array.
+        "unnest" if args.is_empty() => expr("unnest"),
+        "left" if args == ["unnest"] => expr("unnest"),
+        "join" | "left" => {
+            let rest = match (kw, args) {
+                ("join", [right, rest @ ..]) => Some((right, rest)),
+                ("left", ["join", right, rest @ ..]) => Some((right, rest)),
+                _ => None,
+            };
+            match rest {
+                // `join s as of ts on k == s.k`, not in its `within`, `window` or settings.
+                Some((right, rest))
+                    if rest.iter().any(|w| matches!(*w, "on" | "of"))
+                        && !rest.iter().any(|w| matches!(*w, "within" | "window")) =>
+                {
+                    Context::Join { kw: at, pipe, right: (*right).to_string() }
+                }
+                _ => Context::None,
+            }
+        }
         _ => Context::None,
     }
 }
@@ -378,9 +427,55 @@ mod tests {
         check(t, expr("aggregate", t));
         let t = "from s | key_by ‸";
         check(t, expr("key_by", t));
+        let t = "from s | key_by payload.user.‸";
+        check(t, expr("key_by", t));
+        let t = "from s | dedup id, ‸";
+        check(t, expr("dedup", t));
+        check("from s | dedup id within ‸", Context::None);
+        check("from s | dedup id keep ‸", Context::None);
+        let t = "from s | key_by k | window tumbling { size: 1s } | aggregate { k, n: count() } | top 3 by ‸";
+        check(t, expr("top", t));
+        let t = "from s | key_by k | top 3 by n desc, ‸";
+        check(t, expr("top", t));
+        check("from s | key_by k | top ‸", Context::None);
+        check("from s | key_by k | top 3 by n desc as ‸", Context::None);
+        let t = "from s | unnest ta‸";
+        check(t, expr("unnest", t));
+        let t = "from s | left unnest ‸";
+        let clean = t.replace('‸', "");
+        let kw = clean.find("left").expect("left");
+        check(t, Context::Expr { stage: "unnest".into(), kw, pipe: kw - 2 });
+        check("from s | unnest tags as ‸", Context::None);
+        let join = |t: &str, right: &str| {
+            let clean = t.replace('‸', "");
+            let kw = clean.rfind("| ").expect("pipe") + 2;
+            Context::Join { kw, pipe: kw - 2, right: right.into() }
+        };
+        let t = "from clicks | join imps on ‸";
+        check(t, join(t, "imps"));
+        let t = "from clicks | join imps on imp_id == imps.im‸";
+        check(t, join(t, "imps"));
+        let t = "from clicks\n    | left join imps on a == imps.a and ‸";
+        check(t, join(t, "imps"));
+        let t = "from o | join rates as of ‸";
+        check(t, join(t, "rates"));
+        let t = "from o | join rates as of ts on (cur‸";
+        check(t, join(t, "rates"));
+        check("from c | join imps on a == imps.a within ‸", Context::None);
+        check("from c | join imps ‸", Context::None);
         check("let x = from ‸", Context::Stream);
         // A `|` inside a string or comment is no stage.
         check("from s | filter a == \"|‸", Context::None);
+    }
+
+    #[test]
+    fn a_field_path_is_replaced_whole() {
+        let text = "from s | key_by payload.us";
+        assert_eq!(cursor(text, text.len()).word_start, text.find("payload").expect("payload"));
+        let text = "from s | join imps on a == imps.im";
+        assert_eq!(cursor(text, text.len()).word_start, text.rfind("imps").expect("imps"));
+        let text = "from s | sink kafka { topic: \"a\", off";
+        assert_eq!(cursor(text, text.len()).word_start, text.len() - 3);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Hover: what the thing under the cursor is. A field's type, the records
 //! a stage receives and emits, a parameter's declaration, a function's
-//! signature, a connector option's meaning, a setting, a schema, a stream.
-//! Everything comes from the analysis and the compiler's catalog.
+//! signature (a Rust function's too), a connector option's meaning, a
+//! setting, a schema, a stream. Everything comes from the analysis and the
+//! compiler's catalog.
 
 use crate::analysis::Analysis;
+use crate::udfs;
 use flowc_compiler::catalog::{self, KindDoc, Role};
 use flowc_compiler::check::{PipelineInfo, SETTINGS};
 use flowc_compiler::ir::Schema;
@@ -87,16 +89,22 @@ fn symbol(a: &Analysis, offset: usize) -> Option<(Span, String)> {
             code(a.slice(decl))
         }
         SymbolKind::Stream => {
-            let let_stmt = a.file.items.iter().find_map(|i| match i {
-                Item::Let(l) if l.name.text == s.name => Some(l),
-                _ => None,
-            })?;
-            let info = a.info.pipelines.iter().find(|p| p.span.start == let_stmt.pipeline.span.start);
-            match info.and_then(|p| p.output.as_ref()) {
+            a.file.items.iter().find(|i| matches!(i, Item::Let(l) if l.name.text == s.name))?;
+            match a.stream_output(&s.name) {
                 Some(schema) => format!("stream `{}`\n\n{}", s.name, code(&schema_block(schema))),
                 None => format!("stream `{}` (its records are unknown: its pipeline has errors)", s.name),
             }
         }
+        SymbolKind::Function => match catalog::function(&s.name) {
+            Some(doc) => format!(
+                "{}
+
+{}",
+                code(doc.signature),
+                doc.doc
+            ),
+            None => udfs::hover(a, udfs::find(a, &s.name)?),
+        },
     };
     Some((s.span, text))
 }
@@ -246,20 +254,14 @@ fn field_hover(name: &str, span: Span, schema: Option<&Schema>) -> Option<(Span,
     Some((span, format!("{}\n\nfield{of}", code(&format!("{}: {}", f.name, f.ty)))))
 }
 
-/// The innermost field or function call at `offset` in an expression.
+/// The innermost field at `offset` in an expression (a function's name is
+/// a symbol, answered before).
 fn expr(e: &Expr, offset: usize, schema: Option<&Schema>) -> Option<(Span, String)> {
     let mut e = e;
     loop {
         let next = match &e.kind {
             ExprKind::Ident(name) => return field_hover(name, e.span, schema),
-            ExprKind::Call(f, args) => {
-                if within(f.span, offset) {
-                    let doc = catalog::function(&f.text)?;
-                    return Some((f.span, format!("{}\n\n{}", code(doc.signature), doc.doc)));
-                }
-                args.iter().find(|x| within(x.span, offset))
-            }
-            ExprKind::List(items) => items.iter().find(|x| within(x.span, offset)),
+            ExprKind::Call(_, items) | ExprKind::List(items) => items.iter().find(|x| within(x.span, offset)),
             ExprKind::Unary(_, x) | ExprKind::IsNull(x, _) | ExprKind::Cast(x, _) => {
                 Some(x.as_ref()).filter(|x| within(x.span, offset))
             }

@@ -12,8 +12,10 @@
 //! connection, no async runtime) and `lsp-types`. Everything it knows of
 //! the language comes from `flowc-dsl` (parser, formatter, names) and
 //! `flowc-compiler` (checker, its record of the schema at every stage, and
-//! the catalog of stages, options and functions): a function or option the
-//! checker accepts is offered and explained without a change here.
+//! the catalog of stages, options and functions, and the `pub fn`s of the
+//! job's `use rust` files, which it reads from disk beside the job): a
+//! function or option the checker accepts is offered and explained without
+//! a change here.
 
 pub mod analysis;
 pub mod complete;
@@ -22,6 +24,7 @@ pub mod hover;
 pub mod lines;
 pub mod navigate;
 pub mod server;
+pub mod udfs;
 
 use lsp_server::Connection;
 

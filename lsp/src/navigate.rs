@@ -1,30 +1,59 @@
 //! Go to definition, find references and the outline (document symbols):
-//! schemas, `let` streams and parameters, from `flowc_dsl::names`.
+//! schemas, `let` streams and parameters, from `flowc_dsl::names`, and the
+//! functions of the job's `use rust` files, defined in those files.
 
 use crate::analysis::Analysis;
 use crate::hover::stage_keyword;
+use crate::udfs;
 use flowc_dsl::ast::*;
-use flowc_dsl::names::Symbol;
-use flowc_dsl::Span;
+use flowc_dsl::names::{self, Symbol};
+use flowc_dsl::{SourceFile, Span};
 use lsp_types::{DocumentSymbol, SymbolKind};
+use std::sync::Arc;
+
+/// A place a name is defined or used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Place {
+    /// In the job file.
+    Here(Span),
+    /// In a Rust file the job imports.
+    Rust(Arc<SourceFile>, Span),
+}
 
 fn at(a: &Analysis, offset: usize) -> Option<&Symbol> {
     a.symbols.iter().find(|s| s.span.start <= offset && offset <= s.span.end)
 }
 
-/// Where the name at `offset` is defined.
-pub fn definition(a: &Analysis, offset: usize) -> Option<Span> {
-    let s = at(a, offset)?;
-    a.symbols.iter().find(|d| d.def && d.kind == s.kind && d.name == s.name).map(|d| d.span)
+/// Where a function the job calls is defined: a `pub fn` of a Rust file.
+fn rust_definition(a: &Analysis, s: &Symbol) -> Option<Place> {
+    if s.kind != names::SymbolKind::Function {
+        return None;
+    }
+    let f = udfs::find(a, &s.name)?;
+    Some(Place::Rust(Arc::clone(&f.file), f.name_span))
 }
 
-/// Every use of the name at `offset`, and its definition if asked.
-pub fn references(a: &Analysis, offset: usize, with_definition: bool) -> Vec<Span> {
+/// Where the name at `offset` is defined.
+pub fn definition(a: &Analysis, offset: usize) -> Option<Place> {
+    let s = at(a, offset)?;
+    if let Some(p) = rust_definition(a, s) {
+        return Some(p);
+    }
+    a.symbols.iter().find(|d| d.def && d.kind == s.kind && d.name == s.name).map(|d| Place::Here(d.span))
+}
+
+/// Every use of the name at `offset`, and its definition if asked (first,
+/// for a Rust function).
+pub fn references(a: &Analysis, offset: usize, with_definition: bool) -> Vec<Place> {
     let Some(s) = at(a, offset) else { return Vec::new() };
-    a.symbols
-        .iter()
-        .filter(|r| r.kind == s.kind && r.name == s.name && (with_definition || !r.def))
-        .map(|r| r.span)
+    let rust = rust_definition(a, s).filter(|_| with_definition);
+    rust.into_iter()
+        .chain(
+            a.symbols
+                .iter()
+                .filter(|r| r.kind == s.kind && r.name == s.name && (with_definition || !r.def))
+                .map(|r| Place::Here(r.span)),
+        )
         .collect()
 }
 

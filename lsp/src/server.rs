@@ -261,8 +261,7 @@ fn answer(id: RequestId, method: &str, raw: Value, a: &Analysis) -> Response {
         "textDocument/definition" => params::<GotoDefinitionParams>(raw).map(|p| {
             let tp = p.text_document_position_params;
             let offset = a.lines.offset(&a.text, tp.position);
-            let loc = navigate::definition(a, offset)
-                .map(|span| Location { uri: tp.text_document.uri.clone(), range: a.lines.range(&a.text, span) });
+            let loc = navigate::definition(a, offset).and_then(|p| location(a, &tp.text_document.uri, p));
             serde_json::to_value(loc.map(GotoDefinitionResponse::Scalar)).unwrap_or(Value::Null)
         }),
         "textDocument/references" => params::<ReferenceParams>(raw).map(|p| {
@@ -270,7 +269,7 @@ fn answer(id: RequestId, method: &str, raw: Value, a: &Analysis) -> Response {
             let offset = a.lines.offset(&a.text, tp.position);
             let locs: Vec<Location> = navigate::references(a, offset, p.context.include_declaration)
                 .into_iter()
-                .map(|span| Location { uri: tp.text_document.uri.clone(), range: a.lines.range(&a.text, span) })
+                .filter_map(|p| location(a, &tp.text_document.uri, p))
                 .collect();
             serde_json::to_value(locs).unwrap_or(Value::Null)
         }),
@@ -297,6 +296,17 @@ fn answer(id: RequestId, method: &str, raw: Value, a: &Analysis) -> Response {
     match result {
         Ok(v) => Response::new_ok(id, v),
         Err(e) => Response::new_err(id, ErrorCode::InvalidParams as i32, e),
+    }
+}
+
+/// A place as the editor finds it: in the document `uri`, or in a Rust file.
+fn location(a: &Analysis, uri: &Uri, place: navigate::Place) -> Option<Location> {
+    match place {
+        navigate::Place::Here(span) => Some(Location { uri: uri.clone(), range: a.lines.range(&a.text, span) }),
+        navigate::Place::Rust(file, span) => {
+            let lines = crate::lines::Lines::new(&file.text);
+            Some(Location { uri: crate::udfs::file_uri(&file)?, range: lines.range(&file.text, span) })
+        }
     }
 }
 
@@ -336,7 +346,7 @@ fn elsewhere(a: &Analysis, other: &flowc_dsl::SourceFile, d: &Diagnostic) -> lsp
     if let Some(help) = &d.help {
         message.push_str(&format!("\nhelp: {help}"));
     }
-    let related = Uri::from_str(&format!("file://{}", other.name)).ok().map(|uri| {
+    let related = crate::udfs::file_uri(other).map(|uri| {
         let lines = crate::lines::Lines::new(&other.text);
         let here = |s: Span| Location { uri: uri.clone(), range: lines.range(&other.text, s) };
         let mut r = vec![DiagnosticRelatedInformation {

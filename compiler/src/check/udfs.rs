@@ -129,7 +129,14 @@ impl Checker {
                 };
                 self.udfs.insert(
                     f.name,
-                    ImportedFn { what, file: rust.clone(), name_span: f.name_span, use_span: u.path.span },
+                    ImportedFn {
+                        what,
+                        file: rust.clone(),
+                        name_span: f.name_span,
+                        signature_span: f.signature_span,
+                        doc: f.doc,
+                        use_span: u.path.span,
+                    },
                 );
             }
             libraries.push(UdfLibrary { path: path.clone(), functions, artifact: None });

@@ -24,6 +24,9 @@ pub struct ImportedFn {
     /// The Rust file and where the function's name is in it.
     pub file: Arc<SourceFile>,
     pub name_span: Span,
+    /// Its signature as written there, and its doc comment (for editors).
+    pub signature_span: Span,
+    pub doc: String,
     /// The `use rust` statement that imported it.
     pub use_span: Span,
 }
@@ -58,6 +61,14 @@ impl Udfs {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name.keys().map(String::as_str)
+    }
+
+    /// Every imported function, in the order of the imports and of the
+    /// functions in each file.
+    pub fn in_order(&self) -> Vec<(&str, &ImportedFn)> {
+        let mut all: Vec<(&str, &ImportedFn)> = self.by_name.iter().map(|(n, f)| (n.as_str(), f)).collect();
+        all.sort_by_key(|(_, f)| (f.use_span.start, f.name_span.start));
+        all
     }
 
     pub fn is_empty(&self) -> bool {

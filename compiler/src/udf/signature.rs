@@ -18,6 +18,11 @@ pub struct PubFn {
     pub name: String,
     /// The function's name in the Rust file.
     pub name_span: Span,
+    /// Its signature as written, `pub fn name(…) -> …` (for editors).
+    pub signature_span: Span,
+    /// Its doc comment (`///` lines, `#[doc = "…"]`), one line each,
+    /// without the slashes and the one space after them.
+    pub doc: String,
     pub signature: Result<UdfSignature, Refusal>,
 }
 
@@ -78,7 +83,32 @@ const SUPPORTED: &str = "the types flowc passes are i32, i64, f64, bool, String,
 
 fn pub_fn(f: &syn::ItemFn) -> PubFn {
     let name = f.sig.ident.to_string();
-    PubFn { name, name_span: span(f.sig.ident.span()), signature: signature(&f.sig) }
+    let signature_span = Span::new(span(f.vis.span()).start, span(f.sig.span()).end);
+    PubFn {
+        name,
+        name_span: span(f.sig.ident.span()),
+        signature_span,
+        doc: doc(&f.attrs),
+        signature: signature(&f.sig),
+    }
+}
+
+/// The doc comment of an item: its `#[doc = "…"]` attributes, which is
+/// what `///` lines are.
+fn doc(attrs: &[syn::Attribute]) -> String {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .map(|line| line.strip_prefix(' ').unwrap_or(&line).trim_end().to_string())
+        .collect();
+    lines.join("\n").trim().to_string()
 }
 
 fn signature(sig: &syn::Signature) -> Result<UdfSignature, Refusal> {
@@ -307,6 +337,19 @@ mod tests {
             Ok(s) => Ok(s.to_string()),
             Err(r) => Err((r.reason.clone(), src[r.span.start..r.span.end].to_string())),
         }
+    }
+
+    #[test]
+    fn keeps_the_doc_comment_and_where_the_signature_is() {
+        let src = "//! The file's doc.\n\n/// Adds one.\n///\n///   Indented.\n#[doc = \"More.\"]\n#[inline]\npub fn inc(x: i64)\n    -> i64 { x + 1 }\n\npub fn bare() -> i64 { 0 }\n";
+        let fns = pub_fns(src).expect("parses");
+        assert_eq!(fns[0].doc, "Adds one.\n\n  Indented.\nMore.");
+        let s = fns[0].signature_span;
+        assert_eq!(&src[s.start..s.end], "pub fn inc(x: i64)\n    -> i64");
+        assert_eq!(&src[fns[0].name_span.start..fns[0].name_span.end], "inc");
+        assert_eq!(fns[1].doc, "");
+        let s = fns[1].signature_span;
+        assert_eq!(&src[s.start..s.end], "pub fn bare() -> i64");
     }
 
     #[test]

@@ -4,15 +4,16 @@
 //! A second TaskManager process that registers under the resource id of a
 //! live one is refused and exits; the live one keeps its registration, its
 //! slots and its checkpoints. Once that TaskManager is truly gone (here:
-//! SIGKILLed), a new process may take the id, and the job fails over to it
-//! with every window still 1000.
+//! SIGKILLed, or SIGSTOPped past `heartbeat.timeout`), a new process may
+//! take the id, and the job fails over to it with every window still 1000;
+//! a stopped one that wakes up does not take the id back.
 
 mod support;
 
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::cluster::{flowc_bin, Cluster, Scratch};
+use support::cluster::{flowc_bin, signal, Cluster, Scratch};
 use support::kafka::Kafka;
 use support::playground::{click_count_job, click_topics, expect_windows, load_events, START_MS};
 
@@ -100,6 +101,74 @@ fn a_second_taskmanager_with_a_live_taskmanagers_id_is_refused_and_exits() {
     assert_eq!(cluster.metric(&id, "numRestarts"), Some(1));
     let ex = cluster.rest().get(&format!("/jobs/{id}/exceptions")).expect("exceptions");
     assert!(ex["root-exception"].as_str().unwrap_or("").contains(TM_ID), "{ex}");
+}
+
+/// Wakes a stopped process when dropped, so that a failing test leaves no
+/// stopped process behind (the cluster then kills it).
+struct Stopped(u32);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", &self.0.to_string()]).status();
+    }
+}
+
+#[test]
+fn a_taskmanager_that_misses_its_heartbeats_is_replaced_and_cannot_take_its_id_back() {
+    let kafka = Kafka::shared();
+    let (input, output) = click_topics(kafka, "hbgone", FIRST);
+    // The test clusters' heartbeats: every 1 s, lost after 5 s.
+    let mut cluster = Cluster::jobmanager_only("hbgone");
+    let same_id = [format!("taskmanager.resource-id={TM_ID}")];
+    let first = cluster.add_taskmanager_with(2, &same_id);
+    cluster.wait_for_taskmanagers(1);
+    let job = click_count_job(&cluster.scratch.0, &input, &output);
+    let id =
+        cluster.submit(&job, &["-p", "2", "--bootstrap.servers", kafka.bootstrap(), "--checkpointing", "--event-time"]);
+    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
+    expect_windows(kafka.bootstrap(), &output, 5, true, Duration::from_secs(60));
+    let first_pid = cluster.taskmanager_pid(first);
+    check_slots_held(&cluster, &id, first_pid);
+    let completed = |c: &Cluster| c.metric(&id, "numberOfCompletedCheckpoints").unwrap_or(0);
+
+    // The TaskManager stalls: its connection stays open, its heartbeats stop.
+    signal(first_pid, "-STOP");
+    let stopped = Stopped(first_pid);
+    std::thread::sleep(Duration::from_secs(7));
+    let successor = cluster.add_taskmanager_with(2, &same_id);
+    let successor_pid = cluster.taskmanager_pid(successor);
+    cluster.wait_for("the new process to hold the id", Duration::from_secs(30), |c| {
+        taskmanagers(c).iter().any(|t| t.0 == TM_ID && t.1 == successor_pid as u64).then_some(())
+    });
+    assert!(
+        cluster.taskmanager_exited(successor).is_none(),
+        "the successor was refused:\n{}",
+        cluster.taskmanager_log(successor)
+    );
+    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
+    check_slots_held(&cluster, &id, successor_pid);
+    let before = completed(&cluster);
+    cluster.wait_for("three checkpoints on the successor", Duration::from_secs(20), |c| {
+        (completed(c) >= before + 3).then_some(())
+    });
+
+    // The stalled process wakes up: it is refused and exits, the id stays the successor's.
+    drop(stopped);
+    let status = cluster.wait_taskmanager_exit(first, Duration::from_secs(30));
+    let log = cluster.taskmanager_log(first);
+    let status = status.unwrap_or_else(|| panic!("the woken TaskManager is still running:\n{log}"));
+    assert!(!status.success(), "the woken TaskManager exited with {status}:\n{log}");
+    assert!(log.contains("in use by a live TaskManager"), "{log}");
+    for _ in 0..10 {
+        check_slots_held(&cluster, &id, successor_pid);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    load_events(kafka.bootstrap(), &input, START_MS + 6 * 15_000, MORE);
+    let summary = expect_windows(kafka.bootstrap(), &output, 7, true, Duration::from_secs(60));
+    assert_eq!(summary.complete_windows, 7);
+    assert_eq!(cluster.metric(&id, "numRestarts"), Some(1));
+    let ex = cluster.rest().get(&format!("/jobs/{id}/exceptions")).expect("exceptions");
+    assert!(ex.to_string().contains("no heartbeat for"), "the failover names the missed heartbeats: {ex}");
 }
 
 /// A JobManager with no configuration file: library defaults only.

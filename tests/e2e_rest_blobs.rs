@@ -19,14 +19,6 @@ const LIMIT: usize = 48 << 20;
 const ARTIFACT: usize = 32 << 20;
 const UPLOADS: usize = 4;
 
-fn status_kb(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// An artifact of about `size` bytes, different for each `seed`.
 fn artifact_bytes(seed: u8, size: usize) -> Vec<u8> {
     Artifact {
@@ -88,7 +80,7 @@ fn blob_uploads_stream_to_disk_within_the_limit_and_leave_nothing_when_refused()
     let pid = cluster.jobmanager_pid();
     // Settle, then measure.
     std::thread::sleep(Duration::from_secs(1));
-    let rss_before = status_kb(pid, "VmRSS:");
+    let rss_before = support::rss_kb(pid);
 
     // Concurrent large uploads, memory sampled meanwhile.
     let artifacts: Vec<Vec<u8>> = (0..UPLOADS).map(|i| artifact_bytes(i as u8 + 1, ARTIFACT)).collect();
@@ -99,7 +91,7 @@ fn blob_uploads_stream_to_disk_within_the_limit_and_leave_nothing_when_refused()
         std::thread::spawn(move || {
             let mut max = 0;
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                max = max.max(status_kb(pid, "VmRSS:"));
+                max = max.max(support::rss_kb(pid));
                 std::thread::sleep(Duration::from_millis(20));
             }
             max

@@ -39,14 +39,6 @@ const FLOOD_WINDOWS: u64 = 8;
 /// (+38 to +43 MiB), so memory kept after the flood fails the test.
 const SETTLED_MARGIN_KB: u64 = 32 * 1024;
 
-fn status_kb(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |rd| rd.count())
 }
@@ -91,7 +83,7 @@ fn a_rest_flood_does_not_disturb_checkpoints_registration_or_memory() {
         (c.metric(&id, "numberOfCompletedCheckpoints")? >= 2).then_some(())
     });
     let pid = cluster.jobmanager_pid();
-    let rss_before = status_kb(pid, "VmRSS:");
+    let rss_before = support::rss_kb(pid);
     let fds_before = open_fds(pid);
     let completed_before = cluster.metric(&id, "numberOfCompletedCheckpoints").expect("metric");
     let addr = cluster.rest_addr.clone();
@@ -226,7 +218,7 @@ fn a_rest_flood_does_not_disturb_checkpoints_registration_or_memory() {
     let (mut last_answer, mut longest_silence) = (Instant::now(), Duration::ZERO);
     let flood_started = Instant::now();
     while Instant::now() < deadline {
-        rss_max = rss_max.max(status_kb(pid, "VmRSS:"));
+        rss_max = rss_max.max(support::rss_kb(pid));
         fds_max = fds_max.max(open_fds(pid));
         probes += 1;
         if let Ok(o) = cluster.rest().get("/overview") {
@@ -263,7 +255,7 @@ fn a_rest_flood_does_not_disturb_checkpoints_registration_or_memory() {
     assert_eq!(windows.complete_windows, loaded as usize - 1, "{windows}");
     // Memory is given back once the flood's connections and uploads are gone.
     std::thread::sleep(Duration::from_secs(15));
-    let rss_settled = status_kb(pid, "VmRSS:");
+    let rss_settled = support::rss_kb(pid);
     let summary = format!(
         "{answered}/{probes} probes answered, at most {longest_silence:?} without an answer; the new TaskManager registered during the flood: {registered_in_flood}; {} connections opened and held, {} refused with 503, {} slow headers cut off; \
          uploads: {} stored, {} refused 413; checkpoints completed {completed_before} → {completed_after}; \

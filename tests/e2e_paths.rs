@@ -1,8 +1,9 @@
 //! End to end: paths a REST caller or a job names stay under the allowed
 //! roots (`state.savepoints.dir`, `state.checkpoints.dir`,
 //! `flowc.security.allowed-directories`; here the test's scratch directory).
-//! Savepoint and stop targets, restore paths and file sinks that resolve
-//! anywhere else — by `..`, by an absolute path, through a symbolic link,
+//! Savepoint and stop targets, restore paths, and every path a job reads or
+//! writes (file sinks and sources, a file source's `dead_letter_path`, a
+//! lookup join's file side) that resolve anywhere else — by `..`, by an absolute path, through a symbolic link,
 //! or by a name that only starts like a root — are refused with 400 naming
 //! the roots, and nothing is written there.
 
@@ -224,6 +225,75 @@ fn a_file_sink_outside_the_roots_is_refused_at_submission() {
     cluster.wait_for("the file sink's output", Duration::from_secs(30), |_| {
         std::fs::metadata(allowed.join("part-0.jsonl")).ok().filter(|m| m.len() > 0)
     });
+}
+
+/// Submits `text` as a job with `flowc run -d`: it must be refused naming
+/// `operator` and `what`, and no job is created.
+fn assert_job_refused(cluster: &Cluster, name: &str, text: &str, operator: &str, what: &str) {
+    let job = cluster.scratch.0.join(format!("{name}.flow"));
+    std::fs::write(&job, text).expect("job file");
+    let o = cluster.flowc(&["run", "-d", &job.display().to_string()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{name} was accepted: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(err.contains(&format!("{operator}: {what} is refused")), "{name}: {err}");
+    assert!(err.contains("outside the allowed directories"), "{name}: {err}");
+    assert!(err.contains(&cluster.scratch.0.display().to_string()), "{name}: the roots are named: {err}");
+    assert_eq!(cluster.rest().get("/jobs").expect("jobs")["jobs"].as_array().map_or(0, Vec::len), 0, "{name}");
+}
+
+#[test]
+fn every_path_a_job_reads_or_writes_is_confined_at_submission() {
+    let cluster = Cluster::start("paths-every", 1, 2);
+    let out = outside(&cluster, "outside");
+    let inside = cluster.scratch.0.join("in");
+    std::fs::create_dir_all(&inside).expect("dir");
+    std::fs::write(inside.join("clicks.jsonl"), "{\"user\": \"a\", \"page\": \"/a\"}\n").expect("input");
+    std::fs::write(inside.join("pages.csv"), "/a,docs\n").expect("side");
+    let schemas = "schema Click { user: string, page: string }\nschema Page { page: string, category: string }\n";
+    let sink = format!("    | sink file {{ path: \"{}\" }}\n", cluster.scratch.0.join("out").display());
+
+    // A file source reading outside.
+    let text = format!(
+        "job \"Source\"\n{schemas}source file {{ path: \"{}\", schema: Click }} name \"Clicks\"\n{sink}",
+        out.0.display()
+    );
+    assert_job_refused(&cluster, "source", &text, "Clicks", "the file source's path");
+    // A file source inside, its dead letters outside.
+    let text = format!(
+        "job \"Dead Letters\"\n{schemas}source file {{ path: \"{}\", schema: Click, on_error: dead_letter, dead_letter_path: \"{}\" }} name \"Clicks\"\n{sink}",
+        inside.join("clicks.jsonl").display(),
+        out.0.join("bad").display()
+    );
+    assert_job_refused(&cluster, "dead-letters", &text, "Clicks", "the file source's `dead_letter_path`");
+    // A lookup join whose side is read from outside, by `..`.
+    let climbing = cluster.scratch.0.join("..").join(out.0.file_name().expect("name")).join("pages.csv");
+    let text = format!(
+        "job \"Lookup\"\n{schemas}let pages = source file {{ path: \"{}\", format: csv, schema: Page }}\n\
+         source file {{ path: \"{}\", schema: Click }} name \"Clicks\"\n    \
+         | left join pages as of proctime() on page == pages.page name \"Enrich\"\n    \
+         | select {{ user, page: left.page, category }}\n{sink}",
+        climbing.display(),
+        inside.join("clicks.jsonl").display()
+    );
+    assert_job_refused(&cluster, "lookup", &text, "Enrich", "the lookup join's side path");
+    assert!(!out.0.exists(), "nothing written outside");
+
+    // The same jobs with every path inside run.
+    let text = format!(
+        "job \"Inside\"\n{schemas}let pages = source file {{ path: \"{}\", format: csv, schema: Page }}\n\
+         source file {{ path: \"{}\", schema: Click, on_error: dead_letter, dead_letter_path: \"{}\" }} name \"Clicks\"\n    \
+         | left join pages as of proctime() on page == pages.page name \"Enrich\"\n    \
+         | select {{ user, page: left.page, category }}\n{sink}",
+        inside.join("pages.csv").display(),
+        inside.join("clicks.jsonl").display(),
+        cluster.scratch.0.join("bad").display()
+    );
+    let job = cluster.scratch.0.join("inside.flow");
+    std::fs::write(&job, text).expect("job file");
+    let id = cluster.submit(&job, &["-p", "1"]);
+    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(60));
+    let written = std::fs::read_to_string(cluster.scratch.0.join("out/part-0.jsonl")).expect("the sink's file");
+    assert!(written.contains("docs"), "{written}");
 }
 
 #[test]

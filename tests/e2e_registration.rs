@@ -4,15 +4,16 @@
 //! A second TaskManager process that registers under the resource id of a
 //! live one is refused and exits; the live one keeps its registration, its
 //! slots and its checkpoints. Once that TaskManager is truly gone (here:
-//! SIGKILLed), a new process may take the id, and the job fails over to it
-//! with every window still 1000.
+//! SIGKILLed, or SIGSTOPped past `heartbeat.timeout`), a new process may
+//! take the id, and the job fails over to it with every window still 1000;
+//! a stopped one that wakes up does not take the id back.
 
 mod support;
 
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::cluster::{flowc_bin, Cluster, Scratch};
+use support::cluster::{flowc_bin, signal, Cluster, Scratch};
 use support::kafka::Kafka;
 use support::playground::{click_count_job, click_topics, expect_windows, load_events, START_MS};
 
@@ -48,13 +49,22 @@ fn check_slots_held(cluster: &Cluster, job_id: &str, pid: u32) {
     assert_eq!(job["status-counts"]["RUNNING"].as_u64(), Some(total), "{job}");
 }
 
-#[test]
-fn a_second_taskmanager_with_a_live_taskmanagers_id_is_refused_and_exits() {
+/// The click job at p=2 on one TaskManager `TM_ID` with two slots, past
+/// its first 5 windows (of the 6 loaded), with both slots shown held.
+struct Busy {
+    cluster: Cluster,
+    id: String,
+    first: usize,
+    first_pid: u32,
+    input: String,
+    output: String,
+}
+
+fn busy(name: &str) -> Busy {
     let kafka = Kafka::shared();
-    let (input, output) = click_topics(kafka, "dupid", FIRST);
-    let mut cluster = Cluster::jobmanager_only("dupid");
-    let same_id = [format!("taskmanager.resource-id={TM_ID}")];
-    let first = cluster.add_taskmanager_with(2, &same_id);
+    let (input, output) = click_topics(kafka, name, FIRST);
+    let mut cluster = Cluster::jobmanager_only(name);
+    let first = cluster.add_taskmanager_with(2, &same_id());
     cluster.wait_for_taskmanagers(1);
     let job = click_count_job(&cluster.scratch.0, &input, &output);
     let id =
@@ -63,10 +73,44 @@ fn a_second_taskmanager_with_a_live_taskmanagers_id_is_refused_and_exits() {
     expect_windows(kafka.bootstrap(), &output, 5, true, Duration::from_secs(60));
     let first_pid = cluster.taskmanager_pid(first);
     check_slots_held(&cluster, &id, first_pid);
+    Busy { cluster, id, first, first_pid, input, output }
+}
+
+fn same_id() -> [String; 1] {
+    [format!("taskmanager.resource-id={TM_ID}")]
+}
+
+/// A new process with the id `TM_ID` comes to hold it, and the job runs on
+/// it with both its slots shown held; its index and pid.
+fn successor_takes_over(cluster: &mut Cluster, id: &str) -> (usize, u32) {
+    let successor = cluster.add_taskmanager_with(2, &same_id());
+    let pid = cluster.taskmanager_pid(successor);
+    cluster.wait_for("the new process to hold the id", Duration::from_secs(30), |c| {
+        taskmanagers(c).iter().any(|t| t.0 == TM_ID && t.1 == pid as u64).then_some(())
+    });
+    cluster.wait_all_tasks(id, "RUNNING", Duration::from_secs(30));
+    check_slots_held(cluster, id, pid);
+    (successor, pid)
+}
+
+/// Loads two more windows: all 7 count 1000 after the job's one restart;
+/// the job's exceptions.
+fn two_more_windows_after_one_restart(cluster: &Cluster, id: &str, input: &str, output: &str) -> Value {
+    let kafka = Kafka::shared();
+    load_events(kafka.bootstrap(), input, START_MS + 6 * 15_000, MORE);
+    let summary = expect_windows(kafka.bootstrap(), output, 7, true, Duration::from_secs(60));
+    assert_eq!(summary.complete_windows, 7);
+    assert_eq!(cluster.metric(id, "numRestarts"), Some(1));
+    cluster.rest().get(&format!("/jobs/{id}/exceptions")).expect("exceptions")
+}
+
+#[test]
+fn a_second_taskmanager_with_a_live_taskmanagers_id_is_refused_and_exits() {
+    let Busy { mut cluster, id, first, first_pid, input, output } = busy("dupid");
     let completed = |c: &Cluster| c.metric(&id, "numberOfCompletedCheckpoints").unwrap_or(0);
 
     // A second process with the same id: refused, and it exits saying why.
-    let duplicate = cluster.add_taskmanager_with(2, &same_id);
+    let duplicate = cluster.add_taskmanager_with(2, &same_id());
     let status = cluster.wait_taskmanager_exit(duplicate, Duration::from_secs(30));
     let log = cluster.taskmanager_log(duplicate);
     let status = status.unwrap_or_else(|| panic!("the duplicate TaskManager is still running:\n{log}"));
@@ -87,19 +131,55 @@ fn a_second_taskmanager_with_a_live_taskmanagers_id_is_refused_and_exits() {
 
     // The TaskManager dies: a new process may take its id, and the job fails over to it.
     cluster.kill_taskmanager(first);
-    let successor = cluster.add_taskmanager_with(2, &same_id);
-    let successor_pid = cluster.taskmanager_pid(successor);
-    cluster.wait_for("the new process to hold the id", Duration::from_secs(30), |c| {
-        taskmanagers(c).iter().any(|t| t.0 == TM_ID && t.1 == successor_pid as u64).then_some(())
-    });
-    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
-    check_slots_held(&cluster, &id, successor_pid);
-    load_events(kafka.bootstrap(), &input, START_MS + 6 * 15_000, MORE);
-    let summary = expect_windows(kafka.bootstrap(), &output, 7, true, Duration::from_secs(60));
-    assert_eq!(summary.complete_windows, 7);
-    assert_eq!(cluster.metric(&id, "numRestarts"), Some(1));
-    let ex = cluster.rest().get(&format!("/jobs/{id}/exceptions")).expect("exceptions");
+    successor_takes_over(&mut cluster, &id);
+    let ex = two_more_windows_after_one_restart(&cluster, &id, &input, &output);
     assert!(ex["root-exception"].as_str().unwrap_or("").contains(TM_ID), "{ex}");
+}
+
+/// Wakes a stopped process when dropped, so that a failing test leaves no
+/// stopped process behind (the cluster then kills it).
+struct Stopped(u32);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", &self.0.to_string()]).status();
+    }
+}
+
+#[test]
+fn a_taskmanager_that_misses_its_heartbeats_is_replaced_and_cannot_take_its_id_back() {
+    // The test clusters' heartbeats: every 1 s, lost after 5 s.
+    let Busy { mut cluster, id, first, first_pid, input, output } = busy("hbgone");
+    let completed = |c: &Cluster| c.metric(&id, "numberOfCompletedCheckpoints").unwrap_or(0);
+
+    // The TaskManager stalls: its connection stays open, its heartbeats stop.
+    signal(first_pid, "-STOP");
+    let stopped = Stopped(first_pid);
+    std::thread::sleep(Duration::from_secs(7));
+    let (successor, successor_pid) = successor_takes_over(&mut cluster, &id);
+    assert!(
+        cluster.taskmanager_exited(successor).is_none(),
+        "the successor was refused:\n{}",
+        cluster.taskmanager_log(successor)
+    );
+    let before = completed(&cluster);
+    cluster.wait_for("three checkpoints on the successor", Duration::from_secs(20), |c| {
+        (completed(c) >= before + 3).then_some(())
+    });
+
+    // The stalled process wakes up: it is refused and exits, the id stays the successor's.
+    drop(stopped);
+    let status = cluster.wait_taskmanager_exit(first, Duration::from_secs(30));
+    let log = cluster.taskmanager_log(first);
+    let status = status.unwrap_or_else(|| panic!("the woken TaskManager is still running:\n{log}"));
+    assert!(!status.success(), "the woken TaskManager exited with {status}:\n{log}");
+    assert!(log.contains("in use by a live TaskManager"), "{log}");
+    for _ in 0..10 {
+        check_slots_held(&cluster, &id, successor_pid);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let ex = two_more_windows_after_one_restart(&cluster, &id, &input, &output);
+    assert!(ex.to_string().contains("no heartbeat for"), "the failover names the missed heartbeats: {ex}");
 }
 
 /// A JobManager with no configuration file: library defaults only.

@@ -29,6 +29,7 @@ pub mod graph;
 pub mod ids;
 pub mod ir;
 pub mod logical;
+pub mod paths;
 pub mod plan_file;
 pub mod prune;
 pub mod timefmt;

@@ -8,11 +8,11 @@
 //! corrupted file is reported as such, never served.
 
 use flowc_compiler::graph::JobGraph;
-use flowc_compiler::udf::artifact::{self, Artifact};
-use std::path::PathBuf;
+use flowc_compiler::udf::artifact;
+use std::path::{Path, PathBuf};
 
 /// Artifacts are a few megabytes; this bounds an upload.
-pub const MAX_BLOB_BYTES: usize = 256 * 1024 * 1024;
+pub const MAX_BLOB_BYTES: u64 = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -25,7 +25,7 @@ pub enum BlobError {
     #[error("not a flowc UDF artifact: {0}")]
     NotAnArtifact(String),
     #[error("the blob is {0} bytes, more than the {MAX_BLOB_BYTES} allowed")]
-    TooLarge(usize),
+    TooLarge(u64),
     #[error("blob store i/o: {0}")]
     Io(String),
 }
@@ -49,21 +49,50 @@ impl BlobStore {
 
     /// Stores an artifact; its digest.
     pub fn put(&self, bytes: &[u8]) -> Result<String, BlobError> {
-        if bytes.len() > MAX_BLOB_BYTES {
-            return Err(BlobError::TooLarge(bytes.len()));
+        if bytes.len() as u64 > MAX_BLOB_BYTES {
+            return Err(BlobError::TooLarge(bytes.len() as u64));
         }
-        Artifact::from_bytes(bytes).map_err(|e| BlobError::NotAnArtifact(e.to_string()))?;
-        let digest = artifact::digest(bytes);
-        let path = self.path(&digest)?;
-        if self.get(&digest).is_ok() {
-            return Ok(digest);
-        }
+        let tmp = self.part_path()?;
+        let io = |e: std::io::Error| BlobError::Io(format!("`{}`: {e}", tmp.display()));
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, bytes));
+        let stored = written.map_err(io).and_then(|()| self.put_file(&tmp, &artifact::digest(bytes)));
+        let _ = std::fs::remove_file(&tmp);
+        stored
+    }
+
+    /// A fresh name in the store's directory (made if missing) for an
+    /// artifact on its way in, to hand to [`BlobStore::put_file`]; names
+    /// starting with `.` are never served.
+    pub fn part_path(&self) -> Result<PathBuf, BlobError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| BlobError::Io(format!("`{}`: {e}", self.dir.display())))?;
-        let tmp = path.with_extension(format!("tmp-{}", rand::random::<u64>()));
-        std::fs::write(&tmp, bytes).map_err(|e| BlobError::Io(format!("`{}`: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, &path).map_err(|e| BlobError::Io(format!("`{}`: {e}", path.display())))?;
-        tracing::info!(digest = %digest, bytes = bytes.len(), "Stored a UDF artifact.");
-        Ok(digest)
+        Ok(self.dir.join(format!(".incoming-{:016x}.part", rand::random::<u64>())))
+    }
+
+    /// Stores the artifact in the file `part` (from [`BlobStore::part_path`]),
+    /// whose content has `digest`, by renaming it into place: its layout is
+    /// checked by reading it in chunks, so memory stays flat whatever its
+    /// size. An error leaves `part` for the caller to remove.
+    pub fn put_file(&self, part: &Path, digest: &str) -> Result<String, BlobError> {
+        let path = self.path(digest)?;
+        let io = |e: std::io::Error| BlobError::Io(format!("`{}`: {e}", part.display()));
+        let file = std::fs::File::open(part).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len > MAX_BLOB_BYTES {
+            return Err(BlobError::TooLarge(len));
+        }
+        artifact::check_layout(&mut std::io::BufReader::new(file), len)
+            .map_err(|e| BlobError::NotAnArtifact(e.to_string()))?;
+        if file_digest(&path).is_ok_and(|d| d == digest) {
+            std::fs::remove_file(part).map_err(io)?;
+            return Ok(digest.to_string());
+        }
+        std::fs::rename(part, &path).map_err(|e| BlobError::Io(format!("`{}`: {e}", path.display())))?;
+        tracing::info!(digest = %digest, bytes = len, "Stored a UDF artifact.");
+        Ok(digest.to_string())
     }
 
     /// The artifact with this digest, checked.
@@ -105,9 +134,18 @@ impl BlobStore {
     }
 }
 
+/// `sha256:<hex>` of a file, read in chunks.
+fn file_digest(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hash)?;
+    Ok(artifact::format_digest(&hash.finalize()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flowc_compiler::udf::artifact::Artifact;
 
     fn artifact() -> Vec<u8> {
         Artifact {
@@ -130,6 +168,10 @@ mod tests {
         assert_eq!(d, artifact::digest(&bytes));
         assert_eq!(store.get(&d).expect("read"), bytes);
         assert!(matches!(store.put(b"garbage"), Err(BlobError::NotAnArtifact(_))));
+        // Stored again: the same digest, nothing else left in the store.
+        assert_eq!(store.put(&bytes).expect("stored again"), d);
+        let names: Vec<_> = std::fs::read_dir(&dir).expect("dir").flatten().map(|e| e.file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from(format!("{}.flowcudf", &d[7..]))]);
         assert!(matches!(store.get("sha256:../x"), Err(BlobError::BadDigest(_))));
         let other = artifact::digest(b"x");
         assert!(matches!(store.get(&other), Err(BlobError::NotFound(_))));

@@ -9,6 +9,7 @@
 //!   process (or the one named by `FLOWC_TEST_S3`), unique bucket names.
 //! - [`pki`]: a CA and node certificates for internal mutual TLS.
 //! - [`free_port`] / [`free_ports`]: loopback ports nobody listens on.
+//! - [`rss_kb`]: a process's resident memory.
 
 // Each test binary compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
@@ -34,4 +35,14 @@ pub fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<TcpListener> =
         (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0 for a free port")).collect();
     listeners.iter().map(|l| l.local_addr().expect("local address of a bound listener").port()).collect()
+}
+
+/// The resident memory of process `pid` in KiB (`VmRSS` of
+/// `/proc/<pid>/status`); 0 if it cannot be read.
+pub fn rss_kb(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }

@@ -44,10 +44,15 @@ pub enum ArtifactError {
 
 /// `sha256:<hex>` of `bytes`.
 pub fn digest(bytes: &[u8]) -> String {
-    let h = Sha256::digest(bytes);
+    format_digest(&Sha256::digest(bytes))
+}
+
+/// `sha256:<hex>` of a SHA-256 hash computed elsewhere (say, while the
+/// artifact streamed in).
+pub fn format_digest(hash: &[u8]) -> String {
     let mut out = String::with_capacity(7 + 64);
     out.push_str("sha256:");
-    for b in h {
+    for b in hash {
         out.push_str(&format!("{b:02x}"));
     }
     out
@@ -103,6 +108,75 @@ impl Artifact {
     }
 }
 
+/// Checks that `len` bytes read from `r` are an artifact laid out as
+/// [`Artifact::from_bytes`] reads it, without holding its binaries in
+/// memory: what a store checks before it keeps an artifact streamed to disk.
+pub fn check_layout(r: &mut impl std::io::Read, len: u64) -> Result<(), ArtifactError> {
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => ArtifactError::Truncated,
+        _ => ArtifactError::Corrupt(format!("cannot read it: {e}")),
+    };
+    let mut head = [0u8; 16];
+    if len < 8 {
+        return Err(ArtifactError::BadMagic);
+    }
+    r.read_exact(&mut head[..8]).map_err(io)?;
+    if &head[..8] != MAGIC {
+        return Err(ArtifactError::BadMagic);
+    }
+    r.read_exact(&mut head[8..16]).map_err(io)?;
+    let version = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+    if version != FORMAT_VERSION {
+        return Err(ArtifactError::Version(version));
+    }
+    let mut pos = 16u64;
+    // Three texts (UTF-8), then two binaries.
+    for part in 0..5 {
+        let mut n = [0u8; 8];
+        r.read_exact(&mut n).map_err(io)?;
+        let n = u64::from_le_bytes(n);
+        pos =
+            pos.checked_add(8).and_then(|p| p.checked_add(n)).filter(|p| *p <= len).ok_or(ArtifactError::Truncated)?;
+        let mut rest = std::io::Read::take(&mut *r, n);
+        if part < 3 {
+            check_utf8(&mut rest, n).map_err(io)?;
+        } else if std::io::copy(&mut rest, &mut std::io::sink()).map_err(io)? != n {
+            return Err(ArtifactError::Truncated);
+        }
+    }
+    if pos != len {
+        return Err(ArtifactError::Corrupt(format!("{} bytes after the end", len - pos)));
+    }
+    Ok(())
+}
+
+/// Reads exactly `n` bytes of `r` in chunks; an error if they are not UTF-8.
+fn check_utf8(r: &mut impl std::io::Read, n: u64) -> std::io::Result<()> {
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "a text that is not UTF-8");
+    let (mut buf, mut carry, mut seen) = (vec![0u8; 64 * 1024], 0usize, 0u64);
+    loop {
+        let got = r.read(&mut buf[carry..])?;
+        if got == 0 {
+            if seen != n {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            return if carry == 0 { Ok(()) } else { Err(bad()) };
+        }
+        seen += got as u64;
+        let filled = carry + got;
+        match std::str::from_utf8(&buf[..filled]) {
+            Ok(_) => carry = 0,
+            // A character cut at the chunk's end: keep its bytes for the next.
+            Err(e) if e.error_len().is_none() => {
+                let from = e.valid_up_to();
+                buf.copy_within(from..filled, 0);
+                carry = filled - from;
+            }
+            Err(_) => return Err(bad()),
+        }
+    }
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -150,5 +224,31 @@ mod tests {
         assert!(is_digest(&d), "{d}");
         assert!(!is_digest("sha256:../../etc/passwd"));
         assert_ne!(digest(&bytes[1..]), d);
+    }
+
+    #[test]
+    fn the_layout_check_agrees_with_from_bytes() {
+        let a = Artifact {
+            abi_version: 1,
+            target: "t".into(),
+            flowc_version: "v".into(),
+            signatures: "fn é(x: i64) -> i64\n".repeat(10_000),
+            cdylib: vec![9; 200_000],
+            sidecar: vec![1],
+        };
+        let bytes = a.to_bytes();
+        let check = |b: &[u8]| check_layout(&mut &b[..], b.len() as u64);
+        assert_eq!(check(&bytes), Ok(()));
+        assert_eq!(check(&bytes[..bytes.len() - 1]), Err(ArtifactError::Truncated));
+        assert_eq!(check(b"\x7fELF...."), Err(ArtifactError::BadMagic));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(check(&longer), Err(ArtifactError::Corrupt(_))));
+        // A signature byte that is not UTF-8.
+        let mut bad = bytes.clone();
+        let at = bytes.windows(2).position(|w| w == "é".as_bytes()).expect("an é");
+        bad[at + 1] = b'x';
+        assert!(matches!(Artifact::from_bytes(&bad), Err(ArtifactError::Corrupt(_))));
+        assert!(matches!(check(&bad), Err(ArtifactError::Corrupt(_))));
     }
 }

@@ -51,20 +51,15 @@ impl JobManager {
             return Err(SubmitError::Unavailable(self.not_leader_message()));
         }
         let graph = flowc_compiler::plan_file::from_bytes(&plan).map_err(|e| SubmitError::BadPlan(e.to_string()))?;
+        // Every path the job reads or writes; the TaskManager checks again
+        // before it opens one.
+        for p in flowc_compiler::paths::plan_paths(&graph) {
+            self.allowed
+                .check(p.path)
+                .map_err(|e| SubmitError::Unsupported(format!("{}: {} is refused: {e}", p.operator, p.what)))?;
+        }
         for v in graph.graph.node_weights() {
             for o in &v.operators {
-                if let OperatorKind::FileSink(f) = &o.kind {
-                    // The TaskManager checks again before it opens the file.
-                    self.allowed.check(&f.path).map_err(|e| {
-                        SubmitError::Unsupported(format!("{}: the file sink's path is refused: {e}", o.name))
-                    })?;
-                }
-                if let OperatorKind::FileSource(f) = &o.kind {
-                    // The TaskManager checks again before it reads.
-                    self.allowed.check(&f.path).map_err(|e| {
-                        SubmitError::Unsupported(format!("{}: the file source's path is refused: {e}", o.name))
-                    })?;
-                }
                 if let OperatorKind::KafkaSink(k) = &o.kind {
                     if k.delivery == flowc_compiler::ir::Delivery::ExactlyOnce
                         && graph.settings.checkpoint_interval_ms.is_none()

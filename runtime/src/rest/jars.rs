@@ -3,15 +3,15 @@
 //! compiled plan), `POST /jars/:id/run`, `GET|POST /jars/:id/plan` and
 //! `DELETE /jars/:id`.
 //!
-//! An upload streams to disk chunk by chunk (memory stays flat whatever its
-//! size), into a hidden `.part` file that becomes `<random id>_<name>` only
+//! An upload streams to disk chunk by chunk (`spool`: memory stays flat
+//! whatever its size), into a hidden `.part` file that becomes `<random id>_<name>` only
 //! once complete and valid; a body over `rest.server.max-content-length`
 //! gets 413 and its partial file is removed, as is that of any upload cut
 //! off (a dropped connection, a timeout).
 
 use super::checkpoints::json_body;
 use super::jobs::submit_id;
-use super::{body, error, Jm, RestState};
+use super::{body, error, spool, Jm, RestState};
 use crate::ids::JobId;
 use crate::jobmanager::{JobManager, RestoreRequest};
 use axum::body::Body;
@@ -24,7 +24,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use tokio::io::AsyncWriteExt;
 
 /// The longest original file name kept in a stored upload's name (bytes,
 /// after sanitising); the stored name stays far below the file system's 255.
@@ -80,20 +79,6 @@ fn stored_name(original: Option<&str>) -> String {
     format!("{}{ext}", &clean[..MAX_NAME - ext.len()])
 }
 
-/// Removes a file when dropped, unless kept: a partial upload never stays.
-struct PartFile {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl Drop for PartFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 fn multipart_error(e: axum::extract::multipart::MultipartError, max: u64) -> Response {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE || body::is_too_large(&e) {
         body::too_large(max, "The upload (rest.server.max-content-length)")
@@ -118,7 +103,7 @@ pub(super) async fn upload_jar(State(s): State<RestState>, request: Request) -> 
         }
     };
     loop {
-        let mut field = match multipart.next_field().await {
+        let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => return error(StatusCode::BAD_REQUEST, "no `jarfile` field in the upload"),
             Err(e) => return multipart_error(e, max),
@@ -131,36 +116,19 @@ pub(super) async fn upload_jar(State(s): State<RestState>, request: Request) -> 
         if let Err(e) = tokio::fs::create_dir_all(&dir).await {
             return error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot create {}: {e}", dir.display()));
         }
-        let mut part = PartFile { path: dir.join(format!(".{id}.part")), keep: false };
-        let mut file = match tokio::fs::File::create(&part.path).await {
-            Ok(f) => f,
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot store the upload: {e}")),
+        let what = "The upload (rest.server.max-content-length)";
+        let part = dir.join(format!(".{id}.part"));
+        let spooled = match spool::to_file(field, part, max, what, |e| multipart_error(e, max)).await {
+            Ok(s) => s,
+            Err(r) => return r,
         };
-        let (mut size, mut head) = (0u64, Vec::with_capacity(8));
-        loop {
-            let chunk = match field.chunk().await {
-                Ok(Some(c)) => c,
-                Ok(None) => break,
-                Err(e) => return multipart_error(e, max),
-            };
-            size += chunk.len() as u64;
-            if head.len() < 8 {
-                head.extend(chunk.iter().take(8 - head.len()));
-            }
-            if let Err(e) = file.write_all(&chunk).await {
-                return error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot store the upload: {e}"));
-            }
-        }
-        if let Err(e) = file.flush().await {
-            return error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot store the upload: {e}"));
-        }
-        drop(file);
-        if !head.starts_with(flowc_compiler::plan_file::MAGIC) {
+        let size = spooled.size;
+        if !spooled.head.starts_with(flowc_compiler::plan_file::MAGIC) {
             // A job file: small by definition, so checking it reads little.
             if size > flowc_dsl::load::MAX_FILE_BYTES {
                 return body::too_large(flowc_dsl::load::MAX_FILE_BYTES, "A job file");
             }
-            let text = match tokio::fs::read(&part.path).await {
+            let text = match tokio::fs::read(spooled.part.path()).await {
                 Ok(t) => t,
                 Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read the upload back: {e}")),
             };
@@ -169,10 +137,9 @@ pub(super) async fn upload_jar(State(s): State<RestState>, request: Request) -> 
             }
         }
         let path = dir.join(&id);
-        if let Err(e) = tokio::fs::rename(&part.path, &path).await {
+        if let Err(e) = spooled.part.keep_as(&path).await {
             return error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot store the upload: {e}"));
         }
-        part.keep = true;
         tracing::info!(jar_id = %id, bytes = size, "A job file was uploaded.");
         return Json(json!({ "filename": path.display().to_string(), "status": "success" })).into_response();
     }

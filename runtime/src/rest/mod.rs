@@ -34,6 +34,7 @@ mod operations;
 pub use operations::shutdown_requested;
 mod processes;
 pub mod server;
+mod spool;
 pub mod standby;
 mod vertices;
 mod web;

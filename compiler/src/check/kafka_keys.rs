@@ -1,7 +1,9 @@
 //! A Kafka sink's `key: user` / `key: [user, region]` (the message key:
 //! one string field as its text, else the JSON of the fields, as Flink's
 //! `'key.fields'` with `'key.format' = 'json'`) and `timestamp: ts` (the
-//! record timestamp, as Flink SQL's writable `timestamp` metadata).
+//! record timestamp, as Flink SQL's writable `timestamp` metadata) and
+//! `headers: [trace, region]` (string fields, each a message header named
+//! as the field, as Flink SQL's writable `headers` metadata).
 
 use super::stream::{StreamEnd, Unknown};
 use super::Checker;
@@ -82,6 +84,50 @@ impl Checker {
         Some(i)
     }
 
+    /// The fields of `headers:` (string fields; empty without it), `None`
+    /// if it does not check.
+    pub(super) fn sink_headers(
+        &mut self,
+        props: &HashMap<String, (Const, Span)>,
+        input: &StreamEnd,
+    ) -> Option<Vec<usize>> {
+        let Some((value, span)) = props.get("headers") else { return Some(Vec::new()) };
+        let names: Vec<&Const> = match value {
+            Const::List(items) => items.iter().collect(),
+            v => vec![v],
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for n in names {
+            match self.sink_field(n, "headers", *span, input) {
+                Some(Some(i)) if out.contains(&i) => {
+                    self.err(
+                        Diagnostic::error("flow::check::sink-headers", format!("`headers` names `{n}` twice"), *span)
+                            .with_label("repeated field"),
+                    );
+                    ok = false;
+                }
+                Some(Some(i)) if input.schema.fields[i].ty != DataType::String => {
+                    let f = &input.schema.fields[i];
+                    self.err(
+                        Diagnostic::error(
+                            "flow::check::sink-headers",
+                            format!("`headers` takes string fields, and `{}` is a {}", f.name, f.ty),
+                            *span,
+                        )
+                        .with_label("not a string")
+                        .with_help(format!("`map` it first: `{0}: cast({0} as string)`", f.name)),
+                    );
+                    ok = false;
+                }
+                Some(Some(i)) => out.push(i),
+                Some(None) => {}
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
     /// A field of the input named by a setting: `Some(None)` when the
     /// field's existence is unknown after an error upstream.
     fn sink_field(&mut self, v: &Const, key: &str, span: Span, input: &StreamEnd) -> Option<Option<usize>> {
@@ -100,7 +146,7 @@ impl Checker {
                 return None;
             }
             v => {
-                self.bad_prop(key, "a field name (or for `key`, a list of them)", v, span);
+                self.bad_prop(key, "a field name (or for `key` and `headers`, a list of them)", v, span);
                 return None;
             }
         };

@@ -106,7 +106,10 @@ source kafka {{ servers: $servers, topic: "{input}", offsets: earliest, bounded:
             let samples = errors["errors"].as_array().cloned().unwrap_or_default();
             assert_eq!(samples.len(), FUTURE.len(), "{errors}");
             for s in &samples {
-                assert_eq!((s["kind"].as_str(), s["action"].as_str()), (Some("from-the-future"), Some("dead-lettered")));
+                assert_eq!(
+                    (s["kind"].as_str(), s["action"].as_str()),
+                    (Some("from-the-future"), Some("dead-lettered"))
+                );
                 assert_eq!(s["operator"], "Clock", "{s}");
             }
             let per_subtask = cluster

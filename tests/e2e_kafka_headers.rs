@@ -45,7 +45,9 @@ fn read_all(bootstrap: &str, topic: &str, want: usize, timeout: Duration) -> Vec
             .headers()
             .map(|h| {
                 h.iter()
-                    .map(|h| (h.key.to_string(), h.value.map(|v| String::from_utf8_lossy(v).to_string()).unwrap_or_default()))
+                    .map(|h| {
+                        (h.key.to_string(), h.value.map(|v| String::from_utf8_lossy(v).to_string()).unwrap_or_default())
+                    })
                     .collect()
             })
             .unwrap_or_default();

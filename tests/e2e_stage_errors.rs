@@ -199,10 +199,8 @@ fn an_integer_overflow_is_dead_lettered_with_its_place_and_row_never_wrapped() {
     let kafka = Kafka::shared();
     let t = topics_with("stage-overflow", 3, OVERFLOWS);
     let cluster = Cluster::start("stageovf", 1, 2);
-    let settings = format!(
-        "set pipeline.dead-letter.topic = \"{}\"\nset pipeline.dead-letter.servers = $servers",
-        t[2]
-    );
+    let settings =
+        format!("set pipeline.dead-letter.topic = \"{}\"\nset pipeline.dead-letter.servers = $servers", t[2]);
     let path = job_computing(&cluster.scratch.0, &t[0], &t[1], &settings, "on_error dead_letter", "n * 2");
     let id = cluster.submit(&path, &["-p", "2", "--servers", kafka.bootstrap()]);
     cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(90));

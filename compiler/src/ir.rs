@@ -1004,7 +1004,11 @@ impl OperatorKind {
                 u.sink.topic,
                 u.sink.servers,
                 fields_text(&u.key),
-                if u.sink.headers.is_empty() { String::new() } else { format!(", headers={}", fields_text(&u.sink.headers)) },
+                if u.sink.headers.is_empty() {
+                    String::new()
+                } else {
+                    format!(", headers={}", fields_text(&u.sink.headers))
+                },
                 if u.sink.on_error == ErrorPolicy::Fail {
                     String::new()
                 } else {

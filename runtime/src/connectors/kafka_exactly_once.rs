@@ -165,7 +165,12 @@ fn decode_state(bytes: &[u8]) -> Result<SinkState, ConnectorError> {
                 .map(|(id, records)| {
                     let records = records
                         .into_iter()
-                        .map(|r| Record { value: Some(r.value), key: r.key, timestamp: r.timestamp, headers: Vec::new() })
+                        .map(|r| Record {
+                            value: Some(r.value),
+                            key: r.key,
+                            timestamp: r.timestamp,
+                            headers: Vec::new(),
+                        })
                         .collect();
                     (id, records)
                 })
@@ -493,9 +498,8 @@ mod tests {
         use proptest::prelude::*;
         let bytes = || proptest::option::of(proptest::collection::vec(any::<u8>(), 0..12));
         let headers = proptest::collection::vec(("[a-z-]{0,8}", proptest::collection::vec(any::<u8>(), 0..6)), 0..3);
-        (bytes(), bytes(), proptest::option::of(any::<i64>()), headers).prop_map(|(value, key, timestamp, headers)| {
-            Record { value, key, timestamp, headers }
-        })
+        (bytes(), bytes(), proptest::option::of(any::<i64>()), headers)
+            .prop_map(|(value, key, timestamp, headers)| Record { value, key, timestamp, headers })
     }
 
     proptest::proptest! {

@@ -359,7 +359,9 @@ mod tests {
         let a: Vec<i64> = (-50..50).map(|v| v * 7919).collect();
         for y in [1i64, -3, 10, 16] {
             for op in [BinOp::Div, BinOp::Rem] {
-                let Ok(got) = arith_i64(op, I64s::Slice(&a), I64s::Scalar(y), a.len()) else { panic!("no zero, no overflow") };
+                let Ok(got) = arith_i64(op, I64s::Slice(&a), I64s::Scalar(y), a.len()) else {
+                    panic!("no zero, no overflow")
+                };
                 let want: Vec<i64> =
                     a.iter().map(|x| if op == BinOp::Div { x.wrapping_div(y) } else { x.wrapping_rem(y) }).collect();
                 assert_eq!(got, want);

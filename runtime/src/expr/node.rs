@@ -226,10 +226,12 @@ impl Node {
                 let negated = match kernels::neg_i64(v, n) {
                     Ok(negated) => negated,
                     // The least long in a null row is no overflow.
-                    Err(_) => match (0..n).find(|k| v.get(*k) == i64::MIN && valid.as_ref().is_none_or(|o| o.get(*k))) {
-                        Some(k) => return Err(EvalError::at(ErrorKind::Overflow, sel.row(k), at.clone())),
-                        None => kernels::map1!(I64s, v, n, |x| x.wrapping_neg()),
-                    },
+                    Err(_) => {
+                        match (0..n).find(|k| v.get(*k) == i64::MIN && valid.as_ref().is_none_or(|o| o.get(*k))) {
+                            Some(k) => return Err(EvalError::at(ErrorKind::Overflow, sel.row(k), at.clone())),
+                            None => kernels::map1!(I64s, v, n, |x| x.wrapping_neg()),
+                        }
+                    }
                 };
                 dense_null(DataType::Long, Data::I64(negated), valid)
             }

@@ -459,7 +459,11 @@ mod tests {
         let map = vec![
             Expr::Field(0),
             Expr::Field(1),
-            Expr::Binary(BinOp::Mul, Box::new(Expr::Cast(DataType::Double, Box::new(Expr::Field(1)))), lit(Value::Double(2.0))),
+            Expr::Binary(
+                BinOp::Mul,
+                Box::new(Expr::Cast(DataType::Double, Box::new(Expr::Field(1)))),
+                lit(Value::Double(2.0)),
+            ),
             Expr::Call(Function::Upper, vec![Expr::Field(0)]),
             Expr::At(
                 SourceSpan::new(0, 0),

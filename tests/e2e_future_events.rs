@@ -10,11 +10,10 @@ mod support;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use support::cluster::Cluster;
-use support::kafka::{create_topic, unique_topic, Kafka};
+use support::kafka::{create_topic, read_json, unique_topic, Kafka};
 
 const RECORDS: i64 = 200;
 /// The ids whose event time is in the year 3000.
@@ -31,19 +30,6 @@ fn load(bootstrap: &str, topic: &str) {
         producer.send(BaseRecord::<(), str>::to(topic).payload(&v).partition(0)).expect("send");
     }
     producer.flush(Duration::from_secs(10)).expect("flush");
-}
-
-fn read_all(bootstrap: &str, topic: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    flowc_playground::kafka::read_topic(
-        bootstrap,
-        topic,
-        Duration::from_secs(60),
-        |r| out.push(serde_json::from_slice::<Value>(r.payload).unwrap_or(Value::Null)),
-        || true,
-    )
-    .expect("reading");
-    out
 }
 
 #[test]
@@ -78,13 +64,13 @@ source kafka {{ servers: $servers, topic: "{input}", offsets: earliest, bounded:
     cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(90));
 
     // Every ordinary record reached its window: the year 3000 moved no watermark.
-    let out = read_all(kafka.bootstrap(), &t[1]);
+    let out = read_json(kafka.bootstrap(), &t[1]);
     let ids: BTreeSet<i64> = out.iter().filter_map(|v| v["id"].as_i64()).collect();
     let want: BTreeSet<i64> = (0..RECORDS).filter(|i| !FUTURE.contains(i)).collect();
     assert_eq!(ids, want);
     assert!(out.iter().all(|v| v["n"] == 1), "{out:?}");
 
-    let dead = read_all(kafka.bootstrap(), &t[2]);
+    let dead = read_json(kafka.bootstrap(), &t[2]);
     let dead_ids: BTreeSet<i64> = dead.iter().filter_map(|d| d["row"]["id"].as_i64()).collect();
     assert_eq!((dead.len(), dead_ids), (FUTURE.len(), FUTURE.into_iter().collect()), "{dead:#?}");
     for d in &dead {

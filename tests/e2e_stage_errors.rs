@@ -16,7 +16,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use support::cluster::Cluster;
-use support::kafka::{create_topic, unique_topic, Kafka};
+use support::kafka::{create_topic, read_json, unique_topic, Kafka};
 
 const RECORDS: i64 = 300;
 /// The ids whose `n` is 0.
@@ -63,19 +63,6 @@ source kafka {{ servers: $servers, topic: "{input}", offsets: earliest, bounded:
     path
 }
 
-fn read_all(bootstrap: &str, topic: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    flowc_playground::kafka::read_topic(
-        bootstrap,
-        topic,
-        Duration::from_secs(60),
-        |r| out.push(serde_json::from_slice::<Value>(r.payload).unwrap_or(Value::Null)),
-        || true,
-    )
-    .expect("reading");
-    out
-}
-
 fn good_ids() -> BTreeSet<i64> {
     (0..RECORDS).filter(|i| !POISON.contains(i)).collect()
 }
@@ -104,7 +91,7 @@ fn check_good_output_and_counts(cluster: &Cluster, id: &str, output: &str, actio
 /// The same, for a job whose `r` is `r_of_4` where `n` is 4 (record 3).
 fn check_output_and_counts(cluster: &Cluster, id: &str, output: &str, action: &str, r_of_4: i64) {
     let kafka = Kafka::shared();
-    let out = read_all(kafka.bootstrap(), output);
+    let out = read_json(kafka.bootstrap(), output);
     let ids: BTreeSet<i64> = out.iter().filter_map(|v| v["id"].as_i64()).collect();
     assert_eq!(out.len(), good_ids().len(), "{out:?}");
     assert_eq!(ids, good_ids());
@@ -158,19 +145,23 @@ fn on_error_dead_letter_writes_exactly_the_poison_records_with_their_row() {
     let id = cluster.submit(&path, &["-p", "2", "--servers", kafka.bootstrap()]);
     cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(90));
     check_good_output_and_counts(&cluster, &id, &t[1], "dead-lettered");
-    assert_eq!(cluster.metric(&id, "numRecordsDeadLettered"), Some(POISON.len() as i64));
-    let dead = read_all(kafka.bootstrap(), &t[2]);
+    check_dead_letters(&cluster, &id, &t[2], 0, "division by zero in `100 / n` at ");
+}
+
+/// The dead-letter topic holds exactly the poison records (their `n`
+/// `poison`), each with the operator, the error (starting `error`, at the
+/// place in the job file) and the row, and no source position.
+fn check_dead_letters(cluster: &Cluster, id: &str, topic: &str, poison: i64, error: &str) {
+    assert_eq!(cluster.metric(id, "numRecordsDeadLettered"), Some(POISON.len() as i64));
+    let dead = read_json(Kafka::shared().bootstrap(), topic);
     assert_eq!(dead.len(), POISON.len(), "{dead:#?}");
     let ids: BTreeSet<i64> = dead.iter().filter_map(|d| d["row"]["id"].as_i64()).collect();
     assert_eq!(ids, POISON.into_iter().collect());
     for d in &dead {
         assert_eq!(d["operator"], "Ratio", "{d}");
-        assert_eq!(d["row"]["n"], 0, "{d}");
-        let error = d["error"].as_str().unwrap_or("");
-        assert!(
-            error.starts_with("division by zero in `100 / n` at ") && error.contains("stage_errors.flow:5:"),
-            "{d}"
-        );
+        assert_eq!(d["row"]["n"], poison, "{d}");
+        let e = d["error"].as_str().unwrap_or("");
+        assert!(e.starts_with(error) && e.contains("stage_errors.flow:5:"), "{d}");
         let value: Value = serde_json::from_str(d["value"].as_str().unwrap_or("")).expect("value is the row");
         assert_eq!(value, d["row"], "{d}");
         assert!(d["source"].is_null(), "a stage has no source position: {d}");
@@ -205,19 +196,6 @@ fn an_integer_overflow_is_dead_lettered_with_its_place_and_row_never_wrapped() {
     let id = cluster.submit(&path, &["-p", "2", "--servers", kafka.bootstrap()]);
     cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(90));
     check_output_and_counts(&cluster, &id, &t[1], "dead-lettered", 8);
-    assert_eq!(cluster.metric(&id, "numRecordsDeadLettered"), Some(POISON.len() as i64));
-    let dead = read_all(kafka.bootstrap(), &t[2]);
-    assert_eq!(dead.len(), POISON.len(), "{dead:#?}");
-    let ids: BTreeSet<i64> = dead.iter().filter_map(|d| d["row"]["id"].as_i64()).collect();
-    assert_eq!(ids, POISON.into_iter().collect());
-    for d in &dead {
-        assert_eq!(d["operator"], "Ratio", "{d}");
-        assert_eq!(d["row"]["n"], OVERFLOWS, "{d}");
-        let error = d["error"].as_str().unwrap_or("");
-        assert!(
-            error.starts_with("integer overflow (the result is out of the range of a long) in `n * 2` at ")
-                && error.contains("stage_errors.flow:5:"),
-            "{d}"
-        );
-    }
+    let error = "integer overflow (the result is out of the range of a long) in `n * 2` at ";
+    check_dead_letters(&cluster, &id, &t[2], OVERFLOWS, error);
 }

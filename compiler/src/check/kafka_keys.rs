@@ -40,13 +40,20 @@ impl Checker {
             Const::List(items) => items.iter().collect(),
             v => vec![v],
         };
+        self.sink_fields(&names, "key", *span, input)
+    }
+
+    /// The fields `names` of the setting `key` names, each once; `None`
+    /// if one is no field or repeated (all are reported).
+    fn sink_fields(&mut self, names: &[&Const], key: &str, span: Span, input: &StreamEnd) -> Option<Vec<usize>> {
         let mut out = Vec::new();
         let mut ok = true;
         for n in names {
-            match self.sink_field(n, "key", *span, input) {
+            match self.sink_field(n, key, span, input) {
                 Some(Some(i)) if out.contains(&i) => {
+                    let code = if key == "key" { "flow::check::sink-key" } else { "flow::check::sink-headers" };
                     self.err(
-                        Diagnostic::error("flow::check::sink-key", format!("`key` names `{n}` twice"), *span)
+                        Diagnostic::error(code, format!("`{key}` names `{n}` twice"), span)
                             .with_label("repeated field"),
                     );
                     ok = false;
@@ -96,36 +103,20 @@ impl Checker {
             Const::List(items) => items.iter().collect(),
             v => vec![v],
         };
-        let mut out = Vec::new();
+        let fields = self.sink_fields(&names, "headers", *span, input)?;
         let mut ok = true;
-        for n in names {
-            match self.sink_field(n, "headers", *span, input) {
-                Some(Some(i)) if out.contains(&i) => {
-                    self.err(
-                        Diagnostic::error("flow::check::sink-headers", format!("`headers` names `{n}` twice"), *span)
-                            .with_label("repeated field"),
-                    );
-                    ok = false;
-                }
-                Some(Some(i)) if input.schema.fields[i].ty != DataType::String => {
-                    let f = &input.schema.fields[i];
-                    self.err(
-                        Diagnostic::error(
-                            "flow::check::sink-headers",
-                            format!("`headers` takes string fields, and `{}` is a {}", f.name, f.ty),
-                            *span,
-                        )
-                        .with_label("not a string")
-                        .with_help(format!("`map` it first: `{0}: cast({0} as string)`", f.name)),
-                    );
-                    ok = false;
-                }
-                Some(Some(i)) => out.push(i),
-                Some(None) => {}
-                None => ok = false,
-            }
+        for f in fields.iter().map(|i| &input.schema.fields[*i]).filter(|f| f.ty != DataType::String) {
+            let d = Diagnostic::error(
+                "flow::check::sink-headers",
+                format!("`headers` takes string fields, and `{}` is a {}", f.name, f.ty),
+                *span,
+            )
+            .with_label("not a string")
+            .with_help(format!("`map` it first: `{0}: cast({0} as string)`", f.name));
+            self.err(d);
+            ok = false;
         }
-        ok.then_some(out)
+        ok.then_some(fields)
     }
 
     /// A field of the input named by a setting: `Some(None)` when the

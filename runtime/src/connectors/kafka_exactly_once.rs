@@ -129,6 +129,12 @@ fn encode_state(state: &SinkState) -> Result<Vec<u8>, ConnectorError> {
     Ok(out)
 }
 
+/// A state of an older format, its records made the current ones by `f`.
+fn upgrade<R>(transactional_id: String, epochs: Vec<(u64, Vec<R>)>, f: impl Fn(R) -> Record) -> SinkState {
+    let epochs = epochs.into_iter().map(|(id, records)| (id, records.into_iter().map(&f).collect())).collect();
+    SinkState { transactional_id, epochs }
+}
+
 /// A state of either format.
 fn decode_state(bytes: &[u8]) -> Result<SinkState, ConnectorError> {
     let corrupt =
@@ -139,62 +145,31 @@ fn decode_state(bytes: &[u8]) -> Result<SinkState, ConnectorError> {
     if let Some(v3) = bytes.strip_prefix(STATE_V3) {
         let (old, _): (SinkStateV3, usize) =
             bincode::serde::decode_from_slice(v3, bincode::config::standard()).map_err(corrupt)?;
-        return Ok(SinkState {
-            transactional_id: old.transactional_id,
-            epochs: old
-                .epochs
-                .into_iter()
-                .map(|(id, records)| {
-                    let records = records
-                        .into_iter()
-                        .map(|r| Record { value: r.value, key: r.key, timestamp: r.timestamp, headers: Vec::new() })
-                        .collect();
-                    (id, records)
-                })
-                .collect(),
-        });
+        return Ok(upgrade(old.transactional_id, old.epochs, |r| Record {
+            value: r.value,
+            key: r.key,
+            timestamp: r.timestamp,
+            headers: Vec::new(),
+        }));
     }
     if let Some(v2) = bytes.strip_prefix(STATE_V2) {
         let (old, _): (SinkStateV2, usize) =
             bincode::serde::decode_from_slice(v2, bincode::config::standard()).map_err(corrupt)?;
-        return Ok(SinkState {
-            transactional_id: old.transactional_id,
-            epochs: old
-                .epochs
-                .into_iter()
-                .map(|(id, records)| {
-                    let records = records
-                        .into_iter()
-                        .map(|r| Record {
-                            value: Some(r.value),
-                            key: r.key,
-                            timestamp: r.timestamp,
-                            headers: Vec::new(),
-                        })
-                        .collect();
-                    (id, records)
-                })
-                .collect(),
-        });
+        return Ok(upgrade(old.transactional_id, old.epochs, |r| Record {
+            value: Some(r.value),
+            key: r.key,
+            timestamp: r.timestamp,
+            headers: Vec::new(),
+        }));
     }
     let (old, _): (SinkStateV1, usize) =
         bincode::serde::decode_from_slice(bytes, bincode::config::standard()).map_err(corrupt)?;
-    Ok(SinkState {
-        transactional_id: old.transactional_id,
-        epochs: old
-            .epochs
-            .into_iter()
-            .map(|(id, values)| {
-                (
-                    id,
-                    values
-                        .into_iter()
-                        .map(|value| Record { value: Some(value), key: None, timestamp: None, headers: Vec::new() })
-                        .collect(),
-                )
-            })
-            .collect(),
-    })
+    Ok(upgrade(old.transactional_id, old.epochs, |value| Record {
+        value: Some(value),
+        key: None,
+        timestamp: None,
+        headers: Vec::new(),
+    }))
 }
 
 pub struct ExactlyOnceKafkaSink {

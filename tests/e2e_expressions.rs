@@ -3,7 +3,8 @@
 //! parallelism 2 on two TaskManagers (so its batches cross the data plane
 //! between processes) and writes exactly what the same logic computes here;
 //! a division by zero fails the job with the place in the job file and the
-//! record.
+//! record, and so does an integer overflow, which under `on_error skip`
+//! drops exactly the records whose result is no long.
 
 mod support;
 
@@ -109,4 +110,50 @@ fn a_division_by_zero_fails_the_job_naming_the_operator_the_place_and_the_record
         job.display()
     );
     assert!(exceptions.to_string().contains(&want.replace('"', "\\\"")), "{exceptions}\nwanted: {want}");
+}
+
+/// `flowc run` of `n * 2^62` over n = -3..=3 with the map's `policy`:
+/// -2 * 2^62 is the least long, -3, 2 and 3 overflow.
+fn run_overflow(policy: &str) -> (bool, String, std::path::PathBuf) {
+    let scratch = support::cluster::Scratch::new("overflow");
+    let text = format!(
+        "job \"Overflow\"\nschema E {{ n: long }}\nsource datagen {{ schema: E, count: 7, n: sequence(-3, 1) }}\n    \
+         | map {{ n, x: n * 4611686018427387904 }} {policy} name \"Wide\"\n    | sink print\n"
+    );
+    let job = scratch.0.join("overflow.flow");
+    std::fs::write(&job, text).expect("writing the job");
+    let o = std::process::Command::new(support::cluster::flowc_bin())
+        .current_dir(&scratch.0)
+        .env("FLOWC_CONF_DIR", scratch.0.join("no-conf"))
+        .arg("run")
+        .arg(&job)
+        .output()
+        .expect("flowc run");
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    (o.status.success(), out, job)
+}
+
+#[test]
+fn an_integer_overflow_follows_the_stage_policy_instead_of_wrapping() {
+    let (ok, out, _) = run_overflow("on_error skip");
+    assert!(ok, "{out}");
+    let mut records: Vec<&str> = out.lines().filter(|l| l.starts_with('{')).collect();
+    records.sort();
+    assert_eq!(
+        records,
+        [
+            r#"{"n":-1,"x":-4611686018427387904}"#,
+            r#"{"n":-2,"x":-9223372036854775808}"#,
+            r#"{"n":0,"x":0}"#,
+            r#"{"n":1,"x":4611686018427387904}"#,
+        ],
+        "{out}"
+    );
+    let (ok, out, job) = run_overflow("");
+    assert!(!ok, "the default policy fails the job: {out}");
+    let want = format!(
+        "Wide: integer overflow (the result is out of the range of a long) in `n * 4611686018427387904` at {}:4:19, record {{\"n\":-3}}",
+        job.display()
+    );
+    assert!(out.contains(&want), "{out}\nwanted: {want}");
 }

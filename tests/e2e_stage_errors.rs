@@ -4,7 +4,9 @@
 //! sink and the poison ones are counted; under `dead_letter` the job's
 //! dead-letter topic receives exactly them, with the row; under `fail` the
 //! job fails naming the operator, the place in the job file and the
-//! record. Neither `skip` nor `dead_letter` ever restarts the job.
+//! record. Neither `skip` nor `dead_letter` ever restarts the job. An
+//! integer overflow (`n * 2` past the largest long) is an expression error
+//! like a division by zero: dead-lettered with its place, never wrapped.
 
 mod support;
 
@@ -14,16 +16,19 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use support::cluster::Cluster;
-use support::kafka::{create_topic, unique_topic, Kafka};
+use support::kafka::{create_topic, read_json, unique_topic, Kafka};
 
 const RECORDS: i64 = 300;
 /// The ids whose `n` is 0.
 const POISON: [i64; 3] = [7, 150, 299];
 
-fn load(bootstrap: &str, topic: &str) {
+/// `n` of the poison records under `n * 2`: twice it is past `i64::MAX`.
+const OVERFLOWS: i64 = i64::MAX / 2 + 1;
+
+fn load(bootstrap: &str, topic: &str, poison: i64) {
     let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("producer");
     for i in 0..RECORDS {
-        let n = if POISON.contains(&i) { 0 } else { 1 + i % 7 };
+        let n = if POISON.contains(&i) { poison } else { 1 + i % 7 };
         let v = format!(r#"{{"id": {i}, "n": {n}}}"#);
         producer.send(BaseRecord::<(), str>::to(topic).payload(&v).partition((i % 2) as i32)).expect("send");
     }
@@ -31,12 +36,24 @@ fn load(bootstrap: &str, topic: &str) {
 }
 
 fn job(dir: &std::path::Path, input: &str, output: &str, settings: &str, policy: &str) -> std::path::PathBuf {
+    job_computing(dir, input, output, settings, policy, "100 / n")
+}
+
+/// The job with `r: expr`.
+fn job_computing(
+    dir: &std::path::Path,
+    input: &str,
+    output: &str,
+    settings: &str,
+    policy: &str,
+    expr: &str,
+) -> std::path::PathBuf {
     let text = format!(
         r#"job "Stage errors"
 param servers: string = "localhost:9092"
 schema E {{ id: long, n: long }}
 source kafka {{ servers: $servers, topic: "{input}", offsets: earliest, bounded: latest, schema: E }}
-    | map {{ id, r: 100 / n }} {policy} name "Ratio"
+    | map {{ id, r: {expr} }} {policy} name "Ratio"
     | sink kafka {{ servers: $servers, topic: "{output}" }}
 {settings}
 "#
@@ -46,43 +63,40 @@ source kafka {{ servers: $servers, topic: "{input}", offsets: earliest, bounded:
     path
 }
 
-fn read_all(bootstrap: &str, topic: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    flowc_playground::kafka::read_topic(
-        bootstrap,
-        topic,
-        Duration::from_secs(60),
-        |r| out.push(serde_json::from_slice::<Value>(r.payload).unwrap_or(Value::Null)),
-        || true,
-    )
-    .expect("reading");
-    out
-}
-
 fn good_ids() -> BTreeSet<i64> {
     (0..RECORDS).filter(|i| !POISON.contains(i)).collect()
 }
 
 fn topics(prefix: &str, n: usize) -> Vec<String> {
+    topics_with(prefix, n, 0)
+}
+
+/// The topics, the input loaded with `poison` as the poison records' `n`.
+fn topics_with(prefix: &str, n: usize, poison: i64) -> Vec<String> {
     let kafka = Kafka::shared();
     let names: Vec<String> = ["in", "out", "dlq"][..n].iter().map(|s| unique_topic(&format!("{prefix}-{s}"))).collect();
     for t in &names {
         create_topic(kafka.bootstrap(), t, 2).expect("topic");
     }
-    load(kafka.bootstrap(), &names[0]);
+    load(kafka.bootstrap(), &names[0], poison);
     names
 }
 
 /// The good records reached the sink once each, the poison ones were
 /// counted and sampled with `action`, and the job never restarted.
 fn check_good_output_and_counts(cluster: &Cluster, id: &str, output: &str, action: &str) {
+    check_output_and_counts(cluster, id, output, action, 100 / 4);
+}
+
+/// The same, for a job whose `r` is `r_of_4` where `n` is 4 (record 3).
+fn check_output_and_counts(cluster: &Cluster, id: &str, output: &str, action: &str, r_of_4: i64) {
     let kafka = Kafka::shared();
-    let out = read_all(kafka.bootstrap(), output);
+    let out = read_json(kafka.bootstrap(), output);
     let ids: BTreeSet<i64> = out.iter().filter_map(|v| v["id"].as_i64()).collect();
     assert_eq!(out.len(), good_ids().len(), "{out:?}");
     assert_eq!(ids, good_ids());
     let row = out.iter().find(|v| v["id"] == 3).expect("id 3");
-    assert_eq!(row["r"], 100 / 4);
+    assert_eq!(row["r"], r_of_4);
     assert_eq!(cluster.metric(id, "numRecordsExpressionErrors"), Some(POISON.len() as i64));
     assert_eq!(cluster.metric(id, "numRestarts"), Some(0));
     let vid = cluster.job(id)["vertices"][0]["id"].as_str().expect("vertex id").to_string();
@@ -131,19 +145,23 @@ fn on_error_dead_letter_writes_exactly_the_poison_records_with_their_row() {
     let id = cluster.submit(&path, &["-p", "2", "--servers", kafka.bootstrap()]);
     cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(90));
     check_good_output_and_counts(&cluster, &id, &t[1], "dead-lettered");
-    assert_eq!(cluster.metric(&id, "numRecordsDeadLettered"), Some(POISON.len() as i64));
-    let dead = read_all(kafka.bootstrap(), &t[2]);
+    check_dead_letters(&cluster, &id, &t[2], 0, "division by zero in `100 / n` at ");
+}
+
+/// The dead-letter topic holds exactly the poison records (their `n`
+/// `poison`), each with the operator, the error (starting `error`, at the
+/// place in the job file) and the row, and no source position.
+fn check_dead_letters(cluster: &Cluster, id: &str, topic: &str, poison: i64, error: &str) {
+    assert_eq!(cluster.metric(id, "numRecordsDeadLettered"), Some(POISON.len() as i64));
+    let dead = read_json(Kafka::shared().bootstrap(), topic);
     assert_eq!(dead.len(), POISON.len(), "{dead:#?}");
     let ids: BTreeSet<i64> = dead.iter().filter_map(|d| d["row"]["id"].as_i64()).collect();
     assert_eq!(ids, POISON.into_iter().collect());
     for d in &dead {
         assert_eq!(d["operator"], "Ratio", "{d}");
-        assert_eq!(d["row"]["n"], 0, "{d}");
-        let error = d["error"].as_str().unwrap_or("");
-        assert!(
-            error.starts_with("division by zero in `100 / n` at ") && error.contains("stage_errors.flow:5:"),
-            "{d}"
-        );
+        assert_eq!(d["row"]["n"], poison, "{d}");
+        let e = d["error"].as_str().unwrap_or("");
+        assert!(e.starts_with(error) && e.contains("stage_errors.flow:5:"), "{d}");
         let value: Value = serde_json::from_str(d["value"].as_str().unwrap_or("")).expect("value is the row");
         assert_eq!(value, d["row"], "{d}");
         assert!(d["source"].is_null(), "a stage has no source position: {d}");
@@ -165,4 +183,19 @@ fn on_error_fail_fails_the_job_naming_the_operator_the_place_and_the_record() {
         "{ex}"
     );
     assert!(cause.contains(r#"record {"id":"#) && cause.contains(r#""n":0}"#), "{ex}");
+}
+
+#[test]
+fn an_integer_overflow_is_dead_lettered_with_its_place_and_row_never_wrapped() {
+    let kafka = Kafka::shared();
+    let t = topics_with("stage-overflow", 3, OVERFLOWS);
+    let cluster = Cluster::start("stageovf", 1, 2);
+    let settings =
+        format!("set pipeline.dead-letter.topic = \"{}\"\nset pipeline.dead-letter.servers = $servers", t[2]);
+    let path = job_computing(&cluster.scratch.0, &t[0], &t[1], &settings, "on_error dead_letter", "n * 2");
+    let id = cluster.submit(&path, &["-p", "2", "--servers", kafka.bootstrap()]);
+    cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(90));
+    check_output_and_counts(&cluster, &id, &t[1], "dead-lettered", 8);
+    let error = "integer overflow (the result is out of the range of a long) in `n * 2` at ";
+    check_dead_letters(&cluster, &id, &t[2], OVERFLOWS, error);
 }

@@ -450,6 +450,13 @@ pub const KINDS: &[KindDoc] = &[
                 "The record timestamp (Flink SQL's `timestamp` metadata); a null leaves it to the producer.",
             ),
             opt(
+                "headers",
+                "a string field, or a list of them `[a, b]`",
+                &[],
+                Some("no headers"),
+                "Message headers: each field a header named as the field, its text the value; a null writes no header (Flink SQL's `headers` metadata).",
+            ),
+            opt(
                 "on_error",
                 "`fail`, `skip` or `dead_letter`",
                 ON_ERROR,

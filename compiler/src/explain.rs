@@ -137,6 +137,14 @@ pub fn text(g: &JobGraph) -> String {
     out
 }
 
+/// A Kafka sink's `headers:`, one line, nothing without them.
+fn headers_line(out: &mut String, headers: &[usize], field: &dyn Fn(usize) -> String) {
+    if !headers.is_empty() {
+        let names: Vec<String> = headers.iter().map(|h| format!("`{}`", field(*h))).collect();
+        let _ = writeln!(out, "    headers: {} (each named as its field, its text the value)", names.join(", "));
+    }
+}
+
 /// What a Kafka sink does with a message over Kafka's limit, unless it
 /// fails the task (the default).
 fn sink_policy(out: &mut String, p: &crate::ir::ErrorPolicy) {
@@ -333,6 +341,7 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                 "    upsert-kafka: message key {{{}}} as JSON, +I/+U the row, -U nothing, -D a tombstone",
                 keys.join(", ")
             );
+            headers_line(out, &u.sink.headers, &field);
             sink_policy(out, &u.sink.on_error);
         }
         OperatorKind::Join(j) => {
@@ -408,6 +417,7 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
             if let Some(t) = k.timestamp {
                 let _ = writeln!(out, "    record timestamp from `{}`", field(t));
             }
+            headers_line(out, &k.headers, &field);
             sink_policy(out, &k.on_error);
         }
         OperatorKind::DatagenSource(d) => {

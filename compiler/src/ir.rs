@@ -945,13 +945,14 @@ impl OperatorKind {
             ),
             OperatorKind::KafkaSink(k) => {
                 format!(
-                    "KafkaSink(topic={}, servers={}, delivery={}, format={}{}{}{})",
+                    "KafkaSink(topic={}, servers={}, delivery={}, format={}{}{}{}{})",
                     k.topic,
                     k.servers,
                     k.delivery,
                     k.format,
                     if k.key.is_empty() { String::new() } else { format!(", key={}", fields_text(&k.key)) },
                     k.timestamp.map_or(String::new(), |t| format!(", timestamp=#{t}")),
+                    if k.headers.is_empty() { String::new() } else { format!(", headers={}", fields_text(&k.headers)) },
                     if k.on_error == ErrorPolicy::Fail { String::new() } else { format!(", on_error={}", k.on_error) }
                 )
             }
@@ -999,10 +1000,15 @@ impl OperatorKind {
                 ttl_text(t.ttl_ms)
             ),
             OperatorKind::UpsertKafkaSink(u) => format!(
-                "UpsertKafkaSink(topic={}, servers={}, key={}, format=json{})",
+                "UpsertKafkaSink(topic={}, servers={}, key={}, format=json{}{})",
                 u.sink.topic,
                 u.sink.servers,
                 fields_text(&u.key),
+                if u.sink.headers.is_empty() {
+                    String::new()
+                } else {
+                    format!(", headers={}", fields_text(&u.sink.headers))
+                },
                 if u.sink.on_error == ErrorPolicy::Fail {
                     String::new()
                 } else {
@@ -1620,6 +1626,10 @@ pub struct KafkaSink {
     /// set from; `None`: the producer's time.
     #[serde(default)]
     pub timestamp: Option<usize>,
+    /// `headers: [trace, region]`: string fields (of the input) each
+    /// written as a message header named as the field; empty: none.
+    #[serde(default)]
+    pub headers: Vec<usize>,
     /// What happens to a record the sink cannot write (a message over
     /// Kafka's limit): its `on_error`, else `pipeline.on-error`, else
     /// `fail`.

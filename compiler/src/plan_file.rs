@@ -35,8 +35,9 @@ pub const MAGIC: &[u8; 8] = b"FLOWCPLN";
 /// (`KafkaSink::on_error`). 10 (wave 8): Rust UDFs take and return nulls
 /// and arrays (`UdfRef::null_result`, `takes_nulls`; `UdfType::list`). 11
 /// (wave 8): lookup joins against a bounded side input
-/// (`OperatorKind::LookupJoin`).
-pub const FORMAT_VERSION: u32 = 11;
+/// (`OperatorKind::LookupJoin`). 12: Kafka sinks write message headers
+/// (`KafkaSink::headers`).
+pub const FORMAT_VERSION: u32 = 12;
 /// Plans larger than this are refused (a real plan is a few kilobytes).
 pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
 

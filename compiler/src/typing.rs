@@ -112,7 +112,13 @@ impl<'p> Typer<'p> {
                             .with_label(format!("this is {ty}")),
                     ));
                 }
-                Ok((Expr::Neg(Box::new(xe)), ty))
+                // `-x` of an integer overflows on the least long: the error names this place.
+                let located = ty.is_integral() && !matches!(xe, Expr::Literal(_));
+                let neg = Expr::Neg(Box::new(xe));
+                if located {
+                    return Ok((Expr::At(SourceSpan::new(e.span.start, e.span.end), Box::new(neg)), ty));
+                }
+                Ok((neg, ty))
             }
             ExprKind::Binary(op, l, r) => self.binary(*op, l, r, e.span, scope),
             ExprKind::If(c, t, f) => {
@@ -322,7 +328,7 @@ impl<'p> Typer<'p> {
             }
             BinaryOp::Add | BinaryOp::Sub if lt == DataType::Timestamp && rt.is_integral() => {
                 let o = if op == BinaryOp::Add { BinOp::Add } else { BinOp::Sub };
-                Ok((bin(o, le, re), DataType::Timestamp))
+                Ok((Expr::At(SourceSpan::new(span.start, span.end), Box::new(bin(o, le, re))), DataType::Timestamp))
             }
             BinaryOp::Sub if lt == DataType::Timestamp && rt == DataType::Timestamp => Ok((
                 bin(BinOp::Sub, Expr::Cast(DataType::Long, Box::new(le)), Expr::Cast(DataType::Long, Box::new(re))),
@@ -341,8 +347,9 @@ impl<'p> Typer<'p> {
                     _ => BinOp::Rem,
                 };
                 let e = bin(o, le, re);
-                // An integer division fails on a zero divisor: the error names this place.
-                if ty.is_integral() && matches!(o, BinOp::Div | BinOp::Rem) {
+                // Integer arithmetic fails on a result out of the range of a
+                // long, and a division on a zero divisor: the error names this place.
+                if ty.is_integral() {
                     return Ok((Expr::At(SourceSpan::new(span.start, span.end), Box::new(e)), ty));
                 }
                 Ok((e, ty))

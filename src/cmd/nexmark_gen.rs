@@ -108,6 +108,7 @@ pub fn run(a: NexmarkGenArgs) -> anyhow::Result<ExitCode> {
                     format: Format::Json,
                     key: Vec::new(),
                     timestamp: None,
+                    headers: Vec::new(),
                     on_error: ErrorPolicy::Fail,
                 },
                 &schema,

@@ -307,3 +307,18 @@ pub fn compacted(
     }
     table
 }
+
+/// Every message of `topic` up to its end, each value as JSON (`null` for
+/// one that is not), waiting up to a minute for the topic.
+pub fn read_json(bootstrap: &str, topic: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    flowc_playground::kafka::read_topic(
+        bootstrap,
+        topic,
+        Duration::from_secs(60),
+        |r| out.push(serde_json::from_slice(r.payload).unwrap_or(serde_json::Value::Null)),
+        || true,
+    )
+    .expect("reading");
+    out
+}

@@ -422,6 +422,7 @@ impl Checker {
                 }
                 let key = self.sink_key(&props, input);
                 let timestamp = self.sink_timestamp(&props, input);
+                let headers = self.sink_headers(&props, input);
                 let on_error = self.sink_error_policy(&props, servers.as_deref(), topic.as_deref(), whole);
                 let shown = topic.clone().unwrap_or_default();
                 let prefix =
@@ -435,6 +436,7 @@ impl Checker {
                         transactional_id_prefix: prefix?,
                         key: key?,
                         timestamp: timestamp?,
+                        headers: headers?,
                         on_error: on_error?,
                     })
                 };

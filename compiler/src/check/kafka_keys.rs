@@ -1,7 +1,9 @@
 //! A Kafka sink's `key: user` / `key: [user, region]` (the message key:
 //! one string field as its text, else the JSON of the fields, as Flink's
 //! `'key.fields'` with `'key.format' = 'json'`) and `timestamp: ts` (the
-//! record timestamp, as Flink SQL's writable `timestamp` metadata).
+//! record timestamp, as Flink SQL's writable `timestamp` metadata) and
+//! `headers: [trace, region]` (string fields, each a message header named
+//! as the field, as Flink SQL's writable `headers` metadata).
 
 use super::stream::{StreamEnd, Unknown};
 use super::Checker;
@@ -38,13 +40,20 @@ impl Checker {
             Const::List(items) => items.iter().collect(),
             v => vec![v],
         };
+        self.sink_fields(&names, "key", *span, input)
+    }
+
+    /// The fields `names` of the setting `key` names, each once; `None`
+    /// if one is no field or repeated (all are reported).
+    fn sink_fields(&mut self, names: &[&Const], key: &str, span: Span, input: &StreamEnd) -> Option<Vec<usize>> {
         let mut out = Vec::new();
         let mut ok = true;
         for n in names {
-            match self.sink_field(n, "key", *span, input) {
+            match self.sink_field(n, key, span, input) {
                 Some(Some(i)) if out.contains(&i) => {
+                    let code = if key == "key" { "flow::check::sink-key" } else { "flow::check::sink-headers" };
                     self.err(
-                        Diagnostic::error("flow::check::sink-key", format!("`key` names `{n}` twice"), *span)
+                        Diagnostic::error(code, format!("`{key}` names `{n}` twice"), span)
                             .with_label("repeated field"),
                     );
                     ok = false;
@@ -82,6 +91,34 @@ impl Checker {
         Some(i)
     }
 
+    /// The fields of `headers:` (string fields; empty without it), `None`
+    /// if it does not check.
+    pub(super) fn sink_headers(
+        &mut self,
+        props: &HashMap<String, (Const, Span)>,
+        input: &StreamEnd,
+    ) -> Option<Vec<usize>> {
+        let Some((value, span)) = props.get("headers") else { return Some(Vec::new()) };
+        let names: Vec<&Const> = match value {
+            Const::List(items) => items.iter().collect(),
+            v => vec![v],
+        };
+        let fields = self.sink_fields(&names, "headers", *span, input)?;
+        let mut ok = true;
+        for f in fields.iter().map(|i| &input.schema.fields[*i]).filter(|f| f.ty != DataType::String) {
+            let d = Diagnostic::error(
+                "flow::check::sink-headers",
+                format!("`headers` takes string fields, and `{}` is a {}", f.name, f.ty),
+                *span,
+            )
+            .with_label("not a string")
+            .with_help(format!("`map` it first: `{0}: cast({0} as string)`", f.name));
+            self.err(d);
+            ok = false;
+        }
+        ok.then_some(fields)
+    }
+
     /// A field of the input named by a setting: `Some(None)` when the
     /// field's existence is unknown after an error upstream.
     fn sink_field(&mut self, v: &Const, key: &str, span: Span, input: &StreamEnd) -> Option<Option<usize>> {
@@ -100,7 +137,7 @@ impl Checker {
                 return None;
             }
             v => {
-                self.bad_prop(key, "a field name (or for `key`, a list of them)", v, span);
+                self.bad_prop(key, "a field name (or for `key` and `headers`, a list of them)", v, span);
                 return None;
             }
         };

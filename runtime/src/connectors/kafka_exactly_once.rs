@@ -26,8 +26,8 @@
 //! far above it. The cost: one checkpoint interval of output is held in
 //! memory and in the checkpoint.
 //!
-//! A record is kept with its message key and timestamp (`key:`,
-//! `timestamp:`). A message over Kafka's limit is refused as it is encoded,
+//! A record is kept with its message key, timestamp and headers (`key:`,
+//! `timestamp:`, `headers:`). A message over Kafka's limit is refused as it is encoded,
 //! before it can reach a checkpoint, and follows the sink's `on_error`
 //! (`sink_errors`): skipped or dead-lettered, it never enters a
 //! transaction; its dead letter is delivered at the next barrier, before
@@ -36,7 +36,8 @@
 //!
 //! The state format is versioned; states of the older formats are still
 //! read: format 1 (values only, from before keys) and format 2 (values,
-//! keys and timestamps, from before tombstones: every record had a value).
+//! keys and timestamps, from before tombstones: every record had a value)
+//! and format 3 (from before headers).
 
 use super::kafka::{send_record, DeliveryErrors};
 use super::kafka_keys::MessageMeta;
@@ -80,15 +81,32 @@ struct SinkStateV2 {
     epochs: Vec<(u64, Vec<RecordV2>)>,
 }
 
-/// One record to write: its value (`None`: a tombstone), key and timestamp.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Record {
+/// A record of format 3: no headers.
+#[derive(Debug, Serialize, Deserialize)]
+struct RecordV3 {
     value: Option<Vec<u8>>,
     key: Option<Vec<u8>>,
     timestamp: Option<i64>,
 }
 
-/// What the sink keeps in a checkpoint (format 3, after [`STATE_V3`]).
+/// What the sink kept in a checkpoint before headers (format 3).
+#[derive(Debug, Serialize, Deserialize)]
+struct SinkStateV3 {
+    transactional_id: String,
+    epochs: Vec<(u64, Vec<RecordV3>)>,
+}
+
+/// One record to write: its value (`None`: a tombstone), key, timestamp
+/// and headers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Record {
+    value: Option<Vec<u8>>,
+    key: Option<Vec<u8>>,
+    timestamp: Option<i64>,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+/// What the sink keeps in a checkpoint (format 4, after [`STATE_V4`]).
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct SinkState {
     transactional_id: String,
@@ -101,54 +119,57 @@ struct SinkState {
 const STATE_V2: &[u8] = b"\xffEO2";
 /// The first bytes of a format-3 state.
 const STATE_V3: &[u8] = b"\xffEO3";
+/// The first bytes of a format-4 state.
+const STATE_V4: &[u8] = b"\xffEO4";
 
 fn encode_state(state: &SinkState) -> Result<Vec<u8>, ConnectorError> {
-    let mut out = STATE_V3.to_vec();
+    let mut out = STATE_V4.to_vec();
     bincode::serde::encode_into_std_write(state, &mut out, bincode::config::standard())
         .map_err(|e| ConnectorError::Io(format!("encoding the sink's state: {e}")))?;
     Ok(out)
+}
+
+/// A state of an older format, its records made the current ones by `f`.
+fn upgrade<R>(transactional_id: String, epochs: Vec<(u64, Vec<R>)>, f: impl Fn(R) -> Record) -> SinkState {
+    let epochs = epochs.into_iter().map(|(id, records)| (id, records.into_iter().map(&f).collect())).collect();
+    SinkState { transactional_id, epochs }
 }
 
 /// A state of either format.
 fn decode_state(bytes: &[u8]) -> Result<SinkState, ConnectorError> {
     let corrupt =
         |e: bincode::error::DecodeError| ConnectorError::Io(format!("the sink's restored state is corrupt: {e}"));
+    if let Some(v4) = bytes.strip_prefix(STATE_V4) {
+        return Ok(bincode::serde::decode_from_slice(v4, bincode::config::standard()).map_err(corrupt)?.0);
+    }
     if let Some(v3) = bytes.strip_prefix(STATE_V3) {
-        return Ok(bincode::serde::decode_from_slice(v3, bincode::config::standard()).map_err(corrupt)?.0);
+        let (old, _): (SinkStateV3, usize) =
+            bincode::serde::decode_from_slice(v3, bincode::config::standard()).map_err(corrupt)?;
+        return Ok(upgrade(old.transactional_id, old.epochs, |r| Record {
+            value: r.value,
+            key: r.key,
+            timestamp: r.timestamp,
+            headers: Vec::new(),
+        }));
     }
     if let Some(v2) = bytes.strip_prefix(STATE_V2) {
         let (old, _): (SinkStateV2, usize) =
             bincode::serde::decode_from_slice(v2, bincode::config::standard()).map_err(corrupt)?;
-        return Ok(SinkState {
-            transactional_id: old.transactional_id,
-            epochs: old
-                .epochs
-                .into_iter()
-                .map(|(id, records)| {
-                    let records = records
-                        .into_iter()
-                        .map(|r| Record { value: Some(r.value), key: r.key, timestamp: r.timestamp })
-                        .collect();
-                    (id, records)
-                })
-                .collect(),
-        });
+        return Ok(upgrade(old.transactional_id, old.epochs, |r| Record {
+            value: Some(r.value),
+            key: r.key,
+            timestamp: r.timestamp,
+            headers: Vec::new(),
+        }));
     }
     let (old, _): (SinkStateV1, usize) =
         bincode::serde::decode_from_slice(bytes, bincode::config::standard()).map_err(corrupt)?;
-    Ok(SinkState {
-        transactional_id: old.transactional_id,
-        epochs: old
-            .epochs
-            .into_iter()
-            .map(|(id, values)| {
-                (
-                    id,
-                    values.into_iter().map(|value| Record { value: Some(value), key: None, timestamp: None }).collect(),
-                )
-            })
-            .collect(),
-    })
+    Ok(upgrade(old.transactional_id, old.epochs, |value| Record {
+        value: Some(value),
+        key: None,
+        timestamp: None,
+        headers: Vec::new(),
+    }))
 }
 
 pub struct ExactlyOnceKafkaSink {
@@ -256,7 +277,7 @@ impl ExactlyOnceKafkaSink {
         self.producer.begin_transaction().map_err(|e| fail("beginning a transaction", e))?;
         let result = (|| {
             for r in records {
-                send_record(&self.producer, &self.topic, r.value.as_deref(), r.key.as_deref(), r.timestamp)
+                send_record(&self.producer, &self.topic, r.value.as_deref(), r.key.as_deref(), r.timestamp, &r.headers)
                     .map_err(|e| fail(&format!("producing to `{}`", self.topic), e))?;
             }
             for (group, epoch) in markers {
@@ -305,9 +326,10 @@ impl SinkWriter for ExactlyOnceKafkaSink {
             });
             let key = self.meta.key(batch, r, &mut key_buf).then(|| key_buf.clone());
             let timestamp = self.meta.timestamp(batch, r);
+            let headers = self.meta.headers(batch, r);
             // Checked now: a record in a checkpoint is written when it completes, too late to refuse.
             if self.bad.admit(value.as_deref(), key.as_deref(), timestamp)? {
-                self.current.push(Record { value, key, timestamp });
+                self.current.push(Record { value, key, timestamp, headers });
             }
         }
         Ok(())
@@ -388,7 +410,12 @@ mod tests {
     use super::*;
 
     fn record(v: &str, key: Option<&str>, ts: Option<i64>) -> Record {
-        Record { value: Some(v.as_bytes().to_vec()), key: key.map(|k| k.as_bytes().to_vec()), timestamp: ts }
+        Record {
+            value: Some(v.as_bytes().to_vec()),
+            key: key.map(|k| k.as_bytes().to_vec()),
+            timestamp: ts,
+            headers: Vec::new(),
+        }
     }
 
     #[test]
@@ -402,7 +429,7 @@ mod tests {
 
     #[test]
     fn the_state_tells_a_tombstone_from_an_empty_value() {
-        let tombstone = Record { value: None, key: Some(b"k".to_vec()), timestamp: None };
+        let tombstone = Record { value: None, key: Some(b"k".to_vec()), timestamp: None, headers: Vec::new() };
         let state = SinkState {
             transactional_id: "flowc-out-1-0".into(),
             epochs: vec![(3, vec![tombstone.clone(), record("", Some("k"), None)])],
@@ -445,17 +472,16 @@ mod tests {
     fn arb_record() -> impl proptest::strategy::Strategy<Value = Record> {
         use proptest::prelude::*;
         let bytes = || proptest::option::of(proptest::collection::vec(any::<u8>(), 0..12));
-        (bytes(), bytes(), proptest::option::of(any::<i64>())).prop_map(|(value, key, timestamp)| Record {
-            value,
-            key,
-            timestamp,
-        })
+        let headers = proptest::collection::vec(("[a-z-]{0,8}", proptest::collection::vec(any::<u8>(), 0..6)), 0..3);
+        (bytes(), bytes(), proptest::option::of(any::<i64>()), headers)
+            .prop_map(|(value, key, timestamp, headers)| Record { value, key, timestamp, headers })
     }
 
     proptest::proptest! {
-        /// Format 3 round-trips any state (tombstones, empty values, keys
-        /// and timestamps or none) as a plain model of it; a format-2 state
-        /// of the same records with values reads as them.
+        /// Format 4 round-trips any state (tombstones, empty values, keys,
+        /// timestamps and headers or none) as a plain model of it; a
+        /// format-3 state of the same records without headers, and a
+        /// format-2 one with values too, read as them.
         #[test]
         fn states_round_trip_against_a_model(
             id in "[a-z0-9-]{0,40}",
@@ -463,6 +489,30 @@ mod tests {
         ) {
             let state = SinkState { transactional_id: id.clone(), epochs: epochs.clone() };
             proptest::prop_assert_eq!(decode_state(&encode_state(&state).unwrap()).unwrap(), state);
+            let without_headers: Vec<(u64, Vec<Record>)> = epochs
+                .iter()
+                .map(|(e, rs)| (*e, rs.iter().map(|r| Record { headers: Vec::new(), ..r.clone() }).collect()))
+                .collect();
+            // The same records written by format 3: no headers.
+            let v3 = SinkStateV3 {
+                transactional_id: id.clone(),
+                epochs: epochs
+                    .iter()
+                    .map(|(e, rs)| {
+                        let rs = rs
+                            .iter()
+                            .map(|r| RecordV3 { value: r.value.clone(), key: r.key.clone(), timestamp: r.timestamp })
+                            .collect();
+                        (*e, rs)
+                    })
+                    .collect(),
+            };
+            let mut bytes = STATE_V3.to_vec();
+            bincode::serde::encode_into_std_write(&v3, &mut bytes, bincode::config::standard()).unwrap();
+            proptest::prop_assert_eq!(
+                decode_state(&bytes).unwrap(),
+                SinkState { transactional_id: id.clone(), epochs: without_headers.clone() }
+            );
             // The same records written by format 2, every value present.
             let old = SinkStateV2 {
                 transactional_id: id.clone(),
@@ -479,7 +529,7 @@ mod tests {
             };
             let mut bytes = STATE_V2.to_vec();
             bincode::serde::encode_into_std_write(&old, &mut bytes, bincode::config::standard()).unwrap();
-            let model: Vec<(u64, Vec<Record>)> = epochs
+            let model: Vec<(u64, Vec<Record>)> = without_headers
                 .into_iter()
                 .map(|(e, rs)| (e, rs.into_iter().map(|r| Record { value: Some(r.value.unwrap_or_default()), ..r }).collect()))
                 .collect();

@@ -4,6 +4,9 @@
 //! `{"user":"a","region":"eu"}`, as `'key.format' = 'json'`), and
 //! `timestamp: ts` (the record timestamp; a null leaves it to the
 //! producer, as no `timestamp` does). A null text key writes no key.
+//! `headers: [trace, region]` writes each of those string fields as a
+//! message header named as the field, its text the value; a null writes
+//! no header (Flink SQL's writable `headers` metadata).
 //!
 //! A versioned source (`versioned by id`) reads a tombstone, a message
 //! with a key and no value, as the deletion of that key's version at the
@@ -35,6 +38,8 @@ enum KeyCodec {
 pub struct MessageMeta {
     key: KeyCodec,
     timestamp: Option<usize>,
+    /// `headers:`: each header's name and its (string) column.
+    headers: Vec<(String, usize)>,
     /// The key columns of the batch being written (JSON keys).
     keys: Option<Batch>,
 }
@@ -59,12 +64,27 @@ impl MessageMeta {
         if let Some(t) = spec.timestamp {
             field(t)?;
         }
-        Ok(MessageMeta { key, timestamp: spec.timestamp, keys: None })
+        let headers = spec.headers.iter().map(|i| Ok((field(*i)?.name, *i))).collect::<Result<Vec<_>, _>>()?;
+        Ok(MessageMeta { key, timestamp: spec.timestamp, headers, keys: None })
     }
 
-    /// Whether messages get neither a key nor a timestamp.
+    /// Whether messages get neither a key, a timestamp nor headers.
     pub fn is_empty(&self) -> bool {
-        matches!(self.key, KeyCodec::None) && self.timestamp.is_none()
+        matches!(self.key, KeyCodec::None) && self.timestamp.is_none() && self.headers.is_empty()
+    }
+
+    /// Row `row`'s headers (name, value), those of null fields left out;
+    /// empty without `headers:`.
+    pub fn headers(&self, batch: &Batch, row: usize) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for (name, i) in &self.headers {
+            if let Some(c) = batch.columns.get(*i).filter(|c| c.is_valid(row)) {
+                if let Data::Str(s) = &c.data {
+                    out.push((name.clone(), s.get(row).as_bytes().to_vec()));
+                }
+            }
+        }
+        out
     }
 
     /// Call before the rows of `batch`.
@@ -292,6 +312,7 @@ mod tests {
             format: Format::Json,
             key,
             timestamp,
+            headers: Vec::new(),
             on_error: flowc_compiler::ir::ErrorPolicy::Fail,
         }
     }

@@ -1,7 +1,7 @@
 //! The Kafka sink (at-least-once): an idempotent producer, `acks=all`;
 //! `flush` returns only when every record handed to it is acknowledged.
-//! `key:` and `timestamp:` set each message's key and timestamp
-//! (`kafka_keys`). A message over Kafka's limit follows the sink's
+//! `key:`, `timestamp:` and `headers:` set each message's key, timestamp
+//! and headers (`kafka_keys`). A message over Kafka's limit follows the sink's
 //! `on_error` (`sink_errors`). A null in `format: raw` is a message
 //! without a value, a tombstone (as Flink's raw format writes it).
 
@@ -13,6 +13,7 @@ use crate::data::Batch;
 use flowc_compiler::ir::KafkaSink;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 use std::sync::{Arc, Mutex};
@@ -29,19 +30,31 @@ pub fn send_waiting(
     topic: &str,
     payload: &[u8],
 ) -> Result<(), KafkaError> {
-    send_record(producer, topic, Some(payload), None, None)
+    send_record(producer, topic, Some(payload), None, None, &[])
 }
 
-/// [`send_waiting`] with a message key and a record timestamp (epoch
-/// milliseconds) where given; a `payload` of `None` is a tombstone.
+/// A message's headers for rdkafka, in order.
+pub fn owned_headers(headers: &[(String, Vec<u8>)]) -> OwnedHeaders {
+    headers.iter().fold(OwnedHeaders::new_with_capacity(headers.len()), |h, (key, value)| {
+        h.insert(Header { key: key.as_str(), value: Some(value) })
+    })
+}
+
+/// [`send_waiting`] with a message key, a record timestamp (epoch
+/// milliseconds) and headers where given; a `payload` of `None` is a
+/// tombstone.
 pub fn send_record(
     producer: &ThreadedProducer<DeliveryErrors>,
     topic: &str,
     payload: Option<&[u8]>,
     key: Option<&[u8]>,
     timestamp: Option<i64>,
+    headers: &[(String, Vec<u8>)],
 ) -> Result<(), KafkaError> {
     let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+    if !headers.is_empty() {
+        record = record.headers(owned_headers(headers));
+    }
     if let Some(p) = payload {
         record = record.payload(p);
     }
@@ -151,7 +164,8 @@ impl SinkWriter for KafkaSinkWriter {
             if !self.bad.admit(value, key, timestamp)? {
                 continue;
             }
-            send_record(&self.producer, &self.topic, value, key, timestamp)
+            let headers = self.meta.headers(batch, r);
+            send_record(&self.producer, &self.topic, value, key, timestamp, &headers)
                 .map_err(|e| kafka_err(&self.servers, format!("cannot produce to `{}`: {e}", self.topic)))?;
         }
         Ok(())

@@ -3,7 +3,8 @@
 //! the value the row's JSON for `+I` and `+U`; `-U` writes nothing (the
 //! `+U` that follows replaces it) and `-D` a tombstone (a null value).
 //! A topic compacted by key then holds the final table. `timestamp: ts`
-//! sets the record timestamp as on the plain sink.
+//! and `headers: [a, b]` set the record timestamp and headers as on the
+//! plain sink.
 //!
 //! At-least-once, like the plain Kafka sink: an idempotent producer with
 //! `acks=all`, `flush` waiting for every acknowledgement. Writing a row
@@ -91,8 +92,16 @@ impl UpsertKafkaSinkWriter {
     }
 
     /// Hands one message to the producer, waiting while its queue is full.
-    fn send(&self, payload: Option<&[u8]>, timestamp: Option<i64>) -> Result<(), KafkaError> {
+    fn send(
+        &self,
+        payload: Option<&[u8]>,
+        timestamp: Option<i64>,
+        headers: &[(String, Vec<u8>)],
+    ) -> Result<(), KafkaError> {
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic).key(&self.key_buf[..]);
+        if !headers.is_empty() {
+            record = record.headers(super::kafka_sink::owned_headers(headers));
+        }
         if let Some(p) = payload {
             record = record.payload(p);
         }
@@ -139,7 +148,7 @@ impl SinkWriter for UpsertKafkaSinkWriter {
             let timestamp = self.meta.timestamp(batch, r);
             let admitted = self.bad.admit(payload.as_deref(), Some(&self.key_buf), timestamp);
             let sent = match admitted {
-                Ok(true) => self.send(payload.as_deref(), timestamp),
+                Ok(true) => self.send(payload.as_deref(), timestamp, &self.meta.headers(batch, r)),
                 Ok(false) => Ok(()),
                 Err(e) => {
                     if let Some(p) = payload {

@@ -201,7 +201,7 @@ impl Compiler<'_> {
                 }
             }
             Expr::Neg(x) => match self.expr(x, None)? {
-                (x, t @ (DataType::Int | DataType::Long)) => (Node::NegI(b(x)), t),
+                (x, t @ (DataType::Int | DataType::Long)) => (Node::NegI(b(x), at), t),
                 (x, DataType::Double) => (Node::NegF(b(x)), DataType::Double),
                 (_, t) => return Err(format!("negating {t}")),
             },
@@ -476,7 +476,7 @@ fn fold(node: Node, ty: DataType) -> Node {
             return if matches!(*c, Node::Const(Value::Bool(true))) { *t } else { *f };
         }
         Node::If { c, t, f, .. } => is_const(c) && is_const(t) && is_const(f),
-        Node::Relabel(x) | Node::IntToDouble(x) | Node::NegI(x) | Node::NegF(x) | Node::Not(x) => is_const(x),
+        Node::Relabel(x) | Node::IntToDouble(x) | Node::NegI(x, _) | Node::NegF(x) | Node::Not(x) => is_const(x),
         Node::ArithI { a, b, .. } | Node::ArithF { a, b, .. } | Node::Cmp { a, b, .. } => is_const(a) && is_const(b),
         Node::Call { args, .. } => args.iter().all(|(a, _)| is_const(a)),
         Node::IsNull { x, .. } => is_const(x),

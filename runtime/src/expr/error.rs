@@ -70,6 +70,8 @@ impl SourceMap {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorKind {
     DivisionByZero,
+    /// An integer result out of the range of a long.
+    Overflow,
     /// A failure of a function (the function's own message).
     Function(String),
     /// Something the checker rules out happened: a bug in flowc.
@@ -80,6 +82,7 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ErrorKind::DivisionByZero => f.write_str("division by zero"),
+            ErrorKind::Overflow => f.write_str("integer overflow (the result is out of the range of a long)"),
             ErrorKind::Function(m) => f.write_str(m),
             ErrorKind::Internal(m) => write!(f, "internal error: {m} (this is a bug in flowc)"),
         }

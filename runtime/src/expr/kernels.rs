@@ -43,7 +43,14 @@ macro_rules! map1 {
 pub(crate) use map1;
 
 /// Why an integer operation failed, and on which value.
-pub struct DivByZero(pub usize);
+#[derive(Debug, PartialEq, Eq)]
+pub enum IntError {
+    /// A division or remainder by zero.
+    DivByZero(usize),
+    /// A result out of the range of a long (`i64::MAX + 1`,
+    /// `i64::MIN / -1`).
+    Overflow(usize),
+}
 
 /// Unsigned division and remainder by a divisor fixed for many values,
 /// with multiplications instead of a division instruction (D. Lemire, O.
@@ -121,19 +128,40 @@ impl SignedDiv {
     }
 }
 
-/// Integer arithmetic, wrapping on overflow; division and remainder by
-/// zero fail at the first such value.
-pub fn arith_i64(op: BinOp, a: I64s<'_>, b: I64s<'_>, n: usize) -> Result<Vec<i64>, DivByZero> {
-    Ok(match op {
-        BinOp::Add => map2!(I64s, a, b, n, |x, y| x.wrapping_add(y)),
-        BinOp::Sub => map2!(I64s, a, b, n, |x, y| x.wrapping_sub(y)),
-        BinOp::Mul => map2!(I64s, a, b, n, |x, y| x.wrapping_mul(y)),
+/// Integer arithmetic, failing at the first value whose result does not
+/// fit a long (as Java's `Math.addExact`) and at the first division or
+/// remainder by zero. The overflow check is one flag per loop, so the
+/// loops stay as fast as wrapping ones.
+pub fn arith_i64(op: BinOp, a: I64s<'_>, b: I64s<'_>, n: usize) -> Result<Vec<i64>, IntError> {
+    let mut over = false;
+    let out: Vec<i64> = match op {
+        BinOp::Add => map2!(I64s, a, b, n, |x, y| {
+            let (r, o) = x.overflowing_add(y);
+            over |= o;
+            r
+        }),
+        BinOp::Sub => map2!(I64s, a, b, n, |x, y| {
+            let (r, o) = x.overflowing_sub(y);
+            over |= o;
+            r
+        }),
+        BinOp::Mul => map2!(I64s, a, b, n, |x, y| {
+            let (r, o) = x.overflowing_mul(y);
+            over |= o;
+            r
+        }),
         BinOp::Div | BinOp::Rem => {
             let div = op == BinOp::Div;
             if let I64s::Scalar(y) = b {
                 // A constant divisor is checked once.
                 if y == 0 {
-                    return if n == 0 { Ok(Vec::new()) } else { Err(DivByZero(0)) };
+                    return if n == 0 { Ok(Vec::new()) } else { Err(IntError::DivByZero(0)) };
+                }
+                // Only `i64::MIN / -1` overflows (the remainder is 0).
+                if div && y == -1 {
+                    if let Some(k) = (0..n).find(|k| a.get(*k) == i64::MIN) {
+                        return Err(IntError::Overflow(k));
+                    }
                 }
                 // ... and divides by multiplications (`user % 10` on every row).
                 let by = SignedDiv::new(y);
@@ -143,14 +171,43 @@ pub fn arith_i64(op: BinOp, a: I64s<'_>, b: I64s<'_>, n: usize) -> Result<Vec<i6
             for k in 0..n {
                 let (x, y) = (a.get(k), b.get(k));
                 if y == 0 {
-                    return Err(DivByZero(k));
+                    return Err(IntError::DivByZero(k));
+                }
+                if div && x == i64::MIN && y == -1 {
+                    return Err(IntError::Overflow(k));
                 }
                 out.push(if div { x.wrapping_div(y) } else { x.wrapping_rem(y) });
             }
             out
         }
         _ => Vec::new(),
-    })
+    };
+    if over {
+        // The rare case: find the first value that overflowed.
+        let exact = |x: i64, y: i64| match op {
+            BinOp::Add => x.checked_add(y),
+            BinOp::Sub => x.checked_sub(y),
+            _ => x.checked_mul(y),
+        };
+        let k = (0..n).find(|k| exact(a.get(*k), b.get(*k)).is_none()).unwrap_or(0);
+        return Err(IntError::Overflow(k));
+    }
+    Ok(out)
+}
+
+/// `-x` for each value, failing at the first `i64::MIN` (whose negation
+/// is no long).
+pub fn neg_i64(a: I64s<'_>, n: usize) -> Result<Vec<i64>, IntError> {
+    let mut over = false;
+    let out = map1!(I64s, a, n, |x| {
+        let (r, o) = x.overflowing_neg();
+        over |= o;
+        r
+    });
+    if over {
+        return Err(IntError::Overflow((0..n).find(|k| a.get(*k) == i64::MIN).unwrap_or(0)));
+    }
+    Ok(out)
 }
 
 pub fn arith_f64(op: BinOp, a: F64s<'_>, b: F64s<'_>, n: usize) -> Vec<f64> {
@@ -258,6 +315,26 @@ mod tests {
     }
 
     #[test]
+    fn overflow_fails_at_the_first_value_that_does_not_fit_a_long() {
+        use IntError::*;
+        let a = [1i64, i64::MAX, 3, i64::MAX];
+        let b = [1i64, 1, 1, 1];
+        let (sa, sb) = (I64s::Slice(&a), I64s::Slice(&b));
+        assert_eq!(arith_i64(BinOp::Add, sa, sb, 4), Err(Overflow(1)));
+        assert_eq!(arith_i64(BinOp::Add, sa, sb, 1), Ok(vec![2]), "only the first n values count");
+        assert_eq!(arith_i64(BinOp::Sub, I64s::Scalar(i64::MIN), sb, 4), Err(Overflow(0)));
+        assert_eq!(arith_i64(BinOp::Mul, sa, I64s::Scalar(2), 4), Err(Overflow(1)));
+        assert_eq!(arith_i64(BinOp::Mul, I64s::Scalar(1 << 31), I64s::Scalar(1 << 31), 2), Ok(vec![1 << 62; 2]));
+        let min = [5i64, i64::MIN];
+        assert_eq!(arith_i64(BinOp::Div, I64s::Slice(&min), I64s::Scalar(-1), 2), Err(Overflow(1)));
+        assert_eq!(arith_i64(BinOp::Div, I64s::Slice(&min), I64s::Slice(&[-1, -1]), 2), Err(Overflow(1)));
+        assert_eq!(arith_i64(BinOp::Rem, I64s::Slice(&min), I64s::Scalar(-1), 2), Ok(vec![0, 0]), "MIN % -1 is 0");
+        assert_eq!(arith_i64(BinOp::Div, I64s::Slice(&min), I64s::Slice(&[1, 0]), 2), Err(DivByZero(1)));
+        assert_eq!(neg_i64(I64s::Slice(&min), 2), Err(Overflow(1)));
+        assert_eq!(neg_i64(I64s::Slice(&min), 1), Ok(vec![-5]));
+    }
+
+    #[test]
     fn signed_division_by_a_constant_wraps_and_truncates_as_rust_does() {
         let mut x = 11u64;
         for d in [1i64, -1, 2, -2, 3, -7, 10, 16, -16, 100_000, i64::MAX, i64::MIN, i64::MIN + 1] {
@@ -282,7 +359,9 @@ mod tests {
         let a: Vec<i64> = (-50..50).map(|v| v * 7919).collect();
         for y in [1i64, -3, 10, 16] {
             for op in [BinOp::Div, BinOp::Rem] {
-                let Ok(got) = arith_i64(op, I64s::Slice(&a), I64s::Scalar(y), a.len()) else { panic!("no zero") };
+                let Ok(got) = arith_i64(op, I64s::Slice(&a), I64s::Scalar(y), a.len()) else {
+                    panic!("no zero, no overflow")
+                };
                 let want: Vec<i64> =
                     a.iter().map(|x| if op == BinOp::Div { x.wrapping_div(y) } else { x.wrapping_rem(y) }).collect();
                 assert_eq!(got, want);

@@ -13,7 +13,7 @@
 
 use super::error::{ErrorKind, EvalError, Location};
 use super::functions::{Arg, ColumnFunction};
-use super::kernels;
+use super::kernels::{self, IntError};
 use super::vals::{and_validity, Bools, F64s, I64s, Sel, Strs, Vals};
 use crate::data::{Batch, Column, Data, ListColumn, StrColumn, Validity};
 use crate::record::Value;
@@ -28,7 +28,8 @@ pub(super) enum Node {
     /// and timestamp, `millis`, `to_timestamp`).
     Relabel(Box<Node>),
     IntToDouble(Box<Node>),
-    NegI(Box<Node>),
+    /// `-x` of an integer, and where it is written (for its overflow).
+    NegI(Box<Node>, Option<Arc<Location>>),
     NegF(Box<Node>),
     Not(Box<Node>),
     ArithI {
@@ -185,11 +186,14 @@ impl Node {
     pub(super) fn fallible(&self) -> bool {
         match self {
             Node::Const(_) | Node::Field(_) => false,
-            Node::Relabel(x) | Node::IntToDouble(x) | Node::NegI(x) | Node::NegF(x) | Node::Not(x) => x.fallible(),
+            Node::Relabel(x) | Node::IntToDouble(x) | Node::NegF(x) | Node::Not(x) => x.fallible(),
+            // `-x` overflows on `i64::MIN`, and so can `+`, `-` and `*`.
+            Node::NegI(..) => true,
             Node::ArithI { op, a, b, .. } => {
                 let divides = matches!(op, BinOp::Div | BinOp::Rem);
-                let safe_divisor = matches!(**b, Node::Const(Value::Int(d) | Value::Timestamp(d)) if d != 0);
-                (divides && !safe_divisor) || a.fallible() || b.fallible()
+                // Neither 0 nor -1 (`i64::MIN / -1` overflows).
+                let safe_divisor = matches!(**b, Node::Const(Value::Int(d) | Value::Timestamp(d)) if d != 0 && d != -1);
+                !divides || !safe_divisor || a.fallible() || b.fallible()
             }
             Node::ArithF { a, b, .. } | Node::Cmp { a, b, .. } | Node::And(a, b) | Node::Or(a, b) => {
                 a.fallible() || b.fallible()
@@ -215,11 +219,21 @@ impl Node {
                 let v = v.i64s(sel)?;
                 dense_null(DataType::Double, Data::F64(kernels::map1!(I64s, v, n, |x| x as f64)), valid)
             }
-            Node::NegI(x) => {
+            Node::NegI(x, at) => {
                 let v = x.eval(batch, sel)?;
                 let valid = v.validity(sel);
                 let v = v.i64s(sel)?;
-                dense_null(DataType::Long, Data::I64(kernels::map1!(I64s, v, n, |x| x.wrapping_neg())), valid)
+                let negated = match kernels::neg_i64(v, n) {
+                    Ok(negated) => negated,
+                    // The least long in a null row is no overflow.
+                    Err(_) => {
+                        match (0..n).find(|k| v.get(*k) == i64::MIN && valid.as_ref().is_none_or(|o| o.get(*k))) {
+                            Some(k) => return Err(EvalError::at(ErrorKind::Overflow, sel.row(k), at.clone())),
+                            None => kernels::map1!(I64s, v, n, |x| x.wrapping_neg()),
+                        }
+                    }
+                };
+                dense_null(DataType::Long, Data::I64(negated), valid)
             }
             Node::NegF(x) => {
                 let v = x.eval(batch, sel)?;
@@ -236,17 +250,39 @@ impl Node {
             Node::ArithI { op, a, b, at } => {
                 let (va, vb) = (a.eval(batch, sel)?, b.eval(batch, sel)?);
                 let valid = and_validity(va.validity(sel), vb.validity(sel));
-                let (ia, mut ib) = (va.i64s(sel)?, vb.i64s(sel)?);
+                let (mut ia, mut ib) = (va.i64s(sel)?, vb.i64s(sel)?);
                 // A null divisor is no division by zero: it divides by 1, and the row stays null.
                 let patched: Vec<i64>;
                 if let (Some(v), BinOp::Div | BinOp::Rem) = (&valid, op) {
                     patched = (0..n).map(|k| if v.get(k) { ib.get(k) } else { 1 }).collect();
                     ib = I64s::Slice(&patched);
                 }
-                match kernels::arith_i64(*op, ia, ib, n) {
+                let mut result = kernels::arith_i64(*op, ia, ib, n);
+                // A null row holds any value: it overflows nothing. Only when
+                // one seems to, the null rows are made 0 (a divisor 1) and
+                // the batch computed again.
+                let zero_a: Vec<i64>;
+                let zero_b: Vec<i64>;
+                let in_a_null = match (&result, &valid) {
+                    (Err(IntError::Overflow(k)), Some(v)) => !v.get(*k),
+                    _ => false,
+                };
+                if let (true, Some(v)) = (in_a_null, &valid) {
+                    zero_a = (0..n).map(|k| if v.get(k) { ia.get(k) } else { 0 }).collect();
+                    ia = I64s::Slice(&zero_a);
+                    if !matches!(op, BinOp::Div | BinOp::Rem) {
+                        zero_b = (0..n).map(|k| if v.get(k) { ib.get(k) } else { 0 }).collect();
+                        ib = I64s::Slice(&zero_b);
+                    }
+                    result = kernels::arith_i64(*op, ia, ib, n);
+                }
+                match result {
                     Ok(v) => dense_null(DataType::Long, Data::I64(v), valid),
-                    Err(kernels::DivByZero(k)) => {
+                    Err(IntError::DivByZero(k)) => {
                         return Err(EvalError::at(ErrorKind::DivisionByZero, sel.row(k), at.clone()))
+                    }
+                    Err(IntError::Overflow(k)) => {
+                        return Err(EvalError::at(ErrorKind::Overflow, sel.row(k), at.clone()))
                     }
                 }
             }

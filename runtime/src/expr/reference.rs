@@ -11,6 +11,8 @@ use std::cmp::Ordering;
 pub enum EvalError {
     #[error("division by zero")]
     DivisionByZero,
+    #[error("integer overflow")]
+    Overflow,
     #[error("internal error: {0} (this is a bug in flowc)")]
     Internal(String),
 }
@@ -45,7 +47,7 @@ pub fn eval(e: &Expr, row: &[Value], scope: &Scope<'_>) -> Result<Value, EvalErr
             v => cast(*ty, v)?,
         },
         Expr::Neg(inner) => match eval(inner, row, scope)? {
-            Value::Int(i) => Value::Int(i.wrapping_neg()),
+            Value::Int(i) => Value::Int(i.checked_neg().ok_or(EvalError::Overflow)?),
             Value::Double(d) => Value::Double(-d),
             Value::Null => Value::Null,
             _ => return Err(bug("negating a non-number")),
@@ -176,16 +178,16 @@ fn binary(op: BinOp, a: Value, b: Value) -> Result<Value, EvalError> {
 }
 
 fn int_op(op: BinOp, x: i64, y: i64) -> Result<i64, EvalError> {
-    Ok(match op {
-        BinOp::Add => x.wrapping_add(y),
-        BinOp::Sub => x.wrapping_sub(y),
-        BinOp::Mul => x.wrapping_mul(y),
-        BinOp::Div if y == 0 => return Err(EvalError::DivisionByZero),
-        BinOp::Div => x.wrapping_div(y),
-        BinOp::Rem if y == 0 => return Err(EvalError::DivisionByZero),
-        BinOp::Rem => x.wrapping_rem(y),
+    let exact = match op {
+        BinOp::Add => x.checked_add(y),
+        BinOp::Sub => x.checked_sub(y),
+        BinOp::Mul => x.checked_mul(y),
+        BinOp::Div | BinOp::Rem if y == 0 => return Err(EvalError::DivisionByZero),
+        BinOp::Div => x.checked_div(y),
+        BinOp::Rem => Some(x.wrapping_rem(y)),
         _ => return Err(bug("a non-arithmetic operator on integers")),
-    })
+    };
+    exact.ok_or(EvalError::Overflow)
 }
 
 fn str_arg(v: &[Value], i: usize) -> Result<&str, EvalError> {

@@ -454,11 +454,16 @@ mod tests {
     #[test]
     fn adjacent_projections_that_cannot_fail_run_as_one() {
         let (s, b) = input();
-        // map { n2: n * 2, up: upper(page), half: n / 2 } | select { up, n2, n2b: n2 + 1 }
+        // map { n2: n * 2.0, up: upper(page), half: n / 2 } | select { up, n2, n2b: n2 + 1.0 }
+        // (double arithmetic: `n * 2` on longs can overflow, so it fails and keeps its step)
         let map = vec![
             Expr::Field(0),
             Expr::Field(1),
-            Expr::Binary(BinOp::Mul, Box::new(Expr::Field(1)), lit(Value::Int(2))),
+            Expr::Binary(
+                BinOp::Mul,
+                Box::new(Expr::Cast(DataType::Double, Box::new(Expr::Field(1)))),
+                lit(Value::Double(2.0)),
+            ),
             Expr::Call(Function::Upper, vec![Expr::Field(0)]),
             Expr::At(
                 SourceSpan::new(0, 0),
@@ -468,16 +473,16 @@ mod tests {
         let mapped = schema(&[
             ("page", DataType::String),
             ("n", DataType::Long),
-            ("n2", DataType::Long),
+            ("n2", DataType::Double),
             ("up", DataType::String),
             ("half", DataType::Long),
         ]);
         let select = vec![
             Expr::Field(3),
             Expr::Field(2),
-            Expr::Binary(BinOp::Add, Box::new(Expr::Field(2)), lit(Value::Int(1))),
+            Expr::Binary(BinOp::Add, Box::new(Expr::Field(2)), lit(Value::Double(1.0))),
         ];
-        let out = schema(&[("up", DataType::String), ("n2", DataType::Long), ("n2b", DataType::Long)]);
+        let out = schema(&[("up", DataType::String), ("n2", DataType::Double), ("n2b", DataType::Double)]);
         let ops = vec![
             ("Map".to_string(), CalcOp::Project(&map), s.clone(), mapped.clone()),
             ("Select".to_string(), CalcOp::Project(&select), mapped.clone(), out.clone()),
@@ -486,18 +491,19 @@ mod tests {
         // `n2` is read twice by the select: computed twice if merged, so they stay apart.
         assert_eq!(calc.steps.len(), 2);
         let rows = run(&mut calc, b.clone()).expect("runs");
-        assert_eq!(rows[1], (10, vec![Value::Str("/SHOP".into()), Value::Int(10), Value::Int(11)]));
+        assert_eq!(rows[1], (10, vec![Value::Str("/SHOP".into()), Value::Double(10.0), Value::Double(11.0)]));
         // Read once each, they merge; a constant divisor cannot fail.
         let select = vec![Expr::Field(3), Expr::Field(2), Expr::Field(4)];
+        let out = schema(&[("up", DataType::String), ("n2", DataType::Double), ("half", DataType::Long)]);
         let ops = vec![
             ("Map".to_string(), CalcOp::Project(&map), s.clone(), mapped.clone()),
-            ("Select".to_string(), CalcOp::Project(&select), mapped.clone(), out.clone()),
+            ("Select".to_string(), CalcOp::Project(&select), mapped.clone(), out),
         ];
         let mut calc = Calc::new(&ops, &SourceMap::default()).expect("compiles");
         assert_eq!(calc.steps.len(), 1);
         assert_eq!(
             run(&mut calc, b.clone()).expect("runs")[1],
-            (10, vec![Value::Str("/SHOP".into()), Value::Int(10), Value::Int(2)])
+            (10, vec![Value::Str("/SHOP".into()), Value::Double(10.0), Value::Int(2)])
         );
         // A division that can fail keeps its own step: it must fail where it is written, on its own records.
         let mut fallible = map.clone();

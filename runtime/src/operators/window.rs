@@ -752,6 +752,59 @@ mod tests {
         assert_eq!(TaskCounters::get(&w.counters.late_records), 0);
     }
 
+    /// The sessions a batch of output holds: key, start and count, by key.
+    fn sessions(out: &[Batch]) -> Vec<(String, i64, i64)> {
+        let mut s: Vec<(String, i64, i64)> = rows(out)
+            .into_iter()
+            .map(|(_, r)| match r.as_slice() {
+                [Value::Timestamp(start), Value::Str(k), Value::Int(n)] => (k.clone(), *start, *n),
+                other => panic!("not a session row: {other:?}"),
+            })
+            .collect();
+        s.sort();
+        s
+    }
+
+    #[test]
+    fn processing_time_sessions_merge_by_the_clock_and_fire_on_the_timer() {
+        // Records are placed at the clock's time, whatever their event time.
+        let gap = 300;
+        let mut w = count_per_key(WindowKind::Session { gap_ms: gap }, TimeDomain::ProcessingTime);
+        let mut out = Vec::new();
+        let before = crate::clock::now_ms();
+        w.process(recs(&[(0, "/a"), (5_000_000, "/b"), (7, "/a")]), &mut out).unwrap();
+        w.on_timer(before, &mut out).unwrap();
+        assert!(out.is_empty(), "no session ends before its gap has passed");
+        // /a again, more than the gap later: a session of its own.
+        std::thread::sleep(std::time::Duration::from_millis(2 * gap));
+        let second = crate::clock::now_ms();
+        w.process(recs(&[(1, "/a")]), &mut out).unwrap();
+        let after = crate::clock::now_ms();
+        w.on_timer(second - 1, &mut out).unwrap();
+        let first = sessions(&out);
+        assert_eq!(first.iter().map(|(k, _, n)| (k.as_str(), *n)).collect::<Vec<_>>(), [("/a", 2), ("/b", 1)]);
+        assert!(first.iter().all(|(_, start, _)| (before..second).contains(start)), "{first:?} from the clock");
+        out.clear();
+        w.on_timer(after + gap as i64, &mut out).unwrap();
+        let later = sessions(&out);
+        assert_eq!(later.len(), 1, "{later:?}");
+        assert_eq!((later[0].0.as_str(), later[0].2), ("/a", 1));
+        assert!((second..=after).contains(&later[0].1), "{later:?}");
+        assert!(w.pending_windows().is_some_and(|p| p.count == 0));
+
+        // Batches closer than the gap merge into one session, which the
+        // end of a bounded input fires.
+        let mut w = count_per_key(WindowKind::Session { gap_ms: 60_000 }, TimeDomain::ProcessingTime);
+        w.process(recs(&[(0, "/c")]), &mut out).unwrap();
+        w.process(recs(&[(0, "/c"), (0, "/d")]), &mut out).unwrap();
+        out.clear();
+        w.on_timer(crate::clock::now_ms(), &mut out).unwrap();
+        assert!(out.is_empty());
+        w.on_end_of_input(&mut out).unwrap();
+        let merged = sessions(&out);
+        assert_eq!(merged.iter().map(|(k, _, n)| (k.as_str(), *n)).collect::<Vec<_>>(), [("/c", 2), ("/d", 1)]);
+    }
+
     #[test]
     fn keys_in_dictionary_form_count_as_plain_ones() {
         let events: Vec<(i64, &str)> =

@@ -88,6 +88,8 @@ pub(crate) fn task_values(m: &crate::rpc::TaskMetrics, has_inputs: bool, running
         ("numRecordsDecodeErrors".into(), int(m.decode_errors)),
         ("numRecordsEncodeErrors".into(), int(m.encode_errors)),
         ("numRecordsExpressionErrors".into(), int(m.expression_errors)),
+        ("numRecordsDeadLettered".into(), int(m.dead_lettered)),
+        ("numRecordsFromTheFuture".into(), int(m.from_the_future)),
     ];
     if !m.lineage.partitions.is_empty() {
         // Flink's KafkaSource: `pendingRecords` is the source's lag.

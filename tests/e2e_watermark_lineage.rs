@@ -45,21 +45,28 @@ fn write_partition_0(bootstrap: &str, topic: &str) {
     producer.flush(Duration::from_secs(30)).expect("the events written");
 }
 
-#[test]
-fn a_stalled_partition_is_named_as_what_holds_the_window_back() {
+/// The click job, its text changed by `edit`, run at parallelism 1 on a
+/// topic whose partition 1 stays empty: (cluster, input topic, job id, job).
+fn stalled_click_job(name: &str, edit: impl Fn(String) -> String) -> (Cluster, String, String, Value) {
     let kafka = Kafka::shared();
-    let (input, output) = (unique_topic("lineage-input"), unique_topic("lineage-output"));
+    let (input, output) = (unique_topic(&format!("{name}-input")), unique_topic(&format!("{name}-output")));
     create_topic(kafka.bootstrap(), &input, 2).expect("the input topic");
     create_topic(kafka.bootstrap(), &output, 1).expect("the output topic");
     write_partition_0(kafka.bootstrap(), &input);
-    let cluster = Cluster::start("lineage", 1, 4);
+    let cluster = Cluster::start(name, 1, 4);
     let job = click_count_job(&cluster.scratch.0, &input, &output);
     // Without idleness a partition without records holds the watermark back for good.
-    let text = std::fs::read_to_string(&job).expect("the job").replace(", idleness: 5s", "");
+    let text = edit(std::fs::read_to_string(&job).expect("the job").replace(", idleness: 5s", ""));
     std::fs::write(&job, text).expect("the job without idleness");
     let id = cluster.submit(&job, &["-p", "1", "--bootstrap.servers", kafka.bootstrap(), "--event-time"]);
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
     let j = cluster.job(&id);
+    (cluster, input, id, j)
+}
+
+#[test]
+fn a_stalled_partition_is_named_as_what_holds_the_window_back() {
+    let (cluster, input, id, j) = stalled_click_job("lineage", |text| text);
     let window = j["vertices"][2]["id"].as_str().expect("the window vertex").to_string();
     let watermarks = j["vertices"][1]["id"].as_str().expect("the watermark vertex").to_string();
     assert_eq!(j["vertices"][2]["name"], "ClickEvent Counter");
@@ -121,22 +128,11 @@ fn vertex_id(job: &Value, name: &str) -> String {
 
 #[test]
 fn session_windows_held_back_by_a_stalled_partition_wait_merged() {
-    let kafka = Kafka::shared();
-    let (input, output) = (unique_topic("lineage-session-input"), unique_topic("lineage-session-output"));
-    create_topic(kafka.bootstrap(), &input, 2).expect("the input topic");
-    create_topic(kafka.bootstrap(), &output, 1).expect("the output topic");
-    write_partition_0(kafka.bootstrap(), &input);
-    let cluster = Cluster::start("lineage-session", 1, 4);
-    let job = click_count_job(&cluster.scratch.0, &input, &output);
-    let text = std::fs::read_to_string(&job)
-        .expect("the job")
-        .replace(", idleness: 5s", "")
-        .replace("window tumbling { size: 15s, time:", "window session { gap: 5s, time:");
-    assert!(text.contains("window session"), "{text}");
-    std::fs::write(&job, text).expect("the job with session windows");
-    let id = cluster.submit(&job, &["-p", "1", "--bootstrap.servers", kafka.bootstrap(), "--event-time"]);
-    cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
-    let j = cluster.job(&id);
+    let (cluster, input, id, j) = stalled_click_job("lineage-session", |text| {
+        let text = text.replace("window tumbling { size: 15s, time:", "window session { gap: 5s, time:");
+        assert!(text.contains("window session"), "{text}");
+        text
+    });
     let window = vertex_id(&j, "ClickEvent Counter");
     // Each page's records are 300 ms apart: one session per page, grown
     // record by record to its last record + 5 s.

@@ -2,7 +2,8 @@
 //! scraped by a real Prometheus server (Debian's `prometheus`, which
 //! `.ci/run` installs), and Prometheus's HTTP API returns the series under
 //! Flink's metric and label names: the JobManager's, a TaskManager's
-//! process metrics, and a running task's counters.
+//! process metrics, a running task's counters (task scope) and its
+//! operators' (operator scope, with `operator_id` and `operator_name`).
 
 mod support;
 
@@ -119,10 +120,44 @@ fn a_real_prometheus_scrapes_flinks_names() {
         (v > 0.0).then_some(r)
     });
     let labels = &records[0]["metric"];
-    for l in ["host", "tm_id", "job_id", "job_name", "task_id", "task_name", "subtask_index", "task_attempt_num"] {
+    let task_labels = [
+        "host",
+        "tm_id",
+        "job_id",
+        "job_name",
+        "task_id",
+        "task_attempt_id",
+        "task_name",
+        "subtask_index",
+        "task_attempt_num",
+    ];
+    for l in task_labels {
         assert!(labels[l].is_string(), "label {l} missing: {labels}");
     }
     assert_eq!(labels["job_name"], "Steady Clicks");
+    // Flink's operator scope, as its dashboards query it: the task's labels
+    // and the operator's id and name.
+    let out = query(
+        &listen,
+        &format!(
+            "flink_taskmanager_job_task_operator_numRecordsOut{{job_id=\"{id}\",operator_name=\"ClickEvent Source\"}}"
+        ),
+    );
+    let sources = cluster.job(&id)["vertices"][0]["parallelism"].as_u64().unwrap_or(0);
+    assert_eq!(out.len() as u64, sources, "one series per source subtask: {out:?}");
+    let operator = &out[0]["metric"];
+    for l in task_labels.iter().chain(&["operator_id", "operator_name"]) {
+        assert!(operator[*l].is_string(), "label {l} missing: {operator}");
+    }
+    assert_eq!(operator["operator_id"].as_str().map(str::len), Some(32), "{operator}");
+    let sum: f64 = out.iter().filter_map(|r| r["value"][1].as_str()?.parse::<f64>().ok()).sum();
+    assert!(sum > 0.0, "{out:?}");
+    let watermarks = query(
+        &listen,
+        &format!("flink_taskmanager_job_task_operator_currentOutputWatermark{{job_id=\"{id}\",operator_name=\"Timestamps/Watermarks\"}}"),
+    );
+    let wm: f64 = watermarks.first().and_then(|r| r["value"][1].as_str()?.parse().ok()).unwrap_or(f64::MIN);
+    assert!(wm > i64::MIN as f64, "the watermark operator has sent a watermark: {watermarks:?}");
     // The two targets are scraped on their own schedules: the JobManager's
     // first scrape may come after the TaskManager's records.
     let tms = cluster.wait_for("Prometheus to have the JobManager's metrics", Duration::from_secs(60), |_| {

@@ -118,6 +118,13 @@ impl TaskCounters {
         self.error_samples.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
     }
 
+    /// Remembers the last late record's timestamp `ts` and the watermark
+    /// it met, for the watermark-lineage view.
+    pub fn note_late(&self, ts: i64, watermark: i64) {
+        self.last_late_ts.store(ts, Ordering::Relaxed);
+        self.last_late_watermark.store(watermark, Ordering::Relaxed);
+    }
+
     /// Adds a wait's length to `counter` (`idle_ns` or `backpressured_ns`).
     pub fn add_wait(counter: &AtomicU64, since: Instant) {
         counter.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);

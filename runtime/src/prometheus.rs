@@ -10,10 +10,12 @@
 //! Prometheus's text format with Flink's names: `flink_` and the scope's
 //! components joined by `_` (`flink_jobmanager_numRegisteredTaskManagers`,
 //! `flink_jobmanager_job_numRestarts`, `flink_taskmanager_Status_JVM_CPU_Load`,
-//! `flink_taskmanager_job_task_numRecordsIn`, …), characters other than
+//! `flink_taskmanager_job_task_numRecordsIn`,
+//! `flink_taskmanager_job_task_operator_numRecordsOut`, …), characters other than
 //! `[a-zA-Z0-9_:]` replaced by `_`, and labels named after Flink's scope
 //! variables (`host`, `tm_id`, `job_id`, `job_name`, `task_id`,
-//! `task_name`, `subtask_index`, `task_attempt_num`), so that dashboards
+//! `task_attempt_id`, `task_name`, `subtask_index`, `task_attempt_num`,
+//! `operator_id`, `operator_name`), so that dashboards
 //! made for Flink find their series.
 
 use crate::config::{Config, ConfigError};

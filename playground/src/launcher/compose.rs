@@ -369,8 +369,9 @@ impl Playground {
             config_file: &self.settings.config,
             config: &self.config,
             bootstrap: &bootstrap,
+            log_dir: &self.state.log_dir(),
         };
-        let Some(l) = launch(inst.service, &cx) else {
+        let Some(l) = launch(inst, &cx) else {
             return Err(LaunchError::Usage(format!("{name} has no command line (internal; a bug)")));
         };
         if !l.program.is_file() {

@@ -177,7 +177,8 @@ impl Paths {
 pub struct Launch {
     pub program: PathBuf,
     pub args: Vec<String>,
-    /// Short form for `ps` and the log banner (`flowc jobmanager --config …`).
+    /// Short form for `ps` and the log banner (`flowc jobmanager --config …`;
+    /// without the `-D log.file=…` that each cluster process is given).
     pub display: String,
 }
 
@@ -188,20 +189,35 @@ pub struct LaunchContext<'a> {
     pub config_file: &'a Path,
     pub config: &'a PlaygroundConfig,
     pub bootstrap: &'a str,
+    /// Where the JobManager and the TaskManagers write their log files.
+    pub log_dir: &'a Path,
 }
 
-/// The command line of `service` (not Kafka, which `kafka.sh` runs).
-pub fn launch(service: Service, cx: &LaunchContext<'_>) -> Option<Launch> {
+/// The log file a cluster process of `instance` writes (`log.file`): what
+/// REST serves as its log (`/jobmanager/log`, `/taskmanagers/:id/log`),
+/// beside the standard output that `playground logs` reads.
+pub fn process_log_file(log_dir: &Path, instance: Instance) -> PathBuf {
+    log_dir.join(format!("flowc-{instance}.log"))
+}
+
+/// The command line of `instance` (not Kafka, which `kafka.sh` runs).
+pub fn launch(instance: Instance, cx: &LaunchContext<'_>) -> Option<Launch> {
     let config = cx.paths.relative(cx.config_file).display().to_string();
+    let log_file = format!("log.file={}", process_log_file(cx.log_dir, instance).display());
+    let cluster = |role: &str| {
+        let display = format!("flowc {role} --config {config}");
+        let args = [role, "--config", &config, "-D", &log_file].map(str::to_owned).to_vec();
+        Launch { program: cx.paths.flowc.clone(), args, display }
+    };
     let flowc = |args: Vec<String>| {
         let display = format!("flowc {}", args.join(" "));
         Launch { program: cx.paths.flowc.clone(), args, display }
     };
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
-    match service {
+    match instance.service {
         Service::Kafka => None,
-        Service::JobManager => Some(flowc(s(&["jobmanager", "--config", &config]))),
-        Service::TaskManager => Some(flowc(s(&["taskmanager", "--config", &config]))),
+        Service::JobManager => Some(cluster("jobmanager")),
+        Service::TaskManager => Some(cluster("taskmanager")),
         Service::Client => Some(flowc(s(&[
             "run",
             "-d",
@@ -272,8 +288,9 @@ mod tests {
             config_file: Path::new("/repo/playground/conf/flowc.yaml"),
             config: &config,
             bootstrap: "127.0.0.1:9092",
+            log_dir: Path::new("/tmp/flowc-playground/log"),
         };
-        let d = |s| launch(s, &cx).map(|l| l.display);
+        let d = |s| launch(Instance::single(s), &cx).map(|l| l.display);
         assert_eq!(d(Service::JobManager).as_deref(), Some("flowc jobmanager --config playground/conf/flowc.yaml"));
         assert_eq!(d(Service::TaskManager).as_deref(), Some("flowc taskmanager --config playground/conf/flowc.yaml"));
         assert_eq!(
@@ -285,5 +302,17 @@ mod tests {
             Some("clickevent-generator --bootstrap.servers 127.0.0.1:9092 --topic input")
         );
         assert_eq!(d(Service::Kafka), None);
+        // Each cluster process writes its own log file, named for its instance.
+        let second = Instance { service: Service::TaskManager, index: Some(2) };
+        assert_eq!(
+            launch(second, &cx).map(|l| l.args),
+            Some(
+                ["taskmanager", "--config", "playground/conf/flowc.yaml", "-D"]
+                    .into_iter()
+                    .map(str::to_owned)
+                    .chain(["log.file=/tmp/flowc-playground/log/flowc-taskmanager-2.log".to_owned()])
+                    .collect()
+            )
+        );
     }
 }

@@ -82,8 +82,14 @@ impl StateDir {
         self.root.join("kafka")
     }
 
+    /// What an instance writes to its standard output (`playground logs`).
     pub fn log_file(&self, instance: &str) -> PathBuf {
         self.root.join(format!("{instance}.log"))
+    }
+
+    /// Where the cluster processes write their own log files (`log.file`).
+    pub fn log_dir(&self) -> PathBuf {
+        self.root.join("log")
     }
 
     fn file(&self, instance: &str, ext: &str) -> PathBuf {

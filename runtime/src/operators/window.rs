@@ -462,9 +462,7 @@ impl WindowOperator {
             // and the watermark it met.
             let t = proc_now.unwrap_or(input.timestamps[r as usize]);
             if t != NO_TIMESTAMP {
-                use std::sync::atomic::Ordering::Relaxed;
-                self.counters.last_late_ts.store(t, Relaxed);
-                self.counters.last_late_watermark.store(watermark, Relaxed);
+                self.counters.note_late(t, watermark);
             }
         }
         if !late_rows.is_empty() {
@@ -513,6 +511,14 @@ impl Operator for WindowOperator {
     }
 
     fn pending_windows(&self) -> Option<crate::metrics::PendingWindows> {
+        if self.gap.is_some() {
+            // Session windows: the timers keep the ends of windows that
+            // merged away; the keys' unfired windows are the ones waiting.
+            let ends = self.keys.entries().flat_map(|e| e.windows.iter().filter(|w| !w.fired).map(|w| w.end));
+            let (count, earliest_end) = ends
+                .fold((0u64, None), |(n, min): (u64, Option<i64>), end| (n + 1, Some(min.map_or(end, |m| m.min(end)))));
+            return Some(crate::metrics::PendingWindows { count, earliest_end });
+        }
         Some(crate::metrics::PendingWindows {
             count: self.timers.values().map(|keys| keys.len() as u64).sum(),
             earliest_end: self.timers.keys().next().copied(),
@@ -835,6 +841,22 @@ mod tests {
         w.on_signal(Signal::Watermark(i64::MAX), &mut out).unwrap();
         let starts: Vec<_> = rows(&out).into_iter().map(|r| r.1[0].clone()).collect();
         assert_eq!(starts, vec![Value::Timestamp(0), Value::Timestamp(5)]);
+    }
+
+    /// The lineage view's pending session windows are the unfired windows,
+    /// not the timers of windows that merged away.
+    #[test]
+    fn pending_session_windows_are_the_merged_ones() {
+        let mut w = count_per_key(WindowKind::Session { gap_ms: 10 }, TimeDomain::EventTime);
+        let mut out = Vec::new();
+        let pending = |w: &WindowOperator| w.pending_windows().map(|p| (p.count, p.earliest_end));
+        // /a: [0, 10) then [5, 15) merge into [0, 15) (its timer at 10 stays); /b: [100, 110).
+        w.process(recs(&[(0, "/a"), (100, "/b")]), &mut out).unwrap();
+        w.process(recs(&[(5, "/a")]), &mut out).unwrap();
+        assert_eq!(pending(&w), Some((2, Some(15))));
+        w.on_signal(Signal::Watermark(50), &mut out).unwrap();
+        assert_eq!(rows(&out).len(), 1, "the merged window fired");
+        assert_eq!(pending(&w), Some((1, Some(110))));
     }
 
     /// `array_agg`'s values are state per key group: a snapshot split by

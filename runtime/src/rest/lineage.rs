@@ -7,7 +7,9 @@
 //! (the upstream subtask, with its watermark), follows that input upstream
 //! to its source and names the Kafka partition holding the source back
 //! (its own watermark, idleness and lag), and shows the earliest pending
-//! window end, how many windows wait, and the late records:
+//! window end and how many windows wait (of a tumbling, sliding or session
+//! window or a window join: `Operator::pending_windows`), and the late
+//! records (of windows and joins):
 //!
 //! ```text
 //! {"subtasks": [{"subtask": 0, "inputWatermark": ms|null,

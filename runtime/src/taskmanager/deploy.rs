@@ -244,6 +244,7 @@ pub(super) fn deploy(
                     task_name: graph.graph[v].name.clone(),
                     task_id: graph.graph[v].id.to_hex(),
                     has_inputs: !graph.inputs(v).is_empty(),
+                    operators: graph.graph[v].operators.iter().map(|o| (o.id.to_hex(), o.name.clone())).collect(),
                 }),
                 trigger,
                 completions: completion,

@@ -83,6 +83,8 @@ struct TaskLabels {
     task_name: String,
     task_id: String,
     has_inputs: bool,
+    /// The task's chained operators, head first: (id in hex, name).
+    operators: Vec<(String, String)>,
 }
 
 /// The tasks' metrics of the last heartbeat, for the Prometheus reporter.

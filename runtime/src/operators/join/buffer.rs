@@ -300,6 +300,11 @@ impl SideBuffer {
         }
     }
 
+    /// The start of every bucket holding rows, in order.
+    pub fn bucket_starts(&self) -> impl Iterator<Item = i64> + '_ {
+        self.buckets.keys().copied()
+    }
+
     /// The earliest event time buffered (of a bucket, not exact).
     pub fn first_bucket(&self) -> Option<i64> {
         self.buckets.keys().next().copied()

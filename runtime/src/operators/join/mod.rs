@@ -187,9 +187,22 @@ impl Emitter {
 /// The late rows `rows` of `batch`: to `to` (the late output) when
 /// `side_output`, counted in `numLateRecordsSideOutput`; else dropped and
 /// counted in `numLateRecordsDropped`.
-fn late_rows(batch: &Batch, rows: &[u32], side_output: bool, to: &mut Vec<Batch>, counters: &TaskCounters) {
+/// Sends the late `rows` of `batch` to the late output or counts them as
+/// dropped, and notes the last one against `watermark` (the watermark
+/// they met) for the watermark-lineage view.
+fn late_rows(
+    batch: &Batch,
+    rows: &[u32],
+    side_output: bool,
+    watermark: i64,
+    to: &mut Vec<Batch>,
+    counters: &TaskCounters,
+) {
     if rows.is_empty() {
         return;
+    }
+    if let Some(&ts) = rows.iter().rev().map(|&r| &batch.timestamps[r as usize]).find(|&&t| t != NO_TIMESTAMP) {
+        counters.note_late(ts, watermark);
     }
     if side_output {
         TaskCounters::add(&counters.late_side_output, rows.len() as u64);
@@ -390,8 +403,32 @@ impl JoinOperator {
             }
         }
         self.hashes = own;
-        late_rows(&batch, &late, is_left && self.spec.late_output, &mut self.late, &self.counters);
+        late_rows(&batch, &late, is_left && self.spec.late_output, wm, &mut self.late, &self.counters);
         Ok(())
+    }
+
+    /// Window joins: the windows still to fire that hold a buffered row
+    /// (of either side), and the earliest one's end. A row at `t` is in the
+    /// windows ending at the multiples of the slide in `(t, t + size]`; a
+    /// bucket `[b, b + slide)` of rows thus in those ending from `b + slide`
+    /// to `b + slide - 1 + size`, and none at or before `fired_upto`.
+    fn pending(&self) -> Option<crate::metrics::PendingWindows> {
+        let (size, slide) = self.window()?;
+        let mut starts: Vec<i64> = self.left.bucket_starts().chain(self.right.bucket_starts()).collect();
+        starts.sort_unstable();
+        starts.dedup();
+        let (mut count, mut earliest_end, mut counted_to) = (0u64, None, self.fired_upto);
+        for b in starts {
+            let first = b.saturating_add(slide).max(counted_to.saturating_add(slide));
+            let reach = b.saturating_add(slide - 1).saturating_add(size);
+            let last = reach - reach.rem_euclid(slide);
+            if first <= last {
+                count += ((last - first) / slide + 1) as u64;
+                earliest_end.get_or_insert(first);
+                counted_to = last;
+            }
+        }
+        Some(crate::metrics::PendingWindows { count, earliest_end })
     }
 
     /// Window joins: fires every window whose last millisecond is at or
@@ -462,6 +499,10 @@ impl Operator for JoinOperator {
 
     fn take_late(&mut self) -> Vec<Batch> {
         std::mem::take(&mut self.late)
+    }
+
+    fn pending_windows(&self) -> Option<crate::metrics::PendingWindows> {
+        self.pending()
     }
 
     fn on_signal(&mut self, signal: Signal, out: &mut Vec<Batch>) -> Result<Option<Signal>, OperatorError> {

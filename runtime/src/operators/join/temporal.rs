@@ -177,7 +177,7 @@ impl TemporalJoin {
             }
         }
         self.hashes = own;
-        late_rows(&batch, &late, side == 0 && self.late_output, &mut self.late, &self.counters);
+        late_rows(&batch, &late, side == 0 && self.late_output, wm, &mut self.late, &self.counters);
         Ok(())
     }
 

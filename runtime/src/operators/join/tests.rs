@@ -405,7 +405,34 @@ fn late_left_rows_go_to_the_late_output_and_late_right_rows_are_dropped() {
         assert!(j.take_late().is_empty(), "taken once");
         assert_eq!(counters.late_side_output.load(Relaxed), 1, "{bound:?}");
         assert_eq!(counters.late_records.load(Relaxed), 1, "{bound:?}: only the right row is dropped");
+        // The watermark-lineage view's last late record: the right row, against the watermark it met.
+        assert_eq!((counters.last_late_ts.load(Relaxed), counters.last_late_watermark.load(Relaxed)), (110, 300));
     }
+}
+
+#[test]
+fn a_window_join_counts_the_windows_waiting_to_fire() {
+    let pending = |j: &JoinOperator| j.pending_windows().map(|p| (p.count, p.earliest_end));
+    let mut out = Vec::new();
+    // Tumbling 100: rows at 150 and 420 wait in [100, 200) and [400, 500).
+    let mut j = op(JoinBound::Window(WindowKind::Tumbling { size_ms: 100 }), JoinType::Inner);
+    assert_eq!(pending(&j), Some((0, None)));
+    j.process_input(0, one(150, 1), &mut out).expect("left");
+    j.process_input(1, one(420, 2), &mut out).expect("right");
+    j.process_input(1, one(199, 3), &mut out).expect("right");
+    assert_eq!(pending(&j), Some((2, Some(200))));
+    j.on_signal(Signal::Watermark(199), &mut out).expect("fires [100, 200)");
+    assert_eq!(pending(&j), Some((1, Some(500))));
+    // Sliding 100 by 50: a row at 120 is in [50, 150) and [100, 200), one
+    // at 160 in [100, 200) and [150, 250): three windows, the first ends at 150.
+    let mut j = op(JoinBound::Window(WindowKind::Sliding { size_ms: 100, slide_ms: 50 }), JoinType::Inner);
+    j.process_input(0, one(120, 1), &mut out).expect("left");
+    j.process_input(1, one(160, 2), &mut out).expect("right");
+    assert_eq!(pending(&j), Some((3, Some(150))));
+    j.on_signal(Signal::Watermark(149), &mut out).expect("fires [50, 150)");
+    assert_eq!(pending(&j), Some((2, Some(200))));
+    // An interval join has no windows.
+    assert_eq!(pending(&op(JoinBound::Interval { lower_ms: -10, upper_ms: 0 }, JoinType::Inner)), None);
 }
 
 #[test]

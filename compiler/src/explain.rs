@@ -181,6 +181,14 @@ fn key_suffix(e: &crate::graph::JobEdge, g: &JobGraph, src: petgraph::graph::Nod
             format!(" by {}", names.join(", "))
         }
         ShipStrategy::Window => " by window".to_string(),
+        ShipStrategy::WindowKey { key } => {
+            let schema = g.graph[src].operators.last().map(|o| &o.output);
+            let names: Vec<String> = key
+                .iter()
+                .map(|k| schema.and_then(|s| s.fields.get(*k)).map_or(format!("#{k}"), |f| f.name.clone()))
+                .collect();
+            format!(" by window, {}", names.join(", "))
+        }
         _ => String::new(),
     }
 }

@@ -50,7 +50,7 @@ pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
 pub enum PlanFileError {
     #[error("not a flowc plan: it does not start with `FLOWCPLN`")]
     BadMagic,
-    #[error("the plan is in format version {found}; this flowc reads version {supported}{}", recompile_hint(*found, *supported))]
+    #[error("the plan is in format version {found}; this flowc reads versions {OLDEST_READ} to {supported}{}", recompile_hint(*found, *supported))]
     UnsupportedVersion { found: u32, supported: u32 },
     #[error("the plan is {0} bytes, more than the {MAX_PLAN_BYTES} allowed")]
     TooLarge(usize),
@@ -491,7 +491,8 @@ mod tests {
         assert!(json.contains("\"format_version\": 12"), "{json}");
         assert!(from_json(&json).is_ok());
         bytes[8..12].copy_from_slice(&11u32.to_le_bytes());
-        assert!(from_bytes(&bytes).is_err());
+        let e = from_bytes(&bytes).expect_err("refused").to_string();
+        assert!(e.contains("format version 11; this flowc reads versions 12 to 13"), "{e}");
     }
 
     fn lookup_plan() -> JobGraph {

@@ -1,7 +1,7 @@
 //! The window examples of `jobs/examples/` run as written (`flowc run`, a
 //! mini cluster at parallelism 2) and print exactly what the same logic,
 //! computed here, says they must: a session per user, late records to a
-//! side output, and the top 3 of every window.
+//! side output, the top 3 of every window and of every window and category.
 
 mod support;
 
@@ -86,4 +86,22 @@ fn top3_example_ranks_the_pages_of_every_window() {
         }
     }
     assert_eq!(run("top3", "2"), sorted(want));
+}
+
+#[test]
+fn top3_per_category_example_ranks_the_pages_of_every_window_and_category() {
+    let mut want = Vec::new();
+    for end in [10_000, 20_000, 30_000] {
+        let books = [("/d", 40), ("/c", 30), ("/b", 20)].map(|r| ("books", r));
+        let games = [("/w", 40), ("/x", 30), ("/y", 20)].map(|r| ("games", r));
+        for (category, ranked) in [("books", books), ("games", games)] {
+            for (rank, (_, (page, views))) in ranked.iter().enumerate() {
+                want.push(
+                    json!({ "end": iso(end), "category": category, "page": page, "views": views, "rank": rank + 1 }),
+                );
+            }
+        }
+    }
+    // At 3, the windows' rows go to the subtasks by window and category.
+    assert_eq!(run("top3_per_category", "3"), sorted(want));
 }

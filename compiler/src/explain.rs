@@ -169,18 +169,20 @@ fn input_label(g: &JobGraph, dst: petgraph::graph::NodeIndex, e: &crate::graph::
 }
 
 fn key_suffix(e: &crate::graph::JobEdge, g: &JobGraph, src: petgraph::graph::NodeIndex) -> String {
+    // A late edge carries the window's input records.
+    let last = g.graph[src].operators.last();
+    let schema = if e.late { last.and_then(|o| o.input.as_ref()) } else { last.map(|o| &o.output) };
+    let names = |key: &[usize]| -> String {
+        let names: Vec<String> = key
+            .iter()
+            .map(|k| schema.and_then(|s| s.fields.get(*k)).map_or(format!("#{k}"), |f| f.name.clone()))
+            .collect();
+        names.join(", ")
+    };
     match &e.ship {
-        ShipStrategy::Hash { key } => {
-            // A late edge carries the window's input records.
-            let last = g.graph[src].operators.last();
-            let schema = if e.late { last.and_then(|o| o.input.as_ref()) } else { last.map(|o| &o.output) };
-            let names: Vec<String> = key
-                .iter()
-                .map(|k| schema.and_then(|s| s.fields.get(*k)).map_or(format!("#{k}"), |f| f.name.clone()))
-                .collect();
-            format!(" by {}", names.join(", "))
-        }
+        ShipStrategy::Hash { key } => format!(" by {}", names(key)),
         ShipStrategy::Window => " by window".to_string(),
+        ShipStrategy::WindowKey { key } => format!(" by window, {}", names(key)),
         _ => String::new(),
     }
 }

@@ -84,13 +84,17 @@ pub enum ShipStrategy {
     /// By key group of the hash of each record's timestamp (the rows of a
     /// window: `top`); shown as HASH, as Flink shows its hash on a window.
     Window,
+    /// By key group of the hash of each record's timestamp and these
+    /// fields (the rows of a window and partition: `top … per k`). Last,
+    /// so that plans of format 12 decode unchanged.
+    WindowKey { key: Vec<usize> },
 }
 
 impl fmt::Display for ShipStrategy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ShipStrategy::Forward => "FORWARD",
-            ShipStrategy::Hash { .. } | ShipStrategy::Window => "HASH",
+            ShipStrategy::Hash { .. } | ShipStrategy::Window | ShipStrategy::WindowKey { .. } => "HASH",
             ShipStrategy::Rebalance => "REBALANCE",
         })
     }
@@ -248,7 +252,8 @@ pub fn build(plan: &LogicalPlan) -> JobGraph {
         }
         let ship = match &e.partitioning {
             Partitioning::Hash { key } => ShipStrategy::Hash { key: key.clone() },
-            Partitioning::Window => ShipStrategy::Window,
+            Partitioning::Window { key } if key.is_empty() => ShipStrategy::Window,
+            Partitioning::Window { key } => ShipStrategy::WindowKey { key: key.clone() },
             Partitioning::Forward if parallelism[from] == parallelism[e.to] => ShipStrategy::Forward,
             Partitioning::Forward => ShipStrategy::Rebalance,
             Partitioning::KeyedForward { .. } if parallelism[e.from] == parallelism[e.to] => ShipStrategy::Forward,

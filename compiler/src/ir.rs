@@ -862,6 +862,9 @@ pub enum OperatorKind {
     /// `join side as of proctime() on …`: a lookup join of the stream
     /// against a bounded side input, loaded whole by each subtask.
     LookupJoin(LookupJoin),
+    /// `top N by f per k, …`: ranks the rows of each window within each
+    /// partition. Last, so that plans of format 12 decode unchanged.
+    WindowTopPer(WindowTopPer),
 }
 
 impl OperatorKind {
@@ -938,6 +941,13 @@ impl OperatorKind {
             OperatorKind::LateOutput => "LateRecords".to_string(),
             OperatorKind::WindowTop(t) => format!(
                 "WindowTop(n={}, by=#{} {}, rank=#{})",
+                t.n,
+                t.field,
+                if t.descending { "desc" } else { "asc" },
+                t.rank_field
+            ),
+            OperatorKind::WindowTopPer(WindowTopPer { top: t, per }) => format!(
+                "WindowTop(n={}, by=#{} {}, per={per:?}, rank=#{})",
                 t.n,
                 t.field,
                 if t.descending { "desc" } else { "asc" },
@@ -1592,6 +1602,29 @@ pub struct WindowTop {
     pub descending: bool,
     /// The index of the rank field in the output (the last one).
     pub rank_field: usize,
+}
+
+/// `| top N by f per k, …` after a windowed aggregate: as [`WindowTop`],
+/// the rows of one window ranked within each partition, the rows whose
+/// `per` fields are equal (Flink SQL's `PARTITION BY window_start,
+/// window_end, k`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowTopPer {
+    pub top: WindowTop,
+    /// The partition fields, indices into the input; never empty.
+    pub per: Vec<usize>,
+}
+
+impl OperatorKind {
+    /// The Top-N of a window and its partition fields (none: the whole
+    /// window), if this is one.
+    pub fn window_top(&self) -> Option<(&WindowTop, &[usize])> {
+        match self {
+            OperatorKind::WindowTop(t) => Some((t, &[])),
+            OperatorKind::WindowTopPer(WindowTopPer { top, per }) => Some((top, per)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

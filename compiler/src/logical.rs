@@ -79,9 +79,10 @@ pub enum Partitioning {
     /// where the parallelisms match, else by the hash of the key instead
     /// of REBALANCE, so that each key's changes stay in order.
     KeyedForward { key: Vec<usize> },
-    /// By the hash of each record's timestamp, through key groups: the
-    /// rows of one window (`end - 1`) meet in one subtask (`top`).
-    Window,
+    /// By the hash of each record's timestamp and these fields, through
+    /// key groups: the rows of one window (`end - 1`) and partition meet
+    /// in one subtask (`top`, `top … per k`).
+    Window { key: Vec<usize> },
 }
 
 #[derive(Debug, Clone, PartialEq)]

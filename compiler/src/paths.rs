@@ -77,6 +77,7 @@ fn kind_paths(kind: &OperatorKind) -> Vec<(&'static str, &str)> {
         | OperatorKind::Join(_)
         | OperatorKind::LateOutput
         | OperatorKind::WindowTop(_)
+        | OperatorKind::WindowTopPer(_)
         | OperatorKind::PrintSink
         | OperatorKind::DiscardSink
         | OperatorKind::RunningAggregate(_)

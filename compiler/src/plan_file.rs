@@ -36,8 +36,13 @@ pub const MAGIC: &[u8; 8] = b"FLOWCPLN";
 /// and arrays (`UdfRef::null_result`, `takes_nulls`; `UdfType::list`). 11
 /// (wave 8): lookup joins against a bounded side input
 /// (`OperatorKind::LookupJoin`). 12: Kafka sinks write message headers
-/// (`KafkaSink::headers`).
-pub const FORMAT_VERSION: u32 = 12;
+/// (`KafkaSink::headers`). 13: the Top-N of a window per partition
+/// (`OperatorKind::WindowTopPer`, `ShipStrategy::WindowKey`), both
+/// appended last to their enums, so that a plan of format 12 decodes
+/// unchanged and is still read ([`OLDEST_READ`]).
+pub const FORMAT_VERSION: u32 = 13;
+/// The oldest format version this flowc reads.
+pub const OLDEST_READ: u32 = 12;
 /// Plans larger than this are refused (a real plan is a few kilobytes).
 pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
 
@@ -45,7 +50,7 @@ pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
 pub enum PlanFileError {
     #[error("not a flowc plan: it does not start with `FLOWCPLN`")]
     BadMagic,
-    #[error("the plan is in format version {found}; this flowc reads version {supported}{}", recompile_hint(*found, *supported))]
+    #[error("the plan is in format version {found}; this flowc reads versions {OLDEST_READ} to {supported}{}", recompile_hint(*found, *supported))]
     UnsupportedVersion { found: u32, supported: u32 },
     #[error("the plan is {0} bytes, more than the {MAX_PLAN_BYTES} allowed")]
     TooLarge(usize),
@@ -90,7 +95,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<JobGraph, PlanFileError> {
     let mut v = [0u8; 4];
     v.copy_from_slice(&bytes[8..12]);
     let version = u32::from_le_bytes(v);
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READ..=FORMAT_VERSION).contains(&version) {
         return Err(PlanFileError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
     }
     let (graph, used): (JobGraph, usize) =
@@ -121,7 +126,7 @@ pub fn to_json(graph: &JobGraph) -> String {
 
 pub fn from_json(text: &str) -> Result<JobGraph, PlanFileError> {
     let v: JsonIn = serde_json::from_str(text).map_err(|e| PlanFileError::Corrupt(e.to_string()))?;
-    if v.format_version != FORMAT_VERSION {
+    if !(OLDEST_READ..=FORMAT_VERSION).contains(&v.format_version) {
         return Err(PlanFileError::UnsupportedVersion { found: v.format_version, supported: FORMAT_VERSION });
     }
     let graph: JobGraph = serde_json::from_value(v.job).map_err(|e| PlanFileError::Corrupt(e.to_string()))?;
@@ -175,7 +180,7 @@ pub fn validate(g: &JobGraph) -> Result<(), PlanFileError> {
                 (true, Some(input)) => input.fields.len(),
                 _ => o.output.fields.len(),
             });
-            if let ShipStrategy::Hash { key } = &e.ship {
+            if let ShipStrategy::Hash { key } | ShipStrategy::WindowKey { key } = &e.ship {
                 if key.is_empty() || key.iter().any(|k| *k >= out_len) {
                     return bad(format!("a HASH edge into `{}` has a bad key", v.name));
                 }
@@ -322,9 +327,14 @@ fn check_operator(kind: &OperatorKind, input: usize, output: usize, source_len: 
             }
         }
         OperatorKind::LateOutput => return Err("late records are no operator of a chain".into()),
-        OperatorKind::WindowTop(t) => {
+        OperatorKind::WindowTop(t) | OperatorKind::WindowTopPer(crate::ir::WindowTopPer { top: t, .. }) => {
             if t.field >= input || t.rank_field + 1 != output || output != input + 1 || t.n == 0 {
                 return Err("top-N fields out of range".into());
+            }
+            if let OperatorKind::WindowTopPer(p) = kind {
+                if p.per.is_empty() || p.per.iter().any(|k| *k >= input) {
+                    return Err("top-N partition fields out of range".into());
+                }
             }
         }
         OperatorKind::KafkaSink(k) => {
@@ -467,6 +477,22 @@ mod tests {
         bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
         let e = from_bytes(&bytes).expect_err("refused").to_string();
         assert!(e.contains("format version 99") && !e.contains("recompile"), "{e}");
+    }
+
+    #[test]
+    fn a_plan_of_format_12_is_still_read() {
+        // 13 only appended enum variants: the bytes of a format-12 plan are
+        // those of the same plan in 13.
+        let mut bytes = to_bytes(&plan());
+        bytes[8..12].copy_from_slice(&12u32.to_le_bytes());
+        assert!(from_bytes(&bytes).is_ok());
+        let json =
+            to_json(&plan()).replacen(&format!("\"format_version\": {FORMAT_VERSION}"), "\"format_version\": 12", 1);
+        assert!(json.contains("\"format_version\": 12"), "{json}");
+        assert!(from_json(&json).is_ok());
+        bytes[8..12].copy_from_slice(&11u32.to_le_bytes());
+        let e = from_bytes(&bytes).expect_err("refused").to_string();
+        assert!(e.contains("format version 11; this flowc reads versions 12 to 13"), "{e}");
     }
 
     fn lookup_plan() -> JobGraph {

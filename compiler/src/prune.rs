@@ -27,7 +27,7 @@
 //! into an operator with it: each row-keeping operator checks the layout
 //! of the rows it restores and fails the restore, naming the operator.
 
-use crate::ir::{ErrorPolicy, Expr, Field, JoinBound, OperatorKind, Schema};
+use crate::ir::{ErrorPolicy, Expr, Field, JoinBound, OperatorKind, Schema, WindowTopPer};
 use crate::logical::{LogicalEdge, LogicalOperator, LogicalPlan, Partitioning};
 
 mod well_formed;
@@ -58,7 +58,10 @@ enum Origin {
 /// Whether the operator keeps whole input rows in state.
 fn keeps_rows(kind: &OperatorKind) -> bool {
     match kind {
-        OperatorKind::Join(_) | OperatorKind::KeyedTop(_) | OperatorKind::WindowTop(_) => true,
+        OperatorKind::Join(_)
+        | OperatorKind::KeyedTop(_)
+        | OperatorKind::WindowTop(_)
+        | OperatorKind::WindowTopPer(_) => true,
         OperatorKind::Dedup(d) => d.keep_last,
         _ => false,
     }
@@ -137,6 +140,10 @@ fn input_indices(kind: &mut OperatorKind, f: &mut dyn FnMut(u32, &mut usize)) ->
             }
         }
         OperatorKind::WindowTop(t) => on0(&mut t.field),
+        OperatorKind::WindowTopPer(WindowTopPer { top, per }) => {
+            on0(&mut top.field);
+            per.iter_mut().for_each(&mut on0);
+        }
         OperatorKind::KafkaSink(k) => {
             k.key.iter_mut().for_each(&mut on0);
             k.timestamp.iter_mut().for_each(&mut on0);
@@ -186,9 +193,10 @@ fn origins(op: &LogicalOperator) -> Option<Vec<Origin>> {
             passed(n_in).chain((0..j.right.fields.len()).map(|c| Origin::Input(1, c))).collect::<Vec<_>>()
         }
         // The side's columns are the lookup join's own: it reads them whole.
-        OperatorKind::KeyedTop(_) | OperatorKind::WindowTop(_) | OperatorKind::LookupJoin(_) => {
-            passed(n_in).chain(std::iter::repeat(Origin::New)).take(n_out).collect()
-        }
+        OperatorKind::KeyedTop(_)
+        | OperatorKind::WindowTop(_)
+        | OperatorKind::WindowTopPer(_)
+        | OperatorKind::LookupJoin(_) => passed(n_in).chain(std::iter::repeat(Origin::New)).take(n_out).collect(),
         OperatorKind::Unnest(u) => (0..n_in)
             .filter(|c| *c != u.field)
             .map(|c| Origin::Input(0, c))
@@ -233,8 +241,8 @@ fn needed(op: &LogicalOperator, input: u32, live: &[bool]) -> Option<Vec<bool>> 
 /// The key fields an edge partitions by, indices into its sender's output.
 fn edge_key(p: &mut Partitioning) -> Option<&mut Vec<usize>> {
     match p {
-        Partitioning::Hash { key } | Partitioning::KeyedForward { key } => Some(key),
-        Partitioning::Forward | Partitioning::Window => None,
+        Partitioning::Hash { key } | Partitioning::KeyedForward { key } | Partitioning::Window { key } => Some(key),
+        Partitioning::Forward => None,
     }
 }
 
@@ -437,7 +445,9 @@ fn prune(plan: &LogicalPlan) -> Option<LogicalPlan> {
                 let width = new.output.fields.len();
                 match &mut new.kind {
                     OperatorKind::KeyedTop(t) => t.rank_field = t.rank_field.map(|_| width - 1),
-                    OperatorKind::WindowTop(t) => t.rank_field = width - 1,
+                    OperatorKind::WindowTop(t) | OperatorKind::WindowTopPer(WindowTopPer { top: t, .. }) => {
+                        t.rank_field = width - 1
+                    }
                     _ => {}
                 }
                 map

@@ -304,6 +304,9 @@ pub struct TopStage {
     /// Further sort fields, each with its order where written: ties of
     /// the first are ranked by these.
     pub then_by: Vec<(Name, Option<Name>)>,
+    /// `per category, region`: the fields the rows of a window are ranked
+    /// within (Flink SQL's `PARTITION BY window_start, window_end, …`).
+    pub per: Vec<Name>,
     /// The rank field's name, if not `rank`.
     pub rank: Option<Name>,
     pub attrs: Attrs,

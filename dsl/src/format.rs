@@ -351,6 +351,10 @@ impl<'a> Printer<'a> {
                         self.out.push_str(&format!(" {}", o.text));
                     }
                 }
+                if !t.per.is_empty() {
+                    let per: Vec<&str> = t.per.iter().map(|f| f.text.as_str()).collect();
+                    self.out.push_str(&format!(" per {}", per.join(", ")));
+                }
                 if let Some(r) = &t.rank {
                     self.out.push_str(&format!(" as {}", r.text));
                 }
@@ -653,12 +657,14 @@ mod tests {
         let out = roundtrip(
             "source datagen {} | key_by a | aggregate { a, n: count() where b < 1 and c, s: (sum(b) where c) / count() } | sink print
 source datagen {} | key_by a | top 3 by b desc, c asc, d as r | sink print
+source datagen {} | top 3 by b per c, d.e as r | sink print
 source datagen {} | dedup a, b keep last ttl 1d | sink print
 source datagen {} | dedup a within 1h keep first | sink print",
         );
         assert!(out.contains("n: count() where b < 1 and c"), "{out}");
         assert!(out.contains("s: (sum(b) where c) / count()"), "{out}");
         assert!(out.contains("top 3 by b desc, c asc, d as r"), "{out}");
+        assert!(out.contains("top 3 by b per c, d.e as r"), "{out}");
         assert!(out.contains("dedup a, b keep last ttl 1d"), "{out}");
         assert!(out.contains("dedup a within 1h keep first"), "{out}");
     }

@@ -489,12 +489,16 @@ fn stage(pair: Pair<Rule>, cx: &Cx) -> Build<Stage> {
                 let o = it.next_if(|p| p.as_rule() == Rule::top_order).map(|p| name(p, cx));
                 then_by.push((name(f, cx), o));
             }
+            let per = match it.next_if(|p| p.as_rule() == Rule::top_per) {
+                Some(p) => p.into_inner().filter(|f| f.as_rule() == Rule::field_path).map(|f| name(f, cx)).collect(),
+                None => Vec::new(),
+            };
             let rank = match it.next_if(|p| p.as_rule() == Rule::kw_as) {
                 Some(_) => Some(name(child(&mut it, "rank field", span)?, cx)),
                 None => None,
             };
             let attrs = attrs(child(&mut it, "attributes", span)?, cx)?;
-            StageKind::Top(TopStage { count, field, order, then_by, rank, attrs })
+            StageKind::Top(TopStage { count, field, order, then_by, per, rank, attrs })
         }
         other => {
             return Err(Diagnostic::error(
@@ -1037,6 +1041,21 @@ set b = []",
             t.then_by.iter().map(|(f, o)| (f.text.as_str(), o.as_ref().map(|o| o.text.as_str()))).collect();
         assert_eq!(then, vec![("t", Some("asc")), ("u", None)]);
         assert_eq!(t.rank.as_ref().map(|r| r.text.as_str()), Some("r"));
+    }
+
+    #[test]
+    fn top_per_names_the_partition_fields_before_the_rank() {
+        let src = "source datagen {} | top 3 by views desc per category, p.region as rnk | sink print";
+        let f = check_ok(src);
+        let Item::Pipeline(p) = &f.items[0] else { panic!() };
+        let StageKind::Top(t) = &p.stages[0].kind else { panic!() };
+        assert_eq!(t.per.iter().map(|f| f.text.as_str()).collect::<Vec<_>>(), ["category", "p.region"]);
+        assert_eq!(&src[t.per[1].span.start..t.per[1].span.end], "p.region");
+        assert_eq!(t.rank.as_ref().map(|r| r.text.as_str()), Some("rnk"));
+        let f = check_ok("source datagen {} | top 3 by per | sink print");
+        let Item::Pipeline(p) = &f.items[0] else { panic!() };
+        let StageKind::Top(t) = &p.stages[0].kind else { panic!() };
+        assert!(t.per.is_empty(), "a field named `per` is still a field");
     }
 
     #[test]

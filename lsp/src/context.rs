@@ -348,8 +348,9 @@ fn in_stage(kw: &str, at: usize, pipe: usize, args: &[&str], last: &str) -> Cont
         "watermark" if args.is_empty() => expr(kw),
         // `dedup id, region within 1h keep first`: the keys.
         "dedup" if !has("within") && !has("keep") => expr(kw),
-        // `top 3 by views desc, at as rnk`: the order's fields.
-        "top" if matches!(last, "by" | ",") && !has("as") => expr(kw),
+        // `top 3 by views desc, at per category, region as rnk`: the
+        // order's fields and the partition's.
+        "top" if matches!(last, "by" | "," | "per") && !has("as") => expr(kw),
         // `[left] unnest tags as tag`: the array.
         "unnest" if args.is_empty() => expr("unnest"),
         "left" if args == ["unnest"] => expr("unnest"),
@@ -439,6 +440,10 @@ mod tests {
         check(t, expr("top", t));
         check("from s | key_by k | top ‸", Context::None);
         check("from s | key_by k | top 3 by n desc as ‸", Context::None);
+        let t = "from s | window tumbling { size: 1s } | aggregate { k, c, n: count() } | top 3 by n per ‸";
+        check(t, expr("top", t));
+        let t = "from s | window tumbling { size: 1s } | aggregate { k, c, n: count() } | top 3 by n per c, ‸";
+        check(t, expr("top", t));
         let t = "from s | unnest ta‸";
         check(t, expr("unnest", t));
         let t = "from s | left unnest ‸";

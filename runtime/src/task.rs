@@ -197,9 +197,20 @@ impl OutputEdge {
             return;
         }
         let key = match &self.ship {
-            ShipStrategy::Hash { key } => Some(key.as_slice()),
-            // The rows of a window (`top`): by the hash of their time.
-            ShipStrategy::Window => None,
+            ShipStrategy::Hash { key } => {
+                key_hashes(&batch.columns, key, batch.len(), &mut self.hashes);
+                Some(key.as_slice())
+            }
+            // The rows of a window (`top`): by the hash of their time (and
+            // of their partition fields, `top … per k`).
+            ShipStrategy::Window => {
+                crate::operators::top::window_key_hashes(&batch, &[], &mut self.hashes);
+                None
+            }
+            ShipStrategy::WindowKey { key } => {
+                crate::operators::top::window_key_hashes(&batch, key, &mut self.hashes);
+                None
+            }
             ShipStrategy::Forward | ShipStrategy::Rebalance => {
                 let c = if self.ship == ShipStrategy::Rebalance {
                     self.next = (self.next + 1) % n;
@@ -218,13 +229,6 @@ impl OutputEdge {
                 return;
             }
         };
-        match key {
-            Some(key) => key_hashes(&batch.columns, key, batch.len(), &mut self.hashes),
-            None => {
-                self.hashes.clear();
-                self.hashes.extend(batch.timestamps.iter().map(|t| crate::operators::top::window_hash(*t)));
-            }
-        }
         for r in &mut self.routes {
             r.clear();
         }

@@ -85,7 +85,7 @@ impl Checker {
                     let help = match k {
                         k if k.is_source() => "a source takes its policy in its settings: `{ …, on_error: skip }`".to_string(),
                         OperatorKind::Dedup(_) => fields_only("`dedup`", "reads its key fields as they are"),
-                        OperatorKind::KeyedTop(_) | OperatorKind::WindowTop(_) => {
+                        OperatorKind::KeyedTop(_) | OperatorKind::WindowTop(_) | OperatorKind::WindowTopPer(_) => {
                             fields_only("`top`", "reads its sort fields (and its key fields) as they are")
                         }
                         OperatorKind::Join(_) => fields_only("a join", "compares its key fields as they are"),

@@ -416,6 +416,12 @@ impl Checker {
 
     /// `key_by f, …`: the key's fields, each of which must exist once.
     pub(super) fn key_by(&mut self, input: &StreamEnd, fields: &[ast::Name], span: Span) -> Key {
+        self.key_fields(input, fields, span, "key by")
+    }
+
+    /// Fields that key or partition the rows (`key_by`, `top … per`),
+    /// checked by the same rules; `verb` says what for in messages.
+    pub(super) fn key_fields(&mut self, input: &StreamEnd, fields: &[ast::Name], span: Span, verb: &str) -> Key {
         let mut key = Key { fields: Vec::new(), span, known: true };
         for f in fields {
             if input.is_unknown_field(&f.text) {
@@ -442,7 +448,7 @@ impl Checker {
                 }
                 Some(i) => key.fields.push(i),
                 None => {
-                    if let Some(d) = super::paths::why_not_a_field(&input.schema, f, "key by") {
+                    if let Some(d) = super::paths::why_not_a_field(&input.schema, f, verb) {
                         self.err(d);
                         key.known = false;
                         continue;
@@ -450,7 +456,7 @@ impl Checker {
                     let names: Vec<&str> = input.schema.fields.iter().map(|x| x.name.as_str()).collect();
                     let d = Diagnostic::error(
                         "flow::check::unknown-field",
-                        format!("cannot key by `{}`: no such field", f.text),
+                        format!("cannot {verb} `{}`: no such field", f.text),
                         f.span,
                     )
                     .with_label("not a field of the input");

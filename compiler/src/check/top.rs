@@ -1,6 +1,7 @@
-//! `top N by f [desc|asc] [as rank]` after a windowed `aggregate`: the
-//! rows of each window ranked across keys (Flink SQL's window Top-N), run
-//! in parallel by re-partitioning the rows by window. After `key_by k`
+//! `top N by f [desc|asc] [per k, …] [as rank]` after a windowed
+//! `aggregate`: the rows of each window ranked across keys, or within
+//! each partition of equal `per` fields (Flink SQL's window Top-N), run in
+//! parallel by re-partitioning the rows by window (and partition). After `key_by k`
 //! with no window: the N best rows per key, an updating stream (Flink
 //! SQL's Top-N, `ROW_NUMBER() OVER (PARTITION BY k ORDER BY f) <= N`).
 
@@ -85,18 +86,22 @@ impl Checker {
             );
             ok = false;
         }
+        // The same rules as `key_by`: fields that exist, no arrays, no nulls.
+        let per = self.key_fields(input, &t.per, span, "rank per");
+        ok &= per.known;
         let rank_name = t.rank.as_ref().map_or("rank", |r| r.text.as_str()).to_string();
         ok &= self.rank_name_free(input, &rank_name, t.rank.as_ref().map_or(span, |r| r.span));
         let mut schema = input.schema.clone();
         schema.name = None;
         schema.fields.push(Field::new(rank_name, DataType::Long));
         let kind = match (n, field) {
-            (Some(n), Some(field)) if ok => Some(OperatorKind::WindowTop(WindowTop {
-                n,
-                field,
-                descending: t.descending(),
-                rank_field: schema.fields.len() - 1,
-            })),
+            (Some(n), Some(field)) if ok => {
+                let top = WindowTop { n, field, descending: t.descending(), rank_field: schema.fields.len() - 1 };
+                Some(match per.fields.is_empty() {
+                    true => OperatorKind::WindowTop(top),
+                    false => OperatorKind::WindowTopPer(WindowTopPer { top, per: per.fields.clone() }),
+                })
+            }
             _ => None,
         };
         let op = self.add_op(
@@ -104,7 +109,7 @@ impl Checker {
             format!("Top{}", n.map_or(String::new(), |n| n.to_string())),
             &t.attrs,
             Some(input),
-            Partitioning::Window,
+            Partitioning::Window { key: per.fields },
             schema.clone(),
             span,
             settings,
@@ -202,6 +207,19 @@ impl Checker {
         settings: &JobSettings,
     ) -> StreamEnd {
         let mut ok = key.known;
+        if let (Some(first), Some(last)) = (t.per.first(), t.per.last()) {
+            self.err(
+                Diagnostic::error(
+                    "flow::check::top-per-key",
+                    "`per` partitions the Top-N of a window; a per-key `top` is already partitioned by its key",
+                    first.span.to(last.span),
+                )
+                .with_label("`per` after `key_by`")
+                .with_secondary(key.span, "the rows are ranked per this key")
+                .with_help("put the fields in the key (`key_by k, category | top 3 by views`), or rank the rows of a window: `… | aggregate { … } | top 3 by views per category`"),
+            );
+            ok = false;
+        }
         let n = self.top_count(t);
         let mut order = Vec::new();
         let mut seen: Vec<(usize, Span)> = Vec::new();

@@ -4,7 +4,7 @@
 //! columns and what it adds.
 
 use super::{edge_key, input_indices, input_schema};
-use crate::ir::{DataType, OperatorKind, Schema};
+use crate::ir::{DataType, OperatorKind, Schema, WindowTopPer};
 use crate::logical::LogicalPlan;
 
 /// The types (and nullability) of a schema's fields.
@@ -71,7 +71,7 @@ pub fn well_formed(plan: &LogicalPlan) -> Result<(), String> {
                     && output.len() == input.len() + usize::from(t.rank_field.is_some())
                     && t.rank_field.is_none_or(|r| r == input.len())
             }
-            OperatorKind::WindowTop(t) => {
+            OperatorKind::WindowTop(t) | OperatorKind::WindowTopPer(WindowTopPer { top: t, .. }) => {
                 output.starts_with(&input) && output.len() == input.len() + 1 && t.rank_field == input.len()
             }
             OperatorKind::LookupJoin(l) => {

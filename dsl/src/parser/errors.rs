@@ -140,6 +140,7 @@ fn rule_name(rule: Rule) -> &'static str {
         Rule::kw_with => "`with`",
         Rule::kw_ordinality => "`ordinality`",
         Rule::kw_versioned => "`versioned`",
+        Rule::top_per | Rule::kw_per => "`per field, …`",
     }
 }
 

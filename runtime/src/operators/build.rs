@@ -173,13 +173,17 @@ pub fn build_operator(op: &ChainedOperator, ctx: &BuildContext) -> Result<Box<dy
             &op.output,
             ctx.max_parallelism,
         )?),
-        OperatorKind::WindowTop(t) => Box::new(TopOperator::new(
-            op.name.clone(),
-            t.clone(),
-            op.input.as_ref().unwrap_or(&Schema::default()),
-            &op.output,
-            ctx.max_parallelism,
-        )?),
+        kind @ (OperatorKind::WindowTop(_) | OperatorKind::WindowTopPer(_)) => {
+            let (t, per) = kind.window_top().ok_or_else(|| not_in_chain(op, kind))?;
+            Box::new(TopOperator::new(
+                op.name.clone(),
+                t.clone(),
+                per.to_vec(),
+                op.input.as_ref().unwrap_or(&Schema::default()),
+                &op.output,
+                ctx.max_parallelism,
+            )?)
+        }
         other => return Err(not_in_chain(op, other)),
     })
 }

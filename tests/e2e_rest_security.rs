@@ -8,7 +8,8 @@
 //! - `web.submit.enable` / `web.cancel.enable`: 403;
 //! - `flowc.security.rest.token`: 401 without it, `flowc` with
 //!   `FLOWC_REST_TOKEN` works;
-//! - the web UI stops polling a job that is not there.
+//! - the web UI stops polling a job that is not there;
+//! - the JobManager raises its soft open-file limit to the hard one at start.
 //!
 //! TLS and refused starts are in `e2e_rest_tls.rs`.
 
@@ -411,4 +412,47 @@ fn the_web_ui_stops_polling_a_missing_job_and_an_unknown_tab() {
     assert!(missing["content"].as_str().is_some_and(|c| c.contains("not found")), "{missing}");
     let tab = web_ui_fetches(&cluster, "#/jobs/0123456789abcdef0123456789abcdef/no-such-tab", 2500).expect("node");
     assert!(requests(&tab) <= 1, "an unknown tab is polled: {tab}");
+}
+
+/// The soft and hard `Max open files` of a process, from `/proc/<pid>/limits`.
+fn open_file_limits(pid: u32) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut numbers = line.split_whitespace().filter_map(|w| w.parse::<u64>().ok());
+    Some((numbers.next()?, numbers.next()?))
+}
+
+#[test]
+fn the_jobmanager_raises_its_open_file_limit_at_start() {
+    // Started with a soft limit of 256 (below the hard one): idle REST
+    // clients could take every descriptor that RPC and checkpoints need,
+    // unless the JobManager raises the soft limit to the hard one first thing.
+    let scratch = support::cluster::Scratch::new("nofile");
+    let ports = support::free_ports(2);
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -S -n 256 && exec "$0" "$@""#)
+        .arg(flowc_bin())
+        .arg("jobmanager")
+        .args(["-D", &format!("rest.port={}", ports[0]), "-D", &format!("jobmanager.rpc.port={}", ports[1])])
+        .args(["-D", &format!("web.upload.dir={}", scratch.0.join("uploads").display())])
+        .env("FLOWC_CONF_DIR", scratch.0.join("no-conf"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting flowc jobmanager under sh");
+    let pid = child.id();
+    let rest = flowc_runtime::client::rest::Rest::new(format!("127.0.0.1:{}", ports[0]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rest.get("/config").is_err() {
+        assert!(Instant::now() < deadline, "the JobManager did not answer within 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let limits = open_file_limits(pid);
+    let _ = child.kill();
+    let _ = child.wait();
+    let (soft, hard) = limits.expect("Max open files in /proc/<pid>/limits");
+    assert!(hard > 256, "the test needs a hard limit above 256 (it is {hard})");
+    assert_eq!(soft, hard, "the JobManager kept a soft open-file limit of {soft} below the hard {hard}");
 }

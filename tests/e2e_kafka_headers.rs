@@ -7,15 +7,12 @@
 
 mod support;
 
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::TopicPartitionList;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::cluster::Cluster;
-use support::kafka::{create_topic, unique_topic, Kafka};
+use support::kafka::{create_topic, read_committed, unique_topic, Kafka};
 
 const RECORDS: i64 = 30;
 
@@ -25,22 +22,7 @@ type Msg = (Option<String>, Vec<(String, String)>, Value);
 /// Every message of `topic` (read_committed, from the beginning), until
 /// `want` are in and a little longer, or `timeout`.
 fn read_all(bootstrap: &str, topic: &str, want: usize, timeout: Duration) -> Vec<Msg> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("reader-{topic}"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .expect("a Kafka consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning).expect("partition");
-    consumer.assign(&tpl).expect("assign");
-    let mut out = Vec::new();
-    let deadline = Instant::now() + timeout;
-    let mut quiet_until: Option<Instant> = None;
-    while Instant::now() < deadline && quiet_until.is_none_or(|q| Instant::now() < q) {
-        let Some(m) = consumer.poll(Duration::from_millis(200)) else { continue };
-        let m = m.expect("a message");
+    read_committed(bootstrap, &[(topic, 1)], want, timeout, Duration::from_secs(2), |m| {
         let headers = m
             .headers()
             .map(|h| {
@@ -53,12 +35,8 @@ fn read_all(bootstrap: &str, topic: &str, want: usize, timeout: Duration) -> Vec
             .unwrap_or_default();
         let key = m.key().map(|k| String::from_utf8_lossy(k).to_string());
         let value = m.payload().map(|v| serde_json::from_slice(v).expect("a JSON value")).unwrap_or(Value::Null);
-        out.push((key, headers, value));
-        if out.len() >= want && quiet_until.is_none() {
-            quiet_until = Some(Instant::now() + Duration::from_secs(2));
-        }
-    }
-    out
+        (key, headers, value)
+    })
 }
 
 /// Record `i`'s trace (null for every third) and region.

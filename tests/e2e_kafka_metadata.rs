@@ -15,15 +15,13 @@ use flowc_runtime::connectors::kafka_topics::Assignment;
 use flowc_runtime::connectors::{SourcePoll, SourceReader};
 use flowc_runtime::metrics::TaskCounters;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::TopicPartitionList;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use support::cluster::Cluster;
-use support::kafka::{create_topic, unique_topic, Kafka};
+use support::kafka::{create_topic, read_committed, unique_topic, Kafka};
 
 const START_MS: i64 = 1_795_558_500_000;
 
@@ -60,34 +58,16 @@ fn produce(bootstrap: &str, eu: &str, us: &str, range: std::ops::Range<i64>) {
 }
 
 /// Every message of `topics` (read_committed, from the beginning), polled
-/// for `quiet` after the last one or until `deadline`.
+/// until `want` are in and 3 s more (anything more would be a duplicate),
+/// or `timeout`.
 fn read_all(bootstrap: &str, topics: &[(&str, i32)], want: usize, timeout: Duration) -> Vec<Msg> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("reader-{}", topics[0].0))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .expect("a Kafka consumer");
-    let mut tpl = TopicPartitionList::new();
-    for (t, partitions) in topics {
-        for p in 0..*partitions {
-            tpl.add_partition_offset(t, p, rdkafka::Offset::Beginning).expect("partition");
-        }
-    }
-    consumer.assign(&tpl).expect("assign");
-    let mut out = Vec::new();
-    let deadline = Instant::now() + timeout;
-    let mut quiet_until: Option<Instant> = None;
-    while Instant::now() < deadline && quiet_until.is_none_or(|q| Instant::now() < q) {
-        let Some(m) = consumer.poll(Duration::from_millis(200)) else { continue };
-        let m = m.expect("a message");
+    read_committed(bootstrap, topics, want, timeout, Duration::from_secs(3), |m| {
         let header = |name: &str| {
             m.headers().and_then(|h| {
                 h.iter().find(|h| h.key == name).and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).to_string())
             })
         };
-        out.push(Msg {
+        Msg {
             topic: m.topic().to_string(),
             partition: m.partition(),
             offset: m.offset(),
@@ -95,13 +75,8 @@ fn read_all(bootstrap: &str, topics: &[(&str, i32)], want: usize, timeout: Durat
             timestamp: m.timestamp().to_millis(),
             trace: header("trace-id"),
             value: m.payload().map(|v| serde_json::from_slice(v).expect("a JSON value")).unwrap_or(Value::Null),
-        });
-        if out.len() >= want && quiet_until.is_none() {
-            // Anything more would be a duplicate: look a little longer.
-            quiet_until = Some(Instant::now() + Duration::from_secs(3));
         }
-    }
-    out
+    })
 }
 
 #[derive(Debug, Clone)]

@@ -322,3 +322,42 @@ pub fn read_json(bootstrap: &str, topic: &str) -> Vec<serde_json::Value> {
     .expect("reading");
     out
 }
+
+/// Every committed message of `topics` (each with its partition count),
+/// read from the beginning and mapped by `each`, until `want` are in and
+/// `quiet` longer (anything more would be a duplicate), or `timeout`.
+#[allow(dead_code)] // not every test binary reads this way
+pub fn read_committed<T>(
+    bootstrap: &str,
+    topics: &[(&str, i32)],
+    want: usize,
+    timeout: Duration,
+    quiet: Duration,
+    mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>) -> T,
+) -> Vec<T> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("reader-{}", topics[0].0))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("a Kafka consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for (t, partitions) in topics {
+        for p in 0..*partitions {
+            tpl.add_partition_offset(t, p, rdkafka::Offset::Beginning).expect("partition");
+        }
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut quiet_until: Option<Instant> = None;
+    while Instant::now() < deadline && quiet_until.is_none_or(|q| Instant::now() < q) {
+        let Some(m) = consumer.poll(Duration::from_millis(200)) else { continue };
+        out.push(each(&m.expect("a message")));
+        if out.len() >= want && quiet_until.is_none() {
+            quiet_until = Some(Instant::now() + quiet);
+        }
+    }
+    out
+}

@@ -133,6 +133,11 @@ pub enum FailureKind {
     /// The checkpoint or savepoint it restored from is corrupt or lacks a
     /// file: the JobManager skips it from then on.
     CorruptState,
+    /// A channel to or from another subtask closed under it: the
+    /// consequence of that subtask's failure (or its TaskManager's loss),
+    /// not a cause. The JobManager names the real cause as the job's root
+    /// exception when it arrives.
+    Consequence,
 }
 
 impl TaskMetrics {

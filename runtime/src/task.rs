@@ -71,6 +71,12 @@ impl TaskError {
     pub fn is_corrupt_state(&self) -> bool {
         matches!(self, TaskError::Restore { source, .. } if source.is_corruption())
     }
+
+    /// Whether the task failed only because a peer's channel closed: the
+    /// peer failed (or its TaskManager went), which is the cause.
+    pub fn is_consequence(&self) -> bool {
+        matches!(self, TaskError::InputLost { .. } | TaskError::OutputLost { .. })
+    }
 }
 
 /// How a task ended without error.

@@ -22,6 +22,11 @@ pub enum Note {
     Failed {
         cause: String,
     },
+    /// The failure first reported was a consequence of this one, which
+    /// is now the job's root exception.
+    RootCause {
+        cause: String,
+    },
     /// The job failed and restarts after `delay`.
     FailingOver {
         cause: String,
@@ -93,6 +98,9 @@ impl Note {
                 "Restoring the job from a savepoint."
             ),
             Note::Failed { cause } => tracing::warn!(job_id = %job_id, cause = %cause, "Job failed."),
+            Note::RootCause { cause } => {
+                tracing::warn!(job_id = %job_id, cause = %cause, "The failure that caused the others.")
+            }
             Note::FailingOver { cause, delay } => tracing::warn!(
                 job_id = %job_id, cause = %cause, delay_ms = delay.as_millis() as u64,
                 "Job failed; restarting from the latest checkpoint."

@@ -220,6 +220,21 @@ pub(super) async fn job_exceptions(State(jm): Jm, Path(jid): Path<String>) -> Re
             .iter()
             .rev()
             .map(|e| {
+                let concurrent: Vec<Value> = e
+                    .concurrent
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "exceptionName": "org.flowc.TaskFailure",
+                            "stacktrace": c.message,
+                            "timestamp": c.timestamp,
+                            "taskName": null,
+                            "endpoint": c.location,
+                            "taskManagerId": c.location,
+                            "failureLabels": {}
+                        })
+                    })
+                    .collect();
                 json!({
                     "exceptionName": "org.flowc.JobFailure",
                     "stacktrace": e.message,
@@ -228,7 +243,7 @@ pub(super) async fn job_exceptions(State(jm): Jm, Path(jid): Path<String>) -> Re
                     "endpoint": e.location,
                     "taskManagerId": e.location,
                     "failureLabels": {},
-                    "concurrentExceptions": []
+                    "concurrentExceptions": concurrent
                 })
             })
             .collect();

@@ -323,7 +323,13 @@ pub(super) fn deploy(
                 Ok(TaskOutcome::Canceled) => report_final(&tx, key, id, TaskStatus::CANCELED, None, metrics),
                 Err(e) => {
                     tracing::warn!(job_id = %key.0, task = %name, error = %e, "Task failed.");
-                    let kind = if e.is_corrupt_state() { FailureKind::CorruptState } else { FailureKind::Other };
+                    let kind = if e.is_corrupt_state() {
+                        FailureKind::CorruptState
+                    } else if e.is_consequence() {
+                        FailureKind::Consequence
+                    } else {
+                        FailureKind::Other
+                    };
                     report_failure(&tx, key, id, format!("{name}: {e}"), kind, metrics);
                 }
             }

@@ -2,7 +2,7 @@
 //! failover under the restart strategy, restarts, cancellation, failure,
 //! and the end — final state, result, retention, savepoints, slots.
 
-use super::{Job, JobResult, Restore, State, TaskEntry};
+use super::{ConcurrentFailure, Job, JobResult, Restore, State, TaskEntry, MAX_CONCURRENT_EXCEPTIONS};
 use crate::clock::Now;
 use crate::ids::{JobStatus, TaskStatus};
 use crate::jobmanager::events::{CancelError, Command};
@@ -47,7 +47,39 @@ impl Job {
                 }
             }
         }
-        self.failover(&message, location, now, out);
+        if self.status() == JobStatus::RUNNING {
+            self.failover(&message, location, now, out);
+            self.root_is_consequence = u.kind == FailureKind::Consequence;
+        } else if matches!(self.state, State::Failing | State::Restarting { .. }) {
+            self.concurrent_failure(message, location, u.kind, now, out);
+        }
+    }
+
+    /// Another task of the attempt failed while the job was failing over
+    /// or failing: a concurrent exception of the root one, or the root
+    /// itself if the root so far was only its consequence (a task whose
+    /// channel to this one closed, reported first).
+    fn concurrent_failure(
+        &mut self,
+        message: String,
+        location: Option<String>,
+        kind: FailureKind,
+        now: Now,
+        out: &mut Vec<Command>,
+    ) {
+        let promote = self.root_is_consequence && kind != FailureKind::Consequence;
+        let Some(root) = self.exceptions.last_mut() else { return };
+        let mut failure = ConcurrentFailure { timestamp: now.ms, message, location };
+        if promote {
+            self.root_is_consequence = false;
+            std::mem::swap(&mut root.message, &mut failure.message);
+            std::mem::swap(&mut root.location, &mut failure.location);
+            std::mem::swap(&mut root.timestamp, &mut failure.timestamp);
+            out.push(Command::Log(Note::RootCause { cause: root.message.clone() }));
+        }
+        if root.concurrent.len() < MAX_CONCURRENT_EXCEPTIONS {
+            root.concurrent.insert(if promote { 0 } else { root.concurrent.len() }, failure);
+        }
     }
 
     pub(super) fn on_tm_lost(&mut self, tm: &str, message: &str, now: Now, out: &mut Vec<Command>) {

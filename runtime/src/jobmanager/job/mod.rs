@@ -98,7 +98,22 @@ pub struct ExceptionEntry {
     pub message: String,
     pub task: Option<String>,
     pub location: Option<String>,
+    /// Other tasks of the same attempt that failed after it, before the
+    /// attempt ended (Flink's `concurrentExceptions`), at most
+    /// [`MAX_CONCURRENT_EXCEPTIONS`].
+    pub concurrent: Vec<ConcurrentFailure>,
 }
+
+/// A failure that came with a job's root exception.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConcurrentFailure {
+    pub timestamp: i64,
+    pub message: String,
+    pub location: Option<String>,
+}
+
+/// How many concurrent failures an exception keeps.
+pub const MAX_CONCURRENT_EXCEPTIONS: usize = 16;
 
 /// Where the job is in its lifecycle. Its Flink status follows from it.
 #[derive(Debug)]
@@ -168,6 +183,10 @@ pub struct Job {
     /// Older exceptions were dropped (`web.exception-history-size`).
     pub(super) exceptions_truncated: bool,
     exception_history_size: usize,
+    /// The newest exception is only a consequence (a task whose peer's
+    /// channel closed): the first real cause of the same attempt replaces
+    /// it as the root.
+    pub(super) root_is_consequence: bool,
     pub(super) checkpoints: Coordinator,
     /// The checkpoint store as last sent to be persisted (high availability).
     persisted: CheckpointStore,
@@ -223,6 +242,7 @@ impl Job {
             exceptions: Vec::new(),
             exceptions_truncated: false,
             exception_history_size: spec.exception_history_size.max(1),
+            root_is_consequence: false,
             checkpoints,
             // As the shell stored it with the submission.
             persisted: store,
@@ -455,7 +475,15 @@ impl Job {
     /// Records a failure for `/jobs/:jid/exceptions`, keeping the newest
     /// `web.exception-history-size`.
     fn record_exception(&mut self, now: Now, message: &str, location: Option<String>) {
-        self.exceptions.push(ExceptionEntry { timestamp: now.ms, message: message.to_string(), task: None, location });
+        self.root_is_consequence = false;
+        let entry = ExceptionEntry {
+            timestamp: now.ms,
+            message: message.to_string(),
+            task: None,
+            location,
+            concurrent: Vec::new(),
+        };
+        self.exceptions.push(entry);
         if self.exceptions.len() > self.exception_history_size {
             let excess = self.exceptions.len() - self.exception_history_size;
             self.exceptions.drain(..excess);

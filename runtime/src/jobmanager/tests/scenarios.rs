@@ -455,3 +455,37 @@ fn a_job_without_slots_waits_and_says_so_once() {
     h.offer();
     assert_eq!(h.job.attempt, 1);
 }
+
+#[test]
+fn the_root_exception_is_the_cause_not_the_peer_whose_channel_closed() {
+    let concurrent = |h: &Harness| -> Vec<String> {
+        h.job.exceptions.last().map(|e| e.concurrent.iter().map(|c| c.message.clone()).collect()).unwrap_or_default()
+    };
+    for strategy in [RestartStrategy::None, fixed_delay(10)] {
+        let mut h = Harness::new(strategy, 1);
+        h.run_job();
+        let s = h.subtasks();
+        // The upstream task sees its output close a moment before the
+        // downstream task that failed reports why.
+        h.report_as(h.job.attempt, s[0], TaskStatus::FAILED, FailureKind::Consequence);
+        assert_eq!(exceptions(&h), vec![format!("task {} failed", s[0])]);
+        h.report_as(h.job.attempt, s[1], TaskStatus::FAILED, FailureKind::Other);
+        assert_eq!(exceptions(&h), vec![format!("task {} failed", s[1])], "the cause is the root");
+        assert_eq!(concurrent(&h), vec![format!("task {} failed", s[0])]);
+        // A second cause does not replace the first; it is concurrent.
+        h.report_as(h.job.attempt, s[2], TaskStatus::FAILED, FailureKind::Other);
+        assert_eq!(exceptions(&h), vec![format!("task {} failed", s[1])]);
+        assert_eq!(concurrent(&h), vec![format!("task {} failed", s[0]), format!("task {} failed", s[2])]);
+    }
+    // A cause reported first stays the root; the consequence is concurrent.
+    let mut h = Harness::new(RestartStrategy::None, 1);
+    h.run_job();
+    let s = h.subtasks();
+    h.report_as(h.job.attempt, s[1], TaskStatus::FAILED, FailureKind::Other);
+    h.report_as(h.job.attempt, s[0], TaskStatus::FAILED, FailureKind::Consequence);
+    assert_eq!(exceptions(&h), vec![format!("task {} failed", s[1])]);
+    assert_eq!(concurrent(&h), vec![format!("task {} failed", s[0])]);
+    assert_eq!(h.status(), JobStatus::FAILING);
+    h.report_all(TaskStatus::CANCELED);
+    assert_eq!(h.status(), JobStatus::FAILED);
+}

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::cluster::{flowc_bin, Scratch};
+use support::local::{flowc_run_ok, printed_records};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -72,22 +73,9 @@ fn examples(dir: &Path, out: &mut Vec<PathBuf>) {
 /// inputs are paths from there); only jobs that print are run.
 fn records_printed(job: &Path) -> Vec<String> {
     let scratch = Scratch::new("cookbook");
-    let o = Command::new(flowc_bin())
-        .current_dir(root())
-        .env("FLOWC_CONF_DIR", scratch.0.join("no-conf"))
-        .arg("run")
-        .arg(job)
-        .output()
-        .expect("running flowc");
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(o.status.success(), "flowc run {}:\n{stdout}{}", job.display(), String::from_utf8_lossy(&o.stderr));
-    let mut lines: Vec<String> = stdout.lines().filter(|l| is_record(l)).map(str::to_string).collect();
+    let mut lines = printed_records(&flowc_run_ok(&scratch, root(), job, &[]));
     lines.sort();
     lines
-}
-
-fn is_record(line: &str) -> bool {
-    line.starts_with('{') || ["+I ", "-U ", "+U ", "-D "].iter().any(|k| line.starts_with(k))
 }
 
 #[test]

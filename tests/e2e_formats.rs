@@ -9,10 +9,10 @@ mod support;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
-use support::cluster::{flowc_bin, Scratch};
+use support::cluster::Scratch;
 use support::kafka::{create_topic, unique_topic, Kafka};
+use support::local::{flowc_run, output_text};
 
 const EXPECTED_ORDERS: &str = r#"{"order_id":1001,"customer":"SMITH, JANE","amount":19.99,"placed_at":"2026-11-24T22:15:00.000Z","express":true}
 {"order_id":1003,"customer":"THE \"BEST\" SHOP","amount":120.5,"placed_at":"2026-11-24T22:15:02.000Z","express":true}
@@ -23,17 +23,10 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Runs a job in a mini cluster in `dir`; its output and log.
-fn run_local(dir: &Path, job: &Path, args: &[&str]) -> String {
-    let o = Command::new(flowc_bin())
-        .current_dir(dir)
-        .env("FLOWC_CONF_DIR", dir.join("no-conf"))
-        .arg("run")
-        .arg(job)
-        .args(args)
-        .output()
-        .expect("flowc run");
-    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+/// Runs a job in a mini cluster in `scratch`; its output and log.
+fn run_local(scratch: &Scratch, job: &Path, args: &[&str]) -> String {
+    let o = flowc_run(scratch, &scratch.0, job, args);
+    let text = output_text(&o);
     assert!(o.status.success(), "{text}");
     text
 }
@@ -54,7 +47,7 @@ fn the_csv_to_json_example_writes_exactly_the_expected_records() {
     let job = repo().join("jobs/examples/csv_to_json.flow");
     for p in ["1", "2"] {
         let scratch = Scratch::new(&format!("csv2json-p{p}"));
-        let log = run_local(&scratch.0, &job, &["-p", p, "--input", &data.display().to_string(), "--out", "out"]);
+        let log = run_local(&scratch, &job, &["-p", p, "--input", &data.display().to_string(), "--out", "out"]);
         assert!(log.contains("has finished"), "{log}");
         let mut want: Vec<String> = EXPECTED_ORDERS.lines().map(str::to_string).collect();
         want.sort();
@@ -91,7 +84,7 @@ from rows | select {{ line: page }} | sink file {{ path: "raw", format: raw }}
         ),
     )
     .expect("job");
-    run_local(&scratch.0, &job, &["-p", "1", "--servers", kafka.bootstrap()]);
+    run_local(&scratch, &job, &["-p", "1", "--servers", kafka.bootstrap()]);
     let mut got = Vec::new();
     flowc_playground::kafka::read_topic(
         kafka.bootstrap(),

@@ -7,28 +7,17 @@ mod support;
 
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
-use support::cluster::{flowc_bin, Scratch};
+use support::cluster::Scratch;
+use support::local::{flowc_run_ok, printed_records};
 
 /// The records a job prints (`N> {json}` lines), sorted.
 fn run(example: &str, parallelism: &str) -> Vec<Value> {
     let scratch = Scratch::new(&format!("example-{example}"));
     let job = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/examples").join(format!("{example}.flow"));
-    let out = Command::new(flowc_bin())
-        .current_dir(&scratch.0)
-        .env("FLOWC_CONF_DIR", &scratch.0)
-        .args(["run", "-p", parallelism])
-        .arg(&job)
-        .output()
-        .expect("running flowc");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let mut rows: Vec<Value> = stdout
-        .lines()
-        // `N> {…}` at parallelism > 1, `{…}` at 1, as Flink's print sink.
-        .filter_map(|l| if l.starts_with('{') { Some(l) } else { l.split_once("> {").map(|(_, json)| json) })
-        .map(|j| if j.starts_with('{') { j.to_string() } else { format!("{{{j}") })
-        .map(|j| serde_json::from_str(&j).unwrap_or_else(|e| panic!("{j}: {e}")))
+    let stdout = flowc_run_ok(&scratch, &scratch.0, &job, &["-p", parallelism]);
+    let mut rows: Vec<Value> = printed_records(&stdout)
+        .iter()
+        .map(|j| serde_json::from_str(j).unwrap_or_else(|e| panic!("{j}: {e}")))
         .collect();
     rows.sort_by_key(|v| v.to_string());
     rows

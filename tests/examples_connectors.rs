@@ -4,24 +4,16 @@
 
 mod support;
 
-use std::process::Command;
-use support::cluster::{flowc_bin, Scratch};
+use support::cluster::Scratch;
+use support::local::{flowc_run_ok, printed_records};
 
 /// The records `flowc run` prints for an example (its other lines, the
-/// client's messages, left out).
+/// client's messages, left out), run from the repository's root.
 fn run_example(name: &str) -> String {
     let scratch = Scratch::new(&format!("example-{name}"));
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let o = Command::new(flowc_bin())
-        .current_dir(root)
-        .env("FLOWC_CONF_DIR", scratch.0.join("no-conf"))
-        .arg("run")
-        .arg(root.join("jobs/examples").join(format!("{name}.flow")))
-        .output()
-        .expect("flowc run");
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
-    stdout.lines().filter(|l| l.starts_with('{')).map(|l| format!("{l}\n")).collect()
+    let stdout = flowc_run_ok(&scratch, root, &root.join("jobs/examples").join(format!("{name}.flow")), &[]);
+    printed_records(&stdout).into_iter().map(|l| l + "\n").collect()
 }
 
 #[test]

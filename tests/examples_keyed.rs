@@ -4,28 +4,16 @@
 
 mod support;
 
-use std::process::Command;
-use support::cluster::{flowc_bin, Scratch};
+use support::cluster::Scratch;
+use support::local::{flowc_run_ok, printed_records};
 
 /// The records `flowc run` prints for an example (its other lines, the
 /// client's messages, left out).
 fn run_example(name: &str) -> String {
     let scratch = Scratch::new(&format!("example-{name}"));
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let o = Command::new(flowc_bin())
-        .current_dir(&scratch.0)
-        .env("FLOWC_CONF_DIR", scratch.0.join("no-conf"))
-        .arg("run")
-        .arg(root.join("jobs/examples").join(format!("{name}.flow")))
-        .output()
-        .expect("flowc run");
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
-    stdout
-        .lines()
-        .filter(|l| l.starts_with('{') || l.starts_with("+I ") || l.starts_with("-U ") || l.starts_with("+U "))
-        .map(|l| format!("{l}\n"))
-        .collect()
+    let job = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/examples").join(format!("{name}.flow"));
+    let stdout = flowc_run_ok(&scratch, &scratch.0, &job, &[]);
+    printed_records(&stdout).into_iter().map(|l| l + "\n").collect()
 }
 
 #[test]

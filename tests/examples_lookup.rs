@@ -7,8 +7,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
-use support::cluster::{flowc_bin, Scratch};
+use std::process::Output;
+use support::cluster::Scratch;
+use support::local::flowc_run;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -16,14 +17,7 @@ fn root() -> &'static Path {
 
 fn run(args: &[&str]) -> Output {
     let scratch = Scratch::new("example-lookup");
-    Command::new(flowc_bin())
-        .current_dir(root())
-        .env("FLOWC_CONF_DIR", scratch.0.join("no-conf"))
-        .arg("run")
-        .arg(root().join("jobs/examples/joins/clicks_categories.flow"))
-        .args(args)
-        .output()
-        .expect("flowc run")
+    flowc_run(&scratch, root(), &root().join("jobs/examples/joins/clicks_categories.flow"), args)
 }
 
 #[test]

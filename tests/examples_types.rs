@@ -13,8 +13,8 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
-use support::cluster::{flowc_bin, Scratch};
+use support::cluster::Scratch;
+use support::local::{flowc_run, output_text};
 
 const EXPECTED_SIGNUPS: &str = r#"{"id":1,"user":{"id":10,"name":"Ana","address":{"country":"PT","city":"Porto"}},"plan":{"seats":4,"price":100},"referrer":"blog","per_seat":25,"country":"pt"}
 {"id":4,"user":{"id":13,"name":"Dee","address":{"country":"NO","city":"Oslo"}},"plan":{"seats":3,"price":90},"referrer":"ad","per_seat":30,"country":"no"}
@@ -53,15 +53,9 @@ fn check_example(job: &str, data: &str, expected: &str) {
     let job = repo().join(job);
     for p in ["1", "2"] {
         let scratch = Scratch::new(&format!("example-p{p}"));
-        let o = Command::new(flowc_bin())
-            .current_dir(&scratch.0)
-            .env("FLOWC_CONF_DIR", scratch.0.join("no-conf"))
-            .arg("run")
-            .arg(&job)
-            .args(["-p", p, "--input", &data.display().to_string(), "--out", "out"])
-            .output()
-            .expect("flowc run");
-        let log = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        let o =
+            flowc_run(&scratch, &scratch.0, &job, &["-p", p, "--input", &data.display().to_string(), "--out", "out"]);
+        let log = output_text(&o);
         assert!(o.status.success() && log.contains("has finished"), "{log}");
         let mut want: Vec<String> = expected.lines().map(str::to_string).collect();
         want.sort();

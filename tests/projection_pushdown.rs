@@ -23,10 +23,10 @@ use flowc_runtime::metrics::TaskCounters;
 use flowc_runtime::operators::build::{build_run, BuildContext};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-use support::cluster::{flowc_bin, Cluster, Scratch};
+use support::cluster::{Cluster, Scratch};
+use support::local::{flowc_run, output_text};
 
 const OFF: &str = "set table.optimizer.projection-pushdown-enabled = false\n";
 
@@ -103,19 +103,8 @@ fn run(text: &str, name: &str) -> Vec<String> {
     let job = scratch.0.join("job.flow");
     let text = text.replace("$OUT", &out.display().to_string());
     std::fs::write(&job, &text).expect("write the job");
-    let o = Command::new(flowc_bin())
-        .current_dir(&scratch.0)
-        .env("FLOWC_CONF_DIR", scratch.0.join("no-conf"))
-        .arg("run")
-        .arg(&job)
-        .output()
-        .expect("flowc run");
-    assert!(
-        o.status.success(),
-        "{name}: flowc run failed\n{text}\n{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = flowc_run(&scratch, &scratch.0, &job, &[]);
+    assert!(o.status.success(), "{name}: flowc run failed\n{text}\n{}", output_text(&o));
     let mut table: BTreeMap<String, i64> = BTreeMap::new();
     for f in std::fs::read_dir(&out).unwrap_or_else(|e| panic!("{name}: no output: {e}")).flatten() {
         let text = std::fs::read_to_string(f.path()).expect("an output file");

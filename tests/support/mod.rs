@@ -8,6 +8,8 @@
 //! - [`s3`]: a real S3-protocol server (moto's, from PyPI) for the test
 //!   process (or the one named by `FLOWC_TEST_S3`), unique bucket names.
 //! - [`pki`]: a CA and node certificates for internal mutual TLS.
+//! - [`local`]: `flowc run` (a mini cluster in one process) and the records
+//!   its print sinks printed.
 //! - [`free_port`] / [`free_ports`]: loopback ports nobody listens on.
 //! - [`rss_kb`]: a process's resident memory.
 
@@ -16,6 +18,7 @@
 
 pub mod cluster;
 pub mod kafka;
+pub mod local;
 pub mod pki;
 pub mod playground;
 pub mod s3;

@@ -90,10 +90,18 @@ fn count_fields(e: &Expr, counts: &mut [usize]) {
 }
 
 /// The projection `second ∘ first` as one, when that changes nothing one
-/// can observe: neither can fail (an error names its operator and record),
-/// and no computed field of `first` is read twice by `second` (it would be
-/// computed twice). Then a field that `first` computes and `second` drops
-/// is never computed, and `first`'s pass-through fields are not copied.
+/// can observe:
+/// - `second` cannot fail, so every error of the merged projection is one
+///   of `first`'s, reported under `first`'s name and policy with the record
+///   `first` read (as if unmerged);
+/// - a field of `first` that can fail is passed on by `second` as it is,
+///   once: it is computed exactly on the records it was computed on before
+///   (dropped, it would no longer fail; read inside an `if`, only on some);
+/// - no computed field of `first` is read twice by `second` (it would be
+///   computed twice).
+///
+/// Then a field that `first` computes and `second` drops is never
+/// computed, and `first`'s pass-through fields are not copied.
 fn merge_projections(
     first: &[Expr],
     second: &[Expr],
@@ -101,14 +109,18 @@ fn merge_projections(
     mid: &[DataType],
     sources: &SourceMap,
 ) -> Option<Vec<Expr>> {
-    let infallible = |es: &[Expr], types: &[DataType]| {
-        es.iter().all(|e| CompiledExpr::compile(e, types, sources).is_ok_and(|c| !c.fallible()))
-    };
-    if !infallible(first, input) || !infallible(second, mid) {
+    let fallible = |e: &Expr, types: &[DataType]| CompiledExpr::compile(e, types, sources).map(|c| c.fallible()).ok();
+    if second.iter().any(|e| fallible(e, mid) != Some(false)) {
         return None;
     }
+    let first_fallible: Vec<bool> = first.iter().map(|e| fallible(e, input)).collect::<Option<_>>()?;
     let mut counts = vec![0; first.len()];
     second.iter().for_each(|e| count_fields(e, &mut counts));
+    let passed_once =
+        |i: usize| counts[i] == 1 && second.iter().any(|e| matches!(e.unlocated(), Expr::Field(f) if *f == i));
+    if (0..first.len()).any(|i| first_fallible[i] && !passed_once(i)) {
+        return None;
+    }
     let recomputed =
         first.iter().zip(&counts).any(|(e, n)| *n > 1 && !matches!(e.unlocated(), Expr::Field(_) | Expr::Literal(_)));
     (!recomputed).then(|| second.iter().map(|e| substitute(e, first)).collect())
@@ -137,8 +149,8 @@ fn plan(ops: &[(String, CalcOp<'_>, Schema, Schema)], policies: &[ErrorPolicy], 
                 if let Some(last) = out.last_mut().filter(|l| l.filter.is_none()) {
                     let merged = merge_projections(&last.projection, es, &types(&last.input), &types(input), sources);
                     if let Some(merged) = merged {
-                        // Neither can fail: the policy is moot.
-                        last.name = name.clone();
+                        // Only `last` can fail: its name and policy stay,
+                        // for its errors.
                         last.projection = merged;
                         last.output = output.clone();
                         continue;
@@ -513,13 +525,39 @@ mod tests {
         );
         let select = vec![Expr::Field(3)];
         let ops = vec![
-            ("Map".to_string(), CalcOp::Project(&fallible), s, mapped.clone()),
-            ("Select".to_string(), CalcOp::Project(&select), mapped, schema(&[("up", DataType::String)])),
+            ("Map".to_string(), CalcOp::Project(&fallible), s.clone(), mapped.clone()),
+            ("Select".to_string(), CalcOp::Project(&select), mapped.clone(), schema(&[("up", DataType::String)])),
         ];
         let mut calc = Calc::new(&ops, &SourceMap::default()).expect("compiles");
         assert_eq!(calc.steps.len(), 2);
-        let err = run(&mut calc, b).expect_err("the dropped field still divides by zero").to_string();
+        let err = run(&mut calc, b.clone()).expect_err("the dropped field still divides by zero").to_string();
         assert!(err.starts_with("Map: division by zero"), "{err}");
+        // Passed on as it is, once, by a select that cannot fail, it merges:
+        // its errors are still the map's, on the map's records.
+        let select = vec![Expr::Field(3), Expr::Field(4)];
+        let two = schema(&[("up", DataType::String), ("half", DataType::Long)]);
+        let ops = vec![
+            ("Map".to_string(), CalcOp::Project(&fallible), s.clone(), mapped.clone()),
+            ("Select".to_string(), CalcOp::Project(&select), mapped.clone(), two.clone()),
+        ];
+        let mut calc = Calc::new(&ops, &SourceMap::default()).expect("compiles");
+        assert_eq!(calc.steps.len(), 1);
+        let err = run(&mut calc, b.clone()).expect_err("divides by zero").to_string();
+        assert!(err.starts_with("Map: division by zero"), "{err}");
+        // Read inside an expression it would fail on fewer records: not merged.
+        let guarded = vec![
+            Expr::Field(3),
+            Expr::If(
+                Box::new(Expr::Binary(BinOp::Eq, Box::new(Expr::Field(3)), lit(Value::Str("/SHOP".into())))),
+                Box::new(Expr::Field(4)),
+                lit(Value::Int(0)),
+            ),
+        ];
+        let ops = vec![
+            ("Map".to_string(), CalcOp::Project(&fallible), s, mapped.clone()),
+            ("Select".to_string(), CalcOp::Project(&guarded), mapped, two),
+        ];
+        assert_eq!(Calc::new(&ops, &SourceMap::default()).expect("compiles").steps.len(), 2);
     }
 
     mod model {

@@ -24,6 +24,7 @@ use super::bad_records::BadRecords;
 use super::{ConnectorError, SourcePoll, SourceReader};
 use crate::checkpoint::{FileProgress, SourceState};
 use crate::codec::Decoder;
+use crate::data::Origins;
 use crate::metrics::{RecordPosition, TaskCounters};
 use crate::record::Signal;
 use crate::security::paths::AllowedRoots;
@@ -72,6 +73,10 @@ pub struct FileSourceReader {
     pending: Option<crate::data::Batch>,
     /// Records per batch at most.
     batch_rows: usize,
+    /// Where the records of the batch being read came from (file, line)
+    /// and their bytes: kept only when a later stage dead-letters
+    /// ([`Self::with_origins`]).
+    origins: Option<Origins>,
 }
 
 impl FileSourceReader {
@@ -110,9 +115,17 @@ impl FileSourceReader {
             idle: false,
             pending: None,
             batch_rows: BATCH,
+            origins: None,
         };
         reader.scan()?;
         Ok(reader)
+    }
+
+    /// Its batches carry their records' origins (file, line and the
+    /// record's bytes), for a stage after it that dead-letters.
+    pub fn with_origins(mut self) -> FileSourceReader {
+        self.origins = Some(Origins::default());
+        self
     }
 
     /// Lists the path: new files of this subtask are added, unread.
@@ -195,6 +208,9 @@ impl SourceReader for FileSourceReader {
         }
         let deadline = Instant::now() + timeout;
         let mut batch = self.decoder.batch(self.batch_rows);
+        if let Some(o) = &mut self.origins {
+            o.truncate(0);
+        }
         let mut bytes = 0u64;
         while batch.len() < self.batch_rows {
             if self.open.is_none() && !self.open_next()? {
@@ -243,13 +259,22 @@ impl SourceReader for FileSourceReader {
                     continue; // blank lines separate nothing
                 }
             }
-            if let Err(e) = self.decoder.decode_into(record, &mut batch) {
-                let position = RecordPosition::File { file: p.file.clone(), line: first_line };
-                let record = record.to_vec();
-                self.bad.decode_error(&record, &e.0, position, None)?;
+            match self.decoder.decode_into(record, &mut batch) {
+                Ok(()) => {
+                    if let Some(o) = &mut self.origins {
+                        o.push_file(&p.file, first_line, record);
+                    }
+                }
+                Err(e) => {
+                    let position = RecordPosition::File { file: p.file.clone(), line: first_line };
+                    let record = record.to_vec();
+                    self.bad.decode_error(&record, &e.0, position, None)?;
+                }
             }
         }
         TaskCounters::add(&self.counters.bytes_in, bytes);
+        // One origin per record read (a mismatch would be a bug: none, rather than wrong ones).
+        batch.origins = self.origins.as_mut().map(Origins::take).filter(|o| o.len() == batch.len());
         if !batch.is_empty() {
             if self.idle {
                 self.idle = false;

@@ -11,12 +11,20 @@
 //! message names the operator, the place in the job file and the record),
 //! `skip` drops the record, and `dead_letter` writes it to the job's
 //! dead-letter topic (`pipeline.dead-letter.topic`) as the sources do, with
-//! the row as the stage read it, and drops it:
+//! the row as the stage read it, and drops it. A record read from Kafka or
+//! a file carries its origin ([`Origins`](crate::data::Origins), filled by
+//! the sources of a job with a dead-lettering stage): its dead letter has
+//! its `source` position and its original bytes as `value`, as a source's
+//! own dead letter has:
 //!
 //! ```json
 //! {"error": "division by zero in `100 / n` at job.flow:7:20", "operator": "Ratio",
-//!  "value": "{\"id\":3,\"n\":0}", "row": {"id": 3, "n": 0}, "timestamp": 1795558500015}
+//!  "source": {"topic": "events", "partition": 1, "offset": 17},
+//!  "value": "{\"id\": 3, \"n\": 0}", "row": {"id": 3, "n": 0}, "timestamp": 1795558500015}
 //! ```
+//!
+//! A record an operator made (a window's output, a join's, datagen's) has
+//! no origin: no `source`, and its `value` is the row.
 //!
 //! The only I/O of an operator: the dead-letter producer is flushed at
 //! every checkpoint barrier ([`Operator::flush`](super::Operator::flush)),
@@ -24,7 +32,7 @@
 
 use super::OperatorError;
 use crate::codec::json::JsonEncoder;
-use crate::connectors::bad_records::{dead_letter_json, DeadLetterWriter};
+use crate::connectors::bad_records::{dead_letter_json, describe, DeadLetterWriter};
 use crate::data::Batch;
 use crate::expr::EvalError;
 use crate::metrics::{sample_text, ErrorClass, ErrorSample, TaskCounters};
@@ -149,12 +157,15 @@ impl StageErrors {
             ErrorPolicy::DeadLetter(_) => "dead-lettered",
         };
         let message = failure.message;
+        // Where the record was read, and its bytes as read, if it was.
+        let origin = batch.origins.as_ref().and_then(|o| o.get(row));
+        let position = origin.map(|o| o.position());
         self.counters.sample_error(ErrorSample {
             time_ms: crate::clock::now_ms(),
             class: failure.class,
             operator: operator.to_string(),
             error: message.clone(),
-            position: None,
+            position: position.clone(),
             value: sample_text(&self.row),
             action: action.to_string(),
         });
@@ -166,6 +177,10 @@ impl StageErrors {
                 if !row_text.is_empty() {
                     m.push_str(", record ");
                     m.push_str(&row_text);
+                }
+                if let Some(p) = &position {
+                    m.push_str(" read at ");
+                    m.push_str(&describe(p));
                 }
                 return Err(OperatorError::Eval { operator: operator.to_string(), message: m });
             }
@@ -184,9 +199,11 @@ impl StageErrors {
                         message: "no dead-letter topic to write to (this is a bug in flowc)".into(),
                     });
                 };
-                // Cut to fit the dead-letter topic's own limit, read when it opened.
-                let (row, fit) = (&self.row, w.limits());
-                dead_letter_json(&mut self.buf, &message, operator, None, row, Some(&row_text), timestamp, fit);
+                // The original bytes where the record has an origin, else the
+                // row; cut to fit the dead-letter topic's own limit, read when it opened.
+                let value = origin.map_or(self.row.as_slice(), |o| o.bytes);
+                let (at, fit) = (position.as_ref(), w.limits());
+                dead_letter_json(&mut self.buf, &message, operator, at, value, Some(&row_text), timestamp, fit);
                 w.send(&self.buf).map_err(|e| OperatorError::Eval {
                     operator: operator.to_string(),
                     message: format!("cannot dead-letter a record: {e}"),

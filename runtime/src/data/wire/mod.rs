@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  element  = tag u8 (0 records, 1 signal, 2 barrier, 3 end of input,
-//!                     4 changelog records), body
+//!                     4 changelog records, 5 origins records), body
 //!  records  = rows u32, columns u32, run(timestamps: rows × i64), column…
 //!  changelog records = run(kinds: rows × u8: 0 +I, 1 -U, 2 +U, 3 -D), records
 //!  column   = type u8 [| 0x40 nulls: run(validity: ⌈rows / 8⌉ bytes, bit set = value)],
@@ -16,6 +16,8 @@
 //!             column (the elements, as many as the last offset; with a
 //!             validity of its own where an element is null, which only
 //!             an array of nullable elements may be)
+//!  origins records: see [`origins`] (where each record was read, and its
+//!             bytes as read, then changelog records or records)
 //!  run      = byte length u32, bytes
 //!  signal, barrier = bincode
 //! ```
@@ -24,6 +26,10 @@
 //! what is left of the frame before it allocates, and every string offset
 //! and byte, so a malformed frame is an error, never a panic or a large
 //! allocation.
+
+mod origins;
+
+pub use origins::origins_len;
 
 use super::batch::{Batch, RowKind};
 use super::column::{Column, Data, ListColumn, StrColumn, Validity};
@@ -122,6 +128,9 @@ pub fn encode_element(e: &Element, out: &mut Vec<u8>) -> Result<(), WireError> {
 /// exactly [`Batch::encoded_len`] bytes.
 pub fn encode_batch(b: &Batch, out: &mut Vec<u8>) -> Result<(), WireError> {
     out.reserve(b.encoded_len());
+    if let Some(o) = &b.origins {
+        origins::put_origins(out, o)?;
+    }
     if let Some(kinds) = &b.kinds {
         out.push(TAG_CHANGELOG);
         put_u32(out, kinds.len())?;
@@ -276,26 +285,19 @@ pub fn decode_element(bytes: &[u8]) -> Result<Element, WireError> {
     };
     let cfg = bincode::config::standard().with_limit::<MAX_CONTROL>();
     match tag {
-        TAG_RECORDS => decode_batch(body).map(Element::Records),
-        TAG_CHANGELOG => {
+        TAG_RECORDS | TAG_CHANGELOG => decode_records(tag, body).map(Element::Records),
+        origins::TAG_ORIGINS => {
             let mut r = Reader { bytes: body };
-            let n = r.u32()?;
-            let codes = r.take(n)?;
-            let kinds = codes
-                .iter()
-                .map(|c| RowKind::from_code(*c).ok_or_else(|| WireError(format!("unknown row kind {c}"))))
-                .collect::<Result<Vec<_>, _>>()?;
-            match r.bytes.split_first() {
-                Some((&TAG_RECORDS, rest)) => {
-                    let mut b = decode_batch(rest)?;
-                    if kinds.len() != b.len() {
-                        return bad(format!("{} row kinds for {} records", kinds.len(), b.len()));
-                    }
-                    b.kinds = Some(kinds);
-                    Ok(Element::Records(b))
-                }
-                _ => bad("row kinds without records"),
+            let o = origins::read_origins(&mut r)?;
+            let mut b = match r.bytes.split_first() {
+                Some((&t @ (TAG_RECORDS | TAG_CHANGELOG), rest)) => decode_records(t, rest)?,
+                _ => return bad("origins without records"),
+            };
+            if o.len() != b.len() {
+                return bad(format!("{} origins for {} records", o.len(), b.len()));
             }
+            b.origins = Some(o);
+            Ok(Element::Records(b))
         }
         TAG_SIGNAL => {
             control("signal")?;
@@ -317,6 +319,31 @@ pub fn decode_element(bytes: &[u8]) -> Result<Element, WireError> {
         TAG_END if body.is_empty() => Ok(Element::EndOfInput),
         TAG_END => bad("trailing bytes after the end of input"),
         t => bad(format!("unknown element tag {t}")),
+    }
+}
+
+/// Records (`TAG_RECORDS`) or changelog records (`TAG_CHANGELOG`).
+fn decode_records(tag: u8, body: &[u8]) -> Result<Batch, WireError> {
+    if tag == TAG_RECORDS {
+        return decode_batch(body);
+    }
+    let mut r = Reader { bytes: body };
+    let n = r.u32()?;
+    let codes = r.take(n)?;
+    let kinds = codes
+        .iter()
+        .map(|c| RowKind::from_code(*c).ok_or_else(|| WireError(format!("unknown row kind {c}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    match r.bytes.split_first() {
+        Some((&TAG_RECORDS, rest)) => {
+            let mut b = decode_batch(rest)?;
+            if kinds.len() != b.len() {
+                return bad(format!("{} row kinds for {} records", kinds.len(), b.len()));
+            }
+            b.kinds = Some(kinds);
+            Ok(b)
+        }
+        _ => bad("row kinds without records"),
     }
 }
 

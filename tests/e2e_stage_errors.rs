@@ -7,7 +7,8 @@
 //! job fails naming the operator, the place in the job file and the
 //! record. Neither `skip` nor `dead_letter` ever restarts the job. An
 //! integer overflow (`n * 2` past the largest long) is an expression error
-//! like a division by zero: dead-lettered with its place, never wrapped.
+//! like a division by zero: dead-lettered with its place, never wrapped. A
+//! record read from a file is dead-lettered with its file, line and line.
 
 mod support;
 
@@ -217,4 +218,52 @@ fn an_integer_overflow_is_dead_lettered_with_its_place_and_row_never_wrapped() {
     check_output_and_counts(&cluster, &id, &t, "dead-lettered", 8);
     let error = "integer overflow (the result is out of the range of a long) in `n * 2` at ";
     check_dead_letters(&cluster, &id, &t, OVERFLOWS, error);
+}
+
+#[test]
+fn a_stage_dead_letters_a_file_record_with_its_file_line_and_bytes() {
+    let kafka = Kafka::shared();
+    let dlq = unique_topic("stage-file-dlq");
+    create_topic(kafka.bootstrap(), &dlq, 1).expect("topic");
+    let scratch = support::cluster::Scratch::new("stage-file");
+    let input = scratch.0.join("in");
+    std::fs::create_dir_all(&input).expect("input directory");
+    // Line 3 is blank; lines 2 and 5 hold n = 0.
+    let lines =
+        ["{\"id\": 1, \"n\": 4}", "{\"id\": 2,  \"n\": 0}", "", "{\"id\": 4, \"n\": 5}", "{\"n\": 0, \"id\": 5}"];
+    std::fs::write(input.join("a.jsonl"), lines.join("\n") + "\n").expect("input");
+    let job = format!(
+        r#"job "File stage errors"
+param servers: string = "localhost:9092"
+set pipeline.dead-letter.topic = "{dlq}"
+set pipeline.dead-letter.servers = $servers
+schema E {{ id: long, n: long }}
+source file {{ path: "{input}", schema: E }}
+    | map {{ id, r: 100 / n }} on_error dead_letter name "Ratio"
+    | sink file {{ path: "out" }}
+"#,
+        input = input.display()
+    );
+    let path = scratch.0.join("file_stage_errors.flow");
+    std::fs::write(&path, job).expect("writing the job");
+    let o = std::process::Command::new(support::cluster::flowc_bin())
+        .current_dir(&scratch.0)
+        .env("FLOWC_CONF_DIR", scratch.0.join("no-conf"))
+        .arg("run")
+        .arg(&path)
+        .args(["--servers", kafka.bootstrap()])
+        .output()
+        .expect("flowc run");
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let written = std::fs::read_to_string(scratch.0.join("out/part-0.jsonl")).expect("the sink's file");
+    assert_eq!(written, "{\"id\":1,\"n\":4,\"r\":25}\n{\"id\":4,\"n\":5,\"r\":20}\n");
+    let dead = read_json(kafka.bootstrap(), &dlq);
+    let file = format!("{}/a.jsonl", input.display());
+    let got: Vec<(Value, Value, Value)> =
+        dead.iter().map(|d| (d["source"].clone(), d["value"].clone(), d["row"]["id"].clone())).collect();
+    let want = |line: usize, id: i64| {
+        (serde_json::json!({"file": file, "line": line}), Value::from(lines[line - 1]), Value::from(id))
+    };
+    assert_eq!(got, vec![want(2, 2), want(5, 5)], "{dead:#?}");
+    assert!(dead.iter().all(|d| d["operator"] == "Ratio"), "{dead:#?}");
 }

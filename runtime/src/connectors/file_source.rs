@@ -435,6 +435,29 @@ mod tests {
     }
 
     #[test]
+    fn with_origins_each_record_carries_its_file_line_and_bytes() {
+        let dir = scratch("origins");
+        std::fs::write(dir.join("a.csv"), "n,name\n1,x\nbad,z\n\n3,\"w,\nv\"\r\n").unwrap();
+        let schema =
+            Schema { name: None, fields: vec![Field::new("n", DataType::Long), Field::new("name", DataType::String)] };
+        let csv = flowc_compiler::ir::CsvFormat { header: true, ..Default::default() };
+        let s = spec(&dir, Format::Csv(csv), schema);
+        let file = format!("{}/a.csv", dir.display());
+        let mut plain = reader(&s, 0, 1, Vec::new(), 10);
+        let SourcePoll::Records(b) = plain.poll(Duration::from_millis(1)).unwrap() else { panic!("records") };
+        assert_eq!((b.len(), b.origins), (2, None), "none unless asked for");
+        let mut r = reader(&s, 0, 1, Vec::new(), 10).with_origins();
+        let SourcePoll::Records(b) = r.poll(Duration::from_millis(1)).unwrap() else { panic!("records") };
+        let o = b.origins.as_ref().expect("origins");
+        let got: Vec<(RecordPosition, Vec<u8>)> =
+            (0..b.len()).filter_map(|i| o.get(i)).map(|g| (g.position(), g.bytes.to_vec())).collect();
+        let at = |line| RecordPosition::File { file: file.clone(), line };
+        // A record spanning lines is at the line it starts on, with its line break.
+        assert_eq!(got, vec![(at(2), b"1,x".to_vec()), (at(5), b"3,\"w,\nv\"".to_vec())]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_csv_record_spans_lines_where_a_quoted_field_holds_line_breaks() {
         let dir = scratch("csv-lines");
         std::fs::write(dir.join("a.csv"), "1,\"a\nb\"\n2,\"c,\"\"d\"\"\"\r\n3,plain\n4,\"never closed\n5,x\n").unwrap();

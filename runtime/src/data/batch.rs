@@ -484,13 +484,16 @@ mod tests {
         b
     }
 
-    /// The origin a record of [`numbered`] has: (topic, partition, offset, bytes).
-    fn origin_of(id: i64, origins: bool) -> Option<(String, i32, i64, Vec<u8>)> {
+    /// A record's origin in the model: (topic, partition, offset, bytes).
+    type Seen = Option<(String, i32, i64, Vec<u8>)>;
+
+    /// The origin a record of [`numbered`] has.
+    fn origin_of(id: i64, origins: bool) -> Seen {
         let topic = if id % 2 == 0 { "even" } else { "odd" };
         origins.then(|| (topic.to_string(), (id % 3) as i32, id, id.to_string().into_bytes()))
     }
 
-    fn observed(b: &Batch) -> Vec<(i64, Option<(String, i32, i64, Vec<u8>)>)> {
+    fn observed(b: &Batch) -> Vec<(i64, Seen)> {
         (0..b.len())
             .map(|r| {
                 let id = match b.row(r).first() {
@@ -518,8 +521,7 @@ mod tests {
             ops in proptest::collection::vec(op(), 0..16),
         ) {
             let mut b = numbered(0, start);
-            let mut model: Vec<(i64, Option<(String, i32, i64, Vec<u8>)>)> =
-                (0..4).map(|i| (i, origin_of(i, start))).collect();
+            let mut model: Vec<(i64, Seen)> = (0..4).map(|i| (i, origin_of(i, start))).collect();
             let mut next = 100;
             let mut any = start;
             for op in ops {

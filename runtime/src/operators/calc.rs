@@ -753,51 +753,6 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_record_is_named_by_its_origin_through_filters_and_projections() {
-        use crate::metrics::RecordPosition;
-        let (s, mut b) = input();
-        let mut origins = crate::data::Origins::default();
-        for (i, n) in [0, 5, 2, 0].iter().enumerate() {
-            origins.push_kafka("in", 1, 100 + i as i64, format!("{{\"n\": {n}}}").as_bytes());
-        }
-        b.origins = Some(origins);
-        // filter n != 5 | select { n, page } | map { page, r: 10 / n } on_error skip
-        let cond = Expr::Binary(BinOp::Ne, Box::new(Expr::Field(1)), lit(Value::Int(5)));
-        let swap = vec![Expr::Field(1), Expr::Field(0)];
-        let swapped = schema(&[("n", DataType::Long), ("page", DataType::String)]);
-        let q = Expr::At(
-            SourceSpan::new(0, 0),
-            Box::new(Expr::Binary(BinOp::Div, lit(Value::Int(10)), Box::new(Expr::Field(0)))),
-        );
-        let map = vec![Expr::Field(1), q];
-        let out = schema(&[("page", DataType::String), ("r", DataType::Long)]);
-        let ops = vec![
-            ("F".to_string(), CalcOp::Filter(&cond), s.clone(), s.clone()),
-            ("S".to_string(), CalcOp::Project(&swap), s, swapped.clone()),
-            ("Ratio".to_string(), CalcOp::Project(&map), swapped, out),
-        ];
-        let counters = Arc::new(TaskCounters::new());
-        let policies = [ErrorPolicy::Fail, ErrorPolicy::Fail, ErrorPolicy::Skip];
-        let mut calc = Calc::with_policies(&ops, &policies, &SourceMap::default(), counters.clone()).expect("compiles");
-        let mut emitted = Vec::new();
-        calc.process(b.clone(), &mut emitted).expect("skips");
-        let at = |offset| Some(RecordPosition::Kafka { topic: "in".into(), partition: 1, offset });
-        let samples = counters.error_samples();
-        assert_eq!(samples.iter().map(|s| s.position.clone()).collect::<Vec<_>>(), vec![at(100), at(103)]);
-        // The good record keeps its origin on the way out.
-        let kept = emitted[0].origins.as_ref().and_then(|o| o.get(0)).map(|o| (o.position(), o.bytes.to_vec()));
-        assert_eq!(
-            kept,
-            Some((RecordPosition::Kafka { topic: "in".into(), partition: 1, offset: 102 }, b"{\"n\": 2}".to_vec()))
-        );
-        // `fail` names where the record was read.
-        let policies = [ErrorPolicy::Fail, ErrorPolicy::Fail, ErrorPolicy::Fail];
-        let mut calc = Calc::with_policies(&ops, &policies, &SourceMap::default(), counters).expect("compiles");
-        let err = run(&mut calc, b).expect_err("fails").to_string();
-        assert!(err.ends_with(r#"record {"n":0,"page":"/a"} read at in/1@100"#), "{err}");
-    }
-
-    #[test]
     fn a_division_by_zero_names_the_operator_the_place_and_the_record() {
         let (s, b) = input();
         let text = "job \"t\"\n  | map { page, r: 10 / n }\n";

@@ -170,6 +170,8 @@ impl StageErrors {
             action: action.to_string(),
         });
         let row_text = String::from_utf8_lossy(&self.row).into_owned();
+        // For the log: where the record was read, if known.
+        let read_at = position.as_ref().map(describe).unwrap_or_default();
         let log = self.last_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10));
         match policy {
             ErrorPolicy::Fail | ErrorPolicy::DeadLetterFiles(_) => {
@@ -178,16 +180,16 @@ impl StageErrors {
                     m.push_str(", record ");
                     m.push_str(&row_text);
                 }
-                if let Some(p) = &position {
+                if !read_at.is_empty() {
                     m.push_str(" read at ");
-                    m.push_str(&describe(p));
+                    m.push_str(&read_at);
                 }
                 return Err(OperatorError::Eval { operator: operator.to_string(), message: m });
             }
             ErrorPolicy::Skip => {
                 if log {
                     self.last_log = Some(Instant::now());
-                    tracing::warn!(operator, error = %message, record = %row_text, counted_in = what, "Skipping a record that failed in a stage.");
+                    tracing::warn!(operator, error = %message, record = %row_text, position = %read_at, counted_in = what, "Skipping a record that failed in a stage.");
                 }
             }
             ErrorPolicy::DeadLetter(_) => {
@@ -211,7 +213,7 @@ impl StageErrors {
                 self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
                 if log {
                     self.last_log = Some(Instant::now());
-                    tracing::warn!(operator, error = %message, record = %row_text, counted_in = what, "Dead-lettering a record that failed in a stage (also counted in numRecordsDeadLettered).");
+                    tracing::warn!(operator, error = %message, record = %row_text, position = %read_at, counted_in = what, "Dead-lettering a record that failed in a stage (also counted in numRecordsDeadLettered).");
                 }
             }
         }
@@ -263,5 +265,75 @@ impl StageErrors {
             }),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::calc::{Calc, CalcOp};
+    use super::super::Operator;
+    use crate::data::{Batch, Origins};
+    use crate::expr::SourceMap;
+    use crate::metrics::{RecordPosition, TaskCounters};
+    use crate::record::Value;
+    use flowc_compiler::ir::{BinOp, DataType, ErrorPolicy, Expr, Field, Schema, SourceSpan};
+    use std::sync::Arc;
+
+    fn schema(fields: &[(&str, DataType)]) -> Schema {
+        Schema { name: None, fields: fields.iter().map(|(n, t)| Field::new(*n, *t)).collect() }
+    }
+
+    /// `filter n != 5 | select { n, page } | map { page, r: 10 / n }`, the
+    /// map under `policy`.
+    fn stages(policy: ErrorPolicy, counters: Arc<TaskCounters>) -> Calc {
+        let s = schema(&[("page", DataType::String), ("n", DataType::Long)]);
+        let lit = |v: i64| Box::new(Expr::Literal(Value::Int(v)));
+        let cond = Expr::Binary(BinOp::Ne, Box::new(Expr::Field(1)), lit(5));
+        let swap = vec![Expr::Field(1), Expr::Field(0)];
+        let swapped = schema(&[("n", DataType::Long), ("page", DataType::String)]);
+        let q = Expr::At(SourceSpan::new(0, 0), Box::new(Expr::Binary(BinOp::Div, lit(10), Box::new(Expr::Field(0)))));
+        let map = vec![Expr::Field(1), q];
+        let out = schema(&[("page", DataType::String), ("r", DataType::Long)]);
+        let ops = vec![
+            ("F".to_string(), CalcOp::Filter(&cond), s.clone(), s.clone()),
+            ("S".to_string(), CalcOp::Project(&swap), s, swapped.clone()),
+            ("Ratio".to_string(), CalcOp::Project(&map), swapped, out),
+        ];
+        let policies = [ErrorPolicy::Fail, ErrorPolicy::Fail, policy];
+        Calc::with_policies(&ops, &policies, &SourceMap::default(), counters).expect("compiles")
+    }
+
+    /// Four records, `n` 0, 5, 2, 0, read from partition 1 of `in` at offsets 100 to 103.
+    fn input() -> Batch {
+        let rows: Vec<Vec<Value>> =
+            [0, 5, 2, 0].iter().map(|n| vec![Value::Str(format!("/p{n}")), Value::Int(*n)]).collect();
+        let mut b = Batch::from_values(&[DataType::String, DataType::Long], &rows).expect("fits");
+        let mut origins = Origins::default();
+        for (i, n) in [0, 5, 2, 0].iter().enumerate() {
+            origins.push_kafka("in", 1, 100 + i as i64, format!("{{\"n\": {n}}}").as_bytes());
+        }
+        b.origins = Some(origins);
+        b
+    }
+
+    fn at(offset: i64) -> RecordPosition {
+        RecordPosition::Kafka { topic: "in".into(), partition: 1, offset }
+    }
+
+    #[test]
+    fn a_failed_record_is_named_by_its_origin_through_filters_and_projections() {
+        let counters = Arc::new(TaskCounters::new());
+        let mut calc = stages(ErrorPolicy::Skip, counters.clone());
+        let mut emitted = Vec::new();
+        calc.process(input(), &mut emitted).expect("skips");
+        let samples = counters.error_samples();
+        assert_eq!(samples.iter().map(|s| s.position.clone()).collect::<Vec<_>>(), vec![Some(at(100)), Some(at(103))]);
+        // The good record keeps its origin on the way out.
+        let kept = emitted[0].origins.as_ref().and_then(|o| o.get(0)).map(|o| (o.position(), o.bytes.to_vec()));
+        assert_eq!(kept, Some((at(102), b"{\"n\": 2}".to_vec())));
+        // `fail` names where the record was read.
+        let mut calc = stages(ErrorPolicy::Fail, counters);
+        let err = calc.process(input(), &mut Vec::new()).expect_err("fails").to_string();
+        assert!(err.ends_with(r#"record {"n":0,"page":"/p0"} read at in/1@100"#), "{err}");
     }
 }

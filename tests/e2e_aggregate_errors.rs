@@ -7,8 +7,10 @@
 //! a bad record is in no aggregate (not even `count()`), a good one in each
 //! exactly once. `dead_letter` writes every poison record to the job's
 //! dead-letter topic (at-least-once: a replay may write one twice) with its
-//! row and error. Under `fail` the job fails naming the aggregate, the place
-//! in the job file and the record.
+//! row and error, and — though the aggregate is across a HASH edge from the
+//! source — where it was read (topic, partition, offset) and its bytes as
+//! produced. Under `fail` the job fails naming the aggregate, the place in
+//! the job file and the record.
 
 mod support;
 
@@ -43,19 +45,30 @@ fn poison_ids() -> BTreeSet<i64> {
 /// window of the phases.
 fn load(bootstrap: &str, topic: &str, range: std::ops::Range<i64>, close: bool) {
     let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("producer");
-    let send = |id: i64, k: &str, n: i64, ts: i64, p: i32| {
-        let v = format!(r#"{{"id": {id}, "k": "{k}", "n": {n}, "ts": {ts}}}"#);
+    let send = |v: String, p: i32| {
         producer.send(BaseRecord::<(), str>::to(topic).payload(&v).partition(p)).expect("send");
     };
     for i in range {
-        let (k, n, ts) = record(i);
-        send(i, &k, n, ts, (i % 2) as i32);
+        send(payload(i), (i % 2) as i32);
     }
     if close {
-        send(10_000, "closing", 1, CLOSE_MS, 0);
-        send(10_001, "closing", 1, CLOSE_MS, 1);
+        let closing = |id| format!(r#"{{"id": {id}, "k": "closing", "n": 1, "ts": {CLOSE_MS}}}"#);
+        send(closing(10_000), 0);
+        send(closing(10_001), 1);
     }
     producer.flush(Duration::from_secs(10)).expect("flush");
+}
+
+/// Record `i`'s bytes.
+fn payload(i: i64) -> String {
+    let (k, n, ts) = record(i);
+    format!(r#"{{"id": {i}, "k": "{k}", "n": {n}, "ts": {ts}}}"#)
+}
+
+/// Where record `i` is in the input topic (new, two partitions, records
+/// sent in order of id): partition `i % 2`, its `i / 2`-th record.
+fn source_of(topic: &str, i: i64) -> Value {
+    serde_json::json!({"topic": topic, "partition": i % 2, "offset": i / 2})
 }
 
 /// One window's row: (key, window end) → (records, total, sum of ids).
@@ -168,9 +181,12 @@ fn totals_vertex(cluster: &Cluster, id: &str) -> String {
 /// `settings`) through a killed TaskManager: the first phase, its windows
 /// out and checkpointed, a kill, a restore, the second phase. Checks every
 /// window's row; returns the cluster and the job's id for more checks.
+/// Two TaskManagers of one slot each: subtask 0 of every vertex runs on
+/// one, subtask 1 on the other, so that half of the HASH edge's records
+/// cross the data plane between TaskManagers.
 fn through_a_kill(name: &str, t: &[String], settings: &str, policy: &str, action: &str) -> (Cluster, String) {
     let kafka = Kafka::shared();
-    let mut cluster = Cluster::start(name, 1, 2);
+    let mut cluster = Cluster::start(name, 2, 1);
     let settings = format!("set execution.checkpointing.interval = 1s\n{settings}");
     let path = job(&cluster.scratch.0, &t[0], &t[1], &settings, policy);
     load(kafka.bootstrap(), &t[0], 0..PER_PHASE, false);
@@ -185,7 +201,7 @@ fn through_a_kill(name: &str, t: &[String], settings: &str, policy: &str, action
     wait_for_checkpoints(&cluster, &id, 2);
     cluster.kill_taskmanager(0);
     cluster.wait_all_tasks(&id, "SCHEDULED", Duration::from_secs(15));
-    cluster.add_taskmanager(2);
+    cluster.add_taskmanager(1);
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
     load(kafka.bootstrap(), &t[0], PER_PHASE..2 * PER_PHASE, true);
     assert_eq!(want.len(), 30, "{want:?}");
@@ -211,7 +227,11 @@ fn through_a_kill(name: &str, t: &[String], settings: &str, policy: &str, action
         assert_eq!((s["kind"].as_str(), s["action"].as_str()), (Some("expression"), Some(action)), "{s}");
         assert_eq!(s["operator"], "Totals", "{s}");
         let record: Value = serde_json::from_str(s["value"].as_str().unwrap_or("")).expect("the row as JSON");
-        assert!(poison_ids().contains(&record["id"].as_i64().unwrap_or(-1)), "{s}");
+        let rid = record["id"].as_i64().unwrap_or(-1);
+        assert!(poison_ids().contains(&rid), "{s}");
+        // Only a job with a dead-lettering stage keeps its records' origins.
+        let source = if action == "dead-lettered" { source_of(&t[0], rid) } else { Value::Null };
+        assert_eq!(s["source"], source, "{s}");
     }
     (cluster, id)
 }
@@ -245,8 +265,10 @@ fn an_aggregate_under_dead_letter_writes_every_poison_record_through_a_kill() {
             error.starts_with("division by zero in `100 / n` at ") && error.contains("aggregate_errors.flow:9:"),
             "{d}"
         );
-        let value: Value = serde_json::from_str(d["value"].as_str().unwrap_or("")).expect("value is the row");
-        assert_eq!(value, d["row"], "{d}");
+        // Read across a HASH edge from the source: where, and as produced.
+        let rid = d["row"]["id"].as_i64().unwrap_or(-1);
+        assert_eq!(d["source"], source_of(&t[0], rid), "{d}");
+        assert_eq!(d["value"].as_str(), Some(payload(rid).as_str()), "the bytes as produced: {d}");
     }
 }
 

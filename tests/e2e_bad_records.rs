@@ -260,6 +260,10 @@ source kafka {{ servers: $servers, topic: "{input}", offsets: earliest, bounded:
     assert_eq!(source["source"]["offset"], 1, "{source}");
     let stage = dead.iter().find(|d| d["operator"] == "Ratio").unwrap_or_else(|| panic!("{dead:?}"));
     assert_eq!((stage["row_truncated"].as_bool(), stage["value_truncated"].as_bool()), (Some(true), Some(true)));
-    assert!(stage["value"].as_str().unwrap_or("").starts_with(r#"{"id":2,"n":0,"s":"xxx"#), "{stage}");
+    // The stage's dead letter carries the record's bytes as produced, cut, and where it was read.
+    let value = stage["value"].as_str().unwrap_or("");
+    assert!(value.starts_with(r#"{"id": 2, "n": 0, "s": "xxx"#) && records[2].starts_with(value), "{stage}");
+    assert_eq!(stage["value_bytes"], records[2].len(), "{stage}");
+    assert_eq!(stage["source"], serde_json::json!({"topic": input, "partition": 0, "offset": 2}), "{stage}");
     assert_eq!(cluster.metric(&id, "numRecordsDeadLettered"), Some(2));
 }

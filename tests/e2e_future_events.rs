@@ -1,7 +1,7 @@
 //! End to end on the real Kafka: events from the year 3000. A watermark
 //! stage with `max_future: 1h` and `on_error dead_letter` sends exactly the
 //! far-future records to the dead-letter topic (with the error, the
-//! operator and the row), counts them in `numRecordsFromTheFuture` for its
+//! operator, the row, where it was read and its bytes), counts them in `numRecordsFromTheFuture` for its
 //! vertex (`GET /jobs/:jid/vertices/:vid/errors`, and per subtask), logs
 //! the first one once with the record, and keeps them out of the
 //! watermark: every ordinary record still reaches its window.
@@ -22,11 +22,16 @@ const YEAR_3000: i64 = 32_503_680_000_000;
 /// 2026-11-24T22:15:00Z: record i is `START + i` seconds.
 const START: i64 = 1_795_558_500_000;
 
+/// Record `i`'s bytes.
+fn payload(i: i64) -> String {
+    let at = if FUTURE.contains(&i) { YEAR_3000 + i } else { START + i * 1000 };
+    format!(r#"{{"id": {i}, "at": {at}}}"#)
+}
+
 fn load(bootstrap: &str, topic: &str) {
     let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("producer");
     for i in 0..RECORDS {
-        let at = if FUTURE.contains(&i) { YEAR_3000 + i } else { START + i * 1000 };
-        let v = format!(r#"{{"id": {i}, "at": {at}}}"#);
+        let v = payload(i);
         producer.send(BaseRecord::<(), str>::to(topic).payload(&v).partition(0)).expect("send");
     }
     producer.flush(Duration::from_secs(10)).expect("flush");
@@ -77,6 +82,10 @@ source kafka {{ servers: $servers, topic: "{input}", offsets: earliest, bounded:
         assert_eq!(d["operator"], "Clock", "{d}");
         let error = d["error"].as_str().unwrap_or("");
         assert!(error.contains("beyond `max_future` (3600000ms)"), "{d}");
+        // One partition, loaded in order of id: record i is at offset i.
+        let i = d["row"]["id"].as_i64().unwrap_or(-1);
+        assert_eq!(d["source"], serde_json::json!({"topic": t[0], "partition": 0, "offset": i}), "{d}");
+        assert_eq!(d["value"].as_str(), Some(payload(i).as_str()), "the bytes as produced: {d}");
     }
 
     assert_eq!(cluster.metric(&id, "numRecordsFromTheFuture"), Some(FUTURE.len() as i64));

@@ -33,12 +33,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..rows {
         s.push(if i % 2 == 0 { "/index.html" } else { "/shop/checkout" });
     }
-    let batch = Batch {
-        timestamps: vec![0; rows],
-        columns: vec![Column::new(DataType::Long, Data::I64(n)), Column::new(DataType::String, Data::Str(s))],
-        hashes: None,
-        kinds: None,
-    };
+    let batch = Batch::new(
+        vec![0; rows],
+        vec![Column::new(DataType::Long, Data::I64(n)), Column::new(DataType::String, Data::Str(s))],
+    );
     let types = [DataType::Long, DataType::String];
     let add1 = Expr::Udf(UdfRef { library: 0, function: 0, null_result: false, takes_nulls: 0 }, vec![Expr::Field(0)]);
     let shout = Expr::Udf(UdfRef { library: 0, function: 1, null_result: false, takes_nulls: 0 }, vec![Expr::Field(1)]);

@@ -44,7 +44,8 @@ const MAGIC: &[u8; 4] = b"FLWD";
 /// Version 3: elements in `data::wire`'s columnar encoding (before: bincode of rows).
 /// Version 4: batches of changelog streams carry their row kinds (element
 /// tag 4); columns may carry a validity bitmap (nulls).
-const VERSION: u32 = 4;
+/// Version 5: batches may carry their records' origins (element tag 5).
+const VERSION: u32 = 5;
 /// The receiver's verdict on a channel's hello.
 const ACCEPTED: u8 = 1;
 /// A peer must be through its greeting within this time.

@@ -156,8 +156,9 @@ pub fn describe(p: &RecordPosition) -> String {
 }
 
 /// Appends the dead-letter JSON object of one record to `out`. A record
-/// a stage dead-letters has no `position` (no `source` is written): its
-/// `value` is the row as the stage read it, also in `row`. A dead letter
+/// a stage dead-letters has its `row` as the stage read it too, and, if it
+/// has no origin (`position` is `None`: no `source` is written), the row
+/// as its `value` (`bytes`). A dead letter
 /// over Kafka's message limit loses its `row` (`row_truncated`), then has
 /// its `value` cut to fit (`value_truncated`, with the whole length in
 /// `value_bytes`). `fit`: the dead-letter topic's limits (its own

@@ -24,6 +24,7 @@ use super::bad_records::BadRecords;
 use super::{ConnectorError, SourcePoll, SourceReader};
 use crate::checkpoint::{FileProgress, SourceState};
 use crate::codec::Decoder;
+use crate::data::Origins;
 use crate::metrics::{RecordPosition, TaskCounters};
 use crate::record::Signal;
 use crate::security::paths::AllowedRoots;
@@ -72,6 +73,10 @@ pub struct FileSourceReader {
     pending: Option<crate::data::Batch>,
     /// Records per batch at most.
     batch_rows: usize,
+    /// Where the records of the batch being read came from (file, line)
+    /// and their bytes: kept only when a later stage dead-letters
+    /// ([`Self::with_origins`]).
+    origins: Option<Origins>,
 }
 
 impl FileSourceReader {
@@ -110,9 +115,17 @@ impl FileSourceReader {
             idle: false,
             pending: None,
             batch_rows: BATCH,
+            origins: None,
         };
         reader.scan()?;
         Ok(reader)
+    }
+
+    /// Its batches carry their records' origins (file, line and the
+    /// record's bytes), for a stage after it that dead-letters.
+    pub fn with_origins(mut self) -> FileSourceReader {
+        self.origins = Some(Origins::default());
+        self
     }
 
     /// Lists the path: new files of this subtask are added, unread.
@@ -195,6 +208,9 @@ impl SourceReader for FileSourceReader {
         }
         let deadline = Instant::now() + timeout;
         let mut batch = self.decoder.batch(self.batch_rows);
+        if let Some(o) = &mut self.origins {
+            o.truncate(0);
+        }
         let mut bytes = 0u64;
         while batch.len() < self.batch_rows {
             if self.open.is_none() && !self.open_next()? {
@@ -243,13 +259,22 @@ impl SourceReader for FileSourceReader {
                     continue; // blank lines separate nothing
                 }
             }
-            if let Err(e) = self.decoder.decode_into(record, &mut batch) {
-                let position = RecordPosition::File { file: p.file.clone(), line: first_line };
-                let record = record.to_vec();
-                self.bad.decode_error(&record, &e.0, position, None)?;
+            match self.decoder.decode_into(record, &mut batch) {
+                Ok(()) => {
+                    if let Some(o) = &mut self.origins {
+                        o.push_file(&p.file, first_line, record);
+                    }
+                }
+                Err(e) => {
+                    let position = RecordPosition::File { file: p.file.clone(), line: first_line };
+                    let record = record.to_vec();
+                    self.bad.decode_error(&record, &e.0, position, None)?;
+                }
             }
         }
         TaskCounters::add(&self.counters.bytes_in, bytes);
+        // One origin per record read (a mismatch would be a bug: none, rather than wrong ones).
+        batch.origins = self.origins.as_mut().map(Origins::take).filter(|o| o.len() == batch.len());
         if !batch.is_empty() {
             if self.idle {
                 self.idle = false;
@@ -406,6 +431,29 @@ mod tests {
         let sample = r.counters.error_samples().pop().unwrap();
         assert_eq!(sample.position, Some(RecordPosition::File { file: format!("{}/a.csv", dir.display()), line: 4 }));
         assert!(matches!(r.poll(Duration::from_millis(1)).unwrap(), SourcePoll::End));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn with_origins_each_record_carries_its_file_line_and_bytes() {
+        let dir = scratch("origins");
+        std::fs::write(dir.join("a.csv"), "n,name\n1,x\nbad,z\n\n3,\"w,\nv\"\r\n").unwrap();
+        let schema =
+            Schema { name: None, fields: vec![Field::new("n", DataType::Long), Field::new("name", DataType::String)] };
+        let csv = flowc_compiler::ir::CsvFormat { header: true, ..Default::default() };
+        let s = spec(&dir, Format::Csv(csv), schema);
+        let file = format!("{}/a.csv", dir.display());
+        let mut plain = reader(&s, 0, 1, Vec::new(), 10);
+        let SourcePoll::Records(b) = plain.poll(Duration::from_millis(1)).unwrap() else { panic!("records") };
+        assert_eq!((b.len(), b.origins), (2, None), "none unless asked for");
+        let mut r = reader(&s, 0, 1, Vec::new(), 10).with_origins();
+        let SourcePoll::Records(b) = r.poll(Duration::from_millis(1)).unwrap() else { panic!("records") };
+        let o = b.origins.as_ref().expect("origins");
+        let got: Vec<(RecordPosition, Vec<u8>)> =
+            (0..b.len()).filter_map(|i| o.get(i)).map(|g| (g.position(), g.bytes.to_vec())).collect();
+        let at = |line| RecordPosition::File { file: file.clone(), line };
+        // A record spanning lines is at the line it starts on, with its line break.
+        assert_eq!(got, vec![(at(2), b"1,x".to_vec()), (at(5), b"3,\"w,\nv\"".to_vec())]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

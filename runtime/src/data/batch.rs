@@ -1,8 +1,10 @@
 //! A batch of records: their event times and one [`Column`] per field of
 //! the schema, all of one length; on a changelog stream, the kind of
-//! change each record stands for ([`RowKind`]).
+//! change each record stands for ([`RowKind`]); where a dead-lettering
+//! stage follows, where each record came from ([`Origins`]).
 
 use super::column::{stores, Column};
+use super::origins::Origins;
 use super::value::ValueRef;
 use crate::record::{Value, NO_TIMESTAMP};
 use flowc_compiler::ir::DataType;
@@ -23,6 +25,10 @@ pub struct Batch {
     /// each record; `None` is all [`RowKind::Insert`], so that append-only
     /// batches carry nothing. Kept in step by every operation here.
     pub kinds: Option<Vec<RowKind>>,
+    /// Where each record was read and its bytes as read, when a stage of
+    /// the job after its source dead-letters; `None` otherwise (and for
+    /// records an operator made). Kept in step by every operation here.
+    pub origins: Option<Origins>,
 }
 
 /// The change a record stands for, as Flink's `RowKind`: a new row, the
@@ -81,7 +87,7 @@ pub struct KeyHashes {
 
 impl Batch {
     pub fn new(timestamps: Vec<i64>, columns: Vec<Column>) -> Batch {
-        Batch { timestamps, columns, hashes: None, kinds: None }
+        Batch { timestamps, columns, hashes: None, kinds: None, origins: None }
     }
 
     /// The kind of record `row`.
@@ -102,6 +108,23 @@ impl Batch {
                     }
                     (Some(t), None) => k.extend_from_slice(t),
                     (None, _) => k.extend(std::iter::repeat_n(RowKind::Insert, added)),
+                }
+            }
+        }
+    }
+
+    /// The origins of the records at `rows` of `src` (all if `None`),
+    /// appended to `self`'s (which has `before` records): stays `None`
+    /// while both are; records without one get none.
+    fn extend_origins(&mut self, before: usize, src: Option<&Origins>, rows: Option<&[u32]>, added: usize) {
+        match (&mut self.origins, src) {
+            (None, None) => {}
+            (None, Some(_)) if added == 0 => {}
+            (mine, theirs) => {
+                let o = mine.get_or_insert_with(|| Origins::none(before));
+                match theirs {
+                    Some(t) => o.extend(t, rows),
+                    None => o.push_none(added),
                 }
             }
         }
@@ -148,6 +171,9 @@ impl Batch {
         if self.kinds.as_ref().is_some_and(|k| k.len() != self.len()) {
             return Err("row kinds out of step with the records".into());
         }
+        if self.origins.as_ref().is_some_and(|o| o.len() != self.len()) {
+            return Err("origins out of step with the records".into());
+        }
         for (i, (c, t)) in self.columns.iter().zip(types).enumerate() {
             if c.ty != *t || !stores(*t, &c.data) {
                 return Err(format!("column {i} is {}, expected {t}", c.ty));
@@ -189,6 +215,7 @@ impl Batch {
                 .kinds
                 .as_ref()
                 .map(|k| rows.iter().map(|&r| k.get(r as usize).copied().unwrap_or(RowKind::Insert)).collect()),
+            origins: self.origins.as_ref().map(|o| o.gather(rows)),
         }
     }
 
@@ -203,6 +230,7 @@ impl Batch {
     pub fn extend_rows_hashed(&mut self, src: &Batch, rows: &[u32], hashes: Option<(&[usize], &[u64])>) {
         let before = self.len();
         self.extend_kinds(before, src.kinds.as_ref(), Some(rows), rows.len());
+        self.extend_origins(before, src.origins.as_ref(), Some(rows), rows.len());
         self.timestamps.extend(rows.iter().map(|&r| src.timestamps[r as usize]));
         for (d, s) in self.columns.iter_mut().zip(&src.columns) {
             d.extend_rows(s, rows);
@@ -222,6 +250,7 @@ impl Batch {
     pub fn extend(&mut self, src: &Batch) {
         let before = self.len();
         self.extend_kinds(before, src.kinds.as_ref(), None, src.len());
+        self.extend_origins(before, src.origins.as_ref(), None, src.len());
         self.timestamps.extend_from_slice(&src.timestamps);
         for (d, s) in self.columns.iter_mut().zip(&src.columns) {
             d.extend(s);
@@ -247,6 +276,9 @@ impl Batch {
         }
         if let Some(k) = &mut self.kinds {
             k.truncate(rows);
+        }
+        if let Some(o) = &mut self.origins {
+            o.truncate(rows);
         }
     }
 
@@ -279,6 +311,9 @@ impl Batch {
             }
         }
         self.timestamps.push(timestamp);
+        if let Some(o) = &mut self.origins {
+            o.push_none(1);
+        }
         true
     }
 
@@ -304,7 +339,9 @@ impl Batch {
     /// `write-bytes` metrics report.
     pub fn encoded_len(&self) -> usize {
         let kinds = self.kinds.as_ref().map_or(0, |k| super::wire::KINDS_HEADER_LEN + k.len());
+        let origins = self.origins.as_ref().map_or(0, super::wire::origins_len);
         kinds
+            + origins
             + super::wire::BATCH_HEADER_LEN
             + 8 * self.len()
             + self.columns.iter().map(Column::encoded_len).sum::<usize>()
@@ -408,6 +445,128 @@ mod tests {
             assert_eq!(RowKind::from_code(k.code()), Some(k));
         }
         assert_eq!(RowKind::from_code(4), None);
+    }
+
+    /// Op codes for the model test: gather, extend_rows, extend, truncate, push_row.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Gather(Vec<u32>),
+        ExtendRows(bool, Vec<u32>),
+        Extend(bool),
+        Truncate(usize),
+        Push,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::collection::vec(0u32..12, 0..12).prop_map(Op::Gather),
+            (any::<bool>(), proptest::collection::vec(0u32..4, 0..6)).prop_map(|(o, r)| Op::ExtendRows(o, r)),
+            any::<bool>().prop_map(Op::Extend),
+            (0usize..12).prop_map(Op::Truncate),
+            Just(Op::Push),
+        ]
+    }
+
+    /// Four records `base..base + 4` (their one field, their id), with
+    /// origins if `origins` (each from its own offset, its id as bytes).
+    fn numbered(base: i64, origins: bool) -> Batch {
+        let rows: Vec<Vec<Value>> = (base..base + 4).map(|i| vec![Value::Int(i)]).collect();
+        let mut b = Batch::from_values(&[DataType::Long], &rows).expect("fits");
+        if origins {
+            let mut o = Origins::default();
+            for i in base..base + 4 {
+                let topic = if i % 2 == 0 { "even" } else { "odd" };
+                o.push_kafka(topic, (i % 3) as i32, i, i.to_string().as_bytes());
+            }
+            b.origins = Some(o);
+        }
+        b
+    }
+
+    /// A record's origin in the model: (topic, partition, offset, bytes).
+    type Seen = Option<(String, i32, i64, Vec<u8>)>;
+
+    /// The origin a record of [`numbered`] has.
+    fn origin_of(id: i64, origins: bool) -> Seen {
+        let topic = if id % 2 == 0 { "even" } else { "odd" };
+        origins.then(|| (topic.to_string(), (id % 3) as i32, id, id.to_string().into_bytes()))
+    }
+
+    fn observed(b: &Batch) -> Vec<(i64, Seen)> {
+        (0..b.len())
+            .map(|r| {
+                let id = match b.row(r).first() {
+                    Some(Value::Int(i)) => *i,
+                    other => panic!("{other:?}"),
+                };
+                let origin = b.origins.as_ref().and_then(|o| o.get(r)).map(|o| match o.position() {
+                    crate::metrics::RecordPosition::Kafka { topic, partition, offset } => {
+                        (topic, partition, offset, o.bytes.to_vec())
+                    }
+                    p => panic!("{p:?}"),
+                });
+                (id, origin)
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Every operation keeps each record with its origin, as a plain
+        /// list of (record, origin) pairs does; batches without origins
+        /// stay without.
+        #[test]
+        fn origins_follow_their_records_as_a_model_of_pairs(
+            start in proptest::bool::ANY,
+            ops in proptest::collection::vec(op(), 0..16),
+        ) {
+            let mut b = numbered(0, start);
+            let mut model: Vec<(i64, Seen)> = (0..4).map(|i| (i, origin_of(i, start))).collect();
+            let mut next = 100;
+            let mut any = start;
+            for op in ops {
+                match op {
+                    Op::Gather(rows) => {
+                        let rows: Vec<u32> = rows.into_iter().filter(|r| (*r as usize) < b.len()).collect();
+                        b = b.gather(&rows);
+                        model = rows.iter().map(|r| model[*r as usize].clone()).collect();
+                    }
+                    Op::ExtendRows(o, rows) => {
+                        b.extend_rows(&numbered(next, o), &rows);
+                        model.extend(rows.iter().map(|r| (next + i64::from(*r), origin_of(next + i64::from(*r), o))));
+                        any |= o && !rows.is_empty();
+                        next += 4;
+                    }
+                    Op::Extend(o) => {
+                        b.extend(&numbered(next, o));
+                        model.extend((next..next + 4).map(|i| (i, origin_of(i, o))));
+                        any |= o;
+                        next += 4;
+                    }
+                    Op::Truncate(n) => {
+                        b.truncate(n);
+                        model.truncate(n);
+                    }
+                    Op::Push => {
+                        proptest::prop_assert!(b.push_row(5, &[Value::Int(next)]));
+                        model.push((next, None));
+                        next += 1;
+                    }
+                }
+                proptest::prop_assert!(b.check_layout(&[DataType::Long]).is_ok());
+                proptest::prop_assert_eq!(observed(&b), model.clone());
+                if !any {
+                    proptest::prop_assert!(b.origins.is_none(), "no origins cost nothing");
+                }
+                // And over the data plane.
+                let mut bytes = Vec::new();
+                super::super::wire::encode_element(&crate::record::Element::Records(b.clone()), &mut bytes)
+                    .expect("encodes");
+                proptest::prop_assert_eq!(bytes.len(), b.encoded_len());
+                let back = super::super::wire::decode_element(&bytes);
+                proptest::prop_assert_eq!(back, Ok(crate::record::Element::Records(b.clone())));
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Records as the runtime holds them: typed, columnar batches.
 //!
 //! ```text
-//!  Batch { timestamps: [i64; n], columns: [Column; fields] }
+//!  Batch { timestamps: [i64; n], columns: [Column; fields],
+//!          kinds (changelog streams), origins (before a dead-lettering stage) }
 //!  Column { ty, data: I64 | F64 | Bool | Str (UTF-8 bytes + offsets, or dictionary ids)
 //!                     | List (offsets into a column of elements),
 //!           validity: none (no nulls) | a bitmap }
@@ -16,6 +17,7 @@
 pub mod batch;
 pub mod column;
 pub mod list;
+pub mod origins;
 pub mod strings;
 pub mod validity;
 pub mod value;
@@ -23,5 +25,6 @@ pub mod wire;
 
 pub use batch::{Batch, RowKind};
 pub use column::{Column, Data, ListColumn, StrColumn};
+pub use origins::{Origin, Origins};
 pub use validity::Validity;
 pub use value::{ArrayRef, ValueRef};

@@ -319,13 +319,19 @@ impl Projection {
             None => batch.timestamps,
             Some(r) => r.iter().map(|&i| batch.timestamps[i as usize]).collect(),
         };
-        // A changelog stream's row kinds pass through a projection.
+        // A changelog stream's row kinds pass through a projection, and so
+        // do the records' origins.
         let kinds = match (batch.kinds, rows) {
             (Some(k), Some(r)) => Some(r.iter().filter_map(|&i| k.get(i as usize).copied()).collect()),
             (k, _) => k,
         };
+        let origins = match (batch.origins, rows) {
+            (Some(o), Some(r)) => Some(o.gather(r)),
+            (o, _) => o,
+        };
         let mut out = Batch::new(timestamps, columns);
         out.kinds = kinds;
+        out.origins = origins;
         Ok(out)
     }
 }

@@ -92,7 +92,10 @@ impl Operator for UnnestOperator {
         columns.push(elements);
         columns.extend(positions);
         let timestamps = rows.iter().map(|&r| input.timestamps.get(r as usize).copied().unwrap_or(i64::MIN)).collect();
-        out.push(Batch::new(timestamps, columns));
+        // Each row comes from one input record: it keeps that record's origin.
+        let mut batch = Batch::new(timestamps, columns);
+        batch.origins = input.origins.as_ref().map(|o| o.gather(&rows));
+        out.push(batch);
         Ok(())
     }
 }

@@ -24,7 +24,7 @@ use crate::operators::{Operator, OperatorError};
 use crate::security::paths::AllowedRoots;
 use crate::task::{CheckpointCtx, CheckpointReport, Head, InputChannel, OperatorInfo, OutputEdge, Task, TaskError};
 use flowc_compiler::graph::{ChainedOperator, JobGraph};
-use flowc_compiler::ir::{Delivery, OperatorKind, WatermarkSpec};
+use flowc_compiler::ir::{Delivery, ErrorPolicy, OperatorKind, WatermarkSpec};
 use flowc_compiler::ShipStrategy;
 use petgraph::graph::NodeIndex;
 use std::collections::HashMap;
@@ -64,6 +64,31 @@ fn watermarks_from_source(graph: &JobGraph, v: NodeIndex, op_index: usize) -> bo
     e.ship == ShipStrategy::Forward
         && graph.outputs(*src).len() == 1
         && matches!(graph.graph[*src].operators.last().map(|o| &o.kind), Some(OperatorKind::KafkaSource(_)))
+}
+
+/// Whether an operator after the source at `op_index` of `v` — later in
+/// its chain, or in any vertex downstream — dead-letters the records its
+/// expressions fail on: then the source keeps each record's origin (its
+/// position and bytes) for the dead letter. Read from the plan as it is.
+fn dead_letters_after(graph: &JobGraph, v: NodeIndex, op_index: usize) -> bool {
+    let dead_letters =
+        |ops: &[ChainedOperator]| ops.iter().any(|o| matches!(o.on_error, Some(ErrorPolicy::DeadLetter(_))));
+    if dead_letters(graph.graph[v].operators.get(op_index + 1..).unwrap_or(&[])) {
+        return true;
+    }
+    let mut seen = vec![v];
+    let mut next: Vec<NodeIndex> = graph.outputs(v).into_iter().map(|(d, _)| d).collect();
+    while let Some(d) = next.pop() {
+        if seen.contains(&d) {
+            continue;
+        }
+        seen.push(d);
+        if dead_letters(&graph.graph[d].operators) {
+            return true;
+        }
+        next.extend(graph.outputs(d).into_iter().map(|(o, _)| o));
+    }
+    false
 }
 
 /// How a subtask is connected: its input channels and where its outputs go.
@@ -131,8 +156,11 @@ pub(super) fn build_task(
                     subtask: id.subtask,
                     parallelism: vertex.parallelism,
                 };
-                let reader =
+                let mut reader =
                     KafkaSourceReader::new(k, &op.name, &assignment, &restored, wm, counters.clone(), checkpointing)?;
+                if dead_letters_after(graph, v, i) {
+                    reader = reader.with_origins();
+                }
                 head = Some(Head::Source(Box::new(reader) as Box<dyn SourceReader>));
             }
             OperatorKind::FileSource(f) => {
@@ -140,7 +168,7 @@ pub(super) fn build_task(
                     SourceState::Files { files } => files.clone(),
                     _ => Vec::new(),
                 };
-                let reader = crate::connectors::file_source::FileSourceReader::new(
+                let mut reader = crate::connectors::file_source::FileSourceReader::new(
                     f,
                     &op.name,
                     id.subtask,
@@ -149,6 +177,9 @@ pub(super) fn build_task(
                     &allowed,
                     counters.clone(),
                 )?;
+                if dead_letters_after(graph, v, i) {
+                    reader = reader.with_origins();
+                }
                 head = Some(Head::Source(Box::new(reader)));
             }
             OperatorKind::DatagenSource(g) => {
@@ -348,4 +379,41 @@ pub(super) fn build_task(
         stop_checkpoint: None,
         completed_checkpoint: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(body: &str) -> JobGraph {
+        let text = format!(
+            "job \"T\"\nschema E {{ id: long, n: long, k: string }}\nsource kafka {{ servers: \"k:9092\", topic: \"in\", schema: E }}\n{body}\n"
+        );
+        let src = flowc_dsl::SourceFile::new("t.flow", &text);
+        let options = flowc_compiler::CheckOptions { parallelism: Some(2), ..Default::default() };
+        flowc_compiler::compile(&src, &options).expect("compiles").graph
+    }
+
+    /// Whether the job's source keeps its records' origins.
+    fn keeps_origins(g: &JobGraph) -> bool {
+        let v = g.graph.node_indices().find(|v| g.graph[*v].operators[0].kind.is_source()).expect("a source");
+        dead_letters_after(g, v, 0)
+    }
+
+    #[test]
+    fn a_source_keeps_origins_only_when_a_stage_after_it_dead_letters() {
+        let dlq = "set pipeline.dead-letter.topic = \"dlq\"\nset pipeline.dead-letter.servers = \"k:9092\"";
+        let chained = graph(&format!("    | map {{ id, r: 100 / n }} on_error dead_letter\n    | sink discard\n{dlq}"));
+        assert!(keeps_origins(&chained));
+        // After a HASH edge: the aggregate's vertex.
+        let keyed = graph(&format!(
+            "    | key_by k\n    | aggregate {{ k, t: sum(100 / n) }} on_error dead_letter\n    | sink discard\n{dlq}"
+        ));
+        assert!(keyed.graph.node_count() > 1, "an aggregate after a HASH edge");
+        assert!(keeps_origins(&keyed));
+        for other in ["on_error skip", ""] {
+            let g = graph(&format!("    | map {{ id, r: 100 / n }} {other}\n    | sink discard"));
+            assert!(!keeps_origins(&g), "`{other}` costs nothing");
+        }
+    }
 }

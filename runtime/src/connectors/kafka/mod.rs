@@ -30,6 +30,7 @@ use super::kafka_topics::{Assignment, TopicPartition, Topics};
 use super::{ConnectorError, SourcePoll, SourceReader};
 use crate::checkpoint::SourceState;
 use crate::codec::Decoder;
+use crate::data::Origins;
 use crate::metrics::TaskCounters;
 use crate::record::Signal;
 use flowc_compiler::ir::{KafkaSource, StartingOffsets, WatermarkSpec};
@@ -126,6 +127,9 @@ pub struct KafkaSourceReader {
     last_error_log: Option<Instant>,
     /// The `on_error` policy for undecodable records.
     bad: BadRecords,
+    /// Where the records of the batch being read came from, and their
+    /// bytes: kept only when a later stage dead-letters ([`Self::with_origins`]).
+    origins: Option<Origins>,
     /// A versioned source: how a message without a value is a deletion.
     tombstones: Option<Tombstones>,
     /// Without checkpoints: commit offsets every [`AUTO_COMMIT_INTERVAL`].
@@ -261,6 +265,7 @@ impl KafkaSourceReader {
         };
         Ok(KafkaSourceReader {
             bad,
+            origins: None,
             tombstones,
             servers: spec.servers.clone(),
             fast,
@@ -290,6 +295,13 @@ impl KafkaSourceReader {
             last_error_log: None,
             auto_commit: (!checkpointing).then(Instant::now),
         })
+    }
+
+    /// Its batches carry their records' origins (topic, partition, offset
+    /// and the message's value), for a stage after it that dead-letters.
+    pub fn with_origins(mut self) -> KafkaSourceReader {
+        self.origins = Some(Origins::default());
+        self
     }
 
     /// A source of several topics, every discovery interval: reads the
@@ -551,6 +563,9 @@ impl SourceReader for KafkaSourceReader {
             return Ok(SourcePoll::Nothing);
         }
         let mut batch = self.decoder.batch(BATCH);
+        if let Some(o) = &mut self.origins {
+            o.truncate(0);
+        }
         let mut wait = timeout.min(WATERMARK_INTERVAL);
         let mut bytes = 0u64;
         // A record beyond `max_future` moves no watermark (the watermark stage drops it).
@@ -595,6 +610,8 @@ impl SourceReader for KafkaSourceReader {
         if let Some(t) = &mut self.tombstones {
             t.mark(&mut batch);
         }
+        // One origin per record read (a mismatch would be a bug: none, rather than wrong ones).
+        batch.origins = self.origins.as_mut().map(Origins::take).filter(|o| o.len() == batch.len());
         Ok(SourcePoll::Records(batch))
     }
 }

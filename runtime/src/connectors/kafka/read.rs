@@ -52,6 +52,9 @@ impl KafkaSourceReader {
         }
         match decoded {
             Ok(()) => {
+                if let Some(o) = &mut self.origins {
+                    o.push_kafka(at.topic, at.partition, at.offset, payload.unwrap_or(&[]));
+                }
                 if let Some(c) = clock {
                     c.next = Some(at.offset + 1);
                     let ts = match self.time {

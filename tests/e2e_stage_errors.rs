@@ -246,15 +246,7 @@ source file {{ path: "{input}", schema: E }}
     );
     let path = scratch.0.join("file_stage_errors.flow");
     std::fs::write(&path, job).expect("writing the job");
-    let o = std::process::Command::new(support::cluster::flowc_bin())
-        .current_dir(&scratch.0)
-        .env("FLOWC_CONF_DIR", scratch.0.join("no-conf"))
-        .arg("run")
-        .arg(&path)
-        .args(["--servers", kafka.bootstrap()])
-        .output()
-        .expect("flowc run");
-    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    support::local::flowc_run_ok(&scratch, &scratch.0, &path, &["--servers", kafka.bootstrap()]);
     let written = std::fs::read_to_string(scratch.0.join("out/part-0.jsonl")).expect("the sink's file");
     assert_eq!(written, "{\"id\":1,\"n\":4,\"r\":25}\n{\"id\":4,\"n\":5,\"r\":20}\n");
     let dead = read_json(kafka.bootstrap(), &dlq);

@@ -70,7 +70,7 @@ fn model() -> Vec<Row> {
         for category in CATEGORIES {
             let mut pages: Vec<(i64, &String)> =
                 counts.iter().filter(|((c, _), _)| *c == category).map(|((_, p), n)| (*n, p)).collect();
-            pages.sort_by(|a, b| b.0.cmp(&a.0));
+            pages.sort_by_key(|p| std::cmp::Reverse(p.0));
             for (rank, (views, page)) in pages.into_iter().take(TOP).enumerate() {
                 out.push((START + (w + 1) * WINDOW_MS, category.to_string(), rank as i64 + 1, page.clone(), views));
             }

@@ -133,13 +133,6 @@ fn written(bootstrap: &str, output: &str, want: usize, timeout: Duration) -> Vec
     rows
 }
 
-fn wait_for_checkpoints(cluster: &Cluster, id: &str, more: i64) {
-    let done = cluster.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0);
-    cluster.wait_for("more checkpoints", Duration::from_secs(30), |c| {
-        (c.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0) >= done + more).then_some(())
-    });
-}
-
 #[test]
 fn top_n_per_category_stopped_with_a_savepoint_resumes_at_parallelism_3_with_every_window_exact() {
     let kafka = Kafka::shared();
@@ -172,7 +165,7 @@ fn top_n_per_category_stopped_with_a_savepoint_resumes_at_parallelism_3_with_eve
     let id2 = cluster.submit(&job, &["-p", "3", "-s", savepoint.as_str()]);
     cluster.wait_all_tasks(&id2, "RUNNING", Duration::from_secs(30));
     let got = written(kafka.bootstrap(), &output, want.len(), Duration::from_secs(60));
-    wait_for_checkpoints(&cluster, &id2, 2);
+    cluster.wait_for_more_checkpoints(&id2, 2);
     let again = written(kafka.bootstrap(), &output, usize::MAX, Duration::from_secs(5));
     assert_eq!(got, want);
     assert_eq!(again, want, "nothing more after two more checkpoints");

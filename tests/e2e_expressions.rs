@@ -4,7 +4,8 @@
 //! between processes) and writes exactly what the same logic computes here;
 //! a division by zero fails the job with the place in the job file and the
 //! record, and so does an integer overflow, which under `on_error skip`
-//! drops exactly the records whose result is no long.
+//! drops exactly the records whose result is no long (or, of `int`s, no
+//! int).
 
 mod support;
 
@@ -112,13 +113,13 @@ fn a_division_by_zero_fails_the_job_naming_the_operator_the_place_and_the_record
     assert!(exceptions.to_string().contains(&want.replace('"', "\\\"")), "{exceptions}\nwanted: {want}");
 }
 
-/// `flowc run` of `n * 2^62` over n = -3..=3 with the map's `policy`:
-/// -2 * 2^62 is the least long, -3, 2 and 3 overflow.
-fn run_overflow(policy: &str) -> (bool, String, std::path::PathBuf) {
+/// `flowc run` of `n * factor` over n = -3..=3, `n` of type `ty`, with the
+/// map's `policy`.
+fn run_overflow(ty: &str, factor: i64, policy: &str) -> (bool, String, std::path::PathBuf) {
     let scratch = support::cluster::Scratch::new("overflow");
     let text = format!(
-        "job \"Overflow\"\nschema E {{ n: long }}\nsource datagen {{ schema: E, count: 7, n: sequence(-3, 1) }}\n    \
-         | map {{ n, x: n * 4611686018427387904 }} {policy} name \"Wide\"\n    | sink print\n"
+        "job \"Overflow\"\nschema E {{ n: {ty} }}\nsource datagen {{ schema: E, count: 7, n: sequence(-3, 1) }}\n    \
+         | map {{ n, x: n * {factor} }} {policy} name \"Wide\"\n    | sink print\n"
     );
     let job = scratch.0.join("overflow.flow");
     std::fs::write(&job, text).expect("writing the job");
@@ -133,27 +134,54 @@ fn run_overflow(policy: &str) -> (bool, String, std::path::PathBuf) {
     (o.status.success(), out, job)
 }
 
-#[test]
-fn an_integer_overflow_follows_the_stage_policy_instead_of_wrapping() {
-    let (ok, out, _) = run_overflow("on_error skip");
+/// `n * factor` of `n` of type `ty` over -3..=3: under `on_error skip`
+/// exactly the records `want` are printed (sorted); by default the job
+/// fails at -3 with `message` (``integer overflow (…) in `n * factor` ``).
+fn check_overflow(ty: &str, factor: i64, want: &[&str], message: &str) {
+    let (ok, out, _) = run_overflow(ty, factor, "on_error skip");
     assert!(ok, "{out}");
     let mut records: Vec<&str> = out.lines().filter(|l| l.starts_with('{')).collect();
     records.sort();
-    assert_eq!(
-        records,
-        [
+    assert_eq!(records, want, "{out}");
+    let (ok, out, job) = run_overflow(ty, factor, "");
+    assert!(!ok, "the default policy fails the job: {out}");
+    let want = format!("Wide: {message} in `n * {factor}` at {}:4:19, record {{\"n\":-3}}", job.display());
+    assert!(out.contains(&want), "{out}\nwanted: {want}");
+}
+
+/// `n * 2^62`: -2 * 2^62 is the least long, -3, 2 and 3 overflow.
+#[test]
+fn an_integer_overflow_follows_the_stage_policy_instead_of_wrapping() {
+    check_overflow(
+        "long",
+        1 << 62,
+        &[
             r#"{"n":-1,"x":-4611686018427387904}"#,
             r#"{"n":-2,"x":-9223372036854775808}"#,
             r#"{"n":0,"x":0}"#,
             r#"{"n":1,"x":4611686018427387904}"#,
         ],
-        "{out}"
+        "integer overflow (the result is out of the range of a long)",
     );
-    let (ok, out, job) = run_overflow("");
-    assert!(!ok, "the default policy fails the job: {out}");
-    let want = format!(
-        "Wide: integer overflow (the result is out of the range of a long) in `n * 4611686018427387904` at {}:4:19, record {{\"n\":-3}}",
-        job.display()
+}
+
+/// `n * 2^30` of an `int` (the literal is one too): -2 * 2^30 is the least
+/// int, -3, 2 and 3 are past 32 bits, which an `int` result may not be.
+#[test]
+fn an_int_overflow_follows_the_stage_policy_instead_of_growing_past_32_bits() {
+    check_overflow(
+        "int",
+        1 << 30,
+        &[
+            r#"{"n":-1,"x":-1073741824}"#,
+            r#"{"n":-2,"x":-2147483648}"#,
+            r#"{"n":0,"x":0}"#,
+            r#"{"n":1,"x":1073741824}"#,
+        ],
+        "integer overflow (the result is out of the range of an int)",
     );
-    assert!(out.contains(&want), "{out}\nwanted: {want}");
+    // A long beside the int widens it: the same products are longs and fit.
+    let (ok, out, _) = run_overflow("int", 1 << 31, "");
+    assert!(ok, "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with('{')).count(), 7, "{out}");
 }

@@ -1,8 +1,9 @@
 //! End to end on the real Kafka: a Kafka sink writes message headers
 //! (`headers: [trace, region]`), each named as its string field, its text
 //! the value, none for a null; with `delivery: at_least_once`, with
-//! `exactly_once` (the headers kept with the records until the commit) and
-//! from an upsert stream. A `read_committed` reader checks every message's
+//! `exactly_once` (the headers kept with the records until the commit, one
+//! named other than its field: `["trace-id", trace]`) and from an upsert
+//! stream. A `read_committed` reader checks every message's
 //! headers, key and value exactly.
 
 mod support;
@@ -48,11 +49,12 @@ fn region_of(i: i64) -> &'static str {
     ["eu", "us"][(i % 2) as usize]
 }
 
-/// The headers the plain sinks must write for record `i`, in order.
-fn headers_of(i: i64) -> Vec<(String, String)> {
+/// The headers the plain sinks must write for record `i`, in order, the
+/// trace's named `trace`.
+fn headers_of(i: i64, trace: &str) -> Vec<(String, String)> {
     let mut h = Vec::new();
     if let Some(t) = trace_of(i) {
-        h.push(("trace".to_string(), t));
+        h.push((trace.to_string(), t));
     }
     h.push(("region".to_string(), region_of(i).to_string()));
     h
@@ -74,7 +76,7 @@ schema E {{ id: long, region: string }}
 let events = source datagen {{ schema: E, count: {RECORDS}, id: sequence(0, 1), region: cycle("eu", "us") }}
     | map {{ id, trace: if id % 3 == 0 then null else concat("t", cast(id as string)), region }}
 from events | sink kafka {{ servers: $servers, topic: "{plain}", key: region, headers: [trace, region] }}
-from events | sink kafka {{ servers: $servers, topic: "{exactly}", headers: [trace, region], delivery: exactly_once }}
+from events | sink kafka {{ servers: $servers, topic: "{exactly}", headers: [["trace-id", trace], region], delivery: exactly_once }}
 from events
     | key_by region
     | aggregate {{ region, n: count(), last_trace: last(trace) }}
@@ -89,12 +91,12 @@ from events
     let id = cluster.submit(&path, &["-p", "1", "--servers", kafka.bootstrap()]);
     cluster.wait_job_state(&id, "FINISHED", Duration::from_secs(90));
 
-    for (topic, keyed) in [(&t[0], true), (&t[1], false)] {
+    for (topic, keyed, trace) in [(&t[0], true, "trace"), (&t[1], false, "trace-id")] {
         let got = read_all(kafka.bootstrap(), topic, RECORDS as usize, Duration::from_secs(60));
         let by_id: BTreeMap<i64, &Msg> = got.iter().map(|m| (m.2["id"].as_i64().expect("id"), m)).collect();
         assert_eq!((got.len(), by_id.len()), (RECORDS as usize, RECORDS as usize), "{topic}: {got:#?}");
         for (i, (key, headers, value)) in by_id {
-            assert_eq!(headers, &headers_of(i), "{topic}: record {i}: {value}");
+            assert_eq!(headers, &headers_of(i, trace), "{topic}: record {i}: {value}");
             assert_eq!(key.as_deref(), keyed.then(|| region_of(i)), "{topic}: record {i}");
             assert_eq!(value["trace"].as_str().map(str::to_string), trace_of(i), "the value keeps every field");
         }

@@ -451,10 +451,10 @@ pub const KINDS: &[KindDoc] = &[
             ),
             opt(
                 "headers",
-                "a string field, or a list of them `[a, b]`",
+                "a string field, or a list of them `[a, b]`; `[\"trace-id\", trace]` in the list names a header otherwise",
                 &[],
                 Some("no headers"),
-                "Message headers: each field a header named as the field, its text the value; a null writes no header (Flink SQL's `headers` metadata).",
+                "Message headers: each field a header named as the field (or as a `[\"name\", field]` pair says, each name once), its text the value; a null writes no header (Flink SQL's `headers` metadata).",
             ),
             opt(
                 "on_error",

@@ -138,11 +138,22 @@ pub fn text(g: &JobGraph) -> String {
 }
 
 /// A Kafka sink's `headers:`, one line, nothing without them.
-fn headers_line(out: &mut String, headers: &[usize], field: &dyn Fn(usize) -> String) {
-    if !headers.is_empty() {
-        let names: Vec<String> = headers.iter().map(|h| format!("`{}`", field(*h))).collect();
-        let _ = writeln!(out, "    headers: {} (each named as its field, its text the value)", names.join(", "));
+fn headers_line(out: &mut String, sink: &crate::ir::KafkaSink, field: &dyn Fn(usize) -> String) {
+    if sink.headers.is_empty() {
+        return;
     }
+    if sink.header_names.is_empty() {
+        let names: Vec<String> = sink.headers.iter().map(|h| format!("`{}`", field(*h))).collect();
+        let _ = writeln!(out, "    headers: {} (each named as its field, its text the value)", names.join(", "));
+        return;
+    }
+    let named: Vec<String> = sink
+        .headers
+        .iter()
+        .enumerate()
+        .map(|(k, h)| format!("{:?} from `{}`", sink.header_name(k, ""), field(*h)))
+        .collect();
+    let _ = writeln!(out, "    headers: {} (each field's text the value)", named.join(", "));
 }
 
 /// What a Kafka sink does with a message over Kafka's limit, unless it
@@ -343,7 +354,7 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
                 "    upsert-kafka: message key {{{}}} as JSON, +I/+U the row, -U nothing, -D a tombstone",
                 keys.join(", ")
             );
-            headers_line(out, &u.sink.headers, &field);
+            headers_line(out, &u.sink, &field);
             sink_policy(out, &u.sink.on_error);
         }
         OperatorKind::Join(j) => {
@@ -419,7 +430,7 @@ fn operator_details(out: &mut String, kind: &OperatorKind, input: Option<&Schema
             if let Some(t) = k.timestamp {
                 let _ = writeln!(out, "    record timestamp from `{}`", field(t));
             }
-            headers_line(out, &k.headers, &field);
+            headers_line(out, k, &field);
             sink_policy(out, &k.on_error);
         }
         OperatorKind::DatagenSource(d) => {

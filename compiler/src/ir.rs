@@ -962,7 +962,7 @@ impl OperatorKind {
                     k.format,
                     if k.key.is_empty() { String::new() } else { format!(", key={}", fields_text(&k.key)) },
                     k.timestamp.map_or(String::new(), |t| format!(", timestamp=#{t}")),
-                    if k.headers.is_empty() { String::new() } else { format!(", headers={}", fields_text(&k.headers)) },
+                    if k.headers.is_empty() { String::new() } else { format!(", headers={}", headers_text(k)) },
                     if k.on_error == ErrorPolicy::Fail { String::new() } else { format!(", on_error={}", k.on_error) }
                 )
             }
@@ -1014,11 +1014,7 @@ impl OperatorKind {
                 u.sink.topic,
                 u.sink.servers,
                 fields_text(&u.key),
-                if u.sink.headers.is_empty() {
-                    String::new()
-                } else {
-                    format!(", headers={}", fields_text(&u.sink.headers))
-                },
+                if u.sink.headers.is_empty() { String::new() } else { format!(", headers={}", headers_text(&u.sink)) },
                 if u.sink.on_error == ErrorPolicy::Fail {
                     String::new()
                 } else {
@@ -1039,6 +1035,16 @@ impl OperatorKind {
 }
 
 /// `[#0, #2]`: fields by index, for [`OperatorKind::describe`].
+/// A Kafka sink's headers: `[#2, #3]`, or with names where the checker
+/// gave them (some header is not named as its field): `[#2 as "trace-id", #3 as "region"]`.
+fn headers_text(k: &KafkaSink) -> String {
+    if k.header_names.is_empty() {
+        return fields_text(&k.headers);
+    }
+    let each = k.headers.iter().zip(&k.header_names).map(|(i, n)| format!("#{i} as {n:?}"));
+    format!("[{}]", each.collect::<Vec<_>>().join(", "))
+}
+
 fn fields_text(fields: &[usize]) -> String {
     format!("[{}]", fields.iter().map(|k| format!("#{k}")).collect::<Vec<_>>().join(", "))
 }
@@ -1660,7 +1666,7 @@ pub struct KafkaSink {
     #[serde(default)]
     pub timestamp: Option<usize>,
     /// `headers: [trace, region]`: string fields (of the input) each
-    /// written as a message header named as the field; empty: none.
+    /// written as a message header; empty: none.
     #[serde(default)]
     pub headers: Vec<usize>,
     /// What happens to a record the sink cannot write (a message over
@@ -1668,6 +1674,18 @@ pub struct KafkaSink {
     /// `fail`.
     #[serde(default = "ErrorPolicy::fail")]
     pub on_error: ErrorPolicy,
+    /// The name of each header of `headers`, in order, where one is not
+    /// named as its field (`["trace-id", trace]`); empty: each is named as
+    /// its field. Plan format 14; a plan of an older format has none.
+    #[serde(default, deserialize_with = "crate::plan_file::since_14")]
+    pub header_names: Vec<String>,
+}
+
+impl KafkaSink {
+    /// The name of header `k` (of `headers`), whose field is named `field`.
+    pub fn header_name<'a>(&'a self, k: usize, field: &'a str) -> &'a str {
+        self.header_names.get(k).map_or(field, String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -39,8 +39,10 @@ pub const MAGIC: &[u8; 8] = b"FLOWCPLN";
 /// (`KafkaSink::headers`). 13: the Top-N of a window per partition
 /// (`OperatorKind::WindowTopPer`, `ShipStrategy::WindowKey`), both
 /// appended last to their enums, so that a plan of format 12 decodes
-/// unchanged and is still read ([`OLDEST_READ`]).
-pub const FORMAT_VERSION: u32 = 13;
+/// unchanged and is still read ([`OLDEST_READ`]). 14: a Kafka sink's
+/// headers may be named other than their fields (`KafkaSink::header_names`,
+/// a field read from plans of format 14 on: see [`since_14`]).
+pub const FORMAT_VERSION: u32 = 14;
 /// The oldest format version this flowc reads.
 pub const OLDEST_READ: u32 = 12;
 /// Plans larger than this are refused (a real plan is a few kilobytes).
@@ -66,6 +68,37 @@ fn recompile_hint(found: u32, supported: u32) -> &'static str {
     } else {
         ""
     }
+}
+
+thread_local! {
+    /// The format version of the binary plan being decoded on this thread.
+    static DECODING: std::cell::Cell<u32> = const { std::cell::Cell::new(FORMAT_VERSION) };
+}
+
+/// A field added in format 14: bincode is positional, so in a binary plan
+/// of an older format the field is absent and nothing is read for it (its
+/// default); in JSON, an absent field takes its default anyway.
+pub(crate) fn since_14<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    if DECODING.with(std::cell::Cell::get) < 14 {
+        return Ok(T::default());
+    }
+    T::deserialize(d)
+}
+
+/// Decodes a binary plan body of format `version`.
+fn decode(body: &[u8], version: u32) -> Result<(JobGraph, usize), bincode::error::DecodeError> {
+    struct Restore(u32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DECODING.with(|v| v.set(self.0));
+        }
+    }
+    let _restore = Restore(DECODING.with(|v| v.replace(version)));
+    bincode::serde::decode_from_slice(body, config())
 }
 
 fn config() -> impl bincode::config::Config {
@@ -98,8 +131,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<JobGraph, PlanFileError> {
     if !(OLDEST_READ..=FORMAT_VERSION).contains(&version) {
         return Err(PlanFileError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
     }
-    let (graph, used): (JobGraph, usize) =
-        bincode::serde::decode_from_slice(&bytes[12..], config()).map_err(|e| PlanFileError::Corrupt(e.to_string()))?;
+    let (graph, used) = decode(&bytes[12..], version).map_err(|e| PlanFileError::Corrupt(e.to_string()))?;
     if used != bytes.len() - 12 {
         return Err(PlanFileError::Corrupt(format!("{} unexpected bytes after the plan", bytes.len() - 12 - used)));
     }
@@ -492,7 +524,75 @@ mod tests {
         assert!(from_json(&json).is_ok());
         bytes[8..12].copy_from_slice(&11u32.to_le_bytes());
         let e = from_bytes(&bytes).expect_err("refused").to_string();
-        assert!(e.contains("format version 11; this flowc reads versions 12 to 13"), "{e}");
+        assert!(e.contains("format version 11; this flowc reads versions 12 to 14"), "{e}");
+    }
+
+    fn headers_plan(headers: &str) -> JobGraph {
+        let text = format!(
+            "job \"t\"\nschema E {{ trace: string, region: string }}\n\
+             source datagen {{ schema: E, count: 10 }} | sink kafka {{ servers: \"s\", topic: \"t\", headers: {headers} }}\n"
+        );
+        match crate::compile(&flowc_dsl::SourceFile::new("t.flow", &text), &crate::CheckOptions::default()) {
+            Ok(c) => c.graph,
+            Err(d) => panic!("{d:?}"),
+        }
+    }
+
+    fn kafka_sink(g: &JobGraph) -> crate::ir::KafkaSink {
+        let sink = g.graph.node_weights().flat_map(|v| &v.operators).find_map(|o| match &o.kind {
+            OperatorKind::KafkaSink(k) => Some(k.clone()),
+            _ => None,
+        });
+        sink.expect("a Kafka sink")
+    }
+
+    #[test]
+    fn header_names_round_trip_and_a_plan_of_format_13_reads_without_them() {
+        let named = headers_plan(r#"[["trace-id", trace], region]"#);
+        let sink = kafka_sink(&from_bytes(&to_bytes(&named)).expect("reads back"));
+        assert_eq!((sink.headers, sink.header_names.clone()), (vec![0, 1], vec!["trace-id".into(), "region".into()]));
+        assert_eq!(kafka_sink(&from_json(&to_json(&named)).expect("JSON reads back")).header_names, sink.header_names);
+        // Format 13 had no `header_names`: the same plan's bytes without
+        // them. Find where they are by a marker name, then drop the empty
+        // list's one byte (its length) there.
+        let plain = headers_plan("[trace, region]");
+        assert!(kafka_sink(&plain).header_names.is_empty(), "named as their fields: no names kept");
+        let mut marked = plain.clone();
+        for v in marked.graph.node_weights_mut() {
+            for o in &mut v.operators {
+                if let OperatorKind::KafkaSink(k) = &mut o.kind {
+                    k.header_names = vec!["MARKER".into(), "MARKER".into()];
+                }
+            }
+        }
+        let marked = to_bytes(&marked);
+        let at = marked.windows(6).position(|w| w == b"MARKER").expect("the marker") - 2;
+        let mut old = to_bytes(&plain);
+        assert_eq!(old[..at], marked[..at]);
+        assert_eq!(old.remove(at), 0, "an empty list");
+        old[8..12].copy_from_slice(&13u32.to_le_bytes());
+        let back = from_bytes(&old).expect("a format-13 plan reads");
+        assert_eq!(kafka_sink(&back), kafka_sink(&plain));
+        // The same bytes as format 14 are one byte short.
+        old[8..12].copy_from_slice(&14u32.to_le_bytes());
+        assert!(from_bytes(&old).is_err());
+        // In JSON a plan of format 13 has no `header_names`.
+        fn strip(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    m.remove("header_names");
+                    m.values_mut().for_each(strip);
+                }
+                serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        let mut v: serde_json::Value = serde_json::from_str(&to_json(&plain)).expect("JSON");
+        strip(&mut v);
+        v["format_version"] = 13.into();
+        let json = v.to_string();
+        assert!(!json.contains("header_names") && json.contains("\"headers\""), "{json}");
+        assert_eq!(kafka_sink(&from_json(&json).expect("reads")), kafka_sink(&plain));
     }
 
     fn lookup_plan() -> JobGraph {

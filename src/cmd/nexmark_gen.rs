@@ -110,6 +110,7 @@ pub fn run(a: NexmarkGenArgs) -> anyhow::Result<ExitCode> {
                     timestamp: None,
                     headers: Vec::new(),
                     on_error: ErrorPolicy::Fail,
+                    header_names: Vec::new(),
                 },
                 &schema,
                 flowc_runtime::connectors::sink_errors::SinkErrors::fail("nexmark-gen"),

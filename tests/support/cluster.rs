@@ -248,6 +248,14 @@ impl Cluster {
         }
     }
 
+    /// Waits until job `id` has completed `more` checkpoints more than now.
+    pub fn wait_for_more_checkpoints(&self, id: &str, more: i64) {
+        let done = self.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0);
+        self.wait_for("more checkpoints", Duration::from_secs(30), |c| {
+            (c.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0) >= done + more).then_some(())
+        });
+    }
+
     /// Runs a flowc client command against this cluster (`-m` is added).
     pub fn flowc(&self, args: &[&str]) -> std::process::Output {
         Command::new(flowc_bin())

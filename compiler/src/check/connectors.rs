@@ -422,7 +422,7 @@ impl Checker {
                 }
                 let key = self.sink_key(&props, input);
                 let timestamp = self.sink_timestamp(&props, input);
-                let headers = self.sink_headers(&props, input);
+                let (headers, header_names) = self.sink_headers(&props, input).unzip();
                 let on_error = self.sink_error_policy(&props, servers.as_deref(), topic.as_deref(), whole);
                 let shown = topic.clone().unwrap_or_default();
                 let prefix =
@@ -438,6 +438,7 @@ impl Checker {
                         timestamp: timestamp?,
                         headers: headers?,
                         on_error: on_error?,
+                        header_names: header_names?,
                     })
                 };
                 (spec().map(OperatorKind::KafkaSink), format!("Sink: Kafka({shown})"))

@@ -3,7 +3,8 @@
 //! `'key.fields'` with `'key.format' = 'json'`) and `timestamp: ts` (the
 //! record timestamp, as Flink SQL's writable `timestamp` metadata) and
 //! `headers: [trace, region]` (string fields, each a message header named
-//! as the field, as Flink SQL's writable `headers` metadata).
+//! as the field, as Flink SQL's writable `headers` metadata; `["trace-id",
+//! trace]` names a header otherwise, each name once).
 
 use super::stream::{StreamEnd, Unknown};
 use super::Checker;
@@ -91,32 +92,101 @@ impl Checker {
         Some(i)
     }
 
-    /// The fields of `headers:` (string fields; empty without it), `None`
-    /// if it does not check.
+    /// The fields of `headers:` (string fields; empty without it) and the
+    /// headers' names (empty where each is named as its field), `None` if
+    /// it does not check.
     pub(super) fn sink_headers(
         &mut self,
         props: &HashMap<String, (Const, Span)>,
         input: &StreamEnd,
-    ) -> Option<Vec<usize>> {
-        let Some((value, span)) = props.get("headers") else { return Some(Vec::new()) };
-        let names: Vec<&Const> = match value {
+    ) -> Option<(Vec<usize>, Vec<String>)> {
+        let Some((value, span)) = props.get("headers") else { return Some((Vec::new(), Vec::new())) };
+        let span = *span;
+        let entries: Vec<&Const> = match value {
+            // `["trace-id", trace]` alone is a list of a string and a field.
+            Const::List(items) if matches!(items.as_slice(), [Const::Str(_), Const::Symbol(_)]) => {
+                self.err(
+                    Diagnostic::error(
+                        "flow::check::sink-headers",
+                        format!("`headers` takes fields, not {value}"),
+                        span,
+                    )
+                    .with_label("a list of a string and a field")
+                    .with_help(format!("one header named otherwise is a pair in the list: `headers: [{value}]`")),
+                );
+                return None;
+            }
             Const::List(items) => items.iter().collect(),
             v => vec![v],
         };
-        let fields = self.sink_fields(&names, "headers", *span, input)?;
+        let (mut fields, mut names) = (Vec::new(), Vec::new());
         let mut ok = true;
-        for f in fields.iter().map(|i| &input.schema.fields[*i]).filter(|f| f.ty != DataType::String) {
+        for entry in entries {
+            // `["trace-id", trace]`: a header named other than its field.
+            let (name, field) = match entry {
+                Const::List(pair) => {
+                    match pair.as_slice() {
+                        [Const::Str(name), field @ Const::Symbol(_)] if !name.is_empty() => (Some(name.clone()), field),
+                        _ => {
+                            self.err(
+                            Diagnostic::error(
+                                "flow::check::sink-headers",
+                                format!("`headers` takes fields, or `[\"name\", field]` pairs, not {entry}"),
+                                span,
+                            )
+                            .with_label("not a field or a named header")
+                            .with_help("name a header other than its field with a pair: `headers: [[\"trace-id\", trace]]`"),
+                        );
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+                field => (None, field),
+            };
+            match self.sink_field(field, "headers", span, input) {
+                Some(Some(i)) => {
+                    fields.push(i);
+                    names.push(name.unwrap_or_else(|| input.schema.fields[i].name.clone()));
+                }
+                Some(None) => {}
+                None => ok = false,
+            }
+        }
+        let mut repeated: Vec<&String> = Vec::new();
+        for (k, name) in names.iter().enumerate() {
+            if names[..k].contains(name) && !repeated.contains(&name) {
+                repeated.push(name);
+                self.err(
+                    Diagnostic::error("flow::check::sink-headers", format!("`headers` names the header `{name}` twice"), span)
+                        .with_label("repeated header name")
+                        .with_help(format!(
+                            "a message gets each header once: leave one out, or name it otherwise with a pair, `[\"{name}-2\", {}]`",
+                            input.schema.fields[fields[k]].name
+                        )),
+                );
+                ok = false;
+            }
+        }
+        let mut distinct = fields.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for f in distinct.iter().map(|i| &input.schema.fields[*i]).filter(|f| f.ty != DataType::String) {
             let d = Diagnostic::error(
                 "flow::check::sink-headers",
                 format!("`headers` takes string fields, and `{}` is a {}", f.name, f.ty),
-                *span,
+                span,
             )
             .with_label("not a string")
             .with_help(format!("`map` it first: `{0}: cast({0} as string)`", f.name));
             self.err(d);
             ok = false;
         }
-        ok.then_some(fields)
+        let as_fields = fields.iter().zip(&names).all(|(i, n)| input.schema.fields[*i].name == *n);
+        if as_fields {
+            names.clear();
+        }
+        ok.then_some((fields, names))
     }
 
     /// A field of the input named by a setting: `Some(None)` when the

@@ -89,6 +89,31 @@ impl Checker {
         // The same rules as `key_by`: fields that exist, no arrays, no nulls.
         let per = self.key_fields(input, &t.per, span, "rank per");
         ok &= per.known;
+        // Ranked by a partition field, every row of a partition ties.
+        if let Some(f) = field {
+            if let Some(p) = t.per.iter().find(|p| input.schema.index_of(&p.text) == Some(f)) {
+                let others: Vec<&str> = t.per.iter().map(|q| q.text.as_str()).filter(|q| *q != p.text).collect();
+                self.err(
+                    Diagnostic::error(
+                        "flow::check::top-per-rank-field",
+                        format!("`top` ranks by `{}` per `{}`: every row of a partition has the same `{}`", t.field.text, p.text, p.text),
+                        p.span,
+                    )
+                    .with_label("partitioned by the field it ranks by")
+                    .with_secondary(t.field.span, "ranked by this field")
+                    .with_help(match others.is_empty() {
+                        true => "all rows of a partition tie, so there is nothing to rank: partition by another field, or rank by another one".to_string(),
+                        false => format!(
+                            "all rows of a partition tie, so there is nothing to rank: leave `{}` out of `per` (`by {} per {}`)",
+                            p.text,
+                            t.field.text,
+                            others.join(", ")
+                        ),
+                    }),
+                );
+                ok = false;
+            }
+        }
         let rank_name = t.rank.as_ref().map_or("rank", |r| r.text.as_str()).to_string();
         ok &= self.rank_name_free(input, &rank_name, t.rank.as_ref().map_or(span, |r| r.span));
         let mut schema = input.schema.clone();

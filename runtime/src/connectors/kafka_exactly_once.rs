@@ -328,7 +328,7 @@ impl SinkWriter for ExactlyOnceKafkaSink {
             let timestamp = self.meta.timestamp(batch, r);
             let headers = self.meta.headers(batch, r);
             // Checked now: a record in a checkpoint is written when it completes, too late to refuse.
-            if self.bad.admit(value.as_deref(), key.as_deref(), timestamp)? {
+            if self.bad.admit(value.as_deref(), key.as_deref(), &headers, timestamp)? {
                 self.current.push(Record { value, key, timestamp, headers });
             }
         }

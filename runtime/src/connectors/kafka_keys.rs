@@ -64,7 +64,19 @@ impl MessageMeta {
         if let Some(t) = spec.timestamp {
             field(t)?;
         }
-        let headers = spec.headers.iter().map(|i| Ok((field(*i)?.name, *i))).collect::<Result<Vec<_>, _>>()?;
+        if !spec.header_names.is_empty() && spec.header_names.len() != spec.headers.len() {
+            return Err(ConnectorError::Io(format!(
+                "{} header names for {} headers (a bug in flowc)",
+                spec.header_names.len(),
+                spec.headers.len()
+            )));
+        }
+        let headers = spec
+            .headers
+            .iter()
+            .enumerate()
+            .map(|(k, i)| Ok((spec.header_name(k, &field(*i)?.name).to_string(), *i)))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(MessageMeta { key, timestamp: spec.timestamp, headers, keys: None })
     }
 
@@ -314,6 +326,7 @@ mod tests {
             timestamp,
             headers: Vec::new(),
             on_error: flowc_compiler::ir::ErrorPolicy::Fail,
+            header_names: Vec::new(),
         }
     }
 

@@ -161,10 +161,10 @@ impl SinkWriter for KafkaSinkWriter {
             };
             let key = self.meta.key(batch, r, &mut self.key_buf).then_some(&self.key_buf[..]);
             let timestamp = self.meta.timestamp(batch, r);
-            if !self.bad.admit(value, key, timestamp)? {
+            let headers = self.meta.headers(batch, r);
+            if !self.bad.admit(value, key, &headers, timestamp)? {
                 continue;
             }
-            let headers = self.meta.headers(batch, r);
             send_record(&self.producer, &self.topic, value, key, timestamp, &headers)
                 .map_err(|e| kafka_err(&self.servers, format!("cannot produce to `{}`: {e}", self.topic)))?;
         }

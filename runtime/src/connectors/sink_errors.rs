@@ -104,20 +104,23 @@ impl SinkErrors {
         }
     }
 
-    /// Whether a message of `value` (none: a tombstone) and `key` can be
-    /// written. If not, it is counted, sampled, then the task's failure
-    /// (`Err`), or skipped or dead-lettered (`Ok(false)`: do not write it).
+    /// Whether a message of `value` (none: a tombstone), `key` and
+    /// `headers` can be written (its size counts all three, the headers as
+    /// Kafka counts them). If not, it is counted, sampled, then the task's
+    /// failure (`Err`), or skipped or dead-lettered (`Ok(false)`: do not
+    /// write it). A dead letter carries the value and the key, not the headers.
     pub fn admit(
         &mut self,
         value: Option<&[u8]>,
         key: Option<&[u8]>,
+        headers: &[(String, Vec<u8>)],
         timestamp: Option<i64>,
     ) -> Result<bool, ConnectorError> {
         let now = match timestamp {
             Some(_) if self.limits.bounds_timestamps() => crate::clock::now_ms(),
             _ => 0,
         };
-        match self.limits.refuse(value, key, timestamp, now) {
+        match self.limits.refuse(value, key, super::message_size::headers_bytes(headers), timestamp, now) {
             None => Ok(true),
             Some(error) => self.refused(&error, value, key, timestamp).map(|()| false),
         }
@@ -332,17 +335,44 @@ mod tests {
         let counters = Arc::new(TaskCounters::new());
         let big = vec![b'x'; message_size::MAX_MESSAGE_BYTES];
         let mut skip = SinkErrors::new(&ErrorPolicy::Skip, "Sink: Kafka(out)", counters.clone()).unwrap();
-        assert!(skip.admit(Some(b"{}"), None, None).unwrap());
-        assert!(!skip.admit(Some(&big), None, None).unwrap());
+        assert!(skip.admit(Some(b"{}"), None, &[], None).unwrap());
+        assert!(!skip.admit(Some(&big), None, &[], None).unwrap());
         assert_eq!(TaskCounters::get(&counters.encode_errors), 1);
         let sample = counters.error_samples().pop().expect("sampled");
         assert_eq!((sample.class, sample.action.as_str()), (ErrorClass::Encode, "skipped"));
         assert_eq!(sample.operator, "Sink: Kafka(out)");
         assert!(sample.error.starts_with("a message of 1000000 bytes of value"), "{}", sample.error);
         let mut fail = SinkErrors::new(&ErrorPolicy::Fail, "Sink: Kafka(out)", counters.clone()).unwrap();
-        let e = fail.admit(Some(&big), Some(b"k"), None).unwrap_err().to_string();
+        let e = fail.admit(Some(&big), Some(b"k"), &[], None).unwrap_err().to_string();
         assert!(e.starts_with("Sink: Kafka(out): a message of 1000000 bytes of value and 1 of key is over"), "{e}");
         assert!(e.contains("record xxxx") && e.len() < 2000, "the record's first KiB: {e}");
         assert_eq!(TaskCounters::get(&counters.encode_errors), 2);
+    }
+
+    #[test]
+    fn headers_count_in_a_messages_size_and_an_oversized_one_follows_the_policy() {
+        let counters = Arc::new(TaskCounters::new());
+        let mut skip = SinkErrors::new(&ErrorPolicy::Skip, "Sink: Kafka(out)", counters.clone()).unwrap();
+        // A value that fits alone, with 2 bytes to spare: a header of
+        // name "h" and one byte ("h": 1 + 1, the byte: 1 + 1) is two too many.
+        let value = vec![b'x'; message_size::MAX_MESSAGE_BYTES - 64 - 2];
+        assert!(skip.admit(Some(&value), None, &[], None).unwrap());
+        let header = [("h".to_string(), b"v".to_vec())];
+        assert!(!skip.admit(Some(&value), None, &header, None).unwrap());
+        assert_eq!(TaskCounters::get(&counters.encode_errors), 1);
+        let sample = counters.error_samples().pop().expect("sampled");
+        assert!(
+            sample.error.starts_with("a message of 999934 bytes of value, 0 of key and 4 of headers is over"),
+            "{}",
+            sample.error
+        );
+        // A message whose headers alone are over the limit.
+        let huge = [("trace-id".to_string(), vec![b'v'; message_size::MAX_MESSAGE_BYTES])];
+        let mut fail = SinkErrors::new(&ErrorPolicy::Fail, "Sink: Kafka(out)", counters.clone()).unwrap();
+        let e = fail.admit(Some(b"{}"), None, &huge, None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("Sink: Kafka(out): a message of 2 bytes of value, 0 of key and 1000012 of headers"),
+            "{e}"
+        );
     }
 }

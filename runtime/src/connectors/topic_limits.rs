@@ -118,24 +118,27 @@ impl TopicLimits {
     }
 
     /// Why the topic would refuse a message of `value` (none: a
-    /// tombstone), `key` and record timestamp `timestamp` at clock time
-    /// `now_ms`, if it would.
+    /// tombstone), `key`, `headers` bytes of headers
+    /// ([`message_size::headers_bytes`]) and record timestamp `timestamp`
+    /// at clock time `now_ms`, if it would.
     pub fn refuse(
         &self,
         value: Option<&[u8]>,
         key: Option<&[u8]>,
+        headers: usize,
         timestamp: Option<i64>,
         now_ms: i64,
     ) -> Option<String> {
-        if let Some(why) = message_size::over_limit(value, key) {
+        if let Some(why) = message_size::over_limit(value, key, headers) {
             return Some(why);
         }
         let (v, k) = (value.map_or(0, <[u8]>::len), key.map_or(0, <[u8]>::len));
         if let Some(limit) = self.topic_max_bytes {
-            if !message_size::fits_in(v + k + BATCH_OVERHEAD, limit) {
+            if !message_size::fits_in(v + k + headers + BATCH_OVERHEAD, limit) {
                 return Some(format!(
-                    "a message of {v} bytes of value and {k} of key is over the topic's limit of {limit} bytes (its \
-                     `max.message.bytes`, counting a batch's header and the record's overhead)"
+                    "{} is over the topic's limit of {limit} bytes (its `max.message.bytes`, counting a batch's \
+                     header and the record's overhead)",
+                    message_size::sizes(v, k, headers)
                 ));
             }
         }
@@ -193,16 +196,23 @@ mod tests {
         let l = limits(&[("max.message.bytes", "20000")]);
         assert_eq!(l.producer_max_bytes, 20000);
         let fits = vec![b'x'; 20000 - 64 - BATCH_OVERHEAD - 3];
-        assert_eq!(l.refuse(Some(&fits), Some(b"abc"), None, 0), None);
-        let m = l.refuse(Some(&fits), Some(b"abcd"), None, 0).expect("one byte over");
+        assert_eq!(l.refuse(Some(&fits), Some(b"abc"), 0, None, 0), None);
+        let m = l.refuse(Some(&fits), Some(b"abcd"), 0, None, 0).expect("one byte over");
         assert!(
             m.starts_with("a message of 19872 bytes of value and 4 of key is over the topic's limit of 20000"),
+            "{m}"
+        );
+        // Headers count as a key does.
+        assert_eq!(l.refuse(Some(&fits), None, 3, None, 0), None);
+        let m = l.refuse(Some(&fits), None, 4, None, 0).expect("one byte over");
+        assert!(
+            m.starts_with("a message of 19872 bytes of value, 0 of key and 4 of headers is over the topic's"),
             "{m}"
         );
         // Above flowc's own: flowc's holds.
         let l = limits(&[("max.message.bytes", "1048588")]);
         assert_eq!(l, TopicLimits::default());
-        assert!(l.refuse(Some(&vec![b'x'; 1_000_000]), None, None, 0).is_some());
+        assert!(l.refuse(Some(&vec![b'x'; 1_000_000]), None, 0, None, 0).is_some());
         assert_eq!(limits(&[("max.message.bytes", "10")]).producer_max_bytes, LOWEST_PRODUCER_LIMIT);
     }
 
@@ -215,19 +225,19 @@ mod tests {
             ("message.timestamp.after.max.ms", "3600000"),
             ("message.timestamp.before.max.ms", "9223372036854775807"),
         ]);
-        assert_eq!(l.refuse(Some(b"{}"), None, Some(now + hour), now), None);
-        assert_eq!(l.refuse(Some(b"{}"), None, Some(0), now), None, "no bound behind");
-        assert_eq!(l.refuse(Some(b"{}"), None, None, now), None, "the producer's time");
-        let m = l.refuse(Some(b"{}"), None, Some(now + hour + 1), now).expect("ahead");
+        assert_eq!(l.refuse(Some(b"{}"), None, 0, Some(now + hour), now), None);
+        assert_eq!(l.refuse(Some(b"{}"), None, 0, Some(0), now), None, "no bound behind");
+        assert_eq!(l.refuse(Some(b"{}"), None, 0, None, now), None, "the producer's time");
+        let m = l.refuse(Some(b"{}"), None, 0, Some(now + hour + 1), now).expect("ahead");
         assert!(m.contains("3600001 ms ahead") && m.contains("`message.timestamp.after.max.ms` of 3600000"), "{m}");
         // Before Kafka 3.6: one bound both ways; behind, with the margin.
         let l = limits(&[("message.timestamp.difference.max.ms", "86400000")]);
-        assert!(l.refuse(None, Some(b"k"), Some(now - 86_400_000 + BEHIND_MARGIN_MS), now).is_none());
-        let m = l.refuse(None, Some(b"k"), Some(now - 86_400_000 + BEHIND_MARGIN_MS - 1), now).expect("behind");
+        assert!(l.refuse(None, Some(b"k"), 0, Some(now - 86_400_000 + BEHIND_MARGIN_MS), now).is_none());
+        let m = l.refuse(None, Some(b"k"), 0, Some(now - 86_400_000 + BEHIND_MARGIN_MS - 1), now).expect("behind");
         assert!(m.contains("behind the clock"), "{m}");
-        assert!(l.refuse(None, None, Some(now + 86_400_001), now).is_some());
+        assert!(l.refuse(None, None, 0, Some(now + 86_400_001), now).is_some());
         // The broker stamps the records itself: no bound.
         let l = limits(&[("message.timestamp.type", "LogAppendTime"), ("message.timestamp.after.max.ms", "1")]);
-        assert_eq!(l.refuse(Some(b"{}"), None, Some(now + 10 * hour), now), None);
+        assert_eq!(l.refuse(Some(b"{}"), None, 0, Some(now + 10 * hour), now), None);
     }
 }

@@ -146,9 +146,10 @@ impl SinkWriter for UpsertKafkaSinkWriter {
                 Some(std::mem::take(&mut self.buf))
             };
             let timestamp = self.meta.timestamp(batch, r);
-            let admitted = self.bad.admit(payload.as_deref(), Some(&self.key_buf), timestamp);
+            let headers = self.meta.headers(batch, r);
+            let admitted = self.bad.admit(payload.as_deref(), Some(&self.key_buf), &headers, timestamp);
             let sent = match admitted {
-                Ok(true) => self.send(payload.as_deref(), timestamp, &self.meta.headers(batch, r)),
+                Ok(true) => self.send(payload.as_deref(), timestamp, &headers),
                 Ok(false) => Ok(()),
                 Err(e) => {
                     if let Some(p) = payload {

@@ -201,7 +201,7 @@ impl Compiler<'_> {
                 }
             }
             Expr::Neg(x) => match self.expr(x, None)? {
-                (x, t @ (DataType::Int | DataType::Long)) => (Node::NegI(b(x), at), t),
+                (x, t @ (DataType::Int | DataType::Long)) => (Node::NegI { x: b(x), at, int: t == DataType::Int }, t),
                 (x, DataType::Double) => (Node::NegF(b(x)), DataType::Double),
                 (_, t) => return Err(format!("negating {t}")),
             },
@@ -225,8 +225,13 @@ impl Compiler<'_> {
                 if ct != DataType::Bool || kind(tt) != kind(ft) {
                     return Err(format!("if({ct}, {tt}, {ft})"));
                 }
-                // Arrays whose elements' nullability differs: elements that may be null.
-                let ty = tt.join_nulls(ft).unwrap_or(tt);
+                // Arrays whose elements' nullability differs: elements that
+                // may be null. An `int` beside an integer constant is `int`
+                // (see `integer_result`).
+                let ty = match (tt, ft) {
+                    (DataType::Int | DataType::Long, DataType::Int | DataType::Long) => integer_result(tt, ft),
+                    _ => tt.join_nulls(ft).unwrap_or(tt),
+                };
                 (Node::If { c: b(c), t: b(t), f: b(f), ty }, ty)
             }
             Expr::Call(Function::Millis, args) => match args.as_slice() {
@@ -264,7 +269,8 @@ impl Compiler<'_> {
             Expr::Call(Function::Coalesce, args) => {
                 let mut args = args.iter().map(|a| self.expr(a, None)).collect::<Result<Vec<_>, _>>()?;
                 let Some(first) = args.first().map(|(_, t)| *t) else { return Err("coalesce() of nothing".into()) };
-                // One storage for all; int and long mixed are long.
+                // One storage for all; an `int` beside integer constants is
+                // `int` (see `integer_result`).
                 let same = |t: DataType| {
                     kind(t) == kind(first) && (t == DataType::Timestamp) == (first == DataType::Timestamp)
                 };
@@ -276,7 +282,7 @@ impl Compiler<'_> {
                 let ty = match arrays {
                     _ if args.iter().all(|(_, t)| *t == first) => first,
                     Some(t) if t.is_array() => t,
-                    _ => DataType::Long,
+                    _ => args.iter().fold(first, |ty, (_, t)| integer_result(ty, *t)),
                 };
                 // A null constant is never chosen: `coalesce(null, x)` is `x`.
                 if args.len() > 1 {
@@ -429,9 +435,12 @@ impl Compiler<'_> {
             }
             _ => match (lt, rt) {
                 (T::Int | T::Long, T::Int | T::Long) => {
-                    (Node::ArithI { op, a: b(l), b: b(r), at }, integer_result(lt, rt))
+                    let ty = integer_result(lt, rt);
+                    (Node::ArithI { op, a: b(l), b: b(r), at, int: ty == T::Int }, ty)
                 }
-                (T::Timestamp, T::Int | T::Long) => (Node::ArithI { op, a: b(l), b: b(r), at }, T::Timestamp),
+                (T::Timestamp, T::Int | T::Long) => {
+                    (Node::ArithI { op, a: b(l), b: b(r), at, int: false }, T::Timestamp)
+                }
                 (T::Double, T::Double) => (Node::ArithF { op, a: b(l), b: b(r) }, T::Double),
                 _ => return wrong(),
             },
@@ -439,10 +448,14 @@ impl Compiler<'_> {
     }
 }
 
-/// `int op int` is `int` only when both are (the interpreter computes in
-/// 64 bits either way; the type only names the result).
+/// `int op int` is `int`, computed in 64 bits and then required to fit
+/// 32. The checker gives both operands one type (widening an `int` beside
+/// a `long` with a cast), so one `int` operand makes the result `int`: the
+/// other is then an integer literal the checker typed `int`, which the
+/// plan stores as a plain integer (a `long` here). Two constants are
+/// folded as `long`s.
 fn integer_result(a: DataType, b: DataType) -> DataType {
-    if a == DataType::Int && b == DataType::Int {
+    if a == DataType::Int || b == DataType::Int {
         DataType::Int
     } else {
         DataType::Long
@@ -476,7 +489,7 @@ fn fold(node: Node, ty: DataType) -> Node {
             return if matches!(*c, Node::Const(Value::Bool(true))) { *t } else { *f };
         }
         Node::If { c, t, f, .. } => is_const(c) && is_const(t) && is_const(f),
-        Node::Relabel(x) | Node::IntToDouble(x) | Node::NegI(x, _) | Node::NegF(x) | Node::Not(x) => is_const(x),
+        Node::Relabel(x) | Node::IntToDouble(x) | Node::NegI { x, .. } | Node::NegF(x) | Node::Not(x) => is_const(x),
         Node::ArithI { a, b, .. } | Node::ArithF { a, b, .. } | Node::Cmp { a, b, .. } => is_const(a) && is_const(b),
         Node::Call { args, .. } => args.iter().all(|(a, _)| is_const(a)),
         Node::IsNull { x, .. } => is_const(x),

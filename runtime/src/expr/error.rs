@@ -72,6 +72,8 @@ pub enum ErrorKind {
     DivisionByZero,
     /// An integer result out of the range of a long.
     Overflow,
+    /// An `int` result (of `int` operands) out of the range of an int.
+    IntOverflow,
     /// A failure of a function (the function's own message).
     Function(String),
     /// Something the checker rules out happened: a bug in flowc.
@@ -83,6 +85,7 @@ impl fmt::Display for ErrorKind {
         match self {
             ErrorKind::DivisionByZero => f.write_str("division by zero"),
             ErrorKind::Overflow => f.write_str("integer overflow (the result is out of the range of a long)"),
+            ErrorKind::IntOverflow => f.write_str("integer overflow (the result is out of the range of an int)"),
             ErrorKind::Function(m) => f.write_str(m),
             ErrorKind::Internal(m) => write!(f, "internal error: {m} (this is a bug in flowc)"),
         }

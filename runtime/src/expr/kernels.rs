@@ -210,6 +210,12 @@ pub fn neg_i64(a: I64s<'_>, n: usize) -> Result<Vec<i64>, IntError> {
     Ok(out)
 }
 
+/// Whether some value is out of the range of an `int` (32 bits), with
+/// one flag for the loop.
+pub fn beyond_int(v: &[i64]) -> bool {
+    v.iter().fold(false, |beyond, x| beyond | (i64::from(*x as i32) != *x))
+}
+
 pub fn arith_f64(op: BinOp, a: F64s<'_>, b: F64s<'_>, n: usize) -> Vec<f64> {
     match op {
         BinOp::Add => map2!(F64s, a, b, n, |x, y| x + y),
@@ -332,6 +338,18 @@ mod tests {
         assert_eq!(arith_i64(BinOp::Div, I64s::Slice(&min), I64s::Slice(&[1, 0]), 2), Err(DivByZero(1)));
         assert_eq!(neg_i64(I64s::Slice(&min), 2), Err(Overflow(1)));
         assert_eq!(neg_i64(I64s::Slice(&min), 1), Ok(vec![-5]));
+    }
+
+    #[test]
+    fn beyond_int_finds_any_value_past_32_bits() {
+        let edge = [i64::from(i32::MIN), i64::from(i32::MAX), 0, -1];
+        assert!(!beyond_int(&edge));
+        assert!(!beyond_int(&[]));
+        for past in [i64::from(i32::MAX) + 1, i64::from(i32::MIN) - 1, i64::MAX, i64::MIN, 1 << 32] {
+            let mut v = edge.to_vec();
+            v.insert(2, past);
+            assert!(beyond_int(&v), "{past}");
+        }
     }
 
     #[test]

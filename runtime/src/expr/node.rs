@@ -28,15 +28,23 @@ pub(super) enum Node {
     /// and timestamp, `millis`, `to_timestamp`).
     Relabel(Box<Node>),
     IntToDouble(Box<Node>),
-    /// `-x` of an integer, and where it is written (for its overflow).
-    NegI(Box<Node>, Option<Arc<Location>>),
+    /// `-x` of an integer, and where it is written (for its overflow);
+    /// `int`: the result is an `int`, so it must fit 32 bits.
+    NegI {
+        x: Box<Node>,
+        at: Option<Arc<Location>>,
+        int: bool,
+    },
     NegF(Box<Node>),
     Not(Box<Node>),
+    /// Integer `+ - * / %`; `int`: the result is an `int` (both operands
+    /// are), so it must fit 32 bits.
     ArithI {
         op: BinOp,
         a: Box<Node>,
         b: Box<Node>,
         at: Option<Arc<Location>>,
+        int: bool,
     },
     ArithF {
         op: BinOp,
@@ -141,6 +149,20 @@ fn pick_values(parts: &[(&Vals<'_>, Sel<'_>)], choice: &[Option<(usize, usize)>]
     out
 }
 
+/// An `int` result (of `int` operands) must fit 32 bits: the first
+/// value that does not, in a row that is not null, is an overflow (a null
+/// row holds any value). The check is one flag per loop, as the long
+/// overflow's.
+fn fits_int(v: &[i64], valid: Option<&Validity>, sel: Sel<'_>, at: &Option<Arc<Location>>) -> Result<(), EvalError> {
+    if !kernels::beyond_int(v) {
+        return Ok(());
+    }
+    match (0..v.len()).find(|k| i32::try_from(v[*k]).is_err() && valid.is_none_or(|o| o.get(*k))) {
+        Some(k) => Err(EvalError::at(ErrorKind::IntOverflow, sel.row(k), at.clone())),
+        None => Ok(()),
+    }
+}
+
 impl Node {
     /// `a and b` (`and`) or `a or b` where `a`'s values `ba` are all
     /// present and `b` cannot fail, on every selected row: most rows need
@@ -188,7 +210,7 @@ impl Node {
             Node::Const(_) | Node::Field(_) => false,
             Node::Relabel(x) | Node::IntToDouble(x) | Node::NegF(x) | Node::Not(x) => x.fallible(),
             // `-x` overflows on `i64::MIN`, and so can `+`, `-` and `*`.
-            Node::NegI(..) => true,
+            Node::NegI { .. } => true,
             Node::ArithI { op, a, b, .. } => {
                 let divides = matches!(op, BinOp::Div | BinOp::Rem);
                 // Neither 0 nor -1 (`i64::MIN / -1` overflows).
@@ -219,7 +241,7 @@ impl Node {
                 let v = v.i64s(sel)?;
                 dense_null(DataType::Double, Data::F64(kernels::map1!(I64s, v, n, |x| x as f64)), valid)
             }
-            Node::NegI(x, at) => {
+            Node::NegI { x, at, int } => {
                 let v = x.eval(batch, sel)?;
                 let valid = v.validity(sel);
                 let v = v.i64s(sel)?;
@@ -233,6 +255,9 @@ impl Node {
                         }
                     }
                 };
+                if *int {
+                    fits_int(&negated, valid.as_ref(), sel, at)?;
+                }
                 dense_null(DataType::Long, Data::I64(negated), valid)
             }
             Node::NegF(x) => {
@@ -247,7 +272,7 @@ impl Node {
                 let v = v.bools(sel)?;
                 dense_null(DataType::Bool, Data::Bool(kernels::map1!(Bools, v, n, |x| !x)), valid)
             }
-            Node::ArithI { op, a, b, at } => {
+            Node::ArithI { op, a, b, at, int } => {
                 let (va, vb) = (a.eval(batch, sel)?, b.eval(batch, sel)?);
                 let valid = and_validity(va.validity(sel), vb.validity(sel));
                 let (mut ia, mut ib) = (va.i64s(sel)?, vb.i64s(sel)?);
@@ -277,7 +302,12 @@ impl Node {
                     result = kernels::arith_i64(*op, ia, ib, n);
                 }
                 match result {
-                    Ok(v) => dense_null(DataType::Long, Data::I64(v), valid),
+                    Ok(v) => {
+                        if *int {
+                            fits_int(&v, valid.as_ref(), sel, at)?;
+                        }
+                        dense_null(DataType::Long, Data::I64(v), valid)
+                    }
                     Err(IntError::DivByZero(k)) => {
                         return Err(EvalError::at(ErrorKind::DivisionByZero, sel.row(k), at.clone()))
                     }

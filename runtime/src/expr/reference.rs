@@ -13,14 +13,19 @@ pub enum EvalError {
     DivisionByZero,
     #[error("integer overflow")]
     Overflow,
+    #[error("integer overflow of an int")]
+    IntOverflow,
     #[error("internal error: {0} (this is a bug in flowc)")]
     Internal(String),
 }
 
 /// What an expression can see besides the record's fields: in an
-/// aggregate's output, the key, the aggregate results and the window.
+/// aggregate's output, the key, the aggregate results and the window; and
+/// the types of the record's fields, for the arithmetic of `int`s (none
+/// given: every integer is a long).
 #[derive(Default)]
 pub struct Scope<'a> {
+    pub fields: &'a [DataType],
     pub key: &'a [Value],
     pub aggregates: &'a [Value],
     pub window: Option<(i64, i64)>,
@@ -47,7 +52,7 @@ pub fn eval(e: &Expr, row: &[Value], scope: &Scope<'_>) -> Result<Value, EvalErr
             v => cast(*ty, v)?,
         },
         Expr::Neg(inner) => match eval(inner, row, scope)? {
-            Value::Int(i) => Value::Int(i.checked_neg().ok_or(EvalError::Overflow)?),
+            Value::Int(i) => narrow(Value::Int(i.checked_neg().ok_or(EvalError::Overflow)?), is_int(inner, scope))?,
             Value::Double(d) => Value::Double(-d),
             Value::Null => Value::Null,
             _ => return Err(bug("negating a non-number")),
@@ -74,7 +79,7 @@ pub fn eval(e: &Expr, row: &[Value], scope: &Scope<'_>) -> Result<Value, EvalErr
         }
         Expr::Binary(op, a, b) => match (eval(a, row, scope)?, eval(b, row, scope)?) {
             (Value::Null, _) | (_, Value::Null) => Value::Null,
-            (a, b) => binary(*op, a, b)?,
+            (x, y) => narrow(binary(*op, x, y)?, is_int(e, scope))?,
         },
         Expr::If(c, t, f) => {
             // A null condition takes `else`.
@@ -110,6 +115,38 @@ pub fn eval(e: &Expr, row: &[Value], scope: &Scope<'_>) -> Result<Value, EvalErr
             call(*f, vals)?
         }
     })
+}
+
+/// An `int` result must fit 32 bits.
+fn narrow(v: Value, int: bool) -> Result<Value, EvalError> {
+    match v {
+        Value::Int(i) if int && i32::try_from(i).is_err() => Err(EvalError::IntOverflow),
+        v => Ok(v),
+    }
+}
+
+/// Whether `e` is an `int`, by the checker's rule: an operator or `if` or
+/// `coalesce` with an `int` operand is `int` (the checker gives all
+/// operands one type, and a plain integer literal beside an `int` is one).
+/// Covers the expressions of the property tests; the rest are longs. (A
+/// timestamp moved by an `int` counts too, harmlessly: only `Value::Int`
+/// results are narrowed.)
+fn is_int(e: &Expr, scope: &Scope<'_>) -> bool {
+    match e {
+        Expr::Field(i) => scope.fields.get(*i) == Some(&DataType::Int),
+        Expr::Cast(t, _) => *t == DataType::Int,
+        Expr::Neg(x) | Expr::At(_, x) => is_int(x, scope),
+        Expr::Binary(BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Rem, a, b) => {
+            is_int(a, scope) || is_int(b, scope)
+        }
+        Expr::If(_, t, f) => is_int(t, scope) || is_int(f, scope),
+        Expr::Call(Function::Coalesce, args) => args.iter().any(|a| is_int(a, scope)),
+        Expr::Call(Function::Length | Function::Cardinality, _) => true,
+        Expr::Call(Function::Abs | Function::Floor | Function::Ceil | Function::Round, args) => {
+            args.first().is_some_and(|x| is_int(x, scope))
+        }
+        _ => false,
+    }
 }
 
 /// A filter's condition.

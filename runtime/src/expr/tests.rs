@@ -227,6 +227,66 @@ fn errors_name_the_place_and_the_record() {
 }
 
 #[test]
+fn int_results_must_fit_32_bits_and_long_ones_64() {
+    let (max, min) = (i64::from(i32::MAX), i64::from(i32::MIN));
+    let rows = vec![
+        vec![Value::Int(1), Value::Int(2), Value::Int(max)],
+        vec![Value::Int(max), Value::Null, Value::Int(max)],
+        vec![Value::Int(max), Value::Int(1), Value::Int(max)],
+        vec![Value::Int(min), Value::Int(-1), Value::Int(min)],
+    ];
+    let batch = Batch::from_values(&[DataType::Int, DataType::Int, DataType::Long], &rows).expect("fits");
+    let f = |i| Box::new(Expr::Field(i));
+    let text = "job \"x\"\n... | map { s: a + b }\n";
+    let src = flowc_compiler::graph::JobSource { name: "x.flow".into(), text: text.into() };
+    let map = SourceMap::new(Some(&src));
+    let start = text.find("a + b").expect("in text");
+    let at = |e: Expr| Expr::At(SourceSpan::new(start, start + 5), Box::new(e));
+    let fails_on = |e: &Expr| {
+        let c = CompiledExpr::compile(e, &batch.types(), &map).expect("compiles");
+        c.eval(&batch, Sel::All(4)).map(|_| ()).map_err(|err| (err.kind, err.row))
+    };
+    use ErrorKind::IntOverflow;
+    // `a + b` of two ints: the null row (its `a` at the top) is no overflow, the next one is.
+    let sum = at(Expr::Binary(BinOp::Add, f(0), f(1)));
+    assert_eq!(fails_on(&sum), Err((IntOverflow, Some(2))));
+    let c = CompiledExpr::compile(&sum, &batch.types(), &map).expect("compiles");
+    let err = c.eval(&batch, Sel::All(4)).map(|_| ()).expect_err("fails");
+    let schema = flowc_compiler::ir::Schema {
+        name: None,
+        fields: ["a", "b", "n"].iter().map(|n| flowc_compiler::ir::Field::new(*n, DataType::Int)).collect(),
+    };
+    assert_eq!(
+        err.describe(&batch, &schema),
+        "integer overflow (the result is out of the range of an int) in `a + b` at x.flow:2:16, record {\"a\":2147483647,\"b\":1,\"n\":2147483647}"
+    );
+    assert_eq!(c.ty, DataType::Int);
+    // Only the rows before it (a null one among them): no overflow.
+    assert!(c.eval(&batch, Sel::Rows(&[0, 1])).is_ok());
+    // An int and an integer literal (which the plan stores as a long) are an int.
+    let plus_one = at(Expr::Binary(BinOp::Add, f(0), lit(Value::Int(1))));
+    assert_eq!(fails_on(&plus_one), Err((IntOverflow, Some(1))));
+    assert_eq!(fails_on(&at(Expr::Binary(BinOp::Mul, lit(Value::Int(2)), f(0)))), Err((IntOverflow, Some(1))));
+    // `-x` of the least int, and the least int `/ -1`.
+    assert_eq!(fails_on(&at(Expr::Neg(f(0)))), Err((IntOverflow, Some(3))));
+    assert_eq!(fails_on(&at(Expr::Binary(BinOp::Div, f(0), lit(Value::Int(-1))))), Err((IntOverflow, Some(3))));
+    assert_eq!(fails_on(&at(Expr::Binary(BinOp::Rem, f(0), lit(Value::Int(-1))))), Ok(()));
+    // Widened to long (as the checker widens `a + n`), the same sums fit.
+    let long = |e| Box::new(Expr::Cast(DataType::Long, e));
+    assert_eq!(fails_on(&at(Expr::Binary(BinOp::Add, long(f(0)), f(2)))), Ok(()));
+    assert_eq!(fails_on(&at(Expr::Binary(BinOp::Add, f(2), long(f(0))))), Ok(()));
+    assert_eq!(fails_on(&at(Expr::Neg(f(2)))), Ok(()));
+    // `if` and `coalesce` of an int and a literal are ints.
+    let either = Expr::If(Box::new(Expr::Binary(BinOp::Eq, f(1), lit(Value::Int(0)))), lit(Value::Int(0)), f(0));
+    assert_eq!(
+        fails_on(&at(Expr::Binary(BinOp::Add, Box::new(either), lit(Value::Int(1))))),
+        Err((IntOverflow, Some(1)))
+    );
+    let either = Expr::Call(Function::Coalesce, vec![Expr::Field(1), Expr::Literal(Value::Int(max))]);
+    assert_eq!(fails_on(&at(Expr::Binary(BinOp::Add, Box::new(either), f(0)))), Err((IntOverflow, Some(1))));
+}
+
+#[test]
 fn constants_fold_and_fields_are_borrowed() {
     let map = SourceMap::default();
     let e = Expr::Binary(BinOp::Mul, lit(Value::Int(6)), Box::new(Expr::Cast(DataType::Long, lit(Value::Int(7)))));
@@ -249,7 +309,8 @@ fn constants_fold_and_fields_are_borrowed() {
 pub(crate) const TYPES: [DataType; 6] =
     [DataType::Timestamp, DataType::String, DataType::Int, DataType::Long, DataType::Double, DataType::Bool];
 
-/// A field of type `ty` of records of `types`, or a literal if there is none.
+/// A field of type `ty` of records of `types` (an `int` one widened, as
+/// the checker does, where a `long` is wanted), or a literal if there is none.
 fn field_of(ty: DataType, types: &[DataType], rng: &mut StdRng) -> Expr {
     let candidates: Vec<usize> = types
         .iter()
@@ -260,13 +321,18 @@ fn field_of(ty: DataType, types: &[DataType], rng: &mut StdRng) -> Expr {
     if candidates.is_empty() {
         return Expr::Literal(literal(ty, rng));
     }
-    Expr::Field(candidates[rng.random_range(0..candidates.len())])
+    let i = candidates[rng.random_range(0..candidates.len())];
+    match types.get(i) {
+        Some(DataType::Int) if ty == DataType::Long => Expr::Cast(DataType::Long, b(Expr::Field(i))),
+        _ => Expr::Field(i),
+    }
 }
 
 pub(crate) fn literal(ty: DataType, rng: &mut StdRng) -> Value {
     match ty {
         DataType::String => Value::Str(["", "a", "/shop", "héllo", "A b", "ab"][rng.random_range(0..6)].into()),
-        DataType::Int | DataType::Long => Value::Int([0, 1, -1, 2, 7, i64::MIN, i64::MAX][rng.random_range(0..7)]),
+        DataType::Int => Value::Int([0, 1, -1, 2, 7, i32::MIN.into(), i32::MAX.into()][rng.random_range(0..7)]),
+        DataType::Long => Value::Int([0, 1, -1, 2, 7, i64::MIN, i64::MAX][rng.random_range(0..7)]),
         DataType::Double => Value::Double([0.0, -0.0, 1.5, f64::NAN, -2.0, f64::INFINITY][rng.random_range(0..6)]),
         DataType::Bool => Value::Bool(rng.random()),
         DataType::Timestamp => Value::Timestamp([0, 1_795_558_500_000, -5][rng.random_range(0..3)]),
@@ -346,26 +412,28 @@ pub(crate) fn gen_over(types: &[DataType], ty: DataType, depth: u32, rng: &mut S
             let t = TYPES[rng.random_range(0..TYPES.len())];
             return Expr::IsNull(b(gen(t, d, rng)), rng.random());
         }
-        let t = if ty == T::Int { T::Long } else { ty };
-        return Expr::Call(Function::Coalesce, vec![gen(t, d, rng), gen(t, d, rng)]);
+        return Expr::Call(Function::Coalesce, vec![gen(ty, d, rng), gen(ty, d, rng)]);
     }
     match ty {
         // Arrays are made by `gen_array` where an array function needs one.
         T::Array(_) => Expr::Literal(literal(ty, rng)),
+        // `int op int` is an `int` and must fit 32 bits; one operand may be
+        // an integer literal (typed `int` by the checker, a long in the plan).
         T::Int | T::Long => match rng.random_range(0..7) {
-            0 => Expr::Neg(b(gen(T::Long, d, rng))),
-            1 => Expr::Call(Function::Length, vec![gen(T::String, d, rng)]),
-            2 => Expr::Call(Function::Abs, vec![gen(T::Long, d, rng)]),
-            3 => Expr::Call(Function::Millis, vec![gen(T::Timestamp, d, rng)]),
-            4 => Expr::Cast(T::Long, b(gen(T::Timestamp, d, rng))),
+            0 => Expr::At(SourceSpan::new(0, 0), b(Expr::Neg(b(gen(ty, d, rng))))),
+            1 if ty == T::Int => Expr::Call(Function::Length, vec![gen(T::String, d, rng)]),
+            1 => Expr::Cast(T::Long, b(Expr::Call(Function::Length, vec![gen(T::String, d, rng)]))),
+            2 => Expr::Call(Function::Abs, vec![gen(ty, d, rng)]),
+            3 if ty == T::Long => Expr::Call(Function::Millis, vec![gen(T::Timestamp, d, rng)]),
+            4 if ty == T::Long => Expr::Cast(T::Long, b(gen(T::Timestamp, d, rng))),
             _ => {
                 let op = [BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Rem][rng.random_range(0..5)];
-                let e = Expr::Binary(op, b(gen(T::Long, d, rng)), b(gen(T::Long, d, rng)));
-                if matches!(op, BinOp::Div | BinOp::Rem) {
-                    Expr::At(SourceSpan::new(0, 0), b(e))
-                } else {
-                    e
-                }
+                let operand = |rng: &mut StdRng| match rng.random_range(0..4) {
+                    0 => Expr::Literal(literal(T::Int, rng)),
+                    _ => gen(ty, d, rng),
+                };
+                let e = Expr::Binary(op, b(operand(rng)), b(operand(rng)));
+                Expr::At(SourceSpan::new(0, 0), b(e))
             }
         },
         T::Timestamp => match rng.random_range(0..3) {
@@ -484,8 +552,9 @@ proptest! {
             Ok(c) => c,
             Err(m) => return Err(TestCaseError::fail(format!("{e:?} does not compile: {m}"))),
         };
+        let scope = reference::Scope { fields: &TYPES, ..reference::Scope::default() };
         let model: Vec<Result<Value, reference::EvalError>> =
-            (0..sel.len()).map(|k| reference::eval(&e, &data[sel.row(k)], &reference::Scope::default())).collect();
+            (0..sel.len()).map(|k| reference::eval(&e, &data[sel.row(k)], &scope)).collect();
         let got = c.eval(&batch, sel).and_then(|v| v.into_column(sel, c.ty));
         match got {
             Ok(col) => {
@@ -498,7 +567,10 @@ proptest! {
                 }
             }
             Err(err) => {
-                prop_assert!(matches!(err.kind, ErrorKind::DivisionByZero | ErrorKind::Overflow), "{:?}: {:?}", e, err);
+                prop_assert!(
+                    matches!(err.kind, ErrorKind::DivisionByZero | ErrorKind::Overflow | ErrorKind::IntOverflow),
+                    "{:?}: {:?}", e, err
+                );
                 // The record the compiled evaluator fails on fails in the
                 // model too. Where one record fails twice (an overflow in one
                 // argument, a division by zero in another) the two may name
@@ -507,7 +579,10 @@ proptest! {
                 let r = err.row.expect("a row");
                 let k = (0..sel.len()).position(|k| sel.row(k) == r).expect("a selected row");
                 prop_assert!(
-                    matches!(model[k], Err(reference::EvalError::DivisionByZero | reference::EvalError::Overflow)),
+                    matches!(
+                        model[k],
+                        Err(reference::EvalError::DivisionByZero | reference::EvalError::Overflow | reference::EvalError::IntOverflow)
+                    ),
                     "{:?} row {}: compiled {:?}, model {:?}", e, r, err, model[k]
                 );
             }

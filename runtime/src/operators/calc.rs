@@ -599,7 +599,7 @@ mod tests {
                             continue;
                         };
                         exprs.push(e);
-                        next.push(if t == DataType::Int { DataType::Long } else { t });
+                        next.push(t);
                     }
                     out.push((CalcKind::Project(exprs), input, schema_of(&next)));
                     types = next;
@@ -633,8 +633,9 @@ mod tests {
             let mut failed = false;
             'rows: for (t, r) in rows {
                 let mut r = r.clone();
-                for (kind, _, _) in chain {
-                    let scope = reference::Scope::default();
+                for (kind, input, _) in chain {
+                    let types: Vec<DataType> = input.fields.iter().map(|f| f.ty).collect();
+                    let scope = reference::Scope { fields: &types, ..reference::Scope::default() };
                     match kind {
                         CalcKind::Filter(e) => match reference::eval(e, &r, &scope) {
                             Ok(Value::Bool(true)) => {}

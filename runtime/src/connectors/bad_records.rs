@@ -155,6 +155,18 @@ pub fn describe(p: &RecordPosition) -> String {
     }
 }
 
+/// A dead letter's `source`: `{"topic", "partition", "offset"}` or
+/// `{"file", "line"}`.
+pub fn source_json(position: &RecordPosition) -> serde_json::Value {
+    use serde_json::json;
+    match position {
+        RecordPosition::Kafka { topic, partition, offset } => {
+            json!({ "topic": topic, "partition": partition, "offset": offset })
+        }
+        RecordPosition::File { file, line } => json!({ "file": file, "line": line }),
+    }
+}
+
 /// Appends the dead-letter JSON object of one record to `out`. A record
 /// a stage dead-letters has its `row` as the stage read it too, and, if it
 /// has no origin (`position` is `None`: no `source` is written), the row
@@ -176,12 +188,8 @@ pub fn dead_letter_json(
 ) {
     use serde_json::json;
     let mut v = json!({ "error": error, "operator": operator });
-    match position {
-        Some(RecordPosition::Kafka { topic, partition, offset }) => {
-            v["source"] = json!({ "topic": topic, "partition": partition, "offset": offset })
-        }
-        Some(RecordPosition::File { file, line }) => v["source"] = json!({ "file": file, "line": line }),
-        None => {}
+    if let Some(p) = position {
+        v["source"] = source_json(p);
     }
     set_value(&mut v, bytes, bytes.len());
     if let Some(row) = row.and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok()) {

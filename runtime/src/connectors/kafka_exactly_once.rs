@@ -328,7 +328,8 @@ impl SinkWriter for ExactlyOnceKafkaSink {
             let timestamp = self.meta.timestamp(batch, r);
             let headers = self.meta.headers(batch, r);
             // Checked now: a record in a checkpoint is written when it completes, too late to refuse.
-            if self.bad.admit(value.as_deref(), key.as_deref(), &headers, timestamp)? {
+            let origin = batch.origins.as_ref().and_then(|o| o.get(r));
+            if self.bad.admit(value.as_deref(), key.as_deref(), &headers, timestamp, origin)? {
                 self.current.push(Record { value, key, timestamp, headers });
             }
         }

@@ -162,7 +162,8 @@ impl SinkWriter for KafkaSinkWriter {
             let key = self.meta.key(batch, r, &mut self.key_buf).then_some(&self.key_buf[..]);
             let timestamp = self.meta.timestamp(batch, r);
             let headers = self.meta.headers(batch, r);
-            if !self.bad.admit(value, key, &headers, timestamp)? {
+            let origin = batch.origins.as_ref().and_then(|o| o.get(r));
+            if !self.bad.admit(value, key, &headers, timestamp, origin)? {
                 continue;
             }
             send_record(&self.producer, &self.topic, value, key, timestamp, &headers)

@@ -10,7 +10,10 @@
 //! default) fails the task naming the sink, the sizes and the record,
 //! `skip` drops it, and `dead_letter` writes it to the dead-letter topic as
 //! one JSON object and drops it. A dead letter carries the **encoded**
-//! message — what could not be written — not the row:
+//! message — what could not be written — not the row, and where its
+//! record was read (`source`) when the record has an origin
+//! ([`Origins`](crate::data::Origins): its source kept them because this
+//! sink, or a stage, dead-letters):
 //!
 //! ```json
 //! {"error": "a message of 1200015 bytes of value and 0 of key is over Kafka's limit …",
@@ -30,10 +33,11 @@
 //! twice after a restore). A record skipped or dead-lettered by an
 //! exactly-once sink never enters its transaction.
 
-use super::bad_records::{base64, DeadLetterWriter};
+use super::bad_records::{base64, source_json, DeadLetterWriter};
 use super::topic_limits::TopicLimits;
 use super::ConnectorError;
-use crate::metrics::{sample_text, ErrorClass, ErrorSample, TaskCounters};
+use crate::data::Origin;
+use crate::metrics::{sample_text, ErrorClass, ErrorSample, RecordPosition, TaskCounters};
 use flowc_compiler::ir::ErrorPolicy;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -108,13 +112,16 @@ impl SinkErrors {
     /// `headers` can be written (its size counts all three, the headers as
     /// Kafka counts them). If not, it is counted, sampled, then the task's
     /// failure (`Err`), or skipped or dead-lettered (`Ok(false)`: do not
-    /// write it). A dead letter carries the value and the key, not the headers.
+    /// write it). A dead letter carries the value and the key, not the
+    /// headers, and where the record was read (`origin`) when its source
+    /// kept that (a job whose sink or stage dead-letters).
     pub fn admit(
         &mut self,
         value: Option<&[u8]>,
         key: Option<&[u8]>,
         headers: &[(String, Vec<u8>)],
         timestamp: Option<i64>,
+        origin: Option<Origin<'_>>,
     ) -> Result<bool, ConnectorError> {
         let now = match timestamp {
             Some(_) if self.limits.bounds_timestamps() => crate::clock::now_ms(),
@@ -122,7 +129,10 @@ impl SinkErrors {
         };
         match self.limits.refuse(value, key, super::message_size::headers_bytes(headers), timestamp, now) {
             None => Ok(true),
-            Some(error) => self.refused(&error, value, key, timestamp).map(|()| false),
+            Some(error) => {
+                let source = origin.map(|o| o.position());
+                self.refused(&error, value, key, timestamp, source).map(|()| false)
+            }
         }
     }
 
@@ -132,6 +142,7 @@ impl SinkErrors {
         value: Option<&[u8]>,
         key: Option<&[u8]>,
         timestamp: Option<i64>,
+        source: Option<RecordPosition>,
     ) -> Result<(), ConnectorError> {
         self.counters.encode_errors.fetch_add(1, Ordering::Relaxed);
         let action = match self.policy {
@@ -145,7 +156,7 @@ impl SinkErrors {
             class: ErrorClass::Encode,
             operator: self.operator.clone(),
             error: error.to_string(),
-            position: None,
+            position: source.clone(),
             value: record.clone(),
             action: action.to_string(),
         });
@@ -165,7 +176,8 @@ impl SinkErrors {
             }
             ErrorPolicy::DeadLetter(_) => {
                 let fit = &self.dead_letter_limits;
-                dead_letter_json(&mut self.buf, error, &self.operator, value, key, timestamp, fit);
+                let message = Message { value, key, timestamp, source: source.as_ref() };
+                dead_letter_json(&mut self.buf, error, &self.operator, &message, fit);
                 let Some(w) = &self.dead_letters else {
                     return Err(ConnectorError::Io(format!(
                         "{}: no dead-letter topic to write to (a bug in flowc)",
@@ -192,21 +204,26 @@ impl SinkErrors {
     }
 }
 
-/// Writes to `out` (cleared first) the dead letter of a message of `value`
-/// and `key` that `operator` could not write, cut to fit a message of the
-/// dead-letter topic (`fit`).
-pub fn dead_letter_json(
-    out: &mut Vec<u8>,
-    error: &str,
-    operator: &str,
-    value: Option<&[u8]>,
-    key: Option<&[u8]>,
-    timestamp: Option<i64>,
-    fit: &TopicLimits,
-) {
+/// A message a sink could not write, as its dead letter tells it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Message<'a> {
+    /// None: a tombstone.
+    pub value: Option<&'a [u8]>,
+    pub key: Option<&'a [u8]>,
+    pub timestamp: Option<i64>,
+    /// Where its record was read, when its source kept that.
+    pub source: Option<&'a RecordPosition>,
+}
+
+/// Writes to `out` (cleared first) the dead letter of `message` that
+/// `operator` could not write, cut to fit a message of the dead-letter
+/// topic (`fit`).
+pub fn dead_letter_json(out: &mut Vec<u8>, error: &str, operator: &str, message: &Message<'_>, fit: &TopicLimits) {
+    let Message { value, key, .. } = *message;
     let (v_all, k_all) = (value.map_or(0, <[u8]>::len), key.map_or(0, <[u8]>::len));
     let write = |v_len: usize, k_len: usize, out: &mut Vec<u8>| {
-        write_dead_letter(out, error, operator, value.map(|v| (v, v_len)), key.map(|k| (k, k_len)), timestamp);
+        let cut = (value.map(|v| (v, v_len)), key.map(|k| (k, k_len)));
+        write_dead_letter(out, error, operator, cut, message);
         fit.fits(out.len())
     };
     if write(v_all, k_all, out) {
@@ -233,17 +250,17 @@ pub fn dead_letter_json(
     }
 }
 
-/// One dead letter with `value` and `key` cut to their first `n` bytes.
-fn write_dead_letter(
-    out: &mut Vec<u8>,
-    error: &str,
-    operator: &str,
-    value: Option<(&[u8], usize)>,
-    key: Option<(&[u8], usize)>,
-    timestamp: Option<i64>,
-) {
+/// One dead letter of `message` with its value and key cut to their first
+/// `n` bytes (`cut`).
+type Cut<'a> = (Option<(&'a [u8], usize)>, Option<(&'a [u8], usize)>);
+
+fn write_dead_letter(out: &mut Vec<u8>, error: &str, operator: &str, cut: Cut<'_>, message: &Message<'_>) {
     use serde_json::json;
     let mut v = json!({ "error": error, "operator": operator });
+    if let Some(p) = message.source {
+        v["source"] = source_json(p);
+    }
+    let (value, key) = cut;
     for (name, part) in [("value", value), ("key", key)] {
         let Some((bytes, n)) = part else { continue };
         let cut = &bytes[..n.min(bytes.len())];
@@ -266,7 +283,7 @@ fn write_dead_letter(
             v[format!("{name}_bytes")] = json!(bytes.len());
         }
     }
-    if let Some(ts) = timestamp {
+    if let Some(ts) = message.timestamp {
         v["timestamp"] = json!(ts);
     }
     out.clear();
@@ -280,6 +297,10 @@ mod tests {
     use crate::connectors::message_size;
     use serde_json::Value;
 
+    fn msg<'a>(value: Option<&'a [u8]>, key: Option<&'a [u8]>, timestamp: Option<i64>) -> Message<'a> {
+        Message { value, key, timestamp, source: None }
+    }
+
     fn parse(out: &[u8]) -> Value {
         serde_json::from_slice(out).expect("a dead letter is JSON")
     }
@@ -288,13 +309,19 @@ mod tests {
     fn a_dead_letter_that_fits_carries_the_message_whole() {
         let mut out = Vec::new();
         let any = TopicLimits::default();
-        dead_letter_json(&mut out, "too big", "Sink: Kafka(out)", Some(b"{\"a\":1}"), Some(b"\xff\x00"), Some(7), &any);
+        dead_letter_json(
+            &mut out,
+            "too big",
+            "Sink: Kafka(out)",
+            &msg(Some(b"{\"a\":1}"), Some(b"\xff\x00"), Some(7)),
+            &any,
+        );
         assert_eq!(
             parse(&out),
             serde_json::json!({"error": "too big", "operator": "Sink: Kafka(out)", "value": "{\"a\":1}",
                 "key": "/wA=", "key_encoding": "base64", "timestamp": 7})
         );
-        dead_letter_json(&mut out, "e", "op", None, Some(b"k"), None, &any);
+        dead_letter_json(&mut out, "e", "op", &msg(None, Some(b"k"), None), &any);
         assert_eq!(parse(&out), serde_json::json!({"error": "e", "operator": "op", "key": "k"}));
     }
 
@@ -305,7 +332,7 @@ mod tests {
         let value: Vec<u8> = "\"é".repeat(400_000).into_bytes();
         let key = vec![b'k'; 600_000];
         let any = TopicLimits::default();
-        dead_letter_json(&mut out, "too big", "op", Some(&value), Some(&key), None, &any);
+        dead_letter_json(&mut out, "too big", "op", &msg(Some(&value), Some(&key), None), &any);
         assert!(message_size::fits(out.len()), "{} bytes", out.len());
         assert!(out.len() > message_size::MAX_MESSAGE_BYTES * 9 / 10, "cut no more than needed: {}", out.len());
         let v = parse(&out);
@@ -316,18 +343,37 @@ mod tests {
         assert!(std::str::from_utf8(&value).unwrap().starts_with(kept));
         // Bytes that are not UTF-8: base64, cut to fit as well.
         let binary = vec![0xffu8; 2_000_000];
-        dead_letter_json(&mut out, "too big", "op", Some(&binary), None, Some(1), &any);
+        dead_letter_json(&mut out, "too big", "op", &msg(Some(&binary), None, Some(1)), &any);
         assert!(message_size::fits(out.len()), "{} bytes", out.len());
         let v = parse(&out);
         assert_eq!((v["value_encoding"].as_str(), v["value_bytes"].as_u64()), (Some("base64"), Some(2_000_000)));
         // A dead-letter topic of its own, smaller limit: cut to fit that.
         let small = TopicLimits::from_config(|k| (k == "max.message.bytes").then_some("50000"));
-        dead_letter_json(&mut out, "too big", "op", Some(&value), Some(&key), None, &small);
+        dead_letter_json(&mut out, "too big", "op", &msg(Some(&value), Some(&key), None), &small);
         assert!(small.fits(out.len()) && out.len() > 45_000, "{} bytes", out.len());
         assert_eq!(parse(&out)["value_bytes"].as_u64(), Some(1_200_000));
         let tiny = TopicLimits::from_config(|k| (k == "max.message.bytes").then_some("1000"));
-        dead_letter_json(&mut out, "too big", "op", Some(&value), Some(&key), None, &tiny);
+        dead_letter_json(&mut out, "too big", "op", &msg(Some(&value), Some(&key), None), &tiny);
         assert!(tiny.fits(out.len()), "{} bytes", out.len());
+    }
+
+    #[test]
+    fn a_record_read_from_a_source_that_kept_its_origin_is_named_by_it() {
+        let mut origins = crate::data::Origins::default();
+        origins.push_kafka("in", 1, 42, b"{\"id\":1}");
+        let origin = origins.get(0);
+        let counters = Arc::new(TaskCounters::new());
+        let mut skip = SinkErrors::new(&ErrorPolicy::Skip, "Sink: Kafka(out)", counters.clone()).unwrap();
+        let big = vec![b'x'; message_size::MAX_MESSAGE_BYTES];
+        assert!(!skip.admit(Some(&big), None, &[], None, origin).unwrap());
+        let at = RecordPosition::Kafka { topic: "in".into(), partition: 1, offset: 42 };
+        assert_eq!(counters.error_samples().pop().expect("sampled").position, Some(at.clone()));
+        let mut out = Vec::new();
+        let message = Message { value: Some(b"{}"), key: None, timestamp: Some(3), source: Some(&at) };
+        dead_letter_json(&mut out, "too big", "op", &message, &TopicLimits::default());
+        assert_eq!(parse(&out)["source"], serde_json::json!({"topic": "in", "partition": 1, "offset": 42}));
+        dead_letter_json(&mut out, "too big", "op", &msg(Some(b"{}"), None, None), &TopicLimits::default());
+        assert!(parse(&out).get("source").is_none());
     }
 
     #[test]
@@ -335,15 +381,15 @@ mod tests {
         let counters = Arc::new(TaskCounters::new());
         let big = vec![b'x'; message_size::MAX_MESSAGE_BYTES];
         let mut skip = SinkErrors::new(&ErrorPolicy::Skip, "Sink: Kafka(out)", counters.clone()).unwrap();
-        assert!(skip.admit(Some(b"{}"), None, &[], None).unwrap());
-        assert!(!skip.admit(Some(&big), None, &[], None).unwrap());
+        assert!(skip.admit(Some(b"{}"), None, &[], None, None).unwrap());
+        assert!(!skip.admit(Some(&big), None, &[], None, None).unwrap());
         assert_eq!(TaskCounters::get(&counters.encode_errors), 1);
         let sample = counters.error_samples().pop().expect("sampled");
         assert_eq!((sample.class, sample.action.as_str()), (ErrorClass::Encode, "skipped"));
         assert_eq!(sample.operator, "Sink: Kafka(out)");
         assert!(sample.error.starts_with("a message of 1000000 bytes of value"), "{}", sample.error);
         let mut fail = SinkErrors::new(&ErrorPolicy::Fail, "Sink: Kafka(out)", counters.clone()).unwrap();
-        let e = fail.admit(Some(&big), Some(b"k"), &[], None).unwrap_err().to_string();
+        let e = fail.admit(Some(&big), Some(b"k"), &[], None, None).unwrap_err().to_string();
         assert!(e.starts_with("Sink: Kafka(out): a message of 1000000 bytes of value and 1 of key is over"), "{e}");
         assert!(e.contains("record xxxx") && e.len() < 2000, "the record's first KiB: {e}");
         assert_eq!(TaskCounters::get(&counters.encode_errors), 2);
@@ -356,9 +402,9 @@ mod tests {
         // A value that fits alone, with 2 bytes to spare: a header of
         // name "h" and one byte ("h": 1 + 1, the byte: 1 + 1) is two too many.
         let value = vec![b'x'; message_size::MAX_MESSAGE_BYTES - 64 - 2];
-        assert!(skip.admit(Some(&value), None, &[], None).unwrap());
+        assert!(skip.admit(Some(&value), None, &[], None, None).unwrap());
         let header = [("h".to_string(), b"v".to_vec())];
-        assert!(!skip.admit(Some(&value), None, &header, None).unwrap());
+        assert!(!skip.admit(Some(&value), None, &header, None, None).unwrap());
         assert_eq!(TaskCounters::get(&counters.encode_errors), 1);
         let sample = counters.error_samples().pop().expect("sampled");
         assert!(
@@ -369,7 +415,7 @@ mod tests {
         // A message whose headers alone are over the limit.
         let huge = [("trace-id".to_string(), vec![b'v'; message_size::MAX_MESSAGE_BYTES])];
         let mut fail = SinkErrors::new(&ErrorPolicy::Fail, "Sink: Kafka(out)", counters.clone()).unwrap();
-        let e = fail.admit(Some(b"{}"), None, &huge, None).unwrap_err().to_string();
+        let e = fail.admit(Some(b"{}"), None, &huge, None, None).unwrap_err().to_string();
         assert!(
             e.starts_with("Sink: Kafka(out): a message of 2 bytes of value, 0 of key and 1000012 of headers"),
             "{e}"

@@ -147,7 +147,8 @@ impl SinkWriter for UpsertKafkaSinkWriter {
             };
             let timestamp = self.meta.timestamp(batch, r);
             let headers = self.meta.headers(batch, r);
-            let admitted = self.bad.admit(payload.as_deref(), Some(&self.key_buf), &headers, timestamp);
+            let origin = batch.origins.as_ref().and_then(|o| o.get(r));
+            let admitted = self.bad.admit(payload.as_deref(), Some(&self.key_buf), &headers, timestamp, origin);
             let sent = match admitted {
                 Ok(true) => self.send(payload.as_deref(), timestamp, &headers),
                 Ok(false) => Ok(()),

@@ -68,11 +68,20 @@ fn watermarks_from_source(graph: &JobGraph, v: NodeIndex, op_index: usize) -> bo
 
 /// Whether an operator after the source at `op_index` of `v` — later in
 /// its chain, or in any vertex downstream — dead-letters the records its
-/// expressions fail on: then the source keeps each record's origin (its
-/// position and bytes) for the dead letter. Read from the plan as it is.
+/// expressions fail on, or a Kafka sink the records it cannot write: then
+/// the source keeps each record's origin (its position and bytes) for the
+/// dead letter. Read from the plan as it is.
 fn dead_letters_after(graph: &JobGraph, v: NodeIndex, op_index: usize) -> bool {
-    let dead_letters =
-        |ops: &[ChainedOperator]| ops.iter().any(|o| matches!(o.on_error, Some(ErrorPolicy::DeadLetter(_))));
+    let dead_letters = |ops: &[ChainedOperator]| {
+        ops.iter().any(|o| {
+            let sink = match &o.kind {
+                OperatorKind::KafkaSink(k) => Some(&k.on_error),
+                OperatorKind::UpsertKafkaSink(u) => Some(&u.sink.on_error),
+                _ => None,
+            };
+            [o.on_error.as_ref(), sink].into_iter().flatten().any(|p| matches!(p, ErrorPolicy::DeadLetter(_)))
+        })
+    };
     if dead_letters(graph.graph[v].operators.get(op_index + 1..).unwrap_or(&[])) {
         return true;
     }
@@ -411,6 +420,13 @@ mod tests {
         ));
         assert!(keyed.graph.node_count() > 1, "an aggregate after a HASH edge");
         assert!(keeps_origins(&keyed));
+        // A Kafka sink that dead-letters what it cannot write, after a HASH edge.
+        let sink = graph(&format!(
+            "    | key_by k\n    | aggregate {{ k, t: count() }}\n    | sink kafka {{ servers: \"k:9092\", topic: \"out\", on_error: dead_letter }}\n{dlq}"
+        ));
+        assert!(keeps_origins(&sink));
+        let skipping = graph("    | sink kafka { servers: \"k:9092\", topic: \"out\", on_error: skip }");
+        assert!(!keeps_origins(&skipping));
         for other in ["on_error skip", ""] {
             let g = graph(&format!("    | map {{ id, r: 100 / n }} {other}\n    | sink discard"));
             assert!(!keeps_origins(&g), "`{other}` costs nothing");

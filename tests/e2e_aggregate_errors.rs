@@ -153,13 +153,6 @@ fn dead_letters(bootstrap: &str, topic: &str, ids: &BTreeSet<i64>) -> Vec<Value>
     out.into_inner()
 }
 
-fn wait_for_checkpoints(cluster: &Cluster, id: &str, more: i64) {
-    let done = cluster.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0);
-    cluster.wait_for("more checkpoints", Duration::from_secs(30), |c| {
-        (c.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0) >= done + more).then_some(())
-    });
-}
-
 fn topics(prefix: &str, n: usize) -> Vec<String> {
     let kafka = Kafka::shared();
     let names: Vec<String> = ["in", "out", "dlq"][..n].iter().map(|s| unique_topic(&format!("{prefix}-{s}"))).collect();
@@ -198,7 +191,7 @@ fn through_a_kill(name: &str, t: &[String], settings: &str, policy: &str, action
     assert_eq!(first.len(), 12, "{first:?}");
     let got = written(kafka.bootstrap(), &t[1], first.len(), Duration::from_secs(60));
     assert_eq!(got, first);
-    wait_for_checkpoints(&cluster, &id, 2);
+    cluster.wait_for_more_checkpoints(&id, 2);
     cluster.kill_taskmanager(0);
     cluster.wait_all_tasks(&id, "SCHEDULED", Duration::from_secs(15));
     cluster.add_taskmanager(1);
@@ -207,7 +200,7 @@ fn through_a_kill(name: &str, t: &[String], settings: &str, policy: &str, action
     assert_eq!(want.len(), 30, "{want:?}");
     let got = written(kafka.bootstrap(), &t[1], want.len(), Duration::from_secs(60));
     // Anything written twice would be read too: a checkpoint more, and read again.
-    wait_for_checkpoints(&cluster, &id, 2);
+    cluster.wait_for_more_checkpoints(&id, 2);
     let again = written(kafka.bootstrap(), &t[1], usize::MAX, Duration::from_secs(5));
     assert_eq!(got, want);
     assert_eq!(again, want);

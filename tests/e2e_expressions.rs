@@ -123,15 +123,8 @@ fn run_overflow(ty: &str, factor: i64, policy: &str) -> (bool, String, std::path
     );
     let job = scratch.0.join("overflow.flow");
     std::fs::write(&job, text).expect("writing the job");
-    let o = std::process::Command::new(support::cluster::flowc_bin())
-        .current_dir(&scratch.0)
-        .env("FLOWC_CONF_DIR", scratch.0.join("no-conf"))
-        .arg("run")
-        .arg(&job)
-        .output()
-        .expect("flowc run");
-    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    (o.status.success(), out, job)
+    let o = support::local::flowc_run(&scratch, &scratch.0, &job, &[]);
+    (o.status.success(), support::local::output_text(&o), job)
 }
 
 /// `n * factor` of `n` of type `ty` over -3..=3: under `on_error skip`

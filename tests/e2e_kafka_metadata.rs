@@ -144,13 +144,6 @@ fn flowc_ts(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms.rem_euclid(1000))
 }
 
-fn wait_checkpoints(cluster: &Cluster, id: &str, more: i64) {
-    let done = cluster.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0);
-    cluster.wait_for("more checkpoints", Duration::from_secs(30), |c| {
-        (c.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0) >= done + more).then_some(())
-    });
-}
-
 #[test]
 fn metadata_fields_keys_and_timestamps_exactly_once_through_a_kill() {
     assert_eq!(flowc_ts(START_MS), "2026-11-24T22:15:00.000Z");
@@ -168,7 +161,7 @@ fn metadata_fields_keys_and_timestamps_exactly_once_through_a_kill() {
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
     check(kafka, &eu, &us, &out, 600, "before the kill");
 
-    wait_checkpoints(&cluster, &id, 2);
+    cluster.wait_for_more_checkpoints(&id, 2);
     cluster.kill_taskmanager(0);
     cluster.wait_all_tasks(&id, "SCHEDULED", Duration::from_secs(15));
     cluster.add_taskmanager(2);

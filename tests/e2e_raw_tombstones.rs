@@ -137,13 +137,6 @@ fn a_raw_kafka_sink_writes_a_null_as_a_tombstone_and_a_raw_source_reads_it_back_
     cluster.flowc(&["cancel", &id]);
 }
 
-fn wait_for_checkpoints(cluster: &Cluster, id: &str, more: i64) {
-    let done = cluster.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0);
-    cluster.wait_for("more checkpoints", Duration::from_secs(30), |c| {
-        (c.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0) >= done + more).then_some(())
-    });
-}
-
 #[test]
 fn an_exactly_once_raw_kafka_sink_writes_nulls_as_tombstones_once_each_through_a_kill() {
     let kafka = Kafka::shared();
@@ -155,7 +148,7 @@ fn an_exactly_once_raw_kafka_sink_writes_nulls_as_tombstones_once_each_through_a
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
     assert_eq!(values(kafka.bootstrap(), &t[1], 40, Duration::from_secs(90)), want(0..40));
     // The first phase is in a completed checkpoint: the restore does not read it again.
-    wait_for_checkpoints(&cluster, &id, 2);
+    cluster.wait_for_more_checkpoints(&id, 2);
     cluster.kill_taskmanager(0);
     cluster.wait_all_tasks(&id, "SCHEDULED", Duration::from_secs(15));
     cluster.add_taskmanager(2);
@@ -163,7 +156,7 @@ fn an_exactly_once_raw_kafka_sink_writes_nulls_as_tombstones_once_each_through_a
     load(kafka.bootstrap(), &t[0], 40..80);
     let got = values(kafka.bootstrap(), &t[1], 80, Duration::from_secs(90));
     // Anything written twice would be read too: a checkpoint more, and read again.
-    wait_for_checkpoints(&cluster, &id, 2);
+    cluster.wait_for_more_checkpoints(&id, 2);
     let again = values(kafka.bootstrap(), &t[1], usize::MAX, Duration::from_secs(5));
     assert_eq!(got, want(0..80));
     assert_eq!(again, want(0..80));

@@ -122,13 +122,6 @@ fn written(bootstrap: &str, output: &str, want: usize, timeout: Duration) -> Vec
     rows
 }
 
-fn wait_for_checkpoints(cluster: &Cluster, id: &str, more: i64) {
-    let done = cluster.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0);
-    cluster.wait_for("more checkpoints", Duration::from_secs(30), |c| {
-        (c.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0) >= done + more).then_some(())
-    });
-}
-
 #[test]
 fn sessions_survive_a_killed_taskmanager_exactly_once() {
     let kafka = Kafka::shared();
@@ -141,7 +134,7 @@ fn sessions_survive_a_killed_taskmanager_exactly_once() {
     cluster.wait_all_tasks(&id, "RUNNING", Duration::from_secs(30));
     // The first burst's 6 sessions are out; the second's are open, in a checkpoint.
     assert_eq!(written(kafka.bootstrap(), &output, 6, Duration::from_secs(60)).len(), 6);
-    wait_for_checkpoints(&cluster, &id, 2);
+    cluster.wait_for_more_checkpoints(&id, 2);
     cluster.kill_taskmanager(0);
     cluster.wait_all_tasks(&id, "SCHEDULED", Duration::from_secs(15));
     cluster.add_taskmanager(2);
@@ -152,7 +145,7 @@ fn sessions_survive_a_killed_taskmanager_exactly_once() {
     assert!(want.iter().all(|s| s.3 == 1000), "{want:?}");
     let got = written(kafka.bootstrap(), &output, 12, Duration::from_secs(60));
     // Anything written twice would be read too: wait for a checkpoint more and read again.
-    wait_for_checkpoints(&cluster, &id, 2);
+    cluster.wait_for_more_checkpoints(&id, 2);
     let again = written(kafka.bootstrap(), &output, usize::MAX, Duration::from_secs(5));
     assert_eq!(got, want);
     assert_eq!(again, want);
@@ -177,7 +170,7 @@ fn sessions_stopped_with_a_savepoint_resume_at_parallelism_3_exactly_once() {
     let want = model(kafka.bootstrap(), &input);
     assert_eq!(want.len(), 12, "{want:?}");
     let got = written(kafka.bootstrap(), &output, 12, Duration::from_secs(60));
-    wait_for_checkpoints(&cluster, &id2, 2);
+    cluster.wait_for_more_checkpoints(&id2, 2);
     let again = written(kafka.bootstrap(), &output, usize::MAX, Duration::from_secs(5));
     assert_eq!(got, want);
     assert_eq!(again, want);

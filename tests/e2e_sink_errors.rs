@@ -151,13 +151,6 @@ fn once_each(ids: &BTreeSet<i64>) -> BTreeMap<i64, usize> {
     ids.iter().map(|&i| (i, 1)).collect()
 }
 
-fn wait_for_checkpoints(cluster: &Cluster, id: &str, more: i64) {
-    let done = cluster.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0);
-    cluster.wait_for("more checkpoints", Duration::from_secs(30), |c| {
-        (c.metric(id, "numberOfCompletedCheckpoints").unwrap_or(0) >= done + more).then_some(())
-    });
-}
-
 /// Waits for the job's metric `name` to be reported as `want` (heartbeats
 /// carry it), and fails showing what it is if it never is.
 fn wait_metric(cluster: &Cluster, id: &str, name: &str, want: i64) {
@@ -213,7 +206,7 @@ fn through_a_kill(name: &str, t: &[String], sink_settings: &str, settings: &str,
     assert_eq!(got, once_each(&first));
     wait_metric(&cluster, &id, "numRecordsEncodeErrors", oversize_ids(0..PER_PHASE).len() as i64);
     // The last records of the phase are in a completed checkpoint: the restore does not read the phase again.
-    wait_for_checkpoints(&cluster, &id, 2);
+    cluster.wait_for_more_checkpoints(&id, 2);
     cluster.kill_taskmanager(0);
     cluster.wait_all_tasks(&id, "SCHEDULED", Duration::from_secs(15));
     let tm = cluster.add_taskmanager(2);
@@ -222,7 +215,7 @@ fn through_a_kill(name: &str, t: &[String], sink_settings: &str, settings: &str,
     let all = good_ids(0..2 * PER_PHASE);
     let got = written(kafka.bootstrap(), &t[1], all.len(), Duration::from_secs(90));
     // Anything written twice would be read too: a checkpoint more, and read again.
-    wait_for_checkpoints(&cluster, &id, 2);
+    cluster.wait_for_more_checkpoints(&id, 2);
     let again = written(kafka.bootstrap(), &t[1], usize::MAX, Duration::from_secs(5));
     assert_eq!(got, once_each(&all));
     assert_eq!(again, once_each(&all));

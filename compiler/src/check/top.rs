@@ -266,6 +266,24 @@ impl Checker {
             seen.push((i, f.span));
             order.push((i, o.is_none_or(|o| o.text == "desc")));
         }
+        // Ranked only by key fields, every row of a key ties.
+        let complete = key.known && !order.is_empty() && seen.len() == 1 + t.then_by.len();
+        if complete && order.iter().all(|(i, _)| key.fields.contains(i)) {
+            let sorted: Vec<&str> =
+                std::iter::once(&t.field).chain(t.then_by.iter().map(|(f, _)| f)).map(|f| f.text.as_str()).collect();
+            let last = t.then_by.last().map_or(t.field.span, |(f, _)| f.span);
+            self.err(
+                Diagnostic::error(
+                    "flow::check::top-key-rank-field",
+                    format!("`top` ranks by `{}` per key: every row of a key has the same `{}`", sorted.join(", "), sorted.join("`, `")),
+                    t.field.span.to(last),
+                )
+                .with_label(if sorted.len() == 1 { "a field of the key" } else { "fields of the key" })
+                .with_secondary(key.span, "the rows are ranked per this key")
+                .with_help("all rows of a key tie, so there is nothing to rank: rank by a field outside the key (`key_by category | top 3 by views`), or rank the keys of a window: `… | aggregate { category, views: count() } | top 3 by views`"),
+            );
+            ok = false;
+        }
         let mut schema = input.schema.clone();
         schema.name = None;
         let rank_field = match &t.rank {
